@@ -1,0 +1,290 @@
+"""The canonical model (../shared/DOMAIN.md): one meaning for each entity, shared by every tier.
+
+Rules of the model:
+- ids are canonical strings with a type prefix (``cus_``, ``ctr_``, ``prj_``, ...) minted by the system tier;
+  ``external_ids`` cross-references each system's own id (``{"crm": "001Ax...", "erp": "10023"}``).
+- money is ``Decimal`` (encoded as a JSON string, never a float) beside an ISO 4217 ``currency``.
+- instants are timezone-aware (UTC on the wire); calendar days (work dates, periods) are plain dates.
+- field names are snake_case; enums are lower snake_case strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Generic, Literal, TypeVar
+
+import msgspec
+
+T = TypeVar("T")
+
+Instant = Annotated[dt.datetime, msgspec.Meta(tz=True)]
+Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+Period = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-10"])]
+Money = Decimal
+ExternalIds = dict[str, str]
+
+BillingModel = Literal["time_and_materials", "fixed_fee", "milestone", "retainer"]
+ContractStatus = Literal["draft", "active", "amendment_pending", "closed"]
+ProjectStatus = Literal["planned", "active", "on_hold", "closed"]
+WorkerStatus = Literal["active", "leave", "terminated"]
+AssignmentStatus = Literal["proposed", "confirmed", "ended"]
+TimeEntryState = Literal["draft", "submitted", "approved", "rejected", "posted", "invoiced"]
+ExpenseState = TimeEntryState
+MilestoneState = Literal["pending", "completed", "accepted", "invoiced"]
+InvoiceState = Literal["draft", "posted", "paid", "void"]
+PeriodStatus = Literal["open", "closed"]
+OpportunityStage = Literal["prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost"]
+RevenueMethod = Literal["as_billed", "milestone", "percent_complete"]
+InvoiceLineSource = Literal["time_entry", "expense", "milestone", "fixed_fee", "retainer"]
+
+# Allowed time entry transitions; corrections of approved/posted time create a new version instead.
+TIME_ENTRY_TRANSITIONS: dict[str, frozenset[str]] = {
+    "draft": frozenset({"submitted"}),
+    "submitted": frozenset({"approved", "rejected", "draft"}),
+    "rejected": frozenset({"draft", "submitted"}),
+    "approved": frozenset({"posted"}),
+    "posted": frozenset({"invoiced"}),
+    "invoiced": frozenset(),
+}
+
+
+class Entity(msgspec.Struct, kw_only=True, omit_defaults=False):
+    id: str
+    external_ids: ExternalIds = {}
+
+
+class Page(msgspec.Struct, Generic[T], kw_only=True):
+    """A page of a list; pass ``next_cursor`` back as ``cursor`` for the next one (null: no more)."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class LegalEntity(Entity, kw_only=True):
+    name: str
+    country: str
+    functional_currency: Currency
+
+
+class BusinessUnit(Entity, kw_only=True):
+    name: str
+
+
+class CostCenter(Entity, kw_only=True):
+    name: str
+    business_unit_id: str
+
+
+class Role(Entity, kw_only=True):
+    name: str
+
+
+class Customer(Entity, kw_only=True):
+    name: str
+    billing_currency: Currency
+    legal_entity_id: str
+    tax_jurisdiction: str
+
+
+class RateCardLine(msgspec.Struct, kw_only=True):
+    role: str
+    hourly_rate: Money
+    valid_from: dt.date
+    valid_to: dt.date | None = None
+
+
+class RateCard(Entity, kw_only=True):
+    name: str
+    currency: Currency
+    lines: list[RateCardLine]
+
+
+class BillingProfile(msgspec.Struct, kw_only=True):
+    invoice_frequency: Literal["monthly", "milestone", "schedule"] = "monthly"
+    payment_terms_days: int = 30
+    # Fixed fee: the amount billed per period; retainer: the prepaid amount drawn down.
+    scheduled_amount: Money | None = None
+
+
+class Contract(Entity, kw_only=True):
+    customer_id: str
+    legal_entity_id: str
+    name: str
+    currency: Currency
+    billing_model: BillingModel
+    nte_amount: Money | None = None
+    start_date: dt.date
+    end_date: dt.date | None = None
+    status: ContractStatus
+    version: int = 1
+    rate_card_id: str | None = None
+    billing_profile: BillingProfile = msgspec.field(default_factory=BillingProfile)
+
+
+class Task(Entity, kw_only=True):
+    project_id: str
+    name: str
+    billable: bool = True
+
+
+class Project(Entity, kw_only=True):
+    name: str
+    contract_id: str
+    customer_id: str
+    legal_entity_id: str
+    status: ProjectStatus
+    billing_model: BillingModel
+    budget_hours: Decimal | None = None
+    manager_id: str | None = None
+    business_unit_id: str | None = None
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+
+
+class CostRate(msgspec.Struct, kw_only=True):
+    hourly_cost: Money
+    currency: Currency
+    valid_from: dt.date
+    valid_to: dt.date | None = None
+
+
+class Worker(Entity, kw_only=True):
+    name: str
+    email: str
+    role: str
+    status: WorkerStatus
+    business_unit_id: str
+    cost_center_id: str
+    legal_entity_id: str
+    capacity_hours_per_week: Decimal = Decimal(40)
+    cost_rates: list[CostRate] = []
+    manager_id: str | None = None
+
+
+class Assignment(Entity, kw_only=True):
+    worker_id: str
+    project_id: str
+    role: str
+    planned_hours_per_week: Decimal
+    start_date: dt.date
+    end_date: dt.date | None = None
+    status: AssignmentStatus
+
+
+class TimeEntry(Entity, kw_only=True):
+    worker_id: str
+    project_id: str
+    task_id: str | None = None
+    work_date: dt.date
+    hours: Decimal
+    billable: bool = True
+    notes: str = ""
+    state: TimeEntryState
+    version: int = 1
+    # A correction is a new entry that supersedes an earlier one; history is kept, never overwritten.
+    supersedes_id: str | None = None
+    superseded_by_id: str | None = None
+    submitted_at: Instant | None = None
+    approved_at: Instant | None = None
+    approved_by: str | None = None
+    rejection_reason: str | None = None
+    updated_at: Instant | None = None
+
+
+class Expense(Entity, kw_only=True):
+    worker_id: str
+    project_id: str
+    expense_date: dt.date
+    amount: Money
+    currency: Currency
+    category: str
+    billable: bool = True
+    receipt_ref: str | None = None
+    state: ExpenseState
+
+
+class Milestone(Entity, kw_only=True):
+    project_id: str
+    name: str
+    amount: Money
+    currency: Currency
+    due_date: dt.date
+    state: MilestoneState
+
+
+class InvoiceLine(msgspec.Struct, kw_only=True):
+    description: str
+    quantity: Decimal
+    unit_price: Money
+    amount: Money
+    source_type: InvoiceLineSource
+    source_ids: list[str] = []
+
+
+class Invoice(Entity, kw_only=True):
+    customer_id: str
+    contract_id: str
+    legal_entity_id: str
+    currency: Currency
+    period: Period | None = None
+    lines: list[InvoiceLine]
+    subtotal: Money
+    tax: Money
+    total: Money
+    state: InvoiceState
+    issue_date: dt.date | None = None
+
+
+class RevenueSchedule(Entity, kw_only=True):
+    contract_id: str
+    period: Period
+    recognized_amount: Money
+    currency: Currency
+    method: RevenueMethod
+
+
+class AccountingPeriod(msgspec.Struct, kw_only=True):
+    legal_entity_id: str
+    period: Period
+    status: PeriodStatus
+
+
+class ProjectDimension(Entity, kw_only=True):
+    """The ERP's financial dimension for a project: what postings and invoices are booked against."""
+
+    project_id: str
+    legal_entity_id: str
+    code: str
+
+
+class Posting(Entity, kw_only=True):
+    """A billable item booked in the ERP; ``source_id`` (the time entry) is posted at most once."""
+
+    source_type: InvoiceLineSource
+    source_id: str
+    project_id: str
+    contract_id: str
+    legal_entity_id: str
+    work_date: dt.date
+    quantity: Decimal
+    amount: Money
+    currency: Currency
+    posted_at: Instant | None = None
+
+
+class Opportunity(Entity, kw_only=True):
+    account_id: str
+    account_name: str
+    name: str
+    stage: OpportunityStage
+    amount: Money
+    currency: Currency
+    close_date: dt.date | None = None
+    billing_model: BillingModel | None = None
+    legal_entity_id: str | None = None
+    rate_card_id: str | None = None
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    nte_amount: Money | None = None
+    signed_contract_ref: str | None = None

@@ -1,0 +1,1 @@
+"""Mobile time entry: what a consultant's phone needs, in small payloads."""

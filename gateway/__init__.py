@@ -1,0 +1,1 @@
+"""The policy gateway: config, policy chain, proxy, token issuer, admin API, catalog and the psgw CLI."""

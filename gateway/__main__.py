@@ -1,0 +1,21 @@
+"""Run the gateway: ``python -m gateway`` (PSGW_CONFIG_FILE, PSGW_DATA_DIR, PSGW_PORT...)."""
+
+from pathlib import Path
+
+from gateway import config as gateway_config
+from gateway.app import Gateway
+from gateway.settings import GatewaySettings
+from runtime.serve import serve
+from runtime.settings import load_settings
+
+
+def main() -> None:
+    settings = load_settings(GatewaySettings)
+    config = gateway_config.load(settings.config_file)
+    app = Gateway(config, Path(settings.data_dir))
+    serve(app, host=settings.host or config.listen.host, port=settings.port or config.listen.port,
+          service="gateway", log_level=settings.log_level)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""The local stack as separate processes: sandboxes, the three tiers and the gateway.
+
+One description of the topology, used by ``psgw up`` and by the test suite, so what the tests start is what a
+user starts. Each process gets its own port, logs to ``<data_dir>/logs/<name>.log`` and is stopped with
+SIGTERM (then SIGKILL after a grace period).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SANDBOX_SYSTEMS = ("psa",)
+TIERS = ("system", "process", "experience")
+
+# The embedded demo's tier secrets (see gateway.yaml); production sets its own through the environment.
+DEMO_TIER_SECRETS = {"process": "demo-secret-process-tier", "experience": "demo-secret-experience-tier"}
+
+
+@dataclass(frozen=True)
+class Ports:
+    gateway: int = 8080
+    system: int = 8101
+    process: int = 8102
+    experience: int = 8103
+    sandboxes: dict[str, int] = field(default_factory=lambda: {"psa": 8201, "erp": 8202, "hr": 8203, "crm": 8204})
+
+    @classmethod
+    def free(cls) -> Ports:
+        """Ports the OS says are free now (for tests running beside a developer's own stack)."""
+        def one() -> int:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                return int(sock.getsockname()[1])
+        return cls(gateway=one(), system=one(), process=one(), experience=one(),
+                   sandboxes={name: one() for name in ("psa", "erp", "hr", "crm")})
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    argv: list[str]
+    port: int
+    env: dict[str, str]
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    ports: Ports = field(default_factory=Ports)
+    config_file: Path = REPO_ROOT / "gateway.yaml"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.gateway}"
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.spec(name).port}"
+
+    def specs(self) -> list[ServiceSpec]:
+        python = sys.executable
+        data = str(self.data_dir)
+        base = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
+        tier_common = {
+            "PSGW_DATA_DIR": data,
+            "PSGW_GATEWAY_URL": self.gateway_url,
+            "PSGW_TOKEN_ISSUER": self.gateway_url,
+        }
+        specs = [
+            ServiceSpec(f"sandbox-{system}", [python, "-m", "sandbox", system, "--port",
+                                              str(self.ports.sandboxes[system]), "--data-dir", data],
+                        self.ports.sandboxes[system], base)
+            for system in SANDBOX_SYSTEMS
+        ]
+        specs.append(ServiceSpec("system", [python, "-m", "system_apis"], self.ports.system, {
+            **base, **tier_common, "PSGW_PORT": str(self.ports.system),
+            **{f"PSGW_{s.upper()}_URL": f"http://127.0.0.1:{self.ports.sandboxes[s]}" for s in SANDBOX_SYSTEMS},
+        }))
+        for tier in ("process", "experience"):
+            specs.append(ServiceSpec(tier, [python, "-m", f"{tier}_apis"], getattr(self.ports, tier), {
+                **base, **tier_common, "PSGW_PORT": str(getattr(self.ports, tier)),
+                "PSGW_CLIENT_ID": f"{tier}-tier", "PSGW_CLIENT_SECRET": DEMO_TIER_SECRETS[tier],
+            }))
+        specs.append(ServiceSpec("gateway", [python, "-m", "gateway"], self.ports.gateway, {
+            **base,
+            "PSGW_CONFIG_FILE": str(self.config_file),
+            "PSGW_DATA_DIR": data,
+            "PSGW_GATEWAY_PORT": str(self.ports.gateway),
+            "PSGW_ISSUER_URL": self.gateway_url,
+            "PSGW_SYSTEM_URL": f"http://127.0.0.1:{self.ports.system}",
+            "PSGW_PROCESS_URL": f"http://127.0.0.1:{self.ports.process}",
+            "PSGW_EXPERIENCE_URL": f"http://127.0.0.1:{self.ports.experience}",
+        }))
+        return specs
+
+    def spec(self, name: str) -> ServiceSpec:
+        return next(s for s in self.specs() if s.name == name)
+
+    def start(self, only: list[str] | None = None) -> None:
+        logs = self.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for spec in self.specs():
+            if only is not None and spec.name not in only:
+                continue
+            log_file = (logs / f"{spec.name}.log").open("ab")
+            self.processes[spec.name] = subprocess.Popen(
+                spec.argv, env=spec.env, cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in the terminal reaches psgw, which stops children in order
+            )
+            log_file.close()
+
+    def wait_ready(self, timeout: float = 60.0, only: list[str] | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        pending = [s for s in self.specs() if s.name in self.processes and (only is None or s.name in only)]
+        with httpx.Client(timeout=1.0) as client:
+            while pending:
+                spec = pending[0]
+                process = self.processes[spec.name]
+                if process.poll() is not None:
+                    raise RuntimeError(f"{spec.name} exited with {process.returncode}; see "
+                                       f"{self.data_dir / 'logs' / (spec.name + '.log')}")
+                try:
+                    if client.get(f"http://127.0.0.1:{spec.port}/healthz").status_code == 200:
+                        pending.pop(0)
+                        continue
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{spec.name} did not become healthy within {timeout:g}s")
+                time.sleep(0.1)
+
+    def stop(self, name: str | None = None, grace_seconds: float = 10.0) -> None:
+        names = [name] if name else list(reversed(self.processes))
+        for each in names:
+            process = self.processes.get(each)
+            if process and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for each in names:
+            process = self.processes.pop(each, None)
+            if process is None:
+                continue
+            try:
+                process.wait(timeout=grace_seconds)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def kill(self, name: str) -> None:
+        """Stop one process abruptly (SIGKILL), as a crash would."""
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()
+
+    def restart(self, name: str) -> None:
+        self.stop(name)
+        self.start(only=[name])
+        self.wait_ready(only=[name])

@@ -1,0 +1,13 @@
+"""Settings of the gateway process (the policies themselves live in gateway.yaml)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class GatewaySettings(msgspec.Struct, kw_only=True):
+    config_file: str = "gateway.yaml"
+    data_dir: str = ".data"
+    host: str | None = None  # overrides gateway.yaml listen.host
+    port: int | None = None  # overrides gateway.yaml listen.port
+    log_level: str = "INFO"

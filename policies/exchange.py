@@ -1,0 +1,79 @@
+"""What every policy sees: the exchange (one call through the gateway) and the policy protocol.
+
+A policy refuses a call by raising :class:`runtime.problems.ProblemError` (the gateway turns it into
+problem+json and audits it). Policies record what they decided in ``exchange.decisions`` for the audit log.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from runtime.correlation import TraceContext
+from runtime.tokens import Principal
+
+Layer = Literal["system", "process", "experience"]
+CallerLayer = Literal["app", "experience", "process", "system", "admin"]
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class ClientIdentity:
+    """A registered client as the policies need it (the gateway config holds the full record)."""
+
+    id: str
+    layer: CallerLayer
+    scopes: frozenset[str]
+    sla_tier: str
+    allowed_layers: frozenset[Layer]
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ApiTarget:
+    """The API version a call is for."""
+
+    api_id: str  # e.g. "experience/mobile-time"
+    layer: Layer
+    version: int
+    base_path: str  # e.g. "/experience/mobile-time/v1"
+    upstream: str
+    read_scopes: frozenset[str]
+    write_scopes: frozenset[str]
+
+
+@dataclass(slots=True)
+class Exchange:
+    method: str
+    path: str
+    raw_query: bytes
+    headers: list[tuple[bytes, bytes]]
+    client_addr: str
+    trace: TraceContext
+    api: ApiTarget
+    body: bytes = b""
+    started: float = field(default_factory=time.perf_counter)
+    principal: Principal | None = None
+    client: ClientIdentity | None = None
+    route: str | None = None  # the contract's path template once matched, e.g. /time-entries/{id}
+    decisions: dict[str, str] = field(default_factory=dict)
+    response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def header(self, name: bytes) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value.decode("latin-1")
+        return None
+
+    @property
+    def is_read(self) -> bool:
+        return self.method in READ_METHODS
+
+
+class Policy(Protocol):
+    name: str
+
+    async def on_request(self, exchange: Exchange) -> None:
+        """Inspect (and possibly refuse) the call before the upstream sees it."""

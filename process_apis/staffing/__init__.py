@@ -1,0 +1,1 @@
+"""Staffing process API: who works where, assignments joined with their projects."""

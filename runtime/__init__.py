@@ -1,0 +1,1 @@
+"""What every psgateway process shares: app factory, settings, problem+json, correlation, auth, downstream calls."""

@@ -1,0 +1,133 @@
+"""The app factory every tier uses: Litestar + msgspec, problem+json, health, auth, pooled downstreams."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request, Response, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import NotAuthorizedException
+from litestar.types import ControllerRouterHandler, Middleware
+
+from runtime.downstream import ClientCredentials, Downstream
+from runtime.edge import install_edge
+from runtime.errors import handle_exception
+from runtime.problems import Forbidden, Unauthorized
+from runtime.settings import TierSettings
+from runtime.tokens import Principal, TokenVerifier, TrustedIssuer
+
+ReadinessCheck = Callable[[State], Awaitable[str | None]]
+"""Returns None when ready, or a short reason why not."""
+
+Hook = Callable[[State], Awaitable[None]]
+
+
+class Health(msgspec.Struct):
+    status: str
+    service: str
+    checks: dict[str, str] = {}
+
+
+def principal_of(request: Request[Any, Any, Any]) -> Principal:
+    principal = request.scope.get("state", {}).get("principal")
+    if principal is None:
+        raise Unauthorized("an authenticated caller is required")
+    return principal
+
+
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    return principal_of(request)
+
+
+def require_scopes(principal: Principal, *scopes: str) -> None:
+    """Defense in depth: the gateway checked scopes already; a tier checks again before acting."""
+    missing = [s for s in scopes if s not in principal.scopes]
+    if missing:
+        raise Forbidden(
+            f"the token lacks scope {missing[0]!r}", slug="insufficient-scope", missing_scopes=missing
+        )
+
+
+def gateway_downstream(settings: TierSettings, name: str = "gateway", scope: str | None = None) -> Downstream:
+    """The gateway as this tier's downstream, with this tier's own client identity."""
+    credentials = None
+    if settings.client_id:
+        credentials = ClientCredentials(
+            settings.gateway_url.rstrip("/") + "/oauth2/token", settings.client_id, settings.client_secret, scope
+        )
+    return Downstream(name, settings.gateway_url, timeout_seconds=settings.outbound_timeout_seconds,
+                      credentials=credentials)
+
+
+def create_tier_app(
+    *,
+    service: str,
+    settings: TierSettings,
+    route_handlers: Sequence[ControllerRouterHandler],
+    downstreams: Callable[[], dict[str, Downstream]] | None = None,
+    readiness: Sequence[tuple[str, ReadinessCheck]] = (),
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    verify_tokens: bool = True,
+    middleware: Sequence[Middleware] = (),
+    dependencies: dict[str, Provide] | None = None,
+    max_body_bytes: int = 1_000_000,
+) -> Litestar:
+    """Build a tier app. Downstreams are created at start-up (one pool each) and closed at shutdown."""
+    verifier = None
+    if verify_tokens:
+        verifier = TokenVerifier(
+            [TrustedIssuer(issuer=settings.token_issuer, jwks_uri=settings.effective_jwks_url)],
+            audience=settings.token_audience,
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.downstreams = downstreams() if downstreams else {}
+        for hook in on_startup:
+            await hook(app.state)
+        try:
+            yield
+        finally:
+            for hook in on_shutdown:
+                await hook(app.state)
+            for downstream in app.state.downstreams.values():
+                await downstream.aclose()
+            if verifier is not None:
+                await verifier.aclose()
+
+    @get("/healthz", include_in_schema=False, sync_to_thread=False)
+    def healthz() -> Health:
+        return Health(status="ok", service=service)
+
+    @get("/readyz", include_in_schema=False)
+    async def readyz(state: State) -> Response[Health]:
+        checks: dict[str, str] = {}
+        ready = True
+        for name, check in readiness:
+            try:
+                reason = await check(state)
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            checks[name] = reason or "ok"
+            ready = ready and reason is None
+        return Response(Health(status="ready" if ready else "not_ready", service=service, checks=checks),
+                        status_code=200 if ready else 503)
+
+    app = Litestar(
+        route_handlers=[healthz, readyz, *route_handlers],
+        lifespan=[lifespan],
+        middleware=list(middleware),
+        exception_handlers={Exception: handle_exception, NotAuthorizedException: handle_exception},
+        dependencies={"principal": Provide(provide_principal), **(dependencies or {})},
+        openapi_config=None,  # the contract in contracts/ is the OpenAPI document, not a generated one
+        request_max_body_size=max_body_bytes,
+        debug=False,
+    )
+    install_edge(app, verifier=verifier, service=service)
+    return app

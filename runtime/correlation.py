@@ -1,0 +1,79 @@
+"""Correlation ids and W3C trace context, carried through every hop.
+
+The gateway creates them when a caller sends none; every tier takes them from the incoming request,
+keeps them in a context variable for logs, audit and outbound calls, and echoes them on the response.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+from dataclasses import dataclass
+
+CORRELATION_HEADER = "x-correlation-id"
+TRACEPARENT_HEADER = "traceparent"
+
+_TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_CORRELATION_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceContext:
+    correlation_id: str
+    trace_id: str
+    span_id: str
+    flags: str = "01"
+
+    @property
+    def traceparent(self) -> str:
+        return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
+
+    def child(self) -> TraceContext:
+        """The context for an outbound call: same trace, new span."""
+        return TraceContext(self.correlation_id, self.trace_id, os.urandom(8).hex(), self.flags)
+
+
+_current: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar("psgw_trace", default=None)
+
+
+def current() -> TraceContext | None:
+    return _current.get()
+
+
+def current_correlation_id() -> str | None:
+    ctx = _current.get()
+    return ctx.correlation_id if ctx else None
+
+
+def set_current(ctx: TraceContext | None) -> contextvars.Token[TraceContext | None]:
+    return _current.set(ctx)
+
+
+def reset_current(token: contextvars.Token[TraceContext | None]) -> None:
+    _current.reset(token)
+
+
+def from_headers(correlation_id: str | None, traceparent: str | None) -> TraceContext:
+    """Adopt the caller's ids when well formed; otherwise start new ones (never trust malformed input)."""
+    trace_id = span_id = None
+    flags = "01"
+    if traceparent:
+        match = _TRACEPARENT_RE.match(traceparent.strip().lower())
+        if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
+            trace_id, _parent_span, flags = match.groups()
+    if trace_id is None:
+        trace_id = os.urandom(16).hex()
+    span_id = os.urandom(8).hex()
+    if not correlation_id or not _CORRELATION_RE.match(correlation_id):
+        # One id for humans to quote: the trace id, so logs, audit and traces agree.
+        correlation_id = trace_id
+    return TraceContext(correlation_id, trace_id, span_id, flags)
+
+
+def outbound_headers() -> dict[str, str]:
+    ctx = _current.get()
+    if ctx is None:
+        return {}
+    child = ctx.child()
+    return {CORRELATION_HEADER: child.correlation_id, TRACEPARENT_HEADER: child.traceparent}

@@ -1,0 +1,117 @@
+"""The ASGI edge every tier runs behind: correlation ids, content-type policing, bearer verification, access log.
+
+It runs before routing so that even a 404 or a 415 carries the correlation id and the problem shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from runtime import correlation
+from runtime.problems import PROBLEM_CONTENT_TYPE, make_problem
+from runtime.tokens import TokenError, TokenVerifier, bearer_token
+
+ASGIApp = Any
+Scope = dict[str, Any]
+Receive = Any
+Send = Any
+Message = dict[str, Any]
+
+log = logging.getLogger("runtime.access")
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+JSON_TYPES = ("application/json", "application/merge-patch+json", "application/problem+json")
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def send_problem(send: Send, status: int, detail: str, *, slug: str | None = None,
+                       extra_headers: list[tuple[bytes, bytes]] | None = None, **extensions: Any) -> None:
+    problem = make_problem(status, detail, slug=slug, correlation_id=correlation.current_correlation_id(),
+                           **extensions)
+    body = problem.to_json()
+    headers = [(b"content-type", PROBLEM_CONTENT_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+    headers.extend(extra_headers or [])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, *, verifier: TokenVerifier | None, service: str,
+                 json_bodies_only: bool = True) -> None:
+        self.app = app
+        self.verifier = verifier
+        self.service = service
+        self.json_bodies_only = json_bodies_only
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        ctx = correlation.from_headers(_header(scope, b"x-correlation-id"), _header(scope, b"traceparent"))
+        token = correlation.set_current(ctx)
+        started = time.perf_counter()
+        status_holder = [0]
+
+        async def send_with_ids(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                headers = list(message.get("headers", ()))
+                headers.append((b"x-correlation-id", ctx.correlation_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self._handle(scope, receive, send_with_ids)
+        finally:
+            path = scope.get("path", "")
+            if path not in PUBLIC_PATHS:
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope.get("method"),
+                        "path": path,
+                        "status": status_holder[0],
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "client_id": getattr(scope.get("state", {}).get("principal"), "client_id", None),
+                    },
+                )
+            correlation.reset_current(token)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if path in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self.json_bodies_only and scope["method"] in BODY_METHODS:
+            content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+            has_body = _header(scope, b"content-length") not in (None, "0") or _header(
+                scope, b"transfer-encoding") is not None
+            if has_body and content_type not in JSON_TYPES:
+                await send_problem(send, 415, f"send application/json, not {content_type or 'no content type'}")
+                return
+        if self.verifier is not None:
+            try:
+                principal = await self.verifier.verify(bearer_token(_header(scope, b"authorization")))
+            except TokenError as exc:
+                await send_problem(
+                    send, 401, exc.detail, slug="invalid-token", reason=exc.reason,
+                    extra_headers=[(b"www-authenticate", b'Bearer error="invalid_token"')],
+                )
+                return
+            scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+def install_edge(app: Any, *, verifier: TokenVerifier | None, service: str, json_bodies_only: bool = True) -> None:
+    """Put the edge outside a Litestar app's router, so unknown routes (404/405) get ids and problem+json too."""
+    app.asgi_handler = EdgeMiddleware(app.asgi_handler, verifier=verifier, service=service,
+                                      json_bodies_only=json_bodies_only)

@@ -1,0 +1,233 @@
+"""Bearer token verification, shared by the gateway's authenticate policy and every tier (defense in depth).
+
+Accepts RS256/ES256 JWTs from trusted issuers only. Keys come from each issuer's JWKS, found through
+OIDC discovery or configured directly, cached, and refreshed when a token names an unknown ``kid`` (so key
+rotation needs no restart) but at most once per ``min_refresh_seconds`` so garbage ``kid``s cannot hammer
+the issuer. ``none`` and HMAC algorithms are never accepted: an HS256 token "signed" with a public key is
+refused before any key is looked up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import msgspec
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet, RSAKey
+
+ALLOWED_ALGORITHMS: frozenset[str] = frozenset({"RS256", "ES256"})
+_KEY_TYPE_FOR_ALG = {"RS256": "RSA", "ES256": "EC"}
+
+
+class TokenError(Exception):
+    """Why a token was refused; ``reason`` is a stable code used in metrics, audit and problem details."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    subject: str
+    client_id: str
+    scopes: frozenset[str]
+    issuer: str
+    expires_at: int
+    claims: dict[str, Any]
+
+
+class TrustedIssuer(msgspec.Struct, frozen=True, kw_only=True):
+    issuer: str
+    # Where to find keys: a JWKS URL, or discovery at ``<issuer>/.well-known/openid-configuration``.
+    jwks_uri: str | None = None
+    audience: str | None = None
+
+
+def _b64decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and claims without verifying: only to choose the issuer and key; never trusted as such."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise TokenError("malformed", "the token is not a compact JWS (three dot-separated parts)")
+    try:
+        header = msgspec.json.decode(_b64decode(parts[0]))
+        claims = msgspec.json.decode(_b64decode(parts[1]))
+    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
+        raise TokenError("malformed", "the token header or payload is not base64url JSON") from exc
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise TokenError("malformed", "the token header and payload must be JSON objects")
+    return header, claims
+
+
+@dataclass
+class _JwksCache:
+    issuer: TrustedIssuer
+    keys: KeySet | None = None
+    fetched_at: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class TokenVerifier:
+    """Verifies bearer tokens against a set of trusted issuers. Safe to share across requests."""
+
+    def __init__(
+        self,
+        issuers: Iterable[TrustedIssuer],
+        audience: str,
+        *,
+        leeway_seconds: int = 30,
+        static_keys: dict[str, KeySet] | None = None,
+        http: httpx.AsyncClient | None = None,
+        cache_seconds: float = 3600.0,
+        min_refresh_seconds: float = 10.0,
+    ) -> None:
+        self.audience = audience
+        self.leeway = leeway_seconds
+        self.cache_seconds = cache_seconds
+        self.min_refresh_seconds = min_refresh_seconds
+        self._http = http
+        self._caches: dict[str, _JwksCache] = {}
+        for issuer in issuers:
+            cache = _JwksCache(issuer)
+            if static_keys and issuer.issuer in static_keys:
+                cache.keys = static_keys[issuer.issuer]
+                cache.fetched_at = float("inf")  # in-process keys never go stale
+            self._caches[issuer.issuer] = cache
+
+    @property
+    def issuers(self) -> list[str]:
+        return list(self._caches)
+
+    def set_static_keys(self, issuer: str, keys: KeySet) -> None:
+        cache = self._caches.setdefault(issuer, _JwksCache(TrustedIssuer(issuer=issuer)))
+        cache.keys = keys
+        cache.fetched_at = float("inf")
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+        return self._http
+
+    async def _fetch_keys(self, cache: _JwksCache) -> None:
+        client = self._client()
+        uri = cache.issuer.jwks_uri
+        try:
+            if uri is None:
+                meta = await client.get(cache.issuer.issuer.rstrip("/") + "/.well-known/openid-configuration")
+                meta.raise_for_status()
+                uri = meta.json()["jwks_uri"]
+            response = await client.get(uri)
+            response.raise_for_status()
+            cache.keys = KeySet.import_key_set(response.json())
+            cache.fetched_at = time.monotonic()
+        except (httpx.HTTPError, KeyError, ValueError, JoseError) as exc:
+            raise TokenError("jwks_unavailable", f"cannot load the signing keys of {cache.issuer.issuer}") from exc
+
+    async def _key_for(self, cache: _JwksCache, kid: str | None, alg: str) -> RSAKey | ECKey:
+        now = time.monotonic()
+        if cache.keys is None or now - cache.fetched_at > self.cache_seconds:
+            async with cache.lock:
+                if cache.keys is None or time.monotonic() - cache.fetched_at > self.cache_seconds:
+                    await self._fetch_keys(cache)
+        key = self._find(cache.keys, kid, alg)
+        if key is None and now - cache.fetched_at >= self.min_refresh_seconds:
+            # Unknown kid: the issuer may have rotated its keys; look again, once.
+            async with cache.lock:
+                if time.monotonic() - cache.fetched_at >= self.min_refresh_seconds:
+                    await self._fetch_keys(cache)
+            key = self._find(cache.keys, kid, alg)
+        if key is None:
+            raise TokenError("unknown_kid", f"no signing key {kid!r} is published by {cache.issuer.issuer}")
+        return key
+
+    @staticmethod
+    def _find(keys: KeySet | None, kid: str | None, alg: str) -> RSAKey | ECKey | None:
+        if keys is None:
+            return None
+        wanted = _KEY_TYPE_FOR_ALG[alg]
+        for key in keys:
+            if key.key_type == wanted and (kid is None or key.kid == kid):
+                return key  # type: ignore[return-value]
+        return None
+
+    async def verify(self, token: str) -> Principal:
+        header, unverified = peek(token)
+        alg = header.get("alg")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise TokenError("alg_not_allowed", f"algorithm {alg!r} is not accepted (allowed: RS256, ES256)")
+        issuer = unverified.get("iss")
+        cache = self._caches.get(issuer) if isinstance(issuer, str) else None
+        if cache is None:
+            raise TokenError("wrong_issuer", f"issuer {issuer!r} is not trusted")
+        kid = header.get("kid")
+        key = await self._key_for(cache, kid if isinstance(kid, str) else None, alg)
+        try:
+            claims = jwt.decode(token, key, algorithms=[alg]).claims
+        except JoseError as exc:
+            raise TokenError("bad_signature", "the token signature does not verify") from exc
+        self._check_claims(claims, cache.issuer)
+        return self._principal(claims)
+
+    def _check_claims(self, claims: dict[str, Any], issuer: TrustedIssuer) -> None:
+        now = int(time.time())
+        exp = claims.get("exp")
+        if not isinstance(exp, int | float):
+            raise TokenError("malformed", "the token has no numeric exp claim")
+        if now > exp + self.leeway:
+            raise TokenError("expired", "the token has expired")
+        nbf = claims.get("nbf")
+        if isinstance(nbf, int | float) and now + self.leeway < nbf:
+            raise TokenError("not_yet_valid", "the token is not valid yet (nbf)")
+        iat = claims.get("iat")
+        if isinstance(iat, int | float) and now + self.leeway < iat:
+            raise TokenError("not_yet_valid", "the token was issued in the future (iat)")
+        audience = issuer.audience or self.audience
+        aud = claims.get("aud")
+        audiences = aud if isinstance(aud, list) else [aud]
+        if audience not in audiences:
+            raise TokenError("wrong_audience", f"the token is not meant for audience {audience!r}")
+
+    @staticmethod
+    def _principal(claims: dict[str, Any]) -> Principal:
+        scope = claims.get("scope", "")
+        # Some issuers send "scope" (or "scp") as a list rather than a space-separated string.
+        scopes = frozenset(str(s) for s in scope) if isinstance(scope, list) else frozenset(str(scope).split())
+        scp = claims.get("scp")
+        if isinstance(scp, list):
+            scopes |= frozenset(str(s) for s in scp)
+        subject = str(claims.get("sub", ""))
+        client_id = str(claims.get("client_id") or claims.get("azp") or subject)
+        return Principal(
+            subject=subject,
+            client_id=client_id,
+            scopes=scopes,
+            issuer=str(claims.get("iss")),
+            expires_at=int(claims["exp"]),
+            claims=claims,
+        )
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise TokenError("missing", "an Authorization: Bearer token is required")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise TokenError("malformed", "the Authorization header must be 'Bearer <token>'")
+    return value.strip()

@@ -1,0 +1,322 @@
+"""The demo firm every sandbox is seeded with: one deterministic story told to four systems.
+
+Northwind Advisory: 3 legal entities, 4 business units, ~40 workers, 12 customers, 20 contracts across
+all four billing models, rate cards, projects with tasks, assignments, milestones and a few months of time.
+Each sandbox takes its part of the story and stores it in its own dialect. Natural keys (employee numbers,
+customer numbers, project codes) are what the systems share, as they would in a real firm.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+SEED = 20261123
+
+LEGAL_ENTITIES = [
+    ("LE-US", "Northwind Advisory Inc.", "US", "USD"),
+    ("LE-UK", "Northwind Advisory Ltd.", "GB", "GBP"),
+    ("LE-DE", "Northwind Advisory GmbH", "DE", "EUR"),
+]
+BUSINESS_UNITS = [("BU-STR", "Strategy"), ("BU-TEC", "Technology"), ("BU-DAT", "Data & AI"), ("BU-OPS", "Operations")]
+ROLES = [
+    ("partner", "Partner", Decimal("180")),
+    ("principal", "Principal", Decimal("140")),
+    ("senior_consultant", "Senior Consultant", Decimal("95")),
+    ("consultant", "Consultant", Decimal("70")),
+    ("analyst", "Analyst", Decimal("48")),
+    ("data_scientist", "Data Scientist", Decimal("88")),
+]
+BILL_RATES = {"partner": 420, "principal": 320, "senior_consultant": 230, "consultant": 175, "analyst": 120,
+              "data_scientist": 210}
+FIRST = ["Ada", "Ben", "Chloe", "Dev", "Elif", "Femi", "Greta", "Hiro", "Ines", "Jonas", "Kira", "Luca", "Maya",
+         "Nils", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tara"]
+LAST = ["Moreau", "Okafor", "Schmidt", "Patel", "Yilmaz", "Adeyemi", "Lind", "Tanaka", "Garcia", "Berg"]
+CUSTOMERS = [
+    ("C-1001", "Contoso Retail", "LE-US", "USD", "US-NY"), ("C-1002", "Fabrikam Health", "LE-US", "USD", "US-CA"),
+    ("C-1003", "Tailspin Airlines", "LE-US", "USD", "US-TX"), ("C-1004", "Litware Bank", "LE-UK", "GBP", "GB"),
+    ("C-1005", "Adventure Works", "LE-UK", "GBP", "GB"), ("C-1006", "Wingtip Toys", "LE-UK", "GBP", "GB"),
+    ("C-1007", "Proseware Energie", "LE-DE", "EUR", "DE"), ("C-1008", "Lucerne Versicherung", "LE-DE", "EUR", "DE"),
+    ("C-1009", "Woodgrove Logistik", "LE-DE", "EUR", "DE"), ("C-1010", "Alpine Ski House", "LE-DE", "EUR", "DE"),
+    ("C-1011", "Coho Vineyard", "LE-US", "USD", "US-WA"), ("C-1012", "Margie's Travel", "LE-UK", "GBP", "GB"),
+]
+BILLING_MODELS = ["time_and_materials"] * 10 + ["fixed_fee"] * 4 + ["milestone"] * 3 + ["retainer"] * 3
+TASKS = [("Discovery", True), ("Delivery", True), ("Project management", True), ("Internal review", False)]
+
+
+@dataclass
+class Worker:
+    number: str
+    name: str
+    email: str
+    role: str
+    legal_entity: str
+    business_unit: str
+    cost_center: str
+    status: str
+    capacity: int
+    cost_rates: list[tuple[dt.date, dt.date | None, Decimal]]
+    manager: str | None
+    hired: dt.date
+
+
+@dataclass
+class RateCard:
+    code: str
+    name: str
+    currency: str
+    rates: dict[str, Decimal]
+    valid_from: dt.date
+
+
+@dataclass
+class Contract:
+    number: str
+    customer: str
+    legal_entity: str
+    name: str
+    currency: str
+    billing_model: str
+    start: dt.date
+    end: dt.date
+    status: str
+    nte: Decimal | None
+    rate_card: str
+    scheduled_amount: Decimal | None
+    opportunity: str
+
+
+@dataclass
+class Project:
+    code: str
+    contract: str
+    customer: str
+    name: str
+    status: str
+    billing_model: str
+    budget_hours: int
+    manager: str
+    business_unit: str
+    start: dt.date
+    end: dt.date
+    legal_entity: str
+    tasks: list[tuple[str, str, bool]] = field(default_factory=list)
+
+
+@dataclass
+class Assignment:
+    number: str
+    worker: str
+    project: str
+    role: str
+    hours_per_week: int
+    start: dt.date
+    end: dt.date
+    status: str
+
+
+@dataclass
+class Milestone:
+    number: str
+    project: str
+    name: str
+    amount: Decimal
+    currency: str
+    due: dt.date
+    state: str
+
+
+@dataclass
+class TimeEntry:
+    number: str
+    worker: str
+    project: str
+    task: str
+    work_date: dt.date
+    minutes: int
+    billable: bool
+    notes: str
+    state: str
+
+
+@dataclass
+class Opportunity:
+    number: str
+    customer: str
+    name: str
+    stage: str
+    amount: Decimal
+    currency: str
+    close_date: dt.date
+    billing_model: str
+    legal_entity: str
+    rate_card: str
+    start: dt.date
+    end: dt.date
+    nte: Decimal | None
+
+
+@dataclass
+class Firm:
+    today: dt.date
+    workers: list[Worker]
+    rate_cards: list[RateCard]
+    contracts: list[Contract]
+    projects: list[Project]
+    assignments: list[Assignment]
+    milestones: list[Milestone]
+    time_entries: list[TimeEntry]
+    opportunities: list[Opportunity]
+    closed_periods: dict[str, list[str]]
+
+
+def _month_start(day: dt.date, months_back: int) -> dt.date:
+    year, month = day.year, day.month - months_back
+    while month <= 0:
+        month += 12
+        year -= 1
+    return dt.date(year, month, 1)
+
+
+def build(today: dt.date | None = None, seed: int = SEED) -> Firm:
+    """The whole firm, the same for the same ``today`` and ``seed``: every sandbox agrees."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    rng = random.Random(seed)
+    history_start = _month_start(today, 3)
+
+    workers: list[Worker] = []
+    role_plan = ["partner"] * 3 + ["principal"] * 5 + ["senior_consultant"] * 10 + ["consultant"] * 12 + [
+        "analyst"] * 6 + ["data_scientist"] * 4
+    # The demo consultant and manager come first so docs and tests can name them: E1001 and E1002.
+    role_plan = ["consultant", "principal", *role_plan[:-2]]
+    for index, role in enumerate(role_plan):
+        number = f"E{1001 + index}"
+        first, last = FIRST[index % len(FIRST)], LAST[(index * 7) % len(LAST)]
+        legal_entity = LEGAL_ENTITIES[index % 3][0]
+        unit = BUSINESS_UNITS[index % 4][0]
+        base_cost = dict((r[0], r[2]) for r in ROLES)[role]
+        raise_date = _month_start(today, 1)
+        cost_rates = [
+            (dt.date(2024, 1, 1), raise_date - dt.timedelta(days=1), base_cost),
+            (raise_date, None, (base_cost * Decimal("1.04")).quantize(Decimal("0.01"))),
+        ]
+        status = "leave" if index == 37 else "terminated" if index == 39 else "active"
+        workers.append(Worker(
+            number=number, name=f"{first} {last}", email=f"{first.lower()}.{last.lower()}{index}@northwind.example",
+            role=role, legal_entity=legal_entity, business_unit=unit, cost_center=f"CC-{unit[3:]}-{legal_entity[3:]}",
+            status=status, capacity=40 if index % 9 else 32, cost_rates=cost_rates,
+            manager=None if role in ("partner",) else "E1002" if index < 12 else f"E{1003 + index % 3}",
+            hired=dt.date(2020 + index % 5, 1 + index % 12, 1),
+        ))
+    managers = [w.number for w in workers if w.role in ("principal", "partner")]
+
+    rate_cards: list[RateCard] = []
+    for currency, code in (("USD", "RC-USD"), ("GBP", "RC-GBP"), ("EUR", "RC-EUR")):
+        factor = {"USD": Decimal("1"), "GBP": Decimal("0.8"), "EUR": Decimal("0.92")}[currency]
+        rates = {role: (Decimal(rate) * factor).quantize(Decimal("1")) for role, rate in BILL_RATES.items()}
+        rate_cards.append(RateCard(code, f"Standard {currency} 2026", currency, rates, dt.date(2026, 1, 1)))
+    # A rate card without data scientists: entries by that role land in NO_RATE_FOR_ROLE.
+    lean = {role: rate for role, rate in rate_cards[0].rates.items() if role != "data_scientist"}
+    rate_cards.append(RateCard("RC-USD-LEAN", "Lean USD (no data science)", "USD", lean, dt.date(2026, 1, 1)))
+
+    contracts: list[Contract] = []
+    projects: list[Project] = []
+    opportunities: list[Opportunity] = []
+    milestones: list[Milestone] = []
+    for index, model in enumerate(BILLING_MODELS):
+        customer = CUSTOMERS[index % len(CUSTOMERS)]
+        number = f"SOW-{2001 + index}"
+        currency = customer[3]
+        rate_card = {"USD": "RC-USD", "GBP": "RC-GBP", "EUR": "RC-EUR"}[currency]
+        if index == 1:
+            rate_card = "RC-USD-LEAN"
+        start = history_start - dt.timedelta(days=30 * (index % 4))
+        end = today + dt.timedelta(days=120 + 30 * (index % 5))
+        status = "active"
+        if index == 7:
+            status = "amendment_pending"
+        if index == 19:
+            status = "closed"
+            end = today - dt.timedelta(days=20)
+        nte = Decimal(60000 + 10000 * (index % 6)) if model == "time_and_materials" and index % 3 == 0 else None
+        if index == 3:
+            nte = Decimal(22000)  # close to exhaustion: shows NTE_EXCEEDED and burn near 100%
+        scheduled = Decimal(15000 + 2500 * (index % 4)) if model in ("fixed_fee", "retainer") else None
+        opportunity = f"OPP-{3001 + index}"
+        contracts.append(Contract(number, customer[0], customer[2], f"{customer[1]} {model.replace('_', ' ')} SOW",
+                                  currency, model, start, end, status, nte, rate_card, scheduled, opportunity))
+        opportunities.append(Opportunity(
+            opportunity, customer[0], f"{customer[1]} engagement {index + 1}", "closed_won",
+            Decimal(80000 + 5000 * index), currency, start - dt.timedelta(days=14), model, customer[2],
+            rate_card, start, end, nte))
+        code = f"PRJ-{4001 + index}"
+        project_status = "on_hold" if index == 11 else "closed" if index == 19 else "active"
+        topic = ["Pricing", "Cloud migration", "Data platform", "Ops excellence", "Customer analytics"][index % 5]
+        manager = managers[index % len(managers)] if index else "E1002"
+        project = Project(code, number, customer[0], f"{customer[1]}: {topic}", project_status, model,
+                          800 + 100 * (index % 7), manager, BUSINESS_UNITS[index % 4][0], start, end, customer[2])
+        project.tasks = [(f"{code}-T{t + 1}", name, billable) for t, (name, billable) in enumerate(TASKS)]
+        projects.append(project)
+        if model == "milestone":
+            for m in range(3):
+                due = start + dt.timedelta(days=45 * (m + 1))
+                state = "accepted" if due < today - dt.timedelta(days=10) else "completed" if due < today else "pending"
+                milestones.append(Milestone(f"MS-{5001 + len(milestones)}", code, f"Phase {m + 1} sign-off",
+                                            Decimal(20000 + 5000 * m), currency, due, state))
+    # Open pipeline, not yet won: provisioning demos start from these.
+    for index in range(4):
+        customer = CUSTOMERS[(index * 5) % len(CUSTOMERS)]
+        currency = customer[3]
+        opportunities.append(Opportunity(
+            f"OPP-{3101 + index}", customer[0], f"{customer[1]} phase 2", ["negotiation", "proposal",
+                                                                          "closed_won", "qualification"][index],
+            Decimal(120000), currency, today + dt.timedelta(days=10), "time_and_materials", customer[2],
+            {"USD": "RC-USD", "GBP": "RC-GBP", "EUR": "RC-EUR"}[currency], today + dt.timedelta(days=14),
+            today + dt.timedelta(days=200), None))
+
+    assignments: list[Assignment] = []
+    active_workers = [w for w in workers if w.status != "terminated" and w.role != "partner"]
+    for index, project in enumerate(projects):
+        team = [active_workers[(index * 3 + k) % len(active_workers)] for k in range(3)]
+        if index in (0, 2, 5):
+            team.append(workers[0])  # the demo consultant works on three projects
+        if index == 1:
+            team.append(next(w for w in workers if w.role == "data_scientist"))
+        for worker in team:
+            if any(a.worker == worker.number and a.project == project.code for a in assignments):
+                continue
+            assignments.append(Assignment(
+                f"ASG-{6001 + len(assignments)}", worker.number, project.code, worker.role,
+                8 * (1 + len(assignments) % 4), project.start, project.end,
+                "confirmed" if project.status != "closed" else "ended"))
+    assignments.append(Assignment(f"ASG-{6001 + len(assignments)}", workers[0].number, projects[8].code,
+                                  workers[0].role, 8, today + dt.timedelta(days=7), projects[8].end, "proposed"))
+
+    time_entries: list[TimeEntry] = []
+    last_week = today - dt.timedelta(days=today.weekday() + 7)
+    for assignment in assignments:
+        if assignment.status == "proposed":
+            continue
+        project = next(p for p in projects if p.code == assignment.project)
+        day = max(assignment.start, history_start)
+        stop = min(assignment.end, today)
+        while day < stop:
+            if day.weekday() < 5 and rng.random() < 0.55:
+                task = project.tasks[rng.choice((0, 1, 1, 1, 2, 3))]
+                if day >= last_week + dt.timedelta(days=7):
+                    state = "draft" if rng.random() < 0.5 else "submitted"
+                elif day >= last_week:
+                    state = "submitted"
+                else:
+                    state = "approved" if rng.random() < 0.35 else "invoiced" if day < history_start + dt.timedelta(
+                        days=30) else "posted"
+                time_entries.append(TimeEntry(
+                    f"TC-{100001 + len(time_entries)}", assignment.worker, project.code, task[0], day,
+                    rng.choice((240, 360, 420, 480, 480, 480)), task[2], f"{task[1]} work", state))
+            day += dt.timedelta(days=1)
+
+    closed_periods = {le[0]: [_month_start(today, m).strftime("%Y-%m") for m in (3, 4, 5, 6)] for le in LEGAL_ENTITIES}
+    return Firm(today, workers, rate_cards, contracts, projects, assignments, milestones, time_entries,
+                opportunities, closed_periods)

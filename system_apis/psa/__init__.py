@@ -1,0 +1,1 @@
+"""The PSA system API: projects, tasks, assignments, time entries, expenses, milestones."""

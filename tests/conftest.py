@@ -1,0 +1,62 @@
+"""Shared fixtures: the real stack (separate processes, free ports, real HTTP) started once per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway import config as gateway_config
+from gateway.issuer import Issuer
+from gateway.launcher import REPO_ROOT, Ports, Stack
+
+DEMO_CONSULTANT = "wrk_e1001"
+
+
+class RunningStack:
+    """The started stack plus what a test needs to act as one of its users."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.url = stack.gateway_url
+        env = {**os.environ, "PSGW_ISSUER_URL": stack.gateway_url}
+        self.config = gateway_config.load(stack.config_file, env)
+        self.issuer = Issuer(self.config.issuer, stack.data_dir)
+
+    def token(self, client_id: str, *, subject: str | None = None, scopes: list[str] | None = None,
+              ttl: int | None = None) -> str:
+        client = next(c for c in self.config.clients if c.id == client_id)
+        return self.issuer.mint(client, scopes, subject=subject, ttl_seconds=ttl)[0]
+
+    def client(self, client_id: str | None = None, *, subject: str | None = None,
+               scopes: list[str] | None = None) -> httpx.Client:
+        headers = {}
+        if client_id is not None:
+            headers["Authorization"] = "Bearer " + self.token(client_id, subject=subject, scopes=scopes)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30.0)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    data_dir: Path = tmp_path_factory.mktemp("psgw-data")
+    stack = Stack(data_dir=data_dir, ports=Ports.free(), config_file=REPO_ROOT / "gateway.yaml")
+    stack.start()
+    try:
+        stack.wait_ready(timeout=90)
+        yield RunningStack(stack)
+    except BaseException:
+        for log in sorted((data_dir / "logs").glob("*.log")):
+            print(f"==== {log.name}\n{log.read_text()[-4000:]}")
+        raise
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def consultant(stack: RunningStack) -> Iterator[httpx.Client]:
+    """The demo consultant on the mobile app."""
+    with stack.client("mobile-app", subject=DEMO_CONSULTANT) as client:
+        yield client
