@@ -1,0 +1,226 @@
+"""Gateway hot-path benchmark: our policy chain against real peers, side by side, in one run.
+
+    .venv/bin/python -m bench.gateway            # print the table
+    .venv/bin/python -m bench.gateway --readme   # and regenerate the README's performance section
+
+Scenarios (each: wrk -t2 -c32 -d5s on loopback, median of 3, against the same fast upstream):
+  direct     straight to the upstream (the ceiling)
+  nginx      nginx as a plain reverse proxy (if installed)
+  haproxy    HAProxy verifying the RS256 JWT + a stick-table rate limit (if installed)
+  naive      bench/naive_gateway.py: Litestar + authlib + Redis INCR/EXPIRE + shared httpx client
+  psgateway  our gateway, one worker, full chain (bench/gateway.bench.yaml)
+The upstream serves the route the chain validates: GET /experience/mobile-time/v1/me/assignments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.harness import LoadResult, Process, free_port, machine_summary, median_of, spread, wrk
+from gateway import config as gateway_config
+from gateway.issuer import Issuer
+
+REPO = Path(__file__).resolve().parent.parent
+ROUTE = "/experience/mobile-time/v1/me/assignments"
+BODY = ('{"items":[{"assignment_id":"asg_6001","project_id":"prj_4001","project_name":"Contoso Retail: Pricing",'
+        '"role":"consultant","planned_hours_per_week":"8","start_date":"2026-08-01","can_log_time":true}],'
+        '"next_cursor":null}')
+README_START, README_END = "<!-- bench:gateway:start -->", "<!-- bench:gateway:end -->"
+
+
+def nginx_conf(prefix: Path, port: int, body: str | None = None, upstream: int | None = None) -> Path:
+    if body is not None:
+        location = f"default_type application/json; return 200 '{body}';"
+        upstream_block = ""
+    else:
+        location = "proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\";"
+        upstream_block = f"upstream up {{ server 127.0.0.1:{upstream}; keepalive 64; }}"
+    conf = prefix / "nginx.conf"
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    conf.write_text(f"""
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {prefix}/body; proxy_temp_path {prefix}/proxy;
+  fastcgi_temp_path {prefix}/fcgi; uwsgi_temp_path {prefix}/uwsgi; scgi_temp_path {prefix}/scgi;
+  keepalive_requests 1000000;
+  {upstream_block}
+  server {{ listen 127.0.0.1:{port}; location / {{ {location} }} }}
+}}
+""")
+    return conf
+
+
+def haproxy_conf(prefix: Path, port: int, upstream: int, public_key: Path) -> Path:
+    conf = prefix / "haproxy.cfg"
+    conf.write_text(f"""
+global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 10s
+  timeout server 10s
+frontend api
+  bind 127.0.0.1:{port}
+  http-request set-var(txn.bearer) http_auth_bearer
+  http-request set-var(txn.alg) var(txn.bearer),jwt_header_query('$.alg')
+  http-request deny status 401 unless {{ var(txn.alg) -m str RS256 }}
+  http-request deny status 401 unless {{ var(txn.bearer),jwt_verify(txn.alg,"{public_key}") -m int 1 }}
+  http-request set-var(txn.client) var(txn.bearer),jwt_payload_query('$.client_id')
+  stick-table type string len 64 size 100k expire 60s store http_req_rate(1s)
+  http-request track-sc0 var(txn.client)
+  http-request deny status 429 if {{ sc_http_req_rate(0) gt 1000000 }}
+  default_backend tier
+backend tier
+  http-reuse always
+  server up 127.0.0.1:{upstream}
+""")
+    return conf
+
+
+def run_scenario(name: str, url: str, headers: dict[str, str], measured: Process, runs: int,
+                 seconds: int) -> list[LoadResult]:
+    wrk(url, headers=headers, seconds=1, measured=measured)  # warm-up: pools, caches, JIT-free but not cold
+    results = [wrk(url, headers=headers, seconds=seconds, measured=measured) for _ in range(runs)]
+    bad = sum(r.non_2xx + r.errors for r in results)
+    if bad:
+        print(f"  ! {name}: {bad} non-2xx responses or socket errors", file=sys.stderr)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--readme", action="store_true", help="rewrite the README performance section")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="psgw-bench-"))
+    processes: list[Process] = []
+
+    def start(name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
+        process = Process(name, argv, env=env, cwd=REPO, log=work / f"{name}.log")
+        processes.append(process)
+        return process
+
+    results: dict[str, list[LoadResult]] = {}
+    try:
+        # The fast upstream every scenario ends at.
+        upstream_port = free_port()
+        if shutil.which("nginx"):
+            upstream = start("upstream", ["nginx", "-p", str(work / "up"), "-c",
+                                          str(nginx_conf(work / "up", upstream_port, body=BODY)), "-g", "daemon off;"])
+        else:
+            upstream = start("upstream", [sys.executable, "-m", "bench.fast_upstream"],
+                             {"UPSTREAM_PORT": str(upstream_port), "UPSTREAM_BODY": BODY})
+        upstream.wait_http(f"http://127.0.0.1:{upstream_port}{ROUTE}")
+
+        # Our gateway, with the bench config: the experience upstream is the fast upstream.
+        gateway_port = free_port()
+        env = {"PSGW_CONFIG_FILE": str(REPO / "bench" / "gateway.bench.yaml"), "PSGW_DATA_DIR": str(work / "data"),
+               "PSGW_GATEWAY_PORT": str(gateway_port), "PSGW_ISSUER_URL": f"http://127.0.0.1:{gateway_port}",
+               "PSGW_EXPERIENCE_URL": f"http://127.0.0.1:{upstream_port}", "PSGW_LOG_LEVEL": "WARNING",
+               "PSGW_BENCH_PREFIX": f"bench{os.getpid()}"}
+        config = gateway_config.load(REPO / "bench" / "gateway.bench.yaml", {**os.environ, **env})
+        issuer = Issuer(config.issuer, work / "data")
+        client = next(c for c in config.clients if c.id == "bench-app")
+        token = issuer.mint(client, subject="wrk_e1001", ttl_seconds=3600)[0]
+        auth = {"Authorization": f"Bearer {token}"}
+        public_key = work / "issuer-public.pem"
+        public_key.write_bytes(issuer.key.as_pem(private=False))
+
+        scenarios: list[tuple[str, Callable[[], tuple[Process, int]]]] = [
+            ("direct", lambda: (upstream, upstream_port)),
+        ]
+        if shutil.which("nginx"):
+            def nginx_proxy() -> tuple[Process, int]:
+                port = free_port()
+                conf = nginx_conf(work / "px", port, upstream=upstream_port)
+                proxy = start("nginx", ["nginx", "-p", str(work / "px"), "-c", str(conf), "-g", "daemon off;"])
+                proxy.wait_http(f"http://127.0.0.1:{port}{ROUTE}")
+                return proxy, port
+            scenarios.append(("nginx", nginx_proxy))
+        if shutil.which("haproxy"):
+            def haproxy() -> tuple[Process, int]:
+                port = free_port()
+                proxy = start("haproxy", ["haproxy", "-db", "-f",
+                                          str(haproxy_conf(work, port, upstream_port, public_key))])
+                proxy.wait_http(f"http://127.0.0.1:{port}{ROUTE}", headers=auth)
+                return proxy, port
+            scenarios.append(("haproxy", haproxy))
+
+        def naive() -> tuple[Process, int]:
+            port = free_port()
+            process = start("naive", [sys.executable, "-m", "bench.naive_gateway"], {
+                "NAIVE_PORT": str(port), "NAIVE_UPSTREAM": f"http://127.0.0.1:{upstream_port}",
+                "NAIVE_PUBLIC_KEY": str(public_key)})
+            process.wait_http(f"http://127.0.0.1:{port}{ROUTE}", headers=auth)
+            return process, port
+        scenarios.append(("naive", naive))
+
+        def ours() -> tuple[Process, int]:
+            process = start("psgateway", [sys.executable, "-m", "gateway"], env)
+            process.wait_http(f"http://127.0.0.1:{gateway_port}/healthz")
+            return process, gateway_port
+        scenarios.append(("psgateway", ours))
+
+        for name, launch in scenarios:
+            process, port = launch()
+            print(f"measuring {name} ...", file=sys.stderr)
+            results[name] = run_scenario(name, f"http://127.0.0.1:{port}{ROUTE}", auth, process, args.runs,
+                                         args.seconds)
+            if name != "direct":
+                process.stop()
+    finally:
+        for process in reversed(processes):
+            process.stop()
+
+    table = render(results, args)
+    print(table)
+    if args.readme:
+        write_readme(table)
+
+
+def render(results: dict[str, list[LoadResult]], args: argparse.Namespace) -> str:
+    naive = median_of(results["naive"]).rps if "naive" in results else None
+    lines = [
+        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine_summary()}.",
+        f"Command: `.venv/bin/python -m bench.gateway` (wrk -t2 -c32 -d{args.seconds}s, median of {args.runs}, "
+        "loopback, one process per proxy; CPU/req is the proxy's own CPU time).",
+        "",
+        "| scenario | req/s | p50 ms | p99 ms | CPU ms/req | vs naive | run spread |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, runs in results.items():
+        median = median_of(runs)
+        cpu = f"{median.cpu_ms_per_request:.3f}" if median.cpu_ms_per_request is not None else "-"
+        ratio = f"{median.rps / naive:.1f}x" if naive else "-"
+        lines.append(f"| {name} | {median.rps:,.0f} | {median.p50_ms:.2f} | {median.p99_ms:.2f} | {cpu} | {ratio} |"
+                     f" {spread(runs):.1%} |")
+    return "\n".join(lines)
+
+
+def write_readme(table: str) -> None:
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    if README_START not in text:
+        raise SystemExit(f"README.md has no {README_START} marker")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{table}\n{README_END}{tail}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""The house ruleset, one module per concern; ``RULESET`` is the order findings are produced in."""
+
+from contracts.toolchain.lint.model import Rule
+from contracts.toolchain.lint.rules import (
+    data_types,
+    examples,
+    metadata,
+    naming,
+    operations,
+    pagination,
+    problems,
+    security,
+    validity,
+)
+
+RULESET: tuple[Rule, ...] = (
+    *validity.RULES,
+    *naming.RULES,
+    *operations.RULES,
+    *problems.RULES,
+    *security.RULES,
+    *pagination.RULES,
+    *metadata.RULES,
+    *examples.RULES,
+    *data_types.RULES,
+)
+
+__all__ = ["RULESET"]
