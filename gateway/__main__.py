@@ -1,4 +1,4 @@
-"""Run the gateway: ``python -m gateway`` (PSGW_CONFIG_FILE, PSGW_DATA_DIR, PSGW_PORT...)."""
+"""Run the gateway: ``python -m gateway`` (PSGW_CONFIG_FILE, PSGW_DATA_DIR, PSGW_PORT, PSGW_DATABASE_URL...)."""
 
 from pathlib import Path
 
@@ -12,7 +12,7 @@ from runtime.settings import load_settings
 def main() -> None:
     settings = load_settings(GatewaySettings)
     config = gateway_config.load(settings.config_file)
-    app = Gateway(config, Path(settings.data_dir))
+    app = Gateway(config, Path(settings.data_dir), config_file=Path(settings.config_file), settings=settings)
     serve(app, host=settings.host or config.listen.host, port=settings.port or config.listen.port,
           service="gateway", log_level=settings.log_level)
 

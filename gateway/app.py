@@ -1,50 +1,246 @@
 """The gateway process: an ASGI app whose hot path (/system, /process, /experience) bypasses the framework.
 
 API calls go straight from the ASGI scope to the policy chain and the upstream pool; everything else (token
-endpoint, JWKS, health, admin, catalog) is a regular Litestar app.
+endpoint, JWKS, health, metrics, admin) is a regular Litestar app.
+
+Reloads (SIGHUP, ``POST /admin/v1/reload``, an admin change, a change another instance made) compile a whole
+new state first and then swap one reference; calls in flight finish on the state they started with, and
+resources the new state no longer uses (upstream pools, a Redis client) are closed only after a grace period.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 
-from gateway.config import GatewayConfig
+from gateway import config as gateway_config
+from gateway.config import ConfigError, GatewayConfig
 from gateway.control import create_control_app
 from gateway.issuer import Issuer
+from gateway.live import effective_config
 from gateway.proxy import Proxy
-from gateway.state import CompiledState, compile_state
+from gateway.settings import GatewaySettings
+from gateway.state import CompiledState, ContractCache, compile_state
+from gateway.store import Overrides, OverrideStore, create_engine, database_url
+from gateway.telemetry import Telemetry
 from gateway.upstreams import Upstream
+from policies.audit import AuditLog, SqlAuditStore
+from policies.rate_limit import RateLimitStore, create_store
 from runtime.tokens import TokenVerifier, TrustedIssuer
+
+log = logging.getLogger("gateway.app")
 
 API_PREFIXES = ("/system/", "/process/", "/experience/")
 
 
 class Gateway:
-    def __init__(self, config: GatewayConfig, data_dir: Path) -> None:
+    def __init__(self, config: GatewayConfig, data_dir: Path, *, config_file: Path | None = None,
+                 settings: GatewaySettings | None = None) -> None:
+        settings = settings or GatewaySettings()
         self.data_dir = data_dir
+        self.config_file = config_file
+        self.instance = f"{socket.gethostname()}:{os.getpid()}"
+        self.file_config = config
+        self.overrides = Overrides()
         self.issuer = Issuer(config.issuer, data_dir)
-        auth = config.policies.authenticate
-        self.verifier = TokenVerifier(
-            [TrustedIssuer(issuer=self.issuer.issuer), *auth.trusted_issuers],
-            audience=auth.audience,
-            leeway_seconds=auth.leeway_seconds,
-            static_keys={self.issuer.issuer: self.issuer.public_keys},
-        )
-        self.state: CompiledState = compile_state(config, self.verifier)
-        self.upstreams = {name: Upstream(name, upstream) for name, upstream in config.upstreams.items()}
-        self.proxy = Proxy(self.upstreams)
+        self.engine = create_engine(database_url(settings.database_url or config.database_url, data_dir))
+        self.override_store = OverrideStore(self.engine)
+        self.audit = AuditLog(SqlAuditStore(self.engine), config.policies.audit)
+        self.telemetry = Telemetry(self.audit)
+        self.contracts = ContractCache()
+        self.upstreams: dict[str, Upstream] = {}
+        self._verifier_key: tuple[Any, ...] | None = None
+        self.verifier: TokenVerifier | None = None
+        self._store_key: tuple[Any, ...] | None = None
+        self.rate_limit_store: RateLimitStore | None = None
+        self._retired: list[Callable[[], Awaitable[None]]] = []
+        self._reload_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.state: CompiledState = self._compile(config, version=0)
+        self._api_key_tokens: dict[str, tuple[str, float]] = {}
+        self.proxy = Proxy(self.telemetry, self.instance, self.token_for_api_key)
         self.control = create_control_app(self)
 
+    def token_for_api_key(self, client_id: str) -> str:
+        """A token of the built-in issuer for a client that authenticated by API key, reused until near expiry."""
+        now = time.time()
+        cached = self._api_key_tokens.get(client_id)
+        if cached is not None and cached[1] > now + 60:
+            return cached[0]
+        token, ttl = self.issuer.mint(self.state.clients[client_id])
+        self._api_key_tokens[client_id] = (token, now + ttl)
+        return token
+
+    # --- compiling and swapping state -------------------------------------------------------------------
+
+    def _compile(self, config: GatewayConfig, version: int) -> CompiledState:
+        """A new state; shared resources are reused when their config is unchanged. Swaps nothing itself."""
+        auth = config.policies.authenticate
+        verifier_key = (config.issuer.issuer, msgspec.json.encode(auth))
+        verifier = self.verifier
+        new_verifier = None
+        if verifier is None or verifier_key != self._verifier_key:
+            verifier = new_verifier = TokenVerifier(
+                [TrustedIssuer(issuer=self.issuer.issuer), *auth.trusted_issuers],
+                audience=auth.audience,
+                leeway_seconds=auth.leeway_seconds,
+                static_keys={self.issuer.issuer: self.issuer.public_keys},
+                key_sources={self.issuer.issuer: self.issuer.key_set},
+                cache_seconds=auth.jwks_cache_seconds,
+                min_refresh_seconds=auth.jwks_min_refresh_seconds,
+                verified_cache_size=auth.verified_token_cache_size,
+                algorithms=auth.algorithms,
+            )
+        upstreams: dict[str, Upstream] = {}
+        created: list[Upstream] = []
+        for name, upstream_config in config.upstreams.items():
+            existing = self.upstreams.get(name)
+            if existing is not None and existing.config == upstream_config:
+                upstreams[name] = existing
+            else:
+                upstreams[name] = Upstream(name, upstream_config)
+                created.append(upstreams[name])
+        rate = config.policies.rate_limit
+        store_key = (rate.redis_url, rate.redis_timeout_seconds, rate.retry_redis_after_seconds)
+        store = self.rate_limit_store
+        new_store = None
+        if store is None or store_key != self._store_key:
+            store = new_store = create_store(rate)
+        try:
+            state = compile_state(config, verifier=verifier, upstreams=upstreams, rate_limit_store=store,
+                                  contracts=self.contracts, version=version)
+        except BaseException:
+            for upstream in created:
+                self._retired.append(upstream.aclose)
+            if new_store is not None:
+                self._retired.append(new_store.aclose)
+            if new_verifier is not None:
+                self._retired.append(new_verifier.aclose)
+            raise
+        # Committed: retire what the new state no longer uses.
+        for name, old in self.upstreams.items():
+            if upstreams.get(name) is not old:
+                self._retired.append(old.aclose)
+        if new_store is not None and self.rate_limit_store is not None:
+            self._retired.append(self.rate_limit_store.aclose)
+        if new_verifier is not None and self.verifier is not None:
+            self._retired.append(self.verifier.aclose)
+        self.upstreams, self.rate_limit_store, self._store_key = upstreams, store, store_key
+        self.verifier, self._verifier_key = verifier, verifier_key
+        return state
+
+    async def _warm_contracts(self, config: GatewayConfig) -> None:
+        # Reading and compiling contract files is blocking work: do it off the event loop.
+        for api in config.apis:
+            if api.lifecycle != "retired":
+                await asyncio.to_thread(self.contracts.get, api.contract)
+
+    async def rebuild(self, *, reread_file: bool, reason: str) -> CompiledState:
+        """Compile the live state (file + overrides) and swap it in; raises ConfigError and keeps the old one."""
+        async with self._reload_lock:
+            file_config = self.file_config
+            if reread_file and self.config_file is not None:
+                file_config = await asyncio.to_thread(gateway_config.load, self.config_file)
+            overrides = await self.override_store.load()
+            config = effective_config(file_config, overrides)
+            await self._warm_contracts(config)
+            state = self._compile(config, version=self.state.version + 1)
+            self.state = state  # the swap: one reference, atomically
+            self.file_config, self.overrides = file_config, overrides
+            self._schedule_retirement()
+            log.info("gateway state swapped", extra={"version": state.version, "reason": reason,
+                                                      "revision": overrides.revision})
+            return state
+
+    def _schedule_retirement(self) -> None:
+        if not self._retired:
+            return
+        retired, self._retired = self._retired, []
+        grace = max((u.config.timeout_seconds for u in self.upstreams.values()), default=30.0) + 5.0
+
+        async def close_later() -> None:
+            await asyncio.sleep(grace)  # calls in flight on the old state finish first
+            for close in retired:
+                with contextlib.suppress(Exception):
+                    await close()
+
+        self._tasks.append(asyncio.create_task(close_later()))
+
+    async def preview(self, overrides: Overrides) -> GatewayConfig:
+        """The live config these overrides would give, compiled fully but not swapped in (refuses bad ones)."""
+        config = effective_config(self.file_config, overrides)
+        await self._warm_contracts(config)
+        assert self.verifier is not None and self.rate_limit_store is not None  # set by the first compile
+        # Overrides never touch upstreams, so the live pools serve for the dry run.
+        compile_state(config, verifier=self.verifier, upstreams=self.upstreams,
+                      rate_limit_store=self.rate_limit_store, contracts=self.contracts)
+        return config
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+
     async def start(self) -> None:
-        return None
+        await self.override_store.create_schema()
+        await self.audit.start()
+        await self.telemetry.start()
+        try:
+            await self.rebuild(reread_file=False, reason="start")
+        except ConfigError:
+            log.exception("stored admin overrides do not compile with gateway.yaml; serving the file alone")
+        self._tasks.append(asyncio.create_task(self._sync_loop(), name="gateway-sync"))
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, lambda: self._tasks.append(
+                asyncio.create_task(self.reload_from_signal())))
+
+    async def reload_from_signal(self) -> None:
+        try:
+            await self.rebuild(reread_file=True, reason="SIGHUP")
+        except ConfigError as exc:
+            log.error("reload refused; the previous state keeps serving", extra={"error": str(exc)})
+
+    async def _sync_loop(self) -> None:
+        """Pick up admin changes other instances made (shared SQL) and issuer key rotations."""
+        interval = self.state.config.admin.sync_interval_seconds
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await self.override_store.revision() != self.overrides.revision:
+                    await self.rebuild(reread_file=False, reason="sync")
+                if self.issuer.refresh() and self.verifier is not None:
+                    self.verifier.set_static_keys(self.issuer.issuer, self.issuer.public_keys)
+            except ConfigError as exc:
+                log.error("stored admin overrides do not compile; keeping the current state",
+                          extra={"error": str(exc)})
+            except Exception:
+                log.exception("state sync failed")
 
     async def stop(self) -> None:
-        await asyncio.gather(*(u.aclose() for u in self.upstreams.values()))
-        await self.verifier.aclose()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.telemetry.stop()
+        await self.audit.stop()
+        closers: list[Awaitable[None]] = [u.aclose() for u in self.upstreams.values()]
+        if self.verifier is not None:
+            closers.append(self.verifier.aclose())
+        if self.rate_limit_store is not None:
+            closers.append(self.rate_limit_store.aclose())
+        closers.extend(close() for close in self._retired)
+        await asyncio.gather(*closers, return_exceptions=True)
+        await self.engine.dispose()
 
     async def check_upstreams(self) -> dict[str, str]:
         async def probe(upstream: Upstream) -> str:
@@ -63,3 +259,4 @@ class Gateway:
             await self.proxy.handle(self.state, scope, receive, send)
             return
         await self.control(scope, receive, send)  # type: ignore[arg-type]
+

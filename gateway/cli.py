@@ -6,12 +6,13 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+import httpx
 
-from gateway import config as gateway_config
-from gateway.issuer import Issuer
 from gateway.launcher import REPO_ROOT, Ports, Stack
 
 DEMO_CONSULTANT = "wrk_e1001"
@@ -19,6 +20,10 @@ DEMO_CONSULTANT = "wrk_e1001"
 
 def _mint(config_file: Path, data_dir: Path, client_id: str, subject: str | None, scopes: tuple[str, ...],
           ttl: int | None, issuer_url: str | None = None) -> str:
+    # Imported here: the config model pulls in the contract toolchain, which the admin commands never need.
+    from gateway import config as gateway_config
+    from gateway.issuer import Issuer
+
     env = dict(os.environ)
     if issuer_url:
         env["PSGW_ISSUER_URL"] = issuer_url
@@ -107,6 +112,210 @@ def token(client_id: str, subject: str | None, scopes: tuple[str, ...], ttl: int
           config_file: Path) -> None:
     """Print an access token for CLIENT_ID, signed with the local gateway's key."""
     click.echo(_mint(config_file, data_dir.resolve(), client_id, subject, scopes, ttl))
+
+
+
+# --- security team: clients and policy on a running gateway (through the admin API) ----------------------
+
+class AdminClient:
+    """The admin API as the CLI uses it: a token from --token or the client_credentials of an admin client."""
+
+    def __init__(self, gateway_url: str, token: str | None, client_id: str | None, client_secret: str | None) -> None:
+        self.base = gateway_url.rstrip("/")
+        self.http = httpx.Client(base_url=self.base, timeout=30.0)
+        if not token:
+            if not (client_id and client_secret):
+                raise click.ClickException("give --token (PSGW_ADMIN_TOKEN) or --client-id and --client-secret "
+                                           "(PSGW_ADMIN_CLIENT_ID, PSGW_ADMIN_CLIENT_SECRET) of an admin client")
+            response = self.http.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                                      auth=(client_id, client_secret))
+            if response.status_code != 200:
+                raise click.ClickException(f"token request refused: {_problem_text(response)}")
+            token = str(response.json()["access_token"])
+        self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, "/admin/v1" + path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"cannot reach the gateway at {self.base}: {exc}") from exc
+        if response.status_code >= 400:
+            raise click.ClickException(_problem_text(response))
+        return response
+
+
+def _problem_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"{response.status_code}: {response.text[:200]}"
+    detail = body.get("detail") or body.get("title") or ""
+    errors = "".join(f"\n  {e.get('location', '')} {e.get('pointer', '')}: {e.get('detail', '')}"
+                     for e in body.get("errors") or [])
+    return f"{response.status_code} {detail}{errors}"
+
+
+def admin_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--gateway", "gateway_url", envvar="PSGW_GATEWAY_URL", default="http://127.0.0.1:8080",
+                     show_default=True, help="The gateway to administer."),
+        click.option("--token", envvar="PSGW_ADMIN_TOKEN", help="A bearer token with admin:read/admin:write."),
+        click.option("--client-id", envvar="PSGW_ADMIN_CLIENT_ID", help="An admin client (layer admin)."),
+        click.option("--client-secret", envvar="PSGW_ADMIN_CLIENT_SECRET", help="Its secret."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _admin(gateway_url: str, token: str | None, client_id: str | None, client_secret: str | None) -> AdminClient:
+    return AdminClient(gateway_url, token, client_id, client_secret)
+
+
+@main.group()
+def clients() -> None:
+    """List, create, rotate and revoke client credentials (secrets are shown once, only hashes are kept)."""
+
+
+@clients.command("list")
+@admin_options
+def clients_list(gateway_url: str, token: str | None, client_id: str | None, client_secret: str | None) -> None:
+    """Every client of the live state, with its layer, tier, scopes and status."""
+    items = _admin(gateway_url, token, client_id, client_secret).call("GET", "/clients").json()["items"]
+    for item in items:
+        click.echo(f"{item['id']:<24} {item['layer']:<10} {item['sla_tier']:<8} {item['status']:<8} "
+                   f"{item['source']:<10} {' '.join(item['scopes'])}")
+
+
+@clients.command("create")
+@click.argument("new_client_id")
+@click.option("--name", default="")
+@click.option("--layer", type=click.Choice(["app", "experience", "process", "system", "admin"]), default="app",
+              show_default=True)
+@click.option("--scope", "scopes", multiple=True, help="A scope to grant (repeatable).")
+@click.option("--sla-tier", default="bronze", show_default=True)
+@click.option("--allowed-layer", "allowed_layers", multiple=True,
+              type=click.Choice(["system", "process", "experience"]))
+@click.option("--user-tokens/--no-user-tokens", default=False)
+@admin_options
+def clients_create(new_client_id: str, name: str, layer: str, scopes: tuple[str, ...], sla_tier: str,
+                   allowed_layers: tuple[str, ...], user_tokens: bool, gateway_url: str, token: str | None,
+                   client_id: str | None, client_secret: str | None) -> None:
+    """Register a client; prints its secret once."""
+    body = {"id": new_client_id, "name": name, "layer": layer, "scopes": list(scopes), "sla_tier": sla_tier,
+            "allowed_layers": list(allowed_layers), "user_tokens": user_tokens}
+    created = _admin(gateway_url, token, client_id, client_secret).call("POST", "/clients", json=body).json()
+    click.echo(f"client {new_client_id} created; its secret (shown once, store it now):")
+    click.echo(created["credentials"]["client_secret"])
+
+
+@clients.command("rotate")
+@click.argument("target_client_id")
+@click.option("--api-key", is_flag=True, help="Issue an additional API key instead of a new secret.")
+@admin_options
+def clients_rotate(target_client_id: str, api_key: bool, gateway_url: str, token: str | None,
+                   client_id: str | None, client_secret: str | None) -> None:
+    """Replace a client's secret (tokens already issued stay valid until they expire); prints it once."""
+    admin = _admin(gateway_url, token, client_id, client_secret)
+    if api_key:
+        issued = admin.call("POST", f"/clients/{target_client_id}/api-keys").json()
+        click.echo(f"API key {issued['api_key_id']} for {target_client_id} (shown once):")
+        click.echo(issued["api_key"])
+        return
+    issued = admin.call("POST", f"/clients/{target_client_id}/secret").json()
+    click.echo(f"new secret for {target_client_id} (shown once; the old one no longer works):")
+    click.echo(issued["client_secret"])
+
+
+@clients.command("revoke")
+@click.argument("target_client_id")
+@admin_options
+def clients_revoke(target_client_id: str, gateway_url: str, token: str | None, client_id: str | None,
+                   client_secret: str | None) -> None:
+    """Revoke a client: its secret, API keys and every token it holds are refused from now on."""
+    _admin(gateway_url, token, client_id, client_secret).call("POST", f"/clients/{target_client_id}/revoke")
+    click.echo(f"client {target_client_id} revoked")
+
+
+@main.group()
+def policy() -> None:
+    """Compare, apply and export the gateway's declared state (decK-style)."""
+
+
+def _print_changes(changes: list[dict[str, Any]]) -> None:
+    symbols = {"add": "+", "remove": "-", "change": "~"}
+    for change in changes:
+        note = "  (credential; kept by apply)" if change.get("kept_by_apply") else ""
+        click.echo(f"{symbols.get(change['action'], '?')} {change['kind']} {change['id']}{note}")
+        for field, values in change.get("fields", {}).items():
+            click.echo(f"    {field}: live {values.get('live')!r} -> file {values.get('file')!r}")
+
+
+@policy.command("plan")
+@admin_options
+def policy_plan(gateway_url: str, token: str | None, client_id: str | None, client_secret: str | None) -> None:
+    """What differs between the gateway's gateway.yaml and its live state (what `apply` would change).
+
+    Exits 0 when in sync, 2 when there are differences (handy in CI)."""
+    result = _admin(gateway_url, token, client_id, client_secret).call("GET", "/policy/plan").json()
+    if result["in_sync"]:
+        click.echo("live state matches gateway.yaml")
+        return
+    _print_changes(result["changes"])
+    sys.exit(2)
+
+
+@policy.command("apply")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@admin_options
+def policy_apply(yes: bool, gateway_url: str, token: str | None, client_id: str | None,
+                 client_secret: str | None) -> None:
+    """Re-read gateway.yaml and make the live state match it (credentials are kept)."""
+    admin = _admin(gateway_url, token, client_id, client_secret)
+    planned = admin.call("GET", "/policy/plan").json()
+    pending = [c for c in planned["changes"] if not c.get("kept_by_apply")]
+    if pending:
+        _print_changes(pending)
+        if not yes:
+            click.confirm("apply these changes?", abort=True)
+    result = admin.call("POST", "/policy/apply").json()
+    click.echo(f"applied {len(result['changes'])} change(s)")
+
+
+@policy.command("export")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@admin_options
+def policy_export(output: Path | None, gateway_url: str, token: str | None, client_id: str | None,
+                  client_secret: str | None) -> None:
+    """The live state as a gateway.yaml document."""
+    text = _admin(gateway_url, token, client_id, client_secret).call("GET", "/policy/export").text
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        click.echo(f"wrote {output}")
+
+
+@policy.command("reload")
+@admin_options
+def policy_reload(gateway_url: str, token: str | None, client_id: str | None, client_secret: str | None) -> None:
+    """Hot-reload gateway.yaml (a bad file is refused with the reason; the old state keeps serving)."""
+    result = _admin(gateway_url, token, client_id, client_secret).call("POST", "/reload").json()
+    click.echo(f"reloaded; state version {result['version']}")
+
+
+@main.group()
+def issuer() -> None:
+    """The built-in token issuer."""
+
+
+@issuer.command("rotate-key")
+@admin_options
+def issuer_rotate_key(gateway_url: str, token: str | None, client_id: str | None, client_secret: str | None) -> None:
+    """Sign with a new key; the old one stays in the JWKS until the tokens it signed have expired."""
+    result = _admin(gateway_url, token, client_id, client_secret).call("POST", "/issuer/rotate-key").json()
+    click.echo(f"signing with {result['kid']}; {result['previous_kid']} stays published until "
+               f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(result['previous_published_until']))}")
 
 
 if __name__ == "__main__":

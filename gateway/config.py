@@ -15,9 +15,15 @@ from typing import Literal
 import msgspec
 import yaml
 
+from policies.audit import AuditConfig
 from policies.authenticate import AuthenticateConfig
 from policies.authorize import AuthorizeConfig
+from policies.cors import CorsConfig
 from policies.exchange import CallerLayer, Layer
+from policies.ip_allow import IpAllowConfig
+from policies.limits import LimitsConfig
+from policies.rate_limit import RateLimitConfig
+from policies.validate import ValidateConfig
 
 _VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
 
@@ -40,6 +46,34 @@ class IssuerConfig(msgspec.Struct, kw_only=True, frozen=True):
     token_ttl_seconds: int = 900
     # Relative paths are under the data dir; the key is generated on first start.
     signing_key_file: str = "issuer/signing-key.pem"
+    # After a rotation the previous key stays in the JWKS this long, so tokens it signed keep verifying
+    # until they expire (the longest token the CLI mints lives 8 hours).
+    previous_key_grace_seconds: int = 8 * 3600
+
+
+class RetryConfig(msgspec.Struct, kw_only=True, frozen=True):
+    """Retries of idempotent calls (GET/HEAD/OPTIONS/PUT/DELETE; POST only with an Idempotency-Key)."""
+
+    max_retries: int = 2
+    backoff_base_seconds: float = 0.05
+    backoff_max_seconds: float = 1.0
+    # A retry budget (as in Finagle/Envoy): retries may add at most this share of the calls, plus a floor,
+    # so a struggling upstream is not buried under retries.
+    budget_ratio: float = 0.2
+    budget_min_per_second: float = 5.0
+    # Besides connection failures (the upstream never saw the call), retry on these statuses.
+    on_statuses: list[int] = []
+
+
+class BreakerConfig(msgspec.Struct, kw_only=True, frozen=True):
+    """A circuit breaker per upstream: closed -> open after consecutive failures -> half-open trial calls."""
+
+    enabled: bool = True
+    failure_threshold: int = 5
+    open_seconds: float = 30.0
+    half_open_max_calls: int = 1
+    # Besides connection failures and timeouts, these upstream statuses count as failures.
+    failure_statuses: list[int] = []
 
 
 class UpstreamConfig(msgspec.Struct, kw_only=True, frozen=True):
@@ -47,6 +81,16 @@ class UpstreamConfig(msgspec.Struct, kw_only=True, frozen=True):
     timeout_seconds: float = 10.0
     connect_timeout_seconds: float = 2.0
     max_connections: int = 200
+    retries: RetryConfig = RetryConfig()
+    breaker: BreakerConfig = BreakerConfig()
+
+
+class ApiKeyRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """An API key of a client: only its hash is stored (the key itself is shown once, when created)."""
+
+    id: str
+    hash: str  # sha256:<hex>
+    created_at: str = ""
 
 
 class ClientConfig(msgspec.Struct, kw_only=True, frozen=True):
@@ -61,6 +105,8 @@ class ClientConfig(msgspec.Struct, kw_only=True, frozen=True):
     # May ask the built-in issuer for tokens on behalf of a person (demo logins, the catalog's try-it).
     user_tokens: bool = False
     status: Literal["active", "revoked"] = "active"
+    # Optional: the client may call with ``X-API-Key`` instead of a bearer token.
+    api_keys: list[ApiKeyRecord] = []
 
 
 class SlaTierConfig(msgspec.Struct, kw_only=True, frozen=True):
@@ -68,6 +114,13 @@ class SlaTierConfig(msgspec.Struct, kw_only=True, frozen=True):
     burst: int
     daily_quota: int | None = None
     monthly_quota: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.requests_per_second <= 0 or self.burst < 1:
+            raise ValueError("an SLA tier needs requests_per_second > 0 and burst >= 1")
+        if (self.daily_quota is not None and self.daily_quota < 1) or (
+                self.monthly_quota is not None and self.monthly_quota < 1):
+            raise ValueError("SLA tier quotas must be >= 1 when set")
 
 
 class ScopesConfig(msgspec.Struct, kw_only=True, frozen=True):
@@ -82,6 +135,8 @@ class ApiConfig(msgspec.Struct, kw_only=True, frozen=True):
     contract: str  # path relative to the repository's contracts dir, e.g. experience/mobile-time/v1.yaml
     scopes: ScopesConfig = ScopesConfig()
     lifecycle: Literal["active", "deprecated", "retired"] = "active"
+    # Overrides ``policies.validate`` for this API version (e.g. strict response validation).
+    validate: ValidateConfig | None = None
 
     @property
     def layer(self) -> Layer:
@@ -95,6 +150,17 @@ class ApiConfig(msgspec.Struct, kw_only=True, frozen=True):
 class PoliciesConfig(msgspec.Struct, kw_only=True, frozen=True):
     authenticate: AuthenticateConfig = AuthenticateConfig()
     authorize: AuthorizeConfig = AuthorizeConfig()
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    validate: ValidateConfig = ValidateConfig()
+    limits: LimitsConfig = LimitsConfig()
+    cors: CorsConfig = CorsConfig()
+    ip_allow: IpAllowConfig = IpAllowConfig()
+    audit: AuditConfig = AuditConfig()
+
+
+class AdminConfig(msgspec.Struct, kw_only=True, frozen=True):
+    # How often an instance looks for changes another instance made through the admin API (shared SQL).
+    sync_interval_seconds: float = 2.0
 
 
 class GatewayConfig(msgspec.Struct, kw_only=True, frozen=True):
@@ -106,6 +172,11 @@ class GatewayConfig(msgspec.Struct, kw_only=True, frozen=True):
     clients: list[ClientConfig] = []
     apis: list[ApiConfig] = []
     policies: PoliciesConfig = PoliciesConfig()
+    # Durable gateway state (audit log, admin changes to clients and limits). Empty: SQLite in the data dir.
+    database_url: str | None = None
+    admin: AdminConfig = AdminConfig()
+    # One JSON line per call on stderr, written as the call ends (metrics and audit are batched regardless).
+    access_log: bool = True
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -123,6 +194,10 @@ class GatewayConfig(msgspec.Struct, kw_only=True, frozen=True):
         for client in self.clients:
             if self.sla_tiers and client.sla_tier not in self.sla_tiers:
                 raise ValueError(f"client {client.id} names unknown SLA tier {client.sla_tier!r}")
+        api_ids = {api.id for api in self.apis}
+        for limit in self.policies.rate_limit.limits:
+            if limit.api not in api_ids:
+                raise ValueError(f"policies.rate_limit.limits names unknown api {limit.api!r}")
 
 
 def interpolate(text: str, env: Mapping[str, str]) -> str:

@@ -1,4 +1,4 @@
-"""The gateway's own endpoints: OAuth2 token, JWKS, OIDC discovery, health. (Admin and catalog join here.)"""
+"""The gateway's own endpoints: OAuth2 token, JWKS, OIDC discovery, health, metrics, the admin API."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote_plus
 
 from litestar import Litestar, Request, Response, get, post
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gateway.admin.routes import admin_handlers
 from gateway.issuer import secret_matches
 from runtime.edge import install_edge
 from runtime.errors import handle_exception
@@ -79,7 +81,13 @@ def create_control_app(gateway: Gateway) -> Litestar:
 
     @get("/.well-known/jwks.json")
     async def jwks() -> Response[dict[str, Any]]:
+        gateway.issuer.refresh()  # a rotation by another instance sharing the key files shows at once
         return Response(gateway.issuer.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+    @get("/metrics", media_type=CONTENT_TYPE_LATEST)
+    async def metrics() -> bytes:
+        gateway.telemetry.drain()  # calls queued since the last tick count in this scrape
+        return generate_latest()
 
     @get("/.well-known/openid-configuration")
     async def discovery() -> dict[str, Any]:
@@ -97,7 +105,7 @@ def create_control_app(gateway: Gateway) -> Litestar:
                         status_code=200 if ready else 503)
 
     app = Litestar(
-        route_handlers=[token, jwks, discovery, healthz, readyz],
+        route_handlers=[token, jwks, discovery, healthz, readyz, metrics, *admin_handlers(gateway)],
         exception_handlers={Exception: handle_exception},
         openapi_config=None,
         on_startup=[gateway.start],

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import logging
 import os
 import time
 import uuid
@@ -30,29 +32,100 @@ def secret_matches(secret: str, stored_hash: str | None) -> bool:
     return hmac.compare_digest(hash_secret(secret), stored_hash)
 
 
+log = logging.getLogger("gateway.issuer")
+
+
+def _write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
+    # Write then rename: a process reading at the same moment never sees half a file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.chmod(mode)
+    tmp.replace(path)
+
+
 def load_or_create_key(path: Path) -> RSAKey:
     if path.exists():
         return RSAKey.import_key(path.read_bytes())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = RSAKey.generate_key(2048, private=True)
-    # Write then rename: two processes starting at once never read half a key.
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(key.as_pem(private=True))
-    tmp.chmod(0o600)
-    tmp.replace(path)
+    _write_atomically(path, RSAKey.generate_key(2048, private=True).as_pem(private=True))
     return RSAKey.import_key(path.read_bytes())
 
 
 class Issuer:
+    """Signs with the active key; publishes it and, after a rotation, the previous keys until their grace ends.
+
+    Key files live under the data dir (shared by gateway instances on one host): the active key at
+    ``signing_key_file``, retired ones in ``previous/<kid>.pem`` with ``<kid>.json`` saying until when they
+    are published. :meth:`refresh` picks up a rotation another process made.
+    """
+
     def __init__(self, config: IssuerConfig, data_dir: Path) -> None:
         self.config = config
         key_path = Path(config.signing_key_file)
         if not key_path.is_absolute():
             key_path = data_dir / key_path
+        self.key_path = key_path
+        self.previous_dir = key_path.parent / "previous"
+        self._fingerprint: tuple[int, ...] = ()
         self.key = load_or_create_key(key_path)
+        self._load()
+
+    def _files_fingerprint(self) -> tuple[int, ...]:
+        stamps = [self.key_path.stat().st_mtime_ns if self.key_path.exists() else 0]
+        if self.previous_dir.is_dir():
+            stamps.append(self.previous_dir.stat().st_mtime_ns)
+        return tuple(stamps)
+
+    def _load(self) -> None:
+        self.key = load_or_create_key(self.key_path)
         self.key.ensure_kid()
         self.kid = self.key.kid
-        self.public_keys = KeySet([RSAKey.import_key(self.key.as_dict(private=False))])
+        keys: list[Any] = [RSAKey.import_key(self.key.as_dict(private=False))]
+        self._retire_times: dict[str, float] = {}
+        now = time.time()
+        for meta_path in sorted(self.previous_dir.glob("*.json")) if self.previous_dir.is_dir() else []:
+            try:
+                meta = json.loads(meta_path.read_text())
+                if float(meta["retire_after"]) <= now:
+                    continue
+                old = RSAKey.import_key(meta_path.with_suffix(".pem").read_bytes())
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("skipping unreadable previous signing key", extra={"file": str(meta_path),
+                                                                               "error": str(exc)})
+                continue
+            old.ensure_kid()
+            if old.kid != self.kid:
+                keys.append(RSAKey.import_key(old.as_dict(private=False)))
+                self._retire_times[str(old.kid)] = float(meta["retire_after"])
+        self.public_keys = KeySet(keys)
+        self._fingerprint = self._files_fingerprint()
+
+    def refresh(self) -> bool:
+        """Reload the keys when the files changed (a rotation elsewhere) or a previous key's grace ended."""
+        grace_ended = any(t <= time.time() for t in self._retire_times.values())
+        if grace_ended or self._files_fingerprint() != self._fingerprint:
+            self._load()
+            return True
+        return False
+
+    def key_set(self) -> KeySet:
+        """The published keys, reloaded first when they changed (the verifier's source for this issuer)."""
+        self.refresh()
+        return self.public_keys
+
+    def rotate(self) -> dict[str, Any]:
+        """Start signing with a new key; the current one stays published for ``previous_key_grace_seconds``."""
+        old = self.key
+        retire_after = time.time() + self.config.previous_key_grace_seconds
+        self.previous_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomically(self.previous_dir / f"{old.kid}.pem", old.as_pem(private=True))
+        _write_atomically(self.previous_dir / f"{old.kid}.json",
+                          json.dumps({"kid": old.kid, "retire_after": retire_after}).encode(), 0o644)
+        _write_atomically(self.key_path, RSAKey.generate_key(2048, private=True).as_pem(private=True))
+        self._load()
+        log.warning("issuer signing key rotated", extra={"new_kid": self.kid, "previous_kid": old.kid})
+        return {"kid": self.kid, "previous_kid": old.kid, "previous_published_until": int(retire_after),
+                "published_kids": [k.kid for k in self.public_keys.keys]}
 
     @property
     def issuer(self) -> str:

@@ -1,28 +1,32 @@
 """The hot path: one call through the gateway, from ASGI scope to upstream and back.
 
-Order (ARCHITECTURE.md): match the API version -> policy chain (authenticate, authorize, ...) -> proxy
--> audit. Everything a refusal or an upstream failure produces is problem+json with the correlation id.
+Order (ARCHITECTURE.md): match the API version and the contract operation -> the API's policy chain (cors,
+ip_allow, authenticate, authorize, rate_limit, limits, validate) -> upstream (breaker, timeout, retries)
+-> [validate response] -> telemetry (metrics, access log, audit; queued, written off the hot path).
+Everything a refusal or an upstream failure produces is problem+json with the correlation id.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
-from gateway.state import CompiledState
-from gateway.upstreams import HOP_BY_HOP, RESPONSE_SKIP, Upstream
-from policies.exchange import Exchange
+from gateway.state import ApiRoute, CompiledState
+from gateway.telemetry import Telemetry
+from gateway.upstreams import HOP_BY_HOP, RESPONSE_SKIP
+from policies.audit import CallEntry
+from policies.authenticate import API_KEY_ISSUER
+from policies.exchange import Exchange, Reply
+from policies.limits import read_body
 from runtime import correlation
 from runtime.problems import PROBLEM_CONTENT_TYPE, ProblemError, make_problem
 
-log = logging.getLogger("gateway.access")
+log = logging.getLogger("gateway.proxy")
 
 Scope = dict[str, Any]
-
-
-class PayloadTooLarge(ProblemError):
-    status = 413
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -30,25 +34,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
-
-
-async def read_body(receive: Any, limit: int, declared: str | None) -> bytes:
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
 
 
 async def send_problem(send: Any, problem_status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
@@ -62,30 +47,49 @@ async def send_problem(send: Any, problem_status: int, body: bytes, headers: lis
 
 
 class Proxy:
-    def __init__(self, upstreams: dict[str, Upstream]) -> None:
-        self.upstreams = upstreams
+    def __init__(self, telemetry: Telemetry, instance: str, token_for_api_key: Callable[[str], str]) -> None:
+        self.telemetry = telemetry
+        self.instance = instance
+        # Tiers verify a bearer token themselves (defense in depth): a call authenticated by API key is
+        # forwarded with a short-lived token of the same client instead of the key.
+        self.token_for_api_key = token_for_api_key
 
     async def handle(self, state: CompiledState, scope: Scope, receive: Any, send: Any) -> None:
+        started = time.perf_counter()
         trace = correlation.from_headers(_header(scope, b"x-correlation-id"), _header(scope, b"traceparent"))
         token = correlation.set_current(trace)
         ids = [(b"x-correlation-id", trace.correlation_id.encode())]
         path = scope["path"]
-        api, _rest = state.match(path)
+        route = state.match(path)
         status = 0
         exchange: Exchange | None = None
+        timing: list[float | int | None] = [None, None]  # upstream ms, retries
         try:
-            if api is None:
-                raise ProblemError(f"no API is published at {path}", status=404, slug="no-such-api")
+            if route is None:
+                raise ProblemError(f"no API is published at {path}", status=404, slug="no-such-api",
+                                   reason="no_such_api")
             client = scope.get("client")
             exchange = Exchange(
                 method=scope["method"], path=path, raw_query=scope.get("query_string", b""),
-                headers=scope["headers"], client_addr=client[0] if client else "", trace=trace, api=api,
+                headers=scope["headers"], client_addr=client[0] if client else "", trace=trace, api=route.target,
+                receive=receive, started=started,
             )
-            exchange.body = await read_body(receive, state.config.max_body_bytes,
-                                            _header(scope, b"content-length"))
-            for policy in state.chain:
+            if route.contract is not None:
+                found = route.contract.match(exchange.method, path)
+                if found is not None:
+                    exchange.operation, exchange.path_params = found
+                    exchange.route = found.operation.path
+            for policy in route.chain:
                 await policy.on_request(exchange)
-            status = await self._forward(exchange, send, ids)
+            if not exchange.body_read:
+                exchange.body = await read_body(receive, state.config.max_body_bytes,
+                                                _header(scope, b"content-length"))
+            status = await self._forward(route, exchange, send, ids, timing)
+        except Reply as reply:
+            status = reply.status
+            headers = ids + reply.headers + [(b"content-length", str(len(reply.body)).encode())]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": reply.body})
         except ProblemError as exc:
             problem = exc.to_problem(trace.correlation_id, path)
             status = problem.status
@@ -100,39 +104,66 @@ class Proxy:
                                    correlation_id=trace.correlation_id, instance=path)
             await send_problem(send, 500, problem.to_json(), ids)
         finally:
-            self._log(scope, exchange, status, trace)
+            self._record(state, scope, route, exchange, status, trace, started, timing)
             correlation.reset_current(token)
 
-    async def _forward(self, exchange: Exchange, send: Any, ids: list[tuple[bytes, bytes]]) -> int:
-        upstream = self.upstreams[exchange.api.upstream]
+    async def _forward(self, route: ApiRoute, exchange: Exchange, send: Any, ids: list[tuple[bytes, bytes]],
+                       timing: list[float | int | None]) -> int:
+        upstream = route.upstream
         child = exchange.trace.child()
-        headers = [(k, v) for k, v in exchange.headers if k not in HOP_BY_HOP]
+        principal = exchange.principal
+        if principal is not None and principal.issuer == API_KEY_ISSUER:
+            headers = [(k, v) for k, v in exchange.headers if k not in HOP_BY_HOP and k != b"x-api-key"]
+            headers.append((b"authorization", b"Bearer " + self.token_for_api_key(principal.client_id).encode()))
+        else:
+            headers = [(k, v) for k, v in exchange.headers if k not in HOP_BY_HOP]
         headers.append((b"x-correlation-id", child.correlation_id.encode()))
         headers.append((b"traceparent", child.traceparent.encode()))
         if exchange.client_addr:
             headers.append((b"x-forwarded-for", exchange.client_addr.encode()))
         target = exchange.path + ("?" + exchange.raw_query.decode("latin-1") if exchange.raw_query else "")
-        response = await upstream.send(exchange.method, target, headers, exchange.body)
+        sent = time.perf_counter()
+        try:
+            response, retries = await upstream.send(exchange.method, target, headers, exchange.body)
+        finally:
+            timing[0] = round((time.perf_counter() - sent) * 1000, 3)
+        timing[1] = retries
         body = response.content
+        status = response.status_code
+        if route.validator is not None and route.validator.config.responses != "off":
+            route.validator.check_response(exchange, status, response.headers.get("content-type"), body)
         out = [(k.lower(), v) for k, v in response.headers.raw if k.lower() not in RESPONSE_SKIP]
         out.append((b"content-length", str(len(body)).encode()))
         out.extend(ids)
         out.extend(exchange.response_headers)
-        await send({"type": "http.response.start", "status": response.status_code, "headers": out})
+        await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": body})
-        return response.status_code
+        return status
 
-    @staticmethod
-    def _log(scope: Scope, exchange: Exchange | None, status: int, trace: correlation.TraceContext) -> None:
-        started = exchange.started if exchange else None
-        log.info("call", extra={
-            "method": scope["method"],
-            "path": scope["path"],
-            "status": status,
-            "api": exchange.api.api_id if exchange else None,
-            "version": exchange.api.version if exchange else None,
-            "client_id": exchange.client.id if exchange and exchange.client else None,
-            "subject": exchange.principal.subject if exchange and exchange.principal else None,
-            "decisions": exchange.decisions if exchange else None,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-        })
+    def _record(self, state: CompiledState, scope: Scope, route: ApiRoute | None, exchange: Exchange | None,
+                status: int, trace: correlation.TraceContext, started: float,
+                timing: list[float | int | None]) -> None:
+        principal = exchange.principal if exchange else None
+        target = route.target if route else None
+        client = scope.get("client")
+        upstream_ms, retries = timing
+        self.telemetry.record(CallEntry(
+            at=dt.datetime.now(dt.UTC),
+            correlation_id=trace.correlation_id,
+            trace_id=trace.trace_id,
+            method=scope["method"],
+            path=scope["path"],
+            status=status,
+            outcome=exchange.decisions if exchange else {},
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            client_id=exchange.client.id if exchange and exchange.client else None,
+            subject=principal.subject if principal else None,
+            api=target.api_id if target else None,
+            version=target.version if target else None,
+            route=exchange.route if exchange else None,
+            upstream=target.upstream if target and upstream_ms is not None else None,
+            upstream_ms=float(upstream_ms) if upstream_ms is not None else None,
+            retries=int(retries) if retries is not None else None,
+            client_addr=client[0] if client else None,
+            instance=self.instance,
+        ), access_log=state.config.access_log)

@@ -11,3 +11,5 @@ class GatewaySettings(msgspec.Struct, kw_only=True):
     host: str | None = None  # overrides gateway.yaml listen.host
     port: int | None = None  # overrides gateway.yaml listen.port
     log_level: str = "INFO"
+    # PSGW_DATABASE_URL: PostgreSQL for the audit log and admin state (else gateway.yaml, else SQLite).
+    database_url: str = ""

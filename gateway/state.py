@@ -1,37 +1,89 @@
-"""The gateway's live state, compiled from a GatewayConfig: route table, clients, policy chain, upstreams.
+"""The gateway's live state, compiled from a GatewayConfig: route table, clients, per-API policy chains.
 
-Compiled once per config version and swapped atomically on reload, so the hot path only does dict lookups.
+Compiled once per config version (contracts, scope requirements, limits, allow-lists, header values) and
+swapped atomically on reload, so the hot path only does dict lookups. Calls in flight keep the state they
+started with; a config that does not compile is refused whole and the old state keeps serving.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from gateway.config import ClientConfig, GatewayConfig
+from contracts import CONTRACTS_DIR
+from contracts.toolchain.validation import CompiledContract, ContractCompileError
+from gateway.config import ClientConfig, ConfigError, GatewayConfig
+from gateway.upstreams import Upstream
 from policies.authenticate import Authenticate
-from policies.authorize import Authorize
+from policies.authorize import Authorize, Requirement, requirement_of
+from policies.cors import Cors
 from policies.exchange import ApiTarget, ClientIdentity, Policy
+from policies.ip_allow import IpAllow
+from policies.limits import Limits
+from policies.rate_limit import RateLimit, RateLimitStore, TierLimits
+from policies.validate import Validate
 from runtime.tokens import TokenVerifier
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRoute:
+    """One published API version with everything a call to it needs, precompiled."""
+
+    target: ApiTarget
+    upstream: Upstream
+    contract: CompiledContract | None
+    chain: tuple[Policy, ...]
+    validator: Validate | None
+    policy_names: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledState:
     config: GatewayConfig
-    routes: dict[str, ApiTarget]  # "/experience/mobile-time/v1" -> target
+    routes: dict[str, ApiRoute]  # "/experience/mobile-time/v1" -> route
     clients: dict[str, ClientConfig]
     identities: dict[str, ClientIdentity]
-    chain: tuple[Policy, ...]
+    api_keys: dict[str, ClientIdentity]  # sha256:<hex> of a key -> its client
+    version: int = 0
+    compiled_at: float = field(default_factory=time.time)
 
-    def match(self, path: str) -> tuple[ApiTarget | None, str]:
-        """The API version for ``path`` and the remainder, by its first three segments."""
+    def match(self, path: str) -> ApiRoute | None:
+        """The API version for ``path``, by its first three segments."""
         parts = path.split("/", 4)  # ["", layer, api, vN, rest]
         if len(parts) < 4:
-            return None, ""
-        base = "/".join(parts[:4])
-        return self.routes.get(base), ("/" + parts[4]) if len(parts) == 5 else ""
+            return None
+        return self.routes.get("/".join(parts[:4]))
 
 
-def _identity(client: ClientConfig) -> ClientIdentity:
+class ContractCache:
+    """Compiled contracts by file and modification time: a reload recompiles only what changed."""
+
+    def __init__(self, contracts_dir: Path = CONTRACTS_DIR) -> None:
+        self.contracts_dir = contracts_dir
+        self._compiled: dict[tuple[str, int], CompiledContract] = {}
+
+    def get(self, relative: str) -> CompiledContract:
+        path = (self.contracts_dir / relative).resolve()
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except OSError as exc:
+            raise ConfigError(f"contract {relative} cannot be read: {exc}") from exc
+        key = (str(path), mtime)
+        found = self._compiled.get(key)
+        if found is None:
+            try:
+                found = CompiledContract.from_file(path)
+            except (ContractCompileError, ValueError, OSError) as exc:
+                raise ConfigError(f"contract {relative} does not compile: {exc}") from exc
+            self._compiled = {k: v for k, v in self._compiled.items() if k[0] != key[0]}
+            self._compiled[key] = found
+        return found
+
+
+def identity_of(client: ClientConfig) -> ClientIdentity:
     return ClientIdentity(
         id=client.id,
         layer=client.layer,
@@ -42,9 +94,43 @@ def _identity(client: ClientConfig) -> ClientIdentity:
     )
 
 
-def compile_state(config: GatewayConfig, verifier: TokenVerifier) -> CompiledState:
-    routes = {
-        api.base_path: ApiTarget(
+def _requirements(contract: CompiledContract) -> dict[object, Requirement]:
+    found: dict[object, Requirement] = {}
+    for operation in contract.operations:
+        requirement = requirement_of(operation.security)
+        if requirement is not None:
+            found[operation] = requirement
+    return found
+
+
+def compile_state(
+    config: GatewayConfig,
+    *,
+    verifier: TokenVerifier,
+    upstreams: Mapping[str, Upstream],
+    rate_limit_store: RateLimitStore,
+    contracts: ContractCache,
+    version: int = 0,
+) -> CompiledState:
+    """Build every structure the hot path reads; raises ConfigError when anything does not compile."""
+    clients = {c.id: c for c in config.clients}
+    identities = {c.id: identity_of(c) for c in config.clients}
+    api_keys: dict[str, ClientIdentity] = {}
+    for client in config.clients:
+        for key in client.api_keys:
+            if key.hash in api_keys:
+                raise ConfigError(f"api key {key.id} of client {client.id} is also another client's key")
+            api_keys[key.hash] = identities[client.id]
+    policies = config.policies
+    authenticate = Authenticate(policies.authenticate, verifier, identities.get, api_keys.get)
+    tiers = {name: TierLimits(t.requests_per_second, t.burst, t.daily_quota, t.monthly_quota)
+             for name, t in config.sla_tiers.items()}
+    cors = Cors(policies.cors)
+    routes: dict[str, ApiRoute] = {}
+    for api in config.apis:
+        if api.lifecycle == "retired":
+            continue
+        target = ApiTarget(
             api_id=api.id,
             layer=api.layer,
             version=api.version,
@@ -53,13 +139,29 @@ def compile_state(config: GatewayConfig, verifier: TokenVerifier) -> CompiledSta
             read_scopes=frozenset(api.scopes.read),
             write_scopes=frozenset(api.scopes.write),
         )
-        for api in config.apis
-        if api.lifecycle != "retired"
-    }
-    clients = {c.id: c for c in config.clients}
-    identities = {c.id: _identity(c) for c in config.clients}
-    chain: tuple[Policy, ...] = (
-        Authenticate(verifier, identities.get),
-        Authorize(config.policies.authorize),
-    )
-    return CompiledState(config=config, routes=routes, clients=clients, identities=identities, chain=chain)
+        contract = contracts.get(api.contract)
+        if contract.base_path and contract.base_path != api.base_path:
+            raise ConfigError(f"contract {api.contract} serves {contract.base_path}, gateway.yaml routes "
+                              f"{api.base_path}")
+        chain: list[Policy] = []
+        if policies.cors.selects(target):
+            chain.append(cors)
+        if policies.ip_allow.selects(target):
+            chain.append(IpAllow(policies.ip_allow, target))
+        chain.append(authenticate)
+        chain.append(Authorize(policies.authorize, target, _requirements(contract)))
+        if policies.rate_limit.enabled:
+            chain.append(RateLimit(policies.rate_limit, target, tiers, rate_limit_store))
+        chain.append(Limits(policies.limits, target, config.max_body_bytes))
+        validator = Validate(api.validate or policies.validate, contract)
+        chain.append(validator)
+        routes[api.base_path] = ApiRoute(
+            target=target,
+            upstream=upstreams[api.upstream],
+            contract=contract,
+            chain=tuple(chain),
+            validator=validator,
+            policy_names=tuple(p.name for p in chain),
+        )
+    return CompiledState(config=config, routes=routes, clients=clients, identities=identities,
+                         api_keys=api_keys, version=version)

@@ -1,7 +1,8 @@
 """What every policy sees: the exchange (one call through the gateway) and the policy protocol.
 
 A policy refuses a call by raising :class:`runtime.problems.ProblemError` (the gateway turns it into
-problem+json and audits it). Policies record what they decided in ``exchange.decisions`` for the audit log.
+problem+json and audits it), or answers it itself by raising :class:`Reply` (a CORS preflight). Policies
+record what they decided in ``exchange.decisions`` (policy name -> outcome code) for metrics and the audit log.
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ class ApiTarget:
     write_scopes: frozenset[str]
 
 
+class Reply(Exception):
+    """Raised by a policy that answers the call without the upstream (e.g. a CORS preflight)."""
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> None:
+        super().__init__(status)
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
 @dataclass(slots=True)
 class Exchange:
     method: str
@@ -52,10 +63,16 @@ class Exchange:
     client_addr: str
     trace: TraceContext
     api: ApiTarget
+    # ASGI ``receive``: the body is read by the limits policy (size and type checked first), else by the proxy.
+    receive: Any = None
     body: bytes = b""
+    body_read: bool = False
     started: float = field(default_factory=time.perf_counter)
     principal: Principal | None = None
     client: ClientIdentity | None = None
+    # The matched contract operation (a ``CompiledOperation``) and its path parameters, when one matched.
+    operation: Any = None
+    path_params: dict[str, str] = field(default_factory=dict)
     route: str | None = None  # the contract's path template once matched, e.g. /time-entries/{id}
     decisions: dict[str, str] = field(default_factory=dict)
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)

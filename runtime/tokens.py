@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import logging
 import time
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,8 @@ import msgspec
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
+
+log = logging.getLogger("runtime.tokens")
 
 ALLOWED_ALGORITHMS: frozenset[str] = frozenset({"RS256", "ES256"})
 _KEY_TYPE_FOR_ALG = {"RS256": "RSA", "ES256": "EC"}
@@ -72,12 +76,19 @@ def peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return header, claims
 
 
+KeySource = Callable[[], KeySet]
+"""Reloads the keys of an in-process issuer (the gateway's own), e.g. after a key rotation elsewhere."""
+
+
 @dataclass
 class _JwksCache:
     issuer: TrustedIssuer
     keys: KeySet | None = None
     fetched_at: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    source: KeySource | None = None
+    # When a static source was last asked again (rate limit for unknown kids).
+    reloaded_at: float = 0.0
 
 
 class TokenVerifier:
@@ -92,19 +103,30 @@ class TokenVerifier:
         static_keys: dict[str, KeySet] | None = None,
         http: httpx.AsyncClient | None = None,
         cache_seconds: float = 3600.0,
-        min_refresh_seconds: float = 10.0,
+        min_refresh_seconds: float = 5.0,
+        key_sources: dict[str, KeySource] | None = None,
+        verified_cache_size: int = 10_000,
+        algorithms: Iterable[str] | None = None,
     ) -> None:
         self.audience = audience
+        # Narrowing only: never wider than RS256/ES256, whatever a config says.
+        self.algorithms = ALLOWED_ALGORITHMS & frozenset(algorithms) if algorithms is not None else ALLOWED_ALGORITHMS
         self.leeway = leeway_seconds
         self.cache_seconds = cache_seconds
         self.min_refresh_seconds = min_refresh_seconds
         self._http = http
         self._caches: dict[str, _JwksCache] = {}
+        # Tokens whose signature already verified, by the whole compact token (a tampered payload is a
+        # different key), so the RSA/EC check runs once per token; entries honour exp on every hit.
+        self._verified: OrderedDict[str, Principal] = OrderedDict()
+        self._verified_max = verified_cache_size
         for issuer in issuers:
             cache = _JwksCache(issuer)
             if static_keys and issuer.issuer in static_keys:
                 cache.keys = static_keys[issuer.issuer]
                 cache.fetched_at = float("inf")  # in-process keys never go stale
+            if key_sources and issuer.issuer in key_sources:
+                cache.source = key_sources[issuer.issuer]
             self._caches[issuer.issuer] = cache
 
     @property
@@ -115,6 +137,11 @@ class TokenVerifier:
         cache = self._caches.setdefault(issuer, _JwksCache(TrustedIssuer(issuer=issuer)))
         cache.keys = keys
         cache.fetched_at = float("inf")
+        self.forget_verified()
+
+    def forget_verified(self) -> None:
+        """Drop every cached verification (after a key is withdrawn or the trusted issuers change)."""
+        self._verified.clear()
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -137,11 +164,27 @@ class TokenVerifier:
             response.raise_for_status()
             cache.keys = KeySet.import_key_set(response.json())
             cache.fetched_at = time.monotonic()
-        except (httpx.HTTPError, KeyError, ValueError, JoseError) as exc:
+        except (httpx.HTTPError, KeyError, TypeError, ValueError, JoseError) as exc:
+            if cache.keys is not None:
+                # Stale-if-error: keep verifying with the keys we have rather than refusing everyone.
+                log.warning("jwks refresh failed; keeping cached keys",
+                            extra={"issuer": cache.issuer.issuer, "error": type(exc).__name__})
+                cache.fetched_at = time.monotonic()
+                return
             raise TokenError("jwks_unavailable", f"cannot load the signing keys of {cache.issuer.issuer}") from exc
 
     async def _key_for(self, cache: _JwksCache, kid: str | None, alg: str) -> RSAKey | ECKey:
         now = time.monotonic()
+        if cache.fetched_at == float("inf"):
+            key = self._find(cache.keys, kid, alg)
+            if key is None and cache.source is not None and now - cache.reloaded_at >= self.min_refresh_seconds:
+                # The in-process issuer may have rotated (possibly in another gateway instance).
+                cache.reloaded_at = now
+                cache.keys = cache.source()
+                key = self._find(cache.keys, kid, alg)
+            if key is None:
+                raise TokenError("unknown_kid", f"no signing key {kid!r} is published by {cache.issuer.issuer}")
+            return key
         if cache.keys is None or now - cache.fetched_at > self.cache_seconds:
             async with cache.lock:
                 if cache.keys is None or time.monotonic() - cache.fetched_at > self.cache_seconds:
@@ -163,15 +206,35 @@ class TokenVerifier:
             return None
         wanted = _KEY_TYPE_FOR_ALG[alg]
         for key in keys:
-            if key.key_type == wanted and (kid is None or key.kid == kid):
-                return key  # type: ignore[return-value]
+            if key.key_type != wanted or (kid is not None and key.kid != kid):
+                continue
+            declared = key.get("alg")
+            if declared is not None and declared != alg:
+                continue  # a key published for another algorithm is never used for this one
+            return key  # type: ignore[return-value]
         return None
 
     async def verify(self, token: str) -> Principal:
+        """The principal of a valid token, or :class:`TokenError` naming why it is refused."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            if time.time() > cached.expires_at + self.leeway:
+                self._verified.pop(token, None)
+                raise TokenError("expired", "the token has expired")
+            self._verified.move_to_end(token)
+            return cached
+        principal = await self._verify_uncached(token)
+        self._verified[token] = principal
+        if len(self._verified) > self._verified_max:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify_uncached(self, token: str) -> Principal:
         header, unverified = peek(token)
         alg = header.get("alg")
-        if alg not in ALLOWED_ALGORITHMS:
-            raise TokenError("alg_not_allowed", f"algorithm {alg!r} is not accepted (allowed: RS256, ES256)")
+        if not isinstance(alg, str) or alg not in self.algorithms:
+            raise TokenError("alg_not_allowed",
+                             f"algorithm {alg!r} is not accepted (allowed: {', '.join(sorted(self.algorithms))})")
         issuer = unverified.get("iss")
         cache = self._caches.get(issuer) if isinstance(issuer, str) else None
         if cache is None:

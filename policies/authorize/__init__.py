@@ -1,4 +1,9 @@
-"""Authorization: may this client do this? Scopes, then the layer rule.
+"""Authorization: may this client do this? The layer rule, then scopes.
+
+Scopes come from the matched contract operation's ``security`` (the contract is the source of truth: any one
+requirement of the list must be met in full); gateway.yaml's per-API read/write scopes are the fallback for a
+call no operation matched or an operation that declares no security. Requirements are precomputed per
+operation when the state is compiled, so a call costs one dict lookup and a set difference.
 
 The layer rule: experience -> process -> system, never upward; writes to system APIs only from the process
 tier. Apps (mobile, dashboards, internal tools) call experience APIs, plus the layers their registration allows.
@@ -6,9 +11,11 @@ tier. Apps (mobile, dashboards, internal tools) call experience APIs, plus the l
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import msgspec
 
-from policies.exchange import CallerLayer, Exchange, Layer
+from policies.exchange import ApiTarget, CallerLayer, Exchange, Layer
 from runtime.problems import ProblemError
 
 # Which layers each kind of caller may call at all; ``allowed_layers`` on a client can only narrow
@@ -21,9 +28,14 @@ LAYER_REACH: dict[CallerLayer, frozenset[Layer]] = {
     "admin": frozenset(),
 }
 
+Requirement = tuple[frozenset[str], ...]
+"""Alternatives: the call is allowed when the token holds every scope of at least one of them."""
+
 
 class AuthorizeConfig(msgspec.Struct, kw_only=True, frozen=True):
     enforce_layer_rule: bool = True
+    # Take scopes from the contract operation's ``security``; off: gateway.yaml read/write scopes only.
+    scopes_from_contract: bool = True
 
 
 class Denied(ProblemError):
@@ -31,24 +43,45 @@ class Denied(ProblemError):
     title = "Forbidden"
 
 
+def requirement_of(security: Iterable[Mapping[str, Iterable[str]]]) -> Requirement | None:
+    """A contract operation's ``security`` as scope alternatives; None when it declares none."""
+    alternatives = tuple(frozenset(scope for scopes in requirement.values() for scope in scopes)
+                         for requirement in security)
+    return alternatives or None
+
+
 class Authorize:
     name = "authorize"
 
-    def __init__(self, config: AuthorizeConfig) -> None:
+    def __init__(self, config: AuthorizeConfig, api: ApiTarget,
+                 operation_requirements: Mapping[object, Requirement] | None = None) -> None:
         self.config = config
+        self.read: Requirement = (api.read_scopes,)
+        self.write: Requirement = (api.write_scopes,)
+        self.by_operation = dict(operation_requirements or {}) if config.scopes_from_contract else {}
 
     async def on_request(self, exchange: Exchange) -> None:
-        client, principal, api = exchange.client, exchange.principal, exchange.api
+        client, principal = exchange.client, exchange.principal
         assert client is not None and principal is not None  # authenticate runs first
         if self.config.enforce_layer_rule:
             self._check_layer(exchange)
-        required = api.read_scopes if exchange.is_read else api.write_scopes
-        missing = sorted(required - principal.scopes)
-        if missing:
-            exchange.decisions[self.name] = "missing_scope"
-            raise Denied(f"the token lacks scope {missing[0]!r} for {exchange.method} {api.base_path}",
-                         slug="insufficient-scope", missing_scopes=missing)
-        exchange.decisions[self.name] = "ok"
+        requirement = self.by_operation.get(exchange.operation) if exchange.operation is not None else None
+        if requirement is None:
+            requirement = self.read if exchange.is_read else self.write
+        granted = principal.scopes
+        best: list[str] | None = None
+        for scopes in requirement:
+            if scopes <= granted:
+                exchange.decisions[self.name] = "ok"
+                return
+            missing = sorted(scopes - granted)
+            if best is None or len(missing) < len(best):
+                best = missing
+        assert best is not None
+        exchange.decisions[self.name] = "missing_scope"
+        what = f"{exchange.method} {exchange.api.base_path}{exchange.route or ''}"
+        raise Denied(f"the token lacks scope {best[0]!r} for {what}", slug="insufficient-scope",
+                     reason="missing_scope", missing_scopes=best, required_scopes=sorted(requirement[0]))
 
     @staticmethod
     def _check_layer(exchange: Exchange) -> None:
@@ -62,8 +95,10 @@ class Authorize:
         if api.layer not in reach:
             exchange.decisions["authorize"] = "layer_violation"
             raise Denied(f"{client.layer!r} clients may not call {api.layer} APIs (layer rule)",
-                         slug="layer-violation", caller_layer=client.layer, target_layer=api.layer)
+                         slug="layer-violation", reason="layer_violation", caller_layer=client.layer,
+                         target_layer=api.layer)
         if api.layer == "system" and not exchange.is_read and client.layer != "process":
             exchange.decisions["authorize"] = "layer_violation"
             raise Denied("writes to system APIs are only accepted from the process tier (layer rule)",
-                         slug="layer-violation", caller_layer=client.layer, target_layer=api.layer)
+                         slug="layer-violation", reason="layer_violation", caller_layer=client.layer,
+                         target_layer=api.layer)

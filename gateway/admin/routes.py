@@ -1,0 +1,245 @@
+"""The admin API, ``/admin/v1`` (contract: gateway/admin/openapi.yaml). Thin: auth, then AdminService.
+
+Only clients of layer ``admin`` get in: ``admin:read`` to look, ``admin:write`` to change anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from litestar import Request, Response, delete, get, patch, post, put
+from litestar.types import ControllerRouterHandler
+
+from gateway.admin.service import AdminService, ClientChanges, ClientView, Issued, NewClient
+from gateway.config import SlaTierConfig
+from gateway.live import Change
+from policies.audit.store import CallEntry, CallQuery, ChangeEntry, ChangeQuery
+from policies.rate_limit import LimitConfig
+from runtime.problems import BadRequest, Forbidden, ProblemError
+from runtime.tokens import Principal, TokenError, bearer_token
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
+PREFIX = "/admin/v1"
+MAX_PAGE = 500
+
+
+class Page(msgspec.Struct, kw_only=True):
+    items: list[Any]
+    next_cursor: str | None = None
+
+
+class PlanView(msgspec.Struct, kw_only=True):
+    in_sync: bool
+    changes: list[Change]
+
+
+class ReloadView(msgspec.Struct, kw_only=True):
+    version: int
+
+
+class ApiBinding(msgspec.Struct, kw_only=True):
+    api: str
+    version: int
+    base_path: str
+    upstream: str
+    policies: list[str]
+    read_scopes: list[str]
+    write_scopes: list[str]
+    request_validation: bool
+    response_validation: str
+    operations: list[dict[str, Any]]
+    rate_limits: list[LimitConfig]
+
+
+def admin_handlers(gateway: Gateway) -> list[ControllerRouterHandler]:
+    service = AdminService(gateway)
+
+    async def authorize(request: Request[Any, Any, Any], scope: str) -> Principal:
+        assert gateway.verifier is not None
+        try:
+            principal = await gateway.verifier.verify(bearer_token(request.headers.get("authorization")))
+        except TokenError as exc:
+            raise ProblemError(exc.detail, status=401, slug="invalid-token", reason=exc.reason,
+                               headers={"WWW-Authenticate": 'Bearer realm="psgateway-admin"'}) from exc
+        client = gateway.state.identities.get(principal.client_id)
+        if client is None or not client.active:
+            raise ProblemError(f"client {principal.client_id!r} is not registered or revoked", status=401,
+                               slug="invalid-token", reason="revoked_client" if client else "unknown_client")
+        if client.layer != "admin":
+            raise Forbidden("the admin API is for clients of layer 'admin'", slug="layer-violation",
+                            reason="not_admin_client")
+        if scope not in principal.scopes:
+            raise Forbidden(f"the token lacks scope {scope!r}", slug="insufficient-scope", reason="missing_scope",
+                            missing_scopes=[scope])
+        return principal
+
+    @get(PREFIX + "/openapi.yaml", media_type="application/yaml")
+    async def openapi() -> bytes:
+        return OPENAPI_FILE.read_bytes()
+
+    @get(PREFIX + "/clients")
+    async def list_clients(request: Request[Any, Any, Any]) -> Page:
+        await authorize(request, "admin:read")
+        return Page(items=service.clients())
+
+    @get(PREFIX + "/clients/{client_id:str}")
+    async def get_client(request: Request[Any, Any, Any], client_id: str) -> ClientView:
+        await authorize(request, "admin:read")
+        return service.view(service.client(client_id))
+
+    @post(PREFIX + "/clients", status_code=201)
+    async def create_client(request: Request[Any, Any, Any], data: NewClient) -> Response[dict[str, Any]]:
+        actor = await authorize(request, "admin:write")
+        view, issued = await service.create_client(actor, data)
+        return Response({"client": msgspec.to_builtins(view), "credentials": msgspec.to_builtins(issued)},
+                         status_code=201, headers={"Cache-Control": "no-store",
+                                                   "Location": f"{PREFIX}/clients/{view.id}"})
+
+    @patch(PREFIX + "/clients/{client_id:str}")
+    async def update_client(request: Request[Any, Any, Any], client_id: str, data: ClientChanges) -> ClientView:
+        actor = await authorize(request, "admin:write")
+        return await service.update_client(actor, client_id, data)
+
+    @post(PREFIX + "/clients/{client_id:str}/secret", status_code=200)
+    async def rotate_secret(request: Request[Any, Any, Any], client_id: str) -> Response[Issued]:
+        actor = await authorize(request, "admin:write")
+        return Response(await service.rotate_secret(actor, client_id), headers={"Cache-Control": "no-store"})
+
+    @post(PREFIX + "/clients/{client_id:str}/revoke", status_code=200)
+    async def revoke_client(request: Request[Any, Any, Any], client_id: str) -> ClientView:
+        actor = await authorize(request, "admin:write")
+        return await service.revoke(actor, client_id)
+
+    @post(PREFIX + "/clients/{client_id:str}/api-keys", status_code=201)
+    async def create_api_key(request: Request[Any, Any, Any], client_id: str) -> Response[Issued]:
+        actor = await authorize(request, "admin:write")
+        return Response(await service.create_api_key(actor, client_id), status_code=201,
+                        headers={"Cache-Control": "no-store"})
+
+    @delete(PREFIX + "/clients/{client_id:str}/api-keys/{key_id:str}", status_code=200)
+    async def delete_api_key(request: Request[Any, Any, Any], client_id: str, key_id: str) -> ClientView:
+        actor = await authorize(request, "admin:write")
+        return await service.delete_api_key(actor, client_id, key_id)
+
+    @get(PREFIX + "/sla-tiers")
+    async def list_tiers(request: Request[Any, Any, Any]) -> dict[str, SlaTierConfig]:
+        await authorize(request, "admin:read")
+        return dict(gateway.state.config.sla_tiers)
+
+    @put(PREFIX + "/sla-tiers/{name:str}")
+    async def put_tier(request: Request[Any, Any, Any], name: str, data: SlaTierConfig) -> SlaTierConfig:
+        actor = await authorize(request, "admin:write")
+        return await service.put_sla_tier(actor, name, data)
+
+    @get(PREFIX + "/rate-limits")
+    async def get_limits(request: Request[Any, Any, Any]) -> list[LimitConfig]:
+        await authorize(request, "admin:read")
+        return gateway.state.config.policies.rate_limit.limits
+
+    @put(PREFIX + "/rate-limits")
+    async def put_limits(request: Request[Any, Any, Any], data: list[LimitConfig]) -> list[LimitConfig]:
+        actor = await authorize(request, "admin:write")
+        return await service.put_rate_limits(actor, data)
+
+    @get(PREFIX + "/apis")
+    async def list_apis(request: Request[Any, Any, Any]) -> Page:
+        await authorize(request, "admin:read")
+        config = gateway.state.config
+        items = []
+        for route in gateway.state.routes.values():
+            api = route.target
+            api_config = next(a for a in config.apis if a.base_path == api.base_path)
+            validate = api_config.validate or config.policies.validate
+            operations = [{"method": op.method, "path": op.path, "operation_id": op.operation_id,
+                           "security": [dict(alt) for alt in op.security]}
+                          for op in (route.contract.operations if route.contract else ())]
+            items.append(ApiBinding(
+                api=api.api_id, version=api.version, base_path=api.base_path, upstream=api.upstream,
+                policies=list(route.policy_names), read_scopes=sorted(api.read_scopes),
+                write_scopes=sorted(api.write_scopes), request_validation=validate.requests,
+                response_validation=validate.responses, operations=operations,
+                rate_limits=[lim for lim in config.policies.rate_limit.limits if lim.api == api.api_id
+                             and (lim.version is None or lim.version == api.version)],
+            ))
+        return Page(items=items)
+
+    @get(PREFIX + "/upstreams")
+    async def list_upstreams(request: Request[Any, Any, Any]) -> Page:
+        await authorize(request, "admin:read")
+        return Page(items=[{"name": name, "url": u.config.url, "timeout_seconds": u.config.timeout_seconds,
+                            "breaker": u.breaker.snapshot()} for name, u in gateway.upstreams.items()])
+
+    @get(PREFIX + "/policy/plan")
+    async def policy_plan(request: Request[Any, Any, Any]) -> PlanView:
+        await authorize(request, "admin:read")
+        changes = service.plan()
+        return PlanView(in_sync=not changes, changes=changes)
+
+    @post(PREFIX + "/policy/apply", status_code=200)
+    async def policy_apply(request: Request[Any, Any, Any]) -> PlanView:
+        actor = await authorize(request, "admin:write")
+        applied = await service.apply(actor)
+        return PlanView(in_sync=not service.plan() or all(c.kept_by_apply for c in service.plan()),
+                        changes=applied)
+
+    @get(PREFIX + "/policy/export", media_type="application/yaml")
+    async def policy_export(request: Request[Any, Any, Any]) -> str:
+        await authorize(request, "admin:read")
+        return service.export()
+
+    @post(PREFIX + "/reload", status_code=200)
+    async def reload(request: Request[Any, Any, Any]) -> ReloadView:
+        actor = await authorize(request, "admin:write")
+        return ReloadView(version=await service.reload(actor))
+
+    @post(PREFIX + "/issuer/rotate-key", status_code=200)
+    async def rotate_issuer_key(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        actor = await authorize(request, "admin:write")
+        return await service.rotate_issuer_key(actor)
+
+    @get(PREFIX + "/audit/calls")
+    async def audit_calls(request: Request[Any, Any, Any], client_id: str | None = None, api: str | None = None,
+                          status: int | None = None, correlation_id: str | None = None,
+                          since: dt.datetime | None = None, until: dt.datetime | None = None,
+                          cursor: str | None = None, limit: int = 100) -> Page:
+        await authorize(request, "admin:read")
+        await gateway.audit.flush()  # what this instance has queued is visible at once
+        query = CallQuery(client_id=client_id, api=api, status=status, correlation_id=correlation_id,
+                          since=since, until=until, before_id=_cursor(cursor), limit=_limit(limit))
+        entries: list[CallEntry] = await gateway.audit.store.calls(query)
+        return Page(items=entries, next_cursor=str(entries[-1].id) if len(entries) == query.limit else None)
+
+    @get(PREFIX + "/audit/changes")
+    async def audit_changes(request: Request[Any, Any, Any], target_kind: str | None = None,
+                            target_id: str | None = None, actor_client: str | None = None,
+                            since: dt.datetime | None = None, cursor: str | None = None, limit: int = 100) -> Page:
+        await authorize(request, "admin:read")
+        query = ChangeQuery(target_kind=target_kind, target_id=target_id, actor_client=actor_client, since=since,
+                            before_id=_cursor(cursor), limit=_limit(limit))
+        entries: list[ChangeEntry] = await gateway.audit.store.changes(query)
+        return Page(items=entries, next_cursor=str(entries[-1].id) if len(entries) == query.limit else None)
+
+    return [openapi, list_clients, get_client, create_client, update_client, rotate_secret, revoke_client,
+            create_api_key, delete_api_key, list_tiers, put_tier, get_limits, put_limits, list_apis,
+            list_upstreams, policy_plan, policy_apply, policy_export, reload, rotate_issuer_key, audit_calls,
+            audit_changes]
+
+
+def _cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not cursor.isdigit():
+        raise BadRequest("cursor is not one this API returned", reason="invalid_cursor")
+    return int(cursor)
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE:
+        raise BadRequest(f"limit must be between 1 and {MAX_PAGE}", reason="invalid_limit")
+    return limit

@@ -1,0 +1,122 @@
+"""What the gateway reports about each call, off the hot path: Prometheus metrics, the access log, the audit log.
+
+The hot path hands one :class:`CallEntry` to :meth:`Telemetry.record` (two deque appends, plus the access log
+line unless ``access_log: false``). A background task drains the queue every ``interval`` seconds into the
+metrics (``/metrics`` drains it first, so a scrape is always current); the audit log writes its own batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+
+from policies.audit import AuditLog, CallEntry
+
+log = logging.getLogger("gateway.access")
+
+_LABELS = ["api", "version", "route", "client", "status"]
+REQUESTS = Counter("psgw_requests_total", "Calls through the gateway", _LABELS)
+LATENCY = Histogram("psgw_request_duration_seconds", "Call latency at the gateway (policies + upstream)", _LABELS,
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+UPSTREAM_LATENCY = Histogram("psgw_upstream_duration_seconds", "Upstream call latency (retries included)",
+                             ["upstream", "status"],
+                             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                                      30.0))
+DECISIONS = Counter("psgw_policy_decisions_total", "Policy outcomes", ["policy", "outcome"])
+AUTH_FAILURES = Counter("psgw_auth_failures_total", "Refused authentications, by reason", ["reason"])
+RATE_LIMITED = Counter("psgw_rate_limited_total", "Calls refused with 429", ["api", "version", "client"])
+VALIDATION_FAILURES = Counter("psgw_validation_failures_total", "Requests refused by contract validation",
+                              ["api", "version", "reason"])
+
+_OK_OUTCOMES = frozenset({"ok", "ok_api_key", "unlimited", "skipped", "preflight"})
+
+
+class Telemetry:
+    def __init__(self, audit: AuditLog, *, interval: float = 0.5) -> None:
+        self.audit = audit
+        self.interval = interval
+        self._pending: deque[CallEntry] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def record(self, entry: CallEntry, *, access_log: bool = True) -> None:
+        """Hot path: queue the call for metrics and the audit log; write the access log line now (when on),
+        so a log line exists by the time the caller has its answer."""
+        self._pending.append(entry)
+        self.audit.record(entry)
+        if access_log:
+            self._log(entry)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="telemetry")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                self.drain()
+            except Exception:
+                log.exception("telemetry drain failed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.drain()
+
+    def _child(self, metric: Any, *labels: Any) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def drain(self) -> None:
+        pending = self._pending
+        while pending:
+            self._observe(pending.popleft())
+
+    @staticmethod
+    def _log(entry: CallEntry) -> None:
+        log.info("call", extra={
+            "correlation_id": entry.correlation_id,
+            "trace_id": entry.trace_id,
+            "method": entry.method,
+            "path": entry.path,
+            "status": entry.status,
+            "api": entry.api,
+            "version": entry.version,
+            "route": entry.route,
+            "client_id": entry.client_id,
+            "subject": entry.subject,
+            "decisions": entry.outcome,
+            "duration_ms": entry.latency_ms,
+            "upstream_ms": entry.upstream_ms,
+        })
+
+    def _observe(self, entry: CallEntry) -> None:
+        api = entry.api or "-"
+        version = str(entry.version) if entry.version is not None else "-"
+        route = entry.route or "-"
+        client = entry.client_id or "-"
+        status = str(entry.status)
+        self._child(REQUESTS, api, version, route, client, status).inc()
+        self._child(LATENCY, api, version, route, client, status).observe(entry.latency_ms / 1000)
+        if entry.upstream_ms is not None and entry.upstream:
+            self._child(UPSTREAM_LATENCY, entry.upstream, status).observe(entry.upstream_ms / 1000)
+        for policy, outcome in entry.outcome.items():
+            self._child(DECISIONS, policy, outcome).inc()
+            if outcome in _OK_OUTCOMES:
+                continue
+            if policy == "authenticate":
+                self._child(AUTH_FAILURES, outcome).inc()
+            elif policy == "rate_limit" and outcome == "limited":
+                self._child(RATE_LIMITED, api, version, client).inc()
+            elif policy == "validate":
+                self._child(VALIDATION_FAILURES, api, version, outcome).inc()

@@ -1,0 +1,192 @@
+"""The audit log's SQL store: SQLite under the data dir by default, PostgreSQL by URL, one code path."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import msgspec
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Float, Integer, MetaData, String, Table, Text, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+metadata = MetaData()
+
+_Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY only
+
+audit_calls = Table(
+    "audit_calls", metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("correlation_id", String(128), nullable=False, index=True),
+    Column("trace_id", String(32), nullable=False),
+    Column("client_id", String(128), index=True),
+    Column("subject", String(256)),
+    Column("api", String(128), index=True),
+    Column("version", Integer),
+    Column("route", String(512)),
+    Column("method", String(16), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("outcome", JSON, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("upstream", String(64)),
+    Column("upstream_ms", Float),
+    Column("retries", Integer),
+    Column("client_addr", String(64)),
+    Column("instance", String(64)),
+)
+
+admin_changes = Table(
+    "audit_admin_changes", metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("actor_client", String(128), nullable=False),
+    Column("actor_subject", String(256), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target_kind", String(64), nullable=False),
+    Column("target_id", String(256), nullable=False, index=True),
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("correlation_id", String(128)),
+)
+
+
+class CallEntry(msgspec.Struct, kw_only=True):
+    at: dt.datetime
+    correlation_id: str
+    trace_id: str
+    method: str
+    path: str
+    status: int
+    outcome: dict[str, str]
+    latency_ms: float
+    client_id: str | None = None
+    subject: str | None = None
+    api: str | None = None
+    version: int | None = None
+    route: str | None = None
+    upstream: str | None = None
+    upstream_ms: float | None = None
+    retries: int | None = None
+    client_addr: str | None = None
+    instance: str | None = None
+    id: int | None = None
+
+
+class ChangeEntry(msgspec.Struct, kw_only=True):
+    at: dt.datetime
+    actor_client: str
+    actor_subject: str
+    action: str  # e.g. client.create, client.rotate_secret, client.revoke, sla_tier.update, policy.apply
+    target_kind: str
+    target_id: str
+    before: Any = None
+    after: Any = None
+    correlation_id: str | None = None
+    id: int | None = None
+
+
+class CallQuery(msgspec.Struct, kw_only=True):
+    client_id: str | None = None
+    api: str | None = None
+    status: int | None = None
+    correlation_id: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    before_id: int | None = None  # cursor: entries older than this id
+    limit: int = 100
+
+
+class ChangeQuery(msgspec.Struct, kw_only=True):
+    target_kind: str | None = None
+    target_id: str | None = None
+    actor_client: str | None = None
+    since: dt.datetime | None = None
+    before_id: int | None = None
+    limit: int = 100
+
+
+class AuditStore(Protocol):
+    async def create_schema(self) -> None: ...
+
+    async def write_calls(self, entries: Sequence[CallEntry]) -> None: ...
+
+    async def write_changes(self, entries: Sequence[ChangeEntry]) -> None: ...
+
+    async def calls(self, query: CallQuery) -> list[CallEntry]: ...
+
+    async def changes(self, query: ChangeQuery) -> list[ChangeEntry]: ...
+
+
+def _row(entry: msgspec.Struct) -> dict[str, Any]:
+    row = msgspec.structs.asdict(entry)
+    row.pop("id", None)
+    return row
+
+
+class SqlAuditStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def create_schema(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def write_calls(self, entries: Sequence[CallEntry]) -> None:
+        if entries:
+            async with self.engine.begin() as conn:
+                await conn.execute(audit_calls.insert(), [_row(e) for e in entries])
+
+    async def write_changes(self, entries: Sequence[ChangeEntry]) -> None:
+        if entries:
+            async with self.engine.begin() as conn:
+                await conn.execute(admin_changes.insert(), [_row(e) for e in entries])
+
+    async def calls(self, query: CallQuery) -> list[CallEntry]:
+        table = audit_calls
+        statement = select(table).order_by(table.c.id.desc()).limit(query.limit)
+        if query.client_id is not None:
+            statement = statement.where(table.c.client_id == query.client_id)
+        if query.api is not None:
+            statement = statement.where(table.c.api == query.api)
+        if query.status is not None:
+            statement = statement.where(table.c.status == query.status)
+        if query.correlation_id is not None:
+            statement = statement.where(table.c.correlation_id == query.correlation_id)
+        if query.since is not None:
+            statement = statement.where(table.c.at >= query.since)
+        if query.until is not None:
+            statement = statement.where(table.c.at < query.until)
+        if query.before_id is not None:
+            statement = statement.where(table.c.id < query.before_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [msgspec.convert(_aware(row._asdict()), CallEntry) for row in rows]
+
+    async def changes(self, query: ChangeQuery) -> list[ChangeEntry]:
+        table = admin_changes
+        statement = select(table).order_by(table.c.id.desc()).limit(query.limit)
+        if query.target_kind is not None:
+            statement = statement.where(table.c.target_kind == query.target_kind)
+        if query.target_id is not None:
+            statement = statement.where(table.c.target_id == query.target_id)
+        if query.actor_client is not None:
+            statement = statement.where(table.c.actor_client == query.actor_client)
+        if query.since is not None:
+            statement = statement.where(table.c.at >= query.since)
+        if query.before_id is not None:
+            statement = statement.where(table.c.id < query.before_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [msgspec.convert(_aware(row._asdict()), ChangeEntry) for row in rows]
+
+
+def _aware(mapping: dict[str, Any]) -> dict[str, Any]:
+    # Column names come back as SQLAlchemy's str subclass (msgspec wants str); SQLite hands back naive
+    # datetimes, and everything here is stored in UTC.
+    row = {str(key): value for key, value in mapping.items()}
+    at = row.get("at")
+    if isinstance(at, dt.datetime) and at.tzinfo is None:
+        row["at"] = at.replace(tzinfo=dt.UTC)
+    return row

@@ -1,0 +1,107 @@
+"""Size limits and allowed content types: checked on the headers first, then while the body is read.
+
+The limits policy is the one that reads the request body (from ASGI ``receive``), so an oversized upload is
+refused as soon as its ``Content-Length`` (or its running size) passes the limit, before it is buffered whole.
+Rules select APIs by layer or id; the last matching rule wins, field by field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from policies.exchange import ApiTarget, Exchange, Layer
+from runtime.problems import ProblemError
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class LimitsRule(msgspec.Struct, kw_only=True, frozen=True):
+    layers: list[Layer] = []
+    apis: list[str] = []  # API ids, e.g. experience/mobile-time
+    max_body_bytes: int | None = None
+    # Media types (no parameters) a body may have; an empty list allows any.
+    allowed_content_types: list[str] | None = None
+
+    def selects(self, api: ApiTarget) -> bool:
+        return api.layer in self.layers or api.api_id in self.apis
+
+
+class LimitsConfig(msgspec.Struct, kw_only=True, frozen=True):
+    # None: the gateway-wide ``max_body_bytes``.
+    max_body_bytes: int | None = None
+    allowed_content_types: list[str] = []
+    rules: list[LimitsRule] = []
+
+
+class PayloadTooLarge(ProblemError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class ContentTypeNotAllowed(ProblemError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class Limits:
+    name = "limits"
+
+    def __init__(self, config: LimitsConfig, api: ApiTarget, default_max_body_bytes: int) -> None:
+        max_body = config.max_body_bytes if config.max_body_bytes is not None else default_max_body_bytes
+        types: list[str] = list(config.allowed_content_types)
+        for rule in config.rules:
+            if rule.selects(api):
+                if rule.max_body_bytes is not None:
+                    max_body = rule.max_body_bytes
+                if rule.allowed_content_types is not None:
+                    types = list(rule.allowed_content_types)
+        self.max_body_bytes = max_body
+        self.allowed_content_types = frozenset(t.lower() for t in types)
+
+    async def on_request(self, exchange: Exchange) -> None:
+        declared = exchange.header(b"content-length")
+        has_body = (declared not in (None, "0")) or exchange.header(b"transfer-encoding") is not None
+        if has_body and self.allowed_content_types and exchange.method in BODY_METHODS:
+            media_type = (exchange.header(b"content-type") or "").split(";", 1)[0].strip().lower()
+            if media_type not in self.allowed_content_types:
+                exchange.decisions[self.name] = "content_type_not_allowed"
+                raise ContentTypeNotAllowed(
+                    f"{media_type or 'a body without a content type'} is not accepted by {exchange.api.base_path}; "
+                    f"send one of {', '.join(sorted(self.allowed_content_types))}",
+                    reason="content_type_not_allowed", allowed=sorted(self.allowed_content_types))
+        try:
+            exchange.body = await read_body(exchange.receive, self.max_body_bytes, declared)
+        except PayloadTooLarge:
+            exchange.decisions[self.name] = "body_too_large"
+            raise
+        exchange.body_read = True
+        exchange.decisions[self.name] = "ok"
+
+
+async def read_body(receive: Any, limit: int, declared: str | None) -> bytes:
+    """The whole request body, refused (413) as soon as it is known to pass ``limit`` bytes."""
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}", reason="body_too_large",
+                              limit_bytes=limit)
+    if receive is None:
+        return b""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is larger than the limit of {limit} bytes", reason="body_too_large",
+                                  limit_bytes=limit)
+        if chunk:
+            chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

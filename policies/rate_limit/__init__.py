@@ -1,0 +1,285 @@
+"""Rate limits and quotas: per client by SLA tier (rate + burst, daily and monthly quotas), plus per-API or
+per-route limits, all checked in one store call (one Redis round trip) per request.
+
+The rate is GCRA (a leaky bucket without a timer: one timestamp per key), so bursts up to ``burst`` pass and
+then calls are spaced at ``1/requests_per_second``. Quotas are fixed UTC windows (day, month). Answers carry
+the IETF draft ``RateLimit-Policy`` / ``RateLimit`` headers (or the older ``RateLimit-Limit/-Remaining/-Reset``),
+and a refusal is 429 problem+json with ``Retry-After``. When Redis cannot answer, the policy fails open or
+closed as configured, counts it in ``psgw_rate_limit_store_failures_total`` and logs it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import msgspec
+from prometheus_client import Counter
+
+from policies.exchange import ApiTarget, Exchange
+from policies.rate_limit.store import (
+    MemoryStore,
+    QuotaCheck,
+    RateCheck,
+    RateLimitStore,
+    RedisStore,
+    StoreUnavailable,
+    Verdict,
+    interval_us,
+)
+from runtime.problems import ProblemError
+
+log = logging.getLogger("policies.rate_limit")
+
+STORE_FAILURES = Counter(
+    "psgw_rate_limit_store_failures_total",
+    "Rate-limit store (Redis) failures, by store and the fail mode applied",
+    ["store", "mode"],
+)
+
+__all__ = [
+    "LimitConfig",
+    "MemoryStore",
+    "RateLimit",
+    "RateLimitConfig",
+    "RateLimitStore",
+    "RedisStore",
+    "TierLimits",
+    "create_store",
+]
+
+
+class LimitConfig(msgspec.Struct, kw_only=True, frozen=True):
+    """An extra limit per client on one API version, or on one of its routes (``"POST /time-entries"``)."""
+
+    api: str  # "experience/mobile-time"
+    version: int | None = None  # every version when absent
+    route: str | None = None  # "<METHOD> <path template>" or "<path template>" (any method)
+    requests_per_second: float
+    burst: int
+
+    def __post_init__(self) -> None:
+        if self.requests_per_second <= 0 or self.burst < 1:
+            raise ValueError(f"limit on {self.api}: requests_per_second must be > 0 and burst >= 1")
+
+
+class RateLimitConfig(msgspec.Struct, kw_only=True, frozen=True):
+    enabled: bool = True
+    # Empty: in-process counters (one gateway). Set it to share exact budgets across instances.
+    redis_url: str | None = None
+    key_prefix: str = "psgw"
+    # When Redis cannot answer: "open" lets calls through (availability), "closed" refuses them with 503.
+    failure_mode: Literal["open", "closed"] = "open"
+    redis_timeout_seconds: float = 0.25
+    retry_redis_after_seconds: float = 1.0
+    # "draft": RateLimit-Policy + RateLimit (draft-ietf-httpapi-ratelimit-headers); "legacy":
+    # RateLimit-Limit/-Remaining/-Reset of the most restrictive limit; "none".
+    headers: Literal["draft", "legacy", "none"] = "draft"
+    limits: list[LimitConfig] = []
+
+
+@dataclass(frozen=True, slots=True)
+class TierLimits:
+    requests_per_second: float
+    burst: int
+    daily_quota: int | None = None
+    monthly_quota: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Rate:
+    name: str  # appears in RateLimit-Policy: "tier", "api", "route"
+    scope: str  # key part: what the budget covers
+    interval_us: int
+    burst: int
+
+    @property
+    def window_seconds(self) -> int:
+        return max(1, math.ceil(self.burst * self.interval_us / 1_000_000))
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Everything fixed for one (tier, API, route) combination, computed once."""
+
+    rates: tuple[_Rate, ...]
+    daily: int | None
+    monthly: int | None
+    policy_header: bytes
+    limit_names: tuple[str, ...]  # rates then quotas, for the RateLimit header
+
+
+class RateLimited(ProblemError):
+    status = 429
+    slug = "rate-limited"
+    title = "Too many requests"
+
+
+class RateLimitUnavailable(ProblemError):
+    status = 503
+    slug = "rate-limit-unavailable"
+    title = "Rate limiting unavailable"
+
+
+def create_store(config: RateLimitConfig) -> RateLimitStore:
+    if config.redis_url:
+        return RedisStore(config.redis_url, timeout_seconds=config.redis_timeout_seconds,
+                          retry_after_seconds=config.retry_redis_after_seconds)
+    return MemoryStore()
+
+
+def _route_key(route: str) -> tuple[str | None, str]:
+    method, sep, path = route.partition(" ")
+    return (method.upper(), path.strip()) if sep else (None, route.strip())
+
+
+class RateLimit:
+    """The rate-limit policy bound to one API version."""
+
+    name = "rate_limit"
+
+    def __init__(self, config: RateLimitConfig, api: ApiTarget, tiers: Mapping[str, TierLimits],
+                 store: RateLimitStore) -> None:
+        self.config = config
+        self.api = api
+        self.store = store
+        self.prefix = config.key_prefix
+        self.tiers = dict(tiers)
+        api_limits: list[_Rate] = []
+        self.route_limits: dict[tuple[str | None, str], _Rate] = {}
+        for limit in config.limits:
+            if limit.api != api.api_id or (limit.version is not None and limit.version != api.version):
+                continue
+            if limit.route is None:
+                api_limits.append(_Rate("api", f"api:{api.base_path}", interval_us(limit.requests_per_second),
+                                        limit.burst))
+            else:
+                method, path = _route_key(limit.route)
+                self.route_limits[(method, path)] = _Rate(
+                    "route", f"route:{method or '*'}:{api.base_path}{path}",
+                    interval_us(limit.requests_per_second), limit.burst)
+        self.api_limits = tuple(api_limits)
+        self._plans: dict[tuple[str, str | None, str | None], _Plan] = {}
+
+    def _plan(self, tier: str, method: str, route: str | None) -> _Plan:
+        cache_key = (tier, method, route)
+        plan = self._plans.get(cache_key)
+        if plan is not None:
+            return plan
+        rates: list[_Rate] = []
+        limits = self.tiers.get(tier)
+        if limits is not None:
+            rates.append(_Rate("tier", "tier", interval_us(limits.requests_per_second), limits.burst))
+        rates.extend(self.api_limits)
+        if route is not None:
+            found = self.route_limits.get((method, route)) or self.route_limits.get((None, route))
+            if found is not None:
+                rates.append(found)
+        daily = limits.daily_quota if limits else None
+        monthly = limits.monthly_quota if limits else None
+        items = [f'"{r.name}";q={r.burst};w={r.window_seconds}' for r in rates]
+        names = [r.name for r in rates]
+        if daily is not None:
+            items.append(f'"day";q={daily};w=86400')
+            names.append("day")
+        if monthly is not None:
+            items.append(f'"month";q={monthly};w=2592000')
+            names.append("month")
+        plan = _Plan(tuple(rates), daily, monthly, ", ".join(items).encode(), tuple(names))
+        self._plans[cache_key] = plan
+        return plan
+
+    async def on_request(self, exchange: Exchange) -> None:
+        client = exchange.client
+        assert client is not None  # authenticate runs first
+        plan = self._plan(client.sla_tier, exchange.method, exchange.route)
+        if not plan.rates and plan.daily is None and plan.monthly is None:
+            exchange.decisions[self.name] = "unlimited"
+            return
+        base = f"{self.prefix}:rl:{{{client.id}}}:"  # one hash slot per client (Redis Cluster)
+        rates = tuple(RateCheck(base + r.scope, r.interval_us, r.burst) for r in plan.rates)
+        quotas: tuple[QuotaCheck, ...] = ()
+        if plan.daily is not None or plan.monthly is not None:
+            quotas = self._quota_checks(base, plan)
+        try:
+            verdict = await self.store.acquire(rates, quotas)
+        except StoreUnavailable as exc:
+            self._store_failed(exchange, exc)
+            return
+        self._headers(exchange, plan, verdict)
+        if verdict.allowed:
+            exchange.decisions[self.name] = "ok"
+            return
+        exchange.decisions[self.name] = "limited"
+        retry_after = max(1, math.ceil(verdict.retry_after_us / 1_000_000))
+        exhausted = [name for name, (remaining, _) in zip(plan.limit_names, verdict.rates + verdict.quotas,
+                                                         strict=True) if remaining <= 0]
+        which = exhausted[0] if exhausted else plan.limit_names[0]
+        raise RateLimited(
+            f"client {client.id!r} is over its {which} limit on {self.api.base_path}; retry in {retry_after}s",
+            reason="quota_exhausted" if which in ("day", "month") else "rate_limited",
+            limit=which, retry_after=retry_after, headers={"Retry-After": str(retry_after)},
+        )
+
+    @staticmethod
+    def _quota_checks(base: str, plan: _Plan) -> tuple[QuotaCheck, ...]:
+        now = dt.datetime.now(dt.UTC)
+        checks: list[QuotaCheck] = []
+        if plan.daily is not None:
+            tomorrow = dt.datetime(now.year, now.month, now.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
+            checks.append(QuotaCheck(f"{base}day:{now:%Y%m%d}", plan.daily,
+                                     int((tomorrow - now).total_seconds() * 1000) + 1))
+        if plan.monthly is not None:
+            first_next = dt.datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=dt.UTC)
+            checks.append(QuotaCheck(f"{base}month:{now:%Y%m}", plan.monthly,
+                                     int((first_next - now).total_seconds() * 1000) + 1))
+        return tuple(checks)
+
+    def _headers(self, exchange: Exchange, plan: _Plan, verdict: Verdict) -> None:
+        mode = self.config.headers
+        if mode == "none":
+            return
+        states = verdict.rates + verdict.quotas
+        if mode == "draft":
+            current = ", ".join(
+                f'"{name}";r={remaining};t={math.ceil(reset_us / 1_000_000)}'
+                for name, (remaining, reset_us) in zip(plan.limit_names, states, strict=True))
+            exchange.response_headers.append((b"ratelimit-policy", plan.policy_header))
+            exchange.response_headers.append((b"ratelimit", current.encode()))
+            return
+        index = min(range(len(states)), key=lambda i: states[i][0])
+        remaining, reset_us = states[index]
+        limit = plan.rates[index].burst if index < len(plan.rates) else (
+            (plan.daily, plan.monthly)[plan.limit_names[index] == "month"])
+        exchange.response_headers.extend([
+            (b"ratelimit-limit", str(limit).encode()),
+            (b"ratelimit-remaining", str(remaining).encode()),
+            (b"ratelimit-reset", str(math.ceil(reset_us / 1_000_000)).encode()),
+        ])
+
+    _last_failure_log = 0.0
+    _failures_since_log = 0
+
+    def _store_failed(self, exchange: Exchange, exc: StoreUnavailable) -> None:
+        mode = self.config.failure_mode
+        STORE_FAILURES.labels(self.store.name, mode).inc()
+        cls = type(self)
+        cls._failures_since_log += 1
+        now = time.monotonic()
+        if now - cls._last_failure_log >= 10.0:  # one line per 10 s, with the count, not one per call
+            log.warning("rate-limit store unavailable; failing %s", mode,
+                        extra={"store": self.store.name, "failure_mode": mode, "error": str(exc),
+                               "failures": cls._failures_since_log})
+            cls._last_failure_log = now
+            cls._failures_since_log = 0
+        if mode == "open":
+            exchange.decisions[self.name] = "store_unavailable_open"
+            return
+        exchange.decisions[self.name] = "store_unavailable_closed"
+        raise RateLimitUnavailable("rate limiting is unavailable, so the call is refused (fail-closed)",
+                                   reason="rate_limit_store_unavailable", headers={"Retry-After": "1"})

@@ -1,0 +1,79 @@
+"""A real upstream that misbehaves on request: slow answers or dropped connections (``python flaky_upstream.py PORT``).
+
+Control: ``PUT /_control`` with ``{"mode": "ok" | "slow", "drop_next": n}``; ``GET /_control`` -> hit counts.
+Any other path answers like the PSA system API's getProject (enough for the gateway's contract checks).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+STATE = {"mode": "ok", "drop_next": 0, "hits": 0, "slow_seconds": 2.0}
+LOCK = threading.Lock()
+PROJECT = {"id": "prj_4001", "external_ids": {"psa": "501"}, "name": "Contoso Retail: Pricing",
+           "contract_id": "ctr_2001", "customer_id": "cus_1001", "legal_entity_id": "le_us", "status": "active",
+           "billing_model": "time_and_materials", "budget_hours": "800", "manager_id": "wrk_e1002",
+           "business_unit_id": "bu_str", "start_date": "2026-08-01", "end_date": "2027-03-23"}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def _send(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def do_PUT(self) -> None:
+        if self.path == "/_control":
+            with LOCK:
+                STATE.update(json.loads(self._body()))
+            self._send(200, STATE)
+            return
+        self._serve()
+
+    def do_GET(self) -> None:
+        if self.path == "/healthz":
+            self._send(200, {"status": "ok"})
+            return
+        if self.path == "/_control":
+            with LOCK:
+                self._send(200, STATE)
+            return
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        self._body()
+        with LOCK:
+            STATE["hits"] += 1
+            drop = STATE["drop_next"] > 0
+            if drop:
+                STATE["drop_next"] -= 1
+            mode, slow = STATE["mode"], STATE["slow_seconds"]
+        if drop:
+            self.close_connection = True  # hang up without an answer, as a crashed upstream would
+            return
+        if mode == "slow":
+            time.sleep(slow)
+        self._send(200, PROJECT)
+
+
+if __name__ == "__main__":
+    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()

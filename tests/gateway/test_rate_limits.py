@@ -1,0 +1,89 @@
+"""Rate limits and quotas shared exactly by two gateway instances through Redis; fail-open and fail-closed."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.gateway.conftest import REDIS_URL, GatewayProcess, base_config, free_port, unique
+
+PROJECT = "/system/psa/v1/projects/prj_4001"
+
+pytestmark = pytest.mark.redis
+
+
+def limited_config(prefix: str, redis_url: str, failure_mode: str = "open") -> dict[str, Any]:
+    config = base_config()
+    config["sla_tiers"]["burst-probe"] = {"requests_per_second": 0.001, "burst": 10}
+    config["sla_tiers"]["quota-probe"] = {"requests_per_second": 1000, "burst": 1000, "daily_quota": 7}
+    for client in config["clients"]:
+        if client["id"] == "process-tier":
+            client["sla_tier"] = "burst-probe"
+        if client["id"] == "experience-tier":
+            client["sla_tier"] = "quota-probe"
+    config["policies"]["rate_limit"].update(redis_url=redis_url, key_prefix=prefix, failure_mode=failure_mode)
+    return config
+
+
+@pytest.fixture(scope="module")
+def pair(module_gateways: Callable[..., GatewayProcess], tmp_path_factory: pytest.TempPathFactory
+         ) -> tuple[GatewayProcess, GatewayProcess]:
+    """Two gateway instances sharing Redis (a key prefix of their own) and one SQLite file."""
+    config = limited_config(unique("psgw-test"), REDIS_URL)
+    shared = tmp_path_factory.mktemp("shared")
+    return module_gateways(config, data_dir=shared), module_gateways(config, data_dir=shared)
+
+
+def test_two_instances_share_one_exact_budget(pair: tuple[GatewayProcess, GatewayProcess]) -> None:
+    first, second = pair
+    token = first.token("process-tier")
+    urls = itertools.cycle([first.url, second.url])
+
+    statuses = [httpx.get(next(urls) + PROJECT, headers={"Authorization": f"Bearer {token}"}).status_code
+                for _ in range(24)]
+
+    assert statuses.count(200) == 10, statuses  # the burst, not 10 per instance
+    assert statuses.count(429) == 14
+
+
+def test_daily_quota_is_counted_once_across_instances(pair: tuple[GatewayProcess, GatewayProcess]) -> None:
+    first, second = pair
+    token = first.token("experience-tier")
+    urls = itertools.cycle([first.url, second.url])
+
+    answers = [httpx.get(next(urls) + PROJECT, headers={"Authorization": f"Bearer {token}"}) for _ in range(10)]
+
+    assert [a.status_code for a in answers].count(200) == 7
+    refused = answers[-1]
+    assert refused.status_code == 429
+    assert refused.json()["reason"] == "quota_exhausted" and refused.json()["limit"] == "day"
+    assert '"day";r=0;' in refused.headers["ratelimit"]
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@pytest.mark.parametrize(("mode", "status"), [("open", 200), ("closed", 503)])
+def test_redis_unreachable(gateways: Callable[..., GatewayProcess], mode: str, status: int) -> None:
+    closed_port = free_port()  # nothing listens there
+    gateway = gateways(limited_config(unique("psgw-test"), f"redis://127.0.0.1:{closed_port}/0", mode))
+    with gateway.client("process-tier") as process:
+        answers = [process.get(PROJECT) for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [status] * 3
+    if mode == "closed":
+        body = answers[0].json()
+        assert body["type"] == "/catalog/problems/rate-limit-unavailable"
+        assert body["reason"] == "rate_limit_store_unavailable"
+    metrics = httpx.get(gateway.url + "/metrics").text
+    assert _metric(metrics, "psgw_rate_limit_store_failures_total", store="redis", mode=mode) >= 3
+    assert re.search(rf'rate-limit store unavailable; failing {mode}', gateway.log.read_text())
