@@ -48,6 +48,24 @@ TIME_ENTRY_TRANSITIONS: dict[str, frozenset[str]] = {
     "invoiced": frozenset(),
 }
 
+MILESTONE_TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending": frozenset({"completed"}),
+    "completed": frozenset({"accepted"}),
+    "accepted": frozenset({"invoiced"}),
+    "invoiced": frozenset(),
+}
+ASSIGNMENT_TRANSITIONS: dict[str, frozenset[str]] = {
+    "proposed": frozenset({"confirmed", "ended"}),
+    "confirmed": frozenset({"ended"}),
+    "ended": frozenset(),
+}
+PROJECT_TRANSITIONS: dict[str, frozenset[str]] = {
+    "planned": frozenset({"active", "on_hold", "closed"}),
+    "active": frozenset({"on_hold", "closed"}),
+    "on_hold": frozenset({"active", "closed"}),
+    "closed": frozenset(),
+}
+
 
 class Entity(msgspec.Struct, kw_only=True, omit_defaults=False):
     id: str
@@ -190,6 +208,8 @@ class TimeEntry(Entity, kw_only=True):
     approved_by: str | None = None
     rejection_reason: str | None = None
     updated_at: Instant | None = None
+    # The offline client's own id for the entry: a re-sent entry with the same client_ref is the same entry.
+    client_ref: str | None = None
 
 
 class Expense(Entity, kw_only=True):
@@ -288,3 +308,6 @@ class Opportunity(Entity, kw_only=True):
     end_date: dt.date | None = None
     nte_amount: Money | None = None
     signed_contract_ref: str | None = None
+    # Written back by the process tier: the project provisioned for the won deal, the latest invoice's state.
+    provisioned_project_id: str | None = None
+    invoice_status: InvoiceState | None = None

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SANDBOX_SYSTEMS = ("psa",)
+SANDBOX_SYSTEMS = ("psa", "erp", "hr", "crm")
 TIERS = ("system", "process", "experience")
 
 # The embedded demo's tier secrets (see gateway.yaml); production sets its own through the environment.

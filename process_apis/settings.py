@@ -8,3 +8,21 @@ from runtime.settings import TierSettings
 class ProcessSettings(TierSettings, kw_only=True):
     port: int = 8102
     client_id: str = "process-tier"
+    # Durable state: empty -> a SQLite file under data_dir; postgresql://... -> PostgreSQL (one code path).
+    database_url: str = ""
+    # Events: empty -> the in-process bus (single node); redis://... -> Redis Streams.
+    redis_url: str = ""
+    event_stream: str = "psgw:events"
+    event_stream_maxlen: int = 1_000_000
+    # Outboxes: how many rows per ERP call, how long a claimed row is leased, retry backoff (+ jitter).
+    posting_batch_size: int = 200
+    outbox_lease_seconds: float = 120.0
+    retry_base_seconds: float = 0.5
+    retry_max_seconds: float = 60.0
+    dispatch_interval_seconds: float = 1.0
+    relay_interval_seconds: float = 0.5
+    # Decisions left half-applied (a system was down, or the process stopped) are completed after this long.
+    recovery_after_seconds: float = 30.0
+    recovery_interval_seconds: float = 15.0
+    # The scheduled reconciliation of every active project; 0 turns the schedule off.
+    reconciliation_interval_seconds: float = 86400.0

@@ -11,12 +11,15 @@ from typing import Any
 
 import uvicorn
 
-from sandbox import firm, psa
+from sandbox import crm, erp, firm, hr, psa
 from sandbox.faults import FaultInjector
 from sandbox.store import DocumentStore
 
 SYSTEMS: dict[str, tuple[Callable[[DocumentStore, firm.Firm], None], Callable[[DocumentStore], Any]]] = {
     "psa": (psa.seed, psa.create_app),
+    "erp": (erp.seed, erp.create_app),
+    "hr": (hr.seed, hr.create_app),
+    "crm": (crm.seed, crm.create_app),
 }
 
 
@@ -24,7 +27,7 @@ def build_app(system: str, data_dir: Path, today: dt.date | None = None) -> Any:
     seed, create = SYSTEMS[system]
     store = DocumentStore(data_dir / f"sandbox-{system}.sqlite3")
     if store.is_empty():
-        seed(store, firm.build(today))
+        store.transaction(seed, store, firm.build(today))
     return FaultInjector(create(store), system)
 
 

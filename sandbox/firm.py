@@ -142,6 +142,20 @@ class TimeEntry:
 
 
 @dataclass
+class Expense:
+    number: str
+    worker: str
+    project: str
+    expense_date: dt.date
+    amount: Decimal
+    currency: str
+    category: str
+    billable: bool
+    receipt: str | None
+    state: str
+
+
+@dataclass
 class Opportunity:
     number: str
     customer: str
@@ -170,6 +184,7 @@ class Firm:
     time_entries: list[TimeEntry]
     opportunities: list[Opportunity]
     closed_periods: dict[str, list[str]]
+    expenses: list[Expense] = field(default_factory=list)
 
 
 def _month_start(day: dt.date, months_back: int) -> dt.date:
@@ -318,5 +333,26 @@ def build(today: dt.date | None = None, seed: int = SEED) -> Firm:
             day += dt.timedelta(days=1)
 
     closed_periods = {le[0]: [_month_start(today, m).strftime("%Y-%m") for m in (3, 4, 5, 6)] for le in LEGAL_ENTITIES}
+    expenses = _expenses(time_entries, projects, random.Random(seed + 1))
     return Firm(today, workers, rate_cards, contracts, projects, assignments, milestones, time_entries,
-                opportunities, closed_periods)
+                opportunities, closed_periods, expenses)
+
+
+EXPENSE_CATEGORIES = [("travel", Decimal("180")), ("lodging", Decimal("240")), ("meals", Decimal("45")),
+                      ("software", Decimal("60"))]
+
+
+def _expenses(time_entries: list[TimeEntry], projects: list[Project], rng: random.Random) -> list[Expense]:
+    """About one expense per twenty days worked, in the project's currency, in the state of that day's time."""
+    currency = {p.code: {"LE-US": "USD", "LE-UK": "GBP", "LE-DE": "EUR"}[p.legal_entity] for p in projects}
+    expenses: list[Expense] = []
+    for entry in time_entries:
+        if rng.random() >= 0.05:
+            continue
+        category, typical = rng.choice(EXPENSE_CATEGORIES)
+        amount = (typical * Decimal(rng.randint(60, 140)) / Decimal(100)).quantize(Decimal("0.01"))
+        number = f"EX-{300001 + len(expenses)}"
+        expenses.append(Expense(number, entry.worker, entry.project, entry.work_date, amount,
+                                currency[entry.project], category, category != "software",
+                                f"RCPT-{number[3:]}" if category != "meals" else None, entry.state))
+    return expenses

@@ -7,6 +7,7 @@ Access is serialized by a lock and runs in a worker thread so the event loop nev
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import sqlite3
 import threading
@@ -48,6 +49,16 @@ class DocumentStore:
         ).fetchone()
         return int(row[0])
 
+    def reserve(self, name: str, next_value: int) -> None:
+        """Make ``next_number(name)`` hand out ``next_value`` next (numbers below it are taken)."""
+        self._db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (name, next_value - 1),
+        )
+
+    def delete(self, kind: str, doc_id: str) -> None:
+        self._db.execute("DELETE FROM documents WHERE kind = ? AND id = ?", (kind, doc_id))
+
     def put(self, kind: str, doc_id: str, body: dict[str, Any]) -> None:
         self._db.execute(
             "INSERT INTO documents (kind, id, seq, body) VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM"
@@ -56,14 +67,11 @@ class DocumentStore:
         )
 
     def put_many(self, kind: str, docs: Iterable[tuple[str, dict[str, Any]]]) -> None:
-        self._db.execute("BEGIN")
-        try:
+        def put_all() -> None:
             for doc_id, body in docs:
                 self.put(kind, doc_id, body)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+
+        self.transaction(put_all)
 
     def get(self, kind: str, doc_id: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT body FROM documents WHERE kind = ? AND id = ?", (kind, doc_id)).fetchone()
@@ -72,16 +80,87 @@ class DocumentStore:
     def list(self, kind: str, *, where: dict[str, Any] | None = None, after_seq: int = 0,
              limit: int = 100) -> list[tuple[int, dict[str, Any]]]:
         """Documents of a kind in insertion order after ``after_seq``, filtered on top-level fields."""
-        sql = "SELECT seq, body FROM documents WHERE kind = ? AND seq > ?"
-        params: list[Any] = [kind, after_seq]
-        for field, value in (where or {}).items():
-            if not field.isidentifier():  # field names come from code, but never build SQL from anything else
-                raise ValueError(f"bad field name {field!r}")
-            sql += f" AND json_extract(body, '$.{field}') = ?"
-            params.append(value)
-        sql += " ORDER BY seq LIMIT ?"
-        params.append(limit)
+        sql, params = self._filtered(kind, where, None, None)
+        sql = "SELECT seq, body" + sql + " AND seq > ? ORDER BY seq LIMIT ?"
+        params.extend([after_seq, limit])
         return [(int(seq), json.loads(body)) for seq, body in self._db.execute(sql, params)]
+
+    def query(
+        self,
+        kind: str,
+        *,
+        where: dict[str, Any] | None = None,
+        ranges: dict[str, tuple[Any, Any]] | None = None,
+        contains: dict[str, str] | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[builtins.list[dict[str, Any]], int]:
+        """One page of documents in insertion order, and how many match in all.
+
+        ``where`` is equality, ``ranges`` is ``field -> (low, high)`` inclusive (None: open), ``contains`` is a
+        case-insensitive substring. Fields may be dotted paths into nested objects (``Employment_Data.Status``).
+        """
+        sql, params = self._filtered(kind, where, ranges, contains)
+        total = int(self._db.execute("SELECT COUNT(*)" + sql, params).fetchone()[0])
+        rows = self._db.execute("SELECT body" + sql + " ORDER BY seq LIMIT ? OFFSET ?", [*params, limit, offset])
+        return [json.loads(body) for (body,) in rows], total
+
+    @staticmethod
+    def _path(field: str) -> str:
+        # Field names come from code, but never build SQL from anything that is not a plain identifier path.
+        if not all(part.isidentifier() for part in field.split(".")):
+            raise ValueError(f"bad field name {field!r}")
+        return f"json_extract(body, '$.{field}')"
+
+    def _filtered(self, kind: str, where: dict[str, Any] | None, ranges: dict[str, tuple[Any, Any]] | None,
+                  contains: dict[str, str] | None) -> tuple[str, builtins.list[Any]]:
+        sql = " FROM documents WHERE kind = ?"
+        params: builtins.list[Any] = [kind]
+        for field, value in (where or {}).items():
+            if value is None:
+                sql += f" AND {self._path(field)} IS NULL"
+                continue
+            sql += f" AND {self._path(field)} = ?"
+            params.append(value)
+        for field, (low, high) in (ranges or {}).items():
+            if low is not None:
+                sql += f" AND {self._path(field)} >= ?"
+                params.append(low)
+            if high is not None:
+                sql += f" AND {self._path(field)} <= ?"
+                params.append(high)
+        for field, text in (contains or {}).items():
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            sql += f" AND {self._path(field)} LIKE ? ESCAPE '\\'"
+            params.append(f"%{escaped}%")
+        return sql, params
+
+    def transaction(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(*args)`` atomically (call it through ``call`` so the lock is held): all of it or none.
+
+        Nested calls join the outer transaction.
+        """
+        if self._db.in_transaction:
+            return fn(*args)
+        self._db.execute("BEGIN")
+        try:
+            result = fn(*args)
+            self._db.execute("COMMIT")
+            return result
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    # Vendor-side Idempotency-Key support: a POST repeated with the same key gets the first answer again.
+    def recall(self, scope: str, key: str | None) -> tuple[int, Any] | None:
+        if not key:
+            return None
+        record = self.get("idempotency", f"{scope}:{key}")
+        return (int(record["status"]), record["body"]) if record else None
+
+    def remember(self, scope: str, key: str | None, status: int, body: Any) -> None:
+        if key:
+            self.put("idempotency", f"{scope}:{key}", {"status": status, "body": body})
 
     def close(self) -> None:
         self._db.close()

@@ -6,24 +6,42 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from runtime.app import create_tier_app
-from system_apis.psa.connectors.sandbox import SandboxPsa
+from system_apis.backends import connector_for
+from system_apis.crm.routes import CrmV1
+from system_apis.erp.routes import ErpV1
+from system_apis.hr.routes import HrV1
+from system_apis.idempotency import IdempotencyStore, database_url
 from system_apis.psa.routes import PsaV1
 from system_apis.settings import SystemSettings
 
 SERVICE = "system-apis"
+SYSTEMS = ("psa", "erp", "hr", "crm")
 
 
 def create_app(settings: SystemSettings) -> Litestar:
-    async def start_connectors(state: State) -> None:
-        state.psa = SandboxPsa(settings.psa_url, settings.vendor_timeout_seconds)
+    async def start(state: State) -> None:
+        for system in SYSTEMS:
+            setattr(state, system, connector_for(system, getattr(settings, f"{system}_backend"),
+                                                 getattr(settings, f"{system}_url"), settings.vendor_timeout_seconds))
+        state.idempotency = IdempotencyStore(
+            database_url(settings.database_url, settings.data_dir),
+            lease_seconds=max(30.0, settings.vendor_timeout_seconds * 4),
+            retention_seconds=settings.idempotency_retention_hours * 3600,
+        )
+        await state.idempotency.start()
 
-    async def stop_connectors(state: State) -> None:
-        await state.psa.aclose()
+    async def stop(state: State) -> None:
+        for system in SYSTEMS:
+            connector = getattr(state, system, None)
+            if connector is not None:
+                await connector.aclose()
+        if getattr(state, "idempotency", None) is not None:
+            await state.idempotency.aclose()
 
     return create_tier_app(
         service=SERVICE,
         settings=settings,
-        route_handlers=[PsaV1],
-        on_startup=[start_connectors],
-        on_shutdown=[stop_connectors],
+        route_handlers=[PsaV1, ErpV1, HrV1, CrmV1],
+        on_startup=[start],
+        on_shutdown=[stop],
     )

@@ -1,0 +1,106 @@
+"""Payloads of the billing process API v1 (contracts/process/billing/v1.yaml)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import msgspec
+
+from contracts.canonical import Instant, Period
+
+EntryId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Disposition = Literal["queued_for_posting", "held", "cost_only", "already_posted"]
+PostingState = Literal["queued", "in_erp", "done", "rejected", "psa_refused"]
+
+
+class EvaluationRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Exactly one of ``time_entry_ids``, ``project_id`` or ``period`` selects the entries."""
+
+    time_entry_ids: Annotated[list[EntryId], msgspec.Meta(min_length=1, max_length=2000)] | None = None
+    project_id: EntryId | None = None
+    period: Period | None = None
+    # with project_id or period: which entries (default: approved, the ones waiting to be billed)
+    state: Literal["submitted", "approved", "posted", "invoiced"] = "approved"
+
+
+class EligibleItem(msgspec.Struct, kw_only=True):
+    time_entry_id: str
+    worker_id: str
+    project_id: str
+    contract_id: str
+    work_date: dt.date
+    hours: Decimal
+    role: str | None
+    rate: Decimal
+    amount: Decimal
+    currency: str
+
+
+class HeldItem(msgspec.Struct, kw_only=True):
+    time_entry_id: str
+    worker_id: str
+    project_id: str
+    contract_id: str | None
+    work_date: dt.date
+    hours: Decimal
+    role: str | None
+    reasons: list[str]
+    amount: Decimal | None
+    currency: str | None
+
+
+class CurrencyTotal(msgspec.Struct, kw_only=True):
+    currency: str
+    amount: Decimal
+
+
+class EvaluationSummary(msgspec.Struct, kw_only=True):
+    evaluated: int
+    eligible: int
+    held: int
+    eligible_totals: list[CurrencyTotal]
+    held_by_reason: dict[str, int]
+
+
+class Evaluation(msgspec.Struct, kw_only=True):
+    evaluated_at: Instant
+    eligible: list[EligibleItem]
+    held: list[HeldItem]
+    summary: EvaluationSummary
+
+
+class Settlement(msgspec.Struct, kw_only=True):
+    """What the time-to-bill workflow did with one approved entry."""
+
+    time_entry_id: str
+    disposition: Disposition
+    reasons: list[str]
+    amount: Decimal | None
+    currency: str | None
+    exception_id: str | None = None
+
+
+class PostingItem(msgspec.Struct, kw_only=True):
+    time_entry_id: str
+    entry_version: int
+    state: PostingState
+    contract_id: str
+    project_id: str
+    work_date: dt.date
+    hours: Decimal
+    amount: Decimal
+    currency: str
+    attempts: int
+    next_attempt_at: Instant
+    last_error: str | None
+    erp_posting_id: str | None
+    idempotency_key: str
+    created_at: Instant
+    updated_at: Instant
+
+
+class PostingPage(msgspec.Struct, kw_only=True):
+    items: list[PostingItem]
+    next_cursor: str | None = None

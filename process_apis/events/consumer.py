@@ -1,0 +1,100 @@
+"""Consuming the event stream with Redis consumer groups: at-least-once, with a dead-letter stream.
+
+A handler that returns acknowledges the message. One that raises leaves it pending; after ``min_idle_ms`` any
+consumer of the group claims and retries it. A message delivered ``max_deliveries`` times without success is a
+poison message: it is copied to the dead-letter stream (with who failed it and how often) and acknowledged, so
+it no longer blocks the group. Events carry their id, so handlers deduplicate redeliveries by ``event.id``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import ResponseError
+
+from process_apis.events.bus import decode_event, stream_id
+from process_apis.events.models import Event
+
+log = logging.getLogger("process_apis.events")
+
+Handler = Callable[[Event], Awaitable[None]]
+
+
+class StreamConsumer:
+    def __init__(self, client: redis.Redis, stream: str, group: str, consumer: str, *, max_deliveries: int = 5,
+                 dead_letter_stream: str | None = None, min_idle_ms: int = 30_000) -> None:
+        # redis-py's stream replies are loosely typed unions; this module reads them by their documented shapes.
+        self.client: Any = client
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+        self.max_deliveries = max_deliveries
+        self.dead_letter_stream = dead_letter_stream or f"{stream}:dead"
+        self.min_idle_ms = min_idle_ms
+
+    async def ensure_group(self, after_position: int | None = 0) -> None:
+        """Create the group reading after ``after_position`` (0: from the start; None: only new events)."""
+        start = "$" if after_position is None else stream_id(after_position)
+        try:
+            await self.client.xgroup_create(self.stream, self.group, id=start, mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def poll(self, handler: Handler, *, count: int = 100, block_ms: int | None = None) -> int:
+        """Retry stale pending messages (dead-lettering poison ones), then read new ones; returns how many were
+        handled successfully."""
+        handled = await self._retry_stale(handler, count)
+        reply = await self.client.xreadgroup(self.group, self.consumer, {self.stream: ">"}, count=count,
+                                             block=block_ms)
+        for _stream, messages in reply or []:
+            for message_id, fields in messages:
+                handled += await self._handle(handler, message_id, fields)
+        return handled
+
+    async def _retry_stale(self, handler: Handler, count: int) -> int:
+        stale = await self.client.xpending_range(self.stream, self.group, min="-", max="+", count=count,
+                                                 idle=self.min_idle_ms)
+        handled = 0
+        for entry in stale:
+            message_id = entry["message_id"]
+            if entry["times_delivered"] >= self.max_deliveries:
+                await self._dead_letter(message_id, entry["times_delivered"], str(entry["consumer"]))
+                continue
+            claimed = await self.client.xclaim(self.stream, self.group, self.consumer, self.min_idle_ms,
+                                               [message_id])
+            for claimed_id, fields in claimed:
+                if fields:
+                    handled += await self._handle(handler, claimed_id, fields)
+        return handled
+
+    async def _handle(self, handler: Handler, message_id: bytes, fields: dict[bytes, bytes]) -> int:
+        try:
+            event = decode_event(fields)
+        except Exception:
+            # Undecodable: it can never succeed, so it goes to the dead letters at once.
+            await self._dead_letter(message_id, 1, self.consumer, reason="undecodable")
+            return 0
+        try:
+            await handler(event)
+        except Exception as exc:
+            log.warning("event handler failed; the event stays pending", extra={
+                "event_id": event.id, "group": self.group, "error": f"{type(exc).__name__}: {exc}"})
+            return 0
+        await self.client.xack(self.stream, self.group, message_id)
+        return 1
+
+    async def _dead_letter(self, message_id: bytes | str, deliveries: int, consumer: str,
+                           reason: str = "max_deliveries") -> None:
+        entries = await self.client.xrange(self.stream, min=message_id, max=message_id, count=1)
+        fields: dict[bytes | str, bytes | str] = dict(entries[0][1]) if entries else {}
+        fields.update({"source_id": message_id, "group": self.group, "deliveries": str(deliveries),
+                       "last_consumer": consumer, "reason": reason})
+        await self.client.xadd(self.dead_letter_stream, fields)
+        await self.client.xack(self.stream, self.group, message_id)
+
+    async def dead_letters(self, count: int = 100) -> list[dict[bytes, bytes]]:
+        return [fields for _id, fields in await self.client.xrange(self.dead_letter_stream, count=count)]

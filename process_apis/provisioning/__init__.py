@@ -1,0 +1,1 @@
+"""Provisioning process API: a won opportunity becomes exactly one customer, contract and project."""

@@ -1,0 +1,1 @@
+"""Reconciliation process API: PSA actuals against ERP postings and invoices, per project."""

@@ -1,0 +1,78 @@
+"""Payloads of the reconciliation process API v1 (contracts/process/reconciliation/v1.yaml)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import msgspec
+
+from contracts.canonical import Instant
+
+DifferenceType = Literal[
+    "missing_in_erp", "duplicated_in_erp", "amount_mismatch", "quantity_mismatch", "posted_in_erp_not_in_psa",
+    "unknown_source_in_erp", "invoiced_in_psa_not_on_invoice", "on_invoice_not_invoiced_in_psa",
+]
+
+
+class ReconciliationRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Which projects (default: every active project) and which work dates (default: all)."""
+
+    project_ids: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]],
+                           msgspec.Meta(min_length=1, max_length=200)] | None = None
+    from_date: dt.date | None = None
+    to_date: dt.date | None = None
+
+
+class Difference(msgspec.Struct, kw_only=True):
+    type: DifferenceType
+    time_entry_id: str | None = None
+    posting_ids: list[str] = []
+    invoice_id: str | None = None
+    psa_state: str | None = None
+    psa_hours: Decimal | None = None
+    erp_quantity: Decimal | None = None
+    erp_amount: Decimal | None = None
+    expected_amount: Decimal | None = None
+    detail: str
+
+
+class ProjectReport(msgspec.Struct, kw_only=True):
+    project_id: str
+    contract_id: str | None
+    psa_approved_entries: int
+    psa_posted_entries: int
+    psa_invoiced_entries: int
+    psa_posted_hours: Decimal
+    erp_postings: int
+    erp_posted_amount: Decimal
+    currency: str | None
+    approved_awaiting_posting: int
+    differences: list[Difference]
+
+
+class Summary(msgspec.Struct, kw_only=True):
+    projects: int
+    projects_with_differences: int
+    differences: int
+    by_type: dict[str, int]
+
+
+class Reconciliation(msgspec.Struct, kw_only=True):
+    id: str
+    state: Literal["running", "completed", "failed"]
+    trigger: Literal["request", "schedule"]
+    project_ids: list[str] | None
+    from_date: dt.date | None
+    to_date: dt.date | None
+    started_at: Instant
+    finished_at: Instant | None
+    summary: Summary | None
+    projects: list[ProjectReport]
+    error: str | None = None
+
+
+class ReconciliationPage(msgspec.Struct, kw_only=True):
+    items: list[Reconciliation]
+    next_cursor: str | None = None

@@ -1,0 +1,223 @@
+"""Reconciliation (DOMAIN.md workflow 6): PSA actuals against ERP postings and invoices, per project.
+
+For each project: every posted or invoiced PSA entry must have exactly one ERP posting with the same quantity
+(and, when this tier posted it, the amount it queued); every ERP posting must name a PSA entry that is posted
+or invoiced; every invoiced entry must be on an ERP invoice and every entry on an invoice invoiced in the PSA.
+Approved entries without a posting are counted as awaiting posting, not as differences.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter, defaultdict
+from decimal import Decimal
+from typing import Any, Literal
+
+import msgspec
+import sqlalchemy as sa
+
+from contracts.canonical import Invoice, Posting, Project, TimeEntry
+from process_apis.reconciliation.models import (
+    Difference,
+    ProjectReport,
+    Reconciliation,
+    ReconciliationPage,
+    ReconciliationRequest,
+    Summary,
+)
+from process_apis.store import billing_postings, reconciliations
+from process_apis.systems import Systems
+from runtime import correlation
+from runtime.downstream import DownstreamProblem
+from runtime.problems import BadRequest, FieldError, NotFound
+from runtime.storage import Database, utcnow
+
+
+class ReconciliationService:
+    def __init__(self, db: Database, systems: Systems) -> None:
+        self.db = db
+        self.systems = systems
+
+    async def run(self, request: ReconciliationRequest, trigger: Literal["request", "schedule"] = "request"
+                  ) -> Reconciliation:
+        if request.from_date and request.to_date and request.to_date < request.from_date:
+            raise BadRequest("to_date is before from_date", slug="validation-error",
+                             errors=[FieldError(pointer="/to_date", detail="before from_date")])
+        reconciliation_id = "rec_" + uuid.uuid4().hex[:24]
+        scope = msgspec.to_builtins(request)
+        async with self.db.transaction() as conn:
+            await conn.execute(reconciliations.insert().values(
+                id=reconciliation_id, state="running", trigger=trigger, scope=scope, started_at=utcnow(),
+                correlation_id=correlation.current_correlation_id()))
+        try:
+            projects = await self._projects(request)
+            limit = asyncio.Semaphore(4)
+
+            async def one(project: Project) -> ProjectReport:
+                async with limit:
+                    return await self._project(project, request)
+
+            reports = list(await asyncio.gather(*(one(p) for p in projects)))
+        except Exception as exc:
+            async with self.db.transaction() as conn:
+                await conn.execute(reconciliations.update().where(reconciliations.c.id == reconciliation_id).values(
+                    state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow()))
+            raise
+        by_type: Counter[str] = Counter(d.type for r in reports for d in r.differences)
+        summary = Summary(projects=len(reports), projects_with_differences=sum(1 for r in reports if r.differences),
+                          differences=sum(by_type.values()), by_type=dict(sorted(by_type.items())))
+        async with self.db.transaction() as conn:
+            await conn.execute(reconciliations.update().where(reconciliations.c.id == reconciliation_id).values(
+                state="completed", summary=summary, projects=reports, finished_at=utcnow()))
+        return await self.get(reconciliation_id)
+
+    async def _projects(self, request: ReconciliationRequest) -> list[Project]:
+        if request.project_ids is None:
+            return await self.systems.psa.projects(status="active")
+        found: list[Project] = []
+        for index, project_id in enumerate(request.project_ids):
+            try:
+                found.append(await self.systems.psa.project(project_id))
+            except DownstreamProblem as exc:
+                if exc.status == 404:
+                    raise BadRequest(f"no project {project_id!r}", slug="unknown-id",
+                                     errors=[FieldError(pointer=f"/project_ids/{index}", detail="no such project")]
+                                     ) from exc
+                raise
+        return found
+
+    async def _project(self, project: Project, request: ReconciliationRequest) -> ProjectReport:
+        window = {"from_date": request.from_date, "to_date": request.to_date}
+        entries, postings, invoices = await asyncio.gather(
+            self.systems.psa.time_entries(project_id=project.id, **window),
+            self.systems.erp.postings(project_id=project.id, **window),
+            self.systems.erp.invoices(contract_id=project.contract_id),
+        )
+        queued = await self._queued_amounts([e.id for e in entries])
+        return reconcile(project, entries, postings, invoices, queued)
+
+    async def _queued_amounts(self, entry_ids: list[str]) -> dict[str, tuple[Decimal, str]]:
+        if not entry_ids:
+            return {}
+        out: dict[str, tuple[Decimal, str]] = {}
+        async with self.db.read() as conn:
+            for start in range(0, len(entry_ids), 500):
+                rows = (await conn.execute(sa.select(
+                    billing_postings.c.time_entry_id, billing_postings.c.amount, billing_postings.c.state).where(
+                    billing_postings.c.time_entry_id.in_(entry_ids[start:start + 500])))).all()
+                out.update({r.time_entry_id: (r.amount, r.state) for r in rows})
+        return out
+
+    async def get(self, reconciliation_id: str) -> Reconciliation:
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(reconciliations).where(
+                reconciliations.c.id == reconciliation_id))).first()
+        if row is None:
+            raise NotFound(f"no reconciliation {reconciliation_id!r}", slug="unknown-id")
+        return _view(row)
+
+    async def list(self, *, cursor: str | None, limit: int) -> ReconciliationPage:
+        query = sa.select(reconciliations).order_by(reconciliations.c.started_at.desc(), reconciliations.c.id.desc())
+        if cursor:
+            async with self.db.read() as conn:
+                anchor = (await conn.execute(sa.select(reconciliations.c.started_at).where(
+                    reconciliations.c.id == cursor))).scalar()
+            if anchor is None:
+                raise BadRequest("the cursor is not one this API gave out", slug="validation-error",
+                                 errors=[FieldError(pointer="/cursor", detail="unknown cursor", location="query")])
+            query = query.where(sa.or_(reconciliations.c.started_at < anchor, sa.and_(
+                reconciliations.c.started_at == anchor, reconciliations.c.id < cursor)))
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query.limit(limit + 1))).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return ReconciliationPage(items=[_view(r) for r in rows], next_cursor=rows[-1].id if more else None)
+
+
+def reconcile(project: Project, entries: list[TimeEntry], postings: list[Posting], invoices: list[Invoice],
+              queued: dict[str, tuple[Decimal, str]]) -> ProjectReport:
+    """The differences for one project (pure: the facts in, the report out)."""
+    by_source: dict[str, list[Posting]] = defaultdict(list)
+    for posting in postings:
+        if posting.source_type == "time_entry":
+            by_source[posting.source_id].append(posting)
+    on_invoice: dict[str, str] = {}
+    for invoice in invoices:
+        if invoice.state == "void":
+            continue
+        for line in invoice.lines:
+            if line.source_type == "time_entry":
+                for source in line.source_ids:
+                    on_invoice[source] = invoice.id
+    entry_by_id = {e.id: e for e in entries}
+    differences: list[Difference] = []
+    approved = posted = invoiced = awaiting = 0
+    posted_hours = Decimal(0)
+    for entry in entries:
+        found = by_source.get(entry.id, [])
+        if entry.state == "approved":
+            approved += 1
+            if found:
+                differences.append(Difference(
+                    type="posted_in_erp_not_in_psa", time_entry_id=entry.id, posting_ids=[p.id for p in found],
+                    psa_state=entry.state, detail="the ERP has the posting; the PSA still says approved"))
+            else:
+                awaiting += 1
+            continue
+        if entry.state not in ("posted", "invoiced"):
+            continue
+        posted += 1
+        posted_hours += entry.hours
+        if entry.state == "invoiced":
+            invoiced += 1
+            if invoices and entry.id not in on_invoice:
+                differences.append(Difference(type="invoiced_in_psa_not_on_invoice", time_entry_id=entry.id,
+                                              psa_state=entry.state, detail="no ERP invoice line names this entry"))
+        if not entry.billable:
+            continue
+        if not found:
+            differences.append(Difference(type="missing_in_erp", time_entry_id=entry.id, psa_state=entry.state,
+                                          psa_hours=entry.hours, detail="posted in the PSA, no ERP posting"))
+            continue
+        if len(found) > 1:
+            differences.append(Difference(type="duplicated_in_erp", time_entry_id=entry.id,
+                                          posting_ids=[p.id for p in found], psa_state=entry.state,
+                                          detail=f"{len(found)} ERP postings for one entry"))
+        posting = found[0]
+        if posting.quantity != entry.hours:
+            differences.append(Difference(type="quantity_mismatch", time_entry_id=entry.id,
+                                          posting_ids=[posting.id], psa_hours=entry.hours,
+                                          erp_quantity=posting.quantity, detail="hours differ"))
+        expected = queued.get(entry.id)
+        if expected is not None and expected[0] != posting.amount:
+            differences.append(Difference(type="amount_mismatch", time_entry_id=entry.id, posting_ids=[posting.id],
+                                          erp_amount=posting.amount, expected_amount=expected[0],
+                                          detail="the ERP booked another amount than was queued"))
+    for source_id, found in by_source.items():
+        if source_id not in entry_by_id:
+            differences.append(Difference(type="unknown_source_in_erp", time_entry_id=source_id,
+                                          posting_ids=[p.id for p in found],
+                                          detail="no PSA entry on this project matches the posting's source"))
+    for source_id, invoice_id in on_invoice.items():
+        listed = entry_by_id.get(source_id)
+        if listed is not None and listed.state != "invoiced":
+            differences.append(Difference(type="on_invoice_not_invoiced_in_psa", time_entry_id=source_id,
+                                          invoice_id=invoice_id, psa_state=listed.state,
+                                          detail="on an ERP invoice; the PSA does not say invoiced"))
+    currency = postings[0].currency if postings else None
+    return ProjectReport(
+        project_id=project.id, contract_id=project.contract_id, psa_approved_entries=approved,
+        psa_posted_entries=posted, psa_invoiced_entries=invoiced, psa_posted_hours=posted_hours,
+        erp_postings=len(postings), erp_posted_amount=sum((p.amount for p in postings), Decimal(0)),
+        currency=currency, approved_awaiting_posting=awaiting, differences=differences)
+
+
+def _view(row: Any) -> Reconciliation:
+    scope = msgspec.convert(row.scope or {}, ReconciliationRequest)
+    return Reconciliation(
+        id=row.id, state=row.state, trigger=row.trigger, project_ids=scope.project_ids,
+        from_date=scope.from_date, to_date=scope.to_date, started_at=row.started_at,
+        finished_at=row.finished_at,
+        summary=msgspec.convert(row.summary, Summary) if row.summary else None,
+        projects=msgspec.convert(row.projects or [], list[ProjectReport]), error=row.error)

@@ -1,0 +1,117 @@
+"""The process tier's services, built once at start-up and shared by every route (``state.services``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from process_apis.background import Loops, Wakeup
+from process_apis.billing.posting import PostingDispatcher
+from process_apis.billing.service import BillingService
+from process_apis.events.bus import EventBus, InProcessBus, RedisStreamBus
+from process_apis.events.relay import EventRelay
+from process_apis.exceptions.service import ExceptionQueue
+from process_apis.invoicing.service import InvoicingService
+from process_apis.jobs import JobRunner
+from process_apis.provisioning.service import ProvisioningService
+from process_apis.reconciliation.models import ReconciliationRequest
+from process_apis.reconciliation.service import ReconciliationService
+from process_apis.settings import ProcessSettings
+from process_apis.store import metadata
+from process_apis.systems import Systems
+from process_apis.timesheets.service import TimesheetService
+from runtime.downstream import Downstream
+from runtime.storage import Database, database_url
+
+
+@dataclass
+class Services:
+    settings: ProcessSettings
+    db: Database
+    systems: Systems
+    bus: EventBus
+    relay: EventRelay
+    dispatcher: PostingDispatcher
+    jobs: JobRunner
+    billing: BillingService
+    timesheets: TimesheetService
+    exceptions: ExceptionQueue
+    provisioning: ProvisioningService
+    invoicing: InvoicingService
+    reconciliation: ReconciliationService
+    loops: Loops
+    wake_relay: Wakeup
+    wake_dispatcher: Wakeup
+    wake_jobs: Wakeup
+
+
+async def start_services(settings: ProcessSettings, gateway: Downstream) -> Services:
+    db = Database(database_url(settings.database_url, settings.data_dir, "process"), metadata)
+    await db.create_all()
+    systems = Systems(gateway)
+    bus: EventBus
+    if settings.redis_url:
+        bus = RedisStreamBus.from_url(settings.redis_url, settings.event_stream, maxlen=settings.event_stream_maxlen)
+    else:
+        bus = InProcessBus()
+    wake_relay, wake_dispatcher, wake_jobs = Wakeup(), Wakeup(), Wakeup()
+    relay = EventRelay(db, bus)
+    dispatcher = PostingDispatcher(
+        db, systems, on_events=wake_relay.kick, batch_size=settings.posting_batch_size,
+        lease_seconds=settings.outbox_lease_seconds, retry_base_seconds=settings.retry_base_seconds,
+        retry_max_seconds=settings.retry_max_seconds)
+    jobs = JobRunner(db, on_events=wake_relay.kick, lease_seconds=settings.outbox_lease_seconds,
+                     retry_base_seconds=settings.retry_base_seconds, retry_max_seconds=settings.retry_max_seconds)
+    billing = BillingService(db, systems, on_postings=wake_dispatcher.kick, on_events=wake_relay.kick)
+    exceptions = ExceptionQueue(db)
+    provisioning = ProvisioningService(db, systems, on_events=wake_relay.kick,
+                                       lease_seconds=settings.outbox_lease_seconds)
+    invoicing = InvoicingService(db, systems, jobs, on_jobs=wake_jobs.kick, on_events=wake_relay.kick)
+    services = Services(
+        settings=settings, db=db, systems=systems, bus=bus, relay=relay, dispatcher=dispatcher, jobs=jobs,
+        billing=billing, timesheets=TimesheetService(db, systems, billing), exceptions=exceptions,
+        provisioning=provisioning, invoicing=invoicing, reconciliation=ReconciliationService(db, systems),
+        loops=Loops(), wake_relay=wake_relay, wake_dispatcher=wake_dispatcher, wake_jobs=wake_jobs)
+    exceptions.on_retry("billing_hold", billing.retry_hold)
+    exceptions.on_retry("posting", billing.retry_posting)
+    exceptions.on_retry("provisioning", provisioning.retry_exception)
+    exceptions.on_retry("flow_back", jobs.retry_exception)
+    _start_loops(services)
+    return services
+
+
+def _start_loops(s: Services) -> None:
+    settings = s.settings
+
+    def backoff(interval: float) -> Callable[[bool], float]:
+        # A loop whose database or bus failed waits longer before its next turn.
+        return lambda failed: min(settings.retry_max_seconds, interval * 4) if failed else interval
+
+    s.loops.start("event-relay", s.relay.relay_once, wakeup=s.wake_relay,
+                  interval=backoff(settings.relay_interval_seconds))
+    s.loops.start("posting-dispatcher", s.dispatcher.dispatch_once, wakeup=s.wake_dispatcher,
+                  interval=backoff(settings.dispatch_interval_seconds))
+    s.loops.start("jobs", s.jobs.run_once, wakeup=s.wake_jobs, interval=backoff(settings.dispatch_interval_seconds))
+
+    async def recover() -> None:
+        await s.timesheets.recover(settings.recovery_after_seconds)
+        await s.provisioning.recover()
+
+    s.loops.start("recovery", recover, interval=lambda _failed: settings.recovery_interval_seconds)
+    if settings.reconciliation_interval_seconds > 0:
+        first = [True]
+
+        async def reconcile() -> None:
+            if first[0]:  # not at start-up: the first run waits one interval
+                first[0] = False
+                return
+            await s.reconciliation.run(ReconciliationRequest(), trigger="schedule")
+
+        s.loops.start("reconciliation", reconcile,
+                      interval=lambda _failed: settings.reconciliation_interval_seconds)
+
+
+async def stop_services(services: Services) -> None:
+    await services.loops.shutdown()
+    await services.bus.aclose()
+    await services.db.dispose()

@@ -1,0 +1,194 @@
+"""The process tier's durable state: every table, on one ``MetaData`` (SQLite by default, PostgreSQL by URL).
+
+Outboxes live here so that a decision and its side effects commit together: the posting outbox
+(``billing_postings``), the follow-up jobs outbox (``jobs``) and the event outbox (``events``).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from runtime.storage import JSONDocument, Money, UTCDateTime, autoincrement_id
+
+# Table names carry the tier's prefix: PSGW_DATABASE_URL may point every process at one database.
+metadata = sa.MetaData()
+
+# A manager's decision on submitted time, recorded before anything is changed anywhere.
+approvals = sa.Table(
+    "process_approvals", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("approver_id", sa.String(64), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("time_entry_ids", JSONDocument, nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
+    sa.Column("state", sa.String(16), nullable=False),  # recorded -> applied
+    sa.Column("outcome", JSONDocument, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("correlation_id", sa.String(128), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("applied_at", UTCDateTime, nullable=True),
+    sa.Index("process_approvals_state", "state", "created_at"),
+)
+
+# The posting outbox: one row per time entry version to post to the ERP, exactly once.
+billing_postings = sa.Table(
+    "process_billing_postings", metadata,
+    sa.Column("id", autoincrement_id(), primary_key=True),
+    sa.Column("time_entry_id", sa.String(64), nullable=False),
+    sa.Column("entry_version", sa.Integer, nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("contract_id", sa.String(64), nullable=False),
+    sa.Column("project_id", sa.String(64), nullable=False),
+    sa.Column("legal_entity_id", sa.String(64), nullable=False),
+    sa.Column("work_date", sa.Date, nullable=False),
+    sa.Column("hours", Money, nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    # queued -> in_erp (the ERP has it) -> done (the PSA says posted); rejected when the ERP refuses it
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("erp_posting_id", sa.String(64), nullable=True),
+    sa.Column("approval_id", sa.String(40), nullable=True),
+    sa.Column("correlation_id", sa.String(128), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("time_entry_id", "entry_version", name="process_billing_postings_entry_version"),
+    sa.Index("process_billing_postings_due", "state", "next_attempt_at"),
+    sa.Index("process_billing_postings_contract", "contract_id", "state"),
+)
+
+# Follow-up side effects on other systems (flow-backs after an invoice is posted, ...), retried until done.
+jobs = sa.Table(
+    "process_jobs", metadata,
+    sa.Column("id", autoincrement_id(), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("dedupe_key", sa.String(250), nullable=False, unique=True),
+    sa.Column("payload", JSONDocument, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending -> done | failed
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("correlation_id", sa.String(128), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("process_jobs_due", "state", "next_attempt_at"),
+)
+
+# Serializes the "billed so far" check per contract (NTE) across concurrent approvals and replicas.
+contract_locks = sa.Table(
+    "process_contract_locks", metadata,
+    sa.Column("contract_id", sa.String(64), primary_key=True),
+)
+
+# The governed remediation queue.
+exceptions = sa.Table(
+    "process_exceptions", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),  # billing_hold | posting_rejected | provisioning
+    sa.Column("source_type", sa.String(32), nullable=False),
+    sa.Column("source_id", sa.String(64), nullable=False),
+    # set while the item is open: at most one open item per source and kind
+    sa.Column("open_key", sa.String(200), nullable=True, unique=True),
+    sa.Column("state", sa.String(16), nullable=False),  # open | assigned | resolved
+    sa.Column("reason_codes", JSONDocument, nullable=False),
+    # "|CODE_A|CODE_B|": filterable with LIKE on both engines (JSON containment differs between them)
+    sa.Column("reason_index", sa.String(500), nullable=False),
+    sa.Column("business_unit_id", sa.String(64), nullable=True),
+    sa.Column("project_id", sa.String(64), nullable=True),
+    sa.Column("owner_id", sa.String(64), nullable=True),
+    sa.Column("payload", JSONDocument, nullable=False),
+    sa.Column("correlation_id", sa.String(128), nullable=True),
+    sa.Column("resolution", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime, nullable=True),
+    sa.Index("process_exceptions_state", "state", "created_at"),
+    sa.Index("process_exceptions_source", "source_type", "source_id"),
+)
+
+exception_history = sa.Table(
+    "process_exception_history", metadata,
+    sa.Column("id", autoincrement_id(), primary_key=True),
+    sa.Column("exception_id", sa.String(40), sa.ForeignKey("process_exceptions.id"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("actor_id", sa.String(64), nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("reason_codes", JSONDocument, nullable=True),
+    sa.Column("correlation_id", sa.String(128), nullable=True),
+    sa.Index("process_exception_history_item", "exception_id", "id"),
+)
+
+# The event outbox: written in the transaction of the change it reports; ``position`` is the public,
+# gap-free offset, assigned by the relay in commit order (``seq`` is only the insertion order).
+events = sa.Table(
+    "process_events", metadata,
+    sa.Column("seq", autoincrement_id(), primary_key=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("correlation_id", sa.String(128), nullable=True),
+    sa.Column("subject", JSONDocument, nullable=False),
+    sa.Column("data", JSONDocument, nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=True, unique=True),
+    sa.Index("process_events_unpositioned", "position", "seq"),
+)
+
+event_sequence = sa.Table(
+    "process_event_sequence", metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("last_position", sa.BigInteger, nullable=False),
+)
+
+provisionings = sa.Table(
+    "process_provisionings", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("opportunity_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
+    # pending -> running -> completed | failed (resumable) | rejected (validation) | compensated
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("steps", JSONDocument, nullable=False),
+    sa.Column("resources", JSONDocument, nullable=False),
+    sa.Column("error", JSONDocument, nullable=True),
+    sa.Column("runs", sa.Integer, nullable=False, default=0),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    sa.Column("correlation_id", sa.String(128), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+invoice_drafts = sa.Table(
+    "process_invoice_drafts", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # the ERP invoice id
+    sa.Column("contract_id", sa.String(64), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("billing_model", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # draft -> posted
+    sa.Column("invoice", JSONDocument, nullable=False),
+    sa.Column("sources", JSONDocument, nullable=False),
+    sa.Column("correlation_id", sa.String(128), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("contract_id", "period", name="process_invoice_drafts_contract_period"),
+)
+
+reconciliations = sa.Table(
+    "process_reconciliations", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),  # running -> completed | failed
+    sa.Column("trigger", sa.String(16), nullable=False),  # request | schedule
+    sa.Column("scope", JSONDocument, nullable=False),
+    sa.Column("summary", JSONDocument, nullable=True),
+    sa.Column("projects", JSONDocument, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("correlation_id", sa.String(128), nullable=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Index("process_reconciliations_started", "started_at"),
+)

@@ -1,0 +1,271 @@
+"""The system APIs as the process tier calls them: typed, through the gateway, with this tier's identity.
+
+One small class per system API. Reads return canonical Structs; writes send an Idempotency-Key whenever a
+retry must not repeat the effect. Lists are followed across every page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import msgspec
+
+from contracts.canonical import (
+    AccountingPeriod,
+    Assignment,
+    Contract,
+    Customer,
+    Invoice,
+    Milestone,
+    Opportunity,
+    Page,
+    Posting,
+    Project,
+    ProjectDimension,
+    RateCard,
+    Task,
+    TimeEntry,
+    Worker,
+)
+from runtime.downstream import Downstream
+
+T = TypeVar("T")
+
+PSA = "/system/psa/v1"
+ERP = "/system/erp/v1"
+HR = "/system/hr/v1"
+CRM = "/system/crm/v1"
+PAGE_LIMIT = 200
+
+
+class BatchItemResult(msgspec.Struct, kw_only=True):
+    source_id: str
+    status: str  # created | existing | rejected
+    posting: Posting | None = None
+    problem: dict[str, Any] | None = None
+
+
+class BatchResult(msgspec.Struct, kw_only=True):
+    items: list[BatchItemResult]
+
+
+class CrmAccount(msgspec.Struct, kw_only=True):
+    """The CRM account as the system API shows it (a customer id plus what the ERP customer needs)."""
+
+    id: str
+    name: str
+    billing_currency: str | None = None
+    legal_entity_id: str | None = None
+    tax_jurisdiction: str | None = None
+    external_ids: dict[str, str] = {}
+
+
+async def all_pages(gateway: Downstream, path: str, item_type: type[T],
+                    params: Mapping[str, Any] | None = None) -> list[T]:
+    """Every item of a paginated list (cursor after cursor)."""
+    items: list[T] = []
+    cursor: str | None = None
+    while True:
+        page = await gateway.get_json(path, Page[item_type],  # type: ignore[valid-type]
+                                      params={**(params or {}), "cursor": cursor, "limit": PAGE_LIMIT})
+        items.extend(page.items)
+        cursor = page.next_cursor
+        if not cursor:
+            return items
+
+
+def _decode(response: Any, type_: type[T]) -> T:
+    return msgspec.json.decode(response.content, type=type_)
+
+
+class Psa:
+    def __init__(self, gateway: Downstream) -> None:
+        self.gateway = gateway
+
+    async def time_entry(self, time_entry_id: str) -> TimeEntry:
+        return await self.gateway.get_json(f"{PSA}/time-entries/{time_entry_id}", TimeEntry)
+
+    async def time_entries(self, **filters: Any) -> list[TimeEntry]:
+        return await all_pages(self.gateway, f"{PSA}/time-entries", TimeEntry, _params(filters))
+
+    async def create_time_entry(self, body: Mapping[str, Any], idempotency_key: str | None = None
+                                ) -> tuple[int, TimeEntry]:
+        response = await self.gateway.request("POST", f"{PSA}/time-entries", json=body,
+                                              idempotency_key=idempotency_key)
+        return response.status_code, _decode(response, TimeEntry)
+
+    async def update_time_entry(self, time_entry_id: str, changes: Mapping[str, Any]) -> TimeEntry:
+        response = await self.gateway.request("PATCH", f"{PSA}/time-entries/{time_entry_id}", json=changes)
+        return _decode(response, TimeEntry)
+
+    async def delete_time_entry(self, time_entry_id: str) -> None:
+        await self.gateway.request("DELETE", f"{PSA}/time-entries/{time_entry_id}")
+
+    async def transition_time_entry(self, time_entry_id: str, to_state: str, *, actor_id: str | None = None,
+                                    reason: str | None = None) -> TimeEntry:
+        body: dict[str, Any] = {"to_state": to_state}
+        if actor_id:
+            body["actor_id"] = actor_id
+        if reason:
+            body["reason"] = reason
+        response = await self.gateway.request("POST", f"{PSA}/time-entries/{time_entry_id}/transitions", json=body)
+        return _decode(response, TimeEntry)
+
+    async def project(self, project_id: str) -> Project:
+        return await self.gateway.get_json(f"{PSA}/projects/{project_id}", Project)
+
+    async def projects(self, **filters: Any) -> list[Project]:
+        return await all_pages(self.gateway, f"{PSA}/projects", Project, _params(filters))
+
+    async def create_project(self, body: Mapping[str, Any], idempotency_key: str) -> Project:
+        response = await self.gateway.request("POST", f"{PSA}/projects", json=body, idempotency_key=idempotency_key)
+        return _decode(response, Project)
+
+    async def update_project(self, project_id: str, changes: Mapping[str, Any]) -> Project:
+        response = await self.gateway.request("PATCH", f"{PSA}/projects/{project_id}", json=changes)
+        return _decode(response, Project)
+
+    async def tasks(self, project_id: str) -> list[Task]:
+        return await all_pages(self.gateway, f"{PSA}/projects/{project_id}/tasks", Task)
+
+    async def create_task(self, project_id: str, body: Mapping[str, Any], idempotency_key: str) -> Task:
+        response = await self.gateway.request("POST", f"{PSA}/projects/{project_id}/tasks", json=body,
+                                              idempotency_key=idempotency_key)
+        return _decode(response, Task)
+
+    async def assignments(self, **filters: Any) -> list[Assignment]:
+        return await all_pages(self.gateway, f"{PSA}/assignments", Assignment, _params(filters))
+
+    async def create_assignment(self, body: Mapping[str, Any], idempotency_key: str) -> Assignment:
+        response = await self.gateway.request("POST", f"{PSA}/assignments", json=body,
+                                              idempotency_key=idempotency_key)
+        return _decode(response, Assignment)
+
+    async def milestones(self, **filters: Any) -> list[Milestone]:
+        return await all_pages(self.gateway, f"{PSA}/milestones", Milestone, _params(filters))
+
+    async def transition_milestone(self, milestone_id: str, to_state: str) -> Milestone:
+        response = await self.gateway.request("POST", f"{PSA}/milestones/{milestone_id}/transitions",
+                                              json={"to_state": to_state})
+        return _decode(response, Milestone)
+
+
+class Erp:
+    def __init__(self, gateway: Downstream) -> None:
+        self.gateway = gateway
+
+    async def contract(self, contract_id: str) -> Contract:
+        return await self.gateway.get_json(f"{ERP}/contracts/{contract_id}", Contract)
+
+    async def contracts(self, **filters: Any) -> list[Contract]:
+        return await all_pages(self.gateway, f"{ERP}/contracts", Contract, _params(filters))
+
+    async def create_contract(self, body: Mapping[str, Any], idempotency_key: str) -> Contract:
+        response = await self.gateway.request("POST", f"{ERP}/contracts", json=body, idempotency_key=idempotency_key)
+        return _decode(response, Contract)
+
+    async def update_contract(self, contract_id: str, changes: Mapping[str, Any]) -> Contract:
+        response = await self.gateway.request("PATCH", f"{ERP}/contracts/{contract_id}", json=changes)
+        return _decode(response, Contract)
+
+    async def customer(self, customer_id: str) -> Customer:
+        return await self.gateway.get_json(f"{ERP}/customers/{customer_id}", Customer)
+
+    async def create_customer(self, body: Mapping[str, Any], idempotency_key: str) -> Customer:
+        response = await self.gateway.request("POST", f"{ERP}/customers", json=body, idempotency_key=idempotency_key)
+        return _decode(response, Customer)
+
+    async def accounting_periods(self, legal_entity_id: str | None = None) -> list[AccountingPeriod]:
+        return await all_pages(self.gateway, f"{ERP}/accounting-periods", AccountingPeriod,
+                               _params({"legal_entity_id": legal_entity_id}))
+
+    async def postings(self, **filters: Any) -> list[Posting]:
+        return await all_pages(self.gateway, f"{ERP}/postings", Posting, _params(filters))
+
+    async def post(self, body: Mapping[str, Any], idempotency_key: str) -> Posting:
+        response = await self.gateway.request("POST", f"{ERP}/postings", json=body, idempotency_key=idempotency_key)
+        return _decode(response, Posting)
+
+    async def post_batch(self, items: list[Mapping[str, Any]], idempotency_key: str) -> BatchResult:
+        response = await self.gateway.request("POST", f"{ERP}/postings/batch", json={"items": items},
+                                              idempotency_key=idempotency_key)
+        return _decode(response, BatchResult)
+
+    async def project_dimensions(self, project_id: str) -> list[ProjectDimension]:
+        return await all_pages(self.gateway, f"{ERP}/project-dimensions", ProjectDimension,
+                               {"project_id": project_id})
+
+    async def create_project_dimension(self, body: Mapping[str, Any], idempotency_key: str) -> ProjectDimension:
+        response = await self.gateway.request("POST", f"{ERP}/project-dimensions", json=body,
+                                              idempotency_key=idempotency_key)
+        return _decode(response, ProjectDimension)
+
+    async def create_invoice(self, body: Mapping[str, Any], idempotency_key: str) -> Invoice:
+        response = await self.gateway.request("POST", f"{ERP}/invoices", json=body, idempotency_key=idempotency_key)
+        return _decode(response, Invoice)
+
+    async def post_invoice(self, invoice_id: str, idempotency_key: str) -> Invoice:
+        response = await self.gateway.request("POST", f"{ERP}/invoices/{invoice_id}/post",
+                                              idempotency_key=idempotency_key)
+        return _decode(response, Invoice)
+
+    async def invoice(self, invoice_id: str) -> Invoice:
+        return await self.gateway.get_json(f"{ERP}/invoices/{invoice_id}", Invoice)
+
+    async def invoices(self, **filters: Any) -> list[Invoice]:
+        return await all_pages(self.gateway, f"{ERP}/invoices", Invoice, _params(filters))
+
+
+class Hr:
+    def __init__(self, gateway: Downstream) -> None:
+        self.gateway = gateway
+
+    async def worker(self, worker_id: str) -> Worker:
+        return await self.gateway.get_json(f"{HR}/workers/{worker_id}", Worker)
+
+    async def workers(self, **filters: Any) -> list[Worker]:
+        return await all_pages(self.gateway, f"{HR}/workers", Worker, _params(filters))
+
+
+class Crm:
+    def __init__(self, gateway: Downstream) -> None:
+        self.gateway = gateway
+
+    async def opportunity(self, opportunity_id: str) -> Opportunity:
+        return await self.gateway.get_json(f"{CRM}/opportunities/{opportunity_id}", Opportunity)
+
+    async def opportunities(self, **filters: Any) -> list[Opportunity]:
+        return await all_pages(self.gateway, f"{CRM}/opportunities", Opportunity, _params(filters))
+
+    async def update_opportunity(self, opportunity_id: str, changes: Mapping[str, Any]) -> None:
+        await self.gateway.request("PATCH", f"{CRM}/opportunities/{opportunity_id}", json=changes)
+
+    async def account(self, account_id: str) -> CrmAccount:
+        return await self.gateway.get_json(f"{CRM}/accounts/{account_id}", CrmAccount)
+
+    async def rate_card(self, rate_card_id: str) -> RateCard:
+        return await self.gateway.get_json(f"{CRM}/rate-cards/{rate_card_id}", RateCard)
+
+
+class Systems:
+    """Every system API, sharing the one gateway downstream of this tier."""
+
+    def __init__(self, gateway: Downstream) -> None:
+        self.psa = Psa(gateway)
+        self.erp = Erp(gateway)
+        self.hr = Hr(gateway)
+        self.crm = Crm(gateway)
+
+
+def _params(filters: Mapping[str, Any]) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    for key, value in filters.items():
+        if value is None:
+            continue
+        if isinstance(value, dt.date | Decimal):
+            value = str(value)
+        clean[key] = value
+    return clean

@@ -1,0 +1,1 @@
+"""Timesheets process API: time entry writes for the mobile app, week submission, and manager approvals."""

@@ -1,0 +1,89 @@
+"""Timesheets process API v1 routes (contracts/process/timesheets/v1.yaml)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from contracts.canonical import TimeEntry, TimeEntryState
+from process_apis.timesheets.models import (
+    Approval,
+    ApprovalRequest,
+    NewTimeEntry,
+    SubmissionRequest,
+    SubmissionResult,
+    SyncRequest,
+    SyncResponse,
+    TimeEntryChanges,
+    TimeEntryPage,
+)
+from runtime.app import require_scopes
+from runtime.tokens import Principal
+
+IdempotencyKey = Annotated[str | None, Parameter(header="Idempotency-Key", min_length=1, max_length=200)]
+
+
+class TimesheetsV1(Controller):
+    path = "/process/timesheets/v1"
+
+    @get("/time-entries", operation_id="listTimeEntries")
+    async def list_entries(
+        self, state: State, principal: Principal, worker_id: str | None = None, project_id: str | None = None,
+        entry_state: Annotated[TimeEntryState | None, Parameter(query="state")] = None,
+        from_date: dt.date | None = None, to_date: dt.date | None = None, cursor: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> TimeEntryPage:
+        require_scopes(principal, "timesheets:read")
+        return await state.services.timesheets.list_entries(
+            worker_id=worker_id, project_id=project_id, state=entry_state, from_date=from_date, to_date=to_date,
+            cursor=cursor, limit=limit)
+
+    @get("/time-entries/{time_entry_id:str}", operation_id="getTimeEntry")
+    async def get_entry(self, state: State, principal: Principal, time_entry_id: str) -> TimeEntry:
+        require_scopes(principal, "timesheets:read")
+        return await state.services.timesheets.get_entry(time_entry_id)
+
+    @post("/time-entries", operation_id="createTimeEntry")
+    async def create_entry(self, state: State, principal: Principal, data: NewTimeEntry) -> Response[TimeEntry]:
+        require_scopes(principal, "timesheets:write")
+        created, entry = await state.services.timesheets.create_entry(data)
+        return Response(entry, status_code=201 if created else 200)
+
+    @patch("/time-entries/{time_entry_id:str}", operation_id="updateTimeEntry")
+    async def update_entry(self, state: State, principal: Principal, time_entry_id: str,
+                           data: TimeEntryChanges) -> TimeEntry:
+        require_scopes(principal, "timesheets:write")
+        return await state.services.timesheets.update_entry(time_entry_id, data)
+
+    @delete("/time-entries/{time_entry_id:str}", operation_id="deleteTimeEntry", status_code=204)
+    async def delete_entry(self, state: State, principal: Principal, time_entry_id: str) -> None:
+        require_scopes(principal, "timesheets:write")
+        await state.services.timesheets.delete_entry(time_entry_id)
+
+    @post("/time-entry-syncs", operation_id="syncTimeEntries", status_code=200)
+    async def sync(self, state: State, principal: Principal, data: SyncRequest) -> SyncResponse:
+        require_scopes(principal, "timesheets:write")
+        return await state.services.timesheets.sync(data)
+
+    @post("/submissions", operation_id="submitWeek", status_code=200)
+    async def submit(self, state: State, principal: Principal, data: SubmissionRequest) -> SubmissionResult:
+        require_scopes(principal, "timesheets:write")
+        return await state.services.timesheets.submit(data)
+
+    @post("/approvals", operation_id="decideTime")
+    async def decide(self, state: State, principal: Principal, data: ApprovalRequest,
+                     idempotency_key: IdempotencyKey = None) -> Response[Approval]:
+        require_scopes(principal, "timesheets:write")
+        new, approval = await state.services.timesheets.decide(data, idempotency_key)
+        status = 202 if approval.state == "recorded" else 201 if new else 200
+        return Response(approval, status_code=status,
+                        headers={"Location": f"{self.path}/approvals/{approval.id}"})
+
+    @get("/approvals/{approval_id:str}", operation_id="getApproval")
+    async def get_approval(self, state: State, principal: Principal, approval_id: str) -> Approval:
+        require_scopes(principal, "timesheets:read")
+        return await state.services.timesheets.get_approval(approval_id)

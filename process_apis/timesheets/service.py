@@ -1,0 +1,321 @@
+"""Timesheets: the only way time is written (the experience tier never writes to the PSA itself).
+
+Approvals are the start of time to bill. A decision is recorded in SQL before anything else changes; applying
+it moves each entry in the PSA (an idempotent transition), then settles approved entries for billing in one
+transaction with the approval's completion and its events. A decision that could not be fully applied (the
+PSA was down) stays ``recorded`` and is completed by the recovery loop, so nothing approved is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from contracts.canonical import Page, Project, TimeEntry
+from process_apis.backoff import describe, is_transient
+from process_apis.billing.models import Settlement
+from process_apis.billing.service import BillingService
+from process_apis.events.outbox import record_event
+from process_apis.store import approvals
+from process_apis.systems import PSA, Systems
+from process_apis.timesheets.models import (
+    Approval,
+    ApprovalRequest,
+    EntryOutcome,
+    NewTimeEntry,
+    SubmissionRequest,
+    SubmissionResult,
+    SyncItem,
+    SyncRequest,
+    SyncResponse,
+    SyncResult,
+    TimeEntryChanges,
+    TimeEntryPage,
+    hours_errors,
+)
+from runtime import correlation
+from runtime.downstream import DownstreamProblem
+from runtime.problems import BadRequest, FieldError, NotFound, Unprocessable
+from runtime.storage import Database, utcnow
+
+CONCURRENCY = 16
+_SUBMITTABLE = frozenset({"draft", "rejected"})
+
+
+class TimesheetService:
+    def __init__(self, db: Database, systems: Systems, billing: BillingService) -> None:
+        self.db = db
+        self.systems = systems
+        self.billing = billing
+
+    # -- time entries (pass-through writes, so the mobile app never writes to the PSA directly) -------------
+
+    async def list_entries(self, *, worker_id: str | None, project_id: str | None, state: str | None,
+                           from_date: dt.date | None, to_date: dt.date | None, cursor: str | None,
+                           limit: int) -> TimeEntryPage:
+        params = {"worker_id": worker_id, "project_id": project_id, "state": state,
+                  "from_date": from_date.isoformat() if from_date else None,
+                  "to_date": to_date.isoformat() if to_date else None, "cursor": cursor, "limit": limit}
+        page = await self.systems.psa.gateway.get_json(f"{PSA}/time-entries", Page[TimeEntry], params=params)
+        return TimeEntryPage(items=page.items, next_cursor=page.next_cursor)
+
+    async def get_entry(self, time_entry_id: str) -> TimeEntry:
+        return await self.systems.psa.time_entry(time_entry_id)
+
+    async def create_entry(self, body: NewTimeEntry) -> tuple[bool, TimeEntry]:
+        """Create a draft; with a ``client_ref`` already used, the existing entry comes back (created False)."""
+        _check(hours_errors(body.hours, "/hours"))
+        status, entry = await self.systems.psa.create_time_entry(msgspec.to_builtins(body, order="sorted"))
+        return status == 201, entry
+
+    async def update_entry(self, time_entry_id: str, changes: TimeEntryChanges) -> TimeEntry:
+        _check(hours_errors(changes.hours, "/hours"))
+        payload = msgspec.to_builtins(changes)
+        if not payload:
+            raise BadRequest("send at least one field to change", slug="validation-error",
+                             errors=[FieldError(pointer="", detail="no field to change")])
+        return await self.systems.psa.update_time_entry(time_entry_id, payload)
+
+    async def delete_entry(self, time_entry_id: str) -> None:
+        await self.systems.psa.delete_time_entry(time_entry_id)
+
+    async def sync(self, request: SyncRequest) -> SyncResponse:
+        """Apply an offline batch in order; each item answers for itself (a re-sent batch is harmless)."""
+        _check([error for index, item in enumerate(request.items)
+                for error in hours_errors(item.hours, f"/items/{index}/hours")])
+        refs = [item.client_ref for item in request.items]
+        duplicates = sorted({r for r in refs if refs.count(r) > 1})
+        if duplicates:
+            raise BadRequest(f"client_ref {duplicates[0]!r} appears twice in one batch", slug="validation-error",
+                             errors=[FieldError(pointer=f"/items/{refs.index(d, refs.index(d) + 1)}/client_ref",
+                                                detail="duplicate client_ref") for d in duplicates])
+        return SyncResponse(items=[await self._sync_one(item) for item in request.items])
+
+    async def _sync_one(self, item: SyncItem) -> SyncResult:
+        try:
+            if item.op == "delete":
+                if item.time_entry_id is None:
+                    return _sync_error(item, 422, "a delete names the time_entry_id")
+                try:
+                    await self.systems.psa.delete_time_entry(item.time_entry_id)
+                except DownstreamProblem as exc:
+                    if exc.status != 404:  # already gone: the delete is done
+                        raise
+                return SyncResult(client_ref=item.client_ref, status="deleted")
+            fields = {k: v for k, v in msgspec.to_builtins(item).items()
+                      if k in {"task_id", "work_date", "hours", "billable", "notes"} and v is not None}
+            if item.time_entry_id is not None:
+                entry = await self.systems.psa.update_time_entry(item.time_entry_id, fields)
+                return SyncResult(client_ref=item.client_ref, status="updated", time_entry=entry)
+            missing = [name for name in ("worker_id", "project_id", "work_date", "hours")
+                       if getattr(item, name) is None]
+            if missing:
+                return _sync_error(item, 422, "a new entry needs " + ", ".join(missing))
+            body = {**fields, "worker_id": item.worker_id, "project_id": item.project_id,
+                    "client_ref": item.client_ref}
+            status, entry = await self.systems.psa.create_time_entry(body)
+            return SyncResult(client_ref=item.client_ref, status="created" if status == 201 else "existing",
+                              time_entry=entry)
+        except DownstreamProblem as exc:
+            problem = exc.to_problem().to_dict()
+            return SyncResult(client_ref=item.client_ref, status="error", problem=problem)
+
+    # -- submission --------------------------------------------------------------------------------------------
+
+    async def submit(self, request: SubmissionRequest) -> SubmissionResult:
+        week_end = request.week_start + dt.timedelta(days=6)
+        if request.time_entry_ids is not None:
+            entries = await self.billing.fetch_entries(request.time_entry_ids)
+            foreign = [e.id for e in entries if e.worker_id != request.worker_id]
+            if foreign:
+                raise Unprocessable(f"time entry {foreign[0]} is not {request.worker_id}'s", slug="not-own-entry",
+                                    errors=[FieldError(pointer=f"/time_entry_ids/{request.time_entry_ids.index(f)}",
+                                                       detail="another worker's entry") for f in foreign])
+        else:
+            entries = await self.systems.psa.time_entries(worker_id=request.worker_id, from_date=request.week_start,
+                                                          to_date=week_end)
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(entry: TimeEntry) -> tuple[EntryOutcome, TimeEntry | None]:
+            if entry.state not in _SUBMITTABLE:
+                return EntryOutcome(time_entry_id=entry.id, result="unchanged", state=entry.state), None
+            async with limit:
+                try:
+                    moved = await self.systems.psa.transition_time_entry(entry.id, "submitted",
+                                                                         actor_id=request.worker_id)
+                except DownstreamProblem as exc:
+                    return EntryOutcome(time_entry_id=entry.id, result="refused", state=entry.state,
+                                        detail=describe(exc)), None
+            return EntryOutcome(time_entry_id=entry.id, result="submitted", state=moved.state), moved
+
+        results = await asyncio.gather(*(one(e) for e in entries))
+        submitted = [moved for _, moved in results if moved is not None]
+        if submitted:
+            async with self.db.transaction() as conn:
+                for entry in submitted:
+                    await record_event(conn, "time.submitted", _entry_subject(entry),
+                                       {"work_date": entry.work_date.isoformat(), "hours": str(entry.hours),
+                                        "version": entry.version})
+        return SubmissionResult(worker_id=request.worker_id, week_start=request.week_start, week_end=week_end,
+                                items=[outcome for outcome, _ in results],
+                                total_hours=sum((e.hours for e in entries), Decimal(0)))
+
+    # -- approvals ---------------------------------------------------------------------------------------------
+
+    async def decide(self, request: ApprovalRequest, idempotency_key: str | None) -> tuple[bool, Approval]:
+        """Record the decision (once per Idempotency-Key), then apply it; returns (new, approval)."""
+        if request.decision == "reject" and not (request.reason or "").strip():
+            raise BadRequest("a rejection needs a reason the worker can act on", slug="validation-error",
+                             errors=[FieldError(pointer="/reason", detail="required when rejecting")])
+        ids = list(dict.fromkeys(request.time_entry_ids))
+        async with self.db.transaction() as conn:
+            if idempotency_key:
+                existing = (await conn.execute(sa.select(approvals).where(
+                    approvals.c.idempotency_key == idempotency_key))).first()
+                if existing is not None:
+                    if (list(existing.time_entry_ids), existing.approver_id, existing.decision,
+                            existing.reason) != (ids, request.approver_id, request.decision, request.reason):
+                        raise Unprocessable("this Idempotency-Key was used for a different decision",
+                                            slug="idempotency-key-reused")
+                    approval_id = existing.id
+                    new = False
+                else:
+                    approval_id, new = await self._record(conn, request, ids, idempotency_key), True
+            else:
+                approval_id, new = await self._record(conn, request, ids, None), True
+        try:
+            return new, await self.apply(approval_id)
+        except DownstreamProblem as exc:
+            if not is_transient(exc):
+                raise
+            # A system is down: the decision is recorded and the recovery loop completes it (202).
+            return new, await self.get_approval(approval_id)
+
+    @staticmethod
+    async def _record(conn: AsyncConnection, request: ApprovalRequest, ids: list[str], key: str | None) -> str:
+        approval_id = "apr_" + uuid.uuid4().hex[:24]
+        await conn.execute(approvals.insert().values(
+            id=approval_id, approver_id=request.approver_id, decision=request.decision, reason=request.reason,
+            time_entry_ids=ids, idempotency_key=key, state="recorded", attempts=0,
+            correlation_id=correlation.current_correlation_id(), created_at=utcnow()))
+        return approval_id
+
+    async def get_approval(self, approval_id: str) -> Approval:
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(approvals).where(approvals.c.id == approval_id))).first()
+        if row is None:
+            raise NotFound(f"no approval {approval_id!r}", slug="unknown-id")
+        return _approval(row)
+
+    async def apply(self, approval_id: str) -> Approval:
+        """Apply a recorded decision; safe to repeat (every step is idempotent)."""
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(approvals).where(approvals.c.id == approval_id))).one()
+        if row.state == "applied":
+            return _approval(row)
+        outcomes, decided = await self._decide_in_psa(row)
+        approved = [e for e in decided if e.state == "approved"]
+        pending = any(o.result == "pending" for o in outcomes.values())
+
+        async def finish(conn: AsyncConnection, settlements: dict[str, Settlement]) -> None:
+            for entry_id, settlement in settlements.items():
+                outcomes[entry_id].settlement = settlement
+            for entry in decided:
+                await record_event(conn, "time.approved" if row.decision == "approve" else "time.rejected",
+                                   _entry_subject(entry),
+                                   {"approval_id": row.id, "approver_id": row.approver_id, "reason": row.reason,
+                                    "hours": str(entry.hours), "work_date": entry.work_date.isoformat(),
+                                    "version": entry.version})
+            items = [outcomes[i] for i in row.time_entry_ids]
+            await conn.execute(approvals.update().where(approvals.c.id == row.id).values(
+                state="recorded" if pending else "applied", applied_at=None if pending else utcnow(),
+                attempts=row.attempts + 1, outcome=msgspec.to_builtins(items)))
+
+        if approved:
+            await self.billing.settle(approved, approval_id=row.id, actor_id=row.approver_id, also=finish)
+        else:
+            async with self.db.transaction() as conn:
+                await finish(conn, {})
+            self.billing.on_events()
+        return await self.get_approval(approval_id)
+
+    async def _decide_in_psa(self, row: Any) -> tuple[dict[str, EntryOutcome], list[TimeEntry]]:
+        target = "approved" if row.decision == "approve" else "rejected"
+        limit = asyncio.Semaphore(CONCURRENCY)
+        projects: dict[str, Project | None] = {}
+
+        async def manager_of(project_id: str) -> str | None:
+            if project_id not in projects:
+                try:
+                    projects[project_id] = await self.systems.psa.project(project_id)
+                except DownstreamProblem as exc:
+                    if exc.status != 404:
+                        raise
+                    projects[project_id] = None
+            project = projects[project_id]
+            return project.manager_id if project else None
+
+        async def one(entry_id: str) -> tuple[EntryOutcome, TimeEntry | None]:
+            async with limit:
+                try:
+                    entry = await self.systems.psa.time_entry(entry_id)
+                    if await manager_of(entry.project_id) != row.approver_id:
+                        return EntryOutcome(time_entry_id=entry_id, result="refused", state=entry.state,
+                                            detail=f"{row.approver_id} does not manage {entry.project_id}"), None
+                    if target == "approved" and entry.state in ("posted", "invoiced"):
+                        return EntryOutcome(time_entry_id=entry_id, result="unchanged", state=entry.state,
+                                            detail="approved and posted already"), None
+                    moved = await self.systems.psa.transition_time_entry(
+                        entry_id, target, actor_id=row.approver_id, reason=row.reason)
+                except DownstreamProblem as exc:
+                    if exc.status == 404:
+                        return EntryOutcome(time_entry_id=entry_id, result="not_found", detail=describe(exc)), None
+                    if is_transient(exc):
+                        return EntryOutcome(time_entry_id=entry_id, result="pending", detail=describe(exc)), None
+                    return EntryOutcome(time_entry_id=entry_id, result="refused", detail=describe(exc)), None
+                return EntryOutcome(time_entry_id=entry_id, result=target, state=moved.state), moved  # type: ignore[arg-type]
+
+        results = await asyncio.gather(*(one(i) for i in row.time_entry_ids))
+        outcomes = {outcome.time_entry_id: outcome for outcome, _ in results}
+        return outcomes, [moved for _, moved in results if moved is not None]
+
+    async def recover(self, older_than_seconds: float) -> int:
+        """Complete decisions left ``recorded`` (the PSA was down, or the process stopped mid-way)."""
+        cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
+        async with self.db.read() as conn:
+            ids = (await conn.execute(sa.select(approvals.c.id).where(
+                approvals.c.state == "recorded", approvals.c.created_at < cutoff)
+                .order_by(approvals.c.created_at).limit(50))).scalars().all()
+        for approval_id in ids:
+            await self.apply(approval_id)
+        return len(ids)
+
+
+def _check(errors: list[FieldError]) -> None:
+    if errors:
+        raise BadRequest("the request does not match the contract", slug="validation-error", errors=errors)
+
+
+def _entry_subject(entry: TimeEntry) -> dict[str, str]:
+    return {"time_entry_id": entry.id, "worker_id": entry.worker_id, "project_id": entry.project_id}
+
+
+def _sync_error(item: SyncItem, status: int, detail: str) -> SyncResult:
+    return SyncResult(client_ref=item.client_ref, status="error",
+                      problem={"type": "/catalog/problems/validation-error", "title": "Invalid item",
+                               "status": status, "detail": detail})
+
+
+def _approval(row: Any) -> Approval:
+    entries = msgspec.convert(row.outcome or [], list[EntryOutcome])
+    if not entries:
+        entries = [EntryOutcome(time_entry_id=i, result="pending") for i in row.time_entry_ids]
+    return Approval(id=row.id, approver_id=row.approver_id, decision=row.decision, reason=row.reason,
+                    state=row.state, created_at=row.created_at, applied_at=row.applied_at, entries=entries)

@@ -1,0 +1,183 @@
+"""Durable state in SQL: one code path for SQLite (the embedded default) and PostgreSQL (at scale).
+
+SQLAlchemy Core, async: ``sqlite+aiosqlite`` or ``postgresql+psycopg``. Tables are declared on a ``MetaData``
+by each tier and created with ``create_all`` at start-up (additive migrations: new tables and indexes only).
+
+Transactions: :meth:`Database.transaction` is a write transaction. On SQLite it starts with ``BEGIN IMMEDIATE``
+so two writers queue on the file lock instead of failing when a read lock cannot be upgraded; on PostgreSQL it
+is a normal READ COMMITTED transaction and code that must serialize takes row locks (``with_for_update``,
+a no-op on SQLite where the whole transaction is already serialized). :meth:`Database.read` is a read-only
+snapshot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+_READ_ONLY = "psgw_read_only"
+
+
+def database_url(url: str, data_dir: str | Path, name: str) -> str:
+    """The SQLAlchemy async URL: ``url`` when given (``postgresql://`` gets the psycopg driver), else a SQLite file."""
+    if not url:
+        path = Path(data_dir).resolve() / f"{name}.sqlite3"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{path}"
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://"):]
+    return url
+
+
+class JSONDocument(sa.types.TypeDecorator[Any]):
+    """A JSON column on both engines (JSONB on PostgreSQL); msgspec Structs, Decimals and dates go in as JSON."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.JSONB())
+        return dialect.type_descriptor(sa.JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return msgspec.to_builtins(value)
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC instants on both engines (SQLite keeps no zone, so it is restored on the way out)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give an aware UTC instant")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Money(sa.types.TypeDecorator[Decimal]):
+    """Exact decimal amounts stored as text: identical on both engines, never a float in between."""
+
+    impl = sa.String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+def autoincrement_id() -> sa.types.TypeEngine[int]:
+    """A 64-bit counter on PostgreSQL that is still SQLite's rowid alias (only INTEGER autoincrements there)."""
+    return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Database:
+    """An async engine plus the tables it serves."""
+
+    def __init__(self, url: str, metadata: sa.MetaData, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.metadata = metadata
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        if url.startswith("sqlite"):
+            options["connect_args"] = {"timeout": 30}
+        else:
+            options.update(pool_size=pool_size, max_overflow=pool_size)
+        self.engine: AsyncEngine = create_async_engine(url, **options)
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            _take_over_sqlite_transactions(self.engine)
+
+    async def create_all(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(self.metadata.create_all)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction: committed when the block ends, rolled back when it raises."""
+        async with self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only snapshot (no write lock taken on SQLite)."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(**{_READ_ONLY: True})
+            yield conn
+
+    async def ping(self) -> None:
+        async with self.read() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    def insert_ignoring_conflicts(self, table: sa.Table, conflict_columns: Sequence[str]) -> Any:
+        """``INSERT ... ON CONFLICT (cols) DO NOTHING`` for either engine: the duplicate-safe insert of outboxes."""
+        insert = postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
+        return insert.on_conflict_do_nothing(index_elements=list(conflict_columns))
+
+    def upsert(self, table: sa.Table, conflict_columns: Sequence[str], update_columns: Iterable[str]) -> Any:
+        """``INSERT ... ON CONFLICT (cols) DO UPDATE`` for either engine (call ``.values(...)`` on the result)."""
+        insert = postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
+        return _Upsert(insert, list(conflict_columns), list(update_columns))
+
+
+class _Upsert:
+    def __init__(self, insert: Any, conflict_columns: list[str], update_columns: list[str]) -> None:
+        self._insert = insert
+        self._conflict = conflict_columns
+        self._update = update_columns
+
+    def values(self, *args: Any, **kwargs: Any) -> Any:
+        statement = self._insert.values(*args, **kwargs)
+        return statement.on_conflict_do_update(
+            index_elements=self._conflict, set_={c: getattr(statement.excluded, c) for c in self._update}
+        )
+
+
+def _take_over_sqlite_transactions(engine: AsyncEngine) -> None:
+    # The sqlite3 driver's own transaction control begins lazily and never for SELECTs; take it over so every
+    # transaction is real (SERIALIZABLE) and write transactions hold the write lock from their first statement.
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")

@@ -1,0 +1,147 @@
+"""Sandbox HR: an HCM worker API in a Workday-like dialect.
+
+Dialect: 32-hex ``WID`` reference ids beside the business ``Worker_ID``, Title_Snake_Case fields nested by
+topic (``Personal_Data``, ``Employment_Data``, ``Compensation``), references as ``{"ID", "Descriptor"}``,
+effective-dated cost rates (``Effective_Date`` / ``End_Date``), statuses "Active" / "On Leave" /
+"Terminated", offset pagination (``?offset=0&limit=100`` -> ``{"total", "data"}``), errors as
+``{"error", "errors": [{"error", "field"}]}``. Read-only: workers change in HR, not through integrations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from litestar import Litestar, get
+from litestar.exceptions import HTTPException
+from litestar.response import Response
+
+from sandbox import firm as demo
+from sandbox.firm import Firm
+from sandbox.store import DocumentStore
+from sandbox.vendor_http import VendorError, vendor_error_response
+
+TENANT = "northwind"
+BASE = f"/ccx/api/v1/{TENANT}"
+WORKER_STATUSES = {"active": "Active", "leave": "On Leave", "terminated": "Terminated"}
+MAX_LIMIT = 100
+CURRENCY = {code: currency for code, _name, _country, currency in demo.LEGAL_ENTITIES}
+
+
+def wid(kind: str, key: str) -> str:
+    """Workday ids are opaque 32-hex strings; derive them so every run of the sandbox agrees."""
+    return hashlib.md5(f"{kind}:{key}".encode(), usedforsecurity=False).hexdigest()
+
+
+def ref(kind: str, key: str, descriptor: str) -> dict[str, str]:
+    return {"ID": key, "WID": wid(kind, key), "Descriptor": descriptor}
+
+
+def seed(store: DocumentStore, firm: Firm) -> None:
+    units = dict(demo.BUSINESS_UNITS)
+    roles = {code: name for code, name, _cost in demo.ROLES}
+    names = {w.number: w.name for w in firm.workers}
+    store.put_many("organization", [
+        (wid("org", code), {"WID": wid("org", code), "Organization_ID": code, "Name": name,
+                            "Organization_Type": "Supervisory"})
+        for code, name in demo.BUSINESS_UNITS
+    ])
+    store.put_many("jobProfile", [
+        (wid("job", code), {"WID": wid("job", code), "Job_Profile_ID": "JP-" + code.upper(), "Name": name,
+                            "Job_Family": "Consulting"})
+        for code, name, _cost in demo.ROLES
+    ])
+    centers = sorted({(w.cost_center, w.business_unit) for w in firm.workers})
+    store.put_many("costCenter", [
+        (wid("cc", code), {"WID": wid("cc", code), "Cost_Center_ID": code,
+                           "Name": f"{units[unit]} {code.rsplit('-', 1)[-1]}",
+                           "Organization": ref("org", unit, units[unit])})
+        for code, unit in centers
+    ])
+    workers = []
+    for worker in firm.workers:
+        first, last = worker.name.split(" ", 1)
+        workers.append((wid("worker", worker.number), {
+            "WID": wid("worker", worker.number),
+            "Worker_ID": worker.number,
+            "Personal_Data": {"Legal_Name": {"First_Name": first, "Last_Name": last},
+                              "Email_Address": worker.email},
+            "Employment_Data": {
+                "Worker_Status": WORKER_STATUSES[worker.status],
+                "Hire_Date": worker.hired.isoformat(),
+                "Job_Profile": ref("job", "JP-" + worker.role.upper(), roles[worker.role]),
+                "Supervisory_Organization": ref("org", worker.business_unit, units[worker.business_unit]),
+                "Cost_Center": ref("cc", worker.cost_center, worker.cost_center),
+                "Company": ref("company", worker.legal_entity, worker.legal_entity),
+                "Scheduled_Weekly_Hours": worker.capacity,
+                "Manager": ref("worker", worker.manager, names[worker.manager]) if worker.manager else None,
+            },
+            "Compensation": {"Cost_Rates": [
+                {"Effective_Date": start.isoformat(), "End_Date": end.isoformat() if end else None,
+                 "Amount": f"{rate:.2f}", "Currency": CURRENCY[worker.legal_entity], "Frequency": "Hourly"}
+                for start, end, rate in worker.cost_rates
+            ]},
+        }))
+    store.put_many("worker", workers)
+
+
+def error(status: int, message: str, field: str | None = None) -> VendorError:
+    body: dict[str, Any] = {"error": message}
+    if field:
+        body["errors"] = [{"error": message, "field": field}]
+    return VendorError(status, body)
+
+
+def _page(store: DocumentStore, kind: str, offset: int, limit: int, where: dict[str, Any]) -> dict[str, Any]:
+    if offset < 0:
+        raise error(400, "offset must be zero or more", "offset")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise error(400, f"limit must be 1..{MAX_LIMIT}", "limit")
+    rows, total = store.query(kind, where={k: v for k, v in where.items() if v is not None}, offset=offset,
+                              limit=limit)
+    return {"total": total, "data": rows}
+
+
+def _one(store: DocumentStore, kind: str, key: str) -> dict[str, Any]:
+    body = store.get(kind, key)
+    if body is None:
+        raise error(404, f"no {kind} with WID {key}")
+    return body
+
+
+def create_app(store: DocumentStore) -> Litestar:
+    @get(f"{BASE}/workers")
+    async def list_workers(offset: int = 0, limit: int = 20, Worker_ID: str | None = None,
+                           Supervisory_Organization: str | None = None, Worker_Status: str | None = None,
+                           Job_Profile: str | None = None) -> dict[str, Any]:
+        where = {"Worker_ID": Worker_ID,
+                 "Employment_Data.Supervisory_Organization.ID": Supervisory_Organization,
+                 "Employment_Data.Worker_Status": Worker_Status,
+                 "Employment_Data.Job_Profile.ID": Job_Profile}
+        return await store.call(_page, store, "worker", offset, limit, where)
+
+    @get(f"{BASE}/workers/{{worker_wid:str}}")
+    async def get_worker(worker_wid: str) -> dict[str, Any]:
+        return await store.call(_one, store, "worker", worker_wid)
+
+    @get(f"{BASE}/jobProfiles")
+    async def list_job_profiles(offset: int = 0, limit: int = 20) -> dict[str, Any]:
+        return await store.call(_page, store, "jobProfile", offset, limit, {})
+
+    @get(f"{BASE}/costCenters")
+    async def list_cost_centers(offset: int = 0, limit: int = 20) -> dict[str, Any]:
+        return await store.call(_page, store, "costCenter", offset, limit, {})
+
+    @get(f"{BASE}/supervisoryOrganizations")
+    async def list_organizations(offset: int = 0, limit: int = 20) -> dict[str, Any]:
+        return await store.call(_page, store, "organization", offset, limit, {})
+
+    return Litestar(
+        [list_workers, get_worker, list_job_profiles, list_cost_centers, list_organizations],
+        exception_handlers={HTTPException: framework_error, VendorError: vendor_error_response},
+        openapi_config=None,
+    )
+
+
+def framework_error(_request: Any, exc: HTTPException) -> Response[Any]:
+    return Response({"error": str(exc.detail)}, status_code=exc.status_code)

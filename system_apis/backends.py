@@ -1,0 +1,32 @@
+"""Which adapter speaks to each system of record, chosen by settings (``<system>_backend``).
+
+A backend is a bundled name ("sandbox") or ``package.module:ClassName`` for your own adapter; an adapter is
+constructed as ``Adapter(url, timeout_seconds)`` and must satisfy the system's port (``<api>/connectors``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from runtime.settings import SettingsError
+
+BUNDLED: dict[str, dict[str, str]] = {
+    "psa": {"sandbox": "system_apis.psa.connectors.sandbox:SandboxPsa"},
+    "erp": {"sandbox": "system_apis.erp.connectors.sandbox:SandboxErp"},
+    "hr": {"sandbox": "system_apis.hr.connectors.sandbox:SandboxHr"},
+    "crm": {"sandbox": "system_apis.crm.connectors.sandbox:SandboxCrm"},
+}
+
+
+def connector_for(system: str, backend: str, url: str, timeout_seconds: float) -> Any:
+    target = BUNDLED[system].get(backend, backend)
+    module_name, _, class_name = target.partition(":")
+    if not module_name or not class_name:
+        raise SettingsError(f"{system}_backend {backend!r} is neither one of {sorted(BUNDLED[system])} "
+                            "nor 'package.module:ClassName'")
+    try:
+        adapter = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise SettingsError(f"{system}_backend {backend!r} cannot be loaded: {exc}") from exc
+    return adapter(url, timeout_seconds)

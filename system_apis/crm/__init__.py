@@ -1,0 +1,1 @@
+"""The CRM system API: accounts (customers), opportunities, signed contracts, rate cards as sold."""

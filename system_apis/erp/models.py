@@ -1,0 +1,132 @@
+"""Request and result payloads of the ERP system API (records themselves are canonical entities)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from contracts.canonical import (
+    BillingModel,
+    BillingProfile,
+    ContractStatus,
+    Currency,
+    InvoiceLineSource,
+    Period,
+    Posting,
+)
+from system_apis.checks import NON_NEGATIVE, Checked
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+MAX_BATCH = 500
+
+
+class CustomerCreate(Checked, kw_only=True):
+    # The customer's business key when it is known already (CRM account ids are customer ids: cus_1001).
+    id: Ref | None = None
+    name: Name
+    billing_currency: Currency
+    legal_entity_id: Ref
+    tax_jurisdiction: Annotated[str, msgspec.Meta(max_length=40)] = ""
+    external_ids: dict[str, str] = {}
+
+
+class ContractCreate(Checked, kw_only=True):
+    # The contract's business key when it is known already (the SOW signed in CRM: ctr_2001).
+    id: Ref | None = None
+    customer_id: Ref
+    legal_entity_id: Ref
+    name: Name
+    currency: Currency
+    billing_model: BillingModel
+    nte_amount: Decimal | None = None
+    start_date: dt.date
+    end_date: dt.date | None = None
+    status: ContractStatus = "draft"
+    rate_card_id: Ref | None = None
+    billing_profile: BillingProfile = msgspec.field(default_factory=BillingProfile)
+
+    ranges = {"nte_amount": NON_NEGATIVE}
+
+
+class ContractPatch(Checked, kw_only=True):
+    name: Name | UnsetType = UNSET
+    billing_model: BillingModel | UnsetType = UNSET
+    nte_amount: Decimal | UnsetType | None = UNSET
+    start_date: dt.date | UnsetType = UNSET
+    end_date: dt.date | UnsetType | None = UNSET
+    status: ContractStatus | UnsetType = UNSET
+    rate_card_id: Ref | UnsetType | None = UNSET
+    billing_profile: BillingProfile | UnsetType = UNSET
+
+    ranges = {"nte_amount": NON_NEGATIVE}
+
+
+class ProjectDimensionCreate(Checked, kw_only=True):
+    project_id: Ref
+    legal_entity_id: Ref
+    code: Code
+
+
+class PostingCreate(Checked, kw_only=True):
+    source_type: InvoiceLineSource
+    source_id: Ref
+    project_id: Ref
+    contract_id: Ref
+    legal_entity_id: Ref
+    work_date: dt.date
+    quantity: Decimal
+    amount: Decimal
+    currency: Currency
+
+    ranges = {"quantity": NON_NEGATIVE, "amount": NON_NEGATIVE}
+
+
+class PostingBatch(Checked, kw_only=True):
+    items: Annotated[list[PostingCreate], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+
+
+class PostingBatchItem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One item's outcome: ``created`` now, ``existing`` (posted before: never twice), or ``rejected`` (problem)."""
+
+    source_id: str
+    status: Literal["created", "existing", "rejected"]
+    posting: Posting | None = None
+    problem: dict[str, Any] | None = None
+
+
+class PostingBatchResult(msgspec.Struct, kw_only=True):
+    items: list[PostingBatchItem]
+
+
+class InvoiceLineCreate(Checked, kw_only=True):
+    description: Name
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    source_type: InvoiceLineSource
+    source_ids: Annotated[list[Ref], msgspec.Meta(max_length=5000)] = []
+
+    ranges = {"quantity": NON_NEGATIVE, "unit_price": NON_NEGATIVE, "amount": NON_NEGATIVE}
+
+
+class InvoiceCreate(Checked, kw_only=True):
+    customer_id: Ref
+    contract_id: Ref
+    legal_entity_id: Ref
+    currency: Currency
+    period: Period | None = None
+    lines: Annotated[list[InvoiceLineCreate], msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class PostingFilter(msgspec.Struct, kw_only=True, frozen=True):
+    project_id: str | None = None
+    contract_id: str | None = None
+    source_id: str | None = None
+    from_date: dt.date | None = None
+    to_date: dt.date | None = None

@@ -1,0 +1,212 @@
+"""ERP system API v1 routes: thin; the service decides, the connector does the vendor work.
+
+Contract: contracts/system/erp/v1.yaml.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from litestar import Controller, Response, get, patch, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from contracts.canonical import (
+    AccountingPeriod,
+    Contract,
+    ContractStatus,
+    Customer,
+    Invoice,
+    InvoiceState,
+    LegalEntity,
+    Page,
+    Period,
+    Posting,
+    ProjectDimension,
+    RevenueSchedule,
+)
+from runtime.app import require_scopes
+from runtime.tokens import Principal
+from system_apis.checks import Checked
+from system_apis.erp.connectors import ErpConnector
+from system_apis.erp.models import (
+    ContractCreate,
+    ContractPatch,
+    CustomerCreate,
+    InvoiceCreate,
+    PostingBatch,
+    PostingBatchResult,
+    PostingCreate,
+    PostingFilter,
+    ProjectDimensionCreate,
+)
+from system_apis.erp.service import ErpService
+from system_apis.idempotency import IdempotencyKey, respond
+
+Limit = Annotated[int, Parameter(ge=1, le=200)]
+
+
+def connector(state: State) -> ErpConnector:
+    return state.erp
+
+
+async def write(state: State, principal: Principal, operation: str, key: str | None, path: dict[str, str],
+                body: Any, action: Any) -> Response[bytes]:
+    require_scopes(principal, "erp:write")
+    if isinstance(body, Checked):
+        body.check()
+    return await respond(state.idempotency, client_id=principal.client_id, operation=operation, key=key,
+                         path_params=path, body=body, action=action)
+
+
+class ErpV1(Controller):
+    path = "/system/erp/v1"
+
+    @get("/legal-entities", operation_id="listLegalEntities")
+    async def list_legal_entities(self, state: State, principal: Principal, cursor: str | None = None,
+                                  limit: Limit = 50) -> Page[LegalEntity]:
+        require_scopes(principal, "erp:read")
+        return await connector(state).list_legal_entities(cursor=cursor, limit=limit)
+
+    @get("/accounting-periods", operation_id="listAccountingPeriods")
+    async def list_accounting_periods(self, state: State, principal: Principal, legal_entity_id: str | None = None,
+                                      period: Period | None = None, cursor: str | None = None,
+                                      limit: Limit = 50) -> Page[AccountingPeriod]:
+        require_scopes(principal, "erp:read")
+        return await connector(state).list_accounting_periods(legal_entity_id=legal_entity_id, period=period,
+                                                              cursor=cursor, limit=limit)
+
+    # customers
+
+    @get("/customers", operation_id="listCustomers")
+    async def list_customers(self, state: State, principal: Principal, name: str | None = None,
+                             cursor: str | None = None, limit: Limit = 50) -> Page[Customer]:
+        require_scopes(principal, "erp:read")
+        return await connector(state).list_customers(name=name, cursor=cursor, limit=limit)
+
+    @get("/customers/{customer_id:str}", operation_id="getCustomer")
+    async def get_customer(self, state: State, principal: Principal, customer_id: str) -> Customer:
+        require_scopes(principal, "erp:read")
+        return await connector(state).get_customer(customer_id)
+
+    @post("/customers", operation_id="upsertCustomer")
+    async def upsert_customer(self, state: State, principal: Principal, data: CustomerCreate,
+                              idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        async def action() -> tuple[int, Customer]:
+            customer, created = await connector(state).upsert_customer(data, idempotency_key)
+            return (201 if created else 200), customer
+        return await write(state, principal, "upsertCustomer", idempotency_key, {}, data, action)
+
+    # contracts
+
+    @get("/contracts", operation_id="listContracts")
+    async def list_contracts(self, state: State, principal: Principal, customer_id: str | None = None,
+                             status: ContractStatus | None = None, cursor: str | None = None,
+                             limit: Limit = 50) -> Page[Contract]:
+        require_scopes(principal, "erp:read")
+        return await connector(state).list_contracts(customer_id=customer_id, status=status, cursor=cursor,
+                                                     limit=limit)
+
+    @get("/contracts/{contract_id:str}", operation_id="getContract")
+    async def get_contract(self, state: State, principal: Principal, contract_id: str) -> Contract:
+        require_scopes(principal, "erp:read")
+        return await connector(state).get_contract(contract_id)
+
+    @post("/contracts", operation_id="upsertContract")
+    async def upsert_contract(self, state: State, principal: Principal, data: ContractCreate,
+                              idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        async def action() -> tuple[int, Contract]:
+            contract, created = await ErpService(connector(state)).upsert_contract(data, idempotency_key)
+            return (201 if created else 200), contract
+        return await write(state, principal, "upsertContract", idempotency_key, {}, data, action)
+
+    @patch("/contracts/{contract_id:str}", operation_id="updateContract")
+    async def update_contract(self, state: State, principal: Principal, contract_id: str, data: ContractPatch,
+                              idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        async def action() -> tuple[int, Contract]:
+            return 200, await ErpService(connector(state)).update_contract(contract_id, data)
+        return await write(state, principal, "updateContract", idempotency_key, {"contract_id": contract_id}, data,
+                           action)
+
+    # project dimensions
+
+    @get("/project-dimensions", operation_id="listProjectDimensions")
+    async def list_project_dimensions(self, state: State, principal: Principal, project_id: str | None = None,
+                                      cursor: str | None = None, limit: Limit = 50) -> Page[ProjectDimension]:
+        require_scopes(principal, "erp:read")
+        return await connector(state).list_project_dimensions(project_id=project_id, cursor=cursor, limit=limit)
+
+    @post("/project-dimensions", operation_id="upsertProjectDimension")
+    async def upsert_project_dimension(self, state: State, principal: Principal, data: ProjectDimensionCreate,
+                                       idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        async def action() -> tuple[int, ProjectDimension]:
+            dimension, created = await connector(state).upsert_project_dimension(data)
+            return (201 if created else 200), dimension
+        return await write(state, principal, "upsertProjectDimension", idempotency_key, {}, data, action)
+
+    # postings
+
+    @post("/postings", operation_id="createPosting")
+    async def create_posting(self, state: State, principal: Principal, data: PostingCreate,
+                             idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        async def action() -> tuple[int, Posting]:
+            posting, created = await connector(state).create_posting(data)
+            return (201 if created else 200), posting
+        return await write(state, principal, "createPosting", idempotency_key, {}, data, action)
+
+    @post("/postings/batch", operation_id="createPostingBatch")
+    async def create_posting_batch(self, state: State, principal: Principal, data: PostingBatch,
+                                   idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        async def action() -> tuple[int, PostingBatchResult]:
+            return 200, PostingBatchResult(items=await connector(state).create_postings(data.items))
+        return await write(state, principal, "createPostingBatch", idempotency_key, {}, data, action)
+
+    @get("/postings", operation_id="listPostings")
+    async def list_postings(self, state: State, principal: Principal, project_id: str | None = None,
+                            contract_id: str | None = None, source_id: str | None = None,
+                            from_date: dt.date | None = None, to_date: dt.date | None = None,
+                            cursor: str | None = None, limit: Limit = 50) -> Page[Posting]:
+        require_scopes(principal, "erp:read")
+        filters = PostingFilter(project_id=project_id, contract_id=contract_id, source_id=source_id,
+                                from_date=from_date, to_date=to_date)
+        return await connector(state).list_postings(filters, cursor=cursor, limit=limit)
+
+    # invoices and revenue
+
+    @post("/invoices", operation_id="createInvoice")
+    async def create_invoice(self, state: State, principal: Principal, data: InvoiceCreate,
+                             idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        async def action() -> tuple[int, Invoice]:
+            return 201, await connector(state).create_invoice(data, idempotency_key)
+        return await write(state, principal, "createInvoice", idempotency_key, {}, data, action)
+
+    @post("/invoices/{invoice_id:str}/post", operation_id="postInvoice")
+    async def post_invoice(self, state: State, principal: Principal, invoice_id: str,
+                           idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        async def action() -> tuple[int, Invoice]:
+            return 200, await connector(state).post_invoice(invoice_id)
+        return await write(state, principal, "postInvoice", idempotency_key, {"invoice_id": invoice_id}, None,
+                           action)
+
+    @get("/invoices/{invoice_id:str}", operation_id="getInvoice")
+    async def get_invoice(self, state: State, principal: Principal, invoice_id: str) -> Invoice:
+        require_scopes(principal, "erp:read")
+        return await connector(state).get_invoice(invoice_id)
+
+    @get("/invoices", operation_id="listInvoices")
+    async def list_invoices(self, state: State, principal: Principal, contract_id: str | None = None,
+                            state_: Annotated[InvoiceState | None, Parameter(query="state")] = None,
+                            period: Period | None = None, cursor: str | None = None,
+                            limit: Limit = 50) -> Page[Invoice]:
+        require_scopes(principal, "erp:read")
+        return await connector(state).list_invoices(contract_id=contract_id, state=state_, period=period,
+                                                    cursor=cursor, limit=limit)
+
+    @get("/revenue-schedules", operation_id="listRevenueSchedules")
+    async def list_revenue_schedules(self, state: State, principal: Principal, contract_id: str | None = None,
+                                     period: Period | None = None, cursor: str | None = None,
+                                     limit: Limit = 50) -> Page[RevenueSchedule]:
+        require_scopes(principal, "erp:read")
+        return await connector(state).list_revenue_schedules(contract_id=contract_id, period=period, cursor=cursor,
+                                                             limit=limit)

@@ -1,0 +1,99 @@
+"""Fixtures of the process tier tests: SQL engines on both databases, Redis, and clients of the shared stack."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import redis.asyncio as redis
+
+from process_apis.store import metadata
+from runtime.storage import Database, database_url
+from tests.conftest import RunningStack
+
+POSTGRES_ADMIN_URL = os.environ.get("PSGW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    name = f"psgw_process_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}")
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """The process tier's store on each engine: the same code, both databases."""
+    if request.param == "sqlite":
+        url = database_url("", tmp_path, "process")
+    else:
+        url = database_url(request.getfixturevalue("postgres_url"), tmp_path, "process")
+    database = Database(url, metadata)
+    await database.create_all()
+    if request.param == "postgresql":  # one session database: start each test from empty tables
+        async with database.transaction() as conn:
+            for table in reversed(metadata.sorted_tables):
+                await conn.execute(table.delete())
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[redis.Redis]:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except redis.ConnectionError as exc:
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def stream_name() -> str:
+    return f"psgw:test:events:{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def experience(stack: RunningStack) -> Iterator[httpx.Client]:
+    """The experience tier's identity: how process APIs are called in production."""
+    with stack.client("experience-tier") as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def system(stack: RunningStack) -> Iterator[httpx.Client]:
+    """The process tier's identity, for looking at the system APIs (what the ERP holds) in assertions."""
+    with stack.client("process-tier") as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def sandboxes(stack: RunningStack) -> Iterator[httpx.Client]:
+    """Direct access to the sandbox vendors (fault injection), as a resilience test harness would have."""
+    with httpx.Client(timeout=10.0) as client:
+        yield client
+
+
+def sandbox_url(stack: RunningStack, system: str) -> str:
+    return stack.stack.url(f"sandbox-{system}")

@@ -1,0 +1,69 @@
+"""Small helpers the process scenarios share: reading the systems, waiting for background work to finish."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+PSA = "/system/psa/v1"
+ERP = "/system/erp/v1"
+
+
+def ok(response: httpx.Response, *statuses: int) -> Any:
+    assert response.status_code in (statuses or (200,)), f"{response.status_code}: {response.text}"
+    return response.json() if response.content else None
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 90.0, every: float = 0.25) -> T:
+    """Poll until ``probe`` returns something truthy; fail naming ``what`` when the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"gave up waiting for {what}; last seen: {last!r}")
+
+
+def all_items(client: httpx.Client, path: str, **params: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = ok(client.get(path, params={**params, "limit": 200, **({"cursor": cursor} if cursor else {})}))
+        items.extend(page["items"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            return items
+
+
+def entries(system: httpx.Client, **filters: Any) -> list[dict[str, Any]]:
+    return all_items(system, f"{PSA}/time-entries", **filters)
+
+
+def manager_of(system: httpx.Client, project_id: str) -> str:
+    return str(ok(system.get(f"{PSA}/projects/{project_id}"))["manager_id"])
+
+
+def erp_postings_of(system: httpx.Client, source_id: str) -> list[dict[str, Any]]:
+    return all_items(system, f"{ERP}/postings", source_id=source_id)
+
+
+def billed_on(system: httpx.Client, contract_id: str) -> Decimal:
+    return sum((Decimal(p["amount"]) for p in all_items(system, f"{ERP}/postings", contract_id=contract_id)),
+               Decimal(0))
+
+
+def postings_settled(experience: httpx.Client, entry_ids: list[str]) -> bool:
+    """Every named entry's posting is done (posted in the ERP and in the PSA)."""
+    for entry_id in entry_ids:
+        items = ok(experience.get("/process/billing/v1/postings", params={"time_entry_id": entry_id}))["items"]
+        if not items or items[0]["state"] != "done":
+            return False
+    return True

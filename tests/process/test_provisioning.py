@@ -1,0 +1,85 @@
+"""Opportunity -> project through real processes: exactly once, whatever is re-sent or fails."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from tests.conftest import RunningStack
+from tests.contract_checks import assert_matches_contract
+from tests.process.conftest import sandbox_url
+from tests.process.flows import ERP, PSA, all_items, ok, wait_for
+
+PROVISIONINGS = "/process/provisioning/v1/provisionings"
+FINISHED = {"completed", "failed", "rejected", "compensated"}
+
+
+def settled(experience: httpx.Client, provisioning_id: str) -> dict:
+    return wait_for(f"provisioning {provisioning_id}", lambda: (
+        lambda body: body if body["state"] in FINISHED else None)(
+        ok(experience.get(f"{PROVISIONINGS}/{provisioning_id}"))))
+
+
+def test_a_won_opportunity_provisions_one_customer_contract_and_project_despite_resends_and_an_erp_failure(
+        stack: RunningStack, experience: httpx.Client, system: httpx.Client, sandboxes: httpx.Client) -> None:
+    opportunity = ok(system.get("/system/crm/v1/opportunities/opp_3103"))
+    assert opportunity["stage"] == "closed_won" and not opportunity["provisioned_project_id"]
+    contracts_before = all_items(system, f"{ERP}/contracts", customer_id=opportunity["account_id"])
+    erp_faults = sandbox_url(stack, "erp") + "/_sandbox/faults"
+    ok(sandboxes.put(erp_faults, json={"fail_next": 1, "only_methods": ["POST"]}))
+    key = f"crm-webhook-{uuid.uuid4().hex}"
+    try:
+        first = experience.post(PROVISIONINGS, json={"opportunity_id": "opp_3103"}, headers={"Idempotency-Key": key})
+        assert first.status_code == 202, first.text
+        assert_matches_contract("process/provisioning", "POST", "/provisionings", first)
+        after_first = settled(experience, first.json()["id"])
+        assert ok(sandboxes.get(erp_faults))["injected"]["error"] == 1
+    finally:
+        sandboxes.delete(erp_faults)
+    if after_first["state"] == "failed":  # the injected failure stopped it: visible and resumable
+        failed_step = next(s for s in after_first["steps"] if s["state"] == "failed")
+        assert failed_step["error"]["status"] in (502, 503)
+
+    second = experience.post(PROVISIONINGS, json={"opportunity_id": "opp_3103"}, headers={"Idempotency-Key": key})
+    assert second.status_code in (200, 202) and second.json()["id"] == first.json()["id"]
+    done = settled(experience, second.json()["id"])
+    third = experience.post("/process/provisioning/v1/opportunities/opp_3103/provisioning")
+
+    assert done["state"] == "completed", done
+    assert third.status_code == 200 and third.json()["id"] == done["id"] and third.json()["state"] == "completed"
+    assert all(s["state"] == "done" for s in done["steps"])
+    resources = done["resources"]
+    new_contracts = [c for c in all_items(system, f"{ERP}/contracts", customer_id=opportunity["account_id"])
+                     if c["id"] not in {b["id"] for b in contracts_before}]
+    assert [c["id"] for c in new_contracts] == [resources["contract_id"]]
+    projects = all_items(system, f"{PSA}/projects", contract_id=resources["contract_id"])
+    assert [p["id"] for p in projects] == [resources["project_id"]]
+    assert len(all_items(system, f"{PSA}/projects/{resources['project_id']}/tasks")) == 4
+    assert ok(system.get(f"{ERP}/customers/{resources['customer_id']}"))["id"] == opportunity["account_id"]
+    assert len(all_items(system, f"{ERP}/project-dimensions", project_id=resources["project_id"])) == 1
+    demand = all_items(system, f"{PSA}/assignments", project_id=resources["project_id"])
+    assert [a["status"] for a in demand] == ["proposed"]
+    linked = ok(system.get("/system/crm/v1/opportunities/opp_3103"))
+    assert linked["provisioned_project_id"] == resources["project_id"]
+    events = ok(experience.get("/process/events/v1/events", params={"type": "project.provisioned", "limit": 500}))
+    assert [e["subject"]["project_id"] for e in events["items"]].count(resources["project_id"]) == 1
+
+
+def test_an_opportunity_that_is_not_won_is_rejected_into_the_exception_queue(experience: httpx.Client) -> None:
+    started = ok(experience.post(PROVISIONINGS, json={"opportunity_id": "opp_3101"}), 202)
+
+    rejected = settled(experience, started["id"])
+
+    assert rejected["state"] == "rejected"
+    assert rejected["error"]["reason_codes"] == ["OPPORTUNITY_NOT_WON"]
+    item = ok(experience.get(f"/process/exceptions/v1/exceptions/{rejected['exception_id']}"))
+    assert item["kind"] == "provisioning" and item["reason_codes"] == ["OPPORTUNITY_NOT_WON"]
+    assert item["source_id"] == "opp_3101"
+    assert rejected["resources"]["project_id"] is None
+
+
+def test_unknown_provisioning_is_a_404_problem(experience: httpx.Client) -> None:
+    missing = experience.get(f"{PROVISIONINGS}/prv_nope")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"

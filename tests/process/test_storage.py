@@ -1,0 +1,155 @@
+"""The process tier's SQL store on SQLite and PostgreSQL: one code path, the same guarantees on both."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from process_apis.billing.posting import PostingDispatcher
+from process_apis.events.bus import InProcessBus
+from process_apis.events.outbox import record_event
+from process_apis.events.relay import EventRelay
+from process_apis.events.service import events_after
+from process_apis.exceptions.service import ExceptionQueue, raise_exception, resolve_open
+from process_apis.store import billing_postings, exceptions
+from process_apis.systems import Systems
+from runtime.downstream import Downstream
+from runtime.storage import Database, database_url, utcnow
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def posting_row(entry: str, **changes: object) -> dict[str, object]:
+    now = utcnow()
+    row: dict[str, object] = dict(
+        time_entry_id=entry, entry_version=1, idempotency_key=f"posting:{entry}:v1", contract_id="ctr_1",
+        project_id="prj_1", legal_entity_id="le_us", work_date=dt.date(2026, 10, 14), hours=Decimal("7.5"),
+        amount=Decimal("1313.44"), currency="USD", state="queued", attempts=0, next_attempt_at=now, created_at=now,
+        updated_at=now)
+    row.update(changes)
+    return row
+
+
+async def test_values_round_trip_exactly(db: Database) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(billing_postings.insert().values(**posting_row("te_1")))
+    async with db.read() as conn:
+        row = (await conn.execute(sa.select(billing_postings))).one()
+    assert row.amount == Decimal("1313.44") and isinstance(row.amount, Decimal)
+    assert row.hours == Decimal("7.5")
+    assert row.work_date == dt.date(2026, 10, 14)
+    assert row.next_attempt_at.tzinfo is not None and row.next_attempt_at.utcoffset() == dt.timedelta(0)
+
+
+async def test_a_failed_transaction_leaves_nothing(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await conn.execute(billing_postings.insert().values(**posting_row("te_1")))
+            raise RuntimeError("crash between the decision and the commit")
+    async with db.read() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(billing_postings))).scalar() == 0
+
+
+async def test_the_outbox_takes_each_entry_version_once(db: Database) -> None:
+    for _ in range(3):  # the same approval applied three times
+        async with db.transaction() as conn:
+            await conn.execute(db.insert_ignoring_conflicts(billing_postings, ["time_entry_id", "entry_version"])
+                               .values(**posting_row("te_1")))
+    async with db.read() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(billing_postings))).scalar() == 1
+
+
+async def test_concurrent_writers_all_commit(db: Database) -> None:
+    async def write(n: int) -> None:
+        async with db.transaction() as conn:
+            await conn.execute(sa.select(billing_postings.c.id).where(billing_postings.c.contract_id == "ctr_1"))
+            await conn.execute(billing_postings.insert().values(**posting_row(f"te_{n}")))
+
+    await asyncio.gather(*(write(n) for n in range(20)))
+
+    async with db.read() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(billing_postings))).scalar() == 20
+
+
+async def test_two_dispatchers_never_claim_the_same_row(db: Database) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(billing_postings.insert(), [posting_row(f"te_{n}") for n in range(30)])
+    unused = Systems(Downstream("gateway", "http://127.0.0.1:9"))
+    first, second = (PostingDispatcher(db, unused, batch_size=10) for _ in range(2))
+
+    claims = await asyncio.gather(first._claim(), second._claim(), first._claim(), second._claim())
+
+    claimed = [row.time_entry_id for rows in claims for row in rows]
+    assert len(claimed) == len(set(claimed)) == 30
+
+
+async def test_one_open_exception_per_source_with_history(db: Database) -> None:
+    async with db.transaction() as conn:
+        first, new = await raise_exception(conn, kind="billing_hold", source_type="time_entry", source_id="te_1",
+                                           reason_codes=["NO_RATE_FOR_ROLE"], payload={"hours": "8"})
+        again, new_again = await raise_exception(conn, kind="billing_hold", source_type="time_entry",
+                                                 source_id="te_1", reason_codes=["NO_RATE_FOR_ROLE", "PERIOD_CLOSED"],
+                                                 payload={"hours": "8"})
+    assert new and not new_again and first == again
+    queue = ExceptionQueue(db)
+
+    page = await queue.list(reason_code="PERIOD_CLOSED", state="open")
+    assert [i.id for i in page.items] == [first]
+    assert [h.action for h in page.items[0].history] == ["raised", "reasons_changed"]
+
+    async with db.transaction() as conn:
+        assert await resolve_open(conn, kind="billing_hold", source_type="time_entry", source_id="te_1",
+                                  resolution="fixed") == first
+        reopened, reopened_new = await raise_exception(conn, kind="billing_hold", source_type="time_entry",
+                                                       source_id="te_1", reason_codes=["NOT_ASSIGNED"], payload={})
+    assert reopened_new and reopened != first
+    async with db.read() as conn:
+        states = dict((await conn.execute(sa.select(exceptions.c.id, exceptions.c.state))).all())
+    assert states == {first: "resolved", reopened: "open"}
+
+
+async def test_exception_pages_follow_the_cursor(db: Database) -> None:
+    async with db.transaction() as conn:
+        for n in range(5):
+            await raise_exception(conn, kind="billing_hold", source_type="time_entry", source_id=f"te_{n}",
+                                  reason_codes=["NOT_ASSIGNED"], payload={})
+    queue = ExceptionQueue(db)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await queue.list(limit=2, cursor=cursor)
+        seen.extend(i.source_id for i in page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert sorted(seen) == [f"te_{n}" for n in range(5)] and len(seen) == 5
+
+
+async def test_events_get_gap_free_positions_and_replay_from_an_offset(db: Database) -> None:
+    bus = InProcessBus()
+    relay = EventRelay(db, bus, batch_size=3)
+    async with db.transaction() as conn:
+        for n in range(7):
+            await record_event(conn, "time.approved", {"time_entry_id": f"te_{n}"})
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await record_event(conn, "time.posted", {"time_entry_id": "te_rolled_back"})
+            raise RuntimeError("rolled back: its event must never appear")
+
+    published = await relay.relay_once()
+    again = await relay.relay_once()
+
+    assert (published, again) == (7, 0)
+    assert [e.position for e in bus.events] == list(range(1, 8))
+    page = await events_after(db, 4, None, 100)
+    assert [e.subject["time_entry_id"] for e in page.items] == ["te_4", "te_5", "te_6"]
+    assert page.last_position == 7
+
+
+async def test_database_urls() -> None:
+    assert database_url("postgresql://u@h:5432/d", "/x", "p") == "postgresql+psycopg://u@h:5432/d"
+    assert database_url("", "/tmp/psgw-x", "process").startswith("sqlite+aiosqlite:////tmp/psgw-x/process.sqlite3")
