@@ -1,10 +1,15 @@
-"""The experience tier app."""
+"""The experience tier app: mobile time entry (v1, v2), approvals inbox, dashboards and the dashboard page."""
 
 from __future__ import annotations
 
 from litestar import Litestar
+from litestar.datastructures import State
 
-from experience_apis.mobile_time.routes import MobileTimeV1
+from experience_apis.approvals.routes import ApprovalsV1
+from experience_apis.dashboards.routes import DashboardsV1
+from experience_apis.dashboards.web import WebFront, close_web_app, create_web_app
+from experience_apis.lifecycle import MOBILE_TIME_V1, LifecycleHeaders
+from experience_apis.mobile_time.routes import MobileTimeV1, MobileTimeV2
 from experience_apis.settings import ExperienceSettings
 from runtime.app import create_tier_app, gateway_downstream
 
@@ -12,9 +17,18 @@ SERVICE = "experience-apis"
 
 
 def create_app(settings: ExperienceSettings) -> Litestar:
-    return create_tier_app(
+    web = create_web_app(settings, SERVICE)
+
+    async def stop_web(state: State) -> None:
+        await close_web_app(web)
+
+    app = create_tier_app(
         service=SERVICE,
         settings=settings,
-        route_handlers=[MobileTimeV1],
+        route_handlers=[MobileTimeV1, MobileTimeV2, ApprovalsV1, DashboardsV1],
         downstreams=lambda: {"gateway": gateway_downstream(settings)},
+        on_shutdown=[stop_web],
     )
+    # Outermost: the page's own app beside the API, and lifecycle headers on every answer of a deprecated version.
+    app.asgi_handler = LifecycleHeaders(WebFront(app.asgi_handler, web), (MOBILE_TIME_V1,))  # type: ignore[assignment]
+    return app

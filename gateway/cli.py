@@ -13,6 +13,7 @@ from typing import Any
 import click
 import httpx
 
+from contracts.toolchain.cli import contracts
 from gateway.launcher import REPO_ROOT, Ports, Stack
 
 DEMO_CONSULTANT = "wrk_e1001"
@@ -317,6 +318,9 @@ def issuer_rotate_key(gateway_url: str, token: str | None, client_id: str | None
     click.echo(f"signing with {result['kid']}; {result['previous_kid']} stays published until "
                f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(result['previous_published_until']))}")
 
+
+
+main.add_command(contracts)  # psgw contracts lint | diff | check-published | validate | list
 
 if __name__ == "__main__":
     main()

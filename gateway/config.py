@@ -163,6 +163,14 @@ class AdminConfig(msgspec.Struct, kw_only=True, frozen=True):
     sync_interval_seconds: float = 2.0
 
 
+class CatalogConfig(msgspec.Struct, kw_only=True, frozen=True):
+    """The developer catalog at /catalog."""
+
+    enabled: bool = True
+    # Clients whose short-lived tokens the catalog's try-it console may hand out (demo deployments only).
+    try_it_clients: list[str] = []
+
+
 class GatewayConfig(msgspec.Struct, kw_only=True, frozen=True):
     listen: Listen = Listen()
     issuer: IssuerConfig = IssuerConfig()
@@ -175,6 +183,7 @@ class GatewayConfig(msgspec.Struct, kw_only=True, frozen=True):
     # Durable gateway state (audit log, admin changes to clients and limits). Empty: SQLite in the data dir.
     database_url: str | None = None
     admin: AdminConfig = AdminConfig()
+    catalog: CatalogConfig = CatalogConfig()
     # One JSON line per call on stderr, written as the call ends (metrics and audit are batched regardless).
     access_log: bool = True
 

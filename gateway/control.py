@@ -11,6 +11,7 @@ from litestar import Litestar, Request, Response, get, post
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.admin.routes import admin_handlers
+from gateway.catalog.routes import create_catalog_router
 from gateway.issuer import secret_matches
 from runtime.edge import install_edge
 from runtime.errors import handle_exception
@@ -105,7 +106,8 @@ def create_control_app(gateway: Gateway) -> Litestar:
                         status_code=200 if ready else 503)
 
     app = Litestar(
-        route_handlers=[token, jwks, discovery, healthz, readyz, metrics, *admin_handlers(gateway)],
+        route_handlers=[token, jwks, discovery, healthz, readyz, metrics, *admin_handlers(gateway),
+                        *([create_catalog_router(gateway)] if gateway.state.config.catalog.enabled else [])],
         exception_handlers={Exception: handle_exception},
         openapi_config=None,
         on_startup=[gateway.start],

@@ -101,6 +101,8 @@ class Stack:
             "PSGW_SYSTEM_URL": f"http://127.0.0.1:{self.ports.system}",
             "PSGW_PROCESS_URL": f"http://127.0.0.1:{self.ports.process}",
             "PSGW_EXPERIENCE_URL": f"http://127.0.0.1:{self.ports.experience}",
+            # The dashboard page is served by the experience tier and calls the gateway from the browser.
+            "PSGW_CORS_ORIGINS": f'["http://127.0.0.1:{self.ports.experience}"]',
         }))
         return specs
 

@@ -8,6 +8,7 @@ from litestar.datastructures import State
 from process_apis.billing.routes import BillingV1
 from process_apis.events.routes import EventsV1
 from process_apis.exceptions.routes import ExceptionsV1
+from process_apis.insights.routes import InsightsV1
 from process_apis.invoicing.routes import InvoicingV1
 from process_apis.provisioning.routes import ProvisioningV1
 from process_apis.reconciliation.routes import ReconciliationV1
@@ -36,7 +37,7 @@ def create_app(settings: ProcessSettings) -> Litestar:
         service=SERVICE,
         settings=settings,
         route_handlers=[StaffingV1, BillingV1, TimesheetsV1, ExceptionsV1, ProvisioningV1, InvoicingV1,
-                        ReconciliationV1, EventsV1],
+                        ReconciliationV1, EventsV1, InsightsV1],
         downstreams=lambda: {"gateway": gateway_downstream(settings)},
         on_startup=[start],
         on_shutdown=[stop],

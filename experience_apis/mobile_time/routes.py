@@ -1,85 +1,150 @@
-"""Mobile time entry v1 routes. The caller is the consultant: the token's subject is their worker id."""
+"""Mobile time entry routes, v1 and v2 side by side. The caller is the consultant: the token's subject.
+
+Both versions share :mod:`experience_apis.mobile_time.service`; they differ only in payload shape (v1 decimal
+hours + billable flag, v2 minutes + work type). v1 is deprecated: :mod:`experience_apis.lifecycle` adds its
+Deprecation, Sunset and successor Link headers.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
-import msgspec
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
 from experience_apis.etags import respond_with_etag
-from experience_apis.mobile_time.models import MyAssignment, MyAssignments
+from experience_apis.mobile_time import shapes
+from experience_apis.mobile_time.models import (
+    EntryChangesV1,
+    EntryChangesV2,
+    MyAssignment,
+    MyAssignments,
+    MyEntryV1,
+    MyEntryV2,
+    NewEntryV1,
+    NewEntryV2,
+    SyncRequestV1,
+    SyncRequestV2,
+    SyncResponseV1,
+    SyncResponseV2,
+    WeekSubmission,
+)
+from experience_apis.mobile_time.service import MobileTime
+from experience_apis.people import worker_of
+from experience_apis.process_calls import STAFFING, StaffedPage
 from runtime.app import require_scopes
-from runtime.problems import Forbidden
 from runtime.tokens import Principal
 
-STAFFING = "/process/staffing/v1"
+__all__ = ["MobileTimeV1", "MobileTimeV2", "worker_of"]
+
+Limit = Annotated[int, Parameter(ge=1, le=100)]
 
 
-class _Project(msgspec.Struct):
-    id: str
-    name: str
-    status: str
+def mobile(state: State, principal: Principal, scope: str) -> MobileTime:
+    require_scopes(principal, scope)
+    return MobileTime(state.downstreams["gateway"], worker_of(principal))
 
 
-class _StaffedAssignment(msgspec.Struct):
-    id: str
-    role: str
-    planned_hours_per_week: Any
-    start_date: Any
-    end_date: Any
-    status: str
-    project: _Project
-
-
-class _StaffedPage(msgspec.Struct):
-    items: list[_StaffedAssignment]
-    next_cursor: str | None = None
-
-
-def worker_of(principal: Principal) -> str:
-    """The worker a user token speaks for; client-only tokens (no person behind them) are refused."""
-    if not principal.subject.startswith("wrk_"):
-        raise Forbidden("this API serves a person: use a user token whose subject is a worker id",
-                        slug="user-token-required")
-    return principal.subject
+async def my_assignments(request: Request[Any, Any, Any], state: State, principal: Principal, cursor: str | None,
+                         limit: int) -> Response[bytes]:
+    require_scopes(principal, "time:read")
+    worker_id = worker_of(principal)
+    page = await state.downstreams["gateway"].get_json(
+        f"{STAFFING}/workers/{worker_id}/assignments", StaffedPage, params={"cursor": cursor, "limit": limit})
+    payload = MyAssignments(
+        items=[
+            MyAssignment(
+                assignment_id=a.id, project_id=a.project.id, project_name=a.project.name, role=a.role,
+                planned_hours_per_week=a.planned_hours_per_week, start_date=a.start_date, end_date=a.end_date,
+                # A phone shows every assignment but only offers time entry where the PSA will take it.
+                can_log_time=a.status == "confirmed" and a.project.status == "active",
+            )
+            for a in page.items
+        ],
+        next_cursor=page.next_cursor,
+    )
+    return respond_with_etag(request, payload)
 
 
 class MobileTimeV1(Controller):
     path = "/experience/mobile-time/v1"
 
     @get("/me/assignments", operation_id="listMyAssignments")
-    async def my_assignments(
-        self,
-        request: Request[Any, Any, Any],
-        state: State,
-        principal: Principal,
-        cursor: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
-    ) -> Response[bytes]:
-        require_scopes(principal, "time:read")
-        worker_id = worker_of(principal)
-        page = await state.downstreams["gateway"].get_json(
-            f"{STAFFING}/workers/{worker_id}/assignments", _StaffedPage,
-            params={"cursor": cursor, "limit": limit},
-        )
-        payload = MyAssignments(
-            items=[
-                MyAssignment(
-                    assignment_id=a.id,
-                    project_id=a.project.id,
-                    project_name=a.project.name,
-                    role=a.role,
-                    planned_hours_per_week=a.planned_hours_per_week,
-                    start_date=a.start_date,
-                    end_date=a.end_date,
-                    # A phone shows every assignment but only offers time entry where the PSA will take it.
-                    can_log_time=a.status == "confirmed" and a.project.status == "active",
-                )
-                for a in page.items
-            ],
-            next_cursor=page.next_cursor,
-        )
-        return respond_with_etag(request, payload)
+    async def my_assignments(self, request: Request[Any, Any, Any], state: State, principal: Principal,
+                             cursor: str | None = None, limit: Limit = 50) -> Response[bytes]:
+        return await my_assignments(request, state, principal, cursor, limit)
+
+    @get("/me/weeks/{week_start:date}", operation_id="getMyWeek")
+    async def my_week(self, request: Request[Any, Any, Any], state: State, principal: Principal,
+                      week_start: dt.date) -> Response[bytes]:
+        service = mobile(state, principal, "time:read")
+        return respond_with_etag(request, shapes.week_v1(service, await service.week(week_start)))
+
+    @post("/me/time-entries", operation_id="createMyTimeEntry")
+    async def create(self, state: State, principal: Principal, data: NewEntryV1) -> Response[MyEntryV1]:
+        service = mobile(state, principal, "time:write")
+        created, entry = await service.create(shapes.new_entry_v1(data), data.client_ref)
+        return Response(shapes.entry_v1(service, entry), status_code=201 if created else 200)
+
+    @patch("/me/time-entries/{time_entry_id:str}", operation_id="updateMyTimeEntry")
+    async def update(self, state: State, principal: Principal, time_entry_id: str,
+                     data: EntryChangesV1) -> MyEntryV1:
+        service = mobile(state, principal, "time:write")
+        return shapes.entry_v1(service, await service.update(time_entry_id, shapes.changes_v1(data)))
+
+    @delete("/me/time-entries/{time_entry_id:str}", operation_id="deleteMyTimeEntry", status_code=204)
+    async def remove(self, state: State, principal: Principal, time_entry_id: str) -> None:
+        await mobile(state, principal, "time:write").delete(time_entry_id)
+
+    @post("/me/time-entry-syncs", operation_id="syncMyTimeEntries", status_code=200)
+    async def sync(self, state: State, principal: Principal, data: SyncRequestV1) -> SyncResponseV1:
+        service = mobile(state, principal, "time:write")
+        commands = [shapes.sync_command_v1(i, item) for i, item in enumerate(data.items)]
+        return shapes.sync_response_v1(service, await service.sync(commands))
+
+    @post("/me/weeks/{week_start:date}/submissions", operation_id="submitMyWeek", status_code=200)
+    async def submit(self, state: State, principal: Principal, week_start: dt.date) -> WeekSubmission:
+        return await mobile(state, principal, "time:write").submit(week_start)
+
+
+class MobileTimeV2(Controller):
+    path = "/experience/mobile-time/v2"
+
+    @get("/me/assignments", operation_id="listMyAssignments")
+    async def my_assignments(self, request: Request[Any, Any, Any], state: State, principal: Principal,
+                             cursor: str | None = None, limit: Limit = 50) -> Response[bytes]:
+        return await my_assignments(request, state, principal, cursor, limit)
+
+    @get("/me/weeks/{week_start:date}", operation_id="getMyWeek")
+    async def my_week(self, request: Request[Any, Any, Any], state: State, principal: Principal,
+                      week_start: dt.date) -> Response[bytes]:
+        service = mobile(state, principal, "time:read")
+        return respond_with_etag(request, shapes.week_v2(service, await service.week(week_start)))
+
+    @post("/me/time-entries", operation_id="createMyTimeEntry")
+    async def create(self, state: State, principal: Principal, data: NewEntryV2) -> Response[MyEntryV2]:
+        service = mobile(state, principal, "time:write")
+        created, entry = await service.create(shapes.new_entry_v2(data), data.client_ref)
+        return Response(shapes.entry_v2(service, entry), status_code=201 if created else 200)
+
+    @patch("/me/time-entries/{time_entry_id:str}", operation_id="updateMyTimeEntry")
+    async def update(self, state: State, principal: Principal, time_entry_id: str,
+                     data: EntryChangesV2) -> MyEntryV2:
+        service = mobile(state, principal, "time:write")
+        return shapes.entry_v2(service, await service.update(time_entry_id, shapes.changes_v2(data)))
+
+    @delete("/me/time-entries/{time_entry_id:str}", operation_id="deleteMyTimeEntry", status_code=204)
+    async def remove(self, state: State, principal: Principal, time_entry_id: str) -> None:
+        await mobile(state, principal, "time:write").delete(time_entry_id)
+
+    @post("/me/time-entry-syncs", operation_id="syncMyTimeEntries", status_code=200)
+    async def sync(self, state: State, principal: Principal, data: SyncRequestV2) -> SyncResponseV2:
+        service = mobile(state, principal, "time:write")
+        commands = [shapes.sync_command_v2(i, item) for i, item in enumerate(data.items)]
+        return shapes.sync_response_v2(service, await service.sync(commands))
+
+    @post("/me/weeks/{week_start:date}/submissions", operation_id="submitMyWeek", status_code=200)
+    async def submit(self, state: State, principal: Principal, week_start: dt.date) -> WeekSubmission:
+        return await mobile(state, principal, "time:write").submit(week_start)

@@ -1,0 +1,1 @@
+"""Approvals inbox: what a project manager needs to decide submitted time on their projects."""

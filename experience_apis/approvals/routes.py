@@ -1,0 +1,51 @@
+"""Approvals inbox v1 routes. The caller is the project manager: the token's subject."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Response, get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from experience_apis.approvals.models import Decision, DecisionRequest, SingleDecisionRequest, SubmittedEntryPage
+from experience_apis.approvals.service import ApprovalsInbox
+from experience_apis.people import worker_of
+from runtime.app import require_scopes
+from runtime.tokens import Principal
+
+IdempotencyKey = Annotated[str | None, Parameter(header="Idempotency-Key", min_length=1, max_length=200)]
+
+
+def inbox(state: State, principal: Principal, scope: str) -> ApprovalsInbox:
+    require_scopes(principal, scope)
+    return ApprovalsInbox(state.downstreams["gateway"], worker_of(principal))
+
+
+def _status(decision: Decision) -> int:
+    return 200 if decision.state == "applied" else 202
+
+
+class ApprovalsV1(Controller):
+    path = "/experience/approvals/v1"
+
+    @get("/submitted-entries", operation_id="listSubmittedEntries")
+    async def submitted(self, state: State, principal: Principal, project_id: str | None = None,
+                        cursor: str | None = None,
+                        limit: Annotated[int, Parameter(ge=1, le=200)] = 50) -> SubmittedEntryPage:
+        return await inbox(state, principal, "approvals:read").submitted(project_id=project_id, cursor=cursor,
+                                                                        limit=limit)
+
+    @post("/decisions", operation_id="decideSubmittedEntries")
+    async def decide(self, state: State, principal: Principal, data: DecisionRequest,
+                     idempotency_key: IdempotencyKey = None) -> Response[Decision]:
+        decision = await inbox(state, principal, "approvals:write").decide(
+            data.time_entry_ids, data.decision, data.reason, idempotency_key)
+        return Response(decision, status_code=_status(decision))
+
+    @post("/submitted-entries/{time_entry_id:str}/decisions", operation_id="decideSubmittedEntry")
+    async def decide_one(self, state: State, principal: Principal, time_entry_id: str, data: SingleDecisionRequest,
+                         idempotency_key: IdempotencyKey = None) -> Response[Decision]:
+        decision = await inbox(state, principal, "approvals:write").decide(
+            [time_entry_id], data.decision, data.reason, idempotency_key)
+        return Response(decision, status_code=_status(decision))

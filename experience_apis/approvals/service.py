@@ -1,0 +1,134 @@
+"""The approvals inbox: submitted time on the manager's own projects, and their decisions on it.
+
+The manager is the token's subject. The inbox lists only projects the PSA names them manager of; a decision is
+sent to the timesheets process API with the manager as approver, so the process tier's own check (an approver
+must manage the entry's project) refuses anything else, entry by entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from collections.abc import Sequence
+
+import msgspec
+
+from experience_apis.approvals.models import Billing, Decision, DecisionItem, SubmittedEntry, SubmittedEntryPage
+from experience_apis.process_calls import (
+    HR,
+    PSA,
+    TIMESHEETS,
+    HrWorker,
+    ProcessApproval,
+    ProcessTimeEntry,
+    ProcessTimeEntryPage,
+    PsaProject,
+    PsaProjectPage,
+)
+from runtime.downstream import Downstream, DownstreamProblem
+from runtime.problems import BadRequest, FieldError, NotFound
+
+CONCURRENCY = 8
+
+
+class _Cursor(msgspec.Struct, array_like=True):
+    work_date: str
+    time_entry_id: str
+
+
+def _encode(cursor: _Cursor) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode(cursor)).decode().rstrip("=")
+
+
+def _decode(text: str) -> _Cursor:
+    try:
+        return msgspec.json.decode(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), type=_Cursor)
+    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
+        raise BadRequest("the cursor is not one this API gave out", slug="validation-error",
+                         errors=[FieldError(pointer="/cursor", detail="unknown cursor", location="query")]) from exc
+
+
+class ApprovalsInbox:
+    def __init__(self, gateway: Downstream, manager_id: str) -> None:
+        self.gateway = gateway
+        self.manager_id = manager_id
+
+    async def my_projects(self) -> dict[str, PsaProject]:
+        projects: dict[str, PsaProject] = {}
+        cursor: str | None = None
+        while True:
+            page = await self.gateway.get_json(f"{PSA}/projects", PsaProjectPage,
+                                               params={"cursor": cursor, "limit": 200})
+            projects.update({p.id: p for p in page.items if p.manager_id == self.manager_id})
+            cursor = page.next_cursor
+            if not cursor:
+                return projects
+
+    async def submitted(self, *, project_id: str | None, cursor: str | None, limit: int) -> SubmittedEntryPage:
+        after = _decode(cursor) if cursor else None
+        projects = await self.my_projects()
+        if project_id is not None:
+            if project_id not in projects:
+                raise NotFound(f"no project {project_id!r} among the projects you manage", slug="unknown-id")
+            projects = {project_id: projects[project_id]}
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def of(project: str) -> list[ProcessTimeEntry]:
+            found: list[ProcessTimeEntry] = []
+            next_cursor: str | None = None
+            async with gate:
+                while True:
+                    page = await self.gateway.get_json(f"{TIMESHEETS}/time-entries", ProcessTimeEntryPage, params={
+                        "project_id": project, "state": "submitted", "cursor": next_cursor, "limit": 200})
+                    found.extend(page.items)
+                    next_cursor = page.next_cursor
+                    if not next_cursor:
+                        return found
+
+        entries = [e for found in await asyncio.gather(*(of(p) for p in sorted(projects))) for e in found]
+        entries.sort(key=lambda e: (e.work_date.isoformat(), e.id))
+        if after is not None:
+            entries = [e for e in entries if (e.work_date.isoformat(), e.id) > (after.work_date, after.time_entry_id)]
+        page_items, more = entries[:limit], len(entries) > limit
+        names = await self._worker_names({e.worker_id for e in page_items})
+        items = [SubmittedEntry(
+            time_entry_id=e.id, worker_id=e.worker_id, worker_name=names.get(e.worker_id), project_id=e.project_id,
+            project_name=projects[e.project_id].name, task_id=e.task_id, work_date=e.work_date, hours=e.hours,
+            billable=e.billable, notes=e.notes, submitted_at=e.submitted_at) for e in page_items]
+        last = page_items[-1] if more and page_items else None
+        return SubmittedEntryPage(items=items, next_cursor=_encode(_Cursor(last.work_date.isoformat(), last.id))
+                                  if last else None)
+
+    async def _worker_names(self, worker_ids: set[str]) -> dict[str, str]:
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(worker_id: str) -> tuple[str, str | None]:
+            async with gate:
+                try:
+                    return worker_id, (await self.gateway.get_json(f"{HR}/workers/{worker_id}", HrWorker)).name
+                except DownstreamProblem as exc:
+                    if exc.status == 404:
+                        return worker_id, None
+                    raise
+
+        return {w: n for w, n in await asyncio.gather(*(one(w) for w in sorted(worker_ids))) if n is not None}
+
+    async def decide(self, time_entry_ids: Sequence[str], decision: str, reason: str | None,
+                     idempotency_key: str | None) -> Decision:
+        body = {"time_entry_ids": list(time_entry_ids), "approver_id": self.manager_id, "decision": decision,
+                "reason": reason}
+        response = await self.gateway.request("POST", f"{TIMESHEETS}/approvals", json=body,
+                                              idempotency_key=idempotency_key)
+        approval = msgspec.json.decode(response.content, type=ProcessApproval)
+        items = [DecisionItem(
+            time_entry_id=o.time_entry_id, result=o.result, state=o.state, detail=o.detail,
+            billing=Billing(disposition=o.settlement.disposition, reasons=o.settlement.reasons,
+                            amount=o.settlement.amount, currency=o.settlement.currency)
+            if o.settlement is not None else None) for o in approval.entries]
+        return Decision(
+            approval_id=approval.id, decision=decision,  # type: ignore[arg-type]
+            reason=approval.reason, state="applied" if approval.state == "applied" else "recorded",
+            approved=sum(1 for i in items if i.result == "approved"),
+            rejected=sum(1 for i in items if i.result == "rejected"),
+            not_decided=sum(1 for i in items if i.result not in ("approved", "rejected")), items=items)

@@ -1,0 +1,114 @@
+"""Payloads of the dashboards API v1 (contracts/experience/dashboards/v1.yaml): one panel each, page-shaped.
+
+The figures are the process tier's (process/insights); these Structs only pick, order and label them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import msgspec
+
+
+class CurrencyAmount(msgspec.Struct, kw_only=True):
+    currency: str
+    amount: Decimal
+
+
+class UtilizationRow(msgspec.Struct, kw_only=True):
+    key: str
+    label: str
+    business_unit_id: str
+    workers: int
+    capacity_hours: Decimal
+    planned_hours: Decimal
+    actual_hours: Decimal
+    billable_hours: Decimal
+    planned_pct: Decimal | None
+    actual_pct: Decimal | None
+    billable_pct: Decimal | None
+
+
+class UtilizationPanel(msgspec.Struct, kw_only=True):
+    from_date: dt.date
+    to_date: dt.date
+    working_days: int
+    business_units: list[UtilizationRow]
+    workers: list[UtilizationRow]
+    totals: UtilizationRow
+
+
+class BacklogRow(msgspec.Struct, kw_only=True):
+    project_id: str
+    project_name: str
+    billing_model: str
+    currency: str
+    posted_entries: int
+    posted_hours: Decimal
+    posted_amount: Decimal
+    accepted_milestones: int
+    milestone_amount: Decimal
+    total_amount: Decimal
+    oldest_work_date: dt.date | None
+
+
+class BacklogPanel(msgspec.Struct, kw_only=True):
+    projects: list[BacklogRow]
+    totals: list[CurrencyAmount]
+
+
+class AgingRow(msgspec.Struct, kw_only=True):
+    bucket: str
+    label: str
+    entries: int
+    hours: Decimal
+    held_entries: int
+    amounts: list[CurrencyAmount]
+
+
+class AgingPanel(msgspec.Struct, kw_only=True):
+    as_of: dt.date
+    buckets: list[AgingRow]
+    total_entries: int
+    total_hours: Decimal
+    totals: list[CurrencyAmount]
+
+
+class CountRow(msgspec.Struct, kw_only=True):
+    key: str
+    label: str
+    count: int
+
+
+class ExceptionsPanel(msgspec.Struct, kw_only=True):
+    open_total: int
+    by_business_unit: list[CountRow]
+    by_reason: list[CountRow]
+    by_age: list[CountRow]
+
+
+class MarginRow(msgspec.Struct, kw_only=True):
+    project_id: str
+    project_name: str
+    billing_model: str
+    currency: str
+    billed_revenue: Decimal
+    cost: Decimal | None
+    margin: Decimal | None
+    margin_pct: Decimal | None
+    nte_amount: Decimal | None
+    nte_consumed: Decimal | None
+    nte_burn_pct: Decimal | None
+
+
+class MarginsPanel(msgspec.Struct, kw_only=True):
+    projects: list[MarginRow]
+    fx_rates_to_usd: dict[str, Decimal]
+
+
+class DashboardSession(msgspec.Struct, kw_only=True):
+    access_token: str
+    token_type: str
+    expires_in: int
+    api_base_url: str

@@ -1,0 +1,263 @@
+"""v1 and v2 payloads to and from the neutral (process tier) terms. Representation only: no business rule.
+
+v1 speaks decimal hours and a billable flag, exactly as the process tier does. v2 speaks whole minutes and a
+work type: ``billable_delivery`` is billable time, ``non_billable_internal`` is not. The canonical time entry
+holds decimal hours that come to whole minutes (to the hundredth of an hour on the way back), so v2 takes
+minutes in steps of 3 (0.05 h): every such value survives the round trip exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any, Final
+
+import msgspec
+
+from experience_apis.mobile_time.models import (
+    DayTotalV1,
+    DayTotalV2,
+    EntryChangesV1,
+    EntryChangesV2,
+    MyEntryV1,
+    MyEntryV2,
+    MyWeekV1,
+    MyWeekV2,
+    NewEntryV1,
+    NewEntryV2,
+    ProjectTotalV1,
+    ProjectTotalV2,
+    SyncItemV1,
+    SyncItemV2,
+    SyncResponseV1,
+    SyncResponseV2,
+    SyncResultV1,
+    SyncResultV2,
+)
+from experience_apis.mobile_time.service import SUBMITTABLE, MobileTime, SyncCommand, SyncOutcome, Week, item_problem
+from experience_apis.process_calls import ProcessTimeEntry
+from runtime.problems import BadRequest, FieldError
+
+MAX_HOURS: Final = Decimal(24)
+MINUTE_STEP: Final = 3
+WORK_TYPES: Final = {"billable_delivery": True, "non_billable_internal": False}
+
+
+def _days(week: Week) -> list[dt.date]:
+    return [week.week_start + dt.timedelta(days=offset) for offset in range(7)]
+
+
+def _totals(week: Week) -> tuple[dict[dt.date, Decimal], dict[str, Decimal]]:
+    by_day: dict[dt.date, Decimal] = defaultdict(Decimal)
+    by_project: dict[str, Decimal] = defaultdict(Decimal)
+    for entry in week.entries:
+        by_day[entry.work_date] += entry.hours
+        by_project[entry.project_id] += entry.hours
+    return by_day, by_project
+
+
+def _bad(pointer: str, detail: str) -> BadRequest:
+    return BadRequest(detail, slug="validation-error", errors=[FieldError(pointer=pointer, detail=detail)])
+
+
+def _no_change(payload: dict[str, Any]) -> dict[str, Any]:
+    if not payload:
+        raise BadRequest("send at least one field to change", slug="validation-error",
+                         errors=[FieldError(pointer="", detail="no field to change")])
+    return payload
+
+
+# -- v1 -----------------------------------------------------------------------------------------------------
+
+def hours_of(text: str) -> Decimal | None:
+    """Decimal hours from text, or None when it is not a number of hours in (0, 24]."""
+    try:
+        hours = Decimal(text)
+    except InvalidOperation:
+        return None
+    return hours if hours.is_finite() and Decimal(0) < hours <= MAX_HOURS else None
+
+
+def entry_v1(mobile: MobileTime, entry: ProcessTimeEntry) -> MyEntryV1:
+    return MyEntryV1(time_entry_id=entry.id, client_ref=mobile.shown_ref(entry.client_ref), project_id=entry.project_id,
+                     task_id=entry.task_id, work_date=entry.work_date, hours=entry.hours, billable=entry.billable,
+                     notes=entry.notes, state=entry.state, rejection_reason=entry.rejection_reason)
+
+
+def week_v1(mobile: MobileTime, week: Week) -> MyWeekV1:
+    by_day, by_project = _totals(week)
+    return MyWeekV1(
+        week_start=week.week_start, week_end=week.week_end, entries=[entry_v1(mobile, e) for e in week.entries],
+        days=[DayTotalV1(work_date=day, hours=by_day.get(day, Decimal(0))) for day in _days(week)],
+        projects=[ProjectTotalV1(project_id=p, project_name=week.project_names.get(p), hours=h)
+                  for p, h in sorted(by_project.items())],
+        total_hours=sum(by_project.values(), Decimal(0)),
+        submittable_entries=sum(1 for e in week.entries if e.state in SUBMITTABLE))
+
+
+def new_entry_v1(body: NewEntryV1) -> dict[str, Any]:
+    hours = hours_of(body.hours)
+    if hours is None:
+        raise _bad("/hours", "hours must be more than 0 and at most 24")
+    return {"project_id": body.project_id, "task_id": body.task_id, "work_date": body.work_date.isoformat(),
+            "hours": str(hours), "billable": body.billable, "notes": body.notes}
+
+
+def changes_v1(body: EntryChangesV1) -> dict[str, Any]:
+    payload = msgspec.to_builtins(body)
+    payload = {k: v for k, v in payload.items() if v is not None}
+    if "hours" in payload and hours_of(payload["hours"]) is None:
+        raise _bad("/hours", "hours must be more than 0 and at most 24")
+    return _no_change(payload)
+
+
+def sync_command_v1(index: int, item: SyncItemV1) -> SyncCommand:
+    fields: dict[str, Any] = {}
+    at = f"/items/{index}"
+    if item.op == "upsert":
+        if item.hours is not None:
+            hours = hours_of(item.hours)
+            if hours is None:
+                return SyncCommand(item.client_ref, item.op, problem=item_problem(
+                    422, "hours must be a decimal number more than 0 and at most 24", f"{at}/hours"))
+            fields["hours"] = str(hours)
+        problem = _common_fields(item.work_date, item.notes, at, fields)
+        if problem is not None:
+            return SyncCommand(item.client_ref, item.op, problem=problem)
+        for name in ("project_id", "task_id", "billable"):
+            value = getattr(item, name)
+            if value is not None:
+                fields[name] = value
+        if item.time_entry_id is None:
+            missing = [n for n in ("project_id", "work_date", "hours") if n not in fields]
+            if missing:
+                return SyncCommand(item.client_ref, item.op, problem=item_problem(
+                    422, "a new entry needs " + ", ".join(missing), f"{at}/{missing[0]}"))
+    elif item.time_entry_id is None:
+        return SyncCommand(item.client_ref, item.op, problem=item_problem(
+            422, "a delete names the time_entry_id", f"{at}/time_entry_id"))
+    if item.time_entry_id is not None:
+        fields.pop("project_id", None)  # an entry keeps its project; a change of project is a new entry
+    return SyncCommand(item.client_ref, item.op, item.time_entry_id, fields)
+
+
+def sync_response_v1(mobile: MobileTime, outcomes: list[SyncOutcome]) -> SyncResponseV1:
+    return SyncResponseV1(items=[SyncResultV1(
+        client_ref=o.client_ref, status=o.status,  # type: ignore[arg-type]
+        entry=entry_v1(mobile, o.entry) if o.entry is not None else None, problem=o.problem) for o in outcomes])
+
+
+# -- v2 -----------------------------------------------------------------------------------------------------
+
+def minutes_of(hours: Decimal) -> int:
+    return int((hours * 60).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def hours_from_minutes(minutes: int) -> str | None:
+    """Exact decimal hours for a whole number of minutes, or None when they would not round-trip."""
+    if not 1 <= minutes <= 1440 or minutes % MINUTE_STEP:
+        return None
+    return str((Decimal(minutes) / 60).normalize())
+
+
+def work_type_of(entry: ProcessTimeEntry) -> str:
+    return "billable_delivery" if entry.billable else "non_billable_internal"
+
+
+def entry_v2(mobile: MobileTime, entry: ProcessTimeEntry) -> MyEntryV2:
+    return MyEntryV2(time_entry_id=entry.id, client_ref=mobile.shown_ref(entry.client_ref), project_id=entry.project_id,
+                     task_id=entry.task_id, work_date=entry.work_date, minutes=minutes_of(entry.hours),
+                     work_type=work_type_of(entry), notes=entry.notes, state=entry.state,  # type: ignore[arg-type]
+                     rejection_reason=entry.rejection_reason)
+
+
+def week_v2(mobile: MobileTime, week: Week) -> MyWeekV2:
+    by_day, by_project = _totals(week)
+    return MyWeekV2(
+        week_start=week.week_start, week_end=week.week_end, entries=[entry_v2(mobile, e) for e in week.entries],
+        days=[DayTotalV2(work_date=day, minutes=minutes_of(by_day.get(day, Decimal(0)))) for day in _days(week)],
+        projects=[ProjectTotalV2(project_id=p, project_name=week.project_names.get(p), minutes=minutes_of(h))
+                  for p, h in sorted(by_project.items())],
+        total_minutes=minutes_of(sum(by_project.values(), Decimal(0))),
+        submittable_entries=sum(1 for e in week.entries if e.state in SUBMITTABLE))
+
+
+_MINUTES_DETAIL = f"minutes must be 1 to 1440 in steps of {MINUTE_STEP}"
+
+
+def new_entry_v2(body: NewEntryV2) -> dict[str, Any]:
+    hours = hours_from_minutes(body.minutes)
+    if hours is None:
+        raise _bad("/minutes", _MINUTES_DETAIL)
+    return {"project_id": body.project_id, "task_id": body.task_id, "work_date": body.work_date.isoformat(),
+            "hours": hours, "billable": WORK_TYPES[body.work_type], "notes": body.notes}
+
+
+def changes_v2(body: EntryChangesV2) -> dict[str, Any]:
+    payload: dict[str, Any] = {k: v for k, v in msgspec.to_builtins(body).items() if v is not None}
+    if "minutes" in payload:
+        hours = hours_from_minutes(payload.pop("minutes"))
+        if hours is None:
+            raise _bad("/minutes", _MINUTES_DETAIL)
+        payload["hours"] = hours
+    if "work_type" in payload:
+        payload["billable"] = WORK_TYPES[payload.pop("work_type")]
+    return _no_change(payload)
+
+
+def sync_command_v2(index: int, item: SyncItemV2) -> SyncCommand:
+    fields: dict[str, Any] = {}
+    at = f"/items/{index}"
+    if item.op == "upsert":
+        if item.minutes is not None:
+            hours = hours_from_minutes(item.minutes)
+            if hours is None:
+                return SyncCommand(item.client_ref, item.op, problem=item_problem(422, _MINUTES_DETAIL,
+                                                                                  f"{at}/minutes"))
+            fields["hours"] = hours
+        if item.work_type is not None:
+            if item.work_type not in WORK_TYPES:
+                return SyncCommand(item.client_ref, item.op, problem=item_problem(
+                    422, "work_type must be one of " + ", ".join(WORK_TYPES), f"{at}/work_type"))
+            fields["billable"] = WORK_TYPES[item.work_type]
+        problem = _common_fields(item.work_date, item.notes, at, fields)
+        if problem is not None:
+            return SyncCommand(item.client_ref, item.op, problem=problem)
+        for name in ("project_id", "task_id"):
+            value = getattr(item, name)
+            if value is not None:
+                fields[name] = value
+        if item.time_entry_id is None:
+            missing = [n for n, key in (("project_id", "project_id"), ("work_date", "work_date"),
+                                        ("minutes", "hours"), ("work_type", "billable")) if key not in fields]
+            if missing:
+                return SyncCommand(item.client_ref, item.op, problem=item_problem(
+                    422, "a new entry needs " + ", ".join(missing), f"{at}/{missing[0]}"))
+    elif item.time_entry_id is None:
+        return SyncCommand(item.client_ref, item.op, problem=item_problem(
+            422, "a delete names the time_entry_id", f"{at}/time_entry_id"))
+    if item.time_entry_id is not None:
+        fields.pop("project_id", None)
+    return SyncCommand(item.client_ref, item.op, item.time_entry_id, fields)
+
+
+def sync_response_v2(mobile: MobileTime, outcomes: list[SyncOutcome]) -> SyncResponseV2:
+    return SyncResponseV2(items=[SyncResultV2(
+        client_ref=o.client_ref, status=o.status,  # type: ignore[arg-type]
+        entry=entry_v2(mobile, o.entry) if o.entry is not None else None, problem=o.problem) for o in outcomes])
+
+
+# -- both ---------------------------------------------------------------------------------------------------
+
+def _common_fields(work_date: str | None, notes: str | None, at: str, fields: dict[str, Any]) -> dict[str, Any] | None:
+    if work_date is not None:
+        try:
+            fields["work_date"] = dt.date.fromisoformat(work_date).isoformat()
+        except ValueError:
+            return item_problem(422, "work_date must be a date (YYYY-MM-DD)", f"{at}/work_date")
+    if notes is not None:
+        if len(notes) > 2000:
+            return item_problem(422, "notes are at most 2000 characters", f"{at}/notes")
+        fields["notes"] = notes
+    return None

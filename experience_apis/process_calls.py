@@ -1,0 +1,118 @@
+"""The process and system APIs as the experience tier reads them: decoded loosely, so additive changes pass."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+TIMESHEETS = "/process/timesheets/v1"
+STAFFING = "/process/staffing/v1"
+INSIGHTS = "/process/insights/v1"
+PSA = "/system/psa/v1"
+HR = "/system/hr/v1"
+
+
+class ProcessTimeEntry(msgspec.Struct, kw_only=True):
+    id: str
+    worker_id: str
+    project_id: str
+    task_id: str | None = None
+    work_date: dt.date
+    hours: Decimal
+    billable: bool = True
+    notes: str = ""
+    state: str
+    version: int = 1
+    submitted_at: dt.datetime | None = None
+    rejection_reason: str | None = None
+    client_ref: str | None = None
+    superseded_by_id: str | None = None
+
+
+class ProcessTimeEntryPage(msgspec.Struct, kw_only=True):
+    items: list[ProcessTimeEntry]
+    next_cursor: str | None = None
+
+
+class ProcessSyncResult(msgspec.Struct, kw_only=True):
+    client_ref: str
+    status: str
+    time_entry: ProcessTimeEntry | None = None
+    problem: dict[str, Any] | None = None
+
+
+class ProcessSyncResponse(msgspec.Struct, kw_only=True):
+    items: list[ProcessSyncResult]
+
+
+class ProcessSettlement(msgspec.Struct, kw_only=True):
+    disposition: str
+    reasons: list[str] = []
+    amount: Decimal | None = None
+    currency: str | None = None
+    exception_id: str | None = None
+
+
+class ProcessEntryOutcome(msgspec.Struct, kw_only=True):
+    time_entry_id: str
+    result: str
+    state: str | None = None
+    detail: str | None = None
+    settlement: ProcessSettlement | None = None
+
+
+class ProcessSubmission(msgspec.Struct, kw_only=True):
+    worker_id: str
+    week_start: dt.date
+    week_end: dt.date
+    items: list[ProcessEntryOutcome]
+    total_hours: Decimal
+
+
+class ProcessApproval(msgspec.Struct, kw_only=True):
+    id: str
+    decision: str
+    reason: str | None = None
+    state: str
+    entries: list[ProcessEntryOutcome]
+
+
+class StaffedProject(msgspec.Struct):
+    id: str
+    name: str
+    status: str
+
+
+class StaffedAssignment(msgspec.Struct):
+    id: str
+    role: str
+    planned_hours_per_week: Any
+    start_date: Any
+    end_date: Any
+    status: str
+    project: StaffedProject
+
+
+class StaffedPage(msgspec.Struct):
+    items: list[StaffedAssignment]
+    next_cursor: str | None = None
+
+
+class PsaProject(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    status: str
+    manager_id: str | None = None
+
+
+class PsaProjectPage(msgspec.Struct, kw_only=True):
+    items: list[PsaProject]
+    next_cursor: str | None = None
+
+
+class HrWorker(msgspec.Struct, kw_only=True):
+    id: str
+    name: str

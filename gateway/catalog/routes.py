@@ -1,0 +1,184 @@
+"""Catalog routes: HTML pages for people, JSON for tools (and a Backstage export), try-it tokens for demos."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import yaml
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Response, Router, get, post
+from litestar.exceptions import NotFoundException
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
+from litestar.types import ControllerRouterHandler
+
+from contracts import CONTRACTS_DIR
+from contracts.toolchain.diff import build_changelog
+from contracts.toolchain.loader import load_contract
+from gateway.catalog.model import ApiView, Catalog
+from gateway.catalog.problems import PROBLEM_TYPES
+from gateway.config import ClientConfig
+from runtime.problems import Forbidden, ProblemError
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+HERE = Path(__file__).resolve().parent
+_templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["j2", "html"]),
+                         trim_blocks=True, lstrip_blocks=True)
+TRY_IT_TTL_SECONDS = 300
+
+
+class TryItRequest(msgspec.Struct, forbid_unknown_fields=True):
+    client_id: str
+    subject: str | None = None
+
+
+def _html(template: str, status_code: int = 200, **context: Any) -> Response[str]:
+    return Response(_templates.get_template(template).render(**context), media_type="text/html; charset=utf-8",
+                    status_code=status_code)
+
+
+def _api_json(api: ApiView) -> dict[str, Any]:
+    return {
+        "api_id": api.api_id, "layer": api.layer, "name": api.name, "title": api.title,
+        "description": api.description, "latest_version": api.latest.major,
+        "versions": [
+            {"major": v.major, "base_path": v.base_path, "contract_version": v.contract_version,
+             "lifecycle": v.lifecycle, "sunset": v.sunset, "owner_tier": v.owner_tier, "published": v.published,
+             "scopes": v.scopes, "sla_tiers": [msgspec.to_builtins(t) for t in v.sla_tiers],
+             "docs_url": f"/catalog/apis/{api.api_id}/v{v.major}",
+             "contract_url": f"/catalog/apis/{api.api_id}/v{v.major}/openapi.yaml",
+             "operations": [{"method": op.method, "path": op.path, "operation_id": op.operation_id,
+                             "summary": op.summary, "scopes": op.scopes} for op in v.operations]}
+            for v in api.versions
+        ],
+    }
+
+
+def create_catalog_router(gateway: Gateway, contracts_dir: Path = CONTRACTS_DIR) -> Router:
+    built: dict[int, Catalog] = {}
+
+    def catalog() -> Catalog:
+        # One catalog per live config: rebuilt only when a reload swaps the config.
+        config = gateway.state.config
+        key = id(config)
+        if key not in built:
+            built.clear()
+            built[key] = Catalog.build(contracts_dir, config)
+        return built[key]
+
+    def api_or_404(layer: str, api: str) -> ApiView:
+        view = catalog().get(f"{layer}/{api}")
+        if view is None:
+            raise NotFoundException(detail=f"no API {layer}/{api} in the catalog")
+        return view
+
+    def try_it_clients() -> list[ClientConfig]:
+        allowed = set(gateway.state.config.catalog.try_it_clients)
+        return [c for c in gateway.state.config.clients if c.id in allowed and c.status == "active"]
+
+    @get("/", include_in_schema=False)
+    async def index(q: str = "", layer: str | None = None) -> Response[str]:
+        found = catalog().search(q, layer)
+        return _html("index.html.j2", layers=catalog().by_layer(found), query=q, total=len(found))
+
+    @get("/apis")
+    async def apis_json(q: str = "", layer: str | None = None) -> dict[str, Any]:
+        return {"items": [_api_json(api) for api in catalog().search(q, layer)]}
+
+    @get("/apis/{layer:str}/{api:str}")
+    async def api_latest(layer: str, api: str) -> Redirect:
+        view = api_or_404(layer, api)
+        return Redirect(f"/catalog/apis/{view.api_id}/v{view.latest.major}")
+
+    @get("/apis/{layer:str}/{api:str}/{version:str}")
+    async def api_version(layer: str, api: str, version: str) -> Response[str]:
+        view = api_or_404(layer, api)
+        if version == "changelog":
+            return _html("changelog.html.j2", api=view, steps=changelog_steps(view, contracts_dir))
+        major = int(version[1:]) if version.startswith("v") and version[1:].isdigit() else -1
+        selected = view.version(major)
+        if selected is None:
+            raise NotFoundException(detail=f"{view.api_id} has no version {version}")
+        successor = next((v for v in view.versions if v.major > major and v.lifecycle == "active"), None)
+        return _html("version.html.j2", api=view, version=selected, successor=successor,
+                     try_it_clients=try_it_clients())
+
+    def contract_text(layer: str, api: str, version: str) -> str:
+        view = api_or_404(layer, api)
+        selected = view.version(int(version[1:])) if version[1:].isdigit() else None
+        if selected is None:
+            raise NotFoundException(detail=f"no contract for {layer}/{api}/{version}")
+        return (contracts_dir / selected.contract_file).read_text()
+
+    @get("/apis/{layer:str}/{api:str}/{version:str}/openapi.yaml")
+    async def contract_yaml(layer: str, api: str, version: str) -> Response[str]:
+        return Response(contract_text(layer, api, version), media_type="application/yaml")
+
+    @get("/apis/{layer:str}/{api:str}/{version:str}/openapi.json")
+    async def contract_json(layer: str, api: str, version: str) -> Response[str]:
+        document = yaml.safe_load(contract_text(layer, api, version))
+        return Response(json.dumps(document, indent=2, default=str), media_type="application/json")
+
+    @get("/backstage.json")
+    async def backstage() -> dict[str, Any]:
+        """Backstage API entities (kind: API), one per published version, for a software catalog to import."""
+        entities = []
+        for api in catalog().apis:
+            for v in api.versions:
+                entities.append({
+                    "apiVersion": "backstage.io/v1alpha1", "kind": "API",
+                    "metadata": {
+                        "name": f"{api.api_id.replace('/', '-')}-v{v.major}", "title": f"{v.title} v{v.major}",
+                        "description": v.description.strip(),
+                        "tags": [api.layer, v.lifecycle], "annotations": {"psgateway/base-path": v.base_path},
+                    },
+                    "spec": {"type": "openapi", "lifecycle": {"active": "production"}.get(v.lifecycle, v.lifecycle),
+                             "owner": f"{v.owner_tier or api.layer}-tier", "system": "psgateway",
+                             "definition": (contracts_dir / v.contract_file).read_text()},
+                })
+        return {"items": entities}
+
+    @get("/problems")
+    async def problems() -> Response[str]:
+        return _html("problems.html.j2", problems=PROBLEM_TYPES, selected=None)
+
+    @get("/problems/{slug:str}")
+    async def problem(slug: str) -> Response[str]:
+        if slug not in PROBLEM_TYPES:
+            raise NotFoundException(detail=f"no problem type {slug!r}")
+        return _html("problems.html.j2", problems=PROBLEM_TYPES, selected=slug)
+
+    @post("/try-it/token", status_code=200)
+    async def try_it_token(data: TryItRequest) -> dict[str, Any]:
+        client = next((c for c in try_it_clients() if c.id == data.client_id), None)
+        if client is None:
+            raise Forbidden(f"client {data.client_id!r} is not offered for try-it on this gateway",
+                            slug="forbidden")
+        if data.subject and not client.user_tokens:
+            raise ProblemError(f"client {client.id!r} cannot act for a person", status=400)
+        token, ttl = gateway.issuer.mint(client, subject=data.subject or None, ttl_seconds=TRY_IT_TTL_SECONDS)
+        return {"access_token": token, "token_type": "Bearer", "expires_in": ttl}
+
+    static = create_static_files_router(path="/static", directories=[HERE / "static"], name="catalog-static",
+                                        include_in_schema=False)
+    handlers: list[ControllerRouterHandler] = [
+        index, apis_json, api_latest, api_version, contract_yaml, contract_json, backstage, problems, problem,
+        try_it_token, static,
+    ]
+    return Router(path="/catalog", route_handlers=handlers)
+
+
+def changelog_steps(api: ApiView, contracts_dir: Path) -> list[dict[str, Any]]:
+    """The diff tool's changelog between consecutive major versions (the same one `psgw contracts diff` prints)."""
+    steps = []
+    for old, new in itertools.pairwise(api.versions):
+        changelog = build_changelog(load_contract(contracts_dir / old.contract_file),
+                                    load_contract(contracts_dir / new.contract_file))
+        steps.append({"old": old.major, "new": new.major, "changelog": changelog})
+    return steps

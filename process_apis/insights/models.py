@@ -1,0 +1,135 @@
+"""Payloads of the insights process API v1 (contracts/process/insights/v1.yaml)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import msgspec
+
+from contracts.canonical import Instant
+
+
+class CurrencyAmount(msgspec.Struct, kw_only=True):
+    currency: str
+    amount: Decimal
+
+
+class UtilizationFigures(msgspec.Struct, kw_only=True):
+    capacity_hours: Decimal
+    planned_hours: Decimal
+    actual_hours: Decimal
+    billable_hours: Decimal
+    planned_utilization_pct: Decimal | None
+    actual_utilization_pct: Decimal | None
+    billable_utilization_pct: Decimal | None
+
+
+class WorkerUtilization(UtilizationFigures, kw_only=True):
+    worker_id: str
+    name: str
+    role: str
+    business_unit_id: str
+
+
+class BusinessUnitUtilization(UtilizationFigures, kw_only=True):
+    business_unit_id: str
+    name: str
+    workers: int
+
+
+class Utilization(msgspec.Struct, kw_only=True):
+    from_date: dt.date
+    to_date: dt.date
+    working_days: int
+    workers: list[WorkerUtilization]
+    business_units: list[BusinessUnitUtilization]
+    totals: UtilizationFigures
+    computed_at: Instant
+
+
+class ProjectBacklog(msgspec.Struct, kw_only=True):
+    project_id: str
+    project_name: str
+    contract_id: str
+    billing_model: str
+    currency: str
+    posted_entries: int
+    posted_hours: Decimal
+    posted_amount: Decimal
+    accepted_milestones: int
+    milestone_amount: Decimal
+    total_amount: Decimal
+    oldest_work_date: dt.date | None
+    entries_without_posting: int
+
+
+class InvoiceReadyBacklog(msgspec.Struct, kw_only=True):
+    projects: list[ProjectBacklog]
+    totals: list[CurrencyAmount]
+    computed_at: Instant
+
+
+class AgingBucket(msgspec.Struct, kw_only=True):
+    bucket: str
+    min_days: int
+    max_days: int | None
+    entries: int
+    hours: Decimal
+    amounts: list[CurrencyAmount]
+    held_entries: int
+    held_hours: Decimal
+
+
+class UnbilledTimeAging(msgspec.Struct, kw_only=True):
+    as_of: dt.date
+    buckets: list[AgingBucket]
+    total_entries: int
+    total_hours: Decimal
+    totals: list[CurrencyAmount]
+    computed_at: Instant
+
+
+class CountByKey(msgspec.Struct, kw_only=True):
+    key: str
+    count: int
+
+
+class ExceptionAgeBucket(msgspec.Struct, kw_only=True):
+    bucket: str
+    min_days: int
+    max_days: int | None
+    count: int
+
+
+class ExceptionsSummary(msgspec.Struct, kw_only=True):
+    open_total: int
+    by_business_unit: list[CountByKey]
+    by_reason: list[CountByKey]
+    by_kind: list[CountByKey]
+    by_age: list[ExceptionAgeBucket]
+    computed_at: Instant
+
+
+class ProjectMargin(msgspec.Struct, kw_only=True):
+    project_id: str
+    project_name: str
+    contract_id: str
+    business_unit_id: str | None
+    billing_model: str
+    currency: str
+    billed_revenue: Decimal
+    cost: Decimal | None
+    cost_hours: Decimal
+    margin: Decimal | None
+    margin_pct: Decimal | None
+    unconverted_costs: list[CurrencyAmount]
+    nte_amount: Decimal | None
+    nte_consumed: Decimal | None
+    nte_burn_pct: Decimal | None
+
+
+class ProjectMargins(msgspec.Struct, kw_only=True):
+    projects: list[ProjectMargin]
+    fx_rates_to_usd: dict[str, Decimal]
+    computed_at: Instant

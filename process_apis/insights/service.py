@@ -1,0 +1,390 @@
+"""Dashboard figures, computed once here from the systems of record and the process tier's own ledger.
+
+Every money figure comes from the same facts and rules the time-to-bill workflow uses: amounts of approved
+time are billing-eligibility verdicts (:func:`process_apis.billing.eligibility.evaluate_batch` over
+:func:`process_apis.billing.facts.load_context`), what counts as billable is the eligibility rule
+``not_billable``, and an NTE's consumption is the very "billed so far" the ``NTE_EXCEEDED`` rule compares
+with (ERP postings plus what this tier has queued). The definitions of each figure are in the contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, Final
+
+import msgspec
+import sqlalchemy as sa
+
+from contracts.canonical import (
+    BusinessUnit,
+    Invoice,
+    Milestone,
+    Project,
+    TimeEntry,
+    Worker,
+)
+from process_apis.billing.eligibility import CENT, BillingContext, evaluate_batch, not_billable
+from process_apis.billing.facts import load_context, with_local_ledger
+from process_apis.insights.models import (
+    AgingBucket,
+    BusinessUnitUtilization,
+    CountByKey,
+    CurrencyAmount,
+    ExceptionAgeBucket,
+    ExceptionsSummary,
+    InvoiceReadyBacklog,
+    ProjectBacklog,
+    ProjectMargin,
+    ProjectMargins,
+    UnbilledTimeAging,
+    Utilization,
+    UtilizationFigures,
+    WorkerUtilization,
+)
+from process_apis.insights.settings import InsightsSettings
+from process_apis.store import exceptions
+from process_apis.systems import HR, Systems, all_pages
+from runtime.problems import BadRequest, FieldError
+from runtime.storage import Database, utcnow
+
+# Age buckets in days, shared by unbilled time and exceptions: 0-7, 8-30, 31-60, 60+ (61 and more).
+AGE_BUCKETS: Final[tuple[tuple[str, int, int | None], ...]] = (
+    ("0-7", 0, 7), ("8-30", 8, 30), ("31-60", 31, 60), ("60+", 61, None))
+# Time recorded and handed in: the "actual" of utilization and the cost of a project.
+RECORDED_STATES: Final = frozenset({"submitted", "approved", "posted", "invoiced"})
+COSTED_STATES: Final = frozenset({"approved", "posted", "invoiced"})
+BILLED_INVOICE_STATES: Final = frozenset({"posted", "paid"})
+COST_ONLY_REASONS: Final = frozenset({"NOT_BILLABLE", "BILLED_BY_MILESTONE"})
+TENTH: Final = Decimal("0.1")
+MAX_RANGE_DAYS: Final = 366
+
+
+def bucket_of(age_days: int) -> str:
+    for name, low, high in AGE_BUCKETS:
+        if age_days >= low and (high is None or age_days <= high):
+            return name
+    return AGE_BUCKETS[0][0]  # dated in the future: as young as it gets
+
+
+def percent(part: Decimal, whole: Decimal) -> Decimal | None:
+    if whole <= 0:
+        return None
+    return (part * 100 / whole).quantize(TENTH, rounding=ROUND_HALF_EVEN)
+
+
+def working_days(start: dt.date, end: dt.date) -> int:
+    """Monday to Friday days from ``start`` to ``end``, both included."""
+    if end < start:
+        return 0
+    days = (end - start).days + 1
+    full_weeks, rest = divmod(days, 7)
+    count = full_weeks * 5
+    for offset in range(rest):
+        if (start + dt.timedelta(days=full_weeks * 7 + offset)).weekday() < 5:
+            count += 1
+    return count
+
+
+def _live(entries: Iterable[TimeEntry], states: frozenset[str]) -> list[TimeEntry]:
+    """Entries in ``states`` that no correction has superseded (a correction replaces, never adds)."""
+    return [e for e in entries if e.state in states and e.superseded_by_id is None]
+
+
+def _amounts(totals: dict[str, Decimal]) -> list[CurrencyAmount]:
+    return [CurrencyAmount(currency=c, amount=a.quantize(CENT)) for c, a in sorted(totals.items())]
+
+
+class InsightsService:
+    def __init__(self, db: Database, systems: Systems, settings: InsightsSettings) -> None:
+        self.db = db
+        self.systems = systems
+        self.settings = settings
+
+    # -- utilization ------------------------------------------------------------------------------------------
+
+    async def utilization(self, *, from_date: dt.date, to_date: dt.date, business_unit_id: str | None,
+                          worker_id: str | None) -> Utilization:
+        if to_date < from_date:
+            raise BadRequest("to_date is before from_date", slug="validation-error",
+                             errors=[FieldError(pointer="/to_date", detail="before from_date", location="query")])
+        if (to_date - from_date).days >= MAX_RANGE_DAYS:
+            raise BadRequest(f"ask for at most {MAX_RANGE_DAYS} days", slug="validation-error",
+                             errors=[FieldError(pointer="/to_date", detail=f"at most {MAX_RANGE_DAYS} days after "
+                                                "from_date", location="query")])
+        gateway = self.systems.psa.gateway
+        workers, units, assignments, entries = await asyncio.gather(
+            all_pages(gateway, f"{HR}/workers", Worker, {"business_unit_id": business_unit_id}),
+            all_pages(gateway, f"{HR}/business-units", BusinessUnit),
+            self.systems.psa.assignments(status="confirmed", worker_id=worker_id),
+            self.systems.psa.time_entries(worker_id=worker_id, from_date=from_date, to_date=to_date))
+        workers = [w for w in workers if w.status != "terminated" and (worker_id is None or w.id == worker_id)]
+        recorded = _live(entries, RECORDED_STATES)
+        non_billable_tasks = await self._non_billable_tasks({e.project_id for e in recorded})
+        context = BillingContext(non_billable_tasks=non_billable_tasks)
+        days = working_days(from_date, to_date)
+        planned: dict[str, Decimal] = defaultdict(Decimal)
+        for a in assignments:
+            overlap = working_days(max(a.start_date, from_date), min(a.end_date or to_date, to_date))
+            planned[a.worker_id] += a.planned_hours_per_week * overlap / 5
+        actual: dict[str, Decimal] = defaultdict(Decimal)
+        billable: dict[str, Decimal] = defaultdict(Decimal)
+        for entry in recorded:
+            actual[entry.worker_id] += entry.hours
+            if not not_billable(entry, None, context):  # type: ignore[arg-type]  # the rule reads no facts
+                billable[entry.worker_id] += entry.hours
+        rows = [self._worker_row(w, w.capacity_hours_per_week * days / 5, planned[w.id], actual[w.id],
+                                 billable[w.id]) for w in sorted(workers, key=lambda w: w.id)]
+        names = {u.id: u.name for u in units}
+        by_unit: dict[str, list[WorkerUtilization]] = defaultdict(list)
+        for row in rows:
+            by_unit[row.business_unit_id].append(row)
+        unit_rows = [BusinessUnitUtilization(business_unit_id=unit, name=names.get(unit, unit), workers=len(members),
+                                             **_figures_of(members))
+                     for unit, members in sorted(by_unit.items())]
+        return Utilization(from_date=from_date, to_date=to_date, working_days=days, workers=rows,
+                           business_units=unit_rows, totals=UtilizationFigures(**_figures_of(rows)),
+                           computed_at=utcnow())
+
+    @staticmethod
+    def _worker_row(worker: Worker, capacity: Decimal, planned: Decimal, actual: Decimal,
+                    billable: Decimal) -> WorkerUtilization:
+        return WorkerUtilization(worker_id=worker.id, name=worker.name, role=worker.role,
+                                 business_unit_id=worker.business_unit_id,
+                                 **_figures(capacity, planned, actual, billable))
+
+    async def _non_billable_tasks(self, project_ids: Iterable[str]) -> frozenset[str]:
+        limit = asyncio.Semaphore(8)
+
+        async def one(project_id: str) -> list[str]:
+            async with limit:
+                return [t.id for t in await self.systems.psa.tasks(project_id) if not t.billable]
+
+        found = await asyncio.gather(*(one(p) for p in sorted(project_ids)))
+        return frozenset(task for tasks in found for task in tasks)
+
+    # -- invoice-ready backlog --------------------------------------------------------------------------------
+
+    async def invoice_ready_backlog(self, *, project_id: str | None) -> InvoiceReadyBacklog:
+        projects, posted, postings, milestones, contracts = await asyncio.gather(
+            self._projects(project_id),
+            self.systems.psa.time_entries(state="posted", project_id=project_id),
+            self.systems.erp.postings(project_id=project_id),
+            self.systems.psa.milestones(state="accepted", project_id=project_id),
+            self.systems.erp.contracts())
+        by_source = {p.source_id: p for p in postings}
+        currency_of = {c.id: c.currency for c in contracts}
+        entries_of: dict[str, list[TimeEntry]] = defaultdict(list)
+        for entry in _live(posted, frozenset({"posted"})):
+            entries_of[entry.project_id].append(entry)
+        milestones_of: dict[str, list[Milestone]] = defaultdict(list)
+        for milestone in milestones:
+            milestones_of[milestone.project_id].append(milestone)
+        rows: list[ProjectBacklog] = []
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        for project in projects:
+            entries, accepted = entries_of.get(project.id, []), milestones_of.get(project.id, [])
+            if not entries and not accepted:
+                continue
+            booked = [by_source[e.id] for e in entries if e.id in by_source]
+            posted_amount = sum((p.amount for p in booked), Decimal(0))
+            milestone_amount = sum((m.amount for m in accepted), Decimal(0))
+            currency = currency_of.get(project.contract_id) or (booked[0].currency if booked else
+                                                                accepted[0].currency if accepted else "USD")
+            rows.append(ProjectBacklog(
+                project_id=project.id, project_name=project.name, contract_id=project.contract_id,
+                billing_model=project.billing_model, currency=currency, posted_entries=len(entries),
+                posted_hours=sum((e.hours for e in entries), Decimal(0)), posted_amount=posted_amount.quantize(CENT),
+                accepted_milestones=len(accepted), milestone_amount=milestone_amount.quantize(CENT),
+                total_amount=(posted_amount + milestone_amount).quantize(CENT),
+                oldest_work_date=min((e.work_date for e in entries), default=None),
+                entries_without_posting=len(entries) - len(booked)))
+            totals[currency] += posted_amount + milestone_amount
+        rows.sort(key=lambda r: (-r.total_amount, r.project_id))
+        return InvoiceReadyBacklog(projects=rows, totals=_amounts(totals), computed_at=utcnow())
+
+    # -- unbilled approved time aging -------------------------------------------------------------------------
+
+    async def unbilled_time_aging(self, *, as_of: dt.date) -> UnbilledTimeAging:
+        approved, posted, postings = await asyncio.gather(
+            self.systems.psa.time_entries(state="approved"), self.systems.psa.time_entries(state="posted"),
+            self.systems.erp.postings())
+        approved = _live(approved, frozenset({"approved"}))
+        posted = _live(posted, frozenset({"posted"}))
+        by_source = {p.source_id: p for p in postings}
+        # An approved entry's value is its eligibility verdict, exactly as the workflow would settle it now.
+        context = await load_context(self.systems, approved)
+        async with self.db.read() as conn:
+            context = await with_local_ledger(self.db, conn, context, lock=False)
+        verdicts = evaluate_batch(approved, context)
+        hours: dict[str, Decimal] = defaultdict(Decimal)
+        counts: Counter[str] = Counter()
+        held_hours: dict[str, Decimal] = defaultdict(Decimal)
+        held: Counter[str] = Counter()
+        money: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+
+        def add(entry: TimeEntry, amount: Decimal | None, currency: str | None, is_held: bool) -> None:
+            bucket = bucket_of((as_of - entry.work_date).days)
+            counts[bucket] += 1
+            hours[bucket] += entry.hours
+            if amount is not None and currency is not None:
+                money[bucket][currency] += amount
+            if is_held:
+                held[bucket] += 1
+                held_hours[bucket] += entry.hours
+
+        for entry, verdict in zip(approved, verdicts, strict=True):
+            if COST_ONLY_REASONS & set(verdict.reasons):
+                continue  # never billed, whatever else holds it: cost, not unbilled revenue
+            booked = by_source.get(entry.id)
+            if verdict.disposition == "already_posted" and booked is not None:
+                add(entry, booked.amount, booked.currency, False)
+            else:
+                add(entry, verdict.amount, verdict.currency, verdict.disposition == "hold")
+        for entry in posted:
+            booked = by_source.get(entry.id)
+            add(entry, booked.amount if booked else None, booked.currency if booked else None, False)
+        buckets = [AgingBucket(bucket=name, min_days=low, max_days=high, entries=counts[name], hours=hours[name],
+                               amounts=_amounts(money[name]), held_entries=held[name], held_hours=held_hours[name])
+                   for name, low, high in AGE_BUCKETS]
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        for per_currency in money.values():
+            for currency, amount in per_currency.items():
+                totals[currency] += amount
+        return UnbilledTimeAging(as_of=as_of, buckets=buckets, total_entries=sum(counts.values()),
+                                 total_hours=sum(hours.values(), Decimal(0)), totals=_amounts(totals),
+                                 computed_at=utcnow())
+
+    # -- exceptions ------------------------------------------------------------------------------------------
+
+    async def exceptions_summary(self) -> ExceptionsSummary:
+        now = utcnow()
+        async with self.db.read() as conn:
+            rows = (await conn.execute(sa.select(
+                exceptions.c.kind, exceptions.c.business_unit_id, exceptions.c.reason_codes, exceptions.c.created_at,
+            ).where(exceptions.c.state != "resolved"))).all()
+        by_unit: Counter[str] = Counter()
+        by_reason: Counter[str] = Counter()
+        by_kind: Counter[str] = Counter()
+        by_age: Counter[str] = Counter()
+        for row in rows:
+            by_unit[row.business_unit_id or "unassigned"] += 1
+            by_kind[row.kind] += 1
+            by_reason.update(dict.fromkeys(row.reason_codes, 1))
+            by_age[bucket_of(max(0, (now - row.created_at).days))] += 1
+        return ExceptionsSummary(
+            open_total=len(rows), by_business_unit=_counts(by_unit), by_reason=_counts(by_reason),
+            by_kind=_counts(by_kind),
+            by_age=[ExceptionAgeBucket(bucket=name, min_days=low, max_days=high, count=by_age[name])
+                    for name, low, high in AGE_BUCKETS],
+            computed_at=now)
+
+    # -- project margin and NTE burn ---------------------------------------------------------------------------
+
+    async def project_margins(self, *, project_id: str | None) -> ProjectMargins:
+        gateway = self.systems.psa.gateway
+        projects, contracts, entries, workers, invoices = await asyncio.gather(
+            self._projects(project_id), self.systems.erp.contracts(),
+            self.systems.psa.time_entries(project_id=project_id), all_pages(gateway, f"{HR}/workers", Worker),
+            self.systems.erp.invoices())
+        costed = _live(entries, COSTED_STATES)
+        contract_of = {c.id: c for c in contracts}
+        # Consumption of an NTE is what the NTE_EXCEEDED rule compares with: ERP postings plus queued postings.
+        context = await load_context(self.systems, costed)
+        async with self.db.read() as conn:
+            context = await with_local_ledger(self.db, conn, context, lock=False)
+        revenue = _revenue_by_project(invoices, projects, costed)
+        cost_by: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        hours_by: dict[str, Decimal] = defaultdict(Decimal)
+        worker_of = {w.id: w for w in workers}
+        for entry in costed:
+            hours_by[entry.project_id] += entry.hours
+            rate = _cost_rate(worker_of.get(entry.worker_id), entry.work_date)
+            if rate is not None:
+                cost_by[entry.project_id][rate[1]] += entry.hours * rate[0]
+        fx = self.settings.fx_rates_to_usd
+        rows: list[ProjectMargin] = []
+        for project in projects:
+            contract = contract_of.get(project.contract_id)
+            currency = contract.currency if contract else "USD"
+            converted = Decimal(0)
+            unconverted: dict[str, Decimal] = {}
+            for cost_currency, amount in cost_by[project.id].items():
+                if cost_currency == currency:
+                    converted += amount
+                elif cost_currency in fx and currency in fx:
+                    converted += amount * fx[cost_currency] / fx[currency]
+                else:
+                    unconverted[cost_currency] = amount
+            billed = revenue.get(project.id, Decimal(0)).quantize(CENT)
+            cost = None if unconverted else converted.quantize(CENT)
+            margin = billed - cost if cost is not None else None
+            nte = contract.nte_amount if contract else None
+            consumed = context.billed.get(project.contract_id, Decimal(0)).quantize(CENT) if nte is not None else None
+            rows.append(ProjectMargin(
+                project_id=project.id, project_name=project.name, contract_id=project.contract_id,
+                business_unit_id=project.business_unit_id, billing_model=project.billing_model, currency=currency,
+                billed_revenue=billed, cost=cost, cost_hours=hours_by[project.id], margin=margin,
+                margin_pct=percent(margin, billed) if margin is not None else None,
+                unconverted_costs=_amounts(unconverted), nte_amount=nte, nte_consumed=consumed,
+                nte_burn_pct=percent(consumed, nte) if consumed is not None and nte is not None else None))
+        return ProjectMargins(projects=rows, fx_rates_to_usd=dict(fx), computed_at=utcnow())
+
+    async def _projects(self, project_id: str | None) -> list[Project]:
+        if project_id is not None:
+            return [await self.systems.psa.project(project_id)]
+        return sorted(await self.systems.psa.projects(), key=lambda p: p.id)
+
+
+def _figures(capacity: Decimal, planned: Decimal, actual: Decimal, billable: Decimal) -> dict[str, Any]:
+    capacity, planned = capacity.quantize(TENTH), planned.quantize(TENTH)
+    return msgspec.structs.asdict(UtilizationFigures(
+        capacity_hours=capacity, planned_hours=planned, actual_hours=actual, billable_hours=billable,
+        planned_utilization_pct=percent(planned, capacity), actual_utilization_pct=percent(actual, capacity),
+        billable_utilization_pct=percent(billable, capacity)))
+
+
+def _figures_of(rows: Sequence[UtilizationFigures]) -> dict[str, Any]:
+    return _figures(sum((r.capacity_hours for r in rows), Decimal(0)), sum((r.planned_hours for r in rows), Decimal(0)),
+                    sum((r.actual_hours for r in rows), Decimal(0)), sum((r.billable_hours for r in rows), Decimal(0)))
+
+
+def _counts(counter: Counter[str]) -> list[CountByKey]:
+    return [CountByKey(key=k, count=n) for k, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def _cost_rate(worker: Worker | None, day: dt.date) -> tuple[Decimal, str] | None:
+    if worker is None:
+        return None
+    for rate in worker.cost_rates:
+        if rate.valid_from <= day and (rate.valid_to is None or day <= rate.valid_to):
+            return rate.hourly_cost, rate.currency
+    return None
+
+
+def _revenue_by_project(invoices: Sequence[Invoice], projects: Sequence[Project],
+                        entries: Sequence[TimeEntry]) -> dict[str, Decimal]:
+    """Billed revenue: the subtotals of posted (or paid) ERP invoices, line by line, on the project they bill.
+
+    A line's project is its sources' project (time entries, milestones); a line naming none of them (a fixed
+    fee, a retainer) belongs to its contract's project when the contract has exactly one.
+    """
+    projects_of: dict[str, list[str]] = defaultdict(list)
+    for project in projects:
+        projects_of[project.contract_id].append(project.id)
+    project_of_entry = {e.id: e.project_id for e in entries}
+    revenue: dict[str, Decimal] = defaultdict(Decimal)
+    for invoice in invoices:
+        if invoice.state not in BILLED_INVOICE_STATES:
+            continue
+        sole = projects_of[invoice.contract_id][0] if len(projects_of[invoice.contract_id]) == 1 else None
+        for line in invoice.lines:
+            owners = {project_of_entry[s] for s in line.source_ids if s in project_of_entry}
+            if len(owners) == 1:
+                revenue[owners.pop()] += line.amount
+            elif sole is not None:
+                revenue[sole] += line.amount
+    return revenue

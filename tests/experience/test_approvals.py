@@ -1,0 +1,113 @@
+"""The approvals inbox: a manager sees submitted time on their own projects only, and decides it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+
+from tests.contract_checks import assert_matches_contract
+from tests.experience.conftest import DEMO_MANAGER, all_items, this_monday
+
+API = "experience/approvals"
+INBOX = "/experience/approvals/v1"
+MOBILE = "/experience/mobile-time/v1"
+
+
+def submitted_entry(consultant: httpx.Client, hours: str = "2") -> str:
+    """A fresh entry by the demo consultant on prj_4001 (managed by the demo manager), submitted."""
+    week = this_monday().isoformat()
+    created = consultant.post(f"{MOBILE}/me/time-entries", json={
+        "project_id": "prj_4001", "work_date": week, "hours": hours, "client_ref": "inbox-" + uuid.uuid4().hex[:10]})
+    assert created.status_code == 201, created.text
+    submitted = consultant.post(f"{MOBILE}/me/weeks/{week}/submissions")
+    assert submitted.status_code == 200, submitted.text
+    return str(created.json()["time_entry_id"])
+
+
+def test_manager_sees_submitted_time_on_their_projects_only(manager: httpx.Client, consultant: httpx.Client,
+                                                           system_reader: httpx.Client) -> None:
+    entry_id = submitted_entry(consultant)
+    mine = {p["id"] for p in all_items(system_reader, "/system/psa/v1/projects") if p["manager_id"] == DEMO_MANAGER}
+
+    first = manager.get(f"{INBOX}/submitted-entries", params={"limit": 5})
+    assert first.status_code == 200, first.text
+    assert_matches_contract(API, "GET", "/submitted-entries", first)
+    seen = all_items(manager, f"{INBOX}/submitted-entries")
+
+    assert entry_id in {e["time_entry_id"] for e in seen}
+    assert {e["project_id"] for e in seen} <= mine
+    expected = [e["id"] for p in sorted(mine)
+                for e in all_items(system_reader, "/system/psa/v1/time-entries", project_id=p, state="submitted")]
+    assert sorted(e["time_entry_id"] for e in seen) == sorted(expected)
+    not_mine = manager.get(f"{INBOX}/submitted-entries", params={"project_id": "prj_4002"})
+    assert "prj_4002" not in mine and not_mine.status_code == 404
+
+
+def test_approving_moves_the_entry_and_posts_it_through_the_process_tier(
+        manager: httpx.Client, consultant: httpx.Client, system_reader: httpx.Client) -> None:
+    entry_id = submitted_entry(consultant, hours="3")
+
+    response = manager.post(f"{INBOX}/submitted-entries/{entry_id}/decisions", json={"decision": "approve"},
+                            headers={"Idempotency-Key": "approve-" + entry_id})
+    again = manager.post(f"{INBOX}/submitted-entries/{entry_id}/decisions", json={"decision": "approve"},
+                         headers={"Idempotency-Key": "approve-" + entry_id})
+
+    assert response.status_code == 200, response.text
+    assert_matches_contract(API, "POST", "/submitted-entries/{time_entry_id}/decisions", response)
+    item = response.json()["items"][0]
+    assert (item["time_entry_id"], item["result"]) == (entry_id, "approved")
+    assert item["billing"]["disposition"] in ("queued_for_posting", "held")
+    assert again.json()["approval_id"] == response.json()["approval_id"]
+    if item["billing"]["disposition"] == "queued_for_posting":
+        # The posting dispatcher posts it to the ERP exactly once; the PSA then shows it posted.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            state = system_reader.get(f"/system/psa/v1/time-entries/{entry_id}").json()["state"]
+            if state == "posted":
+                break
+            time.sleep(0.2)
+        postings = system_reader.get("/system/erp/v1/postings", params={"source_id": entry_id}).json()["items"]
+        assert state == "posted" and len(postings) == 1
+    else:
+        assert item["billing"]["reasons"]
+
+
+def test_rejecting_needs_a_reason_and_the_consultant_sees_it(manager: httpx.Client,
+                                                             consultant: httpx.Client) -> None:
+    entry_id = submitted_entry(consultant)
+
+    no_reason = manager.post(f"{INBOX}/decisions", json={"time_entry_ids": [entry_id], "decision": "reject"})
+    assert no_reason.status_code == 400
+    assert no_reason.json()["errors"][0]["pointer"] == "/reason"
+
+    rejected = manager.post(f"{INBOX}/decisions", json={"time_entry_ids": [entry_id], "decision": "reject",
+                                                         "reason": "Book the workshop on the Tuesday"})
+    assert rejected.status_code == 200, rejected.text
+    assert_matches_contract(API, "POST", "/decisions", rejected)
+    assert rejected.json()["rejected"] == 1
+    week = consultant.get(f"{MOBILE}/me/weeks/{this_monday().isoformat()}").json()
+    entry = next(e for e in week["entries"] if e["time_entry_id"] == entry_id)
+    assert (entry["state"], entry["rejection_reason"]) == ("rejected", "Book the workshop on the Tuesday")
+
+
+def test_bulk_decision_answers_per_entry(manager: httpx.Client, consultant: httpx.Client,
+                                         system_reader: httpx.Client) -> None:
+    mine = submitted_entry(consultant)
+    foreign = next(e["id"] for e in all_items(system_reader, "/system/psa/v1/time-entries", project_id="prj_4002",
+                                              state="submitted"))
+
+    response = manager.post(f"{INBOX}/decisions", json={
+        "time_entry_ids": [mine, foreign, "te_999999"], "decision": "reject", "reason": "Wrong task"})
+
+    assert response.status_code == 200, response.text
+    assert_matches_contract(API, "POST", "/decisions", response)
+    results = {i["time_entry_id"]: i["result"] for i in response.json()["items"]}
+    assert results == {mine: "rejected", foreign: "refused", "te_999999": "not_found"}
+    assert system_reader.get(f"/system/psa/v1/time-entries/{foreign}").json()["state"] == "submitted"
+
+
+def test_a_consultant_token_cannot_use_the_inbox(consultant: httpx.Client) -> None:
+    response = consultant.get(f"{INBOX}/submitted-entries")
+    assert response.status_code == 403
