@@ -105,6 +105,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--readme", action="store_true", help="rewrite the README performance section")
+    parser.add_argument("--compare-servers", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure the gateway served by uvicorn")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="psgw-bench-"))
@@ -170,11 +172,17 @@ def main() -> None:
             return process, port
         scenarios.append(("naive", naive))
 
-        def ours() -> tuple[Process, int]:
-            process = start("psgateway", [sys.executable, "-m", "gateway"], env)
-            process.wait_http(f"http://127.0.0.1:{gateway_port}/healthz")
-            return process, gateway_port
-        scenarios.append(("psgateway", ours))
+        def ours(server: str) -> Callable[[], tuple[Process, int]]:
+            def launch() -> tuple[Process, int]:
+                process = start(f"psgateway-{server}", [sys.executable, "-m", "gateway"],
+                                {**env, "PSGW_SERVER": server})
+                process.wait_http(f"http://127.0.0.1:{gateway_port}/healthz")
+                return process, gateway_port
+            return launch
+        # The server is chosen by this measurement: both run the same gateway and chain.
+        scenarios.append(("psgateway", ours("granian")))
+        if args.compare_servers:
+            scenarios.append(("psgateway on uvicorn", ours("uvicorn")))
 
         for name, launch in scenarios:
             process, port = launch()

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from gateway import config as gateway_config
 from gateway.app import Gateway
+from gateway.server import serve
 from gateway.settings import GatewaySettings
-from runtime.serve import serve
 from runtime.settings import load_settings
 
 
@@ -14,7 +14,7 @@ def main() -> None:
     config = gateway_config.load(settings.config_file)
     app = Gateway(config, Path(settings.data_dir), config_file=Path(settings.config_file), settings=settings)
     serve(app, host=settings.host or config.listen.host, port=settings.port or config.listen.port,
-          service="gateway", log_level=settings.log_level)
+          server=settings.server, log_level=settings.log_level)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import msgspec
 
 from gateway import config as gateway_config
@@ -243,15 +242,8 @@ class Gateway:
         await self.engine.dispose()
 
     async def check_upstreams(self) -> dict[str, str]:
-        async def probe(upstream: Upstream) -> str:
-            try:
-                response = await upstream.client.get("/healthz", timeout=2.0)
-            except httpx.HTTPError as exc:
-                return f"unreachable: {type(exc).__name__}"
-            return "ok" if response.status_code == 200 else f"status {response.status_code}"
-
         names = list(self.upstreams)
-        results = await asyncio.gather(*(probe(self.upstreams[n]) for n in names))
+        results = await asyncio.gather(*(self.upstreams[n].health() for n in names))
         return dict(zip(names, results, strict=True))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -105,12 +105,14 @@ def create_control_app(gateway: Gateway) -> Litestar:
         return Response({"status": "ready" if ready else "not_ready", "service": "gateway", "checks": checks},
                         status_code=200 if ready else 503)
 
+    catalog_router, warm_catalog = (create_catalog_router(gateway) if gateway.state.config.catalog.enabled
+                                    else (None, None))
     app = Litestar(
         route_handlers=[token, jwks, discovery, healthz, readyz, metrics, *admin_handlers(gateway),
-                        *([create_catalog_router(gateway)] if gateway.state.config.catalog.enabled else [])],
+                        *([catalog_router] if catalog_router else [])],
         exception_handlers={Exception: handle_exception},
         openapi_config=None,
-        on_startup=[gateway.start],
+        on_startup=[gateway.start, *([warm_catalog] if warm_catalog else [])],
         on_shutdown=[gateway.stop],
         request_max_body_size=65_536,
     )

@@ -128,11 +128,11 @@ class Proxy:
         finally:
             timing[0] = round((time.perf_counter() - sent) * 1000, 3)
         timing[1] = retries
-        body = response.content
-        status = response.status_code
+        body = response.body
+        status = response.status
         if route.validator is not None and route.validator.config.responses != "off":
-            route.validator.check_response(exchange, status, response.headers.get("content-type"), body)
-        out = [(k.lower(), v) for k, v in response.headers.raw if k.lower() not in RESPONSE_SKIP]
+            route.validator.check_response(exchange, status, response.header(b"content-type"), body)
+        out = [(k, v) for k, v in response.headers if k not in RESPONSE_SKIP]
         out.append((b"content-length", str(len(body)).encode()))
         out.extend(ids)
         out.extend(exchange.response_headers)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 
@@ -11,5 +13,7 @@ class GatewaySettings(msgspec.Struct, kw_only=True):
     host: str | None = None  # overrides gateway.yaml listen.host
     port: int | None = None  # overrides gateway.yaml listen.port
     log_level: str = "INFO"
+    # The HTTP server, chosen by bench/gateway.py, which measures both with the full chain in one run.
+    server: Literal["granian", "uvicorn"] = "uvicorn"
     # PSGW_DATABASE_URL: PostgreSQL for the audit log and admin state (else gateway.yaml, else SQLite).
     database_url: str = ""

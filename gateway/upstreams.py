@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import random
-
-import httpx
+import ssl
+from urllib.parse import urlsplit
 
 from gateway.config import UpstreamConfig
+from gateway.http1 import (
+    ConnectTimedOut,
+    Http1Pool,
+    Response,
+    ResponseTimedOut,
+    UpstreamError,
+)
 from gateway.resilience import RETRIES, RETRY_BUDGET_EXHAUSTED, CircuitBreaker, RetryBudget
 from runtime.problems import ProblemError
 
@@ -22,11 +29,10 @@ HOP_BY_HOP = frozenset({
 # Upstream response headers the gateway's own server writes.
 RESPONSE_SKIP = HOP_BY_HOP | {b"date", b"server"}
 
+HEALTH_TIMEOUT_SECONDS = 2.0
+
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
-# The upstream may not have seen the call at all (or could not have acted on it): safe to retry when idempotent.
-_RETRYABLE_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError,
-                     httpx.WriteError)
 
 
 class UpstreamUnavailable(ProblemError):
@@ -57,19 +63,20 @@ class Upstream:
     def __init__(self, name: str, config: UpstreamConfig) -> None:
         self.name = name
         self.config = config
-        self.client = httpx.AsyncClient(
-            base_url=config.url.rstrip("/"),
-            timeout=httpx.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
-            limits=httpx.Limits(max_connections=config.max_connections,
-                                max_keepalive_connections=config.max_connections),
-            follow_redirects=False,
+        origin = urlsplit(config.url)
+        if origin.scheme not in ("http", "https") or not origin.hostname:
+            raise ValueError(f"upstream {name}: {config.url!r} is not an http(s) URL")
+        tls = ssl.create_default_context() if origin.scheme == "https" else None
+        self.pool = Http1Pool(
+            origin.hostname, origin.port or (443 if tls else 80), max_connections=config.max_connections,
+            connect_timeout=config.connect_timeout_seconds, response_timeout=config.timeout_seconds, tls=tls,
         )
         self.breaker = CircuitBreaker(name, config.breaker)
         self.budget = RetryBudget(config.retries)
         self.retry_statuses = frozenset(config.retries.on_statuses)
 
     async def send(self, method: str, target: str, headers: list[tuple[bytes, bytes]],
-                   body: bytes) -> tuple[httpx.Response, int]:
+                   body: bytes) -> tuple[Response, int]:
         """The upstream's response and how many retries it took."""
         breaker = self.breaker
         if not breaker.allow():
@@ -77,38 +84,38 @@ class Upstream:
             raise CircuitOpen(f"the {self.name} tier is failing; its circuit breaker is open", upstream=self.name,
                               reason="circuit_open", headers={"Retry-After": str(retry_after)})
         self.budget.deposit()
-        retries_left = self.config.retries.max_retries if is_idempotent(method, headers) else 0
+        idempotent = is_idempotent(method, headers)
+        max_retries = self.config.retries.max_retries
         attempt = 0
         while True:
             try:
-                response = await self.client.request(method, target, headers=headers, content=body or None)
-            except _RETRYABLE_ERRORS as exc:
+                response = await self.pool.request(method, target, headers, body)
+            except ResponseTimedOut as exc:
+                # Not retried: a slow upstream may have acted, and retries would only add to its load.
                 breaker.record_failure()
-                if attempt < retries_left and await self._backoff(attempt, "connection"):
+                raise UpstreamTimeout(f"the {self.name} tier did not answer within {self.config.timeout_seconds:g}s",
+                                      upstream=self.name, reason="upstream_timeout") from exc
+            except UpstreamError as exc:
+                breaker.record_failure()
+                # A request that never left (no connection) is safe to retry whatever its method; one that may
+                # have reached the upstream only when it is idempotent.
+                retryable = not exc.maybe_processed or idempotent
+                if retryable and attempt < max_retries and await self._backoff(attempt, "connection"):
                     attempt += 1
                     continue
-                if isinstance(exc, httpx.ConnectTimeout):
+                if isinstance(exc, ConnectTimedOut):
                     raise UpstreamTimeout(f"the {self.name} tier did not accept a connection within "
                                           f"{self.config.connect_timeout_seconds:g}s", upstream=self.name,
                                           reason="upstream_timeout") from exc
                 raise UpstreamUnavailable(f"the {self.name} tier is unavailable", upstream=self.name,
                                           reason="upstream_unavailable") from exc
-            except httpx.TimeoutException as exc:
-                # Not retried: a slow upstream may have acted, and retries would only add to its load.
-                breaker.record_failure()
-                raise UpstreamTimeout(f"the {self.name} tier did not answer within {self.config.timeout_seconds:g}s",
-                                      upstream=self.name, reason="upstream_timeout") from exc
-            except httpx.TransportError as exc:
-                breaker.record_failure()
-                raise UpstreamUnavailable(f"the {self.name} tier is unavailable", upstream=self.name,
-                                          reason="upstream_unavailable") from exc
-            status = response.status_code
+            status = response.status
             if status in breaker.failure_statuses:
                 breaker.record_failure()
             else:
                 breaker.record_success()
-            if status in self.retry_statuses and attempt < retries_left and await self._backoff(attempt, str(status)):
-                await response.aclose()
+            if (status in self.retry_statuses and idempotent and attempt < max_retries
+                    and await self._backoff(attempt, str(status))):
                 attempt += 1
                 continue
             return response, attempt
@@ -126,5 +133,16 @@ class Upstream:
         RETRIES.labels(self.name, reason).inc()
         return True
 
+    async def health(self) -> str:
+        """"ok", or why the tier's /healthz does not answer 200 (for the gateway's /readyz)."""
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
+                response = await self.pool.request("GET", "/healthz", [(b"accept", b"application/json")], b"")
+        except TimeoutError:
+            return "unreachable: no answer in time"
+        except UpstreamError as exc:
+            return f"unreachable: {type(exc).__name__}"
+        return "ok" if response.status == 200 else f"status {response.status}"
+
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.pool.aclose()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,20 +62,40 @@ def _api_json(api: ApiView) -> dict[str, Any]:
     }
 
 
-def create_catalog_router(gateway: Gateway, contracts_dir: Path = CONTRACTS_DIR) -> Router:
+def create_catalog_router(gateway: Gateway,
+                          contracts_dir: Path = CONTRACTS_DIR) -> tuple[Router, Callable[[], Awaitable[None]]]:
+    """The /catalog router, and a start-up hook that builds the catalog in the background."""
     built: dict[int, Catalog] = {}
+    building = asyncio.Lock()
 
-    def catalog() -> Catalog:
-        # One catalog per live config: rebuilt only when a reload swaps the config.
+    async def catalog() -> Catalog:
+        # One catalog per live config, rebuilt only when a reload swaps the config. Building parses every
+        # contract (about 2 s of CPU): it runs in a worker thread so proxied calls never wait on it.
         config = gateway.state.config
         key = id(config)
         if key not in built:
-            built.clear()
-            built[key] = Catalog.build(contracts_dir, config)
+            async with building:
+                if key not in built:
+                    fresh = await asyncio.to_thread(Catalog.build, contracts_dir, config)
+                    built.clear()
+                    built[key] = fresh
         return built[key]
 
-    def api_or_404(layer: str, api: str) -> ApiView:
-        view = catalog().get(f"{layer}/{api}")
+    warming: set[asyncio.Task[Catalog]] = set()
+
+    async def warm_up() -> None:
+        # Not awaited: the gateway serves APIs at once. A failure here shows up again on the first page view.
+        task = asyncio.get_running_loop().create_task(catalog())
+        warming.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(finished_warming)
+
+    def finished_warming(task: asyncio.Task[Catalog]) -> None:
+        warming.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log it as never retrieved
+
+    async def api_or_404(layer: str, api: str) -> ApiView:
+        view = (await catalog()).get(f"{layer}/{api}")
         if view is None:
             raise NotFoundException(detail=f"no API {layer}/{api} in the catalog")
         return view
@@ -84,23 +106,25 @@ def create_catalog_router(gateway: Gateway, contracts_dir: Path = CONTRACTS_DIR)
 
     @get("/", include_in_schema=False)
     async def index(q: str = "", layer: str | None = None) -> Response[str]:
-        found = catalog().search(q, layer)
-        return _html("index.html.j2", layers=catalog().by_layer(found), query=q, total=len(found))
+        current = await catalog()
+        found = current.search(q, layer)
+        return _html("index.html.j2", layers=current.by_layer(found), query=q, total=len(found))
 
     @get("/apis")
     async def apis_json(q: str = "", layer: str | None = None) -> dict[str, Any]:
-        return {"items": [_api_json(api) for api in catalog().search(q, layer)]}
+        return {"items": [_api_json(api) for api in (await catalog()).search(q, layer)]}
 
     @get("/apis/{layer:str}/{api:str}")
     async def api_latest(layer: str, api: str) -> Redirect:
-        view = api_or_404(layer, api)
+        view = await api_or_404(layer, api)
         return Redirect(f"/catalog/apis/{view.api_id}/v{view.latest.major}")
 
     @get("/apis/{layer:str}/{api:str}/{version:str}")
     async def api_version(layer: str, api: str, version: str) -> Response[str]:
-        view = api_or_404(layer, api)
+        view = await api_or_404(layer, api)
         if version == "changelog":
-            return _html("changelog.html.j2", api=view, steps=changelog_steps(view, contracts_dir))
+            steps = await asyncio.to_thread(changelog_steps, view, contracts_dir)
+            return _html("changelog.html.j2", api=view, steps=steps)
         major = int(version[1:]) if version.startswith("v") and version[1:].isdigit() else -1
         selected = view.version(major)
         if selected is None:
@@ -109,8 +133,8 @@ def create_catalog_router(gateway: Gateway, contracts_dir: Path = CONTRACTS_DIR)
         return _html("version.html.j2", api=view, version=selected, successor=successor,
                      try_it_clients=try_it_clients())
 
-    def contract_text(layer: str, api: str, version: str) -> str:
-        view = api_or_404(layer, api)
+    async def contract_text(layer: str, api: str, version: str) -> str:
+        view = await api_or_404(layer, api)
         selected = view.version(int(version[1:])) if version[1:].isdigit() else None
         if selected is None:
             raise NotFoundException(detail=f"no contract for {layer}/{api}/{version}")
@@ -118,18 +142,18 @@ def create_catalog_router(gateway: Gateway, contracts_dir: Path = CONTRACTS_DIR)
 
     @get("/apis/{layer:str}/{api:str}/{version:str}/openapi.yaml")
     async def contract_yaml(layer: str, api: str, version: str) -> Response[str]:
-        return Response(contract_text(layer, api, version), media_type="application/yaml")
+        return Response(await contract_text(layer, api, version), media_type="application/yaml")
 
     @get("/apis/{layer:str}/{api:str}/{version:str}/openapi.json")
     async def contract_json(layer: str, api: str, version: str) -> Response[str]:
-        document = yaml.safe_load(contract_text(layer, api, version))
+        document = yaml.safe_load(await contract_text(layer, api, version))
         return Response(json.dumps(document, indent=2, default=str), media_type="application/json")
 
     @get("/backstage.json")
     async def backstage() -> dict[str, Any]:
         """Backstage API entities (kind: API), one per published version, for a software catalog to import."""
         entities = []
-        for api in catalog().apis:
+        for api in (await catalog()).apis:
             for v in api.versions:
                 entities.append({
                     "apiVersion": "backstage.io/v1alpha1", "kind": "API",
@@ -171,7 +195,7 @@ def create_catalog_router(gateway: Gateway, contracts_dir: Path = CONTRACTS_DIR)
         index, apis_json, api_latest, api_version, contract_yaml, contract_json, backstage, problems, problem,
         try_it_token, static,
     ]
-    return Router(path="/catalog", route_handlers=handlers)
+    return Router(path="/catalog", route_handlers=handlers), warm_up
 
 
 def changelog_steps(api: ApiView, contracts_dir: Path) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import httpx
 
@@ -73,11 +74,17 @@ def test_tier_to_tier_calls_go_through_the_gateway_with_their_own_identity(stack
                                                                            consultant: httpx.Client) -> None:
     consultant.get(MY_ASSIGNMENTS, headers={"X-Correlation-ID": "skeleton-trace-1"})
 
-    gateway_log = (stack.stack.data_dir / "logs" / "gateway.log").read_text()
-    hops = [line for line in gateway_log.splitlines() if "skeleton-trace-1" in line and '"msg":"call"' in line]
-    clients = {client for line in hops for client in ("mobile-app", "experience-tier", "process-tier")
-               if f'"client_id":"{client}"' in line}
-    assert clients == {"mobile-app", "experience-tier", "process-tier"}
+    def clients_logged() -> set[str]:
+        gateway_log = (stack.stack.data_dir / "logs" / "gateway.log").read_text()
+        hops = [line for line in gateway_log.splitlines() if "skeleton-trace-1" in line and '"msg":"call"' in line]
+        return {client for line in hops for client in ("mobile-app", "experience-tier", "process-tier")
+                if f'"client_id":"{client}"' in line}
+
+    # The outer hop's line is written as its call ends, just after the answer went out: wait for it.
+    deadline = time.monotonic() + 10
+    while clients_logged() != {"mobile-app", "experience-tier", "process-tier"} and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert clients_logged() == {"mobile-app", "experience-tier", "process-tier"}
 
 
 def test_call_without_token_is_refused_with_problem_json(stack: RunningStack) -> None:
