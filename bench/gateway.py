@@ -8,7 +8,7 @@ Scenarios (each: wrk -t2 -c32 -d5s on loopback, median of 3, against the same fa
   nginx      nginx as a plain reverse proxy (if installed)
   haproxy    HAProxy verifying the RS256 JWT + a stick-table rate limit (if installed)
   naive      bench/naive_gateway.py: Litestar + authlib + Redis INCR/EXPIRE + shared httpx client
-  psgateway  our gateway, one worker, full chain (bench/gateway.bench.yaml)
+  psgateway  our gateway, one worker, full chain (bench/gateway.bench.yaml), on uvicorn and on granian
 The upstream serves the route the chain validates: GET /experience/mobile-time/v1/me/assignments.
 """
 
@@ -23,7 +23,16 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.harness import LoadResult, Process, free_port, machine_summary, median_of, spread, wrk
+from bench.harness import (
+    LoadResult,
+    Process,
+    free_port,
+    machine_summary,
+    median_of,
+    spread,
+    write_readme_section,
+    wrk,
+)
 from gateway import config as gateway_config
 from gateway.issuer import Issuer
 
@@ -32,7 +41,6 @@ ROUTE = "/experience/mobile-time/v1/me/assignments"
 BODY = ('{"items":[{"assignment_id":"asg_6001","project_id":"prj_4001","project_name":"Contoso Retail: Pricing",'
         '"role":"consultant","planned_hours_per_week":"8","start_date":"2026-08-01","can_log_time":true}],'
         '"next_cursor":null}')
-README_START, README_END = "<!-- bench:gateway:start -->", "<!-- bench:gateway:end -->"
 
 
 def nginx_conf(prefix: Path, port: int, body: str | None = None, upstream: int | None = None) -> Path:
@@ -180,9 +188,9 @@ def main() -> None:
                 return process, gateway_port
             return launch
         # The server is chosen by this measurement: both run the same gateway and chain.
-        scenarios.append(("psgateway", ours("granian")))
+        scenarios.append(("psgateway (uvicorn, default)", ours("uvicorn")))
         if args.compare_servers:
-            scenarios.append(("psgateway on uvicorn", ours("uvicorn")))
+            scenarios.append(("psgateway (granian)", ours("granian")))
 
         for name, launch in scenarios:
             process, port = launch()
@@ -198,7 +206,7 @@ def main() -> None:
     table = render(results, args)
     print(table)
     if args.readme:
-        write_readme(table)
+        write_readme_section("gateway", table)
 
 
 def render(results: dict[str, list[LoadResult]], args: argparse.Namespace) -> str:
@@ -218,16 +226,6 @@ def render(results: dict[str, list[LoadResult]], args: argparse.Namespace) -> st
         lines.append(f"| {name} | {median.rps:,.0f} | {median.p50_ms:.2f} | {median.p99_ms:.2f} | {cpu} | {ratio} |"
                      f" {spread(runs):.1%} |")
     return "\n".join(lines)
-
-
-def write_readme(table: str) -> None:
-    readme = REPO / "README.md"
-    text = readme.read_text()
-    if README_START not in text:
-        raise SystemExit(f"README.md has no {README_START} marker")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_START}\n{table}\n{README_END}{tail}")
 
 
 if __name__ == "__main__":

@@ -162,3 +162,15 @@ def median_of(runs: list[LoadResult]) -> LoadResult:
 def spread(runs: list[LoadResult]) -> float:
     rates = [r.rps for r in runs]
     return statistics.pstdev(rates) / statistics.mean(rates) if len(rates) > 1 else 0.0
+
+
+def write_readme_section(name: str, text: str, readme: Path | None = None) -> None:
+    """Replace what stands between ``<!-- bench:NAME:start -->`` and ``<!-- bench:NAME:end -->`` in README.md."""
+    readme = readme or Path(__file__).resolve().parent.parent / "README.md"
+    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+    content = readme.read_text()
+    if start not in content or end not in content:
+        raise SystemExit(f"README.md has no {start} ... {end} section")
+    head, rest = content.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -54,20 +55,25 @@ def main() -> None:
 @click.option("--config", "config_file", type=click.Path(path_type=Path, exists=True),
               default=REPO_ROOT / "gateway.yaml", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True, help="The gateway's port.")
-def up(data_dir: Path, config_file: Path, port: int) -> None:
-    """Start sandboxes, the three tiers and the gateway as separate processes; Ctrl-C stops them all."""
+@click.option("--backend", type=click.Choice(["sandbox", "tryton"]), default="sandbox", show_default=True,
+              help="The systems of record: the sandbox vendors, or a Tryton ERP (needs the [tryton] extra).")
+def up(data_dir: Path, config_file: Path, port: int, backend: str) -> None:
+    """Start sandboxes (or Tryton), the three tiers and the gateway as separate processes; Ctrl-C stops them."""
     data_dir = data_dir.resolve()
-    stack = Stack(data_dir=data_dir, ports=Ports(gateway=port), config_file=config_file.resolve())
-    stopping = False
+    if backend == "tryton" and not (data_dir / "tryton" / "credentials.json").exists():
+        click.echo("first run on Tryton: creating its database and demo data (about a minute)...")
+        created = subprocess.run([sys.executable, "-m", "system_apis.tryton", "init", "--data-dir", str(data_dir)],
+                                 cwd=REPO_ROOT, check=False)
+        if created.returncode != 0:
+            raise click.ClickException("the Tryton database could not be created (see above)")
+    stack = Stack(data_dir=data_dir, ports=Ports(gateway=port), config_file=config_file.resolve(), backend=backend)
 
-    def stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        if not stopping:
-            stopping = True
-            raise KeyboardInterrupt
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, interrupt)
     click.echo(f"starting {', '.join(s.name for s in stack.specs())} (logs in {data_dir / 'logs'})")
+    failed = False
     try:
         stack.start()
         stack.wait_ready(timeout=90)
@@ -75,6 +81,8 @@ def up(data_dir: Path, config_file: Path, port: int) -> None:
         click.echo(f"""
 psgateway is up.
   gateway       {stack.gateway_url}
+  API catalog   {stack.gateway_url}/catalog
+  dashboards    {stack.url("experience")}/dashboards/
   token issuer  {stack.gateway_url}/.well-known/openid-configuration
   demo user     {DEMO_CONSULTANT} (a consultant) via client mobile-app; token valid 8 hours:
 
@@ -88,17 +96,21 @@ Press Ctrl-C to stop everything.""")
                 if process.poll() is not None:
                     click.echo(f"{name} exited with {process.returncode}; see {data_dir / 'logs' / name}.log",
                                err=True)
-                    raise SystemExit(1)
+                    raise SystemExit(1)  # the finally clause below still stops the rest
             time.sleep(0.5)
     except KeyboardInterrupt:
         click.echo("\nstopping...")
     except (RuntimeError, TimeoutError) as exc:
         click.echo(f"start-up failed: {exc}", err=True)
-        stack.stop()
-        sys.exit(1)
+        failed = True
     finally:
+        # A second Ctrl-C (or SIGTERM) must not cut the clean-up short and orphan processes.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
-    click.echo("stopped.")
+        click.echo("stopped.")
+    if failed:
+        sys.exit(1)
 
 
 @main.command()

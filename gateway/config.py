@@ -70,7 +70,7 @@ class BreakerConfig(msgspec.Struct, kw_only=True, frozen=True):
 
     enabled: bool = True
     failure_threshold: int = 5
-    open_seconds: float = 30.0
+    open_seconds: float = 5.0
     half_open_max_calls: int = 1
     # Besides connection failures and timeouts, these upstream statuses count as failures.
     failure_statuses: list[int] = []

@@ -8,6 +8,7 @@ SIGTERM (then SIGKILL after a grace period).
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -26,6 +27,23 @@ TIERS = ("system", "process", "experience")
 DEMO_TIER_SECRETS = {"process": "demo-secret-process-tier", "experience": "demo-secret-experience-tier"}
 
 
+def tryton_system_env(data_dir: Path, port: int) -> dict[str, str]:
+    """The system tier's settings for Tryton, as `python -m system_apis.tryton env` prints them.
+
+    Asked of the system tier's own command rather than imported: the gateway package does not import tiers.
+    """
+    printed = subprocess.run(
+        [sys.executable, "-m", "system_apis.tryton", "env", "--data-dir", str(data_dir), "--port", str(port)],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout
+    env = {}
+    for line in printed.splitlines():
+        name, sep, value = line.removeprefix("export ").partition("=")
+        if sep:
+            env[name.strip()] = shlex.split(value)[0] if value.strip() else ""
+    return env
+
+
 @dataclass(frozen=True)
 class Ports:
     gateway: int = 8080
@@ -33,6 +51,7 @@ class Ports:
     process: int = 8102
     experience: int = 8103
     sandboxes: dict[str, int] = field(default_factory=lambda: {"psa": 8201, "erp": 8202, "hr": 8203, "crm": 8204})
+    tryton: int = 8210
 
     @classmethod
     def free(cls) -> Ports:
@@ -41,7 +60,7 @@ class Ports:
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", 0))
                 return int(sock.getsockname()[1])
-        return cls(gateway=one(), system=one(), process=one(), experience=one(),
+        return cls(gateway=one(), system=one(), process=one(), experience=one(), tryton=one(),
                    sandboxes={name: one() for name in ("psa", "erp", "hr", "crm")})
 
 
@@ -51,6 +70,8 @@ class ServiceSpec:
     argv: list[str]
     port: int
     env: dict[str, str]
+    # Ready when this path answers 200; None: ready once it answers HTTP at all (a vendor with no health route).
+    health_path: str | None = "/healthz"
 
 
 @dataclass
@@ -60,6 +81,10 @@ class Stack:
     config_file: Path = REPO_ROOT / "gateway.yaml"
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Where the systems of record are: the sandbox vendors, or one Tryton server (system_apis.tryton).
+    backend: str = "sandbox"
+    # More instances of a process on ports of their own (see add_replicas); started and stopped like the rest.
+    replicas: list[ServiceSpec] = field(default_factory=list)
 
     @property
     def gateway_url(self) -> str:
@@ -77,15 +102,20 @@ class Stack:
             "PSGW_GATEWAY_URL": self.gateway_url,
             "PSGW_TOKEN_ISSUER": self.gateway_url,
         }
-        specs = [
-            ServiceSpec(f"sandbox-{system}", [python, "-m", "sandbox", system, "--port",
-                                              str(self.ports.sandboxes[system]), "--data-dir", data],
-                        self.ports.sandboxes[system], base)
-            for system in SANDBOX_SYSTEMS
-        ]
+        if self.backend == "tryton":
+            specs = [ServiceSpec("tryton", [python, "-m", "system_apis.tryton", "serve", "--data-dir", data, "--port",
+                                            str(self.ports.tryton)], self.ports.tryton, base, health_path=None)]
+            vendors = tryton_system_env(self.data_dir, self.ports.tryton)
+        else:
+            specs = [
+                ServiceSpec(f"sandbox-{system}", [python, "-m", "sandbox", system, "--port",
+                                                  str(self.ports.sandboxes[system]), "--data-dir", data],
+                            self.ports.sandboxes[system], base)
+                for system in SANDBOX_SYSTEMS
+            ]
+            vendors = {f"PSGW_{s.upper()}_URL": f"http://127.0.0.1:{self.ports.sandboxes[s]}" for s in SANDBOX_SYSTEMS}
         specs.append(ServiceSpec("system", [python, "-m", "system_apis"], self.ports.system, {
-            **base, **tier_common, "PSGW_PORT": str(self.ports.system),
-            **{f"PSGW_{s.upper()}_URL": f"http://127.0.0.1:{self.ports.sandboxes[s]}" for s in SANDBOX_SYSTEMS},
+            **base, **tier_common, "PSGW_PORT": str(self.ports.system), **vendors,
         }))
         for tier in ("process", "experience"):
             specs.append(ServiceSpec(tier, [python, "-m", f"{tier}_apis"], getattr(self.ports, tier), {
@@ -104,7 +134,22 @@ class Stack:
             # The dashboard page is served by the experience tier and calls the gateway from the browser.
             "PSGW_CORS_ORIGINS": f'["http://127.0.0.1:{self.ports.experience}"]',
         }))
-        return specs
+        return specs + self.replicas
+
+    def add_replicas(self, name: str, ports: list[int]) -> list[ServiceSpec]:
+        """Instances ``<name>-1``, ``<name>-2``... of the gateway or a tier, one per port, with the same settings.
+
+        For scale-out behind a load balancer: the stack's own port for ``name`` (what the other processes call)
+        is then the balancer's, and only the replicas are started in place of ``name``.
+        """
+        base = self.spec(name)
+        port_keys = ("PSGW_GATEWAY_PORT",) if name == "gateway" else ("PSGW_PORT",)
+        added = []
+        for index, port in enumerate(ports, start=1):
+            env = {**base.env, **{key: str(port) for key in port_keys}}
+            added.append(ServiceSpec(f"{name}-{index}", list(base.argv), port, env))
+        self.replicas.extend(added)
+        return added
 
     def spec(self, name: str) -> ServiceSpec:
         return next(s for s in self.specs() if s.name == name)
@@ -133,7 +178,8 @@ class Stack:
                     raise RuntimeError(f"{spec.name} exited with {process.returncode}; see "
                                        f"{self.data_dir / 'logs' / (spec.name + '.log')}")
                 try:
-                    if client.get(f"http://127.0.0.1:{spec.port}/healthz").status_code == 200:
+                    status = client.get(f"http://127.0.0.1:{spec.port}{spec.health_path or '/'}").status_code
+                    if status == 200 or (spec.health_path is None and status < 500):
                         pending.pop(0)
                         continue
                 except httpx.HTTPError:

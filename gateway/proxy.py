@@ -21,7 +21,7 @@ from policies.audit import CallEntry
 from policies.authenticate import API_KEY_ISSUER
 from policies.exchange import Exchange, Reply
 from policies.limits import read_body
-from runtime import correlation
+from runtime import correlation, tracing
 from runtime.problems import PROBLEM_CONTENT_TYPE, ProblemError, make_problem
 
 log = logging.getLogger("gateway.proxy")
@@ -105,12 +105,17 @@ class Proxy:
             await send_problem(send, 500, problem.to_json(), ids)
         finally:
             self._record(state, scope, route, exchange, status, trace, started, timing)
+            if tracing.enabled():  # PSGW_OTLP_ENDPOINT set: this hop's span (nothing otherwise)
+                target = route.target if route else None
+                tracing.record_gateway_call(scope, trace, started, status, target.api_id if target else None,
+                                            target.version if target else None, exchange.route if exchange else None,
+                                            exchange.client.id if exchange and exchange.client else None)
             correlation.reset_current(token)
 
     async def _forward(self, route: ApiRoute, exchange: Exchange, send: Any, ids: list[tuple[bytes, bytes]],
                        timing: list[float | int | None]) -> int:
         upstream = route.upstream
-        child = exchange.trace.child()
+        child = exchange.trace  # the upstream's parent span is this hop's span (runtime.tracing)
         principal = exchange.principal
         if principal is not None and principal.issuer == API_KEY_ISSUER:
             headers = [(k, v) for k, v in exchange.headers if k not in HOP_BY_HOP and k != b"x-api-key"]

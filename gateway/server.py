@@ -18,8 +18,9 @@ from typing import Any
 
 import uvloop
 
-from runtime import logs
+from runtime import logs, tracing
 from runtime.serve import serve as serve_with_uvicorn
+from runtime.settings import load_settings
 
 
 def serve(app: Any, *, host: str, port: int, server: str, log_level: str) -> None:
@@ -27,7 +28,11 @@ def serve(app: Any, *, host: str, port: int, server: str, log_level: str) -> Non
         serve_with_uvicorn(app, host=host, port=port, service="gateway", log_level=log_level)
         return
     logs.configure("gateway", log_level)
-    uvloop.run(_serve_granian(app, host, port))
+    tracing.configure("gateway", load_settings(tracing.TracingSettings))
+    try:
+        uvloop.run(_serve_granian(app, host, port))
+    finally:
+        tracing.shutdown()
 
 
 async def _serve_granian(app: Any, host: str, port: int) -> None:

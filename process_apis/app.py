@@ -10,6 +10,7 @@ from process_apis.events.routes import EventsV1
 from process_apis.exceptions.routes import ExceptionsV1
 from process_apis.insights.routes import InsightsV1
 from process_apis.invoicing.routes import InvoicingV1
+from process_apis.metrics import refresh_business_metrics
 from process_apis.provisioning.routes import ProvisioningV1
 from process_apis.reconciliation.routes import ReconciliationV1
 from process_apis.services import start_services, stop_services
@@ -42,4 +43,5 @@ def create_app(settings: ProcessSettings) -> Litestar:
         on_startup=[start],
         on_shutdown=[stop],
         readiness=[("database", database_ready)],
+        on_scrape=[refresh_business_metrics],
     )

@@ -13,6 +13,7 @@ from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
 from litestar.types import ControllerRouterHandler, Middleware
 
+from runtime import metrics
 from runtime.downstream import ClientCredentials, Downstream
 from runtime.edge import install_edge
 from runtime.errors import handle_exception
@@ -76,8 +77,12 @@ def create_tier_app(
     middleware: Sequence[Middleware] = (),
     dependencies: dict[str, Provide] | None = None,
     max_body_bytes: int = 1_000_000,
+    on_scrape: Sequence[metrics.ScrapeHook] = (),
 ) -> Litestar:
-    """Build a tier app. Downstreams are created at start-up (one pool each) and closed at shutdown."""
+    """Build a tier app. Downstreams are created at start-up (one pool each) and closed at shutdown.
+
+    ``/metrics`` serves Prometheus metrics (no token, like the health checks); ``on_scrape`` hooks run before each
+    scrape, to refresh gauges the tier computes from its own store."""
     verifier = None
     if verify_tokens:
         verifier = TokenVerifier(
@@ -119,8 +124,12 @@ def create_tier_app(
         return Response(Health(status="ready" if ready else "not_ready", service=service, checks=checks),
                         status_code=200 if ready else 503)
 
+    @get("/metrics", include_in_schema=False, media_type=metrics.CONTENT_TYPE_LATEST)
+    async def metrics_endpoint(state: State) -> bytes:
+        return await metrics.exposition(state, on_scrape)
+
     app = Litestar(
-        route_handlers=[healthz, readyz, *route_handlers],
+        route_handlers=[healthz, readyz, metrics_endpoint, *route_handlers],
         lifespan=[lifespan],
         middleware=list(middleware),
         exception_handlers={Exception: handle_exception, NotAuthorizedException: handle_exception},

@@ -4,6 +4,7 @@ Tier-to-tier calls go through the gateway with the calling tier's own client ide
 :class:`ClientCredentials` source fetches and caches its token from the gateway's token endpoint.
 Failures are translated once, here: the downstream down -> 503, too slow -> 504, a 5xx -> 502, each naming
 the downstream; a 4xx problem from the downstream keeps its status and detail (404 stays 404).
+Every call is counted and timed per downstream (``runtime.metrics``) and, with tracing on, recorded as a client span.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
-from runtime import correlation
+from runtime import correlation, metrics, tracing
 from runtime.problems import PROBLEM_CONTENT_TYPE, FieldError, ProblemError
 
 T = TypeVar("T")
@@ -131,31 +132,50 @@ class Downstream:
             content = msgspec.json.encode(json)
             send_headers["Content-Type"] = "application/json"
         clean_params = {k: v for k, v in (params or {}).items() if v is not None}
-        for attempt in (1, 2):
-            if self.credentials is not None:
-                send_headers["Authorization"] = "Bearer " + await self.credentials.token()
-            try:
-                response = await self._client.request(
-                    method, path, params=clean_params, content=content, headers=send_headers
-                )
-            except httpx.TimeoutException as exc:
-                raise DownstreamProblem(
-                    f"{self.name} did not answer in time", status=504, slug="downstream-timeout",
-                    downstream=self.name,
-                ) from exc
-            except httpx.TransportError as exc:
-                raise DownstreamProblem(
-                    f"{self.name} is unavailable ({type(exc).__name__})", status=503,
-                    slug="downstream-unavailable", downstream=self.name,
-                ) from exc
-            if response.status_code == 401 and self.credentials is not None and attempt == 1:
-                # Our token may have been revoked or rotated: fetch a new one and try once more.
-                self.credentials.invalidate()
-                continue
-            break
+        started = time.perf_counter()
+        outcome: int | str = "error"
+        try:
+            for attempt in (1, 2):
+                if self.credentials is not None:
+                    send_headers["Authorization"] = "Bearer " + await self.credentials.token()
+                try:
+                    response = await self._client.request(
+                        method, path, params=clean_params, content=content, headers=send_headers
+                    )
+                except httpx.TimeoutException as exc:
+                    outcome = "timeout"
+                    raise DownstreamProblem(
+                        f"{self.name} did not answer in time", status=504, slug="downstream-timeout",
+                        downstream=self.name,
+                    ) from exc
+                except httpx.TransportError as exc:
+                    outcome = "unavailable"
+                    raise DownstreamProblem(
+                        f"{self.name} is unavailable ({type(exc).__name__})", status=503,
+                        slug="downstream-unavailable", downstream=self.name,
+                    ) from exc
+                if response.status_code == 401 and self.credentials is not None and attempt == 1:
+                    # Our token may have been revoked or rotated: fetch a new one and try once more.
+                    self.credentials.invalidate()
+                    metrics.record_downstream_retry(self.name, "token_refused")
+                    continue
+                break
+            outcome = response.status_code
+        finally:
+            self._observe(method, path, send_headers, started, outcome)
         if response.status_code >= 400 and response.status_code not in allow_statuses:
             raise self._problem_from(response)
         return response
+
+    def _observe(self, method: str, path: str, sent_headers: Mapping[str, str], started: float,
+                 outcome: int | str) -> None:
+        metrics.record_downstream(self.name, method, outcome, time.perf_counter() - started)
+        if tracing.enabled():
+            trace = correlation.current()
+            traceparent = sent_headers.get(correlation.TRACEPARENT_HEADER)
+            if trace is not None and traceparent:
+                tracing.record_client_span(self.name, method, path, trace, traceparent, started,
+                                           outcome if isinstance(outcome, int) else 0)
 
     def _problem_from(self, response: httpx.Response) -> DownstreamProblem:
         body: dict[str, Any] = {}

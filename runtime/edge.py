@@ -1,4 +1,5 @@
-"""The ASGI edge every tier runs behind: correlation ids, content-type policing, bearer verification, access log.
+"""The ASGI edge every tier runs behind: correlation ids, content-type policing, bearer verification, access log,
+request metrics (by route template) and the hop's span when tracing is on.
 
 It runs before routing so that even a 404 or a 415 carries the correlation id and the problem shape.
 """
@@ -9,7 +10,7 @@ import logging
 import time
 from typing import Any
 
-from runtime import correlation
+from runtime import correlation, metrics, tracing
 from runtime.problems import PROBLEM_CONTENT_TYPE, make_problem
 from runtime.tokens import TokenError, TokenVerifier, bearer_token
 
@@ -74,16 +75,25 @@ class EdgeMiddleware:
         finally:
             path = scope.get("path", "")
             if path not in PUBLIC_PATHS:
+                elapsed = time.perf_counter() - started
+                method = scope.get("method", "-")
+                client_id = getattr(scope.get("state", {}).get("principal"), "client_id", None)
                 log.info(
                     "request",
                     extra={
-                        "method": scope.get("method"),
+                        "method": method,
                         "path": path,
                         "status": status_holder[0],
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "client_id": getattr(scope.get("state", {}).get("principal"), "client_id", None),
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "client_id": client_id,
                     },
                 )
+                # The router leaves the matched template in the scope; none for a 404 or a refusal before routing.
+                template = scope.get("path_template")
+                metrics.record_served(self.service, method, template, client_id, status_holder[0], elapsed)
+                if tracing.enabled():
+                    tracing.record_server_span(self.service, method, metrics.display_template(template), ctx,
+                                               _header(scope, b"traceparent"), started, status_holder[0])
             correlation.reset_current(token)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:

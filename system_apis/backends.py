@@ -1,7 +1,9 @@
 """Which adapter speaks to each system of record, chosen by settings (``<system>_backend``).
 
-A backend is a bundled name ("sandbox") or ``package.module:ClassName`` for your own adapter; an adapter is
-constructed as ``Adapter(url, timeout_seconds)`` and must satisfy the system's port (``<api>/connectors``).
+A backend is a bundled name ("sandbox"; "tryton" for a Tryton server, with ``<system>_url`` reading
+``http://<login>:<password>@<host>:<port>/<database>``) or ``package.module:ClassName`` for your own adapter;
+an adapter is constructed as ``Adapter(url, timeout_seconds)`` and must satisfy the system's port
+(``<api>/connectors``).
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ from typing import Any
 from runtime.settings import SettingsError
 
 BUNDLED: dict[str, dict[str, str]] = {
-    "psa": {"sandbox": "system_apis.psa.connectors.sandbox:SandboxPsa"},
-    "erp": {"sandbox": "system_apis.erp.connectors.sandbox:SandboxErp"},
-    "hr": {"sandbox": "system_apis.hr.connectors.sandbox:SandboxHr"},
-    "crm": {"sandbox": "system_apis.crm.connectors.sandbox:SandboxCrm"},
+    "psa": {"sandbox": "system_apis.psa.connectors.sandbox:SandboxPsa",
+            "tryton": "system_apis.psa.connectors.tryton:TrytonPsa"},
+    "erp": {"sandbox": "system_apis.erp.connectors.sandbox:SandboxErp",
+            "tryton": "system_apis.erp.connectors.tryton:TrytonErp"},
+    "hr": {"sandbox": "system_apis.hr.connectors.sandbox:SandboxHr",
+           "tryton": "system_apis.hr.connectors.tryton:TrytonHr"},
+    "crm": {"sandbox": "system_apis.crm.connectors.sandbox:SandboxCrm",
+            "tryton": "system_apis.crm.connectors.tryton:TrytonCrm"},
 }
 
 

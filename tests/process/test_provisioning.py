@@ -43,7 +43,11 @@ def test_a_won_opportunity_provisions_one_customer_contract_and_project_despite_
 
     second = experience.post(PROVISIONINGS, json={"opportunity_id": "opp_3103"}, headers={"Idempotency-Key": key})
     assert second.status_code in (200, 202) and second.json()["id"] == first.json()["id"]
-    done = settled(experience, second.json()["id"])
+    # The resend resumes the failed run; until the resumed run has started, the status still reads "failed".
+    provisioning_id = second.json()["id"]
+    done = wait_for(f"provisioning {provisioning_id} completed after the resend", lambda: (
+        lambda body: body if body["state"] == "completed" else None)(
+        ok(experience.get(f"{PROVISIONINGS}/{provisioning_id}"))))
     third = experience.post("/process/provisioning/v1/opportunities/opp_3103/provisioning")
 
     assert done["state"] == "completed", done

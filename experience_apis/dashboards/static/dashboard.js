@@ -39,7 +39,9 @@ function fill(table, rows) {
 
 class ProblemError extends Error {
   constructor(status, problem) {
-    const detail = (problem && (problem.detail || problem.title)) || `the API answered ${status}`;
+    // Title and detail together: "Upstream unavailable: the process tier is failing; its circuit breaker is open".
+    const parts = problem ? [problem.title, problem.detail].filter(Boolean) : [];
+    const detail = parts.length ? parts.join(": ") : `the API answered ${status}`;
     super(detail);
     this.status = status;
     this.correlationId = problem && problem.correlation_id;

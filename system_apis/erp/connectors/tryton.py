@@ -1,0 +1,558 @@
+"""ERP adapter over Tryton: companies, parties, fiscal periods and invoices are Tryton's own records.
+
+What maps natively: a legal entity is a ``company.company`` (its party's code is the entity code, LE-US); a
+customer is a ``party.party`` (code C-1001); accounting periods are ``account.period`` (state open/closed);
+invoices are customer ``account.invoice`` records with their lines on the company's revenue account, posted
+with Tryton's own ``post`` (which numbers them and books the move); each line names the sources it bills
+(``psgw_source_refs``: Tryton's ``timesheet.line.invoice_line`` link is read-only over RPC). Tax is whatever
+Tryton computes (the demo company has no taxes configured).
+What Tryton lacks is kept by the psgateway Tryton module: service contracts (``psgw.contract``: billing model,
+NTE, rate card, status, revision), the project's financial dimension (``project.work.psgw_dimension``) and
+postings (``psgw.posting``, unique per source in SQL: a source is posted once, whatever retries). Tryton keeps
+no revenue schedules in this module set: that list is empty.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid as uuid_module
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from contracts.canonical import (
+    AccountingPeriod,
+    BillingProfile,
+    Contract,
+    ContractStatus,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    InvoiceLineSource,
+    InvoiceState,
+    LegalEntity,
+    Page,
+    Posting,
+    ProjectDimension,
+    RevenueSchedule,
+)
+from runtime.problems import Conflict, FieldError, NotFound, ProblemError, Unprocessable
+from system_apis.erp.models import (
+    ContractCreate,
+    CustomerCreate,
+    InvoiceCreate,
+    PostingBatchItem,
+    PostingCreate,
+    PostingFilter,
+    ProjectDimensionCreate,
+)
+from system_apis.ids import Kind, is_canonical, reference, to_business_key, to_canonical, unknown_reference
+from system_apis.tryton_rpc import VENDOR, TrytonRecords, nested
+
+CUSTOMER_FIELDS = ["code", "name", "psgw_currency.code", "psgw_company.party.code", "psgw_tax_region",
+                   "psgw_crm_ref"]
+CONTRACT_FIELDS = ["number", "party.code", "company.party.code", "name", "currency.code", "billing_model",
+                   "nte_amount", "start_date", "end_date", "state", "revision", "rate_card.code",
+                   "invoice_frequency", "payment_term_days", "scheduled_amount"]
+POSTING_FIELDS = ["source_type", "source_ref", "work.number", "contract.number", "company.party.code", "date",
+                  "quantity", "amount", "currency.code", "create_date"]
+INVOICE_FIELDS = ["number", "party.code", "psgw_contract.number", "company.party.code", "currency.code",
+                  "psgw_period", "lines", "untaxed_amount", "tax_amount", "total_amount", "state", "invoice_date"]
+INVOICE_LINE_FIELDS = ["description", "quantity", "unit_price", "amount", "psgw_source_type", "psgw_source_refs"]
+INVOICE_STATE: dict[str, InvoiceState] = {"draft": "draft", "validated": "draft", "posted": "posted",
+                                          "paid": "paid", "cancelled": "void"}
+CONTRACT_LABELS = {"Number": "/id", "Customer": "/customer_id", "Company": "/legal_entity_id", "Name": "/name",
+                   "Currency": "/currency", "Billing Model": "/billing_model", "Not-to-exceed Amount": "/nte_amount",
+                   "Start Date": "/start_date", "End Date": "/end_date", "State": "/status",
+                   "Rate Card": "/rate_card_id"}
+CUSTOMER_LABELS = {"Name": "/name", "Code": "/id", "Billing Currency": "/billing_currency",
+                   "Contracting Company": "/legal_entity_id"}
+POSTING_LABELS = {"Date": "/work_date", "Quantity": "/quantity", "Amount": "/amount", "Currency": "/currency",
+                  "Project": "/project_id", "Contract": "/contract_id"}
+INVOICE_LABELS = {"Party": "/customer_id", "Currency": "/currency", "Quantity": "/lines", "Unit Price": "/lines",
+                  "Description": "/lines"}
+# Sources that are documents of another system keep that system's number; others pass verbatim.
+SOURCE_KINDS: dict[str, Kind] = {"time_entry": "time_entry", "expense": "expense", "milestone": "milestone"}
+
+
+def plain(number: Decimal) -> Decimal:
+    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number.normalize()
+
+
+def money(value: Any) -> Decimal:
+    return Decimal(str(value if value is not None else 0)).quantize(Decimal("0.01"))
+
+
+def source_from_row(source_type: str, ref: str) -> str:
+    kind = SOURCE_KINDS.get(source_type)
+    return to_canonical(kind, ref) if kind else ref
+
+
+def source_to_row(source_type: str, source_id: str, pointer: str) -> str:
+    kind = SOURCE_KINDS.get(source_type)
+    return reference(kind, source_id, pointer) if kind else source_id
+
+
+def timesheet_line_of(source_type: str, ref: str) -> int | None:
+    """The Tryton timesheet line a time entry source is (its business key is TC-<line id>)."""
+    if source_type == "time_entry" and ref.startswith("TC-") and ref[3:].isdigit():
+        return int(ref[3:])
+    return None
+
+
+def customer_from_row(row: dict[str, Any], system: str = "erp") -> Customer:
+    external = {system: str(row["id"])}
+    if system == "erp":
+        external["crm"] = row.get("psgw_crm_ref") or str(row["id"])  # CRM and ERP are the same Tryton
+    return Customer(id=to_canonical("customer", row["code"]), external_ids=external, name=row["name"],
+                    billing_currency=nested(row, "psgw_currency.code") or "",
+                    legal_entity_id=to_canonical("legal_entity", nested(row, "psgw_company.party.code") or ""),
+                    tax_jurisdiction=row.get("psgw_tax_region") or "")
+
+
+def contract_from_row(row: dict[str, Any], system: str = "erp") -> Contract:
+    return Contract(
+        id=to_canonical("contract", row["number"]), external_ids={system: str(row["id"])},
+        customer_id=to_canonical("customer", nested(row, "party.code") or ""),
+        legal_entity_id=to_canonical("legal_entity", nested(row, "company.party.code") or ""), name=row["name"],
+        currency=nested(row, "currency.code") or "", billing_model=row["billing_model"],
+        nte_amount=money(row["nte_amount"]) if row.get("nte_amount") is not None else None,
+        start_date=row["start_date"], end_date=row.get("end_date"), status=row["state"],
+        version=row.get("revision") or 1,
+        rate_card_id=to_canonical("rate_card", code) if (code := nested(row, "rate_card.code")) else None,
+        billing_profile=BillingProfile(
+            invoice_frequency=row.get("invoice_frequency") or "monthly",
+            payment_terms_days=row.get("payment_term_days") or 30,
+            scheduled_amount=money(row["scheduled_amount"]) if row.get("scheduled_amount") is not None else None),
+    )
+
+
+def posting_from_row(row: dict[str, Any]) -> Posting:
+    return Posting(
+        id=to_canonical("posting", f"JE-{row['id']}"), external_ids={"erp": str(row["id"])},
+        source_type=row["source_type"], source_id=source_from_row(row["source_type"], row["source_ref"]),
+        project_id=to_canonical("project", nested(row, "work.number") or ""),
+        contract_id=to_canonical("contract", nested(row, "contract.number") or ""),
+        legal_entity_id=to_canonical("legal_entity", nested(row, "company.party.code") or ""),
+        work_date=row["date"], quantity=plain(Decimal(row["quantity"])), amount=money(row["amount"]),
+        currency=nested(row, "currency.code") or "", posted_at=row.get("create_date"),
+    )
+
+
+def invoice_from_rows(row: dict[str, Any], lines: Iterable[dict[str, Any]]) -> Invoice:
+    external = {"erp": str(row["id"])}
+    if row.get("number"):
+        external["erp_number"] = row["number"]
+    canonical_lines = []
+    for line in lines:
+        source_type: InvoiceLineSource = line.get("psgw_source_type") or "time_entry"
+        refs = (line.get("psgw_source_refs") or "").split()
+        canonical_lines.append(InvoiceLine(
+            description=line.get("description") or "", quantity=plain(Decimal(str(line["quantity"]))),
+            unit_price=money(line["unit_price"]), amount=money(line["amount"]), source_type=source_type,
+            source_ids=[source_from_row(source_type, ref) for ref in refs]))
+    return Invoice(
+        id=to_canonical("invoice", f"INV-{row['id']}"), external_ids=external,
+        customer_id=to_canonical("customer", nested(row, "party.code") or ""),
+        contract_id=to_canonical("contract", nested(row, "psgw_contract.number") or ""),
+        legal_entity_id=to_canonical("legal_entity", nested(row, "company.party.code") or ""),
+        currency=nested(row, "currency.code") or "", period=row.get("psgw_period"), lines=canonical_lines,
+        subtotal=money(row["untaxed_amount"]), tax=money(row["tax_amount"]), total=money(row["total_amount"]),
+        state=INVOICE_STATE[row["state"]], issue_date=row.get("invoice_date"),
+    )
+
+
+def _invoice_key(invoice_id: str) -> int:
+    key = to_business_key("invoice", invoice_id)
+    if not key.startswith("INV-") or not key[4:].isdigit():
+        raise NotFound(f"no invoice {invoice_id!r}", slug="unknown-id")
+    return int(key[4:])
+
+
+class TrytonErp(TrytonRecords):
+    # legal entities, periods
+
+    async def list_legal_entities(self, *, cursor: str | None, limit: int) -> Page[LegalEntity]:
+        rows, next_cursor = await self.page("company.company", [], ["party.code", "party.name", "currency.code"],
+                                            cursor, limit)
+        return Page(items=[LegalEntity(
+            id=to_canonical("legal_entity", nested(r, "party.code") or ""), external_ids={"erp": str(r["id"])},
+            name=nested(r, "party.name") or "",
+            # Entity codes are LE-<country>; the demo company has no address country in Tryton.
+            country=(nested(r, "party.code") or "").removeprefix("LE-")[:2],
+            functional_currency=nested(r, "currency.code") or "") for r in rows], next_cursor=next_cursor)
+
+    async def list_accounting_periods(self, *, legal_entity_id: str | None, period: str | None,
+                                      cursor: str | None, limit: int) -> Page[AccountingPeriod]:
+        domain: list[Any] = [("type", "=", "standard")]
+        if legal_entity_id is not None:
+            if not is_canonical("legal_entity", legal_entity_id):
+                return Page(items=[])
+            domain.append(("fiscalyear.company.party.code", "=", to_business_key("legal_entity", legal_entity_id)))
+        if period is not None:
+            domain.append(("start_date", "=", dt.date(int(period[:4]), int(period[5:7]), 1)))
+        rows, next_cursor = await self.page("account.period", domain, ["start_date", "state",
+                                                                       "fiscalyear.company.party.code"],
+                                            cursor, limit, order=(("start_date", "ASC"), ("id", "ASC")))
+        return Page(items=[AccountingPeriod(
+            legal_entity_id=to_canonical("legal_entity", nested(r, "fiscalyear.company.party.code") or ""),
+            period=r["start_date"].strftime("%Y-%m"), status="open" if r["state"] == "open" else "closed")
+            for r in rows], next_cursor=next_cursor)
+
+    # customers
+
+    async def list_customers(self, *, name: str | None, cursor: str | None, limit: int) -> Page[Customer]:
+        domain: list[Any] = [("psgw_currency", "!=", None)]
+        if name:
+            domain.append(("name", "ilike", f"%{name}%"))
+        rows, next_cursor = await self.page("party.party", domain, CUSTOMER_FIELDS, cursor, limit)
+        return Page(items=[customer_from_row(r) for r in rows], next_cursor=next_cursor)
+
+    async def _customer_row(self, code: str) -> dict[str, Any] | None:
+        return await self.first("party.party", [("code", "=", code), ("psgw_currency", "!=", None)],
+                                CUSTOMER_FIELDS)
+
+    async def get_customer(self, customer_id: str) -> Customer:
+        row = await self._customer_row(to_business_key("customer", customer_id))
+        if row is None:
+            raise NotFound(f"no customer {customer_id!r}", slug="unknown-id")
+        return customer_from_row(row)
+
+    async def _currency_id(self, code: str, pointer: str) -> int:
+        found = await self.id_of("currency.currency", [("code", "=", code)])
+        if found is None:
+            raise Unprocessable(f"{VENDOR} has no currency {code}", slug="validation-failed",
+                                errors=[FieldError(pointer=pointer, detail=f"{VENDOR} has no currency {code}")])
+        return found
+
+    async def _company_id(self, legal_entity_id: str, pointer: str) -> int:
+        found = await self.id_of("company.company", [("party.code", "=", reference(
+            "legal_entity", legal_entity_id, pointer))])
+        if found is None:
+            raise unknown_reference("legal_entity", legal_entity_id, pointer)
+        return found
+
+    async def _party_id(self, customer_id: str, pointer: str) -> int:
+        found = await self.id_of("party.party", [("code", "=", reference("customer", customer_id, pointer))])
+        if found is None:
+            raise unknown_reference("customer", customer_id, pointer)
+        return found
+
+    async def upsert_customer(self, data: CustomerCreate, idempotency_key: str | None) -> tuple[Customer, bool]:
+        code = reference("customer", data.id, "/id") if data.id is not None else None
+        if code is not None and (existing := await self._customer_row(code)):
+            return customer_from_row(existing), False
+        crm_ref = data.external_ids.get("crm")
+        if crm_ref and (existing := await self.first("party.party", [("psgw_crm_ref", "=", crm_ref)],
+                                                     CUSTOMER_FIELDS)):
+            return customer_from_row(existing), False
+        # Tryton fixes a party's code at creation: a customer without a business key gets a fresh one.
+        values = {"name": data.name, "code": code or f"C-{uuid_module.uuid4().hex[:8].upper()}",
+                  "psgw_currency": await self._currency_id(data.billing_currency, "/billing_currency"),
+                  "psgw_company": await self._company_id(data.legal_entity_id, "/legal_entity_id"),
+                  "psgw_tax_region": data.tax_jurisdiction or None, "psgw_crm_ref": crm_ref,
+                  "addresses": [["create", [{}]]]}
+        created, = await self.rpc.create("party.party", [values], field_map=CUSTOMER_LABELS)
+        return customer_from_row((await self.rpc.read("party.party", [created], CUSTOMER_FIELDS))[0]), True
+
+    # contracts
+
+    async def list_contracts(self, *, customer_id: str | None, status: ContractStatus | None, cursor: str | None,
+                             limit: int) -> Page[Contract]:
+        domain: list[Any] = []
+        if status is not None:
+            domain.append(("state", "=", status))
+        if customer_id is not None:
+            if not is_canonical("customer", customer_id):
+                return Page(items=[])
+            domain.append(("party.code", "=", to_business_key("customer", customer_id)))
+        rows, next_cursor = await self.page("psgw.contract", domain, CONTRACT_FIELDS, cursor, limit)
+        return Page(items=[contract_from_row(r) for r in rows], next_cursor=next_cursor)
+
+    async def _contract_row(self, contract_id: str) -> dict[str, Any]:
+        row = await self.first("psgw.contract", [("number", "=", to_business_key("contract", contract_id))],
+                               CONTRACT_FIELDS)
+        if row is None:
+            raise NotFound(f"no contract {contract_id!r}", slug="unknown-id")
+        return row
+
+    async def get_contract(self, contract_id: str) -> Contract:
+        return contract_from_row(await self._contract_row(contract_id))
+
+    async def _contract_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            if name in ("name", "billing_model", "start_date", "end_date"):
+                out[name] = value
+            elif name == "nte_amount":
+                out["nte_amount"] = value
+            elif name == "status":
+                out["state"] = value
+            elif name == "rate_card_id":
+                if value is None:
+                    out["rate_card"] = None
+                else:
+                    card = await self.id_of("psgw.rate_card", [("code", "=", reference(
+                        "rate_card", value, "/rate_card_id"))])
+                    if card is None:
+                        raise unknown_reference("rate_card", value, "/rate_card_id")
+                    out["rate_card"] = card
+            elif name == "billing_profile":
+                profile: BillingProfile = value
+                out.update({"invoice_frequency": profile.invoice_frequency,
+                            "payment_term_days": profile.payment_terms_days,
+                            "scheduled_amount": profile.scheduled_amount})
+            elif name == "currency":
+                out["currency"] = await self._currency_id(value, "/currency")
+        return out
+
+    async def upsert_contract(self, data: ContractCreate, idempotency_key: str | None) -> tuple[Contract, bool]:
+        number = reference("contract", data.id, "/id") if data.id is not None else None
+        if number is not None and (existing := await self.first("psgw.contract", [("number", "=", number)],
+                                                                CONTRACT_FIELDS)):
+            return contract_from_row(existing), False
+        values = await self._contract_values({n: getattr(data, n) for n in data.__struct_fields__})
+        values.update({"party": await self._party_id(data.customer_id, "/customer_id"),
+                       "company": await self._company_id(data.legal_entity_id, "/legal_entity_id"),
+                       "number": number or f"SOW-NEW-{uuid_module.uuid4().hex[:10].upper()}", "revision": 1})
+        try:
+            created, = await self.rpc.create("psgw.contract", [values], field_map=CONTRACT_LABELS)
+        except Unprocessable:
+            if number is not None and (existing := await self.first("psgw.contract", [("number", "=", number)],
+                                                                    CONTRACT_FIELDS)):
+                return contract_from_row(existing), False  # created meanwhile by a concurrent request
+            raise
+        if number is None:
+            await self.rpc.write("psgw.contract", [created], {"number": f"SOW-{9000 + created}"})
+        return contract_from_row((await self.rpc.read("psgw.contract", [created], CONTRACT_FIELDS))[0]), True
+
+    async def update_contract(self, contract_id: str, changes: dict[str, object]) -> Contract:
+        row = await self._contract_row(contract_id)
+        values = await self._contract_values(dict(changes))
+        values["revision"] = (row.get("revision") or 1) + 1  # every amendment is a new revision
+        await self.rpc.write("psgw.contract", [row["id"]], values, field_map=CONTRACT_LABELS)
+        return contract_from_row((await self.rpc.read("psgw.contract", [row["id"]], CONTRACT_FIELDS))[0])
+
+    # project dimensions
+
+    def _dimension(self, row: dict[str, Any]) -> ProjectDimension:
+        code = row["psgw_dimension"]
+        return ProjectDimension(id=to_canonical("project_dimension", code), external_ids={"erp": str(row["id"])},
+                                project_id=to_canonical("project", row["number"]),
+                                legal_entity_id=to_canonical("legal_entity", nested(row, "company.party.code") or ""),
+                                code=code)
+
+    async def list_project_dimensions(self, *, project_id: str | None, cursor: str | None,
+                                      limit: int) -> Page[ProjectDimension]:
+        domain: list[Any] = [("type", "=", "project"), ("psgw_dimension", "!=", None)]
+        if project_id is not None:
+            if not is_canonical("project", project_id):
+                return Page(items=[])
+            domain.append(("number", "=", to_business_key("project", project_id)))
+        rows, next_cursor = await self.page("project.work", domain, ["number", "psgw_dimension",
+                                                                     "company.party.code"], cursor, limit)
+        return Page(items=[self._dimension(r) for r in rows], next_cursor=next_cursor)
+
+    async def upsert_project_dimension(self, data: ProjectDimensionCreate) -> tuple[ProjectDimension, bool]:
+        fields = ["number", "psgw_dimension", "company.party.code"]
+        project = await self.first("project.work", [("type", "=", "project"), ("number", "=", reference(
+            "project", data.project_id, "/project_id"))], fields)
+        if project is None:
+            raise unknown_reference("project", data.project_id, "/project_id")
+        entity = reference("legal_entity", data.legal_entity_id, "/legal_entity_id")
+        taken = await self.first("project.work", [("psgw_dimension", "=", data.code), ("id", "!=", project["id"])],
+                                 fields)
+        if project.get("psgw_dimension") is None and taken is None and nested(
+                project, "company.party.code") == entity:
+            await self.rpc.write("project.work", [project["id"]], {"psgw_dimension": data.code})
+            return self._dimension({**project, "psgw_dimension": data.code}), True
+        if project.get("psgw_dimension") == data.code and nested(project, "company.party.code") == entity:
+            return self._dimension(project), False
+        existing = self._dimension(project) if project.get("psgw_dimension") else (
+            self._dimension(taken) if taken else None)
+        raise Conflict("the project already has another dimension, the code belongs to another project, or the "
+                       "project is booked in another legal entity", slug="dimension-conflict",
+                       existing=existing and {"id": existing.id, "project_id": existing.project_id,
+                                              "legal_entity_id": existing.legal_entity_id, "code": existing.code})
+
+    # postings
+
+    async def _posting_for(self, source_type: str, source_ref: str) -> dict[str, Any] | None:
+        return await self.first("psgw.posting", [("source_type", "=", source_type), ("source_ref", "=", source_ref)],
+                                POSTING_FIELDS)
+
+    async def _period_closed(self, company: int, day: dt.date) -> bool:
+        period = await self.first("account.period", [("fiscalyear.company", "=", company), ("type", "=", "standard"),
+                                                     ("start_date", "<=", day), ("end_date", ">=", day)], ["state"])
+        return period is None or period["state"] != "open"
+
+    async def create_posting(self, data: PostingCreate) -> tuple[Posting, bool]:
+        source_ref = source_to_row(data.source_type, data.source_id, "/source_id")
+        if existing := await self._posting_for(data.source_type, source_ref):
+            return posting_from_row(existing), False
+        work = await self.id_of("project.work", [("type", "=", "project"), ("number", "=", reference(
+            "project", data.project_id, "/project_id"))])
+        if work is None:
+            raise unknown_reference("project", data.project_id, "/project_id")
+        contract = await self.first("psgw.contract", [("number", "=", reference(
+            "contract", data.contract_id, "/contract_id"))], ["currency.code"])
+        if contract is None:
+            raise unknown_reference("contract", data.contract_id, "/contract_id")
+        if nested(contract, "currency.code") != data.currency:
+            raise Unprocessable(f"the contract bills in {nested(contract, 'currency.code')}",
+                                slug="validation-failed", errors=[FieldError(
+                                    pointer="/currency", detail="is not the contract's currency")])
+        company = await self._company_id(data.legal_entity_id, "/legal_entity_id")
+        if await self._period_closed(company, data.work_date):
+            raise Unprocessable(f"the accounting period of {data.work_date} is closed (or not open) in {VENDOR}",
+                                slug="period-closed", errors=[FieldError(
+                                    pointer="/work_date", detail="falls in a closed accounting period")],
+                                downstream=VENDOR)
+        values = {"source_type": data.source_type, "source_ref": source_ref, "work": work,
+                  "contract": contract["id"], "company": company, "date": data.work_date,
+                  "quantity": data.quantity, "amount": data.amount,
+                  "currency": await self._currency_id(data.currency, "/currency"),
+                  "timesheet_line": timesheet_line_of(data.source_type, source_ref)}
+        try:
+            created, = await self.rpc.create("psgw.posting", [values], field_map=POSTING_LABELS)
+        except Unprocessable:
+            if existing := await self._posting_for(data.source_type, source_ref):
+                return posting_from_row(existing), False  # the unique constraint: posted by a concurrent call
+            raise
+        return posting_from_row((await self.rpc.read("psgw.posting", [created], POSTING_FIELDS))[0]), True
+
+    async def create_postings(self, items: list[PostingCreate]) -> list[PostingBatchItem]:
+        results: list[PostingBatchItem] = []
+        for item in items:
+            try:
+                posting, created = await self.create_posting(item)
+            except ProblemError as exc:
+                if exc.status >= 500:
+                    raise  # Tryton down: the whole batch is retried, nothing is half-reported
+                results.append(PostingBatchItem(source_id=item.source_id, status="rejected",
+                                                problem=exc.to_problem().to_dict()))
+                continue
+            results.append(PostingBatchItem(source_id=item.source_id, status="created" if created else "existing",
+                                            posting=posting))
+        return results
+
+    async def list_postings(self, filters: PostingFilter, *, cursor: str | None, limit: int) -> Page[Posting]:
+        domain: list[Any] = []
+        if filters.from_date is not None:
+            domain.append(("date", ">=", filters.from_date))
+        if filters.to_date is not None:
+            domain.append(("date", "<=", filters.to_date))
+        references: tuple[tuple[str | None, Kind, str], ...] = (
+            (filters.project_id, "project", "work.number"), (filters.contract_id, "contract", "contract.number"))
+        for value, kind, field in references:
+            if value is not None:
+                if not is_canonical(kind, value):
+                    return Page(items=[])
+                domain.append((field, "=", to_business_key(kind, value)))
+        if filters.source_id is not None:
+            source_kind = next((k for k in SOURCE_KINDS.values() if is_canonical(k, filters.source_id)), None)
+            domain.append(("source_ref", "=", to_business_key(source_kind, filters.source_id) if source_kind
+                           else filters.source_id))
+        rows, next_cursor = await self.page("psgw.posting", domain, POSTING_FIELDS, cursor, limit,
+                                            order=(("date", "ASC"), ("id", "ASC")))
+        return Page(items=[posting_from_row(r) for r in rows], next_cursor=next_cursor)
+
+    # invoices
+
+    async def _invoice(self, invoice_vendor_id: int) -> Invoice:
+        rows = await self.rpc.read("account.invoice", [invoice_vendor_id], INVOICE_FIELDS)
+        lines = await self.rpc.search_read("account.invoice.line", [("invoice", "=", invoice_vendor_id)],
+                                           INVOICE_LINE_FIELDS, order=[("sequence", "ASC"), ("id", "ASC")])
+        return invoice_from_rows(rows[0], lines)
+
+    async def _revenue_account(self, company: int) -> int:
+        found = await self.first("account.account", [("type.revenue", "=", True), ("company", "=", company),
+                                                      ("closed", "!=", True)], ["id"])
+        if found is None:
+            raise Unprocessable(f"{VENDOR} has no revenue account for the legal entity", slug="validation-failed",
+                                errors=[FieldError(pointer="/legal_entity_id", detail="has no revenue account")])
+        return int(found["id"])
+
+    async def create_invoice(self, data: InvoiceCreate, idempotency_key: str | None) -> Invoice:
+        if idempotency_key and (found := await self.id_of("account.invoice",
+                                                          [("psgw_request", "=", idempotency_key)])):
+            return await self._invoice(found)
+        party = await self._party_id(data.customer_id, "/customer_id")
+        company = await self._company_id(data.legal_entity_id, "/legal_entity_id")
+        contract = await self.id_of("psgw.contract", [("number", "=", reference(
+            "contract", data.contract_id, "/contract_id"))])
+        if contract is None:
+            raise unknown_reference("contract", data.contract_id, "/contract_id")
+        receivable = await self._receivable(party)
+        journal = await self.id_of("account.journal", [("type", "=", "revenue")])
+        revenue = await self._revenue_account(company)
+        refs = [[source_to_row(line.source_type, s, f"/lines/{i}/source_ids/{n}") for n, s in
+                 enumerate(line.source_ids)] for i, line in enumerate(data.lines)]
+        lines = [{"type": "line", "description": line.description, "quantity": float(line.quantity),
+                  "unit_price": line.unit_price, "account": revenue, "psgw_source_type": line.source_type,
+                  "psgw_source_refs": " ".join(line_refs), "company": company, "currency": None}
+                 for line, line_refs in zip(data.lines, refs, strict=True)]
+        currency = await self._currency_id(data.currency, "/currency")
+        for line in lines:
+            line["currency"] = currency
+        created, = await self.rpc.create("account.invoice", [{
+            "type": "out", "party": party, "company": company, "currency": currency, "journal": journal,
+            "account": receivable, "invoice_address": await self._address(party),
+            "psgw_contract": contract, "psgw_period": data.period, "psgw_request": idempotency_key,
+            "description": f"{to_business_key('contract', data.contract_id)} {data.period or ''}".strip(),
+            "lines": [["create", lines]]}], field_map=INVOICE_LABELS)
+        return await self._invoice(created)
+
+    async def _receivable(self, party: int) -> int:
+        """The party's receivable account, else the company's default (what Tryton's own form would pick)."""
+        own = (await self.rpc.read("party.party", [party], ["account_receivable"]))[0].get("account_receivable")
+        if own:
+            return int(own)
+        config = await self.rpc.read("account.configuration", [1], ["default_account_receivable"])
+        default = config[0].get("default_account_receivable") if config else None
+        if not default:
+            raise Unprocessable(f"{VENDOR} has no receivable account for the customer", slug="validation-failed",
+                                errors=[FieldError(pointer="/customer_id", detail="has no receivable account")])
+        return int(default)
+
+    async def _address(self, party: int) -> int | None:
+        found = await self.id_of("party.address", [("party", "=", party)])
+        return found
+
+    async def post_invoice(self, invoice_id: str) -> Invoice:
+        vendor_id = _invoice_key(invoice_id)
+        rows = await self.rpc.search_read("account.invoice", [("id", "=", vendor_id), ("type", "=", "out")],
+                                          ["state"])
+        if not rows:
+            raise NotFound(f"no invoice {invoice_id!r}", slug="unknown-id")
+        state = rows[0]["state"]
+        if state == "cancelled":
+            raise Conflict("a void invoice cannot be posted", slug="invalid-transition", from_state="void",
+                           to_state="posted")
+        if state in ("draft", "validated"):
+            await self.rpc.call("model.account.invoice.post", [vendor_id])
+        return await self._invoice(vendor_id)
+
+    async def get_invoice(self, invoice_id: str) -> Invoice:
+        vendor_id = _invoice_key(invoice_id)
+        if await self.id_of("account.invoice", [("id", "=", vendor_id), ("type", "=", "out")]) is None:
+            raise NotFound(f"no invoice {invoice_id!r}", slug="unknown-id")
+        return await self._invoice(vendor_id)
+
+    async def list_invoices(self, *, contract_id: str | None, state: InvoiceState | None, period: str | None,
+                            cursor: str | None, limit: int) -> Page[Invoice]:
+        domain: list[Any] = [("type", "=", "out")]
+        if state is not None:
+            domain.append(("state", "in", [k for k, v in INVOICE_STATE.items() if v == state]))
+        if period is not None:
+            domain.append(("psgw_period", "=", period))
+        if contract_id is not None:
+            if not is_canonical("contract", contract_id):
+                return Page(items=[])
+            domain.append(("psgw_contract.number", "=", to_business_key("contract", contract_id)))
+        rows, next_cursor = await self.page("account.invoice", domain, ["id"], cursor, limit)
+        return Page(items=[await self._invoice(r["id"]) for r in rows], next_cursor=next_cursor)
+
+    async def list_revenue_schedules(self, *, contract_id: str | None, period: str | None, cursor: str | None,
+                                     limit: int) -> Page[RevenueSchedule]:
+        return Page(items=[])  # Tryton keeps no revenue schedules in this module set

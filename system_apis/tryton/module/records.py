@@ -1,0 +1,202 @@
+"""Fields and models of the ``psgateway`` Tryton module (see ``__init__``): additive only, no native behaviour
+changed. Every added field is named ``psgw_*`` and every added model ``psgw.*`` so a Tryton user sees at once
+what the gateway owns."""
+
+from trytond.model import ModelSQL, ModelView, Unique, fields
+from trytond.pool import PoolMeta
+
+BILLING_MODELS = [("time_and_materials", "Time and materials"), ("fixed_fee", "Fixed fee"),
+                  ("milestone", "Milestone"), ("retainer", "Retainer")]
+TIME_STATES = [("draft", "Draft"), ("submitted", "Submitted"), ("approved", "Approved"), ("rejected", "Rejected"),
+               ("posted", "Posted"), ("invoiced", "Invoiced")]
+
+
+class Party(metaclass=PoolMeta):
+    __name__ = 'party.party'
+    psgw_currency = fields.Many2One('currency.currency', "Billing Currency")
+    psgw_company = fields.Many2One('company.company', "Contracting Company")
+    psgw_tax_region = fields.Char("Tax Jurisdiction")
+    psgw_crm_ref = fields.Char("CRM Reference")
+
+
+class Employee(metaclass=PoolMeta):
+    __name__ = 'company.employee'
+    psgw_role = fields.Char("Role")
+    psgw_business_unit = fields.Char("Business Unit")
+    psgw_cost_center = fields.Char("Cost Center")
+    psgw_capacity = fields.Numeric("Capacity (hours/week)", digits=(6, 2))
+    psgw_on_leave = fields.Boolean("On Leave")
+
+
+class ProjectWork(metaclass=PoolMeta):
+    __name__ = 'project.work'
+    psgw_contract = fields.Many2One('psgw.contract', "Contract")
+    psgw_stage = fields.Selection([(None, ""), ("planned", "Planned"), ("active", "Active"),
+                                   ("on_hold", "On Hold"), ("closed", "Closed")], "Stage")
+    psgw_billing_model = fields.Selection([(None, ""), *BILLING_MODELS], "Billing Model")
+    psgw_manager = fields.Many2One('company.employee', "Project Manager")
+    psgw_business_unit = fields.Char("Business Unit")
+    psgw_start_date = fields.Date("Start Date")
+    psgw_end_date = fields.Date("End Date")
+    psgw_billable = fields.Boolean("Billable")
+    psgw_dimension = fields.Char("Financial Dimension")
+
+    @staticmethod
+    def default_psgw_billable() -> bool:
+        return True
+
+
+class TimesheetLine(metaclass=PoolMeta):
+    __name__ = 'timesheet.line'
+    psgw_state = fields.Selection(TIME_STATES, "Approval State", required=True)
+    psgw_billable = fields.Boolean("Billable")
+    psgw_submitted_at = fields.Timestamp("Submitted At")
+    psgw_approved_at = fields.Timestamp("Approved At")
+    psgw_approved_by = fields.Many2One('company.employee', "Approved By")
+    psgw_rejection_reason = fields.Char("Rejection Reason")
+    psgw_version = fields.Integer("Version", required=True)
+    psgw_supersedes = fields.Many2One('timesheet.line', "Supersedes")
+    psgw_superseded_by = fields.Many2One('timesheet.line', "Superseded By")
+    # The offline client's id of the entry (Tryton's own ``uuid`` is read-only over RPC: its timesheet app sets it).
+    psgw_client_ref = fields.Char("Client Reference", strip=False)
+
+    @classmethod
+    def __setup__(cls) -> None:
+        super().__setup__()  # type: ignore[misc]  # the pool supplies the base class at registration
+        t = cls.__table__()
+        cls._sql_constraints += [('psgw_client_ref_unique', Unique(t, t.psgw_client_ref),
+                                  'psgateway.msg_client_ref_unique')]
+
+    @staticmethod
+    def default_psgw_state() -> str:
+        return 'draft'
+
+    @staticmethod
+    def default_psgw_billable() -> bool:
+        return True
+
+    @staticmethod
+    def default_psgw_version() -> int:
+        return 1
+
+
+class RateCard(ModelSQL, ModelView):
+    __name__ = 'psgw.rate_card'
+    code = fields.Char("Code", required=True)
+    name = fields.Char("Name", required=True)
+    currency = fields.Many2One('currency.currency', "Currency", required=True)
+    lines = fields.One2Many('psgw.rate_card.line', 'card', "Lines")
+
+    @classmethod
+    def __setup__(cls) -> None:
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints = [('code_unique', Unique(t, t.code), 'psgateway.msg_rate_card_code_unique')]
+
+
+class RateCardLine(ModelSQL, ModelView):
+    __name__ = 'psgw.rate_card.line'
+    card = fields.Many2One('psgw.rate_card', "Rate Card", required=True, ondelete='CASCADE')
+    role = fields.Char("Role", required=True)
+    hourly_rate = fields.Numeric("Hourly Rate", digits=(14, 2), required=True)
+    valid_from = fields.Date("Valid From", required=True)
+    valid_to = fields.Date("Valid To")
+
+
+class Contract(ModelSQL, ModelView):
+    __name__ = 'psgw.contract'
+    number = fields.Char("Number", required=True)
+    party = fields.Many2One('party.party', "Customer", required=True)
+    company = fields.Many2One('company.company', "Company", required=True)
+    name = fields.Char("Name", required=True)
+    currency = fields.Many2One('currency.currency', "Currency", required=True)
+    billing_model = fields.Selection(BILLING_MODELS, "Billing Model", required=True)
+    nte_amount = fields.Numeric("Not-to-exceed Amount", digits=(14, 2))
+    start_date = fields.Date("Start Date", required=True)
+    end_date = fields.Date("End Date")
+    state = fields.Selection([("draft", "Draft"), ("active", "Active"), ("amendment_pending", "Amendment Pending"),
+                              ("closed", "Closed")], "State", required=True)
+    revision = fields.Integer("Revision", required=True)
+    rate_card = fields.Many2One('psgw.rate_card', "Rate Card")
+    invoice_frequency = fields.Selection([("monthly", "Monthly"), ("milestone", "Milestone"),
+                                          ("schedule", "Schedule")], "Invoice Frequency", required=True)
+    payment_term_days = fields.Integer("Payment Term (days)", required=True)
+    scheduled_amount = fields.Numeric("Scheduled Amount", digits=(14, 2))
+
+    @classmethod
+    def __setup__(cls) -> None:
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints = [('number_unique', Unique(t, t.number), 'psgateway.msg_contract_number_unique')]
+
+    @staticmethod
+    def default_revision() -> int:
+        return 1
+
+
+class Assignment(ModelSQL, ModelView):
+    __name__ = 'psgw.assignment'
+    number = fields.Char("Number", required=True)
+    employee = fields.Many2One('company.employee', "Employee", required=True)
+    work = fields.Many2One('project.work', "Project", required=True)
+    role = fields.Char("Role", required=True)
+    hours_per_week = fields.Numeric("Hours per Week", digits=(6, 2), required=True)
+    start_date = fields.Date("Start Date", required=True)
+    end_date = fields.Date("End Date")
+    state = fields.Selection([("proposed", "Proposed"), ("confirmed", "Confirmed"), ("ended", "Ended")], "State",
+                             required=True)
+
+    @classmethod
+    def __setup__(cls) -> None:
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints = [('number_unique', Unique(t, t.number), 'psgateway.msg_assignment_number_unique')]
+
+
+class Posting(ModelSQL, ModelView):
+    "A billable item booked for invoicing; the unique constraint makes a source posted at most once."
+    __name__ = 'psgw.posting'
+    source_type = fields.Char("Source Type", required=True)
+    source_ref = fields.Char("Source", required=True)
+    work = fields.Many2One('project.work', "Project", required=True)
+    contract = fields.Many2One('psgw.contract', "Contract", required=True)
+    company = fields.Many2One('company.company', "Company", required=True)
+    date = fields.Date("Date", required=True)
+    quantity = fields.Numeric("Quantity", digits=(12, 4), required=True)
+    amount = fields.Numeric("Amount", digits=(14, 2), required=True)
+    currency = fields.Many2One('currency.currency', "Currency", required=True)
+    timesheet_line = fields.Many2One('timesheet.line', "Timesheet Line")
+
+    @classmethod
+    def __setup__(cls) -> None:
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints = [('source_unique', Unique(t, t.source_type, t.source_ref),
+                                 'psgateway.msg_posting_source_unique')]
+
+
+class Invoice(metaclass=PoolMeta):
+    __name__ = 'account.invoice'
+    psgw_contract = fields.Many2One('psgw.contract', "Contract")
+    psgw_period = fields.Char("Billing Period")
+    psgw_request = fields.Char("Request Key")
+
+
+class InvoiceLine(metaclass=PoolMeta):
+    __name__ = 'account.invoice.line'
+    psgw_source_type = fields.Char("Source Type")
+    psgw_source_refs = fields.Text("Sources")
+
+
+class Opportunity(metaclass=PoolMeta):
+    __name__ = 'sale.opportunity'
+    psgw_stage = fields.Selection([(None, ""), ("qualification", "Qualification"), ("proposal", "Proposal"),
+                                   ("negotiation", "Negotiation")], "Sales Stage")
+    psgw_billing_model = fields.Selection([(None, ""), *BILLING_MODELS], "Billing Model")
+    psgw_rate_card = fields.Many2One('psgw.rate_card', "Rate Card")
+    psgw_nte_amount = fields.Numeric("Not-to-exceed Amount", digits=(14, 2))
+    psgw_engagement_start = fields.Date("Engagement Start")
+    psgw_engagement_end = fields.Date("Engagement End")
+    psgw_signed_contract_ref = fields.Char("Signed Contract")
+    psgw_provisioned_project = fields.Char("Provisioned Project")
+    psgw_invoice_status = fields.Char("Invoice Status")
