@@ -79,7 +79,14 @@ def test_approvals_sent_to_every_instance_at_once_post_each_entry_exactly_once(c
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(approve, range(6)))
 
-    assert all(a.status_code in (200, 201, 202) for a in answers), [(a.status_code, a.text) for a in answers]
+    for n, answer in enumerate(answers):
+        if answer.status_code == 409:
+            # A resend while the first request with its key is still in flight: the IETF Idempotency-Key draft's
+            # answer, as problem+json; only the requests sharing one key may get it.
+            assert n % 2 and answer.headers["content-type"] == "application/problem+json", (n, answer.text)
+        else:
+            assert answer.status_code in (200, 201, 202), (n, answer.status_code, answer.text)
+    assert any(a.status_code in (200, 201, 202) for n, a in enumerate(answers) if n % 2), "the shared key never won"
     with cluster.client("experience-tier") as experience, cluster.client("process-tier") as system:
         wait_for("every posting of the week", lambda: postings_settled(experience, ids))
         for entry_id in ids:
