@@ -513,19 +513,31 @@ class SandboxPsa:
         self.keys.tasks.learn(body["taskCode"], body["taskId"])
         return task_from_vendor(body, self.keys)
 
+    async def _scope(self, worker_id: str | None = None, project_id: str | None = None) -> dict[str, int] | None:
+        """The vendor ids for canonical worker/project filters; None when one names nothing the PSA holds, so the
+        list is empty rather than an error (a filter is a question, not a reference that must exist)."""
+        scope: dict[str, int] = {}
+        if worker_id is not None:
+            resource_id = await self._resource_id(worker_id) if is_canonical("worker", worker_id) else None
+            if resource_id is None:
+                return None
+            scope["resourceId"] = resource_id
+        if project_id is not None:
+            vendor_project = await self._project_id(project_id) if is_canonical("project", project_id) else None
+            if vendor_project is None:
+                return None
+            scope["projectId"] = vendor_project
+        return scope
+
     # assignments
 
     async def list_assignments(self, *, worker_id: str | None, project_id: str | None,
                                status: AssignmentStatus | None, cursor: str | None, limit: int) -> Page[Assignment]:
         params: dict[str, Any] = {"status": ASSIGNMENT_STATUS_VENDOR[status] if status else None}
-        if worker_id is not None:
-            params["resourceId"] = await self._resource_id(worker_id) if is_canonical("worker", worker_id) else None
-            if params["resourceId"] is None:
-                return Page(items=[])
-        if project_id is not None:
-            params["projectId"] = await self._project_id(project_id) if is_canonical("project", project_id) else None
-            if params["projectId"] is None:
-                return Page(items=[])
+        scope = await self._scope(worker_id, project_id)
+        if scope is None:
+            return Page(items=[])
+        params.update(scope)
         rows, next_cursor = await self._page("/api/v3/assignments", params, cursor, limit, "assignment")
         return Page(items=[assignment_from_vendor(row, self.keys) for row in rows], next_cursor=next_cursor)
 
@@ -577,16 +589,10 @@ class SandboxPsa:
             "toDate": filters.to_date.isoformat() if filters.to_date else None,
             "modifiedSince": filters.updated_since.astimezone(dt.UTC).isoformat() if filters.updated_since else None,
         }
-        if filters.worker_id is not None:
-            params["resourceId"] = await self._resource_id(filters.worker_id) if is_canonical(
-                "worker", filters.worker_id) else None
-            if params["resourceId"] is None:
-                return Page(items=[])
-        if filters.project_id is not None:
-            params["projectId"] = await self._project_id(filters.project_id) if is_canonical(
-                "project", filters.project_id) else None
-            if params["projectId"] is None:
-                return Page(items=[])
+        scope = await self._scope(filters.worker_id, filters.project_id)
+        if scope is None:
+            return Page(items=[])
+        params.update(scope)
         rows, next_cursor = await self._page("/api/v3/timecards", params, cursor, limit, "time entry",
                                              TIMECARD_FIELDS)
         return Page(items=[timecard_from_vendor(row, self.keys) for row in rows], next_cursor=next_cursor)
@@ -688,24 +694,20 @@ class SandboxPsa:
     async def list_expenses(self, *, worker_id: str | None, project_id: str | None, state: ExpenseState | None,
                             cursor: str | None, limit: int) -> Page[Expense]:
         params: dict[str, Any] = {"status": TIMECARD_STATE_VENDOR[state] if state else None}
-        if worker_id is not None:
-            params["resourceId"] = await self._resource_id(worker_id) if is_canonical("worker", worker_id) else None
-            if params["resourceId"] is None:
-                return Page(items=[])
-        if project_id is not None:
-            params["projectId"] = await self._project_id(project_id) if is_canonical("project", project_id) else None
-            if params["projectId"] is None:
-                return Page(items=[])
+        scope = await self._scope(worker_id, project_id)
+        if scope is None:
+            return Page(items=[])
+        params.update(scope)
         rows, next_cursor = await self._page("/api/v3/expenses", params, cursor, limit, "expense")
         return Page(items=[expense_from_vendor(row, self.keys) for row in rows], next_cursor=next_cursor)
 
     async def list_milestones(self, *, project_id: str | None, state: MilestoneState | None, cursor: str | None,
                               limit: int) -> Page[Milestone]:
         params: dict[str, Any] = {"status": MILESTONE_STATE_VENDOR[state] if state else None}
-        if project_id is not None:
-            params["projectId"] = await self._project_id(project_id) if is_canonical("project", project_id) else None
-            if params["projectId"] is None:
-                return Page(items=[])
+        scope = await self._scope(project_id=project_id)
+        if scope is None:
+            return Page(items=[])
+        params.update(scope)
         rows, next_cursor = await self._page("/api/v3/milestones", params, cursor, limit, "milestone")
         return Page(items=[milestone_from_vendor(row, self.keys) for row in rows], next_cursor=next_cursor)
 
