@@ -36,6 +36,7 @@ from gateway.telemetry import Telemetry
 from gateway.upstreams import Upstream
 from policies.audit import AuditLog, SqlAuditStore
 from policies.rate_limit import RateLimitStore, create_store
+from runtime.heap import freeze_startup_heap
 from runtime.tokens import TokenVerifier, TrustedIssuer
 
 log = logging.getLogger("gateway.app")
@@ -197,6 +198,7 @@ class Gateway:
         except ConfigError:
             log.exception("stored admin overrides do not compile with gateway.yaml; serving the file alone")
         self._tasks.append(asyncio.create_task(self._sync_loop(), name="gateway-sync"))
+        freeze_startup_heap()
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGHUP, lambda: self._tasks.append(

@@ -138,21 +138,34 @@ class _Connection(asyncio.Protocol):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_exception(error)
 
+    def _time_out(self, waiter: asyncio.Future[None], timeout: float, origin: str) -> None:
+        if not waiter.done():
+            self._parser = None
+            self.close()
+            waiter.set_exception(ResponseTimedOut(f"no response from {origin} within {timeout:g}s"))
+
     def close(self) -> None:
         self.closed = True
         if self.transport is not None:
             self.transport.close()
 
-    async def exchange(self, request: bytes, head_only: bool) -> Response:
+    async def exchange(self, request: bytes, head_only: bool, deadline_seconds: float, origin: str) -> Response:
+        """Write the request and read its response, all within ``deadline_seconds``."""
         assert self.transport is not None
         self.used += 1
         self._headers, self._body, self._size, self._got_bytes = [], [], 0, False
         self._head_only = head_only
         self._parser = httptools.HttpResponseParser(self)
-        self._waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
         self.transport.write(request)
-        await self._waiter
-        self._waiter = None
+        # A timer handle rather than asyncio.timeout(): same effect, a fraction of the cost per call.
+        timer = loop.call_later(deadline_seconds, self._time_out, waiter, deadline_seconds, origin)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
         if not self._keep_alive:
             self.close()
         self.idle_since = time.monotonic()
@@ -173,7 +186,8 @@ class Http1Pool:
         self.connect_timeout = connect_timeout
         # Below uvicorn's default keep-alive (5 s), so we drop an idle connection before the server does.
         self.idle_seconds = idle_seconds
-        self._host_header = f"{host}:{port}".encode()
+        self._origin = f"{host}:{port}"
+        self._host_header = self._origin.encode()
         self._idle: collections.deque[_Connection] = collections.deque()
         self._open = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
@@ -251,15 +265,10 @@ class Http1Pool:
 
         ``response_timeout`` bounds the whole exchange once connected (request written, response read).
         """
-        timeout = self.response_timeout
         payload = self.encode(method, target, headers, body)
         connection = await self._acquire()
         try:
-            async with asyncio.timeout(timeout):
-                response = await connection.exchange(payload, head_only=method == "HEAD")
-        except TimeoutError as exc:
-            connection.close()
-            raise ResponseTimedOut(f"no response from {self.host}:{self.port} within {timeout:g}s") from exc
+            response = await connection.exchange(payload, method == "HEAD", self.response_timeout, self._origin)
         except BaseException:
             connection.close()
             raise

@@ -17,6 +17,7 @@ from runtime import metrics
 from runtime.downstream import ClientCredentials, Downstream
 from runtime.edge import install_edge
 from runtime.errors import handle_exception
+from runtime.heap import freeze_startup_heap
 from runtime.problems import Forbidden, Unauthorized
 from runtime.settings import TierSettings
 from runtime.tokens import Principal, TokenVerifier, TrustedIssuer
@@ -96,6 +97,7 @@ def create_tier_app(
         app.state.downstreams = downstreams() if downstreams else {}
         for hook in on_startup:
             await hook(app.state)
+        freeze_startup_heap()
         try:
             yield
         finally:

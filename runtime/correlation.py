@@ -7,7 +7,7 @@ keeps them in a context variable for logs, audit and outbound calls, and echoes 
 from __future__ import annotations
 
 import contextvars
-import os
+import random
 import re
 from dataclasses import dataclass
 
@@ -31,7 +31,16 @@ class TraceContext:
 
     def child(self) -> TraceContext:
         """The context for an outbound call: same trace, new span."""
-        return TraceContext(self.correlation_id, self.trace_id, os.urandom(8).hex(), self.flags)
+        return TraceContext(self.correlation_id, self.trace_id, new_span_id(), self.flags)
+
+
+def new_trace_id() -> str:
+    # Ids must be unique, not secret: the PRNG (as OpenTelemetry's own id generator) costs no system call.
+    return f"{random.getrandbits(128) or 1:032x}"
+
+
+def new_span_id() -> str:
+    return f"{random.getrandbits(64) or 1:016x}"
 
 
 _current: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar("psgw_trace", default=None)
@@ -63,8 +72,8 @@ def from_headers(correlation_id: str | None, traceparent: str | None) -> TraceCo
         if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
             trace_id, _parent_span, flags = match.groups()
     if trace_id is None:
-        trace_id = os.urandom(16).hex()
-    span_id = os.urandom(8).hex()
+        trace_id = new_trace_id()
+    span_id = new_span_id()
     if not correlation_id or not _CORRELATION_RE.match(correlation_id):
         # One id for humans to quote: the trace id, so logs, audit and traces agree.
         correlation_id = trace_id

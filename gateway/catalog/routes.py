@@ -24,6 +24,7 @@ from contracts.toolchain.loader import load_contract
 from gateway.catalog.model import ApiView, Catalog
 from gateway.catalog.problems import PROBLEM_TYPES
 from gateway.config import ClientConfig
+from runtime.heap import freeze_startup_heap
 from runtime.problems import Forbidden, ProblemError
 
 if TYPE_CHECKING:
@@ -91,8 +92,8 @@ def create_catalog_router(gateway: Gateway,
 
     def finished_warming(task: asyncio.Task[Catalog]) -> None:
         warming.discard(task)
-        if not task.cancelled():
-            task.exception()  # retrieved, so asyncio does not log it as never retrieved
+        if not task.cancelled() and task.exception() is None:  # retrieved: asyncio does not log it as lost
+            freeze_startup_heap()  # the catalog lives as long as its config: keep it out of full GC passes
 
     async def api_or_404(layer: str, api: str) -> ApiView:
         view = (await catalog()).get(f"{layer}/{api}")

@@ -126,6 +126,33 @@ class RateLimitUnavailable(ProblemError):
     title = "Rate limiting unavailable"
 
 
+@dataclass(frozen=True, slots=True)
+class _QuotaWindows:
+    """The current UTC day and month (key suffixes) and when each ends (epoch seconds)."""
+
+    day: str
+    day_end: float
+    month: str
+    month_end: float
+
+
+_windows_cache: list[_QuotaWindows] = []
+
+
+def _quota_windows(now: float) -> _QuotaWindows:
+    # Computed once per UTC day rather than per call: calendar arithmetic cost more than the rest of the policy.
+    cached = _windows_cache[0] if _windows_cache else None
+    if cached is not None and now < cached.day_end:
+        return cached
+    today = dt.datetime.fromtimestamp(now, dt.UTC)
+    midnight = dt.datetime(today.year, today.month, today.day, tzinfo=dt.UTC)
+    first_next = dt.datetime(today.year + today.month // 12, today.month % 12 + 1, 1, tzinfo=dt.UTC)
+    windows = _QuotaWindows(f"{today:%Y%m%d}", (midnight + dt.timedelta(days=1)).timestamp(), f"{today:%Y%m}",
+                            first_next.timestamp())
+    _windows_cache[:] = [windows]
+    return windows
+
+
 def create_store(config: RateLimitConfig) -> RateLimitStore:
     if config.redis_url:
         return RedisStore(config.redis_url, timeout_seconds=config.redis_timeout_seconds,
@@ -228,16 +255,14 @@ class RateLimit:
 
     @staticmethod
     def _quota_checks(base: str, plan: _Plan) -> tuple[QuotaCheck, ...]:
-        now = dt.datetime.now(dt.UTC)
+        now = time.time()
+        windows = _quota_windows(now)
         checks: list[QuotaCheck] = []
         if plan.daily is not None:
-            tomorrow = dt.datetime(now.year, now.month, now.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
-            checks.append(QuotaCheck(f"{base}day:{now:%Y%m%d}", plan.daily,
-                                     int((tomorrow - now).total_seconds() * 1000) + 1))
+            checks.append(QuotaCheck(f"{base}day:{windows.day}", plan.daily, int((windows.day_end - now) * 1000) + 1))
         if plan.monthly is not None:
-            first_next = dt.datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=dt.UTC)
-            checks.append(QuotaCheck(f"{base}month:{now:%Y%m}", plan.monthly,
-                                     int((first_next - now).total_seconds() * 1000) + 1))
+            checks.append(QuotaCheck(f"{base}month:{windows.month}", plan.monthly,
+                                     int((windows.month_end - now) * 1000) + 1))
         return tuple(checks)
 
     def _headers(self, exchange: Exchange, plan: _Plan, verdict: Verdict) -> None:

@@ -8,13 +8,13 @@ instances share one exact budget.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass
 from typing import Protocol
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from policies.rate_limit.resp import RespClient, RespError, RespUnavailable, encode_command
 
 
 class StoreUnavailable(Exception):
@@ -127,6 +127,8 @@ for k = 1, #out do result[#result + 1] = out[k] end
 return result
 """
 
+GCRA_SHA = hashlib.sha1(GCRA_LUA.encode(), usedforsecurity=False).hexdigest()
+
 
 def _split(raw: list[int], n_rates: int, n_quotas: int) -> Verdict:
     values = [int(v) for v in raw]
@@ -199,17 +201,13 @@ class MemoryStore:
 
 
 class RedisStore:
-    """Shared state in Redis: one EVALSHA per request (redis-py falls back to EVAL once after a restart)."""
+    """Shared state in Redis: one pipelined ``EVALSHA`` per request (``EVAL`` once after a Redis restart)."""
 
     name = "redis"
 
     def __init__(self, url: str, *, timeout_seconds: float = 0.25, retry_after_seconds: float = 1.0) -> None:
         self.url = url
-        self._client = aioredis.Redis.from_url(
-            url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds,
-            max_connections=256, health_check_interval=30,
-        )
-        self._script = self._client.register_script(GCRA_LUA)
+        self._client = RespClient(url, timeout=timeout_seconds)
         self._retry_after = retry_after_seconds
         # After a failure, skip Redis for a moment: an unreachable host must not cost every call a timeout.
         self._down_until = 0.0
@@ -217,15 +215,20 @@ class RedisStore:
     async def acquire(self, rates: tuple[RateCheck, ...], quotas: tuple[QuotaCheck, ...]) -> Verdict:
         if self._down_until and time.monotonic() < self._down_until:
             raise StoreUnavailable(f"redis at {self.url} failed recently")
-        keys = [r.key for r in rates] + [q.key for q in quotas]
-        args: list[int] = [len(rates)]
+        args: list[str | int] = [len(rates) + len(quotas), *(r.key for r in rates), *(q.key for q in quotas),
+                                 len(rates)]
         for rate in rates:
             args += (rate.interval_us, rate.burst)
         for quota in quotas:
             args += (quota.limit, quota.ttl_ms)
         try:
-            raw = await self._script(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
+            try:
+                raw = await self._client.execute(encode_command(("EVALSHA", GCRA_SHA, *args)))
+            except RespError as exc:
+                if not str(exc).startswith("NOSCRIPT"):
+                    raise
+                raw = await self._client.execute(encode_command(("EVAL", GCRA_LUA, *args)))
+        except (RespError, RespUnavailable, OSError) as exc:
             self._down_until = time.monotonic() + self._retry_after
             raise StoreUnavailable(f"redis at {self.url}: {type(exc).__name__}: {exc}") from exc
         self._down_until = 0.0
