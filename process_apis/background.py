@@ -1,7 +1,9 @@
 """The process tier's background loops (outbox dispatchers, event relay, recovery, reconciliation).
 
 Each loop sleeps until its interval passes or someone :meth:`Wakeup.kick`\\ s it (a commit that gave it work),
-and stops promptly at shutdown.
+and stops promptly at shutdown. Each turn runs in a trace of its own, so what it logs, calls, raises to the
+exception queue and emits as events shares one trace id (work resumed for a request, such as a queued job,
+switches to that request's trace).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+
+from runtime import correlation
 
 log = logging.getLogger("process_apis.background")
 
@@ -45,6 +49,7 @@ class Loops:
         async def loop() -> None:
             while not self.stop.is_set():
                 failed = False
+                token = correlation.set_current(correlation.from_headers(None, None))
                 try:
                     await body()
                 except asyncio.CancelledError:
@@ -52,6 +57,8 @@ class Loops:
                 except Exception:
                     failed = True
                     log.exception("background loop failed; retrying", extra={"loop": name})
+                finally:
+                    correlation.reset_current(token)
                 if self.stop.is_set():
                     return
                 await wake.wait(interval(failed))

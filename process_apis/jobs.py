@@ -33,7 +33,8 @@ async def enqueue_job(db: Database, conn: AsyncConnection, kind: str, dedupe_key
     now = utcnow()
     await conn.execute(db.insert_ignoring_conflicts(jobs, ["dedupe_key"]).values(
         kind=kind, dedupe_key=dedupe_key, payload=dict(payload), state="pending", attempts=0, next_attempt_at=now,
-        correlation_id=correlation.current_correlation_id(), created_at=now, updated_at=now))
+        correlation_id=correlation.current_correlation_id(), trace_id=correlation.current_trace_id(),
+        created_at=now, updated_at=now))
 
 
 class JobRunner:
@@ -74,7 +75,7 @@ class JobRunner:
 
     async def _run(self, row: Any) -> int:
         handler = self.handlers.get(row.kind)
-        token = correlation.set_current(correlation.from_headers(row.correlation_id, None))
+        token = correlation.set_current(correlation.resume(row.correlation_id, row.trace_id))
         try:
             if handler is None:
                 raise RuntimeError(f"no handler for job kind {row.kind!r}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -9,6 +11,9 @@ from process_apis.background import Loops, Wakeup
 from process_apis.billing.posting import PostingDispatcher
 from process_apis.billing.service import BillingService
 from process_apis.events.bus import EventBus, InProcessBus, RedisStreamBus
+from process_apis.events.consumer import StreamConsumer
+from process_apis.events.projection import CONSUMER as POSTED_TIME
+from process_apis.events.projection import PostedTimeProjection
 from process_apis.events.relay import EventRelay
 from process_apis.exceptions.service import ExceptionQueue
 from process_apis.invoicing.service import InvoicingService
@@ -39,6 +44,7 @@ class Services:
     provisioning: ProvisioningService
     invoicing: InvoicingService
     reconciliation: ReconciliationService
+    posted_time: PostedTimeProjection
     loops: Loops
     wake_relay: Wakeup
     wake_dispatcher: Wakeup
@@ -71,7 +77,8 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
         settings=settings, db=db, systems=systems, bus=bus, relay=relay, dispatcher=dispatcher, jobs=jobs,
         billing=billing, timesheets=TimesheetService(db, systems, billing), exceptions=exceptions,
         provisioning=provisioning, invoicing=invoicing, reconciliation=ReconciliationService(db, systems),
-        loops=Loops(), wake_relay=wake_relay, wake_dispatcher=wake_dispatcher, wake_jobs=wake_jobs)
+        posted_time=PostedTimeProjection(db), loops=Loops(), wake_relay=wake_relay, wake_dispatcher=wake_dispatcher,
+        wake_jobs=wake_jobs)
     exceptions.on_retry("billing_hold", billing.retry_hold)
     exceptions.on_retry("posting", billing.retry_posting)
     exceptions.on_retry("provisioning", provisioning.retry_exception)
@@ -87,8 +94,20 @@ def _start_loops(s: Services) -> None:
         # A loop whose database or bus failed waits longer before its next turn.
         return lambda failed: min(settings.retry_max_seconds, interval * 4) if failed else interval
 
-    s.loops.start("event-relay", s.relay.relay_once, wakeup=s.wake_relay,
-                  interval=backoff(settings.relay_interval_seconds))
+    wake_consumers = Wakeup()
+
+    async def relay() -> None:
+        if await s.relay.relay_once():
+            wake_consumers.kick()
+
+    s.loops.start("event-relay", relay, wakeup=s.wake_relay, interval=backoff(settings.relay_interval_seconds))
+    if isinstance(s.bus, RedisStreamBus):
+        # The tier consumes its own stream like any consumer: a group shared by the replicas, at least once.
+        consumer = StreamConsumer(s.bus.client, s.bus.stream, POSTED_TIME, f"{socket.gethostname()}-{os.getpid()}")
+        s.loops.start("posted-time", lambda: consumer.drain(s.posted_time.handle), wakeup=wake_consumers,
+                      interval=backoff(settings.relay_interval_seconds))
+    elif isinstance(s.bus, InProcessBus):
+        s.bus.subscribe(s.posted_time.handle)  # single node: the relay hands each event over as it publishes
     s.loops.start("posting-dispatcher", s.dispatcher.dispatch_once, wakeup=s.wake_dispatcher,
                   interval=backoff(settings.dispatch_interval_seconds))
     s.loops.start("jobs", s.jobs.run_once, wakeup=s.wake_jobs, interval=backoff(settings.dispatch_interval_seconds))

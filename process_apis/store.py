@@ -26,6 +26,7 @@ approvals = sa.Table(
     sa.Column("outcome", JSONDocument, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("correlation_id", sa.String(128), nullable=True),
+    sa.Column("trace_id", sa.String(32), nullable=True),  # a recovered decision continues the deciding trace
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("applied_at", UTCDateTime, nullable=True),
     sa.Index("process_approvals_state", "state", "created_at"),
@@ -74,6 +75,7 @@ jobs = sa.Table(
     sa.Column("lease_until", UTCDateTime, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("correlation_id", sa.String(128), nullable=True),
+    sa.Column("trace_id", sa.String(32), nullable=True),  # the job runs in the trace of the request that queued it
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Index("process_jobs_due", "state", "next_attempt_at"),
@@ -103,6 +105,7 @@ exceptions = sa.Table(
     sa.Column("owner_id", sa.String(64), nullable=True),
     sa.Column("payload", JSONDocument, nullable=False),
     sa.Column("correlation_id", sa.String(128), nullable=True),
+    sa.Column("trace_id", sa.String(32), nullable=True),  # W3C trace id of the request (or work) that raised it
     sa.Column("resolution", sa.Text, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -159,6 +162,7 @@ provisionings = sa.Table(
     sa.Column("runs", sa.Integer, nullable=False, default=0),
     sa.Column("lease_until", UTCDateTime, nullable=True),
     sa.Column("correlation_id", sa.String(128), nullable=True),
+    sa.Column("trace_id", sa.String(32), nullable=True),  # resumed runs continue the requesting trace
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -191,4 +195,53 @@ reconciliations = sa.Table(
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime, nullable=True),
     sa.Index("process_reconciliations_started", "started_at"),
+)
+
+# Event consumers of this tier (events/projection.py). One row per consumer: its lock (applying is serialized
+# across replicas) and how much it has applied, for readers to judge freshness.
+event_consumers = sa.Table(
+    "process_event_consumers", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("applied_events", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Every event a consumer has handled, written in the transaction of its effect: a redelivery is recognized by id.
+consumed_events = sa.Table(
+    "process_consumed_events", metadata,
+    sa.Column("consumer", sa.String(64), primary_key=True),
+    sa.Column("event_id", sa.String(40), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),  # applied | stale (an older version than the one held)
+    sa.Column("consumed_at", UTCDateTime, nullable=False),
+)
+
+# The posted-time projection (from ``time.posted``): the latest posted version of each time entry ...
+posted_time_entries = sa.Table(
+    "process_posted_time_entries", metadata,
+    sa.Column("time_entry_id", sa.String(64), primary_key=True),
+    sa.Column("entry_version", sa.Integer, nullable=False),
+    sa.Column("project_id", sa.String(64), nullable=False),
+    sa.Column("contract_id", sa.String(64), nullable=False),
+    sa.Column("posting_id", sa.String(64), nullable=False),
+    sa.Column("work_date", sa.Date, nullable=False),
+    sa.Column("hours", Money, nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("event_id", sa.String(40), nullable=False),
+    sa.Column("posted_at", UTCDateTime, nullable=False),
+    sa.Index("process_posted_time_entries_project", "project_id"),
+)
+
+# ... and their totals per project and currency, kept in step in the same transaction.
+posted_time_projects = sa.Table(
+    "process_posted_time_projects", metadata,
+    sa.Column("project_id", sa.String(64), primary_key=True),
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("contract_id", sa.String(64), nullable=False),
+    sa.Column("entries", sa.Integer, nullable=False),
+    sa.Column("hours", Money, nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("last_posted_at", UTCDateTime, nullable=False),
+    sa.Index("process_posted_time_projects_contract", "contract_id"),
 )

@@ -55,6 +55,11 @@ def current_correlation_id() -> str | None:
     return ctx.correlation_id if ctx else None
 
 
+def current_trace_id() -> str | None:
+    ctx = _current.get()
+    return ctx.trace_id if ctx else None
+
+
 def set_current(ctx: TraceContext | None) -> contextvars.Token[TraceContext | None]:
     return _current.set(ctx)
 
@@ -78,6 +83,13 @@ def from_headers(correlation_id: str | None, traceparent: str | None) -> TraceCo
         # One id for humans to quote: the trace id, so logs, audit and traces agree.
         correlation_id = trace_id
     return TraceContext(correlation_id, trace_id, span_id, flags)
+
+
+def resume(correlation_id: str | None, trace_id: str | None) -> TraceContext:
+    """The context of work done later on behalf of a request (a queued job): its correlation and trace ids
+    when they were recorded (and well formed), a new span; new ids otherwise."""
+    traceparent = f"00-{trace_id}-{new_span_id()}-01" if trace_id else None
+    return from_headers(correlation_id, traceparent)
 
 
 def outbound_headers() -> dict[str, str]:

@@ -1,7 +1,8 @@
 """Durable state in SQL: one code path for SQLite (the embedded default) and PostgreSQL (at scale).
 
 SQLAlchemy Core, async: ``sqlite+aiosqlite`` or ``postgresql+psycopg``. Tables are declared on a ``MetaData``
-by each tier and created with ``create_all`` at start-up (additive migrations: new tables and indexes only).
+by each tier and created with ``create_all`` at start-up. Migrations are additive only: new tables (with their
+indexes), and new nullable columns added to tables that exist already (rows keep their values, the column is NULL).
 
 Transactions: :meth:`Database.transaction` is a write transaction. On SQLite it starts with ``BEGIN IMMEDIATE``
 so two writers queue on the file lock instead of failing when a read lock cannot be upgraded; on PostgreSQL it
@@ -13,6 +14,7 @@ snapshot.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -25,8 +27,11 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.schema import CreateColumn
 
 _READ_ONLY = "psgw_read_only"
+
+log = logging.getLogger("runtime.storage")
 
 
 def database_url(url: str, data_dir: str | Path, name: str) -> str:
@@ -118,9 +123,20 @@ class Database:
         if self.dialect == "sqlite":
             _take_over_sqlite_transactions(self.engine)
 
-    async def create_all(self) -> None:
+    async def create_all(self) -> list[str]:
+        """Create missing tables, then add the missing nullable columns of existing ones; returns the columns
+        added (``table.column``). Safe when several replicas start at once."""
         async with self.engine.begin() as conn:
             await conn.run_sync(self.metadata.create_all)
+        try:
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(_add_missing_columns, self.metadata)
+        except sa.exc.DBAPIError as exc:
+            if not _is_duplicate_column(exc):
+                raise
+        # Another replica added a column between our look and our ALTER: look again (it is there now).
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(_add_missing_columns, self.metadata)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -151,6 +167,37 @@ class Database:
         """``INSERT ... ON CONFLICT (cols) DO UPDATE`` for either engine (call ``.values(...)`` on the result)."""
         insert = postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
         return _Upsert(insert, list(conflict_columns), list(update_columns))
+
+
+def _add_missing_columns(conn: Connection, metadata: sa.MetaData) -> list[str]:
+    """``ALTER TABLE ... ADD COLUMN`` for each nullable column the metadata declares and the database lacks."""
+    inspector = sa.inspect(conn)
+    table_name = conn.dialect.identifier_preparer.format_table
+    # PostgreSQL checks again under the table lock; SQLite serializes writers already (BEGIN IMMEDIATE).
+    if_not_exists = "IF NOT EXISTS " if conn.dialect.name == "postgresql" else ""
+    added: list[str] = []
+    for table in metadata.sorted_tables:
+        if not inspector.has_table(table.name, schema=table.schema):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name, schema=table.schema)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable or column.primary_key:
+                # Existing rows would have no value for it: that needs a real migration, not this one.
+                raise RuntimeError(f"{table.name}.{column.name} is missing and NOT NULL: it cannot be added "
+                                   "to the existing table automatically")
+            spec = CreateColumn(column).compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table_name(table)} ADD COLUMN {if_not_exists}{spec}")
+            added.append(f"{table.name}.{column.name}")
+    if added:
+        log.info("added columns to existing tables", extra={"columns": added})
+    return added
+
+
+def _is_duplicate_column(exc: sa.exc.DBAPIError) -> bool:
+    # SQLite: "duplicate column name: x"; PostgreSQL: SQLSTATE 42701 (duplicate_column).
+    return "duplicate column" in str(exc.orig).lower() or getattr(exc.orig, "sqlstate", None) == "42701"
 
 
 class _Upsert:

@@ -34,6 +34,7 @@ class StreamConsumer:
         self.max_deliveries = max_deliveries
         self.dead_letter_stream = dead_letter_stream or f"{stream}:dead"
         self.min_idle_ms = min_idle_ms
+        self._group_ready = False
 
     async def ensure_group(self, after_position: int | None = 0) -> None:
         """Create the group reading after ``after_position`` (0: from the start; None: only new events)."""
@@ -53,6 +54,25 @@ class StreamConsumer:
         for _stream, messages in reply or []:
             for message_id, fields in messages:
                 handled += await self._handle(handler, message_id, fields)
+        return handled
+
+    async def drain(self, handler: Handler, *, count: int = 200) -> int:
+        """Poll until nothing more is handled (the background loop's turn); returns how many were handled.
+
+        The group is created on first use, reading from the start of the stream, and again when Redis lost it
+        (a restart without persistence, after which the relay refills the stream): handlers see those events
+        again and recognize them by id."""
+        if not self._group_ready:
+            await self.ensure_group(0)
+            self._group_ready = True
+        handled = 0
+        try:
+            while batch := await self.poll(handler, count=count):
+                handled += batch
+        except ResponseError as exc:
+            if "NOGROUP" in str(exc):
+                self._group_ready = False
+            raise
         return handled
 
     async def _retry_stale(self, handler: Handler, count: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Final, Literal
 
 import msgspec
@@ -41,3 +42,24 @@ class EventPage(msgspec.Struct, kw_only=True):
     items: list[Event]
     next_cursor: str | None
     last_position: int
+
+
+class ProjectPostedTime(msgspec.Struct, kw_only=True):
+    """Time posted to the ERP on one project, in one currency: each entry counted once, at its latest version."""
+
+    project_id: str
+    contract_id: str
+    currency: str
+    entries: int
+    hours: Decimal
+    amount: Decimal
+    last_posted_at: Instant
+
+
+class PostedTimePage(msgspec.Struct, kw_only=True):
+    """``applied_events`` and ``updated_at`` say how far the projection has got (null: nothing applied yet)."""
+
+    items: list[ProjectPostedTime]
+    next_cursor: str | None
+    applied_events: int
+    updated_at: Instant | None

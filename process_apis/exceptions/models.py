@@ -34,6 +34,8 @@ class ExceptionItem(msgspec.Struct, kw_only=True):
     owner_id: str | None
     payload: dict[str, Any]
     correlation_id: str | None
+    # The W3C trace id of the request (or background work) that raised the item: find its logs, audit and spans.
+    trace_id: str | None
     resolution: str | None
     created_at: Instant
     updated_at: Instant

@@ -62,7 +62,8 @@ async def raise_exception(conn: AsyncConnection, *, kind: str, source_type: str,
         id=exception_id, kind=kind, source_type=source_type, source_id=source_id, open_key=key, state="open",
         reason_codes=reasons, reason_index=_index(reasons), business_unit_id=business_unit_id,
         project_id=project_id, owner_id=None, payload=dict(payload),
-        correlation_id=correlation.current_correlation_id(), created_at=now, updated_at=now))
+        correlation_id=correlation.current_correlation_id(), trace_id=correlation.current_trace_id(),
+        created_at=now, updated_at=now))
     await _history(conn, exception_id, "raised", detail=detail, reason_codes=reasons)
     await record_event(conn, "exception.raised", {"exception_id": exception_id, source_type + "_id": source_id},
                        {"kind": kind, "reason_codes": reasons, "business_unit_id": business_unit_id,
@@ -107,7 +108,7 @@ def _item(row: Any, history: list[HistoryEntry], now: dt.datetime) -> ExceptionI
         id=row.id, kind=row.kind, source_type=row.source_type, source_id=row.source_id, state=row.state,
         reason_codes=list(row.reason_codes), business_unit_id=row.business_unit_id, project_id=row.project_id,
         owner_id=row.owner_id, payload=dict(row.payload), correlation_id=row.correlation_id,
-        resolution=row.resolution, created_at=row.created_at, updated_at=row.updated_at,
+        trace_id=row.trace_id, resolution=row.resolution, created_at=row.created_at, updated_at=row.updated_at,
         resolved_at=row.resolved_at, age_days=_age_days(row.created_at, now), history=history)
 
 

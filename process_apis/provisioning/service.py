@@ -100,7 +100,8 @@ class ProvisioningService:
                                               .values(
                     id=provisioning_id, opportunity_id=opportunity_id, idempotency_key=idempotency_key,
                     state="pending", steps=[Step(name=n) for n in STEP_NAMES], resources=Resources(), error=None,
-                    runs=0, correlation_id=correlation.current_correlation_id(), created_at=now, updated_at=now))
+                    runs=0, correlation_id=correlation.current_correlation_id(),
+                    trace_id=correlation.current_trace_id(), created_at=now, updated_at=now))
                 if inserted.rowcount == 1:
                     await record_event(conn, "opportunity.closed_won", {"opportunity_id": opportunity_id},
                                        {"provisioning_id": provisioning_id})
@@ -197,7 +198,7 @@ class ProvisioningService:
             return
         steps = msgspec.convert(row.steps, list[Step])
         resources = msgspec.convert(row.resources, Resources)
-        correlation_token = correlation.set_current(correlation.from_headers(row.correlation_id, None))
+        correlation_token = correlation.set_current(correlation.resume(row.correlation_id, row.trace_id))
         try:
             facts = await self._facts(row.opportunity_id)
             for step in steps:

@@ -204,7 +204,8 @@ class TimesheetService:
         await conn.execute(approvals.insert().values(
             id=approval_id, approver_id=request.approver_id, decision=request.decision, reason=request.reason,
             time_entry_ids=ids, idempotency_key=key, state="recorded", attempts=0,
-            correlation_id=correlation.current_correlation_id(), created_at=utcnow()))
+            correlation_id=correlation.current_correlation_id(), trace_id=correlation.current_trace_id(),
+            created_at=utcnow()))
         return approval_id
 
     async def get_approval(self, approval_id: str) -> Approval:
@@ -290,12 +291,17 @@ class TimesheetService:
         """Complete decisions left ``recorded`` (the PSA was down, or the process stopped mid-way)."""
         cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
         async with self.db.read() as conn:
-            ids = (await conn.execute(sa.select(approvals.c.id).where(
-                approvals.c.state == "recorded", approvals.c.created_at < cutoff)
-                .order_by(approvals.c.created_at).limit(50))).scalars().all()
-        for approval_id in ids:
-            await self.apply(approval_id)
-        return len(ids)
+            rows = (await conn.execute(sa.select(approvals.c.id, approvals.c.correlation_id, approvals.c.trace_id)
+                                       .where(approvals.c.state == "recorded", approvals.c.created_at < cutoff)
+                                       .order_by(approvals.c.created_at).limit(50))).all()
+        for row in rows:
+            # Completed in the trace of the request that decided it (holds it raises carry that trace id).
+            token = correlation.set_current(correlation.resume(row.correlation_id, row.trace_id))
+            try:
+                await self.apply(row.id)
+            finally:
+                correlation.reset_current(token)
+        return len(rows)
 
 
 def _check(errors: list[FieldError]) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -15,9 +17,11 @@ from process_apis.events.outbox import record_event
 from process_apis.events.relay import EventRelay
 from process_apis.events.service import events_after
 from process_apis.exceptions.service import ExceptionQueue, raise_exception, resolve_open
+from process_apis.jobs import JobRunner, enqueue_job
 from process_apis.store import billing_postings, exceptions
 from process_apis.systems import Systems
-from runtime.downstream import Downstream
+from runtime import correlation
+from runtime.downstream import Downstream, DownstreamProblem
 from runtime.storage import Database, database_url, utcnow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -112,6 +116,51 @@ async def test_one_open_exception_per_source_with_history(db: Database) -> None:
     assert states == {first: "resolved", reopened: "open"}
 
 
+async def test_an_exception_item_carries_the_trace_id_of_the_work_that_raised_it(db: Database) -> None:
+    trace_id = uuid.uuid4().hex
+    token = correlation.set_current(correlation.from_headers("order-42", f"00-{trace_id}-{'1' * 16}-01"))
+    try:
+        async with db.transaction() as conn:
+            raised, _new = await raise_exception(conn, kind="billing_hold", source_type="time_entry",
+                                                 source_id="te_1", reason_codes=["NO_RATE_FOR_ROLE"], payload={})
+    finally:
+        correlation.reset_current(token)
+    async with db.transaction() as conn:  # outside any request or job
+        untraced, _new = await raise_exception(conn, kind="billing_hold", source_type="time_entry",
+                                               source_id="te_2", reason_codes=["NOT_ASSIGNED"], payload={})
+    queue = ExceptionQueue(db)
+    item = await queue.get(raised)
+    assert (item.correlation_id, item.trace_id) == ("order-42", trace_id)
+    assert (await queue.get(untraced)).trace_id is None
+
+
+async def test_a_job_refused_later_raises_its_item_in_the_trace_of_the_request_that_queued_it(db: Database) -> None:
+    trace_id = uuid.uuid4().hex
+    token = correlation.set_current(correlation.from_headers("invoice-post-7", f"00-{trace_id}-{'2' * 16}-01"))
+    try:
+        async with db.transaction() as conn:
+            await enqueue_job(db, conn, "psa.milestone.invoiced", "invoice:inv_1:ms_1", {"milestone_id": "ms_1"})
+    finally:
+        correlation.reset_current(token)
+    runner = JobRunner(db)
+    seen: list[str | None] = []
+
+    async def refused(_payload: object) -> None:
+        seen.append(correlation.current_trace_id())
+        raise DownstreamProblem("milestone ms_1 is not completed", status=409, slug="invalid-transition")
+
+    runner.handle("psa.milestone.invoiced", refused)
+    # The runner works in a background turn's own trace; the job switches to the trace that queued it.
+    token = correlation.set_current(correlation.from_headers(None, None))
+    try:
+        assert await runner.run_once() == 0
+    finally:
+        correlation.reset_current(token)
+    (item,) = (await ExceptionQueue(db).list(kind="flow_back")).items
+    assert seen == [trace_id]
+    assert (item.trace_id, item.correlation_id) == (trace_id, "invoice-post-7")
+
+
 async def test_exception_pages_follow_the_cursor(db: Database) -> None:
     async with db.transaction() as conn:
         for n in range(5):
@@ -148,6 +197,53 @@ async def test_events_get_gap_free_positions_and_replay_from_an_offset(db: Datab
     page = await events_after(db, 4, None, 100)
     assert [e.subject["time_entry_id"] for e in page.items] == ["te_4", "te_5", "te_6"]
     assert page.last_position == 7
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+async def test_an_existing_table_gains_new_nullable_columns_and_keeps_its_rows(
+        engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    url = database_url("" if engine == "sqlite" else request.getfixturevalue("postgres_url"), tmp_path, "old")
+    name = f"probe_{uuid.uuid4().hex[:8]}"
+
+    def probe(*extra: sa.Column[object]) -> sa.MetaData:
+        metadata = sa.MetaData()
+        sa.Table(name, metadata, sa.Column("id", sa.Integer, primary_key=True),
+                 sa.Column("correlation_id", sa.String(128), nullable=True), *extra)
+        return metadata
+
+    old = Database(url, probe())
+    await old.create_all()
+    async with old.transaction() as conn:
+        await conn.execute(old.metadata.tables[name].insert(),
+                           [{"id": 1, "correlation_id": "c-1"}, {"id": 2, "correlation_id": None}])
+    await old.dispose()
+
+    # Two replicas of the new release start at once against the old table.
+    replicas = [Database(url, probe(sa.Column("trace_id", sa.String(32), nullable=True),
+                                    sa.Column("note", sa.Text, nullable=True))) for _ in range(2)]
+    try:
+        added = await asyncio.gather(*(replica.create_all() for replica in replicas))
+        assert all(set(columns) <= {f"{name}.trace_id", f"{name}.note"} for columns in added)
+        assert f"{name}.trace_id" in added[0] + added[1]
+        new = replicas[0]
+        table = new.metadata.tables[name]
+        async with new.transaction() as conn:
+            rows = (await conn.execute(sa.select(table).order_by(table.c.id))).all()
+            await conn.execute(table.update().where(table.c.id == 2).values(trace_id="a" * 32))
+        assert [tuple(r) for r in rows] == [(1, "c-1", None, None), (2, None, None, None)]
+        assert await new.create_all() == []  # nothing left to add: a restart changes nothing
+        async with new.read() as conn:
+            assert (await conn.execute(sa.select(table.c.trace_id).where(table.c.id == 2))).scalar() == "a" * 32
+
+        required = Database(url, probe(sa.Column("must", sa.Integer, nullable=False)))
+        with pytest.raises(RuntimeError, match="NOT NULL"):  # rows would have no value: refused, not guessed
+            await required.create_all()
+        await required.dispose()
+    finally:
+        async with replicas[0].transaction() as conn:
+            await conn.execute(sa.text(f"DROP TABLE {name}"))
+        for replica in replicas:
+            await replica.dispose()
 
 
 async def test_database_urls() -> None:

@@ -73,6 +73,17 @@ def test_a_manager_approves_the_week_and_eligible_entries_post_once_each(
     posted_events = [e["subject"]["time_entry_id"] for e in events.json()["items"]]
     assert all(posted_events.count(i) == 1 for i in billable)
 
+    # The tier's own consumer projects the postings: each entry once, the ERP's amounts exactly.
+    def projected() -> httpx.Response | None:
+        page = experience.get("/process/events/v1/posted-time/projects", params={"project_id": "prj_4003"})
+        items = page.json()["items"]
+        return page if items and items[0]["entries"] == len(billable) else None
+
+    page = wait_for("the posted-time projection of the week", projected)
+    assert_matches_contract("process/events", "GET", "/posted-time/projects", page)
+    (totals,) = page.json()["items"]
+    assert Decimal(totals["amount"]) == sum(Decimal(erp_postings_of(system, i)[0]["amount"]) for i in billable)
+
 
 def test_a_role_missing_from_the_rate_card_is_held_and_a_retry_posts_it_after_the_fix(
         experience: httpx.Client, system: httpx.Client) -> None:

@@ -1,4 +1,5 @@
-"""Faults injected into real processes: a tier killed mid-flow, a vendor failing in bursts, a vendor too slow.
+"""Faults injected into real processes: a tier killed mid-flow, a vendor failing in bursts, a vendor too slow,
+every event delivered a second time to the tier's own consumer.
 
 What the ERP outage and Redis tests elsewhere prove is not repeated: tests/process/test_time_to_bill.py (an ERP
 outage with a graceful restart of the process tier), tests/gateway/test_resilience.py (the breaker on a slow
@@ -9,6 +10,8 @@ restarted under the cluster).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any
 
 import httpx
 
@@ -84,3 +87,49 @@ def test_a_vendor_too_slow_is_cut_off_and_the_gateway_keeps_serving_others(clust
     assert [a.status_code for a in other_answers] == [200, 200, 200]
     with cluster.client("process-tier") as system:
         assert ok(system.get(f"{ERP}/contracts/ctr_2001"))["id"] == "ctr_2001"  # back once the vendor is
+
+
+def test_every_event_delivered_again_doubles_nothing_in_the_posted_time_projection(cluster: Cluster) -> None:
+    """The tier's consumer group is rewound to the start of the stream (as after restoring Redis from an old
+    snapshot): both process replicas receive every event a second time, and the projection does not move."""
+    stream, group = "psgw:events", "posted-time"
+    with cluster.client("experience-tier") as experience, cluster.client("process-tier") as system:
+        project, week = next((p, week) for p in ("prj_4006", "prj_4007", "prj_4008", "prj_4009") if (week := [
+            e["id"] for e in all_items(system, f"{PSA}/time-entries", project_id=p, state="submitted")
+            if e["billable"]]))
+        manager = ok(system.get(f"{PSA}/projects/{project}"))["manager_id"]
+        approval = ok(experience.post(APPROVALS, json={"time_entry_ids": week, "approver_id": manager,
+                                                       "decision": "approve"}), 201)
+        queued = [e["time_entry_id"] for e in approval["entries"]
+                  if (e.get("settlement") or {}).get("disposition") == "queued_for_posting"]
+        assert queued, [e.get("settlement") for e in approval["entries"]]
+        wait_for("the week's postings", lambda: postings_settled(experience, queued), timeout=120)
+        erp = [p for entry in queued for p in all_items(system, f"{ERP}/postings", source_id=entry)]
+        assert len(erp) == len(queued)
+
+        def projected() -> dict[str, Any] | None:
+            page = ok(experience.get("/process/events/v1/posted-time/projects", params={"project_id": project}))
+            items = page["items"]
+            return page if items and items[0]["entries"] == len(queued) else None
+
+        (totals,) = wait_for("the projection of the posted week", projected, timeout=60)["items"]
+        assert Decimal(totals["amount"]) == sum(Decimal(p["amount"]) for p in erp)
+        assert Decimal(totals["hours"]) == sum(Decimal(p["quantity"]) for p in erp)
+
+        redis_client = cluster.redis.client()
+
+        def caught_up() -> bool:
+            top = redis_client.xinfo_stream(stream)["last-generated-id"]
+            (info,) = [g for g in redis_client.xinfo_groups(stream) if g["name"] == group.encode()]
+            return bool(info["last-delivered-id"] == top and info["pending"] == 0)
+
+        try:
+            wait_for("the group to consume the stream", caught_up, timeout=120)
+            before = ok(experience.get("/process/events/v1/posted-time/projects", params={"project_id": project}))
+            redis_client.xgroup_setid(stream, group, "0")
+            wait_for("the group to be delivered the whole stream again", caught_up, timeout=120)
+        finally:
+            redis_client.close()
+        after = ok(experience.get("/process/events/v1/posted-time/projects", params={"project_id": project}))
+    assert after["items"] == before["items"]
+    assert after["applied_events"] == before["applied_events"]  # every redelivery recognized, none applied

@@ -1,5 +1,6 @@
 """Observability of every process: Prometheus metrics by route template, business gauges of the process tier, and
-one OpenTelemetry trace across gateway -> experience -> process -> system, exported to a real OTLP/HTTP receiver."""
+one OpenTelemetry trace across gateway -> experience -> process -> system, exported to a real OTLP/HTTP receiver,
+whose trace id is also the one of the audit entries and of the exception items the call raised."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import httpx
 
 from tests.conftest import DEMO_CONSULTANT, RunningStack
 from tests.process.conftest import sandbox_url
-from tests.process.flows import ok, postings_settled, wait_for
+from tests.process.flows import PSA, all_items, ok, postings_settled, wait_for
 from tests.reliability.conftest import Cluster
 
 MY_ASSIGNMENTS = "/experience/mobile-time/v1/me/assignments"
@@ -138,3 +139,31 @@ def test_one_trace_across_gateway_experience_process_and_system(cluster: Cluster
 
     entries = wait_for("the audit entries of every hop", audited, timeout=30)
     assert {e["trace_id"] for e in entries} == {trace_id}
+
+
+def test_an_exception_item_carries_the_trace_id_of_the_call_that_raised_it(cluster: Cluster) -> None:
+    """A data scientist's hours on the lean rate card are held (NO_RATE_FOR_ROLE) by the approval call itself."""
+    trace_id = os.urandom(16).hex()
+    with cluster.client("experience-tier") as experience, cluster.client("process-tier") as system:
+        scientist = [e["id"] for e in all_items(system, f"{PSA}/time-entries", project_id="prj_4002",
+                                                state="submitted") if e["billable"] and e["worker_id"] == "wrk_e1039"]
+        assert scientist, "the demo firm has a data scientist on the lean rate card"
+        manager = ok(system.get(f"{PSA}/projects/prj_4002"))["manager_id"]
+        response = experience.post("/process/timesheets/v1/approvals", headers={
+            "traceparent": f"00-{trace_id}-{os.urandom(8).hex()}-01"},
+            json={"time_entry_ids": scientist[:1], "approver_id": manager, "decision": "approve"})
+        settlement = ok(response, 201)["entries"][0]["settlement"]
+        assert (settlement["disposition"], settlement["reasons"]) == ("held", ["NO_RATE_FOR_ROLE"])
+        item = ok(experience.get(f"/process/exceptions/v1/exceptions/{settlement['exception_id']}"))
+
+    correlation_id = response.headers["x-correlation-id"]
+    assert (item["trace_id"], item["correlation_id"]) == (trace_id, correlation_id)
+    admin = {"Authorization": "Bearer " + cluster.token("security-admin")}
+
+    def audited() -> list[dict[str, Any]] | None:
+        items = httpx.get(cluster.url + "/admin/v1/audit/calls", headers=admin, timeout=10,
+                          params={"correlation_id": correlation_id}).json()["items"]
+        return [i for i in items if i["api"] == "process/timesheets"] or None
+
+    approval_calls = wait_for("the audit entry of the approval call", audited, timeout=30)
+    assert [e["trace_id"] for e in approval_calls] == [item["trace_id"]]
