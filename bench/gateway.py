@@ -8,7 +8,8 @@ Scenarios (each: wrk -t2 -c32 -d5s on loopback, median of 3, against the same fa
   nginx      nginx as a plain reverse proxy (if installed)
   haproxy    HAProxy verifying the RS256 JWT + a stick-table rate limit (if installed)
   naive      bench/naive_gateway.py: Litestar + authlib + Redis INCR/EXPIRE + shared httpx client
-  psgateway  our gateway, one worker, full chain (bench/gateway.bench.yaml), on uvicorn and on granian
+  psgateway  our gateway, one worker, full chain (bench/gateway.bench.yaml), on uvicorn and on granian;
+             then with PSGW_WORKERS = cores (one process per core on one port) for the scaling figure
 The upstream serves the route the chain validates: GET /experience/mobile-time/v1/me/assignments.
 """
 
@@ -113,6 +114,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--readme", action="store_true", help="rewrite the README performance section")
+    parser.add_argument("--workers", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure PSGW_WORKERS = cores")
     parser.add_argument("--compare-servers", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure the gateway served by uvicorn")
     args = parser.parse_args()
@@ -180,10 +183,10 @@ def main() -> None:
             return process, port
         scenarios.append(("naive", naive))
 
-        def ours(server: str) -> Callable[[], tuple[Process, int]]:
+        def ours(server: str, workers: int = 1) -> Callable[[], tuple[Process, int]]:
             def launch() -> tuple[Process, int]:
-                process = start(f"psgateway-{server}", [sys.executable, "-m", "gateway"],
-                                {**env, "PSGW_SERVER": server})
+                process = start(f"psgateway-{server}-{workers}", [sys.executable, "-m", "gateway"],
+                                {**env, "PSGW_SERVER": server, "PSGW_WORKERS": str(workers)})
                 process.wait_http(f"http://127.0.0.1:{gateway_port}/healthz")
                 return process, gateway_port
             return launch
@@ -191,6 +194,9 @@ def main() -> None:
         scenarios.append(("psgateway (uvicorn, default)", ours("uvicorn")))
         if args.compare_servers:
             scenarios.append(("psgateway (granian)", ours("granian")))
+        cores = os.cpu_count() or 1
+        if args.workers and cores > 1:
+            scenarios.append((f"psgateway ({cores} workers)", ours("uvicorn", cores)))
 
         for name, launch in scenarios:
             process, port = launch()
@@ -209,12 +215,18 @@ def main() -> None:
         write_readme_section("gateway", table)
 
 
+ONE_WORKER = "psgateway (uvicorn, default)"
+TARGET_RPS = 4_000
+TARGET_VS_NAIVE = 8.0
+TARGET_P99_MS = 10.0
+
+
 def render(results: dict[str, list[LoadResult]], args: argparse.Namespace) -> str:
     naive = median_of(results["naive"]).rps if "naive" in results else None
     lines = [
         f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine_summary()}.",
         f"Command: `.venv/bin/python -m bench.gateway` (wrk -t2 -c32 -d{args.seconds}s, median of {args.runs}, "
-        "loopback, one process per proxy; CPU/req is the proxy's own CPU time).",
+        "loopback, one process per proxy unless stated; CPU/req is the proxy's own CPU time, all its processes).",
         "",
         "| scenario | req/s | p50 ms | p99 ms | CPU ms/req | vs naive | run spread |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -225,6 +237,21 @@ def render(results: dict[str, list[LoadResult]], args: argparse.Namespace) -> st
         ratio = f"{median.rps / naive:.1f}x" if naive else "-"
         lines.append(f"| {name} | {median.rps:,.0f} | {median.p50_ms:.2f} | {median.p99_ms:.2f} | {cpu} | {ratio} |"
                      f" {spread(runs):.1%} |")
+    if ONE_WORKER in results and naive:
+        ours = median_of(results[ONE_WORKER])
+        checks = [
+            (f"{ours.rps:,.0f} req/s (target >= {TARGET_RPS:,})", ours.rps >= TARGET_RPS),
+            (f"{ours.rps / naive:.1f}x naive (target >= {TARGET_VS_NAIVE:g}x)", ours.rps / naive >= TARGET_VS_NAIVE),
+            (f"p99 {ours.p99_ms:.2f} ms (target < {TARGET_P99_MS:g} ms)", ours.p99_ms < TARGET_P99_MS),
+        ]
+        verdicts = "; ".join(f"{text}: {'met' if ok else 'NOT met'}" for text, ok in checks)
+        lines += ["", f"One worker, full chain: {verdicts}."]
+        scaled = next((name for name in results if name.endswith(" workers)")), None)
+        if scaled is not None:
+            many = median_of(results[scaled])
+            lines.append(f"Scaling: {scaled.split('(')[1].rstrip(')')} on one port serve {many.rps:,.0f} req/s, "
+                         f"{many.rps / ours.rps:.2f}x one worker, with wrk, the upstream and Redis on the same "
+                         f"{os.cpu_count()} cores.")
     return "\n".join(lines)
 
 

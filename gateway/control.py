@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote_plus
 
 from litestar import Litestar, Request, Response, get, post
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway.admin.routes import admin_handlers
 from gateway.catalog.routes import create_catalog_router
 from gateway.issuer import secret_matches
 from runtime.edge import install_edge
 from runtime.errors import handle_exception
+from runtime.metrics import latest as latest_metrics
 from runtime.problems import PROBLEM_CONTENT_TYPE, make_problem
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def create_control_app(gateway: Gateway) -> Litestar:
     @get("/metrics", media_type=CONTENT_TYPE_LATEST)
     async def metrics() -> bytes:
         gateway.telemetry.drain()  # calls queued since the last tick count in this scrape
-        return generate_latest()
+        return latest_metrics()
 
     @get("/.well-known/openid-configuration")
     async def discovery() -> dict[str, Any]:

@@ -23,10 +23,12 @@ from runtime.serve import serve as serve_with_uvicorn
 from runtime.settings import load_settings
 
 
-def serve(app: Any, *, host: str, port: int, server: str, log_level: str) -> None:
+def serve(app: Any, *, host: str, port: int, server: str, log_level: str, reuse_port: bool = False) -> None:
     if server == "uvicorn":
-        serve_with_uvicorn(app, host=host, port=port, service="gateway", log_level=log_level)
+        serve_with_uvicorn(app, host=host, port=port, service="gateway", log_level=log_level, reuse_port=reuse_port)
         return
+    if reuse_port:
+        raise SystemExit("PSGW_WORKERS > 1 runs on uvicorn (PSGW_SERVER=uvicorn): embedded granian cannot share a port")
     logs.configure("gateway", log_level)
     tracing.configure("gateway", load_settings(tracing.TracingSettings))
     try:

@@ -17,3 +17,7 @@ class GatewaySettings(msgspec.Struct, kw_only=True):
     server: Literal["granian", "uvicorn"] = "uvicorn"
     # PSGW_DATABASE_URL: PostgreSQL for the audit log and admin state (else gateway.yaml, else SQLite).
     database_url: str = ""
+    # PSGW_WORKERS: gateway processes on this port, one event loop each (0: one per core); gateway/workers.py.
+    workers: int = 1
+    # Set by the supervisor for its workers: bind with SO_REUSEPORT so they share the port.
+    reuse_port: bool = False

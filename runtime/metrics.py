@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 log = logging.getLogger("runtime.metrics")
 
@@ -111,8 +112,19 @@ async def exposition(state: Any, hooks: Sequence[ScrapeHook], timeout_seconds: f
             await asyncio.wait_for(hook(state), timeout=timeout_seconds)
         except Exception:
             log.warning("a metrics scrape hook failed; serving its last values", exc_info=True)
-    return generate_latest()
+    return latest()
 
 
-__all__ = ["CONTENT_TYPE_LATEST", "ScrapeHook", "display_template", "exposition", "record_downstream",
+def latest() -> bytes:
+    """This process's metrics, or, for workers sharing a port (PROMETHEUS_MULTIPROC_DIR set by
+    gateway/workers.py), the sum over all of them, so any worker answers a scrape for the whole group."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, directory)
+    return generate_latest(registry)
+
+
+__all__ = ["CONTENT_TYPE_LATEST", "ScrapeHook", "display_template", "exposition", "latest", "record_downstream",
            "record_downstream_retry", "record_served", "split_template"]

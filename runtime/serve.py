@@ -3,6 +3,7 @@ OpenTelemetry export when ``PSGW_OTLP_ENDPOINT`` is set (spans still queued are 
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import uvicorn
@@ -11,7 +12,9 @@ from runtime import logs, tracing
 from runtime.settings import load_settings
 
 
-def serve(app: Any, *, host: str, port: int, service: str, log_level: str = "INFO") -> None:
+def serve(app: Any, *, host: str, port: int, service: str, log_level: str = "INFO", reuse_port: bool = False) -> None:
+    """``reuse_port``: bind with SO_REUSEPORT, so that several worker processes share the port (the kernel
+    spreads connections among them)."""
     logs.configure(service, log_level)
     tracing.configure(service, load_settings(tracing.TracingSettings))
     config = uvicorn.Config(
@@ -26,7 +29,15 @@ def serve(app: Any, *, host: str, port: int, service: str, log_level: str = "INF
         timeout_graceful_shutdown=10,
         server_header=False,
     )
+    sockets = None
+    if reuse_port:
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.set_inheritable(True)
+        sockets = [sock]
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=sockets)
     finally:
         tracing.shutdown()
