@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from gateway.state import ApiRoute, CompiledState
 from gateway.telemetry import Telemetry
@@ -27,6 +28,8 @@ from runtime.problems import PROBLEM_CONTENT_TYPE, ProblemError, make_problem
 log = logging.getLogger("gateway.proxy")
 
 Scope = dict[str, Any]
+# RFC 3986 pchar plus "/": what a path keeps unescaped when a server gives no ``raw_path`` to forward.
+_PATH_SAFE = "/:@!$&'()*+,;=~"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -68,9 +71,15 @@ class Proxy:
             if route is None:
                 raise ProblemError(f"no API is published at {path}", status=404, slug="no-such-api",
                                    reason="no_such_api")
+            raw_path: bytes = scope.get("raw_path") or b""
+            if b"%2f" in raw_path.lower():
+                # The tiers (like this matching) route on the decoded path, where an encoded "/" is a separator:
+                # the caller meant one segment, the tier would serve another resource. No id holds a "/".
+                raise ProblemError(f"nothing is published at {path}: a path segment holds an encoded '/'",
+                                   status=404, slug="no-such-resource", reason="encoded_slash")
             client = scope.get("client")
             exchange = Exchange(
-                method=scope["method"], path=path, raw_query=scope.get("query_string", b""),
+                method=scope["method"], path=path, raw_query=scope.get("query_string", b""), raw_path=raw_path,
                 headers=scope["headers"], client_addr=client[0] if client else "", trace=trace, api=route.target,
                 receive=receive, started=started,
             )
@@ -126,7 +135,9 @@ class Proxy:
         headers.append((b"traceparent", child.traceparent.encode()))
         if exchange.client_addr:
             headers.append((b"x-forwarded-for", exchange.client_addr.encode()))
-        target = exchange.path + ("?" + exchange.raw_query.decode("latin-1") if exchange.raw_query else "")
+        target = exchange.raw_path.decode("latin-1") or quote(exchange.path, safe=_PATH_SAFE)
+        if exchange.raw_query:
+            target += "?" + exchange.raw_query.decode("latin-1")
         sent = time.perf_counter()
         try:
             response, retries = await upstream.send(exchange.method, target, headers, exchange.body)

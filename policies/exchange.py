@@ -57,7 +57,7 @@ class Reply(Exception):
 @dataclass(slots=True)
 class Exchange:
     method: str
-    path: str
+    path: str  # percent-decoded (ASGI ``path``): what routes and contracts match
     raw_query: bytes
     headers: list[tuple[bytes, bytes]]
     client_addr: str
@@ -77,6 +77,9 @@ class Exchange:
     decisions: dict[str, str] = field(default_factory=dict)
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # The path as the client percent-encoded it (ASGI ``raw_path``), forwarded upstream as is: the decoded path
+    # may hold control characters or non-Latin-1 text that no request line can carry.
+    raw_path: bytes = b""
 
     def header(self, name: bytes) -> str | None:
         for key, value in self.headers:

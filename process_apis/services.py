@@ -104,10 +104,13 @@ def _start_loops(s: Services) -> None:
     if isinstance(s.bus, RedisStreamBus):
         # The tier consumes its own stream like any consumer: a group shared by the replicas, at least once.
         consumer = StreamConsumer(s.bus.client, s.bus.stream, POSTED_TIME, f"{socket.gethostname()}-{os.getpid()}")
-        s.loops.start("posted-time", lambda: consumer.drain(s.posted_time.handle), wakeup=wake_consumers,
-                      interval=backoff(settings.relay_interval_seconds))
+        # A page read is applied in one transaction: the projection keeps pace with a month end's postings.
+        s.loops.start("posted-time", lambda: consumer.drain_pages(s.posted_time.handle_many,
+                                                                  count=s.relay.batch_size),
+                      wakeup=wake_consumers, interval=backoff(settings.relay_interval_seconds))
     elif isinstance(s.bus, InProcessBus):
-        s.bus.subscribe(s.posted_time.handle)  # single node: the relay hands each event over as it publishes
+        # Single node: the relay hands over each batch it publishes, applied in one transaction.
+        s.bus.subscribe_pages(s.posted_time.handle_many)
     s.loops.start("posting-dispatcher", s.dispatcher.dispatch_once, wakeup=s.wake_dispatcher,
                   interval=backoff(settings.dispatch_interval_seconds))
     s.loops.start("jobs", s.jobs.run_once, wakeup=s.wake_jobs, interval=backoff(settings.dispatch_interval_seconds))

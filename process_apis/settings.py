@@ -15,7 +15,7 @@ class ProcessSettings(TierSettings, kw_only=True):
     event_stream: str = "psgw:events"
     event_stream_maxlen: int = 1_000_000
     # Outboxes: how many rows per ERP call, how long a claimed row is leased, retry backoff (+ jitter).
-    posting_batch_size: int = 200
+    posting_batch_size: int = 500  # the ERP's batch limit (billing.posting.ERP_BATCH_LIMIT)
     outbox_lease_seconds: float = 120.0
     retry_base_seconds: float = 0.5
     retry_max_seconds: float = 60.0

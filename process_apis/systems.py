@@ -30,7 +30,7 @@ from contracts.canonical import (
     TimeEntry,
     Worker,
 )
-from runtime.downstream import Downstream
+from runtime.downstream import Downstream, segment
 
 T = TypeVar("T")
 
@@ -39,6 +39,8 @@ ERP = "/system/erp/v1"
 HR = "/system/hr/v1"
 CRM = "/system/crm/v1"
 PAGE_LIMIT = 200
+# The PSA serves time entries in larger pages (a month end reads tens of thousands: fewer round trips).
+TIME_ENTRY_PAGE_LIMIT = 1000
 
 
 class BatchItemResult(msgspec.Struct, kw_only=True):
@@ -50,6 +52,17 @@ class BatchItemResult(msgspec.Struct, kw_only=True):
 
 class BatchResult(msgspec.Struct, kw_only=True):
     items: list[BatchItemResult]
+
+
+class TransitionItemResult(msgspec.Struct, kw_only=True):
+    time_entry_id: str
+    status: str  # changed | unchanged | refused
+    time_entry: TimeEntry | None = None
+    problem: dict[str, Any] | None = None
+
+
+class TransitionResult(msgspec.Struct, kw_only=True):
+    items: list[TransitionItemResult]
 
 
 class CrmAccount(msgspec.Struct, kw_only=True):
@@ -64,13 +77,13 @@ class CrmAccount(msgspec.Struct, kw_only=True):
 
 
 async def all_pages(gateway: Downstream, path: str, item_type: type[T],
-                    params: Mapping[str, Any] | None = None) -> list[T]:
+                    params: Mapping[str, Any] | None = None, limit: int = PAGE_LIMIT) -> list[T]:
     """Every item of a paginated list (cursor after cursor)."""
     items: list[T] = []
     cursor: str | None = None
     while True:
         page = await gateway.get_json(path, Page[item_type],  # type: ignore[valid-type]
-                                      params={**(params or {}), "cursor": cursor, "limit": PAGE_LIMIT})
+                                      params={**(params or {}), "cursor": cursor, "limit": limit})
         items.extend(page.items)
         cursor = page.next_cursor
         if not cursor:
@@ -86,10 +99,11 @@ class Psa:
         self.gateway = gateway
 
     async def time_entry(self, time_entry_id: str) -> TimeEntry:
-        return await self.gateway.get_json(f"{PSA}/time-entries/{time_entry_id}", TimeEntry)
+        return await self.gateway.get_json(f"{PSA}/time-entries/{segment(time_entry_id)}", TimeEntry)
 
     async def time_entries(self, **filters: Any) -> list[TimeEntry]:
-        return await all_pages(self.gateway, f"{PSA}/time-entries", TimeEntry, _params(filters))
+        return await all_pages(self.gateway, f"{PSA}/time-entries", TimeEntry, _params(filters),
+                               limit=TIME_ENTRY_PAGE_LIMIT)
 
     async def create_time_entry(self, body: Mapping[str, Any], idempotency_key: str | None = None
                                 ) -> tuple[int, TimeEntry]:
@@ -98,11 +112,11 @@ class Psa:
         return response.status_code, _decode(response, TimeEntry)
 
     async def update_time_entry(self, time_entry_id: str, changes: Mapping[str, Any]) -> TimeEntry:
-        response = await self.gateway.request("PATCH", f"{PSA}/time-entries/{time_entry_id}", json=changes)
+        response = await self.gateway.request("PATCH", f"{PSA}/time-entries/{segment(time_entry_id)}", json=changes)
         return _decode(response, TimeEntry)
 
     async def delete_time_entry(self, time_entry_id: str) -> None:
-        await self.gateway.request("DELETE", f"{PSA}/time-entries/{time_entry_id}")
+        await self.gateway.request("DELETE", f"{PSA}/time-entries/{segment(time_entry_id)}")
 
     async def transition_time_entry(self, time_entry_id: str, to_state: str, *, actor_id: str | None = None,
                                     reason: str | None = None) -> TimeEntry:
@@ -111,11 +125,18 @@ class Psa:
             body["actor_id"] = actor_id
         if reason:
             body["reason"] = reason
-        response = await self.gateway.request("POST", f"{PSA}/time-entries/{time_entry_id}/transitions", json=body)
+        response = await self.gateway.request("POST", f"{PSA}/time-entries/{segment(time_entry_id)}/transitions",
+                                              json=body)
         return _decode(response, TimeEntry)
 
+    async def transition_time_entries(self, items: list[Mapping[str, Any]]) -> TransitionResult:
+        """Up to 500 state changes in one call, an outcome each. No Idempotency-Key: a repeat is harmless by
+        itself (an entry in the state asked for answers ``unchanged``), and 500-item answers need not be stored."""
+        response = await self.gateway.request("POST", f"{PSA}/time-entries/transitions", json={"items": items})
+        return _decode(response, TransitionResult)
+
     async def project(self, project_id: str) -> Project:
-        return await self.gateway.get_json(f"{PSA}/projects/{project_id}", Project)
+        return await self.gateway.get_json(f"{PSA}/projects/{segment(project_id)}", Project)
 
     async def projects(self, **filters: Any) -> list[Project]:
         return await all_pages(self.gateway, f"{PSA}/projects", Project, _params(filters))
@@ -125,14 +146,14 @@ class Psa:
         return _decode(response, Project)
 
     async def update_project(self, project_id: str, changes: Mapping[str, Any]) -> Project:
-        response = await self.gateway.request("PATCH", f"{PSA}/projects/{project_id}", json=changes)
+        response = await self.gateway.request("PATCH", f"{PSA}/projects/{segment(project_id)}", json=changes)
         return _decode(response, Project)
 
     async def tasks(self, project_id: str) -> list[Task]:
-        return await all_pages(self.gateway, f"{PSA}/projects/{project_id}/tasks", Task)
+        return await all_pages(self.gateway, f"{PSA}/projects/{segment(project_id)}/tasks", Task)
 
     async def create_task(self, project_id: str, body: Mapping[str, Any], idempotency_key: str) -> Task:
-        response = await self.gateway.request("POST", f"{PSA}/projects/{project_id}/tasks", json=body,
+        response = await self.gateway.request("POST", f"{PSA}/projects/{segment(project_id)}/tasks", json=body,
                                               idempotency_key=idempotency_key)
         return _decode(response, Task)
 
@@ -148,7 +169,7 @@ class Psa:
         return await all_pages(self.gateway, f"{PSA}/milestones", Milestone, _params(filters))
 
     async def transition_milestone(self, milestone_id: str, to_state: str) -> Milestone:
-        response = await self.gateway.request("POST", f"{PSA}/milestones/{milestone_id}/transitions",
+        response = await self.gateway.request("POST", f"{PSA}/milestones/{segment(milestone_id)}/transitions",
                                               json={"to_state": to_state})
         return _decode(response, Milestone)
 
@@ -158,7 +179,7 @@ class Erp:
         self.gateway = gateway
 
     async def contract(self, contract_id: str) -> Contract:
-        return await self.gateway.get_json(f"{ERP}/contracts/{contract_id}", Contract)
+        return await self.gateway.get_json(f"{ERP}/contracts/{segment(contract_id)}", Contract)
 
     async def contracts(self, **filters: Any) -> list[Contract]:
         return await all_pages(self.gateway, f"{ERP}/contracts", Contract, _params(filters))
@@ -168,11 +189,11 @@ class Erp:
         return _decode(response, Contract)
 
     async def update_contract(self, contract_id: str, changes: Mapping[str, Any]) -> Contract:
-        response = await self.gateway.request("PATCH", f"{ERP}/contracts/{contract_id}", json=changes)
+        response = await self.gateway.request("PATCH", f"{ERP}/contracts/{segment(contract_id)}", json=changes)
         return _decode(response, Contract)
 
     async def customer(self, customer_id: str) -> Customer:
-        return await self.gateway.get_json(f"{ERP}/customers/{customer_id}", Customer)
+        return await self.gateway.get_json(f"{ERP}/customers/{segment(customer_id)}", Customer)
 
     async def create_customer(self, body: Mapping[str, Any], idempotency_key: str) -> Customer:
         response = await self.gateway.request("POST", f"{ERP}/customers", json=body, idempotency_key=idempotency_key)
@@ -208,12 +229,12 @@ class Erp:
         return _decode(response, Invoice)
 
     async def post_invoice(self, invoice_id: str, idempotency_key: str) -> Invoice:
-        response = await self.gateway.request("POST", f"{ERP}/invoices/{invoice_id}/post",
+        response = await self.gateway.request("POST", f"{ERP}/invoices/{segment(invoice_id)}/post",
                                               idempotency_key=idempotency_key)
         return _decode(response, Invoice)
 
     async def invoice(self, invoice_id: str) -> Invoice:
-        return await self.gateway.get_json(f"{ERP}/invoices/{invoice_id}", Invoice)
+        return await self.gateway.get_json(f"{ERP}/invoices/{segment(invoice_id)}", Invoice)
 
     async def invoices(self, **filters: Any) -> list[Invoice]:
         return await all_pages(self.gateway, f"{ERP}/invoices", Invoice, _params(filters))
@@ -224,7 +245,7 @@ class Hr:
         self.gateway = gateway
 
     async def worker(self, worker_id: str) -> Worker:
-        return await self.gateway.get_json(f"{HR}/workers/{worker_id}", Worker)
+        return await self.gateway.get_json(f"{HR}/workers/{segment(worker_id)}", Worker)
 
     async def workers(self, **filters: Any) -> list[Worker]:
         return await all_pages(self.gateway, f"{HR}/workers", Worker, _params(filters))
@@ -235,19 +256,19 @@ class Crm:
         self.gateway = gateway
 
     async def opportunity(self, opportunity_id: str) -> Opportunity:
-        return await self.gateway.get_json(f"{CRM}/opportunities/{opportunity_id}", Opportunity)
+        return await self.gateway.get_json(f"{CRM}/opportunities/{segment(opportunity_id)}", Opportunity)
 
     async def opportunities(self, **filters: Any) -> list[Opportunity]:
         return await all_pages(self.gateway, f"{CRM}/opportunities", Opportunity, _params(filters))
 
     async def update_opportunity(self, opportunity_id: str, changes: Mapping[str, Any]) -> None:
-        await self.gateway.request("PATCH", f"{CRM}/opportunities/{opportunity_id}", json=changes)
+        await self.gateway.request("PATCH", f"{CRM}/opportunities/{segment(opportunity_id)}", json=changes)
 
     async def account(self, account_id: str) -> CrmAccount:
-        return await self.gateway.get_json(f"{CRM}/accounts/{account_id}", CrmAccount)
+        return await self.gateway.get_json(f"{CRM}/accounts/{segment(account_id)}", CrmAccount)
 
     async def rate_card(self, rate_card_id: str) -> RateCard:
-        return await self.gateway.get_json(f"{CRM}/rate-cards/{rate_card_id}", RateCard)
+        return await self.gateway.get_json(f"{CRM}/rate-cards/{segment(rate_card_id)}", RateCard)
 
 
 class Systems:

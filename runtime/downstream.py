@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -23,6 +24,17 @@ from runtime.problems import PROBLEM_CONTENT_TYPE, FieldError, ProblemError
 T = TypeVar("T")
 
 _decoder = msgspec.json.Decoder()
+
+
+def segment(value: str) -> str:
+    """``value`` (an id from a request) as one path segment of a downstream call.
+
+    Percent-encoded whole, so whatever it holds (``/``, ``?``, ``#``, control characters, any script) it stays
+    one segment naming one resource: a bad id is that resource's 404 downstream, not another resource, an invalid
+    URL or a refused request line. ``.`` and ``..`` are encoded too: URL normalisation would remove them.
+    """
+    encoded = quote(value, safe="")
+    return encoded.replace(".", "%2E") if encoded in {".", ".."} else encoded
 
 
 class DownstreamProblem(ProblemError):

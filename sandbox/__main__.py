@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,11 @@ SYSTEMS: dict[str, tuple[Callable[[DocumentStore, firm.Firm], None], Callable[[D
 }
 
 
-def build_app(system: str, data_dir: Path, today: dt.date | None = None) -> Any:
+def build_app(system: str, data_dir: Path, today: dt.date | None = None, month_end_entries: int = 0) -> Any:
     seed, create = SYSTEMS[system]
     store = DocumentStore(data_dir / f"sandbox-{system}.sqlite3")
     if store.is_empty():
-        store.transaction(seed, store, firm.build(today))
+        store.transaction(seed, store, firm.with_month_end(firm.build(today), month_end_entries))
     return FaultInjector(create(store), system)
 
 
@@ -39,7 +40,10 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(".data"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    app = build_app(args.system, args.data_dir)
+    # A load scenario, not demo data: approved time for a month-end run (bench/month_end.py); every sandbox
+    # builds the same story from it, only the PSA stores the time.
+    month_end_entries = int(os.environ.get("PSGW_SANDBOX_MONTH_END_ENTRIES") or 0)
+    app = build_app(args.system, args.data_dir, month_end_entries=month_end_entries)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="off")
 
 

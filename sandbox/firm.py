@@ -8,6 +8,7 @@ customer numbers, project codes) are what the systems share, as they would in a 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from dataclasses import dataclass, field
@@ -356,3 +357,47 @@ def _expenses(time_entries: list[TimeEntry], projects: list[Project], rng: rando
                                 currency[entry.project], category, category != "software",
                                 f"RCPT-{number[3:]}" if category != "meals" else None, entry.state))
     return expenses
+
+
+def month_end_period(today: dt.date) -> dt.date:
+    """The first day of the month after ``today``: no demo time lands there, its period is open in the ERP and
+    every active contract and confirmed assignment covers it, so time seeded there is eligible and alone."""
+    return dt.date(today.year + today.month // 12, today.month % 12 + 1, 1)
+
+
+def with_month_end(story: Firm, count: int) -> Firm:
+    """The firm plus ``count`` approved, billable, eligible entries in :func:`month_end_period` (a load scenario).
+
+    Only (worker, project) pairs that bill by the hour qualify: a confirmed assignment on an active project
+    whose contract is active, time-and-materials or retainer, without a not-to-exceed amount (so no volume
+    crosses it) and with a rate for the assignment's role. The entries go round those pairs and the month's
+    working days, on billable tasks, numbered after the demo's own (scaled up: many entries per person a day).
+    """
+    if count <= 0:
+        return story
+    contracts = {c.number: c for c in story.contracts}
+    projects = {p.code: p for p in story.projects}
+    cards = {r.code: r for r in story.rate_cards}
+    first = month_end_period(story.today)
+    last = month_end_period(first) - dt.timedelta(days=1)
+    pairs = []
+    for a in story.assignments:
+        project = projects[a.project]
+        contract = contracts[project.contract]
+        if (a.status == "confirmed" and project.status == "active" and contract.status == "active"
+                and contract.billing_model in ("time_and_materials", "retainer") and contract.nte is None
+                and a.role in cards[contract.rate_card].rates and a.start <= first and last <= a.end
+                and contract.start <= first and last <= contract.end):
+            pairs.append((a, [t for t in project.tasks if t[2]]))
+    days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)
+            if (first + dt.timedelta(days=n)).weekday() < 5]
+    minutes = (60, 90, 120, 240)
+    entries = []
+    start = 100001 + len(story.time_entries)
+    for n in range(count):
+        assignment, tasks = pairs[n % len(pairs)]
+        task = tasks[(n // len(pairs)) % len(tasks)]
+        entries.append(TimeEntry(f"TC-{start + n}", assignment.worker, assignment.project, task[0],
+                                 days[(n // len(pairs)) % len(days)], minutes[n % len(minutes)], True,
+                                 f"{task[1]} work (month end)", "approved"))
+    return dataclasses.replace(story, time_entries=[*story.time_entries, *entries])

@@ -6,7 +6,9 @@ and "Billed"), durations in minutes, page-number pagination (``?page=1&pageSize=
 ``{"data": [...], "meta": {"page", "pageSize", "totalPages", "totalCount"}}``), errors as
 ``{"errorCode", "message", "fieldErrors": [{"field", "message"}]}``. A correction of an approved timecard is a
 new version (``POST /timecards/{id}/versions``) that supersedes the old one, which is kept. POSTs that create
-honour an ``Idempotency-Key`` header; timecards are also unique by the client's ``externalRef``.
+honour an ``Idempotency-Key`` header; timecards are also unique by the client's ``externalRef``. Bulk calls
+(up to 500): ``POST /timecards/lookup`` reads timecards by number, ``POST /timecards/status-batch`` changes
+statuses with a result per item.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ ASSIGNMENT_FLOW = {"Tentative": {"Confirmed", "Closed"}, "Confirmed": {"Closed"}
 MILESTONE_FLOW = {"Open": {"Complete"}, "Complete": {"Accepted"}, "Accepted": {"Invoiced"}, "Invoiced": set()}
 EDITABLE = {"Saved", "Rejected"}
 CORRECTABLE = {"Approved", "Posted"}
-MAX_PAGE_SIZE = 500
+MAX_PAGE_SIZE = 1000
+MAX_BATCH = 500
 
 
 def stamp(moment: dt.datetime) -> str:
@@ -162,8 +165,8 @@ def _one(store: DocumentStore, kind: str, doc_id: int) -> dict[str, Any]:
 
 
 def _exists(store: DocumentStore, kind: str, field: str, value: Any) -> dict[str, Any] | None:
-    rows, _ = store.query(kind, where={field: value}, limit=1)
-    return rows[0] if rows else None
+    rows = store.list(kind, where={field: value}, limit=1)
+    return rows[0][1] if rows else None
 
 
 def _check_minutes(value: Any, problems: dict[str, str]) -> None:
@@ -430,6 +433,41 @@ def change_timecard_status(store: DocumentStore, timecard_id: int, body: dict[st
     return timecard
 
 
+def lookup_timecards(store: DocumentStore, body: dict[str, Any]) -> dict[str, Any]:
+    """Timecards by number, many at once (``{"timecardNumbers": [...]}``); numbers it does not hold are left out."""
+    numbers = body.get("timecardNumbers")
+    if not isinstance(numbers, list) or not 1 <= len(numbers) <= MAX_BATCH or not all(
+            isinstance(n, str) for n in numbers):
+        raise error(400, "VALIDATION_FAILED", "the lookup is invalid",
+                    {"timecardNumbers": f"must be a list of 1..{MAX_BATCH} timecard numbers"})
+    rows, _ = store.query("timecard", where={"timecardNumber": list(dict.fromkeys(numbers))}, limit=len(numbers))
+    return {"data": rows}
+
+
+def change_timecard_statuses(store: DocumentStore, body: dict[str, Any]) -> dict[str, Any]:
+    """Many status changes in one call, each as ``POST /timecards/{id}/status`` would make it, each with its own
+    outcome (``{"results": [{"timecardId", "httpStatus", "timecard" | "error"}]}``): a refusal stops only its item."""
+    changes = body.get("changes")
+    if not isinstance(changes, list) or not 1 <= len(changes) <= MAX_BATCH:
+        raise error(400, "VALIDATION_FAILED", "the batch is invalid",
+                    {"changes": f"must be a list of 1..{MAX_BATCH} status changes"})
+    results: list[dict[str, Any]] = []
+    for change in changes:
+        timecard_id = change.get("timecardId") if isinstance(change, dict) else None
+        if not isinstance(change, dict) or isinstance(timecard_id, bool) or not isinstance(timecard_id, int):
+            failure = error(400, "VALIDATION_FAILED", "the change is invalid", {"timecardId": "is required"})
+            results.append({"timecardId": timecard_id, "httpStatus": 400, "error": failure.body})
+            continue
+        try:
+            timecard = change_timecard_status(store, timecard_id,
+                                              {k: v for k, v in change.items() if k != "timecardId"})
+        except VendorError as exc:  # raised before the item wrote anything
+            results.append({"timecardId": timecard_id, "httpStatus": exc.status, "error": exc.body})
+            continue
+        results.append({"timecardId": timecard_id, "httpStatus": 200, "timecard": timecard})
+    return {"results": results}
+
+
 def new_timecard_version(store: DocumentStore, timecard_id: int, body: dict[str, Any],
                          key: str | None) -> tuple[int, Any]:
     replay = store.recall(f"version:{timecard_id}", key)
@@ -496,6 +534,11 @@ def _day(value: str | None, field: str) -> str | None:
 
 
 def create_app(store: DocumentStore) -> Litestar:
+    # The filters that meet thousands of timecards (a month's approved time, look-ups by number or client ref).
+    store.index("timecardNumber")
+    store.index("externalRef")
+    store.index("status", "date")
+
     def paged(kind: str, page: int, page_size: int, where: dict[str, Any],
               ranges: dict[str, tuple[Any, Any]] | None = None) -> Any:
         return store.call(_page, store, kind, page, page_size, {k: v for k, v in where.items() if v is not None},
@@ -602,6 +645,16 @@ def create_app(store: DocumentStore) -> Litestar:
         body = await json_object(request, invalid)
         return await store.call(change_timecard_status, store, timecard_id, body)
 
+    @post("/api/v3/timecards/lookup", status_code=200)
+    async def post_timecard_lookup(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        body = await json_object(request, invalid)
+        return await store.call(lookup_timecards, store, body)
+
+    @post("/api/v3/timecards/status-batch", status_code=200)
+    async def post_timecard_status_batch(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        body = await json_object(request, invalid)
+        return await store.call(store.transaction, change_timecard_statuses, store, body)
+
     @post("/api/v3/timecards/{timecard_id:int}/versions")
     async def post_timecard_version(timecard_id: int, request: Request[Any, Any, Any]) -> Response[Any]:
         body = await json_object(request, invalid)
@@ -634,7 +687,8 @@ def create_app(store: DocumentStore) -> Litestar:
         [list_resources, list_projects, get_project, post_project, patch_project, list_project_tasks, post_task,
          list_tasks, list_assignments, get_assignment, post_assignment, patch_assignment, list_timecards,
          get_timecard, post_timecard, patch_timecard, delete_one_timecard, post_timecard_status,
-         post_timecard_version, list_expenses, list_milestones, get_milestone, post_milestone_status],
+         post_timecard_lookup, post_timecard_status_batch, post_timecard_version, list_expenses, list_milestones,
+         get_milestone, post_milestone_status],
         exception_handlers={HTTPException: vendor_error, VendorError: vendor_error_response},
         openapi_config=None,
     )

@@ -26,7 +26,7 @@ from experience_apis.process_calls import (
     PsaProject,
     PsaProjectPage,
 )
-from runtime.downstream import Downstream, DownstreamProblem
+from runtime.downstream import Downstream, DownstreamProblem, segment
 from runtime.problems import BadRequest, FieldError, NotFound
 
 CONCURRENCY = 8
@@ -106,7 +106,7 @@ class ApprovalsInbox:
         async def one(worker_id: str) -> tuple[str, str | None]:
             async with gate:
                 try:
-                    return worker_id, (await self.gateway.get_json(f"{HR}/workers/{worker_id}", HrWorker)).name
+                    return worker_id, (await self.gateway.get_json(f"{HR}/workers/{segment(worker_id)}", HrWorker)).name
                 except DownstreamProblem as exc:
                     if exc.status == 404:
                         return worker_id, None

@@ -35,6 +35,7 @@ from experience_apis.mobile_time.service import MobileTime
 from experience_apis.people import worker_of
 from experience_apis.process_calls import STAFFING, StaffedPage
 from runtime.app import require_scopes
+from runtime.downstream import segment
 from runtime.tokens import Principal
 
 __all__ = ["MobileTimeV1", "MobileTimeV2", "worker_of"]
@@ -52,7 +53,7 @@ async def my_assignments(request: Request[Any, Any, Any], state: State, principa
     require_scopes(principal, "time:read")
     worker_id = worker_of(principal)
     page = await state.downstreams["gateway"].get_json(
-        f"{STAFFING}/workers/{worker_id}/assignments", StaffedPage, params={"cursor": cursor, "limit": limit})
+        f"{STAFFING}/workers/{segment(worker_id)}/assignments", StaffedPage, params={"cursor": cursor, "limit": limit})
     payload = MyAssignments(
         items=[
             MyAssignment(

@@ -27,7 +27,7 @@ from experience_apis.process_calls import (
     ProcessTimeEntryPage,
     StaffedPage,
 )
-from runtime.downstream import Downstream, DownstreamProblem
+from runtime.downstream import Downstream, DownstreamProblem, segment
 from runtime.problems import NotFound
 
 SUBMITTABLE = frozenset({"draft", "rejected"})
@@ -100,7 +100,7 @@ class MobileTime:
             cursor = page.next_cursor
             if not cursor:
                 break
-        staffed = await self.gateway.get_json(f"{STAFFING}/workers/{self.worker_id}/assignments", StaffedPage,
+        staffed = await self.gateway.get_json(f"{STAFFING}/workers/{segment(self.worker_id)}/assignments", StaffedPage,
                                               params={"limit": 200})
         names = {a.project.id: a.project.name for a in staffed.items}
         live = [e for e in entries if e.worker_id == self.worker_id and e.superseded_by_id is None]
@@ -110,7 +110,7 @@ class MobileTime:
     async def own_entry(self, time_entry_id: str) -> ProcessTimeEntry:
         """The entry, if it is this consultant's; anyone else's is as unknown as a missing one."""
         try:
-            entry = await self.gateway.get_json(f"{TIMESHEETS}/time-entries/{time_entry_id}", ProcessTimeEntry)
+            entry = await self.gateway.get_json(f"{TIMESHEETS}/time-entries/{segment(time_entry_id)}", ProcessTimeEntry)
         except DownstreamProblem as exc:
             if exc.status == 404:
                 raise NotFound(f"no time entry {time_entry_id!r}", slug="unknown-id") from exc
@@ -133,12 +133,13 @@ class MobileTime:
 
     async def update(self, time_entry_id: str, changes: Mapping[str, Any]) -> ProcessTimeEntry:
         await self.own_entry(time_entry_id)
-        response = await self.gateway.request("PATCH", f"{TIMESHEETS}/time-entries/{time_entry_id}", json=changes)
+        response = await self.gateway.request("PATCH", f"{TIMESHEETS}/time-entries/{segment(time_entry_id)}",
+                                              json=changes)
         return msgspec.json.decode(response.content, type=ProcessTimeEntry)
 
     async def delete(self, time_entry_id: str) -> None:
         await self.own_entry(time_entry_id)
-        await self.gateway.request("DELETE", f"{TIMESHEETS}/time-entries/{time_entry_id}")
+        await self.gateway.request("DELETE", f"{TIMESHEETS}/time-entries/{segment(time_entry_id)}")
 
     async def sync(self, commands: Sequence[SyncCommand]) -> list[SyncOutcome]:
         """Apply an offline batch: every item answers for itself, in order; re-sending it changes nothing."""

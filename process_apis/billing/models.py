@@ -25,6 +25,14 @@ class EvaluationRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     state: Literal["submitted", "approved", "posted", "invoiced"] = "approved"
 
 
+class SettlementRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Exactly one of ``time_entry_ids``, ``project_id`` or ``period`` selects the approved entries to settle."""
+
+    time_entry_ids: Annotated[list[EntryId], msgspec.Meta(min_length=1, max_length=2000)] | None = None
+    project_id: EntryId | None = None
+    period: Period | None = None
+
+
 class EligibleItem(msgspec.Struct, kw_only=True):
     time_entry_id: str
     worker_id: str
@@ -80,6 +88,24 @@ class Settlement(msgspec.Struct, kw_only=True):
     amount: Decimal | None
     currency: str | None
     exception_id: str | None = None
+
+
+class SettlementSummary(msgspec.Struct, kw_only=True):
+    settled: int
+    queued_for_posting: int
+    held: int
+    cost_only: int
+    already_posted: int
+    queued_totals: list[CurrencyTotal]
+    held_by_reason: dict[str, int]
+
+
+class SettlementRun(msgspec.Struct, kw_only=True):
+    """What settling a selection did: counts per disposition (the entries are in the posting queue and the
+    exception queue, not repeated here: a month holds tens of thousands)."""
+
+    settled_at: Instant
+    summary: SettlementSummary
 
 
 class PostingItem(msgspec.Struct, kw_only=True):

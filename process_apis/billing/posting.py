@@ -6,7 +6,11 @@ The dispatcher then, with retries and exponential backoff + jitter:
 1. sends queued rows to the ERP (one ``POST /postings`` or ``POST /postings/batch`` for many), each with an
    Idempotency-Key derived from the time entry id and version; the ERP's uniqueness per source is the last line
    of defence, so a resend after a crash or timeout finds the existing posting instead of making a second;
-2. moves the PSA entry to ``posted`` and marks the row done, emitting ``time.posted`` in that transaction.
+2. moves the PSA entries to ``posted`` (``POST /time-entries/transitions``, one call per claimed batch) and marks
+   the rows done, emitting ``time.posted`` in that transaction.
+
+Each step commits one transaction per batch, not per row, so a month end of tens of thousands of entries costs
+hundreds of round trips and commits, not hundreds of thousands.
 
 Rows are leased while in flight, so replicas (or a restarted process) never work the same row at once, and
 an expired lease (a crash mid-flight) simply makes the row due again. An ERP outage only delays rows.
@@ -22,10 +26,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.canonical import Posting
 from process_apis.backoff import describe, is_transient, next_attempt_at
-from process_apis.events.outbox import record_event
+from process_apis.events.outbox import record_events
 from process_apis.exceptions.service import raise_exception
 from process_apis.store import billing_postings
 from process_apis.systems import Systems
@@ -35,6 +40,8 @@ from runtime.storage import Database, utcnow
 log = logging.getLogger("process_apis.billing")
 
 ERP_BATCH_LIMIT = 500
+# What the PSA said of one row: ("posted", its state, "") | ("refused", its state or None, why) | a failure to retry.
+PsaOutcome = tuple[str, str | None, str] | BaseException
 
 
 def idempotency_key(time_entry_id: str, version: int) -> str:
@@ -58,7 +65,7 @@ def batch_key(rows: Sequence[Any]) -> str:
 
 class PostingDispatcher:
     def __init__(self, db: Database, systems: Systems, *, on_events: Callable[[], None] = lambda: None,
-                 batch_size: int = 200, lease_seconds: float = 120.0, retry_base_seconds: float = 0.5,
+                 batch_size: int = ERP_BATCH_LIMIT, lease_seconds: float = 120.0, retry_base_seconds: float = 0.5,
                  retry_max_seconds: float = 60.0) -> None:
         self.db = db
         self.systems = systems
@@ -99,56 +106,68 @@ class PostingDispatcher:
         return list(rows)
 
     async def _send_to_erp(self, rows: list[Any]) -> list[Any]:
-        """Post the rows; returns those the ERP now has (created or already existing)."""
+        """Post the rows; returns those the ERP now has (created or already existing), reloaded as ``in_erp``."""
         if not rows:
             return []
-        accepted: list[Any] = []
+        accepted: list[tuple[Any, Posting]] = []
+        rejected: list[tuple[Any, str]] = []
         if len(rows) == 1:
             row = rows[0]
             try:
-                posting = await self.systems.erp.post(posting_body(row), row.idempotency_key)
+                accepted.append((row, await self.systems.erp.post(posting_body(row), row.idempotency_key)))
             except Exception as exc:
                 await self._failed(rows, exc)
                 return []
-            await self._in_erp(row, posting)
-            return [await self._reload(row.id)]
-        try:
-            result = await self.systems.erp.post_batch([posting_body(r) for r in rows], batch_key(rows))
-        except Exception as exc:
-            await self._failed(rows, exc)
-            return []
-        by_source = {r.time_entry_id: r for r in rows}
-        answered: set[str] = set()
-        for item in result.items:
-            row = by_source.get(item.source_id)
-            if row is None or item.source_id in answered:
-                continue
-            answered.add(item.source_id)
-            if item.status in ("created", "existing") and item.posting is not None:
-                await self._in_erp(row, item.posting)
-                accepted.append(await self._reload(row.id))
-            else:
-                problem = item.problem or {}
-                await self._rejected(row, f"{problem.get('status', '')} {problem.get('detail', 'rejected')}".strip())
-        missing = [r for r in rows if r.time_entry_id not in answered]
-        if missing:  # an answer without these rows: ask again later rather than guess
-            await self._failed(missing, RuntimeError("the ERP batch answer omitted these sources"))
-        return accepted
-
-    async def _reload(self, row_id: int) -> Any:
-        async with self.db.read() as conn:
-            return (await conn.execute(sa.select(billing_postings).where(billing_postings.c.id == row_id))).one()
-
-    async def _in_erp(self, row: Any, posting: Posting) -> None:
+        else:
+            try:
+                result = await self.systems.erp.post_batch([posting_body(r) for r in rows], batch_key(rows))
+            except Exception as exc:
+                await self._failed(rows, exc)
+                return []
+            by_source = {r.time_entry_id: r for r in rows}
+            answered: set[str] = set()
+            for item in result.items:
+                row = by_source.get(item.source_id)
+                if row is None or item.source_id in answered:
+                    continue
+                answered.add(item.source_id)
+                if item.status in ("created", "existing") and item.posting is not None:
+                    accepted.append((row, item.posting))
+                else:
+                    problem = item.problem or {}
+                    rejected.append((row, f"{problem.get('status', '')} {problem.get('detail', 'rejected')}".strip()))
+            missing = [r for r in rows if r.time_entry_id not in answered]
+            if missing:  # an answer without these rows: ask again later rather than guess
+                await self._failed(missing, RuntimeError("the ERP batch answer omitted these sources"))
+        # One transaction for the whole answer (not one per row): a crash before it commits leaves the rows
+        # queued, and sending them again finds the ERP's postings (unique per source) instead of making more.
         async with self.db.transaction() as conn:
-            await conn.execute(billing_postings.update().where(billing_postings.c.id == row.id).values(
-                state="in_erp", erp_posting_id=posting.id, attempts=row.attempts + 1, last_error=None,
-                updated_at=utcnow()))
+            if accepted:
+                await conn.execute(
+                    billing_postings.update().where(billing_postings.c.id == sa.bindparam("row_id")).values(
+                        state="in_erp", erp_posting_id=sa.bindparam("posting_id"),
+                        attempts=sa.bindparam("new_attempts"), last_error=None, updated_at=utcnow()),
+                    [{"row_id": row.id, "posting_id": posting.id, "new_attempts": row.attempts + 1}
+                     for row, posting in accepted])
+            for row, detail in rejected:
+                await self._reject(conn, row, detail)
+        if rejected:
+            self.on_events()
+        return await self._reload([row.id for row, _ in accepted])
+
+    async def _reload(self, row_ids: list[int]) -> list[Any]:
+        if not row_ids:
+            return []
+        async with self.db.read() as conn:
+            return list((await conn.execute(sa.select(billing_postings).where(
+                billing_postings.c.id.in_(row_ids)).order_by(billing_postings.c.id))).all())
 
     async def _failed(self, rows: Sequence[Any], exc: BaseException) -> None:
         if not is_transient(exc):
-            for row in rows:
-                await self._rejected(row, describe(exc))
+            async with self.db.transaction() as conn:
+                for row in rows:
+                    await self._reject(conn, row, describe(exc))
+            self.on_events()
             return
         log.warning("posting deferred", extra={"rows": len(rows), "error": describe(exc)})
         async with self.db.transaction() as conn:
@@ -158,59 +177,108 @@ class PostingDispatcher:
                     attempts=attempts, lease_until=None, last_error=describe(exc), updated_at=utcnow(),
                     next_attempt_at=next_attempt_at(attempts, self.retry_base_seconds, self.retry_max_seconds)))
 
-    async def _rejected(self, row: Any, detail: str) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(billing_postings.update().where(billing_postings.c.id == row.id).values(
-                state="rejected", attempts=row.attempts + 1, lease_until=None, last_error=detail,
-                updated_at=utcnow()))
-            await raise_exception(
-                conn, kind="posting", source_type="time_entry", source_id=row.time_entry_id,
-                reason_codes=["ERP_REJECTED"], project_id=row.project_id, detail=detail,
-                payload={"posting": posting_body(row), "idempotency_key": row.idempotency_key, "error": detail})
-        self.on_events()
+    @staticmethod
+    async def _reject(conn: AsyncConnection, row: Any, detail: str) -> None:
+        await conn.execute(billing_postings.update().where(billing_postings.c.id == row.id).values(
+            state="rejected", attempts=row.attempts + 1, lease_until=None, last_error=detail, updated_at=utcnow()))
+        await raise_exception(
+            conn, kind="posting", source_type="time_entry", source_id=row.time_entry_id,
+            reason_codes=["ERP_REJECTED"], project_id=row.project_id, detail=detail,
+            payload={"posting": posting_body(row), "idempotency_key": row.idempotency_key, "error": detail})
 
     async def _mark_posted_in_psa(self, rows: list[Any]) -> int:
-        done = 0
+        """Move the rows' entries to ``posted`` in the PSA (one batch call; one row alone uses the single call),
+        then complete every row in one transaction with its ``time.posted`` event (one insert for all)."""
+        if not rows:
+            return 0
+        outcomes = await (self._psa_single(rows[0]) if len(rows) == 1 else self._psa_batch(rows))
+        posted: list[tuple[Any, str]] = []
+        refused: list[tuple[Any, str, str | None]] = []
+        deferred: list[tuple[Any, BaseException]] = []
         for row in rows:
-            try:
-                entry = await self.systems.psa.transition_time_entry(row.time_entry_id, "posted")
-                state = entry.state
-            except DownstreamProblem as exc:
-                if exc.status == 409:
-                    state = (await self.systems.psa.time_entry(row.time_entry_id)).state
-                    if state not in ("posted", "invoiced"):
-                        await self._psa_refused(row, describe(exc), state)
-                        continue
-                elif is_transient(exc):
-                    await self._failed([row], exc)
-                    continue
-                else:
-                    await self._psa_refused(row, describe(exc), None)
-                    continue
-            except Exception as exc:
-                await self._failed([row], exc)
-                continue
+            outcome = outcomes[row.time_entry_id]
+            if isinstance(outcome, BaseException):
+                deferred.append((row, outcome))
+            elif outcome[0] == "posted":
+                posted.append((row, outcome[1] or "posted"))
+            else:
+                refused.append((row, outcome[2], outcome[1]))
+        by_failure: dict[int, tuple[BaseException, list[Any]]] = {}
+        for row, exc in deferred:  # a failed batch call is one failure shared by every row: one transaction
+            by_failure.setdefault(id(exc), (exc, []))[1].append(row)
+        for exc, failed_rows in by_failure.values():
+            await self._failed(failed_rows, exc)
+        if posted or refused:
+            now = utcnow()
             async with self.db.transaction() as conn:
-                await conn.execute(billing_postings.update().where(billing_postings.c.id == row.id).values(
-                    state="done", lease_until=None, last_error=None, updated_at=utcnow()))
-                await record_event(conn, "time.posted", {
+                if posted:
+                    await conn.execute(
+                        billing_postings.update().where(billing_postings.c.id == sa.bindparam("row_id")).values(
+                            state="done", lease_until=None, last_error=None, updated_at=now),
+                        [{"row_id": row.id} for row, _ in posted])
+                await record_events(conn, "time.posted", [({
                     "time_entry_id": row.time_entry_id, "project_id": row.project_id,
                     "contract_id": row.contract_id, "posting_id": row.erp_posting_id or ""},
                     {"amount": str(row.amount), "currency": row.currency, "hours": str(row.hours),
                      "work_date": row.work_date.isoformat(), "entry_version": row.entry_version,
-                     "psa_state": state})
-            done += 1
-        if done:
+                     "psa_state": state}) for row, state in posted])
+                for row, detail, psa_state in refused:
+                    await self._refuse(conn, row, detail, psa_state)
             self.on_events()
-        return done
+        return len(posted)
 
-    async def _psa_refused(self, row: Any, detail: str, psa_state: str | None) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(billing_postings.update().where(billing_postings.c.id == row.id).values(
-                state="psa_refused", lease_until=None, last_error=detail, updated_at=utcnow()))
-            await raise_exception(
-                conn, kind="posting", source_type="time_entry", source_id=row.time_entry_id,
-                reason_codes=["PSA_REFUSED_POSTED"], project_id=row.project_id, detail=detail,
-                payload={"posting": posting_body(row), "erp_posting_id": row.erp_posting_id,
-                         "psa_state": psa_state, "error": detail})
-        self.on_events()
+    async def _psa_single(self, row: Any) -> dict[str, PsaOutcome]:
+        try:
+            entry = await self.systems.psa.transition_time_entry(row.time_entry_id, "posted")
+        except DownstreamProblem as exc:
+            if exc.status == 409:
+                return {row.time_entry_id: await self._after_conflict(row, describe(exc), None)}
+            return {row.time_entry_id: exc if is_transient(exc) else ("refused", None, describe(exc))}
+        except Exception as exc:
+            return {row.time_entry_id: exc}
+        return {row.time_entry_id: ("posted", entry.state, "")}
+
+    async def _psa_batch(self, rows: list[Any]) -> dict[str, PsaOutcome]:
+        try:
+            result = await self.systems.psa.transition_time_entries(
+                [{"time_entry_id": r.time_entry_id, "to_state": "posted"} for r in rows])
+        except Exception as exc:
+            if isinstance(exc, DownstreamProblem) and not is_transient(exc):
+                return {r.time_entry_id: ("refused", None, describe(exc)) for r in rows}
+            return {r.time_entry_id: exc for r in rows}
+        by_entry = {item.time_entry_id: item for item in result.items}
+        outcomes: dict[str, PsaOutcome] = {}
+        for row in rows:
+            item = by_entry.get(row.time_entry_id)
+            if item is None:  # an answer without this entry: ask again later rather than guess
+                outcomes[row.time_entry_id] = RuntimeError("the PSA batch answer omitted this entry")
+            elif item.status in ("changed", "unchanged") and item.time_entry is not None:
+                outcomes[row.time_entry_id] = ("posted", item.time_entry.state, "")
+            else:
+                problem = item.problem or {}
+                slug = str(problem.get("type", "")).rsplit("/", 1)[-1]
+                detail = f"{problem.get('status', '')} {slug}: {problem.get('detail', 'refused')}"
+                if problem.get("status") == 409:
+                    outcomes[row.time_entry_id] = await self._after_conflict(row, detail, problem.get("from_state"))
+                else:
+                    outcomes[row.time_entry_id] = ("refused", None, detail)
+        return outcomes
+
+    async def _after_conflict(self, row: Any, detail: str, state: str | None) -> PsaOutcome:
+        """The PSA refused ``posted``: fine when the entry is posted or invoiced already, else a refusal."""
+        if state is None:
+            try:
+                state = (await self.systems.psa.time_entry(row.time_entry_id)).state
+            except Exception as exc:
+                return exc
+        return ("posted", state, "") if state in ("posted", "invoiced") else ("refused", state, detail)
+
+    @staticmethod
+    async def _refuse(conn: AsyncConnection, row: Any, detail: str, psa_state: str | None) -> None:
+        await conn.execute(billing_postings.update().where(billing_postings.c.id == row.id).values(
+            state="psa_refused", lease_until=None, last_error=detail, updated_at=utcnow()))
+        await raise_exception(
+            conn, kind="posting", source_type="time_entry", source_id=row.time_entry_id,
+            reason_codes=["PSA_REFUSED_POSTED"], project_id=row.project_id, detail=detail,
+            payload={"posting": posting_body(row), "erp_posting_id": row.erp_posting_id,
+                     "psa_state": psa_state, "error": detail})

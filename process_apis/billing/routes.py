@@ -8,7 +8,14 @@ from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from process_apis.billing.models import Evaluation, EvaluationRequest, PostingPage, PostingState
+from process_apis.billing.models import (
+    Evaluation,
+    EvaluationRequest,
+    PostingPage,
+    PostingState,
+    SettlementRequest,
+    SettlementRun,
+)
 from runtime.app import require_scopes
 from runtime.tokens import Principal
 
@@ -20,6 +27,11 @@ class BillingV1(Controller):
     async def evaluate(self, state: State, principal: Principal, data: EvaluationRequest) -> Evaluation:
         require_scopes(principal, "billing:read")
         return await state.services.billing.evaluate(data)
+
+    @post("/settlements", operation_id="settleApprovedTime", status_code=200)
+    async def settle(self, state: State, principal: Principal, data: SettlementRequest) -> SettlementRun:
+        require_scopes(principal, "billing:write")
+        return await state.services.billing.settle_selection(data)
 
     @get("/postings", operation_id="listPostings")
     async def postings(

@@ -32,6 +32,9 @@ from process_apis.billing.models import (
     PostingItem,
     PostingPage,
     Settlement,
+    SettlementRequest,
+    SettlementRun,
+    SettlementSummary,
 )
 from process_apis.billing.posting import idempotency_key
 from process_apis.exceptions.models import ExceptionItem
@@ -44,6 +47,8 @@ from runtime.storage import Database, utcnow
 
 AlsoInTransaction = Callable[[AsyncConnection, "dict[str, Settlement]"], Awaitable[None]]
 
+# Rows per executemany, ids per IN list (well under SQLite's bound-parameter limit).
+CHUNK = 500
 DISPOSITIONS = {"post": "queued_for_posting", "hold": "held", "cost_only": "cost_only",
                 "already_posted": "already_posted"}
 
@@ -125,22 +130,27 @@ class BillingService:
                       ) -> dict[str, Settlement]:
         now = utcnow()
         out: dict[str, Settlement] = {}
+        queued: list[dict[str, Any]] = []
+        # An entry that is not held resolves its earlier hold; at month end almost none has one, so the holds
+        # are looked up once for the batch instead of once per entry.
+        with_hold = await self._open_holds(conn, [e.id for e, v in zip(entries, verdicts, strict=True)
+                                                  if v.disposition != "hold"])
         for entry, verdict in zip(entries, verdicts, strict=True):
             disposition = verdict.disposition
             project = context.projects.get(entry.project_id)
             exception_id = None
             if disposition == "post":
                 assert project is not None and verdict.amount is not None and verdict.currency is not None
-                await conn.execute(self.db.insert_ignoring_conflicts(
-                    billing_postings, ["time_entry_id", "entry_version"]).values(
+                queued.append(dict(
                     time_entry_id=entry.id, entry_version=entry.version,
                     idempotency_key=idempotency_key(entry.id, entry.version), contract_id=project.contract_id,
                     project_id=entry.project_id, legal_entity_id=project.legal_entity_id, work_date=entry.work_date,
                     hours=entry.hours, amount=verdict.amount, currency=verdict.currency, state="queued", attempts=0,
                     next_attempt_at=now, approval_id=approval_id, created_at=now, updated_at=now,
                     correlation_id=None))
-                await resolve_open(conn, kind="billing_hold", source_type="time_entry", source_id=entry.id,
-                                   resolution="now eligible: queued for posting", actor_id=actor_id)
+                if entry.id in with_hold:
+                    await resolve_open(conn, kind="billing_hold", source_type="time_entry", source_id=entry.id,
+                                       resolution="now eligible: queued for posting", actor_id=actor_id)
             elif disposition == "hold":
                 exception_id, _new = await raise_exception(
                     conn, kind="billing_hold", source_type="time_entry", source_id=entry.id,
@@ -149,14 +159,49 @@ class BillingService:
                     payload={"time_entry": msgspec.to_builtins(entry), "evaluation": msgspec.to_builtins(verdict),
                              "contract_id": project.contract_id if project else None,
                              "approval_id": approval_id})
-            else:
+            elif entry.id in with_hold:
                 await resolve_open(conn, kind="billing_hold", source_type="time_entry", source_id=entry.id,
                                    resolution=f"no longer billable revenue ({', '.join(verdict.reasons)})",
                                    actor_id=actor_id)
             out[entry.id] = Settlement(time_entry_id=entry.id, disposition=DISPOSITIONS[disposition],  # type: ignore[arg-type]
                                        reasons=list(verdict.reasons), amount=verdict.amount,
                                        currency=verdict.currency, exception_id=exception_id)
+        # One executemany per chunk, not a statement per entry; an entry queued before (same version) stays.
+        insert = self.db.insert_ignoring_conflicts(billing_postings, ["time_entry_id", "entry_version"])
+        for start in range(0, len(queued), CHUNK):
+            await conn.execute(insert, queued[start:start + CHUNK])
         return out
+
+    @staticmethod
+    async def _open_holds(conn: AsyncConnection, entry_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(entry_ids), CHUNK):
+            found.update((await conn.execute(sa.select(exceptions.c.source_id).where(
+                exceptions.c.kind == "billing_hold", exceptions.c.source_type == "time_entry",
+                exceptions.c.source_id.in_(entry_ids[start:start + CHUNK]),
+                exceptions.c.open_key.is_not(None)))).scalars())
+        return found
+
+    async def settle_selection(self, request: SettlementRequest) -> SettlementRun:
+        """Settle the approved entries a request selects (a month end: every approved entry of a period)."""
+        entries = await self.entries_for(EvaluationRequest(
+            time_entry_ids=request.time_entry_ids, project_id=request.project_id, period=request.period,
+            state="approved"))
+        settled = await self.settle(entries)
+        counts = Counter(s.disposition for s in settled.values())
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        reasons: Counter[str] = Counter()
+        for settlement in settled.values():
+            if settlement.disposition == "queued_for_posting":
+                assert settlement.currency is not None and settlement.amount is not None
+                totals[settlement.currency] += settlement.amount
+            elif settlement.disposition == "held":
+                reasons.update(settlement.reasons)
+        return SettlementRun(settled_at=utcnow(), summary=SettlementSummary(
+            settled=len(settled), queued_for_posting=counts["queued_for_posting"], held=counts["held"],
+            cost_only=counts["cost_only"], already_posted=counts["already_posted"],
+            queued_totals=[CurrencyTotal(currency=c, amount=a) for c, a in sorted(totals.items())],
+            held_by_reason=dict(sorted(reasons.items()))))
 
     # -- exception retries ------------------------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ from redis.exceptions import ResponseError
 from process_apis.events.models import Event
 
 Listener = Callable[[Event], Awaitable[None]]
+# Handles a page of events at once (one transaction, say): each event's error, or None once it took effect.
+PageHandler = Callable[[Sequence[Event]], Awaitable[Sequence[BaseException | None]]]
 
 log = logging.getLogger("process_apis.events")
 
@@ -106,20 +108,27 @@ class InProcessBus:
         self.retain = retain
         self.events: list[Event] = []
         self.listeners: list[Listener] = []
+        self.page_listeners: list[PageHandler] = []
         self._top = 0
         self._lock = asyncio.Lock()
 
     def subscribe(self, listener: Listener) -> None:
         self.listeners.append(listener)
 
+    def subscribe_pages(self, listener: PageHandler) -> None:
+        """Receive each published batch at once, after the event-by-event listeners have seen it."""
+        self.page_listeners.append(listener)
+
     async def published_position(self) -> int:
         return self._top
 
     async def publish(self, batch: Sequence[Event]) -> None:
         async with self._lock:
+            fresh: list[Event] = []
             for event in batch:
                 if event.position <= self._top:
                     continue
+                fresh.append(event)
                 self.events.append(event)
                 self._top = event.position
                 for listener in self.listeners:
@@ -128,6 +137,16 @@ class InProcessBus:
                     except Exception:
                         # A failing listener must not stop the relay; the event stays replayable over HTTP.
                         log.exception("event listener failed", extra={"event_id": event.id})
+            for page_listener in self.page_listeners if fresh else ():
+                try:
+                    errors = await page_listener(fresh)
+                except Exception:
+                    log.exception("event listener failed", extra={
+                        "events": len(fresh), "first_position": fresh[0].position, "last_position": self._top})
+                    continue
+                for event, error in zip(fresh, errors, strict=True):
+                    if error is not None:
+                        log.error("event listener failed", extra={"event_id": event.id}, exc_info=error)
             if len(self.events) > self.retain:
                 del self.events[: len(self.events) - self.retain]
 

@@ -1,6 +1,7 @@
 """Consuming the event stream with Redis consumer groups: at-least-once, with a dead-letter stream.
 
-A handler that returns acknowledges the message. One that raises leaves it pending; after ``min_idle_ms`` any
+A handler that returns acknowledges the message (a page handler takes a read page at once and says which
+events failed; the others are acknowledged together). One that raises leaves it pending; after ``min_idle_ms`` any
 consumer of the group claims and retries it. A message delivered ``max_deliveries`` times without success is a
 poison message: it is copied to the dead-letter stream (with who failed it and how often) and acknowledged, so
 it no longer blocks the group. Events carry their id, so handlers deduplicate redeliveries by ``event.id``.
@@ -9,13 +10,13 @@ it no longer blocks the group. Events carry their id, so handlers deduplicate re
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as redis
 from redis.exceptions import ResponseError
 
-from process_apis.events.bus import decode_event, stream_id
+from process_apis.events.bus import PageHandler, decode_event, stream_id
 from process_apis.events.models import Event
 
 log = logging.getLogger("process_apis.events")
@@ -48,12 +49,15 @@ class StreamConsumer:
     async def poll(self, handler: Handler, *, count: int = 100, block_ms: int | None = None) -> int:
         """Retry stale pending messages (dead-lettering poison ones), then read new ones; returns how many were
         handled successfully."""
+        return await self.poll_pages(one_by_one(handler), count=count, block_ms=block_ms)
+
+    async def poll_pages(self, handler: PageHandler, *, count: int = 100, block_ms: int | None = None) -> int:
+        """:meth:`poll` handing each page read (up to ``count`` messages) to ``handler`` at once."""
         handled = await self._retry_stale(handler, count)
         reply = await self.client.xreadgroup(self.group, self.consumer, {self.stream: ">"}, count=count,
                                              block=block_ms)
         for _stream, messages in reply or []:
-            for message_id, fields in messages:
-                handled += await self._handle(handler, message_id, fields)
+            handled += await self._handle_page(handler, messages)
         return handled
 
     async def drain(self, handler: Handler, *, count: int = 200) -> int:
@@ -62,12 +66,16 @@ class StreamConsumer:
         The group is created on first use, reading from the start of the stream, and again when Redis lost it
         (a restart without persistence, after which the relay refills the stream): handlers see those events
         again and recognize them by id."""
+        return await self.drain_pages(one_by_one(handler), count=count)
+
+    async def drain_pages(self, handler: PageHandler, *, count: int = 200) -> int:
+        """:meth:`drain` handing each page read to ``handler`` at once."""
         if not self._group_ready:
             await self.ensure_group(0)
             self._group_ready = True
         handled = 0
         try:
-            while batch := await self.poll(handler, count=count):
+            while batch := await self.poll_pages(handler, count=count):
                 handled += batch
         except ResponseError as exc:
             if "NOGROUP" in str(exc):
@@ -75,37 +83,47 @@ class StreamConsumer:
             raise
         return handled
 
-    async def _retry_stale(self, handler: Handler, count: int) -> int:
+    async def _retry_stale(self, handler: PageHandler, count: int) -> int:
         stale = await self.client.xpending_range(self.stream, self.group, min="-", max="+", count=count,
                                                  idle=self.min_idle_ms)
-        handled = 0
+        retry: list[bytes] = []
         for entry in stale:
-            message_id = entry["message_id"]
             if entry["times_delivered"] >= self.max_deliveries:
-                await self._dead_letter(message_id, entry["times_delivered"], str(entry["consumer"]))
-                continue
-            claimed = await self.client.xclaim(self.stream, self.group, self.consumer, self.min_idle_ms,
-                                               [message_id])
-            for claimed_id, fields in claimed:
-                if fields:
-                    handled += await self._handle(handler, claimed_id, fields)
-        return handled
+                await self._dead_letter(entry["message_id"], entry["times_delivered"], str(entry["consumer"]))
+            else:
+                retry.append(entry["message_id"])
+        if not retry:
+            return 0
+        claimed = await self.client.xclaim(self.stream, self.group, self.consumer, self.min_idle_ms, retry)
+        return await self._handle_page(handler, [(claimed_id, fields) for claimed_id, fields in claimed if fields])
 
-    async def _handle(self, handler: Handler, message_id: bytes, fields: dict[bytes, bytes]) -> int:
-        try:
-            event = decode_event(fields)
-        except Exception:
-            # Undecodable: it can never succeed, so it goes to the dead letters at once.
-            await self._dead_letter(message_id, 1, self.consumer, reason="undecodable")
+    async def _handle_page(self, handler: PageHandler, messages: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> int:
+        """Hand the page's events to ``handler``; acknowledge those it handled in one XACK."""
+        read: list[tuple[bytes, Event]] = []
+        for message_id, fields in messages:
+            try:
+                read.append((message_id, decode_event(fields)))
+            except Exception:
+                # Undecodable: it can never succeed, so it goes to the dead letters at once.
+                await self._dead_letter(message_id, 1, self.consumer, reason="undecodable")
+        if not read:
             return 0
         try:
-            await handler(event)
+            errors = await handler([event for _id, event in read])
         except Exception as exc:
-            log.warning("event handler failed; the event stays pending", extra={
-                "event_id": event.id, "group": self.group, "error": f"{type(exc).__name__}: {exc}"})
+            log.warning("event handler failed; the events stay pending", extra={
+                "events": len(read), "group": self.group, "error": f"{type(exc).__name__}: {exc}"})
             return 0
-        await self.client.xack(self.stream, self.group, message_id)
-        return 1
+        done: list[bytes] = []
+        for (message_id, event), error in zip(read, errors, strict=True):
+            if error is None:
+                done.append(message_id)
+            else:
+                log.warning("event handler failed; the event stays pending", extra={
+                    "event_id": event.id, "group": self.group, "error": f"{type(error).__name__}: {error}"})
+        if done:
+            await self.client.xack(self.stream, self.group, *done)
+        return len(done)
 
     async def _dead_letter(self, message_id: bytes | str, deliveries: int, consumer: str,
                            reason: str = "max_deliveries") -> None:
@@ -118,3 +136,19 @@ class StreamConsumer:
 
     async def dead_letters(self, count: int = 100) -> list[dict[bytes, bytes]]:
         return [fields for _id, fields in await self.client.xrange(self.dead_letter_stream, count=count)]
+
+
+def one_by_one(handler: Handler) -> PageHandler:
+    """A page handler calling ``handler`` for each event in turn: one failing leaves the others handled."""
+    async def handle_page(events: Sequence[Event]) -> list[BaseException | None]:
+        errors: list[BaseException | None] = []
+        for event in events:
+            try:
+                await handler(event)
+            except Exception as exc:
+                errors.append(exc)
+            else:
+                errors.append(None)
+        return errors
+
+    return handle_page

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,9 +17,19 @@ from runtime.storage import utcnow
 async def record_event(conn: AsyncConnection, type_: EventType, subject: Mapping[str, str],
                        data: Mapping[str, Any] | None = None) -> str:
     """Add an event to the outbox in the open transaction; the relay publishes it after commit."""
-    event_id = "evt_" + uuid.uuid4().hex
-    await conn.execute(events.insert().values(
-        id=event_id, type=type_, version=SCHEMA_VERSION, occurred_at=utcnow(),
-        correlation_id=correlation.current_correlation_id(), subject=dict(subject), data=dict(data or {}),
-    ))
-    return event_id
+    return (await record_events(conn, type_, [(subject, data)]))[0]
+
+
+async def record_events(conn: AsyncConnection, type_: EventType,
+                        items: Sequence[tuple[Mapping[str, str], Mapping[str, Any] | None]]) -> list[str]:
+    """Add events of one type (``(subject, data)`` each) to the outbox in the open transaction, in one
+    statement; they get their positions in this order, as the same calls of :func:`record_event` would."""
+    if not items:
+        return []
+    occurred_at, correlation_id = utcnow(), correlation.current_correlation_id()
+    rows: list[dict[str, Any]] = [
+        {"id": "evt_" + uuid.uuid4().hex, "type": type_, "version": SCHEMA_VERSION, "occurred_at": occurred_at,
+         "correlation_id": correlation_id, "subject": dict(subject), "data": dict(data or {})}
+        for subject, data in items]
+    await conn.execute(events.insert(), rows)
+    return [row["id"] for row in rows]

@@ -10,13 +10,16 @@ claiming another's pending message, a stream refilled after Redis lost its data)
   and not applied, so a late arrival never overwrites a newer fact;
 - project totals change by the difference between the entry's old and new posted values, in that same transaction.
 
-Applying is serialized by the consumer's row lock, so replicas sharing a consumer group never interleave.
+Applying is serialized by the consumer's row lock, so replicas sharing a consumer group never interleave. A page
+of events (a stream read, a relayed batch) is applied in one transaction with the result of applying its events
+one by one in stream order; an event that cannot be applied fails alone, the rest of its page takes effect.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -48,6 +51,16 @@ class _Data(msgspec.Struct):
     entry_version: int
 
 
+class _Project(msgspec.Struct):
+    """A project's totals row as applying a page leaves it (``None`` in the page's map: no row)."""
+
+    contract_id: str
+    entries: int
+    hours: Decimal
+    amount: Decimal
+    last_posted_at: dt.datetime
+
+
 class PostedTimeProjection:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -55,10 +68,45 @@ class PostedTimeProjection:
     async def apply(self, event: Event) -> Outcome:
         """Apply one event (any type; only ``time.posted`` matters here). Raises when the event is malformed,
         so the stream keeps it pending and, after repeated failures, dead-letters it."""
-        if event.type != "time.posted":
-            return "ignored"
-        subject = msgspec.convert(event.subject, _Subject)
-        data = msgspec.convert(event.data, _Data, strict=False)
+        result = (await self.apply_many([event]))[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def apply_many(self, events: Sequence[Event]) -> list[Outcome | Exception]:
+        """Apply a page of events in one transaction, with the result of applying them one by one in this order
+        (the same entry may appear several times, newer versions first, an event twice). Returns each event's
+        outcome, or the error of a malformed one: it fails alone, the rest of the page takes effect."""
+        results: list[Outcome | Exception] = ["ignored"] * len(events)
+        parsed: list[tuple[int, Event, _Subject, _Data]] = []
+        for index, event in enumerate(events):
+            if event.type != "time.posted":
+                continue
+            try:
+                parsed.append((index, event, msgspec.convert(event.subject, _Subject),
+                               msgspec.convert(event.data, _Data, strict=False)))
+            except Exception as exc:  # whatever makes it unreadable, it fails alone
+                results[index] = exc
+        if not parsed:
+            return results
+        try:
+            for (index, *_), outcome in zip(parsed, await self._apply_page(parsed), strict=True):
+                results[index] = outcome
+        except Exception:
+            if len(parsed) == 1:
+                raise
+            # The database refused the page (a value its column cannot hold, ...): one at a time, so only the
+            # event at fault fails and the others take effect, as they would have one by one.
+            for item in parsed:
+                try:
+                    results[item[0]] = (await self._apply_page([item]))[0]
+                except Exception as exc:
+                    results[item[0]] = exc
+        return results
+
+    async def _apply_page(self, page: Sequence[tuple[int, Event, _Subject, _Data]]) -> list[Outcome]:
+        """One transaction: set-based reads (the consumer lock, the ids seen, the entries held, their projects),
+        the page walked in memory in stream order exactly as :meth:`apply` would one by one, batched writes."""
         now = utcnow()
         async with self.db.transaction() as conn:
             await conn.execute(self.db.insert_ignoring_conflicts(event_consumers, ["name"]).values(
@@ -66,44 +114,95 @@ class PostedTimeProjection:
             applied_so_far = (await conn.execute(
                 sa.select(event_consumers.c.applied_events).where(event_consumers.c.name == CONSUMER)
                 .with_for_update())).scalar_one()
-            seen = (await conn.execute(sa.select(consumed_events.c.outcome).where(
-                consumed_events.c.consumer == CONSUMER, consumed_events.c.event_id == event.id))).first()
-            if seen is not None:
-                return "duplicate"
-            held = (await conn.execute(sa.select(posted_time_entries).where(
-                posted_time_entries.c.time_entry_id == subject.time_entry_id))).first()
-            outcome: Outcome = "stale" if held is not None and held.entry_version >= data.entry_version else "applied"
-            await conn.execute(consumed_events.insert().values(
-                consumer=CONSUMER, event_id=event.id, position=event.position, outcome=outcome, consumed_at=now))
-            if outcome == "stale":
-                return outcome
-            if held is not None:
-                await _add(conn, held.project_id, held.currency, held.contract_id, -1, -held.hours, -held.amount,
-                           None)
-            await _add(conn, subject.project_id, data.currency, subject.contract_id, 1, data.hours, data.amount,
-                       event.occurred_at)
-            await conn.execute(self.db.upsert(posted_time_entries, ["time_entry_id"], (
-                "entry_version", "project_id", "contract_id", "posting_id", "work_date", "hours", "amount",
-                "currency", "event_id", "posted_at")).values(
-                time_entry_id=subject.time_entry_id, entry_version=data.entry_version, project_id=subject.project_id,
-                contract_id=subject.contract_id, posting_id=subject.posting_id, work_date=data.work_date,
-                hours=data.hours, amount=data.amount, currency=data.currency, event_id=event.id,
-                posted_at=event.occurred_at))
-            # The latest posting of the entries counted now (not of every event seen, which depends on order).
-            for project_id, currency in {(subject.project_id, data.currency),
-                                         *([(held.project_id, held.currency)] if held is not None else [])}:
-                counted = (posted_time_entries.c.project_id == project_id, posted_time_entries.c.currency == currency)
-                await conn.execute(posted_time_projects.update().where(
-                    posted_time_projects.c.project_id == project_id, posted_time_projects.c.currency == currency)
-                    .values(last_posted_at=sa.select(sa.func.max(posted_time_entries.c.posted_at)).where(*counted)
-                            .scalar_subquery()))
-            await conn.execute(event_consumers.update().where(event_consumers.c.name == CONSUMER).values(
-                applied_events=applied_so_far + 1, updated_at=now))
-        return outcome
+            seen = set((await conn.execute(sa.select(consumed_events.c.event_id).where(
+                consumed_events.c.consumer == CONSUMER,
+                consumed_events.c.event_id.in_(sorted({event.id for _, event, _, _ in page}))))).scalars())
+            held: dict[str, dict[str, Any]] = {row.time_entry_id: dict(row._mapping) for row in (
+                await conn.execute(sa.select(posted_time_entries).where(posted_time_entries.c.time_entry_id.in_(
+                    sorted({subject.time_entry_id for _, _, subject, _ in page}))))).all()}
+            keys = {(e["project_id"], e["currency"]) for e in held.values()} | {
+                (subject.project_id, data.currency) for _, _, subject, data in page}
+            projects: dict[tuple[str, str], _Project | None] = dict.fromkeys(keys)
+            for row in (await conn.execute(sa.select(posted_time_projects).where(
+                    posted_time_projects.c.project_id.in_(sorted({project for project, _ in keys}))))).all():
+                if (row.project_id, row.currency) in keys:
+                    projects[(row.project_id, row.currency)] = _Project(
+                        row.contract_id, row.entries, row.hours, row.amount, row.last_posted_at)
+            existed = {key for key, project in projects.items() if project is not None}
+
+            outcomes: list[Outcome] = []
+            consumed: list[dict[str, Any]] = []
+            written: dict[str, dict[str, Any]] = {}
+            touched: set[tuple[str, str]] = set()
+            for _, event, subject, data in page:
+                if event.id in seen:
+                    outcomes.append("duplicate")
+                    continue
+                seen.add(event.id)
+                before = held.get(subject.time_entry_id)
+                outcome: Outcome = ("stale" if before is not None and before["entry_version"] >= data.entry_version
+                                    else "applied")
+                outcomes.append(outcome)
+                consumed.append({"consumer": CONSUMER, "event_id": event.id, "position": event.position,
+                                 "outcome": outcome, "consumed_at": now})
+                if outcome == "stale":
+                    continue
+                if before is not None:
+                    old_key = (before["project_id"], before["currency"])
+                    _add(projects, old_key, before["contract_id"], -1, -before["hours"], -before["amount"], None)
+                    touched.add(old_key)
+                new_key = (subject.project_id, data.currency)
+                _add(projects, new_key, subject.contract_id, 1, data.hours, data.amount, event.occurred_at)
+                touched.add(new_key)
+                held[subject.time_entry_id] = written[subject.time_entry_id] = {
+                    "time_entry_id": subject.time_entry_id, "entry_version": data.entry_version,
+                    "project_id": subject.project_id, "contract_id": subject.contract_id,
+                    "posting_id": subject.posting_id, "work_date": data.work_date, "hours": data.hours,
+                    "amount": data.amount, "currency": data.currency, "event_id": event.id,
+                    "posted_at": event.occurred_at}
+
+            if consumed:
+                await conn.execute(consumed_events.insert(), consumed)
+            if written:
+                await conn.execute(self.db.upsert(posted_time_entries, ["time_entry_id"], (
+                    "entry_version", "project_id", "contract_id", "posting_id", "work_date", "hours", "amount",
+                    "currency", "event_id", "posted_at")).values(), list(written.values()))
+            await self._write_projects(conn, projects, existed, touched)
+            applied = outcomes.count("applied")
+            if applied:
+                await conn.execute(event_consumers.update().where(event_consumers.c.name == CONSUMER).values(
+                    applied_events=applied_so_far + applied, updated_at=now))
+        return outcomes
+
+    async def _write_projects(self, conn: AsyncConnection, projects: dict[tuple[str, str], _Project | None],
+                              existed: set[tuple[str, str]], touched: set[tuple[str, str]]) -> None:
+        """Write the totals the page changed (after the entries: ``last_posted_at`` is read from them)."""
+        gone = [{"p": p, "c": c} for p, c in touched & existed if projects[(p, c)] is None]
+        if gone:
+            await conn.execute(posted_time_projects.delete().where(
+                posted_time_projects.c.project_id == sa.bindparam("p"),
+                posted_time_projects.c.currency == sa.bindparam("c")), gone)
+        kept = {key: row for key in sorted(touched) if (row := projects[key]) is not None}
+        if not kept:
+            return
+        await conn.execute(self.db.upsert(posted_time_projects, ["project_id", "currency"], (
+            "contract_id", "entries", "hours", "amount")).values(), [
+            {"project_id": p, "currency": c, **msgspec.structs.asdict(row)} for (p, c), row in kept.items()])
+        # The latest posting of the entries counted now (not of every event seen, which depends on order).
+        counted = sa.select(sa.func.max(posted_time_entries.c.posted_at)).where(
+            posted_time_entries.c.project_id == sa.bindparam("p"), posted_time_entries.c.currency == sa.bindparam("c"))
+        await conn.execute(posted_time_projects.update().where(
+            posted_time_projects.c.project_id == sa.bindparam("p"),
+            posted_time_projects.c.currency == sa.bindparam("c")).values(last_posted_at=counted.scalar_subquery()),
+            [{"p": p, "c": c} for p, c in kept])
 
     async def handle(self, event: Event) -> None:
         """:meth:`apply` as a stream or bus handler."""
         await self.apply(event)
+
+    async def handle_many(self, events: Sequence[Event]) -> list[Exception | None]:
+        """:meth:`apply_many` as a stream or bus page handler: each event's error, or None once it took effect."""
+        return [result if isinstance(result, Exception) else None for result in await self.apply_many(events)]
 
     async def projects(self, *, project_id: str | None = None, contract_id: str | None = None,
                        cursor: str | None = None, limit: int = 100) -> PostedTimePage:
@@ -131,23 +230,20 @@ class PostedTimeProjection:
             updated_at=progress.updated_at if progress else None)
 
 
-async def _add(conn: AsyncConnection, project_id: str, currency: str, contract_id: str, entries: int,
-               hours: Decimal, amount: Decimal, posted_at: dt.datetime | None) -> None:
-    """Add (or, negative, take away) an entry's posted values to its project's totals (``posted_at``: the
-    first ``last_posted_at`` of a new row; the caller sets the real one once the entry row is written)."""
-    key = (posted_time_projects.c.project_id == project_id, posted_time_projects.c.currency == currency)
-    row: Any = (await conn.execute(sa.select(posted_time_projects).where(*key))).first()
+def _add(projects: dict[tuple[str, str], _Project | None], key: tuple[str, str], contract_id: str, entries: int,
+         hours: Decimal, amount: Decimal, posted_at: dt.datetime | None) -> None:
+    """Add (or, negative, take away) an entry's posted values to its project's totals, as one event would:
+    the row gets the contract, goes when its last entry does and comes again with the next (``posted_at``: the
+    first ``last_posted_at`` of a new row, until the real one is read from the entries once they are written)."""
+    row = projects[key]
     if row is None:
         assert posted_at is not None, "only an entry held already is taken away"
-        await conn.execute(posted_time_projects.insert().values(
-            project_id=project_id, currency=currency, contract_id=contract_id, entries=entries, hours=hours,
-            amount=amount, last_posted_at=posted_at))
-        return
-    if row.entries + entries == 0:
-        await conn.execute(posted_time_projects.delete().where(*key))
-        return
-    await conn.execute(posted_time_projects.update().where(*key).values(
-        contract_id=contract_id, entries=row.entries + entries, hours=row.hours + hours, amount=row.amount + amount))
+        projects[key] = _Project(contract_id, entries, hours, amount, posted_at)
+    elif row.entries + entries == 0:
+        projects[key] = None
+    else:
+        projects[key] = _Project(contract_id, row.entries + entries, row.hours + hours, row.amount + amount,
+                                 row.last_posted_at)
 
 
 class _Cursor(msgspec.Struct, array_like=True):

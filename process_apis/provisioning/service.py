@@ -37,7 +37,7 @@ from process_apis.provisioning.models import (
 from process_apis.store import exceptions, provisionings
 from process_apis.systems import CRM, CrmAccount, Systems
 from runtime import correlation
-from runtime.downstream import DownstreamProblem
+from runtime.downstream import DownstreamProblem, segment
 from runtime.problems import Conflict, NotFound, Unprocessable
 from runtime.storage import Database, utcnow
 
@@ -231,7 +231,7 @@ class ProvisioningService:
     async def _facts(self, opportunity_id: str) -> _Facts:
         try:
             opportunity = await self.systems.crm.gateway.get_json(
-                f"{CRM}/opportunities/{opportunity_id}", WonOpportunity)
+                f"{CRM}/opportunities/{segment(opportunity_id)}", WonOpportunity)
         except DownstreamProblem as exc:
             if exc.status == 404:
                 raise ValidationFailed(["UNKNOWN_OPPORTUNITY"], f"the CRM has no opportunity {opportunity_id}") \
@@ -471,7 +471,8 @@ class ProvisioningService:
         if resources.assignment_id:
             assignment_id = resources.assignment_id
             undo.append(("staffing_demand", lambda: self.systems.psa.gateway.request(
-                "POST", f"/system/psa/v1/assignments/{assignment_id}/transitions", json={"to_status": "ended"})))
+                "POST", f"/system/psa/v1/assignments/{segment(assignment_id)}/transitions",
+                json={"to_status": "ended"})))
         if resources.project_id:
             project_id = resources.project_id
             undo.append(("psa_project", lambda: self.systems.psa.update_project(project_id, {"status": "closed"})))

@@ -6,7 +6,7 @@ import asyncio
 
 from contracts.canonical import Assignment, AssignmentStatus, Page, Project
 from process_apis.staffing.models import ProjectSummary, StaffedAssignment, StaffedAssignmentPage
-from runtime.downstream import Downstream
+from runtime.downstream import Downstream, segment
 
 PSA = "/system/psa/v1"
 
@@ -19,7 +19,8 @@ async def worker_assignments(
         params={"worker_id": worker_id, "status": status, "cursor": cursor, "limit": limit},
     )
     project_ids = sorted({a.project_id for a in page.items})
-    projects = await asyncio.gather(*(gateway.get_json(f"{PSA}/projects/{pid}", Project) for pid in project_ids))
+    projects = await asyncio.gather(*(gateway.get_json(f"{PSA}/projects/{segment(pid)}", Project)
+                                      for pid in project_ids))
     by_id = {p.id: p for p in projects}
     return StaffedAssignmentPage(
         items=[

@@ -175,6 +175,25 @@ class TimesheetService:
             raise BadRequest("a rejection needs a reason the worker can act on", slug="validation-error",
                              errors=[FieldError(pointer="/reason", detail="required when rejecting")])
         ids = list(dict.fromkeys(request.time_entry_ids))
+        try:
+            approval_id, new = await self._record_once(request, ids, idempotency_key)
+        except sa.exc.IntegrityError:
+            if not idempotency_key:
+                raise
+            # Another replica recorded the same key between our look and our insert (both saw none): it has
+            # committed by now, so looking again finds it and this request answers as its replay.
+            approval_id, new = await self._record_once(request, ids, idempotency_key)
+        try:
+            return new, await self.apply(approval_id)
+        except DownstreamProblem as exc:
+            if not is_transient(exc):
+                raise
+            # A system is down: the decision is recorded and the recovery loop completes it (202).
+            return new, await self.get_approval(approval_id)
+
+    async def _record_once(self, request: ApprovalRequest, ids: list[str], idempotency_key: str | None
+                           ) -> tuple[str, bool]:
+        """The approval recorded for this key (checked to be the same decision), else a new one."""
         async with self.db.transaction() as conn:
             if idempotency_key:
                 existing = (await conn.execute(sa.select(approvals).where(
@@ -184,19 +203,8 @@ class TimesheetService:
                             existing.reason) != (ids, request.approver_id, request.decision, request.reason):
                         raise Unprocessable("this Idempotency-Key was used for a different decision",
                                             slug="idempotency-key-reused")
-                    approval_id = existing.id
-                    new = False
-                else:
-                    approval_id, new = await self._record(conn, request, ids, idempotency_key), True
-            else:
-                approval_id, new = await self._record(conn, request, ids, None), True
-        try:
-            return new, await self.apply(approval_id)
-        except DownstreamProblem as exc:
-            if not is_transient(exc):
-                raise
-            # A system is down: the decision is recorded and the recovery loop completes it (202).
-            return new, await self.get_approval(approval_id)
+                    return existing.id, False
+            return await self._record(conn, request, ids, idempotency_key), True
 
     @staticmethod
     async def _record(conn: AsyncConnection, request: ApprovalRequest, ids: list[str], key: str | None) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from contracts.canonical import BillingModel, ProjectStatus, TimeEntryState
+from contracts.canonical import BillingModel, ProjectStatus, TimeEntry, TimeEntryState
 from system_apis.checks import NON_NEGATIVE, Checked, DecimalRange
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -18,6 +18,8 @@ Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 HOURS = DecimalRange(Decimal(0), exclusive=True, maximum=Decimal(24))
 WEEKLY_HOURS = DecimalRange(Decimal(0), exclusive=True, maximum=Decimal(80))
 ClientRef = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# Time entry state changes per batch call (as many as the ERP takes postings per batch: one call each way).
+MAX_TRANSITION_BATCH = 500
 
 
 class ProjectCreate(Checked, kw_only=True):
@@ -96,6 +98,33 @@ class TimeEntryTransition(Checked, kw_only=True):
     to_state: TimeEntryState
     actor_id: Ref | None = None
     reason: Text | None = None
+
+
+class TimeEntryTransitionItem(Checked, kw_only=True):
+    """One entry's state change in a batch: the body of the single transition plus the entry's id."""
+
+    time_entry_id: Ref
+    to_state: TimeEntryState
+    actor_id: Ref | None = None
+    reason: Text | None = None
+
+
+class TimeEntryTransitionBatch(Checked, kw_only=True):
+    items: Annotated[list[TimeEntryTransitionItem], msgspec.Meta(min_length=1, max_length=MAX_TRANSITION_BATCH)]
+
+
+class TimeEntryTransitionResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One item's outcome: ``changed`` now, ``unchanged`` (in that state already: a repeat is harmless), or
+    ``refused`` with the problem the single transition would have answered (404, 409, 422)."""
+
+    time_entry_id: str
+    status: Literal["changed", "unchanged", "refused"]
+    time_entry: TimeEntry | None = None
+    problem: dict[str, Any] | None = None
+
+
+class TimeEntryTransitionBatchResult(msgspec.Struct, kw_only=True):
+    items: list[TimeEntryTransitionResult]
 
 
 class MilestoneTransition(Checked, kw_only=True):

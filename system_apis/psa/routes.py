@@ -43,10 +43,14 @@ from system_apis.psa.models import (
     TimeEntryFilter,
     TimeEntryPatch,
     TimeEntryTransition,
+    TimeEntryTransitionBatch,
+    TimeEntryTransitionBatchResult,
 )
 from system_apis.psa.service import PsaService
 
 Limit = Annotated[int, Parameter(ge=1, le=200)]
+# Time entries page larger: a month end reads tens of thousands, and each page costs a vendor query.
+TimeEntryLimit = Annotated[int, Parameter(ge=1, le=1000)]
 
 
 def connector(state: State) -> PsaConnector:
@@ -154,7 +158,7 @@ class PsaV1(Controller):
                                     TimeEntryState | None, Parameter(query="state")] = None,
                                 from_date: dt.date | None = None, to_date: dt.date | None = None,
                                 updated_since: dt.datetime | None = None, cursor: str | None = None,
-                                limit: Limit = 50) -> Page[TimeEntry]:
+                                limit: TimeEntryLimit = 50) -> Page[TimeEntry]:
         require_scopes(principal, "psa:read")
         filters = TimeEntryFilter(worker_id=worker_id, project_id=project_id, state=state_, from_date=from_date,
                                   to_date=to_date, updated_since=aware(updated_since, "updated_since"))
@@ -199,6 +203,13 @@ class PsaV1(Controller):
             return 200, await service(state).transition_time_entry(time_entry_id, data)
         return await write(state, principal, "transitionTimeEntry", idempotency_key,
                            {"time_entry_id": time_entry_id}, data, action)
+
+    @post("/time-entries/transitions", operation_id="transitionTimeEntries")
+    async def transition_time_entries(self, state: State, principal: Principal, data: TimeEntryTransitionBatch,
+                                      idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        async def action() -> tuple[int, TimeEntryTransitionBatchResult]:
+            return 200, TimeEntryTransitionBatchResult(items=await service(state).transition_time_entries(data.items))
+        return await write(state, principal, "transitionTimeEntries", idempotency_key, {}, data, action)
 
     @post("/time-entries/{time_entry_id:str}/corrections", operation_id="correctTimeEntry")
     async def correct_time_entry(self, state: State, principal: Principal, time_entry_id: str, data: TimeEntryPatch,

@@ -8,6 +8,7 @@ Adapters map dialects; this module decides. Every refusal is a canonical problem
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from contracts.canonical import (
     ASSIGNMENT_TRANSITIONS,
@@ -21,7 +22,8 @@ from contracts.canonical import (
     Task,
     TimeEntry,
 )
-from runtime.problems import Conflict, FieldError, Unprocessable
+from runtime import correlation
+from runtime.problems import BadRequest, Conflict, FieldError, NotFound, ProblemError, Unprocessable
 from system_apis.psa.connectors import PsaConnector
 from system_apis.psa.models import (
     AssignmentCreate,
@@ -31,6 +33,8 @@ from system_apis.psa.models import (
     TimeEntryCreate,
     TimeEntryPatch,
     TimeEntryTransition,
+    TimeEntryTransitionItem,
+    TimeEntryTransitionResult,
 )
 
 EDITABLE_STATES = frozenset({"draft", "rejected"})
@@ -47,6 +51,32 @@ def check_dates(start: dt.date | None, end: dt.date | None, start_name: str = "s
     if start is not None and end is not None and end < start:
         raise Unprocessable(f"{end_name} is before {start_name}", slug="validation-failed",
                             errors=[FieldError(pointer=f"/{end_name}", detail=f"must not be before {start_name}")])
+
+
+def may_transition(current: TimeEntry, to_state: str, reason: str | None) -> bool:
+    """Whether ``current`` is to change: False when it is in ``to_state`` already (a repeat is harmless), True when
+    the lifecycle allows the change; the problem is raised when it does not."""
+    if current.state == to_state:
+        return False
+    if current.superseded_by_id is not None:
+        raise Conflict(f"{current.id} was superseded by {current.superseded_by_id}",
+                       slug="already-superseded", superseded_by_id=current.superseded_by_id,
+                       from_state=current.state, to_state=to_state)
+    if to_state not in TIME_ENTRY_TRANSITIONS[current.state]:
+        raise invalid_transition("time entry", current.state, to_state)
+    if to_state == "rejected" and not (reason or "").strip():
+        raise Unprocessable("a rejection needs a reason", slug="validation-failed",
+                            errors=[FieldError(pointer="/reason", detail="is required to reject")])
+    return True
+
+
+def refused(index: int, time_entry_id: str, problem: ProblemError) -> TimeEntryTransitionResult:
+    """The item's problem, its field pointers made pointers into the batch body (``/items/<index>/...``)."""
+    if problem.errors:
+        problem.errors = [FieldError(pointer=f"/items/{index}{e.pointer}", detail=e.detail, location=e.location)
+                          for e in problem.errors]
+    return TimeEntryTransitionResult(time_entry_id=time_entry_id, status="refused",
+                                     problem=problem.to_problem(correlation.current_correlation_id()).to_dict())
 
 
 class PsaService:
@@ -107,20 +137,45 @@ class PsaService:
 
     async def transition_time_entry(self, time_entry_id: str, transition: TimeEntryTransition) -> TimeEntry:
         current = await self.connector.get_time_entry(time_entry_id)
-        to_state = transition.to_state
-        if current.state == to_state:
+        if not may_transition(current, transition.to_state, transition.reason):
             return current  # already done: a repeat is harmless
-        if current.superseded_by_id is not None:
-            raise Conflict(f"{time_entry_id} was superseded by {current.superseded_by_id}",
-                           slug="already-superseded", superseded_by_id=current.superseded_by_id,
-                           from_state=current.state, to_state=to_state)
-        if to_state not in TIME_ENTRY_TRANSITIONS[current.state]:
-            raise invalid_transition("time entry", current.state, to_state)
-        if to_state == "rejected" and not (transition.reason or "").strip():
-            raise Unprocessable("a rejection needs a reason", slug="validation-failed",
-                                errors=[FieldError(pointer="/reason", detail="is required to reject")])
-        return await self.connector.set_time_entry_state(time_entry_id, to_state, actor_id=transition.actor_id,
-                                                         reason=transition.reason)
+        return await self.connector.set_time_entry_state(time_entry_id, transition.to_state,
+                                                         actor_id=transition.actor_id, reason=transition.reason)
+
+    async def transition_time_entries(self, items: Sequence[TimeEntryTransitionItem]
+                                      ) -> list[TimeEntryTransitionResult]:
+        """Many state changes with the single transition's rules, each with its own outcome: one refusal does not
+        sink the batch. Two vendor calls in all (read, then change), however many items."""
+        seen: dict[str, int] = {}
+        for index, item in enumerate(items):
+            if item.time_entry_id in seen:
+                raise BadRequest(f"{item.time_entry_id} appears twice in the batch", slug="validation-error",
+                                 errors=[FieldError(pointer=f"/items/{index}/time_entry_id",
+                                                    detail=f"already at /items/{seen[item.time_entry_id]}")])
+            seen[item.time_entry_id] = index
+        current = await self.connector.get_time_entries([item.time_entry_id for item in items])
+        results: list[TimeEntryTransitionResult | None] = []
+        changing: list[int] = []
+        for index, item in enumerate(items):
+            entry = current.get(item.time_entry_id)
+            try:
+                if entry is None:
+                    raise NotFound(f"no time entry {item.time_entry_id!r}", slug="unknown-id")
+                if may_transition(entry, item.to_state, item.reason):
+                    changing.append(index)
+                    results.append(None)
+                else:
+                    results.append(TimeEntryTransitionResult(time_entry_id=item.time_entry_id, status="unchanged",
+                                                             time_entry=entry))
+            except ProblemError as exc:
+                results.append(refused(index, item.time_entry_id, exc))
+        if changing:
+            outcomes = await self.connector.set_time_entry_states([items[i] for i in changing])
+            for index, outcome in zip(changing, outcomes, strict=True):
+                time_entry_id = items[index].time_entry_id
+                results[index] = refused(index, time_entry_id, outcome) if isinstance(outcome, ProblemError) else (
+                    TimeEntryTransitionResult(time_entry_id=time_entry_id, status="changed", time_entry=outcome))
+        return [result for result in results if result is not None]
 
     async def correct_time_entry(self, time_entry_id: str, patch: TimeEntryPatch,
                                  idempotency_key: str | None) -> TimeEntry:

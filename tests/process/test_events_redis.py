@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import redis.asyncio as redis
 from process_apis.events.bus import RedisStreamBus
 from process_apis.events.consumer import StreamConsumer
 from process_apis.events.models import Event
-from process_apis.events.outbox import record_event
+from process_apis.events.outbox import record_event, record_events
 from process_apis.events.relay import EventRelay
 from process_apis.store import metadata
 from runtime.storage import Database, database_url
@@ -140,4 +141,57 @@ async def test_a_poison_message_goes_to_the_dead_letters_after_max_deliveries(
         assert (await redis_client.xpending(stream_name, "invoicing"))["pending"] == 0
     finally:
         await redis_client.delete(stream_name, dead)
+        await db.dispose()
+
+
+async def test_events_recorded_together_take_their_positions_in_order(
+        tmp_path: Path, redis_client: redis.Redis, stream_name: str) -> None:
+    db = await outbox_with(tmp_path, 1)
+    bus = RedisStreamBus(redis_client, stream_name)
+    try:
+        async with db.transaction() as conn:
+            ids = await record_events(conn, "time.posted", [({"time_entry_id": f"te_b{n}"}, {"n": n})
+                                                            for n in range(4)])
+            assert await record_events(conn, "time.posted", []) == []
+            ids.append(await record_event(conn, "time.posted", {"time_entry_id": "te_after"}))
+        assert await EventRelay(db, bus).relay_once() == 6
+        relayed = await bus.replay(after=0)
+        assert [(e.position, e.subject["time_entry_id"]) for e in relayed] == [
+            (1, "te_0"), (2, "te_b0"), (3, "te_b1"), (4, "te_b2"), (5, "te_b3"), (6, "te_after")]
+        assert [e.id for e in relayed[1:]] == ids and len(set(ids)) == len(ids)
+        assert [e.data for e in relayed[1:5]] == [{"n": n} for n in range(4)]
+    finally:
+        await redis_client.delete(stream_name)
+        await db.dispose()
+
+
+async def test_a_page_handler_gets_whole_pages_and_only_its_failures_stay_pending(
+        tmp_path: Path, redis_client: redis.Redis, stream_name: str) -> None:
+    db = await outbox_with(tmp_path, 10)
+    try:
+        await EventRelay(db, RedisStreamBus(redis_client, stream_name)).relay_once()
+        consumer = StreamConsumer(redis_client, stream_name, "dashboards", "worker-1", min_idle_ms=60_000)
+        pages: list[list[int]] = []
+        down = True
+
+        async def handle_many(events: Sequence[Event]) -> list[BaseException | None]:
+            if down:
+                raise ConnectionError("the store is down")
+            pages.append([e.position for e in events])
+            return [ValueError("cannot") if e.position == 6 else None for e in events]
+
+        assert await consumer.drain_pages(handle_many, count=4) == 0  # the page failed as a whole
+        assert (await redis_client.xpending(stream_name, "dashboards"))["pending"] == 4
+
+        down = False
+        assert await consumer.drain_pages(handle_many, count=4) == 5
+        assert pages == [[5, 6, 7, 8], [9, 10]]
+        pending = await redis_client.xpending_range(stream_name, "dashboards", min="-", max="+", count=10)
+        assert sorted(entry["message_id"] for entry in pending) == [b"1-0", b"2-0", b"3-0", b"4-0", b"6-0"]
+
+        consumer.min_idle_ms = 0  # the pending ones are retried as one page
+        assert await consumer.drain_pages(handle_many, count=10) == 4
+        assert pages[2] == [1, 2, 3, 4, 6]
+    finally:
+        await redis_client.delete(stream_name)
         await db.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from tests.contract_checks import assert_matches_contract
 from tests.process.conftest import sandbox_url
 from tests.process.flows import (
     ERP,
+    PSA,
     billed_on,
     entries,
     erp_postings_of,
@@ -23,6 +25,7 @@ from tests.process.flows import (
 
 APPROVALS = "/process/timesheets/v1/approvals"
 EXCEPTIONS = "/process/exceptions/v1/exceptions"
+SETTLEMENTS = "/process/billing/v1/settlements"
 
 
 def decide(experience: httpx.Client, ids: list[str], approver: str, *, key: str | None = None) -> httpx.Response:
@@ -185,3 +188,35 @@ def test_an_erp_outage_delays_postings_but_loses_and_doubles_nothing(
     wait_for("postings to catch up after the outage", lambda: postings_settled(experience, ids))
     for entry_id in ids:
         assert len(erp_postings_of(system, entry_id)) == 1
+
+
+def test_a_month_end_settles_approved_time_once_and_posts_it_in_batches(
+        stack: RunningStack, experience: httpx.Client, system: httpx.Client) -> None:
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    ids = []
+    for hours in ("1", "2", "3"):  # approved in the PSA already: a month end finds them, no approval runs
+        entry = ok(system.post(f"{PSA}/time-entries", json={
+            "worker_id": "wrk_e1001", "project_id": "prj_4003", "task_id": "tsk_4003-t2", "work_date": today,
+            "hours": hours, "notes": "Month end"}), 201)
+        for state, actor in (("submitted", "wrk_e1001"), ("approved", manager_of(system, "prj_4003"))):
+            ok(system.post(f"{PSA}/time-entries/{entry['id']}/transitions", json={"to_state": state,
+                                                                                   "actor_id": actor}))
+        ids.append(entry["id"])
+    read_only = experience.post(SETTLEMENTS, json={"time_entry_ids": ids})
+    assert read_only.status_code == 403  # settling takes billing:write
+
+    with stack.client("experience-tier", scopes=["billing:read", "billing:write"]) as operator:
+        settled = operator.post(SETTLEMENTS, json={"time_entry_ids": ids})
+        again = operator.post(SETTLEMENTS, json={"time_entry_ids": ids})  # the operator runs it twice
+        both = operator.post(SETTLEMENTS, json={"time_entry_ids": ids, "project_id": "prj_4003"})
+
+    assert_matches_contract("process/billing", "POST", "/settlements", settled)
+    summary = ok(settled)["summary"]
+    assert (summary["settled"], summary["queued_for_posting"]) == (3, 3)
+    assert summary["queued_totals"][0]["currency"] == "USD"
+    assert ok(again)["summary"]["queued_for_posting"] == 0  # queued already: never twice
+    assert both.status_code == 400 and both.headers["content-type"] == "application/problem+json"
+    wait_for("the month end's postings", lambda: postings_settled(experience, ids))
+    for entry_id in ids:
+        assert len(erp_postings_of(system, entry_id)) == 1
+        assert ok(system.get(f"{PSA}/time-entries/{entry_id}"))["state"] == "posted"

@@ -33,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from gateway.launcher import REPO_ROOT
+from runtime.downstream import segment
 from tests.conftest import DEMO_CONSULTANT, RunningStack
 
 READS = frozenset({"GET", "HEAD"})
@@ -70,6 +71,8 @@ def test_every_contract_holds_under_generated_input(stack: RunningStack, api_id:
     schema = schemathesis.openapi.from_path(REPO_ROOT / "contracts" / contract)
     client_id, subject = caller_of(api_id)
     headers = {"Authorization": "Bearer " + stack.token(client_id, subject=subject)}
+    # The contract's server is a path (/system/psa/v1): a base URL given here replaces it, so it carries it.
+    base_url = stack.url + f"/{api_id}/v{version}"
     failures: list[str] = []
     calls = 0
     for result in schema.get_all_operations():
@@ -85,7 +88,7 @@ def test_every_contract_holds_under_generated_input(stack: RunningStack, api_id:
                 nonlocal calls
                 calls += 1
                 try:
-                    case.call_and_validate(base_url=stack.url, headers=headers, checks=checks, timeout=30)
+                    case.call_and_validate(base_url=base_url, headers=headers, checks=checks, timeout=30)
                 except (AssertionError, FailureGroup) as exc:  # the whole story: the check, the request, curl
                     failures.append(f"{case.method} {case.formatted_path} ({label}): {_story(exc)}")
 
@@ -157,3 +160,39 @@ def test_the_gateway_answers_any_body_and_query_with_a_problem_not_a_crash(
                              stack.url + path, params=query, content=body if path.endswith(
                                  ("time-entries", "approvals")) else None, headers=headers, timeout=30)
     answered_cleanly(response)
+
+
+# --- ids and periods that cannot exist: each is simply not found, at every tier, never a 5xx --------------
+
+# After an id's prefix: control characters, Latin-1 and astral text, the URL's own delimiters and a climb to
+# another resource; and whole ids that are dot segments. Each must stay one id on every hop (gateway -> tier,
+# tier -> gateway -> tier) and name nothing.
+_TAILS = ["\x1c", "\n4001", "\u00d0", "\U000b8df8", "4001/tasks", "4001?limit=1", "4001#x", "%41",
+          "/../../../erp/v1/customers/cus_1001"]
+IMPOSSIBLE_IDS = [("prj_" + tail, "te_" + tail) for tail in _TAILS] + [("..", ".."), (".", ".")]
+
+
+@pytest.mark.parametrize(("project_id", "time_entry_id"), IMPOSSIBLE_IDS)
+def test_an_id_that_cannot_exist_is_not_found_through_the_gateway_and_the_tiers(
+        stack: RunningStack, project_id: str, time_entry_id: str) -> None:
+    with stack.client("process-tier") as system_caller:
+        response = system_caller.get("/system/psa/v1/projects/" + segment(project_id))
+        answered_cleanly(response)
+        assert response.status_code == 404, response.text
+    with stack.client("experience-tier") as process_caller:
+        # The process tier puts each id into the path of its own call to the system tier.
+        response = process_caller.get("/process/insights/v1/project-margins", params={"project_id": project_id})
+        answered_cleanly(response)
+        assert response.status_code == 404, response.text
+        response = process_caller.get("/process/timesheets/v1/time-entries/" + segment(time_entry_id))
+        answered_cleanly(response)
+        assert response.status_code == 404, response.text
+
+
+def test_a_period_no_calendar_has_names_nothing(stack: RunningStack) -> None:
+    # The contract's pattern (\d{4}-MM) admits year 0000: as a filter it matches no period and no invoice.
+    with stack.client("process-tier") as caller:
+        for path in ("/system/erp/v1/accounting-periods", "/system/erp/v1/invoices"):
+            response = caller.get(path, params={"period": "0000-01"})
+            assert response.status_code == 200, response.text
+            assert response.json()["items"] == []

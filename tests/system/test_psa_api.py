@@ -176,7 +176,7 @@ def test_time_entry_filters_and_pagination(apis: SystemApis) -> None:
                                                                            "cursor": window["next_cursor"]})
     assert other_filters["type"].endswith("/invalid-cursor")
     assert apis.json("GET", "psa", "/time-entries", 200, params={"worker_id": "nobody"})["items"] == []
-    apis.call("GET", "psa", "/time-entries", 400, params={"limit": 500})
+    apis.call("GET", "psa", "/time-entries", 400, params={"limit": 1001})  # pages of up to 1000 here
 
 
 def test_time_entry_refusals_name_canonical_fields(apis: SystemApis) -> None:

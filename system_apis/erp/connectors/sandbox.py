@@ -98,8 +98,15 @@ def period_of(name: str) -> str:
     return dt.datetime.strptime(name, "%b %Y").strftime("%Y-%m")
 
 
+# The vendor names periods with English month abbreviations ("Oct 2026"), spelled out here rather than formatted
+# by datetime: a period the contract's pattern admits but no calendar has (year 0000) becomes a name that
+# matches nothing (an empty list, a 422 on create) instead of a ValueError and a 500.
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def period_name(period: str) -> str:
-    return dt.datetime.strptime(period, "%Y-%m").strftime("%b %Y")
+    """Canonical period ("2026-10") -> ERP period name ("Oct 2026")."""
+    return f"{_MONTH_NAMES[int(period[5:7]) - 1]} {period[:4]}"
 
 
 def plain(number: Decimal) -> Decimal:

@@ -190,7 +190,10 @@ class TrytonErp(TrytonRecords):
                 return Page(items=[])
             domain.append(("fiscalyear.company.party.code", "=", to_business_key("legal_entity", legal_entity_id)))
         if period is not None:
-            domain.append(("start_date", "=", dt.date(int(period[:4]), int(period[5:7]), 1)))
+            year = int(period[:4])
+            if year < dt.MINYEAR:  # the contract's pattern admits 0000, which no calendar (or period) has
+                return Page(items=[])
+            domain.append(("start_date", "=", dt.date(year, int(period[5:7]), 1)))
         rows, next_cursor = await self.page("account.period", domain, ["start_date", "state",
                                                                        "fiscalyear.company.party.code"],
                                             cursor, limit, order=(("start_date", "ASC"), ("id", "ASC")))

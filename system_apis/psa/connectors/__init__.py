@@ -9,6 +9,7 @@ Business rules that hold for every vendor (which transitions are legal, idempote
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from contracts.canonical import (
@@ -25,7 +26,15 @@ from contracts.canonical import (
     TimeEntry,
     TimeEntryState,
 )
-from system_apis.psa.models import AssignmentCreate, ProjectCreate, TaskCreate, TimeEntryCreate, TimeEntryFilter
+from runtime.problems import ProblemError
+from system_apis.psa.models import (
+    AssignmentCreate,
+    ProjectCreate,
+    TaskCreate,
+    TimeEntryCreate,
+    TimeEntryFilter,
+    TimeEntryTransitionItem,
+)
 
 
 class PsaConnector(Protocol):
@@ -66,6 +75,16 @@ class PsaConnector(Protocol):
 
     async def set_time_entry_state(self, time_entry_id: str, to_state: TimeEntryState, *, actor_id: str | None,
                                    reason: str | None) -> TimeEntry: ...
+
+    async def get_time_entries(self, time_entry_ids: Sequence[str]) -> dict[str, TimeEntry]:
+        """The entries of these ids the vendor holds, by id; an id it does not know is left out."""
+        ...
+
+    async def set_time_entry_states(self, changes: Sequence[TimeEntryTransitionItem]
+                                    ) -> list[TimeEntry | ProblemError]:
+        """Each change in order: the entry after it, or the canonical problem of the vendor's refusal of that item.
+        A vendor that is down or failing (5xx, timeout) fails the whole call: every change is safe to send again."""
+        ...
 
     async def correct_time_entry(self, time_entry_id: str, changes: dict[str, object],
                                  idempotency_key: str | None) -> TimeEntry: ...

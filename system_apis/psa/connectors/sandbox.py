@@ -7,7 +7,7 @@ can be tested round trip without a vendor; :class:`SandboxPsa` does the HTTP and
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -30,10 +30,17 @@ from contracts.canonical import (
     TimeEntryState,
 )
 from runtime.downstream import Downstream
-from runtime.problems import Conflict, FieldError, NotFound, Unprocessable
+from runtime.problems import Conflict, FieldError, NotFound, ProblemError, Unprocessable
 from system_apis import cursors
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
-from system_apis.psa.models import AssignmentCreate, ProjectCreate, TaskCreate, TimeEntryCreate, TimeEntryFilter
+from system_apis.psa.models import (
+    AssignmentCreate,
+    ProjectCreate,
+    TaskCreate,
+    TimeEntryCreate,
+    TimeEntryFilter,
+    TimeEntryTransitionItem,
+)
 from system_apis.vendor_errors import vendor_problem
 from system_apis.vendor_keys import KeyMap
 
@@ -70,6 +77,7 @@ ASSIGNMENT_FIELDS = {"resourceId": "/worker_id", "projectId": "/project_id", "ro
                      "status": "/status"}
 MILESTONE_FIELDS = {"status": "/to_state"}
 PAGE_SIZE_MAX = 500
+VENDOR_BATCH_MAX = 500  # timecards per bulk look-up or bulk status change
 
 
 def role_of(vendor_role: str) -> str:
@@ -669,6 +677,57 @@ class SandboxPsa:
             raise self._state_conflict(changed, to_state)
         await self._know([changed])
         return timecard_from_vendor(changed, self.keys)
+
+    async def get_time_entries(self, time_entry_ids: Sequence[str]) -> dict[str, TimeEntry]:
+        wanted = {to_business_key("time_entry", i): i for i in time_entry_ids if is_canonical("time_entry", i)}
+        numbers = list(wanted)
+        found: dict[str, TimeEntry] = {}
+        for start in range(0, len(numbers), VENDOR_BATCH_MAX):
+            _, body = await self._call("POST", "/api/v3/timecards/lookup",
+                                       json={"timecardNumbers": numbers[start:start + VENDOR_BATCH_MAX]},
+                                       what="time entry", field_map=TIMECARD_FIELDS)
+            await self._know(body["data"])
+            for row in body["data"]:
+                found[wanted[row["timecardNumber"]]] = timecard_from_vendor(row, self.keys)
+        return found
+
+    async def set_time_entry_states(self, changes: Sequence[TimeEntryTransitionItem]
+                                    ) -> list[TimeEntry | ProblemError]:
+        outcomes: list[TimeEntry | ProblemError | None] = [None] * len(changes)
+        bodies: list[tuple[int, dict[str, Any]]] = []
+        for index, change in enumerate(changes):
+            try:
+                body: dict[str, Any] = {"timecardId": await self._timecard_id(change.time_entry_id),
+                                        "status": TIMECARD_STATE_VENDOR[change.to_state]}
+                if change.actor_id is not None and change.to_state == "approved":
+                    body["approverResourceId"] = await self._resource_id(change.actor_id, "/actor_id")
+            except ProblemError as exc:
+                outcomes[index] = exc
+                continue
+            if change.reason is not None:
+                body["note"] = change.reason
+            bodies.append((index, body))
+        for start in range(0, len(bodies), VENDOR_BATCH_MAX):
+            chunk = bodies[start:start + VENDOR_BATCH_MAX]
+            _, answer = await self._call("POST", "/api/v3/timecards/status-batch",
+                                         json={"changes": [body for _, body in chunk]}, what="time entry",
+                                         field_map=TIMECARD_FIELDS)
+            results = answer["results"]
+            await self._know([r["timecard"] for r in results if r.get("timecard")])
+            for (index, _), result in zip(chunk, results, strict=True):
+                outcomes[index] = self._status_outcome(result, changes[index].to_state)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _status_outcome(self, result: dict[str, Any], to_state: TimeEntryState) -> TimeEntry | ProblemError:
+        status = result["httpStatus"]
+        if status == 200:
+            return timecard_from_vendor(result["timecard"], self.keys)
+        refusal = result.get("error") or {}
+        if status == 409:
+            return self._state_conflict(refusal, to_state)
+        fields = [(f.get("field"), str(f.get("message", ""))) for f in refusal.get("fieldErrors") or []]
+        return vendor_problem(VENDOR, status, str(refusal.get("message", "")), fields, TIMECARD_FIELDS,
+                              what="time entry")
 
     async def correct_time_entry(self, time_entry_id: str, changes: dict[str, object],
                                  idempotency_key: str | None) -> TimeEntry:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid as uuid_module
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -31,9 +32,16 @@ from contracts.canonical import (
     TimeEntry,
     TimeEntryState,
 )
-from runtime.problems import FieldError, NotFound, Unprocessable
+from runtime.problems import FieldError, NotFound, ProblemError, Unprocessable
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
-from system_apis.psa.models import AssignmentCreate, ProjectCreate, TaskCreate, TimeEntryCreate, TimeEntryFilter
+from system_apis.psa.models import (
+    AssignmentCreate,
+    ProjectCreate,
+    TaskCreate,
+    TimeEntryCreate,
+    TimeEntryFilter,
+    TimeEntryTransitionItem,
+)
 from system_apis.tryton_rpc import TrytonRecords, nested
 
 PROJECT_FIELDS = ["number", "name", "party.code", "company.party.code", "psgw_contract.number",
@@ -429,6 +437,31 @@ class TrytonPsa(TrytonRecords):
             values.update({"psgw_submitted_at": None, "psgw_approved_at": None, "psgw_approved_by": None})
         await self.rpc.write("timesheet.line", [line_id], values, field_map=LINE_LABELS)
         return await self._entry(line_id)
+
+    async def get_time_entries(self, time_entry_ids: Sequence[str]) -> dict[str, TimeEntry]:
+        wanted: dict[int, str] = {}
+        for time_entry_id in time_entry_ids:
+            key = to_business_key("time_entry", time_entry_id) if is_canonical("time_entry", time_entry_id) else ""
+            if key.startswith("TC-") and key[3:].isdigit():
+                wanted[int(key[3:])] = time_entry_id
+        if not wanted:
+            return {}
+        rows = await self.rpc.search_read("timesheet.line", [("id", "in", list(wanted))], LINE_FIELDS)
+        return {wanted[row["id"]]: entry_from_row(row) for row in rows}
+
+    async def set_time_entry_states(self, changes: Sequence[TimeEntryTransitionItem]
+                                    ) -> list[TimeEntry | ProblemError]:
+        # Tryton has no bulk call for lines that change differently: one write each, each with its own outcome.
+        outcomes: list[TimeEntry | ProblemError] = []
+        for change in changes:
+            try:
+                outcomes.append(await self.set_time_entry_state(change.time_entry_id, change.to_state,
+                                                                actor_id=change.actor_id, reason=change.reason))
+            except ProblemError as exc:
+                if exc.status >= 500:
+                    raise  # Tryton failing: the whole batch is sent again, nothing is half-reported
+                outcomes.append(exc)
+        return outcomes
 
     async def correct_time_entry(self, time_entry_id: str, changes: dict[str, object],
                                  idempotency_key: str | None) -> TimeEntry:
