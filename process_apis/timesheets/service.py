@@ -174,15 +174,7 @@ class TimesheetService:
         if request.decision == "reject" and not (request.reason or "").strip():
             raise BadRequest("a rejection needs a reason the worker can act on", slug="validation-error",
                              errors=[FieldError(pointer="/reason", detail="required when rejecting")])
-        ids = list(dict.fromkeys(request.time_entry_ids))
-        try:
-            approval_id, new = await self._record_once(request, ids, idempotency_key)
-        except sa.exc.IntegrityError:
-            if not idempotency_key:
-                raise
-            # Another replica recorded the same key between our look and our insert (both saw none): it has
-            # committed by now, so looking again finds it and this request answers as its replay.
-            approval_id, new = await self._record_once(request, ids, idempotency_key)
+        approval_id, new = await self.record_decision(request, idempotency_key)
         try:
             return new, await self.apply(approval_id)
         except DownstreamProblem as exc:
@@ -190,6 +182,18 @@ class TimesheetService:
                 raise
             # A system is down: the decision is recorded and the recovery loop completes it (202).
             return new, await self.get_approval(approval_id)
+
+    async def record_decision(self, request: ApprovalRequest, idempotency_key: str | None) -> tuple[str, bool]:
+        """The approval id for this decision and whether this call recorded it (False: a replay of the key)."""
+        ids = list(dict.fromkeys(request.time_entry_ids))
+        try:
+            return await self._record_once(request, ids, idempotency_key)
+        except sa.exc.IntegrityError:
+            if not idempotency_key:
+                raise
+            # Another replica recorded the same key between our look and our insert (both saw none): it has
+            # committed by now, so looking again finds it and this request answers as its replay.
+            return await self._record_once(request, ids, idempotency_key)
 
     async def _record_once(self, request: ApprovalRequest, ids: list[str], idempotency_key: str | None
                            ) -> tuple[str, bool]:
