@@ -37,13 +37,14 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) ->
         time.sleep(0.1)
 
 
-def answering_instances(gateway: GatewayProcess, *, probe: str | None = None) -> set[str]:
-    """The workers (host:pid) in the audit log; with ``probe``, after one more call on a new connection."""
-    if probe is not None:
-        httpx.get(gateway.url + PROJECT, headers={"Authorization": f"Bearer {probe}"})
-    calls = httpx.get(gateway.url + "/admin/v1/audit/calls", headers=admin_headers(gateway),
-                      params={"limit": 100}).json()["items"]
-    return {call["instance"] for call in calls}
+def answering_instances(gateway: GatewayProcess, *, client_id: str | None = None, probe: bool = False) -> set[str]:
+    """The workers (host:pid) in the audit log; with ``probe``, after one more call on a new connection (an
+    unauthenticated one: refused, audited, and it spends nobody's budget)."""
+    if probe:
+        httpx.get(gateway.url + PROJECT)
+    params: dict[str, str | int] = {"limit": 100, **({"client_id": client_id} if client_id else {})}
+    calls = httpx.get(gateway.url + "/admin/v1/audit/calls", headers=admin_headers(gateway), params=params).json()
+    return {call["instance"] for call in calls["items"]}
 
 
 def served(metrics_text: str, client: str) -> int:
@@ -56,6 +57,7 @@ def test_workers_share_the_port_one_exact_budget_and_one_metrics_view(
         gateways: Callable[..., GatewayProcess]) -> None:
     gateway = gateways(limited_config(unique("psgw-workers"), REDIS_URL), env={"PSGW_WORKERS": "2"})
     assert len(workers_of(gateway)) == 2
+    wait_for(lambda: len(answering_instances(gateway, probe=True)) == 2, "both workers serving")
     token = gateway.token("process-tier")
 
     # A new connection per call, so the kernel spreads the calls over both workers.
@@ -65,7 +67,8 @@ def test_workers_share_the_port_one_exact_budget_and_one_metrics_view(
     assert statuses.count(200) == 10, statuses  # the burst of the tier, not 10 per worker
     assert statuses.count(429) == 14
     # Each worker's audit entries name their process; both answered.
-    wait_for(lambda: len(answering_instances(gateway)) == 2, "both workers' audit entries")
+    wait_for(lambda: len(answering_instances(gateway, client_id="process-tier")) == 2,
+             "both workers' audit entries of the budgeted calls")
     # Any worker answers a scrape with the calls of all of them.
     wait_for(lambda: served(httpx.get(gateway.url + "/metrics").text, "process-tier") == 24,
              "the metrics of both workers in one scrape")
@@ -76,7 +79,7 @@ def test_a_dead_worker_is_replaced_while_the_other_keeps_serving(gateways: Calla
     config["policies"]["rate_limit"].update(redis_url=REDIS_URL, key_prefix=unique("psgw-workers"))
     gateway = gateways(config, env={"PSGW_WORKERS": "2"})
     token = gateway.token("process-tier")
-    wait_for(lambda: len(answering_instances(gateway, probe=token)) == 2, "both workers serving")
+    wait_for(lambda: len(answering_instances(gateway, probe=True)) == 2, "both workers serving")
     before = workers_of(gateway)
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
