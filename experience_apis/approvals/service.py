@@ -8,8 +8,6 @@ must manage the entry's project) refuses anything else, entry by entry.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from collections.abc import Sequence
 
 import msgspec
@@ -26,8 +24,9 @@ from experience_apis.process_calls import (
     PsaProject,
     PsaProjectPage,
 )
+from runtime.cursors import decode_position, encode_position
 from runtime.downstream import Downstream, DownstreamProblem, segment
-from runtime.problems import BadRequest, FieldError, NotFound
+from runtime.problems import NotFound
 
 CONCURRENCY = 8
 
@@ -35,18 +34,6 @@ CONCURRENCY = 8
 class _Cursor(msgspec.Struct, array_like=True):
     work_date: str
     time_entry_id: str
-
-
-def _encode(cursor: _Cursor) -> str:
-    return base64.urlsafe_b64encode(msgspec.json.encode(cursor)).decode().rstrip("=")
-
-
-def _decode(text: str) -> _Cursor:
-    try:
-        return msgspec.json.decode(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), type=_Cursor)
-    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
-        raise BadRequest("the cursor is not one this API gave out", slug="validation-error",
-                         errors=[FieldError(pointer="/cursor", detail="unknown cursor", location="query")]) from exc
 
 
 class ApprovalsInbox:
@@ -66,7 +53,7 @@ class ApprovalsInbox:
                 return projects
 
     async def submitted(self, *, project_id: str | None, cursor: str | None, limit: int) -> SubmittedEntryPage:
-        after = _decode(cursor) if cursor else None
+        after = decode_position(cursor, _Cursor) if cursor else None
         projects = await self.my_projects()
         if project_id is not None:
             if project_id not in projects:
@@ -97,7 +84,7 @@ class ApprovalsInbox:
             project_name=projects[e.project_id].name, task_id=e.task_id, work_date=e.work_date, hours=e.hours,
             billable=e.billable, notes=e.notes, submitted_at=e.submitted_at) for e in page_items]
         last = page_items[-1] if more and page_items else None
-        return SubmittedEntryPage(items=items, next_cursor=_encode(_Cursor(last.work_date.isoformat(), last.id))
+        return SubmittedEntryPage(items=items, next_cursor=encode_position(_Cursor(last.work_date.isoformat(), last.id))
                                   if last else None)
 
     async def _worker_names(self, worker_ids: set[str]) -> dict[str, str]:

@@ -17,7 +17,6 @@ one by one in stream order; an event that cannot be applied fails alone, the res
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
@@ -29,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from process_apis.events.models import Event, PostedTimePage, ProjectPostedTime
 from process_apis.store import consumed_events, event_consumers, posted_time_entries, posted_time_projects
-from runtime.problems import BadRequest, FieldError
+from runtime.cursors import decode_position, encode_position
 from runtime.storage import Database, utcnow
 
 CONSUMER = "posted-time"
@@ -212,7 +211,7 @@ class PostedTimeProjection:
         if contract_id is not None:
             query = query.where(posted_time_projects.c.contract_id == contract_id)
         if cursor:
-            after = _decode_cursor(cursor)
+            after = decode_position(cursor, _Cursor)
             query = query.where(sa.tuple_(posted_time_projects.c.project_id, posted_time_projects.c.currency)
                                 > sa.tuple_(sa.literal(after.project_id), sa.literal(after.currency)))
         async with self.db.read() as conn:
@@ -224,8 +223,9 @@ class PostedTimeProjection:
                                    entries=r.entries, hours=r.hours, amount=r.amount, last_posted_at=r.last_posted_at)
                  for r in rows[:limit]]
         more = len(rows) > limit
+        next_cursor = encode_position(_Cursor(items[-1].project_id, items[-1].currency)) if more else None
         return PostedTimePage(
-            items=items, next_cursor=_encode_cursor(items[-1]) if more else None,
+            items=items, next_cursor=next_cursor,
             applied_events=progress.applied_events if progress else 0,
             updated_at=progress.updated_at if progress else None)
 
@@ -249,16 +249,3 @@ def _add(projects: dict[tuple[str, str], _Project | None], key: tuple[str, str],
 class _Cursor(msgspec.Struct, array_like=True):
     project_id: str
     currency: str
-
-
-def _encode_cursor(item: ProjectPostedTime) -> str:
-    raw = msgspec.json.encode(_Cursor(item.project_id, item.currency))
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> _Cursor:
-    try:
-        return msgspec.json.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)), type=_Cursor)
-    except (ValueError, msgspec.DecodeError) as exc:
-        raise BadRequest("the cursor is not one this API gave out", slug="validation-error",
-                         errors=[FieldError(pointer="/cursor", detail="unknown cursor", location="query")]) from exc

@@ -8,7 +8,6 @@ transaction as its fix.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -22,7 +21,8 @@ from process_apis.events.outbox import record_event
 from process_apis.exceptions.models import ExceptionItem, ExceptionPage, HistoryEntry, RetryOutcome
 from process_apis.store import exception_history, exceptions
 from runtime import correlation
-from runtime.problems import BadRequest, Conflict, FieldError, NotFound
+from runtime.cursors import decode_position, encode_position
+from runtime.problems import Conflict, NotFound
 from runtime.storage import Database, utcnow
 
 RetryResult = tuple[Literal["resolved", "still_failing", "in_progress"], str]
@@ -131,17 +131,8 @@ class _Cursor(msgspec.Struct, array_like=True):
     id: str
 
 
-def _encode_cursor(created_at: dt.datetime, exception_id: str) -> str:
-    return base64.urlsafe_b64encode(msgspec.json.encode(_Cursor(created_at, exception_id))).decode().rstrip("=")
-
-
 def _decode_cursor(cursor: str) -> _Cursor:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        decoded = msgspec.json.decode(raw, type=_Cursor)
-    except (ValueError, msgspec.DecodeError) as exc:
-        raise BadRequest("the cursor is not one this API gave out", slug="validation-error",
-                         errors=[FieldError(pointer="/cursor", detail="unknown cursor", location="query")]) from exc
+    decoded = decode_position(cursor, _Cursor)
     if decoded.created_at.tzinfo is None:
         decoded.created_at = decoded.created_at.replace(tzinfo=dt.UTC)
     return decoded
@@ -186,7 +177,7 @@ class ExceptionQueue:
             rows = rows[:limit]
             histories = await _histories(conn, [r.id for r in rows])
         items = [_item(r, histories[r.id], now) for r in rows]
-        next_cursor = _encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+        next_cursor = encode_position(_Cursor(rows[-1].created_at, rows[-1].id)) if more and rows else None
         return ExceptionPage(items=items, next_cursor=next_cursor)
 
     async def get(self, exception_id: str, conn: AsyncConnection | None = None) -> ExceptionItem:
