@@ -38,7 +38,7 @@ from process_apis.billing.models import (
 )
 from process_apis.billing.posting import idempotency_key
 from process_apis.exceptions.models import ExceptionItem
-from process_apis.exceptions.service import RetryResult, raise_exception, resolve_open
+from process_apis.exceptions.service import RetryResult, open_sources, raise_exception, resolve_open
 from process_apis.store import billing_postings, exceptions
 from process_apis.systems import Systems
 from runtime.downstream import DownstreamProblem
@@ -47,7 +47,7 @@ from runtime.storage import Database, utcnow
 
 AlsoInTransaction = Callable[[AsyncConnection, "dict[str, Settlement]"], Awaitable[None]]
 
-# Rows per executemany, ids per IN list (well under SQLite's bound-parameter limit).
+# Rows per executemany (well under SQLite's bound-parameter limit).
 CHUNK = 500
 DISPOSITIONS = {"post": "queued_for_posting", "hold": "held", "cost_only": "cost_only",
                 "already_posted": "already_posted"}
@@ -133,8 +133,8 @@ class BillingService:
         queued: list[dict[str, Any]] = []
         # An entry that is not held resolves its earlier hold; at month end almost none has one, so the holds
         # are looked up once for the batch instead of once per entry.
-        with_hold = await self._open_holds(conn, [e.id for e, v in zip(entries, verdicts, strict=True)
-                                                  if v.disposition != "hold"])
+        with_hold = await open_sources(conn, kind="billing_hold", source_type="time_entry", source_ids=[
+            e.id for e, v in zip(entries, verdicts, strict=True) if v.disposition != "hold"])
         for entry, verdict in zip(entries, verdicts, strict=True):
             disposition = verdict.disposition
             project = context.projects.get(entry.project_id)
@@ -171,16 +171,6 @@ class BillingService:
         for start in range(0, len(queued), CHUNK):
             await conn.execute(insert, queued[start:start + CHUNK])
         return out
-
-    @staticmethod
-    async def _open_holds(conn: AsyncConnection, entry_ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(entry_ids), CHUNK):
-            found.update((await conn.execute(sa.select(exceptions.c.source_id).where(
-                exceptions.c.kind == "billing_hold", exceptions.c.source_type == "time_entry",
-                exceptions.c.source_id.in_(entry_ids[start:start + CHUNK]),
-                exceptions.c.open_key.is_not(None)))).scalars())
-        return found
 
     async def settle_selection(self, request: SettlementRequest) -> SettlementRun:
         """Settle the approved entries a request selects (a month end: every approved entry of a period)."""

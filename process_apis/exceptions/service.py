@@ -29,6 +29,9 @@ RetryResult = tuple[Literal["resolved", "still_failing", "in_progress"], str]
 RetryHandler = Callable[[ExceptionItem, str | None], Awaitable[RetryResult]]
 
 
+_LOOKUP_CHUNK = 500  # ids per IN list: well under SQLite's bound-parameter limit
+
+
 def _open_key(kind: str, source_type: str, source_id: str) -> str:
     return f"{kind}:{source_type}:{source_id}"
 
@@ -80,6 +83,17 @@ async def resolve_open(conn: AsyncConnection, *, kind: str, source_type: str, so
         return None
     await _resolve(conn, row.id, resolution, actor_id, action="resolved")
     return str(row.id)
+
+
+async def open_sources(conn: AsyncConnection, *, kind: str, source_type: str, source_ids: Sequence[str]) -> set[str]:
+    """Which of these sources have an open item of this kind (by the unique open key, a few hundred per query)."""
+    found: set[str] = set()
+    prefix = _open_key(kind, source_type, "")
+    for start in range(0, len(source_ids), _LOOKUP_CHUNK):
+        keys = [_open_key(kind, source_type, s) for s in source_ids[start:start + _LOOKUP_CHUNK]]
+        found.update(key[len(prefix):] for key in (await conn.execute(
+            sa.select(exceptions.c.open_key).where(exceptions.c.open_key.in_(keys)))).scalars())
+    return found
 
 
 async def _resolve(conn: AsyncConnection, exception_id: str, resolution: str, actor_id: str | None,
