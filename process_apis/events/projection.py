@@ -195,10 +195,6 @@ class PostedTimeProjection:
             posted_time_projects.c.currency == sa.bindparam("c")).values(last_posted_at=counted.scalar_subquery()),
             [{"p": p, "c": c} for p, c in kept])
 
-    async def handle(self, event: Event) -> None:
-        """:meth:`apply` as a stream or bus handler."""
-        await self.apply(event)
-
     async def handle_many(self, events: Sequence[Event]) -> list[Exception | None]:
         """:meth:`apply_many` as a stream or bus page handler: each event's error, or None once it took effect."""
         return [result if isinstance(result, Exception) else None for result in await self.apply_many(events)]

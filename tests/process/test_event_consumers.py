@@ -190,7 +190,7 @@ async def test_a_malformed_time_posted_event_is_dead_lettered_not_applied(
         consumer = StreamConsumer(redis_client, stream_name, CONSUMER, "replica-1", max_deliveries=2,
                                   min_idle_ms=0)
         for _ in range(3):
-            await consumer.drain(projection.handle)
+            await consumer.drain(projection.apply)
         assert len(await consumer.dead_letters()) == 1
         assert await snapshot(db) == ([], [])
     finally:
