@@ -1,6 +1,7 @@
 """A real upstream that misbehaves on request: slow answers or dropped connections (``python flaky_upstream.py PORT``).
 
-Control: ``PUT /_control`` with ``{"mode": "ok" | "slow", "drop_next": n}``; ``GET /_control`` -> hit counts.
+Control: ``PUT /_control`` with ``{"mode": "ok" | "slow", "drop_next": n, "healthy": bool}``; ``GET /_control`` ->
+hit counts. ``healthy: false`` makes ``/healthz`` answer 503.
 Any other path answers like the PSA system API's getProject (enough for the gateway's contract checks).
 """
 
@@ -12,7 +13,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-STATE = {"mode": "ok", "drop_next": 0, "hits": 0, "slow_seconds": 2.0}
+STATE = {"mode": "ok", "drop_next": 0, "hits": 0, "slow_seconds": 2.0, "healthy": True}
 LOCK = threading.Lock()
 PROJECT = {"id": "prj_4001", "external_ids": {"psa": "501"}, "name": "Contoso Retail: Pricing",
            "contract_id": "ctr_2001", "customer_id": "cus_1001", "legal_entity_id": "le_us", "status": "active",
@@ -48,7 +49,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path == "/healthz":
-            self._send(200, {"status": "ok"})
+            with LOCK:
+                healthy = STATE["healthy"]
+            self._send(200 if healthy else 503, {"status": "ok" if healthy else "failing"})
             return
         if self.path == "/_control":
             with LOCK:

@@ -165,3 +165,36 @@ def test_hot_reload_under_load_fails_no_call(gateways: Callable[..., GatewayProc
     assert counts["calls"] > 20
     tiers = admin.get("/admin/v1/sla-tiers").json()
     assert tiers["gold"]["burst"] == 1005
+
+
+def wait_for_breaker(gateway: GatewayProcess, state: str, timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    while (current := breaker_state(gateway)) != state and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return current
+
+
+def test_dropped_calls_count_for_the_breaker_only_when_the_upstream_fails_its_health_check(
+        flaky: tuple[GatewayProcess, ServerProcess]) -> None:
+    gateway, upstream = flaky
+    control(upstream, mode="ok", drop_next=0, healthy=True)
+    with gateway.client("process-tier") as process:
+        wait_for_breaker(gateway, "closed")
+        assert process.get(PROJECT).status_code == 200
+        # One caller's calls make a healthy upstream hang up (as a route writing input into a header would):
+        # each fails alone, the breaker stays closed for everyone else.
+        control(upstream, drop_next=6)
+        dropped = [process.post("/system/flaky/v1/things", json={"name": "x"}) for _ in range(6)]
+        assert [d.status_code for d in dropped] == [503] * 6
+        time.sleep(0.3)  # the health probe runs beside the calls
+        assert breaker_state(gateway) == "closed"
+        assert process.get(PROJECT).status_code == 200
+
+        # The same drops from an upstream that also fails its health check are its fault: the breaker opens.
+        time.sleep(1.1)  # the healthy verdict of the last probe has lapsed
+        control(upstream, drop_next=6, healthy=False)
+        for _ in range(6):
+            process.post("/system/flaky/v1/things", json={"name": "x"})
+            time.sleep(0.2)
+        assert wait_for_breaker(gateway, "open") == "open"
+    control(upstream, drop_next=0, healthy=True)
