@@ -51,6 +51,7 @@ __all__ = [
     "RedisStore",
     "TierLimits",
     "create_store",
+    "store_required",
 ]
 
 
@@ -151,6 +152,12 @@ def _quota_windows(now: float) -> _QuotaWindows:
                             first_next.timestamp())
     _windows_cache[:] = [windows]
     return windows
+
+
+def store_required(config: RateLimitConfig) -> bool:
+    """With ``failure_mode: closed`` every call is refused while the store is down: readiness must follow it,
+    so the instance leaves the load balancer until the store is back."""
+    return config.enabled and config.failure_mode == "closed"
 
 
 def create_store(config: RateLimitConfig) -> RateLimitStore:

@@ -54,6 +54,9 @@ class RateLimitStore(Protocol):
     async def acquire(self, rates: tuple[RateCheck, ...], quotas: tuple[QuotaCheck, ...]) -> Verdict:
         """Check and (when every check allows it) consume one call. Raises StoreUnavailable."""
 
+    async def ping(self) -> str | None:
+        """None when the store answers, else why not (for readiness)."""
+
     async def aclose(self) -> None: ...
 
 
@@ -191,6 +194,9 @@ class MemoryStore:
             quota_out = [(max(q.limit - c, 0), o[1]) for q, c, o in zip(quotas, counts, quota_out, strict=True)]
         return Verdict(allowed, retry, tuple(rate_out), tuple(quota_out))
 
+    async def ping(self) -> str | None:
+        return None
+
     def _evict(self, now: int) -> None:
         # A TAT in the past carries no state (the bucket is full), an expired count neither.
         self._tats = {k: v for k, v in self._tats.items() if v > now}
@@ -233,6 +239,13 @@ class RedisStore:
             raise StoreUnavailable(f"redis at {self.url}: {type(exc).__name__}: {exc}") from exc
         self._down_until = 0.0
         return _split(raw, len(rates), len(quotas))
+
+    async def ping(self) -> str | None:
+        try:
+            await self._client.execute(encode_command(("PING",)))
+        except (RespError, RespUnavailable, OSError) as exc:
+            return f"redis at {self.url} does not answer: {type(exc).__name__}"
+        return None
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -87,3 +92,78 @@ def test_redis_unreachable(gateways: Callable[..., GatewayProcess], mode: str, s
     metrics = httpx.get(gateway.url + "/metrics").text
     assert _metric(metrics, "psgw_rate_limit_store_failures_total", store="redis", mode=mode) >= 3
     assert re.search(rf'rate-limit store unavailable; failing {mode}', gateway.log.read_text())
+
+
+class OwnRedis:
+    """A redis-server of this test's own (never the machine's shared one, which others use), stoppable."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise TimeoutError(f"redis-server on port {self.port} did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    redis = OwnRedis(tmp_path)
+    redis.start()
+    yield redis
+    redis.stop()
+
+
+def wait_for_readiness(url: str, status: int, timeout: float = 10.0) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while (answer := httpx.get(url + "/readyz", timeout=10)).status_code != status and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return answer
+
+
+def test_not_ready_while_the_store_a_closed_rate_limit_needs_is_down(gateways: Callable[..., GatewayProcess],
+                                                                     own_redis: OwnRedis) -> None:
+    gateway = gateways(limited_config(unique("psgw-test"), own_redis.url, "closed"))
+    with gateway.client("experience-tier") as caller:
+        ready = wait_for_readiness(gateway.url, 200)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["rate_limit_store"] == "ok"
+        assert caller.get(PROJECT).status_code == 200
+
+        own_redis.stop()
+        down = wait_for_readiness(gateway.url, 503)
+        assert down.status_code == 503
+        assert down.json()["status"] == "not_ready"
+        assert "does not answer" in down.json()["checks"]["rate_limit_store"]
+        assert caller.get(PROJECT).status_code == 503  # what readiness announced: every call refused
+
+        own_redis.start()
+        back = wait_for_readiness(gateway.url, 200)
+        assert back.status_code == 200, back.text
+        time.sleep(1.1)  # the store is skipped for a second after a failure
+        assert caller.get(PROJECT).status_code == 200
+
+
+def test_a_store_down_in_open_mode_leaves_the_gateway_ready(gateways: Callable[..., GatewayProcess]) -> None:
+    closed_port = free_port()  # nothing listens there
+    gateway = gateways(limited_config(unique("psgw-test"), f"redis://127.0.0.1:{closed_port}/0", "open"))
+    answer = wait_for_readiness(gateway.url, 200)
+    assert answer.status_code == 200, answer.text
+    assert "rate_limit_store" not in answer.json()["checks"]
