@@ -1,9 +1,13 @@
-"""Hostile input cannot hurt other users: a CR/LF in a path cannot open a breaker, deep JSON is a 400 everywhere.
+"""Hostile input cannot hurt other users: a CR/LF in a path cannot open a breaker, deep JSON is a 400 everywhere,
+malformed HTTP is a problem+json 400 that is logged and counted.
 
-Through the real session stack (gateway + tiers as processes); the depth limit is also tried on a tier directly.
+Through the real session stack (gateway + tiers as processes); each is also tried on a tier directly.
 """
 
 from __future__ import annotations
+
+import json
+import socket
 
 import httpx
 import pytest
@@ -80,3 +84,54 @@ def test_deep_json_is_a_400_when_sent_to_a_tier_directly(stack: RunningStack, ti
     assert answer.status_code == 400, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert answer.json()["type"] == "/catalog/problems/json-too-deep"
+
+
+MALFORMED = {
+    "content_length_with_transfer_encoding":
+        b"POST /experience/mobile-time/v2/me/time-entries HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "duplicate_content_length":
+        b"POST /experience/mobile-time/v2/me/time-entries HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+        b"Content-Length: 2\r\n\r\n{}",
+    "invalid_header": b"GET /experience/mobile-time/v2/me/assignments HTTP/1.1\r\nHost: x\r\nX-Note: a\x01b\r\n\r\n",
+}
+
+
+def raw_exchange(url: str, request: bytes) -> tuple[bytes, dict[str, str], bytes]:
+    """Send bytes no HTTP client would send; the status line, headers and body of the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        received = b""
+        while chunk := sock.recv(65536):  # the server closes the connection after a framing error
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    status, *lines = head.split(b"\r\n")
+    headers = {k.decode().lower(): v.decode().strip() for k, v in (line.split(b":", 1) for line in lines)}
+    return status, headers, body
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@pytest.mark.parametrize("reason", sorted(MALFORMED))
+@pytest.mark.parametrize("process", ["gateway", "experience"])
+def test_malformed_http_is_a_problem_logged_and_counted(stack: RunningStack, process: str, reason: str) -> None:
+    url = stack.url if process == "gateway" else f"http://127.0.0.1:{stack.stack.ports.experience}"
+    before = metric(httpx.get(url + "/metrics").text, "psgw_http_malformed_requests_total", reason=reason)
+
+    status, headers, body = raw_exchange(url, MALFORMED[reason])
+
+    assert status == b"HTTP/1.1 400 Bad Request"
+    assert headers["content-type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert problem["type"] == "/catalog/problems/malformed-http" and problem["reason"] == reason
+    assert problem["correlation_id"] == headers["x-correlation-id"]
+    after = metric(httpx.get(url + "/metrics").text, "psgw_http_malformed_requests_total", reason=reason)
+    assert after == before + 1
+    log = (stack.stack.data_dir / "logs" / f"{process}.log").read_text()
+    assert problem["correlation_id"] in log and "malformed HTTP request refused" in log
