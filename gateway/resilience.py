@@ -2,9 +2,8 @@
 (the event loop is single-threaded, so plain attributes are consistent).
 
 Breaker: ``closed`` counts consecutive upstream faults (gateway.upstreams decides what is one); at
-``failure_threshold`` it opens and refuses calls at once
-(503 naming the upstream, with Retry-After) for ``open_seconds``; then ``half_open`` lets a few trial calls
-through: a success closes it, a failure opens it again.
+``failure_threshold`` it opens and refuses calls at once (503 naming the upstream, with Retry-After) for
+``open_seconds``; then ``half_open`` lets a few trial calls through: a success closes it, a failure opens it again.
 """
 
 from __future__ import annotations
