@@ -7,7 +7,6 @@ It runs before routing so that even a 404 or a 415 carries the correlation id an
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -151,7 +150,7 @@ class EdgeMiddleware:
                                    max_json_depth=limit,
                                    errors=[FieldError(pointer="", detail=f"nested more than {limit} levels deep")])
                 return
-            receive = _replay(body)
+            receive = _replay(body, receive)
         await self.app(scope, receive, send)
 
     async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
@@ -174,20 +173,18 @@ class EdgeMiddleware:
         return b"".join(chunks)
 
 
-def _replay(body: bytes) -> Receive:
-    """A ``receive`` that hands the buffered body over once, then waits for the disconnect as a server would."""
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the buffered body over once, then the server's own (a disconnect, when it comes)."""
     sent = False
-    disconnected = asyncio.Event()
 
-    async def receive() -> Message:
+    async def replay() -> Message:
         nonlocal sent
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
-        await disconnected.wait()  # never set: the server cancels the call when the client goes
-        return {"type": "http.disconnect"}
+        return await receive()
 
-    return receive
+    return replay
 
 
 def install_edge(app: Any, *, verifier: TokenVerifier | None, service: str, json_bodies_only: bool = True,
