@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from email.utils import format_datetime
 from typing import Any
 
+from runtime.untrusted import uri_path
+
 
 @dataclass(frozen=True)
 class Deprecated:
@@ -21,7 +23,8 @@ class Deprecated:
     sunset_at: dt.datetime
 
     def headers_for(self, path: str) -> list[tuple[bytes, bytes]]:
-        successor = self.successor_base_path + path[len(self.base_path):]
+        # ``path`` is the decoded request path: written back percent-encoded, never as the caller's raw bytes.
+        successor = uri_path(self.successor_base_path + path[len(self.base_path):])
         return [
             (b"deprecation", f"@{int(self.deprecated_at.timestamp())}".encode()),
             (b"sunset", format_datetime(self.sunset_at, usegmt=True).encode()),

@@ -22,7 +22,7 @@ from policies.cors import CorsConfig
 from policies.exchange import CallerLayer, Layer
 from policies.ip_allow import IpAllowConfig
 from policies.limits import LimitsConfig
-from policies.rate_limit import RateLimitConfig
+from policies.rate_limit import RateLimitConfig, SubjectLimits
 from policies.validate import ValidateConfig
 
 _VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
@@ -114,6 +114,8 @@ class SlaTierConfig(msgspec.Struct, kw_only=True, frozen=True):
     burst: int
     daily_quota: int | None = None
     monthly_quota: int | None = None
+    # For user tokens: what each person (token subject) may spend of the client's budget.
+    per_subject: SubjectLimits | None = None
 
     def __post_init__(self) -> None:
         if self.requests_per_second <= 0 or self.burst < 1:

@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 from gateway.state import ApiRoute, CompiledState
 from gateway.telemetry import Telemetry
@@ -24,12 +23,11 @@ from policies.exchange import Exchange, Reply
 from policies.limits import read_body
 from runtime import correlation, tracing
 from runtime.problems import PROBLEM_CONTENT_TYPE, ProblemError, make_problem
+from runtime.untrusted import uri_path
 
 log = logging.getLogger("gateway.proxy")
 
 Scope = dict[str, Any]
-# RFC 3986 pchar plus "/": what a path keeps unescaped when a server gives no ``raw_path`` to forward.
-_PATH_SAFE = "/:@!$&'()*+,;=~"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -135,7 +133,7 @@ class Proxy:
         headers.append((b"traceparent", child.traceparent.encode()))
         if exchange.client_addr:
             headers.append((b"x-forwarded-for", exchange.client_addr.encode()))
-        target = exchange.raw_path.decode("latin-1") or quote(exchange.path, safe=_PATH_SAFE)
+        target = exchange.raw_path.decode("latin-1") or uri_path(exchange.path)
         if exchange.raw_query:
             target += "?" + exchange.raw_query.decode("latin-1")
         sent = time.perf_counter()

@@ -1,9 +1,9 @@
 """Upstream resilience: a circuit breaker per upstream and a retry budget, both in-process and lock-free
 (the event loop is single-threaded, so plain attributes are consistent).
 
-Breaker: ``closed`` counts consecutive failures; at ``failure_threshold`` it opens and refuses calls at once
-(503 naming the upstream, with Retry-After) for ``open_seconds``; then ``half_open`` lets a few trial calls
-through: a success closes it, a failure opens it again.
+Breaker: ``closed`` counts consecutive upstream faults (gateway.upstreams decides what is one); at
+``failure_threshold`` it opens and refuses calls at once (503 naming the upstream, with Retry-After) for
+``open_seconds``; then ``half_open`` lets a few trial calls through: a success closes it, a failure opens it again.
 """
 
 from __future__ import annotations
@@ -66,6 +66,12 @@ class CircuitBreaker:
         self.consecutive_failures = 0
         if self.state is not BreakerState.CLOSED:
             self._move(BreakerState.CLOSED)
+
+    def record_healthy_probe(self) -> None:
+        """The upstream passed a health check after an ambiguous failure (a dropped connection): not its fault.
+        Closed: nothing changes. Half-open: the trial's drop was the call's, and the upstream is up, so close."""
+        if self.state is BreakerState.HALF_OPEN:
+            self.record_success()
 
     def record_failure(self) -> None:
         if not self.config.enabled:

@@ -123,7 +123,7 @@ def compile_state(
             api_keys[key.hash] = identities[client.id]
     policies = config.policies
     authenticate = Authenticate(policies.authenticate, verifier, identities.get, api_keys.get)
-    tiers = {name: TierLimits(t.requests_per_second, t.burst, t.daily_quota, t.monthly_quota)
+    tiers = {name: TierLimits(t.requests_per_second, t.burst, t.daily_quota, t.monthly_quota, t.per_subject)
              for name, t in config.sla_tiers.items()}
     cors = Cors(policies.cors)
     routes: dict[str, ApiRoute] = {}

@@ -1,15 +1,27 @@
 """Upstream connection pools: one per tier, timeouts always set, a circuit breaker, retries of idempotent calls
-within a budget, and failures named after the tier (503 unavailable or circuit open, 504 timeout)."""
+within a budget, and failures named after the tier (503 unavailable or circuit open, 504 timeout).
+
+The breaker counts upstream faults only, so that no caller can open it for everyone with hostile input:
+- no connection (refused, connect timeout) and no answer in time: always the upstream's fault;
+- a connection dropped mid-answer, or an answer that does not parse: ambiguous, since one request can make a
+  healthy server hang up (a route that writes input into a header). It counts only when the upstream then fails
+  its health check too; one probe at a time judges every drop, and a healthy verdict holds for a second;
+- an answer with a status in ``breaker.failure_statuses``: only the upstream's own, not a failure it relays
+  from its own dependency (problem+json naming a ``downstream``), whose own upstream's breaker is the one to open.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import ssl
+import time
 from urllib.parse import urlsplit
 
 from gateway.config import UpstreamConfig
 from gateway.http1 import (
+    ConnectionDropped,
     ConnectTimedOut,
     Http1Pool,
     Response,
@@ -17,7 +29,9 @@ from gateway.http1 import (
     UpstreamError,
 )
 from gateway.resilience import RETRIES, RETRY_BUDGET_EXHAUSTED, CircuitBreaker, RetryBudget
-from runtime.problems import ProblemError
+from runtime.problems import PROBLEM_CONTENT_TYPE, ProblemError
+
+log = logging.getLogger("gateway.upstreams")
 
 # Hop-by-hop headers (RFC 9110 section 7.6.1) and ones the gateway sets itself.
 HOP_BY_HOP = frozenset({
@@ -30,6 +44,8 @@ HOP_BY_HOP = frozenset({
 RESPONSE_SKIP = HOP_BY_HOP | {b"date", b"server"}
 
 HEALTH_TIMEOUT_SECONDS = 2.0
+# After a dropped connection, how long a health probe's verdict stands for further drops.
+PROBE_VERDICT_SECONDS = 1.0
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -74,6 +90,9 @@ class Upstream:
         self.breaker = CircuitBreaker(name, config.breaker)
         self.budget = RetryBudget(config.retries)
         self.retry_statuses = frozenset(config.retries.on_statuses)
+        self._probe: asyncio.Task[None] | None = None
+        self._probed_at = float("-inf")
+        self._probe_healthy = True
 
     async def send(self, method: str, target: str, headers: list[tuple[bytes, bytes]],
                    body: bytes) -> tuple[Response, int]:
@@ -96,7 +115,10 @@ class Upstream:
                 raise UpstreamTimeout(f"the {self.name} tier did not answer within {self.config.timeout_seconds:g}s",
                                       upstream=self.name, reason="upstream_timeout") from exc
             except UpstreamError as exc:
-                breaker.record_failure()
+                if isinstance(exc, ConnectionDropped):
+                    self._judge_drop()
+                else:
+                    breaker.record_failure()
                 # A request that never left (no connection) is safe to retry whatever its method; one that may
                 # have reached the upstream only when it is idempotent.
                 retryable = not exc.maybe_processed or idempotent
@@ -110,7 +132,7 @@ class Upstream:
                 raise UpstreamUnavailable(f"the {self.name} tier is unavailable", upstream=self.name,
                                           reason="upstream_unavailable") from exc
             status = response.status
-            if status in breaker.failure_statuses:
+            if status in breaker.failure_statuses and not relays_a_failure(response):
                 breaker.record_failure()
             else:
                 breaker.record_success()
@@ -119,6 +141,29 @@ class Upstream:
                 attempt += 1
                 continue
             return response, attempt
+
+    def _judge_drop(self) -> None:
+        """Count a dropped connection against the upstream only when its health check fails too (see above)."""
+        if self._probe is not None and not self._probe.done():
+            return  # the probe in flight judges this drop as well
+        if time.monotonic() - self._probed_at < PROBE_VERDICT_SECONDS:
+            if self._probe_healthy:
+                self.breaker.record_healthy_probe()
+            else:
+                self.breaker.record_failure()
+            return
+        self._probe = asyncio.get_running_loop().create_task(self._probe_after_drop())
+
+    async def _probe_after_drop(self) -> None:
+        verdict = await self.health()
+        self._probed_at = time.monotonic()
+        self._probe_healthy = verdict == "ok"
+        if self._probe_healthy:
+            log.warning("the upstream dropped a call but answers its health check: not counted as its failure",
+                        extra={"upstream": self.name})
+            self.breaker.record_healthy_probe()
+        else:
+            self.breaker.record_failure()
 
     async def _backoff(self, attempt: int, reason: str) -> bool:
         """Wait before retry ``attempt + 1`` (full jitter); False when the budget or the breaker says no."""
@@ -145,4 +190,12 @@ class Upstream:
         return "ok" if response.status == 200 else f"status {response.status}"
 
     async def aclose(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
         await self.pool.aclose()
+
+
+def relays_a_failure(response: Response) -> bool:
+    """A problem+json answer naming a ``downstream``: the upstream reports its own dependency's failure."""
+    content_type = response.header(b"content-type") or ""
+    return content_type.startswith(PROBLEM_CONTENT_TYPE) and b'"downstream"' in response.body

@@ -140,5 +140,6 @@ def create_tier_app(
         request_max_body_size=max_body_bytes,
         debug=False,
     )
-    install_edge(app, verifier=verifier, service=service)
+    install_edge(app, verifier=verifier, service=service, max_json_depth=settings.max_json_depth,
+                 max_body_bytes=max_body_bytes)
     return app

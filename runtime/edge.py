@@ -1,5 +1,6 @@
-"""The ASGI edge every tier runs behind: correlation ids, content-type policing, bearer verification, access log,
-request metrics (by route template) and the hop's span when tracing is on.
+"""The ASGI edge every tier runs behind: correlation ids, content-type policing, bearer verification, a JSON depth
+limit, a last guard on response header values, access log, request metrics (by route template) and the hop's
+span when tracing is on.
 
 It runs before routing so that even a 404 or a 415 carries the correlation id and the problem shape.
 """
@@ -11,8 +12,9 @@ import time
 from typing import Any
 
 from runtime import correlation, metrics, tracing
-from runtime.problems import PROBLEM_CONTENT_TYPE, make_problem
+from runtime.problems import PROBLEM_CONTENT_TYPE, FieldError, make_problem
 from runtime.tokens import TokenError, TokenVerifier, bearer_token
+from runtime.untrusted import DEFAULT_MAX_JSON_DEPTH, header_value, json_depth_exceeds, unsafe_header_value
 
 ASGIApp = Any
 Scope = dict[str, Any]
@@ -45,13 +47,32 @@ async def send_problem(send: Send, status: int, detail: str, *, slug: str | None
     await send({"type": "http.response.body", "body": body})
 
 
+def _is_json(content_type: str | None) -> bool:
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _safe_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The last guard: a header value holding CR, LF or another control (a route that echoed decoded input) is
+    percent-encoded and logged, where the server would otherwise drop the connection mid-answer."""
+    for index, (name, value) in enumerate(headers):
+        if unsafe_header_value(value):
+            log.error("a response header carried control characters; sent percent-encoded",
+                      extra={"header": name.decode("latin-1")})
+            headers[index] = (name, header_value(value.decode("latin-1")))
+    return headers
+
+
 class EdgeMiddleware:
     def __init__(self, app: ASGIApp, *, verifier: TokenVerifier | None, service: str,
-                 json_bodies_only: bool = True) -> None:
+                 json_bodies_only: bool = True, max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
+                 max_body_bytes: int = 1_000_000) -> None:
         self.app = app
         self.verifier = verifier
         self.service = service
         self.json_bodies_only = json_bodies_only
+        self.max_json_depth = max_json_depth
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,7 +86,7 @@ class EdgeMiddleware:
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
-                headers = list(message.get("headers", ()))
+                headers = _safe_headers(list(message.get("headers", ())))
                 headers.append((b"x-correlation-id", ctx.correlation_id.encode()))
                 message = {**message, "headers": headers}
             await send(message)
@@ -118,10 +139,57 @@ class EdgeMiddleware:
                 )
                 return
             scope.setdefault("state", {})["principal"] = principal
+        if scope["method"] in BODY_METHODS and _is_json(_header(scope, b"content-type")):
+            body = await self._read_body(receive, send)
+            if body is None:
+                return
+            if json_depth_exceeds(body, self.max_json_depth):
+                limit = self.max_json_depth
+                await send_problem(send, 400, f"the JSON body nests arrays or objects more than {limit} levels deep",
+                                   slug="json-too-deep", title="JSON nested too deeply", reason="json_too_deep",
+                                   max_json_depth=limit,
+                                   errors=[FieldError(pointer="", detail=f"nested more than {limit} levels deep")])
+                return
+            receive = _replay(body, receive)
         await self.app(scope, receive, send)
 
+    async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
+        """The whole body (None once a 413 is sent): the depth check needs it before the framework parses it."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await send_problem(send, 413, f"the body is larger than the limit of {self.max_body_bytes} bytes",
+                                   reason="body_too_large", limit_bytes=self.max_body_bytes)
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        return b"".join(chunks)
 
-def install_edge(app: Any, *, verifier: TokenVerifier | None, service: str, json_bodies_only: bool = True) -> None:
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the buffered body over once, then the server's own (a disconnect, when it comes)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def install_edge(app: Any, *, verifier: TokenVerifier | None, service: str, json_bodies_only: bool = True,
+                 max_json_depth: int = DEFAULT_MAX_JSON_DEPTH, max_body_bytes: int = 1_000_000) -> None:
     """Put the edge outside a Litestar app's router, so unknown routes (404/405) get ids and problem+json too."""
     app.asgi_handler = EdgeMiddleware(app.asgi_handler, verifier=verifier, service=service,
-                                      json_bodies_only=json_bodies_only)
+                                      json_bodies_only=json_bodies_only, max_json_depth=max_json_depth,
+                                      max_body_bytes=max_body_bytes)

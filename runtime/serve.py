@@ -9,6 +9,7 @@ from typing import Any
 import uvicorn
 
 from runtime import logs, tracing
+from runtime.http_protocol import ProblemHttpToolsProtocol
 from runtime.settings import load_settings
 
 
@@ -22,7 +23,7 @@ def serve(app: Any, *, host: str, port: int, service: str, log_level: str = "INF
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=ProblemHttpToolsProtocol,  # httptools; a request its parser refuses gets problem+json
         log_config=None,
         access_log=False,
         lifespan="on",

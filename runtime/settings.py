@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 import msgspec
 import yaml
 
+from runtime.untrusted import DEFAULT_MAX_JSON_DEPTH, MAX_JSON_DEPTH_CEILING
+
 ENV_PREFIX = "PSGW_"
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -40,6 +42,12 @@ class TierSettings(msgspec.Struct, kw_only=True):
     token_audience: str = "psgateway"  # noqa: S105 - an audience name, not a secret
     jwks_url: str = ""
     outbound_timeout_seconds: float = 10.0
+    # JSON bodies nested deeper get 400 at the edge, before the framework's parser recurses into them.
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_json_depth <= MAX_JSON_DEPTH_CEILING:
+            raise ValueError(f"max_json_depth must be between 1 and {MAX_JSON_DEPTH_CEILING}")
 
     @property
     def effective_jwks_url(self) -> str:
@@ -84,5 +92,5 @@ def load_settings(
         raw.pop(name)
     try:
         return msgspec.convert(raw, cls, strict=False)
-    except msgspec.ValidationError as exc:
+    except (msgspec.ValidationError, ValueError) as exc:
         raise SettingsError(f"invalid settings for {cls.__name__}: {exc}") from exc

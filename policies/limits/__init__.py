@@ -1,4 +1,5 @@
-"""Size limits and allowed content types: checked on the headers first, then while the body is read.
+"""Size limits, allowed content types and JSON depth: checked on the headers first, then while the body is read,
+then on the bytes read (a JSON body nested deeper than ``max_json_depth`` is refused before anything parses it).
 
 The limits policy is the one that reads the request body (from ASGI ``receive``), so an oversized upload is
 refused as soon as its ``Content-Length`` (or its running size) passes the limit, before it is buffered whole.
@@ -12,7 +13,8 @@ from typing import Any
 import msgspec
 
 from policies.exchange import ApiTarget, Exchange, Layer
-from runtime.problems import ProblemError
+from runtime.problems import FieldError, ProblemError
+from runtime.untrusted import DEFAULT_MAX_JSON_DEPTH, MAX_JSON_DEPTH_CEILING, json_depth_exceeds
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -23,6 +25,10 @@ class LimitsRule(msgspec.Struct, kw_only=True, frozen=True):
     max_body_bytes: int | None = None
     # Media types (no parameters) a body may have; an empty list allows any.
     allowed_content_types: list[str] | None = None
+    max_json_depth: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_depth(self.max_json_depth)
 
     def selects(self, api: ApiTarget) -> bool:
         return api.layer in self.layers or api.api_id in self.apis
@@ -32,13 +38,30 @@ class LimitsConfig(msgspec.Struct, kw_only=True, frozen=True):
     # None: the gateway-wide ``max_body_bytes``.
     max_body_bytes: int | None = None
     allowed_content_types: list[str] = []
+    # Arrays and objects nested deeper than this get 400 before schema validation (parsers recurse).
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
     rules: list[LimitsRule] = []
+
+    def __post_init__(self) -> None:
+        _check_depth(self.max_json_depth)
+
+
+def _check_depth(depth: int | None) -> None:
+    if depth is not None and not 1 <= depth <= MAX_JSON_DEPTH_CEILING:
+        raise ValueError(f"max_json_depth must be between 1 and {MAX_JSON_DEPTH_CEILING} (the validator's own "
+                         "recursion limit lies above that)")
 
 
 class PayloadTooLarge(ProblemError):
     status = 413
     slug = "payload-too-large"
     title = "Payload too large"
+
+
+class JsonTooDeep(ProblemError):
+    status = 400
+    slug = "json-too-deep"
+    title = "JSON nested too deeply"
 
 
 class ContentTypeNotAllowed(ProblemError):
@@ -53,14 +76,18 @@ class Limits:
     def __init__(self, config: LimitsConfig, api: ApiTarget, default_max_body_bytes: int) -> None:
         max_body = config.max_body_bytes if config.max_body_bytes is not None else default_max_body_bytes
         types: list[str] = list(config.allowed_content_types)
+        max_depth = config.max_json_depth
         for rule in config.rules:
             if rule.selects(api):
                 if rule.max_body_bytes is not None:
                     max_body = rule.max_body_bytes
+                if rule.max_json_depth is not None:
+                    max_depth = rule.max_json_depth
                 if rule.allowed_content_types is not None:
                     types = list(rule.allowed_content_types)
         self.max_body_bytes = max_body
         self.allowed_content_types = frozenset(t.lower() for t in types)
+        self.max_json_depth = max_depth
 
     async def on_request(self, exchange: Exchange) -> None:
         declared = exchange.header(b"content-length")
@@ -79,7 +106,23 @@ class Limits:
             exchange.decisions[self.name] = "body_too_large"
             raise
         exchange.body_read = True
+        if exchange.body and is_json(exchange.header(b"content-type")) and json_depth_exceeds(
+                exchange.body, self.max_json_depth):
+            exchange.decisions[self.name] = "json_too_deep"
+            raise json_too_deep(self.max_json_depth)
         exchange.decisions[self.name] = "ok"
+
+
+def is_json(content_type: str | None) -> bool:
+    """application/json and every ``+json`` type (merge-patch, problem); no content type is read as JSON too."""
+    media_type = (content_type or "application/json").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def json_too_deep(limit: int) -> JsonTooDeep:
+    return JsonTooDeep(f"the JSON body nests arrays or objects more than {limit} levels deep",
+                       reason="json_too_deep", max_json_depth=limit,
+                       errors=[FieldError(pointer="", detail=f"nested more than {limit} levels deep")])
 
 
 async def read_body(receive: Any, limit: int, declared: str | None) -> bytes:

@@ -1,16 +1,19 @@
-"""Rate limits and quotas: per client by SLA tier (rate + burst, daily and monthly quotas), plus per-API or
-per-route limits, all checked in one store call (one Redis round trip) per request.
+"""Rate limits and quotas: per client by SLA tier (rate + burst, daily and monthly quotas), per person within a
+client for user tokens (the tier's ``per_subject`` rate and daily quota, so one consultant cannot spend a whole
+app's budget), plus per-API or per-route limits, all checked in one store call (one Redis round trip) per request.
 
 The rate is GCRA (a leaky bucket without a timer: one timestamp per key), so bursts up to ``burst`` pass and
 then calls are spaced at ``1/requests_per_second``. Quotas are fixed UTC windows (day, month). Answers carry
 the IETF draft ``RateLimit-Policy`` / ``RateLimit`` headers (or the older ``RateLimit-Limit/-Remaining/-Reset``),
-and a refusal is 429 problem+json with ``Retry-After``. When Redis cannot answer, the policy fails open or
+and a refusal is 429 problem+json with ``Retry-After``, which is the ``t`` of the limit that refused (for a
+rate: when its next call passes). When Redis cannot answer, the policy fails open or
 closed as configured, counts it in ``psgw_rate_limit_store_failures_total`` and logs it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import math
 import time
@@ -49,8 +52,10 @@ __all__ = [
     "RateLimitConfig",
     "RateLimitStore",
     "RedisStore",
+    "SubjectLimits",
     "TierLimits",
     "create_store",
+    "store_required",
 ]
 
 
@@ -83,12 +88,27 @@ class RateLimitConfig(msgspec.Struct, kw_only=True, frozen=True):
     limits: list[LimitConfig] = []
 
 
+class SubjectLimits(msgspec.Struct, kw_only=True, frozen=True):
+    """What one person (a user token's subject) may spend of their client's budget, per SLA tier."""
+
+    requests_per_second: float
+    burst: int
+    daily_quota: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.requests_per_second <= 0 or self.burst < 1:
+            raise ValueError("per_subject needs requests_per_second > 0 and burst >= 1")
+        if self.daily_quota is not None and self.daily_quota < 1:
+            raise ValueError("per_subject.daily_quota must be >= 1 when set")
+
+
 @dataclass(frozen=True, slots=True)
 class TierLimits:
     requests_per_second: float
     burst: int
     daily_quota: int | None = None
     monthly_quota: int | None = None
+    per_subject: SubjectLimits | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +125,15 @@ class _Rate:
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """Everything fixed for one (tier, API, route) combination, computed once."""
+    """Everything fixed for one (tier, API, route, user token or not) combination, computed once."""
 
-    rates: tuple[_Rate, ...]
+    rates: tuple[_Rate, ...]  # the client's; then the subject's rate, when ``subject_rate``
     daily: int | None
     monthly: int | None
+    subject_daily: int | None
     policy_header: bytes
     limit_names: tuple[str, ...]  # rates then quotas, for the RateLimit header
+    subject_rate: bool = False
 
 
 class RateLimited(ProblemError):
@@ -153,11 +175,25 @@ def _quota_windows(now: float) -> _QuotaWindows:
     return windows
 
 
+def store_required(config: RateLimitConfig) -> bool:
+    """With ``failure_mode: closed`` every call is refused while the store is down: readiness must follow it,
+    so the instance leaves the load balancer until the store is back."""
+    return config.enabled and config.failure_mode == "closed"
+
+
 def create_store(config: RateLimitConfig) -> RateLimitStore:
     if config.redis_url:
         return RedisStore(config.redis_url, timeout_seconds=config.redis_timeout_seconds,
                           retry_after_seconds=config.retry_redis_after_seconds)
     return MemoryStore()
+
+
+def subject_key(subject: str) -> str:
+    """The subject as a key part: as it is when short and plain, else a digest (a token's ``sub`` is free text)."""
+    if len(subject) <= 64 and subject.isascii() and subject.isprintable() and ":" not in subject \
+            and "{" not in subject:
+        return subject
+    return "h." + hashlib.sha256(subject.encode()).hexdigest()[:32]
 
 
 def _route_key(route: str) -> tuple[str | None, str]:
@@ -191,10 +227,10 @@ class RateLimit:
                     "route", f"route:{method or '*'}:{api.base_path}{path}",
                     interval_us(limit.requests_per_second), limit.burst)
         self.api_limits = tuple(api_limits)
-        self._plans: dict[tuple[str, str | None, str | None], _Plan] = {}
+        self._plans: dict[tuple[str, str | None, str | None, bool], _Plan] = {}
 
-    def _plan(self, tier: str, method: str, route: str | None) -> _Plan:
-        cache_key = (tier, method, route)
+    def _plan(self, tier: str, method: str, route: str | None, user: bool) -> _Plan:
+        cache_key = (tier, method, route, user)
         plan = self._plans.get(cache_key)
         if plan is not None:
             return plan
@@ -207,32 +243,41 @@ class RateLimit:
             found = self.route_limits.get((method, route)) or self.route_limits.get((None, route))
             if found is not None:
                 rates.append(found)
+        per_subject = limits.per_subject if limits is not None and user else None
+        if per_subject is not None:
+            rates.append(_Rate("subject", "tier", interval_us(per_subject.requests_per_second), per_subject.burst))
         daily = limits.daily_quota if limits else None
         monthly = limits.monthly_quota if limits else None
+        subject_daily = per_subject.daily_quota if per_subject is not None else None
         items = [f'"{r.name}";q={r.burst};w={r.window_seconds}' for r in rates]
         names = [r.name for r in rates]
-        if daily is not None:
-            items.append(f'"day";q={daily};w=86400')
-            names.append("day")
-        if monthly is not None:
-            items.append(f'"month";q={monthly};w=2592000')
-            names.append("month")
-        plan = _Plan(tuple(rates), daily, monthly, ", ".join(items).encode(), tuple(names))
+        for name, quota, window in (("day", daily, 86400), ("month", monthly, 2592000),
+                                    ("subject-day", subject_daily, 86400)):
+            if quota is not None:
+                items.append(f'"{name}";q={quota};w={window}')
+                names.append(name)
+        plan = _Plan(tuple(rates), daily, monthly, subject_daily, ", ".join(items).encode(), tuple(names),
+                     subject_rate=per_subject is not None)
         self._plans[cache_key] = plan
         return plan
 
     async def on_request(self, exchange: Exchange) -> None:
         client = exchange.client
         assert client is not None  # authenticate runs first
-        plan = self._plan(client.sla_tier, exchange.method, exchange.route)
+        principal = exchange.principal
+        # A user token acts for a person (its subject); a client's own token has the client as its subject.
+        subject = principal.subject if principal is not None and principal.subject != client.id else None
+        plan = self._plan(client.sla_tier, exchange.method, exchange.route, subject is not None)
         if not plan.rates and plan.daily is None and plan.monthly is None:
             exchange.decisions[self.name] = "unlimited"
             return
         base = f"{self.prefix}:rl:{{{client.id}}}:"  # one hash slot per client (Redis Cluster)
-        rates = tuple(RateCheck(base + r.scope, r.interval_us, r.burst) for r in plan.rates)
+        subject_base = f"{base}sub:{subject_key(subject)}:" if subject is not None else base
+        rates = tuple(RateCheck((subject_base if r.name == "subject" else base) + r.scope, r.interval_us, r.burst)
+                      for r in plan.rates)
         quotas: tuple[QuotaCheck, ...] = ()
-        if plan.daily is not None or plan.monthly is not None:
-            quotas = self._quota_checks(base, plan)
+        if plan.daily is not None or plan.monthly is not None or plan.subject_daily is not None:
+            quotas = self._quota_checks(base, subject_base, plan)
         try:
             verdict = await self.store.acquire(rates, quotas)
         except StoreUnavailable as exc:
@@ -243,26 +288,32 @@ class RateLimit:
             exchange.decisions[self.name] = "ok"
             return
         exchange.decisions[self.name] = "limited"
+        # Each refusing limit reports r=0 and, as t, when it lets a call through again: Retry-After is the latest.
         retry_after = max(1, math.ceil(verdict.retry_after_us / 1_000_000))
         exhausted = [name for name, (remaining, _) in zip(plan.limit_names, verdict.rates + verdict.quotas,
                                                          strict=True) if remaining <= 0]
         which = exhausted[0] if exhausted else plan.limit_names[0]
+        who = f"subject {subject!r} of client {client.id!r}" if which.startswith("subject") else \
+            f"client {client.id!r}"
         raise RateLimited(
-            f"client {client.id!r} is over its {which} limit on {self.api.base_path}; retry in {retry_after}s",
-            reason="quota_exhausted" if which in ("day", "month") else "rate_limited",
+            f"{who} is over its {which} limit on {self.api.base_path}; retry in {retry_after}s",
+            reason="quota_exhausted" if which in ("day", "month", "subject-day") else "rate_limited",
             limit=which, retry_after=retry_after, headers={"Retry-After": str(retry_after)},
         )
 
     @staticmethod
-    def _quota_checks(base: str, plan: _Plan) -> tuple[QuotaCheck, ...]:
+    def _quota_checks(base: str, subject_base: str, plan: _Plan) -> tuple[QuotaCheck, ...]:
         now = time.time()
         windows = _quota_windows(now)
+        day_ms = int((windows.day_end - now) * 1000) + 1
         checks: list[QuotaCheck] = []
         if plan.daily is not None:
-            checks.append(QuotaCheck(f"{base}day:{windows.day}", plan.daily, int((windows.day_end - now) * 1000) + 1))
+            checks.append(QuotaCheck(f"{base}day:{windows.day}", plan.daily, day_ms))
         if plan.monthly is not None:
             checks.append(QuotaCheck(f"{base}month:{windows.month}", plan.monthly,
                                      int((windows.month_end - now) * 1000) + 1))
+        if plan.subject_daily is not None:
+            checks.append(QuotaCheck(f"{subject_base}day:{windows.day}", plan.subject_daily, day_ms))
         return tuple(checks)
 
     def _headers(self, exchange: Exchange, plan: _Plan, verdict: Verdict) -> None:
@@ -279,8 +330,8 @@ class RateLimit:
             return
         index = min(range(len(states)), key=lambda i: states[i][0])
         remaining, reset_us = states[index]
-        limit = plan.rates[index].burst if index < len(plan.rates) else (
-            (plan.daily, plan.monthly)[plan.limit_names[index] == "month"])
+        quota_limits = {"day": plan.daily, "month": plan.monthly, "subject-day": plan.subject_daily}
+        limit = plan.rates[index].burst if index < len(plan.rates) else quota_limits[plan.limit_names[index]]
         exchange.response_headers.extend([
             (b"ratelimit-limit", str(limit).encode()),
             (b"ratelimit-remaining", str(remaining).encode()),

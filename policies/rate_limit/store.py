@@ -54,6 +54,9 @@ class RateLimitStore(Protocol):
     async def acquire(self, rates: tuple[RateCheck, ...], quotas: tuple[QuotaCheck, ...]) -> Verdict:
         """Check and (when every check allows it) consume one call. Raises StoreUnavailable."""
 
+    async def ping(self) -> str | None:
+        """None when the store answers, else why not (for readiness)."""
+
     async def aclose(self) -> None: ...
 
 
@@ -66,7 +69,9 @@ local n = tonumber(ARGV[1])
 local allowed = 1
 local retry = 0
 local out = {}
+local tats = {}
 local new_tats = {}
+local passes = {}
 for i = 1, n do
   local interval = tonumber(ARGV[2 * i])
   local burst = tonumber(ARGV[2 * i + 1])
@@ -74,13 +79,17 @@ for i = 1, n do
   if tat < now then tat = now end
   local new_tat = tat + interval
   local allow_at = new_tat - burst * interval
+  tats[i] = tat
+  new_tats[i] = new_tat
   if allow_at > now then
     allowed = 0
+    passes[i] = false
     if allow_at - now > retry then retry = allow_at - now end
+    -- Exhausted: its reset is when the next call passes, the same instant Retry-After names.
     out[#out + 1] = 0
-    out[#out + 1] = tat - now
+    out[#out + 1] = allow_at - now
   else
-    new_tats[i] = new_tat
+    passes[i] = true
     out[#out + 1] = math.floor((now - allow_at) / interval)
     out[#out + 1] = new_tat - now
   end
@@ -114,7 +123,14 @@ if allowed == 1 then
     end
   end
 else
-  -- A refused call consumes nothing; report the quota remaining as it stands.
+  -- A refused call consumes nothing: every limit that would have passed reports what it has as it stands,
+  -- so only the limits that refused show r=0.
+  for i = 1, n do
+    if passes[i] then
+      out[2 * i - 1] = out[2 * i - 1] + 1
+      out[2 * i] = tats[i] - now
+    end
+  end
   for j = 1, #KEYS - n do
     local limit = tonumber(ARGV[2 * n + 2 * j])
     local left = limit - counts[j]
@@ -153,7 +169,9 @@ class MemoryStore:
         allowed = True
         retry = 0
         rate_out: list[tuple[int, int]] = []
+        tats: list[int] = []
         new_tats: list[int] = []
+        passes: list[bool] = []
         for check in rates:
             tat = max(self._tats.get(check.key, 0), now)
             new_tat = tat + check.interval_us
@@ -161,9 +179,11 @@ class MemoryStore:
             if allow_at > now:
                 allowed = False
                 retry = max(retry, allow_at - now)
-                rate_out.append((0, tat - now))
+                rate_out.append((0, allow_at - now))  # exhausted: reset when the next call passes (= Retry-After)
             else:
                 rate_out.append(((now - allow_at) // check.interval_us, new_tat - now))
+            passes.append(allow_at <= now)
+            tats.append(tat)
             new_tats.append(new_tat)
         quota_out: list[tuple[int, int]] = []
         counts: list[int] = []
@@ -187,9 +207,15 @@ class MemoryStore:
             if len(self._tats) > self._max_keys or len(self._counts) > self._max_keys:
                 self._evict(now)
         else:
-            # A refused call consumes nothing; report the quota remaining as it stands.
+            # A refused call consumes nothing: every limit that would have passed reports what it has as it
+            # stands, so only the limits that refused show r=0.
+            rate_out = [(remaining + 1, tat - now) if passed else (remaining, reset)
+                        for (remaining, reset), tat, passed in zip(rate_out, tats, passes, strict=True)]
             quota_out = [(max(q.limit - c, 0), o[1]) for q, c, o in zip(quotas, counts, quota_out, strict=True)]
         return Verdict(allowed, retry, tuple(rate_out), tuple(quota_out))
+
+    async def ping(self) -> str | None:
+        return None
 
     def _evict(self, now: int) -> None:
         # A TAT in the past carries no state (the bucket is full), an expired count neither.
@@ -233,6 +259,13 @@ class RedisStore:
             raise StoreUnavailable(f"redis at {self.url}: {type(exc).__name__}: {exc}") from exc
         self._down_until = 0.0
         return _split(raw, len(rates), len(quotas))
+
+    async def ping(self) -> str | None:
+        try:
+            await self._client.execute(encode_command(("PING",)))
+        except (RespError, RespUnavailable, OSError) as exc:
+            return f"redis at {self.url} does not answer: {type(exc).__name__}"
+        return None
 
     async def aclose(self) -> None:
         await self._client.aclose()

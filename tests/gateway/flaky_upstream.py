@@ -1,6 +1,8 @@
 """A real upstream that misbehaves on request: slow answers or dropped connections (``python flaky_upstream.py PORT``).
 
-Control: ``PUT /_control`` with ``{"mode": "ok" | "slow", "drop_next": n}``; ``GET /_control`` -> hit counts.
+Control: ``PUT /_control`` with ``{"mode": "ok" | "slow", "drop_next": n, "healthy": bool}``; ``GET /_control`` ->
+hit counts. ``healthy: false`` makes ``/healthz`` answer 503; ``fail_with: 503`` answers every call with that status
+as problem+json, naming a ``downstream`` (a failure relayed from the upstream's own dependency) when ``relay``.
 Any other path answers like the PSA system API's getProject (enough for the gateway's contract checks).
 """
 
@@ -12,7 +14,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-STATE = {"mode": "ok", "drop_next": 0, "hits": 0, "slow_seconds": 2.0}
+STATE = {"mode": "ok", "drop_next": 0, "hits": 0, "slow_seconds": 2.0, "healthy": True,
+         "fail_with": 0, "relay": False}
 LOCK = threading.Lock()
 PROJECT = {"id": "prj_4001", "external_ids": {"psa": "501"}, "name": "Contoso Retail: Pricing",
            "contract_id": "ctr_2001", "customer_id": "cus_1001", "legal_entity_id": "le_us", "status": "active",
@@ -48,7 +51,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path == "/healthz":
-            self._send(200, {"status": "ok"})
+            with LOCK:
+                healthy = STATE["healthy"]
+            self._send(200 if healthy else 503, {"status": "ok" if healthy else "failing"})
             return
         if self.path == "/_control":
             with LOCK:
@@ -67,11 +72,23 @@ class Handler(BaseHTTPRequestHandler):
             if drop:
                 STATE["drop_next"] -= 1
             mode, slow = STATE["mode"], STATE["slow_seconds"]
+            fail_with, relay = STATE["fail_with"], STATE["relay"]
         if drop:
             self.close_connection = True  # hang up without an answer, as a crashed upstream would
             return
         if mode == "slow":
             time.sleep(slow)
+        if fail_with:
+            problem = {"type": "/catalog/problems/downstream-unavailable", "title": "Unavailable", "status": fail_with}
+            if relay:
+                problem["downstream"] = "psa-sandbox"
+            data = json.dumps(problem).encode()
+            self.send_response(fail_with)
+            self.send_header("Content-Type", "application/problem+json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         self._send(200, PROJECT)
 
 

@@ -40,7 +40,7 @@ def flaky_config(upstream_url: str, contract_file: Path) -> dict[str, Any]:
     config = base_config()
     config["upstreams"]["flaky"] = {
         "url": upstream_url, "timeout_seconds": 0.5,
-        "breaker": {"failure_threshold": 3, "open_seconds": 1.0},
+        "breaker": {"failure_threshold": 3, "open_seconds": 1.0, "failure_statuses": [500, 502, 503, 504]},
         "retries": {"max_retries": 2, "backoff_base_seconds": 0.01},
     }
     for api in config["apis"]:
@@ -165,3 +165,63 @@ def test_hot_reload_under_load_fails_no_call(gateways: Callable[..., GatewayProc
     assert counts["calls"] > 20
     tiers = admin.get("/admin/v1/sla-tiers").json()
     assert tiers["gold"]["burst"] == 1005
+
+
+def recovered(process: httpx.Client) -> bool:
+    """Call until the breaker (open from an earlier test) lets a half-open trial through and it succeeds."""
+    deadline = time.monotonic() + 15
+    while process.get(PROJECT).status_code != 200:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def wait_for_breaker(gateway: GatewayProcess, state: str, timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    while (current := breaker_state(gateway)) != state and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return current
+
+
+def test_dropped_calls_count_for_the_breaker_only_when_the_upstream_fails_its_health_check(
+        flaky: tuple[GatewayProcess, ServerProcess]) -> None:
+    gateway, upstream = flaky
+    control(upstream, mode="ok", drop_next=0, healthy=True)
+    with gateway.client("process-tier") as process:
+        assert recovered(process)
+        # One caller's calls make a healthy upstream hang up (as a route writing input into a header would):
+        # each fails alone, the breaker stays closed for everyone else.
+        control(upstream, drop_next=6)
+        dropped = [process.post("/system/flaky/v1/things", json={"name": "x"}) for _ in range(6)]
+        assert [d.status_code for d in dropped] == [503] * 6
+        time.sleep(0.3)  # the health probe runs beside the calls
+        assert breaker_state(gateway) == "closed"
+        assert process.get(PROJECT).status_code == 200
+
+        # The same drops from an upstream that also fails its health check are its fault: the breaker opens.
+        time.sleep(1.1)  # the healthy verdict of the last probe has lapsed
+        control(upstream, drop_next=6, healthy=False)
+        for _ in range(6):
+            process.post("/system/flaky/v1/things", json={"name": "x"})
+            time.sleep(0.2)
+        assert wait_for_breaker(gateway, "open") == "open"
+    control(upstream, drop_next=0, healthy=True)
+
+
+def test_a_5xx_the_upstream_relays_from_its_own_dependency_does_not_open_its_breaker(
+        flaky: tuple[GatewayProcess, ServerProcess]) -> None:
+    gateway, upstream = flaky
+    control(upstream, mode="ok", drop_next=0, healthy=True, fail_with=0, relay=False)
+    with gateway.client("process-tier") as process:
+        assert recovered(process)
+        control(upstream, fail_with=503, relay=True)
+        relayed = [process.get(PROJECT) for _ in range(5)]
+        assert [r.status_code for r in relayed] == [503] * 5
+        assert breaker_state(gateway) == "closed"  # its dependency's breaker is the one to open, not this one
+
+        control(upstream, relay=False)  # now the upstream's own 503s
+        for _ in range(3):
+            process.get(PROJECT)
+        assert breaker_state(gateway) == "open"
+    control(upstream, fail_with=0, relay=False)
