@@ -35,6 +35,10 @@ T = TypeVar("T")
 _decoder = msgspec.json.Decoder()
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 SATURATED_RETRY_AFTER = "1"
+# Back-pressure defaults: a call waits at most this long for a free connection, and at most this many calls per
+# connection wait at once; past either the downstream is overloaded, and a fast 503 beats a slow timeout.
+DEFAULT_MAX_WAIT_SECONDS = 2.0
+DEFAULT_WAITING_PER_CONNECTION = 4
 
 
 def segment(value: str) -> str:
@@ -151,8 +155,9 @@ class Downstream:
         self._pool = Http1Pool(
             url.hostname, url.port or (443 if tls else 80), max_connections=max_connections,
             connect_timeout=min(timeout_seconds, 3.0), response_timeout=timeout_seconds, tls=tls,
-            max_waiting=max_connections * 4 if max_waiting is None else max_waiting,
-            max_wait_seconds=timeout_seconds if max_wait_seconds is None else max_wait_seconds,
+            max_waiting=max_connections * DEFAULT_WAITING_PER_CONNECTION if max_waiting is None else max_waiting,
+            max_wait_seconds=(min(timeout_seconds, DEFAULT_MAX_WAIT_SECONDS) if max_wait_seconds is None
+                              else max_wait_seconds),
         )
         self._headers = [(k.lower().encode("latin-1"), _header_value(v)) for k, v in (headers or {}).items()]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 import yaml
@@ -40,6 +40,11 @@ class TierSettings(msgspec.Struct, kw_only=True):
     token_audience: str = "psgateway"  # noqa: S105 - an audience name, not a secret
     jwks_url: str = ""
     outbound_timeout_seconds: float = 10.0
+    # Back-pressure on each outbound pool (runtime.downstream): calls in flight, calls waiting (0: default, 4 per
+    # connection) and the longest wait for a connection before a fast 503 downstream-saturated.
+    outbound_max_connections: Annotated[int, msgspec.Meta(ge=1)] = 100
+    outbound_max_waiting: Annotated[int, msgspec.Meta(ge=0)] = 0
+    outbound_max_wait_seconds: Annotated[float, msgspec.Meta(gt=0)] = 2.0
 
     @property
     def effective_jwks_url(self) -> str:
