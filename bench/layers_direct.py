@@ -2,8 +2,9 @@
 
 What a monolith would do for ``GET /experience/mobile-time/v2/me/assignments`` and ``POST .../me/time-entries``:
 verify the bearer token (the same verifier and app factory the tiers use), read or write the sandbox PSA through
-the same connector the system tier uses (same mapping, same outbound client), shape the same payload. No gateway,
-no process or system tier: the difference between this and the three tiers is the layer tax.
+the same connector the system tier uses (same mapping, same outbound client), keep projects as briefly as the
+process tier does (same cache, same TTL), shape the same payload. No gateway, no process or system tier: the
+difference between this and the three tiers is the layer tax.
 
     PSGW_PORT=... PSGW_PSA_URL=http://127.0.0.1:8201 PSGW_GATEWAY_URL=http://127.0.0.1:8080 \
         .venv/bin/python -m bench.layers_direct
@@ -20,10 +21,12 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
+from contracts.canonical import Project
 from experience_apis.etags import respond_with_etag
 from experience_apis.mobile_time import shapes
 from experience_apis.mobile_time.models import MyAssignment, MyAssignments, NewEntryV2
 from experience_apis.people import worker_of
+from process_apis.systems import REFERENCE_TTL_SECONDS, ReferenceCache
 from runtime.app import create_tier_app, require_scopes
 from runtime.serve import serve
 from runtime.settings import TierSettings, load_settings
@@ -34,6 +37,18 @@ from system_apis.psa.models import TimeEntryCreate
 ROUTES = "/experience/mobile-time/v2"
 
 
+async def projects_by_id(state: State, project_ids: set[str]) -> dict[str, Project]:
+    """Projects kept as briefly as the process tier keeps them, so both paths answer with the same freshness."""
+    cache: ReferenceCache[Project] = state.projects
+    found = {pid: p for pid in project_ids if (p := cache.get(pid)) is not None}
+    missing = sorted(project_ids - found.keys())
+    generation = cache.generation
+    for project in await asyncio.gather(*(state.psa.get_project(pid) for pid in missing)):
+        cache.put(project.id, project, generation)
+        found[project.id] = project
+    return found
+
+
 @get(f"{ROUTES}/me/assignments")
 async def my_assignments(request: Request[Any, Any, Any], state: State, principal: Principal,
                          cursor: str | None = None,
@@ -42,8 +57,7 @@ async def my_assignments(request: Request[Any, Any, Any], state: State, principa
     psa: SandboxPsa = state.psa
     page = await psa.list_assignments(worker_id=worker_of(principal), project_id=None, status=None, cursor=cursor,
                                       limit=limit)
-    project_ids = sorted({a.project_id for a in page.items})
-    projects = {p.id: p for p in await asyncio.gather(*(psa.get_project(pid) for pid in project_ids))}
+    projects = await projects_by_id(state, {a.project_id for a in page.items})
     payload = MyAssignments(
         items=[
             MyAssignment(
@@ -72,6 +86,7 @@ async def create_entry(state: State, principal: Principal, data: NewEntryV2) -> 
 def create_app(settings: TierSettings, psa_url: str) -> Litestar:
     async def start(state: State) -> None:
         state.psa = SandboxPsa(psa_url, settings.outbound_timeout_seconds)
+        state.projects = ReferenceCache(REFERENCE_TTL_SECONDS)
 
     async def stop(state: State) -> None:
         await state.psa.aclose()

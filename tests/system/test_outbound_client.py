@@ -8,12 +8,17 @@ outbound request.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from bench.harness import free_port
 from runtime.downstream import Downstream, DownstreamProblem
 from runtime.problems import ProblemError
 from sandbox.hr import BASE
@@ -124,3 +129,48 @@ def test_a_line_break_in_a_header_value_never_reaches_the_wire(stack: RunningSta
 
     assert problem.status == 400 and "line break" in str(problem.detail)
     assert not isinstance(problem, DownstreamProblem)  # refused here, not by the vendor
+
+
+@pytest.fixture(scope="module")
+def flaky() -> Iterator[str]:
+    """A real upstream that hangs up without answering when told to (tests/gateway/flaky_upstream.py)."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(Path(__file__).parent.parent / "gateway" / "flaky_upstream.py"),
+                                str(port)])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{url}/healthz", timeout=0.5)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_only_a_call_safe_to_repeat_is_sent_again_when_a_kept_alive_connection_dies(flaky: str) -> None:
+    async def hits_after(method: str, idempotency_key: str | None) -> tuple[int | str, int]:
+        downstream = Downstream("flaky", flaky, timeout_seconds=5)
+        try:
+            await downstream.request("GET", "/warm")  # leaves one kept-alive connection in the pool
+            async with httpx.AsyncClient() as control:
+                before = (await control.get(f"{flaky}/_control")).json()["hits"]
+                await control.put(f"{flaky}/_control", json={"drop_next": 1})
+            try:
+                outcome: int | str = (await downstream.request(method, "/project", json={},
+                                                               idempotency_key=idempotency_key)).status_code
+            except DownstreamProblem as problem:
+                outcome = f"{problem.status} {problem.slug}"
+            async with httpx.AsyncClient() as control:
+                after = (await control.get(f"{flaky}/_control")).json()
+                await control.put(f"{flaky}/_control", json={"drop_next": 0})
+            return outcome, after["hits"] - before
+        finally:
+            await downstream.aclose()
+
+    assert asyncio.run(hits_after("GET", None)) == (200, 2)
+    assert asyncio.run(hits_after("POST", "key-1")) == (200, 2)
+    assert asyncio.run(hits_after("POST", None)) == ("503 downstream-unavailable", 1)
