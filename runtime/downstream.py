@@ -168,7 +168,8 @@ class Downstream:
 
     def _target(self, path: str, params: Mapping[str, Any] | None) -> str:
         target = self._prefix + path
-        pairs = [(k, _query_value(v)) for k, v in (params or {}).items() if v is not None]
+        pairs = [(k, _query_value(item)) for k, v in (params or {}).items() if v is not None
+                 for item in (v if isinstance(v, list | tuple) else (v,))]
         if pairs:
             target += ("&" if "?" in target else "?") + urlencode(pairs)
         return target
@@ -308,7 +309,7 @@ def _header_value(value: str) -> bytes:
 
 
 def _query_value(value: Any) -> str:
-    """As httpx spells query values: booleans lower-case, everything else as its text."""
+    """As httpx spells query values: booleans lower-case, everything else as its text (a list: the key repeated)."""
     if value is True:
         return "true"
     if value is False:
