@@ -314,6 +314,11 @@ def render(results: dict[str, list[Run]], args: argparse.Namespace, items: int, 
     lines += ["", "Layered/direct, per connection count: " + "; ".join(
         f"{three.connections}: CPU per call {ratio(three.cpu_total_ms, d.cpu_total_ms):.1f}x, "
         f"p50 {ratio(three.p50_ms, d.p50_ms):.1f}x, req/s {ratio(three.rps, d.rps):.2f}x" for three, d in pairs) + "."]
+    cores = os.cpu_count() or 1
+    if at32.cpu_total_ms:
+        lines.append(f"CPU bound: at {at32.cpu_total_ms:.2f} ms per call the three tiers could serve at most "
+                     f"{cores * 1000 / at32.cpu_total_ms:,.0f} req/s on {cores} idle cores (wrk's own CPU aside); "
+                     "the gap to the measured rate is the machine's other load and the hops' waiting.")
     checks = [
         (f"CPU layered/direct {cpu_ratio_32:.1f}x at 32 connections (goal < {TARGET_RATIO:g}x)",
          cpu_ratio_32 < TARGET_RATIO),
