@@ -7,9 +7,11 @@ retry must not repeat the effect. Lists are followed across every page.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -39,6 +41,10 @@ ERP = "/system/erp/v1"
 HR = "/system/hr/v1"
 CRM = "/system/crm/v1"
 PAGE_LIMIT = 200
+# Ids per batch read (``?ids=``), as the system APIs' contracts allow.
+BATCH_IDS_MAX = 200
+# How long reference data read here may be served again without asking (declared in the staffing contract).
+REFERENCE_TTL_SECONDS = 30.0
 # The PSA serves time entries in larger pages (a month end reads tens of thousands: fewer round trips).
 TIME_ENTRY_PAGE_LIMIT = 1000
 
@@ -94,9 +100,66 @@ def _decode(response: Any, type_: type[T]) -> T:
     return msgspec.json.decode(response.content, type=type_)
 
 
+class ReferenceCache(Generic[T]):
+    """Reference data (projects, workers, rate cards) by id for a short, declared time: bounded, per process.
+
+    What it holds is read with this tier's own identity and is firm-wide reference data, never one caller's
+    data, so any caller may be answered from it; a write through this tier forgets the entry it changed."""
+
+    def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[float, T]] = OrderedDict()
+        # Bumped by every forget: a read that started before a write must not cache what it read.
+        self.generation = 0
+
+    def get(self, key: str) -> T | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if time.monotonic() >= entry[0]:
+            del self._entries[key]
+            return None
+        return entry[1]
+
+    def put(self, key: str, value: T, generation: int) -> None:
+        """Cache ``value`` read while the cache was at ``generation``: dropped when a write came in between."""
+        if self.ttl_seconds <= 0 or generation != self.generation:
+            return
+        self._entries[key] = (time.monotonic() + self.ttl_seconds, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def forget(self, key: str) -> None:
+        self.generation += 1
+        self._entries.pop(key, None)
+
+
 class Psa:
-    def __init__(self, gateway: Downstream) -> None:
+    def __init__(self, gateway: Downstream, reference_ttl_seconds: float = REFERENCE_TTL_SECONDS) -> None:
         self.gateway = gateway
+        self.project_cache: ReferenceCache[Project] = ReferenceCache(reference_ttl_seconds)
+
+    async def projects_by_id(self, project_ids: Iterable[str]) -> dict[str, Project]:
+        """The projects of these ids that the PSA holds, by id: from the reference cache, the rest in batch reads
+        (``?ids=``, one call per BATCH_IDS_MAX ids) rather than one call each."""
+        found: dict[str, Project] = {}
+        missing: list[str] = []
+        for project_id in dict.fromkeys(project_ids):
+            cached = self.project_cache.get(project_id)
+            if cached is not None:
+                found[project_id] = cached
+            else:
+                missing.append(project_id)
+        for start in range(0, len(missing), BATCH_IDS_MAX):
+            chunk = missing[start:start + BATCH_IDS_MAX]
+            generation = self.project_cache.generation
+            page = await self.gateway.get_json(f"{PSA}/projects", Page[Project], params={"ids": ",".join(chunk)})
+            for project in page.items:
+                self.project_cache.put(project.id, project, generation)
+                found[project.id] = project
+        return found
 
     async def time_entry(self, time_entry_id: str) -> TimeEntry:
         return await self.gateway.get_json(f"{PSA}/time-entries/{segment(time_entry_id)}", TimeEntry)
@@ -143,10 +206,17 @@ class Psa:
 
     async def create_project(self, body: Mapping[str, Any], idempotency_key: str) -> Project:
         response = await self.gateway.request("POST", f"{PSA}/projects", json=body, idempotency_key=idempotency_key)
-        return _decode(response, Project)
+        project = _decode(response, Project)
+        self.project_cache.forget(project.id)
+        return project
 
     async def update_project(self, project_id: str, changes: Mapping[str, Any]) -> Project:
-        response = await self.gateway.request("PATCH", f"{PSA}/projects/{segment(project_id)}", json=changes)
+        # Forgotten before and after: a failed or concurrent write must not leave the old project cached.
+        self.project_cache.forget(project_id)
+        try:
+            response = await self.gateway.request("PATCH", f"{PSA}/projects/{segment(project_id)}", json=changes)
+        finally:
+            self.project_cache.forget(project_id)
         return _decode(response, Project)
 
     async def tasks(self, project_id: str) -> list[Task]:
@@ -156,6 +226,11 @@ class Psa:
         response = await self.gateway.request("POST", f"{PSA}/projects/{segment(project_id)}/tasks", json=body,
                                               idempotency_key=idempotency_key)
         return _decode(response, Task)
+
+    async def assignment_page(self, *, cursor: str | None, limit: int, **filters: Any) -> Page[Assignment]:
+        """One page of assignments, for a caller that pages itself."""
+        return await self.gateway.get_json(f"{PSA}/assignments", Page[Assignment],
+                                           params={**_params(filters), "cursor": cursor, "limit": limit})
 
     async def assignments(self, **filters: Any) -> list[Assignment]:
         return await all_pages(self.gateway, f"{PSA}/assignments", Assignment, _params(filters))

@@ -62,7 +62,9 @@ def gateway_downstream(settings: TierSettings, name: str = "gateway", scope: str
             settings.gateway_url.rstrip("/") + "/oauth2/token", settings.client_id, settings.client_secret, scope
         )
     return Downstream(name, settings.gateway_url, timeout_seconds=settings.outbound_timeout_seconds,
-                      credentials=credentials)
+                      credentials=credentials, max_connections=settings.outbound_max_connections,
+                      max_waiting=settings.outbound_max_waiting or None,
+                      max_wait_seconds=settings.outbound_max_wait_seconds)
 
 
 def create_tier_app(

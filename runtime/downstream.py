@@ -1,4 +1,4 @@
-"""Outbound calls: one pooled httpx client per downstream, timeouts always set, ids always propagated.
+"""Outbound calls: one bounded HTTP/1.1 pool per downstream (runtime.http1), timeouts always set, ids propagated.
 
 Tier-to-tier calls go through the gateway with the calling tier's own client identity: a
 :class:`ClientCredentials` source fetches and caches its token from the gateway's token endpoint.
@@ -10,20 +10,35 @@ Every call is counted and timed per downstream (``runtime.metrics``) and, with t
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Mapping
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 import msgspec
 
 from runtime import correlation, metrics, tracing
+from runtime.http1 import (
+    ConnectionDropped,
+    ConnectTimedOut,
+    Http1Pool,
+    PoolSaturated,
+    ResponseTimedOut,
+    UpstreamError,
+)
 from runtime.problems import PROBLEM_CONTENT_TYPE, FieldError, ProblemError
 
 T = TypeVar("T")
 
 _decoder = msgspec.json.Decoder()
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+SATURATED_RETRY_AFTER = "1"
+# Back-pressure defaults: a call waits at most this long for a free connection, and at most this many calls per
+# connection wait at once; past either the downstream is overloaded, and a fast 503 beats a slow timeout.
+DEFAULT_MAX_WAIT_SECONDS = 2.0
+DEFAULT_WAITING_PER_CONNECTION = 4
 
 
 def segment(value: str) -> str:
@@ -92,8 +107,30 @@ class ClientCredentials:
         await self._http.aclose()
 
 
+class Reply:
+    """A downstream's answer: status, headers (names lower-cased, repeats joined) and the whole body."""
+
+    __slots__ = ("content", "headers", "status_code")
+
+    def __init__(self, status_code: int, headers: dict[str, str], content: bytes) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = content
+
+    def json(self) -> Any:
+        return _decoder.decode(self.content)
+
+
 class Downstream:
-    """A named downstream with its own connection pool."""
+    """A named downstream with its own bounded connection pool (:mod:`runtime.http1`).
+
+    Back-pressure: at most ``max_connections`` calls in flight; beyond that a call waits for a connection at most
+    ``max_wait_seconds``, and at most ``max_waiting`` calls wait; otherwise the call fails fast with 503
+    ``downstream-saturated`` and ``Retry-After``, so an overloaded tier sheds load instead of timing out.
+    Retries: a call whose reused keep-alive connection died before any answer byte is sent once more on a fresh
+    connection when it is safe to repeat (an idempotent method, or an Idempotency-Key); nothing else is retried
+    here (the gateway owns retries with budgets).
+    """
 
     def __init__(
         self,
@@ -103,24 +140,39 @@ class Downstream:
         timeout_seconds: float = 10.0,
         credentials: ClientCredentials | None = None,
         max_connections: int = 100,
+        max_waiting: int | None = None,
+        max_wait_seconds: float | None = None,
         headers: Mapping[str, str] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 3.0)),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            headers=dict(headers or {}),
-            transport=transport,
+        url = urlsplit(self.base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"{name}: {base_url!r} is not an http(s) URL")
+        tls = ssl.create_default_context() if url.scheme == "https" else None
+        self._prefix = url.path
+        self._pool = Http1Pool(
+            url.hostname, url.port or (443 if tls else 80), max_connections=max_connections,
+            connect_timeout=min(timeout_seconds, 3.0), response_timeout=timeout_seconds, tls=tls,
+            max_waiting=max_connections * DEFAULT_WAITING_PER_CONNECTION if max_waiting is None else max_waiting,
+            max_wait_seconds=(min(timeout_seconds, DEFAULT_MAX_WAIT_SECONDS) if max_wait_seconds is None
+                              else max_wait_seconds),
         )
+        self._headers = [(k.lower().encode("latin-1"), _header_value(v)) for k, v in (headers or {}).items()]
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._pool.aclose()
         if self.credentials is not None:
             await self.credentials.aclose()
+
+    def _target(self, path: str, params: Mapping[str, Any] | None) -> str:
+        target = self._prefix + path
+        pairs = [(k, _query_value(item)) for k, v in (params or {}).items() if v is not None
+                 for item in (v if isinstance(v, list | tuple) else (v,))]
+        if pairs:
+            target += ("&" if "?" in target else "?") + urlencode(pairs)
+        return target
 
     async def request(
         self,
@@ -132,49 +184,63 @@ class Downstream:
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
         allow_statuses: frozenset[int] = frozenset(),
-    ) -> httpx.Response:
+    ) -> Reply:
         """Send one request; raise a problem for any status >= 400 not in ``allow_statuses``."""
         send_headers = correlation.outbound_headers()
         if headers:
             send_headers.update(headers)
         if idempotency_key:
             send_headers["Idempotency-Key"] = idempotency_key
-        content = None
+        body = b""
         if json is not None:
-            content = msgspec.json.encode(json)
+            body = msgspec.json.encode(json)
             send_headers["Content-Type"] = "application/json"
-        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        target = self._target(path, params)
+        repeatable = method in IDEMPOTENT_METHODS or bool(idempotency_key)
         started = time.perf_counter()
         outcome: int | str = "error"
         try:
-            for attempt in (1, 2):
+            token_refreshed = stale_retried = False
+            while True:
                 if self.credentials is not None:
                     send_headers["Authorization"] = "Bearer " + await self.credentials.token()
+                wire = self._headers + [(k.lower().encode("latin-1"), _header_value(v))
+                                        for k, v in send_headers.items()]
                 try:
-                    response = await self._client.request(
-                        method, path, params=clean_params, content=content, headers=send_headers
-                    )
-                except httpx.TimeoutException as exc:
-                    outcome = "timeout"
-                    raise DownstreamProblem(
-                        f"{self.name} did not answer in time", status=504, slug="downstream-timeout",
-                        downstream=self.name,
-                    ) from exc
-                except httpx.TransportError as exc:
+                    answer = await self._pool.request(method, target, wire, body)
+                except ConnectionDropped as exc:
+                    if exc.reused and not exc.got_bytes and repeatable and not stale_retried:
+                        # A keep-alive connection the server had closed while idle: nothing was processed.
+                        stale_retried = True
+                        metrics.record_downstream_retry(self.name, "stale_connection")
+                        continue
                     outcome = "unavailable"
-                    raise DownstreamProblem(
-                        f"{self.name} is unavailable ({type(exc).__name__})", status=503,
-                        slug="downstream-unavailable", downstream=self.name,
-                    ) from exc
-                if response.status_code == 401 and self.credentials is not None and attempt == 1:
+                    raise DownstreamProblem(f"{self.name} is unavailable ({exc})", status=503,
+                                            slug="downstream-unavailable", downstream=self.name) from exc
+                except PoolSaturated as exc:
+                    outcome = "saturated"
+                    raise DownstreamProblem(f"{self.name} is saturated: {exc}; retry shortly", status=503,
+                                            slug="downstream-saturated", downstream=self.name,
+                                            headers={"Retry-After": SATURATED_RETRY_AFTER}) from exc
+                except (ConnectTimedOut, ResponseTimedOut) as exc:
+                    outcome = "timeout"
+                    raise DownstreamProblem(f"{self.name} did not answer in time", status=504,
+                                            slug="downstream-timeout", downstream=self.name) from exc
+                except UpstreamError as exc:
+                    outcome = "unavailable"
+                    raise DownstreamProblem(f"{self.name} is unavailable ({type(exc).__name__})", status=503,
+                                            slug="downstream-unavailable", downstream=self.name) from exc
+                if answer.status == 401 and self.credentials is not None and not token_refreshed:
                     # Our token may have been revoked or rotated: fetch a new one and try once more.
+                    token_refreshed = True
                     self.credentials.invalidate()
                     metrics.record_downstream_retry(self.name, "token_refused")
                     continue
                 break
-            outcome = response.status_code
+            outcome = answer.status
         finally:
             self._observe(method, path, send_headers, started, outcome)
+        response = Reply(answer.status, _header_dict(answer.headers), answer.body)
         if response.status_code >= 400 and response.status_code not in allow_statuses:
             raise self._problem_from(response)
         return response
@@ -189,7 +255,7 @@ class Downstream:
                 tracing.record_client_span(self.name, method, path, trace, traceparent, started,
                                            outcome if isinstance(outcome, int) else 0)
 
-    def _problem_from(self, response: httpx.Response) -> DownstreamProblem:
+    def _problem_from(self, response: Reply) -> DownstreamProblem:
         body: dict[str, Any] = {}
         if response.headers.get("content-type", "").startswith((PROBLEM_CONTENT_TYPE, "application/json")):
             try:
@@ -208,7 +274,8 @@ class Downstream:
                       and "pointer" in e and "detail" in e]
         slug = str(body.get("type", "")).rsplit("/", 1)[-1] or None
         if status in (502, 503, 504):
-            return DownstreamProblem(detail, status=status, slug=slug, errors=errors, **extensions)
+            return DownstreamProblem(detail, status=status, slug=slug, errors=errors,
+                                     headers=_passthrough_headers(response), **extensions)
         if status >= 500:
             return DownstreamProblem(f"{self.name} failed: {detail}", status=502, slug="downstream-error",
                                      **extensions)
@@ -220,5 +287,31 @@ class Downstream:
         return msgspec.json.decode(response.content, type=type_)
 
 
-def _passthrough_headers(response: httpx.Response) -> dict[str, str]:
-    return {k: v for k, v in response.headers.items() if k.lower() == "retry-after"}
+def _passthrough_headers(response: Reply) -> dict[str, str]:
+    retry_after = response.headers.get("retry-after")
+    return {"Retry-After": retry_after} if retry_after else {}
+
+
+def _header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1")
+        text = value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers
+
+
+def _header_value(value: str) -> bytes:
+    if any(c in value for c in "\r\n\0"):
+        # Never let a value from a request split the outbound request into two.
+        raise ProblemError("a header value carries a line break or NUL", status=400, slug="validation-error")
+    return value.encode("latin-1", "replace")
+
+
+def _query_value(value: Any) -> str:
+    """As httpx spells query values: booleans lower-case, everything else as its text (a list: the key repeated)."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 import yaml
@@ -37,6 +37,11 @@ class TierSettings(msgspec.Struct, kw_only=True):
     gateway_url: str = "http://127.0.0.1:8080"
     client_id: str = ""
     client_secret: str = ""
+    # Back-pressure on each outbound pool (runtime.downstream): calls in flight, calls waiting (0: default, 4 per
+    # connection) and the longest wait for a connection before a fast 503 downstream-saturated.
+    outbound_max_connections: Annotated[int, msgspec.Meta(ge=1)] = 100
+    outbound_max_waiting: Annotated[int, msgspec.Meta(ge=0)] = 0
+    outbound_max_wait_seconds: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     # Tokens this tier accepts (defense in depth: the gateway checked them already).
     token_issuer: str = "http://127.0.0.1:8080"  # noqa: S105 - an issuer URL, not a secret
     token_audience: str = "psgateway"  # noqa: S105 - an audience name, not a secret

@@ -30,5 +30,5 @@ class StaffingV1(Controller):
     ) -> StaffedAssignmentPage:
         require_scopes(principal, "staffing:read")
         return await service.worker_assignments(
-            state.downstreams["gateway"], worker_id, status=status, cursor=cursor, limit=limit
+            state.services.systems.psa, worker_id, status=status, cursor=cursor, limit=limit
         )

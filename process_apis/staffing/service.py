@@ -1,27 +1,25 @@
-"""Staffing: a worker's assignments joined with the projects they are on, read from the PSA system API."""
+"""Staffing: a worker's assignments joined with the projects they are on, read from the PSA system API.
+
+Two system calls whatever the page holds: the page of assignments, then every project on it in one batch read
+(projects are reference data: served from the process tier's short cache when it has them)."""
 
 from __future__ import annotations
 
-import asyncio
-
-from contracts.canonical import Assignment, AssignmentStatus, Page, Project
+from contracts.canonical import AssignmentStatus
 from process_apis.staffing.models import ProjectSummary, StaffedAssignment, StaffedAssignmentPage
-from runtime.downstream import Downstream, segment
-
-PSA = "/system/psa/v1"
+from process_apis.systems import Psa
+from runtime.problems import ProblemError
 
 
 async def worker_assignments(
-    gateway: Downstream, worker_id: str, *, status: AssignmentStatus | None, cursor: str | None, limit: int
+    psa: Psa, worker_id: str, *, status: AssignmentStatus | None, cursor: str | None, limit: int
 ) -> StaffedAssignmentPage:
-    page = await gateway.get_json(
-        f"{PSA}/assignments", Page[Assignment],
-        params={"worker_id": worker_id, "status": status, "cursor": cursor, "limit": limit},
-    )
-    project_ids = sorted({a.project_id for a in page.items})
-    projects = await asyncio.gather(*(gateway.get_json(f"{PSA}/projects/{segment(pid)}", Project)
-                                      for pid in project_ids))
-    by_id = {p.id: p for p in projects}
+    page = await psa.assignment_page(worker_id=worker_id, status=status, cursor=cursor, limit=limit)
+    by_id = await psa.projects_by_id(a.project_id for a in page.items)
+    missing = sorted({a.project_id for a in page.items} - by_id.keys())
+    if missing:
+        raise ProblemError(f"the PSA lists assignments on project {missing[0]!r} but does not hold it", status=502,
+                           slug="downstream-error", downstream="system/psa")
     return StaffedAssignmentPage(
         items=[
             StaffedAssignment(
@@ -33,14 +31,15 @@ async def worker_assignments(
                 end_date=a.end_date,
                 status=a.status,
                 project=ProjectSummary(
-                    id=by_id[a.project_id].id,
-                    name=by_id[a.project_id].name,
-                    status=by_id[a.project_id].status,
-                    billing_model=by_id[a.project_id].billing_model,
-                    customer_id=by_id[a.project_id].customer_id,
+                    id=project.id,
+                    name=project.name,
+                    status=project.status,
+                    billing_model=project.billing_model,
+                    customer_id=project.customer_id,
                 ),
             )
             for a in page.items
+            for project in (by_id[a.project_id],)
         ],
         next_cursor=page.next_cursor,
     )

@@ -51,6 +51,8 @@ from system_apis.psa.service import PsaService
 Limit = Annotated[int, Parameter(ge=1, le=200)]
 # Time entries page larger: a month end reads tens of thousands, and each page costs a vendor query.
 TimeEntryLimit = Annotated[int, Parameter(ge=1, le=1000)]
+# A batch read by ids answers in one page: as many ids as the largest page.
+BATCH_IDS_MAX = 200
 
 
 def connector(state: State) -> PsaConnector:
@@ -59,6 +61,18 @@ def connector(state: State) -> PsaConnector:
 
 def service(state: State) -> PsaService:
     return PsaService(state.psa)
+
+
+def batch_ids(ids: str) -> list[str]:
+    """The ids of a batch read (``?ids=a,b,c``): 1 to BATCH_IDS_MAX ids of 1 to 64 characters each."""
+    wanted = ids.split(",")
+    bad = next((i for i in wanted if not 1 <= len(i) <= 64), None)
+    if len(wanted) > BATCH_IDS_MAX or bad is not None:
+        detail = (f"at most {BATCH_IDS_MAX} ids" if len(wanted) > BATCH_IDS_MAX
+                  else "each id is 1 to 64 characters, ids separated by single commas")
+        raise BadRequest(f"ids: {detail}", slug="validation-error",
+                         errors=[FieldError(pointer="/ids", detail=detail, location="query")])
+    return wanted
 
 
 def aware(moment: dt.datetime | None, name: str) -> dt.datetime | None:
@@ -85,8 +99,14 @@ class PsaV1(Controller):
     @get("/projects", operation_id="listProjects")
     async def list_projects(self, state: State, principal: Principal, status: ProjectStatus | None = None,
                             customer_id: str | None = None, contract_id: str | None = None,
-                            cursor: str | None = None, limit: Limit = 50) -> Page[Project]:
+                            cursor: str | None = None, limit: Limit = 50, ids: str | None = None) -> Page[Project]:
         require_scopes(principal, "psa:read")
+        if ids is not None:
+            wanted = batch_ids(ids)
+            found = await service(state).projects_by_id(wanted)
+            return Page(items=[p for p in found if (status is None or p.status == status)
+                               and (customer_id is None or p.customer_id == customer_id)
+                               and (contract_id is None or p.contract_id == contract_id)])
         return await connector(state).list_projects(status=status, customer_id=customer_id, contract_id=contract_id,
                                                     cursor=cursor, limit=limit)
 

@@ -7,6 +7,7 @@ Adapters map dialects; this module decides. Every refusal is a canonical problem
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 
@@ -79,9 +80,30 @@ def refused(index: int, time_entry_id: str, problem: ProblemError) -> TimeEntryT
                                      problem=problem.to_problem(correlation.current_correlation_id()).to_dict())
 
 
+# A batch read asks the vendor for at most this many records at once (the rest wait their turn).
+BATCH_READ_CONCURRENCY = 16
+
+
 class PsaService:
     def __init__(self, connector: PsaConnector) -> None:
         self.connector = connector
+
+    async def projects_by_id(self, project_ids: Sequence[str]) -> list[Project]:
+        """The projects of these ids that exist, in the order asked, each once; an unknown id is left out (a filter
+        is a question, not a reference that must exist). Read through the connector one by one, concurrently and
+        bounded, so every vendor gets the batch without a batch call of its own."""
+        wanted = list(dict.fromkeys(project_ids))
+        gate = asyncio.Semaphore(BATCH_READ_CONCURRENCY)
+
+        async def one(project_id: str) -> Project | None:
+            async with gate:
+                try:
+                    return await self.connector.get_project(project_id)
+                except NotFound:
+                    return None
+
+        found = await asyncio.gather(*(one(project_id) for project_id in wanted))
+        return [project for project in found if project is not None]
 
     async def create_project(self, data: ProjectCreate, idempotency_key: str | None) -> Project:
         check_dates(data.start_date, data.end_date)

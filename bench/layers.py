@@ -1,0 +1,341 @@
+"""The layer tax: one user's call through all three tiers against a one-process baseline, in one run.
+
+    .venv/bin/python -m bench.layers            # print the table
+    .venv/bin/python -m bench.layers --readme   # and regenerate the README's layers section
+
+Layered: the real stack as `psgw up` starts it (sandbox vendors, system, process and experience tiers, gateway;
+launcher.Stack), with the default gateway.yaml except that every SLA tier is raised so no call is rate limited.
+``GET /experience/mobile-time/v2/me/assignments`` goes experience -> gateway -> process -> gateway -> system ->
+sandbox PSA. Direct: bench/layers_direct.py, one process verifying the same token and calling the same sandbox
+PSA through the same connector, answering the same payload (checked equal before measuring).
+
+For each path, wrk at 8, 32 and 64 connections (-t2, --timeout 5s, loopback); CPU per call is every process's
+CPU time (user + system, /proc) during the run divided by the calls served, so the figure holds whatever else
+runs on the machine; throughput and latency do not: on a busy machine read the ratios, not the absolutes.
+The write path logs time entries (``POST .../me/time-entries``, a fresh client_ref each) through all tiers and
+directly. Every run is bounded by wrk -d; the whole script takes about two minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bench.harness import CLOCK_TICKS, free_port, machine_summary, write_readme_section
+from gateway import config as gateway_config
+from gateway.issuer import Issuer
+from gateway.launcher import REPO_ROOT, Ports, Stack
+
+READ = "/experience/mobile-time/v2/me/assignments"
+WRITE = "/experience/mobile-time/v2/me/time-entries"
+CONSULTANT = "wrk_e1001"
+LEVELS = (8, 32, 64)
+WRITE_CONNECTIONS = 32
+# Targets (issue 16), checked in the printed section, never in tests.
+TARGET_READ_RPS = 500
+TARGET_READ_P99_MS = 100.0
+TARGET_CPU_MS = 4.0
+TARGET_RATIO = 3.0
+TARGET_WRITE_RPS = 200
+TARGET_HOLD = 0.9  # throughput at 64 connections against the peak
+
+# Each wrk thread numbers its own requests, so every entry has a fresh client_ref (a repeat would be answered
+# with the existing entry, not logged again: the benchmark would measure the idempotent path instead).
+WRITE_SCRIPT = """
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local n = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+function request()
+  n = n + 1
+  local body = string.format(
+    '{"project_id":"%(project)s","work_date":"%(day)s","minutes":30,"work_type":"billable_delivery",'
+    .. '"notes":"bench","client_ref":"%(run)s-%%d-%%d"}', tid, n)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+@dataclass
+class Member:
+    """One process of a measured path, for its CPU time."""
+
+    name: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+@dataclass
+class Run:
+    connections: int
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    timeouts: int
+    socket_errors: int
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # per process, per call
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def cpu_total_ms(self) -> float:
+        return sum(self.cpu_ms.values())
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    if not match:
+        raise ValueError(f"unreadable latency {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def wrk(url: str, token: str, members: list[Member], *, connections: int, seconds: int,
+        script: Path | None = None) -> Run:
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s",
+            "-H", f"Authorization: Bearer {token}"]
+    if script is not None:
+        argv += ["-s", str(script)]
+    before = {m.name: m.cpu_seconds() for m in members}
+    output = subprocess.run([*argv, url], capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    used = {m.name: m.cpu_seconds() - before[m.name] for m in members}
+    counted = re.search(r"(\d+) requests in ([\d.]+)(s|m)", output)
+    if not counted:
+        raise RuntimeError(f"unreadable wrk output:\n{output}")
+    requests = int(counted.group(1))
+    percentiles = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)", output, re.MULTILINE))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return Run(
+        connections=connections,
+        requests=requests,
+        seconds=float(counted.group(2)) * (60 if counted.group(3) == "m" else 1),
+        p50_ms=_ms(percentiles["50"]) if "50" in percentiles else 0.0,
+        p99_ms=_ms(percentiles["99"]) if "99" in percentiles else 0.0,
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        timeouts=int(errors.group(4)) if errors else 0,
+        socket_errors=sum(int(g) for g in errors.groups()[:3]) if errors else 0,
+        cpu_ms={name: seconds * 1000 / requests for name, seconds in used.items()} if requests else {},
+    )
+
+
+def bench_config(work: Path) -> Path:
+    """gateway.yaml with every SLA tier raised: the benchmark measures the layers, not the rate limits."""
+    text = (REPO_ROOT / "gateway.yaml").read_text()
+    text, raised = re.subn(r"^(\s+)(\w+):\s*\{requests_per_second:[^}]*\}",
+                           r"\1\2: {requests_per_second: 1000000, burst: 1000000}", text, flags=re.MULTILINE)
+    if not raised:
+        raise SystemExit("gateway.yaml: no sla_tiers entries found to raise")
+    path = work / "gateway.layers.yaml"
+    path.write_text(text)
+    return path
+
+
+def start_direct(stack: Stack, work: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = {**os.environ, "PSGW_PORT": str(port), "PSGW_PSA_URL": stack.url("sandbox-psa"),
+           "PSGW_GATEWAY_URL": stack.gateway_url, "PSGW_TOKEN_ISSUER": stack.gateway_url, "PSGW_LOG_LEVEL": "WARNING"}
+    log = (work / "direct.log").open("ab")
+    process = subprocess.Popen([sys.executable, "-m", "bench.layers_direct"], env=env, cwd=REPO_ROOT, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the direct baseline exited with {process.returncode}; see {work / 'direct.log'}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200:
+                return process, port
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("the direct baseline did not start")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def same_answer(layered_url: str, direct_url: str, token: str) -> tuple[str, dict[str, object]]:
+    """Both paths answer the same payload; returns a project the consultant may log time on."""
+    headers = {"Authorization": f"Bearer {token}"}
+    layered = httpx.get(layered_url + READ, headers=headers, timeout=30.0)
+    direct = httpx.get(direct_url + READ, headers=headers, timeout=30.0)
+    if layered.status_code != 200 or direct.status_code != 200:
+        raise SystemExit(f"the read failed: layered {layered.status_code} {layered.text[:300]}, "
+                         f"direct {direct.status_code} {direct.text[:300]}")
+    if layered.json() != direct.json():
+        raise SystemExit(f"the two paths answer differently:\n{layered.text}\n{direct.text}")
+    body = layered.json()
+    loggable = [a for a in body["items"] if a["can_log_time"]]
+    if not loggable:
+        raise SystemExit(f"{CONSULTANT} has no assignment open for time entry")
+    return loggable[0]["project_id"], body
+
+
+def measure(name: str, url: str, token: str, members: list[Member], levels: tuple[int, ...], seconds: int,
+            script: Path | None = None) -> list[Run]:
+    print(f"measuring {name} ...", file=sys.stderr)
+    wrk(url, token, members, connections=levels[0], seconds=1, script=script)  # warm-up: pools, caches, tokens
+    runs = []
+    for connections in levels:
+        run = wrk(url, token, members, connections=connections, seconds=seconds, script=script)
+        print(f"  {connections:>3} connections: {run.rps:,.0f} req/s, p99 {run.p99_ms:.1f} ms, "
+              f"CPU {run.cpu_total_ms:.2f} ms/call, {run.non_2xx} non-2xx, {run.timeouts} timeouts", file=sys.stderr)
+        runs.append(run)
+    if any(run.non_2xx or run.socket_errors for run in runs):
+        print(f"  ! {name}: non-2xx responses or socket errors (see the table)", file=sys.stderr)
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=5, help="each wrk run (default 5)")
+    parser.add_argument("--readme", action="store_true", help="rewrite the README's layers section")
+    parser.add_argument("--keep", action="store_true", help="keep the data directory (logs) afterwards")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian package 'wrk')")
+
+    work = Path(tempfile.mkdtemp(prefix="psgw-layers-"))
+    stack = Stack(data_dir=work / "data", ports=Ports.free(), config_file=bench_config(work),
+                  extra_env={"PSGW_LOG_LEVEL": "WARNING"})
+    direct: subprocess.Popen[bytes] | None = None
+    started = time.monotonic()
+    load_before = os.getloadavg()[0]
+    try:
+        print(f"starting the stack in {work} ...", file=sys.stderr)
+        stack.start()
+        stack.wait_ready(timeout=120)
+        config = gateway_config.load(stack.config_file, {**os.environ, "PSGW_ISSUER_URL": stack.gateway_url})
+        issuer = Issuer(config.issuer, stack.data_dir)
+        client = next(c for c in config.clients if c.id == "mobile-app")
+        token = issuer.mint(client, subject=CONSULTANT, ttl_seconds=3600)[0]
+        direct, direct_port = start_direct(stack, work)
+        direct_url = f"http://127.0.0.1:{direct_port}"
+        project_id, answer = same_answer(stack.gateway_url, direct_url, token)
+
+        layered_members = [Member(name, process.pid) for name, process in stack.processes.items()]
+        psa = next(m for m in layered_members if m.name == "sandbox-psa")
+        direct_members = [Member("direct", direct.pid), psa]
+
+        results: dict[str, list[Run]] = {}
+        results["read, three tiers"] = measure("the read through three tiers", stack.gateway_url + READ, token,
+                                               layered_members, LEVELS, args.seconds)
+        results["read, direct"] = measure("the read, direct", direct_url + READ, token, direct_members, LEVELS,
+                                          args.seconds)
+        run_id = f"bench{os.getpid()}{int(time.time())}"
+        day = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+        for name, url, members in (("write, three tiers", stack.gateway_url + WRITE, layered_members),
+                                   ("write, direct", direct_url + WRITE, direct_members)):
+            script = work / f"write-{len(results)}.lua"
+            script.write_text(WRITE_SCRIPT % {"project": project_id, "day": day, "run": f"{run_id}-{len(results)}"})
+            results[name] = measure(name, url, token, members, (WRITE_CONNECTIONS,), args.seconds, script)
+    except BaseException:
+        for log in sorted((work / "data" / "logs").glob("*.log")):
+            print(f"==== {log.name}\n{log.read_text()[-3000:]}", file=sys.stderr)
+        raise
+    finally:
+        if direct is not None:
+            stop(direct)
+        stack.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    table = render(results, args, len(answer["items"]), time.monotonic() - started,  # type: ignore[arg-type]
+                   load_before)
+    print(table)
+    if args.readme:
+        write_readme_section("layers", table)
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else float("nan")
+
+
+def render(results: dict[str, list[Run]], args: argparse.Namespace, items: int, wall: float,
+           load_before: float) -> str:
+    lines = [
+        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine_summary()}.",
+        f"Command: `.venv/bin/python -m bench.layers` (wrk -t2 -d{args.seconds}s --timeout 5s per row, loopback; "
+        f"the read answers {items} assignments for {CONSULTANT}, both paths checked equal; CPU per call is the sum "
+        f"over every process of the path; every process logs at WARNING, no access log lines; script wall time "
+        f"{wall:.0f} s; load average {load_before:.1f} at the "
+        "start: figures from a busy machine understate throughput and overstate latency, not CPU per call).",
+        "",
+        "| path | conns | req/s | p50 ms | p99 ms | non-2xx | timeouts | CPU ms/call | CPU by process (ms/call) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, runs in results.items():
+        for run in runs:
+            by_process = ", ".join(f"{p} {ms:.2f}" for p, ms in sorted(run.cpu_ms.items(), key=lambda kv: -kv[1])
+                                   if ms >= 0.01)
+            lines.append(f"| {name} | {run.connections} | {run.rps:,.0f} | {run.p50_ms:.1f} | {run.p99_ms:.1f} | "
+                         f"{run.non_2xx} | {run.timeouts} | {run.cpu_total_ms:.2f} | {by_process} |")
+    layered, direct = results["read, three tiers"], results["read, direct"]
+    pairs = list(zip(layered, direct, strict=True))
+    at32 = next(r for r in layered if r.connections == 32)
+    peak = max(r.rps for r in layered)
+    at64 = next(r for r in layered if r.connections == 64)
+    write = results["write, three tiers"][0]
+    cpu_ratio_32 = next(ratio(three.cpu_total_ms, d.cpu_total_ms) for three, d in pairs if three.connections == 32)
+    lines += ["", "Layered/direct, per connection count: " + "; ".join(
+        f"{three.connections}: CPU per call {ratio(three.cpu_total_ms, d.cpu_total_ms):.1f}x, "
+        f"p50 {ratio(three.p50_ms, d.p50_ms):.1f}x, req/s {ratio(three.rps, d.rps):.2f}x" for three, d in pairs) + "."]
+    cores = os.cpu_count() or 1
+    if at32.cpu_total_ms:
+        lines.append(f"CPU bound: at {at32.cpu_total_ms:.2f} ms per call the three tiers could serve at most "
+                     f"{cores * 1000 / at32.cpu_total_ms:,.0f} req/s on {cores} idle cores (wrk's own CPU aside); "
+                     "the gap to the measured rate is the machine's other load and the hops' waiting.")
+    checks = [
+        (f"CPU layered/direct {cpu_ratio_32:.1f}x at 32 connections (goal < {TARGET_RATIO:g}x)",
+         cpu_ratio_32 < TARGET_RATIO),
+        (f"read at 32 connections {at32.rps:,.0f} req/s (target >= {TARGET_READ_RPS})", at32.rps >= TARGET_READ_RPS),
+        (f"p99 {at32.p99_ms:.1f} ms (target < {TARGET_READ_P99_MS:g} ms)",
+         at32.requests > 0 and at32.p99_ms < TARGET_READ_P99_MS),
+        (f"{sum(r.timeouts for r in layered)} timeouts and {sum(r.non_2xx + r.socket_errors for r in layered)} "
+         "other failures (target 0)", not any(r.timeouts or r.non_2xx or r.socket_errors for r in layered)),
+        (f"CPU {at32.cpu_total_ms:.2f} ms/call (target <= {TARGET_CPU_MS:g})",
+         at32.requests > 0 and at32.cpu_total_ms <= TARGET_CPU_MS),
+        (f"64 connections hold {ratio(at64.rps, peak):.0%} of the peak (target >= {TARGET_HOLD:.0%})",
+         peak > 0 and at64.rps >= TARGET_HOLD * peak),
+        (f"write {write.rps:,.0f} req/s (target >= {TARGET_WRITE_RPS})", write.rps >= TARGET_WRITE_RPS),
+    ]
+    lines.append("Three tiers: " + "; ".join(f"{text}: {'met' if ok else 'NOT met'}" for text, ok in checks) + ".")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
