@@ -24,6 +24,7 @@ from process_apis.reconciliation.service import ReconciliationService
 from process_apis.settings import ProcessSettings
 from process_apis.store import metadata
 from process_apis.systems import Systems
+from process_apis.timesheets.entry_rules import WorkDateWindow
 from process_apis.timesheets.service import TimesheetService
 from runtime.downstream import Downstream
 from runtime.storage import Database, database_url
@@ -75,7 +76,8 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
     invoicing = InvoicingService(db, systems, jobs, on_jobs=wake_jobs.kick, on_events=wake_relay.kick)
     services = Services(
         settings=settings, db=db, systems=systems, bus=bus, relay=relay, dispatcher=dispatcher, jobs=jobs,
-        billing=billing, timesheets=TimesheetService(db, systems, billing), exceptions=exceptions,
+        billing=billing, exceptions=exceptions, timesheets=TimesheetService(
+            db, systems, billing, WorkDateWindow(settings.work_date_days_back, settings.work_date_days_ahead)),
         provisioning=provisioning, invoicing=invoicing, reconciliation=ReconciliationService(db, systems),
         posted_time=PostedTimeProjection(db), loops=Loops(), wake_relay=wake_relay, wake_dispatcher=wake_dispatcher,
         wake_jobs=wake_jobs)

@@ -127,14 +127,16 @@ class MobileTimeV2(Controller):
     @post("/me/time-entries", operation_id="createMyTimeEntry")
     async def create(self, state: State, principal: Principal, data: NewEntryV2) -> Response[MyEntryV2]:
         service = mobile(state, principal, "time:write")
-        created, entry = await service.create(shapes.new_entry_v2(data), data.client_ref)
+        with shapes.pointing_v2():
+            created, entry = await service.create(shapes.new_entry_v2(data), data.client_ref)
         return Response(shapes.entry_v2(service, entry), status_code=201 if created else 200)
 
     @patch("/me/time-entries/{time_entry_id:str}", operation_id="updateMyTimeEntry")
     async def update(self, state: State, principal: Principal, time_entry_id: str,
                      data: EntryChangesV2) -> MyEntryV2:
         service = mobile(state, principal, "time:write")
-        return shapes.entry_v2(service, await service.update(time_entry_id, shapes.changes_v2(data)))
+        with shapes.pointing_v2():
+            return shapes.entry_v2(service, await service.update(time_entry_id, shapes.changes_v2(data)))
 
     @delete("/me/time-entries/{time_entry_id:str}", operation_id="deleteMyTimeEntry", status_code=204)
     async def remove(self, state: State, principal: Principal, time_entry_id: str) -> None:

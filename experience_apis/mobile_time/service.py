@@ -28,7 +28,7 @@ from experience_apis.process_calls import (
     StaffedPage,
 )
 from runtime.downstream import Downstream, DownstreamProblem, segment
-from runtime.problems import NotFound
+from runtime.problems import BadRequest, FieldError, NotFound
 
 SUBMITTABLE = frozenset({"draft", "rejected"})
 CONCURRENCY = 8
@@ -61,6 +61,15 @@ class Week:
     project_names: dict[str, str]
 
 
+def week_end_of(week_start: dt.date) -> dt.date:
+    """The week's last day; a week that would run past the calendar's end (9999-12-31) is bad input."""
+    if week_start > dt.date.max - dt.timedelta(days=6):
+        raise BadRequest("week_start has no whole week before the end of the calendar", slug="validation-error",
+                         errors=[FieldError(pointer="/week_start", detail="a date before 9999-12-26",
+                                            location="path")])
+    return week_start + dt.timedelta(days=6)
+
+
 def item_problem(status: int, detail: str, pointer: str | None = None,
                  slug: str = "validation-error") -> dict[str, Any]:
     problem: dict[str, Any] = {"type": f"/catalog/problems/{slug}", "title": "Invalid item", "status": status,
@@ -68,6 +77,14 @@ def item_problem(status: int, detail: str, pointer: str | None = None,
     if pointer is not None:
         problem["errors"] = [{"pointer": pointer, "detail": detail}]
     return problem
+
+
+def _repointed(problem: dict[str, Any] | None, old: str, new: str) -> dict[str, Any] | None:
+    if not problem or not isinstance(problem.get("errors"), list):
+        return problem
+    errors = [{**e, "pointer": new + e["pointer"][len(old):]}
+              if isinstance(e, dict) and str(e.get("pointer", "")).startswith(old) else e for e in problem["errors"]]
+    return {**problem, "errors": errors}
 
 
 class MobileTime:
@@ -89,7 +106,7 @@ class MobileTime:
     # -- reads -------------------------------------------------------------------------------------------------
 
     async def week(self, week_start: dt.date) -> Week:
-        week_end = week_start + dt.timedelta(days=6)
+        week_end = week_end_of(week_start)
         entries: list[ProcessTimeEntry] = []
         cursor: str | None = None
         while True:
@@ -176,11 +193,14 @@ class MobileTime:
                 items.append(item)
             response = await self.gateway.request("POST", f"{TIMESHEETS}/time-entry-syncs", json={"items": items})
             results = msgspec.json.decode(response.content, type=ProcessSyncResponse).items
-            for (index, command), result in zip(pending, results, strict=True):
-                outcomes[index] = SyncOutcome(command.client_ref, result.status, result.time_entry, result.problem)
+            for position, ((index, command), result) in enumerate(zip(pending, results, strict=True)):
+                # The process tier points into the batch it was sent; the phone reads pointers into its own batch.
+                problem = _repointed(result.problem, f"/items/{position}/", f"/items/{index}/")
+                outcomes[index] = SyncOutcome(command.client_ref, result.status, result.time_entry, problem)
         return [o for o in outcomes if o is not None]
 
     async def submit(self, week_start: dt.date) -> WeekSubmission:
+        week_end_of(week_start)
         response = await self.gateway.request("POST", f"{TIMESHEETS}/submissions",
                                               json={"worker_id": self.worker_id, "week_start": week_start.isoformat()})
         result = msgspec.json.decode(response.content, type=ProcessSubmission)

@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.canonical import Posting
+from contracts.canonical import Posting, decimal_text
 from process_apis.backoff import describe, is_transient, next_attempt_at
 from process_apis.events.outbox import record_events
 from process_apis.exceptions.service import raise_exception
@@ -52,7 +52,7 @@ def posting_body(row: Any) -> dict[str, Any]:
     return {
         "source_type": "time_entry", "source_id": row.time_entry_id, "project_id": row.project_id,
         "contract_id": row.contract_id, "legal_entity_id": row.legal_entity_id,
-        "work_date": row.work_date.isoformat(), "quantity": str(row.hours), "amount": str(row.amount),
+        "work_date": row.work_date.isoformat(), "quantity": decimal_text(row.hours), "amount": decimal_text(row.amount),
         "currency": row.currency,
     }
 
@@ -219,7 +219,7 @@ class PostingDispatcher:
                 await record_events(conn, "time.posted", [({
                     "time_entry_id": row.time_entry_id, "project_id": row.project_id,
                     "contract_id": row.contract_id, "posting_id": row.erp_posting_id or ""},
-                    {"amount": str(row.amount), "currency": row.currency, "hours": str(row.hours),
+                    {"amount": decimal_text(row.amount), "currency": row.currency, "hours": decimal_text(row.hours),
                      "work_date": row.work_date.isoformat(), "entry_version": row.entry_version,
                      "psa_state": state}) for row, state in posted])
                 for row, detail, psa_state in refused:

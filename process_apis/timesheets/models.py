@@ -10,12 +10,10 @@ import msgspec
 
 from contracts.canonical import Instant, TimeEntry
 from process_apis.billing.models import Settlement
-from runtime.problems import FieldError
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-# msgspec cannot bound Decimals: ``hours_errors`` checks 0 < hours <= 24 and points at the bad field.
+# msgspec cannot bound Decimals: ``entry_rules.hours_errors`` checks 0 < hours <= 24 and points at the bad field.
 Hours = Decimal
-MAX_HOURS = Decimal(24)
 Notes = Annotated[str, msgspec.Meta(max_length=2000)]
 ClientRef = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:\-]+$")]
 
@@ -37,12 +35,6 @@ class TimeEntryChanges(msgspec.Struct, kw_only=True, forbid_unknown_fields=True,
     hours: Hours | None = None
     billable: bool | None = None
     notes: Notes | None = None
-
-
-def hours_errors(hours: Decimal | None, pointer: str) -> list[FieldError]:
-    if hours is None or (hours.is_finite() and Decimal(0) < hours <= MAX_HOURS):
-        return []
-    return [FieldError(pointer=pointer, detail="hours must be more than 0 and at most 24")]
 
 
 class TimeEntryPage(msgspec.Struct, kw_only=True):

@@ -18,13 +18,14 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.canonical import Page, Project, TimeEntry
+from contracts.canonical import Page, Project, TimeEntry, decimal_text
 from process_apis.backoff import describe, is_transient
 from process_apis.billing.models import Settlement
 from process_apis.billing.service import BillingService
 from process_apis.events.outbox import record_event
 from process_apis.store import approvals
 from process_apis.systems import PSA, Systems
+from process_apis.timesheets.entry_rules import WorkDateWindow, day_errors, hours_errors
 from process_apis.timesheets.models import (
     Approval,
     ApprovalRequest,
@@ -38,7 +39,6 @@ from process_apis.timesheets.models import (
     SyncResult,
     TimeEntryChanges,
     TimeEntryPage,
-    hours_errors,
 )
 from runtime import correlation
 from runtime.downstream import DownstreamProblem
@@ -50,10 +50,11 @@ _SUBMITTABLE = frozenset({"draft", "rejected"})
 
 
 class TimesheetService:
-    def __init__(self, db: Database, systems: Systems, billing: BillingService) -> None:
+    def __init__(self, db: Database, systems: Systems, billing: BillingService, window: WorkDateWindow) -> None:
         self.db = db
         self.systems = systems
         self.billing = billing
+        self.window = window
 
     # -- time entries (pass-through writes, so the mobile app never writes to the PSA directly) -------------
 
@@ -71,17 +72,36 @@ class TimesheetService:
 
     async def create_entry(self, body: NewTimeEntry) -> tuple[bool, TimeEntry]:
         """Create a draft; with a ``client_ref`` already used, the existing entry comes back (created False)."""
-        _check(hours_errors(body.hours, "/hours"))
+        _check(hours_errors(body.hours, "/hours") or self.window.errors(body.work_date, "/work_date", _today()))
+        _check(await self._day_errors(body.worker_id, body.work_date, body.hours, "/hours",
+                                      client_ref=body.client_ref))
         status, entry = await self.systems.psa.create_time_entry(msgspec.to_builtins(body, order="sorted"))
         return status == 201, entry
 
     async def update_entry(self, time_entry_id: str, changes: TimeEntryChanges) -> TimeEntry:
-        _check(hours_errors(changes.hours, "/hours"))
+        _check(hours_errors(changes.hours, "/hours") + self.window.errors(changes.work_date, "/work_date", _today()))
         payload = msgspec.to_builtins(changes)
         if not payload:
             raise BadRequest("send at least one field to change", slug="validation-error",
                              errors=[FieldError(pointer="", detail="no field to change")])
+        _check(await self._changed_day_errors(time_entry_id, changes.work_date, changes.hours, "/hours"))
         return await self.systems.psa.update_time_entry(time_entry_id, payload)
+
+    async def _day_errors(self, worker_id: str, work_date: dt.date, hours: Decimal, pointer: str, *,
+                          client_ref: str | None = None, time_entry_id: str | None = None) -> list[FieldError]:
+        """The day rule for ``hours`` on the worker's date; the entry itself (by id, or by its client ref on a
+        re-sent create) is left out of the day, so a replay or an edit never counts twice."""
+        day = await self.systems.psa.time_entries(worker_id=worker_id, from_date=work_date, to_date=work_date)
+        others = [e for e in day if e.id != time_entry_id and (client_ref is None or e.client_ref != client_ref)]
+        return day_errors(others, hours, pointer)
+
+    async def _changed_day_errors(self, time_entry_id: str, work_date: dt.date | None, hours: Decimal | None,
+                                  pointer: str) -> list[FieldError]:
+        if work_date is None and hours is None:
+            return []
+        entry = await self.systems.psa.time_entry(time_entry_id)
+        return await self._day_errors(entry.worker_id, work_date or entry.work_date, hours or entry.hours, pointer,
+                                      time_entry_id=entry.id)
 
     async def delete_entry(self, time_entry_id: str) -> None:
         await self.systems.psa.delete_time_entry(time_entry_id)
@@ -96,9 +116,9 @@ class TimesheetService:
             raise BadRequest(f"client_ref {duplicates[0]!r} appears twice in one batch", slug="validation-error",
                              errors=[FieldError(pointer=f"/items/{refs.index(d, refs.index(d) + 1)}/client_ref",
                                                 detail="duplicate client_ref") for d in duplicates])
-        return SyncResponse(items=[await self._sync_one(item) for item in request.items])
+        return SyncResponse(items=[await self._sync_one(index, item) for index, item in enumerate(request.items)])
 
-    async def _sync_one(self, item: SyncItem) -> SyncResult:
+    async def _sync_one(self, index: int, item: SyncItem) -> SyncResult:
         try:
             if item.op == "delete":
                 if item.time_entry_id is None:
@@ -109,15 +129,26 @@ class TimesheetService:
                     if exc.status != 404:  # already gone: the delete is done
                         raise
                 return SyncResult(client_ref=item.client_ref, status="deleted")
+            at = f"/items/{index}"
+            refused = self.window.errors(item.work_date, f"{at}/work_date", _today())
+            if refused:
+                return _sync_refusal(item, refused)
             fields = {k: v for k, v in msgspec.to_builtins(item).items()
                       if k in {"task_id", "work_date", "hours", "billable", "notes"} and v is not None}
             if item.time_entry_id is not None:
+                refused = await self._changed_day_errors(item.time_entry_id, item.work_date, item.hours, f"{at}/hours")
+                if refused:
+                    return _sync_refusal(item, refused)
                 entry = await self.systems.psa.update_time_entry(item.time_entry_id, fields)
                 return SyncResult(client_ref=item.client_ref, status="updated", time_entry=entry)
-            missing = [name for name in ("worker_id", "project_id", "work_date", "hours")
-                       if getattr(item, name) is None]
-            if missing:
+            if item.worker_id is None or item.project_id is None or item.work_date is None or item.hours is None:
+                missing = [name for name in ("worker_id", "project_id", "work_date", "hours")
+                           if getattr(item, name) is None]
                 return _sync_error(item, 422, "a new entry needs " + ", ".join(missing))
+            refused = await self._day_errors(item.worker_id, item.work_date, item.hours, f"{at}/hours",
+                                             client_ref=item.client_ref)
+            if refused:
+                return _sync_refusal(item, refused)
             body = {**fields, "worker_id": item.worker_id, "project_id": item.project_id,
                     "client_ref": item.client_ref}
             status, entry = await self.systems.psa.create_time_entry(body)
@@ -130,6 +161,9 @@ class TimesheetService:
     # -- submission --------------------------------------------------------------------------------------------
 
     async def submit(self, request: SubmissionRequest) -> SubmissionResult:
+        if request.week_start > dt.date.max - dt.timedelta(days=6):
+            raise BadRequest("week_start has no whole week before the end of the calendar", slug="validation-error",
+                             errors=[FieldError(pointer="/week_start", detail="a date before 9999-12-26")])
         week_end = request.week_start + dt.timedelta(days=6)
         if request.time_entry_ids is not None:
             entries = await self.billing.fetch_entries(request.time_entry_ids)
@@ -161,7 +195,7 @@ class TimesheetService:
             async with self.db.transaction() as conn:
                 for entry in submitted:
                     await record_event(conn, "time.submitted", _entry_subject(entry),
-                                       {"work_date": entry.work_date.isoformat(), "hours": str(entry.hours),
+                                       {"work_date": entry.work_date.isoformat(), "hours": decimal_text(entry.hours),
                                         "version": entry.version})
         return SubmissionResult(worker_id=request.worker_id, week_start=request.week_start, week_end=week_end,
                                 items=[outcome for outcome, _ in results],
@@ -244,7 +278,7 @@ class TimesheetService:
                 await record_event(conn, "time.approved" if row.decision == "approve" else "time.rejected",
                                    _entry_subject(entry),
                                    {"approval_id": row.id, "approver_id": row.approver_id, "reason": row.reason,
-                                    "hours": str(entry.hours), "work_date": entry.work_date.isoformat(),
+                                    "hours": decimal_text(entry.hours), "work_date": entry.work_date.isoformat(),
                                     "version": entry.version})
             items = [outcomes[i] for i in row.time_entry_ids]
             await conn.execute(approvals.update().where(approvals.c.id == row.id).values(
@@ -323,6 +357,16 @@ def _check(errors: list[FieldError]) -> None:
 
 def _entry_subject(entry: TimeEntry) -> dict[str, str]:
     return {"time_entry_id": entry.id, "worker_id": entry.worker_id, "project_id": entry.project_id}
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _sync_refusal(item: SyncItem, errors: list[FieldError]) -> SyncResult:
+    return SyncResult(client_ref=item.client_ref, status="error", problem={
+        "type": "/catalog/problems/validation-error", "title": "Invalid item", "status": 422,
+        "detail": errors[0].detail, "errors": [msgspec.to_builtins(e) for e in errors]})
 
 
 def _sync_error(item: SyncItem, status: int, detail: str) -> SyncResult:

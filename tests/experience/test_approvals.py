@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 
 import httpx
 
 from tests.contract_checks import assert_matches_contract
-from tests.experience.conftest import DEMO_MANAGER, all_items, this_monday
+from tests.days import a_day_of_its_own, week_of
+from tests.experience.conftest import DEMO_MANAGER, all_items
 
 API = "experience/approvals"
 INBOX = "/experience/approvals/v1"
 MOBILE = "/experience/mobile-time/v1"
 
 
-def submitted_entry(consultant: httpx.Client, hours: str = "2") -> str:
+def submitted_entry(consultant: httpx.Client, hours: str = "2", day: dt.date | None = None) -> str:
     """A fresh entry by the demo consultant on prj_4001 (managed by the demo manager), submitted."""
-    week = this_monday().isoformat()
+    day = day or a_day_of_its_own()
     created = consultant.post(f"{MOBILE}/me/time-entries", json={
-        "project_id": "prj_4001", "work_date": week, "hours": hours, "client_ref": "inbox-" + uuid.uuid4().hex[:10]})
+        "project_id": "prj_4001", "work_date": day.isoformat(), "hours": hours,
+        "client_ref": "inbox-" + uuid.uuid4().hex[:10]})
     assert created.status_code == 201, created.text
-    submitted = consultant.post(f"{MOBILE}/me/weeks/{week}/submissions")
+    submitted = consultant.post(f"{MOBILE}/me/weeks/{week_of(day).isoformat()}/submissions")
     assert submitted.status_code == 200, submitted.text
     return str(created.json()["time_entry_id"])
 
@@ -76,7 +79,8 @@ def test_approving_moves_the_entry_and_posts_it_through_the_process_tier(
 
 def test_rejecting_needs_a_reason_and_the_consultant_sees_it(manager: httpx.Client,
                                                              consultant: httpx.Client) -> None:
-    entry_id = submitted_entry(consultant)
+    day = a_day_of_its_own()
+    entry_id = submitted_entry(consultant, day=day)
 
     no_reason = manager.post(f"{INBOX}/decisions", json={"time_entry_ids": [entry_id], "decision": "reject"})
     assert no_reason.status_code == 400
@@ -87,7 +91,7 @@ def test_rejecting_needs_a_reason_and_the_consultant_sees_it(manager: httpx.Clie
     assert rejected.status_code == 200, rejected.text
     assert_matches_contract(API, "POST", "/decisions", rejected)
     assert rejected.json()["rejected"] == 1
-    week = consultant.get(f"{MOBILE}/me/weeks/{this_monday().isoformat()}").json()
+    week = consultant.get(f"{MOBILE}/me/weeks/{week_of(day).isoformat()}").json()
     entry = next(e for e in week["entries"] if e["time_entry_id"] == entry_id)
     assert (entry["state"], entry["rejection_reason"]) == ("rejected", "Book the workshop on the Tuesday")
 

@@ -32,6 +32,8 @@ from contracts.canonical import (
     ProjectDimension,
     RevenueMethod,
     RevenueSchedule,
+    decimal_text,
+    plain_decimal,
 )
 from runtime.downstream import Downstream
 from runtime.problems import Conflict, NotFound, ProblemError, Unprocessable
@@ -107,10 +109,6 @@ _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 def period_name(period: str) -> str:
     """Canonical period ("2026-10") -> ERP period name ("Oct 2026")."""
     return f"{_MONTH_NAMES[int(period[5:7]) - 1]} {period[:4]}"
-
-
-def plain(number: Decimal) -> Decimal:
-    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number.normalize()
 
 
 def source_from_vendor(source_type: InvoiceLineSource, ref: str) -> str:
@@ -266,7 +264,7 @@ def posting_from_vendor(body: dict[str, Any]) -> Posting:
         project_id=to_canonical("project", body["projectCode"]),
         contract_id=to_canonical("contract", body["contractNumber"]),
         legal_entity_id=to_canonical("legal_entity", body["subsidiaryCode"]),
-        work_date=dt.date.fromisoformat(body["transactionDate"]), quantity=plain(Decimal(body["quantity"])),
+        work_date=dt.date.fromisoformat(body["transactionDate"]), quantity=plain_decimal(Decimal(body["quantity"])),
         amount=from_minor(body["amountMinor"], body["currencyCode"]), currency=body["currencyCode"],
         posted_at=dt.datetime.fromisoformat(body["postedAt"]) if body.get("postedAt") else None,
     )
@@ -279,7 +277,7 @@ def posting_to_vendor(posting: Posting | PostingCreate) -> dict[str, Any]:
         "projectCode": reference("project", posting.project_id, "/project_id"),
         "contractNumber": reference("contract", posting.contract_id, "/contract_id"),
         "subsidiaryCode": reference("legal_entity", posting.legal_entity_id, "/legal_entity_id"),
-        "transactionDate": posting.work_date.isoformat(), "quantity": str(posting.quantity),
+        "transactionDate": posting.work_date.isoformat(), "quantity": decimal_text(posting.quantity),
         "amountMinor": to_minor(posting.amount, posting.currency, "/amount"), "currencyCode": posting.currency,
     }
     if isinstance(posting, Posting):
@@ -296,7 +294,7 @@ def invoice_from_vendor(body: dict[str, Any], keys: ErpKeys) -> Invoice:
     for line in body["lines"]:
         source_type = SOURCE_TYPE[line["sourceType"]]
         lines.append(InvoiceLine(
-            description=line["description"], quantity=plain(Decimal(line["quantity"])),
+            description=line["description"], quantity=plain_decimal(Decimal(line["quantity"])),
             unit_price=from_minor(line["unitPriceMinor"], currency), amount=from_minor(line["amountMinor"], currency),
             source_type=source_type,
             source_ids=[source_from_vendor(source_type, ref) for ref in line.get("sourceRefs", [])],
@@ -315,7 +313,7 @@ def invoice_from_vendor(body: dict[str, Any], keys: ErpKeys) -> Invoice:
 
 def invoice_lines_to_vendor(lines: Iterable[InvoiceLine | Any], currency: str) -> list[dict[str, Any]]:
     return [{
-        "description": line.description, "quantity": str(line.quantity),
+        "description": line.description, "quantity": decimal_text(line.quantity),
         "unitPriceMinor": to_minor(line.unit_price, currency, f"/lines/{index}/unit_price"),
         "amountMinor": to_minor(line.amount, currency, f"/lines/{index}/amount"),
         "sourceType": SOURCE_TYPE_VENDOR[line.source_type],

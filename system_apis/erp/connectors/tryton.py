@@ -35,6 +35,7 @@ from contracts.canonical import (
     Posting,
     ProjectDimension,
     RevenueSchedule,
+    plain_decimal,
 )
 from runtime.problems import Conflict, FieldError, NotFound, ProblemError, Unprocessable
 from system_apis.erp.models import (
@@ -73,10 +74,6 @@ INVOICE_LABELS = {"Party": "/customer_id", "Currency": "/currency", "Quantity": 
                   "Description": "/lines"}
 # Sources that are documents of another system keep that system's number; others pass verbatim.
 SOURCE_KINDS: dict[str, Kind] = {"time_entry": "time_entry", "expense": "expense", "milestone": "milestone"}
-
-
-def plain(number: Decimal) -> Decimal:
-    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number.normalize()
 
 
 def money(value: Any) -> Decimal:
@@ -134,7 +131,7 @@ def posting_from_row(row: dict[str, Any]) -> Posting:
         project_id=to_canonical("project", nested(row, "work.number") or ""),
         contract_id=to_canonical("contract", nested(row, "contract.number") or ""),
         legal_entity_id=to_canonical("legal_entity", nested(row, "company.party.code") or ""),
-        work_date=row["date"], quantity=plain(Decimal(row["quantity"])), amount=money(row["amount"]),
+        work_date=row["date"], quantity=plain_decimal(Decimal(row["quantity"])), amount=money(row["amount"]),
         currency=nested(row, "currency.code") or "", posted_at=row.get("create_date"),
     )
 
@@ -148,7 +145,7 @@ def invoice_from_rows(row: dict[str, Any], lines: Iterable[dict[str, Any]]) -> I
         source_type: InvoiceLineSource = line.get("psgw_source_type") or "time_entry"
         refs = (line.get("psgw_source_refs") or "").split()
         canonical_lines.append(InvoiceLine(
-            description=line.get("description") or "", quantity=plain(Decimal(str(line["quantity"]))),
+            description=line.get("description") or "", quantity=plain_decimal(Decimal(str(line["quantity"]))),
             unit_price=money(line["unit_price"]), amount=money(line["amount"]), source_type=source_type,
             source_ids=[source_from_row(source_type, ref) for ref in refs]))
     return Invoice(
