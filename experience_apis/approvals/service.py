@@ -2,7 +2,8 @@
 
 The manager is the token's subject. The inbox lists only projects the PSA names them manager of; a decision is
 sent to the timesheets process API with the manager as approver, so the process tier's own check (an approver
-must manage the entry's project) refuses anything else, entry by entry.
+must manage the entry's project) refuses anything else, entry by entry. Nobody decides their own time: it is
+not in their inbox, and the process tier refuses such a decision (403).
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ class ApprovalsInbox:
                     if not next_cursor:
                         return found
 
-        entries = [e for found in await asyncio.gather(*(of(p) for p in sorted(projects))) for e in found]
+        # Separation of duties: a manager's own time waits in someone else's inbox, never in their own.
+        entries = [e for found in await asyncio.gather(*(of(p) for p in sorted(projects))) for e in found
+                   if e.worker_id != self.manager_id]
         entries.sort(key=lambda e: (e.work_date.isoformat(), e.id))
         if after is not None:
             entries = [e for e in entries if (e.work_date.isoformat(), e.id) > (after.work_date, after.time_entry_id)]

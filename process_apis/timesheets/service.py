@@ -42,7 +42,7 @@ from process_apis.timesheets.models import (
 )
 from runtime import correlation
 from runtime.downstream import DownstreamProblem
-from runtime.problems import BadRequest, FieldError, NotFound, Unprocessable
+from runtime.problems import BadRequest, FieldError, Forbidden, NotFound, Unprocessable
 from runtime.storage import Database, utcnow
 
 CONCURRENCY = 16
@@ -208,6 +208,10 @@ class TimesheetService:
         if request.decision == "reject" and not (request.reason or "").strip():
             raise BadRequest("a rejection needs a reason the worker can act on", slug="validation-error",
                              errors=[FieldError(pointer="/reason", detail="required when rejecting")])
+        if not await self._key_recorded(idempotency_key):  # a replayed key answers as it did the first time
+            repeated = await self._repeated_decision(request)
+            if repeated is not None:
+                return False, repeated
         approval_id, new = await self.record_decision(request, idempotency_key)
         try:
             return new, await self.apply(approval_id)
@@ -216,6 +220,69 @@ class TimesheetService:
                 raise
             # A system is down: the decision is recorded and the recovery loop completes it (202).
             return new, await self.get_approval(approval_id)
+
+    async def _key_recorded(self, idempotency_key: str | None) -> bool:
+        if not idempotency_key:
+            return False
+        async with self.db.read() as conn:
+            return (await conn.execute(sa.select(approvals.c.id).where(
+                approvals.c.idempotency_key == idempotency_key))).first() is not None
+
+    async def _repeated_decision(self, request: ApprovalRequest) -> Approval | None:
+        """Refuse a decision on one's own time (403, nothing recorded); answer a decision already taken on every
+        entry with the approval that took it, each entry ``unchanged`` (no new approval, nothing settled again).
+
+        Looks at the PSA first; when the PSA cannot answer, the decision is recorded as usual and the same rules
+        apply entry by entry when it is applied (:func:`decided_already`, :func:`own_time`)."""
+        ids = list(dict.fromkeys(request.time_entry_ids))
+        try:
+            entries = await self._known_entries(ids)
+        except DownstreamProblem as exc:
+            if is_transient(exc):
+                return None
+            raise
+        own = [index for index, entry_id in enumerate(ids)
+               if entry_id in entries and own_time(entries[entry_id], request.approver_id)]
+        if own:
+            raise Forbidden("nobody approves or rejects their own time", slug="own-time", errors=[
+                FieldError(pointer=f"/time_entry_ids/{i}", detail="the approver's own entry") for i in own])
+        if len(entries) < len(ids) or not all(decided_already(entries[i], request.decision) for i in ids):
+            return None
+        deciding = await self._deciding_approval(ids, request.decision)
+        if deciding is None:
+            return None
+        return msgspec.structs.replace(deciding, entries=[
+            EntryOutcome(time_entry_id=i, result="unchanged", state=entries[i].state,
+                         detail=f"{entries[i].state} already") for i in ids])
+
+    async def _known_entries(self, ids: list[str]) -> dict[str, TimeEntry]:
+        """The entries that exist among ``ids`` (an unknown one is answered ``not_found`` when applied)."""
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(entry_id: str) -> TimeEntry | None:
+            async with limit:
+                try:
+                    return await self.systems.psa.time_entry(entry_id)
+                except DownstreamProblem as exc:
+                    if exc.status == 404:
+                        return None
+                    raise
+
+        return {e.id: e for e in await asyncio.gather(*(one(i) for i in ids)) if e is not None}
+
+    async def _deciding_approval(self, ids: list[str], decision: str) -> Approval | None:
+        """The one applied approval that decided every entry of ``ids`` this way, if there is one."""
+        async with self.db.read() as conn:
+            rows = (await conn.execute(sa.select(approvals).where(
+                approvals.c.decision == decision, approvals.c.state == "applied",
+                sa.cast(approvals.c.time_entry_ids, sa.Text).like(f'%"{ids[0]}"%'))
+                .order_by(approvals.c.created_at.desc()).limit(20))).all()
+        target = "approved" if decision == "approve" else "rejected"
+        for row in rows:
+            decided = {o["time_entry_id"] for o in (row.outcome or []) if o.get("result") == target}
+            if set(ids) <= decided:
+                return _approval(row)
+        return None
 
     async def record_decision(self, request: ApprovalRequest, idempotency_key: str | None) -> tuple[str, bool]:
         """The approval id for this decision and whether this call recorded it (False: a replay of the key)."""
@@ -316,9 +383,12 @@ class TimesheetService:
                     if await manager_of(entry.project_id) != row.approver_id:
                         return EntryOutcome(time_entry_id=entry_id, result="refused", state=entry.state,
                                             detail=f"{row.approver_id} does not manage {entry.project_id}"), None
-                    if target == "approved" and entry.state in ("posted", "invoiced"):
+                    if own_time(entry, row.approver_id):
+                        return EntryOutcome(time_entry_id=entry_id, result="refused", state=entry.state,
+                                            detail="nobody approves or rejects their own time"), None
+                    if decided_already(entry, row.decision):
                         return EntryOutcome(time_entry_id=entry_id, result="unchanged", state=entry.state,
-                                            detail="approved and posted already"), None
+                                            detail=f"{entry.state} already"), None
                     moved = await self.systems.psa.transition_time_entry(
                         entry_id, target, actor_id=row.approver_id, reason=row.reason)
                 except DownstreamProblem as exc:
@@ -348,6 +418,18 @@ class TimesheetService:
             finally:
                 correlation.reset_current(token)
         return len(rows)
+
+
+def own_time(entry: TimeEntry, approver_id: str) -> bool:
+    """Separation of duties: nobody decides their own time."""
+    return entry.worker_id == approver_id
+
+
+def decided_already(entry: TimeEntry, decision: str) -> bool:
+    """The entry is where this decision would take it (approved time moves on to posted and invoiced)."""
+    if decision == "approve":
+        return entry.state in ("approved", "posted", "invoiced")
+    return entry.state == "rejected"
 
 
 def _check(errors: list[FieldError]) -> None:

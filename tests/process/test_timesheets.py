@@ -49,8 +49,11 @@ def test_create_change_submit_and_reject_with_clear_errors(experience: httpx.Cli
     assert submitted["items"][0]["result"] == "submitted"
 
     not_manager = ok(experience.post(f"{TIME}/approvals", json={
-        "time_entry_ids": [entry["id"]], "approver_id": "wrk_e1001", "decision": "approve"}), 201)
+        "time_entry_ids": [entry["id"]], "approver_id": "wrk_e1003", "decision": "approve"}), 201)
     assert not_manager["entries"][0]["result"] == "refused"
+    own_time = experience.post(f"{TIME}/approvals", json={
+        "time_entry_ids": [entry["id"]], "approver_id": "wrk_e1001", "decision": "approve"})
+    assert own_time.status_code == 403 and own_time.json()["errors"][0]["pointer"] == "/time_entry_ids/0"
 
     no_reason = experience.post(f"{TIME}/approvals", json={
         "time_entry_ids": [entry["id"]], "approver_id": "wrk_e1002", "decision": "reject"})
