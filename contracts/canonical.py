@@ -308,6 +308,9 @@ class Posting(Entity, kw_only=True):
     amount: Money
     currency: Currency
     posted_at: Instant | None = None
+    # A reversal (a correction took the source back) is the negative of the posting it names, dated when it was
+    # booked; the source's net posting is the sum of both.
+    reverses_posting_id: str | None = None
 
 
 class Opportunity(Entity, kw_only=True):

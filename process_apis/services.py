@@ -24,6 +24,7 @@ from process_apis.reconciliation.service import ReconciliationService
 from process_apis.settings import ProcessSettings
 from process_apis.store import metadata
 from process_apis.systems import Systems
+from process_apis.timesheets.corrections import CorrectionService
 from process_apis.timesheets.entry_rules import WorkDateWindow
 from process_apis.timesheets.service import TimesheetService
 from runtime.downstream import Downstream
@@ -41,6 +42,7 @@ class Services:
     jobs: JobRunner
     billing: BillingService
     timesheets: TimesheetService
+    corrections: CorrectionService
     exceptions: ExceptionQueue
     provisioning: ProvisioningService
     invoicing: InvoicingService
@@ -74,10 +76,11 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
     provisioning = ProvisioningService(db, systems, on_events=wake_relay.kick,
                                        lease_seconds=settings.outbox_lease_seconds)
     invoicing = InvoicingService(db, systems, jobs, on_jobs=wake_jobs.kick, on_events=wake_relay.kick)
+    window = WorkDateWindow(settings.work_date_days_back, settings.work_date_days_ahead)
     services = Services(
         settings=settings, db=db, systems=systems, bus=bus, relay=relay, dispatcher=dispatcher, jobs=jobs,
-        billing=billing, exceptions=exceptions, timesheets=TimesheetService(
-            db, systems, billing, WorkDateWindow(settings.work_date_days_back, settings.work_date_days_ahead)),
+        billing=billing, exceptions=exceptions, timesheets=TimesheetService(db, systems, billing, window),
+        corrections=CorrectionService(db, systems, billing, window),
         provisioning=provisioning, invoicing=invoicing, reconciliation=ReconciliationService(db, systems),
         posted_time=PostedTimeProjection(db), loops=Loops(), wake_relay=wake_relay, wake_dispatcher=wake_dispatcher,
         wake_jobs=wake_jobs)
@@ -119,6 +122,7 @@ def _start_loops(s: Services) -> None:
 
     async def recover() -> None:
         await s.timesheets.recover(settings.recovery_after_seconds)
+        await s.corrections.recover(settings.recovery_after_seconds)
         await s.provisioning.recover()
 
     s.loops.start("recovery", recover, interval=lambda _failed: settings.recovery_interval_seconds)

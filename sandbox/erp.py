@@ -481,6 +481,35 @@ def create_posting(store: DocumentStore, body: dict[str, Any]) -> tuple[int, dic
     return 201, posting
 
 
+def reverse_posting(store: DocumentStore, internal_id: int, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Book the reversal of a posting: its negative, referencing it (``reversesInternalId``), dated in an open
+    period. A posting is reversed at most once: asking again answers 200 with the first reversal."""
+    original = _one(store, "posting", internal_id)
+    if original.get("reversesInternalId") is not None:
+        raise error(409, "Conflict", [(None, "IS_REVERSAL", "a reversal is not reversed")])
+    existing = store.get("postingReversal", str(internal_id))
+    if existing is not None:
+        return 200, _one(store, "posting", existing["internalId"])
+    check = Checker(body)
+    check.unknown({"transactionDate"})
+    check.required("transactionDate")
+    check.date("transactionDate")
+    check.raise_if_any("Invalid reversal")
+    day = dt.date.fromisoformat(body["transactionDate"])
+    if _period_status(store, original["subsidiaryCode"], day) != "OPEN":
+        check.fail("transactionDate", f"the period {period_name(day)} is not open", "PERIOD_CLOSED")
+    check.raise_if_any("Invalid reversal")
+    reversal_id = store.next_number("postingId")
+    reversal = {**original, "internalId": reversal_id, "postingNumber": f"JE-{reversal_id}",
+                "transactionDate": day.isoformat(), "quantity": str(-Decimal(original["quantity"])),
+                "amountMinor": -int(original["amountMinor"]), "reversesInternalId": internal_id,
+                "reversesPostingNumber": original["postingNumber"],
+                "postedAt": moment(utc_now())}
+    store.put("posting", str(reversal_id), reversal)
+    store.put("postingReversal", str(internal_id), {"internalId": reversal_id})
+    return 201, reversal
+
+
 def post_batch(store: DocumentStore, body: dict[str, Any]) -> dict[str, Any]:
     items = body.get("postings")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
@@ -665,6 +694,12 @@ def create_app(store: DocumentStore) -> Litestar:
                                         await json_object(request, invalid))
         return Response(body, status_code=status)
 
+    @post("/api/v1/postings/{internal_id:int}/actions/reverse")
+    async def post_posting_reversal(internal_id: int, request: Request[Any, Any, Any]) -> Response[Any]:
+        status, body = await store.call(store.transaction, reverse_posting, store, internal_id,
+                                        await json_object(request, invalid))
+        return Response(body, status_code=status)
+
     @post("/api/v1/postings/batch", status_code=200)
     async def post_postings_batch(request: Request[Any, Any, Any]) -> dict[str, Any]:
         body = await json_object(request, invalid)
@@ -701,7 +736,8 @@ def create_app(store: DocumentStore) -> Litestar:
     return Litestar(
         [list_subsidiaries, list_periods, list_customers, get_customer, post_customer, list_contracts, get_contract,
          post_contract, patch_contract, list_dimensions, post_dimension, list_postings, post_posting,
-         post_postings_batch, list_invoices, get_invoice, post_new_invoice, post_invoice_action, list_revenue],
+         post_posting_reversal, post_postings_batch, list_invoices, get_invoice, post_new_invoice,
+         post_invoice_action, list_revenue],
         exception_handlers={HTTPException: framework_error, VendorError: vendor_error_response},
         openapi_config=None,
     )

@@ -49,5 +49,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "service-unavailable": ProblemType(503, "Service unavailable", "Temporarily unavailable; retry later."),
     "upstream-timeout": ProblemType(504, "Upstream timeout", "A tier did not answer in time."),
     "downstream-timeout": ProblemType(504, "Gateway timeout", "A system of record did not answer in time."),
+    "not-supported-by-vendor": ProblemType(501, "Not implemented",
+                                           "The vendor system behind this API cannot do this; `downstream` names it."),
     "gateway-timeout": ProblemType(504, "Gateway timeout", "A dependency did not answer in time."),
 }

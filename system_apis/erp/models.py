@@ -87,6 +87,12 @@ class PostingCreate(Checked, kw_only=True):
     ranges = {"quantity": NON_NEGATIVE, "amount": NON_NEGATIVE}
 
 
+class PostingReversal(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Reverse a posting: book its negative on ``on`` (a day of an open period, usually today)."""
+
+    on: dt.date
+
+
 class PostingBatch(Checked, kw_only=True):
     items: Annotated[list[PostingCreate], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
 

@@ -39,6 +39,7 @@ from system_apis.erp.models import (
     PostingBatchResult,
     PostingCreate,
     PostingFilter,
+    PostingReversal,
     ProjectDimensionCreate,
 )
 from system_apis.erp.service import ErpService
@@ -154,6 +155,15 @@ class ErpV1(Controller):
             posting, created = await connector(state).create_posting(data)
             return (201 if created else 200), posting
         return await write(state, principal, "createPosting", idempotency_key, {}, data, action)
+
+    @post("/postings/{posting_id:str}/reversals", operation_id="reversePosting")
+    async def reverse_posting(self, state: State, principal: Principal, posting_id: str, data: PostingReversal,
+                              idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        async def action() -> tuple[int, Posting]:
+            reversal, created = await connector(state).reverse_posting(posting_id, data.on)
+            return (201 if created else 200), reversal
+        return await write(state, principal, "reversePosting", idempotency_key, {"posting_id": posting_id}, data,
+                           action)
 
     @post("/postings/batch", operation_id="createPostingBatch")
     async def create_posting_batch(self, state: State, principal: Principal, data: PostingBatch,

@@ -7,6 +7,7 @@ as upserts report whether they created: ``(record, created)``.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Protocol
 
 from contracts.canonical import (
@@ -64,6 +65,11 @@ class ErpConnector(Protocol):
         ...
 
     async def create_postings(self, items: list[PostingCreate]) -> list[PostingBatchItem]: ...
+
+    async def reverse_posting(self, posting_id: str, on: dt.date) -> tuple[Posting, bool]:
+        """(reversal, created): the posting's negative, referencing it, dated ``on``; a posting is reversed at
+        most once (asking again answers the first reversal). 422 ``period-closed`` when ``on`` is not open."""
+        ...
 
     async def list_postings(self, filters: PostingFilter, *, cursor: str | None, limit: int) -> Page[Posting]: ...
 

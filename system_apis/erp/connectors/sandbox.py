@@ -267,6 +267,8 @@ def posting_from_vendor(body: dict[str, Any]) -> Posting:
         work_date=dt.date.fromisoformat(body["transactionDate"]), quantity=plain_decimal(Decimal(body["quantity"])),
         amount=from_minor(body["amountMinor"], body["currencyCode"]), currency=body["currencyCode"],
         posted_at=dt.datetime.fromisoformat(body["postedAt"]) if body.get("postedAt") else None,
+        reverses_posting_id=to_canonical("posting", body["reversesPostingNumber"])
+        if body.get("reversesPostingNumber") else None,
     )
 
 
@@ -587,8 +589,19 @@ class SandboxErp:
     async def _posting_for_source(self, source_type: str, source_ref: str) -> dict[str, Any]:
         found = await self._get("/api/v1/postings", what="posting",
                                 params={"sourceDocumentId": source_ref, "limit": PAGE_MAX})
-        row: dict[str, Any] = next(r for r in found["items"] if r["sourceDocumentType"] == source_type)
+        row: dict[str, Any] = next(r for r in found["items"]
+                                   if r["sourceDocumentType"] == source_type and not r.get("reversesInternalId"))
         return row
+
+    async def reverse_posting(self, posting_id: str, on: dt.date) -> tuple[Posting, bool]:
+        number = to_business_key("posting", posting_id)
+        internal_id = number.removeprefix("JE-")
+        if not internal_id.isdigit():
+            raise NotFound(f"no posting {posting_id!r}", slug="unknown-id")
+        status, reversal = await self._call("POST", f"/api/v1/postings/{internal_id}/actions/reverse",
+                                            json={"transactionDate": on.isoformat()}, what="posting",
+                                            field_map={"transactionDate": "/on"})
+        return posting_from_vendor(reversal), status == 201
 
     async def create_posting(self, data: PostingCreate) -> tuple[Posting, bool]:
         body = posting_to_vendor(data)

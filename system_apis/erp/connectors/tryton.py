@@ -436,6 +436,12 @@ class TrytonErp(TrytonRecords):
                                             posting=posting))
         return results
 
+    async def reverse_posting(self, posting_id: str, on: dt.date) -> tuple[Posting, bool]:
+        # psgw.posting keeps one row per source (its unique constraint); reversals need the module to grow a
+        # reference to the reversed row first. Until then the ERP says so plainly and the caller holds the work.
+        raise ProblemError(f"{VENDOR} does not reverse postings through this adapter yet", status=501,
+                           slug="not-supported-by-vendor", title="Not implemented", downstream=VENDOR)
+
     async def list_postings(self, filters: PostingFilter, *, cursor: str | None, limit: int) -> Page[Posting]:
         domain: list[Any] = []
         if filters.from_date is not None:
