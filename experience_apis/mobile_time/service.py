@@ -21,6 +21,7 @@ from experience_apis.mobile_time.models import WeekSubmission, WeekSubmissionIte
 from experience_apis.process_calls import (
     STAFFING,
     TIMESHEETS,
+    ProcessCorrection,
     ProcessSubmission,
     ProcessSyncResponse,
     ProcessTimeEntry,
@@ -157,6 +158,16 @@ class MobileTime:
     async def delete(self, time_entry_id: str) -> None:
         await self.own_entry(time_entry_id)
         await self.gateway.request("DELETE", f"{TIMESHEETS}/time-entries/{segment(time_entry_id)}")
+
+    async def request_correction(self, time_entry_id: str, fields: Mapping[str, Any], reason: str,
+                                 idempotency_key: str | None) -> tuple[bool, ProcessCorrection]:
+        """Ask the approver to correct this consultant's approved or posted entry (the process tier decides
+        what may be corrected); returns (created, correction)."""
+        await self.own_entry(time_entry_id)
+        body = {**fields, "time_entry_id": time_entry_id, "worker_id": self.worker_id, "reason": reason}
+        response = await self.gateway.request("POST", f"{TIMESHEETS}/corrections", json=body,
+                                              idempotency_key=idempotency_key)
+        return response.status_code == 201, msgspec.json.decode(response.content, type=ProcessCorrection)
 
     async def sync(self, commands: Sequence[SyncCommand]) -> list[SyncOutcome]:
         """Apply an offline batch: every item answers for itself, in order; re-sending it changes nothing."""

@@ -19,10 +19,12 @@ import msgspec
 
 from contracts.canonical import decimal_text, plain_decimal
 from experience_apis.mobile_time.models import (
+    CorrectionRequestV2,
     DayTotalV1,
     DayTotalV2,
     EntryChangesV1,
     EntryChangesV2,
+    MyCorrectionV2,
     MyEntryV1,
     MyEntryV2,
     MyWeekV1,
@@ -39,7 +41,7 @@ from experience_apis.mobile_time.models import (
     SyncResultV2,
 )
 from experience_apis.mobile_time.service import SUBMITTABLE, MobileTime, SyncCommand, SyncOutcome, Week, item_problem
-from experience_apis.process_calls import ProcessTimeEntry
+from experience_apis.process_calls import ProcessCorrection, ProcessTimeEntry
 from runtime.downstream import DownstreamProblem
 from runtime.problems import BadRequest, FieldError
 
@@ -211,6 +213,33 @@ def changes_v2(body: EntryChangesV2) -> dict[str, Any]:
     if "work_type" in payload:
         payload["billable"] = WORK_TYPES[payload.pop("work_type")]
     return _no_change(payload)
+
+
+def correction_v2(body: CorrectionRequestV2) -> dict[str, Any]:
+    """The corrected values in the process tier's terms (decimal hours)."""
+    fields: dict[str, Any] = {}
+    if body.minutes is not None:
+        hours = hours_from_minutes(body.minutes)
+        if hours is None:
+            raise _bad("/minutes", _MINUTES_DETAIL)
+        fields["hours"] = hours
+    if body.work_date is not None:
+        fields["work_date"] = body.work_date.isoformat()
+    if body.notes is not None:
+        fields["notes"] = body.notes
+    if not fields:
+        raise BadRequest("a correction changes minutes, work_date or notes", slug="validation-error",
+                         errors=[FieldError(pointer="", detail="no field to change")])
+    return fields
+
+
+def my_correction_v2(correction: ProcessCorrection) -> MyCorrectionV2:
+    return MyCorrectionV2(
+        correction_id=correction.id, time_entry_id=correction.time_entry_id,
+        minutes=minutes_of(correction.hours) if correction.hours is not None else None,
+        work_date=correction.work_date, notes=correction.notes, reason=correction.reason,
+        state=correction.state,  # type: ignore[arg-type]
+        new_time_entry_id=correction.new_time_entry_id)
 
 
 def sync_command_v2(index: int, item: SyncItemV2) -> SyncCommand:
