@@ -19,8 +19,8 @@ from tests.experience.conftest import all_items
 
 V2 = "/experience/mobile-time/v2"
 INBOX = "/experience/approvals/v1"
-PROJECT, TASK, CONTRACT = "prj_4003", "tsk_4003-t2", "ctr_2003"  # far from its NTE: time there is posted
-PROJECT_MANAGER = "wrk_e1004"
+PROJECT, TASK, CONTRACT = "prj_4006", "tsk_4006-t2", "ctr_2006"  # far from its NTE: time there is posted
+PROJECT_MANAGER = "wrk_e1007"
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from tests.process.flows import erp_postings_of, ok, postings_settled, wait_for
 
 TIME = "/process/timesheets/v1"
 # The demo consultant on a time-and-materials project far from its NTE, and the project's manager.
-CONSULTANT, PROJECT, TASK, MANAGER = "wrk_e1001", "prj_4003", "tsk_4003-t2", "wrk_e1004"
+CONSULTANT, PROJECT, TASK, MANAGER = "wrk_e1001", "prj_4006", "tsk_4006-t2", "wrk_e1007"
 
 
 def approved_entry(experience: httpx.Client, hours: str = "8", day: dt.date | None = None) -> str:
