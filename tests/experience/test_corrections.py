@@ -118,3 +118,23 @@ def test_nobody_decides_a_correction_of_their_own_time(consultant: httpx.Client,
     assert refused.status_code == 403 and refused.json()["type"].endswith("/own-time")
     with stack.client("process-tier") as system:
         assert not system.get(f"/system/psa/v1/time-entries/{old['id']}").json()["superseded_by_id"]
+
+
+def test_a_correction_of_what_cannot_be_corrected_is_a_clear_4xx(consultant: httpx.Client,
+                                                                  project_manager: httpx.Client,
+                                                                  system_reader: httpx.Client) -> None:
+    body = {"minutes": 60, "reason": "typo"}
+    for entry_id in ("te_999999999", "te%2F..%2F1", "te_1%0D%0AX:%20y"):
+        response = consultant.post(f"{V2}/me/time-entries/{entry_id}/corrections", json=body)
+        assert 400 <= response.status_code < 500, (entry_id, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    someone_elses = next(e["id"] for e in all_items(system_reader, "/system/psa/v1/time-entries",
+                                                    project_id=PROJECT, state="posted")
+                         if e["worker_id"] != "wrk_e1001")
+    assert consultant.post(f"{V2}/me/time-entries/{someone_elses}/corrections", json=body).status_code == 404
+    invoiced = next(e["id"] for e in all_items(system_reader, "/system/psa/v1/time-entries", worker_id="wrk_e1001",
+                                               state="invoiced") if not e["superseded_by_id"])
+    refused = consultant.post(f"{V2}/me/time-entries/{invoiced}/corrections", json=body)
+    assert refused.status_code == 409 and refused.json()["type"].endswith("/not-correctable")
+    unknown = project_manager.post(f"{INBOX}/correction-requests/cor_nothing/decisions", json={"decision": "approve"})
+    assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
