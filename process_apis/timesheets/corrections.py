@@ -156,7 +156,8 @@ class CorrectionService:
                 time_corrections.c.id == correction_id))).one()
         if row.state != "approved":
             return
-        new = await self._new_version(row)
+        # As the PSA holds it now: a repeat after a crash finds it submitted or approved already.
+        new = await self.systems.psa.time_entry((await self._new_version(row)).id)
         if new.state in ("draft", "rejected"):
             new = await self.systems.psa.transition_time_entry(new.id, "submitted", actor_id=row.worker_id)
         if new.state == "submitted":

@@ -126,3 +126,26 @@ def test_nobody_corrects_on_their_own_say_so_and_rules_hold(experience: httpx.Cl
     not_manager = decide(experience, correction["id"], approver="wrk_e1002")
     assert not_manager.status_code == 403
     assert ok(experience.get(f"{TIME}/corrections/{correction['id']}"))["state"] == "requested"
+
+
+def test_a_correction_approved_while_the_psa_is_down_is_carried_out_once_it_returns(
+        stack: RunningStack, experience: httpx.Client, system: httpx.Client, sandboxes: httpx.Client) -> None:
+    old = approved_entry(experience)
+    wait_for("the 8 hours posted", lambda: postings_settled(experience, [old]))
+    correction = ask(experience, old)
+    psa_faults = sandbox_url(stack, "psa") + "/_sandbox/faults"
+    ok(sandboxes.put(psa_faults, json={"outage_seconds": 4, "only_methods": ["POST"]}))
+    try:
+        decided = decide(experience, correction["id"])
+        assert decided.status_code == 202, decided.text  # approved, recorded; carried out when the PSA returns
+        assert decided.json()["correction"]["state"] == "approved"
+    finally:
+        sandboxes.delete(psa_faults)
+
+    applied = wait_for("the recovery loop to carry the correction out", lambda: (lambda c: c if c["state"] == "applied"
+                       else None)(ok(experience.get(f"{TIME}/corrections/{correction['id']}"))), timeout=120)
+    new = applied["new_time_entry_id"]
+    wait_for("the 6 hours posted", lambda: postings_settled(experience, [new]))
+    wait_for("the 8 hours reversed", lambda: reversed_once(system, old))
+    assert net_hours(system, old, new) == Decimal(6)
+    assert ok(system.get(f"/system/psa/v1/time-entries/{old}"))["superseded_by_id"] == new
