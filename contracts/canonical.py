@@ -273,6 +273,19 @@ class Invoice(Entity, kw_only=True):
     issue_date: dt.date | None = None
 
 
+class CreditNote(Entity, kw_only=True):
+    """A credit note against a posted invoice: the lines it takes back, as positive amounts credited (corrected
+    time is credited in full and billed again at its new hours)."""
+
+    invoice_id: str
+    currency: Currency
+    lines: list[InvoiceLine]
+    subtotal: Money
+    tax: Money
+    total: Money
+    issue_date: dt.date | None = None
+
+
 class RevenueSchedule(Entity, kw_only=True):
     contract_id: str
     period: Period

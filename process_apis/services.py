@@ -16,6 +16,7 @@ from process_apis.events.projection import CONSUMER as POSTED_TIME
 from process_apis.events.projection import PostedTimeProjection
 from process_apis.events.relay import EventRelay
 from process_apis.exceptions.service import ExceptionQueue
+from process_apis.invoicing.credit_notes import CreditNotes
 from process_apis.invoicing.service import InvoicingService
 from process_apis.jobs import JobRunner
 from process_apis.provisioning.service import ProvisioningService
@@ -43,6 +44,7 @@ class Services:
     billing: BillingService
     timesheets: TimesheetService
     corrections: CorrectionService
+    credit_notes: CreditNotes
     exceptions: ExceptionQueue
     provisioning: ProvisioningService
     invoicing: InvoicingService
@@ -80,7 +82,8 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
     services = Services(
         settings=settings, db=db, systems=systems, bus=bus, relay=relay, dispatcher=dispatcher, jobs=jobs,
         billing=billing, exceptions=exceptions, timesheets=TimesheetService(db, systems, billing, window),
-        corrections=CorrectionService(db, systems, billing, window),
+        corrections=CorrectionService(db, systems, billing, window, on_jobs=wake_jobs.kick),
+        credit_notes=CreditNotes(db, systems, jobs),
         provisioning=provisioning, invoicing=invoicing, reconciliation=ReconciliationService(db, systems),
         posted_time=PostedTimeProjection(db), loops=Loops(), wake_relay=wake_relay, wake_dispatcher=wake_dispatcher,
         wake_jobs=wake_jobs)

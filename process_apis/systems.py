@@ -17,6 +17,7 @@ from contracts.canonical import (
     AccountingPeriod,
     Assignment,
     Contract,
+    CreditNote,
     Customer,
     Invoice,
     Milestone,
@@ -216,6 +217,11 @@ class Erp:
     async def post(self, body: Mapping[str, Any], idempotency_key: str) -> Posting:
         response = await self.gateway.request("POST", f"{ERP}/postings", json=body, idempotency_key=idempotency_key)
         return _decode(response, Posting)
+
+    async def credit(self, invoice_id: str, lines: list[Mapping[str, Any]], idempotency_key: str) -> CreditNote:
+        response = await self.gateway.request("POST", f"{ERP}/invoices/{segment(invoice_id)}/credit-notes",
+                                              json={"lines": lines}, idempotency_key=idempotency_key)
+        return _decode(response, CreditNote)
 
     async def reverse(self, posting_id: str, on: dt.date, idempotency_key: str) -> Posting:
         response = await self.gateway.request("POST", f"{ERP}/postings/{segment(posting_id)}/reversals",

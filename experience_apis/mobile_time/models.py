@@ -217,7 +217,7 @@ class WeekSubmission(msgspec.Struct, kw_only=True):
 
 
 class CorrectionRequestV2(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Ask the approver to correct my approved or posted entry: the corrected minutes, date or notes, and why."""
+    """Ask the approver to correct my approved, posted or invoiced entry: corrected minutes, date or notes, and why."""
 
     minutes: Minutes | None = None
     work_date: dt.date | None = None

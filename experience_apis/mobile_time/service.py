@@ -161,7 +161,7 @@ class MobileTime:
 
     async def request_correction(self, time_entry_id: str, fields: Mapping[str, Any], reason: str,
                                  idempotency_key: str | None) -> tuple[bool, ProcessCorrection]:
-        """Ask the approver to correct this consultant's approved or posted entry (the process tier decides
+        """Ask the approver to correct this consultant's approved, posted or invoiced entry (the process tier decides
         what may be corrected); returns (created, correction)."""
         await self.own_entry(time_entry_id)
         body = {**fields, "time_entry_id": time_entry_id, "worker_id": self.worker_id, "reason": reason}

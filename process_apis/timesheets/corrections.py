@@ -1,4 +1,4 @@
-"""Corrections of approved or posted time: a workflow, not an edit.
+"""Corrections of approved, posted or invoiced time: a workflow, not an edit.
 
 1. The consultant asks (``request``): which entry, the corrected hours / date / notes, and why. One open request
    per entry; the entry rules (hours, the date window, 24 hours a day) hold for the corrected values.
@@ -12,13 +12,15 @@
    old posting is in the ERP (or finds that nothing was ever booked), so under retries and ERP outages the old
    posting, its reversal and the new posting each exist exactly once, and the ERP nets to the new hours.
 
-Invoiced time is not corrected here: the PSA refuses a new version of invoiced time (409 not-correctable).
+Invoiced time: the same, and in that transaction one credit-note job (``process_apis/invoicing/credit_notes.py``)
+that credits the old version's invoice line in full; the new version is billed by the next invoice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +34,7 @@ from process_apis.billing.models import Settlement
 from process_apis.billing.service import BillingService
 from process_apis.events.outbox import record_event
 from process_apis.exceptions.service import resolve_open
+from process_apis.invoicing.credit_notes import queue_credit_note
 from process_apis.store import billing_reversals, time_corrections
 from process_apis.systems import Systems
 from process_apis.timesheets.entry_rules import WorkDateWindow, day_errors, hours_errors
@@ -41,16 +44,18 @@ from runtime.downstream import DownstreamProblem
 from runtime.problems import BadRequest, Conflict, FieldError, Forbidden, NotFound
 from runtime.storage import Database, utcnow
 
-CORRECTABLE = frozenset({"approved", "posted"})
+CORRECTABLE = frozenset({"approved", "posted", "invoiced"})
 OPEN = ("requested", "approved")
 
 
 class CorrectionService:
-    def __init__(self, db: Database, systems: Systems, billing: BillingService, window: WorkDateWindow) -> None:
+    def __init__(self, db: Database, systems: Systems, billing: BillingService, window: WorkDateWindow, *,
+                 on_jobs: Callable[[], None] = lambda: None) -> None:
         self.db = db
         self.systems = systems
         self.billing = billing
         self.window = window
+        self.on_jobs = on_jobs
 
     # -- asking ------------------------------------------------------------------------------------------------
 
@@ -73,9 +78,8 @@ class CorrectionService:
         if entry.superseded_by_id is not None:
             raise Conflict(f"{entry.id} was corrected already by {entry.superseded_by_id}", slug="already-superseded")
         if entry.state not in CORRECTABLE:
-            raise Conflict(f"a {entry.state} entry is not corrected by request"
-                           + ("; edit it instead" if entry.state in ("draft", "rejected", "submitted") else
-                              ": invoiced time needs a credit note"), slug="not-correctable", state=entry.state)
+            raise Conflict(f"a {entry.state} entry is not corrected by request; edit it instead",
+                           slug="not-correctable", state=entry.state)
         work_date = body.work_date or entry.work_date
         day = await self.systems.psa.time_entries(worker_id=entry.worker_id, from_date=work_date, to_date=work_date)
         refused = day_errors([e for e in day if e.id != entry.id], body.hours or entry.hours, "/hours")
@@ -156,6 +160,7 @@ class CorrectionService:
                 time_corrections.c.id == correction_id))).one()
         if row.state != "approved":
             return
+        old = await self.systems.psa.time_entry(row.time_entry_id)
         # As the PSA holds it now: a repeat after a crash finds it submitted or approved already.
         new = await self.systems.psa.time_entry((await self._new_version(row)).id)
         if new.state in ("draft", "rejected"):
@@ -169,6 +174,9 @@ class CorrectionService:
             await conn.execute(self.db.insert_ignoring_conflicts(billing_reversals, ["time_entry_id"]).values(
                 time_entry_id=row.time_entry_id, correction_id=row.id, project_id=row.project_id, state="waiting",
                 attempts=0, next_attempt_at=now, created_at=now, updated_at=now))
+            if old.state == "invoiced":  # billed already: credited in full, the new version billed anew
+                await queue_credit_note(self.db, conn, correction_id=row.id, time_entry_id=row.time_entry_id,
+                                        new_time_entry_id=new.id)
             await resolve_open(conn, kind="billing_hold", source_type="time_entry", source_id=row.time_entry_id,
                                resolution=f"superseded by {new.id} (correction {row.id})", actor_id=row.approver_id)
             settlement = settlements.get(new.id)
@@ -182,6 +190,7 @@ class CorrectionService:
                 "supersedes_id": row.time_entry_id})
 
         await self.billing.settle([new], actor_id=row.approver_id, also=finish)
+        self.on_jobs()
 
     async def _new_version(self, row: Any) -> TimeEntry:
         key = f"correction:{row.id}"

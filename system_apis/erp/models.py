@@ -130,6 +130,12 @@ class InvoiceCreate(Checked, kw_only=True):
     lines: Annotated[list[InvoiceLineCreate], msgspec.Meta(min_length=1, max_length=1000)]
 
 
+class CreditNoteCreate(Checked, kw_only=True):
+    """The lines of a posted invoice to take back (positive amounts: what is credited)."""
+
+    lines: Annotated[list[InvoiceLineCreate], msgspec.Meta(min_length=1, max_length=1000)]
+
+
 class PostingFilter(msgspec.Struct, kw_only=True, frozen=True):
     project_id: str | None = None
     contract_id: str | None = None

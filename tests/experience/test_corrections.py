@@ -132,9 +132,10 @@ def test_a_correction_of_what_cannot_be_corrected_is_a_clear_4xx(consultant: htt
                                                     project_id=PROJECT, state="posted")
                          if e["worker_id"] != "wrk_e1001")
     assert consultant.post(f"{V2}/me/time-entries/{someone_elses}/corrections", json=body).status_code == 404
-    invoiced = next(e["id"] for e in all_items(system_reader, "/system/psa/v1/time-entries", worker_id="wrk_e1001",
-                                               state="invoiced") if not e["superseded_by_id"])
-    refused = consultant.post(f"{V2}/me/time-entries/{invoiced}/corrections", json=body)
+    draft = consultant.post(f"{V2}/me/time-entries", json={
+        "project_id": PROJECT, "work_date": a_day_of_its_own().isoformat(), "minutes": 60,
+        "work_type": "billable_delivery"}).json()["time_entry_id"]
+    refused = consultant.post(f"{V2}/me/time-entries/{draft}/corrections", json=body)  # a draft is edited instead
     assert refused.status_code == 409 and refused.json()["type"].endswith("/not-correctable")
     unknown = project_manager.post(f"{INBOX}/correction-requests/cor_nothing/decisions", json={"decision": "approve"})
     assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"

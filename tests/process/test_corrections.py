@@ -149,3 +149,40 @@ def test_a_correction_approved_while_the_psa_is_down_is_carried_out_once_it_retu
     wait_for("the 8 hours reversed", lambda: reversed_once(system, old))
     assert net_hours(system, old, new) == Decimal(6)
     assert ok(system.get(f"/system/psa/v1/time-entries/{old}"))["superseded_by_id"] == new
+
+
+def a_weekend_day_two_months_back() -> dt.date:
+    """A Saturday in an open period no other test invoices on ctr_2006 (seeded time is on weekdays only)."""
+    first = (dt.datetime.now(dt.UTC).date().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    first = (first - dt.timedelta(days=1)).replace(day=1)
+    return first + dt.timedelta(days=(5 - first.weekday()) % 7)
+
+
+def test_invoiced_time_corrected_is_credited_in_full_and_reversed_once(experience: httpx.Client,
+                                                                        system: httpx.Client) -> None:
+    day = a_weekend_day_two_months_back()
+    old = approved_entry(experience, day=day)
+    wait_for("the 8 hours posted", lambda: postings_settled(experience, [old]))
+    draft = ok(experience.post("/process/invoicing/v1/invoice-drafts",
+                               json={"contract_id": "ctr_2006", "period": f"{day:%Y-%m}"}), 200, 201)
+    assert old in draft["time_entry_ids"]
+    ok(experience.post(f"/process/invoicing/v1/invoices/{draft['id']}/postings"))
+    wait_for("the entry invoiced", lambda: ok(system.get(f"/system/psa/v1/time-entries/{old}"))["state"]
+             == "invoiced")
+    billed = next(p for p in erp_postings_of(system, old) if not p["reverses_posting_id"])
+
+    outcome = ok(decide(experience, ask(experience, old)["id"]))
+
+    assert outcome["correction"]["state"] == "applied"
+    new = outcome["correction"]["new_time_entry_id"]
+    credits = wait_for("the credit note", lambda: ok(system.get("/system/erp/v1/credit-notes",
+                                                                 params={"invoice_id": draft["id"]}))["items"])
+    assert len(credits) == 1
+    (line,) = credits[0]["lines"]
+    assert (line["source_ids"], Decimal(line["amount"]), Decimal(line["quantity"])) == (
+        [old], Decimal(billed["amount"]), Decimal(8))
+    wait_for("the 6 hours posted", lambda: postings_settled(experience, [new]))
+    wait_for("the 8 hours reversed", lambda: reversed_once(system, old))
+    assert net_hours(system, old, new) == Decimal(6)
+    # The new version is posted after its period was invoiced: the late-time policy bills it on the next invoice.
+    assert ok(system.get(f"/system/psa/v1/time-entries/{new}"))["state"] == "posted"

@@ -14,6 +14,7 @@ from contracts.canonical import (
     AccountingPeriod,
     Contract,
     ContractStatus,
+    CreditNote,
     Customer,
     Invoice,
     InvoiceState,
@@ -25,6 +26,7 @@ from contracts.canonical import (
 )
 from system_apis.erp.models import (
     ContractCreate,
+    CreditNoteCreate,
     CustomerCreate,
     InvoiceCreate,
     PostingBatchItem,
@@ -74,6 +76,15 @@ class ErpConnector(Protocol):
     async def list_postings(self, filters: PostingFilter, *, cursor: str | None, limit: int) -> Page[Posting]: ...
 
     async def create_invoice(self, data: InvoiceCreate, idempotency_key: str | None) -> Invoice: ...
+
+    async def credit_invoice(self, invoice_id: str, data: CreditNoteCreate, idempotency_key: str | None
+                             ) -> CreditNote:
+        """A posted credit note for lines of a posted invoice (409 when it is not posted; 422 when a source
+        would be credited beyond what the invoice billed for it)."""
+        ...
+
+    async def list_credit_notes(self, *, invoice_id: str | None, cursor: str | None,
+                                limit: int) -> Page[CreditNote]: ...
 
     async def post_invoice(self, invoice_id: str) -> Invoice: ...
 

@@ -21,6 +21,7 @@ from contracts.canonical import (
     BillingProfile,
     Contract,
     ContractStatus,
+    CreditNote,
     Customer,
     Invoice,
     InvoiceLine,
@@ -40,6 +41,7 @@ from runtime.problems import Conflict, NotFound, ProblemError, Unprocessable
 from system_apis import cursors
 from system_apis.erp.models import (
     ContractCreate,
+    CreditNoteCreate,
     CustomerCreate,
     InvoiceCreate,
     PostingBatchItem,
@@ -311,6 +313,24 @@ def invoice_from_vendor(body: dict[str, Any], keys: ErpKeys) -> Invoice:
         total=from_minor(body["totalMinor"], currency), state=INVOICE_STATE[body["status"]],
         issue_date=dt.date.fromisoformat(body["invoiceDate"]) if body.get("invoiceDate") else None,
     )
+
+
+def credit_note_from_vendor(body: dict[str, Any]) -> CreditNote:
+    currency = body["currencyCode"]
+    lines = []
+    for line in body["lines"]:
+        source_type = SOURCE_TYPE[line["sourceType"]]
+        lines.append(InvoiceLine(
+            description=line["description"], quantity=plain_decimal(Decimal(line["quantity"])),
+            unit_price=from_minor(line["unitPriceMinor"], currency), amount=from_minor(line["amountMinor"], currency),
+            source_type=source_type,
+            source_ids=[source_from_vendor(source_type, ref) for ref in line.get("sourceRefs", [])]))
+    return CreditNote(
+        id=to_canonical("credit_note", body["creditMemoNumber"]), external_ids={"erp": str(body["internalId"])},
+        invoice_id=to_canonical("invoice", body["invoiceNumber"]), currency=currency, lines=lines,
+        subtotal=from_minor(body["subtotalMinor"], currency), tax=from_minor(body["taxMinor"], currency),
+        total=from_minor(body["totalMinor"], currency),
+        issue_date=dt.date.fromisoformat(body["memoDate"]) if body.get("memoDate") else None)
 
 
 def invoice_lines_to_vendor(lines: Iterable[InvoiceLine | Any], currency: str) -> list[dict[str, Any]]:
@@ -697,6 +717,31 @@ class SandboxErp:
 
     async def get_invoice(self, invoice_id: str) -> Invoice:
         return await self._invoice(await self._invoice_row(invoice_id))
+
+    async def credit_invoice(self, invoice_id: str, data: CreditNoteCreate, idempotency_key: str | None
+                             ) -> CreditNote:
+        row = await self._invoice_row(invoice_id)
+        body = {"lines": invoice_lines_to_vendor(data.lines, row["currencyCode"])}
+        status, created = await self._call("POST", f"/api/v1/invoices/{row['internalId']}/actions/credit",
+                                           json=body, what="credit note", field_map={},
+                                           idempotency_key=idempotency_key, expect=(400, 409))
+        if status == 409:
+            raise Conflict(f"a {INVOICE_STATE.get(row['status'], row['status'])} invoice is not credited",
+                           slug="invalid-transition", state=INVOICE_STATE.get(row["status"]))
+        if status == 400:
+            fields = error_fields(created)
+            raise validation_problem(VENDOR, [(path, detail) for path, _, detail in fields], line_field_map(fields))
+        return credit_note_from_vendor(created)
+
+    async def list_credit_notes(self, *, invoice_id: str | None, cursor: str | None,
+                                limit: int) -> Page[CreditNote]:
+        params: dict[str, Any] = {}
+        if invoice_id is not None:
+            if not is_canonical("invoice", invoice_id):
+                return Page(items=[])
+            params["invoiceNumber"] = to_business_key("invoice", invoice_id)
+        rows, next_cursor = await self._page("/api/v1/creditMemos", params, cursor, limit, "credit note")
+        return Page(items=[credit_note_from_vendor(r) for r in rows], next_cursor=next_cursor)
 
     async def list_invoices(self, *, contract_id: str | None, state: InvoiceState | None, period: str | None,
                             cursor: str | None, limit: int) -> Page[Invoice]:
