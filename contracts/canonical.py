@@ -3,7 +3,8 @@
 Rules of the model:
 - ids are canonical strings with a type prefix (``cus_``, ``ctr_``, ``prj_``, ...) minted by the system tier;
   ``external_ids`` cross-references each system's own id (``{"crm": "001Ax...", "erp": "10023"}``).
-- money is ``Decimal`` (encoded as a JSON string, never a float) beside an ISO 4217 ``currency``.
+- money is ``Decimal`` (encoded as a JSON string, never a float) beside an ISO 4217 ``currency``; every decimal on
+  the wire is fixed point, never an exponent: :func:`decimal_text` writes it, :func:`plain_decimal` trims it.
 - instants are timezone-aware (UTC on the wire); calendar days (work dates, periods) are plain dates.
 - field names are snake_case; enums are lower snake_case strings.
 """
@@ -65,6 +66,22 @@ PROJECT_TRANSITIONS: dict[str, frozenset[str]] = {
     "on_hold": frozenset({"active", "closed"}),
     "closed": frozenset(),
 }
+
+
+def decimal_text(value: Decimal) -> str:
+    """The one wire form of a decimal: fixed point, never an exponent ("1E+1" is "10"), its own scale kept
+    ("1360.00" stays). Every tier writes decimals through this (msgspec writes ``str(value)``, which turns a
+    normalized 10 into "1E+1", so a Decimal that crosses an API is made by :func:`plain_decimal` or written here)."""
+    if not value.is_finite():
+        raise ValueError(f"{value} is not a finite decimal")
+    text = format(value, "f")
+    return text[1:] if text.startswith("-") and not value else text  # "-0" is "0"
+
+
+def plain_decimal(value: Decimal) -> Decimal:
+    """``value`` without trailing zeros (8.00 -> 8, 7.50 -> 7.5) as a Decimal whose ``str`` is its
+    :func:`decimal_text` (true for every magnitude from 0.000001 up, which covers hours and money)."""
+    return Decimal(decimal_text(value.normalize()))
 
 
 class Entity(msgspec.Struct, kw_only=True, omit_defaults=False):
@@ -256,6 +273,19 @@ class Invoice(Entity, kw_only=True):
     issue_date: dt.date | None = None
 
 
+class CreditNote(Entity, kw_only=True):
+    """A credit note against a posted invoice: the lines it takes back, as positive amounts credited (corrected
+    time is credited in full and billed again at its new hours)."""
+
+    invoice_id: str
+    currency: Currency
+    lines: list[InvoiceLine]
+    subtotal: Money
+    tax: Money
+    total: Money
+    issue_date: dt.date | None = None
+
+
 class RevenueSchedule(Entity, kw_only=True):
     contract_id: str
     period: Period
@@ -291,6 +321,9 @@ class Posting(Entity, kw_only=True):
     amount: Money
     currency: Currency
     posted_at: Instant | None = None
+    # A reversal (a correction took the source back) is the negative of the posting it names, dated when it was
+    # booked; the source's net posting is the sum of both.
+    reverses_posting_id: str | None = None
 
 
 class Opportunity(Entity, kw_only=True):

@@ -116,3 +116,27 @@ class PsaProjectPage(msgspec.Struct, kw_only=True):
 class HrWorker(msgspec.Struct, kw_only=True):
     id: str
     name: str
+
+
+class ProcessCorrection(msgspec.Struct, kw_only=True):
+    id: str
+    time_entry_id: str
+    worker_id: str
+    project_id: str
+    hours: Decimal | None = None
+    work_date: dt.date | None = None
+    notes: str | None = None
+    reason: str
+    state: str
+    new_time_entry_id: str | None = None
+    created_at: dt.datetime
+
+
+class ProcessCorrectionPage(msgspec.Struct, kw_only=True):
+    items: list[ProcessCorrection]
+    next_cursor: str | None = None
+
+
+class ProcessCorrectionOutcome(msgspec.Struct, kw_only=True):
+    result: str
+    correction: ProcessCorrection

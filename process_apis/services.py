@@ -16,6 +16,7 @@ from process_apis.events.projection import CONSUMER as POSTED_TIME
 from process_apis.events.projection import PostedTimeProjection
 from process_apis.events.relay import EventRelay
 from process_apis.exceptions.service import ExceptionQueue
+from process_apis.invoicing.credit_notes import CreditNotes
 from process_apis.invoicing.service import InvoicingService
 from process_apis.jobs import JobRunner
 from process_apis.provisioning.service import ProvisioningService
@@ -24,6 +25,8 @@ from process_apis.reconciliation.service import ReconciliationService
 from process_apis.settings import ProcessSettings
 from process_apis.store import metadata
 from process_apis.systems import Systems
+from process_apis.timesheets.corrections import CorrectionService
+from process_apis.timesheets.entry_rules import WorkDateWindow
 from process_apis.timesheets.service import TimesheetService
 from runtime.downstream import Downstream
 from runtime.storage import Database, database_url
@@ -40,6 +43,8 @@ class Services:
     jobs: JobRunner
     billing: BillingService
     timesheets: TimesheetService
+    corrections: CorrectionService
+    credit_notes: CreditNotes
     exceptions: ExceptionQueue
     provisioning: ProvisioningService
     invoicing: InvoicingService
@@ -73,9 +78,12 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
     provisioning = ProvisioningService(db, systems, on_events=wake_relay.kick,
                                        lease_seconds=settings.outbox_lease_seconds)
     invoicing = InvoicingService(db, systems, jobs, on_jobs=wake_jobs.kick, on_events=wake_relay.kick)
+    window = WorkDateWindow(settings.work_date_days_back, settings.work_date_days_ahead)
     services = Services(
         settings=settings, db=db, systems=systems, bus=bus, relay=relay, dispatcher=dispatcher, jobs=jobs,
-        billing=billing, timesheets=TimesheetService(db, systems, billing), exceptions=exceptions,
+        billing=billing, exceptions=exceptions, timesheets=TimesheetService(db, systems, billing, window),
+        corrections=CorrectionService(db, systems, billing, window, on_jobs=wake_jobs.kick),
+        credit_notes=CreditNotes(db, systems, jobs),
         provisioning=provisioning, invoicing=invoicing, reconciliation=ReconciliationService(db, systems),
         posted_time=PostedTimeProjection(db), loops=Loops(), wake_relay=wake_relay, wake_dispatcher=wake_dispatcher,
         wake_jobs=wake_jobs)
@@ -117,6 +125,7 @@ def _start_loops(s: Services) -> None:
 
     async def recover() -> None:
         await s.timesheets.recover(settings.recovery_after_seconds)
+        await s.corrections.recover(settings.recovery_after_seconds)
         await s.provisioning.recover()
 
     s.loops.start("recovery", recover, interval=lambda _failed: settings.recovery_interval_seconds)

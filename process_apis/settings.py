@@ -21,6 +21,9 @@ class ProcessSettings(TierSettings, kw_only=True):
     retry_max_seconds: float = 60.0
     dispatch_interval_seconds: float = 1.0
     relay_interval_seconds: float = 0.5
+    # Work dates a time entry may carry, around today (UTC): late entries up to a year, planned ones up to 60 days.
+    work_date_days_back: int = 366
+    work_date_days_ahead: int = 60
     # Decisions left half-applied (a system was down, or the process stopped) are completed after this long.
     recovery_after_seconds: float = 30.0
     recovery_interval_seconds: float = 15.0

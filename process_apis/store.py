@@ -62,6 +62,50 @@ billing_postings = sa.Table(
     sa.Index("process_billing_postings_contract", "contract_id", "state"),
 )
 
+# A consultant's request to correct approved or posted time, decided by the approver, carried out by this tier.
+time_corrections = sa.Table(
+    "process_time_corrections", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("time_entry_id", sa.String(64), nullable=False),
+    sa.Column("worker_id", sa.String(64), nullable=False),
+    sa.Column("project_id", sa.String(64), nullable=False),
+    sa.Column("changes", JSONDocument, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    # requested -> rejected | approved -> applied (the new version approved and settled, the old one reversed)
+    sa.Column("state", sa.String(16), nullable=False),
+    # The entry while a request on it is open (requested or approved), else NULL: one open request per entry.
+    sa.Column("open_for", sa.String(64), nullable=True, unique=True),
+    sa.Column("client_key", sa.String(200), nullable=True, unique=True),
+    sa.Column("approver_id", sa.String(64), nullable=True),
+    sa.Column("decision_reason", sa.Text, nullable=True),
+    sa.Column("new_time_entry_id", sa.String(64), nullable=True),
+    sa.Column("settlement", JSONDocument, nullable=True),
+    sa.Column("correlation_id", sa.String(128), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("decided_at", UTCDateTime, nullable=True),
+    sa.Column("applied_at", UTCDateTime, nullable=True),
+    sa.Index("process_time_corrections_state", "state", "project_id"),
+)
+
+# The reversal outbox: the ERP posting of a superseded version is taken back exactly once (after it is booked).
+billing_reversals = sa.Table(
+    "process_billing_reversals", metadata,
+    sa.Column("id", autoincrement_id(), primary_key=True),
+    sa.Column("time_entry_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("correction_id", sa.String(40), nullable=False),
+    sa.Column("project_id", sa.String(64), nullable=False),
+    # waiting (for the ERP) -> done (reversed, or nothing was ever booked) | rejected (in the exception queue)
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("erp_reversal_ids", JSONDocument, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("process_billing_reversals_due", "state", "next_attempt_at"),
+)
+
 # Follow-up side effects on other systems (flow-backs after an invoice is posted, ...), retried until done.
 jobs = sa.Table(
     "process_jobs", metadata,

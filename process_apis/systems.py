@@ -19,6 +19,7 @@ from contracts.canonical import (
     AccountingPeriod,
     Assignment,
     Contract,
+    CreditNote,
     Customer,
     Invoice,
     Milestone,
@@ -181,6 +182,13 @@ class Psa:
     async def delete_time_entry(self, time_entry_id: str) -> None:
         await self.gateway.request("DELETE", f"{PSA}/time-entries/{segment(time_entry_id)}")
 
+    async def correct_time_entry(self, time_entry_id: str, changes: Mapping[str, Any],
+                                 idempotency_key: str) -> TimeEntry:
+        """A new version superseding the entry (a draft); the same key answers the same version again."""
+        response = await self.gateway.request("POST", f"{PSA}/time-entries/{segment(time_entry_id)}/corrections",
+                                              json=changes, idempotency_key=idempotency_key)
+        return _decode(response, TimeEntry)
+
     async def transition_time_entry(self, time_entry_id: str, to_state: str, *, actor_id: str | None = None,
                                     reason: str | None = None) -> TimeEntry:
         body: dict[str, Any] = {"to_state": to_state}
@@ -283,6 +291,16 @@ class Erp:
 
     async def post(self, body: Mapping[str, Any], idempotency_key: str) -> Posting:
         response = await self.gateway.request("POST", f"{ERP}/postings", json=body, idempotency_key=idempotency_key)
+        return _decode(response, Posting)
+
+    async def credit(self, invoice_id: str, lines: list[Mapping[str, Any]], idempotency_key: str) -> CreditNote:
+        response = await self.gateway.request("POST", f"{ERP}/invoices/{segment(invoice_id)}/credit-notes",
+                                              json={"lines": lines}, idempotency_key=idempotency_key)
+        return _decode(response, CreditNote)
+
+    async def reverse(self, posting_id: str, on: dt.date, idempotency_key: str) -> Posting:
+        response = await self.gateway.request("POST", f"{ERP}/postings/{segment(posting_id)}/reversals",
+                                              json={"on": on.isoformat()}, idempotency_key=idempotency_key)
         return _decode(response, Posting)
 
     async def post_batch(self, items: list[Mapping[str, Any]], idempotency_key: str) -> BatchResult:

@@ -481,6 +481,35 @@ def create_posting(store: DocumentStore, body: dict[str, Any]) -> tuple[int, dic
     return 201, posting
 
 
+def reverse_posting(store: DocumentStore, internal_id: int, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Book the reversal of a posting: its negative, referencing it (``reversesInternalId``), dated in an open
+    period. A posting is reversed at most once: asking again answers 200 with the first reversal."""
+    original = _one(store, "posting", internal_id)
+    if original.get("reversesInternalId") is not None:
+        raise error(409, "Conflict", [(None, "IS_REVERSAL", "a reversal is not reversed")])
+    existing = store.get("postingReversal", str(internal_id))
+    if existing is not None:
+        return 200, _one(store, "posting", existing["internalId"])
+    check = Checker(body)
+    check.unknown({"transactionDate"})
+    check.required("transactionDate")
+    check.date("transactionDate")
+    check.raise_if_any("Invalid reversal")
+    day = dt.date.fromisoformat(body["transactionDate"])
+    if _period_status(store, original["subsidiaryCode"], day) != "OPEN":
+        check.fail("transactionDate", f"the period {period_name(day)} is not open", "PERIOD_CLOSED")
+    check.raise_if_any("Invalid reversal")
+    reversal_id = store.next_number("postingId")
+    reversal = {**original, "internalId": reversal_id, "postingNumber": f"JE-{reversal_id}",
+                "transactionDate": day.isoformat(), "quantity": str(-Decimal(original["quantity"])),
+                "amountMinor": -int(original["amountMinor"]), "reversesInternalId": internal_id,
+                "reversesPostingNumber": original["postingNumber"],
+                "postedAt": moment(utc_now())}
+    store.put("posting", str(reversal_id), reversal)
+    store.put("postingReversal", str(internal_id), {"internalId": reversal_id})
+    return 201, reversal
+
+
 def post_batch(store: DocumentStore, body: dict[str, Any]) -> dict[str, Any]:
     items = body.get("postings")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
@@ -575,6 +604,56 @@ def post_invoice(store: DocumentStore, internal_id: int) -> dict[str, Any]:
     return invoice
 
 
+def credit_invoice(store: DocumentStore, internal_id: int, body: dict[str, Any], key: str | None) -> tuple[int, Any]:
+    """Credit lines of a posted invoice (a credit memo, posted at once). A source is never credited beyond what
+    the invoice billed for it; the same Idempotency-Key answers the same memo."""
+    replay = store.recall(f"credit:{internal_id}", key)
+    if replay:
+        return replay
+    invoice = _one(store, "invoice", internal_id)
+    check = Checker(body)
+    check.unknown({"lines"})
+    check.required("lines")
+    if invoice["status"] != "POSTED":
+        raise error(409, "Conflict", [("status", "INVALID_STATUS_CHANGE", "only a posted invoice is credited")],
+                    currentStatus=invoice["status"])
+    lines = body.get("lines")
+    if not isinstance(lines, list) or not lines:
+        check.fail("lines", "must be a non-empty list")
+    billed: dict[str, int] = defaultdict(int)
+    for line in invoice["lines"]:
+        refs = line.get("sourceRefs") or []
+        for ref in refs:  # a grouped line's amount is shared by its sources in proportion: bound by the line
+            billed[ref] += int(line["amountMinor"])
+    for _, memo in store.list("creditMemo", where={"invoiceId": internal_id}, limit=1000):
+        if memo["invoiceId"] == internal_id:
+            for line in memo["lines"]:
+                for ref in line.get("sourceRefs") or []:
+                    billed[ref] -= int(line["amountMinor"])
+    for index, line in enumerate(lines if isinstance(lines, list) else []):
+        line_check = Checker(line if isinstance(line, dict) else {})
+        line_check.unknown(LINE_FIELDS)
+        line_check.required("description", "quantity", "unitPriceMinor", "amountMinor", "sourceType", "sourceRefs")
+        line_check.quantity("quantity")
+        line_check.minor_units("unitPriceMinor", nullable=False)
+        line_check.minor_units("amountMinor", nullable=False)
+        for ref in line.get("sourceRefs") or [] if isinstance(line, dict) else []:
+            if billed.get(ref, 0) < int(line.get("amountMinor") or 0):
+                line_check.fail("sourceRefs", f"{ref} is not billed on this invoice for that much", "OVER_CREDIT")
+        check.details.extend((f"lines[{index}].{path}", code, text) for path, code, text in line_check.details)
+    check.raise_if_any("Invalid credit memo")
+    memo_id = store.next_number("creditMemoId")
+    memo = _invoice_totals({
+        "internalId": memo_id, "creditMemoNumber": f"CM-{memo_id}", "invoiceId": internal_id,
+        "invoiceNumber": invoice["invoiceNumber"], "subsidiaryCode": invoice["subsidiaryCode"],
+        "currencyCode": invoice["currencyCode"], "status": "POSTED", "memoDate": utc_now().date().isoformat(),
+        "lines": [{"lineNo": n + 1, **line} for n, line in enumerate(lines or [])],
+    })
+    store.put("creditMemo", str(memo_id), memo)
+    store.remember(f"credit:{internal_id}", key, 201, memo)
+    return 201, memo
+
+
 def _day(value: str | None, field: str) -> str | None:
     if value is not None and parse_date(value) is None:
         raise error(400, "Bad Request", [(field, "INVALID_VALUE", "must be a date (YYYY-MM-DD)")])
@@ -665,6 +744,12 @@ def create_app(store: DocumentStore) -> Litestar:
                                         await json_object(request, invalid))
         return Response(body, status_code=status)
 
+    @post("/api/v1/postings/{internal_id:int}/actions/reverse")
+    async def post_posting_reversal(internal_id: int, request: Request[Any, Any, Any]) -> Response[Any]:
+        status, body = await store.call(store.transaction, reverse_posting, store, internal_id,
+                                        await json_object(request, invalid))
+        return Response(body, status_code=status)
+
     @post("/api/v1/postings/batch", status_code=200)
     async def post_postings_batch(request: Request[Any, Any, Any]) -> dict[str, Any]:
         body = await json_object(request, invalid)
@@ -692,6 +777,16 @@ def create_app(store: DocumentStore) -> Litestar:
     async def post_invoice_action(internal_id: int) -> dict[str, Any]:
         return await store.call(post_invoice, store, internal_id)
 
+    @post("/api/v1/invoices/{internal_id:int}/actions/credit")
+    async def post_credit_memo(internal_id: int, request: Request[Any, Any, Any]) -> Response[Any]:
+        status, body = await store.call(store.transaction, credit_invoice, store, internal_id,
+                                        await json_object(request, invalid), key_of(request))
+        return Response(body, status_code=status)
+
+    @get("/api/v1/creditMemos")
+    async def list_credit_memos(offset: int = 0, limit: int = 100, invoiceNumber: str | None = None) -> dict[str, Any]:
+        return await paged("creditMemo", offset, limit, {"invoiceNumber": invoiceNumber})
+
     @get("/api/v1/revenueSchedules")
     async def list_revenue(offset: int = 0, limit: int = 100, contractNumber: str | None = None,
                            periodName: str | None = None) -> dict[str, Any]:
@@ -701,7 +796,8 @@ def create_app(store: DocumentStore) -> Litestar:
     return Litestar(
         [list_subsidiaries, list_periods, list_customers, get_customer, post_customer, list_contracts, get_contract,
          post_contract, patch_contract, list_dimensions, post_dimension, list_postings, post_posting,
-         post_postings_batch, list_invoices, get_invoice, post_new_invoice, post_invoice_action, list_revenue],
+         post_posting_reversal, post_postings_batch, list_invoices, get_invoice, post_new_invoice,
+         post_invoice_action, post_credit_memo, list_credit_memos, list_revenue],
         exception_handlers={HTTPException: framework_error, VendorError: vendor_error_response},
         openapi_config=None,
     )

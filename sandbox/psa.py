@@ -37,7 +37,7 @@ TIMECARD_FLOW = {"Saved": {"Submitted"}, "Submitted": {"Approved", "Rejected", "
 ASSIGNMENT_FLOW = {"Tentative": {"Confirmed", "Closed"}, "Confirmed": {"Closed"}, "Closed": set()}
 MILESTONE_FLOW = {"Open": {"Complete"}, "Complete": {"Accepted"}, "Accepted": {"Invoiced"}, "Invoiced": set()}
 EDITABLE = {"Saved", "Rejected"}
-CORRECTABLE = {"Approved", "Posted"}
+CORRECTABLE = {"Approved", "Posted", "Billed"}
 MAX_PAGE_SIZE = 1000
 MAX_BATCH = 500
 

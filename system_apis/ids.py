@@ -14,7 +14,7 @@ from runtime.problems import FieldError, NotFound, Unprocessable
 Kind = Literal[
     "worker", "project", "task", "assignment", "customer", "contract", "time_entry", "opportunity", "milestone",
     "legal_entity", "business_unit", "rate_card", "invoice", "expense", "cost_center", "role", "posting",
-    "project_dimension", "revenue_schedule",
+    "project_dimension", "revenue_schedule", "credit_note",
 ]
 
 # kind -> (canonical prefix, business-key prefix stripped from the key)
@@ -38,6 +38,7 @@ _FORMS: dict[str, tuple[str, str]] = {
     "posting": ("pst_", "JE-"),
     "project_dimension": ("dim_", "P-"),
     "revenue_schedule": ("rev_", "RS-"),
+    "credit_note": ("crn_", "CM-"),
 }
 
 

@@ -66,3 +66,41 @@ class Decision(msgspec.Struct, kw_only=True):
     rejected: int
     not_decided: int
     items: list[DecisionItem]
+
+
+class CorrectionRequestItem(msgspec.Struct, kw_only=True):
+    """A consultant's request to correct approved or posted time on a project I manage."""
+
+    correction_id: str
+    time_entry_id: str
+    worker_id: str
+    worker_name: str | None
+    project_id: str
+    project_name: str
+    work_date: dt.date
+    hours: Decimal
+    corrected_hours: Decimal | None
+    corrected_work_date: dt.date | None
+    corrected_notes: str | None
+    reason: str
+    requested_at: dt.datetime
+
+
+class CorrectionRequestPage(msgspec.Struct, kw_only=True):
+    items: list[CorrectionRequestItem]
+    next_cursor: str | None = None
+
+
+class CorrectionDecisionRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    decision: Literal["approve", "reject"]
+    reason: Reason | None = None
+
+
+class CorrectionDecided(msgspec.Struct, kw_only=True):
+    """``unchanged``: decided that way before, nothing happened again. ``applied``: the corrected version is
+    approved and settled for billing, the old version's posting reversed in the ERP."""
+
+    correction_id: str
+    result: Literal["approved", "rejected", "unchanged"]
+    state: Literal["requested", "rejected", "approved", "applied"]
+    new_time_entry_id: str | None

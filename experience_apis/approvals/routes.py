@@ -8,7 +8,15 @@ from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from experience_apis.approvals.models import Decision, DecisionRequest, SingleDecisionRequest, SubmittedEntryPage
+from experience_apis.approvals.models import (
+    CorrectionDecided,
+    CorrectionDecisionRequest,
+    CorrectionRequestPage,
+    Decision,
+    DecisionRequest,
+    SingleDecisionRequest,
+    SubmittedEntryPage,
+)
 from experience_apis.approvals.service import ApprovalsInbox
 from experience_apis.people import worker_of
 from runtime.app import require_scopes
@@ -49,3 +57,16 @@ class ApprovalsV1(Controller):
         decision = await inbox(state, principal, "approvals:write").decide(
             [time_entry_id], data.decision, data.reason, idempotency_key)
         return Response(decision, status_code=_status(decision))
+
+    @get("/correction-requests", operation_id="listCorrectionRequests")
+    async def correction_requests(self, state: State, principal: Principal, cursor: str | None = None,
+                                  limit: Annotated[int, Parameter(ge=1, le=200)] = 50) -> CorrectionRequestPage:
+        return await inbox(state, principal, "approvals:read").correction_requests(cursor=cursor, limit=limit)
+
+    @post("/correction-requests/{correction_id:str}/decisions", operation_id="decideCorrectionRequest")
+    async def decide_correction(self, state: State, principal: Principal, correction_id: str,
+                                data: CorrectionDecisionRequest) -> Response[CorrectionDecided]:
+        decided = await inbox(state, principal, "approvals:write").decide_correction(
+            correction_id, data.decision, data.reason)
+        # 202: approved, and carried out by the process tier as soon as the PSA answers again.
+        return Response(decided, status_code=202 if decided.state == "approved" else 200)

@@ -2,7 +2,8 @@
 
 The manager is the token's subject. The inbox lists only projects the PSA names them manager of; a decision is
 sent to the timesheets process API with the manager as approver, so the process tier's own check (an approver
-must manage the entry's project) refuses anything else, entry by entry.
+must manage the entry's project) refuses anything else, entry by entry. Nobody decides their own time: it is
+not in their inbox, and the process tier refuses such a decision (403).
 """
 
 from __future__ import annotations
@@ -12,13 +13,25 @@ from collections.abc import Sequence
 
 import msgspec
 
-from experience_apis.approvals.models import Billing, Decision, DecisionItem, SubmittedEntry, SubmittedEntryPage
+from experience_apis.approvals.models import (
+    Billing,
+    CorrectionDecided,
+    CorrectionRequestItem,
+    CorrectionRequestPage,
+    Decision,
+    DecisionItem,
+    SubmittedEntry,
+    SubmittedEntryPage,
+)
 from experience_apis.process_calls import (
     HR,
     PSA,
     TIMESHEETS,
     HrWorker,
     ProcessApproval,
+    ProcessCorrection,
+    ProcessCorrectionOutcome,
+    ProcessCorrectionPage,
     ProcessTimeEntry,
     ProcessTimeEntryPage,
     PsaProject,
@@ -34,6 +47,10 @@ CONCURRENCY = 8
 class _Cursor(msgspec.Struct, array_like=True):
     work_date: str
     time_entry_id: str
+
+
+class _CorrectionCursor(msgspec.Struct, array_like=True):
+    correction_id: str
 
 
 class ApprovalsInbox:
@@ -73,7 +90,9 @@ class ApprovalsInbox:
                     if not next_cursor:
                         return found
 
-        entries = [e for found in await asyncio.gather(*(of(p) for p in sorted(projects))) for e in found]
+        # Separation of duties: a manager's own time waits in someone else's inbox, never in their own.
+        entries = [e for found in await asyncio.gather(*(of(p) for p in sorted(projects))) for e in found
+                   if e.worker_id != self.manager_id]
         entries.sort(key=lambda e: (e.work_date.isoformat(), e.id))
         if after is not None:
             entries = [e for e in entries if (e.work_date.isoformat(), e.id) > (after.work_date, after.time_entry_id)]
@@ -86,6 +105,49 @@ class ApprovalsInbox:
         last = page_items[-1] if more and page_items else None
         return SubmittedEntryPage(items=items, next_cursor=encode_position(_Cursor(last.work_date.isoformat(), last.id))
                                   if last else None)
+
+    async def correction_requests(self, *, cursor: str | None, limit: int) -> CorrectionRequestPage:
+        """Open correction requests on my projects, others' only (nobody decides their own time)."""
+        after = decode_position(cursor, _CorrectionCursor).correction_id if cursor else None
+        projects = await self.my_projects()
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def of(project: str) -> list[ProcessCorrection]:
+            found: list[ProcessCorrection] = []
+            next_cursor: str | None = None
+            async with gate:
+                while True:
+                    page = await self.gateway.get_json(f"{TIMESHEETS}/corrections", ProcessCorrectionPage, params={
+                        "project_id": project, "state": "requested", "cursor": next_cursor, "limit": 200})
+                    found.extend(page.items)
+                    next_cursor = page.next_cursor
+                    if not next_cursor:
+                        return found
+
+        requests = sorted((c for found in await asyncio.gather(*(of(p) for p in sorted(projects))) for c in found
+                           if c.worker_id != self.manager_id and (after is None or c.id > after)),
+                          key=lambda c: c.id)
+        page_items, more = requests[:limit], len(requests) > limit
+        entries = await asyncio.gather(*(self.gateway.get_json(
+            f"{TIMESHEETS}/time-entries/{segment(c.time_entry_id)}", ProcessTimeEntry) for c in page_items))
+        names = await self._worker_names({c.worker_id for c in page_items})
+        items = [CorrectionRequestItem(
+            correction_id=c.id, time_entry_id=c.time_entry_id, worker_id=c.worker_id,
+            worker_name=names.get(c.worker_id), project_id=c.project_id, project_name=projects[c.project_id].name,
+            work_date=e.work_date, hours=e.hours, corrected_hours=c.hours, corrected_work_date=c.work_date,
+            corrected_notes=c.notes, reason=c.reason, requested_at=c.created_at)
+            for c, e in zip(page_items, entries, strict=True)]
+        return CorrectionRequestPage(items=items, next_cursor=encode_position(_CorrectionCursor(page_items[-1].id))
+                                     if more and page_items else None)
+
+    async def decide_correction(self, correction_id: str, decision: str, reason: str | None) -> CorrectionDecided:
+        response = await self.gateway.request(
+            "POST", f"{TIMESHEETS}/corrections/{segment(correction_id)}/decisions",
+            json={"approver_id": self.manager_id, "decision": decision, "reason": reason})
+        outcome = msgspec.json.decode(response.content, type=ProcessCorrectionOutcome)
+        return CorrectionDecided(correction_id=outcome.correction.id, result=outcome.result,  # type: ignore[arg-type]
+                                 state=outcome.correction.state,  # type: ignore[arg-type]
+                                 new_time_entry_id=outcome.correction.new_time_entry_id)
 
     async def _worker_names(self, worker_ids: set[str]) -> dict[str, str]:
         gate = asyncio.Semaphore(CONCURRENCY)

@@ -214,3 +214,23 @@ class WeekSubmission(msgspec.Struct, kw_only=True):
     unchanged: int
     refused: int
     items: list[WeekSubmissionItem]
+
+
+class CorrectionRequestV2(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Ask the approver to correct my approved, posted or invoiced entry: corrected minutes, date or notes, and why."""
+
+    minutes: Minutes | None = None
+    work_date: dt.date | None = None
+    notes: Notes | None = None
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class MyCorrectionV2(msgspec.Struct, kw_only=True):
+    correction_id: str
+    time_entry_id: str
+    minutes: int | None
+    work_date: dt.date | None
+    notes: str | None
+    reason: str
+    state: Literal["requested", "rejected", "approved", "applied"]
+    new_time_entry_id: str | None

@@ -17,10 +17,12 @@ from litestar.params import Parameter
 from experience_apis.etags import respond_with_etag
 from experience_apis.mobile_time import shapes
 from experience_apis.mobile_time.models import (
+    CorrectionRequestV2,
     EntryChangesV1,
     EntryChangesV2,
     MyAssignment,
     MyAssignments,
+    MyCorrectionV2,
     MyEntryV1,
     MyEntryV2,
     NewEntryV1,
@@ -41,6 +43,7 @@ from runtime.tokens import Principal
 __all__ = ["MobileTimeV1", "MobileTimeV2", "worker_of"]
 
 Limit = Annotated[int, Parameter(ge=1, le=100)]
+IdempotencyKey = Annotated[str | None, Parameter(header="Idempotency-Key", min_length=1, max_length=200)]
 
 
 def mobile(state: State, principal: Principal, scope: str) -> MobileTime:
@@ -127,14 +130,16 @@ class MobileTimeV2(Controller):
     @post("/me/time-entries", operation_id="createMyTimeEntry")
     async def create(self, state: State, principal: Principal, data: NewEntryV2) -> Response[MyEntryV2]:
         service = mobile(state, principal, "time:write")
-        created, entry = await service.create(shapes.new_entry_v2(data), data.client_ref)
+        with shapes.pointing_v2():
+            created, entry = await service.create(shapes.new_entry_v2(data), data.client_ref)
         return Response(shapes.entry_v2(service, entry), status_code=201 if created else 200)
 
     @patch("/me/time-entries/{time_entry_id:str}", operation_id="updateMyTimeEntry")
     async def update(self, state: State, principal: Principal, time_entry_id: str,
                      data: EntryChangesV2) -> MyEntryV2:
         service = mobile(state, principal, "time:write")
-        return shapes.entry_v2(service, await service.update(time_entry_id, shapes.changes_v2(data)))
+        with shapes.pointing_v2():
+            return shapes.entry_v2(service, await service.update(time_entry_id, shapes.changes_v2(data)))
 
     @delete("/me/time-entries/{time_entry_id:str}", operation_id="deleteMyTimeEntry", status_code=204)
     async def remove(self, state: State, principal: Principal, time_entry_id: str) -> None:
@@ -149,3 +154,13 @@ class MobileTimeV2(Controller):
     @post("/me/weeks/{week_start:date}/submissions", operation_id="submitMyWeek", status_code=200)
     async def submit(self, state: State, principal: Principal, week_start: dt.date) -> WeekSubmission:
         return await mobile(state, principal, "time:write").submit(week_start)
+
+    @post("/me/time-entries/{time_entry_id:str}/corrections", operation_id="requestMyCorrection")
+    async def request_correction(self, state: State, principal: Principal, time_entry_id: str,
+                                 data: CorrectionRequestV2,
+                                 idempotency_key: IdempotencyKey = None) -> Response[MyCorrectionV2]:
+        service = mobile(state, principal, "time:write")
+        with shapes.pointing_v2():
+            created, correction = await service.request_correction(
+                time_entry_id, shapes.correction_v2(data), data.reason, idempotency_key)
+        return Response(shapes.my_correction_v2(correction), status_code=201 if created else 200)

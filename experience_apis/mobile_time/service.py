@@ -21,6 +21,7 @@ from experience_apis.mobile_time.models import WeekSubmission, WeekSubmissionIte
 from experience_apis.process_calls import (
     STAFFING,
     TIMESHEETS,
+    ProcessCorrection,
     ProcessSubmission,
     ProcessSyncResponse,
     ProcessTimeEntry,
@@ -28,7 +29,7 @@ from experience_apis.process_calls import (
     StaffedPage,
 )
 from runtime.downstream import Downstream, DownstreamProblem, segment
-from runtime.problems import NotFound
+from runtime.problems import BadRequest, FieldError, NotFound
 
 SUBMITTABLE = frozenset({"draft", "rejected"})
 CONCURRENCY = 8
@@ -61,6 +62,15 @@ class Week:
     project_names: dict[str, str]
 
 
+def week_end_of(week_start: dt.date) -> dt.date:
+    """The week's last day; a week that would run past the calendar's end (9999-12-31) is bad input."""
+    if week_start > dt.date.max - dt.timedelta(days=6):
+        raise BadRequest("week_start has no whole week before the end of the calendar", slug="validation-error",
+                         errors=[FieldError(pointer="/week_start", detail="a date before 9999-12-26",
+                                            location="path")])
+    return week_start + dt.timedelta(days=6)
+
+
 def item_problem(status: int, detail: str, pointer: str | None = None,
                  slug: str = "validation-error") -> dict[str, Any]:
     problem: dict[str, Any] = {"type": f"/catalog/problems/{slug}", "title": "Invalid item", "status": status,
@@ -68,6 +78,14 @@ def item_problem(status: int, detail: str, pointer: str | None = None,
     if pointer is not None:
         problem["errors"] = [{"pointer": pointer, "detail": detail}]
     return problem
+
+
+def _repointed(problem: dict[str, Any] | None, old: str, new: str) -> dict[str, Any] | None:
+    if not problem or not isinstance(problem.get("errors"), list):
+        return problem
+    errors = [{**e, "pointer": new + e["pointer"][len(old):]}
+              if isinstance(e, dict) and str(e.get("pointer", "")).startswith(old) else e for e in problem["errors"]]
+    return {**problem, "errors": errors}
 
 
 class MobileTime:
@@ -89,7 +107,7 @@ class MobileTime:
     # -- reads -------------------------------------------------------------------------------------------------
 
     async def week(self, week_start: dt.date) -> Week:
-        week_end = week_start + dt.timedelta(days=6)
+        week_end = week_end_of(week_start)
         entries: list[ProcessTimeEntry] = []
         cursor: str | None = None
         while True:
@@ -141,6 +159,16 @@ class MobileTime:
         await self.own_entry(time_entry_id)
         await self.gateway.request("DELETE", f"{TIMESHEETS}/time-entries/{segment(time_entry_id)}")
 
+    async def request_correction(self, time_entry_id: str, fields: Mapping[str, Any], reason: str,
+                                 idempotency_key: str | None) -> tuple[bool, ProcessCorrection]:
+        """Ask the approver to correct this consultant's approved, posted or invoiced entry (the process tier decides
+        what may be corrected); returns (created, correction)."""
+        await self.own_entry(time_entry_id)
+        body = {**fields, "time_entry_id": time_entry_id, "worker_id": self.worker_id, "reason": reason}
+        response = await self.gateway.request("POST", f"{TIMESHEETS}/corrections", json=body,
+                                              idempotency_key=idempotency_key)
+        return response.status_code == 201, msgspec.json.decode(response.content, type=ProcessCorrection)
+
     async def sync(self, commands: Sequence[SyncCommand]) -> list[SyncOutcome]:
         """Apply an offline batch: every item answers for itself, in order; re-sending it changes nothing."""
         outcomes: list[SyncOutcome | None] = [None] * len(commands)
@@ -176,11 +204,14 @@ class MobileTime:
                 items.append(item)
             response = await self.gateway.request("POST", f"{TIMESHEETS}/time-entry-syncs", json={"items": items})
             results = msgspec.json.decode(response.content, type=ProcessSyncResponse).items
-            for (index, command), result in zip(pending, results, strict=True):
-                outcomes[index] = SyncOutcome(command.client_ref, result.status, result.time_entry, result.problem)
+            for position, ((index, command), result) in enumerate(zip(pending, results, strict=True)):
+                # The process tier points into the batch it was sent; the phone reads pointers into its own batch.
+                problem = _repointed(result.problem, f"/items/{position}/", f"/items/{index}/")
+                outcomes[index] = SyncOutcome(command.client_ref, result.status, result.time_entry, problem)
         return [o for o in outcomes if o is not None]
 
     async def submit(self, week_start: dt.date) -> WeekSubmission:
+        week_end_of(week_start)
         response = await self.gateway.request("POST", f"{TIMESHEETS}/submissions",
                                               json={"worker_id": self.worker_id, "week_start": week_start.isoformat()})
         result = msgspec.json.decode(response.content, type=ProcessSubmission)

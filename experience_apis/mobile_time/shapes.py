@@ -8,18 +8,23 @@ minutes in steps of 3 (0.05 h): every such value survives the round trip exactly
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterator
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, Final
 
 import msgspec
 
+from contracts.canonical import decimal_text, plain_decimal
 from experience_apis.mobile_time.models import (
+    CorrectionRequestV2,
     DayTotalV1,
     DayTotalV2,
     EntryChangesV1,
     EntryChangesV2,
+    MyCorrectionV2,
     MyEntryV1,
     MyEntryV2,
     MyWeekV1,
@@ -36,7 +41,8 @@ from experience_apis.mobile_time.models import (
     SyncResultV2,
 )
 from experience_apis.mobile_time.service import SUBMITTABLE, MobileTime, SyncCommand, SyncOutcome, Week, item_problem
-from experience_apis.process_calls import ProcessTimeEntry
+from experience_apis.process_calls import ProcessCorrection, ProcessTimeEntry
+from runtime.downstream import DownstreamProblem
 from runtime.problems import BadRequest, FieldError
 
 MAX_HOURS: Final = Decimal(24)
@@ -101,14 +107,17 @@ def new_entry_v1(body: NewEntryV1) -> dict[str, Any]:
     if hours is None:
         raise _bad("/hours", "hours must be more than 0 and at most 24")
     return {"project_id": body.project_id, "task_id": body.task_id, "work_date": body.work_date.isoformat(),
-            "hours": str(hours), "billable": body.billable, "notes": body.notes}
+            "hours": decimal_text(hours), "billable": body.billable, "notes": body.notes}
 
 
 def changes_v1(body: EntryChangesV1) -> dict[str, Any]:
     payload = msgspec.to_builtins(body)
     payload = {k: v for k, v in payload.items() if v is not None}
-    if "hours" in payload and hours_of(payload["hours"]) is None:
-        raise _bad("/hours", "hours must be more than 0 and at most 24")
+    if "hours" in payload:
+        hours = hours_of(payload["hours"])
+        if hours is None:
+            raise _bad("/hours", "hours must be more than 0 and at most 24")
+        payload["hours"] = decimal_text(hours)
     return _no_change(payload)
 
 
@@ -121,7 +130,7 @@ def sync_command_v1(index: int, item: SyncItemV1) -> SyncCommand:
             if hours is None:
                 return SyncCommand(item.client_ref, item.op, problem=item_problem(
                     422, "hours must be a decimal number more than 0 and at most 24", f"{at}/hours"))
-            fields["hours"] = str(hours)
+            fields["hours"] = decimal_text(hours)
         problem = _common_fields(item.work_date, item.notes, at, fields)
         if problem is not None:
             return SyncCommand(item.client_ref, item.op, problem=problem)
@@ -158,7 +167,7 @@ def hours_from_minutes(minutes: int) -> str | None:
     """Exact decimal hours for a whole number of minutes, or None when they would not round-trip."""
     if not 1 <= minutes <= 1440 or minutes % MINUTE_STEP:
         return None
-    return str((Decimal(minutes) / 60).normalize())
+    return decimal_text(plain_decimal(Decimal(minutes) / 60))
 
 
 def work_type_of(entry: ProcessTimeEntry) -> str:
@@ -206,6 +215,33 @@ def changes_v2(body: EntryChangesV2) -> dict[str, Any]:
     return _no_change(payload)
 
 
+def correction_v2(body: CorrectionRequestV2) -> dict[str, Any]:
+    """The corrected values in the process tier's terms (decimal hours)."""
+    fields: dict[str, Any] = {}
+    if body.minutes is not None:
+        hours = hours_from_minutes(body.minutes)
+        if hours is None:
+            raise _bad("/minutes", _MINUTES_DETAIL)
+        fields["hours"] = hours
+    if body.work_date is not None:
+        fields["work_date"] = body.work_date.isoformat()
+    if body.notes is not None:
+        fields["notes"] = body.notes
+    if not fields:
+        raise BadRequest("a correction changes minutes, work_date or notes", slug="validation-error",
+                         errors=[FieldError(pointer="", detail="no field to change")])
+    return fields
+
+
+def my_correction_v2(correction: ProcessCorrection) -> MyCorrectionV2:
+    return MyCorrectionV2(
+        correction_id=correction.id, time_entry_id=correction.time_entry_id,
+        minutes=minutes_of(correction.hours) if correction.hours is not None else None,
+        work_date=correction.work_date, notes=correction.notes, reason=correction.reason,
+        state=correction.state,  # type: ignore[arg-type]
+        new_time_entry_id=correction.new_time_entry_id)
+
+
 def sync_command_v2(index: int, item: SyncItemV2) -> SyncCommand:
     fields: dict[str, Any] = {}
     at = f"/items/{index}"
@@ -245,7 +281,36 @@ def sync_command_v2(index: int, item: SyncItemV2) -> SyncCommand:
 def sync_response_v2(mobile: MobileTime, outcomes: list[SyncOutcome]) -> SyncResponseV2:
     return SyncResponseV2(items=[SyncResultV2(
         client_ref=o.client_ref, status=o.status,  # type: ignore[arg-type]
-        entry=entry_v2(mobile, o.entry) if o.entry is not None else None, problem=o.problem) for o in outcomes])
+        entry=entry_v2(mobile, o.entry) if o.entry is not None else None, problem=_item_problem_v2(o.problem))
+        for o in outcomes])
+
+
+# Process fields -> the v2 fields that carry them, for pointers in refusals from the process tier.
+_V2_FIELDS: Final = {"hours": "minutes", "billable": "work_type"}
+
+
+def _pointer_v2(pointer: str) -> str:
+    head, _, name = pointer.rpartition("/")
+    return f"{head}/{_V2_FIELDS[name]}" if name in _V2_FIELDS else pointer
+
+
+def _item_problem_v2(problem: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not problem or not isinstance(problem.get("errors"), list):
+        return problem
+    return {**problem, "errors": [{**e, "pointer": _pointer_v2(str(e.get("pointer", "")))} if isinstance(e, dict)
+                                  else e for e in problem["errors"]]}
+
+
+@contextlib.contextmanager
+def pointing_v2() -> Iterator[None]:
+    """Refusals of the process tier name its fields (``/hours``); a v2 phone sent ``/minutes``."""
+    try:
+        yield
+    except DownstreamProblem as exc:
+        if exc.errors:
+            exc.errors = [FieldError(pointer=_pointer_v2(e.pointer), detail=e.detail, location=e.location)
+                          for e in exc.errors]
+        raise
 
 
 # -- both ---------------------------------------------------------------------------------------------------

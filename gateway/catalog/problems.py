@@ -26,6 +26,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
                                    "and system writes only from the process tier."),
     "user-token-required": ProblemType(403, "Forbidden", "This API serves a person: use a user token."),
     "forbidden": ProblemType(403, "Forbidden", "The caller may not do this."),
+    "own-time": ProblemType(403, "Forbidden", "Nobody approves or rejects their own time or expenses."),
     "not-found": ProblemType(404, "Not found", "Nothing is published at this path."),
     "no-such-api": ProblemType(404, "Not found", "No API version is published at this path."),
     "unknown-id": ProblemType(404, "Not found", "No record has this id."),
@@ -48,5 +49,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "service-unavailable": ProblemType(503, "Service unavailable", "Temporarily unavailable; retry later."),
     "upstream-timeout": ProblemType(504, "Upstream timeout", "A tier did not answer in time."),
     "downstream-timeout": ProblemType(504, "Gateway timeout", "A system of record did not answer in time."),
+    "not-supported-by-vendor": ProblemType(501, "Not implemented",
+                                           "The vendor system behind this API cannot do this; `downstream` names it."),
     "gateway-timeout": ProblemType(504, "Gateway timeout", "A dependency did not answer in time."),
 }

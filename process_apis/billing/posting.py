@@ -28,11 +28,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.canonical import Posting
+from contracts.canonical import Posting, decimal_text
 from process_apis.backoff import describe, is_transient, next_attempt_at
 from process_apis.events.outbox import record_events
-from process_apis.exceptions.service import raise_exception
-from process_apis.store import billing_postings
+from process_apis.exceptions.service import raise_exception, resolve_open
+from process_apis.store import billing_postings, billing_reversals
 from process_apis.systems import Systems
 from runtime.downstream import DownstreamProblem
 from runtime.storage import Database, utcnow
@@ -52,7 +52,7 @@ def posting_body(row: Any) -> dict[str, Any]:
     return {
         "source_type": "time_entry", "source_id": row.time_entry_id, "project_id": row.project_id,
         "contract_id": row.contract_id, "legal_entity_id": row.legal_entity_id,
-        "work_date": row.work_date.isoformat(), "quantity": str(row.hours), "amount": str(row.amount),
+        "work_date": row.work_date.isoformat(), "quantity": decimal_text(row.hours), "amount": decimal_text(row.amount),
         "currency": row.currency,
     }
 
@@ -82,12 +82,95 @@ class PostingDispatcher:
         async with self._lock:
             while True:
                 rows = await self._claim()
-                if not rows:
-                    return done
+                if not rows:  # postings first: a reversal waits for the posting it takes back
+                    return done + await self._reverse_due()
                 queued = [r for r in rows if r.state == "queued"]
                 in_erp = [r for r in rows if r.state == "in_erp"]
                 in_erp.extend(await self._send_to_erp(queued))
                 done += await self._mark_posted_in_psa(in_erp)
+
+    async def _reverse_due(self) -> int:
+        """Book every due reversal of a superseded version's posting; returns how many were completed.
+
+        A reversal waits while the old version's own posting is still queued here (it may yet reach the ERP),
+        then reverses every posting the ERP holds for that source and has not reversed yet. The ERP reverses a
+        posting at most once and the call carries an Idempotency-Key, so a crash or a timeout between the ERP's
+        answer and our commit is harmless: the next attempt finds the reversal instead of making another."""
+        done = 0
+        for row in await self._claim_reversals():
+            try:
+                reversal_ids = await self._reverse(row)
+            except Exception as exc:
+                await self._reversal_failed(row, exc)
+                continue
+            if reversal_ids is None:
+                await self._reversal_later(row, "the superseded version's posting is still on its way")
+                continue
+            async with self.db.transaction() as conn:
+                await conn.execute(billing_reversals.update().where(billing_reversals.c.id == row.id).values(
+                    state="done", erp_reversal_ids=reversal_ids, attempts=row.attempts + 1, lease_until=None,
+                    last_error=None, updated_at=utcnow()))
+                # A refused posting of the old version must never be retried into the ERP now.
+                await resolve_open(conn, kind="posting", source_type="time_entry", source_id=row.time_entry_id,
+                                   resolution=f"superseded (correction {row.correction_id})")
+            done += 1
+        if done:
+            self.on_events()
+        return done
+
+    async def _claim_reversals(self) -> list[Any]:
+        now = utcnow()
+        async with self.db.transaction() as conn:
+            rows = (await conn.execute(
+                sa.select(billing_reversals)
+                .where(billing_reversals.c.state == "waiting", billing_reversals.c.next_attempt_at <= now,
+                       sa.or_(billing_reversals.c.lease_until.is_(None), billing_reversals.c.lease_until < now))
+                .order_by(billing_reversals.c.id).limit(50).with_for_update(skip_locked=True))).all()
+            if rows:
+                await conn.execute(billing_reversals.update()
+                                   .where(billing_reversals.c.id.in_([r.id for r in rows]))
+                                   .values(lease_until=now + dt.timedelta(seconds=self.lease_seconds)))
+        return list(rows)
+
+    async def _reverse(self, row: Any) -> list[str] | None:
+        """The ids of the reversals of every ERP posting of the source; None while its posting is queued here."""
+        async with self.db.read() as conn:
+            on_its_way = (await conn.execute(sa.select(billing_postings.c.id).where(
+                billing_postings.c.time_entry_id == row.time_entry_id,
+                billing_postings.c.state == "queued"))).first()
+        if on_its_way is not None:
+            return None
+        postings = await self.systems.erp.postings(source_id=row.time_entry_id)
+        reversed_by = {p.reverses_posting_id: p.id for p in postings if p.reverses_posting_id}
+        today = dt.datetime.now(dt.UTC).date()  # in the current (open) period, whatever the work date was
+        for posting in postings:
+            if posting.reverses_posting_id is None and posting.id not in reversed_by:
+                reversal = await self.systems.erp.reverse(posting.id, today, f"reversal:{posting.id}")
+                reversed_by[posting.id] = reversal.id
+        return sorted(reversed_by.values())
+
+    async def _reversal_later(self, row: Any, why: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(billing_reversals.update().where(billing_reversals.c.id == row.id).values(
+                lease_until=None, last_error=why, updated_at=utcnow(),
+                next_attempt_at=next_attempt_at(1, self.retry_base_seconds, self.retry_max_seconds)))
+
+    async def _reversal_failed(self, row: Any, exc: BaseException) -> None:
+        attempts = row.attempts + 1
+        async with self.db.transaction() as conn:
+            if is_transient(exc):
+                log.warning("reversal deferred", extra={"time_entry_id": row.time_entry_id, "error": describe(exc)})
+                await conn.execute(billing_reversals.update().where(billing_reversals.c.id == row.id).values(
+                    attempts=attempts, lease_until=None, last_error=describe(exc), updated_at=utcnow(),
+                    next_attempt_at=next_attempt_at(attempts, self.retry_base_seconds, self.retry_max_seconds)))
+                return
+            await conn.execute(billing_reversals.update().where(billing_reversals.c.id == row.id).values(
+                state="rejected", attempts=attempts, lease_until=None, last_error=describe(exc), updated_at=utcnow()))
+            await raise_exception(
+                conn, kind="posting", source_type="time_entry", source_id=row.time_entry_id,
+                reason_codes=["ERP_REVERSAL_REJECTED"], project_id=row.project_id, detail=describe(exc),
+                payload={"correction_id": row.correction_id, "error": describe(exc)})
+        self.on_events()
 
     async def _claim(self) -> list[Any]:
         now = utcnow()
@@ -219,7 +302,7 @@ class PostingDispatcher:
                 await record_events(conn, "time.posted", [({
                     "time_entry_id": row.time_entry_id, "project_id": row.project_id,
                     "contract_id": row.contract_id, "posting_id": row.erp_posting_id or ""},
-                    {"amount": str(row.amount), "currency": row.currency, "hours": str(row.hours),
+                    {"amount": decimal_text(row.amount), "currency": row.currency, "hours": decimal_text(row.hours),
                      "work_date": row.work_date.isoformat(), "entry_version": row.entry_version,
                      "psa_state": state}) for row, state in posted])
                 for row, detail, psa_state in refused:
@@ -265,12 +348,17 @@ class PostingDispatcher:
         return outcomes
 
     async def _after_conflict(self, row: Any, detail: str, state: str | None) -> PsaOutcome:
-        """The PSA refused ``posted``: fine when the entry is posted or invoiced already, else a refusal."""
-        if state is None:
+        """The PSA refused ``posted``: fine when the entry is posted or invoiced already, or was superseded by a
+        correction meanwhile (the ERP has its posting, and the correction's reversal takes it back); else a
+        refusal."""
+        if state not in ("posted", "invoiced"):
             try:
-                state = (await self.systems.psa.time_entry(row.time_entry_id)).state
+                entry = await self.systems.psa.time_entry(row.time_entry_id)
             except Exception as exc:
                 return exc
+            if entry.superseded_by_id is not None:
+                return "posted", entry.state, ""
+            state = entry.state
         return ("posted", state, "") if state in ("posted", "invoiced") else ("refused", state, detail)
 
     @staticmethod

@@ -141,12 +141,14 @@ class InvoicingService:
             *(self.systems.psa.time_entries(project_id=p, state="posted", from_date=first, to_date=last)
               for p in project_ids)) for e in es]
         postings: dict[str, Posting] = {p.source_id: p for p in await self.systems.erp.postings(
-            contract_id=contract.id, from_date=first, to_date=last)}
+            contract_id=contract.id, from_date=first, to_date=last) if p.reverses_posting_id is None}
         groups: dict[tuple[str, Decimal], list[tuple[TimeEntry, Posting]]] = defaultdict(list)
         for entry in sorted(entries, key=lambda e: (e.work_date, e.id)):
             posting = postings.get(entry.id)
             if posting is None or posting.quantity == 0:
                 continue  # not booked in the ERP: reconciliation reports it; it is not invoiced unbooked
+            if entry.superseded_by_id is not None:
+                continue  # a corrected version: its posting is reversed, the new version is billed instead
             unit = (posting.amount / posting.quantity).quantize(CENT)
             groups[(entry.project_id, unit)].append((entry, posting))
         lines = []

@@ -8,14 +8,12 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from contracts.canonical import Instant, TimeEntry
+from contracts.canonical import Instant, TimeEntry, decimal_text
 from process_apis.billing.models import Settlement
-from runtime.problems import FieldError
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-# msgspec cannot bound Decimals: ``hours_errors`` checks 0 < hours <= 24 and points at the bad field.
+# msgspec cannot bound Decimals: ``entry_rules.hours_errors`` checks 0 < hours <= 24 and points at the bad field.
 Hours = Decimal
-MAX_HOURS = Decimal(24)
 Notes = Annotated[str, msgspec.Meta(max_length=2000)]
 ClientRef = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:\-]+$")]
 
@@ -37,12 +35,6 @@ class TimeEntryChanges(msgspec.Struct, kw_only=True, forbid_unknown_fields=True,
     hours: Hours | None = None
     billable: bool | None = None
     notes: Notes | None = None
-
-
-def hours_errors(hours: Decimal | None, pointer: str) -> list[FieldError]:
-    if hours is None or (hours.is_finite() and Decimal(0) < hours <= MAX_HOURS):
-        return []
-    return [FieldError(pointer=pointer, detail="hours must be more than 0 and at most 24")]
 
 
 class TimeEntryPage(msgspec.Struct, kw_only=True):
@@ -125,3 +117,64 @@ class Approval(msgspec.Struct, kw_only=True):
     created_at: Instant
     applied_at: Instant | None
     entries: list[EntryOutcome]
+
+
+class CorrectionRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A consultant's request to correct their approved or posted entry: the corrected values and why."""
+
+    time_entry_id: Id
+    worker_id: Id
+    hours: Hours | None = None
+    work_date: dt.date | None = None
+    notes: Notes | None = None
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+    def changes(self) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        if self.hours is not None:
+            changes["hours"] = decimal_text(self.hours)
+        if self.work_date is not None:
+            changes["work_date"] = self.work_date.isoformat()
+        if self.notes is not None:
+            changes["notes"] = self.notes
+        return changes
+
+
+class CorrectionDecision(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    approver_id: Id
+    decision: Literal["approve", "reject"]
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+class Correction(msgspec.Struct, kw_only=True):
+    """A correction request. ``applied``: the new version (``new_time_entry_id``) is approved and settled, and
+    the old version's ERP posting is queued for reversal."""
+
+    id: str
+    time_entry_id: str
+    worker_id: str
+    project_id: str
+    hours: Decimal | None
+    work_date: dt.date | None
+    notes: str | None
+    reason: str
+    state: Literal["requested", "rejected", "approved", "applied"]
+    approver_id: str | None
+    decision_reason: str | None
+    new_time_entry_id: str | None
+    settlement: Settlement | None
+    created_at: Instant
+    decided_at: Instant | None
+    applied_at: Instant | None
+
+
+class CorrectionPage(msgspec.Struct, kw_only=True):
+    items: list[Correction]
+    next_cursor: str | None = None
+
+
+class CorrectionOutcome(msgspec.Struct, kw_only=True):
+    """What a decision did: ``unchanged`` when the request was decided that way already (nothing happens again)."""
+
+    result: Literal["approved", "rejected", "unchanged"]
+    correction: Correction

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
@@ -13,6 +13,11 @@ from contracts.canonical import TimeEntry, TimeEntryState
 from process_apis.timesheets.models import (
     Approval,
     ApprovalRequest,
+    Correction,
+    CorrectionDecision,
+    CorrectionOutcome,
+    CorrectionPage,
+    CorrectionRequest,
     NewTimeEntry,
     SubmissionRequest,
     SubmissionResult,
@@ -87,3 +92,38 @@ class TimesheetsV1(Controller):
     async def get_approval(self, state: State, principal: Principal, approval_id: str) -> Approval:
         require_scopes(principal, "timesheets:read")
         return await state.services.timesheets.get_approval(approval_id)
+
+    @post("/corrections", operation_id="requestCorrection")
+    async def request_correction(self, state: State, principal: Principal, data: CorrectionRequest,
+                                 idempotency_key: IdempotencyKey = None) -> Response[Correction]:
+        require_scopes(principal, "timesheets:write")
+        created, correction = await state.services.corrections.request(data, idempotency_key)
+        return Response(correction, status_code=201 if created else 200,
+                        headers={"Location": f"{self.path}/corrections/{correction.id}"})
+
+    @get("/corrections", operation_id="listCorrections")
+    async def list_corrections(
+        self, state: State, principal: Principal, project_id: str | None = None, worker_id: str | None = None,
+        correction_state: Annotated[Literal["requested", "rejected", "approved", "applied"] | None,
+                                    Parameter(query="state")] = None,
+        cursor: str | None = None, limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> CorrectionPage:
+        require_scopes(principal, "timesheets:read")
+        return await state.services.corrections.list(
+            project_ids=[project_id] if project_id is not None else None, worker_id=worker_id,
+            state=correction_state, cursor=cursor, limit=limit)
+
+    @get("/corrections/{correction_id:str}", operation_id="getCorrection")
+    async def get_correction(self, state: State, principal: Principal, correction_id: str) -> Correction:
+        require_scopes(principal, "timesheets:read")
+        return await state.services.corrections.get(correction_id)
+
+    @post("/corrections/{correction_id:str}/decisions", operation_id="decideCorrection")
+    async def decide_correction(self, state: State, principal: Principal, correction_id: str,
+                                data: CorrectionDecision) -> Response[CorrectionOutcome]:
+        require_scopes(principal, "timesheets:write")
+        changed, correction = await state.services.corrections.decide(correction_id, data)
+        result = ("approved" if data.decision == "approve" else "rejected") if changed else "unchanged"
+        # 202: approved, and carried out by the recovery loop once the PSA answers again.
+        return Response(CorrectionOutcome(result=result, correction=correction),  # type: ignore[arg-type]
+                        status_code=202 if correction.state == "approved" else 200)

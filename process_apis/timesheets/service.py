@@ -18,13 +18,14 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.canonical import Page, Project, TimeEntry
+from contracts.canonical import Page, Project, TimeEntry, decimal_text
 from process_apis.backoff import describe, is_transient
 from process_apis.billing.models import Settlement
 from process_apis.billing.service import BillingService
 from process_apis.events.outbox import record_event
 from process_apis.store import approvals
 from process_apis.systems import PSA, Systems
+from process_apis.timesheets.entry_rules import WorkDateWindow, day_errors, hours_errors
 from process_apis.timesheets.models import (
     Approval,
     ApprovalRequest,
@@ -38,11 +39,10 @@ from process_apis.timesheets.models import (
     SyncResult,
     TimeEntryChanges,
     TimeEntryPage,
-    hours_errors,
 )
 from runtime import correlation
 from runtime.downstream import DownstreamProblem
-from runtime.problems import BadRequest, FieldError, NotFound, Unprocessable
+from runtime.problems import BadRequest, FieldError, Forbidden, NotFound, Unprocessable
 from runtime.storage import Database, utcnow
 
 CONCURRENCY = 16
@@ -50,10 +50,11 @@ _SUBMITTABLE = frozenset({"draft", "rejected"})
 
 
 class TimesheetService:
-    def __init__(self, db: Database, systems: Systems, billing: BillingService) -> None:
+    def __init__(self, db: Database, systems: Systems, billing: BillingService, window: WorkDateWindow) -> None:
         self.db = db
         self.systems = systems
         self.billing = billing
+        self.window = window
 
     # -- time entries (pass-through writes, so the mobile app never writes to the PSA directly) -------------
 
@@ -71,17 +72,36 @@ class TimesheetService:
 
     async def create_entry(self, body: NewTimeEntry) -> tuple[bool, TimeEntry]:
         """Create a draft; with a ``client_ref`` already used, the existing entry comes back (created False)."""
-        _check(hours_errors(body.hours, "/hours"))
+        _check(hours_errors(body.hours, "/hours") or self.window.errors(body.work_date, "/work_date", _today()))
+        _check(await self._day_errors(body.worker_id, body.work_date, body.hours, "/hours",
+                                      client_ref=body.client_ref))
         status, entry = await self.systems.psa.create_time_entry(msgspec.to_builtins(body, order="sorted"))
         return status == 201, entry
 
     async def update_entry(self, time_entry_id: str, changes: TimeEntryChanges) -> TimeEntry:
-        _check(hours_errors(changes.hours, "/hours"))
+        _check(hours_errors(changes.hours, "/hours") + self.window.errors(changes.work_date, "/work_date", _today()))
         payload = msgspec.to_builtins(changes)
         if not payload:
             raise BadRequest("send at least one field to change", slug="validation-error",
                              errors=[FieldError(pointer="", detail="no field to change")])
+        _check(await self._changed_day_errors(time_entry_id, changes.work_date, changes.hours, "/hours"))
         return await self.systems.psa.update_time_entry(time_entry_id, payload)
+
+    async def _day_errors(self, worker_id: str, work_date: dt.date, hours: Decimal, pointer: str, *,
+                          client_ref: str | None = None, time_entry_id: str | None = None) -> list[FieldError]:
+        """The day rule for ``hours`` on the worker's date; the entry itself (by id, or by its client ref on a
+        re-sent create) is left out of the day, so a replay or an edit never counts twice."""
+        day = await self.systems.psa.time_entries(worker_id=worker_id, from_date=work_date, to_date=work_date)
+        others = [e for e in day if e.id != time_entry_id and (client_ref is None or e.client_ref != client_ref)]
+        return day_errors(others, hours, pointer)
+
+    async def _changed_day_errors(self, time_entry_id: str, work_date: dt.date | None, hours: Decimal | None,
+                                  pointer: str) -> list[FieldError]:
+        if work_date is None and hours is None:
+            return []
+        entry = await self.systems.psa.time_entry(time_entry_id)
+        return await self._day_errors(entry.worker_id, work_date or entry.work_date, hours or entry.hours, pointer,
+                                      time_entry_id=entry.id)
 
     async def delete_entry(self, time_entry_id: str) -> None:
         await self.systems.psa.delete_time_entry(time_entry_id)
@@ -96,9 +116,9 @@ class TimesheetService:
             raise BadRequest(f"client_ref {duplicates[0]!r} appears twice in one batch", slug="validation-error",
                              errors=[FieldError(pointer=f"/items/{refs.index(d, refs.index(d) + 1)}/client_ref",
                                                 detail="duplicate client_ref") for d in duplicates])
-        return SyncResponse(items=[await self._sync_one(item) for item in request.items])
+        return SyncResponse(items=[await self._sync_one(index, item) for index, item in enumerate(request.items)])
 
-    async def _sync_one(self, item: SyncItem) -> SyncResult:
+    async def _sync_one(self, index: int, item: SyncItem) -> SyncResult:
         try:
             if item.op == "delete":
                 if item.time_entry_id is None:
@@ -109,15 +129,26 @@ class TimesheetService:
                     if exc.status != 404:  # already gone: the delete is done
                         raise
                 return SyncResult(client_ref=item.client_ref, status="deleted")
+            at = f"/items/{index}"
+            refused = self.window.errors(item.work_date, f"{at}/work_date", _today())
+            if refused:
+                return _sync_refusal(item, refused)
             fields = {k: v for k, v in msgspec.to_builtins(item).items()
                       if k in {"task_id", "work_date", "hours", "billable", "notes"} and v is not None}
             if item.time_entry_id is not None:
+                refused = await self._changed_day_errors(item.time_entry_id, item.work_date, item.hours, f"{at}/hours")
+                if refused:
+                    return _sync_refusal(item, refused)
                 entry = await self.systems.psa.update_time_entry(item.time_entry_id, fields)
                 return SyncResult(client_ref=item.client_ref, status="updated", time_entry=entry)
-            missing = [name for name in ("worker_id", "project_id", "work_date", "hours")
-                       if getattr(item, name) is None]
-            if missing:
+            if item.worker_id is None or item.project_id is None or item.work_date is None or item.hours is None:
+                missing = [name for name in ("worker_id", "project_id", "work_date", "hours")
+                           if getattr(item, name) is None]
                 return _sync_error(item, 422, "a new entry needs " + ", ".join(missing))
+            refused = await self._day_errors(item.worker_id, item.work_date, item.hours, f"{at}/hours",
+                                             client_ref=item.client_ref)
+            if refused:
+                return _sync_refusal(item, refused)
             body = {**fields, "worker_id": item.worker_id, "project_id": item.project_id,
                     "client_ref": item.client_ref}
             status, entry = await self.systems.psa.create_time_entry(body)
@@ -130,6 +161,9 @@ class TimesheetService:
     # -- submission --------------------------------------------------------------------------------------------
 
     async def submit(self, request: SubmissionRequest) -> SubmissionResult:
+        if request.week_start > dt.date.max - dt.timedelta(days=6):
+            raise BadRequest("week_start has no whole week before the end of the calendar", slug="validation-error",
+                             errors=[FieldError(pointer="/week_start", detail="a date before 9999-12-26")])
         week_end = request.week_start + dt.timedelta(days=6)
         if request.time_entry_ids is not None:
             entries = await self.billing.fetch_entries(request.time_entry_ids)
@@ -161,7 +195,7 @@ class TimesheetService:
             async with self.db.transaction() as conn:
                 for entry in submitted:
                     await record_event(conn, "time.submitted", _entry_subject(entry),
-                                       {"work_date": entry.work_date.isoformat(), "hours": str(entry.hours),
+                                       {"work_date": entry.work_date.isoformat(), "hours": decimal_text(entry.hours),
                                         "version": entry.version})
         return SubmissionResult(worker_id=request.worker_id, week_start=request.week_start, week_end=week_end,
                                 items=[outcome for outcome, _ in results],
@@ -174,6 +208,10 @@ class TimesheetService:
         if request.decision == "reject" and not (request.reason or "").strip():
             raise BadRequest("a rejection needs a reason the worker can act on", slug="validation-error",
                              errors=[FieldError(pointer="/reason", detail="required when rejecting")])
+        if not await self._key_recorded(idempotency_key):  # a replayed key answers as it did the first time
+            repeated = await self._repeated_decision(request)
+            if repeated is not None:
+                return False, repeated
         approval_id, new = await self.record_decision(request, idempotency_key)
         try:
             return new, await self.apply(approval_id)
@@ -182,6 +220,69 @@ class TimesheetService:
                 raise
             # A system is down: the decision is recorded and the recovery loop completes it (202).
             return new, await self.get_approval(approval_id)
+
+    async def _key_recorded(self, idempotency_key: str | None) -> bool:
+        if not idempotency_key:
+            return False
+        async with self.db.read() as conn:
+            return (await conn.execute(sa.select(approvals.c.id).where(
+                approvals.c.idempotency_key == idempotency_key))).first() is not None
+
+    async def _repeated_decision(self, request: ApprovalRequest) -> Approval | None:
+        """Refuse a decision on one's own time (403, nothing recorded); answer a decision already taken on every
+        entry with the approval that took it, each entry ``unchanged`` (no new approval, nothing settled again).
+
+        Looks at the PSA first; when the PSA cannot answer, the decision is recorded as usual and the same rules
+        apply entry by entry when it is applied (:func:`decided_already`, :func:`own_time`)."""
+        ids = list(dict.fromkeys(request.time_entry_ids))
+        try:
+            entries = await self._known_entries(ids)
+        except DownstreamProblem as exc:
+            if is_transient(exc):
+                return None
+            raise
+        own = [index for index, entry_id in enumerate(ids)
+               if entry_id in entries and own_time(entries[entry_id], request.approver_id)]
+        if own:
+            raise Forbidden("nobody approves or rejects their own time", slug="own-time", errors=[
+                FieldError(pointer=f"/time_entry_ids/{i}", detail="the approver's own entry") for i in own])
+        if len(entries) < len(ids) or not all(decided_already(entries[i], request.decision) for i in ids):
+            return None
+        deciding = await self._deciding_approval(ids, request.decision)
+        if deciding is None:
+            return None
+        return msgspec.structs.replace(deciding, entries=[
+            EntryOutcome(time_entry_id=i, result="unchanged", state=entries[i].state,
+                         detail=f"{entries[i].state} already") for i in ids])
+
+    async def _known_entries(self, ids: list[str]) -> dict[str, TimeEntry]:
+        """The entries that exist among ``ids`` (an unknown one is answered ``not_found`` when applied)."""
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(entry_id: str) -> TimeEntry | None:
+            async with limit:
+                try:
+                    return await self.systems.psa.time_entry(entry_id)
+                except DownstreamProblem as exc:
+                    if exc.status == 404:
+                        return None
+                    raise
+
+        return {e.id: e for e in await asyncio.gather(*(one(i) for i in ids)) if e is not None}
+
+    async def _deciding_approval(self, ids: list[str], decision: str) -> Approval | None:
+        """The one applied approval that decided every entry of ``ids`` this way, if there is one."""
+        async with self.db.read() as conn:
+            rows = (await conn.execute(sa.select(approvals).where(
+                approvals.c.decision == decision, approvals.c.state == "applied",
+                sa.cast(approvals.c.time_entry_ids, sa.Text).like(f'%"{ids[0]}"%'))
+                .order_by(approvals.c.created_at.desc()).limit(20))).all()
+        target = "approved" if decision == "approve" else "rejected"
+        for row in rows:
+            decided = {o["time_entry_id"] for o in (row.outcome or []) if o.get("result") == target}
+            if set(ids) <= decided:
+                return _approval(row)
+        return None
 
     async def record_decision(self, request: ApprovalRequest, idempotency_key: str | None) -> tuple[str, bool]:
         """The approval id for this decision and whether this call recorded it (False: a replay of the key)."""
@@ -244,7 +345,7 @@ class TimesheetService:
                 await record_event(conn, "time.approved" if row.decision == "approve" else "time.rejected",
                                    _entry_subject(entry),
                                    {"approval_id": row.id, "approver_id": row.approver_id, "reason": row.reason,
-                                    "hours": str(entry.hours), "work_date": entry.work_date.isoformat(),
+                                    "hours": decimal_text(entry.hours), "work_date": entry.work_date.isoformat(),
                                     "version": entry.version})
             items = [outcomes[i] for i in row.time_entry_ids]
             await conn.execute(approvals.update().where(approvals.c.id == row.id).values(
@@ -282,9 +383,12 @@ class TimesheetService:
                     if await manager_of(entry.project_id) != row.approver_id:
                         return EntryOutcome(time_entry_id=entry_id, result="refused", state=entry.state,
                                             detail=f"{row.approver_id} does not manage {entry.project_id}"), None
-                    if target == "approved" and entry.state in ("posted", "invoiced"):
+                    if own_time(entry, row.approver_id):
+                        return EntryOutcome(time_entry_id=entry_id, result="refused", state=entry.state,
+                                            detail="nobody approves or rejects their own time"), None
+                    if decided_already(entry, row.decision):
                         return EntryOutcome(time_entry_id=entry_id, result="unchanged", state=entry.state,
-                                            detail="approved and posted already"), None
+                                            detail=f"{entry.state} already"), None
                     moved = await self.systems.psa.transition_time_entry(
                         entry_id, target, actor_id=row.approver_id, reason=row.reason)
                 except DownstreamProblem as exc:
@@ -316,6 +420,18 @@ class TimesheetService:
         return len(rows)
 
 
+def own_time(entry: TimeEntry, approver_id: str) -> bool:
+    """Separation of duties: nobody decides their own time."""
+    return entry.worker_id == approver_id
+
+
+def decided_already(entry: TimeEntry, decision: str) -> bool:
+    """The entry is where this decision would take it (approved time moves on to posted and invoiced)."""
+    if decision == "approve":
+        return entry.state in ("approved", "posted", "invoiced")
+    return entry.state == "rejected"
+
+
 def _check(errors: list[FieldError]) -> None:
     if errors:
         raise BadRequest("the request does not match the contract", slug="validation-error", errors=errors)
@@ -323,6 +439,16 @@ def _check(errors: list[FieldError]) -> None:
 
 def _entry_subject(entry: TimeEntry) -> dict[str, str]:
     return {"time_entry_id": entry.id, "worker_id": entry.worker_id, "project_id": entry.project_id}
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _sync_refusal(item: SyncItem, errors: list[FieldError]) -> SyncResult:
+    return SyncResult(client_ref=item.client_ref, status="error", problem={
+        "type": "/catalog/problems/validation-error", "title": "Invalid item", "status": 422,
+        "detail": errors[0].detail, "errors": [msgspec.to_builtins(e) for e in errors]})
 
 
 def _sync_error(item: SyncItem, status: int, detail: str) -> SyncResult:

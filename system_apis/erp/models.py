@@ -87,6 +87,12 @@ class PostingCreate(Checked, kw_only=True):
     ranges = {"quantity": NON_NEGATIVE, "amount": NON_NEGATIVE}
 
 
+class PostingReversal(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Reverse a posting: book its negative on ``on`` (a day of an open period, usually today)."""
+
+    on: dt.date
+
+
 class PostingBatch(Checked, kw_only=True):
     items: Annotated[list[PostingCreate], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
 
@@ -121,6 +127,12 @@ class InvoiceCreate(Checked, kw_only=True):
     legal_entity_id: Ref
     currency: Currency
     period: Period | None = None
+    lines: Annotated[list[InvoiceLineCreate], msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class CreditNoteCreate(Checked, kw_only=True):
+    """The lines of a posted invoice to take back (positive amounts: what is credited)."""
+
     lines: Annotated[list[InvoiceLineCreate], msgspec.Meta(min_length=1, max_length=1000)]
 
 

@@ -16,6 +16,7 @@ from contracts.canonical import (
     AccountingPeriod,
     Contract,
     ContractStatus,
+    CreditNote,
     Customer,
     Invoice,
     InvoiceState,
@@ -33,12 +34,14 @@ from system_apis.erp.connectors import ErpConnector
 from system_apis.erp.models import (
     ContractCreate,
     ContractPatch,
+    CreditNoteCreate,
     CustomerCreate,
     InvoiceCreate,
     PostingBatch,
     PostingBatchResult,
     PostingCreate,
     PostingFilter,
+    PostingReversal,
     ProjectDimensionCreate,
 )
 from system_apis.erp.service import ErpService
@@ -155,6 +158,15 @@ class ErpV1(Controller):
             return (201 if created else 200), posting
         return await write(state, principal, "createPosting", idempotency_key, {}, data, action)
 
+    @post("/postings/{posting_id:str}/reversals", operation_id="reversePosting")
+    async def reverse_posting(self, state: State, principal: Principal, posting_id: str, data: PostingReversal,
+                              idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        async def action() -> tuple[int, Posting]:
+            reversal, created = await connector(state).reverse_posting(posting_id, data.on)
+            return (201 if created else 200), reversal
+        return await write(state, principal, "reversePosting", idempotency_key, {"posting_id": posting_id}, data,
+                           action)
+
     @post("/postings/batch", operation_id="createPostingBatch")
     async def create_posting_batch(self, state: State, principal: Principal, data: PostingBatch,
                                    idempotency_key: IdempotencyKey = None) -> Response[bytes]:
@@ -188,6 +200,20 @@ class ErpV1(Controller):
             return 200, await connector(state).post_invoice(invoice_id)
         return await write(state, principal, "postInvoice", idempotency_key, {"invoice_id": invoice_id}, None,
                            action)
+
+    @post("/invoices/{invoice_id:str}/credit-notes", operation_id="creditInvoice")
+    async def credit_invoice(self, state: State, principal: Principal, invoice_id: str, data: CreditNoteCreate,
+                             idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        async def action() -> tuple[int, CreditNote]:
+            return 201, await connector(state).credit_invoice(invoice_id, data, idempotency_key)
+        return await write(state, principal, "creditInvoice", idempotency_key, {"invoice_id": invoice_id}, data,
+                           action)
+
+    @get("/credit-notes", operation_id="listCreditNotes")
+    async def list_credit_notes(self, state: State, principal: Principal, invoice_id: str | None = None,
+                                cursor: str | None = None, limit: Limit = 50) -> Page[CreditNote]:
+        require_scopes(principal, "erp:read")
+        return await connector(state).list_credit_notes(invoice_id=invoice_id, cursor=cursor, limit=limit)
 
     @get("/invoices/{invoice_id:str}", operation_id="getInvoice")
     async def get_invoice(self, state: State, principal: Principal, invoice_id: str) -> Invoice:

@@ -39,7 +39,7 @@ from system_apis.psa.models import (
 )
 
 EDITABLE_STATES = frozenset({"draft", "rejected"})
-CORRECTABLE_STATES = frozenset({"approved", "posted"})
+CORRECTABLE_STATES = frozenset({"approved", "posted", "invoiced"})
 
 
 def invalid_transition(what: str, from_state: str, to_state: str) -> Conflict:

@@ -13,6 +13,7 @@ import yaml
 from contracts import CONTRACTS_DIR
 from tests.conftest import DEMO_CONSULTANT, RunningStack
 from tests.contract_checks import assert_matches_contract
+from tests.days import a_day_of_its_own, week_of
 from tests.experience.conftest import this_monday
 
 V1 = "/experience/mobile-time/v1"
@@ -25,13 +26,13 @@ def ref() -> str:
 
 
 def work_day() -> dt.date:
-    """A weekday of this week, up to today (the demo consultant is staffed on prj_4001 throughout)."""
-    return this_monday()
+    """A day no other test logs on (the demo consultant is staffed on prj_4001 throughout the window)."""
+    return a_day_of_its_own()
 
 
 def test_offline_entry_synced_twice_exists_once(consultant: httpx.Client) -> None:
-    client_ref = ref()
-    batch = {"items": [{"client_ref": client_ref, "project_id": "prj_4001", "work_date": work_day().isoformat(),
+    client_ref, day = ref(), work_day()
+    batch = {"items": [{"client_ref": client_ref, "project_id": "prj_4001", "work_date": day.isoformat(),
                         "hours": "8", "notes": "Offline workshop"}]}
 
     first = consultant.post(f"{V1}/me/time-entry-syncs", json=batch)
@@ -43,7 +44,7 @@ def test_offline_entry_synced_twice_exists_once(consultant: httpx.Client) -> Non
     assert [i["status"] for i in second.json()["items"]] == ["existing"]
     entry_id = first.json()["items"][0]["entry"]["time_entry_id"]
     assert second.json()["items"][0]["entry"]["time_entry_id"] == entry_id
-    week = consultant.get(f"{V1}/me/weeks/{this_monday().isoformat()}").json()
+    week = consultant.get(f"{V1}/me/weeks/{week_of(day).isoformat()}").json()
     mine = [e for e in week["entries"] if e["client_ref"] == client_ref]
     assert [(e["time_entry_id"], e["hours"], e["state"]) for e in mine] == [(entry_id, "8", "draft")]
 
@@ -102,9 +103,10 @@ def test_someone_elses_entry_is_not_found(consultant: httpx.Client, someone_else
 
 
 def test_submit_my_week(consultant: httpx.Client) -> None:
-    week = this_monday().isoformat()
+    day = work_day()
+    week = week_of(day).isoformat()
     created = consultant.post(f"{V1}/me/time-entries", json={
-        "project_id": "prj_4001", "work_date": week, "hours": "4", "client_ref": ref()}).json()
+        "project_id": "prj_4001", "work_date": day.isoformat(), "hours": "4", "client_ref": ref()}).json()
 
     response = consultant.post(f"{V1}/me/weeks/{week}/submissions")
 
@@ -134,8 +136,9 @@ def test_my_week_totals_and_etag(consultant: httpx.Client) -> None:
 
 
 def test_v1_and_v2_speak_different_shapes_of_the_same_entry(consultant: httpx.Client) -> None:
+    day = work_day()
     created = consultant.post(f"{V2}/me/time-entries", json={
-        "project_id": "prj_4001", "work_date": work_day().isoformat(), "minutes": 90,
+        "project_id": "prj_4001", "work_date": day.isoformat(), "minutes": 90,
         "work_type": "non_billable_internal", "client_ref": ref()})
     assert created.status_code == 201, created.text
     assert_matches_contract(API, "POST", "/me/time-entries", created, version=2)
@@ -143,7 +146,7 @@ def test_v1_and_v2_speak_different_shapes_of_the_same_entry(consultant: httpx.Cl
     assert (v2_entry["minutes"], v2_entry["work_type"]) == (90, "non_billable_internal")
     assert "hours" not in v2_entry and "billable" not in v2_entry
 
-    week = this_monday().isoformat()
+    week = week_of(day).isoformat()
     v1_week, v2_week = consultant.get(f"{V1}/me/weeks/{week}"), consultant.get(f"{V2}/me/weeks/{week}")
     assert_matches_contract(API, "GET", "/me/weeks/{week_start}", v2_week, version=2)
     v1_entry = next(e for e in v1_week.json()["entries"] if e["time_entry_id"] == v2_entry["time_entry_id"])

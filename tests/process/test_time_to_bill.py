@@ -58,10 +58,12 @@ def test_a_manager_approves_the_week_and_eligible_entries_post_once_each(
 
     again = decide(experience, ids, manager, key=key)  # the manager's phone retries the same request
     assert again.status_code == 200 and again.json()["id"] == approval["id"]
-    fresh = ok(decide(experience, ids, manager), 201)  # and a second, separate approval of the same time
-    # Nothing is queued twice: each entry is posted already, or queued already.
-    assert all(s is None or s["disposition"] == "already_posted" for i, s in settlements(fresh).items()
-               if i in billable)
+    # A second, separate approval of the same time changes nothing: the approval that took it answers, each
+    # entry unchanged, nothing settled (so nothing queued) again.
+    fresh = ok(decide(experience, ids, manager), 200)
+    assert fresh["id"] == approval["id"]
+    assert {e["result"] for e in fresh["entries"]} == {"unchanged"}
+    assert all(s is None for s in settlements(fresh).values())
 
     wait_for("the week's postings", lambda: postings_settled(experience, billable))
     for entry_id in billable:
@@ -134,17 +136,19 @@ def test_time_in_a_closed_period_is_held_not_posted(experience: httpx.Client, sy
     closed = {p["period"] for p in ok(system.get(f"{ERP}/accounting-periods", params={"legal_entity_id": "le_us",
                                                                                      "limit": 200}))["items"]
               if p["status"] == "closed"}
-    # A superseded entry is held as NOT_APPROVED by design (another test may have corrected one): take a current one.
-    old = [e for e in entries(system, project_id="prj_4003", state="approved")
-           if e["billable"] and e["work_date"][:7] in closed and not e.get("superseded_by_id")]
-    assert old, "the demo firm has approved time in a closed period"
+    late = dt.date.fromisoformat(max(closed) + "-20")  # late time, logged now for a month already closed
+    entry = ok(experience.post("/process/timesheets/v1/time-entries", json={
+        "worker_id": "wrk_e1001", "project_id": "prj_4003", "task_id": "tsk_4003-t2", "work_date": late.isoformat(),
+        "hours": "2"}), 201)
+    ok(experience.post("/process/timesheets/v1/submissions", json={
+        "worker_id": "wrk_e1001", "week_start": late.isoformat(), "time_entry_ids": [entry["id"]]}))
 
-    approval = ok(decide(experience, [old[0]["id"]], manager_of(system, "prj_4003")), 201)
+    approval = ok(decide(experience, [entry["id"]], manager_of(system, "prj_4003")), 201)
 
-    settled = settlements(approval)[old[0]["id"]]
+    settled = settlements(approval)[entry["id"]]
     assert settled["disposition"] == "held" and settled["reasons"] == ["PERIOD_CLOSED"]
-    assert erp_postings_of(system, old[0]["id"]) == []
-    assert ok(experience.get("/process/billing/v1/postings", params={"time_entry_id": old[0]["id"]}))["items"] == []
+    assert erp_postings_of(system, entry["id"]) == []
+    assert ok(experience.get("/process/billing/v1/postings", params={"time_entry_id": entry["id"]}))["items"] == []
 
 
 def test_the_entry_that_would_cross_the_nte_is_held(experience: httpx.Client, system: httpx.Client) -> None:

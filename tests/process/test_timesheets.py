@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 import httpx
 
 from tests.contract_checks import assert_matches_contract
+from tests.days import a_day_of_its_own, week_of
 from tests.process.flows import ok
 
 TIME = "/process/timesheets/v1"
 
 
-def this_monday() -> dt.date:
-    today = dt.datetime.now(dt.UTC).date()
-    return today - dt.timedelta(days=today.weekday())
-
-
 def test_an_offline_entry_synced_twice_exists_once(experience: httpx.Client) -> None:
-    ref = f"phone-{uuid.uuid4().hex[:8]}:1"
+    ref, day = f"phone-{uuid.uuid4().hex[:8]}:1", a_day_of_its_own()
     item = {"client_ref": ref, "worker_id": "wrk_e1001", "project_id": "prj_4001", "task_id": "tsk_4001-t2",
-            "work_date": this_monday().isoformat(), "hours": "8", "notes": "offline"}
+            "work_date": day.isoformat(), "hours": "8", "notes": "offline"}
 
     first = experience.post(f"{TIME}/time-entry-syncs", json={"items": [item]})
     second = experience.post(f"{TIME}/time-entry-syncs", json={"items": [item]})
@@ -32,13 +27,14 @@ def test_an_offline_entry_synced_twice_exists_once(experience: httpx.Client) -> 
     entry_id = first.json()["items"][0]["time_entry"]["id"]
     assert second.json()["items"][0]["time_entry"]["id"] == entry_id
     mine = ok(experience.get(f"{TIME}/time-entries", params={"worker_id": "wrk_e1001",
-                                                            "from_date": this_monday().isoformat()}))["items"]
+                                                            "from_date": day.isoformat()}))["items"]
     assert [e["id"] for e in mine if e.get("client_ref") == ref] == [entry_id]
 
 
 def test_create_change_submit_and_reject_with_clear_errors(experience: httpx.Client) -> None:
+    day = a_day_of_its_own()
     body = {"worker_id": "wrk_e1001", "project_id": "prj_4001", "task_id": "tsk_4001-t1",
-            "work_date": this_monday().isoformat(), "hours": "4", "client_ref": f"web-{uuid.uuid4().hex[:8]}"}
+            "work_date": day.isoformat(), "hours": "4", "client_ref": f"web-{uuid.uuid4().hex[:8]}"}
     created = experience.post(f"{TIME}/time-entries", json=body)
     assert created.status_code == 201, created.text
     assert_matches_contract("process/timesheets", "POST", "/time-entries", created)
@@ -49,12 +45,15 @@ def test_create_change_submit_and_reject_with_clear_errors(experience: httpx.Cli
     assert changed["hours"] in ("5.5", "5.50")
 
     submitted = ok(experience.post(f"{TIME}/submissions", json={
-        "worker_id": "wrk_e1001", "week_start": this_monday().isoformat(), "time_entry_ids": [entry["id"]]}))
+        "worker_id": "wrk_e1001", "week_start": week_of(day).isoformat(), "time_entry_ids": [entry["id"]]}))
     assert submitted["items"][0]["result"] == "submitted"
 
     not_manager = ok(experience.post(f"{TIME}/approvals", json={
-        "time_entry_ids": [entry["id"]], "approver_id": "wrk_e1001", "decision": "approve"}), 201)
+        "time_entry_ids": [entry["id"]], "approver_id": "wrk_e1003", "decision": "approve"}), 201)
     assert not_manager["entries"][0]["result"] == "refused"
+    own_time = experience.post(f"{TIME}/approvals", json={
+        "time_entry_ids": [entry["id"]], "approver_id": "wrk_e1001", "decision": "approve"})
+    assert own_time.status_code == 403 and own_time.json()["errors"][0]["pointer"] == "/time_entry_ids/0"
 
     no_reason = experience.post(f"{TIME}/approvals", json={
         "time_entry_ids": [entry["id"]], "approver_id": "wrk_e1002", "decision": "reject"})

@@ -7,12 +7,14 @@ as upserts report whether they created: ``(record, created)``.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Protocol
 
 from contracts.canonical import (
     AccountingPeriod,
     Contract,
     ContractStatus,
+    CreditNote,
     Customer,
     Invoice,
     InvoiceState,
@@ -24,6 +26,7 @@ from contracts.canonical import (
 )
 from system_apis.erp.models import (
     ContractCreate,
+    CreditNoteCreate,
     CustomerCreate,
     InvoiceCreate,
     PostingBatchItem,
@@ -65,9 +68,23 @@ class ErpConnector(Protocol):
 
     async def create_postings(self, items: list[PostingCreate]) -> list[PostingBatchItem]: ...
 
+    async def reverse_posting(self, posting_id: str, on: dt.date) -> tuple[Posting, bool]:
+        """(reversal, created): the posting's negative, referencing it, dated ``on``; a posting is reversed at
+        most once (asking again answers the first reversal). 422 ``period-closed`` when ``on`` is not open."""
+        ...
+
     async def list_postings(self, filters: PostingFilter, *, cursor: str | None, limit: int) -> Page[Posting]: ...
 
     async def create_invoice(self, data: InvoiceCreate, idempotency_key: str | None) -> Invoice: ...
+
+    async def credit_invoice(self, invoice_id: str, data: CreditNoteCreate, idempotency_key: str | None
+                             ) -> CreditNote:
+        """A posted credit note for lines of a posted invoice (409 when it is not posted; 422 when a source
+        would be credited beyond what the invoice billed for it)."""
+        ...
+
+    async def list_credit_notes(self, *, invoice_id: str | None, cursor: str | None,
+                                limit: int) -> Page[CreditNote]: ...
 
     async def post_invoice(self, invoice_id: str) -> Invoice: ...
 

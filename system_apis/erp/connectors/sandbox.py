@@ -21,6 +21,7 @@ from contracts.canonical import (
     BillingProfile,
     Contract,
     ContractStatus,
+    CreditNote,
     Customer,
     Invoice,
     InvoiceLine,
@@ -32,12 +33,15 @@ from contracts.canonical import (
     ProjectDimension,
     RevenueMethod,
     RevenueSchedule,
+    decimal_text,
+    plain_decimal,
 )
 from runtime.downstream import Downstream
 from runtime.problems import Conflict, NotFound, ProblemError, Unprocessable
 from system_apis import cursors
 from system_apis.erp.models import (
     ContractCreate,
+    CreditNoteCreate,
     CustomerCreate,
     InvoiceCreate,
     PostingBatchItem,
@@ -107,10 +111,6 @@ _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 def period_name(period: str) -> str:
     """Canonical period ("2026-10") -> ERP period name ("Oct 2026")."""
     return f"{_MONTH_NAMES[int(period[5:7]) - 1]} {period[:4]}"
-
-
-def plain(number: Decimal) -> Decimal:
-    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number.normalize()
 
 
 def source_from_vendor(source_type: InvoiceLineSource, ref: str) -> str:
@@ -266,9 +266,11 @@ def posting_from_vendor(body: dict[str, Any]) -> Posting:
         project_id=to_canonical("project", body["projectCode"]),
         contract_id=to_canonical("contract", body["contractNumber"]),
         legal_entity_id=to_canonical("legal_entity", body["subsidiaryCode"]),
-        work_date=dt.date.fromisoformat(body["transactionDate"]), quantity=plain(Decimal(body["quantity"])),
+        work_date=dt.date.fromisoformat(body["transactionDate"]), quantity=plain_decimal(Decimal(body["quantity"])),
         amount=from_minor(body["amountMinor"], body["currencyCode"]), currency=body["currencyCode"],
         posted_at=dt.datetime.fromisoformat(body["postedAt"]) if body.get("postedAt") else None,
+        reverses_posting_id=to_canonical("posting", body["reversesPostingNumber"])
+        if body.get("reversesPostingNumber") else None,
     )
 
 
@@ -279,7 +281,7 @@ def posting_to_vendor(posting: Posting | PostingCreate) -> dict[str, Any]:
         "projectCode": reference("project", posting.project_id, "/project_id"),
         "contractNumber": reference("contract", posting.contract_id, "/contract_id"),
         "subsidiaryCode": reference("legal_entity", posting.legal_entity_id, "/legal_entity_id"),
-        "transactionDate": posting.work_date.isoformat(), "quantity": str(posting.quantity),
+        "transactionDate": posting.work_date.isoformat(), "quantity": decimal_text(posting.quantity),
         "amountMinor": to_minor(posting.amount, posting.currency, "/amount"), "currencyCode": posting.currency,
     }
     if isinstance(posting, Posting):
@@ -296,7 +298,7 @@ def invoice_from_vendor(body: dict[str, Any], keys: ErpKeys) -> Invoice:
     for line in body["lines"]:
         source_type = SOURCE_TYPE[line["sourceType"]]
         lines.append(InvoiceLine(
-            description=line["description"], quantity=plain(Decimal(line["quantity"])),
+            description=line["description"], quantity=plain_decimal(Decimal(line["quantity"])),
             unit_price=from_minor(line["unitPriceMinor"], currency), amount=from_minor(line["amountMinor"], currency),
             source_type=source_type,
             source_ids=[source_from_vendor(source_type, ref) for ref in line.get("sourceRefs", [])],
@@ -313,9 +315,27 @@ def invoice_from_vendor(body: dict[str, Any], keys: ErpKeys) -> Invoice:
     )
 
 
+def credit_note_from_vendor(body: dict[str, Any]) -> CreditNote:
+    currency = body["currencyCode"]
+    lines = []
+    for line in body["lines"]:
+        source_type = SOURCE_TYPE[line["sourceType"]]
+        lines.append(InvoiceLine(
+            description=line["description"], quantity=plain_decimal(Decimal(line["quantity"])),
+            unit_price=from_minor(line["unitPriceMinor"], currency), amount=from_minor(line["amountMinor"], currency),
+            source_type=source_type,
+            source_ids=[source_from_vendor(source_type, ref) for ref in line.get("sourceRefs", [])]))
+    return CreditNote(
+        id=to_canonical("credit_note", body["creditMemoNumber"]), external_ids={"erp": str(body["internalId"])},
+        invoice_id=to_canonical("invoice", body["invoiceNumber"]), currency=currency, lines=lines,
+        subtotal=from_minor(body["subtotalMinor"], currency), tax=from_minor(body["taxMinor"], currency),
+        total=from_minor(body["totalMinor"], currency),
+        issue_date=dt.date.fromisoformat(body["memoDate"]) if body.get("memoDate") else None)
+
+
 def invoice_lines_to_vendor(lines: Iterable[InvoiceLine | Any], currency: str) -> list[dict[str, Any]]:
     return [{
-        "description": line.description, "quantity": str(line.quantity),
+        "description": line.description, "quantity": decimal_text(line.quantity),
         "unitPriceMinor": to_minor(line.unit_price, currency, f"/lines/{index}/unit_price"),
         "amountMinor": to_minor(line.amount, currency, f"/lines/{index}/amount"),
         "sourceType": SOURCE_TYPE_VENDOR[line.source_type],
@@ -589,8 +609,19 @@ class SandboxErp:
     async def _posting_for_source(self, source_type: str, source_ref: str) -> dict[str, Any]:
         found = await self._get("/api/v1/postings", what="posting",
                                 params={"sourceDocumentId": source_ref, "limit": PAGE_MAX})
-        row: dict[str, Any] = next(r for r in found["items"] if r["sourceDocumentType"] == source_type)
+        row: dict[str, Any] = next(r for r in found["items"]
+                                   if r["sourceDocumentType"] == source_type and not r.get("reversesInternalId"))
         return row
+
+    async def reverse_posting(self, posting_id: str, on: dt.date) -> tuple[Posting, bool]:
+        number = to_business_key("posting", posting_id)
+        internal_id = number.removeprefix("JE-")
+        if not internal_id.isdigit():
+            raise NotFound(f"no posting {posting_id!r}", slug="unknown-id")
+        status, reversal = await self._call("POST", f"/api/v1/postings/{internal_id}/actions/reverse",
+                                            json={"transactionDate": on.isoformat()}, what="posting",
+                                            field_map={"transactionDate": "/on"})
+        return posting_from_vendor(reversal), status == 201
 
     async def create_posting(self, data: PostingCreate) -> tuple[Posting, bool]:
         body = posting_to_vendor(data)
@@ -686,6 +717,31 @@ class SandboxErp:
 
     async def get_invoice(self, invoice_id: str) -> Invoice:
         return await self._invoice(await self._invoice_row(invoice_id))
+
+    async def credit_invoice(self, invoice_id: str, data: CreditNoteCreate, idempotency_key: str | None
+                             ) -> CreditNote:
+        row = await self._invoice_row(invoice_id)
+        body = {"lines": invoice_lines_to_vendor(data.lines, row["currencyCode"])}
+        status, created = await self._call("POST", f"/api/v1/invoices/{row['internalId']}/actions/credit",
+                                           json=body, what="credit note", field_map={},
+                                           idempotency_key=idempotency_key, expect=(400, 409))
+        if status == 409:
+            raise Conflict(f"a {INVOICE_STATE.get(row['status'], row['status'])} invoice is not credited",
+                           slug="invalid-transition", state=INVOICE_STATE.get(row["status"]))
+        if status == 400:
+            fields = error_fields(created)
+            raise validation_problem(VENDOR, [(path, detail) for path, _, detail in fields], line_field_map(fields))
+        return credit_note_from_vendor(created)
+
+    async def list_credit_notes(self, *, invoice_id: str | None, cursor: str | None,
+                                limit: int) -> Page[CreditNote]:
+        params: dict[str, Any] = {}
+        if invoice_id is not None:
+            if not is_canonical("invoice", invoice_id):
+                return Page(items=[])
+            params["invoiceNumber"] = to_business_key("invoice", invoice_id)
+        rows, next_cursor = await self._page("/api/v1/creditMemos", params, cursor, limit, "credit note")
+        return Page(items=[credit_note_from_vendor(r) for r in rows], next_cursor=next_cursor)
 
     async def list_invoices(self, *, contract_id: str | None, state: InvoiceState | None, period: str | None,
                             cursor: str | None, limit: int) -> Page[Invoice]:

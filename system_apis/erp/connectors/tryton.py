@@ -25,6 +25,7 @@ from contracts.canonical import (
     BillingProfile,
     Contract,
     ContractStatus,
+    CreditNote,
     Customer,
     Invoice,
     InvoiceLine,
@@ -35,10 +36,12 @@ from contracts.canonical import (
     Posting,
     ProjectDimension,
     RevenueSchedule,
+    plain_decimal,
 )
 from runtime.problems import Conflict, FieldError, NotFound, ProblemError, Unprocessable
 from system_apis.erp.models import (
     ContractCreate,
+    CreditNoteCreate,
     CustomerCreate,
     InvoiceCreate,
     PostingBatchItem,
@@ -73,10 +76,6 @@ INVOICE_LABELS = {"Party": "/customer_id", "Currency": "/currency", "Quantity": 
                   "Description": "/lines"}
 # Sources that are documents of another system keep that system's number; others pass verbatim.
 SOURCE_KINDS: dict[str, Kind] = {"time_entry": "time_entry", "expense": "expense", "milestone": "milestone"}
-
-
-def plain(number: Decimal) -> Decimal:
-    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number.normalize()
 
 
 def money(value: Any) -> Decimal:
@@ -134,7 +133,7 @@ def posting_from_row(row: dict[str, Any]) -> Posting:
         project_id=to_canonical("project", nested(row, "work.number") or ""),
         contract_id=to_canonical("contract", nested(row, "contract.number") or ""),
         legal_entity_id=to_canonical("legal_entity", nested(row, "company.party.code") or ""),
-        work_date=row["date"], quantity=plain(Decimal(row["quantity"])), amount=money(row["amount"]),
+        work_date=row["date"], quantity=plain_decimal(Decimal(row["quantity"])), amount=money(row["amount"]),
         currency=nested(row, "currency.code") or "", posted_at=row.get("create_date"),
     )
 
@@ -148,7 +147,7 @@ def invoice_from_rows(row: dict[str, Any], lines: Iterable[dict[str, Any]]) -> I
         source_type: InvoiceLineSource = line.get("psgw_source_type") or "time_entry"
         refs = (line.get("psgw_source_refs") or "").split()
         canonical_lines.append(InvoiceLine(
-            description=line.get("description") or "", quantity=plain(Decimal(str(line["quantity"]))),
+            description=line.get("description") or "", quantity=plain_decimal(Decimal(str(line["quantity"]))),
             unit_price=money(line["unit_price"]), amount=money(line["amount"]), source_type=source_type,
             source_ids=[source_from_row(source_type, ref) for ref in refs]))
     return Invoice(
@@ -438,6 +437,23 @@ class TrytonErp(TrytonRecords):
             results.append(PostingBatchItem(source_id=item.source_id, status="created" if created else "existing",
                                             posting=posting))
         return results
+
+    async def credit_invoice(self, invoice_id: str, data: CreditNoteCreate, idempotency_key: str | None
+                             ) -> CreditNote:
+        # Tryton credits an invoice natively (account.invoice credit); wiring it (and the lines to credit) into
+        # this adapter is not done yet, so the ERP says so plainly and the caller holds the work.
+        raise ProblemError(f"{VENDOR} does not issue credit notes through this adapter yet", status=501,
+                           slug="not-supported-by-vendor", title="Not implemented", downstream=VENDOR)
+
+    async def list_credit_notes(self, *, invoice_id: str | None, cursor: str | None,
+                                limit: int) -> Page[CreditNote]:
+        return Page(items=[])
+
+    async def reverse_posting(self, posting_id: str, on: dt.date) -> tuple[Posting, bool]:
+        # psgw.posting keeps one row per source (its unique constraint); reversals need the module to grow a
+        # reference to the reversed row first. Until then the ERP says so plainly and the caller holds the work.
+        raise ProblemError(f"{VENDOR} does not reverse postings through this adapter yet", status=501,
+                           slug="not-supported-by-vendor", title="Not implemented", downstream=VENDOR)
 
     async def list_postings(self, filters: PostingFilter, *, cursor: str | None, limit: int) -> Page[Posting]:
         domain: list[Any] = []

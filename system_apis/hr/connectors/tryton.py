@@ -15,7 +15,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from contracts.canonical import BusinessUnit, CostCenter, CostRate, Page, Role, Worker, WorkerStatus
+from contracts.canonical import BusinessUnit, CostCenter, CostRate, Page, Role, Worker, WorkerStatus, plain_decimal
 from runtime.problems import NotFound
 from system_apis import cursors
 from system_apis.ids import is_canonical, to_business_key, to_canonical
@@ -54,7 +54,7 @@ def worker_from_row(row: dict[str, Any], prices: list[dict[str, Any]], today: dt
         business_unit_id=to_canonical("business_unit", row.get("psgw_business_unit") or ""),
         cost_center_id=to_canonical("cost_center", row.get("psgw_cost_center") or ""),
         legal_entity_id=to_canonical("legal_entity", nested(row, "company.party.code") or ""),
-        capacity_hours_per_week=Decimal(str(row.get("psgw_capacity") or 40)).normalize(),
+        capacity_hours_per_week=plain_decimal(Decimal(str(row.get("psgw_capacity") or 40))),
         cost_rates=cost_rates_of(prices, nested(row, "company.currency.code") or ""),
         manager_id=to_canonical("worker", manager) if manager else None,
     )

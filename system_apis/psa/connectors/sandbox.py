@@ -28,6 +28,7 @@ from contracts.canonical import (
     Task,
     TimeEntry,
     TimeEntryState,
+    plain_decimal,
 )
 from runtime.downstream import Downstream
 from runtime.problems import Conflict, FieldError, NotFound, ProblemError, Unprocessable
@@ -88,13 +89,8 @@ def vendor_role(role: str) -> str:
     return role.replace("_", " ").title()
 
 
-def plain(number: Decimal) -> Decimal:
-    """A decimal without trailing zeros or exponent: 8.00 -> 8, 7.50 -> 7.5."""
-    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number.normalize()
-
-
 def hours_of(minutes: int) -> Decimal:
-    return plain((Decimal(minutes) / 60).quantize(Decimal("0.01")))
+    return plain_decimal((Decimal(minutes) / 60).quantize(Decimal("0.01")))
 
 
 def minutes_of(hours: Decimal) -> int:
@@ -156,7 +152,7 @@ def project_from_vendor(body: dict[str, Any]) -> Project:
         legal_entity_id=to_canonical("legal_entity", body["entity"]),
         status=PROJECT_STATUS[body["stage"]],
         billing_model=BILLING_MODEL[body["billingType"]],
-        budget_hours=plain(Decimal(str(body["budgetHours"]))) if body.get("budgetHours") is not None else None,
+        budget_hours=plain_decimal(Decimal(str(body["budgetHours"]))) if body.get("budgetHours") is not None else None,
         manager_id=to_canonical("worker", body["managerEmployeeNumber"]) if body.get(
             "managerEmployeeNumber") else None,
         business_unit_id=to_canonical("business_unit", body["practice"]) if body.get("practice") else None,
@@ -209,7 +205,7 @@ def assignment_from_vendor(body: dict[str, Any], keys: PsaKeys) -> Assignment:
         worker_id=to_canonical("worker", keys.key("resources", body["resourceId"])),
         project_id=to_canonical("project", keys.key("projects", body["projectId"])),
         role=role_of(body["roleName"]),
-        planned_hours_per_week=plain(Decimal(str(body["hoursPerWeek"]))),
+        planned_hours_per_week=plain_decimal(Decimal(str(body["hoursPerWeek"]))),
         start_date=dt.date.fromisoformat(body["from"]),
         end_date=_date(body.get("to")),
         status=ASSIGNMENT_STATUS[body["status"]],

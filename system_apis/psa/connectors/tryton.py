@@ -31,6 +31,7 @@ from contracts.canonical import (
     Task,
     TimeEntry,
     TimeEntryState,
+    plain_decimal,
 )
 from runtime.problems import FieldError, NotFound, ProblemError, Unprocessable
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
@@ -65,13 +66,9 @@ ASSIGNMENT_LABELS = {"Employee": "/worker_id", "Project": "/project_id", "Role":
                      "End Date": "/end_date"}
 
 
-def plain(number: Decimal) -> Decimal:
-    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number.normalize()
-
-
 def hours_of(duration: dt.timedelta | None) -> Decimal:
     seconds = Decimal(int(duration.total_seconds())) if duration else Decimal(0)
-    return plain((seconds / 3600).quantize(Decimal("0.01")))
+    return plain_decimal((seconds / 3600).quantize(Decimal("0.01")))
 
 
 def duration_of(hours: Decimal) -> dt.timedelta:
@@ -116,7 +113,7 @@ def assignment_from_row(row: dict[str, Any]) -> Assignment:
         id=to_canonical("assignment", row["number"]), external_ids={"psa": str(row["id"])},
         worker_id=to_canonical("worker", nested(row, "employee.party.code") or ""),
         project_id=to_canonical("project", nested(row, "work.number") or ""), role=row["role"],
-        planned_hours_per_week=plain(Decimal(row["hours_per_week"])), start_date=row["start_date"],
+        planned_hours_per_week=plain_decimal(Decimal(row["hours_per_week"])), start_date=row["start_date"],
         end_date=row.get("end_date"), status=row["state"],
     )
 

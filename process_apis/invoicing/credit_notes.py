@@ -1,0 +1,62 @@
+"""Credit notes for corrected time that was invoiced already.
+
+A correction of invoiced time queues (in the transaction that applies it) one ``erp.credit_note`` job. The job
+credits, on the posted invoice that billed the old version, that version's line in full, at the amount the ERP
+booked for it; the corrected version is posted anew and billed by the next invoice like any time posted after
+its period was invoiced. Exactly once: the job is unique per correction, the ERP call carries an
+Idempotency-Key per correction, and the ERP never credits a source beyond what the invoice billed for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from process_apis.billing.eligibility import CENT
+from process_apis.jobs import JobRunner, enqueue_job
+from process_apis.store import invoice_drafts
+from process_apis.systems import Systems
+from runtime.storage import Database
+
+JOB = "erp.credit_note"
+
+
+async def queue_credit_note(db: Database, conn: AsyncConnection, *, correction_id: str, time_entry_id: str,
+                            new_time_entry_id: str) -> None:
+    """In the caller's transaction: credit the invoiced line of ``time_entry_id`` (once per correction)."""
+    await enqueue_job(db, conn, JOB, f"credit-note:{correction_id}", {
+        "correction_id": correction_id, "time_entry_id": time_entry_id, "new_time_entry_id": new_time_entry_id})
+
+
+class CreditNotes:
+    def __init__(self, db: Database, systems: Systems, jobs: JobRunner) -> None:
+        self.db = db
+        self.systems = systems
+        jobs.handle(JOB, self._credit)
+
+    async def _credit(self, payload: Any) -> None:
+        old, correction_id = str(payload["time_entry_id"]), str(payload["correction_id"])
+        invoice_id = await self.invoice_of(old)
+        if invoice_id is None:
+            raise LookupError(f"no posted invoice billed {old}: nothing to credit yet")
+        booked = [p for p in await self.systems.erp.postings(source_id=old) if p.reverses_posting_id is None]
+        if not booked:
+            raise LookupError(f"the ERP holds no posting of {old} to credit")
+        posting = booked[0]
+        unit_price = (posting.amount / posting.quantity).quantize(CENT) if posting.quantity else posting.amount
+        await self.systems.erp.credit(invoice_id, [{
+            "description": f"Credit: {old} corrected by {payload['new_time_entry_id']}",
+            "quantity": msgspec.to_builtins(posting.quantity), "unit_price": msgspec.to_builtins(unit_price),
+            "amount": msgspec.to_builtins(posting.amount), "source_type": "time_entry", "source_ids": [old],
+        }], f"credit-note:{correction_id}")
+
+    async def invoice_of(self, time_entry_id: str) -> str | None:
+        """The posted invoice that billed this entry (drafted here), if there is one."""
+        async with self.db.read() as conn:
+            rows = (await conn.execute(sa.select(invoice_drafts.c.id, invoice_drafts.c.sources).where(
+                invoice_drafts.c.state == "posted",
+                sa.cast(invoice_drafts.c.sources, sa.Text).like(f'%"{time_entry_id}"%')))).all()
+        return next((str(r.id) for r in rows if time_entry_id in (r.sources or {}).get("time_entry_ids", [])), None)
