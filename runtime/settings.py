@@ -35,9 +35,10 @@ class TierSettings(msgspec.Struct, kw_only=True):
     gateway_url: str = "http://127.0.0.1:8080"
     client_id: str = ""
     client_secret: str = ""
-    # Tokens this tier accepts (defense in depth: the gateway checked them already).
+    # Tokens this tier accepts: only the gateway's internal tokens (gateway.yaml issuer.internal_audience), which it
+    # mints for each caller it verified; a token handed to a client, sent here directly, is refused.
     token_issuer: str = "http://127.0.0.1:8080"  # noqa: S105 - an issuer URL, not a secret
-    token_audience: str = "psgateway"  # noqa: S105 - an audience name, not a secret
+    token_audience: str = "psgateway-internal"  # noqa: S105 - an audience name, not a secret
     jwks_url: str = ""
     outbound_timeout_seconds: float = 10.0
 
