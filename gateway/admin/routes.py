@@ -182,7 +182,7 @@ def admin_handlers(gateway: Gateway) -> list[ControllerRouterHandler]:
     @get(PREFIX + "/policy/plan")
     async def policy_plan(request: Request[Any, Any, Any]) -> PlanView:
         await authorize(request, "admin:read")
-        changes = service.plan()
+        changes = await service.plan_file()
         return PlanView(in_sync=not changes, changes=changes)
 
     @post(PREFIX + "/policy/apply", status_code=200)

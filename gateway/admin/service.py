@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from gateway import config as gateway_config
 from gateway.config import ClientConfig, ConfigError, SlaTierConfig
 from gateway.issuer import hash_secret
 from gateway.live import CREDENTIAL_FIELDS, Change, export_yaml, overrides_after_apply, plan
@@ -236,6 +237,16 @@ class AdminService:
 
     def plan(self) -> list[Change]:
         return plan(self.gateway.file_config, self.gateway.state.config)
+
+    async def plan_file(self) -> list[Change]:
+        """What ``apply`` would change: gateway.yaml as it is on disk now against the live state."""
+        file_config = self.gateway.file_config
+        if self.gateway.config_file is not None:
+            try:
+                file_config = await asyncio.to_thread(gateway_config.load, self.gateway.config_file)
+            except ConfigError as exc:
+                raise AdminError(f"gateway.yaml is refused: {exc}", reason="invalid_config") from exc
+        return plan(file_config, self.gateway.state.config)
 
     async def apply(self, actor: Principal) -> list[Change]:
         """Make the live state what gateway.yaml says (re-read first), keeping credentials."""
