@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 
 from gateway import config as gateway_config
+from gateway.admin_listener import AdminListener, admin_on_api_listener, not_found
 from gateway.config import ConfigError, GatewayConfig
 from gateway.control import create_control_app
 from gateway.internal_tokens import InternalTokens
@@ -82,6 +83,10 @@ class Gateway:
         self.state: CompiledState = self._compile(config, version=0)
         self.proxy = Proxy(self.telemetry, self.instance, self.token_for_api_key)
         self.control = create_control_app(self)
+        # Read at start (a reload cannot move a listening socket).
+        self.admin_on_api = admin_on_api_listener(config.admin_listen, settings.host or config.listen.host)
+        self.admin_listener = (AdminListener(self.control, config.admin_listen, reuse_port=settings.reuse_port)
+                               if config.admin_listen.port is not None else None)
 
     def token_for_api_key(self, client_id: str) -> str:
         """The internal token the tiers get for a client that authenticated by API key (as for bearer calls)."""
@@ -210,6 +215,11 @@ class Gateway:
         except ConfigError:
             log.exception("stored admin overrides do not compile with gateway.yaml; serving the file alone")
         self._check_demo_secrets()
+        if self.admin_listener is not None:
+            await self.admin_listener.start()
+        elif not self.admin_on_api:
+            log.warning("the admin API is not served: the API listener is not loopback and admin_listen.port is "
+                        "not set")
         self._tasks.append(asyncio.create_task(self._sync_loop(), name="gateway-sync"))
         freeze_startup_heap()
         loop = asyncio.get_running_loop()
@@ -275,6 +285,8 @@ class Gateway:
                 log.exception("state sync failed")
 
     async def stop(self) -> None:
+        if self.admin_listener is not None:
+            await self.admin_listener.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -299,6 +311,9 @@ class Gateway:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith(API_PREFIXES):
             await self.proxy.handle(self.state, scope, receive, send)
+            return
+        if not self.admin_on_api and scope["type"] == "http" and scope["path"].startswith("/admin"):
+            await not_found(scope, send, "the admin API is not served on this listener (see admin_listen)")
             return
         await self.control(scope, receive, send)  # type: ignore[arg-type]
 

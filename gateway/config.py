@@ -41,6 +41,13 @@ class Listen(msgspec.Struct, kw_only=True, frozen=True):
     port: int = 8080
 
 
+class AdminListen(msgspec.Struct, kw_only=True, frozen=True):
+    """Where the admin API listens (read at start). No port: on the API listener, and only if that is loopback."""
+
+    host: str = "127.0.0.1"
+    port: int | None = None
+
+
 class IssuerConfig(msgspec.Struct, kw_only=True, frozen=True):
     """The built-in OAuth2 issuer (client_credentials) for the embedded default."""
 
@@ -207,6 +214,7 @@ class CatalogConfig(msgspec.Struct, kw_only=True, frozen=True):
 
 class GatewayConfig(msgspec.Struct, kw_only=True, frozen=True):
     listen: Listen = Listen()
+    admin_listen: AdminListen = AdminListen()
     issuer: IssuerConfig = IssuerConfig()
     max_body_bytes: int = 1_048_576
     upstreams: dict[str, UpstreamConfig]

@@ -21,7 +21,7 @@ from gateway.issuer import hash_secret
 from gateway.launcher import REPO_ROOT
 from runtime.tokens import peek
 from tests.conftest import DEMO_CONSULTANT, RunningStack
-from tests.gateway.conftest import GatewayProcess, admin_headers, base_config, unique
+from tests.gateway.conftest import GatewayProcess, admin_headers, base_config, free_port, unique
 
 PROJECT = "/system/psa/v1/projects/prj_4001"
 ASSIGNMENTS = "/experience/mobile-time/v1/me/assignments"
@@ -232,3 +232,28 @@ def test_plan_and_sighup_reload_cover_trusted_issuers(gateways: Callable[..., Ga
     changed = {(c["kind"], c["id"]) for c in entry["after"]["changes"]}
     assert {("trusted_issuer", idp), ("sla_tier", "bronze")} <= changed
     assert admin.get("/policy/plan").json()["in_sync"]
+
+
+# --- the admin listener ----------------------------------------------------------------------------------------
+
+def test_the_admin_api_has_a_listener_of_its_own(gateways: Callable[..., GatewayProcess]) -> None:
+    admin_port = free_port()
+    gateway = gateways(base_config(), env={"PSGW_ADMIN_PORT": str(admin_port)})
+    admin_url = f"http://127.0.0.1:{admin_port}"
+
+    on_api = httpx.get(gateway.url + "/admin/v1/clients", headers=admin_headers(gateway))
+    assert on_api.status_code == 404 and on_api.headers["content-type"] == "application/problem+json"
+    assert httpx.get(admin_url + "/admin/v1/clients", headers=admin_headers(gateway)).status_code == 200
+    api_on_admin = httpx.get(admin_url + PROJECT, headers=bearer(gateway.token("process-tier")))
+    assert api_on_admin.status_code == 404
+    listed = subprocess.run([sys.executable, "-m", "gateway.cli", "clients", "list"], cwd=REPO_ROOT, env={
+        "PSGW_GATEWAY_URL": admin_url, "PSGW_ADMIN_CLIENT_ID": "security-admin",
+        "PSGW_ADMIN_CLIENT_SECRET": "demo-secret-security-admin", "PATH": ""}, capture_output=True, text=True,
+        timeout=60)
+    assert listed.returncode == 0 and "security-admin" in listed.stdout, listed.stderr
+
+    # A public API listener without an admin port serves no admin API at all.
+    public = gateways(base_config(), env={"PSGW_GATEWAY_HOST": "0.0.0.0"}, name="public")
+    assert httpx.get(public.url + "/admin/v1/clients", headers=admin_headers(public)).status_code == 404
+    assert httpx.get(public.url + PROJECT, headers=bearer(public.token("process-tier")),
+                     timeout=30).status_code == 200
