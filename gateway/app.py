@@ -97,7 +97,8 @@ class Gateway:
 
     # --- compiling and swapping state -------------------------------------------------------------------
 
-    def _compile(self, config: GatewayConfig, version: int) -> CompiledState:
+    def _compile(self, config: GatewayConfig, version: int,
+                 revoked_token_ids: frozenset[str] = frozenset()) -> CompiledState:
         """A new state; shared resources are reused when their config is unchanged. Swaps nothing itself."""
         auth = config.policies.authenticate
         verifier_key = (config.issuer.issuer, msgspec.json.encode(auth))
@@ -132,7 +133,8 @@ class Gateway:
             store = new_store = create_store(rate)
         try:
             state = compile_state(config, verifier=verifier, upstreams=upstreams, rate_limit_store=store,
-                                  contracts=self.contracts, internal_tokens=self.internal_tokens, version=version)
+                                  contracts=self.contracts, internal_tokens=self.internal_tokens, version=version,
+                                  revoked_token_ids=revoked_token_ids)
         except BaseException:
             for upstream in created:
                 self._retired.append(upstream.aclose)
@@ -156,6 +158,15 @@ class Gateway:
         self.internal_tokens.clear()
         return state
 
+    async def revoke_access_token(self, jti: str, expires_at: int, client_id: str) -> None:
+        """Refuse one access token from now on, on every instance (RFC 7009); forgotten once it has expired."""
+        await self.override_store.put("revoked_token", jti, {"exp": expires_at, "client_id": client_id}, client_id)
+        now = time.time()
+        for old_jti, document in self.overrides.revoked_tokens.items():
+            if float(document.get("exp", 0)) <= now:
+                await self.override_store.remove("revoked_token", old_jti)
+        await self.rebuild(reread_file=False, reason="token revoked")
+
     async def _warm_contracts(self, config: GatewayConfig) -> None:
         # Reading and compiling contract files is blocking work: do it off the event loop.
         for api in config.apis:
@@ -171,7 +182,8 @@ class Gateway:
             overrides = await self.override_store.load()
             config = effective_config(file_config, overrides)
             await self._warm_contracts(config)
-            state = self._compile(config, version=self.state.version + 1)
+            state = self._compile(config, version=self.state.version + 1,
+                                  revoked_token_ids=overrides.live_revoked_token_ids(time.time()))
             self.state = state  # the swap: one reference, atomically
             self.file_config, self.overrides = file_config, overrides
             self._schedule_retirement()

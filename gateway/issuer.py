@@ -187,9 +187,13 @@ class Issuer:
         return {
             "issuer": self.config.issuer,
             "token_endpoint": base + "/oauth2/token",
+            "introspection_endpoint": base + "/oauth2/introspect",
+            "revocation_endpoint": base + "/oauth2/revoke",
             "jwks_uri": base + "/.well-known/jwks.json",
             "grant_types_supported": ["client_credentials"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],

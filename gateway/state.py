@@ -118,6 +118,7 @@ def compile_state(
     contracts: ContractCache,
     internal_tokens: InternalTokenSource,
     version: int = 0,
+    revoked_token_ids: frozenset[str] = frozenset(),
 ) -> CompiledState:
     """Build every structure the hot path reads; raises ConfigError when anything does not compile."""
     clients = {c.id: c for c in config.clients}
@@ -130,7 +131,7 @@ def compile_state(
             api_keys[key.hash] = identities[client.id]
     policies = config.policies
     binder = IdentityBinder(config.issuer.issuer, policies.authenticate.trusted_issuers, identities,
-                            policies.authenticate.verified_token_cache_size)
+                            policies.authenticate.verified_token_cache_size, revoked_token_ids)
     authenticate = Authenticate(policies.authenticate, verifier, binder, api_keys.get)
     token_exchange = TokenExchange(internal_tokens)
     tiers = {name: TierLimits(t.requests_per_second, t.burst, t.daily_quota, t.monthly_quota)

@@ -256,7 +256,7 @@ class AdminService:
             raise AdminError(f"gateway.yaml is refused: {exc}", reason="invalid_config") from exc
         changes = self.plan()
         kept = overrides_after_apply(self.gateway.file_config, self.gateway.overrides)
-        overrides = Overrides(clients=kept)
+        overrides = Overrides(clients=kept, revoked_tokens=self.gateway.overrides.revoked_tokens)
         store: list[tuple[str, str, Any]] = [("client", cid, None) for cid in self.gateway.overrides.clients
                                              if cid not in kept]
         store += [("client", cid, fields) for cid, fields in kept.items()]

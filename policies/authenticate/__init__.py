@@ -103,7 +103,8 @@ class IdentityBinder:
     """
 
     def __init__(self, builtin_issuer: str, trusted: Iterable[TrustedIssuerConfig],
-                 clients: Mapping[str, ClientIdentity], cache_size: int = 10_000) -> None:
+                 clients: Mapping[str, ClientIdentity], cache_size: int = 10_000,
+                 revoked_token_ids: frozenset[str] = frozenset()) -> None:
         self.rules: dict[str, TrustedIssuerConfig] = {
             builtin_issuer: TrustedIssuerConfig(issuer=builtin_issuer, client_claim="client_id",
                                                 scope_claims=["scope"]),
@@ -111,6 +112,8 @@ class IdentityBinder:
         for issuer in trusted:
             self.rules.setdefault(issuer.issuer, issuer)
         self.clients = clients
+        # ``jti`` of access tokens revoked one by one (RFC 7009), until they expire.
+        self.revoked_token_ids = revoked_token_ids
         self._bound: dict[int, tuple[Principal, Principal, ClientIdentity]] = {}
         self._cache_size = cache_size
 
@@ -146,6 +149,8 @@ class IdentityBinder:
             if not isinstance(issued_at, int | float) or issued_at < client.not_before:
                 raise TokenError("revoked_token", f"the token was issued before client {client_id!r} was "
                                                   "revoked or its secret rotated")
+        if self.revoked_token_ids and claims.get("jti") in self.revoked_token_ids:
+            raise TokenError("revoked_token", "the token was revoked")
         subject = _claim(claims, rule.subject_claim)
         offered = {word for name in rule.scope_claims for word in _words(_claim(claims, name))}
         if rule.scope_map:

@@ -57,7 +57,7 @@ def test_try_it_is_off_on_the_default_stack(stack: RunningStack) -> None:
         refused = httpx.post(stack.url + TRY_IT, json=body)
         assert refused.status_code == 404, refused.text
         assert refused.headers["content-type"] == "application/problem+json"
-    assert "demo-banner" not in httpx.get(stack.url + "/catalog/").text
+    assert "demo-banner" not in httpx.get(stack.url + "/catalog/", timeout=60).text
 
 
 def test_try_it_signed_in_serves_only_the_person_signed_in(module_gateways: Callable[..., GatewayProcess]) -> None:
@@ -87,7 +87,7 @@ def test_try_it_signed_in_serves_only_the_person_signed_in(module_gateways: Call
 def test_try_it_demo_mode_says_so(module_gateways: Callable[..., GatewayProcess]) -> None:
     gateway = module_gateways(base_config(), env={"PSGW_TRY_IT_ENABLED": "true", "PSGW_TRY_IT_MODE": "demo"},
                               name="demo")
-    assert 'id="demo-banner"' in httpx.get(gateway.url + "/catalog/").text
+    assert 'id="demo-banner"' in httpx.get(gateway.url + "/catalog/", timeout=60).text
     granted = httpx.post(gateway.url + TRY_IT, json={"client_id": "mobile-app", "subject": DEMO_CONSULTANT})
     assert granted.status_code == 200, granted.text
     assert peek(granted.json()["access_token"])[1]["try_it"] == "demo"
@@ -257,3 +257,42 @@ def test_the_admin_api_has_a_listener_of_its_own(gateways: Callable[..., Gateway
     assert httpx.get(public.url + "/admin/v1/clients", headers=admin_headers(public)).status_code == 404
     assert httpx.get(public.url + PROJECT, headers=bearer(public.token("process-tier")),
                      timeout=30).status_code == 200
+
+
+# --- the OAuth2 surface (authlib): token, introspection, revocation ------------------------------------------
+
+def test_token_introspection_and_revocation(gateway: GatewayProcess, admin: httpx.Client) -> None:
+    client_id = unique("oauth")
+    secret = admin.post("/clients", json={"id": client_id, "layer": "process", "scopes": ["psa:read", "hr:read"],
+                                          "sla_tier": "gold"}).json()["credentials"]["client_secret"]
+    by_post = httpx.post(gateway.url + "/oauth2/token", data={"grant_type": "client_credentials", "scope": "psa:read",
+                                                              "client_id": client_id, "client_secret": secret})
+    assert by_post.status_code == 200 and by_post.json()["scope"] == "psa:read", by_post.text
+    token = client_token(gateway, client_id, secret).json()["access_token"]
+
+    for data, auth, status, error in (
+            ({"grant_type": "client_credentials"}, (client_id, "wrong"), 401, "invalid_client"),
+            ({"grant_type": "password"}, (client_id, secret), 400, "unsupported_grant_type"),
+            ({"grant_type": "client_credentials", "scope": "psa:write"}, (client_id, secret), 400, "invalid_scope")):
+        refused = httpx.post(gateway.url + "/oauth2/token", data=data, auth=auth)
+        assert refused.status_code == status and refused.json()["error"] == error, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+
+    def introspect(as_client: tuple[str, str]) -> dict[str, Any]:
+        return dict(httpx.post(gateway.url + "/oauth2/introspect", data={"token": token}, auth=as_client).json())
+
+    own = introspect((client_id, secret))
+    assert own["active"] is True and own["client_id"] == client_id and own["scope"] == "hr:read psa:read"
+    assert introspect(("security-admin", "demo-secret-security-admin"))["active"] is True
+    assert introspect(("process-tier", "demo-secret-process-tier")) == {"active": False}  # not its token
+
+    assert httpx.post(gateway.url + "/oauth2/revoke", data={"token": token}, auth=("process-tier",
+                      "demo-secret-process-tier")).status_code == 400  # a client revokes only its own tokens
+    assert httpx.get(gateway.url + PROJECT, headers=bearer(token), timeout=30).status_code == 200
+    revoked = httpx.post(gateway.url + "/oauth2/revoke", data={"token": token}, auth=(client_id, secret))
+    assert revoked.status_code == 200, revoked.text
+    refused = httpx.get(gateway.url + PROJECT, headers=bearer(token))
+    assert refused.status_code == 401 and refused.json()["reason"] == "revoked_token"
+    assert introspect((client_id, secret)) == {"active": False}
+    fresh = client_token(gateway, client_id, secret).json()["access_token"]
+    assert httpx.get(gateway.url + PROJECT, headers=bearer(fresh), timeout=30).status_code == 200
