@@ -91,8 +91,9 @@ class Gateway:
     def token_for_api_key(self, client_id: str) -> str:
         """The internal token the tiers get for a client that authenticated by API key (as for bearer calls)."""
         client = self.state.identities[client_id]
+        # API keys do not expire by themselves (revocation and rotation end them): a fixed, far exp.
         principal = Principal(subject=client_id, client_id=client_id, scopes=client.scopes,
-                              issuer=API_KEY_ISSUER, expires_at=int(time.time()) + 3600, claims={})
+                              issuer=API_KEY_ISSUER, expires_at=2**62, claims={})
         return self.internal_tokens.authorization_for(principal).decode().removeprefix("Bearer ")
 
     # --- compiling and swapping state -------------------------------------------------------------------

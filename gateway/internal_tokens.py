@@ -16,7 +16,8 @@ from gateway.config import IssuerConfig
 from gateway.issuer import Issuer
 from runtime.tokens import Principal
 
-_Key = tuple[str, str, str, frozenset[str], object]
+# The caller's exp is part of the key: an internal token never outlives the token it stands for.
+_Key = tuple[str, str, str, frozenset[str], int, object]
 
 
 class InternalTokens:
@@ -32,7 +33,8 @@ class InternalTokens:
 
     def authorization_for(self, principal: Principal) -> bytes:
         try_it = principal.claims.get("try_it")
-        key = (principal.issuer, principal.client_id, principal.subject, principal.scopes, try_it)
+        key = (principal.issuer, principal.client_id, principal.subject, principal.scopes, principal.expires_at,
+               try_it)
         now = time.time()
         cached = self._cache.get(key)
         if cached is not None and now < cached[1]:
