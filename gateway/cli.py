@@ -216,13 +216,15 @@ def clients_list(gateway_url: str, token: str | None, client_id: str | None, cli
 @click.option("--allowed-layer", "allowed_layers", multiple=True,
               type=click.Choice(["system", "process", "experience"]))
 @click.option("--user-tokens/--no-user-tokens", default=False)
+@click.option("--issuer", "issuers", multiple=True,
+              help="A trusted issuer whose tokens may name this client (repeatable; 'builtin': the gateway's own).")
 @admin_options
 def clients_create(new_client_id: str, name: str, layer: str, scopes: tuple[str, ...], sla_tier: str,
-                   allowed_layers: tuple[str, ...], user_tokens: bool, gateway_url: str, token: str | None,
-                   client_id: str | None, client_secret: str | None) -> None:
+                   allowed_layers: tuple[str, ...], user_tokens: bool, issuers: tuple[str, ...], gateway_url: str,
+                   token: str | None, client_id: str | None, client_secret: str | None) -> None:
     """Register a client; prints its secret once."""
     body = {"id": new_client_id, "name": name, "layer": layer, "scopes": list(scopes), "sla_tier": sla_tier,
-            "allowed_layers": list(allowed_layers), "user_tokens": user_tokens}
+            "allowed_layers": list(allowed_layers), "user_tokens": user_tokens, "issuers": list(issuers)}
     created = _admin(gateway_url, token, client_id, client_secret).call("POST", "/clients", json=body).json()
     click.echo(f"client {new_client_id} created; its secret (shown once, store it now):")
     click.echo(created["credentials"]["client_secret"])

@@ -38,6 +38,8 @@ class NewClient(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     sla_tier: str = "bronze"
     allowed_layers: list[Layer] = []
     user_tokens: bool = False
+    issuers: list[str] = []
+    try_it: bool = False
 
 
 class ClientChanges(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -47,6 +49,8 @@ class ClientChanges(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     allowed_layers: list[Layer] | None = None
     user_tokens: bool | None = None
     status: Literal["active", "revoked"] | None = None
+    issuers: list[str] | None = None
+    try_it: bool | None = None
 
 
 class ClientView(msgspec.Struct, kw_only=True):

@@ -296,3 +296,19 @@ def test_token_introspection_and_revocation(gateway: GatewayProcess, admin: http
     assert introspect((client_id, secret)) == {"active": False}
     fresh = client_token(gateway, client_id, secret).json()["access_token"]
     assert httpx.get(gateway.url + PROJECT, headers=bearer(fresh), timeout=30).status_code == 200
+
+
+def test_issuer_bindings_and_try_it_through_the_admin_api(gateway: GatewayProcess, admin: httpx.Client) -> None:
+    untrusted = admin.post("/clients", json={"id": unique("bound"), "issuers": ["https://idp.attacker.example"]})
+    assert untrusted.status_code == 422 and "trusted_issuers" in untrusted.json()["detail"], untrusted.text
+    tier_on_try_it = admin.patch("/clients/process-tier", json={"try_it": True})
+    assert tier_on_try_it.status_code == 422 and "only app clients" in tier_on_try_it.json()["detail"]
+    client_id = unique("offered")
+    created = admin.post("/clients", json={"id": client_id, "issuers": ["builtin"], "try_it": True})
+    assert created.status_code == 201, created.text
+    assert (created.json()["client"]["issuers"], created.json()["client"]["try_it"]) == (["builtin"], True)
+
+
+def test_demo_secrets_are_announced_loudly(gateway: GatewayProcess) -> None:
+    log = gateway.log.read_text()
+    assert "DEMO SECRETS IN USE" in log and "security-admin" in log
