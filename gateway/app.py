@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -24,22 +26,31 @@ from typing import Any
 import msgspec
 
 from gateway import config as gateway_config
+from gateway.admin_listener import AdminListener, admin_on_api_listener, not_found
 from gateway.config import ConfigError, GatewayConfig
 from gateway.control import create_control_app
-from gateway.issuer import Issuer
-from gateway.live import effective_config
+from gateway.internal_tokens import InternalTokens
+from gateway.issuer import Issuer, has_demo_secret
+from gateway.live import Change, effective_config, plan
 from gateway.proxy import Proxy
 from gateway.settings import GatewaySettings
 from gateway.state import CompiledState, ContractCache, compile_state
 from gateway.store import Overrides, OverrideStore, create_engine, database_url
 from gateway.telemetry import Telemetry
 from gateway.upstreams import Upstream
-from policies.audit import AuditLog, SqlAuditStore
+from policies.audit import AuditLog, ChangeEntry, SqlAuditStore
+from policies.authenticate import API_KEY_ISSUER
 from policies.rate_limit import RateLimitStore, create_store
+from runtime import correlation
 from runtime.heap import freeze_startup_heap
-from runtime.tokens import TokenVerifier, TrustedIssuer
+from runtime.tokens import Principal, TokenVerifier, TrustedIssuer
 
 log = logging.getLogger("gateway.app")
+
+
+def changed_between(old: GatewayConfig, new: GatewayConfig) -> list[Change]:
+    """What a reload changed: the plan from the old state to the new one, every section included."""
+    return plan(new, old)
 
 API_PREFIXES = ("/system/", "/process/", "/experience/")
 
@@ -48,12 +59,14 @@ class Gateway:
     def __init__(self, config: GatewayConfig, data_dir: Path, *, config_file: Path | None = None,
                  settings: GatewaySettings | None = None) -> None:
         settings = settings or GatewaySettings()
+        self.settings = settings
         self.data_dir = data_dir
         self.config_file = config_file
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self.file_config = config
         self.overrides = Overrides()
         self.issuer = Issuer(config.issuer, data_dir)
+        self.internal_tokens = InternalTokens(self.issuer, config.issuer)
         self.engine = create_engine(database_url(settings.database_url or config.database_url, data_dir))
         self.override_store = OverrideStore(self.engine)
         self.audit = AuditLog(SqlAuditStore(self.engine), config.policies.audit)
@@ -68,23 +81,25 @@ class Gateway:
         self._reload_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self.state: CompiledState = self._compile(config, version=0)
-        self._api_key_tokens: dict[str, tuple[str, float]] = {}
         self.proxy = Proxy(self.telemetry, self.instance, self.token_for_api_key)
         self.control = create_control_app(self)
+        # Read at start (a reload cannot move a listening socket).
+        self.admin_on_api = admin_on_api_listener(config.admin_listen, settings.host or config.listen.host)
+        self.admin_listener = (AdminListener(self.control, config.admin_listen, reuse_port=settings.reuse_port)
+                               if config.admin_listen.port is not None else None)
 
     def token_for_api_key(self, client_id: str) -> str:
-        """A token of the built-in issuer for a client that authenticated by API key, reused until near expiry."""
-        now = time.time()
-        cached = self._api_key_tokens.get(client_id)
-        if cached is not None and cached[1] > now + 60:
-            return cached[0]
-        token, ttl = self.issuer.mint(self.state.clients[client_id])
-        self._api_key_tokens[client_id] = (token, now + ttl)
-        return token
+        """The internal token the tiers get for a client that authenticated by API key (as for bearer calls)."""
+        client = self.state.identities[client_id]
+        # API keys do not expire by themselves (revocation and rotation end them): a fixed, far exp.
+        principal = Principal(subject=client_id, client_id=client_id, scopes=client.scopes,
+                              issuer=API_KEY_ISSUER, expires_at=2**62, claims={})
+        return self.internal_tokens.authorization_for(principal).decode().removeprefix("Bearer ")
 
     # --- compiling and swapping state -------------------------------------------------------------------
 
-    def _compile(self, config: GatewayConfig, version: int) -> CompiledState:
+    def _compile(self, config: GatewayConfig, version: int,
+                 revoked_token_ids: frozenset[str] = frozenset()) -> CompiledState:
         """A new state; shared resources are reused when their config is unchanged. Swaps nothing itself."""
         auth = config.policies.authenticate
         verifier_key = (config.issuer.issuer, msgspec.json.encode(auth))
@@ -97,7 +112,7 @@ class Gateway:
                 leeway_seconds=auth.leeway_seconds,
                 static_keys={self.issuer.issuer: self.issuer.public_keys},
                 key_sources={self.issuer.issuer: self.issuer.key_set},
-                cache_seconds=auth.jwks_cache_seconds,
+                cache_seconds=auth.jwks_max_cache_seconds,
                 min_refresh_seconds=auth.jwks_min_refresh_seconds,
                 verified_cache_size=auth.verified_token_cache_size,
                 algorithms=auth.algorithms,
@@ -119,7 +134,8 @@ class Gateway:
             store = new_store = create_store(rate)
         try:
             state = compile_state(config, verifier=verifier, upstreams=upstreams, rate_limit_store=store,
-                                  contracts=self.contracts, version=version)
+                                  contracts=self.contracts, internal_tokens=self.internal_tokens, version=version,
+                                  revoked_token_ids=revoked_token_ids)
         except BaseException:
             for upstream in created:
                 self._retired.append(upstream.aclose)
@@ -138,7 +154,19 @@ class Gateway:
             self._retired.append(self.verifier.aclose)
         self.upstreams, self.rate_limit_store, self._store_key = upstreams, store, store_key
         self.verifier, self._verifier_key = verifier, verifier_key
+        # Internal tokens minted under the old state may carry what the new one refuses (a revoked client).
+        self.internal_tokens.config = config.issuer
+        self.internal_tokens.clear()
         return state
+
+    async def revoke_access_token(self, jti: str, expires_at: int, client_id: str) -> None:
+        """Refuse one access token from now on, on every instance (RFC 7009); forgotten once it has expired."""
+        await self.override_store.put("revoked_token", jti, {"exp": expires_at, "client_id": client_id}, client_id)
+        now = time.time()
+        for old_jti, document in self.overrides.revoked_tokens.items():
+            if float(document.get("exp", 0)) <= now:
+                await self.override_store.remove("revoked_token", old_jti)
+        await self.rebuild(reread_file=False, reason="token revoked")
 
     async def _warm_contracts(self, config: GatewayConfig) -> None:
         # Reading and compiling contract files is blocking work: do it off the event loop.
@@ -155,7 +183,8 @@ class Gateway:
             overrides = await self.override_store.load()
             config = effective_config(file_config, overrides)
             await self._warm_contracts(config)
-            state = self._compile(config, version=self.state.version + 1)
+            state = self._compile(config, version=self.state.version + 1,
+                                  revoked_token_ids=overrides.live_revoked_token_ids(time.time()))
             self.state = state  # the swap: one reference, atomically
             self.file_config, self.overrides = file_config, overrides
             self._schedule_retirement()
@@ -184,7 +213,8 @@ class Gateway:
         assert self.verifier is not None and self.rate_limit_store is not None  # set by the first compile
         # Overrides never touch upstreams, so the live pools serve for the dry run.
         compile_state(config, verifier=self.verifier, upstreams=self.upstreams,
-                      rate_limit_store=self.rate_limit_store, contracts=self.contracts)
+                      rate_limit_store=self.rate_limit_store, contracts=self.contracts,
+                      internal_tokens=self.internal_tokens)
         return config
 
     # --- lifecycle -------------------------------------------------------------------------------------------
@@ -197,6 +227,12 @@ class Gateway:
             await self.rebuild(reread_file=False, reason="start")
         except ConfigError:
             log.exception("stored admin overrides do not compile with gateway.yaml; serving the file alone")
+        self._check_demo_secrets()
+        if self.admin_listener is not None:
+            await self.admin_listener.start()
+        elif not self.admin_on_api:
+            log.warning("the admin API is not served: the API listener is not loopback and admin_listen.port is "
+                        "not set")
         self._tasks.append(asyncio.create_task(self._sync_loop(), name="gateway-sync"))
         freeze_startup_heap()
         loop = asyncio.get_running_loop()
@@ -204,11 +240,46 @@ class Gateway:
             loop.add_signal_handler(signal.SIGHUP, lambda: self._tasks.append(
                 asyncio.create_task(self.reload_from_signal())))
 
+    def _check_demo_secrets(self) -> None:
+        """The demo's secrets are in the repository: loud while any is live, fatal in production."""
+        demo = [c.id for c in self.state.config.clients if has_demo_secret(c)]
+        if not demo:
+            return
+        message = (f"clients {', '.join(demo)} use the embedded demo's public secrets (demo-secret-<client id>): "
+                   "anyone can obtain their tokens. Rotate them (`psgw clients rotate <id>`) before real use.")
+        if self.settings.env == "production":
+            log.critical("refusing to start with PSGW_ENV=production: " + message)
+            raise SystemExit(f"psgateway: refusing to start with PSGW_ENV=production: {message}")
+        log.warning("DEMO SECRETS IN USE: " + message)
+        sys.stderr.write(f"\n{'!' * 100}\n!! DEMO SECRETS IN USE: {message}\n{'!' * 100}\n\n")
+
     async def reload_from_signal(self) -> None:
         try:
-            await self.rebuild(reread_file=True, reason="SIGHUP")
+            await self.reload(actor_client="gateway", actor_subject="signal:SIGHUP", reason="SIGHUP")
         except ConfigError as exc:
             log.error("reload refused; the previous state keeps serving", extra={"error": str(exc)})
+            await self._audit_reload("gateway", "signal:SIGHUP", "gateway.reload_refused",
+                                     {"version": self.state.version}, {"error": str(exc)})
+
+    async def reload(self, *, actor_client: str, actor_subject: str, reason: str) -> CompiledState:
+        """Re-read gateway.yaml, swap it in, fetch every issuer's keys again, and audit what changed.
+
+        Raises ConfigError (the old state keeps serving) when the file is refused."""
+        before = self.state
+        state = await self.rebuild(reread_file=True, reason=reason)
+        assert self.verifier is not None
+        keys = await self.verifier.refetch_keys()  # an operator's reload also withdraws stale keys at once
+        changes = [msgspec.to_builtins(c) for c in changed_between(before.config, state.config)]
+        await self._audit_reload(actor_client, actor_subject, "gateway.reload", {"version": before.version},
+                                 {"version": state.version, "changes": changes, "issuer_keys": keys})
+        return state
+
+    async def _audit_reload(self, actor_client: str, actor_subject: str, action: str, before: Any,
+                            after: Any) -> None:
+        await self.audit.record_change(ChangeEntry(
+            at=dt.datetime.now(dt.UTC), actor_client=actor_client, actor_subject=actor_subject, action=action,
+            target_kind="gateway", target_id="gateway.yaml", before=before, after=after,
+            correlation_id=correlation.current_correlation_id()))
 
     async def _sync_loop(self) -> None:
         """Pick up admin changes other instances made (shared SQL) and issuer key rotations."""
@@ -227,6 +298,8 @@ class Gateway:
                 log.exception("state sync failed")
 
     async def stop(self) -> None:
+        if self.admin_listener is not None:
+            await self.admin_listener.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -251,6 +324,9 @@ class Gateway:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith(API_PREFIXES):
             await self.proxy.handle(self.state, scope, receive, send)
+            return
+        if not self.admin_on_api and scope["type"] == "http" and scope["path"].startswith("/admin"):
+            await not_found(scope, send, "the admin API is not served on this listener (see admin_listen)")
             return
         await self.control(scope, receive, send)  # type: ignore[arg-type]
 

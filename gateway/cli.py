@@ -57,7 +57,9 @@ def main() -> None:
 @click.option("--port", type=int, default=8080, show_default=True, help="The gateway's port.")
 @click.option("--backend", type=click.Choice(["sandbox", "tryton"]), default="sandbox", show_default=True,
               help="The systems of record: the sandbox vendors, or a Tryton ERP (needs the [tryton] extra).")
-def up(data_dir: Path, config_file: Path, port: int, backend: str) -> None:
+@click.option("--try-it-demo/--no-try-it-demo", default=True, show_default=True,
+              help="Turn on the catalog's try-it console in demo mode (tokens for anyone; a banner says so).")
+def up(data_dir: Path, config_file: Path, port: int, backend: str, try_it_demo: bool) -> None:
     """Start sandboxes (or Tryton), the three tiers and the gateway as separate processes; Ctrl-C stops them."""
     data_dir = data_dir.resolve()
     if backend == "tryton" and not (data_dir / "tryton" / "credentials.json").exists():
@@ -66,7 +68,9 @@ def up(data_dir: Path, config_file: Path, port: int, backend: str) -> None:
                                  cwd=REPO_ROOT, check=False)
         if created.returncode != 0:
             raise click.ClickException("the Tryton database could not be created (see above)")
-    stack = Stack(data_dir=data_dir, ports=Ports(gateway=port), config_file=config_file.resolve(), backend=backend)
+    demo_env = {"PSGW_TRY_IT_ENABLED": "true", "PSGW_TRY_IT_MODE": "demo"} if try_it_demo else {}
+    stack = Stack(data_dir=data_dir, ports=Ports(gateway=port), config_file=config_file.resolve(), backend=backend,
+                  extra_env=demo_env)
 
     def interrupt(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -84,6 +88,8 @@ psgateway is up.
   API catalog   {stack.gateway_url}/catalog
   dashboards    {stack.url("experience")}/dashboards/
   token issuer  {stack.gateway_url}/.well-known/openid-configuration
+  try-it        {"DEMO MODE: the catalog hands out demo tokens to anyone (--no-try-it-demo turns it off)"
+                 if try_it_demo else "off"}
   demo user     {DEMO_CONSULTANT} (a consultant) via client mobile-app; token valid 8 hours:
 
 export PSGW_TOKEN={token}
@@ -210,13 +216,15 @@ def clients_list(gateway_url: str, token: str | None, client_id: str | None, cli
 @click.option("--allowed-layer", "allowed_layers", multiple=True,
               type=click.Choice(["system", "process", "experience"]))
 @click.option("--user-tokens/--no-user-tokens", default=False)
+@click.option("--issuer", "issuers", multiple=True,
+              help="A trusted issuer whose tokens may name this client (repeatable; 'builtin': the gateway's own).")
 @admin_options
 def clients_create(new_client_id: str, name: str, layer: str, scopes: tuple[str, ...], sla_tier: str,
-                   allowed_layers: tuple[str, ...], user_tokens: bool, gateway_url: str, token: str | None,
-                   client_id: str | None, client_secret: str | None) -> None:
+                   allowed_layers: tuple[str, ...], user_tokens: bool, issuers: tuple[str, ...], gateway_url: str,
+                   token: str | None, client_id: str | None, client_secret: str | None) -> None:
     """Register a client; prints its secret once."""
     body = {"id": new_client_id, "name": name, "layer": layer, "scopes": list(scopes), "sla_tier": sla_tier,
-            "allowed_layers": list(allowed_layers), "user_tokens": user_tokens}
+            "allowed_layers": list(allowed_layers), "user_tokens": user_tokens, "issuers": list(issuers)}
     created = _admin(gateway_url, token, client_id, client_secret).call("POST", "/clients", json=body).json()
     click.echo(f"client {new_client_id} created; its secret (shown once, store it now):")
     click.echo(created["credentials"]["client_secret"])
@@ -228,7 +236,7 @@ def clients_create(new_client_id: str, name: str, layer: str, scopes: tuple[str,
 @admin_options
 def clients_rotate(target_client_id: str, api_key: bool, gateway_url: str, token: str | None,
                    client_id: str | None, client_secret: str | None) -> None:
-    """Replace a client's secret (tokens already issued stay valid until they expire); prints it once."""
+    """Replace a client's secret (tokens issued with the old one are refused from now on); prints it once."""
     admin = _admin(gateway_url, token, client_id, client_secret)
     if api_key:
         issued = admin.call("POST", f"/clients/{target_client_id}/api-keys").json()
@@ -248,6 +256,16 @@ def clients_revoke(target_client_id: str, gateway_url: str, token: str | None, c
     """Revoke a client: its secret, API keys and every token it holds are refused from now on."""
     _admin(gateway_url, token, client_id, client_secret).call("POST", f"/clients/{target_client_id}/revoke")
     click.echo(f"client {target_client_id} revoked")
+
+
+@clients.command("restore")
+@click.argument("target_client_id")
+@admin_options
+def clients_restore(target_client_id: str, gateway_url: str, token: str | None, client_id: str | None,
+                    client_secret: str | None) -> None:
+    """Let a revoked client in again; tokens issued before its revocation stay refused."""
+    _admin(gateway_url, token, client_id, client_secret).call("POST", f"/clients/{target_client_id}/restore")
+    click.echo(f"client {target_client_id} restored (tokens issued before its revocation stay refused)")
 
 
 @main.group()
@@ -297,11 +315,13 @@ def policy_apply(yes: bool, gateway_url: str, token: str | None, client_id: str 
 
 @policy.command("export")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@click.option("--with-secrets", is_flag=True, help="Include secret and API-key hashes (needs admin:write).")
 @admin_options
-def policy_export(output: Path | None, gateway_url: str, token: str | None, client_id: str | None,
-                  client_secret: str | None) -> None:
-    """The live state as a gateway.yaml document."""
-    text = _admin(gateway_url, token, client_id, client_secret).call("GET", "/policy/export").text
+def policy_export(output: Path | None, with_secrets: bool, gateway_url: str, token: str | None,
+                  client_id: str | None, client_secret: str | None) -> None:
+    """The live state as a gateway.yaml document (without credential hashes unless --with-secrets)."""
+    params = {"include_secrets": "true"} if with_secrets else {}
+    text = _admin(gateway_url, token, client_id, client_secret).call("GET", "/policy/export", params=params).text
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -312,7 +332,7 @@ def policy_export(output: Path | None, gateway_url: str, token: str | None, clie
 @policy.command("reload")
 @admin_options
 def policy_reload(gateway_url: str, token: str | None, client_id: str | None, client_secret: str | None) -> None:
-    """Hot-reload gateway.yaml (a bad file is refused with the reason; the old state keeps serving)."""
+    """Hot-reload gateway.yaml and refetch every issuer's JWKS (a bad file is refused; the old state keeps serving)."""
     result = _admin(gateway_url, token, client_id, client_secret).call("POST", "/reload").json()
     click.echo(f"reloaded; state version {result['version']}")
 

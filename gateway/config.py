@@ -32,9 +32,20 @@ class ConfigError(ValueError):
     pass
 
 
+# In a client's ``issuers``: the gateway's own issuer, whatever its URL is in this environment.
+BUILTIN_ISSUER = "builtin"
+
+
 class Listen(msgspec.Struct, kw_only=True, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8080
+
+
+class AdminListen(msgspec.Struct, kw_only=True, frozen=True):
+    """Where the admin API listens (read at start). No port: on the API listener, and only if that is loopback."""
+
+    host: str = "127.0.0.1"
+    port: int | None = None
 
 
 class IssuerConfig(msgspec.Struct, kw_only=True, frozen=True):
@@ -49,6 +60,17 @@ class IssuerConfig(msgspec.Struct, kw_only=True, frozen=True):
     # After a rotation the previous key stays in the JWKS this long, so tokens it signed keep verifying
     # until they expire (the longest token the CLI mints lives 8 hours).
     previous_key_grace_seconds: int = 8 * 3600
+    # The tiers trust only the short internal tokens the gateway mints for each verified caller (RFC 8693-style
+    # exchange): this audience, this lifetime at most. A revocation reaches the tiers within that lifetime.
+    internal_audience: str = "psgateway-internal"
+    internal_token_ttl_seconds: int = 120
+
+    def __post_init__(self) -> None:
+        if self.internal_audience == self.audience:
+            raise ValueError("issuer.internal_audience must differ from issuer.audience: tiers would accept "
+                             "tokens handed to clients")
+        if not 10 <= self.internal_token_ttl_seconds <= 900:
+            raise ValueError("issuer.internal_token_ttl_seconds must be between 10 and 900")
 
 
 class RetryConfig(msgspec.Struct, kw_only=True, frozen=True):
@@ -97,14 +119,22 @@ class ClientConfig(msgspec.Struct, kw_only=True, frozen=True):
     id: str
     name: str = ""
     layer: CallerLayer = "app"
-    # ``sha256:<hex>`` of the client secret; secrets are long random strings, so a fast hash is enough.
+    # ``scrypt$...`` (salted KDF) of the client secret; an older ``sha256:<hex>`` is accepted until the next rotation.
     secret_hash: str | None = None
     scopes: list[str] = []
     sla_tier: str = "bronze"
     allowed_layers: list[Layer] = []
     # May ask the built-in issuer for tokens on behalf of a person (demo logins, the catalog's try-it).
     user_tokens: bool = False
+    # The catalog's try-it console may hand out tokens of this client (app clients only; see catalog.try_it).
+    try_it: bool = False
+    # Which issuers may vouch for this client: trusted issuer URLs, or "builtin" for the gateway's own.
+    # Empty: the built-in issuer only. A token from any other issuer naming this client is refused.
+    issuers: list[str] = []
     status: Literal["active", "revoked"] = "active"
+    # Tokens issued before this (epoch seconds) are refused, whatever their exp: set by a revocation or a
+    # secret rotation and kept by a restore, so restoring a client never revives its old tokens.
+    not_before: int = 0
     # Optional: the client may call with ``X-API-Key`` instead of a bearer token.
     api_keys: list[ApiKeyRecord] = []
 
@@ -165,16 +195,28 @@ class AdminConfig(msgspec.Struct, kw_only=True, frozen=True):
     sync_interval_seconds: float = 2.0
 
 
+class TryItConfig(msgspec.Struct, kw_only=True, frozen=True):
+    """The catalog's try-it console: short tokens of clients marked ``try_it: true``. Off unless turned on.
+
+    ``signed_in``: only a caller presenting a valid user token gets one, for themselves (its subject).
+    ``demo``: anyone gets one, for any person (an embedded demo); every catalog page shows a banner saying so.
+    """
+
+    enabled: bool = False
+    mode: Literal["signed_in", "demo"] = "signed_in"
+    ttl_seconds: int = 300
+
+
 class CatalogConfig(msgspec.Struct, kw_only=True, frozen=True):
     """The developer catalog at /catalog."""
 
     enabled: bool = True
-    # Clients whose short-lived tokens the catalog's try-it console may hand out (demo deployments only).
-    try_it_clients: list[str] = []
+    try_it: TryItConfig = TryItConfig()
 
 
 class GatewayConfig(msgspec.Struct, kw_only=True, frozen=True):
     listen: Listen = Listen()
+    admin_listen: AdminListen = AdminListen()
     issuer: IssuerConfig = IssuerConfig()
     max_body_bytes: int = 1_048_576
     upstreams: dict[str, UpstreamConfig]
@@ -202,9 +244,18 @@ class GatewayConfig(msgspec.Struct, kw_only=True, frozen=True):
         ids = [c.id for c in self.clients]
         if len(ids) != len(set(ids)):
             raise ValueError("client ids must be unique")
+        trusted = {i.issuer for i in self.policies.authenticate.trusted_issuers}
         for client in self.clients:
             if self.sla_tiers and client.sla_tier not in self.sla_tiers:
                 raise ValueError(f"client {client.id} names unknown SLA tier {client.sla_tier!r}")
+            for issuer in client.issuers:
+                if issuer != BUILTIN_ISSUER and issuer != self.issuer.issuer and issuer not in trusted:
+                    raise ValueError(f"client {client.id} names issuer {issuer!r}, which is not in "
+                                     "policies.authenticate.trusted_issuers")
+            if client.try_it and client.layer != "app":
+                # Tier and admin identities (process, experience, system, admin) are never handed out.
+                raise ValueError(f"client {client.id} is of layer {client.layer!r}: only app clients may be "
+                                 "offered for try-it")
         api_ids = {api.id for api in self.apis}
         for limit in self.policies.rate_limit.limits:
             if limit.api not in api_ids:

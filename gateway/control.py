@@ -1,18 +1,18 @@
-"""The gateway's own endpoints: OAuth2 token, JWKS, OIDC discovery, health, metrics, the admin API."""
+"""The gateway's own endpoints: OAuth2 (token, introspection, revocation), JWKS, OIDC discovery, health, metrics,
+the admin API."""
 
 from __future__ import annotations
 
-import base64
-import binascii
+import asyncio
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote_plus
+from urllib.parse import parse_qs
 
 from litestar import Litestar, Request, Response, get, post
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway.admin.routes import admin_handlers
 from gateway.catalog.routes import create_catalog_router
-from gateway.issuer import secret_matches
+from gateway.oauth_server import FormRequest, OAuthServer
 from policies.rate_limit import store_required
 from runtime.edge import install_edge
 from runtime.errors import handle_exception
@@ -33,54 +33,63 @@ def oauth_error(status: int, error: str, description: str) -> Response[bytes]:
     return Response(problem.to_json(), status_code=status, media_type=PROBLEM_CONTENT_TYPE, headers=headers)
 
 
-def _client_credentials(request: Request[Any, Any, Any], form: dict[str, str]) -> tuple[str, str] | None:
-    authorization = request.headers.get("authorization", "")
-    if authorization.lower().startswith("basic "):
-        try:
-            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        client_id, sep, secret = decoded.partition(":")
-        if not sep:
-            return None
-        return unquote_plus(client_id), unquote_plus(secret)
-    if "client_id" in form and "client_secret" in form:
-        return form["client_id"], form["client_secret"]
-    return None
+async def _form(request: Request[Any, Any, Any]) -> dict[str, str] | Response[bytes]:
+    """The request's x-www-form-urlencoded body (RFC 6749 section 3.2), or the OAuth2 error saying why not."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return oauth_error(400, "invalid_request", "send the request as application/x-www-form-urlencoded")
+    try:
+        parsed = parse_qs((await request.body()).decode(), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        return oauth_error(400, "invalid_request", "the form is not UTF-8")
+    return {k: v[0] for k, v in parsed.items()}
 
 
 def create_control_app(gateway: Gateway) -> Litestar:
+    oauth = OAuthServer(gateway)
+
+    async def run_oauth(request: Request[Any, Any, Any], endpoint: str | None) -> tuple[Response[Any], FormRequest]:
+        form = await _form(request)
+        if isinstance(form, Response):
+            return form, FormRequest({}, {})
+        oauth_request = FormRequest(form, request.headers)
+        # authlib is synchronous and a secret check (scrypt) costs tens of milliseconds: off the event loop.
+        try:
+            if endpoint is None:
+                status, body, _ = await asyncio.to_thread(oauth.create_token_response, oauth_request)
+            else:
+                status, body, _ = await asyncio.to_thread(oauth.create_endpoint_response, endpoint, oauth_request)
+        except UnicodeDecodeError:  # a Basic header whose credentials are not UTF-8
+            return oauth_error(401, "invalid_client", "client authentication failed"), oauth_request
+        if status >= 400:
+            error = str(body.get("error", "invalid_request"))
+            # invalid_client is always 401 here, whichever way the client tried to authenticate.
+            return oauth_error(401 if error == "invalid_client" else status, error,
+                               str(body.get("error_description") or error.replace("_", " "))), oauth_request
+        return Response(body, status_code=status, headers={"Cache-Control": "no-store", "Pragma": "no-cache"}), \
+            oauth_request
+
     @post("/oauth2/token", status_code=200)
     async def token(request: Request[Any, Any, Any]) -> Response[Any]:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != "application/x-www-form-urlencoded":
-            return oauth_error(400, "invalid_request", "send the token request as application/x-www-form-urlencoded")
-        raw = await request.body()
-        try:
-            parsed = parse_qs(raw.decode(), keep_blank_values=True, strict_parsing=False)
-        except UnicodeDecodeError:
-            return oauth_error(400, "invalid_request", "the form is not UTF-8")
-        form = {k: v[0] for k, v in parsed.items()}
-        credentials = _client_credentials(request, form)
-        if credentials is None:
-            return oauth_error(401, "invalid_client", "client authentication is required")
-        state = gateway.state
-        client = state.clients.get(credentials[0])
-        if client is None or client.status != "active" or not secret_matches(credentials[1], client.secret_hash):
-            return oauth_error(401, "invalid_client", "unknown client or wrong secret")
-        if form.get("grant_type") != "client_credentials":
-            return oauth_error(400, "unsupported_grant_type", "only client_credentials is supported")
-        requested = form.get("scope", "").split()
-        if requested:
-            not_granted = sorted(set(requested) - set(client.scopes))
-            if not_granted:
-                return oauth_error(400, "invalid_scope", f"scope {not_granted[0]!r} is not granted to this client")
-        access_token, ttl = gateway.issuer.mint(client, requested or None)
-        return Response(
-            {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl,
-             "scope": " ".join(requested or client.scopes)},
-            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
-        )
+        """RFC 6749 client_credentials, on authlib's authorization server."""
+        response, _ = await run_oauth(request, None)
+        return response
+
+    @post("/oauth2/introspect", status_code=200)
+    async def introspect(request: Request[Any, Any, Any]) -> Response[Any]:
+        """RFC 7662: is this token of the built-in issuer active, and for whom (a client's own, or any for admins)."""
+        response, _ = await run_oauth(request, "introspection")
+        return response
+
+    @post("/oauth2/revoke", status_code=200)
+    async def revoke(request: Request[Any, Any, Any]) -> Response[Any]:
+        """RFC 7009: a client revokes one of its access tokens; refused everywhere from then on."""
+        response, oauth_request = await run_oauth(request, "revocation")
+        revoked = oauth_request.revoked
+        if revoked is not None and revoked.jti is not None:
+            await gateway.revoke_access_token(revoked.jti, int(revoked.claims.get("exp", 0)),
+                                              str(revoked.claims.get("client_id", "")))
+        return response
 
     @get("/.well-known/jwks.json")
     async def jwks() -> Response[dict[str, Any]]:
@@ -113,7 +122,7 @@ def create_control_app(gateway: Gateway) -> Litestar:
     catalog_router, warm_catalog = (create_catalog_router(gateway) if gateway.state.config.catalog.enabled
                                     else (None, None))
     app = Litestar(
-        route_handlers=[token, jwks, discovery, healthz, readyz, metrics, *admin_handlers(gateway),
+        route_handlers=[token, introspect, revoke, jwks, discovery, healthz, readyz, metrics, *admin_handlers(gateway),
                         *([catalog_router] if catalog_router else [])],
         exception_handlers={Exception: handle_exception},
         openapi_config=None,

@@ -6,6 +6,8 @@ authenticate policy trust whatever issuers are configured, this one included.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -21,15 +23,58 @@ from joserfc.jwk import KeySet, RSAKey
 
 from gateway.config import ClientConfig, IssuerConfig
 
+# scrypt's interactive-login cost (RFC 7914 section 2): about 16 MiB and tens of milliseconds per check, so a
+# stolen gateway.yaml or database does not give secrets away at GPU speed. Checked off the event loop.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SCRYPT_LEN = 2**14, 8, 1, 32
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
 
 def hash_secret(secret: str) -> str:
+    """``scrypt$N$r$p$salt$hash`` of a client secret, with a fresh random salt."""
+    salt = os.urandom(16)
+    derived = hashlib.scrypt(secret.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=_SCRYPT_LEN)
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(derived)}"
+
+
+def legacy_sha256(secret: str) -> str:
+    """The unsalted form older releases stored: still accepted, replaced by the next rotation."""
     return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
 
 
 def secret_matches(secret: str, stored_hash: str | None) -> bool:
-    if not stored_hash or not stored_hash.startswith("sha256:"):
+    if not stored_hash:
         return False
-    return hmac.compare_digest(hash_secret(secret), stored_hash)
+    if stored_hash.startswith("sha256:"):
+        return hmac.compare_digest(legacy_sha256(secret), stored_hash)
+    parts = stored_hash.split("$")
+    if len(parts) != 6 or parts[0] != "scrypt":
+        return False
+    try:
+        n, r, p = int(parts[1]), int(parts[2]), int(parts[3])
+        salt, expected = _unb64(parts[4]), _unb64(parts[5])
+        if n > 2**20 or r > 32 or p > 16:  # a hostile stored hash must not make a check take minutes
+            return False
+        derived = hashlib.scrypt(secret.encode(), salt=salt, n=n, r=r, p=p, dklen=len(expected),
+                                 maxmem=256 * 1024 * 1024)
+    except (ValueError, binascii.Error):
+        return False
+    return hmac.compare_digest(derived, expected)
+
+
+def demo_secret(client_id: str) -> str:
+    """The embedded demo's secret of a client (gateway.yaml ships their hashes): public knowledge."""
+    return f"demo-secret-{client_id}"
+
+
+def has_demo_secret(client: ClientConfig) -> bool:
+    return secret_matches(demo_secret(client.id), client.secret_hash)
 
 
 log = logging.getLogger("gateway.issuer")
@@ -142,29 +187,39 @@ class Issuer:
         return {
             "issuer": self.config.issuer,
             "token_endpoint": base + "/oauth2/token",
+            "introspection_endpoint": base + "/oauth2/introspect",
+            "revocation_endpoint": base + "/oauth2/revoke",
             "jwks_uri": base + "/.well-known/jwks.json",
             "grant_types_supported": ["client_credentials"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
         }
 
     def mint(self, client: ClientConfig, scopes: list[str] | None = None, *, subject: str | None = None,
-             ttl_seconds: int | None = None) -> tuple[str, int]:
+             ttl_seconds: int | None = None, extra_claims: dict[str, Any] | None = None) -> tuple[str, int]:
         """A signed access token for ``client`` (acting for ``subject`` when given) and its lifetime."""
         ttl = ttl_seconds or self.config.token_ttl_seconds
         now = int(time.time())
+        # Never "issued" before the client's not-before (a rotation in this very second), or the token would be
+        # refused as one of those the rotation ended.
+        issued = max(now, client.not_before)
         claims = {
             "iss": self.config.issuer,
             "aud": self.config.audience,
             "sub": subject or client.id,
             "client_id": client.id,
             "scope": " ".join(scopes if scopes is not None else client.scopes),
-            "iat": now,
+            "iat": issued,
             "nbf": now,
             "exp": now + ttl,
             "jti": uuid.uuid4().hex,
+            **(extra_claims or {}),
         }
-        token = jwt.encode({"alg": "RS256", "kid": self.kid, "typ": "JWT"}, claims, self.key, algorithms=["RS256"])
-        return token, ttl
+        return self.sign(claims), ttl
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode({"alg": "RS256", "kid": self.kid, "typ": "JWT"}, claims, self.key, algorithms=["RS256"])

@@ -16,13 +16,15 @@ import yaml
 from gateway.config import ConfigError, GatewayConfig
 from gateway.store import Overrides
 
-CREDENTIAL_FIELDS = frozenset({"secret_hash", "api_keys", "status"})
+CREDENTIAL_FIELDS = frozenset({"secret_hash", "api_keys", "status", "not_before"})
+# Sections the plan compares item by item (keyed by id); every other section is compared field by field.
+_ITEMISED = ("clients", "sla_tiers", "apis", "upstreams")
 
 
 class Change(msgspec.Struct, kw_only=True):
     """One difference between gateway.yaml and the live state."""
 
-    kind: str  # client | sla_tier | rate_limits
+    kind: str  # client | sla_tier | rate_limits | api | upstream | trusted_issuer | section
     id: str
     action: str  # add | change | remove (what ``apply`` would do to the live state)
     fields: dict[str, dict[str, Any]] = {}  # field -> {"file": ..., "live": ...}
@@ -89,7 +91,51 @@ def plan(file_config: GatewayConfig, live: GatewayConfig) -> list[Change]:
     if file_limits != live_limits:
         changes.append(Change(kind="rate_limits", id="policies.rate_limit.limits", action="change",
                               fields={"limits": {"file": file_limits, "live": live_limits}}))
+    changes += _itemised("api", {a.base_path: msgspec.to_builtins(a) for a in file_config.apis},
+                         {a.base_path: msgspec.to_builtins(a) for a in live.apis})
+    changes += _itemised("upstream", msgspec.to_builtins(file_config.upstreams), msgspec.to_builtins(live.upstreams))
+    file_auth, live_auth = file_config.policies.authenticate, live.policies.authenticate
+    changes += _itemised("trusted_issuer", {i.issuer: msgspec.to_builtins(i) for i in file_auth.trusted_issuers},
+                         {i.issuer: msgspec.to_builtins(i) for i in live_auth.trusted_issuers})
+    file_raw, live_raw = msgspec.to_builtins(file_config), msgspec.to_builtins(live)
+    for section in sorted(file_raw.keys() | live_raw.keys()):
+        if section in _ITEMISED:
+            continue
+        if section == "policies":
+            for name in sorted(file_raw[section].keys() | live_raw[section].keys()):
+                skip = {"rate_limit": "limits", "authenticate": "trusted_issuers"}.get(name)
+                changes += _section(f"policies.{name}", file_raw[section].get(name), live_raw[section].get(name),
+                                    skip)
+        else:
+            changes += _section(section, file_raw.get(section), live_raw.get(section), None)
     return changes
+
+
+def _itemised(kind: str, in_file: dict[str, Any], in_live: dict[str, Any]) -> list[Change]:
+    changes = []
+    for key in sorted(in_file.keys() | in_live.keys()):
+        file_item, live_item = in_file.get(key), in_live.get(key)
+        if file_item == live_item:
+            continue
+        if file_item is None:
+            changes.append(Change(kind=kind, id=key, action="remove"))
+        elif live_item is None:
+            changes.append(Change(kind=kind, id=key, action="add"))
+        else:
+            changes.append(Change(kind=kind, id=key, action="change", fields={
+                k: {"file": file_item.get(k), "live": live_item.get(k)}
+                for k in sorted(file_item.keys() | live_item.keys()) if file_item.get(k) != live_item.get(k)}))
+    return changes
+
+
+def _section(name: str, in_file: Any, in_live: Any, skip: str | None) -> list[Change]:
+    if not isinstance(in_file, dict) or not isinstance(in_live, dict):
+        if in_file == in_live:
+            return []
+        return [Change(kind="section", id=name, action="change", fields={"value": {"file": in_file, "live": in_live}})]
+    fields = {k: {"file": in_file.get(k), "live": in_live.get(k)}
+              for k in sorted(in_file.keys() | in_live.keys()) if k != skip and in_file.get(k) != in_live.get(k)}
+    return [Change(kind="section", id=name, action="change", fields=fields)] if fields else []
 
 
 def overrides_after_apply(file_config: GatewayConfig, overrides: Overrides) -> dict[str, dict[str, Any]]:
@@ -105,8 +151,16 @@ def overrides_after_apply(file_config: GatewayConfig, overrides: Overrides) -> d
     return kept
 
 
-def export_yaml(live: GatewayConfig) -> str:
-    """The live state as a gateway.yaml document (environment references are resolved, secrets are hashes)."""
+def export_yaml(live: GatewayConfig, *, with_secrets: bool = False) -> str:
+    """The live state as a gateway.yaml document (environment references are resolved).
+
+    Secret and API-key hashes are left out unless asked for: an export is reviewed, diffed and pasted around,
+    and even a salted hash is something to guess secrets against."""
     document = msgspec.to_builtins(live)
+    if not with_secrets:
+        for client in document.get("clients", []):
+            client.pop("secret_hash", None)
+            for key in client.get("api_keys", []):
+                key.pop("hash", None)
     header = "# psgateway live state, exported by `psgw policy export` (review, then commit as gateway.yaml)\n"
     return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)

@@ -172,6 +172,7 @@ class Proxy:
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
             client_id=exchange.client.id if exchange and exchange.client else None,
             subject=principal.subject if principal else None,
+            issuer=principal.issuer if principal else None,
             api=target.api_id if target else None,
             version=target.version if target else None,
             route=exchange.route if exchange else None,

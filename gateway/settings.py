@@ -21,3 +21,5 @@ class GatewaySettings(msgspec.Struct, kw_only=True):
     workers: int = 1
     # Set by the supervisor for its workers: bind with SO_REUSEPORT so they share the port.
     reuse_port: bool = False
+    # PSGW_ENV: "production" refuses to start while any client still has the embedded demo's public secret.
+    env: str = "development"

@@ -15,15 +15,16 @@ from pathlib import Path
 
 from contracts import CONTRACTS_DIR
 from contracts.toolchain.validation import CompiledContract, ContractCompileError
-from gateway.config import ClientConfig, ConfigError, GatewayConfig
+from gateway.config import BUILTIN_ISSUER, ClientConfig, ConfigError, GatewayConfig
 from gateway.upstreams import Upstream
-from policies.authenticate import Authenticate
+from policies.authenticate import Authenticate, IdentityBinder
 from policies.authorize import Authorize, Requirement, requirement_of
 from policies.cors import Cors
 from policies.exchange import ApiTarget, ClientIdentity, Policy
 from policies.ip_allow import IpAllow
 from policies.limits import Limits
 from policies.rate_limit import RateLimit, RateLimitStore, TierLimits
+from policies.token_exchange import InternalTokenSource, TokenExchange
 from policies.validate import Validate
 from runtime.tokens import TokenVerifier
 
@@ -47,6 +48,8 @@ class CompiledState:
     clients: dict[str, ClientConfig]
     identities: dict[str, ClientIdentity]
     api_keys: dict[str, ClientIdentity]  # sha256:<hex> of a key -> its client
+    # Verified token -> the client and the granted scopes (the same rule for the API, admin and catalog).
+    binder: IdentityBinder
     version: int = 0
     compiled_at: float = field(default_factory=time.time)
 
@@ -83,7 +86,8 @@ class ContractCache:
         return found
 
 
-def identity_of(client: ClientConfig) -> ClientIdentity:
+def identity_of(client: ClientConfig, builtin_issuer: str) -> ClientIdentity:
+    issuers = frozenset(builtin_issuer if i == BUILTIN_ISSUER else i for i in client.issuers or [BUILTIN_ISSUER])
     return ClientIdentity(
         id=client.id,
         layer=client.layer,
@@ -91,6 +95,8 @@ def identity_of(client: ClientConfig) -> ClientIdentity:
         sla_tier=client.sla_tier,
         allowed_layers=frozenset(client.allowed_layers),
         active=client.status == "active",
+        issuers=issuers,
+        not_before=client.not_before,
     )
 
 
@@ -110,11 +116,13 @@ def compile_state(
     upstreams: Mapping[str, Upstream],
     rate_limit_store: RateLimitStore,
     contracts: ContractCache,
+    internal_tokens: InternalTokenSource,
     version: int = 0,
+    revoked_token_ids: frozenset[str] = frozenset(),
 ) -> CompiledState:
     """Build every structure the hot path reads; raises ConfigError when anything does not compile."""
     clients = {c.id: c for c in config.clients}
-    identities = {c.id: identity_of(c) for c in config.clients}
+    identities = {c.id: identity_of(c, config.issuer.issuer) for c in config.clients}
     api_keys: dict[str, ClientIdentity] = {}
     for client in config.clients:
         for key in client.api_keys:
@@ -122,7 +130,10 @@ def compile_state(
                 raise ConfigError(f"api key {key.id} of client {client.id} is also another client's key")
             api_keys[key.hash] = identities[client.id]
     policies = config.policies
-    authenticate = Authenticate(policies.authenticate, verifier, identities.get, api_keys.get)
+    binder = IdentityBinder(config.issuer.issuer, policies.authenticate.trusted_issuers, identities,
+                            policies.authenticate.verified_token_cache_size, revoked_token_ids)
+    authenticate = Authenticate(policies.authenticate, verifier, binder, api_keys.get)
+    token_exchange = TokenExchange(internal_tokens)
     tiers = {name: TierLimits(t.requests_per_second, t.burst, t.daily_quota, t.monthly_quota, t.per_subject)
              for name, t in config.sla_tiers.items()}
     cors = Cors(policies.cors)
@@ -155,6 +166,7 @@ def compile_state(
         chain.append(Limits(policies.limits, target, config.max_body_bytes))
         validator = Validate(api.validate or policies.validate, contract)
         chain.append(validator)
+        chain.append(token_exchange)  # last: only a call every policy accepted gets an internal token
         routes[api.base_path] = ApiRoute(
             target=target,
             upstream=upstreams[api.upstream],
@@ -164,4 +176,4 @@ def compile_state(
             policy_names=tuple(p.name for p in chain),
         )
     return CompiledState(config=config, routes=routes, clients=clients, identities=identities,
-                         api_keys=api_keys, version=version)
+                         api_keys=api_keys, binder=binder, version=version)

@@ -17,7 +17,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-OverrideKind = Literal["client", "sla_tier", "rate_limits"]
+OverrideKind = Literal["client", "sla_tier", "rate_limits", "revoked_token"]
 
 metadata = MetaData()
 
@@ -68,7 +68,12 @@ class Overrides(msgspec.Struct, kw_only=True):
     clients: dict[str, dict[str, Any]] = {}
     sla_tiers: dict[str, dict[str, Any]] = {}
     rate_limits: list[dict[str, Any]] | None = None
+    # Access tokens revoked one by one (RFC 7009): jti -> {"exp": ..., "client_id": ...}, kept until they expire.
+    revoked_tokens: dict[str, dict[str, Any]] = {}
     revision: int = 0
+
+    def live_revoked_token_ids(self, now: float) -> frozenset[str]:
+        return frozenset(jti for jti, doc in self.revoked_tokens.items() if float(doc.get("exp", 0)) > now)
 
 
 class OverrideStore:
@@ -98,6 +103,8 @@ class OverrideStore:
                 found.sla_tiers[key] = document
             elif kind == "rate_limits":
                 found.rate_limits = document
+            elif kind == "revoked_token":
+                found.revoked_tokens[key] = document
         return found
 
     async def put(self, kind: OverrideKind, key: str, document: Any, actor: str) -> int:

@@ -103,6 +103,7 @@ class Telemetry:
             "route": entry.route,
             "client_id": entry.client_id,
             "subject": entry.subject,
+            "issuer": entry.issuer,
             "decisions": entry.outcome,
             "duration_ms": entry.latency_ms,
             "upstream_ms": entry.upstream_ms,

@@ -29,6 +29,9 @@ class ClientIdentity:
     sla_tier: str
     allowed_layers: frozenset[Layer]
     active: bool = True
+    # The issuers (URLs) whose tokens may name this client; not_before: tokens issued earlier are refused.
+    issuers: frozenset[str] = frozenset()
+    not_before: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,9 +42,10 @@ class TierSettings(msgspec.Struct, kw_only=True):
     outbound_max_connections: Annotated[int, msgspec.Meta(ge=1)] = 100
     outbound_max_waiting: Annotated[int, msgspec.Meta(ge=0)] = 0
     outbound_max_wait_seconds: Annotated[float, msgspec.Meta(gt=0)] = 2.0
-    # Tokens this tier accepts (defense in depth: the gateway checked them already).
+    # Tokens this tier accepts: only the gateway's internal tokens (gateway.yaml issuer.internal_audience), which it
+    # mints for each caller it verified; a token handed to a client, sent here directly, is refused.
     token_issuer: str = "http://127.0.0.1:8080"  # noqa: S105 - an issuer URL, not a secret
-    token_audience: str = "psgateway"  # noqa: S105 - an audience name, not a secret
+    token_audience: str = "psgateway-internal"  # noqa: S105 - an audience name, not a secret
     jwks_url: str = ""
     outbound_timeout_seconds: float = 10.0
     # JSON bodies nested deeper get 400 at the edge, before the framework's parser recurses into them.

@@ -1,10 +1,12 @@
 """Bearer token verification, shared by the gateway's authenticate policy and every tier (defense in depth).
 
 Accepts RS256/ES256 JWTs from trusted issuers only. Keys come from each issuer's JWKS, found through
-OIDC discovery or configured directly, cached, and refreshed when a token names an unknown ``kid`` (so key
+OIDC discovery or configured directly, cached as long as the issuer's ``Cache-Control: max-age`` says but
+never longer than ``cache_seconds`` (the ceiling), and refreshed when a token names an unknown ``kid`` (so key
 rotation needs no restart) but at most once per ``min_refresh_seconds`` so garbage ``kid``s cannot hammer
-the issuer. ``none`` and HMAC algorithms are never accepted: an HS256 token "signed" with a public key is
-refused before any key is looked up.
+the issuer. A verified token is served from cache only while its issuer's keys are fresh, so a key the issuer
+withdrew stops validating within the ceiling. ``none`` and HMAC algorithms are never accepted: an HS256
+token "signed" with a public key is refused before any key is looked up.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -28,6 +31,7 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 log = logging.getLogger("runtime.tokens")
 
 ALLOWED_ALGORITHMS: frozenset[str] = frozenset({"RS256", "ES256"})
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 _KEY_TYPE_FOR_ALG = {"RS256": "RSA", "ES256": "EC"}
 
 
@@ -89,6 +93,8 @@ class _JwksCache:
     source: KeySource | None = None
     # When a static source was last asked again (rate limit for unknown kids).
     reloaded_at: float = 0.0
+    # How long the fetched keys stay fresh: the issuer's max-age, capped by the verifier's ceiling.
+    ttl: float = 0.0
 
 
 class TokenVerifier:
@@ -102,7 +108,7 @@ class TokenVerifier:
         leeway_seconds: int = 30,
         static_keys: dict[str, KeySet] | None = None,
         http: httpx.AsyncClient | None = None,
-        cache_seconds: float = 3600.0,
+        cache_seconds: float = 300.0,
         min_refresh_seconds: float = 5.0,
         key_sources: dict[str, KeySource] | None = None,
         verified_cache_size: int = 10_000,
@@ -162,16 +168,57 @@ class TokenVerifier:
                 uri = meta.json()["jwks_uri"]
             response = await client.get(uri)
             response.raise_for_status()
-            cache.keys = KeySet.import_key_set(response.json())
+            keys = KeySet.import_key_set(response.json())
+            withdrawn = {k.kid for k in cache.keys} - {k.kid for k in keys} if cache.keys is not None else set()
+            cache.keys = keys
             cache.fetched_at = time.monotonic()
+            cache.ttl = self._freshness(response.headers.get("cache-control"))
+            if withdrawn:
+                self.forget_verified()  # tokens signed by a withdrawn key must verify again (and fail)
         except (httpx.HTTPError, KeyError, TypeError, ValueError, JoseError) as exc:
             if cache.keys is not None:
                 # Stale-if-error: keep verifying with the keys we have rather than refusing everyone.
                 log.warning("jwks refresh failed; keeping cached keys",
                             extra={"issuer": cache.issuer.issuer, "error": type(exc).__name__})
                 cache.fetched_at = time.monotonic()
+                cache.ttl = self.min_refresh_seconds  # try again soon, not after a whole max-age
                 return
             raise TokenError("jwks_unavailable", f"cannot load the signing keys of {cache.issuer.issuer}") from exc
+
+    def _freshness(self, cache_control: str | None) -> float:
+        """How long fetched keys stay fresh: the issuer's max-age (no-store/no-cache: at once), under the ceiling."""
+        if cache_control is None:
+            return self.cache_seconds
+        if "no-store" in cache_control.lower() or "no-cache" in cache_control.lower():
+            return 0.0
+        found = _MAX_AGE.search(cache_control)
+        return min(float(found.group(1)), self.cache_seconds) if found else self.cache_seconds
+
+    def _keys_fresh(self, issuer: str) -> bool:
+        cache = self._caches.get(issuer)
+        return cache is not None and time.monotonic() - cache.fetched_at <= cache.ttl
+
+    async def refetch_keys(self) -> dict[str, list[str]]:
+        """Fetch every issuer's keys now (an operator's reload), forgetting cached verifications; kids by issuer.
+
+        An issuer whose JWKS cannot be fetched keeps its keys and is reported with an empty list.
+        """
+        found: dict[str, list[str]] = {}
+        for name, cache in self._caches.items():
+            try:
+                async with cache.lock:
+                    if cache.fetched_at == float("inf"):
+                        if cache.source is not None:
+                            cache.keys = cache.source()
+                            cache.reloaded_at = time.monotonic()
+                    else:
+                        await self._fetch_keys(cache)
+            except TokenError:
+                found[name] = []
+                continue
+            found[name] = sorted(str(k.kid) for k in cache.keys or ())
+        self.forget_verified()
+        return found
 
     async def _key_for(self, cache: _JwksCache, kid: str | None, alg: str) -> RSAKey | ECKey:
         now = time.monotonic()
@@ -185,9 +232,9 @@ class TokenVerifier:
             if key is None:
                 raise TokenError("unknown_kid", f"no signing key {kid!r} is published by {cache.issuer.issuer}")
             return key
-        if cache.keys is None or now - cache.fetched_at > self.cache_seconds:
+        if cache.keys is None or now - cache.fetched_at > cache.ttl:
             async with cache.lock:
-                if cache.keys is None or time.monotonic() - cache.fetched_at > self.cache_seconds:
+                if cache.keys is None or time.monotonic() - cache.fetched_at > cache.ttl:
                     await self._fetch_keys(cache)
         key = self._find(cache.keys, kid, alg)
         if key is None and now - cache.fetched_at >= self.min_refresh_seconds:
@@ -217,7 +264,8 @@ class TokenVerifier:
     async def verify(self, token: str) -> Principal:
         """The principal of a valid token, or :class:`TokenError` naming why it is refused."""
         cached = self._verified.get(token)
-        if cached is not None:
+        # Served from cache only while its issuer's keys are fresh: a withdrawn key stops validating.
+        if cached is not None and self._keys_fresh(cached.issuer):
             if time.time() > cached.expires_at + self.leeway:
                 self._verified.pop(token, None)
                 raise TokenError("expired", "the token has expired")

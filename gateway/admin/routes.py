@@ -63,14 +63,13 @@ def admin_handlers(gateway: Gateway) -> list[ControllerRouterHandler]:
     async def authorize(request: Request[Any, Any, Any], scope: str) -> Principal:
         assert gateway.verifier is not None
         try:
-            principal = await gateway.verifier.verify(bearer_token(request.headers.get("authorization")))
+            # The same binding as the API: an external IdP's client that happens to be named like an admin
+            # client is not that client unless its registration names that issuer.
+            verified = await gateway.verifier.verify(bearer_token(request.headers.get("authorization")))
+            principal, client = gateway.state.binder.bind(verified)
         except TokenError as exc:
             raise ProblemError(exc.detail, status=401, slug="invalid-token", reason=exc.reason,
                                headers={"WWW-Authenticate": 'Bearer realm="psgateway-admin"'}) from exc
-        client = gateway.state.identities.get(principal.client_id)
-        if client is None or not client.active:
-            raise ProblemError(f"client {principal.client_id!r} is not registered or revoked", status=401,
-                               slug="invalid-token", reason="revoked_client" if client else "unknown_client")
         if client.layer != "admin":
             raise Forbidden("the admin API is for clients of layer 'admin'", slug="layer-violation",
                             reason="not_admin_client")
@@ -115,6 +114,11 @@ def admin_handlers(gateway: Gateway) -> list[ControllerRouterHandler]:
     async def revoke_client(request: Request[Any, Any, Any], client_id: str) -> ClientView:
         actor = await authorize(request, "admin:write")
         return await service.revoke(actor, client_id)
+
+    @post(PREFIX + "/clients/{client_id:str}/restore", status_code=200)
+    async def restore_client(request: Request[Any, Any, Any], client_id: str) -> ClientView:
+        actor = await authorize(request, "admin:write")
+        return await service.restore(actor, client_id)
 
     @post(PREFIX + "/clients/{client_id:str}/api-keys", status_code=201)
     async def create_api_key(request: Request[Any, Any, Any], client_id: str) -> Response[Issued]:
@@ -178,7 +182,7 @@ def admin_handlers(gateway: Gateway) -> list[ControllerRouterHandler]:
     @get(PREFIX + "/policy/plan")
     async def policy_plan(request: Request[Any, Any, Any]) -> PlanView:
         await authorize(request, "admin:read")
-        changes = service.plan()
+        changes = await service.plan_file()
         return PlanView(in_sync=not changes, changes=changes)
 
     @post(PREFIX + "/policy/apply", status_code=200)
@@ -189,9 +193,16 @@ def admin_handlers(gateway: Gateway) -> list[ControllerRouterHandler]:
                         changes=applied)
 
     @get(PREFIX + "/policy/export", media_type="application/yaml")
-    async def policy_export(request: Request[Any, Any, Any]) -> str:
-        await authorize(request, "admin:read")
-        return service.export()
+    async def policy_export(request: Request[Any, Any, Any], include_secrets: bool = False) -> Response[str]:
+        # Hashes only for those who may change credentials anyway.
+        await authorize(request, "admin:write" if include_secrets else "admin:read")
+        return Response(service.export(with_secrets=include_secrets), media_type="application/yaml",
+                        headers={"Cache-Control": "no-store"})
+
+    @post(PREFIX + "/issuers/refresh-keys", status_code=200)
+    async def refresh_issuer_keys(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
+        actor = await authorize(request, "admin:write")
+        return await service.refresh_issuer_keys(actor)
 
     @post(PREFIX + "/reload", status_code=200)
     async def reload(request: Request[Any, Any, Any]) -> ReloadView:
@@ -226,9 +237,9 @@ def admin_handlers(gateway: Gateway) -> list[ControllerRouterHandler]:
         return Page(items=entries, next_cursor=str(entries[-1].id) if len(entries) == query.limit else None)
 
     return [openapi, list_clients, get_client, create_client, update_client, rotate_secret, revoke_client,
-            create_api_key, delete_api_key, list_tiers, put_tier, get_limits, put_limits, list_apis,
-            list_upstreams, policy_plan, policy_apply, policy_export, reload, rotate_issuer_key, audit_calls,
-            audit_changes]
+            restore_client, refresh_issuer_keys, create_api_key, delete_api_key, list_tiers, put_tier, get_limits,
+            put_limits, list_apis, list_upstreams, policy_plan, policy_apply, policy_export, reload,
+            rotate_issuer_key, audit_calls, audit_changes]
 
 
 def _cursor(cursor: str | None) -> int | None:

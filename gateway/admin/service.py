@@ -4,13 +4,16 @@ who, what, before and after."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
 import secrets
+import time
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from gateway import config as gateway_config
 from gateway.config import ClientConfig, ConfigError, SlaTierConfig
 from gateway.issuer import hash_secret
 from gateway.live import CREDENTIAL_FIELDS, Change, export_yaml, overrides_after_apply, plan
@@ -35,6 +38,8 @@ class NewClient(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     sla_tier: str = "bronze"
     allowed_layers: list[Layer] = []
     user_tokens: bool = False
+    issuers: list[str] = []
+    try_it: bool = False
 
 
 class ClientChanges(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -44,6 +49,8 @@ class ClientChanges(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     allowed_layers: list[Layer] | None = None
     user_tokens: bool | None = None
     status: Literal["active", "revoked"] | None = None
+    issuers: list[str] | None = None
+    try_it: bool | None = None
 
 
 class ClientView(msgspec.Struct, kw_only=True):
@@ -59,6 +66,9 @@ class ClientView(msgspec.Struct, kw_only=True):
     secret_fingerprint: str | None
     api_keys: list[str]
     source: str  # file | admin | file+admin
+    issuers: list[str] = []
+    try_it: bool = False
+    not_before: int = 0  # tokens issued before this (epoch seconds) are refused
 
 
 class Issued(msgspec.Struct, kw_only=True):
@@ -96,6 +106,7 @@ class AdminService:
             status=client.status, has_secret=bool(client.secret_hash),
             secret_fingerprint=_fingerprint(client.secret_hash), api_keys=[k.id for k in client.api_keys],
             source="file+admin" if in_file and overridden else "file" if in_file else "admin",
+            issuers=list(client.issuers), try_it=client.try_it, not_before=client.not_before,
         )
 
     def clients(self) -> list[ClientView]:
@@ -149,7 +160,8 @@ class AdminService:
         if new.id in self.gateway.state.clients:
             raise Conflict(f"client {new.id!r} exists", reason="client_exists")
         secret = secrets.token_urlsafe(32)
-        record = {**msgspec.to_builtins(new), "secret_hash": hash_secret(secret), "status": "active"}
+        secret_hash = await asyncio.to_thread(hash_secret, secret)
+        record = {**msgspec.to_builtins(new), "secret_hash": secret_hash, "status": "active"}
         overrides = self._proposed()
         overrides.clients[new.id] = record
         view = self.view(msgspec.convert(record, ClientConfig))
@@ -162,19 +174,32 @@ class AdminService:
         fields = {k: v for k, v in msgspec.to_builtins(changes).items() if v is not None}
         if not fields:
             raise AdminError("nothing to change", reason="empty_change")
+        if fields.get("status") == "revoked" and self.client(client_id).status != "revoked":
+            fields["not_before"] = _not_before()  # a revocation by PATCH ends live tokens like /revoke does
         await self._change_client(actor, "client.update", client_id, fields)
         return self.view(self.client(client_id))
 
     async def rotate_secret(self, actor: Principal, client_id: str) -> Issued:
         self.client(client_id)
         secret = secrets.token_urlsafe(32)
-        await self._change_client(actor, "client.rotate_secret", client_id, {"secret_hash": hash_secret(secret)})
+        secret_hash = await asyncio.to_thread(hash_secret, secret)  # scrypt: CPU-heavy, off the event loop
+        # Tokens issued with the old secret end with it.
+        await self._change_client(actor, "client.rotate_secret", client_id,
+                                  {"secret_hash": secret_hash, "not_before": _not_before()})
         return Issued(client_id=client_id, client_secret=secret)
 
     async def revoke(self, actor: Principal, client_id: str) -> ClientView:
         if self.client(client_id).status == "revoked":
             return self.view(self.client(client_id))
-        await self._change_client(actor, "client.revoke", client_id, {"status": "revoked"})
+        await self._change_client(actor, "client.revoke", client_id,
+                                  {"status": "revoked", "not_before": _not_before()})
+        return self.view(self.client(client_id))
+
+    async def restore(self, actor: Principal, client_id: str) -> ClientView:
+        """Let a revoked client in again: new tokens only, since the revocation's not-before stays."""
+        if self.client(client_id).status == "active":
+            return self.view(self.client(client_id))
+        await self._change_client(actor, "client.restore", client_id, {"status": "active"})
         return self.view(self.client(client_id))
 
     async def create_api_key(self, actor: Principal, client_id: str) -> Issued:
@@ -217,6 +242,16 @@ class AdminService:
     def plan(self) -> list[Change]:
         return plan(self.gateway.file_config, self.gateway.state.config)
 
+    async def plan_file(self) -> list[Change]:
+        """What ``apply`` would change: gateway.yaml as it is on disk now against the live state."""
+        file_config = self.gateway.file_config
+        if self.gateway.config_file is not None:
+            try:
+                file_config = await asyncio.to_thread(gateway_config.load, self.gateway.config_file)
+            except ConfigError as exc:
+                raise AdminError(f"gateway.yaml is refused: {exc}", reason="invalid_config") from exc
+        return plan(file_config, self.gateway.state.config)
+
     async def apply(self, actor: Principal) -> list[Change]:
         """Make the live state what gateway.yaml says (re-read first), keeping credentials."""
         try:
@@ -225,7 +260,7 @@ class AdminService:
             raise AdminError(f"gateway.yaml is refused: {exc}", reason="invalid_config") from exc
         changes = self.plan()
         kept = overrides_after_apply(self.gateway.file_config, self.gateway.overrides)
-        overrides = Overrides(clients=kept)
+        overrides = Overrides(clients=kept, revoked_tokens=self.gateway.overrides.revoked_tokens)
         store: list[tuple[str, str, Any]] = [("client", cid, None) for cid in self.gateway.overrides.clients
                                              if cid not in kept]
         store += [("client", cid, fields) for cid, fields in kept.items()]
@@ -238,19 +273,25 @@ class AdminService:
                            overrides, store)
         return applied
 
-    def export(self) -> str:
-        return export_yaml(self.gateway.state.config)
+    def export(self, *, with_secrets: bool = False) -> str:
+        return export_yaml(self.gateway.state.config, with_secrets=with_secrets)
 
     async def reload(self, actor: Principal) -> int:
-        before = self.gateway.state.version
         try:
-            state = await self.gateway.rebuild(reread_file=True, reason="admin reload")
+            state = await self.gateway.reload(actor_client=actor.client_id, actor_subject=actor.subject,
+                                              reason="admin reload")
         except ConfigError as exc:
             raise AdminError(f"gateway.yaml is refused; the previous state keeps serving: {exc}",
                              reason="invalid_config") from exc
-        await self.record(actor, "gateway.reload", "gateway", "gateway.yaml", {"version": before},
-                          {"version": state.version})
         return state.version
+
+    async def refresh_issuer_keys(self, actor: Principal) -> dict[str, list[str]]:
+        """Fetch every trusted issuer's JWKS now: a key an IdP withdrew stops validating at once."""
+        assert self.gateway.verifier is not None
+        keys = await self.gateway.verifier.refetch_keys()
+        await self.record(actor, "issuers.refresh_keys", "issuers", "policies.authenticate.trusted_issuers",
+                          None, keys)
+        return keys
 
     async def rotate_issuer_key(self, actor: Principal) -> dict[str, Any]:
         before = {"kid": self.gateway.issuer.kid}
@@ -259,6 +300,12 @@ class AdminService:
             self.gateway.verifier.set_static_keys(self.gateway.issuer.issuer, self.gateway.issuer.public_keys)
         await self.record(actor, "issuer.rotate_key", "issuer", self.gateway.issuer.issuer, before, result)
         return result
+
+
+def _not_before() -> int:
+    # The next second: every token issued up to now (iat is in whole seconds) is refused; the issuer dates new
+    # tokens no earlier than this, so a client that fetches one straight after a rotation is not refused.
+    return int(time.time()) + 1
 
 
 def _actor_name(actor: Principal) -> str:

@@ -1,4 +1,10 @@
-"""Catalog routes: HTML pages for people, JSON for tools (and a Backstage export), try-it tokens for demos."""
+"""Catalog routes: HTML pages for people, JSON for tools (and a Backstage export), try-it tokens.
+
+Try-it is off unless ``catalog.try_it.enabled``; it hands out short tokens only of clients marked ``try_it``
+(app clients: never a tier's or the admin identity), each with a ``try_it`` claim saying how it was obtained.
+``signed_in`` mode: only for a caller presenting a valid user token, and only as that person. ``demo`` mode
+(an embedded demo, e.g. ``psgw up``): for anyone, and every catalog page carries a banner saying so.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import yaml
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Response, Router, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
@@ -25,7 +31,8 @@ from gateway.catalog.model import ApiView, Catalog
 from gateway.catalog.problems import PROBLEM_TYPES
 from gateway.config import ClientConfig
 from runtime.heap import freeze_startup_heap
-from runtime.problems import Forbidden, ProblemError
+from runtime.problems import Forbidden, NotFound, ProblemError
+from runtime.tokens import TokenError, bearer_token
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -33,7 +40,6 @@ if TYPE_CHECKING:
 HERE = Path(__file__).resolve().parent
 _templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["j2", "html"]),
                          trim_blocks=True, lstrip_blocks=True)
-TRY_IT_TTL_SECONDS = 300
 
 
 class TryItRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -41,7 +47,7 @@ class TryItRequest(msgspec.Struct, forbid_unknown_fields=True):
     subject: str | None = None
 
 
-def _html(template: str, status_code: int = 200, **context: Any) -> Response[str]:
+def render(template: str, status_code: int = 200, **context: Any) -> Response[str]:
     return Response(_templates.get_template(template).render(**context), media_type="text/html; charset=utf-8",
                     status_code=status_code)
 
@@ -102,8 +108,16 @@ def create_catalog_router(gateway: Gateway,
         return view
 
     def try_it_clients() -> list[ClientConfig]:
-        allowed = set(gateway.state.config.catalog.try_it_clients)
-        return [c for c in gateway.state.config.clients if c.id in allowed and c.status == "active"]
+        config = gateway.state.config
+        if not config.catalog.try_it.enabled:
+            return []
+        # The layer check repeats the config's own: this door must stay shut even if that one is ever loosened.
+        return [c for c in config.clients if c.try_it and c.layer == "app" and c.status == "active"]
+
+    def _html(template: str, status_code: int = 200, **context: Any) -> Response[str]:
+        try_it = gateway.state.config.catalog.try_it
+        return render(template, status_code, demo_banner=try_it.enabled and try_it.mode == "demo",
+                      try_it_mode=try_it.mode, **context)
 
     @get("/", include_in_schema=False)
     async def index(q: str = "", layer: str | None = None) -> Response[str]:
@@ -180,15 +194,41 @@ def create_catalog_router(gateway: Gateway,
         return _html("problems.html.j2", problems=PROBLEM_TYPES, selected=slug)
 
     @post("/try-it/token", status_code=200)
-    async def try_it_token(data: TryItRequest) -> dict[str, Any]:
+    async def try_it_token(request: Request[Any, Any, Any], data: TryItRequest) -> Response[dict[str, Any]]:
+        settings = gateway.state.config.catalog.try_it
+        if not settings.enabled:
+            raise NotFound("try-it is turned off on this gateway", reason="try_it_disabled")
         client = next((c for c in try_it_clients() if c.id == data.client_id), None)
         if client is None:
             raise Forbidden(f"client {data.client_id!r} is not offered for try-it on this gateway",
-                            slug="forbidden")
-        if data.subject and not client.user_tokens:
-            raise ProblemError(f"client {client.id!r} cannot act for a person", status=400)
-        token, ttl = gateway.issuer.mint(client, subject=data.subject or None, ttl_seconds=TRY_IT_TTL_SECONDS)
-        return {"access_token": token, "token_type": "Bearer", "expires_in": ttl}
+                            slug="forbidden", reason="not_offered")
+        if settings.mode == "demo":
+            subject = data.subject or None
+        else:
+            subject = await signed_in_person(request)
+            if data.subject and data.subject != subject:
+                raise Forbidden("a signed-in user gets try-it tokens for themselves only", slug="forbidden",
+                                reason="other_subject")
+        if subject and not client.user_tokens:
+            raise ProblemError(f"client {client.id!r} cannot act for a person", status=400,
+                               reason="no_user_tokens")
+        token, ttl = gateway.issuer.mint(client, subject=subject, ttl_seconds=settings.ttl_seconds,
+                                         extra_claims={"try_it": settings.mode})
+        return Response({"access_token": token, "token_type": "Bearer", "expires_in": ttl},
+                        headers={"Cache-Control": "no-store"})
+
+    async def signed_in_person(request: Request[Any, Any, Any]) -> str:
+        """The person behind the bearer token of this request (a user token of any trusted issuer)."""
+        assert gateway.verifier is not None
+        try:
+            verified = await gateway.verifier.verify(bearer_token(request.headers.get("authorization")))
+            principal, _ = gateway.state.binder.bind(verified)
+        except TokenError as exc:
+            raise ProblemError(f"sign in to use try-it: {exc.detail}", status=401, slug="invalid-token",
+                               reason=exc.reason, headers={"WWW-Authenticate": 'Bearer realm="psgateway"'}) from exc
+        if principal.subject == principal.client_id:
+            raise Forbidden("try-it needs a person's token, not a client's", slug="forbidden", reason="not_a_person")
+        return principal.subject
 
     static = create_static_files_router(path="/static", directories=[HERE / "static"], name="catalog-static",
                                         include_in_schema=False)

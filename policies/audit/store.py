@@ -8,7 +8,21 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import msgspec
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Float, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    inspect,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 metadata = MetaData()
@@ -24,6 +38,8 @@ audit_calls = Table(
     Column("trace_id", String(32), nullable=False),
     Column("client_id", String(128), index=True),
     Column("subject", String(256)),
+    # Who vouched for the caller: the gateway's own issuer, an external IdP, or the API-key marker.
+    Column("issuer", String(512)),
     Column("api", String(128), index=True),
     Column("version", Integer),
     Column("route", String(512)),
@@ -67,6 +83,7 @@ class CallEntry(msgspec.Struct, kw_only=True, gc=False):
     latency_ms: float
     client_id: str | None = None
     subject: str | None = None
+    issuer: str | None = None
     api: str | None = None
     version: int | None = None
     route: str | None = None
@@ -161,6 +178,7 @@ class SqlAuditStore:
     async def create_schema(self) -> None:
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
+            await conn.run_sync(_add_missing_columns)
 
     async def write_calls(self, entries: Sequence[CallEntry]) -> None:
         if entries:
@@ -214,6 +232,15 @@ class SqlAuditStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(statement)).all()
         return [msgspec.convert(_aware(row._asdict()), ChangeEntry) for row in rows]
+
+
+def _add_missing_columns(connection: Connection) -> None:
+    """Columns added since a database was created (create_all makes tables, never columns): additive only."""
+    present = {column["name"] for column in inspect(connection).get_columns(audit_calls.name)}
+    for column in audit_calls.columns:
+        if column.name not in present:
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.exec_driver_sql(f"ALTER TABLE {audit_calls.name} ADD COLUMN {column.name} {kind}")
 
 
 def _aware(mapping: dict[str, Any]) -> dict[str, Any]:

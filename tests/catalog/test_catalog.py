@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import yaml
 
 from contracts import CONTRACTS_DIR
 from tests.conftest import RunningStack
+from tests.gateway.conftest import GatewayProcess, base_config
 
 
 def test_catalog_json_lists_every_api_with_versions_scopes_and_limits(stack: RunningStack) -> None:
@@ -63,15 +66,24 @@ def test_unknown_catalog_entries_are_problems(stack: RunningStack) -> None:
         assert response.headers["content-type"] == "application/problem+json", path
 
 
-def test_try_it_hands_out_tokens_only_for_offered_clients(stack: RunningStack) -> None:
-    refused = httpx.post(f"{stack.url}/catalog/try-it/token", json={"client_id": "security-admin"})
-    assert refused.status_code == 403
+def test_try_it_hands_out_tokens_only_for_offered_clients(stack: RunningStack, tmp_path: Path) -> None:
+    # Off on the default stack (tests/gateway/test_identity.py); here a gateway in the embedded demo's mode.
+    demo = GatewayProcess(stack, tmp_path, base_config(),
+                          env={"PSGW_TRY_IT_ENABLED": "true", "PSGW_TRY_IT_MODE": "demo"}).start()
+    try:
+        for tier in ("security-admin", "process-tier", "experience-tier"):
+            refused = httpx.post(f"{demo.url}/catalog/try-it/token", json={"client_id": tier})
+            assert refused.status_code == 403, tier
 
-    granted = httpx.post(f"{stack.url}/catalog/try-it/token", json={"client_id": "process-tier"})
-    assert granted.status_code == 200
-    token = granted.json()["access_token"]
-    call = httpx.get(f"{stack.url}/system/psa/v1/projects/prj_4001", headers={"Authorization": f"Bearer {token}"})
-    assert call.status_code == 200 and call.json()["id"] == "prj_4001"
+        granted = httpx.post(f"{demo.url}/catalog/try-it/token",
+                             json={"client_id": "mobile-app", "subject": "wrk_e1001"})
+        assert granted.status_code == 200
+        token = granted.json()["access_token"]
+        call = httpx.get(f"{demo.url}/experience/mobile-time/v1/me/assignments",
+                         headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert call.status_code == 200 and call.json()["items"], call.text
 
-    bad = httpx.post(f"{stack.url}/catalog/try-it/token", json={"client": "x"})
-    assert bad.status_code == 400 and bad.headers["content-type"] == "application/problem+json"
+        bad = httpx.post(f"{demo.url}/catalog/try-it/token", json={"client": "x"})
+        assert bad.status_code == 400 and bad.headers["content-type"] == "application/problem+json"
+    finally:
+        demo.stop()

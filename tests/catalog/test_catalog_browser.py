@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
+import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.select import Select
@@ -10,6 +13,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser import headless_chromium
 from tests.conftest import RunningStack
+from tests.gateway.conftest import GatewayProcess, base_config
 
 
 def visible_apis(driver) -> list[str]:  # type: ignore[no-untyped-def]
@@ -45,18 +49,28 @@ def test_version_switcher_moves_between_major_versions(stack: RunningStack) -> N
         assert driver.current_url.endswith(f"/v{second}")
 
 
-def test_try_it_returns_a_real_response(stack: RunningStack) -> None:
+@pytest.fixture(scope="module")
+def demo_gateway(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """A gateway with try-it in the embedded demo's mode (it is off on the default stack)."""
+    gateway = GatewayProcess(stack, tmp_path_factory.mktemp("demo"), base_config(),
+                             env={"PSGW_TRY_IT_ENABLED": "true", "PSGW_TRY_IT_MODE": "demo"}).start()
+    yield gateway
+    gateway.stop()
+
+
+def test_try_it_returns_a_real_response(demo_gateway: GatewayProcess) -> None:
     with headless_chromium() as driver:
-        driver.get(f"{stack.url}/catalog/apis/system/psa/v1")
-        Select(driver.find_element(By.ID, "try-client")).select_by_value("process-tier")
-        Select(driver.find_element(By.ID, "try-operation")).select_by_visible_text("GET /assignments")
+        driver.get(f"{demo_gateway.url}/catalog/apis/experience/mobile-time/v1")
+        assert driver.find_element(By.ID, "demo-banner").is_displayed()
+        Select(driver.find_element(By.ID, "try-client")).select_by_value("mobile-app")
+        Select(driver.find_element(By.ID, "try-operation")).select_by_visible_text("GET /me/assignments")
         path = driver.find_element(By.ID, "try-path")
         path.clear()
-        path.send_keys("/system/psa/v1/assignments?worker_id=wrk_e1001&limit=2")
+        path.send_keys("/experience/mobile-time/v1/me/assignments")
 
         driver.find_element(By.ID, "try-send").click()
 
         WebDriverWait(driver, 15).until(ec.text_to_be_present_in_element((By.ID, "try-status"), "200"))
         response = driver.find_element(By.ID, "try-response").text
-        assert '"worker_id": "wrk_e1001"' in response
+        assert '"assignment_id"' in response
         assert driver.find_element(By.ID, "try-correlation").text.startswith("correlation id ")

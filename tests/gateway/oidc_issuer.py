@@ -1,7 +1,9 @@
-"""A tiny real OIDC issuer for tests (``python oidc_issuer.py PORT``): discovery, JWKS, key rotation, tokens.
+"""A tiny real OIDC issuer for tests (``python oidc_issuer.py PORT [JWKS_MAX_AGE]``): discovery, JWKS, key rotation.
 
-``POST /rotate`` starts signing with a new key and publishes it beside the old one; ``POST /token`` with a JSON
-object of claims answers ``{"access_token": ..., "kid": ...}`` signed with the current key.
+``POST /rotate`` starts signing with a new key and publishes it beside the old ones; ``POST /remove`` with
+``{"kid": ...}`` withdraws a key from the JWKS; ``POST /token`` with a JSON object of claims answers
+``{"access_token": ..., "kid": ...}`` signed with the current key (``"sign_with": kid`` picks an older one);
+``GET /stats`` counts JWKS fetches. The JWKS is served with ``Cache-Control: max-age=JWKS_MAX_AGE`` (default 3600).
 """
 
 from __future__ import annotations
@@ -16,14 +18,18 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 LOCK = threading.Lock()
-KEYS: list[RSAKey] = []
+KEYS: list[RSAKey] = []  # every key ever made (tokens may still be signed with a withdrawn one)
+PUBLISHED: set[str] = set()
 ISSUER = ""
+MAX_AGE = 3600
+STATS = {"jwks_fetches": 0}
 
 
 def new_key() -> None:
     key = RSAKey.generate_key(2048, private=True)
     key.ensure_kid()
     KEYS.append(key)
+    PUBLISHED.add(str(key.kid))
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -32,11 +38,13 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         return
 
-    def _send(self, body: object) -> None:
+    def _send(self, body: object, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -47,8 +55,13 @@ class Handler(BaseHTTPRequestHandler):
             self._send({"issuer": ISSUER, "jwks_uri": ISSUER + "/jwks.json"})
         elif self.path == "/jwks.json":
             with LOCK:
-                keys = KeySet([RSAKey.import_key(k.as_dict(private=False)) for k in KEYS]).as_dict(private=False)
-            self._send(keys)
+                STATS["jwks_fetches"] += 1
+                keys = KeySet([RSAKey.import_key(k.as_dict(private=False)) for k in KEYS
+                               if k.kid in PUBLISHED]).as_dict(private=False)
+            self._send(keys, {"Cache-Control": f"public, max-age={MAX_AGE}"})
+        elif self.path == "/stats":
+            with LOCK:
+                self._send(dict(STATS))
         else:
             self.send_error(404)
 
@@ -60,7 +73,12 @@ class Handler(BaseHTTPRequestHandler):
                 new_key()
                 self._send({"kid": KEYS[-1].kid})
                 return
-            key = KEYS[-1]
+            if self.path == "/remove":
+                PUBLISHED.discard(body["kid"])
+                self._send({"published": sorted(PUBLISHED)})
+                return
+            wanted = body.pop("sign_with", None)
+            key = next(k for k in KEYS if k.kid == wanted) if wanted else KEYS[-1]
         now = int(time.time())
         claims = {"iss": ISSUER, "iat": now, "nbf": now, "exp": now + 300, **body}
         token = jwt.encode({"alg": "RS256", "kid": key.kid, "typ": "JWT"}, claims, key, algorithms=["RS256"])
@@ -69,6 +87,7 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     port = int(sys.argv[1])
+    MAX_AGE = int(sys.argv[2]) if len(sys.argv) > 2 else 3600
     ISSUER = f"http://127.0.0.1:{port}"
     new_key()
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()

@@ -97,7 +97,8 @@ def test_every_call_is_audited_with_each_policy_outcome(gateway: GatewayProcess,
     assert (entry["api"], entry["version"], entry["route"], entry["method"]) == (
         "system/psa", 1, "/projects/{project_id}", "GET")
     assert entry["outcome"] == {"ip_allow": "ok", "authenticate": "ok", "authorize": "ok", "rate_limit": "ok",
-                                "limits": "ok", "validate": "ok"}
+                                "limits": "ok", "validate": "ok", "token_exchange": "ok"}
+    assert entry["issuer"] == gateway.issuer_url  # who vouched for the caller
     assert entry["trace_id"] and entry["latency_ms"] > 0 and entry["upstream"] == "system"
     refused = admin.get("/audit/calls", params={"correlation_id": "audit-probe-2"}).json()["items"][0]
     assert refused["status"] == 400 and refused["outcome"]["validate"] == "invalid_request"

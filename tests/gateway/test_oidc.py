@@ -1,44 +1,162 @@
-"""An external OIDC issuer rotates its signing key: the gateway accepts the new kid without a restart."""
+"""An external OIDC issuer, end to end through the real stack: its tokens are bound to the clients registered for
+it (by the claims its rule names, scopes mapped and capped), reach the tiers as the gateway's internal tokens,
+and stop validating when the issuer withdraws the key, within the JWKS ceiling or at once on an operator's reload.
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 
-from tests.gateway.conftest import GatewayProcess, ServerProcess, base_config
+from gateway.launcher import REPO_ROOT
+from runtime.tokens import peek
+from tests.conftest import DEMO_CONSULTANT
+from tests.gateway.conftest import GatewayProcess, ServerProcess, admin_headers, base_config
 
+ASSIGNMENTS = "/experience/mobile-time/v1/me/assignments"
+TIME_ENTRIES = "/experience/mobile-time/v1/me/time-entries"
 PROJECT = "/system/psa/v1/projects/prj_4001"
+CEILING = 3  # seconds: the gateway's JWKS ceiling in these tests (the IdP itself asks for an hour)
+MIN_REFRESH = 1  # an unknown kid refetches the JWKS at most this often
 
 
-def test_jwks_rotation_of_an_external_issuer(gateways: Callable[..., GatewayProcess],
-                                             servers: Callable[..., ServerProcess]) -> None:
-    idp = servers("oidc_issuer.py")
-    upstream = servers("flaky_upstream.py")  # answers without checking tokens, like a tier trusting the IdP
+def idp_gateway(gateways: Callable[..., GatewayProcess], idp: ServerProcess, **authenticate: Any) -> GatewayProcess:
+    """A gateway in front of the stack's real tiers that trusts ``idp`` for one client, ``idp-mobile``."""
     config: dict[str, Any] = base_config()
-    config["upstreams"]["system"]["url"] = upstream.url
-    config["policies"]["authenticate"]["trusted_issuers"] = [{"issuer": idp.url, "audience": "psgateway"}]
-    config["policies"]["authenticate"]["jwks_min_refresh_seconds"] = 0
-    gateway = gateways(config, own_issuer=True)
+    config["policies"]["authenticate"].update({
+        "trusted_issuers": [{"issuer": idp.url, "audience": "psgateway", "client_claim": "azp",
+                             "scope_claims": ["roles"], "scope_map": {"consultant": ["time:read", "time:write"],
+                                                                     "admin": ["admin:read", "admin:write"]}}],
+        "jwks_max_cache_seconds": CEILING, "jwks_min_refresh_seconds": MIN_REFRESH, **authenticate})
+    # Registered for time:read only, whatever the IdP grants.
+    config["clients"].append({"id": "idp-mobile", "layer": "app", "scopes": ["time:read"], "sla_tier": "silver",
+                              "issuers": [idp.url]})
+    return gateways(config)
 
-    def token() -> tuple[str, str]:
-        issued = httpx.post(idp.url + "/token", json={"aud": "psgateway", "sub": "process-tier",
-                                                      "azp": "process-tier", "scope": "psa:read"}).json()
-        return issued["access_token"], issued["kid"]
 
-    first, first_kid = token()
-    assert httpx.get(gateway.url + PROJECT, headers={"Authorization": f"Bearer {first}"}).status_code == 200
+def idp_token(idp: ServerProcess, **claims: Any) -> str:
+    body = {"aud": "psgateway", "sub": DEMO_CONSULTANT, "azp": "idp-mobile", "roles": ["consultant"], **claims}
+    return str(httpx.post(idp.url + "/token", json=body).json()["access_token"])
 
-    new_kid = httpx.post(idp.url + "/rotate").json()["kid"]
-    second, second_kid = token()
 
-    assert second_kid == new_kid != first_kid
-    response = httpx.get(gateway.url + PROJECT, headers={"Authorization": f"Bearer {second}"})
-    assert response.status_code == 200, response.text
-    # Tokens of the old key still verify (the issuer still publishes it).
-    assert httpx.get(gateway.url + PROJECT, headers={"Authorization": f"Bearer {first}"}).status_code == 200
-    wrong_audience = httpx.post(idp.url + "/token", json={"aud": "other", "sub": "process-tier",
-                                                          "azp": "process-tier"}).json()["access_token"]
-    refused = httpx.get(gateway.url + PROJECT, headers={"Authorization": f"Bearer {wrong_audience}"})
-    assert refused.status_code == 401 and refused.json()["reason"] == "wrong_audience"
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_an_external_user_token_reaches_the_tiers_with_capped_scopes(gateways: Callable[..., GatewayProcess],
+                                                                      servers: Callable[..., ServerProcess]) -> None:
+    idp = servers("oidc_issuer.py")
+    gateway = idp_gateway(gateways, idp)
+    token = idp_token(idp)
+
+    # The experience tier (which trusts only the gateway's internal tokens) serves the IdP's user.
+    read = httpx.get(gateway.url + ASSIGNMENTS, headers=bearer(token), timeout=30)
+    assert read.status_code == 200, read.text
+    # The IdP's role maps to time:write, but the client is registered for time:read only.
+    write = httpx.post(gateway.url + TIME_ENTRIES, headers=bearer(token), json={}, timeout=30)
+    assert write.status_code == 403 and write.json()["missing_scopes"] == ["time:write"], write.text
+    # The IdP's token sent to the tier directly is refused there.
+    tier = gateway.stack.stack.url("experience")
+    direct = httpx.get(tier + ASSIGNMENTS, headers=bearer(token), timeout=30)
+    assert direct.status_code == 401, direct.text
+
+    audited = httpx.get(gateway.url + "/admin/v1/audit/calls", params={"client_id": "idp-mobile"},
+                        headers=admin_headers(gateway)).json()["items"]
+    assert {(e["issuer"], e["client_id"], e["subject"]) for e in audited} == {
+        (idp.url, "idp-mobile", DEMO_CONSULTANT)}
+
+
+def test_an_external_client_named_like_ours_is_not_ours(gateways: Callable[..., GatewayProcess],
+                                                       servers: Callable[..., ServerProcess]) -> None:
+    idp = servers("oidc_issuer.py")
+    gateway = idp_gateway(gateways, idp)
+
+    # A client called security-admin at the IdP, with admin roles: not the gateway's security-admin.
+    admin = idp_token(idp, sub="security-admin", azp="security-admin", roles=["admin"])
+    refused = httpx.get(gateway.url + "/admin/v1/clients", headers=bearer(admin))
+    assert refused.status_code == 401 and refused.json()["reason"] == "issuer_not_allowed", refused.text
+    # Nor does a token naming a tier's client reach the API.
+    tier = idp_token(idp, sub="process-tier", azp="process-tier", scope="psa:read")
+    assert httpx.get(gateway.url + PROJECT, headers=bearer(tier)).json()["reason"] == "issuer_not_allowed"
+    # The client comes only from the claim the issuer's rule names (azp here), never from sub.
+    no_client = idp_token(idp, sub="idp-mobile", azp=None)
+    response = httpx.get(gateway.url + ASSIGNMENTS, headers=bearer(no_client))
+    assert response.status_code == 401 and response.json()["reason"] == "unknown_client"
+
+
+def test_a_withdrawn_key_stops_validating(gateways: Callable[..., GatewayProcess],
+                                          servers: Callable[..., ServerProcess]) -> None:
+    idp = servers("oidc_issuer.py", "3600")
+    gateway = idp_gateway(gateways, idp)
+    first = idp_token(idp)
+    first_kid = _kid(first)
+    assert httpx.get(gateway.url + ASSIGNMENTS, headers=bearer(first), timeout=30).status_code == 200
+
+    # A key added at the IdP is picked up without a restart (an unknown kid refetches, rate limited).
+    httpx.post(idp.url + "/rotate")
+    second = idp_token(idp)
+    time.sleep(MIN_REFRESH)
+    assert httpx.get(gateway.url + ASSIGNMENTS, headers=bearer(second), timeout=30).status_code == 200
+
+    # The first key is withdrawn: an operator's refresh makes the gateway refuse its tokens at once.
+    httpx.post(idp.url + "/remove", json={"kid": first_kid})
+    refreshed = httpx.post(gateway.url + "/admin/v1/issuers/refresh-keys", headers=admin_headers(gateway))
+    assert refreshed.status_code == 200 and first_kid not in refreshed.json()[idp.url]
+    gone = httpx.get(gateway.url + ASSIGNMENTS, headers=bearer(first))
+    assert gone.status_code == 401 and gone.json()["reason"] == "unknown_kid", gone.text
+    assert httpx.get(gateway.url + ASSIGNMENTS, headers=bearer(second), timeout=30).status_code == 200
+
+    # Withdrawn without anyone telling the gateway: refused once the ceiling has passed (the IdP said an hour).
+    httpx.post(idp.url + "/rotate")
+    third = idp_token(idp)
+    time.sleep(MIN_REFRESH)
+    assert httpx.get(gateway.url + ASSIGNMENTS, headers=bearer(third), timeout=30).status_code == 200
+    httpx.post(idp.url + "/remove", json={"kid": _kid(second)})
+    time.sleep(CEILING + 1)
+    late = httpx.get(gateway.url + ASSIGNMENTS, headers=bearer(second))
+    assert late.status_code == 401 and late.json()["reason"] == "unknown_kid", late.text
+
+
+def test_policy_reload_refetches_the_keys(gateways: Callable[..., GatewayProcess],
+                                          servers: Callable[..., ServerProcess]) -> None:
+    idp = servers("oidc_issuer.py", "3600")
+    gateway = idp_gateway(gateways, idp, jwks_max_cache_seconds=300, jwks_min_refresh_seconds=5)
+    first = idp_token(idp)
+    assert httpx.get(gateway.url + ASSIGNMENTS, headers=bearer(first), timeout=30).status_code == 200
+    httpx.post(idp.url + "/rotate")
+    httpx.post(idp.url + "/remove", json={"kid": _kid(first)})
+
+    reloaded = subprocess.run([sys.executable, "-m", "gateway.cli", "policy", "reload"], cwd=REPO_ROOT,
+                              env={"PSGW_GATEWAY_URL": gateway.url, "PSGW_ADMIN_TOKEN": gateway.token("security-admin"),
+                                   "PATH": ""}, capture_output=True, text=True, timeout=60)
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert httpx.get(gateway.url + ASSIGNMENTS, headers=bearer(first)).json()["reason"] == "unknown_kid"
+
+
+def test_garbage_kids_do_not_hammer_the_issuer(gateways: Callable[..., GatewayProcess],
+                                               servers: Callable[..., ServerProcess]) -> None:
+    idp = servers("oidc_issuer.py")
+    gateway = idp_gateway(gateways, idp, jwks_max_cache_seconds=300, jwks_min_refresh_seconds=300)
+    assert httpx.get(gateway.url + ASSIGNMENTS, headers=bearer(idp_token(idp)), timeout=30).status_code == 200
+    before = httpx.get(idp.url + "/stats").json()["jwks_fetches"]
+    attacker = RSAKey.generate_key(2048, private=True)
+    now = int(time.time())
+    with httpx.Client(base_url=gateway.url) as client:
+        for _ in range(30):
+            forged = jwt.encode({"alg": "RS256", "kid": uuid.uuid4().hex}, {
+                "iss": idp.url, "aud": "psgateway", "azp": "idp-mobile", "sub": DEMO_CONSULTANT, "iat": now,
+                "exp": now + 300, "roles": ["consultant"]}, attacker, algorithms=["RS256"])
+            assert client.get(ASSIGNMENTS, headers=bearer(forged)).json()["reason"] == "unknown_kid"
+    assert httpx.get(idp.url + "/stats").json()["jwks_fetches"] - before <= 1
+
+
+def _kid(token: str) -> str:
+    return str(peek(token)[0]["kid"])

@@ -23,10 +23,12 @@ function setUpVersionSwitcher() {
   if (select) select.addEventListener("change", () => { window.location.href = select.value; });
 }
 
-async function obtainToken(clientId, subject) {
+async function obtainToken(clientId, subject, signIn) {
+  const headers = { "Content-Type": "application/json" };
+  if (signIn) headers.Authorization = `Bearer ${signIn}`;  // signed-in mode: a token for this person only
   const response = await fetch("/catalog/try-it/token", {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers,
     body: JSON.stringify({ client_id: clientId, subject: subject || null }),
   });
   const body = await response.json();
@@ -52,7 +54,10 @@ function setUpTryIt() {
     try {
       const client = document.getElementById("try-client");
       const user = client.selectedOptions[0].dataset.user === "yes";
-      const token = await obtainToken(client.value, user ? document.getElementById("try-subject").value : null);
+      const subjectInput = document.getElementById("try-subject");
+      const signIn = document.getElementById("try-sign-in");
+      const token = await obtainToken(client.value, user && subjectInput ? subjectInput.value : null,
+                                      signIn ? signIn.value.trim() : null);
       const method = operation.value.split(" ")[0];
       const body = document.getElementById("try-body").value.trim();
       const headers = { Authorization: `Bearer ${token}` };

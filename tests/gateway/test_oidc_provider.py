@@ -1,0 +1,130 @@
+"""The gateway against a real OIDC server this project did not write: panva/oidc-provider (npm), run by node.
+
+Discovery and JWKS as that server publishes them, its RFC 9068 JWT access tokens bound to the one client
+registered for it, scopes capped by the registration, the call reaching the real system tier as the gateway's
+internal token, a key added and a key withdrawn (the server restarted with new keys, as an IdP rotates).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from joserfc.jwk import RSAKey
+
+from runtime.tokens import peek
+from tests.gateway.conftest import HERE, GatewayProcess, admin_headers, base_config, free_port, wait_healthy
+
+SERVER_DIR = HERE / "oidc_provider"
+PROJECT = "/system/psa/v1/projects/prj_4001"
+SECRET = "partner-secret-0123456789abcdef"  # the test IdP's client secret
+MIN_REFRESH = 1
+
+
+def new_key() -> dict[str, Any]:
+    key = RSAKey.generate_key(2048, private=True)
+    key.ensure_kid()
+    return {**key.as_dict(private=True), "use": "sig", "alg": "RS256"}
+
+
+class OidcProvider:
+    """oidc-provider on a fixed port; ``restart(keys)`` brings it back with other signing keys."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = work / "oidc-provider.log"
+        (work / "clients.json").write_text(json.dumps([
+            {"client_id": client_id, "client_secret": SECRET, "grant_types": ["client_credentials"],
+             "redirect_uris": [], "response_types": [], "scope": scope}
+            for client_id, scope in (("partner-sync", "psa:read psa:write"),
+                                     ("security-admin", "admin:read admin:write"))]))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, keys: list[dict[str, Any]]) -> None:
+        (self.work / "keys.json").write_text(json.dumps(keys))
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                ["node", "server.js", str(self.port), str(self.work / "keys.json"), str(self.work / "clients.json")],
+                cwd=SERVER_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_healthy(self.url, self.process, self.log)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def restart(self, keys: list[dict[str, Any]]) -> None:
+        self.stop()
+        self.start(keys)
+
+    def token(self, client_id: str, scope: str) -> str:
+        issued = httpx.post(self.url + "/token", auth=(client_id, SECRET), data={
+            "grant_type": "client_credentials", "scope": scope, "resource": "urn:psgateway"})
+        assert issued.status_code == 200, issued.text
+        return str(issued.json()["access_token"])
+
+
+@pytest.fixture
+def provider(tmp_path: Path) -> Iterator[OidcProvider]:
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")  # the machine's image has node 20
+    if not (SERVER_DIR / "node_modules" / "oidc-provider").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=SERVER_DIR, check=True, timeout=300,
+                       capture_output=True)
+    started = OidcProvider(tmp_path)
+    yield started
+    started.stop()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_real_oidc_server_end_to_end(provider: OidcProvider, gateways: Callable[..., GatewayProcess]) -> None:
+    first_key = new_key()
+    provider.start([first_key])
+    config: dict[str, Any] = base_config()
+    config["policies"]["authenticate"].update({
+        "trusted_issuers": [{"issuer": provider.url, "audience": "psgateway", "client_claim": "client_id"}],
+        "jwks_min_refresh_seconds": MIN_REFRESH})
+    config["clients"].append({"id": "partner-sync", "layer": "process", "scopes": ["psa:read"],
+                              "sla_tier": "gold", "issuers": [provider.url]})
+    gateway = gateways(config)
+
+    # Its token (scope psa:read psa:write) reaches the real system tier, with psa:read only.
+    token = provider.token("partner-sync", "psa:read psa:write")
+    assert peek(token)[1]["scope"] == "psa:read psa:write"
+    read = httpx.get(gateway.url + PROJECT, headers=bearer(token), timeout=30)
+    assert read.status_code == 200 and read.json()["id"] == "prj_4001", read.text
+    write = httpx.post(gateway.url + "/system/psa/v1/projects", headers=bearer(token), json={}, timeout=30)
+    assert write.status_code == 403 and write.json()["missing_scopes"] == ["psa:write"], write.text
+
+    # Its client called security-admin is not ours.
+    admin = provider.token("security-admin", "admin:read admin:write")
+    refused = httpx.get(gateway.url + "/admin/v1/clients", headers=bearer(admin))
+    assert refused.status_code == 401 and refused.json()["reason"] == "issuer_not_allowed", refused.text
+
+    # A key added: the server now signs with it; the gateway picks it up (unknown kid -> refetch).
+    second_key = new_key()
+    provider.restart([second_key, first_key])
+    second = provider.token("partner-sync", "psa:read")
+    assert peek(second)[0]["kid"] == second_key["kid"]
+    time.sleep(MIN_REFRESH)
+    assert httpx.get(gateway.url + PROJECT, headers=bearer(second), timeout=30).status_code == 200
+
+    # The first key withdrawn: refused once the gateway refetches (an operator's refresh here, else the ceiling).
+    provider.restart([second_key])
+    refreshed = httpx.post(gateway.url + "/admin/v1/issuers/refresh-keys", headers=admin_headers(gateway))
+    assert refreshed.json()[provider.url] == [second_key["kid"]]
+    gone = httpx.get(gateway.url + PROJECT, headers=bearer(token))
+    assert gone.status_code == 401 and gone.json()["reason"] == "unknown_kid", gone.text
+    assert httpx.get(gateway.url + PROJECT, headers=bearer(second), timeout=30).status_code == 200
