@@ -73,6 +73,7 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
     provisioning = ProvisioningService(db, systems, on_events=wake_relay.kick,
                                        lease_seconds=settings.outbox_lease_seconds)
     invoicing = InvoicingService(db, systems, jobs, on_jobs=wake_jobs.kick, on_events=wake_relay.kick)
+    await invoicing.adopt_earlier_drafts()
     services = Services(
         settings=settings, db=db, systems=systems, bus=bus, relay=relay, dispatcher=dispatcher, jobs=jobs,
         billing=billing, timesheets=TimesheetService(db, systems, billing), exceptions=exceptions,

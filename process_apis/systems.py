@@ -165,6 +165,9 @@ class Psa:
                                               idempotency_key=idempotency_key)
         return _decode(response, Assignment)
 
+    async def milestone(self, milestone_id: str) -> Milestone:
+        return await self.gateway.get_json(f"{PSA}/milestones/{segment(milestone_id)}", Milestone)
+
     async def milestones(self, **filters: Any) -> list[Milestone]:
         return await all_pages(self.gateway, f"{PSA}/milestones", Milestone, _params(filters))
 
@@ -233,6 +236,11 @@ class Erp:
                                               idempotency_key=idempotency_key)
         return _decode(response, Invoice)
 
+    async def void_invoice(self, invoice_id: str, idempotency_key: str) -> Invoice:
+        response = await self.gateway.request("POST", f"{ERP}/invoices/{segment(invoice_id)}/void",
+                                              idempotency_key=idempotency_key)
+        return _decode(response, Invoice)
+
     async def invoice(self, invoice_id: str) -> Invoice:
         return await self.gateway.get_json(f"{ERP}/invoices/{segment(invoice_id)}", Invoice)
 
@@ -269,6 +277,10 @@ class Crm:
 
     async def rate_card(self, rate_card_id: str) -> RateCard:
         return await self.gateway.get_json(f"{CRM}/rate-cards/{segment(rate_card_id)}", RateCard)
+
+    async def contract(self, contract_id: str) -> Contract:
+        """The contract signed in the CRM, with the billing terms sold."""
+        return await self.gateway.get_json(f"{CRM}/contracts/{segment(contract_id)}", Contract)
 
 
 class Systems:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import TypeVar
@@ -85,9 +85,11 @@ async def _context_for(systems: Systems, entries: list[TimeEntry], projects: lis
     workers = await asyncio.gather(
         *(_bounded(limit, _unless_missing(systems.hr.worker(w))) for w in unassigned_workers))
     rates: dict[tuple[str, str], list[RateLine]] = defaultdict(list)
+    card_currencies: dict[str, str] = {}
     for card in rate_cards:
         if card is None:
             continue
+        card_currencies[card.id] = card.currency
         for line in card.lines:
             rates[(card.id, line.role)].append(RateLine(line.valid_from, line.valid_to, line.hourly_rate))
     billed: dict[str, Decimal] = defaultdict(Decimal)
@@ -102,6 +104,7 @@ async def _context_for(systems: Systems, entries: list[TimeEntry], projects: lis
         contracts={c.id: ContractTerms(c.id, c.status, c.billing_model, c.currency, c.start_date, c.end_date,
                                        c.nte_amount, c.rate_card_id) for c in contracts},
         rates={key: RateSchedule.of(lines) for key, lines in rates.items()},
+        rate_card_currencies=card_currencies,
         closed_periods=frozenset(
             (p.legal_entity_id, int(p.period[:4]), int(p.period[5:7]))
             for entity_periods in periods for p in entity_periods if p.status == "closed"),
@@ -121,11 +124,7 @@ async def with_local_ledger(db: Database, conn: AsyncConnection, context: Billin
     if not contract_ids:
         return context
     if lock:
-        for contract_id in contract_ids:
-            await conn.execute(db.insert_ignoring_conflicts(contract_locks, ["contract_id"]).values(
-                contract_id=contract_id))
-        await conn.execute(sa.select(contract_locks.c.contract_id)
-                           .where(contract_locks.c.contract_id.in_(contract_ids)).with_for_update())
+        await lock_contracts(db, conn, contract_ids)
     rows = (await conn.execute(
         sa.select(billing_postings.c.time_entry_id, billing_postings.c.contract_id, billing_postings.c.amount)
         .where(billing_postings.c.contract_id.in_(contract_ids), billing_postings.c.state != "rejected"))).all()
@@ -136,3 +135,14 @@ async def with_local_ledger(db: Database, conn: AsyncConnection, context: Billin
             billed[row.contract_id] = billed.get(row.contract_id, Decimal(0)) + row.amount
         posted.add(row.time_entry_id)
     return replace(context, billed=billed, posted_sources=frozenset(posted))
+
+
+async def lock_contracts(db: Database, conn: AsyncConnection, contract_ids: Sequence[str]) -> None:
+    """Serialize money decisions on these contracts (NTE, contract value) across requests and replicas, until
+    the transaction ends. Always in sorted order, so two lockers never wait on each other in a cycle."""
+    ordered = sorted(set(contract_ids))
+    for contract_id in ordered:
+        await conn.execute(db.insert_ignoring_conflicts(contract_locks, ["contract_id"]).values(
+            contract_id=contract_id))
+    await conn.execute(sa.select(contract_locks.c.contract_id)
+                       .where(contract_locks.c.contract_id.in_(ordered)).with_for_update())

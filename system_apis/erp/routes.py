@@ -189,6 +189,14 @@ class ErpV1(Controller):
         return await write(state, principal, "postInvoice", idempotency_key, {"invoice_id": invoice_id}, None,
                            action)
 
+    @post("/invoices/{invoice_id:str}/void", operation_id="voidInvoice")
+    async def void_invoice(self, state: State, principal: Principal, invoice_id: str,
+                           idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        async def action() -> tuple[int, Invoice]:
+            return 200, await ErpService(connector(state)).void_invoice(invoice_id)
+        return await write(state, principal, "voidInvoice", idempotency_key, {"invoice_id": invoice_id}, None,
+                           action)
+
     @get("/invoices/{invoice_id:str}", operation_id="getInvoice")
     async def get_invoice(self, state: State, principal: Principal, invoice_id: str) -> Invoice:
         require_scopes(principal, "erp:read")
