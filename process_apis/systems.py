@@ -7,7 +7,7 @@ retry must not repeat the effect. Lists are followed across every page.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -30,7 +30,7 @@ from contracts.canonical import (
     TimeEntry,
     Worker,
 )
-from runtime.downstream import Downstream, segment
+from runtime.downstream import Downstream, DownstreamProblem, segment
 
 T = TypeVar("T")
 
@@ -88,6 +88,16 @@ async def all_pages(gateway: Downstream, path: str, item_type: type[T],
         cursor = page.next_cursor
         if not cursor:
             return items
+
+
+async def unless_missing(call: Awaitable[T]) -> T | None:
+    """A record the system API does not know (404) is a fact too: ``None``; any other failure propagates."""
+    try:
+        return await call
+    except DownstreamProblem as exc:
+        if exc.status == 404:
+            return None
+        raise
 
 
 def _decode(response: Any, type_: type[T]) -> T:

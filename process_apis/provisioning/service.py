@@ -35,7 +35,7 @@ from process_apis.provisioning.models import (
     WonOpportunity,
 )
 from process_apis.store import exceptions, provisionings
-from process_apis.systems import CRM, CrmAccount, Systems
+from process_apis.systems import CRM, CrmAccount, Systems, unless_missing
 from runtime import correlation
 from runtime.downstream import DownstreamProblem, segment
 from runtime.problems import Conflict, NotFound, Unprocessable
@@ -241,11 +241,11 @@ class ProvisioningService:
             raise
         account = rate_card = signed = None
         if opportunity.account_id:
-            account = await _unless_missing(self.systems.crm.account(opportunity.account_id))
+            account = await unless_missing(self.systems.crm.account(opportunity.account_id))
         if opportunity.rate_card_id:
-            rate_card = await _unless_missing(self.systems.crm.rate_card(opportunity.rate_card_id))
+            rate_card = await unless_missing(self.systems.crm.rate_card(opportunity.rate_card_id))
         if opportunity.signed_contract_ref:
-            signed = await _unless_missing(self.systems.crm.contract(opportunity.signed_contract_ref))
+            signed = await unless_missing(self.systems.crm.contract(opportunity.signed_contract_ref))
         return _Facts(opportunity, account, rate_card, signed)
 
     async def _execute(self, name: StepName, facts: _Facts, resources: Resources, provisioning_id: str
@@ -306,7 +306,7 @@ class ProvisioningService:
         opportunity = facts.opportunity
         if not resources.contract_id and opportunity.provisioned_project_id:
             # Provisioned before this tier existed (or by hand): adopt that contract instead of making another.
-            adopted = await _unless_missing(self.systems.psa.project(opportunity.provisioned_project_id))
+            adopted = await unless_missing(self.systems.psa.project(opportunity.provisioned_project_id))
             if adopted is not None:
                 resources.contract_id = adopted.contract_id
                 resources.project_id = adopted.id
@@ -546,15 +546,6 @@ def contract_body(facts: _Facts, customer_id: str | None, replacing: bool) -> di
                             "payment_terms_days": signed.billing_profile.payment_terms_days if signed else 30},
         "billing_schedule": msgspec.to_builtins(schedule) if schedule is not None else {},
     }
-
-
-async def _unless_missing(call: Awaitable[Any]) -> Any:
-    try:
-        return await call
-    except DownstreamProblem as exc:
-        if exc.status == 404:
-            return None
-        raise
 
 
 def _problem(exc: DownstreamProblem) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from process_apis.reconciliation.models import (
     Summary,
 )
 from process_apis.store import billing_postings, reconciliations
-from process_apis.systems import Systems
+from process_apis.systems import Systems, unless_missing
 from runtime import correlation
 from runtime.downstream import DownstreamProblem
 from runtime.problems import BadRequest, FieldError, NotFound
@@ -91,13 +91,14 @@ class ReconciliationService:
     async def _contract(self, contract_id: str, projects: list[Project], request: ReconciliationRequest
                         ) -> tuple[list[ProjectReport], ContractReport | None]:
         """The facts of a contract's projects, read once: each project's report, and the contract's money."""
-        contract, postings, invoices, *per_project = await asyncio.gather(
-            _unless_missing(self.systems.erp.contract(contract_id)), self.systems.erp.postings(contract_id=contract_id),
-            self.systems.erp.invoices(contract_id=contract_id),
-            *(asyncio.gather(self.systems.psa.time_entries(project_id=p.id), self.systems.psa.milestones(
-                project_id=p.id)) for p in projects))
-        entries: list[TimeEntry] = [e for project_entries, _ in per_project for e in project_entries]
-        milestones: list[Milestone] = [m for _, project_milestones in per_project for m in project_milestones]
+        (contract, postings, invoices), project_entries, project_milestones = await asyncio.gather(
+            asyncio.gather(unless_missing(self.systems.erp.contract(contract_id)),
+                           self.systems.erp.postings(contract_id=contract_id),
+                           self.systems.erp.invoices(contract_id=contract_id)),
+            asyncio.gather(*(self.systems.psa.time_entries(project_id=p.id) for p in projects)),
+            asyncio.gather(*(self.systems.psa.milestones(project_id=p.id) for p in projects)))
+        entries: list[TimeEntry] = [e for each in project_entries for e in each]
+        milestones: list[Milestone] = [m for each in project_milestones for m in each]
 
         def in_window(day: dt.date) -> bool:
             return within(day, request.from_date, request.to_date)
@@ -257,11 +258,3 @@ def _view(row: Any) -> Reconciliation:
         projects=msgspec.convert(row.projects or [], list[ProjectReport]), error=row.error,
         contracts=msgspec.convert(row.contracts or [], list[ContractReport]))
 
-
-async def _unless_missing(call: Any) -> Any:
-    try:
-        return await call
-    except DownstreamProblem as exc:
-        if exc.status == 404:
-            return None
-        raise
