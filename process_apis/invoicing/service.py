@@ -554,7 +554,7 @@ class InvoicingService:
         row = await self._row(invoice_id)
         if row.state == "void":
             raise ProblemError(f"invoice {invoice_id} was voided; the ERP keeps it as void", status=410,
-                               slug="invoice-voided", invoice_id=invoice_id)
+                               slug="invoice-voided", title="Gone", invoice_id=invoice_id)
         flow_back = FlowBack(jobs=await self.jobs.progress(f"invoice:{invoice_id}:")) if row.state == "posted" else None
         return _view(row, flow_back)
 
