@@ -38,6 +38,8 @@ PeriodStatus = Literal["open", "closed"]
 OpportunityStage = Literal["prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost"]
 RevenueMethod = Literal["as_billed", "milestone", "percent_complete"]
 InvoiceLineSource = Literal["time_entry", "expense", "milestone", "fixed_fee", "retainer"]
+# What a retainer's hours allowance does when a period leaves some unused (README, "Billing policies").
+UnusedHoursRule = Literal["expire", "carry_forward"]
 
 # Allowed time entry transitions; corrections of approved/posted time create a new version instead.
 TIME_ENTRY_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -138,8 +140,39 @@ class RateCard(Entity, kw_only=True):
 class BillingProfile(msgspec.Struct, kw_only=True):
     invoice_frequency: Literal["monthly", "milestone", "schedule"] = "monthly"
     payment_terms_days: int = 30
-    # Fixed fee: the amount billed per period; retainer: the prepaid amount drawn down.
+    # Deprecated: a retainer's per-period fee, the same as ``BillingSchedule.period_fee`` (null otherwise).
+    # A fixed fee is billed by ``BillingSchedule.lines``, never by a per-period amount.
     scheduled_amount: Money | None = None
+
+
+class ScheduleLine(msgspec.Struct, kw_only=True):
+    """One instalment of a fixed fee: ``amount`` is billed in ``period`` (or in the period of ``date``)."""
+
+    line_no: int
+    amount: Money
+    period: Period | None = None
+    date: dt.date | None = None
+    # The share of the work, in percent, complete once this instalment is billed (cumulative; informative).
+    percent_complete: Decimal | None = None
+    description: str = ""
+
+    @property
+    def billing_period(self) -> str | None:
+        if self.period is not None:
+            return self.period
+        return f"{self.date:%Y-%m}" if self.date is not None else None
+
+
+class BillingSchedule(msgspec.Struct, kw_only=True):
+    """What invoicing may bill, by billing model. Fixed fee: ``lines``. Retainer: ``period_fee`` each period of
+    the term, covering up to ``hours_allowance`` hours (time beyond it is billed as overage at the rate card);
+    ``unused_hours`` says what becomes of hours a period leaves unused. Time and materials: hours x rate card,
+    capped by the NTE. Milestone: each milestone's amount, in the period it is accepted."""
+
+    lines: list[ScheduleLine] = []
+    period_fee: Money | None = None
+    hours_allowance: Decimal | None = None
+    unused_hours: UnusedHoursRule = "expire"
 
 
 class Contract(Entity, kw_only=True):
@@ -155,6 +188,9 @@ class Contract(Entity, kw_only=True):
     version: int = 1
     rate_card_id: str | None = None
     billing_profile: BillingProfile = msgspec.field(default_factory=BillingProfile)
+    # The most the contract may ever bill, in its currency (null: no cap beyond the NTE).
+    total_value: Money | None = None
+    billing_schedule: BillingSchedule = msgspec.field(default_factory=BillingSchedule)
 
 
 class Task(Entity, kw_only=True):
@@ -248,6 +284,8 @@ class Milestone(Entity, kw_only=True):
     currency: Currency
     due_date: dt.date
     state: MilestoneState
+    # The day the customer accepted it (null until then, or where the PSA does not record it).
+    accepted_on: dt.date | None = None
 
 
 class InvoiceLine(msgspec.Struct, kw_only=True):

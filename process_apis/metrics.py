@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from process_apis.store import billing_postings, events, exceptions, invoice_drafts, jobs, provisionings
+from process_apis.store import billing_postings, events, exceptions, invoices, jobs, provisionings
 from runtime.storage import Database, utcnow
 
 # Upper bounds (days) of the age buckets of unapproved time; the last bucket is open-ended.
@@ -120,7 +120,7 @@ class BusinessMetrics(Collector):
     @staticmethod
     async def _invoice_ready(conn: Any, snapshot: Snapshot) -> None:
         drafted = {(r.contract_id, r.period) for r in (await conn.execute(
-            sa.select(invoice_drafts.c.contract_id, invoice_drafts.c.period))).all()}
+            sa.select(invoices.c.contract_id, invoices.c.period).where(invoices.c.state != "void"))).all()}
         rows = (await conn.execute(
             sa.select(billing_postings.c.contract_id, billing_postings.c.currency, billing_postings.c.work_date,
                       sa.func.count().label("n"),

@@ -79,6 +79,7 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
                                        lease_seconds=settings.outbox_lease_seconds)
     invoicing = InvoicingService(db, systems, jobs, on_jobs=wake_jobs.kick, on_events=wake_relay.kick)
     window = WorkDateWindow(settings.work_date_days_back, settings.work_date_days_ahead)
+    await invoicing.adopt_earlier_drafts()
     services = Services(
         settings=settings, db=db, systems=systems, bus=bus, relay=relay, dispatcher=dispatcher, jobs=jobs,
         billing=billing, exceptions=exceptions, timesheets=TimesheetService(db, systems, billing, window),

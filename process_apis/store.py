@@ -211,6 +211,8 @@ provisionings = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# Before invoices could be voided or supplemented: one row per contract and period. Kept only so that
+# InvoicingService.adopt_earlier_drafts can copy its rows into ``invoices`` once.
 invoice_drafts = sa.Table(
     "process_invoice_drafts", metadata,
     sa.Column("id", sa.String(64), primary_key=True),  # the ERP invoice id
@@ -226,6 +228,42 @@ invoice_drafts = sa.Table(
     sa.UniqueConstraint("contract_id", "period", name="process_invoice_drafts_contract_period"),
 )
 
+# Every invoice this tier drafted in the ERP: draft -> posted, or draft -> void. A period's first invoice has
+# sequence 1; time or milestones that arrive after it was posted go on a supplementary invoice (sequence 2, ...),
+# and a voided draft is followed by a new one. ``live_key`` (contract:period) is set while a row is a draft:
+# at most one draft per contract and period.
+invoices = sa.Table(
+    "process_invoices", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # the ERP invoice id
+    sa.Column("contract_id", sa.String(64), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("billing_model", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # draft -> posted | void
+    sa.Column("live_key", sa.String(80), nullable=True, unique=True),
+    sa.Column("supplements_id", sa.String(64), nullable=True),  # the posted invoice of the period it adds to
+    sa.Column("subtotal", Money, nullable=False),
+    sa.Column("invoice", JSONDocument, nullable=False),
+    sa.Column("sources", JSONDocument, nullable=False),
+    sa.Column("correlation_id", sa.String(128), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("contract_id", "period", "sequence", name="process_invoices_contract_period_sequence"),
+    sa.Index("process_invoices_contract_state", "contract_id", "state"),
+)
+
+# What each draft or posted invoice bills (time entries, milestones, fixed-fee instalments, retainer fees): the
+# primary key holds a source on one invoice at a time. A draft reserves its sources; voiding it releases them;
+# a posted invoice keeps them for good.
+invoice_sources = sa.Table(
+    "process_invoice_sources", metadata,
+    sa.Column("source_type", sa.String(16), primary_key=True),
+    sa.Column("source_id", sa.String(100), primary_key=True),
+    sa.Column("invoice_id", sa.String(64), nullable=False),
+    sa.Column("contract_id", sa.String(64), nullable=False),
+    sa.Index("process_invoice_sources_invoice", "invoice_id"),
+)
+
 reconciliations = sa.Table(
     "process_reconciliations", metadata,
     sa.Column("id", sa.String(40), primary_key=True),
@@ -234,6 +272,7 @@ reconciliations = sa.Table(
     sa.Column("scope", JSONDocument, nullable=False),
     sa.Column("summary", JSONDocument, nullable=True),
     sa.Column("projects", JSONDocument, nullable=True),
+    sa.Column("contracts", JSONDocument, nullable=True),  # the money, per contract
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("correlation_id", sa.String(128), nullable=True),
     sa.Column("started_at", UTCDateTime, nullable=False),

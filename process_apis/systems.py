@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -33,7 +33,7 @@ from contracts.canonical import (
     TimeEntry,
     Worker,
 )
-from runtime.downstream import Downstream, segment
+from runtime.downstream import Downstream, DownstreamProblem, segment
 
 T = TypeVar("T")
 
@@ -95,6 +95,16 @@ async def all_pages(gateway: Downstream, path: str, item_type: type[T],
         cursor = page.next_cursor
         if not cursor:
             return items
+
+
+async def unless_missing(call: Awaitable[T]) -> T | None:
+    """A record the system API does not know (404) is a fact too: ``None``; any other failure propagates."""
+    try:
+        return await call
+    except DownstreamProblem as exc:
+        if exc.status == 404:
+            return None
+        raise
 
 
 def _decode(response: Any, type_: type[T]) -> T:
@@ -248,6 +258,9 @@ class Psa:
                                               idempotency_key=idempotency_key)
         return _decode(response, Assignment)
 
+    async def milestone(self, milestone_id: str) -> Milestone:
+        return await self.gateway.get_json(f"{PSA}/milestones/{segment(milestone_id)}", Milestone)
+
     async def milestones(self, **filters: Any) -> list[Milestone]:
         return await all_pages(self.gateway, f"{PSA}/milestones", Milestone, _params(filters))
 
@@ -326,6 +339,11 @@ class Erp:
                                               idempotency_key=idempotency_key)
         return _decode(response, Invoice)
 
+    async def void_invoice(self, invoice_id: str, idempotency_key: str) -> Invoice:
+        response = await self.gateway.request("POST", f"{ERP}/invoices/{segment(invoice_id)}/void",
+                                              idempotency_key=idempotency_key)
+        return _decode(response, Invoice)
+
     async def invoice(self, invoice_id: str) -> Invoice:
         return await self.gateway.get_json(f"{ERP}/invoices/{segment(invoice_id)}", Invoice)
 
@@ -362,6 +380,10 @@ class Crm:
 
     async def rate_card(self, rate_card_id: str) -> RateCard:
         return await self.gateway.get_json(f"{CRM}/rate-cards/{segment(rate_card_id)}", RateCard)
+
+    async def contract(self, contract_id: str) -> Contract:
+        """The contract signed in the CRM, with the billing terms sold."""
+        return await self.gateway.get_json(f"{CRM}/contracts/{segment(contract_id)}", Contract)
 
 
 class Systems:

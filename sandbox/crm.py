@@ -1,7 +1,8 @@
 """Sandbox CRM: Salesforce-shaped sObjects over REST.
 
 Dialect: 18-character record ids (``001...`` Account, ``006...`` Opportunity, ``800...`` Contract, custom
-``Rate_Card__c`` / ``Rate_Card_Line__c``), PascalCase standard fields (``Name``, ``StageName``, ``CloseDate``),
+``Rate_Card__c`` / ``Rate_Card_Line__c`` and a contract's ``Billing_Schedule_Line__c``), PascalCase standard
+fields (``Name``, ``StageName``, ``CloseDate``),
 ``__c`` custom fields (``Billing_Model__c``), picklist labels ("Closed Won", "Time & Materials"), money as JSON
 numbers, timestamps like ``2026-10-05T18:00:00.000+0000``. Reads: ``GET /sobjects/<Type>/<Id>``, by external id
 ``GET /sobjects/<Type>/<Field>/<value>``, and a SOQL subset at ``GET /query?q=`` (``SELECT f, ... | FIELDS(ALL)
@@ -38,6 +39,7 @@ BILLING_MODELS = {"time_and_materials": "Time & Materials", "fixed_fee": "Fixed 
 CONTRACT_STATUSES = {"draft": "Draft", "active": "Activated", "amendment_pending": "Amendment Pending",
                      "closed": "Expired"}
 INVOICE_STATUSES = ("Draft", "Posted", "Paid", "Void")
+UNUSED_HOURS_POLICIES = {"expire": "Expire", "carry_forward": "Carry Forward"}
 EXTERNAL_IDS = {"Account": "AccountNumber", "Opportunity": "Opportunity_Number__c", "Contract": "SOW_Number__c",
                 "Rate_Card__c": "Name"}
 # What an integration may change, per object; everything else is read-only or system-maintained.
@@ -103,7 +105,9 @@ def seed(store: DocumentStore, firm: Firm) -> None:
     store.put_many("Rate_Card_Line__c", lines)
     contracts: dict[str, str] = {}
     contract_rows = []
-    for index, c in enumerate(firm.contracts):
+    schedule_rows: list[tuple[str, dict[str, Any]]] = []
+    # Signed contracts of deals not provisioned yet are in the CRM only (the ERP gets them from provisioning).
+    for index, c in enumerate([*firm.contracts, *firm.signed_contracts]):
         contract_id = record_id("Contract", index + 1)
         contracts[c.number] = contract_id
         contract_rows.append((contract_id, {
@@ -115,11 +119,21 @@ def seed(store: DocumentStore, firm: Firm) -> None:
             "Rate_Card__c": cards[c.rate_card], "Legal_Entity__c": c.legal_entity, "Version__c": 1,
             "Invoice_Frequency__c": "Milestone" if c.billing_model == "milestone" else "Monthly",
             "Payment_Terms__c": "Net 30", "Scheduled_Amount__c": money(c.scheduled_amount),
-            "LastModifiedDate": created,
+            "Contract_Value__c": money(c.total_value), "Retainer_Hours__c": money(c.retainer_hours),
+            "Unused_Hours_Policy__c": UNUSED_HOURS_POLICIES[c.unused_hours], "LastModifiedDate": created,
         }))
+        for line_no, (period, amount, percent) in enumerate(c.schedule, start=1):
+            line_id = record_id("Billing_Schedule_Line__c", len(schedule_rows) + 1)
+            schedule_rows.append((line_id, {
+                "attributes": _attributes("Billing_Schedule_Line__c", line_id), "Id": line_id,
+                "Name": f"BSL-{len(schedule_rows) + 1:04d}", "Contract__c": contract_id, "Line_Number__c": line_no,
+                "Billing_Period__c": period, "Billing_Date__c": None, "Amount__c": money(amount),
+                "Percent_Complete__c": money(percent), "Description__c": f"Instalment {line_no} of {len(c.schedule)}",
+            }))
     store.put_many("Contract", contract_rows)
+    store.put_many("Billing_Schedule_Line__c", schedule_rows)
     projects = {p.contract: p.code for p in firm.projects}
-    won_by = {c.opportunity: c.number for c in firm.contracts}
+    won_by = {c.opportunity: c.number for c in [*firm.contracts, *firm.signed_contracts]}
     opportunity_rows = []
     for index, o in enumerate(firm.opportunities):
         opportunity_id = record_id("Opportunity", index + 1)

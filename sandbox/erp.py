@@ -40,7 +40,9 @@ CENT = Decimal("0.01")
 
 # Changing any of these on a contract is an amendment: the ERP bumps its revision.
 COMMERCIAL_TERMS = {"billingMethod", "nteAmountMinor", "startDate", "endDate", "rateScheduleCode",
-                    "invoiceFrequency", "paymentTerms", "scheduledAmountMinor", "currency"}
+                    "invoiceFrequency", "paymentTerms", "scheduledAmountMinor", "currency", "contractValueMinor",
+                    "billingSchedule", "retainerHours", "unusedHoursPolicy"}
+UNUSED_HOURS_POLICIES = {"expire": "EXPIRE", "carry_forward": "CARRY_FORWARD"}
 
 
 def period_name(day: dt.date) -> str:
@@ -105,6 +107,7 @@ def seed(store: DocumentStore, firm: Firm) -> None:
             "invoiceFrequency": "MILESTONE" if c.billing_model == "milestone" else "MONTHLY",
             "paymentTerms": "NET30",
             "scheduledAmountMinor": minor(c.scheduled_amount) if c.scheduled_amount is not None else None,
+            **contract_terms(c),
         })
         for index, c in enumerate(firm.contracts)
     ])
@@ -114,6 +117,20 @@ def seed(store: DocumentStore, firm: Firm) -> None:
         for index, p in enumerate(firm.projects)
     ])
     _seed_ledger(store, firm, customer_ids)
+
+
+def contract_terms(contract: demo.Contract) -> dict[str, Any]:
+    """A demo contract's billing terms in the ERP's fields: value, instalments, retainer allowance."""
+    return {
+        "contractValueMinor": minor(contract.total_value) if contract.total_value is not None else None,
+        "billingSchedule": [
+            {"lineNo": n + 1, "periodName": period_name(dt.date.fromisoformat(f"{period}-01")), "billingDate": None,
+             "amountMinor": minor(amount), "percentComplete": None if percent is None else str(percent),
+             "memo": f"Instalment {n + 1} of {len(contract.schedule)}"}
+            for n, (period, amount, percent) in enumerate(contract.schedule)],
+        "retainerHours": None if contract.retainer_hours is None else str(contract.retainer_hours),
+        "unusedHoursPolicy": UNUSED_HOURS_POLICIES[contract.unused_hours],
+    }
 
 
 def _seed_ledger(store: DocumentStore, firm: Firm, customer_ids: dict[str, int]) -> None:
@@ -177,11 +194,11 @@ def _seed_ledger(store: DocumentStore, firm: Firm, customer_ids: dict[str, int])
         if milestone.state == "accepted":
             contract = contracts[projects[milestone.project].contract]
             revenue[(contract.number, period_name(milestone.due))] += milestone.amount
+    recognized_from, recognized_to = f"{month_start(firm.today, 3):%Y-%m}", f"{month_start(firm.today, 1):%Y-%m}"
     for contract in firm.contracts:
-        if contract.billing_model == "fixed_fee" and contract.scheduled_amount is not None:
-            for month in _month_starts(max(contract.start, month_start(firm.today, 3)),
-                                       month_start(firm.today, 1)):
-                revenue[(contract.number, period_name(month))] += contract.scheduled_amount
+        for period, amount, _percent in contract.schedule:
+            if recognized_from <= period <= recognized_to:
+                revenue[(contract.number, period_name(dt.date.fromisoformat(f"{period}-01")))] += amount
     methods = {"time_and_materials": "AS_BILLED", "retainer": "AS_BILLED", "milestone": "MILESTONE",
                "fixed_fee": "PERCENT_COMPLETE"}
     store.put_many("revenueSchedule", [
@@ -343,7 +360,9 @@ def create_customer(store: DocumentStore, body: dict[str, Any], key: str | None)
 
 CONTRACT_FIELDS = {"contractNumber", "customerId", "subsidiaryCode", "description", "currency", "billingMethod",
                    "nteAmountMinor", "startDate", "endDate", "contractStatus", "rateScheduleCode",
-                   "invoiceFrequency", "paymentTerms", "scheduledAmountMinor"}
+                   "invoiceFrequency", "paymentTerms", "scheduledAmountMinor", "contractValueMinor",
+                   "billingSchedule", "retainerHours", "unusedHoursPolicy"}
+SCHEDULE_LINE_FIELDS = {"lineNo", "periodName", "billingDate", "amountMinor", "percentComplete", "memo"}
 
 
 def _check_contract(store: DocumentStore, body: dict[str, Any], creating: bool) -> None:
@@ -363,13 +382,53 @@ def _check_contract(store: DocumentStore, body: dict[str, Any], creating: bool) 
     check.choice("invoiceFrequency", set(INVOICE_FREQUENCIES.values()))
     check.minor_units("nteAmountMinor")
     check.minor_units("scheduledAmountMinor")
+    check.minor_units("contractValueMinor")
     check.date("startDate")
     check.date("endDate")
+    check.choice("unusedHoursPolicy", set(UNUSED_HOURS_POLICIES.values()))
+    if body.get("retainerHours") is not None:
+        check.quantity("retainerHours")
+    _check_schedule(check, body)
     if "paymentTerms" in body and (not isinstance(body["paymentTerms"], str)
                                    or not body["paymentTerms"].startswith("NET")
                                    or not body["paymentTerms"][3:].isdigit()):
         check.fail("paymentTerms", "must be NET<days>")
     check.raise_if_any("Invalid contract")
+
+
+def _check_schedule(check: Checker, body: dict[str, Any]) -> None:
+    if "billingSchedule" not in body:
+        return
+    lines = body["billingSchedule"]
+    if not isinstance(lines, list):
+        check.fail("billingSchedule", "must be a list of schedule lines")
+        return
+    numbers: set[Any] = set()
+    for index, line in enumerate(lines):
+        if not isinstance(line, dict):
+            check.fail(f"billingSchedule[{index}]", "must be an object")
+            continue
+        line_check = Checker(line)
+        line_check.unknown(SCHEDULE_LINE_FIELDS)
+        line_check.required("lineNo", "amountMinor")
+        line_check.minor_units("amountMinor", nullable=False)
+        line_check.date("billingDate")
+        if line.get("percentComplete") is not None:
+            line_check.quantity("percentComplete")
+        if not isinstance(line.get("lineNo"), int) or isinstance(line.get("lineNo"), bool) or line["lineNo"] < 1:
+            line_check.fail("lineNo", "must be a positive integer")
+        elif line["lineNo"] in numbers:
+            line_check.fail("lineNo", "is used by another line", "DUPLICATE_VALUE")
+        numbers.add(line.get("lineNo"))
+        if (line.get("periodName") is None) == (line.get("billingDate") is None):
+            line_check.fail("periodName", "give exactly one of periodName and billingDate")
+        elif line.get("periodName") is not None:
+            try:
+                dt.datetime.strptime(str(line["periodName"]), "%b %Y")
+            except ValueError:
+                line_check.fail("periodName", "must be a period name like 'Oct 2026'")
+        check.details.extend((f"billingSchedule[{index}].{path}", code, text)
+                             for path, code, text in line_check.details)
 
 
 def _check_contract_dates(contract: dict[str, Any]) -> None:
@@ -391,7 +450,8 @@ def create_contract(store: DocumentStore, body: dict[str, Any], key: str | None)
     internal_id = store.next_number("contractId")
     contract = {"internalId": internal_id, "nteAmountMinor": None, "endDate": None, "contractStatus": "DRAFT",
                 "revision": 1, "rateScheduleCode": None, "invoiceFrequency": "MONTHLY", "paymentTerms": "NET30",
-                "scheduledAmountMinor": None, **body}
+                "scheduledAmountMinor": None, "contractValueMinor": None, "billingSchedule": [],
+                "retainerHours": None, "unusedHoursPolicy": "EXPIRE", **body}
     contract.setdefault("contractNumber", f"SOW-{store.next_number('contractNumber')}")
     _check_contract_dates(contract)
     store.put("contract", str(internal_id), contract)
@@ -654,6 +714,20 @@ def credit_invoice(store: DocumentStore, internal_id: int, body: dict[str, Any],
     return 201, memo
 
 
+def void_invoice(store: DocumentStore, internal_id: int) -> dict[str, Any]:
+    """A draft is voided (voiding it again answers it as void); a posted invoice is corrected by a credit note."""
+    invoice = _one(store, "invoice", internal_id)
+    if invoice["status"] == "VOID":
+        return invoice
+    if invoice["status"] != "DRAFT":
+        raise error(409, "Conflict", [("status", "INVALID_STATUS_CHANGE",
+                                       f"a {invoice['status']} invoice cannot be voided")],
+                    currentStatus=invoice["status"])
+    invoice["status"] = "VOID"
+    store.put("invoice", str(internal_id), invoice)
+    return invoice
+
+
 def _day(value: str | None, field: str) -> str | None:
     if value is not None and parse_date(value) is None:
         raise error(400, "Bad Request", [(field, "INVALID_VALUE", "must be a date (YYYY-MM-DD)")])
@@ -787,6 +861,10 @@ def create_app(store: DocumentStore) -> Litestar:
     async def list_credit_memos(offset: int = 0, limit: int = 100, invoiceNumber: str | None = None) -> dict[str, Any]:
         return await paged("creditMemo", offset, limit, {"invoiceNumber": invoiceNumber})
 
+    @post("/api/v1/invoices/{internal_id:int}/actions/void", status_code=200)
+    async def void_invoice_action(internal_id: int) -> dict[str, Any]:
+        return await store.call(void_invoice, store, internal_id)
+
     @get("/api/v1/revenueSchedules")
     async def list_revenue(offset: int = 0, limit: int = 100, contractNumber: str | None = None,
                            periodName: str | None = None) -> dict[str, Any]:
@@ -797,7 +875,7 @@ def create_app(store: DocumentStore) -> Litestar:
         [list_subsidiaries, list_periods, list_customers, get_customer, post_customer, list_contracts, get_contract,
          post_contract, patch_contract, list_dimensions, post_dimension, list_postings, post_posting,
          post_posting_reversal, post_postings_batch, list_invoices, get_invoice, post_new_invoice,
-         post_invoice_action, post_credit_memo, list_credit_memos, list_revenue],
+         post_invoice_action, void_invoice_action, post_credit_memo, list_credit_memos, list_revenue],
         exception_handlers={HTTPException: framework_error, VendorError: vendor_error_response},
         openapi_config=None,
     )

@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import random
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 SEED = 20261123
 
@@ -85,8 +85,14 @@ class Contract:
     status: str
     nte: Decimal | None
     rate_card: str
-    scheduled_amount: Decimal | None
+    scheduled_amount: Decimal | None  # a retainer's fee per month (fixed fees bill by ``schedule``)
     opportunity: str
+    # Billing terms: the most the contract bills, fixed-fee instalments ((period "YYYY-MM", amount, percent
+    # complete)), a retainer's hours allowance per month and its rule for unused hours.
+    total_value: Decimal | None = None
+    schedule: list[tuple[str, Decimal, Decimal | None]] = field(default_factory=list)
+    retainer_hours: Decimal | None = None
+    unused_hours: str = "expire"
 
 
 @dataclass
@@ -127,6 +133,7 @@ class Milestone:
     currency: str
     due: dt.date
     state: str
+    accepted: dt.date | None = None
 
 
 @dataclass
@@ -186,6 +193,8 @@ class Firm:
     opportunities: list[Opportunity]
     closed_periods: dict[str, list[str]]
     expenses: list[Expense] = field(default_factory=list)
+    # Contracts signed in the CRM for won deals that are not provisioned yet (no ERP contract, no project).
+    signed_contracts: list[Contract] = field(default_factory=list)
 
 
 def _month_start(day: dt.date, months_back: int) -> dt.date:
@@ -194,6 +203,24 @@ def _month_start(day: dt.date, months_back: int) -> dt.date:
         month += 12
         year -= 1
     return dt.date(year, month, 1)
+
+
+def months_of(start: dt.date, end: dt.date) -> list[str]:
+    """The periods ("YYYY-MM") a term touches, first to last."""
+    months, index = [], start.year * 12 + start.month - 1
+    while index <= end.year * 12 + end.month - 1:
+        months.append(f"{index // 12:04d}-{index % 12 + 1:02d}")
+        index += 1
+    return months
+
+
+def even_instalments(amount: Decimal, months: list[str]) -> list[tuple[str, Decimal, Decimal | None]]:
+    """A fixed fee in equal monthly instalments (whole units; the last one takes what rounding left), each with
+    the share of the work it completes."""
+    each = (amount / len(months)).to_integral_value(ROUND_DOWN)
+    return [(month, each if n < len(months) else amount - each * (len(months) - 1),
+             (Decimal(100) * n / len(months)).quantize(Decimal("0.1")))
+            for n, month in enumerate(months, start=1)]
 
 
 def build(today: dt.date | None = None, seed: int = SEED) -> Firm:
@@ -259,14 +286,26 @@ def build(today: dt.date | None = None, seed: int = SEED) -> Firm:
         nte = Decimal(60000 + 10000 * (index % 6)) if model == "time_and_materials" and index % 3 == 0 else None
         if index == 3:
             nte = Decimal(22000)  # close to exhaustion: shows NTE_EXCEEDED and burn near 100%
-        scheduled = Decimal(15000 + 2500 * (index % 4)) if model in ("fixed_fee", "retainer") else None
         opportunity = f"OPP-{3001 + index}"
-        contracts.append(Contract(number, customer[0], customer[2], f"{customer[1]} {model.replace('_', ' ')} SOW",
-                                  currency, model, start, end, status, nte, rate_card, scheduled, opportunity))
+        amount = Decimal(80000 + 5000 * index)
+        contract = Contract(number, customer[0], customer[2], f"{customer[1]} {model.replace('_', ' ')} SOW",
+                            currency, model, start, end, status, nte, rate_card, None, opportunity,
+                            # the deal is the contract's value; time and materials are capped by the NTE alone
+                            total_value=nte if model == "time_and_materials" else amount)
+        months = months_of(start, end)
+        if model == "fixed_fee":
+            contract.schedule = even_instalments(amount, months)
+        elif model == "retainer":
+            # The fee per month: the deal over the months of the term, in hundreds (what is left over is the
+            # budget for overage).
+            contract.scheduled_amount = (amount / len(months) / 100).to_integral_value(ROUND_DOWN) * 100
+            if index != 17:  # SOW-2018 draws its fee down by amount; the others by an hours allowance
+                contract.retainer_hours = Decimal(80 if index == 18 else 60)
+                contract.unused_hours = "carry_forward" if index == 18 else "expire"
+        contracts.append(contract)
         opportunities.append(Opportunity(
-            opportunity, customer[0], f"{customer[1]} engagement {index + 1}", "closed_won",
-            Decimal(80000 + 5000 * index), currency, start - dt.timedelta(days=14), model, customer[2],
-            rate_card, start, end, nte))
+            opportunity, customer[0], f"{customer[1]} engagement {index + 1}", "closed_won", amount, currency,
+            start - dt.timedelta(days=14), model, customer[2], rate_card, start, end, nte))
         code = f"PRJ-{4001 + index}"
         project_status = "on_hold" if index == 11 else "closed" if index == 19 else "active"
         topic = ["Pricing", "Cloud migration", "Data platform", "Ops excellence", "Customer analytics"][index % 5]
@@ -280,7 +319,8 @@ def build(today: dt.date | None = None, seed: int = SEED) -> Firm:
                 due = start + dt.timedelta(days=45 * (m + 1))
                 state = "accepted" if due < today - dt.timedelta(days=10) else "completed" if due < today else "pending"
                 milestones.append(Milestone(f"MS-{5001 + len(milestones)}", code, f"Phase {m + 1} sign-off",
-                                            Decimal(20000 + 5000 * m), currency, due, state))
+                                            Decimal(20000 + 5000 * m), currency, due, state,
+                                            due + dt.timedelta(days=3) if state == "accepted" else None))
     # Open pipeline, not yet won: provisioning demos start from these.
     for index in range(4):
         customer = CUSTOMERS[(index * 5) % len(CUSTOMERS)]
@@ -291,6 +331,7 @@ def build(today: dt.date | None = None, seed: int = SEED) -> Firm:
             Decimal(120000), currency, today + dt.timedelta(days=10), "time_and_materials", customer[2],
             {"USD": "RC-USD", "GBP": "RC-GBP", "EUR": "RC-EUR"}[currency], today + dt.timedelta(days=14),
             today + dt.timedelta(days=200), None))
+    signed_contracts = _signed_pipeline(today, opportunities)
 
     assignments: list[Assignment] = []
     active_workers = [w for w in workers if w.status != "terminated" and w.role != "partner"]
@@ -336,7 +377,30 @@ def build(today: dt.date | None = None, seed: int = SEED) -> Firm:
     closed_periods = {le[0]: [_month_start(today, m).strftime("%Y-%m") for m in (3, 4, 5, 6)] for le in LEGAL_ENTITIES}
     expenses = _expenses(time_entries, projects, random.Random(seed + 1))
     return Firm(today, workers, rate_cards, contracts, projects, assignments, milestones, time_entries,
-                opportunities, closed_periods, expenses)
+                opportunities, closed_periods, expenses, signed_contracts)
+
+
+def _signed_pipeline(today: dt.date, opportunities: list[Opportunity]) -> list[Contract]:
+    """Two deals won and signed in the CRM this month, waiting to be provisioned (appended to ``opportunities``):
+    a 130,000 USD fixed fee billed in instalments, and a 170,000 EUR retainer of 14,000 a month."""
+    start = dt.date(today.year, today.month, 1)
+    fixed_end = dt.date(start.year + (start.month + 4) // 12, (start.month + 4) % 12 + 1, 1) - dt.timedelta(days=1)
+    retainer_end = dt.date(start.year + 1, start.month, 1) - dt.timedelta(days=1)
+    fixed_months = months_of(start, fixed_end)  # five months
+    fixed = Contract("SOW-2101", "C-1011", "LE-US", "Coho Vineyard fixed fee SOW", "USD", "fixed_fee", start,
+                     fixed_end, "active", None, "RC-USD", None, "OPP-3105", total_value=Decimal(130000))
+    middle = [(month, Decimal(19500), Decimal(30 + 15 * n)) for n, month in enumerate(fixed_months[1:4], start=1)]
+    fixed.schedule = [(fixed_months[0], Decimal(39000), Decimal(30)), *middle,
+                      (fixed_months[4], Decimal(32500), Decimal(100))]
+    retainer = Contract("SOW-2102", "C-1007", "LE-DE", "Proseware Energie retainer SOW", "EUR", "retainer", start,
+                        retainer_end, "active", None, "RC-EUR", Decimal(14000), "OPP-3106",
+                        total_value=Decimal(170000), retainer_hours=Decimal(70), unused_hours="carry_forward")
+    for contract, name in ((fixed, "Coho Vineyard fixed-fee rollout"), (retainer, "Proseware Energie retainer")):
+        opportunities.append(Opportunity(
+            contract.opportunity, contract.customer, name, "closed_won", contract.total_value or Decimal(0),
+            contract.currency, start - dt.timedelta(days=3), contract.billing_model, contract.legal_entity,
+            contract.rate_card, contract.start, contract.end, None))
+    return [fixed, retainer]
 
 
 EXPENSE_CATEGORIES = [("travel", Decimal("180")), ("lodging", Decimal("240")), ("meals", Decimal("45")),

@@ -123,7 +123,7 @@ def seed(store: DocumentStore, firm: Firm) -> None:
         (str(7701 + index), {
             "milestoneId": 7701 + index, "milestoneNumber": m.number, "projectId": project_ids[m.project],
             "name": m.name, "amount": str(m.amount), "currency": m.currency, "dueDate": m.due.isoformat(),
-            "status": MILESTONE_STATUSES[m.state],
+            "status": MILESTONE_STATUSES[m.state], "acceptedOn": m.accepted.isoformat() if m.accepted else None,
         })
         for index, m in enumerate(firm.milestones)
     ])
@@ -510,6 +510,8 @@ def change_milestone_status(store: DocumentStore, milestone_id: int, body: dict[
             raise error(409, "INVALID_STATUS_TRANSITION", f"cannot go from {milestone['status']} to {status}",
                         currentStatus=milestone["status"])
         milestone["status"] = status
+        if status == "Accepted":
+            milestone["acceptedOn"] = utc_now().date().isoformat()
         store.put("milestone", str(milestone_id), milestone)
     return milestone
 

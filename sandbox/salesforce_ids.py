@@ -11,7 +11,7 @@ _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 INSTANCE = "8d0"  # the org's pod characters
 
 PREFIXES = {"Account": "001", "Contract": "800", "Opportunity": "006", "Rate_Card__c": "a0R",
-            "Rate_Card_Line__c": "a0S"}
+            "Rate_Card_Line__c": "a0S", "Billing_Schedule_Line__c": "a0T"}
 
 
 def checksum(id15: str) -> str:

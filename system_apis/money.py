@@ -27,3 +27,8 @@ def to_minor(amount: Decimal, currency: str, pointer: str) -> int:
 def from_minor(minor: int, currency: str) -> Decimal:
     places = exponent(currency)
     return Decimal(minor).scaleb(-places).quantize(Decimal(1).scaleb(-places))
+
+
+def plain(number: Decimal) -> Decimal:
+    """A quantity without trailing zeros and never in exponent notation (10, not 1E+1; 7.5, not 7.50)."""
+    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number.normalize()

@@ -38,6 +38,22 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "unprocessable-content": ProblemType(422, "Unprocessable content", "Well-formed, but breaks a business rule."),
     "idempotency-key-reused": ProblemType(422, "Unprocessable content",
                                           "This Idempotency-Key was used with a different request body."),
+    # Invoicing by the contract's billing terms (README, "Billing policies"); each says its `reason`.
+    "contract-not-active": ProblemType(422, "Unprocessable content",
+                                       "Only an active contract is invoiced (`reason`: CONTRACT_NOT_ACTIVE, "
+                                       "AMENDMENT_PENDING)."),
+    "outside-contract-term": ProblemType(422, "Unprocessable content",
+                                         "The period is outside the contract's term (`term_start`, `term_end`)."),
+    "contract-value-exceeded": ProblemType(422, "Unprocessable content",
+                                           "Cumulative billing would pass the contract's total value "
+                                           "(`contract_value`, `billed`, `amount`, `remaining`)."),
+    "nothing-to-invoice": ProblemType(422, "Unprocessable content",
+                                      "The period has nothing to bill; `holds` says what was left out and why."),
+    "milestone-already-billed": ProblemType(409, "Conflict",
+                                            "Another invoice billed these milestones (`milestone_ids`)."),
+    "sources-reserved": ProblemType(409, "Conflict", "Another invoice holds these sources (`sources`)."),
+    "draft-exists": ProblemType(409, "Conflict", "The period got another invoice meanwhile; draft again."),
+    "invoice-voided": ProblemType(410, "Gone", "The draft was voided; the ERP keeps it as void."),
     "rate-limited": ProblemType(429, "Too many requests", "Over the rate limit or quota; see `Retry-After`."),
     "internal-error": ProblemType(500, "Internal error", "Unexpected; quote the correlation id to the operators."),
     "bad-gateway": ProblemType(502, "Bad gateway", "A dependency answered badly."),

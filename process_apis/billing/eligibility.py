@@ -23,13 +23,17 @@ from contracts.canonical import BillingModel, ContractStatus, ProjectStatus, Tim
 ReasonCode = Literal[
     "NOT_APPROVED", "NOT_BILLABLE", "PROJECT_NOT_ACTIVE", "CONTRACT_NOT_ACTIVE", "AMENDMENT_PENDING",
     "OUTSIDE_CONTRACT_DATES", "NO_RATE_FOR_ROLE", "PERIOD_CLOSED", "NTE_EXCEEDED", "NOT_ASSIGNED",
-    "ALREADY_POSTED", "BILLED_BY_MILESTONE",
+    "ALREADY_POSTED", "BILLED_BY_MILESTONE", "RATE_CURRENCY_MISMATCH",
 ]
 REASON_CODES: Final[tuple[ReasonCode, ...]] = (
     "NOT_APPROVED", "NOT_BILLABLE", "PROJECT_NOT_ACTIVE", "CONTRACT_NOT_ACTIVE", "AMENDMENT_PENDING",
     "OUTSIDE_CONTRACT_DATES", "NO_RATE_FOR_ROLE", "PERIOD_CLOSED", "NTE_EXCEEDED", "NOT_ASSIGNED",
-    "ALREADY_POSTED", "BILLED_BY_MILESTONE",
+    "ALREADY_POSTED", "BILLED_BY_MILESTONE", "RATE_CURRENCY_MISMATCH",
 )
+# The codes billing v1 published as a closed enum (``reasons``); a newer code is reported there as the v1 code
+# nearest in meaning, and exactly in the open list ``reason_codes``.
+_V1_EQUIVALENT: Final[dict[str, ReasonCode]] = {"RATE_CURRENCY_MISMATCH": "NO_RATE_FOR_ROLE"}
+V1_REASON_CODES: Final[frozenset[str]] = frozenset(REASON_CODES) - _V1_EQUIVALENT.keys()
 # Held for these alone, an entry is not a problem to fix: it is cost, not revenue, or it is billed already.
 NOT_REMEDIABLE: Final[frozenset[str]] = frozenset({"NOT_BILLABLE", "BILLED_BY_MILESTONE", "ALREADY_POSTED"})
 
@@ -130,6 +134,8 @@ class BillingContext:
     contracts: Mapping[str, ContractTerms] = field(default_factory=dict)
     # (rate_card_id, role) -> schedule
     rates: Mapping[tuple[str, str], RateSchedule] = field(default_factory=dict)
+    # rate_card_id -> the currency its rates are in
+    rate_card_currencies: Mapping[str, str] = field(default_factory=dict)
     # (legal_entity_id, year, month) of every closed accounting period
     closed_periods: frozenset[tuple[str, int, int]] = frozenset()
     # (worker_id, project_id) -> confirmed assignment spans
@@ -204,6 +210,15 @@ def already_posted(entry: TimeEntry, facts: _Facts, context: BillingContext) -> 
     return entry.state in _POSTED_STATES or entry.id in context.posted_sources
 
 
+def rate_currency_mismatch(entry: TimeEntry, facts: _Facts, context: BillingContext) -> bool:
+    """The contract's rate card is in another currency than the contract: its rates cannot price the entry."""
+    contract = facts.contract
+    if contract is None or contract.rate_card_id is None:
+        return False
+    card_currency = context.rate_card_currencies.get(contract.rate_card_id)
+    return card_currency is not None and card_currency != contract.currency
+
+
 # The order reasons are reported in (stable, so clients and tests can compare lists).
 RULES: Final[tuple[tuple[ReasonCode, Rule], ...]] = (
     ("NOT_APPROVED", not_approved),
@@ -216,6 +231,7 @@ RULES: Final[tuple[tuple[ReasonCode, Rule], ...]] = (
     ("NOT_ASSIGNED", not_assigned),
     ("ALREADY_POSTED", already_posted),
     ("BILLED_BY_MILESTONE", billed_by_milestone),
+    ("RATE_CURRENCY_MISMATCH", rate_currency_mismatch),
 )
 
 
@@ -248,8 +264,9 @@ def evaluate(entry: TimeEntry, context: BillingContext, *, billed: Decimal | Non
     reasons: list[ReasonCode] = [code for code, rule in RULES if rule(entry, facts, context)]
     amount = rate = None
     currency = contract.currency if contract is not None else None
-    if contract is not None and "BILLED_BY_MILESTONE" not in reasons:
-        # Hours are revenue only here, so only here does a missing rate or the NTE matter.
+    if contract is not None and "BILLED_BY_MILESTONE" not in reasons and "RATE_CURRENCY_MISMATCH" not in reasons:
+        # Hours are revenue only here, so only here does a missing rate or the NTE matter. A rate in another
+        # currency is never used to price (the entry is held for RATE_CURRENCY_MISMATCH, without an amount).
         rate = rate_for(contract, role, entry.work_date, context)
         if rate is None:
             reasons.append("NO_RATE_FOR_ROLE")
@@ -282,6 +299,12 @@ def evaluate_batch(entries: Sequence[TimeEntry], context: BillingContext) -> lis
 
 
 _ORDER: Final = {code: index for index, code in enumerate(REASON_CODES)}
+
+
+def v1_reasons(reasons: Iterable[ReasonCode]) -> list[ReasonCode]:
+    """``reasons`` in billing v1's closed set: newer codes as their nearest v1 code, each once, in order."""
+    mapped = {code if code in V1_REASON_CODES else _V1_EQUIVALENT[code] for code in reasons}
+    return list(_in_order(list(mapped)))
 
 
 def _in_order(reasons: list[ReasonCode]) -> tuple[ReasonCode, ...]:

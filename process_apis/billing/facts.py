@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import TypeVar
@@ -28,8 +28,7 @@ from process_apis.billing.eligibility import (
     RateSchedule,
 )
 from process_apis.store import billing_postings, contract_locks
-from process_apis.systems import Systems
-from runtime.downstream import DownstreamProblem
+from process_apis.systems import Systems, unless_missing
 from runtime.storage import Database
 
 T = TypeVar("T")
@@ -42,25 +41,15 @@ async def _bounded(limit: asyncio.Semaphore, call: Awaitable[T]) -> T:
         return await call
 
 
-async def _unless_missing(call: Awaitable[T]) -> T | None:
-    """A record the system API does not know (404) is a fact too: the rules then hold the entry."""
-    try:
-        return await call
-    except DownstreamProblem as exc:
-        if exc.status == 404:
-            return None
-        raise
-
-
 async def load_context(systems: Systems, entries: Iterable[TimeEntry]) -> BillingContext:
     entries = list(entries)
     limit = asyncio.Semaphore(CONCURRENCY)
     project_ids = sorted({e.project_id for e in entries})
     projects = [p for p in await asyncio.gather(
-        *(_bounded(limit, _unless_missing(systems.psa.project(pid))) for pid in project_ids)) if p is not None]
+        *(_bounded(limit, unless_missing(systems.psa.project(pid))) for pid in project_ids)) if p is not None]
     contract_ids = sorted({p.contract_id for p in projects})
     contracts = [c for c in await asyncio.gather(
-        *(_bounded(limit, _unless_missing(systems.erp.contract(cid))) for cid in contract_ids)) if c is not None]
+        *(_bounded(limit, unless_missing(systems.erp.contract(cid))) for cid in contract_ids)) if c is not None]
     return await _context_for(systems, entries, projects, contracts, limit)
 
 
@@ -70,7 +59,7 @@ async def _context_for(systems: Systems, entries: list[TimeEntry], projects: lis
     legal_entities = sorted({p.legal_entity_id for p in projects})
     project_ids = [p.id for p in projects]
     rate_cards, periods, assignments, tasks, postings = await asyncio.gather(
-        asyncio.gather(*(_bounded(limit, _unless_missing(systems.crm.rate_card(rc))) for rc in rate_card_ids)),
+        asyncio.gather(*(_bounded(limit, unless_missing(systems.crm.rate_card(rc))) for rc in rate_card_ids)),
         asyncio.gather(*(_bounded(limit, systems.erp.accounting_periods(le)) for le in legal_entities)),
         asyncio.gather(*(_bounded(limit, systems.psa.assignments(project_id=pid, status="confirmed"))
                          for pid in project_ids)),
@@ -83,11 +72,13 @@ async def _context_for(systems: Systems, entries: list[TimeEntry], projects: lis
             spans[(a.worker_id, a.project_id)].append(AssignmentSpan(a.start_date, a.end_date, a.role))
     unassigned_workers = sorted({e.worker_id for e in entries if (e.worker_id, e.project_id) not in spans})
     workers = await asyncio.gather(
-        *(_bounded(limit, _unless_missing(systems.hr.worker(w))) for w in unassigned_workers))
+        *(_bounded(limit, unless_missing(systems.hr.worker(w))) for w in unassigned_workers))
     rates: dict[tuple[str, str], list[RateLine]] = defaultdict(list)
+    card_currencies: dict[str, str] = {}
     for card in rate_cards:
         if card is None:
             continue
+        card_currencies[card.id] = card.currency
         for line in card.lines:
             rates[(card.id, line.role)].append(RateLine(line.valid_from, line.valid_to, line.hourly_rate))
     billed: dict[str, Decimal] = defaultdict(Decimal)
@@ -102,6 +93,7 @@ async def _context_for(systems: Systems, entries: list[TimeEntry], projects: lis
         contracts={c.id: ContractTerms(c.id, c.status, c.billing_model, c.currency, c.start_date, c.end_date,
                                        c.nte_amount, c.rate_card_id) for c in contracts},
         rates={key: RateSchedule.of(lines) for key, lines in rates.items()},
+        rate_card_currencies=card_currencies,
         closed_periods=frozenset(
             (p.legal_entity_id, int(p.period[:4]), int(p.period[5:7]))
             for entity_periods in periods for p in entity_periods if p.status == "closed"),
@@ -121,11 +113,7 @@ async def with_local_ledger(db: Database, conn: AsyncConnection, context: Billin
     if not contract_ids:
         return context
     if lock:
-        for contract_id in contract_ids:
-            await conn.execute(db.insert_ignoring_conflicts(contract_locks, ["contract_id"]).values(
-                contract_id=contract_id))
-        await conn.execute(sa.select(contract_locks.c.contract_id)
-                           .where(contract_locks.c.contract_id.in_(contract_ids)).with_for_update())
+        await lock_contracts(db, conn, contract_ids)
     rows = (await conn.execute(
         sa.select(billing_postings.c.time_entry_id, billing_postings.c.contract_id, billing_postings.c.amount)
         .where(billing_postings.c.contract_id.in_(contract_ids), billing_postings.c.state != "rejected"))).all()
@@ -136,3 +124,14 @@ async def with_local_ledger(db: Database, conn: AsyncConnection, context: Billin
             billed[row.contract_id] = billed.get(row.contract_id, Decimal(0)) + row.amount
         posted.add(row.time_entry_id)
     return replace(context, billed=billed, posted_sources=frozenset(posted))
+
+
+async def lock_contracts(db: Database, conn: AsyncConnection, contract_ids: Sequence[str]) -> None:
+    """Serialize money decisions on these contracts (NTE, contract value) across requests and replicas, until
+    the transaction ends. Always in sorted order, so two lockers never wait on each other in a cycle."""
+    ordered = sorted(set(contract_ids))
+    for contract_id in ordered:
+        await conn.execute(db.insert_ignoring_conflicts(contract_locks, ["contract_id"]).values(
+            contract_id=contract_id))
+    await conn.execute(sa.select(contract_locks.c.contract_id)
+                       .where(contract_locks.c.contract_id.in_(ordered)).with_for_update())

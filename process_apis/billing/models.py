@@ -57,6 +57,8 @@ class HeldItem(msgspec.Struct, kw_only=True):
     reasons: list[str]
     amount: Decimal | None
     currency: str | None
+    # Every failing rule's exact code, newer codes included (``reasons`` keeps to v1's closed set).
+    reason_codes: list[str] = []
 
 
 class CurrencyTotal(msgspec.Struct, kw_only=True):

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.canonical import TimeEntry
-from process_apis.billing.eligibility import BillingContext, Eligibility, evaluate_batch
+from process_apis.billing.eligibility import BillingContext, Eligibility, evaluate_batch, v1_reasons
 from process_apis.billing.facts import load_context, with_local_ledger
 from process_apis.billing.models import (
     CurrencyTotal,
@@ -282,7 +282,8 @@ def report(entries: Sequence[TimeEntry], verdicts: Sequence[Eligibility], contex
             held.append(HeldItem(
                 time_entry_id=entry.id, worker_id=entry.worker_id, project_id=entry.project_id,
                 contract_id=contract_id, work_date=entry.work_date, hours=entry.hours, role=verdict.role,
-                reasons=list(verdict.reasons), amount=verdict.amount, currency=verdict.currency))
+                reasons=list(v1_reasons(verdict.reasons)), reason_codes=list(verdict.reasons), amount=verdict.amount,
+                currency=verdict.currency))
             reasons.update(verdict.reasons)
     return Evaluation(
         evaluated_at=utcnow(), eligible=eligible, held=held,

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from contracts.canonical import BillingModel, Instant, Invoice, Period
+from contracts.canonical import BillingModel, Instant, Invoice, InvoiceLineSource, Period
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
@@ -18,18 +18,36 @@ class DraftRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class Drawdown(msgspec.Struct, kw_only=True):
-    """A retainer's period: the prepaid amount, the posted time drawn against it, and what is left or over."""
+    """A retainer's period: the fee, the posted time drawn against it, and what is left or over. With an hours
+    allowance, the hours too: the allowance, hours carried in from the previous period, used, unused, over."""
 
     retainer_amount: Decimal
     drawn_amount: Decimal
     remaining_amount: Decimal
     overage_amount: Decimal
+    allowance_hours: Decimal | None = None
+    carried_in_hours: Decimal | None = None
+    used_hours: Decimal | None = None
+    unused_hours: Decimal | None = None
+    overage_hours: Decimal | None = None
 
 
 class FlowBack(msgspec.Struct, kw_only=True):
     """Status flowing back to the PSA and CRM after posting: jobs by state (pending, done, failed)."""
 
     jobs: dict[str, int]
+
+
+HoldReason = Literal["CURRENCY_MISMATCH", "NO_BILLING_SCHEDULE", "OUTSIDE_CONTRACT_TERM", "NOT_BOOKED_IN_ERP"]
+
+
+class InvoiceHold(msgspec.Struct, kw_only=True):
+    """Something of the period the draft does not bill, and why."""
+
+    source_type: InvoiceLineSource
+    source_id: str
+    reason: HoldReason
+    detail: str
 
 
 class InvoiceDraft(msgspec.Struct, kw_only=True):
@@ -45,8 +63,30 @@ class InvoiceDraft(msgspec.Struct, kw_only=True):
     flow_back: FlowBack | None = None
     created_at: Instant
     updated_at: Instant
+    # 1: the period's invoice; 2, 3, ...: a later one (after a void, or a supplementary invoice for late items).
+    sequence: int = 1
+    # A supplementary invoice names the posted invoice of the same period it adds to.
+    supplements_id: str | None = None
+    holds: list[InvoiceHold] = []
 
 
 class InvoiceDraftPage(msgspec.Struct, kw_only=True):
     items: list[InvoiceDraft]
     next_cursor: str | None = None
+
+
+class Released(msgspec.Struct, kw_only=True):
+    """What a voided draft no longer holds: another draft may bill it now."""
+
+    time_entry_ids: list[str]
+    milestone_ids: list[str]
+    schedule_sources: list[str]
+
+
+class VoidedInvoice(msgspec.Struct, kw_only=True):
+    id: str
+    contract_id: str
+    period: str
+    invoice: Invoice
+    released: Released
+    voided_at: Instant

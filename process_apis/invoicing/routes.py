@@ -9,7 +9,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from contracts.canonical import Period
-from process_apis.invoicing.models import DraftRequest, InvoiceDraft, InvoiceDraftPage
+from process_apis.invoicing.models import DraftRequest, InvoiceDraft, InvoiceDraftPage, VoidedInvoice
 from runtime.app import require_scopes
 from runtime.tokens import Principal
 
@@ -43,3 +43,8 @@ class InvoicingV1(Controller):
     async def post_invoice(self, state: State, principal: Principal, invoice_id: str) -> InvoiceDraft:
         require_scopes(principal, "invoicing:write")
         return await state.services.invoicing.post(invoice_id)
+
+    @post("/invoices/{invoice_id:str}/voidings", operation_id="voidInvoice", status_code=200)
+    async def void_invoice(self, state: State, principal: Principal, invoice_id: str) -> VoidedInvoice:
+        require_scopes(principal, "invoicing:write")
+        return await state.services.invoicing.void(invoice_id)

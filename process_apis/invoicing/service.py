@@ -1,21 +1,34 @@
-"""Invoicing: a draft invoice per contract and period, by the contract's billing model, every line traceable.
+"""Invoicing: invoices per contract and period, by the contract's billing terms, every line traceable.
 
-- time and materials: posted time of the period (amounts as the ERP booked them), a line per project and rate;
-- milestone: every accepted milestone, a line each;
-- fixed fee: the period's scheduled amount;
-- retainer: the period's retainer, drawn down by posted time, any overage as time lines.
+What a period bills (README, "Billing policies"):
+- time and materials: posted time of the period (current versions only), at the amounts the ERP booked, a line
+  per project and unit price;
+- milestone: each accepted milestone, in the period it was accepted (never before the contract starts nor
+  after it ends), in the contract's currency;
+- fixed fee: the schedule's instalments of the period;
+- retainer: the period's fee; posted time is drawn against it (by hours when the contract has an hours
+  allowance, else by amount) and what is beyond is billed as overage at the amounts the ERP booked.
 
-One draft per contract and period (unique in SQL, Idempotency-Key towards the ERP). Posting an invoice flows
-the status back: entries and milestones -> ``invoiced`` in the PSA and the invoice status to the CRM, as
-durable jobs enqueued in the same transaction that records the posting.
+Only active contracts, only periods inside the term, and the contract's cumulative billing (issued invoices and
+drafts) never above its total value: a refusal is a 422 problem with a reason. Each source (time entry,
+milestone, instalment, retainer fee) is reserved by the draft that bills it (``invoice_sources``): another draft
+cannot take it, voiding the draft releases it, posting checks again and keeps it for good.
+
+Late items: drafting a period whose invoice is posted bills what the period still has unbilled (time posted
+after the invoice, a milestone accepted since) on a supplementary invoice for that period, naming the invoice it
+supplements; with nothing unbilled it answers the posted invoice, as before. Posting flows the status back:
+entries and milestones -> ``invoiced`` in the PSA and the invoice status to the CRM, as durable jobs enqueued in
+the same transaction that records the posting.
 """
 
 from __future__ import annotations
 
 import asyncio
-import calendar
 import datetime as dt
+import hashlib
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -23,20 +36,70 @@ import msgspec
 import sqlalchemy as sa
 
 from contracts.canonical import Contract, Invoice, InvoiceLine, Milestone, Posting, TimeEntry
-from process_apis.billing.eligibility import CENT
+from process_apis.billing.eligibility import CENT, bill_amount
+from process_apis.billing.facts import lock_contracts
 from process_apis.events.outbox import record_event
-from process_apis.invoicing.models import Drawdown, FlowBack, InvoiceDraft, InvoiceDraftPage
+from process_apis.invoicing.models import (
+    Drawdown,
+    FlowBack,
+    InvoiceDraft,
+    InvoiceDraftPage,
+    InvoiceHold,
+    Released,
+    VoidedInvoice,
+)
+from process_apis.invoicing.terms import in_term, milestone_period, period_bounds, period_of, previous_period
 from process_apis.jobs import JobRunner, enqueue_job
-from process_apis.store import invoice_drafts, provisionings
+from process_apis.store import invoice_drafts, invoice_sources, invoices, provisionings
 from process_apis.systems import Systems
+from runtime import correlation
 from runtime.downstream import DownstreamProblem
-from runtime.problems import BadRequest, FieldError, NotFound, Unprocessable
+from runtime.problems import BadRequest, Conflict, FieldError, NotFound, ProblemError, Unprocessable
 from runtime.storage import Database, utcnow
 
+ISSUED_STATES = frozenset({"posted", "paid"})
+ZERO = Decimal(0)
+Source = tuple[str, str]  # (source_type, source_id)
 
-def period_bounds(period: str) -> tuple[dt.date, dt.date]:
-    year, month = int(period[:4]), int(period[5:])
-    return dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1])
+
+def schedule_source(contract_id: str, line_no: int) -> str:
+    return f"{contract_id}:line:{line_no}"
+
+
+def retainer_source(contract_id: str, period: str) -> str:
+    return f"{contract_id}:{period}"
+
+
+class TermsRefused(Unprocessable):
+    """The contract's terms do not allow this invoice; ``reason`` says which term."""
+
+    def __init__(self, detail: str, *, slug: str, reason: str, **extensions: Any) -> None:
+        super().__init__(detail, slug=slug, reason=reason, **extensions)
+
+
+@dataclass
+class Bill:
+    """What one invoice bills: its lines, the sources they reserve, what was left out and why."""
+
+    lines: list[InvoiceLine] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    time_entry_ids: list[str] = field(default_factory=list)
+    milestone_ids: list[str] = field(default_factory=list)
+    drawdown: Drawdown | None = None
+    holds: list[InvoiceHold] = field(default_factory=list)
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((line.amount for line in self.lines), ZERO)
+
+
+@dataclass
+class Billed:
+    """What the contract has billed so far: sources on issued ERP invoices or reserved by this tier's drafts,
+    and the money of issued invoices this tier did not draft (the history before it, or by hand)."""
+
+    sources: set[Source]
+    untracked_total: Decimal
 
 
 class InvoicingService:
@@ -51,130 +114,371 @@ class InvoicingService:
         jobs.handle("psa.milestone.invoiced", self._milestone_invoiced)
         jobs.handle("crm.opportunity.invoice_status", self._crm_invoice_status)
 
+    async def adopt_earlier_drafts(self) -> int:
+        """Copy the invoices an earlier release recorded (one per contract and period) into ``invoices``,
+        with the sources they bill; idempotent, so every start may run it."""
+        async with self.db.transaction() as conn:
+            rows = (await conn.execute(sa.select(invoice_drafts).where(
+                invoice_drafts.c.id.not_in(sa.select(invoices.c.id))))).all()
+            for row in rows:
+                invoice = msgspec.convert(row.invoice, Invoice)
+                await conn.execute(self.db.insert_ignoring_conflicts(invoices, ["id"]).values(
+                    id=row.id, contract_id=row.contract_id, period=row.period, sequence=1,
+                    billing_model=row.billing_model, state=row.state,
+                    live_key=f"{row.contract_id}:{row.period}" if row.state == "draft" else None,
+                    subtotal=invoice.subtotal, invoice=row.invoice, sources=row.sources,
+                    correlation_id=row.correlation_id, created_at=row.created_at, updated_at=row.updated_at))
+                await self._reserve(conn, row.id, row.contract_id, _line_sources(invoice))
+        return len(rows)
+
     # -- drafting ----------------------------------------------------------------------------------------------
 
     async def draft(self, contract_id: str, period: str) -> tuple[bool, InvoiceDraft]:
-        async with self.db.read() as conn:
-            existing = (await conn.execute(sa.select(invoice_drafts.c.id).where(
-                invoice_drafts.c.contract_id == contract_id, invoice_drafts.c.period == period))).scalar()
-        if existing is not None:
-            return False, await self.get(existing)
+        live = await self._live(contract_id, period)
+        if live is not None:
+            return False, await self.get(live)
+        contract = await self._contract(contract_id)
+        check_billable(contract, period)
+        billed = await self._billed(contract)
+        bill = await self._bill(contract, period, billed)
+        posted = await self._posted_of(contract.id, period)
+        if not bill.lines:
+            if posted:  # the period is invoiced and nothing arrived since
+                return False, await self.get(posted[-1])
+            raise Unprocessable(f"contract {contract_id} has nothing to invoice for {period}",
+                                slug="nothing-to-invoice", holds=msgspec.to_builtins(bill.holds))
+        if contract.total_value is not None:  # checked before the ERP drafts anything, and again under the lock
+            async with self.db.read() as conn:
+                check_value(contract, billed.untracked_total + await self._tracked_total(
+                    conn, contract.id, ("draft", "posted")), bill.subtotal)
+        sequence = await self._next_sequence(contract.id, period)
+        lines = [msgspec.to_builtins(line) for line in bill.lines]
+        digest = hashlib.sha256(msgspec.json.encode(lines)).hexdigest()[:16]
+        invoice = await self.systems.erp.create_invoice({
+            "customer_id": contract.customer_id, "contract_id": contract.id,
+            "legal_entity_id": contract.legal_entity_id, "currency": contract.currency, "period": period,
+            "lines": lines,
+        }, f"invoice:{contract.id}:{period}:{sequence}:{digest}")
         try:
-            contract = await self.systems.erp.contract(contract_id)
+            created = await self._record_draft(contract, period, sequence, posted[-1] if posted else None, invoice,
+                                               bill, billed)
+        except ProblemError:
+            # Another draft took the period or a source meanwhile: this ERP draft is not needed.
+            await self.systems.erp.void_invoice(invoice.id, f"invoice-void:{invoice.id}")
+            live = await self._live(contract_id, period)
+            if live is not None:
+                return False, await self.get(live)
+            raise
+        self.on_events()
+        return created, await self.get(invoice.id)
+
+    async def _record_draft(self, contract: Contract, period: str, sequence: int, supplements_id: str | None,
+                            invoice: Invoice, bill: Bill, billed: Billed) -> bool:
+        now = utcnow()
+        async with self.db.transaction() as conn:
+            await lock_contracts(self.db, conn, [contract.id])
+            known = (await conn.execute(sa.select(invoices.c.id).where(invoices.c.id == invoice.id))).scalar()
+            if known is not None:
+                return False  # a retry of this very draft
+            taken_sequence = (await conn.execute(sa.select(invoices.c.id).where(
+                invoices.c.contract_id == contract.id, invoices.c.period == period,
+                invoices.c.sequence == sequence))).scalar()
+            if taken_sequence is not None:  # another draft of the period was recorded meanwhile
+                raise Conflict(f"contract {contract.id} has a newer invoice for {period}; draft again",
+                               slug="draft-exists")
+            if contract.total_value is not None:
+                tracked = await self._tracked_total(conn, contract.id, ("draft", "posted"))
+                check_value(contract, billed.untracked_total + tracked, bill.subtotal)
+            inserted = await conn.execute(self.db.insert_ignoring_conflicts(invoices, ["live_key"]).values(
+                id=invoice.id, contract_id=contract.id, period=period, sequence=sequence,
+                billing_model=contract.billing_model, state="draft", live_key=f"{contract.id}:{period}",
+                supplements_id=supplements_id, subtotal=invoice.subtotal, invoice=invoice,
+                sources={"time_entry_ids": bill.time_entry_ids, "milestone_ids": bill.milestone_ids,
+                         "drawdown": msgspec.to_builtins(bill.drawdown) if bill.drawdown else None,
+                         "holds": msgspec.to_builtins(bill.holds)},
+                correlation_id=correlation.current_correlation_id(), created_at=now, updated_at=now))
+            if inserted.rowcount != 1:
+                raise Conflict(f"contract {contract.id} has a draft for {period} already", slug="draft-exists")
+            taken = await self._reserve(conn, invoice.id, contract.id, bill.sources)
+            if taken:
+                raise Conflict(f"another invoice holds {', '.join(s for _, s in taken)}", slug="sources-reserved",
+                               sources=[{"source_type": t, "source_id": s} for t, s in taken])
+            await record_event(conn, "invoice.drafted", {
+                "invoice_id": invoice.id, "contract_id": contract.id, "customer_id": contract.customer_id},
+                {"period": period, "subtotal": str(bill.subtotal), "total": str(invoice.total),
+                 "currency": contract.currency, "lines": len(bill.lines), "sequence": sequence,
+                 "supplements_id": supplements_id})
+        return True
+
+    async def _reserve(self, conn: Any, invoice_id: str, contract_id: str, sources: Iterable[Source]) -> list[Source]:
+        """Hold each source for this invoice; returns the ones another invoice holds already."""
+        taken = []
+        for source_type, source_id in sources:
+            result = await conn.execute(self.db.insert_ignoring_conflicts(
+                invoice_sources, ["source_type", "source_id"]).values(
+                source_type=source_type, source_id=source_id, invoice_id=invoice_id, contract_id=contract_id))
+            if result.rowcount != 1:
+                holder = (await conn.execute(sa.select(invoice_sources.c.invoice_id).where(
+                    invoice_sources.c.source_type == source_type,
+                    invoice_sources.c.source_id == source_id))).scalar()
+                if holder != invoice_id:
+                    taken.append((source_type, source_id))
+        return taken
+
+    async def _tracked_total(self, conn: Any, contract_id: str, states: Sequence[str]) -> Decimal:
+        amounts = (await conn.execute(sa.select(invoices.c.subtotal).where(
+            invoices.c.contract_id == contract_id, invoices.c.state.in_(states)))).scalars().all()
+        return sum(amounts, ZERO)
+
+    async def _contract(self, contract_id: str) -> Contract:
+        try:
+            return await self.systems.erp.contract(contract_id)
         except DownstreamProblem as exc:
             if exc.status == 404:
                 raise BadRequest(f"no contract {contract_id!r}", slug="unknown-id",
                                  errors=[FieldError(pointer="/contract_id", detail="no such contract")]) from exc
             raise
-        lines, entry_ids, milestone_ids, drawdown = await self._lines(contract, period)
-        if not lines:
-            raise Unprocessable(f"contract {contract_id} has nothing to invoice for {period}",
-                                slug="nothing-to-invoice")
-        subtotal = sum((line.amount for line in lines), Decimal(0))
-        invoice = await self.systems.erp.create_invoice({
-            "customer_id": contract.customer_id, "contract_id": contract.id,
-            "legal_entity_id": contract.legal_entity_id, "currency": contract.currency, "period": period,
-            "lines": [msgspec.to_builtins(line) for line in lines],
-        }, f"invoice:{contract.id}:{period}")
-        now = utcnow()
-        async with self.db.transaction() as conn:
-            inserted = await conn.execute(self.db.insert_ignoring_conflicts(invoice_drafts, ["contract_id", "period"])
-                                          .values(
-                id=invoice.id, contract_id=contract.id, period=period, billing_model=contract.billing_model,
-                state="draft", invoice=invoice,
-                sources={"time_entry_ids": entry_ids, "milestone_ids": milestone_ids,
-                         "drawdown": msgspec.to_builtins(drawdown) if drawdown else None},
-                created_at=now, updated_at=now))
-            if inserted.rowcount == 1:
-                await record_event(conn, "invoice.drafted", {
-                    "invoice_id": invoice.id, "contract_id": contract.id, "customer_id": contract.customer_id},
-                    {"period": period, "subtotal": str(subtotal), "total": str(invoice.total),
-                     "currency": contract.currency, "lines": len(lines)})
-        self.on_events()
-        return inserted.rowcount == 1, await self.get(invoice.id)
 
-    async def _lines(self, contract: Contract, period: str
-                     ) -> tuple[list[InvoiceLine], list[str], list[str], Drawdown | None]:
+    async def _billed(self, contract: Contract) -> Billed:
+        erp_invoices = await self.systems.erp.invoices(contract_id=contract.id)
+        async with self.db.read() as conn:
+            ours = set((await conn.execute(sa.select(invoices.c.id).where(
+                invoices.c.contract_id == contract.id))).scalars().all())
+            reserved = {(r.source_type, r.source_id) for r in (await conn.execute(sa.select(
+                invoice_sources.c.source_type, invoice_sources.c.source_id).where(
+                invoice_sources.c.contract_id == contract.id))).all()}
+        issued = [i for i in erp_invoices if i.state in ISSUED_STATES]
+        return Billed(sources=reserved | {s for i in issued for s in _line_sources(i)},
+                      untracked_total=sum((i.subtotal for i in issued if i.id not in ours), ZERO))
+
+    async def _bill(self, contract: Contract, period: str, billed: Billed) -> Bill:
         first, last = period_bounds(period)
-        projects = await self.systems.psa.projects(contract_id=contract.id)
+        window = (max(first, contract.start_date), min(last, contract.end_date) if contract.end_date else last)
         model = contract.billing_model
-        lines: list[InvoiceLine] = []
-        entry_ids: list[str] = []
-        milestone_ids: list[str] = []
-        drawdown = None
-        if model in ("time_and_materials", "retainer"):
-            time_lines, entry_ids = await self._time_lines(contract, [p.id for p in projects], first, last)
-            drawn = sum((line.amount for line in time_lines), Decimal(0))
-            if model == "time_and_materials":
-                lines.extend(time_lines)
-            else:
-                retainer = contract.billing_profile.scheduled_amount or Decimal(0)
-                lines.append(InvoiceLine(description=f"Retainer {period}", quantity=Decimal(1),
-                                         unit_price=retainer, amount=retainer, source_type="retainer",
-                                         source_ids=[f"{contract.id}:{period}"]))
-                overage = max(Decimal(0), drawn - retainer)
-                if overage > 0:
-                    lines.append(InvoiceLine(description=f"Time beyond the retainer, {period}", quantity=Decimal(1),
-                                             unit_price=overage, amount=overage, source_type="time_entry",
-                                             source_ids=entry_ids))
-                drawdown = Drawdown(retainer_amount=retainer, drawn_amount=drawn,
-                                    remaining_amount=max(Decimal(0), retainer - drawn), overage_amount=overage)
-        elif model == "milestone":
-            milestones: list[Milestone] = [m for ms in await asyncio.gather(
-                *(self.systems.psa.milestones(project_id=p.id, state="accepted") for p in projects)) for m in ms]
-            for milestone in sorted(milestones, key=lambda m: (m.due_date, m.id)):
-                lines.append(InvoiceLine(description=milestone.name, quantity=Decimal(1), unit_price=milestone.amount,
-                                         amount=milestone.amount, source_type="milestone",
-                                         source_ids=[milestone.id]))
-                milestone_ids.append(milestone.id)
-        else:
-            fee = contract.billing_profile.scheduled_amount
-            if fee:
-                lines.append(InvoiceLine(description=f"Fixed fee {period}", quantity=Decimal(1), unit_price=fee,
-                                         amount=fee, source_type="fixed_fee", source_ids=[f"{contract.id}:{period}"]))
-        return lines, entry_ids, milestone_ids, drawdown
+        if model == "time_and_materials":
+            return await self._time_and_materials(contract, window, billed)
+        if model == "retainer":
+            return await self._retainer(contract, period, window, billed)
+        if model == "milestone":
+            return await self._milestones(contract, period, billed)
+        return self._fixed_fee(contract, period, billed)
 
-    async def _time_lines(self, contract: Contract, project_ids: list[str], first: dt.date, last: dt.date
-                          ) -> tuple[list[InvoiceLine], list[str]]:
-        """Posted time of the period, at the amounts the ERP booked, a line per project and unit price."""
-        entries: list[TimeEntry] = [e for es in await asyncio.gather(
-            *(self.systems.psa.time_entries(project_id=p, state="posted", from_date=first, to_date=last)
-              for p in project_ids)) for e in es]
+    async def _booked_time(self, contract: Contract, window: tuple[dt.date, dt.date], states: Sequence[str],
+                           bill: Bill) -> list[tuple[TimeEntry, Posting]]:
+        """The contract's current (never superseded) time in the window, in the given PSA states, with the ERP
+        posting of each; time the ERP has not booked is left out, as a hold (reconciliation reports it too)."""
+        projects = await self.systems.psa.projects(contract_id=contract.id)
+        first, last = period_bounds(period_of(window[0]))
+        found: list[TimeEntry] = [e for es in await asyncio.gather(
+            *(self.systems.psa.time_entries(project_id=p.id, state=state, from_date=first, to_date=last)
+              for p in projects for state in states)) for e in es]
         postings: dict[str, Posting] = {p.source_id: p for p in await self.systems.erp.postings(
-            contract_id=contract.id, from_date=first, to_date=last) if p.reverses_posting_id is None}
-        groups: dict[tuple[str, Decimal], list[tuple[TimeEntry, Posting]]] = defaultdict(list)
-        for entry in sorted(entries, key=lambda e: (e.work_date, e.id)):
+            contract_id=contract.id, from_date=first, to_date=last) if p.source_type == "time_entry"
+            and p.reverses_posting_id is None}
+        booked = []
+        for entry in sorted(found, key=lambda e: (e.work_date, e.id)):
+            if entry.superseded_by_id is not None:
+                continue  # a corrected entry: only its current version is ever billed
+            if not window[0] <= entry.work_date <= window[1]:
+                bill.holds.append(InvoiceHold(source_type="time_entry", source_id=entry.id,
+                                              reason="OUTSIDE_CONTRACT_TERM",
+                                              detail=f"worked on {entry.work_date}, outside the contract's term"))
+                continue
             posting = postings.get(entry.id)
             if posting is None or posting.quantity == 0:
-                continue  # not booked in the ERP: reconciliation reports it; it is not invoiced unbooked
-            if entry.superseded_by_id is not None:
-                continue  # a corrected version: its posting is reversed, the new version is billed instead
-            unit = (posting.amount / posting.quantity).quantize(CENT)
-            groups[(entry.project_id, unit)].append((entry, posting))
-        lines = []
-        ids: list[str] = []
-        for (project_id, unit), items in sorted(groups.items()):
-            quantity = sum((p.quantity for _, p in items), Decimal(0))
-            amount = sum((p.amount for _, p in items), Decimal(0))
-            sources = [e.id for e, _ in items]
-            ids.extend(sources)
-            lines.append(InvoiceLine(description=f"Professional services, {project_id}, {len(items)} entries",
-                                     quantity=quantity, unit_price=unit, amount=amount, source_type="time_entry",
-                                     source_ids=sources))
-        return lines, ids
+                if entry.billable:
+                    bill.holds.append(InvoiceHold(source_type="time_entry", source_id=entry.id,
+                                                  reason="NOT_BOOKED_IN_ERP",
+                                                  detail="posted in the PSA, no ERP posting to bill"))
+                continue
+            booked.append((entry, posting))
+        return booked
+
+    async def _time_and_materials(self, contract: Contract, window: tuple[dt.date, dt.date], billed: Billed) -> Bill:
+        bill = Bill()
+        booked = await self._booked_time(contract, window, ("posted",), bill)
+        fresh = [(e, p) for e, p in booked if ("time_entry", e.id) not in billed.sources]
+        bill.lines.extend(time_lines(fresh))
+        bill.time_entry_ids = [e.id for e, _ in fresh]
+        bill.sources = [("time_entry", e.id) for e, _ in fresh]
+        return bill
+
+    async def _retainer(self, contract: Contract, period: str, window: tuple[dt.date, dt.date],
+                        billed: Billed) -> Bill:
+        bill = Bill()
+        schedule = contract.billing_schedule
+        fee = schedule.period_fee if schedule.period_fee is not None else (
+            contract.billing_profile.scheduled_amount or ZERO)
+        fee_source = ("retainer", retainer_source(contract.id, period))
+        if fee_source not in billed.sources:
+            bill.lines.append(InvoiceLine(description=f"Retainer {period}", quantity=Decimal(1), unit_price=fee,
+                                          amount=fee, source_type="retainer", source_ids=[fee_source[1]]))
+            bill.sources.append(fee_source)
+        booked = await self._booked_time(contract, window, ("posted", "invoiced"), bill)
+        earlier = [(e, p) for e, p in booked if ("time_entry", e.id) in billed.sources]
+        fresh = [(e, p) for e, p in booked if ("time_entry", e.id) not in billed.sources and e.state == "posted"]
+        if schedule.hours_allowance is not None:
+            carried = await self._carried_hours(contract, period) if schedule.unused_hours == "carry_forward" else ZERO
+            allowance = schedule.hours_allowance + carried
+            left = max(ZERO, allowance - sum((p.quantity for _, p in earlier), ZERO))
+            covered: list[tuple[TimeEntry, Decimal]] = []
+            over: list[tuple[TimeEntry, Posting, Decimal]] = []
+            for entry, posting in fresh:  # in work-date order: the allowance covers the earliest hours
+                used = min(left, posting.quantity)
+                left -= used
+                if used:
+                    covered.append((entry, used))
+                if posting.quantity > used:
+                    over.append((entry, posting, posting.quantity - used))
+            bill.lines.extend(covered_lines(period, covered))
+            bill.lines.extend(overage_lines(period, over))
+            used_hours = sum((p.quantity for _, p in [*earlier, *fresh]), ZERO)
+            overage_hours = sum((hours for _, _, hours in over), ZERO)
+            drawn = sum((p.amount for _, p in [*earlier, *fresh]), ZERO)
+            overage = sum((line.amount for line in bill.lines if line.unit_price and line.source_type == "time_entry"),
+                          ZERO)
+            bill.drawdown = Drawdown(
+                retainer_amount=fee, drawn_amount=drawn, remaining_amount=max(ZERO, fee - drawn),
+                overage_amount=overage, allowance_hours=schedule.hours_allowance, carried_in_hours=carried,
+                used_hours=used_hours, unused_hours=max(ZERO, allowance - used_hours), overage_hours=overage_hours)
+        else:  # drawn down by amount: what the period's time adds beyond the fee is the overage
+            drawn_before = sum((p.amount for _, p in earlier), ZERO)
+            drawn_now = sum((p.amount for _, p in fresh), ZERO)
+            overage = max(ZERO, drawn_now - max(ZERO, fee - drawn_before))
+            if overage > 0:
+                bill.lines.append(InvoiceLine(description=f"Time beyond the retainer, {period}", quantity=Decimal(1),
+                                              unit_price=overage, amount=overage, source_type="time_entry",
+                                              source_ids=[e.id for e, _ in fresh]))
+            else:
+                bill.lines.extend(covered_lines(period, [(e, p.quantity) for e, p in fresh]))
+            drawn = drawn_before + drawn_now
+            bill.drawdown = Drawdown(retainer_amount=fee, drawn_amount=drawn,
+                                     remaining_amount=max(ZERO, fee - drawn), overage_amount=overage)
+        bill.time_entry_ids = [e.id for e, _ in fresh]
+        bill.sources.extend(("time_entry", e.id) for e, _ in fresh)
+        return bill
+
+    async def _carried_hours(self, contract: Contract, period: str) -> Decimal:
+        """Hours the previous period left unused, when it is inside the term (one period only, never more)."""
+        allowance = contract.billing_schedule.hours_allowance or ZERO
+        previous = previous_period(period)
+        if not in_term(previous, contract):
+            return ZERO
+        first, last = period_bounds(previous)
+        projects = await self.systems.psa.projects(contract_id=contract.id)
+        current = {e.id for es in await asyncio.gather(
+            *(self.systems.psa.time_entries(project_id=p.id, from_date=first, to_date=last) for p in projects))
+            for e in es if e.superseded_by_id is None and e.state in ("posted", "invoiced")}
+        used = sum((p.quantity for p in await self.systems.erp.postings(
+            contract_id=contract.id, from_date=max(first, contract.start_date), to_date=last)
+            if p.source_type == "time_entry" and p.source_id in current), ZERO)
+        return max(ZERO, allowance - used)
+
+    async def _milestones(self, contract: Contract, period: str, billed: Billed) -> Bill:
+        bill = Bill()
+        projects = await self.systems.psa.projects(contract_id=contract.id)
+        accepted: list[Milestone] = [m for ms in await asyncio.gather(
+            *(self.systems.psa.milestones(project_id=p.id, state="accepted") for p in projects)) for m in ms]
+        for milestone in sorted(accepted, key=lambda m: (m.accepted_on or m.due_date, m.id)):
+            if milestone_period(milestone, contract) != period or ("milestone", milestone.id) in billed.sources:
+                continue
+            if milestone.currency != contract.currency:
+                bill.holds.append(InvoiceHold(
+                    source_type="milestone", source_id=milestone.id, reason="CURRENCY_MISMATCH",
+                    detail=f"the milestone is in {milestone.currency}, the contract bills in {contract.currency}"))
+                continue
+            bill.lines.append(InvoiceLine(description=milestone.name, quantity=Decimal(1), unit_price=milestone.amount,
+                                          amount=milestone.amount, source_type="milestone", source_ids=[milestone.id]))
+            bill.milestone_ids.append(milestone.id)
+            bill.sources.append(("milestone", milestone.id))
+        return bill
+
+    def _fixed_fee(self, contract: Contract, period: str, billed: Billed) -> Bill:
+        bill = Bill()
+        lines = contract.billing_schedule.lines
+        if not lines:
+            bill.holds.append(InvoiceHold(source_type="fixed_fee", source_id=contract.id, reason="NO_BILLING_SCHEDULE",
+                                          detail="a fixed fee is billed by its schedule's instalments; it has none"))
+        for line in sorted(lines, key=lambda line: line.line_no):
+            source = ("fixed_fee", schedule_source(contract.id, line.line_no))
+            if line.billing_period != period or source in billed.sources:
+                continue
+            complete = f" ({line.percent_complete}% complete)" if line.percent_complete is not None else ""
+            bill.lines.append(InvoiceLine(
+                description=f"{line.description or f'Fixed fee instalment {line.line_no}'}{complete}",
+                quantity=Decimal(1), unit_price=line.amount, amount=line.amount, source_type="fixed_fee",
+                source_ids=[source[1]]))
+            bill.sources.append(source)
+        return bill
+
+    async def _live(self, contract_id: str, period: str) -> str | None:
+        async with self.db.read() as conn:
+            return (await conn.execute(sa.select(invoices.c.id).where(
+                invoices.c.live_key == f"{contract_id}:{period}"))).scalar()
+
+    async def _posted_of(self, contract_id: str, period: str) -> list[str]:
+        async with self.db.read() as conn:
+            return list((await conn.execute(sa.select(invoices.c.id).where(
+                invoices.c.contract_id == contract_id, invoices.c.period == period,
+                invoices.c.state == "posted").order_by(invoices.c.sequence))).scalars().all())
+
+    async def _next_sequence(self, contract_id: str, period: str) -> int:
+        async with self.db.read() as conn:
+            highest = (await conn.execute(sa.select(sa.func.max(invoices.c.sequence)).where(
+                invoices.c.contract_id == contract_id, invoices.c.period == period))).scalar()
+        return int(highest or 0) + 1
+
+    # -- voiding -----------------------------------------------------------------------------------------------
+
+    async def void(self, invoice_id: str) -> VoidedInvoice:
+        row = await self._row(invoice_id)
+        if row.state == "posted":
+            raise Conflict(f"invoice {invoice_id} is posted: a credit note corrects it, voiding cannot",
+                           slug="invalid-transition", from_state="posted", to_state="void")
+        invoice = msgspec.convert(row.invoice, Invoice)
+        if row.state == "draft":
+            invoice = await self.systems.erp.void_invoice(invoice_id, f"invoice-void:{invoice_id}")
+        async with self.db.transaction() as conn:
+            released = (await conn.execute(sa.select(invoice_sources.c.source_type, invoice_sources.c.source_id)
+                                           .where(invoice_sources.c.invoice_id == invoice_id))).all()
+            await conn.execute(invoice_sources.delete().where(invoice_sources.c.invoice_id == invoice_id))
+            await conn.execute(invoices.update().where(invoices.c.id == invoice_id, invoices.c.state == "draft")
+                               .values(state="void", live_key=None, invoice=invoice, updated_at=utcnow()))
+            voided_at = (await conn.execute(sa.select(invoices.c.updated_at).where(
+                invoices.c.id == invoice_id))).scalar_one()
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for source_type, source_id in released:
+            by_type[source_type].append(source_id)
+        return VoidedInvoice(
+            id=invoice_id, contract_id=row.contract_id, period=row.period, invoice=invoice, voided_at=voided_at,
+            released=Released(time_entry_ids=sorted(by_type["time_entry"]), milestone_ids=sorted(by_type["milestone"]),
+                              schedule_sources=sorted(by_type["fixed_fee"] + by_type["retainer"])))
 
     # -- posting and flow-back -----------------------------------------------------------------------------------
 
     async def post(self, invoice_id: str) -> InvoiceDraft:
-        draft = await self.get(invoice_id)
-        if draft.state == "posted":
-            return draft
+        row = await self._row(invoice_id)
+        if row.state == "posted":
+            return await self.get(invoice_id)
+        if row.state == "void":
+            raise Conflict(f"invoice {invoice_id} was voided", slug="invalid-transition", from_state="void",
+                           to_state="posted")
+        draft = _view(row, None)
+        contract = await self._contract(row.contract_id)
+        check_billable(contract, row.period)
+        await self._check_milestones_unbilled(draft)
+        billed = await self._billed(contract)
+        if contract.total_value is not None:
+            async with self.db.transaction() as conn:
+                await lock_contracts(self.db, conn, [contract.id])
+                issued = await self._tracked_total(conn, contract.id, ("posted",))
+                check_value(contract, billed.untracked_total + issued, draft.invoice.subtotal)
         invoice = await self.systems.erp.post_invoice(invoice_id, f"invoice-post:{invoice_id}")
         opportunity_id = await self._opportunity_of(draft.contract_id)
         async with self.db.transaction() as conn:
-            updated = await conn.execute(invoice_drafts.update().where(
-                invoice_drafts.c.id == invoice_id, invoice_drafts.c.state == "draft").values(
-                state="posted", invoice=invoice, updated_at=utcnow()))
+            updated = await conn.execute(invoices.update().where(
+                invoices.c.id == invoice_id, invoices.c.state == "draft").values(
+                state="posted", live_key=None, invoice=invoice, updated_at=utcnow()))
             if updated.rowcount == 1:
                 for entry_id in draft.time_entry_ids:
                     await enqueue_job(self.db, conn, "psa.time_entry.invoiced", f"invoice:{invoice_id}:{entry_id}",
@@ -195,6 +499,20 @@ class InvoicingService:
         self.on_jobs()
         self.on_events()
         return await self.get(invoice_id)
+
+    async def _check_milestones_unbilled(self, draft: InvoiceDraft) -> None:
+        """Posting checks again that no other invoice billed this draft's milestones (in the ERP or the PSA)."""
+        if not draft.milestone_ids:
+            return
+        others = [i for i in await self.systems.erp.invoices(contract_id=draft.contract_id)
+                  if i.id != draft.id and i.state in ISSUED_STATES]
+        elsewhere = {s for i in others for t, s in _line_sources(i) if t == "milestone"}
+        states = await asyncio.gather(*(self.systems.psa.milestone(m) for m in draft.milestone_ids))
+        twice = sorted({m for m in draft.milestone_ids if m in elsewhere}
+                       | {m.id for m in states if m.state == "invoiced"})
+        if twice:
+            raise Conflict(f"milestones billed already: {', '.join(twice)}", slug="milestone-already-billed",
+                           reason="MILESTONE_ALREADY_BILLED", milestone_ids=twice)
 
     async def _opportunity_of(self, contract_id: str) -> str | None:
         """The won opportunity behind a contract: the one this tier provisioned it from, else the CRM's link."""
@@ -226,28 +544,98 @@ class InvoicingService:
 
     # -- reading -----------------------------------------------------------------------------------------------
 
-    async def get(self, invoice_id: str) -> InvoiceDraft:
+    async def _row(self, invoice_id: str) -> Any:
         async with self.db.read() as conn:
-            row = (await conn.execute(sa.select(invoice_drafts).where(invoice_drafts.c.id == invoice_id))).first()
+            row = (await conn.execute(sa.select(invoices).where(invoices.c.id == invoice_id))).first()
         if row is None:
             raise NotFound(f"no invoice {invoice_id!r} was drafted here", slug="unknown-id")
+        return row
+
+    async def get(self, invoice_id: str) -> InvoiceDraft:
+        row = await self._row(invoice_id)
+        if row.state == "void":
+            raise ProblemError(f"invoice {invoice_id} was voided; the ERP keeps it as void", status=410,
+                               slug="invoice-voided", title="Gone", invoice_id=invoice_id)
         flow_back = FlowBack(jobs=await self.jobs.progress(f"invoice:{invoice_id}:")) if row.state == "posted" else None
         return _view(row, flow_back)
 
     async def list(self, *, contract_id: str | None, period: str | None, state: str | None, cursor: str | None,
                    limit: int) -> InvoiceDraftPage:
-        query = sa.select(invoice_drafts)
-        for column, value in ((invoice_drafts.c.contract_id, contract_id), (invoice_drafts.c.period, period),
-                              (invoice_drafts.c.state, state)):
+        query = sa.select(invoices).where(invoices.c.state != "void")
+        for column, value in ((invoices.c.contract_id, contract_id), (invoices.c.period, period),
+                              (invoices.c.state, state)):
             if value is not None:
                 query = query.where(column == value)
         if cursor:
-            query = query.where(invoice_drafts.c.id > cursor)
+            query = query.where(invoices.c.id > cursor)
         async with self.db.read() as conn:
-            rows = (await conn.execute(query.order_by(invoice_drafts.c.id).limit(limit + 1))).all()
+            rows = (await conn.execute(query.order_by(invoices.c.id).limit(limit + 1))).all()
         more = len(rows) > limit
         rows = rows[:limit]
         return InvoiceDraftPage(items=[_view(r, None) for r in rows], next_cursor=rows[-1].id if more else None)
+
+
+def check_billable(contract: Contract, period: str) -> None:
+    """Only active contracts bill, and only periods their term touches."""
+    if contract.status != "active":
+        reason = "AMENDMENT_PENDING" if contract.status == "amendment_pending" else "CONTRACT_NOT_ACTIVE"
+        raise TermsRefused(f"contract {contract.id} is {contract.status}: only an active contract is invoiced",
+                           slug="contract-not-active", reason=reason, contract_status=contract.status)
+    if not in_term(period, contract):
+        raise TermsRefused(
+            f"{period} is outside the term of contract {contract.id} ({contract.start_date} to "
+            f"{contract.end_date or 'open-ended'})", slug="outside-contract-term", reason="OUTSIDE_CONTRACT_TERM",
+            term_start=str(contract.start_date), term_end=str(contract.end_date) if contract.end_date else None)
+
+
+def check_value(contract: Contract, billed: Decimal, amount: Decimal) -> None:
+    """Cumulative billing never above the contract's total value."""
+    if contract.total_value is not None and billed + amount > contract.total_value:
+        raise TermsRefused(
+            f"contract {contract.id} is worth {contract.total_value} {contract.currency}: {billed} is billed, "
+            f"{amount} more would exceed it", slug="contract-value-exceeded", reason="CONTRACT_VALUE_EXCEEDED",
+            contract_value=str(contract.total_value), billed=str(billed), amount=str(amount),
+            remaining=str(max(ZERO, contract.total_value - billed)))
+
+
+def time_lines(items: Sequence[tuple[TimeEntry, Posting]]) -> list[InvoiceLine]:
+    """Posted time at the amounts the ERP booked, a line per project and unit price."""
+    groups: dict[tuple[str, Decimal], list[tuple[TimeEntry, Posting]]] = defaultdict(list)
+    for entry, posting in items:
+        groups[(entry.project_id, (posting.amount / posting.quantity).quantize(CENT))].append((entry, posting))
+    return [InvoiceLine(description=f"Professional services, {project_id}, {len(group)} entries",
+                        quantity=sum((p.quantity for _, p in group), ZERO), unit_price=unit,
+                        amount=sum((p.amount for _, p in group), ZERO), source_type="time_entry",
+                        source_ids=[e.id for e, _ in group])
+            for (project_id, unit), group in sorted(groups.items())]
+
+
+def covered_lines(period: str, items: Sequence[tuple[TimeEntry, Decimal]]) -> list[InvoiceLine]:
+    """Hours the retainer's fee covers: listed at no charge (every entry an invoice bills is on a line)."""
+    if not items:
+        return []
+    return [InvoiceLine(description=f"Time covered by the retainer, {period}",
+                        quantity=sum((hours for _, hours in items), ZERO), unit_price=ZERO,
+                        amount=ZERO.quantize(CENT), source_type="time_entry", source_ids=[e.id for e, _ in items])]
+
+
+def overage_lines(period: str, items: Sequence[tuple[TimeEntry, Posting, Decimal]]) -> list[InvoiceLine]:
+    """Hours beyond the allowance at each entry's booked unit price, a line per unit price, each rounded
+    half-even to the cent once (an entry partly covered bills only its hours beyond)."""
+    groups: dict[Decimal, list[tuple[TimeEntry, Decimal]]] = defaultdict(list)
+    for entry, posting, hours in items:
+        groups[(posting.amount / posting.quantity).quantize(CENT)].append((entry, hours))
+    lines = []
+    for unit, group in sorted(groups.items()):
+        quantity = sum((hours for _, hours in group), ZERO)
+        lines.append(InvoiceLine(description=f"Hours beyond the retainer's allowance, {period}", quantity=quantity,
+                                 unit_price=unit, amount=bill_amount(quantity, unit), source_type="time_entry",
+                                 source_ids=[e.id for e, _ in group]))
+    return lines
+
+
+def _line_sources(invoice: Invoice) -> set[Source]:
+    return {(line.source_type, source) for line in invoice.lines for source in line.source_ids}
 
 
 def _view(row: Any, flow_back: FlowBack | None) -> InvoiceDraft:
@@ -257,4 +645,5 @@ def _view(row: Any, flow_back: FlowBack | None) -> InvoiceDraft:
         id=row.id, contract_id=row.contract_id, period=row.period, billing_model=row.billing_model, state=row.state,
         invoice=msgspec.convert(row.invoice, Invoice), time_entry_ids=list(sources.get("time_entry_ids", [])),
         milestone_ids=list(sources.get("milestone_ids", [])), drawdown=drawdown, flow_back=flow_back,
-        created_at=row.created_at, updated_at=row.updated_at)
+        created_at=row.created_at, updated_at=row.updated_at, sequence=row.sequence,
+        supplements_id=row.supplements_id, holds=msgspec.convert(sources.get("holds") or [], list[InvoiceHold]))

@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from contracts.canonical import RateCard, Worker
+from contracts.canonical import Contract, RateCard, Worker
 from process_apis.backoff import describe, is_transient
 from process_apis.events.outbox import record_event
 from process_apis.exceptions.models import ExceptionItem
@@ -35,7 +35,7 @@ from process_apis.provisioning.models import (
     WonOpportunity,
 )
 from process_apis.store import exceptions, provisionings
-from process_apis.systems import CRM, CrmAccount, Systems
+from process_apis.systems import CRM, CrmAccount, Systems, unless_missing
 from runtime import correlation
 from runtime.downstream import DownstreamProblem, segment
 from runtime.problems import Conflict, NotFound, Unprocessable
@@ -69,6 +69,8 @@ class _Facts:
     opportunity: WonOpportunity
     account: CrmAccount | None
     rate_card: RateCard | None
+    # The contract signed in the CRM for the deal: the billing terms sold (value, term, schedule, fee).
+    signed: Contract | None = None
 
 
 class ProvisioningService:
@@ -237,12 +239,14 @@ class ProvisioningService:
                 raise ValidationFailed(["UNKNOWN_OPPORTUNITY"], f"the CRM has no opportunity {opportunity_id}") \
                     from exc
             raise
-        account = rate_card = None
+        account = rate_card = signed = None
         if opportunity.account_id:
-            account = await _unless_missing(self.systems.crm.account(opportunity.account_id))
+            account = await unless_missing(self.systems.crm.account(opportunity.account_id))
         if opportunity.rate_card_id:
-            rate_card = await _unless_missing(self.systems.crm.rate_card(opportunity.rate_card_id))
-        return _Facts(opportunity, account, rate_card)
+            rate_card = await unless_missing(self.systems.crm.rate_card(opportunity.rate_card_id))
+        if opportunity.signed_contract_ref:
+            signed = await unless_missing(self.systems.crm.contract(opportunity.signed_contract_ref))
+        return _Facts(opportunity, account, rate_card, signed)
 
     async def _execute(self, name: StepName, facts: _Facts, resources: Resources, provisioning_id: str
                        ) -> dict[str, Any]:
@@ -278,6 +282,7 @@ class ProvisioningService:
             reasons.append("MISSING_START_DATE")
         elif opportunity.end_date and opportunity.end_date < opportunity.start_date:
             reasons.append("INVALID_DATES")
+        reasons.extend(terms_problems(facts))
         if reasons:
             raise ValidationFailed(reasons, f"opportunity {opportunity.id} cannot be provisioned: "
                                    + ", ".join(reasons))
@@ -301,7 +306,7 @@ class ProvisioningService:
         opportunity = facts.opportunity
         if not resources.contract_id and opportunity.provisioned_project_id:
             # Provisioned before this tier existed (or by hand): adopt that contract instead of making another.
-            adopted = await _unless_missing(self.systems.psa.project(opportunity.provisioned_project_id))
+            adopted = await unless_missing(self.systems.psa.project(opportunity.provisioned_project_id))
             if adopted is not None:
                 resources.contract_id = adopted.contract_id
                 resources.project_id = adopted.id
@@ -317,21 +322,11 @@ class ProvisioningService:
                 if is_transient(exc):
                     raise
                 reopen_refused = True  # this ERP never reopens a closed contract: a new one replaces it
-        scheduled = None
-        if opportunity.billing_model in ("fixed_fee", "retainer"):
-            scheduled = str(opportunity.amount)
-        body: dict[str, Any] = {
-            "customer_id": resources.customer_id, "legal_entity_id": opportunity.legal_entity_id,
-            "name": f"{opportunity.name} SOW", "currency": opportunity.currency,
-            "billing_model": opportunity.billing_model, "start_date": str(opportunity.start_date),
-            "end_date": str(opportunity.end_date) if opportunity.end_date else None, "status": "active",
-            "rate_card_id": opportunity.rate_card_id,
-            "nte_amount": str(opportunity.nte_amount) if opportunity.nte_amount is not None else None,
-            "billing_profile": {"invoice_frequency": "milestone" if opportunity.billing_model == "milestone"
-                                else "monthly", "scheduled_amount": scheduled},
-        }
+        body = contract_body(facts, resources.customer_id, reopen_refused)
         replaced = f":replaces:{resources.contract_id}" if reopen_refused else ""
         contract = await self.systems.erp.create_contract(body, f"{key}:erp_contract{replaced}")
+        if contract.status == "draft":  # the signed contract was there already (one system is CRM and ERP)
+            contract = await self.systems.erp.update_contract(contract.id, {"status": "active"})
         resources.contract_id = contract.id
         return {"contract_id": contract.id}
 
@@ -512,13 +507,45 @@ class ProvisioningService:
         return "still_failing", f"provisioning is {after.state}: {(after.error or {}).get('detail', '')}"
 
 
-async def _unless_missing(call: Awaitable[Any]) -> Any:
-    try:
-        return await call
-    except DownstreamProblem as exc:
-        if exc.status == 404:
-            return None
-        raise
+def terms_problems(facts: _Facts) -> list[str]:
+    """What the deal lacks to be billed by its terms: a fixed fee needs its instalments and a retainer its fee per
+    period, from the signed contract (the deal amount is the contract's value, never an amount per period)."""
+    opportunity, signed = facts.opportunity, facts.signed
+    reasons = []
+    if signed is not None and (signed.billing_model != opportunity.billing_model
+                               or signed.currency != opportunity.currency):
+        reasons.append("SIGNED_CONTRACT_MISMATCH")
+    schedule = signed.billing_schedule if signed is not None else None
+    if opportunity.billing_model == "fixed_fee" and not (schedule and schedule.lines):
+        reasons.append("MISSING_BILLING_SCHEDULE")
+    if opportunity.billing_model == "retainer" and (schedule is None or schedule.period_fee is None):
+        reasons.append("MISSING_RETAINER_FEE")
+    return reasons
+
+
+def contract_body(facts: _Facts, customer_id: str | None, replacing: bool) -> dict[str, Any]:
+    """The ERP contract for the won deal: its rate card from the opportunity, its term and billing terms from the
+    signed contract (the opportunity's engagement dates and amount without one). The signed contract's number is
+    the ERP contract's (unless it replaces a closed one)."""
+    opportunity, signed = facts.opportunity, facts.signed
+    model = opportunity.billing_model
+    schedule = signed.billing_schedule if signed is not None else None
+    value = signed.total_value if signed is not None and signed.total_value is not None else (
+        opportunity.nte_amount if model == "time_and_materials" else opportunity.amount)
+    start, end = (signed.start_date, signed.end_date) if signed is not None else (
+        opportunity.start_date, opportunity.end_date)
+    return {
+        "id": opportunity.signed_contract_ref if signed is not None and not replacing else None,
+        "customer_id": customer_id, "legal_entity_id": opportunity.legal_entity_id,
+        "name": signed.name if signed is not None else f"{opportunity.name} SOW", "currency": opportunity.currency,
+        "billing_model": model, "start_date": str(start), "end_date": str(end) if end else None,
+        "status": "active", "rate_card_id": opportunity.rate_card_id,
+        "nte_amount": str(opportunity.nte_amount) if opportunity.nte_amount is not None else None,
+        "total_value": str(value) if value is not None else None,
+        "billing_profile": {"invoice_frequency": "milestone" if model == "milestone" else "monthly",
+                            "payment_terms_days": signed.billing_profile.payment_terms_days if signed else 30},
+        "billing_schedule": msgspec.to_builtins(schedule) if schedule is not None else {},
+    }
 
 
 def _problem(exc: DownstreamProblem) -> dict[str, Any]:

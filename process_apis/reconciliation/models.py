@@ -38,6 +38,42 @@ class Difference(msgspec.Struct, kw_only=True):
     detail: str
 
 
+# Differences of money (README, "Billing policies"), per contract. New kinds are added here and as a check in
+# reconciliation/billing.py; ``Difference.type`` keeps to the entry-level kinds v1 published first.
+BillingDifferenceType = Literal[
+    "posted_not_invoiced", "milestone_billed_twice", "milestone_not_billed", "contract_value_exceeded",
+    "billed_outside_term", "posted_outside_term", "superseded_entry_posted",
+]
+
+
+class BillingDifference(msgspec.Struct, kw_only=True):
+    """A difference of money: what it is, the amounts, and what to do about it."""
+
+    type: BillingDifferenceType
+    project_id: str | None = None
+    period: str | None = None
+    time_entry_id: str | None = None
+    milestone_id: str | None = None
+    invoice_ids: list[str] = []
+    posting_ids: list[str] = []
+    hours: Decimal | None = None
+    amount: Decimal | None = None
+    expected_amount: Decimal | None = None
+    currency: str | None = None
+    action: str
+    detail: str
+
+
+class ContractReport(msgspec.Struct, kw_only=True):
+    contract_id: str
+    currency: str
+    total_value: Decimal | None
+    # Issued (posted or paid) invoices only: a draft is not an invoice yet.
+    invoiced_amount: Decimal
+    draft_amount: Decimal
+    differences: list[BillingDifference]
+
+
 class ProjectReport(msgspec.Struct, kw_only=True):
     project_id: str
     contract_id: str | None
@@ -71,6 +107,7 @@ class Reconciliation(msgspec.Struct, kw_only=True):
     summary: Summary | None
     projects: list[ProjectReport]
     error: str | None = None
+    contracts: list[ContractReport] = []
 
 
 class ReconciliationPage(msgspec.Struct, kw_only=True):

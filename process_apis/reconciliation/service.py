@@ -2,13 +2,19 @@
 
 For each project: every posted or invoiced PSA entry must have exactly one ERP posting with the same quantity
 (and, when this tier posted it, the amount it queued); every ERP posting must name a PSA entry that is posted
-or invoiced; every invoiced entry must be on an ERP invoice and every entry on an invoice invoiced in the PSA.
-Approved entries without a posting are counted as awaiting posting, not as differences.
+or invoiced; every invoiced entry must be on an issued ERP invoice and every entry on an issued invoice
+invoiced in the PSA (a draft is not an issued invoice). Approved entries without a posting are counted as
+awaiting posting, not as differences.
+
+For each contract of those projects, the money (reconciliation/billing.py): late time not invoiced, milestones
+billed twice or not at all, billing above the contract's value or outside its term, postings outside the term,
+superseded versions still posted; each with its amounts and the action to take.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 from collections import Counter, defaultdict
 from decimal import Decimal
@@ -17,8 +23,10 @@ from typing import Any, Literal
 import msgspec
 import sqlalchemy as sa
 
-from contracts.canonical import Invoice, Posting, Project, TimeEntry
+from contracts.canonical import Invoice, Milestone, Posting, Project, TimeEntry
+from process_apis.reconciliation.billing import ISSUED, ContractFacts, check_contract, within
 from process_apis.reconciliation.models import (
+    ContractReport,
     Difference,
     ProjectReport,
     Reconciliation,
@@ -27,7 +35,7 @@ from process_apis.reconciliation.models import (
     Summary,
 )
 from process_apis.store import billing_postings, reconciliations
-from process_apis.systems import Systems
+from process_apis.systems import Systems, unless_missing
 from runtime import correlation
 from runtime.downstream import DownstreamProblem
 from runtime.problems import BadRequest, FieldError, NotFound
@@ -54,23 +62,59 @@ class ReconciliationService:
             projects = await self._projects(request)
             limit = asyncio.Semaphore(4)
 
-            async def one(project: Project) -> ProjectReport:
+            async def one(contract_id: str, of: list[Project]) -> tuple[list[ProjectReport], ContractReport | None]:
                 async with limit:
-                    return await self._project(project, request)
+                    return await self._contract(contract_id, of, request)
 
-            reports = list(await asyncio.gather(*(one(p) for p in projects)))
+            by_contract: dict[str, list[Project]] = defaultdict(list)
+            for project in projects:
+                by_contract[project.contract_id].append(project)
+            results = await asyncio.gather(*(one(c, of) for c, of in by_contract.items()))
+            order = {p.id: index for index, p in enumerate(projects)}
+            reports = sorted((r for project_reports, _ in results for r in project_reports),
+                             key=lambda r: order[r.project_id])
+            contracts = sorted((c for _, c in results if c is not None), key=lambda c: c.contract_id)
         except Exception as exc:
             async with self.db.transaction() as conn:
                 await conn.execute(reconciliations.update().where(reconciliations.c.id == reconciliation_id).values(
                     state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow()))
             raise
         by_type: Counter[str] = Counter(d.type for r in reports for d in r.differences)
+        by_type.update(d.type for c in contracts for d in c.differences)
         summary = Summary(projects=len(reports), projects_with_differences=sum(1 for r in reports if r.differences),
                           differences=sum(by_type.values()), by_type=dict(sorted(by_type.items())))
         async with self.db.transaction() as conn:
             await conn.execute(reconciliations.update().where(reconciliations.c.id == reconciliation_id).values(
-                state="completed", summary=summary, projects=reports, finished_at=utcnow()))
+                state="completed", summary=summary, projects=reports, contracts=contracts, finished_at=utcnow()))
         return await self.get(reconciliation_id)
+
+    async def _contract(self, contract_id: str, projects: list[Project], request: ReconciliationRequest
+                        ) -> tuple[list[ProjectReport], ContractReport | None]:
+        """The facts of a contract's projects, read once: each project's report, and the contract's money."""
+        (contract, postings, invoices), project_entries, project_milestones = await asyncio.gather(
+            asyncio.gather(unless_missing(self.systems.erp.contract(contract_id)),
+                           self.systems.erp.postings(contract_id=contract_id),
+                           self.systems.erp.invoices(contract_id=contract_id)),
+            asyncio.gather(*(self.systems.psa.time_entries(project_id=p.id) for p in projects)),
+            asyncio.gather(*(self.systems.psa.milestones(project_id=p.id) for p in projects)))
+        entries: list[TimeEntry] = [e for each in project_entries for e in each]
+        milestones: list[Milestone] = [m for each in project_milestones for m in each]
+
+        def in_window(day: dt.date) -> bool:
+            return within(day, request.from_date, request.to_date)
+
+        queued = await self._queued_amounts([e.id for e in entries if in_window(e.work_date)])
+        reports = [reconcile(project, [e for e in entries if e.project_id == project.id and in_window(e.work_date)],
+                             [p for p in postings if p.project_id == project.id and in_window(p.work_date)],
+                             invoices, queued) for project in projects]
+        if contract is None:
+            return reports, None  # a project without its contract: its report says what it can
+        facts = ContractFacts(contract=contract, entries=entries, postings=postings, invoices=invoices,
+                              milestones=milestones, from_date=request.from_date, to_date=request.to_date)
+        return reports, ContractReport(
+            contract_id=contract_id, currency=contract.currency, total_value=contract.total_value,
+            invoiced_amount=sum((i.subtotal for i in facts.issued), Decimal(0)),
+            draft_amount=sum((i.subtotal for i in facts.drafts), Decimal(0)), differences=check_contract(facts))
 
     async def _projects(self, request: ReconciliationRequest) -> list[Project]:
         if request.project_ids is None:
@@ -86,16 +130,6 @@ class ReconciliationService:
                                      ) from exc
                 raise
         return found
-
-    async def _project(self, project: Project, request: ReconciliationRequest) -> ProjectReport:
-        window = {"from_date": request.from_date, "to_date": request.to_date}
-        entries, postings, invoices = await asyncio.gather(
-            self.systems.psa.time_entries(project_id=project.id, **window),
-            self.systems.erp.postings(project_id=project.id, **window),
-            self.systems.erp.invoices(contract_id=project.contract_id),
-        )
-        queued = await self._queued_amounts([e.id for e in entries])
-        return reconcile(project, entries, postings, invoices, queued)
 
     async def _queued_amounts(self, entry_ids: list[str]) -> dict[str, tuple[Decimal, str]]:
         if not entry_ids:
@@ -144,7 +178,7 @@ def reconcile(project: Project, entries: list[TimeEntry], postings: list[Posting
             by_source[posting.source_id].append(posting)
     on_invoice: dict[str, str] = {}
     for invoice in invoices:
-        if invoice.state == "void":
+        if invoice.state not in ISSUED:  # a draft is not an issued invoice, a void one is nothing
             continue
         for line in invoice.lines:
             if line.source_type == "time_entry":
@@ -154,6 +188,7 @@ def reconcile(project: Project, entries: list[TimeEntry], postings: list[Posting
     differences: list[Difference] = []
     approved = posted = invoiced = awaiting = 0
     posted_hours = Decimal(0)
+    issued = any(i.state in ISSUED for i in invoices)
     for entry in entries:
         found = by_source.get(entry.id, [])
         if entry.state == "approved":
@@ -171,7 +206,7 @@ def reconcile(project: Project, entries: list[TimeEntry], postings: list[Posting
         posted_hours += entry.hours
         if entry.state == "invoiced":
             invoiced += 1
-            if invoices and entry.id not in on_invoice:
+            if issued and entry.id not in on_invoice:
                 differences.append(Difference(type="invoiced_in_psa_not_on_invoice", time_entry_id=entry.id,
                                               psa_state=entry.state, detail="no ERP invoice line names this entry"))
         if not entry.billable:
@@ -220,4 +255,6 @@ def _view(row: Any) -> Reconciliation:
         from_date=scope.from_date, to_date=scope.to_date, started_at=row.started_at,
         finished_at=row.finished_at,
         summary=msgspec.convert(row.summary, Summary) if row.summary else None,
-        projects=msgspec.convert(row.projects or [], list[ProjectReport]), error=row.error)
+        projects=msgspec.convert(row.projects or [], list[ProjectReport]), error=row.error,
+        contracts=msgspec.convert(row.contracts or [], list[ContractReport]))
+

@@ -67,6 +67,11 @@ class CrmV1(Controller):
         return await connector(state).list_contracts(account_id=account_id, status=status, cursor=cursor,
                                                      limit=limit)
 
+    @get("/contracts/{contract_id:str}", operation_id="getSignedContract")
+    async def get_contract(self, state: State, principal: Principal, contract_id: str) -> Contract:
+        require_scopes(principal, "crm:read")
+        return await connector(state).get_contract(contract_id)
+
     @get("/rate-cards", operation_id="listRateCards")
     async def list_rate_cards(self, state: State, principal: Principal, cursor: str | None = None,
                               limit: Limit = 50) -> Page[RateCard]:

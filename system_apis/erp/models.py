@@ -17,8 +17,9 @@ from contracts.canonical import (
     InvoiceLineSource,
     Period,
     Posting,
+    UnusedHoursRule,
 )
-from system_apis.checks import NON_NEGATIVE, Checked
+from system_apis.checks import NON_NEGATIVE, Checked, DecimalRange
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -36,6 +37,34 @@ class CustomerCreate(Checked, kw_only=True):
     external_ids: dict[str, str] = {}
 
 
+PERCENT = DecimalRange(Decimal(0), maximum=Decimal(100))
+# Bounds a contract's terms never need to pass (and that keep every amount exact in minor units).
+AMOUNT = DecimalRange(Decimal(0), maximum=Decimal(10) ** 12)
+HOURS = DecimalRange(Decimal(0), maximum=Decimal(10000))
+
+
+class ScheduleLineCreate(Checked, kw_only=True):
+    """A fixed-fee instalment: exactly one of ``period`` and ``date`` says when it is billed."""
+
+    line_no: Annotated[int, msgspec.Meta(ge=1, le=10000)]
+    amount: Decimal
+    period: Period | None = None
+    date: dt.date | None = None
+    percent_complete: Decimal | None = None
+    description: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+    ranges = {"amount": AMOUNT, "percent_complete": PERCENT}
+
+
+class BillingScheduleCreate(Checked, kw_only=True):
+    lines: Annotated[list[ScheduleLineCreate], msgspec.Meta(max_length=400)] = []
+    period_fee: Decimal | None = None
+    hours_allowance: Decimal | None = None
+    unused_hours: UnusedHoursRule = "expire"
+
+    ranges = {"period_fee": AMOUNT, "hours_allowance": HOURS}
+
+
 class ContractCreate(Checked, kw_only=True):
     # The contract's business key when it is known already (the SOW signed in CRM: ctr_2001).
     id: Ref | None = None
@@ -50,8 +79,10 @@ class ContractCreate(Checked, kw_only=True):
     status: ContractStatus = "draft"
     rate_card_id: Ref | None = None
     billing_profile: BillingProfile = msgspec.field(default_factory=BillingProfile)
+    total_value: Decimal | None = None
+    billing_schedule: BillingScheduleCreate = msgspec.field(default_factory=BillingScheduleCreate)
 
-    ranges = {"nte_amount": NON_NEGATIVE}
+    ranges = {"nte_amount": NON_NEGATIVE, "total_value": AMOUNT}
 
 
 class ContractPatch(Checked, kw_only=True):
@@ -63,8 +94,10 @@ class ContractPatch(Checked, kw_only=True):
     status: ContractStatus | UnsetType = UNSET
     rate_card_id: Ref | UnsetType | None = UNSET
     billing_profile: BillingProfile | UnsetType = UNSET
+    total_value: Decimal | UnsetType | None = UNSET
+    billing_schedule: BillingScheduleCreate | UnsetType = UNSET
 
-    ranges = {"nte_amount": NON_NEGATIVE}
+    ranges = {"nte_amount": NON_NEGATIVE, "total_value": AMOUNT}
 
 
 class ProjectDimensionCreate(Checked, kw_only=True):

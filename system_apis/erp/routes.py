@@ -215,6 +215,14 @@ class ErpV1(Controller):
         require_scopes(principal, "erp:read")
         return await connector(state).list_credit_notes(invoice_id=invoice_id, cursor=cursor, limit=limit)
 
+    @post("/invoices/{invoice_id:str}/void", operation_id="voidInvoice")
+    async def void_invoice(self, state: State, principal: Principal, invoice_id: str,
+                           idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        async def action() -> tuple[int, Invoice]:
+            return 200, await ErpService(connector(state)).void_invoice(invoice_id)
+        return await write(state, principal, "voidInvoice", idempotency_key, {"invoice_id": invoice_id}, None,
+                           action)
+
     @get("/invoices/{invoice_id:str}", operation_id="getInvoice")
     async def get_invoice(self, state: State, principal: Principal, invoice_id: str) -> Invoice:
         require_scopes(principal, "erp:read")

@@ -167,6 +167,8 @@ def _seed_firm(pool: Any, firm: demo_firm.Firm, company: Any, currency: Any) -> 
     contracts = [c for c in firm.contracts if c.legal_entity == LEGAL_ENTITY and c.currency == CURRENCY
                  and c.billing_model == "time_and_materials"]
     contract_numbers = {c.number for c in contracts}
+    # Signed for won deals, waiting for provisioning: one Tryton is CRM and ERP, so the contract is here already.
+    signed = [c for c in firm.signed_contracts if c.legal_entity == LEGAL_ENTITY and c.currency == CURRENCY]
     projects = [p for p in firm.projects if p.contract in contract_numbers]
     project_codes = {p.code for p in projects}
     assignments = [a for a in firm.assignments if a.project in project_codes]
@@ -214,13 +216,18 @@ def _seed_firm(pool: Any, firm: demo_firm.Firm, company: Any, currency: Any) -> 
         cards[card.code] = created
 
     contract_records = {}
-    for contract in contracts:
+    for contract in [*contracts, *signed]:
         created, = Contract.create([{
             'number': contract.number, 'party': parties[contract.customer].id, 'company': company.id,
             'name': contract.name, 'currency': currency.id, 'billing_model': contract.billing_model,
             'nte_amount': contract.nte, 'start_date': contract.start, 'end_date': contract.end,
             'state': contract.status, 'rate_card': cards[contract.rate_card].id, 'invoice_frequency': "monthly",
             'payment_term_days': 30, 'scheduled_amount': contract.scheduled_amount,
+            'total_value': contract.total_value, 'retainer_hours': contract.retainer_hours,
+            'unused_hours': contract.unused_hours, 'schedule_lines': [('create', [
+                {'line_no': n + 1, 'period': period, 'amount': amount, 'percent_complete': percent,
+                 'description': f"Instalment {n + 1} of {len(contract.schedule)}"}
+                for n, (period, amount, percent) in enumerate(contract.schedule)])],
         }])
         contract_records[contract.number] = created
 
@@ -297,7 +304,7 @@ def _seed_firm(pool: Any, firm: demo_firm.Firm, company: Any, currency: Any) -> 
                 'psgw_nte_amount': opportunity.nte, 'psgw_engagement_start': opportunity.start,
                 'psgw_engagement_end': opportunity.end,
                 'psgw_signed_contract_ref': next(
-                    (c.number for c in contracts if c.opportunity == opportunity.number), None),
+                    (c.number for c in [*contracts, *signed] if c.opportunity == opportunity.number), None),
             }])
 
 

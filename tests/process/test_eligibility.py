@@ -22,6 +22,7 @@ from process_apis.billing.eligibility import (
     bill_amount,
     evaluate,
     evaluate_batch,
+    v1_reasons,
 )
 
 DAY = dt.date(2026, 10, 14)
@@ -76,6 +77,9 @@ CASES: list[Case] = [
     ("ALREADY_POSTED", entry, lambda: context(posted_sources=frozenset({"te_1"}))),
     ("BILLED_BY_MILESTONE", entry, lambda: context(contracts=contract(billing_model="milestone"))),
     ("BILLED_BY_MILESTONE", entry, lambda: context(contracts=contract(billing_model="fixed_fee"))),
+    # A USD rate card on a GBP contract: held, never priced at the USD rate and called GBP.
+    ("RATE_CURRENCY_MISMATCH", entry, lambda: context(contracts=contract(currency="GBP"),
+                                                      rate_card_currencies={"rc_usd": "USD"})),
 ]
 
 
@@ -143,3 +147,13 @@ def test_batch_holds_only_the_entry_that_crosses_the_nte() -> None:
     assert [by_id[f"te_{n}"].eligible for n in range(4)] == [True, True, False, False]
     assert by_id["te_2"].reasons == ("NTE_EXCEEDED",)
     assert [v.time_entry_id for v in verdicts] == ["te_3", "te_2", "te_1", "te_0"]
+
+
+def test_a_rate_card_in_another_currency_is_a_hold_without_an_amount() -> None:
+    verdict = evaluate(entry(), context(contracts=contract(currency="GBP"), rate_card_currencies={"rc_usd": "USD"}))
+
+    assert verdict.reasons == ("RATE_CURRENCY_MISMATCH",) and verdict.disposition == "hold"
+    assert verdict.amount is None and verdict.rate is None and verdict.currency == "GBP"
+    assert v1_reasons(verdict.reasons) == ["NO_RATE_FOR_ROLE"]  # billing v1's closed enum, nearest meaning
+    same = evaluate(entry(), context(rate_card_currencies={"rc_usd": "USD"}))
+    assert same.eligible and same.amount == Decimal("1401.00")

@@ -18,8 +18,9 @@ from process_apis.events.outbox import record_event
 from process_apis.events.relay import EventRelay
 from process_apis.events.service import events_after
 from process_apis.exceptions.service import ExceptionQueue, raise_exception, resolve_open
+from process_apis.invoicing.service import InvoicingService
 from process_apis.jobs import JobRunner, enqueue_job
-from process_apis.store import billing_postings, exceptions
+from process_apis.store import billing_postings, exceptions, invoice_drafts, invoice_sources, invoices
 from process_apis.systems import Systems
 from runtime import correlation
 from runtime.downstream import Downstream, DownstreamProblem
@@ -270,3 +271,28 @@ async def test_one_idempotency_key_sent_to_several_replicas_at_once_records_one_
 
     assert len({approval_id for approval_id, _ in answers}) == 1
     assert sorted(new for _, new in answers) == [False, False, False, True]
+
+
+async def test_invoices_of_an_earlier_release_are_adopted_once_with_the_sources_they_bill(db: Database) -> None:
+    now = utcnow()
+    invoice = {"id": "inv_1", "external_ids": {"erp": "1"}, "customer_id": "cus_1", "contract_id": "ctr_1",
+               "legal_entity_id": "le_us", "currency": "USD", "period": "2026-10", "subtotal": "350.00",
+               "tax": "0.00", "total": "350.00", "state": "draft", "issue_date": None, "lines": [
+                   {"description": "Professional services", "quantity": "2", "unit_price": "175.00",
+                    "amount": "350.00", "source_type": "time_entry", "source_ids": ["te_1"]}]}
+    async with db.transaction() as conn:
+        await conn.execute(invoice_drafts.insert().values(
+            id="inv_1", contract_id="ctr_1", period="2026-10", billing_model="time_and_materials", state="draft",
+            invoice=invoice, sources={"time_entry_ids": ["te_1"], "milestone_ids": []}, created_at=now,
+            updated_at=now))
+    service = InvoicingService(db, Systems(Downstream("gateway", "http://127.0.0.1:9")), JobRunner(db))
+
+    assert await service.adopt_earlier_drafts() == 1
+    assert await service.adopt_earlier_drafts() == 0  # every start runs it: nothing twice
+
+    adopted = await service.get("inv_1")
+    assert (adopted.state, adopted.sequence, adopted.time_entry_ids) == ("draft", 1, ["te_1"])
+    async with db.read() as conn:
+        held = (await conn.execute(sa.select(invoice_sources.c.source_id, invoice_sources.c.invoice_id))).all()
+        live = (await conn.execute(sa.select(invoices.c.live_key))).scalar()
+    assert [tuple(r) for r in held] == [("te_1", "inv_1")] and live == "ctr_1:2026-10"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 
 from tests.system.conftest import SystemApis
 
@@ -179,3 +180,57 @@ def test_revenue_schedules(apis: SystemApis) -> None:
     period = schedules[0]["period"]
     one = apis.json("GET", "erp", "/revenue-schedules", 200, params={"contract_id": "ctr_2001", "period": period})
     assert [s["period"] for s in one["items"]] == [period]
+
+
+def test_contracts_carry_their_billing_terms(apis: SystemApis) -> None:
+    fixed = apis.json("GET", "erp", "/contracts/{contract_id}", 200, path={"contract_id": "ctr_2011"})
+    lines = fixed["billing_schedule"]["lines"]
+    assert fixed["billing_model"] == "fixed_fee" and fixed["billing_profile"]["scheduled_amount"] is None
+    assert sum(Decimal(line["amount"]) for line in lines) == Decimal(fixed["total_value"])
+    assert lines[-1]["percent_complete"] == "100" and all(line["period"] for line in lines)
+    retainer = apis.json("GET", "erp", "/contracts/{contract_id}", 200, path={"contract_id": "ctr_2019"})
+    terms = retainer["billing_schedule"]
+    assert (terms["period_fee"], terms["hours_allowance"], terms["unused_hours"]) == ("13000.00", "80", "carry_forward")
+    assert retainer["billing_profile"]["scheduled_amount"] == terms["period_fee"]  # the deprecated mirror
+
+    number = f"ctr_{uuid.uuid4().int % 10**6 + 900000}"
+    body = {"id": number, "customer_id": "cus_1001", "legal_entity_id": "le_us", "name": "Contoso rollout",
+            "currency": "USD", "billing_model": "fixed_fee", "start_date": "2027-01-01", "end_date": "2027-03-31",
+            "status": "active", "total_value": "30000.00", "billing_schedule": {"lines": [
+                {"line_no": 1, "amount": "10000.00", "period": "2027-01", "percent_complete": "40"},
+                {"line_no": 2, "amount": "20000.00", "date": "2027-03-15", "percent_complete": "100"}]}}
+    created = apis.json("POST", "erp", "/contracts", 201, json=body)
+    assert [(line["period"], line["date"]) for line in created["billing_schedule"]["lines"]] == [
+        ("2027-01", None), (None, "2027-03-15")]
+    per_month = apis.json("POST", "erp", "/contracts", 422, json={
+        **body, "id": None, "billing_profile": {"scheduled_amount": "30000.00"}})
+    assert [e["pointer"] for e in per_month["errors"]] == ["/billing_profile/scheduled_amount"]
+    over_value = apis.json("POST", "erp", "/contracts", 422, json={**body, "id": None, "total_value": "25000.00"})
+    assert [e["pointer"] for e in over_value["errors"]] == ["/billing_schedule/lines"]
+    outside = apis.json("PATCH", "erp", "/contracts/{contract_id}", 422, path={"contract_id": number},
+                        json={"end_date": "2027-02-28"})
+    assert [e["pointer"] for e in outside["errors"]] == ["/billing_schedule/lines/1/date"]
+    both = apis.json("POST", "erp", "/contracts", 422, json={**body, "id": None, "billing_schedule": {"lines": [
+        {"line_no": 1, "amount": "1.00", "period": "2027-01", "date": "2027-01-05"}]}})
+    assert [e["pointer"] for e in both["errors"]] == ["/billing_schedule/lines/0/period"]
+    amended = apis.json("PATCH", "erp", "/contracts/{contract_id}", 200, path={"contract_id": number},
+                        json={"total_value": "35000.00"})
+    assert amended["version"] == 2 and amended["billing_schedule"] == created["billing_schedule"]
+
+
+def test_a_draft_invoice_is_voided_and_a_posted_one_is_not(apis: SystemApis) -> None:
+    body = {"customer_id": "cus_1004", "contract_id": "ctr_2004", "legal_entity_id": "le_uk", "currency": "GBP",
+            "period": TODAY.strftime("%Y-%m"), "lines": [
+                {"description": "Consultant services", "quantity": "1", "unit_price": "140.00", "amount": "140.00",
+                 "source_type": "time_entry", "source_ids": [fresh_source()]}]}
+    draft = apis.json("POST", "erp", "/invoices", 201, json=body)
+    path = {"invoice_id": draft["id"]}
+    assert apis.json("POST", "erp", "/invoices/{invoice_id}/void", 200, path=path)["state"] == "void"
+    assert apis.json("POST", "erp", "/invoices/{invoice_id}/void", 200, path=path)["state"] == "void"
+    refused = apis.json("POST", "erp", "/invoices/{invoice_id}/post", 409, path=path)
+    assert refused["type"].endswith("/invalid-transition")
+    posted = apis.json("POST", "erp", "/invoices", 201, json=body)
+    apis.json("POST", "erp", "/invoices/{invoice_id}/post", 200, path={"invoice_id": posted["id"]})
+    kept = apis.json("POST", "erp", "/invoices/{invoice_id}/void", 409, path={"invoice_id": posted["id"]})
+    assert (kept["from_state"], kept["to_state"]) == ("posted", "void")
+    apis.call("POST", "erp", "/invoices/{invoice_id}/void", 404, path={"invoice_id": "inv_1"})

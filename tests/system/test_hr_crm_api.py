@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import httpx
 
 from tests.conftest import RunningStack
@@ -58,7 +60,8 @@ def test_accounts_are_customers(apis: SystemApis) -> None:
 
 def test_opportunities_and_write_back(apis: SystemApis) -> None:
     won = apis.json("GET", "crm", "/opportunities", 200, params={"stage": "closed_won", "limit": 200})["items"]
-    assert {o["stage"] for o in won} == {"closed_won"} and len(won) == 21
+    # 20 provisioned long ago, OPP-3103 won without a signed contract, OPP-3105/3106 signed and not yet provisioned
+    assert {o["stage"] for o in won} == {"closed_won"} and len(won) == 23
     first = next(o for o in won if o["id"] == "opp_3001")
     assert first["signed_contract_ref"] == "ctr_2001" and first["provisioned_project_id"] == "prj_4001"
     assert first["amount"] == "80000.00" and first["rate_card_id"] == "rc_usd"
@@ -83,6 +86,16 @@ def test_signed_contracts_and_rate_cards(apis: SystemApis) -> None:
     assert contracts and {c["customer_id"] for c in contracts} == {"cus_1002"}
     assert apis.json("GET", "crm", "/contracts", 200, params={"status": "amendment_pending"})["items"][0][
         "id"] == "ctr_2008"
+    signed = apis.json("GET", "crm", "/contracts/{contract_id}", 200, path={"contract_id": "ctr_2101"})
+    assert (signed["billing_model"], signed["total_value"], signed["currency"]) == ("fixed_fee", "130000.00", "USD")
+    instalments = signed["billing_schedule"]["lines"]
+    assert sum(Decimal(line["amount"]) for line in instalments) == Decimal(130000)
+    assert [line["percent_complete"] for line in instalments] == ["30", "45", "60", "75", "100"]
+    retainer = apis.json("GET", "crm", "/contracts/{contract_id}", 200, path={"contract_id": "ctr_2102"})
+    assert retainer["billing_schedule"]["period_fee"] == "14000.00" and retainer["total_value"] == "170000.00"
+    assert (retainer["billing_schedule"]["hours_allowance"], retainer["billing_schedule"]["unused_hours"]) == (
+        "70", "carry_forward")
+    apis.call("GET", "crm", "/contracts/{contract_id}", 404, path={"contract_id": "ctr_9999"})
     cards = apis.json("GET", "crm", "/rate-cards", 200)["items"]
     assert {c["id"] for c in cards} == {"rc_usd", "rc_gbp", "rc_eur", "rc_usd-lean"}
     lean = apis.json("GET", "crm", "/rate-cards/{rate_card_id}", 200, path={"rate_card_id": "rc_usd-lean"})

@@ -128,3 +128,32 @@ def test_tryton_refusals_and_unknown_ids_are_canonical_problems(system: httpx.Cl
         "legal_entity_id": "le_us", "work_date": "2020-01-06", "quantity": "1", "amount": "175",
         "currency": "USD"})
     assert nothing.status_code == 422 and nothing.json()["type"].endswith("period-closed")
+
+
+def test_a_signed_fixed_fee_bills_its_tryton_instalments_and_a_voided_draft_is_cancelled_in_tryton(
+        experience: httpx.Client, system: httpx.Client, rpc: TrytonLook) -> None:
+    started = ok(experience.post("/process/provisioning/v1/provisionings", json={"opportunity_id": "opp_3105"}),
+                 200, 202)
+    done = wait_for("provisioning on Tryton", lambda: (lambda body: body if body["state"] in (
+        "completed", "failed", "rejected", "compensated") else None)(ok(experience.get(
+            f"/process/provisioning/v1/provisionings/{started['id']}"))))
+    assert done["state"] == "completed", done
+    assert done["resources"]["contract_id"] == "ctr_2101"  # the contract signed in Tryton, adopted
+    contract = system.get(f"{ERP}/contracts/ctr_2101")
+    assert_matches_contract("system/erp", "GET", "/contracts/{contract_id}", contract)
+    lines = contract.json()["billing_schedule"]["lines"]
+    assert contract.json()["total_value"] == "130000.00" and sum(Decimal(x["amount"]) for x in lines) == 130000
+    stored = rpc.search_read("psgw.contract.schedule_line", [("contract.number", "=", "SOW-2101")],
+                             ["line_no", "amount"])
+    assert sorted(r["line_no"] for r in stored) == [1, 2, 3, 4, 5]
+
+    drafted = ok(experience.post(DRAFTS, json={"contract_id": "ctr_2101", "period": lines[0]["period"]}), 201)
+    assert [line["amount"] for line in drafted["invoice"]["lines"]] == [lines[0]["amount"]]
+    voided = ok(experience.post(f"/process/invoicing/v1/invoices/{drafted['id']}/voidings"))
+
+    invoice, = rpc.read("account.invoice", [int(drafted["invoice"]["external_ids"]["erp"])], ["state"])
+    assert invoice["state"] == "cancelled" and voided["invoice"]["state"] == "void"
+    again = ok(experience.post(DRAFTS, json={"contract_id": "ctr_2101", "period": lines[0]["period"]}), 201)
+    assert again["id"] != drafted["id"] and again["sequence"] == 2
+    ended = experience.post(DRAFTS, json={"contract_id": "ctr_2101", "period": "2031-01"})
+    assert ended.status_code == 422 and ended.json()["reason"] == "OUTSIDE_CONTRACT_TERM"

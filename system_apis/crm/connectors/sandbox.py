@@ -18,6 +18,7 @@ import msgspec
 from contracts.canonical import (
     BillingModel,
     BillingProfile,
+    BillingSchedule,
     Contract,
     ContractStatus,
     Customer,
@@ -26,12 +27,14 @@ from contracts.canonical import (
     Page,
     RateCard,
     RateCardLine,
+    ScheduleLine,
+    UnusedHoursRule,
 )
 from runtime.downstream import Downstream
 from runtime.problems import NotFound
 from system_apis import cursors
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
-from system_apis.money import exponent
+from system_apis.money import exponent, plain
 from system_apis.vendor_errors import vendor_problem
 from system_apis.vendor_keys import KeyMap
 
@@ -49,6 +52,8 @@ STAGE_VENDOR = {v: k for k, v in STAGE.items()}
 BILLING_MODEL_VENDOR = {v: k for k, v in BILLING_MODEL.items()}
 CONTRACT_STATUS_VENDOR = {v: k for k, v in CONTRACT_STATUS.items()}
 INVOICE_STATUS_VENDOR = {v: k for k, v in INVOICE_STATUS.items()}
+UNUSED_HOURS: dict[str, UnusedHoursRule] = {"Expire": "expire", "Carry Forward": "carry_forward"}
+UNUSED_HOURS_VENDOR = {v: k for k, v in UNUSED_HOURS.items()}
 OPPORTUNITY_FIELDS = {"StageName": "/stage", "Provisioned_Project__c": "/provisioned_project_id",
                       "Invoice_Status__c": "/invoice_status", "CloseDate": "/close_date", "Amount": "/amount",
                       "Signed_Contract__c": "/signed_contract_ref"}
@@ -163,7 +168,24 @@ def opportunity_to_vendor(opportunity: Opportunity, keys: CrmKeys) -> dict[str, 
     }
 
 
-def contract_from_vendor(body: dict[str, Any], keys: CrmKeys) -> Contract:
+def schedule_from_vendor(body: dict[str, Any], lines: Iterable[dict[str, Any]]) -> BillingSchedule:
+    currency = body["CurrencyIsoCode"]
+    retainer = body.get("Billing_Model__c") == "Retainer"
+    hours = body.get("Retainer_Hours__c")
+    return BillingSchedule(
+        lines=[ScheduleLine(
+            line_no=int(line["Line_Number__c"]), amount=money(line["Amount__c"], currency) or Decimal(0),
+            period=line.get("Billing_Period__c") or None, date=_date(line.get("Billing_Date__c")),
+            percent_complete=None if line.get("Percent_Complete__c") is None
+            else plain(Decimal(line["Percent_Complete__c"])), description=line.get("Description__c") or "")
+            for line in sorted(lines, key=lambda line: line["Line_Number__c"])],
+        period_fee=money(body.get("Scheduled_Amount__c"), currency) if retainer else None,
+        hours_allowance=None if hours is None else plain(Decimal(hours)),
+        unused_hours=UNUSED_HOURS[body.get("Unused_Hours_Policy__c") or "Expire"],
+    )
+
+
+def contract_from_vendor(body: dict[str, Any], keys: CrmKeys, lines: Iterable[dict[str, Any]] = ()) -> Contract:
     terms = body.get("Payment_Terms__c") or "Net 30"
     return Contract(
         id=to_canonical("contract", body["SOW_Number__c"]), external_ids={"crm": body["Id"]},
@@ -181,6 +203,8 @@ def contract_from_vendor(body: dict[str, Any], keys: CrmKeys) -> Contract:
             payment_terms_days=int(terms.removeprefix("Net ")),
             scheduled_amount=money(body.get("Scheduled_Amount__c"), body["CurrencyIsoCode"]),
         ),
+        total_value=money(body.get("Contract_Value__c"), body["CurrencyIsoCode"]),
+        billing_schedule=schedule_from_vendor(body, lines),
     )
 
 
@@ -197,8 +221,20 @@ def contract_to_vendor(contract: Contract, keys: CrmKeys) -> dict[str, Any]:
         if contract.rate_card_id else None,
         "Invoice_Frequency__c": contract.billing_profile.invoice_frequency.title(),
         "Payment_Terms__c": f"Net {contract.billing_profile.payment_terms_days}",
-        "Scheduled_Amount__c": number(contract.billing_profile.scheduled_amount),
+        "Scheduled_Amount__c": number(contract.billing_schedule.period_fee
+                                      if contract.billing_schedule.period_fee is not None
+                                      else contract.billing_profile.scheduled_amount),
+        "Contract_Value__c": number(contract.total_value),
+        "Retainer_Hours__c": number(contract.billing_schedule.hours_allowance),
+        "Unused_Hours_Policy__c": UNUSED_HOURS_VENDOR[contract.billing_schedule.unused_hours],
     }
+
+
+def schedule_lines_to_vendor(contract: Contract) -> list[dict[str, Any]]:
+    return [{"Contract__c": contract.external_ids["crm"], "Line_Number__c": line.line_no,
+             "Billing_Period__c": line.period, "Billing_Date__c": line.date.isoformat() if line.date else None,
+             "Amount__c": number(line.amount), "Percent_Complete__c": number(line.percent_complete),
+             "Description__c": line.description} for line in contract.billing_schedule.lines]
 
 
 def rate_card_from_vendor(card: dict[str, Any], lines: Iterable[dict[str, Any]]) -> RateCard:
@@ -375,8 +411,25 @@ class SandboxCrm:
         # SOQL, not SQL: every value in it went through soql_text (quoted and escaped).
         rows, next_cursor = await self._query(f"SELECT FIELDS(ALL) FROM Contract{where} ORDER BY SOW_Number__c",  # noqa: S608
                                               cursor, limit)
+        return Page(items=await self._contracts(rows), next_cursor=next_cursor)
+
+    async def get_contract(self, contract_id: str) -> Contract:
+        if not is_canonical("contract", contract_id):
+            raise NotFound(f"no contract {contract_id!r}", slug="unknown-id")
+        row = await self._by_external_id("Contract", "SOW_Number__c", to_business_key("contract", contract_id),
+                                         "contract")
+        return (await self._contracts([row]))[0]
+
+    async def _contracts(self, rows: list[dict[str, Any]]) -> list[Contract]:
+        """Contracts with their billing schedule lines (one query for the page)."""
         await self._know(rows)
-        return Page(items=[contract_from_vendor(r, self.keys) for r in rows], next_cursor=next_cursor)
+        lines: dict[str, list[dict[str, Any]]] = {row["Id"]: [] for row in rows}
+        if rows:
+            in_list = ", ".join(soql_text(row["Id"]) for row in rows)
+            soql = f"SELECT FIELDS(ALL) FROM Billing_Schedule_Line__c WHERE Contract__c IN ({in_list}) ORDER BY Name"  # noqa: S608
+            for line in await self._all(soql):
+                lines[line["Contract__c"]].append(line)
+        return [contract_from_vendor(row, self.keys, lines[row["Id"]]) for row in rows]
 
     async def _lines(self, card_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         lines: dict[str, list[dict[str, Any]]] = {card_id: [] for card_id in card_ids}

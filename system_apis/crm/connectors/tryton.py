@@ -27,7 +27,7 @@ from contracts.canonical import (
     RateCardLine,
 )
 from runtime.problems import Conflict, NotFound
-from system_apis.erp.connectors.tryton import CONTRACT_FIELDS, CUSTOMER_FIELDS, contract_from_row, customer_from_row
+from system_apis.erp.connectors.tryton import CONTRACT_FIELDS, CUSTOMER_FIELDS, contracts_from_rows, customer_from_row
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical
 from system_apis.tryton_rpc import TrytonRecords, nested
 
@@ -144,7 +144,16 @@ class TrytonCrm(TrytonRecords):
                 return Page(items=[])
             domain.append(("party.code", "=", to_business_key("customer", account_id)))
         rows, next_cursor = await self.page("psgw.contract", domain, CONTRACT_FIELDS, cursor, limit)
-        return Page(items=[contract_from_row(r, "crm") for r in rows], next_cursor=next_cursor)
+        return Page(items=await contracts_from_rows(self, rows, "crm"), next_cursor=next_cursor)
+
+    async def get_contract(self, contract_id: str) -> Contract:
+        if not is_canonical("contract", contract_id):
+            raise NotFound(f"no contract {contract_id!r}", slug="unknown-id")
+        row = await self.first("psgw.contract", [("number", "=", to_business_key("contract", contract_id))],
+                               CONTRACT_FIELDS)
+        if row is None:
+            raise NotFound(f"no contract {contract_id!r}", slug="unknown-id")
+        return (await contracts_from_rows(self, [row], "crm"))[0]
 
     async def _rate_cards(self, rows: list[dict[str, Any]]) -> list[RateCard]:
         line_ids = [i for r in rows for i in r.get("lines") or []]

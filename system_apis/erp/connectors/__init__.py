@@ -88,6 +88,10 @@ class ErpConnector(Protocol):
 
     async def post_invoice(self, invoice_id: str) -> Invoice: ...
 
+    async def void_invoice(self, invoice_id: str) -> Invoice:
+        """A draft invoice -> void (the service lets only drafts through)."""
+        ...
+
     async def get_invoice(self, invoice_id: str) -> Invoice: ...
 
     async def list_invoices(self, *, contract_id: str | None, state: InvoiceState | None, period: str | None,

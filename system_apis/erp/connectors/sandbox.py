@@ -19,6 +19,7 @@ from contracts.canonical import (
     AccountingPeriod,
     BillingModel,
     BillingProfile,
+    BillingSchedule,
     Contract,
     ContractStatus,
     CreditNote,
@@ -33,6 +34,8 @@ from contracts.canonical import (
     ProjectDimension,
     RevenueMethod,
     RevenueSchedule,
+    ScheduleLine,
+    UnusedHoursRule,
     decimal_text,
     plain_decimal,
 )
@@ -50,7 +53,7 @@ from system_apis.erp.models import (
     ProjectDimensionCreate,
 )
 from system_apis.ids import Kind, is_canonical, reference, to_business_key, to_canonical, unknown_reference
-from system_apis.money import from_minor, to_minor
+from system_apis.money import from_minor, plain, to_minor
 from system_apis.vendor_errors import validation_problem, vendor_problem
 from system_apis.vendor_keys import KeyMap
 
@@ -71,6 +74,8 @@ CONTRACT_STATUS_VENDOR = {v: k for k, v in CONTRACT_STATUS.items()}
 INVOICE_FREQUENCY_VENDOR = {v: k for k, v in INVOICE_FREQUENCY.items()}
 SOURCE_TYPE_VENDOR = {v: k for k, v in SOURCE_TYPE.items()}
 INVOICE_STATE_VENDOR = {v: k for k, v in INVOICE_STATE.items()}
+UNUSED_HOURS: dict[str, UnusedHoursRule] = {"EXPIRE": "expire", "CARRY_FORWARD": "carry_forward"}
+UNUSED_HOURS_VENDOR = {v: k for k, v in UNUSED_HOURS.items()}
 # Sources that are documents of another system keep that system's number in the ERP; others pass verbatim.
 SOURCE_KINDS: dict[str, Kind] = {"time_entry": "time_entry", "expense": "expense", "milestone": "milestone"}
 
@@ -83,7 +88,9 @@ CONTRACT_FIELDS = {"contractNumber": "/id", "customerId": "/customer_id", "subsi
                    "contractStatus": "/status", "rateScheduleCode": "/rate_card_id",
                    "invoiceFrequency": "/billing_profile/invoice_frequency",
                    "paymentTerms": "/billing_profile/payment_terms_days",
-                   "scheduledAmountMinor": "/billing_profile/scheduled_amount"}
+                   "scheduledAmountMinor": "/billing_profile/scheduled_amount", "contractValueMinor": "/total_value",
+                   "billingSchedule": "/billing_schedule/lines", "retainerHours": "/billing_schedule/hours_allowance",
+                   "unusedHoursPolicy": "/billing_schedule/unused_hours"}
 DIMENSION_FIELDS = {"dimensionCode": "/code", "projectCode": "/project_id", "subsidiaryCode": "/legal_entity_id"}
 POSTING_FIELDS = {"sourceDocumentType": "/source_type", "sourceDocumentId": "/source_id",
                   "projectCode": "/project_id", "contractNumber": "/contract_id", "subsidiaryCode": "/legal_entity_id",
@@ -181,9 +188,45 @@ def customer_to_vendor(customer: Customer | CustomerCreate) -> dict[str, Any]:
     return body
 
 
+def schedule_from_vendor(body: dict[str, Any], model: BillingModel) -> BillingSchedule:
+    currency = body["currency"]
+    fee = body.get("scheduledAmountMinor")
+    hours = body.get("retainerHours")
+    return BillingSchedule(
+        lines=[ScheduleLine(
+            line_no=line["lineNo"], amount=from_minor(line["amountMinor"], currency),
+            period=period_of(line["periodName"]) if line.get("periodName") else None,
+            date=dt.date.fromisoformat(line["billingDate"]) if line.get("billingDate") else None,
+            percent_complete=plain(Decimal(line["percentComplete"])) if line.get("percentComplete") is not None
+            else None, description=line.get("memo") or "")
+            for line in sorted(body.get("billingSchedule") or [], key=lambda line: line["lineNo"])],
+        # The ERP keeps one "scheduled amount": for a retainer it is the fee of each period.
+        period_fee=from_minor(fee, currency) if model == "retainer" and fee is not None else None,
+        hours_allowance=plain(Decimal(hours)) if hours is not None else None,
+        unused_hours=UNUSED_HOURS[body.get("unusedHoursPolicy") or "EXPIRE"],
+    )
+
+
+def schedule_to_vendor(schedule: Any, currency: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "billingSchedule": [{
+            "lineNo": line.line_no, "periodName": period_name(line.period) if line.period else None,
+            "billingDate": line.date.isoformat() if line.date else None,
+            "amountMinor": to_minor(line.amount, currency, f"/billing_schedule/lines/{index}/amount"),
+            "percentComplete": None if line.percent_complete is None else str(line.percent_complete),
+            "memo": line.description} for index, line in enumerate(schedule.lines)],
+        "retainerHours": None if schedule.hours_allowance is None else str(schedule.hours_allowance),
+        "unusedHoursPolicy": UNUSED_HOURS_VENDOR[schedule.unused_hours],
+    }
+    if schedule.period_fee is not None:
+        body["scheduledAmountMinor"] = to_minor(schedule.period_fee, currency, "/billing_schedule/period_fee")
+    return body
+
+
 def contract_from_vendor(body: dict[str, Any], keys: ErpKeys) -> Contract:
     currency = body["currency"]
     terms = body.get("paymentTerms") or "NET30"
+    model = BILLING_MODEL[body["billingMethod"]]
     return Contract(
         id=to_canonical("contract", body["contractNumber"]), external_ids={"erp": str(body["internalId"])},
         customer_id=to_canonical("customer", keys.customer_key(body["customerId"])),
@@ -200,6 +243,9 @@ def contract_from_vendor(body: dict[str, Any], keys: ErpKeys) -> Contract:
             scheduled_amount=from_minor(body["scheduledAmountMinor"], currency)
             if body.get("scheduledAmountMinor") is not None else None,
         ),
+        total_value=from_minor(body["contractValueMinor"], currency)
+        if body.get("contractValueMinor") is not None else None,
+        billing_schedule=schedule_from_vendor(body, model),
     )
 
 
@@ -227,6 +273,10 @@ def contract_terms_to_vendor(values: dict[str, Any], currency: str) -> dict[str,
                 profile.scheduled_amount, currency, "/billing_profile/scheduled_amount")
         elif name == "currency":
             body["currency"] = value
+        elif name == "total_value":
+            body["contractValueMinor"] = None if value is None else to_minor(value, currency, "/total_value")
+    if values.get("billing_schedule") is not None:  # after billing_profile: the schedule's fee wins
+        body.update(schedule_to_vendor(values["billing_schedule"], currency))
     return body
 
 
@@ -713,6 +763,15 @@ class SandboxErp:
         if status == 409:
             raise Conflict(f"a {INVOICE_STATE.get(row['status'], row['status'])} invoice cannot be posted",
                            slug="invalid-transition", from_state=INVOICE_STATE.get(row["status"]), to_state="posted")
+        return await self._invoice(body)
+
+    async def void_invoice(self, invoice_id: str) -> Invoice:
+        row = await self._invoice_row(invoice_id)
+        status, body = await self._call("POST", f"/api/v1/invoices/{row['internalId']}/actions/void", what="invoice",
+                                        field_map={}, expect=(409,))
+        if status == 409:
+            raise Conflict(f"a {INVOICE_STATE.get(row['status'], row['status'])} invoice cannot be voided",
+                           slug="invalid-transition", from_state=INVOICE_STATE.get(row["status"]), to_state="void")
         return await self._invoice(body)
 
     async def get_invoice(self, invoice_id: str) -> Invoice:

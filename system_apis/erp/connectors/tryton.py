@@ -5,9 +5,10 @@ customer is a ``party.party`` (code C-1001); accounting periods are ``account.pe
 invoices are customer ``account.invoice`` records with their lines on the company's revenue account, posted
 with Tryton's own ``post`` (which numbers them and books the move); each line names the sources it bills
 (``psgw_source_refs``: Tryton's ``timesheet.line.invoice_line`` link is read-only over RPC). Tax is whatever
-Tryton computes (the demo company has no taxes configured).
+Tryton computes (the demo company has no taxes configured). Voiding a draft is Tryton's own ``cancel``.
 What Tryton lacks is kept by the psgateway Tryton module: service contracts (``psgw.contract``: billing model,
-NTE, rate card, status, revision), the project's financial dimension (``project.work.psgw_dimension``) and
+NTE, rate card, status, revision, total value, retainer fee and hours allowance, and fixed-fee instalments in
+``psgw.contract.schedule_line``), the project's financial dimension (``project.work.psgw_dimension``) and
 postings (``psgw.posting``, unique per source in SQL: a source is posted once, whatever retries). Tryton keeps
 no revenue schedules in this module set: that list is empty.
 """
@@ -23,6 +24,7 @@ from typing import Any
 from contracts.canonical import (
     AccountingPeriod,
     BillingProfile,
+    BillingSchedule,
     Contract,
     ContractStatus,
     CreditNote,
@@ -36,6 +38,7 @@ from contracts.canonical import (
     Posting,
     ProjectDimension,
     RevenueSchedule,
+    ScheduleLine,
     plain_decimal,
 )
 from runtime.problems import Conflict, FieldError, NotFound, ProblemError, Unprocessable
@@ -50,13 +53,16 @@ from system_apis.erp.models import (
     ProjectDimensionCreate,
 )
 from system_apis.ids import Kind, is_canonical, reference, to_business_key, to_canonical, unknown_reference
+from system_apis.money import plain
 from system_apis.tryton_rpc import VENDOR, TrytonRecords, nested
 
 CUSTOMER_FIELDS = ["code", "name", "psgw_currency.code", "psgw_company.party.code", "psgw_tax_region",
                    "psgw_crm_ref"]
 CONTRACT_FIELDS = ["number", "party.code", "company.party.code", "name", "currency.code", "billing_model",
                    "nte_amount", "start_date", "end_date", "state", "revision", "rate_card.code",
-                   "invoice_frequency", "payment_term_days", "scheduled_amount"]
+                   "invoice_frequency", "payment_term_days", "scheduled_amount", "total_value", "retainer_hours",
+                   "unused_hours", "schedule_lines"]
+SCHEDULE_LINE_FIELDS = ["contract", "line_no", "period", "date", "amount", "percent_complete", "description"]
 POSTING_FIELDS = ["source_type", "source_ref", "work.number", "contract.number", "company.party.code", "date",
                   "quantity", "amount", "currency.code", "create_date"]
 INVOICE_FIELDS = ["number", "party.code", "psgw_contract.number", "company.party.code", "currency.code",
@@ -109,7 +115,8 @@ def customer_from_row(row: dict[str, Any], system: str = "erp") -> Customer:
                     tax_jurisdiction=row.get("psgw_tax_region") or "")
 
 
-def contract_from_row(row: dict[str, Any], system: str = "erp") -> Contract:
+def contract_from_row(row: dict[str, Any], system: str = "erp", lines: Iterable[dict[str, Any]] = ()) -> Contract:
+    retainer = row["billing_model"] == "retainer"
     return Contract(
         id=to_canonical("contract", row["number"]), external_ids={system: str(row["id"])},
         customer_id=to_canonical("customer", nested(row, "party.code") or ""),
@@ -123,7 +130,28 @@ def contract_from_row(row: dict[str, Any], system: str = "erp") -> Contract:
             invoice_frequency=row.get("invoice_frequency") or "monthly",
             payment_terms_days=row.get("payment_term_days") or 30,
             scheduled_amount=money(row["scheduled_amount"]) if row.get("scheduled_amount") is not None else None),
+        total_value=money(row["total_value"]) if row.get("total_value") is not None else None,
+        billing_schedule=BillingSchedule(
+            lines=[ScheduleLine(line_no=line["line_no"], amount=money(line["amount"]), period=line.get("period"),
+                                date=line.get("date"), description=line.get("description") or "",
+                                percent_complete=plain(Decimal(str(line["percent_complete"])))
+                                if line.get("percent_complete") is not None else None)
+                   for line in sorted(lines, key=lambda line: line["line_no"])],
+            period_fee=money(row["scheduled_amount"]) if retainer and row.get("scheduled_amount") is not None
+            else None,
+            hours_allowance=plain(Decimal(str(row["retainer_hours"]))) if row.get("retainer_hours") is not None
+            else None,
+            unused_hours=row.get("unused_hours") or "expire"),
     )
+
+
+async def contracts_from_rows(records: TrytonRecords, rows: list[dict[str, Any]], system: str = "erp"
+                              ) -> list[Contract]:
+    """Contracts with their instalments: one read of the schedule lines for all of ``rows``."""
+    line_ids = [i for row in rows for i in row.get("schedule_lines") or []]
+    lines = await records.rpc.read("psgw.contract.schedule_line", line_ids, SCHEDULE_LINE_FIELDS) if line_ids else []
+    return [contract_from_row(row, system, [line for line in lines if line["contract"] == row["id"]])
+            for row in rows]
 
 
 def posting_from_row(row: dict[str, Any]) -> Posting:
@@ -269,7 +297,7 @@ class TrytonErp(TrytonRecords):
                 return Page(items=[])
             domain.append(("party.code", "=", to_business_key("customer", customer_id)))
         rows, next_cursor = await self.page("psgw.contract", domain, CONTRACT_FIELDS, cursor, limit)
-        return Page(items=[contract_from_row(r) for r in rows], next_cursor=next_cursor)
+        return Page(items=await contracts_from_rows(self, rows), next_cursor=next_cursor)
 
     async def _contract_row(self, contract_id: str) -> dict[str, Any]:
         row = await self.first("psgw.contract", [("number", "=", to_business_key("contract", contract_id))],
@@ -279,9 +307,13 @@ class TrytonErp(TrytonRecords):
         return row
 
     async def get_contract(self, contract_id: str) -> Contract:
-        return contract_from_row(await self._contract_row(contract_id))
+        return await self._contract_by_id((await self._contract_row(contract_id))["id"])
 
-    async def _contract_values(self, values: dict[str, Any]) -> dict[str, Any]:
+    async def _contract_by_id(self, record_id: int) -> Contract:
+        rows = await self.rpc.read("psgw.contract", [record_id], CONTRACT_FIELDS)
+        return (await contracts_from_rows(self, rows))[0]
+
+    async def _contract_values(self, values: dict[str, Any], old_lines: list[int] | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, value in values.items():
             if name in ("name", "billing_model", "start_date", "end_date"):
@@ -306,13 +338,23 @@ class TrytonErp(TrytonRecords):
                             "scheduled_amount": profile.scheduled_amount})
             elif name == "currency":
                 out["currency"] = await self._currency_id(value, "/currency")
+            elif name == "total_value":
+                out["total_value"] = value
+        schedule = values.get("billing_schedule")
+        if schedule is not None:  # after billing_profile: the schedule's fee wins
+            if schedule.period_fee is not None:
+                out["scheduled_amount"] = schedule.period_fee
+            out.update({"retainer_hours": schedule.hours_allowance, "unused_hours": schedule.unused_hours})
+            out["schedule_lines"] = [*([["delete", old_lines]] if old_lines else []), ["create", [{
+                "line_no": line.line_no, "period": line.period, "date": line.date, "amount": line.amount,
+                "percent_complete": line.percent_complete, "description": line.description or None}
+                for line in schedule.lines]]]
         return out
 
     async def upsert_contract(self, data: ContractCreate, idempotency_key: str | None) -> tuple[Contract, bool]:
         number = reference("contract", data.id, "/id") if data.id is not None else None
-        if number is not None and (existing := await self.first("psgw.contract", [("number", "=", number)],
-                                                                CONTRACT_FIELDS)):
-            return contract_from_row(existing), False
+        if number is not None and (existing := await self.id_of("psgw.contract", [("number", "=", number)])):
+            return await self._contract_by_id(existing), False
         values = await self._contract_values({n: getattr(data, n) for n in data.__struct_fields__})
         values.update({"party": await self._party_id(data.customer_id, "/customer_id"),
                        "company": await self._company_id(data.legal_entity_id, "/legal_entity_id"),
@@ -320,20 +362,19 @@ class TrytonErp(TrytonRecords):
         try:
             created, = await self.rpc.create("psgw.contract", [values], field_map=CONTRACT_LABELS)
         except Unprocessable:
-            if number is not None and (existing := await self.first("psgw.contract", [("number", "=", number)],
-                                                                    CONTRACT_FIELDS)):
-                return contract_from_row(existing), False  # created meanwhile by a concurrent request
+            if number is not None and (existing := await self.id_of("psgw.contract", [("number", "=", number)])):
+                return await self._contract_by_id(existing), False  # created meanwhile by a concurrent request
             raise
         if number is None:
             await self.rpc.write("psgw.contract", [created], {"number": f"SOW-{9000 + created}"})
-        return contract_from_row((await self.rpc.read("psgw.contract", [created], CONTRACT_FIELDS))[0]), True
+        return await self._contract_by_id(created), True
 
     async def update_contract(self, contract_id: str, changes: dict[str, object]) -> Contract:
         row = await self._contract_row(contract_id)
-        values = await self._contract_values(dict(changes))
+        values = await self._contract_values(dict(changes), row.get("schedule_lines") or [])
         values["revision"] = (row.get("revision") or 1) + 1  # every amendment is a new revision
         await self.rpc.write("psgw.contract", [row["id"]], values, field_map=CONTRACT_LABELS)
-        return contract_from_row((await self.rpc.read("psgw.contract", [row["id"]], CONTRACT_FIELDS))[0])
+        return await self._contract_by_id(row["id"])
 
     # project dimensions
 
@@ -550,6 +591,20 @@ class TrytonErp(TrytonRecords):
                            to_state="posted")
         if state in ("draft", "validated"):
             await self.rpc.call("model.account.invoice.post", [vendor_id])
+        return await self._invoice(vendor_id)
+
+    async def void_invoice(self, invoice_id: str) -> Invoice:
+        vendor_id = _invoice_key(invoice_id)
+        rows = await self.rpc.search_read("account.invoice", [("id", "=", vendor_id), ("type", "=", "out")],
+                                          ["state"])
+        if not rows:
+            raise NotFound(f"no invoice {invoice_id!r}", slug="unknown-id")
+        if rows[0]["state"] in ("draft", "validated"):
+            await self.rpc.call("model.account.invoice.cancel", [vendor_id])
+        elif rows[0]["state"] != "cancelled":
+            raise Conflict(f"a {INVOICE_STATE.get(rows[0]['state'], rows[0]['state'])} invoice cannot be voided",
+                           slug="invalid-transition", from_state=INVOICE_STATE.get(rows[0]["state"]),
+                           to_state="void")
         return await self._invoice(vendor_id)
 
     async def get_invoice(self, invoice_id: str) -> Invoice:

@@ -305,6 +305,7 @@ def milestone_from_vendor(body: dict[str, Any], keys: PsaKeys) -> Milestone:
         project_id=to_canonical("project", keys.key("projects", body["projectId"])), name=body["name"],
         amount=Decimal(body["amount"]), currency=body["currency"], due_date=dt.date.fromisoformat(body["dueDate"]),
         state=MILESTONE_STATE[body["status"]],
+        accepted_on=dt.date.fromisoformat(body["acceptedOn"]) if body.get("acceptedOn") else None,
     )
 
 
@@ -315,6 +316,7 @@ def milestone_to_vendor(milestone: Milestone, keys: PsaKeys) -> dict[str, Any]:
         "projectId": keys.vendor_id("projects", to_business_key("project", milestone.project_id)),
         "name": milestone.name, "amount": str(milestone.amount), "currency": milestone.currency,
         "dueDate": milestone.due_date.isoformat(), "status": MILESTONE_STATE_VENDOR[milestone.state],
+        "acceptedOn": milestone.accepted_on.isoformat() if milestone.accepted_on else None,
     }
 
 

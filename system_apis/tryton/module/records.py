@@ -121,7 +121,13 @@ class Contract(ModelSQL, ModelView):
     invoice_frequency = fields.Selection([("monthly", "Monthly"), ("milestone", "Milestone"),
                                           ("schedule", "Schedule")], "Invoice Frequency", required=True)
     payment_term_days = fields.Integer("Payment Term (days)", required=True)
+    # A retainer's fee per period (the canonical billing_schedule.period_fee).
     scheduled_amount = fields.Numeric("Scheduled Amount", digits=(14, 2))
+    total_value = fields.Numeric("Total Value", digits=(14, 2))
+    retainer_hours = fields.Numeric("Hours Allowance per Period", digits=(8, 2))
+    unused_hours = fields.Selection([("expire", "Expire"), ("carry_forward", "Carry Forward")], "Unused Hours",
+                                    required=True)
+    schedule_lines = fields.One2Many('psgw.contract.schedule_line', 'contract', "Billing Schedule")
 
     @classmethod
     def __setup__(cls) -> None:
@@ -132,6 +138,22 @@ class Contract(ModelSQL, ModelView):
     @staticmethod
     def default_revision() -> int:
         return 1
+
+    @staticmethod
+    def default_unused_hours() -> str:
+        return "expire"
+
+
+class ContractScheduleLine(ModelSQL, ModelView):
+    "A fixed-fee instalment: an amount billed in a period (or on a date)."
+    __name__ = 'psgw.contract.schedule_line'
+    contract = fields.Many2One('psgw.contract', "Contract", required=True, ondelete='CASCADE')
+    line_no = fields.Integer("Line", required=True)
+    period = fields.Char("Period")
+    date = fields.Date("Date")
+    amount = fields.Numeric("Amount", digits=(14, 2), required=True)
+    percent_complete = fields.Numeric("Percent Complete", digits=(5, 2))
+    description = fields.Char("Description")
 
 
 class Assignment(ModelSQL, ModelView):
