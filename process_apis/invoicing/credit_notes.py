@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from process_apis.billing.eligibility import CENT
 from process_apis.jobs import JobRunner, enqueue_job
-from process_apis.store import invoice_drafts
+from process_apis.store import invoice_sources, invoices
 from process_apis.systems import Systems
 from runtime.storage import Database
 
@@ -54,9 +54,11 @@ class CreditNotes:
         }], f"credit-note:{correction_id}")
 
     async def invoice_of(self, time_entry_id: str) -> str | None:
-        """The posted invoice that billed this entry (drafted here), if there is one."""
+        """The posted invoice that billed this entry: the one its reservation names (a void releases it)."""
         async with self.db.read() as conn:
-            rows = (await conn.execute(sa.select(invoice_drafts.c.id, invoice_drafts.c.sources).where(
-                invoice_drafts.c.state == "posted",
-                sa.cast(invoice_drafts.c.sources, sa.Text).like(f'%"{time_entry_id}"%')))).all()
-        return next((str(r.id) for r in rows if time_entry_id in (r.sources or {}).get("time_entry_ids", [])), None)
+            found = await conn.execute(sa.select(invoices.c.id).join(
+                invoice_sources, invoice_sources.c.invoice_id == invoices.c.id).where(
+                invoice_sources.c.source_type == "time_entry", invoice_sources.c.source_id == time_entry_id,
+                invoices.c.state == "posted"))
+            invoice_id = found.scalar()
+        return None if invoice_id is None else str(invoice_id)
