@@ -108,11 +108,11 @@ def test_finance_lead_sees_the_figures_the_api_gives(page_stack: RunningStack) -
         exceptions = api.get("/experience/dashboards/v1/exceptions-summary").json()
         assert driver.find_element(By.CSS_SELECTOR, '[data-figure="exceptions-open"]').text == str(
             exceptions["open_total"])
-        aging = api.get("/experience/dashboards/v1/unbilled-time-aging").json()["buckets"]
+        aging = api.get("/experience/dashboards/v1/unbilled-time-aging").json()
         shown = {r.get_attribute("data-key"): r.find_elements(By.TAG_NAME, "td")[1].get_attribute("data-value")
                  for r in driver.find_elements(By.CSS_SELECTOR, '[data-table="aging"] tbody tr')}
-        assert shown == {b["bucket"]: b["hours"] for b in aging}
-        assert driver.find_element(By.CSS_SELECTOR, '[data-chart="aging"] svg[role="img"]')
+        assert shown == {**{b["bucket"]: b["hours"] for b in aging["buckets"]}, "total": aging["total_hours"]}
+        assert driver.find_element(By.CSS_SELECTOR, '[data-chart="aging"] canvas[role="img"]')
         # Accessible structure: labelled controls and real table headers.
         assert driver.find_element(By.CSS_SELECTOR, 'label[for="period"]')
         assert driver.find_elements(By.CSS_SELECTOR, '[data-table="margins"] thead th[scope="col"]')
