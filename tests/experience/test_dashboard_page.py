@@ -165,11 +165,13 @@ def test_demo_firm_reads_as_healthy_with_a_few_problem_projects(page_stack: Runn
         shown_money = [c.text for r in rows for c in r.find_elements(By.TAG_NAME, "td")[:4]]
         utilization = driver.find_element(By.CSS_SELECTOR, '[data-table="utilization-units"] tr[data-key="total"]')
         actual_pct = utilization.find_elements(By.TAG_NAME, "td")[5].get_attribute("data-value")
+        fx_note = driver.find_element(By.CSS_SELECTOR, '[data-figure="fx-note"]').text
 
     assert sum(1 for m in margins if m > 0) >= len(rows) * 2 // 3, margins  # most projects make money
     assert any(m < 0 for m in margins)  # and the deliberate problems show
     assert max(burns) < 100 and any(b >= 90 for b in burns), burns  # one contract close to its cap, none past it
     assert all(MONEY.match(text) for text in shown_money), shown_money
+    assert re.search(r"planning rates set on \d{4}-\d{2}-\d{2}: 1 GBP = 1\.27 USD", fx_note), fx_note
     assert 50 <= Decimal(actual_pct) <= 110  # the default period is the last complete month, not a month to come
 
 

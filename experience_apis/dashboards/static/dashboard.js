@@ -116,9 +116,10 @@ const valueLabels = {
         const text = options.format(value, dataset, j);
         written.push(text);
         if (horizontal) {
+          // After a bar's end; a bar below zero gets its value just right of zero, where its row is empty.
           ctx.textBaseline = "middle";
-          ctx.textAlign = value < 0 ? "right" : "left";
-          ctx.fillText(text, bar.x + (value < 0 ? -4 : 4), bar.y);
+          ctx.textAlign = "left";
+          ctx.fillText(text, (value < 0 ? bar.base : bar.x) + 4, bar.y);
         } else {
           ctx.textBaseline = "bottom";
           ctx.textAlign = "center";
@@ -311,7 +312,8 @@ function renderMargins(data) {
       cell(p.nte_amount === null ? "none" : money(p.nte_amount, p.currency), p.nte_amount, true), burn);
   }));
   const converted = [...new Set(data.projects.flatMap((p) => p.cost_converted_from))].sort();
-  const rates = converted.map((c) => `1 ${c} = ${data.fx_rates_to_usd[c]} USD`).join(", ");
+  const rates = Object.entries(data.fx_rates_to_usd).filter(([c]) => c !== "USD")
+    .map(([c, rate]) => `1 ${c} = ${rate} USD`).join(", ");
   document.querySelector('[data-figure="fx-note"]').textContent = converted.length
     ? `Cost of people employed in another currency (${converted.join(", ")}) is converted into each project's ` +
       `contract currency at planning rates set on ${data.fx_rates_as_of}: ${rates}.`
