@@ -123,7 +123,9 @@ def test_every_chart_has_titled_axes_ticks_and_a_value_on_each_bar(page_stack: R
     with page_stack.client("dashboard-web") as api, headless_chromium() as driver:
         sign_in(driver, url)
         loaded(driver)
-        drawn = {name: chart(driver, name) for name in ("utilization", "aging", "margins", "burn")}
+        driver.find_element(By.CSS_SELECTOR, '[data-panel="utilization"] details summary').click()
+        names = ("utilization", "utilization-workers", "aging", "margins", "burn")
+        drawn = {name: chart(driver, name) for name in names}
         backlog = api.get("/experience/dashboards/v1/invoice-ready-backlog").json()
         currencies = {t["currency"] for t in backlog["totals"]}
         drawn.update({f"backlog-{c}": chart(driver, f"backlog-{c}") for c in currencies})
