@@ -385,7 +385,8 @@ def _unbilled_revenue(costed: Sequence[TimeEntry], approved_verdicts: Sequence[E
     """Work done and not yet invoiced, per project, at the value the billing workflow gives it.
 
     Posted time at its ERP posting amount; approved time at its eligibility amount when the rules would post it
-    now (time on hold, e.g. past the NTE, earns nothing until it is fixed); accepted milestones at their amount.
+    now or its posting is already queued (time on hold, e.g. past the NTE, earns nothing until it is fixed);
+    accepted milestones at their amount.
     """
     project_of = {e.id: e.project_id for e in costed}
     unbilled: dict[str, Decimal] = defaultdict(Decimal)
@@ -393,7 +394,7 @@ def _unbilled_revenue(costed: Sequence[TimeEntry], approved_verdicts: Sequence[E
         if entry.state == "posted" and entry.id in posted_amounts:
             unbilled[entry.project_id] += posted_amounts[entry.id]
     for verdict in approved_verdicts:
-        if verdict.disposition == "post" and verdict.amount is not None:
+        if verdict.disposition in ("post", "already_posted") and verdict.amount is not None:
             unbilled[project_of[verdict.time_entry_id]] += verdict.amount
     for milestone in accepted:
         unbilled[milestone.project_id] += milestone.amount

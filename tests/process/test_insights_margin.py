@@ -31,11 +31,12 @@ def test_posted_time_counts_at_its_erp_amount_and_invoiced_time_not_again() -> N
 
 def test_approved_time_counts_only_when_the_rules_would_post_it_now() -> None:
     costed = [entry("te_ok", "approved"), entry("te_over_cap", "approved"), entry("te_internal", "approved"),
-              entry("te_elsewhere", "approved", project_id="prj_2")]
+              entry("te_queued", "approved"), entry("te_elsewhere", "approved", project_id="prj_2")]
     verdicts = [verdict("te_ok", "1400.00"), verdict("te_over_cap", "1400.00", "NTE_EXCEEDED"),
-                verdict("te_internal", "1400.00", "NOT_BILLABLE"), verdict("te_elsewhere", "700.00")]
+                verdict("te_internal", "1400.00", "NOT_BILLABLE"), verdict("te_queued", "350.00", "ALREADY_POSTED"),
+                verdict("te_elsewhere", "700.00")]
 
-    assert _unbilled_revenue(costed, verdicts, {}, []) == {"prj_1": Decimal("1400.00"), "prj_2": Decimal("700.00")}
+    assert _unbilled_revenue(costed, verdicts, {}, []) == {"prj_1": Decimal("1750.00"), "prj_2": Decimal("700.00")}
 
 
 def test_accepted_milestones_count_at_their_amount() -> None:
