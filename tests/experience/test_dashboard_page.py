@@ -124,6 +124,8 @@ def test_every_chart_has_titled_axes_ticks_and_a_value_on_each_bar(page_stack: R
         sign_in(driver, url)
         loaded(driver)
         driver.find_element(By.CSS_SELECTOR, '[data-panel="utilization"] details summary').click()
+        # Opening the details box sizes its chart on the browser's next resize pass.
+        WebDriverWait(driver, 10).until(lambda d: chart(d, "utilization-workers").get("width", 0) > 200)
         names = ("utilization", "utilization-workers", "aging", "margins", "burn")
         drawn = {name: chart(driver, name) for name in names}
         backlog = api.get("/experience/dashboards/v1/invoice-ready-backlog").json()

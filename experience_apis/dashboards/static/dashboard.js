@@ -76,12 +76,15 @@ async function panel(name, path, render) {
   status.setAttribute("role", "status");
   status.textContent = "Loading…";
   try {
-    render(await call(path));
+    const data = await call(path);
+    // Shown before drawing: a chart drawn into a hidden box has no size until a later resize.
+    body.hidden = false;
+    render(data);
     status.textContent = "";
     status.className = "panel-status";
-    body.hidden = false;
     section.dataset.state = "loaded";
   } catch (error) {
+    body.hidden = true;
     status.className = "panel-status error";
     status.setAttribute("role", "alert");
     const reference = error.correlationId ? ` (reference ${error.correlationId})` : "";
