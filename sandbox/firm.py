@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import random
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 SEED = 20261123
 
@@ -374,6 +374,8 @@ def build(today: dt.date | None = None, seed: int = SEED) -> Firm:
                     rng.choice((240, 360, 420, 480, 480, 480)), task[2], f"{task[1]} work", state))
             day += dt.timedelta(days=1)
 
+    contracts, opportunities = _fit_not_to_exceed(contracts, opportunities, projects, workers, rate_cards,
+                                                  time_entries)
     closed_periods = {le[0]: [_month_start(today, m).strftime("%Y-%m") for m in (3, 4, 5, 6)] for le in LEGAL_ENTITIES}
     expenses = _expenses(time_entries, projects, random.Random(seed + 1))
     return Firm(today, workers, rate_cards, contracts, projects, assignments, milestones, time_entries,
@@ -401,6 +403,43 @@ def _signed_pipeline(today: dt.date, opportunities: list[Opportunity]) -> list[C
             contract.currency, start - dt.timedelta(days=3), contract.billing_model, contract.legal_entity,
             contract.rate_card, contract.start, contract.end, None))
     return [fixed, retainer]
+
+
+def _fit_not_to_exceed(contracts: list[Contract], opportunities: list[Opportunity], projects: list[Project],
+                       workers: list[Worker], rate_cards: list[RateCard], time_entries: list[TimeEntry]
+                       ) -> tuple[list[Contract], list[Opportunity]]:
+    """Not-to-exceed amounts that fit the time the story has already posted (the ERP seeds a posting for it).
+
+    A healthy firm has room under its caps: 60% or so used. One contract (SOW-2004) is the deliberate problem:
+    its posted time uses about 98% of its cap, so its next approved entries are held with NTE_EXCEEDED.
+    """
+    contract_of = {p.code: p.contract for p in projects}
+    role_of = {w.number: w.role for w in workers}
+    cards = {r.code: r for r in rate_cards}
+    by_number = {c.number: c for c in contracts}
+    posted: dict[str, Decimal] = {}
+    for entry in time_entries:
+        contract = by_number[contract_of[entry.project]]
+        rate = cards[contract.rate_card].rates.get(role_of[entry.worker])
+        if contract.nte is not None and entry.state in ("posted", "invoiced") and entry.billable and rate:
+            posted[contract.number] = posted.get(contract.number, Decimal(0)) + Decimal(entry.minutes) / 60 * rate
+    fitted: dict[str, Decimal] = {}
+    for contract in contracts:
+        if contract.nte is None:
+            continue
+        used = posted.get(contract.number, Decimal(0))
+        if contract.number == "SOW-2004":
+            fitted[contract.number] = max(Decimal(1000), (used / Decimal("0.98") / 100).to_integral_value(
+                rounding=ROUND_CEILING) * 100)
+        else:
+            fitted[contract.number] = max(contract.nte, (used / Decimal("0.6") / 10000).to_integral_value(
+                rounding=ROUND_CEILING) * 10000)
+    by_opportunity = {c.opportunity: fitted[c.number] for c in contracts if c.number in fitted}
+    # A time-and-materials contract's value is its cap (the most it may bill): the two move together.
+    return ([dataclasses.replace(c, nte=fitted.get(c.number, c.nte),
+                                 total_value=fitted.get(c.number, c.total_value)
+                                 if c.billing_model == "time_and_materials" else c.total_value) for c in contracts],
+            [dataclasses.replace(o, nte=by_opportunity.get(o.number, o.nte)) for o in opportunities])
 
 
 EXPENSE_CATEGORIES = [("travel", Decimal("180")), ("lodging", Decimal("240")), ("meals", Decimal("45")),

@@ -100,11 +100,15 @@ class MarginRow(msgspec.Struct, kw_only=True):
     nte_amount: Decimal | None
     nte_consumed: Decimal | None
     nte_burn_pct: Decimal | None
+    unbilled_revenue: Decimal
+    earned_revenue: Decimal
+    cost_converted_from: list[str]
 
 
 class MarginsPanel(msgspec.Struct, kw_only=True):
     projects: list[MarginRow]
     fx_rates_to_usd: dict[str, Decimal]
+    fx_rates_as_of: dt.date
 
 
 class DashboardSession(msgspec.Struct, kw_only=True):

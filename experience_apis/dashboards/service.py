@@ -118,4 +118,5 @@ class Dashboards:
         # Contracts closest to their not-to-exceed first, then the rest by project.
         rows.sort(key=lambda r: (r.nte_burn_pct is None, -(r.nte_burn_pct or Decimal(0)), r.project_id))
         return MarginsPanel(projects=rows, fx_rates_to_usd={k: Decimal(v) for k, v in
-                                                            figures["fx_rates_to_usd"].items()})
+                                                            figures["fx_rates_to_usd"].items()},
+                            fx_rates_as_of=dt.date.fromisoformat(figures["fx_rates_as_of"]))

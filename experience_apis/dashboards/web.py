@@ -24,7 +24,10 @@ from runtime.problems import NotFound, ProblemError
 
 STATIC: Final = Path(__file__).parent / "static"
 PREFIX: Final = "/dashboards"
-ASSETS: Final = {"dashboard.js": "text/javascript; charset=utf-8", "dashboard.css": "text/css; charset=utf-8"}
+# Served name -> (file under static/, media type). vendor/ is built by vendor.sh from the npm registry.
+ASSETS: Final = {"dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+                 "dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+                 "chart.umd.min.js": ("vendor/chart.umd.min.js", "text/javascript; charset=utf-8")}
 # The page runs only its own script and style, and talks only to itself and the gateway.
 _CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' {api}; " \
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -51,7 +54,7 @@ async def page(state: State) -> Response[bytes]:
 async def asset(state: State, name: str) -> Response[bytes]:
     if name not in ASSETS:
         raise NotFound(f"no asset {name!r}")
-    return Response(state.web_files[name], media_type=ASSETS[name],
+    return Response(state.web_files[name], media_type=ASSETS[name][1],
                     headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
 
 
@@ -84,7 +87,8 @@ def create_web_app(settings: ExperienceSettings, service: str) -> Litestar:
     app = Litestar(
         route_handlers=[page, asset, session],
         state=State({"settings": settings, "web_http": httpx.AsyncClient(timeout=httpx.Timeout(5.0)),
-                     "web_files": {name: _read(name) for name in ("index.html", *ASSETS)}}),
+                     "web_files": {"index.html": _read("index.html"),
+                                   **{name: _read(path) for name, (path, _media) in ASSETS.items()}}}),
         exception_handlers={Exception: handle_exception},
         openapi_config=None,
         request_max_body_size=1024,

@@ -127,9 +127,14 @@ class ProjectMargin(msgspec.Struct, kw_only=True):
     nte_amount: Decimal | None
     nte_consumed: Decimal | None
     nte_burn_pct: Decimal | None
+    # Added in v1.x (additive): the revenue side of the margin and the currencies converted into cost.
+    unbilled_revenue: Decimal
+    earned_revenue: Decimal
+    cost_converted_from: list[str]
 
 
 class ProjectMargins(msgspec.Struct, kw_only=True):
     projects: list[ProjectMargin]
     fx_rates_to_usd: dict[str, Decimal]
+    fx_rates_as_of: dt.date
     computed_at: Instant

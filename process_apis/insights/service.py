@@ -27,7 +27,7 @@ from contracts.canonical import (
     TimeEntry,
     Worker,
 )
-from process_apis.billing.eligibility import CENT, BillingContext, evaluate_batch, not_billable
+from process_apis.billing.eligibility import CENT, BillingContext, Eligibility, evaluate_batch, not_billable
 from process_apis.billing.facts import load_context, with_local_ledger
 from process_apis.insights.models import (
     AgingBucket,
@@ -286,17 +286,25 @@ class InsightsService:
 
     async def project_margins(self, *, project_id: str | None) -> ProjectMargins:
         gateway = self.systems.psa.gateway
-        projects, contracts, entries, workers, invoices = await asyncio.gather(
-            self._projects(project_id), self.systems.erp.contracts(),
-            self.systems.psa.time_entries(project_id=project_id), all_pages(gateway, f"{HR}/workers", Worker),
-            self.systems.erp.invoices())
+        (projects, contracts, entries, workers, invoices), (postings, milestones) = await asyncio.gather(
+            asyncio.gather(
+                self._projects(project_id), self.systems.erp.contracts(),
+                self.systems.psa.time_entries(project_id=project_id), all_pages(gateway, f"{HR}/workers", Worker),
+                self.systems.erp.invoices()),
+            asyncio.gather(self.systems.erp.postings(project_id=project_id),
+                           self.systems.psa.milestones(state="accepted", project_id=project_id)))
         costed = _live(entries, COSTED_STATES)
         contract_of = {c.id: c for c in contracts}
         # Consumption of an NTE is what the NTE_EXCEEDED rule compares with: ERP postings plus queued postings.
         context = await load_context(self.systems, costed)
         async with self.db.read() as conn:
             context = await with_local_ledger(self.db, conn, context, lock=False)
-        revenue = _revenue_by_project(invoices, projects, costed)
+        billed_by = _revenue_by_project(invoices, projects, costed)
+        # Cost runs over every approved hour, so revenue must too: what is invoiced, plus what the same work is
+        # worth and not yet invoiced (posted time at its ERP amount, approved time the rules would post now,
+        # accepted milestones). Billed revenue alone against all cost made every project look loss-making.
+        unbilled_by = _unbilled_revenue(costed, evaluate_batch(_live(costed, frozenset({"approved"})), context),
+                                        {p.source_id: p.amount for p in postings}, milestones)
         cost_by: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
         hours_by: dict[str, Decimal] = defaultdict(Decimal)
         worker_of = {w.id: w for w in workers}
@@ -311,27 +319,34 @@ class InsightsService:
             contract = contract_of.get(project.contract_id)
             currency = contract.currency if contract else "USD"
             converted = Decimal(0)
+            converted_from: set[str] = set()
             unconverted: dict[str, Decimal] = {}
             for cost_currency, amount in cost_by[project.id].items():
                 if cost_currency == currency:
                     converted += amount
                 elif cost_currency in fx and currency in fx:
                     converted += amount * fx[cost_currency] / fx[currency]
+                    converted_from.add(cost_currency)
                 else:
                     unconverted[cost_currency] = amount
-            billed = revenue.get(project.id, Decimal(0)).quantize(CENT)
+            billed = billed_by.get(project.id, Decimal(0)).quantize(CENT)
+            unbilled = unbilled_by.get(project.id, Decimal(0)).quantize(CENT)
+            earned = billed + unbilled
             cost = None if unconverted else converted.quantize(CENT)
-            margin = billed - cost if cost is not None else None
+            margin = earned - cost if cost is not None else None
             nte = contract.nte_amount if contract else None
             consumed = context.billed.get(project.contract_id, Decimal(0)).quantize(CENT) if nte is not None else None
             rows.append(ProjectMargin(
                 project_id=project.id, project_name=project.name, contract_id=project.contract_id,
                 business_unit_id=project.business_unit_id, billing_model=project.billing_model, currency=currency,
-                billed_revenue=billed, cost=cost, cost_hours=hours_by[project.id], margin=margin,
-                margin_pct=percent(margin, billed) if margin is not None else None,
-                unconverted_costs=_amounts(unconverted), nte_amount=nte, nte_consumed=consumed,
+                billed_revenue=billed, unbilled_revenue=unbilled, earned_revenue=earned, cost=cost,
+                cost_hours=hours_by[project.id], margin=margin,
+                margin_pct=percent(margin, earned) if margin is not None else None,
+                unconverted_costs=_amounts(unconverted), cost_converted_from=sorted(converted_from),
+                nte_amount=nte, nte_consumed=consumed,
                 nte_burn_pct=percent(consumed, nte) if consumed is not None and nte is not None else None))
-        return ProjectMargins(projects=rows, fx_rates_to_usd=dict(fx), computed_at=utcnow())
+        return ProjectMargins(projects=rows, fx_rates_to_usd=dict(fx), fx_rates_as_of=self.settings.fx_rates_as_of,
+                              computed_at=utcnow())
 
     async def _projects(self, project_id: str | None) -> list[Project]:
         if project_id is not None:
@@ -363,6 +378,27 @@ def _cost_rate(worker: Worker | None, day: dt.date) -> tuple[Decimal, str] | Non
         if rate.valid_from <= day and (rate.valid_to is None or day <= rate.valid_to):
             return rate.hourly_cost, rate.currency
     return None
+
+
+def _unbilled_revenue(costed: Sequence[TimeEntry], approved_verdicts: Sequence[Eligibility],
+                      posted_amounts: dict[str, Decimal], accepted: Sequence[Milestone]) -> dict[str, Decimal]:
+    """Work done and not yet invoiced, per project, at the value the billing workflow gives it.
+
+    Posted time at its ERP posting amount; approved time at its eligibility amount when the rules would post it
+    now or its posting is already queued (time on hold, e.g. past the NTE, earns nothing until it is fixed);
+    accepted milestones at their amount.
+    """
+    project_of = {e.id: e.project_id for e in costed}
+    unbilled: dict[str, Decimal] = defaultdict(Decimal)
+    for entry in costed:
+        if entry.state == "posted" and entry.id in posted_amounts:
+            unbilled[entry.project_id] += posted_amounts[entry.id]
+    for verdict in approved_verdicts:
+        if verdict.disposition in ("post", "already_posted") and verdict.amount is not None:
+            unbilled[project_of[verdict.time_entry_id]] += verdict.amount
+    for milestone in accepted:
+        unbilled[milestone.project_id] += milestone.amount
+    return unbilled
 
 
 def _revenue_by_project(invoices: Sequence[Invoice], projects: Sequence[Project],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import msgspec
@@ -12,3 +13,5 @@ class InsightsSettings(msgspec.Struct, kw_only=True):
     # contract currency for the margin figure; no system of record publishes exchange rates yet.
     fx_rates_to_usd: dict[str, Decimal] = msgspec.field(default_factory=lambda: {
         "USD": Decimal("1"), "GBP": Decimal("1.27"), "EUR": Decimal("1.08")})
+    # The day the planning rates above were set: shown beside every figure stated with them.
+    fx_rates_as_of: dt.date = dt.date(2026, 1, 1)

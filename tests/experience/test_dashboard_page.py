@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,10 +35,50 @@ def page_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
         stack.stop()
 
 
-def sign_in(driver: WebDriver, url: str) -> None:
+def sign_in(driver: WebDriver, url: str, month: str | None = None) -> None:
     driver.get(url)
     WebDriverWait(driver, 15).until(lambda d: d.find_element(By.ID, "period").get_attribute("value"))
+    if month is not None:
+        driver.execute_script("document.getElementById('period').value = arguments[0]", month)
     driver.find_element(By.ID, "sign-in-button").click()
+
+
+def loaded(driver: WebDriver) -> None:
+    WebDriverWait(driver, 90).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"))
+
+
+# What a reader sees of one chart: its title, both axis titles, the tick labels drawn and the value on each bar.
+_CHART = """
+const box = document.querySelector(`[data-chart="${arguments[0]}"]`);
+const canvas = box.querySelector('canvas');
+const title = box.querySelector('.chart-title').textContent;
+const empty = box.querySelector('[data-empty]');
+if (!canvas) return {title, empty: empty && empty.textContent};
+const chart = Chart.getChart(canvas);
+const axis = (id) => ({title: chart.options.scales[id].title.display ? chart.options.scales[id].title.text : '',
+                       ticks: chart.scales[id].ticks.map((t) => String(t.label))});
+return {title, x: axis('x'), y: axis('y'), values: JSON.parse(canvas.dataset.values || '[]'),
+        points: chart.data.datasets.flatMap((d) => d.data).filter((v) => v !== null).length,
+        width: canvas.clientWidth, height: canvas.clientHeight};
+"""
+
+
+def chart(driver: WebDriver, name: str) -> dict[str, Any]:
+    seen: dict[str, Any] = driver.execute_script(_CHART, name)
+    return seen
+
+
+def money(amount: str, currency: str) -> str:
+    """How a reader must see money: thousands separators, two decimals, the currency."""
+    return f"{Decimal(amount):,.2f} {currency}"
+
+
+def hours(value: str) -> str:
+    """Hours as the page writes them: thousands separators, at most one decimal."""
+    return f"{Decimal(value).quantize(Decimal('0.1'), ROUND_HALF_UP):,}".removesuffix(".0") + " h"
+
+
+MONEY = re.compile(r"^-?\d{1,3}(,\d{3})*\.\d{2} [A-Z]{3}$")
 
 
 def panel_state(driver: WebDriver, name: str) -> str | None:
@@ -46,7 +89,7 @@ def test_finance_lead_sees_the_figures_the_api_gives(page_stack: RunningStack) -
     url = page_stack.stack.url("experience") + "/dashboards/"
     with page_stack.client("dashboard-web") as api, headless_chromium() as driver:
         sign_in(driver, url)
-        WebDriverWait(driver, 60).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"))
+        loaded(driver)
 
         assert {panel_state(driver, p) for p in ("utilization", "aging", "backlog", "exceptions", "margins")} == {
             "loaded"}
@@ -65,14 +108,87 @@ def test_finance_lead_sees_the_figures_the_api_gives(page_stack: RunningStack) -
         exceptions = api.get("/experience/dashboards/v1/exceptions-summary").json()
         assert driver.find_element(By.CSS_SELECTOR, '[data-figure="exceptions-open"]').text == str(
             exceptions["open_total"])
-        aging = api.get("/experience/dashboards/v1/unbilled-time-aging").json()["buckets"]
+        aging = api.get("/experience/dashboards/v1/unbilled-time-aging").json()
         shown = {r.get_attribute("data-key"): r.find_elements(By.TAG_NAME, "td")[1].get_attribute("data-value")
                  for r in driver.find_elements(By.CSS_SELECTOR, '[data-table="aging"] tbody tr')}
-        assert shown == {b["bucket"]: b["hours"] for b in aging}
-        assert driver.find_element(By.CSS_SELECTOR, '[data-chart="aging"] svg[role="img"]')
+        assert shown == {**{b["bucket"]: b["hours"] for b in aging["buckets"]}, "total": aging["total_hours"]}
+        assert driver.find_element(By.CSS_SELECTOR, '[data-chart="aging"] canvas[role="img"]')
         # Accessible structure: labelled controls and real table headers.
         assert driver.find_element(By.CSS_SELECTOR, 'label[for="period"]')
         assert driver.find_elements(By.CSS_SELECTOR, '[data-table="margins"] thead th[scope="col"]')
+
+
+def test_every_chart_has_titled_axes_ticks_and_a_value_on_each_bar(page_stack: RunningStack) -> None:
+    url = page_stack.stack.url("experience") + "/dashboards/"
+    with page_stack.client("dashboard-web") as api, headless_chromium() as driver:
+        sign_in(driver, url)
+        loaded(driver)
+        driver.find_element(By.CSS_SELECTOR, '[data-panel="utilization"] details summary').click()
+        # Opening the details box sizes its chart on the browser's next resize pass.
+        WebDriverWait(driver, 10).until(lambda d: chart(d, "utilization-workers").get("width", 0) > 200)
+        names = ("utilization", "utilization-workers", "aging", "margins", "burn")
+        drawn = {name: chart(driver, name) for name in names}
+        backlog = api.get("/experience/dashboards/v1/invoice-ready-backlog").json()
+        currencies = {t["currency"] for t in backlog["totals"]}
+        drawn.update({f"backlog-{c}": chart(driver, f"backlog-{c}") for c in currencies})
+
+        for name, seen in drawn.items():
+            assert "x" in seen, (name, seen)  # drawn, not the empty state
+            assert seen["x"]["title"] and seen["y"]["title"], name
+            assert seen["x"]["ticks"] and seen["y"]["ticks"], name
+            assert len(seen["values"]) == seen["points"] > 0, name
+            assert seen["width"] > 200 and seen["height"] > 100, name
+
+        aging = api.get("/experience/dashboards/v1/unbilled-time-aging").json()
+        assert drawn["aging"]["x"]["ticks"] == [b["label"] for b in aging["buckets"]]
+        assert drawn["aging"]["values"] == [hours(b["hours"]) for b in aging["buckets"]]
+        assert f"{hours(aging['total_hours'])} in total" in drawn["aging"]["title"]
+        utilization = api.get("/experience/dashboards/v1/utilization", params={
+            "from_date": drawn["utilization"]["title"].split(", ")[1].split(" to ")[0],
+            "to_date": drawn["utilization"]["title"].split(" to ")[1].split(":")[0]}).json()
+        assert drawn["utilization"]["x"]["ticks"] == [u["label"] for u in utilization["business_units"]]
+        assert f"actual {Decimal(utilization['totals']['actual_pct']):.1f}%" in drawn["utilization"]["title"]
+        margins = api.get("/experience/dashboards/v1/project-margins").json()["projects"]
+        capped = [p for p in margins if p["nte_burn_pct"] is not None]
+        assert drawn["burn"]["values"] == [
+            f"{Decimal(p['nte_burn_pct']):.1f}% of {money(p['nte_amount'], p['currency'])}" for p in capped]
+        for total in backlog["totals"]:
+            title = drawn[f"backlog-{total['currency']}"]["title"]
+            assert f"{money(total['amount'], total['currency'])} in total" in title
+
+
+def test_demo_firm_reads_as_healthy_with_a_few_problem_projects(page_stack: RunningStack) -> None:
+    url = page_stack.stack.url("experience") + "/dashboards/"
+    with headless_chromium() as driver:
+        sign_in(driver, url)
+        loaded(driver)
+        rows = driver.find_elements(By.CSS_SELECTOR, '[data-table="margins"] tbody tr')
+        margins = [Decimal(v) for r in rows
+                   if (v := r.find_elements(By.TAG_NAME, "td")[3].get_attribute("data-value")) not in (None, "")]
+        burns = [Decimal(v) for r in rows if (v := r.find_elements(By.TAG_NAME, "td")[-1].get_attribute("data-value"))]
+        shown_money = [c.text for r in rows for c in r.find_elements(By.TAG_NAME, "td")[:4]]
+        utilization = driver.find_element(By.CSS_SELECTOR, '[data-table="utilization-units"] tr[data-key="total"]')
+        actual_pct = utilization.find_elements(By.TAG_NAME, "td")[5].get_attribute("data-value")
+        fx_note = driver.find_element(By.CSS_SELECTOR, '[data-figure="fx-note"]').text
+
+    assert sum(1 for m in margins if m > 0) >= len(rows) * 2 // 3, margins  # most projects make money
+    assert any(m < 0 for m in margins)  # and the deliberate problems show
+    assert max(burns) < 100 and any(b >= 90 for b in burns), burns  # one contract close to its cap, none past it
+    assert all(MONEY.match(text) for text in shown_money), shown_money
+    assert re.search(r"planning rates set on \d{4}-\d{2}-\d{2}: .*1 GBP = 1\.27 USD", fx_note), fx_note
+    assert 50 <= Decimal(actual_pct) <= 110  # the default period is the last complete month, not a month to come
+
+
+def test_a_period_without_data_says_so_instead_of_a_blank_plot(page_stack: RunningStack) -> None:
+    url = page_stack.stack.url("experience") + "/dashboards/"
+    with headless_chromium() as driver:
+        sign_in(driver, url, month="2031-01")  # after every demo contract and assignment ends
+        loaded(driver)
+        seen = chart(driver, "utilization")
+        assert seen["empty"] == "No data for this period."
+        box = driver.find_element(By.CSS_SELECTOR, '[data-chart="utilization"]')
+        assert box.find_element(By.CSS_SELECTOR, "[data-empty]").is_displayed()
+        assert not box.find_elements(By.TAG_NAME, "canvas")
 
 
 def test_page_and_demo_login_need_no_token_but_the_data_does(page_stack: RunningStack) -> None:

@@ -143,3 +143,30 @@ def test_unbilled_aging_counts_posted_and_billable_approved_time(finance: httpx.
 def test_dashboards_need_the_dashboards_scope(consultant: httpx.Client) -> None:
     response = consultant.get(f"{DASH}/project-margins")
     assert response.status_code == 403
+
+
+def test_margin_is_revenue_earned_against_the_cost_of_the_same_work(finance: httpx.Client,
+                                                                     system_reader: httpx.Client) -> None:
+    panel = finance.get(f"{DASH}/project-margins").json()
+    rows = {p["project_id"]: p for p in panel["projects"]}
+
+    for row in rows.values():
+        assert Decimal(row["earned_revenue"]) == Decimal(row["billed_revenue"]) + Decimal(row["unbilled_revenue"])
+        if row["cost"] is not None:
+            assert Decimal(row["margin"]) == Decimal(row["earned_revenue"]) - Decimal(row["cost"])
+    # Work done and not invoiced counts at least its ERP postings: revenue covers the hours the cost covers.
+    row = rows["prj_4003"]
+    posted = [e for e in all_items(system_reader, f"{PSA}/time-entries", project_id="prj_4003", state="posted")
+              if e["superseded_by_id"] is None]
+    booked = {p["source_id"]: Decimal(p["amount"]) for p in all_items(system_reader, f"{ERP}/postings",
+                                                                        project_id="prj_4003")}
+    assert Decimal(row["unbilled_revenue"]) >= sum((booked.get(e["id"], Decimal(0)) for e in posted), Decimal(0)) > 0
+    # The demo firm bills its hours above cost; the caps leave room except on the one contract near its NTE.
+    hourly = [r for r in rows.values() if r["billing_model"] in ("time_and_materials", "retainer")]
+    assert all(Decimal(r["margin"]) > 0 for r in hourly), [(r["project_id"], r["margin"]) for r in hourly]
+    assert sorted(r["project_id"] for r in rows.values()
+                  if r["nte_burn_pct"] is not None and Decimal(r["nte_burn_pct"]) >= 90) == ["prj_4004"]
+    # Cost of people paid in another currency is converted at rates the panel states, with their date.
+    assert dt.date.fromisoformat(panel["fx_rates_as_of"])
+    converted = {c for r in rows.values() for c in r["cost_converted_from"]}
+    assert converted and converted <= set(panel["fx_rates_to_usd"])

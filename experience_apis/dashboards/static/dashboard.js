@@ -3,7 +3,6 @@
 "use strict";
 
 const API = "/experience/dashboards/v1";
-const SVG = "http://www.w3.org/2000/svg";
 const session = { token: null, api: null };
 
 function el(tag, attrs, ...children) {
@@ -15,17 +14,21 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
-function svg(tag, attrs, text) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, String(value));
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
+// -- formatting: the one place money, hours and percentages are written for a reader -------------------------
 
-const number = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
-const money = (amount, currency) =>
-  amount === null || amount === undefined ? "n/a" : `${number.format(Number(amount))} ${currency}`;
-const pct = (value) => (value === null || value === undefined ? "n/a" : `${value}%`);
+// Money from the API's exact decimal string, never through a float: thousands separators, two decimals, currency.
+function money(amount, currency) {
+  if (amount === null || amount === undefined) return "n/a";
+  const text = String(amount);
+  const negative = text.startsWith("-");
+  const [whole, fraction = ""] = (negative ? text.slice(1) : text).split(".");
+  const cents = (fraction + "00").slice(0, 2);
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `${negative ? "-" : ""}${grouped}.${cents} ${currency}`;
+}
+const hoursFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
+const hours = (value) => (value === null || value === undefined ? "n/a" : `${hoursFormat.format(Number(value))} h`);
+const pct = (value) => (value === null || value === undefined ? "n/a" : `${Number(value).toFixed(1)}%`);
 
 // A table cell; data-value keeps the API's exact decimal string for anyone reading the page by machine.
 function cell(text, value, numeric) {
@@ -73,12 +76,15 @@ async function panel(name, path, render) {
   status.setAttribute("role", "status");
   status.textContent = "Loading…";
   try {
-    render(await call(path));
+    const data = await call(path);
+    // Shown before drawing: a chart drawn into a hidden box has no size until a later resize.
+    body.hidden = false;
+    render(data);
     status.textContent = "";
     status.className = "panel-status";
-    body.hidden = false;
     section.dataset.state = "loaded";
   } catch (error) {
+    body.hidden = true;
     status.className = "panel-status error";
     status.setAttribute("role", "alert");
     const reference = error.correlationId ? ` (reference ${error.correlationId})` : "";
@@ -89,67 +95,129 @@ async function panel(name, path, render) {
   }
 }
 
-// -- charts (inline SVG) ------------------------------------------------------------------------------------
+// -- charts (Chart.js, bundled with the page) ----------------------------------------------------------------
 
-function groupedBars(container, title, groups, series) {
-  const width = 720, height = 240, left = 40, bottom = 48, top = 16;
-  const max = Math.max(100, ...groups.flatMap((g) => series.map((s) => Number(g[s.key] || 0))));
-  const slot = (width - left) / Math.max(groups.length, 1);
-  const bar = Math.min(28, (slot - 12) / series.length);
-  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": title });
-  chart.append(svg("title", {}, title));
-  const scale = (v) => ((height - bottom - top) * v) / max;
-  groups.forEach((group, i) => {
-    series.forEach((s, j) => {
-      const value = Number(group[s.key] || 0);
-      const x = left + i * slot + 6 + j * bar;
-      const h = scale(value);
-      const rect = svg("rect", { x, y: height - bottom - h, width: bar - 2, height: h, class: s.className });
-      rect.append(svg("title", {}, `${group.label}: ${s.label} ${s.format(group[s.key])}`));
-      chart.append(rect);
+const COLORS = { plan: "#7a8ba8", actual: "#1f6feb", ok: "#1a7f37", warn: "#b35900", bad: "#b42318", neutral: "#5b6474" };
+const EMPTY_TEXT = "No data for this period.";
+
+// Writes each bar's value beside it, and records what it wrote on the canvas (data-values) for tests and tools.
+const valueLabels = {
+  id: "valueLabels",
+  afterDatasetsDraw(chart, _args, options) {
+    const { ctx } = chart;
+    const horizontal = chart.options.indexAxis === "y";
+    const written = [];
+    ctx.save();
+    ctx.font = "12px system-ui, sans-serif";
+    ctx.fillStyle = "#1d2433";
+    chart.data.datasets.forEach((dataset, i) => {
+      const meta = chart.getDatasetMeta(i);
+      if (meta.hidden) return;
+      meta.data.forEach((bar, j) => {
+        const value = dataset.data[j];
+        if (value === null || value === undefined) return;
+        const text = options.format(value, dataset, j);
+        written.push(text);
+        if (horizontal) {
+          // After a bar's end; a bar below zero gets its value just right of zero, where its row is empty.
+          ctx.textBaseline = "middle";
+          ctx.textAlign = "left";
+          ctx.fillText(text, (value < 0 ? bar.base : bar.x) + 4, bar.y);
+        } else {
+          ctx.textBaseline = "bottom";
+          ctx.textAlign = "center";
+          ctx.fillText(text, bar.x, bar.y - 3);
+        }
+      });
     });
-    chart.append(svg("text", { x: left + i * slot + slot / 2, y: height - bottom + 16, "text-anchor": "middle" },
-      group.label.length > 16 ? group.label.slice(0, 15) + "…" : group.label));
+    ctx.restore();
+    chart.canvas.dataset.values = JSON.stringify(written);
+  },
+};
+
+// A bar chart with titled axes, a value on every bar and the total in its title; an empty series says so.
+function barChart(container, spec) {
+  const existing = container.querySelector("canvas");
+  if (existing && window.Chart) {
+    const chart = window.Chart.getChart(existing);
+    if (chart) chart.destroy();
+  }
+  const values = spec.datasets.flatMap((d) => d.data).filter((v) => v !== null && v !== undefined);
+  if (!spec.labels.length || values.every((v) => Number(v) === 0)) {
+    container.replaceChildren(el("h3", { class: "chart-title" }, spec.title),
+      el("p", { class: "empty", "data-empty": "true" }, EMPTY_TEXT));
+    return;
+  }
+  const horizontal = Boolean(spec.horizontal);
+  const canvas = el("canvas", { role: "img", "aria-label": `${spec.title}. ${spec.summary || ""}`.trim() });
+  const frame = el("div", { class: "chart-frame" }, canvas);
+  if (horizontal) frame.style.height = `${Math.max(160, 60 + spec.labels.length * 22 * spec.datasets.length)}px`;
+  container.replaceChildren(el("h3", { class: "chart-title" }, spec.title), frame);
+  const valueAxis = { beginAtZero: true, title: { display: true, text: spec.valueTitle },
+    ticks: { callback: (v) => spec.tick(v) }, grace: "12%" };
+  const categoryAxis = { title: { display: true, text: spec.categoryTitle }, ticks: { autoSkip: false } };
+  new window.Chart(canvas, {
+    type: "bar",
+    data: {
+      labels: spec.labels,
+      datasets: spec.datasets.map((d) => ({ ...d, data: d.data.map((v) => (v === null ? null : Number(v))) })),
+    },
+    options: {
+      indexAxis: horizontal ? "y" : "x",
+      animation: false,
+      responsive: true,
+      maintainAspectRatio: false,
+      layout: { padding: horizontal ? { right: 90, left: 8 } : { top: 18 } },
+      scales: horizontal ? { x: valueAxis, y: categoryAxis } : { x: categoryAxis, y: valueAxis },
+      plugins: {
+        legend: { display: spec.datasets.length > 1, position: "bottom" },
+        tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${spec.format(item.raw, item.dataset, item.dataIndex)}` } },
+        valueLabels: { format: spec.format },
+      },
+    },
+    plugins: [valueLabels],
   });
-  chart.append(svg("line", { x1: left, x2: width, y1: height - bottom, y2: height - bottom, stroke: "#8a94a6" }));
-  series.forEach((s, j) => {
-    chart.append(svg("rect", { x: left + j * 140, y: height - 18, width: 12, height: 12, class: s.className }));
-    chart.append(svg("text", { x: left + j * 140 + 18, y: height - 8 }, s.label));
-  });
-  container.replaceChildren(chart);
 }
 
 function burnBar(value) {
   const width = 120, height = 14;
   const burn = value === null || value === undefined ? null : Number(value);
-  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img",
-    "aria-label": burn === null ? "no not-to-exceed" : `burn ${value}%` });
-  chart.append(svg("rect", { x: 0, y: 0, width, height, class: "burn-track" }));
-  if (burn !== null) {
-    const band = burn >= 100 ? "burn-bad" : burn >= 90 ? "burn-warn" : "burn-ok";
-    chart.append(svg("rect", { x: 0, y: 0, width: Math.min(width, (width * burn) / 100), height, class: band }));
-  }
-  return chart;
+  const meter = el("meter", { min: 0, max: 100, low: 90, high: 99.9, optimum: 50,
+    value: burn === null ? 0 : Math.min(100, burn), "aria-label": burn === null ? "no not-to-exceed" : `burn ${value}%` });
+  meter.style.width = `${width}px`;
+  meter.style.height = `${height}px`;
+  return meter;
 }
 
 // -- panels -------------------------------------------------------------------------------------------------
 
+const chartOf = (name) => document.querySelector(`[data-chart="${name}"]`);
+const sumOf = (list, key) => list.reduce((total, row) => total + Number(row[key] || 0), 0);
+
 function renderUtilization(data) {
-  const chartRows = data.business_units.map((u) => ({ label: u.label, planned: u.planned_pct, actual: u.actual_pct }));
-  groupedBars(document.querySelector('[data-chart="utilization"]'),
-    `Planned and actual utilization by business unit, ${data.from_date} to ${data.to_date}`, chartRows, [
-      { key: "planned", label: "Planned %", className: "bar-plan", format: pct },
-      { key: "actual", label: "Actual %", className: "bar-actual", format: pct },
-    ]);
-  fill("utilization-units", data.business_units.map((u) => el("tr", { "data-key": u.key },
-    el("th", { scope: "row" }, u.label), cell(u.workers, u.workers, true),
-    cell(u.capacity_hours, u.capacity_hours, true), cell(u.planned_hours, u.planned_hours, true),
-    cell(u.actual_hours, u.actual_hours, true), cell(pct(u.planned_pct), u.planned_pct, true),
-    cell(pct(u.actual_pct), u.actual_pct, true), cell(pct(u.billable_pct), u.billable_pct, true))));
-  fill("utilization-workers", data.workers.map((w) => el("tr", { "data-key": w.key },
-    el("th", { scope: "row" }, w.label), cell(w.business_unit_id), cell(w.capacity_hours, w.capacity_hours, true),
-    cell(w.planned_hours, w.planned_hours, true), cell(w.actual_hours, w.actual_hours, true),
-    cell(pct(w.planned_pct), w.planned_pct, true), cell(pct(w.actual_pct), w.actual_pct, true))));
+  const t = data.totals;
+  const period = `${data.from_date} to ${data.to_date}`;
+  const planAndActual = (rows) => [
+    { label: "Planned %", data: rows.map((r) => r.planned_pct), backgroundColor: COLORS.plan },
+    { label: "Actual %", data: rows.map((r) => r.actual_pct), backgroundColor: COLORS.actual },
+  ];
+  const percentAxis = { valueTitle: "% of capacity", tick: (v) => `${v}%`, format: pct };
+  barChart(chartOf("utilization"), { ...percentAxis,
+    title: `By business unit, ${period}: all units planned ${pct(t.planned_pct)}, actual ${pct(t.actual_pct)}`,
+    summary: `${t.actual_hours} hours recorded of ${t.capacity_hours} hours of capacity`,
+    categoryTitle: "Business unit", labels: data.business_units.map((u) => u.label),
+    datasets: planAndActual(data.business_units) });
+  barChart(chartOf("utilization-workers"), { ...percentAxis, horizontal: true,
+    title: `By worker, ${period} (furthest below plan first)`, categoryTitle: "Worker",
+    labels: data.workers.map((w) => w.label), datasets: planAndActual(data.workers) });
+  const row = (u, unit) => el("tr", { "data-key": u.key },
+    el("th", { scope: "row" }, u.label), unit ? cell(u.workers, u.workers, true) : cell(u.business_unit_id),
+    cell(hours(u.capacity_hours), u.capacity_hours, true), cell(hours(u.planned_hours), u.planned_hours, true),
+    cell(hours(u.actual_hours), u.actual_hours, true), cell(pct(u.planned_pct), u.planned_pct, true),
+    cell(pct(u.actual_pct), u.actual_pct, true), ...(unit ? [cell(pct(u.billable_pct), u.billable_pct, true)] : []));
+  fill("utilization-units", [...data.business_units.map((u) => row(u, true)),
+    el("tr", { class: "total", "data-key": "total" }, ...row({ ...t, label: "Total" }, true).children)]);
+  fill("utilization-workers", data.workers.map((w) => row(w, false)));
 }
 
 function amounts(list) {
@@ -157,31 +225,58 @@ function amounts(list) {
 }
 
 function renderAging(data) {
-  groupedBars(document.querySelector('[data-chart="aging"]'), `Unbilled approved hours by age, as of ${data.as_of}`,
-    data.buckets.map((b) => ({ label: b.label, hours: b.hours })), [
-      { key: "hours", label: "Hours", className: "bar-actual", format: (v) => `${v} h` },
-    ]);
-  fill("aging", data.buckets.map((b) => el("tr", { "data-key": b.bucket },
-    el("th", { scope: "row" }, b.label), cell(b.entries, b.entries, true), cell(b.hours, b.hours, true),
-    cell(b.held_entries, b.held_entries, true), cell(amounts(b.amounts)))));
+  barChart(chartOf("aging"), {
+    title: `Unbilled approved hours by age, as of ${data.as_of}: ${hours(data.total_hours)} in total, worth ${amounts(data.totals)}`,
+    categoryTitle: "Age since work date", valueTitle: "Hours", tick: (v) => `${v} h`, format: (v) => hours(v),
+    labels: data.buckets.map((b) => b.label),
+    datasets: [{ label: "Hours", data: data.buckets.map((b) => b.hours), backgroundColor: COLORS.actual }] });
+  fill("aging", [...data.buckets.map((b) => el("tr", { "data-key": b.bucket },
+    el("th", { scope: "row" }, b.label), cell(b.entries, b.entries, true), cell(hours(b.hours), b.hours, true),
+    cell(b.held_entries, b.held_entries, true), cell(amounts(b.amounts)))),
+  el("tr", { class: "total", "data-key": "total" }, el("th", { scope: "row" }, "Total"),
+    cell(data.total_entries, data.total_entries, true), cell(hours(data.total_hours), data.total_hours, true),
+    cell(sumOf(data.buckets, "held_entries"), undefined, true), cell(amounts(data.totals)))]);
 }
 
 function renderBacklog(data) {
-  fill("backlog", data.projects.map((p) => el("tr", { "data-key": p.project_id },
-    el("th", { scope: "row" }, p.project_name), cell(p.posted_hours, p.posted_hours, true),
+  // One chart per currency: amounts in different currencies never share an axis.
+  const currencies = [...new Set(data.projects.map((p) => p.currency))].sort();
+  const holder = document.querySelector('[data-charts="backlog"]');
+  const total = (c) => (data.totals.find((a) => a.currency === c) || { amount: "0" }).amount;
+  holder.replaceChildren(...currencies.map((c) => el("div", { class: "chart", "data-chart": `backlog-${c}` })));
+  if (!currencies.length) {
+    holder.replaceChildren(el("div", { class: "chart", "data-chart": "backlog-none" }));
+    barChart(chartOf("backlog-none"), { title: "Ready to invoice", labels: [], datasets: [] });
+  }
+  for (const c of currencies) {
+    const rows = data.projects.filter((p) => p.currency === c);
+    barChart(chartOf(`backlog-${c}`), { horizontal: true,
+      title: `Ready to invoice in ${c}: ${money(total(c), c)} in total`, categoryTitle: "Project",
+      valueTitle: `Amount (${c})`, tick: (v) => `${Number(v).toLocaleString("en-US")}`,
+      format: (v, _d, i) => money(rows[i].total_amount, c), labels: rows.map((p) => p.project_name),
+      datasets: [{ label: `Total (${c})`, data: rows.map((p) => p.total_amount), backgroundColor: COLORS.actual }] });
+  }
+  fill("backlog", [...data.projects.map((p) => el("tr", { "data-key": p.project_id },
+    el("th", { scope: "row" }, p.project_name), cell(hours(p.posted_hours), p.posted_hours, true),
     cell(money(p.posted_amount, p.currency), p.posted_amount, true),
     cell(money(p.milestone_amount, p.currency), p.milestone_amount, true),
-    cell(money(p.total_amount, p.currency), p.total_amount, true), cell(p.oldest_work_date || "n/a"))));
+    cell(money(p.total_amount, p.currency), p.total_amount, true), cell(p.oldest_work_date || "n/a"))),
+  el("tr", { class: "total", "data-key": "total" }, el("th", { scope: "row" }, "Total"),
+    cell(hours(sumOf(data.projects, "posted_hours")), undefined, true), cell(""), cell(""),
+    cell(amounts(data.totals), undefined, true), cell(""))]);
 }
 
 function renderExceptions(data) {
   const open = document.querySelector('[data-figure="exceptions-open"]');
   open.textContent = data.open_total;
   open.dataset.value = data.open_total;
-  groupedBars(document.querySelector('[data-chart="exceptions"]'), "Open exceptions by reason",
-    data.by_reason.map((r) => ({ label: r.label, count: r.count })), [
-      { key: "count", label: "Open", className: "bar-actual", format: (v) => String(v) },
-    ]);
+  const counts = (name, title, category, list) => barChart(chartOf(name), { horizontal: true,
+    title: `${title}: ${sumOf(list, "count")} open`, categoryTitle: category, valueTitle: "Open exceptions",
+    tick: (v) => (Number.isInteger(v) ? String(v) : ""), format: (v) => String(v), labels: list.map((r) => r.label),
+    datasets: [{ label: "Open", data: list.map((r) => r.count), backgroundColor: COLORS.bad }] });
+  counts("exceptions-units", "By business unit", "Business unit", data.by_business_unit);
+  counts("exceptions-reasons", "By reason", "Reason code", data.by_reason);
+  counts("exceptions-ages", "By age", "Age", data.by_age);
   const rows = (list) => list.map((r) => el("tr", { "data-key": r.key },
     el("th", { scope: "row" }, r.label), cell(r.count, r.count, true)));
   fill("exceptions-units", rows(data.by_business_unit));
@@ -190,25 +285,56 @@ function renderExceptions(data) {
 }
 
 function renderMargins(data) {
+  const measured = data.projects.filter((p) => p.margin_pct !== null);
+  const losing = measured.filter((p) => Number(p.margin_pct) < 0).length;
+  const noRevenue = data.projects.filter((p) => p.margin_pct === null && Number(p.cost || 0) > 0);
+  const unearned = noRevenue.length
+    ? `; ${noRevenue.length} with cost and no revenue yet (${noRevenue.map((p) => p.project_name).join(", ")})` : "";
+  barChart(chartOf("margins"), { horizontal: true,
+    title: `Margin by project: ${measured.length - losing} of ${measured.length} projects above cost${unearned}`,
+    categoryTitle: "Project", valueTitle: "Margin, % of revenue earned", tick: (v) => `${v}%`, format: pct,
+    labels: measured.map((p) => p.project_name),
+    datasets: [{ label: "Margin %", data: measured.map((p) => p.margin_pct),
+      backgroundColor: measured.map((p) => (Number(p.margin_pct) < 0 ? COLORS.bad : COLORS.ok)) }] });
+  const capped = data.projects.filter((p) => p.nte_burn_pct !== null);
+  barChart(chartOf("burn"), { horizontal: true,
+    title: `Burn against not-to-exceed: ${capped.filter((p) => Number(p.nte_burn_pct) >= 90).length} of ${capped.length} capped contracts at 90% or more`,
+    categoryTitle: "Project", valueTitle: "% of not-to-exceed billed", tick: (v) => `${v}%`,
+    format: (v, _d, i) => `${pct(v)} of ${money(capped[i].nte_amount, capped[i].currency)}`,
+    labels: capped.map((p) => p.project_name),
+    datasets: [{ label: "Burn %", data: capped.map((p) => p.nte_burn_pct), backgroundColor: capped.map((p) =>
+      Number(p.nte_burn_pct) >= 100 ? COLORS.bad : Number(p.nte_burn_pct) >= 90 ? COLORS.warn : COLORS.ok) }] });
   fill("margins", data.projects.map((p) => {
     const burn = el("td", { "data-value": p.nte_burn_pct === null ? null : p.nte_burn_pct });
     burn.append(burnBar(p.nte_burn_pct), " ", p.nte_burn_pct === null ? "no cap" : `${p.nte_burn_pct}%`);
     return el("tr", { "data-key": p.project_id },
       el("th", { scope: "row" }, p.project_name), cell(money(p.billed_revenue, p.currency), p.billed_revenue, true),
+      cell(money(p.unbilled_revenue, p.currency), p.unbilled_revenue, true),
       cell(money(p.cost, p.currency), p.cost, true), cell(money(p.margin, p.currency), p.margin, true),
       cell(pct(p.margin_pct), p.margin_pct, true),
       cell(p.nte_amount === null ? "none" : money(p.nte_amount, p.currency), p.nte_amount, true), burn);
   }));
-  const rates = Object.entries(data.fx_rates_to_usd).map(([c, r]) => `1 ${c} = ${r} USD`).join(", ");
-  document.querySelector('[data-figure="fx-note"]').textContent =
-    `Costs in other currencies are stated at planning rates: ${rates}.`;
+  const converted = [...new Set(data.projects.flatMap((p) => p.cost_converted_from))].sort();
+  const rates = Object.entries(data.fx_rates_to_usd).filter(([c]) => c !== "USD")
+    .map(([c, rate]) => `1 ${c} = ${rate} USD`).join(", ");
+  document.querySelector('[data-figure="fx-note"]').textContent = converted.length
+    ? `Cost of people employed in another currency (${converted.join(", ")}) is converted into each project's ` +
+      `contract currency at planning rates set on ${data.fx_rates_as_of}: ${rates}.`
+    : "Every cost is in its project's contract currency: no exchange rate was used.";
 }
 
-function loadAll(period) {
-  const [year, month] = period.split("-").map(Number);
-  const first = `${period}-01`;
-  const lastDay = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  const last = `${period}-${String(lastDay).padStart(2, "0")}`;
+// The month picked, up to today when it is still running: days not yet worked have no actuals to compare.
+function periodOf(month, today) {
+  const [year, number] = month.split("-").map(Number);
+  const lastDay = new Date(Date.UTC(year, number, 0)).getUTCDate();
+  const first = `${month}-01`;
+  const last = `${month}-${String(lastDay).padStart(2, "0")}`;
+  return { first, last: last > today ? (today < first ? first : today) : last };
+}
+
+function loadAll(month) {
+  const today = new Date().toISOString().slice(0, 10);
+  const { first, last } = periodOf(month, today);
   return Promise.all([
     panel("utilization", `/utilization?from_date=${first}&to_date=${last}`, renderUtilization),
     panel("aging", "/unbilled-time-aging", renderAging),
@@ -248,8 +374,10 @@ async function signIn(event) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  // The last complete month: the current one has only its first days recorded, and this week's time is draft.
   const now = new Date();
+  const previous = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1));
   document.getElementById("period").value =
-    `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, "0")}`;
+    `${previous.getUTCFullYear()}-${String(previous.getUTCMonth() + 1).padStart(2, "0")}`;
   document.getElementById("sign-in-form").addEventListener("submit", signIn);
 });
