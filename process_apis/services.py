@@ -12,6 +12,7 @@ from process_apis.billing.posting import PostingDispatcher
 from process_apis.billing.service import BillingService
 from process_apis.events.bus import EventBus, InProcessBus, RedisStreamBus
 from process_apis.events.consumer import StreamConsumer
+from process_apis.events.dead_letters import DeadLetters
 from process_apis.events.projection import CONSUMER as POSTED_TIME
 from process_apis.events.projection import PostedTimeProjection
 from process_apis.events.relay import EventRelay
@@ -45,6 +46,7 @@ class Services:
     invoicing: InvoicingService
     reconciliation: ReconciliationService
     posted_time: PostedTimeProjection
+    dead_letters: DeadLetters
     loops: Loops
     wake_relay: Wakeup
     wake_dispatcher: Wakeup
@@ -73,11 +75,13 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
     provisioning = ProvisioningService(db, systems, on_events=wake_relay.kick,
                                        lease_seconds=settings.outbox_lease_seconds)
     invoicing = InvoicingService(db, systems, jobs, on_jobs=wake_jobs.kick, on_events=wake_relay.kick)
+    posted_time = PostedTimeProjection(db)
     services = Services(
         settings=settings, db=db, systems=systems, bus=bus, relay=relay, dispatcher=dispatcher, jobs=jobs,
         billing=billing, timesheets=TimesheetService(db, systems, billing), exceptions=exceptions,
         provisioning=provisioning, invoicing=invoicing, reconciliation=ReconciliationService(db, systems),
-        posted_time=PostedTimeProjection(db), loops=Loops(), wake_relay=wake_relay, wake_dispatcher=wake_dispatcher,
+        posted_time=posted_time, dead_letters=DeadLetters(db, {POSTED_TIME: posted_time.handle_many}),
+        loops=Loops(), wake_relay=wake_relay, wake_dispatcher=wake_dispatcher,
         wake_jobs=wake_jobs)
     exceptions.on_retry("billing_hold", billing.retry_hold)
     exceptions.on_retry("posting", billing.retry_posting)
@@ -103,14 +107,16 @@ def _start_loops(s: Services) -> None:
     s.loops.start("event-relay", relay, wakeup=s.wake_relay, interval=backoff(settings.relay_interval_seconds))
     if isinstance(s.bus, RedisStreamBus):
         # The tier consumes its own stream like any consumer: a group shared by the replicas, at least once.
-        consumer = StreamConsumer(s.bus.client, s.bus.stream, POSTED_TIME, f"{socket.gethostname()}-{os.getpid()}")
+        consumer = StreamConsumer(s.bus.client, s.bus.stream, POSTED_TIME, f"{socket.gethostname()}-{os.getpid()}",
+                                  on_dead_letter=s.dead_letters.record)
         # A page read is applied in one transaction: the projection keeps pace with a month end's postings.
         s.loops.start("posted-time", lambda: consumer.drain_pages(s.posted_time.handle_many,
                                                                   count=s.relay.batch_size),
                       wakeup=wake_consumers, interval=backoff(settings.relay_interval_seconds))
     elif isinstance(s.bus, InProcessBus):
         # Single node: the relay hands over each batch it publishes, applied in one transaction.
-        s.bus.subscribe_pages(s.posted_time.handle_many)
+        # No retries here: an event the projection fails is a dead letter at once, for an operator to re-drive.
+        s.bus.subscribe_pages(s.dead_letters.keeping(POSTED_TIME, s.posted_time.handle_many))
     s.loops.start("posting-dispatcher", s.dispatcher.dispatch_once, wakeup=s.wake_dispatcher,
                   interval=backoff(settings.dispatch_interval_seconds))
     s.loops.start("jobs", s.jobs.run_once, wakeup=s.wake_jobs, interval=backoff(settings.dispatch_interval_seconds))
