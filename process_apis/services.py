@@ -15,6 +15,7 @@ from process_apis.events.consumer import StreamConsumer
 from process_apis.events.dead_letters import DeadLetters
 from process_apis.events.projection import CONSUMER as POSTED_TIME
 from process_apis.events.projection import PostedTimeProjection
+from process_apis.events.psa_watch import PsaWatch
 from process_apis.events.relay import EventRelay
 from process_apis.exceptions.service import ExceptionQueue
 from process_apis.invoicing.service import InvoicingService
@@ -117,6 +118,9 @@ def _start_loops(s: Services) -> None:
         # Single node: the relay hands over each batch it publishes, applied in one transaction.
         # No retries here: an event the projection fails is a dead letter at once, for an operator to re-drive.
         s.bus.subscribe_pages(s.dead_letters.keeping(POSTED_TIME, s.posted_time.handle_many))
+    if settings.psa_watch_interval_seconds > 0:
+        watch = PsaWatch(s.db, s.systems.psa, on_events=s.wake_relay.kick)
+        s.loops.start("psa-watch", watch.watch_once, interval=backoff(settings.psa_watch_interval_seconds))
     s.loops.start("posting-dispatcher", s.dispatcher.dispatch_once, wakeup=s.wake_dispatcher,
                   interval=backoff(settings.dispatch_interval_seconds))
     s.loops.start("jobs", s.jobs.run_once, wakeup=s.wake_jobs, interval=backoff(settings.dispatch_interval_seconds))

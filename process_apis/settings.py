@@ -21,6 +21,9 @@ class ProcessSettings(TierSettings, kw_only=True):
     retry_max_seconds: float = 60.0
     dispatch_interval_seconds: float = 1.0
     relay_interval_seconds: float = 0.5
+    # How often the PSA is read for newly confirmed assignments and completed milestones (events/psa_watch.py);
+    # 0 turns the watch off.
+    psa_watch_interval_seconds: float = 5.0
     # Decisions left half-applied (a system was down, or the process stopped) are completed after this long.
     recovery_after_seconds: float = 30.0
     recovery_interval_seconds: float = 15.0

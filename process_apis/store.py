@@ -269,3 +269,13 @@ dead_letters = sa.Table(
     sa.UniqueConstraint("consumer", "event_id", name="process_dead_letters_event"),
     sa.Index("process_dead_letters_state", "state", "seq"),
 )
+
+# PSA records the tier has reported an event for (events/psa_watch.py): each confirmed assignment, each completed
+# milestone once. Written in the transaction of the event; the key makes a second report (a replica) a no-op.
+reported_records = sa.Table(
+    "process_reported_records", metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("record_id", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reported_at", UTCDateTime, nullable=False),
+)
