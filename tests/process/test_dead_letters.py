@@ -169,3 +169,35 @@ async def test_dead_letters_page_with_filters_and_cursors(db: Database) -> None:
     [outcome] = await letters.redrive([ids[1]])
     assert (outcome.result, outcome.error) == ("failed", "LookupError: no consumer 'posted-time' runs in this tier")
     assert [o.result for o in await letters.redrive(["dl_" + "f" * 32])] == ["not_found"]
+
+
+async def test_a_dead_letter_that_cannot_be_kept_stays_pending_on_the_stream_until_it_can(
+        db: Database, redis_client: redis.Redis, stream_name: str) -> None:
+    consumer = CountingConsumer(db)
+    letters = DeadLetters(db, {CONSUMER: consumer.handle_many})
+    down = [True]
+
+    async def keep(letter: DeadLetterRecord) -> str:
+        if down[0]:
+            raise ConnectionError("the database is unavailable")
+        return await letters.record(letter)
+
+    poison = posted("te_kept_later", amount="x")
+    try:
+        await redis_client.xadd(stream_name, encode_event(poison), id="7-0")  # type: ignore[arg-type]
+        stream = StreamConsumer(redis_client, stream_name, CONSUMER, "replica-1", max_deliveries=1, min_idle_ms=0,
+                                on_dead_letter=keep)
+        await stream.drain_pages(consumer.handle_many)
+        with pytest.raises(ConnectionError):
+            await stream.drain_pages(consumer.handle_many)
+        assert (await redis_client.xpending(stream_name, CONSUMER))["pending"] == 1
+        assert await redis_client.xlen(stream_name + ":dead") == 0
+
+        down[0] = False
+        await stream.drain_pages(consumer.handle_many)
+        assert (await redis_client.xpending(stream_name, CONSUMER))["pending"] == 0
+        [letter] = (await letters.page(state="dead", consumer=None, event_type=None, cursor=None, limit=10)).items
+        assert (letter.event_id, letter.reason) == (poison.id, "max_deliveries")
+        assert "ValidationError" in letter.error
+    finally:
+        await redis_client.delete(stream_name, stream_name + ":dead")
