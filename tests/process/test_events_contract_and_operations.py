@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -58,7 +59,7 @@ def posted_event(entry: str, project: str, *, amount: str = "1400.00") -> Event:
 def assert_problem(response: httpx.Response, *statuses: int) -> dict[str, Any]:
     assert response.status_code in statuses, f"{response.status_code}: {response.text}"
     assert response.headers["content-type"].startswith(PROBLEM)
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 # -- the PSA-sourced events ------------------------------------------------------------------------------------
@@ -113,10 +114,10 @@ def test_every_event_published_so_far_matches_its_asyncapi_schema(stack: Running
 # -- dead letters ----------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def operator(stack: RunningStack) -> httpx.Client:
+def operator(stack: RunningStack) -> Iterator[httpx.Client]:
     """The experience tier's identity, as the finance-ops page calls the operator API."""
     with stack.client("experience-tier") as client:
-        yield client  # type: ignore[misc]
+        yield client
 
 
 def test_a_malformed_event_becomes_a_dead_letter_an_operator_can_inspect_and_redrive(
@@ -199,9 +200,10 @@ def test_dead_letter_endpoints_refuse_bad_input_with_problems(stack: RunningStac
                  b'{"ids": ' + b'{"a": ' * 3000 + b"1" + b"}" * 3000 + b"}"):
         assert_problem(operator.post(f"{EVENTS}/dead-letters/redrive", content=deep,
                                      headers={"content-type": "application/json"}), 400, 413)
-    for body in ({"dead_letter_ids": []}, {"dead_letter_ids": ["dl_" + "0" * 32] * 101},
-                 {"dead_letter_ids": ["not-an-id"]}, {"dead_letter_ids": ["dl_" + "0" * 32], "force": True},
-                 {"dead_letter_ids": "dl_" + "0" * 32}):
+    bodies: list[dict[str, Any]] = [
+        {"dead_letter_ids": []}, {"dead_letter_ids": ["dl_" + "0" * 32] * 101}, {"dead_letter_ids": ["not-an-id"]},
+        {"dead_letter_ids": ["dl_" + "0" * 32], "force": True}, {"dead_letter_ids": "dl_" + "0" * 32}]
+    for body in bodies:
         problem = assert_problem(operator.post(f"{EVENTS}/dead-letters/redrive", json=body), 400, 413)
         assert problem["status"] in (400, 413)
     for params in ({"limit": 0}, {"limit": 501}, {"state": "lost"}, {"type": "time.voided"},

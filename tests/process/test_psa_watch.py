@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from contracts.canonical import Assignment, Milestone
+from contracts.canonical import Assignment, AssignmentStatus, Milestone, MilestoneState
 from process_apis.events.bus import InProcessBus
 from process_apis.events.psa_watch import PsaWatch
 from process_apis.events.relay import EventRelay
@@ -41,12 +41,12 @@ def watch_of(db: Database, psa: PsaRecords) -> PsaWatch:
     return PsaWatch(db, psa)  # type: ignore[arg-type]
 
 
-def assignment(n: int, status: str) -> Assignment:
+def assignment(n: int, status: AssignmentStatus) -> Assignment:
     return Assignment(id=f"asg_{n}", worker_id="wrk_1", project_id="prj_1", role="consultant",
                       planned_hours_per_week=Decimal("32"), start_date=dt.date(2026, 11, 2), status=status)
 
 
-def milestone(n: int, state: str) -> Milestone:
+def milestone(n: int, state: MilestoneState) -> Milestone:
     return Milestone(id=f"ms_{n}", project_id="prj_1", name=f"Phase {n}", amount=Decimal("20000"), currency="USD",
                      due_date=dt.date(2026, 11, 30), state=state)
 
