@@ -124,15 +124,18 @@ class TimeSubmittedData(msgspec.Struct, kw_only=True):
     version: int
 
 
-class TimeDecidedData(msgspec.Struct, kw_only=True):
-    """The data of time.approved and time.rejected."""
+class TimeDecidedData(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The data of time.approved and time.rejected: ``approval_id`` for an approver's decision; ``correction_id``
+    and ``supersedes_id`` (the entry version it replaces) for an approved correction."""
 
-    approval_id: str
     approver_id: str
     reason: str | None
     hours: Decimal
     work_date: dt.date
     version: int
+    approval_id: str | None = None
+    correction_id: str | None = None
+    supersedes_id: str | None = None
 
 
 class TimePostedSubject(msgspec.Struct, kw_only=True):
@@ -185,12 +188,17 @@ class InvoiceSubject(msgspec.Struct, kw_only=True):
     customer_id: str
 
 
-class InvoiceDraftedData(msgspec.Struct, kw_only=True):
+class InvoiceDraftedData(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``sequence`` numbers the period's invoices of the contract (2 and up: a supplementary invoice for late
+    time, ``supplements_id`` the one before)."""
+
     period: str
     subtotal: Decimal
     total: Decimal
     currency: str
     lines: int
+    sequence: int | None = None
+    supplements_id: str | None = None
 
 
 class InvoicePostedData(msgspec.Struct, kw_only=True):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -39,9 +40,21 @@ async def record_events(conn: AsyncConnection, type_: EventType,
 
 
 def _plain(part: Part | None) -> dict[str, Any]:
-    """The JSON object stored: a Struct encoded as on the wire (Decimals and dates as strings)."""
+    """The JSON object stored: a Struct encoded as on the wire (dates as ISO strings, Decimals in fixed point:
+    msgspec alone would write a normalized 10 as "1E+1", which the AsyncAPI schemas refuse)."""
     if part is None:
         return {}
     if isinstance(part, msgspec.Struct):
-        return msgspec.to_builtins(part)
+        return _fixed_point(msgspec.to_builtins(part, builtin_types=(Decimal,)))
     return dict(part)
+
+
+def _fixed_point(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        text = format(value, "f")
+        return "0" if text == "-0" else text
+    if isinstance(value, dict):
+        return {key: _fixed_point(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fixed_point(item) for item in value]
+    return value
