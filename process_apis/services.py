@@ -65,6 +65,7 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
         bus = InProcessBus()
     wake_relay, wake_dispatcher, wake_jobs = Wakeup(), Wakeup(), Wakeup()
     relay = EventRelay(db, bus)
+    posted_time = PostedTimeProjection(db)
     dispatcher = PostingDispatcher(
         db, systems, on_events=wake_relay.kick, batch_size=settings.posting_batch_size,
         lease_seconds=settings.outbox_lease_seconds, retry_base_seconds=settings.retry_base_seconds,
@@ -76,7 +77,6 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
     provisioning = ProvisioningService(db, systems, on_events=wake_relay.kick,
                                        lease_seconds=settings.outbox_lease_seconds)
     invoicing = InvoicingService(db, systems, jobs, on_jobs=wake_jobs.kick, on_events=wake_relay.kick)
-    posted_time = PostedTimeProjection(db)
     services = Services(
         settings=settings, db=db, systems=systems, bus=bus, relay=relay, dispatcher=dispatcher, jobs=jobs,
         billing=billing, timesheets=TimesheetService(db, systems, billing), exceptions=exceptions,
