@@ -12,8 +12,10 @@ from process_apis.billing.posting import PostingDispatcher
 from process_apis.billing.service import BillingService
 from process_apis.events.bus import EventBus, InProcessBus, RedisStreamBus
 from process_apis.events.consumer import StreamConsumer
+from process_apis.events.dead_letters import DeadLetters
 from process_apis.events.projection import CONSUMER as POSTED_TIME
 from process_apis.events.projection import PostedTimeProjection
+from process_apis.events.psa_watch import PsaWatch
 from process_apis.events.relay import EventRelay
 from process_apis.exceptions.service import ExceptionQueue
 from process_apis.invoicing.credit_notes import CreditNotes
@@ -50,6 +52,7 @@ class Services:
     invoicing: InvoicingService
     reconciliation: ReconciliationService
     posted_time: PostedTimeProjection
+    dead_letters: DeadLetters
     loops: Loops
     wake_relay: Wakeup
     wake_dispatcher: Wakeup
@@ -67,6 +70,7 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
         bus = InProcessBus()
     wake_relay, wake_dispatcher, wake_jobs = Wakeup(), Wakeup(), Wakeup()
     relay = EventRelay(db, bus)
+    posted_time = PostedTimeProjection(db)
     dispatcher = PostingDispatcher(
         db, systems, on_events=wake_relay.kick, batch_size=settings.posting_batch_size,
         lease_seconds=settings.outbox_lease_seconds, retry_base_seconds=settings.retry_base_seconds,
@@ -86,7 +90,8 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
         corrections=CorrectionService(db, systems, billing, window, on_jobs=wake_jobs.kick),
         credit_notes=CreditNotes(db, systems, jobs),
         provisioning=provisioning, invoicing=invoicing, reconciliation=ReconciliationService(db, systems),
-        posted_time=PostedTimeProjection(db), loops=Loops(), wake_relay=wake_relay, wake_dispatcher=wake_dispatcher,
+        posted_time=posted_time, dead_letters=DeadLetters(db, {POSTED_TIME: posted_time.handle_many}),
+        loops=Loops(), wake_relay=wake_relay, wake_dispatcher=wake_dispatcher,
         wake_jobs=wake_jobs)
     exceptions.on_retry("billing_hold", billing.retry_hold)
     exceptions.on_retry("posting", billing.retry_posting)
@@ -112,14 +117,19 @@ def _start_loops(s: Services) -> None:
     s.loops.start("event-relay", relay, wakeup=s.wake_relay, interval=backoff(settings.relay_interval_seconds))
     if isinstance(s.bus, RedisStreamBus):
         # The tier consumes its own stream like any consumer: a group shared by the replicas, at least once.
-        consumer = StreamConsumer(s.bus.client, s.bus.stream, POSTED_TIME, f"{socket.gethostname()}-{os.getpid()}")
+        consumer = StreamConsumer(s.bus.client, s.bus.stream, POSTED_TIME, f"{socket.gethostname()}-{os.getpid()}",
+                                  on_dead_letter=s.dead_letters.record)
         # A page read is applied in one transaction: the projection keeps pace with a month end's postings.
         s.loops.start("posted-time", lambda: consumer.drain_pages(s.posted_time.handle_many,
                                                                   count=s.relay.batch_size),
                       wakeup=wake_consumers, interval=backoff(settings.relay_interval_seconds))
     elif isinstance(s.bus, InProcessBus):
         # Single node: the relay hands over each batch it publishes, applied in one transaction.
-        s.bus.subscribe_pages(s.posted_time.handle_many)
+        # No retries here: an event the projection fails is a dead letter at once, for an operator to re-drive.
+        s.bus.subscribe_pages(s.dead_letters.keeping(POSTED_TIME, s.posted_time.handle_many))
+    if settings.psa_watch_interval_seconds > 0:
+        watch = PsaWatch(s.db, s.systems.psa, on_events=s.wake_relay.kick)
+        s.loops.start("psa-watch", watch.watch_once, interval=backoff(settings.psa_watch_interval_seconds))
     s.loops.start("posting-dispatcher", s.dispatcher.dispatch_once, wakeup=s.wake_dispatcher,
                   interval=backoff(settings.dispatch_interval_seconds))
     s.loops.start("jobs", s.jobs.run_once, wakeup=s.wake_jobs, interval=backoff(settings.dispatch_interval_seconds))

@@ -14,6 +14,9 @@ class ProcessSettings(TierSettings, kw_only=True):
     redis_url: str = ""
     event_stream: str = "psgw:events"
     event_stream_maxlen: int = 1_000_000
+    # How often the PSA is read for newly confirmed assignments and completed milestones (events/psa_watch.py);
+    # 0 turns the watch off.
+    psa_watch_interval_seconds: float = 5.0
     # Outboxes: how many rows per ERP call, how long a claimed row is leased, retry backoff (+ jitter).
     posting_batch_size: int = 500  # the ERP's batch limit (billing.posting.ERP_BATCH_LIMIT)
     outbox_lease_seconds: float = 120.0

@@ -328,3 +328,37 @@ posted_time_projects = sa.Table(
     sa.Column("last_posted_at", UTCDateTime, nullable=False),
     sa.Index("process_posted_time_projects_contract", "contract_id"),
 )
+
+# Events a consumer of this tier gave up on (events/dead_letters.py): listed, inspected and re-driven by operators.
+# One row per consumer and event; ``state`` dead -> redriving (claimed, with a lease) -> redriven, or back to dead.
+dead_letters = sa.Table(
+    "process_dead_letters", metadata,
+    sa.Column("seq", autoincrement_id(), primary_key=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("consumer", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=True),
+    sa.Column("position", sa.BigInteger, nullable=True),
+    sa.Column("event", JSONDocument, nullable=True),  # the event as delivered; null when it could not be decoded
+    sa.Column("raw", sa.Text, nullable=True),  # what was delivered, when it could not be decoded
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    sa.Column("dead_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("redriven_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("consumer", "event_id", name="process_dead_letters_event"),
+    sa.Index("process_dead_letters_state", "state", "seq"),
+)
+
+# PSA records the tier has reported an event for (events/psa_watch.py): each confirmed assignment, each completed
+# milestone once. Written in the transaction of the event; the key makes a second report (a replica) a no-op.
+reported_records = sa.Table(
+    "process_reported_records", metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("record_id", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reported_at", UTCDateTime, nullable=False),
+)

@@ -9,11 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from contracts.toolchain.asyncapi import EventSchemas, load_asyncapi
 from gateway import config as gateway_config
 from gateway.issuer import Issuer
 from gateway.launcher import REPO_ROOT, Ports, Stack
 
 DEMO_CONSULTANT = "wrk_e1001"
+# Events a test writes malformed on purpose (to make a dead letter) carry this correlation id prefix.
+DELIBERATELY_MALFORMED = "test-malformed-"
 
 
 class RunningStack:
@@ -46,13 +49,44 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     stack.start()
     try:
         stack.wait_ready(timeout=90)
-        yield RunningStack(stack)
+        running = RunningStack(stack)
+        yield running
+        drifted = events_breaking_their_schema(running)
+        assert not drifted, f"published events do not match contracts/process/events/asyncapi.yaml: {drifted[:5]}"
     except BaseException:
         for log in sorted((data_dir / "logs").glob("*.log")):
             print(f"==== {log.name}\n{log.read_text()[-4000:]}")
         raise
     finally:
         stack.stop()
+
+
+def events_breaking_their_schema(stack: RunningStack) -> list[dict[str, object]]:
+    """Every event the process tier published in this session, checked against its AsyncAPI payload schema:
+    a producer whose payload drifted from the contract fails the session. Events a test made malformed on purpose
+    are left out."""
+    schemas = EventSchemas(load_asyncapi())
+    drifted: list[dict[str, object]] = []
+    after = 0
+    with stack.client("experience-tier") as client:
+        while True:
+            try:
+                response = client.get("/process/events/v1/events", params={"after": after, "limit": 500})
+            except httpx.HTTPError as exc:  # a test left the gateway down: nothing more to read
+                print(f"events not checked after position {after}: {exc!r}")
+                return drifted
+            if response.status_code != 200:  # a test left the process tier down: nothing more to read
+                print(f"events not checked after position {after}: {response.status_code} {response.text[:200]}")
+                return drifted
+            page = response.json()
+            for event in page["items"]:
+                if str(event.get("correlation_id") or "").startswith(DELIBERATELY_MALFORMED):
+                    continue
+                if errors := schemas.errors(event):
+                    drifted.append({"id": event["id"], "type": event["type"], "errors": errors})
+            if page["next_cursor"] is None:
+                return drifted
+            after = page["last_position"]
 
 
 @pytest.fixture

@@ -13,6 +13,14 @@ import click
 import msgspec
 
 from contracts import CONTRACTS_DIR
+from contracts.toolchain.asyncapi import (
+    EVENTS_ASYNCAPI,
+    AsyncApiLoadError,
+    check_asyncapi,
+    emitted_event_types,
+    load_asyncapi,
+    message_names,
+)
 from contracts.toolchain.catalog import discover_contracts
 from contracts.toolchain.diff import (
     ChangeSeverity,
@@ -151,6 +159,31 @@ def validate_command(root: Path, paths: tuple[Path, ...]) -> None:
         invalid = invalid or bool(problems)
     if invalid:
         raise SystemExit(1)
+
+
+@contracts.command("asyncapi")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=EVENTS_ASYNCAPI)
+@click.option("--emitters", type=click.Path(exists=True, file_okay=False, path_type=Path), multiple=True,
+              help="A package whose record_event(s) calls must each use a documented event type.")
+def asyncapi_command(path: Path, emitters: tuple[Path, ...]) -> None:
+    """Check an AsyncAPI 3.0 event contract (the process events by default), and that emitted types are in it."""
+    source = _display(path)
+    try:
+        document = load_asyncapi(path)
+    except AsyncApiLoadError as error:
+        raise CommandFailure(str(error)) from error
+    problems = [f"{source}: {p.pointer or '/'}: {p.message}" for p in check_asyncapi(document)]
+    documented = message_names(document)
+    for package in emitters:
+        for event_type, sites in sorted(emitted_event_types(package).items()):
+            if event_type not in documented:
+                problems.extend(f"{site}: event type {event_type!r} is emitted but not documented in {source}"
+                                for site in sites)
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        raise SystemExit(1)
+    click.echo(f"{source}: valid AsyncAPI 3.0, {len(documented)} event types")
 
 
 @contracts.command("list")

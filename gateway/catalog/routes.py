@@ -27,6 +27,7 @@ from litestar.types import ControllerRouterHandler
 from contracts import CONTRACTS_DIR
 from contracts.toolchain.diff import build_changelog
 from contracts.toolchain.loader import load_contract
+from gateway.catalog.events import event_types
 from gateway.catalog.model import ApiView, Catalog
 from gateway.catalog.problems import PROBLEM_TYPES
 from gateway.config import ClientConfig
@@ -193,6 +194,16 @@ def create_catalog_router(gateway: Gateway,
             raise NotFoundException(detail=f"no problem type {slug!r}")
         return _html("problems.html.j2", problems=PROBLEM_TYPES, selected=slug)
 
+    asyncapi_file = contracts_dir / "process" / "events" / "asyncapi.yaml"
+
+    @get("/events")
+    async def events_page() -> Response[str]:
+        return _html("events.html.j2", events=await asyncio.to_thread(event_types, asyncapi_file))
+
+    @get("/events/asyncapi.yaml")
+    async def events_asyncapi() -> Response[str]:
+        return Response(asyncapi_file.read_text(), media_type="application/yaml")
+
     @post("/try-it/token", status_code=200)
     async def try_it_token(request: Request[Any, Any, Any], data: TryItRequest) -> Response[dict[str, Any]]:
         settings = gateway.state.config.catalog.try_it
@@ -234,7 +245,7 @@ def create_catalog_router(gateway: Gateway,
                                         include_in_schema=False)
     handlers: list[ControllerRouterHandler] = [
         index, apis_json, api_latest, api_version, contract_yaml, contract_json, backstage, problems, problem,
-        try_it_token, static,
+        try_it_token, static, events_page, events_asyncapi,
     ]
     return Router(path="/catalog", route_handlers=handlers), warm_up
 

@@ -5,6 +5,8 @@ events failed; the others are acknowledged together). One that raises leaves it 
 consumer of the group claims and retries it. A message delivered ``max_deliveries`` times without success is a
 poison message: it is copied to the dead-letter stream (with who failed it and how often) and acknowledged, so
 it no longer blocks the group. Events carry their id, so handlers deduplicate redeliveries by ``event.id``.
+Given ``on_dead_letter``, the consumer also hands each one over (with the last error it saw) before acknowledging
+it, for the tier's operators to inspect and re-drive (events/dead_letters.py); if that fails it stays pending.
 """
 
 from __future__ import annotations
@@ -17,16 +19,21 @@ import redis.asyncio as redis
 from redis.exceptions import ResponseError
 
 from process_apis.events.bus import PageHandler, decode_event, stream_id
-from process_apis.events.models import Event
+from process_apis.events.models import DeadLetterRecord, Event
 
 log = logging.getLogger("process_apis.events")
 
 Handler = Callable[[Event], Awaitable[None]]
+DeadLetterSink = Callable[[DeadLetterRecord], Awaitable[object]]
+# The last error seen per pending message is kept in memory for its dead letter; bounded, as messages another
+# consumer settles are never seen again here.
+_LAST_ERRORS_KEPT = 10_000
 
 
 class StreamConsumer:
     def __init__(self, client: redis.Redis, stream: str, group: str, consumer: str, *, max_deliveries: int = 5,
-                 dead_letter_stream: str | None = None, min_idle_ms: int = 30_000) -> None:
+                 dead_letter_stream: str | None = None, min_idle_ms: int = 30_000,
+                 on_dead_letter: DeadLetterSink | None = None) -> None:
         # redis-py's stream replies are loosely typed unions; this module reads them by their documented shapes.
         self.client: Any = client
         self.stream = stream
@@ -35,7 +42,9 @@ class StreamConsumer:
         self.max_deliveries = max_deliveries
         self.dead_letter_stream = dead_letter_stream or f"{stream}:dead"
         self.min_idle_ms = min_idle_ms
+        self.on_dead_letter = on_dead_letter
         self._group_ready = False
+        self._last_errors: dict[bytes | str, str] = {}
 
     async def ensure_group(self, after_position: int | None = 0) -> None:
         """Create the group reading after ``after_position`` (0: from the start; None: only new events)."""
@@ -103,8 +112,9 @@ class StreamConsumer:
         for message_id, fields in messages:
             try:
                 read.append((message_id, decode_event(fields)))
-            except Exception:
+            except Exception as exc:
                 # Undecodable: it can never succeed, so it goes to the dead letters at once.
+                self._remember(message_id, exc)
                 await self._dead_letter(message_id, 1, self.consumer, reason="undecodable")
         if not read:
             return 0
@@ -113,12 +123,16 @@ class StreamConsumer:
         except Exception as exc:
             log.warning("event handler failed; the events stay pending", extra={
                 "events": len(read), "group": self.group, "error": f"{type(exc).__name__}: {exc}"})
+            for message_id, _event in read:
+                self._remember(message_id, exc)
             return 0
         done: list[bytes] = []
         for (message_id, event), error in zip(read, errors, strict=True):
             if error is None:
                 done.append(message_id)
+                self._last_errors.pop(message_id, None)
             else:
+                self._remember(message_id, error)
                 log.warning("event handler failed; the event stays pending", extra={
                     "event_id": event.id, "group": self.group, "error": f"{type(error).__name__}: {error}"})
         if done:
@@ -129,10 +143,36 @@ class StreamConsumer:
                            reason: str = "max_deliveries") -> None:
         entries = await self.client.xrange(self.stream, min=message_id, max=message_id, count=1)
         fields: dict[bytes | str, bytes | str] = dict(entries[0][1]) if entries else {}
+        if self.on_dead_letter is not None:
+            await self.on_dead_letter(self._record(message_id, fields, deliveries, reason))
         fields.update({"source_id": message_id, "group": self.group, "deliveries": str(deliveries),
                        "last_consumer": consumer, "reason": reason})
         await self.client.xadd(self.dead_letter_stream, fields)
         await self.client.xack(self.stream, self.group, message_id)
+        self._last_errors.pop(message_id, None)
+
+    def _remember(self, message_id: bytes | str, error: BaseException) -> None:
+        if len(self._last_errors) >= _LAST_ERRORS_KEPT:
+            self._last_errors.clear()
+        self._last_errors[message_id] = f"{type(error).__name__}: {error}"
+
+    def _record(self, message_id: bytes | str, fields: dict[bytes | str, bytes | str], deliveries: int,
+                reason: str) -> DeadLetterRecord:
+        source = message_id.decode() if isinstance(message_id, bytes) else message_id
+        error = self._last_errors.get(message_id) or (
+            "the message was trimmed from the stream" if not fields
+            else f"delivered {deliveries} times without success (the failures were seen by another consumer)")
+        try:
+            event: Event | None = decode_event(fields)  # type: ignore[arg-type]
+        except Exception:
+            raw = fields.get(b"event", fields.get("event", b""))
+            return DeadLetterRecord(consumer=self.group, event_id=f"msg_{source}", event=None,
+                                    raw=raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw),
+                                    reason="undecodable", error=error, attempts=deliveries)
+        assert event is not None
+        return DeadLetterRecord(consumer=self.group, event_id=event.id, event=event,
+                                reason="max_deliveries" if reason == "max_deliveries" else "undecodable",
+                                error=error, attempts=deliveries)
 
     async def dead_letters(self, count: int = 100) -> list[dict[bytes, bytes]]:
         return [fields for _id, fields in await self.client.xrange(self.dead_letter_stream, count=count)]

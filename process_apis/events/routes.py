@@ -1,17 +1,29 @@
-"""Events process API v1 routes (contracts/process/events/v1.yaml): replay over HTTP from an offset, and the
-posted-time projection the tier's own consumer keeps."""
+"""Events process API v1 routes (contracts/process/events/v1.yaml): replay over HTTP from an offset, the
+posted-time projection the tier's own consumer keeps, and the operators' dead letters (list, inspect, re-drive)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, get
+from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from process_apis.events.models import Event, EventPage, EventType, PostedTimePage
+from process_apis.events.models import (
+    DeadLetter,
+    DeadLetterPage,
+    DeadLetterState,
+    Event,
+    EventPage,
+    EventType,
+    PostedTimePage,
+    RedriveOutcome,
+    RedriveRequest,
+    RedriveResults,
+)
 from process_apis.events.service import event_by_id, events_after
 from runtime.app import require_scopes
+from runtime.problems import Conflict, NotFound
 from runtime.tokens import Principal
 
 
@@ -47,3 +59,40 @@ class EventsV1(Controller):
         require_scopes(principal, "events:read")
         return await state.services.posted_time.projects(project_id=project_id, contract_id=contract_id,
                                                          cursor=cursor, limit=limit)
+
+    # -- dead letters: operators only (events:operate) ------------------------------------------------------
+
+    @get("/dead-letters", operation_id="listDeadLetters")
+    async def list_dead_letters(
+        self, state: State, principal: Principal,
+        letter_state: Annotated[DeadLetterState | None, Parameter(query="state")] = None,
+        consumer: Annotated[str | None, Parameter(min_length=1, max_length=64)] = None,
+        event_type: Annotated[EventType | None, Parameter(query="type")] = None,
+        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+    ) -> DeadLetterPage:
+        require_scopes(principal, "events:operate")
+        return await state.services.dead_letters.page(state=letter_state, consumer=consumer, event_type=event_type,
+                                                      cursor=cursor, limit=limit)
+
+    @get("/dead-letters/{dead_letter_id:str}", operation_id="getDeadLetter")
+    async def get_dead_letter(self, state: State, principal: Principal, dead_letter_id: str) -> DeadLetter:
+        require_scopes(principal, "events:operate")
+        return await state.services.dead_letters.get(dead_letter_id)
+
+    @post("/dead-letters/{dead_letter_id:str}/redrive", operation_id="redriveDeadLetter", status_code=200)
+    async def redrive_dead_letter(self, state: State, principal: Principal, dead_letter_id: str) -> RedriveOutcome:
+        """200 once the re-drive ran (``redriven``, or ``failed`` again); 404 and 409 when it did not run."""
+        require_scopes(principal, "events:operate")
+        [outcome] = await state.services.dead_letters.redrive([dead_letter_id])
+        if outcome.result == "not_found":
+            raise NotFound(outcome.error, slug="unknown-id")
+        if outcome.result in ("already_redriven", "in_progress", "not_redrivable"):
+            raise Conflict(outcome.error or f"dead letter {dead_letter_id!r} was re-driven already",
+                           slug="invalid-transition", result=outcome.result)
+        return outcome
+
+    @post("/dead-letters/redrive", operation_id="redriveDeadLetters", status_code=200)
+    async def redrive_dead_letters(self, state: State, principal: Principal, data: RedriveRequest) -> RedriveResults:
+        require_scopes(principal, "events:operate")
+        return RedriveResults(items=await state.services.dead_letters.redrive(data.dead_letter_ids))
