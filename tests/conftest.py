@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import pytest
 
 from contracts.toolchain.asyncapi import EventSchemas, load_asyncapi
 from gateway import config as gateway_config
+from gateway.internal_tokens import InternalTokens
 from gateway.issuer import Issuer
 from gateway.launcher import REPO_ROOT, Ports, Stack
+from runtime.tokens import Principal
 
 DEMO_CONSULTANT = "wrk_e1001"
 # Events a test writes malformed on purpose (to make a dead letter) carry this correlation id prefix.
@@ -33,6 +36,13 @@ class RunningStack:
               ttl: int | None = None) -> str:
         client = next(c for c in self.config.clients if c.id == client_id)
         return self.issuer.mint(client, scopes, subject=subject, ttl_seconds=ttl)[0]
+
+    def internal_token(self, client_id: str, *, subject: str | None = None) -> str:
+        """What the gateway sends a tier for this caller: the tiers accept only the gateway's internal tokens."""
+        client = next(c for c in self.config.clients if c.id == client_id)
+        principal = Principal(subject=subject or client.id, client_id=client.id, scopes=frozenset(client.scopes),
+                              issuer=self.config.issuer.issuer, expires_at=int(time.time()) + 300, claims={})
+        return InternalTokens(self.issuer, self.config.issuer).mint(principal)[0]
 
     def client(self, client_id: str | None = None, *, subject: str | None = None,
                scopes: list[str] | None = None) -> httpx.Client:

@@ -75,7 +75,7 @@ def test_deep_json_is_a_400_when_sent_to_a_tier_directly(stack: RunningStack, ti
     path = {"experience": f"{ENTRY_V1}/te_1", "process": "/process/timesheets/v1/approvals",
             "system": "/system/psa/v1/time-entries"}[tier]
     client_id = {"experience": "mobile-app", "process": "experience-tier", "system": "process-tier"}[tier]
-    token = stack.token(client_id, subject=DEMO_CONSULTANT if tier == "experience" else None)
+    token = stack.internal_token(client_id, subject=DEMO_CONSULTANT if tier == "experience" else None)
     method = "PATCH" if tier == "experience" else "POST"
 
     answer = httpx.request(method, f"http://127.0.0.1:{port}{path}", content=deep_json(levels),
