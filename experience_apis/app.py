@@ -1,4 +1,5 @@
-"""The experience tier app: mobile time entry (v1, v2), approvals inbox, dashboards and the dashboard page."""
+"""The experience tier app: mobile time entry (v1, v2), approvals inbox, dashboards and the dashboard page,
+finance operations."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from litestar.datastructures import State
 from experience_apis.approvals.routes import ApprovalsV1
 from experience_apis.dashboards.routes import DashboardsV1
 from experience_apis.dashboards.web import WebFront, close_web_app, create_web_app
+from experience_apis.finance_ops.routes import FinanceOpsV1
 from experience_apis.lifecycle import MOBILE_TIME_V1, LifecycleHeaders
 from experience_apis.mobile_time.routes import MobileTimeV1, MobileTimeV2
 from experience_apis.settings import ExperienceSettings
@@ -25,7 +27,7 @@ def create_app(settings: ExperienceSettings) -> Litestar:
     app = create_tier_app(
         service=SERVICE,
         settings=settings,
-        route_handlers=[MobileTimeV1, MobileTimeV2, ApprovalsV1, DashboardsV1],
+        route_handlers=[MobileTimeV1, MobileTimeV2, ApprovalsV1, DashboardsV1, FinanceOpsV1],
         downstreams=lambda: {"gateway": gateway_downstream(settings)},
         on_shutdown=[stop_web],
     )
