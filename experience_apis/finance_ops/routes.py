@@ -54,11 +54,12 @@ class FinanceOpsV1(Controller):
         kind: ExceptionKind | None = None,
         reason_code: Annotated[str | None, Parameter(max_length=64, pattern=r"^[A-Z_]+$")] = None,
         business_unit_id: FilterId = None, owner_id: FilterId = None, project_id: FilterId = None,
-        min_age_days: AgeDays = None, max_age_days: AgeDays = None, cursor: str | None = None, limit: Limit = 50,
+        source_id: FilterId = None, min_age_days: AgeDays = None, max_age_days: AgeDays = None,
+        cursor: str | None = None, limit: Limit = 50,
     ) -> QueuePage:
         return await finance_ops(state, principal, "finance:read").queue({
             "state": item_state, "kind": kind, "reason_code": reason_code, "business_unit_id": business_unit_id,
-            "owner_id": owner_id, "project_id": project_id, "min_age_days": min_age_days,
+            "owner_id": owner_id, "project_id": project_id, "source_id": source_id, "min_age_days": min_age_days,
             "max_age_days": max_age_days, "cursor": cursor, "limit": limit})
 
     @get("/exceptions/{exception_id:str}", operation_id="getQueueItem")

@@ -69,9 +69,8 @@ def held_entry_in_a_closed_month(system: httpx.Client) -> tuple[str, str]:
 
 
 def queue_item_of(lead: httpx.Client, entry_id: str) -> dict[str, Any]:
-    found = [i for i in all_items(lead, f"{FINOPS}/exceptions", reason_code="PERIOD_CLOSED", project_id="prj_4003")
-             if i["source_id"] == entry_id]
-    assert len(found) == 1, found
+    found = all_items(lead, f"{FINOPS}/exceptions", reason_code="PERIOD_CLOSED", source_id=entry_id)
+    assert len(found) == 1 and found[0]["source_id"] == entry_id, found
     return found[0]
 
 
