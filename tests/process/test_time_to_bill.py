@@ -202,7 +202,8 @@ def test_a_month_end_settles_approved_time_once_and_posts_it_in_batches(
             ok(system.post(f"{PSA}/time-entries/{entry['id']}/transitions", json={"to_state": state,
                                                                                    "actor_id": actor}))
         ids.append(entry["id"])
-    read_only = experience.post(SETTLEMENTS, json={"time_entry_ids": ids})
+    with stack.client("experience-tier", scopes=["billing:read"]) as reader:
+        read_only = reader.post(SETTLEMENTS, json={"time_entry_ids": ids})
     assert read_only.status_code == 403  # settling takes billing:write
 
     with stack.client("experience-tier", scopes=["billing:read", "billing:write"]) as operator:
