@@ -323,3 +323,4 @@ def test_process_tier_down_is_a_503_problem_never_a_500(stack: RunningStack, lea
     while lead.get(f"{FINOPS}/exceptions").status_code != 200 and time.monotonic() < deadline:
         time.sleep(0.5)
     assert lead.get(f"{FINOPS}/exceptions").status_code == 200
+

@@ -3,7 +3,10 @@ month end, and works the hold it raised; what the page shows is what the API rec
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -15,7 +18,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from gateway.launcher import REPO_ROOT, Ports, Stack
 from tests.browser import headless_chromium
 from tests.conftest import RunningStack
-from tests.experience.test_finance_ops import FINANCE_LEAD, FINOPS, held_entry_in_a_closed_month
+from tests.experience.conftest import all_items
+from tests.experience.test_finance_ops import FINANCE_LEAD, FINOPS, held_entry_in_a_closed_month, ok
 
 PAGE = "/finance-ops/"
 
@@ -128,3 +132,30 @@ def test_the_page_needs_no_token_holds_no_secret_and_locks_itself_down(page_stac
     assert f'content="{page_stack.url}"' in page.text
     assert script.status_code == 200 and "secret" not in script.text.lower()
     assert unknown.status_code == 404 and unknown.headers["content-type"].startswith("application/problem+json")
+
+
+def test_month_end_run_three_times_at_once_posts_each_entry_once(page_stack: RunningStack) -> None:
+    """On this module's own stack: settling the current month queues the demo firm's approved time too."""
+    today = dt.datetime.now(dt.UTC).date()
+    with page_stack.client("process-tier") as system, page_stack.client("finance-web", subject=FINANCE_LEAD) as lead:
+        entry = ok(system.post("/system/psa/v1/time-entries", json={
+            "worker_id": "wrk_e1001", "project_id": "prj_4003", "task_id": "tsk_4003-t2",
+            "work_date": today.isoformat(), "hours": "3", "notes": "finance-ops concurrent month end"}), 201)
+        manager = ok(system.get("/system/psa/v1/projects/prj_4003"))["manager_id"]
+        for state, actor in (("submitted", "wrk_e1001"), ("approved", manager)):
+            ok(system.post(f"/system/psa/v1/time-entries/{entry['id']}/transitions",
+                           json={"to_state": state, "actor_id": actor}))
+
+        def settle(_: int) -> httpx.Response:
+            return lead.post(f"{FINOPS}/month-end-settlements", json={"period": today.strftime("%Y-%m")})
+
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            runs = [ok(r)["summary"] for r in pool.map(settle, range(3))]
+        assert sum(r["queued_for_posting"] for r in runs) >= 1
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and ok(system.get(f"/system/psa/v1/time-entries/{entry['id']}"))[
+                "state"] != "posted":
+            time.sleep(0.25)
+        assert len(all_items(system, "/system/erp/v1/postings", source_id=entry["id"])) == 1
+        later = ok(settle(0))["summary"]
+        assert later["queued_for_posting"] == 0  # posted already: not selected, not queued again
