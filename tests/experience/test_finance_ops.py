@@ -280,6 +280,22 @@ def test_unknown_or_hostile_ids_are_a_clean_4xx(lead: httpx.Client, path: str) -
     assert problem["status"] == response.status_code
 
 
+@pytest.mark.parametrize(("path", "params", "pointer"), [
+    ("/exceptions", {"limit": "0"}, "/limit"),
+    ("/exceptions", {"limit": "201"}, "/limit"),
+    ("/exceptions", {"min_age_days": "-1"}, "/min_age_days"),
+    ("/exceptions", {"max_age_days": "99999999999999999999"}, "/max_age_days"),
+    ("/exceptions", {"state": "closed"}, "/state"),
+    ("/exceptions", {"reason_code": "nte\r\nexceeded"}, "/reason_code"),
+    ("/invoices", {"period": "2026-13"}, "/period"),
+    ("/reconciliations", {"limit": "51"}, "/limit"),
+])
+def test_bad_query_parameters_are_400_problems_with_pointers(lead: httpx.Client, path: str, params: dict[str, str],
+                                                             pointer: str) -> None:
+    problem = is_problem(lead.get(FINOPS + path, params=params), 400)
+    assert pointer in {e["pointer"] for e in problem.get("errors", [])}, problem
+
+
 @pytest.mark.parametrize(("path", "body", "pointer"), [
     ("/month-end-settlements", {"period": "2026-13"}, "/period"),
     ("/month-end-settlements", {"period": "2026-10", "project_id": "prj_4003"}, "/project_id"),
