@@ -340,3 +340,24 @@ def test_process_tier_down_is_a_503_problem_never_a_500(stack: RunningStack, lea
         time.sleep(0.5)
     assert lead.get(f"{FINOPS}/exceptions").status_code == 200
 
+
+
+def test_the_gateway_audit_names_the_person_and_ties_the_process_calls_to_them(
+        stack: RunningStack, lead: httpx.Client, system_reader: httpx.Client) -> None:
+    _, period = held_entry_in_a_closed_month(system_reader)
+    correlation = "finops-audit-" + uuid.uuid4().hex
+    ok(lead.post(f"{FINOPS}/month-end-settlements", json={"period": period},
+                 headers={"X-Correlation-ID": correlation}))
+
+    with stack.client("security-admin") as admin:
+        deadline = time.monotonic() + 15
+        while True:
+            calls = ok(admin.get("/admin/v1/audit/calls", params={"correlation_id": correlation}))["items"]
+            if len(calls) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
+    by_api = {c["api"]: c for c in calls}
+    person = by_api["experience/finance-ops"]
+    assert (person["client_id"], person["subject"], person["status"]) == ("finance-web", FINANCE_LEAD, 200)
+    settling = by_api["process/billing"]  # the call it caused, by the experience tier, under the same id
+    assert (settling["client_id"], settling["route"], settling["status"]) == ("experience-tier", "/settlements", 200)

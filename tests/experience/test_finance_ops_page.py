@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -52,6 +53,19 @@ def row_of(driver: WebDriver, exception_id: str) -> dict[str, str]:
             for cell in row.find_elements(By.CSS_SELECTOR, "td[data-field]")}
 
 
+def row_when(driver: WebDriver, exception_id: str, state: str) -> dict[str, str]:
+    """The item's row once it shows ``state``; looked up again whenever the page re-renders the queue."""
+    found: dict[str, str] = {}
+
+    def shows_state(d: WebDriver) -> bool:
+        found.update(row_of(d, exception_id))
+        return found.get("state") == state
+
+    WebDriverWait(driver, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+        shows_state)
+    return found
+
+
 def test_a_finance_lead_runs_month_end_and_works_the_hold_it_raised(page_stack: RunningStack) -> None:
     url = page_stack.stack.url("experience") + PAGE
     token = page_stack.token("finance-web", subject=FINANCE_LEAD)
@@ -72,22 +86,19 @@ def test_a_finance_lead_runs_month_end_and_works_the_hold_it_raised(page_stack: 
         driver.find_element(By.ID, "filter-reason").send_keys("PERIOD_CLOSED")
         driver.find_element(By.ID, "filter-source").send_keys(entry_id)
         driver.find_element(By.ID, "apply-filters").click()
-        WebDriverWait(driver, 30).until(
-            lambda d: d.find_elements(By.CSS_SELECTOR, f'#queue-table tr[data-key="{item["id"]}"]'))
-        shown = row_of(driver, item["id"])
+        shown = row_when(driver, item["id"], "open")
         assert (shown["reasons"], shown["source"], shown["state"]) == ("PERIOD_CLOSED", f"time_entry {entry_id}",
                                                                        "open")
 
         driver.find_element(By.CSS_SELECTOR, f'[data-select="{item["id"]}"]').click()
         driver.find_element(By.ID, "assign-selected").click()
-        WebDriverWait(driver, 30).until(lambda d: row_of(d, item["id"])["state"] == "assigned")
-        assert row_of(driver, item["id"])["owner"] == FINANCE_LEAD
+        assert row_when(driver, item["id"], "assigned")["owner"] == FINANCE_LEAD
         assert driver.find_element(By.ID, "action-status").text.startswith("1 done, 0 refused, 0 failed.")
 
         driver.find_element(By.CSS_SELECTOR, f'[data-select="{item["id"]}"]').click()
         driver.find_element(By.ID, "resolution").send_keys("Reposted in the open month by journal J-204")
         driver.find_element(By.ID, "resolve-selected").click()
-        WebDriverWait(driver, 30).until(lambda d: row_of(d, item["id"])["state"] == "resolved")
+        row_when(driver, item["id"], "resolved")
 
         history = api.get(f"{FINOPS}/exceptions/{item['id']}").json()["history"]
         assert [(h["action"], h["actor_id"]) for h in history if h["action"] in ("assigned", "resolved")] == [

@@ -4,7 +4,8 @@
 
 const API = "/experience/finance-ops/v1";
 const session = { token: null, api: document.querySelector('meta[name="api-base-url"]').content, person: null };
-const queue = { items: new Map(), cursor: null, filters: {} };
+// generation: a newer load supersedes an older one still in flight, whose answer is then dropped.
+const queue = { items: new Map(), cursor: null, filters: {}, generation: 0 };
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -88,13 +89,16 @@ async function loadQueue(more) {
   }
   const params = new URLSearchParams({ ...queue.filters, limit: "50" });
   if (more && queue.cursor) params.set("cursor", queue.cursor);
+  const generation = ++queue.generation;
   say("queue-status", "Loading…", "loading");
   try {
     const page = await call("GET", `/exceptions?${params}`);
+    if (generation !== queue.generation) return;
     for (const item of page.items) queue.items.set(item.id, item);
     queue.cursor = page.next_cursor;
     render();
   } catch (error) {
+    if (generation !== queue.generation) return;
     say("queue-status", `The queue could not be loaded. ${error.message}`, "error");
   }
   document.body.setAttribute("data-queue", "loaded");
