@@ -62,8 +62,8 @@ class QueueItemDetail(QueueItem, kw_only=True):
 
 
 class AssignRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    # Empty: the signed-in person takes the item.
-    owner_id: Id | None = None
+    owner_id: Annotated[Id | None, msgspec.Meta(
+        description="Who will own the item (a worker id); empty: the signed-in person takes it.")] = None
 
 
 class ResolveRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -78,15 +78,18 @@ class RetryResult(msgspec.Struct, kw_only=True):
 
 class BulkRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     action: Literal["assign", "resolve", "retry"]
-    exception_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=BULK_MAX)]
-    owner_id: Id | None = None
-    resolution: Text | None = None
+    exception_ids: Annotated[list[Id], msgspec.Meta(
+        min_length=1, max_length=BULK_MAX, description="The items; an id named twice is acted on once.")]
+    owner_id: Annotated[Id | None, msgspec.Meta(
+        description="assign only: the new owner; empty: the signed-in person.")] = None
+    resolution: Annotated[Text | None, msgspec.Meta(description="resolve only, and required there.")] = None
 
 
 class BulkItem(msgspec.Struct, kw_only=True):
     exception_id: str
-    status: int
-    result: Literal["done", "refused", "failed"]
+    status: Annotated[int, msgspec.Meta(description="The HTTP status this item alone would have answered.")]
+    result: Annotated[Literal["done", "refused", "failed"], msgspec.Meta(
+        description="done; refused (4xx: unknown id, already resolved); failed (5xx: try again).")]
     detail: str | None = None
     state: ExceptionState | None = None
     outcome: Literal["resolved", "still_failing", "in_progress"] | None = None
@@ -230,7 +233,7 @@ class SettlementSummary(msgspec.Struct, kw_only=True):
 
 class MonthEndSettlement(msgspec.Struct, kw_only=True):
     period: str
-    run_by: str
+    run_by: Annotated[str, msgspec.Meta(description="The signed-in person who ran it (the token's subject).")]
     settled_at: Instant
     summary: SettlementSummary
 
