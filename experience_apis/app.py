@@ -1,4 +1,5 @@
-"""The experience tier app: mobile time entry (v1, v2), approvals inbox, dashboards and the dashboard page."""
+"""The experience tier app: mobile time entry (v1, v2), approvals inbox, dashboards and the dashboard page,
+finance operations and its page."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from litestar.datastructures import State
 from experience_apis.approvals.routes import ApprovalsV1
 from experience_apis.dashboards.routes import DashboardsV1
 from experience_apis.dashboards.web import WebFront, close_web_app, create_web_app
+from experience_apis.finance_ops.routes import FinanceOpsV1
+from experience_apis.finance_ops.web import FinancePageFront, create_finance_page
 from experience_apis.lifecycle import MOBILE_TIME_V1, LifecycleHeaders
 from experience_apis.mobile_time.routes import MobileTimeV1, MobileTimeV2
 from experience_apis.settings import ExperienceSettings
@@ -18,6 +21,7 @@ SERVICE = "experience-apis"
 
 def create_app(settings: ExperienceSettings) -> Litestar:
     web = create_web_app(settings, SERVICE)
+    finance_page = create_finance_page(settings, SERVICE)
 
     async def stop_web(state: State) -> None:
         await close_web_app(web)
@@ -25,10 +29,11 @@ def create_app(settings: ExperienceSettings) -> Litestar:
     app = create_tier_app(
         service=SERVICE,
         settings=settings,
-        route_handlers=[MobileTimeV1, MobileTimeV2, ApprovalsV1, DashboardsV1],
+        route_handlers=[MobileTimeV1, MobileTimeV2, ApprovalsV1, DashboardsV1, FinanceOpsV1],
         downstreams=lambda: {"gateway": gateway_downstream(settings)},
         on_shutdown=[stop_web],
     )
-    # Outermost: the page's own app beside the API, and lifecycle headers on every answer of a deprecated version.
-    app.asgi_handler = LifecycleHeaders(WebFront(app.asgi_handler, web), (MOBILE_TIME_V1,))  # type: ignore[assignment]
+    # Outermost: the pages' own apps beside the API, and lifecycle headers on every answer of a deprecated version.
+    pages = FinancePageFront(WebFront(app.asgi_handler, web), finance_page)
+    app.asgi_handler = LifecycleHeaders(pages, (MOBILE_TIME_V1,))  # type: ignore[assignment]
     return app

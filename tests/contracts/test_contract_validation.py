@@ -213,12 +213,13 @@ def test_body_errors_carry_json_pointers(contract: CompiledContract) -> None:
     ("payload", "content_type", "expected"),
     [
         (b"{not json", JSON, [("body", "", "invalid_json")]),
+        (b"[" * 100_000 + b"]" * 100_000, JSON, [("body", "", "invalid_json")]),
         (None, JSON, [("body", "", "missing_body")]),
         (body(ENTRY), "text/csv", [("header", "/content-type", "unsupported_media_type")]),
         (body(ENTRY), None, [("header", "/content-type", "unsupported_media_type")]),
         (body([ENTRY]), JSON, [("body", "", "schema")]),
     ],
-    ids=["invalid-json", "missing-body", "wrong-media-type", "no-media-type", "wrong-shape"],
+    ids=["invalid-json", "nested-too-deeply", "missing-body", "wrong-media-type", "no-media-type", "wrong-shape"],
 )
 def test_body_level_problems(
     contract: CompiledContract, payload: bytes | None, content_type: str | None, expected: list[tuple[str, str, str]]

@@ -81,6 +81,9 @@ class BodyValidator:
             instance = _json_decoder.decode(body)
         except msgspec.DecodeError as error:
             return [ValidationIssue("body", "", f"body is not valid JSON: {error}", "invalid_json")]
+        except RecursionError:
+            # Nesting deeper than the decoder's stack: a hostile body, refused like malformed JSON (never a 500).
+            return [ValidationIssue("body", "", "body is nested too deeply", "invalid_json")]
         if entry.schema.is_valid(instance):
             return []
         return [ValidationIssue("body", v.pointer, v.detail) for v in entry.schema.violations(instance)]

@@ -1,0 +1,1 @@
+"""Finance operations: the exception queue, invoicing, reconciliation, month-end settlement and provisioning."""
