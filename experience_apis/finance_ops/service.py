@@ -14,7 +14,6 @@ import datetime as dt
 from typing import Any, TypeVar
 
 import msgspec
-from httpx import Response
 
 from experience_apis.finance_ops.models import (
     BulkItem,
@@ -32,7 +31,7 @@ from experience_apis.finance_ops.models import (
     RetryResult,
     SettlementSummary,
 )
-from runtime.downstream import Downstream, DownstreamProblem, segment
+from runtime.downstream import Downstream, DownstreamProblem, Reply, segment
 from runtime.problems import BadRequest, FieldError
 
 EXCEPTIONS = "/process/exceptions/v1"
@@ -51,7 +50,7 @@ class _SettlementRun(msgspec.Struct, kw_only=True):
     summary: SettlementSummary
 
 
-def _decode(response: Response, type_: type[T]) -> T:
+def _decode(response: Reply, type_: type[T]) -> T:
     return msgspec.json.decode(response.content, type=type_)
 
 
