@@ -55,7 +55,7 @@ class ResponseCacheConfig(msgspec.Struct, kw_only=True, frozen=True):
     max_bytes: int = 64 * 1024 * 1024
     # Larger bodies are not stored (reference data is small; a big export would evict everything else).
     max_entry_bytes: int = 256 * 1024
-    # Path plus query longer than this is not cached: a huge query string is not a reference read.
+    # Path, query and Accept longer than this together are not cached: a huge query is not a reference read.
     max_key_bytes: int = 2048
     # Caps every contract's TTL (e.g. 1 second while investigating staleness); none: the contracts' TTLs.
     max_ttl_seconds: int | None = None
@@ -120,7 +120,8 @@ class ResponseCache:
         if ttl is None or exchange.method != "GET" or principal is None:
             return None
         raw_path = exchange.raw_path or exchange.path.encode("utf-8")
-        if len(raw_path) + len(exchange.raw_query) > self.config.max_key_bytes:
+        accept = exchange.header(b"accept") or ""
+        if len(raw_path) + len(exchange.raw_query) + len(accept) > self.config.max_key_bytes:
             self._count(exchange, "bypass")
             return None
         asked = _directives(exchange.header(b"cache-control"))
@@ -128,7 +129,7 @@ class ResponseCache:
             self._count(exchange, "bypass")
             return None
         key: CacheKey = (principal.issuer, principal.client_id, principal.subject, exchange.method, raw_path,
-                         normalized_query(exchange.raw_query), exchange.header(b"accept") or "")
+                         normalized_query(exchange.raw_query), accept)
         prefix = self._prefix(exchange)
         exchange.extra[self.name] = (key, ttl, prefix, self.store.generation(prefix))
         refresh = "no-cache" in asked or asked.get("max-age") == "0" or \
@@ -151,7 +152,7 @@ class ResponseCache:
             ttl = self._response_ttl(headers, ttl)
             if ttl:
                 now = time.monotonic()
-                cost = len(body) + len(key[4]) + len(key[5]) + sum(len(k) + len(v) for k, v in headers) \
+                cost = len(body) + len(key[4]) + len(key[5]) + len(key[6]) + sum(len(k) + len(v) for k, v in headers) \
                     + ENTRY_OVERHEAD_BYTES
                 kept = tuple((k, v) for k, v in headers if k not in _PER_ANSWER_HEADERS)
                 self.store.put(key, CachedResponse(kept, body, now, now + ttl, prefix, cost), generation)
