@@ -23,6 +23,7 @@ from policies.exchange import CallerLayer, Layer
 from policies.ip_allow import IpAllowConfig
 from policies.limits import LimitsConfig
 from policies.rate_limit import RateLimitConfig, SubjectLimits
+from policies.response_cache import ResponseCacheConfig
 from policies.validate import ValidateConfig
 
 _VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
@@ -188,6 +189,7 @@ class PoliciesConfig(msgspec.Struct, kw_only=True, frozen=True):
     cors: CorsConfig = CorsConfig()
     ip_allow: IpAllowConfig = IpAllowConfig()
     audit: AuditConfig = AuditConfig()
+    response_cache: ResponseCacheConfig = ResponseCacheConfig()
 
 
 class AdminConfig(msgspec.Struct, kw_only=True, frozen=True):

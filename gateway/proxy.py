@@ -1,7 +1,8 @@
 """The hot path: one call through the gateway, from ASGI scope to upstream and back.
 
 Order (ARCHITECTURE.md): match the API version and the contract operation -> the API's policy chain (cors,
-ip_allow, authenticate, authorize, rate_limit, limits, validate) -> upstream (breaker, timeout, retries)
+ip_allow, authenticate, authorize, rate_limit, limits, validate) -> [response cache, when the contract marks
+the operation cacheable: a hit answers here] -> upstream (breaker, timeout, retries)
 -> [validate response] -> telemetry (metrics, access log, audit; queued, written off the hot path).
 Everything a refusal or an upstream failure produces is problem+json with the correlation id.
 """
@@ -21,6 +22,7 @@ from policies.audit import CallEntry
 from policies.authenticate import API_KEY_ISSUER
 from policies.exchange import Exchange, Reply
 from policies.limits import read_body
+from policies.response_cache import WRITE_METHODS
 from runtime import correlation, tracing
 from runtime.problems import PROBLEM_CONTENT_TYPE, ProblemError, make_problem
 from runtime.untrusted import uri_path
@@ -91,7 +93,18 @@ class Proxy:
             if not exchange.body_read:
                 exchange.body = await read_body(receive, state.config.max_body_bytes,
                                                 _header(scope, b"content-length"))
-            status = await self._forward(route, exchange, send, ids, timing)
+            cache = route.cache
+            if cache is None:
+                status = await self._forward(route, exchange, send, ids, timing)
+            elif (hit := cache.lookup(exchange)) is not None:
+                status = await self._send_hit(cache.hit_headers(hit), hit.body, exchange, send, ids)
+            elif exchange.method in WRITE_METHODS:
+                try:
+                    status = await self._forward(route, exchange, send, ids, timing)
+                finally:  # whatever the outcome: a timed-out write may still have changed the resource
+                    cache.invalidate(exchange)
+            else:
+                status = await self._forward(route, exchange, send, ids, timing)
         except Reply as reply:
             status = reply.status
             headers = ids + reply.headers + [(b"content-length", str(len(reply.body)).encode())]
@@ -147,12 +160,22 @@ class Proxy:
         if route.validator is not None and route.validator.config.responses != "off":
             route.validator.check_response(exchange, status, response.header(b"content-type"), body)
         out = [(k, v) for k, v in response.headers if k not in RESPONSE_SKIP]
+        if route.cache is not None:
+            out.extend(route.cache.remember(exchange, status, out, body))
         out.append((b"content-length", str(len(body)).encode()))
         out.extend(ids)
         out.extend(exchange.response_headers)
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": body})
         return status
+
+    @staticmethod
+    async def _send_hit(headers: list[tuple[bytes, bytes]], body: bytes, exchange: Exchange, send: Any,
+                        ids: list[tuple[bytes, bytes]]) -> int:
+        out = [*headers, (b"content-length", str(len(body)).encode()), *ids, *exchange.response_headers]
+        await send({"type": "http.response.start", "status": 200, "headers": out})
+        await send({"type": "http.response.body", "body": body})
+        return 200
 
     def _record(self, state: CompiledState, scope: Scope, route: ApiRoute | None, exchange: Exchange | None,
                 status: int, trace: correlation.TraceContext, started: float,

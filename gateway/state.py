@@ -24,6 +24,8 @@ from policies.exchange import ApiTarget, ClientIdentity, Policy
 from policies.ip_allow import IpAllow
 from policies.limits import Limits
 from policies.rate_limit import RateLimit, RateLimitStore, TierLimits
+from policies.response_cache import ResponseCache
+from policies.response_cache.store import ResponseStore
 from policies.token_exchange import InternalTokenSource, TokenExchange
 from policies.validate import Validate
 from runtime.tokens import TokenVerifier
@@ -39,6 +41,8 @@ class ApiRoute:
     chain: tuple[Policy, ...]
     validator: Validate | None
     policy_names: tuple[str, ...]
+    # None unless the contract marks an operation cacheable: uncached APIs pay one attribute check.
+    cache: ResponseCache | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,8 @@ def compile_state(
     tiers = {name: TierLimits(t.requests_per_second, t.burst, t.daily_quota, t.monthly_quota, t.per_subject)
              for name, t in config.sla_tiers.items()}
     cors = Cors(policies.cors)
+    # One store for every API of this state: a reload starts empty (and takes new bounds).
+    response_store = ResponseStore(policies.response_cache.max_entries, policies.response_cache.max_bytes)
     routes: dict[str, ApiRoute] = {}
     for api in config.apis:
         if api.lifecycle == "retired":
@@ -167,13 +173,18 @@ def compile_state(
         validator = Validate(api.validate or policies.validate, contract)
         chain.append(validator)
         chain.append(token_exchange)  # last: only a call every policy accepted gets an internal token
+        cache_ttls: dict[object, int] = {op: op.cache_ttl_seconds for op in contract.operations
+                                         if op.cache_ttl_seconds is not None}
+        cache = ResponseCache(policies.response_cache, target, response_store, cache_ttls) \
+            if cache_ttls and policies.response_cache.enabled else None
         routes[api.base_path] = ApiRoute(
             target=target,
             upstream=upstreams[api.upstream],
             contract=contract,
             chain=tuple(chain),
             validator=validator,
-            policy_names=tuple(p.name for p in chain),
+            policy_names=tuple(p.name for p in chain) + ((cache.name,) if cache else ()),
+            cache=cache,
         )
     return CompiledState(config=config, routes=routes, clients=clients, identities=identities,
                          api_keys=api_keys, binder=binder, version=version)

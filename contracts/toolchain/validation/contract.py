@@ -48,6 +48,7 @@ class CompiledOperation:
         "_response_default",
         "_response_ranges",
         "_responses",
+        "cache_ttl_seconds",
         "full_path",
         "method",
         "operation_id",
@@ -62,6 +63,7 @@ class CompiledOperation:
         operation_id = site.operation.get("operationId")
         self.operation_id: str | None = operation_id if isinstance(operation_id, str) else None
         self.security = _security_of(document, site)
+        self.cache_ttl_seconds = _cache_ttl_of(site)
         parameters = effective_parameters(document, site)
         self._path_params = compile_parameter_group(document, "path", parameters, engine, site.pointer)
         self._query = compile_parameter_group(document, "query", parameters, engine, site.pointer)
@@ -194,3 +196,23 @@ def _security_of(document: ContractDocument, site: OperationSite) -> SecurityAlt
         {scheme: tuple(str(scope) for scope in as_list(scopes)) for scheme, scopes in as_mapping(requirement).items()}
         for requirement in found[0]
     )
+
+
+# Longest TTL a contract may declare: the extension is for reference data, which may be stale this long at most.
+MAX_CACHE_TTL_SECONDS = 3600
+
+
+def _cache_ttl_of(site: OperationSite) -> int | None:
+    """``x-psgw-cache: {ttl_seconds: N}`` on a GET: the gateway may serve this operation's 200s from its response
+    cache for N seconds (per principal; see policies/response_cache). Anything else there is a compile error."""
+    declared = site.operation.get("x-psgw-cache")
+    if declared is None:
+        return None
+    where = f"{site.label} x-psgw-cache"
+    if site.method.lower() != "get":
+        raise ContractCompileError(f"{where}: only GET operations can be cacheable")
+    ttl = as_mapping(declared).get("ttl_seconds")
+    if not isinstance(declared, Mapping) or set(declared) != {"ttl_seconds"} or isinstance(ttl, bool) \
+            or not isinstance(ttl, int) or not 1 <= ttl <= MAX_CACHE_TTL_SECONDS:
+        raise ContractCompileError(f"{where}: expected {{ttl_seconds: 1..{MAX_CACHE_TTL_SECONDS}}}, got {declared!r}")
+    return ttl
