@@ -113,6 +113,7 @@ class Seen:
     postings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # contract key -> ERP postings
     invoices: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # contract key -> ERP invoices
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # time entry id -> PSA entry
+    held: set[str] = field(default_factory=set)  # entries with an open exception (a billing hold, a posting)
 
 
 class VendorDocuments:
@@ -265,6 +266,9 @@ class World:
             if contract.task_id:
                 for entry in all_items(self.system, f"{PSA}/time-entries", project_id=contract.project_id):
                     seen.entries[entry["id"]] = entry
+                seen.held |= {item["source_id"] for item in all_items(
+                    self.process, f"{PROCESS}/exceptions/v1/exceptions", project_id=contract.project_id,
+                    state="open")}
         return seen
 
     # -- the invariants -------------------------------------------------------------------------------------------
@@ -287,7 +291,7 @@ class World:
         for posting in postings:
             if posting["source_type"] != "time_entry":
                 continue
-            source = posting.get("reverses_source_id") or posting["source_id"]
+            source = posting["source_id"]  # a reversal names the same source, negative: the sum is the net
             hours[source] += Decimal(posting["quantity"])
             amounts[source] += Decimal(posting["amount"])
             positive[source] += Decimal(posting["quantity"]) > 0
@@ -297,11 +301,11 @@ class World:
         """1. Net posted hours per time entry = its current version's hours (0 if rejected)."""
         hours: dict[str, Decimal] = defaultdict(Decimal)
         for key in TIME_CONTRACTS:
-            net, _, positive = self._net(seen.postings[key])
+            by_source, _, positive = self._net(seen.postings[key])
             for source, count in positive.items():
                 if count > 1:
                     raise violation(1, f"time entry {source} has {count} postings in the ERP (exactly once)")
-            for source, value in net.items():
+            for source, value in by_source.items():
                 hours[source] += value
         for chain in self.chains:
             current = seen.entries[chain.versions[-1]]
@@ -322,6 +326,10 @@ class World:
             if net not in allowed:
                 raise violation(1, f"net posted hours {net}, expected one of {sorted(allowed)} for a current "
                                    f"version in state {current['state']} (versions: {history})")
+            if settled and current["state"] == "approved" and current["billable"] \
+                    and chain.versions[-1] not in seen.held:
+                raise violation(1, f"approved {current['hours']} h neither posted nor held: lost (versions: "
+                                   f"{history})")
 
     def check_milestones_billed_once(self, seen: Seen) -> None:
         """2. Each milestone billed at most once."""
@@ -415,9 +423,34 @@ class World:
                 raise violation(5, f"{billed} h billed for an entry whose current version has {current['hours']} h "
                                    f"({current['state']}); versions {chain.versions}")
 
-    def check_reconciliation(self, report: dict[str, Any]) -> None:
-        """5. On a ledger that satisfies the invariants, reconciliation reports no unexplained difference."""
-        unexplained = [d for p in report["projects"] for d in p["differences"] if not d.get("action")]
+    def unbilled_late_time(self, seen: Seen) -> dict[str, str]:
+        """Posted time not on any issued invoice although its period's invoice was posted: time entry -> period."""
+        late: dict[str, str] = {}
+        for key in TIME_CONTRACTS:
+            issued = [i for i in seen.invoices[key] if i["state"] in BILLED_STATES]
+            periods = {i.get("period") for i in issued}
+            billed = {s for i in issued for line in i["lines"] if line["source_type"] == "time_entry"
+                      for s in line["source_ids"]}
+            start = dt.date.fromisoformat(seen.contracts[key]["start_date"])
+            for chain in self.chains:
+                entry = seen.entries[chain.versions[-1]]
+                period = entry["work_date"][:7]
+                if chain.contract == key and entry["state"] == "posted" and entry["billable"] \
+                        and period in periods and entry["id"] not in billed \
+                        and dt.date.fromisoformat(entry["work_date"]) >= start:
+                    late[entry["id"]] = period
+        return late
+
+    def check_reconciliation(self, seen: Seen, report: dict[str, Any]) -> None:
+        """5. Reconciliation reports no unexplained difference: none on a consistent ledger (a difference it
+        reports carries the action to take), and the money still to bill (late time) is reported."""
+        differences = [d for p in report["projects"] for d in p["differences"]]
+        unexplained = [d for d in differences if not d.get("action")]
         if unexplained:
             raise violation(5, f"reconciliation reports {len(unexplained)} difference(s) on a consistent ledger: "
                                f"{[(d['type'], d.get('time_entry_id'), d.get('detail')) for d in unexplained[:5]]}")
+        named = {d.get("time_entry_id") for d in differences}
+        silent = {entry: period for entry, period in self.unbilled_late_time(seen).items() if entry not in named}
+        if silent:
+            raise violation(5, f"posted time left off its period's posted invoice, and reconciliation is silent: "
+                               f"{silent}")

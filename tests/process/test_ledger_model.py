@@ -46,10 +46,11 @@ from tests.process.flows import PSA, ok
 from tests.process.ledger_world import PROCESS, SPECS, TIME_CONTRACTS, Chain, VendorDocuments, World, violation
 
 EXAMPLES = int(os.environ.get("PSGW_LEDGER_EXAMPLES", "4"))
-STEPS = int(os.environ.get("PSGW_LEDGER_STEPS", "12"))
+STEPS = int(os.environ.get("PSGW_LEDGER_STEPS", "16"))
 SHRINK = os.environ.get("PSGW_LEDGER_SHRINK", "") not in ("", "0")
 OUTAGE_STATUSES = {502, 503, 504}
 INDEX = st.integers(min_value=0, max_value=9)
+THEN = st.sampled_from(["logged", "submitted", "approved"])
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +112,16 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # -- time ----------------------------------------------------------------------------------------------------
 
+    def advance(self, chain: Chain, then: str) -> None:
+        """Take the chain's current version on to ``then`` with the real operations (shorter paths to bugs)."""
+        if then in ("submitted", "approved"):
+            self.submit_current(chain)
+        if then == "approved":
+            self.decide([chain], "approve")
+
     @rule(contract=st.sampled_from(TIME_CONTRACTS), period=st.integers(0, 2), day=st.integers(0, 1),
-          hours=st.sampled_from(["1", "2.5", "8"]))
-    def log_time(self, contract: str, period: int, day: int, hours: str) -> None:
+          hours=st.sampled_from(["1", "2.5", "8"]), then=THEN)
+    def log_time(self, contract: str, period: int, day: int, hours: str, then: str) -> None:
         target = self.world.contracts[contract]
         spec = target.spec
         assert spec.worker_id is not None
@@ -121,18 +129,22 @@ class LedgerMachine(RuleBasedStateMachine):
             "worker_id": spec.worker_id, "project_id": target.project_id, "task_id": target.task_id,
             "work_date": self.world.work_date(period, day).isoformat(), "hours": hours}), "logging time")
         entry = ok(response, 201)
-        self.world.chains.append(Chain(contract, spec.worker_id, spec.manager_id, [entry["id"]]))
+        chain = Chain(contract, spec.worker_id, spec.manager_id, [entry["id"]])
+        self.world.chains.append(chain)
+        self.advance(chain, then)
 
-    @precondition(lambda self: self.world.chains)
-    @rule(index=INDEX)
-    def submit(self, index: int) -> None:
-        chain = self.chain(index)
+    def submit_current(self, chain: Chain) -> None:
         entry = ok(self.system.get(f"{PSA}/time-entries/{chain.versions[-1]}"))
         work_date = dt.date.fromisoformat(entry["work_date"])
         week_start = work_date - dt.timedelta(days=work_date.weekday())
         self.answered(self.process.post(f"{PROCESS}/timesheets/v1/submissions", json={
             "worker_id": chain.worker_id, "week_start": week_start.isoformat(),
             "time_entry_ids": [chain.versions[-1]]}), "submitting")
+
+    @precondition(lambda self: self.world.chains)
+    @rule(index=INDEX)
+    def submit(self, index: int) -> None:
+        self.submit_current(self.chain(index))
 
     def decide(self, chains: list[Chain], decision: str) -> None:
         by_manager: dict[str, list[str]] = {}
@@ -157,14 +169,15 @@ class LedgerMachine(RuleBasedStateMachine):
         self.decide([self.chain(index)], "reject")
 
     @precondition(lambda self: self.world.chains)
-    @rule(index=INDEX, hours=st.sampled_from(["2", "6"]))
-    def correct(self, index: int, hours: str) -> None:
+    @rule(index=INDEX, hours=st.sampled_from(["2", "6"]), then=THEN)
+    def correct(self, index: int, hours: str, then: str) -> None:
         """Correct approved or posted time (today only the PSA offers it: a new draft version)."""
         chain = self.chain(index)
         response = self.answered(self.system.post(f"{PSA}/time-entries/{chain.versions[-1]}/corrections",
                                                   json={"hours": hours}), "correcting")
         if response.status_code == 201:
             chain.versions.append(response.json()["id"])
+            self.advance(chain, then)
 
     # -- milestones, periods, contracts ---------------------------------------------------------------------------
 
@@ -188,17 +201,21 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # -- invoices ------------------------------------------------------------------------------------------------
 
-    @rule(contract=st.sampled_from([s.key for s in SPECS]), period=st.integers(0, 2))
-    def draft_invoice(self, contract: str, period: int) -> None:
+    @rule(contract=st.sampled_from([s.key for s in SPECS]), period=st.integers(0, 2), post=st.booleans())
+    def draft_invoice(self, contract: str, period: int, post: bool) -> None:
         response = self.answered(self.process.post(f"{PROCESS}/invoicing/v1/invoice-drafts", json={
             "contract_id": self.world.contracts[contract].id, "period": self.world.periods[period]}), "drafting")
         if response.status_code == 201:
             self.world.drafts.append((contract, response.json()["id"]))
+            if post:
+                self.post(contract, response.json()["id"])
 
     @precondition(lambda self: self.world.drafts)
     @rule(index=INDEX)
     def post_invoice(self, index: int) -> None:
-        contract, invoice_id = self.world.drafts[index % len(self.world.drafts)]
+        self.post(*self.world.drafts[index % len(self.world.drafts)])
+
+    def post(self, contract: str, invoice_id: str) -> None:
         before = ok(self.process.get(f"{PROCESS}/invoicing/v1/invoices/{invoice_id}"))["state"]
         response = self.answered(self.process.post(f"{PROCESS}/invoicing/v1/invoices/{invoice_id}/postings"),
                                  "posting an invoice")
@@ -210,10 +227,10 @@ class LedgerMachine(RuleBasedStateMachine):
         if self.outage:
             return
         self.world.settle()
-        self.world.check(settled=True)
+        seen = self.world.check(settled=True)
         response = self.answered(self.process.post(f"{PROCESS}/reconciliation/v1/reconciliations", json={
             "project_ids": [c.project_id for c in self.world.contracts.values()]}), "reconciling")
-        self.world.check_reconciliation(ok(response, 201))
+        self.world.check_reconciliation(seen, ok(response, 201))
 
     # -- faults ----------------------------------------------------------------------------------------------------
 
