@@ -269,6 +269,11 @@ class World:
                 seen.held |= {item["source_id"] for item in all_items(
                     self.process, f"{PROCESS}/exceptions/v1/exceptions", project_id=contract.project_id,
                     state="open")}
+        for chain in self.chains:  # the PSA says which version is current: follow its supersession links
+            versions = chain.versions[:1]
+            while (following := seen.entries[versions[-1]].get("superseded_by_id")) in seen.entries:
+                versions.append(following)
+            chain.versions = versions
         return seen
 
     # -- the invariants -------------------------------------------------------------------------------------------

@@ -85,6 +85,8 @@ class LedgerMachine(RuleBasedStateMachine):
         """Any 2xx or 4xx refusal is an answer; a 5xx is one only while the ERP is down."""
         if response.status_code >= 500 and not (self.outage and response.status_code in OUTAGE_STATUSES):
             raise AssertionError(f"{what} answered {response.status_code}: {response.text[:500]}")
+        if response.status_code >= 400:
+            assert response.headers["content-type"] == "application/problem+json", f"{what}: {response.text[:300]}"
         return response
 
     def chain(self, index: int) -> Chain:
@@ -128,8 +130,9 @@ class LedgerMachine(RuleBasedStateMachine):
         response = self.answered(self.process.post(f"{PROCESS}/timesheets/v1/time-entries", json={
             "worker_id": spec.worker_id, "project_id": target.project_id, "task_id": target.task_id,
             "work_date": self.world.work_date(period, day).isoformat(), "hours": hours}), "logging time")
-        entry = ok(response, 201)
-        chain = Chain(contract, spec.worker_id, spec.manager_id, [entry["id"]])
+        if response.status_code != 201:  # refused by an entry rule (a day over 24 hours): a 4xx, nothing logged
+            return
+        chain = Chain(contract, spec.worker_id, spec.manager_id, [response.json()["id"]])
         self.world.chains.append(chain)
         self.advance(chain, then)
 
