@@ -14,7 +14,8 @@ and the PSA must satisfy:
 4. every invoice in one currency, the contract's (and its amounts priced in that currency);
 5. invoice lines = the net postings they bill; reconciliation reports no unexplained difference.
 
-CI runs a few examples without shrinking (a failure prints its whole sequence of steps). A longer hunt that
+The minimal failing sequences the machine found (``FOUND``) are replayed on every run, one test each, so a
+fixed bug stays fixed. CI runs a few random examples without shrinking (a failure prints its whole sequence of steps). A longer hunt that
 also shrinks each failure to a minimal sequence: ``PSGW_LEDGER_EXAMPLES=200 PSGW_LEDGER_SHRINK=1 .venv/bin/pytest
 tests/process/test_ledger_model.py -p no:cacheprovider`` (``PSGW_LEDGER_STEPS`` sets the steps per example;
 shrinking replays sequences for up to five minutes per failure).
@@ -259,6 +260,54 @@ class LedgerMachine(RuleBasedStateMachine):
         if not self.outage:
             self.world.settle()
         self.world.check(settled=not self.outage)
+
+
+# Minimal failing sequences the machine found on the way (issue 14), replayed on every run: each one stays fixed.
+FOUND: dict[str, list[tuple[str, dict[str, object]]]] = {
+    "fixed_fee_billed_before_its_term": [("draft_invoice", {"contract": "fixed_eur", "period": 0, "post": True})],
+    "milestone_billed_before_its_term": [
+        ("accept_milestone", {"index": 0}),
+        ("draft_invoice", {"contract": "milestone_gbp", "period": 0, "post": True})],
+    "invoice_posted_on_a_closed_contract": [
+        ("close_contract", {"contract": "fixed_eur"}),
+        ("draft_invoice", {"contract": "fixed_eur", "period": 1, "post": True})],
+    "milestone_billed_by_two_periods": [
+        ("accept_milestone", {"index": 0}),
+        ("draft_invoice", {"contract": "milestone_gbp", "period": 1, "post": False}),
+        ("draft_invoice", {"contract": "milestone_gbp", "period": 2, "post": False}), ("post_invoice", {"index": 0}),
+        ("post_invoice", {"index": 1})],
+    "usd_rate_card_prices_a_gbp_contract": [
+        ("log_time", {"contract": "tm_gbp", "period": 1, "day": 0, "hours": "1", "then": "approved"})],
+    "corrected_posted_time_posted_twice": [
+        ("log_time", {"contract": "tm_usd", "period": 1, "day": 0, "hours": "8", "then": "approved"}),
+        ("correct", {"index": 0, "hours": "6", "then": "approved"})],
+    "correction_of_time_queued_in_an_outage": [
+        ("erp_outage_on", {}), ("log_time", {"contract": "tm_usd", "period": 1, "day": 0, "hours": "1",
+                                             "then": "approved"}),
+        ("correct", {"index": 0, "hours": "2", "then": "logged"}), ("erp_outage_off", {})],
+    "reconciliation_counts_a_draft_as_issued": [
+        ("log_time", {"contract": "tm_usd", "period": 1, "day": 0, "hours": "8", "then": "approved"}),
+        ("draft_invoice", {"contract": "tm_usd", "period": 1, "post": False}), ("reconcile", {})],
+    "late_time_never_billed_nor_reported": [
+        ("log_time", {"contract": "tm_usd", "period": 1, "day": 0, "hours": "8", "then": "approved"}),
+        ("draft_invoice", {"contract": "tm_usd", "period": 1, "post": True}),
+        ("log_time", {"contract": "tm_usd", "period": 1, "day": 1, "hours": "1", "then": "approved"}),
+        ("reconcile", {})],
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_a_sequence_the_machine_found_keeps_the_invariants(ledger_stack: RunningStack, name: str) -> None:
+    LedgerMachine.stack = ledger_stack
+    machine = LedgerMachine()
+    try:
+        machine.provision()
+        machine.ledger_holds()
+        for step, arguments in FOUND[name]:
+            getattr(machine, step)(**arguments)
+            machine.ledger_holds()
+    finally:
+        machine.teardown()
 
 
 # Each step is a few dozen real HTTP calls: the budget grows with the run (and shrinking takes up to 5 minutes).
