@@ -15,10 +15,10 @@ and the PSA must satisfy:
 5. invoice lines = the net postings they bill; reconciliation reports no unexplained difference.
 
 The minimal failing sequences the machine found (``FOUND``) are replayed on every run, one test each, so a
-fixed bug stays fixed. CI runs a few random examples without shrinking (a failure prints its whole sequence of steps). A longer hunt that
-also shrinks each failure to a minimal sequence: ``PSGW_LEDGER_EXAMPLES=200 PSGW_LEDGER_SHRINK=1 .venv/bin/pytest
-tests/process/test_ledger_model.py -p no:cacheprovider`` (``PSGW_LEDGER_STEPS`` sets the steps per example;
-shrinking replays sequences for up to five minutes per failure).
+fixed bug stays fixed. CI runs a few random examples without shrinking (a failure prints its whole sequence of
+steps). A longer hunt that also shrinks each failure to a minimal sequence: ``PSGW_LEDGER_EXAMPLES=200
+PSGW_LEDGER_SHRINK=1 .venv/bin/pytest tests/process/test_ledger_model.py -p no:cacheprovider``
+(``PSGW_LEDGER_STEPS`` sets the steps per example; shrinking replays sequences for up to five minutes a failure).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ from tests.conftest import RunningStack
 from tests.process.flows import PSA, ok
 from tests.process.ledger_world import PROCESS, SPECS, TIME_CONTRACTS, Chain, VendorDocuments, World, violation
 
-EXAMPLES = int(os.environ.get("PSGW_LEDGER_EXAMPLES", "4"))
-STEPS = int(os.environ.get("PSGW_LEDGER_STEPS", "16"))
+EXAMPLES = int(os.environ.get("PSGW_LEDGER_EXAMPLES", "3"))
+STEPS = int(os.environ.get("PSGW_LEDGER_STEPS", "15"))
 SHRINK = os.environ.get("PSGW_LEDGER_SHRINK", "") not in ("", "0")
 OUTAGE_STATUSES = {502, 503, 504}
 INDEX = st.integers(min_value=0, max_value=9)
