@@ -113,6 +113,7 @@ class Seen:
     contracts: dict[str, dict[str, Any]] = field(default_factory=dict)  # contract key -> ERP contract
     postings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # contract key -> ERP postings
     invoices: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # contract key -> ERP invoices
+    credits: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # invoice id -> its ERP credit notes
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # time entry id -> PSA entry
     held: set[str] = field(default_factory=set)  # entries with an open exception (a billing hold, a posting)
 
@@ -177,6 +178,7 @@ class World:
         self.closed_contracts: set[str] = set()
         self.closed_periods: set[tuple[str, str]] = set()
         self.approvals: set[str] = set()  # approvals that may still be ``recorded`` (applied later)
+        self.corrections: list[tuple[Chain, str]] = []  # (the chain, the correction request's id)
         self.rate_cards: dict[str, str] = {}
 
     # -- provisioning ------------------------------------------------------------------------------------------
@@ -237,6 +239,10 @@ class World:
                 waiting.append(f"approval {approval_id}")
             else:
                 self.approvals.discard(approval_id)
+        for _, correction_id in self.corrections:
+            correction = ok(self.process.get(f"{PROCESS}/timesheets/v1/corrections/{correction_id}"))
+            if correction["state"] == "approved":  # decided, not carried out yet
+                waiting.append(f"correction {correction_id}")
         for _, invoice_id in self.drafts:
             draft = ok(self.process.get(f"{PROCESS}/invoicing/v1/invoices/{invoice_id}"))
             jobs = ((draft.get("flow_back") or {}).get("jobs")) or {}
@@ -264,6 +270,10 @@ class World:
             seen.contracts[key] = ok(self.system.get(f"{ERP}/contracts/{contract.id}"))
             seen.postings[key] = all_items(self.system, f"{ERP}/postings", contract_id=contract.id)
             seen.invoices[key] = all_items(self.system, f"{ERP}/invoices", contract_id=contract.id)
+            for invoice in seen.invoices[key]:
+                if invoice["state"] in BILLED_STATES:
+                    seen.credits[invoice["id"]] = all_items(self.system, f"{ERP}/credit-notes",
+                                                            invoice_id=invoice["id"])
             if contract.task_id:
                 for entry in all_items(self.system, f"{PSA}/time-entries", project_id=contract.project_id):
                     seen.entries[entry["id"]] = entry
@@ -357,13 +367,12 @@ class World:
                 if invoice["state"] not in BILLED_STATES:
                     continue
                 for line in invoice["lines"]:
-                    if line["source_type"] != "milestone":
-                        continue
-                    for source in line["source_ids"]:
-                        if Decimal(line["amount"]) >= 0:
-                            billed[source].append(invoice["id"])
-                        elif billed[source]:  # a credit note takes one billing back
-                            billed[source].pop()
+                    if line["source_type"] == "milestone":
+                        billed.update({s: [*billed[s], invoice["id"]] for s in line["source_ids"]})
+                for credit in seen.credits.get(invoice["id"], []):  # a credit note takes a billing back
+                    for line in credit["lines"]:
+                        if line["source_type"] == "milestone":
+                            billed.update({s: billed[s][:-1] for s in line["source_ids"]})
             for milestone_id, on in billed.items():
                 if len(on) > 1:
                     raise violation(2, f"milestone {milestone_id} of {key} billed {len(on)} times: invoices {on}")
@@ -374,7 +383,8 @@ class World:
             contract = seen.contracts[key]
             value = Decimal(contract.get("total_value") or contract.get("nte_amount") or self.contracts[key].spec.value)
             billed = [i for i in invoices if i["state"] in BILLED_STATES]
-            total = sum((Decimal(i["subtotal"]) for i in billed), Decimal(0))
+            total = sum((Decimal(i["subtotal"]) - sum((Decimal(c["subtotal"]) for c in seen.credits.get(i["id"], [])),
+                                                      Decimal(0)) for i in billed), Decimal(0))
             if total > value:
                 raise violation(3, f"{key} billed {total} {contract['currency']} over its value {value}: "
                                    f"{[(i['id'], i.get('period'), i['subtotal']) for i in billed]}")
@@ -419,19 +429,31 @@ class World:
             for invoice in seen.invoices[key]:
                 if invoice["state"] not in ("draft", *BILLED_STATES):
                     continue
+                credited_amount: dict[str, Decimal] = defaultdict(Decimal)
+                credited_hours: dict[str, Decimal] = defaultdict(Decimal)
+                for credit in seen.credits.get(invoice["id"], []):
+                    for line in credit["lines"]:
+                        if line["source_type"] == "time_entry":
+                            for source in line["source_ids"]:  # credited in full: one source per credited line
+                                credited_amount[source] += Decimal(line["amount"])
+                                credited_hours[source] += Decimal(line["quantity"])
                 for line in invoice["lines"]:
                     if line["source_type"] != "time_entry":
                         continue
                     sources = line["source_ids"]
                     posted = sum((amounts[s] for s in sources), Decimal(0))
                     quantity = sum((hours[s] for s in sources), Decimal(0))
-                    if (Decimal(line["amount"]), Decimal(line["quantity"])) != (posted, quantity):
+                    left = (Decimal(line["amount"]) - sum((credited_amount[s] for s in sources), Decimal(0)),
+                            Decimal(line["quantity"]) - sum((credited_hours[s] for s in sources), Decimal(0)))
+                    if left != (posted, quantity):
                         raise violation(5, f"invoice {invoice['id']} ({invoice['state']}) line bills "
-                                           f"{line['quantity']} h / {line['amount']} for {sources}; their net "
-                                           f"postings are {quantity} h / {posted}")
+                                           f"{line['quantity']} h / {line['amount']} for {sources} (credited since: "
+                                           f"{Decimal(line['quantity']) - left[1]} h / "
+                                           f"{Decimal(line['amount']) - left[0]}); their net postings are "
+                                           f"{quantity} h / {posted}")
                     if invoice["state"] in BILLED_STATES:
                         for source in sources:
-                            billed_hours[source] += hours[source] if Decimal(line["amount"]) >= 0 else -hours[source]
+                            billed_hours[source] += hours[source]
         for chain in self.chains:
             billed = sum((billed_hours[v] for v in chain.versions), Decimal(0))
             current = seen.entries[chain.versions[-1]]

@@ -3,10 +3,10 @@
 A hypothesis ``RuleBasedStateMachine`` drives the real processes over real HTTP (its own stack: gateway, three
 tiers, sandbox vendors), on contracts each example provisions for itself (time and materials in USD, and in GBP
 priced by a USD rate card; a fixed fee; milestones), with dates in three periods (one before the term, two
-inside). Operations: log, submit, approve, reject and correct time, accept a milestone, close a period, close a
-contract, draft, post an invoice, reconcile, ERP outage on and off. After every step, once the asynchronous work
-has settled (outbox drained, approvals applied, invoice flow-back done; skipped while the ERP is down), the ERP
-and the PSA must satisfy:
+inside). Operations: log, submit, approve and reject time, ask for and decide corrections, accept a milestone,
+close a period, close a contract, draft, post an invoice, reconcile, ERP outage on and off. After every step,
+once the asynchronous work has settled (outbox drained, approvals and corrections applied, invoice flow-back
+done; skipped while the ERP is down), the ERP and the PSA must satisfy:
 
 1. net posted hours per time entry = its current version's hours (0 if rejected);
 2. each milestone billed at most once;
@@ -173,15 +173,27 @@ class LedgerMachine(RuleBasedStateMachine):
         self.decide([self.chain(index)], "reject")
 
     @precondition(lambda self: self.world.chains)
-    @rule(index=INDEX, hours=st.sampled_from(["2", "6"]), then=THEN)
-    def correct(self, index: int, hours: str, then: str) -> None:
-        """Correct approved or posted time (today only the PSA offers it: a new draft version)."""
+    @rule(index=INDEX, hours=st.sampled_from(["2", "6"]), decision=st.sampled_from(["none", "approve", "reject"]))
+    def request_correction(self, index: int, hours: str, decision: str) -> None:
+        """The consultant asks to correct approved or posted time; the manager may decide at once."""
         chain = self.chain(index)
-        response = self.answered(self.system.post(f"{PSA}/time-entries/{chain.versions[-1]}/corrections",
-                                                  json={"hours": hours}), "correcting")
-        if response.status_code == 201:
-            chain.versions.append(response.json()["id"])
-            self.advance(chain, then)
+        response = self.answered(self.process.post(f"{PROCESS}/timesheets/v1/corrections", json={
+            "time_entry_id": chain.versions[-1], "worker_id": chain.worker_id, "hours": hours,
+            "reason": "Logged the wrong hours"}), "asking for a correction")
+        if response.status_code in (200, 201):
+            self.world.corrections.append((chain, response.json()["id"]))
+            if decision != "none":
+                self.decide_correction(len(self.world.corrections) - 1, decision)
+
+    @precondition(lambda self: self.world.corrections)
+    @rule(index=INDEX, decision=st.sampled_from(["approve", "reject"]))
+    def decide_correction(self, index: int, decision: str) -> None:
+        chain, correction_id = self.world.corrections[index % len(self.world.corrections)]
+        body = {"approver_id": chain.manager_id, "decision": decision}
+        if decision == "reject":
+            body["reason"] = "The hours were right"
+        self.answered(self.process.post(f"{PROCESS}/timesheets/v1/corrections/{correction_id}/decisions",
+                                        json=body), "deciding a correction")
 
     # -- milestones, periods, contracts ---------------------------------------------------------------------------
 
@@ -280,11 +292,11 @@ FOUND: dict[str, list[tuple[str, dict[str, object]]]] = {
         ("log_time", {"contract": "tm_gbp", "period": 1, "day": 0, "hours": "1", "then": "approved"})],
     "corrected_posted_time_posted_twice": [
         ("log_time", {"contract": "tm_usd", "period": 1, "day": 0, "hours": "8", "then": "approved"}),
-        ("correct", {"index": 0, "hours": "6", "then": "approved"})],
+        ("request_correction", {"index": 0, "hours": "6", "decision": "approve"})],
     "correction_of_time_queued_in_an_outage": [
         ("erp_outage_on", {}), ("log_time", {"contract": "tm_usd", "period": 1, "day": 0, "hours": "1",
                                              "then": "approved"}),
-        ("correct", {"index": 0, "hours": "2", "then": "logged"}), ("erp_outage_off", {})],
+        ("request_correction", {"index": 0, "hours": "2", "decision": "approve"}), ("erp_outage_off", {})],
     "reconciliation_counts_a_draft_as_issued": [
         ("log_time", {"contract": "tm_usd", "period": 1, "day": 0, "hours": "8", "then": "approved"}),
         ("draft_invoice", {"contract": "tm_usd", "period": 1, "post": False}), ("reconcile", {})],
