@@ -24,6 +24,7 @@ PSGW_LEDGER_SHRINK=1 .venv/bin/pytest tests/process/test_ledger_model.py -p no:c
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,7 @@ STEPS = int(os.environ.get("PSGW_LEDGER_STEPS", "15"))
 SHRINK = os.environ.get("PSGW_LEDGER_SHRINK", "") not in ("", "0")
 OUTAGE_STATUSES = {502, 503, 504}
 INDEX = st.integers(min_value=0, max_value=9)
+TURNS = itertools.count()  # one per example, for the whole session: see ledger_world.WORKERS
 THEN = st.sampled_from(["logged", "submitted", "approved"])
 
 
@@ -77,7 +79,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.sandboxes = httpx.Client(timeout=10.0)
         self.erp_faults = self.stack.stack.url("sandbox-erp") + "/_sandbox/faults"
         self.world = World(self.system, self.process, VendorDocuments(self.stack.stack.data_dir),
-                           dt.datetime.now(dt.UTC).date())
+                           dt.datetime.now(dt.UTC).date(), next(TURNS))
         self.outage = False
 
     # -- helpers ---------------------------------------------------------------------------------------------------
@@ -127,13 +129,13 @@ class LedgerMachine(RuleBasedStateMachine):
     def log_time(self, contract: str, period: int, day: int, hours: str, then: str) -> None:
         target = self.world.contracts[contract]
         spec = target.spec
-        assert spec.worker_id is not None
+        assert target.worker_id is not None
         response = self.answered(self.process.post(f"{PROCESS}/timesheets/v1/time-entries", json={
-            "worker_id": spec.worker_id, "project_id": target.project_id, "task_id": target.task_id,
+            "worker_id": target.worker_id, "project_id": target.project_id, "task_id": target.task_id,
             "work_date": self.world.work_date(period, day).isoformat(), "hours": hours}), "logging time")
         if response.status_code != 201:  # refused by an entry rule (a day over 24 hours): a 4xx, nothing logged
             return
-        chain = Chain(contract, spec.worker_id, spec.manager_id, [response.json()["id"]])
+        chain = Chain(contract, target.worker_id, spec.manager_id, [response.json()["id"]])
         self.world.chains.append(chain)
         self.advance(chain, then)
 
@@ -300,6 +302,13 @@ FOUND: dict[str, list[tuple[str, dict[str, object]]]] = {
     "reconciliation_counts_a_draft_as_issued": [
         ("log_time", {"contract": "tm_usd", "period": 1, "day": 0, "hours": "8", "then": "approved"}),
         ("draft_invoice", {"contract": "tm_usd", "period": 1, "post": False}), ("reconcile", {})],
+    "a_draft_made_before_a_correction_bills_the_reversed_version": [
+        ("log_time", {"contract": "tm_usd", "period": 1, "day": 0, "hours": "8", "then": "approved"}),
+        ("draft_invoice", {"contract": "tm_usd", "period": 1, "post": False}),
+        ("request_correction", {"index": 0, "hours": "6", "decision": "approve"}), ("post_invoice", {"index": 0})],
+    "reconciliation_takes_a_reversal_for_a_duplicate": [
+        ("log_time", {"contract": "tm_usd", "period": 1, "day": 0, "hours": "8", "then": "approved"}),
+        ("request_correction", {"index": 0, "hours": "6", "decision": "approve"}), ("reconcile", {})],
     "late_time_never_billed_nor_reported": [
         ("log_time", {"contract": "tm_usd", "period": 1, "day": 0, "hours": "8", "then": "approved"}),
         ("draft_invoice", {"contract": "tm_usd", "period": 1, "post": True}),
