@@ -55,7 +55,7 @@ class ContractSpec:
     value: Decimal  # the contract's total value (set as its NTE on an ERP without a separate value)
     manager_id: str
     rate_card_id: str | None = None
-    scheduled_amount: Decimal | None = None
+    instalment: Decimal | None = None  # a fixed fee: billed in each period of the term
     logs_time: bool = False  # time and materials: a worker is assigned and logs time
     milestones: tuple[Decimal, ...] = ()
 
@@ -68,7 +68,7 @@ SPECS = (
     ContractSpec("tm_gbp", "time_and_materials", "GBP", "le_uk", "cus_1004", Decimal("3000"), "wrk_e1008",
                  rate_card_id="rc_usd", logs_time=True),
     ContractSpec("fixed_eur", "fixed_fee", "EUR", "le_de", "cus_1007", Decimal("2000"), "wrk_e1009",
-                 scheduled_amount=Decimal("1000")),
+                 instalment=Decimal("1000")),
     ContractSpec("milestone_gbp", "milestone", "GBP", "le_uk", "cus_1005", Decimal("4000"), "wrk_e1008",
                  milestones=(Decimal("1500"), Decimal("2500"))),
 )
@@ -194,11 +194,14 @@ class World:
             contract = ok(self.system.post(f"{ERP}/contracts", json={
                 "customer_id": spec.customer_id, "legal_entity_id": spec.legal_entity_id,
                 "name": f"Ledger model {spec.key} {tag}", "currency": spec.currency,
-                "billing_model": spec.billing_model, "nte_amount": str(spec.value), "start_date": start.isoformat(),
+                "billing_model": spec.billing_model, "total_value": str(spec.value),
+                "nte_amount": str(spec.value) if spec.logs_time else None, "start_date": start.isoformat(),
                 "end_date": end.isoformat(), "status": "active", "rate_card_id": spec.rate_card_id,
                 "billing_profile": {
-                    "invoice_frequency": "milestone" if spec.billing_model == "milestone" else "monthly",
-                    "scheduled_amount": str(spec.scheduled_amount) if spec.scheduled_amount else None},
+                    "invoice_frequency": "milestone" if spec.billing_model == "milestone" else "monthly"},
+                "billing_schedule": {"lines": [
+                    {"line_no": index + 1, "amount": str(spec.instalment), "period": period}
+                    for index, period in enumerate(self.periods[1:]) if spec.instalment]},
             }), 201)
             project = ok(self.system.post(f"{PSA}/projects", json={
                 "name": f"Ledger model {spec.key} {tag}", "contract_id": contract["id"],
@@ -388,7 +391,7 @@ class World:
         """3. Per contract: cumulative billed <= value; nothing billed outside the term or on a closed contract."""
         for key, invoices in seen.invoices.items():
             contract = seen.contracts[key]
-            value = Decimal(contract.get("total_value") or contract.get("nte_amount") or self.contracts[key].spec.value)
+            value = Decimal(contract["total_value"])
             billed = [i for i in invoices if i["state"] in BILLED_STATES]
             total = sum((Decimal(i["subtotal"]) - sum((Decimal(c["subtotal"]) for c in seen.credits.get(i["id"], [])),
                                                       Decimal(0)) for i in billed), Decimal(0))
@@ -498,7 +501,7 @@ class World:
     def check_reconciliation(self, seen: Seen, report: dict[str, Any]) -> None:
         """5. Reconciliation reports no unexplained difference: none on a consistent ledger (a difference it
         reports carries the action to take), and the money still to bill (late time) is reported."""
-        differences = [d for p in report["projects"] for d in p["differences"]]
+        differences = [d for p in [*report["projects"], *report.get("contracts", [])] for d in p["differences"]]
         unexplained = [d for d in differences if not d.get("action")]
         if unexplained:
             raise violation(5, f"reconciliation reports {len(unexplained)} difference(s) on a consistent ledger: "

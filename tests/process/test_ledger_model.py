@@ -4,7 +4,7 @@ A hypothesis ``RuleBasedStateMachine`` drives the real processes over real HTTP 
 tiers, sandbox vendors), on contracts each example provisions for itself (time and materials in USD, and in GBP
 priced by a USD rate card; a fixed fee; milestones), with dates in three periods (one before the term, two
 inside). Operations: log, submit, approve and reject time, ask for and decide corrections, accept a milestone,
-close a period, close a contract, draft, post an invoice, reconcile, ERP outage on and off. After every step,
+close a period, close a contract, draft, void and post invoices, reconcile, ERP outage on and off. After every step,
 once the asynchronous work has settled (outbox drained, approvals and corrections applied, invoice flow-back
 done; skipped while the ERP is down), the ERP and the PSA must satisfy:
 
@@ -227,6 +227,13 @@ class LedgerMachine(RuleBasedStateMachine):
             self.world.drafts.append((contract, response.json()["id"]))
             if post:
                 self.post(contract, response.json()["id"])
+
+    @precondition(lambda self: self.world.drafts)
+    @rule(index=INDEX)
+    def void_draft(self, index: int) -> None:
+        """Void a draft (releasing what it reserved); a posted invoice is refused with a 4xx."""
+        _, invoice_id = self.world.drafts[index % len(self.world.drafts)]
+        self.answered(self.process.post(f"{PROCESS}/invoicing/v1/invoices/{invoice_id}/voidings"), "voiding")
 
     @precondition(lambda self: self.world.drafts)
     @rule(index=INDEX)
