@@ -257,7 +257,10 @@ class World:
             if correction["state"] == "approved":  # decided, not carried out yet
                 waiting.append(f"correction {correction_id}")
         for _, invoice_id in self.drafts:
-            draft = ok(self.process.get(f"{PROCESS}/invoicing/v1/invoices/{invoice_id}"))
+            response = self.process.get(f"{PROCESS}/invoicing/v1/invoices/{invoice_id}")
+            if response.status_code == 410:  # voided: nothing more happens to it
+                continue
+            draft = ok(response)
             jobs = ((draft.get("flow_back") or {}).get("jobs")) or {}
             if draft["state"] == "posted" and jobs.get("pending"):  # done and failed are both final
                 waiting.append(f"flow-back of {invoice_id}: {jobs}")
