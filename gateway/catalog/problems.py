@@ -52,6 +52,8 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "milestone-already-billed": ProblemType(409, "Conflict",
                                             "Another invoice billed these milestones (`milestone_ids`)."),
     "sources-reserved": ProblemType(409, "Conflict", "Another invoice holds these sources (`sources`)."),
+    "draft-outdated": ProblemType(409, "Conflict", "Time on the draft was corrected after it was drafted "
+                                  "(`time_entry_ids`); void the draft and draft the period again."),
     "draft-exists": ProblemType(409, "Conflict", "The period got another invoice meanwhile; draft again."),
     "invoice-voided": ProblemType(410, "Gone", "The draft was voided; the ERP keeps it as void."),
     "rate-limited": ProblemType(429, "Too many requests", "Over the rate limit or quota; see `Retry-After`."),

@@ -467,6 +467,7 @@ class InvoicingService:
         contract = await self._contract(row.contract_id)
         check_billable(contract, row.period)
         await self._check_milestones_unbilled(draft)
+        await self._check_time_current(draft, contract)
         billed = await self._billed(contract)
         if contract.total_value is not None:
             async with self.db.transaction() as conn:
@@ -499,6 +500,23 @@ class InvoicingService:
         self.on_jobs()
         self.on_events()
         return await self.get(invoice_id)
+
+    async def _check_time_current(self, draft: InvoiceDraft, contract: Contract) -> None:
+        """Posting checks again that each time entry the draft bills is still its current version: a correction
+        decided after drafting replaces it, and an invoice never bills a superseded version (its posting is
+        reversed). The draft is refused; voiding it and drafting again bills the corrected version."""
+        if not draft.time_entry_ids:
+            return
+        first, last = period_bounds(draft.period)
+        projects = await self.systems.psa.projects(contract_id=contract.id)
+        current = {e.id for es in await asyncio.gather(
+            *(self.systems.psa.time_entries(project_id=p.id, from_date=first, to_date=last) for p in projects))
+            for e in es if e.superseded_by_id is None}
+        replaced = sorted(set(draft.time_entry_ids) - current)
+        if replaced:
+            raise Conflict(f"time on invoice {draft.id} was corrected after it was drafted ({', '.join(replaced)}); "
+                           "void the draft and draft the period again", slug="draft-outdated",
+                           time_entry_ids=replaced)
 
     async def _check_milestones_unbilled(self, draft: InvoiceDraft) -> None:
         """Posting checks again that no other invoice billed this draft's milestones (in the ERP or the PSA)."""

@@ -190,6 +190,10 @@ def reconcile(project: Project, entries: list[TimeEntry], postings: list[Posting
     posted_hours = Decimal(0)
     issued = any(i.state in ISSUED for i in invoices)
     for entry in entries:
+        if entry.superseded_by_id is not None:
+            # A corrected version: its posting and the reversal of it net to zero, which the contract-level check
+            # (superseded_entry_posted) verifies; it is neither awaited, posted nor duplicated.
+            continue
         found = by_source.get(entry.id, [])
         if entry.state == "approved":
             approved += 1
