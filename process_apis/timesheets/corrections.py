@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -39,23 +38,24 @@ from process_apis.store import billing_reversals, time_corrections
 from process_apis.systems import Systems
 from process_apis.timesheets.entry_rules import WorkDateWindow, day_errors, hours_errors
 from process_apis.timesheets.models import Correction, CorrectionDecision, CorrectionPage, CorrectionRequest
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
 from runtime.downstream import DownstreamProblem
 from runtime.problems import BadRequest, Conflict, FieldError, Forbidden, NotFound
-from runtime.storage import Database, utcnow
+from runtime.storage import utcnow
 
 CORRECTABLE = frozenset({"approved", "posted", "invoiced"})
 OPEN = ("requested", "approved")
 
 
 class CorrectionService:
-    def __init__(self, db: Database, systems: Systems, billing: BillingService, window: WorkDateWindow, *,
-                 on_jobs: Callable[[], None] = lambda: None) -> None:
-        self.db = db
+    def __init__(self, uow: UnitOfWorkFactory, systems: Systems, billing: BillingService,
+                 window: WorkDateWindow) -> None:
+        self.uow = uow
+        self.db = uow.db
         self.systems = systems
         self.billing = billing
         self.window = window
-        self.on_jobs = on_jobs
 
     # -- asking ------------------------------------------------------------------------------------------------
 
@@ -87,8 +87,8 @@ class CorrectionService:
             raise BadRequest("the corrected entry breaks an entry rule", slug="validation-error", errors=refused)
         correction_id = "cor_" + uuid.uuid4().hex[:24]
         try:
-            async with self.db.transaction() as conn:
-                await conn.execute(time_corrections.insert().values(
+            async with self.uow() as uow:
+                await uow.conn.execute(time_corrections.insert().values(
                     id=correction_id, time_entry_id=entry.id, worker_id=entry.worker_id, project_id=entry.project_id,
                     changes=changes, reason=body.reason, state="requested", open_for=entry.id, client_key=client_key,
                     correlation_id=correlation.current_correlation_id(), created_at=utcnow()))
@@ -135,8 +135,8 @@ class CorrectionService:
                 raise Conflict(f"the correction {correction_id} was {decided} already", slug="invalid-transition",
                                state=current.state)
             return False, current
-        async with self.db.transaction() as conn:
-            moved = await conn.execute(time_corrections.update().where(
+        async with self.uow() as uow:
+            moved = await uow.conn.execute(time_corrections.update().where(
                 time_corrections.c.id == correction_id, time_corrections.c.state == "requested").values(
                 state=target, approver_id=body.approver_id, decision_reason=body.reason, decided_at=utcnow(),
                 open_for=time_corrections.c.open_for if target == "approved" else None))
@@ -190,7 +190,6 @@ class CorrectionService:
                 "supersedes_id": row.time_entry_id})
 
         await self.billing.settle([new], actor_id=row.approver_id, also=finish)
-        self.on_jobs()
 
     async def _new_version(self, row: Any) -> TimeEntry:
         key = f"correction:{row.id}"
