@@ -36,7 +36,7 @@ from process_apis.store import billing_postings, billing_reversals
 from process_apis.systems import Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.downstream import DownstreamProblem
-from runtime.storage import utcnow
+from runtime.storage import Database, utcnow
 
 log = logging.getLogger("process_apis.billing")
 
@@ -62,6 +62,16 @@ def batch_key(rows: Sequence[Any]) -> str:
     """The same set of rows always gives the same key (and the same body), so a resent batch is harmless."""
     digest = hashlib.sha256("\n".join(sorted(r.idempotency_key for r in rows)).encode()).hexdigest()
     return f"posting-batch:{digest[:48]}"
+
+
+async def queue_reversal(db: Database, conn: AsyncConnection, *, time_entry_id: str, correction_id: str,
+                         project_id: str) -> None:
+    """Queue, in the open transaction, the taking back of ``time_entry_id``'s ERP posting (once: the first
+    correction of an entry queues it); the dispatcher sends it after the posting is booked."""
+    now = utcnow()
+    await conn.execute(db.insert_ignoring_conflicts(billing_reversals, ["time_entry_id"]).values(
+        time_entry_id=time_entry_id, correction_id=correction_id, project_id=project_id, state="waiting",
+        attempts=0, next_attempt_at=now, created_at=now, updated_at=now))
 
 
 class PostingDispatcher:

@@ -38,8 +38,8 @@ from process_apis.billing.models import (
 )
 from process_apis.billing.posting import idempotency_key
 from process_apis.exceptions.models import ExceptionItem
-from process_apis.exceptions.service import RetryResult, open_sources, raise_exception, resolve_open
-from process_apis.store import billing_postings, exceptions
+from process_apis.exceptions.service import RetryResult, open_items, open_sources, raise_exception, resolve_open
+from process_apis.store import billing_postings
 from process_apis.systems import Systems
 from process_apis.unit_of_work import Outbox, UnitOfWorkFactory
 from runtime.downstream import DownstreamProblem
@@ -245,10 +245,18 @@ class BillingService:
 
     async def open_holds(self, entry_ids: Sequence[str]) -> dict[str, str]:
         async with self.db.read() as conn:
-            rows = (await conn.execute(sa.select(exceptions.c.id, exceptions.c.source_id).where(
-                exceptions.c.kind == "billing_hold", exceptions.c.source_id.in_(list(entry_ids)),
-                exceptions.c.state != "resolved"))).all()
-        return {r.source_id: r.id for r in rows}
+            return await open_items(conn, kind="billing_hold", source_ids=list(entry_ids))
+
+
+async def postings_by_entry(conn: AsyncConnection, entry_ids: Sequence[str]) -> dict[str, tuple[Decimal, str]]:
+    """The posting outbox's amount and state for each of these time entries that has a posting."""
+    out: dict[str, tuple[Decimal, str]] = {}
+    for start in range(0, len(entry_ids), 500):
+        rows = (await conn.execute(sa.select(
+            billing_postings.c.time_entry_id, billing_postings.c.amount, billing_postings.c.state).where(
+            billing_postings.c.time_entry_id.in_(list(entry_ids[start:start + 500]))))).all()
+        out.update({r.time_entry_id: (r.amount, r.state) for r in rows})
+    return out
 
 
 def _posting_item(row: Any) -> PostingItem:

@@ -97,6 +97,17 @@ async def open_sources(conn: AsyncConnection, *, kind: str, source_type: str, so
     return found
 
 
+async def open_items(conn: AsyncConnection, *, kind: str, source_ids: Sequence[str]) -> dict[str, str]:
+    """The unresolved item of this kind for each of these sources that has one: source id -> exception id."""
+    found: dict[str, str] = {}
+    for start in range(0, len(source_ids), _LOOKUP_CHUNK):
+        found.update({r.source_id: r.id for r in (await conn.execute(
+            sa.select(exceptions.c.id, exceptions.c.source_id).where(
+                exceptions.c.kind == kind, exceptions.c.source_id.in_(list(source_ids[start:start + _LOOKUP_CHUNK])),
+                exceptions.c.state != "resolved"))).all()})
+    return found
+
+
 async def _resolve(conn: AsyncConnection, exception_id: str, resolution: str, actor_id: str | None,
                    action: str) -> None:
     now = utcnow()

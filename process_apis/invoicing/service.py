@@ -50,7 +50,8 @@ from process_apis.invoicing.models import (
 )
 from process_apis.invoicing.terms import in_term, milestone_period, period_bounds, period_of, previous_period
 from process_apis.jobs import JobRunner, enqueue_job
-from process_apis.store import invoice_drafts, invoice_sources, invoices, provisionings
+from process_apis.provisioning.service import provisioned_opportunity
+from process_apis.store import invoice_drafts, invoice_sources, invoices
 from process_apis.systems import Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
@@ -514,10 +515,9 @@ class InvoicingService:
     async def _opportunity_of(self, contract_id: str) -> str | None:
         """The won opportunity behind a contract: the one this tier provisioned it from, else the CRM's link."""
         async with self.db.read() as conn:
-            rows = (await conn.execute(sa.select(provisionings.c.opportunity_id, provisionings.c.resources))).all()
-        for row in rows:
-            if (row.resources or {}).get("contract_id") == contract_id:
-                return str(row.opportunity_id)
+            provisioned = await provisioned_opportunity(conn, contract_id)
+        if provisioned is not None:
+            return provisioned
         won = await self.systems.crm.opportunities(stage="closed_won")
         return next((o.id for o in won if o.signed_contract_ref == contract_id), None)
 

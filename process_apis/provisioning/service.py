@@ -20,12 +20,13 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.canonical import Contract, RateCard, Worker
 from process_apis.backoff import describe, is_transient
 from process_apis.events.outbox import record_event
 from process_apis.exceptions.models import ExceptionItem
-from process_apis.exceptions.service import RetryResult, raise_exception, resolve_open
+from process_apis.exceptions.service import RetryResult, open_items, raise_exception, resolve_open
 from process_apis.provisioning.models import (
     STEP_NAMES,
     Provisioning,
@@ -34,7 +35,7 @@ from process_apis.provisioning.models import (
     StepName,
     WonOpportunity,
 )
-from process_apis.store import exceptions, provisionings
+from process_apis.store import provisionings
 from process_apis.systems import CRM, CrmAccount, Systems, unless_missing
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
@@ -135,9 +136,8 @@ class ProvisioningService:
             row = (await conn.execute(sa.select(provisionings).where(provisionings.c.id == provisioning_id))).first()
             if row is None:
                 raise NotFound(f"no provisioning {provisioning_id!r}", slug="unknown-id")
-            exception_id = (await conn.execute(sa.select(exceptions.c.id).where(
-                exceptions.c.kind == "provisioning", exceptions.c.source_id == row.opportunity_id,
-                exceptions.c.state != "resolved"))).scalar()
+            exception_id = (await open_items(conn, kind="provisioning", source_ids=[row.opportunity_id])).get(
+                row.opportunity_id)
         return _view(row, exception_id)
 
     async def by_opportunity(self, opportunity_id: str) -> Provisioning:
@@ -558,3 +558,10 @@ def _view(row: Any, exception_id: str | None) -> Provisioning:
         steps=msgspec.convert(row.steps, list[Step]), resources=msgspec.convert(row.resources, Resources),
         error=row.error, exception_id=exception_id, runs=row.runs, created_at=row.created_at,
         updated_at=row.updated_at)
+
+
+async def provisioned_opportunity(conn: AsyncConnection, contract_id: str) -> str | None:
+    """The won opportunity this tier provisioned ``contract_id`` from, if it did."""
+    rows = (await conn.execute(sa.select(provisionings.c.opportunity_id, provisionings.c.resources))).all()
+    return next((str(row.opportunity_id) for row in rows if (row.resources or {}).get("contract_id") == contract_id),
+                None)

@@ -24,6 +24,7 @@ import msgspec
 import sqlalchemy as sa
 
 from contracts.canonical import Invoice, Milestone, Posting, Project, TimeEntry
+from process_apis.billing.service import postings_by_entry
 from process_apis.reconciliation.billing import ISSUED, ContractFacts, check_contract, within
 from process_apis.reconciliation.models import (
     ContractReport,
@@ -34,7 +35,7 @@ from process_apis.reconciliation.models import (
     ReconciliationRequest,
     Summary,
 )
-from process_apis.store import billing_postings, reconciliations
+from process_apis.store import reconciliations
 from process_apis.systems import Systems, unless_missing
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
@@ -136,14 +137,8 @@ class ReconciliationService:
     async def _queued_amounts(self, entry_ids: list[str]) -> dict[str, tuple[Decimal, str]]:
         if not entry_ids:
             return {}
-        out: dict[str, tuple[Decimal, str]] = {}
         async with self.db.read() as conn:
-            for start in range(0, len(entry_ids), 500):
-                rows = (await conn.execute(sa.select(
-                    billing_postings.c.time_entry_id, billing_postings.c.amount, billing_postings.c.state).where(
-                    billing_postings.c.time_entry_id.in_(entry_ids[start:start + 500])))).all()
-                out.update({r.time_entry_id: (r.amount, r.state) for r in rows})
-        return out
+            return await postings_by_entry(conn, entry_ids)
 
     async def get(self, reconciliation_id: str) -> Reconciliation:
         async with self.db.read() as conn:

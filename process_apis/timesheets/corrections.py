@@ -30,11 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from contracts.canonical import TimeEntry, decimal_text
 from process_apis.backoff import is_transient
 from process_apis.billing.models import Settlement
+from process_apis.billing.posting import queue_reversal
 from process_apis.billing.service import BillingService
 from process_apis.events.outbox import record_event
 from process_apis.exceptions.service import resolve_open
 from process_apis.invoicing.credit_notes import queue_credit_note
-from process_apis.store import billing_reversals, time_corrections
+from process_apis.store import time_corrections
 from process_apis.systems import Systems
 from process_apis.timesheets.entry_rules import WorkDateWindow, day_errors, hours_errors
 from process_apis.timesheets.models import Correction, CorrectionDecision, CorrectionPage, CorrectionRequest
@@ -171,9 +172,8 @@ class CorrectionService:
 
         async def finish(conn: AsyncConnection, settlements: dict[str, Settlement]) -> None:
             now = utcnow()
-            await conn.execute(self.db.insert_ignoring_conflicts(billing_reversals, ["time_entry_id"]).values(
-                time_entry_id=row.time_entry_id, correction_id=row.id, project_id=row.project_id, state="waiting",
-                attempts=0, next_attempt_at=now, created_at=now, updated_at=now))
+            await queue_reversal(self.db, conn, time_entry_id=row.time_entry_id, correction_id=row.id,
+                                 project_id=row.project_id)
             if old.state == "invoiced":  # billed already: credited in full, the new version billed anew
                 await queue_credit_note(self.db, conn, correction_id=row.id, time_entry_id=row.time_entry_id,
                                         new_time_entry_id=new.id)
