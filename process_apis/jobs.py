@@ -19,6 +19,7 @@ from process_apis.backoff import describe, is_transient, next_attempt_at
 from process_apis.exceptions.models import ExceptionItem
 from process_apis.exceptions.service import RetryResult, raise_exception, resolve_open
 from process_apis.store import jobs
+from process_apis.unit_of_work import Outbox, UnitOfWorkFactory, note_written
 from runtime import correlation
 from runtime.storage import Database, utcnow
 
@@ -35,14 +36,15 @@ async def enqueue_job(db: Database, conn: AsyncConnection, kind: str, dedupe_key
         kind=kind, dedupe_key=dedupe_key, payload=dict(payload), state="pending", attempts=0, next_attempt_at=now,
         correlation_id=correlation.current_correlation_id(), trace_id=correlation.current_trace_id(),
         created_at=now, updated_at=now))
+    note_written(conn, Outbox.JOBS)
 
 
 class JobRunner:
-    def __init__(self, db: Database, *, on_events: Callable[[], None] = lambda: None, batch_size: int = 100,
+    def __init__(self, uow: UnitOfWorkFactory, *, batch_size: int = 100,
                  lease_seconds: float = 120.0, retry_base_seconds: float = 0.5,
                  retry_max_seconds: float = 60.0) -> None:
-        self.db = db
-        self.on_events = on_events
+        self.uow = uow
+        self.db = uow.db
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
         self.retry_base_seconds = retry_base_seconds
@@ -63,13 +65,13 @@ class JobRunner:
 
     async def _claim(self) -> list[Any]:
         now = utcnow()
-        async with self.db.transaction() as conn:
-            rows = (await conn.execute(
+        async with self.uow() as uow:
+            rows = (await uow.conn.execute(
                 sa.select(jobs).where(jobs.c.state == "pending", jobs.c.next_attempt_at <= now,
                                       sa.or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now))
                 .order_by(jobs.c.id).limit(self.batch_size).with_for_update(skip_locked=True))).all()
             if rows:
-                await conn.execute(jobs.update().where(jobs.c.id.in_([r.id for r in rows])).values(
+                await uow.conn.execute(jobs.update().where(jobs.c.id.in_([r.id for r in rows])).values(
                     lease_until=now + dt.timedelta(seconds=self.lease_seconds)))
         return list(rows)
 
@@ -85,34 +87,33 @@ class JobRunner:
             return 0
         finally:
             correlation.reset_current(token)
-        async with self.db.transaction() as conn:
-            await conn.execute(jobs.update().where(jobs.c.id == row.id).values(
+        async with self.uow() as uow:
+            await uow.conn.execute(jobs.update().where(jobs.c.id == row.id).values(
                 state="done", lease_until=None, last_error=None, attempts=row.attempts + 1, updated_at=utcnow()))
         return 1
 
     async def _failed(self, row: Any, exc: BaseException) -> None:
         attempts = row.attempts + 1
-        async with self.db.transaction() as conn:
+        async with self.uow() as uow:
             if is_transient(exc):
-                await conn.execute(jobs.update().where(jobs.c.id == row.id).values(
+                await uow.conn.execute(jobs.update().where(jobs.c.id == row.id).values(
                     attempts=attempts, lease_until=None, last_error=describe(exc), updated_at=utcnow(),
                     next_attempt_at=next_attempt_at(attempts, self.retry_base_seconds, self.retry_max_seconds)))
                 return
-            await conn.execute(jobs.update().where(jobs.c.id == row.id).values(
+            await uow.conn.execute(jobs.update().where(jobs.c.id == row.id).values(
                 state="failed", attempts=attempts, lease_until=None, last_error=describe(exc), updated_at=utcnow()))
-            await raise_exception(conn, kind="flow_back", source_type="job", source_id=row.dedupe_key,
+            await raise_exception(uow.conn, kind="flow_back", source_type="job", source_id=row.dedupe_key,
                                   reason_codes=["FLOW_BACK_REFUSED"], detail=describe(exc),
                                   payload={"job_kind": row.kind, "job": dict(row.payload), "error": describe(exc)})
-        self.on_events()
 
     async def retry_exception(self, item: ExceptionItem, actor_id: str | None) -> RetryResult:
-        async with self.db.transaction() as conn:
-            await conn.execute(jobs.update().where(jobs.c.dedupe_key == item.source_id, jobs.c.state == "failed")
+        async with self.uow() as uow:
+            await uow.conn.execute(jobs.update().where(jobs.c.dedupe_key == item.source_id, jobs.c.state == "failed")
                                .values(state="pending", next_attempt_at=utcnow(), lease_until=None,
                                        updated_at=utcnow()))
-            await resolve_open(conn, kind="flow_back", source_type="job", source_id=item.source_id,
+            uow.queued(Outbox.JOBS)
+            await resolve_open(uow.conn, kind="flow_back", source_type="job", source_id=item.source_id,
                                resolution="requeued", actor_id=actor_id)
-        self.on_events()
         return "in_progress", "requeued: the job runs again (a new exception opens if it is refused again)"
 
     async def progress(self, dedupe_prefix: str) -> dict[str, int]:

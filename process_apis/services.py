@@ -30,6 +30,7 @@ from process_apis.systems import Systems
 from process_apis.timesheets.corrections import CorrectionService
 from process_apis.timesheets.entry_rules import WorkDateWindow
 from process_apis.timesheets.service import TimesheetService
+from process_apis.unit_of_work import UnitOfWorkFactory, Workers
 from runtime.downstream import Downstream
 from runtime.storage import Database, database_url
 
@@ -38,6 +39,7 @@ from runtime.storage import Database, database_url
 class Services:
     settings: ProcessSettings
     db: Database
+    uow: UnitOfWorkFactory
     systems: Systems
     bus: EventBus
     relay: EventRelay
@@ -69,28 +71,29 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
     else:
         bus = InProcessBus()
     wake_relay, wake_dispatcher, wake_jobs = Wakeup(), Wakeup(), Wakeup()
-    relay = EventRelay(db, bus)
-    posted_time = PostedTimeProjection(db)
+    # The one place that says which worker a commit wakes: every service writes through these units of work.
+    uow = UnitOfWorkFactory(db, Workers(relay=wake_relay.kick, jobs=wake_jobs.kick, dispatcher=wake_dispatcher.kick))
+    relay = EventRelay(uow, bus)
+    posted_time = PostedTimeProjection(uow)
     dispatcher = PostingDispatcher(
-        db, systems, on_events=wake_relay.kick, batch_size=settings.posting_batch_size,
+        uow, systems, batch_size=settings.posting_batch_size,
         lease_seconds=settings.outbox_lease_seconds, retry_base_seconds=settings.retry_base_seconds,
         retry_max_seconds=settings.retry_max_seconds)
-    jobs = JobRunner(db, on_events=wake_relay.kick, lease_seconds=settings.outbox_lease_seconds,
+    jobs = JobRunner(uow, lease_seconds=settings.outbox_lease_seconds,
                      retry_base_seconds=settings.retry_base_seconds, retry_max_seconds=settings.retry_max_seconds)
-    billing = BillingService(db, systems, on_postings=wake_dispatcher.kick, on_events=wake_relay.kick)
-    exceptions = ExceptionQueue(db)
-    provisioning = ProvisioningService(db, systems, on_events=wake_relay.kick,
-                                       lease_seconds=settings.outbox_lease_seconds)
-    invoicing = InvoicingService(db, systems, jobs, on_jobs=wake_jobs.kick, on_events=wake_relay.kick)
+    billing = BillingService(uow, systems)
+    exceptions = ExceptionQueue(uow)
+    provisioning = ProvisioningService(uow, systems, lease_seconds=settings.outbox_lease_seconds)
+    invoicing = InvoicingService(uow, systems, jobs)
     window = WorkDateWindow(settings.work_date_days_back, settings.work_date_days_ahead)
     await invoicing.adopt_earlier_drafts()
     services = Services(
-        settings=settings, db=db, systems=systems, bus=bus, relay=relay, dispatcher=dispatcher, jobs=jobs,
-        billing=billing, exceptions=exceptions, timesheets=TimesheetService(db, systems, billing, window),
-        corrections=CorrectionService(db, systems, billing, window, on_jobs=wake_jobs.kick),
-        credit_notes=CreditNotes(db, systems, jobs),
-        provisioning=provisioning, invoicing=invoicing, reconciliation=ReconciliationService(db, systems),
-        posted_time=posted_time, dead_letters=DeadLetters(db, {POSTED_TIME: posted_time.handle_many}),
+        settings=settings, db=db, uow=uow, systems=systems, bus=bus, relay=relay, dispatcher=dispatcher, jobs=jobs,
+        billing=billing, exceptions=exceptions, timesheets=TimesheetService(uow, systems, billing, window),
+        corrections=CorrectionService(uow, systems, billing, window),
+        credit_notes=CreditNotes(uow, systems, jobs),
+        provisioning=provisioning, invoicing=invoicing, reconciliation=ReconciliationService(uow, systems),
+        posted_time=posted_time, dead_letters=DeadLetters(uow, {POSTED_TIME: posted_time.handle_many}),
         loops=Loops(), wake_relay=wake_relay, wake_dispatcher=wake_dispatcher,
         wake_jobs=wake_jobs)
     exceptions.on_retry("billing_hold", billing.retry_hold)
@@ -128,7 +131,7 @@ def _start_loops(s: Services) -> None:
         # No retries here: an event the projection fails is a dead letter at once, for an operator to re-drive.
         s.bus.subscribe_pages(s.dead_letters.keeping(POSTED_TIME, s.posted_time.handle_many))
     if settings.psa_watch_interval_seconds > 0:
-        watch = PsaWatch(s.db, s.systems.psa, on_events=s.wake_relay.kick)
+        watch = PsaWatch(s.uow, s.systems.psa)
         s.loops.start("psa-watch", watch.watch_once, interval=backoff(settings.psa_watch_interval_seconds))
     s.loops.start("posting-dispatcher", s.dispatcher.dispatch_once, wakeup=s.wake_dispatcher,
                   interval=backoff(settings.dispatch_interval_seconds))

@@ -22,7 +22,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +34,7 @@ from process_apis.events.outbox import record_events
 from process_apis.exceptions.service import raise_exception, resolve_open
 from process_apis.store import billing_postings, billing_reversals
 from process_apis.systems import Systems
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.downstream import DownstreamProblem
 from runtime.storage import Database, utcnow
 
@@ -63,13 +64,23 @@ def batch_key(rows: Sequence[Any]) -> str:
     return f"posting-batch:{digest[:48]}"
 
 
+async def queue_reversal(db: Database, conn: AsyncConnection, *, time_entry_id: str, correction_id: str,
+                         project_id: str) -> None:
+    """Queue, in the open transaction, the taking back of ``time_entry_id``'s ERP posting (once: the first
+    correction of an entry queues it); the dispatcher sends it after the posting is booked."""
+    now = utcnow()
+    await conn.execute(db.insert_ignoring_conflicts(billing_reversals, ["time_entry_id"]).values(
+        time_entry_id=time_entry_id, correction_id=correction_id, project_id=project_id, state="waiting",
+        attempts=0, next_attempt_at=now, created_at=now, updated_at=now))
+
+
 class PostingDispatcher:
-    def __init__(self, db: Database, systems: Systems, *, on_events: Callable[[], None] = lambda: None,
+    def __init__(self, uow: UnitOfWorkFactory, systems: Systems, *,
                  batch_size: int = ERP_BATCH_LIMIT, lease_seconds: float = 120.0, retry_base_seconds: float = 0.5,
                  retry_max_seconds: float = 60.0) -> None:
-        self.db = db
+        self.uow = uow
+        self.db = uow.db
         self.systems = systems
-        self.on_events = on_events
         self.batch_size = min(batch_size, ERP_BATCH_LIMIT)
         self.lease_seconds = lease_seconds
         self.retry_base_seconds = retry_base_seconds
@@ -106,28 +117,26 @@ class PostingDispatcher:
             if reversal_ids is None:
                 await self._reversal_later(row, "the superseded version's posting is still on its way")
                 continue
-            async with self.db.transaction() as conn:
-                await conn.execute(billing_reversals.update().where(billing_reversals.c.id == row.id).values(
+            async with self.uow() as uow:
+                await uow.conn.execute(billing_reversals.update().where(billing_reversals.c.id == row.id).values(
                     state="done", erp_reversal_ids=reversal_ids, attempts=row.attempts + 1, lease_until=None,
                     last_error=None, updated_at=utcnow()))
                 # A refused posting of the old version must never be retried into the ERP now.
-                await resolve_open(conn, kind="posting", source_type="time_entry", source_id=row.time_entry_id,
+                await resolve_open(uow.conn, kind="posting", source_type="time_entry", source_id=row.time_entry_id,
                                    resolution=f"superseded (correction {row.correction_id})")
             done += 1
-        if done:
-            self.on_events()
         return done
 
     async def _claim_reversals(self) -> list[Any]:
         now = utcnow()
-        async with self.db.transaction() as conn:
-            rows = (await conn.execute(
+        async with self.uow() as uow:
+            rows = (await uow.conn.execute(
                 sa.select(billing_reversals)
                 .where(billing_reversals.c.state == "waiting", billing_reversals.c.next_attempt_at <= now,
                        sa.or_(billing_reversals.c.lease_until.is_(None), billing_reversals.c.lease_until < now))
                 .order_by(billing_reversals.c.id).limit(50).with_for_update(skip_locked=True))).all()
             if rows:
-                await conn.execute(billing_reversals.update()
+                await uow.conn.execute(billing_reversals.update()
                                    .where(billing_reversals.c.id.in_([r.id for r in rows]))
                                    .values(lease_until=now + dt.timedelta(seconds=self.lease_seconds)))
         return list(rows)
@@ -150,32 +159,31 @@ class PostingDispatcher:
         return sorted(reversed_by.values())
 
     async def _reversal_later(self, row: Any, why: str) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(billing_reversals.update().where(billing_reversals.c.id == row.id).values(
+        async with self.uow() as uow:
+            await uow.conn.execute(billing_reversals.update().where(billing_reversals.c.id == row.id).values(
                 lease_until=None, last_error=why, updated_at=utcnow(),
                 next_attempt_at=next_attempt_at(1, self.retry_base_seconds, self.retry_max_seconds)))
 
     async def _reversal_failed(self, row: Any, exc: BaseException) -> None:
         attempts = row.attempts + 1
-        async with self.db.transaction() as conn:
+        async with self.uow() as uow:
             if is_transient(exc):
                 log.warning("reversal deferred", extra={"time_entry_id": row.time_entry_id, "error": describe(exc)})
-                await conn.execute(billing_reversals.update().where(billing_reversals.c.id == row.id).values(
+                await uow.conn.execute(billing_reversals.update().where(billing_reversals.c.id == row.id).values(
                     attempts=attempts, lease_until=None, last_error=describe(exc), updated_at=utcnow(),
                     next_attempt_at=next_attempt_at(attempts, self.retry_base_seconds, self.retry_max_seconds)))
                 return
-            await conn.execute(billing_reversals.update().where(billing_reversals.c.id == row.id).values(
+            await uow.conn.execute(billing_reversals.update().where(billing_reversals.c.id == row.id).values(
                 state="rejected", attempts=attempts, lease_until=None, last_error=describe(exc), updated_at=utcnow()))
             await raise_exception(
-                conn, kind="posting", source_type="time_entry", source_id=row.time_entry_id,
+                uow.conn, kind="posting", source_type="time_entry", source_id=row.time_entry_id,
                 reason_codes=["ERP_REVERSAL_REJECTED"], project_id=row.project_id, detail=describe(exc),
                 payload={"correction_id": row.correction_id, "error": describe(exc)})
-        self.on_events()
 
     async def _claim(self) -> list[Any]:
         now = utcnow()
-        async with self.db.transaction() as conn:
-            rows = (await conn.execute(
+        async with self.uow() as uow:
+            rows = (await uow.conn.execute(
                 sa.select(billing_postings)
                 .where(billing_postings.c.state.in_(("queued", "in_erp")),
                        billing_postings.c.next_attempt_at <= now,
@@ -183,7 +191,7 @@ class PostingDispatcher:
                 .order_by(billing_postings.c.id).limit(self.batch_size)
                 .with_for_update(skip_locked=True))).all()
             if rows:
-                await conn.execute(billing_postings.update()
+                await uow.conn.execute(billing_postings.update()
                                    .where(billing_postings.c.id.in_([r.id for r in rows]))
                                    .values(lease_until=now + dt.timedelta(seconds=self.lease_seconds)))
         return list(rows)
@@ -224,18 +232,16 @@ class PostingDispatcher:
                 await self._failed(missing, RuntimeError("the ERP batch answer omitted these sources"))
         # One transaction for the whole answer (not one per row): a crash before it commits leaves the rows
         # queued, and sending them again finds the ERP's postings (unique per source) instead of making more.
-        async with self.db.transaction() as conn:
+        async with self.uow() as uow:
             if accepted:
-                await conn.execute(
+                await uow.conn.execute(
                     billing_postings.update().where(billing_postings.c.id == sa.bindparam("row_id")).values(
                         state="in_erp", erp_posting_id=sa.bindparam("posting_id"),
                         attempts=sa.bindparam("new_attempts"), last_error=None, updated_at=utcnow()),
                     [{"row_id": row.id, "posting_id": posting.id, "new_attempts": row.attempts + 1}
                      for row, posting in accepted])
             for row, detail in rejected:
-                await self._reject(conn, row, detail)
-        if rejected:
-            self.on_events()
+                await self._reject(uow.conn, row, detail)
         return await self._reload([row.id for row, _ in accepted])
 
     async def _reload(self, row_ids: list[int]) -> list[Any]:
@@ -247,16 +253,15 @@ class PostingDispatcher:
 
     async def _failed(self, rows: Sequence[Any], exc: BaseException) -> None:
         if not is_transient(exc):
-            async with self.db.transaction() as conn:
+            async with self.uow() as uow:
                 for row in rows:
-                    await self._reject(conn, row, describe(exc))
-            self.on_events()
+                    await self._reject(uow.conn, row, describe(exc))
             return
         log.warning("posting deferred", extra={"rows": len(rows), "error": describe(exc)})
-        async with self.db.transaction() as conn:
+        async with self.uow() as uow:
             for row in rows:
                 attempts = row.attempts + 1
-                await conn.execute(billing_postings.update().where(billing_postings.c.id == row.id).values(
+                await uow.conn.execute(billing_postings.update().where(billing_postings.c.id == row.id).values(
                     attempts=attempts, lease_until=None, last_error=describe(exc), updated_at=utcnow(),
                     next_attempt_at=next_attempt_at(attempts, self.retry_base_seconds, self.retry_max_seconds)))
 
@@ -293,21 +298,20 @@ class PostingDispatcher:
             await self._failed(failed_rows, exc)
         if posted or refused:
             now = utcnow()
-            async with self.db.transaction() as conn:
+            async with self.uow() as uow:
                 if posted:
-                    await conn.execute(
+                    await uow.conn.execute(
                         billing_postings.update().where(billing_postings.c.id == sa.bindparam("row_id")).values(
                             state="done", lease_until=None, last_error=None, updated_at=now),
                         [{"row_id": row.id} for row, _ in posted])
-                await record_events(conn, "time.posted", [({
+                await record_events(uow.conn, "time.posted", [({
                     "time_entry_id": row.time_entry_id, "project_id": row.project_id,
                     "contract_id": row.contract_id, "posting_id": row.erp_posting_id or ""},
                     {"amount": decimal_text(row.amount), "currency": row.currency, "hours": decimal_text(row.hours),
                      "work_date": row.work_date.isoformat(), "entry_version": row.entry_version,
                      "psa_state": state}) for row, state in posted])
                 for row, detail, psa_state in refused:
-                    await self._refuse(conn, row, detail, psa_state)
-            self.on_events()
+                    await self._refuse(uow.conn, row, detail, psa_state)
         return len(posted)
 
     async def _psa_single(self, row: Any) -> dict[str, PsaOutcome]:

@@ -38,12 +38,13 @@ from process_apis.billing.models import (
 )
 from process_apis.billing.posting import idempotency_key
 from process_apis.exceptions.models import ExceptionItem
-from process_apis.exceptions.service import RetryResult, open_sources, raise_exception, resolve_open
-from process_apis.store import billing_postings, exceptions
+from process_apis.exceptions.service import RetryResult, open_items, open_sources, raise_exception, resolve_open
+from process_apis.store import billing_postings
 from process_apis.systems import Systems
+from process_apis.unit_of_work import Outbox, UnitOfWorkFactory
 from runtime.downstream import DownstreamProblem
 from runtime.problems import BadRequest, FieldError
-from runtime.storage import Database, utcnow
+from runtime.storage import utcnow
 
 AlsoInTransaction = Callable[[AsyncConnection, "dict[str, Settlement]"], Awaitable[None]]
 
@@ -54,12 +55,10 @@ DISPOSITIONS = {"post": "queued_for_posting", "hold": "held", "cost_only": "cost
 
 
 class BillingService:
-    def __init__(self, db: Database, systems: Systems, *, on_postings: Callable[[], None] = lambda: None,
-                 on_events: Callable[[], None] = lambda: None) -> None:
-        self.db = db
+    def __init__(self, uow: UnitOfWorkFactory, systems: Systems) -> None:
+        self.uow = uow
+        self.db = uow.db
         self.systems = systems
-        self.on_postings = on_postings
-        self.on_events = on_events
 
     # -- read-only evaluation -------------------------------------------------------------------------------
 
@@ -115,14 +114,13 @@ class BillingService:
         if not entries:
             return {}
         context = await load_context(self.systems, entries)
-        async with self.db.transaction() as conn:
-            context = await with_local_ledger(self.db, conn, context)
+        async with self.uow() as uow:
+            context = await with_local_ledger(self.db, uow.conn, context)
             verdicts = evaluate_batch(list(entries), context)
-            settlements = await self._record(conn, entries, verdicts, context, approval_id, actor_id)
+            settlements = await self._record(uow.conn, entries, verdicts, context, approval_id, actor_id)
             if also is not None:
-                await also(conn, settlements)
-        self.on_postings()
-        self.on_events()
+                await also(uow.conn, settlements)
+            uow.queued(Outbox.POSTINGS)  # eligible entries' postings, and whatever reversals ``also`` queued
         return settlements
 
     async def _record(self, conn: AsyncConnection, entries: Sequence[TimeEntry], verdicts: Sequence[Eligibility],
@@ -207,22 +205,21 @@ class BillingService:
 
     async def retry_posting(self, item: ExceptionItem, actor_id: str | None) -> RetryResult:
         """Send a rejected posting again (or re-try the PSA side of one the ERP has)."""
-        async with self.db.transaction() as conn:
-            row = (await conn.execute(sa.select(billing_postings).where(
+        async with self.uow() as uow:
+            row = (await uow.conn.execute(sa.select(billing_postings).where(
                 billing_postings.c.time_entry_id == item.source_id,
                 billing_postings.c.state.in_(("rejected", "psa_refused"))).order_by(billing_postings.c.id.desc())
                 .with_for_update())).first()
             if row is None:
-                await resolve_open(conn, kind="posting", source_type="time_entry", source_id=item.source_id,
+                await resolve_open(uow.conn, kind="posting", source_type="time_entry", source_id=item.source_id,
                                    resolution="nothing left to retry", actor_id=actor_id)
                 return "resolved", "the posting is no longer failing"
-            await conn.execute(billing_postings.update().where(billing_postings.c.id == row.id).values(
+            await uow.conn.execute(billing_postings.update().where(billing_postings.c.id == row.id).values(
                 state="queued" if row.state == "rejected" else "in_erp", next_attempt_at=utcnow(),
                 lease_until=None, updated_at=utcnow()))
-            await resolve_open(conn, kind="posting", source_type="time_entry", source_id=item.source_id,
+            uow.queued(Outbox.POSTINGS)
+            await resolve_open(uow.conn, kind="posting", source_type="time_entry", source_id=item.source_id,
                                resolution="requeued for posting", actor_id=actor_id)
-        self.on_postings()
-        self.on_events()
         return "in_progress", "requeued: the dispatcher posts it (a new exception opens if it fails again)"
 
     # -- the posting queue ------------------------------------------------------------------------------------
@@ -248,10 +245,18 @@ class BillingService:
 
     async def open_holds(self, entry_ids: Sequence[str]) -> dict[str, str]:
         async with self.db.read() as conn:
-            rows = (await conn.execute(sa.select(exceptions.c.id, exceptions.c.source_id).where(
-                exceptions.c.kind == "billing_hold", exceptions.c.source_id.in_(list(entry_ids)),
-                exceptions.c.state != "resolved"))).all()
-        return {r.source_id: r.id for r in rows}
+            return await open_items(conn, kind="billing_hold", source_ids=list(entry_ids))
+
+
+async def postings_by_entry(conn: AsyncConnection, entry_ids: Sequence[str]) -> dict[str, tuple[Decimal, str]]:
+    """The posting outbox's amount and state for each of these time entries that has a posting."""
+    out: dict[str, tuple[Decimal, str]] = {}
+    for start in range(0, len(entry_ids), 500):
+        rows = (await conn.execute(sa.select(
+            billing_postings.c.time_entry_id, billing_postings.c.amount, billing_postings.c.state).where(
+            billing_postings.c.time_entry_id.in_(list(entry_ids[start:start + 500]))))).all()
+        out.update({r.time_entry_id: (r.amount, r.state) for r in rows})
+    return out
 
 
 def _posting_item(row: Any) -> PostingItem:

@@ -37,9 +37,10 @@ from process_apis.events.models import (
     RedriveOutcome,
 )
 from process_apis.store import dead_letters
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.cursors import decode_position, encode_position
 from runtime.problems import NotFound
-from runtime.storage import Database, utcnow
+from runtime.storage import utcnow
 
 log = logging.getLogger("process_apis.events")
 
@@ -51,9 +52,10 @@ class _Cursor(msgspec.Struct, array_like=True):
 
 
 class DeadLetters:
-    def __init__(self, db: Database, consumers: Mapping[str, PageHandler]) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, consumers: Mapping[str, PageHandler]) -> None:
         """``consumers``: each consumer of this tier by name, with the page handler a re-drive hands events to."""
-        self.db = db
+        self.uow = uow
+        self.db = uow.db
         self.consumers = dict(consumers)
 
     async def record(self, letter: DeadLetterRecord) -> str:
@@ -66,18 +68,18 @@ class DeadLetters:
             "event": msgspec.to_builtins(event) if event else None, "raw": letter.raw, "reason": letter.reason,
             "error": letter.error[:4000], "attempts": letter.attempts, "state": "dead", "lease_until": None,
             "dead_at": now, "updated_at": now, "redriven_at": None}
-        async with self.db.transaction() as conn:
+        async with self.uow() as uow:
             # RETURNING, not rowcount: PostgreSQL reports no rowcount for an insert returning its serial key.
-            inserted = (await conn.execute(self.db.insert_ignoring_conflicts(
+            inserted = (await uow.conn.execute(self.db.insert_ignoring_conflicts(
                 dead_letters, ["consumer", "event_id"]).values(**row).returning(dead_letters.c.id))).first()
             if inserted is not None:
                 return str(inserted.id)
             # The same event dead again for this consumer (delivered again after a re-drive, say): one letter.
-            await conn.execute(dead_letters.update().where(
+            await uow.conn.execute(dead_letters.update().where(
                 dead_letters.c.consumer == letter.consumer, dead_letters.c.event_id == letter.event_id).values(
                 state="dead", reason=letter.reason, error=row["error"], lease_until=None, updated_at=now,
                 attempts=dead_letters.c.attempts + letter.attempts))
-            return str((await conn.execute(sa.select(dead_letters.c.id).where(
+            return str((await uow.conn.execute(sa.select(dead_letters.c.id).where(
                 dead_letters.c.consumer == letter.consumer,
                 dead_letters.c.event_id == letter.event_id))).scalar_one())
 
@@ -132,14 +134,14 @@ class DeadLetters:
 
     async def _redrive_one(self, dead_letter_id: str) -> RedriveOutcome:
         now = utcnow()
-        async with self.db.transaction() as conn:
-            claimed = await conn.execute(dead_letters.update().where(
+        async with self.uow() as uow:
+            claimed = await uow.conn.execute(dead_letters.update().where(
                 dead_letters.c.id == dead_letter_id, dead_letters.c.reason != "undecodable",
                 sa.or_(dead_letters.c.state == "dead",
                        sa.and_(dead_letters.c.state == "redriving", dead_letters.c.lease_until < now)))
                 .values(state="redriving", lease_until=now + REDRIVE_LEASE, updated_at=now))
             if claimed.rowcount != 1:
-                row = (await conn.execute(sa.select(dead_letters.c.state, dead_letters.c.reason).where(
+                row = (await uow.conn.execute(sa.select(dead_letters.c.state, dead_letters.c.reason).where(
                     dead_letters.c.id == dead_letter_id))).first()
         if claimed.rowcount != 1:
             return _not_claimed(dead_letter_id, row)
@@ -154,14 +156,14 @@ class DeadLetters:
                 error = (await handler([letter.event]))[0]
             except Exception as exc:
                 error = exc
-        async with self.db.transaction() as conn:
+        async with self.uow() as uow:
             settled = dead_letters.update().where(dead_letters.c.id == dead_letter_id,
                                                   dead_letters.c.state == "redriving")
             if error is None:
-                await conn.execute(settled.values(state="redriven", lease_until=None, updated_at=utcnow(),
+                await uow.conn.execute(settled.values(state="redriven", lease_until=None, updated_at=utcnow(),
                                                   redriven_at=utcnow(), attempts=dead_letters.c.attempts + 1))
                 return RedriveOutcome(dead_letter_id=dead_letter_id, result="redriven")
-            await conn.execute(settled.values(state="dead", lease_until=None, updated_at=utcnow(),
+            await uow.conn.execute(settled.values(state="dead", lease_until=None, updated_at=utcnow(),
                                               error=describe(error)[:4000], attempts=dead_letters.c.attempts + 1))
         return RedriveOutcome(dead_letter_id=dead_letter_id, result="failed", error=describe(error))
 

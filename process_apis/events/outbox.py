@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from process_apis.events.models import SCHEMA_VERSION, EventType
 from process_apis.store import events
+from process_apis.unit_of_work import Outbox, note_written
 from runtime import correlation
 from runtime.storage import utcnow
 
@@ -36,6 +37,7 @@ async def record_events(conn: AsyncConnection, type_: EventType,
          "correlation_id": correlation_id, "subject": _plain(subject), "data": _plain(data)}
         for subject, data in items]
     await conn.execute(events.insert(), rows)
+    note_written(conn, Outbox.EVENTS)
     return [row["id"] for row in rows]
 
 

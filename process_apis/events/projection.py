@@ -28,8 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from process_apis.events.models import Event, PostedTimePage, ProjectPostedTime
 from process_apis.store import consumed_events, event_consumers, posted_time_entries, posted_time_projects
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.cursors import decode_position, encode_position
-from runtime.storage import Database, utcnow
+from runtime.storage import utcnow
 
 CONSUMER = "posted-time"
 Outcome = Literal["applied", "stale", "duplicate", "ignored"]
@@ -61,8 +62,9 @@ class _Project(msgspec.Struct):
 
 
 class PostedTimeProjection:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self.uow = uow
+        self.db = uow.db
 
     async def apply(self, event: Event) -> Outcome:
         """Apply one event (any type; only ``time.posted`` matters here). Raises when the event is malformed,
@@ -107,22 +109,22 @@ class PostedTimeProjection:
         """One transaction: set-based reads (the consumer lock, the ids seen, the entries held, their projects),
         the page walked in memory in stream order exactly as :meth:`apply` would one by one, batched writes."""
         now = utcnow()
-        async with self.db.transaction() as conn:
-            await conn.execute(self.db.insert_ignoring_conflicts(event_consumers, ["name"]).values(
+        async with self.uow() as uow:
+            await uow.conn.execute(self.db.insert_ignoring_conflicts(event_consumers, ["name"]).values(
                 name=CONSUMER, applied_events=0, updated_at=now))
-            applied_so_far = (await conn.execute(
+            applied_so_far = (await uow.conn.execute(
                 sa.select(event_consumers.c.applied_events).where(event_consumers.c.name == CONSUMER)
                 .with_for_update())).scalar_one()
-            seen = set((await conn.execute(sa.select(consumed_events.c.event_id).where(
+            seen = set((await uow.conn.execute(sa.select(consumed_events.c.event_id).where(
                 consumed_events.c.consumer == CONSUMER,
                 consumed_events.c.event_id.in_(sorted({event.id for _, event, _, _ in page}))))).scalars())
             held: dict[str, dict[str, Any]] = {row.time_entry_id: dict(row._mapping) for row in (
-                await conn.execute(sa.select(posted_time_entries).where(posted_time_entries.c.time_entry_id.in_(
+                await uow.conn.execute(sa.select(posted_time_entries).where(posted_time_entries.c.time_entry_id.in_(
                     sorted({subject.time_entry_id for _, _, subject, _ in page}))))).all()}
             keys = {(e["project_id"], e["currency"]) for e in held.values()} | {
                 (subject.project_id, data.currency) for _, _, subject, data in page}
             projects: dict[tuple[str, str], _Project | None] = dict.fromkeys(keys)
-            for row in (await conn.execute(sa.select(posted_time_projects).where(
+            for row in (await uow.conn.execute(sa.select(posted_time_projects).where(
                     posted_time_projects.c.project_id.in_(sorted({project for project, _ in keys}))))).all():
                 if (row.project_id, row.currency) in keys:
                     projects[(row.project_id, row.currency)] = _Project(
@@ -161,15 +163,15 @@ class PostedTimeProjection:
                     "posted_at": event.occurred_at}
 
             if consumed:
-                await conn.execute(consumed_events.insert(), consumed)
+                await uow.conn.execute(consumed_events.insert(), consumed)
             if written:
-                await conn.execute(self.db.upsert(posted_time_entries, ["time_entry_id"], (
+                await uow.conn.execute(self.db.upsert(posted_time_entries, ["time_entry_id"], (
                     "entry_version", "project_id", "contract_id", "posting_id", "work_date", "hours", "amount",
                     "currency", "event_id", "posted_at")).values(), list(written.values()))
-            await self._write_projects(conn, projects, existed, touched)
+            await self._write_projects(uow.conn, projects, existed, touched)
             applied = outcomes.count("applied")
             if applied:
-                await conn.execute(event_consumers.update().where(event_consumers.c.name == CONSUMER).values(
+                await uow.conn.execute(event_consumers.update().where(event_consumers.c.name == CONSUMER).values(
                     applied_events=applied_so_far + applied, updated_at=now))
         return outcomes
 

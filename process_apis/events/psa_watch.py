@@ -29,16 +29,17 @@ from process_apis.events.models import (
 from process_apis.events.outbox import record_events
 from process_apis.store import reported_records
 from process_apis.systems import Psa
-from runtime.storage import Database, utcnow
+from process_apis.unit_of_work import UnitOfWorkFactory
+from runtime.storage import utcnow
 
 ASSIGNMENT, MILESTONE = "assignment", "milestone"
 
 
 class PsaWatch:
-    def __init__(self, db: Database, psa: Psa, *, on_events: Callable[[], None] = lambda: None) -> None:
-        self.db = db
+    def __init__(self, uow: UnitOfWorkFactory, psa: Psa) -> None:
+        self.uow = uow
+        self.db = uow.db
         self.psa = psa
-        self.on_events = on_events
 
     async def watch_once(self) -> int:
         """One turn: read the PSA, report what is new; returns how many events were recorded."""
@@ -46,8 +47,6 @@ class PsaWatch:
         milestones = [*await self.psa.milestones(state="completed"), *await self.psa.milestones(state="accepted")]
         reported = await self._report(ASSIGNMENT, confirmed, self._assignment_confirmed)
         reported += await self._report(MILESTONE, milestones, self._milestone_completed)
-        if reported:
-            self.on_events()
         return reported
 
     async def _report(self, kind: str, records: Sequence[Any],
@@ -62,14 +61,14 @@ class PsaWatch:
         if not fresh:
             return 0
         now = utcnow()
-        async with self.db.transaction() as conn:
+        async with self.uow() as uow:
             # Only the rows this transaction inserted are reported: a replica that got there first keeps the rest.
-            inserted = set((await conn.execute(
+            inserted = set((await uow.conn.execute(
                 self.db.insert_ignoring_conflicts(reported_records, ["kind", "record_id"])
                 .values([{"kind": kind, "record_id": r.id, "state": _state(r), "reported_at": now} for r in fresh])
                 .returning(reported_records.c.record_id))).scalars())
             events = [event_of(record) for record in fresh if record.id in inserted]
-            await record_events(conn, "assignment.confirmed" if kind == ASSIGNMENT else "milestone.completed",
+            await record_events(uow.conn, "assignment.confirmed" if kind == ASSIGNMENT else "milestone.completed",
                                 events)
         return len(events)
 

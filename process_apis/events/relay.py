@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from process_apis.events.bus import EventBus
 from process_apis.events.models import Event
 from process_apis.store import event_sequence, events
-from runtime.storage import Database
+from process_apis.unit_of_work import UnitOfWorkFactory
 
 SEQUENCER = "events"
 
@@ -26,29 +26,30 @@ def row_to_event(row: sa.Row[tuple[object, ...]]) -> Event:
 
 
 class EventRelay:
-    def __init__(self, db: Database, bus: EventBus, *, batch_size: int = 500) -> None:
-        self.db = db
+    def __init__(self, uow: UnitOfWorkFactory, bus: EventBus, *, batch_size: int = 500) -> None:
+        self.uow = uow
+        self.db = uow.db
         self.bus = bus
         self.batch_size = batch_size
 
     async def sequence(self) -> int:
         """Assign positions to every committed event that has none yet; returns how many."""
-        async with self.db.transaction() as conn:
-            await conn.execute(self.db.insert_ignoring_conflicts(event_sequence, ["name"]).values(
+        async with self.uow() as uow:
+            await uow.conn.execute(self.db.insert_ignoring_conflicts(event_sequence, ["name"]).values(
                 name=SEQUENCER, last_position=0))
-            last = (await conn.execute(
+            last = (await uow.conn.execute(
                 sa.select(event_sequence.c.last_position).where(event_sequence.c.name == SEQUENCER)
                 .with_for_update())).scalar_one()
-            seqs = (await conn.execute(
+            seqs = (await uow.conn.execute(
                 sa.select(events.c.seq).where(events.c.position.is_(None)).order_by(events.c.seq)
                 .limit(self.batch_size * 4))).scalars().all()
             if not seqs:
                 return 0
-            await conn.execute(
+            await uow.conn.execute(
                 events.update().where(events.c.seq == sa.bindparam("s")).values(position=sa.bindparam("p")),
                 [{"s": seq, "p": last + offset} for offset, seq in enumerate(seqs, start=1)],
             )
-            await conn.execute(event_sequence.update().where(event_sequence.c.name == SEQUENCER)
+            await uow.conn.execute(event_sequence.update().where(event_sequence.c.name == SEQUENCER)
                                .values(last_position=last + len(seqs)))
             return len(seqs)
 

@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from process_apis.events.outbox import record_event
 from process_apis.exceptions.models import ExceptionItem, ExceptionPage, HistoryEntry, RetryOutcome
 from process_apis.store import exception_history, exceptions
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
 from runtime.cursors import decode_position, encode_position
 from runtime.problems import Conflict, NotFound
-from runtime.storage import Database, utcnow
+from runtime.storage import utcnow
 
 RetryResult = tuple[Literal["resolved", "still_failing", "in_progress"], str]
 RetryHandler = Callable[[ExceptionItem, str | None], Awaitable[RetryResult]]
@@ -96,6 +97,17 @@ async def open_sources(conn: AsyncConnection, *, kind: str, source_type: str, so
     return found
 
 
+async def open_items(conn: AsyncConnection, *, kind: str, source_ids: Sequence[str]) -> dict[str, str]:
+    """The unresolved item of this kind for each of these sources that has one: source id -> exception id."""
+    found: dict[str, str] = {}
+    for start in range(0, len(source_ids), _LOOKUP_CHUNK):
+        found.update({r.source_id: r.id for r in (await conn.execute(
+            sa.select(exceptions.c.id, exceptions.c.source_id).where(
+                exceptions.c.kind == kind, exceptions.c.source_id.in_(list(source_ids[start:start + _LOOKUP_CHUNK])),
+                exceptions.c.state != "resolved"))).all()})
+    return found
+
+
 async def _resolve(conn: AsyncConnection, exception_id: str, resolution: str, actor_id: str | None,
                    action: str) -> None:
     now = utcnow()
@@ -153,8 +165,9 @@ def _decode_cursor(cursor: str) -> _Cursor:
 
 
 class ExceptionQueue:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self.uow = uow
+        self.db = uow.db
         self.retry_handlers: dict[str, RetryHandler] = {}
 
     def on_retry(self, kind: str, handler: RetryHandler) -> None:
@@ -205,24 +218,24 @@ class ExceptionQueue:
         return _item(row, histories[exception_id], utcnow())
 
     async def assign(self, exception_id: str, owner_id: str, actor_id: str | None) -> ExceptionItem:
-        async with self.db.transaction() as conn:
-            row = await self._locked(conn, exception_id)
+        async with self.uow() as uow:
+            row = await self._locked(uow.conn, exception_id)
             if row.state == "resolved":
                 raise Conflict(f"exception {exception_id} is resolved", slug="invalid-transition",
                                from_state="resolved", to_state="assigned")
-            await conn.execute(exceptions.update().where(exceptions.c.id == exception_id).values(
+            await uow.conn.execute(exceptions.update().where(exceptions.c.id == exception_id).values(
                 owner_id=owner_id, state="assigned", updated_at=utcnow()))
-            await _history(conn, exception_id, "assigned", actor_id=actor_id, detail=f"owner {owner_id}")
-            return await self.get(exception_id, conn)
+            await _history(uow.conn, exception_id, "assigned", actor_id=actor_id, detail=f"owner {owner_id}")
+            return await self.get(exception_id, uow.conn)
 
     async def resolve(self, exception_id: str, actor_id: str, resolution: str) -> ExceptionItem:
-        async with self.db.transaction() as conn:
-            row = await self._locked(conn, exception_id)
+        async with self.uow() as uow:
+            row = await self._locked(uow.conn, exception_id)
             if row.state == "resolved":
                 raise Conflict(f"exception {exception_id} is resolved already", slug="invalid-transition",
                                from_state="resolved", to_state="resolved")
-            await _resolve(conn, exception_id, resolution, actor_id, action="resolved")
-            return await self.get(exception_id, conn)
+            await _resolve(uow.conn, exception_id, resolution, actor_id, action="resolved")
+            return await self.get(exception_id, uow.conn)
 
     async def retry(self, exception_id: str, actor_id: str | None) -> RetryOutcome:
         item = await self.get(exception_id)
@@ -232,12 +245,12 @@ class ExceptionQueue:
         handler = self.retry_handlers.get(item.kind)
         if handler is None:
             raise Conflict(f"exceptions of kind {item.kind!r} cannot be retried", slug="not-retryable")
-        async with self.db.transaction() as conn:
-            await _history(conn, exception_id, "retry_requested", actor_id=actor_id)
+        async with self.uow() as uow:
+            await _history(uow.conn, exception_id, "retry_requested", actor_id=actor_id)
         outcome, detail = await handler(item, actor_id)
         if outcome == "still_failing":
-            async with self.db.transaction() as conn:
-                await _history(conn, exception_id, "retry_failed", actor_id=actor_id, detail=detail)
+            async with self.uow() as uow:
+                await _history(uow.conn, exception_id, "retry_failed", actor_id=actor_id, detail=detail)
         return RetryOutcome(outcome=outcome, detail=detail, exception=await self.get(exception_id))
 
     @staticmethod

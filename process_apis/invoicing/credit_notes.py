@@ -19,6 +19,7 @@ from process_apis.billing.eligibility import CENT
 from process_apis.jobs import JobRunner, enqueue_job
 from process_apis.store import invoice_sources, invoices
 from process_apis.systems import Systems
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.storage import Database
 
 JOB = "erp.credit_note"
@@ -32,8 +33,9 @@ async def queue_credit_note(db: Database, conn: AsyncConnection, *, correction_i
 
 
 class CreditNotes:
-    def __init__(self, db: Database, systems: Systems, jobs: JobRunner) -> None:
-        self.db = db
+    def __init__(self, uow: UnitOfWorkFactory, systems: Systems, jobs: JobRunner) -> None:
+        self.uow = uow
+        self.db = uow.db
         self.systems = systems
         jobs.handle(JOB, self._credit)
 

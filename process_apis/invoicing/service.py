@@ -50,12 +50,14 @@ from process_apis.invoicing.models import (
 )
 from process_apis.invoicing.terms import in_term, milestone_period, period_bounds, period_of, previous_period
 from process_apis.jobs import JobRunner, enqueue_job
-from process_apis.store import invoice_drafts, invoice_sources, invoices, provisionings
+from process_apis.provisioning.service import provisioned_opportunity
+from process_apis.store import invoice_drafts, invoice_sources, invoices
 from process_apis.systems import Systems
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
 from runtime.downstream import DownstreamProblem
 from runtime.problems import BadRequest, Conflict, FieldError, NotFound, ProblemError, Unprocessable
-from runtime.storage import Database, utcnow
+from runtime.storage import utcnow
 
 ISSUED_STATES = frozenset({"posted", "paid"})
 ZERO = Decimal(0)
@@ -103,13 +105,11 @@ class Billed:
 
 
 class InvoicingService:
-    def __init__(self, db: Database, systems: Systems, jobs: JobRunner, *,
-                 on_jobs: Any = lambda: None, on_events: Any = lambda: None) -> None:
-        self.db = db
+    def __init__(self, uow: UnitOfWorkFactory, systems: Systems, jobs: JobRunner) -> None:
+        self.uow = uow
+        self.db = uow.db
         self.systems = systems
         self.jobs = jobs
-        self.on_jobs = on_jobs
-        self.on_events = on_events
         jobs.handle("psa.time_entry.invoiced", self._entry_invoiced)
         jobs.handle("psa.milestone.invoiced", self._milestone_invoiced)
         jobs.handle("crm.opportunity.invoice_status", self._crm_invoice_status)
@@ -117,18 +117,18 @@ class InvoicingService:
     async def adopt_earlier_drafts(self) -> int:
         """Copy the invoices an earlier release recorded (one per contract and period) into ``invoices``,
         with the sources they bill; idempotent, so every start may run it."""
-        async with self.db.transaction() as conn:
-            rows = (await conn.execute(sa.select(invoice_drafts).where(
+        async with self.uow() as uow:
+            rows = (await uow.conn.execute(sa.select(invoice_drafts).where(
                 invoice_drafts.c.id.not_in(sa.select(invoices.c.id))))).all()
             for row in rows:
                 invoice = msgspec.convert(row.invoice, Invoice)
-                await conn.execute(self.db.insert_ignoring_conflicts(invoices, ["id"]).values(
+                await uow.conn.execute(self.db.insert_ignoring_conflicts(invoices, ["id"]).values(
                     id=row.id, contract_id=row.contract_id, period=row.period, sequence=1,
                     billing_model=row.billing_model, state=row.state,
                     live_key=f"{row.contract_id}:{row.period}" if row.state == "draft" else None,
                     subtotal=invoice.subtotal, invoice=row.invoice, sources=row.sources,
                     correlation_id=row.correlation_id, created_at=row.created_at, updated_at=row.updated_at))
-                await self._reserve(conn, row.id, row.contract_id, _line_sources(invoice))
+                await self._reserve(uow.conn, row.id, row.contract_id, _line_sources(invoice))
         return len(rows)
 
     # -- drafting ----------------------------------------------------------------------------------------------
@@ -169,27 +169,26 @@ class InvoicingService:
             if live is not None:
                 return False, await self.get(live)
             raise
-        self.on_events()
         return created, await self.get(invoice.id)
 
     async def _record_draft(self, contract: Contract, period: str, sequence: int, supplements_id: str | None,
                             invoice: Invoice, bill: Bill, billed: Billed) -> bool:
         now = utcnow()
-        async with self.db.transaction() as conn:
-            await lock_contracts(self.db, conn, [contract.id])
-            known = (await conn.execute(sa.select(invoices.c.id).where(invoices.c.id == invoice.id))).scalar()
+        async with self.uow() as uow:
+            await lock_contracts(self.db, uow.conn, [contract.id])
+            known = (await uow.conn.execute(sa.select(invoices.c.id).where(invoices.c.id == invoice.id))).scalar()
             if known is not None:
                 return False  # a retry of this very draft
-            taken_sequence = (await conn.execute(sa.select(invoices.c.id).where(
+            taken_sequence = (await uow.conn.execute(sa.select(invoices.c.id).where(
                 invoices.c.contract_id == contract.id, invoices.c.period == period,
                 invoices.c.sequence == sequence))).scalar()
             if taken_sequence is not None:  # another draft of the period was recorded meanwhile
                 raise Conflict(f"contract {contract.id} has a newer invoice for {period}; draft again",
                                slug="draft-exists")
             if contract.total_value is not None:
-                tracked = await self._tracked_total(conn, contract.id, ("draft", "posted"))
+                tracked = await self._tracked_total(uow.conn, contract.id, ("draft", "posted"))
                 check_value(contract, billed.untracked_total + tracked, bill.subtotal)
-            inserted = await conn.execute(self.db.insert_ignoring_conflicts(invoices, ["live_key"]).values(
+            inserted = await uow.conn.execute(self.db.insert_ignoring_conflicts(invoices, ["live_key"]).values(
                 id=invoice.id, contract_id=contract.id, period=period, sequence=sequence,
                 billing_model=contract.billing_model, state="draft", live_key=f"{contract.id}:{period}",
                 supplements_id=supplements_id, subtotal=invoice.subtotal, invoice=invoice,
@@ -199,11 +198,11 @@ class InvoicingService:
                 correlation_id=correlation.current_correlation_id(), created_at=now, updated_at=now))
             if inserted.rowcount != 1:
                 raise Conflict(f"contract {contract.id} has a draft for {period} already", slug="draft-exists")
-            taken = await self._reserve(conn, invoice.id, contract.id, bill.sources)
+            taken = await self._reserve(uow.conn, invoice.id, contract.id, bill.sources)
             if taken:
                 raise Conflict(f"another invoice holds {', '.join(s for _, s in taken)}", slug="sources-reserved",
                                sources=[{"source_type": t, "source_id": s} for t, s in taken])
-            await record_event(conn, "invoice.drafted", {
+            await record_event(uow.conn, "invoice.drafted", {
                 "invoice_id": invoice.id, "contract_id": contract.id, "customer_id": contract.customer_id},
                 {"period": period, "subtotal": str(bill.subtotal), "total": str(invoice.total),
                  "currency": contract.currency, "lines": len(bill.lines), "sequence": sequence,
@@ -438,13 +437,13 @@ class InvoicingService:
         invoice = msgspec.convert(row.invoice, Invoice)
         if row.state == "draft":
             invoice = await self.systems.erp.void_invoice(invoice_id, f"invoice-void:{invoice_id}")
-        async with self.db.transaction() as conn:
-            released = (await conn.execute(sa.select(invoice_sources.c.source_type, invoice_sources.c.source_id)
+        async with self.uow() as uow:
+            released = (await uow.conn.execute(sa.select(invoice_sources.c.source_type, invoice_sources.c.source_id)
                                            .where(invoice_sources.c.invoice_id == invoice_id))).all()
-            await conn.execute(invoice_sources.delete().where(invoice_sources.c.invoice_id == invoice_id))
-            await conn.execute(invoices.update().where(invoices.c.id == invoice_id, invoices.c.state == "draft")
+            await uow.conn.execute(invoice_sources.delete().where(invoice_sources.c.invoice_id == invoice_id))
+            await uow.conn.execute(invoices.update().where(invoices.c.id == invoice_id, invoices.c.state == "draft")
                                .values(state="void", live_key=None, invoice=invoice, updated_at=utcnow()))
-            voided_at = (await conn.execute(sa.select(invoices.c.updated_at).where(
+            voided_at = (await uow.conn.execute(sa.select(invoices.c.updated_at).where(
                 invoices.c.id == invoice_id))).scalar_one()
         by_type: dict[str, list[str]] = defaultdict(list)
         for source_type, source_id in released:
@@ -470,35 +469,34 @@ class InvoicingService:
         await self._check_time_current(draft, contract)
         billed = await self._billed(contract)
         if contract.total_value is not None:
-            async with self.db.transaction() as conn:
-                await lock_contracts(self.db, conn, [contract.id])
-                issued = await self._tracked_total(conn, contract.id, ("posted",))
+            async with self.uow() as uow:
+                await lock_contracts(self.db, uow.conn, [contract.id])
+                issued = await self._tracked_total(uow.conn, contract.id, ("posted",))
                 check_value(contract, billed.untracked_total + issued, draft.invoice.subtotal)
         invoice = await self.systems.erp.post_invoice(invoice_id, f"invoice-post:{invoice_id}")
         opportunity_id = await self._opportunity_of(draft.contract_id)
-        async with self.db.transaction() as conn:
-            updated = await conn.execute(invoices.update().where(
+        async with self.uow() as uow:
+            updated = await uow.conn.execute(invoices.update().where(
                 invoices.c.id == invoice_id, invoices.c.state == "draft").values(
                 state="posted", live_key=None, invoice=invoice, updated_at=utcnow()))
             if updated.rowcount == 1:
                 for entry_id in draft.time_entry_ids:
-                    await enqueue_job(self.db, conn, "psa.time_entry.invoiced", f"invoice:{invoice_id}:{entry_id}",
+                    await enqueue_job(self.db, uow.conn, "psa.time_entry.invoiced", f"invoice:{invoice_id}:{entry_id}",
                                       {"time_entry_id": entry_id, "invoice_id": invoice_id})
                 for milestone_id in draft.milestone_ids:
-                    await enqueue_job(self.db, conn, "psa.milestone.invoiced", f"invoice:{invoice_id}:{milestone_id}",
+                    await enqueue_job(self.db, uow.conn, "psa.milestone.invoiced",
+                                      f"invoice:{invoice_id}:{milestone_id}",
                                       {"milestone_id": milestone_id, "invoice_id": invoice_id})
                 if opportunity_id:
-                    await enqueue_job(self.db, conn, "crm.opportunity.invoice_status",
+                    await enqueue_job(self.db, uow.conn, "crm.opportunity.invoice_status",
                                       f"invoice:{invoice_id}:{opportunity_id}",
                                       {"opportunity_id": opportunity_id, "invoice_status": invoice.state,
                                        "invoice_id": invoice_id})
-                await record_event(conn, "invoice.posted", {
+                await record_event(uow.conn, "invoice.posted", {
                     "invoice_id": invoice_id, "contract_id": draft.contract_id,
                     "customer_id": invoice.customer_id},
                     {"period": draft.period, "total": str(invoice.total), "currency": invoice.currency,
                      "time_entries": len(draft.time_entry_ids), "milestones": len(draft.milestone_ids)})
-        self.on_jobs()
-        self.on_events()
         return await self.get(invoice_id)
 
     async def _check_time_current(self, draft: InvoiceDraft, contract: Contract) -> None:
@@ -535,10 +533,9 @@ class InvoicingService:
     async def _opportunity_of(self, contract_id: str) -> str | None:
         """The won opportunity behind a contract: the one this tier provisioned it from, else the CRM's link."""
         async with self.db.read() as conn:
-            rows = (await conn.execute(sa.select(provisionings.c.opportunity_id, provisionings.c.resources))).all()
-        for row in rows:
-            if (row.resources or {}).get("contract_id") == contract_id:
-                return str(row.opportunity_id)
+            provisioned = await provisioned_opportunity(conn, contract_id)
+        if provisioned is not None:
+            return provisioned
         won = await self.systems.crm.opportunities(stage="closed_won")
         return next((o.id for o in won if o.signed_contract_ref == contract_id), None)
 

@@ -20,12 +20,13 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.canonical import Contract, RateCard, Worker
 from process_apis.backoff import describe, is_transient
 from process_apis.events.outbox import record_event
 from process_apis.exceptions.models import ExceptionItem
-from process_apis.exceptions.service import RetryResult, raise_exception, resolve_open
+from process_apis.exceptions.service import RetryResult, open_items, raise_exception, resolve_open
 from process_apis.provisioning.models import (
     STEP_NAMES,
     Provisioning,
@@ -34,12 +35,13 @@ from process_apis.provisioning.models import (
     StepName,
     WonOpportunity,
 )
-from process_apis.store import exceptions, provisionings
+from process_apis.store import provisionings
 from process_apis.systems import CRM, CrmAccount, Systems, unless_missing
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
 from runtime.downstream import DownstreamProblem, segment
 from runtime.problems import Conflict, NotFound, Unprocessable
-from runtime.storage import Database, utcnow
+from runtime.storage import utcnow
 
 log = logging.getLogger("process_apis.provisioning")
 
@@ -74,11 +76,11 @@ class _Facts:
 
 
 class ProvisioningService:
-    def __init__(self, db: Database, systems: Systems, *, on_events: Callable[[], None] = lambda: None,
+    def __init__(self, uow: UnitOfWorkFactory, systems: Systems, *,
                  lease_seconds: float = 120.0) -> None:
-        self.db = db
+        self.uow = uow
+        self.db = uow.db
         self.systems = systems
-        self.on_events = on_events
         self.lease_seconds = lease_seconds
         self._running: dict[str, asyncio.Task[None]] = {}
 
@@ -87,34 +89,33 @@ class ProvisioningService:
     async def start(self, opportunity_id: str, idempotency_key: str | None) -> tuple[int, Provisioning]:
         """202 with a new (or resumed) provisioning; 200 with the one that exists and needs nothing."""
         now = utcnow()
-        async with self.db.transaction() as conn:
+        async with self.uow() as uow:
             if idempotency_key:
-                by_key = (await conn.execute(sa.select(provisionings).where(
+                by_key = (await uow.conn.execute(sa.select(provisionings).where(
                     provisionings.c.idempotency_key == idempotency_key))).first()
                 if by_key is not None and by_key.opportunity_id != opportunity_id:
                     raise Unprocessable("this Idempotency-Key started the provisioning of another opportunity",
                                         slug="idempotency-key-reused")
-            row = (await conn.execute(sa.select(provisionings).where(
+            row = (await uow.conn.execute(sa.select(provisionings).where(
                 provisionings.c.opportunity_id == opportunity_id))).first()
             if row is None:
                 provisioning_id = "prv_" + uuid.uuid4().hex[:24]
-                inserted = await conn.execute(self.db.insert_ignoring_conflicts(provisionings, ["opportunity_id"])
+                inserted = await uow.conn.execute(self.db.insert_ignoring_conflicts(provisionings, ["opportunity_id"])
                                               .values(
                     id=provisioning_id, opportunity_id=opportunity_id, idempotency_key=idempotency_key,
                     state="pending", steps=[Step(name=n) for n in STEP_NAMES], resources=Resources(), error=None,
                     runs=0, correlation_id=correlation.current_correlation_id(),
                     trace_id=correlation.current_trace_id(), created_at=now, updated_at=now))
                 if inserted.rowcount == 1:
-                    await record_event(conn, "opportunity.closed_won", {"opportunity_id": opportunity_id},
+                    await record_event(uow.conn, "opportunity.closed_won", {"opportunity_id": opportunity_id},
                                        {"provisioning_id": provisioning_id})
                     new = True
                 else:  # a concurrent request for the same opportunity won the insert
                     new = False
-                row = (await conn.execute(sa.select(provisionings).where(
+                row = (await uow.conn.execute(sa.select(provisionings).where(
                     provisionings.c.opportunity_id == opportunity_id))).one()
             else:
                 new = False
-        self.on_events()
         if new or row.state in RESUMABLE or row.state == "pending":
             self.launch(row.id)
             return 202, await self.get(row.id)
@@ -135,9 +136,8 @@ class ProvisioningService:
             row = (await conn.execute(sa.select(provisionings).where(provisionings.c.id == provisioning_id))).first()
             if row is None:
                 raise NotFound(f"no provisioning {provisioning_id!r}", slug="unknown-id")
-            exception_id = (await conn.execute(sa.select(exceptions.c.id).where(
-                exceptions.c.kind == "provisioning", exceptions.c.source_id == row.opportunity_id,
-                exceptions.c.state != "resolved"))).scalar()
+            exception_id = (await open_items(conn, kind="provisioning", source_ids=[row.opportunity_id])).get(
+                row.opportunity_id)
         return _view(row, exception_id)
 
     async def by_opportunity(self, opportunity_id: str) -> Provisioning:
@@ -182,14 +182,14 @@ class ProvisioningService:
 
     async def _acquire(self, provisioning_id: str) -> Any | None:
         now = utcnow()
-        async with self.db.transaction() as conn:
-            row = (await conn.execute(sa.select(provisionings).where(provisionings.c.id == provisioning_id)
+        async with self.uow() as uow:
+            row = (await uow.conn.execute(sa.select(provisionings).where(provisionings.c.id == provisioning_id)
                                       .with_for_update())).first()
             if row is None or row.state == "completed":
                 return None
             if row.state == "running" and row.lease_until is not None and row.lease_until > now:
                 return None  # someone else is running it
-            await conn.execute(provisionings.update().where(provisionings.c.id == provisioning_id).values(
+            await uow.conn.execute(provisionings.update().where(provisionings.c.id == provisioning_id).values(
                 state="running", runs=row.runs + 1, error=None, updated_at=now,
                 lease_until=now + dt.timedelta(seconds=self.lease_seconds)))
             return row
@@ -410,34 +410,33 @@ class ProvisioningService:
             step.state = "running"
             step.attempts += 1
             step.started_at = now
-        async with self.db.transaction() as conn:
-            await conn.execute(provisionings.update().where(provisionings.c.id == provisioning_id).values(
+        async with self.uow() as uow:
+            await uow.conn.execute(provisionings.update().where(provisionings.c.id == provisioning_id).values(
                 steps=steps, resources=resources, updated_at=now,
                 lease_until=now + dt.timedelta(seconds=self.lease_seconds)))
 
     async def _finish(self, row: Any, steps: list[Step], resources: Resources, state: str,
                       error: dict[str, Any] | None, exception: tuple[list[str], str] | None = None) -> None:
         now = utcnow()
-        async with self.db.transaction() as conn:
-            await conn.execute(provisionings.update().where(provisionings.c.id == row.id).values(
+        async with self.uow() as uow:
+            await uow.conn.execute(provisionings.update().where(provisionings.c.id == row.id).values(
                 state=state, steps=steps, resources=resources, error=error, lease_until=None, updated_at=now))
             if exception is not None:
                 reasons, detail = exception
-                await raise_exception(conn, kind="provisioning", source_type="opportunity",
+                await raise_exception(uow.conn, kind="provisioning", source_type="opportunity",
                                       source_id=row.opportunity_id, reason_codes=reasons, detail=detail,
                                       project_id=resources.project_id,
                                       payload={"provisioning_id": row.id, "opportunity_id": row.opportunity_id,
                                                "error": error, "resources": msgspec.to_builtins(resources)})
             elif state == "completed":
-                await resolve_open(conn, kind="provisioning", source_type="opportunity",
+                await resolve_open(uow.conn, kind="provisioning", source_type="opportunity",
                                    source_id=row.opportunity_id, resolution="provisioned")
-                await record_event(conn, "project.provisioned", {
+                await record_event(uow.conn, "project.provisioned", {
                     "opportunity_id": row.opportunity_id, "customer_id": resources.customer_id or "",
                     "contract_id": resources.contract_id or "", "project_id": resources.project_id or ""},
                     {"provisioning_id": row.id, "task_ids": resources.task_ids,
                      "project_dimension_id": resources.project_dimension_id,
                      "assignment_id": resources.assignment_id})
-        self.on_events()
 
     async def _complete(self, row: Any, steps: list[Step], resources: Resources) -> None:
         await self._finish(row, steps, resources, "completed", None)
@@ -495,8 +494,8 @@ class ProvisioningService:
     async def retry_exception(self, item: ExceptionItem, actor_id: str | None) -> RetryResult:
         provisioning = await self.by_opportunity(item.source_id)
         if provisioning.state == "completed":
-            async with self.db.transaction() as conn:
-                await resolve_open(conn, kind="provisioning", source_type="opportunity", source_id=item.source_id,
+            async with self.uow() as uow:
+                await resolve_open(uow.conn, kind="provisioning", source_type="opportunity", source_id=item.source_id,
                                    resolution="provisioned", actor_id=actor_id)
             return "resolved", "the opportunity is provisioned"
         self.launch(provisioning.id)
@@ -559,3 +558,10 @@ def _view(row: Any, exception_id: str | None) -> Provisioning:
         steps=msgspec.convert(row.steps, list[Step]), resources=msgspec.convert(row.resources, Resources),
         error=row.error, exception_id=exception_id, runs=row.runs, created_at=row.created_at,
         updated_at=row.updated_at)
+
+
+async def provisioned_opportunity(conn: AsyncConnection, contract_id: str) -> str | None:
+    """The won opportunity this tier provisioned ``contract_id`` from, if it did."""
+    rows = (await conn.execute(sa.select(provisionings.c.opportunity_id, provisionings.c.resources))).all()
+    return next((str(row.opportunity_id) for row in rows if (row.resources or {}).get("contract_id") == contract_id),
+                None)

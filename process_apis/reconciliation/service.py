@@ -24,6 +24,7 @@ import msgspec
 import sqlalchemy as sa
 
 from contracts.canonical import Invoice, Milestone, Posting, Project, TimeEntry
+from process_apis.billing.service import postings_by_entry
 from process_apis.reconciliation.billing import ISSUED, ContractFacts, check_contract, within
 from process_apis.reconciliation.models import (
     ContractReport,
@@ -34,17 +35,19 @@ from process_apis.reconciliation.models import (
     ReconciliationRequest,
     Summary,
 )
-from process_apis.store import billing_postings, reconciliations
+from process_apis.store import reconciliations
 from process_apis.systems import Systems, unless_missing
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
 from runtime.downstream import DownstreamProblem
 from runtime.problems import BadRequest, FieldError, NotFound
-from runtime.storage import Database, utcnow
+from runtime.storage import utcnow
 
 
 class ReconciliationService:
-    def __init__(self, db: Database, systems: Systems) -> None:
-        self.db = db
+    def __init__(self, uow: UnitOfWorkFactory, systems: Systems) -> None:
+        self.uow = uow
+        self.db = uow.db
         self.systems = systems
 
     async def run(self, request: ReconciliationRequest, trigger: Literal["request", "schedule"] = "request"
@@ -54,8 +57,8 @@ class ReconciliationService:
                              errors=[FieldError(pointer="/to_date", detail="before from_date")])
         reconciliation_id = "rec_" + uuid.uuid4().hex[:24]
         scope = msgspec.to_builtins(request)
-        async with self.db.transaction() as conn:
-            await conn.execute(reconciliations.insert().values(
+        async with self.uow() as uow:
+            await uow.conn.execute(reconciliations.insert().values(
                 id=reconciliation_id, state="running", trigger=trigger, scope=scope, started_at=utcnow(),
                 correlation_id=correlation.current_correlation_id()))
         try:
@@ -75,16 +78,16 @@ class ReconciliationService:
                              key=lambda r: order[r.project_id])
             contracts = sorted((c for _, c in results if c is not None), key=lambda c: c.contract_id)
         except Exception as exc:
-            async with self.db.transaction() as conn:
-                await conn.execute(reconciliations.update().where(reconciliations.c.id == reconciliation_id).values(
+            async with self.uow() as uow:
+                await uow.conn.execute(reconciliations.update().where(reconciliations.c.id == reconciliation_id).values(
                     state="failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow()))
             raise
         by_type: Counter[str] = Counter(d.type for r in reports for d in r.differences)
         by_type.update(d.type for c in contracts for d in c.differences)
         summary = Summary(projects=len(reports), projects_with_differences=sum(1 for r in reports if r.differences),
                           differences=sum(by_type.values()), by_type=dict(sorted(by_type.items())))
-        async with self.db.transaction() as conn:
-            await conn.execute(reconciliations.update().where(reconciliations.c.id == reconciliation_id).values(
+        async with self.uow() as uow:
+            await uow.conn.execute(reconciliations.update().where(reconciliations.c.id == reconciliation_id).values(
                 state="completed", summary=summary, projects=reports, contracts=contracts, finished_at=utcnow()))
         return await self.get(reconciliation_id)
 
@@ -134,14 +137,8 @@ class ReconciliationService:
     async def _queued_amounts(self, entry_ids: list[str]) -> dict[str, tuple[Decimal, str]]:
         if not entry_ids:
             return {}
-        out: dict[str, tuple[Decimal, str]] = {}
         async with self.db.read() as conn:
-            for start in range(0, len(entry_ids), 500):
-                rows = (await conn.execute(sa.select(
-                    billing_postings.c.time_entry_id, billing_postings.c.amount, billing_postings.c.state).where(
-                    billing_postings.c.time_entry_id.in_(entry_ids[start:start + 500])))).all()
-                out.update({r.time_entry_id: (r.amount, r.state) for r in rows})
-        return out
+            return await postings_by_entry(conn, entry_ids)
 
     async def get(self, reconciliation_id: str) -> Reconciliation:
         async with self.db.read() as conn:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -31,31 +30,33 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from contracts.canonical import TimeEntry, decimal_text
 from process_apis.backoff import is_transient
 from process_apis.billing.models import Settlement
+from process_apis.billing.posting import queue_reversal
 from process_apis.billing.service import BillingService
 from process_apis.events.outbox import record_event
 from process_apis.exceptions.service import resolve_open
 from process_apis.invoicing.credit_notes import queue_credit_note
-from process_apis.store import billing_reversals, time_corrections
+from process_apis.store import time_corrections
 from process_apis.systems import Systems
 from process_apis.timesheets.entry_rules import WorkDateWindow, day_errors, hours_errors
 from process_apis.timesheets.models import Correction, CorrectionDecision, CorrectionPage, CorrectionRequest
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
 from runtime.downstream import DownstreamProblem
 from runtime.problems import BadRequest, Conflict, FieldError, Forbidden, NotFound
-from runtime.storage import Database, utcnow
+from runtime.storage import utcnow
 
 CORRECTABLE = frozenset({"approved", "posted", "invoiced"})
 OPEN = ("requested", "approved")
 
 
 class CorrectionService:
-    def __init__(self, db: Database, systems: Systems, billing: BillingService, window: WorkDateWindow, *,
-                 on_jobs: Callable[[], None] = lambda: None) -> None:
-        self.db = db
+    def __init__(self, uow: UnitOfWorkFactory, systems: Systems, billing: BillingService,
+                 window: WorkDateWindow) -> None:
+        self.uow = uow
+        self.db = uow.db
         self.systems = systems
         self.billing = billing
         self.window = window
-        self.on_jobs = on_jobs
 
     # -- asking ------------------------------------------------------------------------------------------------
 
@@ -87,8 +88,8 @@ class CorrectionService:
             raise BadRequest("the corrected entry breaks an entry rule", slug="validation-error", errors=refused)
         correction_id = "cor_" + uuid.uuid4().hex[:24]
         try:
-            async with self.db.transaction() as conn:
-                await conn.execute(time_corrections.insert().values(
+            async with self.uow() as uow:
+                await uow.conn.execute(time_corrections.insert().values(
                     id=correction_id, time_entry_id=entry.id, worker_id=entry.worker_id, project_id=entry.project_id,
                     changes=changes, reason=body.reason, state="requested", open_for=entry.id, client_key=client_key,
                     correlation_id=correlation.current_correlation_id(), created_at=utcnow()))
@@ -135,8 +136,8 @@ class CorrectionService:
                 raise Conflict(f"the correction {correction_id} was {decided} already", slug="invalid-transition",
                                state=current.state)
             return False, current
-        async with self.db.transaction() as conn:
-            moved = await conn.execute(time_corrections.update().where(
+        async with self.uow() as uow:
+            moved = await uow.conn.execute(time_corrections.update().where(
                 time_corrections.c.id == correction_id, time_corrections.c.state == "requested").values(
                 state=target, approver_id=body.approver_id, decision_reason=body.reason, decided_at=utcnow(),
                 open_for=time_corrections.c.open_for if target == "approved" else None))
@@ -171,9 +172,8 @@ class CorrectionService:
 
         async def finish(conn: AsyncConnection, settlements: dict[str, Settlement]) -> None:
             now = utcnow()
-            await conn.execute(self.db.insert_ignoring_conflicts(billing_reversals, ["time_entry_id"]).values(
-                time_entry_id=row.time_entry_id, correction_id=row.id, project_id=row.project_id, state="waiting",
-                attempts=0, next_attempt_at=now, created_at=now, updated_at=now))
+            await queue_reversal(self.db, conn, time_entry_id=row.time_entry_id, correction_id=row.id,
+                                 project_id=row.project_id)
             if old.state == "invoiced":  # billed already: credited in full, the new version billed anew
                 await queue_credit_note(self.db, conn, correction_id=row.id, time_entry_id=row.time_entry_id,
                                         new_time_entry_id=new.id)
@@ -190,7 +190,6 @@ class CorrectionService:
                 "supersedes_id": row.time_entry_id})
 
         await self.billing.settle([new], actor_id=row.approver_id, also=finish)
-        self.on_jobs()
 
     async def _new_version(self, row: Any) -> TimeEntry:
         key = f"correction:{row.id}"

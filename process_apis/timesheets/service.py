@@ -40,18 +40,21 @@ from process_apis.timesheets.models import (
     TimeEntryChanges,
     TimeEntryPage,
 )
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
 from runtime.downstream import DownstreamProblem
 from runtime.problems import BadRequest, FieldError, Forbidden, NotFound, Unprocessable
-from runtime.storage import Database, utcnow
+from runtime.storage import utcnow
 
 CONCURRENCY = 16
 _SUBMITTABLE = frozenset({"draft", "rejected"})
 
 
 class TimesheetService:
-    def __init__(self, db: Database, systems: Systems, billing: BillingService, window: WorkDateWindow) -> None:
-        self.db = db
+    def __init__(self, uow: UnitOfWorkFactory, systems: Systems, billing: BillingService,
+                 window: WorkDateWindow) -> None:
+        self.uow = uow
+        self.db = uow.db
         self.systems = systems
         self.billing = billing
         self.window = window
@@ -192,9 +195,9 @@ class TimesheetService:
         results = await asyncio.gather(*(one(e) for e in entries))
         submitted = [moved for _, moved in results if moved is not None]
         if submitted:
-            async with self.db.transaction() as conn:
+            async with self.uow() as uow:
                 for entry in submitted:
-                    await record_event(conn, "time.submitted", _entry_subject(entry),
+                    await record_event(uow.conn, "time.submitted", _entry_subject(entry),
                                        {"work_date": entry.work_date.isoformat(), "hours": decimal_text(entry.hours),
                                         "version": entry.version})
         return SubmissionResult(worker_id=request.worker_id, week_start=request.week_start, week_end=week_end,
@@ -299,9 +302,9 @@ class TimesheetService:
     async def _record_once(self, request: ApprovalRequest, ids: list[str], idempotency_key: str | None
                            ) -> tuple[str, bool]:
         """The approval recorded for this key (checked to be the same decision), else a new one."""
-        async with self.db.transaction() as conn:
+        async with self.uow() as uow:
             if idempotency_key:
-                existing = (await conn.execute(sa.select(approvals).where(
+                existing = (await uow.conn.execute(sa.select(approvals).where(
                     approvals.c.idempotency_key == idempotency_key))).first()
                 if existing is not None:
                     if (list(existing.time_entry_ids), existing.approver_id, existing.decision,
@@ -309,7 +312,7 @@ class TimesheetService:
                         raise Unprocessable("this Idempotency-Key was used for a different decision",
                                             slug="idempotency-key-reused")
                     return existing.id, False
-            return await self._record(conn, request, ids, idempotency_key), True
+            return await self._record(uow.conn, request, ids, idempotency_key), True
 
     @staticmethod
     async def _record(conn: AsyncConnection, request: ApprovalRequest, ids: list[str], key: str | None) -> str:
@@ -355,9 +358,8 @@ class TimesheetService:
         if approved:
             await self.billing.settle(approved, approval_id=row.id, actor_id=row.approver_id, also=finish)
         else:
-            async with self.db.transaction() as conn:
-                await finish(conn, {})
-            self.billing.on_events()
+            async with self.uow() as uow:
+                await finish(uow.conn, {})
         return await self.get_approval(approval_id)
 
     async def _decide_in_psa(self, row: Any) -> tuple[dict[str, EntryOutcome], list[TimeEntry]]:

@@ -19,6 +19,7 @@ from process_apis.events.dead_letters import DeadLetters
 from process_apis.events.models import DeadLetterRecord, Event
 from process_apis.events.projection import CONSUMER, PostedTimeProjection
 from process_apis.store import consumed_events, dead_letters, posted_time_projects
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.problems import BadRequest, NotFound
 from runtime.storage import Database
 
@@ -37,7 +38,7 @@ class CountingConsumer:
     """The posted-time projection, counting the events handed to it (a re-drive must hand each over once)."""
 
     def __init__(self, db: Database) -> None:
-        self.projection = PostedTimeProjection(db)
+        self.projection = PostedTimeProjection(UnitOfWorkFactory(db))
         self.delivered: list[str] = []
 
     async def handle_many(self, events: Sequence[Event]) -> list[Exception | None]:
@@ -55,7 +56,7 @@ async def project_entries(db: Database) -> int:
 async def test_a_poison_event_on_the_stream_becomes_a_dead_letter_with_its_error_and_attempts(
         db: Database, redis_client: redis.Redis, stream_name: str) -> None:
     consumer = CountingConsumer(db)
-    letters = DeadLetters(db, {CONSUMER: consumer.handle_many})
+    letters = DeadLetters(UnitOfWorkFactory(db), {CONSUMER: consumer.handle_many})
     poison = posted("te_poison", amount="twelve")
     try:
         await redis_client.xadd(stream_name, encode_event(poison), id="7-0")  # type: ignore[arg-type]
@@ -88,7 +89,7 @@ async def test_a_poison_event_on_the_stream_becomes_a_dead_letter_with_its_error
 
 async def test_concurrent_and_repeated_redrives_deliver_the_event_once(db: Database) -> None:
     consumer = CountingConsumer(db)
-    letters = DeadLetters(db, {CONSUMER: consumer.handle_many})
+    letters = DeadLetters(UnitOfWorkFactory(db), {CONSUMER: consumer.handle_many})
     event = posted("te_once")
     letter_id = await letters.record(DeadLetterRecord(consumer=CONSUMER, event_id=event.id, event=event,
                                                       reason="max_deliveries", error="OperationalError: locked",
@@ -109,7 +110,7 @@ async def test_concurrent_and_repeated_redrives_deliver_the_event_once(db: Datab
 
 async def test_a_redrive_that_crashed_is_taken_over_after_its_lease_and_applies_once(db: Database) -> None:
     consumer = CountingConsumer(db)
-    letters = DeadLetters(db, {CONSUMER: consumer.handle_many})
+    letters = DeadLetters(UnitOfWorkFactory(db), {CONSUMER: consumer.handle_many})
     event = posted("te_crash")
     letter_id = await letters.record(DeadLetterRecord(consumer=CONSUMER, event_id=event.id, event=event,
                                                       reason="handler_failed", error="boom", attempts=1))
@@ -132,7 +133,7 @@ async def test_a_redrive_that_crashed_is_taken_over_after_its_lease_and_applies_
 
 async def test_the_in_process_bus_keeps_what_the_projection_fails_as_a_dead_letter(db: Database) -> None:
     consumer = CountingConsumer(db)
-    letters = DeadLetters(db, {CONSUMER: consumer.handle_many})
+    letters = DeadLetters(UnitOfWorkFactory(db), {CONSUMER: consumer.handle_many})
     good, bad = posted("te_good", position=1), posted("te_bad", amount="x", position=2)
     handle = letters.keeping(CONSUMER, consumer.handle_many)
     assert await handle([good, bad]) == [None, None]  # the failed one is now the dead letters' to keep
@@ -145,7 +146,7 @@ async def test_the_in_process_bus_keeps_what_the_projection_fails_as_a_dead_lett
 
 
 async def test_dead_letters_page_with_filters_and_cursors(db: Database) -> None:
-    letters = DeadLetters(db, {})
+    letters = DeadLetters(UnitOfWorkFactory(db), {})
     ids = [await letters.record(DeadLetterRecord(consumer="posted-time" if n % 2 else "other", event_id=f"evt_{n}",
                                                  event=posted(f"te_{n}"), reason="handler_failed", error="e",
                                                  attempts=1)) for n in range(5)]
@@ -174,7 +175,7 @@ async def test_dead_letters_page_with_filters_and_cursors(db: Database) -> None:
 async def test_a_dead_letter_that_cannot_be_kept_stays_pending_on_the_stream_until_it_can(
         db: Database, redis_client: redis.Redis, stream_name: str) -> None:
     consumer = CountingConsumer(db)
-    letters = DeadLetters(db, {CONSUMER: consumer.handle_many})
+    letters = DeadLetters(UnitOfWorkFactory(db), {CONSUMER: consumer.handle_many})
     down = [True]
 
     async def keep(letter: DeadLetterRecord) -> str:

@@ -23,6 +23,7 @@ from process_apis.events.projection import CONSUMER, PostedTimeProjection
 from process_apis.events.relay import EventRelay
 from process_apis.events.service import events_after
 from process_apis.store import consumed_events, event_consumers, metadata, posted_time_entries, posted_time_projects
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.storage import Database, database_url
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -50,7 +51,8 @@ async def events_of(db: Database) -> list[Event]:
                 "posting_id": f"pst_{entry}_{version}"},
                 {"amount": amount, "currency": "USD", "hours": hours, "work_date": "2026-11-20",
                  "entry_version": version, "psa_state": "posted"})
-    await EventRelay(db, InProcessBus()).sequence()  # positions only: each test fills its stream itself
+    # positions only: each test fills its stream itself
+    await EventRelay(UnitOfWorkFactory(db), InProcessBus()).sequence()
     return (await events_after(db, 0, None, 1000)).items
 
 
@@ -70,7 +72,7 @@ async def clean(tmp_path: Path) -> AsyncIterator[tuple[list[Event], tuple[Any, A
     await database.create_all()
     try:
         events = await events_of(database)
-        projection = PostedTimeProjection(database)
+        projection = PostedTimeProjection(UnitOfWorkFactory(database))
         for event in events:
             await projection.apply(event)
         yield events, await snapshot(database)
@@ -102,7 +104,7 @@ async def test_every_event_delivered_twice_changes_nothing(
         db: Database, redis_client: redis.Redis, stream_name: str,
         clean: tuple[list[Event], tuple[Any, Any]]) -> None:
     events, expected = clean
-    projection = PostedTimeProjection(db)
+    projection = PostedTimeProjection(UnitOfWorkFactory(db))
     outcomes: list[str] = []
 
     async def handle(event: Event) -> None:
@@ -126,7 +128,7 @@ async def test_events_out_of_order_end_in_the_in_order_projection(
         db: Database, redis_client: redis.Redis, stream_name: str,
         clean: tuple[list[Event], tuple[Any, Any]]) -> None:
     events, expected = clean
-    projection = PostedTimeProjection(db)
+    projection = PostedTimeProjection(UnitOfWorkFactory(db))
     outcomes: dict[str, str] = {}
 
     async def handle(event: Event) -> None:
@@ -151,7 +153,7 @@ async def test_a_crash_between_apply_and_ack_redelivers_and_nothing_doubles(
         db: Database, redis_client: redis.Redis, stream_name: str,
         clean: tuple[list[Event], tuple[Any, Any]]) -> None:
     events, expected = clean
-    projection = PostedTimeProjection(db)
+    projection = PostedTimeProjection(UnitOfWorkFactory(db))
     bus = RedisStreamBus(redis_client, stream_name)
     try:
         await bus.publish(events)
@@ -184,7 +186,7 @@ async def test_a_malformed_time_posted_event_is_dead_lettered_not_applied(
         db: Database, redis_client: redis.Redis, stream_name: str) -> None:
     broken = Event(id="evt_broken", type="time.posted", version=1, occurred_at=dt.datetime.now(dt.UTC),
                    correlation_id=None, subject={"time_entry_id": "te_9"}, data={"amount": "x"}, position=1)
-    projection = PostedTimeProjection(db)
+    projection = PostedTimeProjection(UnitOfWorkFactory(db))
     try:
         await put_on_stream(redis_client, stream_name, [broken])
         consumer = StreamConsumer(redis_client, stream_name, CONSUMER, "replica-1", max_deliveries=2,
@@ -262,7 +264,7 @@ async def test_a_page_in_one_transaction_equals_its_events_applied_one_by_one(
     reference = Database(database_url("", tmp_path / "one-by-one", "process"), metadata)
     await reference.create_all()
     try:
-        one_by_one = PostedTimeProjection(reference)
+        one_by_one = PostedTimeProjection(UnitOfWorkFactory(reference))
         for event in EARLIER:
             await one_by_one.apply(event)
         expected: list[str] = []
@@ -272,7 +274,7 @@ async def test_a_page_in_one_transaction_equals_its_events_applied_one_by_one(
             except Exception:
                 expected.append("error")
 
-        paged = PostedTimeProjection(db)
+        paged = PostedTimeProjection(UnitOfWorkFactory(db))
         assert await paged.apply_many(EARLIER) == ["applied"] * len(EARLIER)
         transactions: list[object] = []
 
@@ -312,7 +314,7 @@ async def test_pages_from_the_stream_skip_a_malformed_event_and_dead_letter_it(
     events, expected = clean
     broken = Event(id="evt_broken", type="time.posted", version=1, occurred_at=dt.datetime.now(dt.UTC),
                    correlation_id=None, subject={"time_entry_id": "te_9"}, data={"amount": "x"}, position=99)
-    projection = PostedTimeProjection(db)
+    projection = PostedTimeProjection(UnitOfWorkFactory(db))
     pages: list[int] = []
 
     async def handle_many(page: Sequence[Event]) -> Sequence[BaseException | None]:
@@ -350,7 +352,7 @@ async def test_the_in_process_bus_hands_each_relayed_batch_over_at_once(
         async with database.transaction() as conn:
             await record_event(conn, "time.posted", {"time_entry_id": "te_9"}, {"amount": "x"})
         await events_of(database)
-        projection = PostedTimeProjection(database)
+        projection = PostedTimeProjection(UnitOfWorkFactory(database))
         bus = InProcessBus()
         pages: list[list[int]] = []
 
@@ -360,12 +362,12 @@ async def test_the_in_process_bus_hands_each_relayed_batch_over_at_once(
 
         bus.subscribe_pages(handle_many)
         with caplog.at_level(logging.ERROR, logger="process_apis.events"):
-            assert await EventRelay(database, bus, batch_size=6).relay_once() == 15
+            assert await EventRelay(UnitOfWorkFactory(database), bus, batch_size=6).relay_once() == 15
         assert pages == [[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12], [13, 14, 15]]
         failed = [r for r in caplog.records if r.getMessage() == "event listener failed"]
         assert [r.__dict__["event_id"] for r in failed] == [bus.events[0].id]
 
-        one_by_one = PostedTimeProjection(reference)
+        one_by_one = PostedTimeProjection(UnitOfWorkFactory(reference))
         for event in bus.events[1:]:
             await one_by_one.apply(event)
         assert await store_state(database) == await store_state(reference)

@@ -19,6 +19,7 @@ from process_apis.events.models import DeadLetterRecord, Event
 from process_apis.events.outbox import record_event
 from process_apis.events.projection import CONSUMER
 from process_apis.store import metadata
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
 from runtime.storage import Database, database_url
 from tests.conftest import DELIBERATELY_MALFORMED, RunningStack, events_breaking_their_schema
@@ -162,7 +163,7 @@ def test_concurrent_and_repeated_redrives_are_consumed_once(stack: RunningStack,
 
     async def plant(db: Database) -> str:
         # A well-formed event the projection failed earlier (the database was busy, say): not applied yet.
-        return await DeadLetters(db, {}).record(DeadLetterRecord(
+        return await DeadLetters(UnitOfWorkFactory(db), {}).record(DeadLetterRecord(
             consumer=CONSUMER, event_id=event.id, event=event, reason="max_deliveries",
             error="OperationalError: database is locked", attempts=5))
 

@@ -15,6 +15,7 @@ from process_apis.events.models import Event
 from process_apis.events.outbox import record_event, record_events
 from process_apis.events.relay import EventRelay
 from process_apis.store import metadata
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.storage import Database, database_url
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -32,7 +33,7 @@ async def outbox_with(tmp_path: Path, count: int) -> Database:
 async def test_relay_publishes_each_event_once_and_refills_a_redis_that_lost_them(
         tmp_path: Path, redis_client: redis.Redis, stream_name: str) -> None:
     db = await outbox_with(tmp_path, 5)
-    relay = EventRelay(db, RedisStreamBus(redis_client, stream_name))
+    relay = EventRelay(UnitOfWorkFactory(db), RedisStreamBus(redis_client, stream_name))
     try:
         assert await relay.relay_once() == 5
         assert await relay.relay_once() == 0  # relayed again: nothing doubles
@@ -54,8 +55,8 @@ async def test_events_written_while_redis_is_down_are_relayed_when_it_is_back(
     down = redis.Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.5)
     try:
         with pytest.raises(redis.ConnectionError):
-            await EventRelay(db, RedisStreamBus(down, stream_name)).relay_once()
-        assert await EventRelay(db, RedisStreamBus(redis_client, stream_name)).relay_once() == 3
+            await EventRelay(UnitOfWorkFactory(db), RedisStreamBus(down, stream_name)).relay_once()
+        assert await EventRelay(UnitOfWorkFactory(db), RedisStreamBus(redis_client, stream_name)).relay_once() == 3
         assert await redis_client.xlen(stream_name) == 3
     finally:
         await down.aclose()
@@ -67,7 +68,7 @@ async def test_replay_from_an_offset(tmp_path: Path, redis_client: redis.Redis, 
     db = await outbox_with(tmp_path, 6)
     bus = RedisStreamBus(redis_client, stream_name)
     try:
-        await EventRelay(db, bus).relay_once()
+        await EventRelay(UnitOfWorkFactory(db), bus).relay_once()
         replayed = await bus.replay(after=4)
         assert [(e.position, e.subject["time_entry_id"]) for e in replayed] == [(5, "te_4"), (6, "te_5")]
     finally:
@@ -79,7 +80,7 @@ async def test_a_consumer_group_shares_the_work_and_acknowledges_it(
         tmp_path: Path, redis_client: redis.Redis, stream_name: str) -> None:
     db = await outbox_with(tmp_path, 10)
     try:
-        await EventRelay(db, RedisStreamBus(redis_client, stream_name)).relay_once()
+        await EventRelay(UnitOfWorkFactory(db), RedisStreamBus(redis_client, stream_name)).relay_once()
         seen: dict[str, list[int]] = {"a": [], "b": []}
 
         def handler(name: str):  # type: ignore[no-untyped-def]
@@ -118,7 +119,7 @@ async def test_a_poison_message_goes_to_the_dead_letters_after_max_deliveries(
     db = await outbox_with(tmp_path, 3)
     dead = stream_name + ":dead"
     try:
-        await EventRelay(db, RedisStreamBus(redis_client, stream_name)).relay_once()
+        await EventRelay(UnitOfWorkFactory(db), RedisStreamBus(redis_client, stream_name)).relay_once()
         consumer = StreamConsumer(redis_client, stream_name, "invoicing", "worker-1", max_deliveries=3,
                                   min_idle_ms=0)
         await consumer.ensure_group(0)
@@ -154,7 +155,7 @@ async def test_events_recorded_together_take_their_positions_in_order(
                                                             for n in range(4)])
             assert await record_events(conn, "time.posted", []) == []
             ids.append(await record_event(conn, "time.posted", {"time_entry_id": "te_after"}))
-        assert await EventRelay(db, bus).relay_once() == 6
+        assert await EventRelay(UnitOfWorkFactory(db), bus).relay_once() == 6
         relayed = await bus.replay(after=0)
         assert [(e.position, e.subject["time_entry_id"]) for e in relayed] == [
             (1, "te_0"), (2, "te_b0"), (3, "te_b1"), (4, "te_b2"), (5, "te_b3"), (6, "te_after")]
@@ -169,7 +170,7 @@ async def test_a_page_handler_gets_whole_pages_and_only_its_failures_stay_pendin
         tmp_path: Path, redis_client: redis.Redis, stream_name: str) -> None:
     db = await outbox_with(tmp_path, 10)
     try:
-        await EventRelay(db, RedisStreamBus(redis_client, stream_name)).relay_once()
+        await EventRelay(UnitOfWorkFactory(db), RedisStreamBus(redis_client, stream_name)).relay_once()
         consumer = StreamConsumer(redis_client, stream_name, "dashboards", "worker-1", min_idle_ms=60_000)
         pages: list[list[int]] = []
         down = True

@@ -17,6 +17,7 @@ from process_apis.events.bus import InProcessBus
 from process_apis.events.psa_watch import PsaWatch
 from process_apis.events.relay import EventRelay
 from process_apis.events.service import events_after
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.storage import Database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -38,7 +39,7 @@ class PsaRecords:
 
 
 def watch_of(db: Database, psa: PsaRecords) -> PsaWatch:
-    return PsaWatch(db, psa)  # type: ignore[arg-type]
+    return PsaWatch(UnitOfWorkFactory(db), psa)  # type: ignore[arg-type]
 
 
 def assignment(n: int, status: AssignmentStatus) -> Assignment:
@@ -52,7 +53,7 @@ def milestone(n: int, state: MilestoneState) -> Milestone:
 
 
 async def published(db: Database) -> list[tuple[str, str, str]]:
-    await EventRelay(db, InProcessBus()).sequence()
+    await EventRelay(UnitOfWorkFactory(db), InProcessBus()).sequence()
     return [(e.type, e.subject.get("assignment_id") or e.subject["milestone_id"],
              str(e.data.get("state", ""))) for e in (await events_after(db, 0, None, 1000)).items]
 

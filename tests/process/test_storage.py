@@ -22,6 +22,7 @@ from process_apis.invoicing.service import InvoicingService
 from process_apis.jobs import JobRunner, enqueue_job
 from process_apis.store import billing_postings, exceptions, invoice_drafts, invoice_sources, invoices
 from process_apis.systems import Systems
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
 from runtime.downstream import Downstream, DownstreamProblem
 from runtime.storage import Database, database_url, utcnow
@@ -85,7 +86,7 @@ async def test_two_dispatchers_never_claim_the_same_row(db: Database) -> None:
     async with db.transaction() as conn:
         await conn.execute(billing_postings.insert(), [posting_row(f"te_{n}") for n in range(30)])
     unused = Systems(Downstream("gateway", "http://127.0.0.1:9"))
-    first, second = (PostingDispatcher(db, unused, batch_size=10) for _ in range(2))
+    first, second = (PostingDispatcher(UnitOfWorkFactory(db), unused, batch_size=10) for _ in range(2))
 
     claims = await asyncio.gather(first._claim(), second._claim(), first._claim(), second._claim())
 
@@ -101,7 +102,7 @@ async def test_one_open_exception_per_source_with_history(db: Database) -> None:
                                                  source_id="te_1", reason_codes=["NO_RATE_FOR_ROLE", "PERIOD_CLOSED"],
                                                  payload={"hours": "8"})
     assert new and not new_again and first == again
-    queue = ExceptionQueue(db)
+    queue = ExceptionQueue(UnitOfWorkFactory(db))
 
     page = await queue.list(reason_code="PERIOD_CLOSED", state="open")
     assert [i.id for i in page.items] == [first]
@@ -130,7 +131,7 @@ async def test_an_exception_item_carries_the_trace_id_of_the_work_that_raised_it
     async with db.transaction() as conn:  # outside any request or job
         untraced, _new = await raise_exception(conn, kind="billing_hold", source_type="time_entry",
                                                source_id="te_2", reason_codes=["NOT_ASSIGNED"], payload={})
-    queue = ExceptionQueue(db)
+    queue = ExceptionQueue(UnitOfWorkFactory(db))
     item = await queue.get(raised)
     assert (item.correlation_id, item.trace_id) == ("order-42", trace_id)
     assert (await queue.get(untraced)).trace_id is None
@@ -144,7 +145,7 @@ async def test_a_job_refused_later_raises_its_item_in_the_trace_of_the_request_t
             await enqueue_job(db, conn, "psa.milestone.invoiced", "invoice:inv_1:ms_1", {"milestone_id": "ms_1"})
     finally:
         correlation.reset_current(token)
-    runner = JobRunner(db)
+    runner = JobRunner(UnitOfWorkFactory(db))
     seen: list[str | None] = []
 
     async def refused(_payload: object) -> None:
@@ -158,7 +159,7 @@ async def test_a_job_refused_later_raises_its_item_in_the_trace_of_the_request_t
         assert await runner.run_once() == 0
     finally:
         correlation.reset_current(token)
-    (item,) = (await ExceptionQueue(db).list(kind="flow_back")).items
+    (item,) = (await ExceptionQueue(UnitOfWorkFactory(db)).list(kind="flow_back")).items
     assert seen == [trace_id]
     assert (item.trace_id, item.correlation_id) == (trace_id, "invoice-post-7")
 
@@ -168,7 +169,7 @@ async def test_exception_pages_follow_the_cursor(db: Database) -> None:
         for n in range(5):
             await raise_exception(conn, kind="billing_hold", source_type="time_entry", source_id=f"te_{n}",
                                   reason_codes=["NOT_ASSIGNED"], payload={})
-    queue = ExceptionQueue(db)
+    queue = ExceptionQueue(UnitOfWorkFactory(db))
     seen: list[str] = []
     cursor = None
     while True:
@@ -182,7 +183,7 @@ async def test_exception_pages_follow_the_cursor(db: Database) -> None:
 
 async def test_events_get_gap_free_positions_and_replay_from_an_offset(db: Database) -> None:
     bus = InProcessBus()
-    relay = EventRelay(db, bus, batch_size=3)
+    relay = EventRelay(UnitOfWorkFactory(db), bus, batch_size=3)
     async with db.transaction() as conn:
         for n in range(7):
             await record_event(conn, "time.approved", {"time_entry_id": f"te_{n}"})
@@ -258,7 +259,7 @@ async def test_one_idempotency_key_sent_to_several_replicas_at_once_records_one_
     from process_apis.timesheets.models import ApprovalRequest
     from process_apis.timesheets.service import TimesheetService
 
-    service = TimesheetService(db, None, None, WorkDateWindow(366, 60))  # type: ignore[arg-type]  # neither system
+    service = TimesheetService(UnitOfWorkFactory(db), None, None, WorkDateWindow(366, 60))  # type: ignore[arg-type]  # neither system
     request = ApprovalRequest(time_entry_ids=["te_1", "te_2"], approver_id="wrk_e1004", decision="approve")
     key = f"week-{uuid.uuid4().hex[:8]}"
 
@@ -285,7 +286,8 @@ async def test_invoices_of_an_earlier_release_are_adopted_once_with_the_sources_
             id="inv_1", contract_id="ctr_1", period="2026-10", billing_model="time_and_materials", state="draft",
             invoice=invoice, sources={"time_entry_ids": ["te_1"], "milestone_ids": []}, created_at=now,
             updated_at=now))
-    service = InvoicingService(db, Systems(Downstream("gateway", "http://127.0.0.1:9")), JobRunner(db))
+    uow = UnitOfWorkFactory(db)
+    service = InvoicingService(uow, Systems(Downstream("gateway", "http://127.0.0.1:9")), JobRunner(uow))
 
     assert await service.adopt_earlier_drafts() == 1
     assert await service.adopt_earlier_drafts() == 0  # every start runs it: nothing twice

@@ -1,0 +1,110 @@
+"""The unit of work: what a transaction queued is seen, and its worker woken, only once the transaction commits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import sqlite3
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+
+from process_apis.events.outbox import record_event
+from process_apis.jobs import enqueue_job
+from process_apis.store import events, jobs
+from process_apis.unit_of_work import Outbox, UnitOfWorkFactory, Workers
+from runtime.storage import Database
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+class Woken(Counter[str]):
+    def workers(self) -> Workers:
+        return Workers(relay=lambda: self.update(["relay"]), jobs=lambda: self.update(["jobs"]),
+                       dispatcher=lambda: self.update(["dispatcher"]))
+
+
+async def committed(db: Database) -> tuple[int, int]:
+    async with db.read() as conn:
+        return (int((await conn.execute(sa.select(sa.func.count()).select_from(events))).scalar_one()),
+                int((await conn.execute(sa.select(sa.func.count()).select_from(jobs))).scalar_one()))
+
+
+async def test_events_and_jobs_are_seen_and_their_workers_woken_only_after_commit(db: Database) -> None:
+    woken = Woken()
+    seen_by_relay: list[int] = []
+
+    def relay() -> None:
+        woken.update(["relay"])
+        if db.engine.dialect.name == "sqlite":  # what a worker woken now reads (a plain reader: no async here)
+            with contextlib.closing(sqlite3.connect(str(db.engine.url.database))) as reader:
+                seen_by_relay.append(reader.execute(f"SELECT count(*) FROM {events.name}").fetchone()[0])
+
+    workers = dataclasses.replace(woken.workers(), relay=relay)
+    async with UnitOfWorkFactory(db, workers)() as uow:
+        await record_event(uow.conn, "time.approved", {"time_entry_id": "te_1"})
+        await enqueue_job(db, uow.conn, "psa.milestone.invoiced", "invoice:inv_1:ms_1", {"milestone_id": "ms_1"})
+        assert await committed(db) == (0, 0)
+        assert woken == {}
+    assert await committed(db) == (1, 1)
+    assert woken == {"relay": 1, "jobs": 1}
+    assert seen_by_relay in ([1], [])  # [] on PostgreSQL
+
+
+async def test_only_the_workers_with_something_new_are_woken(db: Database) -> None:
+    woken = Woken()
+    uow = UnitOfWorkFactory(db, woken.workers())
+    async with uow() as unit:
+        await record_event(unit.conn, "time.approved", {"time_entry_id": "te_1"})
+    assert woken == {"relay": 1}
+    async with uow() as unit:
+        await enqueue_job(db, unit.conn, "psa.milestone.invoiced", "invoice:inv_1:ms_1", {"milestone_id": "ms_1"})
+    assert woken == {"relay": 1, "jobs": 1}
+    async with uow() as unit:
+        unit.queued(Outbox.POSTINGS)
+    assert woken == {"relay": 1, "jobs": 1, "dispatcher": 1}
+    async with uow() as unit:  # a write that queues nothing wakes no one
+        await unit.conn.execute(sa.select(1))
+    assert woken == {"relay": 1, "jobs": 1, "dispatcher": 1}
+
+
+async def test_a_rollback_keeps_nothing_and_wakes_no_one(db: Database) -> None:
+    woken = Woken()
+    with pytest.raises(LookupError):
+        async with UnitOfWorkFactory(db, woken.workers())() as uow:
+            await record_event(uow.conn, "time.approved", {"time_entry_id": "te_1"})
+            await enqueue_job(db, uow.conn, "psa.milestone.invoiced", "invoice:inv_1:ms_1", {"milestone_id": "ms_1"})
+            uow.queued(Outbox.POSTINGS)
+            raise LookupError("the decision failed after its writes")
+    assert await committed(db) == (0, 0)
+    assert woken == {}
+
+
+async def test_a_unit_inside_a_unit_is_refused_and_the_outer_one_rolls_back(db: Database) -> None:
+    woken = Woken()
+    uow = UnitOfWorkFactory(db, woken.workers())
+    with pytest.raises(RuntimeError, match="already open"):
+        async with uow() as outer:
+            await record_event(outer.conn, "time.approved", {"time_entry_id": "te_1"})
+            async with uow():
+                pass
+    assert await committed(db) == (0, 0)
+    assert woken == {}
+    async with uow() as after:  # the refused attempt left no unit marked open
+        await record_event(after.conn, "time.approved", {"time_entry_id": "te_2"})
+    assert await committed(db) == (1, 0)
+
+
+async def test_units_in_concurrent_tasks_are_each_their_own(db: Database) -> None:
+    woken = Woken()
+    uow = UnitOfWorkFactory(db, woken.workers())
+
+    async def approve(entry: str) -> None:
+        async with uow() as unit:
+            await record_event(unit.conn, "time.approved", {"time_entry_id": entry})
+
+    await asyncio.gather(*(approve(f"te_{n}") for n in range(4)))
+    assert await committed(db) == (4, 0)
+    assert woken == {"relay": 4}
