@@ -49,6 +49,7 @@ CALLERS: dict[str, tuple[str, str | None]] = {
     "experience/mobile-time": ("mobile-app", DEMO_CONSULTANT),
     "experience/approvals": ("dashboard-web", "wrk_e1002"),
     "experience/dashboards": ("dashboard-web", "wrk_e1002"),
+    "experience/finance-ops": ("finance-web", "wrk_e1003"),
     "process": ("experience-tier", None),
     "system": ("process-tier", None),
 }
