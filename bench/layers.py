@@ -19,6 +19,7 @@ directly. Every run is bounded by wrk -d; the whole script takes about two minut
 from __future__ import annotations
 
 import argparse
+import calendar
 import datetime as dt
 import os
 import re
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import yaml
 
 from bench.harness import CLOCK_TICKS, free_port, machine_summary, write_readme_section
 from gateway import config as gateway_config
@@ -49,9 +51,11 @@ TARGET_CPU_MS = 4.0
 TARGET_RATIO = 3.0
 TARGET_WRITE_RPS = 200
 TARGET_HOLD = 0.9  # throughput at 64 connections against the peak
+WRK_THREADS = 2
 
 # Each wrk thread numbers its own requests, so every entry has a fresh client_ref (a repeat would be answered
-# with the existing entry, not logged again: the benchmark would measure the idempotent path instead).
+# with the existing entry, not logged again: the benchmark would measure the idempotent path instead). Entries go
+# back one day every 40 (20 hours), each thread on days of its own: a day holds at most 24 hours.
 WRITE_SCRIPT = """
 local threads = 0
 function setup(thread)
@@ -63,9 +67,11 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 function request()
   n = n + 1
+  local back = (math.floor((n - 1) / 40) * %(threads)d + tid - 1) * 86400
+  local day = os.date("!%%Y-%%m-%%d", %(epoch)d - back)
   local body = string.format(
-    '{"project_id":"%(project)s","work_date":"%(day)s","minutes":30,"work_type":"billable_delivery",'
-    .. '"notes":"bench","client_ref":"%(run)s-%%d-%%d"}', tid, n)
+    '{"project_id":"%(project)s","work_date":"%%s","minutes":30,"work_type":"billable_delivery",'
+    .. '"notes":"bench","client_ref":"%(run)s-%%d-%%d"}', day, tid, n)
   return wrk.format(nil, nil, nil, body)
 end
 """
@@ -119,7 +125,7 @@ def _ms(text: str) -> float:
 
 def wrk(url: str, token: str, members: list[Member], *, connections: int, seconds: int,
         script: Path | None = None) -> Run:
-    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s",
+    argv = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s",
             "-H", f"Authorization: Bearer {token}"]
     if script is not None:
         argv += ["-s", str(script)]
@@ -147,12 +153,13 @@ def wrk(url: str, token: str, members: list[Member], *, connections: int, second
 
 
 def bench_config(work: Path) -> Path:
-    """gateway.yaml with every SLA tier raised: the benchmark measures the layers, not the rate limits."""
-    text = (REPO_ROOT / "gateway.yaml").read_text()
-    text, raised = re.subn(r"^(\s+)(\w+):\s*\{requests_per_second:[^}]*\}",
-                           r"\1\2: {requests_per_second: 1000000, burst: 1000000}", text, flags=re.MULTILINE)
-    if not raised:
+    """gateway.yaml with every SLA tier raised, per-person limits and quotas off: the benchmark measures the
+    layers, not the rate limits."""
+    config = yaml.safe_load((REPO_ROOT / "gateway.yaml").read_text())
+    if not config.get("sla_tiers"):
         raise SystemExit("gateway.yaml: no sla_tiers entries found to raise")
+    config["sla_tiers"] = {name: {"requests_per_second": 1000000, "burst": 1000000} for name in config["sla_tiers"]}
+    text = yaml.safe_dump(config, sort_keys=False)
     path = work / "gateway.layers.yaml"
     path.write_text(text)
     return path
@@ -161,7 +168,9 @@ def bench_config(work: Path) -> Path:
 def start_direct(stack: Stack, work: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = {**os.environ, "PSGW_PORT": str(port), "PSGW_PSA_URL": stack.url("sandbox-psa"),
-           "PSGW_GATEWAY_URL": stack.gateway_url, "PSGW_TOKEN_ISSUER": stack.gateway_url, "PSGW_LOG_LEVEL": "WARNING"}
+           "PSGW_GATEWAY_URL": stack.gateway_url, "PSGW_TOKEN_ISSUER": stack.gateway_url, "PSGW_LOG_LEVEL": "WARNING",
+           # The baseline stands where the gateway stands: it verifies the client's own token, not an internal one.
+           "PSGW_TOKEN_AUDIENCE": "psgateway"}
     log = (work / "direct.log").open("ab")
     process = subprocess.Popen([sys.executable, "-m", "bench.layers_direct"], env=env, cwd=REPO_ROOT, stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)
@@ -261,7 +270,9 @@ def main() -> None:
         for name, url, members in (("write, three tiers", stack.gateway_url + WRITE, layered_members),
                                    ("write, direct", direct_url + WRITE, direct_members)):
             script = work / f"write-{len(results)}.lua"
-            script.write_text(WRITE_SCRIPT % {"project": project_id, "day": day, "run": f"{run_id}-{len(results)}"})
+            script.write_text(WRITE_SCRIPT % {"project": project_id, "run": f"{run_id}-{len(results)}",
+                                             "epoch": calendar.timegm(dt.date.fromisoformat(day).timetuple()),
+                                             "threads": WRK_THREADS})
             results[name] = measure(name, url, token, members, (WRITE_CONNECTIONS,), args.seconds, script)
     except BaseException:
         for log in sorted((work / "data" / "logs").glob("*.log")):
