@@ -1,4 +1,4 @@
-"""The canonical model (../shared/DOMAIN.md): one meaning for each entity, shared by every tier.
+"""The canonical model: one meaning for each entity, shared by every tier.
 
 Rules of the model:
 - ids are canonical strings with a type prefix (``cus_``, ``ctr_``, ``prj_``, ...) minted by the system tier;

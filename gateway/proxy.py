@@ -1,6 +1,6 @@
 """The hot path: one call through the gateway, from ASGI scope to upstream and back.
 
-Order (ARCHITECTURE.md): match the API version and the contract operation -> the API's policy chain (cors,
+Order (README, "The shape"): match the API version and the contract operation -> the API's policy chain (cors,
 ip_allow, authenticate, authorize, rate_limit, limits, validate) -> [response cache, when the contract marks
 the operation cacheable: a hit answers here] -> upstream (breaker, timeout, retries)
 -> [validate response] -> telemetry (metrics, access log, audit; queued, written off the hot path).

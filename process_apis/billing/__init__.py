@@ -1,1 +1,1 @@
-"""Billing process API: eligibility (the DOMAIN.md rules), exactly-once posting to the ERP, the posting queue."""
+"""Billing process API: eligibility (a rule table), exactly-once posting to the ERP, the posting queue."""

@@ -1,4 +1,4 @@
-"""Billing eligibility (DOMAIN.md): may an approved time entry be billed, for how much, and if not, why not.
+"""Billing eligibility: may an approved time entry be billed, for how much, and if not, why not.
 
 Plain, pure functions, one per rule, over a :class:`BillingContext` precomputed once per batch (rates by
 role and date, closed periods, assignment intervals, ...), so evaluating is dictionary look-ups and one

@@ -1,4 +1,4 @@
-"""Project provisioning (DOMAIN.md workflow 1): opportunity -> ERP customer, contract, PSA project, ... once.
+"""Project provisioning: opportunity -> ERP customer, contract, PSA project, ... once.
 
 Exactly one provisioning exists per opportunity (a unique key in SQL), whatever is re-sent. Its steps run in
 order, each recorded durably as it finishes, so a failure leaves a visible state that resumes where it

@@ -1,4 +1,4 @@
-"""Reconciliation (DOMAIN.md workflow 6): PSA actuals against ERP postings and invoices, per project.
+"""Reconciliation: PSA actuals against ERP postings and invoices, per project.
 
 For each project: every posted or invoiced PSA entry must have exactly one ERP posting with the same quantity
 (and, when this tier posted it, the amount it queued); every ERP posting must name a PSA entry that is posted
