@@ -55,7 +55,7 @@ WRK_THREADS = 2
 
 # Each wrk thread numbers its own requests, so every entry has a fresh client_ref (a repeat would be answered
 # with the existing entry, not logged again: the benchmark would measure the idempotent path instead). Entries go
-# back one day every 40 (20 hours), each thread on days of its own: a day holds at most 24 hours.
+# back one day every 20 (10 hours beside the demo's own), each thread on days of its own: a day holds 24 hours.
 WRITE_SCRIPT = """
 local threads = 0
 function setup(thread)
@@ -67,7 +67,7 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 function request()
   n = n + 1
-  local back = (math.floor((n - 1) / 40) * %(threads)d + tid - 1) * 86400
+  local back = (math.floor((n - 1) / 20) * %(threads)d + tid - 1) * 86400
   local day = os.date("!%%Y-%%m-%%d", %(epoch)d - back)
   local body = string.format(
     '{"project_id":"%(project)s","work_date":"%%s","minutes":30,"work_type":"billable_delivery",'
