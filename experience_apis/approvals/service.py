@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -53,21 +54,37 @@ class _CorrectionCursor(msgspec.Struct, array_like=True):
     correction_id: str
 
 
+ItemT = TypeVar("ItemT", covariant=True)
+
+
+class _Page(Protocol[ItemT]):
+    @property
+    def items(self) -> Sequence[ItemT]: ...
+    @property
+    def next_cursor(self) -> str | None: ...
+
+
+async def _every_page(gateway: Downstream, path: str, page_type: type[_Page[ItemT]],
+                      params: dict[str, Any] | None = None) -> list[ItemT]:
+    """Every item of a process or system list, cursor after cursor."""
+    found: list[ItemT] = []
+    cursor: str | None = None
+    while True:
+        page = await gateway.get_json(path, page_type, params={**(params or {}), "cursor": cursor, "limit": 200})
+        found.extend(page.items)
+        cursor = page.next_cursor
+        if not cursor:
+            return found
+
+
 class ApprovalsInbox:
     def __init__(self, gateway: Downstream, manager_id: str) -> None:
         self.gateway = gateway
         self.manager_id = manager_id
 
     async def my_projects(self) -> dict[str, PsaProject]:
-        projects: dict[str, PsaProject] = {}
-        cursor: str | None = None
-        while True:
-            page = await self.gateway.get_json(f"{PSA}/projects", PsaProjectPage,
-                                               params={"cursor": cursor, "limit": 200})
-            projects.update({p.id: p for p in page.items if p.manager_id == self.manager_id})
-            cursor = page.next_cursor
-            if not cursor:
-                return projects
+        return {p.id: p for p in await _every_page(self.gateway, f"{PSA}/projects", PsaProjectPage)
+                if p.manager_id == self.manager_id}
 
     async def submitted(self, *, project_id: str | None, cursor: str | None, limit: int) -> SubmittedEntryPage:
         after = decode_position(cursor, _Cursor) if cursor else None
@@ -79,16 +96,9 @@ class ApprovalsInbox:
         gate = asyncio.Semaphore(CONCURRENCY)
 
         async def of(project: str) -> list[ProcessTimeEntry]:
-            found: list[ProcessTimeEntry] = []
-            next_cursor: str | None = None
             async with gate:
-                while True:
-                    page = await self.gateway.get_json(f"{TIMESHEETS}/time-entries", ProcessTimeEntryPage, params={
-                        "project_id": project, "state": "submitted", "cursor": next_cursor, "limit": 200})
-                    found.extend(page.items)
-                    next_cursor = page.next_cursor
-                    if not next_cursor:
-                        return found
+                return await _every_page(self.gateway, f"{TIMESHEETS}/time-entries", ProcessTimeEntryPage,
+                                         {"project_id": project, "state": "submitted"})
 
         # Separation of duties: a manager's own time waits in someone else's inbox, never in their own.
         entries = [e for found in await asyncio.gather(*(of(p) for p in sorted(projects))) for e in found
@@ -113,16 +123,9 @@ class ApprovalsInbox:
         gate = asyncio.Semaphore(CONCURRENCY)
 
         async def of(project: str) -> list[ProcessCorrection]:
-            found: list[ProcessCorrection] = []
-            next_cursor: str | None = None
             async with gate:
-                while True:
-                    page = await self.gateway.get_json(f"{TIMESHEETS}/corrections", ProcessCorrectionPage, params={
-                        "project_id": project, "state": "requested", "cursor": next_cursor, "limit": 200})
-                    found.extend(page.items)
-                    next_cursor = page.next_cursor
-                    if not next_cursor:
-                        return found
+                return await _every_page(self.gateway, f"{TIMESHEETS}/corrections", ProcessCorrectionPage,
+                                         {"project_id": project, "state": "requested"})
 
         requests = sorted((c for found in await asyncio.gather(*(of(p) for p in sorted(projects))) for c in found
                            if c.worker_id != self.manager_id and (after is None or c.id > after)),
