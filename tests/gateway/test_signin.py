@@ -3,14 +3,20 @@ relies on, and what an attacker tries on /authorize and the token endpoint."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 from gateway.signin.codes import _digest
+from gateway.signin.people import demo_passwords
 from tests.conftest import RunningStack
 from tests.gateway.signin_flow import (
     CONSULTANT_USER,
@@ -52,7 +58,10 @@ def test_a_finance_lead_signs_in_and_acts_as_herself(stack: RunningStack, http: 
     page = http.get("/authorize", params=finance.params())
     assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
     assert "Finance operations" in page.text and "finance:month-end" in page.text
-    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    csp = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and f"form-action 'self' {stack.stack.url('experience')}" in csp
+    style = page.text.split("<style>")[1].split("</style>")[0]  # the page's only style, allowed by its hash
+    assert f"style-src 'sha256-{base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()}'" in csp
 
     code = code_for(stack, http, finance, FINANCE_LEAD_USER)
     token = redeem(http, finance, code)
@@ -171,6 +180,14 @@ def test_a_code_works_once_and_its_replay_revokes_the_token(stack: RunningStack,
     assert http.get(f"{FINOPS}/exceptions", headers=bearer).status_code == 401
 
 
+def test_of_concurrent_redemptions_of_one_code_exactly_one_wins(stack: RunningStack, http: httpx.Client,
+                                                                finance: SignIn) -> None:
+    code = code_for(stack, http, finance, FINANCE_LEAD_USER)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = sorted(r.status_code for r in pool.map(lambda _: redeem(http, finance, code), range(6)))
+    assert statuses == [200, 400, 400, 400, 400, 400]
+
+
 def test_a_code_is_bound_to_its_client_redirect_uri_and_verifier(stack: RunningStack, http: httpx.Client,
                                                                  finance: SignIn) -> None:
     dashboards = SignIn.of_page(stack, "dashboard-web", "/dashboards/")
@@ -229,3 +246,16 @@ def test_discovery_names_the_authorization_endpoint_and_s256(http: httpx.Client,
     assert discovery["authorization_endpoint"] == stack.url + "/authorize"
     assert discovery["code_challenge_methods_supported"] == ["S256"]
     assert "authorization_code" in discovery["grant_types_supported"]
+
+
+def test_demo_passwords_are_generated_kept_private_and_stored_only_as_salted_hashes(stack: RunningStack) -> None:
+    from gateway.cli import _demo_people
+
+    issuer_dir = stack.stack.data_dir / "issuer"
+    passwords = dict(demo_passwords(issuer_dir))
+    hashes = json.loads((issuer_dir / "people.json").read_text())
+    assert set(passwords) == set(hashes) == {FINANCE_LEAD_USER, CONSULTANT_USER, MANAGER_USER}
+    assert all(h.startswith("scrypt$") and passwords[u] not in h for u, h in hashes.items())
+    assert len(set(passwords.values())) == 3 and all(len(p) >= 16 for p in passwords.values())
+    assert stat.S_IMODE((issuer_dir / "demo-passwords.txt").stat().st_mode) == 0o600
+    assert f"chloe / {passwords['chloe']}" in _demo_people(stack.stack.data_dir)  # what `psgw up` prints
