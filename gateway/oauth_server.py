@@ -66,8 +66,9 @@ class Payload(OAuth2Payload):
 class FormRequest(OAuth2Request):
     """A token- or authorization-endpoint request as authlib reads it: method, headers and the parameters."""
 
-    def __init__(self, form: Mapping[str, str], headers: Mapping[str, str], *,
-                 values: Mapping[str, list[str]] | None = None) -> None:
+    def __init__(
+        self, form: Mapping[str, str], headers: Mapping[str, str], *, values: Mapping[str, list[str]] | None = None
+    ) -> None:
         # OAuth2Request's own constructor refuses http:// URIs; TLS is the deployment's (it terminates in front
         # of the gateway), so the URI is not checked here.
         self.method = "POST"
@@ -217,13 +218,18 @@ class AuthorizationCode(AuthorizationCodeGrant):
         server: OAuthServer = self.server
         granted = sorted(set(str(request.scope).split()) & server.people.scopes_of(person))
         if not granted:
-            raise AccessDeniedError(f"{person.username} has no role that grants {request.scope}",
-                                    redirect_uri=request.payload.redirect_uri)
+            raise AccessDeniedError(
+                f"{person.username} has no role that grants {request.scope}", redirect_uri=request.payload.redirect_uri
+            )
         request.issued_code = IssuedCode(
-            code=code, client_id=request.client.id, redirect_uri=str(request.payload.redirect_uri),
-            subject=person.subject, scope=" ".join(granted),
+            code=code,
+            client_id=request.client.id,
+            redirect_uri=str(request.payload.redirect_uri),
+            subject=person.subject,
+            scope=" ".join(granted),
             code_challenge=str(request.payload.data["code_challenge"]),
-            expires_at=time.time() + server.gateway.issuer.config.sign_in.authorization_code_ttl_seconds)
+            expires_at=time.time() + server.gateway.issuer.config.sign_in.authorization_code_ttl_seconds,
+        )
 
     def query_authorization_code(self, code: str, client: RegisteredClient) -> IssuedCode:
         redemption = self.request.redemption
@@ -254,10 +260,19 @@ class Introspection(IntrospectionEndpoint):
         principal = token.active_principal
         assert principal is not None  # an inactive token never gets here
         claims = token.claims
-        return {"active": True, "scope": " ".join(sorted(principal.scopes)), "client_id": principal.client_id,
-                "sub": principal.subject, "token_type": "Bearer", "exp": claims.get("exp"),
-                "iat": claims.get("iat"), "nbf": claims.get("nbf"), "iss": claims.get("iss"),
-                "aud": claims.get("aud"), "jti": claims.get("jti")}
+        return {
+            "active": True,
+            "scope": " ".join(sorted(principal.scopes)),
+            "client_id": principal.client_id,
+            "sub": principal.subject,
+            "token_type": "Bearer",
+            "exp": claims.get("exp"),
+            "iat": claims.get("iat"),
+            "nbf": claims.get("nbf"),
+            "iss": claims.get("iss"),
+            "aud": claims.get("aud"),
+            "jti": claims.get("jti"),
+        }
 
 
 class Revocation(RevocationEndpoint):
@@ -293,12 +308,24 @@ class OAuthServer(AuthorizationServer):
             return None  # registered with another issuer: this one never vouches for it
         return RegisteredClient(config)
 
-    def _generate(self, *, grant_type: str, client: RegisteredClient, user: Any = None, scope: str | None = None,
-                  expires_in: int | None = None, include_refresh_token: bool = False) -> dict[str, Any]:
+    def _generate(
+        self,
+        *,
+        grant_type: str,
+        client: RegisteredClient,
+        user: Any = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = False,
+    ) -> dict[str, Any]:
         requested = (scope or "").split()
         token, ttl = self.gateway.issuer.mint(client.config, requested or None, subject=user)
-        return {"access_token": token, "token_type": "Bearer", "expires_in": ttl,
-                "scope": " ".join(requested or client.config.scopes)}
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": ttl,
+            "scope": " ".join(requested or client.config.scopes),
+        }
 
     def save_token(self, token: dict[str, Any], request: Any) -> None:
         """Nothing to store: the access token is a signed JWT."""
@@ -330,8 +357,9 @@ class OAuthServer(AuthorizationServer):
             request.redemption = await (await self._codes()).redeem(code)
             replay = request.redemption
             if replay.replayed_jti and replay.replayed_exp and replay.replayed_client:
-                await self.gateway.revoke_access_token(replay.replayed_jti, int(replay.replayed_exp),
-                                                       replay.replayed_client)
+                await self.gateway.revoke_access_token(
+                    replay.replayed_jti, int(replay.replayed_exp), replay.replayed_client
+                )
         status, body, headers = await asyncio.to_thread(self.create_token_response, request)
         if code and status == 200:
             issued = self.read_token(body["access_token"])
@@ -352,9 +380,14 @@ class OAuthServer(AuthorizationServer):
         exp = claims.get("exp")
         if not isinstance(exp, int | float):
             return None
-        verified = Principal(subject=str(claims.get("sub", "")), client_id=str(claims.get("client_id", "")),
-                             scopes=frozenset(str(claims.get("scope", "")).split()), issuer=issuer.issuer,
-                             expires_at=int(exp), claims=claims)
+        verified = Principal(
+            subject=str(claims.get("sub", "")),
+            client_id=str(claims.get("client_id", "")),
+            scopes=frozenset(str(claims.get("scope", "")).split()),
+            issuer=issuer.issuer,
+            expires_at=int(exp),
+            claims=claims,
+        )
         try:
             found.active_principal, _ = self.gateway.state.binder.bind(verified)
         except TokenError as exc:

@@ -24,9 +24,11 @@ from runtime.problems import NotFound
 STATIC: Final = Path(__file__).parent / "static"
 PREFIX: Final = "/dashboards"
 # Served name -> (file under static/, media type). vendor/ is built by vendor.sh from the npm registry.
-ASSETS: Final = {"dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
-                 "dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
-                 "chart.umd.min.js": ("vendor/chart.umd.min.js", "text/javascript; charset=utf-8")}
+ASSETS: Final = {
+    "dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+    "dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+    "chart.umd.min.js": ("vendor/chart.umd.min.js", "text/javascript; charset=utf-8"),
+}
 
 
 def _read(name: str) -> bytes:
@@ -37,10 +39,14 @@ def _read(name: str) -> bytes:
 @get(PREFIX, include_in_schema=False)
 async def page(state: State) -> Response[bytes]:
     settings: ExperienceSettings = state.settings
-    body = signin.render_page(state.web_files["index.html"], settings, client_id=settings.dashboard_client_id,
-                              scope=settings.dashboard_scope)
-    return Response(body, media_type="text/html", headers={
-        "Content-Security-Policy": signin.content_security_policy(settings), **signin.PAGE_HEADERS})
+    body = signin.render_page(
+        state.web_files["index.html"], settings, client_id=settings.dashboard_client_id, scope=settings.dashboard_scope
+    )
+    return Response(
+        body,
+        media_type="text/html",
+        headers={"Content-Security-Policy": signin.content_security_policy(settings), **signin.PAGE_HEADERS},
+    )
 
 
 @get(PREFIX + "/assets/{name:str}", include_in_schema=False)
@@ -58,9 +64,15 @@ def create_web_app(settings: ExperienceSettings, service: str) -> Litestar:
     It is not part of the tier's API app, so no route of it can be mistaken for an API operation."""
     app = Litestar(
         route_handlers=[page, asset],
-        state=State({"settings": settings,
-                     "web_files": {"index.html": _read("index.html"),
-                                   **{name: _read(path) for name, (path, _media) in ASSETS.items()}}}),
+        state=State(
+            {
+                "settings": settings,
+                "web_files": {
+                    "index.html": _read("index.html"),
+                    **{name: _read(path) for name, (path, _media) in ASSETS.items()},
+                },
+            }
+        ),
         exception_handlers={Exception: handle_exception},
         openapi_config=None,
         request_max_body_size=1024,

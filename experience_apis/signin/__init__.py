@@ -18,10 +18,15 @@ from experience_apis.settings import ExperienceSettings
 SCRIPT: Final = (Path(__file__).parent / "signin.js").read_bytes()
 SCRIPT_MEDIA_TYPE: Final = "text/javascript"
 # The page runs only its own scripts and style, and talks only to itself, the gateway and the token endpoint.
-_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' {connect}; "
-        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-PAGE_HEADERS: Final = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-                       "Cache-Control": "no-cache"}
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' {connect}; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+PAGE_HEADERS: Final = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
 
 
 def api_base_url(settings: ExperienceSettings) -> str:
@@ -48,8 +53,13 @@ def content_security_policy(settings: ExperienceSettings) -> str:
 
 def render_page(template: bytes, settings: ExperienceSettings, *, client_id: str, scope: str) -> bytes:
     """The page with its sign-in settings in meta tags: no inline script, so the CSP keeps script-src 'self'."""
-    values = {"api_base_url": api_base_url(settings), "authorization_endpoint": authorization_endpoint(settings),
-              "token_endpoint": token_endpoint(settings), "client_id": client_id, "scope": scope}
+    values = {
+        "api_base_url": api_base_url(settings),
+        "authorization_endpoint": authorization_endpoint(settings),
+        "token_endpoint": token_endpoint(settings),
+        "client_id": client_id,
+        "scope": scope,
+    }
     for name, value in values.items():
         template = template.replace(f"{{{{{name}}}}}".encode(), html.escape(value, quote=True).encode())
     return template

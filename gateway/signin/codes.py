@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 metadata = MetaData()
 
 codes = Table(
-    "gateway_authorization_codes", metadata,
+    "gateway_authorization_codes",
+    metadata,
     Column("code_hash", String(64), primary_key=True),
     Column("client_id", String(256), nullable=False),
     Column("redirect_uri", String(2048), nullable=False),
@@ -83,10 +84,17 @@ class CodeStore:
         now = time.time()
         async with self.engine.begin() as conn:
             await conn.execute(delete(codes).where(codes.c.expires_at < now - _KEEP_USED_SECONDS))
-            await conn.execute(codes.insert().values(
-                code_hash=_digest(issued.code), client_id=issued.client_id, redirect_uri=issued.redirect_uri,
-                subject=issued.subject, scope=issued.scope, code_challenge=issued.code_challenge,
-                expires_at=issued.expires_at))
+            await conn.execute(
+                codes.insert().values(
+                    code_hash=_digest(issued.code),
+                    client_id=issued.client_id,
+                    redirect_uri=issued.redirect_uri,
+                    subject=issued.subject,
+                    scope=issued.scope,
+                    code_challenge=issued.code_challenge,
+                    expires_at=issued.expires_at,
+                )
+            )
 
     async def redeem(self, code: str) -> Redemption:
         digest = _digest(code)
@@ -96,20 +104,33 @@ class CodeStore:
             if row is None:
                 return Redemption(refusal="the authorization code is not known")
             if row["used_at"] is not None:
-                return Redemption(refusal="the authorization code was already used; the token it gave is revoked",
-                                  replayed_jti=row["token_jti"], replayed_client=row["client_id"],
-                                  replayed_exp=row["token_exp"])
-            won = await conn.execute(update(codes).where(codes.c.code_hash == digest, codes.c.used_at.is_(None))
-                                     .values(used_at=now))
+                return Redemption(
+                    refusal="the authorization code was already used; the token it gave is revoked",
+                    replayed_jti=row["token_jti"],
+                    replayed_client=row["client_id"],
+                    replayed_exp=row["token_exp"],
+                )
+            won = await conn.execute(
+                update(codes).where(codes.c.code_hash == digest, codes.c.used_at.is_(None)).values(used_at=now)
+            )
             if won.rowcount != 1:
                 return Redemption(refusal="the authorization code was already used")
             if row["expires_at"] <= now:
                 return Redemption(refusal="the authorization code has expired")
-        return Redemption(code=IssuedCode(
-            code=code, client_id=row["client_id"], redirect_uri=row["redirect_uri"], subject=row["subject"],
-            scope=row["scope"], code_challenge=row["code_challenge"], expires_at=row["expires_at"]))
+        return Redemption(
+            code=IssuedCode(
+                code=code,
+                client_id=row["client_id"],
+                redirect_uri=row["redirect_uri"],
+                subject=row["subject"],
+                scope=row["scope"],
+                code_challenge=row["code_challenge"],
+                expires_at=row["expires_at"],
+            )
+        )
 
     async def record_token(self, code: str, jti: str, expires_at: float) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(update(codes).where(codes.c.code_hash == _digest(code))
-                               .values(token_jti=jti, token_exp=expires_at))
+            await conn.execute(
+                update(codes).where(codes.c.code_hash == _digest(code)).values(token_jti=jti, token_exp=expires_at)
+            )

@@ -28,15 +28,26 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
 
 HERE = Path(__file__).resolve().parent
-_templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["j2", "html"]),
-                         trim_blocks=True, lstrip_blocks=True)
+_templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["j2", "html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 _STYLE = (HERE / "templates" / "sign-in.css").read_text()
 _STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
 
 # The parameters of an authorization request (RFC 6749 section 4.1.1, RFC 7636 section 4.3), carried from the
 # GET to the POST in hidden fields. Others are ignored, as section 3.1 asks.
-REQUEST_PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
-                  "code_challenge_method")
+REQUEST_PARAMS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+)
 MAX_QUERY_BYTES = 8192
 MAX_VALUE_CHARS = {"state": 1024, "redirect_uri": 2048, "scope": 1024, "username": 64, "password": 256}
 DEFAULT_MAX_VALUE_CHARS = 256
@@ -72,19 +83,35 @@ def token_cors_headers(gateway: Gateway, origin: str | None) -> dict[str, str]:
     return {"Vary": "Origin"}
 
 
-def _page(status: int, *, client: RegisteredClient | None, values: dict[str, str], error: str | None,
-          form_targets: str) -> Response[str]:
+def _page(
+    status: int, *, client: RegisteredClient | None, values: dict[str, str], error: str | None, form_targets: str
+) -> Response[str]:
     config = client.config if client else None
     body = _templates.get_template("sign-in.html.j2").render(
-        style=_STYLE, client_name=(config.name or config.id) if config else "", client_id=config.id if config else "",
+        style=_STYLE,
+        client_name=(config.name or config.id) if config else "",
+        client_id=config.id if config else "",
         scopes=str(values.get("scope") or " ".join(config.scopes if config else [])).split(),
-        hidden={k: values[k] for k in REQUEST_PARAMS if k in values}, error=error,
-        username=values.get("username", ""))
-    csp = (f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; img-src data:; base-uri 'none'; "
-           f"form-action 'self' {form_targets}; frame-ancestors 'none'")
-    return Response(body, status_code=status, media_type="text/html",
-                    headers={"Content-Security-Policy": csp, "Cache-Control": "no-store", "X-Frame-Options": "DENY",
-                             "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"})
+        hidden={k: values[k] for k in REQUEST_PARAMS if k in values},
+        error=error,
+        username=values.get("username", ""),
+    )
+    csp = (
+        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; img-src data:; base-uri 'none'; "
+        f"form-action 'self' {form_targets}; frame-ancestors 'none'"
+    )
+    return Response(
+        body,
+        status_code=status,
+        media_type="text/html",
+        headers={
+            "Content-Security-Policy": csp,
+            "Cache-Control": "no-store",
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 def signin_handlers(gateway: Gateway, oauth: OAuthServer, oauth_error: OAuthError) -> list[ControllerRouterHandler]:
@@ -115,8 +142,13 @@ def signin_handlers(gateway: Gateway, oauth: OAuthServer, oauth_error: OAuthErro
             grant = oauth.get_consent_grant(oauth_request)
         except OAuth2Error as error:
             return error_response(error, after_post=False)
-        return _page(200, client=grant.request.client, values=oauth_request.payload.data, error=None,
-                     form_targets=_origin(grant.redirect_uri))
+        return _page(
+            200,
+            client=grant.request.client,
+            values=oauth_request.payload.data,
+            error=None,
+            form_targets=_origin(grant.redirect_uri),
+        )
 
     @post("/authorize", include_in_schema=False, status_code=303)
     async def authorize(request: Request[Any, Any, Any]) -> Response[Any]:
@@ -134,11 +166,15 @@ def signin_handlers(gateway: Gateway, oauth: OAuthServer, oauth_error: OAuthErro
             return error_response(error, after_post=True)
         data = oauth_request.payload.data
         # scrypt costs tens of milliseconds: off the event loop.
-        person = await asyncio.to_thread(oauth.people.authenticate, data.get("username", ""),
-                                         data.get("password", ""))
+        person = await asyncio.to_thread(oauth.people.authenticate, data.get("username", ""), data.get("password", ""))
         if person is None:
-            return _page(401, client=grant.request.client, values=data, error="Wrong username or password.",
-                         form_targets=_origin(grant.redirect_uri))
+            return _page(
+                401,
+                client=grant.request.client,
+                values=data,
+                error="Wrong username or password.",
+                form_targets=_origin(grant.redirect_uri),
+            )
         status, _, headers = oauth.create_authorization_response(oauth_request, grant_user=person, grant=grant)
         await oauth.save_issued_code(oauth_request)
         return Response(b"", status_code=303 if status == 302 else status, headers=dict(headers))

@@ -39,12 +39,19 @@ class SignIn:
 
     @classmethod
     def of_page(cls, stack: RunningStack, client_id: str, page: str) -> SignIn:
-        return cls(client_id, stack.stack.url("experience") + page, secrets.token_urlsafe(48),
-                   secrets.token_urlsafe(16))
+        return cls(
+            client_id, stack.stack.url("experience") + page, secrets.token_urlsafe(48), secrets.token_urlsafe(16)
+        )
 
     def params(self, **changes: Any) -> dict[str, str]:
-        params = {"response_type": "code", "client_id": self.client_id, "redirect_uri": self.redirect_uri,
-                  "state": self.state, "code_challenge": challenge_of(self.verifier), "code_challenge_method": "S256"}
+        params = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "state": self.state,
+            "code_challenge": challenge_of(self.verifier),
+            "code_challenge_method": "S256",
+        }
         return {k: v for k, v in {**params, **changes}.items() if v is not None}
 
 
@@ -68,8 +75,14 @@ def code_for(stack: RunningStack, http: httpx.Client, flow: SignIn, username: st
 
 
 def redeem(http: httpx.Client, flow: SignIn, code: str, **changes: Any) -> httpx.Response:
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": flow.redirect_uri,
-            "client_id": flow.client_id, "code_verifier": flow.verifier, **changes}
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": flow.redirect_uri,
+        "client_id": flow.client_id,
+        "code_verifier": flow.verifier,
+        **changes,
+    }
     return http.post("/oauth2/token", data={k: v for k, v in form.items() if v is not None})
 
 

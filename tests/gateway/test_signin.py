@@ -53,8 +53,7 @@ def oauth_error_of(response: httpx.Response, status: int, error: str) -> str:
     return str(body["error_description"])
 
 
-def test_a_finance_lead_signs_in_and_acts_as_herself(stack: RunningStack, http: httpx.Client,
-                                                     finance: SignIn) -> None:
+def test_a_finance_lead_signs_in_and_acts_as_herself(stack: RunningStack, http: httpx.Client, finance: SignIn) -> None:
     page = http.get("/authorize", params=finance.params())
     assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
     assert "Finance operations" in page.text and "finance:month-end" in page.text
@@ -72,8 +71,9 @@ def test_a_finance_lead_signs_in_and_acts_as_herself(stack: RunningStack, http: 
     assert (claims["sub"], claims["client_id"]) == ("wrk_e1003", "finance-web")
     assert set(claims["scope"].split()) == {"finance:read", "finance:write", "finance:month-end"}
 
-    queue = http.get(f"{FINOPS}/exceptions", params={"limit": 1},
-                     headers={"Authorization": f"Bearer {body['access_token']}"})
+    queue = http.get(
+        f"{FINOPS}/exceptions", params={"limit": 1}, headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
     assert queue.status_code == 200, queue.text
 
 
@@ -81,15 +81,21 @@ def test_a_person_gets_only_what_their_roles_and_the_client_allow(stack: Running
     dashboards = SignIn.of_page(stack, "dashboard-web", "/dashboards/")
     token = redeem(http, dashboards, code_for(stack, http, dashboards, MANAGER_USER)).json()["access_token"]
     # The manager's roles grant time, approvals and dashboards; the client is registered for those same four.
-    assert set(claims_of(token)["scope"].split()) == {"time:read", "approvals:read", "approvals:write",
-                                                      "dashboards:read"}
-    narrowed = redeem(http, dashboards, code_for(stack, http, dashboards, FINANCE_LEAD_USER,
-                                                 scope="dashboards:read approvals:write")).json()["access_token"]
+    assert set(claims_of(token)["scope"].split()) == {
+        "time:read",
+        "approvals:read",
+        "approvals:write",
+        "dashboards:read",
+    }
+    narrowed = redeem(
+        http, dashboards, code_for(stack, http, dashboards, FINANCE_LEAD_USER, scope="dashboards:read approvals:write")
+    ).json()["access_token"]
     assert claims_of(narrowed)["scope"] == "dashboards:read"  # approvals:write is not a finance lead's
 
 
-def test_a_person_without_the_role_is_sent_back_with_access_denied(stack: RunningStack, http: httpx.Client,
-                                                                   finance: SignIn) -> None:
+def test_a_person_without_the_role_is_sent_back_with_access_denied(
+    stack: RunningStack, http: httpx.Client, finance: SignIn
+) -> None:
     response = submit(http, finance.params(), CONSULTANT_USER, password_of(stack, CONSULTANT_USER))
     assert response.status_code == 303
     target, params = redirected(response)
@@ -99,7 +105,8 @@ def test_a_person_without_the_role_is_sent_back_with_access_denied(stack: Runnin
 
 
 def test_a_wrong_password_shows_the_page_again_and_says_nothing_about_the_username(
-        stack: RunningStack, http: httpx.Client, finance: SignIn) -> None:
+    stack: RunningStack, http: httpx.Client, finance: SignIn
+) -> None:
     wrong = submit(http, finance.params(), FINANCE_LEAD_USER, "not-her-password")
     unknown = submit(http, finance.params(), "mallory", "whatever")
     assert wrong.status_code == unknown.status_code == 401
@@ -107,51 +114,65 @@ def test_a_wrong_password_shows_the_page_again_and_says_nothing_about_the_userna
     assert "Wrong username or password." in wrong.text and "Wrong username or password." in unknown.text
 
 
-@pytest.mark.parametrize(("changes", "why"), [
-    ({"redirect_uri": "https://evil.example/finance-ops/"}, "not supported by client"),
-    ({"redirect_uri": "http://127.0.0.1:1/finance-ops/"}, "not supported by client"),
-    ({"redirect_uri": None}, "redirect_uri"),
-    ({"client_id": "no-such-client"}, "does not exist"),
-    ({"client_id": None}, "client_id"),
-    ({"client_id": "experience-tier"}, "not supported by client"),  # a tier's client signs nobody in
-])
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"redirect_uri": "https://evil.example/finance-ops/"}, "not supported by client"),
+        ({"redirect_uri": "http://127.0.0.1:1/finance-ops/"}, "not supported by client"),
+        ({"redirect_uri": None}, "redirect_uri"),
+        ({"client_id": "no-such-client"}, "does not exist"),
+        ({"client_id": None}, "client_id"),
+        ({"client_id": "experience-tier"}, "not supported by client"),  # a tier's client signs nobody in
+    ],
+)
 def test_a_request_that_cannot_be_trusted_to_redirect_is_a_400_and_goes_nowhere(
-        http: httpx.Client, finance: SignIn, changes: dict[str, str | None], why: str) -> None:
-    for response in (http.get("/authorize", params=finance.params(**changes)),
-                     submit(http, finance.params(**changes), FINANCE_LEAD_USER, "x")):
+    http: httpx.Client, finance: SignIn, changes: dict[str, str | None], why: str
+) -> None:
+    for response in (
+        http.get("/authorize", params=finance.params(**changes)),
+        submit(http, finance.params(**changes), FINANCE_LEAD_USER, "x"),
+    ):
         assert "location" not in response.headers
         assert response.status_code == 400
         assert why in response.json()["error_description"]
 
 
 def test_the_wrong_redirect_uri_check_is_exact(stack: RunningStack, http: httpx.Client, finance: SignIn) -> None:
-    for near in (finance.redirect_uri + "x", finance.redirect_uri.rstrip("/"), finance.redirect_uri + "?a=1",
-                 finance.redirect_uri.replace("127.0.0.1", "localhost")):
+    for near in (
+        finance.redirect_uri + "x",
+        finance.redirect_uri.rstrip("/"),
+        finance.redirect_uri + "?a=1",
+        finance.redirect_uri.replace("127.0.0.1", "localhost"),
+    ):
         response = http.get("/authorize", params=finance.params(redirect_uri=near))
         assert response.status_code == 400 and "location" not in response.headers, near
 
 
-@pytest.mark.parametrize(("changes", "why"), [
-    ({"code_challenge": None, "code_challenge_method": None}, "code_challenge is required"),
-    ({"code_challenge_method": "plain"}, "must be S256"),
-    ({"code_challenge_method": None}, "must be S256"),
-    ({"code_challenge": "short"}, "Invalid 'code_challenge'"),
-    ({"response_type": "token"}, ""),
-    ({"scope": "finance:read admin:write"}, "admin:write"),
-])
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"code_challenge": None, "code_challenge_method": None}, "code_challenge is required"),
+        ({"code_challenge_method": "plain"}, "must be S256"),
+        ({"code_challenge_method": None}, "must be S256"),
+        ({"code_challenge": "short"}, "Invalid 'code_challenge'"),
+        ({"response_type": "token"}, ""),
+        ({"scope": "finance:read admin:write"}, "admin:write"),
+    ],
+)
 def test_a_bad_request_from_a_known_page_goes_back_to_it_with_error(
-        http: httpx.Client, finance: SignIn, changes: dict[str, str | None], why: str) -> None:
+    http: httpx.Client, finance: SignIn, changes: dict[str, str | None], why: str
+) -> None:
     response = http.get("/authorize", params=finance.params(**changes))
     assert response.status_code == 302, response.text
     target, params = redirected(response)
     assert target == finance.redirect_uri and params["state"] == finance.state
-    assert params["error"] in ("invalid_request", "invalid_scope", "unauthorized_client",
-                               "unsupported_response_type")
+    assert params["error"] in ("invalid_request", "invalid_scope", "unauthorized_client", "unsupported_response_type")
     assert why in params.get("error_description", ""), params
 
 
 def test_control_characters_and_huge_parameters_are_refused_before_anything_else(
-        http: httpx.Client, finance: SignIn) -> None:
+    http: httpx.Client, finance: SignIn
+) -> None:
     crlf = http.get("/authorize", params=finance.params(state="a\r\nSet-Cookie: x=1"))
     assert "control characters" in oauth_error_of(crlf, 400, "invalid_request")
     assert "location" not in crlf.headers and "set-cookie" not in crlf.headers
@@ -163,8 +184,9 @@ def test_control_characters_and_huge_parameters_are_refused_before_anything_else
     assert "x-www-form-urlencoded" in oauth_error_of(not_a_form, 400, "invalid_request")
 
 
-def test_a_code_works_once_and_its_replay_revokes_the_token(stack: RunningStack, http: httpx.Client,
-                                                            finance: SignIn) -> None:
+def test_a_code_works_once_and_its_replay_revokes_the_token(
+    stack: RunningStack, http: httpx.Client, finance: SignIn
+) -> None:
     code = code_for(stack, http, finance, FINANCE_LEAD_USER)
     first = redeem(http, finance, code)
     assert first.status_code == 200
@@ -180,27 +202,36 @@ def test_a_code_works_once_and_its_replay_revokes_the_token(stack: RunningStack,
     assert http.get(f"{FINOPS}/exceptions", headers=bearer).status_code == 401
 
 
-def test_of_concurrent_redemptions_of_one_code_exactly_one_wins(stack: RunningStack, http: httpx.Client,
-                                                                finance: SignIn) -> None:
+def test_of_concurrent_redemptions_of_one_code_exactly_one_wins(
+    stack: RunningStack, http: httpx.Client, finance: SignIn
+) -> None:
     code = code_for(stack, http, finance, FINANCE_LEAD_USER)
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = sorted(r.status_code for r in pool.map(lambda _: redeem(http, finance, code), range(6)))
     assert statuses == [200, 400, 400, 400, 400, 400]
 
 
-def test_a_code_is_bound_to_its_client_redirect_uri_and_verifier(stack: RunningStack, http: httpx.Client,
-                                                                 finance: SignIn) -> None:
+def test_a_code_is_bound_to_its_client_redirect_uri_and_verifier(
+    stack: RunningStack, http: httpx.Client, finance: SignIn
+) -> None:
     dashboards = SignIn.of_page(stack, "dashboard-web", "/dashboards/")
-    other_client = redeem(http, dashboards, code_for(stack, http, finance, FINANCE_LEAD_USER),
-                          redirect_uri=finance.redirect_uri, code_verifier=finance.verifier)
+    other_client = redeem(
+        http,
+        dashboards,
+        code_for(stack, http, finance, FINANCE_LEAD_USER),
+        redirect_uri=finance.redirect_uri,
+        code_verifier=finance.verifier,
+    )
     assert "another client" in oauth_error_of(other_client, 400, "invalid_grant")
 
-    wrong_redirect = redeem(http, finance, code_for(stack, http, finance, FINANCE_LEAD_USER),
-                            redirect_uri=dashboards.redirect_uri)
+    wrong_redirect = redeem(
+        http, finance, code_for(stack, http, finance, FINANCE_LEAD_USER), redirect_uri=dashboards.redirect_uri
+    )
     assert "redirect_uri" in oauth_error_of(wrong_redirect, 400, "invalid_grant")
 
-    wrong_verifier = redeem(http, finance, code_for(stack, http, finance, FINANCE_LEAD_USER),
-                            code_verifier=dashboards.verifier)
+    wrong_verifier = redeem(
+        http, finance, code_for(stack, http, finance, FINANCE_LEAD_USER), code_verifier=dashboards.verifier
+    )
     assert "challenge failed" in oauth_error_of(wrong_verifier, 400, "invalid_grant")
 
     no_verifier = redeem(http, finance, code_for(stack, http, finance, FINANCE_LEAD_USER), code_verifier=None)
@@ -214,29 +245,36 @@ def test_an_expired_code_is_refused(stack: RunningStack, http: httpx.Client, fin
     code = code_for(stack, http, finance, FINANCE_LEAD_USER)
     # The code's 60 seconds pass (set in the gateway's own database rather than waited for).
     with sqlite3.connect(stack.stack.data_dir / "gateway.db") as db:
-        db.execute("UPDATE gateway_authorization_codes SET expires_at = expires_at - 61 WHERE code_hash = ?",
-                   (_digest(code),))
+        db.execute(
+            "UPDATE gateway_authorization_codes SET expires_at = expires_at - 61 WHERE code_hash = ?", (_digest(code),)
+        )
     assert "expired" in oauth_error_of(redeem(http, finance, code), 400, "invalid_grant")
 
 
 def test_a_public_page_client_has_no_other_way_in(http: httpx.Client, finance: SignIn) -> None:
     machine = http.post("/oauth2/token", data={"grant_type": "client_credentials", "client_id": "finance-web"})
     assert machine.status_code in (400, 401) and machine.json()["error"] in ("invalid_client", "unauthorized_client")
-    with_a_secret = http.post("/oauth2/token", data={"grant_type": "client_credentials"},
-                              auth=("finance-web", "demo-secret-finance-web"))
+    with_a_secret = http.post(
+        "/oauth2/token", data={"grant_type": "client_credentials"}, auth=("finance-web", "demo-secret-finance-web")
+    )
     assert with_a_secret.json()["error"] == "invalid_client"
 
 
-def test_the_page_may_read_the_token_answer_and_others_may_not(stack: RunningStack, http: httpx.Client,
-                                                               finance: SignIn) -> None:
+def test_the_page_may_read_the_token_answer_and_others_may_not(
+    stack: RunningStack, http: httpx.Client, finance: SignIn
+) -> None:
     page_origin = stack.stack.url("experience")
     code = code_for(stack, http, finance, FINANCE_LEAD_USER)
     ok = redeem(http, finance, code)
     assert ok.status_code == 200
-    mine = http.post("/oauth2/token", data={"grant_type": "authorization_code", "code": "x"},
-                     headers={"Origin": page_origin})
-    theirs = http.post("/oauth2/token", data={"grant_type": "authorization_code", "code": "x"},
-                       headers={"Origin": "https://evil.example"})
+    mine = http.post(
+        "/oauth2/token", data={"grant_type": "authorization_code", "code": "x"}, headers={"Origin": page_origin}
+    )
+    theirs = http.post(
+        "/oauth2/token",
+        data={"grant_type": "authorization_code", "code": "x"},
+        headers={"Origin": "https://evil.example"},
+    )
     assert mine.headers["access-control-allow-origin"] == page_origin
     assert "access-control-allow-origin" not in theirs.headers
 
