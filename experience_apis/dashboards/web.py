@@ -39,13 +39,8 @@ def _read(name: str) -> bytes:
 @get(PREFIX, include_in_schema=False)
 async def page(state: State) -> Response[bytes]:
     settings: ExperienceSettings = state.settings
-    body = signin.render_page(
+    return signin.page_response(
         state.web_files["index.html"], settings, client_id=settings.dashboard_client_id, scope=settings.dashboard_scope
-    )
-    return Response(
-        body,
-        media_type="text/html",
-        headers={"Content-Security-Policy": signin.content_security_policy(settings), **signin.PAGE_HEADERS},
     )
 
 

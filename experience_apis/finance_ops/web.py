@@ -29,13 +29,8 @@ ASSETS: Final = {"finance.js": "text/javascript", "finance.css": "text/css", "si
 @get(PREFIX, include_in_schema=False)
 async def page(state: State) -> Response[bytes]:
     settings: ExperienceSettings = state.settings
-    body = signin.render_page(
+    return signin.page_response(
         state.finance_files["index.html"], settings, client_id=settings.finance_client_id, scope=settings.finance_scope
-    )
-    return Response(
-        body,
-        media_type="text/html",
-        headers={"Content-Security-Policy": signin.content_security_policy(settings), **signin.PAGE_HEADERS},
     )
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
+from litestar import Response
+
 from experience_apis.settings import ExperienceSettings
 
 SCRIPT: Final = (Path(__file__).parent / "signin.js").read_bytes()
@@ -63,3 +65,13 @@ def render_page(template: bytes, settings: ExperienceSettings, *, client_id: str
     for name, value in values.items():
         template = template.replace(f"{{{{{name}}}}}".encode(), html.escape(value, quote=True).encode())
     return template
+
+
+def page_response(template: bytes, settings: ExperienceSettings, *, client_id: str, scope: str) -> Response[bytes]:
+    """A page of the tier, ready to sign its person in, locked down by the CSP."""
+    body = render_page(template, settings, client_id=client_id, scope=scope)
+    return Response(
+        body,
+        media_type="text/html",
+        headers={"Content-Security-Policy": content_security_policy(settings), **PAGE_HEADERS},
+    )

@@ -131,17 +131,24 @@ def signin_handlers(gateway: Gateway, oauth: OAuthServer, oauth_error: OAuthErro
         bad = _bad_values(values)
         return oauth_error(400, "invalid_request", bad) if bad else values
 
+    def consent(raw: bytes, *, after_post: bool) -> tuple[FormRequest, Any] | Response[Any]:
+        """The authorization request and authlib's grant for it, once its parameters pass every check."""
+        values = parse(raw)
+        if isinstance(values, Response):
+            return values
+        oauth_request = FormRequest({}, {}, values=values)
+        try:
+            return oauth_request, oauth.get_consent_grant(oauth_request)
+        except OAuth2Error as error:
+            return error_response(error, after_post=after_post)
+
     @get("/authorize", include_in_schema=False)
     async def authorize_page(request: Request[Any, Any, Any]) -> Response[Any]:
         """The sign-in page for a valid authorization request (code + PKCE S256)."""
-        values = parse(request.scope.get("query_string", b""))
-        if isinstance(values, Response):
-            return values
-        oauth_request = FormRequest({}, request.headers, values=values)
-        try:
-            grant = oauth.get_consent_grant(oauth_request)
-        except OAuth2Error as error:
-            return error_response(error, after_post=False)
+        checked = consent(request.scope.get("query_string", b""), after_post=False)
+        if isinstance(checked, Response):
+            return checked
+        oauth_request, grant = checked
         return _page(
             200,
             client=grant.request.client,
@@ -156,14 +163,10 @@ def signin_handlers(gateway: Gateway, oauth: OAuthServer, oauth_error: OAuthErro
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/x-www-form-urlencoded":
             return oauth_error(400, "invalid_request", "send the sign-in form as application/x-www-form-urlencoded")
-        values = parse(await request.body())
-        if isinstance(values, Response):
-            return values
-        oauth_request = FormRequest({}, request.headers, values=values)
-        try:
-            grant = oauth.get_consent_grant(oauth_request)
-        except OAuth2Error as error:
-            return error_response(error, after_post=True)
+        checked = consent(await request.body(), after_post=True)
+        if isinstance(checked, Response):
+            return checked
+        oauth_request, grant = checked
         data = oauth_request.payload.data
         # scrypt costs tens of milliseconds: off the event loop.
         person = await asyncio.to_thread(oauth.people.authenticate, data.get("username", ""), data.get("password", ""))
