@@ -8,6 +8,7 @@ once: the first to write wins and the others read what it wrote.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -73,11 +74,13 @@ class People:
         person = self.by_username.get(username)
         stored = self.hashes.get(username) if person is not None else None
         # An unknown username still pays for a check, so timing does not tell which usernames exist.
-        matched = secret_matches(password, stored or _DUMMY_HASH)
+        matched = secret_matches(password, stored or _dummy_hash())
         return person if matched and stored is not None else None
 
     def scopes_of(self, person: Person) -> frozenset[str]:
         return self.config.scopes_of(person)
 
 
-_DUMMY_HASH = hash_secret(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_secret(secrets.token_urlsafe(16))

@@ -180,6 +180,8 @@ def test_control_characters_and_huge_parameters_are_refused_before_anything_else
     assert "too long" in oauth_error_of(huge_state, 400, "invalid_request")
     huge_query = http.get("/authorize", params={**finance.params(), **{f"p{i}": "v" * 200 for i in range(60)}})
     assert "exceed" in oauth_error_of(huge_query, 400, "invalid_request")
+    huge_form = http.post("/authorize", data={**finance.params(), "username": "chloe", "password": "p" * 20_000})
+    assert "exceed" in oauth_error_of(huge_form, 400, "invalid_request")
     not_a_form = http.post("/authorize", json=finance.params())
     assert "x-www-form-urlencoded" in oauth_error_of(not_a_form, 400, "invalid_request")
 
