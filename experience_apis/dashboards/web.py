@@ -15,6 +15,7 @@ from typing import Any, Final
 import httpx
 from litestar import Litestar, Response, get, post
 from litestar.datastructures import State
+from litestar.params import FromQuery
 
 from experience_apis.dashboards.models import DashboardSession
 from experience_apis.settings import ExperienceSettings
@@ -51,7 +52,7 @@ async def page(state: State) -> Response[bytes]:
 
 
 @get(PREFIX + "/assets/{name:str}", include_in_schema=False)
-async def asset(state: State, name: str) -> Response[bytes]:
+async def asset(state: State, name: FromQuery[str]) -> Response[bytes]:
     if name not in ASSETS:
         raise NotFound(f"no asset {name!r}")
     return Response(state.web_files[name], media_type=ASSETS[name][1],

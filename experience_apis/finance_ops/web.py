@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from litestar import Litestar, Response, get
 from litestar.datastructures import State
+from litestar.params import FromQuery
 
 from experience_apis.settings import ExperienceSettings
 from runtime.edge import install_edge
@@ -45,7 +46,7 @@ async def page(state: State) -> Response[bytes]:
 
 
 @get(PREFIX + "/assets/{name:str}", include_in_schema=False)
-async def asset(state: State, name: str) -> Response[bytes]:
+async def asset(state: State, name: FromQuery[str]) -> Response[bytes]:
     if name not in ASSETS:
         raise NotFound(f"no asset {name!r}")
     return Response(state.finance_files[name], media_type=ASSETS[name], headers=_SECURITY_HEADERS)
