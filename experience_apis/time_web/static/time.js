@@ -224,6 +224,9 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("log-form").addEventListener("submit", logTime);
   document.getElementById("week-prev").addEventListener("click", () => loadWeek(addDays(view.week, -7)));
   document.getElementById("week-next").addEventListener("click", () => loadWeek(addDays(view.week, 7)));
+  document.getElementById("week-day").addEventListener("change", (event) => {
+    if (event.target.value) loadWeek(mondayOf(event.target.value));
+  });
   document.getElementById("submit-week").addEventListener("click", submitWeek);
   document.getElementById("sync-now").addEventListener("click", syncOutbox);
   document.getElementById("correction-form").addEventListener("submit", requestCorrection);
