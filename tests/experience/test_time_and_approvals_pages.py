@@ -52,9 +52,20 @@ def ok(response: httpx.Response, status: int = 200) -> Any:
 def submitted(client: httpx.Client, minutes: int, notes: str) -> tuple[str, str]:
     """A fresh entry on the demo project by the client's person, on a day of its own, submitted: (id, day)."""
     day = a_day_of_its_own()
-    entry = ok(client.post(f"{MOBILE}/me/time-entries", json={
-        "project_id": PROJECT, "work_date": day.isoformat(), "minutes": minutes, "work_type": "billable_delivery",
-        "notes": notes, "client_ref": "page-" + uuid.uuid4().hex[:12]}), 201)
+    entry = ok(
+        client.post(
+            f"{MOBILE}/me/time-entries",
+            json={
+                "project_id": PROJECT,
+                "work_date": day.isoformat(),
+                "minutes": minutes,
+                "work_type": "billable_delivery",
+                "notes": notes,
+                "client_ref": "page-" + uuid.uuid4().hex[:12],
+            },
+        ),
+        201,
+    )
     ok(client.post(f"{MOBILE}/me/weeks/{week_of(day).isoformat()}/submissions"))
     return entry["time_entry_id"], day.isoformat()
 
@@ -66,10 +77,14 @@ def open_page(driver: WebDriver, stack: RunningStack, page: str, username: str, 
 
 
 def show_week_of(driver: WebDriver, day: str) -> None:
-    driver.execute_script("const input = document.getElementById('week-day'); input.value = arguments[0];"
-                          "input.dispatchEvent(new Event('change'));", day)
-    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-week")
-                                    == week_of_text(day))
+    driver.execute_script(
+        "const input = document.getElementById('week-day'); input.value = arguments[0];"
+        "input.dispatchEvent(new Event('change'));",
+        day,
+    )
+    WebDriverWait(driver, 30).until(
+        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-week") == week_of_text(day)
+    )
 
 
 def week_of_text(day: str) -> str:
@@ -78,14 +93,16 @@ def week_of_text(day: str) -> str:
 
 def until(driver: WebDriver, found: Callable[[WebDriver], T]) -> T:
     """``found``'s answer once it has one, looking again whenever the page re-renders under it."""
-    return WebDriverWait(driver, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
-                         ).until(found)
+    return WebDriverWait(driver, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+        found
+    )
 
 
 def week_row(driver: WebDriver, entry_id: str) -> dict[str, str]:
     row = driver.find_element(By.CSS_SELECTOR, f'#week-table tr[data-key="{entry_id}"]')
-    cells = {cell.get_attribute("data-field") or "": cell.text
-             for cell in row.find_elements(By.CSS_SELECTOR, "[data-field]")}
+    cells = {
+        cell.get_attribute("data-field") or "": cell.text for cell in row.find_elements(By.CSS_SELECTOR, "[data-field]")
+    }
     return {**cells, "row": row.text}
 
 
@@ -120,8 +137,17 @@ def test_ada_logs_and_submits_ben_approves_and_it_is_posted_once(stack: RunningS
 
         log_on_the_page(driver, day, 150, notes)
         assert text_when(driver, "log-status", "Logged") == f"Logged 2:30 on {day} (draft)."
-        entry_id = until(driver, lambda d: next((r.get_attribute("data-key") for r in d.find_elements(
-            By.CSS_SELECTOR, "#week-table tbody tr") if notes in r.text), None))
+        entry_id = until(
+            driver,
+            lambda d: next(
+                (
+                    r.get_attribute("data-key")
+                    for r in d.find_elements(By.CSS_SELECTOR, "#week-table tbody tr")
+                    if notes in r.text
+                ),
+                None,
+            ),
+        )
         shown = until(driver, lambda d: week_row(d, entry_id))
         assert (shown["state"], shown["time"]) == ("draft", "2:30")
 
@@ -160,7 +186,8 @@ def test_ada_logs_and_submits_ben_approves_and_it_is_posted_once(stack: RunningS
 
 
 def test_a_rejection_reaches_ada_with_its_reason_and_ben_never_sees_his_own_time(
-        stack: RunningStack, ada: httpx.Client, ben_api: httpx.Client) -> None:
+    stack: RunningStack, ada: httpx.Client, ben_api: httpx.Client
+) -> None:
     adas, day = submitted(ada, 60, "Data mapping")
     with stack.client("time-web", subject=DEMO_MANAGER) as ben_logs:
         bens, _ = submitted(ben_logs, 90, "Steering committee")
@@ -174,8 +201,9 @@ def test_a_rejection_reaches_ada_with_its_reason_and_ben_never_sees_his_own_time
         assert adas in shown and bens not in shown  # separation of duties: his own time waits elsewhere
         driver.find_element(By.CSS_SELECTOR, f'[data-select="{adas}"]').click()
         driver.find_element(By.ID, "reject-selected").click()
-        assert text_when(driver, "decision-status", "Say why") == \
-            "Say why you reject it: the consultant sees your reason."
+        assert (
+            text_when(driver, "decision-status", "Say why") == "Say why you reject it: the consultant sees your reason."
+        )
         driver.find_element(By.ID, "decision-reason").send_keys(reason)
         driver.find_element(By.ID, "reject-selected").click()
         assert text_when(driver, "decision-status", "rejected,").startswith("0 approved, 1 rejected, 0 not decided.")
@@ -191,11 +219,17 @@ def test_a_rejection_reaches_ada_with_its_reason_and_ben_never_sees_his_own_time
         assert row["state"].startswith("rejected") and row["reason"] == f"Reason: {reason}"
 
 
-def test_ada_asks_for_a_correction_and_ben_decides_it(stack: RunningStack, ada: httpx.Client,
-                                                      ben_api: httpx.Client) -> None:
+def test_ada_asks_for_a_correction_and_ben_decides_it(
+    stack: RunningStack, ada: httpx.Client, ben_api: httpx.Client
+) -> None:
     entry_id, day = submitted(ada, 120, "Workshop prep")
-    ok(ben_api.post(f"{INBOX}/submitted-entries/{entry_id}/decisions", json={"decision": "approve"},
-                    headers={"Idempotency-Key": "page-approve-" + entry_id}))
+    ok(
+        ben_api.post(
+            f"{INBOX}/submitted-entries/{entry_id}/decisions",
+            json={"decision": "approve"},
+            headers={"Idempotency-Key": "page-approve-" + entry_id},
+        )
+    )
 
     with headless_chromium() as driver:
         open_page(driver, stack, "/time/", CONSULTANT_USER)
@@ -213,19 +247,22 @@ def test_ada_asks_for_a_correction_and_ben_decides_it(stack: RunningStack, ada: 
 
     with headless_chromium() as driver:
         open_page(driver, stack, "/approvals/", MANAGER_USER)
-        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR,
-                                                                  f'#corrections-table tr[data-key="{correction_id}"]'))
+        WebDriverWait(driver, 30).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, f'#corrections-table tr[data-key="{correction_id}"]')
+        )
         row = driver.find_element(By.CSS_SELECTOR, f'#corrections-table tr[data-key="{correction_id}"]')
         assert "1.5 h" in row.text and "Prep ran 30 minutes shorter" in row.text
         driver.find_element(By.CSS_SELECTOR, f'[data-decide="approve"][data-correction="{correction_id}"]').click()
         decided = text_when(driver, "correction-status", f"Correction {correction_id}:")
         assert decided.startswith(f"Correction {correction_id}: approved"), decided
-        WebDriverWait(driver, 30).until(lambda d: not d.find_elements(
-            By.CSS_SELECTOR, f'#corrections-table tr[data-key="{correction_id}"]'))
+        WebDriverWait(driver, 30).until(
+            lambda d: not d.find_elements(By.CSS_SELECTOR, f'#corrections-table tr[data-key="{correction_id}"]')
+        )
 
 
-def test_time_logged_offline_waits_in_the_browser_and_is_sent_once_back_online(stack: RunningStack,
-                                                                               ada: httpx.Client) -> None:
+def test_time_logged_offline_waits_in_the_browser_and_is_sent_once_back_online(
+    stack: RunningStack, ada: httpx.Client
+) -> None:
     day = a_day_of_its_own().isoformat()
     notes = "On the train " + uuid.uuid4().hex[:6]
     with headless_chromium() as driver:
@@ -254,12 +291,16 @@ def test_a_person_without_the_role_is_refused_and_told_why(stack: RunningStack, 
         assert not driver.find_element(By.ID, "workspace").is_displayed()
 
 
-@pytest.mark.parametrize(("page", "client_id", "scripts"), [
-    ("/time/", "time-web", ("time.js", "pages.js", "signin.js")),
-    ("/approvals/", "approvals-web", ("approvals.js", "pages.js", "signin.js")),
-])
+@pytest.mark.parametrize(
+    ("page", "client_id", "scripts"),
+    [
+        ("/time/", "time-web", ("time.js", "pages.js", "signin.js")),
+        ("/approvals/", "approvals-web", ("approvals.js", "pages.js", "signin.js")),
+    ],
+)
 def test_the_pages_need_no_token_hold_no_secret_and_lock_themselves_down(
-        stack: RunningStack, page: str, client_id: str, scripts: tuple[str, ...]) -> None:
+    stack: RunningStack, page: str, client_id: str, scripts: tuple[str, ...]
+) -> None:
     base = stack.stack.url("experience") + page
     answer = httpx.get(base)
     assert answer.status_code == 200 and answer.headers["content-type"] == "text/html; charset=utf-8"
@@ -269,7 +310,7 @@ def test_the_pages_need_no_token_hold_no_secret_and_lock_themselves_down(
     for name in scripts:
         script = httpx.get(f"{base}assets/{name}")
         assert script.status_code == 200 and script.headers["content-type"] == "text/javascript; charset=utf-8"
-        assert not any(s in script.text for s in ("client_secret", "demo-secret", "sessionStorage.setItem(\"token"))
+        assert not any(s in script.text for s in ("client_secret", "demo-secret", 'sessionStorage.setItem("token'))
     assert httpx.get(f"{base}assets/pages.css").headers["content-type"] == "text/css; charset=utf-8"
     unknown = httpx.get(f"{base}assets/..%2F..%2F__init__.py")
     assert unknown.status_code == 404 and unknown.headers["content-type"].startswith("application/problem+json")
