@@ -154,6 +154,7 @@ def test_ada_logs_and_submits_ben_approves_and_it_is_posted_once(stack: RunningS
         driver.find_element(By.ID, "submit-week").click()
         text_when(driver, "week-status", "submitted,")
         until(driver, lambda d: week_row(d, entry_id)["state"] == "submitted")
+        driver.execute_script("document.getElementById('week').scrollIntoView()")
         screenshot(driver, "time")
 
     with headless_chromium() as driver:
@@ -168,6 +169,7 @@ def test_ada_logs_and_submits_ben_approves_and_it_is_posted_once(stack: RunningS
         result = driver.find_element(By.CSS_SELECTOR, f'#decision-results li[data-key="{entry_id}"]').text
         assert result.startswith(f"{entry_id}: approved — queued for posting"), result
         WebDriverWait(driver, 30).until(lambda d: entry_id not in inbox_ids(d))
+        driver.execute_script("window.scrollTo(0, 0)")
         screenshot(driver, "approvals")
 
     # Posted to the ERP once, and the consultant sees it so on her page.

@@ -129,7 +129,7 @@ function row(entry, projectNames) {
   return el("tr", { "data-key": entry.time_entry_id, "data-state": entry.state },
     el("td", {}, entry.work_date), el("td", {}, projectNames.get(entry.project_id) || entry.project_id),
     el("td", { class: "num", "data-field": "time" }, duration(entry.minutes)),
-    el("td", {}, WORK_TYPES[entry.work_type] || entry.work_type), el("td", {}, entry.notes), stateCell(entry),
+    stateCell(entry), el("td", {}, WORK_TYPES[entry.work_type] || entry.work_type), el("td", {}, entry.notes),
     actions);
 }
 
