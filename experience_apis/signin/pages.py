@@ -24,6 +24,8 @@ from runtime.errors import handle_exception
 from runtime.problems import NotFound
 
 _HERE: Final = Path(__file__).parent
+# What every page's <head> holds, in place of its {{shared_head}}: the sign-in settings and the shared files.
+SHARED_HEAD: Final = (_HERE / "head.html").read_bytes()
 # Served by every page: sign-in, the shared helpers and the shared look.
 SHARED: Final = {
     "signin.js": (signin.SCRIPT, signin.SCRIPT_MEDIA_TYPE),
@@ -46,7 +48,8 @@ class Page:
 
 
 def _handlers(page: Page) -> list[HTTPRouteHandler]:
-    template = (page.static / "index.html").read_bytes()
+    head = SHARED_HEAD.replace(b"{{prefix}}", page.prefix.encode())
+    template = (page.static / "index.html").read_bytes().replace(b"  {{shared_head}}\n", head)
     files = {
         **SHARED,
         **{Path(path).name: ((page.static / path).read_bytes(), media) for path, media in page.assets.items()},
