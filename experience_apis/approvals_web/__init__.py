@@ -19,4 +19,5 @@ APPROVALS_PAGE: Final = Page(
     assets={"approvals.js": "text/javascript", "approvals.css": "text/css"},
     client_id=lambda settings: settings.approvals_client_id,
     scope=lambda settings: settings.approvals_scope,
+    why_sign_in="every decision here is recorded under your name.",
 )

@@ -18,4 +18,5 @@ FINANCE_PAGE: Final = Page(
     assets={"finance.js": "text/javascript", "finance.css": "text/css"},
     client_id=lambda settings: settings.finance_client_id,
     scope=lambda settings: settings.finance_scope,
+    why_sign_in="everything you do here is recorded under your name.",
 )

@@ -26,6 +26,8 @@ from runtime.problems import NotFound
 _HERE: Final = Path(__file__).parent
 # What every page's <head> holds, in place of its {{shared_head}}: the sign-in settings and the shared files.
 SHARED_HEAD: Final = (_HERE / "head.html").read_bytes()
+# The sign-in card, in place of a page's {{sign_in_card}}, saying why the page wants to know who you are.
+SIGN_IN_CARD: Final = (_HERE / "sign-in.html").read_bytes()
 # Served by every page: sign-in, the shared helpers and the shared look.
 SHARED: Final = {
     "signin.js": (signin.SCRIPT, signin.SCRIPT_MEDIA_TYPE),
@@ -45,11 +47,18 @@ class Page:
     assets: Mapping[str, str]
     client_id: Callable[[ExperienceSettings], str]
     scope: Callable[[ExperienceSettings], str]
+    why_sign_in: str = ""
 
 
 def _handlers(page: Page) -> list[HTTPRouteHandler]:
     head = SHARED_HEAD.replace(b"{{prefix}}", page.prefix.encode())
-    template = (page.static / "index.html").read_bytes().replace(b"  {{shared_head}}\n", head)
+    card = SIGN_IN_CARD.replace(b"{{why}}", page.why_sign_in.encode())
+    template = (
+        (page.static / "index.html")
+        .read_bytes()
+        .replace(b"  {{shared_head}}\n", head)
+        .replace(b"    {{sign_in_card}}\n", card)
+    )
     files = {
         **SHARED,
         **{Path(path).name: ((page.static / path).read_bytes(), media) for path, media in page.assets.items()},

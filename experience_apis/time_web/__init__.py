@@ -19,4 +19,5 @@ TIME_PAGE: Final = Page(
     assets={"time.js": "text/javascript", "time.css": "text/css"},
     client_id=lambda settings: settings.time_client_id,
     scope=lambda settings: settings.time_scope,
+    why_sign_in="the time you log here is yours and nobody else's.",
 )
