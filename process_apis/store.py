@@ -362,3 +362,29 @@ reported_records = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("reported_at", UTCDateTime, nullable=False),
 )
+
+# High-water marks of the change feeds this tier polls (provisioning/crm_feed.py): the latest change handled and
+# the records handled at exactly that instant (a feed answers ``>= mark``, so those come again). Advanced in the
+# transaction that records the handling, so a restart resumes where the last turn stopped.
+feed_marks = sa.Table(
+    "process_feed_marks", metadata,
+    sa.Column("feed", sa.String(64), primary_key=True),
+    sa.Column("mark", UTCDateTime, nullable=False),
+    sa.Column("seen_at_mark", JSONDocument, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Contract amendments the tier has carried from the CRM to the ERP (provisioning/amendments.py): one row per
+# change of terms (its key hashes the contract, its version and the terms before and after), so a change seen
+# again is applied and announced (contract.amended) once. ``pending`` until the ERP has the new terms.
+contract_amendments = sa.Table(
+    "process_contract_amendments", metadata,
+    sa.Column("contract_id", sa.String(64), primary_key=True),
+    sa.Column("amendment_key", sa.String(64), primary_key=True),
+    sa.Column("changes", JSONDocument, nullable=False),
+    sa.Column("effective_date", sa.Date, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending | applied | refused
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)

@@ -175,9 +175,22 @@ class ContractAmendedSubject(msgspec.Struct, kw_only=True):
     customer_id: str
 
 
-class ContractAmendedData(msgspec.Struct, kw_only=True):
+class ContractTerms(msgspec.Struct, kw_only=True):
+    """A contract's amendable terms after the change (amounts as decimal strings; null: none)."""
+
+    rate_card_id: str | None
+    nte_amount: str | None
+    end_date: str | None
+    total_value: str | None
+
+
+class ContractAmendedData(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``changed_fields`` name the terms that changed; ``terms`` are all of them after the change."""
+
     changed_fields: list[str]
     effective_date: dt.date
+    contract_version: int | None = None
+    terms: ContractTerms | None = None
 
 
 class InvoiceSubject(msgspec.Struct, kw_only=True):

@@ -8,7 +8,7 @@ from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from process_apis.provisioning.models import Provisioning, StartRequest
+from process_apis.provisioning.models import FeedPoll, FeedState, Provisioning, StartRequest
 from runtime.app import require_scopes
 from runtime.tokens import Principal
 
@@ -50,3 +50,15 @@ class ProvisioningV1(Controller):
     async def resume(self, state: State, principal: Principal, provisioning_id: str) -> Response[Provisioning]:
         require_scopes(principal, "provisioning:write")
         return self._answer(202, await state.services.provisioning.resume(provisioning_id))
+
+    @get("/crm-feed", operation_id="getCrmFeed")
+    async def crm_feed(self, state: State, principal: Principal) -> FeedState:
+        require_scopes(principal, "provisioning:read")
+        return await state.services.crm_feed.state()
+
+    @post("/crm-feed/polls", operation_id="pollCrmFeed", status_code=200)
+    async def poll_crm_feed(self, state: State, principal: Principal) -> FeedPoll:
+        """Run a turn of the feed now (the background loop runs one every few seconds anyway)."""
+        require_scopes(principal, "provisioning:write")
+        handled = await state.services.crm_feed.poll_once()
+        return FeedPoll(handled=handled, marks=(await state.services.crm_feed.state()).marks)

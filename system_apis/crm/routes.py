@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from litestar import Controller, Response, get, patch
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 
 from contracts.canonical import Contract, ContractStatus, Customer, Opportunity, OpportunityStage, Page, RateCard
 from runtime.app import require_scopes
+from runtime.problems import BadRequest, FieldError
 from runtime.tokens import Principal
 from system_apis.crm.connectors import CrmConnector
-from system_apis.crm.models import OpportunityPatch
+from system_apis.crm.models import ChangedObject, OpportunityPatch, RecordChange
 from system_apis.idempotency import IdempotencyKey, respond
 
 Limit = Annotated[int, Parameter(ge=1, le=200)]
+# The feed's page size: up to 200, like every list (the consumer pages on with the cursor).
+FeedLimit = Annotated[int, QueryParameter(name="limit", ge=1, le=200)]
 
 
 def connector(state: State) -> CrmConnector:
@@ -82,3 +86,16 @@ class CrmV1(Controller):
     async def get_rate_card(self, state: State, principal: Principal, rate_card_id: str) -> RateCard:
         require_scopes(principal, "crm:read")
         return await connector(state).get_rate_card(rate_card_id)
+
+    @get("/changes", operation_id="listRecordChanges")
+    async def list_changes(self, state: State, principal: Principal,
+                           object_: Annotated[ChangedObject, QueryParameter(name="object")],
+                           since: Annotated[dt.datetime, QueryParameter(name="since")],
+                           cursor: Annotated[str | None, QueryParameter(name="cursor")] = None,
+                           limit: FeedLimit = 50) -> Page[RecordChange]:
+        require_scopes(principal, "crm:read")
+        if since.tzinfo is None:
+            raise BadRequest("since needs an offset (Z for UTC)", slug="validation-error",
+                             errors=[FieldError(pointer="/since", detail="a date-time with an offset",
+                                                location="query")])
+        return await connector(state).changes(object_=object_, since=since, cursor=cursor, limit=limit)
