@@ -26,6 +26,7 @@ from process_apis.provisioning.crm_feed import CrmFeed
 from process_apis.provisioning.service import ProvisioningService
 from process_apis.reconciliation.models import ReconciliationRequest
 from process_apis.reconciliation.service import ReconciliationService
+from process_apis.revenue.service import RevenueService
 from process_apis.settings import ProcessSettings
 from process_apis.store import metadata
 from process_apis.systems import Systems
@@ -56,6 +57,7 @@ class Services:
     crm_feed: CrmFeed
     invoicing: InvoicingService
     reconciliation: ReconciliationService
+    revenue: RevenueService
     posted_time: PostedTimeProjection
     dead_letters: DeadLetters
     loops: Loops
@@ -98,6 +100,7 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
         provisioning=provisioning, crm_feed=CrmFeed(uow, systems, provisioning,
                                                     ContractAmendments(uow, systems, billing)),
         invoicing=invoicing, reconciliation=ReconciliationService(uow, systems),
+        revenue=RevenueService(uow, systems),
         posted_time=posted_time, dead_letters=DeadLetters(uow, {POSTED_TIME: posted_time.handle_many}),
         loops=Loops(), wake_relay=wake_relay, wake_dispatcher=wake_dispatcher,
         wake_jobs=wake_jobs)

@@ -388,3 +388,19 @@ contract_amendments = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# Revenue this tier recognised in the ERP (revenue/service.py), one row per contract and period: written
+# ``pending`` with its amount before the ERP call (so a retry posts the same amount under the same
+# Idempotency-Key), ``posted`` in the transaction of its revenue.recognized event.
+revenue_recognitions = sa.Table(
+    "process_revenue_recognitions", metadata,
+    sa.Column("contract_id", sa.String(64), primary_key=True),
+    sa.Column("period", sa.String(7), primary_key=True),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending | posted
+    sa.Column("erp_schedule_id", sa.String(64), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)

@@ -29,6 +29,7 @@ from contracts.canonical import (
     Project,
     ProjectDimension,
     RateCard,
+    RevenueSchedule,
     Task,
     TimeEntry,
     Worker,
@@ -286,9 +287,8 @@ class Erp:
 
     async def update_contract(self, contract_id: str, changes: Mapping[str, Any],
                               idempotency_key: str | None = None) -> Contract:
-        response = await self.gateway.request(
-            "PATCH", f"{ERP}/contracts/{segment(contract_id)}", json=changes,
-            headers={"Idempotency-Key": idempotency_key} if idempotency_key else None)
+        response = await self.gateway.request("PATCH", f"{ERP}/contracts/{segment(contract_id)}", json=changes,
+                                              idempotency_key=idempotency_key)
         return _decode(response, Contract)
 
     async def customer(self, customer_id: str) -> Customer:
@@ -304,6 +304,15 @@ class Erp:
 
     async def postings(self, **filters: Any) -> list[Posting]:
         return await all_pages(self.gateway, f"{ERP}/postings", Posting, _params(filters))
+
+    async def revenue_schedules(self, contract_id: str) -> list[RevenueSchedule]:
+        return await all_pages(self.gateway, f"{ERP}/revenue-schedules", RevenueSchedule,
+                               {"contract_id": contract_id})
+
+    async def recognize(self, body: Mapping[str, Any], idempotency_key: str) -> RevenueSchedule:
+        response = await self.gateway.request("POST", f"{ERP}/revenue-schedules", json=body,
+                                              idempotency_key=idempotency_key)
+        return _decode(response, RevenueSchedule)
 
     async def post(self, body: Mapping[str, Any], idempotency_key: str) -> Posting:
         response = await self.gateway.request("POST", f"{ERP}/postings", json=body, idempotency_key=idempotency_key)

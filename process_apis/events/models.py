@@ -19,12 +19,12 @@ from contracts.canonical import Instant
 EventType = Literal[
     "opportunity.closed_won", "project.provisioned", "assignment.confirmed", "time.submitted", "time.approved",
     "time.rejected", "time.posted", "milestone.completed", "contract.amended", "invoice.drafted",
-    "invoice.posted", "exception.raised", "exception.resolved",
+    "invoice.posted", "exception.raised", "exception.resolved", "revenue.recognized",
 ]
 EVENT_TYPES: Final[tuple[EventType, ...]] = (
     "opportunity.closed_won", "project.provisioned", "assignment.confirmed", "time.submitted", "time.approved",
     "time.rejected", "time.posted", "milestone.completed", "contract.amended", "invoice.drafted",
-    "invoice.posted", "exception.raised", "exception.resolved",
+    "invoice.posted", "exception.raised", "exception.resolved", "revenue.recognized",
 )
 # The schema version of each event type's ``data``; bumped (and documented) when a type changes.
 SCHEMA_VERSION: Final = 1
@@ -193,6 +193,21 @@ class ContractAmendedData(msgspec.Struct, kw_only=True, omit_defaults=True):
     terms: ContractTerms | None = None
 
 
+class RevenueRecognizedSubject(msgspec.Struct, kw_only=True):
+    contract_id: str
+    customer_id: str
+
+
+class RevenueRecognizedData(msgspec.Struct, kw_only=True):
+    """One period of a contract's revenue recognised in the ERP."""
+
+    period: str
+    amount: Decimal
+    currency: str
+    method: str
+    erp_schedule_id: str
+
+
 class InvoiceSubject(msgspec.Struct, kw_only=True):
     """The subject of invoice.drafted and invoice.posted."""
 
@@ -248,6 +263,7 @@ PAYLOAD_TYPES: Final[dict[EventType, tuple[Any, type[msgspec.Struct]]]] = {
     "time.posted": (TimePostedSubject, TimePostedData),
     "milestone.completed": (MilestoneCompletedSubject, MilestoneCompletedData),
     "contract.amended": (ContractAmendedSubject, ContractAmendedData),
+    "revenue.recognized": (RevenueRecognizedSubject, RevenueRecognizedData),
     "invoice.drafted": (InvoiceSubject, InvoiceDraftedData),
     "invoice.posted": (InvoiceSubject, InvoicePostedData),
     "exception.raised": (ExceptionSubject, ExceptionRaisedData),
