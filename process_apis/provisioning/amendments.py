@@ -42,8 +42,7 @@ from runtime.storage import utcnow
 log = logging.getLogger("process_apis.provisioning.amendments")
 
 # The terms an amendment carries: the ERP contract's field, and its name in contract.amended's changed_fields.
-TERMS = {"rate_card_id": "rate_card_id", "nte_amount": "not_to_exceed", "end_date": "end_date",
-         "total_value": "value"}
+TERMS = {"rate_card_id": "rate_card_id", "nte_amount": "not_to_exceed", "end_date": "end_date", "total_value": "value"}
 
 
 def terms_of(contract: Contract) -> dict[str, str | None]:
@@ -58,8 +57,9 @@ def term_changes(signed: Contract, booked: Contract) -> dict[str, str | None]:
     changes = {}
     for name in TERMS:
         a, b = wanted[name], have[name]
-        same = a == b or (a is not None and b is not None and name in ("nte_amount", "total_value")
-                          and Decimal(a) == Decimal(b))
+        same = a == b or (
+            a is not None and b is not None and name in ("nte_amount", "total_value") and Decimal(a) == Decimal(b)
+        )
         if not same:
             changes[name] = a
     return changes
@@ -91,26 +91,38 @@ class ContractAmendments:
         key = amendment_key(contract_id, signed.version, terms_of(booked), changes)
         now = utcnow()
         async with self.uow() as uow:
-            await uow.conn.execute(self.db.insert_ignoring_conflicts(
-                contract_amendments, ["contract_id", "amendment_key"]).values(
-                contract_id=contract_id, amendment_key=key, changes=changes,
-                effective_date=effective_date or now.date(), state="pending", detail=None, created_at=now,
-                updated_at=now))
+            await uow.conn.execute(
+                self.db.insert_ignoring_conflicts(contract_amendments, ["contract_id", "amendment_key"]).values(
+                    contract_id=contract_id,
+                    amendment_key=key,
+                    changes=changes,
+                    effective_date=effective_date or now.date(),
+                    state="pending",
+                    detail=None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
         await self._finish_pending(contract_id)
         return [TERMS[name] for name in changes]
 
     async def _finish_pending(self, contract_id: str) -> None:
         async with self.db.read() as conn:
-            pending = (await conn.execute(sa.select(contract_amendments).where(
-                contract_amendments.c.contract_id == contract_id, contract_amendments.c.state == "pending")
-                .order_by(contract_amendments.c.created_at))).all()
+            pending = (
+                await conn.execute(
+                    sa.select(contract_amendments)
+                    .where(contract_amendments.c.contract_id == contract_id, contract_amendments.c.state == "pending")
+                    .order_by(contract_amendments.c.created_at)
+                )
+            ).all()
         for row in pending:
             await self._apply(row)
 
     async def _apply(self, row: Any) -> None:
         try:
-            contract = await self.systems.erp.update_contract(row.contract_id, dict(row.changes),
-                                                              idempotency_key=f"amend-{row.amendment_key}")
+            contract = await self.systems.erp.update_contract(
+                row.contract_id, dict(row.changes), idempotency_key=f"amend-{row.amendment_key}"
+            )
         except DownstreamProblem as exc:
             if is_transient(exc):
                 raise  # the turn stops; the next one finishes it
@@ -118,35 +130,62 @@ class ContractAmendments:
             return
         now = utcnow()
         async with self.uow() as uow:
-            updated = await uow.conn.execute(contract_amendments.update().where(
-                contract_amendments.c.contract_id == row.contract_id,
-                contract_amendments.c.amendment_key == row.amendment_key,
-                contract_amendments.c.state == "pending").values(state="applied", updated_at=now))
+            updated = await uow.conn.execute(
+                contract_amendments.update()
+                .where(
+                    contract_amendments.c.contract_id == row.contract_id,
+                    contract_amendments.c.amendment_key == row.amendment_key,
+                    contract_amendments.c.state == "pending",
+                )
+                .values(state="applied", updated_at=now)
+            )
             if updated.rowcount == 1:  # of two replicas finishing it, one announces it
                 terms = terms_of(contract)
                 await record_event(
-                    uow.conn, "contract.amended",
+                    uow.conn,
+                    "contract.amended",
                     ContractAmendedSubject(contract_id=contract.id, customer_id=contract.customer_id),
                     ContractAmendedData(
-                        changed_fields=[TERMS[name] for name in row.changes], effective_date=row.effective_date,
+                        changed_fields=[TERMS[name] for name in row.changes],
+                        effective_date=row.effective_date,
                         contract_version=contract.version,
-                        terms=ContractTerms(rate_card_id=terms["rate_card_id"], nte_amount=terms["nte_amount"],
-                                            end_date=terms["end_date"], total_value=terms["total_value"])))
-                await resolve_open(uow.conn, kind="provisioning", source_type="contract", source_id=row.contract_id,
-                                   resolution="amendment applied")
+                        terms=ContractTerms(
+                            rate_card_id=terms["rate_card_id"],
+                            nte_amount=terms["nte_amount"],
+                            end_date=terms["end_date"],
+                            total_value=terms["total_value"],
+                        ),
+                    ),
+                )
+                await resolve_open(
+                    uow.conn,
+                    kind="provisioning",
+                    source_type="contract",
+                    source_id=row.contract_id,
+                    resolution="amendment applied",
+                )
         await self.reevaluate_holds(row.contract_id)
 
     async def _refuse(self, row: Any, detail: str) -> None:
         now = utcnow()
         async with self.uow() as uow:
-            await uow.conn.execute(contract_amendments.update().where(
-                contract_amendments.c.contract_id == row.contract_id,
-                contract_amendments.c.amendment_key == row.amendment_key).values(
-                state="refused", detail=detail, updated_at=now))
-            await raise_exception(uow.conn, kind="provisioning", source_type="contract", source_id=row.contract_id,
-                                  reason_codes=["AMENDMENT_REJECTED"],
-                                  detail=f"the ERP refused the CRM's new terms: {detail}",
-                                  payload={"contract_id": row.contract_id, "changes": dict(row.changes)})
+            await uow.conn.execute(
+                contract_amendments.update()
+                .where(
+                    contract_amendments.c.contract_id == row.contract_id,
+                    contract_amendments.c.amendment_key == row.amendment_key,
+                )
+                .values(state="refused", detail=detail, updated_at=now)
+            )
+            await raise_exception(
+                uow.conn,
+                kind="provisioning",
+                source_type="contract",
+                source_id=row.contract_id,
+                reason_codes=["AMENDMENT_REJECTED"],
+                detail=f"the ERP refused the CRM's new terms: {detail}",
+                payload={"contract_id": row.contract_id, "changes": dict(row.changes)},
+            )
         log.warning("contract amendment refused", extra={"contract_id": row.contract_id, "detail": detail})
 
     async def reevaluate_holds(self, contract_id: str) -> int:
@@ -155,9 +194,17 @@ class ContractAmendments:
         if not projects:
             return 0
         async with self.db.read() as conn:
-            held = list((await conn.execute(sa.select(exceptions.c.source_id).where(
-                exceptions.c.kind == "billing_hold", exceptions.c.open_key.is_not(None),
-                exceptions.c.project_id.in_([p.id for p in projects])))).scalars())
+            held = list(
+                (
+                    await conn.execute(
+                        sa.select(exceptions.c.source_id).where(
+                            exceptions.c.kind == "billing_hold",
+                            exceptions.c.open_key.is_not(None),
+                            exceptions.c.project_id.in_([p.id for p in projects]),
+                        )
+                    )
+                ).scalars()
+            )
         if not held:
             return 0
         found = await asyncio.gather(*(unless_missing(self.systems.psa.time_entry(i)) for i in held))

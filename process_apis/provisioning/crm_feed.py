@@ -37,8 +37,13 @@ FEEDS: tuple[FeedObject, ...] = ("opportunity", "contract")
 
 
 class CrmFeed:
-    def __init__(self, uow: UnitOfWorkFactory, systems: Systems, provisioning: ProvisioningService,
-                 amendments: ContractAmendments) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        systems: Systems,
+        provisioning: ProvisioningService,
+        amendments: ContractAmendments,
+    ) -> None:
         self.uow = uow
         self.db = uow.db
         self.systems = systems
@@ -48,7 +53,9 @@ class CrmFeed:
     async def poll_once(self) -> int:
         """One turn over both feeds; returns how many changed records were handled."""
         handlers: dict[FeedObject, Callable[[str], Awaitable[None]]] = {
-            "opportunity": self._opportunity_changed, "contract": self._contract_changed}
+            "opportunity": self._opportunity_changed,
+            "contract": self._contract_changed,
+        }
         for object_ in FEEDS:  # every mark starts before the first call: a change made meanwhile is not skipped
             await self._mark(object_)
         handled = 0
@@ -59,9 +66,13 @@ class CrmFeed:
     async def state(self) -> FeedState:
         async with self.db.read() as conn:
             rows = {r.feed: r for r in (await conn.execute(sa.select(feed_marks))).all()}
-        return FeedState(marks=[FeedMark(object=o, mark=rows[_name(o)].mark,
-                                         seen_at_mark=sorted(rows[_name(o)].seen_at_mark))
-                                for o in FEEDS if _name(o) in rows])
+        return FeedState(
+            marks=[
+                FeedMark(object=o, mark=rows[_name(o)].mark, seen_at_mark=sorted(rows[_name(o)].seen_at_mark))
+                for o in FEEDS
+                if _name(o) in rows
+            ]
+        )
 
     async def _follow(self, object_: FeedObject, handle: Callable[[str], Awaitable[None]]) -> int:
         mark, seen = await self._mark(object_)
@@ -84,14 +95,20 @@ class CrmFeed:
             return row.mark, set(row.seen_at_mark)
         now = utcnow()
         async with self.uow() as uow:  # a replica that started the feed first keeps its mark
-            await uow.conn.execute(self.db.insert_ignoring_conflicts(feed_marks, ["feed"]).values(
-                feed=_name(object_), mark=now, seen_at_mark=[], updated_at=now))
+            await uow.conn.execute(
+                self.db.insert_ignoring_conflicts(feed_marks, ["feed"]).values(
+                    feed=_name(object_), mark=now, seen_at_mark=[], updated_at=now
+                )
+            )
         return await self._mark(object_)
 
     async def _save(self, object_: FeedObject, mark: dt.datetime, seen: set[str]) -> None:
         async with self.uow() as uow:
-            await uow.conn.execute(feed_marks.update().where(feed_marks.c.feed == _name(object_)).values(
-                mark=mark, seen_at_mark=sorted(seen), updated_at=utcnow()))
+            await uow.conn.execute(
+                feed_marks.update()
+                .where(feed_marks.c.feed == _name(object_))
+                .values(mark=mark, seen_at_mark=sorted(seen), updated_at=utcnow())
+            )
 
     async def _opportunity_changed(self, opportunity_id: str) -> None:
         opportunity = await unless_missing(self.systems.crm.opportunity(opportunity_id))
@@ -101,9 +118,10 @@ class CrmFeed:
         if status == 200 and provisioning.state == "completed" and opportunity.signed_contract_ref:
             # Provisioned already: the update path. The project stays; the contract takes the CRM's terms.
             await self.amendments.sync(opportunity.signed_contract_ref)
-        log.info("won opportunity from the CRM feed", extra={"opportunity_id": opportunity_id,
-                                                             "provisioning_id": provisioning.id,
-                                                             "state": provisioning.state})
+        log.info(
+            "won opportunity from the CRM feed",
+            extra={"opportunity_id": opportunity_id, "provisioning_id": provisioning.id, "state": provisioning.state},
+        )
 
     async def _contract_changed(self, contract_id: str) -> None:
         await self.amendments.sync(contract_id)

@@ -24,7 +24,8 @@ class RevenueV1(Controller):
         return await state.services.revenue.schedule(contract_id)
 
     @post("/contracts/{contract_id:str}/recognitions", operation_id="recognizeRevenue", status_code=200)
-    async def recognize(self, state: State, principal: Principal, contract_id: ContractId,
-                        data: Annotated[RecognitionRequest, Body()]) -> Recognition:
+    async def recognize(
+        self, state: State, principal: Principal, contract_id: ContractId, data: Annotated[RecognitionRequest, Body()]
+    ) -> Recognition:
         require_scopes(principal, "revenue:write")
         return await state.services.revenue.recognize(contract_id, data.through_period)

@@ -20,12 +20,20 @@ from contracts.canonical import Contract
 from process_apis.revenue.models import Method, ScheduleLine
 
 CENT = Decimal("0.01")
-METHODS: dict[str, Method] = {"time_and_materials": "as_billed", "milestone": "milestone",
-                              "fixed_fee": "straight_line", "retainer": "ratable"}
+METHODS: dict[str, Method] = {
+    "time_and_materials": "as_billed",
+    "milestone": "milestone",
+    "fixed_fee": "straight_line",
+    "retainer": "ratable",
+}
 # How the ERP classifies each method's lines (its own list): a straight line is percent complete by time elapsed;
 # a retainer's fee is recognised as billed.
-ERP_METHODS = {"as_billed": "as_billed", "milestone": "milestone", "straight_line": "percent_complete",
-               "ratable": "as_billed"}
+ERP_METHODS = {
+    "as_billed": "as_billed",
+    "milestone": "milestone",
+    "straight_line": "percent_complete",
+    "ratable": "as_billed",
+}
 
 
 def months(first: str, last: str) -> list[str]:
@@ -48,14 +56,22 @@ def even_split(amount: Decimal, periods: list[str]) -> dict[str, Decimal]:
     return split
 
 
-def plan(contract: Contract, *, recognized: Mapping[str, tuple[Decimal, str | None]],
-         earned: Mapping[str, Decimal], expected: Mapping[str, Decimal], current: str) -> list[ScheduleLine]:
+def plan(
+    contract: Contract,
+    *,
+    recognized: Mapping[str, tuple[Decimal, str | None]],
+    earned: Mapping[str, Decimal],
+    expected: Mapping[str, Decimal],
+    current: str,
+) -> list[ScheduleLine]:
     """The schedule: ``recognized`` (period -> amount, ERP id) as it is; then, per the method, ``earned``
     (delivered or accepted, by period) and ``expected`` (milestones not accepted yet, by due period) for the
     as-delivered methods, or the term's months for the straight-line ones."""
     cap = contract.total_value
-    lines = [ScheduleLine(period=p, amount=a, state="recognized", erp_schedule_id=i)
-             for p, (a, i) in sorted(recognized.items())]
+    lines = [
+        ScheduleLine(period=p, amount=a, state="recognized", erp_schedule_id=i)
+        for p, (a, i) in sorted(recognized.items())
+    ]
     left = None if cap is None else max(Decimal(0), cap - sum((a for a, _ in recognized.values()), Decimal(0)))
     method = METHODS[contract.billing_model]
     if method in ("as_billed", "milestone"):
@@ -79,8 +95,10 @@ def plan(contract: Contract, *, recognized: Mapping[str, tuple[Decimal, str | No
                 target = next_period(target)
             owed[target] = owed.get(target, Decimal(0)) + share
             all_earned[target] = all_earned.get(target, True) and is_earned
-        lines += [ScheduleLine(period=p, amount=a, state="due" if all_earned[p] and p <= current else "planned")
-                  for p, a in sorted(owed.items())]
+        lines += [
+            ScheduleLine(period=p, amount=a, state="due" if all_earned[p] and p <= current else "planned")
+            for p, a in sorted(owed.items())
+        ]
     else:
         term = months(f"{contract.start_date:%Y-%m}", f"{(contract.end_date or contract.start_date):%Y-%m}")
         open_periods = [p for p in term if p not in recognized]
@@ -94,6 +112,9 @@ def plan(contract: Contract, *, recognized: Mapping[str, tuple[Decimal, str | No
                 shares[period] = share
         else:
             shares = even_split(left or Decimal(0), open_periods)
-        lines += [ScheduleLine(period=p, amount=a, state="due" if p <= current else "planned")
-                  for p, a in shares.items() if a > 0]
+        lines += [
+            ScheduleLine(period=p, amount=a, state="due" if p <= current else "planned")
+            for p, a in shares.items()
+            if a > 0
+        ]
     return sorted(lines, key=lambda line: (line.period, line.state != "recognized"))

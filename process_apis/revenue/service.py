@@ -66,16 +66,23 @@ class RevenueService:
                     expected[f"{milestone.due_date:%Y-%m}"] += milestone.amount
         lines = plan(contract, recognized=recognized, earned=earned, expected=expected, current=current)
         return RevenueSchedule(
-            contract_id=contract.id, billing_model=contract.billing_model, method=METHODS[contract.billing_model],
-            currency=contract.currency, total_value=contract.total_value,
+            contract_id=contract.id,
+            billing_model=contract.billing_model,
+            method=METHODS[contract.billing_model],
+            currency=contract.currency,
+            total_value=contract.total_value,
             recognized_to_date=sum((line.amount for line in lines if line.state == "recognized"), Decimal(0)),
-            scheduled_total=sum((line.amount for line in lines), Decimal(0)), lines=lines)
+            scheduled_total=sum((line.amount for line in lines), Decimal(0)),
+            lines=lines,
+        )
 
     async def recognize(self, contract_id: str, through_period: str) -> Recognition:
         if through_period > f"{utcnow():%Y-%m}":
-            raise Unprocessable("revenue is recognised up to the current month, not ahead of it",
-                                slug="validation-error",
-                                errors=[FieldError(pointer="/through_period", detail="a period not after this one")])
+            raise Unprocessable(
+                "revenue is recognised up to the current month, not ahead of it",
+                slug="validation-error",
+                errors=[FieldError(pointer="/through_period", detail="a period not after this one")],
+            )
         contract = await self._contract(contract_id)
         before = await self._schedule(contract)
         due = [line for line in before.lines if line.state == "due" and line.period <= through_period]
@@ -83,34 +90,72 @@ class RevenueService:
         async with self.uow() as uow:  # one recogniser per contract at a time; amounts fixed before the ERP call
             await lock_contracts(self.db, uow.conn, [contract.id])
             for line in due:
-                await uow.conn.execute(self.db.insert_ignoring_conflicts(
-                    revenue_recognitions, ["contract_id", "period"]).values(
-                    contract_id=contract.id, period=line.period, amount=line.amount, currency=contract.currency,
-                    method=before.method, state="pending", erp_schedule_id=None, created_at=now, updated_at=now))
+                await uow.conn.execute(
+                    self.db.insert_ignoring_conflicts(revenue_recognitions, ["contract_id", "period"]).values(
+                        contract_id=contract.id,
+                        period=line.period,
+                        amount=line.amount,
+                        currency=contract.currency,
+                        method=before.method,
+                        state="pending",
+                        erp_schedule_id=None,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
         async with self.db.read() as conn:
-            pending = (await conn.execute(sa.select(revenue_recognitions).where(
-                revenue_recognitions.c.contract_id == contract.id, revenue_recognitions.c.state == "pending",
-                revenue_recognitions.c.period <= through_period).order_by(revenue_recognitions.c.period))).all()
+            pending = (
+                await conn.execute(
+                    sa.select(revenue_recognitions)
+                    .where(
+                        revenue_recognitions.c.contract_id == contract.id,
+                        revenue_recognitions.c.state == "pending",
+                        revenue_recognitions.c.period <= through_period,
+                    )
+                    .order_by(revenue_recognitions.c.period)
+                )
+            ).all()
         recognized = [await self._post(contract, row) for row in pending]
-        return Recognition(contract_id=contract.id, through_period=through_period,
-                           recognized=[line for line in recognized if line is not None],
-                           schedule=await self._schedule(contract))
+        return Recognition(
+            contract_id=contract.id,
+            through_period=through_period,
+            recognized=[line for line in recognized if line is not None],
+            schedule=await self._schedule(contract),
+        )
 
     async def _post(self, contract: Contract, row: sa.Row[tuple[object, ...]]) -> ScheduleLine | None:
         schedule = await self.systems.erp.recognize(
-            {"contract_id": contract.id, "period": row.period, "recognized_amount": str(row.amount),
-             "currency": row.currency, "method": ERP_METHODS[row.method]},
-            idempotency_key=f"revenue:{contract.id}:{row.period}")
+            {
+                "contract_id": contract.id,
+                "period": row.period,
+                "recognized_amount": str(row.amount),
+                "currency": row.currency,
+                "method": ERP_METHODS[row.method],
+            },
+            idempotency_key=f"revenue:{contract.id}:{row.period}",
+        )
         async with self.uow() as uow:
-            updated = await uow.conn.execute(revenue_recognitions.update().where(
-                revenue_recognitions.c.contract_id == contract.id, revenue_recognitions.c.period == row.period,
-                revenue_recognitions.c.state == "pending").values(
-                state="posted", erp_schedule_id=schedule.id, updated_at=utcnow()))
+            updated = await uow.conn.execute(
+                revenue_recognitions.update()
+                .where(
+                    revenue_recognitions.c.contract_id == contract.id,
+                    revenue_recognitions.c.period == row.period,
+                    revenue_recognitions.c.state == "pending",
+                )
+                .values(state="posted", erp_schedule_id=schedule.id, updated_at=utcnow())
+            )
             if updated.rowcount != 1:  # a concurrent call posted and announced it
                 return None
-            await record_event(uow.conn, "revenue.recognized",
-                               RevenueRecognizedSubject(contract_id=contract.id, customer_id=contract.customer_id),
-                               RevenueRecognizedData(period=row.period, amount=row.amount, currency=row.currency,
-                                                     method=row.method, erp_schedule_id=schedule.id))
-        return ScheduleLine(period=row.period, amount=row.amount, state="recognized",
-                            erp_schedule_id=schedule.id)
+            await record_event(
+                uow.conn,
+                "revenue.recognized",
+                RevenueRecognizedSubject(contract_id=contract.id, customer_id=contract.customer_id),
+                RevenueRecognizedData(
+                    period=row.period,
+                    amount=row.amount,
+                    currency=row.currency,
+                    method=row.method,
+                    erp_schedule_id=schedule.id,
+                ),
+            )
+        return ScheduleLine(period=row.period, amount=row.amount, state="recognized", erp_schedule_id=schedule.id)

@@ -18,8 +18,7 @@ from tests.process.flows import ERP, all_items, manager_of, ok, postings_settled
 
 REVENUE = "/process/revenue/v1/contracts"
 # One contract of each billing model that no other test bills or recognises.
-CONTRACTS = {"time_and_materials": "ctr_2003", "fixed_fee": "ctr_2012", "milestone": "ctr_2015",
-             "retainer": "ctr_2018"}
+CONTRACTS = {"time_and_materials": "ctr_2003", "fixed_fee": "ctr_2012", "milestone": "ctr_2015", "retainer": "ctr_2018"}
 
 
 def this_month() -> str:
@@ -29,20 +28,43 @@ def this_month() -> str:
 def deliver(experience: httpx.Client, system: httpx.Client) -> None:
     """Two hours on PRJ-4003 today, approved and posted to the ERP."""
     today = dt.date.today()
-    entry = ok(experience.post("/process/timesheets/v1/time-entries", json={
-        "worker_id": "wrk_e1001", "project_id": "prj_4003", "task_id": "tsk_4003-t2",
-        "work_date": today.isoformat(), "hours": "2"}), 201)
-    ok(experience.post("/process/timesheets/v1/submissions", json={
-        "worker_id": "wrk_e1001", "week_start": today.isoformat(), "time_entry_ids": [entry["id"]]}))
-    ok(experience.post("/process/timesheets/v1/approvals", json={
-        "time_entry_ids": [entry["id"]], "approver_id": manager_of(system, "prj_4003"), "decision": "approve"}),
-       201)
+    entry = ok(
+        experience.post(
+            "/process/timesheets/v1/time-entries",
+            json={
+                "worker_id": "wrk_e1001",
+                "project_id": "prj_4003",
+                "task_id": "tsk_4003-t2",
+                "work_date": today.isoformat(),
+                "hours": "2",
+            },
+        ),
+        201,
+    )
+    ok(
+        experience.post(
+            "/process/timesheets/v1/submissions",
+            json={"worker_id": "wrk_e1001", "week_start": today.isoformat(), "time_entry_ids": [entry["id"]]},
+        )
+    )
+    ok(
+        experience.post(
+            "/process/timesheets/v1/approvals",
+            json={
+                "time_entry_ids": [entry["id"]],
+                "approver_id": manager_of(system, "prj_4003"),
+                "decision": "approve",
+            },
+        ),
+        201,
+    )
     wait_for("the delivered time posted", lambda: postings_settled(experience, [entry["id"]]))
 
 
 @pytest.mark.parametrize(("model", "contract_id"), sorted(CONTRACTS.items()))
 def test_recognising_each_billing_model_puts_its_schedule_in_the_erp_once(
-        experience: httpx.Client, system: httpx.Client, model: str, contract_id: str) -> None:
+    experience: httpx.Client, system: httpx.Client, model: str, contract_id: str
+) -> None:
     if model == "time_and_materials":  # the demo's posted time is recognised already: deliver some more
         deliver(experience, system)
     before = experience.get(f"{REVENUE}/{contract_id}/schedule")
@@ -51,8 +73,11 @@ def test_recognising_each_billing_model_puts_its_schedule_in_the_erp_once(
     assert schedule["billing_model"] == model
     due = [line for line in schedule["lines"] if line["state"] == "due"]
     if model == "milestone":  # every phase of SOW-2015 was accepted and recognised: the schedule is the ERP's
-        accepted = [m for m in all_items(system, "/system/psa/v1/milestones", project_id="prj_4015")
-                    if m["state"] in ("accepted", "invoiced")]
+        accepted = [
+            m
+            for m in all_items(system, "/system/psa/v1/milestones", project_id="prj_4015")
+            if m["state"] in ("accepted", "invoiced")
+        ]
         assert not due and Decimal(schedule["recognized_to_date"]) == sum(Decimal(m["amount"]) for m in accepted)
     else:
         assert due, f"{contract_id} has revenue due"
@@ -64,8 +89,9 @@ def test_recognising_each_billing_model_puts_its_schedule_in_the_erp_once(
     again = ok(experience.post(f"{REVENUE}/{contract_id}/recognitions", json={"through_period": this_month()}))
 
     recognized = done.json()["recognized"]
-    assert [(line["period"], line["amount"]) for line in recognized] == [(line["period"], line["amount"])
-                                                                          for line in due]
+    assert [(line["period"], line["amount"]) for line in recognized] == [
+        (line["period"], line["amount"]) for line in due
+    ]
     assert again["recognized"] == []
     in_erp = {s["period"]: s for s in all_items(system, f"{ERP}/revenue-schedules", contract_id=contract_id)}
     for line in recognized:
@@ -77,15 +103,18 @@ def test_recognising_each_billing_model_puts_its_schedule_in_the_erp_once(
     assert sorted(e["data"]["period"] for e in mine) == sorted(line["period"] for line in recognized)
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    ({"through_period": "2999-01"}, 422),
-    ({"through_period": "2026-13"}, 400),
-    ({"through_period": "2026-1"}, 400),
-    ({}, 400),
-    ({"through_period": "2026-01", "amount": "1"}, 400),
-    ([{"through_period": "2026-01"}], 400),
-    ({"through_period": {"a": {"b": {"c": [[[[[[[[[[1]]]]]]]]]]}}}}, 400),
-])
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"through_period": "2999-01"}, 422),
+        ({"through_period": "2026-13"}, 400),
+        ({"through_period": "2026-1"}, 400),
+        ({}, 400),
+        ({"through_period": "2026-01", "amount": "1"}, 400),
+        ([{"through_period": "2026-01"}], 400),
+        ({"through_period": {"a": {"b": {"c": [[[[[[[[[[1]]]]]]]]]]}}}}, 400),
+    ],
+)
 def test_bad_recognitions_are_refused_with_a_problem(experience: httpx.Client, body: Any, status: int) -> None:
     response = experience.post(f"{REVENUE}/ctr_2003/recognitions", json=body)
     assert response.status_code == status, response.text
@@ -102,22 +131,39 @@ def test_unknown_or_hostile_contract_ids_get_a_problem(experience: httpx.Client,
 def _contract(model: str, value: Decimal | None, months: int) -> Contract:
     start = dt.date(2026, 1, 1)
     end = dt.date(2026 + (months - 1) // 12, (months - 1) % 12 + 1, 28)
-    return Contract(id="ctr_1", customer_id="cus_1", legal_entity_id="le_us", name="c", currency="USD",
-                    billing_model=model, start_date=start, end_date=end, status="active",  # type: ignore[arg-type]
-                    billing_profile=BillingProfile(), total_value=value, billing_schedule=BillingSchedule())
+    return Contract(
+        id="ctr_1",
+        customer_id="cus_1",
+        legal_entity_id="le_us",
+        name="c",
+        currency="USD",
+        billing_model=model,
+        start_date=start,
+        end_date=end,
+        status="active",  # type: ignore[arg-type]
+        billing_profile=BillingProfile(),
+        total_value=value,
+        billing_schedule=BillingSchedule(),
+    )
 
 
 cents = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("9999999.99"), places=2)
 
 
-@given(value=cents, months=st.integers(1, 36), done=st.integers(0, 36), recognized_share=st.decimals(
-    min_value=Decimal(0), max_value=Decimal("1.5"), places=3))
+@given(
+    value=cents,
+    months=st.integers(1, 36),
+    done=st.integers(0, 36),
+    recognized_share=st.decimals(min_value=Decimal(0), max_value=Decimal("1.5"), places=3),
+)
 def test_a_fixed_fee_schedule_never_exceeds_its_value_and_adds_up_to_it(
-        value: Decimal, months: int, done: int, recognized_share: Decimal) -> None:
+    value: Decimal, months: int, done: int, recognized_share: Decimal
+) -> None:
     contract = _contract("fixed_fee", value, months)
-    periods = [f"2026-{m:02d}" if m <= 12 else f"{2026 + (m - 1) // 12}-{(m - 1) % 12 + 1:02d}"
-               for m in range(1, months + 1)]
-    recognized_periods = periods[:min(done, months)]
+    periods = [
+        f"2026-{m:02d}" if m <= 12 else f"{2026 + (m - 1) // 12}-{(m - 1) % 12 + 1:02d}" for m in range(1, months + 1)
+    ]
+    recognized_periods = periods[: min(done, months)]
     each = (value * recognized_share / max(1, len(recognized_periods))).quantize(Decimal("0.01"))
     recognized = {p: (each, None) for p in recognized_periods}
 
@@ -130,12 +176,14 @@ def test_a_fixed_fee_schedule_never_exceeds_its_value_and_adds_up_to_it(
     assert len({line.period for line in lines}) == len(lines)
 
 
-@given(cap=st.one_of(st.none(), cents), earned=st.dictionaries(
-    st.sampled_from([f"2026-{m:02d}" for m in range(1, 13)]), cents, max_size=12))
+@given(
+    cap=st.one_of(st.none(), cents),
+    earned=st.dictionaries(st.sampled_from([f"2026-{m:02d}" for m in range(1, 13)]), cents, max_size=12),
+)
 def test_time_and_materials_recognises_what_was_delivered_up_to_its_cap(
-        cap: Decimal | None, earned: dict[str, Decimal]) -> None:
-    lines = plan(_contract("time_and_materials", cap, 12), recognized={}, earned=earned, expected={},
-                 current="2026-12")
+    cap: Decimal | None, earned: dict[str, Decimal]
+) -> None:
+    lines = plan(_contract("time_and_materials", cap, 12), recognized={}, earned=earned, expected={}, current="2026-12")
     total = sum((line.amount for line in lines), Decimal(0))
     delivered = sum(earned.values(), Decimal(0))
     assert total == (delivered if cap is None else min(cap, delivered))
