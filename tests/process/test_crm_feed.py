@@ -17,7 +17,7 @@ from contracts.toolchain.asyncapi import EventSchemas, load_asyncapi
 from tests.conftest import RunningStack
 from tests.contract_checks import assert_matches_contract
 from tests.process.conftest import sandbox_url
-from tests.process.flows import ERP, PSA, all_items, erp_postings_of, manager_of, ok, postings_settled, wait_for
+from tests.process.flows import ERP, PSA, all_items, erp_postings_of, log_and_approve, ok, postings_settled, wait_for
 
 SOBJECTS = "/services/data/v60.0/sobjects"
 FEED = "/process/provisioning/v1/crm-feed"
@@ -78,38 +78,16 @@ def test_a_rate_card_amended_in_the_crm_reprices_held_time_and_is_announced(
     stack: RunningStack, experience: httpx.Client, system: httpx.Client, sandboxes: httpx.Client
 ) -> None:
     # A data scientist's hours on SOW-2002 (the lean rate card has no data scientists) are held.
-    day = dt.date.today() - dt.timedelta(days=1)
-    entry = ok(
-        experience.post(
-            "/process/timesheets/v1/time-entries",
-            json={
-                "worker_id": "wrk_e1039",
-                "project_id": "prj_4002",
-                "task_id": "tsk_4002-t2",
-                "work_date": day.isoformat(),
-                "hours": "3",
-            },
-        ),
-        201,
+    held = log_and_approve(
+        experience,
+        system,
+        worker_id="wrk_e1039",
+        project_id="prj_4002",
+        work_date=dt.date.today() - dt.timedelta(days=1),
+        hours="3",
     )
-    ok(
-        experience.post(
-            "/process/timesheets/v1/submissions",
-            json={"worker_id": "wrk_e1039", "week_start": day.isoformat(), "time_entry_ids": [entry["id"]]},
-        )
-    )
-    approval = ok(
-        experience.post(
-            "/process/timesheets/v1/approvals",
-            json={
-                "time_entry_ids": [entry["id"]],
-                "approver_id": manager_of(system, "prj_4002"),
-                "decision": "approve",
-            },
-        ),
-        201,
-    )
-    assert approval["entries"][0]["settlement"]["reasons"] == ["NO_RATE_FOR_ROLE"]
+    assert held["reasons"] == ["NO_RATE_FOR_ROLE"]
+    entry = {"id": held["time_entry_id"]}
     contract = crm_record(sandboxes, stack, "Contract", "SOW_Number__c", "SOW-2002")
     full = crm_record(sandboxes, stack, "Rate_Card__c", "Name", "RC-USD")
     amended_before = len(events_of(experience, "contract.amended"))

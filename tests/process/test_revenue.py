@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from contracts.canonical import BillingProfile, BillingSchedule, Contract
 from process_apis.revenue.schedule import plan
 from tests.contract_checks import assert_matches_contract
-from tests.process.flows import ERP, all_items, manager_of, ok, postings_settled, wait_for
+from tests.process.flows import ERP, all_items, log_and_approve, ok, postings_settled, wait_for
 
 REVENUE = "/process/revenue/v1/contracts"
 # One contract of each billing model that no other test bills or recognises.
@@ -27,38 +27,10 @@ def this_month() -> str:
 
 def deliver(experience: httpx.Client, system: httpx.Client) -> None:
     """Two hours on PRJ-4003 today, approved and posted to the ERP."""
-    today = dt.date.today()
-    entry = ok(
-        experience.post(
-            "/process/timesheets/v1/time-entries",
-            json={
-                "worker_id": "wrk_e1001",
-                "project_id": "prj_4003",
-                "task_id": "tsk_4003-t2",
-                "work_date": today.isoformat(),
-                "hours": "2",
-            },
-        ),
-        201,
+    entry = log_and_approve(
+        experience, system, worker_id="wrk_e1001", project_id="prj_4003", work_date=dt.date.today(), hours="2"
     )
-    ok(
-        experience.post(
-            "/process/timesheets/v1/submissions",
-            json={"worker_id": "wrk_e1001", "week_start": today.isoformat(), "time_entry_ids": [entry["id"]]},
-        )
-    )
-    ok(
-        experience.post(
-            "/process/timesheets/v1/approvals",
-            json={
-                "time_entry_ids": [entry["id"]],
-                "approver_id": manager_of(system, "prj_4003"),
-                "decision": "approve",
-            },
-        ),
-        201,
-    )
-    wait_for("the delivered time posted", lambda: postings_settled(experience, [entry["id"]]))
+    wait_for("the delivered time posted", lambda: postings_settled(experience, [entry["time_entry_id"]]))
 
 
 @pytest.mark.parametrize(("model", "contract_id"), sorted(CONTRACTS.items()))
