@@ -75,6 +75,14 @@ def test_recognising_each_billing_model_puts_its_schedule_in_the_erp_once(
     assert sorted(e["data"]["period"] for e in mine) == sorted(line["period"] for line in recognized)
 
 
+def test_a_fixed_fee_projects_margin_earns_what_its_contract_recognised(experience: httpx.Client) -> None:
+    recognized = Decimal(ok(experience.get(f"{REVENUE}/ctr_2012/schedule"))["recognized_to_date"])
+    (row,) = ok(experience.get("/process/insights/v1/project-margins", params={"project_id": "prj_4012"}))["projects"]
+    assert recognized > 0
+    assert Decimal(row["earned_revenue"]) == max(recognized, Decimal(row["billed_revenue"]))
+    assert Decimal(row["margin"]) == Decimal(row["earned_revenue"]) - Decimal(row["cost"])
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [
