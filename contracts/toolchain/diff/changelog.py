@@ -67,12 +67,15 @@ def group_changes(changes: Iterable[Change], new: ContractDocument | None = None
             entries = tuple(
                 ChangelogEntry(
                     scope,
-                    tuple(msgspec.structs.replace(change, migration=_note_at(new, change.pointer))
-                          for change in items),
-                    migration=tuple(dict.fromkeys(
-                        f"{operation}: {note}" for change in items for operation in change.operations
-                        if (note := operation_notes.get(operation))
-                    )),
+                    tuple(msgspec.structs.replace(change, migration=_note_at(new, change.pointer)) for change in items),
+                    migration=tuple(
+                        dict.fromkeys(
+                            f"{operation}: {note}"
+                            for change in items
+                            for operation in change.operations
+                            if (note := operation_notes.get(operation))
+                        )
+                    ),
                 )
                 for scope, items in ordered
             )
@@ -98,8 +101,7 @@ def build_changelog(old: ContractDocument, new: ContractDocument, changes: list[
 
 def _operation_migration_notes(document: ContractDocument) -> dict[str, str]:
     """``"POST /me/time-entries"`` -> its operation's x-migration note."""
-    return {site.label: str(note) for site in iter_operations(document)
-            if (note := site.operation.get("x-migration"))}
+    return {site.label: str(note) for site in iter_operations(document) if (note := site.operation.get("x-migration"))}
 
 
 def _note_at(document: ContractDocument | None, pointer: str) -> str | None:
