@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from contracts.toolchain.catalog import ApiVersion, discover_contracts, group_by_api
+from contracts.toolchain.catalog import ApiVersion, api_version_of, contract_files, group_by_api
 from contracts.toolchain.loader import ContractDocument, load_contract
 from contracts.toolchain.operations import (
     ParameterSite,
@@ -256,8 +256,8 @@ def _callers(config: GatewayConfig, layer: str, operations: list[OperationView])
     return callers
 
 
-def _version_view(version: ApiVersion, config: GatewayConfig, contracts_dir: Path) -> VersionView:
-    document = load_contract(Path(version.path))
+def _version_view(version: ApiVersion, document: ContractDocument, config: GatewayConfig,
+                  contracts_dir: Path) -> VersionView:
     operations = _operations(document, version.base_path, config.issuer.issuer)
     tiers = [
         SlaTierView(name, t.requests_per_second, t.burst, t.daily_quota, t.monthly_quota)
@@ -285,8 +285,12 @@ class Catalog:
     @classmethod
     def build(cls, contracts_dir: Path, config: GatewayConfig) -> Catalog:
         apis = []
-        for api_id, versions in group_by_api(discover_contracts(contracts_dir)).items():
-            views = [_version_view(v, config, contracts_dir) for v in versions]
+        # Each contract is parsed once (parsing is most of the build's time).
+        files = contract_files(contracts_dir)
+        documents = {path: load_contract(path) for path, _ in files}
+        discovered = [api_version_of(location, documents[path], path) for path, location in files]
+        for api_id, versions in group_by_api(discovered).items():
+            views = [_version_view(v, documents[Path(v.path)], config, contracts_dir) for v in versions]
             latest = views[-1]
             layer, name = api_id.split("/", 1)
             apis.append(ApiView(api_id=api_id, layer=layer, name=name, title=latest.title,
