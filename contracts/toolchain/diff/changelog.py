@@ -68,14 +68,7 @@ def group_changes(changes: Iterable[Change], new: ContractDocument | None = None
                 ChangelogEntry(
                     scope,
                     tuple(msgspec.structs.replace(change, migration=_note_at(new, change.pointer)) for change in items),
-                    migration=tuple(
-                        dict.fromkeys(
-                            f"{operation}: {note}"
-                            for change in items
-                            for operation in change.operations
-                            if (note := operation_notes.get(operation))
-                        )
-                    ),
+                    migration=_first_mention(items, operation_notes),
                 )
                 for scope, items in ordered
             )
@@ -96,6 +89,15 @@ def build_changelog(old: ContractDocument, new: ContractDocument, changes: list[
         new_version=_text_or_none(new_info.get("version")),
         sections=group_changes(diff_documents(old, new) if changes is None else changes, new),
         migration=_text_or_none(new_info.get("x-migration")),
+    )
+
+
+def _first_mention(changes: list[Change], operation_notes: dict[str, str]) -> tuple[str, ...]:
+    """``"POST /x: note"`` for the operations of ``changes`` whose note no earlier entry carried (each note is
+    read once, under the most severe change to its operation); pops what it returns."""
+    operations = dict.fromkeys(operation for change in changes for operation in change.operations)
+    return tuple(
+        f"{operation}: {operation_notes.pop(operation)}" for operation in operations if operation in operation_notes
     )
 
 
