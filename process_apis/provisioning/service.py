@@ -40,7 +40,8 @@ from process_apis.systems import CRM, CrmAccount, Systems, unless_missing
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
 from runtime.downstream import DownstreamProblem, segment
-from runtime.problems import Conflict, NotFound, Unprocessable
+from runtime.idempotency import refuse_reuse
+from runtime.problems import Conflict, NotFound
 from runtime.storage import utcnow
 
 log = logging.getLogger("process_apis.provisioning")
@@ -94,8 +95,7 @@ class ProvisioningService:
                 by_key = (await uow.conn.execute(sa.select(provisionings).where(
                     provisionings.c.idempotency_key == idempotency_key))).first()
                 if by_key is not None and by_key.opportunity_id != opportunity_id:
-                    raise Unprocessable("this Idempotency-Key started the provisioning of another opportunity",
-                                        slug="idempotency-key-reused")
+                    raise refuse_reuse("this Idempotency-Key started the provisioning of another opportunity")
             row = (await uow.conn.execute(sa.select(provisionings).where(
                 provisionings.c.opportunity_id == opportunity_id))).first()
             if row is None:

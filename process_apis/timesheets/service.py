@@ -43,6 +43,7 @@ from process_apis.timesheets.models import (
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
 from runtime.downstream import DownstreamProblem
+from runtime.idempotency import refuse_reuse
 from runtime.problems import BadRequest, FieldError, Forbidden, NotFound, Unprocessable
 from runtime.storage import utcnow
 
@@ -309,8 +310,7 @@ class TimesheetService:
                 if existing is not None:
                     if (list(existing.time_entry_ids), existing.approver_id, existing.decision,
                             existing.reason) != (ids, request.approver_id, request.decision, request.reason):
-                        raise Unprocessable("this Idempotency-Key was used for a different decision",
-                                            slug="idempotency-key-reused")
+                        raise refuse_reuse("this Idempotency-Key was used for a different decision")
                     return existing.id, False
             return await self._record(uow.conn, request, ids, idempotency_key), True
 
