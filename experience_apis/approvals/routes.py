@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
+from litestar.params import FromPath, FromQuery, RequestBody
 
 from experience_apis.approvals.models import (
     CorrectionDecided,
@@ -20,7 +18,7 @@ from experience_apis.approvals.models import (
 )
 from experience_apis.approvals.service import ApprovalsInbox
 from experience_apis.people import worker_of
-from runtime.params import IdempotencyKey
+from runtime.params import IdempotencyKey, Limit
 from runtime.tokens import Principal
 
 
@@ -39,7 +37,7 @@ class ApprovalsV1(Controller):
     async def submitted(self, state: State, principal: NamedDependency[Principal],
                         project_id: FromQuery[str | None] = None,
                         cursor: FromQuery[str | None] = None,
-                        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50) -> SubmittedEntryPage:
+                        limit: Limit = 50) -> SubmittedEntryPage:
         return await inbox(state, principal).submitted(project_id=project_id, cursor=cursor,
                                                                         limit=limit)
 
@@ -61,7 +59,7 @@ class ApprovalsV1(Controller):
     @get("/correction-requests", operation_id="listCorrectionRequests")
     async def correction_requests(self, state: State, principal: NamedDependency[Principal],
                                   cursor: FromQuery[str | None] = None,
-                                  limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50) -> CorrectionRequestPage:
+                                  limit: Limit = 50) -> CorrectionRequestPage:
         return await inbox(state, principal).correction_requests(cursor=cursor, limit=limit)
 
     @post("/correction-requests/{correction_id:str}/decisions", operation_id="decideCorrectionRequest")

@@ -32,9 +32,9 @@ from experience_apis.finance_ops.models import (
 )
 from experience_apis.finance_ops.service import FinanceOps
 from experience_apis.people import worker_of
+from runtime.params import Limit
 from runtime.tokens import Principal
 
-Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 FilterId = Annotated[str | None, QueryParameter(min_length=1, max_length=64)]
 AgeDays = Annotated[int | None, QueryParameter(ge=0, le=3650)]
 

@@ -16,6 +16,7 @@ from process_apis.billing.models import (
     SettlementRequest,
     SettlementRun,
 )
+from runtime.params import Limit
 
 
 class BillingV1(Controller):
@@ -35,7 +36,7 @@ class BillingV1(Controller):
             PostingState | None, QueryParameter(name="state")] = None,
         time_entry_id: FromQuery[str | None] = None, contract_id: FromQuery[str | None] = None,
         project_id: FromQuery[str | None] = None,
-        cursor: FromQuery[str | None] = None, limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        cursor: FromQuery[str | None] = None, limit: Limit = 50,
     ) -> PostingPage:
         return await state.services.billing.postings(state=posting_state, time_entry_id=time_entry_id,
                                                      contract_id=contract_id, project_id=project_id,

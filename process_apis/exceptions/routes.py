@@ -18,6 +18,7 @@ from process_apis.exceptions.models import (
     RetryOutcome,
     RetryRequest,
 )
+from runtime.params import Limit
 
 
 class ExceptionsV1(Controller):
@@ -33,7 +34,7 @@ class ExceptionsV1(Controller):
         source_id: FromQuery[str | None] = None,
         min_age_days: Annotated[int | None, QueryParameter(ge=0, le=3650)] = None,
         max_age_days: Annotated[int | None, QueryParameter(ge=0, le=3650)] = None,
-        cursor: FromQuery[str | None] = None, limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        cursor: FromQuery[str | None] = None, limit: Limit = 50,
     ) -> ExceptionPage:
         return await state.services.exceptions.list(
             state=item_state, kind=kind, reason_code=reason_code, business_unit_id=business_unit_id,

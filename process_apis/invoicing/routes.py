@@ -10,6 +10,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
 
 from contracts.canonical import Period
 from process_apis.invoicing.models import DraftRequest, InvoiceDraft, InvoiceDraftPage, VoidedInvoice
+from runtime.params import Limit
 
 
 class InvoicingV1(Controller):
@@ -26,7 +27,7 @@ class InvoicingV1(Controller):
         self, state: State, contract_id: FromQuery[str | None] = None,
         period: FromQuery[Period | None] = None,
         invoice_state: Annotated[str | None, QueryParameter(name="state", pattern="^(draft|posted)$")] = None,
-        cursor: FromQuery[str | None] = None, limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        cursor: FromQuery[str | None] = None, limit: Limit = 50,
     ) -> InvoiceDraftPage:
         return await state.services.invoicing.list(contract_id=contract_id, period=period, state=invoice_state,
                                                    cursor=cursor, limit=limit)

@@ -26,7 +26,7 @@ from process_apis.timesheets.models import (
     TimeEntryChanges,
     TimeEntryPage,
 )
-from runtime.params import IdempotencyKey
+from runtime.params import IdempotencyKey, Limit
 
 
 class TimesheetsV1(Controller):
@@ -39,7 +39,7 @@ class TimesheetsV1(Controller):
         entry_state: Annotated[TimeEntryState | None, QueryParameter(name="state")] = None,
         from_date: FromQuery[dt.date | None] = None, to_date: FromQuery[dt.date | None] = None,
         cursor: FromQuery[str | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        limit: Limit = 50,
     ) -> TimeEntryPage:
         return await state.services.timesheets.list_entries(
             worker_id=worker_id, project_id=project_id, state=entry_state, from_date=from_date, to_date=to_date,
@@ -96,7 +96,7 @@ class TimesheetsV1(Controller):
         worker_id: FromQuery[str | None] = None,
         correction_state: Annotated[Literal["requested", "rejected", "approved", "applied"] | None,
                                     QueryParameter(name="state")] = None,
-        cursor: FromQuery[str | None] = None, limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        cursor: FromQuery[str | None] = None, limit: Limit = 50,
     ) -> CorrectionPage:
         return await state.services.corrections.list(
             project_ids=[project_id] if project_id is not None else None, worker_id=worker_id,

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import Controller, Response, get, patch
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
+from litestar.params import FromPath, FromQuery, RequestBody
 
 from contracts.canonical import Contract, ContractStatus, Customer, Opportunity, OpportunityStage, Page, RateCard
 from runtime.idempotency import respond
-from runtime.params import IdempotencyKey
+from runtime.params import IdempotencyKey, Limit
 from runtime.tokens import Principal
 from system_apis.crm.connectors import CrmConnector
 from system_apis.crm.models import OpportunityPatch
-
-Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 
 
 def connector(state: State) -> CrmConnector:

@@ -29,7 +29,7 @@ from contracts.canonical import (
     RevenueSchedule,
 )
 from runtime.idempotency import respond
-from runtime.params import IdempotencyKey
+from runtime.params import IdempotencyKey, Limit
 from runtime.tokens import Principal
 from system_apis.checks import Checked
 from system_apis.erp.connectors import ErpConnector
@@ -47,8 +47,6 @@ from system_apis.erp.models import (
     ProjectDimensionCreate,
 )
 from system_apis.erp.service import ErpService
-
-Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 
 
 def connector(state: State) -> ErpConnector:

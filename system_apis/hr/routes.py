@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import Controller, get
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery
 
 from contracts.canonical import BusinessUnit, CostCenter, Page, Role, Worker, WorkerStatus
+from runtime.params import Limit
 from system_apis.hr.connectors import HrConnector
-
-Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 
 
 def connector(state: State) -> HrConnector:

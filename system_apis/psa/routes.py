@@ -28,7 +28,7 @@ from contracts.canonical import (
     TimeEntryState,
 )
 from runtime.idempotency import respond
-from runtime.params import IdempotencyKey
+from runtime.params import IdempotencyKey, Limit
 from runtime.problems import BadRequest, FieldError
 from runtime.tokens import Principal
 from system_apis.checks import Checked
@@ -49,7 +49,6 @@ from system_apis.psa.models import (
 )
 from system_apis.psa.service import PsaService
 
-Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 # Time entries page larger: a month end reads tens of thousands, and each page costs a vendor query.
 TimeEntryLimit = Annotated[int, QueryParameter(ge=1, le=1000)]
 # A batch read by ids answers in one page: as many ids as the largest page.
