@@ -15,8 +15,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from gateway.launcher import REPO_ROOT, Ports, Stack
-from tests.browser import headless_chromium
-from tests.conftest import RunningStack
+from tests.support.browser import headless_chromium
+from tests.support.stack import RunningStack
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,10 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from gateway.launcher import REPO_ROOT, Ports, Stack
-from tests.browser import headless_chromium
-from tests.conftest import RunningStack
-from tests.experience.conftest import all_items
 from tests.experience.test_finance_ops import FINANCE_LEAD, FINOPS, held_entry_in_a_closed_month, ok
+from tests.support.browser import headless_chromium
+from tests.support.flows import all_items
+from tests.support.stack import RunningStack
 
 PAGE = "/finance-ops/"
 

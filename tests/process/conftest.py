@@ -13,8 +13,8 @@ import redis.asyncio as redis
 
 from process_apis.store import metadata
 from runtime.storage import Database, database_url
-from tests.conftest import RunningStack
 from tests.support.databases import fresh_postgres_database
+from tests.support.stack import RunningStack
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -82,7 +82,3 @@ def sandboxes(stack: RunningStack) -> Iterator[httpx.Client]:
     """Direct access to the sandbox vendors (fault injection), as a resilience test harness would have."""
     with httpx.Client(timeout=10.0) as client:
         yield client
-
-
-def sandbox_url(stack: RunningStack, system: str) -> str:
-    return stack.stack.url(f"sandbox-{system}")

@@ -24,9 +24,9 @@ import redis
 import yaml
 
 from gateway.launcher import REPO_ROOT, Ports, Stack
-from tests.conftest import RunningStack
-from tests.gateway.conftest import free_port, wait_healthy
 from tests.support.databases import fresh_postgres_database
+from tests.support.gateway import free_port, wait_healthy
+from tests.support.stack import RunningStack
 
 HERE = Path(__file__).resolve().parent
 

@@ -22,7 +22,7 @@ from bench.harness import free_port
 from runtime.downstream import Downstream, DownstreamProblem
 from runtime.problems import ProblemError
 from sandbox.hr import BASE
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 WORKER_PATH = BASE + "/workers"
 
