@@ -63,7 +63,8 @@ def contract_operations(contracts_dir: Path = CONTRACTS_DIR) -> Mapping[tuple[st
                 security = operation.get("security", default_security) or []
                 alternatives = tuple(frozenset(_scopes(requirement)) for requirement in security)
                 operations[route_key(method, base + route)] = Operation(
-                    str(operation.get("operationId", "")), alternatives, str(path.relative_to(contracts_dir)))
+                    str(operation.get("operationId", "")), alternatives, str(path.relative_to(contracts_dir))
+                )
     return operations
 
 
@@ -103,12 +104,18 @@ class ContractScopes:
                     else:
                         self._operations[route_key(method, route.path)] = operation
         if unmatched:
-            raise RuntimeError("routes without a contract operation (method, path and operationId must match one "
-                               f"in {self._contracts_dir}): " + ", ".join(sorted(unmatched)))
+            raise RuntimeError(
+                "routes without a contract operation (method, path and operationId must match one "
+                f"in {self._contracts_dir}): " + ", ".join(sorted(unmatched))
+            )
 
     def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-        operation = self._operations.get(route_key(connection.scope["method"],  # type: ignore[typeddict-item]
-                                                   connection.scope.get("path_template", "")))
+        operation = self._operations.get(
+            route_key(
+                connection.scope["method"],  # type: ignore[typeddict-item]
+                connection.scope.get("path_template", ""),
+            )
+        )
         if operation is None or not operation.alternatives:
             return  # not a contract route (health), or an operation open to every caller
         principal: Principal | None = connection.scope.get("state", {}).get("principal")

@@ -56,8 +56,9 @@ def fingerprint(operation: str, path_params: dict[str, str], body: Any) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
-def refuse_reuse(detail: str = "this Idempotency-Key was used for a different request; use a new key for a new "
-                                 "request") -> Unprocessable:
+def refuse_reuse(
+    detail: str = "this Idempotency-Key was used for a different request; use a new key for a new request",
+) -> Unprocessable:
     """The answer to a key sent again with another request."""
     return Unprocessable(detail, slug="idempotency-key-reused")
 
@@ -89,12 +90,18 @@ class IdempotencyStore:
             status, body = self._encode(await action())
         except BaseException:
             async with self._engine.begin() as connection:
-                await connection.execute(sa.delete(records).where(
-                    records.c.scope == scope, records.c.key == key, records.c.state == "pending"))
+                await connection.execute(
+                    sa.delete(records).where(
+                        records.c.scope == scope, records.c.key == key, records.c.state == "pending"
+                    )
+                )
             raise
         async with self._engine.begin() as connection:
-            await connection.execute(sa.update(records).where(records.c.scope == scope, records.c.key == key).values(
-                state="done", status=status, body=body))
+            await connection.execute(
+                sa.update(records)
+                .where(records.c.scope == scope, records.c.key == key)
+                .values(state="done", status=status, body=body)
+            )
         return status, body
 
     async def _claim(self, scope: str, key: str, request_fingerprint: str) -> tuple[int, bytes] | None:
@@ -102,14 +109,18 @@ class IdempotencyStore:
         now = time.time()
         try:
             async with self._engine.begin() as connection:
-                await connection.execute(sa.insert(records).values(
-                    scope=scope, key=key, fingerprint=request_fingerprint, state="pending", created_at=now))
+                await connection.execute(
+                    sa.insert(records).values(
+                        scope=scope, key=key, fingerprint=request_fingerprint, state="pending", created_at=now
+                    )
+                )
             return None
         except IntegrityError:
             pass
         async with self._engine.begin() as connection:
-            row = (await connection.execute(sa.select(records).where(
-                records.c.scope == scope, records.c.key == key))).one_or_none()
+            row = (
+                await connection.execute(sa.select(records).where(records.c.scope == scope, records.c.key == key))
+            ).one_or_none()
             if row is None:
                 pass  # the holder failed and let go just now: the caller's retry will own the key
             elif row.fingerprint != request_fingerprint:
@@ -117,13 +128,22 @@ class IdempotencyStore:
             elif row.state == "done":
                 return int(row.status), bytes(row.body or b"")
             elif row.created_at < now - self._lease:
-                taken = await connection.execute(sa.update(records).where(
-                    records.c.scope == scope, records.c.key == key, records.c.created_at == row.created_at,
-                ).values(created_at=now))
+                taken = await connection.execute(
+                    sa.update(records)
+                    .where(
+                        records.c.scope == scope,
+                        records.c.key == key,
+                        records.c.created_at == row.created_at,
+                    )
+                    .values(created_at=now)
+                )
                 if taken.rowcount == 1:
                     return None
-        raise Conflict("a request with this Idempotency-Key is still running; retry shortly",
-                       slug="idempotency-key-in-use", headers={"Retry-After": "1"})
+        raise Conflict(
+            "a request with this Idempotency-Key is still running; retry shortly",
+            slug="idempotency-key-in-use",
+            headers={"Retry-After": "1"},
+        )
 
     @staticmethod
     def _encode(result: tuple[int, Any]) -> tuple[int, bytes]:
@@ -131,12 +151,22 @@ class IdempotencyStore:
         return status, b"" if body is None else msgspec.json.encode(body)
 
 
-async def respond(store: IdempotencyStore, *, client_id: str, operation: str, key: str | None,
-                  path_params: dict[str, str], body: Any, action: Action) -> Response[bytes]:
+async def respond(
+    store: IdempotencyStore,
+    *,
+    client_id: str,
+    operation: str,
+    key: str | None,
+    path_params: dict[str, str],
+    body: Any,
+    action: Action,
+) -> Response[bytes]:
     """A route's idempotent write: scoped per calling client and operation, answered as the first time."""
     status, content = await store.run(
-        scope=f"{client_id}:{operation}", key=key,
-        request_fingerprint=fingerprint(operation, path_params, msgspec.to_builtins(body)), action=action,
+        scope=f"{client_id}:{operation}",
+        key=key,
+        request_fingerprint=fingerprint(operation, path_params, msgspec.to_builtins(body)),
+        action=action,
     )
     if status == 204:
         return Response(content=b"", status_code=204)

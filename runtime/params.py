@@ -12,7 +12,8 @@ from litestar.params import HeaderParameter, QueryParameter
 from runtime.idempotency import KEY_PATTERN
 
 IdempotencyKey = Annotated[
-    str | None, HeaderParameter(name="Idempotency-Key", required=False, pattern=KEY_PATTERN.pattern)]
+    str | None, HeaderParameter(name="Idempotency-Key", required=False, pattern=KEY_PATTERN.pattern)
+]
 """The header a write route takes: ``idempotency_key: IdempotencyKey = None``; 1..200 visible ASCII characters,
 else a 400 validation problem pointing at the header."""
 

@@ -30,16 +30,26 @@ def caller_from_header(app: ASGIApp) -> ASGIApp:
         scopes = dict(scope.get("headers", [])).get(b"x-test-scopes")
         if scopes is not None:
             scope.setdefault("state", {})["principal"] = Principal(  # type: ignore[typeddict-item]
-                subject="u", client_id="c", scopes=frozenset(scopes.decode().split()), issuer="t", expires_at=0,
-                claims={})
+                subject="u",
+                client_id="c",
+                scopes=frozenset(scopes.decode().split()),
+                issuer="t",
+                expires_at=0,
+                claims={},
+            )
         await app(scope, receive, send)
 
     return middleware
 
 
 def client(*handlers: Any) -> TestClient[Any]:
-    app = create_tier_app(service="t", settings=TierSettings(), route_handlers=list(handlers), verify_tokens=False,
-                          middleware=[caller_from_header])
+    app = create_tier_app(
+        service="t",
+        settings=TierSettings(),
+        route_handlers=list(handlers),
+        verify_tokens=False,
+        middleware=[caller_from_header],
+    )
     return TestClient(app)
 
 

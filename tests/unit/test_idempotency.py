@@ -146,8 +146,13 @@ async def create_thing(idempotency_key: IdempotencyKey = None) -> dict[str, str 
 
 @pytest.mark.parametrize("bad", ["", "x" * 201, "has space", "caf\u00e9"])
 def test_a_malformed_key_is_a_400_problem_pointing_at_the_header(bad: str) -> None:
-    app = create_tier_app(scopes_from_contracts=False, service="t", settings=TierSettings(),
-                          route_handlers=[create_thing], verify_tokens=False)
+    app = create_tier_app(
+        scopes_from_contracts=False,
+        service="t",
+        settings=TierSettings(),
+        route_handlers=[create_thing],
+        verify_tokens=False,
+    )
     with TestClient(app) as client:
         response = client.post("/things", headers=[(b"Idempotency-Key", bad.encode())])
     assert response.status_code == 400
@@ -157,8 +162,13 @@ def test_a_malformed_key_is_a_400_problem_pointing_at_the_header(bad: str) -> No
 
 
 def test_a_well_formed_key_reaches_the_handler() -> None:
-    app = create_tier_app(scopes_from_contracts=False, service="t", settings=TierSettings(),
-                          route_handlers=[create_thing], verify_tokens=False)
+    app = create_tier_app(
+        scopes_from_contracts=False,
+        service="t",
+        settings=TierSettings(),
+        route_handlers=[create_thing],
+        verify_tokens=False,
+    )
     with TestClient(app) as client:
         response = client.post("/things", headers={"Idempotency-Key": "k-1"})
     assert response.status_code == 201 and response.json() == {"key": "k-1"}
