@@ -144,16 +144,20 @@ async def create_thing(idempotency_key: IdempotencyKey = None) -> dict[str, str 
     return {"key": idempotency_key}
 
 
-@pytest.mark.parametrize("bad", ["", "x" * 201, "has space", "caf\u00e9"])
-def test_a_malformed_key_is_a_400_problem_pointing_at_the_header(bad: str) -> None:
+def things_client() -> TestClient[Any]:
     app = create_tier_app(
-        scopes_from_contracts=False,
         service="t",
         settings=TierSettings(),
         route_handlers=[create_thing],
         verify_tokens=False,
+        scopes_from_contracts=False,
     )
-    with TestClient(app) as client:
+    return TestClient(app)
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 201, "has space", "caf\u00e9"])
+def test_a_malformed_key_is_a_400_problem_pointing_at_the_header(bad: str) -> None:
+    with things_client() as client:
         response = client.post("/things", headers=[(b"Idempotency-Key", bad.encode())])
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -162,13 +166,6 @@ def test_a_malformed_key_is_a_400_problem_pointing_at_the_header(bad: str) -> No
 
 
 def test_a_well_formed_key_reaches_the_handler() -> None:
-    app = create_tier_app(
-        scopes_from_contracts=False,
-        service="t",
-        settings=TierSettings(),
-        route_handlers=[create_thing],
-        verify_tokens=False,
-    )
-    with TestClient(app) as client:
+    with things_client() as client:
         response = client.post("/things", headers={"Idempotency-Key": "k-1"})
     assert response.status_code == 201 and response.json() == {"key": "k-1"}
