@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -34,7 +34,7 @@ from contracts.canonical import (
     TimeEntry,
     Worker,
 )
-from runtime.downstream import Downstream, DownstreamProblem, segment
+from runtime.downstream import Downstream, segment
 
 T = TypeVar("T")
 
@@ -96,16 +96,6 @@ async def all_pages(gateway: Downstream, path: str, item_type: type[T],
         cursor = page.next_cursor
         if not cursor:
             return items
-
-
-async def unless_missing(call: Awaitable[T]) -> T | None:
-    """A record the system API does not know (404) is a fact too: ``None``; any other failure propagates."""
-    try:
-        return await call
-    except DownstreamProblem as exc:
-        if exc.status == 404:
-            return None
-        raise
 
 
 def _decode(response: Any, type_: type[T]) -> T:
