@@ -19,11 +19,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.browser import headless_chromium, screenshot, sign_in_on_page, text_when
-from tests.conftest import DEMO_CONSULTANT, RunningStack
-from tests.days import a_day_of_its_own, week_of
-from tests.experience.conftest import DEMO_MANAGER
 from tests.gateway.signin_flow import CONSULTANT_USER, FINANCE_LEAD_USER, MANAGER_USER, password_of
+from tests.support.browser import headless_chromium, screenshot, sign_in_on_page, text_when
+from tests.support.days import a_day_of_its_own, week_of
+from tests.support.stack import DEMO_CONSULTANT, DEMO_MANAGER, RunningStack
 
 MOBILE = "/experience/mobile-time/v2"
 INBOX = "/experience/approvals/v1"
