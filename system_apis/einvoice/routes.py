@@ -1,0 +1,36 @@
+"""E-invoicing network system API v1 routes. Contract: contracts/system/einvoice/v1.yaml."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import Body, PathParameter
+
+from runtime.app import provide_principal, require_scopes
+from runtime.tokens import Principal
+from system_apis.einvoice.connectors import EinvoiceConnector
+from system_apis.einvoice.models import Delivery, DeliveryRequest
+
+
+def connector(state: State) -> EinvoiceConnector:
+    return state.einvoice
+
+
+class EinvoiceV1(Controller):
+    path = "/system/einvoice/v1"
+    dependencies = {"principal": Provide(provide_principal)}
+
+    @post("/deliveries", operation_id="deliverDocument", status_code=202)
+    async def deliver(self, state: State, principal: Principal,
+                      data: Annotated[DeliveryRequest, Body()]) -> Delivery:
+        require_scopes(principal, "einvoice:write")
+        return await connector(state).deliver(data)
+
+    @get("/deliveries/{delivery_id:str}", operation_id="getDelivery")
+    async def get_delivery(self, state: State, principal: Principal,
+                           delivery_id: Annotated[str, PathParameter(max_length=64)]) -> Delivery:
+        require_scopes(principal, "einvoice:read")
+        return await connector(state).delivery(delivery_id)

@@ -1,0 +1,30 @@
+"""Tax system API v1 routes. Contract: contracts/system/tax/v1.yaml."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import Body
+
+from runtime.app import provide_principal, require_scopes
+from runtime.tokens import Principal
+from system_apis.tax.connectors import TaxConnector
+from system_apis.tax.models import TaxCalculation, TaxCalculationRequest
+
+
+def connector(state: State) -> TaxConnector:
+    return state.tax
+
+
+class TaxV1(Controller):
+    path = "/system/tax/v1"
+    dependencies = {"principal": Provide(provide_principal)}
+
+    @post("/tax-calculations", operation_id="calculateTax", status_code=200)
+    async def calculate(self, state: State, principal: Principal,
+                        data: Annotated[TaxCalculationRequest, Body()]) -> TaxCalculation:
+        require_scopes(principal, "tax:read")
+        return await connector(state).calculate(data)
