@@ -105,6 +105,8 @@ class LegalEntity(Entity, kw_only=True):
     # Additive (issue 19): the seller's VAT registration and e-invoicing network id, printed on its invoices.
     vat_number: str | None = None
     einvoice_endpoint_id: str | None = None
+    # A tax registration that is not a VAT number (a US federal EIN), printed where there is no VAT number.
+    tax_registration_id: str | None = None
 
 
 class BusinessUnit(Entity, kw_only=True):

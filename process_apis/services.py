@@ -100,6 +100,8 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
     exceptions.on_retry("posting", billing.retry_posting)
     exceptions.on_retry("provisioning", provisioning.retry_exception)
     exceptions.on_retry("flow_back", jobs.retry_exception)
+    exceptions.on_retry("tax_hold", invoicing.taxes.retry_hold)
+    exceptions.on_retry("e_invoice", invoicing.einvoicing.retry_exception)
     _start_loops(services)
     return services
 

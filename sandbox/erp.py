@@ -102,7 +102,8 @@ def seed(store: DocumentStore, firm: Firm) -> None:
     store.put_many("subsidiary", [
         (str(index + 1), {"internalId": index + 1, "subsidiaryCode": code, "legalName": name, "country": country,
                           "baseCurrency": currency, "vatRatePercent": str(VAT_PERCENT[code]),
-                          "vatRegNumber": SUBSIDIARY_TAX_IDS[code][0], "peppolId": SUBSIDIARY_TAX_IDS[code][1]})
+                          "vatRegNumber": SUBSIDIARY_TAX_IDS[code][0], "peppolId": SUBSIDIARY_TAX_IDS[code][1],
+                          "federalTaxId": "87-1234567" if code == "LE-US" else None})
         for index, (code, name, country, currency) in enumerate(demo.LEGAL_ENTITIES)
     ])
     periods: list[tuple[str, dict[str, Any]]] = []

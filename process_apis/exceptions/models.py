@@ -9,7 +9,8 @@ import msgspec
 from contracts.canonical import Instant
 
 ExceptionState = Literal["open", "assigned", "resolved"]
-ExceptionKind = Literal["billing_hold", "posting", "provisioning", "flow_back"]
+# tax_hold: an invoice waiting for its region's tax service; e_invoice: an e-invoice refused or not deliverable.
+ExceptionKind = Literal["billing_hold", "posting", "provisioning", "flow_back", "tax_hold", "e_invoice"]
 ActorId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 

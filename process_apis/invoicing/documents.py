@@ -246,7 +246,8 @@ def ubl_xml(invoice: Invoice, parties: Parties, contract_ref: str) -> bytes:
     _el(root, NS_CBC, "BuyerReference", contract_ref)
     _el(_el(root, NS_CAC, "ContractDocumentReference"), NS_CBC, "ID", contract_ref)
     _ubl_party(_el(root, NS_CAC, "AccountingSupplierParty"), parties.seller.name, parties.seller.country,
-               parties.seller.vat_number, parties.seller.einvoice_endpoint_id, None)
+               parties.seller.vat_number, parties.seller.einvoice_endpoint_id, None,
+               tax_registration=parties.seller.tax_registration_id)
     _ubl_party(_el(root, NS_CAC, "AccountingCustomerParty"), parties.buyer.name, parties.buyer_country,
                parties.buyer.vat_number, receiver_of(parties.buyer), parties.buyer)
     total = _el(root, NS_CAC, "TaxTotal")
@@ -290,7 +291,7 @@ def _ubl_category(parent: etree._Element, tag: str, tax: TaxLine, line_level: bo
 
 
 def _ubl_party(parent: etree._Element, name: str, country: str, vat_number: str | None, endpoint: str | None,
-               customer: Customer | None) -> None:
+               customer: Customer | None, tax_registration: str | None = None) -> None:
     party = _el(parent, NS_CAC, "Party")
     if endpoint:
         scheme, _, identifier = endpoint.partition(":")
@@ -307,6 +308,10 @@ def _ubl_party(parent: etree._Element, name: str, country: str, vat_number: str 
         scheme = _el(party, NS_CAC, "PartyTaxScheme")
         _el(scheme, NS_CBC, "CompanyID", vat_number)
         _el(_el(scheme, NS_CAC, "TaxScheme"), NS_CBC, "ID", "VAT")
+    elif tax_registration:  # BT-32, the seller's tax registration: Peppol marks it with a TaxScheme other than VAT
+        scheme = _el(party, NS_CAC, "PartyTaxScheme")
+        _el(scheme, NS_CBC, "CompanyID", tax_registration)
+        _el(_el(scheme, NS_CAC, "TaxScheme"), NS_CBC, "ID", "TAX")
     _el(_el(party, NS_CAC, "PartyLegalEntity"), NS_CBC, "RegistrationName", name)
 
 
@@ -350,7 +355,7 @@ BIS_RULES: dict[str, tuple[str, Callable[[etree._Element], bool]]] = {
         r, "cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory/cbc:ID") or (bool(_text(
             r, "cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID")) and bool(_text(
             r, "cac:AccountingCustomerParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID")))),
-    "BR-S-02": ("standard rated: seller VAT identifier present", lambda r: "S" not in _text(
+    "BR-S-02": ("standard rated: seller VAT identifier or tax registration present", lambda r: "S" not in _text(
         r, "cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory/cbc:ID") or bool(_text(
             r, "cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID"))),
     "BR-E-10": ("exempt or reverse charge: exemption reason present", lambda r: all(

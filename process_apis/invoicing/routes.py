@@ -6,21 +6,28 @@ from typing import Annotated
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import Parameter, PathParameter
 
 from contracts.canonical import Period
-from process_apis.invoicing.models import DraftRequest, InvoiceDraft, InvoiceDraftPage, VoidedInvoice
+from process_apis.invoicing.models import DraftRequest, InvoiceDraft, InvoiceDraftPage, TaxHeld, VoidedInvoice
 from runtime.app import require_scopes
 from runtime.tokens import Principal
+
+InvoiceId = Annotated[str, PathParameter(min_length=1, max_length=64)]
 
 
 class InvoicingV1(Controller):
     path = "/process/invoicing/v1"
 
     @post("/invoice-drafts", operation_id="draftInvoice")
-    async def draft(self, state: State, principal: Principal, data: DraftRequest) -> Response[InvoiceDraft]:
+    async def draft(self, state: State, principal: Principal,
+                    data: DraftRequest) -> Response[InvoiceDraft] | Response[TaxHeld]:
         require_scopes(principal, "invoicing:write")
-        created, draft = await state.services.invoicing.draft(data.contract_id, data.period)
+        outcome = await state.services.invoicing.request_draft(data.contract_id, data.period)
+        if isinstance(outcome, TaxHeld):  # its region's tax service is down: drafted by itself once it answers
+            return Response(outcome, status_code=202, headers={
+                "Location": f"/process/exceptions/v1/exceptions/{outcome.exception_id}"})
+        created, draft = outcome
         return Response(draft, status_code=201 if created else 200,
                         headers={"Location": f"{self.path}/invoices/{draft.id}"})
 
@@ -43,6 +50,13 @@ class InvoicingV1(Controller):
     async def post_invoice(self, state: State, principal: Principal, invoice_id: str) -> InvoiceDraft:
         require_scopes(principal, "invoicing:write")
         return await state.services.invoicing.post(invoice_id)
+
+    @get("/invoices/{invoice_id:str}/e-invoice", operation_id="getEInvoiceDocument")
+    async def get_e_invoice(self, state: State, principal: Principal, invoice_id: InvoiceId) -> Response[bytes]:
+        require_scopes(principal, "invoicing:read")
+        content, media_type, filename = await state.services.invoicing.einvoicing.document(invoice_id)
+        return Response(content, media_type=media_type,
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
     @post("/invoices/{invoice_id:str}/voidings", operation_id="voidInvoice", status_code=200)
     async def void_invoice(self, state: State, principal: Principal, invoice_id: str) -> VoidedInvoice:

@@ -17,8 +17,10 @@ MAX_CONTENT_CHARS = 950_000
 
 
 class DeliveryRequest(Checked, kw_only=True):
-    # The invoice the document renders: one delivery per invoice and format (a repeat answers the first).
-    invoice_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    # The invoice the document renders: one delivery per invoice, format and attempt (a repeat answers the first).
+    invoice_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    # Delivering again after a rejection is the next attempt: a new network document.
+    attempt: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
     sender_id: ParticipantId
     receiver_id: ParticipantId
     format: DocumentFormat
@@ -36,6 +38,7 @@ class Delivery(msgspec.Struct, kw_only=True):
 
     id: str
     invoice_id: str
+    attempt: int
     receiver_id: str
     format: DocumentFormat
     state: DeliveryState

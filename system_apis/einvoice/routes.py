@@ -6,10 +6,9 @@ from typing import Annotated
 
 from litestar import Controller, get, post
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.params import Body, PathParameter
 
-from runtime.app import provide_principal, require_scopes
+from runtime.app import require_scopes
 from runtime.tokens import Principal
 from system_apis.einvoice.connectors import EinvoiceConnector
 from system_apis.einvoice.models import Delivery, DeliveryRequest
@@ -21,7 +20,6 @@ def connector(state: State) -> EinvoiceConnector:
 
 class EinvoiceV1(Controller):
     path = "/system/einvoice/v1"
-    dependencies = {"principal": Provide(provide_principal)}
 
     @post("/deliveries", operation_id="deliverDocument", status_code=202)
     async def deliver(self, state: State, principal: Principal,

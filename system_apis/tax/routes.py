@@ -6,10 +6,9 @@ from typing import Annotated
 
 from litestar import Controller, post
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.params import Body
 
-from runtime.app import provide_principal, require_scopes
+from runtime.app import require_scopes
 from runtime.tokens import Principal
 from system_apis.tax.connectors import TaxConnector
 from system_apis.tax.models import TaxCalculation, TaxCalculationRequest
@@ -21,7 +20,6 @@ def connector(state: State) -> TaxConnector:
 
 class TaxV1(Controller):
     path = "/system/tax/v1"
-    dependencies = {"principal": Provide(provide_principal)}
 
     @post("/tax-calculations", operation_id="calculateTax", status_code=200)
     async def calculate(self, state: State, principal: Principal,

@@ -48,16 +48,17 @@ class SandboxAccessPoint:
         answer = await self._call("POST", BASE, {
             "sender": request.sender_id, "receiver": request.receiver_id, "documentType": document_type,
             "mimeType": mime_type, "payload": request.content_base64,
-            # One network document per invoice and format: a retry of this call never sends a second.
-            "clientReference": f"{request.invoice_id}:{request.format}"})
+            # One network document per invoice, format and attempt: a retry of this call never sends a second.
+            "clientReference": f"{request.invoice_id}:{request.format}:{request.attempt}"})
         return await self.delivery(to_canonical("delivery", answer["documentId"]))
 
     async def delivery(self, delivery_id: str) -> Delivery:
         if not is_canonical("delivery", delivery_id):
             raise NotFound(f"no delivery {delivery_id!r}", slug="unknown-id")
         answer = await self._call("GET", f"{BASE}/{to_business_key('delivery', delivery_id)}")
-        invoice_id, _, format_name = str(answer["clientReference"]).rpartition(":")
-        return Delivery(id=delivery_id, invoice_id=invoice_id, receiver_id=str(answer.get("receiver", "")),
+        invoice_id, format_name, attempt = str(answer["clientReference"]).rsplit(":", 2)
+        return Delivery(id=delivery_id, invoice_id=invoice_id, attempt=int(attempt),
+                        receiver_id=str(answer.get("receiver", "")),
                         format="factur-x" if format_name == "factur-x" else "peppol-bis-billing-3",
                         state=STATES[answer["state"]],
                         errors=[DeliveryError(code=e["code"], detail=e["text"]) for e in answer.get("errors", [])])

@@ -159,7 +159,8 @@ def legal_entity_from_vendor(body: dict[str, Any]) -> LegalEntity:
     return LegalEntity(id=to_canonical("legal_entity", body["subsidiaryCode"]),
                        external_ids={"erp": str(body["internalId"])}, name=body["legalName"],
                        country=body["country"], functional_currency=body["baseCurrency"],
-                       vat_number=body.get("vatRegNumber"), einvoice_endpoint_id=body.get("peppolId"))
+                       vat_number=body.get("vatRegNumber"), einvoice_endpoint_id=body.get("peppolId"),
+                       tax_registration_id=body.get("federalTaxId"))
 
 
 def period_from_vendor(body: dict[str, Any]) -> AccountingPeriod:
