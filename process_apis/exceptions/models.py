@@ -9,8 +9,9 @@ import msgspec
 from contracts.canonical import Instant
 
 ExceptionState = Literal["open", "assigned", "resolved"]
-# tax_hold: an invoice waiting for its region's tax service; e_invoice: an e-invoice refused or not deliverable.
-ExceptionKind = Literal["billing_hold", "posting", "provisioning", "flow_back", "tax_hold", "e_invoice"]
+# billing_hold also holds an invoice draft waiting for its region's tax service (source_type invoice_draft);
+# flow_back also holds an e-invoice the network refused or that could not be sent (source_type invoice).
+ExceptionKind = Literal["billing_hold", "posting", "provisioning", "flow_back"]
 ActorId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 

@@ -3,10 +3,10 @@
 Posting enqueues ``einvoice.deliver`` in the posting's transaction. The job renders the document
 (:mod:`process_apis.invoicing.documents`), keeps it with what it was validated against, and hands it to the
 e-invoicing system API (one network document per invoice, format and attempt: a retried job never sends twice).
-``einvoice.status`` then follows the delivery until the network answers: delivered, or rejected, which opens an
-``e_invoice`` item in the exception queue (reason EINVOICE_REJECTED). A document that breaks its schema or a
-business rule is never sent (EINVOICE_INVALID), nor one whose customer has no network address
-(EINVOICE_NO_ENDPOINT). Retrying the item delivers again as the next attempt.
+``einvoice.status`` then follows the delivery until the network answers: delivered, or rejected, which opens a
+``flow_back`` item (source type ``invoice``) in the exception queue (reason EINVOICE_REJECTED). A document that
+breaks its schema or a business rule is never sent (EINVOICE_INVALID), nor one whose customer has no network
+address (EINVOICE_NO_ENDPOINT). Retrying the item delivers again as the next attempt.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.problems import NotFound
 from runtime.storage import utcnow
 
-KIND = "e_invoice"
+KIND = "flow_back"  # the network's answer flowing back; source type ``invoice`` (job flow-backs use ``job``)
 DELIVER_JOB = "einvoice.deliver"
 STATUS_JOB = "einvoice.status"
 

@@ -2,8 +2,9 @@
 
 The jurisdiction comes from the legal entity (its country and currency) and the customer (its billing address,
 else its tax jurisdiction code, and its VAT number). When the region's tax service is unavailable, the draft is
-not made: the contract's period waits in the exception queue (kind ``tax_hold``, reason TAX_SERVICE_UNAVAILABLE)
-with a durable job that drafts it again with back-off until the service answers; other regions go on.
+not made: the contract's period waits in the exception queue (kind ``billing_hold``, source type
+``invoice_draft``, reason TAX_SERVICE_UNAVAILABLE) with a durable job that drafts it again with back-off until
+the service answers; other regions go on.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from runtime.problems import FieldError, Unprocessable
 from runtime.storage import utcnow
 
 UNAVAILABLE = frozenset({502, 503, 504})
-HOLD_KIND = "tax_hold"
+HOLD_KIND = "billing_hold"  # with its own source type: the exceptions contract's kinds are closed
 HOLD_SOURCE = "invoice_draft"
 DRAFT_JOB = "invoicing.draft_after_tax_hold"
 

@@ -143,7 +143,8 @@ def test_with_the_eu_engine_down_uk_and_us_invoices_go_out_and_eu_ones_wait_then
             assert body["reason"] == "TAX_SERVICE_UNAVAILABLE" and body["engine"] == "eu-vat", body
             holds[country] = body
             item = ok(experience.get(f"{EXCEPTIONS}/{body['exception_id']}"))
-            assert item["kind"] == "tax_hold" and item["reason_codes"] == ["TAX_SERVICE_UNAVAILABLE"]
+            assert item["kind"] == "billing_hold" and item["source_type"] == "invoice_draft"
+            assert item["reason_codes"] == ["TAX_SERVICE_UNAVAILABLE"]
             again = ok(experience.post(DRAFTS, json={"contract_id": body["contract_id"], "period": PERIOD}), 202)
             assert again["exception_id"] == body["exception_id"]  # one hold per contract and period
     finally:
@@ -171,7 +172,7 @@ def test_a_rejected_delivery_waits_in_the_exception_queue_and_a_retry_delivers_i
     ok(experience.post(f"{INVOICES}/{invoice_id}/postings"))
 
     rejected = delivered(experience, invoice_id)["e_invoice"]
-    [item] = ok(experience.get(EXCEPTIONS, params={"kind": "e_invoice", "source_id": invoice_id}))["items"]
+    [item] = ok(experience.get(EXCEPTIONS, params={"kind": "flow_back", "source_id": invoice_id}))["items"]
     register_participant(stack, endpoint)
     retried = ok(experience.post(f"{EXCEPTIONS}/{item['id']}/retries", json={}))
 
