@@ -147,6 +147,9 @@ def test_with_the_eu_engine_down_uk_and_us_invoices_go_out_and_eu_ones_wait_then
             assert item["reason_codes"] == ["TAX_SERVICE_UNAVAILABLE"]
             again = ok(experience.post(DRAFTS, json={"contract_id": body["contract_id"], "period": PERIOD}), 202)
             assert again["exception_id"] == body["exception_id"]  # one hold per contract and period
+        with stack.client("dashboard-web") as dashboards:
+            panel = ok(dashboards.get("/experience/dashboards/v1/exceptions-summary"))
+        assert panel["tax_holds"] >= 2  # the finance dashboard shows what waits for a tax service
     finally:
         ok(httpx.delete(eu_faults))
 
