@@ -89,6 +89,20 @@ def _half_even(amount: Decimal, unit: Decimal) -> Decimal:
     return amount.quantize(unit, ROUND_HALF_EVEN)
 
 
+def _minor_total(lines: Any, field: str, no_lines: Callable[[], EngineError],
+                 bad_amount: Callable[[int], EngineError]) -> int:
+    """The sum of the lines' integer minor units (cents, pence), refused in the engine's own words."""
+    if not isinstance(lines, list) or not 1 <= len(lines) <= MAX_LINES:
+        raise no_lines()
+    total = 0
+    for index, line in enumerate(lines):
+        amount = line.get(field) if isinstance(line, dict) else None
+        if not isinstance(amount, int) or isinstance(amount, bool) or abs(amount) >= 10 ** 14:
+            raise bad_amount(index)
+        total += amount
+    return total
+
+
 # --- EU VAT ------------------------------------------------------------------------------------------------------
 
 def _eu_error(code: str, field: str, message: str, status: int = 400) -> EngineError:
@@ -152,15 +166,10 @@ def us_calculate(body: dict[str, Any]) -> dict[str, Any]:
     state = ship_to.get("region")
     if state not in US_STATES:
         raise _us_error("InvalidAddress", "shipTo.region", f"{state!r} is not a US state code")
-    lines = body.get("lines")
-    if not isinstance(lines, list) or not 1 <= len(lines) <= MAX_LINES:
-        raise _us_error("MissingLines", "lines", f"1..{MAX_LINES} lines are required")
-    cents = 0
-    for index, line in enumerate(lines):
-        amount = line.get("amountCents") if isinstance(line, dict) else None
-        if not isinstance(amount, int) or isinstance(amount, bool) or abs(amount) >= 10 ** 14:
-            raise _us_error("InvalidAmount", f"lines[{index}].amountCents", "integer cents are required")
-        cents += amount
+    cents = _minor_total(
+        body.get("lines"), "amountCents",
+        lambda: _us_error("MissingLines", "lines", f"1..{MAX_LINES} lines are required"),
+        lambda n: _us_error("InvalidAmount", f"lines[{n}].amountCents", "integer cents are required"))
     rate = US_SERVICE_TAX_STATES.get(state)
     tax = int(_half_even(Decimal(cents) * (rate or 0) / 100, Decimal(1)))
     return {"transactionId": reference("ST-", body), "jurisdiction": {"country": "US", "state": state},
@@ -185,15 +194,10 @@ def uk_calculate(body: dict[str, Any]) -> dict[str, Any]:
     vrn = body.get("CustomerVatRegistration")
     if vrn is not None and (not isinstance(vrn, str) or (customer == "GB" and not gb_vat.is_valid(vrn))):
         raise _uk_error("INVALID_VRN", "/CustomerVatRegistration", f"{vrn!r} is not a valid UK VAT number")
-    lines = body.get("Lines")
-    if not isinstance(lines, list) or not 1 <= len(lines) <= MAX_LINES:
-        raise _uk_error("INVALID_LINES", "/Lines", f"1..{MAX_LINES} lines are required")
-    pence = 0
-    for index, line in enumerate(lines):
-        amount = line.get("NetPence") if isinstance(line, dict) else None
-        if not isinstance(amount, int) or isinstance(amount, bool) or abs(amount) >= 10 ** 14:
-            raise _uk_error("INVALID_AMOUNT", f"/Lines/{index}/NetPence", "integer pence are required")
-        pence += amount
+    pence = _minor_total(
+        body.get("Lines"), "NetPence",
+        lambda: _uk_error("INVALID_LINES", "/Lines", f"1..{MAX_LINES} lines are required"),
+        lambda n: _uk_error("INVALID_AMOUNT", f"/Lines/{n}/NetPence", "integer pence are required"))
     business = vrn is not None
     if supplier == "GB" and (customer == "GB" or not business):
         code, rate, notice = "STANDARD", UK_STANDARD_RATE, None
