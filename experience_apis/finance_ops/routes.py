@@ -6,7 +6,8 @@ from typing import Annotated
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import Body, Parameter
 
 from contracts.canonical import Period
 from experience_apis.finance_ops.models import (
@@ -28,6 +29,7 @@ from experience_apis.finance_ops.models import (
     ReconciliationRequest,
     ResolveRequest,
     RetryResult,
+    TaxHeld,
 )
 from experience_apis.finance_ops.service import FinanceOps
 from experience_apis.people import worker_of
@@ -85,9 +87,13 @@ class FinanceOpsV1(Controller):
         return await finance_ops(state, principal, "finance:write").bulk(data)
 
     @post("/invoice-drafts", operation_id="draftInvoice")
-    async def draft(self, state: State, principal: Principal, data: DraftRequest) -> Response[InvoiceDraft]:
-        created, draft = await finance_ops(state, principal, "finance:write").draft_invoice(data.contract_id,
-                                                                                          data.period)
+    async def draft(self, state: State, principal: NamedDependency[Principal],
+                    data: Annotated[DraftRequest, Body()]) -> Response[InvoiceDraft] | Response[TaxHeld]:
+        outcome = await finance_ops(state, principal, "finance:write").draft_invoice(data.contract_id, data.period)
+        if isinstance(outcome, TaxHeld):  # waits in the queue for its region's tax service
+            return Response(outcome, status_code=202,
+                            headers={"Location": f"{self.path}/exceptions/{outcome.exception_id}"})
+        created, draft = outcome
         return Response(draft, status_code=201 if created else 200,
                         headers={"Location": f"{self.path}/invoices/{draft.id}"})
 

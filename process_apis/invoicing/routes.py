@@ -6,7 +6,8 @@ from typing import Annotated
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter, PathParameter
+from litestar.di import NamedDependency
+from litestar.params import Body, Parameter, PathParameter
 
 from contracts.canonical import Period
 from process_apis.invoicing.models import DraftRequest, InvoiceDraft, InvoiceDraftPage, TaxHeld, VoidedInvoice
@@ -20,8 +21,8 @@ class InvoicingV1(Controller):
     path = "/process/invoicing/v1"
 
     @post("/invoice-drafts", operation_id="draftInvoice")
-    async def draft(self, state: State, principal: Principal,
-                    data: DraftRequest) -> Response[InvoiceDraft] | Response[TaxHeld]:
+    async def draft(self, state: State, principal: NamedDependency[Principal],
+                    data: Annotated[DraftRequest, Body()]) -> Response[InvoiceDraft] | Response[TaxHeld]:
         require_scopes(principal, "invoicing:write")
         outcome = await state.services.invoicing.request_draft(data.contract_id, data.period)
         if isinstance(outcome, TaxHeld):  # its region's tax service is down: drafted by itself once it answers
@@ -52,7 +53,8 @@ class InvoicingV1(Controller):
         return await state.services.invoicing.post(invoice_id)
 
     @get("/invoices/{invoice_id:str}/e-invoice", operation_id="getEInvoiceDocument")
-    async def get_e_invoice(self, state: State, principal: Principal, invoice_id: InvoiceId) -> Response[bytes]:
+    async def get_e_invoice(self, state: State, principal: NamedDependency[Principal],
+                            invoice_id: InvoiceId) -> Response[bytes]:
         require_scopes(principal, "invoicing:read")
         content, media_type, filename = await state.services.invoicing.einvoicing.document(invoice_id)
         return Response(content, media_type=media_type,

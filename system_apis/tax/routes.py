@@ -6,6 +6,7 @@ from typing import Annotated
 
 from litestar import Controller, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import Body
 
 from runtime.app import require_scopes
@@ -22,7 +23,7 @@ class TaxV1(Controller):
     path = "/system/tax/v1"
 
     @post("/tax-calculations", operation_id="calculateTax", status_code=200)
-    async def calculate(self, state: State, principal: Principal,
+    async def calculate(self, state: State, principal: NamedDependency[Principal],
                         data: Annotated[TaxCalculationRequest, Body()]) -> TaxCalculation:
         require_scopes(principal, "tax:read")
         return await connector(state).calculate(data)

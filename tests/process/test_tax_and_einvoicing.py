@@ -19,6 +19,7 @@ import pytest
 
 from process_apis.invoicing.documents import check_bis_rules
 from tests.conftest import RunningStack
+from tests.experience.test_finance_ops import FINANCE_LEAD
 from tests.process.conftest import sandbox_url
 from tests.process.flows import ERP, all_items, ok, wait_for
 
@@ -147,9 +148,12 @@ def test_with_the_eu_engine_down_uk_and_us_invoices_go_out_and_eu_ones_wait_then
             assert item["reason_codes"] == ["TAX_SERVICE_UNAVAILABLE"]
             again = ok(experience.post(DRAFTS, json={"contract_id": body["contract_id"], "period": PERIOD}), 202)
             assert again["exception_id"] == body["exception_id"]  # one hold per contract and period
-        with stack.client("dashboard-web") as dashboards:
+        with stack.client("dashboard-web") as dashboards, stack.client("finance-web", subject=FINANCE_LEAD) as ops:
             panel = ok(dashboards.get("/experience/dashboards/v1/exceptions-summary"))
+            from_finance_ops = ok(ops.post("/experience/finance-ops/v1/invoice-drafts", json={
+                "contract_id": holds["DE"]["contract_id"], "period": PERIOD}), 202)
         assert panel["tax_holds"] >= 2  # the finance dashboard shows what waits for a tax service
+        assert from_finance_ops["exception_id"] == holds["DE"]["exception_id"]
     finally:
         ok(httpx.delete(eu_faults))
 
@@ -229,9 +233,19 @@ def test_bad_delivery_input_and_unknown_ids_are_problems(system: httpx.Client, e
     unknown = system.get(f"{DELIVERIES}/dlv_999999999")
     encoded_slash = system.get(f"{DELIVERIES}/dlv_1%2F..%2Fx")
     no_document = experience.get(f"{INVOICES}/inv_999999999/e-invoice")
+    crlf_document = experience.get(f"{INVOICES}/inv_1%0D%0Ax/e-invoice")
+    deep = system.post(TAX, content=b'{"buyer":' * 80 + b"{}" + b"}" * 80,
+                       headers={"Content-Type": "application/json"})
 
     assert bad_receiver.status_code == 400 and "/receiver_id" in bad_receiver.text
     assert unknown.status_code == 404 and encoded_slash.status_code in (400, 404)
-    assert no_document.status_code == 404
+    assert no_document.status_code == 404 and crlf_document.status_code in (400, 404)
+    assert deep.status_code == 400
     assert all(r.headers["content-type"].startswith("application/problem+json")
-               for r in (bad_receiver, unknown, encoded_slash, no_document))
+               for r in (bad_receiver, unknown, encoded_slash, no_document, crlf_document, deep))
+
+
+def test_the_catalog_lists_the_tax_and_e_invoicing_contracts(stack: RunningStack) -> None:
+    listed = {api["api_id"] for api in httpx.get(f"{stack.url}/catalog/apis", params={"q": "system"},
+                                                  timeout=60).json()["items"]}
+    assert {"system/tax", "system/einvoice"} <= listed, listed
