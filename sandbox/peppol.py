@@ -31,8 +31,17 @@ MIME_TYPES = {"application/xml", "application/pdf"}
 MAX_PAYLOAD_BYTES = 5_000_000
 # The demo customers' participant ids (scheme:identifier; 9930 German VAT, 9932 UK VAT, 9959 US EIN).
 DEMO_PARTICIPANTS = [
-    "9959:131234567", "9959:943214321", "9959:752345678", "9932:980061039", "9932:456321905", "9932:214783016",
-    "9930:de136457882", "9930:de812345673", "9930:de273487658", "9930:de112233446", "9959:911234560",
+    "9959:131234567",
+    "9959:943214321",
+    "9959:752345678",
+    "9932:980061039",
+    "9932:456321905",
+    "9932:214783016",
+    "9930:de136457882",
+    "9930:de812345673",
+    "9930:de273487658",
+    "9930:de112233446",
+    "9959:911234560",
 ]
 
 
@@ -61,11 +70,16 @@ def _outcome(store: DocumentStore, body: dict[str, Any], payload: bytes) -> list
             root = etree.fromstring(payload, etree.XMLParser(resolve_entities=False, no_network=True))
         except etree.XMLSyntaxError as exc:
             return [*errors, {"code": "MALFORMED_XML", "text": str(exc)}]
-        customization = root.findtext("{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}"
-                                      "CustomizationID")
+        customization = root.findtext(
+            "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}CustomizationID"
+        )
         if customization != PEPPOL_BIS_BILLING:
-            errors.append({"code": "UNSUPPORTED_DOCUMENT", "text": f"CustomizationID {customization!r} is not "
-                           "Peppol BIS Billing 3.0"})
+            errors.append(
+                {
+                    "code": "UNSUPPORTED_DOCUMENT",
+                    "text": f"CustomizationID {customization!r} is not Peppol BIS Billing 3.0",
+                }
+            )
     elif not payload.startswith(b"%PDF") or _embedded_xml_name(payload) != "factur-x.xml":
         errors.append({"code": "NOT_FACTURX", "text": "the PDF carries no embedded factur-x.xml"})
     return errors
@@ -91,11 +105,23 @@ def create_app(store: DocumentStore) -> Litestar:
             raise _error(413 if payload else 400, "INVALID_PAYLOAD", f"payload must be 1..{MAX_PAYLOAD_BYTES} bytes")
         errors = _outcome(store, body, payload)
         document_id = f"AP-{store.next_number('documentId', 100001)}"
-        store.put("document", document_id, {
-            "documentId": document_id, "clientReference": body["clientReference"], "sender": body["sender"],
-            "receiver": body["receiver"], "documentType": body["documentType"], "mimeType": body["mimeType"],
-            "bytes": len(payload), "reported": "QUEUED", "outcome": "REJECTED" if errors else "DELIVERED",
-            "errors": errors, "receivedAt": utc_now().isoformat()})
+        store.put(
+            "document",
+            document_id,
+            {
+                "documentId": document_id,
+                "clientReference": body["clientReference"],
+                "sender": body["sender"],
+                "receiver": body["receiver"],
+                "documentType": body["documentType"],
+                "mimeType": body["mimeType"],
+                "bytes": len(payload),
+                "reported": "QUEUED",
+                "outcome": "REJECTED" if errors else "DELIVERED",
+                "errors": errors,
+                "receivedAt": utc_now().isoformat(),
+            },
+        )
         return {"documentId": document_id, "state": "QUEUED"}
 
     @get("/api/v1/outbound-documents/{document_id:str}")
@@ -106,9 +132,13 @@ def create_app(store: DocumentStore) -> Litestar:
         reported = document["reported"]
         if reported == "QUEUED":  # the network answers asynchronously: the outcome shows from the next look on
             store.put("document", document_id, {**document, "reported": document["outcome"]})
-        return {"documentId": document_id, "clientReference": document["clientReference"],
-                "receiver": document["receiver"], "state": reported,
-                "errors": document["errors"] if reported == "REJECTED" else []}
+        return {
+            "documentId": document_id,
+            "clientReference": document["clientReference"],
+            "receiver": document["receiver"],
+            "state": reported,
+            "errors": document["errors"] if reported == "REJECTED" else [],
+        }
 
     @post("/_sandbox/participants", status_code=201)
     async def register(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -126,5 +156,8 @@ def create_app(store: DocumentStore) -> Litestar:
     def framework_error(_request: Any, exc: HTTPException) -> Response[Any]:
         return Response({"code": "HTTP_ERROR", "text": str(exc.detail)}, status_code=exc.status_code)
 
-    return Litestar([submit, status, register, deregister], openapi_config=None,
-                    exception_handlers={HTTPException: framework_error, VendorError: vendor_error_response})
+    return Litestar(
+        [submit, status, register, deregister],
+        openapi_config=None,
+        exception_handlers={HTTPException: framework_error, VendorError: vendor_error_response},
+    )

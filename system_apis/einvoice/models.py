@@ -24,8 +24,9 @@ class DeliveryRequest(Checked, kw_only=True):
     sender_id: ParticipantId
     receiver_id: ParticipantId
     format: DocumentFormat
-    content_base64: Annotated[str, msgspec.Meta(min_length=4, max_length=MAX_CONTENT_CHARS,
-                                                pattern=r"^[A-Za-z0-9+/]+={0,2}$")]
+    content_base64: Annotated[
+        str, msgspec.Meta(min_length=4, max_length=MAX_CONTENT_CHARS, pattern=r"^[A-Za-z0-9+/]+={0,2}$")
+    ]
 
 
 class DeliveryError(msgspec.Struct, kw_only=True):

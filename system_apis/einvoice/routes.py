@@ -23,13 +23,18 @@ class EinvoiceV1(Controller):
     path = "/system/einvoice/v1"
 
     @post("/deliveries", operation_id="deliverDocument", status_code=202)
-    async def deliver(self, state: State, principal: NamedDependency[Principal],
-                      data: Annotated[DeliveryRequest, Body()]) -> Delivery:
+    async def deliver(
+        self, state: State, principal: NamedDependency[Principal], data: Annotated[DeliveryRequest, Body()]
+    ) -> Delivery:
         require_scopes(principal, "einvoice:write")
         return await connector(state).deliver(data)
 
     @get("/deliveries/{delivery_id:str}", operation_id="getDelivery")
-    async def get_delivery(self, state: State, principal: NamedDependency[Principal],
-                           delivery_id: Annotated[str, PathParameter(max_length=64)]) -> Delivery:
+    async def get_delivery(
+        self,
+        state: State,
+        principal: NamedDependency[Principal],
+        delivery_id: Annotated[str, PathParameter(max_length=64)],
+    ) -> Delivery:
         require_scopes(principal, "einvoice:read")
         return await connector(state).delivery(delivery_id)

@@ -23,7 +23,8 @@ class TaxV1(Controller):
     path = "/system/tax/v1"
 
     @post("/tax-calculations", operation_id="calculateTax", status_code=200)
-    async def calculate(self, state: State, principal: NamedDependency[Principal],
-                        data: Annotated[TaxCalculationRequest, Body()]) -> TaxCalculation:
+    async def calculate(
+        self, state: State, principal: NamedDependency[Principal], data: Annotated[TaxCalculationRequest, Body()]
+    ) -> TaxCalculation:
         require_scopes(principal, "tax:read")
         return await connector(state).calculate(data)
