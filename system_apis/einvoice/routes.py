@@ -7,7 +7,7 @@ from typing import Annotated
 from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import Body, PathParameter
+from litestar.params import PathParameter, RequestBody
 
 from runtime.app import require_scopes
 from runtime.tokens import Principal
@@ -24,7 +24,7 @@ class EinvoiceV1(Controller):
 
     @post("/deliveries", operation_id="deliverDocument", status_code=202)
     async def deliver(
-        self, state: State, principal: NamedDependency[Principal], data: Annotated[DeliveryRequest, Body()]
+        self, state: State, principal: NamedDependency[Principal], data: RequestBody[DeliveryRequest]
     ) -> Delivery:
         require_scopes(principal, "einvoice:write")
         return await connector(state).deliver(data)

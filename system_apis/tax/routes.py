@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import Controller, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import Body
+from litestar.params import RequestBody
 
 from runtime.app import require_scopes
 from runtime.tokens import Principal
@@ -24,7 +22,7 @@ class TaxV1(Controller):
 
     @post("/tax-calculations", operation_id="calculateTax", status_code=200)
     async def calculate(
-        self, state: State, principal: NamedDependency[Principal], data: Annotated[TaxCalculationRequest, Body()]
+        self, state: State, principal: NamedDependency[Principal], data: RequestBody[TaxCalculationRequest]
     ) -> TaxCalculation:
         require_scopes(principal, "tax:read")
         return await connector(state).calculate(data)
