@@ -9,7 +9,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, RequestBody
 
-from process_apis.provisioning.models import Provisioning, StartRequest
+from process_apis.provisioning.models import FeedPoll, FeedState, Provisioning, StartRequest
 from runtime.app import require_scopes
 from runtime.tokens import Principal
 
@@ -54,3 +54,15 @@ class ProvisioningV1(Controller):
                      provisioning_id: FromPath[str]) -> Response[Provisioning]:
         require_scopes(principal, "provisioning:write")
         return self._answer(202, await state.services.provisioning.resume(provisioning_id))
+
+    @get("/crm-feed", operation_id="getCrmFeed")
+    async def crm_feed(self, state: State, principal: NamedDependency[Principal]) -> FeedState:
+        require_scopes(principal, "provisioning:read")
+        return await state.services.crm_feed.state()
+
+    @post("/crm-feed/polls", operation_id="pollCrmFeed", status_code=200)
+    async def poll_crm_feed(self, state: State, principal: NamedDependency[Principal]) -> FeedPoll:
+        """Run a turn of the feed now (the background loop runs one every few seconds anyway)."""
+        require_scopes(principal, "provisioning:write")
+        handled = await state.services.crm_feed.poll_once()
+        return FeedPoll(handled=handled, marks=(await state.services.crm_feed.state()).marks)

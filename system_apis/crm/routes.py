@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from litestar import Controller, Response, get, patch
@@ -11,9 +12,10 @@ from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
 
 from contracts.canonical import Contract, ContractStatus, Customer, Opportunity, OpportunityStage, Page, RateCard
 from runtime.app import require_scopes
+from runtime.problems import BadRequest, FieldError
 from runtime.tokens import Principal
 from system_apis.crm.connectors import CrmConnector
-from system_apis.crm.models import OpportunityPatch
+from system_apis.crm.models import ChangedObject, OpportunityPatch, RecordChange
 from system_apis.idempotency import IdempotencyKey, respond
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
@@ -93,3 +95,15 @@ class CrmV1(Controller):
                             rate_card_id: FromPath[str]) -> RateCard:
         require_scopes(principal, "crm:read")
         return await connector(state).get_rate_card(rate_card_id)
+
+    @get("/changes", operation_id="listRecordChanges")
+    async def list_changes(self, state: State, principal: NamedDependency[Principal],
+                           object_: Annotated[ChangedObject, QueryParameter(name="object")],
+                           since: FromQuery[dt.datetime], cursor: FromQuery[str | None] = None,
+                           limit: Limit = 50) -> Page[RecordChange]:
+        require_scopes(principal, "crm:read")
+        if since.tzinfo is None:
+            raise BadRequest("since needs an offset (Z for UTC)", slug="validation-error",
+                             errors=[FieldError(pointer="/since", detail="a date-time with an offset",
+                                                location="query")])
+        return await connector(state).changes(object_=object_, since=since, cursor=cursor, limit=limit)

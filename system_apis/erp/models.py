@@ -18,6 +18,7 @@ from contracts.canonical import (
     Period,
     PostalAddress,
     Posting,
+    RevenueMethod,
     TaxLine,
     UnusedHoursRule,
 )
@@ -182,3 +183,15 @@ class PostingFilter(msgspec.Struct, kw_only=True, frozen=True):
     source_id: str | None = None
     from_date: dt.date | None = None
     to_date: dt.date | None = None
+
+
+class RevenueScheduleCreate(Checked, kw_only=True):
+    """Revenue recognised on a contract for one period (once: the ERP refuses a second line for the period)."""
+
+    contract_id: Ref
+    period: Period
+    recognized_amount: Decimal
+    currency: Currency
+    method: RevenueMethod
+
+    ranges = {"recognized_amount": AMOUNT}

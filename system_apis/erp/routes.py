@@ -44,6 +44,7 @@ from system_apis.erp.models import (
     PostingFilter,
     PostingReversal,
     ProjectDimensionCreate,
+    RevenueScheduleCreate,
 )
 from system_apis.erp.service import ErpService
 from system_apis.idempotency import IdempotencyKey, respond
@@ -258,6 +259,15 @@ class ErpV1(Controller):
         require_scopes(principal, "erp:read")
         return await connector(state).list_invoices(contract_id=contract_id, state=state_, period=period,
                                                     cursor=cursor, limit=limit)
+
+    @post("/revenue-schedules", operation_id="createRevenueSchedule")
+    async def create_revenue_schedule(self, state: State, principal: NamedDependency[Principal],
+                                      data: RequestBody[RevenueScheduleCreate],
+                                      idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        async def action() -> tuple[int, RevenueSchedule]:
+            schedule, created = await connector(state).create_revenue_schedule(data)
+            return (201 if created else 200), schedule
+        return await write(state, principal, "createRevenueSchedule", idempotency_key, {}, data, action)
 
     @get("/revenue-schedules", operation_id="listRevenueSchedules")
     async def list_revenue_schedules(self, state: State, principal: NamedDependency[Principal],
