@@ -21,7 +21,7 @@ from gateway.store import Overrides
 from policies.audit import ChangeEntry
 from policies.authenticate import hash_api_key
 from policies.exchange import CallerLayer, Layer
-from policies.rate_limit import LimitConfig
+from policies.rate_limit import LimitConfig, RateLimitConfig
 from runtime import correlation
 from runtime.problems import Conflict, NotFound, ProblemError
 from runtime.tokens import Principal
@@ -229,13 +229,13 @@ class AdminService:
         return self.gateway.state.config.sla_tiers[name]
 
     async def put_rate_limits(self, actor: Principal, limits: list[LimitConfig]) -> list[LimitConfig]:
-        before = self.gateway.state.config.policies.rate_limit.limits
+        before = self.gateway.state.config.policy(RateLimitConfig).limits
         document = msgspec.to_builtins(limits)
         overrides = self._proposed()
         overrides.rate_limits = document
         await self._commit(actor, "rate_limits.put", "rate_limits", "policies.rate_limit.limits", before, limits,
                            overrides, [("rate_limits", "limits", document)])
-        return self.gateway.state.config.policies.rate_limit.limits
+        return self.gateway.state.config.policy(RateLimitConfig).limits
 
     # --- declarative state -------------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from policies.rate_limit.store import (
     Verdict,
     interval_us,
 )
+from policies.registry import BuildContext, PolicySpec, StoreSpec
 from runtime.problems import ProblemError
 
 log = logging.getLogger("policies.rate_limit")
@@ -44,8 +45,10 @@ STORE_FAILURES = Counter(
     "Rate-limit store (Redis) failures, by store and the fail mode applied",
     ["store", "mode"],
 )
+RATE_LIMITED = Counter("psgw_rate_limited_total", "Calls refused with 429", ["api", "version", "client"])
 
 __all__ = [
+    "POLICY",
     "LimitConfig",
     "MemoryStore",
     "RateLimit",
@@ -261,7 +264,7 @@ class RateLimit:
         self._plans[cache_key] = plan
         return plan
 
-    async def on_request(self, exchange: Exchange) -> None:
+    async def access(self, exchange: Exchange) -> None:
         client = exchange.client
         assert client is not None  # authenticate runs first
         principal = exchange.principal
@@ -288,6 +291,7 @@ class RateLimit:
             exchange.decisions[self.name] = "ok"
             return
         exchange.decisions[self.name] = "limited"
+        RATE_LIMITED.labels(self.api.api_id, str(self.api.version), client.id).inc()
         # Each refusing limit reports r=0 and, as t, when it lets a call through again: Retry-After is the latest.
         retry_after = max(1, math.ceil(verdict.retry_after_us / 1_000_000))
         exhausted = [name for name, (remaining, _) in zip(plan.limit_names, verdict.rates + verdict.quotas,
@@ -359,3 +363,27 @@ class RateLimit:
         exchange.decisions[self.name] = "store_unavailable_closed"
         raise RateLimitUnavailable("rate limiting is unavailable, so the call is refused (fail-closed)",
                                    reason="rate_limit_store_unavailable", headers={"Retry-After": "1"})
+
+
+def _tiers(tiers: Mapping[str, object]) -> dict[str, TierLimits]:
+    return {name: TierLimits(t.requests_per_second, t.burst, t.daily_quota,  # type: ignore[attr-defined]
+                             t.monthly_quota, t.per_subject)  # type: ignore[attr-defined]
+            for name, t in tiers.items()}
+
+
+def _build(config: RateLimitConfig, ctx: BuildContext) -> RateLimit | None:
+    if not config.enabled:
+        return None
+    tiers = ctx.once("rate_limit.tiers", lambda: _tiers(ctx.services.sla_tiers))
+    return RateLimit(config, ctx.api, tiers, ctx.store)
+
+
+def _store_key(config: RateLimitConfig) -> tuple[object, ...]:
+    return (config.redis_url, config.redis_timeout_seconds, config.retry_redis_after_seconds)
+
+
+POLICY = PolicySpec(
+    name="rate_limit", config=RateLimitConfig, priority=1300, build=_build, enabled_by_default=True,
+    store=StoreSpec(key=_store_key, open=create_store, required=store_required),
+    summary="rates and quotas per client, per person of a client, per API version and per route",
+)
