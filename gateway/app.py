@@ -227,12 +227,17 @@ class Gateway:
     async def preview(self, overrides: Overrides) -> GatewayConfig:
         """The live config these overrides would give, compiled fully but not swapped in (refuses bad ones)."""
         config = effective_config(self.file_config, overrides)
+        await self.dry_run(config)
+        return config
+
+    async def dry_run(self, config: GatewayConfig) -> None:
+        """Compile ``config`` fully (contracts, every policy chain) without swapping it in: ConfigError when it
+        would be refused."""
         await self._warm_contracts(config)
         assert self.verifier is not None  # set by the first compile
         # Overrides never touch upstreams or policy stores, so the live ones serve for the dry run.
         compile_state(config, verifier=self.verifier, upstreams=self.upstreams, contracts=self.contracts,
                       open_store=self._dry_run_store, services=self._services())
-        return config
 
     # --- lifecycle -------------------------------------------------------------------------------------------
 

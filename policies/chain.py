@@ -64,13 +64,25 @@ class BindingConfig(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
         return (self.client is not None, self.level)
 
     def where(self) -> str:
-        parts = [f"{k}={v}" for k, v in (("layer", self.layer), ("api", self.api), ("version", self.version),
-                                           ("route", self.route), ("client", self.client)) if v is not None]
+        parts = [
+            f"{k}={v}"
+            for k, v in (
+                ("layer", self.layer),
+                ("api", self.api),
+                ("version", self.version),
+                ("route", self.route),
+                ("client", self.client),
+            )
+            if v is not None
+        ]
         return f"{self.policy} ({', '.join(parts) or 'global'})"
 
     def selects_api(self, api: ApiTarget) -> bool:
-        return ((self.layer is None or self.layer == api.layer) and (self.api is None or self.api == api.api_id)
-                and (self.version is None or self.version == api.version))
+        return (
+            (self.layer is None or self.layer == api.layer)
+            and (self.api is None or self.api == api.api_id)
+            and (self.version is None or self.version == api.version)
+        )
 
 
 class ChainError(ValueError):
@@ -86,9 +98,13 @@ class Bound:
     binding: BindingConfig
 
 
-def resolve_bindings(registry: Mapping[str, PolicySpec[Any]], policies: Mapping[str, Any],
-                     bindings: Sequence[BindingConfig], clients: Iterable[str] = (),
-                     api_ids: Iterable[str] | None = None) -> list[Bound]:
+def resolve_bindings(
+    registry: Mapping[str, PolicySpec[Any]],
+    policies: Mapping[str, Any],
+    bindings: Sequence[BindingConfig],
+    clients: Iterable[str] = (),
+    api_ids: Iterable[str] | None = None,
+) -> list[Bound]:
     """Every binding with its config parsed by its policy's schema; a ChainError names the first bad one."""
     known_clients = frozenset(clients)
     known_apis = None if api_ids is None else frozenset(api_ids)
@@ -104,8 +120,10 @@ def resolve_bindings(registry: Mapping[str, PolicySpec[Any]], policies: Mapping[
                 raise ChainError(f"{where}: client {binding.client!r} is not registered")
             identifier = next((s for s in registry.values() if s.identifies), None)
             if identifier is not None and spec.priority >= identifier.priority:
-                raise ChainError(f"{where}: {spec.name} runs before {identifier.name} knows the client, so it "
-                                 "cannot be bound per client")
+                raise ChainError(
+                    f"{where}: {spec.name} runs before {identifier.name} knows the client, so it "
+                    "cannot be bound per client"
+                )
         if known_apis is not None and binding.api is not None and binding.api not in known_apis:
             raise ChainError(f"{where}: api {binding.api!r} is not published in apis")
         if not binding.enabled and spec.required:
@@ -192,13 +210,13 @@ class ChainBuilder:
         key = (id(item), api.base_path)
         if key not in self._built:
             store = self.open_store(item.spec, item.config) if item.spec.store is not None else None
-            context = BuildContext(api=api, contract=contract, services=self.services, store=store,
-                                   shared=self.shared)
+            context = BuildContext(api=api, contract=contract, services=self.services, store=store, shared=self.shared)
             self._built[key] = item.spec.build(item.config, context)
         return self._built[key]
 
-    def _select(self, candidates: Sequence[Bound], operation: object | None, client: str | None,
-                routes: Mapping[int, object]) -> list[Bound]:
+    def _select(
+        self, candidates: Sequence[Bound], operation: object | None, client: str | None, routes: Mapping[int, object]
+    ) -> list[Bound]:
         best: dict[str, Bound] = {}
         for item in candidates:
             binding = item.binding
@@ -210,8 +228,10 @@ class ChainBuilder:
             if current is None or binding.rank > current.binding.rank:
                 best[item.spec.name] = item
             elif binding.rank == current.binding.rank:
-                raise ChainError(f"bindings {current.binding.where()} and {binding.where()} are equally specific "
-                                 "for the same calls: keep one")
+                raise ChainError(
+                    f"bindings {current.binding.where()} and {binding.where()} are equally specific "
+                    "for the same calls: keep one"
+                )
         return [item for item in best.values() if item.binding.enabled]
 
     def _compile(self, chosen: Sequence[Bound], api: ApiTarget, contract: Any) -> Chain:
@@ -228,18 +248,29 @@ class ChainBuilder:
                 method, _, path = route.partition(" ")
                 operation = operations.get((method.upper(), path.strip()))
                 if operation is None:
-                    raise ChainError(f"binding {item.binding.where()}: {route!r} is not an operation of the "
-                                     f"{api.api_id} v{api.version} contract")
+                    raise ChainError(
+                        f"binding {item.binding.where()}: {route!r} is not an operation of the "
+                        f"{api.api_id} v{api.version} contract"
+                    )
                 routes[id(item)] = operation
         clients = sorted({item.binding.client for item in candidates if item.binding.client is not None})
         compiled: dict[object, Chain] = {}
         for operation in [None, *dict.fromkeys(routes.values())]:
             chain = self._compile(self._select(candidates, operation, None, routes), api, contract)
-            by_client = {client: self._compile(self._select(candidates, operation, client, routes), api, contract)
-                         for client in clients}
+            by_client = {
+                client: self._compile(self._select(candidates, operation, client, routes), api, contract)
+                for client in clients
+            }
             if by_client:
-                chain = Chain(chain.names, chain.before_identity, chain.after_identity, chain.response, chain.log,
-                              chain.handlers, by_client)
+                chain = Chain(
+                    chain.names,
+                    chain.before_identity,
+                    chain.after_identity,
+                    chain.response,
+                    chain.log,
+                    chain.handlers,
+                    by_client,
+                )
             compiled[operation] = chain
         default = compiled.pop(None)
         return ApiChains(default=default, by_operation=compiled)
@@ -250,7 +281,11 @@ class ChainBuilder:
         for item in self.bound:
             if item.binding.level == 0 and item.binding.client is None:
                 chosen[item.spec.name] = item
-        handlers = [(item.spec, h) for item in chosen.values()
-                    if item.binding.enabled and item.spec.build_unrouted is not None
-                    and (h := item.spec.build_unrouted(item.config, self.services)) is not None]
+        handlers = [
+            (item.spec, h)
+            for item in chosen.values()
+            if item.binding.enabled
+            and item.spec.build_unrouted is not None
+            and (h := item.spec.build_unrouted(item.config, self.services)) is not None
+        ]
         return _chain_of(handlers)

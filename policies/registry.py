@@ -155,8 +155,7 @@ def available(modules: Iterable[str] = ()) -> dict[str, PolicySpec[Any]]:
     for module_name in modules:
         spec = load_module(module_name)
         if spec.name in found and found[spec.name] is not spec:
-            raise PolicyNotFound(f"policy_modules: {module_name!r} defines policy {spec.name!r}, a name already "
-                                 "taken")
+            raise PolicyNotFound(f"policy_modules: {module_name!r} defines policy {spec.name!r}, a name already taken")
         found[spec.name] = spec
     return found
 
@@ -164,6 +163,8 @@ def available(modules: Iterable[str] = ()) -> dict[str, PolicySpec[Any]]:
 def lookup(registry: Mapping[str, PolicySpec[Any]], name: str, where: str) -> PolicySpec[Any]:
     spec = registry.get(name)
     if spec is None:
-        raise PolicyNotFound(f"{where}: no policy is named {name!r} (known: {', '.join(sorted(registry))}; "
-                             "gateway.yaml's policy_modules adds more)")
+        raise PolicyNotFound(
+            f"{where}: no policy is named {name!r} (known: {', '.join(sorted(registry))}; "
+            "gateway.yaml's policy_modules adds more)"
+        )
     return spec

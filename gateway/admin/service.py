@@ -16,7 +16,7 @@ import msgspec
 from gateway import config as gateway_config
 from gateway.config import ClientConfig, ConfigError, SlaTierConfig
 from gateway.issuer import hash_secret
-from gateway.live import CREDENTIAL_FIELDS, Change, export_yaml, overrides_after_apply, plan
+from gateway.live import CREDENTIAL_FIELDS, Change, effective_config, export_yaml, overrides_after_apply, plan
 from gateway.store import Overrides
 from policies.audit import ChangeEntry
 from policies.authenticate import hash_api_key
@@ -248,6 +248,8 @@ class AdminService:
         if self.gateway.config_file is not None:
             try:
                 file_config = await asyncio.to_thread(gateway_config.load, self.gateway.config_file)
+                # Compiled too: a binding naming no operation, or a policy refusing its config, shows here.
+                await self.gateway.dry_run(effective_config(file_config, self.gateway.overrides))
             except ConfigError as exc:
                 raise AdminError(f"gateway.yaml is refused: {exc}", reason="invalid_config") from exc
         return plan(file_config, self.gateway.state.config)

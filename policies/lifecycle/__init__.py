@@ -40,8 +40,9 @@ def _midnight(value: Any, what: str, api: str) -> dt.datetime:
 class Lifecycle:
     name = "lifecycle"
 
-    def __init__(self, base_path: str, deprecated_at: dt.datetime, sunset: dt.datetime,
-                 successor_base_path: str | None) -> None:
+    def __init__(
+        self, base_path: str, deprecated_at: dt.datetime, sunset: dt.datetime, successor_base_path: str | None
+    ) -> None:
         self.base_path = base_path
         self.successor_base_path = successor_base_path
         self.fixed = [
@@ -53,31 +54,45 @@ class Lifecycle:
         answer.headers.extend(self.fixed)
         if self.successor_base_path is not None:
             # The decoded request path, written back percent-encoded: never the caller's raw bytes in a header.
-            successor = uri_path(self.successor_base_path + exchange.path[len(self.base_path):])
+            successor = uri_path(self.successor_base_path + exchange.path[len(self.base_path) :])
             answer.headers.append((b"link", f'<{successor}>; rel="successor-version"'.encode()))
 
 
 def _build(config: LifecycleConfig, ctx: BuildContext) -> Lifecycle | None:
     api = ctx.api
     info: dict[str, Any] = getattr(ctx.contract, "info", None) or {}
-    deprecated = info.get("x-lifecycle") == "deprecated" or config.deprecated_at is not None \
-        or config.sunset is not None
+    deprecated = (
+        info.get("x-lifecycle") == "deprecated" or config.deprecated_at is not None or config.sunset is not None
+    )
     if not deprecated:
         return None
     deprecated_at = config.deprecated_at or info.get("x-deprecated-at")
     sunset = config.sunset or info.get("x-sunset")
     if deprecated_at is None or sunset is None:
-        raise ValueError(f"{api.base_path} is deprecated but its contract names no x-deprecated-at and x-sunset "
-                         "(or a lifecycle binding no deprecated_at and sunset)")
-    successors = sorted(other.version for other in ctx.services.apis
-                        if other.api_id == api.api_id and other.version > api.version)
+        raise ValueError(
+            f"{api.base_path} is deprecated but its contract names no x-deprecated-at and x-sunset "
+            "(or a lifecycle binding no deprecated_at and sunset)"
+        )
+    successors = sorted(
+        other.version for other in ctx.services.apis if other.api_id == api.api_id and other.version > api.version
+    )
     successor = None
     if config.link_successor and successors:
         successor = f"/{api.api_id}/v{successors[-1]}"
-    return Lifecycle(api.base_path, _midnight(deprecated_at, "x-deprecated-at", api.base_path),
-                     _midnight(sunset, "x-sunset", api.base_path), successor)
+    return Lifecycle(
+        api.base_path,
+        _midnight(deprecated_at, "x-deprecated-at", api.base_path),
+        _midnight(sunset, "x-sunset", api.base_path),
+        successor,
+    )
 
 
 # Only a response phase. Its priority sits below the response cache's so a cached answer never holds the headers.
-POLICY = PolicySpec(name="lifecycle", config=LifecycleConfig, priority=50, build=_build, enabled_by_default=True,
-                    summary="Deprecation, Sunset and successor Link headers on every answer of a deprecated version")
+POLICY = PolicySpec(
+    name="lifecycle",
+    config=LifecycleConfig,
+    priority=50,
+    build=_build,
+    enabled_by_default=True,
+    summary="Deprecation, Sunset and successor Link headers on every answer of a deprecated version",
+)
