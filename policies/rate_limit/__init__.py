@@ -178,6 +178,9 @@ def _quota_windows(now: float) -> _QuotaWindows:
     return windows
 
 
+_CHECKS_CACHE_MAX = 10_000
+
+
 def store_required(config: RateLimitConfig) -> bool:
     """With ``failure_mode: closed`` every call is refused while the store is down: readiness must follow it,
     so the instance leaves the load balancer until the store is back."""
@@ -231,6 +234,8 @@ class RateLimit:
                     interval_us(limit.requests_per_second), limit.burst)
         self.api_limits = tuple(api_limits)
         self._plans: dict[tuple[str, str | None, str | None, bool], _Plan] = {}
+        # Store keys per (plan, client, person), built once rather than per call (bounded: people are many).
+        self._checks: dict[tuple[int, str, str | None], tuple[tuple[RateCheck, ...], str, str]] = {}
 
     def _plan(self, tier: str, method: str, route: str | None, user: bool) -> _Plan:
         cache_key = (tier, method, route, user)
@@ -264,6 +269,15 @@ class RateLimit:
         self._plans[cache_key] = plan
         return plan
 
+    def _checks_for(self, plan: _Plan, client_id: str, subject: str | None
+                    ) -> tuple[tuple[RateCheck, ...], str, str]:
+        """The rate checks (their store keys) of one client or person under one plan, and the key bases."""
+        base = f"{self.prefix}:rl:{{{client_id}}}:"  # one hash slot per client (Redis Cluster)
+        subject_base = f"{base}sub:{subject_key(subject)}:" if subject is not None else base
+        rates = tuple(RateCheck((subject_base if r.name == "subject" else base) + r.scope, r.interval_us, r.burst)
+                      for r in plan.rates)
+        return rates, base, subject_base
+
     async def access(self, exchange: Exchange) -> None:
         client = exchange.client
         assert client is not None  # authenticate runs first
@@ -274,10 +288,14 @@ class RateLimit:
         if not plan.rates and plan.daily is None and plan.monthly is None:
             exchange.decisions[self.name] = "unlimited"
             return
-        base = f"{self.prefix}:rl:{{{client.id}}}:"  # one hash slot per client (Redis Cluster)
-        subject_base = f"{base}sub:{subject_key(subject)}:" if subject is not None else base
-        rates = tuple(RateCheck((subject_base if r.name == "subject" else base) + r.scope, r.interval_us, r.burst)
-                      for r in plan.rates)
+        checks_key = (id(plan), client.id, subject)
+        checks = self._checks.get(checks_key)
+        if checks is None:
+            checks = self._checks_for(plan, client.id, subject)
+            if len(self._checks) >= _CHECKS_CACHE_MAX:
+                self._checks.clear()
+            self._checks[checks_key] = checks
+        rates, base, subject_base = checks
         quotas: tuple[QuotaCheck, ...] = ()
         if plan.daily is not None or plan.monthly is not None or plan.subject_daily is not None:
             quotas = self._quota_checks(base, subject_base, plan)

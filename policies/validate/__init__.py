@@ -156,23 +156,29 @@ def _build(config: ValidateConfig, ctx: BuildContext) -> Validate | None:
 
 
 class _HeaderView(Mapping[str, str]):
-    """The ASGI header pairs as a read-only mapping, built without copying (only read when the operation
-    declares header parameters)."""
+    """The ASGI header pairs as a read-only mapping, decoded only when the operation declares header parameters
+    (the validator then reads every pair once: a dict built on first use, not a scan of the list per name)."""
 
-    __slots__ = ("_headers",)
+    __slots__ = ("_decoded", "_headers")
 
     def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
         self._headers = headers
+        self._decoded: dict[str, str] | None = None
+
+    def _dict(self) -> dict[str, str]:
+        if self._decoded is None:
+            # ASGI header names are lower-case already; the first of repeated names wins, as ``header()`` reads.
+            decoded: dict[str, str] = {}
+            for key, value in self._headers:
+                decoded.setdefault(key.decode("latin-1"), value.decode("latin-1"))
+            self._decoded = decoded
+        return self._decoded
 
     def __getitem__(self, name: str) -> str:
-        wanted = name.lower().encode("latin-1")
-        for key, value in self._headers:
-            if key == wanted:
-                return value.decode("latin-1")
-        raise KeyError(name)
+        return self._dict()[name.lower()]
 
     def __iter__(self) -> Iterator[str]:
-        return (key.decode("latin-1") for key, _ in self._headers)
+        return iter(self._dict())
 
     def __len__(self) -> int:
         return len(self._headers)
