@@ -200,3 +200,22 @@ def test_a_binding_that_does_not_compile_is_refused_before_it_serves(
     with pytest.raises(ConfigError) as refused:
         compile_raw(raw)
     assert message in str(refused.value)
+
+
+def _yaml_after(document: str, heading: str) -> dict[str, Any]:
+    text = document[document.index(heading) :]
+    text = text[text.index("```yaml") + len("```yaml") :]
+    return yaml.safe_load(text[: text.index("```")])  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("readme", "heading"), [("README.md", "### The policy chain"), ("policies/README.md", "## Bindings")]
+)
+def test_the_documented_binding_examples_compile(readme: str, heading: str) -> None:
+    example = _yaml_after((REPO_ROOT / readme).read_text(), heading)
+    raw = base_config()
+    raw["policies"]["rate_limit"].update(example["policies"]["rate_limit"])
+    raw["bindings"] = example["bindings"]
+    raw["policy_modules"] = example.get("policy_modules", [])
+    state = compile_raw(raw)
+    assert state.routes[V2].chain.by_client  # the per-client binding of both examples
