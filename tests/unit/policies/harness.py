@@ -11,24 +11,23 @@ from policies.registry import BuildContext, PolicySpec, Services
 from runtime import correlation
 from runtime.tokens import Principal
 
-API = ApiTarget(
-    api_id="experience/mobile-time",
-    layer="experience",
-    version=2,
-    base_path="/experience/mobile-time/v2",
-    upstream="experience",
-    read_scopes=frozenset({"time:read"}),
-    write_scopes=frozenset({"time:write"}),
-)
-SYSTEM_API = ApiTarget(
-    api_id="system/psa",
-    layer="system",
-    version=1,
-    base_path="/system/psa/v1",
-    upstream="system",
-    read_scopes=frozenset({"psa:read"}),
-    write_scopes=frozenset({"psa:write"}),
-)
+
+def api_target(api_id: str, version: int, scope: str) -> ApiTarget:
+    """An API version as the chain sees it: ``<layer>/<name>``, upstream = its layer, ``<scope>:read|write``."""
+    layer = api_id.split("/", 1)[0]
+    return ApiTarget(
+        api_id=api_id,
+        layer=layer,
+        version=version,
+        base_path=f"/{api_id}/v{version}",  # type: ignore[arg-type]
+        upstream=layer,
+        read_scopes=frozenset({f"{scope}:read"}),
+        write_scopes=frozenset({f"{scope}:write"}),
+    )
+
+
+API = api_target("experience/mobile-time", 2, "time")
+SYSTEM_API = api_target("system/psa", 1, "psa")
 MOBILE = ClientIdentity(
     id="mobile-app",
     layer="app",
