@@ -29,6 +29,7 @@ from contracts.canonical import (
     Project,
     ProjectDimension,
     RateCard,
+    RevenueSchedule,
     Task,
     TimeEntry,
     Worker,
@@ -284,8 +285,10 @@ class Erp:
         response = await self.gateway.request("POST", f"{ERP}/contracts", json=body, idempotency_key=idempotency_key)
         return _decode(response, Contract)
 
-    async def update_contract(self, contract_id: str, changes: Mapping[str, Any]) -> Contract:
-        response = await self.gateway.request("PATCH", f"{ERP}/contracts/{segment(contract_id)}", json=changes)
+    async def update_contract(self, contract_id: str, changes: Mapping[str, Any],
+                              idempotency_key: str | None = None) -> Contract:
+        response = await self.gateway.request("PATCH", f"{ERP}/contracts/{segment(contract_id)}", json=changes,
+                                              idempotency_key=idempotency_key)
         return _decode(response, Contract)
 
     async def customer(self, customer_id: str) -> Customer:
@@ -301,6 +304,15 @@ class Erp:
 
     async def postings(self, **filters: Any) -> list[Posting]:
         return await all_pages(self.gateway, f"{ERP}/postings", Posting, _params(filters))
+
+    async def revenue_schedules(self, contract_id: str) -> list[RevenueSchedule]:
+        return await all_pages(self.gateway, f"{ERP}/revenue-schedules", RevenueSchedule,
+                               {"contract_id": contract_id})
+
+    async def recognize(self, body: Mapping[str, Any], idempotency_key: str) -> RevenueSchedule:
+        response = await self.gateway.request("POST", f"{ERP}/revenue-schedules", json=body,
+                                              idempotency_key=idempotency_key)
+        return _decode(response, RevenueSchedule)
 
     async def post(self, body: Mapping[str, Any], idempotency_key: str) -> Posting:
         response = await self.gateway.request("POST", f"{ERP}/postings", json=body, idempotency_key=idempotency_key)
@@ -362,9 +374,22 @@ class Hr:
         return await all_pages(self.gateway, f"{HR}/workers", Worker, _params(filters))
 
 
+class RecordChange(msgspec.Struct, kw_only=True):
+    """One record of the CRM's change feed (contracts/system/crm/v1.yaml, GET /changes)."""
+
+    object: str
+    id: str
+    modified_at: dt.datetime
+
+
 class Crm:
     def __init__(self, gateway: Downstream) -> None:
         self.gateway = gateway
+
+    async def changes(self, object_: str, since: dt.datetime) -> list[RecordChange]:
+        """Every record of this kind changed at or after ``since``, oldest change first."""
+        return await all_pages(self.gateway, f"{CRM}/changes", RecordChange,
+                               {"object": object_, "since": since.isoformat()})
 
     async def opportunity(self, opportunity_id: str) -> Opportunity:
         return await self.gateway.get_json(f"{CRM}/opportunities/{segment(opportunity_id)}", Opportunity)

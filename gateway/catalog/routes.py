@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import yaml
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Request, Response, Router, get, post
+from litestar import MediaType, Request, Response, Router, get, post
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery, RequestBody
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
@@ -28,7 +29,7 @@ from contracts import CONTRACTS_DIR
 from contracts.toolchain.diff import build_changelog
 from contracts.toolchain.loader import load_contract
 from gateway.catalog.events import event_types
-from gateway.catalog.model import ApiView, Catalog
+from gateway.catalog.model import ApiView, Catalog, VersionView, may_call
 from gateway.catalog.problems import PROBLEM_TYPES
 from gateway.config import ClientConfig
 from runtime.heap import freeze_startup_heap
@@ -49,7 +50,8 @@ class TryItRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def render(template: str, status_code: int = 200, **context: Any) -> Response[str]:
-    return Response(_templates.get_template(template).render(**context), media_type="text/html; charset=utf-8",
+    # Litestar adds "; charset=utf-8" to text/* media types itself: naming it here too sent it twice.
+    return Response(_templates.get_template(template).render(**context), media_type=MediaType.HTML,
                     status_code=status_code)
 
 
@@ -115,28 +117,37 @@ def create_catalog_router(gateway: Gateway,
         # The layer check repeats the config's own: this door must stay shut even if that one is ever loosened.
         return [c for c in config.clients if c.try_it and c.layer == "app" and c.status == "active"]
 
+    def try_it_callers(version: VersionView) -> tuple[list[ClientConfig], dict[str, list[str]]]:
+        """The try-it clients the layer rule and their scopes let call some operation of ``version`` (the first
+        is the console's default), and for each operation the ones that may call it."""
+        offered = try_it_clients()
+        by_operation = {op.anchor: [c.id for c in offered if may_call(c, version.layer, op)]
+                        for op in version.operations}
+        callers = {client_id for ids in by_operation.values() for client_id in ids}
+        return [c for c in offered if c.id in callers], by_operation
+
     def _html(template: str, status_code: int = 200, **context: Any) -> Response[str]:
         try_it = gateway.state.config.catalog.try_it
         return render(template, status_code, demo_banner=try_it.enabled and try_it.mode == "demo",
-                      try_it_mode=try_it.mode, **context)
+                      try_it_mode=try_it.mode, try_it_enabled=try_it.enabled, **context)
 
     @get("/", include_in_schema=False)
-    async def index(q: str = "", layer: str | None = None) -> Response[str]:
+    async def index(q: FromQuery[str] = "", layer: FromQuery[str | None] = None) -> Response[str]:
         current = await catalog()
         found = current.search(q, layer)
         return _html("index.html.j2", layers=current.by_layer(found), query=q, total=len(found))
 
     @get("/apis")
-    async def apis_json(q: str = "", layer: str | None = None) -> dict[str, Any]:
+    async def apis_json(q: FromQuery[str] = "", layer: FromQuery[str | None] = None) -> dict[str, Any]:
         return {"items": [_api_json(api) for api in (await catalog()).search(q, layer)]}
 
     @get("/apis/{layer:str}/{api:str}")
-    async def api_latest(layer: str, api: str) -> Redirect:
+    async def api_latest(layer: FromPath[str], api: FromPath[str]) -> Redirect:
         view = await api_or_404(layer, api)
         return Redirect(f"/catalog/apis/{view.api_id}/v{view.latest.major}")
 
     @get("/apis/{layer:str}/{api:str}/{version:str}")
-    async def api_version(layer: str, api: str, version: str) -> Response[str]:
+    async def api_version(layer: FromPath[str], api: FromPath[str], version: FromPath[str]) -> Response[str]:
         view = await api_or_404(layer, api)
         if version == "changelog":
             steps = await asyncio.to_thread(changelog_steps, view, contracts_dir)
@@ -146,8 +157,9 @@ def create_catalog_router(gateway: Gateway,
         if selected is None:
             raise NotFoundException(detail=f"{view.api_id} has no version {version}")
         successor = next((v for v in view.versions if v.major > major and v.lifecycle == "active"), None)
+        clients, callers = try_it_callers(selected)
         return _html("version.html.j2", api=view, version=selected, successor=successor,
-                     try_it_clients=try_it_clients())
+                     try_it_clients=clients, try_it_callers=callers)
 
     async def contract_text(layer: str, api: str, version: str) -> str:
         view = await api_or_404(layer, api)
@@ -157,11 +169,11 @@ def create_catalog_router(gateway: Gateway,
         return (contracts_dir / selected.contract_file).read_text()
 
     @get("/apis/{layer:str}/{api:str}/{version:str}/openapi.yaml")
-    async def contract_yaml(layer: str, api: str, version: str) -> Response[str]:
+    async def contract_yaml(layer: FromPath[str], api: FromPath[str], version: FromPath[str]) -> Response[str]:
         return Response(await contract_text(layer, api, version), media_type="application/yaml")
 
     @get("/apis/{layer:str}/{api:str}/{version:str}/openapi.json")
-    async def contract_json(layer: str, api: str, version: str) -> Response[str]:
+    async def contract_json(layer: FromPath[str], api: FromPath[str], version: FromPath[str]) -> Response[str]:
         document = yaml.safe_load(await contract_text(layer, api, version))
         return Response(json.dumps(document, indent=2, default=str), media_type="application/json")
 
@@ -189,7 +201,7 @@ def create_catalog_router(gateway: Gateway,
         return _html("problems.html.j2", problems=PROBLEM_TYPES, selected=None)
 
     @get("/problems/{slug:str}")
-    async def problem(slug: str) -> Response[str]:
+    async def problem(slug: FromPath[str]) -> Response[str]:
         if slug not in PROBLEM_TYPES:
             raise NotFoundException(detail=f"no problem type {slug!r}")
         return _html("problems.html.j2", problems=PROBLEM_TYPES, selected=slug)
@@ -205,7 +217,8 @@ def create_catalog_router(gateway: Gateway,
         return Response(asyncapi_file.read_text(), media_type="application/yaml")
 
     @post("/try-it/token", status_code=200)
-    async def try_it_token(request: Request[Any, Any, Any], data: TryItRequest) -> Response[dict[str, Any]]:
+    async def try_it_token(request: Request[Any, Any, Any], data: RequestBody[TryItRequest]) -> Response[dict[str,
+                                                                                                         Any]]:
         settings = gateway.state.config.catalog.try_it
         if not settings.enabled:
             raise NotFound("try-it is turned off on this gateway", reason="try_it_disabled")
@@ -247,7 +260,14 @@ def create_catalog_router(gateway: Gateway,
         index, apis_json, api_latest, api_version, contract_yaml, contract_json, backstage, problems, problem,
         try_it_token, static, events_page, events_asyncapi,
     ]
-    return Router(path="/catalog", route_handlers=handlers), warm_up
+    return Router(path="/catalog", route_handlers=handlers, before_request=refuse_encoded_slash), warm_up
+
+
+async def refuse_encoded_slash(request: Request[Any, Any, Any]) -> None:
+    """``experience%2Fmobile-time`` is one segment to the caller; decoded, it would name another page."""
+    if b"%2f" in request.scope.get("raw_path", b"").lower():
+        raise ProblemError(f"nothing is published at {request.url.path}: a path segment holds an encoded '/'",
+                           status=404, slug="no-such-resource", reason="encoded_slash")
 
 
 def changelog_steps(api: ApiView, contracts_dir: Path) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from contracts.canonical import (
     BusinessUnit,
+    Contract,
     Invoice,
     Milestone,
     Project,
@@ -284,6 +285,13 @@ class InsightsService:
 
     # -- project margin and NTE burn ---------------------------------------------------------------------------
 
+    async def _recognized_fixed_fees(self, contracts: Sequence[Contract]) -> dict[str, Decimal]:
+        """Revenue the ERP has recognised on each fixed-fee contract (revenue/v1 posts it from the schedule)."""
+        ids = [c.id for c in contracts if c.billing_model == "fixed_fee"]
+        found = await asyncio.gather(*(self.systems.erp.revenue_schedules(i) for i in ids))
+        return {i: sum((line.recognized_amount for line in lines), Decimal(0)) for i, lines in zip(ids, found,
+                                                                                                  strict=True)}
+
     async def project_margins(self, *, project_id: str | None) -> ProjectMargins:
         gateway = self.systems.psa.gateway
         (projects, contracts, entries, workers, invoices), (postings, milestones) = await asyncio.gather(
@@ -293,6 +301,7 @@ class InsightsService:
                 self.systems.erp.invoices()),
             asyncio.gather(self.systems.erp.postings(project_id=project_id),
                            self.systems.psa.milestones(state="accepted", project_id=project_id)))
+        recognized = await self._recognized_fixed_fees(contracts)
         costed = _live(entries, COSTED_STATES)
         contract_of = {c.id: c for c in contracts}
         # Consumption of an NTE is what the NTE_EXCEEDED rule compares with: ERP postings plus queued postings.
@@ -331,6 +340,9 @@ class InsightsService:
                     unconverted[cost_currency] = amount
             billed = billed_by.get(project.id, Decimal(0)).quantize(CENT)
             unbilled = unbilled_by.get(project.id, Decimal(0)).quantize(CENT)
+            if project.contract_id in recognized:
+                # A fixed fee earns what its revenue schedule has recognised (time is not its measure of value).
+                unbilled = max(Decimal(0), recognized[project.contract_id] - billed).quantize(CENT)
             earned = billed + unbilled
             cost = None if unconverted else converted.quantize(CENT)
             margin = earned - cost if cost is not None else None

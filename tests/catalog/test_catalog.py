@@ -13,7 +13,7 @@ from tests.gateway.conftest import GatewayProcess, base_config
 
 
 def test_catalog_json_lists_every_api_with_versions_scopes_and_limits(stack: RunningStack) -> None:
-    body = httpx.get(f"{stack.url}/catalog/apis").json()
+    body = httpx.get(f"{stack.url}/catalog/apis", timeout=60).json()  # may wait for the catalog to be built
 
     by_id = {api["api_id"]: api for api in body["items"]}
     on_disk = {f"{p.parent.parent.name}/{p.parent.name}" for p in CONTRACTS_DIR.glob("*/*/v*.yaml")}
