@@ -125,6 +125,11 @@ class LegalEntity(Entity, kw_only=True):
     name: str
     country: str
     functional_currency: Currency
+    # Additive (issue 19): the seller's VAT registration and e-invoicing network id, printed on its invoices.
+    vat_number: str | None = None
+    einvoice_endpoint_id: str | None = None
+    # A tax registration that is not a VAT number (a US federal EIN), printed where there is no VAT number.
+    tax_registration_id: str | None = None
 
 
 class BusinessUnit(Entity, kw_only=True):
@@ -140,11 +145,27 @@ class Role(Entity, kw_only=True):
     name: str
 
 
+class PostalAddress(msgspec.Struct, kw_only=True):
+    """Where a customer is billed (and, for US sales tax, where services are delivered: the ship-to state)."""
+
+    country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$", examples=["FR"])]
+    line1: str = ""
+    city: str = ""
+    postal_code: str = ""
+    # ISO 3166-2 subdivision code without the country (US state "NY"); empty where none applies.
+    region: str = ""
+
+
 class Customer(Entity, kw_only=True):
     name: str
     billing_currency: Currency
     legal_entity_id: str
     tax_jurisdiction: str
+    # Additive (issue 19): the billing address and the VAT number decide the tax and the e-invoice format.
+    address: PostalAddress | None = None
+    vat_number: str | None = None
+    # Where e-invoices reach the customer on the e-invoicing network: "scheme:identifier" (Peppol EAS codes).
+    einvoice_endpoint_id: str | None = None
 
 
 class RateCardLine(msgspec.Struct, kw_only=True):
@@ -320,6 +341,22 @@ class InvoiceLine(msgspec.Struct, kw_only=True):
     source_ids: list[str] = []
 
 
+TaxCategory = Literal["standard", "zero_rated", "exempt", "reverse_charge", "outside_scope"]
+
+
+class TaxLine(msgspec.Struct, kw_only=True):
+    """One group of an invoice's tax breakdown: what is taxed at one rate and category, and the tax on it
+    (rounded half-even to the currency's minor unit once per group, as EN 16931 computes a VAT breakdown)."""
+
+    jurisdiction: str
+    category: TaxCategory
+    rate_percent: Decimal
+    taxable_amount: Money
+    tax_amount: Money
+    # Why a zero tax (reverse charge, exempt service): printed on the invoice, required by EN 16931 (BT-120).
+    exemption_reason: str | None = None
+
+
 class Invoice(Entity, kw_only=True):
     customer_id: str
     contract_id: str
@@ -332,6 +369,8 @@ class Invoice(Entity, kw_only=True):
     total: Money
     state: InvoiceState
     issue_date: dt.date | None = None
+    # Additive (issue 19): the breakdown the tax system API computed, as the ERP booked it (empty: the ERP's own).
+    tax_lines: list[TaxLine] = []
 
 
 class CreditNote(Entity, kw_only=True):

@@ -11,7 +11,6 @@ from experience_apis.dashboards.routes import DashboardsV1
 from experience_apis.dashboards.web import DASHBOARD_PAGE
 from experience_apis.finance_ops.routes import FinanceOpsV1
 from experience_apis.finance_ops.web import FINANCE_PAGE
-from experience_apis.lifecycle import MOBILE_TIME_V1, LifecycleHeaders
 from experience_apis.mobile_time.routes import MobileTimeV1, MobileTimeV2
 from experience_apis.settings import ExperienceSettings
 from experience_apis.signin.pages import PagesFront, create_pages_app
@@ -29,7 +28,8 @@ def create_app(settings: ExperienceSettings) -> Litestar:
         route_handlers=[MobileTimeV1, MobileTimeV2, ApprovalsV1, DashboardsV1, FinanceOpsV1],
         downstreams=lambda: {"gateway": gateway_downstream(settings)},
     )
-    # Outermost: the pages' own app beside the API, and lifecycle headers on every answer of a deprecated version.
-    pages = PagesFront(app.asgi_handler, create_pages_app(settings, SERVICE, PAGES), PAGES)
-    app.asgi_handler = LifecycleHeaders(pages, (MOBILE_TIME_V1,))  # type: ignore[assignment]
+    # Outermost: the pages' own app beside the API. (A deprecated version's Deprecation/Sunset headers are the
+    # gateway's lifecycle policy, from the contract.)
+    pages_app = create_pages_app(settings, SERVICE, PAGES)
+    app.asgi_handler = PagesFront(app.asgi_handler, pages_app, PAGES)  # type: ignore[assignment]
     return app

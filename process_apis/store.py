@@ -264,6 +264,30 @@ invoice_sources = sa.Table(
     sa.Index("process_invoice_sources_invoice", "invoice_id"),
 )
 
+# The tax system API's answer for an invoice (issue 19): where it is taxed, by which engine, its reference.
+invoice_taxes = sa.Table(
+    "process_invoice_taxes", metadata,
+    sa.Column("invoice_id", sa.String(64), primary_key=True),
+    sa.Column("calculation", JSONDocument, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# A posted invoice's e-invoice: the rendered document, what it was validated against, and its delivery on the
+# e-invoicing network (rendered -> queued -> delivered | rejected; invalid or no_endpoint: never sent).
+e_invoices = sa.Table(
+    "process_e_invoices", metadata,
+    sa.Column("invoice_id", sa.String(64), primary_key=True),
+    sa.Column("format", sa.String(32), nullable=False),
+    sa.Column("media_type", sa.String(64), nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=True),
+    sa.Column("validated_against", JSONDocument, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("delivery_id", sa.String(64), nullable=True),
+    sa.Column("errors", JSONDocument, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
 reconciliations = sa.Table(
     "process_reconciliations", metadata,
     sa.Column("id", sa.String(40), primary_key=True),

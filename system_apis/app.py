@@ -10,13 +10,15 @@ from runtime.idempotency import IdempotencyStore
 from runtime.storage import database_url
 from system_apis.backends import connector_for
 from system_apis.crm.routes import CrmV1
+from system_apis.einvoice.routes import EinvoiceV1
 from system_apis.erp.routes import ErpV1
 from system_apis.hr.routes import HrV1
 from system_apis.psa.routes import PsaV1
 from system_apis.settings import SystemSettings
+from system_apis.tax.routes import TaxV1
 
 SERVICE = "system-apis"
-SYSTEMS = ("psa", "erp", "hr", "crm")
+SYSTEMS = ("psa", "erp", "hr", "crm", "tax", "einvoice")
 
 
 def create_app(settings: SystemSettings) -> Litestar:
@@ -42,7 +44,7 @@ def create_app(settings: SystemSettings) -> Litestar:
     return create_tier_app(
         service=SERVICE,
         settings=settings,
-        route_handlers=[PsaV1, ErpV1, HrV1, CrmV1],
+        route_handlers=[PsaV1, ErpV1, HrV1, CrmV1, TaxV1, EinvoiceV1],
         on_startup=[start],
         on_shutdown=[stop],
     )

@@ -29,6 +29,7 @@ from experience_apis.finance_ops.models import (
     ReconciliationRequest,
     ResolveRequest,
     RetryResult,
+    TaxHeld,
 )
 from experience_apis.finance_ops.service import FinanceOps
 from experience_apis.people import worker_of
@@ -88,9 +89,12 @@ class FinanceOpsV1(Controller):
 
     @post("/invoice-drafts", operation_id="draftInvoice")
     async def draft(self, state: State, principal: NamedDependency[Principal],
-                    data: RequestBody[DraftRequest]) -> Response[InvoiceDraft]:
-        created, draft = await finance_ops(state, principal).draft_invoice(data.contract_id,
-                                                                                          data.period)
+                    data: RequestBody[DraftRequest]) -> Response[InvoiceDraft] | Response[TaxHeld]:
+        outcome = await finance_ops(state, principal).draft_invoice(data.contract_id, data.period)
+        if isinstance(outcome, TaxHeld):  # waits in the queue for its region's tax service
+            return Response(outcome, status_code=202,
+                            headers={"Location": f"{self.path}/exceptions/{outcome.exception_id}"})
+        created, draft = outcome
         return Response(draft, status_code=201 if created else 200,
                         headers={"Location": f"{self.path}/invoices/{draft.id}"})
 

@@ -1,8 +1,8 @@
 """Mobile time entry routes, v1 and v2 side by side. The caller is the consultant: the token's subject.
 
 Both versions share :mod:`experience_apis.mobile_time.service`; they differ only in payload shape (v1 decimal
-hours + billable flag, v2 minutes + work type). v1 is deprecated: :mod:`experience_apis.lifecycle` adds its
-Deprecation, Sunset and successor Link headers.
+hours + billable flag, v2 minutes + work type). v1 is deprecated: the gateway's lifecycle policy
+(policies/lifecycle) adds its Deprecation, Sunset and successor Link headers from the contract.
 """
 
 from __future__ import annotations

@@ -95,6 +95,11 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
                                       "The period has nothing to bill; `holds` says what was left out and why."),
     "milestone-already-billed": ProblemType(409, "Conflict",
                                             "Another invoice billed these milestones (`milestone_ids`)."),
+    "already-recognized": ProblemType(409, "Conflict", "The contract's period is recognised already at another "
+                                      "amount (`existing_id`); revenue is recognised once per period."),
+    "not-supported": ProblemType(422, "Unprocessable content",
+                                 "This backend has no such concept (for example revenue schedules on Tryton); "
+                                 "the detail says where it is supported."),
     "sources-reserved": ProblemType(409, "Conflict", "Another invoice holds these sources (`sources`)."),
     "draft-outdated": ProblemType(409, "Conflict", "Time on the draft was corrected after it was drafted "
                                   "(`time_entry_ids`); void the draft and draft the period again."),
