@@ -6,7 +6,7 @@ from typing import Annotated
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import Dependency, FromPath, Parameter
 
 from experience_apis.approvals.models import (
     CorrectionDecided,
@@ -50,6 +50,11 @@ class ApprovalsV1(Controller):
         decision = await inbox(state, principal, "approvals:write").decide(
             data.time_entry_ids, data.decision, data.reason, idempotency_key)
         return Response(decision, status_code=_status(decision))
+
+    @get("/decisions/{approval_id:str}", operation_id="getDecision")
+    async def decision(self, state: State, principal: Annotated[Principal, Dependency(skip_validation=True)],
+                       approval_id: FromPath[str]) -> Decision:
+        return await inbox(state, principal, "approvals:read").decision(approval_id)
 
     @post("/submitted-entries/{time_entry_id:str}/decisions", operation_id="decideSubmittedEntry")
     async def decide_one(self, state: State, principal: Principal, time_entry_id: str, data: SingleDecisionRequest,
