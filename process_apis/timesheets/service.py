@@ -48,7 +48,10 @@ from runtime.problems import BadRequest, FieldError, Forbidden, NotFound, Unproc
 from runtime.storage import utcnow
 
 CONCURRENCY = 16
+# A week's submission sends its drafts; a rejected entry goes again once its owner edits it (the edit makes it a
+# draft) or when it is named on its own, so a rejection is not resent unchanged by every week's submission.
 _SUBMITTABLE = frozenset({"draft", "rejected"})
+_SUBMITTED_WITH_THE_WEEK = frozenset({"draft"})
 
 
 class TimesheetService:
@@ -93,7 +96,13 @@ class TimesheetService:
         refused, entry = await self._changed(time_entry_id, changes.work_date, changes.hours, payload, "/hours")
         _check(refused)
         assert entry is not None
-        return entry
+        return await self._reopened(entry)
+
+    async def _reopened(self, edited: TimeEntry) -> TimeEntry:
+        """An edited rejected entry is a draft again: it goes with the owner's next week submission."""
+        if edited.state != "rejected":
+            return edited
+        return await self.systems.psa.transition_time_entry(edited.id, "draft", actor_id=edited.worker_id)
 
     async def _changed(self, time_entry_id: str, work_date: dt.date | None, hours: Decimal | None,
                        payload: dict[str, Any], pointer: str) -> tuple[list[FieldError], TimeEntry | None]:
@@ -110,6 +119,7 @@ class TimesheetService:
             return [], await self.systems.psa.update_time_entry(time_entry_id, payload)
 
     async def delete_entry(self, time_entry_id: str) -> None:
+        """Delete a draft or rejected entry (the PSA system API refuses any other state, 409 not-editable)."""
         await self.systems.psa.delete_time_entry(time_entry_id)
 
     async def sync(self, request: SyncRequest) -> SyncResponse:
@@ -130,7 +140,7 @@ class TimesheetService:
                 if item.time_entry_id is None:
                     return _sync_error(item, 422, "a delete names the time_entry_id")
                 try:
-                    await self.systems.psa.delete_time_entry(item.time_entry_id)
+                    await self.delete_entry(item.time_entry_id)
                 except DownstreamProblem as exc:
                     if exc.status != 404:  # already gone: the delete is done
                         raise
@@ -146,7 +156,8 @@ class TimesheetService:
                                                      f"{at}/hours")
                 if refused:
                     return _sync_refusal(item, refused)
-                return SyncResult(client_ref=item.client_ref, status="updated", time_entry=entry)
+                assert entry is not None
+                return SyncResult(client_ref=item.client_ref, status="updated", time_entry=await self._reopened(entry))
             if item.worker_id is None or item.project_id is None or item.work_date is None or item.hours is None:
                 missing = [name for name in ("worker_id", "project_id", "work_date", "hours")
                            if getattr(item, name) is None]
@@ -184,9 +195,12 @@ class TimesheetService:
                                                           to_date=week_end)
         limit = asyncio.Semaphore(CONCURRENCY)
 
+        submittable = _SUBMITTABLE if request.time_entry_ids is not None else _SUBMITTED_WITH_THE_WEEK
+
         async def one(entry: TimeEntry) -> tuple[EntryOutcome, TimeEntry | None]:
-            if entry.state not in _SUBMITTABLE:
-                return EntryOutcome(time_entry_id=entry.id, result="unchanged", state=entry.state), None
+            if entry.state not in submittable:
+                detail = "rejected: edit it, or name it, to submit it again" if entry.state == "rejected" else None
+                return EntryOutcome(time_entry_id=entry.id, result="unchanged", state=entry.state, detail=detail), None
             async with limit:
                 try:
                     moved = await self.systems.psa.transition_time_entry(entry.id, "submitted",
