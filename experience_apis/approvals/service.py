@@ -37,6 +37,7 @@ from experience_apis.process_calls import (
     ProcessTimeEntryPage,
     PsaProject,
     PsaProjectPage,
+    own_record,
 )
 from runtime.cursors import decode_position, encode_position
 from runtime.downstream import Downstream, DownstreamProblem, segment
@@ -176,15 +177,9 @@ class ApprovalsInbox:
 
     async def decision(self, approval_id: str) -> Decision:
         """A decision I recorded, as it stands now; anyone else's is as unknown as a missing one."""
-        try:
-            approval = await self.gateway.get_json(f"{TIMESHEETS}/approvals/{segment(approval_id)}", ProcessApproval)
-        except DownstreamProblem as exc:
-            if exc.status == 404:
-                raise NotFound(f"no decision {approval_id!r}", slug="unknown-id") from exc
-            raise
-        if approval.approver_id != self.manager_id:
-            raise NotFound(f"no decision {approval_id!r}", slug="unknown-id")
-        return _decision(approval)
+        return _decision(await own_record(
+            self.gateway, f"{TIMESHEETS}/approvals/{segment(approval_id)}", ProcessApproval,
+            lambda approval: approval.approver_id == self.manager_id, f"no decision {approval_id!r}"))
 
 
 def _decision(approval: ProcessApproval) -> Decision:
