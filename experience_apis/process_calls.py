@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
-
-from runtime.downstream import Downstream, DownstreamProblem
-from runtime.problems import NotFound
-
-RecordT = TypeVar("RecordT")
 
 TIMESHEETS = "/process/timesheets/v1"
 STAFFING = "/process/staffing/v1"
@@ -147,18 +141,3 @@ class ProcessCorrectionPage(msgspec.Struct, kw_only=True):
 class ProcessCorrectionOutcome(msgspec.Struct, kw_only=True):
     result: str
     correction: ProcessCorrection
-
-
-async def own_record(gateway: Downstream, path: str, record_type: type[RecordT], owned: Callable[[RecordT], bool],
-                     unknown: str) -> RecordT:
-    """The record at ``path`` when it is the caller's (``owned``); anyone else's is as unknown as a missing one
-    (404 ``unknown``), so an id never tells whether it exists."""
-    try:
-        record = await gateway.get_json(path, record_type)
-    except DownstreamProblem as exc:
-        if exc.status == 404:
-            raise NotFound(unknown, slug="unknown-id") from exc
-        raise
-    if not owned(record):
-        raise NotFound(unknown, slug="unknown-id")
-    return record

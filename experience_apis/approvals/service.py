@@ -37,10 +37,9 @@ from experience_apis.process_calls import (
     ProcessTimeEntryPage,
     PsaProject,
     PsaProjectPage,
-    own_record,
 )
 from runtime.cursors import decode_position, encode_position
-from runtime.downstream import Downstream, DownstreamProblem, segment
+from runtime.downstream import Downstream, found_or_none, segment
 from runtime.problems import NotFound
 
 CONCURRENCY = 8
@@ -158,12 +157,8 @@ class ApprovalsInbox:
 
         async def one(worker_id: str) -> tuple[str, str | None]:
             async with gate:
-                try:
-                    return worker_id, (await self.gateway.get_json(f"{HR}/workers/{segment(worker_id)}", HrWorker)).name
-                except DownstreamProblem as exc:
-                    if exc.status == 404:
-                        return worker_id, None
-                    raise
+                worker = await found_or_none(self.gateway.get_json(f"{HR}/workers/{segment(worker_id)}", HrWorker))
+                return worker_id, worker.name if worker is not None else None
 
         return {w: n for w, n in await asyncio.gather(*(one(w) for w in sorted(worker_ids))) if n is not None}
 
@@ -177,9 +172,11 @@ class ApprovalsInbox:
 
     async def decision(self, approval_id: str) -> Decision:
         """A decision I recorded, as it stands now; anyone else's is as unknown as a missing one."""
-        return _decision(await own_record(
-            self.gateway, f"{TIMESHEETS}/approvals/{segment(approval_id)}", ProcessApproval,
-            lambda approval: approval.approver_id == self.manager_id, f"no decision {approval_id!r}"))
+        approval = await found_or_none(
+            self.gateway.get_json(f"{TIMESHEETS}/approvals/{segment(approval_id)}", ProcessApproval))
+        if approval is None or approval.approver_id != self.manager_id:
+            raise NotFound(f"no decision {approval_id!r}", slug="unknown-id")
+        return _decision(approval)
 
 
 def _decision(approval: ProcessApproval) -> Decision:

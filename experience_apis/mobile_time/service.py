@@ -27,9 +27,8 @@ from experience_apis.process_calls import (
     ProcessTimeEntry,
     ProcessTimeEntryPage,
     StaffedPage,
-    own_record,
 )
-from runtime.downstream import Downstream, segment
+from runtime.downstream import Downstream, found_or_none, segment
 from runtime.problems import BadRequest, FieldError, NotFound
 
 SUBMITTABLE = frozenset({"draft"})  # what a week submission sends (an edited rejected entry is a draft again)
@@ -128,8 +127,11 @@ class MobileTime:
 
     async def own_entry(self, time_entry_id: str) -> ProcessTimeEntry:
         """The entry, if it is this consultant's; anyone else's is as unknown as a missing one."""
-        return await own_record(self.gateway, f"{TIMESHEETS}/time-entries/{segment(time_entry_id)}", ProcessTimeEntry,
-                                lambda entry: entry.worker_id == self.worker_id, f"no time entry {time_entry_id!r}")
+        entry = await found_or_none(
+            self.gateway.get_json(f"{TIMESHEETS}/time-entries/{segment(time_entry_id)}", ProcessTimeEntry))
+        if entry is None or entry.worker_id != self.worker_id:
+            raise NotFound(f"no time entry {time_entry_id!r}", slug="unknown-id")
+        return entry
 
     # -- writes ------------------------------------------------------------------------------------------------
 

@@ -4,9 +4,9 @@ the day (the day is locked in the shared database, not in one process's memory).
 
 from __future__ import annotations
 
-from tests.days import a_day_of_its_own
 from tests.experience.test_entry_rules import pile_onto_one_day
 from tests.reliability.conftest import Cluster
+from tests.support.days import a_day_of_its_own
 
 
 def test_two_process_replicas_never_put_more_than_24_hours_on_a_day(cluster: Cluster) -> None:

@@ -29,7 +29,7 @@ from gateway.launcher import REPO_ROOT, Ports, ServiceSpec, Stack
 from system_apis.tryton.__main__ import system_tier_env
 from system_apis.tryton.server import TrytonHome, copy_home, create_database, load_demo, server_argv
 from system_apis.tryton_rpc import TrytonRpc
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 # What the template database is made from: any change here builds a new one.
 TEMPLATE_SOURCES = [REPO_ROOT / path for path in (
@@ -196,7 +196,7 @@ def rpc(tryton: TrytonRunning) -> TrytonLook:
 def post_invoice(experience: httpx.Client, invoice_id: str) -> dict[str, Any]:
     """Post a drafted invoice through invoicing, asking again when Tryton (numbering and booking it on a busy
     machine) did not answer in time: posting is safe to repeat, as a client would."""
-    from tests.process.flows import ok, wait_for
+    from tests.support.flows import ok, wait_for
 
     posted: dict[str, Any] = wait_for("the invoice posted", lambda: (lambda r: r.status_code != 504 and ok(r))(
         experience.post(f"/process/invoicing/v1/invoices/{invoice_id}/postings")), timeout=180)

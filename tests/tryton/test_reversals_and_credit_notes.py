@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from tests.contract_checks import assert_matches_contract
-from tests.process.flows import erp_postings_of, ok, postings_settled, wait_for
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.flows import erp_postings_of, ok, postings_settled, wait_for
 from tests.tryton.conftest import TrytonLook, post_invoice
 
 TIME = "/process/timesheets/v1"
