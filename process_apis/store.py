@@ -87,6 +87,14 @@ time_corrections = sa.Table(
     sa.Index("process_time_corrections_state", "state", "project_id"),
 )
 
+# One row per worker and work date that time was written for: the lock that serializes the 24-hours-a-day rule
+# (read the day, check, write) across concurrent requests and replicas (process_apis/timesheets/days.py).
+worker_days = sa.Table(
+    "process_worker_days", metadata,
+    sa.Column("worker_id", sa.String(64), primary_key=True),
+    sa.Column("work_date", sa.Date, primary_key=True),
+)
+
 # The reversal outbox: the ERP posting of a superseded version is taken back exactly once (after it is booked).
 billing_reversals = sa.Table(
     "process_billing_reversals", metadata,

@@ -48,6 +48,11 @@ class ApprovalsV1(Controller):
             data.time_entry_ids, data.decision, data.reason, idempotency_key)
         return Response(decision, status_code=_status(decision))
 
+    @get("/decisions/{approval_id:str}", operation_id="getDecision")
+    async def decision(self, state: State, principal: NamedDependency[Principal],
+                       approval_id: FromPath[str]) -> Decision:
+        return await inbox(state, principal).decision(approval_id)
+
     @post("/submitted-entries/{time_entry_id:str}/decisions", operation_id="decideSubmittedEntry")
     async def decide_one(self, state: State, principal: NamedDependency[Principal], time_entry_id: FromPath[str],
                          data: RequestBody[SingleDecisionRequest],

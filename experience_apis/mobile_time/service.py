@@ -31,7 +31,7 @@ from experience_apis.process_calls import (
 from runtime.downstream import Downstream, found_or_none, segment
 from runtime.problems import BadRequest, FieldError, NotFound
 
-SUBMITTABLE = frozenset({"draft", "rejected"})
+SUBMITTABLE = frozenset({"draft"})  # what a week submission sends (an edited rejected entry is a draft again)
 CONCURRENCY = 8
 
 

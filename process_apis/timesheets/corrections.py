@@ -1,7 +1,8 @@
 """Corrections of approved, posted or invoiced time: a workflow, not an edit.
 
 1. The consultant asks (``request``): which entry, the corrected hours / date / notes, and why. One open request
-   per entry; the entry rules (hours, the date window, 24 hours a day) hold for the corrected values.
+   per entry; the entry rules (hours, the date window, 24 hours a day) hold for the corrected values, and until
+   the request is carried out the day counts the corrected hours too (process_apis/timesheets/days.py).
 2. The approver decides (``decide``): the project's manager, never the consultant (separation of duties); a
    repeated decision is ``unchanged``.
 3. This tier carries an approved request out (``apply``, resumable: every step is idempotent):
@@ -37,7 +38,8 @@ from process_apis.exceptions.service import resolve_open
 from process_apis.invoicing.credit_notes import queue_credit_note
 from process_apis.store import time_corrections
 from process_apis.systems import Systems
-from process_apis.timesheets.entry_rules import WorkDateWindow, day_errors, hours_errors
+from process_apis.timesheets.days import WorkerDays
+from process_apis.timesheets.entry_rules import WorkDateWindow, hours_errors
 from process_apis.timesheets.models import Correction, CorrectionDecision, CorrectionPage, CorrectionRequest
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
@@ -56,6 +58,7 @@ class CorrectionService:
         self.systems = systems
         self.billing = billing
         self.window = window
+        self.days = WorkerDays(uow, systems)
 
     # -- asking ------------------------------------------------------------------------------------------------
 
@@ -81,13 +84,14 @@ class CorrectionService:
             raise Conflict(f"a {entry.state} entry is not corrected by request; edit it instead",
                            slug="not-correctable", state=entry.state)
         work_date = body.work_date or entry.work_date
-        day = await self.systems.psa.time_entries(worker_id=entry.worker_id, from_date=work_date, to_date=work_date)
-        refused = day_errors([e for e in day if e.id != entry.id], body.hours or entry.hours, "/hours")
-        if refused:
-            raise BadRequest("the corrected entry breaks an entry rule", slug="validation-error", errors=refused)
         correction_id = "cor_" + uuid.uuid4().hex[:24]
         try:
-            async with self.uow() as uow:
+            async with self.days.held(entry.worker_id, work_date) as uow:
+                refused = await self.days.errors(uow, entry.worker_id, work_date, body.hours or entry.hours, "/hours",
+                                                 time_entry_id=entry.id)
+                if refused:
+                    raise BadRequest("the corrected entry breaks an entry rule", slug="validation-error",
+                                     errors=refused)
                 await uow.conn.execute(time_corrections.insert().values(
                     id=correction_id, time_entry_id=entry.id, worker_id=entry.worker_id, project_id=entry.project_id,
                     changes=changes, reason=body.reason, state="requested", open_for=entry.id, client_key=client_key,

@@ -152,7 +152,7 @@ class PsaService:
 
     async def delete_time_entry(self, time_entry_id: str) -> None:
         current = await self.connector.get_time_entry(time_entry_id)
-        if current.state != "draft":
+        if current.state not in EDITABLE_STATES:  # draft or rejected: time nobody approved or is deciding
             raise Conflict(f"a {current.state} time entry cannot be deleted", slug="not-editable",
                            state=current.state)
         await self.connector.delete_time_entry(time_entry_id)

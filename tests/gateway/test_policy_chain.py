@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from gateway.launcher import REPO_ROOT
-from tests.conftest import RunningStack
-from tests.gateway.conftest import GatewayProcess, base_config, free_port
+from tests.support.gateway import GatewayProcess, base_config, free_port
+from tests.support.stack import RunningStack
 
 V2 = "/experience/mobile-time/v2"
 WORKER = "w_consultant"

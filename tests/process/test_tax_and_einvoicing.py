@@ -19,9 +19,8 @@ import pytest
 
 from process_apis.invoicing.documents import check_bis_rules
 from tests.experience.test_finance_ops import FINANCE_LEAD
-from tests.process.conftest import sandbox_url
 from tests.support.flows import ERP, all_items, ok, wait_for
-from tests.support.stack import RunningStack
+from tests.support.stack import RunningStack, sandbox_url
 
 DRAFTS = "/process/invoicing/v1/invoice-drafts"
 INVOICES = "/process/invoicing/v1/invoices"

@@ -193,3 +193,13 @@ class TrytonLook:
 @pytest.fixture
 def rpc(tryton: TrytonRunning) -> TrytonLook:
     return TrytonLook(tryton.url)
+
+
+def post_invoice(experience: httpx.Client, invoice_id: str) -> dict[str, Any]:
+    """Post a drafted invoice through invoicing, asking again when Tryton (numbering and booking it on a busy
+    machine) did not answer in time: posting is safe to repeat, as a client would."""
+    from tests.support.flows import ok, wait_for
+
+    posted: dict[str, Any] = wait_for("the invoice posted", lambda: (lambda r: r.status_code != 504 and ok(r))(
+        experience.post(f"/process/invoicing/v1/invoices/{invoice_id}/postings")), timeout=180)
+    return posted
