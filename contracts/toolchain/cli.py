@@ -1,4 +1,5 @@
-"""``psgw contracts ...``: lint, diff, validate and list contracts, and guard published versions in CI.
+"""``psgw contracts ...``: lint, diff, validate and list contracts, guard published versions in CI, and run the
+ecosystem's linters (Spectral, Redocly) over them.
 
 Exit codes: 0 fine, 1 the check failed (lint errors, breaking changes, invalid documents), 2 the command
 could not run (unreadable file, unknown git revision).
@@ -30,6 +31,8 @@ from contracts.toolchain.diff import (
     render_markdown,
     render_text,
 )
+from contracts.toolchain.ecosystem.lint import ecosystem_findings
+from contracts.toolchain.ecosystem.node_tools import DEFAULT_CACHE_DIR, NodeToolsError, ensure_node_tools
 from contracts.toolchain.git_source import GitSourceError, load_contract_at_revision, parse_git_reference
 from contracts.toolchain.lint import expand_contract_paths, has_errors, lint_file
 from contracts.toolchain.loader import ContractDocument, ContractLoadError, load_contract
@@ -103,6 +106,25 @@ def lint_command(root: Path, paths: tuple[Path, ...], output_format: str) -> Non
         counts = {severity: sum(1 for f in findings if f.severity == severity) for severity in ("error", "warning")}
         click.echo(f"{counts['error']} error(s), {counts['warning']} warning(s) in {len(files)} file(s)", err=True)
     if has_errors(findings):
+        raise SystemExit(1)
+
+
+@contracts.command("ecosystem-lint")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_CACHE_DIR,
+              show_default=".cache/node-tools", help="Where the pinned npm tools are installed (once).")
+@click.pass_obj
+def ecosystem_lint_command(root: Path, paths: tuple[Path, ...], cache_dir: Path) -> None:
+    """Spectral (spectral:oas) and Redocly (recommended) over contracts; exit 1 on any error or warning."""
+    files = _targets(paths, root)
+    try:
+        findings = ecosystem_findings(ensure_node_tools(cache_dir), files)
+    except NodeToolsError as error:
+        raise CommandFailure(str(error)) from error
+    for finding in findings:
+        click.echo(finding.format_text())
+    click.echo(f"{len(findings)} finding(s) from Spectral and Redocly in {len(files)} file(s)", err=True)
+    if findings:
         raise SystemExit(1)
 
 
