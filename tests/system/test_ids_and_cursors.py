@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from runtime import cursors
 from runtime.problems import BadRequest, NotFound, Unprocessable
-from system_apis import cursors
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical
 from system_apis.money import from_minor, to_minor
 

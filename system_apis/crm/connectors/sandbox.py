@@ -30,9 +30,9 @@ from contracts.canonical import (
     ScheduleLine,
     UnusedHoursRule,
 )
+from runtime import cursors
 from runtime.downstream import Downstream
 from runtime.problems import NotFound
-from system_apis import cursors
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.money import exponent, plain
 from system_apis.vendor_errors import vendor_problem

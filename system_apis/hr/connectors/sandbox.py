@@ -9,9 +9,9 @@ from typing import Any
 import msgspec
 
 from contracts.canonical import BusinessUnit, CostCenter, CostRate, Page, Role, Worker, WorkerStatus
+from runtime import cursors
 from runtime.downstream import Downstream
 from runtime.problems import NotFound
-from system_apis import cursors
 from system_apis.ids import is_canonical, to_business_key, to_canonical
 from system_apis.vendor_errors import vendor_problem
 from system_apis.vendor_keys import KeyMap

@@ -16,8 +16,8 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from contracts.canonical import BusinessUnit, CostCenter, CostRate, Page, Role, Worker, WorkerStatus, plain_decimal
+from runtime import cursors
 from runtime.problems import NotFound
-from system_apis import cursors
 from system_apis.ids import is_canonical, to_business_key, to_canonical
 from system_apis.tryton_rpc import TrytonRecords, nested
 

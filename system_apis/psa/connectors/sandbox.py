@@ -30,9 +30,9 @@ from contracts.canonical import (
     TimeEntryState,
     plain_decimal,
 )
+from runtime import cursors
 from runtime.downstream import Downstream
 from runtime.problems import Conflict, FieldError, NotFound, ProblemError, Unprocessable
-from system_apis import cursors
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.psa.models import (
     AssignmentCreate,
