@@ -29,6 +29,7 @@ from contracts.canonical import (
     TimeEntry,
     TimeEntryState,
     plain_decimal,
+    role_id,
 )
 from runtime import cursors
 from runtime.downstream import Downstream
@@ -82,7 +83,7 @@ VENDOR_BATCH_MAX = 500  # timecards per bulk look-up or bulk status change
 
 
 def role_of(vendor_role: str) -> str:
-    return vendor_role.strip().lower().replace(" ", "_")
+    return role_id(vendor_role)
 
 
 def vendor_role(role: str) -> str:
