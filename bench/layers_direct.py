@@ -19,7 +19,8 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter, RequestBody
 
 from contracts.canonical import Project
 from experience_apis.etags import respond_with_etag
@@ -50,9 +51,9 @@ async def projects_by_id(state: State, project_ids: set[str]) -> dict[str, Proje
 
 
 @get(f"{ROUTES}/me/assignments")
-async def my_assignments(request: Request[Any, Any, Any], state: State, principal: Principal,
-                         cursor: str | None = None,
-                         limit: Annotated[int, Parameter(ge=1, le=100)] = 50) -> Response[bytes]:
+async def my_assignments(request: Request[Any, Any, Any], state: State, principal: NamedDependency[Principal],
+                         cursor: FromQuery[str | None] = None,
+                         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50) -> Response[bytes]:
     require_scopes(principal, "time:read")
     psa: SandboxPsa = state.psa
     page = await psa.list_assignments(worker_id=worker_of(principal), project_id=None, status=None, cursor=cursor,
@@ -73,7 +74,8 @@ async def my_assignments(request: Request[Any, Any, Any], state: State, principa
 
 
 @post(f"{ROUTES}/me/time-entries")
-async def create_entry(state: State, principal: Principal, data: NewEntryV2) -> Response[dict[str, Any]]:
+async def create_entry(state: State, principal: NamedDependency[Principal],
+                       data: RequestBody[NewEntryV2]) -> Response[dict[str, Any]]:
     require_scopes(principal, "time:write")
     worker_id = worker_of(principal)
     fields = shapes.new_entry_v2(data)

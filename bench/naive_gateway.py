@@ -16,6 +16,7 @@ import uvicorn
 from authlib.jose import JsonWebKey, jwt
 from authlib.jose.errors import JoseError
 from litestar import Litestar, Request, Response, route
+from litestar.params import FromPath
 
 UPSTREAM = os.environ["NAIVE_UPSTREAM"]
 PUBLIC_KEY = JsonWebKey.import_key(open(os.environ["NAIVE_PUBLIC_KEY"]).read(), {"kty": "RSA"})  # noqa: SIM115
@@ -25,7 +26,7 @@ store = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379
 
 
 @route("/{path:path}", http_method=["GET", "POST"])
-async def proxy(request: Request[Any, Any, Any], path: str) -> Response[bytes]:
+async def proxy(request: Request[Any, Any, Any], path: FromPath[str]) -> Response[bytes]:
     global client
     if client is None:
         client = httpx.AsyncClient(base_url=UPSTREAM, timeout=10.0)

@@ -4,11 +4,10 @@ finance operations and its page."""
 from __future__ import annotations
 
 from litestar import Litestar
-from litestar.datastructures import State
 
 from experience_apis.approvals.routes import ApprovalsV1
 from experience_apis.dashboards.routes import DashboardsV1
-from experience_apis.dashboards.web import WebFront, close_web_app, create_web_app
+from experience_apis.dashboards.web import WebFront, create_web_app
 from experience_apis.finance_ops.routes import FinanceOpsV1
 from experience_apis.finance_ops.web import FinancePageFront, create_finance_page
 from experience_apis.lifecycle import MOBILE_TIME_V1, LifecycleHeaders
@@ -23,15 +22,11 @@ def create_app(settings: ExperienceSettings) -> Litestar:
     web = create_web_app(settings, SERVICE)
     finance_page = create_finance_page(settings, SERVICE)
 
-    async def stop_web(state: State) -> None:
-        await close_web_app(web)
-
     app = create_tier_app(
         service=SERVICE,
         settings=settings,
         route_handlers=[MobileTimeV1, MobileTimeV2, ApprovalsV1, DashboardsV1, FinanceOpsV1],
         downstreams=lambda: {"gateway": gateway_downstream(settings)},
-        on_shutdown=[stop_web],
     )
     # Outermost: the pages' own apps beside the API, and lifecycle headers on every answer of a deprecated version.
     pages = FinancePageFront(WebFront(app.asgi_handler, web), finance_page)

@@ -8,10 +8,14 @@ from runtime.settings import TierSettings
 class ExperienceSettings(TierSettings, kw_only=True):
     port: int = 8103
     client_id: str = "experience-tier"
-    # The dashboard page's demo login: a token of the dashboard-web client from the gateway's token endpoint.
-    # Production turns it off and signs people in with the firm's OIDC provider instead.
-    dashboard_demo_login: bool = True
+    # The pages sign people in with authorization code + PKCE (experience_apis/signin). Empty endpoints: the
+    # gateway's built-in issuer (<public gateway url>/authorize and /oauth2/token); with the firm's OIDC provider,
+    # its authorization and token endpoints, the pages' client ids there and the scopes to ask it for.
+    sign_in_authorization_url: str = ""
+    sign_in_token_url: str = ""
     dashboard_client_id: str = "dashboard-web"
-    dashboard_client_secret: str = "demo-secret-dashboard-web"  # noqa: S105 - the embedded demo's, as in gateway.yaml
+    dashboard_scope: str = "dashboards:read"
+    finance_client_id: str = "finance-web"
+    finance_scope: str = "finance:read finance:write finance:month-end"
     # Where browsers reach the gateway (the page calls the dashboards API there); empty: gateway_url.
     public_gateway_url: str = ""

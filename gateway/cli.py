@@ -17,6 +17,7 @@ import httpx
 from contracts.toolchain.cli import contracts
 from gateway.launcher import REPO_ROOT, Ports, Stack
 from gateway.mock import mock_command
+from gateway.signin.people import demo_passwords
 
 DEMO_CONSULTANT = "wrk_e1001"
 
@@ -88,9 +89,11 @@ psgateway is up.
   gateway       {stack.gateway_url}
   API catalog   {stack.gateway_url}/catalog
   dashboards    {stack.url("experience")}/dashboards/
+  finance ops   {stack.url("experience")}/finance-ops/
   token issuer  {stack.gateway_url}/.well-known/openid-configuration
   try-it        {"DEMO MODE: the catalog hands out demo tokens to anyone (--no-try-it-demo turns it off)"
                  if try_it_demo else "off"}
+{_demo_people(data_dir)}
   demo user     {DEMO_CONSULTANT} (a consultant) via client mobile-app; token valid 8 hours:
 
 export PSGW_TOKEN={token}
@@ -118,6 +121,15 @@ Press Ctrl-C to stop everything.""")
         click.echo("stopped.")
     if failed:
         sys.exit(1)
+
+
+def _demo_people(data_dir: Path) -> str:
+    """The pages' sign-in for the embedded demo's people, with the passwords the gateway generated for them."""
+    people = demo_passwords(data_dir / "issuer")
+    if not people:
+        return "  sign in       no demo people (issuer.sign_in.people is empty)"
+    listed = ", ".join(f"{username} / {password}" for username, password in people)
+    return f"  sign in       the pages sign people in; demo people (username / password): {listed}"
 
 
 @main.command()

@@ -15,6 +15,7 @@ from typing import Literal
 import msgspec
 import yaml
 
+from gateway.signin.config import SignInConfig
 from policies.audit import AuditConfig
 from policies.authenticate import AuthenticateConfig
 from policies.authorize import AuthorizeConfig
@@ -65,6 +66,8 @@ class IssuerConfig(msgspec.Struct, kw_only=True, frozen=True):
     # exchange): this audience, this lifetime at most. A revocation reaches the tiers within that lifetime.
     internal_audience: str = "psgateway-internal"
     internal_token_ttl_seconds: int = 120
+    # People who sign in at the built-in issuer (authorization code + PKCE, for the pages).
+    sign_in: SignInConfig = SignInConfig()
 
     def __post_init__(self) -> None:
         if self.internal_audience == self.audience:
@@ -138,6 +141,9 @@ class ClientConfig(msgspec.Struct, kw_only=True, frozen=True):
     not_before: int = 0
     # Optional: the client may call with ``X-API-Key`` instead of a bearer token.
     api_keys: list[ApiKeyRecord] = []
+    # Where the built-in issuer may send a person back with an authorization code (exact match). A client with
+    # these and no secret is a public client (a page, an app): authorization code with PKCE S256 only.
+    redirect_uris: list[str] = []
 
 
 class SlaTierConfig(msgspec.Struct, kw_only=True, frozen=True):

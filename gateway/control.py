@@ -1,5 +1,5 @@
-"""The gateway's own endpoints: OAuth2 (token, introspection, revocation), JWKS, OIDC discovery, health, metrics,
-the admin API."""
+"""The gateway's own endpoints: OAuth2 (authorization, token, introspection, revocation), JWKS, OIDC discovery,
+health, metrics, the admin API."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from gateway.admin.routes import admin_handlers
 from gateway.catalog.routes import create_catalog_router
 from gateway.oauth_server import FormRequest, OAuthServer
+from gateway.signin.routes import signin_handlers, token_cors_headers
 from policies.rate_limit import store_required
 from runtime.edge import install_edge
 from runtime.errors import handle_exception
@@ -56,7 +57,7 @@ def create_control_app(gateway: Gateway) -> Litestar:
         # authlib is synchronous and a secret check (scrypt) costs tens of milliseconds: off the event loop.
         try:
             if endpoint is None:
-                status, body, _ = await asyncio.to_thread(oauth.create_token_response, oauth_request)
+                status, body, _ = await oauth.token_response(oauth_request)
             else:
                 status, body, _ = await asyncio.to_thread(oauth.create_endpoint_response, endpoint, oauth_request)
         except UnicodeDecodeError:  # a Basic header whose credentials are not UTF-8
@@ -71,8 +72,9 @@ def create_control_app(gateway: Gateway) -> Litestar:
 
     @post("/oauth2/token", status_code=200)
     async def token(request: Request[Any, Any, Any]) -> Response[Any]:
-        """RFC 6749 client_credentials, on authlib's authorization server."""
+        """RFC 6749 client_credentials and authorization code + PKCE, on authlib's authorization server."""
         response, _ = await run_oauth(request, None)
+        response.headers.update(token_cors_headers(gateway, request.headers.get("origin")))
         return response
 
     @post("/oauth2/introspect", status_code=200)
@@ -123,7 +125,7 @@ def create_control_app(gateway: Gateway) -> Litestar:
                                     else (None, None))
     app = Litestar(
         route_handlers=[token, introspect, revoke, jwks, discovery, healthz, readyz, metrics, *admin_handlers(gateway),
-                        *([catalog_router] if catalog_router else [])],
+                        *signin_handlers(gateway, oauth, oauth_error), *([catalog_router] if catalog_router else [])],
         exception_handlers={Exception: handle_exception},
         openapi_config=None,
         on_startup=[gateway.start, *([warm_catalog] if warm_catalog else [])],

@@ -1,4 +1,4 @@
-"""The built-in OAuth2 issuer: client_credentials tokens (RS256) for the embedded default, JWKS published.
+"""The built-in OAuth2 issuer: client_credentials and people's tokens (RS256) for the embedded default, JWKS published.
 
 Production deployments may point the gateway at any OIDC issuer instead (or as well); the tiers and the
 authenticate policy trust whatever issuers are configured, this one included.
@@ -186,16 +186,18 @@ class Issuer:
         base = self.config.issuer.rstrip("/")
         return {
             "issuer": self.config.issuer,
+            "authorization_endpoint": base + "/authorize",
             "token_endpoint": base + "/oauth2/token",
             "introspection_endpoint": base + "/oauth2/introspect",
             "revocation_endpoint": base + "/oauth2/revoke",
             "jwks_uri": base + "/.well-known/jwks.json",
-            "grant_types_supported": ["client_credentials"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "grant_types_supported": ["client_credentials", "authorization_code"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "id_token_signing_alg_values_supported": ["RS256"],
-            "response_types_supported": ["token"],
+            "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
         }
 

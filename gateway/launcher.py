@@ -133,6 +133,8 @@ class Stack:
             "PSGW_EXPERIENCE_URL": f"http://127.0.0.1:{self.ports.experience}",
             # The dashboard page is served by the experience tier and calls the gateway from the browser.
             "PSGW_CORS_ORIGINS": f'["http://127.0.0.1:{self.ports.experience}"]',
+            # Where people's browsers reach the pages: the sign-in sends them back there (exact redirect URIs).
+            "PSGW_PAGES_URL": f"http://127.0.0.1:{self.ports.experience}",
         }))
         return specs + self.replicas
 

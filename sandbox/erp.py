@@ -18,6 +18,7 @@ from typing import Any
 
 from litestar import Litestar, Request, get, patch, post
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
 from sandbox import firm as demo
@@ -748,23 +749,25 @@ def create_app(store: DocumentStore) -> Litestar:
         return request.headers.get("idempotency-key")
 
     @get("/api/v1/subsidiaries")
-    async def list_subsidiaries(offset: int = 0, limit: int = 100) -> dict[str, Any]:
+    async def list_subsidiaries(offset: FromQuery[int] = 0, limit: FromQuery[int] = 100) -> dict[str, Any]:
         return await paged("subsidiary", offset, limit, {})
 
     @get("/api/v1/accountingPeriods")
-    async def list_periods(offset: int = 0, limit: int = 100, subsidiaryCode: str | None = None,
-                           periodName: str | None = None) -> dict[str, Any]:
+    async def list_periods(offset: FromQuery[int] = 0, limit: FromQuery[int] = 100,
+                           subsidiaryCode: FromQuery[str | None] = None,
+                           periodName: FromQuery[str | None] = None) -> dict[str, Any]:
         return await paged("period", offset, limit, {"subsidiaryCode": subsidiaryCode, "periodName": periodName})
 
     @get("/api/v1/customers")
-    async def list_customers(offset: int = 0, limit: int = 100, q: str | None = None,
-                             customerNumber: str | None = None, externalCrmId: str | None = None) -> dict[str, Any]:
+    async def list_customers(offset: FromQuery[int] = 0, limit: FromQuery[int] = 100, q: FromQuery[str | None] = None,
+                             customerNumber: FromQuery[str | None] = None,
+                             externalCrmId: FromQuery[str | None] = None) -> dict[str, Any]:
         return await paged("customer", offset, limit, {"customerNumber": customerNumber,
                                                         "externalCrmId": externalCrmId},
                            contains={"companyName": q} if q else None)
 
     @get("/api/v1/customers/{internal_id:int}")
-    async def get_customer(internal_id: int) -> dict[str, Any]:
+    async def get_customer(internal_id: FromPath[int]) -> dict[str, Any]:
         return await store.call(_one, store, "customer", internal_id)
 
     @post("/api/v1/customers")
@@ -774,13 +777,15 @@ def create_app(store: DocumentStore) -> Litestar:
         return Response(body, status_code=status)
 
     @get("/api/v1/contracts")
-    async def list_contracts(offset: int = 0, limit: int = 100, customerId: int | None = None,
-                             contractStatus: str | None = None, contractNumber: str | None = None) -> dict[str, Any]:
+    async def list_contracts(offset: FromQuery[int] = 0, limit: FromQuery[int] = 100,
+                             customerId: FromQuery[int | None] = None,
+                             contractStatus: FromQuery[str | None] = None,
+                             contractNumber: FromQuery[str | None] = None) -> dict[str, Any]:
         return await paged("contract", offset, limit, {"customerId": customerId, "contractStatus": contractStatus,
                                                         "contractNumber": contractNumber})
 
     @get("/api/v1/contracts/{internal_id:int}")
-    async def get_contract(internal_id: int) -> dict[str, Any]:
+    async def get_contract(internal_id: FromPath[int]) -> dict[str, Any]:
         return await store.call(_one, store, "contract", internal_id)
 
     @post("/api/v1/contracts")
@@ -790,12 +795,13 @@ def create_app(store: DocumentStore) -> Litestar:
         return Response(body, status_code=status)
 
     @patch("/api/v1/contracts/{internal_id:int}")
-    async def patch_contract(internal_id: int, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def patch_contract(internal_id: FromPath[int], request: Request[Any, Any, Any]) -> dict[str, Any]:
         body = await json_object(request, invalid)
         return await store.call(update_contract, store, internal_id, body)
 
     @get("/api/v1/projectDimensions")
-    async def list_dimensions(offset: int = 0, limit: int = 100, projectCode: str | None = None) -> dict[str, Any]:
+    async def list_dimensions(offset: FromQuery[int] = 0, limit: FromQuery[int] = 100,
+                              projectCode: FromQuery[str | None] = None) -> dict[str, Any]:
         return await paged("dimension", offset, limit, {"projectCode": projectCode})
 
     @post("/api/v1/projectDimensions")
@@ -805,9 +811,12 @@ def create_app(store: DocumentStore) -> Litestar:
         return Response(body, status_code=status)
 
     @get("/api/v1/postings")
-    async def list_postings(offset: int = 0, limit: int = 100, projectCode: str | None = None,
-                            contractNumber: str | None = None, sourceDocumentId: str | None = None,
-                            fromDate: str | None = None, toDate: str | None = None) -> dict[str, Any]:
+    async def list_postings(offset: FromQuery[int] = 0, limit: FromQuery[int] = 100,
+                            projectCode: FromQuery[str | None] = None,
+                            contractNumber: FromQuery[str | None] = None,
+                            sourceDocumentId: FromQuery[str | None] = None,
+                            fromDate: FromQuery[str | None] = None, toDate: FromQuery[str | None] = None) -> dict[str,
+                                                                                                                  Any]:
         return await paged("posting", offset, limit, {"projectCode": projectCode, "contractNumber": contractNumber,
                                                        "sourceDocumentId": sourceDocumentId},
                            ranges={"transactionDate": (_day(fromDate, "fromDate"), _day(toDate, "toDate"))})
@@ -819,7 +828,7 @@ def create_app(store: DocumentStore) -> Litestar:
         return Response(body, status_code=status)
 
     @post("/api/v1/postings/{internal_id:int}/actions/reverse")
-    async def post_posting_reversal(internal_id: int, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def post_posting_reversal(internal_id: FromPath[int], request: Request[Any, Any, Any]) -> Response[Any]:
         status, body = await store.call(store.transaction, reverse_posting, store, internal_id,
                                         await json_object(request, invalid))
         return Response(body, status_code=status)
@@ -831,14 +840,15 @@ def create_app(store: DocumentStore) -> Litestar:
         return await store.call(store.transaction, post_batch, store, body)
 
     @get("/api/v1/invoices")
-    async def list_invoices(offset: int = 0, limit: int = 100, contractNumber: str | None = None,
-                            status: str | None = None, periodName: str | None = None,
-                            invoiceNumber: str | None = None) -> dict[str, Any]:
+    async def list_invoices(offset: FromQuery[int] = 0, limit: FromQuery[int] = 100,
+                            contractNumber: FromQuery[str | None] = None,
+                            status: FromQuery[str | None] = None, periodName: FromQuery[str | None] = None,
+                            invoiceNumber: FromQuery[str | None] = None) -> dict[str, Any]:
         return await paged("invoice", offset, limit, {"contractNumber": contractNumber, "status": status,
                                                        "periodName": periodName, "invoiceNumber": invoiceNumber})
 
     @get("/api/v1/invoices/{internal_id:int}")
-    async def get_invoice(internal_id: int) -> dict[str, Any]:
+    async def get_invoice(internal_id: FromPath[int]) -> dict[str, Any]:
         return await store.call(_one, store, "invoice", internal_id)
 
     @post("/api/v1/invoices")
@@ -848,26 +858,28 @@ def create_app(store: DocumentStore) -> Litestar:
         return Response(body, status_code=status)
 
     @post("/api/v1/invoices/{internal_id:int}/actions/post", status_code=200)
-    async def post_invoice_action(internal_id: int) -> dict[str, Any]:
+    async def post_invoice_action(internal_id: FromPath[int]) -> dict[str, Any]:
         return await store.call(post_invoice, store, internal_id)
 
     @post("/api/v1/invoices/{internal_id:int}/actions/credit")
-    async def post_credit_memo(internal_id: int, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def post_credit_memo(internal_id: FromPath[int], request: Request[Any, Any, Any]) -> Response[Any]:
         status, body = await store.call(store.transaction, credit_invoice, store, internal_id,
                                         await json_object(request, invalid), key_of(request))
         return Response(body, status_code=status)
 
     @get("/api/v1/creditMemos")
-    async def list_credit_memos(offset: int = 0, limit: int = 100, invoiceNumber: str | None = None) -> dict[str, Any]:
+    async def list_credit_memos(offset: FromQuery[int] = 0, limit: FromQuery[int] = 100,
+                                invoiceNumber: FromQuery[str | None] = None) -> dict[str, Any]:
         return await paged("creditMemo", offset, limit, {"invoiceNumber": invoiceNumber})
 
     @post("/api/v1/invoices/{internal_id:int}/actions/void", status_code=200)
-    async def void_invoice_action(internal_id: int) -> dict[str, Any]:
+    async def void_invoice_action(internal_id: FromPath[int]) -> dict[str, Any]:
         return await store.call(void_invoice, store, internal_id)
 
     @get("/api/v1/revenueSchedules")
-    async def list_revenue(offset: int = 0, limit: int = 100, contractNumber: str | None = None,
-                           periodName: str | None = None) -> dict[str, Any]:
+    async def list_revenue(offset: FromQuery[int] = 0, limit: FromQuery[int] = 100,
+                           contractNumber: FromQuery[str | None] = None,
+                           periodName: FromQuery[str | None] = None) -> dict[str, Any]:
         return await paged("revenueSchedule", offset, limit, {"contractNumber": contractNumber,
                                                                "periodName": periodName})
 

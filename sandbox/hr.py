@@ -14,6 +14,7 @@ from typing import Any
 
 from litestar import Litestar, get
 from litestar.exceptions import HTTPException
+from litestar.params import FromQuery
 from litestar.response import Response
 
 from sandbox import firm as demo
@@ -111,9 +112,11 @@ def _one(store: DocumentStore, kind: str, key: str) -> dict[str, Any]:
 
 def create_app(store: DocumentStore) -> Litestar:
     @get(f"{BASE}/workers")
-    async def list_workers(offset: int = 0, limit: int = 20, Worker_ID: str | None = None,
-                           Supervisory_Organization: str | None = None, Worker_Status: str | None = None,
-                           Job_Profile: str | None = None) -> dict[str, Any]:
+    async def list_workers(offset: FromQuery[int] = 0, limit: FromQuery[int] = 20,
+                           Worker_ID: FromQuery[str | None] = None,
+                           Supervisory_Organization: FromQuery[str | None] = None,
+                           Worker_Status: FromQuery[str | None] = None,
+                           Job_Profile: FromQuery[str | None] = None) -> dict[str, Any]:
         where = {"Worker_ID": Worker_ID,
                  "Employment_Data.Supervisory_Organization.ID": Supervisory_Organization,
                  "Employment_Data.Worker_Status": Worker_Status,
@@ -121,19 +124,19 @@ def create_app(store: DocumentStore) -> Litestar:
         return await store.call(_page, store, "worker", offset, limit, where)
 
     @get(f"{BASE}/workers/{{worker_wid:str}}")
-    async def get_worker(worker_wid: str) -> dict[str, Any]:
+    async def get_worker(worker_wid: FromQuery[str]) -> dict[str, Any]:
         return await store.call(_one, store, "worker", worker_wid)
 
     @get(f"{BASE}/jobProfiles")
-    async def list_job_profiles(offset: int = 0, limit: int = 20) -> dict[str, Any]:
+    async def list_job_profiles(offset: FromQuery[int] = 0, limit: FromQuery[int] = 20) -> dict[str, Any]:
         return await store.call(_page, store, "jobProfile", offset, limit, {})
 
     @get(f"{BASE}/costCenters")
-    async def list_cost_centers(offset: int = 0, limit: int = 20) -> dict[str, Any]:
+    async def list_cost_centers(offset: FromQuery[int] = 0, limit: FromQuery[int] = 20) -> dict[str, Any]:
         return await store.call(_page, store, "costCenter", offset, limit, {})
 
     @get(f"{BASE}/supervisoryOrganizations")
-    async def list_organizations(offset: int = 0, limit: int = 20) -> dict[str, Any]:
+    async def list_organizations(offset: FromQuery[int] = 0, limit: FromQuery[int] = 20) -> dict[str, Any]:
         return await store.call(_page, store, "organization", offset, limit, {})
 
     return Litestar(

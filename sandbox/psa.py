@@ -18,6 +18,7 @@ from typing import Any
 
 from litestar import Litestar, Request, delete, get, patch, post
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
 from sandbox.firm import Firm
@@ -547,18 +548,20 @@ def create_app(store: DocumentStore) -> Litestar:
                           ranges)
 
     @get("/api/v3/resources")
-    async def list_resources(page: int = 1, pageSize: int = 50, employeeNumber: str | None = None) -> dict[str, Any]:
+    async def list_resources(page: FromQuery[int] = 1, pageSize: FromQuery[int] = 50,
+                             employeeNumber: FromQuery[str | None] = None) -> dict[str, Any]:
         return await paged("resource", page, pageSize, {"employeeNumber": employeeNumber})
 
     @get("/api/v3/projects")
-    async def list_projects(page: int = 1, pageSize: int = 50, projectCode: str | None = None,
-                            stage: str | None = None, accountRef: str | None = None,
-                            contractRef: str | None = None) -> dict[str, Any]:
+    async def list_projects(page: FromQuery[int] = 1, pageSize: FromQuery[int] = 50,
+                            projectCode: FromQuery[str | None] = None,
+                            stage: FromQuery[str | None] = None, accountRef: FromQuery[str | None] = None,
+                            contractRef: FromQuery[str | None] = None) -> dict[str, Any]:
         return await paged("project", page, pageSize, {"projectCode": projectCode, "stage": stage,
                                                         "accountRef": accountRef, "contractRef": contractRef})
 
     @get("/api/v3/projects/{project_id:int}")
-    async def get_project(project_id: int) -> dict[str, Any]:
+    async def get_project(project_id: FromPath[int]) -> dict[str, Any]:
         return await store.call(_one, store, "project", project_id)
 
     @post("/api/v3/projects")
@@ -569,35 +572,38 @@ def create_app(store: DocumentStore) -> Litestar:
         return Response(created, status_code=status)
 
     @patch("/api/v3/projects/{project_id:int}")
-    async def patch_project(project_id: int, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def patch_project(project_id: FromPath[int], request: Request[Any, Any, Any]) -> dict[str, Any]:
         body = await json_object(request, invalid)
         return await store.call(update_project, store, project_id, body)
 
     @get("/api/v3/projects/{project_id:int}/tasks")
-    async def list_project_tasks(project_id: int, page: int = 1, pageSize: int = 50) -> dict[str, Any]:
+    async def list_project_tasks(project_id: FromPath[int], page: FromQuery[int] = 1,
+                                 pageSize: FromQuery[int] = 50) -> dict[str, Any]:
         await store.call(_one, store, "project", project_id)
         return await paged("task", page, pageSize, {"projectId": project_id})
 
     @post("/api/v3/projects/{project_id:int}/tasks")
-    async def post_task(project_id: int, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def post_task(project_id: FromPath[int], request: Request[Any, Any, Any]) -> Response[Any]:
         body = await json_object(request, invalid)
         status, created = await store.call(store.transaction, create_task, store, project_id, body,
                                            request.headers.get("idempotency-key"))
         return Response(created, status_code=status)
 
     @get("/api/v3/tasks")
-    async def list_tasks(page: int = 1, pageSize: int = 50, taskCode: str | None = None) -> dict[str, Any]:
+    async def list_tasks(page: FromQuery[int] = 1, pageSize: FromQuery[int] = 50,
+                         taskCode: FromQuery[str | None] = None) -> dict[str, Any]:
         return await paged("task", page, pageSize, {"taskCode": taskCode})
 
     @get("/api/v3/assignments")
-    async def list_assignments(page: int = 1, pageSize: int = 50, resourceId: int | None = None,
-                               projectId: int | None = None, status: str | None = None,
-                               assignmentNumber: str | None = None) -> dict[str, Any]:
+    async def list_assignments(page: FromQuery[int] = 1, pageSize: FromQuery[int] = 50,
+                               resourceId: FromQuery[int | None] = None,
+                               projectId: FromQuery[int | None] = None, status: FromQuery[str | None] = None,
+                               assignmentNumber: FromQuery[str | None] = None) -> dict[str, Any]:
         return await paged("assignment", page, pageSize, {"resourceId": resourceId, "projectId": projectId,
                                                            "status": status, "assignmentNumber": assignmentNumber})
 
     @get("/api/v3/assignments/{assignment_id:int}")
-    async def get_assignment(assignment_id: int) -> dict[str, Any]:
+    async def get_assignment(assignment_id: FromPath[int]) -> dict[str, Any]:
         return await store.call(_one, store, "assignment", assignment_id)
 
     @post("/api/v3/assignments")
@@ -608,15 +614,18 @@ def create_app(store: DocumentStore) -> Litestar:
         return Response(created, status_code=status)
 
     @patch("/api/v3/assignments/{assignment_id:int}")
-    async def patch_assignment(assignment_id: int, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def patch_assignment(assignment_id: FromPath[int], request: Request[Any, Any, Any]) -> dict[str, Any]:
         body = await json_object(request, invalid)
         return await store.call(change_assignment, store, assignment_id, body)
 
     @get("/api/v3/timecards")
-    async def list_timecards(page: int = 1, pageSize: int = 50, resourceId: int | None = None,
-                             projectId: int | None = None, status: str | None = None, fromDate: str | None = None,
-                             toDate: str | None = None, modifiedSince: str | None = None,
-                             timecardNumber: str | None = None, externalRef: str | None = None) -> dict[str, Any]:
+    async def list_timecards(page: FromQuery[int] = 1, pageSize: FromQuery[int] = 50,
+                             resourceId: FromQuery[int | None] = None,
+                             projectId: FromQuery[int | None] = None, status: FromQuery[str | None] = None,
+                             fromDate: FromQuery[str | None] = None,
+                             toDate: FromQuery[str | None] = None, modifiedSince: FromQuery[str | None] = None,
+                             timecardNumber: FromQuery[str | None] = None,
+                             externalRef: FromQuery[str | None] = None) -> dict[str, Any]:
         ranges = {"date": (_day(fromDate, "fromDate"), _day(toDate, "toDate")),
                   "lastModified": (_instant(modifiedSince, "modifiedSince"), None)}
         return await paged("timecard", page, pageSize, {
@@ -624,7 +633,7 @@ def create_app(store: DocumentStore) -> Litestar:
             "externalRef": externalRef}, ranges)
 
     @get("/api/v3/timecards/{timecard_id:int}")
-    async def get_timecard(timecard_id: int) -> dict[str, Any]:
+    async def get_timecard(timecard_id: FromPath[int]) -> dict[str, Any]:
         return await store.call(_one, store, "timecard", timecard_id)
 
     @post("/api/v3/timecards")
@@ -634,16 +643,16 @@ def create_app(store: DocumentStore) -> Litestar:
         return Response(created, status_code=status)
 
     @patch("/api/v3/timecards/{timecard_id:int}")
-    async def patch_timecard(timecard_id: int, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def patch_timecard(timecard_id: FromPath[int], request: Request[Any, Any, Any]) -> dict[str, Any]:
         body = await json_object(request, invalid)
         return await store.call(update_timecard, store, timecard_id, body)
 
     @delete("/api/v3/timecards/{timecard_id:int}", status_code=204)
-    async def delete_one_timecard(timecard_id: int) -> None:
+    async def delete_one_timecard(timecard_id: FromPath[int]) -> None:
         await store.call(delete_timecard, store, timecard_id)
 
     @post("/api/v3/timecards/{timecard_id:int}/status", status_code=200)
-    async def post_timecard_status(timecard_id: int, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def post_timecard_status(timecard_id: FromPath[int], request: Request[Any, Any, Any]) -> dict[str, Any]:
         body = await json_object(request, invalid)
         return await store.call(change_timecard_status, store, timecard_id, body)
 
@@ -658,30 +667,34 @@ def create_app(store: DocumentStore) -> Litestar:
         return await store.call(store.transaction, change_timecard_statuses, store, body)
 
     @post("/api/v3/timecards/{timecard_id:int}/versions")
-    async def post_timecard_version(timecard_id: int, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def post_timecard_version(timecard_id: FromPath[int], request: Request[Any, Any, Any]) -> Response[Any]:
         body = await json_object(request, invalid)
         status, created = await store.call(store.transaction, new_timecard_version, store, timecard_id, body,
                                            request.headers.get("idempotency-key"))
         return Response(created, status_code=status)
 
     @get("/api/v3/expenses")
-    async def list_expenses(page: int = 1, pageSize: int = 50, resourceId: int | None = None,
-                            projectId: int | None = None, status: str | None = None) -> dict[str, Any]:
+    async def list_expenses(page: FromQuery[int] = 1, pageSize: FromQuery[int] = 50,
+                            resourceId: FromQuery[int | None] = None,
+                            projectId: FromQuery[int | None] = None, status: FromQuery[str | None] = None) -> dict[str,
+                                                                                                                   Any]:
         return await paged("expense", page, pageSize, {"resourceId": resourceId, "projectId": projectId,
                                                         "status": status})
 
     @get("/api/v3/milestones")
-    async def list_milestones(page: int = 1, pageSize: int = 50, projectId: int | None = None,
-                              status: str | None = None, milestoneNumber: str | None = None) -> dict[str, Any]:
+    async def list_milestones(page: FromQuery[int] = 1, pageSize: FromQuery[int] = 50,
+                              projectId: FromQuery[int | None] = None,
+                              status: FromQuery[str | None] = None,
+                              milestoneNumber: FromQuery[str | None] = None) -> dict[str, Any]:
         return await paged("milestone", page, pageSize, {"projectId": projectId, "status": status,
                                                           "milestoneNumber": milestoneNumber})
 
     @get("/api/v3/milestones/{milestone_id:int}")
-    async def get_milestone(milestone_id: int) -> dict[str, Any]:
+    async def get_milestone(milestone_id: FromPath[int]) -> dict[str, Any]:
         return await store.call(_one, store, "milestone", milestone_id)
 
     @post("/api/v3/milestones/{milestone_id:int}/status", status_code=200)
-    async def post_milestone_status(milestone_id: int, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def post_milestone_status(milestone_id: FromPath[int], request: Request[Any, Any, Any]) -> dict[str, Any]:
         body = await json_object(request, invalid)
         return await store.call(change_milestone_status, store, milestone_id, body)
 

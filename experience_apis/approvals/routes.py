@@ -6,7 +6,8 @@ from typing import Annotated
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter, RequestBody
 
 from experience_apis.approvals.models import (
     CorrectionDecided,
@@ -22,7 +23,7 @@ from experience_apis.people import worker_of
 from runtime.app import require_scopes
 from runtime.tokens import Principal
 
-IdempotencyKey = Annotated[str | None, Parameter(header="Idempotency-Key", min_length=1, max_length=200)]
+IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)]
 
 
 def inbox(state: State, principal: Principal, scope: str) -> ApprovalsInbox:
@@ -38,34 +39,37 @@ class ApprovalsV1(Controller):
     path = "/experience/approvals/v1"
 
     @get("/submitted-entries", operation_id="listSubmittedEntries")
-    async def submitted(self, state: State, principal: Principal, project_id: str | None = None,
-                        cursor: str | None = None,
-                        limit: Annotated[int, Parameter(ge=1, le=200)] = 50) -> SubmittedEntryPage:
+    async def submitted(self, state: State, principal: NamedDependency[Principal],
+                        project_id: FromQuery[str | None] = None,
+                        cursor: FromQuery[str | None] = None,
+                        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50) -> SubmittedEntryPage:
         return await inbox(state, principal, "approvals:read").submitted(project_id=project_id, cursor=cursor,
                                                                         limit=limit)
 
     @post("/decisions", operation_id="decideSubmittedEntries")
-    async def decide(self, state: State, principal: Principal, data: DecisionRequest,
+    async def decide(self, state: State, principal: NamedDependency[Principal], data: RequestBody[DecisionRequest],
                      idempotency_key: IdempotencyKey = None) -> Response[Decision]:
         decision = await inbox(state, principal, "approvals:write").decide(
             data.time_entry_ids, data.decision, data.reason, idempotency_key)
         return Response(decision, status_code=_status(decision))
 
     @post("/submitted-entries/{time_entry_id:str}/decisions", operation_id="decideSubmittedEntry")
-    async def decide_one(self, state: State, principal: Principal, time_entry_id: str, data: SingleDecisionRequest,
+    async def decide_one(self, state: State, principal: NamedDependency[Principal], time_entry_id: FromPath[str],
+                         data: RequestBody[SingleDecisionRequest],
                          idempotency_key: IdempotencyKey = None) -> Response[Decision]:
         decision = await inbox(state, principal, "approvals:write").decide(
             [time_entry_id], data.decision, data.reason, idempotency_key)
         return Response(decision, status_code=_status(decision))
 
     @get("/correction-requests", operation_id="listCorrectionRequests")
-    async def correction_requests(self, state: State, principal: Principal, cursor: str | None = None,
-                                  limit: Annotated[int, Parameter(ge=1, le=200)] = 50) -> CorrectionRequestPage:
+    async def correction_requests(self, state: State, principal: NamedDependency[Principal],
+                                  cursor: FromQuery[str | None] = None,
+                                  limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50) -> CorrectionRequestPage:
         return await inbox(state, principal, "approvals:read").correction_requests(cursor=cursor, limit=limit)
 
     @post("/correction-requests/{correction_id:str}/decisions", operation_id="decideCorrectionRequest")
-    async def decide_correction(self, state: State, principal: Principal, correction_id: str,
-                                data: CorrectionDecisionRequest) -> Response[CorrectionDecided]:
+    async def decide_correction(self, state: State, principal: NamedDependency[Principal], correction_id: FromPath[str],
+                                data: RequestBody[CorrectionDecisionRequest]) -> Response[CorrectionDecided]:
         decided = await inbox(state, principal, "approvals:write").decide_correction(
             correction_id, data.decision, data.reason)
         # 202: approved, and carried out by the process tier as soon as the PSA answers again.

@@ -109,10 +109,3 @@ class MarginsPanel(msgspec.Struct, kw_only=True):
     projects: list[MarginRow]
     fx_rates_to_usd: dict[str, Decimal]
     fx_rates_as_of: dt.date
-
-
-class DashboardSession(msgspec.Struct, kw_only=True):
-    access_token: str
-    token_type: str
-    expires_in: int
-    api_base_url: str

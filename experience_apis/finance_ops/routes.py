@@ -6,7 +6,8 @@ from typing import Annotated
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
 
 from contracts.canonical import Period
 from experience_apis.finance_ops.models import (
@@ -34,9 +35,9 @@ from experience_apis.people import worker_of
 from runtime.app import require_scopes
 from runtime.tokens import Principal
 
-Limit = Annotated[int, Parameter(ge=1, le=200)]
-FilterId = Annotated[str | None, Parameter(min_length=1, max_length=64)]
-AgeDays = Annotated[int | None, Parameter(ge=0, le=3650)]
+Limit = Annotated[int, QueryParameter(ge=1, le=200)]
+FilterId = Annotated[str | None, QueryParameter(min_length=1, max_length=64)]
+AgeDays = Annotated[int | None, QueryParameter(ge=0, le=3650)]
 
 
 def finance_ops(state: State, principal: Principal, *scopes: str) -> FinanceOps:
@@ -49,13 +50,13 @@ class FinanceOpsV1(Controller):
 
     @get("/exceptions", operation_id="listQueue")
     async def queue(
-        self, state: State, principal: Principal,
-        item_state: Annotated[ExceptionState | None, Parameter(query="state")] = None,
-        kind: ExceptionKind | None = None,
-        reason_code: Annotated[str | None, Parameter(max_length=64, pattern=r"^[A-Z_]+$")] = None,
+        self, state: State, principal: NamedDependency[Principal],
+        item_state: Annotated[ExceptionState | None, QueryParameter(name="state")] = None,
+        kind: FromQuery[ExceptionKind | None] = None,
+        reason_code: Annotated[str | None, QueryParameter(max_length=64, pattern=r"^[A-Z_]+$")] = None,
         business_unit_id: FilterId = None, owner_id: FilterId = None, project_id: FilterId = None,
         source_id: FilterId = None, min_age_days: AgeDays = None, max_age_days: AgeDays = None,
-        cursor: str | None = None, limit: Limit = 50,
+        cursor: FromQuery[str | None] = None, limit: Limit = 50,
     ) -> QueuePage:
         return await finance_ops(state, principal, "finance:read").queue({
             "state": item_state, "kind": kind, "reason_code": reason_code, "business_unit_id": business_unit_id,
@@ -63,29 +64,33 @@ class FinanceOpsV1(Controller):
             "max_age_days": max_age_days, "cursor": cursor, "limit": limit})
 
     @get("/exceptions/{exception_id:str}", operation_id="getQueueItem")
-    async def queue_item(self, state: State, principal: Principal, exception_id: str) -> QueueItemDetail:
+    async def queue_item(self, state: State, principal: NamedDependency[Principal],
+                         exception_id: FromPath[str]) -> QueueItemDetail:
         return await finance_ops(state, principal, "finance:read").queue_item(exception_id)
 
     @post("/exceptions/{exception_id:str}/assignments", operation_id="assignQueueItem", status_code=200)
-    async def assign(self, state: State, principal: Principal, exception_id: str,
-                     data: AssignRequest) -> QueueItemDetail:
+    async def assign(self, state: State, principal: NamedDependency[Principal], exception_id: FromPath[str],
+                     data: RequestBody[AssignRequest]) -> QueueItemDetail:
         return await finance_ops(state, principal, "finance:write").assign(exception_id, data.owner_id)
 
     @post("/exceptions/{exception_id:str}/resolutions", operation_id="resolveQueueItem", status_code=200)
-    async def resolve(self, state: State, principal: Principal, exception_id: str,
-                      data: ResolveRequest) -> QueueItemDetail:
+    async def resolve(self, state: State, principal: NamedDependency[Principal], exception_id: FromPath[str],
+                      data: RequestBody[ResolveRequest]) -> QueueItemDetail:
         return await finance_ops(state, principal, "finance:write").resolve(exception_id, data.resolution)
 
     @post("/exceptions/{exception_id:str}/retries", operation_id="retryQueueItem", status_code=200)
-    async def retry(self, state: State, principal: Principal, exception_id: str) -> RetryResult:
+    async def retry(self, state: State, principal: NamedDependency[Principal],
+                    exception_id: FromPath[str]) -> RetryResult:
         return await finance_ops(state, principal, "finance:write").retry(exception_id)
 
     @post("/exception-actions", operation_id="actOnQueueItems", status_code=200)
-    async def bulk(self, state: State, principal: Principal, data: BulkRequest) -> BulkResult:
+    async def bulk(self, state: State, principal: NamedDependency[Principal],
+                   data: RequestBody[BulkRequest]) -> BulkResult:
         return await finance_ops(state, principal, "finance:write").bulk(data)
 
     @post("/invoice-drafts", operation_id="draftInvoice")
-    async def draft(self, state: State, principal: Principal, data: DraftRequest) -> Response[InvoiceDraft]:
+    async def draft(self, state: State, principal: NamedDependency[Principal],
+                    data: RequestBody[DraftRequest]) -> Response[InvoiceDraft]:
         created, draft = await finance_ops(state, principal, "finance:write").draft_invoice(data.contract_id,
                                                                                           data.period)
         return Response(draft, status_code=201 if created else 200,
@@ -93,44 +98,51 @@ class FinanceOpsV1(Controller):
 
     @get("/invoices", operation_id="listInvoices")
     async def invoices(
-        self, state: State, principal: Principal, contract_id: FilterId = None, period: Period | None = None,
-        invoice_state: Annotated[str | None, Parameter(query="state", pattern="^(draft|posted)$")] = None,
-        cursor: str | None = None, limit: Limit = 50,
+        self, state: State, principal: NamedDependency[Principal], contract_id: FilterId = None,
+        period: FromQuery[Period | None] = None,
+        invoice_state: Annotated[str | None, QueryParameter(name="state", pattern="^(draft|posted)$")] = None,
+        cursor: FromQuery[str | None] = None, limit: Limit = 50,
     ) -> InvoiceDraftPage:
         return await finance_ops(state, principal, "finance:read").invoices({
             "contract_id": contract_id, "period": period, "state": invoice_state, "cursor": cursor, "limit": limit})
 
     @get("/invoices/{invoice_id:str}", operation_id="getInvoice")
-    async def invoice(self, state: State, principal: Principal, invoice_id: str) -> InvoiceDraft:
+    async def invoice(self, state: State, principal: NamedDependency[Principal],
+                      invoice_id: FromPath[str]) -> InvoiceDraft:
         return await finance_ops(state, principal, "finance:read").invoice(invoice_id)
 
     @post("/invoices/{invoice_id:str}/postings", operation_id="postInvoice", status_code=200)
-    async def post_invoice(self, state: State, principal: Principal, invoice_id: str) -> InvoiceDraft:
+    async def post_invoice(self, state: State, principal: NamedDependency[Principal],
+                           invoice_id: FromPath[str]) -> InvoiceDraft:
         return await finance_ops(state, principal, "finance:write").post_invoice(invoice_id)
 
     @post("/reconciliations", operation_id="runReconciliation", status_code=201)
-    async def reconcile(self, state: State, principal: Principal,
-                        data: ReconciliationRequest | None = None) -> Reconciliation:
+    async def reconcile(self, state: State, principal: NamedDependency[Principal],
+                        data: RequestBody[ReconciliationRequest | None] = None) -> Reconciliation:
         return await finance_ops(state, principal, "finance:write").reconcile(data or ReconciliationRequest())
 
     @get("/reconciliations", operation_id="listReconciliations")
-    async def reconciliations(self, state: State, principal: Principal, cursor: str | None = None,
-                              limit: Annotated[int, Parameter(ge=1, le=50)] = 20) -> ReconciliationPage:
+    async def reconciliations(self, state: State, principal: NamedDependency[Principal],
+                              cursor: FromQuery[str | None] = None,
+                              limit: Annotated[int, QueryParameter(ge=1, le=50)] = 20) -> ReconciliationPage:
         return await finance_ops(state, principal, "finance:read").reconciliations(cursor, limit)
 
     @get("/reconciliations/{reconciliation_id:str}", operation_id="getReconciliation")
-    async def reconciliation(self, state: State, principal: Principal, reconciliation_id: str) -> Reconciliation:
+    async def reconciliation(self, state: State, principal: NamedDependency[Principal],
+                             reconciliation_id: FromPath[str]) -> Reconciliation:
         return await finance_ops(state, principal, "finance:read").reconciliation(reconciliation_id)
 
     @post("/month-end-settlements", operation_id="settleMonth", status_code=200)
-    async def settle_month(self, state: State, principal: Principal, data: MonthEndRequest) -> MonthEndSettlement:
+    async def settle_month(self, state: State, principal: NamedDependency[Principal],
+                           data: RequestBody[MonthEndRequest]) -> MonthEndSettlement:
         return await finance_ops(state, principal, "finance:write", "finance:month-end").settle_month(data.period)
 
     @get("/provisionings/{provisioning_id:str}", operation_id="getProvisioning")
-    async def provisioning(self, state: State, principal: Principal, provisioning_id: str) -> Provisioning:
+    async def provisioning(self, state: State, principal: NamedDependency[Principal],
+                           provisioning_id: FromPath[str]) -> Provisioning:
         return await finance_ops(state, principal, "finance:read").provisioning(provisioning_id)
 
     @get("/opportunities/{opportunity_id:str}/provisioning", operation_id="getOpportunityProvisioning")
-    async def opportunity_provisioning(self, state: State, principal: Principal,
-                                       opportunity_id: str) -> Provisioning:
+    async def opportunity_provisioning(self, state: State, principal: NamedDependency[Principal],
+                                       opportunity_id: FromPath[str]) -> Provisioning:
         return await finance_ops(state, principal, "finance:read").opportunity_provisioning(opportunity_id)

@@ -12,7 +12,8 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter, RequestBody
 
 from experience_apis.etags import respond_with_etag
 from experience_apis.mobile_time import shapes
@@ -42,8 +43,8 @@ from runtime.tokens import Principal
 
 __all__ = ["MobileTimeV1", "MobileTimeV2", "worker_of"]
 
-Limit = Annotated[int, Parameter(ge=1, le=100)]
-IdempotencyKey = Annotated[str | None, Parameter(header="Idempotency-Key", min_length=1, max_length=200)]
+Limit = Annotated[int, QueryParameter(ge=1, le=100)]
+IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)]
 
 
 def mobile(state: State, principal: Principal, scope: str) -> MobileTime:
@@ -76,40 +77,43 @@ class MobileTimeV1(Controller):
     path = "/experience/mobile-time/v1"
 
     @get("/me/assignments", operation_id="listMyAssignments")
-    async def my_assignments(self, request: Request[Any, Any, Any], state: State, principal: Principal,
-                             cursor: str | None = None, limit: Limit = 50) -> Response[bytes]:
+    async def my_assignments(self, request: Request[Any, Any, Any], state: State, principal: NamedDependency[Principal],
+                             cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Response[bytes]:
         return await my_assignments(request, state, principal, cursor, limit)
 
     @get("/me/weeks/{week_start:date}", operation_id="getMyWeek")
-    async def my_week(self, request: Request[Any, Any, Any], state: State, principal: Principal,
-                      week_start: dt.date) -> Response[bytes]:
+    async def my_week(self, request: Request[Any, Any, Any], state: State, principal: NamedDependency[Principal],
+                      week_start: FromPath[dt.date]) -> Response[bytes]:
         service = mobile(state, principal, "time:read")
         return respond_with_etag(request, shapes.week_v1(service, await service.week(week_start)))
 
     @post("/me/time-entries", operation_id="createMyTimeEntry")
-    async def create(self, state: State, principal: Principal, data: NewEntryV1) -> Response[MyEntryV1]:
+    async def create(self, state: State, principal: NamedDependency[Principal],
+                     data: RequestBody[NewEntryV1]) -> Response[MyEntryV1]:
         service = mobile(state, principal, "time:write")
         created, entry = await service.create(shapes.new_entry_v1(data), data.client_ref)
         return Response(shapes.entry_v1(service, entry), status_code=201 if created else 200)
 
     @patch("/me/time-entries/{time_entry_id:str}", operation_id="updateMyTimeEntry")
-    async def update(self, state: State, principal: Principal, time_entry_id: str,
-                     data: EntryChangesV1) -> MyEntryV1:
+    async def update(self, state: State, principal: NamedDependency[Principal], time_entry_id: FromPath[str],
+                     data: RequestBody[EntryChangesV1]) -> MyEntryV1:
         service = mobile(state, principal, "time:write")
         return shapes.entry_v1(service, await service.update(time_entry_id, shapes.changes_v1(data)))
 
     @delete("/me/time-entries/{time_entry_id:str}", operation_id="deleteMyTimeEntry", status_code=204)
-    async def remove(self, state: State, principal: Principal, time_entry_id: str) -> None:
+    async def remove(self, state: State, principal: NamedDependency[Principal], time_entry_id: FromPath[str]) -> None:
         await mobile(state, principal, "time:write").delete(time_entry_id)
 
     @post("/me/time-entry-syncs", operation_id="syncMyTimeEntries", status_code=200)
-    async def sync(self, state: State, principal: Principal, data: SyncRequestV1) -> SyncResponseV1:
+    async def sync(self, state: State, principal: NamedDependency[Principal],
+                   data: RequestBody[SyncRequestV1]) -> SyncResponseV1:
         service = mobile(state, principal, "time:write")
         commands = [shapes.sync_command_v1(i, item) for i, item in enumerate(data.items)]
         return shapes.sync_response_v1(service, await service.sync(commands))
 
     @post("/me/weeks/{week_start:date}/submissions", operation_id="submitMyWeek", status_code=200)
-    async def submit(self, state: State, principal: Principal, week_start: dt.date) -> WeekSubmission:
+    async def submit(self, state: State, principal: NamedDependency[Principal],
+                     week_start: FromPath[dt.date]) -> WeekSubmission:
         return await mobile(state, principal, "time:write").submit(week_start)
 
 
@@ -117,47 +121,51 @@ class MobileTimeV2(Controller):
     path = "/experience/mobile-time/v2"
 
     @get("/me/assignments", operation_id="listMyAssignments")
-    async def my_assignments(self, request: Request[Any, Any, Any], state: State, principal: Principal,
-                             cursor: str | None = None, limit: Limit = 50) -> Response[bytes]:
+    async def my_assignments(self, request: Request[Any, Any, Any], state: State, principal: NamedDependency[Principal],
+                             cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Response[bytes]:
         return await my_assignments(request, state, principal, cursor, limit)
 
     @get("/me/weeks/{week_start:date}", operation_id="getMyWeek")
-    async def my_week(self, request: Request[Any, Any, Any], state: State, principal: Principal,
-                      week_start: dt.date) -> Response[bytes]:
+    async def my_week(self, request: Request[Any, Any, Any], state: State, principal: NamedDependency[Principal],
+                      week_start: FromPath[dt.date]) -> Response[bytes]:
         service = mobile(state, principal, "time:read")
         return respond_with_etag(request, shapes.week_v2(service, await service.week(week_start)))
 
     @post("/me/time-entries", operation_id="createMyTimeEntry")
-    async def create(self, state: State, principal: Principal, data: NewEntryV2) -> Response[MyEntryV2]:
+    async def create(self, state: State, principal: NamedDependency[Principal],
+                     data: RequestBody[NewEntryV2]) -> Response[MyEntryV2]:
         service = mobile(state, principal, "time:write")
         with shapes.pointing_v2():
             created, entry = await service.create(shapes.new_entry_v2(data), data.client_ref)
         return Response(shapes.entry_v2(service, entry), status_code=201 if created else 200)
 
     @patch("/me/time-entries/{time_entry_id:str}", operation_id="updateMyTimeEntry")
-    async def update(self, state: State, principal: Principal, time_entry_id: str,
-                     data: EntryChangesV2) -> MyEntryV2:
+    async def update(self, state: State, principal: NamedDependency[Principal], time_entry_id: FromPath[str],
+                     data: RequestBody[EntryChangesV2]) -> MyEntryV2:
         service = mobile(state, principal, "time:write")
         with shapes.pointing_v2():
             return shapes.entry_v2(service, await service.update(time_entry_id, shapes.changes_v2(data)))
 
     @delete("/me/time-entries/{time_entry_id:str}", operation_id="deleteMyTimeEntry", status_code=204)
-    async def remove(self, state: State, principal: Principal, time_entry_id: str) -> None:
+    async def remove(self, state: State, principal: NamedDependency[Principal], time_entry_id: FromPath[str]) -> None:
         await mobile(state, principal, "time:write").delete(time_entry_id)
 
     @post("/me/time-entry-syncs", operation_id="syncMyTimeEntries", status_code=200)
-    async def sync(self, state: State, principal: Principal, data: SyncRequestV2) -> SyncResponseV2:
+    async def sync(self, state: State, principal: NamedDependency[Principal],
+                   data: RequestBody[SyncRequestV2]) -> SyncResponseV2:
         service = mobile(state, principal, "time:write")
         commands = [shapes.sync_command_v2(i, item) for i, item in enumerate(data.items)]
         return shapes.sync_response_v2(service, await service.sync(commands))
 
     @post("/me/weeks/{week_start:date}/submissions", operation_id="submitMyWeek", status_code=200)
-    async def submit(self, state: State, principal: Principal, week_start: dt.date) -> WeekSubmission:
+    async def submit(self, state: State, principal: NamedDependency[Principal],
+                     week_start: FromPath[dt.date]) -> WeekSubmission:
         return await mobile(state, principal, "time:write").submit(week_start)
 
     @post("/me/time-entries/{time_entry_id:str}/corrections", operation_id="requestMyCorrection")
-    async def request_correction(self, state: State, principal: Principal, time_entry_id: str,
-                                 data: CorrectionRequestV2,
+    async def request_correction(self, state: State, principal: NamedDependency[Principal],
+                                 time_entry_id: FromPath[str],
+                                 data: RequestBody[CorrectionRequestV2],
                                  idempotency_key: IdempotencyKey = None) -> Response[MyCorrectionV2]:
         service = mobile(state, principal, "time:write")
         with shapes.pointing_v2():

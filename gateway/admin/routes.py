@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import Request, Response, delete, get, patch, post, put
+from litestar.params import FromQuery, RequestBody
 from litestar.types import ControllerRouterHandler
 
 from gateway.admin.service import AdminService, ClientChanges, ClientView, Issued, NewClient
@@ -88,12 +89,12 @@ def admin_handlers(gateway: Gateway) -> list[ControllerRouterHandler]:
         return Page(items=service.clients())
 
     @get(PREFIX + "/clients/{client_id:str}")
-    async def get_client(request: Request[Any, Any, Any], client_id: str) -> ClientView:
+    async def get_client(request: Request[Any, Any, Any], client_id: FromQuery[str]) -> ClientView:
         await authorize(request, "admin:read")
         return service.view(service.client(client_id))
 
     @post(PREFIX + "/clients", status_code=201)
-    async def create_client(request: Request[Any, Any, Any], data: NewClient) -> Response[dict[str, Any]]:
+    async def create_client(request: Request[Any, Any, Any], data: RequestBody[NewClient]) -> Response[dict[str, Any]]:
         actor = await authorize(request, "admin:write")
         view, issued = await service.create_client(actor, data)
         return Response({"client": msgspec.to_builtins(view), "credentials": msgspec.to_builtins(issued)},
@@ -101,33 +102,35 @@ def admin_handlers(gateway: Gateway) -> list[ControllerRouterHandler]:
                                                    "Location": f"{PREFIX}/clients/{view.id}"})
 
     @patch(PREFIX + "/clients/{client_id:str}")
-    async def update_client(request: Request[Any, Any, Any], client_id: str, data: ClientChanges) -> ClientView:
+    async def update_client(request: Request[Any, Any, Any], client_id: FromQuery[str],
+                            data: RequestBody[ClientChanges]) -> ClientView:
         actor = await authorize(request, "admin:write")
         return await service.update_client(actor, client_id, data)
 
     @post(PREFIX + "/clients/{client_id:str}/secret", status_code=200)
-    async def rotate_secret(request: Request[Any, Any, Any], client_id: str) -> Response[Issued]:
+    async def rotate_secret(request: Request[Any, Any, Any], client_id: FromQuery[str]) -> Response[Issued]:
         actor = await authorize(request, "admin:write")
         return Response(await service.rotate_secret(actor, client_id), headers={"Cache-Control": "no-store"})
 
     @post(PREFIX + "/clients/{client_id:str}/revoke", status_code=200)
-    async def revoke_client(request: Request[Any, Any, Any], client_id: str) -> ClientView:
+    async def revoke_client(request: Request[Any, Any, Any], client_id: FromQuery[str]) -> ClientView:
         actor = await authorize(request, "admin:write")
         return await service.revoke(actor, client_id)
 
     @post(PREFIX + "/clients/{client_id:str}/restore", status_code=200)
-    async def restore_client(request: Request[Any, Any, Any], client_id: str) -> ClientView:
+    async def restore_client(request: Request[Any, Any, Any], client_id: FromQuery[str]) -> ClientView:
         actor = await authorize(request, "admin:write")
         return await service.restore(actor, client_id)
 
     @post(PREFIX + "/clients/{client_id:str}/api-keys", status_code=201)
-    async def create_api_key(request: Request[Any, Any, Any], client_id: str) -> Response[Issued]:
+    async def create_api_key(request: Request[Any, Any, Any], client_id: FromQuery[str]) -> Response[Issued]:
         actor = await authorize(request, "admin:write")
         return Response(await service.create_api_key(actor, client_id), status_code=201,
                         headers={"Cache-Control": "no-store"})
 
     @delete(PREFIX + "/clients/{client_id:str}/api-keys/{key_id:str}", status_code=200)
-    async def delete_api_key(request: Request[Any, Any, Any], client_id: str, key_id: str) -> ClientView:
+    async def delete_api_key(request: Request[Any, Any, Any], client_id: FromQuery[str],
+                             key_id: FromQuery[str]) -> ClientView:
         actor = await authorize(request, "admin:write")
         return await service.delete_api_key(actor, client_id, key_id)
 
@@ -137,7 +140,8 @@ def admin_handlers(gateway: Gateway) -> list[ControllerRouterHandler]:
         return dict(gateway.state.config.sla_tiers)
 
     @put(PREFIX + "/sla-tiers/{name:str}")
-    async def put_tier(request: Request[Any, Any, Any], name: str, data: SlaTierConfig) -> SlaTierConfig:
+    async def put_tier(request: Request[Any, Any, Any], name: FromQuery[str],
+                       data: RequestBody[SlaTierConfig]) -> SlaTierConfig:
         actor = await authorize(request, "admin:write")
         return await service.put_sla_tier(actor, name, data)
 
@@ -147,7 +151,7 @@ def admin_handlers(gateway: Gateway) -> list[ControllerRouterHandler]:
         return gateway.state.config.policies.rate_limit.limits
 
     @put(PREFIX + "/rate-limits")
-    async def put_limits(request: Request[Any, Any, Any], data: list[LimitConfig]) -> list[LimitConfig]:
+    async def put_limits(request: Request[Any, Any, Any], data: RequestBody[list[LimitConfig]]) -> list[LimitConfig]:
         actor = await authorize(request, "admin:write")
         return await service.put_rate_limits(actor, data)
 
@@ -193,7 +197,7 @@ def admin_handlers(gateway: Gateway) -> list[ControllerRouterHandler]:
                         changes=applied)
 
     @get(PREFIX + "/policy/export", media_type="application/yaml")
-    async def policy_export(request: Request[Any, Any, Any], include_secrets: bool = False) -> Response[str]:
+    async def policy_export(request: Request[Any, Any, Any], include_secrets: FromQuery[bool] = False) -> Response[str]:
         # Hashes only for those who may change credentials anyway.
         await authorize(request, "admin:write" if include_secrets else "admin:read")
         return Response(service.export(with_secrets=include_secrets), media_type="application/yaml",
@@ -215,10 +219,11 @@ def admin_handlers(gateway: Gateway) -> list[ControllerRouterHandler]:
         return await service.rotate_issuer_key(actor)
 
     @get(PREFIX + "/audit/calls")
-    async def audit_calls(request: Request[Any, Any, Any], client_id: str | None = None, api: str | None = None,
-                          status: int | None = None, correlation_id: str | None = None,
-                          since: dt.datetime | None = None, until: dt.datetime | None = None,
-                          cursor: str | None = None, limit: int = 100) -> Page:
+    async def audit_calls(request: Request[Any, Any, Any], client_id: FromQuery[str | None] = None,
+                          api: FromQuery[str | None] = None,
+                          status: FromQuery[int | None] = None, correlation_id: FromQuery[str | None] = None,
+                          since: FromQuery[dt.datetime | None] = None, until: FromQuery[dt.datetime | None] = None,
+                          cursor: FromQuery[str | None] = None, limit: FromQuery[int] = 100) -> Page:
         await authorize(request, "admin:read")
         await gateway.audit.flush()  # what this instance has queued is visible at once
         query = CallQuery(client_id=client_id, api=api, status=status, correlation_id=correlation_id,
@@ -227,9 +232,10 @@ def admin_handlers(gateway: Gateway) -> list[ControllerRouterHandler]:
         return Page(items=entries, next_cursor=str(entries[-1].id) if len(entries) == query.limit else None)
 
     @get(PREFIX + "/audit/changes")
-    async def audit_changes(request: Request[Any, Any, Any], target_kind: str | None = None,
-                            target_id: str | None = None, actor_client: str | None = None,
-                            since: dt.datetime | None = None, cursor: str | None = None, limit: int = 100) -> Page:
+    async def audit_changes(request: Request[Any, Any, Any], target_kind: FromQuery[str | None] = None,
+                            target_id: FromQuery[str | None] = None, actor_client: FromQuery[str | None] = None,
+                            since: FromQuery[dt.datetime | None] = None, cursor: FromQuery[str | None] = None,
+                            limit: FromQuery[int] = 100) -> Page:
         await authorize(request, "admin:read")
         query = ChangeQuery(target_kind=target_kind, target_id=target_id, actor_client=actor_client, since=since,
                             before_id=_cursor(cursor), limit=_limit(limit))

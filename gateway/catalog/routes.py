@@ -20,6 +20,7 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery, RequestBody
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
@@ -121,22 +122,22 @@ def create_catalog_router(gateway: Gateway,
                       try_it_mode=try_it.mode, **context)
 
     @get("/", include_in_schema=False)
-    async def index(q: str = "", layer: str | None = None) -> Response[str]:
+    async def index(q: FromQuery[str] = "", layer: FromQuery[str | None] = None) -> Response[str]:
         current = await catalog()
         found = current.search(q, layer)
         return _html("index.html.j2", layers=current.by_layer(found), query=q, total=len(found))
 
     @get("/apis")
-    async def apis_json(q: str = "", layer: str | None = None) -> dict[str, Any]:
+    async def apis_json(q: FromQuery[str] = "", layer: FromQuery[str | None] = None) -> dict[str, Any]:
         return {"items": [_api_json(api) for api in (await catalog()).search(q, layer)]}
 
     @get("/apis/{layer:str}/{api:str}")
-    async def api_latest(layer: str, api: str) -> Redirect:
+    async def api_latest(layer: FromPath[str], api: FromPath[str]) -> Redirect:
         view = await api_or_404(layer, api)
         return Redirect(f"/catalog/apis/{view.api_id}/v{view.latest.major}")
 
     @get("/apis/{layer:str}/{api:str}/{version:str}")
-    async def api_version(layer: str, api: str, version: str) -> Response[str]:
+    async def api_version(layer: FromPath[str], api: FromPath[str], version: FromPath[str]) -> Response[str]:
         view = await api_or_404(layer, api)
         if version == "changelog":
             steps = await asyncio.to_thread(changelog_steps, view, contracts_dir)
@@ -157,11 +158,11 @@ def create_catalog_router(gateway: Gateway,
         return (contracts_dir / selected.contract_file).read_text()
 
     @get("/apis/{layer:str}/{api:str}/{version:str}/openapi.yaml")
-    async def contract_yaml(layer: str, api: str, version: str) -> Response[str]:
+    async def contract_yaml(layer: FromPath[str], api: FromPath[str], version: FromPath[str]) -> Response[str]:
         return Response(await contract_text(layer, api, version), media_type="application/yaml")
 
     @get("/apis/{layer:str}/{api:str}/{version:str}/openapi.json")
-    async def contract_json(layer: str, api: str, version: str) -> Response[str]:
+    async def contract_json(layer: FromPath[str], api: FromPath[str], version: FromPath[str]) -> Response[str]:
         document = yaml.safe_load(await contract_text(layer, api, version))
         return Response(json.dumps(document, indent=2, default=str), media_type="application/json")
 
@@ -189,7 +190,7 @@ def create_catalog_router(gateway: Gateway,
         return _html("problems.html.j2", problems=PROBLEM_TYPES, selected=None)
 
     @get("/problems/{slug:str}")
-    async def problem(slug: str) -> Response[str]:
+    async def problem(slug: FromPath[str]) -> Response[str]:
         if slug not in PROBLEM_TYPES:
             raise NotFoundException(detail=f"no problem type {slug!r}")
         return _html("problems.html.j2", problems=PROBLEM_TYPES, selected=slug)
@@ -205,7 +206,8 @@ def create_catalog_router(gateway: Gateway,
         return Response(asyncapi_file.read_text(), media_type="application/yaml")
 
     @post("/try-it/token", status_code=200)
-    async def try_it_token(request: Request[Any, Any, Any], data: TryItRequest) -> Response[dict[str, Any]]:
+    async def try_it_token(request: Request[Any, Any, Any], data: RequestBody[TryItRequest]) -> Response[dict[str,
+                                                                                                         Any]]:
         settings = gateway.state.config.catalog.try_it
         if not settings.enabled:
             raise NotFound("try-it is turned off on this gateway", reason="try_it_disabled")

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from litestar import Controller, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter, RequestBody
 
 from process_apis.events.models import (
     DeadLetter,
@@ -32,11 +33,11 @@ class EventsV1(Controller):
 
     @get("/events", operation_id="listEvents")
     async def list_events(
-        self, state: State, principal: Principal,
-        after: Annotated[int, Parameter(ge=0)] = 0,
-        event_type: Annotated[list[EventType] | None, Parameter(query="type")] = None,
-        cursor: Annotated[str | None, Parameter(pattern=r"^\d{1,18}$")] = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        self, state: State, principal: NamedDependency[Principal],
+        after: Annotated[int, QueryParameter(ge=0)] = 0,
+        event_type: Annotated[list[EventType] | None, QueryParameter(name="type")] = None,
+        cursor: Annotated[str | None, QueryParameter(pattern=r"^\d{1,18}$")] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> EventPage:
         require_scopes(principal, "events:read")
         # The cursor is a position, like ``after``: a consumer may keep either.
@@ -44,17 +45,17 @@ class EventsV1(Controller):
         return await events_after(state.services.db, start, event_type, limit)
 
     @get("/events/{event_id:str}", operation_id="getEvent")
-    async def get_event(self, state: State, principal: Principal, event_id: str) -> Event:
+    async def get_event(self, state: State, principal: NamedDependency[Principal], event_id: FromPath[str]) -> Event:
         require_scopes(principal, "events:read")
         return await event_by_id(state.services.db, event_id)
 
     @get("/posted-time/projects", operation_id="listPostedTimeByProject")
     async def posted_time_by_project(
-        self, state: State, principal: Principal,
-        project_id: Annotated[str | None, Parameter(min_length=1, max_length=64)] = None,
-        contract_id: Annotated[str | None, Parameter(min_length=1, max_length=64)] = None,
-        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        self, state: State, principal: NamedDependency[Principal],
+        project_id: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
+        contract_id: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> PostedTimePage:
         require_scopes(principal, "events:read")
         return await state.services.posted_time.projects(project_id=project_id, contract_id=contract_id,
@@ -64,24 +65,26 @@ class EventsV1(Controller):
 
     @get("/dead-letters", operation_id="listDeadLetters")
     async def list_dead_letters(
-        self, state: State, principal: Principal,
-        letter_state: Annotated[DeadLetterState | None, Parameter(query="state")] = None,
-        consumer: Annotated[str | None, Parameter(min_length=1, max_length=64)] = None,
-        event_type: Annotated[EventType | None, Parameter(query="type")] = None,
-        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        self, state: State, principal: NamedDependency[Principal],
+        letter_state: Annotated[DeadLetterState | None, QueryParameter(name="state")] = None,
+        consumer: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
+        event_type: Annotated[EventType | None, QueryParameter(name="type")] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> DeadLetterPage:
         require_scopes(principal, "events:operate")
         return await state.services.dead_letters.page(state=letter_state, consumer=consumer, event_type=event_type,
                                                       cursor=cursor, limit=limit)
 
     @get("/dead-letters/{dead_letter_id:str}", operation_id="getDeadLetter")
-    async def get_dead_letter(self, state: State, principal: Principal, dead_letter_id: str) -> DeadLetter:
+    async def get_dead_letter(self, state: State, principal: NamedDependency[Principal],
+                              dead_letter_id: FromPath[str]) -> DeadLetter:
         require_scopes(principal, "events:operate")
         return await state.services.dead_letters.get(dead_letter_id)
 
     @post("/dead-letters/{dead_letter_id:str}/redrive", operation_id="redriveDeadLetter", status_code=200)
-    async def redrive_dead_letter(self, state: State, principal: Principal, dead_letter_id: str) -> RedriveOutcome:
+    async def redrive_dead_letter(self, state: State, principal: NamedDependency[Principal],
+                                  dead_letter_id: FromPath[str]) -> RedriveOutcome:
         """200 once the re-drive ran (``redriven``, or ``failed`` again); 404 and 409 when it did not run."""
         require_scopes(principal, "events:operate")
         [outcome] = await state.services.dead_letters.redrive([dead_letter_id])
@@ -93,6 +96,7 @@ class EventsV1(Controller):
         return outcome
 
     @post("/dead-letters/redrive", operation_id="redriveDeadLetters", status_code=200)
-    async def redrive_dead_letters(self, state: State, principal: Principal, data: RedriveRequest) -> RedriveResults:
+    async def redrive_dead_letters(self, state: State, principal: NamedDependency[Principal],
+                                   data: RequestBody[RedriveRequest]) -> RedriveResults:
         require_scopes(principal, "events:operate")
         return RedriveResults(items=await state.services.dead_letters.redrive(data.dead_letter_ids))

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from contracts.canonical import AssignmentStatus
 from process_apis.staffing import service
@@ -22,11 +23,11 @@ class StaffingV1(Controller):
     async def list_worker_assignments(
         self,
         state: State,
-        principal: Principal,
-        worker_id: str,
-        status: AssignmentStatus | None = None,
-        cursor: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        principal: NamedDependency[Principal],
+        worker_id: FromPath[str],
+        status: FromQuery[AssignmentStatus | None] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> StaffedAssignmentPage:
         require_scopes(principal, "staffing:read")
         return await service.worker_assignments(

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter, RequestBody
 
 from contracts.canonical import TimeEntry, TimeEntryState
 from process_apis.timesheets.models import (
@@ -29,7 +30,7 @@ from process_apis.timesheets.models import (
 from runtime.app import require_scopes
 from runtime.tokens import Principal
 
-IdempotencyKey = Annotated[str | None, Parameter(header="Idempotency-Key", min_length=1, max_length=200)]
+IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)]
 
 
 class TimesheetsV1(Controller):
@@ -37,10 +38,12 @@ class TimesheetsV1(Controller):
 
     @get("/time-entries", operation_id="listTimeEntries")
     async def list_entries(
-        self, state: State, principal: Principal, worker_id: str | None = None, project_id: str | None = None,
-        entry_state: Annotated[TimeEntryState | None, Parameter(query="state")] = None,
-        from_date: dt.date | None = None, to_date: dt.date | None = None, cursor: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        self, state: State, principal: NamedDependency[Principal], worker_id: FromQuery[str | None] = None,
+        project_id: FromQuery[str | None] = None,
+        entry_state: Annotated[TimeEntryState | None, QueryParameter(name="state")] = None,
+        from_date: FromQuery[dt.date | None] = None, to_date: FromQuery[dt.date | None] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> TimeEntryPage:
         require_scopes(principal, "timesheets:read")
         return await state.services.timesheets.list_entries(
@@ -48,39 +51,44 @@ class TimesheetsV1(Controller):
             cursor=cursor, limit=limit)
 
     @get("/time-entries/{time_entry_id:str}", operation_id="getTimeEntry")
-    async def get_entry(self, state: State, principal: Principal, time_entry_id: str) -> TimeEntry:
+    async def get_entry(self, state: State, principal: NamedDependency[Principal],
+                        time_entry_id: FromPath[str]) -> TimeEntry:
         require_scopes(principal, "timesheets:read")
         return await state.services.timesheets.get_entry(time_entry_id)
 
     @post("/time-entries", operation_id="createTimeEntry")
-    async def create_entry(self, state: State, principal: Principal, data: NewTimeEntry) -> Response[TimeEntry]:
+    async def create_entry(self, state: State, principal: NamedDependency[Principal],
+                           data: RequestBody[NewTimeEntry]) -> Response[TimeEntry]:
         require_scopes(principal, "timesheets:write")
         created, entry = await state.services.timesheets.create_entry(data)
         return Response(entry, status_code=201 if created else 200)
 
     @patch("/time-entries/{time_entry_id:str}", operation_id="updateTimeEntry")
-    async def update_entry(self, state: State, principal: Principal, time_entry_id: str,
-                           data: TimeEntryChanges) -> TimeEntry:
+    async def update_entry(self, state: State, principal: NamedDependency[Principal], time_entry_id: FromPath[str],
+                           data: RequestBody[TimeEntryChanges]) -> TimeEntry:
         require_scopes(principal, "timesheets:write")
         return await state.services.timesheets.update_entry(time_entry_id, data)
 
     @delete("/time-entries/{time_entry_id:str}", operation_id="deleteTimeEntry", status_code=204)
-    async def delete_entry(self, state: State, principal: Principal, time_entry_id: str) -> None:
+    async def delete_entry(self, state: State, principal: NamedDependency[Principal],
+                           time_entry_id: FromPath[str]) -> None:
         require_scopes(principal, "timesheets:write")
         await state.services.timesheets.delete_entry(time_entry_id)
 
     @post("/time-entry-syncs", operation_id="syncTimeEntries", status_code=200)
-    async def sync(self, state: State, principal: Principal, data: SyncRequest) -> SyncResponse:
+    async def sync(self, state: State, principal: NamedDependency[Principal],
+                   data: RequestBody[SyncRequest]) -> SyncResponse:
         require_scopes(principal, "timesheets:write")
         return await state.services.timesheets.sync(data)
 
     @post("/submissions", operation_id="submitWeek", status_code=200)
-    async def submit(self, state: State, principal: Principal, data: SubmissionRequest) -> SubmissionResult:
+    async def submit(self, state: State, principal: NamedDependency[Principal],
+                     data: RequestBody[SubmissionRequest]) -> SubmissionResult:
         require_scopes(principal, "timesheets:write")
         return await state.services.timesheets.submit(data)
 
     @post("/approvals", operation_id="decideTime")
-    async def decide(self, state: State, principal: Principal, data: ApprovalRequest,
+    async def decide(self, state: State, principal: NamedDependency[Principal], data: RequestBody[ApprovalRequest],
                      idempotency_key: IdempotencyKey = None) -> Response[Approval]:
         require_scopes(principal, "timesheets:write")
         new, approval = await state.services.timesheets.decide(data, idempotency_key)
@@ -89,12 +97,14 @@ class TimesheetsV1(Controller):
                         headers={"Location": f"{self.path}/approvals/{approval.id}"})
 
     @get("/approvals/{approval_id:str}", operation_id="getApproval")
-    async def get_approval(self, state: State, principal: Principal, approval_id: str) -> Approval:
+    async def get_approval(self, state: State, principal: NamedDependency[Principal],
+                           approval_id: FromPath[str]) -> Approval:
         require_scopes(principal, "timesheets:read")
         return await state.services.timesheets.get_approval(approval_id)
 
     @post("/corrections", operation_id="requestCorrection")
-    async def request_correction(self, state: State, principal: Principal, data: CorrectionRequest,
+    async def request_correction(self, state: State, principal: NamedDependency[Principal],
+                                 data: RequestBody[CorrectionRequest],
                                  idempotency_key: IdempotencyKey = None) -> Response[Correction]:
         require_scopes(principal, "timesheets:write")
         created, correction = await state.services.corrections.request(data, idempotency_key)
@@ -103,10 +113,11 @@ class TimesheetsV1(Controller):
 
     @get("/corrections", operation_id="listCorrections")
     async def list_corrections(
-        self, state: State, principal: Principal, project_id: str | None = None, worker_id: str | None = None,
+        self, state: State, principal: NamedDependency[Principal], project_id: FromQuery[str | None] = None,
+        worker_id: FromQuery[str | None] = None,
         correction_state: Annotated[Literal["requested", "rejected", "approved", "applied"] | None,
-                                    Parameter(query="state")] = None,
-        cursor: str | None = None, limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+                                    QueryParameter(name="state")] = None,
+        cursor: FromQuery[str | None] = None, limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> CorrectionPage:
         require_scopes(principal, "timesheets:read")
         return await state.services.corrections.list(
@@ -114,13 +125,14 @@ class TimesheetsV1(Controller):
             state=correction_state, cursor=cursor, limit=limit)
 
     @get("/corrections/{correction_id:str}", operation_id="getCorrection")
-    async def get_correction(self, state: State, principal: Principal, correction_id: str) -> Correction:
+    async def get_correction(self, state: State, principal: NamedDependency[Principal],
+                             correction_id: FromPath[str]) -> Correction:
         require_scopes(principal, "timesheets:read")
         return await state.services.corrections.get(correction_id)
 
     @post("/corrections/{correction_id:str}/decisions", operation_id="decideCorrection")
-    async def decide_correction(self, state: State, principal: Principal, correction_id: str,
-                                data: CorrectionDecision) -> Response[CorrectionOutcome]:
+    async def decide_correction(self, state: State, principal: NamedDependency[Principal], correction_id: FromPath[str],
+                                data: RequestBody[CorrectionDecision]) -> Response[CorrectionOutcome]:
         require_scopes(principal, "timesheets:write")
         changed, correction = await state.services.corrections.decide(correction_id, data)
         result = ("approved" if data.decision == "approve" else "rejected") if changed else "unchanged"

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from litestar import Controller, Response, get, patch
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
 
 from contracts.canonical import Contract, ContractStatus, Customer, Opportunity, OpportunityStage, Page, RateCard
 from runtime.app import require_scopes
@@ -15,7 +16,7 @@ from system_apis.crm.connectors import CrmConnector
 from system_apis.crm.models import OpportunityPatch
 from system_apis.idempotency import IdempotencyKey, respond
 
-Limit = Annotated[int, Parameter(ge=1, le=200)]
+Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 
 
 def connector(state: State) -> CrmConnector:
@@ -26,30 +27,36 @@ class CrmV1(Controller):
     path = "/system/crm/v1"
 
     @get("/accounts", operation_id="listAccounts")
-    async def list_accounts(self, state: State, principal: Principal, cursor: str | None = None,
+    async def list_accounts(self, state: State, principal: NamedDependency[Principal],
+                            cursor: FromQuery[str | None] = None,
                             limit: Limit = 50) -> Page[Customer]:
         require_scopes(principal, "crm:read")
         return await connector(state).list_accounts(cursor=cursor, limit=limit)
 
     @get("/accounts/{account_id:str}", operation_id="getAccount")
-    async def get_account(self, state: State, principal: Principal, account_id: str) -> Customer:
+    async def get_account(self, state: State, principal: NamedDependency[Principal],
+                          account_id: FromPath[str]) -> Customer:
         require_scopes(principal, "crm:read")
         return await connector(state).get_account(account_id)
 
     @get("/opportunities", operation_id="listOpportunities")
-    async def list_opportunities(self, state: State, principal: Principal, stage: OpportunityStage | None = None,
-                                 cursor: str | None = None, limit: Limit = 50) -> Page[Opportunity]:
+    async def list_opportunities(self, state: State, principal: NamedDependency[Principal],
+                                 stage: FromQuery[OpportunityStage | None] = None,
+                                 cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Page[Opportunity]:
         require_scopes(principal, "crm:read")
         return await connector(state).list_opportunities(stage=stage, cursor=cursor, limit=limit)
 
     @get("/opportunities/{opportunity_id:str}", operation_id="getOpportunity")
-    async def get_opportunity(self, state: State, principal: Principal, opportunity_id: str) -> Opportunity:
+    async def get_opportunity(self, state: State, principal: NamedDependency[Principal],
+                              opportunity_id: FromPath[str]) -> Opportunity:
         require_scopes(principal, "crm:read")
         return await connector(state).get_opportunity(opportunity_id)
 
     @patch("/opportunities/{opportunity_id:str}", operation_id="updateOpportunity")
-    async def update_opportunity(self, state: State, principal: Principal, opportunity_id: str,
-                                 data: OpportunityPatch, idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+    async def update_opportunity(self, state: State, principal: NamedDependency[Principal],
+                                 opportunity_id: FromPath[str],
+                                 data: RequestBody[OpportunityPatch],
+                                 idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         require_scopes(principal, "crm:write")
         data.check()
 
@@ -60,25 +67,29 @@ class CrmV1(Controller):
                              action=action)
 
     @get("/contracts", operation_id="listSignedContracts")
-    async def list_contracts(self, state: State, principal: Principal, account_id: str | None = None,
-                             status: ContractStatus | None = None, cursor: str | None = None,
+    async def list_contracts(self, state: State, principal: NamedDependency[Principal],
+                             account_id: FromQuery[str | None] = None,
+                             status: FromQuery[ContractStatus | None] = None, cursor: FromQuery[str | None] = None,
                              limit: Limit = 50) -> Page[Contract]:
         require_scopes(principal, "crm:read")
         return await connector(state).list_contracts(account_id=account_id, status=status, cursor=cursor,
                                                      limit=limit)
 
     @get("/contracts/{contract_id:str}", operation_id="getSignedContract")
-    async def get_contract(self, state: State, principal: Principal, contract_id: str) -> Contract:
+    async def get_contract(self, state: State, principal: NamedDependency[Principal],
+                           contract_id: FromPath[str]) -> Contract:
         require_scopes(principal, "crm:read")
         return await connector(state).get_contract(contract_id)
 
     @get("/rate-cards", operation_id="listRateCards")
-    async def list_rate_cards(self, state: State, principal: Principal, cursor: str | None = None,
+    async def list_rate_cards(self, state: State, principal: NamedDependency[Principal],
+                              cursor: FromQuery[str | None] = None,
                               limit: Limit = 50) -> Page[RateCard]:
         require_scopes(principal, "crm:read")
         return await connector(state).list_rate_cards(cursor=cursor, limit=limit)
 
     @get("/rate-cards/{rate_card_id:str}", operation_id="getRateCard")
-    async def get_rate_card(self, state: State, principal: Principal, rate_card_id: str) -> RateCard:
+    async def get_rate_card(self, state: State, principal: NamedDependency[Principal],
+                            rate_card_id: FromPath[str]) -> RateCard:
         require_scopes(principal, "crm:read")
         return await connector(state).get_rate_card(rate_card_id)

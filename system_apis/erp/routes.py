@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 from litestar import Controller, Response, get, patch, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
 
 from contracts.canonical import (
     AccountingPeriod,
@@ -47,7 +48,7 @@ from system_apis.erp.models import (
 from system_apis.erp.service import ErpService
 from system_apis.idempotency import IdempotencyKey, respond
 
-Limit = Annotated[int, Parameter(ge=1, le=200)]
+Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 
 
 def connector(state: State) -> ErpConnector:
@@ -67,14 +68,16 @@ class ErpV1(Controller):
     path = "/system/erp/v1"
 
     @get("/legal-entities", operation_id="listLegalEntities")
-    async def list_legal_entities(self, state: State, principal: Principal, cursor: str | None = None,
+    async def list_legal_entities(self, state: State, principal: NamedDependency[Principal],
+                                  cursor: FromQuery[str | None] = None,
                                   limit: Limit = 50) -> Page[LegalEntity]:
         require_scopes(principal, "erp:read")
         return await connector(state).list_legal_entities(cursor=cursor, limit=limit)
 
     @get("/accounting-periods", operation_id="listAccountingPeriods")
-    async def list_accounting_periods(self, state: State, principal: Principal, legal_entity_id: str | None = None,
-                                      period: Period | None = None, cursor: str | None = None,
+    async def list_accounting_periods(self, state: State, principal: NamedDependency[Principal],
+                                      legal_entity_id: FromQuery[str | None] = None,
+                                      period: FromQuery[Period | None] = None, cursor: FromQuery[str | None] = None,
                                       limit: Limit = 50) -> Page[AccountingPeriod]:
         require_scopes(principal, "erp:read")
         return await connector(state).list_accounting_periods(legal_entity_id=legal_entity_id, period=period,
@@ -83,18 +86,21 @@ class ErpV1(Controller):
     # customers
 
     @get("/customers", operation_id="listCustomers")
-    async def list_customers(self, state: State, principal: Principal, name: str | None = None,
-                             cursor: str | None = None, limit: Limit = 50) -> Page[Customer]:
+    async def list_customers(self, state: State, principal: NamedDependency[Principal],
+                             name: FromQuery[str | None] = None,
+                             cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Page[Customer]:
         require_scopes(principal, "erp:read")
         return await connector(state).list_customers(name=name, cursor=cursor, limit=limit)
 
     @get("/customers/{customer_id:str}", operation_id="getCustomer")
-    async def get_customer(self, state: State, principal: Principal, customer_id: str) -> Customer:
+    async def get_customer(self, state: State, principal: NamedDependency[Principal],
+                           customer_id: FromPath[str]) -> Customer:
         require_scopes(principal, "erp:read")
         return await connector(state).get_customer(customer_id)
 
     @post("/customers", operation_id="upsertCustomer")
-    async def upsert_customer(self, state: State, principal: Principal, data: CustomerCreate,
+    async def upsert_customer(self, state: State, principal: NamedDependency[Principal],
+                              data: RequestBody[CustomerCreate],
                               idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, Customer]:
             customer, created = await connector(state).upsert_customer(data, idempotency_key)
@@ -104,20 +110,23 @@ class ErpV1(Controller):
     # contracts
 
     @get("/contracts", operation_id="listContracts")
-    async def list_contracts(self, state: State, principal: Principal, customer_id: str | None = None,
-                             status: ContractStatus | None = None, cursor: str | None = None,
+    async def list_contracts(self, state: State, principal: NamedDependency[Principal],
+                             customer_id: FromQuery[str | None] = None,
+                             status: FromQuery[ContractStatus | None] = None, cursor: FromQuery[str | None] = None,
                              limit: Limit = 50) -> Page[Contract]:
         require_scopes(principal, "erp:read")
         return await connector(state).list_contracts(customer_id=customer_id, status=status, cursor=cursor,
                                                      limit=limit)
 
     @get("/contracts/{contract_id:str}", operation_id="getContract")
-    async def get_contract(self, state: State, principal: Principal, contract_id: str) -> Contract:
+    async def get_contract(self, state: State, principal: NamedDependency[Principal],
+                           contract_id: FromPath[str]) -> Contract:
         require_scopes(principal, "erp:read")
         return await connector(state).get_contract(contract_id)
 
     @post("/contracts", operation_id="upsertContract")
-    async def upsert_contract(self, state: State, principal: Principal, data: ContractCreate,
+    async def upsert_contract(self, state: State, principal: NamedDependency[Principal],
+                              data: RequestBody[ContractCreate],
                               idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, Contract]:
             contract, created = await ErpService(connector(state)).upsert_contract(data, idempotency_key)
@@ -125,7 +134,8 @@ class ErpV1(Controller):
         return await write(state, principal, "upsertContract", idempotency_key, {}, data, action)
 
     @patch("/contracts/{contract_id:str}", operation_id="updateContract")
-    async def update_contract(self, state: State, principal: Principal, contract_id: str, data: ContractPatch,
+    async def update_contract(self, state: State, principal: NamedDependency[Principal], contract_id: FromPath[str],
+                              data: RequestBody[ContractPatch],
                               idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, Contract]:
             return 200, await ErpService(connector(state)).update_contract(contract_id, data)
@@ -135,13 +145,16 @@ class ErpV1(Controller):
     # project dimensions
 
     @get("/project-dimensions", operation_id="listProjectDimensions")
-    async def list_project_dimensions(self, state: State, principal: Principal, project_id: str | None = None,
-                                      cursor: str | None = None, limit: Limit = 50) -> Page[ProjectDimension]:
+    async def list_project_dimensions(self, state: State, principal: NamedDependency[Principal],
+                                      project_id: FromQuery[str | None] = None,
+                                      cursor: FromQuery[str | None] = None,
+                                      limit: Limit = 50) -> Page[ProjectDimension]:
         require_scopes(principal, "erp:read")
         return await connector(state).list_project_dimensions(project_id=project_id, cursor=cursor, limit=limit)
 
     @post("/project-dimensions", operation_id="upsertProjectDimension")
-    async def upsert_project_dimension(self, state: State, principal: Principal, data: ProjectDimensionCreate,
+    async def upsert_project_dimension(self, state: State, principal: NamedDependency[Principal],
+                                       data: RequestBody[ProjectDimensionCreate],
                                        idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, ProjectDimension]:
             dimension, created = await connector(state).upsert_project_dimension(data)
@@ -151,7 +164,8 @@ class ErpV1(Controller):
     # postings
 
     @post("/postings", operation_id="createPosting")
-    async def create_posting(self, state: State, principal: Principal, data: PostingCreate,
+    async def create_posting(self, state: State, principal: NamedDependency[Principal],
+                             data: RequestBody[PostingCreate],
                              idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, Posting]:
             posting, created = await connector(state).create_posting(data)
@@ -159,7 +173,8 @@ class ErpV1(Controller):
         return await write(state, principal, "createPosting", idempotency_key, {}, data, action)
 
     @post("/postings/{posting_id:str}/reversals", operation_id="reversePosting")
-    async def reverse_posting(self, state: State, principal: Principal, posting_id: str, data: PostingReversal,
+    async def reverse_posting(self, state: State, principal: NamedDependency[Principal], posting_id: FromPath[str],
+                              data: RequestBody[PostingReversal],
                               idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, Posting]:
             reversal, created = await connector(state).reverse_posting(posting_id, data.on)
@@ -168,17 +183,19 @@ class ErpV1(Controller):
                            action)
 
     @post("/postings/batch", operation_id="createPostingBatch")
-    async def create_posting_batch(self, state: State, principal: Principal, data: PostingBatch,
+    async def create_posting_batch(self, state: State, principal: NamedDependency[Principal],
+                                   data: RequestBody[PostingBatch],
                                    idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, PostingBatchResult]:
             return 200, PostingBatchResult(items=await connector(state).create_postings(data.items))
         return await write(state, principal, "createPostingBatch", idempotency_key, {}, data, action)
 
     @get("/postings", operation_id="listPostings")
-    async def list_postings(self, state: State, principal: Principal, project_id: str | None = None,
-                            contract_id: str | None = None, source_id: str | None = None,
-                            from_date: dt.date | None = None, to_date: dt.date | None = None,
-                            cursor: str | None = None, limit: Limit = 50) -> Page[Posting]:
+    async def list_postings(self, state: State, principal: NamedDependency[Principal],
+                            project_id: FromQuery[str | None] = None,
+                            contract_id: FromQuery[str | None] = None, source_id: FromQuery[str | None] = None,
+                            from_date: FromQuery[dt.date | None] = None, to_date: FromQuery[dt.date | None] = None,
+                            cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Page[Posting]:
         require_scopes(principal, "erp:read")
         filters = PostingFilter(project_id=project_id, contract_id=contract_id, source_id=source_id,
                                 from_date=from_date, to_date=to_date)
@@ -187,14 +204,15 @@ class ErpV1(Controller):
     # invoices and revenue
 
     @post("/invoices", operation_id="createInvoice")
-    async def create_invoice(self, state: State, principal: Principal, data: InvoiceCreate,
+    async def create_invoice(self, state: State, principal: NamedDependency[Principal],
+                             data: RequestBody[InvoiceCreate],
                              idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, Invoice]:
             return 201, await connector(state).create_invoice(data, idempotency_key)
         return await write(state, principal, "createInvoice", idempotency_key, {}, data, action)
 
     @post("/invoices/{invoice_id:str}/post", operation_id="postInvoice")
-    async def post_invoice(self, state: State, principal: Principal, invoice_id: str,
+    async def post_invoice(self, state: State, principal: NamedDependency[Principal], invoice_id: FromPath[str],
                            idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, Invoice]:
             return 200, await connector(state).post_invoice(invoice_id)
@@ -202,7 +220,8 @@ class ErpV1(Controller):
                            action)
 
     @post("/invoices/{invoice_id:str}/credit-notes", operation_id="creditInvoice")
-    async def credit_invoice(self, state: State, principal: Principal, invoice_id: str, data: CreditNoteCreate,
+    async def credit_invoice(self, state: State, principal: NamedDependency[Principal], invoice_id: FromPath[str],
+                             data: RequestBody[CreditNoteCreate],
                              idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, CreditNote]:
             return 201, await connector(state).credit_invoice(invoice_id, data, idempotency_key)
@@ -210,13 +229,14 @@ class ErpV1(Controller):
                            action)
 
     @get("/credit-notes", operation_id="listCreditNotes")
-    async def list_credit_notes(self, state: State, principal: Principal, invoice_id: str | None = None,
-                                cursor: str | None = None, limit: Limit = 50) -> Page[CreditNote]:
+    async def list_credit_notes(self, state: State, principal: NamedDependency[Principal],
+                                invoice_id: FromQuery[str | None] = None,
+                                cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Page[CreditNote]:
         require_scopes(principal, "erp:read")
         return await connector(state).list_credit_notes(invoice_id=invoice_id, cursor=cursor, limit=limit)
 
     @post("/invoices/{invoice_id:str}/void", operation_id="voidInvoice")
-    async def void_invoice(self, state: State, principal: Principal, invoice_id: str,
+    async def void_invoice(self, state: State, principal: NamedDependency[Principal], invoice_id: FromPath[str],
                            idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, Invoice]:
             return 200, await ErpService(connector(state)).void_invoice(invoice_id)
@@ -224,22 +244,25 @@ class ErpV1(Controller):
                            action)
 
     @get("/invoices/{invoice_id:str}", operation_id="getInvoice")
-    async def get_invoice(self, state: State, principal: Principal, invoice_id: str) -> Invoice:
+    async def get_invoice(self, state: State, principal: NamedDependency[Principal],
+                          invoice_id: FromPath[str]) -> Invoice:
         require_scopes(principal, "erp:read")
         return await connector(state).get_invoice(invoice_id)
 
     @get("/invoices", operation_id="listInvoices")
-    async def list_invoices(self, state: State, principal: Principal, contract_id: str | None = None,
-                            state_: Annotated[InvoiceState | None, Parameter(query="state")] = None,
-                            period: Period | None = None, cursor: str | None = None,
+    async def list_invoices(self, state: State, principal: NamedDependency[Principal],
+                            contract_id: FromQuery[str | None] = None,
+                            state_: Annotated[InvoiceState | None, QueryParameter(name="state")] = None,
+                            period: FromQuery[Period | None] = None, cursor: FromQuery[str | None] = None,
                             limit: Limit = 50) -> Page[Invoice]:
         require_scopes(principal, "erp:read")
         return await connector(state).list_invoices(contract_id=contract_id, state=state_, period=period,
                                                     cursor=cursor, limit=limit)
 
     @get("/revenue-schedules", operation_id="listRevenueSchedules")
-    async def list_revenue_schedules(self, state: State, principal: Principal, contract_id: str | None = None,
-                                     period: Period | None = None, cursor: str | None = None,
+    async def list_revenue_schedules(self, state: State, principal: NamedDependency[Principal],
+                                     contract_id: FromQuery[str | None] = None,
+                                     period: FromQuery[Period | None] = None, cursor: FromQuery[str | None] = None,
                                      limit: Limit = 50) -> Page[RevenueSchedule]:
         require_scopes(principal, "erp:read")
         return await connector(state).list_revenue_schedules(contract_id=contract_id, period=period, cursor=cursor,

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
 
 from contracts.canonical import (
     Assignment,
@@ -48,9 +49,9 @@ from system_apis.psa.models import (
 )
 from system_apis.psa.service import PsaService
 
-Limit = Annotated[int, Parameter(ge=1, le=200)]
+Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 # Time entries page larger: a month end reads tens of thousands, and each page costs a vendor query.
-TimeEntryLimit = Annotated[int, Parameter(ge=1, le=1000)]
+TimeEntryLimit = Annotated[int, QueryParameter(ge=1, le=1000)]
 # A batch read by ids answers in one page: as many ids as the largest page.
 BATCH_IDS_MAX = 200
 
@@ -97,9 +98,11 @@ class PsaV1(Controller):
     # projects and tasks
 
     @get("/projects", operation_id="listProjects")
-    async def list_projects(self, state: State, principal: Principal, status: ProjectStatus | None = None,
-                            customer_id: str | None = None, contract_id: str | None = None,
-                            cursor: str | None = None, limit: Limit = 50, ids: str | None = None) -> Page[Project]:
+    async def list_projects(self, state: State, principal: NamedDependency[Principal],
+                            status: FromQuery[ProjectStatus | None] = None,
+                            customer_id: FromQuery[str | None] = None, contract_id: FromQuery[str | None] = None,
+                            cursor: FromQuery[str | None] = None, limit: Limit = 50,
+                            ids: FromQuery[str | None] = None) -> Page[Project]:
         require_scopes(principal, "psa:read")
         if ids is not None:
             wanted = batch_ids(ids)
@@ -111,19 +114,22 @@ class PsaV1(Controller):
                                                     cursor=cursor, limit=limit)
 
     @get("/projects/{project_id:str}", operation_id="getProject")
-    async def get_project(self, state: State, principal: Principal, project_id: str) -> Project:
+    async def get_project(self, state: State, principal: NamedDependency[Principal],
+                          project_id: FromPath[str]) -> Project:
         require_scopes(principal, "psa:read")
         return await connector(state).get_project(project_id)
 
     @post("/projects", operation_id="createProject")
-    async def create_project(self, state: State, principal: Principal, data: ProjectCreate,
+    async def create_project(self, state: State, principal: NamedDependency[Principal],
+                             data: RequestBody[ProjectCreate],
                              idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, Project]:
             return 201, await service(state).create_project(data, idempotency_key)
         return await write(state, principal, "createProject", idempotency_key, {}, data, action)
 
     @patch("/projects/{project_id:str}", operation_id="updateProject")
-    async def update_project(self, state: State, principal: Principal, project_id: str, data: ProjectPatch,
+    async def update_project(self, state: State, principal: NamedDependency[Principal], project_id: FromPath[str],
+                             data: RequestBody[ProjectPatch],
                              idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, Project]:
             return 200, await service(state).update_project(project_id, data)
@@ -131,13 +137,15 @@ class PsaV1(Controller):
                            action)
 
     @get("/projects/{project_id:str}/tasks", operation_id="listProjectTasks")
-    async def list_tasks(self, state: State, principal: Principal, project_id: str, cursor: str | None = None,
+    async def list_tasks(self, state: State, principal: NamedDependency[Principal], project_id: FromPath[str],
+                         cursor: FromQuery[str | None] = None,
                          limit: Limit = 50) -> Page[Task]:
         require_scopes(principal, "psa:read")
         return await connector(state).list_tasks(project_id, cursor=cursor, limit=limit)
 
     @post("/projects/{project_id:str}/tasks", operation_id="createProjectTask")
-    async def create_task(self, state: State, principal: Principal, project_id: str, data: TaskCreate,
+    async def create_task(self, state: State, principal: NamedDependency[Principal], project_id: FromPath[str],
+                          data: RequestBody[TaskCreate],
                           idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, Task]:
             return 201, await service(state).create_task(project_id, data, idempotency_key)
@@ -147,23 +155,27 @@ class PsaV1(Controller):
     # assignments
 
     @get("/assignments", operation_id="listAssignments")
-    async def list_assignments(self, state: State, principal: Principal, worker_id: str | None = None,
-                               project_id: str | None = None, status: AssignmentStatus | None = None,
-                               cursor: str | None = None, limit: Limit = 50) -> Page[Assignment]:
+    async def list_assignments(self, state: State, principal: NamedDependency[Principal],
+                               worker_id: FromQuery[str | None] = None,
+                               project_id: FromQuery[str | None] = None,
+                               status: FromQuery[AssignmentStatus | None] = None,
+                               cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Page[Assignment]:
         require_scopes(principal, "psa:read")
         return await connector(state).list_assignments(worker_id=worker_id, project_id=project_id, status=status,
                                                        cursor=cursor, limit=limit)
 
     @post("/assignments", operation_id="createAssignment")
-    async def create_assignment(self, state: State, principal: Principal, data: AssignmentCreate,
+    async def create_assignment(self, state: State, principal: NamedDependency[Principal],
+                                data: RequestBody[AssignmentCreate],
                                 idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, Assignment]:
             return 201, await service(state).create_assignment(data, idempotency_key)
         return await write(state, principal, "createAssignment", idempotency_key, {}, data, action)
 
     @post("/assignments/{assignment_id:str}/transitions", operation_id="transitionAssignment")
-    async def transition_assignment(self, state: State, principal: Principal, assignment_id: str,
-                                    data: AssignmentTransition,
+    async def transition_assignment(self, state: State, principal: NamedDependency[Principal],
+                                    assignment_id: FromPath[str],
+                                    data: RequestBody[AssignmentTransition],
                                     idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, Assignment]:
             return 200, await service(state).transition_assignment(assignment_id, data.to_status)
@@ -173,11 +185,13 @@ class PsaV1(Controller):
     # time entries
 
     @get("/time-entries", operation_id="listTimeEntries")
-    async def list_time_entries(self, state: State, principal: Principal, worker_id: str | None = None,
-                                project_id: str | None = None, state_: Annotated[
-                                    TimeEntryState | None, Parameter(query="state")] = None,
-                                from_date: dt.date | None = None, to_date: dt.date | None = None,
-                                updated_since: dt.datetime | None = None, cursor: str | None = None,
+    async def list_time_entries(self, state: State, principal: NamedDependency[Principal],
+                                worker_id: FromQuery[str | None] = None,
+                                project_id: FromQuery[str | None] = None, state_: Annotated[
+                                    TimeEntryState | None, QueryParameter(name="state")] = None,
+                                from_date: FromQuery[dt.date | None] = None, to_date: FromQuery[dt.date | None] = None,
+                                updated_since: FromQuery[dt.datetime | None] = None,
+                                cursor: FromQuery[str | None] = None,
                                 limit: TimeEntryLimit = 50) -> Page[TimeEntry]:
         require_scopes(principal, "psa:read")
         filters = TimeEntryFilter(worker_id=worker_id, project_id=project_id, state=state_, from_date=from_date,
@@ -185,12 +199,14 @@ class PsaV1(Controller):
         return await connector(state).list_time_entries(filters, cursor=cursor, limit=limit)
 
     @get("/time-entries/{time_entry_id:str}", operation_id="getTimeEntry")
-    async def get_time_entry(self, state: State, principal: Principal, time_entry_id: str) -> TimeEntry:
+    async def get_time_entry(self, state: State, principal: NamedDependency[Principal],
+                             time_entry_id: FromPath[str]) -> TimeEntry:
         require_scopes(principal, "psa:read")
         return await connector(state).get_time_entry(time_entry_id)
 
     @post("/time-entries", operation_id="createTimeEntry")
-    async def create_time_entry(self, state: State, principal: Principal, data: TimeEntryCreate,
+    async def create_time_entry(self, state: State, principal: NamedDependency[Principal],
+                                data: RequestBody[TimeEntryCreate],
                                 idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, TimeEntry]:
             entry, created = await service(state).create_time_entry(data)
@@ -198,7 +214,8 @@ class PsaV1(Controller):
         return await write(state, principal, "createTimeEntry", idempotency_key, {}, data, action)
 
     @patch("/time-entries/{time_entry_id:str}", operation_id="updateTimeEntry")
-    async def update_time_entry(self, state: State, principal: Principal, time_entry_id: str, data: TimeEntryPatch,
+    async def update_time_entry(self, state: State, principal: NamedDependency[Principal],
+                                time_entry_id: FromPath[str], data: RequestBody[TimeEntryPatch],
                                 idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, TimeEntry]:
             return 200, await service(state).update_time_entry(time_entry_id, data)
@@ -206,7 +223,7 @@ class PsaV1(Controller):
                            data, action)
 
     @delete("/time-entries/{time_entry_id:str}", operation_id="deleteTimeEntry", status_code=204)
-    async def delete_time_entry(self, state: State, principal: Principal, time_entry_id: str,
+    async def delete_time_entry(self, state: State, principal: NamedDependency[Principal], time_entry_id: FromPath[str],
                                 idempotency_key: IdempotencyKey = None) -> Response[None]:
         async def action() -> tuple[int, None]:
             await service(state).delete_time_entry(time_entry_id)
@@ -216,8 +233,9 @@ class PsaV1(Controller):
         return Response(content=None, status_code=204)
 
     @post("/time-entries/{time_entry_id:str}/transitions", operation_id="transitionTimeEntry")
-    async def transition_time_entry(self, state: State, principal: Principal, time_entry_id: str,
-                                    data: TimeEntryTransition,
+    async def transition_time_entry(self, state: State, principal: NamedDependency[Principal],
+                                    time_entry_id: FromPath[str],
+                                    data: RequestBody[TimeEntryTransition],
                                     idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, TimeEntry]:
             return 200, await service(state).transition_time_entry(time_entry_id, data)
@@ -225,14 +243,16 @@ class PsaV1(Controller):
                            {"time_entry_id": time_entry_id}, data, action)
 
     @post("/time-entries/transitions", operation_id="transitionTimeEntries")
-    async def transition_time_entries(self, state: State, principal: Principal, data: TimeEntryTransitionBatch,
+    async def transition_time_entries(self, state: State, principal: NamedDependency[Principal],
+                                      data: RequestBody[TimeEntryTransitionBatch],
                                       idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, TimeEntryTransitionBatchResult]:
             return 200, TimeEntryTransitionBatchResult(items=await service(state).transition_time_entries(data.items))
         return await write(state, principal, "transitionTimeEntries", idempotency_key, {}, data, action)
 
     @post("/time-entries/{time_entry_id:str}/corrections", operation_id="correctTimeEntry")
-    async def correct_time_entry(self, state: State, principal: Principal, time_entry_id: str, data: TimeEntryPatch,
+    async def correct_time_entry(self, state: State, principal: NamedDependency[Principal],
+                                 time_entry_id: FromPath[str], data: RequestBody[TimeEntryPatch],
                                  idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, TimeEntry]:
             return 201, await service(state).correct_time_entry(time_entry_id, data, idempotency_key)
@@ -242,30 +262,34 @@ class PsaV1(Controller):
     # expenses and milestones
 
     @get("/expenses", operation_id="listExpenses")
-    async def list_expenses(self, state: State, principal: Principal, worker_id: str | None = None,
-                            project_id: str | None = None,
-                            state_: Annotated[ExpenseState | None, Parameter(query="state")] = None,
-                            cursor: str | None = None, limit: Limit = 50) -> Page[Expense]:
+    async def list_expenses(self, state: State, principal: NamedDependency[Principal],
+                            worker_id: FromQuery[str | None] = None,
+                            project_id: FromQuery[str | None] = None,
+                            state_: Annotated[ExpenseState | None, QueryParameter(name="state")] = None,
+                            cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Page[Expense]:
         require_scopes(principal, "psa:read")
         return await connector(state).list_expenses(worker_id=worker_id, project_id=project_id, state=state_,
                                                     cursor=cursor, limit=limit)
 
     @get("/milestones", operation_id="listMilestones")
-    async def list_milestones(self, state: State, principal: Principal, project_id: str | None = None,
-                              state_: Annotated[MilestoneState | None, Parameter(query="state")] = None,
-                              cursor: str | None = None, limit: Limit = 50) -> Page[Milestone]:
+    async def list_milestones(self, state: State, principal: NamedDependency[Principal],
+                              project_id: FromQuery[str | None] = None,
+                              state_: Annotated[MilestoneState | None, QueryParameter(name="state")] = None,
+                              cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Page[Milestone]:
         require_scopes(principal, "psa:read")
         return await connector(state).list_milestones(project_id=project_id, state=state_, cursor=cursor,
                                                       limit=limit)
 
     @get("/milestones/{milestone_id:str}", operation_id="getMilestone")
-    async def get_milestone(self, state: State, principal: Principal, milestone_id: str) -> Milestone:
+    async def get_milestone(self, state: State, principal: NamedDependency[Principal],
+                            milestone_id: FromPath[str]) -> Milestone:
         require_scopes(principal, "psa:read")
         return await connector(state).get_milestone(milestone_id)
 
     @post("/milestones/{milestone_id:str}/transitions", operation_id="transitionMilestone")
-    async def transition_milestone(self, state: State, principal: Principal, milestone_id: str,
-                                   data: MilestoneTransition,
+    async def transition_milestone(self, state: State, principal: NamedDependency[Principal],
+                                   milestone_id: FromPath[str],
+                                   data: RequestBody[MilestoneTransition],
                                    idempotency_key: IdempotencyKey = None) -> Response[bytes]:
         async def action() -> tuple[int, Milestone]:
             return 200, await service(state).transition_milestone(milestone_id, data.to_state)

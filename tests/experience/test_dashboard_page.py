@@ -15,8 +15,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from gateway.launcher import REPO_ROOT, Ports, Stack
-from tests.browser import headless_chromium
+from tests.browser import headless_chromium, sign_in_at_the_issuer
 from tests.conftest import RunningStack
+from tests.gateway.signin_flow import CONSULTANT_USER, FINANCE_LEAD_USER, password_of
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +36,16 @@ def page_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
         stack.stop()
 
 
-def sign_in(driver: WebDriver, url: str, month: str | None = None) -> None:
+def sign_in(driver: WebDriver, stack: RunningStack, month: str | None = None,
+            username: str = FINANCE_LEAD_USER) -> None:
+    """Open the page, pick the month, sign in at the gateway's sign-in page as ``username``, and come back."""
+    url = stack.stack.url("experience") + "/dashboards/"
     driver.get(url)
     WebDriverWait(driver, 15).until(lambda d: d.find_element(By.ID, "period").get_attribute("value"))
     if month is not None:
         driver.execute_script("document.getElementById('period').value = arguments[0]", month)
     driver.find_element(By.ID, "sign-in-button").click()
+    sign_in_at_the_issuer(driver, username, password_of(stack, username), back_to=url)
 
 
 def loaded(driver: WebDriver) -> None:
@@ -86,10 +91,10 @@ def panel_state(driver: WebDriver, name: str) -> str | None:
 
 
 def test_finance_lead_sees_the_figures_the_api_gives(page_stack: RunningStack) -> None:
-    url = page_stack.stack.url("experience") + "/dashboards/"
     with page_stack.client("dashboard-web") as api, headless_chromium() as driver:
-        sign_in(driver, url)
+        sign_in(driver, page_stack)
         loaded(driver)
+        assert driver.find_element(By.ID, "signed-in").text.startswith("Signed in as wrk_e1003.")
 
         assert {panel_state(driver, p) for p in ("utilization", "aging", "backlog", "exceptions", "margins")} == {
             "loaded"}
@@ -119,9 +124,8 @@ def test_finance_lead_sees_the_figures_the_api_gives(page_stack: RunningStack) -
 
 
 def test_every_chart_has_titled_axes_ticks_and_a_value_on_each_bar(page_stack: RunningStack) -> None:
-    url = page_stack.stack.url("experience") + "/dashboards/"
     with page_stack.client("dashboard-web") as api, headless_chromium() as driver:
-        sign_in(driver, url)
+        sign_in(driver, page_stack)
         loaded(driver)
         driver.find_element(By.CSS_SELECTOR, '[data-panel="utilization"] details summary').click()
         # Opening the details box sizes its chart on the browser's next resize pass.
@@ -158,9 +162,8 @@ def test_every_chart_has_titled_axes_ticks_and_a_value_on_each_bar(page_stack: R
 
 
 def test_demo_firm_reads_as_healthy_with_a_few_problem_projects(page_stack: RunningStack) -> None:
-    url = page_stack.stack.url("experience") + "/dashboards/"
     with headless_chromium() as driver:
-        sign_in(driver, url)
+        sign_in(driver, page_stack)
         loaded(driver)
         rows = driver.find_elements(By.CSS_SELECTOR, '[data-table="margins"] tbody tr')
         margins = [Decimal(v) for r in rows
@@ -180,9 +183,8 @@ def test_demo_firm_reads_as_healthy_with_a_few_problem_projects(page_stack: Runn
 
 
 def test_a_period_without_data_says_so_instead_of_a_blank_plot(page_stack: RunningStack) -> None:
-    url = page_stack.stack.url("experience") + "/dashboards/"
     with headless_chromium() as driver:
-        sign_in(driver, url, month="2031-01")  # after every demo contract and assignment ends
+        sign_in(driver, page_stack, month="2031-01")  # after every demo contract and assignment ends
         loaded(driver)
         seen = chart(driver, "utilization")
         assert seen["empty"] == "No data for this period."
@@ -191,27 +193,35 @@ def test_a_period_without_data_says_so_instead_of_a_blank_plot(page_stack: Runni
         assert not box.find_elements(By.TAG_NAME, "canvas")
 
 
-def test_page_and_demo_login_need_no_token_but_the_data_does(page_stack: RunningStack) -> None:
+def test_the_page_needs_no_token_and_holds_no_secret_but_the_data_does(page_stack: RunningStack) -> None:
     base = page_stack.stack.url("experience")
     page = httpx.get(base + "/dashboards/")
-    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
     assert "default-src 'none'" in page.headers["content-security-policy"]
-    session = httpx.post(base + "/dashboards/sessions")
-    assert session.status_code == 201, session.text
-    assert session.json()["api_base_url"] == page_stack.url
-    data = httpx.get(page_stack.url + "/experience/dashboards/v1/exceptions-summary")
-    assert data.status_code == 401
-    with_token = httpx.get(page_stack.url + "/experience/dashboards/v1/exceptions-summary",
-                           headers={"Authorization": "Bearer " + session.json()["access_token"]})
-    assert with_token.status_code == 200
+    assert '<meta name="client-id" content="dashboard-web">' in page.text
+    assert f'<meta name="authorization-endpoint" content="{page_stack.url}/authorize">' in page.text
+    scripts = [httpx.get(f"{base}/dashboards/assets/{name}").text for name in ("dashboard.js", "signin.js")]
+    assert not any(s in script for script in scripts for s in ("client_secret", "demo-secret", "localStorage"))
+    assert httpx.post(base + "/dashboards/sessions").status_code in (404, 405)  # no demo login hands out tokens
+    assert httpx.get(page_stack.url + "/experience/dashboards/v1/exceptions-summary").status_code == 401
+
+
+def test_a_person_without_a_dashboards_role_is_refused(page_stack: RunningStack) -> None:
+    url = page_stack.stack.url("experience") + "/dashboards/"
+    with headless_chromium() as driver:
+        sign_in(driver, page_stack, username=CONSULTANT_USER)
+        WebDriverWait(driver, 30).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-sign-in"))
+        status = driver.find_element(By.ID, "sign-in-status").text
+        assert status.startswith("Sign-in failed: access_denied: ada has no role"), status
+        assert not driver.find_element(By.ID, "dashboard").is_displayed()
+        assert driver.current_url == url  # the refusal's parameters are gone from the address bar
 
 
 def test_the_page_shows_an_error_when_the_process_tier_is_down(page_stack: RunningStack) -> None:
-    url = page_stack.stack.url("experience") + "/dashboards/"
     page_stack.stack.stop("process")
     try:
         with headless_chromium() as driver:
-            sign_in(driver, url)
+            sign_in(driver, page_stack)
             WebDriverWait(driver, 60).until(
                 lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"))
 

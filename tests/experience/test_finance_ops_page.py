@@ -1,5 +1,6 @@
-"""The finance-operations page in a real (headless) browser: a finance lead signs in with their own token, runs
-month end, and works the hold it raised; what the page shows is what the API recorded, as that person."""
+"""The finance-operations page in a real (headless) browser: a finance lead signs in through the gateway's real
+sign-in page (authorization code + PKCE), runs month end and works the hold it raised; what the page shows is what
+the API recorded, as that person. A consultant is refused."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from gateway.launcher import REPO_ROOT, Ports, Stack
-from tests.browser import headless_chromium
+from tests.browser import headless_chromium, screenshot, sign_in_at_the_issuer
 from tests.conftest import RunningStack
 from tests.experience.conftest import all_items
 from tests.experience.test_finance_ops import FINANCE_LEAD, FINOPS, held_entry_in_a_closed_month, ok
+from tests.gateway.signin_flow import CONSULTANT_USER, FINANCE_LEAD_USER, password_of
 
 PAGE = "/finance-ops/"
 
@@ -41,10 +43,15 @@ def page_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
         stack.stop()
 
 
-def sign_in(driver: WebDriver, url: str, token: str) -> None:
+def sign_in(driver: WebDriver, stack: RunningStack, username: str, *, shot: str | None = None) -> None:
+    """Open the page, press Sign in, sign in at the gateway's sign-in page as ``username``, and come back."""
+    url = stack.stack.url("experience") + PAGE
     driver.get(url)
-    driver.find_element(By.ID, "token").send_keys(token)
     driver.find_element(By.ID, "sign-in-button").click()
+    WebDriverWait(driver, 30).until(lambda d: "/authorize?" in d.current_url)
+    if shot:
+        screenshot(driver, shot)
+    sign_in_at_the_issuer(driver, username, password_of(stack, username), back_to=url)
 
 
 def row_of(driver: WebDriver, exception_id: str) -> dict[str, str]:
@@ -67,14 +74,13 @@ def row_when(driver: WebDriver, exception_id: str, state: str) -> dict[str, str]
 
 
 def test_a_finance_lead_runs_month_end_and_works_the_hold_it_raised(page_stack: RunningStack) -> None:
-    url = page_stack.stack.url("experience") + PAGE
-    token = page_stack.token("finance-web", subject=FINANCE_LEAD)
     with page_stack.client("process-tier") as system, page_stack.client("finance-web", subject=FINANCE_LEAD) as api, \
             headless_chromium() as driver:
         entry_id, period = held_entry_in_a_closed_month(system)
-        sign_in(driver, url, token)
+        sign_in(driver, page_stack, FINANCE_LEAD_USER, shot="sign-in")
         WebDriverWait(driver, 30).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-queue"))
         assert driver.find_element(By.ID, "signed-in").text.startswith(f"Signed in as {FINANCE_LEAD}.")
+        assert "code=" not in driver.current_url  # the code left the address bar at once
 
         driver.execute_script("document.getElementById('month').value = arguments[0]", period)
         driver.find_element(By.ID, "run-month-end").click()
@@ -99,25 +105,51 @@ def test_a_finance_lead_runs_month_end_and_works_the_hold_it_raised(page_stack: 
         driver.find_element(By.ID, "resolution").send_keys("Reposted in the open month by journal J-204")
         driver.find_element(By.ID, "resolve-selected").click()
         row_when(driver, item["id"], "resolved")
+        screenshot(driver, "finance-ops")
 
         history = api.get(f"{FINOPS}/exceptions/{item['id']}").json()["history"]
         assert [(h["action"], h["actor_id"]) for h in history if h["action"] in ("assigned", "resolved")] == [
             ("assigned", FINANCE_LEAD), ("resolved", FINANCE_LEAD)]
 
+    # The gateway's audit names the person who pressed the buttons, signed in through the page's own client.
+    with page_stack.client("security-admin") as admin:
+        deadline = time.monotonic() + 15
+        while True:
+            calls = [c for c in admin.get("/admin/v1/audit/calls", params={
+                "client_id": "finance-web", "api": "experience/finance-ops", "limit": 200}).json()["items"]
+                if c["method"] == "POST" and c["route"] == "/exception-actions"]
+            if len(calls) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
+    assert {(c["subject"], c["issuer"], c["status"]) for c in calls} == {(FINANCE_LEAD, page_stack.url, 200)}
 
-def test_a_token_that_is_not_a_persons_is_refused_with_a_reason(page_stack: RunningStack) -> None:
-    url = page_stack.stack.url("experience") + PAGE
+
+def test_a_consultant_is_refused_and_told_why(page_stack: RunningStack) -> None:
     with headless_chromium() as driver:
-        sign_in(driver, url, page_stack.token("finance-web"))  # the client itself: nobody to record actions as
-        WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "sign-in-status").text.startswith("Sign-in"))
-        assert "person" in driver.find_element(By.ID, "sign-in-status").text
+        sign_in(driver, page_stack, CONSULTANT_USER)
+        WebDriverWait(driver, 30).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-sign-in"))
+        status = driver.find_element(By.ID, "sign-in-status").text
+        assert status.startswith("Sign-in failed. access_denied: ada has no role that grants"), status
         assert not driver.find_element(By.ID, "workspace").is_displayed()
 
 
-def test_the_process_tier_down_is_said_plainly(page_stack: RunningStack) -> None:
+def test_a_wrong_password_keeps_the_person_on_the_sign_in_page(page_stack: RunningStack) -> None:
     url = page_stack.stack.url("experience") + PAGE
     with headless_chromium() as driver:
-        sign_in(driver, url, page_stack.token("finance-web", subject=FINANCE_LEAD))
+        driver.get(url)
+        driver.find_element(By.ID, "sign-in-button").click()
+        WebDriverWait(driver, 30).until(lambda d: "/authorize?" in d.current_url)
+        driver.find_element(By.ID, "username").send_keys(FINANCE_LEAD_USER)
+        driver.find_element(By.ID, "password").send_keys("not-her-password")
+        driver.find_element(By.ID, "sign-in-button").click()
+        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "sign-in-error"))
+        assert driver.find_element(By.ID, "sign-in-error").text == "Wrong username or password."
+        assert not driver.current_url.startswith(url)
+
+
+def test_the_process_tier_down_is_said_plainly(page_stack: RunningStack) -> None:
+    with headless_chromium() as driver:
+        sign_in(driver, page_stack, FINANCE_LEAD_USER)
         WebDriverWait(driver, 30).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-queue"))
         page_stack.stack.kill("process")
         try:
@@ -141,7 +173,9 @@ def test_the_page_needs_no_token_holds_no_secret_and_locks_itself_down(page_stac
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and page_stack.url in csp and "frame-ancestors 'none'" in csp
     assert f'content="{page_stack.url}"' in page.text
-    assert script.status_code == 200 and "secret" not in script.text.lower()
+    assert script.status_code == 200
+    assert not any(s in script.text for s in ("client_secret", "demo-secret", "localStorage"))
+    assert '<meta name="client-id" content="finance-web">' in page.text
     assert unknown.status_code == 404 and unknown.headers["content-type"].startswith("application/problem+json")
 
 

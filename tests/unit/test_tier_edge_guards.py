@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from litestar import Response, get, post
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.testing import TestClient
 
 from runtime.app import create_tier_app
@@ -16,7 +16,7 @@ from runtime.settings import SettingsError, TierSettings, load_settings
 
 
 @get("/echo/{value:str}")
-async def echo(value: str) -> Response[dict[str, str]]:
+async def echo(value: FromPath[str]) -> Response[dict[str, str]]:
     # A careless route: the decoded path parameter straight into a header.
     return Response({"ok": "yes"}, headers={"X-Echo": value})
 

@@ -1,9 +1,9 @@
-// The finance dashboard: signs in through the experience tier's demo login, then reads each panel from the
-// dashboards API through the gateway. No data ships with the page; every figure comes from the API.
+// The finance dashboard: the person signs in (authorization code + PKCE, signin.js), then the page reads each panel
+// from the dashboards API through the gateway with their token. No data and no secret ship with the page.
 "use strict";
 
 const API = "/experience/dashboards/v1";
-const session = { token: null, api: null };
+const session = { token: null, api: document.querySelector('meta[name="api-base-url"]').content };
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -346,31 +346,34 @@ function loadAll(month) {
 
 async function signIn(event) {
   event.preventDefault();
+  document.getElementById("sign-in-button").disabled = true;
+  document.getElementById("sign-in-status").textContent = "Taking you to sign in…";
+  await PageSignIn.start({ period: document.getElementById("period").value });
+}
+
+// Back from the sign-in page with a code (or a refusal): load the period picked before leaving.
+async function completeSignIn() {
   const status = document.getElementById("sign-in-status");
-  const button = document.getElementById("sign-in-button");
-  const period = document.getElementById("period").value;
-  button.disabled = true;
-  status.className = "";
-  status.textContent = "Signing in…";
+  let signedIn;
   try {
-    const response = await fetch("/dashboards/sessions", { method: "POST", headers: { Accept: "application/json" } });
-    const body = await response.json().catch(() => null);
-    if (!response.ok) throw new ProblemError(response.status, body);
-    session.token = body.access_token;
-    session.api = body.api_base_url;
-    status.textContent = "Signed in.";
-    document.getElementById("signed-in").textContent =
-      `Signed in for the demo. Utilization period: ${period}.`;
-    document.getElementById("dashboard").hidden = false;
-    await loadAll(period);
-    document.body.dataset.loaded = "true";
+    signedIn = await PageSignIn.complete();
   } catch (error) {
     status.className = "error";
     status.setAttribute("role", "alert");
     status.textContent = `Sign-in failed: ${error.message}.`;
-  } finally {
-    button.disabled = false;
+    document.body.dataset.signIn = "failed";
+    return;
   }
+  if (!signedIn) return;
+  session.token = signedIn.token;
+  const period = (signedIn.keep && signedIn.keep.period) || document.getElementById("period").value;
+  document.getElementById("period").value = period;
+  status.textContent = "Signed in.";
+  document.getElementById("signed-in").textContent =
+    `Signed in as ${signedIn.subject || "you"}. Utilization period: ${period}.`;
+  document.getElementById("dashboard").hidden = false;
+  await loadAll(period);
+  document.body.dataset.loaded = "true";
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -380,4 +383,5 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("period").value =
     `${previous.getUTCFullYear()}-${String(previous.getUTCMonth() + 1).padStart(2, "0")}`;
   document.getElementById("sign-in-form").addEventListener("submit", signIn);
+  completeSignIn();
 });

@@ -1,5 +1,6 @@
-// The finance-operations page: the person signs in with their own token, then works the exception queue and runs
-// month end through the finance-operations API. No data ships with the page; every figure comes from the API.
+// The finance-operations page: the person signs in (authorization code + PKCE, signin.js), then works the exception
+// queue and runs month end through the finance-operations API as themselves. No data and no secret ship with the
+// page; every figure comes from the API.
 "use strict";
 
 const API = "/experience/finance-ops/v1";
@@ -49,16 +50,6 @@ function say(id, text, kind) {
   const node = document.getElementById(id);
   node.textContent = text;
   node.className = kind || "";
-}
-
-// Who the token speaks for, for display only: the API checks the token itself on every call.
-function subjectOf(token) {
-  try {
-    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    return JSON.parse(atob(payload)).sub || null;
-  } catch (error) {
-    return null;
-  }
 }
 
 function row(item) {
@@ -172,15 +163,26 @@ async function runMonthEnd(event) {
 
 async function signIn(event) {
   event.preventDefault();
-  session.token = document.getElementById("token").value.trim();
-  say("sign-in-status", "Signing in…");
+  say("sign-in-status", "Taking you to sign in…");
+  await PageSignIn.start();
+}
+
+// Back from the sign-in page with a code (or a refusal): the person's own token, checked against the API once.
+async function completeSignIn() {
+  let signedIn;
   try {
+    signedIn = await PageSignIn.complete();
+    if (!signedIn) return;
+    say("sign-in-status", "Signing in…");
+    session.token = signedIn.token;
     await call("GET", "/exceptions?limit=1");
   } catch (error) {
+    session.token = null;
     say("sign-in-status", `Sign-in failed. ${error.message}`, "error");
+    document.body.setAttribute("data-sign-in", "failed");
     return;
   }
-  session.person = subjectOf(session.token);
+  session.person = signedIn.subject;
   document.getElementById("sign-in").hidden = true;
   document.getElementById("workspace").hidden = false;
   document.getElementById("signed-in").textContent = `Signed in as ${session.person}. Actions are recorded as you.`;
@@ -205,4 +207,5 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("retry-selected").addEventListener("click", () => act("retry"));
   document.getElementById("resolve-selected").addEventListener("click", () => act("resolve"));
   document.getElementById("month-end-form").addEventListener("submit", runMonthEnd);
+  completeSignIn();
 });
