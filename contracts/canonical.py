@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar, get_args
 
 import msgspec
 
@@ -50,6 +50,29 @@ TIME_ENTRY_TRANSITIONS: dict[str, frozenset[str]] = {
     "posted": frozenset({"invoiced"}),
     "invoiced": frozenset(),
 }
+
+# The lifecycle's named stages: every tier says "approved or later" with these names, never a respelled set.
+TIME_ENTRY_SUBMITTABLE: frozenset[str] = frozenset(
+    state for state, targets in TIME_ENTRY_TRANSITIONS.items() if "submitted" in targets)  # draft, rejected
+TIME_ENTRY_POSTED: frozenset[str] = frozenset({"posted", "invoiced"})  # the ERP has it
+# Approved time: it counts as cost, and only a correction's new version changes it.
+TIME_ENTRY_APPROVED: frozenset[str] = frozenset({"approved"}) | TIME_ENTRY_POSTED
+TIME_ENTRY_RECORDED: frozenset[str] = frozenset({"submitted"}) | TIME_ENTRY_APPROVED  # what a worker has handed in
+
+# An invoice the customer has been sent (a draft is not issued; a void one is nothing).
+INVOICE_ISSUED: frozenset[str] = frozenset({"posted", "paid"})
+# Billing models whose time is billed by milestone or fixed fee, never hour by hour.
+BILLED_BY_MILESTONE_MODELS: frozenset[str] = frozenset({"fixed_fee", "milestone"})
+
+# Why an approved entry is not billable (billing eligibility, contracts/process/billing).
+ReasonCode = Literal[
+    "NOT_APPROVED", "NOT_BILLABLE", "PROJECT_NOT_ACTIVE", "CONTRACT_NOT_ACTIVE", "AMENDMENT_PENDING",
+    "OUTSIDE_CONTRACT_DATES", "NO_RATE_FOR_ROLE", "PERIOD_CLOSED", "NTE_EXCEEDED", "NOT_ASSIGNED",
+    "ALREADY_POSTED", "BILLED_BY_MILESTONE", "RATE_CURRENCY_MISMATCH",
+]
+REASON_CODES: tuple[ReasonCode, ...] = get_args(ReasonCode)
+# Held for these alone, an entry's hours are cost, not revenue.
+COST_ONLY_REASONS: frozenset[ReasonCode] = frozenset({"NOT_BILLABLE", "BILLED_BY_MILESTONE"})
 
 MILESTONE_TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset({"completed"}),

@@ -21,9 +21,12 @@ from process_apis.exceptions.service import ExceptionQueue
 from process_apis.invoicing.credit_notes import CreditNotes
 from process_apis.invoicing.service import InvoicingService
 from process_apis.jobs import JobRunner
+from process_apis.provisioning.amendments import ContractAmendments
+from process_apis.provisioning.crm_feed import CrmFeed
 from process_apis.provisioning.service import ProvisioningService
 from process_apis.reconciliation.models import ReconciliationRequest
 from process_apis.reconciliation.service import ReconciliationService
+from process_apis.revenue.service import RevenueService
 from process_apis.settings import ProcessSettings
 from process_apis.store import metadata
 from process_apis.systems import Systems
@@ -51,8 +54,10 @@ class Services:
     credit_notes: CreditNotes
     exceptions: ExceptionQueue
     provisioning: ProvisioningService
+    crm_feed: CrmFeed
     invoicing: InvoicingService
     reconciliation: ReconciliationService
+    revenue: RevenueService
     posted_time: PostedTimeProjection
     dead_letters: DeadLetters
     loops: Loops
@@ -92,7 +97,10 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
         billing=billing, exceptions=exceptions, timesheets=TimesheetService(uow, systems, billing, window),
         corrections=CorrectionService(uow, systems, billing, window),
         credit_notes=CreditNotes(uow, systems, jobs),
-        provisioning=provisioning, invoicing=invoicing, reconciliation=ReconciliationService(uow, systems),
+        provisioning=provisioning, crm_feed=CrmFeed(uow, systems, provisioning,
+                                                    ContractAmendments(uow, systems, billing)),
+        invoicing=invoicing, reconciliation=ReconciliationService(uow, systems),
+        revenue=RevenueService(uow, systems),
         posted_time=posted_time, dead_letters=DeadLetters(uow, {POSTED_TIME: posted_time.handle_many}),
         loops=Loops(), wake_relay=wake_relay, wake_dispatcher=wake_dispatcher,
         wake_jobs=wake_jobs)
@@ -133,6 +141,8 @@ def _start_loops(s: Services) -> None:
     if settings.psa_watch_interval_seconds > 0:
         watch = PsaWatch(s.uow, s.systems.psa)
         s.loops.start("psa-watch", watch.watch_once, interval=backoff(settings.psa_watch_interval_seconds))
+    if settings.crm_feed_interval_seconds > 0:
+        s.loops.start("crm-feed", s.crm_feed.poll_once, interval=backoff(settings.crm_feed_interval_seconds))
     s.loops.start("posting-dispatcher", s.dispatcher.dispatch_once, wakeup=s.wake_dispatcher,
                   interval=backoff(settings.dispatch_interval_seconds))
     s.loops.start("jobs", s.jobs.run_once, wakeup=s.wake_jobs, interval=backoff(settings.dispatch_interval_seconds))

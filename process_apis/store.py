@@ -362,3 +362,45 @@ reported_records = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("reported_at", UTCDateTime, nullable=False),
 )
+
+# High-water marks of the change feeds this tier polls (provisioning/crm_feed.py): the latest change handled and
+# the records handled at exactly that instant (a feed answers ``>= mark``, so those come again). Advanced in the
+# transaction that records the handling, so a restart resumes where the last turn stopped.
+feed_marks = sa.Table(
+    "process_feed_marks", metadata,
+    sa.Column("feed", sa.String(64), primary_key=True),
+    sa.Column("mark", UTCDateTime, nullable=False),
+    sa.Column("seen_at_mark", JSONDocument, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Contract amendments the tier has carried from the CRM to the ERP (provisioning/amendments.py): one row per
+# change of terms (its key hashes the contract, its version and the terms before and after), so a change seen
+# again is applied and announced (contract.amended) once. ``pending`` until the ERP has the new terms.
+contract_amendments = sa.Table(
+    "process_contract_amendments", metadata,
+    sa.Column("contract_id", sa.String(64), primary_key=True),
+    sa.Column("amendment_key", sa.String(64), primary_key=True),
+    sa.Column("changes", JSONDocument, nullable=False),
+    sa.Column("effective_date", sa.Date, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending | applied | refused
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Revenue this tier recognised in the ERP (revenue/service.py), one row per contract and period: written
+# ``pending`` with its amount before the ERP call (so a retry posts the same amount under the same
+# Idempotency-Key), ``posted`` in the transaction of its revenue.recognized event.
+revenue_recognitions = sa.Table(
+    "process_revenue_recognitions", metadata,
+    sa.Column("contract_id", sa.String(64), primary_key=True),
+    sa.Column("period", sa.String(7), primary_key=True),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending | posted
+    sa.Column("erp_schedule_id", sa.String(64), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)

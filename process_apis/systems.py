@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -29,11 +29,12 @@ from contracts.canonical import (
     Project,
     ProjectDimension,
     RateCard,
+    RevenueSchedule,
     Task,
     TimeEntry,
     Worker,
 )
-from runtime.downstream import Downstream, DownstreamProblem, segment
+from runtime.downstream import Downstream, segment
 
 T = TypeVar("T")
 
@@ -95,16 +96,6 @@ async def all_pages(gateway: Downstream, path: str, item_type: type[T],
         cursor = page.next_cursor
         if not cursor:
             return items
-
-
-async def unless_missing(call: Awaitable[T]) -> T | None:
-    """A record the system API does not know (404) is a fact too: ``None``; any other failure propagates."""
-    try:
-        return await call
-    except DownstreamProblem as exc:
-        if exc.status == 404:
-            return None
-        raise
 
 
 def _decode(response: Any, type_: type[T]) -> T:
@@ -284,8 +275,10 @@ class Erp:
         response = await self.gateway.request("POST", f"{ERP}/contracts", json=body, idempotency_key=idempotency_key)
         return _decode(response, Contract)
 
-    async def update_contract(self, contract_id: str, changes: Mapping[str, Any]) -> Contract:
-        response = await self.gateway.request("PATCH", f"{ERP}/contracts/{segment(contract_id)}", json=changes)
+    async def update_contract(self, contract_id: str, changes: Mapping[str, Any],
+                              idempotency_key: str | None = None) -> Contract:
+        response = await self.gateway.request("PATCH", f"{ERP}/contracts/{segment(contract_id)}", json=changes,
+                                              idempotency_key=idempotency_key)
         return _decode(response, Contract)
 
     async def customer(self, customer_id: str) -> Customer:
@@ -301,6 +294,15 @@ class Erp:
 
     async def postings(self, **filters: Any) -> list[Posting]:
         return await all_pages(self.gateway, f"{ERP}/postings", Posting, _params(filters))
+
+    async def revenue_schedules(self, contract_id: str) -> list[RevenueSchedule]:
+        return await all_pages(self.gateway, f"{ERP}/revenue-schedules", RevenueSchedule,
+                               {"contract_id": contract_id})
+
+    async def recognize(self, body: Mapping[str, Any], idempotency_key: str) -> RevenueSchedule:
+        response = await self.gateway.request("POST", f"{ERP}/revenue-schedules", json=body,
+                                              idempotency_key=idempotency_key)
+        return _decode(response, RevenueSchedule)
 
     async def post(self, body: Mapping[str, Any], idempotency_key: str) -> Posting:
         response = await self.gateway.request("POST", f"{ERP}/postings", json=body, idempotency_key=idempotency_key)
@@ -362,9 +364,22 @@ class Hr:
         return await all_pages(self.gateway, f"{HR}/workers", Worker, _params(filters))
 
 
+class RecordChange(msgspec.Struct, kw_only=True):
+    """One record of the CRM's change feed (contracts/system/crm/v1.yaml, GET /changes)."""
+
+    object: str
+    id: str
+    modified_at: dt.datetime
+
+
 class Crm:
     def __init__(self, gateway: Downstream) -> None:
         self.gateway = gateway
+
+    async def changes(self, object_: str, since: dt.datetime) -> list[RecordChange]:
+        """Every record of this kind changed at or after ``since``, oldest change first."""
+        return await all_pages(self.gateway, f"{CRM}/changes", RecordChange,
+                               {"object": object_, "since": since.isoformat()})
 
     async def opportunity(self, opportunity_id: str) -> Opportunity:
         return await self.gateway.get_json(f"{CRM}/opportunities/{segment(opportunity_id)}", Opportunity)

@@ -2,13 +2,16 @@
 
 Dialect: 18-character record ids (``001...`` Account, ``006...`` Opportunity, ``800...`` Contract, custom
 ``Rate_Card__c`` / ``Rate_Card_Line__c`` and a contract's ``Billing_Schedule_Line__c``), PascalCase standard
-fields (``Name``, ``StageName``, ``CloseDate``),
-``__c`` custom fields (``Billing_Model__c``), picklist labels ("Closed Won", "Time & Materials"), money as JSON
-numbers, timestamps like ``2026-10-05T18:00:00.000+0000``. Reads: ``GET /sobjects/<Type>/<Id>``, by external id
+fields (``Name``, ``StageName``, ``CloseDate``), ``__c`` custom fields (``Billing_Model__c``), picklist labels
+("Closed Won", "Time & Materials"), money as JSON numbers, timestamps like ``2026-10-05T18:00:00.000+0000``.
+Every record carries ``SystemModstamp``, the instant of its last change, which a change feed polls
+(``WHERE SystemModstamp >= 2026-10-05T18:00:00.000Z``: unquoted datetime literals; ``=``, ``!=``, ``<``,
+``<=``, ``>``, ``>=``). Reads: ``GET /sobjects/<Type>/<Id>``, by external id
 ``GET /sobjects/<Type>/<Field>/<value>``, and a SOQL subset at ``GET /query?q=`` (``SELECT f, ... | FIELDS(ALL)
 FROM T [WHERE f = 'v' AND f IN ('a','b') AND f != null] [ORDER BY f [ASC|DESC]] [LIMIT n]``) paged by
 ``nextRecordsUrl`` (batch size from the ``Sforce-Query-Options: batchSize=N`` header). Writes: ``PATCH
-/sobjects/<Type>/<Id>`` -> 204. Errors are a JSON array ``[{"message", "errorCode", "fields"}]``.
+/sobjects/<Type>/<Id>`` -> 204; changing a contract's terms (rate card, NTE, end date, value) raises its
+``Version__c``, as an amendment does. Errors are a JSON array ``[{"message", "errorCode", "fields"}]``.
 """
 
 from __future__ import annotations
@@ -48,15 +51,20 @@ UPDATABLE = {
     "Opportunity": {"StageName", "Amount", "CloseDate", "Name", "Provisioned_Project__c", "Invoice_Status__c",
                     "Signed_Contract__c", "Description"},
     "Account": {"Name", "Tax_Jurisdiction__c"},
-    "Contract": {"Status", "EndDate", "NTE_Amount__c"},
+    "Contract": {"Status", "EndDate", "NTE_Amount__c", "Rate_Card__c", "Contract_Value__c"},
 }
+# A change to one of these is an amendment of the contract's terms: its version goes up.
+CONTRACT_TERMS = frozenset({"EndDate", "NTE_Amount__c", "Rate_Card__c", "Contract_Value__c"})
+NUMBER_FIELDS = frozenset({"Amount", "NTE_Amount__c", "Contract_Value__c"})
 PICKLISTS = {"StageName": set(STAGES.values()), "Invoice_Status__c": set(INVOICE_STATUSES),
              "Status": set(CONTRACT_STATUSES.values())}
 MAX_BATCH = 2000
 
 
 def sf_time(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    """Salesforce's datetime: milliseconds, UTC, ``+0000`` (fixed width, so the text sorts as the time)."""
+    utc = moment.astimezone(dt.UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
 
 
 def money(amount: Decimal | None) -> float | None:
@@ -80,7 +88,7 @@ def seed(store: DocumentStore, firm: Firm) -> None:
             "AccountNumber": number, "Type": "Customer", "CurrencyIsoCode": currency,
             "BillingCountry": {"LE-US": "United States", "LE-UK": "United Kingdom", "LE-DE": "Germany"}[entity],
             "Legal_Entity__c": entity, "Tax_Jurisdiction__c": region, "CreatedDate": created,
-            "LastModifiedDate": created,
+            "LastModifiedDate": created, "SystemModstamp": created,
         }))
     store.put_many("Account", rows)
     cards: dict[str, str] = {}
@@ -93,6 +101,7 @@ def seed(store: DocumentStore, firm: Firm) -> None:
             "attributes": _attributes("Rate_Card__c", card_id), "Id": card_id, "Name": card.code,
             "Display_Name__c": card.name, "CurrencyIsoCode": card.currency,
             "Effective_From__c": card.valid_from.isoformat(), "LastModifiedDate": created,
+            "SystemModstamp": created,
         }))
         for role, rate in card.rates.items():
             line_id = record_id("Rate_Card_Line__c", len(lines) + 1)
@@ -122,6 +131,7 @@ def seed(store: DocumentStore, firm: Firm) -> None:
             "Payment_Terms__c": "Net 30", "Scheduled_Amount__c": money(c.scheduled_amount),
             "Contract_Value__c": money(c.total_value), "Retainer_Hours__c": money(c.retainer_hours),
             "Unused_Hours_Policy__c": UNUSED_HOURS_POLICIES[c.unused_hours], "LastModifiedDate": created,
+            "SystemModstamp": created,
         }))
         for line_no, (period, amount, percent) in enumerate(c.schedule, start=1):
             line_id = record_id("Billing_Schedule_Line__c", len(schedule_rows) + 1)
@@ -150,6 +160,7 @@ def seed(store: DocumentStore, firm: Firm) -> None:
             "Signed_Contract__c": contracts[contract_number] if contract_number else None,
             "Provisioned_Project__c": projects.get(contract_number) if contract_number else None,
             "Invoice_Status__c": None, "Description": None, "LastModifiedDate": created,
+            "SystemModstamp": created,
         }))
     store.put_many("Opportunity", opportunity_rows)
 
@@ -173,9 +184,10 @@ _QUERY = re.compile(
     r"(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$",
     re.IGNORECASE | re.DOTALL,
 )
+_DATETIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:?\d{2})"
 _CONDITION = re.compile(
-    r"\s*(?P<field>\w+)\s*(?:(?P<op>=|!=)\s*(?P<value>'(?:[^'\\]|\\.)*'|null|true|false|-?\d+(?:\.\d+)?"
-    r"|\d{4}-\d{2}-\d{2})|\s+IN\s*\((?P<list>[^)]*)\))\s*",
+    r"\s*(?P<field>\w+)\s*(?:(?P<op>!=|<=|>=|=|<|>)\s*(?P<value>'(?:[^'\\]|\\.)*'|null|true|false"
+    r"|" + _DATETIME + r"|-?\d+(?:\.\d+)?|\d{4}-\d{2}-\d{2})|\s+IN\s*\((?P<list>[^)]*)\))\s*",
     re.IGNORECASE,
 )
 _STRING = re.compile(r"'((?:[^'\\]|\\.)*)'")
@@ -191,6 +203,11 @@ def _literal(token: str) -> Any:
         return lowered == "true"
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", token):
         return token
+    if re.fullmatch(_DATETIME, token):
+        try:  # compared as Salesforce stores it: the fixed-width UTC text
+            return sf_time(dt.datetime.fromisoformat(token))
+        except ValueError as exc:
+            raise malformed(f"invalid datetime literal: {token}") from exc
     return Decimal(token)
 
 
@@ -217,7 +234,14 @@ def _matches(record: dict[str, Any], conditions: list[tuple[str, str, Any]]) -> 
             actual = Decimal(str(actual))
         if (op == "=" and actual != value) or (op == "!=" and actual == value) or (op == "in" and actual not in value):
             return False
+        if op in _ORDERING and (actual is None or value is None or type(actual) is not type(value)
+                                or not _ORDERING[op](actual, value)):
+            return False
     return True
+
+
+_ORDERING: dict[str, Any] = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+                             ">=": lambda a, b: a >= b}
 
 
 def run_query(store: DocumentStore, soql: str, offset: int, batch: int) -> dict[str, Any]:
@@ -313,20 +337,24 @@ def update_record(store: DocumentStore, sobject: str, key: str, changes: dict[st
         if field.endswith(("Date", "Date__c")) and value is not None and parse_date(value) is None:
             problems.append(error(400, "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{field}: value not of required type: "
                                   f"{value}", [field]))
-        if field in ("Amount", "NTE_Amount__c") and value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float)):
+        if field in NUMBER_FIELDS and value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e15):
             problems.append(error(400, "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{field}: value not of required type",
                                   [field]))
+        if field == "Rate_Card__c" and (not isinstance(value, str) or store.get("Rate_Card__c", value) is None):
+            problems.append(error(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [field]))
         if field == "Signed_Contract__c" and value is not None and (
                 not isinstance(value, str) or store.get("Contract", value) is None):
             problems.append(error(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [field]))
     if problems:
         raise VendorError(400, [p.body[0] for p in problems])
+    if sobject == "Contract" and any(record[f] != v for f, v in changes.items() if f in CONTRACT_TERMS):
+        record["Version__c"] = int(record.get("Version__c") or 1) + 1
     record.update(changes)
     if sobject == "Opportunity" and "StageName" in changes:
         record["IsClosed"] = record["StageName"] in ("Closed Won", "Closed Lost")
         record["IsWon"] = record["StageName"] == "Closed Won"
-    record["LastModifiedDate"] = sf_time(utc_now())
+    record["LastModifiedDate"] = record["SystemModstamp"] = sf_time(utc_now())
     store.put(sobject, record["Id"], record)
 
 

@@ -210,6 +210,7 @@ def _seed_ledger(store: DocumentStore, firm: Firm, customer_ids: dict[str, int])
         })
         for index, ((number, period), amount) in enumerate(sorted(revenue.items()))
     ])
+    store.reserve("revenueScheduleId", 900001 + len(revenue))
     store.reserve("postingId", 600001 + len(postings))
     store.reserve("invoiceId", 700001 + len(invoices))
     store.reserve("customerId", 2001 + len(demo.CUSTOMERS))
@@ -493,6 +494,41 @@ def create_dimension(store: DocumentStore, body: dict[str, Any]) -> tuple[int, A
     dimension = {"internalId": internal_id, **body}
     store.put("dimension", str(internal_id), dimension)
     return 201, dimension
+
+
+# --- revenue schedules -----------------------------------------------------------------------------------------
+
+REVENUE_FIELDS = {"contractNumber", "periodName", "recognizedAmountMinor", "currencyCode", "recognitionMethod"}
+RECOGNITION_METHODS = {"AS_BILLED", "MILESTONE", "PERCENT_COMPLETE"}
+
+
+def create_revenue_schedule(store: DocumentStore, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Recognise a contract's revenue for one period; a period recognised already answers 409 naming it (a
+    period is recognised once: a correction is a later period's adjustment, not a second line)."""
+    check = Checker(body)
+    check.unknown(REVENUE_FIELDS)
+    check.required(*sorted(REVENUE_FIELDS))
+    check.text("periodName")
+    check.minor_units("recognizedAmountMinor", nullable=False)
+    check.choice("recognitionMethod", RECOGNITION_METHODS)
+    contract = _first(store, "contract", contractNumber=body.get("contractNumber"))
+    if body.get("contractNumber") and contract is None:
+        check.fail("contractNumber", "no such contract", "INVALID_KEY_OR_REF")
+    if contract is not None and body.get("currencyCode") != contract["currency"]:
+        check.fail("currencyCode", "must be the contract's currency")
+    try:
+        dt.datetime.strptime(str(body.get("periodName")), "%b %Y")
+    except ValueError:
+        check.fail("periodName", "must be a period name (Mon YYYY)")
+    check.raise_if_any("Invalid revenue schedule")
+    existing = _first(store, "revenueSchedule", contractNumber=body["contractNumber"], periodName=body["periodName"])
+    if existing is not None:
+        raise error(409, "Conflict", [("periodName", "DUPLICATE_RECORD", "this period is recognised already")],
+                    existingInternalId=existing["internalId"])
+    internal_id = store.next_number("revenueScheduleId")
+    schedule = {"internalId": internal_id, "scheduleNumber": f"RS-{internal_id}", **body}
+    store.put("revenueSchedule", str(internal_id), schedule)
+    return 201, schedule
 
 
 # --- postings --------------------------------------------------------------------------------------------------
@@ -876,6 +912,12 @@ def create_app(store: DocumentStore) -> Litestar:
     async def void_invoice_action(internal_id: FromPath[int]) -> dict[str, Any]:
         return await store.call(void_invoice, store, internal_id)
 
+    @post("/api/v1/revenueSchedules")
+    async def post_revenue(request: Request[Any, Any, Any]) -> Response[Any]:
+        status, body = await store.call(store.transaction, create_revenue_schedule, store,
+                                        await json_object(request, invalid))
+        return Response(body, status_code=status)
+
     @get("/api/v1/revenueSchedules")
     async def list_revenue(offset: FromQuery[int] = 0, limit: FromQuery[int] = 100,
                            contractNumber: FromQuery[str | None] = None,
@@ -887,7 +929,7 @@ def create_app(store: DocumentStore) -> Litestar:
         [list_subsidiaries, list_periods, list_customers, get_customer, post_customer, list_contracts, get_contract,
          post_contract, patch_contract, list_dimensions, post_dimension, list_postings, post_posting,
          post_posting_reversal, post_postings_batch, list_invoices, get_invoice, post_new_invoice,
-         post_invoice_action, void_invoice_action, post_credit_memo, list_credit_memos, list_revenue],
+         post_invoice_action, void_invoice_action, post_credit_memo, list_credit_memos, list_revenue, post_revenue],
         exception_handlers={HTTPException: framework_error, VendorError: vendor_error_response},
         openapi_config=None,
     )

@@ -332,6 +332,12 @@ def build(today: dt.date | None = None, seed: int = SEED) -> Firm:
             {"USD": "RC-USD", "GBP": "RC-GBP", "EUR": "RC-EUR"}[currency], today + dt.timedelta(days=14),
             today + dt.timedelta(days=200), None))
     signed_contracts = _signed_pipeline(today, opportunities)
+    # One more deal in negotiation, for winning in the CRM: the change feed provisions it with no call.
+    customer = CUSTOMERS[8]
+    opportunities.append(Opportunity(
+        "OPP-3107", customer[0], f"{customer[1]} network analytics", "negotiation", Decimal(95000), customer[3],
+        today + dt.timedelta(days=7), "time_and_materials", customer[2], "RC-EUR", today + dt.timedelta(days=14),
+        today + dt.timedelta(days=180), Decimal(95000)))
 
     assignments: list[Assignment] = []
     active_workers = [w for w in workers if w.status != "terminated" and w.role != "partner"]

@@ -4,15 +4,20 @@ Dialect: 32-hex ``WID`` reference ids beside the business ``Worker_ID``, Title_S
 topic (``Personal_Data``, ``Employment_Data``, ``Compensation``), references as ``{"ID", "Descriptor"}``,
 effective-dated cost rates (``Effective_Date`` / ``End_Date``), statuses "Active" / "On Leave" /
 "Terminated", offset pagination (``?offset=0&limit=100`` -> ``{"total", "data"}``), errors as
-``{"error", "errors": [{"error", "field"}]}``. Read-only: workers change in HR, not through integrations.
+``{"error", "errors": [{"error", "field"}]}``. Integrations only read; HR itself changes workers through its
+business processes (``POST .../workers/<WID>/businessProcesses/Request_Compensation_Change`` with
+``Effective_Date`` and ``Amount``: the cost rate from that day on, earlier rates ended the day before;
+``.../Change_Worker_Status`` with ``Worker_Status``: leave, return, termination).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from litestar import Litestar, get
+from litestar import Litestar, Request, get, post
 from litestar.exceptions import HTTPException
 from litestar.params import FromQuery
 from litestar.response import Response
@@ -20,7 +25,7 @@ from litestar.response import Response
 from sandbox import firm as demo
 from sandbox.firm import Firm
 from sandbox.store import DocumentStore
-from sandbox.vendor_http import VendorError, vendor_error_response
+from sandbox.vendor_http import VendorError, json_object, vendor_error_response
 
 TENANT = "northwind"
 BASE = f"/ccx/api/v1/{TENANT}"
@@ -110,6 +115,54 @@ def _one(store: DocumentStore, kind: str, key: str) -> dict[str, Any]:
     return body
 
 
+def _amount(value: Any) -> Decimal | None:
+    try:
+        amount = Decimal(str(value)) if isinstance(value, str | int) and not isinstance(value, bool) else None
+    except InvalidOperation:
+        return None
+    return amount if amount is not None and amount.is_finite() and 0 < amount < 10**6 else None
+
+
+def _day(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def change_compensation(store: DocumentStore, worker_wid: str, body: dict[str, Any]) -> dict[str, Any]:
+    worker = _one(store, "worker", worker_wid)
+    effective, amount = _day(body.get("Effective_Date")), _amount(body.get("Amount"))
+    if effective is None:
+        raise error(400, "Effective_Date must be a date (YYYY-MM-DD)", "Effective_Date")
+    if amount is None:
+        raise error(400, "Amount must be a positive decimal string", "Amount")
+    rates = [r for r in worker["Compensation"]["Cost_Rates"] if dt.date.fromisoformat(r["Effective_Date"]) < effective]
+    currency = worker["Compensation"]["Cost_Rates"][-1]["Currency"]
+    for rate in rates:
+        if rate["End_Date"] is None or dt.date.fromisoformat(rate["End_Date"]) >= effective:
+            rate["End_Date"] = (effective - dt.timedelta(days=1)).isoformat()
+    rates.append({"Effective_Date": effective.isoformat(), "End_Date": None, "Amount": f"{amount:.2f}",
+                  "Currency": currency, "Frequency": "Hourly"})
+    worker["Compensation"]["Cost_Rates"] = rates
+    store.put("worker", worker_wid, worker)
+    return worker
+
+
+def change_status(store: DocumentStore, worker_wid: str, body: dict[str, Any]) -> dict[str, Any]:
+    worker = _one(store, "worker", worker_wid)
+    status = body.get("Worker_Status")
+    if status not in WORKER_STATUSES.values():
+        raise error(400, f"Worker_Status must be one of {sorted(WORKER_STATUSES.values())}", "Worker_Status")
+    worker["Employment_Data"]["Worker_Status"] = status
+    store.put("worker", worker_wid, worker)
+    return worker
+
+
+def _invalid(message: str) -> VendorError:
+    return error(400, message)
+
+
 def create_app(store: DocumentStore) -> Litestar:
     @get(f"{BASE}/workers")
     async def list_workers(offset: FromQuery[int] = 0, limit: FromQuery[int] = 20,
@@ -127,6 +180,14 @@ def create_app(store: DocumentStore) -> Litestar:
     async def get_worker(worker_wid: FromQuery[str]) -> dict[str, Any]:
         return await store.call(_one, store, "worker", worker_wid)
 
+    @post(f"{BASE}/workers/{{worker_wid:str}}/businessProcesses/Request_Compensation_Change", status_code=200)
+    async def compensation_change(worker_wid: str, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        return await store.call(change_compensation, store, worker_wid, await json_object(request, _invalid))
+
+    @post(f"{BASE}/workers/{{worker_wid:str}}/businessProcesses/Change_Worker_Status", status_code=200)
+    async def status_change(worker_wid: str, request: Request[Any, Any, Any]) -> dict[str, Any]:
+        return await store.call(change_status, store, worker_wid, await json_object(request, _invalid))
+
     @get(f"{BASE}/jobProfiles")
     async def list_job_profiles(offset: FromQuery[int] = 0, limit: FromQuery[int] = 20) -> dict[str, Any]:
         return await store.call(_page, store, "jobProfile", offset, limit, {})
@@ -140,7 +201,8 @@ def create_app(store: DocumentStore) -> Litestar:
         return await store.call(_page, store, "organization", offset, limit, {})
 
     return Litestar(
-        [list_workers, get_worker, list_job_profiles, list_cost_centers, list_organizations],
+        [list_workers, get_worker, compensation_change, status_change, list_job_profiles, list_cost_centers,
+         list_organizations],
         exception_handlers={HTTPException: framework_error, VendorError: vendor_error_response},
         openapi_config=None,
     )

@@ -6,11 +6,12 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from runtime.app import create_tier_app
+from runtime.idempotency import IdempotencyStore
+from runtime.storage import database_url
 from system_apis.backends import connector_for
 from system_apis.crm.routes import CrmV1
 from system_apis.erp.routes import ErpV1
 from system_apis.hr.routes import HrV1
-from system_apis.idempotency import IdempotencyStore, database_url
 from system_apis.psa.routes import PsaV1
 from system_apis.settings import SystemSettings
 
@@ -24,7 +25,7 @@ def create_app(settings: SystemSettings) -> Litestar:
             setattr(state, system, connector_for(system, getattr(settings, f"{system}_backend"),
                                                  getattr(settings, f"{system}_url"), settings.vendor_timeout_seconds))
         state.idempotency = IdempotencyStore(
-            database_url(settings.database_url, settings.data_dir),
+            database_url(settings.database_url, settings.data_dir, "system-idempotency"),
             lease_seconds=max(30.0, settings.vendor_timeout_seconds * 4),
             retention_seconds=settings.idempotency_retention_hours * 3600,
         )

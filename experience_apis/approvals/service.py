@@ -39,7 +39,7 @@ from experience_apis.process_calls import (
     PsaProjectPage,
 )
 from runtime.cursors import decode_position, encode_position
-from runtime.downstream import Downstream, DownstreamProblem, segment
+from runtime.downstream import Downstream, found_or_none, segment
 from runtime.problems import NotFound
 
 CONCURRENCY = 8
@@ -157,12 +157,8 @@ class ApprovalsInbox:
 
         async def one(worker_id: str) -> tuple[str, str | None]:
             async with gate:
-                try:
-                    return worker_id, (await self.gateway.get_json(f"{HR}/workers/{segment(worker_id)}", HrWorker)).name
-                except DownstreamProblem as exc:
-                    if exc.status == 404:
-                        return worker_id, None
-                    raise
+                worker = await found_or_none(self.gateway.get_json(f"{HR}/workers/{segment(worker_id)}", HrWorker))
+                return worker_id, worker.name if worker is not None else None
 
         return {w: n for w, n in await asyncio.gather(*(one(w) for w in sorted(worker_ids))) if n is not None}
 

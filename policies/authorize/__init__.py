@@ -28,6 +28,20 @@ LAYER_REACH: dict[CallerLayer, frozenset[Layer]] = {
     "admin": frozenset(),
 }
 
+
+def reachable_layers(caller: CallerLayer, allowed_layers: Iterable[Layer]) -> frozenset[Layer]:
+    """The layers a client of layer ``caller`` may call, given its registration's ``allowed_layers``."""
+    allowed = frozenset(allowed_layers)
+    if caller == "app":
+        return allowed or LAYER_REACH[caller]
+    return LAYER_REACH[caller] & allowed if allowed else LAYER_REACH[caller]
+
+
+def may_write(caller: CallerLayer, target: Layer) -> bool:
+    """Writes to system APIs are accepted only from the process tier."""
+    return target != "system" or caller == "process"
+
+
 Requirement = tuple[frozenset[str], ...]
 """Alternatives: the call is allowed when the token holds every scope of at least one of them."""
 
@@ -87,17 +101,12 @@ class Authorize:
     def _check_layer(exchange: Exchange) -> None:
         client, api = exchange.client, exchange.api
         assert client is not None
-        reach = LAYER_REACH[client.layer]
-        if client.layer == "app":
-            reach = client.allowed_layers or reach
-        elif client.allowed_layers:
-            reach = reach & client.allowed_layers
-        if api.layer not in reach:
+        if api.layer not in reachable_layers(client.layer, client.allowed_layers):
             exchange.decisions["authorize"] = "layer_violation"
             raise Denied(f"{client.layer!r} clients may not call {api.layer} APIs (layer rule)",
                          slug="layer-violation", reason="layer_violation", caller_layer=client.layer,
                          target_layer=api.layer)
-        if api.layer == "system" and not exchange.is_read and client.layer != "process":
+        if not exchange.is_read and not may_write(client.layer, api.layer):
             exchange.decisions["authorize"] = "layer_violation"
             raise Denied("writes to system APIs are only accepted from the process tier (layer rule)",
                          slug="layer-violation", reason="layer_violation", caller_layer=client.layer,

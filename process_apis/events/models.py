@@ -19,12 +19,12 @@ from contracts.canonical import Instant
 EventType = Literal[
     "opportunity.closed_won", "project.provisioned", "assignment.confirmed", "time.submitted", "time.approved",
     "time.rejected", "time.posted", "milestone.completed", "contract.amended", "invoice.drafted",
-    "invoice.posted", "exception.raised", "exception.resolved",
+    "invoice.posted", "exception.raised", "exception.resolved", "revenue.recognized",
 ]
 EVENT_TYPES: Final[tuple[EventType, ...]] = (
     "opportunity.closed_won", "project.provisioned", "assignment.confirmed", "time.submitted", "time.approved",
     "time.rejected", "time.posted", "milestone.completed", "contract.amended", "invoice.drafted",
-    "invoice.posted", "exception.raised", "exception.resolved",
+    "invoice.posted", "exception.raised", "exception.resolved", "revenue.recognized",
 )
 # The schema version of each event type's ``data``; bumped (and documented) when a type changes.
 SCHEMA_VERSION: Final = 1
@@ -175,9 +175,37 @@ class ContractAmendedSubject(msgspec.Struct, kw_only=True):
     customer_id: str
 
 
-class ContractAmendedData(msgspec.Struct, kw_only=True):
+class ContractTerms(msgspec.Struct, kw_only=True):
+    """A contract's amendable terms after the change (amounts as decimal strings; null: none)."""
+
+    rate_card_id: str | None
+    nte_amount: str | None
+    end_date: str | None
+    total_value: str | None
+
+
+class ContractAmendedData(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``changed_fields`` name the terms that changed; ``terms`` are all of them after the change."""
+
     changed_fields: list[str]
     effective_date: dt.date
+    contract_version: int | None = None
+    terms: ContractTerms | None = None
+
+
+class RevenueRecognizedSubject(msgspec.Struct, kw_only=True):
+    contract_id: str
+    customer_id: str
+
+
+class RevenueRecognizedData(msgspec.Struct, kw_only=True):
+    """One period of a contract's revenue recognised in the ERP."""
+
+    period: str
+    amount: Decimal
+    currency: str
+    method: str
+    erp_schedule_id: str
 
 
 class InvoiceSubject(msgspec.Struct, kw_only=True):
@@ -235,6 +263,7 @@ PAYLOAD_TYPES: Final[dict[EventType, tuple[Any, type[msgspec.Struct]]]] = {
     "time.posted": (TimePostedSubject, TimePostedData),
     "milestone.completed": (MilestoneCompletedSubject, MilestoneCompletedData),
     "contract.amended": (ContractAmendedSubject, ContractAmendedData),
+    "revenue.recognized": (RevenueRecognizedSubject, RevenueRecognizedData),
     "invoice.drafted": (InvoiceSubject, InvoiceDraftedData),
     "invoice.posted": (InvoiceSubject, InvoicePostedData),
     "exception.raised": (ExceptionSubject, ExceptionRaisedData),

@@ -35,7 +35,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from contracts.canonical import Contract, Invoice, InvoiceLine, Milestone, Posting, TimeEntry
+from contracts.canonical import INVOICE_ISSUED, Contract, Invoice, InvoiceLine, Milestone, Posting, TimeEntry
 from process_apis.billing.eligibility import CENT, bill_amount
 from process_apis.billing.facts import lock_contracts
 from process_apis.events.outbox import record_event
@@ -55,11 +55,10 @@ from process_apis.store import invoice_drafts, invoice_sources, invoices
 from process_apis.systems import Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
-from runtime.downstream import DownstreamProblem
+from runtime.downstream import DownstreamProblem, found_or_none
 from runtime.problems import BadRequest, Conflict, FieldError, NotFound, ProblemError, Unprocessable
 from runtime.storage import utcnow
 
-ISSUED_STATES = frozenset({"posted", "paid"})
 ZERO = Decimal(0)
 Source = tuple[str, str]  # (source_type, source_id)
 
@@ -230,13 +229,11 @@ class InvoicingService:
         return sum(amounts, ZERO)
 
     async def _contract(self, contract_id: str) -> Contract:
-        try:
-            return await self.systems.erp.contract(contract_id)
-        except DownstreamProblem as exc:
-            if exc.status == 404:
-                raise BadRequest(f"no contract {contract_id!r}", slug="unknown-id",
-                                 errors=[FieldError(pointer="/contract_id", detail="no such contract")]) from exc
-            raise
+        contract = await found_or_none(self.systems.erp.contract(contract_id))
+        if contract is None:
+            raise BadRequest(f"no contract {contract_id!r}", slug="unknown-id",
+                             errors=[FieldError(pointer="/contract_id", detail="no such contract")])
+        return contract
 
     async def _billed(self, contract: Contract) -> Billed:
         erp_invoices = await self.systems.erp.invoices(contract_id=contract.id)
@@ -246,7 +243,7 @@ class InvoicingService:
             reserved = {(r.source_type, r.source_id) for r in (await conn.execute(sa.select(
                 invoice_sources.c.source_type, invoice_sources.c.source_id).where(
                 invoice_sources.c.contract_id == contract.id))).all()}
-        issued = [i for i in erp_invoices if i.state in ISSUED_STATES]
+        issued = [i for i in erp_invoices if i.state in INVOICE_ISSUED]
         return Billed(sources=reserved | {s for i in issued for s in _line_sources(i)},
                       untracked_total=sum((i.subtotal for i in issued if i.id not in ours), ZERO))
 
@@ -521,7 +518,7 @@ class InvoicingService:
         if not draft.milestone_ids:
             return
         others = [i for i in await self.systems.erp.invoices(contract_id=draft.contract_id)
-                  if i.id != draft.id and i.state in ISSUED_STATES]
+                  if i.id != draft.id and i.state in INVOICE_ISSUED]
         elsewhere = {s for i in others for t, s in _line_sources(i) if t == "milestone"}
         states = await asyncio.gather(*(self.systems.psa.milestone(m) for m in draft.milestone_ids))
         twice = sorted({m for m in draft.milestone_ids if m in elsewhere}

@@ -58,3 +58,22 @@ class WonOpportunity(Opportunity, kw_only=True):
     """The CRM opportunity, with the project it was provisioned as (when the CRM knows one)."""
 
     provisioned_project_id: str | None = None
+
+
+class FeedMark(msgspec.Struct, kw_only=True):
+    """Where the tier is in one CRM change feed: the latest change handled and the records handled at it."""
+
+    object: Literal["opportunity", "contract"]
+    mark: Instant
+    seen_at_mark: list[str]
+
+
+class FeedState(msgspec.Struct, kw_only=True):
+    marks: list[FeedMark]
+
+
+class FeedPoll(msgspec.Struct, kw_only=True):
+    """One turn of the feed, run on request: how many changed records it handled, and where the feed is now."""
+
+    handled: int
+    marks: list[FeedMark]

@@ -27,7 +27,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.canonical import TimeEntry, decimal_text
+from contracts.canonical import TIME_ENTRY_APPROVED, TIME_ENTRY_SUBMITTABLE, TimeEntry, decimal_text
 from process_apis.backoff import is_transient
 from process_apis.billing.models import Settlement
 from process_apis.billing.posting import queue_reversal
@@ -41,11 +41,10 @@ from process_apis.timesheets.entry_rules import WorkDateWindow, day_errors, hour
 from process_apis.timesheets.models import Correction, CorrectionDecision, CorrectionPage, CorrectionRequest
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
-from runtime.downstream import DownstreamProblem
+from runtime.downstream import DownstreamProblem, found_or_none
 from runtime.problems import BadRequest, Conflict, FieldError, Forbidden, NotFound
 from runtime.storage import utcnow
 
-CORRECTABLE = frozenset({"approved", "posted", "invoiced"})
 OPEN = ("requested", "approved")
 
 
@@ -78,7 +77,7 @@ class CorrectionService:
             raise NotFound(f"no time entry {body.time_entry_id!r} of {body.worker_id}", slug="unknown-id")
         if entry.superseded_by_id is not None:
             raise Conflict(f"{entry.id} was corrected already by {entry.superseded_by_id}", slug="already-superseded")
-        if entry.state not in CORRECTABLE:
+        if entry.state not in TIME_ENTRY_APPROVED:
             raise Conflict(f"a {entry.state} entry is not corrected by request; edit it instead",
                            slug="not-correctable", state=entry.state)
         work_date = body.work_date or entry.work_date
@@ -106,12 +105,10 @@ class CorrectionService:
         return _correction(row) if row is not None else None
 
     async def _entry(self, time_entry_id: str) -> TimeEntry:
-        try:
-            return await self.systems.psa.time_entry(time_entry_id)
-        except DownstreamProblem as exc:
-            if exc.status == 404:
-                raise NotFound(f"no time entry {time_entry_id!r}", slug="unknown-id") from exc
-            raise
+        entry = await found_or_none(self.systems.psa.time_entry(time_entry_id))
+        if entry is None:
+            raise NotFound(f"no time entry {time_entry_id!r}", slug="unknown-id")
+        return entry
 
     # -- deciding ----------------------------------------------------------------------------------------------
 
@@ -164,7 +161,7 @@ class CorrectionService:
         old = await self.systems.psa.time_entry(row.time_entry_id)
         # As the PSA holds it now: a repeat after a crash finds it submitted or approved already.
         new = await self.systems.psa.time_entry((await self._new_version(row)).id)
-        if new.state in ("draft", "rejected"):
+        if new.state in TIME_ENTRY_SUBMITTABLE:
             new = await self.systems.psa.transition_time_entry(new.id, "submitted", actor_id=row.worker_id)
         if new.state == "submitted":
             new = await self.systems.psa.transition_time_entry(new.id, "approved", actor_id=row.approver_id,

@@ -18,7 +18,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.canonical import Page, Project, TimeEntry, decimal_text
+from contracts.canonical import TIME_ENTRY_APPROVED, TIME_ENTRY_SUBMITTABLE, Page, Project, TimeEntry, decimal_text
 from process_apis.backoff import describe, is_transient
 from process_apis.billing.models import Settlement
 from process_apis.billing.service import BillingService
@@ -42,12 +42,12 @@ from process_apis.timesheets.models import (
 )
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
-from runtime.downstream import DownstreamProblem
+from runtime.downstream import DownstreamProblem, found_or_none
+from runtime.idempotency import refuse_reuse
 from runtime.problems import BadRequest, FieldError, Forbidden, NotFound, Unprocessable
 from runtime.storage import utcnow
 
 CONCURRENCY = 16
-_SUBMITTABLE = frozenset({"draft", "rejected"})
 
 
 class TimesheetService:
@@ -181,7 +181,7 @@ class TimesheetService:
         limit = asyncio.Semaphore(CONCURRENCY)
 
         async def one(entry: TimeEntry) -> tuple[EntryOutcome, TimeEntry | None]:
-            if entry.state not in _SUBMITTABLE:
+            if entry.state not in TIME_ENTRY_SUBMITTABLE:
                 return EntryOutcome(time_entry_id=entry.id, result="unchanged", state=entry.state), None
             async with limit:
                 try:
@@ -264,12 +264,7 @@ class TimesheetService:
 
         async def one(entry_id: str) -> TimeEntry | None:
             async with limit:
-                try:
-                    return await self.systems.psa.time_entry(entry_id)
-                except DownstreamProblem as exc:
-                    if exc.status == 404:
-                        return None
-                    raise
+                return await found_or_none(self.systems.psa.time_entry(entry_id))
 
         return {e.id: e for e in await asyncio.gather(*(one(i) for i in ids)) if e is not None}
 
@@ -309,8 +304,7 @@ class TimesheetService:
                 if existing is not None:
                     if (list(existing.time_entry_ids), existing.approver_id, existing.decision,
                             existing.reason) != (ids, request.approver_id, request.decision, request.reason):
-                        raise Unprocessable("this Idempotency-Key was used for a different decision",
-                                            slug="idempotency-key-reused")
+                        raise refuse_reuse("this Idempotency-Key was used for a different decision")
                     return existing.id, False
             return await self._record(uow.conn, request, ids, idempotency_key), True
 
@@ -430,7 +424,7 @@ def own_time(entry: TimeEntry, approver_id: str) -> bool:
 def decided_already(entry: TimeEntry, decision: str) -> bool:
     """The entry is where this decision would take it (approved time moves on to posted and invoiced)."""
     if decision == "approve":
-        return entry.state in ("approved", "posted", "invoiced")
+        return entry.state in TIME_ENTRY_APPROVED
     return entry.state == "rejected"
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from contracts.canonical import InvoiceState, OpportunityStage
+from contracts.canonical import Instant, InvoiceState, OpportunityStage
 from system_apis.checks import NON_NEGATIVE, Checked
 
 Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -26,3 +26,15 @@ class OpportunityPatch(Checked, kw_only=True):
     signed_contract_ref: Ref | UnsetType | None = UNSET
 
     ranges = {"amount": NON_NEGATIVE}
+
+
+ChangedObject = Literal["opportunity", "contract"]
+
+
+class RecordChange(msgspec.Struct, kw_only=True):
+    """One record of the CRM's change feed: which record, and the instant of its latest change (the CRM's system
+    modification stamp). A record changed twice since the last read appears once, at its latest change."""
+
+    object: ChangedObject
+    id: str
+    modified_at: Instant

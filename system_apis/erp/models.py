@@ -17,6 +17,7 @@ from contracts.canonical import (
     InvoiceLineSource,
     Period,
     Posting,
+    RevenueMethod,
     UnusedHoursRule,
 )
 from system_apis.checks import NON_NEGATIVE, Checked, DecimalRange
@@ -175,3 +176,15 @@ class PostingFilter(msgspec.Struct, kw_only=True, frozen=True):
     source_id: str | None = None
     from_date: dt.date | None = None
     to_date: dt.date | None = None
+
+
+class RevenueScheduleCreate(Checked, kw_only=True):
+    """Revenue recognised on a contract for one period (once: the ERP refuses a second line for the period)."""
+
+    contract_id: Ref
+    period: Period
+    recognized_amount: Decimal
+    currency: Currency
+    method: RevenueMethod
+
+    ranges = {"recognized_amount": AMOUNT}

@@ -9,9 +9,9 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import RunningStack
-from tests.contract_checks import assert_matches_contract
-from tests.days import a_day_of_its_own, week_of
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.days import a_day_of_its_own, week_of
+from tests.support.stack import RunningStack
 
 V1 = "/experience/mobile-time/v1"
 V2 = "/experience/mobile-time/v2"

@@ -11,10 +11,9 @@ import pytest
 import yaml
 
 from contracts import CONTRACTS_DIR
-from tests.conftest import DEMO_CONSULTANT, RunningStack
-from tests.contract_checks import assert_matches_contract
-from tests.days import a_day_of_its_own, week_of
-from tests.experience.conftest import this_monday
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.days import a_day_of_its_own, this_monday, week_of
+from tests.support.stack import DEMO_CONSULTANT, RunningStack
 
 V1 = "/experience/mobile-time/v1"
 V2 = "/experience/mobile-time/v2"

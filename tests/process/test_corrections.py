@@ -10,11 +10,10 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import RunningStack
-from tests.contract_checks import assert_matches_contract
-from tests.days import a_day_of_its_own
-from tests.process.conftest import sandbox_url
-from tests.process.flows import erp_postings_of, ok, postings_settled, wait_for
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.days import a_day_of_its_own
+from tests.support.flows import erp_postings_of, ok, postings_settled, wait_for
+from tests.support.stack import RunningStack, sandbox_url
 
 TIME = "/process/timesheets/v1"
 # The demo consultant on a time-and-materials project far from its NTE, and the project's manager.

@@ -29,7 +29,7 @@ from gateway.launcher import REPO_ROOT, Ports, ServiceSpec, Stack
 from system_apis.tryton.__main__ import system_tier_env
 from system_apis.tryton.server import TrytonHome, copy_home, create_database, load_demo, server_argv
 from system_apis.tryton_rpc import TrytonRpc
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 # What the template database is made from: any change here builds a new one.
 TEMPLATE_SOURCES = [REPO_ROOT / path for path in (

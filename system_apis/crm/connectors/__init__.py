@@ -6,9 +6,11 @@ for a customer across CRM and ERP.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Protocol
 
 from contracts.canonical import Contract, ContractStatus, Customer, Opportunity, OpportunityStage, Page, RateCard
+from system_apis.crm.models import ChangedObject, RecordChange
 
 
 class CrmConnector(Protocol):
@@ -33,5 +35,10 @@ class CrmConnector(Protocol):
     async def list_rate_cards(self, *, cursor: str | None, limit: int) -> Page[RateCard]: ...
 
     async def get_rate_card(self, rate_card_id: str) -> RateCard: ...
+
+    async def changes(self, *, object_: ChangedObject, since: dt.datetime, cursor: str | None,
+                      limit: int) -> Page[RecordChange]:
+        """Records of one kind changed at or after ``since``, oldest change first (a change feed to poll)."""
+        ...
 
     async def aclose(self) -> None: ...

@@ -34,6 +34,7 @@ from contracts.canonical import (
 from runtime import cursors
 from runtime.downstream import Downstream
 from runtime.problems import NotFound
+from system_apis.crm.models import ChangedObject, RecordChange
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.money import exponent, plain
 from system_apis.vendor_errors import vendor_problem
@@ -78,6 +79,21 @@ def number(amount: Decimal | None) -> int | float | None:
 
 def _date(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
+
+
+def soql_datetime(moment: dt.datetime) -> str:
+    """A SOQL datetime literal (unquoted, UTC, milliseconds: the precision of ``SystemModstamp``)."""
+    utc = moment.astimezone(dt.UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _instant(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value)
+
+
+# The change feed: per canonical kind, the sObject and the field that carries its business key.
+FEED: dict[ChangedObject, tuple[str, str]] = {"opportunity": ("Opportunity", "Opportunity_Number__c"),
+                                              "contract": ("Contract", "SOW_Number__c")}
 
 
 def soql_text(value: str) -> str:
@@ -451,3 +467,16 @@ class SandboxCrm:
                                           "rate card")
         lines = await self._lines([card["Id"]])
         return rate_card_from_vendor(card, lines[card["Id"]])
+
+    # the change feed
+
+    async def changes(self, *, object_: ChangedObject, since: dt.datetime, cursor: str | None,
+                      limit: int) -> Page[RecordChange]:
+        sobject, key_field = FEED[object_]
+        # SOQL, not SQL: the only value in it is a datetime this adapter formatted.
+        soql = (f"SELECT Id, {key_field}, SystemModstamp FROM {sobject} "  # noqa: S608
+                f"WHERE SystemModstamp >= {soql_datetime(since)} ORDER BY SystemModstamp")
+        rows, next_cursor = await self._query(soql, cursor, limit)
+        return Page(items=[RecordChange(object=object_, id=to_canonical(object_, row[key_field]),
+                                        modified_at=_instant(row["SystemModstamp"])) for row in rows],
+                    next_cursor=next_cursor)

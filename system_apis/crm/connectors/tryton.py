@@ -13,6 +13,7 @@ sub-stages; winning or losing a deal is Tryton's own workflow (its buttons), ref
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +28,7 @@ from contracts.canonical import (
     RateCardLine,
 )
 from runtime.problems import Conflict, NotFound
+from system_apis.crm.models import ChangedObject, RecordChange
 from system_apis.erp.connectors.tryton import CONTRACT_FIELDS, CUSTOMER_FIELDS, contracts_from_rows, customer_from_row
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical
 from system_apis.tryton_rpc import TrytonRecords, nested
@@ -36,6 +38,9 @@ OPPORTUNITY_FIELDS = ["number", "party.code", "party.name", "description", "amou
                       "psgw_nte_amount", "psgw_engagement_start", "psgw_engagement_end", "psgw_signed_contract_ref",
                       "psgw_provisioned_project", "psgw_invoice_status"]
 OPEN_STAGES = ("qualification", "proposal", "negotiation")
+# The change feed: per canonical kind, the Tryton model and its business-key field.
+FEED: dict[ChangedObject, tuple[str, str]] = {"opportunity": ("sale.opportunity", "number"),
+                                              "contract": ("psgw.contract", "number")}
 OPPORTUNITY_LABELS = {"Amount": "/amount", "End Date": "/close_date"}
 
 
@@ -178,3 +183,14 @@ class TrytonCrm(TrytonRecords):
         if row is None:
             raise NotFound(f"no rate card {rate_card_id!r}", slug="unknown-id")
         return (await self._rate_cards([row]))[0]
+
+    async def changes(self, *, object_: ChangedObject, since: dt.datetime, cursor: str | None,
+                      limit: int) -> Page[RecordChange]:
+        """Tryton stamps every record with ``create_date`` and, once written, ``write_date`` (naive UTC)."""
+        model, key_field = FEED[object_]
+        domain: list[Any] = ["OR", ("write_date", ">=", since),
+                             [("write_date", "=", None), ("create_date", ">=", since)]]
+        rows, next_cursor = await self.page(model, domain, [key_field, "write_date", "create_date"], cursor, limit)
+        return Page(items=[RecordChange(object=object_, id=to_canonical(object_, row[key_field]),
+                                        modified_at=row.get("write_date") or row["create_date"]) for row in rows],
+                    next_cursor=next_cursor)

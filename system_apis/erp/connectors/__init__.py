@@ -33,6 +33,7 @@ from system_apis.erp.models import (
     PostingCreate,
     PostingFilter,
     ProjectDimensionCreate,
+    RevenueScheduleCreate,
 )
 
 
@@ -99,5 +100,10 @@ class ErpConnector(Protocol):
 
     async def list_revenue_schedules(self, *, contract_id: str | None, period: str | None, cursor: str | None,
                                      limit: int) -> Page[RevenueSchedule]: ...
+
+    async def create_revenue_schedule(self, schedule: RevenueScheduleCreate) -> tuple[RevenueSchedule, bool]:
+        """Recognise a period; the same period again with the same amount is that line (created False), with
+        another amount a 409."""
+        ...
 
     async def aclose(self) -> None: ...

@@ -51,6 +51,7 @@ from system_apis.erp.models import (
     PostingCreate,
     PostingFilter,
     ProjectDimensionCreate,
+    RevenueScheduleCreate,
 )
 from system_apis.ids import Kind, is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.money import from_minor, plain, to_minor
@@ -69,6 +70,9 @@ SOURCE_TYPE: dict[str, InvoiceLineSource] = {"TIMECARD": "time_entry", "EXPENSE_
 INVOICE_STATE: dict[str, InvoiceState] = {"DRAFT": "draft", "POSTED": "posted", "PAID": "paid", "VOID": "void"}
 REVENUE_METHOD: dict[str, RevenueMethod] = {"AS_BILLED": "as_billed", "MILESTONE": "milestone",
                                             "PERCENT_COMPLETE": "percent_complete"}
+REVENUE_METHOD_VENDOR = {v: k for k, v in REVENUE_METHOD.items()}
+REVENUE_FIELDS = {"contractNumber": "/contract_id", "periodName": "/period", "recognizedAmountMinor":
+                  "/recognized_amount", "currencyCode": "/currency", "recognitionMethod": "/method"}
 BILLING_MODEL_VENDOR = {v: k for k, v in BILLING_MODEL.items()}
 CONTRACT_STATUS_VENDOR = {v: k for k, v in CONTRACT_STATUS.items()}
 INVOICE_FREQUENCY_VENDOR = {v: k for k, v in INVOICE_FREQUENCY.items()}
@@ -823,3 +827,20 @@ class SandboxErp:
             params["contractNumber"] = to_business_key("contract", contract_id)
         rows, next_cursor = await self._page("/api/v1/revenueSchedules", params, cursor, limit, "revenue schedule")
         return Page(items=[revenue_from_vendor(r) for r in rows], next_cursor=next_cursor)
+
+    async def create_revenue_schedule(self, schedule: RevenueScheduleCreate) -> tuple[RevenueSchedule, bool]:
+        body = {"contractNumber": reference("contract", schedule.contract_id, "/contract_id"),
+                "periodName": period_name(schedule.period),
+                "recognizedAmountMinor": to_minor(schedule.recognized_amount, schedule.currency, "/recognized_amount"),
+                "currencyCode": schedule.currency, "recognitionMethod": REVENUE_METHOD_VENDOR[schedule.method]}
+        status, created = await self._call("POST", "/api/v1/revenueSchedules", json=body, what="revenue schedule",
+                                           field_map=REVENUE_FIELDS, expect=(409,))
+        if status != 409:
+            return revenue_from_vendor(created), True
+        existing = revenue_from_vendor((await self._get("/api/v1/revenueSchedules", what="revenue schedule", params={
+            "contractNumber": body["contractNumber"], "periodName": body["periodName"]}))["items"][0])
+        if existing.recognized_amount != schedule.recognized_amount:
+            raise Conflict(f"{schedule.period} of {schedule.contract_id} is recognised already at "
+                           f"{existing.recognized_amount} {existing.currency}", slug="already-recognized",
+                           existing_id=existing.id)
+        return existing, False

@@ -51,6 +51,7 @@ from system_apis.erp.models import (
     PostingCreate,
     PostingFilter,
     ProjectDimensionCreate,
+    RevenueScheduleCreate,
 )
 from system_apis.ids import Kind, is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.money import plain
@@ -630,3 +631,9 @@ class TrytonErp(TrytonRecords):
     async def list_revenue_schedules(self, *, contract_id: str | None, period: str | None, cursor: str | None,
                                      limit: int) -> Page[RevenueSchedule]:
         return Page(items=[])  # Tryton keeps no revenue schedules in this module set
+
+    async def create_revenue_schedule(self, schedule: RevenueScheduleCreate) -> tuple[RevenueSchedule, bool]:
+        # project_revenue (installed) computes a project's revenue from its timesheets; it keeps no schedule
+        # lines to post into, so recognition is refused plainly rather than pretended.
+        raise Unprocessable("this ERP (Tryton) keeps no revenue schedules: recognise revenue in the sandbox ERP",
+                            slug="not-supported")

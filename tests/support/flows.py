@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -67,3 +68,17 @@ def postings_settled(experience: httpx.Client, entry_ids: list[str]) -> bool:
         if not items or items[0]["state"] != "done":
             return False
     return True
+
+
+def log_and_approve(experience: httpx.Client, system: httpx.Client, *, worker_id: str, project_id: str,
+                    work_date: dt.date, hours: str) -> dict[str, Any]:
+    """A new entry on the project's Delivery task, submitted by the worker and approved by the project's
+    manager through the process tier; returns the approval's settlement of it."""
+    entry = ok(experience.post("/process/timesheets/v1/time-entries", json={
+        "worker_id": worker_id, "project_id": project_id, "task_id": f"tsk_{project_id.removeprefix('prj_')}-t2",
+        "work_date": work_date.isoformat(), "hours": hours}), 201)
+    ok(experience.post("/process/timesheets/v1/submissions", json={
+        "worker_id": worker_id, "week_start": work_date.isoformat(), "time_entry_ids": [entry["id"]]}))
+    approval = ok(experience.post("/process/timesheets/v1/approvals", json={
+        "time_entry_ids": [entry["id"]], "approver_id": manager_of(system, project_id), "decision": "approve"}), 201)
+    return {"time_entry_id": entry["id"], **approval["entries"][0]["settlement"]}
