@@ -18,7 +18,7 @@ from contracts.toolchain.loader import load_contract
 from contracts.toolchain.validation import CompiledContract
 from gateway.cli import main
 from gateway.mock import ContractMock
-from tests.conftest import DEMO_CONSULTANT, RunningStack
+from tests.support.stack import DEMO_CONSULTANT, RunningStack
 
 CONTRACTS = [path for path, _ in contract_files(CONTRACTS_DIR)]
 

@@ -21,7 +21,7 @@ from contracts.toolchain.catalog import contract_files, locate_contract
 from contracts.toolchain.example_requests import example_requests
 from contracts.toolchain.loader import load_contract
 from contracts.toolchain.validation import CompiledContract
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 CONTRACTS = [path for path, _ in contract_files(CONTRACTS_DIR)]
 # App clients act for a person: the demo consultant, manager and finance lead.

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from contracts.toolchain.clients import generate_clients
-from tests.conftest import DEMO_CONSULTANT, RunningStack
-from tests.days import a_day_of_its_own, week_of
+from tests.support.days import a_day_of_its_own, week_of
+from tests.support.stack import DEMO_CONSULTANT, RunningStack
 
 APIS = (
     "experience/mobile-time/v2",
