@@ -9,7 +9,10 @@ Every record carries ``SystemModstamp``, the instant of its last change, which a
 ``<=``, ``>``, ``>=``). Reads: ``GET /sobjects/<Type>/<Id>``, by external id
 ``GET /sobjects/<Type>/<Field>/<value>``, and a SOQL subset at ``GET /query?q=`` (``SELECT f, ... | FIELDS(ALL)
 FROM T [WHERE f = 'v' AND f IN ('a','b') AND f != null] [ORDER BY f [ASC|DESC]] [LIMIT n]``) paged by
-``nextRecordsUrl`` (batch size from the ``Sforce-Query-Options: batchSize=N`` header). Writes: ``PATCH
+``nextRecordsUrl`` (batch size from the ``Sforce-Query-Options: batchSize=N`` header). ``FIELDS(ALL)`` and
+``FIELDS(CUSTOM)`` are unbounded field lists, so, as in Salesforce (SOQL and SOSL Reference, "SELECT":
+FIELDS()), such a query must carry ``LIMIT n`` with n <= 200 or it is refused with 400 ``MALFORMED_QUERY``
+"The SOQL FIELDS function must have a LIMIT of at most 200". Writes: ``PATCH
 /sobjects/<Type>/<Id>`` -> 204; changing a contract's terms (rate card, NTE, end date, value) raises its
 ``Version__c``, as an amendment does. Errors are a JSON array ``[{"message", "errorCode", "fields"}]``.
 """
@@ -59,6 +62,8 @@ NUMBER_FIELDS = frozenset({"Amount", "NTE_Amount__c", "Contract_Value__c"})
 PICKLISTS = {"StageName": set(STAGES.values()), "Invoice_Status__c": set(INVOICE_STATUSES),
              "Status": set(CONTRACT_STATUSES.values())}
 MAX_BATCH = 2000
+# Salesforce's bound on unbounded field lists: FIELDS(ALL) / FIELDS(CUSTOM) need LIMIT <= 200.
+FIELDS_LIMIT = 200
 
 
 def sf_time(moment: dt.datetime) -> str:
@@ -254,7 +259,11 @@ def run_query(store: DocumentStore, soql: str, offset: int, batch: int) -> dict[
     records = [body for _, body in store.list(sobject, limit=1_000_000)]
     known = set(records[0]) if records else set()
     fields_text = match["fields"].strip()
-    fields = None if fields_text.upper() == "FIELDS(ALL)" else [f.strip() for f in fields_text.split(",")]
+    group = re.sub(r"\s+", "", fields_text.upper())
+    if group in ("FIELDS(ALL)", "FIELDS(CUSTOM)") and (not match["limit"] or int(match["limit"]) > FIELDS_LIMIT):
+        raise malformed(f"The SOQL FIELDS function must have a LIMIT of at most {FIELDS_LIMIT}")
+    fields = (None if group == "FIELDS(ALL)" else sorted(f for f in known if f.endswith("__c"))
+              if group == "FIELDS(CUSTOM)" else [f.strip() for f in fields_text.split(",")])
     conditions = _conditions(match["where"])
     for field in [*(fields or []), *(c[0] for c in conditions), *([match["order"]] if match["order"] else [])]:
         if records and field not in known:
