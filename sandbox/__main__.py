@@ -15,21 +15,22 @@ import uvicorn
 from sandbox import crm, erp, firm, hr, psa
 from sandbox.faults import FaultInjector
 from sandbox.store import DocumentStore
+from sandbox.vendor_http import LimitDialect, VendorLimits, initial_limits
 
-SYSTEMS: dict[str, tuple[Callable[[DocumentStore, firm.Firm], None], Callable[[DocumentStore], Any]]] = {
-    "psa": (psa.seed, psa.create_app),
-    "erp": (erp.seed, erp.create_app),
-    "hr": (hr.seed, hr.create_app),
-    "crm": (crm.seed, crm.create_app),
+SYSTEMS: dict[str, tuple[Callable[[DocumentStore, firm.Firm], None], Callable[[DocumentStore], Any], LimitDialect]] = {
+    "psa": (psa.seed, psa.create_app, psa.LIMITS),
+    "erp": (erp.seed, erp.create_app, erp.LIMITS),
+    "hr": (hr.seed, hr.create_app, hr.LIMITS),
+    "crm": (crm.seed, crm.create_app, crm.LIMITS),
 }
 
 
 def build_app(system: str, data_dir: Path, today: dt.date | None = None, month_end_entries: int = 0) -> Any:
-    seed, create = SYSTEMS[system]
+    seed, create, limits = SYSTEMS[system]
     store = DocumentStore(data_dir / f"sandbox-{system}.sqlite3")
     if store.is_empty():
         store.transaction(seed, store, firm.with_month_end(firm.build(today), month_end_entries))
-    return FaultInjector(create(store), system)
+    return FaultInjector(VendorLimits(create(store), limits, initial_limits(dict(os.environ))), system)
 
 
 def main() -> None:

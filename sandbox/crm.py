@@ -36,7 +36,7 @@ from sandbox import firm as demo
 from sandbox.firm import Firm
 from sandbox.salesforce_ids import PREFIXES, is_record_id, record_id
 from sandbox.store import DocumentStore
-from sandbox.vendor_http import VendorError, json_object, parse_date, utc_now, vendor_error_response
+from sandbox.vendor_http import LimitDialect, VendorError, json_object, parse_date, utc_now, vendor_error_response
 
 API = "/services/data/v60.0"
 STAGES = {"prospecting": "Prospecting", "qualification": "Qualification", "proposal": "Proposal/Price Quote",
@@ -178,6 +178,14 @@ def error(status: int, code: str, message: str, fields: list[str] | None = None)
 
 def malformed(message: str) -> VendorError:
     return error(400, "MALFORMED_QUERY", message)
+
+
+# Salesforce REST API Developer Guide, "API Request Limits and Allocations": past the org's daily total every call
+# is refused 403 REQUEST_LIMIT_EXCEEDED; usage rides on every response in ``Sforce-Limit-Info``.
+LIMITS = LimitDialect(
+    too_many=lambda _seconds: error(429, "REQUEST_LIMIT_EXCEEDED", "ConcurrentRequests Limit exceeded.").body,
+    daily_exhausted=lambda: error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.").body,
+)
 
 
 # --- SOQL subset -----------------------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ BUNDLED: dict[str, dict[str, str]] = {
 }
 
 
-def connector_for(system: str, backend: str, url: str, timeout_seconds: float) -> Any:
+def connector_for(system: str, backend: str, url: str, timeout_seconds: float, limits: Any = None) -> Any:
+    """The adapter; the bundled vendor connectors also take the vendor's ``limits`` (system_apis.vendor_calls)."""
     target = BUNDLED[system].get(backend, backend)
     module_name, _, class_name = target.partition(":")
     if not module_name or not class_name:
@@ -35,4 +36,6 @@ def connector_for(system: str, backend: str, url: str, timeout_seconds: float) -
         adapter = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
         raise SettingsError(f"{system}_backend {backend!r} cannot be loaded: {exc}") from exc
+    if backend == "sandbox" and limits is not None:
+        return adapter(url, timeout_seconds, limits=limits)
     return adapter(url, timeout_seconds)

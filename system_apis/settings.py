@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import msgspec
+
 from runtime.settings import TierSettings
 
 
@@ -18,6 +22,15 @@ class SystemSettings(TierSettings, kw_only=True):
     crm_backend: str = "sandbox"
     crm_url: str = "http://127.0.0.1:8204"
     vendor_timeout_seconds: float = 5.0
+    # Vendor API limits (system_apis.vendor_calls): calls in flight per vendor, the longest a call waits out a
+    # vendor's Retry-After before giving its caller 503, and the Retry-After to give when a vendor's daily budget is
+    # spent without saying when it comes back.
+    psa_max_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 16
+    erp_max_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 16
+    hr_max_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 8
+    crm_max_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 8
+    vendor_max_wait_seconds: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    vendor_exhausted_retry_after_seconds: Annotated[int, msgspec.Meta(ge=1)] = 3600
     # Idempotency records: SQLite under data_dir unless a database URL is given (postgresql://...).
     database_url: str = ""
     idempotency_retention_hours: float = 168.0

@@ -30,12 +30,13 @@ from contracts.canonical import (
     ScheduleLine,
     UnusedHoursRule,
 )
-from runtime.downstream import Downstream
+from runtime.downstream import Reply
 from runtime.problems import NotFound
 from system_apis import cursors
 from system_apis.crm.models import ChangedObject, RecordChange
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.money import exponent, plain
+from system_apis.vendor_calls import VendorDownstream, VendorLimits
 from system_apis.vendor_errors import vendor_problem
 from system_apis.vendor_keys import KeyMap
 
@@ -73,6 +74,11 @@ SELECT = {
     "Rate_Card__c": "Id, Name, Display_Name__c, CurrencyIsoCode",
     "Rate_Card_Line__c": "Id, Rate_Card__c, Role__c, Hourly_Rate__c, Effective_From__c, Effective_To__c",
 }
+
+
+def budget_spent(reply: Reply) -> bool:
+    """Salesforce's answer once the org's API budget is spent: 403 with errorCode REQUEST_LIMIT_EXCEEDED."""
+    return reply.status_code == 403 and b'"REQUEST_LIMIT_EXCEEDED"' in reply.content
 
 
 def select(sobject: str, rest: str) -> str:
@@ -299,8 +305,9 @@ def rate_card_to_vendor(card: RateCard) -> tuple[dict[str, Any], list[dict[str, 
 # --- the adapter -----------------------------------------------------------------------------------------------
 
 class SandboxCrm:
-    def __init__(self, base_url: str, timeout_seconds: float) -> None:
-        self._vendor = Downstream(VENDOR, base_url, timeout_seconds=timeout_seconds)
+    def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None) -> None:
+        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, limits=limits,
+                                        budget_spent=budget_spent)
         self.keys = CrmKeys()
 
     async def aclose(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -39,7 +39,6 @@ from contracts.canonical import (
     decimal_text,
     plain_decimal,
 )
-from runtime.downstream import Downstream
 from runtime.problems import Conflict, NotFound, ProblemError, Unprocessable
 from system_apis import cursors
 from system_apis.erp.models import (
@@ -55,6 +54,7 @@ from system_apis.erp.models import (
 )
 from system_apis.ids import Kind, is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.money import from_minor, plain, to_minor
+from system_apis.vendor_calls import VendorDownstream, VendorLimits
 from system_apis.vendor_errors import validation_problem, vendor_problem
 from system_apis.vendor_keys import KeyMap
 
@@ -453,8 +453,10 @@ def refusal(status: int, body: Any, field_map: dict[str, str], what: str) -> Pro
 # --- the adapter -----------------------------------------------------------------------------------------------
 
 class SandboxErp:
-    def __init__(self, base_url: str, timeout_seconds: float) -> None:
-        self._vendor = Downstream(VENDOR, base_url, timeout_seconds=timeout_seconds)
+    def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None) -> None:
+        # This vendor honours Idempotency-Key on its creating POSTs: a write it limited may be sent again.
+        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds,
+                                        limits=replace(limits or VendorLimits(), honours_idempotency_key=True))
         self.keys = ErpKeys()
 
     async def aclose(self) -> None:

@@ -9,10 +9,10 @@ from typing import Any
 import msgspec
 
 from contracts.canonical import BusinessUnit, CostCenter, CostRate, Page, Role, Worker, WorkerStatus
-from runtime.downstream import Downstream
 from runtime.problems import NotFound
 from system_apis import cursors
 from system_apis.ids import is_canonical, to_business_key, to_canonical
+from system_apis.vendor_calls import VendorDownstream, VendorLimits
 from system_apis.vendor_errors import vendor_problem
 from system_apis.vendor_keys import KeyMap
 
@@ -99,8 +99,8 @@ def business_unit_from_vendor(body: dict[str, Any]) -> BusinessUnit:
 
 
 class SandboxHr:
-    def __init__(self, base_url: str, timeout_seconds: float) -> None:
-        self._vendor = Downstream(VENDOR, base_url, timeout_seconds=timeout_seconds)
+    def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None) -> None:
+        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, limits=limits)
         self.wids: KeyMap[str] = KeyMap()
 
     async def aclose(self) -> None:

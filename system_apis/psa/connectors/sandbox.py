@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -30,7 +30,6 @@ from contracts.canonical import (
     TimeEntryState,
     plain_decimal,
 )
-from runtime.downstream import Downstream
 from runtime.problems import Conflict, FieldError, NotFound, ProblemError, Unprocessable
 from system_apis import cursors
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
@@ -42,6 +41,7 @@ from system_apis.psa.models import (
     TimeEntryFilter,
     TimeEntryTransitionItem,
 )
+from system_apis.vendor_calls import VendorDownstream, VendorLimits
 from system_apis.vendor_errors import vendor_problem
 from system_apis.vendor_keys import KeyMap
 
@@ -347,8 +347,10 @@ def timecard_changes(changes: dict[str, object], keys: PsaKeys) -> dict[str, Any
 # --- the adapter -----------------------------------------------------------------------------------------------
 
 class SandboxPsa:
-    def __init__(self, base_url: str, timeout_seconds: float) -> None:
-        self._vendor = Downstream(VENDOR, base_url, timeout_seconds=timeout_seconds)
+    def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None) -> None:
+        # This vendor honours Idempotency-Key on its creating POSTs: a write it limited may be sent again.
+        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds,
+                                        limits=replace(limits or VendorLimits(), honours_idempotency_key=True))
         self.keys = PsaKeys()
 
     async def aclose(self) -> None:
