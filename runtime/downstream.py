@@ -13,7 +13,7 @@ import asyncio
 import ssl
 import time
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
@@ -54,6 +54,16 @@ def segment(value: str) -> str:
 
 class DownstreamProblem(ProblemError):
     """A problem answered by (or about) a downstream, re-raised with the downstream named."""
+
+
+class TokenSource(Protocol):
+    """Where a downstream's bearer token comes from (:class:`ClientCredentials`, or a vendor's own grant)."""
+
+    def invalidate(self) -> None: ...
+
+    async def token(self) -> str: ...
+
+    async def aclose(self) -> None: ...
 
 
 class ClientCredentials:
@@ -138,7 +148,7 @@ class Downstream:
         base_url: str,
         *,
         timeout_seconds: float = 10.0,
-        credentials: ClientCredentials | None = None,
+        credentials: TokenSource | None = None,
         max_connections: int = 100,
         max_waiting: int | None = None,
         max_wait_seconds: float | None = None,

@@ -15,22 +15,26 @@ import uvicorn
 from sandbox import crm, erp, firm, hr, psa
 from sandbox.faults import FaultInjector
 from sandbox.store import DocumentStore
-from sandbox.vendor_http import LimitDialect, VendorLimits, initial_limits
+from sandbox.vendor_http import AuthConfig, AuthDialect, LimitDialect, VendorAuth, VendorLimits, initial_limits
 
-SYSTEMS: dict[str, tuple[Callable[[DocumentStore, firm.Firm], None], Callable[[DocumentStore], Any], LimitDialect]] = {
-    "psa": (psa.seed, psa.create_app, psa.LIMITS),
-    "erp": (erp.seed, erp.create_app, erp.LIMITS),
-    "hr": (hr.seed, hr.create_app, hr.LIMITS),
-    "crm": (crm.seed, crm.create_app, crm.LIMITS),
+SYSTEMS: dict[str, tuple[Callable[[DocumentStore, firm.Firm], None], Callable[[DocumentStore], Any], LimitDialect,
+                          AuthDialect]] = {
+    "psa": (psa.seed, psa.create_app, psa.LIMITS, psa.AUTH),
+    "erp": (erp.seed, erp.create_app, erp.LIMITS, erp.AUTH),
+    "hr": (hr.seed, hr.create_app, hr.LIMITS, hr.AUTH),
+    "crm": (crm.seed, crm.create_app, crm.LIMITS, crm.AUTH),
 }
 
 
 def build_app(system: str, data_dir: Path, today: dt.date | None = None, month_end_entries: int = 0) -> Any:
-    seed, create, limits = SYSTEMS[system]
+    seed, create, limits, auth = SYSTEMS[system]
     store = DocumentStore(data_dir / f"sandbox-{system}.sqlite3")
     if store.is_empty():
         store.transaction(seed, store, firm.with_month_end(firm.build(today), month_end_entries))
-    return FaultInjector(VendorLimits(create(store), limits, initial_limits(dict(os.environ))), system)
+    environ = dict(os.environ)
+    # Authentication outside the limits: token requests do not spend the API budget (as at Salesforce).
+    return FaultInjector(VendorAuth(VendorLimits(create(store), limits, initial_limits(environ)), auth,
+                                    AuthConfig.from_environ(environ)), system)
 
 
 def main() -> None:

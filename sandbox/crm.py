@@ -36,7 +36,16 @@ from sandbox import firm as demo
 from sandbox.firm import Firm
 from sandbox.salesforce_ids import PREFIXES, is_record_id, record_id
 from sandbox.store import DocumentStore
-from sandbox.vendor_http import LimitDialect, VendorError, json_object, parse_date, utc_now, vendor_error_response
+from sandbox.vendor_http import (
+    JWT_BEARER,
+    AuthDialect,
+    LimitDialect,
+    VendorError,
+    json_object,
+    parse_date,
+    utc_now,
+    vendor_error_response,
+)
 
 API = "/services/data/v60.0"
 STAGES = {"prospecting": "Prospecting", "qualification": "Qualification", "proposal": "Proposal/Price Quote",
@@ -186,6 +195,12 @@ LIMITS = LimitDialect(
     too_many=lambda _seconds: error(429, "REQUEST_LIMIT_EXCEEDED", "ConcurrentRequests Limit exceeded.").body,
     daily_exhausted=lambda: error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.").body,
 )
+
+
+# Salesforce "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration"; a call without a live session is refused
+# 401 INVALID_SESSION_ID.
+AUTH = AuthDialect(grant_path="/services/oauth2/token", grant=JWT_BEARER, says_expiry=False,
+                   unauthorized=lambda: error(401, "INVALID_SESSION_ID", "Session expired or invalid").body)
 
 
 # --- SOQL subset -----------------------------------------------------------------------------------------------

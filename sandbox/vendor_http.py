@@ -1,15 +1,24 @@
 """What every sandbox vendor shares on the wire: raising an error in its own dialect, reading a JSON body, and
-enforcing the vendor's API limits in its own way."""
+enforcing the vendor's API limits and authentication in its own way."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import hmac
 import json
 import math
+import secrets
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import RSAKey
 from litestar import Request
 from litestar.response import Response
 
@@ -133,14 +142,8 @@ class VendorLimits:
         if method == "DELETE":
             self.plan = LimitPlan(**self.initial.view())
         elif method in ("PUT", "POST"):
-            body = b""
-            while True:
-                message = await receive()
-                body += message.get("body", b"")
-                if not message.get("more_body"):
-                    break
             try:
-                self.plan = LimitPlan.from_json(json.loads(body or b"{}"))
+                self.plan = LimitPlan.from_json(json.loads(await _body(receive) or b"{}"))
             except (ValueError, TypeError, AttributeError) as exc:
                 await _reply(send, 400, {"error": "BAD_LIMIT_PLAN", "message": str(exc)})
                 return
@@ -182,3 +185,151 @@ async def _reply(send: Any, status: int, body: Any, headers: list[tuple[bytes, b
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
                             *(headers or [])]})
     await send({"type": "http.response.body", "body": payload})
+
+
+# --- vendor authentication -------------------------------------------------------------------------------------
+
+AUTH_PATH = "/_sandbox/auth"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+SALESFORCE_AUDIENCE = "https://login.salesforce.com"
+
+
+@dataclass
+class AuthDialect:
+    """How a vendor authenticates API calls: its token endpoint, its grant, and its 401 body for a missing,
+    unknown or expired bearer token."""
+
+    grant_path: str
+    grant: str  # "client_credentials" or JWT_BEARER
+    unauthorized: Any  # () -> body
+    # Salesforce's token answer carries no expires_in (the session lasts until it is refused with 401).
+    says_expiry: bool = True
+
+
+@dataclass
+class AuthConfig:
+    """The one integration client this sandbox tenant knows (from the launcher's generated credentials)."""
+
+    client_id: str
+    client_secret: str = ""
+    username: str = ""
+    public_key_pem: str = ""
+    ttl_seconds: float = 3600.0
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str]) -> AuthConfig | None:
+        client_id = environ.get("PSGW_SANDBOX_CLIENT_ID", "")
+        if not client_id:
+            return None
+        key_file = environ.get("PSGW_SANDBOX_JWT_PUBLIC_KEY_FILE", "")
+        return cls(client_id=client_id, client_secret=environ.get("PSGW_SANDBOX_CLIENT_SECRET", ""),
+                   username=environ.get("PSGW_SANDBOX_USERNAME", ""),
+                   public_key_pem=Path(key_file).read_text() if key_file else "",
+                   ttl_seconds=float(environ.get("PSGW_SANDBOX_TOKEN_TTL_SECONDS") or 3600))
+
+
+class VendorAuth:
+    """ASGI middleware: the vendor's OAuth 2.0 token endpoint, and a bearer token required on every API call.
+
+    Client credentials (RFC 6749 section 4.4; Workday, NetSuite, Dynamics 365 and SAP integrations): the client
+    authenticates with HTTP Basic (or ``client_id``/``client_secret`` form fields) and gets a token with
+    ``expires_in``. JWT bearer (RFC 7523; Salesforce "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration"):
+    ``assertion`` is an RS256 JWT with ``iss`` the consumer key, ``sub`` the integration user, ``aud``
+    ``https://login.salesforce.com`` and an ``exp`` at most minutes ahead, signed by the key whose certificate the
+    connected app holds. ``GET /_sandbox/auth`` counts tokens issued; ``DELETE`` expires every issued token (a test
+    sees the connector fetch a new one).
+    """
+
+    def __init__(self, app: Any, dialect: AuthDialect, config: AuthConfig | None) -> None:
+        self.app = app
+        self.dialect = dialect
+        self.config = config
+        self.tokens: dict[str, float] = {}
+        self.issued = 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if self.config is None or scope["type"] != "http" or path in ("/healthz", "/readyz") or (
+                path.startswith("/_sandbox/") and path != AUTH_PATH):
+            await self.app(scope, receive, send)
+            return
+        if path == AUTH_PATH:
+            if scope["method"] == "DELETE":
+                self.tokens.clear()
+            await _reply(send, 200, {"issued": self.issued, "active": len(self.tokens)})
+            return
+        if path == self.dialect.grant_path and scope["method"] == "POST":
+            status, body = self._token(scope, await _body(receive))
+            await _reply(send, status, body)
+            return
+        authorization = _header(scope, b"authorization")
+        token = authorization[7:] if authorization[:7].lower() == "bearer " else ""
+        expires_at = self.tokens.get(token)
+        if expires_at is None or expires_at < time.monotonic():
+            self.tokens.pop(token, None)
+            await _reply(send, 401, self.dialect.unauthorized(),
+                         [(b"www-authenticate", b'Bearer error="invalid_token"')])
+            return
+        await self.app(scope, receive, send)
+
+    def _token(self, scope: dict[str, Any], raw: bytes) -> tuple[int, dict[str, Any]]:
+        config = self.config
+        assert config is not None
+        form = {k: v[-1] for k, v in parse_qs(raw.decode("latin-1")).items()}
+        if form.get("grant_type") != self.dialect.grant:
+            return 400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"}
+        if self.dialect.grant == JWT_BEARER:
+            refusal = _jwt_refusal(form.get("assertion", ""), config)
+            if refusal:
+                return 400, {"error": "invalid_grant", "error_description": refusal}
+        else:
+            client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+            basic = _header(scope, b"authorization")
+            if basic[:6].lower() == "basic ":
+                try:
+                    client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
+                except (ValueError, binascii.Error):
+                    client_id = secret = ""
+            if not (hmac.compare_digest(client_id, config.client_id)
+                    and hmac.compare_digest(secret, config.client_secret)):
+                return 401, {"error": "invalid_client", "error_description": "client authentication failed"}
+        token = secrets.token_urlsafe(32)
+        self.tokens[token] = time.monotonic() + config.ttl_seconds
+        self.issued += 1
+        body: dict[str, Any] = {"access_token": token, "token_type": "Bearer"}
+        if self.dialect.says_expiry:
+            body["expires_in"] = int(config.ttl_seconds)
+        return 200, body
+
+
+def _jwt_refusal(assertion: str, config: AuthConfig) -> str:
+    """Why Salesforce would refuse this JWT bearer assertion ("" when it is good)."""
+    try:
+        token = jwt.decode(assertion, RSAKey.import_key(config.public_key_pem), algorithms=["RS256"])
+        jwt.JWTClaimsRegistry(
+            iss={"essential": True, "value": config.client_id}, sub={"essential": True, "value": config.username},
+            aud={"essential": True, "value": SALESFORCE_AUDIENCE}, exp={"essential": True},
+        ).validate(token.claims)
+    except JoseError as exc:
+        return f"invalid assertion: {exc.description or exc.error}"
+    except ValueError:
+        return "invalid assertion"
+    if float(token.claims["exp"]) > time.time() + 300:
+        return "expiration is too far in the future"
+    return ""
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+async def _body(receive: Any) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body

@@ -13,6 +13,7 @@ from system_apis.hr.routes import HrV1
 from system_apis.idempotency import IdempotencyStore, database_url
 from system_apis.psa.routes import PsaV1
 from system_apis.settings import SystemSettings
+from system_apis.vendor_auth import VendorCredentials
 from system_apis.vendor_calls import VendorLimits
 
 SERVICE = "system-apis"
@@ -25,9 +26,14 @@ def create_app(settings: SystemSettings) -> Litestar:
             limits = VendorLimits(max_concurrency=getattr(settings, f"{system}_max_concurrency"),
                                   max_wait_seconds=settings.vendor_max_wait_seconds,
                                   exhausted_retry_after_seconds=settings.vendor_exhausted_retry_after_seconds)
+            credentials = VendorCredentials(
+                client_id=getattr(settings, f"{system}_client_id"),
+                client_secret=getattr(settings, f"{system}_client_secret", ""),
+                username=getattr(settings, f"{system}_username", ""),
+                private_key_file=getattr(settings, f"{system}_private_key_file", ""))
             setattr(state, system, connector_for(system, getattr(settings, f"{system}_backend"),
                                                  getattr(settings, f"{system}_url"), settings.vendor_timeout_seconds,
-                                                 limits))
+                                                 limits, credentials))
         state.idempotency = IdempotencyStore(
             database_url(settings.database_url, settings.data_dir),
             lease_seconds=max(30.0, settings.vendor_timeout_seconds * 4),

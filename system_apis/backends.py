@@ -25,8 +25,10 @@ BUNDLED: dict[str, dict[str, str]] = {
 }
 
 
-def connector_for(system: str, backend: str, url: str, timeout_seconds: float, limits: Any = None) -> Any:
-    """The adapter; the bundled vendor connectors also take the vendor's ``limits`` (system_apis.vendor_calls)."""
+def connector_for(system: str, backend: str, url: str, timeout_seconds: float, limits: Any = None,
+                  credentials: Any = None) -> Any:
+    """The adapter; the bundled vendor connectors also take the vendor's ``limits`` (system_apis.vendor_calls) and
+    ``credentials`` (system_apis.vendor_auth)."""
     target = BUNDLED[system].get(backend, backend)
     module_name, _, class_name = target.partition(":")
     if not module_name or not class_name:
@@ -36,6 +38,6 @@ def connector_for(system: str, backend: str, url: str, timeout_seconds: float, l
         adapter = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
         raise SettingsError(f"{system}_backend {backend!r} cannot be loaded: {exc}") from exc
-    if backend == "sandbox" and limits is not None:
-        return adapter(url, timeout_seconds, limits=limits)
+    if backend == "sandbox":
+        return adapter(url, timeout_seconds, limits=limits, credentials=credentials)
     return adapter(url, timeout_seconds)

@@ -41,6 +41,15 @@ def vendor_problem(vendor: str, status: int, message: str, fields: Iterable[tupl
         return Conflict(f"{vendor} refused the change: {canonical_text(message, field_map)}", downstream=vendor)
     if status in (400, 422):
         return validation_problem(vendor, fields, field_map)
-    # 401/403/405 from a vendor mean our connector or its credentials are wrong: the vendor failed us.
+    if status == 401:
+        return credentials_refused(vendor, status, message)
+    # 403/405 from a vendor mean our connector or its credentials are wrong: the vendor failed us.
     return ProblemError(f"{vendor} failed: it answered {status}", status=502, slug="downstream-error",
+                        downstream=vendor)
+
+
+def credentials_refused(vendor: str, status: int, message: str) -> ProblemError:
+    """The vendor refused the connector's credentials (none, wrong, or a token it no longer accepts)."""
+    return ProblemError(f"{vendor} refused this system tier's credentials ({status}: {message[:200]}); check the "
+                        "connector's client id and secret or key", status=502, slug="downstream-error",
                         downstream=vendor)

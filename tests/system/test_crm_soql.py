@@ -6,12 +6,14 @@ import httpx
 
 from tests.conftest import RunningStack
 from tests.system.conftest import SystemApis
+from tests.system.vendor_access import vendor_client
 
 QUERY = "/services/data/v60.0/query"
 
 
 def soql(stack: RunningStack, text: str) -> httpx.Response:
-    return httpx.get(stack.stack.url("sandbox-crm") + QUERY, params={"q": text})
+    with vendor_client(stack, "crm") as crm:
+        return crm.get(QUERY, params={"q": text})
 
 
 def test_fields_all_without_a_limit_is_refused_as_salesforce_refuses_it(stack: RunningStack) -> None:

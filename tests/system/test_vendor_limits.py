@@ -12,18 +12,19 @@ import httpx
 
 from tests.conftest import RunningStack
 from tests.system.conftest import SystemApis
+from tests.system.vendor_access import vendor_client
 
 WORKER = {"worker_id": "wrk_e1001"}
 
 
 @contextmanager
-def limits(stack: RunningStack, system: str, plan: dict[str, Any]) -> Iterator[str]:
-    sandbox = stack.stack.url(f"sandbox-{system}")
-    httpx.put(f"{sandbox}/_sandbox/limits", json=plan).raise_for_status()
-    try:
-        yield sandbox
-    finally:
-        httpx.delete(f"{sandbox}/_sandbox/limits").raise_for_status()
+def limits(stack: RunningStack, system: str, plan: dict[str, Any]) -> Iterator[httpx.Client]:
+    with vendor_client(stack, system) as vendor:
+        vendor.put("/_sandbox/limits", json=plan).raise_for_status()
+        try:
+            yield vendor
+        finally:
+            vendor.delete("/_sandbox/limits").raise_for_status()
 
 
 def vendor_counter(stack: RunningStack, name: str, vendor: str) -> float:
@@ -37,9 +38,9 @@ def test_a_vendor_429_with_retry_after_is_waited_out_then_the_call_succeeds(
 ) -> None:
     waits_before = vendor_counter(stack, "psgw_vendor_waits_total", "sandbox-hr")
     with limits(stack, "hr", {"per_window": 1, "window_seconds": 1}) as sandbox:
-        refused = httpx.get(f"{sandbox}/ccx/api/v1/northwind/workers", params={"limit": 1})
+        refused = sandbox.get("/ccx/api/v1/northwind/workers", params={"limit": 1})
         if refused.status_code == 200:  # the window turned between the two calls: spend this one too
-            refused = httpx.get(f"{sandbox}/ccx/api/v1/northwind/workers", params={"limit": 1})
+            refused = sandbox.get("/ccx/api/v1/northwind/workers", params={"limit": 1})
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
         assert "error" in refused.json()  # Workday's error envelope
 
@@ -51,7 +52,7 @@ def test_a_vendor_429_with_retry_after_is_waited_out_then_the_call_succeeds(
 
 def test_a_spent_rate_budget_is_a_503_naming_the_vendor_with_retry_after(stack: RunningStack, apis: SystemApis) -> None:
     with limits(stack, "hr", {"per_window": 1, "window_seconds": 600}) as sandbox:
-        httpx.get(f"{sandbox}/ccx/api/v1/northwind/workers", params={"limit": 1})  # the window's one call
+        sandbox.get("/ccx/api/v1/northwind/workers", params={"limit": 1})  # the window's one call
         response = apis.call("GET", "hr", "/workers/{worker_id}", 503, path=WORKER)
 
     problem = response.json()
@@ -62,10 +63,10 @@ def test_a_spent_rate_budget_is_a_503_naming_the_vendor_with_retry_after(stack: 
 
 def test_salesforce_reports_api_usage_and_a_spent_daily_budget_is_a_503(stack: RunningStack, apis: SystemApis) -> None:
     with limits(stack, "crm", {"daily": 3, "used": 1}) as sandbox:
-        answered = httpx.get(f"{sandbox}/services/data/v60.0/sobjects/Account/AccountNumber/C-1001")
+        answered = sandbox.get("/services/data/v60.0/sobjects/Account/AccountNumber/C-1001")
         assert answered.headers["sforce-limit-info"] == "api-usage=2/3"
-        httpx.get(f"{sandbox}/services/data/v60.0/sobjects/Account/AccountNumber/C-1001")
-        refused = httpx.get(f"{sandbox}/services/data/v60.0/sobjects/Account/AccountNumber/C-1001")
+        sandbox.get("/services/data/v60.0/sobjects/Account/AccountNumber/C-1001")
+        refused = sandbox.get("/services/data/v60.0/sobjects/Account/AccountNumber/C-1001")
         assert refused.status_code == 403
         assert refused.json()[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
 

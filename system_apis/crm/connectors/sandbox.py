@@ -36,11 +36,13 @@ from system_apis import cursors
 from system_apis.crm.models import ChangedObject, RecordChange
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.money import exponent, plain
+from system_apis.vendor_auth import JwtBearerToken, VendorCredentials, token_source
 from system_apis.vendor_calls import VendorDownstream, VendorLimits
 from system_apis.vendor_errors import vendor_problem
 from system_apis.vendor_keys import KeyMap
 
 VENDOR = "sandbox-crm"
+TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - the vendor's token endpoint, not a secret
 API = "/services/data/v60.0"
 STAGE: dict[str, OpportunityStage] = {"Prospecting": "prospecting", "Qualification": "qualification",
                                       "Proposal/Price Quote": "proposal", "Negotiation/Review": "negotiation",
@@ -305,9 +307,12 @@ def rate_card_to_vendor(card: RateCard) -> tuple[dict[str, Any], list[dict[str, 
 # --- the adapter -----------------------------------------------------------------------------------------------
 
 class SandboxCrm:
-    def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None) -> None:
-        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, limits=limits,
-                                        budget_spent=budget_spent)
+    def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None,
+                 credentials: VendorCredentials | None = None) -> None:
+        tokens = token_source(JwtBearerToken, VENDOR, base_url.rstrip("/") + TOKEN_PATH, credentials,
+                              timeout_seconds)
+        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, credentials=tokens,
+                                        limits=limits, budget_spent=budget_spent)
         self.keys = CrmKeys()
 
     async def aclose(self) -> None:

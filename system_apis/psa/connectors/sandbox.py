@@ -41,11 +41,13 @@ from system_apis.psa.models import (
     TimeEntryFilter,
     TimeEntryTransitionItem,
 )
+from system_apis.vendor_auth import ClientCredentialsToken, VendorCredentials, token_source
 from system_apis.vendor_calls import VendorDownstream, VendorLimits
 from system_apis.vendor_errors import vendor_problem
 from system_apis.vendor_keys import KeyMap
 
 VENDOR = "sandbox-psa"
+TOKEN_PATH = "/oauth2/token"  # noqa: S105 - the vendor's token endpoint, not a secret
 PROJECT_STATUS: dict[str, ProjectStatus] = {"Planned": "planned", "In Progress": "active", "Paused": "on_hold",
                                             "Completed": "closed"}
 BILLING_MODEL: dict[str, BillingModel] = {"T&M": "time_and_materials", "FIXED": "fixed_fee",
@@ -347,9 +349,12 @@ def timecard_changes(changes: dict[str, object], keys: PsaKeys) -> dict[str, Any
 # --- the adapter -----------------------------------------------------------------------------------------------
 
 class SandboxPsa:
-    def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None) -> None:
+    def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None,
+                 credentials: VendorCredentials | None = None) -> None:
+        tokens = token_source(ClientCredentialsToken, VENDOR, base_url.rstrip("/") + TOKEN_PATH, credentials,
+                              timeout_seconds)
         # This vendor honours Idempotency-Key on its creating POSTs: a write it limited may be sent again.
-        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds,
+        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, credentials=tokens,
                                         limits=replace(limits or VendorLimits(), honours_idempotency_key=True))
         self.keys = PsaKeys()
 
