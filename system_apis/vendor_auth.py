@@ -10,7 +10,6 @@ gateway.yaml; ``psgw up`` generates them in the data dir at first start and give
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from runtime.downstream import CachedToken
 from runtime.problems import ProblemError
 from system_apis.vendor_errors import credentials_refused
 
@@ -37,54 +37,30 @@ class VendorCredentials:
     private_key_file: str = ""
 
 
-class VendorToken:
-    """A vendor access token, cached, fetched once for concurrent callers, renewed on expiry or on a 401."""
+class VendorToken(CachedToken):
+    """A vendor access token from the vendor's token endpoint (``_request``: the grant's form and client auth)."""
+
+    default_lifetime = None  # Salesforce says no expires_in: the session lasts until the vendor answers 401
 
     def __init__(self, vendor: str, token_url: str, credentials: VendorCredentials, timeout_seconds: float) -> None:
+        super().__init__(httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds)))
         self.vendor = vendor
-        self.credentials = credentials
         self.token_url = token_url
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds))
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._lock = asyncio.Lock()
+        self.credentials = credentials
 
-    def invalidate(self) -> None:
-        self._token = None
-
-    async def token(self) -> str:
-        if self._token and time.monotonic() < self._expires_at:
-            return self._token
-        async with self._lock:
-            if self._token and time.monotonic() < self._expires_at:
-                return self._token
-            try:
-                response = await self._http.post(self.token_url, **self._request())
-            except httpx.HTTPError as exc:
-                raise ProblemError(
-                    f"{self.vendor} token endpoint unreachable ({type(exc).__name__})",
-                    status=503,
-                    slug="downstream-unavailable",
-                    downstream=self.vendor,
-                ) from exc
-            if response.status_code != 200:
-                raise credentials_refused(self.vendor, response.status_code, response.text)
-            body: dict[str, Any] = response.json()
-            self._token = str(body["access_token"])
-            lifetime = body.get("expires_in")
-            # No expires_in (Salesforce): keep the session until the vendor refuses it with 401.
-            self._expires_at = (
-                time.monotonic() + max(float(lifetime) - 60.0, float(lifetime) / 2)
-                if lifetime is not None
-                else float("inf")
-            )
-            return self._token
+    async def _fetch(self) -> dict[str, Any]:
+        try:
+            response = await self._http.post(self.token_url, **self._request())
+        except httpx.HTTPError as exc:
+            raise ProblemError(f"{self.vendor} token endpoint unreachable ({type(exc).__name__})", status=503,
+                               slug="downstream-unavailable", downstream=self.vendor) from exc
+        if response.status_code != 200:
+            raise credentials_refused(self.vendor, response.status_code, response.text)
+        body: dict[str, Any] = response.json()
+        return body
 
     def _request(self) -> dict[str, Any]:
         raise NotImplementedError
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
 
 class ClientCredentialsToken(VendorToken):

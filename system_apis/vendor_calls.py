@@ -20,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from prometheus_client import Counter
 
 from runtime.downstream import IDEMPOTENT_METHODS, Downstream, Reply
 from runtime.problems import ProblemError
+from system_apis.vendor_auth import VendorCredentials, VendorToken, token_source
 
 LIMITED = Counter("psgw_vendor_limited_total", "Vendor answers saying a call limit was reached", ["vendor", "status"])
 WAITS = Counter("psgw_vendor_waits_total", "Vendor Retry-After waits honoured before calling again", ["vendor"])
@@ -45,7 +46,7 @@ class VendorLimits:
     max_wait_seconds: float = 10.0
     # What to tell callers when the vendor says its budget is spent without saying when it comes back.
     exhausted_retry_after_seconds: int = 3600
-    # Does the vendor honour Idempotency-Key on writes (then a limited write may be sent again)?
+    # Does the vendor honour Idempotency-Key on writes (then a limited write may be sent again)? Per connector.
     honours_idempotency_key: bool = False
 
 
@@ -71,9 +72,12 @@ def vendor_exhausted(vendor: str, retry_after: float) -> ProblemError:
 
 
 class VendorDownstream(Downstream):
-    """A :class:`Downstream` to a vendor, sent within the vendor's limits (see the module docstring).
+    """A :class:`Downstream` to a vendor, authenticated and sent within the vendor's limits (module docstring).
 
-    ``budget_spent(reply)`` recognises the dialect's own exhaustion answer (default: none beyond 429/503).
+    ``grant`` at ``token_path`` (``system_apis.vendor_auth``) with ``credentials`` authenticates the calls (none
+    without credentials); ``honours_idempotency_key``: the vendor answers a repeated keyed write with the first
+    outcome, so a limited write may be sent again; ``budget_spent(reply)`` recognises the dialect's own exhaustion
+    answer (default: none beyond 429/503).
     """
 
     def __init__(
@@ -81,12 +85,17 @@ class VendorDownstream(Downstream):
         name: str,
         base_url: str,
         *,
+        timeout_seconds: float,
+        grant: type[VendorToken],
+        token_path: str,
+        credentials: VendorCredentials | None = None,
         limits: VendorLimits | None = None,
+        honours_idempotency_key: bool = False,
         budget_spent: Callable[[Reply], bool] | None = None,
-        **kwargs: Any,
     ) -> None:
-        super().__init__(name, base_url, **kwargs)
-        self.limits = limits or VendorLimits()
+        tokens = token_source(grant, name, base_url.rstrip("/") + token_path, credentials, timeout_seconds)
+        super().__init__(name, base_url, timeout_seconds=timeout_seconds, credentials=tokens)
+        self.limits = replace(limits or VendorLimits(), honours_idempotency_key=honours_idempotency_key)
         self._slots = asyncio.Semaphore(self.limits.max_concurrency)
         self._budget_spent = budget_spent or (lambda _reply: False)
 

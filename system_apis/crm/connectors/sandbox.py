@@ -36,7 +36,7 @@ from system_apis import cursors
 from system_apis.crm.models import ChangedObject, RecordChange
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.money import exponent, plain
-from system_apis.vendor_auth import JwtBearerToken, VendorCredentials, token_source
+from system_apis.vendor_auth import JwtBearerToken, VendorCredentials
 from system_apis.vendor_calls import VendorDownstream, VendorLimits
 from system_apis.vendor_errors import vendor_problem
 from system_apis.vendor_keys import KeyMap
@@ -309,9 +309,8 @@ def rate_card_to_vendor(card: RateCard) -> tuple[dict[str, Any], list[dict[str, 
 class SandboxCrm:
     def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None,
                  credentials: VendorCredentials | None = None) -> None:
-        tokens = token_source(JwtBearerToken, VENDOR, base_url.rstrip("/") + TOKEN_PATH, credentials,
-                              timeout_seconds)
-        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, credentials=tokens,
+        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, grant=JwtBearerToken,
+                                        token_path=TOKEN_PATH, credentials=credentials,
                                         limits=limits, budget_spent=budget_spent)
         self.keys = CrmKeys()
 

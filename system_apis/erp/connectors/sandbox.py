@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -54,7 +54,7 @@ from system_apis.erp.models import (
 )
 from system_apis.ids import Kind, is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.money import from_minor, plain, to_minor
-from system_apis.vendor_auth import ClientCredentialsToken, VendorCredentials, token_source
+from system_apis.vendor_auth import ClientCredentialsToken, VendorCredentials
 from system_apis.vendor_calls import VendorDownstream, VendorLimits
 from system_apis.vendor_errors import validation_problem, vendor_problem
 from system_apis.vendor_keys import KeyMap
@@ -457,11 +457,9 @@ def refusal(status: int, body: Any, field_map: dict[str, str], what: str) -> Pro
 class SandboxErp:
     def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None,
                  credentials: VendorCredentials | None = None) -> None:
-        tokens = token_source(ClientCredentialsToken, VENDOR, base_url.rstrip("/") + TOKEN_PATH, credentials,
-                              timeout_seconds)
-        # This vendor honours Idempotency-Key on its creating POSTs: a write it limited may be sent again.
-        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, credentials=tokens,
-                                        limits=replace(limits or VendorLimits(), honours_idempotency_key=True))
+        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, grant=ClientCredentialsToken,
+                                        token_path=TOKEN_PATH, credentials=credentials,
+                                        limits=limits, honours_idempotency_key=True)
         self.keys = ErpKeys()
 
     async def aclose(self) -> None:

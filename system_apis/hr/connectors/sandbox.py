@@ -12,7 +12,7 @@ from contracts.canonical import BusinessUnit, CostCenter, CostRate, Page, Role, 
 from runtime.problems import NotFound
 from system_apis import cursors
 from system_apis.ids import is_canonical, to_business_key, to_canonical
-from system_apis.vendor_auth import ClientCredentialsToken, VendorCredentials, token_source
+from system_apis.vendor_auth import ClientCredentialsToken, VendorCredentials
 from system_apis.vendor_calls import VendorDownstream, VendorLimits
 from system_apis.vendor_errors import vendor_problem
 from system_apis.vendor_keys import KeyMap
@@ -103,9 +103,8 @@ def business_unit_from_vendor(body: dict[str, Any]) -> BusinessUnit:
 class SandboxHr:
     def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None,
                  credentials: VendorCredentials | None = None) -> None:
-        tokens = token_source(ClientCredentialsToken, VENDOR, base_url.rstrip("/") + TOKEN_PATH, credentials,
-                              timeout_seconds)
-        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, credentials=tokens,
+        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, grant=ClientCredentialsToken,
+                                        token_path=TOKEN_PATH, credentials=credentials,
                                         limits=limits)
         self.wids: KeyMap[str] = KeyMap()
 

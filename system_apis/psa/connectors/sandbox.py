@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -41,7 +41,7 @@ from system_apis.psa.models import (
     TimeEntryFilter,
     TimeEntryTransitionItem,
 )
-from system_apis.vendor_auth import ClientCredentialsToken, VendorCredentials, token_source
+from system_apis.vendor_auth import ClientCredentialsToken, VendorCredentials
 from system_apis.vendor_calls import VendorDownstream, VendorLimits
 from system_apis.vendor_errors import vendor_problem
 from system_apis.vendor_keys import KeyMap
@@ -351,11 +351,9 @@ def timecard_changes(changes: dict[str, object], keys: PsaKeys) -> dict[str, Any
 class SandboxPsa:
     def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None,
                  credentials: VendorCredentials | None = None) -> None:
-        tokens = token_source(ClientCredentialsToken, VENDOR, base_url.rstrip("/") + TOKEN_PATH, credentials,
-                              timeout_seconds)
-        # This vendor honours Idempotency-Key on its creating POSTs: a write it limited may be sent again.
-        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, credentials=tokens,
-                                        limits=replace(limits or VendorLimits(), honours_idempotency_key=True))
+        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, grant=ClientCredentialsToken,
+                                        token_path=TOKEN_PATH, credentials=credentials,
+                                        limits=limits, honours_idempotency_key=True)
         self.keys = PsaKeys()
 
     async def aclose(self) -> None:
