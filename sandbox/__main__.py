@@ -33,7 +33,7 @@ def build_app(system: str, data_dir: Path, today: dt.date | None = None, month_e
         store.transaction(seed, store, firm.with_month_end(firm.build(today), month_end_entries))
     environ = dict(os.environ)
     # Authentication outside the limits: token requests do not spend the API budget (as at Salesforce).
-    return FaultInjector(VendorAuth(VendorLimits(create(store), limits, initial_limits(environ)), auth,
+    return FaultInjector(VendorAuth(VendorLimits(create(store), limits, initial_limits(environ, limits)), auth,
                                     AuthConfig.from_environ(environ)), system)
 
 

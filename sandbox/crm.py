@@ -194,6 +194,7 @@ def malformed(message: str) -> VendorError:
 LIMITS = LimitDialect(
     too_many=lambda _seconds: error(429, "REQUEST_LIMIT_EXCEEDED", "ConcurrentRequests Limit exceeded.").body,
     daily_exhausted=lambda: error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.").body,
+    default_daily=100_000,  # an Enterprise Edition org's base allocation per 24 hours
 )
 
 

@@ -63,6 +63,7 @@ def parse_date(value: Any) -> dt.date | None:
 # --- vendor API limits -----------------------------------------------------------------------------------------
 
 LIMITS_PATH = "/_sandbox/limits"
+DAY_SECONDS = 86_400.0
 
 
 @dataclass
@@ -74,6 +75,7 @@ class LimitPlan:
     per_window: int = 0
     window_seconds: float = 1.0
     used: int = 0
+    day_started: float = field(default_factory=time.monotonic)
     window_started: float = field(default_factory=time.monotonic)
     window_used: int = 0
 
@@ -92,7 +94,8 @@ class VendorLimits:
 
     ``PUT /_sandbox/limits`` with ``{"daily", "per_window", "window_seconds", "used"}`` replaces the plan (tests set
     small limits), ``DELETE`` restores the start-up plan, ``GET`` shows it. Start-up plan from the environment:
-    ``PSGW_SANDBOX_DAILY_API_LIMIT`` and ``PSGW_SANDBOX_RATE_LIMIT`` (``<calls>/<seconds>``).
+    ``PSGW_SANDBOX_DAILY_API_LIMIT`` (default: the dialect's, 0 for none; the day restarts 24 h after it began) and
+    ``PSGW_SANDBOX_RATE_LIMIT`` (``<calls>/<seconds>``, default none).
     """
 
     def __init__(self, app: Any, dialect: LimitDialect, initial: LimitPlan) -> None:
@@ -121,6 +124,8 @@ class VendorLimits:
             plan.window_used += 1
         extra: list[tuple[bytes, bytes]] = []
         if plan.daily:
+            if now - plan.day_started >= DAY_SECONDS:
+                plan.day_started, plan.used = now, 0
             if plan.used >= plan.daily:
                 await _reply(send, 403, self.dialect.daily_exhausted(), self.dialect.usage_headers(plan))
                 return
@@ -156,9 +161,10 @@ class VendorLimits:
 class LimitDialect:
     """How a vendor says "too many calls" (429 + Retry-After, body in its error shape) and reports usage."""
 
-    def __init__(self, too_many: Any, daily_exhausted: Any = None) -> None:
+    def __init__(self, too_many: Any, daily_exhausted: Any = None, default_daily: int = 0) -> None:
         self._too_many = too_many
         self._daily = daily_exhausted
+        self.default_daily = default_daily
 
     def too_many(self, retry_after: int) -> Any:
         return self._too_many(retry_after)
@@ -173,9 +179,10 @@ class LimitDialect:
         return [(b"sforce-limit-info", f"api-usage={plan.used}/{plan.daily}".encode())]
 
 
-def initial_limits(environ: dict[str, str]) -> LimitPlan:
+def initial_limits(environ: dict[str, str], dialect: LimitDialect) -> LimitPlan:
     per_window, _, seconds = (environ.get("PSGW_SANDBOX_RATE_LIMIT") or "0/1").partition("/")
-    return LimitPlan(daily=int(environ.get("PSGW_SANDBOX_DAILY_API_LIMIT") or 0), per_window=int(per_window),
+    daily = environ.get("PSGW_SANDBOX_DAILY_API_LIMIT")
+    return LimitPlan(daily=int(daily) if daily else dialect.default_daily, per_window=int(per_window),
                      window_seconds=float(seconds or 1))
 
 

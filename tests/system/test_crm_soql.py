@@ -30,6 +30,7 @@ def test_fields_all_without_a_limit_is_refused_as_salesforce_refuses_it(stack: R
 
     bounded = soql(stack, "SELECT FIELDS(ALL) FROM Account ORDER BY AccountNumber LIMIT 200")
     assert bounded.status_code == 200 and bounded.json()["records"][0]["AccountNumber"]
+    assert bounded.headers["sforce-limit-info"].endswith("/100000")  # every answer reports the org's API usage
 
 
 def test_the_crm_connector_reads_every_listing_with_queries_salesforce_accepts(apis: SystemApis) -> None:

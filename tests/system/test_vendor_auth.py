@@ -74,3 +74,19 @@ def test_an_expired_token_is_replaced_and_the_call_succeeds(
         apis.call("GET", system, read, 200, path=path)
 
         assert vendor.get("/_sandbox/auth").json()["issued"] > issued  # the connector fetched a new one
+
+
+@pytest.mark.parametrize(
+    ("system", "path", "code"),
+    [
+        ("psa", "/api/v3/projects", "INVALID_TOKEN"),
+        ("erp", "/api/v1/customers", "INVALID_LOGIN"),
+    ],
+)
+def test_the_psa_and_erp_refuse_a_call_without_a_token_in_their_own_shape(
+    stack: RunningStack, system: str, path: str, code: str
+) -> None:
+    refused = httpx.get(stack.stack.url(f"sandbox-{system}") + path)
+    assert refused.status_code == 401 and code in refused.text
+    with vendor_client(stack, system) as vendor:
+        assert vendor.get(path).status_code == 200

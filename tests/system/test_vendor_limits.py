@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import RunningStack
 from tests.system.conftest import SystemApis
@@ -75,3 +76,13 @@ def test_salesforce_reports_api_usage_and_a_spent_daily_budget_is_a_503(stack: R
     problem = response.json()
     assert problem["type"].endswith("/vendor-limit-exceeded") and problem["downstream"] == "sandbox-crm"
     assert int(response.headers["retry-after"]) >= 1
+
+
+@pytest.mark.parametrize(("system", "path"), [("psa", "/api/v3/projects"), ("erp", "/api/v1/customers")])
+def test_the_psa_and_erp_answer_429_with_retry_after_past_their_rate(
+    stack: RunningStack, system: str, path: str
+) -> None:
+    with limits(stack, system, {"per_window": 1, "window_seconds": 600}) as vendor:
+        vendor.get(path)
+        refused = vendor.get(path)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
