@@ -1,34 +1,35 @@
-"""The experience tier app: mobile time entry (v1, v2), approvals inbox, dashboards and the dashboard page,
-finance operations and its page."""
+"""The experience tier app: mobile time entry (v1, v2), approvals inbox, dashboards, finance operations, and the
+pages people use them from (time, approvals, dashboards, finance operations)."""
 
 from __future__ import annotations
 
 from litestar import Litestar
 
 from experience_apis.approvals.routes import ApprovalsV1
+from experience_apis.approvals_web import APPROVALS_PAGE
 from experience_apis.dashboards.routes import DashboardsV1
-from experience_apis.dashboards.web import WebFront, create_web_app
+from experience_apis.dashboards.web import DASHBOARD_PAGE
 from experience_apis.finance_ops.routes import FinanceOpsV1
-from experience_apis.finance_ops.web import FinancePageFront, create_finance_page
-from experience_apis.lifecycle import MOBILE_TIME_V1, LifecycleHeaders
+from experience_apis.finance_ops.web import FINANCE_PAGE
 from experience_apis.mobile_time.routes import MobileTimeV1, MobileTimeV2
 from experience_apis.settings import ExperienceSettings
+from experience_apis.signin.pages import PagesFront, create_pages_app
+from experience_apis.time_web import TIME_PAGE
 from runtime.app import create_tier_app, gateway_downstream
 
 SERVICE = "experience-apis"
+PAGES = (TIME_PAGE, APPROVALS_PAGE, DASHBOARD_PAGE, FINANCE_PAGE)
 
 
 def create_app(settings: ExperienceSettings) -> Litestar:
-    web = create_web_app(settings, SERVICE)
-    finance_page = create_finance_page(settings, SERVICE)
-
     app = create_tier_app(
         service=SERVICE,
         settings=settings,
         route_handlers=[MobileTimeV1, MobileTimeV2, ApprovalsV1, DashboardsV1, FinanceOpsV1],
         downstreams=lambda: {"gateway": gateway_downstream(settings)},
     )
-    # Outermost: the pages' own apps beside the API, and lifecycle headers on every answer of a deprecated version.
-    pages = FinancePageFront(WebFront(app.asgi_handler, web), finance_page)
-    app.asgi_handler = LifecycleHeaders(pages, (MOBILE_TIME_V1,))  # type: ignore[assignment]
+    # Outermost: the pages' own app beside the API. (A deprecated version's Deprecation/Sunset headers are the
+    # gateway's lifecycle policy, from the contract.)
+    pages_app = create_pages_app(settings, SERVICE, PAGES)
+    app.asgi_handler = PagesFront(app.asgi_handler, pages_app, PAGES)  # type: ignore[assignment]
     return app

@@ -13,6 +13,8 @@ from typing import Any
 
 from runtime.settings import SettingsError
 
+# The systems of record whose sandbox connectors authenticate and keep within vendor limits.
+VENDOR_SYSTEMS = ("psa", "erp", "hr", "crm")
 BUNDLED: dict[str, dict[str, str]] = {
     "psa": {"sandbox": "system_apis.psa.connectors.sandbox:SandboxPsa",
             "tryton": "system_apis.psa.connectors.tryton:TrytonPsa"},
@@ -22,13 +24,15 @@ BUNDLED: dict[str, dict[str, str]] = {
            "tryton": "system_apis.hr.connectors.tryton:TrytonHr"},
     "crm": {"sandbox": "system_apis.crm.connectors.sandbox:SandboxCrm",
             "tryton": "system_apis.crm.connectors.tryton:TrytonCrm"},
+    "tax": {"sandbox": "system_apis.tax.connectors.sandbox:SandboxTax"},
+    "einvoice": {"sandbox": "system_apis.einvoice.connectors.sandbox:SandboxAccessPoint"},
 }
 
 
 def connector_for(system: str, backend: str, url: str, timeout_seconds: float, limits: Any = None,
                   credentials: Any = None) -> Any:
-    """The adapter; the bundled vendor connectors also take the vendor's ``limits`` (system_apis.vendor_calls) and
-    ``credentials`` (system_apis.vendor_auth)."""
+    """The adapter; the bundled connectors to the systems of record (``VENDOR_SYSTEMS``) also take the vendor's
+    ``limits`` (system_apis.vendor_calls) and ``credentials`` (system_apis.vendor_auth)."""
     target = BUNDLED[system].get(backend, backend)
     module_name, _, class_name = target.partition(":")
     if not module_name or not class_name:
@@ -38,6 +42,6 @@ def connector_for(system: str, backend: str, url: str, timeout_seconds: float, l
         adapter = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
         raise SettingsError(f"{system}_backend {backend!r} cannot be loaded: {exc}") from exc
-    if backend == "sandbox":
+    if backend == "sandbox" and system in VENDOR_SYSTEMS:
         return adapter(url, timeout_seconds, limits=limits, credentials=credentials)
     return adapter(url, timeout_seconds)

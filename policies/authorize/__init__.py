@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 import msgspec
 
 from policies.exchange import ApiTarget, CallerLayer, Exchange, Layer
+from policies.registry import BuildContext, PolicySpec
 from runtime.problems import ProblemError
 
 # Which layers each kind of caller may call at all; ``allowed_layers`` on a client can only narrow
@@ -74,7 +75,7 @@ class Authorize:
         self.write: Requirement = (api.write_scopes,)
         self.by_operation = dict(operation_requirements or {}) if config.scopes_from_contract else {}
 
-    async def on_request(self, exchange: Exchange) -> None:
+    async def access(self, exchange: Exchange) -> None:
         client, principal = exchange.client, exchange.principal
         assert client is not None and principal is not None  # authenticate runs first
         if self.config.enforce_layer_rule:
@@ -111,3 +112,22 @@ class Authorize:
             raise Denied("writes to system APIs are only accepted from the process tier (layer rule)",
                          slug="layer-violation", reason="layer_violation", caller_layer=client.layer,
                          target_layer=api.layer)
+
+
+def operation_requirements(operations: Iterable[object]) -> dict[object, Requirement]:
+    """Each contract operation's scope requirement (operations without ``security`` are left out)."""
+    found: dict[object, Requirement] = {}
+    for operation in operations:
+        requirement = requirement_of(operation.security)  # type: ignore[attr-defined]
+        if requirement is not None:
+            found[operation] = requirement
+    return found
+
+
+def _build(config: AuthorizeConfig, ctx: BuildContext) -> Authorize:
+    operations = ctx.contract.operations if ctx.contract is not None else ()
+    return Authorize(config, ctx.api, operation_requirements(operations))
+
+
+POLICY = PolicySpec(name="authorize", config=AuthorizeConfig, priority=1400, build=_build, enabled_by_default=True,
+                    required=True, summary="the layer rule, then the scopes the contract operation requires")

@@ -8,8 +8,8 @@ import httpx
 import yaml
 
 from contracts import CONTRACTS_DIR
-from tests.conftest import RunningStack
-from tests.gateway.conftest import GatewayProcess, base_config
+from tests.support.gateway import GatewayProcess, base_config
+from tests.support.stack import RunningStack
 
 
 def test_catalog_json_lists_every_api_with_versions_scopes_and_limits(stack: RunningStack) -> None:

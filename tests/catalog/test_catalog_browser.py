@@ -11,9 +11,9 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser import headless_chromium
-from tests.conftest import RunningStack
-from tests.gateway.conftest import GatewayProcess, base_config
+from tests.support.browser import headless_chromium
+from tests.support.gateway import GatewayProcess, base_config
+from tests.support.stack import RunningStack
 
 
 def visible_apis(driver) -> list[str]:  # type: ignore[no-untyped-def]

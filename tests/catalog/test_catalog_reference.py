@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.catalog.problem_sources import emitted_problem_slugs
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 MOBILE_V2 = "/catalog/apis/experience/mobile-time/v2"
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from gateway.cli import main
 from gateway.launcher import REPO_ROOT
-from tests.conftest import DEMO_CONSULTANT, RunningStack
+from tests.support.stack import DEMO_CONSULTANT, RunningStack
 
 ADMIN = {"PSGW_ADMIN_CLIENT_ID": "security-admin", "PSGW_ADMIN_CLIENT_SECRET": "demo-secret-security-admin"}
 

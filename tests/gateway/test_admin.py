@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from gateway.launcher import REPO_ROOT
-from tests.gateway.conftest import GatewayProcess, ServerProcess, admin_headers, base_config
+from tests.support.gateway import GatewayProcess, ServerProcess, admin_headers, base_config
 
 PROJECT = "/system/psa/v1/projects/prj_4001"
 ADMIN_SECRET = "demo-secret-security-admin"

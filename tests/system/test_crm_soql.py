@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 from tests.system.conftest import SystemApis
 from tests.system.vendor_access import vendor_client
 

@@ -11,7 +11,7 @@ import pytest
 from runtime.problems import ProblemError
 from system_apis.hr.connectors.sandbox import SandboxHr
 from system_apis.vendor_auth import VendorCredentials
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 from tests.system.conftest import SystemApis
 from tests.system.vendor_access import TOKEN_PATHS, vendor_client
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 from tests.system.conftest import SystemApis
 from tests.system.vendor_access import vendor_client
 

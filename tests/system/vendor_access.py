@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -10,7 +11,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from gateway.launcher import vendor_credentials
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 TOKEN_PATHS = {
     "psa": "/oauth2/token",
@@ -52,3 +53,19 @@ def vendor_client(stack: RunningStack, system: str) -> httpx.Client:
         base_url=stack.stack.url(f"sandbox-{system}"),
         headers={"Authorization": "Bearer " + vendor_token(stack, system)},
     )
+
+
+class SandboxCredentials(httpx.Auth):
+    """httpx auth for direct calls to any sandbox vendor of the stack: each gets its own vendor's token."""
+
+    def __init__(self, stack: RunningStack) -> None:
+        self.stack = stack
+        self.tokens: dict[str, str] = {}
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        system = next((s for s in TOKEN_PATHS if request.url.port == self.stack.stack.ports.sandboxes[s]), None)
+        if system is not None:
+            if system not in self.tokens:
+                self.tokens[system] = vendor_token(self.stack, system)
+            request.headers["Authorization"] = "Bearer " + self.tokens[system]
+        yield request

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 
 from gateway.launcher import REPO_ROOT
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 MARKER = "=== tour block"
 
