@@ -11,6 +11,7 @@ from experience_apis.dashboards.web import WebFront, create_web_app
 from experience_apis.finance_ops.routes import FinanceOpsV1
 from experience_apis.finance_ops.web import FinancePageFront, create_finance_page
 from experience_apis.lifecycle import MOBILE_TIME_V1, LifecycleHeaders
+from experience_apis.mobile_time.expenses import MobileExpensesV2
 from experience_apis.mobile_time.routes import MobileTimeV1, MobileTimeV2
 from experience_apis.settings import ExperienceSettings
 from runtime.app import create_tier_app, gateway_downstream
@@ -25,7 +26,7 @@ def create_app(settings: ExperienceSettings) -> Litestar:
     app = create_tier_app(
         service=SERVICE,
         settings=settings,
-        route_handlers=[MobileTimeV1, MobileTimeV2, ApprovalsV1, DashboardsV1, FinanceOpsV1],
+        route_handlers=[MobileTimeV1, MobileTimeV2, MobileExpensesV2, ApprovalsV1, DashboardsV1, FinanceOpsV1],
         downstreams=lambda: {"gateway": gateway_downstream(settings)},
     )
     # Outermost: the pages' own apps beside the API, and lifecycle headers on every answer of a deprecated version.

@@ -194,3 +194,27 @@ def test_concurrent_approvals_post_once(
         "the expense to be posted", lambda: ok(experience.get(f"{EXPENSES}/{captured['id']}"))["state"] == "posted"
     )
     assert len(erp_postings_of(system, captured["id"])) == 1
+
+
+def test_a_consultant_captures_expenses_on_the_phone_and_sees_only_their_own(
+    stack: RunningStack, experience: httpx.Client, engagement: dict[str, Any]
+) -> None:
+    mine = "/experience/mobile-time/v2/me/expenses"
+    body = {k: v for k, v in expense(engagement).items() if k != "worker_id"}
+    key = f"phone-{uuid.uuid4().hex[:12]}"
+    with stack.client("mobile-app", subject=engagement["worker_id"]) as phone:
+        first = phone.post(mine, json=body, headers={"Idempotency-Key": key})
+        assert_matches_contract("experience/mobile-time", "POST", "/me/expenses", first, version=2)
+        captured = ok(first, 201)
+        resent = phone.post(mine, json=body, headers={"Idempotency-Key": key})  # offline: the answer was lost
+        assert resent.status_code == 200 and resent.json()["id"] == captured["id"]
+        no_receipt = phone.post(mine, json=body | {"receipt_ref": None})
+        assert no_receipt.status_code == 422 and no_receipt.json()["errors"][0]["pointer"] == "/receipt_ref"
+        listed = phone.get(mine, params={"limit": 100})
+        assert_matches_contract("experience/mobile-time", "GET", "/me/expenses", listed, version=2)
+    assert ok(experience.get(f"{EXPENSES}/{captured['id']}"))["worker_id"] == engagement["worker_id"]
+    with stack.client("mobile-app", subject=engagement["manager_id"]) as other:
+        theirs = [e["id"] for e in ok(other.get(mine, params={"limit": 100}))["items"]]
+    assert captured["id"] not in theirs
+    with stack.client("mobile-app") as no_person:
+        assert no_person.post(mine, json=body).status_code == 403

@@ -1,0 +1,92 @@
+"""A consultant's expenses on mobile-time v2, captured and read through the expenses process API.
+
+The consultant is the token's subject: an expense is always captured for them and they only ever see their own.
+A phone capturing offline sends each expense with its own Idempotency-Key and resends it until answered: the
+key is namespaced by the worker, so a resend is the first expense and two phones never collide on one key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, HeaderParameter, QueryParameter, RequestBody
+
+from experience_apis.people import worker_of
+from runtime.app import require_scopes
+from runtime.tokens import Principal
+
+EXPENSES = "/process/expenses/v1/expenses"
+IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=150)]
+
+
+class NewMyExpense(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    project_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    category: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    amount: Decimal
+    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+    expense_date: dt.date
+    country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+    billable: bool = True
+    receipt_ref: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    description: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class MyExpense(msgspec.Struct, kw_only=True):
+    id: str
+    project_id: str
+    category: str
+    amount: Decimal
+    currency: str
+    expense_date: dt.date
+    country: str
+    billable: bool
+    receipt_ref: str | None
+    description: str
+    state: str
+    reason_codes: list[str]
+
+
+class MyExpenses(msgspec.Struct, kw_only=True):
+    items: list[MyExpense]
+    next_cursor: str | None = None
+
+
+class MobileExpensesV2(Controller):
+    path = "/experience/mobile-time/v2"
+
+    @post("/me/expenses", operation_id="captureMyExpense")
+    async def capture(
+        self,
+        state: State,
+        principal: NamedDependency[Principal],
+        data: RequestBody[NewMyExpense],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[MyExpense]:
+        require_scopes(principal, "time:write")
+        worker_id = worker_of(principal)
+        reply = await state.downstreams["gateway"].request(
+            "POST",
+            EXPENSES,
+            json={**msgspec.to_builtins(data), "worker_id": worker_id},
+            idempotency_key=f"{worker_id}:{idempotency_key}" if idempotency_key else None,
+        )
+        return Response(msgspec.json.decode(reply.content, type=MyExpense), status_code=reply.status_code)
+
+    @get("/me/expenses", operation_id="listMyExpenses")
+    async def mine(
+        self,
+        state: State,
+        principal: NamedDependency[Principal],
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+    ) -> MyExpenses:
+        require_scopes(principal, "time:read")
+        return await state.downstreams["gateway"].get_json(
+            EXPENSES, MyExpenses, params={"worker_id": worker_of(principal), "cursor": cursor, "limit": limit}
+        )
