@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from litestar import Litestar
 
+from experience_apis.approvals.expenses import ApprovalExpensesV1
 from experience_apis.approvals.routes import ApprovalsV1
 from experience_apis.dashboards.routes import DashboardsV1
 from experience_apis.dashboards.web import WebFront, create_web_app
@@ -26,7 +27,8 @@ def create_app(settings: ExperienceSettings) -> Litestar:
     app = create_tier_app(
         service=SERVICE,
         settings=settings,
-        route_handlers=[MobileTimeV1, MobileTimeV2, MobileExpensesV2, ApprovalsV1, DashboardsV1, FinanceOpsV1],
+        route_handlers=[MobileTimeV1, MobileTimeV2, MobileExpensesV2, ApprovalsV1, ApprovalExpensesV1, DashboardsV1,
+                        FinanceOpsV1],
         downstreams=lambda: {"gateway": gateway_downstream(settings)},
     )
     # Outermost: the pages' own apps beside the API, and lifecycle headers on every answer of a deprecated version.

@@ -218,3 +218,41 @@ def test_a_consultant_captures_expenses_on_the_phone_and_sees_only_their_own(
     assert captured["id"] not in theirs
     with stack.client("mobile-app") as no_person:
         assert no_person.post(mine, json=body).status_code == 403
+
+
+def test_the_managers_inbox_holds_expenses_beside_time(stack: RunningStack, engagement: dict[str, Any]) -> None:
+    inbox = "/experience/approvals/v1/expenses"
+    with stack.client("mobile-app", subject=engagement["worker_id"]) as phone:
+        submitted = ok(
+            phone.post(
+                "/experience/mobile-time/v2/me/expenses",
+                json={k: v for k, v in expense(engagement).items() if k != "worker_id"},
+            ),
+            201,
+        )
+        held = ok(
+            phone.post(
+                "/experience/mobile-time/v2/me/expenses",
+                json={
+                    k: v
+                    for k, v in expense(engagement, category="travel", amount="1600.00").items()
+                    if k != "worker_id"
+                },
+            ),
+            201,
+        )
+    assert held["reason_codes"] == ["OVER_CATEGORY_LIMIT"]
+    with stack.client("dashboard-web", subject=engagement["manager_id"]) as manager:
+        listed = manager.get(inbox, params={"project_id": engagement["project_id"], "limit": 200})
+        assert_matches_contract("experience/approvals", "GET", "/expenses", listed)
+        waiting = {e["expense_id"]: e for e in ok(listed)["items"]}
+        assert waiting[submitted["id"]]["state"] == "submitted" and waiting[submitted["id"]]["kind"] == "expense"
+        assert waiting[held["id"]]["reason_codes"] == ["OVER_CATEGORY_LIMIT"]
+        decided = manager.post(f"{inbox}/{submitted['id']}/decisions", json={"decision": "approve"})
+        assert_matches_contract("experience/approvals", "POST", "/expenses/{expense_id}/decisions", decided)
+        assert ok(decided)["state"] == "approved"
+        assert manager.post(f"{inbox}/{held['id']}/decisions", json={"decision": "approve"}).status_code == 409
+        assert manager.post(f"{inbox}/exp_unknown/decisions", json={"decision": "approve"}).status_code == 404
+    with stack.client("dashboard-web", subject=engagement["worker_id"]) as consultant:  # not their project
+        refused = consultant.post(f"{inbox}/{held['id']}/decisions", json={"decision": "reject"})
+        assert refused.status_code in (403, 404)
