@@ -49,3 +49,12 @@ async def expense_lines(
         for r in fresh
     ]
     return lines, [("expense", r.id) for r in fresh]
+
+
+async def billable_expenses(db: Database, contract_id: str) -> frozenset[str]:
+    """The contract's billable expenses, for reconciliation to tell a cost from an unbilled expense."""
+    async with db.read() as conn:
+        ids = await conn.execute(
+            sa.select(expenses.c.id).where(expenses.c.contract_id == contract_id, expenses.c.billable.is_(True))
+        )
+    return frozenset(ids.scalars())

@@ -130,6 +130,21 @@ def test_an_expense_over_policy_is_held_and_a_compliant_one_is_posted_once_and_i
     assert_matches_contract("process/expenses", "GET", "/expenses/{expense_id}", view)
     assert view.json()["invoice_id"] == drafted["id"]
 
+    # The period's invoice is issued; an expense posted after it is reported until a supplementary invoice bills it.
+    ok(experience.post(f"/process/invoicing/v1/invoices/{drafted['id']}/postings"))
+    late = ok(experience.post(EXPENSES, json=expense(engagement, amount="64.00", receipt_ref=None)), 201)
+    ok(decide(experience, late["id"], engagement["manager_id"]))
+    wait_for(
+        "the late expense to be posted", lambda: ok(experience.get(f"{EXPENSES}/{late['id']}"))["state"] == "posted"
+    )
+    run = ok(
+        experience.post("/process/reconciliation/v1/reconciliations", json={"project_ids": [engagement["project_id"]]}),
+        200,
+        201,
+    )
+    unbilled = [d for c in run["contracts"] for d in c["differences"] if d["type"] == "expense_posted_not_invoiced"]
+    assert [(d["expense_id"], Decimal(d["amount"])) for d in unbilled] == [(late["id"], Decimal("64.00"))]
+
 
 def test_a_category_never_billed_is_cost_only(experience: httpx.Client, engagement: dict[str, Any]) -> None:
     training = ok(experience.post(EXPENSES, json=expense(engagement, category="training", amount="60.00")), 201)
