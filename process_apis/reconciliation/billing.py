@@ -209,7 +209,8 @@ def superseded_entry_posted(facts: ContractFacts) -> list[BillingDifference]:
 
 
 def expense_posted_not_invoiced(facts: ContractFacts) -> list[BillingDifference]:
-    """A billable expense booked in the ERP for a period that has an issued invoice, on no issued invoice."""
+    """A billable expense booked in the ERP for a period that has an issued invoice, on no issued invoice: the
+    same difference as late time (``posted_not_invoiced``), naming the expense."""
     found = []
     for posting in facts.postings:
         if posting.source_type != "expense" or posting.reverses_posting_id is not None \
@@ -220,7 +221,7 @@ def expense_posted_not_invoiced(facts: ContractFacts) -> list[BillingDifference]
         if not facts.in_window(posting.work_date) or period not in facts.issued_periods or source in facts.billed_on:
             continue
         found.append(BillingDifference(
-            type="expense_posted_not_invoiced", project_id=posting.project_id, period=period,
+            type="posted_not_invoiced", project_id=posting.project_id, period=period,
             expense_id=posting.source_id, posting_ids=[posting.id], amount=posting.amount, currency=posting.currency,
             action=f"{facts.pending(source)}: a supplementary invoice for {period} bills it",
             detail=f"posted after the {period} invoice was issued and on no issued invoice"))

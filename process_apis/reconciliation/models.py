@@ -42,7 +42,7 @@ class Difference(msgspec.Struct, kw_only=True):
 # reconciliation/billing.py; ``Difference.type`` keeps to the entry-level kinds v1 published first.
 BillingDifferenceType = Literal[
     "posted_not_invoiced", "milestone_billed_twice", "milestone_not_billed", "contract_value_exceeded",
-    "billed_outside_term", "posted_outside_term", "superseded_entry_posted", "expense_posted_not_invoiced",
+    "billed_outside_term", "posted_outside_term", "superseded_entry_posted",
 ]
 
 
