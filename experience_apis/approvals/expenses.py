@@ -8,8 +8,6 @@ expenses are never in their inbox, and deciding one is refused by the process ti
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-from decimal import Decimal
 from typing import Annotated, Literal
 
 import msgspec
@@ -21,51 +19,19 @@ from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
 from experience_apis.approvals.models import SingleDecisionRequest
 from experience_apis.approvals.service import ApprovalsInbox, _every_page
 from experience_apis.people import worker_of
+from experience_apis.process_calls import EXPENSES, ProcessExpense, ProcessExpensePage
 from runtime.app import require_scopes
 from runtime.cursors import decode_position, encode_position
 from runtime.downstream import DownstreamProblem, segment
 from runtime.problems import NotFound
 from runtime.tokens import Principal
 
-EXPENSES = "/process/expenses/v1/expenses"
 WAITING = ("submitted", "held")
 
 
-class InboxExpense(msgspec.Struct, kw_only=True):
+class InboxExpense(ProcessExpense, kw_only=True):
     kind: Literal["expense"] = "expense"
-    expense_id: str
-    worker_id: str
-    project_id: str
     project_name: str
-    category: str
-    amount: Decimal
-    currency: str
-    expense_date: dt.date
-    billable: bool
-    receipt_ref: str | None
-    description: str
-    state: str
-    reason_codes: list[str]
-
-
-class _ProcessExpense(msgspec.Struct, kw_only=True):
-    id: str
-    worker_id: str
-    project_id: str
-    category: str
-    amount: Decimal
-    currency: str
-    expense_date: dt.date
-    billable: bool
-    receipt_ref: str | None
-    description: str
-    state: str
-    reason_codes: list[str]
-
-
-class _ProcessExpensePage(msgspec.Struct, kw_only=True):
-    items: list[_ProcessExpense]
-    next_cursor: str | None = None
 
 
 class InboxExpenses(msgspec.Struct, kw_only=True):
@@ -78,22 +44,8 @@ class _Position(msgspec.Struct, array_like=True):
     expense_id: str
 
 
-def inbox_item(e: _ProcessExpense, project_name: str) -> InboxExpense:
-    return InboxExpense(
-        expense_id=e.id,
-        worker_id=e.worker_id,
-        project_id=e.project_id,
-        project_name=project_name,
-        category=e.category,
-        amount=e.amount,
-        currency=e.currency,
-        expense_date=e.expense_date,
-        billable=e.billable,
-        receipt_ref=e.receipt_ref,
-        description=e.description,
-        state=e.state,
-        reason_codes=e.reason_codes,
-    )
+def inbox_item(e: ProcessExpense, project_name: str) -> InboxExpense:
+    return InboxExpense(**msgspec.structs.asdict(e), project_name=project_name)
 
 
 class ApprovalExpensesV1(Controller):
@@ -118,7 +70,7 @@ class ApprovalExpensesV1(Controller):
             projects = {project_id: projects[project_id]}
         found = await asyncio.gather(
             *(
-                _every_page(gateway, EXPENSES, _ProcessExpensePage, {"project_id": p, "state": s})
+                _every_page(gateway, EXPENSES, ProcessExpensePage, {"project_id": p, "state": s})
                 for p in sorted(projects)
                 for s in WAITING
             )
@@ -149,7 +101,7 @@ class ApprovalExpensesV1(Controller):
         manager_id = worker_of(principal)
         gateway = state.downstreams["gateway"]
         try:
-            expense = await gateway.get_json(f"{EXPENSES}/{segment(expense_id)}", _ProcessExpense)
+            expense = await gateway.get_json(f"{EXPENSES}/{segment(expense_id)}", ProcessExpense)
         except DownstreamProblem as exc:
             if exc.status == 404:
                 raise NotFound(f"no expense {expense_id!r}", slug="unknown-id") from exc
@@ -162,5 +114,5 @@ class ApprovalExpensesV1(Controller):
             f"{EXPENSES}/{segment(expense_id)}/decisions",
             json={"approver_id": manager_id, "decision": data.decision, "reason": data.reason},
         )
-        decided = msgspec.json.decode(reply.content, type=_ProcessExpense)
+        decided = msgspec.json.decode(reply.content, type=ProcessExpense)
         return inbox_item(decided, projects[decided.project_id].name)

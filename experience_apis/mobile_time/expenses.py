@@ -18,10 +18,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, HeaderParameter, QueryParameter, RequestBody
 
 from experience_apis.people import worker_of
+from experience_apis.process_calls import EXPENSES, ProcessExpense, ProcessExpensePage
 from runtime.app import require_scopes
 from runtime.tokens import Principal
 
-EXPENSES = "/process/expenses/v1/expenses"
 IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=150)]
 
 
@@ -37,26 +37,6 @@ class NewMyExpense(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     description: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
 
-class MyExpense(msgspec.Struct, kw_only=True):
-    id: str
-    project_id: str
-    category: str
-    amount: Decimal
-    currency: str
-    expense_date: dt.date
-    country: str
-    billable: bool
-    receipt_ref: str | None
-    description: str
-    state: str
-    reason_codes: list[str]
-
-
-class MyExpenses(msgspec.Struct, kw_only=True):
-    items: list[MyExpense]
-    next_cursor: str | None = None
-
-
 class MobileExpensesV2(Controller):
     path = "/experience/mobile-time/v2"
 
@@ -67,7 +47,7 @@ class MobileExpensesV2(Controller):
         principal: NamedDependency[Principal],
         data: RequestBody[NewMyExpense],
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[MyExpense]:
+    ) -> Response[ProcessExpense]:
         require_scopes(principal, "time:write")
         worker_id = worker_of(principal)
         reply = await state.downstreams["gateway"].request(
@@ -76,7 +56,7 @@ class MobileExpensesV2(Controller):
             json={**msgspec.to_builtins(data), "worker_id": worker_id},
             idempotency_key=f"{worker_id}:{idempotency_key}" if idempotency_key else None,
         )
-        return Response(msgspec.json.decode(reply.content, type=MyExpense), status_code=reply.status_code)
+        return Response(msgspec.json.decode(reply.content, type=ProcessExpense), status_code=reply.status_code)
 
     @get("/me/expenses", operation_id="listMyExpenses")
     async def mine(
@@ -85,8 +65,8 @@ class MobileExpensesV2(Controller):
         principal: NamedDependency[Principal],
         cursor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-    ) -> MyExpenses:
+    ) -> ProcessExpensePage:
         require_scopes(principal, "time:read")
         return await state.downstreams["gateway"].get_json(
-            EXPENSES, MyExpenses, params={"worker_id": worker_of(principal), "cursor": cursor, "limit": limit}
+            EXPENSES, ProcessExpensePage, params={"worker_id": worker_of(principal), "cursor": cursor, "limit": limit}
         )

@@ -262,7 +262,7 @@ def test_the_managers_inbox_holds_expenses_beside_time(stack: RunningStack, enga
     with stack.client("dashboard-web", subject=engagement["manager_id"]) as manager:
         listed = manager.get(inbox, params={"project_id": engagement["project_id"], "limit": 200})
         assert_matches_contract("experience/approvals", "GET", "/expenses", listed)
-        waiting = {e["expense_id"]: e for e in ok(listed)["items"]}
+        waiting = {e["id"]: e for e in ok(listed)["items"]}
         assert waiting[submitted["id"]]["state"] == "submitted" and waiting[submitted["id"]]["kind"] == "expense"
         assert waiting[held["id"]]["reason_codes"] == ["OVER_CATEGORY_LIMIT"]
         decided = manager.post(f"{inbox}/{submitted['id']}/decisions", json={"decision": "approve"})
