@@ -28,7 +28,8 @@ from experience_apis.mobile_time import shapes
 from experience_apis.mobile_time.models import MyAssignment, MyAssignments, NewEntryV2
 from experience_apis.people import worker_of
 from process_apis.systems import REFERENCE_TTL_SECONDS, ReferenceCache
-from runtime.app import create_tier_app, require_scopes
+from runtime.app import create_tier_app
+from runtime.guards import require_scopes
 from runtime.serve import serve
 from runtime.settings import TierSettings, load_settings
 from runtime.tokens import Principal
@@ -94,7 +95,7 @@ def create_app(settings: TierSettings, psa_url: str) -> Litestar:
         await state.psa.aclose()
 
     return create_tier_app(service="direct-baseline", settings=settings, route_handlers=[my_assignments, create_entry],
-                           on_startup=[start], on_shutdown=[stop])
+                           on_startup=[start], on_shutdown=[stop], scopes_from_contracts=False)
 
 
 def main() -> None:

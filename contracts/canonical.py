@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar, get_args
 
 import msgspec
 
@@ -52,6 +52,29 @@ TIME_ENTRY_TRANSITIONS: dict[str, frozenset[str]] = {
     "posted": frozenset({"invoiced"}),
     "invoiced": frozenset(),
 }
+
+# The lifecycle's named stages: every tier says "approved or later" with these names, never a respelled set.
+TIME_ENTRY_SUBMITTABLE: frozenset[str] = frozenset(
+    state for state, targets in TIME_ENTRY_TRANSITIONS.items() if "submitted" in targets)  # draft, rejected
+TIME_ENTRY_POSTED: frozenset[str] = frozenset({"posted", "invoiced"})  # the ERP has it
+# Approved time: it counts as cost, and only a correction's new version changes it.
+TIME_ENTRY_APPROVED: frozenset[str] = frozenset({"approved"}) | TIME_ENTRY_POSTED
+TIME_ENTRY_RECORDED: frozenset[str] = frozenset({"submitted"}) | TIME_ENTRY_APPROVED  # what a worker has handed in
+
+# An invoice the customer has been sent (a draft is not issued; a void one is nothing).
+INVOICE_ISSUED: frozenset[str] = frozenset({"posted", "paid"})
+# Billing models whose time is billed by milestone or fixed fee, never hour by hour.
+BILLED_BY_MILESTONE_MODELS: frozenset[str] = frozenset({"fixed_fee", "milestone"})
+
+# Why an approved entry is not billable (billing eligibility, contracts/process/billing).
+ReasonCode = Literal[
+    "NOT_APPROVED", "NOT_BILLABLE", "PROJECT_NOT_ACTIVE", "CONTRACT_NOT_ACTIVE", "AMENDMENT_PENDING",
+    "OUTSIDE_CONTRACT_DATES", "NO_RATE_FOR_ROLE", "PERIOD_CLOSED", "NTE_EXCEEDED", "NOT_ASSIGNED",
+    "ALREADY_POSTED", "BILLED_BY_MILESTONE", "RATE_CURRENCY_MISMATCH",
+]
+REASON_CODES: tuple[ReasonCode, ...] = get_args(ReasonCode)
+# Held for these alone, an entry's hours are cost, not revenue.
+COST_ONLY_REASONS: frozenset[ReasonCode] = frozenset({"NOT_BILLABLE", "BILLED_BY_MILESTONE"})
 
 MILESTONE_TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset({"completed"}),
@@ -104,6 +127,11 @@ class LegalEntity(Entity, kw_only=True):
     name: str
     country: str
     functional_currency: Currency
+    # Additive (issue 19): the seller's VAT registration and e-invoicing network id, printed on its invoices.
+    vat_number: str | None = None
+    einvoice_endpoint_id: str | None = None
+    # A tax registration that is not a VAT number (a US federal EIN), printed where there is no VAT number.
+    tax_registration_id: str | None = None
 
 
 class BusinessUnit(Entity, kw_only=True):
@@ -119,11 +147,27 @@ class Role(Entity, kw_only=True):
     name: str
 
 
+class PostalAddress(msgspec.Struct, kw_only=True):
+    """Where a customer is billed (and, for US sales tax, where services are delivered: the ship-to state)."""
+
+    country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$", examples=["FR"])]
+    line1: str = ""
+    city: str = ""
+    postal_code: str = ""
+    # ISO 3166-2 subdivision code without the country (US state "NY"); empty where none applies.
+    region: str = ""
+
+
 class Customer(Entity, kw_only=True):
     name: str
     billing_currency: Currency
     legal_entity_id: str
     tax_jurisdiction: str
+    # Additive (issue 19): the billing address and the VAT number decide the tax and the e-invoice format.
+    address: PostalAddress | None = None
+    vat_number: str | None = None
+    # Where e-invoices reach the customer on the e-invoicing network: "scheme:identifier" (Peppol EAS codes).
+    einvoice_endpoint_id: str | None = None
 
 
 class RateCardLine(msgspec.Struct, kw_only=True):
@@ -299,6 +343,22 @@ class InvoiceLine(msgspec.Struct, kw_only=True):
     source_ids: list[str] = []
 
 
+TaxCategory = Literal["standard", "zero_rated", "exempt", "reverse_charge", "outside_scope"]
+
+
+class TaxLine(msgspec.Struct, kw_only=True):
+    """One group of an invoice's tax breakdown: what is taxed at one rate and category, and the tax on it
+    (rounded half-even to the currency's minor unit once per group, as EN 16931 computes a VAT breakdown)."""
+
+    jurisdiction: str
+    category: TaxCategory
+    rate_percent: Decimal
+    taxable_amount: Money
+    tax_amount: Money
+    # Why a zero tax (reverse charge, exempt service): printed on the invoice, required by EN 16931 (BT-120).
+    exemption_reason: str | None = None
+
+
 class Invoice(Entity, kw_only=True):
     customer_id: str
     contract_id: str
@@ -311,6 +371,8 @@ class Invoice(Entity, kw_only=True):
     total: Money
     state: InvoiceState
     issue_date: dt.date | None = None
+    # Additive (issue 19): the breakdown the tax system API computed, as the ERP booked it (empty: the ERP's own).
+    tax_lines: list[TaxLine] = []
 
 
 class CreditNote(Entity, kw_only=True):

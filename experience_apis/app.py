@@ -11,7 +11,6 @@ from experience_apis.dashboards.routes import DashboardsV1
 from experience_apis.dashboards.web import WebFront, create_web_app
 from experience_apis.finance_ops.routes import FinanceOpsV1
 from experience_apis.finance_ops.web import FinancePageFront, create_finance_page
-from experience_apis.lifecycle import MOBILE_TIME_V1, LifecycleHeaders
 from experience_apis.mobile_time.expenses import MobileExpensesV2
 from experience_apis.mobile_time.routes import MobileTimeV1, MobileTimeV2
 from experience_apis.settings import ExperienceSettings
@@ -31,7 +30,7 @@ def create_app(settings: ExperienceSettings) -> Litestar:
                         FinanceOpsV1],
         downstreams=lambda: {"gateway": gateway_downstream(settings)},
     )
-    # Outermost: the pages' own apps beside the API, and lifecycle headers on every answer of a deprecated version.
-    pages = FinancePageFront(WebFront(app.asgi_handler, web), finance_page)
-    app.asgi_handler = LifecycleHeaders(pages, (MOBILE_TIME_V1,))  # type: ignore[assignment]
+    # Outermost: the pages' own apps beside the API. (A deprecated version's Deprecation/Sunset headers are the
+    # gateway's lifecycle policy, from the contract.)
+    app.asgi_handler = FinancePageFront(WebFront(app.asgi_handler, web), finance_page)  # type: ignore[assignment]
     return app

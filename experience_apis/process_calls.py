@@ -74,6 +74,7 @@ class ProcessSubmission(msgspec.Struct, kw_only=True):
 
 class ProcessApproval(msgspec.Struct, kw_only=True):
     id: str
+    approver_id: str
     decision: str
     reason: str | None = None
     state: str

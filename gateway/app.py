@@ -19,7 +19,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +38,9 @@ from gateway.state import CompiledState, ContractCache, compile_state
 from gateway.store import Overrides, OverrideStore, create_engine, database_url
 from gateway.telemetry import Telemetry
 from gateway.upstreams import Upstream
-from policies.audit import AuditLog, ChangeEntry, SqlAuditStore
-from policies.authenticate import API_KEY_ISSUER
-from policies.rate_limit import RateLimitStore, create_store
+from policies.audit import AuditConfig, AuditLog, ChangeEntry, SqlAuditStore
+from policies.authenticate import API_KEY_ISSUER, AuthenticateConfig
+from policies.registry import PolicySpec, PolicyStore
 from runtime import correlation
 from runtime.heap import freeze_startup_heap
 from runtime.tokens import Principal, TokenVerifier, TrustedIssuer
@@ -69,14 +69,16 @@ class Gateway:
         self.internal_tokens = InternalTokens(self.issuer, config.issuer)
         self.engine = create_engine(database_url(settings.database_url or config.database_url, data_dir))
         self.override_store = OverrideStore(self.engine)
-        self.audit = AuditLog(SqlAuditStore(self.engine), config.policies.audit)
-        self.telemetry = Telemetry(self.audit)
+        self.audit = AuditLog(SqlAuditStore(self.engine), config.policy(AuditConfig))
+        self.telemetry = Telemetry()
         self.contracts = ContractCache()
         self.upstreams: dict[str, Upstream] = {}
         self._verifier_key: tuple[Any, ...] | None = None
         self.verifier: TokenVerifier | None = None
-        self._store_key: tuple[Any, ...] | None = None
-        self.rate_limit_store: RateLimitStore | None = None
+        # Policies' stores by (policy, store key), reused across compiles while their key is unchanged; the names
+        # of those whose policy cannot serve without them (``/readyz`` follows those).
+        self.policy_stores: dict[tuple[str, Hashable], PolicyStore] = {}
+        self.required_stores: dict[str, PolicyStore] = {}
         self._retired: list[Callable[[], Awaitable[None]]] = []
         self._reload_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -101,7 +103,7 @@ class Gateway:
     def _compile(self, config: GatewayConfig, version: int,
                  revoked_token_ids: frozenset[str] = frozenset()) -> CompiledState:
         """A new state; shared resources are reused when their config is unchanged. Swaps nothing itself."""
-        auth = config.policies.authenticate
+        auth = config.policy(AuthenticateConfig)
         verifier_key = (config.issuer.issuer, msgspec.json.encode(auth))
         verifier = self.verifier
         new_verifier = None
@@ -126,21 +128,30 @@ class Gateway:
             else:
                 upstreams[name] = Upstream(name, upstream_config)
                 created.append(upstreams[name])
-        rate = config.policies.rate_limit
-        store_key = (rate.redis_url, rate.redis_timeout_seconds, rate.retry_redis_after_seconds)
-        store = self.rate_limit_store
-        new_store = None
-        if store is None or store_key != self._store_key:
-            store = new_store = create_store(rate)
+        stores: dict[tuple[str, Hashable], PolicyStore] = {}
+        required: dict[str, PolicyStore] = {}
+        opened: list[PolicyStore] = []
+
+        def open_store(spec: PolicySpec[Any], policy_config: Any) -> PolicyStore:
+            assert spec.store is not None
+            key = (spec.name, spec.store.key(policy_config))
+            store = stores.get(key) or self.policy_stores.get(key)
+            if store is None:
+                store = spec.store.open(policy_config)
+                opened.append(store)
+            stores[key] = store
+            if spec.store.required(policy_config):
+                required.setdefault(spec.name, store)
+            return store
+
         try:
-            state = compile_state(config, verifier=verifier, upstreams=upstreams, rate_limit_store=store,
-                                  contracts=self.contracts, internal_tokens=self.internal_tokens, version=version,
+            state = compile_state(config, verifier=verifier, upstreams=upstreams, contracts=self.contracts,
+                                  open_store=open_store, services=self._services(), version=version,
                                   revoked_token_ids=revoked_token_ids)
         except BaseException:
             for upstream in created:
                 self._retired.append(upstream.aclose)
-            if new_store is not None:
-                self._retired.append(new_store.aclose)
+            self._retired.extend(store.aclose for store in opened)
             if new_verifier is not None:
                 self._retired.append(new_verifier.aclose)
             raise
@@ -148,16 +159,23 @@ class Gateway:
         for name, old in self.upstreams.items():
             if upstreams.get(name) is not old:
                 self._retired.append(old.aclose)
-        if new_store is not None and self.rate_limit_store is not None:
-            self._retired.append(self.rate_limit_store.aclose)
+        self._retired.extend(old.aclose for key, old in self.policy_stores.items() if stores.get(key) is not old)
         if new_verifier is not None and self.verifier is not None:
             self._retired.append(self.verifier.aclose)
-        self.upstreams, self.rate_limit_store, self._store_key = upstreams, store, store_key
+        self.upstreams, self.policy_stores, self.required_stores = upstreams, stores, required
         self.verifier, self._verifier_key = verifier, verifier_key
         # Internal tokens minted under the old state may carry what the new one refuses (a revoked client).
         self.internal_tokens.config = config.issuer
         self.internal_tokens.clear()
         return state
+
+    def _services(self) -> dict[str, Any]:
+        """What the gateway lends policies besides the verifier, binder and API keys (policies/registry.py)."""
+        return {"internal_tokens": self.internal_tokens, "audit": self.audit}
+
+    def _dry_run_store(self, spec: PolicySpec[Any], policy_config: Any) -> PolicyStore | None:
+        assert spec.store is not None
+        return self.policy_stores.get((spec.name, spec.store.key(policy_config)))
 
     async def revoke_access_token(self, jti: str, expires_at: int, client_id: str) -> None:
         """Refuse one access token from now on, on every instance (RFC 7009); forgotten once it has expired."""
@@ -209,13 +227,17 @@ class Gateway:
     async def preview(self, overrides: Overrides) -> GatewayConfig:
         """The live config these overrides would give, compiled fully but not swapped in (refuses bad ones)."""
         config = effective_config(self.file_config, overrides)
-        await self._warm_contracts(config)
-        assert self.verifier is not None and self.rate_limit_store is not None  # set by the first compile
-        # Overrides never touch upstreams, so the live pools serve for the dry run.
-        compile_state(config, verifier=self.verifier, upstreams=self.upstreams,
-                      rate_limit_store=self.rate_limit_store, contracts=self.contracts,
-                      internal_tokens=self.internal_tokens)
+        await self.dry_run(config)
         return config
+
+    async def dry_run(self, config: GatewayConfig) -> None:
+        """Compile ``config`` fully (contracts, every policy chain) without swapping it in: ConfigError when it
+        would be refused."""
+        await self._warm_contracts(config)
+        assert self.verifier is not None  # set by the first compile
+        # Overrides never touch upstreams or policy stores, so the live ones serve for the dry run.
+        compile_state(config, verifier=self.verifier, upstreams=self.upstreams, contracts=self.contracts,
+                      open_store=self._dry_run_store, services=self._services())
 
     # --- lifecycle -------------------------------------------------------------------------------------------
 
@@ -310,8 +332,7 @@ class Gateway:
         closers: list[Awaitable[None]] = [u.aclose() for u in self.upstreams.values()]
         if self.verifier is not None:
             closers.append(self.verifier.aclose())
-        if self.rate_limit_store is not None:
-            closers.append(self.rate_limit_store.aclose())
+        closers.extend(store.aclose() for store in self.policy_stores.values())
         closers.extend(close() for close in self._retired)
         await asyncio.gather(*closers, return_exceptions=True)
         await self.engine.dispose()

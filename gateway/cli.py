@@ -1,4 +1,9 @@
-"""psgw: run the stack, mint tokens, and (for security teams) inspect and change gateway policy."""
+"""psgw: run the stack, mint tokens, and (for security teams) inspect and change gateway policy.
+
+Exit codes, the same for every command (and the contract tools'): 0 done, 1 a check found something
+(``policy plan``: differences; ``contracts lint``/``diff``: errors, breaking changes), 2 the command could
+not run (bad usage, gateway unreachable, credentials or change refused, no stack data dir).
+"""
 
 from __future__ import annotations
 
@@ -14,11 +19,16 @@ from typing import Any
 import click
 import httpx
 
-from contracts.toolchain.cli import contracts
+from contracts.toolchain.cli import CommandFailure, contracts, echo_table
 from gateway.launcher import REPO_ROOT, Ports, Stack
 from gateway.signin.people import demo_passwords
 
 DEMO_CONSULTANT = "wrk_e1001"
+EXIT_CODES = """\b
+Exit codes:
+  0  done (policy plan: in sync)
+  1  a check found something (policy plan: differences; contracts lint/diff: errors, breaking changes)
+  2  could not run (bad usage, gateway unreachable, credentials or change refused, no stack data dir)"""
 
 
 def _mint(config_file: Path, data_dir: Path, client_id: str, subject: str | None, scopes: tuple[str, ...],
@@ -33,19 +43,26 @@ def _mint(config_file: Path, data_dir: Path, client_id: str, subject: str | None
     config = gateway_config.load(config_file, env)
     client = next((c for c in config.clients if c.id == client_id), None)
     if client is None:
-        raise click.ClickException(f"no client {client_id!r} in {config_file}; known: "
-                                   + ", ".join(c.id for c in config.clients))
+        raise CommandFailure(f"no client {client_id!r} in {config_file}; known: "
+                             + ", ".join(c.id for c in config.clients))
     if subject and not client.user_tokens:
-        raise click.ClickException(f"client {client_id!r} may not carry user tokens (user_tokens: false)")
+        raise CommandFailure(f"client {client_id!r} may not carry user tokens (user_tokens: false)")
     not_granted = sorted(set(scopes) - set(client.scopes))
     if not_granted:
-        raise click.ClickException(f"scope {not_granted[0]!r} is not granted to {client_id}")
+        raise CommandFailure(f"scope {not_granted[0]!r} is not granted to {client_id}")
+    key_file = Path(config.issuer.signing_key_file)
+    key_file = key_file if key_file.is_absolute() else data_dir / key_file
+    if not key_file.is_file():
+        # Minting with a fresh key would print a token the running gateway refuses.
+        raise CommandFailure(f"no signing key at {key_file}: start the stack first (psgw up), or pass the --data-dir "
+                             "of the running stack (psgw up's default is .data in the directory it was started from)")
     token, _ = Issuer(config.issuer, data_dir).mint(client, list(scopes) or None, subject=subject,
                                                      ttl_seconds=ttl)
     return token
 
 
-@click.group()
+@click.group(epilog=EXIT_CODES)
+@click.version_option(package_name="psgateway", prog_name="psgw", message="%(prog)s %(version)s")
 def main() -> None:
     """psgateway: an API-led integration gateway for professional-services firms."""
 
@@ -54,7 +71,8 @@ def main() -> None:
 @click.option("--data-dir", type=click.Path(path_type=Path), default=Path(".data"), show_default=True,
               help="SQLite files, signing key and logs live here.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, exists=True),
-              default=REPO_ROOT / "gateway.yaml", show_default=True)
+              default=REPO_ROOT / "gateway.yaml", show_default=True,
+              help="The gateway's declared state: APIs, clients, policies.")
 @click.option("--port", type=int, default=8080, show_default=True, help="The gateway's port.")
 @click.option("--backend", type=click.Choice(["sandbox", "tryton"]), default="sandbox", show_default=True,
               help="The systems of record: the sandbox vendors, or a Tryton ERP (needs the [tryton] extra).")
@@ -68,7 +86,7 @@ def up(data_dir: Path, config_file: Path, port: int, backend: str, try_it_demo: 
         created = subprocess.run([sys.executable, "-m", "system_apis.tryton", "init", "--data-dir", str(data_dir)],
                                  cwd=REPO_ROOT, check=False)
         if created.returncode != 0:
-            raise click.ClickException("the Tryton database could not be created (see above)")
+            raise CommandFailure("the Tryton database could not be created (see above)")
     demo_env = {"PSGW_TRY_IT_ENABLED": "true", "PSGW_TRY_IT_MODE": "demo"} if try_it_demo else {}
     stack = Stack(data_dir=data_dir, ports=Ports(gateway=port), config_file=config_file.resolve(), backend=backend,
                   extra_env=demo_env)
@@ -105,7 +123,7 @@ Press Ctrl-C to stop everything.""")
                 if process.poll() is not None:
                     click.echo(f"{name} exited with {process.returncode}; see {data_dir / 'logs' / name}.log",
                                err=True)
-                    raise SystemExit(1)  # the finally clause below still stops the rest
+                    raise SystemExit(2)  # the finally clause below still stops the rest
             time.sleep(0.5)
     except KeyboardInterrupt:
         click.echo("\nstopping...")
@@ -119,7 +137,7 @@ Press Ctrl-C to stop everything.""")
         stack.stop()
         click.echo("stopped.")
     if failed:
-        sys.exit(1)
+        sys.exit(2)
 
 
 def _demo_people(data_dir: Path) -> str:
@@ -136,12 +154,13 @@ def _demo_people(data_dir: Path) -> str:
 @click.option("--subject", help="Mint a user token for this person (e.g. wrk_e1001) instead of the client.")
 @click.option("--scope", "scopes", multiple=True, help="Narrow the token to these scopes (repeatable).")
 @click.option("--ttl", type=int, help="Lifetime in seconds (default: the issuer's).")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=Path(".data"), show_default=True)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path(".data"), show_default=True,
+              help="The data dir of the running stack (psgw up --data-dir); its signing key signs the token.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, exists=True),
-              default=REPO_ROOT / "gateway.yaml", show_default=True)
+              default=REPO_ROOT / "gateway.yaml", show_default=True, help="The gateway.yaml the stack runs with.")
 def token(client_id: str, subject: str | None, scopes: tuple[str, ...], ttl: int | None, data_dir: Path,
           config_file: Path) -> None:
-    """Print an access token for CLIENT_ID, signed with the local gateway's key."""
+    """Print an access token for CLIENT_ID, signed with the running stack's key (refuses without its data dir)."""
     click.echo(_mint(config_file, data_dir.resolve(), client_id, subject, scopes, ttl))
 
 
@@ -156,22 +175,26 @@ class AdminClient:
         self.http = httpx.Client(base_url=self.base, timeout=30.0)
         if not token:
             if not (client_id and client_secret):
-                raise click.ClickException("give --token (PSGW_ADMIN_TOKEN) or --client-id and --client-secret "
-                                           "(PSGW_ADMIN_CLIENT_ID, PSGW_ADMIN_CLIENT_SECRET) of an admin client")
-            response = self.http.post("/oauth2/token", data={"grant_type": "client_credentials"},
-                                      auth=(client_id, client_secret))
+                raise CommandFailure("give --token (PSGW_ADMIN_TOKEN) or --client-id and --client-secret "
+                                     "(PSGW_ADMIN_CLIENT_ID, PSGW_ADMIN_CLIENT_SECRET) of an admin client")
+            response = self._send("POST", "/oauth2/token", data={"grant_type": "client_credentials"},
+                                  auth=(client_id, client_secret))
             if response.status_code != 200:
-                raise click.ClickException(f"token request refused: {_problem_text(response)}")
+                raise CommandFailure(f"token request refused: {_problem_text(response)}")
             token = str(response.json()["access_token"])
         self.http.headers["Authorization"] = f"Bearer {token}"
 
-    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self.http.request(method, "/admin/v1" + path, **kwargs)
+            return self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise click.ClickException(f"cannot reach the gateway at {self.base}: {exc}") from exc
+            raise CommandFailure(f"cannot reach the gateway at {self.base} ({type(exc).__name__}): is it running? "
+                                 "Start it with psgw up, or point --gateway / PSGW_GATEWAY_URL at it") from exc
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._send(method, "/admin/v1" + path, **kwargs)
         if response.status_code >= 400:
-            raise click.ClickException(_problem_text(response))
+            raise CommandFailure(_problem_text(response))
         return response
 
 
@@ -213,21 +236,24 @@ def clients() -> None:
 def clients_list(gateway_url: str, token: str | None, client_id: str | None, client_secret: str | None) -> None:
     """Every client of the live state, with its layer, tier, scopes and status."""
     items = _admin(gateway_url, token, client_id, client_secret).call("GET", "/clients").json()["items"]
-    for item in items:
-        click.echo(f"{item['id']:<24} {item['layer']:<10} {item['sla_tier']:<8} {item['status']:<8} "
-                   f"{item['source']:<10} {' '.join(item['scopes'])}")
+    echo_table(("CLIENT", "LAYER", "SLA TIER", "STATUS", "SOURCE", "SCOPES"),
+               [(item["id"], item["layer"], item["sla_tier"], item["status"], item["source"], " ".join(item["scopes"]))
+                for item in items])
 
 
 @clients.command("create")
 @click.argument("new_client_id")
-@click.option("--name", default="")
+@click.option("--name", default="", help="What the client is, for people reading the audit and the catalog.")
 @click.option("--layer", type=click.Choice(["app", "experience", "process", "system", "admin"]), default="app",
-              show_default=True)
+              show_default=True, help="Who it is under the layer rule (apps call experience APIs).")
 @click.option("--scope", "scopes", multiple=True, help="A scope to grant (repeatable).")
-@click.option("--sla-tier", default="bronze", show_default=True)
+@click.option("--sla-tier", default="bronze", show_default=True,
+              help="Its rate limits and quotas (gateway.yaml sla_tiers).")
 @click.option("--allowed-layer", "allowed_layers", multiple=True,
-              type=click.Choice(["system", "process", "experience"]))
-@click.option("--user-tokens/--no-user-tokens", default=False)
+              type=click.Choice(["system", "process", "experience"]),
+              help="Narrow (or, for an app, name) the layers it may call (repeatable).")
+@click.option("--user-tokens/--no-user-tokens", default=False, show_default=True,
+              help="May it carry tokens on behalf of a person.")
 @click.option("--issuer", "issuers", multiple=True,
               help="A trusted issuer whose tokens may name this client (repeatable; 'builtin': the gateway's own).")
 @admin_options
@@ -299,13 +325,13 @@ def _print_changes(changes: list[dict[str, Any]]) -> None:
 def policy_plan(gateway_url: str, token: str | None, client_id: str | None, client_secret: str | None) -> None:
     """What differs between the gateway's gateway.yaml and its live state (what `apply` would change).
 
-    Exits 0 when in sync, 2 when there are differences (handy in CI)."""
+    Exits 0 when in sync, 1 when there are differences, 2 when it could not run (handy in CI)."""
     result = _admin(gateway_url, token, client_id, client_secret).call("GET", "/policy/plan").json()
     if result["in_sync"]:
         click.echo("live state matches gateway.yaml")
         return
     _print_changes(result["changes"])
-    sys.exit(2)
+    sys.exit(1)
 
 
 @policy.command("apply")

@@ -10,23 +10,20 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 import yaml
 
 from gateway.signin.config import SignInConfig
-from policies.audit import AuditConfig
+from policies import registry
 from policies.authenticate import AuthenticateConfig
-from policies.authorize import AuthorizeConfig
-from policies.cors import CorsConfig
+from policies.chain import BindingConfig, ChainError, resolve_bindings
 from policies.exchange import CallerLayer, Layer
-from policies.ip_allow import IpAllowConfig
-from policies.limits import LimitsConfig
 from policies.rate_limit import RateLimitConfig, SubjectLimits
-from policies.response_cache import ResponseCacheConfig
 from policies.validate import ValidateConfig
 
+C = TypeVar("C", bound=msgspec.Struct)
 _VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
 
 
@@ -186,18 +183,6 @@ class ApiConfig(msgspec.Struct, kw_only=True, frozen=True):
         return f"/{self.id}/v{self.version}"
 
 
-class PoliciesConfig(msgspec.Struct, kw_only=True, frozen=True):
-    authenticate: AuthenticateConfig = AuthenticateConfig()
-    authorize: AuthorizeConfig = AuthorizeConfig()
-    rate_limit: RateLimitConfig = RateLimitConfig()
-    validate: ValidateConfig = ValidateConfig()
-    limits: LimitsConfig = LimitsConfig()
-    cors: CorsConfig = CorsConfig()
-    ip_allow: IpAllowConfig = IpAllowConfig()
-    audit: AuditConfig = AuditConfig()
-    response_cache: ResponseCacheConfig = ResponseCacheConfig()
-
-
 class AdminConfig(msgspec.Struct, kw_only=True, frozen=True):
     # How often an instance looks for changes another instance made through the admin API (shared SQL).
     sync_interval_seconds: float = 2.0
@@ -231,7 +216,14 @@ class GatewayConfig(msgspec.Struct, kw_only=True, frozen=True):
     sla_tiers: dict[str, SlaTierConfig] = {}
     clients: list[ClientConfig] = []
     apis: list[ApiConfig] = []
-    policies: PoliciesConfig = PoliciesConfig()
+    # Modules that define more policies (each a ``POLICY``; policies/README.md). The packages under policies/
+    # are always available.
+    policy_modules: list[str] = []
+    # Policy name -> its global config, read by that policy's schema. Built-in policies not named here are bound
+    # globally with their defaults.
+    policies: dict[str, Any] = {}
+    # Policies bound to a layer, an API (version), a route or a client (policies/chain.py).
+    bindings: list[BindingConfig] = []
     # Durable gateway state (audit log, admin changes to clients and limits). Empty: SQLite in the data dir.
     database_url: str | None = None
     admin: AdminConfig = AdminConfig()
@@ -240,6 +232,7 @@ class GatewayConfig(msgspec.Struct, kw_only=True, frozen=True):
     access_log: bool = True
 
     def __post_init__(self) -> None:
+        self._resolve_policies()
         seen: set[str] = set()
         for api in self.apis:
             if api.upstream not in self.upstreams:
@@ -252,7 +245,7 @@ class GatewayConfig(msgspec.Struct, kw_only=True, frozen=True):
         ids = [c.id for c in self.clients]
         if len(ids) != len(set(ids)):
             raise ValueError("client ids must be unique")
-        trusted = {i.issuer for i in self.policies.authenticate.trusted_issuers}
+        trusted = {i.issuer for i in self.policy(AuthenticateConfig).trusted_issuers}
         for client in self.clients:
             if self.sla_tiers and client.sla_tier not in self.sla_tiers:
                 raise ValueError(f"client {client.id} names unknown SLA tier {client.sla_tier!r}")
@@ -265,9 +258,42 @@ class GatewayConfig(msgspec.Struct, kw_only=True, frozen=True):
                 raise ValueError(f"client {client.id} is of layer {client.layer!r}: only app clients may be "
                                  "offered for try-it")
         api_ids = {api.id for api in self.apis}
-        for limit in self.policies.rate_limit.limits:
+        for limit in self.policy(RateLimitConfig).limits:
             if limit.api not in api_ids:
                 raise ValueError(f"policies.rate_limit.limits names unknown api {limit.api!r}")
+
+
+    def _resolve_policies(self) -> None:
+        """Each policy's config read by its own schema (in place: the dict is this config's own)."""
+        available = registry.available(self.policy_modules)
+        for name, raw in list(self.policies.items()):
+            spec = registry.lookup(available, name, f"policies.{name}")
+            try:
+                self.policies[name] = spec.parse({} if raw is None else raw)
+            except (msgspec.ValidationError, ValueError) as exc:
+                raise ValueError(f"policies.{name}: {exc}") from exc
+        for spec in available.values():
+            if spec.enabled_by_default and spec.name not in self.policies:
+                self.policies[spec.name] = spec.config()
+        try:
+            resolve_bindings(available, self.policies, self.bindings, [c.id for c in self.clients],
+                             [a.id for a in self.apis])
+        except ChainError as exc:
+            raise ValueError(str(exc)) from exc
+
+    def policy(self, kind: type[C]) -> C:
+        """The global config of the policy whose schema is ``kind`` (its defaults when it is not bound)."""
+        for config in self.policies.values():
+            if type(config) is kind:
+                return config
+        return kind()
+
+    def policy_bindings(self) -> list[BindingConfig]:
+        """``bindings`` plus what ``apis`` says per version (its own ``validate``)."""
+        implicit = [BindingConfig(policy="validate", api=api.id, version=api.version,
+                                  config=msgspec.to_builtins(api.validate))
+                    for api in self.apis if api.validate is not None]
+        return [*self.bindings, *implicit]
 
 
 def interpolate(text: str, env: Mapping[str, str]) -> str:

@@ -14,7 +14,6 @@ from gateway.admin.routes import admin_handlers
 from gateway.catalog.routes import create_catalog_router
 from gateway.oauth_server import FormRequest, OAuthServer
 from gateway.signin.routes import signin_handlers, token_cors_headers
-from policies.rate_limit import store_required
 from runtime.edge import install_edge
 from runtime.errors import handle_exception
 from runtime.metrics import latest as latest_metrics
@@ -114,9 +113,8 @@ def create_control_app(gateway: Gateway) -> Litestar:
     @get("/readyz")
     async def readyz() -> Response[dict[str, Any]]:
         checks = await gateway.check_upstreams()
-        store = gateway.rate_limit_store
-        if store is not None and store_required(gateway.state.config.policies.rate_limit):
-            checks["rate_limit_store"] = await store.ping() or "ok"
+        for name, store in gateway.required_stores.items():
+            checks[f"{name}_store"] = await store.ping() or "ok"
         ready = all(v == "ok" for v in checks.values())
         return Response({"status": "ready" if ready else "not_ready", "service": "gateway", "checks": checks},
                         status_code=200 if ready else 503)

@@ -21,6 +21,8 @@ import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_SYSTEMS = ("psa", "erp", "hr", "crm")
+# Sandboxes started whatever the backend: the regional tax engines and the e-invoicing access point (issue 19).
+SERVICE_SANDBOXES = ("tax", "einvoice")
 TIERS = ("system", "process", "experience")
 
 # The embedded demo's tier secrets (see gateway.yaml); production sets its own through the environment.
@@ -50,7 +52,8 @@ class Ports:
     system: int = 8101
     process: int = 8102
     experience: int = 8103
-    sandboxes: dict[str, int] = field(default_factory=lambda: {"psa": 8201, "erp": 8202, "hr": 8203, "crm": 8204})
+    sandboxes: dict[str, int] = field(default_factory=lambda: {"psa": 8201, "erp": 8202, "hr": 8203, "crm": 8204,
+                                                               "tax": 8205, "einvoice": 8206})
     tryton: int = 8210
 
     @classmethod
@@ -61,7 +64,7 @@ class Ports:
                 sock.bind(("127.0.0.1", 0))
                 return int(sock.getsockname()[1])
         return cls(gateway=one(), system=one(), process=one(), experience=one(), tryton=one(),
-                   sandboxes={name: one() for name in ("psa", "erp", "hr", "crm")})
+                   sandboxes={name: one() for name in (*SANDBOX_SYSTEMS, *SERVICE_SANDBOXES)})
 
 
 @dataclass
@@ -114,6 +117,11 @@ class Stack:
                 for system in SANDBOX_SYSTEMS
             ]
             vendors = {f"PSGW_{s.upper()}_URL": f"http://127.0.0.1:{self.ports.sandboxes[s]}" for s in SANDBOX_SYSTEMS}
+        specs.extend(ServiceSpec(f"sandbox-{system}", [python, "-m", "sandbox", system, "--port",
+                                                       str(self.ports.sandboxes[system]), "--data-dir", data],
+                                 self.ports.sandboxes[system], base) for system in SERVICE_SANDBOXES)
+        vendors.update({f"PSGW_{s.upper()}_URL": f"http://127.0.0.1:{self.ports.sandboxes[s]}"
+                        for s in SERVICE_SANDBOXES})
         specs.append(ServiceSpec("system", [python, "-m", "system_apis"], self.ports.system, {
             **base, **tier_common, "PSGW_PORT": str(self.ports.system), **vendors,
         }))

@@ -15,6 +15,8 @@ import yaml
 
 from gateway.config import ConfigError, GatewayConfig
 from gateway.store import Overrides
+from policies.authenticate import AuthenticateConfig
+from policies.rate_limit import RateLimitConfig
 
 CREDENTIAL_FIELDS = frozenset({"secret_hash", "api_keys", "status", "not_before"})
 # Sections the plan compares item by item (keyed by id); every other section is compared field by field.
@@ -86,15 +88,15 @@ def plan(file_config: GatewayConfig, live: GatewayConfig) -> list[Change]:
             changes.append(Change(kind="sla_tier", id=name, action="change", fields={
                 k: {"file": in_file.get(k), "live": in_live.get(k)}
                 for k in sorted(in_file.keys() | in_live.keys()) if in_file.get(k) != in_live.get(k)}))
-    file_limits = msgspec.to_builtins(file_config.policies.rate_limit.limits)
-    live_limits = msgspec.to_builtins(live.policies.rate_limit.limits)
+    file_limits = msgspec.to_builtins(file_config.policy(RateLimitConfig).limits)
+    live_limits = msgspec.to_builtins(live.policy(RateLimitConfig).limits)
     if file_limits != live_limits:
         changes.append(Change(kind="rate_limits", id="policies.rate_limit.limits", action="change",
                               fields={"limits": {"file": file_limits, "live": live_limits}}))
     changes += _itemised("api", {a.base_path: msgspec.to_builtins(a) for a in file_config.apis},
                          {a.base_path: msgspec.to_builtins(a) for a in live.apis})
     changes += _itemised("upstream", msgspec.to_builtins(file_config.upstreams), msgspec.to_builtins(live.upstreams))
-    file_auth, live_auth = file_config.policies.authenticate, live.policies.authenticate
+    file_auth, live_auth = file_config.policy(AuthenticateConfig), live.policy(AuthenticateConfig)
     changes += _itemised("trusted_issuer", {i.issuer: msgspec.to_builtins(i) for i in file_auth.trusted_issuers},
                          {i.issuer: msgspec.to_builtins(i) for i in live_auth.trusted_issuers})
     file_raw, live_raw = msgspec.to_builtins(file_config), msgspec.to_builtins(live)

@@ -1,10 +1,11 @@
 """The hot path: one call through the gateway, from ASGI scope to upstream and back.
 
-Order (README, "The shape"): match the API version and the contract operation -> the API's policy chain (cors,
-ip_allow, authenticate, authorize, rate_limit, limits, validate) -> [response cache, when the contract marks
-the operation cacheable: a hit answers here] -> upstream (breaker, timeout, retries)
--> [validate response] -> telemetry (metrics, access log, audit; queued, written off the hot path).
-Everything a refusal or an upstream failure produces is problem+json with the correlation id.
+Order (README, "The shape"): match the API version and the contract operation -> pick the precompiled chain
+(per API version; per operation or client when a binding says so) -> access phase of each policy in priority
+order (a refusal or a Reply ends it) -> upstream (breaker, timeout, retries) -> response phase of each policy on
+whatever answer there is -> send -> log phase (audit sink; metrics and the access log are the gateway's own,
+queued and written off the hot path). Everything a refusal or an upstream failure produces is problem+json with
+the correlation id.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from gateway.telemetry import Telemetry
 from gateway.upstreams import HOP_BY_HOP, RESPONSE_SKIP
 from policies.audit import CallEntry
 from policies.authenticate import API_KEY_ISSUER
-from policies.exchange import Exchange, Reply
+from policies.exchange import Answer, Exchange, Reply
 from policies.limits import read_body
-from policies.response_cache import WRITE_METHODS
 from runtime import correlation, tracing
 from runtime.problems import PROBLEM_CONTENT_TYPE, ProblemError, make_problem
 from runtime.untrusted import uri_path
@@ -30,6 +30,7 @@ from runtime.untrusted import uri_path
 log = logging.getLogger("gateway.proxy")
 
 Scope = dict[str, Any]
+PROBLEM_CONTENT_TYPE_BYTES = PROBLEM_CONTENT_TYPE.encode()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -39,14 +40,17 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def send_problem(send: Any, problem_status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send({
-        "type": "http.response.start",
-        "status": problem_status,
-        "headers": [(b"content-type", PROBLEM_CONTENT_TYPE.encode()), (b"content-length", str(len(body)).encode()),
-                    *headers],
-    })
-    await send({"type": "http.response.body", "body": body})
+def _problem_answer(exc: ProblemError, correlation_id: str, path: str) -> Answer:
+    problem = exc.to_problem(correlation_id, path)
+    headers = [(b"content-type", PROBLEM_CONTENT_TYPE_BYTES)]
+    headers.extend((k.lower().encode(), v.encode()) for k, v in exc.headers.items())
+    return Answer(problem.status, headers, problem.to_json())
+
+
+def _failure_answer(correlation_id: str, path: str) -> Answer:
+    problem = make_problem(500, "the gateway failed; quote the correlation id to the operators",
+                           correlation_id=correlation_id, instance=path)
+    return Answer(500, [(b"content-type", PROBLEM_CONTENT_TYPE_BYTES)], problem.to_json())
 
 
 class Proxy:
@@ -61,16 +65,16 @@ class Proxy:
         started = time.perf_counter()
         trace = correlation.from_headers(_header(scope, b"x-correlation-id"), _header(scope, b"traceparent"))
         token = correlation.set_current(trace)
-        ids = [(b"x-correlation-id", trace.correlation_id.encode())]
         path = scope["path"]
         route = state.match(path)
-        status = 0
+        chain = state.unrouted
         exchange: Exchange | None = None
         timing: list[float | int | None] = [None, None]  # upstream ms, retries
         try:
             if route is None:
                 raise ProblemError(f"no API is published at {path}", status=404, slug="no-such-api",
                                    reason="no_such_api")
+            chain = route.chain
             raw_path: bytes = scope.get("raw_path") or b""
             if b"%2f" in raw_path.lower():
                 # The tiers (like this matching) route on the decoded path, where an encoded "/" is a separator:
@@ -88,52 +92,58 @@ class Proxy:
                 if found is not None:
                     exchange.operation, exchange.path_params = found
                     exchange.route = found.operation.path
-            for policy in route.chain:
-                await policy.on_request(exchange)
+                    if route.chains:
+                        chain = route.chains.get(found.operation, chain)
+            for step in chain.before_identity:
+                await step(exchange)
+            if chain.by_client and exchange.client is not None:
+                chain = chain.by_client.get(exchange.client.id, chain)
+            for step in chain.after_identity:
+                await step(exchange)
             if not exchange.body_read:
                 exchange.body = await read_body(receive, state.config.max_body_bytes,
                                                 _header(scope, b"content-length"))
-            cache = route.cache
-            if cache is None:
-                status = await self._forward(route, exchange, send, ids, timing)
-            elif (hit := cache.lookup(exchange)) is not None:
-                status = await self._send_hit(cache.hit_headers(hit), hit.body, exchange, send, ids)
-            elif exchange.method in WRITE_METHODS:
-                try:
-                    status = await self._forward(route, exchange, send, ids, timing)
-                finally:  # whatever the outcome: a timed-out write may still have changed the resource
-                    cache.invalidate(exchange)
-            else:
-                status = await self._forward(route, exchange, send, ids, timing)
+            answer = await self._forward(route, exchange, timing)
         except Reply as reply:
-            status = reply.status
-            headers = ids + reply.headers + [(b"content-length", str(len(reply.body)).encode())]
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": reply.body})
+            answer = Answer(reply.status, list(reply.headers), reply.body)
         except ProblemError as exc:
-            problem = exc.to_problem(trace.correlation_id, path)
-            status = problem.status
-            extra = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
-            if exchange is not None:
-                extra.extend(exchange.response_headers)
-            await send_problem(send, status, problem.to_json(), ids + extra)
+            answer = _problem_answer(exc, trace.correlation_id, path)
         except Exception:
             log.exception("gateway failure")
-            status = 500
-            problem = make_problem(500, "the gateway failed; quote the correlation id to the operators",
-                                   correlation_id=trace.correlation_id, instance=path)
-            await send_problem(send, 500, problem.to_json(), ids)
+            answer = _failure_answer(trace.correlation_id, path)
+        if exchange is not None:
+            for respond in chain.response:
+                try:
+                    respond(exchange, answer)
+                except ProblemError as exc:  # e.g. strict response validation: the answer becomes the problem
+                    answer = _problem_answer(exc, trace.correlation_id, path)
+                except Exception:
+                    log.exception("response policy failure")
+                    answer = _failure_answer(trace.correlation_id, path)
+        headers = answer.headers
+        headers.append((b"content-length", str(len(answer.body)).encode()))
+        headers.append((b"x-correlation-id", trace.correlation_id.encode()))
+        if exchange is not None and exchange.response_headers:
+            headers.extend(exchange.response_headers)
+        try:
+            await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+            await send({"type": "http.response.body", "body": answer.body})
         finally:
-            self._record(state, scope, route, exchange, status, trace, started, timing)
+            entry = self._record(state, scope, route, exchange, answer.status, trace, started, timing)
+            for sink in chain.log:
+                try:
+                    sink(exchange, entry)
+                except Exception:
+                    log.exception("log policy failure")
             if tracing.enabled():  # PSGW_OTLP_ENDPOINT set: this hop's span (nothing otherwise)
                 target = route.target if route else None
-                tracing.record_gateway_call(scope, trace, started, status, target.api_id if target else None,
-                                            target.version if target else None, exchange.route if exchange else None,
+                tracing.record_gateway_call(scope, trace, started, answer.status,
+                                            target.api_id if target else None, target.version if target else None,
+                                            exchange.route if exchange else None,
                                             exchange.client.id if exchange and exchange.client else None)
             correlation.reset_current(token)
 
-    async def _forward(self, route: ApiRoute, exchange: Exchange, send: Any, ids: list[tuple[bytes, bytes]],
-                       timing: list[float | int | None]) -> int:
+    async def _forward(self, route: ApiRoute, exchange: Exchange, timing: list[float | int | None]) -> Answer:
         upstream = route.upstream
         child = exchange.trace  # the upstream's parent span is this hop's span (runtime.tracing)
         principal = exchange.principal
@@ -149,42 +159,24 @@ class Proxy:
         target = exchange.raw_path.decode("latin-1") or uri_path(exchange.path)
         if exchange.raw_query:
             target += "?" + exchange.raw_query.decode("latin-1")
+        exchange.forwarded = True
         sent = time.perf_counter()
         try:
             response, retries = await upstream.send(exchange.method, target, headers, exchange.body)
         finally:
             timing[0] = round((time.perf_counter() - sent) * 1000, 3)
         timing[1] = retries
-        body = response.body
-        status = response.status
-        if route.validator is not None and route.validator.config.responses != "off":
-            route.validator.check_response(exchange, status, response.header(b"content-type"), body)
         out = [(k, v) for k, v in response.headers if k not in RESPONSE_SKIP]
-        if route.cache is not None:
-            out.extend(route.cache.remember(exchange, status, out, body))
-        out.append((b"content-length", str(len(body)).encode()))
-        out.extend(ids)
-        out.extend(exchange.response_headers)
-        await send({"type": "http.response.start", "status": status, "headers": out})
-        await send({"type": "http.response.body", "body": body})
-        return status
-
-    @staticmethod
-    async def _send_hit(headers: list[tuple[bytes, bytes]], body: bytes, exchange: Exchange, send: Any,
-                        ids: list[tuple[bytes, bytes]]) -> int:
-        out = [*headers, (b"content-length", str(len(body)).encode()), *ids, *exchange.response_headers]
-        await send({"type": "http.response.start", "status": 200, "headers": out})
-        await send({"type": "http.response.body", "body": body})
-        return 200
+        return Answer(response.status, out, response.body, from_upstream=True, upstream_headers=len(out))
 
     def _record(self, state: CompiledState, scope: Scope, route: ApiRoute | None, exchange: Exchange | None,
                 status: int, trace: correlation.TraceContext, started: float,
-                timing: list[float | int | None]) -> None:
+                timing: list[float | int | None]) -> CallEntry:
         principal = exchange.principal if exchange else None
         target = route.target if route else None
         client = scope.get("client")
         upstream_ms, retries = timing
-        self.telemetry.record(CallEntry(
+        entry = CallEntry(
             at=dt.datetime.now(dt.UTC),
             correlation_id=trace.correlation_id,
             trace_id=trace.trace_id,
@@ -204,4 +196,6 @@ class Proxy:
             retries=int(retries) if retries is not None else None,
             client_addr=client[0] if client else None,
             instance=self.instance,
-        ), access_log=state.config.access_log)
+        )
+        self.telemetry.record(entry, access_log=state.config.access_log)
+        return entry

@@ -12,22 +12,17 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from contracts import CONTRACTS_DIR
 from contracts.toolchain.validation import CompiledContract, ContractCompileError
 from gateway.config import BUILTIN_ISSUER, ClientConfig, ConfigError, GatewayConfig
 from gateway.upstreams import Upstream
-from policies.authenticate import Authenticate, IdentityBinder
-from policies.authorize import Authorize, Requirement, requirement_of
-from policies.cors import Cors
-from policies.exchange import ApiTarget, ClientIdentity, Policy
-from policies.ip_allow import IpAllow
-from policies.limits import Limits
-from policies.rate_limit import RateLimit, RateLimitStore, TierLimits
-from policies.response_cache import ResponseCache
-from policies.response_cache.store import ResponseStore
-from policies.token_exchange import InternalTokenSource, TokenExchange
-from policies.validate import Validate
+from policies import registry
+from policies.authenticate import AuthenticateConfig, IdentityBinder
+from policies.chain import EMPTY_CHAIN, ApiChains, Chain, ChainBuilder, ChainError, OpenStore, resolve_bindings
+from policies.exchange import ApiTarget, ClientIdentity
+from policies.registry import Services
 from runtime.tokens import TokenVerifier
 
 
@@ -38,11 +33,13 @@ class ApiRoute:
     target: ApiTarget
     upstream: Upstream
     contract: CompiledContract | None
-    chain: tuple[Policy, ...]
-    validator: Validate | None
-    policy_names: tuple[str, ...]
-    # None unless the contract marks an operation cacheable: uncached APIs pay one attribute check.
-    cache: ResponseCache | None = None
+    chain: Chain  # for calls no route binding singles out
+    # Chains of the contract operations that route bindings name (empty for most APIs).
+    chains: Mapping[object, Chain]
+
+    @property
+    def policy_names(self) -> tuple[str, ...]:
+        return self.chain.names
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +51,8 @@ class CompiledState:
     api_keys: dict[str, ClientIdentity]  # sha256:<hex> of a key -> its client
     # Verified token -> the client and the granted scopes (the same rule for the API, admin and catalog).
     binder: IdentityBinder
+    # The response and log phases of calls no API version matched (the audit sink, when bound globally).
+    unrouted: Chain = EMPTY_CHAIN
     version: int = 0
     compiled_at: float = field(default_factory=time.time)
 
@@ -104,27 +103,22 @@ def identity_of(client: ClientConfig, builtin_issuer: str) -> ClientIdentity:
     )
 
 
-def _requirements(contract: CompiledContract) -> dict[object, Requirement]:
-    found: dict[object, Requirement] = {}
-    for operation in contract.operations:
-        requirement = requirement_of(operation.security)
-        if requirement is not None:
-            found[operation] = requirement
-    return found
-
-
 def compile_state(
     config: GatewayConfig,
     *,
     verifier: TokenVerifier,
     upstreams: Mapping[str, Upstream],
-    rate_limit_store: RateLimitStore,
     contracts: ContractCache,
-    internal_tokens: InternalTokenSource,
+    open_store: OpenStore,
+    services: Mapping[str, Any],
     version: int = 0,
     revoked_token_ids: frozenset[str] = frozenset(),
 ) -> CompiledState:
-    """Build every structure the hot path reads; raises ConfigError when anything does not compile."""
+    """Build every structure the hot path reads; raises ConfigError when anything does not compile.
+
+    ``open_store`` hands each policy its store (reused across compiles by the gateway); ``services`` are what
+    the gateway lends every policy besides the verifier, the binder and the API keys (``internal_tokens``,
+    ``audit``)."""
     clients = {c.id: c for c in config.clients}
     identities = {c.id: identity_of(c, config.issuer.issuer) for c in config.clients}
     api_keys: dict[str, ClientIdentity] = {}
@@ -133,58 +127,34 @@ def compile_state(
             if key.hash in api_keys:
                 raise ConfigError(f"api key {key.id} of client {client.id} is also another client's key")
             api_keys[key.hash] = identities[client.id]
-    policies = config.policies
-    binder = IdentityBinder(config.issuer.issuer, policies.authenticate.trusted_issuers, identities,
-                            policies.authenticate.verified_token_cache_size, revoked_token_ids)
-    authenticate = Authenticate(policies.authenticate, verifier, binder, api_keys.get)
-    token_exchange = TokenExchange(internal_tokens)
-    tiers = {name: TierLimits(t.requests_per_second, t.burst, t.daily_quota, t.monthly_quota, t.per_subject)
-             for name, t in config.sla_tiers.items()}
-    cors = Cors(policies.cors)
-    # One store for every API of this state: a reload starts empty (and takes new bounds).
-    response_store = ResponseStore(policies.response_cache.max_entries, policies.response_cache.max_bytes)
-    routes: dict[str, ApiRoute] = {}
-    for api in config.apis:
-        if api.lifecycle == "retired":
-            continue
-        target = ApiTarget(
-            api_id=api.id,
-            layer=api.layer,
-            version=api.version,
-            base_path=api.base_path,
-            upstream=api.upstream,
-            read_scopes=frozenset(api.scopes.read),
-            write_scopes=frozenset(api.scopes.write),
-        )
-        contract = contracts.get(api.contract)
-        if contract.base_path and contract.base_path != api.base_path:
-            raise ConfigError(f"contract {api.contract} serves {contract.base_path}, gateway.yaml routes "
-                              f"{api.base_path}")
-        chain: list[Policy] = []
-        if policies.cors.selects(target):
-            chain.append(cors)
-        if policies.ip_allow.selects(target):
-            chain.append(IpAllow(policies.ip_allow, target))
-        chain.append(authenticate)
-        chain.append(Authorize(policies.authorize, target, _requirements(contract)))
-        if policies.rate_limit.enabled:
-            chain.append(RateLimit(policies.rate_limit, target, tiers, rate_limit_store))
-        chain.append(Limits(policies.limits, target, config.max_body_bytes))
-        validator = Validate(api.validate or policies.validate, contract)
-        chain.append(validator)
-        chain.append(token_exchange)  # last: only a call every policy accepted gets an internal token
-        cache_ttls: dict[object, int] = {op: op.cache_ttl_seconds for op in contract.operations
-                                         if op.cache_ttl_seconds is not None}
-        cache = ResponseCache(policies.response_cache, target, response_store, cache_ttls) \
-            if cache_ttls and policies.response_cache.enabled else None
-        routes[api.base_path] = ApiRoute(
-            target=target,
-            upstream=upstreams[api.upstream],
-            contract=contract,
-            chain=tuple(chain),
-            validator=validator,
-            policy_names=tuple(p.name for p in chain) + ((cache.name,) if cache else ()),
-            cache=cache,
-        )
+    auth = config.policy(AuthenticateConfig)
+    binder = IdentityBinder(config.issuer.issuer, auth.trusted_issuers, identities, auth.verified_token_cache_size,
+                            revoked_token_ids)
+    published = [api for api in config.apis if api.lifecycle != "retired"]
+    targets = [ApiTarget(api_id=api.id, layer=api.layer, version=api.version, base_path=api.base_path,
+                         upstream=api.upstream, read_scopes=frozenset(api.scopes.read),
+                         write_scopes=frozenset(api.scopes.write)) for api in published]
+    lent = Services(clients=identities, apis=targets, max_body_bytes=config.max_body_bytes,
+                    sla_tiers=config.sla_tiers,
+                    extra={**services, "verifier": verifier, "binder": binder, "api_keys": api_keys.get})
+    try:
+        bound = resolve_bindings(registry.available(config.policy_modules), config.policies,
+                                 config.policy_bindings(), clients, [api.id for api in published])
+        builder = ChainBuilder(bound, lent, open_store)
+        routes: dict[str, ApiRoute] = {}
+        for api, target in zip(published, targets, strict=True):
+            contract = contracts.get(api.contract)
+            if contract.base_path and contract.base_path != api.base_path:
+                raise ConfigError(f"contract {api.contract} serves {contract.base_path}, gateway.yaml routes "
+                                  f"{api.base_path}")
+
+            chains: ApiChains = builder.for_api(target, contract)
+            routes[api.base_path] = ApiRoute(target=target, upstream=upstreams[api.upstream], contract=contract,
+                                             chain=chains.default, chains=chains.by_operation)
+        unrouted = builder.for_unrouted()
+    except (ChainError, registry.PolicyNotFound) as exc:
+        raise ConfigError(str(exc)) from exc
+    except ValueError as exc:  # a policy refusing its config for one API version (its build)
+        raise ConfigError(f"a policy does not compile: {exc}") from exc
     return CompiledState(config=config, routes=routes, clients=clients, identities=identities,
-                         api_keys=api_keys, binder=binder, version=version)
+                         api_keys=api_keys, binder=binder, unrouted=unrouted, version=version)

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, delete, event, select, update
-from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from runtime import storage
 
 OverrideKind = Literal["client", "sla_tier", "rate_limits", "revoked_token"]
 
@@ -38,30 +38,12 @@ revision = Table(
 
 
 def database_url(configured: str | None, data_dir: Path) -> str:
-    """The SQLAlchemy async URL: PostgreSQL through psycopg, or the SQLite file under the data dir."""
-    url = (configured or "").strip()
-    if not url:
-        return f"sqlite+aiosqlite:///{(data_dir / 'gateway.db').resolve()}"
-    for plain in ("postgresql://", "postgres://"):
-        if url.startswith(plain):
-            return "postgresql+psycopg://" + url[len(plain):]
-    return url
+    """The gateway's database: ``configured``, or the SQLite file ``gateway.db`` under the data dir."""
+    return storage.database_url(configured, data_dir, "gateway", suffix=".db")
 
 
 def create_engine(url: str) -> AsyncEngine:
-    if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-            # WAL: readers never block the audit writer; several gateway instances may share the file.
-            cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        return engine
-    return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+    return storage.create_engine(url, pool_size=5)
 
 
 class Overrides(msgspec.Struct, kw_only=True):

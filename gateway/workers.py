@@ -31,6 +31,7 @@ from gateway.issuer import Issuer
 from gateway.settings import GatewaySettings
 from gateway.store import OverrideStore, create_engine, database_url
 from policies.audit import SqlAuditStore
+from policies.rate_limit import RateLimitConfig
 from runtime import logs
 
 log = logging.getLogger("gateway.workers")
@@ -46,7 +47,7 @@ def worker_count(settings: GatewaySettings) -> int:
 
 def check_shareable(config: GatewayConfig) -> None:
     """Refuse a configuration whose workers could not share their state."""
-    rate = config.policies.rate_limit
+    rate = config.policy(RateLimitConfig)
     if rate.enabled and not rate.redis_url:
         raise ConfigError("PSGW_WORKERS > 1 needs policies.rate_limit.redis_url: with the in-process store each "
                           "worker would enforce a budget of its own")

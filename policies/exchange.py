@@ -1,18 +1,30 @@
-"""What every policy sees: the exchange (one call through the gateway) and the policy protocol.
+"""What every policy sees: the exchange (one call through the gateway), the answer, and the phase protocols.
 
-A policy refuses a call by raising :class:`runtime.problems.ProblemError` (the gateway turns it into
-problem+json and audits it), or answers it itself by raising :class:`Reply` (a CORS preflight). Policies
-record what they decided in ``exchange.decisions`` (policy name -> outcome code) for metrics and the audit log.
+A policy handler has up to three phases, each a method (policies/README.md):
+
+- ``async access(exchange)``: before the upstream. Refuse by raising :class:`runtime.problems.ProblemError`
+  (the gateway turns it into problem+json), answer without the upstream by raising :class:`Reply` (a CORS
+  preflight, a cache hit), or add response headers to ``exchange.response_headers``.
+- ``response(exchange, answer)``: on every answer before it is sent (the upstream's, a Reply, a refusal);
+  edit ``answer`` in place, or raise ProblemError to replace it.
+- ``log(exchange, entry)``: after the answer is sent, with what the audit log records (:class:`CallEntry`);
+  ``exchange`` is None for a call no API matched. Queue work; never block.
+
+Policies record what they decided in ``exchange.decisions`` (policy name -> outcome code) for the
+``psgw_policy_decisions_total`` metric and the audit log.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from runtime.correlation import TraceContext
 from runtime.tokens import Principal
+
+if TYPE_CHECKING:
+    from policies.audit.store import CallEntry
 
 Layer = Literal["system", "process", "experience"]
 CallerLayer = Literal["app", "experience", "process", "system", "admin"]
@@ -80,6 +92,8 @@ class Exchange:
     decisions: dict[str, str] = field(default_factory=dict)
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Set once the call is handed to the upstream (a write that then timed out may still have happened).
+    forwarded: bool = False
     # The path as the client percent-encoded it (ASGI ``raw_path``), forwarded upstream as is: the decoded path
     # may hold control characters or non-Latin-1 text that no request line can carry.
     raw_path: bytes = b""
@@ -95,8 +109,26 @@ class Exchange:
         return self.method in READ_METHODS
 
 
-class Policy(Protocol):
-    name: str
+@dataclass(slots=True)
+class Answer:
+    """The answer the client is about to get; response-phase policies edit it in place."""
 
-    async def on_request(self, exchange: Exchange) -> None:
-        """Inspect (and possibly refuse) the call before the upstream sees it."""
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    # True when the upstream produced it (not a refusal, a Reply or a failure at the gateway).
+    from_upstream: bool = False
+    # How many of the leading ``headers`` are the upstream's own (the rest were added by policies).
+    upstream_headers: int = 0
+
+
+class AccessPhase(Protocol):
+    async def access(self, exchange: Exchange) -> None: ...
+
+
+class ResponsePhase(Protocol):
+    def response(self, exchange: Exchange, answer: Answer) -> None: ...
+
+
+class LogPhase(Protocol):
+    def log(self, exchange: Exchange | None, entry: CallEntry) -> None: ...

@@ -17,10 +17,11 @@ from process_apis.events.projection import CONSUMER as POSTED_TIME
 from process_apis.events.projection import PostedTimeProjection
 from process_apis.events.psa_watch import PsaWatch
 from process_apis.events.relay import EventRelay
-from process_apis.exceptions.service import ExceptionQueue
+from process_apis.exceptions.service import ExceptionQueue, by_source_type
 from process_apis.expenses.service import ExpenseService
 from process_apis.invoicing.credit_notes import CreditNotes
 from process_apis.invoicing.service import InvoicingService
+from process_apis.invoicing.tax import HOLD_SOURCE
 from process_apis.jobs import JobRunner
 from process_apis.provisioning.amendments import ContractAmendments
 from process_apis.provisioning.crm_feed import CrmFeed
@@ -106,10 +107,11 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
         posted_time=posted_time, dead_letters=DeadLetters(uow, {POSTED_TIME: posted_time.handle_many}),
         loops=Loops(), wake_relay=wake_relay, wake_dispatcher=wake_dispatcher,
         wake_jobs=wake_jobs)
-    exceptions.on_retry("billing_hold", billing.retry_hold)
+    exceptions.on_retry("billing_hold", by_source_type({HOLD_SOURCE: invoicing.taxes.retry_hold}, billing.retry_hold))
     exceptions.on_retry("posting", billing.retry_posting)
     exceptions.on_retry("provisioning", provisioning.retry_exception)
-    exceptions.on_retry("flow_back", jobs.retry_exception)
+    exceptions.on_retry("flow_back", by_source_type({"invoice": invoicing.einvoicing.retry_exception},
+                                                    jobs.retry_exception))
     _start_loops(services)
     return services
 

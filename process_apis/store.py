@@ -87,6 +87,14 @@ time_corrections = sa.Table(
     sa.Index("process_time_corrections_state", "state", "project_id"),
 )
 
+# One row per worker and work date that time was written for: the lock that serializes the 24-hours-a-day rule
+# (read the day, check, write) across concurrent requests and replicas (process_apis/timesheets/days.py).
+worker_days = sa.Table(
+    "process_worker_days", metadata,
+    sa.Column("worker_id", sa.String(64), primary_key=True),
+    sa.Column("work_date", sa.Date, primary_key=True),
+)
+
 # The reversal outbox: the ERP posting of a superseded version is taken back exactly once (after it is booked).
 billing_reversals = sa.Table(
     "process_billing_reversals", metadata,
@@ -262,6 +270,30 @@ invoice_sources = sa.Table(
     sa.Column("invoice_id", sa.String(64), nullable=False),
     sa.Column("contract_id", sa.String(64), nullable=False),
     sa.Index("process_invoice_sources_invoice", "invoice_id"),
+)
+
+# The tax system API's answer for an invoice (issue 19): where it is taxed, by which engine, its reference.
+invoice_taxes = sa.Table(
+    "process_invoice_taxes", metadata,
+    sa.Column("invoice_id", sa.String(64), primary_key=True),
+    sa.Column("calculation", JSONDocument, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# A posted invoice's e-invoice: the rendered document, what it was validated against, and its delivery on the
+# e-invoicing network (rendered -> queued -> delivered | rejected; invalid or no_endpoint: never sent).
+e_invoices = sa.Table(
+    "process_e_invoices", metadata,
+    sa.Column("invoice_id", sa.String(64), primary_key=True),
+    sa.Column("format", sa.String(32), nullable=False),
+    sa.Column("media_type", sa.String(64), nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=True),
+    sa.Column("validated_against", JSONDocument, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("delivery_id", sa.String(64), nullable=True),
+    sa.Column("errors", JSONDocument, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 reconciliations = sa.Table(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -22,6 +22,7 @@ from contracts.canonical import (
     CreditNote,
     Customer,
     Invoice,
+    LegalEntity,
     Milestone,
     Opportunity,
     Page,
@@ -34,7 +35,7 @@ from contracts.canonical import (
     TimeEntry,
     Worker,
 )
-from runtime.downstream import Downstream, DownstreamProblem, segment
+from runtime.downstream import Downstream, segment
 
 T = TypeVar("T")
 
@@ -42,6 +43,8 @@ PSA = "/system/psa/v1"
 ERP = "/system/erp/v1"
 HR = "/system/hr/v1"
 CRM = "/system/crm/v1"
+TAX = "/system/tax/v1"
+EINVOICE = "/system/einvoice/v1"
 PAGE_LIMIT = 200
 # Ids per batch read (``?ids=``), as the system APIs' contracts allow.
 BATCH_IDS_MAX = 200
@@ -96,16 +99,6 @@ async def all_pages(gateway: Downstream, path: str, item_type: type[T],
         cursor = page.next_cursor
         if not cursor:
             return items
-
-
-async def unless_missing(call: Awaitable[T]) -> T | None:
-    """A record the system API does not know (404) is a fact too: ``None``; any other failure propagates."""
-    try:
-        return await call
-    except DownstreamProblem as exc:
-        if exc.status == 404:
-            return None
-        raise
 
 
 def _decode(response: Any, type_: type[T]) -> T:
@@ -298,6 +291,9 @@ class Erp:
         response = await self.gateway.request("POST", f"{ERP}/customers", json=body, idempotency_key=idempotency_key)
         return _decode(response, Customer)
 
+    async def legal_entities(self) -> list[LegalEntity]:
+        return await all_pages(self.gateway, f"{ERP}/legal-entities", LegalEntity)
+
     async def accounting_periods(self, legal_entity_id: str | None = None) -> list[AccountingPeriod]:
         return await all_pages(self.gateway, f"{ERP}/accounting-periods", AccountingPeriod,
                                _params({"legal_entity_id": legal_entity_id}))
@@ -411,6 +407,27 @@ class Crm:
         return await self.gateway.get_json(f"{CRM}/contracts/{segment(contract_id)}", Contract)
 
 
+class Tax:
+    def __init__(self, gateway: Downstream) -> None:
+        self.gateway = gateway
+
+    async def calculate(self, body: Mapping[str, Any], type_: type[T]) -> T:
+        """A calculation changes nothing: repeating it is safe, so no Idempotency-Key."""
+        return _decode(await self.gateway.request("POST", f"{TAX}/tax-calculations", json=body), type_)
+
+
+class Einvoice:
+    def __init__(self, gateway: Downstream) -> None:
+        self.gateway = gateway
+
+    async def deliver(self, body: Mapping[str, Any], type_: type[T]) -> T:
+        """One network document per invoice, format and attempt (the access point dedupes on that reference)."""
+        return _decode(await self.gateway.request("POST", f"{EINVOICE}/deliveries", json=body), type_)
+
+    async def delivery(self, delivery_id: str, type_: type[T]) -> T:
+        return await self.gateway.get_json(f"{EINVOICE}/deliveries/{segment(delivery_id)}", type_)
+
+
 class Systems:
     """Every system API, sharing the one gateway downstream of this tier."""
 
@@ -419,6 +436,8 @@ class Systems:
         self.erp = Erp(gateway)
         self.hr = Hr(gateway)
         self.crm = Crm(gateway)
+        self.tax = Tax(gateway)
+        self.einvoice = Einvoice(gateway)
 
 
 def _params(filters: Mapping[str, Any]) -> dict[str, Any]:

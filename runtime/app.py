@@ -17,8 +17,9 @@ from runtime import metrics
 from runtime.downstream import ClientCredentials, Downstream
 from runtime.edge import install_edge
 from runtime.errors import handle_exception
+from runtime.guards import ContractScopes
 from runtime.heap import freeze_startup_heap
-from runtime.problems import Forbidden, Unauthorized
+from runtime.problems import Unauthorized
 from runtime.settings import TierSettings
 from runtime.tokens import Principal, TokenVerifier, TrustedIssuer
 
@@ -43,15 +44,6 @@ def principal_of(request: Request[Any, Any, Any]) -> Principal:
 
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     return principal_of(request)
-
-
-def require_scopes(principal: Principal, *scopes: str) -> None:
-    """Defense in depth: the gateway checked scopes already; a tier checks again before acting."""
-    missing = [s for s in scopes if s not in principal.scopes]
-    if missing:
-        raise Forbidden(
-            f"the token lacks scope {missing[0]!r}", slug="insufficient-scope", missing_scopes=missing
-        )
 
 
 def gateway_downstream(settings: TierSettings, name: str = "gateway", scope: str | None = None) -> Downstream:
@@ -81,11 +73,15 @@ def create_tier_app(
     dependencies: dict[str, Provide] | None = None,
     max_body_bytes: int = 1_000_000,
     on_scrape: Sequence[metrics.ScrapeHook] = (),
+    scopes_from_contracts: bool = True,
 ) -> Litestar:
     """Build a tier app. Downstreams are created at start-up (one pool each) and closed at shutdown.
 
     ``/metrics`` serves Prometheus metrics (no token, like the health checks); ``on_scrape`` hooks run before each
-    scrape, to refresh gauges the tier computes from its own store."""
+    scrape, to refresh gauges the tier computes from its own store.
+
+    ``scopes_from_contracts``: every route must be an operation of a contract under contracts/, and its
+    ``security`` scopes guard it (runtime/guards.py); off only for apps that serve no contract (tests, benchmarks)."""
     verifier = None
     if verify_tokens:
         verifier = TokenVerifier(
@@ -132,8 +128,10 @@ def create_tier_app(
     async def metrics_endpoint(state: State) -> bytes:
         return await metrics.exposition(state, on_scrape)
 
+    scope_guard = ContractScopes()
     app = Litestar(
         route_handlers=[healthz, readyz, metrics_endpoint, *route_handlers],
+        guards=[scope_guard] if scopes_from_contracts else [],
         lifespan=[lifespan],
         middleware=list(middleware),
         exception_handlers={Exception: handle_exception, NotAuthorizedException: handle_exception},
@@ -142,6 +140,8 @@ def create_tier_app(
         request_max_body_size=max_body_bytes,
         debug=False,
     )
+    if scopes_from_contracts:
+        scope_guard.bind(app)
     install_edge(app, verifier=verifier, service=service, max_json_depth=settings.max_json_depth,
                  max_body_bytes=max_body_bytes)
     return app

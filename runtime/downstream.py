@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -54,6 +54,16 @@ def segment(value: str) -> str:
 
 class DownstreamProblem(ProblemError):
     """A problem answered by (or about) a downstream, re-raised with the downstream named."""
+
+
+async def found_or_none(call: Awaitable[T]) -> T | None:
+    """A record the downstream does not know (404) is a fact too: ``None``; any other failure propagates."""
+    try:
+        return await call
+    except DownstreamProblem as exc:
+        if exc.status == 404:
+            return None
+        raise
 
 
 class ClientCredentials:

@@ -1,5 +1,8 @@
 """Durable state in SQL: one code path for SQLite (the embedded default) and PostgreSQL (at scale).
 
+Every process sets its database up here: the gateway's admin overrides and audit, the system tier's idempotency
+records, the process tier's state (:func:`database_url`, :func:`create_engine`, :class:`Database`).
+
 SQLAlchemy Core, async: ``sqlite+aiosqlite`` or ``postgresql+psycopg``. Tables are declared on a ``MetaData``
 by each tier and created with ``create_all`` at start-up. Migrations are additive only: new tables (with their
 indexes), and new nullable columns added to tables that exist already (rows keep their values, the column is NULL).
@@ -34,10 +37,12 @@ _READ_ONLY = "psgw_read_only"
 log = logging.getLogger("runtime.storage")
 
 
-def database_url(url: str, data_dir: str | Path, name: str) -> str:
-    """The SQLAlchemy async URL: ``url`` when given (``postgresql://`` gets the psycopg driver), else a SQLite file."""
+def database_url(url: str | None, data_dir: str | Path, name: str, *, suffix: str = ".sqlite3") -> str:
+    """The SQLAlchemy async URL of every process's database: ``url`` when given (``postgresql://`` gets the psycopg
+    driver, ``sqlite://`` the aiosqlite one), else the SQLite file ``<data_dir>/<name><suffix>``."""
+    url = (url or "").strip()
     if not url:
-        path = Path(data_dir).resolve() / f"{name}.sqlite3"
+        path = Path(data_dir).resolve() / f"{name}{suffix}"
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{path}"
     for plain in ("postgresql://", "postgres://"):
@@ -46,6 +51,23 @@ def database_url(url: str, data_dir: str | Path, name: str) -> str:
     if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
         return "sqlite+aiosqlite://" + url[len("sqlite://"):]
     return url
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """The one engine set-up: on SQLite a 30 s busy wait and WAL (readers never block the writer; several processes
+    may share the file); on PostgreSQL a pool of ``pool_size`` (as many again on overflow), checked before use."""
+    if not url.startswith("sqlite"):
+        return create_async_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+    engine = create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
 
 
 class JSONDocument(sa.types.TypeDecorator[Any]):
@@ -113,12 +135,7 @@ class Database:
     def __init__(self, url: str, metadata: sa.MetaData, *, pool_size: int = 10) -> None:
         self.url = url
         self.metadata = metadata
-        options: dict[str, Any] = {"pool_pre_ping": True}
-        if url.startswith("sqlite"):
-            options["connect_args"] = {"timeout": 30}
-        else:
-            options.update(pool_size=pool_size, max_overflow=pool_size)
-        self.engine: AsyncEngine = create_async_engine(url, **options)
+        self.engine: AsyncEngine = create_engine(url, pool_size=pool_size)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
             _take_over_sqlite_transactions(self.engine)
@@ -220,8 +237,6 @@ def _take_over_sqlite_transactions(engine: AsyncEngine) -> None:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

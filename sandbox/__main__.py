@@ -12,7 +12,7 @@ from typing import Any
 
 import uvicorn
 
-from sandbox import crm, erp, firm, hr, psa
+from sandbox import crm, erp, firm, hr, peppol, psa, tax
 from sandbox.faults import FaultInjector
 from sandbox.store import DocumentStore
 
@@ -21,6 +21,9 @@ SYSTEMS: dict[str, tuple[Callable[[DocumentStore, firm.Firm], None], Callable[[D
     "erp": (erp.seed, erp.create_app),
     "hr": (hr.seed, hr.create_app),
     "crm": (crm.seed, crm.create_app),
+    # Issue 19: the regional tax engines (one process, a fault plan per region) and the e-invoicing access point.
+    "tax": (tax.seed, tax.create_app),
+    "einvoice": (peppol.seed, peppol.create_app),
 }
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from litestar import Litestar, Request, get, patch
 from litestar.exceptions import HTTPException
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
 from sandbox import firm as demo
@@ -364,21 +364,21 @@ def create_app(store: DocumentStore) -> Litestar:
         return await store.call(run_query, store, q, 0, _batch_size(request))
 
     @get(f"{API}/query/{{locator:str}}")
-    async def query_more(locator: FromQuery[str]) -> dict[str, Any]:
+    async def query_more(locator: FromPath[str]) -> dict[str, Any]:
         soql, offset, batch = _locator(locator)
         return await store.call(run_query, store, soql, offset, batch)
 
     @get(f"{API}/sobjects/{{sobject:str}}/{{key:str}}")
-    async def get_record(sobject: FromQuery[str], key: FromQuery[str]) -> dict[str, Any]:
+    async def get_record(sobject: FromPath[str], key: FromPath[str]) -> dict[str, Any]:
         return await store.call(_record, store, sobject, key)
 
     @get(f"{API}/sobjects/{{sobject:str}}/{{field:str}}/{{value:str}}")
-    async def get_by_external_id(sobject: FromQuery[str], field: FromQuery[str], value: FromQuery[str]) -> dict[str,
+    async def get_by_external_id(sobject: FromPath[str], field: FromPath[str], value: FromPath[str]) -> dict[str,
                                                                                                                 Any]:
         return await store.call(_by_external_id, store, sobject, field, value)
 
     @patch(f"{API}/sobjects/{{sobject:str}}/{{key:str}}", status_code=204)
-    async def patch_record(sobject: FromQuery[str], key: FromQuery[str], request: Request[Any, Any, Any]) -> None:
+    async def patch_record(sobject: FromPath[str], key: FromPath[str], request: Request[Any, Any, Any]) -> None:
         changes = await json_object(request, lambda message: error(400, "JSON_PARSER_ERROR", message))
         await store.call(update_record, store, sobject, key, changes)
 

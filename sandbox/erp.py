@@ -35,6 +35,33 @@ INVOICE_FREQUENCIES = {"monthly": "MONTHLY", "milestone": "MILESTONE", "schedule
 SOURCE_TYPES = {"time_entry": "TIMECARD", "expense": "EXPENSE_REPORT", "milestone": "MILESTONE",
                 "fixed_fee": "FIXED_FEE", "retainer": "RETAINER"}
 VAT_PERCENT = {"LE-US": Decimal(0), "LE-UK": Decimal(20), "LE-DE": Decimal(19)}
+# The subsidiaries' VAT registrations and e-invoicing network ids (LE-US: a federal EIN, no VAT).
+SUBSIDIARY_TAX_IDS = {"LE-US": (None, "9959:871234567"), "LE-UK": ("GB123456782", "9932:123456782"),
+                      "LE-DE": ("DE309174625", "9930:de309174625")}
+# The demo customers' billing addresses and VAT registrations (valid check digits, invented companies), and their
+# e-invoicing network ids (scheme:identifier, as the sandbox access point's directory knows them).
+CUSTOMER_PEPPOL_IDS: dict[str, str | None] = {
+    "C-1001": "9959:131234567", "C-1002": "9959:943214321", "C-1003": "9959:752345678", "C-1004": "9932:980061039",
+    "C-1005": "9932:456321905", "C-1006": "9932:214783016", "C-1007": "9930:de136457882",
+    "C-1008": "9930:de812345673", "C-1009": "9930:de273487658", "C-1010": "9930:de112233446",
+    "C-1011": "9959:911234560", "C-1012": None,
+}
+
+CUSTOMER_TAX_PROFILES: dict[str, tuple[dict[str, str], str | None]] = {
+    "C-1001": ({"addr1": "350 Fifth Avenue", "city": "New York", "zip": "10118", "state": "NY", "country": "US"}, None),
+    "C-1002": ({"addr1": "1 Market Street", "city": "San Francisco", "zip": "94105", "state": "CA", "country": "US"},
+               None),
+    "C-1003": ({"addr1": "2100 Ross Avenue", "city": "Dallas", "zip": "75201", "state": "TX", "country": "US"}, None),
+    "C-1004": ({"addr1": "1 Canada Square", "city": "London", "zip": "E14 5AB", "country": "GB"}, "GB980061039"),
+    "C-1005": ({"addr1": "10 Deansgate", "city": "Manchester", "zip": "M3 2BA", "country": "GB"}, "GB456321905"),
+    "C-1006": ({"addr1": "5 Broad Street", "city": "Bristol", "zip": "BS1 2EJ", "country": "GB"}, "GB214783016"),
+    "C-1007": ({"addr1": "Friedrichstrasse 100", "city": "Berlin", "zip": "10117", "country": "DE"}, "DE136457882"),
+    "C-1008": ({"addr1": "Koenigsallee 20", "city": "Duesseldorf", "zip": "40212", "country": "DE"}, "DE812345673"),
+    "C-1009": ({"addr1": "Speicherstadt 7", "city": "Hamburg", "zip": "20457", "country": "DE"}, "DE273487658"),
+    "C-1010": ({"addr1": "Marienplatz 3", "city": "Muenchen", "zip": "80331", "country": "DE"}, "DE112233446"),
+    "C-1011": ({"addr1": "400 Broad Street", "city": "Seattle", "zip": "98109", "state": "WA", "country": "US"}, None),
+    "C-1012": ({"addr1": "20 Princes Street", "city": "Edinburgh", "zip": "EH2 2AN", "country": "GB"}, None),
+}
 MAX_LIMIT = 1000
 MAX_BATCH = 500
 CENT = Decimal("0.01")
@@ -75,7 +102,9 @@ def _month_starts(first: dt.date, last: dt.date) -> list[dt.date]:
 def seed(store: DocumentStore, firm: Firm) -> None:
     store.put_many("subsidiary", [
         (str(index + 1), {"internalId": index + 1, "subsidiaryCode": code, "legalName": name, "country": country,
-                          "baseCurrency": currency, "vatRatePercent": str(VAT_PERCENT[code])})
+                          "baseCurrency": currency, "vatRatePercent": str(VAT_PERCENT[code]),
+                          "vatRegNumber": SUBSIDIARY_TAX_IDS[code][0], "peppolId": SUBSIDIARY_TAX_IDS[code][1],
+                          "federalTaxId": "87-1234567" if code == "LE-US" else None})
         for index, (code, name, country, currency) in enumerate(demo.LEGAL_ENTITIES)
     ])
     periods: list[tuple[str, dict[str, Any]]] = []
@@ -95,6 +124,8 @@ def seed(store: DocumentStore, firm: Firm) -> None:
         customers.append((str(2001 + index), {
             "internalId": 2001 + index, "customerNumber": number, "companyName": name, "currency": currency,
             "subsidiaryCode": entity, "taxRegion": region, "externalCrmId": record_id("Account", index + 1),
+            "billingAddress": CUSTOMER_TAX_PROFILES[number][0], "vatRegNumber": CUSTOMER_TAX_PROFILES[number][1],
+            "peppolId": CUSTOMER_PEPPOL_IDS[number],
         }))
     store.put_many("customer", customers)
     store.put_many("contract", [
@@ -221,10 +252,43 @@ def _seed_ledger(store: DocumentStore, firm: Firm, customer_ids: dict[str, int])
 
 
 def _invoice_totals(invoice: dict[str, Any]) -> dict[str, Any]:
+    """An invoice sent with ``taxLines`` books exactly that tax (computed by the tax engines); one sent without
+    (the seeded history, credit memos) gets the subsidiary's flat VAT rate, rounded half-even once per document."""
     subtotal = sum(line["amountMinor"] for line in invoice["lines"])
-    rate = VAT_PERCENT.get(invoice["subsidiaryCode"], Decimal(0))
-    tax = int((Decimal(subtotal) * rate / 100).quantize(Decimal(1), ROUND_HALF_EVEN))
+    if invoice.get("taxLines"):
+        tax = sum(line["taxMinor"] for line in invoice["taxLines"])
+    else:
+        rate = VAT_PERCENT.get(invoice["subsidiaryCode"], Decimal(0))
+        tax = int((Decimal(subtotal) * rate / 100).quantize(Decimal(1), ROUND_HALF_EVEN))
     return {**invoice, "subtotalMinor": subtotal, "taxMinor": tax, "totalMinor": subtotal + tax}
+
+
+def _check_tax_lines(check: Checker, body: dict[str, Any], lines: Any) -> None:
+    """Tax lines given by the caller: well formed, and together they tax exactly the invoice's lines."""
+    tax_lines = body.get("taxLines")
+    if tax_lines is None:
+        return
+    if not isinstance(tax_lines, list) or not tax_lines:
+        check.fail("taxLines", "must be a non-empty list")
+        return
+    for index, tax_line in enumerate(tax_lines):
+        if not isinstance(tax_line, dict):
+            check.fail(f"taxLines[{index}]", "must be an object")
+            continue
+        line_check = Checker(tax_line)
+        line_check.unknown(TAX_LINE_FIELDS)
+        line_check.required("taxCode", "jurisdiction", "ratePercent", "taxableMinor", "taxMinor")
+        line_check.choice("taxCode", TAX_CODES)
+        line_check.quantity("ratePercent")
+        line_check.minor_units("taxableMinor", nullable=False)
+        line_check.minor_units("taxMinor", nullable=False)
+        check.details.extend((f"taxLines[{index}].{path}", code, text) for path, code, text in line_check.details)
+    if check.details or not isinstance(lines, list):
+        return
+    taxed = sum(t["taxableMinor"] for t in tax_lines)
+    billed = sum(line["amountMinor"] for line in lines if isinstance(line, dict))
+    if taxed != billed:
+        check.fail("taxLines", f"the tax lines tax {taxed}, the invoice lines amount to {billed}", "TAX_MISMATCH")
 
 
 # --- errors and paging -----------------------------------------------------------------------------------------
@@ -330,7 +394,9 @@ def _period_status(store: DocumentStore, subsidiary: str, day: dt.date) -> str |
 
 # --- customers, contracts, dimensions --------------------------------------------------------------------------
 
-CUSTOMER_FIELDS = {"customerNumber", "companyName", "currency", "subsidiaryCode", "taxRegion", "externalCrmId"}
+CUSTOMER_FIELDS = {"customerNumber", "companyName", "currency", "subsidiaryCode", "taxRegion", "externalCrmId",
+                   "billingAddress", "vatRegNumber", "peppolId"}
+ADDRESS_FIELDS = {"addr1", "city", "zip", "state", "country"}
 
 
 def create_customer(store: DocumentStore, body: dict[str, Any], key: str | None) -> tuple[int, Any]:
@@ -345,6 +411,13 @@ def create_customer(store: DocumentStore, body: dict[str, Any], key: str | None)
         check.fail("subsidiaryCode", "no such subsidiary")
     if body.get("currency") is not None and (not isinstance(body["currency"], str) or len(body["currency"]) != 3):
         check.fail("currency", "must be an ISO 4217 code")
+    address = body.get("billingAddress")
+    if address is not None and (not isinstance(address, dict) or set(address) - ADDRESS_FIELDS
+                                or not all(isinstance(v, str) for v in address.values())):
+        check.fail("billingAddress", f"must be an object of strings with fields {sorted(ADDRESS_FIELDS)}")
+    for field in ("vatRegNumber", "peppolId"):
+        if body.get(field) is not None and not isinstance(body[field], str):
+            check.fail(field, "must be a string")
     check.raise_if_any("Invalid customer")
     for field in ("customerNumber", "externalCrmId"):
         if body.get(field):
@@ -353,7 +426,8 @@ def create_customer(store: DocumentStore, body: dict[str, Any], key: str | None)
                 raise error(409, "Conflict", [(field, "DUPLICATE_RECORD", f"a customer with this {field} exists")],
                             existingInternalId=existing["internalId"])
     internal_id = store.next_number("customerId")
-    customer = {"internalId": internal_id, "taxRegion": None, "externalCrmId": None, **body}
+    customer = {"internalId": internal_id, "taxRegion": None, "externalCrmId": None, "billingAddress": None,
+                "vatRegNumber": None, "peppolId": None, **body}
     customer.setdefault("customerNumber", f"C-{store.next_number('customerNumber')}")
     store.put("customer", str(internal_id), customer)
     store.remember("customer", key, 201, customer)
@@ -631,8 +705,11 @@ def post_batch(store: DocumentStore, body: dict[str, Any]) -> dict[str, Any]:
 
 # --- invoices --------------------------------------------------------------------------------------------------
 
-INVOICE_FIELDS = {"customerId", "contractNumber", "subsidiaryCode", "currencyCode", "periodName", "lines"}
+INVOICE_FIELDS = {"customerId", "contractNumber", "subsidiaryCode", "currencyCode", "periodName", "lines",
+                  "taxLines"}
 LINE_FIELDS = {"description", "quantity", "unitPriceMinor", "amountMinor", "sourceType", "sourceRefs"}
+TAX_LINE_FIELDS = {"taxCode", "jurisdiction", "ratePercent", "taxableMinor", "taxMinor", "exemptionText"}
+TAX_CODES = {"S", "Z", "E", "AE", "O"}
 
 
 def create_invoice(store: DocumentStore, body: dict[str, Any], key: str | None) -> tuple[int, Any]:
@@ -675,6 +752,7 @@ def create_invoice(store: DocumentStore, body: dict[str, Any], key: str | None) 
         if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
             line_check.fail("sourceRefs", "must be a list of document numbers")
         check.details.extend((f"lines[{index}].{path}", code, text) for path, code, text in line_check.details)
+    _check_tax_lines(check, body, lines)
     check.raise_if_any("Invalid invoice")
     internal_id = store.next_number("invoiceId")
     invoice = _invoice_totals({

@@ -19,7 +19,7 @@ from typing import Any
 
 from litestar import Litestar, Request, get, post
 from litestar.exceptions import HTTPException
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
 from sandbox import firm as demo
@@ -177,15 +177,15 @@ def create_app(store: DocumentStore) -> Litestar:
         return await store.call(_page, store, "worker", offset, limit, where)
 
     @get(f"{BASE}/workers/{{worker_wid:str}}")
-    async def get_worker(worker_wid: FromQuery[str]) -> dict[str, Any]:
+    async def get_worker(worker_wid: FromPath[str]) -> dict[str, Any]:
         return await store.call(_one, store, "worker", worker_wid)
 
     @post(f"{BASE}/workers/{{worker_wid:str}}/businessProcesses/Request_Compensation_Change", status_code=200)
-    async def compensation_change(worker_wid: str, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def compensation_change(worker_wid: FromPath[str], request: Request[Any, Any, Any]) -> dict[str, Any]:
         return await store.call(change_compensation, store, worker_wid, await json_object(request, _invalid))
 
     @post(f"{BASE}/workers/{{worker_wid:str}}/businessProcesses/Change_Worker_Status", status_code=200)
-    async def status_change(worker_wid: str, request: Request[Any, Any, Any]) -> dict[str, Any]:
+    async def status_change(worker_wid: FromPath[str], request: Request[Any, Any, Any]) -> dict[str, Any]:
         return await store.call(change_status, store, worker_wid, await json_object(request, _invalid))
 
     @get(f"{BASE}/jobProfiles")

@@ -393,7 +393,7 @@ def update_timecard(store: DocumentStore, timecard_id: int, body: dict[str, Any]
 
 def delete_timecard(store: DocumentStore, timecard_id: int) -> None:
     timecard = _one(store, "timecard", timecard_id)
-    if timecard["status"] != "Saved":
+    if timecard["status"] not in EDITABLE:
         raise error(409, "NOT_EDITABLE", f"a {timecard['status']} timecard cannot be deleted",
                     currentStatus=timecard["status"])
     store.delete("timecard", str(timecard_id))

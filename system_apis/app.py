@@ -6,16 +6,19 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from runtime.app import create_tier_app
+from runtime.idempotency import IdempotencyStore
+from runtime.storage import database_url
 from system_apis.backends import connector_for
 from system_apis.crm.routes import CrmV1
+from system_apis.einvoice.routes import EinvoiceV1
 from system_apis.erp.routes import ErpV1
 from system_apis.hr.routes import HrV1
-from system_apis.idempotency import IdempotencyStore, database_url
 from system_apis.psa.routes import PsaV1
 from system_apis.settings import SystemSettings
+from system_apis.tax.routes import TaxV1
 
 SERVICE = "system-apis"
-SYSTEMS = ("psa", "erp", "hr", "crm")
+SYSTEMS = ("psa", "erp", "hr", "crm", "tax", "einvoice")
 
 
 def create_app(settings: SystemSettings) -> Litestar:
@@ -24,7 +27,7 @@ def create_app(settings: SystemSettings) -> Litestar:
             setattr(state, system, connector_for(system, getattr(settings, f"{system}_backend"),
                                                  getattr(settings, f"{system}_url"), settings.vendor_timeout_seconds))
         state.idempotency = IdempotencyStore(
-            database_url(settings.database_url, settings.data_dir),
+            database_url(settings.database_url, settings.data_dir, "system-idempotency"),
             lease_seconds=max(30.0, settings.vendor_timeout_seconds * 4),
             retention_seconds=settings.idempotency_retention_hours * 3600,
         )
@@ -41,7 +44,7 @@ def create_app(settings: SystemSettings) -> Litestar:
     return create_tier_app(
         service=SERVICE,
         settings=settings,
-        route_handlers=[PsaV1, ErpV1, HrV1, CrmV1],
+        route_handlers=[PsaV1, ErpV1, HrV1, CrmV1, TaxV1, EinvoiceV1],
         on_startup=[start],
         on_shutdown=[stop],
     )

@@ -22,6 +22,8 @@ BUNDLED: dict[str, dict[str, str]] = {
            "tryton": "system_apis.hr.connectors.tryton:TrytonHr"},
     "crm": {"sandbox": "system_apis.crm.connectors.sandbox:SandboxCrm",
             "tryton": "system_apis.crm.connectors.tryton:TrytonCrm"},
+    "tax": {"sandbox": "system_apis.tax.connectors.sandbox:SandboxTax"},
+    "einvoice": {"sandbox": "system_apis.einvoice.connectors.sandbox:SandboxAccessPoint"},
 }
 
 

@@ -14,7 +14,7 @@ from runtime.problems import FieldError, NotFound, Unprocessable
 Kind = Literal[
     "worker", "project", "task", "assignment", "customer", "contract", "time_entry", "opportunity", "milestone",
     "legal_entity", "business_unit", "rate_card", "invoice", "expense", "cost_center", "role", "posting",
-    "project_dimension", "revenue_schedule", "credit_note",
+    "project_dimension", "revenue_schedule", "credit_note", "delivery",
 ]
 
 # kind -> (canonical prefix, business-key prefix stripped from the key)
@@ -39,6 +39,7 @@ _FORMS: dict[str, tuple[str, str]] = {
     "project_dimension": ("dim_", "P-"),
     "revenue_schedule": ("rev_", "RS-"),
     "credit_note": ("crn_", "CM-"),
+    "delivery": ("dlv_", "AP-"),
 }
 
 

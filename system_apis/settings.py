@@ -17,6 +17,11 @@ class SystemSettings(TierSettings, kw_only=True):
     hr_url: str = "http://127.0.0.1:8203"
     crm_backend: str = "sandbox"
     crm_url: str = "http://127.0.0.1:8204"
+    # The regional tax engines (one sandbox process, a path prefix per region) and the e-invoicing access point.
+    tax_backend: str = "sandbox"
+    tax_url: str = "http://127.0.0.1:8205"
+    einvoice_backend: str = "sandbox"
+    einvoice_url: str = "http://127.0.0.1:8206"
     vendor_timeout_seconds: float = 5.0
     # Idempotency records: SQLite under data_dir unless a database URL is given (postgresql://...).
     database_url: str = ""

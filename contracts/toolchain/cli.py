@@ -69,6 +69,14 @@ def _load_source(spec: str) -> ContractDocument:
         raise CommandFailure(str(error)) from error
 
 
+def echo_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Rows under a header row, in columns as wide as their widest cell."""
+    table = [tuple(header), *(tuple(row) for row in rows)]
+    widths = [max(len(row[column]) for row in table) for column in range(len(header))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
 def _echo_json(value: object) -> None:
     click.echo(msgspec.json.encode(value).decode())
 
@@ -89,7 +97,8 @@ def contracts(context: click.Context, root: Path) -> None:
 
 @contracts.command("lint")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Text for people, JSON for tools.")
 @click.pass_obj
 def lint_command(root: Path, paths: tuple[Path, ...], output_format: str) -> None:
     """Check contracts against the house ruleset (all contracts under --root by default)."""
@@ -110,7 +119,12 @@ def lint_command(root: Path, paths: tuple[Path, ...], output_format: str) -> Non
 @click.argument("old")
 @click.argument("new")
 @click.option(
-    "--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="Text: one line per change; markdown: the changelog; JSON for tools.",
 )
 def diff_command(old: str, new: str, output_format: str) -> None:
     """Changes from OLD to NEW (files, or git:<revision>:<path>); exit 1 when any is breaking."""
@@ -187,7 +201,8 @@ def asyncapi_command(path: Path, emitters: tuple[Path, ...]) -> None:
 
 
 @contracts.command("list")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Text for people, JSON for tools.")
 @click.pass_obj
 def list_command(root: Path, output_format: str) -> None:
     """The catalog: every API version found under --root."""
@@ -198,17 +213,16 @@ def list_command(root: Path, output_format: str) -> None:
     if output_format == "json":
         _echo_json(versions)
         return
-    rows = [("API", "MAJOR", "VERSION", "LIFECYCLE", "SUNSET", "BASE PATH")] + [
-        (v.api_id, f"v{v.major}", v.contract_version, v.lifecycle, v.sunset or "-", v.base_path) for v in versions
-    ]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    echo_table(
+        ("API", "MAJOR", "VERSION", "LIFECYCLE", "SUNSET", "BASE PATH"),
+        [(v.api_id, f"v{v.major}", v.contract_version, v.lifecycle, v.sunset or "-", v.base_path) for v in versions],
+    )
 
 
 @contracts.command("check-published")
 @click.option("--base", required=True, help="The git revision whose contracts are published (e.g. origin/main).")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Text for people, JSON for tools.")
 @click.pass_obj
 def check_published_command(root: Path, base: str, output_format: str) -> None:
     """Fail when a contract published at --base changed in a breaking way or was deleted before retirement."""

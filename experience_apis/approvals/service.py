@@ -39,7 +39,7 @@ from experience_apis.process_calls import (
     PsaProjectPage,
 )
 from runtime.cursors import decode_position, encode_position
-from runtime.downstream import Downstream, DownstreamProblem, segment
+from runtime.downstream import Downstream, found_or_none, segment
 from runtime.problems import NotFound
 
 CONCURRENCY = 8
@@ -157,12 +157,8 @@ class ApprovalsInbox:
 
         async def one(worker_id: str) -> tuple[str, str | None]:
             async with gate:
-                try:
-                    return worker_id, (await self.gateway.get_json(f"{HR}/workers/{segment(worker_id)}", HrWorker)).name
-                except DownstreamProblem as exc:
-                    if exc.status == 404:
-                        return worker_id, None
-                    raise
+                worker = await found_or_none(self.gateway.get_json(f"{HR}/workers/{segment(worker_id)}", HrWorker))
+                return worker_id, worker.name if worker is not None else None
 
         return {w: n for w, n in await asyncio.gather(*(one(w) for w in sorted(worker_ids))) if n is not None}
 
@@ -172,15 +168,26 @@ class ApprovalsInbox:
                 "reason": reason}
         response = await self.gateway.request("POST", f"{TIMESHEETS}/approvals", json=body,
                                               idempotency_key=idempotency_key)
-        approval = msgspec.json.decode(response.content, type=ProcessApproval)
-        items = [DecisionItem(
-            time_entry_id=o.time_entry_id, result=o.result, state=o.state, detail=o.detail,
-            billing=Billing(disposition=o.settlement.disposition, reasons=o.settlement.reasons,
-                            amount=o.settlement.amount, currency=o.settlement.currency)
-            if o.settlement is not None else None) for o in approval.entries]
-        return Decision(
-            approval_id=approval.id, decision=decision,  # type: ignore[arg-type]
-            reason=approval.reason, state="applied" if approval.state == "applied" else "recorded",
-            approved=sum(1 for i in items if i.result == "approved"),
-            rejected=sum(1 for i in items if i.result == "rejected"),
-            not_decided=sum(1 for i in items if i.result not in ("approved", "rejected")), items=items)
+        return _decision(msgspec.json.decode(response.content, type=ProcessApproval))
+
+    async def decision(self, approval_id: str) -> Decision:
+        """A decision I recorded, as it stands now; anyone else's is as unknown as a missing one."""
+        approval = await found_or_none(
+            self.gateway.get_json(f"{TIMESHEETS}/approvals/{segment(approval_id)}", ProcessApproval))
+        if approval is None or approval.approver_id != self.manager_id:
+            raise NotFound(f"no decision {approval_id!r}", slug="unknown-id")
+        return _decision(approval)
+
+
+def _decision(approval: ProcessApproval) -> Decision:
+    items = [DecisionItem(
+        time_entry_id=o.time_entry_id, result=o.result, state=o.state, detail=o.detail,
+        billing=Billing(disposition=o.settlement.disposition, reasons=o.settlement.reasons,
+                        amount=o.settlement.amount, currency=o.settlement.currency)
+        if o.settlement is not None else None) for o in approval.entries]
+    return Decision(
+        approval_id=approval.id, decision=approval.decision,  # type: ignore[arg-type]
+        reason=approval.reason, state="applied" if approval.state == "applied" else "recorded",
+        approved=sum(1 for i in items if i.result == "approved"),
+        rejected=sum(1 for i in items if i.result == "rejected"),
+        not_decided=sum(1 for i in items if i.result not in ("approved", "rejected")), items=items)

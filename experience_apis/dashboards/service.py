@@ -29,6 +29,8 @@ from experience_apis.dashboards.models import (
 from experience_apis.process_calls import HR, INSIGHTS
 from runtime.downstream import Downstream
 
+# The reason the invoicing process API gives a draft held while its region's tax service is down.
+TAX_HOLD_REASON = "TAX_SERVICE_UNAVAILABLE"
 _BUCKET_LABELS = {"0-7": "0 to 7 days", "8-30": "8 to 30 days", "31-60": "31 to 60 days", "60+": "over 60 days"}
 
 
@@ -104,7 +106,9 @@ class Dashboards:
 
     async def exceptions(self) -> ExceptionsPanel:
         figures, names = await asyncio.gather(self._figures("/exceptions-summary"), self._unit_names())
+        tax_holds = sum(c["count"] for c in figures["by_reason"] if c["key"] == TAX_HOLD_REASON)
         return ExceptionsPanel(
+            tax_holds=tax_holds,
             open_total=figures["open_total"],
             by_business_unit=[CountRow(key=c["key"], label=names.get(c["key"], c["key"].replace("_", " ")),
                                        count=c["count"]) for c in figures["by_business_unit"]],

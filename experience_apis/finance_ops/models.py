@@ -133,6 +133,19 @@ class Invoice(msgspec.Struct, kw_only=True):
     issue_date: dt.date | None = None
 
 
+class TaxHeld(msgspec.Struct, kw_only=True):
+    """A draft waiting for its region's tax service (the invoicing process API's 202): it is made by itself once
+    the service answers; the exception queue item says so meanwhile."""
+
+    contract_id: str
+    period: str
+    state: Literal["waiting_for_tax"]
+    reason: Literal["TAX_SERVICE_UNAVAILABLE"]
+    exception_id: str
+    engine: str | None = None
+    detail: str
+
+
 class InvoiceDraft(msgspec.Struct, kw_only=True):
     id: str
     contract_id: str

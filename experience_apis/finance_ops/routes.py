@@ -29,19 +29,18 @@ from experience_apis.finance_ops.models import (
     ReconciliationRequest,
     ResolveRequest,
     RetryResult,
+    TaxHeld,
 )
 from experience_apis.finance_ops.service import FinanceOps
 from experience_apis.people import worker_of
-from runtime.app import require_scopes
+from runtime.params import Limit
 from runtime.tokens import Principal
 
-Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 FilterId = Annotated[str | None, QueryParameter(min_length=1, max_length=64)]
 AgeDays = Annotated[int | None, QueryParameter(ge=0, le=3650)]
 
 
-def finance_ops(state: State, principal: Principal, *scopes: str) -> FinanceOps:
-    require_scopes(principal, *scopes)
+def finance_ops(state: State, principal: Principal) -> FinanceOps:
     return FinanceOps(state.downstreams["gateway"], worker_of(principal))
 
 
@@ -58,7 +57,7 @@ class FinanceOpsV1(Controller):
         source_id: FilterId = None, min_age_days: AgeDays = None, max_age_days: AgeDays = None,
         cursor: FromQuery[str | None] = None, limit: Limit = 50,
     ) -> QueuePage:
-        return await finance_ops(state, principal, "finance:read").queue({
+        return await finance_ops(state, principal).queue({
             "state": item_state, "kind": kind, "reason_code": reason_code, "business_unit_id": business_unit_id,
             "owner_id": owner_id, "project_id": project_id, "source_id": source_id, "min_age_days": min_age_days,
             "max_age_days": max_age_days, "cursor": cursor, "limit": limit})
@@ -66,33 +65,36 @@ class FinanceOpsV1(Controller):
     @get("/exceptions/{exception_id:str}", operation_id="getQueueItem")
     async def queue_item(self, state: State, principal: NamedDependency[Principal],
                          exception_id: FromPath[str]) -> QueueItemDetail:
-        return await finance_ops(state, principal, "finance:read").queue_item(exception_id)
+        return await finance_ops(state, principal).queue_item(exception_id)
 
     @post("/exceptions/{exception_id:str}/assignments", operation_id="assignQueueItem", status_code=200)
     async def assign(self, state: State, principal: NamedDependency[Principal], exception_id: FromPath[str],
                      data: RequestBody[AssignRequest]) -> QueueItemDetail:
-        return await finance_ops(state, principal, "finance:write").assign(exception_id, data.owner_id)
+        return await finance_ops(state, principal).assign(exception_id, data.owner_id)
 
     @post("/exceptions/{exception_id:str}/resolutions", operation_id="resolveQueueItem", status_code=200)
     async def resolve(self, state: State, principal: NamedDependency[Principal], exception_id: FromPath[str],
                       data: RequestBody[ResolveRequest]) -> QueueItemDetail:
-        return await finance_ops(state, principal, "finance:write").resolve(exception_id, data.resolution)
+        return await finance_ops(state, principal).resolve(exception_id, data.resolution)
 
     @post("/exceptions/{exception_id:str}/retries", operation_id="retryQueueItem", status_code=200)
     async def retry(self, state: State, principal: NamedDependency[Principal],
                     exception_id: FromPath[str]) -> RetryResult:
-        return await finance_ops(state, principal, "finance:write").retry(exception_id)
+        return await finance_ops(state, principal).retry(exception_id)
 
     @post("/exception-actions", operation_id="actOnQueueItems", status_code=200)
     async def bulk(self, state: State, principal: NamedDependency[Principal],
                    data: RequestBody[BulkRequest]) -> BulkResult:
-        return await finance_ops(state, principal, "finance:write").bulk(data)
+        return await finance_ops(state, principal).bulk(data)
 
     @post("/invoice-drafts", operation_id="draftInvoice")
     async def draft(self, state: State, principal: NamedDependency[Principal],
-                    data: RequestBody[DraftRequest]) -> Response[InvoiceDraft]:
-        created, draft = await finance_ops(state, principal, "finance:write").draft_invoice(data.contract_id,
-                                                                                          data.period)
+                    data: RequestBody[DraftRequest]) -> Response[InvoiceDraft] | Response[TaxHeld]:
+        outcome = await finance_ops(state, principal).draft_invoice(data.contract_id, data.period)
+        if isinstance(outcome, TaxHeld):  # waits in the queue for its region's tax service
+            return Response(outcome, status_code=202,
+                            headers={"Location": f"{self.path}/exceptions/{outcome.exception_id}"})
+        created, draft = outcome
         return Response(draft, status_code=201 if created else 200,
                         headers={"Location": f"{self.path}/invoices/{draft.id}"})
 
@@ -103,46 +105,46 @@ class FinanceOpsV1(Controller):
         invoice_state: Annotated[str | None, QueryParameter(name="state", pattern="^(draft|posted)$")] = None,
         cursor: FromQuery[str | None] = None, limit: Limit = 50,
     ) -> InvoiceDraftPage:
-        return await finance_ops(state, principal, "finance:read").invoices({
+        return await finance_ops(state, principal).invoices({
             "contract_id": contract_id, "period": period, "state": invoice_state, "cursor": cursor, "limit": limit})
 
     @get("/invoices/{invoice_id:str}", operation_id="getInvoice")
     async def invoice(self, state: State, principal: NamedDependency[Principal],
                       invoice_id: FromPath[str]) -> InvoiceDraft:
-        return await finance_ops(state, principal, "finance:read").invoice(invoice_id)
+        return await finance_ops(state, principal).invoice(invoice_id)
 
     @post("/invoices/{invoice_id:str}/postings", operation_id="postInvoice", status_code=200)
     async def post_invoice(self, state: State, principal: NamedDependency[Principal],
                            invoice_id: FromPath[str]) -> InvoiceDraft:
-        return await finance_ops(state, principal, "finance:write").post_invoice(invoice_id)
+        return await finance_ops(state, principal).post_invoice(invoice_id)
 
     @post("/reconciliations", operation_id="runReconciliation", status_code=201)
     async def reconcile(self, state: State, principal: NamedDependency[Principal],
                         data: RequestBody[ReconciliationRequest | None] = None) -> Reconciliation:
-        return await finance_ops(state, principal, "finance:write").reconcile(data or ReconciliationRequest())
+        return await finance_ops(state, principal).reconcile(data or ReconciliationRequest())
 
     @get("/reconciliations", operation_id="listReconciliations")
     async def reconciliations(self, state: State, principal: NamedDependency[Principal],
                               cursor: FromQuery[str | None] = None,
                               limit: Annotated[int, QueryParameter(ge=1, le=50)] = 20) -> ReconciliationPage:
-        return await finance_ops(state, principal, "finance:read").reconciliations(cursor, limit)
+        return await finance_ops(state, principal).reconciliations(cursor, limit)
 
     @get("/reconciliations/{reconciliation_id:str}", operation_id="getReconciliation")
     async def reconciliation(self, state: State, principal: NamedDependency[Principal],
                              reconciliation_id: FromPath[str]) -> Reconciliation:
-        return await finance_ops(state, principal, "finance:read").reconciliation(reconciliation_id)
+        return await finance_ops(state, principal).reconciliation(reconciliation_id)
 
     @post("/month-end-settlements", operation_id="settleMonth", status_code=200)
     async def settle_month(self, state: State, principal: NamedDependency[Principal],
                            data: RequestBody[MonthEndRequest]) -> MonthEndSettlement:
-        return await finance_ops(state, principal, "finance:write", "finance:month-end").settle_month(data.period)
+        return await finance_ops(state, principal).settle_month(data.period)
 
     @get("/provisionings/{provisioning_id:str}", operation_id="getProvisioning")
     async def provisioning(self, state: State, principal: NamedDependency[Principal],
                            provisioning_id: FromPath[str]) -> Provisioning:
-        return await finance_ops(state, principal, "finance:read").provisioning(provisioning_id)
+        return await finance_ops(state, principal).provisioning(provisioning_id)
 
     @get("/opportunities/{opportunity_id:str}/provisioning", operation_id="getOpportunityProvisioning")
     async def opportunity_provisioning(self, state: State, principal: NamedDependency[Principal],
                                        opportunity_id: FromPath[str]) -> Provisioning:
-        return await finance_ops(state, principal, "finance:read").opportunity_provisioning(opportunity_id)
+        return await finance_ops(state, principal).opportunity_provisioning(opportunity_id)

@@ -30,6 +30,7 @@ from experience_apis.finance_ops.models import (
     ReconciliationRequest,
     RetryResult,
     SettlementSummary,
+    TaxHeld,
 )
 from runtime.downstream import Downstream, DownstreamProblem, Reply, segment
 from runtime.problems import BadRequest, FieldError
@@ -120,9 +121,11 @@ class FinanceOps:
 
     # Invoicing
 
-    async def draft_invoice(self, contract_id: str, period: str) -> tuple[bool, InvoiceDraft]:
+    async def draft_invoice(self, contract_id: str, period: str) -> tuple[bool, InvoiceDraft] | TaxHeld:
         response = await self.gateway.request("POST", f"{INVOICING}/invoice-drafts",
                                               json={"contract_id": contract_id, "period": period})
+        if response.status_code == 202:  # held until the region's tax service answers
+            return _decode(response, TaxHeld)
         return response.status_code == 201, _decode(response, InvoiceDraft)
 
     async def invoices(self, params: dict[str, Any]) -> InvoiceDraftPage:

@@ -1,8 +1,8 @@
 """Mobile time entry routes, v1 and v2 side by side. The caller is the consultant: the token's subject.
 
 Both versions share :mod:`experience_apis.mobile_time.service`; they differ only in payload shape (v1 decimal
-hours + billable flag, v2 minutes + work type). v1 is deprecated: :mod:`experience_apis.lifecycle` adds its
-Deprecation, Sunset and successor Link headers.
+hours + billable flag, v2 minutes + work type). v1 is deprecated: the gateway's lifecycle policy
+(policies/lifecycle) adds its Deprecation, Sunset and successor Link headers from the contract.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter, RequestBody
+from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
 
 from experience_apis.etags import respond_with_etag
 from experience_apis.mobile_time import shapes
@@ -37,24 +37,21 @@ from experience_apis.mobile_time.models import (
 from experience_apis.mobile_time.service import MobileTime
 from experience_apis.people import worker_of
 from experience_apis.process_calls import STAFFING, StaffedPage
-from runtime.app import require_scopes
 from runtime.downstream import segment
+from runtime.params import IdempotencyKey
 from runtime.tokens import Principal
 
 __all__ = ["MobileTimeV1", "MobileTimeV2", "worker_of"]
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100)]
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)]
 
 
-def mobile(state: State, principal: Principal, scope: str) -> MobileTime:
-    require_scopes(principal, scope)
+def mobile(state: State, principal: Principal) -> MobileTime:
     return MobileTime(state.downstreams["gateway"], worker_of(principal))
 
 
 async def my_assignments(request: Request[Any, Any, Any], state: State, principal: Principal, cursor: str | None,
                          limit: int) -> Response[bytes]:
-    require_scopes(principal, "time:read")
     worker_id = worker_of(principal)
     page = await state.downstreams["gateway"].get_json(
         f"{STAFFING}/workers/{segment(worker_id)}/assignments", StaffedPage, params={"cursor": cursor, "limit": limit})
@@ -84,37 +81,37 @@ class MobileTimeV1(Controller):
     @get("/me/weeks/{week_start:date}", operation_id="getMyWeek")
     async def my_week(self, request: Request[Any, Any, Any], state: State, principal: NamedDependency[Principal],
                       week_start: FromPath[dt.date]) -> Response[bytes]:
-        service = mobile(state, principal, "time:read")
+        service = mobile(state, principal)
         return respond_with_etag(request, shapes.week_v1(service, await service.week(week_start)))
 
     @post("/me/time-entries", operation_id="createMyTimeEntry")
     async def create(self, state: State, principal: NamedDependency[Principal],
                      data: RequestBody[NewEntryV1]) -> Response[MyEntryV1]:
-        service = mobile(state, principal, "time:write")
+        service = mobile(state, principal)
         created, entry = await service.create(shapes.new_entry_v1(data), data.client_ref)
         return Response(shapes.entry_v1(service, entry), status_code=201 if created else 200)
 
     @patch("/me/time-entries/{time_entry_id:str}", operation_id="updateMyTimeEntry")
     async def update(self, state: State, principal: NamedDependency[Principal], time_entry_id: FromPath[str],
                      data: RequestBody[EntryChangesV1]) -> MyEntryV1:
-        service = mobile(state, principal, "time:write")
+        service = mobile(state, principal)
         return shapes.entry_v1(service, await service.update(time_entry_id, shapes.changes_v1(data)))
 
     @delete("/me/time-entries/{time_entry_id:str}", operation_id="deleteMyTimeEntry", status_code=204)
     async def remove(self, state: State, principal: NamedDependency[Principal], time_entry_id: FromPath[str]) -> None:
-        await mobile(state, principal, "time:write").delete(time_entry_id)
+        await mobile(state, principal).delete(time_entry_id)
 
     @post("/me/time-entry-syncs", operation_id="syncMyTimeEntries", status_code=200)
     async def sync(self, state: State, principal: NamedDependency[Principal],
                    data: RequestBody[SyncRequestV1]) -> SyncResponseV1:
-        service = mobile(state, principal, "time:write")
+        service = mobile(state, principal)
         commands = [shapes.sync_command_v1(i, item) for i, item in enumerate(data.items)]
         return shapes.sync_response_v1(service, await service.sync(commands))
 
     @post("/me/weeks/{week_start:date}/submissions", operation_id="submitMyWeek", status_code=200)
     async def submit(self, state: State, principal: NamedDependency[Principal],
                      week_start: FromPath[dt.date]) -> WeekSubmission:
-        return await mobile(state, principal, "time:write").submit(week_start)
+        return await mobile(state, principal).submit(week_start)
 
 
 class MobileTimeV2(Controller):
@@ -128,13 +125,13 @@ class MobileTimeV2(Controller):
     @get("/me/weeks/{week_start:date}", operation_id="getMyWeek")
     async def my_week(self, request: Request[Any, Any, Any], state: State, principal: NamedDependency[Principal],
                       week_start: FromPath[dt.date]) -> Response[bytes]:
-        service = mobile(state, principal, "time:read")
+        service = mobile(state, principal)
         return respond_with_etag(request, shapes.week_v2(service, await service.week(week_start)))
 
     @post("/me/time-entries", operation_id="createMyTimeEntry")
     async def create(self, state: State, principal: NamedDependency[Principal],
                      data: RequestBody[NewEntryV2]) -> Response[MyEntryV2]:
-        service = mobile(state, principal, "time:write")
+        service = mobile(state, principal)
         with shapes.pointing_v2():
             created, entry = await service.create(shapes.new_entry_v2(data), data.client_ref)
         return Response(shapes.entry_v2(service, entry), status_code=201 if created else 200)
@@ -142,32 +139,32 @@ class MobileTimeV2(Controller):
     @patch("/me/time-entries/{time_entry_id:str}", operation_id="updateMyTimeEntry")
     async def update(self, state: State, principal: NamedDependency[Principal], time_entry_id: FromPath[str],
                      data: RequestBody[EntryChangesV2]) -> MyEntryV2:
-        service = mobile(state, principal, "time:write")
+        service = mobile(state, principal)
         with shapes.pointing_v2():
             return shapes.entry_v2(service, await service.update(time_entry_id, shapes.changes_v2(data)))
 
     @delete("/me/time-entries/{time_entry_id:str}", operation_id="deleteMyTimeEntry", status_code=204)
     async def remove(self, state: State, principal: NamedDependency[Principal], time_entry_id: FromPath[str]) -> None:
-        await mobile(state, principal, "time:write").delete(time_entry_id)
+        await mobile(state, principal).delete(time_entry_id)
 
     @post("/me/time-entry-syncs", operation_id="syncMyTimeEntries", status_code=200)
     async def sync(self, state: State, principal: NamedDependency[Principal],
                    data: RequestBody[SyncRequestV2]) -> SyncResponseV2:
-        service = mobile(state, principal, "time:write")
+        service = mobile(state, principal)
         commands = [shapes.sync_command_v2(i, item) for i, item in enumerate(data.items)]
         return shapes.sync_response_v2(service, await service.sync(commands))
 
     @post("/me/weeks/{week_start:date}/submissions", operation_id="submitMyWeek", status_code=200)
     async def submit(self, state: State, principal: NamedDependency[Principal],
                      week_start: FromPath[dt.date]) -> WeekSubmission:
-        return await mobile(state, principal, "time:write").submit(week_start)
+        return await mobile(state, principal).submit(week_start)
 
     @post("/me/time-entries/{time_entry_id:str}/corrections", operation_id="requestMyCorrection")
     async def request_correction(self, state: State, principal: NamedDependency[Principal],
                                  time_entry_id: FromPath[str],
                                  data: RequestBody[CorrectionRequestV2],
                                  idempotency_key: IdempotencyKey = None) -> Response[MyCorrectionV2]:
-        service = mobile(state, principal, "time:write")
+        service = mobile(state, principal)
         with shapes.pointing_v2():
             created, correction = await service.request_correction(
                 time_entry_id, shapes.correction_v2(data), data.reason, idempotency_key)

@@ -28,10 +28,10 @@ from experience_apis.process_calls import (
     ProcessTimeEntryPage,
     StaffedPage,
 )
-from runtime.downstream import Downstream, DownstreamProblem, segment
+from runtime.downstream import Downstream, found_or_none, segment
 from runtime.problems import BadRequest, FieldError, NotFound
 
-SUBMITTABLE = frozenset({"draft", "rejected"})
+SUBMITTABLE = frozenset({"draft"})  # what a week submission sends (an edited rejected entry is a draft again)
 CONCURRENCY = 8
 
 
@@ -127,13 +127,9 @@ class MobileTime:
 
     async def own_entry(self, time_entry_id: str) -> ProcessTimeEntry:
         """The entry, if it is this consultant's; anyone else's is as unknown as a missing one."""
-        try:
-            entry = await self.gateway.get_json(f"{TIMESHEETS}/time-entries/{segment(time_entry_id)}", ProcessTimeEntry)
-        except DownstreamProblem as exc:
-            if exc.status == 404:
-                raise NotFound(f"no time entry {time_entry_id!r}", slug="unknown-id") from exc
-            raise
-        if entry.worker_id != self.worker_id:
+        entry = await found_or_none(
+            self.gateway.get_json(f"{TIMESHEETS}/time-entries/{segment(time_entry_id)}", ProcessTimeEntry))
+        if entry is None or entry.worker_id != self.worker_id:
             raise NotFound(f"no time entry {time_entry_id!r}", slug="unknown-id")
         return entry
 

@@ -18,7 +18,8 @@ from gateway.admin.service import AdminService, ClientChanges, ClientView, Issue
 from gateway.config import SlaTierConfig
 from gateway.live import Change
 from policies.audit.store import CallEntry, CallQuery, ChangeEntry, ChangeQuery
-from policies.rate_limit import LimitConfig
+from policies.rate_limit import LimitConfig, RateLimitConfig
+from policies.validate import ValidateConfig
 from runtime.problems import BadRequest, Forbidden, ProblemError
 from runtime.tokens import Principal, TokenError, bearer_token
 
@@ -148,7 +149,7 @@ def admin_handlers(gateway: Gateway) -> list[ControllerRouterHandler]:
     @get(PREFIX + "/rate-limits")
     async def get_limits(request: Request[Any, Any, Any]) -> list[LimitConfig]:
         await authorize(request, "admin:read")
-        return gateway.state.config.policies.rate_limit.limits
+        return gateway.state.config.policy(RateLimitConfig).limits
 
     @put(PREFIX + "/rate-limits")
     async def put_limits(request: Request[Any, Any, Any], data: RequestBody[list[LimitConfig]]) -> list[LimitConfig]:
@@ -163,7 +164,7 @@ def admin_handlers(gateway: Gateway) -> list[ControllerRouterHandler]:
         for route in gateway.state.routes.values():
             api = route.target
             api_config = next(a for a in config.apis if a.base_path == api.base_path)
-            validate = api_config.validate or config.policies.validate
+            validate = api_config.validate or config.policy(ValidateConfig)
             operations = [{"method": op.method, "path": op.path, "operation_id": op.operation_id,
                            "security": [dict(alt) for alt in op.security]}
                           for op in (route.contract.operations if route.contract else ())]
@@ -172,7 +173,7 @@ def admin_handlers(gateway: Gateway) -> list[ControllerRouterHandler]:
                 policies=list(route.policy_names), read_scopes=sorted(api.read_scopes),
                 write_scopes=sorted(api.write_scopes), request_validation=validate.requests,
                 response_validation=validate.responses, operations=operations,
-                rate_limits=[lim for lim in config.policies.rate_limit.limits if lim.api == api.api_id
+                rate_limits=[lim for lim in config.policy(RateLimitConfig).limits if lim.api == api.api_id
                              and (lim.version is None or lim.version == api.version)],
             ))
         return Page(items=items)

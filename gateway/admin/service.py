@@ -16,12 +16,12 @@ import msgspec
 from gateway import config as gateway_config
 from gateway.config import ClientConfig, ConfigError, SlaTierConfig
 from gateway.issuer import hash_secret
-from gateway.live import CREDENTIAL_FIELDS, Change, export_yaml, overrides_after_apply, plan
+from gateway.live import CREDENTIAL_FIELDS, Change, effective_config, export_yaml, overrides_after_apply, plan
 from gateway.store import Overrides
 from policies.audit import ChangeEntry
 from policies.authenticate import hash_api_key
 from policies.exchange import CallerLayer, Layer
-from policies.rate_limit import LimitConfig
+from policies.rate_limit import LimitConfig, RateLimitConfig
 from runtime import correlation
 from runtime.problems import Conflict, NotFound, ProblemError
 from runtime.tokens import Principal
@@ -229,13 +229,13 @@ class AdminService:
         return self.gateway.state.config.sla_tiers[name]
 
     async def put_rate_limits(self, actor: Principal, limits: list[LimitConfig]) -> list[LimitConfig]:
-        before = self.gateway.state.config.policies.rate_limit.limits
+        before = self.gateway.state.config.policy(RateLimitConfig).limits
         document = msgspec.to_builtins(limits)
         overrides = self._proposed()
         overrides.rate_limits = document
         await self._commit(actor, "rate_limits.put", "rate_limits", "policies.rate_limit.limits", before, limits,
                            overrides, [("rate_limits", "limits", document)])
-        return self.gateway.state.config.policies.rate_limit.limits
+        return self.gateway.state.config.policy(RateLimitConfig).limits
 
     # --- declarative state -------------------------------------------------------------------------------
 
@@ -248,6 +248,8 @@ class AdminService:
         if self.gateway.config_file is not None:
             try:
                 file_config = await asyncio.to_thread(gateway_config.load, self.gateway.config_file)
+                # Compiled too: a binding naming no operation, or a policy refusing its config, shows here.
+                await self.gateway.dry_run(effective_config(file_config, self.gateway.overrides))
             except ConfigError as exc:
                 raise AdminError(f"gateway.yaml is refused: {exc}", reason="invalid_config") from exc
         return plan(file_config, self.gateway.state.config)

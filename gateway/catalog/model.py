@@ -13,16 +13,20 @@ from typing import Any
 
 import msgspec
 
-from contracts.toolchain.catalog import ApiVersion, discover_contracts, group_by_api
+from contracts.toolchain.catalog import ApiVersion, api_version_of, contract_files, group_by_api
 from contracts.toolchain.loader import ContractDocument, load_contract
 from contracts.toolchain.operations import (
+    ParameterSite,
     effective_parameters,
     effective_security,
     iter_operations,
     iter_responses,
     request_body_of,
 )
-from gateway.config import GatewayConfig
+from gateway.catalog.samples import Samples, build_samples, parameter_example
+from gateway.catalog.schema_rows import SchemaRow, schema_rows
+from gateway.config import ClientConfig, GatewayConfig
+from policies.authorize import LAYER_REACH, may_write, reachable_layers, requirement_of
 
 
 class SlaTierView(msgspec.Struct, frozen=True):
@@ -39,6 +43,9 @@ class ParameterView(msgspec.Struct, frozen=True):
     required: bool
     type: str
     description: str
+    example: str | None = None
+    enum: tuple[str, ...] = ()
+    limits: tuple[str, ...] = ()
 
 
 class ResponseView(msgspec.Struct, frozen=True):
@@ -46,6 +53,21 @@ class ResponseView(msgspec.Struct, frozen=True):
     description: str
     media_type: str | None
     example: str | None
+    schema: list[SchemaRow] = []
+    headers: list[str] = []
+
+
+class CallerView(msgspec.Struct, frozen=True):
+    """A client of gateway.yaml that the layer rule and its scopes let call some operations of a version."""
+
+    client_id: str
+    name: str
+    layer: str
+    sla_tier: str
+    scopes: list[str]  # the scopes it holds that this version's operations ask for
+    operations: list[str]  # the operationIds it may call (all of them when it may call every one)
+    user_tokens: bool
+    try_it: bool
 
 
 class OperationView(msgspec.Struct, frozen=True):
@@ -59,6 +81,16 @@ class OperationView(msgspec.Struct, frozen=True):
     parameters: list[ParameterView]
     request_example: str | None
     responses: list[ResponseView]
+    request_schema: list[SchemaRow]
+    request_media_type: str | None
+    request_required: bool
+    samples: Samples
+    # Scope alternatives (any one set in full); empty when the operation names none.
+    requirement: list[list[str]]
+
+    @property
+    def is_read(self) -> bool:
+        return self.method in ("GET", "HEAD", "OPTIONS")
 
     @property
     def anchor(self) -> str:
@@ -79,6 +111,10 @@ class VersionView(msgspec.Struct, frozen=True):
     published: bool
     operations: list[OperationView]
     contract_file: str
+    layer: str
+    callers: list[CallerView]
+    # The caller layers the layer rule lets call this version's layer at all.
+    caller_layers: list[str]
 
 
 class ApiView(msgspec.Struct, frozen=True):
@@ -111,20 +147,28 @@ def _example_text(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
-def _media_example(document: ContractDocument, content: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def _media_example(document: ContractDocument, content: Mapping[str, Any]) -> tuple[str | None, Any, bool]:
+    """The first media type of ``content``, its first example and whether it has one."""
     for media_type, media in content.items():
         if not isinstance(media, Mapping):
             continue
         if "example" in media:
-            return media_type, _example_text(media["example"])
+            return media_type, media["example"], True
         examples = media.get("examples")
         if isinstance(examples, Mapping) and examples:
             first = next(iter(examples.values()))
             first, _ = document.try_dereference(first, "")
             if isinstance(first, Mapping) and "value" in first:
-                return media_type, _example_text(first["value"])
-        return media_type, None
-    return None, None
+                return media_type, first["value"], True
+        return media_type, None, False
+    return None, None, False
+
+
+def _media_schema(document: ContractDocument, content: Mapping[str, Any], pointer: str) -> list[SchemaRow]:
+    for media_type, media in content.items():
+        if isinstance(media, Mapping) and "schema" in media:
+            return schema_rows(document, media["schema"], f"{pointer}/content/{media_type}/schema")
+    return []
 
 
 def _schema_type(document: ContractDocument, schema: Any) -> str:
@@ -134,53 +178,87 @@ def _schema_type(document: ContractDocument, schema: Any) -> str:
     kind = schema.get("type", "object" if "properties" in schema else "any")
     if isinstance(kind, list):
         kind = " | ".join(str(k) for k in kind)
-    if "enum" in schema:
-        return f"{kind}: " + ", ".join(str(v) for v in schema["enum"])
     if schema.get("format"):
         return f"{kind} ({schema['format']})"
     return str(kind)
 
 
-def _operations(document: ContractDocument, base_path: str) -> list[OperationView]:
+def _parameter_view(document: ContractDocument, parameter: ParameterSite) -> ParameterView:
+    rows = schema_rows(document, parameter.parameter.get("schema", {}), parameter.pointer + "/schema")
+    row = rows[0] if rows else None
+    return ParameterView(
+        name=parameter.name, location=parameter.location, required=parameter.required,
+        type=_schema_type(document, parameter.parameter.get("schema")),
+        description=str(parameter.parameter.get("description", "")), example=parameter_example(document, parameter),
+        enum=row.enum if row else (), limits=row.limits if row else (),
+    )
+
+
+def _operations(document: ContractDocument, base_path: str, gateway_url: str) -> list[OperationView]:
     views = []
     for site in iter_operations(document):
         operation = site.operation
         security = effective_security(document, site)
-        scopes = sorted({scope for requirement in (security[0] if security else []) if isinstance(requirement, dict)
-                         for values in requirement.values() for scope in values})
-        parameters = [
-            ParameterView(
-                name=p.name, location=p.location, required=p.required,
-                type=_schema_type(document, p.parameter.get("schema")),
-                description=str(p.parameter.get("description", "")),
-            )
-            for p in effective_parameters(document, site)
-        ]
+        requirement = requirement_of([r for r in (security[0] if security else []) if isinstance(r, Mapping)])
+        scopes = sorted({scope for alternative in requirement or () for scope in alternative})
+        parameter_sites = effective_parameters(document, site)
         body = request_body_of(document, site)
-        request_example = None
-        if body is not None:
-            content = body[0].get("content")
-            if isinstance(content, Mapping):
-                request_example = _media_example(document, content)[1]
+        request_example = request_media = None
+        request_rows: list[SchemaRow] = []
+        has_example = False
+        if body is not None and isinstance(content := body[0].get("content"), Mapping):
+            request_media, request_example, has_example = _media_example(document, content)
+            request_rows = _media_schema(document, content, body[1])
         responses = []
         for response in iter_responses(document, site):
             content = response.response.get("content")
-            media_type, example = _media_example(document, content) if isinstance(content, Mapping) else (None, None)
-            responses.append(ResponseView(status=response.status,
-                                          description=str(response.response.get("description", "")),
-                                          media_type=media_type, example=example))
+            media_type, example, found = (_media_example(document, content) if isinstance(content, Mapping)
+                                          else (None, None, False))
+            responses.append(ResponseView(
+                status=response.status, description=str(response.response.get("description", "")),
+                media_type=media_type, example=_example_text(example) if found else None,
+                schema=_media_schema(document, content, response.pointer) if isinstance(content, Mapping) else [],
+                headers=list(response.response.get("headers") or {})))
         views.append(OperationView(
             method=site.method.upper(), template=site.path, path=base_path + site.path,
             operation_id=str(operation.get("operationId", "")), summary=str(operation.get("summary", "")),
-            description=str(operation.get("description", "")), scopes=scopes, parameters=parameters,
-            request_example=request_example, responses=responses,
+            description=str(operation.get("description", "")), scopes=scopes,
+            parameters=[_parameter_view(document, p) for p in parameter_sites],
+            request_example=_example_text(request_example) if has_example else None, responses=responses,
+            request_schema=request_rows, request_media_type=request_media,
+            request_required=body is not None and body[0].get("required") is True,
+            samples=build_samples(gateway_url, site.method.upper(), base_path, site.path, parameter_sites, document,
+                                  request_example if has_example else None),
+            requirement=[sorted(alternative) for alternative in requirement or ()],
         ))
     return views
 
 
-def _version_view(version: ApiVersion, config: GatewayConfig, contracts_dir: Path) -> VersionView:
-    document = load_contract(Path(version.path))
-    operations = _operations(document, version.base_path)
+def may_call(client: ClientConfig, layer: str, operation: OperationView) -> bool:
+    """What the gateway's authorize policy decides for this client and operation (layer rule, then scopes)."""
+    if client.status != "active" or layer not in reachable_layers(client.layer, client.allowed_layers):
+        return False
+    if not operation.is_read and not may_write(client.layer, layer):
+        return False
+    return not operation.requirement or any(set(needed) <= set(client.scopes) for needed in operation.requirement)
+
+
+def _callers(config: GatewayConfig, layer: str, operations: list[OperationView]) -> list[CallerView]:
+    wanted = {scope for op in operations for scope in op.scopes}
+    callers = []
+    for client in config.clients:
+        allowed = [op.operation_id or op.anchor for op in operations if may_call(client, layer, op)]
+        if allowed:
+            callers.append(CallerView(
+                client_id=client.id, name=client.name, layer=client.layer, sla_tier=client.sla_tier,
+                scopes=sorted(wanted & set(client.scopes)), operations=allowed, user_tokens=client.user_tokens,
+                try_it=client.try_it))
+    return callers
+
+
+def _version_view(version: ApiVersion, document: ContractDocument, config: GatewayConfig,
+                  contracts_dir: Path) -> VersionView:
+    operations = _operations(document, version.base_path, config.issuer.issuer)
     tiers = [
         SlaTierView(name, t.requests_per_second, t.burst, t.daily_quota, t.monthly_quota)
         if (t := config.sla_tiers.get(name)) else SlaTierView(name)
@@ -193,6 +271,8 @@ def _version_view(version: ApiVersion, config: GatewayConfig, contracts_dir: Pat
         owner_tier=version.owner_tier, sla_tiers=tiers,
         scopes=sorted({scope for op in operations for scope in op.scopes}), published=published,
         operations=operations, contract_file=str(Path(version.path).relative_to(contracts_dir)),
+        layer=version.layer, callers=_callers(config, version.layer, operations),
+        caller_layers=[caller for caller in LAYER_REACH if version.layer in LAYER_REACH[caller]],
     )
 
 
@@ -205,8 +285,12 @@ class Catalog:
     @classmethod
     def build(cls, contracts_dir: Path, config: GatewayConfig) -> Catalog:
         apis = []
-        for api_id, versions in group_by_api(discover_contracts(contracts_dir)).items():
-            views = [_version_view(v, config, contracts_dir) for v in versions]
+        # Each contract is parsed once (parsing is most of the build's time).
+        files = contract_files(contracts_dir)
+        documents = {path: load_contract(path) for path, _ in files}
+        discovered = [api_version_of(location, documents[path], path) for path, location in files]
+        for api_id, versions in group_by_api(discovered).items():
+            views = [_version_view(v, documents[Path(v.path)], config, contracts_dir) for v in versions]
             latest = views[-1]
             layer, name = api_id.split("/", 1)
             apis.append(ApiView(api_id=api_id, layer=layer, name=name, title=latest.title,

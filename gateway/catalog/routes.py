@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import yaml
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Request, Response, Router, get, post
+from litestar import MediaType, Request, Response, Router, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, RequestBody
 from litestar.response import Redirect
@@ -29,7 +29,7 @@ from contracts import CONTRACTS_DIR
 from contracts.toolchain.diff import build_changelog
 from contracts.toolchain.loader import load_contract
 from gateway.catalog.events import event_types
-from gateway.catalog.model import ApiView, Catalog
+from gateway.catalog.model import ApiView, Catalog, VersionView, may_call
 from gateway.catalog.problems import PROBLEM_TYPES
 from gateway.config import ClientConfig
 from runtime.heap import freeze_startup_heap
@@ -50,7 +50,8 @@ class TryItRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def render(template: str, status_code: int = 200, **context: Any) -> Response[str]:
-    return Response(_templates.get_template(template).render(**context), media_type="text/html; charset=utf-8",
+    # Litestar adds "; charset=utf-8" to text/* media types itself: naming it here too sent it twice.
+    return Response(_templates.get_template(template).render(**context), media_type=MediaType.HTML,
                     status_code=status_code)
 
 
@@ -116,10 +117,19 @@ def create_catalog_router(gateway: Gateway,
         # The layer check repeats the config's own: this door must stay shut even if that one is ever loosened.
         return [c for c in config.clients if c.try_it and c.layer == "app" and c.status == "active"]
 
+    def try_it_callers(version: VersionView) -> tuple[list[ClientConfig], dict[str, list[str]]]:
+        """The try-it clients the layer rule and their scopes let call some operation of ``version`` (the first
+        is the console's default), and for each operation the ones that may call it."""
+        offered = try_it_clients()
+        by_operation = {op.anchor: [c.id for c in offered if may_call(c, version.layer, op)]
+                        for op in version.operations}
+        callers = {client_id for ids in by_operation.values() for client_id in ids}
+        return [c for c in offered if c.id in callers], by_operation
+
     def _html(template: str, status_code: int = 200, **context: Any) -> Response[str]:
         try_it = gateway.state.config.catalog.try_it
         return render(template, status_code, demo_banner=try_it.enabled and try_it.mode == "demo",
-                      try_it_mode=try_it.mode, **context)
+                      try_it_mode=try_it.mode, try_it_enabled=try_it.enabled, **context)
 
     @get("/", include_in_schema=False)
     async def index(q: FromQuery[str] = "", layer: FromQuery[str | None] = None) -> Response[str]:
@@ -147,8 +157,9 @@ def create_catalog_router(gateway: Gateway,
         if selected is None:
             raise NotFoundException(detail=f"{view.api_id} has no version {version}")
         successor = next((v for v in view.versions if v.major > major and v.lifecycle == "active"), None)
+        clients, callers = try_it_callers(selected)
         return _html("version.html.j2", api=view, version=selected, successor=successor,
-                     try_it_clients=try_it_clients())
+                     try_it_clients=clients, try_it_callers=callers)
 
     async def contract_text(layer: str, api: str, version: str) -> str:
         view = await api_or_404(layer, api)
@@ -249,7 +260,14 @@ def create_catalog_router(gateway: Gateway,
         index, apis_json, api_latest, api_version, contract_yaml, contract_json, backstage, problems, problem,
         try_it_token, static, events_page, events_asyncapi,
     ]
-    return Router(path="/catalog", route_handlers=handlers), warm_up
+    return Router(path="/catalog", route_handlers=handlers, before_request=refuse_encoded_slash), warm_up
+
+
+async def refuse_encoded_slash(request: Request[Any, Any, Any]) -> None:
+    """``experience%2Fmobile-time`` is one segment to the caller; decoded, it would name another page."""
+    if b"%2f" in request.scope.get("raw_path", b"").lower():
+        raise ProblemError(f"nothing is published at {request.url.path}: a path segment holds an encoded '/'",
+                           status=404, slug="no-such-resource", reason="encoded_slash")
 
 
 def changelog_steps(api: ApiView, contracts_dir: Path) -> list[dict[str, Any]]:

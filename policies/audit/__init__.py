@@ -1,5 +1,7 @@
 """Audit: every call and every decision, and every admin change, to a durable SQL log.
 
+Calls reach it through the log phase of the policy chain (:class:`AuditSink`, bound globally by default, so calls
+no API matched are recorded too); admin changes through :meth:`AuditLog.record_change`.
 The hot path only appends a :class:`CallEntry` to an in-memory queue (no I/O, no await); a background task
 writes batches (``batch_size`` rows or every ``flush_interval_seconds``). A failed write keeps the batch for
 the next attempt, and a clean shutdown drains the queue before the process exits, so no entry is lost.
@@ -17,6 +19,8 @@ import msgspec
 from prometheus_client import Counter, Gauge
 
 from policies.audit.store import AuditStore, CallEntry, ChangeEntry, SqlAuditStore
+from policies.exchange import Exchange
+from policies.registry import BuildContext, PolicySpec, Services
 
 log = logging.getLogger("policies.audit")
 
@@ -24,7 +28,7 @@ QUEUE_DEPTH = Gauge("psgw_audit_queue_depth", "Audit entries waiting to be writt
 WRITE_FAILURES = Counter("psgw_audit_write_failures_total", "Failed audit batch writes (retried)")
 WRITTEN = Counter("psgw_audit_entries_written_total", "Audit entries written to the store")
 
-__all__ = ["AuditConfig", "AuditLog", "AuditStore", "CallEntry", "ChangeEntry", "SqlAuditStore"]
+__all__ = ["POLICY", "AuditConfig", "AuditLog", "AuditSink", "AuditStore", "CallEntry", "ChangeEntry", "SqlAuditStore"]
 
 
 class AuditConfig(msgspec.Struct, kw_only=True, frozen=True):
@@ -98,3 +102,28 @@ class AuditLog:
                 await asyncio.sleep(0.2 * (attempt + 1))
         if self._pending:
             log.error("audit entries could not be written at shutdown", extra={"count": len(self._pending)})
+
+
+class AuditSink:
+    """The log phase: each call, as it ended, queued for the audit log."""
+
+    name = "audit"
+
+    def __init__(self, audit: AuditLog) -> None:
+        self.audit = audit
+
+    def log(self, exchange: Exchange | None, entry: CallEntry) -> None:
+        self.audit.record(entry)
+
+
+def _sink(config: AuditConfig, services: Services) -> AuditSink | None:
+    # The log itself is the gateway's (admin changes go there too, and it is drained at shutdown).
+    return AuditSink(services.extra["audit"]) if config.enabled else None
+
+
+def _build(config: AuditConfig, ctx: BuildContext) -> AuditSink | None:
+    return ctx.once(("audit", config.enabled), lambda: _sink(config, ctx.services))
+
+
+POLICY = PolicySpec(name="audit", config=AuditConfig, priority=10, build=_build, build_unrouted=_sink,
+                    enabled_by_default=True, summary="every call and its decisions to the durable audit log")

@@ -16,13 +16,17 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, NoReturn
 
 import msgspec
+from prometheus_client import Counter
 
 from policies.exchange import ClientIdentity, Exchange
+from policies.registry import BuildContext, PolicySpec
 from runtime.problems import ProblemError
 from runtime.tokens import Principal, TokenError, TokenVerifier, TrustedIssuer, bearer_token
 
-__all__ = ["API_KEY_ISSUER", "Authenticate", "AuthenticateConfig", "IdentityBinder", "TrustedIssuerConfig",
-           "hash_api_key"]
+__all__ = ["API_KEY_ISSUER", "POLICY", "Authenticate", "AuthenticateConfig", "IdentityBinder",
+           "TrustedIssuerConfig", "hash_api_key"]
+
+AUTH_FAILURES = Counter("psgw_auth_failures_total", "Refused authentications, by reason", ["reason"])
 
 API_KEY_ISSUER = "urn:psgateway:api-key"
 # API keys never expire by themselves (rotation and revocation end them); this is their principal's exp.
@@ -171,7 +175,7 @@ class Authenticate:
         self.lookup_api_key = lookup_api_key
         self.api_key_header = config.api_key_header.lower().encode()
 
-    async def on_request(self, exchange: Exchange) -> None:
+    async def access(self, exchange: Exchange) -> None:
         authorization = exchange.header(b"authorization")
         api_key = exchange.header(self.api_key_header) if authorization is None else None
         if api_key is not None:
@@ -198,8 +202,21 @@ class Authenticate:
 
     def _refuse(self, exchange: Exchange, reason: str, detail: str, scheme: str = "Bearer") -> NoReturn:
         exchange.decisions[self.name] = reason
+        AUTH_FAILURES.labels(reason).inc()
         challenge = f'{scheme} realm="psgateway"'
         if scheme == "Bearer" and reason != "missing":
             challenge += f', error="invalid_token", error_description="{reason}"'
         raise AuthenticationFailed(detail, reason=reason, headers={"WWW-Authenticate": challenge})
 
+
+
+def _build(config: AuthenticateConfig, ctx: BuildContext) -> Authenticate:
+    # The verifier (JWKS caches) and the binder are the gateway's: its admin API and catalog use them too.
+    extra = ctx.services.extra
+    return ctx.once(("authenticate", id(config)), lambda: Authenticate(
+        config, extra["verifier"], extra["binder"], extra["api_keys"]))
+
+
+POLICY = PolicySpec(name="authenticate", config=AuthenticateConfig, priority=1500, build=_build,
+                    enabled_by_default=True, required=True, identifies=True,
+                    summary="bearer tokens (built-in or trusted OIDC issuers) or API keys; binds them to a client")

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 import msgspec
 
 from policies.exchange import ApiTarget, CallerLayer, Exchange, Layer
+from policies.registry import BuildContext, PolicySpec
 from runtime.problems import ProblemError
 
 # Which layers each kind of caller may call at all; ``allowed_layers`` on a client can only narrow
@@ -27,6 +28,20 @@ LAYER_REACH: dict[CallerLayer, frozenset[Layer]] = {
     "system": frozenset(),
     "admin": frozenset(),
 }
+
+
+def reachable_layers(caller: CallerLayer, allowed_layers: Iterable[Layer]) -> frozenset[Layer]:
+    """The layers a client of layer ``caller`` may call, given its registration's ``allowed_layers``."""
+    allowed = frozenset(allowed_layers)
+    if caller == "app":
+        return allowed or LAYER_REACH[caller]
+    return LAYER_REACH[caller] & allowed if allowed else LAYER_REACH[caller]
+
+
+def may_write(caller: CallerLayer, target: Layer) -> bool:
+    """Writes to system APIs are accepted only from the process tier."""
+    return target != "system" or caller == "process"
+
 
 Requirement = tuple[frozenset[str], ...]
 """Alternatives: the call is allowed when the token holds every scope of at least one of them."""
@@ -60,7 +75,7 @@ class Authorize:
         self.write: Requirement = (api.write_scopes,)
         self.by_operation = dict(operation_requirements or {}) if config.scopes_from_contract else {}
 
-    async def on_request(self, exchange: Exchange) -> None:
+    async def access(self, exchange: Exchange) -> None:
         client, principal = exchange.client, exchange.principal
         assert client is not None and principal is not None  # authenticate runs first
         if self.config.enforce_layer_rule:
@@ -87,18 +102,32 @@ class Authorize:
     def _check_layer(exchange: Exchange) -> None:
         client, api = exchange.client, exchange.api
         assert client is not None
-        reach = LAYER_REACH[client.layer]
-        if client.layer == "app":
-            reach = client.allowed_layers or reach
-        elif client.allowed_layers:
-            reach = reach & client.allowed_layers
-        if api.layer not in reach:
+        if api.layer not in reachable_layers(client.layer, client.allowed_layers):
             exchange.decisions["authorize"] = "layer_violation"
             raise Denied(f"{client.layer!r} clients may not call {api.layer} APIs (layer rule)",
                          slug="layer-violation", reason="layer_violation", caller_layer=client.layer,
                          target_layer=api.layer)
-        if api.layer == "system" and not exchange.is_read and client.layer != "process":
+        if not exchange.is_read and not may_write(client.layer, api.layer):
             exchange.decisions["authorize"] = "layer_violation"
             raise Denied("writes to system APIs are only accepted from the process tier (layer rule)",
                          slug="layer-violation", reason="layer_violation", caller_layer=client.layer,
                          target_layer=api.layer)
+
+
+def operation_requirements(operations: Iterable[object]) -> dict[object, Requirement]:
+    """Each contract operation's scope requirement (operations without ``security`` are left out)."""
+    found: dict[object, Requirement] = {}
+    for operation in operations:
+        requirement = requirement_of(operation.security)  # type: ignore[attr-defined]
+        if requirement is not None:
+            found[operation] = requirement
+    return found
+
+
+def _build(config: AuthorizeConfig, ctx: BuildContext) -> Authorize:
+    operations = ctx.contract.operations if ctx.contract is not None else ()
+    return Authorize(config, ctx.api, operation_requirements(operations))
+
+
+POLICY = PolicySpec(name="authorize", config=AuthorizeConfig, priority=1400, build=_build, enabled_by_default=True,
+                    required=True, summary="the layer rule, then the scopes the contract operation requires")

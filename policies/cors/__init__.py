@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from policies.exchange import ApiTarget, Exchange, Layer, Reply
+from policies.registry import BuildContext, PolicySpec
 from runtime.problems import ProblemError
 
 
@@ -66,7 +67,7 @@ class Cors:
             headers.append((b"access-control-allow-credentials", b"true"))
         return headers
 
-    async def on_request(self, exchange: Exchange) -> None:
+    async def access(self, exchange: Exchange) -> None:
         origin = exchange.header(b"origin")
         if origin is None:
             return
@@ -94,3 +95,14 @@ class Cors:
             raise CorsRejected(f"header {extra[0]!r} is not allowed cross-origin", reason="header_not_allowed")
         exchange.decisions[self.name] = "preflight"
         raise Reply(204, self._origin_headers(origin) + self.preflight_headers)
+
+
+def _build(config: CorsConfig, ctx: BuildContext) -> Cors | None:
+    if not config.selects(ctx.api):
+        return None
+    return ctx.once(("cors", id(config)), lambda: Cors(config))
+
+
+# Before authentication: a preflight carries no credentials.
+POLICY = PolicySpec(name="cors", config=CorsConfig, priority=2000, build=_build, enabled_by_default=True,
+                    summary="answers CORS preflights and adds the CORS headers for allowed origins")

@@ -10,6 +10,7 @@ import ipaddress
 import msgspec
 
 from policies.exchange import ApiTarget, Exchange, Layer
+from policies.registry import BuildContext, PolicySpec
 from runtime.problems import ProblemError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -73,7 +74,7 @@ class IpAllow:
                 return hop
         return address
 
-    async def on_request(self, exchange: Exchange) -> None:
+    async def access(self, exchange: Exchange) -> None:
         address = self.client_address(exchange)
         allowed = self._decided.get(address)
         if allowed is None:
@@ -86,3 +87,11 @@ class IpAllow:
             raise IpNotAllowed(f"{address or 'this address'} may not call {exchange.api.base_path}",
                                reason="ip_not_allowed")
         exchange.decisions[self.name] = "ok"
+
+
+def _build(config: IpAllowConfig, ctx: BuildContext) -> IpAllow | None:
+    return IpAllow(config, ctx.api) if config.selects(ctx.api) else None
+
+
+POLICY = PolicySpec(name="ip_allow", config=IpAllowConfig, priority=1900, build=_build, enabled_by_default=True,
+                    summary="refuses callers outside the allowed networks (system APIs by default)")

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from policies.exchange import ApiTarget, Exchange, Layer
+from policies.registry import BuildContext, PolicySpec
 from runtime.problems import FieldError, ProblemError
 from runtime.untrusted import DEFAULT_MAX_JSON_DEPTH, MAX_JSON_DEPTH_CEILING, json_depth_exceeds
 
@@ -89,7 +90,7 @@ class Limits:
         self.allowed_content_types = frozenset(t.lower() for t in types)
         self.max_json_depth = max_depth
 
-    async def on_request(self, exchange: Exchange) -> None:
+    async def access(self, exchange: Exchange) -> None:
         declared = exchange.header(b"content-length")
         has_body = (declared not in (None, "0")) or exchange.header(b"transfer-encoding") is not None
         if has_body and self.allowed_content_types and exchange.method in BODY_METHODS:
@@ -148,3 +149,11 @@ async def read_body(receive: Any, limit: int, declared: str | None) -> bytes:
         if not message.get("more_body"):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _build(config: LimitsConfig, ctx: BuildContext) -> Limits:
+    return Limits(config, ctx.api, ctx.services.max_body_bytes)
+
+
+POLICY = PolicySpec(name="limits", config=LimitsConfig, priority=1200, build=_build, enabled_by_default=True,
+                    summary="body size, content types and JSON depth; reads the request body")

@@ -35,6 +35,7 @@ from policies.rate_limit.store import (
     Verdict,
     interval_us,
 )
+from policies.registry import BuildContext, PolicySpec, StoreSpec
 from runtime.problems import ProblemError
 
 log = logging.getLogger("policies.rate_limit")
@@ -44,8 +45,10 @@ STORE_FAILURES = Counter(
     "Rate-limit store (Redis) failures, by store and the fail mode applied",
     ["store", "mode"],
 )
+RATE_LIMITED = Counter("psgw_rate_limited_total", "Calls refused with 429", ["api", "version", "client"])
 
 __all__ = [
+    "POLICY",
     "LimitConfig",
     "MemoryStore",
     "RateLimit",
@@ -175,6 +178,9 @@ def _quota_windows(now: float) -> _QuotaWindows:
     return windows
 
 
+_CHECKS_CACHE_MAX = 10_000
+
+
 def store_required(config: RateLimitConfig) -> bool:
     """With ``failure_mode: closed`` every call is refused while the store is down: readiness must follow it,
     so the instance leaves the load balancer until the store is back."""
@@ -228,6 +234,8 @@ class RateLimit:
                     interval_us(limit.requests_per_second), limit.burst)
         self.api_limits = tuple(api_limits)
         self._plans: dict[tuple[str, str | None, str | None, bool], _Plan] = {}
+        # Store keys per (plan, client, person), built once rather than per call (bounded: people are many).
+        self._checks: dict[tuple[int, str, str | None], tuple[tuple[RateCheck, ...], str, str]] = {}
 
     def _plan(self, tier: str, method: str, route: str | None, user: bool) -> _Plan:
         cache_key = (tier, method, route, user)
@@ -261,7 +269,16 @@ class RateLimit:
         self._plans[cache_key] = plan
         return plan
 
-    async def on_request(self, exchange: Exchange) -> None:
+    def _checks_for(self, plan: _Plan, client_id: str, subject: str | None
+                    ) -> tuple[tuple[RateCheck, ...], str, str]:
+        """The rate checks (their store keys) of one client or person under one plan, and the key bases."""
+        base = f"{self.prefix}:rl:{{{client_id}}}:"  # one hash slot per client (Redis Cluster)
+        subject_base = f"{base}sub:{subject_key(subject)}:" if subject is not None else base
+        rates = tuple(RateCheck((subject_base if r.name == "subject" else base) + r.scope, r.interval_us, r.burst)
+                      for r in plan.rates)
+        return rates, base, subject_base
+
+    async def access(self, exchange: Exchange) -> None:
         client = exchange.client
         assert client is not None  # authenticate runs first
         principal = exchange.principal
@@ -271,10 +288,14 @@ class RateLimit:
         if not plan.rates and plan.daily is None and plan.monthly is None:
             exchange.decisions[self.name] = "unlimited"
             return
-        base = f"{self.prefix}:rl:{{{client.id}}}:"  # one hash slot per client (Redis Cluster)
-        subject_base = f"{base}sub:{subject_key(subject)}:" if subject is not None else base
-        rates = tuple(RateCheck((subject_base if r.name == "subject" else base) + r.scope, r.interval_us, r.burst)
-                      for r in plan.rates)
+        checks_key = (id(plan), client.id, subject)
+        checks = self._checks.get(checks_key)
+        if checks is None:
+            checks = self._checks_for(plan, client.id, subject)
+            if len(self._checks) >= _CHECKS_CACHE_MAX:
+                self._checks.clear()
+            self._checks[checks_key] = checks
+        rates, base, subject_base = checks
         quotas: tuple[QuotaCheck, ...] = ()
         if plan.daily is not None or plan.monthly is not None or plan.subject_daily is not None:
             quotas = self._quota_checks(base, subject_base, plan)
@@ -288,6 +309,7 @@ class RateLimit:
             exchange.decisions[self.name] = "ok"
             return
         exchange.decisions[self.name] = "limited"
+        RATE_LIMITED.labels(self.api.api_id, str(self.api.version), client.id).inc()
         # Each refusing limit reports r=0 and, as t, when it lets a call through again: Retry-After is the latest.
         retry_after = max(1, math.ceil(verdict.retry_after_us / 1_000_000))
         exhausted = [name for name, (remaining, _) in zip(plan.limit_names, verdict.rates + verdict.quotas,
@@ -359,3 +381,27 @@ class RateLimit:
         exchange.decisions[self.name] = "store_unavailable_closed"
         raise RateLimitUnavailable("rate limiting is unavailable, so the call is refused (fail-closed)",
                                    reason="rate_limit_store_unavailable", headers={"Retry-After": "1"})
+
+
+def _tiers(tiers: Mapping[str, object]) -> dict[str, TierLimits]:
+    return {name: TierLimits(t.requests_per_second, t.burst, t.daily_quota,  # type: ignore[attr-defined]
+                             t.monthly_quota, t.per_subject)  # type: ignore[attr-defined]
+            for name, t in tiers.items()}
+
+
+def _build(config: RateLimitConfig, ctx: BuildContext) -> RateLimit | None:
+    if not config.enabled:
+        return None
+    tiers = ctx.once("rate_limit.tiers", lambda: _tiers(ctx.services.sla_tiers))
+    return RateLimit(config, ctx.api, tiers, ctx.store)
+
+
+def _store_key(config: RateLimitConfig) -> tuple[object, ...]:
+    return (config.redis_url, config.redis_timeout_seconds, config.retry_redis_after_seconds)
+
+
+POLICY = PolicySpec(
+    name="rate_limit", config=RateLimitConfig, priority=1300, build=_build, enabled_by_default=True,
+    store=StoreSpec(key=_store_key, open=create_store, required=store_required),
+    summary="rates and quotas per client, per person of a client, per API version and per route",
+)

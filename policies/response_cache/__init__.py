@@ -1,8 +1,9 @@
 """Response cache: the gateway answers a GET a contract marks ``x-psgw-cache: {ttl_seconds: N}`` from memory.
 
 Rules (README.md "Response cache"):
-- Only operations the contract marks, only ``GET``, only ``200`` responses, only after the whole policy chain
-  accepted the call (authentication, scopes, rate limits and validation all still run on a hit).
+- Only operations the contract marks, only ``GET``, only ``200`` responses, only after the policies of higher
+  priority accepted the call (authentication, scopes, rate limits and validation all still run on a hit, which
+  answers in the access phase; the response phase stores misses and invalidates after writes).
 - The key is the principal (issuer, client, subject), the method, the path as sent, the query with its
   parameters in a stable order, and ``Accept``: a cache never serves one principal's data to another.
 - The request's ``Cache-Control: no-store`` skips the cache both ways; ``no-cache``/``max-age=0`` (or
@@ -25,7 +26,8 @@ from urllib.parse import parse_qsl, urlencode
 import msgspec
 from prometheus_client import Counter, Gauge
 
-from policies.exchange import ApiTarget, Exchange
+from policies.exchange import Answer, ApiTarget, Exchange, Reply
+from policies.registry import BuildContext, PolicySpec
 from policies.response_cache.store import ENTRY_OVERHEAD_BYTES, CachedResponse, CacheKey, ResponseStore
 
 CACHE_LOOKUPS = Counter(
@@ -113,6 +115,18 @@ class ResponseCache:
         exchange.decisions[self.name] = outcome
         CACHE_LOOKUPS.labels(self.target.api_id, self._version, outcome).inc()
 
+    async def access(self, exchange: Exchange) -> None:
+        hit = self.lookup(exchange)
+        if hit is not None:
+            raise Reply(200, self.hit_headers(hit), hit.body)
+
+    def response(self, exchange: Exchange, answer: Answer) -> None:
+        if answer.from_upstream:
+            answer.headers.extend(self.remember(exchange, answer.status, answer.headers[:answer.upstream_headers],
+                                                answer.body))
+        if exchange.forwarded:  # whatever the outcome: a timed-out write may still have changed the resource
+            self.invalidate(exchange)
+
     def lookup(self, exchange: Exchange) -> CachedResponse | None:
         """The fresh entry for this call, or None (then ``remember`` may store the upstream's answer)."""
         ttl = self.ttls.get(exchange.operation)
@@ -193,3 +207,23 @@ class ResponseCache:
     def hit_headers(entry: CachedResponse) -> list[tuple[bytes, bytes]]:
         age = int(time.monotonic() - entry.stored_at)
         return [*entry.headers, (b"x-cache", b"hit"), (b"age", str(age).encode())]
+
+
+def _build(config: ResponseCacheConfig, ctx: BuildContext) -> ResponseCache | None:
+    if not config.enabled or ctx.contract is None:
+        return None
+    ttls: dict[object, int] = {op: op.cache_ttl_seconds for op in ctx.contract.operations
+                               if op.cache_ttl_seconds is not None}
+    if not ttls:
+        return None
+    # One store for every API of a compiled state: a reload starts empty (and takes new bounds).
+    store = ctx.once(("response_cache.store", config.max_entries, config.max_bytes),
+                     lambda: ResponseStore(config.max_entries, config.max_bytes))
+    return ResponseCache(config, ctx.api, store, ttls)
+
+
+# Late in the access phase (a hit is served only to a call every earlier policy accepted), before the token
+# exchange (a hit needs no internal token).
+POLICY = PolicySpec(name="response_cache", config=ResponseCacheConfig, priority=150, build=_build,
+                    enabled_by_default=True,
+                    summary="answers GETs a contract marks x-psgw-cache from memory, per principal")

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import msgspec
+
 from policies.authenticate import API_KEY_ISSUER
 from policies.exchange import Exchange
+from policies.registry import BuildContext, PolicySpec
 from runtime.tokens import Principal
 
 
@@ -28,7 +31,7 @@ class TokenExchange:
     def __init__(self, tokens: InternalTokenSource) -> None:
         self.tokens = tokens
 
-    async def on_request(self, exchange: Exchange) -> None:
+    async def access(self, exchange: Exchange) -> None:
         principal = exchange.principal
         if principal is None or principal.issuer == API_KEY_ISSUER:
             return  # API-key calls: the proxy swaps the key for the same kind of token
@@ -36,3 +39,17 @@ class TokenExchange:
         exchange.headers = [(k, v) for k, v in exchange.headers if k != b"authorization"]
         exchange.headers.append((b"authorization", authorization))
         exchange.decisions[self.name] = "ok"
+
+
+class TokenExchangeConfig(msgspec.Struct, kw_only=True, frozen=True):
+    """No settings: the internal tokens' audience and lifetime are the issuer's (gateway.yaml ``issuer``)."""
+
+
+def _build(config: TokenExchangeConfig, ctx: BuildContext) -> TokenExchange:
+    return ctx.once("token_exchange", lambda: TokenExchange(ctx.services.extra["internal_tokens"]))
+
+
+# Last of the access phase: only a call every policy accepted gets an internal token.
+POLICY = PolicySpec(name="token_exchange", config=TokenExchangeConfig, priority=100, build=_build,
+                    enabled_by_default=True, required=True,
+                    summary="swaps the caller's credential for a short internal token the tiers trust")

@@ -20,7 +20,8 @@ import msgspec
 from prometheus_client import Counter
 
 from contracts.toolchain.validation import CompiledContract, ValidationIssue
-from policies.exchange import Exchange
+from policies.exchange import Answer, Exchange
+from policies.registry import BuildContext, PolicySpec
 from runtime.problems import FieldError, ProblemError
 
 log = logging.getLogger("policies.validate")
@@ -30,6 +31,8 @@ RESPONSE_VIOLATIONS = Counter(
     "Upstream responses that broke their contract, by API, version and mode",
     ["api", "version", "mode"],
 )
+VALIDATION_FAILURES = Counter("psgw_validation_failures_total", "Requests refused by contract validation",
+                              ["api", "version", "reason"])
 
 ResponseMode = Literal["off", "sampled", "strict"]
 
@@ -75,15 +78,20 @@ class Validate:
         self.config = config
         self.contract = contract
 
-    async def on_request(self, exchange: Exchange) -> None:
+    def _refused(self, exchange: Exchange, reason: str) -> None:
+        exchange.decisions[self.name] = reason
+        api = exchange.api
+        VALIDATION_FAILURES.labels(api.api_id, str(api.version), reason).inc()
+
+    async def access(self, exchange: Exchange) -> None:
         operation = exchange.operation
         if operation is None:
             allowed = self.contract.allowed_methods(exchange.path)
             if allowed:
-                exchange.decisions[self.name] = "method_not_allowed"
+                self._refused(exchange, "method_not_allowed")
                 raise ProblemError(f"{exchange.method} is not an operation of {exchange.path}", status=405,
                                    reason="method_not_allowed", headers={"Allow": ", ".join(sorted(allowed))})
-            exchange.decisions[self.name] = "no_operation"
+            self._refused(exchange, "no_operation")
             raise ProblemError(f"the {exchange.api.api_id} v{exchange.api.version} contract publishes no "
                                f"{exchange.path}", status=404, slug="no-such-operation", reason="no_operation")
         if not self.config.requests:
@@ -100,10 +108,10 @@ class Validate:
             exchange.decisions[self.name] = "ok"
             return
         if any(issue.code == "unsupported_media_type" for issue in issues):
-            exchange.decisions[self.name] = "unsupported_media_type"
+            self._refused(exchange, "unsupported_media_type")
             raise UnsupportedMediaType(issues[0].detail, reason="unsupported_media_type",
                                        errors=field_errors(issues))
-        exchange.decisions[self.name] = "invalid_request"
+        self._refused(exchange, "invalid_request")
         raise RequestInvalid(f"the request does not match the {exchange.api.api_id} v{exchange.api.version} "
                              "contract", reason="invalid_request", errors=field_errors(issues))
 
@@ -132,24 +140,50 @@ class Validate:
                                   upstream=api.upstream, errors=field_errors(issues))
 
 
-class _HeaderView(Mapping[str, str]):
-    """The ASGI header pairs as a read-only mapping, built without copying (only read when the operation
-    declares header parameters)."""
+class ValidateResponses(Validate):
+    """Request validation plus the response phase: upstream answers checked as ``responses`` says."""
 
-    __slots__ = ("_headers",)
+    def response(self, exchange: Exchange, answer: Answer) -> None:
+        if answer.from_upstream:
+            content_type = next((v.decode("latin-1") for k, v in answer.headers if k == b"content-type"), None)
+            self.check_response(exchange, answer.status, content_type, answer.body)
+
+
+def _build(config: ValidateConfig, ctx: BuildContext) -> Validate | None:
+    if ctx.contract is None:
+        return None
+    return (ValidateResponses if config.responses != "off" else Validate)(config, ctx.contract)
+
+
+class _HeaderView(Mapping[str, str]):
+    """The ASGI header pairs as a read-only mapping, decoded only when the operation declares header parameters
+    (the validator then reads every pair once: a dict built on first use, not a scan of the list per name)."""
+
+    __slots__ = ("_decoded", "_headers")
 
     def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
         self._headers = headers
+        self._decoded: dict[str, str] | None = None
+
+    def _dict(self) -> dict[str, str]:
+        if self._decoded is None:
+            # ASGI header names are lower-case already; the first of repeated names wins, as ``header()`` reads.
+            decoded: dict[str, str] = {}
+            for key, value in self._headers:
+                decoded.setdefault(key.decode("latin-1"), value.decode("latin-1"))
+            self._decoded = decoded
+        return self._decoded
 
     def __getitem__(self, name: str) -> str:
-        wanted = name.lower().encode("latin-1")
-        for key, value in self._headers:
-            if key == wanted:
-                return value.decode("latin-1")
-        raise KeyError(name)
+        return self._dict()[name.lower()]
 
     def __iter__(self) -> Iterator[str]:
-        return (key.decode("latin-1") for key, _ in self._headers)
+        return iter(self._dict())
 
     def __len__(self) -> int:
         return len(self._headers)
+
+
+# An API version's own ``validate`` in gateway.yaml's apis is a binding of this policy to that version.
+POLICY = PolicySpec(name="validate", config=ValidateConfig, priority=1100, build=_build, enabled_by_default=True,
+                    summary="requests (and, when asked, responses) against the API version's contract")

@@ -18,29 +18,27 @@ from typing import Final, Literal
 
 import msgspec
 
-from contracts.canonical import BillingModel, ContractStatus, ProjectStatus, TimeEntry
-
-ReasonCode = Literal[
-    "NOT_APPROVED", "NOT_BILLABLE", "PROJECT_NOT_ACTIVE", "CONTRACT_NOT_ACTIVE", "AMENDMENT_PENDING",
-    "OUTSIDE_CONTRACT_DATES", "NO_RATE_FOR_ROLE", "PERIOD_CLOSED", "NTE_EXCEEDED", "NOT_ASSIGNED",
-    "ALREADY_POSTED", "BILLED_BY_MILESTONE", "RATE_CURRENCY_MISMATCH",
-]
-REASON_CODES: Final[tuple[ReasonCode, ...]] = (
-    "NOT_APPROVED", "NOT_BILLABLE", "PROJECT_NOT_ACTIVE", "CONTRACT_NOT_ACTIVE", "AMENDMENT_PENDING",
-    "OUTSIDE_CONTRACT_DATES", "NO_RATE_FOR_ROLE", "PERIOD_CLOSED", "NTE_EXCEEDED", "NOT_ASSIGNED",
-    "ALREADY_POSTED", "BILLED_BY_MILESTONE", "RATE_CURRENCY_MISMATCH",
+from contracts.canonical import (
+    BILLED_BY_MILESTONE_MODELS,
+    COST_ONLY_REASONS,
+    REASON_CODES,
+    TIME_ENTRY_APPROVED,
+    TIME_ENTRY_POSTED,
+    BillingModel,
+    ContractStatus,
+    ProjectStatus,
+    ReasonCode,
+    TimeEntry,
 )
+
 # The codes billing v1 published as a closed enum (``reasons``); a newer code is reported there as the v1 code
 # nearest in meaning, and exactly in the open list ``reason_codes``.
 _V1_EQUIVALENT: Final[dict[str, ReasonCode]] = {"RATE_CURRENCY_MISMATCH": "NO_RATE_FOR_ROLE"}
 V1_REASON_CODES: Final[frozenset[str]] = frozenset(REASON_CODES) - _V1_EQUIVALENT.keys()
 # Held for these alone, an entry is not a problem to fix: it is cost, not revenue, or it is billed already.
-NOT_REMEDIABLE: Final[frozenset[str]] = frozenset({"NOT_BILLABLE", "BILLED_BY_MILESTONE", "ALREADY_POSTED"})
+NOT_REMEDIABLE: Final[frozenset[str]] = COST_ONLY_REASONS | {"ALREADY_POSTED"}
 
 CENT: Final = Decimal("0.01")
-_APPROVED_OR_LATER: Final = frozenset({"approved", "posted", "invoiced"})
-_POSTED_STATES: Final = frozenset({"posted", "invoiced"})
-_BILLED_BY_MILESTONE: Final = frozenset({"fixed_fee", "milestone"})
 
 
 class Eligibility(msgspec.Struct, frozen=True, kw_only=True):
@@ -164,7 +162,7 @@ Rule = Callable[[TimeEntry, _Facts, BillingContext], bool]
 
 
 def not_approved(entry: TimeEntry, facts: _Facts, context: BillingContext) -> bool:
-    return entry.state not in _APPROVED_OR_LATER or entry.superseded_by_id is not None
+    return entry.state not in TIME_ENTRY_APPROVED or entry.superseded_by_id is not None
 
 
 def not_billable(entry: TimeEntry, facts: _Facts, context: BillingContext) -> bool:
@@ -192,7 +190,7 @@ def outside_contract_dates(entry: TimeEntry, facts: _Facts, context: BillingCont
 
 
 def billed_by_milestone(entry: TimeEntry, facts: _Facts, context: BillingContext) -> bool:
-    return facts.contract is not None and facts.contract.billing_model in _BILLED_BY_MILESTONE
+    return facts.contract is not None and facts.contract.billing_model in BILLED_BY_MILESTONE_MODELS
 
 
 def period_closed(entry: TimeEntry, facts: _Facts, context: BillingContext) -> bool:
@@ -207,7 +205,7 @@ def not_assigned(entry: TimeEntry, facts: _Facts, context: BillingContext) -> bo
 
 
 def already_posted(entry: TimeEntry, facts: _Facts, context: BillingContext) -> bool:
-    return entry.state in _POSTED_STATES or entry.id in context.posted_sources
+    return entry.state in TIME_ENTRY_POSTED or entry.id in context.posted_sources
 
 
 def rate_currency_mismatch(entry: TimeEntry, facts: _Facts, context: BillingContext) -> bool:

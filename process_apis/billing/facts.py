@@ -28,7 +28,8 @@ from process_apis.billing.eligibility import (
     RateSchedule,
 )
 from process_apis.store import billing_postings, contract_locks
-from process_apis.systems import Systems, unless_missing
+from process_apis.systems import Systems
+from runtime.downstream import found_or_none
 from runtime.storage import Database
 
 T = TypeVar("T")
@@ -46,10 +47,10 @@ async def load_context(systems: Systems, entries: Iterable[TimeEntry]) -> Billin
     limit = asyncio.Semaphore(CONCURRENCY)
     project_ids = sorted({e.project_id for e in entries})
     projects = [p for p in await asyncio.gather(
-        *(_bounded(limit, unless_missing(systems.psa.project(pid))) for pid in project_ids)) if p is not None]
+        *(_bounded(limit, found_or_none(systems.psa.project(pid))) for pid in project_ids)) if p is not None]
     contract_ids = sorted({p.contract_id for p in projects})
     contracts = [c for c in await asyncio.gather(
-        *(_bounded(limit, unless_missing(systems.erp.contract(cid))) for cid in contract_ids)) if c is not None]
+        *(_bounded(limit, found_or_none(systems.erp.contract(cid))) for cid in contract_ids)) if c is not None]
     return await _context_for(systems, entries, projects, contracts, limit)
 
 
@@ -59,7 +60,7 @@ async def _context_for(systems: Systems, entries: list[TimeEntry], projects: lis
     legal_entities = sorted({p.legal_entity_id for p in projects})
     project_ids = [p.id for p in projects]
     rate_cards, periods, assignments, tasks, postings = await asyncio.gather(
-        asyncio.gather(*(_bounded(limit, unless_missing(systems.crm.rate_card(rc))) for rc in rate_card_ids)),
+        asyncio.gather(*(_bounded(limit, found_or_none(systems.crm.rate_card(rc))) for rc in rate_card_ids)),
         asyncio.gather(*(_bounded(limit, systems.erp.accounting_periods(le)) for le in legal_entities)),
         asyncio.gather(*(_bounded(limit, systems.psa.assignments(project_id=pid, status="confirmed"))
                          for pid in project_ids)),
@@ -72,7 +73,7 @@ async def _context_for(systems: Systems, entries: list[TimeEntry], projects: lis
             spans[(a.worker_id, a.project_id)].append(AssignmentSpan(a.start_date, a.end_date, a.role))
     unassigned_workers = sorted({e.worker_id for e in entries if (e.worker_id, e.project_id) not in spans})
     workers = await asyncio.gather(
-        *(_bounded(limit, unless_missing(systems.hr.worker(w))) for w in unassigned_workers))
+        *(_bounded(limit, found_or_none(systems.hr.worker(w))) for w in unassigned_workers))
     rates: dict[tuple[str, str], list[RateLine]] = defaultdict(list)
     card_currencies: dict[str, str] = {}
     for card in rate_cards:

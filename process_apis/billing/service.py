@@ -42,7 +42,7 @@ from process_apis.exceptions.service import RetryResult, open_items, open_source
 from process_apis.store import billing_postings
 from process_apis.systems import Systems
 from process_apis.unit_of_work import Outbox, UnitOfWorkFactory
-from runtime.downstream import DownstreamProblem
+from runtime.downstream import found_or_none
 from runtime.problems import BadRequest, FieldError
 from runtime.storage import utcnow
 
@@ -84,12 +84,7 @@ class BillingService:
 
         async def one(entry_id: str) -> TimeEntry | None:
             async with limit:
-                try:
-                    return await self.systems.psa.time_entry(entry_id)
-                except DownstreamProblem as exc:
-                    if exc.status == 404:
-                        return None
-                    raise
+                return await found_or_none(self.systems.psa.time_entry(entry_id))
 
         found = await asyncio.gather(*(one(i) for i in dict.fromkeys(ids)))
         missing = [i for i, e in zip(dict.fromkeys(ids), found, strict=True) if e is None]

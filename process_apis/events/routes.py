@@ -7,7 +7,6 @@ from typing import Annotated
 
 from litestar import Controller, get, post
 from litestar.datastructures import State
-from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter, RequestBody
 
 from process_apis.events.models import (
@@ -23,9 +22,7 @@ from process_apis.events.models import (
     RedriveResults,
 )
 from process_apis.events.service import event_by_id, events_after
-from runtime.app import require_scopes
 from runtime.problems import Conflict, NotFound
-from runtime.tokens import Principal
 
 
 class EventsV1(Controller):
@@ -33,31 +30,26 @@ class EventsV1(Controller):
 
     @get("/events", operation_id="listEvents")
     async def list_events(
-        self, state: State, principal: NamedDependency[Principal],
-        after: Annotated[int, QueryParameter(ge=0)] = 0,
+        self, state: State, after: Annotated[int, QueryParameter(ge=0)] = 0,
         event_type: Annotated[list[EventType] | None, QueryParameter(name="type")] = None,
         cursor: Annotated[str | None, QueryParameter(pattern=r"^\d{1,18}$")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> EventPage:
-        require_scopes(principal, "events:read")
         # The cursor is a position, like ``after``: a consumer may keep either.
         start = int(cursor) if cursor is not None else after
         return await events_after(state.services.db, start, event_type, limit)
 
     @get("/events/{event_id:str}", operation_id="getEvent")
-    async def get_event(self, state: State, principal: NamedDependency[Principal], event_id: FromPath[str]) -> Event:
-        require_scopes(principal, "events:read")
+    async def get_event(self, state: State, event_id: FromPath[str]) -> Event:
         return await event_by_id(state.services.db, event_id)
 
     @get("/posted-time/projects", operation_id="listPostedTimeByProject")
     async def posted_time_by_project(
-        self, state: State, principal: NamedDependency[Principal],
-        project_id: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
+        self, state: State, project_id: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
         contract_id: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> PostedTimePage:
-        require_scopes(principal, "events:read")
         return await state.services.posted_time.projects(project_id=project_id, contract_id=contract_id,
                                                          cursor=cursor, limit=limit)
 
@@ -65,28 +57,22 @@ class EventsV1(Controller):
 
     @get("/dead-letters", operation_id="listDeadLetters")
     async def list_dead_letters(
-        self, state: State, principal: NamedDependency[Principal],
-        letter_state: Annotated[DeadLetterState | None, QueryParameter(name="state")] = None,
+        self, state: State, letter_state: Annotated[DeadLetterState | None, QueryParameter(name="state")] = None,
         consumer: Annotated[str | None, QueryParameter(min_length=1, max_length=64)] = None,
         event_type: Annotated[EventType | None, QueryParameter(name="type")] = None,
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> DeadLetterPage:
-        require_scopes(principal, "events:operate")
         return await state.services.dead_letters.page(state=letter_state, consumer=consumer, event_type=event_type,
                                                       cursor=cursor, limit=limit)
 
     @get("/dead-letters/{dead_letter_id:str}", operation_id="getDeadLetter")
-    async def get_dead_letter(self, state: State, principal: NamedDependency[Principal],
-                              dead_letter_id: FromPath[str]) -> DeadLetter:
-        require_scopes(principal, "events:operate")
+    async def get_dead_letter(self, state: State, dead_letter_id: FromPath[str]) -> DeadLetter:
         return await state.services.dead_letters.get(dead_letter_id)
 
     @post("/dead-letters/{dead_letter_id:str}/redrive", operation_id="redriveDeadLetter", status_code=200)
-    async def redrive_dead_letter(self, state: State, principal: NamedDependency[Principal],
-                                  dead_letter_id: FromPath[str]) -> RedriveOutcome:
+    async def redrive_dead_letter(self, state: State, dead_letter_id: FromPath[str]) -> RedriveOutcome:
         """200 once the re-drive ran (``redriven``, or ``failed`` again); 404 and 409 when it did not run."""
-        require_scopes(principal, "events:operate")
         [outcome] = await state.services.dead_letters.redrive([dead_letter_id])
         if outcome.result == "not_found":
             raise NotFound(outcome.error, slug="unknown-id")
@@ -96,7 +82,5 @@ class EventsV1(Controller):
         return outcome
 
     @post("/dead-letters/redrive", operation_id="redriveDeadLetters", status_code=200)
-    async def redrive_dead_letters(self, state: State, principal: NamedDependency[Principal],
-                                   data: RequestBody[RedriveRequest]) -> RedriveResults:
-        require_scopes(principal, "events:operate")
+    async def redrive_dead_letters(self, state: State, data: RequestBody[RedriveRequest]) -> RedriveResults:
         return RedriveResults(items=await state.services.dead_letters.redrive(data.dead_letter_ids))

@@ -9,6 +9,8 @@ import msgspec
 from contracts.canonical import Instant
 
 ExceptionState = Literal["open", "assigned", "resolved"]
+# billing_hold also holds an invoice draft waiting for its region's tax service (source_type invoice_draft);
+# flow_back also holds an e-invoice the network refused or that could not be sent (source_type invoice).
 ExceptionKind = Literal["billing_hold", "posting", "provisioning", "flow_back"]
 ActorId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 

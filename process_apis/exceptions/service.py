@@ -164,6 +164,15 @@ def _decode_cursor(cursor: str) -> _Cursor:
     return decoded
 
 
+def by_source_type(handlers: Mapping[str, RetryHandler], otherwise: RetryHandler) -> RetryHandler:
+    """One kind, several owners: the retry goes to the workflow of the item's source type."""
+
+    async def retry(item: ExceptionItem, actor_id: str | None) -> RetryResult:
+        return await handlers.get(item.source_type, otherwise)(item, actor_id)
+
+    return retry
+
+
 class ExceptionQueue:
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self.uow = uow

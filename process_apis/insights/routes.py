@@ -7,7 +7,6 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.datastructures import State
-from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
 from process_apis.insights.models import (
@@ -19,9 +18,7 @@ from process_apis.insights.models import (
 )
 from process_apis.insights.service import InsightsService
 from process_apis.insights.settings import InsightsSettings
-from runtime.app import require_scopes
 from runtime.settings import load_settings
-from runtime.tokens import Principal
 
 Id = Annotated[str | None, QueryParameter(min_length=1, max_length=64)]
 
@@ -43,35 +40,26 @@ class InsightsV1(Controller):
     path = "/process/insights/v1"
 
     @get("/utilization", operation_id="getUtilization")
-    async def utilization(self, state: State, principal: NamedDependency[Principal],
-                          from_date: FromQuery[dt.date | None] = None,
+    async def utilization(self, state: State, from_date: FromQuery[dt.date | None] = None,
                           to_date: FromQuery[dt.date | None] = None, business_unit_id: Id = None,
                           worker_id: Id = None) -> Utilization:
-        require_scopes(principal, "insights:read")
         to_date = to_date or _today()
         from_date = from_date or to_date.replace(day=1)
         return await service_of(state).utilization(from_date=from_date, to_date=to_date,
                                                    business_unit_id=business_unit_id, worker_id=worker_id)
 
     @get("/invoice-ready-backlog", operation_id="getInvoiceReadyBacklog")
-    async def backlog(self, state: State, principal: NamedDependency[Principal],
-                      project_id: Id = None) -> InvoiceReadyBacklog:
-        require_scopes(principal, "insights:read")
+    async def backlog(self, state: State, project_id: Id = None) -> InvoiceReadyBacklog:
         return await service_of(state).invoice_ready_backlog(project_id=project_id)
 
     @get("/unbilled-time-aging", operation_id="getUnbilledTimeAging")
-    async def aging(self, state: State, principal: NamedDependency[Principal],
-                    as_of: FromQuery[dt.date | None] = None) -> UnbilledTimeAging:
-        require_scopes(principal, "insights:read")
+    async def aging(self, state: State, as_of: FromQuery[dt.date | None] = None) -> UnbilledTimeAging:
         return await service_of(state).unbilled_time_aging(as_of=as_of or _today())
 
     @get("/exceptions-summary", operation_id="getExceptionsSummary")
-    async def exceptions(self, state: State, principal: NamedDependency[Principal]) -> ExceptionsSummary:
-        require_scopes(principal, "insights:read")
+    async def exceptions(self, state: State) -> ExceptionsSummary:
         return await service_of(state).exceptions_summary()
 
     @get("/project-margins", operation_id="getProjectMargins")
-    async def margins(self, state: State, principal: NamedDependency[Principal],
-                      project_id: Id = None) -> ProjectMargins:
-        require_scopes(principal, "insights:read")
+    async def margins(self, state: State, project_id: Id = None) -> ProjectMargins:
         return await service_of(state).project_margins(project_id=project_id)

@@ -20,6 +20,10 @@ import msgspec
 import sqlalchemy as sa
 
 from contracts.canonical import (
+    COST_ONLY_REASONS,
+    INVOICE_ISSUED,
+    TIME_ENTRY_APPROVED,
+    TIME_ENTRY_RECORDED,
     BusinessUnit,
     Contract,
     Invoice,
@@ -56,10 +60,6 @@ from runtime.storage import Database, utcnow
 AGE_BUCKETS: Final[tuple[tuple[str, int, int | None], ...]] = (
     ("0-7", 0, 7), ("8-30", 8, 30), ("31-60", 31, 60), ("60+", 61, None))
 # Time recorded and handed in: the "actual" of utilization and the cost of a project.
-RECORDED_STATES: Final = frozenset({"submitted", "approved", "posted", "invoiced"})
-COSTED_STATES: Final = frozenset({"approved", "posted", "invoiced"})
-BILLED_INVOICE_STATES: Final = frozenset({"posted", "paid"})
-COST_ONLY_REASONS: Final = frozenset({"NOT_BILLABLE", "BILLED_BY_MILESTONE"})
 TENTH: Final = Decimal("0.1")
 MAX_RANGE_DAYS: Final = 366
 
@@ -123,7 +123,7 @@ class InsightsService:
             self.systems.psa.assignments(status="confirmed", worker_id=worker_id),
             self.systems.psa.time_entries(worker_id=worker_id, from_date=from_date, to_date=to_date))
         workers = [w for w in workers if w.status != "terminated" and (worker_id is None or w.id == worker_id)]
-        recorded = _live(entries, RECORDED_STATES)
+        recorded = _live(entries, TIME_ENTRY_RECORDED)
         non_billable_tasks = await self._non_billable_tasks({e.project_id for e in recorded})
         context = BillingContext(non_billable_tasks=non_billable_tasks)
         days = working_days(from_date, to_date)
@@ -302,7 +302,7 @@ class InsightsService:
             asyncio.gather(self.systems.erp.postings(project_id=project_id),
                            self.systems.psa.milestones(state="accepted", project_id=project_id)))
         recognized = await self._recognized_fixed_fees(contracts)
-        costed = _live(entries, COSTED_STATES)
+        costed = _live(entries, TIME_ENTRY_APPROVED)
         contract_of = {c.id: c for c in contracts}
         # Consumption of an NTE is what the NTE_EXCEEDED rule compares with: ERP postings plus queued postings.
         context = await load_context(self.systems, costed)
@@ -426,7 +426,7 @@ def _revenue_by_project(invoices: Sequence[Invoice], projects: Sequence[Project]
     project_of_entry = {e.id: e.project_id for e in entries}
     revenue: dict[str, Decimal] = defaultdict(Decimal)
     for invoice in invoices:
-        if invoice.state not in BILLED_INVOICE_STATES:
+        if invoice.state not in INVOICE_ISSUED:
             continue
         sole = projects_of[invoice.contract_id][0] if len(projects_of[invoice.contract_id]) == 1 else None
         for line in invoice.lines:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from contracts.canonical import BillingModel, Instant, Invoice, InvoiceLineSource, Period
+from contracts.canonical import BillingModel, Currency, Instant, Invoice, InvoiceLineSource, Money, Period, TaxLine
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
@@ -50,6 +50,62 @@ class InvoiceHold(msgspec.Struct, kw_only=True):
     detail: str
 
 
+class InvoiceTax(msgspec.Struct, kw_only=True):
+    """The tax system API's answer for this invoice, as the ERP booked it (contracts/system/tax/v1.yaml)."""
+
+    jurisdiction: str
+    engine: Literal["eu-vat", "us-sales-tax", "uk-vat"]
+    reference: str
+    currency: Currency
+    taxable_amount: Money
+    tax_amount: Money
+    tax_lines: list[TaxLine]
+
+
+EInvoiceState = Literal["rendered", "queued", "delivered", "rejected", "invalid", "no_endpoint"]
+
+
+class EInvoiceError(msgspec.Struct, kw_only=True):
+    code: str
+    detail: str
+
+
+class EInvoice(msgspec.Struct, kw_only=True):
+    """A posted invoice's EN 16931 document and where its delivery stands on the e-invoicing network."""
+
+    format: Literal["factur-x", "peppol-bis-billing-3"]
+    media_type: str
+    state: EInvoiceState
+    attempt: int
+    validated_against: list[str]
+    delivery_id: str | None = None
+    errors: list[EInvoiceError] = []
+
+
+class Delivery(msgspec.Struct, kw_only=True):
+    """The e-invoicing system API's delivery (contracts/system/einvoice/v1.yaml)."""
+
+    id: str
+    invoice_id: str
+    receiver_id: str
+    format: Literal["factur-x", "peppol-bis-billing-3"]
+    state: Literal["queued", "delivered", "rejected"]
+    errors: list[EInvoiceError] = []
+
+
+class TaxHeld(msgspec.Struct, kw_only=True):
+    """A draft that waits for its region's tax service: held in the exception queue and drafted by itself when
+    the service answers again (retried with back-off)."""
+
+    contract_id: str
+    period: str
+    state: Literal["waiting_for_tax"] = "waiting_for_tax"
+    reason: Literal["TAX_SERVICE_UNAVAILABLE"] = "TAX_SERVICE_UNAVAILABLE"
+    exception_id: str
+    engine: str | None = None
+    detail: str
+
+
 class InvoiceDraft(msgspec.Struct, kw_only=True):
     id: str
     contract_id: str
@@ -68,6 +124,9 @@ class InvoiceDraft(msgspec.Struct, kw_only=True):
     # A supplementary invoice names the posted invoice of the same period it adds to.
     supplements_id: str | None = None
     holds: list[InvoiceHold] = []
+    # Issue 19: the tax API's answer (null on invoices drafted before it), and the e-invoice once posted.
+    tax: InvoiceTax | None = None
+    e_invoice: EInvoice | None = None
 
 
 class InvoiceDraftPage(msgspec.Struct, kw_only=True):

@@ -35,32 +35,35 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from contracts.canonical import Contract, Invoice, InvoiceLine, Milestone, Posting, TimeEntry
+from contracts.canonical import INVOICE_ISSUED, Contract, Invoice, InvoiceLine, Milestone, Posting, TimeEntry
 from process_apis.billing.eligibility import CENT, bill_amount
 from process_apis.billing.facts import lock_contracts
 from process_apis.events.outbox import record_event
 from process_apis.expenses.billing import expense_lines
+from process_apis.invoicing.einvoicing import EInvoicing, enqueue_delivery
 from process_apis.invoicing.models import (
     Drawdown,
     FlowBack,
     InvoiceDraft,
     InvoiceDraftPage,
     InvoiceHold,
+    InvoiceTax,
     Released,
+    TaxHeld,
     VoidedInvoice,
 )
+from process_apis.invoicing.tax import InvoiceTaxes, TaxServiceUnavailable, tax_lines_body
 from process_apis.invoicing.terms import in_term, milestone_period, period_bounds, period_of, previous_period
 from process_apis.jobs import JobRunner, enqueue_job
 from process_apis.provisioning.service import provisioned_opportunity
-from process_apis.store import invoice_drafts, invoice_sources, invoices
+from process_apis.store import invoice_drafts, invoice_sources, invoice_taxes, invoices
 from process_apis.systems import Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
-from runtime.downstream import DownstreamProblem
+from runtime.downstream import DownstreamProblem, found_or_none
 from runtime.problems import BadRequest, Conflict, FieldError, NotFound, ProblemError, Unprocessable
 from runtime.storage import utcnow
 
-ISSUED_STATES = frozenset({"posted", "paid"})
 ZERO = Decimal(0)
 Source = tuple[str, str]  # (source_type, source_id)
 
@@ -114,6 +117,9 @@ class InvoicingService:
         jobs.handle("psa.time_entry.invoiced", self._entry_invoiced)
         jobs.handle("psa.milestone.invoiced", self._milestone_invoiced)
         jobs.handle("crm.opportunity.invoice_status", self._crm_invoice_status)
+        self.taxes = InvoiceTaxes(uow, systems, jobs)
+        self.taxes.drafts_with(self.draft)
+        self.einvoicing = EInvoicing(uow, systems, jobs, self.taxes)
 
     async def adopt_earlier_drafts(self) -> int:
         """Copy the invoices an earlier release recorded (one per contract and period) into ``invoices``,
@@ -134,6 +140,13 @@ class InvoicingService:
 
     # -- drafting ----------------------------------------------------------------------------------------------
 
+    async def request_draft(self, contract_id: str, period: str) -> tuple[bool, InvoiceDraft] | TaxHeld:
+        """Draft the period, or hold it when its region's tax service is unavailable (drafted later by itself)."""
+        try:
+            return await self.draft(contract_id, period)
+        except TaxServiceUnavailable as unavailable:
+            return await self.taxes.hold(await self._contract(contract_id), period, unavailable)
+
     async def draft(self, contract_id: str, period: str) -> tuple[bool, InvoiceDraft]:
         live = await self._live(contract_id, period)
         if live is not None:
@@ -153,16 +166,18 @@ class InvoicingService:
                 check_value(contract, billed.untracked_total + await self._tracked_total(
                     conn, contract.id, ("draft", "posted")), bill.subtotal)
         sequence = await self._next_sequence(contract.id, period)
+        tax = await self.taxes.calculate(contract, f"{contract.id}:{period}:{sequence}", bill.lines)
         lines = [msgspec.to_builtins(line) for line in bill.lines]
-        digest = hashlib.sha256(msgspec.json.encode(lines)).hexdigest()[:16]
+        # The tax is part of what the ERP books: a different answer is a different ERP draft.
+        digest = hashlib.sha256(msgspec.json.encode([lines, tax_lines_body(tax)])).hexdigest()[:16]
         invoice = await self.systems.erp.create_invoice({
             "customer_id": contract.customer_id, "contract_id": contract.id,
             "legal_entity_id": contract.legal_entity_id, "currency": contract.currency, "period": period,
-            "lines": lines,
+            "lines": lines, "tax_lines": tax_lines_body(tax),
         }, f"invoice:{contract.id}:{period}:{sequence}:{digest}")
         try:
             created = await self._record_draft(contract, period, sequence, posted[-1] if posted else None, invoice,
-                                               bill, billed)
+                                               bill, billed, tax)
         except ProblemError:
             # Another draft took the period or a source meanwhile: this ERP draft is not needed.
             await self.systems.erp.void_invoice(invoice.id, f"invoice-void:{invoice.id}")
@@ -173,7 +188,7 @@ class InvoicingService:
         return created, await self.get(invoice.id)
 
     async def _record_draft(self, contract: Contract, period: str, sequence: int, supplements_id: str | None,
-                            invoice: Invoice, bill: Bill, billed: Billed) -> bool:
+                            invoice: Invoice, bill: Bill, billed: Billed, tax: InvoiceTax) -> bool:
         now = utcnow()
         async with self.uow() as uow:
             await lock_contracts(self.db, uow.conn, [contract.id])
@@ -203,6 +218,10 @@ class InvoicingService:
             if taken:
                 raise Conflict(f"another invoice holds {', '.join(s for _, s in taken)}", slug="sources-reserved",
                                sources=[{"source_type": t, "source_id": s} for t, s in taken])
+            await uow.conn.execute(invoice_taxes.insert().values(
+                invoice_id=invoice.id, calculation=msgspec.to_builtins(tax), created_at=now))
+            await self.taxes.released(uow.conn, contract.id, period,
+                                      f"drafted as {invoice.id}, taxed by {tax.engine} ({tax.reference})")
             await record_event(uow.conn, "invoice.drafted", {
                 "invoice_id": invoice.id, "contract_id": contract.id, "customer_id": contract.customer_id},
                 {"period": period, "subtotal": str(bill.subtotal), "total": str(invoice.total),
@@ -231,13 +250,11 @@ class InvoicingService:
         return sum(amounts, ZERO)
 
     async def _contract(self, contract_id: str) -> Contract:
-        try:
-            return await self.systems.erp.contract(contract_id)
-        except DownstreamProblem as exc:
-            if exc.status == 404:
-                raise BadRequest(f"no contract {contract_id!r}", slug="unknown-id",
-                                 errors=[FieldError(pointer="/contract_id", detail="no such contract")]) from exc
-            raise
+        contract = await found_or_none(self.systems.erp.contract(contract_id))
+        if contract is None:
+            raise BadRequest(f"no contract {contract_id!r}", slug="unknown-id",
+                             errors=[FieldError(pointer="/contract_id", detail="no such contract")])
+        return contract
 
     async def _billed(self, contract: Contract) -> Billed:
         erp_invoices = await self.systems.erp.invoices(contract_id=contract.id)
@@ -247,7 +264,7 @@ class InvoicingService:
             reserved = {(r.source_type, r.source_id) for r in (await conn.execute(sa.select(
                 invoice_sources.c.source_type, invoice_sources.c.source_id).where(
                 invoice_sources.c.contract_id == contract.id))).all()}
-        issued = [i for i in erp_invoices if i.state in ISSUED_STATES]
+        issued = [i for i in erp_invoices if i.state in INVOICE_ISSUED]
         return Billed(sources=reserved | {s for i in issued for s in _line_sources(i)},
                       untracked_total=sum((i.subtotal for i in issued if i.id not in ours), ZERO))
 
@@ -491,6 +508,7 @@ class InvoicingService:
                     await enqueue_job(self.db, uow.conn, "psa.milestone.invoiced",
                                       f"invoice:{invoice_id}:{milestone_id}",
                                       {"milestone_id": milestone_id, "invoice_id": invoice_id})
+                await enqueue_delivery(self.uow, uow.conn, invoice_id, 1)
                 if opportunity_id:
                     await enqueue_job(self.db, uow.conn, "crm.opportunity.invoice_status",
                                       f"invoice:{invoice_id}:{opportunity_id}",
@@ -525,7 +543,7 @@ class InvoicingService:
         if not draft.milestone_ids:
             return
         others = [i for i in await self.systems.erp.invoices(contract_id=draft.contract_id)
-                  if i.id != draft.id and i.state in ISSUED_STATES]
+                  if i.id != draft.id and i.state in INVOICE_ISSUED]
         elsewhere = {s for i in others for t, s in _line_sources(i) if t == "milestone"}
         states = await asyncio.gather(*(self.systems.psa.milestone(m) for m in draft.milestone_ids))
         twice = sorted({m for m in draft.milestone_ids if m in elsewhere}
@@ -576,7 +594,21 @@ class InvoicingService:
             raise ProblemError(f"invoice {invoice_id} was voided; the ERP keeps it as void", status=410,
                                slug="invoice-voided", title="Gone", invoice_id=invoice_id)
         flow_back = FlowBack(jobs=await self.jobs.progress(f"invoice:{invoice_id}:")) if row.state == "posted" else None
-        return _view(row, flow_back)
+        return (await self._with_tax_and_e_invoice([_view(row, flow_back)]))[0]
+
+    async def _with_tax_and_e_invoice(self, views: list[InvoiceDraft]) -> list[InvoiceDraft]:
+        """Each invoice with the tax API's answer kept for it and its e-invoice's status."""
+        ids = [view.id for view in views]
+        async with self.db.read() as conn:
+            calculations = {r.invoice_id: r.calculation for r in (await conn.execute(sa.select(
+                invoice_taxes.c.invoice_id, invoice_taxes.c.calculation).where(
+                invoice_taxes.c.invoice_id.in_(ids)))).all()}
+        e_invoices = await self.einvoicing.statuses(ids)
+        for view in views:
+            calculation = calculations.get(view.id)
+            view.tax = msgspec.convert(calculation, InvoiceTax) if calculation is not None else None
+            view.e_invoice = e_invoices.get(view.id)
+        return views
 
     async def list(self, *, contract_id: str | None, period: str | None, state: str | None, cursor: str | None,
                    limit: int) -> InvoiceDraftPage:
@@ -591,7 +623,8 @@ class InvoicingService:
             rows = (await conn.execute(query.order_by(invoices.c.id).limit(limit + 1))).all()
         more = len(rows) > limit
         rows = rows[:limit]
-        return InvoiceDraftPage(items=[_view(r, None) for r in rows], next_cursor=rows[-1].id if more else None)
+        return InvoiceDraftPage(items=await self._with_tax_and_e_invoice([_view(r, None) for r in rows]),
+                                next_cursor=rows[-1].id if more else None)
 
 
 def check_billable(contract: Contract, period: str) -> None:

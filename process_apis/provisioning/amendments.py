@@ -34,9 +34,9 @@ from process_apis.events.models import ContractAmendedData, ContractAmendedSubje
 from process_apis.events.outbox import record_event
 from process_apis.exceptions.service import raise_exception, resolve_open
 from process_apis.store import contract_amendments, exceptions
-from process_apis.systems import Systems, unless_missing
+from process_apis.systems import Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
-from runtime.downstream import DownstreamProblem
+from runtime.downstream import DownstreamProblem, found_or_none
 from runtime.storage import utcnow
 
 log = logging.getLogger("process_apis.provisioning.amendments")
@@ -81,8 +81,8 @@ class ContractAmendments:
         """Bring the ERP contract to the CRM's terms; returns the changed field names (empty: nothing to do).
         A contract the ERP does not have yet (signed, not provisioned) is provisioning's to create."""
         await self._finish_pending(contract_id)
-        signed = await unless_missing(self.systems.crm.contract(contract_id))
-        booked = await unless_missing(self.systems.erp.contract(contract_id))
+        signed = await found_or_none(self.systems.crm.contract(contract_id))
+        booked = await found_or_none(self.systems.erp.contract(contract_id))
         if signed is None or booked is None:
             return []
         changes = term_changes(signed, booked)
@@ -207,7 +207,7 @@ class ContractAmendments:
             )
         if not held:
             return 0
-        found = await asyncio.gather(*(unless_missing(self.systems.psa.time_entry(i)) for i in held))
+        found = await asyncio.gather(*(found_or_none(self.systems.psa.time_entry(i)) for i in held))
         entries = [entry for entry in found if entry is not None]
         await self.billing.settle(entries)
         return len(entries)

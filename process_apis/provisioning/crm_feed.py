@@ -26,8 +26,9 @@ from process_apis.provisioning.amendments import ContractAmendments
 from process_apis.provisioning.models import FeedMark, FeedState
 from process_apis.provisioning.service import ProvisioningService
 from process_apis.store import feed_marks
-from process_apis.systems import Systems, unless_missing
+from process_apis.systems import Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
+from runtime.downstream import found_or_none
 from runtime.storage import utcnow
 
 log = logging.getLogger("process_apis.provisioning.crm_feed")
@@ -111,7 +112,7 @@ class CrmFeed:
             )
 
     async def _opportunity_changed(self, opportunity_id: str) -> None:
-        opportunity = await unless_missing(self.systems.crm.opportunity(opportunity_id))
+        opportunity = await found_or_none(self.systems.crm.opportunity(opportunity_id))
         if opportunity is None or opportunity.stage != "closed_won":
             return
         status, provisioning = await self.provisioning.start(opportunity_id, None)

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
-from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, RequestBody
+from litestar.params import FromPath, RequestBody
 
 from process_apis.provisioning.models import FeedPoll, FeedState, Provisioning, StartRequest
-from runtime.app import require_scopes
-from runtime.tokens import Principal
-
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)]
+from runtime.params import IdempotencyKey
 
 
 class ProvisioningV1(Controller):
@@ -24,45 +18,35 @@ class ProvisioningV1(Controller):
                         headers={"Location": f"{self.path}/provisionings/{provisioning.id}"})
 
     @post("/provisionings", operation_id="startProvisioning")
-    async def start(self, state: State, principal: NamedDependency[Principal], data: RequestBody[StartRequest],
+    async def start(self, state: State, data: RequestBody[StartRequest],
                     idempotency_key: IdempotencyKey = None) -> Response[Provisioning]:
-        require_scopes(principal, "provisioning:write")
         status, provisioning = await state.services.provisioning.start(data.opportunity_id, idempotency_key)
         return self._answer(status, provisioning)
 
     @post("/opportunities/{opportunity_id:str}/provisioning", operation_id="provisionOpportunity")
-    async def start_for(self, state: State, principal: NamedDependency[Principal], opportunity_id: FromPath[str],
+    async def start_for(self, state: State, opportunity_id: FromPath[str],
                         idempotency_key: IdempotencyKey = None) -> Response[Provisioning]:
-        require_scopes(principal, "provisioning:write")
         status, provisioning = await state.services.provisioning.start(opportunity_id, idempotency_key)
         return self._answer(status, provisioning)
 
     @get("/opportunities/{opportunity_id:str}/provisioning", operation_id="getOpportunityProvisioning")
-    async def get_for(self, state: State, principal: NamedDependency[Principal],
-                      opportunity_id: FromPath[str]) -> Provisioning:
-        require_scopes(principal, "provisioning:read")
+    async def get_for(self, state: State, opportunity_id: FromPath[str]) -> Provisioning:
         return await state.services.provisioning.by_opportunity(opportunity_id)
 
     @get("/provisionings/{provisioning_id:str}", operation_id="getProvisioning")
-    async def get_one(self, state: State, principal: NamedDependency[Principal],
-                      provisioning_id: FromPath[str]) -> Provisioning:
-        require_scopes(principal, "provisioning:read")
+    async def get_one(self, state: State, provisioning_id: FromPath[str]) -> Provisioning:
         return await state.services.provisioning.get(provisioning_id)
 
     @post("/provisionings/{provisioning_id:str}/resume", operation_id="resumeProvisioning", status_code=202)
-    async def resume(self, state: State, principal: NamedDependency[Principal],
-                     provisioning_id: FromPath[str]) -> Response[Provisioning]:
-        require_scopes(principal, "provisioning:write")
+    async def resume(self, state: State, provisioning_id: FromPath[str]) -> Response[Provisioning]:
         return self._answer(202, await state.services.provisioning.resume(provisioning_id))
 
     @get("/crm-feed", operation_id="getCrmFeed")
-    async def crm_feed(self, state: State, principal: NamedDependency[Principal]) -> FeedState:
-        require_scopes(principal, "provisioning:read")
+    async def crm_feed(self, state: State) -> FeedState:
         return await state.services.crm_feed.state()
 
     @post("/crm-feed/polls", operation_id="pollCrmFeed", status_code=200)
-    async def poll_crm_feed(self, state: State, principal: NamedDependency[Principal]) -> FeedPoll:
+    async def poll_crm_feed(self, state: State) -> FeedPoll:
         """Run a turn of the feed now (the background loop runs one every few seconds anyway)."""
-        require_scopes(principal, "provisioning:write")
         handled = await state.services.crm_feed.poll_once()
         return FeedPoll(handled=handled, marks=(await state.services.crm_feed.state()).marks)

@@ -36,11 +36,12 @@ from process_apis.provisioning.models import (
     WonOpportunity,
 )
 from process_apis.store import provisionings
-from process_apis.systems import CRM, CrmAccount, Systems, unless_missing
+from process_apis.systems import CRM, CrmAccount, Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
-from runtime.downstream import DownstreamProblem, segment
-from runtime.problems import Conflict, NotFound, Unprocessable
+from runtime.downstream import DownstreamProblem, found_or_none, segment
+from runtime.idempotency import refuse_reuse
+from runtime.problems import Conflict, NotFound
 from runtime.storage import utcnow
 
 log = logging.getLogger("process_apis.provisioning")
@@ -94,8 +95,7 @@ class ProvisioningService:
                 by_key = (await uow.conn.execute(sa.select(provisionings).where(
                     provisionings.c.idempotency_key == idempotency_key))).first()
                 if by_key is not None and by_key.opportunity_id != opportunity_id:
-                    raise Unprocessable("this Idempotency-Key started the provisioning of another opportunity",
-                                        slug="idempotency-key-reused")
+                    raise refuse_reuse("this Idempotency-Key started the provisioning of another opportunity")
             row = (await uow.conn.execute(sa.select(provisionings).where(
                 provisionings.c.opportunity_id == opportunity_id))).first()
             if row is None:
@@ -231,21 +231,17 @@ class ProvisioningService:
             correlation.reset_current(correlation_token)
 
     async def _facts(self, opportunity_id: str) -> _Facts:
-        try:
-            opportunity = await self.systems.crm.gateway.get_json(
-                f"{CRM}/opportunities/{segment(opportunity_id)}", WonOpportunity)
-        except DownstreamProblem as exc:
-            if exc.status == 404:
-                raise ValidationFailed(["UNKNOWN_OPPORTUNITY"], f"the CRM has no opportunity {opportunity_id}") \
-                    from exc
-            raise
+        opportunity = await found_or_none(self.systems.crm.gateway.get_json(
+            f"{CRM}/opportunities/{segment(opportunity_id)}", WonOpportunity))
+        if opportunity is None:
+            raise ValidationFailed(["UNKNOWN_OPPORTUNITY"], f"the CRM has no opportunity {opportunity_id}")
         account = rate_card = signed = None
         if opportunity.account_id:
-            account = await unless_missing(self.systems.crm.account(opportunity.account_id))
+            account = await found_or_none(self.systems.crm.account(opportunity.account_id))
         if opportunity.rate_card_id:
-            rate_card = await unless_missing(self.systems.crm.rate_card(opportunity.rate_card_id))
+            rate_card = await found_or_none(self.systems.crm.rate_card(opportunity.rate_card_id))
         if opportunity.signed_contract_ref:
-            signed = await unless_missing(self.systems.crm.contract(opportunity.signed_contract_ref))
+            signed = await found_or_none(self.systems.crm.contract(opportunity.signed_contract_ref))
         return _Facts(opportunity, account, rate_card, signed)
 
     async def _execute(self, name: StepName, facts: _Facts, resources: Resources, provisioning_id: str
@@ -306,7 +302,7 @@ class ProvisioningService:
         opportunity = facts.opportunity
         if not resources.contract_id and opportunity.provisioned_project_id:
             # Provisioned before this tier existed (or by hand): adopt that contract instead of making another.
-            adopted = await unless_missing(self.systems.psa.project(opportunity.provisioned_project_id))
+            adopted = await found_or_none(self.systems.psa.project(opportunity.provisioned_project_id))
             if adopted is not None:
                 resources.contract_id = adopted.contract_id
                 resources.project_id = adopted.id

@@ -17,11 +17,10 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Final
 
-from contracts.canonical import Contract, Invoice, Milestone, Posting, TimeEntry
+from contracts.canonical import INVOICE_ISSUED, Contract, Invoice, Milestone, Posting, TimeEntry
 from process_apis.invoicing.terms import milestone_period, period_of
 from process_apis.reconciliation.models import BillingDifference
 
-ISSUED: Final = frozenset({"posted", "paid"})
 ZERO: Final = Decimal(0)
 
 
@@ -47,7 +46,7 @@ class ContractFacts:
 
     @cached_property
     def issued(self) -> list[Invoice]:
-        return [i for i in self.invoices if i.state in ISSUED]
+        return [i for i in self.invoices if i.state in INVOICE_ISSUED]
 
     @cached_property
     def drafts(self) -> list[Invoice]:

@@ -23,10 +23,10 @@ from typing import Any, Literal
 import msgspec
 import sqlalchemy as sa
 
-from contracts.canonical import Invoice, Milestone, Posting, Project, TimeEntry
+from contracts.canonical import INVOICE_ISSUED, Invoice, Milestone, Posting, Project, TimeEntry
 from process_apis.billing.service import postings_by_entry
 from process_apis.expenses.billing import billable_expenses
-from process_apis.reconciliation.billing import ISSUED, ContractFacts, check_contract, within
+from process_apis.reconciliation.billing import ContractFacts, check_contract, within
 from process_apis.reconciliation.models import (
     ContractReport,
     Difference,
@@ -37,10 +37,10 @@ from process_apis.reconciliation.models import (
     Summary,
 )
 from process_apis.store import reconciliations
-from process_apis.systems import Systems, unless_missing
+from process_apis.systems import Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
-from runtime.downstream import DownstreamProblem
+from runtime.downstream import found_or_none
 from runtime.problems import BadRequest, FieldError, NotFound
 from runtime.storage import utcnow
 
@@ -96,7 +96,7 @@ class ReconciliationService:
                         ) -> tuple[list[ProjectReport], ContractReport | None]:
         """The facts of a contract's projects, read once: each project's report, and the contract's money."""
         (contract, postings, invoices), project_entries, project_milestones = await asyncio.gather(
-            asyncio.gather(unless_missing(self.systems.erp.contract(contract_id)),
+            asyncio.gather(found_or_none(self.systems.erp.contract(contract_id)),
                            self.systems.erp.postings(contract_id=contract_id),
                            self.systems.erp.invoices(contract_id=contract_id)),
             asyncio.gather(*(self.systems.psa.time_entries(project_id=p.id) for p in projects)),
@@ -126,14 +126,11 @@ class ReconciliationService:
             return await self.systems.psa.projects(status="active")
         found: list[Project] = []
         for index, project_id in enumerate(request.project_ids):
-            try:
-                found.append(await self.systems.psa.project(project_id))
-            except DownstreamProblem as exc:
-                if exc.status == 404:
-                    raise BadRequest(f"no project {project_id!r}", slug="unknown-id",
-                                     errors=[FieldError(pointer=f"/project_ids/{index}", detail="no such project")]
-                                     ) from exc
-                raise
+            project = await found_or_none(self.systems.psa.project(project_id))
+            if project is None:
+                raise BadRequest(f"no project {project_id!r}", slug="unknown-id",
+                                 errors=[FieldError(pointer=f"/project_ids/{index}", detail="no such project")])
+            found.append(project)
         return found
 
     async def _queued_amounts(self, entry_ids: list[str]) -> dict[str, tuple[Decimal, str]]:
@@ -177,7 +174,7 @@ def reconcile(project: Project, entries: list[TimeEntry], postings: list[Posting
             by_source[posting.source_id].append(posting)
     on_invoice: dict[str, str] = {}
     for invoice in invoices:
-        if invoice.state not in ISSUED:  # a draft is not an issued invoice, a void one is nothing
+        if invoice.state not in INVOICE_ISSUED:  # a draft is not an issued invoice, a void one is nothing
             continue
         for line in invoice.lines:
             if line.source_type == "time_entry":
@@ -187,7 +184,7 @@ def reconcile(project: Project, entries: list[TimeEntry], postings: list[Posting
     differences: list[Difference] = []
     approved = posted = invoiced = awaiting = 0
     posted_hours = Decimal(0)
-    issued = any(i.state in ISSUED for i in invoices)
+    issued = any(i.state in INVOICE_ISSUED for i in invoices)
     for entry in entries:
         if entry.superseded_by_id is not None:
             # A corrected version: its posting and the reversal of it net to zero, which the contract-level check

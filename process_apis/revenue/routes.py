@@ -6,12 +6,9 @@ from typing import Annotated
 
 from litestar import Controller, get, post
 from litestar.datastructures import State
-from litestar.di import NamedDependency
 from litestar.params import PathParameter, RequestBody
 
 from process_apis.revenue.models import Recognition, RecognitionRequest, RevenueSchedule
-from runtime.app import require_scopes
-from runtime.tokens import Principal
 
 ContractId = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
@@ -21,18 +18,15 @@ class RevenueV1(Controller):
 
     @get("/contracts/{contract_id:str}/schedule", operation_id="getRevenueSchedule")
     async def schedule(
-        self, state: State, principal: NamedDependency[Principal], contract_id: ContractId
+        self, state: State, contract_id: ContractId
     ) -> RevenueSchedule:
-        require_scopes(principal, "revenue:read")
         return await state.services.revenue.schedule(contract_id)
 
     @post("/contracts/{contract_id:str}/recognitions", operation_id="recognizeRevenue", status_code=200)
     async def recognize(
         self,
         state: State,
-        principal: NamedDependency[Principal],
         contract_id: ContractId,
         data: RequestBody[RecognitionRequest],
     ) -> Recognition:
-        require_scopes(principal, "revenue:write")
         return await state.services.revenue.recognize(contract_id, data.through_period)

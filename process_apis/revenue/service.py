@@ -23,8 +23,9 @@ from process_apis.events.outbox import record_event
 from process_apis.revenue.models import Recognition, RevenueSchedule, ScheduleLine
 from process_apis.revenue.schedule import ERP_METHODS, METHODS, plan
 from process_apis.store import revenue_recognitions
-from process_apis.systems import Systems, unless_missing
+from process_apis.systems import Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
+from runtime.downstream import found_or_none
 from runtime.problems import FieldError, NotFound, Unprocessable
 from runtime.storage import utcnow
 
@@ -36,7 +37,7 @@ class RevenueService:
         self.systems = systems
 
     async def _contract(self, contract_id: str) -> Contract:
-        contract = await unless_missing(self.systems.erp.contract(contract_id))
+        contract = await found_or_none(self.systems.erp.contract(contract_id))
         if contract is None:
             raise NotFound(f"no contract {contract_id!r}", slug="unknown-id")
         return contract

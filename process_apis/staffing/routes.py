@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import Controller, get
 from litestar.datastructures import State
-from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery
 
 from contracts.canonical import AssignmentStatus
 from process_apis.staffing import service
 from process_apis.staffing.models import StaffedAssignmentPage
-from runtime.app import require_scopes
-from runtime.tokens import Principal
+from runtime.params import Limit
 
 
 class StaffingV1(Controller):
@@ -23,13 +19,11 @@ class StaffingV1(Controller):
     async def list_worker_assignments(
         self,
         state: State,
-        principal: NamedDependency[Principal],
         worker_id: FromPath[str],
         status: FromQuery[AssignmentStatus | None] = None,
         cursor: FromQuery[str | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        limit: Limit = 50,
     ) -> StaffedAssignmentPage:
-        require_scopes(principal, "staffing:read")
         return await service.worker_assignments(
             state.services.systems.psa, worker_id, status=status, cursor=cursor, limit=limit
         )

@@ -1,7 +1,8 @@
 """Corrections of approved, posted or invoiced time: a workflow, not an edit.
 
 1. The consultant asks (``request``): which entry, the corrected hours / date / notes, and why. One open request
-   per entry; the entry rules (hours, the date window, 24 hours a day) hold for the corrected values.
+   per entry; the entry rules (hours, the date window, 24 hours a day) hold for the corrected values, and until
+   the request is carried out the day counts the corrected hours too (process_apis/timesheets/days.py).
 2. The approver decides (``decide``): the project's manager, never the consultant (separation of duties); a
    repeated decision is ``unchanged``.
 3. This tier carries an approved request out (``apply``, resumable: every step is idempotent):
@@ -27,7 +28,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.canonical import TimeEntry, decimal_text
+from contracts.canonical import TIME_ENTRY_APPROVED, TIME_ENTRY_SUBMITTABLE, TimeEntry, decimal_text
 from process_apis.backoff import is_transient
 from process_apis.billing.models import Settlement
 from process_apis.billing.posting import queue_reversal
@@ -37,15 +38,15 @@ from process_apis.exceptions.service import resolve_open
 from process_apis.invoicing.credit_notes import queue_credit_note
 from process_apis.store import time_corrections
 from process_apis.systems import Systems
-from process_apis.timesheets.entry_rules import WorkDateWindow, day_errors, hours_errors
+from process_apis.timesheets.days import WorkerDays
+from process_apis.timesheets.entry_rules import WorkDateWindow, hours_errors
 from process_apis.timesheets.models import Correction, CorrectionDecision, CorrectionPage, CorrectionRequest
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
-from runtime.downstream import DownstreamProblem
+from runtime.downstream import DownstreamProblem, found_or_none
 from runtime.problems import BadRequest, Conflict, FieldError, Forbidden, NotFound
 from runtime.storage import utcnow
 
-CORRECTABLE = frozenset({"approved", "posted", "invoiced"})
 OPEN = ("requested", "approved")
 
 
@@ -57,6 +58,7 @@ class CorrectionService:
         self.systems = systems
         self.billing = billing
         self.window = window
+        self.days = WorkerDays(uow, systems)
 
     # -- asking ------------------------------------------------------------------------------------------------
 
@@ -78,17 +80,18 @@ class CorrectionService:
             raise NotFound(f"no time entry {body.time_entry_id!r} of {body.worker_id}", slug="unknown-id")
         if entry.superseded_by_id is not None:
             raise Conflict(f"{entry.id} was corrected already by {entry.superseded_by_id}", slug="already-superseded")
-        if entry.state not in CORRECTABLE:
+        if entry.state not in TIME_ENTRY_APPROVED:
             raise Conflict(f"a {entry.state} entry is not corrected by request; edit it instead",
                            slug="not-correctable", state=entry.state)
         work_date = body.work_date or entry.work_date
-        day = await self.systems.psa.time_entries(worker_id=entry.worker_id, from_date=work_date, to_date=work_date)
-        refused = day_errors([e for e in day if e.id != entry.id], body.hours or entry.hours, "/hours")
-        if refused:
-            raise BadRequest("the corrected entry breaks an entry rule", slug="validation-error", errors=refused)
         correction_id = "cor_" + uuid.uuid4().hex[:24]
         try:
-            async with self.uow() as uow:
+            async with self.days.held(entry.worker_id, work_date) as uow:
+                refused = await self.days.errors(uow, entry.worker_id, work_date, body.hours or entry.hours, "/hours",
+                                                 time_entry_id=entry.id)
+                if refused:
+                    raise BadRequest("the corrected entry breaks an entry rule", slug="validation-error",
+                                     errors=refused)
                 await uow.conn.execute(time_corrections.insert().values(
                     id=correction_id, time_entry_id=entry.id, worker_id=entry.worker_id, project_id=entry.project_id,
                     changes=changes, reason=body.reason, state="requested", open_for=entry.id, client_key=client_key,
@@ -106,12 +109,10 @@ class CorrectionService:
         return _correction(row) if row is not None else None
 
     async def _entry(self, time_entry_id: str) -> TimeEntry:
-        try:
-            return await self.systems.psa.time_entry(time_entry_id)
-        except DownstreamProblem as exc:
-            if exc.status == 404:
-                raise NotFound(f"no time entry {time_entry_id!r}", slug="unknown-id") from exc
-            raise
+        entry = await found_or_none(self.systems.psa.time_entry(time_entry_id))
+        if entry is None:
+            raise NotFound(f"no time entry {time_entry_id!r}", slug="unknown-id")
+        return entry
 
     # -- deciding ----------------------------------------------------------------------------------------------
 
@@ -164,7 +165,7 @@ class CorrectionService:
         old = await self.systems.psa.time_entry(row.time_entry_id)
         # As the PSA holds it now: a repeat after a crash finds it submitted or approved already.
         new = await self.systems.psa.time_entry((await self._new_version(row)).id)
-        if new.state in ("draft", "rejected"):
+        if new.state in TIME_ENTRY_SUBMITTABLE:
             new = await self.systems.psa.transition_time_entry(new.id, "submitted", actor_id=row.worker_id)
         if new.state == "submitted":
             new = await self.systems.psa.transition_time_entry(new.id, "approved", actor_id=row.approver_id,

@@ -4,15 +4,16 @@
 - work date: inside the window the firm configures (``work_date_days_back`` .. ``work_date_days_ahead`` around
   today, UTC), so a typo in the year (9999) is refused instead of stored;
 - a day: one worker's live entries on one date (every version not superseded, the entry being written counted
-  once, at its new hours) add up to at most 24 hours.
+  once, at its new hours, open correction requests at the hours they would give) add up to at most 24 hours.
 
-Pure rules over facts gathered by the caller (the service reads the worker's day from the PSA).
+Pure rules over facts gathered by the caller (:mod:`process_apis.timesheets.days` reads the worker's day from the
+PSA while it holds that day, so concurrent writes cannot both pass the rule).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
@@ -49,10 +50,18 @@ class WorkDateWindow:
                                                    f"{self.days_ahead} ahead)")]
 
 
-def day_errors(others: Iterable[TimeEntry], hours: Decimal, pointer: str) -> list[FieldError]:
+def day_errors(others: Iterable[TimeEntry], hours: Decimal, pointer: str, *,
+               pending: Mapping[str, Decimal] | None = None) -> list[FieldError]:
     """Refuse ``hours`` on a worker's day when, with the day's ``others`` (the worker's other entries that date,
-    the entry itself left out), it would pass 24 hours."""
-    logged = sum((e.hours for e in others if e.superseded_by_id is None), Decimal(0))
+    the entry itself left out), it would pass 24 hours.
+
+    ``pending`` holds the hours that open correction requests would give entries on this date (by entry id): until
+    a request is carried out its entry counts at the larger of its hours now and its corrected hours, and an entry
+    a request moves to this date counts at its corrected hours, so an approved correction never overfills a day."""
+    held = {e.id: e.hours for e in others if e.superseded_by_id is None}
+    for entry_id, corrected in (pending or {}).items():
+        held[entry_id] = max(held.get(entry_id, Decimal(0)), corrected)
+    logged = sum(held.values(), Decimal(0))
     if logged + hours <= MAX_HOURS_PER_DAY:
         return []
     room = max(MAX_HOURS_PER_DAY - logged, Decimal(0))

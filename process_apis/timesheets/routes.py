@@ -7,8 +7,7 @@ from typing import Annotated, Literal
 
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
-from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter, RequestBody
+from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
 
 from contracts.canonical import TimeEntry, TimeEntryState
 from process_apis.timesheets.models import (
@@ -27,10 +26,7 @@ from process_apis.timesheets.models import (
     TimeEntryChanges,
     TimeEntryPage,
 )
-from runtime.app import require_scopes
-from runtime.tokens import Principal
-
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)]
+from runtime.params import IdempotencyKey, Limit
 
 
 class TimesheetsV1(Controller):
@@ -38,102 +34,81 @@ class TimesheetsV1(Controller):
 
     @get("/time-entries", operation_id="listTimeEntries")
     async def list_entries(
-        self, state: State, principal: NamedDependency[Principal], worker_id: FromQuery[str | None] = None,
+        self, state: State, worker_id: FromQuery[str | None] = None,
         project_id: FromQuery[str | None] = None,
         entry_state: Annotated[TimeEntryState | None, QueryParameter(name="state")] = None,
         from_date: FromQuery[dt.date | None] = None, to_date: FromQuery[dt.date | None] = None,
         cursor: FromQuery[str | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        limit: Limit = 50,
     ) -> TimeEntryPage:
-        require_scopes(principal, "timesheets:read")
         return await state.services.timesheets.list_entries(
             worker_id=worker_id, project_id=project_id, state=entry_state, from_date=from_date, to_date=to_date,
             cursor=cursor, limit=limit)
 
     @get("/time-entries/{time_entry_id:str}", operation_id="getTimeEntry")
-    async def get_entry(self, state: State, principal: NamedDependency[Principal],
-                        time_entry_id: FromPath[str]) -> TimeEntry:
-        require_scopes(principal, "timesheets:read")
+    async def get_entry(self, state: State, time_entry_id: FromPath[str]) -> TimeEntry:
         return await state.services.timesheets.get_entry(time_entry_id)
 
     @post("/time-entries", operation_id="createTimeEntry")
-    async def create_entry(self, state: State, principal: NamedDependency[Principal],
-                           data: RequestBody[NewTimeEntry]) -> Response[TimeEntry]:
-        require_scopes(principal, "timesheets:write")
+    async def create_entry(self, state: State, data: RequestBody[NewTimeEntry]) -> Response[TimeEntry]:
         created, entry = await state.services.timesheets.create_entry(data)
         return Response(entry, status_code=201 if created else 200)
 
     @patch("/time-entries/{time_entry_id:str}", operation_id="updateTimeEntry")
-    async def update_entry(self, state: State, principal: NamedDependency[Principal], time_entry_id: FromPath[str],
+    async def update_entry(self, state: State, time_entry_id: FromPath[str],
                            data: RequestBody[TimeEntryChanges]) -> TimeEntry:
-        require_scopes(principal, "timesheets:write")
         return await state.services.timesheets.update_entry(time_entry_id, data)
 
     @delete("/time-entries/{time_entry_id:str}", operation_id="deleteTimeEntry", status_code=204)
-    async def delete_entry(self, state: State, principal: NamedDependency[Principal],
-                           time_entry_id: FromPath[str]) -> None:
-        require_scopes(principal, "timesheets:write")
+    async def delete_entry(self, state: State, time_entry_id: FromPath[str]) -> None:
         await state.services.timesheets.delete_entry(time_entry_id)
 
     @post("/time-entry-syncs", operation_id="syncTimeEntries", status_code=200)
-    async def sync(self, state: State, principal: NamedDependency[Principal],
-                   data: RequestBody[SyncRequest]) -> SyncResponse:
-        require_scopes(principal, "timesheets:write")
+    async def sync(self, state: State, data: RequestBody[SyncRequest]) -> SyncResponse:
         return await state.services.timesheets.sync(data)
 
     @post("/submissions", operation_id="submitWeek", status_code=200)
-    async def submit(self, state: State, principal: NamedDependency[Principal],
-                     data: RequestBody[SubmissionRequest]) -> SubmissionResult:
-        require_scopes(principal, "timesheets:write")
+    async def submit(self, state: State, data: RequestBody[SubmissionRequest]) -> SubmissionResult:
         return await state.services.timesheets.submit(data)
 
     @post("/approvals", operation_id="decideTime")
-    async def decide(self, state: State, principal: NamedDependency[Principal], data: RequestBody[ApprovalRequest],
+    async def decide(self, state: State, data: RequestBody[ApprovalRequest],
                      idempotency_key: IdempotencyKey = None) -> Response[Approval]:
-        require_scopes(principal, "timesheets:write")
         new, approval = await state.services.timesheets.decide(data, idempotency_key)
         status = 202 if approval.state == "recorded" else 201 if new else 200
         return Response(approval, status_code=status,
                         headers={"Location": f"{self.path}/approvals/{approval.id}"})
 
     @get("/approvals/{approval_id:str}", operation_id="getApproval")
-    async def get_approval(self, state: State, principal: NamedDependency[Principal],
-                           approval_id: FromPath[str]) -> Approval:
-        require_scopes(principal, "timesheets:read")
+    async def get_approval(self, state: State, approval_id: FromPath[str]) -> Approval:
         return await state.services.timesheets.get_approval(approval_id)
 
     @post("/corrections", operation_id="requestCorrection")
-    async def request_correction(self, state: State, principal: NamedDependency[Principal],
-                                 data: RequestBody[CorrectionRequest],
+    async def request_correction(self, state: State, data: RequestBody[CorrectionRequest],
                                  idempotency_key: IdempotencyKey = None) -> Response[Correction]:
-        require_scopes(principal, "timesheets:write")
         created, correction = await state.services.corrections.request(data, idempotency_key)
         return Response(correction, status_code=201 if created else 200,
                         headers={"Location": f"{self.path}/corrections/{correction.id}"})
 
     @get("/corrections", operation_id="listCorrections")
     async def list_corrections(
-        self, state: State, principal: NamedDependency[Principal], project_id: FromQuery[str | None] = None,
+        self, state: State, project_id: FromQuery[str | None] = None,
         worker_id: FromQuery[str | None] = None,
         correction_state: Annotated[Literal["requested", "rejected", "approved", "applied"] | None,
                                     QueryParameter(name="state")] = None,
-        cursor: FromQuery[str | None] = None, limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        cursor: FromQuery[str | None] = None, limit: Limit = 50,
     ) -> CorrectionPage:
-        require_scopes(principal, "timesheets:read")
         return await state.services.corrections.list(
             project_ids=[project_id] if project_id is not None else None, worker_id=worker_id,
             state=correction_state, cursor=cursor, limit=limit)
 
     @get("/corrections/{correction_id:str}", operation_id="getCorrection")
-    async def get_correction(self, state: State, principal: NamedDependency[Principal],
-                             correction_id: FromPath[str]) -> Correction:
-        require_scopes(principal, "timesheets:read")
+    async def get_correction(self, state: State, correction_id: FromPath[str]) -> Correction:
         return await state.services.corrections.get(correction_id)
 
     @post("/corrections/{correction_id:str}/decisions", operation_id="decideCorrection")
-    async def decide_correction(self, state: State, principal: NamedDependency[Principal], correction_id: FromPath[str],
+    async def decide_correction(self, state: State, correction_id: FromPath[str],
                                 data: RequestBody[CorrectionDecision]) -> Response[CorrectionOutcome]:
-        require_scopes(principal, "timesheets:write")
         changed, correction = await state.services.corrections.decide(correction_id, data)
         result = ("approved" if data.decision == "approve" else "rejected") if changed else "unchanged"
         # 202: approved, and carried out by the recovery loop once the PSA answers again.

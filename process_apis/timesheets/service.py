@@ -18,14 +18,15 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.canonical import Page, Project, TimeEntry, decimal_text
+from contracts.canonical import TIME_ENTRY_APPROVED, TIME_ENTRY_SUBMITTABLE, Page, Project, TimeEntry, decimal_text
 from process_apis.backoff import describe, is_transient
 from process_apis.billing.models import Settlement
 from process_apis.billing.service import BillingService
 from process_apis.events.outbox import record_event
 from process_apis.store import approvals
 from process_apis.systems import PSA, Systems
-from process_apis.timesheets.entry_rules import WorkDateWindow, day_errors, hours_errors
+from process_apis.timesheets.days import WorkerDays
+from process_apis.timesheets.entry_rules import WorkDateWindow, hours_errors
 from process_apis.timesheets.models import (
     Approval,
     ApprovalRequest,
@@ -42,12 +43,15 @@ from process_apis.timesheets.models import (
 )
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
-from runtime.downstream import DownstreamProblem
+from runtime.downstream import DownstreamProblem, found_or_none
+from runtime.idempotency import refuse_reuse
 from runtime.problems import BadRequest, FieldError, Forbidden, NotFound, Unprocessable
 from runtime.storage import utcnow
 
 CONCURRENCY = 16
-_SUBMITTABLE = frozenset({"draft", "rejected"})
+# A week's submission sends its drafts; a rejected entry goes again once its owner edits it (the edit makes it a
+# draft) or when it is named on its own, so a rejection is not resent unchanged by every week's submission.
+_SUBMITTED_WITH_THE_WEEK = frozenset({"draft"})
 
 
 class TimesheetService:
@@ -58,6 +62,7 @@ class TimesheetService:
         self.systems = systems
         self.billing = billing
         self.window = window
+        self.days = WorkerDays(uow, systems)
 
     # -- time entries (pass-through writes, so the mobile app never writes to the PSA directly) -------------
 
@@ -76,9 +81,10 @@ class TimesheetService:
     async def create_entry(self, body: NewTimeEntry) -> tuple[bool, TimeEntry]:
         """Create a draft; with a ``client_ref`` already used, the existing entry comes back (created False)."""
         _check(hours_errors(body.hours, "/hours") or self.window.errors(body.work_date, "/work_date", _today()))
-        _check(await self._day_errors(body.worker_id, body.work_date, body.hours, "/hours",
-                                      client_ref=body.client_ref))
-        status, entry = await self.systems.psa.create_time_entry(msgspec.to_builtins(body, order="sorted"))
+        async with self.days.held(body.worker_id, body.work_date) as uow:
+            _check(await self.days.errors(uow, body.worker_id, body.work_date, body.hours, "/hours",
+                                          client_ref=body.client_ref))
+            status, entry = await self.systems.psa.create_time_entry(msgspec.to_builtins(body, order="sorted"))
         return status == 201, entry
 
     async def update_entry(self, time_entry_id: str, changes: TimeEntryChanges) -> TimeEntry:
@@ -87,26 +93,33 @@ class TimesheetService:
         if not payload:
             raise BadRequest("send at least one field to change", slug="validation-error",
                              errors=[FieldError(pointer="", detail="no field to change")])
-        _check(await self._changed_day_errors(time_entry_id, changes.work_date, changes.hours, "/hours"))
-        return await self.systems.psa.update_time_entry(time_entry_id, payload)
+        refused, entry = await self._changed(time_entry_id, changes.work_date, changes.hours, payload, "/hours")
+        _check(refused)
+        assert entry is not None
+        return await self._reopened(entry)
 
-    async def _day_errors(self, worker_id: str, work_date: dt.date, hours: Decimal, pointer: str, *,
-                          client_ref: str | None = None, time_entry_id: str | None = None) -> list[FieldError]:
-        """The day rule for ``hours`` on the worker's date; the entry itself (by id, or by its client ref on a
-        re-sent create) is left out of the day, so a replay or an edit never counts twice."""
-        day = await self.systems.psa.time_entries(worker_id=worker_id, from_date=work_date, to_date=work_date)
-        others = [e for e in day if e.id != time_entry_id and (client_ref is None or e.client_ref != client_ref)]
-        return day_errors(others, hours, pointer)
+    async def _reopened(self, edited: TimeEntry) -> TimeEntry:
+        """An edited rejected entry is a draft again: it goes with the owner's next week submission."""
+        if edited.state != "rejected":
+            return edited
+        return await self.systems.psa.transition_time_entry(edited.id, "draft", actor_id=edited.worker_id)
 
-    async def _changed_day_errors(self, time_entry_id: str, work_date: dt.date | None, hours: Decimal | None,
-                                  pointer: str) -> list[FieldError]:
+    async def _changed(self, time_entry_id: str, work_date: dt.date | None, hours: Decimal | None,
+                       payload: dict[str, Any], pointer: str) -> tuple[list[FieldError], TimeEntry | None]:
+        """Apply an edit, holding the day it lands on when it moves or grows the entry: (refusal, edited entry)."""
         if work_date is None and hours is None:
-            return []
+            return [], await self.systems.psa.update_time_entry(time_entry_id, payload)
         entry = await self.systems.psa.time_entry(time_entry_id)
-        return await self._day_errors(entry.worker_id, work_date or entry.work_date, hours or entry.hours, pointer,
-                                      time_entry_id=entry.id)
+        day = work_date or entry.work_date
+        async with self.days.held(entry.worker_id, day) as uow:
+            refused = await self.days.errors(uow, entry.worker_id, day, hours or entry.hours, pointer,
+                                             time_entry_id=entry.id)
+            if refused:
+                return refused, None
+            return [], await self.systems.psa.update_time_entry(time_entry_id, payload)
 
     async def delete_entry(self, time_entry_id: str) -> None:
+        """Delete a draft or rejected entry (the PSA system API refuses any other state, 409 not-editable)."""
         await self.systems.psa.delete_time_entry(time_entry_id)
 
     async def sync(self, request: SyncRequest) -> SyncResponse:
@@ -127,7 +140,7 @@ class TimesheetService:
                 if item.time_entry_id is None:
                     return _sync_error(item, 422, "a delete names the time_entry_id")
                 try:
-                    await self.systems.psa.delete_time_entry(item.time_entry_id)
+                    await self.delete_entry(item.time_entry_id)
                 except DownstreamProblem as exc:
                     if exc.status != 404:  # already gone: the delete is done
                         raise
@@ -139,22 +152,24 @@ class TimesheetService:
             fields = {k: v for k, v in msgspec.to_builtins(item).items()
                       if k in {"task_id", "work_date", "hours", "billable", "notes"} and v is not None}
             if item.time_entry_id is not None:
-                refused = await self._changed_day_errors(item.time_entry_id, item.work_date, item.hours, f"{at}/hours")
+                refused, entry = await self._changed(item.time_entry_id, item.work_date, item.hours, fields,
+                                                     f"{at}/hours")
                 if refused:
                     return _sync_refusal(item, refused)
-                entry = await self.systems.psa.update_time_entry(item.time_entry_id, fields)
-                return SyncResult(client_ref=item.client_ref, status="updated", time_entry=entry)
+                assert entry is not None
+                return SyncResult(client_ref=item.client_ref, status="updated", time_entry=await self._reopened(entry))
             if item.worker_id is None or item.project_id is None or item.work_date is None or item.hours is None:
                 missing = [name for name in ("worker_id", "project_id", "work_date", "hours")
                            if getattr(item, name) is None]
                 return _sync_error(item, 422, "a new entry needs " + ", ".join(missing))
-            refused = await self._day_errors(item.worker_id, item.work_date, item.hours, f"{at}/hours",
-                                             client_ref=item.client_ref)
-            if refused:
-                return _sync_refusal(item, refused)
             body = {**fields, "worker_id": item.worker_id, "project_id": item.project_id,
                     "client_ref": item.client_ref}
-            status, entry = await self.systems.psa.create_time_entry(body)
+            async with self.days.held(item.worker_id, item.work_date) as uow:
+                refused = await self.days.errors(uow, item.worker_id, item.work_date, item.hours, f"{at}/hours",
+                                                 client_ref=item.client_ref)
+                if refused:
+                    return _sync_refusal(item, refused)
+                status, entry = await self.systems.psa.create_time_entry(body)
             return SyncResult(client_ref=item.client_ref, status="created" if status == 201 else "existing",
                               time_entry=entry)
         except DownstreamProblem as exc:
@@ -180,9 +195,12 @@ class TimesheetService:
                                                           to_date=week_end)
         limit = asyncio.Semaphore(CONCURRENCY)
 
+        submittable = TIME_ENTRY_SUBMITTABLE if request.time_entry_ids is not None else _SUBMITTED_WITH_THE_WEEK
+
         async def one(entry: TimeEntry) -> tuple[EntryOutcome, TimeEntry | None]:
-            if entry.state not in _SUBMITTABLE:
-                return EntryOutcome(time_entry_id=entry.id, result="unchanged", state=entry.state), None
+            if entry.state not in submittable:
+                detail = "rejected: edit it, or name it, to submit it again" if entry.state == "rejected" else None
+                return EntryOutcome(time_entry_id=entry.id, result="unchanged", state=entry.state, detail=detail), None
             async with limit:
                 try:
                     moved = await self.systems.psa.transition_time_entry(entry.id, "submitted",
@@ -264,12 +282,7 @@ class TimesheetService:
 
         async def one(entry_id: str) -> TimeEntry | None:
             async with limit:
-                try:
-                    return await self.systems.psa.time_entry(entry_id)
-                except DownstreamProblem as exc:
-                    if exc.status == 404:
-                        return None
-                    raise
+                return await found_or_none(self.systems.psa.time_entry(entry_id))
 
         return {e.id: e for e in await asyncio.gather(*(one(i) for i in ids)) if e is not None}
 
@@ -309,8 +322,7 @@ class TimesheetService:
                 if existing is not None:
                     if (list(existing.time_entry_ids), existing.approver_id, existing.decision,
                             existing.reason) != (ids, request.approver_id, request.decision, request.reason):
-                        raise Unprocessable("this Idempotency-Key was used for a different decision",
-                                            slug="idempotency-key-reused")
+                        raise refuse_reuse("this Idempotency-Key was used for a different decision")
                     return existing.id, False
             return await self._record(uow.conn, request, ids, idempotency_key), True
 
@@ -430,7 +442,7 @@ def own_time(entry: TimeEntry, approver_id: str) -> bool:
 def decided_already(entry: TimeEntry, decision: str) -> bool:
     """The entry is where this decision would take it (approved time moves on to posted and invoiced)."""
     if decision == "approve":
-        return entry.state in ("approved", "posted", "invoiced")
+        return entry.state in TIME_ENTRY_APPROVED
     return entry.state == "rejected"
 
 

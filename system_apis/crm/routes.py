@@ -11,14 +11,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
 
 from contracts.canonical import Contract, ContractStatus, Customer, Opportunity, OpportunityStage, Page, RateCard
-from runtime.app import require_scopes
+from runtime.idempotency import respond
+from runtime.params import IdempotencyKey, Limit
 from runtime.problems import BadRequest, FieldError
 from runtime.tokens import Principal
 from system_apis.crm.connectors import CrmConnector
 from system_apis.crm.models import ChangedObject, OpportunityPatch, RecordChange
-from system_apis.idempotency import IdempotencyKey, respond
-
-Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 
 
 def connector(state: State) -> CrmConnector:
@@ -29,29 +27,21 @@ class CrmV1(Controller):
     path = "/system/crm/v1"
 
     @get("/accounts", operation_id="listAccounts")
-    async def list_accounts(self, state: State, principal: NamedDependency[Principal],
-                            cursor: FromQuery[str | None] = None,
+    async def list_accounts(self, state: State, cursor: FromQuery[str | None] = None,
                             limit: Limit = 50) -> Page[Customer]:
-        require_scopes(principal, "crm:read")
         return await connector(state).list_accounts(cursor=cursor, limit=limit)
 
     @get("/accounts/{account_id:str}", operation_id="getAccount")
-    async def get_account(self, state: State, principal: NamedDependency[Principal],
-                          account_id: FromPath[str]) -> Customer:
-        require_scopes(principal, "crm:read")
+    async def get_account(self, state: State, account_id: FromPath[str]) -> Customer:
         return await connector(state).get_account(account_id)
 
     @get("/opportunities", operation_id="listOpportunities")
-    async def list_opportunities(self, state: State, principal: NamedDependency[Principal],
-                                 stage: FromQuery[OpportunityStage | None] = None,
+    async def list_opportunities(self, state: State, stage: FromQuery[OpportunityStage | None] = None,
                                  cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Page[Opportunity]:
-        require_scopes(principal, "crm:read")
         return await connector(state).list_opportunities(stage=stage, cursor=cursor, limit=limit)
 
     @get("/opportunities/{opportunity_id:str}", operation_id="getOpportunity")
-    async def get_opportunity(self, state: State, principal: NamedDependency[Principal],
-                              opportunity_id: FromPath[str]) -> Opportunity:
-        require_scopes(principal, "crm:read")
+    async def get_opportunity(self, state: State, opportunity_id: FromPath[str]) -> Opportunity:
         return await connector(state).get_opportunity(opportunity_id)
 
     @patch("/opportunities/{opportunity_id:str}", operation_id="updateOpportunity")
@@ -59,7 +49,6 @@ class CrmV1(Controller):
                                  opportunity_id: FromPath[str],
                                  data: RequestBody[OpportunityPatch],
                                  idempotency_key: IdempotencyKey = None) -> Response[bytes]:
-        require_scopes(principal, "crm:write")
         data.check()
 
         async def action() -> tuple[int, Opportunity]:
@@ -69,39 +58,30 @@ class CrmV1(Controller):
                              action=action)
 
     @get("/contracts", operation_id="listSignedContracts")
-    async def list_contracts(self, state: State, principal: NamedDependency[Principal],
-                             account_id: FromQuery[str | None] = None,
+    async def list_contracts(self, state: State, account_id: FromQuery[str | None] = None,
                              status: FromQuery[ContractStatus | None] = None, cursor: FromQuery[str | None] = None,
                              limit: Limit = 50) -> Page[Contract]:
-        require_scopes(principal, "crm:read")
         return await connector(state).list_contracts(account_id=account_id, status=status, cursor=cursor,
                                                      limit=limit)
 
     @get("/contracts/{contract_id:str}", operation_id="getSignedContract")
-    async def get_contract(self, state: State, principal: NamedDependency[Principal],
-                           contract_id: FromPath[str]) -> Contract:
-        require_scopes(principal, "crm:read")
+    async def get_contract(self, state: State, contract_id: FromPath[str]) -> Contract:
         return await connector(state).get_contract(contract_id)
 
     @get("/rate-cards", operation_id="listRateCards")
-    async def list_rate_cards(self, state: State, principal: NamedDependency[Principal],
-                              cursor: FromQuery[str | None] = None,
+    async def list_rate_cards(self, state: State, cursor: FromQuery[str | None] = None,
                               limit: Limit = 50) -> Page[RateCard]:
-        require_scopes(principal, "crm:read")
         return await connector(state).list_rate_cards(cursor=cursor, limit=limit)
 
     @get("/rate-cards/{rate_card_id:str}", operation_id="getRateCard")
-    async def get_rate_card(self, state: State, principal: NamedDependency[Principal],
-                            rate_card_id: FromPath[str]) -> RateCard:
-        require_scopes(principal, "crm:read")
+    async def get_rate_card(self, state: State, rate_card_id: FromPath[str]) -> RateCard:
         return await connector(state).get_rate_card(rate_card_id)
 
     @get("/changes", operation_id="listRecordChanges")
-    async def list_changes(self, state: State, principal: NamedDependency[Principal],
+    async def list_changes(self, state: State,
                            object_: Annotated[ChangedObject, QueryParameter(name="object")],
                            since: FromQuery[dt.datetime], cursor: FromQuery[str | None] = None,
                            limit: Limit = 50) -> Page[RecordChange]:
-        require_scopes(principal, "crm:read")
         if since.tzinfo is None:
             raise BadRequest("since needs an offset (Z for UTC)", slug="validation-error",
                              errors=[FieldError(pointer="/since", detail="a date-time with an offset",

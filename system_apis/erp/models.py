@@ -16,8 +16,10 @@ from contracts.canonical import (
     Currency,
     InvoiceLineSource,
     Period,
+    PostalAddress,
     Posting,
     RevenueMethod,
+    TaxLine,
     UnusedHoursRule,
 )
 from system_apis.checks import NON_NEGATIVE, Checked, DecimalRange
@@ -36,6 +38,9 @@ class CustomerCreate(Checked, kw_only=True):
     legal_entity_id: Ref
     tax_jurisdiction: Annotated[str, msgspec.Meta(max_length=40)] = ""
     external_ids: dict[str, str] = {}
+    address: PostalAddress | None = None
+    vat_number: Annotated[str, msgspec.Meta(min_length=4, max_length=20)] | None = None
+    einvoice_endpoint_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}:[A-Za-z0-9._-]{1,50}$")] | None = None
 
 
 PERCENT = DecimalRange(Decimal(0), maximum=Decimal(100))
@@ -162,6 +167,8 @@ class InvoiceCreate(Checked, kw_only=True):
     currency: Currency
     period: Period | None = None
     lines: Annotated[list[InvoiceLineCreate], msgspec.Meta(min_length=1, max_length=1000)]
+    # The tax the tax system API computed: the ERP books exactly this (empty: the ERP computes its own).
+    tax_lines: Annotated[list[TaxLine], msgspec.Meta(max_length=50)] = []
 
 
 class CreditNoteCreate(Checked, kw_only=True):

@@ -28,7 +28,8 @@ from contracts.canonical import (
     ProjectDimension,
     RevenueSchedule,
 )
-from runtime.app import require_scopes
+from runtime.idempotency import respond
+from runtime.params import IdempotencyKey, Limit
 from runtime.tokens import Principal
 from system_apis.checks import Checked
 from system_apis.erp.connectors import ErpConnector
@@ -47,9 +48,6 @@ from system_apis.erp.models import (
     RevenueScheduleCreate,
 )
 from system_apis.erp.service import ErpService
-from system_apis.idempotency import IdempotencyKey, respond
-
-Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 
 
 def connector(state: State) -> ErpConnector:
@@ -58,7 +56,6 @@ def connector(state: State) -> ErpConnector:
 
 async def write(state: State, principal: Principal, operation: str, key: str | None, path: dict[str, str],
                 body: Any, action: Any) -> Response[bytes]:
-    require_scopes(principal, "erp:write")
     if isinstance(body, Checked):
         body.check()
     return await respond(state.idempotency, client_id=principal.client_id, operation=operation, key=key,
@@ -69,34 +66,26 @@ class ErpV1(Controller):
     path = "/system/erp/v1"
 
     @get("/legal-entities", operation_id="listLegalEntities")
-    async def list_legal_entities(self, state: State, principal: NamedDependency[Principal],
-                                  cursor: FromQuery[str | None] = None,
+    async def list_legal_entities(self, state: State, cursor: FromQuery[str | None] = None,
                                   limit: Limit = 50) -> Page[LegalEntity]:
-        require_scopes(principal, "erp:read")
         return await connector(state).list_legal_entities(cursor=cursor, limit=limit)
 
     @get("/accounting-periods", operation_id="listAccountingPeriods")
-    async def list_accounting_periods(self, state: State, principal: NamedDependency[Principal],
-                                      legal_entity_id: FromQuery[str | None] = None,
+    async def list_accounting_periods(self, state: State, legal_entity_id: FromQuery[str | None] = None,
                                       period: FromQuery[Period | None] = None, cursor: FromQuery[str | None] = None,
                                       limit: Limit = 50) -> Page[AccountingPeriod]:
-        require_scopes(principal, "erp:read")
         return await connector(state).list_accounting_periods(legal_entity_id=legal_entity_id, period=period,
                                                               cursor=cursor, limit=limit)
 
     # customers
 
     @get("/customers", operation_id="listCustomers")
-    async def list_customers(self, state: State, principal: NamedDependency[Principal],
-                             name: FromQuery[str | None] = None,
+    async def list_customers(self, state: State, name: FromQuery[str | None] = None,
                              cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Page[Customer]:
-        require_scopes(principal, "erp:read")
         return await connector(state).list_customers(name=name, cursor=cursor, limit=limit)
 
     @get("/customers/{customer_id:str}", operation_id="getCustomer")
-    async def get_customer(self, state: State, principal: NamedDependency[Principal],
-                           customer_id: FromPath[str]) -> Customer:
-        require_scopes(principal, "erp:read")
+    async def get_customer(self, state: State, customer_id: FromPath[str]) -> Customer:
         return await connector(state).get_customer(customer_id)
 
     @post("/customers", operation_id="upsertCustomer")
@@ -111,18 +100,14 @@ class ErpV1(Controller):
     # contracts
 
     @get("/contracts", operation_id="listContracts")
-    async def list_contracts(self, state: State, principal: NamedDependency[Principal],
-                             customer_id: FromQuery[str | None] = None,
+    async def list_contracts(self, state: State, customer_id: FromQuery[str | None] = None,
                              status: FromQuery[ContractStatus | None] = None, cursor: FromQuery[str | None] = None,
                              limit: Limit = 50) -> Page[Contract]:
-        require_scopes(principal, "erp:read")
         return await connector(state).list_contracts(customer_id=customer_id, status=status, cursor=cursor,
                                                      limit=limit)
 
     @get("/contracts/{contract_id:str}", operation_id="getContract")
-    async def get_contract(self, state: State, principal: NamedDependency[Principal],
-                           contract_id: FromPath[str]) -> Contract:
-        require_scopes(principal, "erp:read")
+    async def get_contract(self, state: State, contract_id: FromPath[str]) -> Contract:
         return await connector(state).get_contract(contract_id)
 
     @post("/contracts", operation_id="upsertContract")
@@ -146,11 +131,9 @@ class ErpV1(Controller):
     # project dimensions
 
     @get("/project-dimensions", operation_id="listProjectDimensions")
-    async def list_project_dimensions(self, state: State, principal: NamedDependency[Principal],
-                                      project_id: FromQuery[str | None] = None,
+    async def list_project_dimensions(self, state: State, project_id: FromQuery[str | None] = None,
                                       cursor: FromQuery[str | None] = None,
                                       limit: Limit = 50) -> Page[ProjectDimension]:
-        require_scopes(principal, "erp:read")
         return await connector(state).list_project_dimensions(project_id=project_id, cursor=cursor, limit=limit)
 
     @post("/project-dimensions", operation_id="upsertProjectDimension")
@@ -192,12 +175,10 @@ class ErpV1(Controller):
         return await write(state, principal, "createPostingBatch", idempotency_key, {}, data, action)
 
     @get("/postings", operation_id="listPostings")
-    async def list_postings(self, state: State, principal: NamedDependency[Principal],
-                            project_id: FromQuery[str | None] = None,
+    async def list_postings(self, state: State, project_id: FromQuery[str | None] = None,
                             contract_id: FromQuery[str | None] = None, source_id: FromQuery[str | None] = None,
                             from_date: FromQuery[dt.date | None] = None, to_date: FromQuery[dt.date | None] = None,
                             cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Page[Posting]:
-        require_scopes(principal, "erp:read")
         filters = PostingFilter(project_id=project_id, contract_id=contract_id, source_id=source_id,
                                 from_date=from_date, to_date=to_date)
         return await connector(state).list_postings(filters, cursor=cursor, limit=limit)
@@ -230,10 +211,8 @@ class ErpV1(Controller):
                            action)
 
     @get("/credit-notes", operation_id="listCreditNotes")
-    async def list_credit_notes(self, state: State, principal: NamedDependency[Principal],
-                                invoice_id: FromQuery[str | None] = None,
+    async def list_credit_notes(self, state: State, invoice_id: FromQuery[str | None] = None,
                                 cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Page[CreditNote]:
-        require_scopes(principal, "erp:read")
         return await connector(state).list_credit_notes(invoice_id=invoice_id, cursor=cursor, limit=limit)
 
     @post("/invoices/{invoice_id:str}/void", operation_id="voidInvoice")
@@ -245,18 +224,14 @@ class ErpV1(Controller):
                            action)
 
     @get("/invoices/{invoice_id:str}", operation_id="getInvoice")
-    async def get_invoice(self, state: State, principal: NamedDependency[Principal],
-                          invoice_id: FromPath[str]) -> Invoice:
-        require_scopes(principal, "erp:read")
+    async def get_invoice(self, state: State, invoice_id: FromPath[str]) -> Invoice:
         return await connector(state).get_invoice(invoice_id)
 
     @get("/invoices", operation_id="listInvoices")
-    async def list_invoices(self, state: State, principal: NamedDependency[Principal],
-                            contract_id: FromQuery[str | None] = None,
+    async def list_invoices(self, state: State, contract_id: FromQuery[str | None] = None,
                             state_: Annotated[InvoiceState | None, QueryParameter(name="state")] = None,
                             period: FromQuery[Period | None] = None, cursor: FromQuery[str | None] = None,
                             limit: Limit = 50) -> Page[Invoice]:
-        require_scopes(principal, "erp:read")
         return await connector(state).list_invoices(contract_id=contract_id, state=state_, period=period,
                                                     cursor=cursor, limit=limit)
 
@@ -270,10 +245,8 @@ class ErpV1(Controller):
         return await write(state, principal, "createRevenueSchedule", idempotency_key, {}, data, action)
 
     @get("/revenue-schedules", operation_id="listRevenueSchedules")
-    async def list_revenue_schedules(self, state: State, principal: NamedDependency[Principal],
-                                     contract_id: FromQuery[str | None] = None,
+    async def list_revenue_schedules(self, state: State, contract_id: FromQuery[str | None] = None,
                                      period: FromQuery[Period | None] = None, cursor: FromQuery[str | None] = None,
                                      limit: Limit = 50) -> Page[RevenueSchedule]:
-        require_scopes(principal, "erp:read")
         return await connector(state).list_revenue_schedules(contract_id=contract_id, period=period, cursor=cursor,
                                                              limit=limit)

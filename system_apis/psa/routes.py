@@ -27,11 +27,11 @@ from contracts.canonical import (
     TimeEntry,
     TimeEntryState,
 )
-from runtime.app import require_scopes
+from runtime.idempotency import respond
+from runtime.params import IdempotencyKey, Limit
 from runtime.problems import BadRequest, FieldError
 from runtime.tokens import Principal
 from system_apis.checks import Checked
-from system_apis.idempotency import IdempotencyKey, respond
 from system_apis.psa.connectors import PsaConnector
 from system_apis.psa.models import (
     AssignmentCreate,
@@ -49,7 +49,6 @@ from system_apis.psa.models import (
 )
 from system_apis.psa.service import PsaService
 
-Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 # Time entries page larger: a month end reads tens of thousands, and each page costs a vendor query.
 TimeEntryLimit = Annotated[int, QueryParameter(ge=1, le=1000)]
 # A batch read by ids answers in one page: as many ids as the largest page.
@@ -85,7 +84,6 @@ def aware(moment: dt.datetime | None, name: str) -> dt.datetime | None:
 
 async def write(state: State, principal: Principal, operation: str, key: str | None, path: dict[str, str],
                 body: Any, action: Any) -> Response[bytes]:
-    require_scopes(principal, "psa:write")
     if isinstance(body, Checked):
         body.check()
     return await respond(state.idempotency, client_id=principal.client_id, operation=operation, key=key,
@@ -98,12 +96,10 @@ class PsaV1(Controller):
     # projects and tasks
 
     @get("/projects", operation_id="listProjects")
-    async def list_projects(self, state: State, principal: NamedDependency[Principal],
-                            status: FromQuery[ProjectStatus | None] = None,
+    async def list_projects(self, state: State, status: FromQuery[ProjectStatus | None] = None,
                             customer_id: FromQuery[str | None] = None, contract_id: FromQuery[str | None] = None,
                             cursor: FromQuery[str | None] = None, limit: Limit = 50,
                             ids: FromQuery[str | None] = None) -> Page[Project]:
-        require_scopes(principal, "psa:read")
         if ids is not None:
             wanted = batch_ids(ids)
             found = await service(state).projects_by_id(wanted)
@@ -114,9 +110,7 @@ class PsaV1(Controller):
                                                     cursor=cursor, limit=limit)
 
     @get("/projects/{project_id:str}", operation_id="getProject")
-    async def get_project(self, state: State, principal: NamedDependency[Principal],
-                          project_id: FromPath[str]) -> Project:
-        require_scopes(principal, "psa:read")
+    async def get_project(self, state: State, project_id: FromPath[str]) -> Project:
         return await connector(state).get_project(project_id)
 
     @post("/projects", operation_id="createProject")
@@ -137,10 +131,9 @@ class PsaV1(Controller):
                            action)
 
     @get("/projects/{project_id:str}/tasks", operation_id="listProjectTasks")
-    async def list_tasks(self, state: State, principal: NamedDependency[Principal], project_id: FromPath[str],
+    async def list_tasks(self, state: State, project_id: FromPath[str],
                          cursor: FromQuery[str | None] = None,
                          limit: Limit = 50) -> Page[Task]:
-        require_scopes(principal, "psa:read")
         return await connector(state).list_tasks(project_id, cursor=cursor, limit=limit)
 
     @post("/projects/{project_id:str}/tasks", operation_id="createProjectTask")
@@ -155,12 +148,10 @@ class PsaV1(Controller):
     # assignments
 
     @get("/assignments", operation_id="listAssignments")
-    async def list_assignments(self, state: State, principal: NamedDependency[Principal],
-                               worker_id: FromQuery[str | None] = None,
+    async def list_assignments(self, state: State, worker_id: FromQuery[str | None] = None,
                                project_id: FromQuery[str | None] = None,
                                status: FromQuery[AssignmentStatus | None] = None,
                                cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Page[Assignment]:
-        require_scopes(principal, "psa:read")
         return await connector(state).list_assignments(worker_id=worker_id, project_id=project_id, status=status,
                                                        cursor=cursor, limit=limit)
 
@@ -185,23 +176,19 @@ class PsaV1(Controller):
     # time entries
 
     @get("/time-entries", operation_id="listTimeEntries")
-    async def list_time_entries(self, state: State, principal: NamedDependency[Principal],
-                                worker_id: FromQuery[str | None] = None,
+    async def list_time_entries(self, state: State, worker_id: FromQuery[str | None] = None,
                                 project_id: FromQuery[str | None] = None, state_: Annotated[
                                     TimeEntryState | None, QueryParameter(name="state")] = None,
                                 from_date: FromQuery[dt.date | None] = None, to_date: FromQuery[dt.date | None] = None,
                                 updated_since: FromQuery[dt.datetime | None] = None,
                                 cursor: FromQuery[str | None] = None,
                                 limit: TimeEntryLimit = 50) -> Page[TimeEntry]:
-        require_scopes(principal, "psa:read")
         filters = TimeEntryFilter(worker_id=worker_id, project_id=project_id, state=state_, from_date=from_date,
                                   to_date=to_date, updated_since=aware(updated_since, "updated_since"))
         return await connector(state).list_time_entries(filters, cursor=cursor, limit=limit)
 
     @get("/time-entries/{time_entry_id:str}", operation_id="getTimeEntry")
-    async def get_time_entry(self, state: State, principal: NamedDependency[Principal],
-                             time_entry_id: FromPath[str]) -> TimeEntry:
-        require_scopes(principal, "psa:read")
+    async def get_time_entry(self, state: State, time_entry_id: FromPath[str]) -> TimeEntry:
         return await connector(state).get_time_entry(time_entry_id)
 
     @post("/time-entries", operation_id="createTimeEntry")
@@ -262,28 +249,22 @@ class PsaV1(Controller):
     # expenses and milestones
 
     @get("/expenses", operation_id="listExpenses")
-    async def list_expenses(self, state: State, principal: NamedDependency[Principal],
-                            worker_id: FromQuery[str | None] = None,
+    async def list_expenses(self, state: State, worker_id: FromQuery[str | None] = None,
                             project_id: FromQuery[str | None] = None,
                             state_: Annotated[ExpenseState | None, QueryParameter(name="state")] = None,
                             cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Page[Expense]:
-        require_scopes(principal, "psa:read")
         return await connector(state).list_expenses(worker_id=worker_id, project_id=project_id, state=state_,
                                                     cursor=cursor, limit=limit)
 
     @get("/milestones", operation_id="listMilestones")
-    async def list_milestones(self, state: State, principal: NamedDependency[Principal],
-                              project_id: FromQuery[str | None] = None,
+    async def list_milestones(self, state: State, project_id: FromQuery[str | None] = None,
                               state_: Annotated[MilestoneState | None, QueryParameter(name="state")] = None,
                               cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Page[Milestone]:
-        require_scopes(principal, "psa:read")
         return await connector(state).list_milestones(project_id=project_id, state=state_, cursor=cursor,
                                                       limit=limit)
 
     @get("/milestones/{milestone_id:str}", operation_id="getMilestone")
-    async def get_milestone(self, state: State, principal: NamedDependency[Principal],
-                            milestone_id: FromPath[str]) -> Milestone:
-        require_scopes(principal, "psa:read")
+    async def get_milestone(self, state: State, milestone_id: FromPath[str]) -> Milestone:
         return await connector(state).get_milestone(milestone_id)
 
     @post("/milestones/{milestone_id:str}/transitions", operation_id="transitionMilestone")

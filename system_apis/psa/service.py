@@ -15,6 +15,7 @@ from contracts.canonical import (
     ASSIGNMENT_TRANSITIONS,
     MILESTONE_TRANSITIONS,
     PROJECT_TRANSITIONS,
+    TIME_ENTRY_APPROVED,
     TIME_ENTRY_TRANSITIONS,
     Assignment,
     Milestone,
@@ -39,7 +40,6 @@ from system_apis.psa.models import (
 )
 
 EDITABLE_STATES = frozenset({"draft", "rejected"})
-CORRECTABLE_STATES = frozenset({"approved", "posted", "invoiced"})
 
 
 def invalid_transition(what: str, from_state: str, to_state: str) -> Conflict:
@@ -152,7 +152,7 @@ class PsaService:
 
     async def delete_time_entry(self, time_entry_id: str) -> None:
         current = await self.connector.get_time_entry(time_entry_id)
-        if current.state != "draft":
+        if current.state not in EDITABLE_STATES:  # draft or rejected: time nobody approved or is deciding
             raise Conflict(f"a {current.state} time entry cannot be deleted", slug="not-editable",
                            state=current.state)
         await self.connector.delete_time_entry(time_entry_id)
@@ -205,7 +205,7 @@ class PsaService:
         if current.superseded_by_id is not None:
             raise Conflict(f"{time_entry_id} was already corrected by {current.superseded_by_id}",
                            slug="already-superseded", superseded_by_id=current.superseded_by_id)
-        if current.state not in CORRECTABLE_STATES:
+        if current.state not in TIME_ENTRY_APPROVED:
             raise Conflict(f"a {current.state} time entry is not corrected by a new version"
                            + ("; edit it instead" if current.state in EDITABLE_STATES else ""),
                            slug="not-correctable", state=current.state)

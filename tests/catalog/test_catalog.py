@@ -8,12 +8,12 @@ import httpx
 import yaml
 
 from contracts import CONTRACTS_DIR
-from tests.conftest import RunningStack
-from tests.gateway.conftest import GatewayProcess, base_config
+from tests.support.gateway import GatewayProcess, base_config
+from tests.support.stack import RunningStack
 
 
 def test_catalog_json_lists_every_api_with_versions_scopes_and_limits(stack: RunningStack) -> None:
-    body = httpx.get(f"{stack.url}/catalog/apis").json()
+    body = httpx.get(f"{stack.url}/catalog/apis", timeout=60).json()  # may wait for the catalog to be built
 
     by_id = {api["api_id"]: api for api in body["items"]}
     on_disk = {f"{p.parent.parent.name}/{p.parent.name}" for p in CONTRACTS_DIR.glob("*/*/v*.yaml")}

@@ -7,7 +7,7 @@ import yaml
 
 from contracts import CONTRACTS_DIR
 from contracts.toolchain.asyncapi import load_asyncapi, message_names
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 
 def test_the_events_page_lists_every_event_type_with_its_payload_schema(stack: RunningStack) -> None:

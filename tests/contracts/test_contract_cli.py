@@ -127,7 +127,7 @@ def test_diff_breaking_exits_one_with_text_lines() -> None:
         "BREAKING BRK-004 server-url-changed: "
         "server url /experience/mobile-time/v1 -> /experience/mobile-time/v2 at /servers"
     ) in out.splitlines()
-    assert "5 breaking, 2 non_breaking, 1 info" in err
+    assert "3 breaking, 0 non_breaking, 1 info" in err  # hours -> minutes: a rename per schema, not two changes
 
 
 def test_diff_of_identical_files_exits_zero() -> None:

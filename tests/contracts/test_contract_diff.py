@@ -20,6 +20,7 @@ from contracts.toolchain.diff import (
     render_markdown,
 )
 from contracts.toolchain.loader import ContractDocument, load_contract
+from contracts.toolchain.operations import iter_operations
 
 FIXTURES = Path(__file__).parent / "fixtures" / "contracts" / "experience" / "mobile-time"
 V1, V2 = FIXTURES / "v1.yaml", FIXTURES / "v2.yaml"
@@ -70,6 +71,21 @@ def make_body_optional(document: dict[str, Any]) -> None:
 
 def add_device_id(document: dict[str, Any]) -> None:
     schemas(document)["TimeEntryBatch"]["properties"]["device_id"] = {"type": "string"}
+
+
+def rename_hours_to_minutes(document: dict[str, Any]) -> None:
+    properties = schemas(document)["TimeEntry"]["properties"]
+    # Same place: rebuilt in order, "minutes" where "hours" was.
+    schemas(document)["TimeEntry"]["properties"] = {
+        ("minutes" if name == "hours" else name): ({"type": "integer"} if name == "hours" else value)
+        for name, value in properties.items()
+    }
+
+
+def send_sunset_headers(document: dict[str, Any]) -> None:
+    operation(document, "/time-entries", "post")["responses"]["201"]["headers"] = {
+        name: {"schema": {"type": "string"}} for name in ("Deprecation", "Sunset", "Link")
+    }
 
 
 def rename_item_parameter(document: dict[str, Any]) -> None:
@@ -206,6 +222,7 @@ DIFF_CASES = [
         "BRK-030", B, TIME_ENTRY + "/properties/billable/oneOf/2", add_string_variant, edit_old=make_billable_nullable
     ),
     DiffCase("BRK-031", B, CREATE + "/responses/201/headers/Location", no_edit, edit_old=add_location_header),
+    DiffCase("BRK-032", B, TIME_ENTRY + "/properties/minutes", rename_hours_to_minutes),
     DiffCase("ADD-001", N, "/paths/~1projects", lambda d: d["paths"].update({"/projects": {}})),
     DiffCase("ADD-002", N, "/paths/~1time-entries~1{time_entry_id}/delete", add_delete),
     DiffCase(
@@ -274,6 +291,7 @@ DIFF_CASES = [
         "INF-006", INFO, CREATE + "/parameters/0", lambda d: operation(d, "/time-entries", "post").pop("parameters")
     ),
     DiffCase("INF-007", INFO, "/paths/~1time-entries~1{entry_id}/get/parameters/0", rename_item_parameter),
+    DiffCase("INF-008", INFO, "/info/x-lifecycle", no_edit, edit_old=send_sunset_headers),
 ]
 
 
@@ -366,12 +384,8 @@ def test_major_versions_differ_in_a_breaking_way() -> None:
     changes = diff_files(V1, V2)
 
     assert is_breaking(changes)
-    assert {change.rule_id for change in changes if change.severity is B} == {
-        "BRK-004",
-        "BRK-010",
-        "BRK-013",
-        "BRK-023",
-    }
+    # hours -> minutes in the same place of each schema: one rename each, not a removal plus an addition.
+    assert {change.rule_id for change in changes if change.severity is B} == {"BRK-004", "BRK-032"}
 
 
 def test_changelog_groups_by_severity_then_operation() -> None:
@@ -379,17 +393,12 @@ def test_changelog_groups_by_severity_then_operation() -> None:
 
     assert changelog.is_breaking
     assert (changelog.old_version, changelog.new_version) == ("1.2.0", "2.0.0")
-    assert [section.title for section in changelog.sections] == [
-        "Breaking changes",
-        "Additions and relaxations",
-        "Notes",
-    ]
+    assert [section.title for section in changelog.sections] == ["Breaking changes", "Notes"]
     breaking = changelog.sections[0]
     assert [entry.scope for entry in breaking.entries] == [
         "API",
         "POST /time-entries, GET /time-entries/{time_entry_id}",
         "POST /time-entries, POST /time-entries/batch",
-        "POST /time-entries/batch",
     ]
 
 
@@ -398,11 +407,45 @@ def test_markdown_changelog_names_versions_and_rules() -> None:
 
     assert markdown.startswith("## Mobile time entry: 1.2.0 -> 2.0.0\n")
     assert "### Breaking changes" in markdown
-    assert markdown.index("### Breaking changes") < markdown.index("### Additions and relaxations")
+    assert markdown.index("### Breaking changes") < markdown.index("### Notes")
     assert (
         "- **API**: server url /experience/mobile-time/v1 -> /experience/mobile-time/v2 (`BRK-004 server-url-changed`)"
         in markdown
     )
+
+
+def test_a_header_dropped_from_many_responses_is_one_change() -> None:
+    def send_header_everywhere(document: dict[str, Any], name: str) -> None:
+        for site in iter_operations(ContractDocument.from_mapping(document)):
+            for response in site.operation["responses"].values():
+                if "$ref" not in response:
+                    response.setdefault("headers", {})[name] = {"schema": {"type": "string"}}
+
+    old = edited(lambda d: send_header_everywhere(d, "X-Request-Cost"), "old")
+
+    [change] = diff_documents(old, BASE)
+
+    assert change.rule_id == "BRK-031" and change.message == "response header X-Request-Cost removed"
+    assert len(change.operations) > 1
+
+
+def test_a_rename_is_one_change_and_carries_the_migration_note_of_the_new_contract() -> None:
+    def rename_with_note(document: dict[str, Any]) -> None:
+        rename_hours_to_minutes(document)
+        schemas(document)["TimeEntry"]["properties"]["minutes"]["x-migration"] = "minutes = hours * 60"
+        operation(document, "/time-entries", "post")["x-migration"] = "send minutes"
+        document["info"]["x-migration"] = "whole minutes everywhere"
+
+    changelog = build_changelog(BASE, edited(rename_with_note, "new"))
+
+    [entry] = changelog.sections[0].entries
+    [change] = entry.changes
+    assert change.message == "schema TimeEntry: property 'hours' renamed to 'minutes' (number -> integer)"
+    assert change.migration == "minutes = hours * 60"
+    assert entry.migration == ("POST /time-entries: send minutes",)
+    assert changelog.migration == "whole minutes everywhere"
+    markdown = render_markdown(changelog)
+    assert "**Migrating:** whole minutes everywhere" in markdown and "  - Migrating: minutes = hours * 60" in markdown
 
 
 def test_changelog_without_changes_says_so() -> None:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from gateway.launcher import REPO_ROOT, Ports, Stack
-from tests.conftest import DEMO_CONSULTANT, RunningStack
+from tests.support.stack import DEMO_CONSULTANT, RunningStack
 
 MY_ASSIGNMENTS = "/experience/mobile-time/v2/me/assignments"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 MY_ASSIGNMENTS = "/experience/mobile-time/v1/me/assignments"
 

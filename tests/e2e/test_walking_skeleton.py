@@ -8,8 +8,8 @@ import time
 import httpx
 
 from sandbox import firm
-from tests.conftest import DEMO_CONSULTANT, RunningStack
-from tests.contract_checks import assert_matches_contract
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.stack import DEMO_CONSULTANT, RunningStack
 
 MY_ASSIGNMENTS = "/experience/mobile-time/v1/me/assignments"
 

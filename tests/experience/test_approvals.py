@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 
 import httpx
 
-from tests.contract_checks import assert_matches_contract
-from tests.days import a_day_of_its_own, week_of
-from tests.experience.conftest import DEMO_MANAGER, all_items
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.days import a_day_of_its_own, week_of
+from tests.support.flows import all_items, wait_for
+from tests.support.stack import DEMO_MANAGER, RunningStack
 
 API = "experience/approvals"
 INBOX = "/experience/approvals/v1"
@@ -62,20 +62,14 @@ def test_approving_moves_the_entry_and_posts_it_through_the_process_tier(
     assert_matches_contract(API, "POST", "/submitted-entries/{time_entry_id}/decisions", response)
     item = response.json()["items"][0]
     assert (item["time_entry_id"], item["result"]) == (entry_id, "approved")
-    assert item["billing"]["disposition"] in ("queued_for_posting", "held")
+    # prj_4001 bills time and materials well under its not-to-exceed amount: approved time is billable at once.
+    assert item["billing"]["disposition"] == "queued_for_posting", item["billing"]
     assert again.json()["approval_id"] == response.json()["approval_id"]
-    if item["billing"]["disposition"] == "queued_for_posting":
-        # The posting dispatcher posts it to the ERP exactly once; the PSA then shows it posted.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            state = system_reader.get(f"/system/psa/v1/time-entries/{entry_id}").json()["state"]
-            if state == "posted":
-                break
-            time.sleep(0.2)
-        postings = system_reader.get("/system/erp/v1/postings", params={"source_id": entry_id}).json()["items"]
-        assert state == "posted" and len(postings) == 1
-    else:
-        assert item["billing"]["reasons"]
+    # The posting dispatcher posts it to the ERP exactly once; the PSA then shows it posted.
+    state = wait_for(f"{entry_id} posted", lambda: system_reader.get(
+        f"/system/psa/v1/time-entries/{entry_id}").json()["state"] == "posted" and "posted")
+    postings = system_reader.get("/system/erp/v1/postings", params={"source_id": entry_id}).json()["items"]
+    assert state == "posted" and len(postings) == 1
 
 
 def test_rejecting_needs_a_reason_and_the_consultant_sees_it(manager: httpx.Client,
@@ -179,3 +173,27 @@ def test_a_repeated_decision_is_unchanged_and_raises_nothing(manager: httpx.Clie
     rejected = manager.post(f"{INBOX}/decisions", json={"time_entry_ids": [entry_id], "decision": "reject",
                                                          "reason": "too late"})
     assert rejected.json()["items"][0]["result"] == "refused"  # approved time is corrected, not rejected
+
+
+def test_a_recorded_decision_can_be_read_back_by_its_approver_only(stack: RunningStack, manager: httpx.Client,
+                                                                   consultant: httpx.Client) -> None:
+    entry_id = submitted_entry(consultant, hours="1")
+    decided = manager.post(f"{INBOX}/submitted-entries/{entry_id}/decisions", json={"decision": "approve"})
+    assert decided.status_code == 200, decided.text
+    approval_id = decided.json()["approval_id"]
+
+    read = manager.get(f"{INBOX}/decisions/{approval_id}")
+
+    assert read.status_code == 200, read.text
+    assert_matches_contract(API, "GET", "/decisions/{approval_id}", read)
+    assert read.json() == decided.json()
+    with stack.client("dashboard-web", subject="wrk_e1007") as another_manager:
+        theirs = another_manager.get(f"{INBOX}/decisions/{approval_id}")
+    assert theirs.status_code == 404, theirs.text  # someone else's decision is as unknown as a missing one
+    assert theirs.headers["content-type"] == "application/problem+json"
+    for hostile in ("apr_unknown", "apr%2F..%2Fx", "apr%0D%0AX-Injected:%201", "a" * 5000):
+        answer = manager.get(f"{INBOX}/decisions/{hostile}")
+        assert 400 <= answer.status_code < 500, (hostile, answer.status_code, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert "X-Injected" not in answer.headers
+    assert consultant.get(f"{INBOX}/decisions/{approval_id}").status_code == 403  # no approvals:read

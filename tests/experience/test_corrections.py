@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import RunningStack
-from tests.contract_checks import assert_matches_contract
-from tests.days import a_day_of_its_own, week_of
-from tests.experience.conftest import all_items
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.days import a_day_of_its_own, week_of
+from tests.support.flows import all_items
+from tests.support.stack import RunningStack
 
 V2 = "/experience/mobile-time/v2"
 INBOX = "/experience/approvals/v1"

@@ -15,9 +15,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from gateway.launcher import REPO_ROOT, Ports, Stack
-from tests.browser import headless_chromium, sign_in_at_the_issuer
-from tests.conftest import RunningStack
 from tests.gateway.signin_flow import CONSULTANT_USER, FINANCE_LEAD_USER, password_of
+from tests.support.browser import headless_chromium, sign_in_at_the_issuer
+from tests.support.stack import RunningStack
 
 
 @pytest.fixture(scope="module")

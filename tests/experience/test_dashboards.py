@@ -9,8 +9,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from tests.contract_checks import assert_matches_contract
-from tests.experience.conftest import all_items
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.flows import all_items
 
 API = "experience/dashboards"
 DASH = "/experience/dashboards/v1"

@@ -3,15 +3,16 @@ dates stay inside the firm's window; every refusal is a 4xx problem+json pointin
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
 import httpx
 import pytest
 
-from tests.conftest import RunningStack
-from tests.contract_checks import assert_matches_contract
-from tests.days import a_day_of_its_own, week_of
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.days import a_day_of_its_own, week_of
+from tests.support.stack import RunningStack
 
 V1 = "/experience/mobile-time/v1"
 V2 = "/experience/mobile-time/v2"
@@ -128,3 +129,55 @@ def test_the_process_tier_refuses_the_same_dates(stack: RunningStack) -> None:
         entry = experience.post(f"{TIME}/time-entries", json={
             "worker_id": "wrk_e1001", "project_id": "prj_4001", "work_date": "9999-12-31", "hours": "1"})
         assert entry.status_code == 400 and entry.json()["errors"][0]["pointer"] == "/work_date"
+
+
+def pile_onto_one_day(stack: RunningStack, worker_id: str, day: dt.date) -> int:
+    """Fire creates and offline batches at one worker's day all at once (60 hours asked for), through the gateway as
+    the worker's phone; check what a consultant relies on and return the minutes the day holds afterwards.
+
+    Every answer is a creation or a refusal: 400 problem+json pointing at ``/minutes`` for a create, an item
+    problem pointing at ``/items/<i>/minutes`` in a batch. The day ends at most 24 hours and holds exactly what was
+    answered created (nothing written behind a refusal, nothing created and lost)."""
+    creates = [v2_entry(day.isoformat(), 90) for _ in range(24)]
+    batches = [{"items": [v2_entry(day.isoformat(), 60) for _ in range(4)]} for _ in range(6)]
+    headers = {"Authorization": "Bearer " + stack.token("mobile-app", subject=worker_id)}
+
+    async def fire() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=120.0) as client:
+            calls = [client.post(f"{V2}/me/time-entries", json=body) for body in creates]
+            calls += [client.post(f"{V2}/me/time-entry-syncs", json=batch) for batch in batches]
+            return list(await asyncio.gather(*calls))
+
+    answers = asyncio.run(fire())
+    created_minutes = 0
+    refusals = 0
+    for answer in answers[:len(creates)]:
+        if answer.status_code == 201:
+            created_minutes += answer.json()["minutes"]
+            continue
+        assert answer.status_code == 400, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert [e["pointer"] for e in answer.json()["errors"]] == ["/minutes"]
+        refusals += 1
+    for answer in answers[len(creates):]:
+        assert answer.status_code == 200, answer.text
+        for index, item in enumerate(answer.json()["items"]):
+            if item["status"] == "created":
+                created_minutes += item["entry"]["minutes"]
+                continue
+            assert item["status"] == "error", item
+            assert [e["pointer"] for e in item["problem"]["errors"]] == [f"/items/{index}/minutes"], item
+            refusals += 1
+
+    with stack.client("mobile-app", subject=worker_id) as phone:
+        week = phone.get(f"{V2}/me/weeks/{week_of(day).isoformat()}")
+    assert week.status_code == 200, week.text
+    held = sum(e["minutes"] for e in week.json()["entries"] if e["work_date"] == day.isoformat())
+    assert held <= 24 * 60
+    assert held == created_minutes
+    assert refusals > 0 and held > 23 * 60  # the day was filled, not refused early
+    return held
+
+
+def test_concurrent_creates_and_batches_never_put_more_than_24_hours_on_a_day(stack: RunningStack) -> None:
+    pile_onto_one_day(stack, "wrk_e1001", a_day_of_its_own())

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import RunningStack
-from tests.contract_checks import assert_matches_contract
-from tests.experience.conftest import all_items
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.flows import all_items
+from tests.support.stack import RunningStack
 
 API = "experience/finance-ops"
 FINOPS = "/experience/finance-ops/v1"

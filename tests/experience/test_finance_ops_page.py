@@ -18,11 +18,11 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from gateway.launcher import REPO_ROOT, Ports, Stack
-from tests.browser import headless_chromium, screenshot, sign_in_at_the_issuer
-from tests.conftest import RunningStack
-from tests.experience.conftest import all_items
 from tests.experience.test_finance_ops import FINANCE_LEAD, FINOPS, held_entry_in_a_closed_month, ok
 from tests.gateway.signin_flow import CONSULTANT_USER, FINANCE_LEAD_USER, password_of
+from tests.support.browser import headless_chromium, screenshot, sign_in_at_the_issuer
+from tests.support.flows import all_items
+from tests.support.stack import RunningStack
 
 PAGE = "/finance-ops/"
 

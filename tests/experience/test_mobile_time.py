@@ -11,10 +11,9 @@ import pytest
 import yaml
 
 from contracts import CONTRACTS_DIR
-from tests.conftest import DEMO_CONSULTANT, RunningStack
-from tests.contract_checks import assert_matches_contract
-from tests.days import a_day_of_its_own, week_of
-from tests.experience.conftest import this_monday
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.days import a_day_of_its_own, this_monday, week_of
+from tests.support.stack import DEMO_CONSULTANT, RunningStack
 
 V1 = "/experience/mobile-time/v1"
 V2 = "/experience/mobile-time/v2"
@@ -209,3 +208,45 @@ def test_a_phone_cannot_reach_another_workers_entry_by_guessing_its_client_ref(s
         theirs = other.post(f"{V1}/me/time-entries", json=body)
     # The same phone id from someone else is their own entry (or a refusal), never the first consultant's.
     assert theirs.json().get("time_entry_id") != created.json()["time_entry_id"]
+
+
+def test_a_rejected_entry_waits_for_its_owner_to_edit_or_delete_it(consultant: httpx.Client,
+                                                                  manager: httpx.Client) -> None:
+    day = a_day_of_its_own()
+    week = week_of(day).isoformat()
+    kept, dropped = (consultant.post(f"{V2}/me/time-entries", json={
+        "project_id": "prj_4001", "work_date": day.isoformat(), "minutes": 60, "work_type": "billable_delivery",
+        "client_ref": ref()}).json()["time_entry_id"] for _ in range(2))
+    assert consultant.post(f"{V2}/me/weeks/{week}/submissions").status_code == 200
+    rejected = manager.post("/experience/approvals/v1/decisions", json={
+        "time_entry_ids": [kept, dropped], "decision": "reject", "reason": "book it on the workshop task"})
+    assert rejected.status_code == 200 and rejected.json()["rejected"] == 2, rejected.text
+
+    again = consultant.post(f"{V2}/me/weeks/{week}/submissions")
+
+    assert again.status_code == 200, again.text
+    results = {i["time_entry_id"]: (i["result"], i["state"]) for i in again.json()["items"]}
+    assert results[kept] == results[dropped] == ("unchanged", "rejected")  # not resent as it was
+
+    edited = consultant.patch(f"{V2}/me/time-entries/{kept}", json={"minutes": 90})
+    assert edited.status_code == 200 and edited.json()["state"] == "draft", edited.text
+    deleted = consultant.delete(f"{V2}/me/time-entries/{dropped}")
+    assert deleted.status_code == 204, deleted.text
+    entries = {e["time_entry_id"]: e["state"] for e in consultant.get(f"{V2}/me/weeks/{week}").json()["entries"]}
+    assert entries[kept] == "draft" and dropped not in entries
+    resent = {i["time_entry_id"]: i["result"] for i in consultant.post(f"{V2}/me/weeks/{week}/submissions").json()[
+        "items"]}
+    assert resent[kept] == "submitted" and dropped not in resent
+
+    # Submitted (or approved) time is not deleted; ids that are not mine, or not ids, are problems, never a 500.
+    refused = consultant.delete(f"{V2}/me/time-entries/{kept}")
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    for hostile in ("te_999999", dropped, "te%2F..%2Fx", "te_1%0D%0AX-Injected:%201", "t" * 5000):
+        answer = consultant.delete(f"{V2}/me/time-entries/{hostile}")
+        assert 400 <= answer.status_code < 500, (hostile, answer.status_code, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+    batch = consultant.post(f"{V2}/me/time-entry-syncs", json={"items": [
+        {"client_ref": ref(), "op": "delete", "time_entry_id": kept}]})
+    assert batch.status_code == 200, batch.text
+    assert batch.json()["items"][0]["problem"]["status"] == 409

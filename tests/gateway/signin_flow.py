@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from gateway.signin.people import demo_passwords
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 # The demo people's usernames (gateway.yaml issuer.sign_in.people): a finance lead, a consultant, a manager.
 FINANCE_LEAD_USER, CONSULTANT_USER, MANAGER_USER = "chloe", "ada", "ben"

@@ -12,8 +12,8 @@ import socket
 import httpx
 import pytest
 
-from tests.conftest import DEMO_CONSULTANT, RunningStack
-from tests.gateway.conftest import admin_headers
+from tests.support.gateway import admin_headers
+from tests.support.stack import DEMO_CONSULTANT, RunningStack
 
 ENTRY_V1 = "/experience/mobile-time/v1/me/time-entries"
 ASSIGNMENTS = "/experience/mobile-time/v2/me/assignments"

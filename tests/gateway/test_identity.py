@@ -20,8 +20,8 @@ from gateway.config import ConfigError
 from gateway.issuer import hash_secret
 from gateway.launcher import REPO_ROOT
 from runtime.tokens import peek
-from tests.conftest import DEMO_CONSULTANT, RunningStack
-from tests.gateway.conftest import GatewayProcess, admin_headers, base_config, free_port, unique
+from tests.support.gateway import GatewayProcess, admin_headers, base_config, free_port, unique
+from tests.support.stack import DEMO_CONSULTANT, RunningStack
 
 PROJECT = "/system/psa/v1/projects/prj_4001"
 ASSIGNMENTS = "/experience/mobile-time/v1/me/assignments"

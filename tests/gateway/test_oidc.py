@@ -18,8 +18,8 @@ from joserfc.jwk import RSAKey
 
 from gateway.launcher import REPO_ROOT
 from runtime.tokens import peek
-from tests.conftest import DEMO_CONSULTANT
-from tests.gateway.conftest import GatewayProcess, ServerProcess, admin_headers, base_config
+from tests.support.gateway import GatewayProcess, ServerProcess, admin_headers, base_config
+from tests.support.stack import DEMO_CONSULTANT
 
 ASSIGNMENTS = "/experience/mobile-time/v1/me/assignments"
 TIME_ENTRIES = "/experience/mobile-time/v1/me/time-entries"

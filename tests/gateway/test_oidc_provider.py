@@ -20,9 +20,9 @@ import pytest
 from joserfc.jwk import RSAKey
 
 from runtime.tokens import peek
-from tests.gateway.conftest import HERE, GatewayProcess, admin_headers, base_config, free_port, wait_healthy
+from tests.support.gateway import GATEWAY_TESTS, GatewayProcess, admin_headers, base_config, free_port, wait_healthy
 
-SERVER_DIR = HERE / "oidc_provider"
+SERVER_DIR = GATEWAY_TESTS / "oidc_provider"
 PROJECT = "/system/psa/v1/projects/prj_4001"
 SECRET = "partner-secret-0123456789abcdef"  # the test IdP's client secret
 MIN_REFRESH = 1

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.conftest import REDIS_URL, GatewayProcess, base_config, free_port, unique
+from tests.support.gateway import REDIS_URL, GatewayProcess, base_config, free_port, unique
 
 PROJECT = "/system/psa/v1/projects/prj_4001"
 ASSIGNMENTS = "/experience/mobile-time/v2/me/assignments"

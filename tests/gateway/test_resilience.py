@@ -14,7 +14,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.gateway.conftest import GatewayProcess, ServerProcess, admin_headers, base_config
+from tests.support.gateway import GatewayProcess, ServerProcess, admin_headers, base_config
 
 PROJECT = "/system/psa/v1/projects/prj_4001"
 

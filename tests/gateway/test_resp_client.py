@@ -14,7 +14,7 @@ import pytest
 
 from policies.rate_limit.resp import RespClient, RespError, RespUnavailable, encode_command
 from policies.rate_limit.store import RateCheck, RedisStore
-from tests.gateway.conftest import free_port
+from tests.support.gateway import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

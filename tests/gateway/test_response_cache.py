@@ -16,7 +16,7 @@ import pytest
 
 from contracts.toolchain.validation import CompiledContract, ContractCompileError
 from policies.response_cache.store import CachedResponse, CacheKey, ResponseStore
-from tests.gateway.conftest import GatewayProcess, base_config
+from tests.support.gateway import GatewayProcess, base_config
 
 PROJECTS = "/system/psa/v1/projects"
 SMALL_STORE_BYTES = 40_000

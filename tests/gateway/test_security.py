@@ -15,8 +15,8 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.conftest import DEMO_CONSULTANT, RunningStack
-from tests.gateway.conftest import admin_headers, unique
+from tests.support.gateway import admin_headers, unique
+from tests.support.stack import DEMO_CONSULTANT, RunningStack
 
 MY_ASSIGNMENTS = "/experience/mobile-time/v1/me/assignments"
 PROJECT = "/system/psa/v1/projects/prj_4001"

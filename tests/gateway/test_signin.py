@@ -17,7 +17,6 @@ import pytest
 
 from gateway.signin.codes import _digest
 from gateway.signin.people import demo_passwords
-from tests.conftest import RunningStack
 from tests.gateway.signin_flow import (
     CONSULTANT_USER,
     FINANCE_LEAD_USER,
@@ -30,6 +29,7 @@ from tests.gateway.signin_flow import (
     redirected,
     submit,
 )
+from tests.support.stack import RunningStack
 
 FINOPS = "/experience/finance-ops/v1"
 

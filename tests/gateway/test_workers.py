@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from gateway.launcher import REPO_ROOT
-from tests.gateway.conftest import REDIS_URL, GatewayProcess, admin_headers, base_config, unique
 from tests.gateway.test_rate_limits import PROJECT, limited_config
+from tests.support.gateway import REDIS_URL, GatewayProcess, admin_headers, base_config, unique
 
 pytestmark = pytest.mark.redis
 

@@ -8,33 +8,22 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 import redis.asyncio as redis
 
 from process_apis.store import metadata
 from runtime.storage import Database, database_url
-from tests.conftest import RunningStack
+from tests.support.databases import fresh_postgres_database
+from tests.support.stack import RunningStack
 
-POSTGRES_ADMIN_URL = os.environ.get("PSGW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped afterwards."""
-    name = f"psgw_process_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}")
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres_database("psgw_process") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -93,7 +82,3 @@ def sandboxes(stack: RunningStack) -> Iterator[httpx.Client]:
     """Direct access to the sandbox vendors (fault injection), as a resilience test harness would have."""
     with httpx.Client(timeout=10.0) as client:
         yield client
-
-
-def sandbox_url(stack: RunningStack, system: str) -> str:
-    return stack.stack.url(f"sandbox-{system}")

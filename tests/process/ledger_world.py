@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from tests.process.flows import ERP, PSA, all_items, ok
+from tests.support.flows import ERP, PSA, all_items, ok
 
 PROCESS = "/process"
 SETTLE_SECONDS = 90.0

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import RunningStack
-from tests.contract_checks import assert_matches_contract
-from tests.process.flows import ERP, PSA, all_items, entries, ok, postings_settled, wait_for
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.flows import ERP, PSA, all_items, entries, ok, postings_settled, wait_for
+from tests.support.stack import RunningStack
 
 DRAFTS = "/process/invoicing/v1/invoice-drafts"
 INVOICES = "/process/invoicing/v1/invoices"

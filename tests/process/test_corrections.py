@@ -10,11 +10,10 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import RunningStack
-from tests.contract_checks import assert_matches_contract
-from tests.days import a_day_of_its_own
-from tests.process.conftest import sandbox_url
-from tests.process.flows import erp_postings_of, ok, postings_settled, wait_for
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.days import a_day_of_its_own
+from tests.support.flows import erp_postings_of, ok, postings_settled, wait_for
+from tests.support.stack import RunningStack, sandbox_url
 
 TIME = "/process/timesheets/v1"
 # The demo consultant on a time-and-materials project far from its NTE, and the project's manager.
@@ -186,3 +185,24 @@ def test_invoiced_time_corrected_is_credited_in_full_and_reversed_once(experienc
     assert net_hours(system, old, new) == Decimal(6)
     # The new version is posted after its period was invoiced: the late-time policy bills it on the next invoice.
     assert ok(system.get(f"/system/psa/v1/time-entries/{new}"))["state"] == "posted"
+
+
+def test_an_open_correction_holds_its_hours_on_the_day_until_it_is_carried_out(experience: httpx.Client) -> None:
+    day = a_day_of_its_own()
+    old = approved_entry(experience, hours="8", day=day)
+    correction = ask(experience, old, hours="20")  # the day would hold 20 once the correction is carried out
+
+    more = experience.post(f"{TIME}/time-entries", json={
+        "worker_id": CONSULTANT, "project_id": PROJECT, "task_id": TASK, "work_date": day.isoformat(),
+        "hours": "5", "client_ref": f"cor-{uuid.uuid4().hex[:10]}"})
+    assert more.status_code == 400, more.text
+    assert more.headers["content-type"] == "application/problem+json"
+    assert more.json()["errors"][0]["pointer"] == "/hours"
+    assert "4 left" in more.json()["errors"][0]["detail"]
+
+    ok(experience.post(f"{TIME}/corrections/{correction['id']}/decisions",
+                       json={"approver_id": MANAGER, "decision": "reject", "reason": "stay at 8"}))
+    room = experience.post(f"{TIME}/time-entries", json={
+        "worker_id": CONSULTANT, "project_id": PROJECT, "task_id": TASK, "work_date": day.isoformat(),
+        "hours": "5", "client_ref": f"cor-{uuid.uuid4().hex[:10]}"})
+    assert room.status_code == 201, room.text

@@ -14,10 +14,9 @@ import httpx
 import pytest
 
 from contracts.toolchain.asyncapi import EventSchemas, load_asyncapi
-from tests.conftest import RunningStack
-from tests.contract_checks import assert_matches_contract
-from tests.process.conftest import sandbox_url
-from tests.process.flows import ERP, PSA, all_items, erp_postings_of, log_and_approve, ok, postings_settled, wait_for
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.flows import ERP, PSA, all_items, erp_postings_of, log_and_approve, ok, postings_settled, wait_for
+from tests.support.stack import RunningStack, sandbox_url
 
 SOBJECTS = "/services/data/v60.0/sobjects"
 FEED = "/process/provisioning/v1/crm-feed"

@@ -22,8 +22,8 @@ from process_apis.store import metadata
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
 from runtime.storage import Database, database_url
-from tests.conftest import DELIBERATELY_MALFORMED, RunningStack, events_breaking_their_schema
-from tests.process.flows import PSA, all_items, ok, wait_for
+from tests.support.flows import PSA, all_items, ok, wait_for
+from tests.support.stack import DELIBERATELY_MALFORMED, RunningStack, events_breaking_their_schema
 
 EVENTS = "/process/events/v1"
 PROBLEM = "application/problem+json"

@@ -10,9 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import RunningStack
-from tests.process.conftest import sandbox_url
-from tests.process.flows import entries, ok, wait_for
+from tests.support.flows import entries, ok, wait_for
+from tests.support.stack import RunningStack, sandbox_url
 
 WORKER = "wrk_e1001"
 PROCESSES = "/ccx/api/v1/northwind/workers/{wid}/businessProcesses"

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import httpx
 
-from tests.contract_checks import assert_matches_contract
-from tests.process.flows import PSA, entries, ok, wait_for
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.flows import PSA, entries, ok, wait_for
 
 DRAFTS = "/process/invoicing/v1/invoice-drafts"
 

@@ -43,9 +43,9 @@ from hypothesis.stateful import (
 )
 
 from gateway.launcher import REPO_ROOT, Ports, Stack
-from tests.conftest import RunningStack
-from tests.process.flows import PSA, ok
 from tests.process.ledger_world import PROCESS, SPECS, TIME_CONTRACTS, Chain, VendorDocuments, World, violation
+from tests.support.flows import PSA, ok
+from tests.support.stack import RunningStack
 
 EXAMPLES = int(os.environ.get("PSGW_LEDGER_EXAMPLES", "3"))
 STEPS = int(os.environ.get("PSGW_LEDGER_STEPS", "15"))

@@ -6,10 +6,9 @@ import uuid
 
 import httpx
 
-from tests.conftest import RunningStack
-from tests.contract_checks import assert_matches_contract
-from tests.process.conftest import sandbox_url
-from tests.process.flows import ERP, PSA, all_items, ok, wait_for
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.flows import ERP, PSA, all_items, ok, wait_for
+from tests.support.stack import RunningStack, sandbox_url
 
 PROVISIONINGS = "/process/provisioning/v1/provisionings"
 FINISHED = {"completed", "failed", "rejected", "compensated"}

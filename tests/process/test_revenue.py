@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from contracts.canonical import BillingProfile, BillingSchedule, Contract
 from process_apis.revenue.schedule import plan
-from tests.contract_checks import assert_matches_contract
-from tests.process.flows import ERP, all_items, log_and_approve, ok, postings_settled, wait_for
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.flows import ERP, all_items, log_and_approve, ok, postings_settled, wait_for
 
 REVENUE = "/process/revenue/v1/contracts"
 # One contract of each billing model that no other test bills or recognises.

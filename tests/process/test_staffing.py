@@ -18,7 +18,7 @@ import pytest
 from gateway.launcher import DEMO_TIER_SECRETS
 from process_apis.systems import Psa
 from runtime.downstream import ClientCredentials, Downstream
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 PSA = "/system/psa/v1"
 STAFFING = "/process/staffing/v1"

@@ -8,10 +8,8 @@ from decimal import Decimal
 
 import httpx
 
-from tests.conftest import RunningStack
-from tests.contract_checks import assert_matches_contract
-from tests.process.conftest import sandbox_url
-from tests.process.flows import (
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.flows import (
     ERP,
     PSA,
     billed_on,
@@ -22,6 +20,7 @@ from tests.process.flows import (
     postings_settled,
     wait_for,
 )
+from tests.support.stack import RunningStack, sandbox_url
 
 APPROVALS = "/process/timesheets/v1/approvals"
 EXCEPTIONS = "/process/exceptions/v1/exceptions"

@@ -6,9 +6,9 @@ import uuid
 
 import httpx
 
-from tests.contract_checks import assert_matches_contract
-from tests.days import a_day_of_its_own, week_of
-from tests.process.flows import ok
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.days import a_day_of_its_own, week_of
+from tests.support.flows import ok
 
 TIME = "/process/timesheets/v1"
 

@@ -9,7 +9,6 @@ OTLP/HTTP collector stand-in receiving every process's spans.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -20,17 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import redis
 import yaml
 
 from gateway.launcher import REPO_ROOT, Ports, Stack
-from tests.conftest import RunningStack
-from tests.gateway.conftest import free_port, wait_healthy
+from tests.support.databases import fresh_postgres_database
+from tests.support.gateway import free_port, wait_healthy
+from tests.support.stack import RunningStack
 
 HERE = Path(__file__).resolve().parent
-POSTGRES_ADMIN_URL = os.environ.get("PSGW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 # The rate-limit probe: a client of its own with a small, sustained budget, so "within 5% of the configured
 # value" is measurable in seconds.
@@ -132,18 +130,8 @@ def cluster_config(directory: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def fresh_database() -> Iterator[str]:
-    name = f"psgw_cluster_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}")
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres_database("psgw_cluster") as url:
+        yield url.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 @pytest.fixture(scope="session")

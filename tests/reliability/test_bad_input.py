@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (
 
 from gateway.launcher import REPO_ROOT
 from runtime.downstream import segment
-from tests.conftest import DEMO_CONSULTANT, RunningStack
+from tests.support.stack import DEMO_CONSULTANT, RunningStack
 
 READS = frozenset({"GET", "HEAD"})
 # Every check of ``--checks all``: each answer's status, media type, headers and body must be in the contract.

@@ -15,10 +15,9 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import RunningStack
-from tests.process.conftest import sandbox_url
-from tests.process.flows import ERP, PSA, all_items, ok, postings_settled, wait_for
 from tests.reliability.conftest import Cluster
+from tests.support.flows import ERP, PSA, all_items, ok, postings_settled, wait_for
+from tests.support.stack import RunningStack, sandbox_url
 
 APPROVALS = "/process/timesheets/v1/approvals"
 POSTINGS = "/process/billing/v1/postings"

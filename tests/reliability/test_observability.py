@@ -11,10 +11,9 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import DEMO_CONSULTANT, RunningStack
-from tests.process.conftest import sandbox_url
-from tests.process.flows import PSA, all_items, ok, postings_settled, wait_for
 from tests.reliability.conftest import Cluster
+from tests.support.flows import PSA, all_items, ok, postings_settled, wait_for
+from tests.support.stack import DEMO_CONSULTANT, RunningStack, sandbox_url
 
 MY_ASSIGNMENTS = "/experience/mobile-time/v1/me/assignments"
 

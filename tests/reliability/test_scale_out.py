@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from tests.process.flows import ERP, PSA, all_items, ok, postings_settled, wait_for
 from tests.reliability.conftest import PROBE_BURST, PROBE_CLIENT, PROBE_RATE, Cluster
+from tests.support.flows import ERP, PSA, all_items, ok, postings_settled, wait_for
 
 APPROVALS = "/process/timesheets/v1/approvals"
 PROVISIONINGS = "/process/provisioning/v1/provisionings"

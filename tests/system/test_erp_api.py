@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from tests.system.conftest import SystemApis
+from tests.support.system import SystemApis
 
 TODAY = dt.datetime.now(dt.UTC).date()
 

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import httpx
 
-from tests.conftest import RunningStack
-from tests.contract_checks import assert_matches_contract
-from tests.system.conftest import SystemApis
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.stack import RunningStack
+from tests.support.system import SystemApis
 
 
 def test_workers_with_effective_dated_cost_rates(apis: SystemApis) -> None:

@@ -8,21 +8,17 @@ outbound request.
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from bench.harness import free_port
 from runtime.downstream import Downstream, DownstreamProblem
 from runtime.problems import ProblemError
 from sandbox.hr import BASE
-from tests.conftest import RunningStack
+from tests.support.gateway import GATEWAY_TESTS, ServerProcess
+from tests.support.stack import RunningStack
 
 WORKER_PATH = BASE + "/workers"
 
@@ -132,23 +128,13 @@ def test_a_line_break_in_a_header_value_never_reaches_the_wire(stack: RunningSta
 
 
 @pytest.fixture(scope="module")
-def flaky() -> Iterator[str]:
+def flaky(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real upstream that hangs up without answering when told to (tests/gateway/flaky_upstream.py)."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, str(Path(__file__).parent.parent / "gateway" / "flaky_upstream.py"),
-                                str(port)])
-    url = f"http://127.0.0.1:{port}"
+    server = ServerProcess(GATEWAY_TESTS / "flaky_upstream.py", tmp_path_factory.mktemp("flaky"))
     try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{url}/healthz", timeout=0.5)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        yield url
+        yield server.url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        server.stop()
 
 
 def test_only_a_call_safe_to_repeat_is_sent_again_when_a_kept_alive_connection_dies(flaky: str) -> None:

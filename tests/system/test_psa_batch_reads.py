@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.system.conftest import SystemApis
+from tests.support.system import SystemApis
 
 
 def project(apis: SystemApis, project_id: str) -> dict[str, object]:

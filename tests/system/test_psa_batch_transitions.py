@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from tests.system.conftest import SystemApis
+from tests.support.system import SystemApis
 
 WORKER = "wrk_e1010"
 TODAY = dt.datetime.now(dt.UTC).date()

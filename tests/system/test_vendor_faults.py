@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import RunningStack
-from tests.system.conftest import SystemApis
+from tests.support.stack import RunningStack
+from tests.support.system import SystemApis
 
 READS = {
     "psa": "/time-entries/{time_entry_id}",

@@ -25,11 +25,11 @@ import pytest
 
 pytest.importorskip("trytond", reason="the [tryton] extra is not installed")
 
-from gateway.launcher import REPO_ROOT, Ports, ServiceSpec, Stack
+from gateway.launcher import REPO_ROOT, SERVICE_SANDBOXES, Ports, ServiceSpec, Stack
 from system_apis.tryton.__main__ import system_tier_env
 from system_apis.tryton.server import TrytonHome, copy_home, create_database, load_demo, server_argv
 from system_apis.tryton_rpc import TrytonRpc
-from tests.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 # What the template database is made from: any change here builds a new one.
 TEMPLATE_SOURCES = [REPO_ROOT / path for path in (
@@ -93,12 +93,14 @@ def wait_for_tryton(url: str, process: subprocess.Popen[bytes], log: Path, timeo
 
 @dataclass
 class TrytonStack(Stack):
-    """The stack with every system API on Tryton: no sandbox vendors, the system tier pointed at Tryton."""
+    """The stack with every system API on Tryton: no sandbox vendors, the system tier pointed at Tryton (the tax
+    engines and the e-invoicing access point are no systems of record: their sandboxes stay)."""
 
     tryton_env: dict[str, str] = field(default_factory=dict)
 
     def specs(self) -> list[ServiceSpec]:
-        specs = [s for s in super().specs() if not s.name.startswith("sandbox-")]
+        specs = [s for s in super().specs()
+                 if not s.name.startswith("sandbox-") or s.name.removeprefix("sandbox-") in SERVICE_SANDBOXES]
         for spec in specs:
             if spec.name == "system":
                 spec.env = {**spec.env, **self.tryton_env}
@@ -191,3 +193,13 @@ class TrytonLook:
 @pytest.fixture
 def rpc(tryton: TrytonRunning) -> TrytonLook:
     return TrytonLook(tryton.url)
+
+
+def post_invoice(experience: httpx.Client, invoice_id: str) -> dict[str, Any]:
+    """Post a drafted invoice through invoicing, asking again when Tryton (numbering and booking it on a busy
+    machine) did not answer in time: posting is safe to repeat, as a client would."""
+    from tests.support.flows import ok, wait_for
+
+    posted: dict[str, Any] = wait_for("the invoice posted", lambda: (lambda r: r.status_code != 504 and ok(r))(
+        experience.post(f"/process/invoicing/v1/invoices/{invoice_id}/postings")), timeout=180)
+    return posted

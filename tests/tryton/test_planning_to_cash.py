@@ -11,9 +11,10 @@ from decimal import Decimal
 import httpx
 
 from system_apis.tryton_rpc import nested
-from tests.contract_checks import assert_matches_contract
-from tests.process.flows import ok, postings_settled, wait_for
-from tests.tryton.conftest import TrytonLook
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.days import this_monday
+from tests.support.flows import ok, postings_settled, wait_for
+from tests.tryton.conftest import TrytonLook, post_invoice
 
 TIME = "/process/timesheets/v1"
 MOBILE = "/experience/mobile-time/v1"
@@ -21,11 +22,6 @@ DRAFTS = "/process/invoicing/v1/invoice-drafts"
 PSA = "/system/psa/v1"
 ERP = "/system/erp/v1"
 CONSULTANT_RATE = Decimal(175)  # E1001 is a consultant; RC-USD bills consultants at 175/h
-
-
-def this_monday() -> dt.date:
-    today = dt.datetime.now(dt.UTC).date()
-    return today - dt.timedelta(days=today.weekday())
 
 
 def test_logged_time_is_a_tryton_timesheet_line_that_posts_once_and_is_invoiced(
@@ -88,7 +84,7 @@ def test_logged_time_is_a_tryton_timesheet_line_that_posts_once_and_is_invoiced(
     ours = [b for b in billed if f"TC-{line_id}" in (b["psgw_source_refs"] or "").split()]
     assert len(ours) == 1 and ours[0]["amount"] >= Decimal("1312.50")  # a line per project and rate
 
-    posted = ok(experience.post(f"/process/invoicing/v1/invoices/{draft['id']}/postings"))
+    posted = post_invoice(experience, draft["id"])
 
     assert posted["invoice"]["state"] == "posted"
     invoice, = rpc.read("account.invoice", [invoice_id], ["state", "number", "move"])

@@ -28,7 +28,8 @@ async def create(data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:  # type: ignore[type-arg]
-    app = create_tier_app(service="test", settings=TierSettings(max_json_depth=8), route_handlers=[echo, create],
+    app = create_tier_app(scopes_from_contracts=False, service="test", settings=TierSettings(max_json_depth=8),
+                          route_handlers=[echo, create],
                           verify_tokens=False, max_body_bytes=1000)
     with TestClient(app) as test_client:
         yield test_client

@@ -41,7 +41,8 @@ async def missing() -> None:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:  # type: ignore[type-arg]
-    app = create_tier_app(service="test", settings=TierSettings(), route_handlers=[create_entry, boom, missing],
+    app = create_tier_app(scopes_from_contracts=False, service="test", settings=TierSettings(),
+                          route_handlers=[create_entry, boom, missing],
                           verify_tokens=False, max_body_bytes=1000)
     with TestClient(app) as test_client:
         yield test_client

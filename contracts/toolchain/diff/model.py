@@ -43,6 +43,7 @@ class Change(msgspec.Struct, frozen=True, kw_only=True):
     pointer: str
     message: str
     operations: tuple[str, ...] = ()
+    migration: str | None = None  # the newer contract's x-migration note at this place (set by the changelog)
 
     def format_text(self) -> str:
         """``BREAKING BRK-023 response-property-removed: message (GET /x) at /components/...``."""

@@ -29,6 +29,9 @@ _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 Requirement = dict[str, frozenset[str]]
 
+# What a deprecated version sends with every answer (RFC 9745, RFC 8594, and a Link to its successor).
+LIFECYCLE_HEADERS = frozenset({"deprecation", "sunset", "link"})
+
 
 def compare_operation(context: DiffContext, old: OperationSite, new: OperationSite) -> None:
     label = new.label
@@ -219,9 +222,7 @@ def _responses(context: DiffContext, old: OperationSite, new: OperationSite, lab
             Direction.RESPONSE,
             subject,
         )
-        _response_headers(
-            context, response.response, response.pointer, current.response, current.pointer, label, subject
-        )
+        _response_headers(context, response.response, response.pointer, current.response, current.pointer, label)
     for status, response in after.items():
         if status not in before:
             record(rules.RESPONSE_STATUS_ADDED, response.usage_pointer, f"{label} may return {status}", label)
@@ -234,15 +235,22 @@ def _response_headers(
     new: Mapping[str, Any],
     new_pointer: str,
     label: str,
-    subject: str,
 ) -> None:
+    """Header changes are grouped by header across responses: a header dropped from nine responses is one change."""
     old_headers = {name.lower(): name for name in as_mapping(old.get("headers"))}
     new_headers = {name.lower(): name for name in as_mapping(new.get("headers"))}
+    recorder = context.recorder
+    no_longer_deprecated = as_mapping(context.new.content.get("info")).get("x-lifecycle") != "deprecated"
     for lower, name in old_headers.items():
-        if lower not in new_headers:
-            pointer = join_pointer(old_pointer, "headers", name)
-            context.recorder.record(rules.RESPONSE_HEADER_REMOVED, pointer, f"{subject}: header {name} removed", label)
+        if lower in new_headers:
+            continue
+        if lower in LIFECYCLE_HEADERS and no_longer_deprecated:
+            message = "Deprecation, Sunset and Link headers are no longer sent: this version is not deprecated"
+            recorder.record(rules.LIFECYCLE_HEADERS_DROPPED, "/info/x-lifecycle", message, label)
+            continue
+        pointer = join_pointer(old_pointer, "headers", name)
+        recorder.record_grouped(rules.RESPONSE_HEADER_REMOVED, lower, pointer, f"response header {name} removed", label)
     for lower, name in new_headers.items():
         if lower not in old_headers:
             pointer = join_pointer(new_pointer, "headers", name)
-            context.recorder.record(rules.RESPONSE_HEADER_ADDED, pointer, f"{subject}: new header {name}", label)
+            recorder.record_grouped(rules.RESPONSE_HEADER_ADDED, lower, pointer, f"new response header {name}", label)

@@ -65,6 +65,12 @@ SCHEMA_VARIANT_CHANGED = DiffRule(
     "BRK-030", "schema-variant-changed", _B, "A oneOf/anyOf variant was removed from a request or added to a response."
 )
 RESPONSE_HEADER_REMOVED = DiffRule("BRK-031", "response-header-removed", _B, "A response header is gone.")
+PROPERTY_RENAMED = DiffRule(
+    "BRK-032",
+    "property-renamed",
+    _B,
+    "A property was removed and another added in its place: clients must send and read the new name.",
+)
 
 PATH_ADDED = DiffRule("ADD-001", "path-added", _N, "A new path.")
 OPERATION_ADDED = DiffRule("ADD-002", "operation-added", _N, "A new method on a path.")
@@ -97,6 +103,12 @@ HEADER_PARAMETER_REMOVED = DiffRule(
 PATH_PARAMETER_RENAMED = DiffRule(
     "INF-007", "path-parameter-renamed", _I, "A path parameter was renamed; the URL is unchanged."
 )
+LIFECYCLE_HEADERS_DROPPED = DiffRule(
+    "INF-008",
+    "lifecycle-headers-dropped",
+    _I,
+    "Deprecation, Sunset and Link headers are no longer sent: the new version is not deprecated.",
+)
 
 DIFF_RULES: tuple[DiffRule, ...] = (
     PATH_REMOVED,
@@ -123,6 +135,7 @@ DIFF_RULES: tuple[DiffRule, ...] = (
     FORMAT_CHANGED,
     SCHEMA_VARIANT_CHANGED,
     RESPONSE_HEADER_REMOVED,
+    PROPERTY_RENAMED,
     PATH_ADDED,
     OPERATION_ADDED,
     OPTIONAL_PARAMETER_ADDED,
@@ -141,4 +154,5 @@ DIFF_RULES: tuple[DiffRule, ...] = (
     ERROR_STATUS_REMOVED,
     HEADER_PARAMETER_REMOVED,
     PATH_PARAMETER_RENAMED,
+    LIFECYCLE_HEADERS_DROPPED,
 )

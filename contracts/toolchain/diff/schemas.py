@@ -10,7 +10,7 @@ already being compared further up the stack.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from contracts.toolchain.diff import rules
@@ -127,18 +127,30 @@ class SchemaComparison:
             )
 
     def _properties(self, old: SchemaView, new: SchemaView, subject: str) -> None:
-        for name, old_property in old.properties.items():
-            if self._hidden(self._context.old, old_property):
-                continue
+        old_names = [name for name, at in old.properties.items() if not self._hidden(self._context.old, at)]
+        new_names = [name for name, at in new.properties.items() if not self._hidden(self._context.new, at)]
+        renames = renamed_properties(old_names, new_names)
+        for name in old_names:
             new_property = new.properties.get(name)
-            if new_property is None:
-                self._property_removed(name, old_property, new, subject)
+            if name in renames:
+                self._property_renamed(name, renames[name], old, new, subject)
+            elif new_property is None:
+                self._property_removed(name, old.properties[name], new, subject)
             else:
-                self.compare(old_property, new_property, f"{subject} property '{name}'")
-        for name, new_property in new.properties.items():
-            if name not in old.properties and not self._hidden(self._context.new, new_property):
-                self._property_added(name, new_property, new, subject)
-        self._required(old, new, subject)
+                self.compare(old.properties[name], new_property, f"{subject} property '{name}'")
+        renamed_to = set(renames.values())
+        for name in new_names:
+            if name not in old.properties and name not in renamed_to:
+                self._property_added(name, new.properties[name], new, subject)
+        self._required(old, new, subject, renames)
+
+    def _property_renamed(self, name: str, new_name: str, old: SchemaView, new: SchemaView, subject: str) -> None:
+        old_view = view_of(self._context.old, old.properties[name].schema, old.properties[name].pointer)
+        new_view = view_of(self._context.new, new.properties[new_name].schema, new.properties[new_name].pointer)
+        before, after = _shape_text(old_view), _shape_text(new_view)
+        retyped = f" ({before} -> {after})" if before != after else ""
+        message = f"{subject}: property '{name}' renamed to '{new_name}'{retyped}"
+        self._record(rules.PROPERTY_RENAMED, new.properties[new_name].pointer, message)
 
     def _hidden(self, document: ContractDocument, schema: SchemaAt) -> bool:
         """readOnly properties are never sent, writeOnly ones never returned: their changes do not count."""
@@ -165,9 +177,12 @@ class SchemaComparison:
             )
         # A new required request property is reported by _required.
 
-    def _required(self, old: SchemaView, new: SchemaView, subject: str) -> None:
+    def _required(self, old: SchemaView, new: SchemaView, subject: str, renames: dict[str, str]) -> None:
+        # A rename is one change: its old and new names are not reported again as required or optional.
+        old_required = old.required - renames.keys()
+        new_required = new.required - set(renames.values())
         if self._is_request:
-            for name in sorted(new.required - old.required):
+            for name in sorted(new_required - old_required):
                 pointer = new.properties[name].pointer if name in new.properties else new.pointer
                 message = (
                     f"{subject}: new required property '{name}'"
@@ -175,20 +190,20 @@ class SchemaComparison:
                     else f"{subject}: property '{name}' is now required"
                 )
                 self._record(rules.REQUEST_PROPERTY_REQUIRED, pointer, message)
-            for name in sorted(old.required - new.required):
+            for name in sorted(old_required - new_required):
                 # A removed property is reported as removed, not as relaxed.
                 if name in new.properties or name not in old.properties:
                     pointer = new.properties[name].pointer if name in new.properties else new.pointer
                     self._record(rules.REQUEST_RELAXED, pointer, f"{subject}: property '{name}' is no longer required")
         else:
-            for name in sorted(old.required - new.required):
+            for name in sorted(old_required - new_required):
                 if name in new.properties:
                     self._record(
                         rules.RESPONSE_PROPERTY_OPTIONAL,
                         new.properties[name].pointer,
                         f"{subject}: property '{name}' may now be absent",
                     )
-            for name in sorted(new.required - old.required):
+            for name in sorted(new_required - old_required):
                 if name in old.properties and name in new.properties:
                     self._record(
                         rules.RESPONSE_TIGHTENED,
@@ -209,6 +224,31 @@ class SchemaComparison:
                 self._record(rule, after[key].pointer, message)
             for key in [key for key in before if key in after]:
                 self.compare(before[key], after[key], f"{subject} {keyword} {key}")
+
+
+def renamed_properties(old_names: list[str], new_names: list[str]) -> dict[str, str]:
+    """Old name -> new name for properties that were renamed: a removed and an added property in the same
+    place, i.e. between the same surviving neighbours, paired in order (``hours, billable`` between
+    ``work_date`` and ``notes`` becoming ``minutes, work_type`` there reads as two renames)."""
+    kept = [name for name in old_names if name in new_names]
+    renames: dict[str, str] = {}
+    for gap in range(len(kept) + 1):
+        removed = _between(old_names, kept, gap, lambda name: name not in new_names)
+        added = _between(new_names, kept, gap, lambda name: name not in old_names)
+        renames.update(zip(removed, added, strict=False))
+    return renames
+
+
+def _between(names: list[str], kept: list[str], gap: int, wanted: Callable[[str], bool]) -> list[str]:
+    """The ``wanted`` names after kept[gap - 1] and before kept[gap] (the ends when out of range)."""
+    start = names.index(kept[gap - 1]) + 1 if gap > 0 else 0
+    end = names.index(kept[gap]) if gap < len(kept) else len(names)
+    return [name for name in names[start:end] if wanted(name)]
+
+
+def _shape_text(view: SchemaView) -> str:
+    text = _types_text(view.types)
+    return f"{text} ({view.format})" if view.format else text
 
 
 def _component_subject(schema: SchemaAt, view: SchemaView) -> str | None:

@@ -135,7 +135,7 @@ class RouteMatch(NamedTuple):
 class CompiledContract:
     """A whole contract ready for routing and validation; build it with ``from_file`` or ``from_document``."""
 
-    __slots__ = ("_router", "api_id", "base_path", "operations", "source", "title", "version")
+    __slots__ = ("_router", "api_id", "base_path", "info", "operations", "source", "title", "version")
 
     def __init__(self, document: ContractDocument, engine: SchemaEngine | None = None) -> None:
         broken = check_references(document)
@@ -144,6 +144,7 @@ class CompiledContract:
         chosen = engine if engine is not None else default_engine()
         info = as_mapping(document.content.get("info"))
         self.source = document.source
+        self.info = info  # with its x- metadata (lifecycle, sunset) for the gateway's policies
         self.api_id: str | None = info.get("x-api-id") if isinstance(info.get("x-api-id"), str) else None
         self.title = str(info.get("title", ""))
         self.version = str(info.get("version", ""))

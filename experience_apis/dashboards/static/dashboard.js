@@ -270,6 +270,9 @@ function renderExceptions(data) {
   const open = document.querySelector('[data-figure="exceptions-open"]');
   open.textContent = data.open_total;
   open.dataset.value = data.open_total;
+  const taxHolds = document.querySelector('[data-figure="exceptions-tax-holds"]');
+  taxHolds.textContent = data.tax_holds;
+  taxHolds.dataset.value = data.tax_holds;
   const counts = (name, title, category, list) => barChart(chartOf(name), { horizontal: true,
     title: `${title}: ${sumOf(list, "count")} open`, categoryTitle: category, valueTitle: "Open exceptions",
     tick: (v) => (Number.isInteger(v) ? String(v) : ""), format: (v) => String(v), labels: list.map((r) => r.label),

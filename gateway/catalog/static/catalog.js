@@ -36,12 +36,47 @@ async function obtainToken(clientId, subject, signIn) {
   return body.access_token;
 }
 
+function shellQuote(text) {
+  return `'${text.replace(/'/g, "'\\''")}'`;
+}
+
+function curlOf(method, url, token, body) {
+  const lines = [`curl -s -i -X ${method} ${shellQuote(url)}`, `-H ${shellQuote(`Authorization: Bearer ${token}`)}`];
+  if (body) lines.push("-H 'Content-Type: application/json'", `-d ${shellQuote(body)}`);
+  return lines.join(" \\\n  ");
+}
+
+// Prefill from the chosen operation (path with its parameters' examples, body from the request example) and
+// offer only the clients the layer rule and their scopes let call it.
+function prefill(operation, client, path, body) {
+  const chosen = operation.selectedOptions[0];
+  path.value = chosen.dataset.path;
+  body.value = chosen.dataset.body;
+  const allowed = chosen.dataset.clients.split(" ").filter(Boolean);
+  Array.from(client.options).forEach((option) => { option.disabled = !allowed.includes(option.value); });
+  if (!allowed.includes(client.value) && allowed.length) client.value = allowed[0];
+}
+
+function showHeaders(table, headers) {
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  Array.from(headers.entries()).sort().forEach(([name, value]) => {
+    const row = body.insertRow();
+    row.className = "response-header";
+    row.insertCell().textContent = name;
+    row.insertCell().textContent = value;
+  });
+}
+
 function setUpTryIt() {
   const form = document.getElementById("try-it-form");
   if (!form) return;
   const operation = document.getElementById("try-operation");
+  const client = document.getElementById("try-client");
   const path = document.getElementById("try-path");
-  operation.addEventListener("change", () => { path.value = operation.value.split(" ")[1]; });
+  const bodyInput = document.getElementById("try-body");
+  prefill(operation, client, path, bodyInput);
+  operation.addEventListener("change", () => prefill(operation, client, path, bodyInput));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const result = document.getElementById("try-result");
@@ -52,19 +87,21 @@ function setUpTryIt() {
     status.textContent = "…";
     output.textContent = "";
     try {
-      const client = document.getElementById("try-client");
       const user = client.selectedOptions[0].dataset.user === "yes";
       const subjectInput = document.getElementById("try-subject");
       const signIn = document.getElementById("try-sign-in");
       const token = await obtainToken(client.value, user && subjectInput ? subjectInput.value : null,
                                       signIn ? signIn.value.trim() : null);
-      const method = operation.value.split(" ")[0];
-      const body = document.getElementById("try-body").value.trim();
+      const method = operation.selectedOptions[0].dataset.method;
+      const body = method === "GET" ? "" : bodyInput.value.trim();
       const headers = { Authorization: `Bearer ${token}` };
       if (body) headers["Content-Type"] = "application/json";
-      const response = await fetch(path.value, { method, headers, body: body && method !== "GET" ? body : undefined });
+      const response = await fetch(path.value, { method, headers, body: body || undefined });
       status.textContent = `${response.status} ${response.statusText}`;
       correlation.textContent = `correlation id ${response.headers.get("x-correlation-id") || "-"}`;
+      showHeaders(document.getElementById("try-headers"), response.headers);
+      document.getElementById("try-curl").textContent = curlOf(method, new URL(path.value, window.location.href).href,
+                                                               token, body);
       const text = await response.text();
       try { output.textContent = JSON.stringify(JSON.parse(text), null, 2); } catch { output.textContent = text; }
     } catch (error) {

@@ -30,11 +30,14 @@ from contracts.canonical import (
     InvoiceState,
     LegalEntity,
     Page,
+    PostalAddress,
     Posting,
     ProjectDimension,
     RevenueMethod,
     RevenueSchedule,
     ScheduleLine,
+    TaxCategory,
+    TaxLine,
     UnusedHoursRule,
     decimal_text,
     plain_decimal,
@@ -85,7 +88,8 @@ SOURCE_KINDS: dict[str, Kind] = {"time_entry": "time_entry", "expense": "expense
 
 CUSTOMER_FIELDS = {"customerNumber": "/id", "companyName": "/name", "currency": "/billing_currency",
                    "subsidiaryCode": "/legal_entity_id", "taxRegion": "/tax_jurisdiction",
-                   "externalCrmId": "/external_ids/crm"}
+                   "externalCrmId": "/external_ids/crm", "billingAddress": "/address", "vatRegNumber": "/vat_number",
+                   "peppolId": "/einvoice_endpoint_id"}
 CONTRACT_FIELDS = {"contractNumber": "/id", "customerId": "/customer_id", "subsidiaryCode": "/legal_entity_id",
                    "description": "/name", "currency": "/currency", "billingMethod": "/billing_model",
                    "nteAmountMinor": "/nte_amount", "startDate": "/start_date", "endDate": "/end_date",
@@ -101,7 +105,7 @@ POSTING_FIELDS = {"sourceDocumentType": "/source_type", "sourceDocumentId": "/so
                   "transactionDate": "/work_date", "quantity": "/quantity", "amountMinor": "/amount",
                   "currencyCode": "/currency", "fromDate": "/from_date", "toDate": "/to_date"}
 INVOICE_FIELDS = {"customerId": "/customer_id", "contractNumber": "/contract_id", "subsidiaryCode": "/legal_entity_id",
-                  "currencyCode": "/currency", "periodName": "/period", "lines": "/lines"}
+                  "currencyCode": "/currency", "periodName": "/period", "lines": "/lines", "taxLines": "/tax_lines"}
 INVOICE_LINE_FIELDS = {"description": "/description", "quantity": "/quantity", "unitPriceMinor": "/unit_price",
                        "amountMinor": "/amount", "sourceType": "/source_type", "sourceRefs": "/source_ids"}
 _LINE_PATH = re.compile(r"^lines\[(\d+)\]\.(\w+)$")
@@ -158,7 +162,9 @@ class ErpKeys:
 def legal_entity_from_vendor(body: dict[str, Any]) -> LegalEntity:
     return LegalEntity(id=to_canonical("legal_entity", body["subsidiaryCode"]),
                        external_ids={"erp": str(body["internalId"])}, name=body["legalName"],
-                       country=body["country"], functional_currency=body["baseCurrency"])
+                       country=body["country"], functional_currency=body["baseCurrency"],
+                       vat_number=body.get("vatRegNumber"), einvoice_endpoint_id=body.get("peppolId"),
+                       tax_registration_id=body.get("federalTaxId"))
 
 
 def period_from_vendor(body: dict[str, Any]) -> AccountingPeriod:
@@ -174,7 +180,46 @@ def customer_from_vendor(body: dict[str, Any]) -> Customer:
     return Customer(id=to_canonical("customer", body["customerNumber"]), external_ids=external,
                     name=body["companyName"], billing_currency=body["currency"],
                     legal_entity_id=to_canonical("legal_entity", body["subsidiaryCode"]),
-                    tax_jurisdiction=body.get("taxRegion") or "")
+                    tax_jurisdiction=body.get("taxRegion") or "",
+                    address=address_from_vendor(body.get("billingAddress")),
+                    vat_number=body.get("vatRegNumber") or None, einvoice_endpoint_id=body.get("peppolId") or None)
+
+
+def address_from_vendor(body: dict[str, str] | None) -> PostalAddress | None:
+    if not body or not body.get("country"):
+        return None
+    return PostalAddress(country=body["country"], line1=body.get("addr1", ""), city=body.get("city", ""),
+                         postal_code=body.get("zip", ""), region=body.get("state", ""))
+
+
+def address_to_vendor(address: PostalAddress | None) -> dict[str, str] | None:
+    if address is None:
+        return None
+    fields = {"addr1": address.line1, "city": address.city, "zip": address.postal_code, "state": address.region,
+              "country": address.country}
+    return {key: value for key, value in fields.items() if value}
+
+
+TAX_CODES: dict[str, TaxCategory] = {"S": "standard", "Z": "zero_rated", "E": "exempt", "AE": "reverse_charge",
+                                     "O": "outside_scope"}
+TAX_CODES_VENDOR = {v: k for k, v in TAX_CODES.items()}
+
+
+def tax_lines_from_vendor(body: dict[str, Any], currency: str) -> list[TaxLine]:
+    return [TaxLine(jurisdiction=line["jurisdiction"], category=TAX_CODES[line["taxCode"]],
+                    rate_percent=plain_decimal(Decimal(line["ratePercent"])),
+                    taxable_amount=from_minor(line["taxableMinor"], currency),
+                    tax_amount=from_minor(line["taxMinor"], currency), exemption_reason=line.get("exemptionText"))
+            for line in body.get("taxLines") or []]
+
+
+def tax_lines_to_vendor(lines: Iterable[TaxLine], currency: str) -> list[dict[str, Any]]:
+    return [{"taxCode": TAX_CODES_VENDOR[line.category], "jurisdiction": line.jurisdiction,
+             "ratePercent": decimal_text(line.rate_percent),
+             "taxableMinor": to_minor(line.taxable_amount, currency, f"/tax_lines/{index}/taxable_amount"),
+             "taxMinor": to_minor(line.tax_amount, currency, f"/tax_lines/{index}/tax_amount"),
+             **({"exemptionText": line.exemption_reason} if line.exemption_reason else {})}
+            for index, line in enumerate(lines)]
 
 
 def customer_to_vendor(customer: Customer | CustomerCreate) -> dict[str, Any]:
@@ -183,6 +228,12 @@ def customer_to_vendor(customer: Customer | CustomerCreate) -> dict[str, Any]:
         "subsidiaryCode": reference("legal_entity", customer.legal_entity_id, "/legal_entity_id"),
         "taxRegion": customer.tax_jurisdiction or None,
     }
+    if customer.address is not None:
+        body["billingAddress"] = address_to_vendor(customer.address)
+    if customer.vat_number:
+        body["vatRegNumber"] = customer.vat_number
+    if customer.einvoice_endpoint_id:
+        body["peppolId"] = customer.einvoice_endpoint_id
     if customer.id is not None:
         body["customerNumber"] = reference("customer", customer.id, "/id")
     if customer.external_ids.get("crm"):
@@ -366,6 +417,7 @@ def invoice_from_vendor(body: dict[str, Any], keys: ErpKeys) -> Invoice:
         subtotal=from_minor(body["subtotalMinor"], currency), tax=from_minor(body["taxMinor"], currency),
         total=from_minor(body["totalMinor"], currency), state=INVOICE_STATE[body["status"]],
         issue_date=dt.date.fromisoformat(body["invoiceDate"]) if body.get("invoiceDate") else None,
+        tax_lines=tax_lines_from_vendor(body, currency),
     )
 
 
@@ -411,6 +463,7 @@ def invoice_to_vendor(invoice: Invoice, keys: ErpKeys) -> dict[str, Any]:
         "taxMinor": to_minor(invoice.tax, currency, "/tax"), "totalMinor": to_minor(invoice.total, currency, "/total"),
         "status": INVOICE_STATE_VENDOR[invoice.state],
         "invoiceDate": invoice.issue_date.isoformat() if invoice.issue_date else None,
+        **({"taxLines": tax_lines_to_vendor(invoice.tax_lines, currency)} if invoice.tax_lines else {}),
     }
 
 
@@ -753,6 +806,8 @@ class SandboxErp:
             "currencyCode": data.currency, "periodName": period_name(data.period) if data.period else None,
             "lines": invoice_lines_to_vendor(data.lines, data.currency),
         }
+        if data.tax_lines:
+            body["taxLines"] = tax_lines_to_vendor(data.tax_lines, data.currency)
         status, created = await self._call("POST", "/api/v1/invoices", json=body, what="invoice",
                                            field_map={}, idempotency_key=idempotency_key, expect=(400,))
         if status == 400:

@@ -9,8 +9,11 @@ Tryton computes (the demo company has no taxes configured). Voiding a draft is T
 What Tryton lacks is kept by the psgateway Tryton module: service contracts (``psgw.contract``: billing model,
 NTE, rate card, status, revision, total value, retainer fee and hours allowance, and fixed-fee instalments in
 ``psgw.contract.schedule_line``), the project's financial dimension (``project.work.psgw_dimension``) and
-postings (``psgw.posting``, unique per source in SQL: a source is posted once, whatever retries). Tryton keeps
-no revenue schedules in this module set: that list is empty.
+postings (``psgw.posting``, unique per source and kind in SQL: a source is posted once and reversed at most once,
+whatever retries; a reversal is the module's record too, as Tryton has none for it). Credit notes are Tryton's
+own (``account.invoice`` ``_credit``, posted by ``post``; the module's ``psgw_credit`` does both in one Tryton
+transaction, limited to the credited lines). Tryton keeps no revenue schedules in this module set: that list is
+empty.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import uuid as uuid_module
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
+
+from msgspec.structs import replace
 
 from contracts.canonical import (
     AccountingPeriod,
@@ -65,9 +70,12 @@ CONTRACT_FIELDS = ["number", "party.code", "company.party.code", "name", "curren
                    "unused_hours", "schedule_lines"]
 SCHEDULE_LINE_FIELDS = ["contract", "line_no", "period", "date", "amount", "percent_complete", "description"]
 POSTING_FIELDS = ["source_type", "source_ref", "work.number", "contract.number", "company.party.code", "date",
-                  "quantity", "amount", "currency.code", "create_date"]
+                  "quantity", "amount", "currency.code", "create_date", "reverses"]
 INVOICE_FIELDS = ["number", "party.code", "psgw_contract.number", "company.party.code", "currency.code",
-                  "psgw_period", "lines", "untaxed_amount", "tax_amount", "total_amount", "state", "invoice_date"]
+                  "psgw_period", "lines", "untaxed_amount", "tax_amount", "total_amount", "state", "invoice_date",
+                  "psgw_credits"]
+# Customer invoices, not the credit notes against them (also ``out`` invoices in Tryton).
+INVOICES_ONLY: list[Any] = [("type", "=", "out"), ("psgw_credits", "=", None)]
 INVOICE_LINE_FIELDS = ["description", "quantity", "unit_price", "amount", "psgw_source_type", "psgw_source_refs"]
 INVOICE_STATE: dict[str, InvoiceState] = {"draft": "draft", "validated": "draft", "posted": "posted",
                                           "paid": "paid", "cancelled": "void"}
@@ -164,7 +172,19 @@ def posting_from_row(row: dict[str, Any]) -> Posting:
         legal_entity_id=to_canonical("legal_entity", nested(row, "company.party.code") or ""),
         work_date=row["date"], quantity=plain_decimal(Decimal(row["quantity"])), amount=money(row["amount"]),
         currency=nested(row, "currency.code") or "", posted_at=row.get("create_date"),
+        reverses_posting_id=to_canonical("posting", f"JE-{row['reverses']}") if row.get("reverses") else None,
     )
+
+
+def credit_note_from_rows(row: dict[str, Any], lines: Iterable[dict[str, Any]]) -> CreditNote:
+    """A Tryton credit note (a customer invoice of negated lines) as the canonical one: what it takes back, as
+    positive amounts."""
+    credited = invoice_from_rows({**row, "psgw_contract": None}, lines)
+    return CreditNote(
+        id=to_canonical("credit_note", f"CM-{row['id']}"), external_ids=credited.external_ids,
+        invoice_id=to_canonical("invoice", f"INV-{row['psgw_credits']}"), currency=credited.currency,
+        lines=[replace(line, quantity=-line.quantity, amount=-line.amount) for line in credited.lines],
+        subtotal=-credited.subtotal, tax=-credited.tax, total=-credited.total, issue_date=credited.issue_date)
 
 
 def invoice_from_rows(row: dict[str, Any], lines: Iterable[dict[str, Any]]) -> Invoice:
@@ -422,8 +442,8 @@ class TrytonErp(TrytonRecords):
     # postings
 
     async def _posting_for(self, source_type: str, source_ref: str) -> dict[str, Any] | None:
-        return await self.first("psgw.posting", [("source_type", "=", source_type), ("source_ref", "=", source_ref)],
-                                POSTING_FIELDS)
+        return await self.first("psgw.posting", [("source_type", "=", source_type), ("source_ref", "=", source_ref),
+                                                 ("kind", "=", "posting")], POSTING_FIELDS)
 
     async def _period_closed(self, company: int, day: dt.date) -> bool:
         period = await self.first("account.period", [("fiscalyear.company", "=", company), ("type", "=", "standard"),
@@ -482,20 +502,81 @@ class TrytonErp(TrytonRecords):
 
     async def credit_invoice(self, invoice_id: str, data: CreditNoteCreate, idempotency_key: str | None
                              ) -> CreditNote:
-        # Tryton credits an invoice natively (account.invoice credit); wiring it (and the lines to credit) into
-        # this adapter is not done yet, so the ERP says so plainly and the caller holds the work.
-        raise ProblemError(f"{VENDOR} does not issue credit notes through this adapter yet", status=501,
-                           slug="not-supported-by-vendor", title="Not implemented", downstream=VENDOR)
+        """Tryton's own credit note for the lines asked (``account.invoice`` ``_credit`` and ``post``, in one
+        Tryton transaction by the module's ``psgw_credit``): a source is never credited beyond what the invoice
+        billed for it, and the same Idempotency-Key answers the same credit note."""
+        vendor_id = _invoice_key(invoice_id)
+        rows = await self.rpc.search_read("account.invoice", [("id", "=", vendor_id), *INVOICES_ONLY], ["state"])
+        if not rows:
+            raise NotFound(f"no invoice {invoice_id!r}", slug="unknown-id")
+        state = INVOICE_STATE.get(rows[0]["state"], rows[0]["state"])
+        if state not in ("posted", "paid"):
+            raise Conflict(f"a {state} invoice is not credited", slug="invalid-transition", state=state)
+        asked = [{"source_refs": [source_to_row(line.source_type, s, f"/lines/{i}/source_ids/{n}")
+                                  for n, s in enumerate(line.source_ids)],
+                  "quantity": line.quantity, "unit_price": line.unit_price, "description": line.description}
+                 for i, line in enumerate(data.lines)]
+        for index, line in enumerate(asked):
+            if not line["source_refs"]:
+                raise Unprocessable("a credited line names the sources it takes back", slug="validation-failed",
+                                    errors=[FieldError(pointer=f"/lines/{index}/source_ids", detail="is empty")])
+        try:
+            credited = await self.rpc.call("model.account.invoice.psgw_credit", [vendor_id], asked, idempotency_key)
+        except Unprocessable as exc:  # a source not billed, or not for that much
+            raise Unprocessable(exc.detail or "", slug="validation-failed", downstream=VENDOR,
+                                errors=[FieldError(pointer="/lines", detail=exc.detail or "")]) from exc
+        return await self._credit_note(int(credited))
+
+    async def _credit_note(self, vendor_id: int) -> CreditNote:
+        row, = await self.rpc.read("account.invoice", [vendor_id], INVOICE_FIELDS)
+        lines = await self.rpc.search_read("account.invoice.line", [("invoice", "=", vendor_id)],
+                                           INVOICE_LINE_FIELDS, order=[("sequence", "ASC"), ("id", "ASC")])
+        return credit_note_from_rows(row, lines)
 
     async def list_credit_notes(self, *, invoice_id: str | None, cursor: str | None,
                                 limit: int) -> Page[CreditNote]:
-        return Page(items=[])
+        domain: list[Any] = [("type", "=", "out"), ("psgw_credits", "!=", None)]
+        if invoice_id is not None:
+            key = to_business_key("invoice", invoice_id) if is_canonical("invoice", invoice_id) else ""
+            if not key.startswith("INV-") or not key[4:].isdigit():
+                return Page(items=[])
+            domain.append(("psgw_credits", "=", int(key[4:])))
+        rows, next_cursor = await self.page("account.invoice", domain, ["id"], cursor, limit)
+        return Page(items=[await self._credit_note(r["id"]) for r in rows], next_cursor=next_cursor)
 
     async def reverse_posting(self, posting_id: str, on: dt.date) -> tuple[Posting, bool]:
-        # psgw.posting keeps one row per source (its unique constraint); reversals need the module to grow a
-        # reference to the reversed row first. Until then the ERP says so plainly and the caller holds the work.
-        raise ProblemError(f"{VENDOR} does not reverse postings through this adapter yet", status=501,
-                           slug="not-supported-by-vendor", title="Not implemented", downstream=VENDOR)
+        """The reversal of a posting: its negative, referencing it, dated ``on`` in an open period, at most once
+        (asking again answers the first reversal). ``psgw.posting`` is the module's record (it books no journal
+        entry), so the reversal is the module's too: Tryton has no native reversal for it."""
+        key = to_business_key("posting", posting_id) if is_canonical("posting", posting_id) else ""
+        if not key.startswith("JE-") or not key[3:].isdigit():
+            raise NotFound(f"no posting {posting_id!r}", slug="unknown-id")
+        rows = await self.rpc.search_read("psgw.posting", [("id", "=", int(key[3:]))],
+                                          [*POSTING_FIELDS, "kind", "company", "work", "contract", "currency",
+                                           "timesheet_line"])
+        if not rows:
+            raise NotFound(f"no posting {posting_id!r}", slug="unknown-id")
+        original = rows[0]
+        if original["kind"] != "posting":
+            raise Conflict("a reversal is not reversed", slug="invalid-transition", state="reversal")
+        if existing := await self.first("psgw.posting", [("reverses", "=", original["id"])], POSTING_FIELDS):
+            return posting_from_row(existing), False
+        if await self._period_closed(original["company"], on):
+            raise Unprocessable(f"the accounting period of {on} is closed (or not open) in {VENDOR}",
+                                slug="period-closed", errors=[FieldError(
+                                    pointer="/on", detail="falls in a closed accounting period")], downstream=VENDOR)
+        values = {"source_type": original["source_type"], "source_ref": original["source_ref"], "kind": "reversal",
+                  "reverses": original["id"], "work": original["work"], "contract": original["contract"],
+                  "company": original["company"], "date": on, "quantity": -Decimal(original["quantity"]),
+                  "amount": -Decimal(original["amount"]), "currency": original["currency"],
+                  "timesheet_line": original["timesheet_line"]}
+        try:
+            created, = await self.rpc.create("psgw.posting", [values], field_map=POSTING_LABELS)
+        except Unprocessable:
+            if existing := await self.first("psgw.posting", [("reverses", "=", original["id"])], POSTING_FIELDS):
+                return posting_from_row(existing), False  # the unique constraint: reversed by a concurrent call
+            raise
+        return posting_from_row((await self.rpc.read("psgw.posting", [created], POSTING_FIELDS))[0]), True
 
     async def list_postings(self, filters: PostingFilter, *, cursor: str | None, limit: int) -> Page[Posting]:
         domain: list[Any] = []
@@ -582,8 +663,7 @@ class TrytonErp(TrytonRecords):
 
     async def post_invoice(self, invoice_id: str) -> Invoice:
         vendor_id = _invoice_key(invoice_id)
-        rows = await self.rpc.search_read("account.invoice", [("id", "=", vendor_id), ("type", "=", "out")],
-                                          ["state"])
+        rows = await self.rpc.search_read("account.invoice", [("id", "=", vendor_id), *INVOICES_ONLY], ["state"])
         if not rows:
             raise NotFound(f"no invoice {invoice_id!r}", slug="unknown-id")
         state = rows[0]["state"]
@@ -596,8 +676,7 @@ class TrytonErp(TrytonRecords):
 
     async def void_invoice(self, invoice_id: str) -> Invoice:
         vendor_id = _invoice_key(invoice_id)
-        rows = await self.rpc.search_read("account.invoice", [("id", "=", vendor_id), ("type", "=", "out")],
-                                          ["state"])
+        rows = await self.rpc.search_read("account.invoice", [("id", "=", vendor_id), *INVOICES_ONLY], ["state"])
         if not rows:
             raise NotFound(f"no invoice {invoice_id!r}", slug="unknown-id")
         if rows[0]["state"] in ("draft", "validated"):
@@ -610,13 +689,13 @@ class TrytonErp(TrytonRecords):
 
     async def get_invoice(self, invoice_id: str) -> Invoice:
         vendor_id = _invoice_key(invoice_id)
-        if await self.id_of("account.invoice", [("id", "=", vendor_id), ("type", "=", "out")]) is None:
+        if await self.id_of("account.invoice", [("id", "=", vendor_id), *INVOICES_ONLY]) is None:
             raise NotFound(f"no invoice {invoice_id!r}", slug="unknown-id")
         return await self._invoice(vendor_id)
 
     async def list_invoices(self, *, contract_id: str | None, state: InvoiceState | None, period: str | None,
                             cursor: str | None, limit: int) -> Page[Invoice]:
-        domain: list[Any] = [("type", "=", "out")]
+        domain: list[Any] = list(INVOICES_ONLY)
         if state is not None:
             domain.append(("state", "in", [k for k, v in INVOICE_STATE.items() if v == state]))
         if period is not None:

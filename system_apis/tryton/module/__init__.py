@@ -5,5 +5,6 @@ that ``python -m system_apis.tryton`` writes into its data dir. Native Tryton re
 reference (parties, companies, employees and cost prices, project works, timesheet works and lines,
 fiscal periods, invoices, opportunities); this module adds the approval workflow of timesheet lines and the
 services-firm records Tryton has no model for (contracts with NTE and rate cards, staffing assignments,
-exactly-once postings), each a plain ``psgw.*`` model or a ``psgw_*`` field.
+exactly-once postings and their reversals), each a plain ``psgw.*`` model or a ``psgw_*`` field, and one method,
+``account.invoice.psgw_credit``, that issues Tryton's own credit note for some lines of a posted invoice.
 """

@@ -2,8 +2,13 @@
 changed. Every added field is named ``psgw_*`` and every added model ``psgw.*`` so a Tryton user sees at once
 what the gateway owns."""
 
+from decimal import Decimal
+
+from trytond.exceptions import UserError
+from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, Unique, fields
 from trytond.pool import PoolMeta
+from trytond.rpc import RPC
 
 BILLING_MODELS = [("time_and_materials", "Time and materials"), ("fixed_fee", "Fixed fee"),
                   ("milestone", "Milestone"), ("retainer", "Retainer")]
@@ -176,7 +181,10 @@ class Assignment(ModelSQL, ModelView):
 
 
 class Posting(ModelSQL, ModelView):
-    "A billable item booked for invoicing; the unique constraint makes a source posted at most once."
+    """A billable item booked for invoicing; the unique constraint makes a source posted at most once and reversed
+    at most once. A reversal (a correction took the source back) is the negative of the posting it names
+    (``reverses``), dated in an open period; Tryton has no reversal of its own for this record, which books no
+    journal entry."""
     __name__ = 'psgw.posting'
     source_type = fields.Char("Source Type", required=True)
     source_ref = fields.Char("Source", required=True)
@@ -188,13 +196,19 @@ class Posting(ModelSQL, ModelView):
     amount = fields.Numeric("Amount", digits=(14, 2), required=True)
     currency = fields.Many2One('currency.currency', "Currency", required=True)
     timesheet_line = fields.Many2One('timesheet.line', "Timesheet Line")
+    kind = fields.Selection([("posting", "Posting"), ("reversal", "Reversal")], "Kind", required=True)
+    reverses = fields.Many2One('psgw.posting', "Reverses")
 
     @classmethod
     def __setup__(cls) -> None:
         super().__setup__()
         t = cls.__table__()
-        cls._sql_constraints = [('source_unique', Unique(t, t.source_type, t.source_ref),
+        cls._sql_constraints = [('source_kind_unique', Unique(t, t.source_type, t.source_ref, t.kind),
                                  'psgateway.msg_posting_source_unique')]
+
+    @classmethod
+    def default_kind(cls) -> str:
+        return "posting"
 
 
 class Invoice(metaclass=PoolMeta):
@@ -202,6 +216,60 @@ class Invoice(metaclass=PoolMeta):
     psgw_contract = fields.Many2One('psgw.contract', "Contract")
     psgw_period = fields.Char("Billing Period")
     psgw_request = fields.Char("Request Key")
+    psgw_credits = fields.Many2One('account.invoice', "Credits Invoice", readonly=True)
+
+    @classmethod
+    def __setup__(cls) -> None:
+        super().__setup__()  # type: ignore[misc]  # account.invoice's, through the pool
+        cls.__rpc__.update({'psgw_credit': RPC(readonly=False, instantiate=0, result=int, fresh_session=True)})
+
+    @classmethod
+    def psgw_credit(cls, invoices: list, lines: list, request_key: str | None) -> int:
+        """Credit some lines of one posted customer invoice with Tryton's own credit note (the invoice's
+        ``_credit``: a customer invoice of the negated lines, each line's ``origin`` the line it credits), posted
+        by Tryton's ``post``, in one transaction. ``lines``: dicts of ``source_refs`` (a list), ``quantity``,
+        ``unit_price`` and ``description``. A source is never credited beyond what the invoice billed for it; the
+        same ``request_key`` answers the same credit note."""
+        invoice, = invoices
+        cls.lock([invoice])  # concurrent credits of one invoice: one at a time, so the bound below holds
+        if request_key and (done := cls.search([('psgw_request', '=', request_key),
+                                                 ('psgw_credits', '=', invoice.id)], limit=1)):
+            return done[0].id
+        if invoice.type != 'out' or invoice.state not in ('posted', 'paid'):
+            raise UserError(gettext('psgateway.msg_credit_not_posted'))
+        left: dict[str, Decimal] = {}
+        for line in invoice.lines:
+            for ref in (line.psgw_source_refs or '').split():
+                left[ref] = left.get(ref, Decimal(0)) + line.amount
+        for note in cls.search([('psgw_credits', '=', invoice.id)]):
+            for line in note.lines:
+                for ref in (line.psgw_source_refs or '').split():
+                    left[ref] = left.get(ref, Decimal(0)) + line.amount  # credited lines are negative
+        credit = invoice._credit(psgw_credits=invoice.id, psgw_request=request_key)
+        credited = []
+        for asked in lines:
+            refs = list(asked['source_refs'])
+            original = next((o for o in invoice.lines if set(refs) <= set((o.psgw_source_refs or '').split())),
+                            None)
+            if original is None:
+                raise UserError(gettext('psgateway.msg_credit_source_not_billed', source=' '.join(refs)))
+            line = original._credit()
+            quantity = Decimal(str(asked['quantity']))
+            line.quantity = -float(quantity)  # a Float field in Tryton
+            line.unit_price = Decimal(str(asked['unit_price']))
+            line.description = asked['description']
+            line.psgw_source_type = original.psgw_source_type
+            line.psgw_source_refs = ' '.join(refs)
+            amount = invoice.currency.round(quantity * line.unit_price)
+            for ref in refs:
+                if left.get(ref, Decimal(0)) < amount:
+                    raise UserError(gettext('psgateway.msg_credit_beyond_billed', source=ref))
+                left[ref] -= amount
+            credited.append(line)
+        credit.lines = credited
+        credit.save()
+        cls.post([credit])
+        return credit.id
 
 
 class InvoiceLine(metaclass=PoolMeta):

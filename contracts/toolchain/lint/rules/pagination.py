@@ -43,8 +43,8 @@ def list_response_schema(context: LintContext, site: OperationSite) -> dict[str,
 )
 def cursor_pagination(context: LintContext) -> Iterator[Violation]:
     for site in context.operations:
-        if site.method != "get":
-            continue
+        if site.method != "get" or site.path.endswith("}"):
+            continue  # a GET of one resource by its id is not a list, whatever its body holds
         page = list_response_schema(context, site)
         if page is None:
             continue

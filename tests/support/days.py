@@ -22,3 +22,8 @@ def a_day_of_its_own() -> dt.date:
 def week_of(day: dt.date) -> dt.date:
     """The Monday the day's week starts on (the week a phone reads and submits)."""
     return day - dt.timedelta(days=day.weekday())
+
+
+def this_monday() -> dt.date:
+    """The Monday of the current week (UTC)."""
+    return week_of(dt.datetime.now(dt.UTC).date())

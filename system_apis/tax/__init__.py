@@ -1,0 +1,1 @@
+"""Tax system API v1 (contracts/system/tax/v1.yaml)."""
