@@ -54,6 +54,7 @@ class ExpenseRecord(msgspec.Struct, kw_only=True):
     state: ExpenseState
     reason_codes: list[ExpenseReasonCode]
     approver_id: str | None = None
+    decision_reason: str | None = None
     erp_posting_id: str | None = None
     invoice_id: str | None = None
     created_at: Instant

@@ -79,6 +79,7 @@ def record(row: Any, invoice_id: str | None = None) -> ExpenseRecord:
         state=row.state,
         reason_codes=list(row.reason_codes),
         approver_id=row.approver_id,
+        decision_reason=row.decision_reason,
         erp_posting_id=row.erp_posting_id,
         invoice_id=invoice_id,
         created_at=row.created_at,
@@ -177,7 +178,7 @@ class ExpenseService:
             changed = await uow.conn.execute(
                 expenses.update()
                 .where(expenses.c.id == expense_id, expenses.c.state == "submitted")
-                .values(state=to_state, approver_id=data.approver_id, updated_at=utcnow())
+                .values(state=to_state, approver_id=data.approver_id, decision_reason=data.reason, updated_at=utcnow())
             )
             if changed.rowcount != 1:
                 raise Conflict(

@@ -29,6 +29,7 @@ expenses = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("reason_codes", JSONDocument, nullable=False),
     sa.Column("approver_id", sa.String(64), nullable=True),
+    sa.Column("decision_reason", sa.Text, nullable=True),
     sa.Column("erp_posting_id", sa.String(64), nullable=True),
     sa.Column("invoice_id", sa.String(64), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),

@@ -272,3 +272,17 @@ def test_the_managers_inbox_holds_expenses_beside_time(stack: RunningStack, enga
     with stack.client("dashboard-web", subject=engagement["worker_id"]) as consultant:  # not their project
         refused = consultant.post(f"{inbox}/{held['id']}/decisions", json={"decision": "reject"})
         assert refused.status_code in (403, 404)
+
+
+def test_a_rejection_keeps_its_reason_and_posts_nothing(
+    experience: httpx.Client, system: httpx.Client, engagement: dict[str, Any]
+) -> None:
+    captured = ok(experience.post(EXPENSES, json=expense(engagement)), 201)
+    rejected = ok(
+        experience.post(
+            f"{EXPENSES}/{captured['id']}/decisions",
+            json={"approver_id": engagement["manager_id"], "decision": "reject", "reason": "not on this engagement"},
+        )
+    )
+    assert (rejected["state"], rejected["decision_reason"]) == ("rejected", "not on this engagement")
+    assert erp_postings_of(system, captured["id"]) == []
