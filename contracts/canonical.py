@@ -111,6 +111,14 @@ def plain_decimal(value: Decimal) -> Decimal:
     return Decimal(decimal_text(value.normalize()))
 
 
+def role_id(name: str) -> str:
+    """The canonical role id: the role's snake_case name (``data_scientist``), one vocabulary for HR (worker
+    roles and the role list), PSA (assignments) and CRM (rate card lines). Each system spells roles its own way
+    (HR job profile ``JP-DATA_SCIENTIST``, PSA and CRM ``Data Scientist``); its adapter strips the vendor's
+    decoration and maps the name here."""
+    return "_".join(name.strip().lower().replace("-", " ").replace("_", " ").split())
+
+
 class Entity(msgspec.Struct, kw_only=True, omit_defaults=False):
     id: str
     external_ids: ExternalIds = {}

@@ -17,5 +17,9 @@ class ExperienceSettings(TierSettings, kw_only=True):
     dashboard_scope: str = "dashboards:read"
     finance_client_id: str = "finance-web"
     finance_scope: str = "finance:read finance:write finance:month-end"
+    time_client_id: str = "time-web"
+    time_scope: str = "time:read time:write"
+    approvals_client_id: str = "approvals-web"
+    approvals_scope: str = "approvals:read approvals:write"
     # Where browsers reach the gateway (the page calls the dashboards API there); empty: gateway_url.
     public_gateway_url: str = ""

@@ -21,6 +21,7 @@ import httpx
 
 from contracts.toolchain.cli import CommandFailure, contracts, echo_table
 from gateway.launcher import REPO_ROOT, Ports, Stack
+from gateway.mock import mock_command
 from gateway.signin.people import demo_passwords
 
 DEMO_CONSULTANT = "wrk_e1001"
@@ -390,6 +391,7 @@ def issuer_rotate_key(gateway_url: str, token: str | None, client_id: str | None
 
 
 
+contracts.add_command(mock_command)  # psgw contracts mock <layer>/<api>/v<N>: needs the gateway's validate policy
 main.add_command(contracts)  # psgw contracts lint | diff | check-published | validate | list
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from runtime.problems import FieldError, NotFound, Unprocessable
 
 Kind = Literal[
     "worker", "project", "task", "assignment", "customer", "contract", "time_entry", "opportunity", "milestone",
-    "legal_entity", "business_unit", "rate_card", "invoice", "expense", "cost_center", "role", "posting",
+    "legal_entity", "business_unit", "rate_card", "invoice", "expense", "cost_center", "posting",
     "project_dimension", "revenue_schedule", "credit_note", "delivery",
 ]
 
@@ -34,7 +34,6 @@ _FORMS: dict[str, tuple[str, str]] = {
     "invoice": ("inv_", "INV-"),
     "expense": ("exp_", "EX-"),
     "cost_center": ("cc_", "CC-"),
-    "role": ("rol_", "JP-"),
     "posting": ("pst_", "JE-"),
     "project_dimension": ("dim_", "P-"),
     "revenue_schedule": ("rev_", "RS-"),

@@ -25,8 +25,8 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import msgspec
 
+from runtime import cursors
 from runtime.problems import FieldError, ProblemError, Unprocessable
-from system_apis import cursors
 
 VENDOR = "tryton"
 # Tryton names a refused field by its label in quotes: 'A value is required for field "Date" in ...'.

@@ -1,4 +1,5 @@
-"""``psgw contracts ...``: lint, diff, validate and list contracts, and guard published versions in CI.
+"""``psgw contracts ...``: lint, diff, validate and list contracts, guard published versions in CI, and run the
+ecosystem's linters (Spectral, Redocly) over them.
 
 Exit codes: 0 fine, 1 the check failed (lint errors, breaking changes, invalid documents), 2 the command
 could not run (unreadable file, unknown git revision).
@@ -22,6 +23,7 @@ from contracts.toolchain.asyncapi import (
     message_names,
 )
 from contracts.toolchain.catalog import discover_contracts
+from contracts.toolchain.clients import DEFAULT_OUTPUT_DIR, ClientGenerationError, generate_clients
 from contracts.toolchain.diff import (
     ChangeSeverity,
     build_changelog,
@@ -30,6 +32,8 @@ from contracts.toolchain.diff import (
     render_markdown,
     render_text,
 )
+from contracts.toolchain.ecosystem.lint import ecosystem_findings
+from contracts.toolchain.ecosystem.node_tools import DEFAULT_CACHE_DIR, NodeToolsError, ensure_node_tools
 from contracts.toolchain.git_source import GitSourceError, load_contract_at_revision, parse_git_reference
 from contracts.toolchain.lint import expand_contract_paths, has_errors, lint_file
 from contracts.toolchain.loader import ContractDocument, ContractLoadError, load_contract
@@ -115,6 +119,59 @@ def lint_command(root: Path, paths: tuple[Path, ...], output_format: str) -> Non
         raise SystemExit(1)
 
 
+@contracts.command("ecosystem-lint")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_CACHE_DIR,
+    show_default=".cache/node-tools",
+    help="Where the pinned npm tools are installed (once).",
+)
+@click.pass_obj
+def ecosystem_lint_command(root: Path, paths: tuple[Path, ...], cache_dir: Path) -> None:
+    """Spectral (spectral:oas) and Redocly (recommended) over contracts; exit 1 on any error or warning."""
+    files = _targets(paths, root)
+    try:
+        findings = ecosystem_findings(ensure_node_tools(cache_dir), files)
+    except NodeToolsError as error:
+        raise CommandFailure(str(error)) from error
+    for finding in findings:
+        click.echo(finding.format_text())
+    click.echo(f"{len(findings)} finding(s) from Spectral and Redocly in {len(files)} file(s)", err=True)
+    if findings:
+        raise SystemExit(1)
+
+
+@contracts.command("clients")
+@click.option(
+    "--output",
+    "output_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_OUTPUT_DIR,
+    show_default="build/clients",
+    help="Where python/<package> and typescript/<layer>/<api>/v<N>.ts go.",
+)
+@click.option("--api", "apis", multiple=True, metavar="LAYER/API/vN", help="Only this contract (repeatable).")
+@click.option("--python/--no-python", default=True, show_default=True, help="Python packages (openapi-python-client).")
+@click.option(
+    "--typescript/--no-typescript",
+    default=True,
+    show_default=True,
+    help="TypeScript types (openapi-typescript, from npm into .cache/node-tools).",
+)
+@click.pass_obj
+def clients_command(root: Path, output_dir: Path, apis: tuple[str, ...], python: bool, typescript: bool) -> None:
+    """Generate a typed Python client package and TypeScript types for every contract (or --api ones)."""
+    try:
+        generated = generate_clients(root, output_dir, apis=apis, python=python, typescript=typescript)
+    except (ClientGenerationError, NodeToolsError) as error:
+        raise CommandFailure(str(error)) from error
+    for client in generated:
+        made = [str(p) for p in (client.python_package, client.typescript_types) if p is not None]
+        click.echo(f"{client.api}: {', '.join(made)}")
+
+
 @contracts.command("diff")
 @click.argument("old")
 @click.argument("new")
@@ -177,8 +234,12 @@ def validate_command(root: Path, paths: tuple[Path, ...]) -> None:
 
 @contracts.command("asyncapi")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=EVENTS_ASYNCAPI)
-@click.option("--emitters", type=click.Path(exists=True, file_okay=False, path_type=Path), multiple=True,
-              help="A package whose record_event(s) calls must each use a documented event type.")
+@click.option(
+    "--emitters",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    multiple=True,
+    help="A package whose record_event(s) calls must each use a documented event type.",
+)
 def asyncapi_command(path: Path, emitters: tuple[Path, ...]) -> None:
     """Check an AsyncAPI 3.0 event contract (the process events by default), and that emitted types are in it."""
     source = _display(path)
@@ -191,8 +252,9 @@ def asyncapi_command(path: Path, emitters: tuple[Path, ...]) -> None:
     for package in emitters:
         for event_type, sites in sorted(emitted_event_types(package).items()):
             if event_type not in documented:
-                problems.extend(f"{site}: event type {event_type!r} is emitted but not documented in {source}"
-                                for site in sites)
+                problems.extend(
+                    f"{site}: event type {event_type!r} is emitted but not documented in {source}" for site in sites
+                )
     for problem in problems:
         click.echo(problem)
     if problems:

@@ -24,7 +24,7 @@ class SpecProblem:
 def check_references(document: ContractDocument) -> list[SpecProblem]:
     """Every ``$ref`` must be local and resolve: contracts are self-contained and never fetch the network."""
     problems: list[SpecProblem] = []
-    for pointer, reference in _iter_references(document.content, ""):
+    for pointer, reference in iter_references(document.content, ""):
         try:
             document.dereference({"$ref": reference}, pointer)
         except UnresolvableReference as error:
@@ -32,10 +32,10 @@ def check_references(document: ContractDocument) -> list[SpecProblem]:
     return problems
 
 
-def _iter_references(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
+def iter_references(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
     if isinstance(node, list):
         for index, item in enumerate(node):
-            yield from _iter_references(item, f"{pointer}/{index}")
+            yield from iter_references(item, f"{pointer}/{index}")
     elif isinstance(node, Mapping):
         reference = node.get("$ref")
         if isinstance(reference, str):
@@ -43,4 +43,4 @@ def _iter_references(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
         for key, value in node.items():
             # Example and extension values are data: a "$ref" member there is not a reference.
             if key not in ("example", "examples", "default", "const", "enum") and not key.startswith("x-"):
-                yield from _iter_references(value, join_pointer(pointer, key))
+                yield from iter_references(value, join_pointer(pointer, key))

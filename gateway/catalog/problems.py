@@ -100,6 +100,22 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "not-supported": ProblemType(422, "Unprocessable content",
                                  "This backend has no such concept (for example revenue schedules on Tryton); "
                                  "the detail says where it is supported."),
+    # Tax and e-invoicing (README, "Tax and e-invoicing").
+    "no-e-invoice": ProblemType(404, "Not found", "The invoice has no e-invoice yet: it is rendered when the "
+                                "invoice is posted."),
+    "unknown-legal-entity": ProblemType(422, "Unprocessable content",
+                                        "The contract's legal entity is not known, so no tax jurisdiction applies."),
+    "tax-refused": ProblemType(422, "Unprocessable content",
+                               "The region's tax engine refused the calculation; `detail` gives its reason."),
+    "unsupported-country": ProblemType(422, "Unprocessable content",
+                                       "No tax engine covers this country (or US state); see `errors`."),
+    "invalid-vat-number": ProblemType(400, "Bad request", "The VAT number is malformed or fails its check digits "
+                                      "for its country; `errors` points at it."),
+    "currency-mismatch": ProblemType(422, "Unprocessable content",
+                                     "The lines are not in the invoice's currency; one currency per invoice."),
+    "tax-service-unavailable": ProblemType(503, "Service unavailable",
+                                           "The region's tax engine is down; that region's invoices wait in the "
+                                           "exception queue (TAX_SERVICE_UNAVAILABLE) and are retried."),
     "sources-reserved": ProblemType(409, "Conflict", "Another invoice holds these sources (`sources`)."),
     "draft-outdated": ProblemType(409, "Conflict", "Time on the draft was corrected after it was drafted "
                                   "(`time_entry_ids`); void the draft and draft the period again."),

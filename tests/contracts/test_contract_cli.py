@@ -49,10 +49,10 @@ def test_lint_prints_one_line_per_finding_and_fails_on_errors() -> None:
     parsed = [LINT_LINE.match(line) for line in lines]
     assert all(parsed), lines
     assert [(m["rule"], m["line"], m["severity"]) for m in parsed if m] == [
-        ("PSG-601", "50", "ERROR"),
-        ("PSG-103", "60", "WARNING"),
+        ("PSG-601", "56", "ERROR"),
+        ("PSG-103", "67", "WARNING"),
     ]
-    assert lines[0].startswith("tests/contracts/fixtures/lint/experience/valid-examples/v1.yaml:50:15: ERROR ")
+    assert lines[0].startswith("tests/contracts/fixtures/lint/experience/valid-examples/v1.yaml:56:15: ERROR ")
 
 
 def test_lint_warnings_alone_pass() -> None:
@@ -69,7 +69,7 @@ def test_lint_json_output() -> None:
     [finding] = json.loads(out)
     assert finding["rule_id"] == "PSG-703"
     assert finding["severity"] == "error"
-    assert finding["line"] == 127
+    assert finding["line"] == 135
     assert finding["pointer"] == "/components/schemas/TimeEntry/properties/submitted_at"
 
 
@@ -80,7 +80,7 @@ def test_validate_reports_positions_and_fails() -> None:
     code, out, _ = run("validate", LINT / "openapi-invalid" / "v1.yaml", MOBILE_TIME / "v1.yaml")
 
     assert code == 1
-    assert re.search(r"openapi-invalid/v1\.yaml:73:9: \"description\" is a required property", out)
+    assert re.search(r"openapi-invalid/v1\.yaml:81:9: \"description\" is a required property", out)
     assert "mobile-time/v1.yaml: valid OpenAPI 3.1" in out
 
 

@@ -23,6 +23,7 @@ LINT_CASES = [
     ("openapi-version", "PSG-001"),
     ("openapi-invalid", "PSG-001"),
     ("local-references", "PSG-002"),
+    ("no-unused-components", "PSG-003"),
     ("snake-case-properties", "PSG-101"),
     ("kebab-case-paths", "PSG-102"),
     ("plural-collection-names", "PSG-103"),
@@ -31,6 +32,7 @@ LINT_CASES = [
     ("operation-id-camel-case", "PSG-202"),
     ("operation-summary", "PSG-203"),
     ("operation-tags", "PSG-204"),
+    ("operation-description", "PSG-205"),
     ("problem-json-errors", "PSG-301"),
     ("oauth2-undeclared-scope", "PSG-302"),
     ("oauth2-unsecured", "PSG-302"),
@@ -38,8 +40,11 @@ LINT_CASES = [
     ("server-url-matches-location", "PSG-501"),
     ("paths-relative-to-server", "PSG-502"),
     ("api-metadata", "PSG-503"),
+    ("info-contact-license", "PSG-504"),
+    ("tags-declared-and-described", "PSG-505"),
     ("valid-examples", "PSG-601"),
     ("examples-present", "PSG-602"),
+    ("examples-declared-properties", "PSG-603"),
     ("money-as-decimal-string", "PSG-701"),
     ("money-decimal-pattern", "PSG-702"),
     ("date-time-instants", "PSG-703"),
@@ -104,7 +109,7 @@ def test_finding_prints_as_file_line_column_severity_rule() -> None:
     [finding] = lint_file(LINT_FIXTURES / "snake-case-properties" / "v1.yaml", "contracts/x/v1.yaml")
 
     assert finding.format_text() == (
-        "contracts/x/v1.yaml:120:9: ERROR PSG-101 snake-case-properties: "
+        "contracts/x/v1.yaml:128:9: ERROR PSG-101 snake-case-properties: "
         "property 'noteText' is not snake_case (use 'note_text')"
     )
 
@@ -127,9 +132,9 @@ def test_api_id_and_owner_tier_must_match_the_file_location(tmp_path: Path) -> N
     findings = lint_file(moved)
 
     assert [(finding.rule_id, finding.line) for finding in findings] == [
-        ("PSG-503", 7),  # x-owner-tier: experience
-        ("PSG-503", 10),  # x-api-id: experience/clean-contract
-        ("PSG-501", 12),  # url /experience/... instead of /process/...
+        ("PSG-503", 9),  # x-owner-tier: experience
+        ("PSG-503", 12),  # x-api-id: experience/clean-contract
+        ("PSG-501", 14),  # url /experience/... instead of /process/...
     ]
 
 

@@ -16,7 +16,7 @@ def test_every_repository_contract_passes_the_house_lint() -> None:
     result = CliRunner().invoke(contracts, ["lint"])
 
     assert result.exit_code == 0, result.output
-    assert result.output.strip().splitlines()[-1].startswith("0 error(s)")
+    assert result.output.strip().splitlines()[-1].startswith("0 error(s), 0 warning(s)")
 
 
 def _parent_commit() -> str | None:

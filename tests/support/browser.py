@@ -62,3 +62,21 @@ def screenshot(driver: WebDriver, name: str) -> None:
     directory = os.environ.get("PSGW_SCREENSHOTS")
     if directory:
         driver.save_screenshot(str(Path(directory) / f"{name}.png"))
+
+
+def sign_in_on_page(driver: WebDriver, url: str, username: str, password: str, *, shot: str | None = None) -> None:
+    """Open a page, press its Sign in, sign in at the issuer as ``username`` and wait until the page has its answer
+    (``data-sign-in`` on the body: ``done`` or ``failed``)."""
+    driver.get(url)
+    driver.find_element(By.ID, "sign-in-button").click()
+    WebDriverWait(driver, 30).until(lambda d: "/authorize?" in d.current_url)
+    if shot:
+        screenshot(driver, shot)
+    sign_in_at_the_issuer(driver, username, password, back_to=url)
+    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-sign-in"))
+
+
+def text_when(driver: WebDriver, element_id: str, shows: str) -> str:
+    """The element's text once it contains ``shows``."""
+    WebDriverWait(driver, 30).until(lambda d: shows in d.find_element(By.ID, element_id).text)
+    return str(driver.find_element(By.ID, element_id).text)

@@ -40,11 +40,23 @@ def test_worker_filters_and_pages(apis: SystemApis) -> None:
 
 def test_roles_cost_centers_business_units(apis: SystemApis) -> None:
     roles = {r["id"] for r in apis.json("GET", "hr", "/roles", 200)["items"]}
-    assert "rol_data_scientist" in roles and len(roles) == 6
+    assert "data_scientist" in roles and len(roles) == 6
     centers = apis.json("GET", "hr", "/cost-centers", 200, params={"limit": 200})["items"]
     assert {c["business_unit_id"] for c in centers} == {"bu_str", "bu_tec", "bu_dat", "bu_ops"}
     units = apis.json("GET", "hr", "/business-units", 200)["items"]
     assert {u["id"]: u["name"] for u in units}["bu_dat"] == "Data & AI"
+
+
+def test_one_role_vocabulary_across_hr_psa_and_crm(apis: SystemApis) -> None:
+    """The canonical model owns role ids: what HR lists is what workers, assignments and rate cards carry."""
+    roles = {r["id"] for r in apis.json("GET", "hr", "/roles", 200)["items"]}
+    workers = apis.json("GET", "hr", "/workers", 200, params={"limit": 200})["items"]
+    assignments = apis.json("GET", "psa", "/assignments", 200, params={"limit": 200})["items"]
+    cards = apis.json("GET", "crm", "/rate-cards", 200, params={"limit": 200})["items"]
+
+    assert {w["role"] for w in workers} == roles
+    assert {a["role"] for a in assignments} <= roles
+    assert {line["role"] for card in cards for line in card["lines"]} <= roles
 
 
 def test_accounts_are_customers(apis: SystemApis) -> None:

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from runtime import cursors
 from runtime.problems import BadRequest, NotFound, Unprocessable
-from system_apis import cursors
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical
 from system_apis.money import from_minor, to_minor
 
@@ -16,7 +16,7 @@ from system_apis.money import from_minor, to_minor
     ("worker", "E1001", "wrk_e1001"), ("project", "PRJ-4001", "prj_4001"), ("task", "PRJ-4001-T2", "tsk_4001-t2"),
     ("contract", "SOW-2001", "ctr_2001"), ("customer", "C-1001", "cus_1001"), ("time_entry", "TC-100001", "te_100001"),
     ("rate_card", "RC-USD-LEAN", "rc_usd-lean"), ("cost_center", "CC-STR-US", "cc_str-us"),
-    ("role", "JP-SENIOR_CONSULTANT", "rol_senior_consultant"), ("posting", "JE-600001", "pst_600001"),
+    ("posting", "JE-600001", "pst_600001"),
     ("project_dimension", "P-4001", "dim_4001"), ("invoice", "INV-700001", "inv_700001"),
     ("legal_entity", "LE-US", "le_us"),
 ])

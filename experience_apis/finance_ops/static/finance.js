@@ -3,54 +3,11 @@
 // page; every figure comes from the API.
 "use strict";
 
-const API = "/experience/finance-ops/v1";
-const session = { token: null, api: document.querySelector('meta[name="api-base-url"]').content, person: null };
+const { el, say, api, signInFlow } = Pages;
+const finance = api("/experience/finance-ops/v1");
+const call = finance.call;
 // generation: a newer load supersedes an older one still in flight, whose answer is then dropped.
 const queue = { items: new Map(), cursor: null, filters: {}, generation: 0 };
-
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs || {})) {
-    if (value !== null && value !== undefined) node.setAttribute(name, value);
-  }
-  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  return node;
-}
-
-class ProblemError extends Error {
-  constructor(status, problem) {
-    const parts = problem ? [problem.title, problem.detail].filter(Boolean) : [];
-    super(parts.length ? parts.join(": ") : `the API answered ${status}`);
-    this.status = status;
-  }
-}
-
-async function call(method, path, body) {
-  const headers = { Authorization: `Bearer ${session.token}`, Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  let response;
-  try {
-    response = await fetch(session.api + API + path, {
-      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (error) {
-    throw new ProblemError(0, { detail: "the gateway cannot be reached" });
-  }
-  let payload = null;
-  try {
-    payload = await response.json();
-  } catch (error) {
-    payload = null;
-  }
-  if (!response.ok) throw new ProblemError(response.status, payload);
-  return payload;
-}
-
-function say(id, text, kind) {
-  const node = document.getElementById(id);
-  node.textContent = text;
-  node.className = kind || "";
-}
 
 function row(item) {
   const select = el("input", { type: "checkbox", "aria-label": `Select ${item.id}`, "data-select": item.id });
@@ -161,40 +118,11 @@ async function runMonthEnd(event) {
   }
 }
 
-async function signIn(event) {
-  event.preventDefault();
-  say("sign-in-status", "Taking you to sign in…");
-  await PageSignIn.start();
-}
-
-// Back from the sign-in page with a code (or a refusal): the person's own token, checked against the API once.
-async function completeSignIn() {
-  let signedIn;
-  try {
-    signedIn = await PageSignIn.complete();
-    if (!signedIn) return;
-    say("sign-in-status", "Signing in…");
-    session.token = signedIn.token;
-    await call("GET", "/exceptions?limit=1");
-  } catch (error) {
-    session.token = null;
-    say("sign-in-status", `Sign-in failed. ${error.message}`, "error");
-    document.body.setAttribute("data-sign-in", "failed");
-    return;
-  }
-  session.person = signedIn.subject;
-  document.getElementById("sign-in").hidden = true;
-  document.getElementById("workspace").hidden = false;
-  document.getElementById("signed-in").textContent = `Signed in as ${session.person}. Actions are recorded as you.`;
-  await loadQueue(false);
-}
-
 document.addEventListener("DOMContentLoaded", () => {
   const lastMonth = new Date();
   lastMonth.setUTCDate(1);
   lastMonth.setUTCMonth(lastMonth.getUTCMonth() - 1);
   document.getElementById("month").value = lastMonth.toISOString().slice(0, 7);
-  document.getElementById("sign-in-form").addEventListener("submit", signIn);
   document.getElementById("queue-filters").addEventListener("submit", (event) => {
     event.preventDefault();
     loadQueue(false);
@@ -207,5 +135,8 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("retry-selected").addEventListener("click", () => act("retry"));
   document.getElementById("resolve-selected").addEventListener("click", () => act("resolve"));
   document.getElementById("month-end-form").addEventListener("submit", runMonthEnd);
-  completeSignIn();
+  signInFlow(finance, (check) => check("GET", "/exceptions?limit=1"), async (person) => {
+    document.getElementById("signed-in").textContent = `Signed in as ${person}. Actions are recorded as you.`;
+    await loadQueue(false);
+  });
 });

@@ -29,10 +29,11 @@ from contracts.canonical import (
     RateCardLine,
     ScheduleLine,
     UnusedHoursRule,
+    role_id,
 )
+from runtime import cursors
 from runtime.downstream import Downstream
 from runtime.problems import NotFound
-from system_apis import cursors
 from system_apis.crm.models import ChangedObject, RecordChange
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.money import exponent, plain
@@ -257,7 +258,7 @@ def rate_card_from_vendor(card: dict[str, Any], lines: Iterable[dict[str, Any]])
     return RateCard(
         id=to_canonical("rate_card", card["Name"]), external_ids={"crm": card["Id"]},
         name=card["Display_Name__c"], currency=card["CurrencyIsoCode"],
-        lines=[RateCardLine(role=line["Role__c"].strip().lower().replace(" ", "_"),
+        lines=[RateCardLine(role=role_id(line["Role__c"]),
                             hourly_rate=money(line["Hourly_Rate__c"], card["CurrencyIsoCode"]) or Decimal(0),
                             valid_from=dt.date.fromisoformat(line["Effective_From__c"]),
                             valid_to=_date(line.get("Effective_To__c")))

@@ -42,9 +42,9 @@ from contracts.canonical import (
     decimal_text,
     plain_decimal,
 )
+from runtime import cursors
 from runtime.downstream import Downstream
 from runtime.problems import Conflict, NotFound, ProblemError, Unprocessable
-from system_apis import cursors
 from system_apis.erp.models import (
     ContractCreate,
     CreditNoteCreate,

@@ -8,10 +8,10 @@ from typing import Any
 
 import msgspec
 
-from contracts.canonical import BusinessUnit, CostCenter, CostRate, Page, Role, Worker, WorkerStatus
+from contracts.canonical import BusinessUnit, CostCenter, CostRate, Page, Role, Worker, WorkerStatus, role_id
+from runtime import cursors
 from runtime.downstream import Downstream
 from runtime.problems import NotFound
-from system_apis import cursors
 from system_apis.ids import is_canonical, to_business_key, to_canonical
 from system_apis.vendor_errors import vendor_problem
 from system_apis.vendor_keys import KeyMap
@@ -26,7 +26,7 @@ QUERY_FIELDS = {"offset": "/cursor", "limit": "/limit"}
 
 def role_of(job_profile_id: str) -> str:
     """Job profile ``JP-SENIOR_CONSULTANT`` is the canonical role ``senior_consultant``."""
-    return job_profile_id.removeprefix("JP-").lower()
+    return role_id(job_profile_id.removeprefix("JP-"))
 
 
 def job_profile_of(role: str) -> str:
@@ -83,7 +83,7 @@ def worker_to_vendor(worker: Worker) -> dict[str, Any]:
 
 
 def role_from_vendor(body: dict[str, Any]) -> Role:
-    return Role(id=to_canonical("role", body["Job_Profile_ID"]), external_ids={"hr": body["WID"]},
+    return Role(id=role_of(body["Job_Profile_ID"]), external_ids={"hr": body["WID"]},
                 name=body["Name"])
 
 

@@ -15,9 +15,19 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from contracts.canonical import BusinessUnit, CostCenter, CostRate, Page, Role, Worker, WorkerStatus, plain_decimal
+from contracts.canonical import (
+    BusinessUnit,
+    CostCenter,
+    CostRate,
+    Page,
+    Role,
+    Worker,
+    WorkerStatus,
+    plain_decimal,
+    role_id,
+)
+from runtime import cursors
 from runtime.problems import NotFound
-from system_apis import cursors
 from system_apis.ids import is_canonical, to_business_key, to_canonical
 from system_apis.tryton_rpc import TrytonRecords, nested
 
@@ -39,10 +49,6 @@ def cost_rates_of(prices: list[dict[str, Any]], currency: str) -> list[CostRate]
                      valid_from=p["date"],
                      valid_to=ordered[i + 1]["date"] - dt.timedelta(days=1) if i + 1 < len(ordered) else None)
             for i, p in enumerate(ordered)]
-
-
-def role_id(role: str) -> str:
-    return to_canonical("role", "JP-" + role.upper())
 
 
 def worker_from_row(row: dict[str, Any], prices: list[dict[str, Any]], today: dt.date) -> Worker:

@@ -29,10 +29,11 @@ from contracts.canonical import (
     TimeEntry,
     TimeEntryState,
     plain_decimal,
+    role_id,
 )
+from runtime import cursors
 from runtime.downstream import Downstream
 from runtime.problems import Conflict, FieldError, NotFound, ProblemError, Unprocessable
-from system_apis import cursors
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.psa.models import (
     AssignmentCreate,
@@ -82,7 +83,7 @@ VENDOR_BATCH_MAX = 500  # timecards per bulk look-up or bulk status change
 
 
 def role_of(vendor_role: str) -> str:
-    return vendor_role.strip().lower().replace(" ", "_")
+    return role_id(vendor_role)
 
 
 def vendor_role(role: str) -> str:

@@ -3,6 +3,7 @@
 from contracts.toolchain.lint.model import Rule
 from contracts.toolchain.lint.rules import (
     data_types,
+    documentation,
     examples,
     metadata,
     naming,
@@ -21,6 +22,7 @@ RULESET: tuple[Rule, ...] = (
     *security.RULES,
     *pagination.RULES,
     *metadata.RULES,
+    *documentation.RULES,
     *examples.RULES,
     *data_types.RULES,
 )

@@ -1,4 +1,5 @@
-"""PSG-601, PSG-602: examples exist and are valid against their schemas (JSON Schema 2020-12)."""
+"""PSG-601..PSG-603: examples exist, are valid against their schemas (JSON Schema 2020-12) and carry only
+declared properties."""
 
 from __future__ import annotations
 
@@ -56,23 +57,8 @@ def valid_examples(context: LintContext) -> Iterator[Violation]:
     if check_references(document):
         return  # broken references are PSG-002's; schemas cannot be compiled until they resolve
     checker = _ExampleChecker(context)
-    for holder, pointer in iter_schema_holders(document):
-        schema, schema_pointer = holder["schema"], join_pointer(pointer, "schema")
-        if "example" in holder:
-            yield from checker.check(schema, schema_pointer, holder["example"], join_pointer(pointer, "example"))
-        for name, raw in as_mapping(holder.get("examples")).items():
-            example, example_pointer = document.try_dereference(raw, join_pointer(pointer, "examples", name))
-            if isinstance(example, Mapping) and "value" in example:
-                yield from checker.check(
-                    schema, schema_pointer, example["value"], join_pointer(example_pointer, "value")
-                )
-    for site in iter_schemas(document):
-        for index, example in enumerate(as_list(site.schema.get("examples"))):
-            yield from checker.check(site.schema, site.pointer, example, join_pointer(site.pointer, "examples", index))
-        if "example" in site.schema:
-            yield from checker.check(
-                site.schema, site.pointer, site.schema["example"], join_pointer(site.pointer, "example")
-            )
+    for schema, schema_pointer, example, pointer in _iter_examples(context):
+        yield from checker.check(schema, schema_pointer, example, pointer)
 
 
 def _has_example(context: LintContext, media: Mapping[str, Any]) -> bool:
@@ -106,4 +92,98 @@ def examples_present(context: LintContext) -> Iterator[Violation]:
                 yield Violation(pointer, f"{media_type} content has no example")
 
 
-RULES = (valid_examples, examples_present)
+def _iter_examples(context: LintContext) -> Iterator[tuple[Any, str, Any, str]]:
+    """Every (schema, its pointer, example value, its pointer) in the document: media and schema examples."""
+    document = context.document
+    for holder, pointer in iter_schema_holders(document):
+        schema, schema_pointer = holder["schema"], join_pointer(pointer, "schema")
+        if "example" in holder:
+            yield schema, schema_pointer, holder["example"], join_pointer(pointer, "example")
+        for name, raw in as_mapping(holder.get("examples")).items():
+            example, example_pointer = document.try_dereference(raw, join_pointer(pointer, "examples", name))
+            if isinstance(example, Mapping) and "value" in example:
+                yield schema, schema_pointer, example["value"], join_pointer(example_pointer, "value")
+    for site in iter_schemas(document):
+        for index, example in enumerate(as_list(site.schema.get("examples"))):
+            yield site.schema, site.pointer, example, join_pointer(site.pointer, "examples", index)
+        if "example" in site.schema:
+            yield site.schema, site.pointer, site.schema["example"], join_pointer(site.pointer, "example")
+
+
+_OPEN_OBJECT_KEYWORDS = ("additionalProperties", "patternProperties", "unevaluatedProperties")
+
+
+class _DeclaredProperties:
+    """Walks an example beside its schema and names members no schema on the way declares."""
+
+    def __init__(self, context: LintContext) -> None:
+        self._document = context.document
+
+    def undeclared(self, schema: Any, example: Any, pointer: str) -> Iterator[Violation]:
+        schema, _ = self._document.try_dereference(schema, "")
+        if not isinstance(schema, Mapping):
+            return
+        if isinstance(example, list):
+            for index, item in enumerate(example):
+                yield from self.undeclared(schema.get("items"), item, join_pointer(pointer, index))
+            return
+        if not isinstance(example, Mapping):
+            return
+        branches = [
+            self._document.try_dereference(b, "")[0]
+            for b in as_list(schema.get("oneOf")) + as_list(schema.get("anyOf"))
+        ]
+        object_branches = [b for b in branches if isinstance(b, Mapping) and self._declared(b) is not None]
+        if object_branches:
+            best = max(object_branches, key=lambda b: len(set(example) & (self._declared(b) or set())))
+            yield from self.undeclared(best, example, pointer)
+        declared = self._declared(schema)
+        if declared is None:
+            return
+        for key, value in example.items():
+            if key not in declared:
+                yield Violation(join_pointer(pointer, key), f"example member {key!r} is not declared in its schema")
+            else:
+                yield from self.undeclared(self._property_schema(schema, key), value, join_pointer(pointer, key))
+
+    def _declared(self, schema: Mapping[str, Any]) -> set[str] | None:
+        """Property names an object schema declares (allOf included); None when it is open or not an object."""
+        if any(keyword in schema for keyword in _OPEN_OBJECT_KEYWORDS):
+            return None
+        names: set[str] | None = set(as_mapping(schema.get("properties"))) if "properties" in schema else None
+        for part in as_list(schema.get("allOf")):
+            resolved, _ = self._document.try_dereference(part, "")
+            inner = self._declared(resolved) if isinstance(resolved, Mapping) else None
+            if inner is None and isinstance(resolved, Mapping) and any(k in resolved for k in _OPEN_OBJECT_KEYWORDS):
+                return None
+            names = (names or set()) | (inner or set())
+        return names
+
+    def _property_schema(self, schema: Mapping[str, Any], key: str) -> Any:
+        if key in as_mapping(schema.get("properties")):
+            return schema["properties"][key]
+        for part in as_list(schema.get("allOf")):
+            resolved, _ = self._document.try_dereference(part, "")
+            found = self._property_schema(as_mapping(resolved), key)
+            if found is not None:
+                return found
+        return None
+
+
+@rule(
+    "PSG-603",
+    "examples-declared-properties",
+    Severity.WARNING,
+    "An example member its schema does not declare is undocumented behaviour: generated clients drop it and "
+    "readers cannot tell whether it is promised (Redocly no-invalid-media-type-examples).",
+)
+def examples_declared_properties(context: LintContext) -> Iterator[Violation]:
+    walker = _DeclaredProperties(context)
+    seen: set[str] = set()
+    for schema, _, example, pointer in _iter_examples(context):
+        if pointer not in seen:
+            seen.add(pointer)
+            yield from walker.undeclared(schema, example, pointer)
+
+
+RULES = (valid_examples, examples_present, examples_declared_properties)
