@@ -12,8 +12,8 @@ Rules of the model:
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
-from typing import Annotated, Generic, Literal, TypeVar, get_args
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Annotated, Final, Generic, Literal, TypeVar, get_args
 
 import msgspec
 
@@ -109,6 +109,25 @@ def plain_decimal(value: Decimal) -> Decimal:
     """``value`` without trailing zeros (8.00 -> 8, 7.50 -> 7.5) as a Decimal whose ``str`` is its
     :func:`decimal_text` (true for every magnitude from 0.000001 up, which covers hours and money)."""
     return Decimal(decimal_text(value.normalize()))
+
+
+MINUTES_TOLERANCE: Final = Decimal("1e-20")
+
+
+def hours_of_minutes(minutes: int) -> Decimal:
+    """Decimal hours for whole minutes: exact when minutes/60 terminates (450 -> 7.5), else to 28 digits
+    (10 -> 0.1666...7). Minutes are authoritative; these hours are for readers of hours (v1)."""
+    return plain_decimal(Decimal(minutes) / 60)
+
+
+def whole_minutes(hours: Decimal) -> int | None:
+    """The whole minutes ``hours`` names, or None when it names none. Hours written by :func:`hours_of_minutes`
+    carry 28 digits, so they come back to their minutes within ``MINUTES_TOLERANCE`` (10 -> 0.16...67 -> 10)."""
+    if not hours.is_finite():
+        return None
+    minutes = hours * 60
+    whole = minutes.to_integral_value(rounding=ROUND_HALF_EVEN)
+    return int(whole) if abs(minutes - whole) <= MINUTES_TOLERANCE else None
 
 
 def role_id(name: str) -> str:
@@ -302,6 +321,7 @@ class TimeEntry(Entity, kw_only=True):
     project_id: str
     task_id: str | None = None
     work_date: dt.date
+    # Derived from ``minutes`` (:func:`hours_of_minutes`), kept for readers of hours (mobile v1, reports).
     hours: Decimal
     billable: bool = True
     notes: str = ""
@@ -317,6 +337,14 @@ class TimeEntry(Entity, kw_only=True):
     updated_at: Instant | None = None
     # The offline client's own id for the entry: a re-sent entry with the same client_ref is the same entry.
     client_ref: str | None = None
+    # Authoritative: whole minutes worked. Left out (older writers), it is read from ``hours``.
+    minutes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.minutes is None and self.hours.is_finite():
+            self.minutes = int((self.hours * 60).to_integral_value(rounding=ROUND_HALF_EVEN))
+        if self.minutes is not None:
+            self.hours = hours_of_minutes(self.minutes)
 
 
 class Expense(Entity, kw_only=True):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import msgspec
@@ -30,6 +30,12 @@ class ProcessTimeEntry(msgspec.Struct, kw_only=True):
     rejection_reason: str | None = None
     client_ref: str | None = None
     superseded_by_id: str | None = None
+    minutes: int | None = None  # authoritative where given; hours derive from it
+
+    @property
+    def whole_minutes(self) -> int:
+        return self.minutes if self.minutes is not None else int(
+            (self.hours * 60).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
 class ProcessTimeEntryPage(msgspec.Struct, kw_only=True):

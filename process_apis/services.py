@@ -33,7 +33,7 @@ from process_apis.settings import ProcessSettings
 from process_apis.store import metadata
 from process_apis.systems import Systems
 from process_apis.timesheets.corrections import CorrectionService
-from process_apis.timesheets.entry_rules import WorkDateWindow
+from process_apis.timesheets.entry_rules import MinuteGrid, WorkDateWindow
 from process_apis.timesheets.service import TimesheetService
 from process_apis.unit_of_work import UnitOfWorkFactory, Workers
 from runtime.downstream import Downstream
@@ -94,11 +94,12 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
     provisioning = ProvisioningService(uow, systems, lease_seconds=settings.outbox_lease_seconds)
     invoicing = InvoicingService(uow, systems, jobs)
     window = WorkDateWindow(settings.work_date_days_back, settings.work_date_days_ahead)
+    grid = MinuteGrid(settings.minute_granularity)
     await invoicing.adopt_earlier_drafts()
     services = Services(
         settings=settings, db=db, uow=uow, systems=systems, bus=bus, relay=relay, dispatcher=dispatcher, jobs=jobs,
-        billing=billing, exceptions=exceptions, timesheets=TimesheetService(uow, systems, billing, window),
-        corrections=CorrectionService(uow, systems, billing, window),
+        billing=billing, exceptions=exceptions, timesheets=TimesheetService(uow, systems, billing, window, grid),
+        corrections=CorrectionService(uow, systems, billing, window, grid),
         credit_notes=CreditNotes(uow, systems, jobs),
         provisioning=provisioning, crm_feed=CrmFeed(uow, systems, provisioning,
                                                     ContractAmendments(uow, systems, billing)),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import msgspec
+
 from runtime.settings import TierSettings
 
 
@@ -30,6 +34,8 @@ class ProcessSettings(TierSettings, kw_only=True):
     # Work dates a time entry may carry, around today (UTC): late entries up to a year, planned ones up to 60 days.
     work_date_days_back: int = 366
     work_date_days_ahead: int = 60
+    # Every time entry is whole minutes in steps of this many (1: any minute; 15: quarter hours).
+    minute_granularity: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 1
     # Decisions left half-applied (a system was down, or the process stopped) are completed after this long.
     recovery_after_seconds: float = 30.0
     recovery_interval_seconds: float = 15.0

@@ -2,8 +2,8 @@
 
 v1 speaks decimal hours and a billable flag, exactly as the process tier does. v2 speaks whole minutes and a
 work type: ``billable_delivery`` is billable time, ``non_billable_internal`` is not. The canonical time entry
-holds decimal hours that come to whole minutes (to the hundredth of an hour on the way back), so v2 takes
-minutes in steps of 3 (0.05 h): every such value survives the round trip exactly.
+holds whole minutes (authoritative) and hours derived from them, so any minute from 1 to 1440 survives the round
+trip exactly; the steps a firm allows (``minute_granularity``) are the process tier's entry rule.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import msgspec
 
-from contracts.canonical import decimal_text, plain_decimal
+from contracts.canonical import decimal_text, hours_of_minutes
 from experience_apis.mobile_time.models import (
     CorrectionRequestV2,
     DayTotalV1,
@@ -46,7 +46,7 @@ from runtime.downstream import DownstreamProblem
 from runtime.problems import BadRequest, FieldError
 
 MAX_HOURS: Final = Decimal(24)
-MINUTE_STEP: Final = 3
+MAX_MINUTES: Final = 24 * 60
 WORK_TYPES: Final = {"billable_delivery": True, "non_billable_internal": False}
 
 
@@ -54,12 +54,13 @@ def _days(week: Week) -> list[dt.date]:
     return [week.week_start + dt.timedelta(days=offset) for offset in range(7)]
 
 
-def _totals(week: Week) -> tuple[dict[dt.date, Decimal], dict[str, Decimal]]:
-    by_day: dict[dt.date, Decimal] = defaultdict(Decimal)
-    by_project: dict[str, Decimal] = defaultdict(Decimal)
+def _totals(week: Week) -> tuple[dict[dt.date, int], dict[str, int]]:
+    """Minutes by day and by project (summed in minutes: hours such as 10 minutes' do not add up exactly)."""
+    by_day: dict[dt.date, int] = defaultdict(int)
+    by_project: dict[str, int] = defaultdict(int)
     for entry in week.entries:
-        by_day[entry.work_date] += entry.hours
-        by_project[entry.project_id] += entry.hours
+        by_day[entry.work_date] += entry.whole_minutes
+        by_project[entry.project_id] += entry.whole_minutes
     return by_day, by_project
 
 
@@ -95,10 +96,10 @@ def week_v1(mobile: MobileTime, week: Week) -> MyWeekV1:
     by_day, by_project = _totals(week)
     return MyWeekV1(
         week_start=week.week_start, week_end=week.week_end, entries=[entry_v1(mobile, e) for e in week.entries],
-        days=[DayTotalV1(work_date=day, hours=by_day.get(day, Decimal(0))) for day in _days(week)],
-        projects=[ProjectTotalV1(project_id=p, project_name=week.project_names.get(p), hours=h)
-                  for p, h in sorted(by_project.items())],
-        total_hours=sum(by_project.values(), Decimal(0)),
+        days=[DayTotalV1(work_date=day, hours=hours_of_minutes(by_day.get(day, 0))) for day in _days(week)],
+        projects=[ProjectTotalV1(project_id=p, project_name=week.project_names.get(p), hours=hours_of_minutes(m))
+                  for p, m in sorted(by_project.items())],
+        total_hours=hours_of_minutes(sum(by_project.values())),
         submittable_entries=sum(1 for e in week.entries if e.state in SUBMITTABLE))
 
 
@@ -164,10 +165,11 @@ def minutes_of(hours: Decimal) -> int:
 
 
 def hours_from_minutes(minutes: int) -> str | None:
-    """Exact decimal hours for a whole number of minutes, or None when they would not round-trip."""
-    if not 1 <= minutes <= 1440 or minutes % MINUTE_STEP:
+    """Decimal hours that name exactly these minutes (contracts.canonical.whole_minutes reads them back), or None
+    out of 1 to 1440. The firm's minute granularity is the process tier's rule (it points at /minutes here)."""
+    if not 1 <= minutes <= MAX_MINUTES:
         return None
-    return decimal_text(plain_decimal(Decimal(minutes) / 60))
+    return decimal_text(hours_of_minutes(minutes))
 
 
 def work_type_of(entry: ProcessTimeEntry) -> str:
@@ -176,7 +178,7 @@ def work_type_of(entry: ProcessTimeEntry) -> str:
 
 def entry_v2(mobile: MobileTime, entry: ProcessTimeEntry) -> MyEntryV2:
     return MyEntryV2(time_entry_id=entry.id, client_ref=mobile.shown_ref(entry.client_ref), project_id=entry.project_id,
-                     task_id=entry.task_id, work_date=entry.work_date, minutes=minutes_of(entry.hours),
+                     task_id=entry.task_id, work_date=entry.work_date, minutes=entry.whole_minutes,
                      work_type=work_type_of(entry), notes=entry.notes, state=entry.state,  # type: ignore[arg-type]
                      rejection_reason=entry.rejection_reason)
 
@@ -185,14 +187,14 @@ def week_v2(mobile: MobileTime, week: Week) -> MyWeekV2:
     by_day, by_project = _totals(week)
     return MyWeekV2(
         week_start=week.week_start, week_end=week.week_end, entries=[entry_v2(mobile, e) for e in week.entries],
-        days=[DayTotalV2(work_date=day, minutes=minutes_of(by_day.get(day, Decimal(0)))) for day in _days(week)],
-        projects=[ProjectTotalV2(project_id=p, project_name=week.project_names.get(p), minutes=minutes_of(h))
-                  for p, h in sorted(by_project.items())],
-        total_minutes=minutes_of(sum(by_project.values(), Decimal(0))),
+        days=[DayTotalV2(work_date=day, minutes=by_day.get(day, 0)) for day in _days(week)],
+        projects=[ProjectTotalV2(project_id=p, project_name=week.project_names.get(p), minutes=m)
+                  for p, m in sorted(by_project.items())],
+        total_minutes=sum(by_project.values()),
         submittable_entries=sum(1 for e in week.entries if e.state in SUBMITTABLE))
 
 
-_MINUTES_DETAIL = f"minutes must be 1 to 1440 in steps of {MINUTE_STEP}"
+_MINUTES_DETAIL = f"minutes must be a whole number from 1 to {MAX_MINUTES}"
 
 
 def new_entry_v2(body: NewEntryV2) -> dict[str, Any]:

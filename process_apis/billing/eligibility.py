@@ -253,6 +253,12 @@ def bill_amount(hours: Decimal, rate: Decimal) -> Decimal:
     return (hours * rate).quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
+def time_amount(minutes: int, rate: Decimal) -> Decimal:
+    """Minutes x hourly rate / 60, rounded half-even to cents once: exact where hours are not (10 minutes at
+    150.03 is exactly 25.005 -> 25.00; 0.1666...7 hours x 150.03 would round up to 25.01)."""
+    return (Decimal(minutes) * rate / 60).quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
 def evaluate(entry: TimeEntry, context: BillingContext, *, billed: Decimal | None = None) -> Eligibility:
     """The verdict on one entry. ``billed`` overrides the contract's billed-so-far (batches thread it through)."""
     project = context.projects.get(entry.project_id)
@@ -269,7 +275,7 @@ def evaluate(entry: TimeEntry, context: BillingContext, *, billed: Decimal | Non
         if rate is None:
             reasons.append("NO_RATE_FOR_ROLE")
         else:
-            amount = bill_amount(entry.hours, rate)
+            amount = time_amount(entry.minutes or 0, rate)
             if contract.nte_amount is not None:
                 so_far = billed if billed is not None else context.billed.get(contract.id, Decimal(0))
                 if so_far + amount > contract.nte_amount:

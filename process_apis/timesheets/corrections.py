@@ -39,7 +39,7 @@ from process_apis.invoicing.credit_notes import queue_credit_note
 from process_apis.store import time_corrections
 from process_apis.systems import Systems
 from process_apis.timesheets.days import WorkerDays
-from process_apis.timesheets.entry_rules import WorkDateWindow, hours_errors
+from process_apis.timesheets.entry_rules import MinuteGrid, WorkDateWindow
 from process_apis.timesheets.models import Correction, CorrectionDecision, CorrectionPage, CorrectionRequest
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
@@ -52,12 +52,13 @@ OPEN = ("requested", "approved")
 
 class CorrectionService:
     def __init__(self, uow: UnitOfWorkFactory, systems: Systems, billing: BillingService,
-                 window: WorkDateWindow) -> None:
+                 window: WorkDateWindow, grid: MinuteGrid) -> None:
         self.uow = uow
         self.db = uow.db
         self.systems = systems
         self.billing = billing
         self.window = window
+        self.grid = grid
         self.days = WorkerDays(uow, systems)
 
     # -- asking ------------------------------------------------------------------------------------------------
@@ -72,7 +73,7 @@ class CorrectionService:
         if not changes:
             raise BadRequest("a correction changes hours, work_date or notes", slug="validation-error",
                              errors=[FieldError(pointer="", detail="no field to change")])
-        errors = hours_errors(body.hours, "/hours") + self.window.errors(body.work_date, "/work_date", _today())
+        errors = self.grid.errors(body.hours, "/hours") + self.window.errors(body.work_date, "/work_date", _today())
         if errors:
             raise BadRequest("the corrected entry breaks an entry rule", slug="validation-error", errors=errors)
         entry = await self._entry(body.time_entry_id)

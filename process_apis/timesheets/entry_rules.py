@@ -1,6 +1,6 @@
 """Entry rules: what a time entry may say before it is written, each refusal pointing at the field to fix.
 
-- hours: more than 0, at most 24 per entry;
+- hours: more than 0, at most 24 per entry, whole minutes in the steps the firm configures (``minute_granularity``);
 - work date: inside the window the firm configures (``work_date_days_back`` .. ``work_date_days_ahead`` around
   today, UTC), so a typo in the year (9999) is refused instead of stored;
 - a day: one worker's live entries on one date (every version not superseded, the entry being written counted
@@ -15,20 +15,40 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Final
 
-from contracts.canonical import TimeEntry, decimal_text
+from contracts.canonical import TimeEntry, decimal_text, hours_of_minutes, whole_minutes
 from runtime.problems import FieldError
 
 MAX_HOURS: Final = Decimal(24)
-MAX_HOURS_PER_DAY: Final = Decimal(24)
+MAX_MINUTES_PER_DAY: Final = 24 * 60
 
 
 def hours_errors(hours: Decimal | None, pointer: str) -> list[FieldError]:
     if hours is None or (hours.is_finite() and Decimal(0) < hours <= MAX_HOURS):
         return []
     return [FieldError(pointer=pointer, detail="hours must be more than 0 and at most 24")]
+
+
+@dataclass(frozen=True)
+class MinuteGrid:
+    """The minute granularity the firm configures (``minute_granularity``, 1 to 1440): every entry is a whole
+    number of minutes in steps of ``step`` (15: 15, 30, 45 ... minutes)."""
+
+    step: int = 1
+
+    def errors(self, hours: Decimal | None, pointer: str) -> list[FieldError]:
+        """Refuse hours out of (0, 24], or not whole minutes in steps of ``step``."""
+        if hours is None:
+            return []
+        out_of_range = hours_errors(hours, pointer)
+        if out_of_range:
+            return out_of_range
+        minutes = whole_minutes(hours)
+        if minutes is not None and minutes % self.step == 0:
+            return []
+        return [FieldError(pointer=pointer, detail=f"time must be whole minutes in steps of {self.step}")]
 
 
 @dataclass(frozen=True)
@@ -58,12 +78,18 @@ def day_errors(others: Iterable[TimeEntry], hours: Decimal, pointer: str, *,
     ``pending`` holds the hours that open correction requests would give entries on this date (by entry id): until
     a request is carried out its entry counts at the larger of its hours now and its corrected hours, and an entry
     a request moves to this date counts at its corrected hours, so an approved correction never overfills a day."""
-    held = {e.id: e.hours for e in others if e.superseded_by_id is None}
+    # Summed in whole minutes: hours such as 10 minutes' (0.1666...7) would not add up exactly.
+    held = {e.id: e.minutes or 0 for e in others if e.superseded_by_id is None}
     for entry_id, corrected in (pending or {}).items():
-        held[entry_id] = max(held.get(entry_id, Decimal(0)), corrected)
-    logged = sum(held.values(), Decimal(0))
-    if logged + hours <= MAX_HOURS_PER_DAY:
+        held[entry_id] = max(held.get(entry_id, 0), _minutes(corrected))
+    logged = sum(held.values())
+    if logged + _minutes(hours) <= MAX_MINUTES_PER_DAY:
         return []
-    room = max(MAX_HOURS_PER_DAY - logged, Decimal(0))
-    return [FieldError(pointer=pointer, detail=f"a day holds at most 24 hours: {decimal_text(logged)} logged "
-                                               f"already, {decimal_text(room)} left")]
+    room = max(MAX_MINUTES_PER_DAY - logged, 0)
+    return [FieldError(pointer=pointer, detail=f"a day holds at most 24 hours: {decimal_text(hours_of_minutes(logged))}"
+                                               f" logged already, {decimal_text(hours_of_minutes(room))} left")]
+
+
+def _minutes(hours: Decimal) -> int:
+    """Whole minutes of hours that passed :class:`MinuteGrid` (rounded for any that predate it)."""
+    return int((hours * 60).to_integral_value(rounding=ROUND_HALF_EVEN))

@@ -26,7 +26,7 @@ from process_apis.events.outbox import record_event
 from process_apis.store import approvals
 from process_apis.systems import PSA, Systems
 from process_apis.timesheets.days import WorkerDays
-from process_apis.timesheets.entry_rules import WorkDateWindow, hours_errors
+from process_apis.timesheets.entry_rules import MinuteGrid, WorkDateWindow
 from process_apis.timesheets.models import (
     Approval,
     ApprovalRequest,
@@ -56,12 +56,13 @@ _SUBMITTED_WITH_THE_WEEK = frozenset({"draft"})
 
 class TimesheetService:
     def __init__(self, uow: UnitOfWorkFactory, systems: Systems, billing: BillingService,
-                 window: WorkDateWindow) -> None:
+                 window: WorkDateWindow, grid: MinuteGrid) -> None:
         self.uow = uow
         self.db = uow.db
         self.systems = systems
         self.billing = billing
         self.window = window
+        self.grid = grid
         self.days = WorkerDays(uow, systems)
 
     # -- time entries (pass-through writes, so the mobile app never writes to the PSA directly) -------------
@@ -80,7 +81,7 @@ class TimesheetService:
 
     async def create_entry(self, body: NewTimeEntry) -> tuple[bool, TimeEntry]:
         """Create a draft; with a ``client_ref`` already used, the existing entry comes back (created False)."""
-        _check(hours_errors(body.hours, "/hours") or self.window.errors(body.work_date, "/work_date", _today()))
+        _check(self.grid.errors(body.hours, "/hours") or self.window.errors(body.work_date, "/work_date", _today()))
         async with self.days.held(body.worker_id, body.work_date) as uow:
             _check(await self.days.errors(uow, body.worker_id, body.work_date, body.hours, "/hours",
                                           client_ref=body.client_ref))
@@ -88,7 +89,8 @@ class TimesheetService:
         return status == 201, entry
 
     async def update_entry(self, time_entry_id: str, changes: TimeEntryChanges) -> TimeEntry:
-        _check(hours_errors(changes.hours, "/hours") + self.window.errors(changes.work_date, "/work_date", _today()))
+        _check(self.grid.errors(changes.hours, "/hours")
+               + self.window.errors(changes.work_date, "/work_date", _today()))
         payload = msgspec.to_builtins(changes)
         if not payload:
             raise BadRequest("send at least one field to change", slug="validation-error",
@@ -125,7 +127,7 @@ class TimesheetService:
     async def sync(self, request: SyncRequest) -> SyncResponse:
         """Apply an offline batch in order; each item answers for itself (a re-sent batch is harmless)."""
         _check([error for index, item in enumerate(request.items)
-                for error in hours_errors(item.hours, f"/items/{index}/hours")])
+                for error in self.grid.errors(item.hours, f"/items/{index}/hours")])
         refs = [item.client_ref for item in request.items]
         duplicates = sorted({r for r in refs if refs.count(r) > 1})
         if duplicates:

@@ -170,7 +170,7 @@ def test_v1_announces_its_deprecation_and_successor(consultant: httpx.Client) ->
     assert "deprecation" not in v2.headers and "sunset" not in v2.headers
 
 
-def test_v2_requires_a_work_type_and_whole_steps_of_minutes(consultant: httpx.Client) -> None:
+def test_v2_requires_a_work_type_and_whole_minutes(consultant: httpx.Client) -> None:
     missing = consultant.post(f"{V2}/me/time-entries", json={
         "project_id": "prj_4001", "work_date": work_day().isoformat(), "minutes": 60})
     assert missing.status_code == 400
@@ -178,7 +178,7 @@ def test_v2_requires_a_work_type_and_whole_steps_of_minutes(consultant: httpx.Cl
     assert {"pointer": "/work_type"}.items() <= missing.json()["errors"][0].items()
 
     odd = consultant.post(f"{V2}/me/time-entries", json={
-        "project_id": "prj_4001", "work_date": work_day().isoformat(), "minutes": 7, "work_type": "billable_delivery"})
+        "project_id": "prj_4001", "work_date": work_day().isoformat(), "minutes": 0, "work_type": "billable_delivery"})
     assert odd.status_code == 400
     assert odd.json()["errors"][0]["pointer"] == "/minutes"
 

@@ -31,6 +31,8 @@ DAY = dt.date(2026, 10, 14)
 def entry(**changes: object) -> TimeEntry:
     base = TimeEntry(id="te_1", worker_id="wrk_e1001", project_id="prj_1", task_id="tsk_1_t2", work_date=DAY,
                      hours=Decimal("8"), billable=True, state="approved")
+    if "hours" in changes and "minutes" not in changes:
+        changes["minutes"] = None  # minutes are authoritative: a change of hours says them again
     return msgspec.structs.replace(base, **changes)
 
 

@@ -28,8 +28,10 @@ from contracts.canonical import (
     Task,
     TimeEntry,
     TimeEntryState,
+    hours_of_minutes,
     plain_decimal,
     role_id,
+    whole_minutes,
 )
 from runtime import cursors
 from runtime.problems import Conflict, FieldError, NotFound, ProblemError, Unprocessable
@@ -92,16 +94,12 @@ def vendor_role(role: str) -> str:
     return role.replace("_", " ").title()
 
 
-def hours_of(minutes: int) -> Decimal:
-    return plain_decimal((Decimal(minutes) / 60).quantize(Decimal("0.01")))
-
-
 def minutes_of(hours: Decimal) -> int:
-    minutes = hours * 60
-    if minutes != minutes.to_integral_value():
+    minutes = whole_minutes(hours)
+    if minutes is None:
         raise Unprocessable("hours must come to whole minutes", slug="validation-failed",
                             errors=[FieldError(pointer="/hours", detail="must be a whole number of minutes")])
-    return int(minutes)
+    return minutes
 
 
 def number(value: Decimal) -> int | float:
@@ -242,7 +240,7 @@ def timecard_from_vendor(body: dict[str, Any], keys: PsaKeys) -> TimeEntry:
         project_id=to_canonical("project", keys.key("projects", body["projectId"])),
         task_id=to_canonical("task", keys.key("tasks", body["taskId"])) if body.get("taskId") is not None else None,
         work_date=dt.date.fromisoformat(body["date"]),
-        hours=hours_of(body["durationMinutes"]),
+        hours=hours_of_minutes(body["durationMinutes"]), minutes=body["durationMinutes"],
         billable=body["isBillable"],
         notes=body.get("comments") or "",
         state=TIMECARD_STATE[body["status"]],

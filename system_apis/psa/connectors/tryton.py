@@ -32,6 +32,7 @@ from contracts.canonical import (
     TimeEntry,
     TimeEntryState,
     plain_decimal,
+    whole_minutes,
 )
 from runtime.problems import FieldError, NotFound, ProblemError, Unprocessable
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
@@ -71,12 +72,16 @@ def hours_of(duration: dt.timedelta | None) -> Decimal:
     return plain_decimal((seconds / 3600).quantize(Decimal("0.01")))
 
 
+def minutes_in(duration: dt.timedelta | None) -> int:
+    return int(duration.total_seconds()) // 60 if duration else 0
+
+
 def duration_of(hours: Decimal) -> dt.timedelta:
-    minutes = hours * 60
-    if minutes != minutes.to_integral_value():
+    minutes = whole_minutes(hours)
+    if minutes is None:
         raise Unprocessable("hours must come to whole minutes", slug="validation-failed",
                             errors=[FieldError(pointer="/hours", detail="must be a whole number of minutes")])
-    return dt.timedelta(minutes=int(minutes))
+    return dt.timedelta(minutes=minutes)
 
 
 def entry_key(line_id: int) -> str:
@@ -130,7 +135,8 @@ def entry_from_row(row: dict[str, Any]) -> TimeEntry:
         worker_id=to_canonical("worker", nested(row, "employee.party.code") or ""),
         project_id=to_canonical("project", project_number or ""),
         task_id=to_canonical("task", task_number) if task_number else None, work_date=row["date"],
-        hours=hours_of(row.get("duration")), billable=bool(row.get("psgw_billable")),
+        hours=hours_of(row.get("duration")), minutes=minutes_in(row.get("duration")),
+        billable=bool(row.get("psgw_billable")),
         notes=row.get("description") or "", state=row["psgw_state"], version=row.get("psgw_version") or 1,
         supersedes_id=to_canonical("time_entry", entry_key(row["psgw_supersedes"]))
         if row.get("psgw_supersedes") else None,
