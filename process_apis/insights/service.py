@@ -484,31 +484,36 @@ def _plan(project: Project, contract: Contract | None, cards: dict[str, RateCard
                  margin_pct=percent(revenue - cost, revenue))
 
 
-# A project needs attention when it loses money or its margin is this many points below plan.
-ATTENTION_POINTS: Final = Decimal(15)
+# A project needs attention when it loses money, is near its not-to-exceed, or its margin is this many points
+# below plan (a little below plan is normal: the plan prices every planned hour at its bill rate, while some
+# recorded time is internal and earns nothing).
+ATTENTION_POINTS: Final = Decimal(40)
+NTE_WARNING_PCT: Final = Decimal(90)
 
 
 def _attention(model: str, currency: str, margin: Decimal | None, variance: Decimal | None, cost: Decimal | None,
                earned: Decimal, burn: Decimal | None, awaiting: Sequence[Milestone]) -> str | None:
-    """One line saying why a project is below plan (None when it is not), from the figures beside it."""
+    """One line saying why a project needs attention (None when it does not), from the figures beside it."""
+    near_cap = burn is not None and burn >= NTE_WARNING_PCT
     below = variance is not None and variance <= -ATTENTION_POINTS
-    if margin is None or (margin >= 0 and not below):
+    if margin is None or cost is None or not (margin < 0 or near_cap or below):
         return None
+    spent = f"cost to date {_money(cost, currency)} against {_money(earned, currency)}"
     if model == "milestone" and awaiting:
         worth = sum((m.amount for m in awaiting), Decimal(0))
         return (f"{len(awaiting)} delivered milestone(s) worth {_money(worth, currency)} await customer acceptance: "
-                "their cost is booked, their revenue is not.")
+                f"{spent} of milestones accepted.")
     if model == "milestone":
-        return "Milestone project: the work done so far has no accepted milestone to earn it."
-    if model == "fixed_fee" and cost is not None:
-        return (f"Fixed fee over budget: cost to date {_money(cost, currency)} against "
-                f"{_money(earned, currency)} of the fee earned.")
-    if burn is not None and burn >= 90:
+        return f"Milestones behind the work: {spent} of milestones accepted, the next one not yet delivered."
+    if model == "fixed_fee":
+        return (f"Fixed fee {'over' if margin < 0 else 'close to'} budget: {spent} of the fee recognised "
+                "(percent complete lags the hours spent).")
+    if near_cap:
         return (f"At {burn}% of its not-to-exceed: approved time past the cap is held and earns nothing until "
                 "the cap is raised.")
-    if variance is not None:
-        return f"Margin {abs(variance)} points below plan."
-    return "Cost with no revenue earned yet."
+    if margin < 0:
+        return f"Losing money: {spent} earned."
+    return f"Margin {abs(variance or Decimal(0))} points below plan."
 
 
 def _money(amount: Decimal, currency: str) -> str:
