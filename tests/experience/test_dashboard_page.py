@@ -16,7 +16,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from gateway.launcher import REPO_ROOT, Ports, Stack
 from tests.gateway.signin_flow import CONSULTANT_USER, FINANCE_LEAD_USER, password_of
-from tests.support.browser import headless_chromium, sign_in_at_the_issuer
+from tests.support.browser import headless_chromium, screenshot, sign_in_at_the_issuer
 from tests.support.stack import RunningStack
 
 
@@ -194,6 +194,9 @@ def test_plan_against_actual_by_business_unit_and_the_problem_projects_explained
                                                for c in r.find_elements(By.TAG_NAME, "td")] for r in table}
         notes = {li.get_attribute("data-key"): li.text
                  for li in driver.find_elements(By.CSS_SELECTOR, '[data-list="attention"] li')}
+        driver.set_window_size(1280, 1400)
+        driver.execute_script("document.querySelector('[data-panel=\"margins\"]').scrollIntoView()")
+        screenshot(driver, "dashboard-margins")
 
     units, totals = panel["business_units"], panel["totals"]
     assert seen["x"]["title"] == "Business unit" and seen["y"]["title"] == "Margin (USD)"
