@@ -37,7 +37,7 @@ import yaml
 from bench.harness import CLOCK_TICKS, free_port, machine_summary, write_readme_section
 from gateway import config as gateway_config
 from gateway.issuer import Issuer
-from gateway.launcher import REPO_ROOT, Ports, Stack
+from gateway.launcher import REPO_ROOT, Ports, Stack, vendor_credentials
 
 READ = "/experience/mobile-time/v2/me/assignments"
 WRITE = "/experience/mobile-time/v2/me/time-entries"
@@ -167,7 +167,8 @@ def bench_config(work: Path) -> Path:
 
 def start_direct(stack: Stack, work: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    env = {**os.environ, "PSGW_PORT": str(port), "PSGW_PSA_URL": stack.url("sandbox-psa"),
+    env = {**os.environ, **vendor_credentials(stack.data_dir)[1], "PSGW_PORT": str(port),
+           "PSGW_PSA_URL": stack.url("sandbox-psa"),
            "PSGW_GATEWAY_URL": stack.gateway_url, "PSGW_TOKEN_ISSUER": stack.gateway_url, "PSGW_LOG_LEVEL": "WARNING",
            # The baseline stands where the gateway stands: it verifies the client's own token, not an internal one.
            "PSGW_TOKEN_AUDIENCE": "psgateway"}

@@ -35,6 +35,7 @@ from runtime.settings import TierSettings, load_settings
 from runtime.tokens import Principal
 from system_apis.psa.connectors.sandbox import SandboxPsa
 from system_apis.psa.models import TimeEntryCreate
+from system_apis.vendor_auth import VendorCredentials
 
 ROUTES = "/experience/mobile-time/v2"
 
@@ -88,7 +89,9 @@ async def create_entry(state: State, principal: NamedDependency[Principal],
 
 def create_app(settings: TierSettings, psa_url: str) -> Litestar:
     async def start(state: State) -> None:
-        state.psa = SandboxPsa(psa_url, settings.outbound_timeout_seconds)
+        credentials = VendorCredentials(client_id=os.environ.get("PSGW_PSA_CLIENT_ID", ""),
+                                        client_secret=os.environ.get("PSGW_PSA_CLIENT_SECRET", ""))
+        state.psa = SandboxPsa(psa_url, settings.outbound_timeout_seconds, credentials=credentials)
         state.projects = ReferenceCache(REFERENCE_TTL_SECONDS)
 
     async def stop(state: State) -> None:

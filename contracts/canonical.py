@@ -38,6 +38,8 @@ PeriodStatus = Literal["open", "closed"]
 OpportunityStage = Literal["prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost"]
 RevenueMethod = Literal["as_billed", "milestone", "percent_complete"]
 InvoiceLineSource = Literal["time_entry", "expense", "milestone", "fixed_fee", "retainer"]
+# Why the expense policy holds an expense or bills it as cost only (README, "Expenses").
+ExpenseReasonCode = Literal["OVER_CATEGORY_LIMIT", "OVER_PER_DIEM", "CATEGORY_NOT_BILLABLE", "PROJECT_NOT_ACTIVE"]
 # What a retainer's hours allowance does when a period leaves some unused (README, "Billing policies").
 UnusedHoursRule = Literal["expire", "carry_forward"]
 

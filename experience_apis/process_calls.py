@@ -141,3 +141,27 @@ class ProcessCorrectionPage(msgspec.Struct, kw_only=True):
 class ProcessCorrectionOutcome(msgspec.Struct, kw_only=True):
     result: str
     correction: ProcessCorrection
+
+
+EXPENSES = "/process/expenses/v1/expenses"
+
+
+class ProcessExpense(msgspec.Struct, kw_only=True):
+    id: str
+    worker_id: str
+    project_id: str
+    category: str
+    amount: Decimal
+    currency: str
+    expense_date: dt.date
+    country: str
+    billable: bool
+    receipt_ref: str | None
+    description: str
+    state: str
+    reason_codes: list[str]
+
+
+class ProcessExpensePage(msgspec.Struct, kw_only=True):
+    items: list[ProcessExpense]
+    next_cursor: str | None = None

@@ -7,7 +7,9 @@ SIGTERM (then SIGKILL after a grace period).
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shlex
 import signal
 import socket
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from joserfc.jwk import RSAKey
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_SYSTEMS = ("psa", "erp", "hr", "crm")
@@ -44,6 +47,44 @@ def tryton_system_env(data_dir: Path, port: int) -> dict[str, str]:
         if sep:
             env[name.strip()] = shlex.split(value)[0] if value.strip() else ""
     return env
+
+
+def vendor_credentials(data_dir: Path) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """Each sandbox vendor's integration credentials, generated in the data dir at first start and kept there:
+    (env per sandbox, env for the system tier), so both sides hold the same ones and gateway.yaml holds none.
+
+    HR, ERP and PSA: an OAuth 2.0 client id and secret. CRM (Salesforce JWT bearer flow): a consumer key, an
+    integration user and an RSA key pair, the private half for the connector, the public half for the sandbox.
+    """
+    folder = data_dir / "vendor-credentials"
+    stored = folder / "credentials.json"
+    private_key, public_key = folder / "crm-jwt-private.pem", folder / "crm-jwt-public.pem"
+    if not stored.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        key = RSAKey.generate_key(2048, private=True)
+        _write_private(private_key, key.as_pem(private=True))
+        _write_private(public_key, key.as_pem(private=False), mode=0o644)
+        generated = {system: {"client_id": f"psgw-{system}-{secrets.token_hex(4)}",
+                              "client_secret": secrets.token_urlsafe(32)} for system in ("psa", "erp", "hr")}
+        generated["crm"] = {"client_id": secrets.token_urlsafe(24), "username": "integration@psgw.example"}
+        _write_private(stored, json.dumps(generated, indent=2).encode())
+    known = json.loads(stored.read_text())
+    sandboxes: dict[str, dict[str, str]] = {}
+    system: dict[str, str] = {}
+    for name, values in known.items():
+        prefix = f"PSGW_{name.upper()}_"
+        sandboxes[name] = {f"PSGW_SANDBOX_{key.upper()}": value for key, value in values.items()}
+        system.update({prefix + key.upper(): value for key, value in values.items()})
+    sandboxes["crm"]["PSGW_SANDBOX_JWT_PUBLIC_KEY_FILE"] = str(public_key)
+    system["PSGW_CRM_PRIVATE_KEY_FILE"] = str(private_key)
+    return sandboxes, system
+
+
+def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.chmod(mode)
+    tmp.replace(path)
 
 
 @dataclass(frozen=True)
@@ -110,13 +151,15 @@ class Stack:
                                             str(self.ports.tryton)], self.ports.tryton, base, health_path=None)]
             vendors = tryton_system_env(self.data_dir, self.ports.tryton)
         else:
+            sandbox_env, vendor_env = vendor_credentials(self.data_dir)
             specs = [
                 ServiceSpec(f"sandbox-{system}", [python, "-m", "sandbox", system, "--port",
                                                   str(self.ports.sandboxes[system]), "--data-dir", data],
-                            self.ports.sandboxes[system], base)
+                            self.ports.sandboxes[system], {**base, **sandbox_env[system]})
                 for system in SANDBOX_SYSTEMS
             ]
             vendors = {f"PSGW_{s.upper()}_URL": f"http://127.0.0.1:{self.ports.sandboxes[s]}" for s in SANDBOX_SYSTEMS}
+            vendors = {**vendor_env, **vendors}
         specs.extend(ServiceSpec(f"sandbox-{system}", [python, "-m", "sandbox", system, "--port",
                                                        str(self.ports.sandboxes[system]), "--data-dir", data],
                                  self.ports.sandboxes[system], base) for system in SERVICE_SANDBOXES)

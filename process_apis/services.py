@@ -18,6 +18,7 @@ from process_apis.events.projection import PostedTimeProjection
 from process_apis.events.psa_watch import PsaWatch
 from process_apis.events.relay import EventRelay
 from process_apis.exceptions.service import ExceptionQueue, by_source_type
+from process_apis.expenses.service import ExpenseService
 from process_apis.invoicing.credit_notes import CreditNotes
 from process_apis.invoicing.service import InvoicingService
 from process_apis.invoicing.tax import HOLD_SOURCE
@@ -59,6 +60,7 @@ class Services:
     invoicing: InvoicingService
     reconciliation: ReconciliationService
     revenue: RevenueService
+    expenses: ExpenseService
     posted_time: PostedTimeProjection
     dead_letters: DeadLetters
     loops: Loops
@@ -101,7 +103,7 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
         provisioning=provisioning, crm_feed=CrmFeed(uow, systems, provisioning,
                                                     ContractAmendments(uow, systems, billing)),
         invoicing=invoicing, reconciliation=ReconciliationService(uow, systems),
-        revenue=RevenueService(uow, systems),
+        revenue=RevenueService(uow, systems), expenses=ExpenseService(uow, systems, jobs),
         posted_time=posted_time, dead_letters=DeadLetters(uow, {POSTED_TIME: posted_time.handle_many}),
         loops=Loops(), wake_relay=wake_relay, wake_dispatcher=wake_dispatcher,
         wake_jobs=wake_jobs)

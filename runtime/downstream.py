@@ -13,7 +13,7 @@ import asyncio
 import ssl
 import time
 from collections.abc import Awaitable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
@@ -66,16 +66,25 @@ async def found_or_none(call: Awaitable[T]) -> T | None:
         raise
 
 
-class ClientCredentials:
-    """OAuth2 client_credentials token source with caching and single-flight refresh."""
+class TokenSource(Protocol):
+    """Where a downstream's bearer token comes from (:class:`ClientCredentials`, or a vendor's own grant)."""
 
-    def __init__(self, token_url: str, client_id: str, client_secret: str, scope: str | None = None,
-                 http: httpx.AsyncClient | None = None) -> None:
-        self.token_url = token_url
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.scope = scope
-        self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+    def invalidate(self) -> None: ...
+
+    async def token(self) -> str: ...
+
+    async def aclose(self) -> None: ...
+
+
+class CachedToken:
+    """A bearer token from ``_fetch`` (the token endpoint's JSON answer), fetched once for concurrent callers and
+    reused until it expires (renewed a minute early, or at half-life for short tokens) or is invalidated."""
+
+    # The lifetime assumed when the answer has no ``expires_in``; None: until invalidated (after a 401).
+    default_lifetime: float | None = 300.0
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = asyncio.Lock()
@@ -89,32 +98,49 @@ class ClientCredentials:
         async with self._lock:
             if self._token and time.monotonic() < self._expires_at:
                 return self._token
-            form = {"grant_type": "client_credentials"}
-            if self.scope:
-                form["scope"] = self.scope
-            try:
-                response = await self._http.post(
-                    self.token_url, data=form, auth=(self.client_id, self.client_secret)
-                )
-            except httpx.HTTPError as exc:
-                raise DownstreamProblem(
-                    f"cannot obtain a token from {self.token_url}: {type(exc).__name__}",
-                    status=503, slug="token-unavailable", downstream="gateway",
-                ) from exc
-            if response.status_code != 200:
-                raise DownstreamProblem(
-                    f"the gateway refused this tier's client credentials ({response.status_code})",
-                    status=503, slug="token-unavailable", downstream="gateway",
-                )
-            body = response.json()
-            self._token = body["access_token"]
-            # Renew a minute early (or at half-life for short tokens) so no call carries a dying token.
-            lifetime = float(body.get("expires_in", 300))
-            self._expires_at = time.monotonic() + max(lifetime - 60.0, lifetime / 2)
+            body = await self._fetch()
+            self._token = str(body["access_token"])
+            lifetime = body.get("expires_in", self.default_lifetime)
+            self._expires_at = (float("inf") if lifetime is None
+                                else time.monotonic() + max(float(lifetime) - 60.0, float(lifetime) / 2))
             return self._token
+
+    async def _fetch(self) -> dict[str, Any]:
+        raise NotImplementedError
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+class ClientCredentials(CachedToken):
+    """OAuth2 client_credentials token source for a tier's own identity at the gateway."""
+
+    def __init__(self, token_url: str, client_id: str, client_secret: str, scope: str | None = None,
+                 http: httpx.AsyncClient | None = None) -> None:
+        super().__init__(http or httpx.AsyncClient(timeout=httpx.Timeout(5.0)))
+        self.token_url = token_url
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.scope = scope
+
+    async def _fetch(self) -> dict[str, Any]:
+        form = {"grant_type": "client_credentials"}
+        if self.scope:
+            form["scope"] = self.scope
+        try:
+            response = await self._http.post(self.token_url, data=form, auth=(self.client_id, self.client_secret))
+        except httpx.HTTPError as exc:
+            raise DownstreamProblem(
+                f"cannot obtain a token from {self.token_url}: {type(exc).__name__}",
+                status=503, slug="token-unavailable", downstream="gateway",
+            ) from exc
+        if response.status_code != 200:
+            raise DownstreamProblem(
+                f"the gateway refused this tier's client credentials ({response.status_code})",
+                status=503, slug="token-unavailable", downstream="gateway",
+            )
+        body: dict[str, Any] = response.json()
+        return body
 
 
 class Reply:
@@ -148,7 +174,7 @@ class Downstream:
         base_url: str,
         *,
         timeout_seconds: float = 10.0,
-        credentials: ClientCredentials | None = None,
+        credentials: TokenSource | None = None,
         max_connections: int = 100,
         max_waiting: int | None = None,
         max_wait_seconds: float | None = None,

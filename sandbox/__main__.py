@@ -15,24 +15,34 @@ import uvicorn
 from sandbox import crm, erp, firm, hr, peppol, psa, tax
 from sandbox.faults import FaultInjector
 from sandbox.store import DocumentStore
+from sandbox.vendor_http import AuthConfig, AuthDialect, LimitDialect, VendorAuth, VendorLimits, initial_limits
 
-SYSTEMS: dict[str, tuple[Callable[[DocumentStore, firm.Firm], None], Callable[[DocumentStore], Any]]] = {
-    "psa": (psa.seed, psa.create_app),
-    "erp": (erp.seed, erp.create_app),
-    "hr": (hr.seed, hr.create_app),
-    "crm": (crm.seed, crm.create_app),
+# Per system: seed, app, and (for the systems of record) how the vendor limits and authenticates its API calls.
+SYSTEMS: dict[str, tuple[Callable[[DocumentStore, firm.Firm], None], Callable[[DocumentStore], Any],
+                         LimitDialect | None, AuthDialect | None]] = {
+    "psa": (psa.seed, psa.create_app, psa.LIMITS, psa.AUTH),
+    "erp": (erp.seed, erp.create_app, erp.LIMITS, erp.AUTH),
+    "hr": (hr.seed, hr.create_app, hr.LIMITS, hr.AUTH),
+    "crm": (crm.seed, crm.create_app, crm.LIMITS, crm.AUTH),
     # Issue 19: the regional tax engines (one process, a fault plan per region) and the e-invoicing access point.
-    "tax": (tax.seed, tax.create_app),
-    "einvoice": (peppol.seed, peppol.create_app),
+    "tax": (tax.seed, tax.create_app, None, None),
+    "einvoice": (peppol.seed, peppol.create_app, None, None),
 }
 
 
 def build_app(system: str, data_dir: Path, today: dt.date | None = None, month_end_entries: int = 0) -> Any:
-    seed, create = SYSTEMS[system]
+    seed, create, limits, auth = SYSTEMS[system]
     store = DocumentStore(data_dir / f"sandbox-{system}.sqlite3")
     if store.is_empty():
         store.transaction(seed, store, firm.with_month_end(firm.build(today), month_end_entries))
-    return FaultInjector(create(store), system)
+    app = create(store)
+    environ = dict(os.environ)
+    if limits is not None:
+        app = VendorLimits(app, limits, initial_limits(environ, limits))
+    if auth is not None:
+        # Authentication outside the limits: token requests do not spend the API budget (as at Salesforce).
+        app = VendorAuth(app, auth, AuthConfig.from_environ(environ))
+    return FaultInjector(app, system)
 
 
 def main() -> None:

@@ -9,7 +9,10 @@ Every record carries ``SystemModstamp``, the instant of its last change, which a
 ``<=``, ``>``, ``>=``). Reads: ``GET /sobjects/<Type>/<Id>``, by external id
 ``GET /sobjects/<Type>/<Field>/<value>``, and a SOQL subset at ``GET /query?q=`` (``SELECT f, ... | FIELDS(ALL)
 FROM T [WHERE f = 'v' AND f IN ('a','b') AND f != null] [ORDER BY f [ASC|DESC]] [LIMIT n]``) paged by
-``nextRecordsUrl`` (batch size from the ``Sforce-Query-Options: batchSize=N`` header). Writes: ``PATCH
+``nextRecordsUrl`` (batch size from the ``Sforce-Query-Options: batchSize=N`` header). ``FIELDS(ALL)`` and
+``FIELDS(CUSTOM)`` are unbounded field lists, so, as in Salesforce (SOQL and SOSL Reference, "SELECT":
+FIELDS()), such a query must carry ``LIMIT n`` with n <= 200 or it is refused with 400 ``MALFORMED_QUERY``
+"The SOQL FIELDS function must have a LIMIT of at most 200". Writes: ``PATCH
 /sobjects/<Type>/<Id>`` -> 204; changing a contract's terms (rate card, NTE, end date, value) raises its
 ``Version__c``, as an amendment does. Errors are a JSON array ``[{"message", "errorCode", "fields"}]``.
 """
@@ -33,7 +36,16 @@ from sandbox import firm as demo
 from sandbox.firm import Firm
 from sandbox.salesforce_ids import PREFIXES, is_record_id, record_id
 from sandbox.store import DocumentStore
-from sandbox.vendor_http import VendorError, json_object, parse_date, utc_now, vendor_error_response
+from sandbox.vendor_http import (
+    JWT_BEARER,
+    AuthDialect,
+    LimitDialect,
+    VendorError,
+    json_object,
+    parse_date,
+    utc_now,
+    vendor_error_response,
+)
 
 API = "/services/data/v60.0"
 STAGES = {"prospecting": "Prospecting", "qualification": "Qualification", "proposal": "Proposal/Price Quote",
@@ -59,6 +71,8 @@ NUMBER_FIELDS = frozenset({"Amount", "NTE_Amount__c", "Contract_Value__c"})
 PICKLISTS = {"StageName": set(STAGES.values()), "Invoice_Status__c": set(INVOICE_STATUSES),
              "Status": set(CONTRACT_STATUSES.values())}
 MAX_BATCH = 2000
+# Salesforce's bound on unbounded field lists: FIELDS(ALL) / FIELDS(CUSTOM) need LIMIT <= 200.
+FIELDS_LIMIT = 200
 
 
 def sf_time(moment: dt.datetime) -> str:
@@ -175,6 +189,21 @@ def malformed(message: str) -> VendorError:
     return error(400, "MALFORMED_QUERY", message)
 
 
+# Salesforce REST API Developer Guide, "API Request Limits and Allocations": past the org's daily total every call
+# is refused 403 REQUEST_LIMIT_EXCEEDED; usage rides on every response in ``Sforce-Limit-Info``.
+LIMITS = LimitDialect(
+    too_many=lambda _seconds: error(429, "REQUEST_LIMIT_EXCEEDED", "ConcurrentRequests Limit exceeded.").body,
+    daily_exhausted=lambda: error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.").body,
+    default_daily=100_000,  # an Enterprise Edition org's base allocation per 24 hours
+)
+
+
+# Salesforce "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration"; a call without a live session is refused
+# 401 INVALID_SESSION_ID.
+AUTH = AuthDialect(grant_path="/services/oauth2/token", grant=JWT_BEARER, says_expiry=False,
+                   unauthorized=lambda: error(401, "INVALID_SESSION_ID", "Session expired or invalid").body)
+
+
 # --- SOQL subset -----------------------------------------------------------------------------------------------
 
 _QUERY = re.compile(
@@ -254,7 +283,11 @@ def run_query(store: DocumentStore, soql: str, offset: int, batch: int) -> dict[
     records = [body for _, body in store.list(sobject, limit=1_000_000)]
     known = set(records[0]) if records else set()
     fields_text = match["fields"].strip()
-    fields = None if fields_text.upper() == "FIELDS(ALL)" else [f.strip() for f in fields_text.split(",")]
+    group = re.sub(r"\s+", "", fields_text.upper())
+    if group in ("FIELDS(ALL)", "FIELDS(CUSTOM)") and (not match["limit"] or int(match["limit"]) > FIELDS_LIMIT):
+        raise malformed(f"The SOQL FIELDS function must have a LIMIT of at most {FIELDS_LIMIT}")
+    fields = (None if group == "FIELDS(ALL)" else sorted(f for f in known if f.endswith("__c"))
+              if group == "FIELDS(CUSTOM)" else [f.strip() for f in fields_text.split(",")])
     conditions = _conditions(match["where"])
     for field in [*(fields or []), *(c[0] for c in conditions), *([match["order"]] if match["order"] else [])]:
         if records and field not in known:

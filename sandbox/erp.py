@@ -25,7 +25,15 @@ from sandbox import firm as demo
 from sandbox.firm import Firm
 from sandbox.salesforce_ids import record_id
 from sandbox.store import DocumentStore
-from sandbox.vendor_http import VendorError, json_object, parse_date, utc_now, vendor_error_response
+from sandbox.vendor_http import (
+    AuthDialect,
+    LimitDialect,
+    VendorError,
+    json_object,
+    parse_date,
+    utc_now,
+    vendor_error_response,
+)
 
 BILLING_METHODS = {"time_and_materials": "TIME_AND_MATERIAL", "fixed_fee": "FIXED_PRICE", "milestone": "MILESTONE",
                    "retainer": "RETAINER"}
@@ -303,6 +311,17 @@ def error(status: int, title: str, details: list[tuple[str | None, str, str]], *
         **extra,
     }
     return VendorError(status, body)
+
+
+# Past the call rate: 429 with Retry-After, in this API's error shape (as NetSuite's concurrency governance does).
+LIMITS = LimitDialect(too_many=lambda seconds: error(429, "Too Many Requests", [
+    (None, "CONCURRENCY_LIMIT_EXCEEDED", f"Too many requests: retry after {seconds} s")]).body)
+
+
+# OAuth 2.0 client credentials (NetSuite's token endpoint path); a call without a live token: 401 INVALID_LOGIN.
+AUTH = AuthDialect(grant_path="/services/rest/auth/oauth2/v1/token", grant="client_credentials",
+                   unauthorized=lambda: error(401, "Unauthorized", [
+                       (None, "INVALID_LOGIN", "missing, unknown or expired access token")]).body)
 
 
 def invalid(message: str) -> VendorError:

@@ -25,7 +25,7 @@ from litestar.response import Response
 from sandbox import firm as demo
 from sandbox.firm import Firm
 from sandbox.store import DocumentStore
-from sandbox.vendor_http import VendorError, json_object, vendor_error_response
+from sandbox.vendor_http import AuthDialect, LimitDialect, VendorError, json_object, vendor_error_response
 
 TENANT = "northwind"
 BASE = f"/ccx/api/v1/{TENANT}"
@@ -96,6 +96,15 @@ def error(status: int, message: str, field: str | None = None) -> VendorError:
     if field:
         body["errors"] = [{"error": message, "field": field}]
     return VendorError(status, body)
+
+
+# Workday REST: past the tenant's call rate, 429 with Retry-After in Workday's error envelope.
+LIMITS = LimitDialect(too_many=lambda seconds: error(429, f"Too many requests: retry after {seconds} s").body)
+
+
+# Workday "API client for integrations": OAuth 2.0 client credentials at the tenant's token endpoint.
+AUTH = AuthDialect(grant_path=f"/ccx/oauth2/{TENANT}/token", grant="client_credentials",
+                   unauthorized=lambda: error(401, "invalid access token").body)
 
 
 def _page(store: DocumentStore, kind: str, offset: int, limit: int, where: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,15 @@ from litestar.response import Response
 
 from sandbox.firm import Firm
 from sandbox.store import DocumentStore
-from sandbox.vendor_http import VendorError, json_object, parse_date, utc_now, vendor_error_response
+from sandbox.vendor_http import (
+    AuthDialect,
+    LimitDialect,
+    VendorError,
+    json_object,
+    parse_date,
+    utc_now,
+    vendor_error_response,
+)
 
 PROJECT_STAGES = {"planned": "Planned", "active": "In Progress", "on_hold": "Paused", "closed": "Completed"}
 BILLING_TYPES = {"time_and_materials": "T&M", "fixed_fee": "FIXED", "milestone": "MILESTONE", "retainer": "RETAINER"}
@@ -143,6 +151,17 @@ def error(status: int, code: str, message: str, fields: dict[str, str] | None = 
     if fields:
         body["fieldErrors"] = [{"field": name, "message": text} for name, text in fields.items()]
     return VendorError(status, body)
+
+
+# Past the call rate: 429 with Retry-After, in this API's error shape.
+LIMITS = LimitDialect(
+    too_many=lambda seconds: error(429, "RATE_LIMITED", f"Too many requests: retry after {seconds} s").body)
+
+
+# OAuth 2.0 client credentials; a call without a live token: 401 in this API's error shape.
+AUTH = AuthDialect(
+    grant_path="/oauth2/token", grant="client_credentials",
+    unauthorized=lambda: error(401, "INVALID_TOKEN", "missing, unknown or expired access token").body)
 
 
 def invalid(message: str) -> VendorError:

@@ -8,7 +8,7 @@ from litestar.datastructures import State
 from runtime.app import create_tier_app
 from runtime.idempotency import IdempotencyStore
 from runtime.storage import database_url
-from system_apis.backends import connector_for
+from system_apis.backends import VENDOR_SYSTEMS, connector_for
 from system_apis.crm.routes import CrmV1
 from system_apis.einvoice.routes import EinvoiceV1
 from system_apis.erp.routes import ErpV1
@@ -16,6 +16,8 @@ from system_apis.hr.routes import HrV1
 from system_apis.psa.routes import PsaV1
 from system_apis.settings import SystemSettings
 from system_apis.tax.routes import TaxV1
+from system_apis.vendor_auth import VendorCredentials
+from system_apis.vendor_calls import VendorLimits
 
 SERVICE = "system-apis"
 SYSTEMS = ("psa", "erp", "hr", "crm", "tax", "einvoice")
@@ -24,8 +26,19 @@ SYSTEMS = ("psa", "erp", "hr", "crm", "tax", "einvoice")
 def create_app(settings: SystemSettings) -> Litestar:
     async def start(state: State) -> None:
         for system in SYSTEMS:
+            limits = credentials = None
+            if system in VENDOR_SYSTEMS:
+                limits = VendorLimits(max_concurrency=getattr(settings, f"{system}_max_concurrency"),
+                                      max_wait_seconds=settings.vendor_max_wait_seconds,
+                                      exhausted_retry_after_seconds=settings.vendor_exhausted_retry_after_seconds)
+                credentials = VendorCredentials(
+                    client_id=getattr(settings, f"{system}_client_id"),
+                    client_secret=getattr(settings, f"{system}_client_secret", ""),
+                    username=getattr(settings, f"{system}_username", ""),
+                    private_key_file=getattr(settings, f"{system}_private_key_file", ""))
             setattr(state, system, connector_for(system, getattr(settings, f"{system}_backend"),
-                                                 getattr(settings, f"{system}_url"), settings.vendor_timeout_seconds))
+                                                 getattr(settings, f"{system}_url"), settings.vendor_timeout_seconds,
+                                                 limits, credentials))
         state.idempotency = IdempotencyStore(
             database_url(settings.database_url, settings.data_dir, "system-idempotency"),
             lease_seconds=max(30.0, settings.vendor_timeout_seconds * 4),

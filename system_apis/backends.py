@@ -13,6 +13,8 @@ from typing import Any
 
 from runtime.settings import SettingsError
 
+# The systems of record whose sandbox connectors authenticate and keep within vendor limits.
+VENDOR_SYSTEMS = ("psa", "erp", "hr", "crm")
 BUNDLED: dict[str, dict[str, str]] = {
     "psa": {"sandbox": "system_apis.psa.connectors.sandbox:SandboxPsa",
             "tryton": "system_apis.psa.connectors.tryton:TrytonPsa"},
@@ -27,7 +29,10 @@ BUNDLED: dict[str, dict[str, str]] = {
 }
 
 
-def connector_for(system: str, backend: str, url: str, timeout_seconds: float) -> Any:
+def connector_for(system: str, backend: str, url: str, timeout_seconds: float, limits: Any = None,
+                  credentials: Any = None) -> Any:
+    """The adapter; the bundled connectors to the systems of record (``VENDOR_SYSTEMS``) also take the vendor's
+    ``limits`` (system_apis.vendor_calls) and ``credentials`` (system_apis.vendor_auth)."""
     target = BUNDLED[system].get(backend, backend)
     module_name, _, class_name = target.partition(":")
     if not module_name or not class_name:
@@ -37,4 +42,6 @@ def connector_for(system: str, backend: str, url: str, timeout_seconds: float) -
         adapter = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
         raise SettingsError(f"{system}_backend {backend!r} cannot be loaded: {exc}") from exc
+    if backend == "sandbox" and system in VENDOR_SYSTEMS:
+        return adapter(url, timeout_seconds, limits=limits, credentials=credentials)
     return adapter(url, timeout_seconds)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import msgspec
+
 from runtime.settings import TierSettings
 
 
@@ -23,6 +27,27 @@ class SystemSettings(TierSettings, kw_only=True):
     einvoice_backend: str = "sandbox"
     einvoice_url: str = "http://127.0.0.1:8206"
     vendor_timeout_seconds: float = 5.0
+    # Vendor API limits (system_apis.vendor_calls): calls in flight per vendor, the longest a call waits out a
+    # vendor's Retry-After before giving its caller 503, and the Retry-After to give when a vendor's daily budget is
+    # spent without saying when it comes back.
+    psa_max_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 16
+    erp_max_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 16
+    hr_max_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 8
+    crm_max_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 8
+    vendor_max_wait_seconds: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    vendor_exhausted_retry_after_seconds: Annotated[int, msgspec.Meta(ge=1)] = 3600
+    # Vendor credentials of the bundled connectors (system_apis.vendor_auth), from the environment only:
+    # OAuth 2.0 client credentials for the PSA, ERP and HR (Workday); Salesforce's JWT bearer flow for the CRM
+    # (consumer key, integration user, and the file holding the connected app's RS256 private key).
+    psa_client_id: str = ""
+    psa_client_secret: str = ""
+    erp_client_id: str = ""
+    erp_client_secret: str = ""
+    hr_client_id: str = ""
+    hr_client_secret: str = ""
+    crm_client_id: str = ""
+    crm_username: str = ""
+    crm_private_key_file: str = ""
     # Idempotency records: SQLite under data_dir unless a database URL is given (postgresql://...).
     database_url: str = ""
     idempotency_retention_hours: float = 168.0

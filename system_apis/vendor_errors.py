@@ -33,13 +33,23 @@ def validation_problem(vendor: str, fields: Iterable[tuple[str | None, str]],
 
 def vendor_problem(vendor: str, status: int, message: str, fields: Iterable[tuple[str | None, str]],
                    field_map: Mapping[str, str], *, what: str = "record") -> ProblemError:
-    """The canonical problem for a vendor 4xx (5xx, timeouts and outages are mapped by ``runtime.downstream``)."""
+    """The canonical problem for a vendor 4xx (5xx, timeouts and outages are mapped by ``runtime.downstream``; a
+    vendor's limits, 429 included, by ``system_apis.vendor_calls``)."""
     if status == 404:
         return NotFound(f"no such {what}", slug="unknown-id", downstream=vendor)
     if status == 409:
         return Conflict(f"{vendor} refused the change: {canonical_text(message, field_map)}", downstream=vendor)
     if status in (400, 422):
         return validation_problem(vendor, fields, field_map)
-    # 401/403/405/429 from a vendor mean our connector or its credentials are wrong: the vendor failed us.
+    if status == 401:
+        return credentials_refused(vendor, status, message)
+    # 403/405 from a vendor mean our connector or its credentials are wrong: the vendor failed us.
     return ProblemError(f"{vendor} failed: it answered {status}", status=502, slug="downstream-error",
+                        downstream=vendor)
+
+
+def credentials_refused(vendor: str, status: int, message: str) -> ProblemError:
+    """The vendor refused the connector's credentials (none, wrong, or a token it no longer accepts)."""
+    return ProblemError(f"{vendor} refused this system tier's credentials ({status}: {message[:200]}); check the "
+                        "connector's client id and secret or key", status=502, slug="downstream-error",
                         downstream=vendor)

@@ -134,6 +134,9 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
                                          "A tier failed repeatedly; calls pause (`Retry-After`)."),
     "downstream-saturated": ProblemType(503, "Service unavailable",
                                         "A system of record has every connection busy; retry after `Retry-After`."),
+    "vendor-limit-exceeded": ProblemType(503, "Service unavailable",
+                                         "A vendor's API limit is reached; `downstream` names it, retry after "
+                                         "`Retry-After`."),
     "rate-limit-unavailable": ProblemType(503, "Rate limiting unavailable",
                                           "The rate-limit store is unreachable and this API fails closed."),
     "upstream-unavailable": ProblemType(503, "Upstream unavailable", "A tier is down; `upstream` names it."),

@@ -39,6 +39,7 @@ from contracts.canonical import INVOICE_ISSUED, Contract, Invoice, InvoiceLine, 
 from process_apis.billing.eligibility import CENT, bill_amount
 from process_apis.billing.facts import lock_contracts
 from process_apis.events.outbox import record_event
+from process_apis.expenses.billing import expense_lines
 from process_apis.invoicing.einvoicing import EInvoicing, enqueue_delivery
 from process_apis.invoicing.models import (
     Drawdown,
@@ -317,6 +318,9 @@ class InvoicingService:
         bill.lines.extend(time_lines(fresh))
         bill.time_entry_ids = [e.id for e, _ in fresh]
         bill.sources = [("time_entry", e.id) for e, _ in fresh]
+        lines, sources = await expense_lines(self.db, contract.id, window, billed.sources)
+        bill.lines.extend(lines)
+        bill.sources.extend(sources)
         return bill
 
     async def _retainer(self, contract: Contract, period: str, window: tuple[dt.date, dt.date],

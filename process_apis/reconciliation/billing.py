@@ -35,6 +35,8 @@ class ContractFacts:
     postings: list[Posting]
     invoices: list[Invoice]
     milestones: list[Milestone] = field(default_factory=list)
+    # the contract's billable expenses (process_apis/expenses): posted ones are billed like time
+    billable_expenses: frozenset[str] = frozenset()
     # Work dates the report covers (entries and postings outside are not looked at).
     from_date: dt.date | None = None
     to_date: dt.date | None = None
@@ -205,9 +207,29 @@ def superseded_entry_posted(facts: ContractFacts) -> list[BillingDifference]:
     return found
 
 
+def expense_posted_not_invoiced(facts: ContractFacts) -> list[BillingDifference]:
+    """A billable expense booked in the ERP for a period that has an issued invoice, on no issued invoice: the
+    same difference as late time (``posted_not_invoiced``), naming the expense."""
+    found = []
+    for posting in facts.postings:
+        if posting.source_type != "expense" or posting.reverses_posting_id is not None \
+                or posting.source_id not in facts.billable_expenses:
+            continue
+        period = period_of(posting.work_date)
+        source = ("expense", posting.source_id)
+        if not facts.in_window(posting.work_date) or period not in facts.issued_periods or source in facts.billed_on:
+            continue
+        found.append(BillingDifference(
+            type="posted_not_invoiced", project_id=posting.project_id, period=period,
+            expense_id=posting.source_id, posting_ids=[posting.id], amount=posting.amount, currency=posting.currency,
+            action=f"{facts.pending(source)}: a supplementary invoice for {period} bills it",
+            detail=f"posted after the {period} invoice was issued and on no issued invoice"))
+    return found
+
+
 CHECKS: Final[tuple[Check, ...]] = (
     posted_not_invoiced, milestone_billed_twice, milestone_not_billed, contract_value_exceeded, billed_outside_term,
-    posted_outside_term, superseded_entry_posted,
+    posted_outside_term, superseded_entry_posted, expense_posted_not_invoiced,
 )
 
 

@@ -54,6 +54,7 @@ class BillingDifference(msgspec.Struct, kw_only=True):
     period: str | None = None
     time_entry_id: str | None = None
     milestone_id: str | None = None
+    expense_id: str | None = None
     invoice_ids: list[str] = []
     posting_ids: list[str] = []
     hours: Decimal | None = None

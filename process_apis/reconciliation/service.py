@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from contracts.canonical import INVOICE_ISSUED, Invoice, Milestone, Posting, Project, TimeEntry
 from process_apis.billing.service import postings_by_entry
+from process_apis.expenses.billing import billable_expenses
 from process_apis.reconciliation.billing import ContractFacts, check_contract, within
 from process_apis.reconciliation.models import (
     ContractReport,
@@ -113,7 +114,8 @@ class ReconciliationService:
         if contract is None:
             return reports, None  # a project without its contract: its report says what it can
         facts = ContractFacts(contract=contract, entries=entries, postings=postings, invoices=invoices,
-                              milestones=milestones, from_date=request.from_date, to_date=request.to_date)
+                              milestones=milestones, from_date=request.from_date, to_date=request.to_date,
+                              billable_expenses=await billable_expenses(self.db, contract_id))
         return reports, ContractReport(
             contract_id=contract_id, currency=contract.currency, total_value=contract.total_value,
             invoiced_amount=sum((i.subtotal for i in facts.issued), Decimal(0)),

@@ -15,6 +15,7 @@ from process_apis.store import metadata
 from runtime.storage import Database, database_url
 from tests.support.databases import fresh_postgres_database
 from tests.support.stack import RunningStack
+from tests.system.vendor_access import SandboxCredentials
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -79,6 +80,7 @@ def system(stack: RunningStack) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="session")
 def sandboxes(stack: RunningStack) -> Iterator[httpx.Client]:
-    """Direct access to the sandbox vendors (fault injection), as a resilience test harness would have."""
-    with httpx.Client(timeout=10.0) as client:
+    """Direct access to the sandbox vendors (fault injection, the vendor's own side), as an integration test harness
+    would have: with the vendors' credentials."""
+    with httpx.Client(timeout=10.0, auth=SandboxCredentials(stack)) as client:
         yield client

@@ -19,6 +19,7 @@ from runtime.problems import ProblemError
 from sandbox.hr import BASE
 from tests.support.gateway import GATEWAY_TESTS, ServerProcess
 from tests.support.stack import RunningStack
+from tests.system.vendor_access import vendor_token
 
 WORKER_PATH = BASE + "/workers"
 
@@ -96,7 +97,8 @@ def test_a_downstream_that_is_down_is_503_and_one_too_slow_is_504(stack: Running
 
 def test_query_values_and_answers_keep_their_meaning(stack: RunningStack) -> None:
     async def scenario() -> tuple[int, Any, str | None]:
-        downstream = Downstream("sandbox-psa", stack.stack.url("sandbox-psa"))
+        downstream = Downstream("sandbox-psa", stack.stack.url("sandbox-psa"),
+                                headers={"Authorization": "Bearer " + vendor_token(stack, "psa")})
         try:
             answer = await downstream.request("GET", "/api/v3/projects",
                                               params={"projectCode": "CON-RTL-001 & more", "pageSize": 1,

@@ -32,15 +32,18 @@ from contracts.canonical import (
     role_id,
 )
 from runtime import cursors
-from runtime.downstream import Downstream
+from runtime.downstream import Reply
 from runtime.problems import NotFound
 from system_apis.crm.models import ChangedObject, RecordChange
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.money import exponent, plain
+from system_apis.vendor_auth import JwtBearerToken, VendorCredentials
+from system_apis.vendor_calls import VendorDownstream, VendorLimits
 from system_apis.vendor_errors import vendor_problem
 from system_apis.vendor_keys import KeyMap
 
 VENDOR = "sandbox-crm"
+TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - the vendor's token endpoint, not a secret
 API = "/services/data/v60.0"
 STAGE: dict[str, OpportunityStage] = {"Prospecting": "prospecting", "Qualification": "qualification",
                                       "Proposal/Price Quote": "proposal", "Negotiation/Review": "negotiation",
@@ -59,6 +62,33 @@ UNUSED_HOURS_VENDOR = {v: k for k, v in UNUSED_HOURS.items()}
 OPPORTUNITY_FIELDS = {"StageName": "/stage", "Provisioned_Project__c": "/provisioned_project_id",
                       "Invoice_Status__c": "/invoice_status", "CloseDate": "/close_date", "Amount": "/amount",
                       "Signed_Contract__c": "/signed_contract_ref"}
+# What each read selects: explicit field lists, never FIELDS(ALL), which Salesforce refuses without LIMIT <= 200
+# (and which would break the day an admin adds a field this mapping does not know).
+SELECT = {
+    "Account": "Id, AccountNumber, Name, CurrencyIsoCode, Legal_Entity__c, Tax_Jurisdiction__c",
+    "Opportunity": "Id, Opportunity_Number__c, AccountId, Name, StageName, Amount, CurrencyIsoCode, CloseDate, "
+                   "Billing_Model__c, Legal_Entity__c, Rate_Card__c, Start_Date__c, End_Date__c, NTE_Amount__c, "
+                   "Signed_Contract__c, Provisioned_Project__c, Invoice_Status__c",
+    "Contract": "Id, SOW_Number__c, AccountId, Legal_Entity__c, Name, CurrencyIsoCode, Billing_Model__c, "
+                "NTE_Amount__c, StartDate, EndDate, Status, Version__c, Rate_Card__c, Invoice_Frequency__c, "
+                "Payment_Terms__c, Scheduled_Amount__c, Contract_Value__c, Retainer_Hours__c, Unused_Hours_Policy__c",
+    "Billing_Schedule_Line__c": "Id, Contract__c, Line_Number__c, Billing_Period__c, Billing_Date__c, Amount__c, "
+                                "Percent_Complete__c, Description__c",
+    "Rate_Card__c": "Id, Name, Display_Name__c, CurrencyIsoCode",
+    "Rate_Card_Line__c": "Id, Rate_Card__c, Role__c, Hourly_Rate__c, Effective_From__c, Effective_To__c",
+}
+
+
+def budget_spent(reply: Reply) -> bool:
+    """Salesforce's answer once the org's API budget is spent: 403 with errorCode REQUEST_LIMIT_EXCEEDED."""
+    return reply.status_code == 403 and b'"REQUEST_LIMIT_EXCEEDED"' in reply.content
+
+
+def select(sobject: str, rest: str) -> str:
+    """SOQL reading ``sobject``'s mapped fields; ``rest`` (WHERE/ORDER BY) holds only values through soql_text."""
+    return f"SELECT {SELECT[sobject]} FROM {sobject}{rest}"  # noqa: S608
+
+
 _LOCATOR = re.compile(r"^[A-Za-z0-9_-]{1,4000}$")
 _decoder = msgspec.json.Decoder(float_hook=Decimal)
 
@@ -278,8 +308,11 @@ def rate_card_to_vendor(card: RateCard) -> tuple[dict[str, Any], list[dict[str, 
 # --- the adapter -----------------------------------------------------------------------------------------------
 
 class SandboxCrm:
-    def __init__(self, base_url: str, timeout_seconds: float) -> None:
-        self._vendor = Downstream(VENDOR, base_url, timeout_seconds=timeout_seconds)
+    def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None,
+                 credentials: VendorCredentials | None = None) -> None:
+        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, grant=JwtBearerToken,
+                                        token_path=TOKEN_PATH, credentials=credentials,
+                                        limits=limits, budget_spent=budget_spent)
         self.keys = CrmKeys()
 
     async def aclose(self) -> None:
@@ -350,7 +383,7 @@ class SandboxCrm:
     # accounts
 
     async def list_accounts(self, *, cursor: str | None, limit: int) -> Page[Customer]:
-        rows, next_cursor = await self._query("SELECT FIELDS(ALL) FROM Account ORDER BY AccountNumber", cursor, limit)
+        rows, next_cursor = await self._query(select("Account", " ORDER BY AccountNumber"), cursor, limit)
         return Page(items=[account_from_vendor(r) for r in rows], next_cursor=next_cursor)
 
     async def get_account(self, account_id: str) -> Customer:
@@ -363,7 +396,7 @@ class SandboxCrm:
                                  limit: int) -> Page[Opportunity]:
         where = f" WHERE StageName = {soql_text(STAGE_VENDOR[stage])}" if stage else ""
         rows, next_cursor = await self._query(
-            f"SELECT FIELDS(ALL) FROM Opportunity{where} ORDER BY Opportunity_Number__c", cursor, limit)  # noqa: S608
+            select("Opportunity", f"{where} ORDER BY Opportunity_Number__c"), cursor, limit)
         await self._know(rows)
         return Page(items=[opportunity_from_vendor(r, self.keys) for r in rows], next_cursor=next_cursor)
 
@@ -426,7 +459,7 @@ class SandboxCrm:
             conditions.append(f"Status = {soql_text(CONTRACT_STATUS_VENDOR[status])}")
         where = " WHERE " + " AND ".join(conditions) if conditions else ""
         # SOQL, not SQL: every value in it went through soql_text (quoted and escaped).
-        rows, next_cursor = await self._query(f"SELECT FIELDS(ALL) FROM Contract{where} ORDER BY SOW_Number__c",  # noqa: S608
+        rows, next_cursor = await self._query(select("Contract", f"{where} ORDER BY SOW_Number__c"),
                                               cursor, limit)
         return Page(items=await self._contracts(rows), next_cursor=next_cursor)
 
@@ -443,7 +476,7 @@ class SandboxCrm:
         lines: dict[str, list[dict[str, Any]]] = {row["Id"]: [] for row in rows}
         if rows:
             in_list = ", ".join(soql_text(row["Id"]) for row in rows)
-            soql = f"SELECT FIELDS(ALL) FROM Billing_Schedule_Line__c WHERE Contract__c IN ({in_list}) ORDER BY Name"  # noqa: S608
+            soql = select("Billing_Schedule_Line__c", f" WHERE Contract__c IN ({in_list}) ORDER BY Name")
             for line in await self._all(soql):
                 lines[line["Contract__c"]].append(line)
         return [contract_from_vendor(row, self.keys, lines[row["Id"]]) for row in rows]
@@ -452,13 +485,13 @@ class SandboxCrm:
         lines: dict[str, list[dict[str, Any]]] = {card_id: [] for card_id in card_ids}
         if card_ids:
             in_list = ", ".join(soql_text(c) for c in card_ids)
-            soql = f"SELECT FIELDS(ALL) FROM Rate_Card_Line__c WHERE Rate_Card__c IN ({in_list}) ORDER BY Name"  # noqa: S608
+            soql = select("Rate_Card_Line__c", f" WHERE Rate_Card__c IN ({in_list}) ORDER BY Name")
             for line in await self._all(soql):
                 lines[line["Rate_Card__c"]].append(line)
         return lines
 
     async def list_rate_cards(self, *, cursor: str | None, limit: int) -> Page[RateCard]:
-        rows, next_cursor = await self._query("SELECT FIELDS(ALL) FROM Rate_Card__c ORDER BY Name", cursor, limit)
+        rows, next_cursor = await self._query(select("Rate_Card__c", " ORDER BY Name"), cursor, limit)
         lines = await self._lines([r["Id"] for r in rows])
         return Page(items=[rate_card_from_vendor(r, lines[r["Id"]]) for r in rows], next_cursor=next_cursor)
 

@@ -43,7 +43,6 @@ from contracts.canonical import (
     plain_decimal,
 )
 from runtime import cursors
-from runtime.downstream import Downstream
 from runtime.problems import Conflict, NotFound, ProblemError, Unprocessable
 from system_apis.erp.models import (
     ContractCreate,
@@ -58,10 +57,13 @@ from system_apis.erp.models import (
 )
 from system_apis.ids import Kind, is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.money import from_minor, plain, to_minor
+from system_apis.vendor_auth import ClientCredentialsToken, VendorCredentials
+from system_apis.vendor_calls import VendorDownstream, VendorLimits
 from system_apis.vendor_errors import validation_problem, vendor_problem
 from system_apis.vendor_keys import KeyMap
 
 VENDOR = "sandbox-erp"
+TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"  # noqa: S105 - the vendor's token endpoint, not a secret
 BILLING_MODEL: dict[str, BillingModel] = {"TIME_AND_MATERIAL": "time_and_materials", "FIXED_PRICE": "fixed_fee",
                                           "MILESTONE": "milestone", "RETAINER": "retainer"}
 CONTRACT_STATUS: dict[str, ContractStatus] = {"DRAFT": "draft", "ACTIVE": "active",
@@ -506,8 +508,11 @@ def refusal(status: int, body: Any, field_map: dict[str, str], what: str) -> Pro
 # --- the adapter -----------------------------------------------------------------------------------------------
 
 class SandboxErp:
-    def __init__(self, base_url: str, timeout_seconds: float) -> None:
-        self._vendor = Downstream(VENDOR, base_url, timeout_seconds=timeout_seconds)
+    def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None,
+                 credentials: VendorCredentials | None = None) -> None:
+        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, grant=ClientCredentialsToken,
+                                        token_path=TOKEN_PATH, credentials=credentials,
+                                        limits=limits, honours_idempotency_key=True)
         self.keys = ErpKeys()
 
     async def aclose(self) -> None:

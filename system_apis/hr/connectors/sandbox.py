@@ -10,13 +10,15 @@ import msgspec
 
 from contracts.canonical import BusinessUnit, CostCenter, CostRate, Page, Role, Worker, WorkerStatus, role_id
 from runtime import cursors
-from runtime.downstream import Downstream
 from runtime.problems import NotFound
 from system_apis.ids import is_canonical, to_business_key, to_canonical
+from system_apis.vendor_auth import ClientCredentialsToken, VendorCredentials
+from system_apis.vendor_calls import VendorDownstream, VendorLimits
 from system_apis.vendor_errors import vendor_problem
 from system_apis.vendor_keys import KeyMap
 
 VENDOR = "sandbox-hr"
+TOKEN_PATH = "/ccx/oauth2/northwind/token"  # noqa: S105 - the vendor's token endpoint, not a secret
 BASE = "/ccx/api/v1/northwind"
 WORKER_STATUS: dict[str, WorkerStatus] = {"Active": "active", "On Leave": "leave", "Terminated": "terminated"}
 WORKER_STATUS_VENDOR = {v: k for k, v in WORKER_STATUS.items()}
@@ -99,8 +101,11 @@ def business_unit_from_vendor(body: dict[str, Any]) -> BusinessUnit:
 
 
 class SandboxHr:
-    def __init__(self, base_url: str, timeout_seconds: float) -> None:
-        self._vendor = Downstream(VENDOR, base_url, timeout_seconds=timeout_seconds)
+    def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None,
+                 credentials: VendorCredentials | None = None) -> None:
+        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, grant=ClientCredentialsToken,
+                                        token_path=TOKEN_PATH, credentials=credentials,
+                                        limits=limits)
         self.wids: KeyMap[str] = KeyMap()
 
     async def aclose(self) -> None:

@@ -32,7 +32,6 @@ from contracts.canonical import (
     role_id,
 )
 from runtime import cursors
-from runtime.downstream import Downstream
 from runtime.problems import Conflict, FieldError, NotFound, ProblemError, Unprocessable
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.psa.models import (
@@ -43,10 +42,13 @@ from system_apis.psa.models import (
     TimeEntryFilter,
     TimeEntryTransitionItem,
 )
+from system_apis.vendor_auth import ClientCredentialsToken, VendorCredentials
+from system_apis.vendor_calls import VendorDownstream, VendorLimits
 from system_apis.vendor_errors import vendor_problem
 from system_apis.vendor_keys import KeyMap
 
 VENDOR = "sandbox-psa"
+TOKEN_PATH = "/oauth2/token"  # noqa: S105 - the vendor's token endpoint, not a secret
 PROJECT_STATUS: dict[str, ProjectStatus] = {"Planned": "planned", "In Progress": "active", "Paused": "on_hold",
                                             "Completed": "closed"}
 BILLING_MODEL: dict[str, BillingModel] = {"T&M": "time_and_materials", "FIXED": "fixed_fee",
@@ -348,8 +350,11 @@ def timecard_changes(changes: dict[str, object], keys: PsaKeys) -> dict[str, Any
 # --- the adapter -----------------------------------------------------------------------------------------------
 
 class SandboxPsa:
-    def __init__(self, base_url: str, timeout_seconds: float) -> None:
-        self._vendor = Downstream(VENDOR, base_url, timeout_seconds=timeout_seconds)
+    def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None,
+                 credentials: VendorCredentials | None = None) -> None:
+        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, grant=ClientCredentialsToken,
+                                        token_path=TOKEN_PATH, credentials=credentials,
+                                        limits=limits, honours_idempotency_key=True)
         self.keys = PsaKeys()
 
     async def aclose(self) -> None:

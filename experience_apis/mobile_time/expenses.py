@@ -1,0 +1,75 @@
+"""A consultant's expenses on mobile-time v2, captured and read through the expenses process API.
+
+The consultant is the token's subject: an expense is always captured for them and they only ever see their own.
+A phone capturing offline sends each expense with its own Idempotency-Key and resends it until answered: the
+key is namespaced by the worker (:func:`worker_key`), so a resend is the first expense and two phones never
+collide on one key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from decimal import Decimal
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter, RequestBody
+
+from experience_apis.people import worker_of
+from experience_apis.process_calls import EXPENSES, ProcessExpense, ProcessExpensePage
+from runtime.params import IdempotencyKey
+from runtime.tokens import Principal
+
+
+def worker_key(worker_id: str, key: str) -> str:
+    """The phone's key, namespaced by its consultant and bounded in length whatever the phone sent."""
+    return f"{worker_id}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
+
+
+class NewMyExpense(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    project_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    category: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    amount: Decimal
+    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+    expense_date: dt.date
+    country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+    billable: bool = True
+    receipt_ref: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    description: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class MobileExpensesV2(Controller):
+    path = "/experience/mobile-time/v2"
+
+    @post("/me/expenses", operation_id="captureMyExpense")
+    async def capture(
+        self,
+        state: State,
+        principal: NamedDependency[Principal],
+        data: RequestBody[NewMyExpense],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[ProcessExpense]:
+        worker_id = worker_of(principal)
+        reply = await state.downstreams["gateway"].request(
+            "POST",
+            EXPENSES,
+            json={**msgspec.to_builtins(data), "worker_id": worker_id},
+            idempotency_key=worker_key(worker_id, idempotency_key) if idempotency_key else None,
+        )
+        return Response(msgspec.json.decode(reply.content, type=ProcessExpense), status_code=reply.status_code)
+
+    @get("/me/expenses", operation_id="listMyExpenses")
+    async def mine(
+        self,
+        state: State,
+        principal: NamedDependency[Principal],
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+    ) -> ProcessExpensePage:
+        return await state.downstreams["gateway"].get_json(
+            EXPENSES, ProcessExpensePage, params={"worker_id": worker_of(principal), "cursor": cursor, "limit": limit}
+        )

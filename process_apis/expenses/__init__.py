@@ -1,0 +1,1 @@
+"""Expenses: capture, policy, approval, exactly-once ERP posting and billing at cost (README, "Expenses")."""

@@ -1,0 +1,264 @@
+"""Expense capture, policy, decision and exactly-once ERP posting.
+
+Capture checks the input (a bad field is a 422 naming it) and evaluates the policy (:mod:`.policy`): an expense
+over policy is ``held`` with its reason codes, a compliant one waits for approval (``submitted``). Approving it
+enqueues, in the same transaction, the job that posts it to the ERP (process_apis/jobs.py): the job retries while
+the ERP is unavailable, and the ERP call carries an Idempotency-Key derived from the expense id while the ERP keeps
+one posting per source, so the expense is booked once whatever happens between the two.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Final
+
+import msgspec
+import sqlalchemy as sa
+
+from contracts.canonical import decimal_text
+from process_apis.expenses.models import ExpenseDecision, ExpensePage, ExpenseRecord, ExpenseState, NewExpense
+from process_apis.expenses.policy import CATEGORIES, RECEIPT_THRESHOLD, ExpenseFacts, evaluate, holds
+from process_apis.expenses.store import expenses
+from process_apis.jobs import JobRunner, enqueue_job
+from process_apis.store import invoice_sources
+from process_apis.systems import Systems
+from process_apis.unit_of_work import UnitOfWorkFactory
+from runtime.downstream import found_or_none
+from runtime.problems import BadRequest, Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from runtime.storage import utcnow
+
+POST_JOB: Final = "expense.post"
+MAX_AMOUNT: Final = Decimal("100000.00")
+OLDEST_DAYS: Final = 365
+
+
+def invalid(pointer: str, detail: str) -> Unprocessable:
+    return Unprocessable(
+        f"{pointer[1:]}: {detail}", slug="validation-failed", errors=[FieldError(pointer=pointer, detail=detail)]
+    )
+
+
+def posting_key(expense_id: str) -> str:
+    return f"expense-posting:{expense_id}"
+
+
+def check_input(data: NewExpense, today: dt.date) -> None:
+    """What no policy can excuse: an unknown category, an amount that is not money, a date out of range, a
+    missing receipt above the threshold."""
+    if data.category not in CATEGORIES:
+        raise invalid("/category", f"unknown category; one of {', '.join(sorted(CATEGORIES))}")
+    amount = data.amount
+    if not amount.is_finite() or amount <= 0 or amount > MAX_AMOUNT:
+        raise invalid("/amount", f"must be more than 0 and at most {MAX_AMOUNT}")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise invalid("/amount", "at most two decimal places")
+    if not today - dt.timedelta(days=OLDEST_DAYS) <= data.expense_date <= today:
+        raise invalid("/expense_date", f"must be within the last {OLDEST_DAYS} days and not in the future")
+    if amount > RECEIPT_THRESHOLD and data.receipt_ref is None:
+        raise invalid("/receipt_ref", f"a receipt is required above {RECEIPT_THRESHOLD}")
+
+
+def record(row: Any, invoice_id: str | None = None) -> ExpenseRecord:
+    return ExpenseRecord(
+        id=row.id,
+        worker_id=row.worker_id,
+        project_id=row.project_id,
+        contract_id=row.contract_id,
+        category=row.category,
+        amount=row.amount,
+        currency=row.currency,
+        expense_date=row.expense_date,
+        country=row.country,
+        billable=row.billable,
+        receipt_ref=row.receipt_ref,
+        description=row.description,
+        state=row.state,
+        reason_codes=list(row.reason_codes),
+        approver_id=row.approver_id,
+        decision_reason=row.decision_reason,
+        erp_posting_id=row.erp_posting_id,
+        invoice_id=invoice_id,
+        created_at=row.created_at,
+    )
+
+
+class ExpenseService:
+    def __init__(self, uow: UnitOfWorkFactory, systems: Systems, jobs: JobRunner) -> None:
+        self.uow = uow
+        self.db = uow.db
+        self.systems = systems
+        jobs.handle(POST_JOB, self._post)
+
+    async def capture(self, data: NewExpense, idempotency_key: str | None) -> tuple[bool, ExpenseRecord]:
+        digest = hashlib.sha256(msgspec.json.encode(data)).hexdigest()
+        if idempotency_key is not None and (replay := await self._by_key(idempotency_key, digest)) is not None:
+            return False, replay
+        check_input(data, utcnow().date())
+        if await found_or_none(self.systems.hr.worker(data.worker_id)) is None:
+            raise invalid("/worker_id", f"no worker {data.worker_id!r}")
+        project = await found_or_none(self.systems.psa.project(data.project_id))
+        if project is None:
+            raise invalid("/project_id", f"no project {data.project_id!r}")
+        contract = await self.systems.erp.contract(project.contract_id)
+        if data.currency != contract.currency:
+            # No FX rule: an expense is billed in its contract's currency or not at all.
+            raise invalid("/currency", f"the project's contract bills in {contract.currency}")
+        reasons = evaluate(
+            ExpenseFacts(
+                category=data.category,
+                amount=data.amount,
+                country=data.country,
+                billable=data.billable,
+                expense_date=data.expense_date,
+                project_status=project.status,
+            )
+        )
+        state: ExpenseState = "held" if holds(reasons) else "submitted"
+        now = utcnow()
+        values = {
+            "id": f"exp_c{uuid.uuid4().hex[:16]}",
+            "idempotency_key": idempotency_key,
+            "request_digest": digest,
+            "worker_id": data.worker_id,
+            "project_id": data.project_id,
+            "contract_id": contract.id,
+            "legal_entity_id": contract.legal_entity_id,
+            "category": data.category,
+            "amount": data.amount,
+            "currency": data.currency,
+            "expense_date": data.expense_date,
+            "country": data.country,
+            # a category that is never billed makes the expense cost, whatever the consultant ticked
+            "billable": data.billable and CATEGORIES[data.category].billable,
+            "receipt_ref": data.receipt_ref,
+            "description": data.description,
+            "state": state,
+            "reason_codes": list(reasons),
+            "created_at": now,
+            "updated_at": now,
+        }
+        async with self.uow() as uow:
+            inserted = await uow.conn.execute(
+                self.db.insert_ignoring_conflicts(expenses, ["idempotency_key"]).values(**values)
+            )
+        if inserted.rowcount == 0 and idempotency_key is not None:  # a concurrent repeat won the key
+            replay = await self._by_key(idempotency_key, digest)
+            assert replay is not None
+            return False, replay
+        return True, await self.get(str(values["id"]))
+
+    async def _by_key(self, key: str, digest: str) -> ExpenseRecord | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(expenses).where(expenses.c.idempotency_key == key))).first()
+        if row is None:
+            return None
+        if row.request_digest != digest:
+            raise Unprocessable("this Idempotency-Key was used with a different request", slug="idempotency-key-reused")
+        return record(row, await self._invoice_of(row.id))
+
+    async def decide(self, expense_id: str, data: ExpenseDecision) -> ExpenseRecord:
+        if await found_or_none(self.systems.hr.worker(data.approver_id)) is None:
+            raise invalid("/approver_id", f"no worker {data.approver_id!r}")
+        async with self.uow() as uow:
+            row = (await uow.conn.execute(sa.select(expenses).where(expenses.c.id == expense_id))).first()
+            if row is None:
+                raise NotFound(f"no expense {expense_id!r}", slug="unknown-id")
+            if row.worker_id == data.approver_id:
+                raise Forbidden(
+                    "nobody approves or rejects their own expense",
+                    slug="own-time",
+                    errors=[FieldError(pointer="/approver_id", detail="the expense's own consultant")],
+                )
+            to_state: ExpenseState = "approved" if data.decision == "approve" else "rejected"
+            # Conditional on the state read: of two concurrent decisions exactly one changes the row.
+            changed = await uow.conn.execute(
+                expenses.update()
+                .where(expenses.c.id == expense_id, expenses.c.state == "submitted")
+                .values(state=to_state, approver_id=data.approver_id, decision_reason=data.reason, updated_at=utcnow())
+            )
+            if changed.rowcount != 1:
+                raise Conflict(
+                    f"expense {expense_id} is {row.state}: only a submitted expense is decided",
+                    slug="invalid-transition",
+                    state=row.state,
+                    reason_codes=list(row.reason_codes),
+                )
+            if to_state == "approved":
+                await enqueue_job(self.db, uow.conn, POST_JOB, posting_key(expense_id), {"expense_id": expense_id})
+        return await self.get(expense_id)
+
+    async def _post(self, payload: Mapping[str, Any]) -> None:
+        """The posting job: book the approved expense in the ERP (once), then mark it posted."""
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(expenses).where(expenses.c.id == payload["expense_id"]))).one()
+        if row.state != "approved":
+            return
+        posting = await self.systems.erp.post(
+            {
+                "source_type": "expense",
+                "source_id": row.id,
+                "project_id": row.project_id,
+                "contract_id": row.contract_id,
+                "legal_entity_id": row.legal_entity_id,
+                "work_date": row.expense_date.isoformat(),
+                "quantity": "1",
+                "amount": decimal_text(row.amount),
+                "currency": row.currency,
+            },
+            posting_key(row.id),
+        )
+        async with self.uow() as uow:
+            await uow.conn.execute(
+                expenses.update()
+                .where(expenses.c.id == row.id, expenses.c.state == "approved")
+                .values(state="posted", erp_posting_id=posting.id, updated_at=utcnow())
+            )
+
+    async def _invoice_of(self, expense_id: str) -> str | None:
+        async with self.db.read() as conn:
+            return (
+                await conn.execute(
+                    sa.select(invoice_sources.c.invoice_id).where(
+                        invoice_sources.c.source_type == "expense", invoice_sources.c.source_id == expense_id
+                    )
+                )
+            ).scalar()
+
+    async def get(self, expense_id: str) -> ExpenseRecord:
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(expenses).where(expenses.c.id == expense_id))).first()
+        if row is None:
+            raise NotFound(f"no expense {expense_id!r}", slug="unknown-id")
+        return record(row, await self._invoice_of(expense_id))
+
+    async def list(
+        self,
+        *,
+        project_id: str | None,
+        worker_id: str | None,
+        state: ExpenseState | None,
+        cursor: str | None,
+        limit: int,
+    ) -> ExpensePage:
+        query = sa.select(expenses).order_by(expenses.c.seq).limit(limit + 1)
+        if cursor is not None:
+            if not cursor.isdigit() or len(cursor) > 18:
+                raise BadRequest(
+                    "cursor: not a cursor this API gave",
+                    slug="invalid-cursor",
+                    errors=[FieldError(pointer="/cursor", detail="malformed", location="query")],
+                )
+            query = query.where(expenses.c.seq > int(cursor))
+        for column, value in (("project_id", project_id), ("worker_id", worker_id), ("state", state)):
+            if value is not None:
+                query = query.where(expenses.c[column] == value)
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        page = rows[:limit]
+        return ExpensePage(
+            items=[record(r) for r in page], next_cursor=str(page[-1].seq) if len(rows) > limit else None
+        )
