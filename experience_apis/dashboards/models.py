@@ -106,9 +106,40 @@ class MarginRow(msgspec.Struct, kw_only=True):
     unbilled_revenue: Decimal
     earned_revenue: Decimal
     cost_converted_from: list[str]
+    # Added in v1.x (additive): the planned baseline beside the actuals, and why a project needs attention.
+    business_unit_id: str | None = None
+    planned_hours: Decimal = Decimal(0)
+    planned_revenue: Decimal = Decimal(0)
+    planned_cost: Decimal | None = None
+    planned_margin: Decimal | None = None
+    planned_margin_pct: Decimal | None = None
+    margin_variance_pct: Decimal | None = None
+    attention: str | None = None
+
+
+class MarginFigures(msgspec.Struct, kw_only=True):
+    projects: int
+    planned_revenue: Decimal
+    planned_cost: Decimal
+    planned_margin: Decimal
+    planned_margin_pct: Decimal | None
+    earned_revenue: Decimal
+    cost: Decimal
+    margin: Decimal
+    margin_pct: Decimal | None
+
+
+class BusinessUnitMarginRow(MarginFigures, kw_only=True):
+    business_unit_id: str
+    label: str
 
 
 class MarginsPanel(msgspec.Struct, kw_only=True):
     projects: list[MarginRow]
     fx_rates_to_usd: dict[str, Decimal]
     fx_rates_as_of: dt.date
+    # Added in v1.x (additive): plan against actual per business unit and in total, in reporting_currency.
+    planned_as_of: dt.date | None = None
+    reporting_currency: str = "USD"
+    business_units: list[BusinessUnitMarginRow] = msgspec.field(default_factory=list)
+    totals: MarginFigures | None = None

@@ -18,9 +18,11 @@ from experience_apis.dashboards.models import (
     AgingRow,
     BacklogPanel,
     BacklogRow,
+    BusinessUnitMarginRow,
     CountRow,
     CurrencyAmount,
     ExceptionsPanel,
+    MarginFigures,
     MarginRow,
     MarginsPanel,
     UtilizationPanel,
@@ -121,6 +123,13 @@ class Dashboards:
         rows = [msgspec.convert(p, MarginRow, strict=False) for p in figures["projects"]]
         # Contracts closest to their not-to-exceed first, then the rest by project.
         rows.sort(key=lambda r: (r.nte_burn_pct is None, -(r.nte_burn_pct or Decimal(0)), r.project_id))
+        units = [msgspec.convert({**u, "label": u["name"]}, BusinessUnitMarginRow, strict=False)
+                 for u in figures.get("business_units", [])]
+        totals = figures.get("totals")
+        planned_as_of = figures.get("planned_as_of")
         return MarginsPanel(projects=rows, fx_rates_to_usd={k: Decimal(v) for k, v in
                                                             figures["fx_rates_to_usd"].items()},
-                            fx_rates_as_of=dt.date.fromisoformat(figures["fx_rates_as_of"]))
+                            fx_rates_as_of=dt.date.fromisoformat(figures["fx_rates_as_of"]),
+                            planned_as_of=dt.date.fromisoformat(planned_as_of) if planned_as_of else None,
+                            reporting_currency=figures.get("reporting_currency", "USD"), business_units=units,
+                            totals=msgspec.convert(totals, MarginFigures, strict=False) if totals else None)

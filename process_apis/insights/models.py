@@ -131,6 +131,34 @@ class ProjectMargin(msgspec.Struct, kw_only=True):
     unbilled_revenue: Decimal
     earned_revenue: Decimal
     cost_converted_from: list[str]
+    # Added in v1.2 (additive): the planned baseline (assignments to date x rate card and HR cost rates), how far
+    # the actual margin is from it, and a one-line explanation when the project needs attention.
+    planned_hours: Decimal = Decimal(0)
+    planned_revenue: Decimal = Decimal(0)
+    planned_cost: Decimal | None = None
+    planned_margin: Decimal | None = None
+    planned_margin_pct: Decimal | None = None
+    margin_variance_pct: Decimal | None = None
+    attention: str | None = None
+
+
+class MarginFigures(msgspec.Struct, kw_only=True):
+    """Plan and actual in the reporting currency (USD at the planning rates), summed over projects."""
+
+    projects: int
+    planned_revenue: Decimal
+    planned_cost: Decimal
+    planned_margin: Decimal
+    planned_margin_pct: Decimal | None
+    earned_revenue: Decimal
+    cost: Decimal
+    margin: Decimal
+    margin_pct: Decimal | None
+
+
+class BusinessUnitMargin(MarginFigures, kw_only=True):
+    business_unit_id: str
+    name: str
 
 
 class ProjectMargins(msgspec.Struct, kw_only=True):
@@ -138,3 +166,8 @@ class ProjectMargins(msgspec.Struct, kw_only=True):
     fx_rates_to_usd: dict[str, Decimal]
     fx_rates_as_of: dt.date
     computed_at: Instant
+    # Added in v1.2 (additive): plan against actual per business unit and for the firm, in USD.
+    planned_as_of: dt.date | None = None
+    reporting_currency: str = "USD"
+    business_units: list[BusinessUnitMargin] = msgspec.field(default_factory=list)
+    totals: MarginFigures | None = None

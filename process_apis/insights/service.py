@@ -24,11 +24,13 @@ from contracts.canonical import (
     INVOICE_ISSUED,
     TIME_ENTRY_APPROVED,
     TIME_ENTRY_RECORDED,
+    Assignment,
     BusinessUnit,
     Contract,
     Invoice,
     Milestone,
     Project,
+    RateCard,
     TimeEntry,
     Worker,
 )
@@ -36,12 +38,14 @@ from process_apis.billing.eligibility import CENT, BillingContext, Eligibility, 
 from process_apis.billing.facts import load_context, with_local_ledger
 from process_apis.insights.models import (
     AgingBucket,
+    BusinessUnitMargin,
     BusinessUnitUtilization,
     CountByKey,
     CurrencyAmount,
     ExceptionAgeBucket,
     ExceptionsSummary,
     InvoiceReadyBacklog,
+    MarginFigures,
     ProjectBacklog,
     ProjectMargin,
     ProjectMargins,
@@ -53,6 +57,7 @@ from process_apis.insights.models import (
 from process_apis.insights.settings import InsightsSettings
 from process_apis.store import exceptions
 from process_apis.systems import HR, Systems, all_pages
+from runtime.downstream import found_or_none
 from runtime.problems import BadRequest, FieldError
 from runtime.storage import Database, utcnow
 
@@ -294,14 +299,19 @@ class InsightsService:
 
     async def project_margins(self, *, project_id: str | None) -> ProjectMargins:
         gateway = self.systems.psa.gateway
-        (projects, contracts, entries, workers, invoices), (postings, milestones) = await asyncio.gather(
-            asyncio.gather(
-                self._projects(project_id), self.systems.erp.contracts(),
-                self.systems.psa.time_entries(project_id=project_id), all_pages(gateway, f"{HR}/workers", Worker),
-                self.systems.erp.invoices()),
-            asyncio.gather(self.systems.erp.postings(project_id=project_id),
-                           self.systems.psa.milestones(state="accepted", project_id=project_id)))
-        recognized = await self._recognized_fixed_fees(contracts)
+        as_of = utcnow().date()
+        (projects, contracts, entries, workers, invoices), (postings, milestones, delivered, assignments, units) = (
+            await asyncio.gather(
+                asyncio.gather(
+                    self._projects(project_id), self.systems.erp.contracts(),
+                    self.systems.psa.time_entries(project_id=project_id), all_pages(gateway, f"{HR}/workers", Worker),
+                    self.systems.erp.invoices()),
+                asyncio.gather(self.systems.erp.postings(project_id=project_id),
+                               self.systems.psa.milestones(state="accepted", project_id=project_id),
+                               self.systems.psa.milestones(state="completed", project_id=project_id),
+                               self.systems.psa.assignments(project_id=project_id),
+                               all_pages(gateway, f"{HR}/business-units", BusinessUnit))))
+        recognized, cards = await asyncio.gather(self._recognized_fixed_fees(contracts), self._rate_cards(contracts))
         costed = _live(entries, TIME_ENTRY_APPROVED)
         contract_of = {c.id: c for c in contracts}
         # Consumption of an NTE is what the NTE_EXCEEDED rule compares with: ERP postings plus queued postings.
@@ -348,17 +358,40 @@ class InsightsService:
             margin = earned - cost if cost is not None else None
             nte = contract.nte_amount if contract else None
             consumed = context.billed.get(project.contract_id, Decimal(0)).quantize(CENT) if nte is not None else None
+            plan = _plan(project, contract, cards, [a for a in assignments if a.project_id == project.id],
+                         worker_of, as_of, fx)
+            margin_pct = percent(margin, earned) if margin is not None else None
+            variance = margin_pct - plan.margin_pct if margin_pct is not None and plan.margin_pct is not None else None
+            burn = percent(consumed, nte) if consumed is not None and nte is not None else None
+            awaiting = [m for m in delivered if m.project_id == project.id]
             rows.append(ProjectMargin(
+                planned_hours=plan.hours, planned_revenue=plan.revenue, planned_cost=plan.cost,
+                planned_margin=plan.margin, planned_margin_pct=plan.margin_pct, margin_variance_pct=variance,
+                attention=_attention(project.billing_model, currency, margin, variance, cost, earned, burn, awaiting),
                 project_id=project.id, project_name=project.name, contract_id=project.contract_id,
                 business_unit_id=project.business_unit_id, billing_model=project.billing_model, currency=currency,
                 billed_revenue=billed, unbilled_revenue=unbilled, earned_revenue=earned, cost=cost,
                 cost_hours=hours_by[project.id], margin=margin,
-                margin_pct=percent(margin, earned) if margin is not None else None,
+                margin_pct=margin_pct,
                 unconverted_costs=_amounts(unconverted), cost_converted_from=sorted(converted_from),
                 nte_amount=nte, nte_consumed=consumed,
-                nte_burn_pct=percent(consumed, nte) if consumed is not None and nte is not None else None))
+                nte_burn_pct=burn))
+        names = {u.id: u.name for u in units}
+        by_unit: dict[str, list[ProjectMargin]] = defaultdict(list)
+        for row in rows:
+            by_unit[row.business_unit_id or "unassigned"].append(row)
+        unit_rows = [BusinessUnitMargin(business_unit_id=unit, name=names.get(unit, unit),
+                                        **msgspec.structs.asdict(_in_usd(members, fx)))
+                     for unit, members in sorted(by_unit.items())]
         return ProjectMargins(projects=rows, fx_rates_to_usd=dict(fx), fx_rates_as_of=self.settings.fx_rates_as_of,
-                              computed_at=utcnow())
+                              computed_at=utcnow(), planned_as_of=as_of, reporting_currency="USD",
+                              business_units=unit_rows, totals=_sum_figures(unit_rows))
+
+    async def _rate_cards(self, contracts: Sequence[Contract]) -> dict[str, RateCard]:
+        """The contracts' rate cards from the CRM (a card the CRM no longer has prices the plan at nothing)."""
+        ids = sorted({c.rate_card_id for c in contracts if c.rate_card_id})
+        found = await asyncio.gather(*(found_or_none(self.systems.crm.rate_card(i)) for i in ids))
+        return {card.id: card for card in found if card is not None}
 
     async def _projects(self, project_id: str | None) -> list[Project]:
         if project_id is not None:
@@ -390,6 +423,130 @@ def _cost_rate(worker: Worker | None, day: dt.date) -> tuple[Decimal, str] | Non
         if rate.valid_from <= day and (rate.valid_to is None or day <= rate.valid_to):
             return rate.hourly_cost, rate.currency
     return None
+
+
+class _Plan(msgspec.Struct, kw_only=True):
+    hours: Decimal
+    revenue: Decimal
+    cost: Decimal | None
+    margin: Decimal | None
+    margin_pct: Decimal | None
+
+
+def _bill_rate(card: RateCard | None, role: str, day: dt.date) -> Decimal | None:
+    if card is None:
+        return None
+    for line in card.lines:
+        if line.role == role and line.valid_from <= day and (line.valid_to is None or day <= line.valid_to):
+            return line.hourly_rate
+    return None
+
+
+def planned_hours(assignment: Assignment, as_of: dt.date) -> tuple[Decimal, dt.date] | None:
+    """Hours an assignment plans from its start to ``as_of`` (its end when sooner), to the tenth, and its last
+    planned day; None when it starts later."""
+    last = min(assignment.end_date or as_of, as_of)
+    if last < assignment.start_date:
+        return None
+    hours = assignment.planned_hours_per_week * working_days(assignment.start_date, last) / 5
+    return hours.quantize(TENTH, rounding=ROUND_HALF_EVEN), last
+
+
+def _plan(project: Project, contract: Contract | None, cards: dict[str, RateCard], assignments: Sequence[Assignment],
+          worker_of: dict[str, Worker], as_of: dt.date, fx: dict[str, Decimal]) -> _Plan:
+    """The planned baseline to date: each confirmed (or ended) assignment's planned hours times the rate card's
+    bill rate for its role (revenue) and the worker's HR cost rate (cost, in the contract currency at the
+    planning rates), both the rates in force on the assignment's last planned day."""
+    currency = contract.currency if contract else "USD"
+    card = cards.get(contract.rate_card_id) if contract and contract.rate_card_id else None
+    hours = revenue = cost = Decimal(0)
+    costed = True
+    for assignment in sorted(assignments, key=lambda a: a.id):
+        if assignment.status not in ("confirmed", "ended"):
+            continue
+        planned = planned_hours(assignment, as_of)
+        if planned is None:
+            continue
+        amount, last = planned
+        hours += amount
+        rate = _bill_rate(card, assignment.role, last)
+        if rate is not None:
+            revenue += (amount * rate).quantize(CENT, rounding=ROUND_HALF_EVEN)
+        cost_rate = _cost_rate(worker_of.get(assignment.worker_id), last)
+        if cost_rate is None or (cost_rate[1] != currency and (cost_rate[1] not in fx or currency not in fx)):
+            costed = False
+            continue
+        converted = amount * cost_rate[0] * (fx[cost_rate[1]] / fx[currency] if cost_rate[1] != currency else 1)
+        cost += converted.quantize(CENT, rounding=ROUND_HALF_EVEN)
+    if not costed:
+        return _Plan(hours=hours, revenue=revenue, cost=None, margin=None, margin_pct=None)
+    return _Plan(hours=hours, revenue=revenue, cost=cost, margin=revenue - cost,
+                 margin_pct=percent(revenue - cost, revenue))
+
+
+# A project needs attention when it loses money, is near its not-to-exceed, or its margin is this many points
+# below plan (a little below plan is normal: the plan prices every planned hour at its bill rate, while some
+# recorded time is internal and earns nothing).
+ATTENTION_POINTS: Final = Decimal(40)
+NTE_WARNING_PCT: Final = Decimal(90)
+
+
+def _attention(model: str, currency: str, margin: Decimal | None, variance: Decimal | None, cost: Decimal | None,
+               earned: Decimal, burn: Decimal | None, awaiting: Sequence[Milestone]) -> str | None:
+    """One line saying why a project needs attention (None when it does not), from the figures beside it."""
+    near_cap = burn is not None and burn >= NTE_WARNING_PCT
+    below = variance is not None and variance <= -ATTENTION_POINTS
+    if margin is None or cost is None or not (margin < 0 or near_cap or below):
+        return None
+    spent = f"cost to date {_money(cost, currency)} against {_money(earned, currency)}"
+    if model == "milestone" and awaiting:
+        worth = sum((m.amount for m in awaiting), Decimal(0))
+        return (f"{len(awaiting)} delivered milestone(s) worth {_money(worth, currency)} await customer acceptance: "
+                f"{spent} of milestones accepted.")
+    if model == "milestone":
+        return f"Milestones behind the work: {spent} of milestones accepted, the next one not yet delivered."
+    if model == "fixed_fee":
+        return (f"Fixed fee {'over' if margin < 0 else 'close to'} budget: {spent} of the fee recognised "
+                "(percent complete lags the hours spent).")
+    if near_cap:
+        return (f"At {burn}% of its not-to-exceed: approved time past the cap is held and earns nothing until "
+                "the cap is raised.")
+    if margin < 0:
+        return f"Losing money: {spent} earned."
+    return f"Margin {abs(variance or Decimal(0))} points below plan."
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return f"{amount.quantize(CENT, rounding=ROUND_HALF_EVEN):,} {currency}"
+
+
+def _usd(amount: Decimal, currency: str, fx: dict[str, Decimal]) -> Decimal:
+    return (amount * fx[currency]).quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+def _in_usd(rows: Sequence[ProjectMargin], fx: dict[str, Decimal]) -> MarginFigures:
+    """Plan and actual of ``rows`` in USD, each project converted and rounded to the cent before summing; a project
+    whose cost or planned cost cannot be stated (a currency without a planning rate) is left out."""
+    counted = [r for r in rows if r.cost is not None and r.planned_cost is not None and r.currency in fx]
+    figures = [(_usd(r.planned_revenue, r.currency, fx), _usd(r.planned_cost or Decimal(0), r.currency, fx),
+                _usd(r.earned_revenue, r.currency, fx), _usd(r.cost or Decimal(0), r.currency, fx)) for r in counted]
+    return _figures_in_usd(len(counted), *(sum((f[i] for f in figures), Decimal(0)) for i in range(4)))
+
+
+def _figures_in_usd(projects: int, planned_revenue: Decimal, planned_cost: Decimal, earned: Decimal,
+                    cost: Decimal) -> MarginFigures:
+    return MarginFigures(projects=projects, planned_revenue=planned_revenue, planned_cost=planned_cost,
+                         planned_margin=planned_revenue - planned_cost,
+                         planned_margin_pct=percent(planned_revenue - planned_cost, planned_revenue),
+                         earned_revenue=earned, cost=cost, margin=earned - cost,
+                         margin_pct=percent(earned - cost, earned))
+
+
+def _sum_figures(rows: Sequence[MarginFigures]) -> MarginFigures:
+    """The firm's totals: the sums of the business units' rows."""
+    return _figures_in_usd(sum(r.projects for r in rows), sum((r.planned_revenue for r in rows), Decimal(0)),
+                           sum((r.planned_cost for r in rows), Decimal(0)),
+                           sum((r.earned_revenue for r in rows), Decimal(0)), sum((r.cost for r in rows), Decimal(0)))
 
 
 def _unbilled_revenue(costed: Sequence[TimeEntry], approved_verdicts: Sequence[Eligibility],

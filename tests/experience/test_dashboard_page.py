@@ -16,7 +16,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from gateway.launcher import REPO_ROOT, Ports, Stack
 from tests.gateway.signin_flow import CONSULTANT_USER, FINANCE_LEAD_USER, password_of
-from tests.support.browser import headless_chromium, sign_in_at_the_issuer
+from tests.support.browser import headless_chromium, screenshot, sign_in_at_the_issuer
 from tests.support.stack import RunningStack
 
 
@@ -182,6 +182,37 @@ def test_demo_firm_reads_as_healthy_with_a_few_problem_projects(page_stack: Runn
     assert 50 <= Decimal(actual_pct) <= 110  # the default period is the last complete month, not a month to come
 
 
+def test_plan_against_actual_by_business_unit_and_the_problem_projects_explained(page_stack: RunningStack) -> None:
+    with page_stack.client("dashboard-web") as api, headless_chromium() as driver:
+        sign_in(driver, page_stack)
+        loaded(driver)
+        panel = api.get("/experience/dashboards/v1/project-margins").json()
+        seen = chart(driver, "margins-units")
+        by_project = chart(driver, "margins")
+        table = driver.find_elements(By.CSS_SELECTOR, '[data-table="margins-units"] tbody tr')
+        cells = {r.get_attribute("data-key"): [c.get_attribute("data-value")
+                                               for c in r.find_elements(By.TAG_NAME, "td")] for r in table}
+        notes = {li.get_attribute("data-key"): li.text
+                 for li in driver.find_elements(By.CSS_SELECTOR, '[data-list="attention"] li')}
+        driver.set_window_size(1280, 1400)
+        driver.execute_script("document.querySelector('[data-panel=\"margins\"]').scrollIntoView()")
+        screenshot(driver, "dashboard-margins")
+
+    units, totals = panel["business_units"], panel["totals"]
+    assert seen["x"]["title"] == "Business unit" and seen["y"]["title"] == "Margin (USD)"
+    assert seen["x"]["ticks"] == [u["label"] for u in units]
+    assert seen["values"] == [money(u["planned_margin"], "USD") for u in units] + [
+        money(u["margin"], "USD") for u in units]
+    assert f"planned {money(totals['planned_margin'], 'USD')}, actual {money(totals['margin'], 'USD')}" in seen["title"]
+    assert "planned against actual" in by_project["title"] and by_project["values"]
+    assert cells["total"][1:4] == [totals["planned_revenue"], totals["planned_cost"], totals["planned_margin"]]
+    assert cells["total"][5:8] == [totals["earned_revenue"], totals["cost"], totals["margin"]]
+    flagged = {p["project_id"]: p for p in panel["projects"] if p["attention"]}
+    assert set(notes) == set(flagged) and flagged
+    for project_id, text in notes.items():
+        assert text == f"{flagged[project_id]['project_name']}: {flagged[project_id]['attention']}"
+
+
 def test_a_period_without_data_says_so_instead_of_a_blank_plot(page_stack: RunningStack) -> None:
     with headless_chromium() as driver:
         sign_in(driver, page_stack, month="2031-01")  # after every demo contract and assignment ends
@@ -234,3 +265,4 @@ def test_the_page_shows_an_error_when_the_process_tier_is_down(page_stack: Runni
     finally:
         page_stack.stack.start(only=["process"])
         page_stack.stack.wait_ready(only=["process"])
+

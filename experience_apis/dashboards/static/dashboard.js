@@ -294,11 +294,18 @@ function renderMargins(data) {
   const unearned = noRevenue.length
     ? `; ${noRevenue.length} with cost and no revenue yet (${noRevenue.map((p) => p.project_name).join(", ")})` : "";
   barChart(chartOf("margins"), { horizontal: true,
-    title: `Margin by project: ${measured.length - losing} of ${measured.length} projects above cost${unearned}`,
-    categoryTitle: "Project", valueTitle: "Margin, % of revenue earned", tick: (v) => `${v}%`, format: pct,
+    title: `Margin by project, planned against actual: ${measured.length - losing} of ${measured.length} projects above cost${unearned}`,
+    categoryTitle: "Project", valueTitle: "Margin, % of revenue", tick: (v) => `${v}%`, format: pct,
     labels: measured.map((p) => p.project_name),
-    datasets: [{ label: "Margin %", data: measured.map((p) => p.margin_pct),
-      backgroundColor: measured.map((p) => (Number(p.margin_pct) < 0 ? COLORS.bad : COLORS.ok)) }] });
+    datasets: [
+      { label: "Planned margin %", data: measured.map((p) => p.planned_margin_pct), backgroundColor: COLORS.plan },
+      { label: "Actual margin %", data: measured.map((p) => p.margin_pct),
+        backgroundColor: measured.map((p) => (Number(p.margin_pct) < 0 ? COLORS.bad : COLORS.ok)) }] });
+  renderUnitMargins(data);
+  const flagged = data.projects.filter((p) => p.attention);
+  document.querySelector('[data-list="attention"]').replaceChildren(...(flagged.length
+    ? flagged.map((p) => el("li", { "data-key": p.project_id }, el("strong", {}, p.project_name), `: ${p.attention}`))
+    : [el("li", {}, "No project needs attention.")]));
   const capped = data.projects.filter((p) => p.nte_burn_pct !== null);
   barChart(chartOf("burn"), { horizontal: true,
     title: `Burn against not-to-exceed: ${capped.filter((p) => Number(p.nte_burn_pct) >= 90).length} of ${capped.length} capped contracts at 90% or more`,
@@ -315,6 +322,8 @@ function renderMargins(data) {
       cell(money(p.unbilled_revenue, p.currency), p.unbilled_revenue, true),
       cell(money(p.cost, p.currency), p.cost, true), cell(money(p.margin, p.currency), p.margin, true),
       cell(pct(p.margin_pct), p.margin_pct, true),
+      cell(money(p.planned_margin, p.currency), p.planned_margin, true),
+      cell(pct(p.planned_margin_pct), p.planned_margin_pct, true),
       cell(p.nte_amount === null ? "none" : money(p.nte_amount, p.currency), p.nte_amount, true), burn);
   }));
   const converted = [...new Set(data.projects.flatMap((p) => p.cost_converted_from))].sort();
@@ -324,6 +333,27 @@ function renderMargins(data) {
     ? `Cost of people employed in another currency (${converted.join(", ")}) is converted into each project's ` +
       `contract currency at planning rates set on ${data.fx_rates_as_of}: ${rates}.`
     : "Every cost is in its project's contract currency: no exchange rate was used.";
+}
+
+// Plan against actual per business unit, in the reporting currency, with the firm's total under them.
+function renderUnitMargins(data) {
+  const c = data.reporting_currency;
+  const units = data.business_units;
+  const t = data.totals;
+  barChart(chartOf("margins-units"), {
+    title: `Margin by business unit to ${data.planned_as_of}, in ${c}: planned ${money(t ? t.planned_margin : null, c)}, actual ${money(t ? t.margin : null, c)}`,
+    categoryTitle: "Business unit", valueTitle: `Margin (${c})`, tick: (v) => Number(v).toLocaleString("en-US"),
+    format: (v, d, i) => money(units[i][d.key], c), labels: units.map((u) => u.label),
+    datasets: [
+      { label: "Planned margin", key: "planned_margin", data: units.map((u) => u.planned_margin), backgroundColor: COLORS.plan },
+      { label: "Actual margin", key: "margin", data: units.map((u) => u.margin), backgroundColor: COLORS.actual }] });
+  const row = (u, key, label) => el("tr", { "data-key": key, class: key === "total" ? "total" : null },
+    el("th", { scope: "row" }, label), cell(u.projects, u.projects, true),
+    cell(money(u.planned_revenue, c), u.planned_revenue, true), cell(money(u.planned_cost, c), u.planned_cost, true),
+    cell(money(u.planned_margin, c), u.planned_margin, true), cell(pct(u.planned_margin_pct), u.planned_margin_pct, true),
+    cell(money(u.earned_revenue, c), u.earned_revenue, true), cell(money(u.cost, c), u.cost, true),
+    cell(money(u.margin, c), u.margin, true), cell(pct(u.margin_pct), u.margin_pct, true));
+  fill("margins-units", [...units.map((u) => row(u, u.business_unit_id, u.label)), ...(t ? [row(t, "total", "Total")] : [])]);
 }
 
 // The month picked, up to today when it is still running: days not yet worked have no actuals to compare.
