@@ -166,8 +166,9 @@ def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
 
 @click.command("mock")
 @click.argument("api", metavar="LAYER/API/vN")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=4010, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the mock listens on.")
+@click.option("--port", default=4010, show_default=True, type=click.IntRange(1, 65535),
+              help="Port the mock listens on.")
 @click.pass_obj
 def mock_command(root: Path, api: str, host: str, port: int) -> None:
     """Serve one API version's examples, validating requests as the gateway does (e.g. experience/mobile-time/v2)."""

@@ -116,6 +116,9 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "tax-service-unavailable": ProblemType(503, "Service unavailable",
                                            "The region's tax engine is down; that region's invoices wait in the "
                                            "exception queue (TAX_SERVICE_UNAVAILABLE) and are retried."),
+    "not-implemented": ProblemType(501, "Not implemented", "The contract's mock has no success example for this "
+                                   "operation (`psgw contracts mock`); ask for a documented status with "
+                                   "`Prefer: code=NNN`."),
     "sources-reserved": ProblemType(409, "Conflict", "Another invoice holds these sources (`sources`)."),
     "draft-outdated": ProblemType(409, "Conflict", "Time on the draft was corrected after it was drafted "
                                   "(`time_entry_ids`); void the draft and draft the period again."),
