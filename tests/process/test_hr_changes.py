@@ -39,6 +39,7 @@ def test_a_cost_rate_changed_in_hr_changes_the_projects_margin(
             Decimal(e["hours"])
             for e in entries(system, project_id="prj_4001")
             if e["worker_id"] == WORKER
+            and e.get("superseded_by_id") is None  # a correction replaces its original, never adds to it
             and e["state"] in ("approved", "posted", "invoiced")
             and dt.date.fromisoformat(e["work_date"]) >= since
         ),

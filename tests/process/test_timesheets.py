@@ -8,7 +8,7 @@ import httpx
 
 from tests.support.contract_checks import assert_matches_contract
 from tests.support.days import a_day_of_its_own, week_of
-from tests.support.flows import ok
+from tests.support.flows import all_items, ok
 
 TIME = "/process/timesheets/v1"
 
@@ -26,8 +26,8 @@ def test_an_offline_entry_synced_twice_exists_once(experience: httpx.Client) -> 
     assert second.json()["items"][0]["status"] == "existing"
     entry_id = first.json()["items"][0]["time_entry"]["id"]
     assert second.json()["items"][0]["time_entry"]["id"] == entry_id
-    mine = ok(experience.get(f"{TIME}/time-entries", params={"worker_id": "wrk_e1001",
-                                                            "from_date": day.isoformat()}))["items"]
+    mine = all_items(experience, f"{TIME}/time-entries", worker_id="wrk_e1001", from_date=day.isoformat(),
+                     to_date=day.isoformat())
     assert [e["id"] for e in mine if e.get("client_ref") == ref] == [entry_id]
 
 

@@ -73,7 +73,8 @@ def test_accounts_are_customers(apis: SystemApis) -> None:
 def test_opportunities_and_write_back(apis: SystemApis) -> None:
     won = apis.json("GET", "crm", "/opportunities", 200, params={"stage": "closed_won", "limit": 200})["items"]
     # 20 provisioned long ago, OPP-3103 won without a signed contract, OPP-3105/3106 signed and not yet provisioned
-    assert {o["stage"] for o in won} == {"closed_won"} and len(won) == 23
+    # (other tests of the session may win more in the shared CRM, e.g. the CRM feed's OPP-3107)
+    assert {o["stage"] for o in won} == {"closed_won"} and len(won) >= 23
     first = next(o for o in won if o["id"] == "opp_3001")
     assert first["signed_contract_ref"] == "ctr_2001" and first["provisioned_project_id"] == "prj_4001"
     assert first["amount"] == "80000.00" and first["rate_card_id"] == "rc_usd"

@@ -113,8 +113,13 @@ def _date(value: str | None) -> dt.date | None:
 
 def soql_datetime(moment: dt.datetime) -> str:
     """A SOQL datetime literal (unquoted, UTC, milliseconds: the precision of ``SystemModstamp``)."""
-    utc = moment.astimezone(dt.UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    try:
+        utc = moment.astimezone(dt.UTC)
+    except OverflowError:  # an offset that pushes year 1 or 9999 off the calendar: the calendar's own edge
+        utc = (dt.datetime.min if moment.year == dt.MINYEAR else dt.datetime.max).replace(tzinfo=dt.UTC)
+    # Written field by field: strftime's %Y does not pad years before 1000, which SOQL would refuse.
+    return (f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}."
+            f"{utc.microsecond // 1000:03d}Z")
 
 
 def _instant(value: str) -> dt.datetime:
