@@ -248,7 +248,8 @@ document.addEventListener("DOMContentLoaded", () => {
     } catch (error) {
       say("assignments-status", `Your assignments could not be loaded. ${error.message}`, "panel-status error");
     }
-    await loadWeek(mondayOf(document.getElementById("log-date").value));
+    // A week the person picked while assignments were loading wins over the default (this week).
+    await loadWeek(view.week || mondayOf(document.getElementById("log-date").value));
     if (navigator.onLine) await syncOutbox();
   });
 });
