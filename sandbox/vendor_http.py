@@ -211,6 +211,9 @@ class AuthDialect:
     unauthorized: Any  # () -> body
     # Salesforce's token answer carries no expires_in (the session lasts until it is refused with 401).
     says_expiry: bool = True
+    # Client credentials authenticated by a signed client assertion instead of a secret (NetSuite's M2M flow):
+    # (form, config, token URL) -> why it is refused ("" when good).
+    assertion_check: Any = None
 
 
 @dataclass
@@ -222,6 +225,8 @@ class AuthConfig:
     username: str = ""
     public_key_pem: str = ""
     ttl_seconds: float = 3600.0
+    # The id of the certificate mapped to the integration (NetSuite M2M: the client assertion's ``kid``).
+    certificate_id: str = ""
 
     @classmethod
     def from_environ(cls, environ: dict[str, str]) -> AuthConfig | None:
@@ -232,7 +237,8 @@ class AuthConfig:
         return cls(client_id=client_id, client_secret=environ.get("PSGW_SANDBOX_CLIENT_SECRET", ""),
                    username=environ.get("PSGW_SANDBOX_USERNAME", ""),
                    public_key_pem=Path(key_file).read_text() if key_file else "",
-                   ttl_seconds=float(environ.get("PSGW_SANDBOX_TOKEN_TTL_SECONDS") or 3600))
+                   ttl_seconds=float(environ.get("PSGW_SANDBOX_TOKEN_TTL_SECONDS") or 3600),
+                   certificate_id=environ.get("PSGW_SANDBOX_CERTIFICATE_ID", ""))
 
 
 class VendorAuth:
@@ -289,6 +295,11 @@ class VendorAuth:
             refusal = _jwt_refusal(form.get("assertion", ""), config)
             if refusal:
                 return 400, {"error": "invalid_grant", "error_description": refusal}
+        elif self.dialect.assertion_check is not None:
+            token_url = f"http://{_header(scope, b'host')}{scope.get('path', '')}"
+            refusal = self.dialect.assertion_check(form, config, token_url)
+            if refusal:
+                return 400, {"error": "invalid_client", "error_description": refusal}
         else:
             client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
             basic = _header(scope, b"authorization")
