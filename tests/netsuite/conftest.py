@@ -31,7 +31,7 @@ def netsuite_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
                             extra_env={"PSGW_ERP_BACKEND": "netsuite"})
     stack.start()
     try:
-        stack.wait_ready(timeout=90)
+        stack.wait_ready(timeout=180)
         yield RunningStack(stack)
     except BaseException:
         for log in sorted((data_dir / "logs").glob("*.log")):

@@ -349,7 +349,8 @@ class NetSuiteErp:
                     json_body: Any = None, headers: dict[str, str] | None = None, retry_key: str | None = None
                     ) -> tuple[dict[str, str], Any]:
         reply = await self._vendor.request(method, path, params=params, json=json_body, headers=headers,
-                                           idempotency_key=retry_key, allow_statuses=frozenset(range(400, 500)))
+                                           idempotency_key=retry_key, reads_only=path == SUITEQL,
+                                           allow_statuses=frozenset(range(400, 500)))
         body = json.loads(reply.content, parse_float=Decimal) if reply.content else None
         if reply.status_code >= 400:
             details = body.get("o:errorDetails") if isinstance(body, dict) else None
