@@ -236,6 +236,9 @@ def in_value(store: DocumentStore, conversion: str, value: Any) -> Any:
         return _subsidiary_code(store, value)
     if conversion == "closed":
         return "CLOSED" if value is True else "OPEN"
+    if conversion == "status":
+        ident = str(value.get("id") if isinstance(value, dict) else value)
+        return STATUS_ENGINE.get(ident, ident)
     if conversion == "refs":
         return [part for part in value.split(",") if part] if isinstance(value, str) else value
     if conversion.startswith("sublist:"):
@@ -571,10 +574,13 @@ def _record_type(name: str) -> str:
     return name
 
 
+def json_text(body: Any) -> str:
+    """NetSuite writes amounts as JSON numbers: decimals are written as their exact text, never through a float."""
+    return _RawNumber.unwrap(json.dumps(body, default=lambda value: _RawNumber(value)))
+
+
 def _json_response(body: Any, status: int = 200) -> Response[bytes]:
-    # NetSuite writes amounts as JSON numbers: decimals are written as their exact text, never through a float.
-    text = json.dumps(body, default=lambda value: _RawNumber(value))
-    return Response(_RawNumber.unwrap(text).encode(), status_code=status, media_type="application/json")
+    return Response(json_text(body).encode(), status_code=status, media_type="application/json")
 
 
 class _RawNumber(str):

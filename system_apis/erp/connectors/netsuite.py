@@ -155,9 +155,11 @@ SCHEMAS: dict[str, Schema] = {
     "subsidiary": Schema("custrecord", {
         "internalId": ("id", "id"), "subsidiaryCode": ("externalId", ""), "legalName": ("legalName", ""),
         "country": ("country", ""), "baseCurrency": ("currency", ""), "federalTaxId": ("federalIdNumber", ""),
-        "vatRegNumber": ("custrecord_psg_vat_reg_number", ""), "peppolId": ("custrecord_psg_peppol_id", "")}),
+        "vatRegNumber": ("custrecord_psg_vat_reg_number", ""), "peppolId": ("custrecord_psg_peppol_id", ""),
+        "vatRatePercent": ("custrecord_psg_vat_rate", "number")}),
     "accountingPeriod": Schema("custrecord", {
         "internalId": ("id", "id"), "periodName": ("periodName", ""), "status": ("closed", "closed"),
+        "startDate": ("startDate", ""), "endDate": ("endDate", ""),
         "subsidiaryCode": ("custrecord_psg_subsidiary", "sub")}),
     "customer": Schema("custentity", {
         "internalId": ("id", "id"), "customerNumber": ("entityId", ""), "companyName": ("companyName", ""),
@@ -171,8 +173,9 @@ SCHEMAS: dict[str, Schema] = {
         "billingSchedule": ("custrecord_psg_billing_schedule", "sublist:schedule"),
         **_custom("custrecord", ("description", "currency", "billingMethod", "nteAmountMinor", "startDate", "endDate",
                                  "contractStatus", "rateScheduleCode", "invoiceFrequency", "paymentTerms",
-                                 "scheduledAmountMinor", "contractValueMinor", "retainerHours", "unusedHoursPolicy",
-                                 "revision"), numbers=("retainerHours",))}),
+                                 "scheduledAmountMinor", "contractValueMinor", "retainerHours", "unusedHoursPolicy"),
+                  numbers=("retainerHours",)),
+        "revision": ("custrecord_psg_revision", "int")}),
     "customrecord_psg_project_dimension": Schema("custrecord", {
         "internalId": ("id", "id"), "dimensionCode": ("name", ""), "subsidiaryCode": ("custrecord_psg_subsidiary",
             "sub"),
@@ -216,7 +219,7 @@ def _minor(value: Any) -> Any:
 
 def _from_netsuite(conversion: str, value: Any, subsidiaries: dict[str, str]) -> Any:
     """One NetSuite value (record JSON or SuiteQL text) in our fields' terms."""
-    if conversion == "id":
+    if conversion in ("id", "int"):
         return int(value)
     if conversion == "money":
         return _minor(value)
@@ -272,6 +275,10 @@ def _to_netsuite(conversion: str, value: Any, subsidiary_ids: dict[str, str]) ->
         return {"id": subsidiary_ids.get(value, "0")}
     if conversion == "refs":
         return ",".join(value)
+    if conversion == "closed":
+        return value == "CLOSED"
+    if conversion == "status":
+        return {"id": STATUS_VENDOR[value]}
     if conversion.startswith("sublist:"):
         schema = LINES[conversion[8:]]
         return {"items": [{schema.name(k)[0]: _to_netsuite(schema.name(k)[1], v, subsidiary_ids)
