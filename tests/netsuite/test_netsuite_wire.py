@@ -154,3 +154,17 @@ def test_the_system_api_pages_through_netsuite_to_the_last_record(apis: SystemAp
         params = {"limit": 5, "cursor": page["next_cursor"]}
     assert len(seen) == len(set(seen)) >= total  # others may add customers meanwhile, none is lost or repeated
     apis.call("GET", "erp", "/customers", 400, params={"cursor": "not-a-cursor"})
+
+
+def test_netsuites_concurrency_limit_costs_waits_not_answers(stack: RunningStack, apis: SystemApis) -> None:
+    """A contract page reads each contract's record side by side: past the account's concurrency limit NetSuite
+    answers 429 with Retry-After, which the connector waits out, so the page is whole either way."""
+    params = {"customer_id": "cus_1001", "limit": 10}
+    unlimited = apis.json("GET", "erp", "/contracts", 200, params=params)["items"]
+    admin = sandbox(stack) + "/_sandbox/limits"
+    httpx.put(admin, json={"concurrent": 1}).raise_for_status()
+    try:
+        limited = apis.json("GET", "erp", "/contracts", 200, params=params)["items"]
+    finally:
+        httpx.delete(admin).raise_for_status()
+    assert [c["id"] for c in limited] == [c["id"] for c in unlimited] and limited
