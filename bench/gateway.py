@@ -253,7 +253,7 @@ def main() -> None:
             def launch() -> tuple[Process, int]:
                 process = start(f"psgateway-{server}-{workers}", [sys.executable, "-m", "gateway"],
                                 {**env, "PSGW_SERVER": server, "PSGW_WORKERS": str(workers)})
-                process.wait_http(f"http://127.0.0.1:{gateway_port}/healthz")
+                process.wait_http(f"http://127.0.0.1:{gateway_port}/healthz", timeout=180)  # start-up on a busy machine
                 return process, gateway_port
             return launch
         # The server is chosen by this measurement: both run the same gateway and chain.
@@ -280,7 +280,9 @@ def main() -> None:
         for process in reversed(processes):
             process.stop()
 
-    table = render(results, args) + render_curve(curve)
+    table = render(results, args)
+    if any(len(points) > 1 for points in curve.values()):
+        table += "\n" + render_curve(curve)
     print(table)
     if args.readme:
         write_readme_section("gateway", table)
@@ -331,8 +333,6 @@ def render(results: dict[str, list[Figures]], args: argparse.Namespace) -> str:
 def render_curve(curve: dict[str, dict[int, Figures]]) -> str:
     """Latency against connection count: at a fixed throughput ceiling, p50 grows with the connections queued
     on the event loop (Little's law), so the curve separates queueing from the chain's own cost."""
-    if not curve or not any(len(points) > 1 for points in curve.values()):
-        return ""
     lines = ["", "Latency curve (one run per point, taken right after the scenario's own runs):", "",
              "| scenario | connections | req/s | p50 ms | p90 ms | p99 ms | load |",
              "|---|---:|---:|---:|---:|---:|---:|"]
