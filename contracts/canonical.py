@@ -31,6 +31,10 @@ ProjectStatus = Literal["planned", "active", "on_hold", "closed"]
 WorkerStatus = Literal["active", "leave", "terminated"]
 AssignmentStatus = Literal["proposed", "confirmed", "ended"]
 TimeEntryState = Literal["draft", "submitted", "approved", "rejected", "posted", "invoiced"]
+# What the time was spent on: delivering the work, or travelling for it. Travel is billed only where the contract's
+# rate card prices it (a line for ``TRAVEL_RATE_ROLE``); elsewhere it is cost (``TRAVEL_NOT_BILLABLE``).
+TimeActivity = Literal["work", "travel"]
+TRAVEL_RATE_ROLE: Final = "travel"
 ExpenseState = TimeEntryState
 MilestoneState = Literal["pending", "completed", "accepted", "invoiced"]
 InvoiceState = Literal["draft", "posted", "paid", "void"]
@@ -70,11 +74,11 @@ BILLED_BY_MILESTONE_MODELS: frozenset[str] = frozenset({"fixed_fee", "milestone"
 ReasonCode = Literal[
     "NOT_APPROVED", "NOT_BILLABLE", "PROJECT_NOT_ACTIVE", "CONTRACT_NOT_ACTIVE", "AMENDMENT_PENDING",
     "OUTSIDE_CONTRACT_DATES", "NO_RATE_FOR_ROLE", "PERIOD_CLOSED", "NTE_EXCEEDED", "NOT_ASSIGNED",
-    "ALREADY_POSTED", "BILLED_BY_MILESTONE", "RATE_CURRENCY_MISMATCH",
+    "ALREADY_POSTED", "BILLED_BY_MILESTONE", "RATE_CURRENCY_MISMATCH", "TRAVEL_NOT_BILLABLE",
 ]
 REASON_CODES: tuple[ReasonCode, ...] = get_args(ReasonCode)
 # Held for these alone, an entry's hours are cost, not revenue.
-COST_ONLY_REASONS: frozenset[ReasonCode] = frozenset({"NOT_BILLABLE", "BILLED_BY_MILESTONE"})
+COST_ONLY_REASONS: frozenset[ReasonCode] = frozenset({"NOT_BILLABLE", "BILLED_BY_MILESTONE", "TRAVEL_NOT_BILLABLE"})
 
 MILESTONE_TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset({"completed"}),
@@ -339,6 +343,7 @@ class TimeEntry(Entity, kw_only=True):
     client_ref: str | None = None
     # Authoritative: whole minutes worked. Left out (older writers), it is read from ``hours``.
     minutes: int | None = None
+    activity: TimeActivity = "work"
 
     def __post_init__(self) -> None:
         if self.minutes is None and self.hours.is_finite():

@@ -260,6 +260,10 @@ def build(today: dt.date | None = None, seed: int = SEED) -> Firm:
         factor = {"USD": Decimal("1"), "GBP": Decimal("0.8"), "EUR": Decimal("0.92")}[currency]
         rates = {role: (Decimal(rate) * factor).quantize(Decimal("1")) for role, rate in BILL_RATES.items()}
         rate_cards.append(RateCard(code, f"Standard {currency} 2026", currency, rates, dt.date(2026, 1, 1)))
+    # The GBP card prices travel time (half a consultant's rate, whoever travels): travel on GBP contracts is billed,
+    # elsewhere it is cost (TRAVEL_NOT_BILLABLE).
+    gbp = rate_cards[1].rates
+    gbp["travel"] = (gbp["consultant"] / 2).quantize(Decimal("1"))
     # A rate card without data scientists: entries by that role land in NO_RATE_FOR_ROLE.
     lean = {role: rate for role, rate in rate_cards[0].rates.items() if role != "data_scientist"}
     rate_cards.append(RateCard("RC-USD-LEAN", "Lean USD (no data science)", "USD", lean, dt.date(2026, 1, 1)))
