@@ -124,6 +124,18 @@ def hours_of_minutes(minutes: int) -> Decimal:
     return plain_decimal(Decimal(minutes) / 60)
 
 
+# The precision rule for time (one place): minutes are authoritative and money is computed from them exactly
+# (minutes x hourly rate / 60, rounded half-even to the cent once). Hours shown to a person are minutes / 60
+# rounded half-even to HOURS_PLACES decimals: 20 minutes read "0.33", never "0.3333333333333333333333333333".
+HOURS_QUANTUM: Final = Decimal("0.01")
+
+
+def display_hours(minutes: int) -> Decimal:
+    """Hours for a reader of hours: ``minutes / 60`` rounded half-even to the hundredth, trailing zeros trimmed
+    (450 -> 7.5, 20 -> 0.33, 10 -> 0.17). Never fed back as minutes (use the minutes) and never priced."""
+    return plain_decimal((Decimal(minutes) / 60).quantize(HOURS_QUANTUM, rounding=ROUND_HALF_EVEN))
+
+
 def whole_minutes(hours: Decimal) -> int | None:
     """The whole minutes ``hours`` names, or None when it names none. Hours written by :func:`hours_of_minutes`
     carry 28 digits, so they come back to their minutes within ``MINUTES_TOLERANCE`` (10 -> 0.16...67 -> 10)."""

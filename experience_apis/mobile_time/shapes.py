@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import msgspec
 
-from contracts.canonical import decimal_text, hours_of_minutes
+from contracts.canonical import decimal_text, display_hours, hours_of_minutes
 from experience_apis.mobile_time.models import (
     CorrectionRequestV2,
     DayTotalV1,
@@ -100,8 +100,10 @@ def hours_of(text: str) -> Decimal | None:
 
 
 def entry_v1(mobile: MobileTime, entry: ProcessTimeEntry) -> MyEntryV1:
+    # v1 readers see hours to the hundredth (contracts.canonical.display_hours); the minutes stay exact inside.
     return MyEntryV1(time_entry_id=entry.id, client_ref=mobile.shown_ref(entry.client_ref), project_id=entry.project_id,
-                     task_id=entry.task_id, work_date=entry.work_date, hours=entry.hours, billable=entry.billable,
+                     task_id=entry.task_id, work_date=entry.work_date, hours=display_hours(entry.whole_minutes),
+                     billable=entry.billable,
                      notes=entry.notes, state=entry.state, rejection_reason=entry.rejection_reason)
 
 
@@ -109,10 +111,11 @@ def week_v1(mobile: MobileTime, week: Week) -> MyWeekV1:
     by_day, by_project = _totals(week)
     return MyWeekV1(
         week_start=week.week_start, week_end=week.week_end, entries=[entry_v1(mobile, e) for e in week.entries],
-        days=[DayTotalV1(work_date=day, hours=hours_of_minutes(by_day.get(day, 0))) for day in _days(week)],
-        projects=[ProjectTotalV1(project_id=p, project_name=week.project_names.get(p), hours=hours_of_minutes(m))
+        # Totals are summed in minutes, then rounded once (not a sum of rounded hours).
+        days=[DayTotalV1(work_date=day, hours=display_hours(by_day.get(day, 0))) for day in _days(week)],
+        projects=[ProjectTotalV1(project_id=p, project_name=week.project_names.get(p), hours=display_hours(m))
                   for p, m in sorted(by_project.items())],
-        total_hours=hours_of_minutes(sum(by_project.values())),
+        total_hours=display_hours(sum(by_project.values())),
         submittable_entries=sum(1 for e in week.entries if e.state in SUBMITTABLE))
 
 
