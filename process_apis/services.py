@@ -32,6 +32,7 @@ from process_apis.revenue.service import RevenueService
 from process_apis.settings import ProcessSettings
 from process_apis.store import metadata
 from process_apis.systems import Systems
+from process_apis.timesheets.approvals import ApprovalService
 from process_apis.timesheets.corrections import CorrectionService
 from process_apis.timesheets.entry_rules import MinuteGrid, WorkDateWindow
 from process_apis.timesheets.service import TimesheetService
@@ -52,6 +53,7 @@ class Services:
     jobs: JobRunner
     billing: BillingService
     timesheets: TimesheetService
+    approvals: ApprovalService
     corrections: CorrectionService
     credit_notes: CreditNotes
     exceptions: ExceptionQueue
@@ -99,6 +101,7 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
     services = Services(
         settings=settings, db=db, uow=uow, systems=systems, bus=bus, relay=relay, dispatcher=dispatcher, jobs=jobs,
         billing=billing, exceptions=exceptions, timesheets=TimesheetService(uow, systems, billing, window, grid),
+        approvals=ApprovalService(uow, systems.psa, billing),
         corrections=CorrectionService(uow, systems, billing, window, grid),
         credit_notes=CreditNotes(uow, systems, jobs),
         provisioning=provisioning, crm_feed=CrmFeed(uow, systems, provisioning,
@@ -153,7 +156,7 @@ def _start_loops(s: Services) -> None:
     s.loops.start("jobs", s.jobs.run_once, wakeup=s.wake_jobs, interval=backoff(settings.dispatch_interval_seconds))
 
     async def recover() -> None:
-        await s.timesheets.recover(settings.recovery_after_seconds)
+        await s.approvals.recover(settings.recovery_after_seconds)
         await s.corrections.recover(settings.recovery_after_seconds)
         await s.provisioning.recover()
 

@@ -38,9 +38,16 @@ from process_apis.exceptions.service import resolve_open
 from process_apis.invoicing.credit_notes import queue_credit_note
 from process_apis.store import time_corrections
 from process_apis.systems import Systems
+from process_apis.timesheets.approvals import OWN_TIME, own_time
 from process_apis.timesheets.days import WorkerDays
 from process_apis.timesheets.entry_rules import MinuteGrid, WorkDateWindow
-from process_apis.timesheets.models import Correction, CorrectionDecision, CorrectionPage, CorrectionRequest
+from process_apis.timesheets.models import (
+    Correction,
+    CorrectionDecision,
+    CorrectionPage,
+    CorrectionRequest,
+    entry_subject,
+)
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
 from runtime.downstream import DownstreamProblem, found_or_none
@@ -121,8 +128,8 @@ class CorrectionService:
         """Approve or reject a request; returns (changed, correction). A repeat of the decision taken is
         ``unchanged`` (changed False); the other decision on a decided request is a conflict."""
         current = await self.get(correction_id)
-        if body.approver_id == current.worker_id:
-            raise Forbidden("nobody approves or rejects their own time", slug="own-time",
+        if own_time(current.worker_id, body.approver_id):
+            raise Forbidden(OWN_TIME, slug="own-time",
                             errors=[FieldError(pointer="/approver_id", detail="the worker who asked")])
         project = await self.systems.psa.project(current.project_id)
         if project.manager_id != body.approver_id:
@@ -186,7 +193,7 @@ class CorrectionService:
                 state="applied", open_for=None, new_time_entry_id=new.id, applied_at=now,
                 settlement=msgspec.to_builtins(settlement) if settlement else None))
             # The new version is approved time like any other (the event says which version it supersedes).
-            await record_event(conn, "time.approved", _subject(new), {
+            await record_event(conn, "time.approved", entry_subject(new), {
                 "approver_id": row.approver_id, "reason": f"correction {row.id}", "hours": decimal_text(new.hours),
                 "work_date": new.work_date.isoformat(), "version": new.version, "correction_id": row.id,
                 "supersedes_id": row.time_entry_id})
@@ -248,10 +255,6 @@ class CorrectionService:
 
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
-
-
-def _subject(entry: TimeEntry) -> dict[str, str]:
-    return {"time_entry_id": entry.id, "worker_id": entry.worker_id, "project_id": entry.project_id}
 
 
 def _correction(row: Any) -> Correction:

@@ -255,11 +255,13 @@ async def test_database_urls() -> None:
 
 
 async def test_one_idempotency_key_sent_to_several_replicas_at_once_records_one_decision(db: Database) -> None:
-    from process_apis.timesheets.entry_rules import MinuteGrid, WorkDateWindow
+    from process_apis.billing.service import BillingService
+    from process_apis.timesheets.approvals import ApprovalService
     from process_apis.timesheets.models import ApprovalRequest
-    from process_apis.timesheets.service import TimesheetService
 
-    service = TimesheetService(UnitOfWorkFactory(db), None, None, WorkDateWindow(366, 60), MinuteGrid())  # type: ignore[arg-type]  # neither system
+    uow = UnitOfWorkFactory(db)
+    systems = Systems(Downstream("gateway", "http://127.0.0.1:9"))  # recording a decision calls no system
+    service = ApprovalService(uow, systems.psa, BillingService(uow, systems))
     request = ApprovalRequest(time_entry_ids=["te_1", "te_2"], approver_id="wrk_e1004", decision="approve")
     key = f"week-{uuid.uuid4().hex[:8]}"
 
