@@ -27,13 +27,14 @@ from process_apis.backoff import describe, is_transient
 from process_apis.billing.models import Settlement
 from process_apis.billing.service import BillingService
 from process_apis.events.outbox import record_event
+from process_apis.idempotency import APPROVALS, approval_fingerprint, complete, recorded_id
 from process_apis.store import approvals
 from process_apis.systems import Psa
 from process_apis.timesheets.models import Approval, ApprovalRequest, EntryOutcome, entry_subject
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
 from runtime.downstream import DownstreamProblem, found_or_none
-from runtime.idempotency import refuse_reuse
+from runtime.idempotency import Claim, IdempotencyStore
 from runtime.problems import BadRequest, FieldError, Forbidden, NotFound
 from runtime.storage import utcnow
 
@@ -42,38 +43,45 @@ OWN_TIME = "nobody approves or rejects their own time"
 
 
 class ApprovalService:
-    """Decisions on submitted time: it reads and moves entries in the PSA and settles approved ones for billing."""
+    """Decisions on submitted time: it reads and moves entries in the PSA, settles approved ones for billing and
+    answers a retried decision once (``keys``: process_apis/idempotency.py)."""
 
-    def __init__(self, uow: UnitOfWorkFactory, psa: Psa, billing: BillingService) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, psa: Psa, billing: BillingService, keys: IdempotencyStore) -> None:
         self.uow = uow
         self.db = uow.db
         self.psa = psa
         self.billing = billing
+        self.keys = keys
 
     async def decide(self, request: ApprovalRequest, idempotency_key: str | None) -> tuple[bool, Approval]:
         """Record the decision (once per Idempotency-Key), then apply it; returns (new, approval)."""
         if request.decision == "reject" and not (request.reason or "").strip():
             raise BadRequest("a rejection needs a reason the worker can act on", slug="validation-error",
                              errors=[FieldError(pointer="/reason", detail="required when rejecting")])
-        if not await self._key_recorded(idempotency_key):  # a replayed key answers as it did the first time
+
+        async def first(claim: Claim | None) -> tuple[bool, Approval]:
             repeated = await self._repeated_decision(request)
             if repeated is not None:
-                return False, repeated
-        approval_id, new = await self.record_decision(request, idempotency_key)
+                return False, repeated  # the key stays free: nothing was recorded under it
+            return True, await self._applied(await self.record_decision(request, claim))
+
+        async def again(_status: int, body: bytes) -> tuple[bool, Approval]:
+            # The decision this key recorded, applied as far as it can be now (a retry after a 202 completes it).
+            return False, await self._applied(recorded_id(body))
+
+        return await self.keys.once(
+            scope=APPROVALS, key=idempotency_key, action=first, replay=again,
+            request_fingerprint=approval_fingerprint(request.time_entry_ids, request.approver_id, request.decision,
+                                                     request.reason))
+
+    async def _applied(self, approval_id: str) -> Approval:
         try:
-            return new, await self.apply(approval_id)
+            return await self.apply(approval_id)
         except DownstreamProblem as exc:
             if not is_transient(exc):
                 raise
             # A system is down: the decision is recorded and the recovery loop completes it (202).
-            return new, await self.get_approval(approval_id)
-
-    async def _key_recorded(self, idempotency_key: str | None) -> bool:
-        if not idempotency_key:
-            return False
-        async with self.db.read() as conn:
-            return (await conn.execute(sa.select(approvals.c.id).where(
-                approvals.c.idempotency_key == idempotency_key))).first() is not None
+            return await self.get_approval(approval_id)
 
     async def _repeated_decision(self, request: ApprovalRequest) -> Approval | None:
         """Refuse a decision on one's own time (403, nothing recorded); answer a decision already taken on every
@@ -126,40 +134,16 @@ class ApprovalService:
                 return _approval(row)
         return None
 
-    async def record_decision(self, request: ApprovalRequest, idempotency_key: str | None) -> tuple[str, bool]:
-        """The approval id for this decision and whether this call recorded it (False: a replay of the key)."""
-        ids = list(dict.fromkeys(request.time_entry_ids))
-        try:
-            return await self._record_once(request, ids, idempotency_key)
-        except sa.exc.IntegrityError:
-            if not idempotency_key:
-                raise
-            # Another replica recorded the same key between our look and our insert (both saw none): it has
-            # committed by now, so looking again finds it and this request answers as its replay.
-            return await self._record_once(request, ids, idempotency_key)
-
-    async def _record_once(self, request: ApprovalRequest, ids: list[str], idempotency_key: str | None
-                           ) -> tuple[str, bool]:
-        """The approval recorded for this key (checked to be the same decision), else a new one."""
-        async with self.uow() as uow:
-            if idempotency_key:
-                existing = (await uow.conn.execute(sa.select(approvals).where(
-                    approvals.c.idempotency_key == idempotency_key))).first()
-                if existing is not None:
-                    if (list(existing.time_entry_ids), existing.approver_id, existing.decision,
-                            existing.reason) != (ids, request.approver_id, request.decision, request.reason):
-                        raise refuse_reuse("this Idempotency-Key was used for a different decision")
-                    return existing.id, False
-            return await self._record(uow.conn, request, ids, idempotency_key), True
-
-    @staticmethod
-    async def _record(conn: AsyncConnection, request: ApprovalRequest, ids: list[str], key: str | None) -> str:
+    async def record_decision(self, request: ApprovalRequest, claim: Claim | None) -> str:
+        """Record the decision, its Idempotency-Key (if sent) in the same transaction; returns its id."""
         approval_id = "apr_" + uuid.uuid4().hex[:24]
-        await conn.execute(approvals.insert().values(
-            id=approval_id, approver_id=request.approver_id, decision=request.decision, reason=request.reason,
-            time_entry_ids=ids, idempotency_key=key, state="recorded", attempts=0,
-            correlation_id=correlation.current_correlation_id(), trace_id=correlation.current_trace_id(),
-            created_at=utcnow()))
+        async with self.uow() as uow:
+            await uow.conn.execute(approvals.insert().values(
+                id=approval_id, approver_id=request.approver_id, decision=request.decision, reason=request.reason,
+                time_entry_ids=list(dict.fromkeys(request.time_entry_ids)), state="recorded", attempts=0,
+                correlation_id=correlation.current_correlation_id(), trace_id=correlation.current_trace_id(),
+                created_at=utcnow()))
+            await complete(claim, uow.conn, 201, approval_id)
         return approval_id
 
     async def get_approval(self, approval_id: str) -> Approval:
