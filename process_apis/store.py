@@ -29,6 +29,7 @@ approvals = sa.Table(
     sa.Column("trace_id", sa.String(32), nullable=True),  # a recovered decision continues the deciding trace
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("applied_at", UTCDateTime, nullable=True),
+    sa.Column("applying_until", UTCDateTime, nullable=True),  # set while one call applies it (its lease)
     sa.Index("process_approvals_state", "state", "created_at"),
 )
 

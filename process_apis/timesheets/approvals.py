@@ -40,6 +40,8 @@ from runtime.storage import utcnow
 
 CONCURRENCY = 16
 OWN_TIME = "nobody approves or rejects their own time"
+# How long one call may apply a decision before another may take over (its PSA calls have timeouts well within).
+APPLY_LEASE_SECONDS = 60.0
 
 
 class ApprovalService:
@@ -159,6 +161,38 @@ class ApprovalService:
             row = (await conn.execute(sa.select(approvals).where(approvals.c.id == approval_id))).one()
         if row.state == "applied":
             return _approval(row)
+        if not await self._take(approval_id):
+            return await self._applied_by_another(approval_id)
+        try:
+            return await self._apply(row)
+        finally:
+            async with self.uow() as uow:
+                await uow.conn.execute(approvals.update().where(approvals.c.id == approval_id)
+                                       .values(applying_until=None))
+
+    async def _take(self, approval_id: str) -> bool:
+        """Whether this call now applies the decision: two at once (a retry beside the first request, the
+        recovery loop) would each move the entries and report each move."""
+        now = utcnow()
+        async with self.uow() as uow:
+            taken = await uow.conn.execute(approvals.update().where(
+                approvals.c.id == approval_id, approvals.c.state == "recorded",
+                sa.or_(approvals.c.applying_until.is_(None), approvals.c.applying_until < now),
+            ).values(applying_until=now + dt.timedelta(seconds=APPLY_LEASE_SECONDS)))
+        return bool(taken.rowcount == 1)
+
+    async def _applied_by_another(self, approval_id: str) -> Approval:
+        """The decision as the call applying it leaves it (or as it stands when that call's lease runs out)."""
+        deadline = asyncio.get_running_loop().time() + APPLY_LEASE_SECONDS
+        while True:
+            async with self.db.read() as conn:
+                row = (await conn.execute(sa.select(approvals).where(approvals.c.id == approval_id))).one()
+            if row.state == "applied" or row.applying_until is None or asyncio.get_running_loop().time() > deadline:
+                return _approval(row)
+            await asyncio.sleep(0.1)
+
+    async def _apply(self, row: Any) -> Approval:
+        approval_id = row.id
         outcomes, decided = await self._decide_in_psa(row)
         approved = [e for e in decided if e.state == "approved"]
         pending = any(o.result == "pending" for o in outcomes.values())
