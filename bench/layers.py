@@ -84,22 +84,29 @@ end
 
 # Each wrk thread numbers its own requests, and every run has a tag of its own, so every entry has a fresh
 # client_ref (a repeat would be answered with the existing entry, not logged again: the benchmark would measure the
-# idempotent path instead). Entries go 20 to a day (10 hours beside the demo's own: a day holds 24 hours), each
-# thread on days of its own, the 16 connections of a thread logging onto the same day at once (the per-day rule
-# under contention). The warm-up logs from tomorrow on and the measured run from yesterday back, so neither fills
-# the other's days (the window of work dates is 60 days ahead, 366 back).
+# idempotent path instead). Entries go 20 to a consultant's day (10 hours), the 16 connections of a thread logging
+# onto the same day at once (the per-day rule under contention), each next day-block to the next consultant (each
+# logs with a token of their own), then the next day. Days from tomorrow on: the demo has logged no time there (its
+# past days hold up to 30 hours: a bench on them would measure refusals), and the warm-up's days are not the
+# measured run's (``first_day``). The firm's window for work dates is 60 days ahead.
+WRITERS = [f"wrk_e{1001 + i}" for i in range(36)]  # the sandbox firm's active consultants (E1038 is on leave)
+ENTRIES_PER_DAY = 20
 WRITE_SCRIPT = """
+local tokens = {%(tokens)s}
 local n = 0
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 function request()
   n = n + 1
-  local step = (math.floor((n - 1) / 20) * %(threads)d + tid - 1) * 86400
-  local day = os.date("!%%Y-%%m-%%d", %(epoch)d %(direction)s step)
+  local slot = math.floor((n - 1) / %(per_day)d) * %(threads)d + tid - 1
+  local day = os.date("!%%Y-%%m-%%d", %(epoch)d + math.floor(slot / #tokens) * 86400)
+  local headers = {}
+  for name, value in pairs(wrk.headers) do headers[name] = value end
+  headers["Authorization"] = "Bearer " .. tokens[slot %% #tokens + 1]
   local body = string.format(
     '{"project_id":"%(project)s","work_date":"%%s","minutes":30,"work_type":"billable_delivery",'
     .. '"notes":"bench","client_ref":"%(run)s-%%d-%%d"}', day, tid, n)
-  return wrk.format(nil, nil, nil, body)
+  return wrk.format(nil, nil, headers, body)
 end
 """
 
@@ -316,15 +323,16 @@ def main() -> None:
         results["read, direct"] = measure("the read, direct", direct_url + READ, token, direct_members, LEVELS,
                                           args.seconds, lambda _: COUNT_SCRIPT, work)
         run_id = f"bench{os.getpid()}{int(time.time())}"
-        today = dt.datetime.now(dt.UTC).date()
+        tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+        writers = ",".join(f'"{issuer.mint(client, subject=w, ttl_seconds=3600)[0]}"' for w in WRITERS)
 
         def writes(tag: str) -> Callable[[str], str]:
             def script(phase: str) -> str:
-                warm_up = phase == "warm-up"
-                start = today + dt.timedelta(days=1 if warm_up else -1)
+                # The warm-up (1 s) fills at most a few days of each consultant; the measured run starts after.
+                first_day = tomorrow + dt.timedelta(days=0 if phase == "warm-up" else 5)
                 return COUNT_SCRIPT + WRITE_SCRIPT % {
                     "project": project_id, "run": f"{run_id}-{tag}-{phase}", "threads": WRK_THREADS,
-                    "epoch": calendar.timegm(start.timetuple()), "direction": "+" if warm_up else "-"}
+                    "per_day": ENTRIES_PER_DAY, "tokens": writers, "epoch": calendar.timegm(first_day.timetuple())}
             return script
 
         for name, url, members, tag in (("write, three tiers", stack.gateway_url + WRITE, layered_members, "tiers"),
