@@ -16,8 +16,8 @@ then is the PSA written, outside any transaction, and the claim settled:
 - nothing written (the PSA refused, a 4xx, or answered a re-sent create with the entry it has): released at once;
 - outcome unknown (a timeout, a 5xx, the process stopped): the claim stands until it expires (``ttl``, longer
   than any call can stay in flight through the gateway and the system tier), after which the PSA's day alone is
-  the truth again. Expired claims are purged as days are claimed. A retry of the same create (same client_ref) or
-  of an edit of the same entry is never held back by its own claim.
+  the truth again. Expired claims are not counted, and purged now and then. A retry of the same create (same
+  client_ref) or of an edit of the same entry is never held back by its own claim.
 
 Holding the day: ``INSERT ... ON CONFLICT DO NOTHING`` then ``SELECT ... FOR UPDATE`` on the day's row in
 ``process_worker_days`` on PostgreSQL (only that worker's date waits, across every replica sharing the database);
@@ -60,7 +60,7 @@ CLAIM_TTL_SECONDS = 120.0
 CONFIRMED_GRACE_SECONDS = 30.0
 # Reads of the day a check may make before it gives up (each read found too old when its transaction began).
 READS = 3
-# Claims of days nobody claims again are purged this often by whichever check comes by.
+# Expired claims are purged by a process's first check and this often after.
 PURGE_EVERY_SECONDS = 60.0
 
 
@@ -158,25 +158,25 @@ class WorkerDays:
 
     async def _settle(self, claim: Claim, time_entry_id: str | None) -> None:
         # Settling only shortens how long the claim counts: if it fails, the claim expires on its own.
+        # A plain transaction, not a unit of work: it queues nothing for the background workers.
         try:
-            async with self.uow() as uow:
+            async with self.db.transaction() as conn:
                 where = worker_day_claims.c.id == claim.id
                 if time_entry_id is None:
-                    await uow.conn.execute(worker_day_claims.delete().where(where))
+                    await conn.execute(worker_day_claims.delete().where(where))
                     return
                 now = utcnow()
-                await uow.conn.execute(worker_day_claims.update().where(where).values(
+                await conn.execute(worker_day_claims.update().where(where).values(
                     time_entry_id=time_entry_id, confirmed_at=now, expires_at=now + self.grace))
                 if claim.supersedes:
-                    await uow.conn.execute(worker_day_claims.delete().where(
-                        worker_day_claims.c.id.in_(claim.supersedes)))
+                    await conn.execute(worker_day_claims.delete().where(worker_day_claims.c.id.in_(claim.supersedes)))
         except sa.exc.SQLAlchemyError:
             return
 
     async def _forget(self, claim_ids: list[str]) -> None:
         try:
-            async with self.uow() as uow:
-                await uow.conn.execute(worker_day_claims.delete().where(worker_day_claims.c.id.in_(claim_ids)))
+            async with self.db.transaction() as conn:
+                await conn.execute(worker_day_claims.delete().where(worker_day_claims.c.id.in_(claim_ids)))
         except sa.exc.SQLAlchemyError:
             return
 
@@ -212,19 +212,17 @@ class WorkerDays:
                            status=503, slug="service-unavailable", headers={"Retry-After": "1"})
 
     async def _hold(self, conn: AsyncConnection, worker_id: str, work_date: dt.date, now: dt.datetime) -> None:
-        """Hold the day until the transaction ends; purge the claims that expired."""
+        """Hold the day until the transaction ends."""
         if self.db.dialect != "sqlite":  # SQLite's write transaction holds every day already
             key = {"worker_id": worker_id, "work_date": work_date}
             await conn.execute(self.db.insert_ignoring_conflicts(worker_days, ["worker_id", "work_date"]).values(**key))
             await conn.execute(sa.select(worker_days.c.worker_id).where(
                 worker_days.c.worker_id == worker_id, worker_days.c.work_date == work_date).with_for_update())
-        expired = worker_day_claims.c.expires_at <= now
+        # Expired claims are not counted (see _claimed); purging them now and then keeps the table small
+        # without a statement on every check.
         if time.monotonic() - self._purged_at >= PURGE_EVERY_SECONDS:
             self._purged_at = time.monotonic()
-            await conn.execute(worker_day_claims.delete().where(expired))
-        else:
-            await conn.execute(worker_day_claims.delete().where(
-                worker_day_claims.c.worker_id == worker_id, worker_day_claims.c.work_date == work_date, expired))
+            await conn.execute(worker_day_claims.delete().where(worker_day_claims.c.expires_at <= now))
 
     async def _claimed(self, conn: AsyncConnection, worker_id: str, work_date: dt.date, now: dt.datetime,
                        day: Iterable[TimeEntry], client_ref: str | None, time_entry_id: str | None) -> dict[str, int]:
