@@ -31,11 +31,14 @@ give): :meth:`WorkerDays.record` checks the day and inserts that row in the same
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -50,7 +53,7 @@ from process_apis.timesheets.entry_rules import day_errors, minutes_of
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.downstream import DownstreamProblem
 from runtime.problems import FieldError, ProblemError
-from runtime.storage import utcnow
+from runtime.storage import Database, utcnow
 
 OPEN_CORRECTIONS = ("requested", "approved")
 # An unsettled claim stands this long: past every timeout of the call that writes (process 10 s, gateway, system
@@ -62,6 +65,18 @@ CONFIRMED_GRACE_SECONDS = 30.0
 READS = 3
 # Expired claims are purged by a process's first check and this often after.
 PURGE_EVERY_SECONDS = 60.0
+
+
+# On SQLite one writer at a time holds the database: this process's claim and settle transactions queue here
+# instead, each handed the turn as the last one commits (SQLite's busy handler would sleep up to 100 ms between
+# tries, and under load those sleeps, not the work, set the pace).
+_sqlite_turns: weakref.WeakKeyDictionary[Database, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _turn(db: Database) -> AbstractAsyncContextManager[object]:
+    if db.dialect != "sqlite":
+        return contextlib.nullcontext()
+    return _sqlite_turns.setdefault(db, asyncio.Lock())
 
 
 @dataclass(frozen=True)
@@ -160,7 +175,7 @@ class WorkerDays:
         # Settling only shortens how long the claim counts: if it fails, the claim expires on its own.
         # A plain transaction, not a unit of work: it queues nothing for the background workers.
         try:
-            async with self.db.transaction() as conn:
+            async with _turn(self.db), self.db.transaction() as conn:
                 where = worker_day_claims.c.id == claim.id
                 if time_entry_id is None:
                     await conn.execute(worker_day_claims.delete().where(where))
@@ -175,7 +190,7 @@ class WorkerDays:
 
     async def _forget(self, claim_ids: list[str]) -> None:
         try:
-            async with self.db.transaction() as conn:
+            async with _turn(self.db), self.db.transaction() as conn:
                 await conn.execute(worker_day_claims.delete().where(worker_day_claims.c.id.in_(claim_ids)))
         except sa.exc.SQLAlchemyError:
             return
@@ -190,7 +205,7 @@ class WorkerDays:
             read_at = time.monotonic()
             day = await self.systems.psa.time_entries(worker_id=worker_id, from_date=work_date, to_date=work_date)
             unknown: list[str] = []
-            async with self.uow() as uow:
+            async with _turn(self.db), self.uow() as uow:
                 # A read older than the grace may predate writes whose claims expired since: read the day again.
                 if time.monotonic() - read_at < self.grace.total_seconds():
                     conn, now = uow.conn, utcnow()
