@@ -13,7 +13,10 @@ For each path, wrk at 8, 32 and 64 connections (-t2, --timeout 5s, loopback); CP
 CPU time (user + system, /proc) during the run divided by the calls served, so the figure holds whatever else
 runs on the machine; throughput and latency do not: on a busy machine read the ratios, not the absolutes.
 The write path logs time entries (``POST .../me/time-entries``, a fresh client_ref each) through all tiers and
-directly. Every run is bounded by wrk -d; the whole script takes about two minutes.
+directly, as 36 consultants on days the demo has logged nothing on, 16 connections at once on each consultant's
+day (the per-day rule under contention; see WRITE_SCRIPT). Every answer is counted by status and the first body
+of each failing status printed, so a non-2xx is named, not only counted. Every run is bounded by wrk -d; the whole
+script takes about two minutes (``--writes-only``: the write path alone, for a quick before/after).
 """
 
 from __future__ import annotations
