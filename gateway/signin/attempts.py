@@ -21,11 +21,10 @@ from dataclasses import dataclass
 
 import msgspec
 
+from policies.ip_allow import client_address, networks
 from policies.rate_limit.resp import RespClient, RespError, RespUnavailable, encode_command
 
 log = logging.getLogger("psgw.signin")
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SignInAttemptsConfig(msgspec.Struct, kw_only=True, frozen=True):
@@ -36,7 +35,7 @@ class SignInAttemptsConfig(msgspec.Struct, kw_only=True, frozen=True):
     failures_per_address: int = 50
     window_seconds: int = 900
     # Empty: each gateway process counts alone. Set it (PSGW_REDIS_URL) when several instances serve sign-in.
-    redis_url: str = ""
+    redis_url: str | None = None
     redis_timeout_seconds: float = 0.25
     # Load balancers in front of the gateway: the address is then the right-most X-Forwarded-For entry that is not
     # one of them (as for ip_allow).
@@ -115,25 +114,12 @@ class SignInAttempts:
     def __init__(self, config: SignInAttemptsConfig, prefix: str = "psgw:signin") -> None:
         self.config = config
         self._prefix = prefix
-        self._proxies: tuple[Network, ...] = tuple(ipaddress.ip_network(c, strict=False)
-                                                   for c in config.trusted_proxies)
+        self._proxies = networks(config.trusted_proxies)
         self._redis = RespClient(config.redis_url, timeout=config.redis_timeout_seconds) if config.redis_url else None
         self._memory = _MemoryCounts()
 
     def address_of(self, peer: str, forwarded_for: str | None) -> str:
-        if not self._proxies or not forwarded_for or not self._trusted(peer):
-            return peer
-        for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
-            if not self._trusted(hop):
-                return hop
-        return peer
-
-    def _trusted(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in self._proxies)
+        return client_address(peer, forwarded_for, self._proxies)
 
     def _counters(self, username: str, address: str) -> tuple[Counter, ...]:
         # Hashed: a username is free text from the form, and neither it nor the address belongs in Redis keys.
