@@ -253,7 +253,9 @@ class WorkerDays:
         for row in rows:
             if client_ref is not None and row.client_ref == client_ref:
                 continue  # this very create, asked again
-            key = row.time_entry_id or (by_ref.get(row.client_ref) if row.client_ref else None) or f"claim:{row.id}"
+            # A create and its retries in flight share their client_ref: they are one entry, counted once.
+            ref = row.client_ref
+            key = row.time_entry_id or (by_ref.get(ref, f"ref:{ref}") if ref else None) or f"claim:{row.id}"
             if key == time_entry_id:
                 continue  # the entry being edited: counted at its new hours
             claimed[key] = max(claimed.get(key, 0), row.minutes)
