@@ -107,6 +107,12 @@ PRECONDITION_REFUSALS: dict[tuple[str, str, str], tuple[int, str]] = {
         (409, 'not-editable: a approved time entry cannot be edited; correct it instead'),
     ('experience/mobile-time/v2', 'requestMyCorrection', 'example'):
         (409, 'already-superseded: te_... was corrected already by te_...'),
+    ('experience/mobile-time/v3', 'deleteMyTimeEntry', 'parameters'):
+        (409, 'not-editable: a approved time entry cannot be deleted'),
+    ('experience/mobile-time/v3', 'updateMyTimeEntry', 'example'):
+        (409, 'not-editable: a approved time entry cannot be edited; correct it instead'),
+    ('experience/mobile-time/v3', 'requestMyCorrection', 'example'):
+        (409, 'already-superseded: te_... was corrected already by te_...'),
 }
 
 ID_KEY = re.compile(r"(^|_)id$")
