@@ -100,7 +100,7 @@ CONTRACT_FIELDS = {"contractNumber": "/id", "customerId": "/customer_id", "subsi
                    "paymentTerms": "/billing_profile/payment_terms_days",
                    "scheduledAmountMinor": "/billing_profile/scheduled_amount", "contractValueMinor": "/total_value",
                    "billingSchedule": "/billing_schedule/lines", "retainerHours": "/billing_schedule/hours_allowance",
-                   "unusedHoursPolicy": "/billing_schedule/unused_hours"}
+                   "unusedHoursPolicy": "/billing_schedule/unused_hours", "expenseMarkupPct": "/expense_markup_percent"}
 DIMENSION_FIELDS = {"dimensionCode": "/code", "projectCode": "/project_id", "subsidiaryCode": "/legal_entity_id"}
 POSTING_FIELDS = {"sourceDocumentType": "/source_type", "sourceDocumentId": "/source_id",
                   "projectCode": "/project_id", "contractNumber": "/contract_id", "subsidiaryCode": "/legal_entity_id",
@@ -303,6 +303,7 @@ def contract_from_vendor(body: dict[str, Any], keys: ErpKeys) -> Contract:
         total_value=from_minor(body["contractValueMinor"], currency)
         if body.get("contractValueMinor") is not None else None,
         billing_schedule=schedule_from_vendor(body, model),
+        expense_markup_percent=Decimal(body["expenseMarkupPct"]) if body.get("expenseMarkupPct") is not None else None,
     )
 
 
@@ -332,6 +333,8 @@ def contract_terms_to_vendor(values: dict[str, Any], currency: str) -> dict[str,
             body["currency"] = value
         elif name == "total_value":
             body["contractValueMinor"] = None if value is None else to_minor(value, currency, "/total_value")
+        elif name == "expense_markup_percent":
+            body["expenseMarkupPct"] = None if value is None else decimal_text(value)
     if values.get("billing_schedule") is not None:  # after billing_profile: the schedule's fee wins
         body.update(schedule_to_vendor(values["billing_schedule"], currency))
     return body
