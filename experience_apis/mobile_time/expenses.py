@@ -3,7 +3,7 @@
 The consultant is the token's subject: an expense is always captured for them and they only ever see their own.
 A phone capturing offline sends each expense with its own Idempotency-Key and resends it until answered: the
 key is namespaced by the worker (:func:`worker_key`), so a resend is the first expense and two phones never
-collide on one key. Or it syncs its offline expenses in one batch (``/me/expense-syncs``): one result per item, a
+collide on one key. On v3 it can sync its offline expenses in one batch (``/me/expense-syncs``): one result per item, a
 bad item fails alone, and each item's client_ref (namespaced the same way) makes a re-sent batch harmless.
 """
 
@@ -110,6 +110,12 @@ class MobileExpensesV2(Controller):
         return await state.downstreams["gateway"].get_json(
             EXPENSES, ProcessExpensePage, params={"worker_id": worker_of(principal), "cursor": cursor, "limit": limit}
         )
+
+
+class MobileExpensesV3(MobileExpensesV2):
+    """v3 captures and lists expenses exactly as v2 does (v3 changed only the time work types)."""
+
+    path = "/experience/mobile-time/v3"
 
     @post("/me/expense-syncs", operation_id="syncMyExpenses", status_code=200)
     async def sync(

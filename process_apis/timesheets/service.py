@@ -152,7 +152,7 @@ class TimesheetService:
             if refused:
                 return _sync_refusal(item, refused)
             fields = {k: v for k, v in msgspec.to_builtins(item).items()
-                      if k in {"task_id", "work_date", "hours", "billable", "notes"} and v is not None}
+                      if k in {"task_id", "work_date", "hours", "billable", "notes", "activity"} and v is not None}
             if item.time_entry_id is not None:
                 refused, entry = await self._changed(item.time_entry_id, item.work_date, item.hours, fields,
                                                      f"{at}/hours")

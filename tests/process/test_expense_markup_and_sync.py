@@ -20,7 +20,7 @@ from tests.support.stack import RunningStack
 
 EXPENSES = "/process/expenses/v1/expenses"
 SYNCS = "/process/expenses/v1/expense-syncs"
-PHONE_SYNCS = "/experience/mobile-time/v2/me/expense-syncs"
+PHONE_SYNCS = "/experience/mobile-time/v3/me/expense-syncs"
 INVOICING = "/process/invoicing/v1"
 
 
@@ -271,7 +271,7 @@ def test_a_phone_syncs_its_offline_expenses_in_one_batch_and_a_resend_captures_n
     ]}
     with stack.client("mobile-app", subject=engagement["worker_id"]) as phone:
         first = phone.post(PHONE_SYNCS, json=batch)
-        assert_matches_contract("experience/mobile-time", "POST", "/me/expense-syncs", first, version=2)
+        assert_matches_contract("experience/mobile-time", "POST", "/me/expense-syncs", first, version=3)
         results = ok(first)["items"]
         assert [r["client_ref"] for r in results] == [i["client_ref"] for i in batch["items"]]
         assert [r["status"] for r in results] == ["created"] + ["error"] * 8 + ["created"]
