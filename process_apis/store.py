@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from runtime.idempotency import record_table
 from runtime.storage import JSONDocument, Money, UTCDateTime, autoincrement_id
 
 # Table names carry the tier's prefix: PSGW_DATABASE_URL may point every process at one database.
@@ -21,7 +22,6 @@ approvals = sa.Table(
     sa.Column("decision", sa.String(16), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("time_entry_ids", JSONDocument, nullable=False),
-    sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
     sa.Column("state", sa.String(16), nullable=False),  # recorded -> applied
     sa.Column("outcome", JSONDocument, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
@@ -29,6 +29,7 @@ approvals = sa.Table(
     sa.Column("trace_id", sa.String(32), nullable=True),  # a recovered decision continues the deciding trace
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("applied_at", UTCDateTime, nullable=True),
+    sa.Column("applying_until", UTCDateTime, nullable=True),  # set while one call applies it (its lease)
     sa.Index("process_approvals_state", "state", "created_at"),
 )
 
@@ -75,7 +76,6 @@ time_corrections = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     # The entry while a request on it is open (requested or approved), else NULL: one open request per entry.
     sa.Column("open_for", sa.String(64), nullable=True, unique=True),
-    sa.Column("client_key", sa.String(200), nullable=True, unique=True),
     sa.Column("approver_id", sa.String(64), nullable=True),
     sa.Column("decision_reason", sa.Text, nullable=True),
     sa.Column("new_time_entry_id", sa.String(64), nullable=True),
@@ -87,12 +87,28 @@ time_corrections = sa.Table(
     sa.Index("process_time_corrections_state", "state", "project_id"),
 )
 
-# One row per worker and work date that time was written for: the lock that serializes the 24-hours-a-day rule
-# (read the day, check, write) across concurrent requests and replicas (process_apis/timesheets/days.py).
+# One row per worker and work date that time was written for: held (on PostgreSQL) by the short transaction that
+# checks the 24-hours-a-day rule and claims minutes on the day, across replicas (process_apis/timesheets/days.py).
 worker_days = sa.Table(
     "process_worker_days", metadata,
     sa.Column("worker_id", sa.String(64), primary_key=True),
     sa.Column("work_date", sa.Date, primary_key=True),
+)
+
+# Minutes claimed on a worker's day by a write to the PSA in flight or just made: counted by every check of the day
+# until it expires (a write whose outcome is unknown: the claim's time to live; a confirmed one: a short grace).
+worker_day_claims = sa.Table(
+    "process_worker_day_claims", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("worker_id", sa.String(64), nullable=False),
+    sa.Column("work_date", sa.Date, nullable=False),
+    sa.Column("minutes", sa.Integer, nullable=False),
+    sa.Column("time_entry_id", sa.String(64), nullable=True),  # the entry edited, or the one created once confirmed
+    sa.Column("client_ref", sa.String(200), nullable=True),  # the create's client_ref (a re-sent create is the same)
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("confirmed_at", UTCDateTime, nullable=True),  # the write was made (else in flight or outcome unknown)
+    sa.Index("process_worker_day_claims_day", "worker_id", "work_date"),
+    sa.Index("process_worker_day_claims_expiry", "expires_at"),
 )
 
 # The reversal outbox: the ERP posting of a superseded version is taken back exactly once (after it is booked).
@@ -205,7 +221,6 @@ provisionings = sa.Table(
     "process_provisionings", metadata,
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("opportunity_id", sa.String(64), nullable=False, unique=True),
-    sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
     # pending -> running -> completed | failed (resumable) | rejected (validation) | compensated
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("steps", JSONDocument, nullable=False),
@@ -436,3 +451,7 @@ revenue_recognitions = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# The Idempotency-Key records of the tier's keyed writes (approvals, correction requests, provisionings), kept by
+# runtime/idempotency.py: each names what its key recorded (process_apis/idempotency.py).
+idempotency_records = record_table("process_idempotency", metadata)

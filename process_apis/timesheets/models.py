@@ -181,3 +181,8 @@ class CorrectionOutcome(msgspec.Struct, kw_only=True):
 
     result: Literal["approved", "rejected", "unchanged"]
     correction: Correction
+
+
+def entry_subject(entry: TimeEntry) -> dict[str, str]:
+    """The subject of a time entry's events."""
+    return {"time_entry_id": entry.id, "worker_id": entry.worker_id, "project_id": entry.project_id}
