@@ -42,8 +42,8 @@ InvoiceLineSource = Literal["time_entry", "expense", "milestone", "fixed_fee", "
 ExpenseReasonCode = Literal["OVER_CATEGORY_LIMIT", "OVER_PER_DIEM", "CATEGORY_NOT_BILLABLE", "PROJECT_NOT_ACTIVE"]
 # What a retainer's hours allowance does when a period leaves some unused (README, "Billing policies").
 UnusedHoursRule = Literal["expire", "carry_forward"]
-# How a fixed fee's revenue is recognised (docs/ARCHITECTURE.md, revenue): evenly over the term, or by percent
-# complete, cost to cost (cost of approved time at HR cost rates over the budgeted cost).
+# How a fixed fee's revenue is recognised (README.md, "Revenue and contract changes"): evenly over the term, or by
+# percent complete, cost to cost (cost of approved time at HR cost rates over the budgeted cost).
 FixedFeeRecognition = Literal["straight_line", "percent_complete"]
 
 # Allowed time entry transitions; corrections of approved/posted time create a new version instead.
