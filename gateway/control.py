@@ -4,6 +4,7 @@ health, metrics, the admin API."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -21,6 +22,9 @@ from runtime.problems import PROBLEM_CONTENT_TYPE, make_problem
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
+
+# The contract of the endpoints below (the admin API and the catalog have their own).
+ISSUER_CONTRACT = Path(__file__).with_name("oauth_openapi.yaml")
 
 
 def oauth_error(status: int, error: str, description: str) -> Response[bytes]:
@@ -92,6 +96,10 @@ def create_control_app(gateway: Gateway) -> Litestar:
                                               str(revoked.claims.get("client_id", "")))
         return response
 
+    @get("/oauth2/openapi.yaml", media_type="application/yaml")
+    async def issuer_contract() -> bytes:
+        return ISSUER_CONTRACT.read_bytes()
+
     @get("/.well-known/jwks.json")
     async def jwks() -> Response[dict[str, Any]]:
         gateway.issuer.refresh()  # a rotation by another instance sharing the key files shows at once
@@ -122,12 +130,13 @@ def create_control_app(gateway: Gateway) -> Litestar:
     catalog_router, warm_catalog = (create_catalog_router(gateway) if gateway.state.config.catalog.enabled
                                     else (None, None))
     app = Litestar(
-        route_handlers=[token, introspect, revoke, jwks, discovery, healthz, readyz, metrics, *admin_handlers(gateway),
+        route_handlers=[token, introspect, revoke, issuer_contract, jwks, discovery, healthz, readyz, metrics,
+                        *admin_handlers(gateway),
                         *signin_handlers(gateway, oauth, oauth_error), *([catalog_router] if catalog_router else [])],
         exception_handlers={Exception: handle_exception},
         openapi_config=None,
         on_startup=[gateway.start, *([warm_catalog] if warm_catalog else [])],
-        on_shutdown=[gateway.stop],
+        on_shutdown=[gateway.stop, oauth.attempts.aclose],
         request_max_body_size=65_536,
     )
     # Same edge as the tiers (ids, access log), minus bearer checks and JSON-only bodies (OAuth2 uses forms).

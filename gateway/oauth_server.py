@@ -36,6 +36,7 @@ from joserfc.errors import JoseError
 
 from gateway.config import ClientConfig
 from gateway.issuer import secret_matches
+from gateway.signin.attempts import SignInAttempts
 from gateway.signin.codes import CodeStore, IssuedCode, Redemption
 from gateway.signin.config import Person
 from gateway.signin.people import People
@@ -293,6 +294,7 @@ class OAuthServer(AuthorizationServer):
         self.register_grant(ClientCredentials)
         self.register_grant(AuthorizationCode, [S256Only(required=True)])
         self.people = People(gateway.issuer.config.sign_in, gateway.issuer.key_path.parent)
+        self.attempts = SignInAttempts(gateway.issuer.config.sign_in.attempts)
         self.codes = CodeStore(gateway.engine)
         self._codes_ready = False
         self.register_endpoint(Introspection)

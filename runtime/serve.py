@@ -29,6 +29,9 @@ def serve(app: Any, *, host: str, port: int, service: str, log_level: str = "INF
         lifespan="on",
         timeout_graceful_shutdown=10,
         server_header=False,
+        # The client address is the TCP peer. Which X-Forwarded-For hops to believe is each policy's own
+        # ``trusted_proxies`` (ip_allow, sign-in attempts); uvicorn's default would believe any from 127.0.0.1.
+        proxy_headers=False,
     )
     sockets = None
     if reuse_port:

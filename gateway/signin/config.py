@@ -10,6 +10,8 @@ import re
 
 import msgspec
 
+from gateway.signin.attempts import SignInAttemptsConfig
+
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
@@ -31,6 +33,8 @@ class SignInConfig(msgspec.Struct, kw_only=True, frozen=True):
     roles: dict[str, list[str]] = {}
     # RFC 6749 section 4.1.2 recommends at most 10 minutes; a page redeems its code within a second.
     authorization_code_ttl_seconds: int = 60
+    # How many wrong passwords the page takes from a person and an address before they must wait.
+    attempts: SignInAttemptsConfig = SignInAttemptsConfig()
 
     def __post_init__(self) -> None:
         usernames = [p.username for p in self.people]

@@ -5,6 +5,7 @@ Errors follow section 4.1.2.1: once the client and its exact redirect URI are kn
 with ``error=`` (and the request's ``state``); before that (unknown client, a redirect URI not registered,
 parameters too large or with control characters) the browser gets a 400 in the OAuth2 error form and is never
 redirected anywhere. A wrong password shows the page again (401); nothing says whether the username exists.
+Repeated wrong passwords from one address make it wait (429, :mod:`gateway.signin.attempts`).
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def _bad_values(values: dict[str, list[str]]) -> str | None:
             if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
                 return f"parameter {name[:64]!r} holds control characters (CR, LF, ...)"
     return None
+
+
+def _minutes(seconds: int) -> str:
+    minutes = -(-seconds // 60)
+    return "a minute" if minutes == 1 else f"{minutes} minutes"
 
 
 def _origin(uri: str) -> str:
@@ -168,9 +174,24 @@ def signin_handlers(gateway: Gateway, oauth: OAuthServer, oauth_error: OAuthErro
             return checked
         oauth_request, grant = checked
         data = oauth_request.payload.data
+        username = data.get("username", "")
+        address = oauth.attempts.address_of(request.client.host if request.client else "",
+                                            request.headers.get("x-forwarded-for"))
+        wait = await oauth.attempts.wait_seconds(username, address)
+        if wait:  # the password is not even checked: guessing gains nothing while it waits
+            page = _page(
+                429,
+                client=grant.request.client,
+                values=data,
+                error=f"Too many failed sign-ins from here. Try again in {_minutes(wait)}.",
+                form_targets=_origin(grant.redirect_uri),
+            )
+            page.headers["Retry-After"] = str(wait)
+            return page
         # scrypt costs tens of milliseconds: off the event loop.
-        person = await asyncio.to_thread(oauth.people.authenticate, data.get("username", ""), data.get("password", ""))
+        person = await asyncio.to_thread(oauth.people.authenticate, username, data.get("password", ""))
         if person is None:
+            await oauth.attempts.failed(username, address)
             return _page(
                 401,
                 client=grant.request.client,
@@ -178,6 +199,7 @@ def signin_handlers(gateway: Gateway, oauth: OAuthServer, oauth_error: OAuthErro
                 error="Wrong username or password.",
                 form_targets=_origin(grant.redirect_uri),
             )
+        await oauth.attempts.succeeded(username, address)
         status, _, headers = oauth.create_authorization_response(oauth_request, grant_user=person, grant=grant)
         await oauth.save_issued_code(oauth_request)
         return Response(b"", status_code=303 if status == 302 else status, headers=dict(headers))

@@ -36,8 +36,19 @@ class IpAllowConfig(msgspec.Struct, kw_only=True, frozen=True):
         return api.layer in self.layers or api.api_id in self.apis
 
 
-def _networks(cidrs: list[str]) -> tuple[Network, ...]:
+def networks(cidrs: list[str]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def client_address(peer: str, forwarded_for: str | None, proxies: tuple[Network, ...]) -> str:
+    """The caller's address: the TCP peer, unless the peer is a trusted proxy; then the right-most
+    ``X-Forwarded-For`` entry that is not one (each proxy appends the address it got the call from)."""
+    if not proxies or not forwarded_for or not _within(peer, proxies):
+        return peer
+    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+        if not _within(hop, proxies):
+            return hop
+    return peer
 
 
 def _within(address: str, networks: tuple[Network, ...]) -> bool:
@@ -58,21 +69,14 @@ class IpAllow:
     name = "ip_allow"
 
     def __init__(self, config: IpAllowConfig, api: ApiTarget) -> None:
-        self.allow = _networks(config.apis.get(api.api_id, config.allow))
-        self.proxies = _networks(config.trusted_proxies)
+        self.allow = networks(config.apis.get(api.api_id, config.allow))
+        self.proxies = networks(config.trusted_proxies)
         self._decided: dict[str, bool] = {}
 
     def client_address(self, exchange: Exchange) -> str:
-        address = exchange.client_addr
-        if not self.proxies or not _within(address, self.proxies):
-            return address
-        forwarded = exchange.header(b"x-forwarded-for")
-        if not forwarded:
-            return address
-        for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
-            if not _within(hop, self.proxies):
-                return hop
-        return address
+        if not self.proxies:
+            return exchange.client_addr
+        return client_address(exchange.client_addr, exchange.header(b"x-forwarded-for"), self.proxies)
 
     async def access(self, exchange: Exchange) -> None:
         address = self.client_address(exchange)

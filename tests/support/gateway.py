@@ -37,7 +37,7 @@ def base_config() -> dict[str, Any]:
     return yaml.safe_load((REPO_ROOT / "gateway.yaml").read_text())
 
 
-def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -82,6 +82,7 @@ class GatewayProcess:
             "PSGW_SYSTEM_URL": f"http://127.0.0.1:{ports.system}",
             "PSGW_PROCESS_URL": f"http://127.0.0.1:{ports.process}",
             "PSGW_EXPERIENCE_URL": f"http://127.0.0.1:{ports.experience}",
+            "PSGW_PAGES_URL": f"http://127.0.0.1:{ports.experience}",  # where the pages' sign-in comes back to
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
