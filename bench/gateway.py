@@ -11,6 +11,11 @@ Scenarios (each: wrk -t2 -c32 -d5s on loopback, median of 3, against the same fa
   psgateway  our gateway, one worker, full chain (bench/gateway.bench.yaml), on uvicorn and on granian;
              then with PSGW_WORKERS = cores (one process per core on one port) for the scaling figure
 The upstream serves the route the chain validates: GET /experience/mobile-time/v1/me/assignments.
+
+Every figure carries p50/p90/p99 and the machine's 1-minute load average when it was taken: on a shared machine
+a figure is only comparable with others taken in the same run. The latency curve (--curve) measures the naive
+gateway and ours at several connection counts, back to back, to show how much of the p99 is queueing behind
+the other connections on one event loop rather than time the chain itself takes.
 """
 
 from __future__ import annotations
@@ -18,21 +23,23 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.harness import (
     LoadResult,
     Process,
+    _latency_ms,
     free_port,
     machine_summary,
-    median_of,
-    spread,
     write_readme_section,
-    wrk,
 )
 from gateway import config as gateway_config
 from gateway.issuer import Issuer
@@ -99,8 +106,60 @@ backend tier
     return conf
 
 
+@dataclass
+class Figures(LoadResult):
+    """A wrk run with the p90 too, and the machine's 1-minute load average at its start."""
+
+    p90_ms: float = 0.0
+    load: float = 0.0
+
+
+def median_of(runs: list[Figures]) -> Figures:
+    """The run with the median throughput, so its latencies and CPU belong to one real run."""
+    return sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+
+
+def spread(runs: list[Figures]) -> float:
+    rates = [r.rps for r in runs]
+    return statistics.pstdev(rates) / statistics.mean(rates) if len(rates) > 1 else 0.0
+
+
+def load_average() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def wrk(url: str, *, headers: dict[str, str] | None = None, connections: int = 32, seconds: int = 5,
+        measured: Process | None = None) -> Figures:
+    """bench.harness.wrk with p90 and the load average (kept here: the harness is shared with bench/layers.py)."""
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed (Debian package 'wrk')")
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+    for name, value in (headers or {}).items():
+        argv += ["-H", f"{name}: {value}"]
+    load = load_average()
+    cpu_before = measured.cpu_seconds() if measured else 0.0
+    output = subprocess.run([*argv, url], capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    cpu_used = (measured.cpu_seconds() - cpu_before) if measured else None
+    count = re.search(r"(\d+) requests in ([\d.]+)(s|m)", output)
+    if not count:
+        raise RuntimeError(f"unreadable wrk output:\n{output}")
+    requests = int(count.group(1))
+    duration = float(count.group(2)) * (60 if count.group(3) == "m" else 1)
+    percentiles = dict(re.findall(r"^\s+(50|90|99)(?:\.000)?%\s+(\S+)", output, re.MULTILINE))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return Figures(
+        requests=requests, seconds=duration, p50_ms=_latency_ms(percentiles["50"]),
+        p99_ms=_latency_ms(percentiles["99"]), p90_ms=_latency_ms(percentiles["90"]),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        errors=sum(int(g) for g in errors.groups()) if errors else 0,
+        cpu_ms_per_request=(cpu_used * 1000 / requests) if cpu_used is not None and requests else None,
+        load=load,
+    )
+
+
 def run_scenario(name: str, url: str, headers: dict[str, str], measured: Process, runs: int,
-                 seconds: int) -> list[LoadResult]:
+                 seconds: int) -> list[Figures]:
     wrk(url, headers=headers, seconds=1, measured=measured)  # warm-up: pools, caches, JIT-free but not cold
     results = [wrk(url, headers=headers, seconds=seconds, measured=measured) for _ in range(runs)]
     bad = sum(r.non_2xx + r.errors for r in results)
@@ -117,7 +176,12 @@ def main() -> None:
     parser.add_argument("--workers", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure PSGW_WORKERS = cores")
     parser.add_argument("--compare-servers", action=argparse.BooleanOptionalAction, default=True,
-                        help="also measure the gateway served by uvicorn")
+                        help="also measure the gateway served by granian")
+    parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure nginx and HAProxy as proxies (when installed)")
+    parser.add_argument("--curve", default="8,16,64",
+                        help="connection counts (besides 32) at which the naive gateway and ours are measured "
+                             "back to back for the latency curve; empty for none")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="psgw-bench-"))
@@ -128,7 +192,9 @@ def main() -> None:
         processes.append(process)
         return process
 
-    results: dict[str, list[LoadResult]] = {}
+    results: dict[str, list[Figures]] = {}
+    curve: dict[str, dict[int, Figures]] = {}
+    counts = [int(c) for c in args.curve.split(",") if c.strip()]
     try:
         # The fast upstream every scenario ends at.
         upstream_port = free_port()
@@ -157,7 +223,7 @@ def main() -> None:
         scenarios: list[tuple[str, Callable[[], tuple[Process, int]]]] = [
             ("direct", lambda: (upstream, upstream_port)),
         ]
-        if shutil.which("nginx"):
+        if args.peers and shutil.which("nginx"):
             def nginx_proxy() -> tuple[Process, int]:
                 port = free_port()
                 conf = nginx_conf(work / "px", port, upstream=upstream_port)
@@ -165,7 +231,7 @@ def main() -> None:
                 proxy.wait_http(f"http://127.0.0.1:{port}{ROUTE}")
                 return proxy, port
             scenarios.append(("nginx", nginx_proxy))
-        if shutil.which("haproxy"):
+        if args.peers and shutil.which("haproxy"):
             def haproxy() -> tuple[Process, int]:
                 port = free_port()
                 proxy = start("haproxy", ["haproxy", "-db", "-f",
@@ -187,7 +253,7 @@ def main() -> None:
             def launch() -> tuple[Process, int]:
                 process = start(f"psgateway-{server}-{workers}", [sys.executable, "-m", "gateway"],
                                 {**env, "PSGW_SERVER": server, "PSGW_WORKERS": str(workers)})
-                process.wait_http(f"http://127.0.0.1:{gateway_port}/healthz")
+                process.wait_http(f"http://127.0.0.1:{gateway_port}/healthz", timeout=180)  # start-up on a busy machine
                 return process, gateway_port
             return launch
         # The server is chosen by this measurement: both run the same gateway and chain.
@@ -201,8 +267,13 @@ def main() -> None:
         for name, launch in scenarios:
             process, port = launch()
             print(f"measuring {name} ...", file=sys.stderr)
-            results[name] = run_scenario(name, f"http://127.0.0.1:{port}{ROUTE}", auth, process, args.runs,
-                                         args.seconds)
+            url = f"http://127.0.0.1:{port}{ROUTE}"
+            results[name] = run_scenario(name, url, auth, process, args.runs, args.seconds)
+            if name in ("naive", ONE_WORKER):
+                # The curve: one run per count, right after this scenario's own runs (same period, same process).
+                curve[name] = {c: wrk(url, headers=auth, connections=c, seconds=args.seconds, measured=process)
+                               for c in counts}
+                curve[name][32] = median_of(results[name])
             if name != "direct":
                 process.stop()
     finally:
@@ -210,6 +281,8 @@ def main() -> None:
             process.stop()
 
     table = render(results, args)
+    if any(len(points) > 1 for points in curve.values()):
+        table += "\n" + render_curve(curve)
     print(table)
     if args.readme:
         write_readme_section("gateway", table)
@@ -221,22 +294,22 @@ TARGET_VS_NAIVE = 8.0
 TARGET_P99_MS = 10.0
 
 
-def render(results: dict[str, list[LoadResult]], args: argparse.Namespace) -> str:
+def render(results: dict[str, list[Figures]], args: argparse.Namespace) -> str:
     naive = median_of(results["naive"]).rps if "naive" in results else None
     lines = [
         f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine_summary()}.",
         f"Command: `.venv/bin/python -m bench.gateway` (wrk -t2 -c32 -d{args.seconds}s, median of {args.runs}, "
         "loopback, one process per proxy unless stated; CPU/req is the proxy's own CPU time, all its processes).",
         "",
-        "| scenario | req/s | p50 ms | p99 ms | CPU ms/req | vs naive | run spread |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| scenario | req/s | p50 ms | p90 ms | p99 ms | CPU ms/req | vs naive | run spread | load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, runs in results.items():
         median = median_of(runs)
         cpu = f"{median.cpu_ms_per_request:.3f}" if median.cpu_ms_per_request is not None else "-"
         ratio = f"{median.rps / naive:.1f}x" if naive else "-"
-        lines.append(f"| {name} | {median.rps:,.0f} | {median.p50_ms:.2f} | {median.p99_ms:.2f} | {cpu} | {ratio} |"
-                     f" {spread(runs):.1%} |")
+        lines.append(f"| {name} | {median.rps:,.0f} | {median.p50_ms:.2f} | {median.p90_ms:.2f} | "
+                     f"{median.p99_ms:.2f} | {cpu} | {ratio} | {spread(runs):.1%} | {median.load:.1f} |")
     if ONE_WORKER in results and naive:
         ours = median_of(results[ONE_WORKER])
         checks = [
@@ -252,6 +325,22 @@ def render(results: dict[str, list[LoadResult]], args: argparse.Namespace) -> st
             lines.append(f"Scaling: {scaled.split('(')[1].rstrip(')')} on one port serve {many.rps:,.0f} req/s, "
                          f"{many.rps / ours.rps:.2f}x one worker, with wrk, the upstream and Redis on the same "
                          f"{os.cpu_count()} cores.")
+    lines.append(f"Load is the 1-minute load average when a figure was taken, on {os.cpu_count()} cores shared with "
+                 "whatever else runs: compare figures of one run only.")
+    return "\n".join(lines)
+
+
+def render_curve(curve: dict[str, dict[int, Figures]]) -> str:
+    """Latency against connection count: at a fixed throughput ceiling, p50 grows with the connections queued
+    on the event loop (Little's law), so the curve separates queueing from the chain's own cost."""
+    lines = ["", "Latency curve (one run per point, taken right after the scenario's own runs):", "",
+             "| scenario | connections | req/s | p50 ms | p90 ms | p99 ms | load |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, points in curve.items():
+        for connections in sorted(points):
+            r = points[connections]
+            lines.append(f"| {name} | {connections} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p90_ms:.2f} | "
+                         f"{r.p99_ms:.2f} | {r.load:.1f} |")
     return "\n".join(lines)
 
 

@@ -77,11 +77,19 @@ def main() -> None:
 @click.option("--port", type=int, default=8080, show_default=True, help="The gateway's port.")
 @click.option("--backend", type=click.Choice(["sandbox", "tryton"]), default="sandbox", show_default=True,
               help="The systems of record: the sandbox vendors, or a Tryton ERP (needs the [tryton] extra).")
+@click.option("--erp-backend", type=click.Choice(["sandbox", "netsuite"]), default=None,
+              help="The ERP's API with --backend sandbox: the sandbox ERP's own dialect, or NetSuite REST web services "
+                   "(the ERP sandbox imitates NetSuite and the system tier uses its NetSuite connector). Default: "
+                   "PSGW_ERP_BACKEND, else sandbox.")
 @click.option("--try-it-demo/--no-try-it-demo", default=True, show_default=True,
               help="Turn on the catalog's try-it console in demo mode (tokens for anyone; a banner says so).")
-def up(data_dir: Path, config_file: Path, port: int, backend: str, try_it_demo: bool) -> None:
+def up(data_dir: Path, config_file: Path, port: int, backend: str, erp_backend: str | None,
+       try_it_demo: bool) -> None:
     """Start sandboxes (or Tryton), the three tiers and the gateway as separate processes; Ctrl-C stops them."""
     data_dir = data_dir.resolve()
+    if backend == "tryton" and erp_backend not in (None, "sandbox"):
+        raise click.UsageError("--erp-backend chooses among the sandbox vendors; with --backend tryton the ERP is "
+                               "Tryton")
     if backend == "tryton" and not (data_dir / "tryton" / "credentials.json").exists():
         click.echo("first run on Tryton: creating its database and demo data (about a minute)...")
         created = subprocess.run([sys.executable, "-m", "system_apis.tryton", "init", "--data-dir", str(data_dir)],
@@ -89,6 +97,8 @@ def up(data_dir: Path, config_file: Path, port: int, backend: str, try_it_demo: 
         if created.returncode != 0:
             raise CommandFailure("the Tryton database could not be created (see above)")
     demo_env = {"PSGW_TRY_IT_ENABLED": "true", "PSGW_TRY_IT_MODE": "demo"} if try_it_demo else {}
+    if erp_backend is not None and backend == "sandbox":
+        demo_env["PSGW_ERP_BACKEND"] = erp_backend
     stack = Stack(data_dir=data_dir, ports=Ports(gateway=port), config_file=config_file.resolve(), backend=backend,
                   extra_env=demo_env)
 

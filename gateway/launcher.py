@@ -69,6 +69,14 @@ def vendor_credentials(data_dir: Path) -> tuple[dict[str, dict[str, str]], dict[
         generated["crm"] = {"client_id": secrets.token_urlsafe(24), "username": "integration@psgw.example"}
         _write_private(stored, json.dumps(generated, indent=2).encode())
     known = json.loads(stored.read_text())
+    # NetSuite's M2M grant (erp_backend netsuite): a certificate key pair and the id NetSuite gives the mapping.
+    erp_private, erp_public = folder / "erp-m2m-private.pem", folder / "erp-m2m-public.pem"
+    if "certificate_id" not in known.get("erp", {"certificate_id": ""}) or not erp_private.exists():
+        key = RSAKey.generate_key(2048, private=True)
+        _write_private(erp_private, key.as_pem(private=True))
+        _write_private(erp_public, key.as_pem(private=False), mode=0o644)
+        known["erp"]["certificate_id"] = secrets.token_urlsafe(32)
+        _write_private(stored, json.dumps(known, indent=2).encode())
     sandboxes: dict[str, dict[str, str]] = {}
     system: dict[str, str] = {}
     for name, values in known.items():
@@ -77,6 +85,9 @@ def vendor_credentials(data_dir: Path) -> tuple[dict[str, dict[str, str]], dict[
         system.update({prefix + key.upper(): value for key, value in values.items()})
     sandboxes["crm"]["PSGW_SANDBOX_JWT_PUBLIC_KEY_FILE"] = str(public_key)
     system["PSGW_CRM_PRIVATE_KEY_FILE"] = str(private_key)
+    if "erp" in sandboxes:
+        sandboxes["erp"]["PSGW_SANDBOX_JWT_PUBLIC_KEY_FILE"] = str(erp_public)
+        system["PSGW_ERP_PRIVATE_KEY_FILE"] = str(erp_private)
     return sandboxes, system
 
 
@@ -85,6 +96,16 @@ def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
     tmp.write_bytes(data)
     tmp.chmod(mode)
     tmp.replace(path)
+
+
+# Vendor APIs a sandbox can serve instead of its own dialect, chosen by the system's backend setting
+# (PSGW_ERP_BACKEND=netsuite: the ERP sandbox speaks NetSuite REST and the system tier its connector).
+SANDBOX_DIALECTS = {"erp": ("netsuite",)}
+
+
+def sandbox_dialect(system: str, env: dict[str, str]) -> list[str]:
+    backend = env.get(f"PSGW_{system.upper()}_BACKEND", "sandbox")
+    return ["--dialect", backend] if backend in SANDBOX_DIALECTS.get(system, ()) else []
 
 
 @dataclass(frozen=True)
@@ -154,7 +175,8 @@ class Stack:
             sandbox_env, vendor_env = vendor_credentials(self.data_dir)
             specs = [
                 ServiceSpec(f"sandbox-{system}", [python, "-m", "sandbox", system, "--port",
-                                                  str(self.ports.sandboxes[system]), "--data-dir", data],
+                                                  str(self.ports.sandboxes[system]), "--data-dir", data,
+                                                  *sandbox_dialect(system, base)],
                             self.ports.sandboxes[system], {**base, **sandbox_env[system]})
                 for system in SANDBOX_SYSTEMS
             ]

@@ -12,7 +12,7 @@ from typing import Any
 
 import uvicorn
 
-from sandbox import crm, erp, firm, hr, peppol, psa, tax
+from sandbox import crm, erp, firm, hr, netsuite, peppol, psa, tax
 from sandbox.faults import FaultInjector
 from sandbox.store import DocumentStore
 from sandbox.vendor_http import AuthConfig, AuthDialect, LimitDialect, VendorAuth, VendorLimits, initial_limits
@@ -28,10 +28,16 @@ SYSTEMS: dict[str, tuple[Callable[[DocumentStore, firm.Firm], None], Callable[[D
     "tax": (tax.seed, tax.create_app, None, None),
     "einvoice": (peppol.seed, peppol.create_app, None, None),
 }
+# Another vendor's dialect for a system (``--dialect``): the same firm behind that vendor's published API.
+DIALECTS: dict[tuple[str, str], tuple[Callable[[DocumentStore, firm.Firm], None], Callable[[DocumentStore], Any],
+                                      LimitDialect | None, AuthDialect | None]] = {
+    ("erp", "netsuite"): (netsuite.seed, netsuite.create_app, netsuite.LIMITS, netsuite.AUTH),
+}
 
 
-def build_app(system: str, data_dir: Path, today: dt.date | None = None, month_end_entries: int = 0) -> Any:
-    seed, create, limits, auth = SYSTEMS[system]
+def build_app(system: str, data_dir: Path, today: dt.date | None = None, month_end_entries: int = 0,
+              dialect: str = "sandbox") -> Any:
+    seed, create, limits, auth = SYSTEMS[system] if dialect == "sandbox" else DIALECTS[(system, dialect)]
     store = DocumentStore(data_dir / f"sandbox-{system}.sqlite3")
     if store.is_empty():
         store.transaction(seed, store, firm.with_month_end(firm.build(today), month_end_entries))
@@ -51,12 +57,17 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--data-dir", type=Path, default=Path(".data"))
+    parser.add_argument("--dialect", default="sandbox",
+                        choices=["sandbox", *sorted({name for _, name in DIALECTS})],
+                        help="the vendor API to serve: the system's own sandbox dialect, or a vendor's (erp: netsuite)")
     args = parser.parse_args()
+    if args.dialect != "sandbox" and (args.system, args.dialect) not in DIALECTS:
+        parser.error(f"{args.system} has no {args.dialect} dialect")
     logging.basicConfig(level=logging.WARNING)
     # A load scenario, not demo data: approved time for a month-end run (bench/month_end.py); every sandbox
     # builds the same story from it, only the PSA stores the time.
     month_end_entries = int(os.environ.get("PSGW_SANDBOX_MONTH_END_ENTRIES") or 0)
-    app = build_app(args.system, args.data_dir, month_end_entries=month_end_entries)
+    app = build_app(args.system, args.data_dir, month_end_entries=month_end_entries, dialect=args.dialect)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="off")
 
 

@@ -75,6 +75,8 @@ class LimitPlan:
     per_window: int = 0
     window_seconds: float = 1.0
     used: int = 0
+    # Calls in flight at once (NetSuite's concurrency governance): one more is answered 429 with Retry-After.
+    concurrent: int = 0
     day_started: float = field(default_factory=time.monotonic)
     window_started: float = field(default_factory=time.monotonic)
     window_used: int = 0
@@ -82,11 +84,12 @@ class LimitPlan:
     @classmethod
     def from_json(cls, wanted: dict[str, Any]) -> LimitPlan:
         return cls(daily=int(wanted.get("daily", 0)), per_window=int(wanted.get("per_window", 0)),
-                   window_seconds=float(wanted.get("window_seconds", 1.0)), used=int(wanted.get("used", 0)))
+                   window_seconds=float(wanted.get("window_seconds", 1.0)), used=int(wanted.get("used", 0)),
+                   concurrent=int(wanted.get("concurrent", 0)))
 
     def view(self) -> dict[str, Any]:
         return {"daily": self.daily, "per_window": self.per_window, "window_seconds": self.window_seconds,
-                "used": self.used}
+                "used": self.used, "concurrent": self.concurrent}
 
 
 class VendorLimits:
@@ -95,7 +98,8 @@ class VendorLimits:
     ``PUT /_sandbox/limits`` with ``{"daily", "per_window", "window_seconds", "used"}`` replaces the plan (tests set
     small limits), ``DELETE`` restores the start-up plan, ``GET`` shows it. Start-up plan from the environment:
     ``PSGW_SANDBOX_DAILY_API_LIMIT`` (default: the dialect's, 0 for none; the day restarts 24 h after it began) and
-    ``PSGW_SANDBOX_RATE_LIMIT`` (``<calls>/<seconds>``, default none).
+    ``PSGW_SANDBOX_RATE_LIMIT`` (``<calls>/<seconds>``, default none) and ``PSGW_SANDBOX_CONCURRENCY_LIMIT`` (calls in
+    flight at once, default none).
     """
 
     def __init__(self, app: Any, dialect: LimitDialect, initial: LimitPlan) -> None:
@@ -103,6 +107,7 @@ class VendorLimits:
         self.dialect = dialect
         self.initial = initial
         self.plan = LimitPlan(**initial.view())
+        self.in_flight = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] in ("/healthz", "/readyz"):
@@ -111,6 +116,16 @@ class VendorLimits:
         if scope["path"] == LIMITS_PATH:
             await self._admin(scope, receive, send)
             return
+        if self.plan.concurrent and self.in_flight >= self.plan.concurrent:
+            await _reply(send, 429, self.dialect.too_many(1), [(b"retry-after", b"1")])
+            return
+        self.in_flight += 1
+        try:
+            await self._limited(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _limited(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         plan = self.plan
         now = time.monotonic()
         if plan.per_window:
@@ -183,7 +198,8 @@ def initial_limits(environ: dict[str, str], dialect: LimitDialect) -> LimitPlan:
     per_window, _, seconds = (environ.get("PSGW_SANDBOX_RATE_LIMIT") or "0/1").partition("/")
     daily = environ.get("PSGW_SANDBOX_DAILY_API_LIMIT")
     return LimitPlan(daily=int(daily) if daily else dialect.default_daily, per_window=int(per_window),
-                     window_seconds=float(seconds or 1))
+                     window_seconds=float(seconds or 1),
+                     concurrent=int(environ.get("PSGW_SANDBOX_CONCURRENCY_LIMIT") or 0))
 
 
 async def _reply(send: Any, status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -211,6 +227,9 @@ class AuthDialect:
     unauthorized: Any  # () -> body
     # Salesforce's token answer carries no expires_in (the session lasts until it is refused with 401).
     says_expiry: bool = True
+    # Client credentials authenticated by a signed client assertion instead of a secret (NetSuite's M2M flow):
+    # (form, config, token URL) -> why it is refused ("" when good).
+    assertion_check: Any = None
 
 
 @dataclass
@@ -222,6 +241,8 @@ class AuthConfig:
     username: str = ""
     public_key_pem: str = ""
     ttl_seconds: float = 3600.0
+    # The id of the certificate mapped to the integration (NetSuite M2M: the client assertion's ``kid``).
+    certificate_id: str = ""
 
     @classmethod
     def from_environ(cls, environ: dict[str, str]) -> AuthConfig | None:
@@ -232,7 +253,8 @@ class AuthConfig:
         return cls(client_id=client_id, client_secret=environ.get("PSGW_SANDBOX_CLIENT_SECRET", ""),
                    username=environ.get("PSGW_SANDBOX_USERNAME", ""),
                    public_key_pem=Path(key_file).read_text() if key_file else "",
-                   ttl_seconds=float(environ.get("PSGW_SANDBOX_TOKEN_TTL_SECONDS") or 3600))
+                   ttl_seconds=float(environ.get("PSGW_SANDBOX_TOKEN_TTL_SECONDS") or 3600),
+                   certificate_id=environ.get("PSGW_SANDBOX_CERTIFICATE_ID", ""))
 
 
 class VendorAuth:
@@ -289,6 +311,11 @@ class VendorAuth:
             refusal = _jwt_refusal(form.get("assertion", ""), config)
             if refusal:
                 return 400, {"error": "invalid_grant", "error_description": refusal}
+        elif self.dialect.assertion_check is not None:
+            token_url = f"http://{_header(scope, b'host')}{scope.get('path', '')}"
+            refusal = self.dialect.assertion_check(form, config, token_url)
+            if refusal:
+                return 400, {"error": "invalid_client", "error_description": refusal}
         else:
             client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
             basic = _header(scope, b"authorization")

@@ -11,8 +11,9 @@ from runtime.settings import TierSettings
 
 class SystemSettings(TierSettings, kw_only=True):
     port: int = 8101
-    # Where each system of record is, and which connector speaks to it: "sandbox" (the bundled vendor stand-ins)
-    # or "package.module:ClassName" for your own adapter (constructed with (url, timeout_seconds)).
+    # Where each system of record is, and which connector speaks to it: "sandbox" (the bundled vendor stand-ins),
+    # "tryton", a vendor's API where one is bundled (erp: "netsuite", NetSuite REST web services), or
+    # "package.module:ClassName" for your own adapter (constructed with (url, timeout_seconds)); system_apis.backends.
     psa_backend: str = "sandbox"
     psa_url: str = "http://127.0.0.1:8201"
     erp_backend: str = "sandbox"
@@ -43,6 +44,10 @@ class SystemSettings(TierSettings, kw_only=True):
     psa_client_secret: str = ""
     erp_client_id: str = ""
     erp_client_secret: str = ""
+    # erp_backend netsuite (OAuth 2.0 M2M): the certificate id NetSuite gave the mapping, and the file holding the
+    # certificate's private key (the client assertion is signed with it; no client secret is used).
+    erp_certificate_id: str = ""
+    erp_private_key_file: str = ""
     hr_client_id: str = ""
     hr_client_secret: str = ""
     crm_client_id: str = ""
@@ -51,3 +56,11 @@ class SystemSettings(TierSettings, kw_only=True):
     # Idempotency records: SQLite under data_dir unless a database URL is given (postgresql://...).
     database_url: str = ""
     idempotency_retention_hours: float = 168.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from system_apis.backends import BUNDLED, check_backend
+
+        # A misspelt backend stops the tier at start-up naming the setting, before any connector is built.
+        for system in BUNDLED:
+            check_backend(system, getattr(self, f"{system}_backend"))

@@ -35,6 +35,8 @@ class VendorCredentials:
     client_secret: str = ""
     username: str = ""
     private_key_file: str = ""
+    # NetSuite M2M: the id NetSuite gave the certificate whose private key is ``private_key_file``.
+    certificate_id: str = ""
 
 
 class VendorToken(CachedToken):
@@ -85,6 +87,26 @@ class JwtBearerToken(VendorToken):
         }
         assertion = jwt.encode({"alg": "RS256"}, claims, self._key)
         return {"data": {"grant_type": JWT_BEARER, "assertion": assertion}}
+
+
+class NetSuiteM2mToken(VendorToken):
+    """NetSuite's OAuth 2.0 client credentials (M2M) grant ("POST Request to the Token Endpoint", "The Request Token
+    Structure"): the client authenticates by a PS256 JWT signed with the private key of the certificate mapped to
+    the integration (``kid``: its certificate id), with ``scope`` ``rest_webservices`` and ``aud`` the token URL."""
+
+    def __init__(self, vendor: str, token_url: str, credentials: VendorCredentials, timeout_seconds: float) -> None:
+        super().__init__(vendor, token_url, credentials, timeout_seconds)
+        self._key = RSAKey.import_key(Path(credentials.private_key_file).read_text())
+
+    def _request(self) -> dict[str, Any]:
+        now = int(time.time())
+        claims = {"iss": self.credentials.client_id, "scope": ["rest_webservices"], "aud": self.token_url,
+                  "iat": now, "exp": now + 300}
+        assertion = jwt.encode({"typ": "JWT", "alg": "PS256", "kid": self.credentials.certificate_id}, claims,
+                               self._key, algorithms=["PS256"])
+        return {"data": {"grant_type": "client_credentials",
+                         "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                         "client_assertion": assertion}}
 
 
 def token_source(

@@ -106,9 +106,13 @@ class VendorDownstream(Downstream):
         *,
         allow_statuses: frozenset[int] = frozenset(),
         idempotency_key: str | None = None,
+        reads_only: bool = False,
         **kwargs: Any,
     ) -> Reply:
-        repeatable = method in IDEMPOTENT_METHODS or (bool(idempotency_key) and self.limits.honours_idempotency_key)
+        """``reads_only``: a POST that changes nothing (a query sent as a body, NetSuite's SuiteQL) is as safe to
+        send again after a 429 as a GET."""
+        repeatable = (reads_only or method in IDEMPOTENT_METHODS
+                      or (bool(idempotency_key) and self.limits.honours_idempotency_key))
         waited = 0.0
         while True:
             async with self._slots:

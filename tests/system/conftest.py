@@ -14,3 +14,9 @@ from tests.support.system import SystemApis
 def apis(stack: RunningStack) -> Iterator[SystemApis]:
     with stack.client("process-tier") as client:
         yield SystemApis(client)
+
+
+@pytest.fixture
+def erp_downstream() -> str:
+    """The vendor the ERP system API names in its problems (tests/netsuite runs the same tests on NetSuite)."""
+    return "sandbox-erp"

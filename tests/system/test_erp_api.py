@@ -107,10 +107,10 @@ def test_a_source_is_posted_exactly_once(apis: SystemApis) -> None:
     assert created["posted_at"] and created["external_ids"]["erp"]
 
 
-def test_posting_refusals_are_in_canonical_terms(apis: SystemApis) -> None:
+def test_posting_refusals_are_in_canonical_terms(apis: SystemApis, erp_downstream: str) -> None:
     closed = apis.json("POST", "erp", "/postings", 422, json=posting(fresh_source(), work_date=month(3).isoformat()))
     assert closed["type"].endswith("/period-closed") and closed["errors"][0]["pointer"] == "/work_date"
-    assert closed["downstream"] == "sandbox-erp"
+    assert closed["downstream"] == erp_downstream
     wrong_currency = apis.json("POST", "erp", "/postings", 422, json=posting(fresh_source(), currency="EUR"))
     assert [e["pointer"] for e in wrong_currency["errors"]] == ["/currency"]
     no_dimension = apis.json("POST", "erp", "/postings", 422, json=posting(fresh_source(), project_id="prj_99999"))
