@@ -31,6 +31,10 @@ ProjectStatus = Literal["planned", "active", "on_hold", "closed"]
 WorkerStatus = Literal["active", "leave", "terminated"]
 AssignmentStatus = Literal["proposed", "confirmed", "ended"]
 TimeEntryState = Literal["draft", "submitted", "approved", "rejected", "posted", "invoiced"]
+# What the time was spent on: delivering the work, or travelling for it. Travel is billed only where the contract's
+# rate card prices it (a line for ``TRAVEL_RATE_ROLE``); elsewhere it is cost (``TRAVEL_NOT_BILLABLE``).
+TimeActivity = Literal["work", "travel"]
+TRAVEL_RATE_ROLE: Final = "travel"
 ExpenseState = TimeEntryState
 MilestoneState = Literal["pending", "completed", "accepted", "invoiced"]
 InvoiceState = Literal["draft", "posted", "paid", "void"]
@@ -73,11 +77,11 @@ BILLED_BY_MILESTONE_MODELS: frozenset[str] = frozenset({"fixed_fee", "milestone"
 ReasonCode = Literal[
     "NOT_APPROVED", "NOT_BILLABLE", "PROJECT_NOT_ACTIVE", "CONTRACT_NOT_ACTIVE", "AMENDMENT_PENDING",
     "OUTSIDE_CONTRACT_DATES", "NO_RATE_FOR_ROLE", "PERIOD_CLOSED", "NTE_EXCEEDED", "NOT_ASSIGNED",
-    "ALREADY_POSTED", "BILLED_BY_MILESTONE", "RATE_CURRENCY_MISMATCH",
+    "ALREADY_POSTED", "BILLED_BY_MILESTONE", "RATE_CURRENCY_MISMATCH", "TRAVEL_NOT_BILLABLE",
 ]
 REASON_CODES: tuple[ReasonCode, ...] = get_args(ReasonCode)
 # Held for these alone, an entry's hours are cost, not revenue.
-COST_ONLY_REASONS: frozenset[ReasonCode] = frozenset({"NOT_BILLABLE", "BILLED_BY_MILESTONE"})
+COST_ONLY_REASONS: frozenset[ReasonCode] = frozenset({"NOT_BILLABLE", "BILLED_BY_MILESTONE", "TRAVEL_NOT_BILLABLE"})
 
 MILESTONE_TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset({"completed"}),
@@ -121,6 +125,18 @@ def hours_of_minutes(minutes: int) -> Decimal:
     """Decimal hours for whole minutes: exact when minutes/60 terminates (450 -> 7.5), else to 28 digits
     (10 -> 0.1666...7). Minutes are authoritative; these hours are for readers of hours (v1)."""
     return plain_decimal(Decimal(minutes) / 60)
+
+
+# The precision rule for time (one place): minutes are authoritative and money is computed from them exactly
+# (minutes x hourly rate / 60, rounded half-even to the cent once). Hours shown to a person are minutes / 60
+# rounded half-even to HOURS_PLACES decimals: 20 minutes read "0.33", never "0.3333333333333333333333333333".
+HOURS_QUANTUM: Final = Decimal("0.01")
+
+
+def display_hours(minutes: int) -> Decimal:
+    """Hours for a reader of hours: ``minutes / 60`` rounded half-even to the hundredth, trailing zeros trimmed
+    (450 -> 7.5, 20 -> 0.33, 10 -> 0.17). Never fed back as minutes (use the minutes) and never priced."""
+    return plain_decimal((Decimal(minutes) / 60).quantize(HOURS_QUANTUM, rounding=ROUND_HALF_EVEN))
 
 
 def whole_minutes(hours: Decimal) -> int | None:
@@ -352,6 +368,7 @@ class TimeEntry(Entity, kw_only=True):
     client_ref: str | None = None
     # Authoritative: whole minutes worked. Left out (older writers), it is read from ``hours``.
     minutes: int | None = None
+    activity: TimeActivity = "work"
 
     def __post_init__(self) -> None:
         if self.minutes is None and self.hours.is_finite():

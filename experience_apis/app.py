@@ -12,8 +12,8 @@ from experience_apis.dashboards.routes import DashboardsV1
 from experience_apis.dashboards.web import DASHBOARD_PAGE
 from experience_apis.finance_ops.routes import FinanceOpsV1
 from experience_apis.finance_ops.web import FINANCE_PAGE
-from experience_apis.mobile_time.expenses import MobileExpensesV2
-from experience_apis.mobile_time.routes import MobileTimeV1, MobileTimeV2
+from experience_apis.mobile_time.expenses import MobileExpensesV2, MobileExpensesV3
+from experience_apis.mobile_time.routes import MobileTimeV1, MobileTimeV2, MobileTimeV3
 from experience_apis.settings import ExperienceSettings
 from experience_apis.signin.pages import PagesFront, create_pages_app
 from experience_apis.time_web import TIME_PAGE
@@ -27,8 +27,8 @@ def create_app(settings: ExperienceSettings) -> Litestar:
     app = create_tier_app(
         service=SERVICE,
         settings=settings,
-        route_handlers=[MobileTimeV1, MobileTimeV2, MobileExpensesV2, ApprovalsV1, ApprovalExpensesV1, DashboardsV1,
-                        FinanceOpsV1],
+        route_handlers=[MobileTimeV1, MobileTimeV2, MobileTimeV3, MobileExpensesV2, MobileExpensesV3, ApprovalsV1,
+                        ApprovalExpensesV1, DashboardsV1, FinanceOpsV1],
         downstreams=lambda: {"gateway": gateway_downstream(settings)},
     )
     # Outermost: the pages' own app beside the API. (A deprecated version's Deprecation/Sunset headers are the

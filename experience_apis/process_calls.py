@@ -31,6 +31,7 @@ class ProcessTimeEntry(msgspec.Struct, kw_only=True):
     client_ref: str | None = None
     superseded_by_id: str | None = None
     minutes: int | None = None  # authoritative where given; hours derive from it
+    activity: str = "work"  # "work" or "travel" (an older process tier sends none: work)
 
     @property
     def whole_minutes(self) -> int:

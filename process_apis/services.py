@@ -19,6 +19,7 @@ from process_apis.events.psa_watch import PsaWatch
 from process_apis.events.relay import EventRelay
 from process_apis.exceptions.service import ExceptionQueue, by_source_type
 from process_apis.expenses.service import ExpenseService
+from process_apis.idempotency import adopt_earlier_keys, keyed_writes
 from process_apis.invoicing.credit_notes import CreditNotes
 from process_apis.invoicing.service import InvoicingService
 from process_apis.invoicing.tax import HOLD_SOURCE
@@ -32,6 +33,7 @@ from process_apis.revenue.service import RevenueService
 from process_apis.settings import ProcessSettings
 from process_apis.store import metadata
 from process_apis.systems import Systems
+from process_apis.timesheets.approvals import ApprovalService
 from process_apis.timesheets.corrections import CorrectionService
 from process_apis.timesheets.entry_rules import MinuteGrid, WorkDateWindow
 from process_apis.timesheets.service import TimesheetService
@@ -52,6 +54,7 @@ class Services:
     jobs: JobRunner
     billing: BillingService
     timesheets: TimesheetService
+    approvals: ApprovalService
     corrections: CorrectionService
     credit_notes: CreditNotes
     exceptions: ExceptionQueue
@@ -72,6 +75,8 @@ class Services:
 async def start_services(settings: ProcessSettings, gateway: Downstream) -> Services:
     db = Database(database_url(settings.database_url, settings.data_dir, "process"), metadata)
     await db.create_all()
+    await adopt_earlier_keys(db)
+    keys = keyed_writes(db)
     systems = Systems(gateway)
     bus: EventBus
     if settings.redis_url:
@@ -91,7 +96,7 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
                      retry_base_seconds=settings.retry_base_seconds, retry_max_seconds=settings.retry_max_seconds)
     billing = BillingService(uow, systems)
     exceptions = ExceptionQueue(uow)
-    provisioning = ProvisioningService(uow, systems, lease_seconds=settings.outbox_lease_seconds)
+    provisioning = ProvisioningService(uow, systems, keys, lease_seconds=settings.outbox_lease_seconds)
     invoicing = InvoicingService(uow, systems, jobs)
     window = WorkDateWindow(settings.work_date_days_back, settings.work_date_days_ahead)
     grid = MinuteGrid(settings.minute_granularity)
@@ -99,7 +104,8 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
     services = Services(
         settings=settings, db=db, uow=uow, systems=systems, bus=bus, relay=relay, dispatcher=dispatcher, jobs=jobs,
         billing=billing, exceptions=exceptions, timesheets=TimesheetService(uow, systems, billing, window, grid),
-        corrections=CorrectionService(uow, systems, billing, window, grid),
+        approvals=ApprovalService(uow, systems.psa, billing, keys),
+        corrections=CorrectionService(uow, systems, billing, window, grid, keys),
         credit_notes=CreditNotes(uow, systems, jobs),
         provisioning=provisioning, crm_feed=CrmFeed(uow, systems, provisioning,
                                                     ContractAmendments(uow, systems, billing)),
@@ -153,7 +159,7 @@ def _start_loops(s: Services) -> None:
     s.loops.start("jobs", s.jobs.run_once, wakeup=s.wake_jobs, interval=backoff(settings.dispatch_interval_seconds))
 
     async def recover() -> None:
-        await s.timesheets.recover(settings.recovery_after_seconds)
+        await s.approvals.recover(settings.recovery_after_seconds)
         await s.corrections.recover(settings.recovery_after_seconds)
         await s.provisioning.recover()
 

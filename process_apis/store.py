@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from runtime.idempotency import record_table
 from runtime.storage import JSONDocument, Money, UTCDateTime, autoincrement_id
 
 # Table names carry the tier's prefix: PSGW_DATABASE_URL may point every process at one database.
@@ -21,7 +22,6 @@ approvals = sa.Table(
     sa.Column("decision", sa.String(16), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("time_entry_ids", JSONDocument, nullable=False),
-    sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
     sa.Column("state", sa.String(16), nullable=False),  # recorded -> applied
     sa.Column("outcome", JSONDocument, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
@@ -29,6 +29,7 @@ approvals = sa.Table(
     sa.Column("trace_id", sa.String(32), nullable=True),  # a recovered decision continues the deciding trace
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("applied_at", UTCDateTime, nullable=True),
+    sa.Column("applying_until", UTCDateTime, nullable=True),  # set while one call applies it (its lease)
     sa.Index("process_approvals_state", "state", "created_at"),
 )
 
@@ -75,7 +76,6 @@ time_corrections = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     # The entry while a request on it is open (requested or approved), else NULL: one open request per entry.
     sa.Column("open_for", sa.String(64), nullable=True, unique=True),
-    sa.Column("client_key", sa.String(200), nullable=True, unique=True),
     sa.Column("approver_id", sa.String(64), nullable=True),
     sa.Column("decision_reason", sa.Text, nullable=True),
     sa.Column("new_time_entry_id", sa.String(64), nullable=True),
@@ -205,7 +205,6 @@ provisionings = sa.Table(
     "process_provisionings", metadata,
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("opportunity_id", sa.String(64), nullable=False, unique=True),
-    sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
     # pending -> running -> completed | failed (resumable) | rejected (validation) | compensated
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("steps", JSONDocument, nullable=False),
@@ -454,3 +453,7 @@ revenue_write_offs = sa.Table(
     sa.Column("recorded_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("contract_id", "idempotency_key", name="uq_process_revenue_write_offs_key"),
 )
+
+# The Idempotency-Key records of the tier's keyed writes (approvals, correction requests, provisionings), kept by
+# runtime/idempotency.py: each names what its key recorded (process_apis/idempotency.py).
+idempotency_records = record_table("process_idempotency", metadata)

@@ -5,7 +5,9 @@ records, the process tier's state (:func:`database_url`, :func:`create_engine`, 
 
 SQLAlchemy Core, async: ``sqlite+aiosqlite`` or ``postgresql+psycopg``. Tables are declared on a ``MetaData``
 by each tier and created with ``create_all`` at start-up. Migrations are additive only: new tables (with their
-indexes), and new nullable columns added to tables that exist already (rows keep their values, the column is NULL).
+indexes), and new nullable columns added to tables that exist already (rows keep their values, the column is NULL);
+a column a table no longer declares is retired explicitly (:meth:`Database.retire_columns`: its values handed on,
+then dropped, on SQLite by rebuilding the table).
 
 Transactions: :meth:`Database.transaction` is a write transaction. On SQLite it starts with ``BEGIN IMMEDIATE``
 so two writers queue on the file lock instead of failing when a read lock cannot be upgraded; on PostgreSQL it
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -30,7 +32,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.schema import CreateColumn
+from sqlalchemy.schema import CreateColumn, CreateTable
 
 _READ_ONLY = "psgw_read_only"
 
@@ -175,6 +177,39 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
 
+    async def retire_columns(
+        self,
+        table: sa.Table,
+        columns: Sequence[str],
+        carry: Callable[[AsyncConnection, Sequence[Any]], Awaitable[None]] | None = None,
+    ) -> list[str]:
+        """Drop ``columns``, which ``table`` no longer declares, where the database still has them; returns those
+        dropped. ``carry`` first gets the rows (the declared columns, plus the retired ones read as text) in the
+        same transaction, to move what they hold elsewhere: moved and dropped commit together. Safe when several
+        replicas start at once. On SQLite the table is rebuilt (a UNIQUE column cannot be dropped in place), so it
+        must be a table no foreign key points at."""
+        async with self.transaction() as conn:
+            if self.dialect == "postgresql":  # replicas starting together: one retires, the others find nothing
+                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
+                                   {"name": f"psgw-retire:{table.name}"})
+            present = await conn.run_sync(
+                lambda sync: {c["name"] for c in sa.inspect(sync).get_columns(table.name, schema=table.schema)})
+            retired = [c for c in columns if c in present and c not in table.c]
+            if not retired:
+                return []
+            if carry is not None:
+                extra = [sa.literal_column(c, sa.Text).label(c) for c in retired]
+                await carry(conn, (await conn.execute(sa.select(table, *extra))).all())
+            if self.dialect == "sqlite":
+                await conn.run_sync(_rebuild_sqlite_table, table)
+            else:
+                for column in retired:
+                    name = conn.dialect.identifier_preparer.quote(column)
+                    await conn.exec_driver_sql(f"ALTER TABLE {conn.dialect.identifier_preparer.format_table(table)} "
+                                               f"DROP COLUMN IF EXISTS {name}")
+        log.info("retired columns", extra={"table": table.name, "columns": retired})
+        return retired
+
     def insert_ignoring_conflicts(self, table: sa.Table, conflict_columns: Sequence[str]) -> Any:
         """``INSERT ... ON CONFLICT (cols) DO NOTHING`` for either engine: the duplicate-safe insert of outboxes."""
         insert = postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
@@ -210,6 +245,19 @@ def _add_missing_columns(conn: Connection, metadata: sa.MetaData) -> list[str]:
     if added:
         log.info("added columns to existing tables", extra={"columns": added})
     return added
+
+
+def _rebuild_sqlite_table(conn: Connection, table: sa.Table) -> None:
+    """SQLite's way to drop columns: a new table as declared, the rows copied, the old one replaced, its indexes
+    made again (https://www.sqlite.org/lang_altertable.html#otheralter), inside the caller's transaction."""
+    rebuilt = table.to_metadata(sa.MetaData(), name=f"{table.name}__rebuilt")
+    conn.execute(CreateTable(rebuilt))  # the table alone: the indexes keep their names, made after the swap
+    conn.execute(rebuilt.insert().from_select([c.name for c in table.columns], sa.select(*table.columns)))
+    table.drop(conn)
+    quote = conn.dialect.identifier_preparer
+    conn.exec_driver_sql(f"ALTER TABLE {quote.format_table(rebuilt)} RENAME TO {quote.quote(table.name)}")
+    for index in table.indexes:
+        index.create(conn)
 
 
 def _is_duplicate_column(exc: sa.exc.DBAPIError) -> bool:

@@ -235,10 +235,12 @@ def _seed_ledger(store: DocumentStore, firm: Firm, customer_ids: dict[str, int])
         if milestone.state == "accepted":
             contract = contracts[projects[milestone.project].contract]
             revenue[(contract.number, period_name(milestone.due))] += milestone.amount
-    recognized_from, recognized_to = f"{month_start(firm.today, 3):%Y-%m}", f"{month_start(firm.today, 1):%Y-%m}"
+    # Every fixed-fee instalment of a month already closed is recognised (the history runs from each contract's
+    # start, so its cost does too).
+    recognized_to = f"{month_start(firm.today, 1):%Y-%m}"
     for contract in firm.contracts:
         for period, amount, _percent in contract.schedule:
-            if recognized_from <= period <= recognized_to:
+            if period <= recognized_to:
                 revenue[(contract.number, period_name(dt.date.fromisoformat(f"{period}-01")))] += amount
     methods = {"time_and_materials": "AS_BILLED", "retainer": "AS_BILLED", "milestone": "MILESTONE",
                "fixed_fee": "PERCENT_COMPLETE"}

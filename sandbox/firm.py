@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import random
+from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
+from typing import Final
 
 SEED = 20261123
 
@@ -260,6 +262,10 @@ def build(today: dt.date | None = None, seed: int = SEED) -> Firm:
         factor = {"USD": Decimal("1"), "GBP": Decimal("0.8"), "EUR": Decimal("0.92")}[currency]
         rates = {role: (Decimal(rate) * factor).quantize(Decimal("1")) for role, rate in BILL_RATES.items()}
         rate_cards.append(RateCard(code, f"Standard {currency} 2026", currency, rates, dt.date(2026, 1, 1)))
+    # The GBP card prices travel time (half a consultant's rate, whoever travels): travel on GBP contracts is billed,
+    # elsewhere it is cost (TRAVEL_NOT_BILLABLE).
+    gbp = rate_cards[1].rates
+    gbp["travel"] = (gbp["consultant"] / 2).quantize(Decimal("1"))
     # A rate card without data scientists: entries by that role land in NO_RATE_FOR_ROLE.
     lean = {role: rate for role, rate in rate_cards[0].rates.items() if role != "data_scientist"}
     rate_cards.append(RateCard("RC-USD-LEAN", "Lean USD (no data science)", "USD", lean, dt.date(2026, 1, 1)))
@@ -380,12 +386,99 @@ def build(today: dt.date | None = None, seed: int = SEED) -> Firm:
                     rng.choice((240, 360, 420, 480, 480, 480)), task[2], f"{task[1]} work", state))
             day += dt.timedelta(days=1)
 
+    time_entries.extend(_settled_history(assignments, projects, history_start, len(time_entries),
+                                         random.Random(seed + 2)))
     contracts, opportunities = _fit_not_to_exceed(contracts, opportunities, projects, workers, rate_cards,
                                                   time_entries)
+    contracts, opportunities, milestones = _price_by_effort(today, contracts, opportunities, projects, workers,
+                                                            rate_cards, time_entries, milestones)
     closed_periods = {le[0]: [_month_start(today, m).strftime("%Y-%m") for m in (3, 4, 5, 6)] for le in LEGAL_ENTITIES}
     expenses = _expenses(time_entries, projects, random.Random(seed + 1))
     return Firm(today, workers, rate_cards, contracts, projects, assignments, milestones, time_entries,
                 opportunities, closed_periods, expenses, signed_contracts)
+
+
+# Priced from the effort the firm records (a healthy firm estimated well): the fixed fees, and SOW-2015's
+# milestones. SOW-2016 and SOW-2017 keep their milestones (behind the work; one delivered and not yet accepted):
+# the dashboard's deliberate problem projects, with SOW-2004 near its not-to-exceed.
+PRICED_BY_EFFORT: Final = frozenset({"SOW-2011", "SOW-2012", "SOW-2013", "SOW-2014", "SOW-2015"})
+FEE_MARKUP: Final = Decimal("1.1")
+
+
+def _price_by_effort(today: dt.date, contracts: list[Contract], opportunities: list[Opportunity],
+                     projects: list[Project], workers: list[Worker], rate_cards: list[RateCard],
+                     time_entries: list[TimeEntry], milestones: list[Milestone]
+                     ) -> tuple[list[Contract], list[Opportunity], list[Milestone]]:
+    """Fixed fees and milestone amounts that fit the work: what the project's time to date is worth at its rate
+    card, over the share of the term elapsed, plus ``FEE_MARKUP`` (rounded up to 5,000). Without this a team of
+    four for ten months was sold for 80,000 and every fixed-fee and milestone project lost money."""
+    project_of = {p.contract: p for p in projects}
+    role_of = {w.number: w.role for w in workers}
+    cards = {r.code: r for r in rate_cards}
+    card_of = {project_of[c.number].code: cards[c.rate_card] for c in contracts if c.number in project_of}
+    worth: dict[str, Decimal] = defaultdict(Decimal)
+    for entry in time_entries:
+        rate = card_of[entry.project].rates.get(role_of[entry.worker], Decimal(0))
+        worth[entry.project] += Decimal(entry.minutes) / 60 * rate
+    priced: dict[str, Decimal] = {}
+    for contract in contracts:
+        if contract.number not in PRICED_BY_EFFORT:
+            continue
+        code = project_of[contract.number].code
+        if contract.billing_model == "milestone":
+            # Its accepted milestones pay for the work to date; the rest of the value is still to deliver.
+            amounts = [m.amount for m in milestones if m.project == code]
+            accepted = [m.amount for m in milestones if m.project == code and m.state in ("accepted", "invoiced")]
+            done = sum(accepted, Decimal(0)) / sum(amounts, Decimal(0)) if accepted else Decimal(1)
+        else:
+            done = Decimal((min(today, contract.end) - contract.start).days) / (contract.end - contract.start).days
+        value = worth[code] * FEE_MARKUP / max(done, Decimal("0.1"))
+        priced[contract.number] = max(contract.total_value or Decimal(0),
+                                      (value / 5000).to_integral_value(rounding=ROUND_CEILING) * 5000)
+    repriced: list[Contract] = []
+    for contract in contracts:
+        if contract.number not in priced:
+            repriced.append(contract)
+            continue
+        fee = priced[contract.number]
+        schedule = (even_instalments(fee, months_of(contract.start, contract.end))
+                    if contract.billing_model == "fixed_fee" else contract.schedule)
+        repriced.append(dataclasses.replace(contract, total_value=fee, schedule=schedule))
+    # A milestone contract's milestones share its value in their old proportions (whole hundreds).
+    by_project = {project_of[n].code: v for n, v in priced.items() if project_of[n].billing_model == "milestone"}
+    base: dict[str, Decimal] = {code: sum((m.amount for m in milestones if m.project == code), Decimal(0))
+                                for code in by_project}
+    milestones = [dataclasses.replace(m, amount=(m.amount * by_project[m.project] / base[m.project] / 100)
+                                      .to_integral_value(rounding=ROUND_DOWN) * 100)
+                  if m.project in by_project else m for m in milestones]
+    by_opportunity = {c.opportunity: priced[c.number] for c in contracts if c.number in priced}
+    return repriced, [dataclasses.replace(o, amount=by_opportunity.get(o.number, o.amount))
+                      for o in opportunities], milestones
+
+
+def _settled_history(assignments: list[Assignment], projects: list[Project], history_start: dt.date, numbered: int,
+                     rng: random.Random) -> list[TimeEntry]:
+    """Time from each assignment's start up to ``history_start``: the months before the recent three, all invoiced
+    (their periods are closed and billed, as in a firm that bills monthly). Without them, a project that started
+    six months ago showed six months of plan against three of actuals, and every such project looked behind plan.
+
+    Its own random stream, numbered after the recent entries: the recent story (and the ids docs and tests name)
+    is the same with or without it."""
+    older: list[TimeEntry] = []
+    by_code = {p.code: p for p in projects}
+    for assignment in assignments:
+        if assignment.status == "proposed":
+            continue
+        project = by_code[assignment.project]
+        day = assignment.start
+        while day < min(assignment.end, history_start):
+            if day.weekday() < 5 and rng.random() < 0.55:
+                task = project.tasks[rng.choice((0, 1, 1, 1, 2, 3))]
+                older.append(TimeEntry(
+                    f"TC-{100001 + numbered + len(older)}", assignment.worker, project.code, task[0], day,
+                    rng.choice((240, 360, 420, 480, 480, 480)), task[2], f"{task[1]} work", "invoiced"))
+            day += dt.timedelta(days=1)
+    return older
 
 
 def _signed_pipeline(today: dt.date, opportunities: list[Opportunity]) -> list[Contract]:

@@ -341,8 +341,10 @@ def change_assignment(store: DocumentStore, assignment_id: int, body: dict[str, 
 # --- timecards -------------------------------------------------------------------------------------------------
 
 TIMECARD_INPUT = {"resourceId", "projectId", "taskId", "date", "durationMinutes", "isBillable", "comments",
-                  "externalRef"}
-TIMECARD_EDITABLE = {"taskId", "date", "durationMinutes", "isBillable", "comments"}
+                  "externalRef", "activityType"}
+TIMECARD_EDITABLE = {"taskId", "date", "durationMinutes", "isBillable", "comments", "activityType"}
+# What the time was spent on, in the PSA's words (a timecard without one predates the field: "Work").
+ACTIVITY_TYPES = ("Work", "Travel")
 
 
 def _check_timecard(store: DocumentStore, body: dict[str, Any], allowed: set[str], project_id: int | None) -> None:
@@ -370,6 +372,8 @@ def _check_timecard(store: DocumentStore, body: dict[str, Any], allowed: set[str
         problems["isBillable"] = "must be true or false"
     if "comments" in body and not isinstance(body["comments"], str):
         problems["comments"] = "must be text"
+    if "activityType" in body and body["activityType"] not in ACTIVITY_TYPES:
+        problems["activityType"] = "must be one of " + ", ".join(ACTIVITY_TYPES)
     ref = body.get("externalRef")
     if ref is not None and (not isinstance(ref, str) or not 1 <= len(ref) <= 200):
         problems["externalRef"] = "must be text of 1..200 characters"
@@ -390,7 +394,8 @@ def create_timecard(store: DocumentStore, body: dict[str, Any]) -> tuple[int, An
         "timecardId": timecard_id, "timecardNumber": f"TC-{store.next_number('timecardNumber')}",
         "resourceId": body["resourceId"], "projectId": body["projectId"], "taskId": body.get("taskId"),
         "date": body["date"], "durationMinutes": body["durationMinutes"], "isBillable": body.get("isBillable", True),
-        "comments": body.get("comments", ""), "status": "Saved", "version": 1, "supersedesTimecardId": None,
+        "activityType": body.get("activityType", "Work"), "comments": body.get("comments", ""), "status": "Saved",
+        "version": 1, "supersedesTimecardId": None,
         "supersededByTimecardId": None, "externalRef": ref, "submittedOn": None, "approvedOn": None,
         "approverResourceId": None, "rejectionNote": None, "lastModified": stamp(utc_now()),
     }
@@ -506,6 +511,7 @@ def new_timecard_version(store: DocumentStore, timecard_id: int, body: dict[str,
     timecard = {
         **{k: old[k] for k in ("resourceId", "projectId", "taskId", "date", "durationMinutes", "isBillable",
                                "comments")},
+        "activityType": old.get("activityType", "Work"),
         **body,
         "timecardId": new_id, "timecardNumber": f"TC-{store.next_number('timecardNumber')}", "status": "Saved",
         "version": old["version"] + 1, "supersedesTimecardId": old["timecardId"], "supersededByTimecardId": None,

@@ -73,3 +73,9 @@ class MobileExpensesV2(Controller):
         return await state.downstreams["gateway"].get_json(
             EXPENSES, ProcessExpensePage, params={"worker_id": worker_of(principal), "cursor": cursor, "limit": limit}
         )
+
+
+class MobileExpensesV3(MobileExpensesV2):
+    """v3 captures and lists expenses exactly as v2 does (v3 changed only the time work types)."""
+
+    path = "/experience/mobile-time/v3"

@@ -1,5 +1,6 @@
 """Payloads of mobile time entry: v1 (contracts/experience/mobile-time/v1.yaml) speaks decimal hours and a
-billable flag; v2 (v2.yaml) speaks integer minutes and a work type. Short, flat, phone-sized."""
+billable flag; v2 (v2.yaml) speaks integer minutes and a work type; v3 (v3.yaml) is v2 with a third work type,
+``travel``. Short, flat, phone-sized."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ Notes = Annotated[str, msgspec.Meta(max_length=2000)]
 HoursText = Annotated[str, msgspec.Meta(pattern=r"^\d{1,2}(\.\d{1,2})?$")]
 Minutes = Annotated[int, msgspec.Meta(ge=1, le=1440)]
 WorkType = Literal["billable_delivery", "non_billable_internal"]
+# v3 widens the response enum (breaking for v2's generated clients, hence a new major version).
+WorkTypeV3 = Literal["billable_delivery", "non_billable_internal", "travel"]
 
 
 class MyAssignment(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -196,6 +199,64 @@ class SyncResultV2(msgspec.Struct, kw_only=True):
 
 class SyncResponseV2(msgspec.Struct, kw_only=True):
     items: list[SyncResultV2]
+
+
+# -- v3: v2 with travel --------------------------------------------------------------------------------------
+
+class MyEntryV3(msgspec.Struct, kw_only=True):
+    time_entry_id: str
+    client_ref: str | None
+    project_id: str
+    task_id: str | None
+    work_date: dt.date
+    minutes: int
+    work_type: WorkTypeV3
+    notes: str
+    state: str
+    rejection_reason: str | None
+
+
+class MyWeekV3(msgspec.Struct, kw_only=True):
+    week_start: dt.date
+    week_end: dt.date
+    entries: list[MyEntryV3]
+    days: list[DayTotalV2]
+    projects: list[ProjectTotalV2]
+    total_minutes: int
+    submittable_entries: int
+
+
+class NewEntryV3(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    project_id: Id
+    task_id: Id | None = None
+    work_date: dt.date
+    minutes: Minutes
+    work_type: WorkTypeV3
+    notes: Notes = ""
+    client_ref: ClientRef | None = None
+
+
+class EntryChangesV3(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    task_id: Id | None = None
+    work_date: dt.date | None = None
+    minutes: Minutes | None = None
+    work_type: WorkTypeV3 | None = None
+    notes: Notes | None = None
+
+
+class SyncRequestV3(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    items: Annotated[list[SyncItemV2], msgspec.Meta(min_length=1, max_length=200)]
+
+
+class SyncResultV3(msgspec.Struct, kw_only=True):
+    client_ref: str
+    status: Literal["created", "existing", "updated", "deleted", "error"]
+    entry: MyEntryV3 | None = None
+    problem: dict[str, Any] | None = None
+
+
+class SyncResponseV3(msgspec.Struct, kw_only=True):
+    items: list[SyncResultV3]
 
 
 # -- both: submitting a week ---------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""Mobile time entry routes, v1 and v2 side by side. The caller is the consultant: the token's subject.
+"""Mobile time entry routes, v1, v2 and v3 side by side. The caller is the consultant: the token's subject.
 
-Both versions share :mod:`experience_apis.mobile_time.service`; they differ only in payload shape (v1 decimal
-hours + billable flag, v2 minutes + work type). v1 is deprecated: the gateway's lifecycle policy
-(policies/lifecycle) adds its Deprecation, Sunset and successor Link headers from the contract.
+Every version shares :mod:`experience_apis.mobile_time.service`; they differ only in payload shape (v1 decimal
+hours + billable flag, v2 minutes + work type, v3 v2's with a travel work type). v1 and v2 are deprecated: the
+gateway's lifecycle policy (policies/lifecycle) adds their Deprecation, Sunset and successor Link headers from
+the contract.
 """
 
 from __future__ import annotations
@@ -21,17 +22,22 @@ from experience_apis.mobile_time.models import (
     CorrectionRequestV2,
     EntryChangesV1,
     EntryChangesV2,
+    EntryChangesV3,
     MyAssignment,
     MyAssignments,
     MyCorrectionV2,
     MyEntryV1,
     MyEntryV2,
+    MyEntryV3,
     NewEntryV1,
     NewEntryV2,
+    NewEntryV3,
     SyncRequestV1,
     SyncRequestV2,
+    SyncRequestV3,
     SyncResponseV1,
     SyncResponseV2,
+    SyncResponseV3,
     WeekSubmission,
 )
 from experience_apis.mobile_time.service import MobileTime
@@ -41,7 +47,7 @@ from runtime.downstream import segment
 from runtime.params import IdempotencyKey
 from runtime.tokens import Principal
 
-__all__ = ["MobileTimeV1", "MobileTimeV2", "worker_of"]
+__all__ = ["MobileTimeV1", "MobileTimeV2", "MobileTimeV3", "worker_of"]
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100)]
 
@@ -169,3 +175,39 @@ class MobileTimeV2(Controller):
             created, correction = await service.request_correction(
                 time_entry_id, shapes.correction_v2(data), data.reason, idempotency_key)
         return Response(shapes.my_correction_v2(correction), status_code=201 if created else 200)
+
+
+class MobileTimeV3(MobileTimeV2):
+    """v2's operations with the travel work type: the week, entries and sync speak v3's work types; assignments,
+    deletes, week submissions and corrections are v2's own."""
+
+    path = "/experience/mobile-time/v3"
+
+    @get("/me/weeks/{week_start:date}", operation_id="getMyWeek")
+    async def my_week(self, request: Request[Any, Any, Any], state: State, principal: NamedDependency[Principal],
+                      week_start: FromPath[dt.date]) -> Response[bytes]:
+        service = mobile(state, principal)
+        return respond_with_etag(request, shapes.week_v3(service, await service.week(week_start)))
+
+    @post("/me/time-entries", operation_id="createMyTimeEntry")
+    async def create(self, state: State, principal: NamedDependency[Principal],
+                     data: RequestBody[NewEntryV3]) -> Response[MyEntryV3]:
+        service = mobile(state, principal)
+        with shapes.pointing_v2():
+            created, entry = await service.create(shapes.new_entry_v2(data, shapes.WORK_TYPES_V3), data.client_ref)
+        return Response(shapes.entry_v3(service, entry), status_code=201 if created else 200)
+
+    @patch("/me/time-entries/{time_entry_id:str}", operation_id="updateMyTimeEntry")
+    async def update(self, state: State, principal: NamedDependency[Principal],
+                     time_entry_id: FromPath[str], data: RequestBody[EntryChangesV3]) -> MyEntryV3:
+        service = mobile(state, principal)
+        with shapes.pointing_v2():
+            return shapes.entry_v3(service, await service.update(
+                time_entry_id, shapes.changes_v2(data, shapes.WORK_TYPES_V3)))
+
+    @post("/me/time-entry-syncs", operation_id="syncMyTimeEntries", status_code=200)
+    async def sync(self, state: State, principal: NamedDependency[Principal],
+                   data: RequestBody[SyncRequestV3]) -> SyncResponseV3:
+        service = mobile(state, principal)
+        commands = [shapes.sync_command_v2(i, item, shapes.WORK_TYPES_V3) for i, item in enumerate(data.items)]
+        return shapes.sync_response_v3(service, await service.sync(commands))

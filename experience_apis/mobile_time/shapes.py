@@ -1,7 +1,10 @@
-"""v1 and v2 payloads to and from the neutral (process tier) terms. Representation only: no business rule.
+"""v1, v2 and v3 payloads to and from the neutral (process tier) terms. Representation only: no business rule.
 
 v1 speaks decimal hours and a billable flag, exactly as the process tier does. v2 speaks whole minutes and a
-work type: ``billable_delivery`` is billable time, ``non_billable_internal`` is not. The canonical time entry
+work type: ``billable_delivery`` is billable work, ``non_billable_internal`` is not. v3 adds ``travel``: time
+spent travelling for the project, claimed as billable and billed only where the contract's rate card prices
+travel (the process tier's eligibility rule). v2's closed enum cannot name travel, so v2 shows a travel entry by
+its billable flag (``billable_delivery``), and a work type sent through v2 is work. The canonical time entry
 holds whole minutes (authoritative) and hours derived from them, so any minute from 1 to 1440 survives the round
 trip exactly; the steps a firm allows (``minute_granularity``) are the process tier's entry rule.
 """
@@ -17,28 +20,34 @@ from typing import Any, Final
 
 import msgspec
 
-from contracts.canonical import decimal_text, hours_of_minutes
+from contracts.canonical import decimal_text, display_hours, hours_of_minutes
 from experience_apis.mobile_time.models import (
     CorrectionRequestV2,
     DayTotalV1,
     DayTotalV2,
     EntryChangesV1,
     EntryChangesV2,
+    EntryChangesV3,
     MyCorrectionV2,
     MyEntryV1,
     MyEntryV2,
+    MyEntryV3,
     MyWeekV1,
     MyWeekV2,
+    MyWeekV3,
     NewEntryV1,
     NewEntryV2,
+    NewEntryV3,
     ProjectTotalV1,
     ProjectTotalV2,
     SyncItemV1,
     SyncItemV2,
     SyncResponseV1,
     SyncResponseV2,
+    SyncResponseV3,
     SyncResultV1,
     SyncResultV2,
+    SyncResultV3,
 )
 from experience_apis.mobile_time.service import SUBMITTABLE, MobileTime, SyncCommand, SyncOutcome, Week, item_problem
 from experience_apis.process_calls import ProcessCorrection, ProcessTimeEntry
@@ -47,7 +56,11 @@ from runtime.problems import BadRequest, FieldError
 
 MAX_HOURS: Final = Decimal(24)
 MAX_MINUTES: Final = 24 * 60
-WORK_TYPES: Final = {"billable_delivery": True, "non_billable_internal": False}
+# A work type in the process tier's terms: the billable flag and the activity.
+WorkTypes = dict[str, dict[str, Any]]
+WORK_TYPES: Final[WorkTypes] = {"billable_delivery": {"billable": True, "activity": "work"},
+                                "non_billable_internal": {"billable": False, "activity": "work"}}
+WORK_TYPES_V3: Final[WorkTypes] = {**WORK_TYPES, "travel": {"billable": True, "activity": "travel"}}
 
 
 def _days(week: Week) -> list[dt.date]:
@@ -87,8 +100,10 @@ def hours_of(text: str) -> Decimal | None:
 
 
 def entry_v1(mobile: MobileTime, entry: ProcessTimeEntry) -> MyEntryV1:
+    # v1 readers see hours to the hundredth (contracts.canonical.display_hours); the minutes stay exact inside.
     return MyEntryV1(time_entry_id=entry.id, client_ref=mobile.shown_ref(entry.client_ref), project_id=entry.project_id,
-                     task_id=entry.task_id, work_date=entry.work_date, hours=entry.hours, billable=entry.billable,
+                     task_id=entry.task_id, work_date=entry.work_date, hours=display_hours(entry.whole_minutes),
+                     billable=entry.billable,
                      notes=entry.notes, state=entry.state, rejection_reason=entry.rejection_reason)
 
 
@@ -96,10 +111,11 @@ def week_v1(mobile: MobileTime, week: Week) -> MyWeekV1:
     by_day, by_project = _totals(week)
     return MyWeekV1(
         week_start=week.week_start, week_end=week.week_end, entries=[entry_v1(mobile, e) for e in week.entries],
-        days=[DayTotalV1(work_date=day, hours=hours_of_minutes(by_day.get(day, 0))) for day in _days(week)],
-        projects=[ProjectTotalV1(project_id=p, project_name=week.project_names.get(p), hours=hours_of_minutes(m))
+        # Totals are summed in minutes, then rounded once (not a sum of rounded hours).
+        days=[DayTotalV1(work_date=day, hours=display_hours(by_day.get(day, 0))) for day in _days(week)],
+        projects=[ProjectTotalV1(project_id=p, project_name=week.project_names.get(p), hours=display_hours(m))
                   for p, m in sorted(by_project.items())],
-        total_hours=hours_of_minutes(sum(by_project.values())),
+        total_hours=display_hours(sum(by_project.values())),
         submittable_entries=sum(1 for e in week.entries if e.state in SUBMITTABLE))
 
 
@@ -194,18 +210,43 @@ def week_v2(mobile: MobileTime, week: Week) -> MyWeekV2:
         submittable_entries=sum(1 for e in week.entries if e.state in SUBMITTABLE))
 
 
+def work_type_v3(entry: ProcessTimeEntry) -> str:
+    return "travel" if entry.activity == "travel" else work_type_of(entry)
+
+
+def entry_v3(mobile: MobileTime, entry: ProcessTimeEntry) -> MyEntryV3:
+    return MyEntryV3(time_entry_id=entry.id, client_ref=mobile.shown_ref(entry.client_ref), project_id=entry.project_id,
+                     task_id=entry.task_id, work_date=entry.work_date, minutes=entry.whole_minutes,
+                     work_type=work_type_v3(entry), notes=entry.notes, state=entry.state,  # type: ignore[arg-type]
+                     rejection_reason=entry.rejection_reason)
+
+
+def week_v3(mobile: MobileTime, week: Week) -> MyWeekV3:
+    shape = week_v2(mobile, week)
+    return MyWeekV3(week_start=shape.week_start, week_end=shape.week_end,
+                    entries=[entry_v3(mobile, e) for e in week.entries], days=shape.days, projects=shape.projects,
+                    total_minutes=shape.total_minutes, submittable_entries=shape.submittable_entries)
+
+
+def sync_response_v3(mobile: MobileTime, outcomes: list[SyncOutcome]) -> SyncResponseV3:
+    return SyncResponseV3(items=[SyncResultV3(
+        client_ref=o.client_ref, status=o.status,  # type: ignore[arg-type]
+        entry=entry_v3(mobile, o.entry) if o.entry is not None else None, problem=_item_problem_v2(o.problem))
+        for o in outcomes])
+
+
 _MINUTES_DETAIL = f"minutes must be a whole number from 1 to {MAX_MINUTES}"
 
 
-def new_entry_v2(body: NewEntryV2) -> dict[str, Any]:
+def new_entry_v2(body: NewEntryV2 | NewEntryV3, work_types: WorkTypes = WORK_TYPES) -> dict[str, Any]:
     hours = hours_from_minutes(body.minutes)
     if hours is None:
         raise _bad("/minutes", _MINUTES_DETAIL)
     return {"project_id": body.project_id, "task_id": body.task_id, "work_date": body.work_date.isoformat(),
-            "hours": hours, "billable": WORK_TYPES[body.work_type], "notes": body.notes}
+            "hours": hours, **work_types[body.work_type], "notes": body.notes}
 
 
-def changes_v2(body: EntryChangesV2) -> dict[str, Any]:
+def changes_v2(body: EntryChangesV2 | EntryChangesV3, work_types: WorkTypes = WORK_TYPES) -> dict[str, Any]:
     payload: dict[str, Any] = {k: v for k, v in msgspec.to_builtins(body).items() if v is not None}
     if "minutes" in payload:
         hours = hours_from_minutes(payload.pop("minutes"))
@@ -213,7 +254,7 @@ def changes_v2(body: EntryChangesV2) -> dict[str, Any]:
             raise _bad("/minutes", _MINUTES_DETAIL)
         payload["hours"] = hours
     if "work_type" in payload:
-        payload["billable"] = WORK_TYPES[payload.pop("work_type")]
+        payload.update(work_types[payload.pop("work_type")])
     return _no_change(payload)
 
 
@@ -244,7 +285,7 @@ def my_correction_v2(correction: ProcessCorrection) -> MyCorrectionV2:
         new_time_entry_id=correction.new_time_entry_id)
 
 
-def sync_command_v2(index: int, item: SyncItemV2) -> SyncCommand:
+def sync_command_v2(index: int, item: SyncItemV2, work_types: WorkTypes = WORK_TYPES) -> SyncCommand:
     fields: dict[str, Any] = {}
     at = f"/items/{index}"
     if item.op == "upsert":
@@ -255,10 +296,10 @@ def sync_command_v2(index: int, item: SyncItemV2) -> SyncCommand:
                                                                                   f"{at}/minutes"))
             fields["hours"] = hours
         if item.work_type is not None:
-            if item.work_type not in WORK_TYPES:
+            if item.work_type not in work_types:
                 return SyncCommand(item.client_ref, item.op, problem=item_problem(
-                    422, "work_type must be one of " + ", ".join(WORK_TYPES), f"{at}/work_type"))
-            fields["billable"] = WORK_TYPES[item.work_type]
+                    422, "work_type must be one of " + ", ".join(work_types), f"{at}/work_type"))
+            fields.update(work_types[item.work_type])
         problem = _common_fields(item.work_date, item.notes, at, fields)
         if problem is not None:
             return SyncCommand(item.client_ref, item.op, problem=problem)
@@ -288,7 +329,7 @@ def sync_response_v2(mobile: MobileTime, outcomes: list[SyncOutcome]) -> SyncRes
 
 
 # Process fields -> the v2 fields that carry them, for pointers in refusals from the process tier.
-_V2_FIELDS: Final = {"hours": "minutes", "billable": "work_type"}
+_V2_FIELDS: Final = {"hours": "minutes", "billable": "work_type", "activity": "work_type"}
 
 
 def _pointer_v2(pointer: str) -> str:

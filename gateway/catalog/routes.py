@@ -9,6 +9,7 @@ Try-it is off unless ``catalog.try_it.enabled``; it hands out short tokens only 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 from collections.abc import Awaitable, Callable
@@ -274,7 +275,14 @@ def changelog_steps(api: ApiView, contracts_dir: Path) -> list[dict[str, Any]]:
     """The diff tool's changelog between consecutive major versions (the same one `psgw contracts diff` prints)."""
     steps = []
     for old, new in itertools.pairwise(api.versions):
-        changelog = build_changelog(load_contract(contracts_dir / old.contract_file),
-                                    load_contract(contracts_dir / new.contract_file))
+        old_file, new_file = contracts_dir / old.contract_file, contracts_dir / new.contract_file
+        changelog = _changelog(old_file, old_file.stat().st_mtime_ns, new_file, new_file.stat().st_mtime_ns)
         steps.append({"old": old.major, "new": new.major, "changelog": changelog})
     return steps
+
+
+@functools.lru_cache(maxsize=64)
+def _changelog(old_file: Path, old_mtime: int, new_file: Path, new_mtime: int) -> Any:
+    """One step's changelog, computed once per pair of file versions (a diff takes seconds; an API with three
+    versions took two of them on every page view). The modification times key it, so an edited contract shows."""
+    return build_changelog(load_contract(old_file), load_contract(new_file))

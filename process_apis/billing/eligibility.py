@@ -24,6 +24,7 @@ from contracts.canonical import (
     REASON_CODES,
     TIME_ENTRY_APPROVED,
     TIME_ENTRY_POSTED,
+    TRAVEL_RATE_ROLE,
     BillingModel,
     ContractStatus,
     ProjectStatus,
@@ -33,7 +34,8 @@ from contracts.canonical import (
 
 # The codes billing v1 published as a closed enum (``reasons``); a newer code is reported there as the v1 code
 # nearest in meaning, and exactly in the open list ``reason_codes``.
-_V1_EQUIVALENT: Final[dict[str, ReasonCode]] = {"RATE_CURRENCY_MISMATCH": "NO_RATE_FOR_ROLE"}
+_V1_EQUIVALENT: Final[dict[str, ReasonCode]] = {"RATE_CURRENCY_MISMATCH": "NO_RATE_FOR_ROLE",
+                                                 "TRAVEL_NOT_BILLABLE": "NOT_BILLABLE"}
 V1_REASON_CODES: Final[frozenset[str]] = frozenset(REASON_CODES) - _V1_EQUIVALENT.keys()
 # Held for these alone, an entry is not a problem to fix: it is cost, not revenue, or it is billed already.
 NOT_REMEDIABLE: Final[frozenset[str]] = COST_ONLY_REASONS | {"ALREADY_POSTED"}
@@ -217,6 +219,14 @@ def rate_currency_mismatch(entry: TimeEntry, facts: _Facts, context: BillingCont
     return card_currency is not None and card_currency != contract.currency
 
 
+def travel_not_billable(entry: TimeEntry, facts: _Facts, context: BillingContext) -> bool:
+    """Travel time is billed only where the contract's rate card prices it (a ``travel`` line on the work date);
+    elsewhere it is cost, not revenue, and not a problem to fix."""
+    if entry.activity != "travel":
+        return False
+    return rate_for(facts.contract, TRAVEL_RATE_ROLE, entry.work_date, context) is None
+
+
 # The order reasons are reported in (stable, so clients and tests can compare lists).
 RULES: Final[tuple[tuple[ReasonCode, Rule], ...]] = (
     ("NOT_APPROVED", not_approved),
@@ -230,6 +240,7 @@ RULES: Final[tuple[tuple[ReasonCode, Rule], ...]] = (
     ("ALREADY_POSTED", already_posted),
     ("BILLED_BY_MILESTONE", billed_by_milestone),
     ("RATE_CURRENCY_MISMATCH", rate_currency_mismatch),
+    ("TRAVEL_NOT_BILLABLE", travel_not_billable),
 )
 
 
@@ -268,10 +279,13 @@ def evaluate(entry: TimeEntry, context: BillingContext, *, billed: Decimal | Non
     reasons: list[ReasonCode] = [code for code, rule in RULES if rule(entry, facts, context)]
     amount = rate = None
     currency = contract.currency if contract is not None else None
-    if contract is not None and "BILLED_BY_MILESTONE" not in reasons and "RATE_CURRENCY_MISMATCH" not in reasons:
+    if contract is not None and not {"BILLED_BY_MILESTONE", "RATE_CURRENCY_MISMATCH", "TRAVEL_NOT_BILLABLE"} & set(
+            reasons):
         # Hours are revenue only here, so only here does a missing rate or the NTE matter. A rate in another
         # currency is never used to price (the entry is held for RATE_CURRENCY_MISMATCH, without an amount).
-        rate = rate_for(contract, role, entry.work_date, context)
+        # Travel is priced at the rate card's travel line, whatever the traveller's role.
+        priced_as = TRAVEL_RATE_ROLE if entry.activity == "travel" else role
+        rate = rate_for(contract, priced_as, entry.work_date, context)
         if rate is None:
             reasons.append("NO_RATE_FOR_ROLE")
         else:

@@ -27,6 +27,7 @@ from process_apis.backoff import describe, is_transient
 from process_apis.events.outbox import record_event
 from process_apis.exceptions.models import ExceptionItem
 from process_apis.exceptions.service import RetryResult, open_items, raise_exception, resolve_open
+from process_apis.idempotency import PROVISIONINGS, complete, provisioning_fingerprint
 from process_apis.provisioning.models import (
     STEP_NAMES,
     Provisioning,
@@ -40,7 +41,7 @@ from process_apis.systems import CRM, CrmAccount, Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
 from runtime.downstream import DownstreamProblem, found_or_none, segment
-from runtime.idempotency import refuse_reuse
+from runtime.idempotency import Claim, IdempotencyStore
 from runtime.problems import Conflict, NotFound
 from runtime.storage import utcnow
 
@@ -77,9 +78,10 @@ class _Facts:
 
 
 class ProvisioningService:
-    def __init__(self, uow: UnitOfWorkFactory, systems: Systems, *,
+    def __init__(self, uow: UnitOfWorkFactory, systems: Systems, keys: IdempotencyStore, *,
                  lease_seconds: float = 120.0) -> None:
         self.uow = uow
+        self.keys = keys
         self.db = uow.db
         self.systems = systems
         self.lease_seconds = lease_seconds
@@ -88,21 +90,26 @@ class ProvisioningService:
     # -- requests ------------------------------------------------------------------------------------------
 
     async def start(self, opportunity_id: str, idempotency_key: str | None) -> tuple[int, Provisioning]:
-        """202 with a new (or resumed) provisioning; 200 with the one that exists and needs nothing."""
+        """202 with a new (or resumed) provisioning; 200 with the one that exists and needs nothing. A key names
+        one opportunity: sent again, it answers as a re-send of that opportunity does."""
+
+        async def again(_status: int, _recorded: bytes) -> tuple[int, Provisioning]:
+            return await self._start(opportunity_id, None)
+
+        return await self.keys.once(
+            scope=PROVISIONINGS, key=idempotency_key, action=lambda claim: self._start(opportunity_id, claim),
+            replay=again, request_fingerprint=provisioning_fingerprint(opportunity_id))
+
+    async def _start(self, opportunity_id: str, claim: Claim | None) -> tuple[int, Provisioning]:
         now = utcnow()
         async with self.uow() as uow:
-            if idempotency_key:
-                by_key = (await uow.conn.execute(sa.select(provisionings).where(
-                    provisionings.c.idempotency_key == idempotency_key))).first()
-                if by_key is not None and by_key.opportunity_id != opportunity_id:
-                    raise refuse_reuse("this Idempotency-Key started the provisioning of another opportunity")
             row = (await uow.conn.execute(sa.select(provisionings).where(
                 provisionings.c.opportunity_id == opportunity_id))).first()
             if row is None:
                 provisioning_id = "prv_" + uuid.uuid4().hex[:24]
                 inserted = await uow.conn.execute(self.db.insert_ignoring_conflicts(provisionings, ["opportunity_id"])
                                               .values(
-                    id=provisioning_id, opportunity_id=opportunity_id, idempotency_key=idempotency_key,
+                    id=provisioning_id, opportunity_id=opportunity_id,
                     state="pending", steps=[Step(name=n) for n in STEP_NAMES], resources=Resources(), error=None,
                     runs=0, correlation_id=correlation.current_correlation_id(),
                     trace_id=correlation.current_trace_id(), created_at=now, updated_at=now))
@@ -116,6 +123,7 @@ class ProvisioningService:
                     provisionings.c.opportunity_id == opportunity_id))).one()
             else:
                 new = False
+            await complete(claim, uow.conn, 202, row.id)
         if new or row.state in RESUMABLE or row.state == "pending":
             self.launch(row.id)
             return 202, await self.get(row.id)

@@ -35,15 +35,24 @@ from process_apis.billing.posting import queue_reversal
 from process_apis.billing.service import BillingService
 from process_apis.events.outbox import record_event
 from process_apis.exceptions.service import resolve_open
+from process_apis.idempotency import CORRECTIONS, complete, correction_fingerprint, recorded_id
 from process_apis.invoicing.credit_notes import queue_credit_note
 from process_apis.store import time_corrections
 from process_apis.systems import Systems
+from process_apis.timesheets.approvals import OWN_TIME, own_time
 from process_apis.timesheets.days import WorkerDays
 from process_apis.timesheets.entry_rules import MinuteGrid, WorkDateWindow
-from process_apis.timesheets.models import Correction, CorrectionDecision, CorrectionPage, CorrectionRequest
+from process_apis.timesheets.models import (
+    Correction,
+    CorrectionDecision,
+    CorrectionPage,
+    CorrectionRequest,
+    entry_subject,
+)
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
 from runtime.downstream import DownstreamProblem, found_or_none
+from runtime.idempotency import Claim, IdempotencyStore
 from runtime.problems import BadRequest, Conflict, FieldError, Forbidden, NotFound
 from runtime.storage import utcnow
 
@@ -52,8 +61,9 @@ OPEN = ("requested", "approved")
 
 class CorrectionService:
     def __init__(self, uow: UnitOfWorkFactory, systems: Systems, billing: BillingService,
-                 window: WorkDateWindow, grid: MinuteGrid) -> None:
+                 window: WorkDateWindow, grid: MinuteGrid, keys: IdempotencyStore) -> None:
         self.uow = uow
+        self.keys = keys
         self.db = uow.db
         self.systems = systems
         self.billing = billing
@@ -63,12 +73,18 @@ class CorrectionService:
 
     # -- asking ------------------------------------------------------------------------------------------------
 
-    async def request(self, body: CorrectionRequest, client_key: str | None) -> tuple[bool, Correction]:
+    async def request(self, body: CorrectionRequest, idempotency_key: str | None) -> tuple[bool, Correction]:
         """Record the request (once per Idempotency-Key); returns (created, correction)."""
-        if client_key:
-            existing = await self._by_key(client_key)
-            if existing is not None:
-                return False, existing
+
+        async def again(_status: int, recorded: bytes) -> tuple[bool, Correction]:
+            return False, await self.get(recorded_id(recorded))
+
+        return await self.keys.once(
+            scope=CORRECTIONS, key=idempotency_key, action=lambda claim: self._request(body, claim), replay=again,
+            request_fingerprint=correction_fingerprint(body.time_entry_id, body.worker_id, body.changes(),
+                                                       body.reason))
+
+    async def _request(self, body: CorrectionRequest, claim: Claim | None) -> tuple[bool, Correction]:
         changes = body.changes()
         if not changes:
             raise BadRequest("a correction changes hours, work_date or notes", slug="validation-error",
@@ -95,19 +111,12 @@ class CorrectionService:
                                      errors=refused)
                 await uow.conn.execute(time_corrections.insert().values(
                     id=correction_id, time_entry_id=entry.id, worker_id=entry.worker_id, project_id=entry.project_id,
-                    changes=changes, reason=body.reason, state="requested", open_for=entry.id, client_key=client_key,
+                    changes=changes, reason=body.reason, state="requested", open_for=entry.id,
                     correlation_id=correlation.current_correlation_id(), created_at=utcnow()))
+                await complete(claim, uow.conn, 201, correction_id)
         except sa.exc.IntegrityError as exc:
-            if client_key and (replay := await self._by_key(client_key)) is not None:
-                return False, replay
             raise Conflict(f"a correction of {entry.id} is open already", slug="correction-open") from exc
         return True, await self.get(correction_id)
-
-    async def _by_key(self, client_key: str) -> Correction | None:
-        async with self.db.read() as conn:
-            row = (await conn.execute(sa.select(time_corrections).where(
-                time_corrections.c.client_key == client_key))).first()
-        return _correction(row) if row is not None else None
 
     async def _entry(self, time_entry_id: str) -> TimeEntry:
         entry = await found_or_none(self.systems.psa.time_entry(time_entry_id))
@@ -121,8 +130,8 @@ class CorrectionService:
         """Approve or reject a request; returns (changed, correction). A repeat of the decision taken is
         ``unchanged`` (changed False); the other decision on a decided request is a conflict."""
         current = await self.get(correction_id)
-        if body.approver_id == current.worker_id:
-            raise Forbidden("nobody approves or rejects their own time", slug="own-time",
+        if own_time(current.worker_id, body.approver_id):
+            raise Forbidden(OWN_TIME, slug="own-time",
                             errors=[FieldError(pointer="/approver_id", detail="the worker who asked")])
         project = await self.systems.psa.project(current.project_id)
         if project.manager_id != body.approver_id:
@@ -186,7 +195,7 @@ class CorrectionService:
                 state="applied", open_for=None, new_time_entry_id=new.id, applied_at=now,
                 settlement=msgspec.to_builtins(settlement) if settlement else None))
             # The new version is approved time like any other (the event says which version it supersedes).
-            await record_event(conn, "time.approved", _subject(new), {
+            await record_event(conn, "time.approved", entry_subject(new), {
                 "approver_id": row.approver_id, "reason": f"correction {row.id}", "hours": decimal_text(new.hours),
                 "work_date": new.work_date.isoformat(), "version": new.version, "correction_id": row.id,
                 "supersedes_id": row.time_entry_id})
@@ -248,10 +257,6 @@ class CorrectionService:
 
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
-
-
-def _subject(entry: TimeEntry) -> dict[str, str]:
-    return {"time_entry_id": entry.id, "worker_id": entry.worker_id, "project_id": entry.project_id}
 
 
 def _correction(row: Any) -> Correction:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Final
 
-from contracts.canonical import TimeEntry, decimal_text, hours_of_minutes, whole_minutes
+from contracts.canonical import TimeEntry, decimal_text, display_hours, whole_minutes
 from runtime.problems import FieldError
 
 MAX_HOURS: Final = Decimal(24)
@@ -86,8 +86,8 @@ def day_errors(others: Iterable[TimeEntry], hours: Decimal, pointer: str, *,
     if logged + _minutes(hours) <= MAX_MINUTES_PER_DAY:
         return []
     room = max(MAX_MINUTES_PER_DAY - logged, 0)
-    return [FieldError(pointer=pointer, detail=f"a day holds at most 24 hours: {decimal_text(hours_of_minutes(logged))}"
-                                               f" logged already, {decimal_text(hours_of_minutes(room))} left")]
+    return [FieldError(pointer=pointer, detail=f"a day holds at most 24 hours: {decimal_text(display_hours(logged))}"
+                                               f" logged already, {decimal_text(display_hours(room))} left")]
 
 
 def _minutes(hours: Decimal) -> int:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from contracts.canonical import Instant, TimeEntry, decimal_text
+from contracts.canonical import Instant, TimeActivity, TimeEntry, decimal_text
 from process_apis.billing.models import Settlement
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -27,6 +27,7 @@ class NewTimeEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     billable: bool = True
     notes: Notes = ""
     client_ref: ClientRef | None = None
+    activity: TimeActivity = "work"
 
 
 class TimeEntryChanges(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -35,6 +36,7 @@ class TimeEntryChanges(msgspec.Struct, kw_only=True, forbid_unknown_fields=True,
     hours: Hours | None = None
     billable: bool | None = None
     notes: Notes | None = None
+    activity: TimeActivity | None = None
 
 
 class TimeEntryPage(msgspec.Struct, kw_only=True):
@@ -56,6 +58,7 @@ class SyncItem(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hours: Hours | None = None
     billable: bool | None = None
     notes: Notes | None = None
+    activity: TimeActivity | None = None
 
 
 class SyncRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -178,3 +181,8 @@ class CorrectionOutcome(msgspec.Struct, kw_only=True):
 
     result: Literal["approved", "rejected", "unchanged"]
     correction: Correction
+
+
+def entry_subject(entry: TimeEntry) -> dict[str, str]:
+    """The subject of a time entry's events."""
+    return {"time_entry_id": entry.id, "worker_id": entry.worker_id, "project_id": entry.project_id}

@@ -74,14 +74,14 @@ class TimesheetsV1(Controller):
     @post("/approvals", operation_id="decideTime")
     async def decide(self, state: State, data: RequestBody[ApprovalRequest],
                      idempotency_key: IdempotencyKey = None) -> Response[Approval]:
-        new, approval = await state.services.timesheets.decide(data, idempotency_key)
+        new, approval = await state.services.approvals.decide(data, idempotency_key)
         status = 202 if approval.state == "recorded" else 201 if new else 200
         return Response(approval, status_code=status,
                         headers={"Location": f"{self.path}/approvals/{approval.id}"})
 
     @get("/approvals/{approval_id:str}", operation_id="getApproval")
     async def get_approval(self, state: State, approval_id: FromPath[str]) -> Approval:
-        return await state.services.timesheets.get_approval(approval_id)
+        return await state.services.approvals.get_approval(approval_id)
 
     @post("/corrections", operation_id="requestCorrection")
     async def request_correction(self, state: State, data: RequestBody[CorrectionRequest],

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from contracts.canonical import BillingModel, ProjectStatus, TimeEntry, TimeEntryState
+from contracts.canonical import BillingModel, ProjectStatus, TimeActivity, TimeEntry, TimeEntryState
 from system_apis.checks import NON_NEGATIVE, Checked, DecimalRange
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -80,6 +80,7 @@ class TimeEntryCreate(Checked, kw_only=True):
     billable: bool = True
     notes: Text = ""
     client_ref: ClientRef | None = None
+    activity: TimeActivity = "work"
 
     ranges = {"hours": HOURS}
 
@@ -90,6 +91,7 @@ class TimeEntryPatch(Checked, kw_only=True):
     hours: Decimal | UnsetType = UNSET
     billable: bool | UnsetType = UNSET
     notes: Text | UnsetType = UNSET
+    activity: TimeActivity | UnsetType = UNSET
 
     ranges = {"hours": HOURS}
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from contracts.canonical import TimeEntry, hours_of_minutes, whole_minutes
+from contracts.canonical import TimeEntry, decimal_text, display_hours, hours_of_minutes, whole_minutes
 from gateway.launcher import REPO_ROOT, Ports, Stack
 from process_apis.billing.eligibility import time_amount
 from process_apis.timesheets.entry_rules import MinuteGrid, day_errors
@@ -122,3 +122,36 @@ def test_the_firms_granularity_refuses_25_minutes_at_minutes(quarter_hour_consul
         ("/minutes", "time must be whole minutes in steps of 15")]
     assert accepted.status_code == 201, accepted.text
     assert accepted.json()["minutes"] == 45
+
+
+@pytest.mark.parametrize(("minutes", "shown"), [(20, "0.33"), (40, "0.67"), (10, "0.17"), (450, "7.5"), (60, "1")])
+def test_hours_shown_to_a_person_are_rounded_once_to_the_hundredth(minutes: int, shown: str) -> None:
+    assert decimal_text(display_hours(minutes)) == shown
+    assert display_hours(minutes) == (Decimal(minutes) / 60).quantize(Decimal("0.01"))  # half-even, once
+
+
+def test_thirds_of_an_hour_read_as_hundredths_on_v1_and_bill_exactly(consultant: httpx.Client,
+                                                                      process_reader: httpx.Client) -> None:
+    """Three entries of 20 minutes: v1 shows each as 0.33 and the day as 1 (summed in minutes, rounded once, not
+    0.99); billing prices each from its minutes (20 x 175 / 60 = 58.333... -> 58.33), never from 0.33 hours."""
+    day = a_day_of_its_own()
+    ids = []
+    for _ in range(3):
+        created = consultant.post(f"{V2}/me/time-entries", json=v2_entry(20, day))
+        assert created.status_code == 201, created.text
+        ids.append(created.json()["time_entry_id"])
+
+    week = consultant.get(f"{V1}/me/weeks/{week_of(day).isoformat()}")
+
+    assert week.status_code == 200, week.text
+    assert_matches_contract(API, "GET", "/me/weeks/{week_start}", week, version=1)
+    mine = [e for e in week.json()["entries"] if e["time_entry_id"] in ids]
+    assert [e["hours"] for e in mine] == ["0.33"] * 3
+    day_total = next(d["hours"] for d in week.json()["days"] if d["work_date"] == day.isoformat())
+    all_minutes = sum(e["minutes"] for e in consultant.get(f"{V2}/me/weeks/{week_of(day).isoformat()}").json()[
+        "entries"] if e["work_date"] == day.isoformat())
+    assert Decimal(day_total) == display_hours(all_minutes)
+    assert all(len(str(e["hours"]).partition(".")[2]) <= 2 for e in week.json()["entries"])
+    evaluated = process_reader.post("/process/billing/v1/eligibility-evaluations", json={"time_entry_ids": ids})
+    assert evaluated.status_code == 200, evaluated.text
+    assert [h["amount"] for h in evaluated.json()["held"]] == ["58.33"] * 3  # prj_4001's consultant rate, 175

@@ -164,10 +164,11 @@ def test_v1_announces_its_deprecation_and_successor(consultant: httpx.Client) ->
         assert int(response.headers["deprecation"][1:]) <= int(sunset.timestamp())
         assert response.headers["sunset"] == sunset.strftime("%a, %d %b %Y %H:%M:%S GMT")
         path = response.request.url.path
-        assert response.headers["link"] == f'<{path.replace("/v1/", "/v2/")}>; rel="successor-version"'
+        # The successor is the newest version (v3; v2 is deprecated in turn).
+        assert response.headers["link"] == f'<{path.replace("/v1/", "/v3/")}>; rel="successor-version"'
     assert info["x-lifecycle"] == "deprecated"
-    v2 = consultant.get(f"{V2}/me/weeks/{week}")
-    assert "deprecation" not in v2.headers and "sunset" not in v2.headers
+    v3 = consultant.get(f"/experience/mobile-time/v3/me/weeks/{week}")
+    assert "deprecation" not in v3.headers and "sunset" not in v3.headers
 
 
 def test_v2_requires_a_work_type_and_whole_minutes(consultant: httpx.Client) -> None:

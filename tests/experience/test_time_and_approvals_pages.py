@@ -113,14 +113,34 @@ def wait_for_inbox(driver: WebDriver) -> None:
     WebDriverWait(driver, 30).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-inbox"))
 
 
-def log_on_the_page(driver: WebDriver, day: str, minutes: int, notes: str) -> None:
+def log_on_the_page(driver: WebDriver, day: str, minutes: int, notes: str,
+                    work_type: str = "billable_delivery") -> None:
     driver.execute_script("document.getElementById('log-date').value = arguments[0]", day)
     until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f'#log-project option[value="{PROJECT}"]'))
     Select(driver.find_element(By.ID, "log-project")).select_by_value(PROJECT)
     driver.find_element(By.ID, "log-minutes").send_keys(str(minutes))
-    Select(driver.find_element(By.ID, "log-work-type")).select_by_value("billable_delivery")
+    Select(driver.find_element(By.ID, "log-work-type")).select_by_value(work_type)
     driver.find_element(By.ID, "log-notes").send_keys(notes)
     driver.find_element(By.ID, "log-button").click()
+
+
+def test_ada_logs_travel_time_from_the_work_type_list(stack: RunningStack) -> None:
+    day = a_day_of_its_own().isoformat()
+    notes = "Train to Contoso " + uuid.uuid4().hex[:6]
+    with headless_chromium() as driver:
+        open_page(driver, stack, "/time/", CONSULTANT_USER)
+        offered = [o.text for o in Select(driver.find_element(By.ID, "log-work-type")).options]
+        log_on_the_page(driver, day, 95, notes, work_type="travel")
+        assert text_when(driver, "log-status", "Logged") == f"Logged 1:35 on {day} (draft)."
+        entry_id = until(driver, lambda d: next((r.get_attribute("data-key") for r in d.find_elements(
+            By.CSS_SELECTOR, "#week-table tbody tr") if notes in r.text), None))
+        shown = until(driver, lambda d: week_row(d, entry_id))
+
+    assert any(text.startswith("Travel") for text in offered), offered
+    assert "Travel" in shown["row"] and shown["time"] == "1:35", shown
+    with stack.client("process-tier") as system:
+        stored = system.get(f"/system/psa/v1/time-entries/{entry_id}").json()
+    assert (stored["activity"], stored["minutes"]) == ("travel", 95)
 
 
 def test_ada_logs_and_submits_ben_approves_and_it_is_posted_once(stack: RunningStack) -> None:

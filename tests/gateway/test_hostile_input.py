@@ -39,7 +39,7 @@ def test_crlf_in_a_path_parameter_cannot_open_the_breaker_for_everyone(stack: Ru
         assert "set-cookie" not in answer.headers  # the header was not split
         # The deprecated version still names its successor, percent-encoded.
         assert answer.headers["link"] == (
-            '</experience/mobile-time/v2/me/time-entries/te_1%0D%0ASet-Cookie:%20pwned=1>; rel="successor-version"')
+            '</experience/mobile-time/v3/me/time-entries/te_1%0D%0ASet-Cookie:%20pwned=1>; rel="successor-version"')
     assert experience_breaker(stack) == "closed"
     with stack.client("mobile-app", subject="wrk_e1002") as colleague:
         assert colleague.get(ASSIGNMENTS).status_code == 200

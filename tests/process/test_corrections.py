@@ -12,7 +12,7 @@ import httpx
 
 from tests.support.contract_checks import assert_matches_contract
 from tests.support.days import a_day_of_its_own
-from tests.support.flows import erp_postings_of, ok, postings_settled, wait_for
+from tests.support.flows import all_items, at_once, erp_postings_of, ok, postings_settled, wait_for
 from tests.support.stack import RunningStack, sandbox_url
 
 TIME = "/process/timesheets/v1"
@@ -206,3 +206,25 @@ def test_an_open_correction_holds_its_hours_on_the_day_until_it_is_carried_out(e
         "worker_id": CONSULTANT, "project_id": PROJECT, "task_id": TASK, "work_date": day.isoformat(),
         "hours": "5", "client_ref": f"cor-{uuid.uuid4().hex[:10]}"})
     assert room.status_code == 201, room.text
+
+
+def test_one_key_sent_at_once_and_again_records_one_correction_and_a_reused_key_is_refused(
+        stack: RunningStack, experience: httpx.Client) -> None:
+    old = approved_entry(experience, hours="5")
+    key = f"fix-{uuid.uuid4().hex}"
+    body = {"time_entry_id": old, "worker_id": CONSULTANT, "hours": "4", "reason": "left at four"}
+
+    answers = at_once(lambda: stack.client("experience-tier"), 6,
+                      lambda client: client.post(f"{TIME}/corrections", json=body, headers={"Idempotency-Key": key}))
+    answers.append(experience.post(f"{TIME}/corrections", json=body, headers={"Idempotency-Key": key}))
+
+    assert sorted(a.status_code for a in answers) == [200] * 6 + [201], [(a.status_code, a.text) for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    mine = [c for c in all_items(experience, f"{TIME}/corrections", worker_id=CONSULTANT)
+            if c["time_entry_id"] == old]
+    assert [c["id"] for c in mine] == [answers[0].json()["id"]]
+
+    reused = experience.post(f"{TIME}/corrections", json={**body, "hours": "3"}, headers={"Idempotency-Key": key})
+    assert reused.status_code == 422 and reused.headers["content-type"] == "application/problem+json"
+    assert reused.json()["type"].endswith("/idempotency-key-reused")
+    assert ok(experience.get(f"{TIME}/corrections/{mine[0]['id']}"))["hours"] == "4"

@@ -82,7 +82,24 @@ CASES: list[Case] = [
     # A USD rate card on a GBP contract: held, never priced at the USD rate and called GBP.
     ("RATE_CURRENCY_MISMATCH", entry, lambda: context(contracts=contract(currency="GBP"),
                                                       rate_card_currencies={"rc_usd": "USD"})),
+    # Travel on a contract whose rate card prices no travel: cost, not revenue.
+    ("TRAVEL_NOT_BILLABLE", lambda: entry(activity="travel"), context),
 ]
+
+
+def travel_priced() -> BillingContext:
+    rates = {**context().rates, ("rc_usd", "travel"): RateSchedule.of([RateLine(dt.date(2026, 1, 1), None,
+                                                                                Decimal("90"))])}
+    return context(rates=rates)
+
+
+def test_travel_is_priced_at_the_rate_cards_travel_line_whatever_the_role() -> None:
+    verdict = evaluate(entry(activity="travel", minutes=20), travel_priced())
+
+    assert verdict.eligible and verdict.disposition == "post"
+    assert (verdict.rate, verdict.amount) == (Decimal("90"), Decimal("30.00"))
+    assert evaluate(entry(activity="travel"), context()).disposition == "cost_only"  # no travel line
+    assert v1_reasons(("TRAVEL_NOT_BILLABLE",)) == ["NOT_BILLABLE"]
 
 
 def test_every_reason_code_has_a_case() -> None:

@@ -7,7 +7,7 @@ import uuid
 import httpx
 
 from tests.support.contract_checks import assert_matches_contract
-from tests.support.flows import ERP, PSA, all_items, ok, wait_for
+from tests.support.flows import ERP, PSA, all_items, at_once, ok, wait_for
 from tests.support.stack import RunningStack, sandbox_url
 
 PROVISIONINGS = "/process/provisioning/v1/provisionings"
@@ -86,3 +86,35 @@ def test_unknown_provisioning_is_a_404_problem(experience: httpx.Client) -> None
     missing = experience.get(f"{PROVISIONINGS}/prv_nope")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
+
+
+def test_one_key_sent_at_once_by_both_routes_provisions_once_and_a_reused_key_is_refused(
+        stack: RunningStack, experience: httpx.Client, system: httpx.Client) -> None:
+    # OPP-3105 is won and signed; other tests of the session may provision it too, which changes nothing here.
+    key = f"crm-webhook-{uuid.uuid4().hex}"
+
+    def send(client: httpx.Client) -> httpx.Response:
+        if uuid.uuid4().int % 2:
+            return client.post(PROVISIONINGS, json={"opportunity_id": "opp_3105"}, headers={"Idempotency-Key": key})
+        return client.post("/process/provisioning/v1/opportunities/opp_3105/provisioning",
+                           headers={"Idempotency-Key": key})
+
+    answers = at_once(lambda: stack.client("experience-tier"), 6, send)
+
+    assert all(a.status_code in (200, 202) for a in answers), [(a.status_code, a.text) for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    done = settled(experience, answers[0].json()["id"])
+    assert done["state"] == "completed", done
+    contract_id = done["resources"]["contract_id"]
+    account = ok(system.get("/system/crm/v1/opportunities/opp_3105"))["account_id"]
+    assert [c["id"] for c in all_items(system, f"{ERP}/contracts", customer_id=account)].count(contract_id) == 1
+    assert len(all_items(system, f"{PSA}/projects", contract_id=contract_id)) == 1
+    provisioned = [e for e in all_items(experience, "/process/events/v1/events", type="project.provisioned")
+                   if e["subject"]["project_id"] == done["resources"]["project_id"]]
+    assert len(provisioned) == 1
+
+    other = f"opp_never_{uuid.uuid4().hex[:8]}"
+    reused = experience.post(PROVISIONINGS, json={"opportunity_id": other}, headers={"Idempotency-Key": key})
+    assert reused.status_code == 422 and reused.headers["content-type"] == "application/problem+json"
+    assert reused.json()["type"].endswith("/idempotency-key-reused")
+    assert experience.get(f"/process/provisioning/v1/opportunities/{other}/provisioning").status_code == 404

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import uuid
 from decimal import Decimal
@@ -252,26 +251,6 @@ async def test_an_existing_table_gains_new_nullable_columns_and_keeps_its_rows(
 async def test_database_urls() -> None:
     assert database_url("postgresql://u@h:5432/d", "/x", "p") == "postgresql+psycopg://u@h:5432/d"
     assert database_url("", "/tmp/psgw-x", "process").startswith("sqlite+aiosqlite:////tmp/psgw-x/process.sqlite3")
-
-
-async def test_one_idempotency_key_sent_to_several_replicas_at_once_records_one_decision(db: Database) -> None:
-    from process_apis.timesheets.entry_rules import MinuteGrid, WorkDateWindow
-    from process_apis.timesheets.models import ApprovalRequest
-    from process_apis.timesheets.service import TimesheetService
-
-    service = TimesheetService(UnitOfWorkFactory(db), None, None, WorkDateWindow(366, 60), MinuteGrid())  # type: ignore[arg-type]  # neither system
-    request = ApprovalRequest(time_entry_ids=["te_1", "te_2"], approver_id="wrk_e1004", decision="approve")
-    key = f"week-{uuid.uuid4().hex[:8]}"
-
-    # Warm connections, so the calls overlap: each looks for the key, finds none and inserts, and all but one
-    # then meet the unique index (on SQLite, BEGIN IMMEDIATE queues them instead).
-    async with contextlib.AsyncExitStack() as held:
-        for _ in range(4):
-            await held.enter_async_context(db.engine.connect())
-    answers = await asyncio.gather(*(service.record_decision(request, key) for _ in range(4)))
-
-    assert len({approval_id for approval_id, _ in answers}) == 1
-    assert sorted(new for _, new in answers) == [False, False, False, True]
 
 
 async def test_invoices_of_an_earlier_release_are_adopted_once_with_the_sources_they_bill(db: Database) -> None:

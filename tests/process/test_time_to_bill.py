@@ -9,9 +9,12 @@ from decimal import Decimal
 import httpx
 
 from tests.support.contract_checks import assert_matches_contract
+from tests.support.days import a_day_of_its_own
 from tests.support.flows import (
     ERP,
     PSA,
+    all_items,
+    at_once,
     billed_on,
     entries,
     erp_postings_of,
@@ -231,3 +234,34 @@ def test_a_month_end_settles_approved_time_once_and_posts_it_in_batches(
     for entry_id in ids:
         assert len(erp_postings_of(system, entry_id)) == 1
         assert ok(system.get(f"{PSA}/time-entries/{entry_id}"))["state"] == "posted"
+
+
+def test_one_key_sent_at_once_and_again_decides_once_and_posts_once(
+        stack: RunningStack, experience: httpx.Client, system: httpx.Client) -> None:
+    day = a_day_of_its_own()
+    entry = ok(experience.post("/process/timesheets/v1/time-entries", json={
+        "worker_id": "wrk_e1001", "project_id": "prj_4006", "task_id": "tsk_4006-t2", "work_date": day.isoformat(),
+        "hours": "3"}), 201)
+    ok(experience.post("/process/timesheets/v1/submissions", json={
+        "worker_id": "wrk_e1001", "week_start": day.isoformat(), "time_entry_ids": [entry["id"]]}))
+    manager, key = manager_of(system, "prj_4006"), f"week-{uuid.uuid4().hex}"
+
+    # The manager's phone sends, times out and sends again while the first is still running; then once more.
+    answers = at_once(lambda: stack.client("experience-tier"), 6,
+                      lambda client: decide(client, [entry["id"]], manager, key=key))
+    answers.append(decide(experience, [entry["id"]], manager, key=key))
+
+    assert sorted(a.status_code for a in answers) == [200] * 6 + [201], [(a.status_code, a.text) for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert all(a.headers["location"].endswith(answers[0].json()["id"]) for a in answers)
+    wait_for("the entry posted", lambda: postings_settled(experience, [entry["id"]]))
+    assert len(erp_postings_of(system, entry["id"])) == 1
+    approved = [e for e in all_items(experience, "/process/events/v1/events", type="time.approved")
+                if e["subject"]["time_entry_id"] == entry["id"]]
+    assert len(approved) == 1  # one decision moved it in the PSA
+
+    reused = experience.post(APPROVALS, headers={"Idempotency-Key": key}, json={
+        "time_entry_ids": [entry["id"]], "approver_id": manager, "decision": "reject", "reason": "not this week"})
+    assert reused.status_code == 422 and reused.headers["content-type"] == "application/problem+json"
+    assert reused.json()["type"].endswith("/idempotency-key-reused")
+    assert ok(system.get(f"{PSA}/time-entries/{entry['id']}"))["state"] in ("approved", "posted")

@@ -5,7 +5,7 @@ the day (the day is locked in the shared database, not in one process's memory).
 from __future__ import annotations
 
 from tests.experience.test_entry_rules import pile_onto_one_day
-from tests.reliability.conftest import Cluster
+from tests.support.cluster import Cluster
 from tests.support.days import a_day_of_its_own
 
 

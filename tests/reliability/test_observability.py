@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.reliability.conftest import Cluster
+from tests.support.cluster import Cluster
 from tests.support.flows import PSA, all_items, ok, postings_settled, wait_for
 from tests.support.stack import DEMO_CONSULTANT, RunningStack, sandbox_url
 

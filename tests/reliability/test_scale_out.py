@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.reliability.conftest import PROBE_BURST, PROBE_CLIENT, PROBE_RATE, Cluster
+from tests.support.cluster import PROBE_BURST, PROBE_CLIENT, PROBE_RATE, Cluster
 from tests.support.flows import ERP, PSA, all_items, ok, postings_settled, wait_for
 
 APPROVALS = "/process/timesheets/v1/approvals"

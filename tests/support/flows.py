@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -82,3 +83,16 @@ def log_and_approve(experience: httpx.Client, system: httpx.Client, *, worker_id
     approval = ok(experience.post("/process/timesheets/v1/approvals", json={
         "time_entry_ids": [entry["id"]], "approver_id": manager_of(system, project_id), "decision": "approve"}), 201)
     return {"time_entry_id": entry["id"], **approval["entries"][0]["settlement"]}
+
+
+def at_once(connect: Callable[[], httpx.Client], n: int, send: Callable[[httpx.Client], httpx.Response]
+            ) -> list[httpx.Response]:
+    """``n`` requests sent together, each from its own client (its own connection), so they overlap at the server
+    as a phone's retries and a second device's would."""
+
+    def one(_n: int) -> httpx.Response:
+        with connect() as client:
+            return send(client)
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(n)))

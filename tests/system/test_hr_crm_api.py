@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import httpx
 
+from contracts.canonical import TRAVEL_RATE_ROLE
 from tests.support.contract_checks import assert_matches_contract
 from tests.support.stack import RunningStack
 from tests.support.system import SystemApis
@@ -56,7 +57,8 @@ def test_one_role_vocabulary_across_hr_psa_and_crm(apis: SystemApis) -> None:
 
     assert {w["role"] for w in workers} == roles
     assert {a["role"] for a in assignments} <= roles
-    assert {line["role"] for card in cards for line in card["lines"]} <= roles
+    # A rate card may also price travel time, for whoever travels (contracts.canonical.TRAVEL_RATE_ROLE).
+    assert {line["role"] for card in cards for line in card["lines"]} <= roles | {TRAVEL_RATE_ROLE}
 
 
 def test_accounts_are_customers(apis: SystemApis) -> None:

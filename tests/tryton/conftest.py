@@ -7,7 +7,6 @@ The tests are skipped where the ``[tryton]`` extra is not installed (``pip insta
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import fcntl
 import hashlib
@@ -18,7 +17,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -28,8 +26,9 @@ pytest.importorskip("trytond", reason="the [tryton] extra is not installed")
 from gateway.launcher import REPO_ROOT, SERVICE_SANDBOXES, Ports, ServiceSpec, Stack
 from system_apis.tryton.__main__ import system_tier_env
 from system_apis.tryton.server import TrytonHome, copy_home, create_database, load_demo, server_argv
-from system_apis.tryton_rpc import TrytonRpc
+from tests.support.gateway import free_port
 from tests.support.stack import RunningStack
+from tests.support.tryton import TrytonLook
 
 # What the template database is made from: any change here builds a new one.
 TEMPLATE_SOURCES = [REPO_ROOT / path for path in (
@@ -68,10 +67,6 @@ def template_home() -> TrytonHome:
                 if stale != root:
                     shutil.rmtree(stale, ignore_errors=True)
     return home
-
-
-def free_port() -> int:
-    return Ports.free().gateway
 
 
 def wait_for_tryton(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
@@ -166,40 +161,6 @@ def system(tryton: TrytonRunning) -> Iterator[httpx.Client]:
         yield client
 
 
-class TrytonLook:
-    """Tryton itself, read directly (not through psgateway), to check what it holds."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def _run(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        async def call() -> Any:
-            client = TrytonRpc(self.url, 10.0)
-            try:
-                return await getattr(client, method)(*args, **kwargs)
-            finally:
-                await client.aclose()
-        return asyncio.run(call())
-
-    def read(self, model: str, ids: list[int], fields: list[str]) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self._run("read", model, ids, fields)
-        return rows
-
-    def search_read(self, model: str, domain: list[Any], fields: list[str]) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self._run("search_read", model, domain, fields)
-        return rows
-
-
 @pytest.fixture
 def rpc(tryton: TrytonRunning) -> TrytonLook:
     return TrytonLook(tryton.url)
-
-
-def post_invoice(experience: httpx.Client, invoice_id: str) -> dict[str, Any]:
-    """Post a drafted invoice through invoicing, asking again when Tryton (numbering and booking it on a busy
-    machine) did not answer in time: posting is safe to repeat, as a client would."""
-    from tests.support.flows import ok, wait_for
-
-    posted: dict[str, Any] = wait_for("the invoice posted", lambda: (lambda r: r.status_code != 504 and ok(r))(
-        experience.post(f"/process/invoicing/v1/invoices/{invoice_id}/postings")), timeout=180)
-    return posted

@@ -14,7 +14,7 @@ from system_apis.tryton_rpc import nested
 from tests.support.contract_checks import assert_matches_contract
 from tests.support.days import this_monday
 from tests.support.flows import ok, postings_settled, wait_for
-from tests.tryton.conftest import TrytonLook, post_invoice
+from tests.support.tryton import TrytonLook, post_invoice
 
 TIME = "/process/timesheets/v1"
 MOBILE = "/experience/mobile-time/v1"

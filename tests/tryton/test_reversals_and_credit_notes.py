@@ -13,7 +13,7 @@ import httpx
 
 from tests.support.contract_checks import assert_matches_contract
 from tests.support.flows import erp_postings_of, ok, postings_settled, wait_for
-from tests.tryton.conftest import TrytonLook, post_invoice
+from tests.support.tryton import TrytonLook, post_invoice
 
 TIME = "/process/timesheets/v1"
 ERP = "/system/erp/v1"

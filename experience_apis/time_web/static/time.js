@@ -1,14 +1,16 @@
 // The consultant's time page: sign in (signin.js), then log time, read and submit a week and ask for corrections
-// through mobile time v2 as yourself. Offline, a new entry waits in this browser (localStorage: entries only,
+// through mobile time v3 (travel is one of its work types) as yourself. Offline, a new entry waits in this browser (localStorage: entries only,
 // never the token) and goes through the offline batch endpoint, each once by its client_ref, when the network is
 // back.
 "use strict";
 
 const { el, say, freshId, api, signInFlow } = Pages;
-const mobile = api("/experience/mobile-time/v2");
+const mobile = api("/experience/mobile-time/v3");
 const view = { week: null, person: null, entries: new Map() };
 const CORRECTABLE = new Set(["approved", "posted", "invoiced"]);
-const WORK_TYPES = { billable_delivery: "Billable delivery", non_billable_internal: "Non-billable internal" };
+const WORK_TYPES = {
+  billable_delivery: "Billable delivery", non_billable_internal: "Non-billable internal", travel: "Travel",
+};
 
 // -- days: plain ISO dates, no time zone games -----------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -26,6 +26,7 @@ from contracts.canonical import (
     Project,
     ProjectStatus,
     Task,
+    TimeActivity,
     TimeEntry,
     TimeEntryState,
     hours_of_minutes,
@@ -70,6 +71,7 @@ MILESTONE_STATE_VENDOR = {v: k for k, v in MILESTONE_STATE.items()}
 # Vendor field -> canonical JSON pointer, for refusals.
 TIMECARD_FIELDS = {"resourceId": "/worker_id", "projectId": "/project_id", "taskId": "/task_id", "date": "/work_date",
                    "durationMinutes": "/hours", "isBillable": "/billable", "comments": "/notes",
+                   "activityType": "/activity",
                    "externalRef": "/client_ref", "approverResourceId": "/actor_id", "note": "/reason",
                    "status": "/to_state", "fromDate": "/from_date", "toDate": "/to_date",
                    "modifiedSince": "/updated_since"}
@@ -226,6 +228,11 @@ def assignment_to_vendor(assignment: Assignment, keys: PsaKeys) -> dict[str, Any
     }
 
 
+# The PSA's activity types; a timecard written before it had them is work.
+ACTIVITY: Final[dict[str, TimeActivity]] = {"Work": "work", "Travel": "travel"}
+ACTIVITY_VENDOR: Final[dict[str, str]] = {canonical: vendor for vendor, canonical in ACTIVITY.items()}
+
+
 def timecard_from_vendor(body: dict[str, Any], keys: PsaKeys) -> TimeEntry:
     def worker(resource_id: int | None) -> str | None:
         return to_canonical("worker", keys.key("resources", resource_id)) if resource_id is not None else None
@@ -241,7 +248,7 @@ def timecard_from_vendor(body: dict[str, Any], keys: PsaKeys) -> TimeEntry:
         task_id=to_canonical("task", keys.key("tasks", body["taskId"])) if body.get("taskId") is not None else None,
         work_date=dt.date.fromisoformat(body["date"]),
         hours=hours_of_minutes(body["durationMinutes"]), minutes=body["durationMinutes"],
-        billable=body["isBillable"],
+        billable=body["isBillable"], activity=ACTIVITY.get(body.get("activityType") or "Work", "work"),
         notes=body.get("comments") or "",
         state=TIMECARD_STATE[body["status"]],
         version=body.get("version", 1),
@@ -269,6 +276,7 @@ def timecard_to_vendor(entry: TimeEntry, keys: PsaKeys) -> dict[str, Any]:
         "projectId": keys.vendor_id("projects", to_business_key("project", entry.project_id)),
         "taskId": keys.vendor_id("tasks", to_business_key("task", entry.task_id)) if entry.task_id else None,
         "date": entry.work_date.isoformat(), "durationMinutes": minutes_of(entry.hours), "isBillable": entry.billable,
+        "activityType": ACTIVITY_VENDOR[entry.activity],
         "comments": entry.notes, "status": TIMECARD_STATE_VENDOR[entry.state], "version": entry.version,
         "supersedesTimecardId": timecard(entry.supersedes_id),
         "supersededByTimecardId": timecard(entry.superseded_by_id), "externalRef": entry.client_ref,
@@ -340,6 +348,8 @@ def timecard_changes(changes: dict[str, object], keys: PsaKeys) -> dict[str, Any
             body["durationMinutes"] = minutes_of(value)  # type: ignore[arg-type]
         elif name == "billable":
             body["isBillable"] = value
+        elif name == "activity":
+            body["activityType"] = ACTIVITY_VENDOR[value]  # type: ignore[index]
         elif name == "notes":
             body["comments"] = value
     return body
@@ -621,7 +631,7 @@ class SandboxPsa:
             "resourceId": await self._resource_id(data.worker_id, "/worker_id"), "projectId": project_id,
             "taskId": await self._task_id(data.task_id, "/task_id") if data.task_id else None,
             "date": data.work_date.isoformat(), "durationMinutes": minutes_of(data.hours),
-            "isBillable": data.billable, "comments": data.notes,
+            "isBillable": data.billable, "comments": data.notes, "activityType": ACTIVITY_VENDOR[data.activity],
         }
         if data.client_ref is not None:
             body["externalRef"] = data.client_ref

@@ -153,6 +153,15 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _refuse_travel(activity: object) -> None:
+    """Tryton's timesheet lines have no activity type in this module set: travel is refused plainly rather than
+    stored as work (which would bill it at the role's rate)."""
+    if activity == "travel":
+        raise Unprocessable("this PSA (Tryton) records no travel time: log travel in the sandbox PSA",
+                            slug="not-supported", errors=[FieldError(pointer="/activity", detail="travel is not "
+                                                                     "recorded by this PSA")])
+
+
 class TrytonPsa(TrytonRecords):
     # look-ups by business key
 
@@ -374,6 +383,7 @@ class TrytonPsa(TrytonRecords):
         return entry_from_row(row) if row else None
 
     async def create_time_entry(self, data: TimeEntryCreate) -> tuple[TimeEntry, bool]:
+        _refuse_travel(data.activity)
         if data.client_ref is not None and (existing := await self._by_client_ref(data.client_ref)):
             return existing, False
         project = await self._project_id(data.project_id, "/project_id")
@@ -405,6 +415,8 @@ class TrytonPsa(TrytonRecords):
                 values["duration"] = duration_of(value)  # type: ignore[arg-type]
             elif name == "billable":
                 values["psgw_billable"] = value
+            elif name == "activity":
+                _refuse_travel(value)
             elif name == "notes":
                 values["description"] = value
             elif name == "task_id" and project_vendor_id is not None:

@@ -70,11 +70,13 @@ def test_the_default_chain_runs_the_built_ins_in_priority_order() -> None:
         "limits",
         "validate",
     )
-    assert state.routes[f"{V2}"].chain.names[0] == "cors"
-    assert state.routes[f"{V2}"].chain.names[-2:] == ("token_exchange", "audit")
-    # Only the deprecated version carries the lifecycle policy; the audit sink also logs calls no API matched.
+    v3 = "/experience/mobile-time/v3"
+    assert state.routes[v3].chain.names[0] == "cors"
+    assert state.routes[v3].chain.names[-2:] == ("token_exchange", "audit")
+    # Only the deprecated versions (v1, v2) carry the lifecycle policy; the audit sink also logs calls no API matched.
     assert "lifecycle" in state.routes["/experience/mobile-time/v1"].chain.names
-    assert "lifecycle" not in state.routes[V2].chain.names
+    assert "lifecycle" in state.routes[V2].chain.names
+    assert "lifecycle" not in state.routes[v3].chain.names
     assert state.unrouted.names == ("audit",)
 
 
@@ -184,7 +186,7 @@ def test_a_bad_binding_or_policy_config_is_refused_when_the_file_is_read(change:
                 {
                     "policy": "lifecycle",
                     "api": "experience/mobile-time",
-                    "version": 2,
+                    "version": 3,  # active: its contract names no deprecation date
                     "config": {"sunset": "2030-01-01"},
                 }
             ],
