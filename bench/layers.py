@@ -13,7 +13,10 @@ For each path, wrk at 8, 32 and 64 connections (-t2, --timeout 5s, loopback); CP
 CPU time (user + system, /proc) during the run divided by the calls served, so the figure holds whatever else
 runs on the machine; throughput and latency do not: on a busy machine read the ratios, not the absolutes.
 The write path logs time entries (``POST .../me/time-entries``, a fresh client_ref each) through all tiers and
-directly. Every run is bounded by wrk -d; the whole script takes about two minutes.
+directly, as 36 consultants on days the demo has logged nothing on, 16 connections at once on each consultant's
+day (the per-day rule under contention; see WRITE_SCRIPT). Every answer is counted by status and the first body
+of each failing status printed, so a non-2xx is named, not only counted. Every run is bounded by wrk -d; the whole
+script takes about two minutes (``--writes-only``: the write path alone, for a quick before/after).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,26 +57,59 @@ TARGET_WRITE_RPS = 200
 TARGET_HOLD = 0.9  # throughput at 64 connections against the peak
 WRK_THREADS = 2
 
-# Each wrk thread numbers its own requests, so every entry has a fresh client_ref (a repeat would be answered
-# with the existing entry, not logged again: the benchmark would measure the idempotent path instead). Entries go
-# back one day every 20 (10 hours beside the demo's own), each thread on days of its own: a day holds 24 hours.
-WRITE_SCRIPT = """
-local threads = 0
+# Every run counts its answers by status (wrk itself only says "non-2xx") and keeps the first body of each failing
+# status, so a failure under load is named (a 409, a 429, a 503 with its problem slug), not only counted.
+COUNT_SCRIPT = """
+local threads = {}
 function setup(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
 end
+statuses = {}
+samples = {}
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+  if status >= 300 and samples[status] == nil then
+    samples[status] = string.gsub(string.sub(body or "", 1, 300), "\\n", " ")
+  end
+end
+function done(summary, latency, requests)
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do
+      io.write(string.format("psgw-status %d %d\\n", status, count))
+    end
+    for status, body in pairs(thread:get("samples")) do
+      io.write(string.format("psgw-sample %d %s\\n", status, body))
+    end
+  end
+end
+"""
+
+# Each wrk thread numbers its own requests, and every run has a tag of its own, so every entry has a fresh
+# client_ref (a repeat would be answered with the existing entry, not logged again: the benchmark would measure the
+# idempotent path instead). Entries go 20 to a consultant's day (10 hours), the 16 connections of a thread logging
+# onto the same day at once (the per-day rule under contention), each next day-block to the next consultant (each
+# logs with a token of their own), then the next day. Days from tomorrow on: the demo has logged no time there (its
+# past days hold up to 30 hours: a bench on them would measure refusals), and the warm-up's days are not the
+# measured run's (``first_day``). The firm's window for work dates is 60 days ahead.
+WRITERS = [f"wrk_e{1001 + i}" for i in range(36)]  # the sandbox firm's active consultants (E1038 is on leave)
+ENTRIES_PER_DAY = 20
+WRITE_SCRIPT = """
+local tokens = {%(tokens)s}
 local n = 0
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 function request()
   n = n + 1
-  local back = (math.floor((n - 1) / 20) * %(threads)d + tid - 1) * 86400
-  local day = os.date("!%%Y-%%m-%%d", %(epoch)d - back)
+  local slot = math.floor((n - 1) / %(per_day)d) * %(threads)d + tid - 1
+  local day = os.date("!%%Y-%%m-%%d", %(epoch)d + math.floor(slot / #tokens) * 86400)
+  local headers = {}
+  for name, value in pairs(wrk.headers) do headers[name] = value end
+  headers["Authorization"] = "Bearer " .. tokens[slot %% #tokens + 1]
   local body = string.format(
     '{"project_id":"%(project)s","work_date":"%%s","minutes":30,"work_type":"billable_delivery",'
     .. '"notes":"bench","client_ref":"%(run)s-%%d-%%d"}', day, tid, n)
-  return wrk.format(nil, nil, nil, body)
+  return wrk.format(nil, nil, headers, body)
 end
 """
 
@@ -103,6 +140,8 @@ class Run:
     timeouts: int
     socket_errors: int
     cpu_ms: dict[str, float] = field(default_factory=dict)  # per process, per call
+    statuses: dict[int, int] = field(default_factory=dict)  # answers by HTTP status
+    samples: dict[int, str] = field(default_factory=dict)  # the first body answered with each failing status
 
     @property
     def rps(self) -> float:
@@ -111,6 +150,14 @@ class Run:
     @property
     def cpu_total_ms(self) -> float:
         return sum(self.cpu_ms.values())
+
+    @property
+    def failures(self) -> str:
+        """The non-2xx answers, by status ("0", or "12 (409: 10, 503: 2)")."""
+        failing = {status: n for status, n in sorted(self.statuses.items()) if not 200 <= status < 300}
+        if not self.non_2xx and not failing:
+            return "0"
+        return f"{self.non_2xx} (" + ", ".join(f"{status}: {n}" for status, n in failing.items()) + ")"
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -123,12 +170,9 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def wrk(url: str, token: str, members: list[Member], *, connections: int, seconds: int,
-        script: Path | None = None) -> Run:
+def wrk(url: str, token: str, members: list[Member], *, connections: int, seconds: int, script: Path) -> Run:
     argv = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s",
-            "-H", f"Authorization: Bearer {token}"]
-    if script is not None:
-        argv += ["-s", str(script)]
+            "-H", f"Authorization: Bearer {token}", "-s", str(script)]
     before = {m.name: m.cpu_seconds() for m in members}
     output = subprocess.run([*argv, url], capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
     used = {m.name: m.cpu_seconds() - before[m.name] for m in members}
@@ -139,6 +183,10 @@ def wrk(url: str, token: str, members: list[Member], *, connections: int, second
     percentiles = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)", output, re.MULTILINE))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    statuses: dict[int, int] = {}
+    for status, count in re.findall(r"^psgw-status (\d+) (\d+)$", output, re.MULTILINE):
+        statuses[int(status)] = statuses.get(int(status), 0) + int(count)
+    samples = {int(status): body for status, body in re.findall(r"^psgw-sample (\d+) (.*)$", output, re.MULTILINE)}
     return Run(
         connections=connections,
         requests=requests,
@@ -149,6 +197,8 @@ def wrk(url: str, token: str, members: list[Member], *, connections: int, second
         timeouts=int(errors.group(4)) if errors else 0,
         socket_errors=sum(int(g) for g in errors.groups()[:3]) if errors else 0,
         cpu_ms={name: seconds * 1000 / requests for name, seconds in used.items()} if requests else {},
+        statuses=statuses,
+        samples=samples,
     )
 
 
@@ -216,14 +266,23 @@ def same_answer(layered_url: str, direct_url: str, token: str) -> tuple[str, dic
 
 
 def measure(name: str, url: str, token: str, members: list[Member], levels: tuple[int, ...], seconds: int,
-            script: Path | None = None) -> list[Run]:
+            script: Callable[[str], str], work: Path) -> list[Run]:
+    """Warm up, then one wrk run per connection count; ``script(phase)`` is each run's Lua ("warm-up", "8" ...)."""
     print(f"measuring {name} ...", file=sys.stderr)
-    wrk(url, token, members, connections=levels[0], seconds=1, script=script)  # warm-up: pools, caches, tokens
+
+    def run_once(phase: str, connections: int, duration: int) -> Run:
+        path = work / f"{re.sub(r'[^a-z0-9]+', '-', name)}-{phase}.lua"
+        path.write_text(script(phase))
+        return wrk(url, token, members, connections=connections, seconds=duration, script=path)
+
+    run_once("warm-up", levels[0], 1)  # pools, caches, tokens
     runs = []
     for connections in levels:
-        run = wrk(url, token, members, connections=connections, seconds=seconds, script=script)
+        run = run_once(str(connections), connections, seconds)
         print(f"  {connections:>3} connections: {run.rps:,.0f} req/s, p99 {run.p99_ms:.1f} ms, "
-              f"CPU {run.cpu_total_ms:.2f} ms/call, {run.non_2xx} non-2xx, {run.timeouts} timeouts", file=sys.stderr)
+              f"CPU {run.cpu_total_ms:.2f} ms/call, non-2xx {run.failures}, {run.timeouts} timeouts", file=sys.stderr)
+        for status, body in sorted(run.samples.items()):
+            print(f"      first {status}: {body}", file=sys.stderr)
         runs.append(run)
     if any(run.non_2xx or run.socket_errors for run in runs):
         print(f"  ! {name}: non-2xx responses or socket errors (see the table)", file=sys.stderr)
@@ -235,7 +294,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="each wrk run (default 5)")
     parser.add_argument("--readme", action="store_true", help="rewrite the README's layers section")
     parser.add_argument("--keep", action="store_true", help="keep the data directory (logs) afterwards")
+    parser.add_argument("--writes-only", action="store_true",
+                        help="measure only the write path, both ways (a quicker comparison; not for --readme)")
     args = parser.parse_args()
+    if args.writes_only and args.readme:
+        parser.error("--readme needs the whole table: leave out --writes-only")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian package 'wrk')")
 
@@ -262,19 +325,29 @@ def main() -> None:
         direct_members = [Member("direct", direct.pid), psa]
 
         results: dict[str, list[Run]] = {}
-        results["read, three tiers"] = measure("the read through three tiers", stack.gateway_url + READ, token,
-                                               layered_members, LEVELS, args.seconds)
-        results["read, direct"] = measure("the read, direct", direct_url + READ, token, direct_members, LEVELS,
-                                          args.seconds)
+        if not args.writes_only:
+            results["read, three tiers"] = measure("the read through three tiers", stack.gateway_url + READ, token,
+                                                   layered_members, LEVELS, args.seconds, lambda _: COUNT_SCRIPT,
+                                                   work)
+            results["read, direct"] = measure("the read, direct", direct_url + READ, token, direct_members, LEVELS,
+                                              args.seconds, lambda _: COUNT_SCRIPT, work)
         run_id = f"bench{os.getpid()}{int(time.time())}"
-        day = (dt.date.today() - dt.timedelta(days=1)).isoformat()
-        for name, url, members in (("write, three tiers", stack.gateway_url + WRITE, layered_members),
-                                   ("write, direct", direct_url + WRITE, direct_members)):
-            script = work / f"write-{len(results)}.lua"
-            script.write_text(WRITE_SCRIPT % {"project": project_id, "run": f"{run_id}-{len(results)}",
-                                             "epoch": calendar.timegm(dt.date.fromisoformat(day).timetuple()),
-                                             "threads": WRK_THREADS})
-            results[name] = measure(name, url, token, members, (WRITE_CONNECTIONS,), args.seconds, script)
+        tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+        writers = ",".join(f'"{issuer.mint(client, subject=w, ttl_seconds=3600)[0]}"' for w in WRITERS)
+
+        def writes(tag: str) -> Callable[[str], str]:
+            def script(phase: str) -> str:
+                # The warm-up (1 s) fills at most a few days of each consultant; the measured run starts after.
+                first_day = tomorrow + dt.timedelta(days=0 if phase == "warm-up" else 5)
+                return COUNT_SCRIPT + WRITE_SCRIPT % {
+                    "project": project_id, "run": f"{run_id}-{tag}-{phase}", "threads": WRK_THREADS,
+                    "per_day": ENTRIES_PER_DAY, "tokens": writers, "epoch": calendar.timegm(first_day.timetuple())}
+            return script
+
+        for name, url, members, tag in (("write, three tiers", stack.gateway_url + WRITE, layered_members, "tiers"),
+                                        ("write, direct", direct_url + WRITE, direct_members, "direct")):
+            results[name] = measure(name, url, token, members, (WRITE_CONNECTIONS,), args.seconds, writes(tag),
+                                    work)
     except BaseException:
         for log in sorted((work / "data" / "logs").glob("*.log")):
             print(f"==== {log.name}\n{log.read_text()[-3000:]}", file=sys.stderr)
@@ -307,7 +380,8 @@ def render(results: dict[str, list[Run]], args: argparse.Namespace, items: int, 
         f"{wall:.0f} s; load average {load_before:.1f} at the "
         "start: figures from a busy machine understate throughput and overstate latency, not CPU per call).",
         "",
-        "| path | conns | req/s | p50 ms | p99 ms | non-2xx | timeouts | CPU ms/call | CPU by process (ms/call) |",
+        "| path | conns | req/s | p50 ms | p99 ms | non-2xx (by status) | timeouts | CPU ms/call | "
+        "CPU by process (ms/call) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, runs in results.items():
@@ -315,15 +389,21 @@ def render(results: dict[str, list[Run]], args: argparse.Namespace, items: int, 
             by_process = ", ".join(f"{p} {ms:.2f}" for p, ms in sorted(run.cpu_ms.items(), key=lambda kv: -kv[1])
                                    if ms >= 0.01)
             lines.append(f"| {name} | {run.connections} | {run.rps:,.0f} | {run.p50_ms:.1f} | {run.p99_ms:.1f} | "
-                         f"{run.non_2xx} | {run.timeouts} | {run.cpu_total_ms:.2f} | {by_process} |")
+                         f"{run.failures} | {run.timeouts} | {run.cpu_total_ms:.2f} | {by_process} |")
+    write, write_direct = results["write, three tiers"][0], results["write, direct"][0]
+    lines += ["", f"Write layered/direct: CPU per call {ratio(write.cpu_total_ms, write_direct.cpu_total_ms):.1f}x, "
+                  f"req/s {ratio(write.rps, write_direct.rps):.2f}x (the direct baseline writes without the per-day "
+                  "rule)."]
+    if "read, three tiers" not in results:
+        met = "met" if write.rps >= TARGET_WRITE_RPS else "NOT met"
+        return "\n".join([*lines, f"Three tiers: write {write.rps:,.0f} req/s (target >= {TARGET_WRITE_RPS}): {met}."])
     layered, direct = results["read, three tiers"], results["read, direct"]
     pairs = list(zip(layered, direct, strict=True))
     at32 = next(r for r in layered if r.connections == 32)
     peak = max(r.rps for r in layered)
     at64 = next(r for r in layered if r.connections == 64)
-    write = results["write, three tiers"][0]
     cpu_ratio_32 = next(ratio(three.cpu_total_ms, d.cpu_total_ms) for three, d in pairs if three.connections == 32)
-    lines += ["", "Layered/direct, per connection count: " + "; ".join(
+    lines += ["Layered/direct, per connection count: " + "; ".join(
         f"{three.connections}: CPU per call {ratio(three.cpu_total_ms, d.cpu_total_ms):.1f}x, "
         f"p50 {ratio(three.p50_ms, d.p50_ms):.1f}x, req/s {ratio(three.rps, d.rps):.2f}x" for three, d in pairs) + "."]
     cores = os.cpu_count() or 1

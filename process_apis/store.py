@@ -87,12 +87,28 @@ time_corrections = sa.Table(
     sa.Index("process_time_corrections_state", "state", "project_id"),
 )
 
-# One row per worker and work date that time was written for: the lock that serializes the 24-hours-a-day rule
-# (read the day, check, write) across concurrent requests and replicas (process_apis/timesheets/days.py).
+# One row per worker and work date that time was written for: held (on PostgreSQL) by the short transaction that
+# checks the 24-hours-a-day rule and claims minutes on the day, across replicas (process_apis/timesheets/days.py).
 worker_days = sa.Table(
     "process_worker_days", metadata,
     sa.Column("worker_id", sa.String(64), primary_key=True),
     sa.Column("work_date", sa.Date, primary_key=True),
+)
+
+# Minutes claimed on a worker's day by a write to the PSA in flight or just made: counted by every check of the day
+# until it expires (a write whose outcome is unknown: the claim's time to live; a confirmed one: a short grace).
+worker_day_claims = sa.Table(
+    "process_worker_day_claims", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("worker_id", sa.String(64), nullable=False),
+    sa.Column("work_date", sa.Date, nullable=False),
+    sa.Column("minutes", sa.Integer, nullable=False),
+    sa.Column("time_entry_id", sa.String(64), nullable=True),  # the entry edited, or the one created once confirmed
+    sa.Column("client_ref", sa.String(200), nullable=True),  # the create's client_ref (a re-sent create is the same)
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("confirmed_at", UTCDateTime, nullable=True),  # the write was made (else in flight or outcome unknown)
+    sa.Index("process_worker_day_claims_day", "worker_id", "work_date"),
+    sa.Index("process_worker_day_claims_expiry", "expires_at"),
 )
 
 # The reversal outbox: the ERP posting of a superseded version is taken back exactly once (after it is booked).

@@ -103,17 +103,17 @@ class CorrectionService:
         work_date = body.work_date or entry.work_date
         correction_id = "cor_" + uuid.uuid4().hex[:24]
         try:
-            async with self.days.held(entry.worker_id, work_date) as uow:
-                refused = await self.days.errors(uow, entry.worker_id, work_date, body.hours or entry.hours, "/hours",
-                                                 time_entry_id=entry.id)
-                if refused:
-                    raise BadRequest("the corrected entry breaks an entry rule", slug="validation-error",
-                                     errors=refused)
-                await uow.conn.execute(time_corrections.insert().values(
+            async def write(conn: AsyncConnection) -> None:
+                await conn.execute(time_corrections.insert().values(
                     id=correction_id, time_entry_id=entry.id, worker_id=entry.worker_id, project_id=entry.project_id,
                     changes=changes, reason=body.reason, state="requested", open_for=entry.id,
                     correlation_id=correlation.current_correlation_id(), created_at=utcnow()))
-                await complete(claim, uow.conn, 201, correction_id)
+                await complete(claim, conn, 201, correction_id)
+
+            refused = await self.days.record(entry.worker_id, work_date, body.hours or entry.hours, "/hours",
+                                             time_entry_id=entry.id, write=write)
+            if refused:
+                raise BadRequest("the corrected entry breaks an entry rule", slug="validation-error", errors=refused)
         except sa.exc.IntegrityError as exc:
             raise Conflict(f"a correction of {entry.id} is open already", slug="correction-open") from exc
         return True, await self.get(correction_id)

@@ -1,98 +1,289 @@
-"""A worker's day, held while time is written to it: the 24-hours-a-day rule is atomic.
+"""A worker's day: the 24-hours-a-day rule holds under concurrent writes, with no transaction open across a call.
 
 The rule reads the day from the PSA, checks it and writes; two requests doing that at once would both see room
-and both write (32 concurrent creates once put 31 hours on one day). So every write that adds hours to a day
-(a create, an edit, an offline batch item, a correction request) runs inside :meth:`WorkerDays.held`: a unit of
-work that has locked the day's row in ``process_worker_days`` (``INSERT ... ON CONFLICT DO NOTHING`` then
-``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the write transaction is serialized already). The lock is in
-the database every replica of this tier shares and is released by the COMMIT or ROLLBACK, or when a crashed
-holder's connection closes, so it holds across replicas and never outlives its holder. One day per unit: a
-holder never waits for a second lock, so two writers cannot deadlock.
+and both write (32 concurrent creates once put 31 hours on one day). So every write that adds time to a day (a
+create, an edit, an offline batch item) first *claims* its minutes on the day, in one short transaction that
+holds the day and counts, beside the PSA's day, every claim still standing (``process_worker_day_claims``). Only
+then is the PSA written, outside any transaction, and the claim settled:
 
-The PSA is read and written while the row is held (the day's truth is in the PSA). On PostgreSQL only that
-worker's date waits; on SQLite, the embedded single-process default, the write transaction serializes the
-tier's writers for those calls.
+- written: the claim is confirmed with the entry's id and stands ``grace`` seconds more, the time a concurrent
+  check's read of the PSA day may predate the write. A check whose read started longer than that before its
+  claim transaction reads again; so every check either counts the claim or sees the entry, and a claim and the
+  entry it wrote count once (by entry id, or by client_ref while the write is in flight), at the larger minutes.
+  An edit sends the date and hours it was checked for, so it lands exactly as claimed; once written it replaces
+  the claims of the same entry confirmed before it was claimed (they describe a state the entry has left: a
+  shrunk entry makes room at once). A deleted entry's confirmed claims go with it;
+- nothing written (the PSA refused, a 4xx, or answered a re-sent create with the entry it has): released at once;
+- outcome unknown (a timeout, a 5xx, the process stopped): the claim stands until it expires (``ttl``, longer
+  than any call can stay in flight through the gateway and the system tier), after which the PSA's day alone is
+  the truth again. Expired claims are not counted, and purged now and then. A retry of the same create (same
+  client_ref) or of an edit of the same entry is never held back by its own claim.
+
+Holding the day: ``INSERT ... ON CONFLICT DO NOTHING`` then ``SELECT ... FOR UPDATE`` on the day's row in
+``process_worker_days`` on PostgreSQL (only that worker's date waits, across every replica sharing the database);
+on SQLite the write transaction (``BEGIN IMMEDIATE``) serializes the tier's writers already. Either way the hold
+lasts a few statements, never a call to another system. One day per transaction: no deadlock. Times are this
+tier's clocks (replicas on one host, or NTP-synchronised: ``grace`` covers seconds of skew).
+
+A correction request holds its hours on the day by its own row (open corrections count at the hours they would
+give): :meth:`WorkerDays.record` checks the day and inserts that row in the same short transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
+import uuid
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from process_apis.store import time_corrections, worker_days
+from contracts.canonical import TimeEntry
+from process_apis.store import time_corrections, worker_day_claims, worker_days
 from process_apis.systems import Systems
-from process_apis.timesheets.entry_rules import day_errors
-from process_apis.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from runtime.problems import FieldError
+from process_apis.timesheets.entry_rules import day_errors, minutes_of
+from process_apis.unit_of_work import UnitOfWorkFactory
+from runtime.downstream import DownstreamProblem
+from runtime.problems import FieldError, ProblemError
+from runtime.storage import Database, utcnow
 
 OPEN_CORRECTIONS = ("requested", "approved")
+# An unsettled claim stands this long: past every timeout of the call that writes (process 10 s, gateway, system
+# tier and vendor behind it), so no write can land after its claim expired.
+CLAIM_TTL_SECONDS = 120.0
+# A confirmed claim stands this long: longer than a check's read of the PSA day may precede its claim transaction.
+CONFIRMED_GRACE_SECONDS = 30.0
+# Reads of the day a check may make before it gives up (each read found too old when its transaction began).
+READS = 3
+# Expired claims are purged by a process's first check and this often after.
+PURGE_EVERY_SECONDS = 60.0
+
+
+# On SQLite one writer at a time holds the database: this process's claim and settle transactions queue here
+# instead, each handed the turn as the last one commits (SQLite's busy handler would sleep up to 100 ms between
+# tries, and under load those sleeps, not the work, set the pace).
+_sqlite_turns: weakref.WeakKeyDictionary[Database, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _turn(db: Database) -> AbstractAsyncContextManager[object]:
+    if db.dialect != "sqlite":
+        return contextlib.nullcontext()
+    return _sqlite_turns.setdefault(db, asyncio.Lock())
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Minutes claimed on a worker's day until the write is settled (:meth:`WorkerDays.writing`)."""
+
+    id: str
+    worker_id: str
+    work_date: dt.date
+    # Claims of the same entry confirmed before this one was made: this write, once made, replaces them.
+    supersedes: tuple[str, ...] = ()
+
+
+class Written:
+    """What the write under a claim did, told by the caller once the PSA answered: the entry, and whether it was
+    written (False: a re-sent create answered with the entry the PSA has, nothing written)."""
+
+    def __init__(self) -> None:
+        self.time_entry_id: str | None = None
+        self.wrote = False
+
+    def __call__(self, time_entry_id: str, *, wrote: bool = True) -> None:
+        self.time_entry_id = time_entry_id
+        self.wrote = wrote
 
 
 class WorkerDays:
-    def __init__(self, uow: UnitOfWorkFactory, systems: Systems) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, systems: Systems, *, ttl_seconds: float = CLAIM_TTL_SECONDS,
+                 grace_seconds: float = CONFIRMED_GRACE_SECONDS) -> None:
         self.uow = uow
+        self.db = uow.db
         self.systems = systems
+        self.ttl = dt.timedelta(seconds=ttl_seconds)
+        self.grace = dt.timedelta(seconds=grace_seconds)
+        self._purged_at = 0.0
+
+    async def claim(self, worker_id: str, work_date: dt.date, hours: Decimal, pointer: str, *,
+                    client_ref: str | None = None, time_entry_id: str | None = None
+                    ) -> tuple[list[FieldError], Claim | None]:
+        """Claim ``hours`` on the worker's date for the write about to be made: (refusal, None) when the day has
+        no room, else ([], the claim). ``client_ref`` names a create (a re-sent one is the same entry),
+        ``time_entry_id`` an edit: the entry itself is left out of the day, so a replay or an edit never counts
+        twice."""
+        claim_id = "wdc_" + uuid.uuid4().hex[:24]
+        minutes = minutes_of(hours)
+        supersedes: list[str] = []
+
+        async def insert(conn: AsyncConnection, now: dt.datetime) -> None:
+            if time_entry_id is not None:
+                supersedes.extend((await conn.execute(sa.select(worker_day_claims.c.id).where(
+                    worker_day_claims.c.time_entry_id == time_entry_id,
+                    worker_day_claims.c.confirmed_at.is_not(None)))).scalars())
+            await conn.execute(worker_day_claims.insert().values(
+                id=claim_id, worker_id=worker_id, work_date=work_date, minutes=minutes, time_entry_id=time_entry_id,
+                client_ref=client_ref, expires_at=now + self.ttl))
+
+        refused = await self._checked(worker_id, work_date, hours, pointer, client_ref, time_entry_id, insert)
+        return (refused, None) if refused else ([], Claim(claim_id, worker_id, work_date, tuple(supersedes)))
+
+    async def record(self, worker_id: str, work_date: dt.date, hours: Decimal, pointer: str, *, time_entry_id: str,
+                     write: Callable[[AsyncConnection], Awaitable[None]]) -> list[FieldError]:
+        """Check the day for an entry's new ``hours`` and, when it has room, ``write`` in the same transaction (a
+        correction request: its own row holds its hours on the day)."""
+        async def then(conn: AsyncConnection, _now: dt.datetime) -> None:
+            await write(conn)
+
+        return await self._checked(worker_id, work_date, hours, pointer, None, time_entry_id, then)
 
     @asynccontextmanager
-    async def held(self, worker_id: str, work_date: dt.date) -> AsyncIterator[UnitOfWork]:
-        """A unit of work holding the worker's date until it ends: check and write inside it."""
-        async with self.uow() as uow:
+    async def writing(self, claim: Claim) -> AsyncIterator[Written]:
+        """Settle ``claim`` by the write made inside: confirmed with the entry named (``written(entry_id)``),
+        released when nothing was written (a 4xx from the PSA, ``wrote=False``, nothing named); left to expire
+        when the outcome is unknown (any other failure)."""
+        written = Written()
+        try:
+            yield written
+        except DownstreamProblem as exc:
+            if 400 <= exc.status < 500:
+                await self._settle(claim, None)
+            raise
+        await self._settle(claim, written.time_entry_id if written.wrote else None)
+
+    @asynccontextmanager
+    async def deleting(self, time_entry_id: str) -> AsyncIterator[None]:
+        """Delete an entry inside: once the PSA has deleted it, its claims confirmed before go too (the day has the
+        room at once). Claims still in flight stay: their writes may land yet."""
+        async with self.db.read() as conn:
+            confirmed = list((await conn.execute(sa.select(worker_day_claims.c.id).where(
+                worker_day_claims.c.time_entry_id == time_entry_id,
+                worker_day_claims.c.confirmed_at.is_not(None)))).scalars())
+        yield
+        if confirmed:
+            await self._forget(confirmed)
+
+    async def _settle(self, claim: Claim, time_entry_id: str | None) -> None:
+        # Settling only shortens how long the claim counts: if it fails, the claim expires on its own.
+        # A plain transaction, not a unit of work: it queues nothing for the background workers.
+        try:
+            async with _turn(self.db), self.db.transaction() as conn:
+                where = worker_day_claims.c.id == claim.id
+                if time_entry_id is None:
+                    await conn.execute(worker_day_claims.delete().where(where))
+                    return
+                now = utcnow()
+                await conn.execute(worker_day_claims.update().where(where).values(
+                    time_entry_id=time_entry_id, confirmed_at=now, expires_at=now + self.grace))
+                if claim.supersedes:
+                    await conn.execute(worker_day_claims.delete().where(worker_day_claims.c.id.in_(claim.supersedes)))
+        except sa.exc.SQLAlchemyError:
+            return
+
+    async def _forget(self, claim_ids: list[str]) -> None:
+        try:
+            async with _turn(self.db), self.db.transaction() as conn:
+                await conn.execute(worker_day_claims.delete().where(worker_day_claims.c.id.in_(claim_ids)))
+        except sa.exc.SQLAlchemyError:
+            return
+
+    async def _checked(self, worker_id: str, work_date: dt.date, hours: Decimal, pointer: str,
+                       client_ref: str | None, time_entry_id: str | None,
+                       then: Callable[[AsyncConnection, dt.datetime], Awaitable[None]]) -> list[FieldError]:
+        """Read the PSA day (outside any transaction), then in one short transaction holding the day: count it
+        with the standing claims and open corrections, and ``then`` when the hours fit."""
+        present: dict[str, Decimal] = {}  # hours of entries that open corrections move here at their hours
+        for _ in range(READS):
+            read_at = time.monotonic()
+            day = await self.systems.psa.time_entries(worker_id=worker_id, from_date=work_date, to_date=work_date)
+            unknown: list[str] = []
+            async with _turn(self.db), self.uow() as uow:
+                # A read older than the grace may predate writes whose claims expired since: read the day again.
+                if time.monotonic() - read_at < self.grace.total_seconds():
+                    conn, now = uow.conn, utcnow()
+                    await self._hold(conn, worker_id, work_date, now)
+                    claimed = await self._claimed(conn, worker_id, work_date, now, day, client_ref, time_entry_id)
+                    pending, unknown = await self._pending(conn, worker_id, work_date, day, present)
+                    if not unknown:
+                        others = [e for e in day
+                                  if e.id != time_entry_id and (client_ref is None or e.client_ref != client_ref)]
+                        pending.pop(time_entry_id or "", None)
+                        refused = day_errors(others, hours, pointer, pending=pending, claimed=claimed)
+                        if not refused:
+                            await then(conn, now)
+                        return refused
+            # Outside the transaction: the hours of entries a correction moves here, then count again.
+            for entry_id in unknown:
+                present[entry_id] = (await self.systems.psa.time_entry(entry_id)).hours
+        raise ProblemError(f"the day of {worker_id} on {work_date.isoformat()} is too busy to check; retry shortly",
+                           status=503, slug="service-unavailable", headers={"Retry-After": "1"})
+
+    async def _hold(self, conn: AsyncConnection, worker_id: str, work_date: dt.date, now: dt.datetime) -> None:
+        """Hold the day until the transaction ends."""
+        if self.db.dialect != "sqlite":  # SQLite's write transaction holds every day already
             key = {"worker_id": worker_id, "work_date": work_date}
-            await uow.conn.execute(
-                self.uow.db.insert_ignoring_conflicts(worker_days, ["worker_id", "work_date"]).values(**key)
-            )
-            await uow.conn.execute(
-                sa.select(worker_days.c.worker_id)
-                .where(worker_days.c.worker_id == worker_id, worker_days.c.work_date == work_date)
-                .with_for_update()
-            )
-            yield uow
+            await conn.execute(self.db.insert_ignoring_conflicts(worker_days, ["worker_id", "work_date"]).values(**key))
+            await conn.execute(sa.select(worker_days.c.worker_id).where(
+                worker_days.c.worker_id == worker_id, worker_days.c.work_date == work_date).with_for_update())
+        # Expired claims are not counted (see _claimed); purging them now and then keeps the table small
+        # without a statement on every check.
+        if time.monotonic() - self._purged_at >= PURGE_EVERY_SECONDS:
+            self._purged_at = time.monotonic()
+            await conn.execute(worker_day_claims.delete().where(worker_day_claims.c.expires_at <= now))
 
-    async def errors(
-        self,
-        uow: UnitOfWork,
-        worker_id: str,
-        work_date: dt.date,
-        hours: Decimal,
-        pointer: str,
-        *,
-        client_ref: str | None = None,
-        time_entry_id: str | None = None,
-    ) -> list[FieldError]:
-        """The day rule for ``hours`` on the held date. The entry itself (by id, or by its client ref on a re-sent
-        create) is left out of the day, so a replay or an edit never counts twice."""
-        day = await self.systems.psa.time_entries(worker_id=worker_id, from_date=work_date, to_date=work_date)
-        others = [e for e in day if e.id != time_entry_id and (client_ref is None or e.client_ref != client_ref)]
-        pending = await self._pending(uow.conn, worker_id, work_date, {e.id: e.work_date for e in day})
-        pending.pop(time_entry_id or "", None)
-        return day_errors(others, hours, pointer, pending=pending)
-
-    async def _pending(
-        self, conn: AsyncConnection, worker_id: str, work_date: dt.date, on_the_day: dict[str, dt.date]
-    ) -> dict[str, Decimal]:
-        """The hours open correction requests of the worker would put on this date, by entry."""
-        rows = (
-            await conn.execute(
-                sa.select(time_corrections.c.time_entry_id, time_corrections.c.changes).where(
-                    time_corrections.c.worker_id == worker_id, time_corrections.c.state.in_(OPEN_CORRECTIONS)
-                )
-            )
-        ).all()
-        pending: dict[str, Decimal] = {}
+    async def _claimed(self, conn: AsyncConnection, worker_id: str, work_date: dt.date, now: dt.datetime,
+                       day: Iterable[TimeEntry], client_ref: str | None, time_entry_id: str | None) -> dict[str, int]:
+        """The standing claims of the day, in minutes by the entry they are for (an entry's id where known, else
+        the claim's own): the write being checked is left out."""
+        rows = (await conn.execute(sa.select(
+            worker_day_claims.c.id, worker_day_claims.c.minutes, worker_day_claims.c.time_entry_id,
+            worker_day_claims.c.client_ref).where(
+            worker_day_claims.c.worker_id == worker_id, worker_day_claims.c.work_date == work_date,
+            worker_day_claims.c.expires_at > now))).all()
+        by_ref = {e.client_ref: e.id for e in day if e.client_ref is not None}
+        claimed: dict[str, int] = {}
         for row in rows:
-            changes = row.changes or {}
+            if client_ref is not None and row.client_ref == client_ref:
+                continue  # this very create, asked again
+            # A create and its retries in flight share their client_ref: they are one entry, counted once.
+            ref = row.client_ref
+            key = row.time_entry_id or (by_ref.get(ref, f"ref:{ref}") if ref else None) or f"claim:{row.id}"
+            if key == time_entry_id:
+                continue  # the entry being edited: counted at its new hours
+            claimed[key] = max(claimed.get(key, 0), row.minutes)
+        return claimed
+
+    async def _pending(self, conn: AsyncConnection, worker_id: str, work_date: dt.date, day: list[TimeEntry],
+                       present: dict[str, Decimal]) -> tuple[dict[str, Decimal], list[str]]:
+        """The hours open correction requests of the worker would put on this date, by entry; and the entries a
+        request moves here at hours not known yet (``present`` holds those already read)."""
+        on_the_day = {e.id: e for e in day}
+        rows = (await conn.execute(sa.select(time_corrections.c.time_entry_id, time_corrections.c.changes).where(
+            time_corrections.c.worker_id == worker_id, time_corrections.c.state.in_(OPEN_CORRECTIONS)))).all()
+        pending: dict[str, Decimal] = {}
+        unknown: list[str] = []
+        for row in rows:
+            changes: dict[str, Any] = row.changes or {}
             moved_to = dt.date.fromisoformat(changes["work_date"]) if changes.get("work_date") else None
             if moved_to is None and changes.get("hours") is None:
                 continue  # the notes only
-            if (moved_to or on_the_day.get(row.time_entry_id)) != work_date:
+            entry = on_the_day.get(row.time_entry_id)
+            if (moved_to or (entry.work_date if entry else None)) != work_date:
                 continue
             if changes.get("hours") is not None:
                 pending[row.time_entry_id] = Decimal(changes["hours"])
-            else:  # moved here at its present hours
-                pending[row.time_entry_id] = (await self.systems.psa.time_entry(row.time_entry_id)).hours
-        return pending
+            elif entry is not None:  # moved to the date it is on: its present hours
+                pending[row.time_entry_id] = entry.hours
+            elif row.time_entry_id in present:
+                pending[row.time_entry_id] = present[row.time_entry_id]
+            else:
+                unknown.append(row.time_entry_id)
+        return pending, unknown

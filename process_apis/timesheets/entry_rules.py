@@ -71,25 +71,30 @@ class WorkDateWindow:
 
 
 def day_errors(others: Iterable[TimeEntry], hours: Decimal, pointer: str, *,
-               pending: Mapping[str, Decimal] | None = None) -> list[FieldError]:
+               pending: Mapping[str, Decimal] | None = None,
+               claimed: Mapping[str, int] | None = None) -> list[FieldError]:
     """Refuse ``hours`` on a worker's day when, with the day's ``others`` (the worker's other entries that date,
     the entry itself left out), it would pass 24 hours.
 
     ``pending`` holds the hours that open correction requests would give entries on this date (by entry id): until
     a request is carried out its entry counts at the larger of its hours now and its corrected hours, and an entry
-    a request moves to this date counts at its corrected hours, so an approved correction never overfills a day."""
+    a request moves to this date counts at its corrected hours, so an approved correction never overfills a day.
+    ``claimed`` holds the minutes of writes in flight or just made (by entry id, or a key of their own for an
+    entry not created yet), counted the same way: an entry and the claim that wrote it count once, at the larger."""
     # Summed in whole minutes: hours such as 10 minutes' (0.1666...7) would not add up exactly.
     held = {e.id: e.minutes or 0 for e in others if e.superseded_by_id is None}
     for entry_id, corrected in (pending or {}).items():
-        held[entry_id] = max(held.get(entry_id, 0), _minutes(corrected))
+        held[entry_id] = max(held.get(entry_id, 0), minutes_of(corrected))
+    for key, minutes in (claimed or {}).items():
+        held[key] = max(held.get(key, 0), minutes)
     logged = sum(held.values())
-    if logged + _minutes(hours) <= MAX_MINUTES_PER_DAY:
+    if logged + minutes_of(hours) <= MAX_MINUTES_PER_DAY:
         return []
     room = max(MAX_MINUTES_PER_DAY - logged, 0)
     return [FieldError(pointer=pointer, detail=f"a day holds at most 24 hours: {decimal_text(display_hours(logged))}"
                                                f" logged already, {decimal_text(display_hours(room))} left")]
 
 
-def _minutes(hours: Decimal) -> int:
+def minutes_of(hours: Decimal) -> int:
     """Whole minutes of hours that passed :class:`MinuteGrid` (rounded for any that predate it)."""
     return int((hours * 60).to_integral_value(rounding=ROUND_HALF_EVEN))

@@ -71,10 +71,13 @@ class TimesheetService:
     async def create_entry(self, body: NewTimeEntry) -> tuple[bool, TimeEntry]:
         """Create a draft; with a ``client_ref`` already used, the existing entry comes back (created False)."""
         _check(self.grid.errors(body.hours, "/hours") or self.window.errors(body.work_date, "/work_date", _today()))
-        async with self.days.held(body.worker_id, body.work_date) as uow:
-            _check(await self.days.errors(uow, body.worker_id, body.work_date, body.hours, "/hours",
-                                          client_ref=body.client_ref))
+        refused, claim = await self.days.claim(body.worker_id, body.work_date, body.hours, "/hours",
+                                               client_ref=body.client_ref)
+        _check(refused)
+        assert claim is not None
+        async with self.days.writing(claim) as written:
             status, entry = await self.systems.psa.create_time_entry(msgspec.to_builtins(body, order="sorted"))
+            written(entry.id, wrote=status == 201)
         return status == 201, entry
 
     async def update_entry(self, time_entry_id: str, changes: TimeEntryChanges) -> TimeEntry:
@@ -101,17 +104,23 @@ class TimesheetService:
         if work_date is None and hours is None:
             return [], await self.systems.psa.update_time_entry(time_entry_id, payload)
         entry = await self.systems.psa.time_entry(time_entry_id)
-        day = work_date or entry.work_date
-        async with self.days.held(entry.worker_id, day) as uow:
-            refused = await self.days.errors(uow, entry.worker_id, day, hours or entry.hours, pointer,
-                                             time_entry_id=entry.id)
-            if refused:
-                return refused, None
-            return [], await self.systems.psa.update_time_entry(time_entry_id, payload)
+        day, claimed = work_date or entry.work_date, hours or entry.hours
+        refused, claim = await self.days.claim(entry.worker_id, day, claimed, pointer, time_entry_id=entry.id)
+        if refused:
+            return refused, None
+        assert claim is not None
+        # The date and hours checked go with the edit: it lands as claimed even if another edit moved the entry
+        # or changed its hours since it was read here.
+        exact = {**payload, "work_date": day.isoformat(), "hours": decimal_text(claimed)}
+        async with self.days.writing(claim) as written:
+            edited = await self.systems.psa.update_time_entry(time_entry_id, exact)
+            written(edited.id)
+        return [], edited
 
     async def delete_entry(self, time_entry_id: str) -> None:
         """Delete a draft or rejected entry (the PSA system API refuses any other state, 409 not-editable)."""
-        await self.systems.psa.delete_time_entry(time_entry_id)
+        async with self.days.deleting(time_entry_id):
+            await self.systems.psa.delete_time_entry(time_entry_id)
 
     async def sync(self, request: SyncRequest) -> SyncResponse:
         """Apply an offline batch in order; each item answers for itself (a re-sent batch is harmless)."""
@@ -155,12 +164,14 @@ class TimesheetService:
                 return _sync_error(item, 422, "a new entry needs " + ", ".join(missing))
             body = {**fields, "worker_id": item.worker_id, "project_id": item.project_id,
                     "client_ref": item.client_ref}
-            async with self.days.held(item.worker_id, item.work_date) as uow:
-                refused = await self.days.errors(uow, item.worker_id, item.work_date, item.hours, f"{at}/hours",
-                                                 client_ref=item.client_ref)
-                if refused:
-                    return _sync_refusal(item, refused)
+            refused, claim = await self.days.claim(item.worker_id, item.work_date, item.hours, f"{at}/hours",
+                                                   client_ref=item.client_ref)
+            if refused:
+                return _sync_refusal(item, refused)
+            assert claim is not None
+            async with self.days.writing(claim) as written:
                 status, entry = await self.systems.psa.create_time_entry(body)
+                written(entry.id, wrote=status == 201)
             return SyncResult(client_ref=item.client_ref, status="created" if status == 201 else "existing",
                               time_entry=entry)
         except DownstreamProblem as exc:
