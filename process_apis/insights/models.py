@@ -140,6 +140,8 @@ class ProjectMargin(msgspec.Struct, kw_only=True):
     planned_margin_pct: Decimal | None = None
     margin_variance_pct: Decimal | None = None
     attention: str | None = None
+    # Added in v1.3 (additive): revenue written off on the project (revenue v2), taken off unbilled revenue.
+    written_off: Decimal = Decimal(0)
 
 
 class MarginFigures(msgspec.Struct, kw_only=True):

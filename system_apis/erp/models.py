@@ -19,6 +19,7 @@ from contracts.canonical import (
     PostalAddress,
     Posting,
     RevenueMethod,
+    RevenueTerms,
     TaxLine,
     UnusedHoursRule,
 )
@@ -87,6 +88,7 @@ class ContractCreate(Checked, kw_only=True):
     billing_profile: BillingProfile = msgspec.field(default_factory=BillingProfile)
     total_value: Decimal | None = None
     billing_schedule: BillingScheduleCreate = msgspec.field(default_factory=BillingScheduleCreate)
+    revenue_terms: RevenueTerms = msgspec.field(default_factory=RevenueTerms)
 
     ranges = {"nte_amount": NON_NEGATIVE, "total_value": AMOUNT}
 
@@ -102,6 +104,7 @@ class ContractPatch(Checked, kw_only=True):
     billing_profile: BillingProfile | UnsetType = UNSET
     total_value: Decimal | UnsetType | None = UNSET
     billing_schedule: BillingScheduleCreate | UnsetType = UNSET
+    revenue_terms: RevenueTerms | UnsetType = UNSET
 
     ranges = {"nte_amount": NON_NEGATIVE, "total_value": AMOUNT}
 
