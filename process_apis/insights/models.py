@@ -145,6 +145,8 @@ class ProjectMargin(msgspec.Struct, kw_only=True):
     # billed part is inside billed_revenue already; ``cost`` and ``margin`` stay the cost of time.
     expense_cost: Decimal = Decimal(0)
     billed_expenses: Decimal = Decimal(0)
+    # Added in v1.3 (additive): revenue written off on the project (revenue v2), taken off unbilled revenue.
+    written_off: Decimal = Decimal(0)
 
 
 class MarginFigures(msgspec.Struct, kw_only=True):

@@ -227,6 +227,13 @@ def _invoice_key(invoice_id: str) -> int:
     return int(key[4:])
 
 
+def no_revenue_schedules() -> Unprocessable:
+    """project_revenue (installed) computes a project's revenue from its timesheets; it keeps no schedule lines to
+    read or post into, so revenue schedules are refused plainly rather than pretended."""
+    return Unprocessable("the Tryton connector does not support revenue schedules (Tryton keeps none in this module "
+                         "set): recognise revenue with the sandbox ERP", slug="not-supported")
+
+
 class TrytonErp(TrytonRecords):
     # legal entities, periods
 
@@ -721,10 +728,8 @@ class TrytonErp(TrytonRecords):
 
     async def list_revenue_schedules(self, *, contract_id: str | None, period: str | None, cursor: str | None,
                                      limit: int) -> Page[RevenueSchedule]:
-        return Page(items=[])  # Tryton keeps no revenue schedules in this module set
+        # An empty list would read as "nothing recognised yet" and plan every period as due: refuse instead.
+        raise no_revenue_schedules()
 
     async def create_revenue_schedule(self, schedule: RevenueScheduleCreate) -> tuple[RevenueSchedule, bool]:
-        # project_revenue (installed) computes a project's revenue from its timesheets; it keeps no schedule
-        # lines to post into, so recognition is refused plainly rather than pretended.
-        raise Unprocessable("this ERP (Tryton) keeps no revenue schedules: recognise revenue in the sandbox ERP",
-                            slug="not-supported")
+        raise no_revenue_schedules()
