@@ -291,6 +291,9 @@ class Contract(Entity, kw_only=True):
     # The most the contract may ever bill, in its currency (null: no cap beyond the NTE).
     total_value: Money | None = None
     billing_schedule: BillingSchedule = msgspec.field(default_factory=BillingSchedule)
+    # Additive (issue 19): the percent (0 to 100) added to the cost of a billable expense when it is invoiced;
+    # null bills expenses at cost (process_apis/expenses/billing.py rounds each line once).
+    expense_markup_percent: Decimal | None = None
     # Additive (issue 20): how its revenue is recognised; only a fixed fee has a choice.
     revenue_terms: RevenueTerms = msgspec.field(default_factory=RevenueTerms)
 
@@ -387,6 +390,9 @@ class Expense(Entity, kw_only=True):
     billable: bool = True
     receipt_ref: str | None = None
     state: ExpenseState
+    # Additive (issue 19): the id the expense was captured under (the expenses process API's ``exp_c...``), unique
+    # in the PSA: the key its write is idempotent by, and what reconciliation matches ERP postings with.
+    source_ref: str | None = None
 
 
 class Milestone(Entity, kw_only=True):

@@ -29,6 +29,7 @@ from contracts.canonical import (
     Contract,
     Invoice,
     Milestone,
+    Posting,
     Project,
     RateCard,
     TimeEntry,
@@ -351,6 +352,7 @@ class InsightsService:
             rate = _cost_rate(worker_of.get(entry.worker_id), entry.work_date)
             if rate is not None:
                 cost_by[entry.project_id][rate[1]] += entry.hours * rate[0]
+        expense_cost, billed_expenses = _expense_figures(postings, invoices)
         fx = self.settings.fx_rates_to_usd
         rows: list[ProjectMargin] = []
         for project in projects:
@@ -398,7 +400,9 @@ class InsightsService:
                 margin_pct=margin_pct,
                 unconverted_costs=_amounts(unconverted), cost_converted_from=sorted(converted_from),
                 nte_amount=nte, nte_consumed=consumed,
-                nte_burn_pct=burn, written_off=written))
+                nte_burn_pct=burn, written_off=written,
+                expense_cost=expense_cost.get(project.id, Decimal(0)).quantize(CENT),
+                billed_expenses=billed_expenses.get(project.id, Decimal(0)).quantize(CENT)))
         names = {u.id: u.name for u in units}
         by_unit: dict[str, list[ProjectMargin]] = defaultdict(list)
         for row in rows:
@@ -616,3 +620,24 @@ def _revenue_by_project(invoices: Sequence[Invoice], projects: Sequence[Project]
             elif sole is not None:
                 revenue[sole] += line.amount
     return revenue
+
+
+def _expense_figures(postings: Iterable[Posting], invoices: Iterable[Invoice]
+                     ) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """Per project: the net cost the ERP booked for expenses (a reversal nets its posting), and what issued
+    invoices billed for them (an expense line's source is the expense its posting names, so its project)."""
+    cost: dict[str, Decimal] = defaultdict(Decimal)
+    project_of: dict[str, str] = {}
+    for posting in postings:
+        if posting.source_type == "expense":
+            cost[posting.project_id] += posting.amount
+            project_of[posting.source_id] = posting.project_id
+    billed: dict[str, Decimal] = defaultdict(Decimal)
+    for invoice in invoices:
+        if invoice.state not in INVOICE_ISSUED:
+            continue
+        for line in invoice.lines:
+            owners = {project_of[s] for s in line.source_ids if s in project_of}
+            if line.source_type == "expense" and len(owners) == 1:
+                billed[owners.pop()] += line.amount
+    return cost, billed

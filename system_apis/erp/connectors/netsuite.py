@@ -185,7 +185,8 @@ SCHEMAS: dict[str, Schema] = {
         "billingSchedule": ("custrecord_psg_billing_schedule", "sublist:schedule"),
         **_custom("custrecord", ("description", "currency", "billingMethod", "nteAmountMinor", "startDate", "endDate",
                                  "contractStatus", "rateScheduleCode", "invoiceFrequency", "paymentTerms",
-                                 "scheduledAmountMinor", "contractValueMinor", "retainerHours", "unusedHoursPolicy"),
+                                 "scheduledAmountMinor", "contractValueMinor", "retainerHours", "unusedHoursPolicy",
+                                 "expenseMarkupPct"),
                   numbers=("retainerHours",)),
         "revision": ("custrecord_psg_revision", "int")}),
     "customrecord_psg_project_dimension": Schema("custrecord", {

@@ -108,7 +108,8 @@ CONTRACT_FIELDS = {"contractNumber": "/id", "customerId": "/customer_id", "subsi
                    "billingSchedule": "/billing_schedule/lines", "retainerHours": "/billing_schedule/hours_allowance",
                    "unusedHoursPolicy": "/billing_schedule/unused_hours",
                    "revenueRecognitionMethod": "/revenue_terms/fixed_fee_method",
-                   "budgetedCostMinor": "/revenue_terms/budget_cost"}
+                   "budgetedCostMinor": "/revenue_terms/budget_cost",
+                   "expenseMarkupPct": "/expense_markup_percent"}
 DIMENSION_FIELDS = {"dimensionCode": "/code", "projectCode": "/project_id", "subsidiaryCode": "/legal_entity_id"}
 POSTING_FIELDS = {"sourceDocumentType": "/source_type", "sourceDocumentId": "/source_id",
                   "projectCode": "/project_id", "contractNumber": "/contract_id", "subsidiaryCode": "/legal_entity_id",
@@ -311,6 +312,7 @@ def contract_from_vendor(body: dict[str, Any], keys: ErpKeys) -> Contract:
         total_value=from_minor(body["contractValueMinor"], currency)
         if body.get("contractValueMinor") is not None else None,
         billing_schedule=schedule_from_vendor(body, model),
+        expense_markup_percent=Decimal(body["expenseMarkupPct"]) if body.get("expenseMarkupPct") is not None else None,
         revenue_terms=RevenueTerms(
             fixed_fee_method=REVENUE_RECOGNITION[body.get("revenueRecognitionMethod") or "STRAIGHT_LINE"],
             budget_cost=from_minor(body["budgetedCostMinor"], currency)
@@ -344,6 +346,8 @@ def contract_terms_to_vendor(values: dict[str, Any], currency: str) -> dict[str,
             body["currency"] = value
         elif name == "total_value":
             body["contractValueMinor"] = None if value is None else to_minor(value, currency, "/total_value")
+        elif name == "expense_markup_percent":
+            body["expenseMarkupPct"] = None if value is None else decimal_text(value)
         elif name == "revenue_terms":
             terms: RevenueTerms = value
             body["revenueRecognitionMethod"] = REVENUE_RECOGNITION_VENDOR[terms.fixed_fee_method]

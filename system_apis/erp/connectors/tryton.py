@@ -124,6 +124,16 @@ def customer_from_row(row: dict[str, Any], system: str = "erp") -> Customer:
                     tax_jurisdiction=row.get("psgw_tax_region") or "")
 
 
+def refuse_expense_markup(markup: object) -> None:
+    """Tryton's contract (psgw.contract) has no markup on expenses, and Tryton's project modules no expenses:
+    a markup is refused, never silently dropped (expenses are billed in the sandbox ERP only)."""
+    if markup is not None:
+        raise Unprocessable(
+            "this ERP (Tryton) has no expenses and keeps no expense markup: leave expense_markup_percent out",
+            slug="not-supported",
+            errors=[FieldError(pointer="/expense_markup_percent", detail="not supported on Tryton")])
+
+
 def contract_from_row(row: dict[str, Any], system: str = "erp", lines: Iterable[dict[str, Any]] = ()) -> Contract:
     retainer = row["billing_model"] == "retainer"
     return Contract(
@@ -380,6 +390,7 @@ class TrytonErp(TrytonRecords):
         return out
 
     async def upsert_contract(self, data: ContractCreate, idempotency_key: str | None) -> tuple[Contract, bool]:
+        refuse_expense_markup(data.expense_markup_percent)
         number = reference("contract", data.id, "/id") if data.id is not None else None
         if number is not None and (existing := await self.id_of("psgw.contract", [("number", "=", number)])):
             return await self._contract_by_id(existing), False
@@ -398,6 +409,7 @@ class TrytonErp(TrytonRecords):
         return await self._contract_by_id(created), True
 
     async def update_contract(self, contract_id: str, changes: dict[str, object]) -> Contract:
+        refuse_expense_markup(changes.pop("expense_markup_percent", None))
         row = await self._contract_row(contract_id)
         values = await self._contract_values(dict(changes), row.get("schedule_lines") or [])
         values["revision"] = (row.get("revision") or 1) + 1  # every amendment is a new revision
