@@ -46,6 +46,9 @@ InvoiceLineSource = Literal["time_entry", "expense", "milestone", "fixed_fee", "
 ExpenseReasonCode = Literal["OVER_CATEGORY_LIMIT", "OVER_PER_DIEM", "CATEGORY_NOT_BILLABLE", "PROJECT_NOT_ACTIVE"]
 # What a retainer's hours allowance does when a period leaves some unused (README, "Billing policies").
 UnusedHoursRule = Literal["expire", "carry_forward"]
+# How a fixed fee's revenue is recognised (README.md, "Revenue and contract changes"): evenly over the term, or by
+# percent complete, cost to cost (cost of approved time at HR cost rates over the budgeted cost).
+FixedFeeRecognition = Literal["straight_line", "percent_complete"]
 
 # Allowed time entry transitions; corrections of approved/posted time create a new version instead.
 TIME_ENTRY_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -252,6 +255,14 @@ class ScheduleLine(msgspec.Struct, kw_only=True):
         return f"{self.date:%Y-%m}" if self.date is not None else None
 
 
+class RevenueTerms(msgspec.Struct, kw_only=True):
+    """A fixed fee's recognition method; ``budget_cost`` (contract currency) is what percent complete measures the
+    cost of approved time against, and is required for it."""
+
+    fixed_fee_method: FixedFeeRecognition = "straight_line"
+    budget_cost: Money | None = None
+
+
 class BillingSchedule(msgspec.Struct, kw_only=True):
     """What invoicing may bill, by billing model. Fixed fee: ``lines``. Retainer: ``period_fee`` each period of
     the term, covering up to ``hours_allowance`` hours (time beyond it is billed as overage at the rate card);
@@ -280,6 +291,11 @@ class Contract(Entity, kw_only=True):
     # The most the contract may ever bill, in its currency (null: no cap beyond the NTE).
     total_value: Money | None = None
     billing_schedule: BillingSchedule = msgspec.field(default_factory=BillingSchedule)
+    # Additive (issue 19): the percent (0 to 100) added to the cost of a billable expense when it is invoiced;
+    # null bills expenses at cost (process_apis/expenses/billing.py rounds each line once).
+    expense_markup_percent: Decimal | None = None
+    # Additive (issue 20): how its revenue is recognised; only a fixed fee has a choice.
+    revenue_terms: RevenueTerms = msgspec.field(default_factory=RevenueTerms)
 
 
 class Task(Entity, kw_only=True):
@@ -374,6 +390,9 @@ class Expense(Entity, kw_only=True):
     billable: bool = True
     receipt_ref: str | None = None
     state: ExpenseState
+    # Additive (issue 19): the id the expense was captured under (the expenses process API's ``exp_c...``), unique
+    # in the PSA: the key its write is idempotent by, and what reconciliation matches ERP postings with.
+    source_ref: str | None = None
 
 
 class Milestone(Entity, kw_only=True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -172,3 +172,17 @@ class ProcessExpense(msgspec.Struct, kw_only=True):
 class ProcessExpensePage(msgspec.Struct, kw_only=True):
     items: list[ProcessExpense]
     next_cursor: str | None = None
+
+
+EXPENSE_SYNCS = "/process/expenses/v1/expense-syncs"
+
+
+class ProcessExpenseSyncResult(msgspec.Struct, kw_only=True):
+    client_ref: str
+    status: Literal["created", "existing", "error"]
+    expense: ProcessExpense | None = None
+    problem: dict[str, Any] | None = None
+
+
+class ProcessExpenseSyncResponse(msgspec.Struct, kw_only=True):
+    items: list[ProcessExpenseSyncResult]

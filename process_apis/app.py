@@ -14,7 +14,7 @@ from process_apis.invoicing.routes import InvoicingV1
 from process_apis.metrics import refresh_business_metrics
 from process_apis.provisioning.routes import ProvisioningV1
 from process_apis.reconciliation.routes import ReconciliationV1
-from process_apis.revenue.routes import RevenueV1
+from process_apis.revenue.routes import RevenueV1, RevenueV2
 from process_apis.services import start_services, stop_services
 from process_apis.settings import ProcessSettings
 from process_apis.staffing.routes import StaffingV1
@@ -40,7 +40,7 @@ def create_app(settings: ProcessSettings) -> Litestar:
         service=SERVICE,
         settings=settings,
         route_handlers=[StaffingV1, BillingV1, TimesheetsV1, ExceptionsV1, ProvisioningV1, InvoicingV1,
-                        ReconciliationV1, EventsV1, InsightsV1, RevenueV1, ExpensesV1],
+                        ReconciliationV1, EventsV1, InsightsV1, RevenueV1, RevenueV2, ExpensesV1],
         downstreams=lambda: {"gateway": gateway_downstream(settings)},
         on_startup=[start],
         on_shutdown=[stop],

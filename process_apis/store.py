@@ -452,6 +452,24 @@ revenue_recognitions = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# Revenue a contract will not earn (revenue/v2 write-offs): inputs to its schedule and to the project margin.
+# One row per Idempotency-Key and contract, so a repeated request records nothing new.
+revenue_write_offs = sa.Table(
+    "process_revenue_write_offs", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("contract_id", sa.String(64), nullable=False, index=True),
+    sa.Column("project_id", sa.String(64), nullable=False, index=True),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("recorded_by", sa.String(200), nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=False),
+    sa.Column("request_digest", sa.String(64), nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("contract_id", "idempotency_key", name="uq_process_revenue_write_offs_key"),
+)
+
 # The Idempotency-Key records of the tier's keyed writes (approvals, correction requests, provisionings), kept by
 # runtime/idempotency.py: each names what its key recorded (process_apis/idempotency.py).
 idempotency_records = record_table("process_idempotency", metadata)

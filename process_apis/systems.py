@@ -21,6 +21,7 @@ from contracts.canonical import (
     Contract,
     CreditNote,
     Customer,
+    Expense,
     Invoice,
     LegalEntity,
     Milestone,
@@ -178,6 +179,13 @@ class Psa:
         response = await self.gateway.request("POST", f"{PSA}/time-entries", json=body,
                                               idempotency_key=idempotency_key)
         return response.status_code, _decode(response, TimeEntry)
+
+    async def expenses(self, **filters: Any) -> list[Expense]:
+        return await all_pages(self.gateway, f"{PSA}/expenses", Expense, _params(filters))
+
+    async def create_expense(self, body: Mapping[str, Any], idempotency_key: str) -> Expense:
+        response = await self.gateway.request("POST", f"{PSA}/expenses", json=body, idempotency_key=idempotency_key)
+        return _decode(response, Expense)
 
     async def update_time_entry(self, time_entry_id: str, changes: Mapping[str, Any]) -> TimeEntry:
         response = await self.gateway.request("PATCH", f"{PSA}/time-entries/{segment(time_entry_id)}", json=changes)

@@ -144,7 +144,8 @@ def seed(store: DocumentStore, firm: Firm) -> None:
             "Invoice_Frequency__c": "Milestone" if c.billing_model == "milestone" else "Monthly",
             "Payment_Terms__c": "Net 30", "Scheduled_Amount__c": money(c.scheduled_amount),
             "Contract_Value__c": money(c.total_value), "Retainer_Hours__c": money(c.retainer_hours),
-            "Unused_Hours_Policy__c": UNUSED_HOURS_POLICIES[c.unused_hours], "LastModifiedDate": created,
+            "Unused_Hours_Policy__c": UNUSED_HOURS_POLICIES[c.unused_hours],
+            "Expense_Markup__c": money(c.expense_markup), "LastModifiedDate": created,
             "SystemModstamp": created,
         }))
         for line_no, (period, amount, percent) in enumerate(c.schedule, start=1):

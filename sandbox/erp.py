@@ -77,7 +77,8 @@ CENT = Decimal("0.01")
 # Changing any of these on a contract is an amendment: the ERP bumps its revision.
 COMMERCIAL_TERMS = {"billingMethod", "nteAmountMinor", "startDate", "endDate", "rateScheduleCode",
                     "invoiceFrequency", "paymentTerms", "scheduledAmountMinor", "currency", "contractValueMinor",
-                    "billingSchedule", "retainerHours", "unusedHoursPolicy"}
+                    "billingSchedule", "retainerHours", "unusedHoursPolicy", "revenueRecognitionMethod",
+                    "budgetedCostMinor", "expenseMarkupPct"}
 UNUSED_HOURS_POLICIES = {"expire": "EXPIRE", "carry_forward": "CARRY_FORWARD"}
 
 
@@ -170,6 +171,7 @@ def contract_terms(contract: demo.Contract) -> dict[str, Any]:
             for n, (period, amount, percent) in enumerate(contract.schedule)],
         "retainerHours": None if contract.retainer_hours is None else str(contract.retainer_hours),
         "unusedHoursPolicy": UNUSED_HOURS_POLICIES[contract.unused_hours],
+        "expenseMarkupPct": None if contract.expense_markup is None else str(contract.expense_markup),
     }
 
 
@@ -458,7 +460,9 @@ def create_customer(store: DocumentStore, body: dict[str, Any], key: str | None)
 CONTRACT_FIELDS = {"contractNumber", "customerId", "subsidiaryCode", "description", "currency", "billingMethod",
                    "nteAmountMinor", "startDate", "endDate", "contractStatus", "rateScheduleCode",
                    "invoiceFrequency", "paymentTerms", "scheduledAmountMinor", "contractValueMinor",
-                   "billingSchedule", "retainerHours", "unusedHoursPolicy"}
+                   "billingSchedule", "retainerHours", "unusedHoursPolicy", "revenueRecognitionMethod",
+                   "budgetedCostMinor", "expenseMarkupPct"}
+REVENUE_RECOGNITION_METHODS = {"STRAIGHT_LINE", "PERCENT_COMPLETE"}
 SCHEDULE_LINE_FIELDS = {"lineNo", "periodName", "billingDate", "amountMinor", "percentComplete", "memo"}
 
 
@@ -480,11 +484,15 @@ def _check_contract(store: DocumentStore, body: dict[str, Any], creating: bool) 
     check.minor_units("nteAmountMinor")
     check.minor_units("scheduledAmountMinor")
     check.minor_units("contractValueMinor")
+    check.minor_units("budgetedCostMinor")
+    check.choice("revenueRecognitionMethod", REVENUE_RECOGNITION_METHODS)
     check.date("startDate")
     check.date("endDate")
     check.choice("unusedHoursPolicy", set(UNUSED_HOURS_POLICIES.values()))
     if body.get("retainerHours") is not None:
         check.quantity("retainerHours")
+    if body.get("expenseMarkupPct") is not None:
+        check.quantity("expenseMarkupPct")
     _check_schedule(check, body)
     if "paymentTerms" in body and (not isinstance(body["paymentTerms"], str)
                                    or not body["paymentTerms"].startswith("NET")
@@ -548,7 +556,8 @@ def create_contract(store: DocumentStore, body: dict[str, Any], key: str | None)
     contract = {"internalId": internal_id, "nteAmountMinor": None, "endDate": None, "contractStatus": "DRAFT",
                 "revision": 1, "rateScheduleCode": None, "invoiceFrequency": "MONTHLY", "paymentTerms": "NET30",
                 "scheduledAmountMinor": None, "contractValueMinor": None, "billingSchedule": [],
-                "retainerHours": None, "unusedHoursPolicy": "EXPIRE", **body}
+                "retainerHours": None, "unusedHoursPolicy": "EXPIRE", "revenueRecognitionMethod": "STRAIGHT_LINE",
+                "budgetedCostMinor": None, "expenseMarkupPct": None, **body}
     contract.setdefault("contractNumber", f"SOW-{store.next_number('contractNumber')}")
     _check_contract_dates(contract)
     store.put("contract", str(internal_id), contract)

@@ -95,6 +95,8 @@ class Contract:
     schedule: list[tuple[str, Decimal, Decimal | None]] = field(default_factory=list)
     retainer_hours: Decimal | None = None
     unused_hours: str = "expire"
+    # The percent added to billable expenses when invoiced (None: at cost).
+    expense_markup: Decimal | None = None
 
 
 @dataclass
@@ -298,6 +300,8 @@ def build(today: dt.date | None = None, seed: int = SEED) -> Firm:
                             currency, model, start, end, status, nte, rate_card, None, opportunity,
                             # the deal is the contract's value; time and materials are capped by the NTE alone
                             total_value=nte if model == "time_and_materials" else amount)
+        if index == 5:  # SOW-2006 bills its expenses with a markup (the others at cost)
+            contract.expense_markup = Decimal("12.5")
         months = months_of(start, end)
         if model == "fixed_fee":
             contract.schedule = even_instalments(amount, months)

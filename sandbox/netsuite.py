@@ -123,7 +123,7 @@ SCHEMAS: dict[str, tuple[str, Schema]] = {
         **{field: Schema("custrecord", {}, numbers=("retainerHours",)).name(field) for field in (
             "description", "currency", "billingMethod", "nteAmountMinor", "startDate", "endDate", "contractStatus",
             "rateScheduleCode", "invoiceFrequency", "paymentTerms", "scheduledAmountMinor", "contractValueMinor",
-            "retainerHours", "unusedHoursPolicy", "revision")}})),
+            "retainerHours", "unusedHoursPolicy", "revision", "expenseMarkupPct")}})),
     "customrecord_psg_project_dimension": ("dimension", Schema("custrecord", {
         "internalId": ("id", "id"), "dimensionCode": ("name", ""), "subsidiaryCode": ("custrecord_psg_subsidiary",
             "sub"),

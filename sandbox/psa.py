@@ -14,6 +14,7 @@ statuses with a result per item.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from litestar import Litestar, Request, delete, get, patch, post
@@ -124,7 +125,7 @@ def seed(store: DocumentStore, firm: Firm) -> None:
             "expenseId": 420001 + index, "expenseNumber": e.number, "resourceId": resource_ids[e.worker],
             "projectId": project_ids[e.project], "date": e.expense_date.isoformat(), "amount": str(e.amount),
             "currency": e.currency, "category": e.category.title(), "isBillable": e.billable,
-            "receiptRef": e.receipt, "status": TIMECARD_STATUSES[e.state],
+            "receiptRef": e.receipt, "status": TIMECARD_STATUSES[e.state], "externalRef": None,
         })
         for index, e in enumerate(firm.expenses)
     ])
@@ -555,6 +556,57 @@ def _instant(value: str | None, field: str) -> str | None:
     return stamp(moment)
 
 
+# --- expenses ---------------------------------------------------------------------------------------------------
+
+EXPENSE_INPUT = {"resourceId", "projectId", "date", "amount", "currency", "category", "isBillable", "receiptRef",
+                 "status", "externalRef"}
+EXPENSE_WRITABLE_STATUSES = {"Submitted", "Approved", "Posted"}
+
+
+def create_expense(store: DocumentStore, body: dict[str, Any]) -> tuple[int, Any]:
+    """An expense captured elsewhere (the integration's expense process), unique by the caller's ``externalRef``:
+    a second one with the same reference is a 409 naming the first, like a timecard's."""
+    ref = body.get("externalRef")
+    if isinstance(ref, str) and (existing := _exists(store, "expense", "externalRef", ref)) is not None:
+        raise error(409, "DUPLICATE_EXTERNAL_REF", f"an expense with externalRef {ref!r} exists",
+                    existingExpenseId=existing["expenseId"])
+    problems: dict[str, str] = {field: "unknown or read-only field" for field in sorted(set(body) - EXPENSE_INPUT)}
+    if not isinstance(body.get("resourceId"), int) or store.get("resource", str(body["resourceId"])) is None:
+        problems["resourceId"] = "no such resource"
+    if not isinstance(body.get("projectId"), int) or store.get("project", str(body["projectId"])) is None:
+        problems["projectId"] = "no such project"
+    _check_date(body, "date", problems, required=True)
+    raw = body.get("amount")
+    try:
+        amount = Decimal(raw) if isinstance(raw, str) else None
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or amount <= 0:
+        problems["amount"] = "must be a positive decimal number as a string"
+    if not isinstance(body.get("currency"), str) or len(body["currency"]) != 3:
+        problems["currency"] = "must be an ISO 4217 code"
+    if not isinstance(body.get("category"), str) or not 1 <= len(body["category"]) <= 40:
+        problems["category"] = "must be text of 1..40 characters"
+    if "isBillable" in body and not isinstance(body["isBillable"], bool):
+        problems["isBillable"] = "must be true or false"
+    if body.get("status", "Submitted") not in EXPENSE_WRITABLE_STATUSES:
+        problems["status"] = f"must be one of {', '.join(sorted(EXPENSE_WRITABLE_STATUSES))}"
+    if not isinstance(ref, str) or not 1 <= len(ref) <= 200:
+        problems["externalRef"] = "is required: text of 1..200 characters"
+    if problems:
+        raise error(400, "VALIDATION_FAILED", "the expense is invalid", problems)
+    expense_id = store.next_number("expenseId")
+    expense = {
+        "expenseId": expense_id, "expenseNumber": f"EX-W{store.next_number('expenseNumber')}",
+        "resourceId": body["resourceId"], "projectId": body["projectId"], "date": body["date"],
+        "amount": body["amount"], "currency": body["currency"], "category": body["category"],
+        "isBillable": body.get("isBillable", True), "receiptRef": body.get("receiptRef"),
+        "status": body.get("status", "Submitted"), "externalRef": ref,
+    }
+    store.put("expense", str(expense_id), expense)
+    return 201, expense
+
+
 def _day(value: str | None, field: str) -> str | None:
     if value is not None and parse_date(value) is None:
         raise error(400, "VALIDATION_FAILED", f"{field} is not a date", {field: "must be a date (YYYY-MM-DD)"})
@@ -701,10 +753,16 @@ def create_app(store: DocumentStore) -> Litestar:
     @get("/api/v3/expenses")
     async def list_expenses(page: FromQuery[int] = 1, pageSize: FromQuery[int] = 50,
                             resourceId: FromQuery[int | None] = None,
-                            projectId: FromQuery[int | None] = None, status: FromQuery[str | None] = None) -> dict[str,
-                                                                                                                   Any]:
+                            projectId: FromQuery[int | None] = None, status: FromQuery[str | None] = None,
+                            externalRef: FromQuery[str | None] = None) -> dict[str, Any]:
         return await paged("expense", page, pageSize, {"resourceId": resourceId, "projectId": projectId,
-                                                        "status": status})
+                                                        "status": status, "externalRef": externalRef})
+
+    @post("/api/v3/expenses")
+    async def post_expense(request: Request[Any, Any, Any]) -> Response[Any]:
+        body = await json_object(request, invalid)
+        status, created = await store.call(store.transaction, create_expense, store, body)
+        return Response(created, status_code=status)
 
     @get("/api/v3/milestones")
     async def list_milestones(page: FromQuery[int] = 1, pageSize: FromQuery[int] = 50,
@@ -727,7 +785,8 @@ def create_app(store: DocumentStore) -> Litestar:
         [list_resources, list_projects, get_project, post_project, patch_project, list_project_tasks, post_task,
          list_tasks, list_assignments, get_assignment, post_assignment, patch_assignment, list_timecards,
          get_timecard, post_timecard, patch_timecard, delete_one_timecard, post_timecard_status,
-         post_timecard_lookup, post_timecard_status_batch, post_timecard_version, list_expenses, list_milestones,
+         post_timecard_lookup, post_timecard_status_batch, post_timecard_version, list_expenses, post_expense,
+         list_milestones,
          get_milestone, post_milestone_status],
         exception_handlers={HTTPException: vendor_error, VendorError: vendor_error_response},
         openapi_config=None,

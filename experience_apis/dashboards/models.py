@@ -115,6 +115,9 @@ class MarginRow(msgspec.Struct, kw_only=True):
     planned_margin_pct: Decimal | None = None
     margin_variance_pct: Decimal | None = None
     attention: str | None = None
+    # Added in v1.3 (additive, issue 19): the project's expenses, booked cost and billed (inside billed_revenue).
+    expense_cost: Decimal = Decimal(0)
+    billed_expenses: Decimal = Decimal(0)
 
 
 class MarginFigures(msgspec.Struct, kw_only=True):

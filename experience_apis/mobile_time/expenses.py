@@ -3,7 +3,8 @@
 The consultant is the token's subject: an expense is always captured for them and they only ever see their own.
 A phone capturing offline sends each expense with its own Idempotency-Key and resends it until answered: the
 key is namespaced by the worker (:func:`worker_key`), so a resend is the first expense and two phones never
-collide on one key.
+collide on one key. On v3 it can sync its offline expenses in one batch (``/me/expense-syncs``): one result per item, a
+bad item fails alone, and each item's client_ref (namespaced the same way) makes a re-sent batch harmless.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Response, get, post
@@ -20,7 +21,13 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter, RequestBody
 
 from experience_apis.people import worker_of
-from experience_apis.process_calls import EXPENSES, ProcessExpense, ProcessExpensePage
+from experience_apis.process_calls import (
+    EXPENSE_SYNCS,
+    EXPENSES,
+    ProcessExpense,
+    ProcessExpensePage,
+    ProcessExpenseSyncResponse,
+)
 from runtime.params import IdempotencyKey
 from runtime.tokens import Principal
 
@@ -40,6 +47,36 @@ class NewMyExpense(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     billable: bool = True
     receipt_ref: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     description: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class MyExpenseSyncItem(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One offline expense; loosely typed so that the process tier checks each item on its own."""
+
+    client_ref: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    project_id: str | None = None
+    category: str | None = None
+    amount: str | None = None
+    currency: str | None = None
+    expense_date: str | None = None
+    country: str | None = None
+    billable: bool = True
+    receipt_ref: str | None = None
+    description: str = ""
+
+
+class MyExpenseSyncRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    items: Annotated[list[MyExpenseSyncItem], msgspec.Meta(min_length=1, max_length=100)]
+
+
+class MyExpenseSyncResult(msgspec.Struct, kw_only=True):
+    client_ref: str
+    status: Literal["created", "existing", "error"]
+    expense: ProcessExpense | None = None
+    problem: dict[str, Any] | None = None
+
+
+class MyExpenseSyncResponse(msgspec.Struct, kw_only=True):
+    items: list[MyExpenseSyncResult]
 
 
 class MobileExpensesV2(Controller):
@@ -79,3 +116,22 @@ class MobileExpensesV3(MobileExpensesV2):
     """v3 captures and lists expenses exactly as v2 does (v3 changed only the time work types)."""
 
     path = "/experience/mobile-time/v3"
+
+    @post("/me/expense-syncs", operation_id="syncMyExpenses", status_code=200)
+    async def sync(
+        self, state: State, principal: NamedDependency[Principal], data: RequestBody[MyExpenseSyncRequest]
+    ) -> MyExpenseSyncResponse:
+        worker_id = worker_of(principal)
+        items = [
+            {**msgspec.to_builtins(item), "client_ref": worker_key(worker_id, item.client_ref), "worker_id": worker_id}
+            for item in data.items
+        ]
+        reply = await state.downstreams["gateway"].request("POST", EXPENSE_SYNCS, json={"items": items})
+        results = msgspec.json.decode(reply.content, type=ProcessExpenseSyncResponse).items
+        # The process tier answers in the batch's order; the phone reads its own client_refs back.
+        return MyExpenseSyncResponse(
+            items=[
+                MyExpenseSyncResult(client_ref=item.client_ref, status=r.status, expense=r.expense, problem=r.problem)
+                for item, r in zip(data.items, results, strict=True)
+            ]
+        )

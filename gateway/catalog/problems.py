@@ -100,6 +100,13 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "not-supported": ProblemType(422, "Unprocessable content",
                                  "This backend has no such concept (for example revenue schedules on Tryton); "
                                  "the detail says where it is supported."),
+    "write-off-exceeds-recognisable": ProblemType(422, "Unprocessable content",
+                                                  "The write-off is more than the contract's schedule has left to "
+                                                  "recognise; `errors` says the most it may be."),
+    "percent-complete-unmeasurable": ProblemType(422, "Unprocessable content",
+                                                 "A percent-complete contract's progress cannot be measured: no "
+                                                 "budgeted cost, a worker without an HR cost rate on a posted day, "
+                                                 "or a cost currency without a planning rate."),
     # Tax and e-invoicing (README, "Tax and e-invoicing").
     "no-e-invoice": ProblemType(404, "Not found", "The invoice has no e-invoice yet: it is rendered when the "
                                 "invoice is posted."),

@@ -8,7 +8,15 @@ from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
 
-from process_apis.expenses.models import ExpenseDecision, ExpensePage, ExpenseRecord, ExpenseState, NewExpense
+from process_apis.expenses.models import (
+    ExpenseDecision,
+    ExpensePage,
+    ExpenseRecord,
+    ExpenseState,
+    ExpenseSyncRequest,
+    ExpenseSyncResponse,
+    NewExpense,
+)
 from runtime.params import IdempotencyKey, Limit
 
 
@@ -53,3 +61,7 @@ class ExpensesV1(Controller):
         data: RequestBody[ExpenseDecision],
     ) -> ExpenseRecord:
         return await state.services.expenses.decide(expense_id, data)
+
+    @post("/expense-syncs", operation_id="syncExpenses", status_code=200)
+    async def sync(self, state: State, data: RequestBody[ExpenseSyncRequest]) -> ExpenseSyncResponse:
+        return ExpenseSyncResponse(items=await state.services.expenses.sync(data))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import uuid
 from collections.abc import Mapping
 from decimal import Decimal
@@ -20,7 +21,16 @@ import msgspec
 import sqlalchemy as sa
 
 from contracts.canonical import decimal_text
-from process_apis.expenses.models import ExpenseDecision, ExpensePage, ExpenseRecord, ExpenseState, NewExpense
+from process_apis.expenses.models import (
+    ExpenseDecision,
+    ExpensePage,
+    ExpenseRecord,
+    ExpenseState,
+    ExpenseSyncItem,
+    ExpenseSyncRequest,
+    ExpenseSyncResult,
+    NewExpense,
+)
 from process_apis.expenses.policy import CATEGORIES, RECEIPT_THRESHOLD, ExpenseFacts, evaluate, holds
 from process_apis.expenses.store import expenses
 from process_apis.jobs import JobRunner, enqueue_job
@@ -28,10 +38,11 @@ from process_apis.store import invoice_sources
 from process_apis.systems import Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.downstream import found_or_none
-from runtime.problems import BadRequest, Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from runtime.problems import BadRequest, Conflict, FieldError, Forbidden, NotFound, ProblemError, Unprocessable
 from runtime.storage import utcnow
 
 POST_JOB: Final = "expense.post"
+PSA_JOB: Final = "expense.psa"
 MAX_AMOUNT: Final = Decimal("100000.00")
 OLDEST_DAYS: Final = 365
 
@@ -44,6 +55,10 @@ def invalid(pointer: str, detail: str) -> Unprocessable:
 
 def posting_key(expense_id: str) -> str:
     return f"expense-posting:{expense_id}"
+
+
+def psa_key(expense_id: str) -> str:
+    return f"expense-psa:{expense_id}"
 
 
 def check_input(data: NewExpense, today: dt.date) -> None:
@@ -60,6 +75,36 @@ def check_input(data: NewExpense, today: dt.date) -> None:
         raise invalid("/expense_date", f"must be within the last {OLDEST_DAYS} days and not in the future")
     if amount > RECEIPT_THRESHOLD and data.receipt_ref is None:
         raise invalid("/receipt_ref", f"a receipt is required above {RECEIPT_THRESHOLD}")
+
+
+def sync_key(client_ref: str) -> str:
+    """The Idempotency-Key a batch item is captured under: its client_ref, apart from single captures' keys."""
+    return f"sync:{client_ref}"
+
+
+_MISSING = re.compile(r"missing required field `(\w+)`")
+_AT = re.compile(r"at `\$\.(\w+)`")
+
+
+def item_fields(item: ExpenseSyncItem) -> NewExpense:
+    """A batch item as a capture request; a field of the wrong shape is a 422 naming it."""
+    fields = {k: v for k, v in msgspec.structs.asdict(item).items() if k != "client_ref" and v is not None}
+    try:
+        return msgspec.convert(fields, NewExpense, strict=False)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        match = _MISSING.search(text) or _AT.search(text)
+        if match is None:
+            raise Unprocessable(text, slug="validation-failed", errors=[FieldError(pointer="", detail=text)]) from None
+        raise invalid(f"/{match.group(1)}", text) from None
+
+
+def item_problem(exc: ProblemError, index: int) -> dict[str, Any]:
+    """The item's problem, its pointers into the batch (``/items/<index>/...``)."""
+    problem = exc.to_problem().to_dict()
+    if problem.get("errors"):
+        problem["errors"] = [{**e, "pointer": f"/items/{index}{e['pointer']}"} for e in problem["errors"]]
+    return problem
 
 
 def record(row: Any, invoice_id: str | None = None) -> ExpenseRecord:
@@ -81,6 +126,7 @@ def record(row: Any, invoice_id: str | None = None) -> ExpenseRecord:
         approver_id=row.approver_id,
         decision_reason=row.decision_reason,
         erp_posting_id=row.erp_posting_id,
+        psa_expense_id=row.psa_expense_id,
         invoice_id=invoice_id,
         created_at=row.created_at,
     )
@@ -92,6 +138,7 @@ class ExpenseService:
         self.db = uow.db
         self.systems = systems
         jobs.handle(POST_JOB, self._post)
+        jobs.handle(PSA_JOB, self._write_to_psa)
 
     async def capture(self, data: NewExpense, idempotency_key: str | None) -> tuple[bool, ExpenseRecord]:
         digest = hashlib.sha256(msgspec.json.encode(data)).hexdigest()
@@ -150,6 +197,22 @@ class ExpenseService:
             assert replay is not None
             return False, replay
         return True, await self.get(str(values["id"]))
+
+    async def sync(self, batch: ExpenseSyncRequest) -> list[ExpenseSyncResult]:
+        """Capture an offline batch: one result per item, in order. A bad item (or one a dependency could not
+        answer) is an ``error`` with its problem and the rest go on; a re-sent item is ``existing``, never a
+        second expense (its client_ref is its Idempotency-Key)."""
+        results = []
+        for index, item in enumerate(batch.items):
+            try:
+                created, expense = await self.capture(item_fields(item), sync_key(item.client_ref))
+            except ProblemError as exc:
+                results.append(ExpenseSyncResult(client_ref=item.client_ref, status="error",
+                                                 problem=item_problem(exc, index)))
+                continue
+            results.append(ExpenseSyncResult(client_ref=item.client_ref, status="created" if created else "existing",
+                                             expense=expense))
+        return results
 
     async def _by_key(self, key: str, digest: str) -> ExpenseRecord | None:
         async with self.db.read() as conn:
@@ -212,10 +275,37 @@ class ExpenseService:
             posting_key(row.id),
         )
         async with self.uow() as uow:
-            await uow.conn.execute(
+            changed = await uow.conn.execute(
                 expenses.update()
                 .where(expenses.c.id == row.id, expenses.c.state == "approved")
                 .values(state="posted", erp_posting_id=posting.id, updated_at=utcnow())
+            )
+            if changed.rowcount == 1:  # booked: the PSA is to hold it too, written by its own retried job
+                await enqueue_job(self.db, uow.conn, PSA_JOB, psa_key(row.id), {"expense_id": row.id})
+
+    async def _write_to_psa(self, payload: Mapping[str, Any]) -> None:
+        """The PSA write job: the posted expense in the PSA, as posted, once (its id there is the source_ref the
+        PSA keeps unique, and the call's Idempotency-Key derives from it), so the PSA and the ERP agree."""
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(expenses).where(expenses.c.id == payload["expense_id"]))).one()
+        written = await self.systems.psa.create_expense(
+            {
+                "source_ref": row.id,
+                "worker_id": row.worker_id,
+                "project_id": row.project_id,
+                "expense_date": row.expense_date.isoformat(),
+                "amount": decimal_text(row.amount),
+                "currency": row.currency,
+                "category": row.category,
+                "billable": row.billable,
+                "receipt_ref": row.receipt_ref,
+                "state": "posted",
+            },
+            psa_key(row.id),
+        )
+        async with self.uow() as uow:
+            await uow.conn.execute(
+                expenses.update().where(expenses.c.id == row.id).values(psa_expense_id=written.id, updated_at=utcnow())
             )
 
     async def _invoice_of(self, expense_id: str) -> str | None:

@@ -32,6 +32,8 @@ expenses = sa.Table(
     sa.Column("decision_reason", sa.Text, nullable=True),
     sa.Column("erp_posting_id", sa.String(64), nullable=True),
     sa.Column("invoice_id", sa.String(64), nullable=True),
+    # The PSA's record of the expense once written there (README, "Expenses": the PSA holds what the ERP books).
+    sa.Column("psa_expense_id", sa.String(64), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Index("process_expenses_project_state", "project_id", "state", "expense_date"),

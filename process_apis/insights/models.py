@@ -140,6 +140,13 @@ class ProjectMargin(msgspec.Struct, kw_only=True):
     planned_margin_pct: Decimal | None = None
     margin_variance_pct: Decimal | None = None
     attention: str | None = None
+    # Added in v1.3 (additive, issue 19): the project's expenses, in its contract's currency: what the ERP booked
+    # as their cost (net postings), and what issued invoices billed for them (with the contract's markup). The
+    # billed part is inside billed_revenue already; ``cost`` and ``margin`` stay the cost of time.
+    expense_cost: Decimal = Decimal(0)
+    billed_expenses: Decimal = Decimal(0)
+    # Added in v1.3 (additive): revenue written off on the project (revenue v2), taken off unbilled revenue.
+    written_off: Decimal = Decimal(0)
 
 
 class MarginFigures(msgspec.Struct, kw_only=True):

@@ -29,6 +29,7 @@ from contracts.canonical import (
     Contract,
     Invoice,
     Milestone,
+    Posting,
     Project,
     RateCard,
     TimeEntry,
@@ -55,9 +56,9 @@ from process_apis.insights.models import (
     WorkerUtilization,
 )
 from process_apis.insights.settings import InsightsSettings
-from process_apis.store import exceptions
+from process_apis.store import exceptions, revenue_write_offs
 from process_apis.systems import HR, Systems, all_pages
-from runtime.downstream import found_or_none
+from runtime.downstream import DownstreamProblem, found_or_none
 from runtime.problems import BadRequest, FieldError
 from runtime.storage import Database, utcnow
 
@@ -291,11 +292,29 @@ class InsightsService:
     # -- project margin and NTE burn ---------------------------------------------------------------------------
 
     async def _recognized_fixed_fees(self, contracts: Sequence[Contract]) -> dict[str, Decimal]:
-        """Revenue the ERP has recognised on each fixed-fee contract (revenue/v1 posts it from the schedule)."""
+        """Revenue the ERP has recognised on each fixed-fee contract (revenue/v1 posts it from the schedule); none
+        where the ERP keeps no revenue schedules (Tryton answers not-supported)."""
         ids = [c.id for c in contracts if c.billing_model == "fixed_fee"]
-        found = await asyncio.gather(*(self.systems.erp.revenue_schedules(i) for i in ids))
-        return {i: sum((line.recognized_amount for line in lines), Decimal(0)) for i, lines in zip(ids, found,
-                                                                                                  strict=True)}
+
+        async def recognized(contract_id: str) -> Decimal:
+            try:
+                lines = await self.systems.erp.revenue_schedules(contract_id)
+            except DownstreamProblem as exc:
+                if exc.slug == "not-supported":
+                    return Decimal(0)
+                raise
+            return sum((line.recognized_amount for line in lines), Decimal(0))
+
+        found = await asyncio.gather(*(recognized(i) for i in ids))
+        return dict(zip(ids, found, strict=True))
+
+    async def _written_off(self) -> dict[str, Decimal]:
+        """Revenue written off per project (revenue v2 records write-offs in this tier's database)."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(sa.select(revenue_write_offs.c.project_id,
+                                                sa.func.sum(revenue_write_offs.c.amount))
+                                      .group_by(revenue_write_offs.c.project_id))
+            return {project: Decimal(total) for project, total in rows}
 
     async def project_margins(self, *, project_id: str | None) -> ProjectMargins:
         gateway = self.systems.psa.gateway
@@ -311,7 +330,8 @@ class InsightsService:
                                self.systems.psa.milestones(state="completed", project_id=project_id),
                                self.systems.psa.assignments(project_id=project_id),
                                all_pages(gateway, f"{HR}/business-units", BusinessUnit))))
-        recognized, cards = await asyncio.gather(self._recognized_fixed_fees(contracts), self._rate_cards(contracts))
+        recognized, cards, written_off = await asyncio.gather(
+            self._recognized_fixed_fees(contracts), self._rate_cards(contracts), self._written_off())
         costed = _live(entries, TIME_ENTRY_APPROVED)
         contract_of = {c.id: c for c in contracts}
         # Consumption of an NTE is what the NTE_EXCEEDED rule compares with: ERP postings plus queued postings.
@@ -332,6 +352,7 @@ class InsightsService:
             rate = _cost_rate(worker_of.get(entry.worker_id), entry.work_date)
             if rate is not None:
                 cost_by[entry.project_id][rate[1]] += entry.hours * rate[0]
+        expense_cost, billed_expenses = _expense_figures(postings, invoices)
         fx = self.settings.fx_rates_to_usd
         rows: list[ProjectMargin] = []
         for project in projects:
@@ -350,9 +371,13 @@ class InsightsService:
                     unconverted[cost_currency] = amount
             billed = billed_by.get(project.id, Decimal(0)).quantize(CENT)
             unbilled = unbilled_by.get(project.id, Decimal(0)).quantize(CENT)
+            written = written_off.get(project.id, Decimal(0))
             if project.contract_id in recognized:
-                # A fixed fee earns what its revenue schedule has recognised (time is not its measure of value).
+                # A fixed fee earns what its revenue schedule has recognised (time is not its measure of value);
+                # the schedule is net of write-offs already.
                 unbilled = max(Decimal(0), recognized[project.contract_id] - billed).quantize(CENT)
+            else:
+                unbilled = max(Decimal(0), unbilled - written).quantize(CENT)
             earned = billed + unbilled
             cost = None if unconverted else converted.quantize(CENT)
             margin = earned - cost if cost is not None else None
@@ -375,7 +400,9 @@ class InsightsService:
                 margin_pct=margin_pct,
                 unconverted_costs=_amounts(unconverted), cost_converted_from=sorted(converted_from),
                 nte_amount=nte, nte_consumed=consumed,
-                nte_burn_pct=burn))
+                nte_burn_pct=burn, written_off=written,
+                expense_cost=expense_cost.get(project.id, Decimal(0)).quantize(CENT),
+                billed_expenses=billed_expenses.get(project.id, Decimal(0)).quantize(CENT)))
         names = {u.id: u.name for u in units}
         by_unit: dict[str, list[ProjectMargin]] = defaultdict(list)
         for row in rows:
@@ -593,3 +620,24 @@ def _revenue_by_project(invoices: Sequence[Invoice], projects: Sequence[Project]
             elif sole is not None:
                 revenue[sole] += line.amount
     return revenue
+
+
+def _expense_figures(postings: Iterable[Posting], invoices: Iterable[Invoice]
+                     ) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """Per project: the net cost the ERP booked for expenses (a reversal nets its posting), and what issued
+    invoices billed for them (an expense line's source is the expense its posting names, so its project)."""
+    cost: dict[str, Decimal] = defaultdict(Decimal)
+    project_of: dict[str, str] = {}
+    for posting in postings:
+        if posting.source_type == "expense":
+            cost[posting.project_id] += posting.amount
+            project_of[posting.source_id] = posting.project_id
+    billed: dict[str, Decimal] = defaultdict(Decimal)
+    for invoice in invoices:
+        if invoice.state not in INVOICE_ISSUED:
+            continue
+        for line in invoice.lines:
+            owners = {project_of[s] for s in line.source_ids if s in project_of}
+            if line.source_type == "expense" and len(owners) == 1:
+                billed[owners.pop()] += line.amount
+    return cost, billed

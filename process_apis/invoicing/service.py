@@ -318,7 +318,8 @@ class InvoicingService:
         bill.lines.extend(time_lines(fresh))
         bill.time_entry_ids = [e.id for e, _ in fresh]
         bill.sources = [("time_entry", e.id) for e, _ in fresh]
-        lines, sources = await expense_lines(self.db, contract.id, window, billed.sources)
+        lines, sources = await expense_lines(self.db, contract.id, window, billed.sources,
+                                             contract.expense_markup_percent)
         bill.lines.extend(lines)
         bill.sources.extend(sources)
         return bill

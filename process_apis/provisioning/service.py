@@ -22,7 +22,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.canonical import Contract, RateCard, Worker
+from contracts.canonical import Contract, RateCard, Worker, decimal_text
 from process_apis.backoff import describe, is_transient
 from process_apis.events.outbox import record_event
 from process_apis.exceptions.models import ExceptionItem
@@ -548,6 +548,9 @@ def contract_body(facts: _Facts, customer_id: str | None, replacing: bool) -> di
         "billing_profile": {"invoice_frequency": "milestone" if model == "milestone" else "monthly",
                             "payment_terms_days": signed.billing_profile.payment_terms_days if signed else 30},
         "billing_schedule": msgspec.to_builtins(schedule) if schedule is not None else {},
+        # the signed contract's markup on billable expenses (none signed: expenses at cost)
+        "expense_markup_percent": decimal_text(signed.expense_markup_percent)
+        if signed is not None and signed.expense_markup_percent is not None else None,
     }
 
 

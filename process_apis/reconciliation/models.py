@@ -28,6 +28,8 @@ class ReconciliationRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=
 class Difference(msgspec.Struct, kw_only=True):
     type: DifferenceType
     time_entry_id: str | None = None
+    # Additive (issue 19): the expense (its expenses process id, the PSA's source_ref) the difference is about.
+    expense_id: str | None = None
     posting_ids: list[str] = []
     invoice_id: str | None = None
     psa_state: str | None = None

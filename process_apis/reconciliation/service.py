@@ -23,9 +23,9 @@ from typing import Any, Literal
 import msgspec
 import sqlalchemy as sa
 
-from contracts.canonical import INVOICE_ISSUED, Invoice, Milestone, Posting, Project, TimeEntry
+from contracts.canonical import INVOICE_ISSUED, Expense, Invoice, Milestone, Posting, Project, TimeEntry
 from process_apis.billing.service import postings_by_entry
-from process_apis.expenses.billing import billable_expenses
+from process_apis.expenses.billing import billable_expenses, unwritten_to_psa
 from process_apis.reconciliation.billing import ContractFacts, check_contract, within
 from process_apis.reconciliation.models import (
     ContractReport,
@@ -101,6 +101,8 @@ class ReconciliationService:
                            self.systems.erp.invoices(contract_id=contract_id)),
             asyncio.gather(*(self.systems.psa.time_entries(project_id=p.id) for p in projects)),
             asyncio.gather(*(self.systems.psa.milestones(project_id=p.id) for p in projects)))
+        project_expenses = await asyncio.gather(*(self.systems.psa.expenses(project_id=p.id) for p in projects))
+        psa_expenses: list[Expense] = [e for each in project_expenses for e in each]
         entries: list[TimeEntry] = [e for each in project_entries for e in each]
         milestones: list[Milestone] = [m for each in project_milestones for m in each]
 
@@ -111,6 +113,11 @@ class ReconciliationService:
         reports = [reconcile(project, [e for e in entries if e.project_id == project.id and in_window(e.work_date)],
                              [p for p in postings if p.project_id == project.id and in_window(p.work_date)],
                              invoices, queued) for project in projects]
+        pending = await unwritten_to_psa(self.db, contract_id)
+        for report in reports:
+            report.differences.extend(expense_differences(
+                [e for e in psa_expenses if e.project_id == report.project_id and in_window(e.expense_date)],
+                [p for p in postings if p.project_id == report.project_id and in_window(p.work_date)], pending))
         if contract is None:
             return reports, None  # a project without its contract: its report says what it can
         facts = ContractFacts(contract=contract, entries=entries, postings=postings, invoices=invoices,
@@ -246,6 +253,39 @@ def reconcile(project: Project, entries: list[TimeEntry], postings: list[Posting
         psa_posted_entries=posted, psa_invoiced_entries=invoiced, psa_posted_hours=posted_hours,
         erp_postings=len(postings), erp_posted_amount=sum((p.amount for p in postings), Decimal(0)),
         currency=currency, approved_awaiting_posting=awaiting, differences=differences)
+
+
+def expense_differences(psa: list[Expense], postings: list[Posting], pending: frozenset[str]) -> list[Difference]:
+    """The expenses the expenses process wrote to the PSA (``source_ref``) against the ERP's expense postings: each
+    posted one booked once, for the PSA's amount; each ERP expense posting held by the PSA. An expense posted whose
+    PSA write is still queued (``pending``) is awaited, not a difference."""
+    booked: dict[str, list[Posting]] = defaultdict(list)
+    for posting in postings:
+        if posting.source_type == "expense" and posting.reverses_posting_id is None:
+            booked[posting.source_id].append(posting)
+    held = {e.source_ref: e for e in psa if e.source_ref is not None}
+    differences = []
+    for ref, expense in held.items():
+        found = booked.get(ref, [])
+        if not found:
+            if expense.state in ("posted", "invoiced"):
+                differences.append(Difference(type="missing_in_erp", expense_id=ref, psa_state=expense.state,
+                                              expected_amount=expense.amount,
+                                              detail="the PSA holds the expense as posted; the ERP has no posting"))
+            continue
+        if len(found) > 1:
+            differences.append(Difference(type="duplicated_in_erp", expense_id=ref, posting_ids=[p.id for p in found],
+                                          psa_state=expense.state, detail=f"{len(found)} ERP postings for one expense"))
+        if found[0].amount != expense.amount:
+            differences.append(Difference(type="amount_mismatch", expense_id=ref, posting_ids=[found[0].id],
+                                          erp_amount=found[0].amount, expected_amount=expense.amount,
+                                          detail="the ERP booked another amount than the PSA holds"))
+    for ref, found in booked.items():
+        if ref not in held and ref not in pending:
+            differences.append(Difference(type="posted_in_erp_not_in_psa", expense_id=ref,
+                                          posting_ids=[p.id for p in found], erp_amount=found[0].amount,
+                                          detail="the ERP has the expense's posting; the PSA does not hold it"))
+    return differences
 
 
 def _view(row: Any) -> Reconciliation:

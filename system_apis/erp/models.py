@@ -19,6 +19,7 @@ from contracts.canonical import (
     PostalAddress,
     Posting,
     RevenueMethod,
+    RevenueTerms,
     TaxLine,
     UnusedHoursRule,
 )
@@ -87,8 +88,10 @@ class ContractCreate(Checked, kw_only=True):
     billing_profile: BillingProfile = msgspec.field(default_factory=BillingProfile)
     total_value: Decimal | None = None
     billing_schedule: BillingScheduleCreate = msgspec.field(default_factory=BillingScheduleCreate)
+    expense_markup_percent: Decimal | None = None
+    revenue_terms: RevenueTerms = msgspec.field(default_factory=RevenueTerms)
 
-    ranges = {"nte_amount": NON_NEGATIVE, "total_value": AMOUNT}
+    ranges = {"nte_amount": NON_NEGATIVE, "total_value": AMOUNT, "expense_markup_percent": PERCENT}
 
 
 class ContractPatch(Checked, kw_only=True):
@@ -102,8 +105,10 @@ class ContractPatch(Checked, kw_only=True):
     billing_profile: BillingProfile | UnsetType = UNSET
     total_value: Decimal | UnsetType | None = UNSET
     billing_schedule: BillingScheduleCreate | UnsetType = UNSET
+    expense_markup_percent: Decimal | UnsetType | None = UNSET
+    revenue_terms: RevenueTerms | UnsetType = UNSET
 
-    ranges = {"nte_amount": NON_NEGATIVE, "total_value": AMOUNT}
+    ranges = {"nte_amount": NON_NEGATIVE, "total_value": AMOUNT, "expense_markup_percent": PERCENT}
 
 
 class ProjectDimensionCreate(Checked, kw_only=True):

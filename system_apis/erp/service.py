@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from contracts.canonical import BillingProfile, Contract, Invoice
+from contracts.canonical import BillingProfile, Contract, Invoice, RevenueTerms
 from runtime.problems import Conflict, FieldError, Unprocessable
 from system_apis.erp.connectors import ErpConnector
 from system_apis.erp.models import ContractCreate, ContractPatch
@@ -78,6 +78,21 @@ def check_terms(model: str, start: dt.date, end: dt.date | None, total_value: De
         raise Unprocessable("the billing terms do not fit the contract", slug="validation-failed", errors=errors)
 
 
+def check_revenue_terms(model: str, terms: RevenueTerms) -> None:
+    """Percent complete is a fixed fee's choice and measures cost against a budget, so it needs one above zero."""
+    errors: list[FieldError] = []
+    if terms.fixed_fee_method == "percent_complete":
+        if model != "fixed_fee":
+            errors.append(FieldError(pointer="/revenue_terms/fixed_fee_method", detail="only a fixed fee has a choice"))
+        if terms.budget_cost is None or terms.budget_cost <= 0:
+            errors.append(FieldError(pointer="/revenue_terms/budget_cost",
+                                     detail="percent complete needs a budgeted cost above zero"))
+    if terms.budget_cost is not None and not (0 <= terms.budget_cost < Decimal(10) ** 12):
+        errors.append(FieldError(pointer="/revenue_terms/budget_cost", detail="must be 0..10^12"))
+    if errors:
+        raise Unprocessable("the revenue terms do not fit the contract", slug="validation-failed", errors=errors)
+
+
 class ErpService:
     def __init__(self, connector: ErpConnector) -> None:
         self.connector = connector
@@ -86,6 +101,7 @@ class ErpService:
         check_dates(data.start_date, data.end_date)
         profile, schedule = billing_terms(data.billing_model, data.billing_profile, data.billing_schedule)
         check_terms(data.billing_model, data.start_date, data.end_date, data.total_value, profile, schedule)
+        check_revenue_terms(data.billing_model, data.revenue_terms)
         data = msgspec.structs.replace(data, billing_profile=profile, billing_schedule=schedule)
         return await self.connector.upsert_contract(data, idempotency_key)
 
@@ -112,6 +128,9 @@ class ErpService:
                         profile, schedule)
             if "billing_profile" in changes or "billing_schedule" in changes:
                 changes["billing_profile"], changes["billing_schedule"] = profile, schedule
+        if "billing_model" in changes or "revenue_terms" in changes:
+            check_revenue_terms(str(changes.get("billing_model", current.billing_model)),
+                                changes.get("revenue_terms", current.revenue_terms))  # type: ignore[arg-type]
         return await self.connector.update_contract(contract_id, changes)
 
     async def void_invoice(self, invoice_id: str) -> Invoice:

@@ -140,3 +140,24 @@ class TimeEntryFilter(msgspec.Struct, kw_only=True, frozen=True):
     from_date: dt.date | None = None
     to_date: dt.date | None = None
     updated_since: dt.datetime | None = None
+
+
+MONEY = DecimalRange(Decimal(0), exclusive=True, maximum=Decimal(10) ** 9)
+
+
+class ExpenseCreate(Checked, kw_only=True):
+    """An expense captured and decided elsewhere (the expenses process API), written to the PSA so that the PSA
+    holds what the ERP books; ``source_ref`` (its id there) makes the write idempotent."""
+
+    source_ref: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    worker_id: Ref
+    project_id: Ref
+    expense_date: dt.date
+    amount: Decimal
+    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+    category: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    billable: bool = True
+    receipt_ref: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    state: Literal["submitted", "approved", "posted"] = "approved"
+
+    ranges = {"amount": MONEY}

@@ -36,6 +36,7 @@ from system_apis.psa.connectors import PsaConnector
 from system_apis.psa.models import (
     AssignmentCreate,
     AssignmentTransition,
+    ExpenseCreate,
     MilestoneTransition,
     ProjectCreate,
     ProjectPatch,
@@ -247,6 +248,15 @@ class PsaV1(Controller):
                            data, action)
 
     # expenses and milestones
+
+    @post("/expenses", operation_id="createExpense")
+    async def create_expense(self, state: State, principal: NamedDependency[Principal],
+                             data: RequestBody[ExpenseCreate],
+                             idempotency_key: IdempotencyKey = None) -> Response[bytes]:
+        async def action() -> tuple[int, Expense]:
+            expense, created = await connector(state).create_expense(data)
+            return (201 if created else 200), expense
+        return await write(state, principal, "createExpense", idempotency_key, {}, data, action)
 
     @get("/expenses", operation_id="listExpenses")
     async def list_expenses(self, state: State, worker_id: FromQuery[str | None] = None,

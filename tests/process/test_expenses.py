@@ -34,6 +34,7 @@ def engagement(system: httpx.Client) -> dict[str, Any]:
             contract["billing_model"] != "time_and_materials"
             or contract["status"] != "active"
             or contract["nte_amount"] is not None
+            or contract.get("expense_markup_percent") is not None  # billed at cost here (markup: its own test)
         ):
             continue
         team = ok(system.get(f"{PSA}/assignments", params={"project_id": project["id"], "limit": 50}))["items"]

@@ -71,7 +71,8 @@ SELECT = {
                    "Signed_Contract__c, Provisioned_Project__c, Invoice_Status__c",
     "Contract": "Id, SOW_Number__c, AccountId, Legal_Entity__c, Name, CurrencyIsoCode, Billing_Model__c, "
                 "NTE_Amount__c, StartDate, EndDate, Status, Version__c, Rate_Card__c, Invoice_Frequency__c, "
-                "Payment_Terms__c, Scheduled_Amount__c, Contract_Value__c, Retainer_Hours__c, Unused_Hours_Policy__c",
+                "Payment_Terms__c, Scheduled_Amount__c, Contract_Value__c, Retainer_Hours__c, Unused_Hours_Policy__c, "
+                "Expense_Markup__c",
     "Billing_Schedule_Line__c": "Id, Contract__c, Line_Number__c, Billing_Period__c, Billing_Date__c, Amount__c, "
                                 "Percent_Complete__c, Description__c",
     "Rate_Card__c": "Id, Name, Display_Name__c, CurrencyIsoCode",
@@ -257,6 +258,8 @@ def contract_from_vendor(body: dict[str, Any], keys: CrmKeys, lines: Iterable[di
         ),
         total_value=money(body.get("Contract_Value__c"), body["CurrencyIsoCode"]),
         billing_schedule=schedule_from_vendor(body, lines),
+        expense_markup_percent=None if body.get("Expense_Markup__c") is None
+        else plain(Decimal(str(body["Expense_Markup__c"]))),
     )
 
 
@@ -279,6 +282,7 @@ def contract_to_vendor(contract: Contract, keys: CrmKeys) -> dict[str, Any]:
         "Contract_Value__c": number(contract.total_value),
         "Retainer_Hours__c": number(contract.billing_schedule.hours_allowance),
         "Unused_Hours_Policy__c": UNUSED_HOURS_VENDOR[contract.billing_schedule.unused_hours],
+        "Expense_Markup__c": number(contract.expense_markup_percent),
     }
 
 

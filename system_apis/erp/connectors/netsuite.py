@@ -49,9 +49,10 @@ from contracts.canonical import (
     Posting,
     ProjectDimension,
     RevenueSchedule,
+    RevenueTerms,
 )
 from runtime import cursors
-from runtime.problems import Conflict, NotFound, ProblemError, Unprocessable
+from runtime.problems import Conflict, FieldError, NotFound, ProblemError, Unprocessable
 from system_apis.erp.connectors.sandbox import (
     CONTRACT_FIELDS,
     CONTRACT_STATUS,
@@ -113,6 +114,17 @@ APPROVE, REJECT = "2", "3"
 
 # --- the tenant's record schema (as sandbox/netsuite.py documents it) ---------------------------------------------
 
+
+def without_revenue_terms(values: dict[str, object]) -> dict[str, object]:
+    """The tenant's contract record has no revenue recognition fields: straight line (the default) is all it
+    keeps, and anything else is refused rather than dropped."""
+    terms = values.pop("revenue_terms", None)
+    if isinstance(terms, RevenueTerms) and terms != RevenueTerms():
+        raise Unprocessable("the NetSuite connector keeps no revenue terms: a fixed fee is recognised straight line",
+                            slug="not-supported", errors=[FieldError(pointer="/revenue_terms",
+                                                                     detail="not kept by this ERP")])
+    return values
+
 class Schema:
     """Our field -> (NetSuite field, conversion); a field not listed is a custom field ``<prefix>_psg_<name>``."""
 
@@ -173,7 +185,8 @@ SCHEMAS: dict[str, Schema] = {
         "billingSchedule": ("custrecord_psg_billing_schedule", "sublist:schedule"),
         **_custom("custrecord", ("description", "currency", "billingMethod", "nteAmountMinor", "startDate", "endDate",
                                  "contractStatus", "rateScheduleCode", "invoiceFrequency", "paymentTerms",
-                                 "scheduledAmountMinor", "contractValueMinor", "retainerHours", "unusedHoursPolicy"),
+                                 "scheduledAmountMinor", "contractValueMinor", "retainerHours", "unusedHoursPolicy",
+                                 "expenseMarkupPct"),
                   numbers=("retainerHours",)),
         "revision": ("custrecord_psg_revision", "int")}),
     "customrecord_psg_project_dimension": Schema("custrecord", {
@@ -558,7 +571,7 @@ class NetSuiteErp:
             found = await self._first("customrecord_psg_contract", [f"name = {quoted(number)}"])
             if found is not None:
                 return await self._contract(await self._record("customrecord_psg_contract", found["internalId"])), False
-        values = {name: getattr(data, name) for name in data.__struct_fields__}
+        values = without_revenue_terms({name: getattr(data, name) for name in data.__struct_fields__})
         body = {
             "customerId": await self._customer_internal_id(data.customer_id, "/customer_id"),
             "subsidiaryCode": reference("legal_entity", data.legal_entity_id, "/legal_entity_id"),
@@ -580,7 +593,7 @@ class NetSuiteErp:
         row = await self._contract_row(contract_id)
         try:
             updated = await self._update("customrecord_psg_contract", row["internalId"],
-                                         contract_terms_to_vendor(changes, row["currency"]))
+                                         contract_terms_to_vendor(without_revenue_terms(changes), row["currency"]))
         except Refused as exc:
             if exc.has("INVALID_STATUS_CHANGE"):
                 raise Conflict(f"{VENDOR} refused the change", slug="invalid-transition",

@@ -24,6 +24,7 @@ from contracts.canonical import (
     ContractStatus,
     CreditNote,
     Customer,
+    FixedFeeRecognition,
     Invoice,
     InvoiceLine,
     InvoiceLineSource,
@@ -35,6 +36,7 @@ from contracts.canonical import (
     ProjectDimension,
     RevenueMethod,
     RevenueSchedule,
+    RevenueTerms,
     ScheduleLine,
     TaxCategory,
     TaxLine,
@@ -76,6 +78,10 @@ INVOICE_STATE: dict[str, InvoiceState] = {"DRAFT": "draft", "POSTED": "posted", 
 REVENUE_METHOD: dict[str, RevenueMethod] = {"AS_BILLED": "as_billed", "MILESTONE": "milestone",
                                             "PERCENT_COMPLETE": "percent_complete"}
 REVENUE_METHOD_VENDOR = {v: k for k, v in REVENUE_METHOD.items()}
+# A contract's own recognition rule (only a fixed fee has a choice).
+REVENUE_RECOGNITION: dict[str, FixedFeeRecognition] = {"STRAIGHT_LINE": "straight_line",
+                                                      "PERCENT_COMPLETE": "percent_complete"}
+REVENUE_RECOGNITION_VENDOR = {v: k for k, v in REVENUE_RECOGNITION.items()}
 REVENUE_FIELDS = {"contractNumber": "/contract_id", "periodName": "/period", "recognizedAmountMinor":
                   "/recognized_amount", "currencyCode": "/currency", "recognitionMethod": "/method"}
 BILLING_MODEL_VENDOR = {v: k for k, v in BILLING_MODEL.items()}
@@ -100,7 +106,10 @@ CONTRACT_FIELDS = {"contractNumber": "/id", "customerId": "/customer_id", "subsi
                    "paymentTerms": "/billing_profile/payment_terms_days",
                    "scheduledAmountMinor": "/billing_profile/scheduled_amount", "contractValueMinor": "/total_value",
                    "billingSchedule": "/billing_schedule/lines", "retainerHours": "/billing_schedule/hours_allowance",
-                   "unusedHoursPolicy": "/billing_schedule/unused_hours"}
+                   "unusedHoursPolicy": "/billing_schedule/unused_hours",
+                   "revenueRecognitionMethod": "/revenue_terms/fixed_fee_method",
+                   "budgetedCostMinor": "/revenue_terms/budget_cost",
+                   "expenseMarkupPct": "/expense_markup_percent"}
 DIMENSION_FIELDS = {"dimensionCode": "/code", "projectCode": "/project_id", "subsidiaryCode": "/legal_entity_id"}
 POSTING_FIELDS = {"sourceDocumentType": "/source_type", "sourceDocumentId": "/source_id",
                   "projectCode": "/project_id", "contractNumber": "/contract_id", "subsidiaryCode": "/legal_entity_id",
@@ -303,6 +312,11 @@ def contract_from_vendor(body: dict[str, Any], keys: ErpKeys) -> Contract:
         total_value=from_minor(body["contractValueMinor"], currency)
         if body.get("contractValueMinor") is not None else None,
         billing_schedule=schedule_from_vendor(body, model),
+        expense_markup_percent=Decimal(body["expenseMarkupPct"]) if body.get("expenseMarkupPct") is not None else None,
+        revenue_terms=RevenueTerms(
+            fixed_fee_method=REVENUE_RECOGNITION[body.get("revenueRecognitionMethod") or "STRAIGHT_LINE"],
+            budget_cost=from_minor(body["budgetedCostMinor"], currency)
+            if body.get("budgetedCostMinor") is not None else None),
     )
 
 
@@ -332,6 +346,13 @@ def contract_terms_to_vendor(values: dict[str, Any], currency: str) -> dict[str,
             body["currency"] = value
         elif name == "total_value":
             body["contractValueMinor"] = None if value is None else to_minor(value, currency, "/total_value")
+        elif name == "expense_markup_percent":
+            body["expenseMarkupPct"] = None if value is None else decimal_text(value)
+        elif name == "revenue_terms":
+            terms: RevenueTerms = value
+            body["revenueRecognitionMethod"] = REVENUE_RECOGNITION_VENDOR[terms.fixed_fee_method]
+            body["budgetedCostMinor"] = None if terms.budget_cost is None else to_minor(
+                terms.budget_cost, currency, "/revenue_terms/budget_cost")
     if values.get("billing_schedule") is not None:  # after billing_profile: the schedule's fee wins
         body.update(schedule_to_vendor(values["billing_schedule"], currency))
     return body

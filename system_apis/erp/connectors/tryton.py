@@ -124,6 +124,16 @@ def customer_from_row(row: dict[str, Any], system: str = "erp") -> Customer:
                     tax_jurisdiction=row.get("psgw_tax_region") or "")
 
 
+def refuse_expense_markup(markup: object) -> None:
+    """Tryton's contract (psgw.contract) has no markup on expenses, and Tryton's project modules no expenses:
+    a markup is refused, never silently dropped (expenses are billed in the sandbox ERP only)."""
+    if markup is not None:
+        raise Unprocessable(
+            "this ERP (Tryton) has no expenses and keeps no expense markup: leave expense_markup_percent out",
+            slug="not-supported",
+            errors=[FieldError(pointer="/expense_markup_percent", detail="not supported on Tryton")])
+
+
 def contract_from_row(row: dict[str, Any], system: str = "erp", lines: Iterable[dict[str, Any]] = ()) -> Contract:
     retainer = row["billing_model"] == "retainer"
     return Contract(
@@ -215,6 +225,13 @@ def _invoice_key(invoice_id: str) -> int:
     if not key.startswith("INV-") or not key[4:].isdigit():
         raise NotFound(f"no invoice {invoice_id!r}", slug="unknown-id")
     return int(key[4:])
+
+
+def no_revenue_schedules() -> Unprocessable:
+    """project_revenue (installed) computes a project's revenue from its timesheets; it keeps no schedule lines to
+    read or post into, so revenue schedules are refused plainly rather than pretended."""
+    return Unprocessable("the Tryton connector does not support revenue schedules (Tryton keeps none in this module "
+                         "set): recognise revenue with the sandbox ERP", slug="not-supported")
 
 
 class TrytonErp(TrytonRecords):
@@ -373,6 +390,7 @@ class TrytonErp(TrytonRecords):
         return out
 
     async def upsert_contract(self, data: ContractCreate, idempotency_key: str | None) -> tuple[Contract, bool]:
+        refuse_expense_markup(data.expense_markup_percent)
         number = reference("contract", data.id, "/id") if data.id is not None else None
         if number is not None and (existing := await self.id_of("psgw.contract", [("number", "=", number)])):
             return await self._contract_by_id(existing), False
@@ -391,6 +409,7 @@ class TrytonErp(TrytonRecords):
         return await self._contract_by_id(created), True
 
     async def update_contract(self, contract_id: str, changes: dict[str, object]) -> Contract:
+        refuse_expense_markup(changes.pop("expense_markup_percent", None))
         row = await self._contract_row(contract_id)
         values = await self._contract_values(dict(changes), row.get("schedule_lines") or [])
         values["revision"] = (row.get("revision") or 1) + 1  # every amendment is a new revision
@@ -709,10 +728,8 @@ class TrytonErp(TrytonRecords):
 
     async def list_revenue_schedules(self, *, contract_id: str | None, period: str | None, cursor: str | None,
                                      limit: int) -> Page[RevenueSchedule]:
-        return Page(items=[])  # Tryton keeps no revenue schedules in this module set
+        # An empty list would read as "nothing recognised yet" and plan every period as due: refuse instead.
+        raise no_revenue_schedules()
 
     async def create_revenue_schedule(self, schedule: RevenueScheduleCreate) -> tuple[RevenueSchedule, bool]:
-        # project_revenue (installed) computes a project's revenue from its timesheets; it keeps no schedule
-        # lines to post into, so recognition is refused plainly rather than pretended.
-        raise Unprocessable("this ERP (Tryton) keeps no revenue schedules: recognise revenue in the sandbox ERP",
-                            slug="not-supported")
+        raise no_revenue_schedules()

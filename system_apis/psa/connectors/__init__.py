@@ -29,6 +29,7 @@ from contracts.canonical import (
 from runtime.problems import ProblemError
 from system_apis.psa.models import (
     AssignmentCreate,
+    ExpenseCreate,
     ProjectCreate,
     TaskCreate,
     TimeEntryCreate,
@@ -91,6 +92,10 @@ class PsaConnector(Protocol):
 
     async def list_expenses(self, *, worker_id: str | None, project_id: str | None, state: ExpenseState | None,
                             cursor: str | None, limit: int) -> Page[Expense]: ...
+
+    async def create_expense(self, data: ExpenseCreate) -> tuple[Expense, bool]:
+        """The expense, created once per ``source_ref``: a repeat answers the first (False)."""
+        ...
 
     async def list_milestones(self, *, project_id: str | None, state: MilestoneState | None, cursor: str | None,
                               limit: int) -> Page[Milestone]: ...

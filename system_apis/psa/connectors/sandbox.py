@@ -29,6 +29,7 @@ from contracts.canonical import (
     TimeActivity,
     TimeEntry,
     TimeEntryState,
+    decimal_text,
     hours_of_minutes,
     plain_decimal,
     role_id,
@@ -39,6 +40,7 @@ from runtime.problems import Conflict, FieldError, NotFound, ProblemError, Unpro
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.psa.models import (
     AssignmentCreate,
+    ExpenseCreate,
     ProjectCreate,
     TaskCreate,
     TimeEntryCreate,
@@ -75,6 +77,9 @@ TIMECARD_FIELDS = {"resourceId": "/worker_id", "projectId": "/project_id", "task
                    "externalRef": "/client_ref", "approverResourceId": "/actor_id", "note": "/reason",
                    "status": "/to_state", "fromDate": "/from_date", "toDate": "/to_date",
                    "modifiedSince": "/updated_since"}
+EXPENSE_FIELDS = {"resourceId": "/worker_id", "projectId": "/project_id", "date": "/expense_date", "amount": "/amount",
+                  "currency": "/currency", "category": "/category", "isBillable": "/billable",
+                  "receiptRef": "/receipt_ref", "status": "/state", "externalRef": "/source_ref"}
 PROJECT_FIELDS = {"title": "/name", "contractRef": "/contract_id", "accountRef": "/customer_id",
                   "entity": "/legal_entity_id", "billingType": "/billing_model", "stage": "/status",
                   "budgetHours": "/budget_hours", "managerEmployeeNumber": "/manager_id",
@@ -293,7 +298,7 @@ def expense_from_vendor(body: dict[str, Any], keys: PsaKeys) -> Expense:
         project_id=to_canonical("project", keys.key("projects", body["projectId"])),
         expense_date=dt.date.fromisoformat(body["date"]), amount=Decimal(body["amount"]), currency=body["currency"],
         category=body["category"].lower(), billable=body["isBillable"], receipt_ref=body.get("receiptRef"),
-        state=TIMECARD_STATE[body["status"]],
+        state=TIMECARD_STATE[body["status"]], source_ref=body.get("externalRef"),
     )
 
 
@@ -304,7 +309,7 @@ def expense_to_vendor(expense: Expense, keys: PsaKeys) -> dict[str, Any]:
         "projectId": keys.vendor_id("projects", to_business_key("project", expense.project_id)),
         "date": expense.expense_date.isoformat(), "amount": str(expense.amount), "currency": expense.currency,
         "category": expense.category.title(), "isBillable": expense.billable, "receiptRef": expense.receipt_ref,
-        "status": TIMECARD_STATE_VENDOR[expense.state],
+        "status": TIMECARD_STATE_VENDOR[expense.state], "externalRef": expense.source_ref,
     }
 
 
@@ -771,6 +776,24 @@ class SandboxPsa:
         params.update(scope)
         rows, next_cursor = await self._page("/api/v3/expenses", params, cursor, limit, "expense")
         return Page(items=[expense_from_vendor(row, self.keys) for row in rows], next_cursor=next_cursor)
+
+    async def create_expense(self, data: ExpenseCreate) -> tuple[Expense, bool]:
+        body = {
+            "resourceId": await self._resource_id(data.worker_id, "/worker_id"),
+            "projectId": await self._project_id(data.project_id, "/project_id"),
+            "date": data.expense_date.isoformat(), "amount": decimal_text(data.amount), "currency": data.currency,
+            "category": data.category.title(), "isBillable": data.billable, "receiptRef": data.receipt_ref,
+            "status": TIMECARD_STATE_VENDOR[data.state], "externalRef": data.source_ref,
+        }
+        status, created = await self._call("POST", "/api/v3/expenses", json=body, what="expense",
+                                           field_map=EXPENSE_FIELDS, expect=(409,))
+        if status == 409:  # written before (a retry): the first one, never a second expense
+            if created.get("errorCode") != "DUPLICATE_EXTERNAL_REF":
+                raise Conflict(f"{VENDOR} refused the expense: {created.get('message')}")
+            existing = await self._get("/api/v3/expenses", what="expense",
+                                       params={"externalRef": data.source_ref, "pageSize": 1})
+            return expense_from_vendor(existing["data"][0], self.keys), False
+        return expense_from_vendor(created, self.keys), True
 
     async def list_milestones(self, *, project_id: str | None, state: MilestoneState | None, cursor: str | None,
                               limit: int) -> Page[Milestone]:

@@ -38,6 +38,7 @@ from runtime.problems import FieldError, NotFound, ProblemError, Unprocessable
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.psa.models import (
     AssignmentCreate,
+    ExpenseCreate,
     ProjectCreate,
     TaskCreate,
     TimeEntryCreate,
@@ -498,6 +499,10 @@ class TrytonPsa(TrytonRecords):
     async def list_expenses(self, *, worker_id: str | None, project_id: str | None, state: ExpenseState | None,
                             cursor: str | None, limit: int) -> Page[Expense]:
         return Page(items=[])
+
+    async def create_expense(self, data: ExpenseCreate) -> tuple[Expense, bool]:
+        raise Unprocessable("this PSA (Tryton) has no expenses: its project and timesheet modules keep none, so "
+                            "expenses are supported on the sandbox PSA only", slug="not-supported")
 
     async def list_milestones(self, *, project_id: str | None, state: MilestoneState | None, cursor: str | None,
                               limit: int) -> Page[Milestone]:
