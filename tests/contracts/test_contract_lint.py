@@ -48,6 +48,7 @@ LINT_CASES = [
     ("money-as-decimal-string", "PSG-701"),
     ("money-decimal-pattern", "PSG-702"),
     ("date-time-instants", "PSG-703"),
+    ("closed-set-enums", "PSG-704"),
 ]
 RULES_BY_ID = {rule.id: rule for rule in RULESET}
 

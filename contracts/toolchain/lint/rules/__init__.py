@@ -2,6 +2,7 @@
 
 from contracts.toolchain.lint.model import Rule
 from contracts.toolchain.lint.rules import (
+    closed_sets,
     data_types,
     documentation,
     examples,
@@ -25,6 +26,7 @@ RULESET: tuple[Rule, ...] = (
     *documentation.RULES,
     *examples.RULES,
     *data_types.RULES,
+    *closed_sets.RULES,
 )
 
 __all__ = ["RULESET"]
