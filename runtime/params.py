@@ -17,5 +17,10 @@ IdempotencyKey = Annotated[
 """The header a write route takes: ``idempotency_key: IdempotencyKey = None``; 1..200 visible ASCII characters,
 else a 400 validation problem pointing at the header."""
 
+RequiredIdempotencyKey = Annotated[
+    str, HeaderParameter(name="Idempotency-Key", required=True, pattern=KEY_PATTERN.pattern)
+]
+"""The same header where a write without it is refused (400): money that must never move twice."""
+
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 """A page size: ``limit: Limit = 50``."""

@@ -11,7 +11,7 @@ from typing import Annotated
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import HeaderParameter, PathParameter, RequestBody
+from litestar.params import PathParameter, RequestBody
 
 from process_apis.revenue.models import (
     Recognition,
@@ -22,14 +22,11 @@ from process_apis.revenue.models import (
     WriteOffRecorded,
     WriteOffRequest,
 )
-from runtime.idempotency import KEY_PATTERN
+from runtime.params import RequiredIdempotencyKey
 from runtime.problems import Unprocessable
 from runtime.tokens import Principal
 
 ContractId = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-# A write-off is money: it is recorded under a key, so a retried request never writes off twice.
-RequiredIdempotencyKey = Annotated[str, HeaderParameter(name="Idempotency-Key", required=True,
-                                                        pattern=KEY_PATTERN.pattern)]
 
 
 def as_v1(schedule: RevenueScheduleV2) -> RevenueSchedule:
