@@ -21,12 +21,11 @@ the other connections on one event loop rather than time the chain itself takes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -36,11 +35,11 @@ from pathlib import Path
 from bench.harness import (
     LoadResult,
     Process,
-    _latency_ms,
     free_port,
     machine_summary,
     write_readme_section,
 )
+from bench.harness import wrk as harness_wrk
 from gateway import config as gateway_config
 from gateway.issuer import Issuer
 
@@ -108,9 +107,8 @@ backend tier
 
 @dataclass
 class Figures(LoadResult):
-    """A wrk run with the p90 too, and the machine's 1-minute load average at its start."""
+    """A wrk run and the machine's 1-minute load average at its start."""
 
-    p90_ms: float = 0.0
     load: float = 0.0
 
 
@@ -130,32 +128,10 @@ def load_average() -> float:
 
 def wrk(url: str, *, headers: dict[str, str] | None = None, connections: int = 32, seconds: int = 5,
         measured: Process | None = None) -> Figures:
-    """bench.harness.wrk with p90 and the load average (kept here: the harness is shared with bench/layers.py)."""
-    if shutil.which("wrk") is None:
-        raise RuntimeError("wrk is not installed (Debian package 'wrk')")
-    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
-    for name, value in (headers or {}).items():
-        argv += ["-H", f"{name}: {value}"]
+    """bench.harness.wrk, with the load average at the start of the run."""
     load = load_average()
-    cpu_before = measured.cpu_seconds() if measured else 0.0
-    output = subprocess.run([*argv, url], capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
-    cpu_used = (measured.cpu_seconds() - cpu_before) if measured else None
-    count = re.search(r"(\d+) requests in ([\d.]+)(s|m)", output)
-    if not count:
-        raise RuntimeError(f"unreadable wrk output:\n{output}")
-    requests = int(count.group(1))
-    duration = float(count.group(2)) * (60 if count.group(3) == "m" else 1)
-    percentiles = dict(re.findall(r"^\s+(50|90|99)(?:\.000)?%\s+(\S+)", output, re.MULTILINE))
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    return Figures(
-        requests=requests, seconds=duration, p50_ms=_latency_ms(percentiles["50"]),
-        p99_ms=_latency_ms(percentiles["99"]), p90_ms=_latency_ms(percentiles["90"]),
-        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
-        errors=sum(int(g) for g in errors.groups()) if errors else 0,
-        cpu_ms_per_request=(cpu_used * 1000 / requests) if cpu_used is not None and requests else None,
-        load=load,
-    )
+    figures = harness_wrk(url, headers=headers, connections=connections, seconds=seconds, measured=measured)
+    return Figures(**dataclasses.asdict(figures), load=load)
 
 
 def run_scenario(name: str, url: str, headers: dict[str, str], measured: Process, runs: int,

@@ -108,6 +108,7 @@ class LoadResult:
     non_2xx: int
     errors: int
     cpu_ms_per_request: float | None
+    p90_ms: float = 0.0
 
     @property
     def rps(self) -> float:
@@ -139,7 +140,7 @@ def wrk(url: str, *, headers: dict[str, str] | None = None, threads: int = 2, co
         raise RuntimeError(f"unreadable wrk output:\n{output}")
     requests = int(requests_match.group(1))
     duration = float(requests_match.group(2)) * (60 if requests_match.group(3) == "m" else 1)
-    percentiles = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)", output, re.MULTILINE))
+    percentiles = dict(re.findall(r"^\s+(50|90|99)(?:\.000)?%\s+(\S+)", output, re.MULTILINE))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     return LoadResult(
@@ -150,6 +151,7 @@ def wrk(url: str, *, headers: dict[str, str] | None = None, threads: int = 2, co
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         errors=sum(int(g) for g in errors.groups()) if errors else 0,
         cpu_ms_per_request=(cpu_used * 1000 / requests) if cpu_used is not None and requests else None,
+        p90_ms=_latency_ms(percentiles["90"]),
     )
 
 
