@@ -28,7 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.canonical import TIME_ENTRY_APPROVED, Contract, Worker
 from process_apis.billing.facts import lock_contracts
-from process_apis.events.models import RevenueRecognizedData, RevenueRecognizedSubject
+from process_apis.events.models import (
+    RevenueRecognizedData,
+    RevenueRecognizedSubject,
+    RevenueWrittenOffData,
+    RevenueWrittenOffSubject,
+)
 from process_apis.events.outbox import record_event
 from process_apis.insights.settings import InsightsSettings
 from process_apis.revenue.models import (
@@ -285,12 +290,20 @@ class RevenueService:
                         f"{contract.currency} left to recognise on contract {contract.id}",
                         slug="write-off-exceeds-recognisable",
                         errors=[FieldError(pointer="/amount", detail=f"at most {max(left, Decimal(0))}")])
+                write_off_id = f"wo_{uuid.uuid4().hex[:16]}"
                 inserted = await uow.conn.execute(
                     self.db.insert_ignoring_conflicts(revenue_write_offs, ["contract_id", "idempotency_key"]).values(
-                        id=f"wo_{uuid.uuid4().hex[:16]}", contract_id=contract.id, project_id=project_id,
+                        id=write_off_id, contract_id=contract.id, project_id=project_id,
                         amount=data.amount, currency=contract.currency, reason=data.reason, period=data.period,
                         recorded_by=recorded_by, idempotency_key=idempotency_key, request_digest=digest,
                         recorded_at=utcnow()))
+                if inserted.rowcount == 1:  # announced with the row it reports, once (a repeat inserts nothing)
+                    await record_event(
+                        uow.conn, "revenue.written_off",
+                        RevenueWrittenOffSubject(write_off_id=write_off_id, contract_id=contract.id,
+                                                 customer_id=contract.customer_id, project_id=project_id),
+                        RevenueWrittenOffData(amount=data.amount, currency=contract.currency, period=data.period,
+                                              reason=data.reason, recorded_by=recorded_by))
             if inserted.rowcount == 0:  # a concurrent repeat won the key
                 replay = await self._replay(contract, idempotency_key, digest)
                 assert replay is not None
