@@ -43,8 +43,10 @@ class EventsV1(Controller):
     ) -> EventPage:
         # The cursor is a position, like ``after``: a consumer may keep either.
         start = int(cursor) if cursor is not None else after
-        types = [t for t in event_type or self.served_types if t in self.served_types]
-        return await events_after(state.services.db, start, types or self.served_types, limit)
+        types = [t for t in event_type if t in self.served_types] if event_type else list(self.served_types)
+        if not types:  # only types this version does not serve: none of its events
+            return EventPage(items=[], next_cursor=None, last_position=start)
+        return await events_after(state.services.db, start, types, limit)
 
     @get("/events/{event_id:str}", operation_id="getEvent")
     async def get_event(self, state: State, event_id: FromPath[str]) -> Event:

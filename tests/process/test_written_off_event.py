@@ -3,13 +3,23 @@ serves every type."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import httpx
 
 from contracts.toolchain.asyncapi import EventSchemas, load_asyncapi
 from tests.process.test_revenue_v2 import key, this_month
 from tests.support.flows import ok
 
-CONTRACT = "ctr_2003"  # time and materials: what is left to recognise is its unbilled delivered time
+
+def a_contract_with_revenue_left(experience: httpx.Client) -> str:
+    for number in range(2016, 2000, -1):
+        response = experience.get(f"/process/revenue/v2/contracts/ctr_{number}/schedule")
+        if response.status_code == 200:
+            schedule = response.json()
+            if Decimal(schedule["scheduled_total"]) - Decimal(schedule["recognized_to_date"]) >= 10:
+                return f"ctr_{number}"
+    raise AssertionError("no demo contract has revenue left to recognise")
 
 
 def written_off(experience: httpx.Client, write_off_id: str) -> list[dict[str, object]]:
@@ -18,24 +28,25 @@ def written_off(experience: httpx.Client, write_off_id: str) -> list[dict[str, o
 
 
 def test_a_write_off_is_announced_once_with_its_typed_payload(experience: httpx.Client) -> None:
+    contract = a_contract_with_revenue_left(experience)
     body = {"amount": "1.00", "reason": "Goodwill on a disputed hour", "period": this_month()}
     name = key()
     recorded = ok(
         experience.post(
-            f"/process/revenue/v2/contracts/{CONTRACT}/write-offs", json=body, headers={"Idempotency-Key": name}
+            f"/process/revenue/v2/contracts/{contract}/write-offs", json=body, headers={"Idempotency-Key": name}
         ),
         201,
     )["write_off"]
     ok(
         experience.post(
-            f"/process/revenue/v2/contracts/{CONTRACT}/write-offs", json=body, headers={"Idempotency-Key": name}
+            f"/process/revenue/v2/contracts/{contract}/write-offs", json=body, headers={"Idempotency-Key": name}
         )
     )
 
     (event,) = written_off(experience, recorded["id"])
     assert event["subject"] == {
         "write_off_id": recorded["id"],
-        "contract_id": CONTRACT,
+        "contract_id": contract,
         "customer_id": event["subject"]["customer_id"],
         "project_id": recorded["project_id"],
     }
