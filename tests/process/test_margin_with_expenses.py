@@ -157,10 +157,12 @@ def test_business_units_and_totals_add_up_with_expenses_inside_cost_and_revenue(
         "planned_margin",
     ):
         assert getattr(totals, field) == sum(getattr(r, field) for r in rows), field
+    # Each business unit is its projects, each converted to USD and rounded to the cent, then summed.
     for members, row in zip(units, rows, strict=True):
-        assert row.expense_cost == sum(
-            ((p.expense_cost * FX[p.currency]).quantize(Decimal("0.01")) for p in members), Decimal(0)
-        )
+        for field in ("cost", "expense_cost", "expense_revenue", "earned_revenue"):
+            assert getattr(row, field) == sum(
+                ((getattr(p, field) * FX[p.currency]).quantize(Decimal("0.01")) for p in members), Decimal(0)
+            ), field
 
 
 # -- live, through the gateway ---------------------------------------------------------------------------------
