@@ -88,7 +88,8 @@ class ContractScopes:
 
     def __init__(self, contracts_dir: Path = CONTRACTS_DIR) -> None:
         self._contracts_dir = contracts_dir
-        self._operations: dict[tuple[str, str], Operation] = {}
+        # Operations by (method, the router's template as it puts it in the scope): one dict lookup per call.
+        self._by_template: dict[tuple[str, str], Operation] = {}
 
     def bind(self, app: Litestar) -> None:
         """Match every contract route of ``app`` to its operation; refuse a route the contracts lack."""
@@ -105,7 +106,7 @@ class ContractScopes:
                     if operation is None or operation.operation_id != handler.operation_id:
                         unmatched.append(f"{method} {route.path} ({handler.operation_id or handler.handler_name})")
                     else:
-                        self._operations[route_key(method, route.path)] = operation
+                        self._by_template[(method.upper(), route.path_format)] = operation
         if unmatched:
             raise RuntimeError(
                 "routes without a contract operation (method, path and operationId must match one "
@@ -114,7 +115,7 @@ class ContractScopes:
 
     def check(self, scope: Scope) -> None:
         """401 without a caller, 403 ``insufficient-scope`` without the scopes of the routed operation."""
-        operation = self._operations.get(route_key(scope["method"], scope.get("path_template", "")))  # type: ignore[typeddict-item]
+        operation = self._by_template.get((scope["method"], scope.get("path_template", "")))  # type: ignore[typeddict-item]
         if operation is None or not operation.alternatives:
             return  # not a contract route (health), or an operation open to every caller
         principal: Principal | None = scope.get("state", {}).get("principal")
