@@ -35,11 +35,11 @@ MAX_BATCH = 2000
 # Salesforce's bound on unbounded field lists: FIELDS(ALL) / FIELDS(CUSTOM) need LIMIT <= 200.
 FIELDS_LIMIT = 200
 
+
 def sf_time(moment: dt.datetime) -> str:
     """Salesforce's datetime: milliseconds, UTC, ``+0000`` (fixed width, so the text sorts as the time)."""
     utc = moment.astimezone(dt.UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
-
 
 
 def attributes(sobject: str, record_id_: str) -> dict[str, str]:
@@ -47,6 +47,7 @@ def attributes(sobject: str, record_id_: str) -> dict[str, str]:
 
 
 # --- errors ----------------------------------------------------------------------------------------------------
+
 
 def error(status: int, code: str, message: str, fields: list[str] | None = None) -> VendorError:
     return VendorError(status, [{"message": message, "errorCode": code, "fields": fields or []}])
@@ -67,8 +68,12 @@ LIMITS = LimitDialect(
 
 # Salesforce "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration"; a call without a live session is refused
 # 401 INVALID_SESSION_ID.
-AUTH = AuthDialect(grant_path="/services/oauth2/token", grant=JWT_BEARER, says_expiry=False,
-                   unauthorized=lambda: error(401, "INVALID_SESSION_ID", "Session expired or invalid").body)
+AUTH = AuthDialect(
+    grant_path="/services/oauth2/token",
+    grant=JWT_BEARER,
+    says_expiry=False,
+    unauthorized=lambda: error(401, "INVALID_SESSION_ID", "Session expired or invalid").body,
+)
 
 
 # --- SOQL subset -----------------------------------------------------------------------------------------------
@@ -130,14 +135,19 @@ def _matches(record: dict[str, Any], conditions: list[tuple[str, str, Any]]) -> 
             actual = Decimal(str(actual))
         if (op == "=" and actual != value) or (op == "!=" and actual == value) or (op == "in" and actual not in value):
             return False
-        if op in _ORDERING and (actual is None or value is None or type(actual) is not type(value)
-                                or not _ORDERING[op](actual, value)):
+        if op in _ORDERING and (
+            actual is None or value is None or type(actual) is not type(value) or not _ORDERING[op](actual, value)
+        ):
             return False
     return True
 
 
-_ORDERING: dict[str, Any] = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
-                             ">=": lambda a, b: a >= b}
+_ORDERING: dict[str, Any] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
 
 
 def run_query(store: DocumentStore, soql: str, offset: int, batch: int, objects: Collection[str]) -> dict[str, Any]:
@@ -154,8 +164,13 @@ def run_query(store: DocumentStore, soql: str, offset: int, batch: int, objects:
     group = re.sub(r"\s+", "", fields_text.upper())
     if group in ("FIELDS(ALL)", "FIELDS(CUSTOM)") and (not match["limit"] or int(match["limit"]) > FIELDS_LIMIT):
         raise malformed(f"The SOQL FIELDS function must have a LIMIT of at most {FIELDS_LIMIT}")
-    fields = (None if group == "FIELDS(ALL)" else sorted(f for f in known if f.endswith("__c"))
-              if group == "FIELDS(CUSTOM)" else [f.strip() for f in fields_text.split(",")])
+    fields = (
+        None
+        if group == "FIELDS(ALL)"
+        else sorted(f for f in known if f.endswith("__c"))
+        if group == "FIELDS(CUSTOM)"
+        else [f.strip() for f in fields_text.split(",")]
+    )
     conditions = _conditions(match["where"])
     for field in [*(fields or []), *(c[0] for c in conditions), *([match["order"]] if match["order"] else [])]:
         if records and field not in known:
@@ -163,11 +178,12 @@ def run_query(store: DocumentStore, soql: str, offset: int, batch: int, objects:
     selected = [r for r in records if _matches(r, conditions)]
     if match["order"]:
         order = match["order"]
-        selected.sort(key=lambda r: (r.get(order) is None, r.get(order)),
-                      reverse=(match["direction"] or "").upper() == "DESC")
+        selected.sort(
+            key=lambda r: (r.get(order) is None, r.get(order)), reverse=(match["direction"] or "").upper() == "DESC"
+        )
     if match["limit"]:
-        selected = selected[:int(match["limit"])]
-    window = selected[offset:offset + batch]
+        selected = selected[: int(match["limit"])]
+    window = selected[offset : offset + batch]
     if fields is not None:
         window = [{"attributes": r["attributes"], **{f: r.get(f) for f in fields}} for r in window]
     done = offset + batch >= len(selected)
@@ -198,6 +214,7 @@ def read_locator(locator: str) -> tuple[str, int, int]:
 
 # --- records ---------------------------------------------------------------------------------------------------
 
+
 def get_record(store: DocumentStore, sobject: str, key: str, objects: Collection[str]) -> dict[str, Any]:
     if sobject not in objects:
         raise error(404, "NOT_FOUND", f"The requested resource does not exist: {sobject}")
@@ -215,8 +232,10 @@ def get_record(store: DocumentStore, sobject: str, key: str, objects: Collection
 
 def framework_error(_request: Any, exc: HTTPException) -> Response[Any]:
     codes = {400: "MALFORMED_QUERY", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
-    return Response([{"message": str(exc.detail), "errorCode": codes.get(exc.status_code, "UNKNOWN_EXCEPTION"),
-                      "fields": []}], status_code=exc.status_code)
+    return Response(
+        [{"message": str(exc.detail), "errorCode": codes.get(exc.status_code, "UNKNOWN_EXCEPTION"), "fields": []}],
+        status_code=exc.status_code,
+    )
 
 
 def query_routes(store: DocumentStore, objects: Collection[str]) -> list[Any]:
@@ -232,4 +251,3 @@ def query_routes(store: DocumentStore, objects: Collection[str]) -> list[Any]:
         return await store.call(run_query, store, soql, offset, batch, objects)
 
     return [query, query_more]
-

@@ -27,8 +27,12 @@ class SystemTierStack(Stack):
 @pytest.fixture(scope="session")
 def certinia_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     data_dir: Path = tmp_path_factory.mktemp("psgw-certinia")
-    stack = SystemTierStack(data_dir=data_dir, ports=Ports.free(), config_file=REPO_ROOT / "gateway.yaml",
-                            extra_env={"PSGW_PSA_BACKEND": "certinia"})
+    stack = SystemTierStack(
+        data_dir=data_dir,
+        ports=Ports.free(),
+        config_file=REPO_ROOT / "gateway.yaml",
+        extra_env={"PSGW_PSA_BACKEND": "certinia"},
+    )
     stack.start()
     try:
         stack.wait_ready(timeout=180)

@@ -89,16 +89,31 @@ NOTES_FIELDS = tuple(f"pse__{day}_Notes__c" for day in DAYS)
 COLLECTION_MAX = 200  # records per sObject Collections call
 NAMES_PER_QUERY = 200  # names per ``WHERE Name IN (...)`` (keeps the query URL short)
 
-PROJECT_STATUS: dict[str, ProjectStatus] = {"Planned": "planned", "In Progress": "active", "On Hold": "on_hold",
-                                            "Completed": "closed"}
-BILLING_MODEL: dict[str, BillingModel] = {"Time and Materials": "time_and_materials", "Fixed Price": "fixed_fee",
-                                          "Milestone": "milestone", "Retainer": "retainer"}
-ASSIGNMENT_STATUS: dict[str, AssignmentStatus] = {"Tentative": "proposed", "Scheduled": "confirmed",
-                                                  "Closed": "ended"}
-TIMECARD_STATUS: dict[str, TimeEntryState] = {"Saved": "draft", "Submitted": "submitted", "Approved": "approved",
-                                              "Rejected": "rejected"}
-EXPENSE_STATUS: dict[str, ExpenseState] = {"Draft": "draft", "Submitted": "submitted", "Approved": "approved",
-                                           "Rejected": "rejected"}
+PROJECT_STATUS: dict[str, ProjectStatus] = {
+    "Planned": "planned",
+    "In Progress": "active",
+    "On Hold": "on_hold",
+    "Completed": "closed",
+}
+BILLING_MODEL: dict[str, BillingModel] = {
+    "Time and Materials": "time_and_materials",
+    "Fixed Price": "fixed_fee",
+    "Milestone": "milestone",
+    "Retainer": "retainer",
+}
+ASSIGNMENT_STATUS: dict[str, AssignmentStatus] = {"Tentative": "proposed", "Scheduled": "confirmed", "Closed": "ended"}
+TIMECARD_STATUS: dict[str, TimeEntryState] = {
+    "Saved": "draft",
+    "Submitted": "submitted",
+    "Approved": "approved",
+    "Rejected": "rejected",
+}
+EXPENSE_STATUS: dict[str, ExpenseState] = {
+    "Draft": "draft",
+    "Submitted": "submitted",
+    "Approved": "approved",
+    "Rejected": "rejected",
+}
 MILESTONE_STATUS: dict[str, MilestoneState] = {"Open": "pending", "Complete": "completed", "Approved": "accepted"}
 ACTIVITY: Final[dict[str, TimeActivity]] = {"Work": "work", "Travel": "travel"}
 PROJECT_STATUS_VENDOR = {v: k for k, v in PROJECT_STATUS.items()}
@@ -108,42 +123,77 @@ ACTIVITY_VENDOR: Final[dict[str, str]] = {v: k for k, v in ACTIVITY.items()}
 
 SELECT = {
     "pse__Proj__c": "Id, Name, pse__Project_ID__c, pse__Account__c, pse__Stage__c, pse__Billing_Type__c, "
-                    "pse__Planned_Hours__c, pse__Project_Manager__c, pse__Start_Date__c, pse__End_Date__c, "
-                    "SOW_Number__c, Legal_Entity__c, Business_Unit__c",
+    "pse__Planned_Hours__c, pse__Project_Manager__c, pse__Start_Date__c, pse__End_Date__c, "
+    "SOW_Number__c, Legal_Entity__c, Business_Unit__c",
     "pse__Project_Task__c": "Id, Name, pse__Project__c, Task_Code__c, Billable__c",
     "pse__Assignment__c": "Id, Name, pse__Resource__c, pse__Project__c, pse__Role__c, Hours_Per_Week__c, "
-                          "pse__Start_Date__c, pse__End_Date__c, pse__Status__c",
+    "pse__Start_Date__c, pse__End_Date__c, pse__Status__c",
     "pse__Timecard_Header__c": "Id, Name, pse__Resource__c, pse__Project__c, Project_Task__c, pse__Start_Date__c, "
-                               "Work_Date__c, " + ", ".join(HOURS_FIELDS) + ", " + ", ".join(NOTES_FIELDS)
-                               + ", pse__Timecard_Notes__c, pse__Status__c, pse__Billable__c, pse__Billed__c, "
-                               "pse__Invoiced__c, pse__Approver__c, External_Ref__c, Version__c, Supersedes__c, "
-                               "Superseded_By__c, Submitted_At__c, Approved_At__c, Rejection_Note__c, "
-                               "Activity_Type__c, LastModifiedDate",
+    "Work_Date__c, "
+    + ", ".join(HOURS_FIELDS)
+    + ", "
+    + ", ".join(NOTES_FIELDS)
+    + ", pse__Timecard_Notes__c, pse__Status__c, pse__Billable__c, pse__Billed__c, "
+    "pse__Invoiced__c, pse__Approver__c, External_Ref__c, Version__c, Supersedes__c, "
+    "Superseded_By__c, Submitted_At__c, Approved_At__c, Rejection_Note__c, "
+    "Activity_Type__c, LastModifiedDate",
     "pse__Expense__c": "Id, Name, pse__Resource__c, pse__Project__c, pse__Expense_Date__c, pse__Amount__c, "
-                       "CurrencyIsoCode, pse__Type__c, pse__Billable__c, pse__Status__c, pse__Billed__c, "
-                       "pse__Invoiced__c, Receipt_Ref__c, External_Ref__c",
+    "CurrencyIsoCode, pse__Type__c, pse__Billable__c, pse__Status__c, pse__Billed__c, "
+    "pse__Invoiced__c, Receipt_Ref__c, External_Ref__c",
     "pse__Milestone__c": "Id, Name, Milestone_Number__c, pse__Project__c, pse__Milestone_Amount__c, CurrencyIsoCode, "
-                         "pse__Target_Date__c, pse__Status__c, pse__Invoiced__c, Accepted_On__c",
+    "pse__Target_Date__c, pse__Status__c, pse__Invoiced__c, Accepted_On__c",
 }
 
 # Vendor field -> canonical JSON pointer, for refusals.
-TIMECARD_FIELDS = {"pse__Resource__c": "/worker_id", "pse__Project__c": "/project_id",
-                   "Project_Task__c": "/task_id", "pse__Start_Date__c": "/work_date", "Work_Date__c": "/work_date",
-                   **{f: "/hours" for f in HOURS_FIELDS}, **{f: "/notes" for f in NOTES_FIELDS},
-                   "pse__Billable__c": "/billable", "Activity_Type__c": "/activity", "External_Ref__c": "/client_ref",
-                   "pse__Approver__c": "/actor_id", "Rejection_Note__c": "/reason", "pse__Status__c": "/to_state"}
-PROJECT_FIELDS = {"Name": "/name", "SOW_Number__c": "/contract_id", "pse__Account__c": "/customer_id",
-                  "Legal_Entity__c": "/legal_entity_id", "pse__Billing_Type__c": "/billing_model",
-                  "pse__Stage__c": "/status", "pse__Planned_Hours__c": "/budget_hours",
-                  "pse__Project_Manager__c": "/manager_id", "Business_Unit__c": "/business_unit_id",
-                  "pse__Start_Date__c": "/start_date", "pse__End_Date__c": "/end_date"}
-ASSIGNMENT_FIELDS = {"pse__Resource__c": "/worker_id", "pse__Project__c": "/project_id", "pse__Role__c": "/role",
-                     "Hours_Per_Week__c": "/planned_hours_per_week", "pse__Start_Date__c": "/start_date",
-                     "pse__End_Date__c": "/end_date", "pse__Status__c": "/status"}
-EXPENSE_FIELDS = {"pse__Resource__c": "/worker_id", "pse__Project__c": "/project_id",
-                  "pse__Expense_Date__c": "/expense_date", "pse__Amount__c": "/amount", "CurrencyIsoCode": "/currency",
-                  "pse__Type__c": "/category", "pse__Billable__c": "/billable", "Receipt_Ref__c": "/receipt_ref",
-                  "pse__Status__c": "/state", "External_Ref__c": "/source_ref"}
+TIMECARD_FIELDS = {
+    "pse__Resource__c": "/worker_id",
+    "pse__Project__c": "/project_id",
+    "Project_Task__c": "/task_id",
+    "pse__Start_Date__c": "/work_date",
+    "Work_Date__c": "/work_date",
+    **{f: "/hours" for f in HOURS_FIELDS},
+    **{f: "/notes" for f in NOTES_FIELDS},
+    "pse__Billable__c": "/billable",
+    "Activity_Type__c": "/activity",
+    "External_Ref__c": "/client_ref",
+    "pse__Approver__c": "/actor_id",
+    "Rejection_Note__c": "/reason",
+    "pse__Status__c": "/to_state",
+}
+PROJECT_FIELDS = {
+    "Name": "/name",
+    "SOW_Number__c": "/contract_id",
+    "pse__Account__c": "/customer_id",
+    "Legal_Entity__c": "/legal_entity_id",
+    "pse__Billing_Type__c": "/billing_model",
+    "pse__Stage__c": "/status",
+    "pse__Planned_Hours__c": "/budget_hours",
+    "pse__Project_Manager__c": "/manager_id",
+    "Business_Unit__c": "/business_unit_id",
+    "pse__Start_Date__c": "/start_date",
+    "pse__End_Date__c": "/end_date",
+}
+ASSIGNMENT_FIELDS = {
+    "pse__Resource__c": "/worker_id",
+    "pse__Project__c": "/project_id",
+    "pse__Role__c": "/role",
+    "Hours_Per_Week__c": "/planned_hours_per_week",
+    "pse__Start_Date__c": "/start_date",
+    "pse__End_Date__c": "/end_date",
+    "pse__Status__c": "/status",
+}
+EXPENSE_FIELDS = {
+    "pse__Resource__c": "/worker_id",
+    "pse__Project__c": "/project_id",
+    "pse__Expense_Date__c": "/expense_date",
+    "pse__Amount__c": "/amount",
+    "CurrencyIsoCode": "/currency",
+    "pse__Type__c": "/category",
+    "pse__Billable__c": "/billable",
+    "Receipt_Ref__c": "/receipt_ref",
+    "pse__Status__c": "/state",
+    "External_Ref__c": "/source_ref",
+}
 TASK_FIELDS = {"Name": "/name", "Billable__c": "/billable"}
 MILESTONE_FIELDS = {"pse__Status__c": "/to_state", "pse__Invoiced__c": "/to_state"}
 
@@ -161,17 +211,27 @@ def select(sobject: str, where: Iterable[str] = ()) -> str:
 def hours_text(minutes: int) -> Decimal:
     """Whole minutes as Certinia's two-decimal hours; minutes that are no such hours are refused, never rounded."""
     if minutes % 3:
-        raise Unprocessable("Certinia keeps hours to two decimals: minutes must be a multiple of 3", slug=(
-            "validation-failed"), errors=[FieldError(pointer="/hours", detail=f"{minutes} minutes are not a whole "
-                                                     "hundredth of an hour (Certinia keeps two decimals)")])
+        raise Unprocessable(
+            "Certinia keeps hours to two decimals: minutes must be a multiple of 3",
+            slug=("validation-failed"),
+            errors=[
+                FieldError(
+                    pointer="/hours",
+                    detail=f"{minutes} minutes are not a whole hundredth of an hour (Certinia keeps two decimals)",
+                )
+            ],
+        )
     return Decimal(minutes * 100 // 60) / 100
 
 
 def minutes_of_hours(hours: Decimal) -> int:
     minutes = whole_minutes(hours)
     if minutes is None:
-        raise Unprocessable("hours must come to whole minutes", slug="validation-failed",
-                            errors=[FieldError(pointer="/hours", detail="must be a whole number of minutes")])
+        raise Unprocessable(
+            "hours must come to whole minutes",
+            slug="validation-failed",
+            errors=[FieldError(pointer="/hours", detail="must be a whole number of minutes")],
+        )
     return minutes
 
 
@@ -219,36 +279,49 @@ class CertiniaKeys:
 
 # --- pure mapping ---------------------------------------------------------------------------------------------
 
+
 def project_from_vendor(row: dict[str, Any], keys: CertiniaKeys) -> Project:
     hours = row.get("pse__Planned_Hours__c")
     manager = row.get("pse__Project_Manager__c")
     return Project(
-        id=to_canonical("project", row["pse__Project_ID__c"]), external_ids={"psa": row["Id"]}, name=row["Name"],
+        id=to_canonical("project", row["pse__Project_ID__c"]),
+        external_ids={"psa": row["Id"]},
+        name=row["Name"],
         contract_id=to_canonical("contract", row["SOW_Number__c"]),
         customer_id=to_canonical("customer", keys.key("accounts", row["pse__Account__c"])),
         legal_entity_id=to_canonical("legal_entity", row["Legal_Entity__c"]),
-        status=PROJECT_STATUS[row["pse__Stage__c"]], billing_model=BILLING_MODEL[row["pse__Billing_Type__c"]],
+        status=PROJECT_STATUS[row["pse__Stage__c"]],
+        billing_model=BILLING_MODEL[row["pse__Billing_Type__c"]],
         budget_hours=plain_decimal(Decimal(hours)) if hours is not None else None,
         manager_id=to_canonical("worker", keys.key("contacts", manager)) if manager else None,
-        business_unit_id=to_canonical("business_unit", row["Business_Unit__c"]) if row.get(
-            "Business_Unit__c") else None,
-        start_date=_date(row.get("pse__Start_Date__c")), end_date=_date(row.get("pse__End_Date__c")),
+        business_unit_id=to_canonical("business_unit", row["Business_Unit__c"])
+        if row.get("Business_Unit__c")
+        else None,
+        start_date=_date(row.get("pse__Start_Date__c")),
+        end_date=_date(row.get("pse__End_Date__c")),
     )
 
 
 def task_from_vendor(row: dict[str, Any], keys: CertiniaKeys) -> Task:
-    return Task(id=to_canonical("task", row["Task_Code__c"]), external_ids={"psa": row["Id"]},
-                project_id=to_canonical("project", keys.key("projects", row["pse__Project__c"])), name=row["Name"],
-                billable=bool(row.get("Billable__c", True)))
+    return Task(
+        id=to_canonical("task", row["Task_Code__c"]),
+        external_ids={"psa": row["Id"]},
+        project_id=to_canonical("project", keys.key("projects", row["pse__Project__c"])),
+        name=row["Name"],
+        billable=bool(row.get("Billable__c", True)),
+    )
 
 
 def assignment_from_vendor(row: dict[str, Any], keys: CertiniaKeys) -> Assignment:
     return Assignment(
-        id=to_canonical("assignment", row["Name"]), external_ids={"psa": row["Id"]},
+        id=to_canonical("assignment", row["Name"]),
+        external_ids={"psa": row["Id"]},
         worker_id=to_canonical("worker", keys.key("contacts", row["pse__Resource__c"])),
         project_id=to_canonical("project", keys.key("projects", row["pse__Project__c"])),
-        role=role_id(row["pse__Role__c"]), planned_hours_per_week=plain_decimal(Decimal(row["Hours_Per_Week__c"])),
-        start_date=dt.date.fromisoformat(row["pse__Start_Date__c"]), end_date=_date(row.get("pse__End_Date__c")),
+        role=role_id(row["pse__Role__c"]),
+        planned_hours_per_week=plain_decimal(Decimal(row["Hours_Per_Week__c"])),
+        start_date=dt.date.fromisoformat(row["pse__Start_Date__c"]),
+        end_date=_date(row.get("pse__End_Date__c")),
         status=ASSIGNMENT_STATUS[row["pse__Status__c"]],
     )
 
@@ -267,9 +340,13 @@ def work_day(row: dict[str, Any]) -> int:
         return dt.date.fromisoformat(row["Work_Date__c"]).weekday()
     days = [index for index, name in enumerate(HOURS_FIELDS) if row.get(name)]
     if len(days) != 1:
-        raise ProblemError(f"{VENDOR} timecard {row.get('Name')} has time on {len(days)} days; this integration "
-                           "maps a timecard with time on one day to one time entry", status=502,
-                           slug="downstream-error", downstream=VENDOR)
+        raise ProblemError(
+            f"{VENDOR} timecard {row.get('Name')} has time on {len(days)} days; this integration "
+            "maps a timecard with time on one day to one time entry",
+            status=502,
+            slug="downstream-error",
+            downstream=VENDOR,
+        )
     return days[0]
 
 
@@ -283,20 +360,27 @@ def timecard_from_vendor(row: dict[str, Any], keys: CertiniaKeys) -> TimeEntry:
     day = work_day(row)
     minutes = _minutes(row.get(HOURS_FIELDS[day]))
     return TimeEntry(
-        id=to_canonical("time_entry", row["Name"]), external_ids={"psa": row["Id"]},
+        id=to_canonical("time_entry", row["Name"]),
+        external_ids={"psa": row["Id"]},
         worker_id=worker(row["pse__Resource__c"]) or "",
         project_id=to_canonical("project", keys.key("projects", row["pse__Project__c"])),
-        task_id=to_canonical("task", keys.key("tasks", row["Project_Task__c"])) if row.get(
-            "Project_Task__c") else None,
+        task_id=to_canonical("task", keys.key("tasks", row["Project_Task__c"])) if row.get("Project_Task__c") else None,
         work_date=dt.date.fromisoformat(row["pse__Start_Date__c"]) + dt.timedelta(days=day),
-        hours=Decimal(minutes) / 60, minutes=minutes, billable=bool(row.get("pse__Billable__c")),
+        hours=Decimal(minutes) / 60,
+        minutes=minutes,
+        billable=bool(row.get("pse__Billable__c")),
         activity=ACTIVITY.get(row.get("Activity_Type__c") or "Work", "work"),
         notes=row.get(NOTES_FIELDS[day]) or row.get("pse__Timecard_Notes__c") or "",
-        state=timecard_state(row), version=int(row.get("Version__c") or 1),
-        supersedes_id=entry(row.get("Supersedes__c")), superseded_by_id=entry(row.get("Superseded_By__c")),
-        submitted_at=_instant(row.get("Submitted_At__c")), approved_at=_instant(row.get("Approved_At__c")),
-        approved_by=worker(row.get("pse__Approver__c")), rejection_reason=row.get("Rejection_Note__c"),
-        updated_at=_instant(row.get("LastModifiedDate")), client_ref=row.get("External_Ref__c"),
+        state=timecard_state(row),
+        version=int(row.get("Version__c") or 1),
+        supersedes_id=entry(row.get("Supersedes__c")),
+        superseded_by_id=entry(row.get("Superseded_By__c")),
+        submitted_at=_instant(row.get("Submitted_At__c")),
+        approved_at=_instant(row.get("Approved_At__c")),
+        approved_by=worker(row.get("pse__Approver__c")),
+        rejection_reason=row.get("Rejection_Note__c"),
+        updated_at=_instant(row.get("LastModifiedDate")),
+        client_ref=row.get("External_Ref__c"),
     )
 
 
@@ -305,10 +389,13 @@ def day_fields(work_date: dt.date, minutes: int, notes: str) -> dict[str, Any]:
     start = week_start(work_date)
     day = work_date.weekday()
     hours = hours_text(minutes)
-    return {"pse__Start_Date__c": start.isoformat(), "pse__End_Date__c": (start + dt.timedelta(days=6)).isoformat(),
-            "Work_Date__c": work_date.isoformat(),
-            **{f: (number(hours) if i == day else 0) for i, f in enumerate(HOURS_FIELDS)},
-            **{f: (notes if i == day else None) for i, f in enumerate(NOTES_FIELDS)}}
+    return {
+        "pse__Start_Date__c": start.isoformat(),
+        "pse__End_Date__c": (start + dt.timedelta(days=6)).isoformat(),
+        "Work_Date__c": work_date.isoformat(),
+        **{f: (number(hours) if i == day else 0) for i, f in enumerate(HOURS_FIELDS)},
+        **{f: (notes if i == day else None) for i, f in enumerate(NOTES_FIELDS)},
+    }
 
 
 def expense_state(row: dict[str, Any]) -> ExpenseState:
@@ -322,13 +409,18 @@ def expense_state(row: dict[str, Any]) -> ExpenseState:
 def expense_from_vendor(row: dict[str, Any], keys: CertiniaKeys) -> Expense:
     currency = row["CurrencyIsoCode"]
     return Expense(
-        id=to_canonical("expense", row["Name"]), external_ids={"psa": row["Id"]},
+        id=to_canonical("expense", row["Name"]),
+        external_ids={"psa": row["Id"]},
         worker_id=to_canonical("worker", keys.key("contacts", row["pse__Resource__c"])),
         project_id=to_canonical("project", keys.key("projects", row["pse__Project__c"])),
         expense_date=dt.date.fromisoformat(row["pse__Expense_Date__c"]),
-        amount=Decimal(row["pse__Amount__c"]).quantize(Decimal(1).scaleb(-exponent(currency))), currency=currency,
-        category=str(row["pse__Type__c"]).lower(), billable=bool(row.get("pse__Billable__c")),
-        receipt_ref=row.get("Receipt_Ref__c"), state=expense_state(row), source_ref=row.get("External_Ref__c"),
+        amount=Decimal(row["pse__Amount__c"]).quantize(Decimal(1).scaleb(-exponent(currency))),
+        currency=currency,
+        category=str(row["pse__Type__c"]).lower(),
+        billable=bool(row.get("pse__Billable__c")),
+        receipt_ref=row.get("Receipt_Ref__c"),
+        state=expense_state(row),
+        source_ref=row.get("External_Ref__c"),
     )
 
 
@@ -339,10 +431,14 @@ def milestone_state(row: dict[str, Any]) -> MilestoneState:
 def milestone_from_vendor(row: dict[str, Any], keys: CertiniaKeys) -> Milestone:
     currency = row["CurrencyIsoCode"]
     return Milestone(
-        id=to_canonical("milestone", row["Milestone_Number__c"]), external_ids={"psa": row["Id"]},
-        project_id=to_canonical("project", keys.key("projects", row["pse__Project__c"])), name=row["Name"],
+        id=to_canonical("milestone", row["Milestone_Number__c"]),
+        external_ids={"psa": row["Id"]},
+        project_id=to_canonical("project", keys.key("projects", row["pse__Project__c"])),
+        name=row["Name"],
         amount=Decimal(row["pse__Milestone_Amount__c"]).quantize(Decimal(1).scaleb(-exponent(currency))),
-        currency=currency, due_date=dt.date.fromisoformat(row["pse__Target_Date__c"]), state=milestone_state(row),
+        currency=currency,
+        due_date=dt.date.fromisoformat(row["pse__Target_Date__c"]),
+        state=milestone_state(row),
         accepted_on=_date(row.get("Accepted_On__c")),
     )
 
@@ -362,12 +458,26 @@ def _state_filter(state: TimeEntryState | None) -> list[str]:
 
 # --- the adapter -----------------------------------------------------------------------------------------------
 
+
 class CertiniaPsa:
-    def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None,
-                 credentials: VendorCredentials | None = None) -> None:
-        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, grant=JwtBearerToken,
-                                        token_path=TOKEN_PATH, credentials=credentials, limits=limits,
-                                        budget_spent=budget_spent)
+    def __init__(
+        self,
+        base_url: str,
+        timeout_seconds: float,
+        *,
+        limits: VendorLimits | None = None,
+        credentials: VendorCredentials | None = None,
+    ) -> None:
+        self._vendor = VendorDownstream(
+            VENDOR,
+            base_url,
+            timeout_seconds=timeout_seconds,
+            grant=JwtBearerToken,
+            token_path=TOKEN_PATH,
+            credentials=credentials,
+            limits=limits,
+            budget_spent=budget_spent,
+        )
         self.keys = CertiniaKeys()
 
     async def aclose(self) -> None:
@@ -375,11 +485,20 @@ class CertiniaPsa:
 
     # wire
 
-    async def _call(self, method: str, path: str, *, what: str, field_map: dict[str, str] | None = None,
-                    params: dict[str, Any] | None = None, json: Any = None,
-                    headers: dict[str, str] | None = None) -> Any:
-        response = await self._vendor.request(method, API + path, params=params, json=json, headers=headers,
-                                              allow_statuses=frozenset(range(400, 500)))
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        field_map: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        response = await self._vendor.request(
+            method, API + path, params=params, json=json, headers=headers, allow_statuses=frozenset(range(400, 500))
+        )
         body = _decoder.decode(response.content) if response.content else None
         if response.status_code >= 400:
             raise self._refusal(response.status_code, body, field_map or {}, what)
@@ -391,21 +510,34 @@ class CertiniaPsa:
         codes = {str(e.get("errorCode") or e.get("statusCode")) for e in errors}
         if "NOT_FOUND" in codes or "ENTITY_IS_DELETED" in codes:
             return NotFound(f"no such {what}", slug="unknown-id", downstream=VENDOR)
-        if status == 400 and codes & {"FIELD_CUSTOM_VALIDATION_EXCEPTION", "INVALID_CROSS_REFERENCE_KEY",
-                                      "REQUIRED_FIELD_MISSING", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                                      "INVALID_TYPE_ON_FIELD_IN_RECORD", "NUMBER_OUTSIDE_VALID_RANGE",
-                                      "STRING_TOO_LONG", "DUPLICATE_VALUE", "MALFORMED_ID"}:
+        if status == 400 and codes & {
+            "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+            "INVALID_CROSS_REFERENCE_KEY",
+            "REQUIRED_FIELD_MISSING",
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            "INVALID_TYPE_ON_FIELD_IN_RECORD",
+            "NUMBER_OUTSIDE_VALID_RANGE",
+            "STRING_TOO_LONG",
+            "DUPLICATE_VALUE",
+            "MALFORMED_ID",
+        }:
             return validation_problem(VENDOR, fields, field_map)
-        return vendor_problem(VENDOR, status, "; ".join(str(e.get("message", "")) for e in errors), fields,
-                              field_map, what=what)
+        return vendor_problem(
+            VENDOR, status, "; ".join(str(e.get("message", "")) for e in errors), fields, field_map, what=what
+        )
 
     async def _query(self, soql: str, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
         bound = cursors.binding({"q": soql})
         state = cursors.decode(cursor, bound)
         locator = state.get("locator")
         if locator is None:
-            body = await self._call("GET", "/query", params={"q": soql}, what="record",
-                                    headers={"Sforce-Query-Options": f"batchSize={limit}"})
+            body = await self._call(
+                "GET",
+                "/query",
+                params={"q": soql},
+                what="record",
+                headers={"Sforce-Query-Options": f"batchSize={limit}"},
+            )
         else:
             if not isinstance(locator, str) or not _LOCATOR.match(locator):
                 raise cursors.invalid("bad locator")
@@ -434,9 +566,12 @@ class CertiniaPsa:
     # id maps
 
     async def _load(self, kind: str) -> None:
-        source = {"contacts": ("Contact", "Employee_Number__c"), "accounts": ("Account", "AccountNumber"),
-                  "projects": ("pse__Proj__c", "pse__Project_ID__c"),
-                  "tasks": ("pse__Project_Task__c", "Task_Code__c")}[kind]
+        source = {
+            "contacts": ("Contact", "Employee_Number__c"),
+            "accounts": ("Account", "AccountNumber"),
+            "projects": ("pse__Proj__c", "pse__Project_ID__c"),
+            "tasks": ("pse__Project_Task__c", "Task_Code__c"),
+        }[kind]
         for row in await self._all(f"SELECT Id, {source[1]} FROM {source[0]}"):  # noqa: S608 - constant names
             getattr(self.keys, kind).learn(row[source[1]], row["Id"])
 
@@ -444,8 +579,9 @@ class CertiniaPsa:
         """Make sure every record id these rows reference is in the id maps (one reload per kind at most)."""
         rows = list(rows)
         wanted = {
-            "contacts": {r.get(f) for r in rows for f in ("pse__Resource__c", "pse__Approver__c",
-                                                          "pse__Project_Manager__c")},
+            "contacts": {
+                r.get(f) for r in rows for f in ("pse__Resource__c", "pse__Approver__c", "pse__Project_Manager__c")
+            },
             "accounts": {r.get("pse__Account__c") for r in rows},
             "projects": {r.get("pse__Project__c") for r in rows},
             "tasks": {r.get("Project_Task__c") for r in rows},
@@ -461,7 +597,7 @@ class CertiniaPsa:
         chain = {r.get(f) for r in rows for f in ("Supersedes__c", "Superseded_By__c")} - {None}
         unknown = sorted(str(i) for i in chain if self.keys.timecards.key(str(i)) is None)
         for start in range(0, len(unknown), NAMES_PER_QUERY):
-            ids = ", ".join(soql_text(i) for i in unknown[start:start + NAMES_PER_QUERY])
+            ids = ", ".join(soql_text(i) for i in unknown[start : start + NAMES_PER_QUERY])
             for row in await self._all(f"SELECT Id, Name FROM pse__Timecard_Header__c WHERE Id IN ({ids})"):  # noqa: S608
                 self.keys.timecards.learn(row["Name"], row["Id"])
 
@@ -495,14 +631,20 @@ class CertiniaPsa:
         list is empty rather than an error (a filter is a question, not a reference that must exist)."""
         where: list[str] = []
         if worker_id is not None:
-            contact = await self._record_id("contacts", to_business_key("worker", worker_id)) if is_canonical(
-                "worker", worker_id) else None
+            contact = (
+                await self._record_id("contacts", to_business_key("worker", worker_id))
+                if is_canonical("worker", worker_id)
+                else None
+            )
             if contact is None:
                 return None
             where.append(f"pse__Resource__c = {soql_text(contact)}")
         if project_id is not None:
-            project = await self._record_id("projects", to_business_key("project", project_id)) if is_canonical(
-                "project", project_id) else None
+            project = (
+                await self._record_id("projects", to_business_key("project", project_id))
+                if is_canonical("project", project_id)
+                else None
+            )
             if project is None:
                 return None
             where.append(f"pse__Project__c = {soql_text(project)}")
@@ -537,19 +679,31 @@ class CertiniaPsa:
             elif name == "manager_id":
                 body["pse__Project_Manager__c"] = None if value is None else await self._contact(value, "/manager_id")
             elif name == "business_unit_id":
-                body["Business_Unit__c"] = None if value is None else reference("business_unit", value,
-                                                                                 "/business_unit_id")
+                body["Business_Unit__c"] = (
+                    None if value is None else reference("business_unit", value, "/business_unit_id")
+                )
             elif name in ("start_date", "end_date"):
                 body[{"start_date": "pse__Start_Date__c", "end_date": "pse__End_Date__c"}[name]] = (
-                    None if value is None else value.isoformat())
+                    None if value is None else value.isoformat()
+                )
         return body
 
-    async def list_projects(self, *, status: ProjectStatus | None, customer_id: str | None,
-                            contract_id: str | None, cursor: str | None, limit: int) -> Page[Project]:
+    async def list_projects(
+        self,
+        *,
+        status: ProjectStatus | None,
+        customer_id: str | None,
+        contract_id: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> Page[Project]:
         where = [f"pse__Stage__c = {soql_text(PROJECT_STATUS_VENDOR[status])}"] if status else []
         if customer_id is not None:
-            account = await self._record_id("accounts", to_business_key("customer", customer_id)) if is_canonical(
-                "customer", customer_id) else None
+            account = (
+                await self._record_id("accounts", to_business_key("customer", customer_id))
+                if is_canonical("customer", customer_id)
+                else None
+            )
             if account is None:
                 return Page(items=[])
             where.append(f"pse__Account__c = {soql_text(account)}")
@@ -567,35 +721,54 @@ class CertiniaPsa:
     async def create_project(self, data: ProjectCreate, idempotency_key: str | None) -> Project:
         values = {name: getattr(data, name) for name in data.__struct_fields__}
         body = await self._project_body({k: v for k, v in values.items() if v is not None})
-        created = await self._call("POST", "/sobjects/pse__Proj__c", json=body, what="project",
-                                   field_map=PROJECT_FIELDS)
+        created = await self._call(
+            "POST", "/sobjects/pse__Proj__c", json=body, what="project", field_map=PROJECT_FIELDS
+        )
         return project_from_vendor(await self._by_id("pse__Proj__c", created["id"], "project"), self.keys)
 
     async def update_project(self, project_id: str, changes: dict[str, object]) -> Project:
         row = await self._project_row(project_id)
-        await self._call("PATCH", f"/sobjects/pse__Proj__c/{row['Id']}", json=await self._project_body(changes),
-                         what="project", field_map=PROJECT_FIELDS)
+        await self._call(
+            "PATCH",
+            f"/sobjects/pse__Proj__c/{row['Id']}",
+            json=await self._project_body(changes),
+            what="project",
+            field_map=PROJECT_FIELDS,
+        )
         return project_from_vendor(await self._by_id("pse__Proj__c", row["Id"], "project"), self.keys)
 
     async def list_tasks(self, project_id: str, *, cursor: str | None, limit: int) -> Page[Task]:
         row = await self._project_row(project_id)
         rows, next_cursor = await self._query(
-            select("pse__Project_Task__c", [f"pse__Project__c = {soql_text(row['Id'])}"]), cursor, limit)
+            select("pse__Project_Task__c", [f"pse__Project__c = {soql_text(row['Id'])}"]), cursor, limit
+        )
         await self._know(rows)
         return Page(items=[task_from_vendor(r, self.keys) for r in rows], next_cursor=next_cursor)
 
     async def create_task(self, project_id: str, data: TaskCreate, idempotency_key: str | None) -> Task:
         row = await self._project_row(project_id)
-        created = await self._call("POST", "/sobjects/pse__Project_Task__c", what="project", field_map=TASK_FIELDS,
-                                   json={"Name": data.name, "pse__Project__c": row["Id"], "Billable__c": data.billable})
+        created = await self._call(
+            "POST",
+            "/sobjects/pse__Project_Task__c",
+            what="project",
+            field_map=TASK_FIELDS,
+            json={"Name": data.name, "pse__Project__c": row["Id"], "Billable__c": data.billable},
+        )
         task = await self._by_id("pse__Project_Task__c", created["id"], "task")
         self.keys.tasks.learn(task["Task_Code__c"], task["Id"])
         return task_from_vendor(task, self.keys)
 
     # assignments
 
-    async def list_assignments(self, *, worker_id: str | None, project_id: str | None,
-                               status: AssignmentStatus | None, cursor: str | None, limit: int) -> Page[Assignment]:
+    async def list_assignments(
+        self,
+        *,
+        worker_id: str | None,
+        project_id: str | None,
+        status: AssignmentStatus | None,
+        cursor: str | None,
+        limit: int,
+    ) -> Page[Assignment]:
         where = await self._scope(worker_id, project_id)
         if where is None:
             return Page(items=[])
@@ -622,18 +795,28 @@ class CertiniaPsa:
             "pse__End_Date__c": data.end_date.isoformat() if data.end_date else None,
             "pse__Status__c": ASSIGNMENT_STATUS_VENDOR[data.status],
         }
-        created = await self._call("POST", "/sobjects/pse__Assignment__c", json=body, what="assignment",
-                                   field_map=ASSIGNMENT_FIELDS)
+        created = await self._call(
+            "POST", "/sobjects/pse__Assignment__c", json=body, what="assignment", field_map=ASSIGNMENT_FIELDS
+        )
         return assignment_from_vendor(await self._by_id("pse__Assignment__c", created["id"], "assignment"), self.keys)
 
     async def set_assignment_status(self, assignment_id: str, status: AssignmentStatus) -> Assignment:
         row = await self._assignment_row(assignment_id)
         try:
-            await self._call("PATCH", f"/sobjects/pse__Assignment__c/{row['Id']}", what="assignment",
-                             json={"pse__Status__c": ASSIGNMENT_STATUS_VENDOR[status]}, field_map=ASSIGNMENT_FIELDS)
+            await self._call(
+                "PATCH",
+                f"/sobjects/pse__Assignment__c/{row['Id']}",
+                what="assignment",
+                json={"pse__Status__c": ASSIGNMENT_STATUS_VENDOR[status]},
+                field_map=ASSIGNMENT_FIELDS,
+            )
         except Unprocessable as exc:  # the status rule: someone changed it first
-            raise Conflict(f"{VENDOR} refused the change: {exc.detail}", slug="invalid-transition",
-                           from_state=ASSIGNMENT_STATUS[row["pse__Status__c"]], to_state=status) from exc
+            raise Conflict(
+                f"{VENDOR} refused the change: {exc.detail}",
+                slug="invalid-transition",
+                from_state=ASSIGNMENT_STATUS[row["pse__Status__c"]],
+                to_state=status,
+            ) from exc
         return assignment_from_vendor(await self._by_id("pse__Assignment__c", row["Id"], "assignment"), self.keys)
 
     # time entries
@@ -645,8 +828,7 @@ class CertiniaPsa:
     async def _timecard(self, record_id: str) -> TimeEntry:
         return timecard_from_vendor(await self._by_id("pse__Timecard_Header__c", record_id, "time entry"), self.keys)
 
-    async def list_time_entries(self, filters: TimeEntryFilter, *, cursor: str | None,
-                                limit: int) -> Page[TimeEntry]:
+    async def list_time_entries(self, filters: TimeEntryFilter, *, cursor: str | None, limit: int) -> Page[TimeEntry]:
         where = await self._scope(filters.worker_id, filters.project_id)
         if where is None:
             return Page(items=[])
@@ -657,8 +839,9 @@ class CertiniaPsa:
             where.append(f"Work_Date__c <= {filters.to_date.isoformat()}")
         if filters.updated_since:
             moment = filters.updated_since.astimezone(dt.UTC)
-            where.append("LastModifiedDate >= " + moment.strftime("%Y-%m-%dT%H:%M:%S.")
-                         + f"{moment.microsecond // 1000:03d}Z")
+            where.append(
+                "LastModifiedDate >= " + moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+            )
         rows, next_cursor = await self._query(select("pse__Timecard_Header__c", where), cursor, limit)
         await self._know(rows)
         return Page(items=[timecard_from_vendor(r, self.keys) for r in rows], next_cursor=next_cursor)
@@ -672,17 +855,28 @@ class CertiniaPsa:
             "pse__Project__c": await self._project_ref(data.project_id, "/project_id"),
             "Project_Task__c": await self._task_ref(data.task_id, "/task_id") if data.task_id else None,
             **day_fields(data.work_date, minutes_of_hours(data.hours), data.notes),
-            "pse__Billable__c": data.billable, "Activity_Type__c": ACTIVITY_VENDOR[data.activity],
-            "pse__Status__c": "Saved", "Version__c": 1,
+            "pse__Billable__c": data.billable,
+            "Activity_Type__c": ACTIVITY_VENDOR[data.activity],
+            "pse__Status__c": "Saved",
+            "Version__c": 1,
         }
         if data.client_ref is not None:
             body["External_Ref__c"] = data.client_ref
-        response = await self._vendor.request("POST", API + "/sobjects/pse__Timecard_Header__c", json=body,
-                                              allow_statuses=frozenset(range(400, 500)))
+        response = await self._vendor.request(
+            "POST", API + "/sobjects/pse__Timecard_Header__c", json=body, allow_statuses=frozenset(range(400, 500))
+        )
         answer = _decoder.decode(response.content) if response.content else None
         if response.status_code == 400 and isinstance(answer, list):
-            first = next((e for e in answer if isinstance(e, dict) and e.get("errorCode") == "DUPLICATE_VALUE"
-                          and "External_Ref__c" in (e.get("fields") or [])), None)
+            first = next(
+                (
+                    e
+                    for e in answer
+                    if isinstance(e, dict)
+                    and e.get("errorCode") == "DUPLICATE_VALUE"
+                    and "External_Ref__c" in (e.get("fields") or [])
+                ),
+                None,
+            )
             match = _DUPLICATE.search(str(first.get("message", ""))) if first else None
             if match:  # sent before (an offline resend): the first one, never a second entry
                 return await self._timecard(match.group(1)), False
@@ -697,19 +891,25 @@ class CertiniaPsa:
             return problem
         current = timecard_state(row)
         if row.get("Superseded_By__c"):
-            return Conflict(f"{VENDOR} refused the change: the entry was superseded", slug="already-superseded",
-                            from_state=current, to_state=to_state)
+            return Conflict(
+                f"{VENDOR} refused the change: the entry was superseded",
+                slug="already-superseded",
+                from_state=current,
+                to_state=to_state,
+            )
         slug = "invalid-transition" if to_state else "not-editable"
-        return Conflict(f"{VENDOR} refused the change: {problem.detail}", slug=slug, from_state=current,
-                        to_state=to_state)
+        return Conflict(
+            f"{VENDOR} refused the change: {problem.detail}", slug=slug, from_state=current, to_state=to_state
+        )
 
     async def update_time_entry(self, time_entry_id: str, changes: dict[str, object]) -> TimeEntry:
         row = await self._timecard_row(time_entry_id)
         current = timecard_from_vendor(row, self.keys)
         body: dict[str, Any] = {}
         if "task_id" in changes:
-            body["Project_Task__c"] = None if changes["task_id"] is None else await self._task_ref(
-                str(changes["task_id"]), "/task_id")
+            body["Project_Task__c"] = (
+                None if changes["task_id"] is None else await self._task_ref(str(changes["task_id"]), "/task_id")
+            )
         if {"work_date", "hours", "notes"} & set(changes):
             work_date = changes.get("work_date", current.work_date)
             hours = changes.get("hours", current.hours)
@@ -721,24 +921,30 @@ class CertiniaPsa:
         if "activity" in changes:
             body["Activity_Type__c"] = ACTIVITY_VENDOR[str(changes["activity"])]
         try:
-            await self._call("PATCH", f"/sobjects/pse__Timecard_Header__c/{row['Id']}", json=body,
-                             what="time entry", field_map=TIMECARD_FIELDS)
+            await self._call(
+                "PATCH",
+                f"/sobjects/pse__Timecard_Header__c/{row['Id']}",
+                json=body,
+                what="time entry",
+                field_map=TIMECARD_FIELDS,
+            )
         except Unprocessable as exc:
-            raise self._conflict(exc, await self._by_id("pse__Timecard_Header__c", row["Id"], "time entry"),
-                                 None) from exc
+            raise self._conflict(
+                exc, await self._by_id("pse__Timecard_Header__c", row["Id"], "time entry"), None
+            ) from exc
         return await self._timecard(row["Id"])
 
     async def delete_time_entry(self, time_entry_id: str) -> None:
         row = await self._timecard_row(time_entry_id)
         try:
-            await self._call("DELETE", f"/sobjects/pse__Timecard_Header__c/{row['Id']}", what="time entry",
-                             field_map=TIMECARD_FIELDS)
+            await self._call(
+                "DELETE", f"/sobjects/pse__Timecard_Header__c/{row['Id']}", what="time entry", field_map=TIMECARD_FIELDS
+            )
         except Unprocessable as exc:
             raise self._conflict(exc, row, None) from exc
         self.keys.timecards.forget(row["Name"])
 
-    async def _state_body(self, to_state: TimeEntryState, actor_id: str | None, reason: str | None
-                          ) -> dict[str, Any]:
+    async def _state_body(self, to_state: TimeEntryState, actor_id: str | None, reason: str | None) -> dict[str, Any]:
         if to_state == "submitted":
             return {"pse__Status__c": "Submitted", "Submitted_At__c": _now(), "Rejection_Note__c": None}
         if to_state == "approved":
@@ -752,22 +958,28 @@ class CertiniaPsa:
             return {"pse__Status__c": "Saved", "Submitted_At__c": None}
         return {"pse__Billed__c": True} if to_state == "posted" else {"pse__Invoiced__c": True}
 
-    async def set_time_entry_state(self, time_entry_id: str, to_state: TimeEntryState, *, actor_id: str | None,
-                                   reason: str | None) -> TimeEntry:
+    async def set_time_entry_state(
+        self, time_entry_id: str, to_state: TimeEntryState, *, actor_id: str | None, reason: str | None
+    ) -> TimeEntry:
         row = await self._timecard_row(time_entry_id)
         try:
-            await self._call("PATCH", f"/sobjects/pse__Timecard_Header__c/{row['Id']}",
-                             json=await self._state_body(to_state, actor_id, reason), what="time entry",
-                             field_map=TIMECARD_FIELDS)
+            await self._call(
+                "PATCH",
+                f"/sobjects/pse__Timecard_Header__c/{row['Id']}",
+                json=await self._state_body(to_state, actor_id, reason),
+                what="time entry",
+                field_map=TIMECARD_FIELDS,
+            )
         except Unprocessable as exc:
-            raise self._conflict(exc, await self._by_id("pse__Timecard_Header__c", row["Id"], "time entry"),
-                                 to_state) from exc
+            raise self._conflict(
+                exc, await self._by_id("pse__Timecard_Header__c", row["Id"], "time entry"), to_state
+            ) from exc
         return await self._timecard(row["Id"])
 
     async def _timecards_by_name(self, names: Sequence[str]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         for start in range(0, len(names), NAMES_PER_QUERY):
-            listed = ", ".join(soql_text(n) for n in names[start:start + NAMES_PER_QUERY])
+            listed = ", ".join(soql_text(n) for n in names[start : start + NAMES_PER_QUERY])
             rows.extend(await self._all(select("pse__Timecard_Header__c", [f"Name IN ({listed})"])))
         await self._know(rows)
         return rows
@@ -777,16 +989,25 @@ class CertiniaPsa:
         rows = await self._timecards_by_name(list(wanted))
         return {wanted[r["Name"]]: timecard_from_vendor(r, self.keys) for r in rows if r["Name"] in wanted}
 
-    async def set_time_entry_states(self, changes: Sequence[TimeEntryTransitionItem]
-                                    ) -> list[TimeEntry | ProblemError]:
-        rows = {r["Name"]: r for r in await self._timecards_by_name(
-            [to_business_key("time_entry", c.time_entry_id) for c in changes if is_canonical("time_entry",
-                                                                                             c.time_entry_id)])}
+    async def set_time_entry_states(self, changes: Sequence[TimeEntryTransitionItem]) -> list[TimeEntry | ProblemError]:
+        rows = {
+            r["Name"]: r
+            for r in await self._timecards_by_name(
+                [
+                    to_business_key("time_entry", c.time_entry_id)
+                    for c in changes
+                    if is_canonical("time_entry", c.time_entry_id)
+                ]
+            )
+        }
         outcomes: list[TimeEntry | ProblemError | None] = [None] * len(changes)
         records: list[tuple[int, dict[str, Any]]] = []
         for index, change in enumerate(changes):
-            row = rows.get(to_business_key("time_entry", change.time_entry_id)) if is_canonical(
-                "time_entry", change.time_entry_id) else None
+            row = (
+                rows.get(to_business_key("time_entry", change.time_entry_id))
+                if is_canonical("time_entry", change.time_entry_id)
+                else None
+            )
             if row is None:
                 outcomes[index] = NotFound(f"no time entry {change.time_entry_id!r}", slug="unknown-id")
                 continue
@@ -798,22 +1019,29 @@ class CertiniaPsa:
             records.append((index, {"attributes": {"type": "pse__Timecard_Header__c"}, "id": row["Id"], **body}))
         changed: list[str] = []
         for start in range(0, len(records), COLLECTION_MAX):
-            chunk = records[start:start + COLLECTION_MAX]
-            results = await self._call("PATCH", "/composite/sobjects", what="time entry", field_map=TIMECARD_FIELDS,
-                                       json={"allOrNone": False, "records": [r for _, r in chunk]})
+            chunk = records[start : start + COLLECTION_MAX]
+            results = await self._call(
+                "PATCH",
+                "/composite/sobjects",
+                what="time entry",
+                field_map=TIMECARD_FIELDS,
+                json={"allOrNone": False, "records": [r for _, r in chunk]},
+            )
             for (index, record), result in zip(chunk, results, strict=True):
                 if result.get("success"):
                     changed.append(record["id"])
                     continue
-                errors = [{"errorCode": e.get("statusCode"), "message": e.get("message"), "fields": e.get("fields")}
-                          for e in result.get("errors") or []]
+                errors = [
+                    {"errorCode": e.get("statusCode"), "message": e.get("message"), "fields": e.get("fields")}
+                    for e in result.get("errors") or []
+                ]
                 problem = self._refusal(400, errors, TIMECARD_FIELDS, "time entry")
                 row = rows[to_business_key("time_entry", changes[index].time_entry_id)]
                 outcomes[index] = self._conflict(problem, row, changes[index].to_state)
         if changed:
             fresh: dict[str, dict[str, Any]] = {}
             for start in range(0, len(changed), NAMES_PER_QUERY):
-                listed = ", ".join(soql_text(i) for i in changed[start:start + NAMES_PER_QUERY])
+                listed = ", ".join(soql_text(i) for i in changed[start : start + NAMES_PER_QUERY])
                 for row in await self._all(select("pse__Timecard_Header__c", [f"Id IN ({listed})"])):
                     fresh[row["Id"]] = row
             await self._know(fresh.values())
@@ -822,8 +1050,9 @@ class CertiniaPsa:
                     outcomes[index] = timecard_from_vendor(fresh[record["id"]], self.keys)
         return [outcome for outcome in outcomes if outcome is not None]
 
-    async def correct_time_entry(self, time_entry_id: str, changes: dict[str, object],
-                                 idempotency_key: str | None) -> TimeEntry:
+    async def correct_time_entry(
+        self, time_entry_id: str, changes: dict[str, object], idempotency_key: str | None
+    ) -> TimeEntry:
         row = await self._timecard_row(time_entry_id)
         old = timecard_from_vendor(row, self.keys)
         task_id = changes.get("task_id", old.task_id)
@@ -832,28 +1061,55 @@ class CertiniaPsa:
         notes = changes.get("notes", old.notes)
         assert isinstance(work_date, dt.date) and isinstance(hours, Decimal) and isinstance(notes, str)
         body = {
-            "pse__Resource__c": row["pse__Resource__c"], "pse__Project__c": row["pse__Project__c"],
+            "pse__Resource__c": row["pse__Resource__c"],
+            "pse__Project__c": row["pse__Project__c"],
             "Project_Task__c": None if task_id is None else await self._task_ref(str(task_id), "/task_id"),
             **day_fields(work_date, minutes_of_hours(hours), notes),
             "pse__Billable__c": changes.get("billable", old.billable),
             "Activity_Type__c": ACTIVITY_VENDOR[str(changes.get("activity", old.activity))],
-            "pse__Status__c": "Saved", "Version__c": old.version + 1, "Supersedes__c": row["Id"],
+            "pse__Status__c": "Saved",
+            "Version__c": old.version + 1,
+            "Supersedes__c": row["Id"],
         }
-        answer = await self._call("POST", "/composite", what="time entry", field_map=TIMECARD_FIELDS, json={
-            "allOrNone": True, "compositeRequest": [
-                {"method": "POST", "url": f"{API}/sobjects/pse__Timecard_Header__c", "referenceId": "version",
-                 "body": body},
-                {"method": "PATCH", "url": f"{API}/sobjects/pse__Timecard_Header__c/{row['Id']}",
-                 "referenceId": "superseded", "body": {"Superseded_By__c": "@{version.id}"}}]})
+        answer = await self._call(
+            "POST",
+            "/composite",
+            what="time entry",
+            field_map=TIMECARD_FIELDS,
+            json={
+                "allOrNone": True,
+                "compositeRequest": [
+                    {
+                        "method": "POST",
+                        "url": f"{API}/sobjects/pse__Timecard_Header__c",
+                        "referenceId": "version",
+                        "body": body,
+                    },
+                    {
+                        "method": "PATCH",
+                        "url": f"{API}/sobjects/pse__Timecard_Header__c/{row['Id']}",
+                        "referenceId": "superseded",
+                        "body": {"Superseded_By__c": "@{version.id}"},
+                    },
+                ],
+            },
+        )
         outcome = answer["compositeResponse"]
-        failed = next((r for r in outcome if r["httpStatusCode"] >= 400 and not any(
-            e.get("errorCode") == "PROCESSING_HALTED" for e in r["body"])), None)
+        failed = next(
+            (
+                r
+                for r in outcome
+                if r["httpStatusCode"] >= 400 and not any(e.get("errorCode") == "PROCESSING_HALTED" for e in r["body"])
+            ),
+            None,
+        )
         if failed is not None:
             current = await self._by_id("pse__Timecard_Header__c", row["Id"], "time entry")
             problem = self._refusal(failed["httpStatusCode"], failed["body"], TIMECARD_FIELDS, "time entry")
             if current.get("Superseded_By__c"):
-                conflict = Conflict(f"{VENDOR} refused the correction: the entry was superseded already",
-                                    slug="already-superseded")
+                conflict = Conflict(
+                    f"{VENDOR} refused the correction: the entry was superseded already", slug="already-superseded"
+                )
                 conflict.extensions["superseded_by_id"] = timecard_from_vendor(current, self.keys).superseded_by_id
                 raise conflict
             raise problem
@@ -861,8 +1117,15 @@ class CertiniaPsa:
 
     # expenses and milestones
 
-    async def list_expenses(self, *, worker_id: str | None, project_id: str | None, state: ExpenseState | None,
-                            cursor: str | None, limit: int) -> Page[Expense]:
+    async def list_expenses(
+        self,
+        *,
+        worker_id: str | None,
+        project_id: str | None,
+        state: ExpenseState | None,
+        cursor: str | None,
+        limit: int,
+    ) -> Page[Expense]:
         where = await self._scope(worker_id, project_id)
         if where is None:
             return Page(items=[])
@@ -876,18 +1139,32 @@ class CertiniaPsa:
         body = {
             "pse__Resource__c": await self._contact(data.worker_id, "/worker_id"),
             "pse__Project__c": await self._project_ref(data.project_id, "/project_id"),
-            "pse__Expense_Date__c": data.expense_date.isoformat(), "pse__Amount__c": number(data.amount),
-            "CurrencyIsoCode": data.currency, "pse__Type__c": data.category.title(),
-            "pse__Billable__c": data.billable, "Receipt_Ref__c": data.receipt_ref, "pse__Status__c": status,
-            "pse__Billed__c": data.state in ("posted", "invoiced"), "pse__Invoiced__c": data.state == "invoiced",
+            "pse__Expense_Date__c": data.expense_date.isoformat(),
+            "pse__Amount__c": number(data.amount),
+            "CurrencyIsoCode": data.currency,
+            "pse__Type__c": data.category.title(),
+            "pse__Billable__c": data.billable,
+            "Receipt_Ref__c": data.receipt_ref,
+            "pse__Status__c": status,
+            "pse__Billed__c": data.state in ("posted", "invoiced"),
+            "pse__Invoiced__c": data.state == "invoiced",
             "External_Ref__c": data.source_ref,
         }
-        response = await self._vendor.request("POST", API + "/sobjects/pse__Expense__c", json=body,
-                                              allow_statuses=frozenset(range(400, 500)))
+        response = await self._vendor.request(
+            "POST", API + "/sobjects/pse__Expense__c", json=body, allow_statuses=frozenset(range(400, 500))
+        )
         answer = _decoder.decode(response.content) if response.content else None
         if response.status_code == 400 and isinstance(answer, list):
-            match = next((m for e in answer if isinstance(e, dict) and e.get("errorCode") == "DUPLICATE_VALUE"
-                          for m in [_DUPLICATE.search(str(e.get("message", "")))] if m), None)
+            match = next(
+                (
+                    m
+                    for e in answer
+                    if isinstance(e, dict) and e.get("errorCode") == "DUPLICATE_VALUE"
+                    for m in [_DUPLICATE.search(str(e.get("message", "")))]
+                    if m
+                ),
+                None,
+            )
             if match:  # written before (a retry): the first one, never a second expense
                 existing = await self._by_id("pse__Expense__c", match.group(1), "expense")
                 return expense_from_vendor(existing, self.keys), False
@@ -895,8 +1172,9 @@ class CertiniaPsa:
             raise self._refusal(response.status_code, answer, EXPENSE_FIELDS, "expense")
         return expense_from_vendor(await self._by_id("pse__Expense__c", answer["id"], "expense"), self.keys), True
 
-    async def list_milestones(self, *, project_id: str | None, state: MilestoneState | None, cursor: str | None,
-                              limit: int) -> Page[Milestone]:
+    async def list_milestones(
+        self, *, project_id: str | None, state: MilestoneState | None, cursor: str | None, limit: int
+    ) -> Page[Milestone]:
         where = await self._scope(project_id=project_id)
         if where is None:
             return Page(items=[])
@@ -921,12 +1199,22 @@ class CertiniaPsa:
         bodies: dict[str, dict[str, Any]] = {
             "completed": {"pse__Status__c": "Complete"},
             "accepted": {"pse__Status__c": "Approved", "Accepted_On__c": dt.datetime.now(dt.UTC).date().isoformat()},
-            "invoiced": {"pse__Invoiced__c": True}}
+            "invoiced": {"pse__Invoiced__c": True},
+        }
         body = bodies.get(to_state, {"pse__Status__c": "Open"})
         try:
-            await self._call("PATCH", f"/sobjects/pse__Milestone__c/{row['Id']}", json=body, what="milestone",
-                             field_map=MILESTONE_FIELDS)
+            await self._call(
+                "PATCH",
+                f"/sobjects/pse__Milestone__c/{row['Id']}",
+                json=body,
+                what="milestone",
+                field_map=MILESTONE_FIELDS,
+            )
         except Unprocessable as exc:
-            raise Conflict(f"{VENDOR} refused the change: {exc.detail}", slug="invalid-transition",
-                           from_state=milestone_state(row), to_state=to_state) from exc
+            raise Conflict(
+                f"{VENDOR} refused the change: {exc.detail}",
+                slug="invalid-transition",
+                from_state=milestone_state(row),
+                to_state=to_state,
+            ) from exc
         return milestone_from_vendor(await self._by_id("pse__Milestone__c", row["Id"], "milestone"), self.keys)
