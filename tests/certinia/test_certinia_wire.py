@@ -223,3 +223,32 @@ def test_certinias_own_rules_hold_whoever_calls(certinia: httpx.Client) -> None:
     assert deep.status_code == 400
     huge = certinia.patch(f"/sobjects/pse__Timecard_Header__c/{approved['Id']}", json={"pse__Monday_Hours__c": 1e300})
     assert huge.status_code == 400
+
+
+def test_the_orgs_daily_api_budget_is_reported_and_when_spent_is_a_503_naming_certinia(
+    certinia: httpx.Client, apis: SystemApis, stack: RunningStack
+) -> None:
+    limits = sandbox(stack) + "/_sandbox/limits"
+    httpx.put(limits, json={"daily": 3, "used": 1}).raise_for_status()
+    try:
+        answered = certinia.get("/query", params={"q": "SELECT Id FROM pse__Proj__c LIMIT 1"})
+        assert answered.headers["sforce-limit-info"] == "api-usage=2/3"
+        certinia.get("/query", params={"q": "SELECT Id FROM pse__Proj__c LIMIT 1"})
+        refused = certinia.get("/query", params={"q": "SELECT Id FROM pse__Proj__c LIMIT 1"})
+        assert refused.status_code == 403 and refused.json()[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+        response = apis.call("GET", "psa", "/projects/{project_id}", 503, path={"project_id": "prj_4002"})
+    finally:
+        httpx.delete(limits).raise_for_status()
+    problem = response.json()
+    assert problem["type"].endswith("/vendor-limit-exceeded") and problem["downstream"] == "certinia"
+    assert int(response.headers["retry-after"]) >= 1
+    apis.call("GET", "psa", "/projects/{project_id}", 200, path={"project_id": "prj_4002"})
+
+
+def test_an_expired_session_is_renewed_by_the_jwt_bearer_flow(apis: SystemApis, stack: RunningStack) -> None:
+    auth = sandbox(stack) + "/_sandbox/auth"
+    apis.call("GET", "psa", "/projects/{project_id}", 200, path={"project_id": "prj_4001"})
+    issued = httpx.get(auth).json()["issued"]
+    httpx.delete(auth).raise_for_status()  # every session the org handed out expires
+    apis.call("GET", "psa", "/projects/{project_id}", 200, path={"project_id": "prj_4001"})
+    assert httpx.get(auth).json()["issued"] == issued + 1
