@@ -252,3 +252,27 @@ def test_an_expired_session_is_renewed_by_the_jwt_bearer_flow(apis: SystemApis, 
     httpx.delete(auth).raise_for_status()  # every session the org handed out expires
     apis.call("GET", "psa", "/projects/{project_id}", 200, path={"project_id": "prj_4001"})
     assert httpx.get(auth).json()["issued"] == issued + 1
+
+
+def test_a_timecard_with_time_on_several_days_is_named_not_misread(certinia: httpx.Client, apis: SystemApis) -> None:
+    """Entered in Certinia's own weekly grid: two days on one header is no single time entry, and is not read as
+    one (no hours dropped): the caller is told which timecard."""
+    contact = certinia.get("/query", params={"q": "SELECT Id FROM Contact WHERE Employee_Number__c = 'E1012'"})
+    project = certinia.get("/query", params={"q": "SELECT Id FROM pse__Proj__c WHERE pse__Project_ID__c = 'PRJ-4003'"})
+    created = certinia.post(
+        "/sobjects/pse__Timecard_Header__c",
+        json={
+            "pse__Resource__c": contact.json()["records"][0]["Id"],
+            "pse__Project__c": project.json()["records"][0]["Id"],
+            "pse__Start_Date__c": "2026-11-30",
+            "pse__End_Date__c": "2026-12-06",
+            "pse__Monday_Hours__c": 8,
+            "pse__Tuesday_Hours__c": 4,
+        },
+    )
+    assert created.status_code == 201, created.text
+    name = certinia.get(f"/sobjects/pse__Timecard_Header__c/{created.json()['id']}").json()["Name"]
+
+    read = apis.http.get(f"/system/psa/v1/time-entries/te_{name.removeprefix('TC-')}")
+    assert read.status_code == 502 and read.headers["content-type"] == "application/problem+json"
+    assert name in read.json()["detail"] and read.json()["downstream"] == "certinia"
