@@ -657,6 +657,9 @@ def _timecard_rules(store: DocumentStore, old: dict[str, Any] | None, new: dict[
         raise _validation(
             "A timecard runs from the week's start day (Monday) to the day before the next.", ["pse__Start_Date__c"]
         )
+    work_date = parse_date(new.get("Work_Date__c"))
+    if new.get("Work_Date__c") is not None and (work_date is None or not start <= work_date <= end):
+        raise _validation("Work_Date__c must be a day of the timecard's week.", ["Work_Date__c"])
     for field in HOURS_FIELDS:
         hours = new.get(field) or 0
         if not 0 <= hours <= 24:

@@ -150,6 +150,20 @@ _ORDERING: dict[str, Any] = {
 }
 
 
+def _prefilter(conditions: list[tuple[str, str, Any]]) -> dict[str, Any]:
+    """The text equalities and ``IN`` lists the store can answer from its indexes; every condition is still checked
+    on the rows it returns (``_matches``), so this only narrows what is read."""
+    where: dict[str, Any] = {}
+    for field, op, value in conditions:
+        if field in where or not field.isidentifier():
+            continue
+        if op == "=" and isinstance(value, str):
+            where[field] = value
+        elif op == "in" and value and all(isinstance(v, str) for v in value):
+            where[field] = list(value)
+    return where
+
+
 def run_query(store: DocumentStore, soql: str, offset: int, batch: int, objects: Collection[str]) -> dict[str, Any]:
     """One batch of a SOQL query over the sObject types this org serves (``objects``)."""
     match = _QUERY.match(soql)
@@ -158,8 +172,8 @@ def run_query(store: DocumentStore, soql: str, offset: int, batch: int, objects:
     sobject = match["object"]
     if sobject not in objects:
         raise error(400, "INVALID_TYPE", f"sObject type '{sobject}' is not supported")
-    records = [body for _, body in store.list(sobject, limit=1_000_000)]
-    known = set(records[0]) if records else set()
+    sample = store.list(sobject, limit=1)
+    known = set(sample[0][1]) if sample else set()
     fields_text = match["fields"].strip()
     group = re.sub(r"\s+", "", fields_text.upper())
     if group in ("FIELDS(ALL)", "FIELDS(CUSTOM)") and (not match["limit"] or int(match["limit"]) > FIELDS_LIMIT):
@@ -173,8 +187,9 @@ def run_query(store: DocumentStore, soql: str, offset: int, batch: int, objects:
     )
     conditions = _conditions(match["where"])
     for field in [*(fields or []), *(c[0] for c in conditions), *([match["order"]] if match["order"] else [])]:
-        if records and field not in known:
+        if known and field not in known:
             raise error(400, "INVALID_FIELD", f"No such column '{field}' on entity '{sobject}'", [field])
+    records = [body for _, body in store.list(sobject, where=_prefilter(conditions), limit=1_000_000)]
     selected = [r for r in records if _matches(r, conditions)]
     if match["order"]:
         order = match["order"]
