@@ -76,13 +76,26 @@ async def my_assignments(request: Request[Any, Any, Any], state: State, principa
     return respond_with_etag(request, payload)
 
 
-class MobileTimeV1(Controller):
-    path = "/experience/mobile-time/v1"
+class MobileTimeEveryVersion(Controller):
+    """The operations every version serves alike (their payloads name neither hours nor minutes)."""
 
     @get("/me/assignments", operation_id="listMyAssignments")
     async def my_assignments(self, request: Request[Any, Any, Any], state: State, principal: NamedDependency[Principal],
                              cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Response[bytes]:
         return await my_assignments(request, state, principal, cursor, limit)
+
+    @delete("/me/time-entries/{time_entry_id:str}", operation_id="deleteMyTimeEntry", status_code=204)
+    async def remove(self, state: State, principal: NamedDependency[Principal], time_entry_id: FromPath[str]) -> None:
+        await mobile(state, principal).delete(time_entry_id)
+
+    @post("/me/weeks/{week_start:date}/submissions", operation_id="submitMyWeek", status_code=200)
+    async def submit(self, state: State, principal: NamedDependency[Principal],
+                     week_start: FromPath[dt.date]) -> WeekSubmission:
+        return await mobile(state, principal).submit(week_start)
+
+
+class MobileTimeV1(MobileTimeEveryVersion):
+    path = "/experience/mobile-time/v1"
 
     @get("/me/weeks/{week_start:date}", operation_id="getMyWeek")
     async def my_week(self, request: Request[Any, Any, Any], state: State, principal: NamedDependency[Principal],
@@ -103,10 +116,6 @@ class MobileTimeV1(Controller):
         service = mobile(state, principal)
         return shapes.entry_v1(service, await service.update(time_entry_id, shapes.changes_v1(data)))
 
-    @delete("/me/time-entries/{time_entry_id:str}", operation_id="deleteMyTimeEntry", status_code=204)
-    async def remove(self, state: State, principal: NamedDependency[Principal], time_entry_id: FromPath[str]) -> None:
-        await mobile(state, principal).delete(time_entry_id)
-
     @post("/me/time-entry-syncs", operation_id="syncMyTimeEntries", status_code=200)
     async def sync(self, state: State, principal: NamedDependency[Principal],
                    data: RequestBody[SyncRequestV1]) -> SyncResponseV1:
@@ -114,22 +123,12 @@ class MobileTimeV1(Controller):
         commands = [shapes.sync_command_v1(i, item) for i, item in enumerate(data.items)]
         return shapes.sync_response_v1(service, await service.sync(commands))
 
-    @post("/me/weeks/{week_start:date}/submissions", operation_id="submitMyWeek", status_code=200)
-    async def submit(self, state: State, principal: NamedDependency[Principal],
-                     week_start: FromPath[dt.date]) -> WeekSubmission:
-        return await mobile(state, principal).submit(week_start)
 
-
-class MobileTimeV2(Controller):
+class MobileTimeV2(MobileTimeEveryVersion):
     """v2's operations; v3 (:class:`MobileTimeV3`) serves them all with its own work types (``work_types``)."""
 
     path = "/experience/mobile-time/v2"
     work_types: ClassVar[shapes.WorkTypes] = shapes.WORK_TYPES
-
-    @get("/me/assignments", operation_id="listMyAssignments")
-    async def my_assignments(self, request: Request[Any, Any, Any], state: State, principal: NamedDependency[Principal],
-                             cursor: FromQuery[str | None] = None, limit: Limit = 50) -> Response[bytes]:
-        return await my_assignments(request, state, principal, cursor, limit)
 
     @get("/me/weeks/{week_start:date}", operation_id="getMyWeek")
     async def my_week(self, request: Request[Any, Any, Any], state: State, principal: NamedDependency[Principal],
@@ -161,21 +160,12 @@ class MobileTimeV2(Controller):
             return shapes.entry_minutes(service, await service.update(
                 time_entry_id, shapes.changes_v2(data, self.work_types)), self.work_types)
 
-    @delete("/me/time-entries/{time_entry_id:str}", operation_id="deleteMyTimeEntry", status_code=204)
-    async def remove(self, state: State, principal: NamedDependency[Principal], time_entry_id: FromPath[str]) -> None:
-        await mobile(state, principal).delete(time_entry_id)
-
     @post("/me/time-entry-syncs", operation_id="syncMyTimeEntries", status_code=200)
     async def sync(self, state: State, principal: NamedDependency[Principal],
                    data: RequestBody[SyncRequestV2]) -> SyncResponse[Any]:
         service = mobile(state, principal)
         commands = [shapes.sync_command_v2(i, item, self.work_types) for i, item in enumerate(data.items)]
         return shapes.sync_response_minutes(service, await service.sync(commands), self.work_types)
-
-    @post("/me/weeks/{week_start:date}/submissions", operation_id="submitMyWeek", status_code=200)
-    async def submit(self, state: State, principal: NamedDependency[Principal],
-                     week_start: FromPath[dt.date]) -> WeekSubmission:
-        return await mobile(state, principal).submit(week_start)
 
     @post("/me/time-entries/{time_entry_id:str}/corrections", operation_id="requestMyCorrection")
     async def request_correction(self, state: State, principal: NamedDependency[Principal],
