@@ -149,17 +149,8 @@ def sync_command_v1(index: int, item: SyncItemV1) -> SyncCommand:
             value = getattr(item, name)
             if value is not None:
                 fields[name] = value
-        if item.time_entry_id is None:
-            missing = [n for n in ("project_id", "work_date", "hours") if n not in fields]
-            if missing:
-                return SyncCommand(item.client_ref, item.op, problem=item_problem(
-                    422, "a new entry needs " + ", ".join(missing), f"{at}/{missing[0]}"))
-    elif item.time_entry_id is None:
-        return SyncCommand(item.client_ref, item.op, problem=item_problem(
-            422, "a delete names the time_entry_id", f"{at}/time_entry_id"))
-    if item.time_entry_id is not None:
-        fields.pop("project_id", None)  # an entry keeps its project; a change of project is a new entry
-    return SyncCommand(item.client_ref, item.op, item.time_entry_id, fields)
+    return _sync_command(item, at, fields, (("project_id", "project_id"), ("work_date", "work_date"),
+                                            ("hours", "hours")))
 
 
 def sync_response_v1(mobile: MobileTime, outcomes: list[SyncOutcome]) -> SyncResponseV1:
@@ -289,18 +280,8 @@ def sync_command_v2(index: int, item: SyncItemV2, work_types: WorkTypes = WORK_T
             value = getattr(item, name)
             if value is not None:
                 fields[name] = value
-        if item.time_entry_id is None:
-            missing = [n for n, key in (("project_id", "project_id"), ("work_date", "work_date"),
-                                        ("minutes", "hours"), ("work_type", "billable")) if key not in fields]
-            if missing:
-                return SyncCommand(item.client_ref, item.op, problem=item_problem(
-                    422, "a new entry needs " + ", ".join(missing), f"{at}/{missing[0]}"))
-    elif item.time_entry_id is None:
-        return SyncCommand(item.client_ref, item.op, problem=item_problem(
-            422, "a delete names the time_entry_id", f"{at}/time_entry_id"))
-    if item.time_entry_id is not None:
-        fields.pop("project_id", None)
-    return SyncCommand(item.client_ref, item.op, item.time_entry_id, fields)
+    return _sync_command(item, at, fields, (("project_id", "project_id"), ("work_date", "work_date"),
+                                            ("minutes", "hours"), ("work_type", "billable")))
 
 
 # Process fields -> the v2 fields that carry them, for pointers in refusals from the process tier.
@@ -344,3 +325,22 @@ def _common_fields(work_date: str | None, notes: str | None, at: str, fields: di
             return item_problem(422, "notes are at most 2000 characters", f"{at}/notes")
         fields["notes"] = notes
     return None
+
+
+def _sync_command(item: SyncItemV1 | SyncItemV2, at: str, fields: dict[str, Any],
+                  needed: tuple[tuple[str, str], ...]) -> SyncCommand:
+    """What every version's sync item obeys once its values are read (``fields``, in the process tier's terms):
+    a new entry has what ``needed`` names (the version's field, the process field it fills), a delete names its
+    entry, and an entry keeps its project (a change of project is a new entry)."""
+    if item.op == "upsert":
+        if item.time_entry_id is None:
+            missing = [shown for shown, key in needed if key not in fields]
+            if missing:
+                return SyncCommand(item.client_ref, item.op, problem=item_problem(
+                    422, "a new entry needs " + ", ".join(missing), f"{at}/{missing[0]}"))
+    elif item.time_entry_id is None:
+        return SyncCommand(item.client_ref, item.op, problem=item_problem(
+            422, "a delete names the time_entry_id", f"{at}/time_entry_id"))
+    if item.time_entry_id is not None:
+        fields.pop("project_id", None)
+    return SyncCommand(item.client_ref, item.op, item.time_entry_id, fields)
