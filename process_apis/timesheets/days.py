@@ -25,6 +25,18 @@ on SQLite the write transaction (``BEGIN IMMEDIATE``) serializes the tier's writ
 lasts a few statements, never a call to another system. One day per transaction: no deadlock. Times are this
 tier's clocks (replicas on one host, or NTP-synchronised: ``grace`` covers seconds of skew).
 
+Reading the day: a check counts a read of the PSA day begun less than ``grace`` before its transaction (above),
+so a read need not be its own. This process keeps the days it read lately (:class:`DayReads`, one per PSA client,
+shared by every service of the process) and a check reuses a read begun less than ``reuse`` seconds ago (a third of
+the grace at most, so the claim transaction has the rest); checks arriving while a read of their day is in flight
+wait for it instead of reading again. Under a burst of writes on one day the PSA is read once, not once a write.
+What this process writes or deletes is applied to the days it holds at once (the entry as the PSA answered it), so
+a shrunk, moved or deleted entry makes room here at once; a change made through another replica, or in the PSA
+itself, is seen when the read is renewed (within ``reuse`` seconds): a day is only ever counted fuller than it is,
+never emptier, since a write newer than the read holds its claim until the read is too old to be used. A correction
+is the one write that holds no claim: it makes a new version in the PSA and only then stops being open, so a
+correction applied less than ``grace`` ago counts as still open unless the day read already shows its new version.
+
 A correction request holds its hours on the day by its own row (open corrections count at the hours they would
 give): :meth:`WorkerDays.record` checks the day and inserts that row in the same short transaction.
 """
@@ -65,6 +77,11 @@ CONFIRMED_GRACE_SECONDS = 30.0
 READS = 3
 # Expired claims are purged by a process's first check and this often after.
 PURGE_EVERY_SECONDS = 60.0
+# A read of a worker's day is reused by the checks that follow it for this long (never more than a third of the
+# grace: see the module docstring).
+DAY_READ_REUSE_SECONDS = 10.0
+# Days a process holds at most: past this, the reads too old to be reused go, then (if still too many) all of them.
+DAY_READS_HELD = 4096
 
 
 # On SQLite one writer at a time holds the database: this process's claim and settle transactions queue here
@@ -79,6 +96,98 @@ def _turn(db: Database) -> AbstractAsyncContextManager[object]:
     return _sqlite_turns.setdefault(db, asyncio.Lock())
 
 
+Day = dict[str, TimeEntry]  # a worker's entries on one date, by id
+
+
+class DayReads:
+    """The PSA days this process read lately, by worker and date, each with the moment its read began (the
+    monotonic clock); kept current with what this process writes (:meth:`apply`, :meth:`forget`)."""
+
+    def __init__(self) -> None:
+        self._days: dict[str, dict[dt.date, tuple[float, Day]]] = {}
+        self._reading: dict[tuple[str, dt.date], asyncio.Future[tuple[float, Day]]] = {}
+        self._held = 0
+
+    async def day(self, systems: Systems, worker_id: str, work_date: dt.date, *,
+                  reuse: float) -> tuple[float, list[TimeEntry]]:
+        """The worker's entries on the date and when their read began: a read begun less than ``reuse`` seconds
+        ago, or the one in flight, or a new one (``reuse`` 0: always a new one)."""
+        key = (worker_id, work_date)
+        if reuse > 0:
+            known = self._days.get(worker_id, {}).get(work_date)
+            if known is not None and time.monotonic() - known[0] < reuse:
+                return known[0], list(known[1].values())
+            reading = self._reading.get(key)
+            if reading is not None:
+                with contextlib.suppress(Exception):  # the read in flight failed: read on our own
+                    read_at, day = await asyncio.shield(reading)
+                    return read_at, list(day.values())
+        read_at = time.monotonic()
+        reading = asyncio.get_running_loop().create_future()
+        self._reading.setdefault(key, reading)
+        try:
+            entries = await systems.psa.time_entries(worker_id=worker_id, from_date=work_date, to_date=work_date)
+        except BaseException as exc:
+            if self._reading.get(key) is reading:
+                del self._reading[key]
+            # Those waiting read on their own (a plain exception: a cancelled read does not cancel them).
+            reading.set_exception(exc if isinstance(exc, Exception) else RuntimeError("the read was given up"))
+            reading.exception()  # retrieved: a read nobody waited for is no "exception never retrieved"
+            raise
+        day = {e.id: e for e in entries}
+        if self._reading.get(key) is reading:
+            del self._reading[key]
+        reading.set_result((read_at, day))
+        self._keep(worker_id, work_date, read_at, day)
+        return read_at, entries
+
+    def _keep(self, worker_id: str, work_date: dt.date, read_at: float, day: Day) -> None:
+        days = self._days.setdefault(worker_id, {})
+        known = days.get(work_date)
+        if known is not None and known[0] > read_at:
+            return  # a later read is held already
+        if known is None:
+            self._held += 1
+            if self._held > DAY_READS_HELD:
+                self._drop_older_than(time.monotonic() - DAY_READ_REUSE_SECONDS)
+                days = self._days.setdefault(worker_id, {})
+        days[work_date] = (read_at, dict(day))
+
+    def _drop_older_than(self, moment: float) -> None:
+        for worker_id, days in list(self._days.items()):
+            for work_date, (read_at, _) in list(days.items()):
+                if read_at < moment:
+                    del days[work_date]
+            if not days:
+                del self._days[worker_id]
+        self._held = sum(len(days) for days in self._days.values())
+        if self._held > DAY_READS_HELD:
+            self._days.clear()
+            self._held = 0
+
+    def apply(self, entry: TimeEntry) -> None:
+        """The entry as the PSA holds it now (written by this process): off any other date held, on its own."""
+        for work_date, (_, day) in self._days.get(entry.worker_id, {}).items():
+            if work_date == entry.work_date:
+                day[entry.id] = entry
+            else:
+                day.pop(entry.id, None)
+
+    def forget(self, time_entry_id: str) -> None:
+        """The entry is gone from the PSA (deleted by this process)."""
+        for days in self._days.values():
+            for _, day in days.values():
+                day.pop(time_entry_id, None)
+
+
+# One per PSA client (so per process), shared by every service checking days through it.
+_day_reads: weakref.WeakKeyDictionary[object, DayReads] = weakref.WeakKeyDictionary()
+
+
+def day_reads(systems: Systems) -> DayReads:
+    return _day_reads.setdefault(systems.psa, DayReads())
+
+
 @dataclass(frozen=True)
 class Claim:
     """Minutes claimed on a worker's day until the write is settled (:meth:`WorkerDays.writing`)."""
@@ -91,26 +200,33 @@ class Claim:
 
 
 class Written:
-    """What the write under a claim did, told by the caller once the PSA answered: the entry, and whether it was
-    written (False: a re-sent create answered with the entry the PSA has, nothing written)."""
+    """What the write under a claim did, told by the caller once the PSA answered: the entry as the PSA holds it,
+    and whether it was written (False: a re-sent create answered with the entry the PSA has, nothing written)."""
 
     def __init__(self) -> None:
-        self.time_entry_id: str | None = None
+        self.entry: TimeEntry | None = None
         self.wrote = False
 
-    def __call__(self, time_entry_id: str, *, wrote: bool = True) -> None:
-        self.time_entry_id = time_entry_id
+    def __call__(self, entry: TimeEntry, *, wrote: bool = True) -> None:
+        self.entry = entry
         self.wrote = wrote
+
+    @property
+    def time_entry_id(self) -> str | None:
+        return self.entry.id if self.entry is not None else None
 
 
 class WorkerDays:
     def __init__(self, uow: UnitOfWorkFactory, systems: Systems, *, ttl_seconds: float = CLAIM_TTL_SECONDS,
-                 grace_seconds: float = CONFIRMED_GRACE_SECONDS) -> None:
+                 grace_seconds: float = CONFIRMED_GRACE_SECONDS,
+                 reuse_seconds: float = DAY_READ_REUSE_SECONDS) -> None:
         self.uow = uow
         self.db = uow.db
         self.systems = systems
         self.ttl = dt.timedelta(seconds=ttl_seconds)
         self.grace = dt.timedelta(seconds=grace_seconds)
+        self.reuse = max(min(reuse_seconds, grace_seconds / 3), 0.0)
+        self.reads = day_reads(systems)
         self._purged_at = 0.0
 
     async def claim(self, worker_id: str, work_date: dt.date, hours: Decimal, pointer: str, *,
@@ -147,7 +263,7 @@ class WorkerDays:
 
     @asynccontextmanager
     async def writing(self, claim: Claim) -> AsyncIterator[Written]:
-        """Settle ``claim`` by the write made inside: confirmed with the entry named (``written(entry_id)``),
+        """Settle ``claim`` by the write made inside: confirmed with the entry the PSA answered (``written(entry)``),
         released when nothing was written (a 4xx from the PSA, ``wrote=False``, nothing named); left to expire
         when the outcome is unknown (any other failure)."""
         written = Written()
@@ -157,6 +273,8 @@ class WorkerDays:
             if 400 <= exc.status < 500:
                 await self._settle(claim, None)
             raise
+        if written.entry is not None:
+            self.reads.apply(written.entry)
         await self._settle(claim, written.time_entry_id if written.wrote else None)
 
     @asynccontextmanager
@@ -168,6 +286,7 @@ class WorkerDays:
                 worker_day_claims.c.time_entry_id == time_entry_id,
                 worker_day_claims.c.confirmed_at.is_not(None)))).scalars())
         yield
+        self.reads.forget(time_entry_id)
         if confirmed:
             await self._forget(confirmed)
 
@@ -198,12 +317,14 @@ class WorkerDays:
     async def _checked(self, worker_id: str, work_date: dt.date, hours: Decimal, pointer: str,
                        client_ref: str | None, time_entry_id: str | None,
                        then: Callable[[AsyncConnection, dt.datetime], Awaitable[None]]) -> list[FieldError]:
-        """Read the PSA day (outside any transaction), then in one short transaction holding the day: count it
-        with the standing claims and open corrections, and ``then`` when the hours fit."""
+        """Read the PSA day (outside any transaction; a recent read will do, see :class:`DayReads`), then in one
+        short transaction holding the day: count it with the standing claims and open corrections, and ``then`` when
+        the hours fit."""
         present: dict[str, Decimal] = {}  # hours of entries that open corrections move here at their hours
-        for _ in range(READS):
-            read_at = time.monotonic()
-            day = await self.systems.psa.time_entries(worker_id=worker_id, from_date=work_date, to_date=work_date)
+        for attempt in range(READS):
+            # A read found too old is read again, not reused.
+            read_at, day = await self.reads.day(self.systems, worker_id, work_date,
+                                                reuse=self.reuse if attempt == 0 else 0.0)
             unknown: list[str] = []
             async with _turn(self.db), self.uow() as uow:
                 # A read older than the grace may predate writes whose claims expired since: read the day again.
@@ -211,7 +332,7 @@ class WorkerDays:
                     conn, now = uow.conn, utcnow()
                     await self._hold(conn, worker_id, work_date, now)
                     claimed = await self._claimed(conn, worker_id, work_date, now, day, client_ref, time_entry_id)
-                    pending, unknown = await self._pending(conn, worker_id, work_date, day, present)
+                    pending, unknown = await self._pending(conn, worker_id, work_date, day, present, now)
                     if not unknown:
                         others = [e for e in day
                                   if e.id != time_entry_id and (client_ref is None or e.client_ref != client_ref)]
@@ -262,15 +383,20 @@ class WorkerDays:
         return claimed
 
     async def _pending(self, conn: AsyncConnection, worker_id: str, work_date: dt.date, day: list[TimeEntry],
-                       present: dict[str, Decimal]) -> tuple[dict[str, Decimal], list[str]]:
+                       present: dict[str, Decimal], now: dt.datetime) -> tuple[dict[str, Decimal], list[str]]:
         """The hours open correction requests of the worker would put on this date, by entry; and the entries a
-        request moves here at hours not known yet (``present`` holds those already read)."""
+        request moves here at hours not known yet (``present`` holds those already read). A request applied less
+        than the grace ago counts as open unless the day read shows its new version (the read may predate it)."""
         on_the_day = {e.id: e for e in day}
-        rows = (await conn.execute(sa.select(time_corrections.c.time_entry_id, time_corrections.c.changes).where(
-            time_corrections.c.worker_id == worker_id, time_corrections.c.state.in_(OPEN_CORRECTIONS)))).all()
+        c = time_corrections.c
+        rows = (await conn.execute(sa.select(c.time_entry_id, c.changes, c.new_time_entry_id).where(
+            c.worker_id == worker_id, sa.or_(c.state.in_(OPEN_CORRECTIONS),
+                                             sa.and_(c.state == "applied", c.applied_at > now - self.grace))))).all()
         pending: dict[str, Decimal] = {}
         unknown: list[str] = []
         for row in rows:
+            if row.new_time_entry_id is not None and row.new_time_entry_id in on_the_day:
+                continue  # the read shows the new version: it counts as an entry of the day
             changes: dict[str, Any] = row.changes or {}
             moved_to = dt.date.fromisoformat(changes["work_date"]) if changes.get("work_date") else None
             if moved_to is None and changes.get("hours") is None:

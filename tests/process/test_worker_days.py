@@ -81,7 +81,7 @@ async def test_concurrent_writers_fill_a_day_to_24_hours_and_never_past(db: Data
         if claimed is None:
             return False
         async with days.writing(claimed) as written:
-            written((await book.create(60)).id)
+            written(await book.create(60))
         return True
 
     logged = await asyncio.gather(*(log_an_hour() for _ in range(40)))
@@ -104,7 +104,7 @@ async def test_a_write_of_unknown_outcome_holds_its_minutes_until_its_claim_expi
     retry = await claim(days, 23, client_ref="phone-1")
     assert retry is not None
     async with days.writing(retry) as written:
-        written((await book.create(23 * 60, client_ref="phone-1")).id)
+        written(await book.create(23 * 60, client_ref="phone-1"))
     assert await claim(days, 2) is None
 
     # Time passes beyond both claims' time to live: the PSA's day alone counts (23 hours) ...
