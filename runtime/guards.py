@@ -109,7 +109,9 @@ class ContractScopes:
                 f"in {self._contracts_dir}): " + ", ".join(sorted(unmatched))
             )
 
-    def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    # async although it never waits: Litestar runs a synchronous guard in a worker thread, a thread hand-off on
+    # every request of every tier.
+    async def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         operation = self._operations.get(
             route_key(
                 connection.scope["method"],  # type: ignore[typeddict-item]
