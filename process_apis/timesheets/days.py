@@ -331,8 +331,9 @@ class WorkerDays:
                 if time.monotonic() - read_at < self.grace.total_seconds():
                     conn, now = uow.conn, utcnow()
                     await self._hold(conn, worker_id, work_date, now)
-                    claimed = await self._claimed(conn, worker_id, work_date, now, day, client_ref, time_entry_id)
-                    pending, unknown = await self._pending(conn, worker_id, work_date, day, present, now)
+                    claims, corrections = await self._standing(conn, worker_id, work_date, now)
+                    claimed = _claimed(claims, day, client_ref, time_entry_id)
+                    pending, unknown = _pending(corrections, work_date, day, present)
                     if not unknown:
                         others = [e for e in day
                                   if e.id != time_entry_id and (client_ref is None or e.client_ref != client_ref)]
@@ -354,62 +355,74 @@ class WorkerDays:
             await conn.execute(self.db.insert_ignoring_conflicts(worker_days, ["worker_id", "work_date"]).values(**key))
             await conn.execute(sa.select(worker_days.c.worker_id).where(
                 worker_days.c.worker_id == worker_id, worker_days.c.work_date == work_date).with_for_update())
-        # Expired claims are not counted (see _claimed); purging them now and then keeps the table small
+        # Expired claims are not counted (see _standing); purging them now and then keeps the table small
         # without a statement on every check.
         if time.monotonic() - self._purged_at >= PURGE_EVERY_SECONDS:
             self._purged_at = time.monotonic()
             await conn.execute(worker_day_claims.delete().where(worker_day_claims.c.expires_at <= now))
 
-    async def _claimed(self, conn: AsyncConnection, worker_id: str, work_date: dt.date, now: dt.datetime,
-                       day: Iterable[TimeEntry], client_ref: str | None, time_entry_id: str | None) -> dict[str, int]:
-        """The standing claims of the day, in minutes by the entry they are for (an entry's id where known, else
-        the claim's own): the write being checked is left out."""
-        rows = (await conn.execute(sa.select(
-            worker_day_claims.c.id, worker_day_claims.c.minutes, worker_day_claims.c.time_entry_id,
-            worker_day_claims.c.client_ref).where(
-            worker_day_claims.c.worker_id == worker_id, worker_day_claims.c.work_date == work_date,
-            worker_day_claims.c.expires_at > now))).all()
-        by_ref = {e.client_ref: e.id for e in day if e.client_ref is not None}
-        claimed: dict[str, int] = {}
-        for row in rows:
-            if client_ref is not None and row.client_ref == client_ref:
-                continue  # this very create, asked again
-            # A create and its retries in flight share their client_ref: they are one entry, counted once.
-            ref = row.client_ref
-            key = row.time_entry_id or (by_ref.get(ref, f"ref:{ref}") if ref else None) or f"claim:{row.id}"
-            if key == time_entry_id:
-                continue  # the entry being edited: counted at its new hours
-            claimed[key] = max(claimed.get(key, 0), row.minutes)
-        return claimed
+    async def _standing(self, conn: AsyncConnection, worker_id: str, work_date: dt.date,
+                        now: dt.datetime) -> tuple[list[sa.Row[Any]], list[sa.Row[Any]]]:
+        """What stands on the worker's day beside the PSA's entries, in one statement (one round trip inside the
+        held transaction): the unexpired claims of the date, and the worker's open correction requests with those
+        applied less than the grace ago (the day read may predate them)."""
+        claims, corrections = worker_day_claims.c, time_corrections.c
+        changes_type = corrections.changes.type
+        rows = (await conn.execute(sa.union_all(
+            sa.select(sa.literal("claim").label("kind"), claims.id, claims.minutes, claims.time_entry_id,
+                      claims.client_ref, sa.type_coerce(sa.null(), changes_type).label("changes"),
+                      sa.null().label("new_time_entry_id")).where(
+                claims.worker_id == worker_id, claims.work_date == work_date, claims.expires_at > now),
+            sa.select(sa.literal("correction"), sa.null(), sa.null(), corrections.time_entry_id, sa.null(),
+                      corrections.changes, corrections.new_time_entry_id).where(
+                corrections.worker_id == worker_id,
+                sa.or_(corrections.state.in_(OPEN_CORRECTIONS),
+                       sa.and_(corrections.state == "applied", corrections.applied_at > now - self.grace)))))).all()
+        return [r for r in rows if r.kind == "claim"], [r for r in rows if r.kind == "correction"]
 
-    async def _pending(self, conn: AsyncConnection, worker_id: str, work_date: dt.date, day: list[TimeEntry],
-                       present: dict[str, Decimal], now: dt.datetime) -> tuple[dict[str, Decimal], list[str]]:
-        """The hours open correction requests of the worker would put on this date, by entry; and the entries a
-        request moves here at hours not known yet (``present`` holds those already read). A request applied less
-        than the grace ago counts as open unless the day read shows its new version (the read may predate it)."""
-        on_the_day = {e.id: e for e in day}
-        c = time_corrections.c
-        rows = (await conn.execute(sa.select(c.time_entry_id, c.changes, c.new_time_entry_id).where(
-            c.worker_id == worker_id, sa.or_(c.state.in_(OPEN_CORRECTIONS),
-                                             sa.and_(c.state == "applied", c.applied_at > now - self.grace))))).all()
-        pending: dict[str, Decimal] = {}
-        unknown: list[str] = []
-        for row in rows:
-            if row.new_time_entry_id is not None and row.new_time_entry_id in on_the_day:
-                continue  # the read shows the new version: it counts as an entry of the day
-            changes: dict[str, Any] = row.changes or {}
-            moved_to = dt.date.fromisoformat(changes["work_date"]) if changes.get("work_date") else None
-            if moved_to is None and changes.get("hours") is None:
-                continue  # the notes only
-            entry = on_the_day.get(row.time_entry_id)
-            if (moved_to or (entry.work_date if entry else None)) != work_date:
-                continue
-            if changes.get("hours") is not None:
-                pending[row.time_entry_id] = Decimal(changes["hours"])
-            elif entry is not None:  # moved to the date it is on: its present hours
-                pending[row.time_entry_id] = entry.hours
-            elif row.time_entry_id in present:
-                pending[row.time_entry_id] = present[row.time_entry_id]
-            else:
-                unknown.append(row.time_entry_id)
-        return pending, unknown
+
+def _claimed(rows: Iterable[sa.Row[Any]], day: Iterable[TimeEntry], client_ref: str | None,
+             time_entry_id: str | None) -> dict[str, int]:
+    """The standing claims of the day, in minutes by the entry they are for (an entry's id where known, else the
+    claim's own): the write being checked is left out."""
+    by_ref = {e.client_ref: e.id for e in day if e.client_ref is not None}
+    claimed: dict[str, int] = {}
+    for row in rows:
+        if client_ref is not None and row.client_ref == client_ref:
+            continue  # this very create, asked again
+        # A create and its retries in flight share their client_ref: they are one entry, counted once.
+        ref = row.client_ref
+        key = row.time_entry_id or (by_ref.get(ref, f"ref:{ref}") if ref else None) or f"claim:{row.id}"
+        if key == time_entry_id:
+            continue  # the entry being edited: counted at its new hours
+        claimed[key] = max(claimed.get(key, 0), row.minutes)
+    return claimed
+
+
+def _pending(rows: Iterable[sa.Row[Any]], work_date: dt.date, day: list[TimeEntry],
+             present: dict[str, Decimal]) -> tuple[dict[str, Decimal], list[str]]:
+    """The hours the correction requests would put on this date, by entry; and the entries a request moves here at
+    hours not known yet (``present`` holds those already read). A request applied already counts as open unless
+    the day read shows its new version."""
+    on_the_day = {e.id: e for e in day}
+    pending: dict[str, Decimal] = {}
+    unknown: list[str] = []
+    for row in rows:
+        if row.new_time_entry_id is not None and row.new_time_entry_id in on_the_day:
+            continue  # the read shows the new version: it counts as an entry of the day
+        changes: dict[str, Any] = row.changes or {}
+        moved_to = dt.date.fromisoformat(changes["work_date"]) if changes.get("work_date") else None
+        if moved_to is None and changes.get("hours") is None:
+            continue  # the notes only
+        entry = on_the_day.get(row.time_entry_id)
+        if (moved_to or (entry.work_date if entry else None)) != work_date:
+            continue
+        if changes.get("hours") is not None:
+            pending[row.time_entry_id] = Decimal(changes["hours"])
+        elif entry is not None:  # moved to the date it is on: its present hours
+            pending[row.time_entry_id] = entry.hours
+        elif row.time_entry_id in present:
+            pending[row.time_entry_id] = present[row.time_entry_id]
+        else:
+            unknown.append(row.time_entry_id)
+    return pending, unknown
