@@ -188,6 +188,61 @@ def day_reads(systems: Systems) -> DayReads:
     return _day_reads.setdefault(systems.psa, DayReads())
 
 
+class Settlements:
+    """Settles of claims, committed together: every settle asked for while one commits goes in the next
+    transaction (one UPDATE for the confirmed, one DELETE for the released and superseded), so concurrent writes
+    take one turn of the database between them instead of one each. A settle returns once its transaction
+    committed (or failed: the claim then expires on its own), so a released claim is gone before the caller
+    answers. One per database and process (:func:`_settlements`)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._queue: list[tuple[Claim, str | None, dt.timedelta, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def settle(self, claim: Claim, time_entry_id: str | None, grace: dt.timedelta) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._queue.append((claim, time_entry_id, grace, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await self._commit([(claim, entry_id, grace) for claim, entry_id, grace, _ in batch])
+            except sa.exc.SQLAlchemyError:
+                pass  # unsettled: the claims expire on their own
+            finally:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    async def _commit(self, batch: list[tuple[Claim, str | None, dt.timedelta]]) -> None:
+        c = worker_day_claims.c
+        gone = [claim.id for claim, entry_id, _ in batch if entry_id is None]
+        gone += [superseded for claim, entry_id, _ in batch if entry_id is not None for superseded in claim.supersedes]
+        # A plain transaction, not a unit of work: it queues nothing for the background workers.
+        async with _turn(self.db), self.db.transaction() as conn:
+            now = utcnow()
+            confirmed = [{"claim_id": claim.id, "entry_id": entry_id, "confirmed": now, "expires": now + grace}
+                         for claim, entry_id, grace in batch if entry_id is not None]
+            if confirmed:
+                await conn.execute(worker_day_claims.update().where(c.id == sa.bindparam("claim_id")).values(
+                    time_entry_id=sa.bindparam("entry_id"), confirmed_at=sa.bindparam("confirmed"),
+                    expires_at=sa.bindparam("expires")), confirmed)
+            if gone:
+                await conn.execute(worker_day_claims.delete().where(c.id.in_(gone)))
+
+
+_settlements_of: weakref.WeakKeyDictionary[Database, Settlements] = weakref.WeakKeyDictionary()
+
+
+def _settlements(db: Database) -> Settlements:
+    return _settlements_of.setdefault(db, Settlements(db))
+
+
 @dataclass(frozen=True)
 class Claim:
     """Minutes claimed on a worker's day until the write is settled (:meth:`WorkerDays.writing`)."""
@@ -292,20 +347,7 @@ class WorkerDays:
 
     async def _settle(self, claim: Claim, time_entry_id: str | None) -> None:
         # Settling only shortens how long the claim counts: if it fails, the claim expires on its own.
-        # A plain transaction, not a unit of work: it queues nothing for the background workers.
-        try:
-            async with _turn(self.db), self.db.transaction() as conn:
-                where = worker_day_claims.c.id == claim.id
-                if time_entry_id is None:
-                    await conn.execute(worker_day_claims.delete().where(where))
-                    return
-                now = utcnow()
-                await conn.execute(worker_day_claims.update().where(where).values(
-                    time_entry_id=time_entry_id, confirmed_at=now, expires_at=now + self.grace))
-                if claim.supersedes:
-                    await conn.execute(worker_day_claims.delete().where(worker_day_claims.c.id.in_(claim.supersedes)))
-        except sa.exc.SQLAlchemyError:
-            return
+        await _settlements(self.db).settle(claim, time_entry_id, self.grace)
 
     async def _forget(self, claim_ids: list[str]) -> None:
         try:
