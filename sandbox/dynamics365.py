@@ -345,8 +345,10 @@ ENGINE_CODES = {
 def translated(entity_set: str, exc: VendorError) -> VendorError:
     """The engine's refusal as the OData service says it: 404 for a missing entity, 400 for every other write
     failure, with each field's property as ``target``."""
-    if exc.status == 404 or not isinstance(exc.body, dict):
-        return not_found(entity_set) if exc.status == 404 else exc
+    if not isinstance(exc.body, dict) or "error" in exc.body:  # not the engine's: already the service's own
+        return exc
+    if exc.status == 404:
+        return not_found(entity_set)
     details = [
         (
             property_path(entity_set, d.get("o:errorPath")),
@@ -740,7 +742,8 @@ def query(store: DocumentStore, entity_set: str, params: dict[str, str], size: i
     reached = offset + len(rows)
     if rows and reached < (total if end is None else min(total, end)):
         following = {k: v for k, v in params.items() if k != "$skiptoken"}
-        answer["@odata.nextLink"] = f"{url}?{urlencode({**following, '$skiptoken': str(reached)})}"
+        query_text = urlencode({**following, "$skiptoken": str(reached)}, safe="$'(),")
+        answer["@odata.nextLink"] = f"{url}?{query_text}"
     return answer
 
 
