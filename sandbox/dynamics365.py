@@ -28,31 +28,35 @@ Authentication: OAuth 2.0 client credentials against a Microsoft Entra ID style 
 /<tenant>/oauth2/v2.0/token`` with ``grant_type=client_credentials``, ``client_id``, ``client_secret`` and
 ``scope=<environment URL>/.default``; a token for another resource, tenant or client is refused.
 
-Entity sets (a subset; field names are the entities' where finance and operations has one, checked against the
-service metadata as the SAP Cloud SDK's generated ``d365_metadata`` client shows it):
+Entity sets (a subset of each entity's properties; names and keys checked against the service metadata as the SAP
+Cloud SDK's generated ``d365_metadata`` client shows it):
 
-- ``LegalEntities`` (``LegalEntityId``, ``Name``), ``FiscalPeriods`` (the ledger's periods per company with
-  ``PeriodStatus`` ``Open``/``Closed``);
+- ``LegalEntities`` (``LegalEntityId``, ``Name``, ``AddressCountryRegionISOCode``, ``VatNum``);
+  ``LedgerFiscalPeriods`` (``LegalEntityId``, ``PeriodName``, ``PeriodStatus`` ``Open``/``OnHold``, a closed month
+  being on hold; ``PermanentlyClosed`` is read as closed too);
 - ``CustomersV3`` (``dataAreaId``, ``CustomerAccount``, ``OrganizationName``, ``SalesCurrencyCode``,
   ``SalesTaxGroup``, ``TaxExemptNumber``, ``AddressStreet``, ``AddressCity``, ``AddressZipCode``, ``AddressState``,
   ``AddressCountryRegionISOCode``);
-- ``ProjectContracts`` (``ProjectContractID``, ``ContractName``, ``CustomerAccount``, ``CurrencyCode``),
-  ``ProjectsV2`` (``ProjectID`` and its financial dimension ``DefaultDimensionDisplayValue``);
-- ``LedgerJournalLines`` (a posting of the PSA's time or expense: ``Voucher``, ``TransDate``, ``CurrencyCode``,
-  ``TransactionCurrencyAmount``);
+- ``ProjectContracts`` (``dataAreaId``, ``ProjectContractID``, ``Name``, ``SalesCurrency``) and ``ProjectsV2``
+  (``ProjectId`` and its financial dimension ``DimensionDisplayValue``);
+- ``LedgerJournalLines`` (a posting of the PSA's time or expense: ``Voucher``, ``TransDate``, ``Document`` (the
+  source document), ``Quantity``, ``DebitAmount``/``CreditAmount``, ``CurrencyCode``);
 - ``FreeTextInvoiceHeaders`` (``InvoiceIdentifier``, ``FreeTextNumber``, ``CustomerAccount``, ``CurrencyCode``,
   ``InvoiceDate``, ``ExternalInvoiceId``) with their ``FreeTextInvoiceLines`` (``LineNumber``, ``Description``,
   ``Quantity``, ``UnitPrice``, ``TransactionCurrencyAmount``);
-- what finance and operations keeps only through a tenant's extensions: properties prefixed ``PSG`` (the source
-  document of a posting, a contract's billing terms, an invoice's state and totals), and the extension entities
-  ``PSGCreditNotes`` and ``PSGRevenueSchedules``; the bound actions ``post``, ``void`` and ``credit`` on
-  ``FreeTextInvoiceHeaders``; a unique index on ``ExternalInvoiceId`` (a second invoice or credit note with it is
-  refused ``DuplicateRecord``).
+- what finance and operations keeps only through a tenant's extensions: properties prefixed ``PSG`` (the customer
+  funding a contract and its billing terms, the project and contract of a posting, an invoice's state and totals),
+  and the extension entities ``PSGCreditNotes`` and ``PSGRevenueSchedules``; the bound actions ``post``, ``void``
+  and ``credit`` on ``FreeTextInvoiceHeaders``; a unique index on ``ExternalInvoiceId`` (a second invoice or credit
+  note with it is refused ``DuplicateRecord``).
 
 Not imitated: ``$metadata``, ``$orderby`` (entities come in insertion order), ``$batch`` change sets, ``or``/``not``
-and functions other than ``contains`` in ``$filter``; an invoice's lines are written inside the header (a deep
-insert) and read with ``$expand=FreeTextInvoiceLines``, where a tenant writes them to ``FreeTextInvoiceLines`` in a
-``$batch`` change set; a contract's billing schedule travels as a collection property of the contract.
+and functions other than ``contains`` in ``$filter``; the full keys of ``LedgerFiscalPeriods`` (``LedgerName``,
+``Calendar``, ``YearName``) and ``LedgerJournalLines`` (``JournalBatchNumber``, ``LineNumber``: lines are found by
+``Voucher`` here); journal headers and posting a journal (a line is booked as it is created); an invoice's lines
+are written inside the header (a deep insert) and read with ``$expand=FreeTextInvoiceLines``, where a tenant writes
+them to ``FreeTextInvoiceLines`` in a ``$batch`` change set; a contract's billing schedule travels as a collection
+property of the contract; the customer funding a contract as a property (``ProjectFundingSources`` on a tenant).
 
 Behind the wire the ledger is the sandbox ERP's (``sandbox/erp.py``): the same demo firm, the same rules (a source
 posted once, closed periods refuse postings, an invoice credited at most for what it billed).
@@ -88,8 +92,9 @@ CENT = Decimal("0.01")
 # Conversions: "" as is; "int" integer; "money" integer minor units <-> exact decimal number; "number" decimal text
 # <-> decimal number; "date" ISO date <-> DateTimeOffset at noon UTC; "company" subsidiary code ("LE-US") <->
 # dataAreaId ("leus"); "legalentity" the same, upper case ("LEUS"); "customer" internal id <-> CustomerAccount;
-# "periodstatus" OPEN/CLOSED <-> Open/Closed; "invoicestatus" DRAFT/POSTED/PAID/VOID <-> Draft/Posted/Paid/Void;
+# "periodstatus" OPEN/CLOSED <-> Open/OnHold; "invoicestatus" DRAFT/POSTED/PAID/VOID <-> Draft/Posted/Paid/Void;
 # "refs" list <-> comma-separated text; "address" the billing address object <-> the Address* properties;
+# "debitcredit" a signed amount in minor units <-> DebitAmount (when positive) and CreditAmount (when negative);
 # "lines:<schema>" a list of line objects. The connector (system_apis/erp/connectors/dynamics365.py) holds the same
 # table; tests/dynamics365/test_schema_agreement.py keeps the two equal.
 
@@ -135,21 +140,19 @@ SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, str]]]] = {
             "subsidiaryCode": ("LegalEntityId", "legalentity"),
             "legalName": ("Name", ""),
             "country": ("AddressCountryRegionISOCode", ""),
-            "baseCurrency": ("AccountingCurrency", ""),
+            "baseCurrency": ("PSGAccountingCurrency", ""),
             "federalTaxId": ("PSGFederalTaxId", ""),
-            "vatRegNumber": ("PSGVatRegNumber", ""),
+            "vatRegNumber": ("VatNum", ""),
             "peppolId": ("PSGPeppolId", ""),
             "vatRatePercent": ("PSGVatRatePercent", "number"),
         },
     ),
-    "FiscalPeriods": (
+    "LedgerFiscalPeriods": (
         "period",
-        ("dataAreaId", "PeriodName"),
+        ("LegalEntityId", "PeriodName"),
         {
-            "subsidiaryCode": ("dataAreaId", "company"),
+            "subsidiaryCode": ("LegalEntityId", "legalentity"),
             "periodName": ("PeriodName", ""),
-            "startDate": ("StartDate", "date"),
-            "endDate": ("EndDate", "date"),
             "status": ("PeriodStatus", "periodstatus"),
         },
     ),
@@ -174,9 +177,9 @@ SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, str]]]] = {
         {
             "contractNumber": ("ProjectContractID", ""),
             "subsidiaryCode": ("dataAreaId", "company"),
-            "customerId": ("CustomerAccount", "customer"),
-            "description": ("ContractName", ""),
-            "currency": ("CurrencyCode", ""),
+            "customerId": ("PSGCustomerAccount", "customer"),
+            "description": ("Name", ""),
+            "currency": ("SalesCurrency", ""),
             "billingMethod": ("PSGBillingMethod", ""),
             "nteAmountMinor": ("PSGNotToExceedAmount", "money"),
             "startDate": ("PSGStartDate", "date"),
@@ -198,11 +201,11 @@ SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, str]]]] = {
     ),
     "ProjectsV2": (
         "dimension",
-        ("dataAreaId", "ProjectID"),
+        ("dataAreaId", "ProjectId"),
         {
-            "projectCode": ("ProjectID", ""),
+            "projectCode": ("ProjectId", ""),
             "subsidiaryCode": ("dataAreaId", "company"),
-            "dimensionCode": ("DefaultDimensionDisplayValue", ""),
+            "dimensionCode": ("DimensionDisplayValue", ""),
         },
     ),
     "LedgerJournalLines": (
@@ -212,12 +215,12 @@ SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, str]]]] = {
             "postingNumber": ("Voucher", ""),
             "subsidiaryCode": ("dataAreaId", "company"),
             "sourceDocumentType": ("PSGSourceDocumentType", ""),
-            "sourceDocumentId": ("PSGSourceDocumentId", ""),
-            "projectCode": ("PSGProjectID", ""),
+            "sourceDocumentId": ("Document", ""),
+            "projectCode": ("PSGProjectId", ""),
             "contractNumber": ("PSGProjectContractID", ""),
             "transactionDate": ("TransDate", "date"),
-            "quantity": ("PSGQuantity", "number"),
-            "amountMinor": ("TransactionCurrencyAmount", "money"),
+            "quantity": ("Quantity", "number"),
+            "amountMinor": ("Amount", "debitcredit"),
             "currencyCode": ("CurrencyCode", ""),
             "postingStatus": ("PSGPostingStatus", ""),
             "postedAt": ("PSGPostedDateTime", ""),
@@ -276,7 +279,7 @@ SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, str]]]] = {
         },
     ),
 }
-PERIOD_STATUS = {"OPEN": "Open", "CLOSED": "Closed"}
+PERIOD_STATUS = {"OPEN": "Open", "CLOSED": "OnHold"}
 INVOICE_STATUS = {"DRAFT": "Draft", "POSTED": "Posted", "PAID": "Paid", "VOID": "Void"}
 CREATABLE = (
     "CustomersV3",
@@ -373,6 +376,8 @@ def property_path(entity_set: str, path: str | None) -> str | None:
     name, conversion = fields[match[1]]
     if conversion == "address":
         return "AddressStreet"
+    if conversion == "debitcredit":
+        return "DebitAmount"
     if match[2] is None or not conversion.startswith("lines:"):
         return name
     line = LINES[conversion[6:]].get(match[3] or "")
@@ -436,7 +441,7 @@ def in_value(store: DocumentStore, conversion: str, value: Any) -> Any:
         found = erp._first(store, "customer", customerNumber=value)
         return found["internalId"] if found else -1
     if conversion == "periodstatus":
-        return {v: k for k, v in PERIOD_STATUS.items()}.get(value, value)
+        return {**{v: k for k, v in PERIOD_STATUS.items()}, "PermanentlyClosed": "CLOSED"}.get(value, value)
     if conversion == "invoicestatus":
         return {v: k for k, v in INVOICE_STATUS.items()}.get(value, value)
     if conversion == "refs":
@@ -463,6 +468,10 @@ def to_entity(store: DocumentStore, entity_set: str, body: dict[str, Any]) -> di
             address = value or {}
             entity.update({prop: address.get(part) for part, prop in ADDRESS.items()})
             continue
+        if conversion == "debitcredit":  # one signed amount: a debit, or a credit when negative
+            entity["DebitAmount"] = out_value(store, "money", max(value, 0)) if value is not None else None
+            entity["CreditAmount"] = out_value(store, "money", max(-value, 0)) if value is not None else None
+            continue
         entity[name] = out_value(store, conversion, value)
     return entity
 
@@ -478,6 +487,12 @@ def from_entity(store: DocumentStore, entity_set: str, body: dict[str, Any]) -> 
         engine["billingAddress"] = {part: value for part, value in address.items() if value is not None}
     elif address:
         body.update({ADDRESS[part]: value for part, value in address.items()})
+    amount = [field for field, (_, conversion) in fields.items() if conversion == "debitcredit"]
+    if amount and ("DebitAmount" in body or "CreditAmount" in body):
+        debit = in_value(store, "money", body.pop("DebitAmount", 0))
+        credit = in_value(store, "money", body.pop("CreditAmount", 0))
+        both = isinstance(debit, int) and isinstance(credit, int)
+        engine[amount[0]] = debit - credit if both else (credit if isinstance(debit, int) else debit)
     for name, value in body.items():
         if name.startswith("@odata."):
             continue
@@ -526,7 +541,7 @@ def parse_filter(
                 f"The query specified in the URI is not valid. Could not read the condition '{condition.strip()}'."
             )
         prop = match["prop"]
-        if prop not in fields or fields[prop][1] in ("address",) or fields[prop][1].startswith("lines:"):
+        if prop not in fields or fields[prop][1] in ("address", "debitcredit") or fields[prop][1].startswith("lines:"):
             raise bad_request(
                 f"The query specified in the URI is not valid. Could not find a property named "
                 f"'{prop}' on type 'Microsoft.Dynamics.DataEntities.{entity_set}'."
@@ -707,7 +722,7 @@ def page_size(prefer: str) -> int:
 def query(store: DocumentStore, entity_set: str, params: dict[str, str], size: int, url: str) -> dict[str, Any]:
     kind, _, fields = SCHEMAS[entity_set]
     where, ranges, contains = parse_filter(store, entity_set, params.get("$filter"))
-    if "subsidiaryCode" in fields and params.get("cross-company", "").lower() != "true":
+    if fields.get("subsidiaryCode", ("", ""))[0] == "dataAreaId" and params.get("cross-company", "").lower() != "true":
         where["subsidiaryCode"] = (
             subsidiary(DEFAULT_COMPANY)
             if "subsidiaryCode" not in where

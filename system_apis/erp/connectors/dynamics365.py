@@ -153,21 +153,19 @@ SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, str]]]] = {
             "subsidiaryCode": ("LegalEntityId", "legalentity"),
             "legalName": ("Name", ""),
             "country": ("AddressCountryRegionISOCode", ""),
-            "baseCurrency": ("AccountingCurrency", ""),
+            "baseCurrency": ("PSGAccountingCurrency", ""),
             "federalTaxId": ("PSGFederalTaxId", ""),
-            "vatRegNumber": ("PSGVatRegNumber", ""),
+            "vatRegNumber": ("VatNum", ""),
             "peppolId": ("PSGPeppolId", ""),
             "vatRatePercent": ("PSGVatRatePercent", "number"),
         },
     ),
-    "FiscalPeriods": (
+    "LedgerFiscalPeriods": (
         "period",
-        ("dataAreaId", "PeriodName"),
+        ("LegalEntityId", "PeriodName"),
         {
-            "subsidiaryCode": ("dataAreaId", "company"),
+            "subsidiaryCode": ("LegalEntityId", "legalentity"),
             "periodName": ("PeriodName", ""),
-            "startDate": ("StartDate", "date"),
-            "endDate": ("EndDate", "date"),
             "status": ("PeriodStatus", "periodstatus"),
         },
     ),
@@ -192,9 +190,9 @@ SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, str]]]] = {
         {
             "contractNumber": ("ProjectContractID", ""),
             "subsidiaryCode": ("dataAreaId", "company"),
-            "customerId": ("CustomerAccount", "customer"),
-            "description": ("ContractName", ""),
-            "currency": ("CurrencyCode", ""),
+            "customerId": ("PSGCustomerAccount", "customer"),
+            "description": ("Name", ""),
+            "currency": ("SalesCurrency", ""),
             "billingMethod": ("PSGBillingMethod", ""),
             "nteAmountMinor": ("PSGNotToExceedAmount", "money"),
             "startDate": ("PSGStartDate", "date"),
@@ -216,11 +214,11 @@ SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, str]]]] = {
     ),
     "ProjectsV2": (
         "dimension",
-        ("dataAreaId", "ProjectID"),
+        ("dataAreaId", "ProjectId"),
         {
-            "projectCode": ("ProjectID", ""),
+            "projectCode": ("ProjectId", ""),
             "subsidiaryCode": ("dataAreaId", "company"),
-            "dimensionCode": ("DefaultDimensionDisplayValue", ""),
+            "dimensionCode": ("DimensionDisplayValue", ""),
         },
     ),
     "LedgerJournalLines": (
@@ -230,12 +228,12 @@ SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, str]]]] = {
             "postingNumber": ("Voucher", ""),
             "subsidiaryCode": ("dataAreaId", "company"),
             "sourceDocumentType": ("PSGSourceDocumentType", ""),
-            "sourceDocumentId": ("PSGSourceDocumentId", ""),
-            "projectCode": ("PSGProjectID", ""),
+            "sourceDocumentId": ("Document", ""),
+            "projectCode": ("PSGProjectId", ""),
             "contractNumber": ("PSGProjectContractID", ""),
             "transactionDate": ("TransDate", "date"),
-            "quantity": ("PSGQuantity", "number"),
-            "amountMinor": ("TransactionCurrencyAmount", "money"),
+            "quantity": ("Quantity", "number"),
+            "amountMinor": ("Amount", "debitcredit"),
             "currencyCode": ("CurrencyCode", ""),
             "postingStatus": ("PSGPostingStatus", ""),
             "postedAt": ("PSGPostedDateTime", ""),
@@ -294,15 +292,15 @@ SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, str]]]] = {
         },
     ),
 }
-PERIOD_STATUS = {"OPEN": "Open", "CLOSED": "Closed"}
+PERIOD_STATUS = {"OPEN": "Open", "CLOSED": "OnHold"}
 INVOICE_STATUS = {"DRAFT": "Draft", "POSTED": "Posted", "PAID": "Paid", "VOID": "Void"}
 # The entity's key in the tenant, kept as the record's ``internalId`` (``external_ids["erp"]``).
 IDENTITY = {
     "LegalEntities": "LegalEntityId",
-    "FiscalPeriods": "PeriodName",
+    "LedgerFiscalPeriods": "PeriodName",
     "CustomersV3": "CustomerAccount",
     "ProjectContracts": "ProjectContractID",
-    "ProjectsV2": "ProjectID",
+    "ProjectsV2": "ProjectId",
     "LedgerJournalLines": "Voucher",
     "FreeTextInvoiceHeaders": "InvoiceIdentifier",
     "PSGCreditNotes": "CreditNoteNumber",
@@ -339,8 +337,8 @@ def _from_odata(conversion: str, value: Any) -> Any:
         return str(value)[:10]
     if conversion in ("company", "legalentity"):
         return subsidiary(str(value))
-    if conversion == "periodstatus":
-        return {v: k for k, v in PERIOD_STATUS.items()}[value]
+    if conversion == "periodstatus":  # a period on hold or permanently closed takes no postings
+        return "OPEN" if value == PERIOD_STATUS["OPEN"] else "CLOSED"
     if conversion == "invoicestatus":
         return {v: k for k, v in INVOICE_STATUS.items()}[value]
     if conversion == "refs":
@@ -362,6 +360,10 @@ def from_odata(entity_set: str, entity: dict[str, Any]) -> dict[str, Any]:
             address = {part: entity[prop] for part, prop in ADDRESS.items() if entity.get(prop) is not None}
             if address:
                 fields[field] = address
+            continue
+        if conversion == "debitcredit":  # one signed amount: a debit, or a credit when negative
+            if entity.get("DebitAmount") is not None or entity.get("CreditAmount") is not None:
+                fields[field] = _minor(entity.get("DebitAmount") or 0) - _minor(entity.get("CreditAmount") or 0)
             continue
         if entity.get(name) is not None:
             fields[field] = _from_odata(conversion, entity[name])
@@ -408,6 +410,9 @@ def to_odata(entity_set: str, fields: dict[str, Any]) -> dict[str, Any]:
         name, conversion = schema[field]
         if conversion == "address":
             entity.update({prop: (value or {}).get(part) for part, prop in ADDRESS.items()})
+        elif conversion == "debitcredit" and isinstance(value, int):
+            entity["DebitAmount"] = _to_odata("money", max(value, 0))
+            entity["CreditAmount"] = _to_odata("money", max(-value, 0))
         else:
             entity[name] = _to_odata(conversion, value)
     return entity
@@ -421,6 +426,8 @@ def engine_path(entity_set: str, target: str | None) -> str | None:
     reverse = {name: (field, conversion) for field, (name, conversion) in SCHEMAS[entity_set][2].items()}
     if target in ADDRESS.values() and "Address" in reverse:
         return "billingAddress"
+    if target in ("DebitAmount", "CreditAmount") and "Amount" in reverse:
+        return reverse["Amount"][0]
     match = re.match(r"^(\w+)(?:\[(\d+)\](?:/(\w+))?)?$", target)
     if not match or match[1] not in reverse:
         return target
@@ -628,8 +635,10 @@ class Dynamics365Erp:
         if legal_entity_id is not None:
             if not is_canonical("legal_entity", legal_entity_id):
                 return Page(items=[])
-            conditions.append(f"dataAreaId eq {literal(company(to_business_key('legal_entity', legal_entity_id)))}")
-        rows, next_cursor = await self._page("FiscalPeriods", conditions, cursor, limit)
+            conditions.append(
+                f"LegalEntityId eq {literal(company(to_business_key('legal_entity', legal_entity_id)).upper())}"
+            )
+        rows, next_cursor = await self._page("LedgerFiscalPeriods", conditions, cursor, limit)
         return Page(items=[period_from_vendor(r) for r in rows], next_cursor=next_cursor)
 
     # customers
@@ -693,7 +702,7 @@ class Dynamics365Erp:
         if customer_id is not None:
             if not is_canonical("customer", customer_id):
                 return Page(items=[])
-            conditions.append(f"CustomerAccount eq {literal(to_business_key('customer', customer_id))}")
+            conditions.append(f"PSGCustomerAccount eq {literal(to_business_key('customer', customer_id))}")
         rows, next_cursor = await self._page("ProjectContracts", conditions, cursor, limit)
         return Page(items=[contract_from_vendor(r, self.keys) for r in rows], next_cursor=next_cursor)
 
@@ -756,7 +765,7 @@ class Dynamics365Erp:
         if project_id is not None:
             if not is_canonical("project", project_id):
                 return Page(items=[])
-            conditions.append(f"ProjectID eq {literal(to_business_key('project', project_id))}")
+            conditions.append(f"ProjectId eq {literal(to_business_key('project', project_id))}")
         rows, next_cursor = await self._page("ProjectsV2", conditions, cursor, limit)
         return Page(items=[dimension_from_vendor(r) for r in rows], next_cursor=next_cursor)
 
@@ -767,7 +776,7 @@ class Dynamics365Erp:
         except Refused as exc:
             if not exc.has("DuplicateRecord"):
                 raise exc.problem(DIMENSION_FIELDS, "dimension") from exc
-        existing = await self._first("ProjectsV2", [f"ProjectID eq {literal(body['projectCode'])}"])
+        existing = await self._first("ProjectsV2", [f"ProjectId eq {literal(body['projectCode'])}"])
         if (
             existing is not None
             and existing["dimensionCode"] == body["dimensionCode"]
@@ -786,7 +795,7 @@ class Dynamics365Erp:
         return await self._first(
             "LedgerJournalLines",
             [
-                f"PSGSourceDocumentId eq {literal(source_ref)}",
+                f"Document eq {literal(source_ref)}",
                 f"PSGSourceDocumentType eq {literal(source_type)}",
                 "PSGReversesVoucher eq null",
             ],
@@ -849,7 +858,7 @@ class Dynamics365Erp:
         if filters.to_date:
             conditions.append(f"TransDate le {filters.to_date.isoformat()}T23:59:59Z")
         references: tuple[tuple[str | None, Kind, str], ...] = (
-            (filters.project_id, "project", "PSGProjectID"),
+            (filters.project_id, "project", "PSGProjectId"),
             (filters.contract_id, "contract", "PSGProjectContractID"),
         )
         for value, kind, prop in references:
@@ -860,7 +869,7 @@ class Dynamics365Erp:
         if filters.source_id is not None:
             source_kind = next((k for k in SOURCE_KINDS.values() if is_canonical(k, filters.source_id)), None)
             source = to_business_key(source_kind, filters.source_id) if source_kind else filters.source_id
-            conditions.append(f"PSGSourceDocumentId eq {literal(source)}")
+            conditions.append(f"Document eq {literal(source)}")
         rows, next_cursor = await self._page("LedgerJournalLines", conditions, cursor, limit)
         return Page(items=[posting_from_vendor(r) for r in rows], next_cursor=next_cursor)
 
