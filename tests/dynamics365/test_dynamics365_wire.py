@@ -5,6 +5,7 @@ sends (credit notes, reversals) answered exactly once in canonical terms."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,9 @@ import httpx
 import pytest
 
 from gateway.launcher import vendor_credentials
+from runtime.problems import ProblemError
+from system_apis.erp.connectors.dynamics365 import Dynamics365Erp
+from system_apis.vendor_auth import VendorCredentials
 from tests.support.stack import RunningStack
 from tests.support.system import SystemApis
 from tests.system.test_vendor_limits import vendor_counter
@@ -195,3 +199,37 @@ def test_a_posting_is_reversed_once_and_a_reversal_is_not_reversed(apis: SystemA
         "source_type": "time_entry", "source_id": source, "project_id": "prj_4001", "contract_id": "ctr_2001",
         "legal_entity_id": "le_us", "work_date": TODAY.isoformat(), "quantity": "2", "amount": "350.00",
         "currency": "USD"})["id"] == posting["id"]
+
+
+def test_hostile_queries_to_the_sandbox_are_odata_4xx(d365: httpx.Client) -> None:
+    for params in ({"$top": "-1"}, {"$skiptoken": "not-a-token"}, {"$skip": "1e9999"},
+                   {"$filter": "OrganizationName eq 'x' or 1 eq 1"}, {"$filter": "contains(Address,'x')"}):
+        answer = d365.get("/data/CustomersV3", params=params)
+        assert answer.status_code == 400 and answer.json()["error"]["message"], params
+    for segment in ("CustomersV3(dataAreaId='leus')", "CustomersV3(dataAreaId='leus',CustomerAccount='C-1001'",
+                    "CustomersV3(x=y)"):
+        assert d365.get(f"/data/{segment}").status_code in (400, 404), segment
+    deep = {"OrganizationName": "x", "SalesCurrencyCode": "USD", "dataAreaId": "leus", "PSGPeppolId": {"a": [[[]]]}}
+    assert d365.post("/data/CustomersV3", json=deep).status_code == 400
+    assert d365.post("/data/CustomersV3", content=b"[1, 2]").status_code == 400
+    assert d365.post("/data/LegalEntities", json={"LegalEntityId": "XX"}).status_code == 405
+
+
+def test_wrong_credentials_are_a_502_naming_dynamics365_not_data(stack: RunningStack) -> None:
+    _, env = vendor_credentials(stack.stack.data_dir)
+    credentials = VendorCredentials(client_id=env["PSGW_ERP_CLIENT_ID"], client_secret="wrong",
+                                    tenant_id=env["PSGW_ERP_TENANT_ID"])
+
+    async def read() -> ProblemError:
+        erp = Dynamics365Erp(sandbox(stack), 10.0, credentials=credentials)
+        try:
+            await erp.list_legal_entities(cursor=None, limit=5)
+        except ProblemError as exc:
+            return exc
+        finally:
+            await erp.aclose()
+        raise AssertionError("wrong credentials were accepted")
+
+    refused = asyncio.run(read())
+    assert refused.status == 502 and refused.slug == "downstream-error"
+    assert "dynamics365" in str(refused)
