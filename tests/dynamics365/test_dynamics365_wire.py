@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -233,3 +234,16 @@ def test_wrong_credentials_are_a_502_naming_dynamics365_not_data(stack: RunningS
     refused = asyncio.run(read())
     assert refused.status == 502 and refused.slug == "downstream-error"
     assert "dynamics365" in str(refused)
+
+
+def test_the_same_source_posted_concurrently_is_one_posting(apis: SystemApis) -> None:
+    """Nothing twice: the tenant's unique source document decides, whichever request gets there first."""
+    body = {"source_type": "time_entry", "source_id": f"te_{uuid.uuid4().int % 10**9 + 10**9}",
+            "project_id": "prj_4001", "contract_id": "ctr_2001", "legal_entity_id": "le_us",
+            "work_date": TODAY.isoformat(), "quantity": "1", "amount": "175.00", "currency": "USD"}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda _: apis.http.post("/system/erp/v1/postings", json=body), range(6)))
+    assert sorted(a.status_code for a in answers) == [200] * 5 + [201], [a.text[:300] for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    listed = apis.json("GET", "erp", "/postings", 200, params={"source_id": body["source_id"]})["items"]
+    assert [p["id"] for p in listed] == [answers[0].json()["id"]]
