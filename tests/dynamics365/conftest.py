@@ -22,8 +22,12 @@ from tests.support.system import SystemApis
 @pytest.fixture(scope="session")
 def dynamics365_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     data_dir: Path = tmp_path_factory.mktemp("psgw-dynamics365")
-    stack = SystemTierStack(data_dir=data_dir, ports=Ports.free(), config_file=REPO_ROOT / "gateway.yaml",
-                            extra_env={"PSGW_ERP_BACKEND": "dynamics365"})
+    stack = SystemTierStack(
+        data_dir=data_dir,
+        ports=Ports.free(),
+        config_file=REPO_ROOT / "gateway.yaml",
+        extra_env={"PSGW_ERP_BACKEND": "dynamics365"},
+    )
     stack.start()
     try:
         stack.wait_ready(timeout=180)

@@ -32,8 +32,13 @@ def sandbox(stack: RunningStack) -> str:
 
 def token_answer(stack: RunningStack, *, tenant: str | None = None, **form: str) -> httpx.Response:
     _, env = vendor_credentials(stack.stack.data_dir)
-    fields = {"grant_type": "client_credentials", "client_id": env["PSGW_ERP_CLIENT_ID"],
-              "client_secret": env["PSGW_ERP_CLIENT_SECRET"], "scope": sandbox(stack) + "/.default", **form}
+    fields = {
+        "grant_type": "client_credentials",
+        "client_id": env["PSGW_ERP_CLIENT_ID"],
+        "client_secret": env["PSGW_ERP_CLIENT_SECRET"],
+        "scope": sandbox(stack) + "/.default",
+        **form,
+    }
     return httpx.post(f"{sandbox(stack)}/{tenant or env['PSGW_ERP_TENANT_ID']}/oauth2/v2.0/token", data=fields)
 
 
@@ -41,8 +46,9 @@ def token_answer(stack: RunningStack, *, tenant: str | None = None, **form: str)
 def d365(stack: RunningStack) -> Iterator[httpx.Client]:
     answer = token_answer(stack)
     assert answer.status_code == 200, answer.text
-    with httpx.Client(base_url=sandbox(stack), headers={"Authorization": "Bearer " + answer.json()["access_token"]},
-                      timeout=10.0) as client:
+    with httpx.Client(
+        base_url=sandbox(stack), headers={"Authorization": "Bearer " + answer.json()["access_token"]}, timeout=10.0
+    ) as client:
         yield client
 
 
@@ -65,16 +71,20 @@ def test_a_call_without_a_token_is_refused_in_the_odata_error_shape(stack: Runni
 
 
 def test_collections_page_by_next_link_and_read_the_default_company_unless_cross_company(d365: httpx.Client) -> None:
-    first = d365.get("/data/CustomersV3", params={"cross-company": "true", "$count": "true"},
-                     headers={"Prefer": "odata.maxpagesize=5"})
+    first = d365.get(
+        "/data/CustomersV3",
+        params={"cross-company": "true", "$count": "true"},
+        headers={"Prefer": "odata.maxpagesize=5"},
+    )
     assert first.status_code == 200 and first.headers["preference-applied"] == "odata.maxpagesize=5"
     body = first.json()
     assert body["@odata.context"].endswith("/data/$metadata#CustomersV3") and len(body["value"]) == 5
     assert body["@odata.count"] >= 12 and "$skiptoken" in body["@odata.nextLink"]
     second = d365.get(body["@odata.nextLink"], headers={"Prefer": "odata.maxpagesize=5"}).json()
     assert not {c["CustomerAccount"] for c in body["value"]} & {c["CustomerAccount"] for c in second["value"]}
-    companies = {c["dataAreaId"] for c in d365.get("/data/CustomersV3", params={"cross-company": "true"}).json()[
-        "value"]}
+    companies = {
+        c["dataAreaId"] for c in d365.get("/data/CustomersV3", params={"cross-company": "true"}).json()["value"]
+    }
     assert companies == {"leus", "leuk", "lede"}
     default = d365.get("/data/CustomersV3").json()["value"]
     assert default and {c["dataAreaId"] for c in default} == {"leus"}
@@ -93,14 +103,21 @@ def test_refusals_are_odata_error_bodies_naming_the_property(d365: httpx.Client)
     missing = d365.get("/data/CustomersV3(dataAreaId='leus',CustomerAccount='C-99999')")
     assert missing.status_code == 404
     account = f"C-{uuid.uuid4().int % 10**8}"
-    body = {"CustomerAccount": account, "dataAreaId": "leuk", "OrganizationName": "Tailspin Toys",
-            "SalesCurrencyCode": "GBP"}
+    body = {
+        "CustomerAccount": account,
+        "dataAreaId": "leuk",
+        "OrganizationName": "Tailspin Toys",
+        "SalesCurrencyCode": "GBP",
+    }
     created = d365.post("/data/CustomersV3", json=body)
     assert created.status_code == 201 and created.json()["CustomerAccount"] == account
     again = d365.post("/data/CustomersV3", json=body)
     assert again.status_code == 400
-    assert again.json()["error"]["details"][0] == {"code": "DuplicateRecord", "target": "CustomerAccount",
-                                                   "message": again.json()["error"]["details"][0]["message"]}
+    assert again.json()["error"]["details"][0] == {
+        "code": "DuplicateRecord",
+        "target": "CustomerAccount",
+        "message": again.json()["error"]["details"][0]["message"],
+    }
 
 
 def test_hostile_input_reaches_dynamics_as_data_and_comes_back_as_4xx(apis: SystemApis) -> None:
@@ -114,7 +131,8 @@ def test_hostile_input_reaches_dynamics_as_data_and_comes_back_as_4xx(apis: Syst
 
 def test_the_system_api_pages_through_dynamics_to_the_last_record(apis: SystemApis, d365: httpx.Client) -> None:
     total = d365.get("/data/CustomersV3", params={"cross-company": "true", "$count": "true", "$top": "1"}).json()[
-        "@odata.count"]
+        "@odata.count"
+    ]
     seen: list[str] = []
     params: dict[str, Any] = {"limit": 5}
     while True:
@@ -152,26 +170,63 @@ def test_dynamics_429_is_waited_out_and_a_spent_limit_is_a_503_naming_dynamics36
 
 def test_a_posted_invoice_is_credited_once_per_key_and_never_beyond_what_it_billed(apis: SystemApis) -> None:
     source = f"te_{uuid.uuid4().int % 10**9 + 10**9}"
-    line = {"description": "Consultant services", "quantity": "8", "unit_price": "140.00", "amount": "1120.00",
-            "source_type": "time_entry", "source_ids": [source]}
-    invoice = apis.json("POST", "erp", "/invoices", 201, json={
-        "customer_id": "cus_1004", "contract_id": "ctr_2004", "legal_entity_id": "le_uk", "currency": "GBP",
-        "period": TODAY.strftime("%Y-%m"), "lines": [line]})
+    line = {
+        "description": "Consultant services",
+        "quantity": "8",
+        "unit_price": "140.00",
+        "amount": "1120.00",
+        "source_type": "time_entry",
+        "source_ids": [source],
+    }
+    invoice = apis.json(
+        "POST",
+        "erp",
+        "/invoices",
+        201,
+        json={
+            "customer_id": "cus_1004",
+            "contract_id": "ctr_2004",
+            "legal_entity_id": "le_uk",
+            "currency": "GBP",
+            "period": TODAY.strftime("%Y-%m"),
+            "lines": [line],
+        },
+    )
     path = {"invoice_id": invoice["id"]}
     draft = apis.json("POST", "erp", "/invoices/{invoice_id}/credit-notes", 409, path=path, json={"lines": [line]})
     assert draft["type"].endswith("/invalid-transition")
     apis.json("POST", "erp", "/invoices/{invoice_id}/post", 200, path=path)
     key = str(uuid.uuid4())
     half = {**line, "quantity": "4", "amount": "560.00"}
-    credit = apis.json("POST", "erp", "/invoices/{invoice_id}/credit-notes", 201, path=path, json={"lines": [half]},
-                       headers={"Idempotency-Key": key})
+    credit = apis.json(
+        "POST",
+        "erp",
+        "/invoices/{invoice_id}/credit-notes",
+        201,
+        path=path,
+        json={"lines": [half]},
+        headers={"Idempotency-Key": key},
+    )
     assert credit["invoice_id"] == invoice["id"] and credit["subtotal"] == "560.00"
     assert credit["lines"][0]["source_ids"] == [source]
-    replay = apis.json("POST", "erp", "/invoices/{invoice_id}/credit-notes", 201, path=path, json={"lines": [half]},
-                       headers={"Idempotency-Key": key})
+    replay = apis.json(
+        "POST",
+        "erp",
+        "/invoices/{invoice_id}/credit-notes",
+        201,
+        path=path,
+        json={"lines": [half]},
+        headers={"Idempotency-Key": key},
+    )
     assert replay == credit
-    beyond = apis.json("POST", "erp", "/invoices/{invoice_id}/credit-notes", 422, path=path,
-                       json={"lines": [{**line, "amount": "1000.00"}]})
+    beyond = apis.json(
+        "POST",
+        "erp",
+        "/invoices/{invoice_id}/credit-notes",
+        422,
+        path=path,
+        json={"lines": [{**line, "amount": "1000.00"}]},
+    )
     assert beyond["errors"][0]["pointer"].startswith("/lines/0")
     listed = apis.json("GET", "erp", "/credit-notes", 200, params={"invoice_id": invoice["id"]})["items"]
     assert [c["id"] for c in listed] == [credit["id"]]
@@ -179,36 +234,86 @@ def test_a_posted_invoice_is_credited_once_per_key_and_never_beyond_what_it_bill
 
 def test_a_posting_is_reversed_once_and_a_reversal_is_not_reversed(apis: SystemApis) -> None:
     source = f"te_{uuid.uuid4().int % 10**9 + 10**9}"
-    posting = apis.json("POST", "erp", "/postings", 201, json={
-        "source_type": "time_entry", "source_id": source, "project_id": "prj_4001", "contract_id": "ctr_2001",
-        "legal_entity_id": "le_us", "work_date": TODAY.isoformat(), "quantity": "2", "amount": "350.00",
-        "currency": "USD"})
+    posting = apis.json(
+        "POST",
+        "erp",
+        "/postings",
+        201,
+        json={
+            "source_type": "time_entry",
+            "source_id": source,
+            "project_id": "prj_4001",
+            "contract_id": "ctr_2001",
+            "legal_entity_id": "le_us",
+            "work_date": TODAY.isoformat(),
+            "quantity": "2",
+            "amount": "350.00",
+            "currency": "USD",
+        },
+    )
     path = {"posting_id": posting["id"]}
-    reversal = apis.json("POST", "erp", "/postings/{posting_id}/reversals", 201, path=path,
-                         json={"on": TODAY.isoformat()})
+    reversal = apis.json(
+        "POST", "erp", "/postings/{posting_id}/reversals", 201, path=path, json={"on": TODAY.isoformat()}
+    )
     assert reversal["reverses_posting_id"] == posting["id"] and reversal["amount"] == "-350.00"
     again = apis.json("POST", "erp", "/postings/{posting_id}/reversals", 200, path=path, json={"on": TODAY.isoformat()})
     assert again["id"] == reversal["id"]
-    apis.call("POST", "erp", "/postings/{posting_id}/reversals", 409, path={"posting_id": reversal["id"]},
-              json={"on": TODAY.isoformat()})
-    apis.call("POST", "erp", "/postings/{posting_id}/reversals", 404, path={"posting_id": "pst_999999999"},
-              json={"on": TODAY.isoformat()})
+    apis.call(
+        "POST",
+        "erp",
+        "/postings/{posting_id}/reversals",
+        409,
+        path={"posting_id": reversal["id"]},
+        json={"on": TODAY.isoformat()},
+    )
+    apis.call(
+        "POST",
+        "erp",
+        "/postings/{posting_id}/reversals",
+        404,
+        path={"posting_id": "pst_999999999"},
+        json={"on": TODAY.isoformat()},
+    )
     listed = apis.json("GET", "erp", "/postings", 200, params={"source_id": source})["items"]
     assert sorted(p["id"] for p in listed) == sorted([posting["id"], reversal["id"]])
     # The source is still posted once: asking again answers the original, not its reversal.
-    assert apis.json("POST", "erp", "/postings", 200, json={
-        "source_type": "time_entry", "source_id": source, "project_id": "prj_4001", "contract_id": "ctr_2001",
-        "legal_entity_id": "le_us", "work_date": TODAY.isoformat(), "quantity": "2", "amount": "350.00",
-        "currency": "USD"})["id"] == posting["id"]
+    assert (
+        apis.json(
+            "POST",
+            "erp",
+            "/postings",
+            200,
+            json={
+                "source_type": "time_entry",
+                "source_id": source,
+                "project_id": "prj_4001",
+                "contract_id": "ctr_2001",
+                "legal_entity_id": "le_us",
+                "work_date": TODAY.isoformat(),
+                "quantity": "2",
+                "amount": "350.00",
+                "currency": "USD",
+            },
+        )["id"]
+        == posting["id"]
+    )
 
 
 def test_hostile_queries_to_the_sandbox_are_odata_4xx(d365: httpx.Client) -> None:
-    for params in ({"$top": "-1"}, {"$skiptoken": "not-a-token"}, {"$skip": "1e9999"},
-                   {"$filter": "OrganizationName eq 'x' or 1 eq 1"}, {"$filter": "contains(Address,'x')"}):
+    for params in (
+        {"$top": "-1"},
+        {"$skiptoken": "not-a-token"},
+        {"$skip": "1e9999"},
+        {"$filter": "OrganizationName eq 'x' or 1 eq 1"},
+        {"$filter": "contains(Address,'x')"},
+    ):
         answer = d365.get("/data/CustomersV3", params=params)
         assert answer.status_code == 400 and answer.json()["error"]["message"], params
-    for segment in ("CustomersV3(dataAreaId='leus')", "CustomersV3(dataAreaId='leus',CustomerAccount='C-1001'",
-                    "CustomersV3(x=y)"):
+    for segment in (
+        "CustomersV3(dataAreaId='leus')",
+        "CustomersV3(dataAreaId='leus',CustomerAccount='C-1001'",
+        "CustomersV3(x=y)",
+    ):
         assert d365.get(f"/data/{segment}").status_code in (400, 404), segment
     deep = {"OrganizationName": "x", "SalesCurrencyCode": "USD", "dataAreaId": "leus", "PSGPeppolId": {"a": [[[]]]}}
     assert d365.post("/data/CustomersV3", json=deep).status_code == 400
@@ -218,8 +323,9 @@ def test_hostile_queries_to_the_sandbox_are_odata_4xx(d365: httpx.Client) -> Non
 
 def test_wrong_credentials_are_a_502_naming_dynamics365_not_data(stack: RunningStack) -> None:
     _, env = vendor_credentials(stack.stack.data_dir)
-    credentials = VendorCredentials(client_id=env["PSGW_ERP_CLIENT_ID"], client_secret="wrong",
-                                    tenant_id=env["PSGW_ERP_TENANT_ID"])
+    credentials = VendorCredentials(
+        client_id=env["PSGW_ERP_CLIENT_ID"], client_secret="wrong", tenant_id=env["PSGW_ERP_TENANT_ID"]
+    )
 
     async def read() -> ProblemError:
         erp = Dynamics365Erp(sandbox(stack), 10.0, credentials=credentials)
@@ -238,9 +344,17 @@ def test_wrong_credentials_are_a_502_naming_dynamics365_not_data(stack: RunningS
 
 def test_the_same_source_posted_concurrently_is_one_posting(apis: SystemApis) -> None:
     """Nothing twice: the tenant's unique source document decides, whichever request gets there first."""
-    body = {"source_type": "time_entry", "source_id": f"te_{uuid.uuid4().int % 10**9 + 10**9}",
-            "project_id": "prj_4001", "contract_id": "ctr_2001", "legal_entity_id": "le_us",
-            "work_date": TODAY.isoformat(), "quantity": "1", "amount": "175.00", "currency": "USD"}
+    body = {
+        "source_type": "time_entry",
+        "source_id": f"te_{uuid.uuid4().int % 10**9 + 10**9}",
+        "project_id": "prj_4001",
+        "contract_id": "ctr_2001",
+        "legal_entity_id": "le_us",
+        "work_date": TODAY.isoformat(),
+        "quantity": "1",
+        "amount": "175.00",
+        "currency": "USD",
+    }
     with ThreadPoolExecutor(max_workers=6) as pool:
         answers = list(pool.map(lambda _: apis.http.post("/system/erp/v1/postings", json=body), range(6)))
     assert sorted(a.status_code for a in answers) == [200] * 5 + [201], [a.text[:300] for a in answers]

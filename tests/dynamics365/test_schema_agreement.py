@@ -53,8 +53,12 @@ def _seeded(store: DocumentStore, entity_set: str) -> list[dict[str, Any]]:
     kind = dynamics365.SCHEMAS[entity_set][0]
     if entity_set == "PSGCreditNotes":
         invoice = next(row for _, row in store.list("invoice", limit=1))
-        _, memo = dynamics365.erp.credit_invoice(store, invoice["internalId"], {"lines": [
-            {k: v for k, v in invoice["lines"][0].items() if k != "lineNo"}]}, None)
+        _, memo = dynamics365.erp.credit_invoice(
+            store,
+            invoice["internalId"],
+            {"lines": [{k: v for k, v in invoice["lines"][0].items() if k != "lineNo"}]},
+            None,
+        )
         return [memo]
     return [row for _, row in store.list(kind, limit=50)]
 
@@ -70,18 +74,29 @@ def test_an_entity_reads_and_writes_back_as_it_is(store: DocumentStore, entity_s
             expected["customerId"] = store.get("customer", str(row["customerId"]))["customerNumber"]  # type: ignore[index]
         read = connector.from_odata(entity_set, wire(dynamics365.to_entity(store, entity_set, row)))
         assert clean({k: v for k, v in read.items() if k in fields}) == expected
-        written = msgspec.json.Decoder(float_hook=Decimal).decode(msgspec.json.encode(
-            connector.to_odata(entity_set, read)))
+        written = msgspec.json.Decoder(float_hook=Decimal).decode(
+            msgspec.json.encode(connector.to_odata(entity_set, read))
+        )
         back = dynamics365.from_entity(store, entity_set, written)
         assert clean(back) == clean({k: v for k, v in row.items() if k in fields})
 
 
-@pytest.mark.parametrize(("target", "path"), [
-    ("TransDate", "transactionDate"), ("FreeTextInvoiceLines[0]/TransactionCurrencyAmount", "lines[0].amountMinor"),
-    ("AddressCity", "billingAddress"), (None, None), ("NotAProperty", "NotAProperty")])
+@pytest.mark.parametrize(
+    ("target", "path"),
+    [
+        ("TransDate", "transactionDate"),
+        ("FreeTextInvoiceLines[0]/TransactionCurrencyAmount", "lines[0].amountMinor"),
+        ("AddressCity", "billingAddress"),
+        (None, None),
+        ("NotAProperty", "NotAProperty"),
+    ],
+)
 def test_an_error_target_is_the_engine_field_the_canonical_maps_know(target: str | None, path: str | None) -> None:
-    entity_set = "CustomersV3" if target == "AddressCity" else (
-        "FreeTextInvoiceHeaders" if target and target.startswith("FreeText") else "LedgerJournalLines")
+    entity_set = (
+        "CustomersV3"
+        if target == "AddressCity"
+        else ("FreeTextInvoiceHeaders" if target and target.startswith("FreeText") else "LedgerJournalLines")
+    )
     assert connector.engine_path(entity_set, target) == path
     if path and "." in path:
         assert dynamics365.property_path(entity_set, path) == target
@@ -89,13 +104,22 @@ def test_an_error_target_is_the_engine_field_the_canonical_maps_know(target: str
 
 def test_the_token_endpoint_is_the_tenants_or_the_one_configured() -> None:
     template = "https://contoso.operations.dynamics.com/{tenant}/oauth2/v2.0/token"
-    on_host = connector.EntraClientCredentials("dynamics365", template, VendorCredentials(
-        client_id="app", client_secret="s", tenant_id="tenant-1"), 5.0)
+    on_host = connector.EntraClientCredentials(
+        "dynamics365", template, VendorCredentials(client_id="app", client_secret="s", tenant_id="tenant-1"), 5.0
+    )
     assert on_host.token_url == "https://contoso.operations.dynamics.com/tenant-1/oauth2/v2.0/token"
     assert on_host._request()["data"]["scope"] == "https://contoso.operations.dynamics.com/.default"
     entra = "https://login.microsoftonline.com/tenant-1/oauth2/v2.0/token"
-    real = connector.EntraClientCredentials("dynamics365", template, VendorCredentials(
-        client_id="app", client_secret="s", tenant_id="tenant-1", token_url=entra), 5.0)
+    real = connector.EntraClientCredentials(
+        "dynamics365",
+        template,
+        VendorCredentials(client_id="app", client_secret="s", tenant_id="tenant-1", token_url=entra),
+        5.0,
+    )
     assert real.token_url == entra
-    assert real._request()["data"] == {"grant_type": "client_credentials", "client_id": "app", "client_secret": "s",
-                                       "scope": "https://contoso.operations.dynamics.com/.default"}
+    assert real._request()["data"] == {
+        "grant_type": "client_credentials",
+        "client_id": "app",
+        "client_secret": "s",
+        "scope": "https://contoso.operations.dynamics.com/.default",
+    }
