@@ -85,6 +85,7 @@ DATA = "/data"
 TOKEN_PATH = "/{tenant}/oauth2/v2.0/token"  # noqa: S105 - the token endpoint's path, not a secret
 ACTION_NAMESPACE = "Microsoft.Dynamics.DataEntities."
 MAX_PAGE = 10_000
+MAX_OFFSET = 2**31 - 1  # Edm.Int32, as the service reads $top and $skip
 DEFAULT_COMPANY = "leus"  # the integration user's default company
 CENT = Decimal("0.01")
 
@@ -734,8 +735,8 @@ def query(store: DocumentStore, entity_set: str, params: dict[str, str], size: i
         top = int(params["$top"]) if "$top" in params else None
     except ValueError as exc:
         raise bad_request("$top, $skip and $skiptoken must be integers") from exc
-    if start < 0 or offset < 0 or (top is not None and top < 0):
-        raise bad_request("$top, $skip and $skiptoken must not be negative")
+    if not all(0 <= number <= MAX_OFFSET for number in (start, offset, 0 if top is None else top)):
+        raise bad_request(f"$top, $skip and $skiptoken must be integers from 0 to {MAX_OFFSET}")
     end = None if top is None else start + top  # the last entity $top lets through, exclusive
     wanted = size if end is None else max(0, min(size, end - offset))
     rows, total = store.query(

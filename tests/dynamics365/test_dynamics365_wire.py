@@ -304,6 +304,8 @@ def test_hostile_queries_to_the_sandbox_are_odata_4xx(d365: httpx.Client) -> Non
         {"$top": "-1"},
         {"$skiptoken": "not-a-token"},
         {"$skip": "1e9999"},
+        {"$skip": str(10**30)},
+        {"$top": str(2**63)},
         {"$filter": "OrganizationName eq 'x' or 1 eq 1"},
         {"$filter": "contains(Address,'x')"},
     ):
