@@ -518,6 +518,8 @@ def _literal(text: str) -> Any:
     if text in ("true", "false"):
         return text == "true"
     if re.fullmatch(r"-?\d+", text):
+        if abs(int(text)) > 2**63 - 1:  # beyond Edm.Int64
+            raise bad_request(f"The literal '{text}' is out of range for an integer.")
         return int(text)
     if re.fullmatch(r"-?\d+\.\d+", text):
         return Decimal(text)
