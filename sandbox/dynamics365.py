@@ -816,7 +816,7 @@ async def _json(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """The body as a JSON object, numbers as decimals (amounts are never floats here)."""
     try:
         body = json.loads(await request.body() or b"{}", parse_float=Decimal)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # nested past the parser's depth: as malformed as bad syntax
         raise bad_request(f"The request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")

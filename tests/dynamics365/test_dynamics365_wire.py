@@ -323,6 +323,7 @@ def test_hostile_queries_to_the_sandbox_are_odata_4xx(d365: httpx.Client) -> Non
     deep = {"OrganizationName": "x", "SalesCurrencyCode": "USD", "dataAreaId": "leus", "PSGPeppolId": {"a": [[[]]]}}
     assert d365.post("/data/CustomersV3", json=deep).status_code == 400
     assert d365.post("/data/CustomersV3", content=b"[1, 2]").status_code == 400
+    assert d365.post("/data/CustomersV3", content=b"[" * 100_000 + b"]" * 100_000).status_code == 400
     assert d365.post("/data/LegalEntities", json={"LegalEntityId": "XX"}).status_code == 405
 
 
