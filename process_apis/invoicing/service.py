@@ -7,7 +7,12 @@ What a period bills (README, "Billing policies"):
   after it ends), in the contract's currency;
 - fixed fee: the schedule's instalments of the period;
 - retainer: the period's fee; posted time is drawn against it (by hours when the contract has an hours
-  allowance, else by amount) and what is beyond is billed as overage at the amounts the ERP booked.
+  allowance, else by amount) and what is beyond is billed as overage at the amounts the ERP booked;
+- whatever the model: the period's posted billable expenses, at cost or with the contract's markup
+  (process_apis/expenses/billing.py), each billed once (a retainer's fee does not cover them).
+
+Time is counted in whole minutes (issue 18): a time line's amount is the sum of the postings it bills, each computed
+once from its minutes; the hours it shows are its minutes rounded half-even to the hundredth (``time_figures``).
 
 Only active contracts, only periods inside the term, and the contract's cumulative billing (issued invoices and
 drafts) never above its total value: a refusal is a 422 problem with a reason. Each source (time entry,
@@ -284,12 +289,20 @@ class InvoicingService:
         window = (max(first, contract.start_date), min(last, contract.end_date) if contract.end_date else last)
         model = contract.billing_model
         if model == "time_and_materials":
-            return await self._time_and_materials(contract, window, billed)
-        if model == "retainer":
-            return await self._retainer(contract, period, window, billed)
-        if model == "milestone":
-            return await self._milestones(contract, period, billed)
-        return self._fixed_fee(contract, period, billed)
+            bill = await self._time_and_materials(contract, window, billed)
+        elif model == "retainer":
+            bill = await self._retainer(contract, period, window, billed)
+        elif model == "milestone":
+            bill = await self._milestones(contract, period, billed)
+        else:
+            bill = self._fixed_fee(contract, period, billed)
+        # Whatever the model, the period's posted billable expenses are billed with it, by the one rule of
+        # process_apis/expenses/billing.py (at cost or with the contract's markup, each reserved by this invoice).
+        lines, sources = await expense_lines(self.db, contract.id, window, billed.sources,
+                                             contract.expense_markup_percent)
+        bill.lines.extend(lines)
+        bill.sources.extend(sources)
+        return bill
 
     async def _booked_time(self, contract: Contract, window: tuple[dt.date, dt.date], states: Sequence[str],
                            bill: Bill) -> list[tuple[TimeEntry, Posting]]:
@@ -329,10 +342,6 @@ class InvoicingService:
         bill.lines.extend(time_lines(fresh, await booked_rates(self.db, [e.id for e, _ in fresh])))
         bill.time_entry_ids = [e.id for e, _ in fresh]
         bill.sources = [("time_entry", e.id) for e, _ in fresh]
-        lines, sources = await expense_lines(self.db, contract.id, window, billed.sources,
-                                             contract.expense_markup_percent)
-        bill.lines.extend(lines)
-        bill.sources.extend(sources)
         return bill
 
     async def _retainer(self, contract: Contract, period: str, window: tuple[dt.date, dt.date],
@@ -487,7 +496,8 @@ class InvoicingService:
         return VoidedInvoice(
             id=invoice_id, contract_id=row.contract_id, period=row.period, invoice=invoice, voided_at=voided_at,
             released=Released(time_entry_ids=sorted(by_type["time_entry"]), milestone_ids=sorted(by_type["milestone"]),
-                              schedule_sources=sorted(by_type["fixed_fee"] + by_type["retainer"])))
+                              schedule_sources=sorted(by_type["fixed_fee"] + by_type["retainer"]),
+                              expense_ids=sorted(by_type["expense"])))
 
     # -- posting and flow-back -----------------------------------------------------------------------------------
 
