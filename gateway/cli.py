@@ -81,12 +81,19 @@ def main() -> None:
               help="The ERP's API with --backend sandbox: the sandbox ERP's own dialect, or NetSuite REST web services "
                    "(the ERP sandbox imitates NetSuite and the system tier uses its NetSuite connector). Default: "
                    "PSGW_ERP_BACKEND, else sandbox.")
+@click.option("--psa-backend", type=click.Choice(["sandbox", "certinia"]), default=None,
+              help="The PSA's API with --backend sandbox: the sandbox PSA's own dialect, or Certinia PSA's objects on "
+                   "Salesforce REST and SOQL (the PSA sandbox imitates Certinia and the system tier uses its Certinia "
+                   "connector). Default: PSGW_PSA_BACKEND, else sandbox.")
 @click.option("--try-it-demo/--no-try-it-demo", default=True, show_default=True,
               help="Turn on the catalog's try-it console in demo mode (tokens for anyone; a banner says so).")
 def up(data_dir: Path, config_file: Path, port: int, backend: str, erp_backend: str | None,
-       try_it_demo: bool) -> None:
+       psa_backend: str | None, try_it_demo: bool) -> None:
     """Start sandboxes (or Tryton), the three tiers and the gateway as separate processes; Ctrl-C stops them."""
     data_dir = data_dir.resolve()
+    if backend == "tryton" and psa_backend not in (None, "sandbox"):
+        raise click.UsageError("--psa-backend chooses among the sandbox vendors; with --backend tryton the PSA is "
+                               "Tryton")
     if backend == "tryton" and erp_backend not in (None, "sandbox"):
         raise click.UsageError("--erp-backend chooses among the sandbox vendors; with --backend tryton the ERP is "
                                "Tryton")
@@ -99,6 +106,8 @@ def up(data_dir: Path, config_file: Path, port: int, backend: str, erp_backend: 
     demo_env = {"PSGW_TRY_IT_ENABLED": "true", "PSGW_TRY_IT_MODE": "demo"} if try_it_demo else {}
     if erp_backend is not None and backend == "sandbox":
         demo_env["PSGW_ERP_BACKEND"] = erp_backend
+    if psa_backend is not None and backend == "sandbox":
+        demo_env["PSGW_PSA_BACKEND"] = psa_backend
     stack = Stack(data_dir=data_dir, ports=Ports(gateway=port), config_file=config_file.resolve(), backend=backend,
                   extra_env=demo_env)
 

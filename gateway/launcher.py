@@ -85,6 +85,11 @@ def vendor_credentials(data_dir: Path) -> tuple[dict[str, dict[str, str]], dict[
         system.update({prefix + key.upper(): value for key, value in values.items()})
     sandboxes["crm"]["PSGW_SANDBOX_JWT_PUBLIC_KEY_FILE"] = str(public_key)
     system["PSGW_CRM_PRIVATE_KEY_FILE"] = str(private_key)
+    # Certinia PSA (psa_backend certinia) lives in the Salesforce org: the JWT bearer flow with the org's connected
+    # app certificate and integration user; the PSA's client id is its consumer key.
+    sandboxes["psa"].update({"PSGW_SANDBOX_USERNAME": known["crm"]["username"],
+                             "PSGW_SANDBOX_JWT_PUBLIC_KEY_FILE": str(public_key)})
+    system.update({"PSGW_PSA_USERNAME": known["crm"]["username"], "PSGW_PSA_PRIVATE_KEY_FILE": str(private_key)})
     if "erp" in sandboxes:
         sandboxes["erp"]["PSGW_SANDBOX_JWT_PUBLIC_KEY_FILE"] = str(erp_public)
         system["PSGW_ERP_PRIVATE_KEY_FILE"] = str(erp_private)
@@ -100,7 +105,7 @@ def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 # Vendor APIs a sandbox can serve instead of its own dialect, chosen by the system's backend setting
 # (PSGW_ERP_BACKEND=netsuite: the ERP sandbox speaks NetSuite REST and the system tier its connector).
-SANDBOX_DIALECTS = {"erp": ("netsuite",)}
+SANDBOX_DIALECTS = {"erp": ("netsuite",), "psa": ("certinia",)}
 
 
 def sandbox_dialect(system: str, env: dict[str, str]) -> list[str]:

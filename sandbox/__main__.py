@@ -12,7 +12,7 @@ from typing import Any
 
 import uvicorn
 
-from sandbox import crm, erp, firm, hr, netsuite, peppol, psa, tax
+from sandbox import certinia, crm, erp, firm, hr, netsuite, peppol, psa, tax
 from sandbox.faults import FaultInjector
 from sandbox.store import DocumentStore
 from sandbox.vendor_http import AuthConfig, AuthDialect, LimitDialect, VendorAuth, VendorLimits, initial_limits
@@ -32,6 +32,7 @@ SYSTEMS: dict[str, tuple[Callable[[DocumentStore, firm.Firm], None], Callable[[D
 DIALECTS: dict[tuple[str, str], tuple[Callable[[DocumentStore, firm.Firm], None], Callable[[DocumentStore], Any],
                                       LimitDialect | None, AuthDialect | None]] = {
     ("erp", "netsuite"): (netsuite.seed, netsuite.create_app, netsuite.LIMITS, netsuite.AUTH),
+    ("psa", "certinia"): (certinia.seed, certinia.create_app, certinia.LIMITS, certinia.AUTH),
 }
 
 
@@ -59,7 +60,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(".data"))
     parser.add_argument("--dialect", default="sandbox",
                         choices=["sandbox", *sorted({name for _, name in DIALECTS})],
-                        help="the vendor API to serve: the system's own sandbox dialect, or a vendor's (erp: netsuite)")
+                        help="the vendor API to serve: the system's own sandbox dialect, or a vendor's (erp: netsuite; "
+                             "psa: certinia)")
     args = parser.parse_args()
     if args.dialect != "sandbox" and (args.system, args.dialect) not in DIALECTS:
         parser.error(f"{args.system} has no {args.dialect} dialect")

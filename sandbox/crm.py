@@ -17,37 +17,41 @@ FIELDS()), such a query must carry ``LIMIT n`` with n <= 200 or it is refused wi
 ``Version__c``, as an amendment does. Errors are a JSON array ``[{"message", "errorCode", "fields"}]``.
 """
 
+
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
-import re
 from decimal import Decimal
 from typing import Any
 
 from litestar import Litestar, Request, get, patch
 from litestar.exceptions import HTTPException
-from litestar.params import FromPath, FromQuery
-from litestar.response import Response
+from litestar.params import FromPath
 
 from sandbox import firm as demo
 from sandbox.firm import Firm
-from sandbox.salesforce_ids import PREFIXES, is_record_id, record_id
-from sandbox.store import DocumentStore
-from sandbox.vendor_http import (
-    JWT_BEARER,
-    AuthDialect,
-    LimitDialect,
-    VendorError,
-    json_object,
-    parse_date,
-    utc_now,
-    vendor_error_response,
+from sandbox.salesforce import (
+    API,
+    AUTH,
+    FIELDS_LIMIT,
+    LIMITS,
+    MAX_BATCH,
+    attributes,
+    error,
+    framework_error,
+    get_record,
+    malformed,
+    query_routes,
+    run_query,
+    sf_time,
 )
+from sandbox.salesforce_ids import record_id
+from sandbox.store import DocumentStore
+from sandbox.vendor_http import VendorError, json_object, parse_date, utc_now, vendor_error_response
 
-API = "/services/data/v60.0"
+__all__ = ["API", "AUTH", "FIELDS_LIMIT", "LIMITS", "MAX_BATCH", "create_app", "malformed", "run_query", "seed",
+           "sf_time"]
+
 STAGES = {"prospecting": "Prospecting", "qualification": "Qualification", "proposal": "Proposal/Price Quote",
           "negotiation": "Negotiation/Review", "closed_won": "Closed Won", "closed_lost": "Closed Lost"}
 BILLING_MODELS = {"time_and_materials": "Time & Materials", "fixed_fee": "Fixed Fee", "milestone": "Milestone",
@@ -56,6 +60,8 @@ CONTRACT_STATUSES = {"draft": "Draft", "active": "Activated", "amendment_pending
                      "closed": "Expired"}
 INVOICE_STATUSES = ("Draft", "Posted", "Paid", "Void")
 UNUSED_HOURS_POLICIES = {"expire": "Expire", "carry_forward": "Carry Forward"}
+# The sObject types this org serves (Certinia's, sandbox/certinia.py, live in their own sandbox).
+OBJECTS = ("Account", "Contract", "Opportunity", "Rate_Card__c", "Rate_Card_Line__c", "Billing_Schedule_Line__c")
 EXTERNAL_IDS = {"Account": "AccountNumber", "Opportunity": "Opportunity_Number__c", "Contract": "SOW_Number__c",
                 "Rate_Card__c": "Name"}
 # What an integration may change, per object; everything else is read-only or system-maintained.
@@ -70,15 +76,6 @@ CONTRACT_TERMS = frozenset({"EndDate", "NTE_Amount__c", "Rate_Card__c", "Contrac
 NUMBER_FIELDS = frozenset({"Amount", "NTE_Amount__c", "Contract_Value__c"})
 PICKLISTS = {"StageName": set(STAGES.values()), "Invoice_Status__c": set(INVOICE_STATUSES),
              "Status": set(CONTRACT_STATUSES.values())}
-MAX_BATCH = 2000
-# Salesforce's bound on unbounded field lists: FIELDS(ALL) / FIELDS(CUSTOM) need LIMIT <= 200.
-FIELDS_LIMIT = 200
-
-
-def sf_time(moment: dt.datetime) -> str:
-    """Salesforce's datetime: milliseconds, UTC, ``+0000`` (fixed width, so the text sorts as the time)."""
-    utc = moment.astimezone(dt.UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
 
 
 def money(amount: Decimal | None) -> float | None:
@@ -86,8 +83,9 @@ def money(amount: Decimal | None) -> float | None:
     return float(amount) if amount is not None else None
 
 
+
 def _attributes(sobject: str, record_id_: str) -> dict[str, str]:
-    return {"type": sobject, "url": f"{API}/sobjects/{sobject}/{record_id_}"}
+    return attributes(sobject, record_id_)
 
 
 def seed(store: DocumentStore, firm: Firm) -> None:
@@ -180,170 +178,10 @@ def seed(store: DocumentStore, firm: Firm) -> None:
     store.put_many("Opportunity", opportunity_rows)
 
 
-# --- errors ----------------------------------------------------------------------------------------------------
-
-def error(status: int, code: str, message: str, fields: list[str] | None = None) -> VendorError:
-    return VendorError(status, [{"message": message, "errorCode": code, "fields": fields or []}])
-
-
-def malformed(message: str) -> VendorError:
-    return error(400, "MALFORMED_QUERY", message)
-
-
-# Salesforce REST API Developer Guide, "API Request Limits and Allocations": past the org's daily total every call
-# is refused 403 REQUEST_LIMIT_EXCEEDED; usage rides on every response in ``Sforce-Limit-Info``.
-LIMITS = LimitDialect(
-    too_many=lambda _seconds: error(429, "REQUEST_LIMIT_EXCEEDED", "ConcurrentRequests Limit exceeded.").body,
-    daily_exhausted=lambda: error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.").body,
-    default_daily=100_000,  # an Enterprise Edition org's base allocation per 24 hours
-)
-
-
-# Salesforce "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration"; a call without a live session is refused
-# 401 INVALID_SESSION_ID.
-AUTH = AuthDialect(grant_path="/services/oauth2/token", grant=JWT_BEARER, says_expiry=False,
-                   unauthorized=lambda: error(401, "INVALID_SESSION_ID", "Session expired or invalid").body)
-
-
-# --- SOQL subset -----------------------------------------------------------------------------------------------
-
-_QUERY = re.compile(
-    r"^\s*SELECT\s+(?P<fields>.+?)\s+FROM\s+(?P<object>\w+)"
-    r"(?:\s+WHERE\s+(?P<where>.+?))?"
-    r"(?:\s+ORDER\s+BY\s+(?P<order>\w+)(?:\s+(?P<direction>ASC|DESC))?)?"
-    r"(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$",
-    re.IGNORECASE | re.DOTALL,
-)
-_DATETIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:?\d{2})"
-_CONDITION = re.compile(
-    r"\s*(?P<field>\w+)\s*(?:(?P<op>!=|<=|>=|=|<|>)\s*(?P<value>'(?:[^'\\]|\\.)*'|null|true|false"
-    r"|" + _DATETIME + r"|-?\d+(?:\.\d+)?|\d{4}-\d{2}-\d{2})|\s+IN\s*\((?P<list>[^)]*)\))\s*",
-    re.IGNORECASE,
-)
-_STRING = re.compile(r"'((?:[^'\\]|\\.)*)'")
-
-
-def _literal(token: str) -> Any:
-    lowered = token.lower()
-    if token.startswith("'"):
-        return re.sub(r"\\(.)", r"\1", token[1:-1])
-    if lowered == "null":
-        return None
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", token):
-        return token
-    if re.fullmatch(_DATETIME, token):
-        try:  # compared as Salesforce stores it: the fixed-width UTC text
-            return sf_time(dt.datetime.fromisoformat(token))
-        except ValueError as exc:
-            raise malformed(f"invalid datetime literal: {token}") from exc
-    return Decimal(token)
-
-
-def _conditions(where: str | None) -> list[tuple[str, str, Any]]:
-    if not where:
-        return []
-    conditions = []
-    for part in re.split(r"\s+AND\s+(?=(?:[^']*'[^']*')*[^']*$)", where, flags=re.IGNORECASE):
-        match = _CONDITION.fullmatch(part)
-        if match is None:
-            raise malformed(f"unexpected condition: {part.strip()}")
-        if match["list"] is not None:
-            values = [_literal(f"'{v}'") for v in _STRING.findall(match["list"])]
-            conditions.append((match["field"], "in", values))
-        else:
-            conditions.append((match["field"], match["op"], _literal(match["value"])))
-    return conditions
-
-
-def _matches(record: dict[str, Any], conditions: list[tuple[str, str, Any]]) -> bool:
-    for field, op, value in conditions:
-        actual = record.get(field)
-        if isinstance(actual, float | int) and not isinstance(actual, bool) and isinstance(value, Decimal):
-            actual = Decimal(str(actual))
-        if (op == "=" and actual != value) or (op == "!=" and actual == value) or (op == "in" and actual not in value):
-            return False
-        if op in _ORDERING and (actual is None or value is None or type(actual) is not type(value)
-                                or not _ORDERING[op](actual, value)):
-            return False
-    return True
-
-
-_ORDERING: dict[str, Any] = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
-                             ">=": lambda a, b: a >= b}
-
-
-def run_query(store: DocumentStore, soql: str, offset: int, batch: int) -> dict[str, Any]:
-    match = _QUERY.match(soql)
-    if match is None:
-        raise malformed("only SELECT ... FROM ... [WHERE ...] [ORDER BY ...] [LIMIT n] is supported")
-    sobject = match["object"]
-    if sobject not in PREFIXES:
-        raise error(400, "INVALID_TYPE", f"sObject type '{sobject}' is not supported")
-    records = [body for _, body in store.list(sobject, limit=1_000_000)]
-    known = set(records[0]) if records else set()
-    fields_text = match["fields"].strip()
-    group = re.sub(r"\s+", "", fields_text.upper())
-    if group in ("FIELDS(ALL)", "FIELDS(CUSTOM)") and (not match["limit"] or int(match["limit"]) > FIELDS_LIMIT):
-        raise malformed(f"The SOQL FIELDS function must have a LIMIT of at most {FIELDS_LIMIT}")
-    fields = (None if group == "FIELDS(ALL)" else sorted(f for f in known if f.endswith("__c"))
-              if group == "FIELDS(CUSTOM)" else [f.strip() for f in fields_text.split(",")])
-    conditions = _conditions(match["where"])
-    for field in [*(fields or []), *(c[0] for c in conditions), *([match["order"]] if match["order"] else [])]:
-        if records and field not in known:
-            raise error(400, "INVALID_FIELD", f"No such column '{field}' on entity '{sobject}'", [field])
-    selected = [r for r in records if _matches(r, conditions)]
-    if match["order"]:
-        order = match["order"]
-        selected.sort(key=lambda r: (r.get(order) is None, r.get(order)),
-                      reverse=(match["direction"] or "").upper() == "DESC")
-    if match["limit"]:
-        selected = selected[:int(match["limit"])]
-    window = selected[offset:offset + batch]
-    if fields is not None:
-        window = [{"attributes": r["attributes"], **{f: r.get(f) for f in fields}} for r in window]
-    done = offset + batch >= len(selected)
-    body: dict[str, Any] = {"totalSize": len(selected), "done": done, "records": window}
-    if not done:
-        token = base64.urlsafe_b64encode(json.dumps({"q": soql, "b": batch}).encode()).decode().rstrip("=")
-        body["nextRecordsUrl"] = f"{API}/query/01g{token}-{offset + batch}"
-    return body
-
-
-def _batch_size(request: Request[Any, Any, Any]) -> int:
-    options = request.headers.get("sforce-query-options", "")
-    match = re.search(r"batchSize=(\d+)", options)
-    size = int(match.group(1)) if match else MAX_BATCH
-    if not 1 <= size <= MAX_BATCH:
-        raise error(400, "INVALID_QUERY_LOCATOR", f"batchSize must be 1..{MAX_BATCH}")
-    return size
-
-
-def _locator(locator: str) -> tuple[str, int, int]:
-    try:
-        token, offset = locator.removeprefix("01g").rsplit("-", 1)
-        state = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        return str(state["q"]), int(offset), int(state["b"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise error(400, "INVALID_QUERY_LOCATOR", "invalid query locator") from exc
-
-
 # --- records ---------------------------------------------------------------------------------------------------
 
 def _record(store: DocumentStore, sobject: str, key: str) -> dict[str, Any]:
-    if sobject not in PREFIXES:
-        raise error(404, "NOT_FOUND", f"The requested resource does not exist: {sobject}")
-    record = None
-    if is_record_id(key):
-        if len(key) == 15:
-            rows = [body for _, body in store.list(sobject, limit=1_000_000) if body["Id"].startswith(key)]
-            record = rows[0] if rows else None
-        else:
-            record = store.get(sobject, key)
-    if record is None:
-        raise error(404, "NOT_FOUND", "The requested resource does not exist")
-    return record
+    return get_record(store, sobject, key, OBJECTS)
 
 
 def _by_external_id(store: DocumentStore, sobject: str, field: str, value: str) -> dict[str, Any]:
@@ -393,17 +231,8 @@ def update_record(store: DocumentStore, sobject: str, key: str, changes: dict[st
 
 
 def create_app(store: DocumentStore) -> Litestar:
-    @get(f"{API}/query")
-    async def query(request: Request[Any, Any, Any], q: FromQuery[str]) -> dict[str, Any]:
-        return await store.call(run_query, store, q, 0, _batch_size(request))
-
-    @get(f"{API}/query/{{locator:str}}")
-    async def query_more(locator: FromPath[str]) -> dict[str, Any]:
-        soql, offset, batch = _locator(locator)
-        return await store.call(run_query, store, soql, offset, batch)
-
     @get(f"{API}/sobjects/{{sobject:str}}/{{key:str}}")
-    async def get_record(sobject: FromPath[str], key: FromPath[str]) -> dict[str, Any]:
+    async def read_record(sobject: FromPath[str], key: FromPath[str]) -> dict[str, Any]:
         return await store.call(_record, store, sobject, key)
 
     @get(f"{API}/sobjects/{{sobject:str}}/{{field:str}}/{{value:str}}")
@@ -417,13 +246,7 @@ def create_app(store: DocumentStore) -> Litestar:
         await store.call(update_record, store, sobject, key, changes)
 
     return Litestar(
-        [query, query_more, get_record, get_by_external_id, patch_record],
+        [*query_routes(store, OBJECTS), read_record, get_by_external_id, patch_record],
         exception_handlers={HTTPException: framework_error, VendorError: vendor_error_response},
         openapi_config=None,
     )
-
-
-def framework_error(_request: Any, exc: HTTPException) -> Response[Any]:
-    codes = {400: "MALFORMED_QUERY", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
-    return Response([{"message": str(exc.detail), "errorCode": codes.get(exc.status_code, "UNKNOWN_EXCEPTION"),
-                      "fields": []}], status_code=exc.status_code)

@@ -11,7 +11,10 @@ _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 INSTANCE = "8d0"  # the org's pod characters
 
 PREFIXES = {"Account": "001", "Contract": "800", "Opportunity": "006", "Rate_Card__c": "a0R",
-            "Rate_Card_Line__c": "a0S", "Billing_Schedule_Line__c": "a0T"}
+            "Rate_Card_Line__c": "a0S", "Billing_Schedule_Line__c": "a0T",
+            # Certinia PSA's managed-package objects in the same org (sandbox/certinia.py); resources are Contacts.
+            "Contact": "003", "pse__Proj__c": "a3p", "pse__Project_Task__c": "a3t", "pse__Assignment__c": "a2a",
+            "pse__Timecard_Header__c": "a4z", "pse__Milestone__c": "a3m", "pse__Expense__c": "a2e"}
 
 
 def checksum(id15: str) -> str:

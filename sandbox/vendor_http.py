@@ -40,7 +40,7 @@ async def json_object(request: Request[Any, Any, Any], invalid: Any) -> dict[str
     """The request body as a JSON object; ``invalid(message)`` builds the vendor's error for anything else."""
     try:
         body = json.loads(await request.body() or b"{}")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # nested past the parser's depth: as malformed as bad syntax
         raise invalid(f"malformed JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise invalid("the body must be a JSON object")

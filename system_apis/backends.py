@@ -2,7 +2,8 @@
 
 A backend is a bundled name ("sandbox": the bundled sandbox vendor in its own dialect; "tryton" for a Tryton
 server, with ``<system>_url`` reading ``http://<login>:<password>@<host>:<port>/<database>``; a vendor's API:
-erp "netsuite", NetSuite REST web services, ``python -m sandbox erp --dialect netsuite`` being its sandbox) or
+erp "netsuite", NetSuite REST web services, ``python -m sandbox erp --dialect netsuite`` being its sandbox; psa
+"certinia", Certinia PSA on Salesforce, ``python -m sandbox psa --dialect certinia``) or
 ``package.module:ClassName`` for your own adapter;
 an adapter is constructed as ``Adapter(url, timeout_seconds)`` and must satisfy the system's port
 (``<api>/connectors``).
@@ -19,6 +20,7 @@ from runtime.settings import SettingsError
 VENDOR_SYSTEMS = ("psa", "erp", "hr", "crm")
 BUNDLED: dict[str, dict[str, str]] = {
     "psa": {"sandbox": "system_apis.psa.connectors.sandbox:SandboxPsa",
+            "certinia": "system_apis.psa.connectors.certinia:CertiniaPsa",
             "tryton": "system_apis.psa.connectors.tryton:TrytonPsa"},
     "erp": {"sandbox": "system_apis.erp.connectors.sandbox:SandboxErp",
             "netsuite": "system_apis.erp.connectors.netsuite:NetSuiteErp",

@@ -12,7 +12,8 @@ from runtime.settings import TierSettings
 class SystemSettings(TierSettings, kw_only=True):
     port: int = 8101
     # Where each system of record is, and which connector speaks to it: "sandbox" (the bundled vendor stand-ins),
-    # "tryton", a vendor's API where one is bundled (erp: "netsuite", NetSuite REST web services), or
+    # "tryton", a vendor's API where one is bundled (erp: "netsuite", NetSuite REST web services; psa: "certinia",
+    # Certinia PSA on Salesforce), or
     # "package.module:ClassName" for your own adapter (constructed with (url, timeout_seconds)); system_apis.backends.
     psa_backend: str = "sandbox"
     psa_url: str = "http://127.0.0.1:8201"
@@ -42,6 +43,10 @@ class SystemSettings(TierSettings, kw_only=True):
     # (consumer key, integration user, and the file holding the connected app's RS256 private key).
     psa_client_id: str = ""
     psa_client_secret: str = ""
+    # psa_backend certinia (Salesforce's JWT bearer flow, like the CRM): the org's integration user and the file
+    # holding the connected app's RS256 private key; psa_client_id is the connected app's consumer key.
+    psa_username: str = ""
+    psa_private_key_file: str = ""
     erp_client_id: str = ""
     erp_client_secret: str = ""
     # erp_backend netsuite (OAuth 2.0 M2M): the certificate id NetSuite gave the mapping, and the file holding the

@@ -118,6 +118,11 @@ class MarginRow(msgspec.Struct, kw_only=True):
     # Added in v1.3 (additive, issue 19): the project's expenses, booked cost and billed (inside billed_revenue).
     expense_cost: Decimal = Decimal(0)
     billed_expenses: Decimal = Decimal(0)
+    # Added in v1.4 (additive): cost = time_cost + expense_cost; expense_revenue = billed_expenses +
+    # unbilled_expenses, inside earned_revenue.
+    time_cost: Decimal | None = None
+    unbilled_expenses: Decimal = Decimal(0)
+    expense_revenue: Decimal = Decimal(0)
 
 
 class MarginFigures(msgspec.Struct, kw_only=True):
@@ -130,6 +135,10 @@ class MarginFigures(msgspec.Struct, kw_only=True):
     cost: Decimal
     margin: Decimal
     margin_pct: Decimal | None
+    # Added in v1.4 (additive): cost = time_cost + expense_cost; expense_revenue is inside earned_revenue.
+    time_cost: Decimal = Decimal(0)
+    expense_cost: Decimal = Decimal(0)
+    expense_revenue: Decimal = Decimal(0)
 
 
 class BusinessUnitMarginRow(MarginFigures, kw_only=True):

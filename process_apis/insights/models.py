@@ -141,12 +141,17 @@ class ProjectMargin(msgspec.Struct, kw_only=True):
     margin_variance_pct: Decimal | None = None
     attention: str | None = None
     # Added in v1.3 (additive, issue 19): the project's expenses, in its contract's currency: what the ERP booked
-    # as their cost (net postings), and what issued invoices billed for them (with the contract's markup). The
-    # billed part is inside billed_revenue already; ``cost`` and ``margin`` stay the cost of time.
+    # as their cost (net postings), and what issued invoices billed for them (with the contract's markup).
     expense_cost: Decimal = Decimal(0)
     billed_expenses: Decimal = Decimal(0)
     # Added in v1.3 (additive): revenue written off on the project (revenue v2), taken off unbilled revenue.
     written_off: Decimal = Decimal(0)
+    # Added in v1.5 (additive): expenses inside cost and revenue. cost = time_cost + expense_cost; billable expenses
+    # posted and not yet invoiced are in unbilled_revenue at what the invoice will bill (unbilled_expenses), so
+    # expense_revenue = billed_expenses + unbilled_expenses is inside earned_revenue.
+    time_cost: Decimal | None = None
+    unbilled_expenses: Decimal = Decimal(0)
+    expense_revenue: Decimal = Decimal(0)
 
 
 class MarginFigures(msgspec.Struct, kw_only=True):
@@ -161,6 +166,10 @@ class MarginFigures(msgspec.Struct, kw_only=True):
     cost: Decimal
     margin: Decimal
     margin_pct: Decimal | None
+    # Added in v1.5 (additive): cost = time_cost + expense_cost; expense_revenue is inside earned_revenue.
+    time_cost: Decimal = Decimal(0)
+    expense_cost: Decimal = Decimal(0)
+    expense_revenue: Decimal = Decimal(0)
 
 
 class BusinessUnitMargin(MarginFigures, kw_only=True):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Set
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
 
@@ -37,6 +37,8 @@ from contracts.canonical import (
 )
 from process_apis.billing.eligibility import CENT, BillingContext, Eligibility, evaluate_batch, not_billable
 from process_apis.billing.facts import load_context, with_local_ledger
+from process_apis.expenses.billing import billed_amount
+from process_apis.expenses.store import expenses as captured_expenses
 from process_apis.insights.models import (
     AgingBucket,
     BusinessUnitMargin,
@@ -338,7 +340,8 @@ class InsightsService:
         context = await load_context(self.systems, costed)
         async with self.db.read() as conn:
             context = await with_local_ledger(self.db, conn, context, lock=False)
-        billed_by = _revenue_by_project(invoices, projects, costed)
+        spent = _expense_figures(postings, invoices, await self._billable_expenses())
+        billed_by = _revenue_by_project(invoices, projects, costed, spent.project_of)
         # Cost runs over every approved hour, so revenue must too: what is invoiced, plus what the same work is
         # worth and not yet invoiced (posted time at its ERP amount, approved time the rules would post now,
         # accepted milestones). Billed revenue alone against all cost made every project look loss-making.
@@ -352,34 +355,37 @@ class InsightsService:
             rate = _cost_rate(worker_of.get(entry.worker_id), entry.work_date)
             if rate is not None:
                 cost_by[entry.project_id][rate[1]] += entry.hours * rate[0]
-        expense_cost, billed_expenses = _expense_figures(postings, invoices)
         fx = self.settings.fx_rates_to_usd
         rows: list[ProjectMargin] = []
         for project in projects:
             contract = contract_of.get(project.contract_id)
             currency = contract.currency if contract else "USD"
-            converted = Decimal(0)
             converted_from: set[str] = set()
-            unconverted: dict[str, Decimal] = {}
-            for cost_currency, amount in cost_by[project.id].items():
-                if cost_currency == currency:
-                    converted += amount
-                elif cost_currency in fx and currency in fx:
-                    converted += amount * fx[cost_currency] / fx[currency]
-                    converted_from.add(cost_currency)
-                else:
-                    unconverted[cost_currency] = amount
+            unconverted: dict[str, Decimal] = defaultdict(Decimal)
+            time_cost = _in_currency(cost_by[project.id], currency, fx, converted_from, unconverted)
+            time_costed = not unconverted
+            expense_cost = _in_currency(spent.cost.get(project.id, {}), currency, fx, converted_from, unconverted)
+            billed_expenses = spent.billed.get(project.id, Decimal(0)).quantize(CENT)
+            markup = contract.expense_markup_percent if contract else None
+            unbilled_expenses = sum((billed_amount(amount, markup)
+                                     for amount in spent.unbilled.get(project.id, {}).get(currency, [])),
+                                    Decimal(0)).quantize(CENT)
             billed = billed_by.get(project.id, Decimal(0)).quantize(CENT)
             unbilled = unbilled_by.get(project.id, Decimal(0)).quantize(CENT)
             written = written_off.get(project.id, Decimal(0))
             if project.contract_id in recognized:
                 # A fixed fee earns what its revenue schedule has recognised (time is not its measure of value);
-                # the schedule is net of write-offs already.
-                unbilled = max(Decimal(0), recognized[project.contract_id] - billed).quantize(CENT)
+                # the schedule is net of write-offs already. Expenses billed beside the fee are not part of it.
+                unbilled = max(Decimal(0), recognized[project.contract_id] - (billed - billed_expenses)).quantize(CENT)
             else:
                 unbilled = max(Decimal(0), unbilled - written).quantize(CENT)
+            # Billable expenses posted and not yet invoiced earn what the invoice will bill for them (at cost or
+            # with the contract's markup); non-billable ones earn nothing: they are pure cost.
+            unbilled += unbilled_expenses
             earned = billed + unbilled
-            cost = None if unconverted else converted.quantize(CENT)
+            expense_cost = expense_cost.quantize(CENT)
+            stated_time_cost = time_cost.quantize(CENT) if time_costed else None
+            cost = stated_time_cost + expense_cost if stated_time_cost is not None and not unconverted else None
             margin = earned - cost if cost is not None else None
             nte = contract.nte_amount if contract else None
             consumed = context.billed.get(project.contract_id, Decimal(0)).quantize(CENT) if nte is not None else None
@@ -400,9 +406,9 @@ class InsightsService:
                 margin_pct=margin_pct,
                 unconverted_costs=_amounts(unconverted), cost_converted_from=sorted(converted_from),
                 nte_amount=nte, nte_consumed=consumed,
-                nte_burn_pct=burn, written_off=written,
-                expense_cost=expense_cost.get(project.id, Decimal(0)).quantize(CENT),
-                billed_expenses=billed_expenses.get(project.id, Decimal(0)).quantize(CENT)))
+                nte_burn_pct=burn, written_off=written, time_cost=stated_time_cost, expense_cost=expense_cost,
+                billed_expenses=billed_expenses, unbilled_expenses=unbilled_expenses,
+                expense_revenue=billed_expenses + unbilled_expenses))
         names = {u.id: u.name for u in units}
         by_unit: dict[str, list[ProjectMargin]] = defaultdict(list)
         for row in rows:
@@ -419,6 +425,12 @@ class InsightsService:
         ids = sorted({c.rate_card_id for c in contracts if c.rate_card_id})
         found = await asyncio.gather(*(found_or_none(self.systems.crm.rate_card(i)) for i in ids))
         return {card.id: card for card in found if card is not None}
+
+    async def _billable_expenses(self) -> frozenset[str]:
+        """The expenses this tier captured as billable (the ERP posting of an expense does not say)."""
+        async with self.db.read() as conn:
+            ids = await conn.execute(sa.select(captured_expenses.c.id).where(captured_expenses.c.billable.is_(True)))
+            return frozenset(ids.scalars())
 
     async def _projects(self, project_id: str | None) -> list[Project]:
         if project_id is not None:
@@ -552,28 +564,57 @@ def _usd(amount: Decimal, currency: str, fx: dict[str, Decimal]) -> Decimal:
 
 
 def _in_usd(rows: Sequence[ProjectMargin], fx: dict[str, Decimal]) -> MarginFigures:
-    """Plan and actual of ``rows`` in USD, each project converted and rounded to the cent before summing; a project
-    whose cost or planned cost cannot be stated (a currency without a planning rate) is left out."""
+    """Plan and actual of ``rows`` in USD, each project's figure converted and rounded to the cent before summing;
+    the cost of time is the cost less the expenses (both converted so), so that the two add up to the cost here too.
+    A project whose cost or planned cost cannot be stated (a currency without a planning rate) is left out."""
     counted = [r for r in rows if r.cost is not None and r.planned_cost is not None and r.currency in fx]
-    figures = [(_usd(r.planned_revenue, r.currency, fx), _usd(r.planned_cost or Decimal(0), r.currency, fx),
-                _usd(r.earned_revenue, r.currency, fx), _usd(r.cost or Decimal(0), r.currency, fx)) for r in counted]
-    return _figures_in_usd(len(counted), *(sum((f[i] for f in figures), Decimal(0)) for i in range(4)))
+
+    def total(figure: Callable[[ProjectMargin], Decimal | None]) -> Decimal:
+        return sum((_usd(figure(r) or Decimal(0), r.currency, fx) for r in counted), Decimal(0))
+
+    cost, expense_cost = total(lambda r: r.cost), total(lambda r: r.expense_cost)
+    return _figures_in_usd(len(counted), total(lambda r: r.planned_revenue), total(lambda r: r.planned_cost),
+                           total(lambda r: r.earned_revenue), cost - expense_cost, expense_cost,
+                           total(lambda r: r.expense_revenue))
 
 
 def _figures_in_usd(projects: int, planned_revenue: Decimal, planned_cost: Decimal, earned: Decimal,
-                    cost: Decimal) -> MarginFigures:
+                    time_cost: Decimal, expense_cost: Decimal, expense_revenue: Decimal) -> MarginFigures:
+    cost = time_cost + expense_cost
     return MarginFigures(projects=projects, planned_revenue=planned_revenue, planned_cost=planned_cost,
                          planned_margin=planned_revenue - planned_cost,
                          planned_margin_pct=percent(planned_revenue - planned_cost, planned_revenue),
                          earned_revenue=earned, cost=cost, margin=earned - cost,
-                         margin_pct=percent(earned - cost, earned))
+                         margin_pct=percent(earned - cost, earned), time_cost=time_cost, expense_cost=expense_cost,
+                         expense_revenue=expense_revenue)
 
 
 def _sum_figures(rows: Sequence[MarginFigures]) -> MarginFigures:
     """The firm's totals: the sums of the business units' rows."""
-    return _figures_in_usd(sum(r.projects for r in rows), sum((r.planned_revenue for r in rows), Decimal(0)),
-                           sum((r.planned_cost for r in rows), Decimal(0)),
-                           sum((r.earned_revenue for r in rows), Decimal(0)), sum((r.cost for r in rows), Decimal(0)))
+
+    def total(figure: Callable[[MarginFigures], Decimal]) -> Decimal:
+        return sum((figure(r) for r in rows), Decimal(0))
+
+    return _figures_in_usd(sum(r.projects for r in rows), total(lambda r: r.planned_revenue),
+                           total(lambda r: r.planned_cost), total(lambda r: r.earned_revenue),
+                           total(lambda r: r.time_cost), total(lambda r: r.expense_cost),
+                           total(lambda r: r.expense_revenue))
+
+
+def _in_currency(amounts: dict[str, Decimal], currency: str, fx: dict[str, Decimal], converted_from: set[str],
+                 unconverted: dict[str, Decimal]) -> Decimal:
+    """``amounts`` (per currency) stated in ``currency`` at the planning rates; a currency without a rate is added
+    to ``unconverted`` (and left out of the sum), a converted one to ``converted_from``."""
+    total = Decimal(0)
+    for from_currency, amount in amounts.items():
+        if from_currency == currency:
+            total += amount
+        elif from_currency in fx and currency in fx:
+            total += amount * fx[from_currency] / fx[currency]
+            converted_from.add(from_currency)
+        else:
+            unconverted[from_currency] += amount
+    return total
 
 
 def _unbilled_revenue(costed: Sequence[TimeEntry], approved_verdicts: Sequence[Eligibility],
@@ -597,17 +638,18 @@ def _unbilled_revenue(costed: Sequence[TimeEntry], approved_verdicts: Sequence[E
     return unbilled
 
 
-def _revenue_by_project(invoices: Sequence[Invoice], projects: Sequence[Project],
-                        entries: Sequence[TimeEntry]) -> dict[str, Decimal]:
+def _revenue_by_project(invoices: Sequence[Invoice], projects: Sequence[Project], entries: Sequence[TimeEntry],
+                        expense_projects: dict[str, str]) -> dict[str, Decimal]:
     """Billed revenue: the subtotals of posted (or paid) ERP invoices, line by line, on the project they bill.
 
-    A line's project is its sources' project (time entries, milestones); a line naming none of them (a fixed
-    fee, a retainer) belongs to its contract's project when the contract has exactly one.
+    A line's project is its sources' project (time entries; expenses, by the project of their ERP posting); a line
+    naming none of them (a fixed fee, a retainer, a milestone) belongs to its contract's project when the contract
+    has exactly one.
     """
     projects_of: dict[str, list[str]] = defaultdict(list)
     for project in projects:
         projects_of[project.contract_id].append(project.id)
-    project_of_entry = {e.id: e.project_id for e in entries}
+    project_of_entry = {**expense_projects, **{e.id: e.project_id for e in entries}}
     revenue: dict[str, Decimal] = defaultdict(Decimal)
     for invoice in invoices:
         if invoice.state not in INVOICE_ISSUED:
@@ -622,22 +664,44 @@ def _revenue_by_project(invoices: Sequence[Invoice], projects: Sequence[Project]
     return revenue
 
 
-def _expense_figures(postings: Iterable[Posting], invoices: Iterable[Invoice]
-                     ) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
-    """Per project: the net cost the ERP booked for expenses (a reversal nets its posting), and what issued
-    invoices billed for them (an expense line's source is the expense its posting names, so its project)."""
-    cost: dict[str, Decimal] = defaultdict(Decimal)
+class _Expenses(msgspec.Struct, kw_only=True):
+    cost: dict[str, dict[str, Decimal]]
+    billed: dict[str, Decimal]
+    unbilled: dict[str, dict[str, list[Decimal]]]
+    project_of: dict[str, str]
+
+
+def _expense_figures(postings: Iterable[Posting], invoices: Iterable[Invoice], billable: Set[str]) -> _Expenses:
+    """Per project: the net cost the ERP booked for expenses, per currency (a reversal nets its posting); what
+    issued invoices billed for them (an expense line's source is the expense its posting names, so its project);
+    and the net cost of each billable expense posted and on no issued invoice (billed later, at cost or with the
+    contract's markup; expenses in another currency than the contract's are never billed: capture refuses them).
+    An expense this tier did not capture as billable is a cost only."""
+    net: dict[str, Decimal] = defaultdict(Decimal)
+    currency_of: dict[str, str] = {}
     project_of: dict[str, str] = {}
     for posting in postings:
         if posting.source_type == "expense":
-            cost[posting.project_id] += posting.amount
+            net[posting.source_id] += posting.amount
+            currency_of[posting.source_id] = posting.currency
             project_of[posting.source_id] = posting.project_id
+    cost: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for source, amount in net.items():
+        cost[project_of[source]][currency_of[source]] += amount
     billed: dict[str, Decimal] = defaultdict(Decimal)
+    invoiced: set[str] = set()
     for invoice in invoices:
         if invoice.state not in INVOICE_ISSUED:
             continue
         for line in invoice.lines:
+            if line.source_type != "expense":
+                continue
+            invoiced.update(line.source_ids)
             owners = {project_of[s] for s in line.source_ids if s in project_of}
-            if line.source_type == "expense" and len(owners) == 1:
+            if len(owners) == 1:
                 billed[owners.pop()] += line.amount
-    return cost, billed
+    unbilled: dict[str, dict[str, list[Decimal]]] = defaultdict(lambda: defaultdict(list))
+    for source, amount in sorted(net.items()):
+        if source in billable and source not in invoiced and amount > 0:
+            unbilled[project_of[source]][currency_of[source]].append(amount)
+    return _Expenses(cost=cost, billed=billed, unbilled=unbilled, project_of=project_of)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
@@ -16,7 +17,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from gateway.launcher import REPO_ROOT, Ports, Stack
 from tests.gateway.signin_flow import CONSULTANT_USER, FINANCE_LEAD_USER, password_of
+from tests.process.test_expense_markup_and_sync import engagement_of
 from tests.support.browser import headless_chromium, screenshot, sign_in_at_the_issuer
+from tests.support.flows import wait_for
 from tests.support.stack import RunningStack
 
 
@@ -220,6 +223,63 @@ def test_plan_against_actual_by_business_unit_and_the_problem_projects_explained
     assert set(notes) == set(flagged) and flagged
     for project_id, text in notes.items():
         assert text == f"{flagged[project_id]['project_name']}: {flagged[project_id]['attention']}"
+
+
+def test_expenses_are_drawn_with_their_cost_what_invoices_recover_and_totals(page_stack: RunningStack) -> None:
+    """A known demo project (SOW-2006's, whose contract bills expenses with a 12.5% markup) gets a billable and a
+    non-billable expense through the gateway; the finance lead sees both as cost, the billable one recovered at
+    cost x 1.125, inside the project's cost and the business unit's figures, with the totals beside them."""
+    with page_stack.client("process-tier") as system, page_stack.client("experience-tier") as process:
+        engagement = engagement_of(system, marked_up=True)
+        project_id, currency = engagement["project"]["id"], engagement["contract"]["currency"]
+        for amount, billable in (("189.00", True), ("50.00", False)):
+            captured = process.post("/process/expenses/v1/expenses", json={
+                "worker_id": engagement["worker_id"], "project_id": project_id, "category": "lodging",
+                "amount": amount, "currency": currency, "expense_date": dt.date.today().isoformat(), "country": "US",
+                "receipt_ref": f"r-{amount}", "billable": billable})
+            assert captured.status_code == 201, captured.text
+            decided = process.post(f"/process/expenses/v1/expenses/{captured.json()['id']}/decisions",
+                                   json={"approver_id": engagement["manager_id"], "decision": "approve"})
+            assert decided.status_code == 200, decided.text
+            expense = f"/process/expenses/v1/expenses/{captured.json()['id']}"
+            wait_for("the expense to be posted", lambda e=expense: process.get(e).json()["state"] == "posted")
+    with page_stack.client("dashboard-web") as api, headless_chromium() as driver:
+        panel = api.get("/experience/dashboards/v1/project-margins").json()
+        sign_in(driver, page_stack)
+        loaded(driver)
+        seen = chart(driver, "margins-expenses")
+        rows = {r.get_attribute("data-key"): [r.find_element(By.TAG_NAME, "th").text,
+                                              *(c.text for c in r.find_elements(By.TAG_NAME, "td"))]
+                for r in driver.find_elements(By.CSS_SELECTOR, '[data-table="margins-expenses"] tbody tr')}
+        margin_row = driver.find_element(By.CSS_SELECTOR, f'[data-table="margins"] tr[data-key="{project_id}"]')
+        cost_shown = margin_row.find_elements(By.TAG_NAME, "td")[2]
+        cost_cell = (cost_shown.text, cost_shown.get_attribute("data-value"))
+        driver.set_window_size(1280, 1400)
+        driver.execute_script("document.querySelector('[data-chart=\"margins-expenses\"]').scrollIntoView()")
+        screenshot(driver, "dashboard-expenses")
+
+    project = next(p for p in panel["projects"] if p["project_id"] == project_id)
+    # This stack is the module's own: these two are the only expenses, so the figures are known to the cent.
+    # 189.00 x 1.125 = 212.625, billed as 212.62 (rounded half-even once); 50.00 is a cost only.
+    assert rows[project_id] == [project["project_name"], money("239.00", currency), money("0.00", currency),
+                                money("212.62", currency), money("212.62", currency), money("-26.38", currency)]
+    assert rows[f"total-{currency}"] == [f"Total ({currency})", *rows[project_id][1:]]
+    assert set(rows) == {project_id, f"total-{currency}"}
+    # The project's cost is its time and its expenses, as the margin table shows it.
+    assert Decimal(project["cost"]) == Decimal(project["time_cost"]) + Decimal("239.00")
+    assert cost_cell == (money(project["cost"], currency), project["cost"])
+    units, totals = panel["business_units"], panel["totals"]
+    assert seen["x"]["title"] == "Business unit" and seen["y"]["title"] == "Amount (USD)"
+    assert seen["x"]["ticks"] == [u["label"] for u in units] and seen["y"]["ticks"]
+    assert seen["values"] == [money(u["expense_cost"], "USD") for u in units] + [
+        money(u["expense_revenue"], "USD") for u in units]
+    usd = Decimal(panel["fx_rates_to_usd"][currency])
+    assert Decimal(totals["expense_cost"]) == (Decimal("239.00") * usd).quantize(Decimal("0.01"))
+    assert Decimal(totals["expense_revenue"]) == (Decimal("212.62") * usd).quantize(Decimal("0.01"))
+    net = Decimal(totals["expense_revenue"]) - Decimal(totals["expense_cost"])
+    assert (f"cost {money(totals['expense_cost'], 'USD')}, recovered {money(totals['expense_revenue'], 'USD')}, "
+            f"net {money(str(net), 'USD')}") in seen["title"]
+    assert Decimal(totals["cost"]) == Decimal(totals["time_cost"]) + Decimal(totals["expense_cost"])
 
 
 def test_a_period_without_data_says_so_instead_of_a_blank_plot(page_stack: RunningStack) -> None:

@@ -64,10 +64,17 @@ def test_a_spent_rate_budget_is_a_503_naming_the_vendor_with_retry_after(stack: 
 
 def test_salesforce_reports_api_usage_and_a_spent_daily_budget_is_a_503(stack: RunningStack, apis: SystemApis) -> None:
     with limits(stack, "crm", {"daily": 3, "used": 1}) as sandbox:
+        # The process tier polls the CRM for won opportunities in the background, so another caller may spend
+        # part of the budget between these calls: the usage only grows, and the budget runs out within it.
         answered = sandbox.get("/services/data/v60.0/sobjects/Account/AccountNumber/C-1001")
-        assert answered.headers["sforce-limit-info"] == "api-usage=2/3"
-        sandbox.get("/services/data/v60.0/sobjects/Account/AccountNumber/C-1001")
-        refused = sandbox.get("/services/data/v60.0/sobjects/Account/AccountNumber/C-1001")
+        if answered.status_code == 200:
+            usage = re.fullmatch(r"api-usage=(\d+)/3", answered.headers["sforce-limit-info"])
+            assert usage is not None and 2 <= int(usage.group(1)) <= 3, answered.headers["sforce-limit-info"]
+        refused = answered
+        for _ in range(3):
+            if refused.status_code != 200:
+                break
+            refused = sandbox.get("/services/data/v60.0/sobjects/Account/AccountNumber/C-1001")
         assert refused.status_code == 403
         assert refused.json()[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
 

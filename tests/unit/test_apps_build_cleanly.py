@@ -37,6 +37,7 @@ APPS: dict[str, Callable[[Path], object]] = {
     "experience": lambda d: create_experience_app(ExperienceSettings()),
     "gateway-control": gateway_control,
     **{f"sandbox-{system}": (lambda d, s=system: build_app(s, d)) for system in ("psa", "erp", "hr", "crm")},
+    "sandbox-psa-certinia": lambda d: build_app("psa", d, dialect="certinia"),
 }
 
 

@@ -145,7 +145,7 @@ function barChart(container, spec) {
   const values = spec.datasets.flatMap((d) => d.data).filter((v) => v !== null && v !== undefined);
   if (!spec.labels.length || values.every((v) => Number(v) === 0)) {
     container.replaceChildren(el("h3", { class: "chart-title" }, spec.title),
-      el("p", { class: "empty", "data-empty": "true" }, EMPTY_TEXT));
+      el("p", { class: "empty", "data-empty": "true" }, spec.emptyText || EMPTY_TEXT));
     return;
   }
   const horizontal = Boolean(spec.horizontal);
@@ -302,6 +302,7 @@ function renderMargins(data) {
       { label: "Actual margin %", data: measured.map((p) => p.margin_pct),
         backgroundColor: measured.map((p) => (Number(p.margin_pct) < 0 ? COLORS.bad : COLORS.ok)) }] });
   renderUnitMargins(data);
+  renderExpenses(data);
   const flagged = data.projects.filter((p) => p.attention);
   document.querySelector('[data-list="attention"]').replaceChildren(...(flagged.length
     ? flagged.map((p) => el("li", { "data-key": p.project_id }, el("strong", {}, p.project_name), `: ${p.attention}`))
@@ -354,6 +355,62 @@ function renderUnitMargins(data) {
     cell(money(u.earned_revenue, c), u.earned_revenue, true), cell(money(u.cost, c), u.cost, true),
     cell(money(u.margin, c), u.margin, true), cell(pct(u.margin_pct), u.margin_pct, true));
   fill("margins-units", [...units.map((u) => row(u, u.business_unit_id, u.label)), ...(t ? [row(t, "total", "Total")] : [])]);
+}
+
+// Exact decimal sums for totals: money strings added in integer cents (BigInt), never through floats.
+function addMoney(list) {
+  const cents = list.reduce((total, amount) => {
+    const text = String(amount || "0");
+    const negative = text.startsWith("-");
+    const [whole, fraction = ""] = (negative ? text.slice(1) : text).split(".");
+    const value = BigInt(whole || "0") * 100n + BigInt((fraction + "00").slice(0, 2));
+    return total + (negative ? -value : value);
+  }, 0n);
+  const negative = cents < 0n;
+  const absolute = negative ? -cents : cents;
+  return `${negative ? "-" : ""}${absolute / 100n}.${String(absolute % 100n).padStart(2, "0")}`;
+}
+
+const negated = (amount) => (String(amount).startsWith("-") ? String(amount).slice(1) : `-${amount}`);
+// What invoices recover of expenses less what they cost (negative: the firm bears the difference).
+const netOf = (figures) => addMoney([figures.expense_revenue, negated(figures.expense_cost)]);
+
+// Expenses: their cost (every expense the ERP booked) against what invoices recover (billable ones, at cost or
+// with the markup), by business unit in the reporting currency and by project in its own currency.
+function renderExpenses(data) {
+  const c = data.reporting_currency;
+  const units = data.business_units;
+  const t = data.totals;
+  barChart(chartOf("margins-expenses"), {
+    title: `Expenses by business unit to ${data.planned_as_of}, in ${c}: cost ${money(t ? t.expense_cost : null, c)}, recovered ${money(t ? t.expense_revenue : null, c)}, net ${t ? money(netOf(t), c) : "n/a"}`,
+    emptyText: "No expenses booked on any project yet.",
+    categoryTitle: "Business unit", valueTitle: `Amount (${c})`, tick: (v) => Number(v).toLocaleString("en-US"),
+    format: (v, d, i) => money(units[i][d.key], c), labels: units.map((u) => u.label),
+    datasets: [
+      { label: "Expense cost", key: "expense_cost", data: units.map((u) => u.expense_cost), backgroundColor: COLORS.bad },
+      { label: "Recovered by invoices", key: "expense_revenue", data: units.map((u) => u.expense_revenue),
+        backgroundColor: COLORS.ok }] });
+  const spent = data.projects.filter((p) => Number(p.expense_cost) !== 0 || Number(p.expense_revenue) !== 0)
+    .sort((a, b) => a.currency.localeCompare(b.currency) || a.project_name.localeCompare(b.project_name));
+  const row = (p, key, label, currency, extra) => {
+    const netValue = netOf(p);
+    return el("tr", { "data-key": key, class: extra },
+      el("th", { scope: "row" }, label), cell(money(p.expense_cost, currency), p.expense_cost, true),
+      cell(money(p.billed_expenses, currency), p.billed_expenses, true),
+      cell(money(p.unbilled_expenses, currency), p.unbilled_expenses, true),
+      cell(money(p.expense_revenue, currency), p.expense_revenue, true), cell(money(netValue, currency), netValue, true));
+  };
+  const currencies = [...new Set(spent.map((p) => p.currency))].sort();
+  const totals = currencies.map((currency) => {
+    const rows = spent.filter((p) => p.currency === currency);
+    const sum = (key) => addMoney(rows.map((p) => p[key]));
+    return row({ expense_cost: sum("expense_cost"), billed_expenses: sum("billed_expenses"),
+      unbilled_expenses: sum("unbilled_expenses"), expense_revenue: sum("expense_revenue") },
+    `total-${currency}`, `Total (${currency})`, currency, "total");
+  });
+  fill("margins-expenses", spent.length
+    ? [...spent.map((p) => row(p, p.project_id, p.project_name, p.currency, null)), ...totals]
+    : [el("tr", {}, el("td", { colspan: 6 }, "No expenses booked on any project yet."))]);
 }
 
 // The month picked, up to today when it is still running: days not yet worked have no actuals to compare.
