@@ -17,7 +17,7 @@ import pytest
 from lxml import etree
 
 from contracts.canonical import decimal_text, hours_of_minutes
-from tests.process.test_tax_and_einvoicing import assert_valid_document
+from tests.process.test_tax_and_einvoicing import assert_valid_document, delivered
 from tests.support.contract_checks import assert_matches_contract
 from tests.support.flows import ERP, erp_postings_of, log_and_approve, ok, postings_settled, wait_for
 
@@ -100,6 +100,7 @@ def test_minutes_reach_the_erp_exactly_and_the_invoice_and_its_ubl_bill_exactly_
     erp_line = next(item for item in erp_invoice["lines"] if entry_id in item["source_ids"])
     assert (erp_line["minutes"], erp_line["amount"]) == (line["minutes"], line["amount"])  # booked as drafted
 
+    delivered(experience, draft["id"])  # the e-invoice is rendered after posting, by the delivery job
     document = assert_valid_document(experience, draft["id"], "peppol-bis-billing-3")
     stated = ubl_line_of(document, Decimal(line["amount"]))
     assert stated["quantity"] * stated["price"] / stated["base"] == Decimal(line["amount"])  # exactly
