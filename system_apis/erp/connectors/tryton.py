@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid as uuid_module
 from collections.abc import Iterable
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from msgspec.structs import replace
@@ -44,7 +44,6 @@ from contracts.canonical import (
     ProjectDimension,
     RevenueSchedule,
     ScheduleLine,
-    display_hours,
     plain_decimal,
 )
 from runtime.problems import Conflict, FieldError, NotFound, ProblemError, Unprocessable
@@ -174,41 +173,14 @@ async def contracts_from_rows(records: TrytonRecords, rows: list[dict[str, Any]]
             for row in rows]
 
 
-# Tryton books time in hours (``psgw.posting`` keeps 4 places): whole minutes go in as hours to 4 places and a
-# time posting's come back as the nearest whole minute, exact both ways. An invoice line keeps hours only (its
-# quantity also holds one unit of a retainer's overage, so its minutes are not read back: ``minutes`` is null).
-HOURS_PLACES_IN_TRYTON = Decimal("0.0001")
-
-
-def hours_to_row(minutes: int) -> Decimal:
-    return (Decimal(minutes) / 60).quantize(HOURS_PLACES_IN_TRYTON, rounding=ROUND_HALF_EVEN)
-
-
-def minutes_from_row(source_type: str, quantity: Any) -> int | None:
-    """Time's whole minutes from Tryton's hours (None for anything but time)."""
-    if source_type != "time_entry":
-        return None
-    return int((Decimal(str(quantity)) * 60).to_integral_value(rounding=ROUND_HALF_EVEN))
-
-
-def hours_from_row(minutes: int | None, quantity: Any) -> Decimal:
-    """What the canonical model shows as hours: time's minutes to the hundredth (:func:`display_hours`), else
-    Tryton's quantity."""
-    if minutes is None:
-        return plain_decimal(Decimal(str(quantity)))
-    return -display_hours(-minutes) if minutes < 0 else display_hours(minutes)
-
-
 def posting_from_row(row: dict[str, Any]) -> Posting:
-    minutes = minutes_from_row(row["source_type"], row["quantity"])
     return Posting(
         id=to_canonical("posting", f"JE-{row['id']}"), external_ids={"erp": str(row["id"])},
         source_type=row["source_type"], source_id=source_from_row(row["source_type"], row["source_ref"]),
         project_id=to_canonical("project", nested(row, "work.number") or ""),
         contract_id=to_canonical("contract", nested(row, "contract.number") or ""),
         legal_entity_id=to_canonical("legal_entity", nested(row, "company.party.code") or ""),
-        work_date=row["date"], quantity=hours_from_row(minutes, row["quantity"]), minutes=minutes,
-        amount=money(row["amount"]),
+        work_date=row["date"], quantity=plain_decimal(Decimal(row["quantity"])), amount=money(row["amount"]),
         currency=nested(row, "currency.code") or "", posted_at=row.get("create_date"),
         reverses_posting_id=to_canonical("posting", f"JE-{row['reverses']}") if row.get("reverses") else None,
     )
@@ -521,8 +493,7 @@ class TrytonErp(TrytonRecords):
                                 downstream=VENDOR)
         values = {"source_type": data.source_type, "source_ref": source_ref, "work": work,
                   "contract": contract["id"], "company": company, "date": data.work_date,
-                  "quantity": data.quantity if data.minutes is None else hours_to_row(data.minutes),
-                  "amount": data.amount,
+                  "quantity": data.quantity, "amount": data.amount,
                   "currency": await self._currency_id(data.currency, "/currency"),
                   "timesheet_line": timesheet_line_of(data.source_type, source_ref)}
         try:
@@ -562,8 +533,7 @@ class TrytonErp(TrytonRecords):
             raise Conflict(f"a {state} invoice is not credited", slug="invalid-transition", state=state)
         asked = [{"source_refs": [source_to_row(line.source_type, s, f"/lines/{i}/source_ids/{n}")
                                   for n, s in enumerate(line.source_ids)],
-                  "quantity": line.quantity if line.minutes is None else hours_to_row(line.minutes),
-                  "unit_price": line.unit_price, "description": line.description}
+                  "quantity": line.quantity, "unit_price": line.unit_price, "description": line.description}
                  for i, line in enumerate(data.lines)]
         for index, line in enumerate(asked):
             if not line["source_refs"]:
@@ -679,8 +649,7 @@ class TrytonErp(TrytonRecords):
         revenue = await self._revenue_account(company)
         refs = [[source_to_row(line.source_type, s, f"/lines/{i}/source_ids/{n}") for n, s in
                  enumerate(line.source_ids)] for i, line in enumerate(data.lines)]
-        lines = [{"type": "line", "description": line.description,
-                  "quantity": float(line.quantity if line.minutes is None else hours_to_row(line.minutes)),
+        lines = [{"type": "line", "description": line.description, "quantity": float(line.quantity),
                   "unit_price": line.unit_price, "account": revenue, "psgw_source_type": line.source_type,
                   "psgw_source_refs": " ".join(line_refs), "company": company, "currency": None}
                  for line, line_refs in zip(data.lines, refs, strict=True)]
