@@ -1,12 +1,16 @@
-"""The process and system APIs as the experience tier reads them: decoded loosely, so additive changes pass."""
+"""The process and system APIs as the experience tier reads them: decoded loosely, so additive changes pass.
+
+A list is the contracts' one page shape (``contracts.canonical.Page``: items and next_cursor), named here per item."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import msgspec
+
+from contracts.canonical import Page
 
 TIMESHEETS = "/process/timesheets/v1"
 STAFFING = "/process/staffing/v1"
@@ -39,9 +43,7 @@ class ProcessTimeEntry(msgspec.Struct, kw_only=True):
             (self.hours * 60).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
-class ProcessTimeEntryPage(msgspec.Struct, kw_only=True):
-    items: list[ProcessTimeEntry]
-    next_cursor: str | None = None
+ProcessTimeEntryPage: TypeAlias = Page[ProcessTimeEntry]
 
 
 class ProcessSyncResult(msgspec.Struct, kw_only=True):
@@ -104,9 +106,7 @@ class StaffedAssignment(msgspec.Struct):
     project: StaffedProject
 
 
-class StaffedPage(msgspec.Struct):
-    items: list[StaffedAssignment]
-    next_cursor: str | None = None
+StaffedPage: TypeAlias = Page[StaffedAssignment]
 
 
 class PsaProject(msgspec.Struct, kw_only=True):
@@ -116,9 +116,7 @@ class PsaProject(msgspec.Struct, kw_only=True):
     manager_id: str | None = None
 
 
-class PsaProjectPage(msgspec.Struct, kw_only=True):
-    items: list[PsaProject]
-    next_cursor: str | None = None
+PsaProjectPage: TypeAlias = Page[PsaProject]
 
 
 class HrWorker(msgspec.Struct, kw_only=True):
@@ -140,9 +138,7 @@ class ProcessCorrection(msgspec.Struct, kw_only=True):
     created_at: dt.datetime
 
 
-class ProcessCorrectionPage(msgspec.Struct, kw_only=True):
-    items: list[ProcessCorrection]
-    next_cursor: str | None = None
+ProcessCorrectionPage: TypeAlias = Page[ProcessCorrection]
 
 
 class ProcessCorrectionOutcome(msgspec.Struct, kw_only=True):
@@ -169,9 +165,7 @@ class ProcessExpense(msgspec.Struct, kw_only=True):
     reason_codes: list[str]
 
 
-class ProcessExpensePage(msgspec.Struct, kw_only=True):
-    items: list[ProcessExpense]
-    next_cursor: str | None = None
+ProcessExpensePage: TypeAlias = Page[ProcessExpense]
 
 
 EXPENSE_SYNCS = "/process/expenses/v1/expense-syncs"

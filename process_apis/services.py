@@ -110,7 +110,7 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
         provisioning=provisioning, crm_feed=CrmFeed(uow, systems, provisioning,
                                                     ContractAmendments(uow, systems, billing)),
         invoicing=invoicing, reconciliation=ReconciliationService(uow, systems),
-        revenue=RevenueService(uow, systems), expenses=ExpenseService(uow, systems, jobs),
+        revenue=RevenueService(uow, systems, keys), expenses=ExpenseService(uow, systems, jobs, keys),
         posted_time=posted_time, dead_letters=DeadLetters(uow, {POSTED_TIME: posted_time.handle_many}),
         loops=Loops(), wake_relay=wake_relay, wake_dispatcher=wake_dispatcher,
         wake_jobs=wake_jobs)

@@ -457,7 +457,7 @@ revenue_recognitions = sa.Table(
 )
 
 # Revenue a contract will not earn (revenue/v2 write-offs): inputs to its schedule and to the project margin.
-# One row per Idempotency-Key and contract, so a repeated request records nothing new.
+# A request's Idempotency-Key (one per contract) is kept by the tier's keyed writes (process_apis/idempotency.py).
 revenue_write_offs = sa.Table(
     "process_revenue_write_offs", metadata,
     sa.Column("id", sa.String(40), primary_key=True),
@@ -468,12 +468,9 @@ revenue_write_offs = sa.Table(
     sa.Column("reason", sa.String(500), nullable=False),
     sa.Column("period", sa.String(7), nullable=False),
     sa.Column("recorded_by", sa.String(200), nullable=False),
-    sa.Column("idempotency_key", sa.String(200), nullable=False),
-    sa.Column("request_digest", sa.String(64), nullable=False),
     sa.Column("recorded_at", UTCDateTime, nullable=False),
-    sa.UniqueConstraint("contract_id", "idempotency_key", name="uq_process_revenue_write_offs_key"),
 )
 
-# The Idempotency-Key records of the tier's keyed writes (approvals, correction requests, provisionings), kept by
-# runtime/idempotency.py: each names what its key recorded (process_apis/idempotency.py).
+# The Idempotency-Key records of the tier's keyed writes (approvals, correction requests, provisionings, expenses,
+# write-offs), kept by runtime/idempotency.py: each names what its key recorded (process_apis/idempotency.py).
 idempotency_records = record_table("process_idempotency", metadata)

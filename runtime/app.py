@@ -131,9 +131,10 @@ def create_tier_app(
     scope_guard = ContractScopes()
     app = Litestar(
         route_handlers=[healthz, readyz, metrics_endpoint, *route_handlers],
-        guards=[scope_guard] if scopes_from_contracts else [],
         lifespan=[lifespan],
-        middleware=list(middleware),
+        # The scope check is the innermost middleware: after the app's own (which may set the caller), before the
+        # handler reads any parameter (runtime/guards.py says why it is not a Litestar guard).
+        middleware=[*middleware, scope_guard.middleware] if scopes_from_contracts else list(middleware),
         exception_handlers={Exception: handle_exception, NotAuthorizedException: handle_exception},
         dependencies={"principal": Provide(provide_principal), **(dependencies or {})},
         openapi_config=None,  # the contract in contracts/ is the OpenAPI document, not a generated one

@@ -99,16 +99,17 @@ class EdgeMiddleware:
                 elapsed = time.perf_counter() - started
                 method = scope.get("method", "-")
                 client_id = getattr(scope.get("state", {}).get("principal"), "client_id", None)
-                log.info(
-                    "request",
-                    extra={
-                        "method": method,
-                        "path": path,
-                        "status": status_holder[0],
-                        "duration_ms": round(elapsed * 1000, 2),
-                        "client_id": client_id,
-                    },
-                )
+                if log.isEnabledFor(logging.INFO):  # the benchmarks and most deployments log at WARNING
+                    log.info(
+                        "request",
+                        extra={
+                            "method": method,
+                            "path": path,
+                            "status": status_holder[0],
+                            "duration_ms": round(elapsed * 1000, 2),
+                            "client_id": client_id,
+                        },
+                    )
                 # The router leaves the matched template in the scope; none for a 404 or a refusal before routing.
                 template = scope.get("path_template")
                 metrics.record_served(self.service, method, template, client_id, status_holder[0], elapsed)

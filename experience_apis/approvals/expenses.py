@@ -8,7 +8,7 @@ expenses are never in their inbox, and deciding one is refused by the process ti
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeAlias
 
 import msgspec
 from litestar import Controller, get, post
@@ -16,6 +16,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
 
+from contracts.canonical import Page
 from experience_apis.approvals.models import SingleDecisionRequest
 from experience_apis.approvals.service import ApprovalsInbox, _every_page
 from experience_apis.people import worker_of
@@ -33,9 +34,7 @@ class InboxExpense(ProcessExpense, kw_only=True):
     project_name: str
 
 
-class InboxExpenses(msgspec.Struct, kw_only=True):
-    items: list[InboxExpense]
-    next_cursor: str | None = None
+InboxExpenses: TypeAlias = Page[InboxExpense]
 
 
 class _Position(msgspec.Struct, array_like=True):

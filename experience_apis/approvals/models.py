@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeAlias
 
 import msgspec
+
+from contracts.canonical import Page
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Reason = Annotated[str, msgspec.Meta(max_length=2000)]
@@ -26,9 +28,7 @@ class SubmittedEntry(msgspec.Struct, kw_only=True):
     submitted_at: dt.datetime | None
 
 
-class SubmittedEntryPage(msgspec.Struct, kw_only=True):
-    items: list[SubmittedEntry]
-    next_cursor: str | None = None
+SubmittedEntryPage: TypeAlias = Page[SubmittedEntry]
 
 
 class DecisionRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -86,9 +86,7 @@ class CorrectionRequestItem(msgspec.Struct, kw_only=True):
     requested_at: dt.datetime
 
 
-class CorrectionRequestPage(msgspec.Struct, kw_only=True):
-    items: list[CorrectionRequestItem]
-    next_cursor: str | None = None
+CorrectionRequestPage: TypeAlias = Page[CorrectionRequestItem]
 
 
 class CorrectionDecisionRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeAlias
 
 import msgspec
 
+from contracts.canonical import Page
 from experience_apis.dashboards.models import (
     AgingPanel,
     AgingRow,
@@ -41,9 +42,7 @@ class _Unit(msgspec.Struct):
     name: str
 
 
-class _UnitPage(msgspec.Struct):
-    items: list[_Unit]
-    next_cursor: str | None = None
+_UnitPage: TypeAlias = Page[_Unit]
 
 
 def _row(key: str, label: str, unit: str, workers: int, figures: dict[str, Any]) -> UtilizationRow:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 import msgspec
 
-from contracts.canonical import Instant, Period
+from contracts.canonical import Instant, Page, Period
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
@@ -49,9 +49,7 @@ class QueueItem(msgspec.Struct, kw_only=True):
     age_days: int
 
 
-class QueuePage(msgspec.Struct, kw_only=True):
-    items: list[QueueItem]
-    next_cursor: str | None = None
+QueuePage: TypeAlias = Page[QueueItem]
 
 
 class QueueItemDetail(QueueItem, kw_only=True):
@@ -159,9 +157,7 @@ class InvoiceDraft(msgspec.Struct, kw_only=True):
     updated_at: Instant
 
 
-class InvoiceDraftPage(msgspec.Struct, kw_only=True):
-    items: list[InvoiceDraft]
-    next_cursor: str | None = None
+InvoiceDraftPage: TypeAlias = Page[InvoiceDraft]
 
 
 # Reconciliation
@@ -218,9 +214,7 @@ class Reconciliation(msgspec.Struct, kw_only=True):
     error: str | None = None
 
 
-class ReconciliationPage(msgspec.Struct, kw_only=True):
-    items: list[Reconciliation]
-    next_cursor: str | None = None
+ReconciliationPage: TypeAlias = Page[Reconciliation]
 
 
 # Month-end settlement

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, Response, get, post
@@ -68,17 +68,6 @@ class MyExpenseSyncRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=T
     items: Annotated[list[MyExpenseSyncItem], msgspec.Meta(min_length=1, max_length=100)]
 
 
-class MyExpenseSyncResult(msgspec.Struct, kw_only=True):
-    client_ref: str
-    status: Literal["created", "existing", "error"]
-    expense: ProcessExpense | None = None
-    problem: dict[str, Any] | None = None
-
-
-class MyExpenseSyncResponse(msgspec.Struct, kw_only=True):
-    items: list[MyExpenseSyncResult]
-
-
 class MobileExpensesV2(Controller):
     path = "/experience/mobile-time/v2"
 
@@ -120,7 +109,7 @@ class MobileExpensesV3(MobileExpensesV2):
     @post("/me/expense-syncs", operation_id="syncMyExpenses", status_code=200)
     async def sync(
         self, state: State, principal: NamedDependency[Principal], data: RequestBody[MyExpenseSyncRequest]
-    ) -> MyExpenseSyncResponse:
+    ) -> ProcessExpenseSyncResponse:
         worker_id = worker_of(principal)
         items = [
             {**msgspec.to_builtins(item), "client_ref": worker_key(worker_id, item.client_ref), "worker_id": worker_id}
@@ -128,10 +117,11 @@ class MobileExpensesV3(MobileExpensesV2):
         ]
         reply = await state.downstreams["gateway"].request("POST", EXPENSE_SYNCS, json={"items": items})
         results = msgspec.json.decode(reply.content, type=ProcessExpenseSyncResponse).items
-        # The process tier answers in the batch's order; the phone reads its own client_refs back.
-        return MyExpenseSyncResponse(
+        # The process tier answers in the batch's order, in the shape v3 answers too; the phone reads its own
+        # client_refs back.
+        return ProcessExpenseSyncResponse(
             items=[
-                MyExpenseSyncResult(client_ref=item.client_ref, status=r.status, expense=r.expense, problem=r.problem)
+                msgspec.structs.replace(r, client_ref=item.client_ref)
                 for item, r in zip(data.items, results, strict=True)
             ]
         )

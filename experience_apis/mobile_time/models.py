@@ -1,14 +1,17 @@
 """Payloads of mobile time entry: v1 (contracts/experience/mobile-time/v1.yaml) speaks decimal hours and a
 billable flag; v2 (v2.yaml) speaks integer minutes and a work type; v3 (v3.yaml) is v2 with a third work type,
-``travel``. Short, flat, phone-sized."""
+``travel``: one set of shapes serves v2 and v3, each named with its version's work types. Short, flat,
+phone-sized."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeAlias, TypeVar
 
 import msgspec
+
+from contracts.canonical import Page
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 # The phone's own id for an entry; stored namespaced by worker, so it is unique per person, not firm-wide.
@@ -32,9 +35,7 @@ class MyAssignment(msgspec.Struct, kw_only=True, omit_defaults=True):
     can_log_time: bool
 
 
-class MyAssignments(msgspec.Struct, kw_only=True):
-    items: list[MyAssignment]
-    next_cursor: str | None = None
+MyAssignments: TypeAlias = Page[MyAssignment]
 
 
 # -- v1: hours + billable ------------------------------------------------------------------------------------
@@ -120,16 +121,20 @@ class SyncResponseV1(msgspec.Struct, kw_only=True):
     items: list[SyncResultV1]
 
 
-# -- v2: minutes + work type ---------------------------------------------------------------------------------
+# -- v2 and v3: minutes + work type ------------------------------------------------------------------------
+# One shape for both versions, parameterised by the version's work types (``W``): v3's is v2's with travel.
 
-class MyEntryV2(msgspec.Struct, kw_only=True):
+W = TypeVar("W", bound=str)
+
+
+class MyEntry(msgspec.Struct, Generic[W], kw_only=True):
     time_entry_id: str
     client_ref: str | None
     project_id: str
     task_id: str | None
     work_date: dt.date
     minutes: int
-    work_type: WorkType
+    work_type: W
     notes: str
     state: str
     rejection_reason: str | None
@@ -146,35 +151,37 @@ class ProjectTotalV2(msgspec.Struct, kw_only=True):
     minutes: int
 
 
-class MyWeekV2(msgspec.Struct, kw_only=True):
+class MyWeek(msgspec.Struct, Generic[W], kw_only=True):
     week_start: dt.date
     week_end: dt.date
-    entries: list[MyEntryV2]
+    entries: list[MyEntry[W]]
     days: list[DayTotalV2]
     projects: list[ProjectTotalV2]
     total_minutes: int
     submittable_entries: int
 
 
-class NewEntryV2(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class NewEntry(msgspec.Struct, Generic[W], kw_only=True, forbid_unknown_fields=True):
     project_id: Id
     task_id: Id | None = None
     work_date: dt.date
     minutes: Minutes
-    work_type: WorkType
+    work_type: W
     notes: Notes = ""
     client_ref: ClientRef | None = None
 
 
-class EntryChangesV2(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class EntryChanges(msgspec.Struct, Generic[W], kw_only=True, forbid_unknown_fields=True):
     task_id: Id | None = None
     work_date: dt.date | None = None
     minutes: Minutes | None = None
-    work_type: WorkType | None = None
+    work_type: W | None = None
     notes: Notes | None = None
 
 
 class SyncItemV2(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Structure only, on v2 and v3 alike: the work type is checked per item against the version's."""
+
     client_ref: ClientRef
     op: Literal["upsert", "delete"] = "upsert"
     time_entry_id: str | None = None
@@ -190,73 +197,28 @@ class SyncRequestV2(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     items: Annotated[list[SyncItemV2], msgspec.Meta(min_length=1, max_length=200)]
 
 
-class SyncResultV2(msgspec.Struct, kw_only=True):
+class SyncResult(msgspec.Struct, Generic[W], kw_only=True):
     client_ref: str
     status: Literal["created", "existing", "updated", "deleted", "error"]
-    entry: MyEntryV2 | None = None
+    entry: MyEntry[W] | None = None
     problem: dict[str, Any] | None = None
 
 
-class SyncResponseV2(msgspec.Struct, kw_only=True):
-    items: list[SyncResultV2]
+class SyncResponse(msgspec.Struct, Generic[W], kw_only=True):
+    items: list[SyncResult[W]]
 
 
-# -- v3: v2 with travel --------------------------------------------------------------------------------------
+MyEntryV2: TypeAlias = MyEntry[WorkType]
+MyWeekV2: TypeAlias = MyWeek[WorkType]
+NewEntryV2: TypeAlias = NewEntry[WorkType]
+EntryChangesV2: TypeAlias = EntryChanges[WorkType]
+SyncResponseV2: TypeAlias = SyncResponse[WorkType]
 
-class MyEntryV3(msgspec.Struct, kw_only=True):
-    time_entry_id: str
-    client_ref: str | None
-    project_id: str
-    task_id: str | None
-    work_date: dt.date
-    minutes: int
-    work_type: WorkTypeV3
-    notes: str
-    state: str
-    rejection_reason: str | None
-
-
-class MyWeekV3(msgspec.Struct, kw_only=True):
-    week_start: dt.date
-    week_end: dt.date
-    entries: list[MyEntryV3]
-    days: list[DayTotalV2]
-    projects: list[ProjectTotalV2]
-    total_minutes: int
-    submittable_entries: int
-
-
-class NewEntryV3(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    project_id: Id
-    task_id: Id | None = None
-    work_date: dt.date
-    minutes: Minutes
-    work_type: WorkTypeV3
-    notes: Notes = ""
-    client_ref: ClientRef | None = None
-
-
-class EntryChangesV3(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    task_id: Id | None = None
-    work_date: dt.date | None = None
-    minutes: Minutes | None = None
-    work_type: WorkTypeV3 | None = None
-    notes: Notes | None = None
-
-
-class SyncRequestV3(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    items: Annotated[list[SyncItemV2], msgspec.Meta(min_length=1, max_length=200)]
-
-
-class SyncResultV3(msgspec.Struct, kw_only=True):
-    client_ref: str
-    status: Literal["created", "existing", "updated", "deleted", "error"]
-    entry: MyEntryV3 | None = None
-    problem: dict[str, Any] | None = None
-
-
-class SyncResponseV3(msgspec.Struct, kw_only=True):
-    items: list[SyncResultV3]
+MyEntryV3: TypeAlias = MyEntry[WorkTypeV3]
+MyWeekV3: TypeAlias = MyWeek[WorkTypeV3]
+NewEntryV3: TypeAlias = NewEntry[WorkTypeV3]
+EntryChangesV3: TypeAlias = EntryChanges[WorkTypeV3]
+SyncResponseV3: TypeAlias = SyncResponse[WorkTypeV3]
 
 
 # -- both: submitting a week ---------------------------------------------------------------------------------

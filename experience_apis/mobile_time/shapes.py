@@ -25,29 +25,23 @@ from experience_apis.mobile_time.models import (
     CorrectionRequestV2,
     DayTotalV1,
     DayTotalV2,
+    EntryChanges,
     EntryChangesV1,
-    EntryChangesV2,
-    EntryChangesV3,
     MyCorrectionV2,
+    MyEntry,
     MyEntryV1,
-    MyEntryV2,
-    MyEntryV3,
+    MyWeek,
     MyWeekV1,
-    MyWeekV2,
-    MyWeekV3,
+    NewEntry,
     NewEntryV1,
-    NewEntryV2,
-    NewEntryV3,
     ProjectTotalV1,
     ProjectTotalV2,
     SyncItemV1,
     SyncItemV2,
+    SyncResponse,
     SyncResponseV1,
-    SyncResponseV2,
-    SyncResponseV3,
+    SyncResult,
     SyncResultV1,
-    SyncResultV2,
-    SyncResultV3,
 )
 from experience_apis.mobile_time.service import SUBMITTABLE, MobileTime, SyncCommand, SyncOutcome, Week, item_problem
 from experience_apis.process_calls import ProcessCorrection, ProcessTimeEntry
@@ -155,17 +149,8 @@ def sync_command_v1(index: int, item: SyncItemV1) -> SyncCommand:
             value = getattr(item, name)
             if value is not None:
                 fields[name] = value
-        if item.time_entry_id is None:
-            missing = [n for n in ("project_id", "work_date", "hours") if n not in fields]
-            if missing:
-                return SyncCommand(item.client_ref, item.op, problem=item_problem(
-                    422, "a new entry needs " + ", ".join(missing), f"{at}/{missing[0]}"))
-    elif item.time_entry_id is None:
-        return SyncCommand(item.client_ref, item.op, problem=item_problem(
-            422, "a delete names the time_entry_id", f"{at}/time_entry_id"))
-    if item.time_entry_id is not None:
-        fields.pop("project_id", None)  # an entry keeps its project; a change of project is a new entry
-    return SyncCommand(item.client_ref, item.op, item.time_entry_id, fields)
+    return _sync_command(item, at, fields, (("project_id", "project_id"), ("work_date", "work_date"),
+                                            ("hours", "hours")))
 
 
 def sync_response_v1(mobile: MobileTime, outcomes: list[SyncOutcome]) -> SyncResponseV1:
@@ -188,21 +173,26 @@ def hours_from_minutes(minutes: int) -> str | None:
     return decimal_text(hours_of_minutes(minutes))
 
 
-def work_type_of(entry: ProcessTimeEntry) -> str:
+def work_type_of(entry: ProcessTimeEntry, work_types: WorkTypes = WORK_TYPES) -> str:
+    """The entry's work type among the version's: travel where the version names it, else by its billable flag."""
+    if entry.activity == "travel" and "travel" in work_types:
+        return "travel"
     return "billable_delivery" if entry.billable else "non_billable_internal"
 
 
-def entry_v2(mobile: MobileTime, entry: ProcessTimeEntry) -> MyEntryV2:
-    return MyEntryV2(time_entry_id=entry.id, client_ref=mobile.shown_ref(entry.client_ref), project_id=entry.project_id,
-                     task_id=entry.task_id, work_date=entry.work_date, minutes=entry.whole_minutes,
-                     work_type=work_type_of(entry), notes=entry.notes, state=entry.state,  # type: ignore[arg-type]
-                     rejection_reason=entry.rejection_reason)
+def entry_minutes(mobile: MobileTime, entry: ProcessTimeEntry, work_types: WorkTypes = WORK_TYPES) -> MyEntry[Any]:
+    """The entry as v2 (``WORK_TYPES``) or v3 (``WORK_TYPES_V3``) shows it."""
+    return MyEntry(time_entry_id=entry.id, client_ref=mobile.shown_ref(entry.client_ref), project_id=entry.project_id,
+                   task_id=entry.task_id, work_date=entry.work_date, minutes=entry.whole_minutes,
+                   work_type=work_type_of(entry, work_types), notes=entry.notes, state=entry.state,
+                   rejection_reason=entry.rejection_reason)
 
 
-def week_v2(mobile: MobileTime, week: Week) -> MyWeekV2:
+def week_minutes(mobile: MobileTime, week: Week, work_types: WorkTypes = WORK_TYPES) -> MyWeek[Any]:
     by_day, by_project = _totals(week)
-    return MyWeekV2(
-        week_start=week.week_start, week_end=week.week_end, entries=[entry_v2(mobile, e) for e in week.entries],
+    return MyWeek(
+        week_start=week.week_start, week_end=week.week_end,
+        entries=[entry_minutes(mobile, e, work_types) for e in week.entries],
         days=[DayTotalV2(work_date=day, minutes=by_day.get(day, 0)) for day in _days(week)],
         projects=[ProjectTotalV2(project_id=p, project_name=week.project_names.get(p), minutes=m)
                   for p, m in sorted(by_project.items())],
@@ -210,35 +200,18 @@ def week_v2(mobile: MobileTime, week: Week) -> MyWeekV2:
         submittable_entries=sum(1 for e in week.entries if e.state in SUBMITTABLE))
 
 
-def work_type_v3(entry: ProcessTimeEntry) -> str:
-    return "travel" if entry.activity == "travel" else work_type_of(entry)
-
-
-def entry_v3(mobile: MobileTime, entry: ProcessTimeEntry) -> MyEntryV3:
-    return MyEntryV3(time_entry_id=entry.id, client_ref=mobile.shown_ref(entry.client_ref), project_id=entry.project_id,
-                     task_id=entry.task_id, work_date=entry.work_date, minutes=entry.whole_minutes,
-                     work_type=work_type_v3(entry), notes=entry.notes, state=entry.state,  # type: ignore[arg-type]
-                     rejection_reason=entry.rejection_reason)
-
-
-def week_v3(mobile: MobileTime, week: Week) -> MyWeekV3:
-    shape = week_v2(mobile, week)
-    return MyWeekV3(week_start=shape.week_start, week_end=shape.week_end,
-                    entries=[entry_v3(mobile, e) for e in week.entries], days=shape.days, projects=shape.projects,
-                    total_minutes=shape.total_minutes, submittable_entries=shape.submittable_entries)
-
-
-def sync_response_v3(mobile: MobileTime, outcomes: list[SyncOutcome]) -> SyncResponseV3:
-    return SyncResponseV3(items=[SyncResultV3(
+def sync_response_minutes(mobile: MobileTime, outcomes: list[SyncOutcome],
+                          work_types: WorkTypes = WORK_TYPES) -> SyncResponse[Any]:
+    return SyncResponse(items=[SyncResult(
         client_ref=o.client_ref, status=o.status,  # type: ignore[arg-type]
-        entry=entry_v3(mobile, o.entry) if o.entry is not None else None, problem=_item_problem_v2(o.problem))
-        for o in outcomes])
+        entry=entry_minutes(mobile, o.entry, work_types) if o.entry is not None else None,
+        problem=_item_problem_v2(o.problem)) for o in outcomes])
 
 
 _MINUTES_DETAIL = f"minutes must be a whole number from 1 to {MAX_MINUTES}"
 
 
-def new_entry_v2(body: NewEntryV2 | NewEntryV3, work_types: WorkTypes = WORK_TYPES) -> dict[str, Any]:
+def new_entry_v2(body: NewEntry[Any], work_types: WorkTypes = WORK_TYPES) -> dict[str, Any]:
     hours = hours_from_minutes(body.minutes)
     if hours is None:
         raise _bad("/minutes", _MINUTES_DETAIL)
@@ -246,7 +219,7 @@ def new_entry_v2(body: NewEntryV2 | NewEntryV3, work_types: WorkTypes = WORK_TYP
             "hours": hours, **work_types[body.work_type], "notes": body.notes}
 
 
-def changes_v2(body: EntryChangesV2 | EntryChangesV3, work_types: WorkTypes = WORK_TYPES) -> dict[str, Any]:
+def changes_v2(body: EntryChanges[Any], work_types: WorkTypes = WORK_TYPES) -> dict[str, Any]:
     payload: dict[str, Any] = {k: v for k, v in msgspec.to_builtins(body).items() if v is not None}
     if "minutes" in payload:
         hours = hours_from_minutes(payload.pop("minutes"))
@@ -307,25 +280,8 @@ def sync_command_v2(index: int, item: SyncItemV2, work_types: WorkTypes = WORK_T
             value = getattr(item, name)
             if value is not None:
                 fields[name] = value
-        if item.time_entry_id is None:
-            missing = [n for n, key in (("project_id", "project_id"), ("work_date", "work_date"),
-                                        ("minutes", "hours"), ("work_type", "billable")) if key not in fields]
-            if missing:
-                return SyncCommand(item.client_ref, item.op, problem=item_problem(
-                    422, "a new entry needs " + ", ".join(missing), f"{at}/{missing[0]}"))
-    elif item.time_entry_id is None:
-        return SyncCommand(item.client_ref, item.op, problem=item_problem(
-            422, "a delete names the time_entry_id", f"{at}/time_entry_id"))
-    if item.time_entry_id is not None:
-        fields.pop("project_id", None)
-    return SyncCommand(item.client_ref, item.op, item.time_entry_id, fields)
-
-
-def sync_response_v2(mobile: MobileTime, outcomes: list[SyncOutcome]) -> SyncResponseV2:
-    return SyncResponseV2(items=[SyncResultV2(
-        client_ref=o.client_ref, status=o.status,  # type: ignore[arg-type]
-        entry=entry_v2(mobile, o.entry) if o.entry is not None else None, problem=_item_problem_v2(o.problem))
-        for o in outcomes])
+    return _sync_command(item, at, fields, (("project_id", "project_id"), ("work_date", "work_date"),
+                                            ("minutes", "hours"), ("work_type", "billable")))
 
 
 # Process fields -> the v2 fields that carry them, for pointers in refusals from the process tier.
@@ -369,3 +325,22 @@ def _common_fields(work_date: str | None, notes: str | None, at: str, fields: di
             return item_problem(422, "notes are at most 2000 characters", f"{at}/notes")
         fields["notes"] = notes
     return None
+
+
+def _sync_command(item: SyncItemV1 | SyncItemV2, at: str, fields: dict[str, Any],
+                  needed: tuple[tuple[str, str], ...]) -> SyncCommand:
+    """What every version's sync item obeys once its values are read (``fields``, in the process tier's terms):
+    a new entry has what ``needed`` names (the version's field, the process field it fills), a delete names its
+    entry, and an entry keeps its project (a change of project is a new entry)."""
+    if item.op == "upsert":
+        if item.time_entry_id is None:
+            missing = [shown for shown, key in needed if key not in fields]
+            if missing:
+                return SyncCommand(item.client_ref, item.op, problem=item_problem(
+                    422, "a new entry needs " + ", ".join(missing), f"{at}/{missing[0]}"))
+    elif item.time_entry_id is None:
+        return SyncCommand(item.client_ref, item.op, problem=item_problem(
+            422, "a delete names the time_entry_id", f"{at}/time_entry_id"))
+    if item.time_entry_id is not None:
+        fields.pop("project_id", None)
+    return SyncCommand(item.client_ref, item.op, item.time_entry_id, fields)

@@ -4,13 +4,13 @@ Capture checks the input (a bad field is a 422 naming it) and evaluates the poli
 over policy is ``held`` with its reason codes, a compliant one waits for approval (``submitted``). Approving it
 enqueues, in the same transaction, the job that posts it to the ERP (process_apis/jobs.py): the job retries while
 the ERP is unavailable, and the ERP call carries an Idempotency-Key derived from the expense id while the ERP keeps
-one posting per source, so the expense is booked once whatever happens between the two.
+one posting per source, so the expense is booked once whatever happens between the two. A capture is recorded
+once per Idempotency-Key (the tier's keyed writes, process_apis/idempotency.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import uuid
 from collections.abc import Mapping
@@ -33,11 +33,13 @@ from process_apis.expenses.models import (
 )
 from process_apis.expenses.policy import CATEGORIES, RECEIPT_THRESHOLD, ExpenseFacts, evaluate, holds
 from process_apis.expenses.store import expenses
+from process_apis.idempotency import CAPTURES, capture_fingerprint, complete, recorded_id
 from process_apis.jobs import JobRunner, enqueue_job
 from process_apis.store import invoice_sources
 from process_apis.systems import Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.downstream import found_or_none
+from runtime.idempotency import Claim, IdempotencyStore
 from runtime.problems import BadRequest, Conflict, FieldError, Forbidden, NotFound, ProblemError, Unprocessable
 from runtime.storage import utcnow
 
@@ -133,17 +135,25 @@ def record(row: Any, invoice_id: str | None = None) -> ExpenseRecord:
 
 
 class ExpenseService:
-    def __init__(self, uow: UnitOfWorkFactory, systems: Systems, jobs: JobRunner) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, systems: Systems, jobs: JobRunner, keys: IdempotencyStore) -> None:
         self.uow = uow
+        self.keys = keys
         self.db = uow.db
         self.systems = systems
         jobs.handle(POST_JOB, self._post)
         jobs.handle(PSA_JOB, self._write_to_psa)
 
     async def capture(self, data: NewExpense, idempotency_key: str | None) -> tuple[bool, ExpenseRecord]:
-        digest = hashlib.sha256(msgspec.json.encode(data)).hexdigest()
-        if idempotency_key is not None and (replay := await self._by_key(idempotency_key, digest)) is not None:
-            return False, replay
+        """Capture the expense, once per Idempotency-Key (process_apis/idempotency.py); returns (created, expense):
+        a repeat answers the expense the key captured, as it is now."""
+
+        async def again(_status: int, body: bytes) -> tuple[bool, ExpenseRecord]:
+            return False, await self.get(recorded_id(body))
+
+        return await self.keys.once(scope=CAPTURES, key=idempotency_key, request_fingerprint=capture_fingerprint(data),
+                                    action=lambda claim: self._capture(data, claim), replay=again)
+
+    async def _capture(self, data: NewExpense, claim: Claim | None) -> tuple[bool, ExpenseRecord]:
         check_input(data, utcnow().date())
         if await found_or_none(self.systems.hr.worker(data.worker_id)) is None:
             raise invalid("/worker_id", f"no worker {data.worker_id!r}")
@@ -166,37 +176,30 @@ class ExpenseService:
         )
         state: ExpenseState = "held" if holds(reasons) else "submitted"
         now = utcnow()
-        values = {
-            "id": f"exp_c{uuid.uuid4().hex[:16]}",
-            "idempotency_key": idempotency_key,
-            "request_digest": digest,
-            "worker_id": data.worker_id,
-            "project_id": data.project_id,
-            "contract_id": contract.id,
-            "legal_entity_id": contract.legal_entity_id,
-            "category": data.category,
-            "amount": data.amount,
-            "currency": data.currency,
-            "expense_date": data.expense_date,
-            "country": data.country,
-            # a category that is never billed makes the expense cost, whatever the consultant ticked
-            "billable": data.billable and CATEGORIES[data.category].billable,
-            "receipt_ref": data.receipt_ref,
-            "description": data.description,
-            "state": state,
-            "reason_codes": list(reasons),
-            "created_at": now,
-            "updated_at": now,
-        }
+        expense_id = f"exp_c{uuid.uuid4().hex[:16]}"
         async with self.uow() as uow:
-            inserted = await uow.conn.execute(
-                self.db.insert_ignoring_conflicts(expenses, ["idempotency_key"]).values(**values)
-            )
-        if inserted.rowcount == 0 and idempotency_key is not None:  # a concurrent repeat won the key
-            replay = await self._by_key(idempotency_key, digest)
-            assert replay is not None
-            return False, replay
-        return True, await self.get(str(values["id"]))
+            await uow.conn.execute(expenses.insert().values(
+                id=expense_id,
+                worker_id=data.worker_id,
+                project_id=data.project_id,
+                contract_id=contract.id,
+                legal_entity_id=contract.legal_entity_id,
+                category=data.category,
+                amount=data.amount,
+                currency=data.currency,
+                expense_date=data.expense_date,
+                country=data.country,
+                # a category that is never billed makes the expense cost, whatever the consultant ticked
+                billable=data.billable and CATEGORIES[data.category].billable,
+                receipt_ref=data.receipt_ref,
+                description=data.description,
+                state=state,
+                reason_codes=list(reasons),
+                created_at=now,
+                updated_at=now,
+            ))
+            await complete(claim, uow.conn, 201, expense_id)
+        return True, await self.get(expense_id)
 
     async def sync(self, batch: ExpenseSyncRequest) -> list[ExpenseSyncResult]:
         """Capture an offline batch: one result per item, in order. A bad item (or one a dependency could not
@@ -213,15 +216,6 @@ class ExpenseService:
             results.append(ExpenseSyncResult(client_ref=item.client_ref, status="created" if created else "existing",
                                              expense=expense))
         return results
-
-    async def _by_key(self, key: str, digest: str) -> ExpenseRecord | None:
-        async with self.db.read() as conn:
-            row = (await conn.execute(sa.select(expenses).where(expenses.c.idempotency_key == key))).first()
-        if row is None:
-            return None
-        if row.request_digest != digest:
-            raise Unprocessable("this Idempotency-Key was used with a different request", slug="idempotency-key-reused")
-        return record(row, await self._invoice_of(row.id))
 
     async def decide(self, expense_id: str, data: ExpenseDecision) -> ExpenseRecord:
         if await found_or_none(self.systems.hr.worker(data.approver_id)) is None:

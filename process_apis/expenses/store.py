@@ -1,4 +1,7 @@
-"""The expenses this tier captured, on the tier's one ``MetaData`` (process_apis/store.py)."""
+"""The expenses this tier captured, on the tier's one ``MetaData`` (process_apis/store.py).
+
+A capture's Idempotency-Key is kept by the tier's keyed writes (process_apis/idempotency.py), which retired the
+table's earlier ``idempotency_key`` and ``request_digest`` columns."""
 
 from __future__ import annotations
 
@@ -12,8 +15,6 @@ expenses = sa.Table(
     metadata,
     sa.Column("seq", autoincrement_id(), primary_key=True),
     sa.Column("id", sa.String(40), nullable=False, unique=True),
-    sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
-    sa.Column("request_digest", sa.String(64), nullable=False),
     sa.Column("worker_id", sa.String(64), nullable=False),
     sa.Column("project_id", sa.String(64), nullable=False),
     sa.Column("contract_id", sa.String(64), nullable=False),

@@ -16,13 +16,11 @@ lower what the schedule recognises; a write-off larger than what is left to reco
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping
 from decimal import Decimal
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,6 +28,7 @@ from contracts.canonical import TIME_ENTRY_APPROVED, Contract, Worker
 from process_apis.billing.facts import lock_contracts
 from process_apis.events.models import RevenueRecognizedData, RevenueRecognizedSubject
 from process_apis.events.outbox import record_event
+from process_apis.idempotency import complete, recorded_id, write_off_fingerprint, write_off_scope
 from process_apis.insights.settings import InsightsSettings
 from process_apis.revenue.models import (
     RecognitionV2,
@@ -44,7 +43,7 @@ from process_apis.store import revenue_recognitions, revenue_write_offs
 from process_apis.systems import Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.downstream import found_or_none
-from runtime.idempotency import refuse_reuse
+from runtime.idempotency import Claim, IdempotencyStore
 from runtime.problems import Conflict, FieldError, NotFound, Unprocessable
 from runtime.storage import utcnow
 
@@ -64,9 +63,10 @@ def write_off_of(row: sa.Row[tuple[object, ...]]) -> WriteOff:
 
 
 class RevenueService:
-    def __init__(self, uow: UnitOfWorkFactory, systems: Systems, fx_rates_to_usd: Mapping[str, Decimal] | None = None
-                 ) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, systems: Systems, keys: IdempotencyStore,
+                 fx_rates_to_usd: Mapping[str, Decimal] | None = None) -> None:
         self.uow = uow
+        self.keys = keys
         self.db = uow.db
         self.systems = systems
         self.fx = dict(fx_rates_to_usd or InsightsSettings().fx_rates_to_usd)
@@ -251,12 +251,21 @@ class RevenueService:
 
     async def record_write_off(self, contract_id: str, data: WriteOffRequest, recorded_by: str,
                                idempotency_key: str) -> tuple[bool, WriteOffRecorded]:
-        """Record a write-off once per Idempotency-Key (a repeat answers the first), if the schedule has that much
-        left to recognise: what is neither recognised in the ERP nor fixed for it by a recognition under way."""
-        digest = hashlib.sha256(msgspec.json.encode(data)).hexdigest()
+        """Record a write-off once per Idempotency-Key of its contract (process_apis/idempotency.py; a repeat answers
+        the first, with the schedule as it is now), if the schedule has that much left to recognise: what is neither
+        recognised in the ERP nor fixed for it by a recognition under way."""
         contract = await self._contract(contract_id)
-        if (replay := await self._replay(contract, idempotency_key, digest)) is not None:
-            return False, replay
+
+        async def again(_status: int, body: bytes) -> tuple[bool, WriteOffRecorded]:
+            return False, await self._recorded(contract, recorded_id(body))
+
+        return await self.keys.once(scope=write_off_scope(contract.id), key=idempotency_key,
+                                    request_fingerprint=write_off_fingerprint(contract.id, data),
+                                    action=lambda claim: self._write_off(contract, data, recorded_by, claim),
+                                    replay=again)
+
+    async def _write_off(self, contract: Contract, data: WriteOffRequest, recorded_by: str,
+                         claim: Claim | None) -> tuple[bool, WriteOffRecorded]:
         amount = data.amount
         if not amount.is_finite() or amount <= 0 or amount >= Decimal(10) ** 12 or amount != amount.quantize(CENT):
             raise Unprocessable("a write-off is a positive amount in cents, below 10^12", slug="validation-error",
@@ -285,30 +294,19 @@ class RevenueService:
                         f"{contract.currency} left to recognise on contract {contract.id}",
                         slug="write-off-exceeds-recognisable",
                         errors=[FieldError(pointer="/amount", detail=f"at most {max(left, Decimal(0))}")])
-                inserted = await uow.conn.execute(
-                    self.db.insert_ignoring_conflicts(revenue_write_offs, ["contract_id", "idempotency_key"]).values(
-                        id=f"wo_{uuid.uuid4().hex[:16]}", contract_id=contract.id, project_id=project_id,
-                        amount=data.amount, currency=contract.currency, reason=data.reason, period=data.period,
-                        recorded_by=recorded_by, idempotency_key=idempotency_key, request_digest=digest,
-                        recorded_at=utcnow()))
-            if inserted.rowcount == 0:  # a concurrent repeat won the key
-                replay = await self._replay(contract, idempotency_key, digest)
-                assert replay is not None
-                return False, replay
-            replay = await self._replay(contract, idempotency_key, digest)
-            assert replay is not None
-            return True, replay
+                write_off_id = f"wo_{uuid.uuid4().hex[:16]}"
+                await uow.conn.execute(revenue_write_offs.insert().values(
+                    id=write_off_id, contract_id=contract.id, project_id=project_id, amount=data.amount,
+                    currency=contract.currency, reason=data.reason, period=data.period, recorded_by=recorded_by,
+                    recorded_at=utcnow()))
+                await complete(claim, uow.conn, 201, write_off_id)
+            return True, await self._recorded(contract, write_off_id)
         raise Conflict("the contract's write-offs kept changing; try again", slug="conflict")
 
-    async def _replay(self, contract: Contract, key: str, digest: str) -> WriteOffRecorded | None:
+    async def _recorded(self, contract: Contract, write_off_id: str) -> WriteOffRecorded:
         async with self.db.read() as conn:
-            row = (await conn.execute(sa.select(revenue_write_offs).where(
-                revenue_write_offs.c.contract_id == contract.id,
-                revenue_write_offs.c.idempotency_key == key))).first()
-        if row is None:
-            return None
-        if row.request_digest != digest:
-            raise refuse_reuse()
+            row = (await conn.execute(
+                sa.select(revenue_write_offs).where(revenue_write_offs.c.id == write_off_id))).one()
         return WriteOffRecorded(write_off=write_off_of(row), schedule=await self._schedule(contract))
 
     async def _project_of(self, contract: Contract, project_id: str | None) -> str:

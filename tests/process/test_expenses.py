@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.contract_checks import assert_matches_contract
-from tests.support.flows import ERP, PSA, erp_postings_of, ok, wait_for
+from tests.support.flows import ERP, PSA, all_items, at_once, erp_postings_of, ok, wait_for
 from tests.support.stack import RunningStack, sandbox_url
 
 EXPENSES = "/process/expenses/v1/expenses"
@@ -194,6 +194,24 @@ def test_hostile_requests_are_4xx(experience: httpx.Client, engagement: dict[str
     ok(experience.post(EXPENSES, json=expense(engagement), headers={"Idempotency-Key": key}), 201)
     reused = experience.post(EXPENSES, json=expense(engagement, amount="12.00"), headers={"Idempotency-Key": key})
     assert reused.status_code == 422
+
+
+def test_concurrent_repeats_of_one_capture_record_one_expense(
+    stack: RunningStack, experience: httpx.Client, engagement: dict[str, Any]
+) -> None:
+    """A phone on a bad network sends its capture several times at once: one expense, every answer names it."""
+    body = expense(engagement)
+    key = f"storm-{uuid.uuid4().hex}"
+    answers = at_once(
+        lambda: stack.client("experience-tier"),
+        5,
+        lambda client: client.post(EXPENSES, json=body, headers={"Idempotency-Key": key}),
+    )
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 200, 201], [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert answers[0].json() | {"state": None} == answers[-1].json() | {"state": None}
+    listed = all_items(experience, EXPENSES, worker_id=engagement["worker_id"])
+    assert [e["id"] for e in listed if e["receipt_ref"] == body["receipt_ref"]] == [answers[0].json()["id"]]
 
 
 def test_concurrent_approvals_post_once(

@@ -14,7 +14,8 @@ import pytest
 from process_apis.insights.settings import InsightsSettings
 from tests.process.test_revenue import deliver
 from tests.support.contract_checks import assert_matches_contract
-from tests.support.flows import ERP, PSA, all_items, ok
+from tests.support.flows import ERP, PSA, all_items, at_once, ok
+from tests.support.stack import RunningStack
 
 V2 = "/process/revenue/v2/contracts"
 PERCENT = "ctr_2014"  # a fixed fee no other revenue test recognises; its terms are switched by these tests
@@ -151,7 +152,7 @@ def margin_of(experience: httpx.Client, project_id: str) -> dict[str, Any]:
 
 
 def test_a_time_and_materials_write_off_comes_off_the_projects_unbilled_revenue(
-    experience: httpx.Client, system: httpx.Client
+    stack: RunningStack, experience: httpx.Client, system: httpx.Client
 ) -> None:
     deliver(experience, system)  # two fresh hours on PRJ-4003: revenue due that can be written off
     margin = margin_of(experience, "prj_4003")
@@ -159,8 +160,14 @@ def test_a_time_and_materials_write_off_comes_off_the_projects_unbilled_revenue(
     left = Decimal(schedule["scheduled_total"]) - Decimal(schedule["recognized_to_date"])
     amount = min(Decimal("50.00"), left, Decimal(margin["unbilled_revenue"]))
     assert amount > 0
-    ok(experience.post(f"{V2}/ctr_2003/write-offs", headers={"Idempotency-Key": key()}, json={
-        "amount": str(amount), "reason": "Training hours", "period": this_month(), "project_id": "prj_4003"}), 201)
+    body = {"amount": str(amount), "reason": "Training hours", "period": this_month(), "project_id": "prj_4003"}
+    name = key()
+    # Sent four times at once (a retrying client): recorded once, every answer names that write-off.
+    answers = at_once(lambda: stack.client("experience-tier"), 4,
+                      lambda client: client.post(f"{V2}/ctr_2003/write-offs", headers={"Idempotency-Key": name},
+                                                 json=body))
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 201], [a.text for a in answers]
+    assert len({a.json()["write_off"]["id"] for a in answers}) == 1
 
     after = margin_of(experience, "prj_4003")
     assert Decimal(after["written_off"]) == Decimal(margin["written_off"]) + amount

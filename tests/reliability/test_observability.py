@@ -64,7 +64,11 @@ def test_the_process_tier_reports_failing_syncs_and_open_exceptions(stack: Runni
         submitted = [e for e in ok(system.get("/system/psa/v1/time-entries", params={
             "project_id": "prj_4018", "state": "submitted", "limit": 200}))["items"] if e["billable"]]
         assert submitted, "the demo firm has submitted time on prj_4018"
-        manager = ok(system.get("/system/psa/v1/projects/prj_4018"))["manager_id"]
+        project = ok(system.get("/system/psa/v1/projects/prj_4018"))
+        manager = project["manager_id"]
+        # The outage below refuses the ERP's POSTs, its OAuth token endpoint among them: the system tier must
+        # hold its ERP token before (as it does after any earlier call), or every ERP read fails too.
+        ok(system.get(f"/system/erp/v1/contracts/{project['contract_id']}"))
         faults = sandbox_url(stack, "erp") + "/_sandbox/faults"
         ok(sandboxes.put(faults, json={"outage_seconds": 30, "only_methods": ["POST"]}))
         try:
