@@ -265,6 +265,19 @@ def same_answer(layered_url: str, direct_url: str, token: str) -> tuple[str, dic
     return loggable[0]["project_id"], body
 
 
+def quiet(members: list[Member], *, below: float = 0.05, longest: float = 30.0) -> float:
+    """Wait until the processes together use less than ``below`` of a core over a second (a fresh stack's
+    background loops catch up first: their CPU would be counted against the first calls measured); returns the
+    seconds waited (``longest`` at most)."""
+    started = time.monotonic()
+    while time.monotonic() - started < longest:
+        before = sum(m.cpu_seconds() for m in members)
+        time.sleep(1.0)
+        if sum(m.cpu_seconds() for m in members) - before < below:
+            break
+    return time.monotonic() - started
+
+
 def measure(name: str, url: str, token: str, members: list[Member], levels: tuple[int, ...], seconds: int,
             script: Callable[[str], str], work: Path) -> list[Run]:
     """Warm up, then one wrk run per connection count; ``script(phase)`` is each run's Lua ("warm-up", "8" ...)."""
@@ -346,6 +359,8 @@ def main() -> None:
 
         for name, url, members, tag in (("write, three tiers", stack.gateway_url + WRITE, layered_members, "tiers"),
                                         ("write, direct", direct_url + WRITE, direct_members, "direct")):
+            waited = quiet(members)
+            print(f"{name}: the processes were quiet after {waited:.0f} s", file=sys.stderr)
             results[name] = measure(name, url, token, members, (WRITE_CONNECTIONS,), args.seconds, writes(tag),
                                     work)
     except BaseException:

@@ -422,11 +422,14 @@ class Milestone(Entity, kw_only=True):
 
 class InvoiceLine(msgspec.Struct, kw_only=True):
     description: str
+    # Time lines: hours for the reader, :func:`display_hours` of ``minutes`` (never priced, never summed).
     quantity: Decimal
     unit_price: Money
     amount: Money
     source_type: InvoiceLineSource
     source_ids: list[str] = []
+    # Additive (issue 18): a time line's whole minutes, authoritative (null on other lines and older invoices).
+    minutes: int | None = None
 
 
 TaxCategory = Literal["standard", "zero_rated", "exempt", "reverse_charge", "outside_scope"]
@@ -505,6 +508,7 @@ class Posting(Entity, kw_only=True):
     contract_id: str
     legal_entity_id: str
     work_date: dt.date
+    # Time: hours for the reader, :func:`display_hours` of ``minutes`` (a reversal's negative); never priced.
     quantity: Decimal
     amount: Money
     currency: Currency
@@ -512,6 +516,18 @@ class Posting(Entity, kw_only=True):
     # A reversal (a correction took the source back) is the negative of the posting it names, dated when it was
     # booked; the source's net posting is the sum of both.
     reverses_posting_id: str | None = None
+    # Additive (issue 18): time's whole minutes, authoritative (negative on a reversal). Left out by an ERP that
+    # books hours only, it is read from ``quantity`` when that names whole minutes (:func:`whole_minutes`).
+    minutes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.minutes is None and self.source_type == "time_entry":
+            self.minutes = whole_minutes(self.quantity)
+
+    @property
+    def posted_minutes(self) -> Decimal:
+        """The minutes this posting books: ``minutes``, else its hours x 60 (an ERP that books neither exactly)."""
+        return Decimal(self.minutes) if self.minutes is not None else self.quantity * 60
 
 
 class Opportunity(Entity, kw_only=True):

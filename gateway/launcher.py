@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +78,10 @@ def vendor_credentials(data_dir: Path) -> tuple[dict[str, dict[str, str]], dict[
         _write_private(erp_public, key.as_pem(private=False), mode=0o644)
         known["erp"]["certificate_id"] = secrets.token_urlsafe(32)
         _write_private(stored, json.dumps(known, indent=2).encode())
+    # Dynamics 365's token endpoint is per Microsoft Entra ID tenant (erp_backend dynamics365): a directory id.
+    if "tenant_id" not in known.get("erp", {"tenant_id": ""}):
+        known["erp"]["tenant_id"] = str(uuid.uuid4())
+        _write_private(stored, json.dumps(known, indent=2).encode())
     sandboxes: dict[str, dict[str, str]] = {}
     system: dict[str, str] = {}
     for name, values in known.items():
@@ -104,8 +109,9 @@ def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 
 # Vendor APIs a sandbox can serve instead of its own dialect, chosen by the system's backend setting
-# (PSGW_ERP_BACKEND=netsuite: the ERP sandbox speaks NetSuite REST and the system tier its connector).
-SANDBOX_DIALECTS = {"erp": ("netsuite",), "psa": ("certinia",)}
+# (PSGW_ERP_BACKEND=netsuite: the ERP sandbox speaks NetSuite REST and the system tier its connector; dynamics365:
+# Dynamics 365 Finance OData v4; PSGW_PSA_BACKEND=certinia: Certinia PSA on Salesforce).
+SANDBOX_DIALECTS = {"erp": ("netsuite", "dynamics365"), "psa": ("certinia",)}
 
 
 def sandbox_dialect(system: str, env: dict[str, str]) -> list[str]:

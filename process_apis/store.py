@@ -58,6 +58,10 @@ billing_postings = sa.Table(
     sa.Column("correlation_id", sa.String(128), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Additive (issue 18): the entry's whole minutes, what the ERP posting carries, and the hourly rate its amount
+    # was computed at (minutes x rate / 60, rounded once), which invoices show as the unit price (null before).
+    sa.Column("minutes", sa.Integer, nullable=True),
+    sa.Column("rate", Money, nullable=True),
     sa.UniqueConstraint("time_entry_id", "entry_version", name="process_billing_postings_entry_version"),
     sa.Index("process_billing_postings_due", "state", "next_attempt_at"),
     sa.Index("process_billing_postings_contract", "contract_id", "state"),

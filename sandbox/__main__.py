@@ -7,12 +7,13 @@ import datetime as dt
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
-from sandbox import certinia, crm, erp, firm, hr, netsuite, peppol, psa, tax
+from sandbox import certinia, crm, dynamics365, erp, firm, hr, netsuite, peppol, psa, tax
 from sandbox.faults import FaultInjector
 from sandbox.store import DocumentStore
 from sandbox.vendor_http import AuthConfig, AuthDialect, LimitDialect, VendorAuth, VendorLimits, initial_limits
@@ -32,6 +33,7 @@ SYSTEMS: dict[str, tuple[Callable[[DocumentStore, firm.Firm], None], Callable[[D
 DIALECTS: dict[tuple[str, str], tuple[Callable[[DocumentStore, firm.Firm], None], Callable[[DocumentStore], Any],
                                       LimitDialect | None, AuthDialect | None]] = {
     ("erp", "netsuite"): (netsuite.seed, netsuite.create_app, netsuite.LIMITS, netsuite.AUTH),
+    ("erp", "dynamics365"): (dynamics365.seed, dynamics365.create_app, dynamics365.LIMITS, dynamics365.AUTH),
     ("psa", "certinia"): (certinia.seed, certinia.create_app, certinia.LIMITS, certinia.AUTH),
 }
 
@@ -46,6 +48,8 @@ def build_app(system: str, data_dir: Path, today: dt.date | None = None, month_e
     environ = dict(os.environ)
     if limits is not None:
         app = VendorLimits(app, limits, initial_limits(environ, limits))
+    if auth is not None and "{tenant}" in auth.grant_path:  # a token endpoint per tenant (Entra ID)
+        auth = replace(auth, grant_path=auth.grant_path.format(tenant=environ.get("PSGW_SANDBOX_TENANT_ID", "")))
     if auth is not None:
         # Authentication outside the limits: token requests do not spend the API budget (as at Salesforce).
         app = VendorAuth(app, auth, AuthConfig.from_environ(environ))
@@ -60,8 +64,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(".data"))
     parser.add_argument("--dialect", default="sandbox",
                         choices=["sandbox", *sorted({name for _, name in DIALECTS})],
-                        help="the vendor API to serve: the system's own sandbox dialect, or a vendor's (erp: netsuite; "
-                             "psa: certinia)")
+                        help="the vendor API to serve: the system's own sandbox dialect, or a vendor's (erp: netsuite, "
+                             "dynamics365; psa: certinia)")
     args = parser.parse_args()
     if args.dialect != "sandbox" and (args.system, args.dialect) not in DIALECTS:
         parser.error(f"{args.system} has no {args.dialect} dialect")

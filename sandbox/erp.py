@@ -183,7 +183,7 @@ def _seed_ledger(store: DocumentStore, firm: Firm, customer_ids: dict[str, int])
     cards = {r.code: r for r in firm.rate_cards}
     postings: list[tuple[str, dict[str, Any]]] = []
     sources: list[tuple[str, dict[str, Any]]] = []
-    billed: dict[tuple[str, str], dict[str, list[tuple[Decimal, Decimal, str]]]] = defaultdict(
+    billed: dict[tuple[str, str], dict[str, list[tuple[int, Decimal, str]]]] = defaultdict(
         lambda: defaultdict(list))
     revenue: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for entry in firm.time_entries:
@@ -201,14 +201,15 @@ def _seed_ledger(store: DocumentStore, firm: Firm, customer_ids: dict[str, int])
             "internalId": internal_id, "postingNumber": f"JE-{internal_id}", "sourceDocumentType": "TIMECARD",
             "sourceDocumentId": entry.number, "projectCode": project.code, "contractNumber": contract.number,
             "subsidiaryCode": contract.legal_entity, "transactionDate": entry.work_date.isoformat(),
-            "quantity": f"{hours:.2f}", "amountMinor": minor(amount), "currencyCode": contract.currency,
-            "postingStatus": "POSTED", "postedAt": moment(posted_at),
+            "quantity": f"{hours:.2f}", "durationMinutes": entry.minutes, "amountMinor": minor(amount),
+            "currencyCode": contract.currency, "postingStatus": "POSTED", "postedAt": moment(posted_at),
         }))
         sources.append((f"TIMECARD:{entry.number}", {"internalId": internal_id}))
         month = entry.work_date.replace(day=1)
         revenue[(contract.number, period_name(month))] += amount
         if entry.state == "invoiced":
-            billed[(contract.number, period_name(month))][roles[entry.worker]].append((hours, rate, entry.number))
+            billed[(contract.number, period_name(month))][roles[entry.worker]].append(
+                (entry.minutes, rate, entry.number))
     store.put_many("posting", postings)
     store.put_many("postingSource", sources)
     invoices: list[tuple[str, dict[str, Any]]] = []
@@ -216,10 +217,11 @@ def _seed_ledger(store: DocumentStore, firm: Firm, customer_ids: dict[str, int])
         contract = contracts[contract_number]
         lines: list[dict[str, Any]] = []
         for role, items in sorted(by_role.items()):
-            hours = sum((h for h, _, _ in items), Decimal(0))
-            amount = sum(((h * r).quantize(CENT, ROUND_HALF_EVEN) for h, r, _ in items), Decimal(0))
+            minutes = sum(m for m, _, _ in items)
+            amount = sum(((Decimal(m) * r / 60).quantize(CENT, ROUND_HALF_EVEN) for m, r, _ in items), Decimal(0))
             lines.append({"lineNo": len(lines) + 1, "description": f"{role.replace('_', ' ').title()} services",
-                          "quantity": f"{hours:.2f}", "unitPriceMinor": minor(items[0][1]),
+                          "quantity": f"{Decimal(minutes) / 60:.2f}", "durationMinutes": minutes,
+                          "unitPriceMinor": minor(items[0][1]),
                           "amountMinor": minor(amount), "sourceType": "TIMECARD",
                           "sourceRefs": [number for _, _, number in items]})
         internal_id = 700001 + len(invoices)
@@ -395,6 +397,12 @@ class Checker:
             return
         if field in self.body and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             self.fail(field, "must be a non-negative integer amount in minor units")
+
+    def whole_number(self, field: str, *, signed: bool = False) -> None:
+        value = self.body.get(field)
+        if field in self.body and value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or (value < 0 and not signed)):
+            self.fail(field, "must be a whole number" if signed else "must be a non-negative whole number")
 
     def quantity(self, field: str) -> None:
         value = self.body.get(field)
@@ -639,16 +647,19 @@ def create_revenue_schedule(store: DocumentStore, body: dict[str, Any]) -> tuple
 
 POSTING_FIELDS = {"sourceDocumentType", "sourceDocumentId", "projectCode", "contractNumber", "subsidiaryCode",
                   "transactionDate", "quantity", "amountMinor", "currencyCode"}
+# Timecards also carry their duration in whole minutes (``quantity`` is hours, to the hundredth as booked).
+OPTIONAL_POSTING_FIELDS = {"durationMinutes"}
 
 
 def create_posting(store: DocumentStore, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Book one posting; a source already booked answers 409 naming the first posting (it is never booked twice)."""
     check = Checker(body)
-    check.unknown(POSTING_FIELDS)
+    check.unknown(POSTING_FIELDS | OPTIONAL_POSTING_FIELDS)
     check.required(*sorted(POSTING_FIELDS))
     check.choice("sourceDocumentType", set(SOURCE_TYPES.values()))
     check.date("transactionDate")
     check.quantity("quantity")
+    check.whole_number("durationMinutes")
     check.minor_units("amountMinor", nullable=False)
     check.raise_if_any("Invalid posting")
     existing = store.get("postingSource", f"{body['sourceDocumentType']}:{body['sourceDocumentId']}")
@@ -703,6 +714,8 @@ def reverse_posting(store: DocumentStore, internal_id: int, body: dict[str, Any]
     reversal_id = store.next_number("postingId")
     reversal = {**original, "internalId": reversal_id, "postingNumber": f"JE-{reversal_id}",
                 "transactionDate": day.isoformat(), "quantity": str(-Decimal(original["quantity"])),
+                **({"durationMinutes": -original["durationMinutes"]}
+                   if original.get("durationMinutes") is not None else {}),
                 "amountMinor": -int(original["amountMinor"]), "reversesInternalId": internal_id,
                 "reversesPostingNumber": original["postingNumber"],
                 "postedAt": moment(utc_now())}
@@ -737,7 +750,8 @@ def post_batch(store: DocumentStore, body: dict[str, Any]) -> dict[str, Any]:
 
 INVOICE_FIELDS = {"customerId", "contractNumber", "subsidiaryCode", "currencyCode", "periodName", "lines",
                   "taxLines"}
-LINE_FIELDS = {"description", "quantity", "unitPriceMinor", "amountMinor", "sourceType", "sourceRefs"}
+LINE_FIELDS = {"description", "quantity", "unitPriceMinor", "amountMinor", "sourceType", "sourceRefs",
+               "durationMinutes"}
 TAX_LINE_FIELDS = {"taxCode", "jurisdiction", "ratePercent", "taxableMinor", "taxMinor", "exemptionText"}
 TAX_CODES = {"S", "Z", "E", "AE", "O"}
 
@@ -775,6 +789,7 @@ def create_invoice(store: DocumentStore, body: dict[str, Any], key: str | None) 
         line_check.unknown(LINE_FIELDS)
         line_check.required("description", "quantity", "unitPriceMinor", "amountMinor", "sourceType")
         line_check.quantity("quantity")
+        line_check.whole_number("durationMinutes")
         line_check.minor_units("unitPriceMinor", nullable=False)
         line_check.minor_units("amountMinor", nullable=False)
         line_check.choice("sourceType", set(SOURCE_TYPES.values()))
@@ -840,6 +855,7 @@ def credit_invoice(store: DocumentStore, internal_id: int, body: dict[str, Any],
         line_check.unknown(LINE_FIELDS)
         line_check.required("description", "quantity", "unitPriceMinor", "amountMinor", "sourceType", "sourceRefs")
         line_check.quantity("quantity")
+        line_check.whole_number("durationMinutes")
         line_check.minor_units("unitPriceMinor", nullable=False)
         line_check.minor_units("amountMinor", nullable=False)
         for ref in line.get("sourceRefs") or [] if isinstance(line, dict) else []:

@@ -93,7 +93,7 @@ SCHEDULE_LINE = Schema("", {"lineNo": ("line", ""), "amountMinor": ("amount", "m
 ITEM_LINE = Schema("", {"lineNo": ("line", ""), "description": ("description", ""), "quantity": ("quantity", "number"),
                         "unitPriceMinor": ("rate", "money"), "amountMinor": ("amount", "money"),
                         "sourceType": ("custcol_psg_source_type", ""), "sourceRefs": ("custcol_psg_source_refs",
-                            "refs")})
+                            "refs"), "durationMinutes": ("custcol_psg_duration_minutes", "")})
 TAX_LINE = Schema("", {"taxCode": ("taxCode", ""), "jurisdiction": ("custcol_psg_jurisdiction", ""),
                        "ratePercent": ("taxRate", "number"), "taxableMinor": ("taxBasis", "money"),
                        "taxMinor": ("taxAmount", "money"), "exemptionText": ("custcol_psg_exemption_text", "")})
@@ -132,6 +132,7 @@ SCHEMAS: dict[str, tuple[str, Schema]] = {
         "internalId": ("id", "id"), "postingNumber": ("name", ""), "subsidiaryCode": ("custrecord_psg_subsidiary",
             "sub"),
         "reversesInternalId": ("custrecord_psg_reverses", "ref:customrecord_psg_posting"),
+        "durationMinutes": ("custrecord_psg_duration_minutes", ""),  # an integer custom field: whole minutes
         **{field: Schema("custrecord", {}, numbers=("quantity",)).name(field) for field in (
             "sourceDocumentType", "sourceDocumentId", "projectCode", "contractNumber", "transactionDate", "quantity",
             "amountMinor", "currencyCode", "postingStatus", "postedAt", "reversesPostingNumber")}})),

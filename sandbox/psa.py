@@ -614,10 +614,12 @@ def _day(value: str | None, field: str) -> str | None:
 
 
 def create_app(store: DocumentStore) -> Litestar:
-    # The filters that meet thousands of timecards (a month's approved time, look-ups by number or client ref).
+    # The filters that meet thousands of timecards (a month's approved time, look-ups by number or client ref,
+    # a worker's day or week: read before every write of time, so the day's rule is checked).
     store.index("timecardNumber")
     store.index("externalRef")
     store.index("status", "date")
+    store.index("resourceId", "date")
 
     def paged(kind: str, page: int, page_size: int, where: dict[str, Any],
               ranges: dict[str, tuple[Any, Any]] | None = None) -> Any:

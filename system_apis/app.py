@@ -36,7 +36,9 @@ def create_app(settings: SystemSettings) -> Litestar:
                     client_secret=getattr(settings, f"{system}_client_secret", ""),
                     username=getattr(settings, f"{system}_username", ""),
                     private_key_file=getattr(settings, f"{system}_private_key_file", ""),
-                    certificate_id=getattr(settings, f"{system}_certificate_id", ""))
+                    certificate_id=getattr(settings, f"{system}_certificate_id", ""),
+                    tenant_id=getattr(settings, f"{system}_tenant_id", ""),
+                    token_url=getattr(settings, f"{system}_token_url", ""))
             setattr(state, system, connector_for(system, getattr(settings, f"{system}_backend"),
                                                  getattr(settings, f"{system}_url"), settings.vendor_timeout_seconds,
                                                  limits, credentials))

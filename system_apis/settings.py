@@ -12,8 +12,8 @@ from runtime.settings import TierSettings
 class SystemSettings(TierSettings, kw_only=True):
     port: int = 8101
     # Where each system of record is, and which connector speaks to it: "sandbox" (the bundled vendor stand-ins),
-    # "tryton", a vendor's API where one is bundled (erp: "netsuite", NetSuite REST web services; psa: "certinia",
-    # Certinia PSA on Salesforce), or
+    # "tryton", a vendor's API where one is bundled (erp: "netsuite", NetSuite REST web services; "dynamics365",
+    # Dynamics 365 Finance OData; psa: "certinia", Certinia PSA on Salesforce), or
     # "package.module:ClassName" for your own adapter (constructed with (url, timeout_seconds)); system_apis.backends.
     psa_backend: str = "sandbox"
     psa_url: str = "http://127.0.0.1:8201"
@@ -53,6 +53,11 @@ class SystemSettings(TierSettings, kw_only=True):
     # certificate's private key (the client assertion is signed with it; no client secret is used).
     erp_certificate_id: str = ""
     erp_private_key_file: str = ""
+    # erp_backend dynamics365 (Microsoft Entra ID client credentials with erp_client_id/erp_client_secret): the
+    # directory (tenant) id, and the token endpoint when it is not ``<erp_url>/<tenant>/oauth2/v2.0/token`` (a real
+    # tenant: https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token). The scope is ``<erp_url>/.default``.
+    erp_tenant_id: str = ""
+    erp_token_url: str = ""
     hr_client_id: str = ""
     hr_client_secret: str = ""
     crm_client_id: str = ""

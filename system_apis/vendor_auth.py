@@ -37,6 +37,10 @@ class VendorCredentials:
     private_key_file: str = ""
     # NetSuite M2M: the id NetSuite gave the certificate whose private key is ``private_key_file``.
     certificate_id: str = ""
+    # Dynamics 365 (Microsoft Entra ID): the directory (tenant) id, and the token endpoint when it is not on the
+    # vendor's own host (``https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`` for a real tenant).
+    tenant_id: str = ""
+    token_url: str = ""
 
 
 class VendorToken(CachedToken):

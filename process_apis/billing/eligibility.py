@@ -264,9 +264,10 @@ def bill_amount(hours: Decimal, rate: Decimal) -> Decimal:
     return (hours * rate).quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
-def time_amount(minutes: int, rate: Decimal) -> Decimal:
+def time_amount(minutes: int | Decimal, rate: Decimal) -> Decimal:
     """Minutes x hourly rate / 60, rounded half-even to cents once: exact where hours are not (10 minutes at
-    150.03 is exactly 25.005 -> 25.00; 0.1666...7 hours x 150.03 would round up to 25.01)."""
+    150.03 is exactly 25.005 -> 25.00; 0.1666...7 hours x 150.03 would round up to 25.01). Invoicing prices a
+    retainer's overage minutes by the same rule."""
     return (Decimal(minutes) * rate / 60).quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 

@@ -23,12 +23,13 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.canonical import Posting, decimal_text
+from contracts.canonical import Posting, decimal_text, display_hours, whole_minutes
 from process_apis.backoff import describe, is_transient, next_attempt_at
 from process_apis.events.outbox import record_events
 from process_apis.exceptions.service import raise_exception, resolve_open
@@ -49,13 +50,39 @@ def idempotency_key(time_entry_id: str, version: int) -> str:
     return f"posting:{time_entry_id}:v{version}"
 
 
+def posting_minutes(row: Any) -> int | None:
+    """The row's whole minutes: recorded with it, else (a row queued before minutes were kept) read from its hours."""
+    return row.minutes if row.minutes is not None else whole_minutes(row.hours)
+
+
 def posting_body(row: Any) -> dict[str, Any]:
-    return {
+    """The ERP posting of a row: time in exact whole minutes, its hours for a reader of hours rounded to the
+    hundredth (:func:`display_hours`); the amount was computed once from the minutes (eligibility)."""
+    minutes = posting_minutes(row)
+    hours = row.hours if minutes is None else display_hours(minutes)
+    body = {
         "source_type": "time_entry", "source_id": row.time_entry_id, "project_id": row.project_id,
         "contract_id": row.contract_id, "legal_entity_id": row.legal_entity_id,
-        "work_date": row.work_date.isoformat(), "quantity": decimal_text(row.hours), "amount": decimal_text(row.amount),
+        "work_date": row.work_date.isoformat(), "quantity": decimal_text(hours), "amount": decimal_text(row.amount),
         "currency": row.currency,
     }
+    if minutes is not None:
+        body["minutes"] = minutes
+    return body
+
+
+async def booked_rates(db: Database, time_entry_ids: Sequence[str]) -> dict[str, Decimal]:
+    """The hourly rate each entry's amount was computed at when it was queued for posting (its latest version;
+    entries posted before rates were kept, or by another path, are absent): what invoices show as unit price."""
+    rates: dict[str, Decimal] = {}
+    async with db.read() as conn:
+        for start in range(0, len(time_entry_ids), 500):
+            rows = (await conn.execute(sa.select(
+                billing_postings.c.time_entry_id, billing_postings.c.rate).where(
+                billing_postings.c.time_entry_id.in_(list(time_entry_ids[start:start + 500])),
+                billing_postings.c.rate.is_not(None)).order_by(billing_postings.c.entry_version))).all()
+            rates.update({r.time_entry_id: r.rate for r in rows})
+    return rates
 
 
 def batch_key(rows: Sequence[Any]) -> str:

@@ -138,7 +138,9 @@ class BillingService:
                     time_entry_id=entry.id, entry_version=entry.version,
                     idempotency_key=idempotency_key(entry.id, entry.version), contract_id=project.contract_id,
                     project_id=entry.project_id, legal_entity_id=project.legal_entity_id, work_date=entry.work_date,
-                    hours=entry.hours, amount=verdict.amount, currency=verdict.currency, state="queued", attempts=0,
+                    hours=entry.hours, minutes=entry.minutes, rate=verdict.rate, amount=verdict.amount,
+                    currency=verdict.currency,
+                    state="queued", attempts=0,
                     next_attempt_at=now, approval_id=approval_id, created_at=now, updated_at=now,
                     correlation_id=None))
                 if entry.id in with_hold:

@@ -1,4 +1,5 @@
-"""Billable expenses on a time-and-materials invoice: the hook invoicing calls when it drafts a period.
+"""Billable expenses on an invoice of any billing model: the hook invoicing calls when it drafts a period (time and
+materials, fixed fee, milestone and retainer alike; a retainer's fee does not cover them).
 
 An expense is billed a line per expense, in the contract's currency (capture refuses any other), at cost or with
 the contract's markup (``Contract.expense_markup_percent``): cost x (1 + markup / 100), rounded half-even to

@@ -15,7 +15,8 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from process_apis.billing.eligibility import CENT
+from process_apis.billing.posting import booked_rates
+from process_apis.invoicing.service import booked_rate, time_line
 from process_apis.jobs import JobRunner, enqueue_job
 from process_apis.store import invoice_sources, invoices
 from process_apis.systems import Systems
@@ -48,12 +49,11 @@ class CreditNotes:
         if not booked:
             raise LookupError(f"the ERP holds no posting of {old} to credit")
         posting = booked[0]
-        unit_price = (posting.amount / posting.quantity).quantize(CENT) if posting.quantity else posting.amount
-        await self.systems.erp.credit(invoice_id, [{
-            "description": f"Credit: {old} corrected by {payload['new_time_entry_id']}",
-            "quantity": msgspec.to_builtins(posting.quantity), "unit_price": msgspec.to_builtins(unit_price),
-            "amount": msgspec.to_builtins(posting.amount), "source_type": "time_entry", "source_ids": [old],
-        }], f"credit-note:{correction_id}")
+        # The line credits exactly what the posting booked: its amount, its minutes (hours shown by the one rule
+        # of time_figures), at the hourly rate it was booked at (from its minutes, never a rounded quantity).
+        line = time_line(f"Credit: {old} corrected by {payload['new_time_entry_id']}", posting.posted_minutes,
+                         booked_rate(posting, await booked_rates(self.db, [old])), posting.amount, [old])
+        await self.systems.erp.credit(invoice_id, [msgspec.to_builtins(line)], f"credit-note:{correction_id}")
 
     async def invoice_of(self, time_entry_id: str) -> str | None:
         """The posted invoice that billed this entry: the one its reservation names (a void releases it)."""

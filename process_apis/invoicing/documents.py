@@ -45,6 +45,9 @@ NS_RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 NS_RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
 NS_UDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"
 NS_QDT = "urn:un:unece:uncefact:data:standard:QualifiedDataType:100"
+# A net price (BT-146) is stated to at most this many places; one that needs more is not stated (one unit at the
+# line amount instead).
+PRICE_PLACES = Decimal("0.000001")
 
 
 class DocumentInvalid(Exception):
@@ -97,14 +100,44 @@ def _unit(line: InvoiceLine) -> str:
     return "HUR" if line.source_type == "time_entry" else "C62"
 
 
-def _priced(line: InvoiceLine) -> tuple[Decimal, Decimal]:
-    """Quantity and net price whose product is the line amount exactly (EN 16931 BR-LIN / PEPPOL-EN16931-R120);
-    a booked amount that is not quantity x a price (time at several booked rates) is one unit at its amount."""
+@dataclass(frozen=True)
+class Priced:
+    """A line as the document states it: quantity (BT-129) in ``unit`` (BT-130), net price (BT-146) per
+    ``base`` units (BT-149; None is 1), so that quantity x price / base is the line amount (BT-131) exactly."""
+
+    quantity: Decimal
+    price: Decimal
+    unit: str
+    base: Decimal | None = None
+
+
+def _exact_price(value: Decimal) -> Decimal | None:
+    return value.normalize() if value == value.quantize(PRICE_PLACES) else None
+
+
+def _priced(line: InvoiceLine) -> Priced:
+    """The line's quantity and price whose product is its amount exactly (PEPPOL-EN16931-R120, checked here
+    without its 0.02 slack). Time in whole minutes (issue 18) is stated from its minutes, never from hours
+    rounded for display: in hours (HUR) where they are exact to the hundredth, else in minutes (MIN) priced per
+    60 minutes (BT-149), at the line's hourly rate where minutes x rate / 60 is the amount, else at the hourly
+    price the amount works out to (20 minutes booked at 61.33: 20 MIN x 183.99 / 60). Anything whose amount is
+    not quantity x a price (a retainer's overage, time whose price has no exact decimal) is one unit (C62) at
+    its amount."""
+    if line.minutes and line.source_type == "time_entry":
+        minutes = Decimal(line.minutes)
+        hours = minutes / 60
+        for price in (line.unit_price, _exact_price(line.amount * 60 / minutes)):
+            if price is None or not price:
+                continue
+            if hours == hours.quantize(Decimal("0.01")) and hours * price == line.amount:
+                return Priced(hours.normalize(), price.normalize(), "HUR")
+            if minutes * price / 60 == line.amount:
+                return Priced(minutes, price.normalize(), "MIN", Decimal(60))
     if line.quantity and (line.amount / line.quantity) * line.quantity == line.amount:
-        price = line.amount / line.quantity
-        if price == price.quantize(Decimal("0.000001")):
-            return line.quantity, price.normalize()
-    return Decimal(1), line.amount
+        price = _exact_price(line.amount / line.quantity)
+        if price is not None:
+            return Priced(line.quantity, price, _unit(line))
+    return Priced(Decimal(1), line.amount, "C62")
 
 
 def _issue_date(invoice: Invoice) -> dt.date:
@@ -141,18 +174,21 @@ def cii_xml(invoice: Invoice, parties: Parties, contract_ref: str) -> bytes:
     )
     transaction = _el(root, NS_RSM, "SupplyChainTradeTransaction")
     for number, line in enumerate(invoice.lines, start=1):
-        quantity, price = _priced(line)
+        priced = _priced(line)
         item = _el(transaction, NS_RAM, "IncludedSupplyChainTradeLineItem")
         _el(_el(item, NS_RAM, "AssociatedDocumentLineDocument"), NS_RAM, "LineID", str(number))
         _el(_el(item, NS_RAM, "SpecifiedTradeProduct"), NS_RAM, "Name", line.description)
         agreement = _el(item, NS_RAM, "SpecifiedLineTradeAgreement")
-        _el(_el(agreement, NS_RAM, "NetPriceProductTradePrice"), NS_RAM, "ChargeAmount", decimal_text(price))
+        net_price = _el(agreement, NS_RAM, "NetPriceProductTradePrice")
+        _el(net_price, NS_RAM, "ChargeAmount", decimal_text(priced.price))
+        if priced.base is not None:
+            _el(net_price, NS_RAM, "BasisQuantity", decimal_text(priced.base), unitCode=priced.unit)
         _el(
             _el(item, NS_RAM, "SpecifiedLineTradeDelivery"),
             NS_RAM,
             "BilledQuantity",
-            decimal_text(quantity),
-            unitCode=_unit(line) if quantity == line.quantity else "C62",
+            decimal_text(priced.quantity),
+            unitCode=priced.unit,
         )
         settlement = _el(item, NS_RAM, "SpecifiedLineTradeSettlement")
         line_tax = _el(settlement, NS_RAM, "ApplicableTradeTax")
@@ -324,21 +360,18 @@ def ubl_xml(invoice: Invoice, parties: Parties, contract_ref: str) -> bytes:
     _el(money, NS_CBC, "TaxInclusiveAmount", _amount(invoice.total), currencyID=invoice.currency)
     _el(money, NS_CBC, "PayableAmount", _amount(invoice.total), currencyID=invoice.currency)
     for number, line in enumerate(invoice.lines, start=1):
-        quantity, price = _priced(line)
+        priced = _priced(line)
         node = _el(root, NS_CAC, "InvoiceLine")
         _el(node, NS_CBC, "ID", str(number))
-        _el(
-            node,
-            NS_CBC,
-            "InvoicedQuantity",
-            decimal_text(quantity),
-            unitCode=_unit(line) if quantity == line.quantity else "C62",
-        )
+        _el(node, NS_CBC, "InvoicedQuantity", decimal_text(priced.quantity), unitCode=priced.unit)
         _el(node, NS_CBC, "LineExtensionAmount", _amount(line.amount), currencyID=invoice.currency)
         item = _el(node, NS_CAC, "Item")
         _el(item, NS_CBC, "Name", line.description[:200])
         _ubl_category(item, "ClassifiedTaxCategory", tax, line_level=True)
-        _el(_el(node, NS_CAC, "Price"), NS_CBC, "PriceAmount", decimal_text(price), currencyID=invoice.currency)
+        price = _el(node, NS_CAC, "Price")
+        _el(price, NS_CBC, "PriceAmount", decimal_text(priced.price), currencyID=invoice.currency)
+        if priced.base is not None:
+            _el(price, NS_CBC, "BaseQuantity", decimal_text(priced.base), unitCode=priced.unit)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
@@ -450,6 +483,16 @@ BIS_RULES: dict[str, tuple[str, Callable[[etree._Element], bool]]] = {
         lambda r: (
             _sum(r, "cac:LegalMonetaryTotal/cbc:TaxInclusiveAmount")
             == _sum(r, "cac:LegalMonetaryTotal/cbc:TaxExclusiveAmount") + _sum(r, "cac:TaxTotal/cbc:TaxAmount")
+        ),
+    ),
+    "PEPPOL-EN16931-R120": (
+        "line net amount = invoiced quantity x (net price / price base quantity), here exactly",
+        lambda r: all(
+            Decimal(line.findtext(f"{{{NS_CBC}}}LineExtensionAmount") or "0")
+            == Decimal(line.findtext(f"{{{NS_CBC}}}InvoicedQuantity") or "0")
+            * Decimal(line.findtext(f"{{{NS_CAC}}}Price/{{{NS_CBC}}}PriceAmount") or "0")
+            / Decimal(line.findtext(f"{{{NS_CAC}}}Price/{{{NS_CBC}}}BaseQuantity") or "1")
+            for line in r.iterfind(f"{{{NS_CAC}}}InvoiceLine")
         ),
     ),
     "BR-CO-17": (

@@ -140,6 +140,8 @@ class Released(msgspec.Struct, kw_only=True):
     time_entry_ids: list[str]
     milestone_ids: list[str]
     schedule_sources: list[str]
+    # Additive (issue 19): the billable expenses the draft billed, whatever the contract's billing model.
+    expense_ids: list[str] = []
 
 
 class VoidedInvoice(msgspec.Struct, kw_only=True):

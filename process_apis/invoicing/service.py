@@ -7,7 +7,12 @@ What a period bills (README, "Billing policies"):
   after it ends), in the contract's currency;
 - fixed fee: the schedule's instalments of the period;
 - retainer: the period's fee; posted time is drawn against it (by hours when the contract has an hours
-  allowance, else by amount) and what is beyond is billed as overage at the amounts the ERP booked.
+  allowance, else by amount) and what is beyond is billed as overage at the amounts the ERP booked;
+- whatever the model: the period's posted billable expenses, at cost or with the contract's markup
+  (process_apis/expenses/billing.py), each billed once (a retainer's fee does not cover them).
+
+Time is counted in whole minutes (issue 18): a time line's amount is the sum of the postings it bills, each computed
+once from its minutes; the hours it shows are its minutes rounded half-even to the hundredth (``time_figures``).
 
 Only active contracts, only periods inside the term, and the contract's cumulative billing (issued invoices and
 drafts) never above its total value: a refusal is a 422 problem with a reason. Each source (time entry,
@@ -27,7 +32,7 @@ import asyncio
 import datetime as dt
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -35,9 +40,20 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from contracts.canonical import INVOICE_ISSUED, Contract, Invoice, InvoiceLine, Milestone, Posting, TimeEntry
-from process_apis.billing.eligibility import CENT, bill_amount
+from contracts.canonical import (
+    INVOICE_ISSUED,
+    Contract,
+    Invoice,
+    InvoiceLine,
+    Milestone,
+    Posting,
+    TimeEntry,
+    display_hours,
+    plain_decimal,
+)
+from process_apis.billing.eligibility import CENT, time_amount
 from process_apis.billing.facts import lock_contracts
+from process_apis.billing.posting import booked_rates
 from process_apis.events.outbox import record_event
 from process_apis.expenses.billing import expense_lines
 from process_apis.invoicing.einvoicing import EInvoicing, enqueue_delivery
@@ -273,12 +289,20 @@ class InvoicingService:
         window = (max(first, contract.start_date), min(last, contract.end_date) if contract.end_date else last)
         model = contract.billing_model
         if model == "time_and_materials":
-            return await self._time_and_materials(contract, window, billed)
-        if model == "retainer":
-            return await self._retainer(contract, period, window, billed)
-        if model == "milestone":
-            return await self._milestones(contract, period, billed)
-        return self._fixed_fee(contract, period, billed)
+            bill = await self._time_and_materials(contract, window, billed)
+        elif model == "retainer":
+            bill = await self._retainer(contract, period, window, billed)
+        elif model == "milestone":
+            bill = await self._milestones(contract, period, billed)
+        else:
+            bill = self._fixed_fee(contract, period, billed)
+        # Whatever the model, the period's posted billable expenses are billed with it, by the one rule of
+        # process_apis/expenses/billing.py (at cost or with the contract's markup, each reserved by this invoice).
+        lines, sources = await expense_lines(self.db, contract.id, window, billed.sources,
+                                             contract.expense_markup_percent)
+        bill.lines.extend(lines)
+        bill.sources.extend(sources)
+        return bill
 
     async def _booked_time(self, contract: Contract, window: tuple[dt.date, dt.date], states: Sequence[str],
                            bill: Bill) -> list[tuple[TimeEntry, Posting]]:
@@ -302,7 +326,7 @@ class InvoicingService:
                                               detail=f"worked on {entry.work_date}, outside the contract's term"))
                 continue
             posting = postings.get(entry.id)
-            if posting is None or posting.quantity == 0:
+            if posting is None or posting.posted_minutes == 0:
                 if entry.billable:
                     bill.holds.append(InvoiceHold(source_type="time_entry", source_id=entry.id,
                                                   reason="NOT_BOOKED_IN_ERP",
@@ -315,13 +339,9 @@ class InvoicingService:
         bill = Bill()
         booked = await self._booked_time(contract, window, ("posted",), bill)
         fresh = [(e, p) for e, p in booked if ("time_entry", e.id) not in billed.sources]
-        bill.lines.extend(time_lines(fresh))
+        bill.lines.extend(time_lines(fresh, await booked_rates(self.db, [e.id for e, _ in fresh])))
         bill.time_entry_ids = [e.id for e, _ in fresh]
         bill.sources = [("time_entry", e.id) for e, _ in fresh]
-        lines, sources = await expense_lines(self.db, contract.id, window, billed.sources,
-                                             contract.expense_markup_percent)
-        bill.lines.extend(lines)
-        bill.sources.extend(sources)
         return bill
 
     async def _retainer(self, contract: Contract, period: str, window: tuple[dt.date, dt.date],
@@ -338,30 +358,33 @@ class InvoicingService:
         booked = await self._booked_time(contract, window, ("posted", "invoiced"), bill)
         earlier = [(e, p) for e, p in booked if ("time_entry", e.id) in billed.sources]
         fresh = [(e, p) for e, p in booked if ("time_entry", e.id) not in billed.sources and e.state == "posted"]
-        if schedule.hours_allowance is not None:
-            carried = await self._carried_hours(contract, period) if schedule.unused_hours == "carry_forward" else ZERO
-            allowance = schedule.hours_allowance + carried
-            left = max(ZERO, allowance - sum((p.quantity for _, p in earlier), ZERO))
+        if schedule.hours_allowance is not None:  # counted in minutes, shown in hours (time_figures)
+            carried = await self._carried_minutes(contract, period) if (
+                schedule.unused_hours == "carry_forward") else ZERO
+            allowance = schedule.hours_allowance * 60 + carried
+            left = max(ZERO, allowance - sum((p.posted_minutes for _, p in earlier), ZERO))
             covered: list[tuple[TimeEntry, Decimal]] = []
             over: list[tuple[TimeEntry, Posting, Decimal]] = []
-            for entry, posting in fresh:  # in work-date order: the allowance covers the earliest hours
-                used = min(left, posting.quantity)
+            for entry, posting in fresh:  # in work-date order: the allowance covers the earliest minutes
+                used = min(left, posting.posted_minutes)
                 left -= used
                 if used:
                     covered.append((entry, used))
-                if posting.quantity > used:
-                    over.append((entry, posting, posting.quantity - used))
+                if posting.posted_minutes > used:
+                    over.append((entry, posting, posting.posted_minutes - used))
             bill.lines.extend(covered_lines(period, covered))
-            bill.lines.extend(overage_lines(period, over))
-            used_hours = sum((p.quantity for _, p in [*earlier, *fresh]), ZERO)
-            overage_hours = sum((hours for _, _, hours in over), ZERO)
+            bill.lines.extend(overage_lines(period, over, await booked_rates(self.db, [e.id for e, _, _ in over])))
+            used_minutes = sum((p.posted_minutes for _, p in [*earlier, *fresh]), ZERO)
+            overage_minutes = sum((minutes for _, _, minutes in over), ZERO)
             drawn = sum((p.amount for _, p in [*earlier, *fresh]), ZERO)
             overage = sum((line.amount for line in bill.lines if line.unit_price and line.source_type == "time_entry"),
                           ZERO)
             bill.drawdown = Drawdown(
                 retainer_amount=fee, drawn_amount=drawn, remaining_amount=max(ZERO, fee - drawn),
-                overage_amount=overage, allowance_hours=schedule.hours_allowance, carried_in_hours=carried,
-                used_hours=used_hours, unused_hours=max(ZERO, allowance - used_hours), overage_hours=overage_hours)
+                overage_amount=overage, allowance_hours=schedule.hours_allowance,
+                carried_in_hours=time_figures(carried)[0], used_hours=time_figures(used_minutes)[0],
+                unused_hours=time_figures(max(ZERO, allowance - used_minutes))[0],
+                overage_hours=time_figures(overage_minutes)[0])
         else:  # drawn down by amount: what the period's time adds beyond the fee is the overage
             drawn_before = sum((p.amount for _, p in earlier), ZERO)
             drawn_now = sum((p.amount for _, p in fresh), ZERO)
@@ -371,7 +394,7 @@ class InvoicingService:
                                               unit_price=overage, amount=overage, source_type="time_entry",
                                               source_ids=[e.id for e, _ in fresh]))
             else:
-                bill.lines.extend(covered_lines(period, [(e, p.quantity) for e, p in fresh]))
+                bill.lines.extend(covered_lines(period, [(e, p.posted_minutes) for e, p in fresh]))
             drawn = drawn_before + drawn_now
             bill.drawdown = Drawdown(retainer_amount=fee, drawn_amount=drawn,
                                      remaining_amount=max(ZERO, fee - drawn), overage_amount=overage)
@@ -379,9 +402,9 @@ class InvoicingService:
         bill.sources.extend(("time_entry", e.id) for e, _ in fresh)
         return bill
 
-    async def _carried_hours(self, contract: Contract, period: str) -> Decimal:
-        """Hours the previous period left unused, when it is inside the term (one period only, never more)."""
-        allowance = contract.billing_schedule.hours_allowance or ZERO
+    async def _carried_minutes(self, contract: Contract, period: str) -> Decimal:
+        """Minutes the previous period left unused, when it is inside the term (one period only, never more)."""
+        allowance = (contract.billing_schedule.hours_allowance or ZERO) * 60
         previous = previous_period(period)
         if not in_term(previous, contract):
             return ZERO
@@ -390,7 +413,7 @@ class InvoicingService:
         current = {e.id for es in await asyncio.gather(
             *(self.systems.psa.time_entries(project_id=p.id, from_date=first, to_date=last) for p in projects))
             for e in es if e.superseded_by_id is None and e.state in ("posted", "invoiced")}
-        used = sum((p.quantity for p in await self.systems.erp.postings(
+        used = sum((p.posted_minutes for p in await self.systems.erp.postings(
             contract_id=contract.id, from_date=max(first, contract.start_date), to_date=last)
             if p.source_type == "time_entry" and p.source_id in current), ZERO)
         return max(ZERO, allowance - used)
@@ -473,7 +496,8 @@ class InvoicingService:
         return VoidedInvoice(
             id=invoice_id, contract_id=row.contract_id, period=row.period, invoice=invoice, voided_at=voided_at,
             released=Released(time_entry_ids=sorted(by_type["time_entry"]), milestone_ids=sorted(by_type["milestone"]),
-                              schedule_sources=sorted(by_type["fixed_fee"] + by_type["retainer"])))
+                              schedule_sources=sorted(by_type["fixed_fee"] + by_type["retainer"]),
+                              expense_ids=sorted(by_type["expense"])))
 
     # -- posting and flow-back -----------------------------------------------------------------------------------
 
@@ -651,39 +675,69 @@ def check_value(contract: Contract, billed: Decimal, amount: Decimal) -> None:
             remaining=str(max(ZERO, contract.total_value - billed)))
 
 
-def time_lines(items: Sequence[tuple[TimeEntry, Posting]]) -> list[InvoiceLine]:
-    """Posted time at the amounts the ERP booked, a line per project and unit price."""
+def time_figures(minutes: Decimal) -> tuple[Decimal, int | None]:
+    """A time line's hours for the reader and its whole minutes. The one rounding rule for hours an invoice shows
+    (``contracts.canonical.display_hours``): minutes / 60 rounded half-even to the hundredth (20 minutes: 0.33).
+    Those hours are never priced; amounts come from the minutes. Minutes that are not whole (an allowance in
+    odd hours) keep no ``minutes`` and show their hours to the hundredth all the same."""
+    if minutes == minutes.to_integral_value():
+        whole = int(minutes)
+        return (-display_hours(-whole) if whole < 0 else display_hours(whole)), whole
+    return plain_decimal((minutes / 60).quantize(CENT)), None
+
+
+def booked_rate(posting: Posting, rates: Mapping[str, Decimal]) -> Decimal:
+    """The hourly rate a time posting was booked at: the rate billing computed its amount at (``rates``, from
+    ``booked_rates``) when that rate gives exactly the booked amount from the minutes; else (time booked before
+    rates were kept) its amount over its minutes, per hour, to the cent. Never over its rounded hours (50.00 for
+    20 minutes is 150.00 an hour, where 50.00 / 0.33 would be 151.52)."""
+    minutes = posting.posted_minutes
+    known = rates.get(posting.source_id)
+    if known is not None and minutes and time_amount(minutes, known) == posting.amount:
+        return known
+    return (posting.amount * 60 / minutes).quantize(CENT) if minutes else posting.amount
+
+
+def time_line(description: str, minutes: Decimal, unit_price: Decimal, amount: Decimal,
+              source_ids: list[str]) -> InvoiceLine:
+    quantity, whole = time_figures(minutes)
+    return InvoiceLine(description=description, quantity=quantity, unit_price=unit_price, amount=amount,
+                       source_type="time_entry", source_ids=source_ids, minutes=whole)
+
+
+def time_lines(items: Sequence[tuple[TimeEntry, Posting]], rates: Mapping[str, Decimal]) -> list[InvoiceLine]:
+    """Posted time at the amounts the ERP booked (each computed once from its minutes), a line per project and
+    booked hourly rate."""
     groups: dict[tuple[str, Decimal], list[tuple[TimeEntry, Posting]]] = defaultdict(list)
     for entry, posting in items:
-        groups[(entry.project_id, (posting.amount / posting.quantity).quantize(CENT))].append((entry, posting))
-    return [InvoiceLine(description=f"Professional services, {project_id}, {len(group)} entries",
-                        quantity=sum((p.quantity for _, p in group), ZERO), unit_price=unit,
-                        amount=sum((p.amount for _, p in group), ZERO), source_type="time_entry",
-                        source_ids=[e.id for e, _ in group])
+        groups[(entry.project_id, booked_rate(posting, rates))].append((entry, posting))
+    return [time_line(f"Professional services, {project_id}, {len(group)} entries",
+                      sum((p.posted_minutes for _, p in group), ZERO), unit,
+                      sum((p.amount for _, p in group), ZERO), [e.id for e, _ in group])
             for (project_id, unit), group in sorted(groups.items())]
 
 
 def covered_lines(period: str, items: Sequence[tuple[TimeEntry, Decimal]]) -> list[InvoiceLine]:
-    """Hours the retainer's fee covers: listed at no charge (every entry an invoice bills is on a line)."""
+    """Minutes the retainer's fee covers: listed at no charge (every entry an invoice bills is on a line)."""
     if not items:
         return []
-    return [InvoiceLine(description=f"Time covered by the retainer, {period}",
-                        quantity=sum((hours for _, hours in items), ZERO), unit_price=ZERO,
-                        amount=ZERO.quantize(CENT), source_type="time_entry", source_ids=[e.id for e, _ in items])]
+    return [time_line(f"Time covered by the retainer, {period}", sum((minutes for _, minutes in items), ZERO), ZERO,
+                      ZERO.quantize(CENT), [e.id for e, _ in items])]
 
 
-def overage_lines(period: str, items: Sequence[tuple[TimeEntry, Posting, Decimal]]) -> list[InvoiceLine]:
-    """Hours beyond the allowance at each entry's booked unit price, a line per unit price, each rounded
-    half-even to the cent once (an entry partly covered bills only its hours beyond)."""
+def overage_lines(period: str, items: Sequence[tuple[TimeEntry, Posting, Decimal]],
+                  rates: Mapping[str, Decimal]) -> list[InvoiceLine]:
+    """Minutes beyond the allowance at each entry's booked hourly rate, a line per rate, priced once per line
+    (minutes x rate / 60, rounded half-even to the cent: ``time_amount``); an entry partly covered bills only its
+    minutes beyond."""
     groups: dict[Decimal, list[tuple[TimeEntry, Decimal]]] = defaultdict(list)
-    for entry, posting, hours in items:
-        groups[(posting.amount / posting.quantity).quantize(CENT)].append((entry, hours))
+    for entry, posting, minutes in items:
+        groups[booked_rate(posting, rates)].append((entry, minutes))
     lines = []
     for unit, group in sorted(groups.items()):
-        quantity = sum((hours for _, hours in group), ZERO)
-        lines.append(InvoiceLine(description=f"Hours beyond the retainer's allowance, {period}", quantity=quantity,
-                                 unit_price=unit, amount=bill_amount(quantity, unit), source_type="time_entry",
-                                 source_ids=[e.id for e, _ in group]))
+        minutes = sum((m for _, m in group), ZERO)
+        lines.append(time_line(f"Hours beyond the retainer's allowance, {period}", minutes, unit,
+                               time_amount(minutes, unit), [e.id for e, _ in group]))
     return lines
 
 

@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Final
 
 from contracts.canonical import INVOICE_ISSUED, Contract, Invoice, Milestone, Posting, TimeEntry
+from process_apis.invoicing.service import time_figures
 from process_apis.invoicing.terms import milestone_period, period_of
 from process_apis.reconciliation.models import BillingDifference
 
@@ -193,9 +194,10 @@ def superseded_entry_posted(facts: ContractFacts) -> list[BillingDifference]:
         if entry.superseded_by_id is None or not facts.in_window(entry.work_date):
             continue
         postings = facts.postings_of.get(entry.id, [])
-        net = sum((p.quantity for p in postings), ZERO)
-        if net == 0:
+        net_minutes = sum((p.posted_minutes for p in postings), ZERO)
+        if net_minutes == 0:
             continue
+        net = time_figures(net_minutes)[0]
         found.append(BillingDifference(
             type="superseded_entry_posted", project_id=entry.project_id, period=period_of(entry.work_date),
             time_entry_id=entry.id, posting_ids=[p.id for p in postings], hours=net,

@@ -227,10 +227,12 @@ def reconcile(project: Project, entries: list[TimeEntry], postings: list[Posting
                                           posting_ids=[p.id for p in found], psa_state=entry.state,
                                           detail=f"{len(found)} ERP postings for one entry"))
         posting = found[0]
-        if posting.quantity != entry.hours:
+        if entry.minutes is not None and posting.posted_minutes != entry.minutes:  # minutes, never rounded hours
             differences.append(Difference(type="quantity_mismatch", time_entry_id=entry.id,
                                           posting_ids=[posting.id], psa_hours=entry.hours,
-                                          erp_quantity=posting.quantity, detail="hours differ"))
+                                          erp_quantity=posting.quantity,
+                                          detail=f"minutes differ: {entry.minutes} in the PSA, "
+                                                 f"{posting.posted_minutes.normalize():f} in the ERP"))
         expected = queued.get(entry.id)
         if expected is not None and expected[0] != posting.amount:
             differences.append(Difference(type="amount_mismatch", time_entry_id=entry.id, posting_ids=[posting.id],

@@ -25,6 +25,18 @@ on SQLite the write transaction (``BEGIN IMMEDIATE``) serializes the tier's writ
 lasts a few statements, never a call to another system. One day per transaction: no deadlock. Times are this
 tier's clocks (replicas on one host, or NTP-synchronised: ``grace`` covers seconds of skew).
 
+Reading the day: a check counts a read of the PSA day begun less than ``grace`` before its transaction (above),
+so a read need not be its own. This process keeps the days it read lately (:class:`DayReads`, one per PSA client,
+shared by every service of the process) and a check reuses a read begun less than ``reuse`` seconds ago (a third of
+the grace at most, so the claim transaction has the rest); checks arriving while a read of their day is in flight
+wait for it instead of reading again. Under a burst of writes on one day the PSA is read once, not once a write.
+What this process writes or deletes is applied to the days it holds at once (the entry as the PSA answered it), so
+a shrunk, moved or deleted entry makes room here at once; a change made through another replica, or in the PSA
+itself, is seen when the read is renewed (within ``reuse`` seconds): a day is only ever counted fuller than it is,
+never emptier, since a write newer than the read holds its claim until the read is too old to be used. A correction
+is the one write that holds no claim: it makes a new version in the PSA and only then stops being open, so a
+correction applied less than ``grace`` ago counts as still open unless the day read already shows its new version.
+
 A correction request holds its hours on the day by its own row (open corrections count at the hours they would
 give): :meth:`WorkerDays.record` checks the day and inserts that row in the same short transaction.
 """
@@ -65,6 +77,11 @@ CONFIRMED_GRACE_SECONDS = 30.0
 READS = 3
 # Expired claims are purged by a process's first check and this often after.
 PURGE_EVERY_SECONDS = 60.0
+# A read of a worker's day is reused by the checks that follow it for this long (never more than a third of the
+# grace: see the module docstring).
+DAY_READ_REUSE_SECONDS = 10.0
+# Days a process holds at most: past this, the reads too old to be reused go, then (if still too many) all of them.
+DAY_READS_HELD = 4096
 
 
 # On SQLite one writer at a time holds the database: this process's claim and settle transactions queue here
@@ -79,6 +96,153 @@ def _turn(db: Database) -> AbstractAsyncContextManager[object]:
     return _sqlite_turns.setdefault(db, asyncio.Lock())
 
 
+Day = dict[str, TimeEntry]  # a worker's entries on one date, by id
+
+
+class DayReads:
+    """The PSA days this process read lately, by worker and date, each with the moment its read began (the
+    monotonic clock); kept current with what this process writes (:meth:`apply`, :meth:`forget`)."""
+
+    def __init__(self) -> None:
+        self._days: dict[str, dict[dt.date, tuple[float, Day]]] = {}
+        self._reading: dict[tuple[str, dt.date], asyncio.Future[tuple[float, Day]]] = {}
+        self._held = 0
+
+    async def day(self, systems: Systems, worker_id: str, work_date: dt.date, *,
+                  reuse: float) -> tuple[float, list[TimeEntry]]:
+        """The worker's entries on the date and when their read began: a read begun less than ``reuse`` seconds
+        ago, or the one in flight, or a new one (``reuse`` 0: always a new one)."""
+        key = (worker_id, work_date)
+        if reuse > 0:
+            known = self._days.get(worker_id, {}).get(work_date)
+            if known is not None and time.monotonic() - known[0] < reuse:
+                return known[0], list(known[1].values())
+            reading = self._reading.get(key)
+            if reading is not None:
+                with contextlib.suppress(Exception):  # the read in flight failed: read on our own
+                    read_at, day = await asyncio.shield(reading)
+                    return read_at, list(day.values())
+        read_at = time.monotonic()
+        reading = asyncio.get_running_loop().create_future()
+        self._reading.setdefault(key, reading)
+        try:
+            entries = await systems.psa.time_entries(worker_id=worker_id, from_date=work_date, to_date=work_date)
+        except BaseException as exc:
+            if self._reading.get(key) is reading:
+                del self._reading[key]
+            # Those waiting read on their own (a plain exception: a cancelled read does not cancel them).
+            reading.set_exception(exc if isinstance(exc, Exception) else RuntimeError("the read was given up"))
+            reading.exception()  # retrieved: a read nobody waited for is no "exception never retrieved"
+            raise
+        day = {e.id: e for e in entries}
+        if self._reading.get(key) is reading:
+            del self._reading[key]
+        reading.set_result((read_at, day))
+        self._keep(worker_id, work_date, read_at, day)
+        return read_at, entries
+
+    def _keep(self, worker_id: str, work_date: dt.date, read_at: float, day: Day) -> None:
+        days = self._days.setdefault(worker_id, {})
+        known = days.get(work_date)
+        if known is not None and known[0] > read_at:
+            return  # a later read is held already
+        if known is None:
+            self._held += 1
+            if self._held > DAY_READS_HELD:
+                self._drop_older_than(time.monotonic() - DAY_READ_REUSE_SECONDS)
+                days = self._days.setdefault(worker_id, {})
+        days[work_date] = (read_at, dict(day))
+
+    def _drop_older_than(self, moment: float) -> None:
+        for worker_id, days in list(self._days.items()):
+            for work_date, (read_at, _) in list(days.items()):
+                if read_at < moment:
+                    del days[work_date]
+            if not days:
+                del self._days[worker_id]
+        self._held = sum(len(days) for days in self._days.values())
+        if self._held > DAY_READS_HELD:
+            self._days.clear()
+            self._held = 0
+
+    def apply(self, entry: TimeEntry) -> None:
+        """The entry as the PSA holds it now (written by this process): off any other date held, on its own."""
+        for work_date, (_, day) in self._days.get(entry.worker_id, {}).items():
+            if work_date == entry.work_date:
+                day[entry.id] = entry
+            else:
+                day.pop(entry.id, None)
+
+    def forget(self, time_entry_id: str) -> None:
+        """The entry is gone from the PSA (deleted by this process)."""
+        for days in self._days.values():
+            for _, day in days.values():
+                day.pop(time_entry_id, None)
+
+
+# One per PSA client (so per process), shared by every service checking days through it.
+_day_reads: weakref.WeakKeyDictionary[object, DayReads] = weakref.WeakKeyDictionary()
+
+
+def day_reads(systems: Systems) -> DayReads:
+    return _day_reads.setdefault(systems.psa, DayReads())
+
+
+class Settlements:
+    """Settles of claims, committed together: every settle asked for while one commits goes in the next
+    transaction (one UPDATE for the confirmed, one DELETE for the released and superseded), so concurrent writes
+    take one turn of the database between them instead of one each. A settle returns once its transaction
+    committed (or failed: the claim then expires on its own), so a released claim is gone before the caller
+    answers. One per database and process (:func:`_settlements`)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._queue: list[tuple[Claim, str | None, dt.timedelta, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def settle(self, claim: Claim, time_entry_id: str | None, grace: dt.timedelta) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._queue.append((claim, time_entry_id, grace, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await self._commit([(claim, entry_id, grace) for claim, entry_id, grace, _ in batch])
+            except sa.exc.SQLAlchemyError:
+                pass  # unsettled: the claims expire on their own
+            finally:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    async def _commit(self, batch: list[tuple[Claim, str | None, dt.timedelta]]) -> None:
+        c = worker_day_claims.c
+        gone = [claim.id for claim, entry_id, _ in batch if entry_id is None]
+        gone += [superseded for claim, entry_id, _ in batch if entry_id is not None for superseded in claim.supersedes]
+        # A plain transaction, not a unit of work: it queues nothing for the background workers.
+        async with _turn(self.db), self.db.transaction() as conn:
+            now = utcnow()
+            confirmed = [{"claim_id": claim.id, "entry_id": entry_id, "confirmed": now, "expires": now + grace}
+                         for claim, entry_id, grace in batch if entry_id is not None]
+            if confirmed:
+                await conn.execute(worker_day_claims.update().where(c.id == sa.bindparam("claim_id")).values(
+                    time_entry_id=sa.bindparam("entry_id"), confirmed_at=sa.bindparam("confirmed"),
+                    expires_at=sa.bindparam("expires")), confirmed)
+            if gone:
+                await conn.execute(worker_day_claims.delete().where(c.id.in_(gone)))
+
+
+_settlements_of: weakref.WeakKeyDictionary[Database, Settlements] = weakref.WeakKeyDictionary()
+
+
+def _settlements(db: Database) -> Settlements:
+    return _settlements_of.setdefault(db, Settlements(db))
+
+
 @dataclass(frozen=True)
 class Claim:
     """Minutes claimed on a worker's day until the write is settled (:meth:`WorkerDays.writing`)."""
@@ -91,26 +255,33 @@ class Claim:
 
 
 class Written:
-    """What the write under a claim did, told by the caller once the PSA answered: the entry, and whether it was
-    written (False: a re-sent create answered with the entry the PSA has, nothing written)."""
+    """What the write under a claim did, told by the caller once the PSA answered: the entry as the PSA holds it,
+    and whether it was written (False: a re-sent create answered with the entry the PSA has, nothing written)."""
 
     def __init__(self) -> None:
-        self.time_entry_id: str | None = None
+        self.entry: TimeEntry | None = None
         self.wrote = False
 
-    def __call__(self, time_entry_id: str, *, wrote: bool = True) -> None:
-        self.time_entry_id = time_entry_id
+    def __call__(self, entry: TimeEntry, *, wrote: bool = True) -> None:
+        self.entry = entry
         self.wrote = wrote
+
+    @property
+    def time_entry_id(self) -> str | None:
+        return self.entry.id if self.entry is not None else None
 
 
 class WorkerDays:
     def __init__(self, uow: UnitOfWorkFactory, systems: Systems, *, ttl_seconds: float = CLAIM_TTL_SECONDS,
-                 grace_seconds: float = CONFIRMED_GRACE_SECONDS) -> None:
+                 grace_seconds: float = CONFIRMED_GRACE_SECONDS,
+                 reuse_seconds: float = DAY_READ_REUSE_SECONDS) -> None:
         self.uow = uow
         self.db = uow.db
         self.systems = systems
         self.ttl = dt.timedelta(seconds=ttl_seconds)
         self.grace = dt.timedelta(seconds=grace_seconds)
+        self.reuse = max(min(reuse_seconds, grace_seconds / 3), 0.0)
+        self.reads = day_reads(systems)
         self._purged_at = 0.0
 
     async def claim(self, worker_id: str, work_date: dt.date, hours: Decimal, pointer: str, *,
@@ -147,7 +318,7 @@ class WorkerDays:
 
     @asynccontextmanager
     async def writing(self, claim: Claim) -> AsyncIterator[Written]:
-        """Settle ``claim`` by the write made inside: confirmed with the entry named (``written(entry_id)``),
+        """Settle ``claim`` by the write made inside: confirmed with the entry the PSA answered (``written(entry)``),
         released when nothing was written (a 4xx from the PSA, ``wrote=False``, nothing named); left to expire
         when the outcome is unknown (any other failure)."""
         written = Written()
@@ -157,6 +328,8 @@ class WorkerDays:
             if 400 <= exc.status < 500:
                 await self._settle(claim, None)
             raise
+        if written.entry is not None:
+            self.reads.apply(written.entry)
         await self._settle(claim, written.time_entry_id if written.wrote else None)
 
     @asynccontextmanager
@@ -168,25 +341,13 @@ class WorkerDays:
                 worker_day_claims.c.time_entry_id == time_entry_id,
                 worker_day_claims.c.confirmed_at.is_not(None)))).scalars())
         yield
+        self.reads.forget(time_entry_id)
         if confirmed:
             await self._forget(confirmed)
 
     async def _settle(self, claim: Claim, time_entry_id: str | None) -> None:
         # Settling only shortens how long the claim counts: if it fails, the claim expires on its own.
-        # A plain transaction, not a unit of work: it queues nothing for the background workers.
-        try:
-            async with _turn(self.db), self.db.transaction() as conn:
-                where = worker_day_claims.c.id == claim.id
-                if time_entry_id is None:
-                    await conn.execute(worker_day_claims.delete().where(where))
-                    return
-                now = utcnow()
-                await conn.execute(worker_day_claims.update().where(where).values(
-                    time_entry_id=time_entry_id, confirmed_at=now, expires_at=now + self.grace))
-                if claim.supersedes:
-                    await conn.execute(worker_day_claims.delete().where(worker_day_claims.c.id.in_(claim.supersedes)))
-        except sa.exc.SQLAlchemyError:
-            return
+        await _settlements(self.db).settle(claim, time_entry_id, self.grace)
 
     async def _forget(self, claim_ids: list[str]) -> None:
         try:
@@ -198,20 +359,23 @@ class WorkerDays:
     async def _checked(self, worker_id: str, work_date: dt.date, hours: Decimal, pointer: str,
                        client_ref: str | None, time_entry_id: str | None,
                        then: Callable[[AsyncConnection, dt.datetime], Awaitable[None]]) -> list[FieldError]:
-        """Read the PSA day (outside any transaction), then in one short transaction holding the day: count it
-        with the standing claims and open corrections, and ``then`` when the hours fit."""
+        """Read the PSA day (outside any transaction; a recent read will do, see :class:`DayReads`), then in one
+        short transaction holding the day: count it with the standing claims and open corrections, and ``then`` when
+        the hours fit."""
         present: dict[str, Decimal] = {}  # hours of entries that open corrections move here at their hours
-        for _ in range(READS):
-            read_at = time.monotonic()
-            day = await self.systems.psa.time_entries(worker_id=worker_id, from_date=work_date, to_date=work_date)
+        for attempt in range(READS):
+            # A read found too old is read again, not reused.
+            read_at, day = await self.reads.day(self.systems, worker_id, work_date,
+                                                reuse=self.reuse if attempt == 0 else 0.0)
             unknown: list[str] = []
             async with _turn(self.db), self.uow() as uow:
                 # A read older than the grace may predate writes whose claims expired since: read the day again.
                 if time.monotonic() - read_at < self.grace.total_seconds():
                     conn, now = uow.conn, utcnow()
                     await self._hold(conn, worker_id, work_date, now)
-                    claimed = await self._claimed(conn, worker_id, work_date, now, day, client_ref, time_entry_id)
-                    pending, unknown = await self._pending(conn, worker_id, work_date, day, present)
+                    claims, corrections = await self._standing(conn, worker_id, work_date, now)
+                    claimed = _claimed(claims, day, client_ref, time_entry_id)
+                    pending, unknown = _pending(corrections, work_date, day, present)
                     if not unknown:
                         others = [e for e in day
                                   if e.id != time_entry_id and (client_ref is None or e.client_ref != client_ref)]
@@ -233,57 +397,74 @@ class WorkerDays:
             await conn.execute(self.db.insert_ignoring_conflicts(worker_days, ["worker_id", "work_date"]).values(**key))
             await conn.execute(sa.select(worker_days.c.worker_id).where(
                 worker_days.c.worker_id == worker_id, worker_days.c.work_date == work_date).with_for_update())
-        # Expired claims are not counted (see _claimed); purging them now and then keeps the table small
+        # Expired claims are not counted (see _standing); purging them now and then keeps the table small
         # without a statement on every check.
         if time.monotonic() - self._purged_at >= PURGE_EVERY_SECONDS:
             self._purged_at = time.monotonic()
             await conn.execute(worker_day_claims.delete().where(worker_day_claims.c.expires_at <= now))
 
-    async def _claimed(self, conn: AsyncConnection, worker_id: str, work_date: dt.date, now: dt.datetime,
-                       day: Iterable[TimeEntry], client_ref: str | None, time_entry_id: str | None) -> dict[str, int]:
-        """The standing claims of the day, in minutes by the entry they are for (an entry's id where known, else
-        the claim's own): the write being checked is left out."""
-        rows = (await conn.execute(sa.select(
-            worker_day_claims.c.id, worker_day_claims.c.minutes, worker_day_claims.c.time_entry_id,
-            worker_day_claims.c.client_ref).where(
-            worker_day_claims.c.worker_id == worker_id, worker_day_claims.c.work_date == work_date,
-            worker_day_claims.c.expires_at > now))).all()
-        by_ref = {e.client_ref: e.id for e in day if e.client_ref is not None}
-        claimed: dict[str, int] = {}
-        for row in rows:
-            if client_ref is not None and row.client_ref == client_ref:
-                continue  # this very create, asked again
-            # A create and its retries in flight share their client_ref: they are one entry, counted once.
-            ref = row.client_ref
-            key = row.time_entry_id or (by_ref.get(ref, f"ref:{ref}") if ref else None) or f"claim:{row.id}"
-            if key == time_entry_id:
-                continue  # the entry being edited: counted at its new hours
-            claimed[key] = max(claimed.get(key, 0), row.minutes)
-        return claimed
+    async def _standing(self, conn: AsyncConnection, worker_id: str, work_date: dt.date,
+                        now: dt.datetime) -> tuple[list[sa.Row[Any]], list[sa.Row[Any]]]:
+        """What stands on the worker's day beside the PSA's entries, in one statement (one round trip inside the
+        held transaction): the unexpired claims of the date, and the worker's open correction requests with those
+        applied less than the grace ago (the day read may predate them)."""
+        claims, corrections = worker_day_claims.c, time_corrections.c
+        changes_type = corrections.changes.type
+        rows = (await conn.execute(sa.union_all(
+            sa.select(sa.literal("claim").label("kind"), claims.id, claims.minutes, claims.time_entry_id,
+                      claims.client_ref, sa.type_coerce(sa.null(), changes_type).label("changes"),
+                      sa.null().label("new_time_entry_id")).where(
+                claims.worker_id == worker_id, claims.work_date == work_date, claims.expires_at > now),
+            sa.select(sa.literal("correction"), sa.null(), sa.null(), corrections.time_entry_id, sa.null(),
+                      corrections.changes, corrections.new_time_entry_id).where(
+                corrections.worker_id == worker_id,
+                sa.or_(corrections.state.in_(OPEN_CORRECTIONS),
+                       sa.and_(corrections.state == "applied", corrections.applied_at > now - self.grace)))))).all()
+        return [r for r in rows if r.kind == "claim"], [r for r in rows if r.kind == "correction"]
 
-    async def _pending(self, conn: AsyncConnection, worker_id: str, work_date: dt.date, day: list[TimeEntry],
-                       present: dict[str, Decimal]) -> tuple[dict[str, Decimal], list[str]]:
-        """The hours open correction requests of the worker would put on this date, by entry; and the entries a
-        request moves here at hours not known yet (``present`` holds those already read)."""
-        on_the_day = {e.id: e for e in day}
-        rows = (await conn.execute(sa.select(time_corrections.c.time_entry_id, time_corrections.c.changes).where(
-            time_corrections.c.worker_id == worker_id, time_corrections.c.state.in_(OPEN_CORRECTIONS)))).all()
-        pending: dict[str, Decimal] = {}
-        unknown: list[str] = []
-        for row in rows:
-            changes: dict[str, Any] = row.changes or {}
-            moved_to = dt.date.fromisoformat(changes["work_date"]) if changes.get("work_date") else None
-            if moved_to is None and changes.get("hours") is None:
-                continue  # the notes only
-            entry = on_the_day.get(row.time_entry_id)
-            if (moved_to or (entry.work_date if entry else None)) != work_date:
-                continue
-            if changes.get("hours") is not None:
-                pending[row.time_entry_id] = Decimal(changes["hours"])
-            elif entry is not None:  # moved to the date it is on: its present hours
-                pending[row.time_entry_id] = entry.hours
-            elif row.time_entry_id in present:
-                pending[row.time_entry_id] = present[row.time_entry_id]
-            else:
-                unknown.append(row.time_entry_id)
-        return pending, unknown
+
+def _claimed(rows: Iterable[sa.Row[Any]], day: Iterable[TimeEntry], client_ref: str | None,
+             time_entry_id: str | None) -> dict[str, int]:
+    """The standing claims of the day, in minutes by the entry they are for (an entry's id where known, else the
+    claim's own): the write being checked is left out."""
+    by_ref = {e.client_ref: e.id for e in day if e.client_ref is not None}
+    claimed: dict[str, int] = {}
+    for row in rows:
+        if client_ref is not None and row.client_ref == client_ref:
+            continue  # this very create, asked again
+        # A create and its retries in flight share their client_ref: they are one entry, counted once.
+        ref = row.client_ref
+        key = row.time_entry_id or (by_ref.get(ref, f"ref:{ref}") if ref else None) or f"claim:{row.id}"
+        if key == time_entry_id:
+            continue  # the entry being edited: counted at its new hours
+        claimed[key] = max(claimed.get(key, 0), row.minutes)
+    return claimed
+
+
+def _pending(rows: Iterable[sa.Row[Any]], work_date: dt.date, day: list[TimeEntry],
+             present: dict[str, Decimal]) -> tuple[dict[str, Decimal], list[str]]:
+    """The hours the correction requests would put on this date, by entry; and the entries a request moves here at
+    hours not known yet (``present`` holds those already read). A request applied already counts as open unless
+    the day read shows its new version."""
+    on_the_day = {e.id: e for e in day}
+    pending: dict[str, Decimal] = {}
+    unknown: list[str] = []
+    for row in rows:
+        if row.new_time_entry_id is not None and row.new_time_entry_id in on_the_day:
+            continue  # the read shows the new version: it counts as an entry of the day
+        changes: dict[str, Any] = row.changes or {}
+        moved_to = dt.date.fromisoformat(changes["work_date"]) if changes.get("work_date") else None
+        if moved_to is None and changes.get("hours") is None:
+            continue  # the notes only
+        entry = on_the_day.get(row.time_entry_id)
+        if (moved_to or (entry.work_date if entry else None)) != work_date:
+            continue
+        if changes.get("hours") is not None:
+            pending[row.time_entry_id] = Decimal(changes["hours"])
+        elif entry is not None:  # moved to the date it is on: its present hours
+            pending[row.time_entry_id] = entry.hours
+        elif row.time_entry_id in present:
+            pending[row.time_entry_id] = present[row.time_entry_id]
+        else:
+            unknown.append(row.time_entry_id)
+    return pending, unknown

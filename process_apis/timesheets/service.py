@@ -80,7 +80,7 @@ class TimesheetService:
         assert claim is not None
         async with self.days.writing(claim) as written:
             status, entry = await self.systems.psa.create_time_entry(msgspec.to_builtins(body, order="sorted"))
-            written(entry.id, wrote=status == 201)
+            written(entry, wrote=status == 201)
         return status == 201, entry
 
     async def update_entry(self, time_entry_id: str, changes: TimeEntryChanges) -> TimeEntry:
@@ -119,7 +119,7 @@ class TimesheetService:
         exact = {**payload, "work_date": day.isoformat(), "hours": decimal_text(claimed)}
         async with self.days.writing(claim) as written:
             edited = await self.systems.psa.update_time_entry(time_entry_id, exact)
-            written(edited.id)
+            written(edited)
         return [], edited
 
     async def delete_entry(self, time_entry_id: str) -> None:
@@ -177,7 +177,7 @@ class TimesheetService:
             assert claim is not None
             async with self.days.writing(claim) as written:
                 status, entry = await self.systems.psa.create_time_entry(body)
-                written(entry.id, wrote=status == 201)
+                written(entry, wrote=status == 201)
             return SyncResult(client_ref=item.client_ref, status="created" if status == 201 else "existing",
                               time_entry=entry)
         except (DownstreamProblem, WorkerTerminated) as exc:

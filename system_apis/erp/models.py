@@ -22,13 +22,16 @@ from contracts.canonical import (
     RevenueTerms,
     TaxLine,
     UnusedHoursRule,
+    display_hours,
 )
+from runtime.problems import FieldError
 from system_apis.checks import NON_NEGATIVE, Checked, DecimalRange
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 MAX_BATCH = 500
+HALF_HUNDREDTH = Decimal("0.005")
 
 
 class CustomerCreate(Checked, kw_only=True):
@@ -117,6 +120,23 @@ class ProjectDimensionCreate(Checked, kw_only=True):
     code: Code
 
 
+# Whole minutes of one posting (a year of days, and more) and of one invoice line (a month end's worth).
+PostedMinutes = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+LineMinutes = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
+
+
+def minutes_problems(minutes: int | None, quantity: Decimal, prefix: str) -> list[FieldError]:
+    """With ``minutes``, ``quantity`` must be those minutes in hours: exact, or rounded to the hundredth
+    (:func:`contracts.canonical.display_hours`), so a reader of hours and a reader of minutes see the same time."""
+    if minutes is None or not quantity.is_finite() or abs(quantity - Decimal(minutes) / 60) <= HALF_HUNDREDTH:
+        return []
+    return [
+        FieldError(
+            pointer=f"{prefix}/quantity", detail=f"must be {minutes} minutes in hours ({display_hours(minutes)})"
+        )
+    ]
+
+
 class PostingCreate(Checked, kw_only=True):
     source_type: InvoiceLineSource
     source_id: Ref
@@ -127,8 +147,22 @@ class PostingCreate(Checked, kw_only=True):
     quantity: Decimal
     amount: Decimal
     currency: Currency
+    # Additive (issue 18): time's whole minutes, authoritative; ``quantity`` then names them in hours (to the
+    # hundredth at least). The connector books them in the vendor's unit.
+    minutes: PostedMinutes | None = None
 
     ranges = {"quantity": NON_NEGATIVE, "amount": NON_NEGATIVE}
+
+    def field_problems(self, prefix: str = "") -> list[FieldError]:
+        errors = super().field_problems(prefix)
+        if self.minutes is not None and self.source_type != "time_entry":
+            errors.append(
+                FieldError(
+                    pointer=f"{prefix}/minutes", detail="only time (source_type time_entry) is posted in minutes"
+                )
+            )
+        errors.extend(minutes_problems(self.minutes, self.quantity, prefix))
+        return errors
 
 
 class PostingReversal(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -161,8 +195,13 @@ class InvoiceLineCreate(Checked, kw_only=True):
     amount: Decimal
     source_type: InvoiceLineSource
     source_ids: Annotated[list[Ref], msgspec.Meta(max_length=5000)] = []
+    # Additive (issue 18): a time line's whole minutes; ``quantity`` then names them in hours.
+    minutes: LineMinutes | None = None
 
     ranges = {"quantity": NON_NEGATIVE, "unit_price": NON_NEGATIVE, "amount": NON_NEGATIVE}
+
+    def field_problems(self, prefix: str = "") -> list[FieldError]:
+        return [*super().field_problems(prefix), *minutes_problems(self.minutes, self.quantity, prefix)]
 
 
 class InvoiceCreate(Checked, kw_only=True):

@@ -39,6 +39,14 @@ class LedgerViolation(AssertionError):
     """A money invariant does not hold; the message names the invariant and what was seen."""
 
 
+def minutes_of(item: dict[str, Any]) -> Decimal:
+    """Time in minutes, the authoritative unit (issue 18): an entry's, a posting's or an invoice line's ``minutes``,
+    else (written before minutes were kept, or by an ERP that keeps hours only) its hours x 60."""
+    if item.get("minutes") is not None:
+        return Decimal(item["minutes"])
+    return Decimal(item["hours"] if "hours" in item else item["quantity"]) * 60
+
+
 def violation(invariant: int, what: str) -> LedgerViolation:
     return LedgerViolation(f"invariant {invariant} broken: {what}")
 
@@ -333,7 +341,7 @@ class World:
             if posting["source_type"] != "time_entry":
                 continue
             source = posting["source_id"]  # a reversal names the same source, negative: the sum is the net
-            hours[source] += Decimal(posting["quantity"])
+            hours[source] += minutes_of(posting)
             amounts[source] += Decimal(posting["amount"])
             positive[source] += Decimal(posting["quantity"]) > 0
         return hours, amounts, positive
@@ -353,19 +361,19 @@ class World:
             net = sum((hours[v] for v in chain.versions), Decimal(0))
             history = [(v, seen.entries[v]["state"], seen.entries[v]["hours"], str(hours[v])) for v in chain.versions]
             if current["state"] in ("posted", "invoiced"):
-                if net != Decimal(current["hours"]):
-                    raise violation(1, f"net posted hours {net} != current version's {current['hours']} h "
+                if net != minutes_of(current):
+                    raise violation(1, f"net posted minutes {net} != current version's {minutes_of(current)} "
                                        f"(versions: id, PSA state, hours, posted hours: {history})")
                 continue
             # Not posted (draft, submitted, approved and held or waiting, rejected): nothing may stay posted,
             # except the previous version's posting while its correction is not carried out yet.
-            earlier = [Decimal(seen.entries[v]["hours"]) for v in chain.versions[:-1]
+            earlier = [minutes_of(seen.entries[v]) for v in chain.versions[:-1]
                        if seen.entries[v]["state"] in ("posted", "invoiced")]
             allowed = {Decimal(0), *earlier[-1:]}
             if not settled and current["state"] == "approved":
-                allowed.add(Decimal(current["hours"]))  # in the ERP already, the PSA not told yet
+                allowed.add(minutes_of(current))  # in the ERP already, the PSA not told yet
             if net not in allowed:
-                raise violation(1, f"net posted hours {net}, expected one of {sorted(allowed)} for a current "
+                raise violation(1, f"net posted minutes {net}, expected one of {sorted(allowed)} for a current "
                                    f"version in state {current['state']} (versions: {history})")
             if settled and current["state"] == "approved" and current["billable"] \
                     and chain.versions[-1] not in seen.held:
@@ -453,7 +461,7 @@ class World:
                         if line["source_type"] == "time_entry":
                             for source in line["source_ids"]:  # credited in full: one source per credited line
                                 credited_amount[source] += Decimal(line["amount"])
-                                credited_hours[source] += Decimal(line["quantity"])
+                                credited_hours[source] += minutes_of(line)
                 for line in invoice["lines"]:
                     if line["source_type"] != "time_entry":
                         continue
@@ -463,13 +471,13 @@ class World:
                     posted = sum((amounts[s] for s in sources), Decimal(0))
                     quantity = sum((hours[s] for s in sources), Decimal(0))
                     left = (Decimal(line["amount"]) - sum((credited_amount[s] for s in sources), Decimal(0)),
-                            Decimal(line["quantity"]) - sum((credited_hours[s] for s in sources), Decimal(0)))
+                            minutes_of(line) - sum((credited_hours[s] for s in sources), Decimal(0)))
                     if left != (posted, quantity):
                         raise violation(5, f"invoice {invoice['id']} ({invoice['state']}) line bills "
-                                           f"{line['quantity']} h / {line['amount']} for {sources} (credited since: "
-                                           f"{Decimal(line['quantity']) - left[1]} h / "
+                                           f"{minutes_of(line)} min / {line['amount']} for {sources} (credited "
+                                           f"since: {minutes_of(line) - left[1]} min / "
                                            f"{Decimal(line['amount']) - left[0]}); their net postings are "
-                                           f"{quantity} h / {posted}")
+                                           f"{quantity} min / {posted}")
                     for source in sources:
                         billed_hours[source] += hours[source]
         for chain in self.chains:
@@ -478,9 +486,9 @@ class World:
             billed = sum((billed_hours[v] for v in chain.versions), Decimal(0))
             current = seen.entries[chain.versions[-1]]
             live = current["state"] in ("approved", "posted", "invoiced")
-            ceiling = Decimal(current["hours"]) if live else Decimal(0)
+            ceiling = minutes_of(current) if live else Decimal(0)
             if billed > ceiling:
-                raise violation(5, f"{billed} h billed for an entry whose current version has {current['hours']} h "
+                raise violation(5, f"{billed} min billed for an entry whose current version has {ceiling} min "
                                    f"({current['state']}); versions {chain.versions}")
 
     def unbilled_late_time(self, seen: Seen) -> dict[str, str]:

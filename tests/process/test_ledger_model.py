@@ -125,7 +125,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.decide([chain], "approve")
 
     @rule(contract=st.sampled_from(TIME_CONTRACTS), period=st.integers(0, 2), day=st.integers(0, 1),
-          hours=st.sampled_from(["1", "2.5", "8"]), then=THEN)
+          hours=st.sampled_from(["1", "2.5", "8", "0.3333333333333333333333333333"]), then=THEN)
     def log_time(self, contract: str, period: int, day: int, hours: str, then: str) -> None:
         target = self.world.contracts[contract]
         spec = target.spec

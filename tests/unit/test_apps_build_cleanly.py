@@ -38,6 +38,7 @@ APPS: dict[str, Callable[[Path], object]] = {
     "gateway-control": gateway_control,
     **{f"sandbox-{system}": (lambda d, s=system: build_app(s, d)) for system in ("psa", "erp", "hr", "crm")},
     "sandbox-psa-certinia": lambda d: build_app("psa", d, dialect="certinia"),
+    "sandbox-erp-dynamics365": lambda d: build_app("erp", d, dialect="dynamics365"),
 }
 
 

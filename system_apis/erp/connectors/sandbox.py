@@ -42,6 +42,7 @@ from contracts.canonical import (
     TaxLine,
     UnusedHoursRule,
     decimal_text,
+    display_hours,
     plain_decimal,
 )
 from runtime import cursors
@@ -114,11 +115,13 @@ DIMENSION_FIELDS = {"dimensionCode": "/code", "projectCode": "/project_id", "sub
 POSTING_FIELDS = {"sourceDocumentType": "/source_type", "sourceDocumentId": "/source_id",
                   "projectCode": "/project_id", "contractNumber": "/contract_id", "subsidiaryCode": "/legal_entity_id",
                   "transactionDate": "/work_date", "quantity": "/quantity", "amountMinor": "/amount",
-                  "currencyCode": "/currency", "fromDate": "/from_date", "toDate": "/to_date"}
+                  "currencyCode": "/currency", "fromDate": "/from_date", "toDate": "/to_date",
+                  "durationMinutes": "/minutes"}
 INVOICE_FIELDS = {"customerId": "/customer_id", "contractNumber": "/contract_id", "subsidiaryCode": "/legal_entity_id",
                   "currencyCode": "/currency", "periodName": "/period", "lines": "/lines", "taxLines": "/tax_lines"}
 INVOICE_LINE_FIELDS = {"description": "/description", "quantity": "/quantity", "unitPriceMinor": "/unit_price",
-                       "amountMinor": "/amount", "sourceType": "/source_type", "sourceRefs": "/source_ids"}
+                       "amountMinor": "/amount", "sourceType": "/source_type", "sourceRefs": "/source_ids",
+                       "durationMinutes": "/minutes"}
 _LINE_PATH = re.compile(r"^lines\[(\d+)\]\.(\w+)$")
 PAGE_MAX = 1000
 
@@ -386,6 +389,18 @@ def dimension_to_vendor(dimension: ProjectDimension | ProjectDimensionCreate) ->
     return body
 
 
+def hours_from_vendor(quantity: Any, minutes: Any) -> Decimal:
+    """The vendor's hours, or (a timecard booked with its whole minutes) those minutes' hours for a reader
+    (:func:`display_hours`, negative on a reversal): one rule whatever the vendor kept to the hundredth."""
+    if isinstance(minutes, int) and not isinstance(minutes, bool):
+        return -display_hours(-minutes) if minutes < 0 else display_hours(minutes)
+    return plain_decimal(Decimal(str(quantity)))
+
+
+def minutes_from_vendor(minutes: Any) -> int | None:
+    return minutes if isinstance(minutes, int) and not isinstance(minutes, bool) else None
+
+
 def posting_from_vendor(body: dict[str, Any]) -> Posting:
     source_type = SOURCE_TYPE[body["sourceDocumentType"]]
     return Posting(
@@ -394,7 +409,9 @@ def posting_from_vendor(body: dict[str, Any]) -> Posting:
         project_id=to_canonical("project", body["projectCode"]),
         contract_id=to_canonical("contract", body["contractNumber"]),
         legal_entity_id=to_canonical("legal_entity", body["subsidiaryCode"]),
-        work_date=dt.date.fromisoformat(body["transactionDate"]), quantity=plain_decimal(Decimal(body["quantity"])),
+        work_date=dt.date.fromisoformat(body["transactionDate"]),
+        quantity=hours_from_vendor(body["quantity"], body.get("durationMinutes")),
+        minutes=minutes_from_vendor(body.get("durationMinutes")),
         amount=from_minor(body["amountMinor"], body["currencyCode"]), currency=body["currencyCode"],
         posted_at=dt.datetime.fromisoformat(body["postedAt"]) if body.get("postedAt") else None,
         reverses_posting_id=to_canonical("posting", body["reversesPostingNumber"])
@@ -412,6 +429,9 @@ def posting_to_vendor(posting: Posting | PostingCreate) -> dict[str, Any]:
         "transactionDate": posting.work_date.isoformat(), "quantity": decimal_text(posting.quantity),
         "amountMinor": to_minor(posting.amount, posting.currency, "/amount"), "currencyCode": posting.currency,
     }
+    if posting.minutes is not None:  # booked in whole minutes, its hours to the hundredth as the ERP keeps them
+        body["durationMinutes"] = posting.minutes
+        body["quantity"] = decimal_text(hours_from_vendor(None, posting.minutes))
     if isinstance(posting, Posting):
         body.update({"internalId": int(posting.external_ids["erp"]),
                      "postingNumber": to_business_key("posting", posting.id), "postingStatus": "POSTED",
@@ -426,10 +446,11 @@ def invoice_from_vendor(body: dict[str, Any], keys: ErpKeys) -> Invoice:
     for line in body["lines"]:
         source_type = SOURCE_TYPE[line["sourceType"]]
         lines.append(InvoiceLine(
-            description=line["description"], quantity=plain_decimal(Decimal(line["quantity"])),
+            description=line["description"], quantity=hours_from_vendor(line["quantity"], line.get("durationMinutes")),
             unit_price=from_minor(line["unitPriceMinor"], currency), amount=from_minor(line["amountMinor"], currency),
             source_type=source_type,
             source_ids=[source_from_vendor(source_type, ref) for ref in line.get("sourceRefs", [])],
+            minutes=minutes_from_vendor(line.get("durationMinutes")),
         ))
     return Invoice(
         id=to_canonical("invoice", body["invoiceNumber"]), external_ids={"erp": str(body["internalId"])},
@@ -450,10 +471,11 @@ def credit_note_from_vendor(body: dict[str, Any]) -> CreditNote:
     for line in body["lines"]:
         source_type = SOURCE_TYPE[line["sourceType"]]
         lines.append(InvoiceLine(
-            description=line["description"], quantity=plain_decimal(Decimal(line["quantity"])),
+            description=line["description"], quantity=hours_from_vendor(line["quantity"], line.get("durationMinutes")),
             unit_price=from_minor(line["unitPriceMinor"], currency), amount=from_minor(line["amountMinor"], currency),
             source_type=source_type,
-            source_ids=[source_from_vendor(source_type, ref) for ref in line.get("sourceRefs", [])]))
+            source_ids=[source_from_vendor(source_type, ref) for ref in line.get("sourceRefs", [])],
+            minutes=minutes_from_vendor(line.get("durationMinutes"))))
     return CreditNote(
         id=to_canonical("credit_note", body["creditMemoNumber"]), external_ids={"erp": str(body["internalId"])},
         invoice_id=to_canonical("invoice", body["invoiceNumber"]), currency=currency, lines=lines,
@@ -464,12 +486,14 @@ def credit_note_from_vendor(body: dict[str, Any]) -> CreditNote:
 
 def invoice_lines_to_vendor(lines: Iterable[InvoiceLine | Any], currency: str) -> list[dict[str, Any]]:
     return [{
-        "description": line.description, "quantity": decimal_text(line.quantity),
+        "description": line.description,
+        "quantity": decimal_text(line.quantity if line.minutes is None else hours_from_vendor(None, line.minutes)),
         "unitPriceMinor": to_minor(line.unit_price, currency, f"/lines/{index}/unit_price"),
         "amountMinor": to_minor(line.amount, currency, f"/lines/{index}/amount"),
         "sourceType": SOURCE_TYPE_VENDOR[line.source_type],
         "sourceRefs": [source_to_vendor(line.source_type, s, f"/lines/{index}/source_ids/{n}")
                        for n, s in enumerate(line.source_ids)],
+        **({"durationMinutes": line.minutes} if line.minutes is not None else {}),
     } for index, line in enumerate(lines)]
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid as uuid_module
 from collections.abc import Iterable
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from msgspec.structs import replace
@@ -44,6 +44,7 @@ from contracts.canonical import (
     ProjectDimension,
     RevenueSchedule,
     ScheduleLine,
+    display_hours,
     plain_decimal,
 )
 from runtime.problems import Conflict, FieldError, NotFound, ProblemError, Unprocessable
@@ -173,14 +174,28 @@ async def contracts_from_rows(records: TrytonRecords, rows: list[dict[str, Any]]
             for row in rows]
 
 
+# Tryton books a posting's time in hours (``psgw.posting`` keeps 4 places): whole minutes go in as hours to 4 places
+# and a time posting's come back as the nearest whole minute, exact both ways (invoice lines keep Tryton's hours).
+HOURS_PLACES_IN_TRYTON = Decimal("0.0001")
+
+
+def hours_to_row(minutes: int) -> Decimal:
+    return (Decimal(minutes) / 60).quantize(HOURS_PLACES_IN_TRYTON, rounding=ROUND_HALF_EVEN)
+
+
 def posting_from_row(row: dict[str, Any]) -> Posting:
+    minutes = None
+    if row["source_type"] == "time_entry":
+        minutes = int((Decimal(str(row["quantity"])) * 60).to_integral_value(rounding=ROUND_HALF_EVEN))
+    hours = plain_decimal(Decimal(str(row["quantity"]))) if minutes is None else (
+        -display_hours(-minutes) if minutes < 0 else display_hours(minutes))
     return Posting(
         id=to_canonical("posting", f"JE-{row['id']}"), external_ids={"erp": str(row["id"])},
         source_type=row["source_type"], source_id=source_from_row(row["source_type"], row["source_ref"]),
         project_id=to_canonical("project", nested(row, "work.number") or ""),
         contract_id=to_canonical("contract", nested(row, "contract.number") or ""),
         legal_entity_id=to_canonical("legal_entity", nested(row, "company.party.code") or ""),
-        work_date=row["date"], quantity=plain_decimal(Decimal(row["quantity"])), amount=money(row["amount"]),
+        work_date=row["date"], quantity=hours, minutes=minutes, amount=money(row["amount"]),
         currency=nested(row, "currency.code") or "", posted_at=row.get("create_date"),
         reverses_posting_id=to_canonical("posting", f"JE-{row['reverses']}") if row.get("reverses") else None,
     )
@@ -493,7 +508,8 @@ class TrytonErp(TrytonRecords):
                                 downstream=VENDOR)
         values = {"source_type": data.source_type, "source_ref": source_ref, "work": work,
                   "contract": contract["id"], "company": company, "date": data.work_date,
-                  "quantity": data.quantity, "amount": data.amount,
+                  "quantity": data.quantity if data.minutes is None else hours_to_row(data.minutes),
+                  "amount": data.amount,
                   "currency": await self._currency_id(data.currency, "/currency"),
                   "timesheet_line": timesheet_line_of(data.source_type, source_ref)}
         try:

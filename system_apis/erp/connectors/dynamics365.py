@@ -1,0 +1,1052 @@
+"""ERP adapter for Dynamics 365 Finance over OData v4 (``erp_backend: dynamics365``; the sandbox is
+``sandbox/dynamics365.py``, which documents the entity sets and the tenant's extensions this adapter relies on).
+
+Follows Microsoft Learn, "Open Data Protocol (OData)" for finance and operations apps
+(learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/odata): reads are ``GET /data/<EntitySet>``
+with ``$filter`` and ``cross-company=true`` (the integration reads every company; ``dataAreaId`` tells them apart),
+paged by the service (``Prefer: odata.maxpagesize=<limit>``, resumed from ``@odata.nextLink``'s ``$skiptoken``);
+one entity is ``GET /data/<EntitySet>(dataAreaId='leus',Key='...')``; writes are ``POST /data/<EntitySet>``
+(201 and the entity), ``PATCH`` on an entity, and the bound actions ``post``, ``void`` and ``credit`` of
+``FreeTextInvoiceHeaders``. Refusals are OData error bodies whose ``details[].target`` names the property; they
+reach callers as canonical problems with canonical field pointers. The service has no bulk write outside
+``$batch``, so a posting batch is sent entity by entity within the vendor's limits.
+
+Exactly once without idempotency keys: each write has a unique key the tenant enforces (a customer's account, a
+contract's id, a project's id, a posting's source document, a reversal's original voucher, an invoice's or credit
+note's ``ExternalInvoiceId`` set to the caller's Idempotency-Key), a repeat is refused ``DuplicateRecord``, and the
+adapter answers the entity already there. That also makes a write safe to send again after a 429 (service
+protection limits answer 429 with ``Retry-After``; ``system_apis.vendor_calls`` waits it out).
+
+Authentication: OAuth 2.0 client credentials at Microsoft Entra ID ("Microsoft identity platform and the OAuth 2.0
+client credentials flow"): ``client_id``, ``client_secret`` and ``scope=<environment URL>/.default`` posted to
+``/<tenant>/oauth2/v2.0/token`` (on the sandbox's host unless ``erp_token_url`` names the real endpoint).
+
+Canonical ids are the entities' natural keys (a customer's account, a contract's id); ``external_ids["erp"]`` is
+the entity's key in the tenant (finance and operations entities expose no internal record ids). Companies
+(``dataAreaId``) are the legal entities' codes without the dash: ``LE-US`` is ``leus``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import msgspec
+
+from contracts.canonical import (
+    AccountingPeriod,
+    Contract,
+    ContractStatus,
+    CreditNote,
+    Customer,
+    Invoice,
+    InvoiceState,
+    LegalEntity,
+    Page,
+    Posting,
+    ProjectDimension,
+    RevenueSchedule,
+)
+from runtime import cursors
+from runtime.problems import Conflict, NotFound, ProblemError, Unprocessable
+from system_apis.erp.connectors.sandbox import (
+    CONTRACT_FIELDS,
+    CONTRACT_STATUS,
+    CONTRACT_STATUS_VENDOR,
+    CUSTOMER_FIELDS,
+    DIMENSION_FIELDS,
+    INVOICE_STATE,
+    INVOICE_STATE_VENDOR,
+    POSTING_FIELDS,
+    REVENUE_FIELDS,
+    REVENUE_METHOD_VENDOR,
+    SOURCE_KINDS,
+    ErpKeys,
+    contract_from_vendor,
+    contract_terms_to_vendor,
+    credit_note_from_vendor,
+    customer_from_vendor,
+    customer_to_vendor,
+    dimension_from_vendor,
+    dimension_to_vendor,
+    invoice_from_vendor,
+    invoice_lines_to_vendor,
+    legal_entity_from_vendor,
+    line_field_map,
+    period_from_vendor,
+    period_name,
+    posting_from_vendor,
+    posting_to_vendor,
+    revenue_from_vendor,
+    tax_lines_to_vendor,
+)
+from system_apis.erp.models import (
+    ContractCreate,
+    CreditNoteCreate,
+    CustomerCreate,
+    InvoiceCreate,
+    PostingBatchItem,
+    PostingCreate,
+    PostingFilter,
+    ProjectDimensionCreate,
+    RevenueScheduleCreate,
+)
+from system_apis.ids import Kind, is_canonical, reference, to_business_key, unknown_reference
+from system_apis.money import to_minor
+from system_apis.vendor_auth import VendorCredentials, VendorToken
+from system_apis.vendor_calls import VendorDownstream, VendorLimits
+from system_apis.vendor_errors import validation_problem, vendor_problem
+
+VENDOR = "dynamics365"
+DATA = "/data"
+TOKEN_PATH = "/{tenant}/oauth2/v2.0/token"  # noqa: S105 - the token endpoint's path, not a secret
+ACTION = "Microsoft.Dynamics.DataEntities."
+PAGE_MAX = 10_000
+CENT = Decimal("0.01")
+
+# --- the tenant's entities (as sandbox/dynamics365.py documents them; test_schema_agreement keeps both equal) ------
+
+SCHEDULE_LINE = {
+    "lineNo": ("LineNumber", "int"),
+    "periodName": ("PeriodName", ""),
+    "billingDate": ("BillingDate", "date"),
+    "amountMinor": ("Amount", "money"),
+    "percentComplete": ("PercentComplete", "number"),
+    "memo": ("Description", ""),
+}
+ITEM_LINE = {
+    "lineNo": ("LineNumber", "int"),
+    "description": ("Description", ""),
+    "quantity": ("Quantity", "number"),
+    "unitPriceMinor": ("UnitPrice", "money"),
+    "amountMinor": ("TransactionCurrencyAmount", "money"),
+    "sourceType": ("PSGSourceType", ""),
+    "sourceRefs": ("PSGSourceRefs", "refs"),
+}
+TAX_LINE = {
+    "taxCode": ("TaxCode", ""),
+    "jurisdiction": ("PSGJurisdiction", ""),
+    "ratePercent": ("TaxRate", "number"),
+    "taxableMinor": ("TaxBaseAmount", "money"),
+    "taxMinor": ("TaxAmount", "money"),
+    "exemptionText": ("PSGExemptionText", ""),
+}
+LINES: dict[str, dict[str, tuple[str, str]]] = {"schedule": SCHEDULE_LINE, "item": ITEM_LINE, "tax": TAX_LINE}
+ADDRESS = {
+    "addr1": "AddressStreet",
+    "city": "AddressCity",
+    "zip": "AddressZipCode",
+    "state": "AddressState",
+    "country": "AddressCountryRegionISOCode",
+}
+
+SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, str]]]] = {
+    "LegalEntities": (
+        "subsidiary",
+        ("LegalEntityId",),
+        {
+            "subsidiaryCode": ("LegalEntityId", "legalentity"),
+            "legalName": ("Name", ""),
+            "country": ("AddressCountryRegionISOCode", ""),
+            "baseCurrency": ("PSGAccountingCurrency", ""),
+            "federalTaxId": ("PSGFederalTaxId", ""),
+            "vatRegNumber": ("VatNum", ""),
+            "peppolId": ("PSGPeppolId", ""),
+            "vatRatePercent": ("PSGVatRatePercent", "number"),
+        },
+    ),
+    "LedgerFiscalPeriods": (
+        "period",
+        ("LegalEntityId", "PeriodName"),
+        {
+            "subsidiaryCode": ("LegalEntityId", "legalentity"),
+            "periodName": ("PeriodName", ""),
+            "status": ("PeriodStatus", "periodstatus"),
+        },
+    ),
+    "CustomersV3": (
+        "customer",
+        ("dataAreaId", "CustomerAccount"),
+        {
+            "customerNumber": ("CustomerAccount", ""),
+            "subsidiaryCode": ("dataAreaId", "company"),
+            "companyName": ("OrganizationName", ""),
+            "currency": ("SalesCurrencyCode", ""),
+            "taxRegion": ("SalesTaxGroup", ""),
+            "externalCrmId": ("PSGCrmAccountId", ""),
+            "billingAddress": ("Address", "address"),
+            "vatRegNumber": ("TaxExemptNumber", ""),
+            "peppolId": ("PSGPeppolId", ""),
+        },
+    ),
+    "ProjectContracts": (
+        "contract",
+        ("dataAreaId", "ProjectContractID"),
+        {
+            "contractNumber": ("ProjectContractID", ""),
+            "subsidiaryCode": ("dataAreaId", "company"),
+            "customerId": ("PSGCustomerAccount", "customer"),
+            "description": ("Name", ""),
+            "currency": ("SalesCurrency", ""),
+            "billingMethod": ("PSGBillingMethod", ""),
+            "nteAmountMinor": ("PSGNotToExceedAmount", "money"),
+            "startDate": ("PSGStartDate", "date"),
+            "endDate": ("PSGEndDate", "date"),
+            "contractStatus": ("PSGContractStatus", ""),
+            "revision": ("PSGRevision", "int"),
+            "rateScheduleCode": ("PSGRateScheduleCode", ""),
+            "invoiceFrequency": ("PSGInvoiceFrequency", ""),
+            "paymentTerms": ("PSGPaymentTerms", ""),
+            "scheduledAmountMinor": ("PSGScheduledAmount", "money"),
+            "contractValueMinor": ("PSGContractValue", "money"),
+            "billingSchedule": ("PSGBillingSchedule", "lines:schedule"),
+            "retainerHours": ("PSGRetainerHours", "number"),
+            "unusedHoursPolicy": ("PSGUnusedHoursPolicy", ""),
+            "revenueRecognitionMethod": ("PSGRevenueRecognitionMethod", ""),
+            "budgetedCostMinor": ("PSGBudgetedCost", "money"),
+            "expenseMarkupPct": ("PSGExpenseMarkupPercent", "number"),
+        },
+    ),
+    "ProjectsV2": (
+        "dimension",
+        ("dataAreaId", "ProjectId"),
+        {
+            "projectCode": ("ProjectId", ""),
+            "subsidiaryCode": ("dataAreaId", "company"),
+            "dimensionCode": ("DimensionDisplayValue", ""),
+        },
+    ),
+    "LedgerJournalLines": (
+        "posting",
+        ("dataAreaId", "Voucher"),
+        {
+            "postingNumber": ("Voucher", ""),
+            "subsidiaryCode": ("dataAreaId", "company"),
+            "sourceDocumentType": ("PSGSourceDocumentType", ""),
+            "sourceDocumentId": ("Document", ""),
+            "projectCode": ("PSGProjectId", ""),
+            "contractNumber": ("PSGProjectContractID", ""),
+            "transactionDate": ("TransDate", "date"),
+            "quantity": ("Quantity", "number"),
+            "amountMinor": ("Amount", "debitcredit"),
+            "currencyCode": ("CurrencyCode", ""),
+            "postingStatus": ("PSGPostingStatus", ""),
+            "postedAt": ("PSGPostedDateTime", ""),
+            "reversesPostingNumber": ("PSGReversesVoucher", ""),
+        },
+    ),
+    "FreeTextInvoiceHeaders": (
+        "invoice",
+        ("dataAreaId", "InvoiceIdentifier"),
+        {
+            "internalId": ("InvoiceIdentifier", "int"),
+            "invoiceNumber": ("FreeTextNumber", ""),
+            "subsidiaryCode": ("dataAreaId", "company"),
+            "customerId": ("CustomerAccount", "customer"),
+            "currencyCode": ("CurrencyCode", ""),
+            "invoiceDate": ("InvoiceDate", "date"),
+            "status": ("PSGInvoiceStatus", "invoicestatus"),
+            "lines": ("FreeTextInvoiceLines", "lines:item"),
+            "taxLines": ("PSGTaxLines", "lines:tax"),
+            "subtotalMinor": ("PSGSubtotalAmount", "money"),
+            "taxMinor": ("PSGSalesTaxAmount", "money"),
+            "totalMinor": ("PSGTotalAmount", "money"),
+            "externalId": ("ExternalInvoiceId", ""),
+            "contractNumber": ("PSGProjectContractID", ""),
+            "periodName": ("PSGPeriodName", ""),
+        },
+    ),
+    "PSGCreditNotes": (
+        "creditMemo",
+        ("dataAreaId", "CreditNoteNumber"),
+        {
+            "creditMemoNumber": ("CreditNoteNumber", ""),
+            "subsidiaryCode": ("dataAreaId", "company"),
+            "invoiceId": ("InvoiceIdentifier", "int"),
+            "invoiceNumber": ("FreeTextNumber", ""),
+            "currencyCode": ("CurrencyCode", ""),
+            "memoDate": ("DocumentDate", "date"),
+            "status": ("PSGInvoiceStatus", "invoicestatus"),
+            "lines": ("Lines", "lines:item"),
+            "subtotalMinor": ("SubtotalAmount", "money"),
+            "taxMinor": ("SalesTaxAmount", "money"),
+            "totalMinor": ("TotalAmount", "money"),
+            "externalId": ("ExternalInvoiceId", ""),
+        },
+    ),
+    "PSGRevenueSchedules": (
+        "revenueSchedule",
+        ("ScheduleNumber",),
+        {
+            "scheduleNumber": ("ScheduleNumber", ""),
+            "contractNumber": ("ProjectContractID", ""),
+            "periodName": ("PeriodName", ""),
+            "recognizedAmountMinor": ("RecognizedAmount", "money"),
+            "currencyCode": ("CurrencyCode", ""),
+            "recognitionMethod": ("RecognitionMethod", ""),
+        },
+    ),
+}
+PERIOD_STATUS = {"OPEN": "Open", "CLOSED": "OnHold"}
+INVOICE_STATUS = {"DRAFT": "Draft", "POSTED": "Posted", "PAID": "Paid", "VOID": "Void"}
+# The entity's key in the tenant, kept as the record's ``internalId`` (``external_ids["erp"]``).
+IDENTITY = {
+    "LegalEntities": "LegalEntityId",
+    "LedgerFiscalPeriods": "PeriodName",
+    "CustomersV3": "CustomerAccount",
+    "ProjectContracts": "ProjectContractID",
+    "ProjectsV2": "ProjectId",
+    "LedgerJournalLines": "Voucher",
+    "FreeTextInvoiceHeaders": "InvoiceIdentifier",
+    "PSGCreditNotes": "CreditNoteNumber",
+    "PSGRevenueSchedules": "ScheduleNumber",
+}
+
+
+def company(code: str) -> str:
+    """A legal entity's code as its company (``dataAreaId``): ``LE-US`` -> ``leus``."""
+    return code.replace("-", "").lower()
+
+
+def subsidiary(data_area: str) -> str:
+    text = data_area.upper()
+    return f"LE-{text[2:]}" if text.startswith("LE") and len(text) > 2 else text
+
+
+def _minor(value: Any) -> Any:
+    try:
+        minor = Decimal(str(value)) * 100
+    except InvalidOperation:
+        return value
+    return int(minor) if minor == minor.to_integral_value() else value
+
+
+def _from_odata(conversion: str, value: Any) -> Any:
+    if conversion == "int":
+        return int(value)
+    if conversion == "money":
+        return _minor(value)
+    if conversion == "number":
+        return str(value)
+    if conversion == "date":
+        return str(value)[:10]
+    if conversion in ("company", "legalentity"):
+        return subsidiary(str(value))
+    if conversion == "periodstatus":  # a period on hold or permanently closed takes no postings
+        return "OPEN" if value == PERIOD_STATUS["OPEN"] else "CLOSED"
+    if conversion == "invoicestatus":
+        return {v: k for k, v in INVOICE_STATUS.items()}[value]
+    if conversion == "refs":
+        return [part for part in str(value).split(",") if part]
+    if conversion.startswith("lines:"):
+        reverse = {name: (field, conv) for field, (name, conv) in LINES[conversion[6:]].items()}
+        return [
+            {reverse[k][0]: _from_odata(reverse[k][1], v) for k, v in line.items() if k in reverse and v is not None}
+            for line in value
+        ]
+    return value  # "" and "customer": the account number is the customer's key here
+
+
+def from_odata(entity_set: str, entity: dict[str, Any]) -> dict[str, Any]:
+    """An entity in the engine's fields (as ``connectors/sandbox.py`` maps them to canonical terms)."""
+    fields: dict[str, Any] = {}
+    for field, (name, conversion) in SCHEMAS[entity_set][2].items():
+        if conversion == "address":
+            address = {part: entity[prop] for part, prop in ADDRESS.items() if entity.get(prop) is not None}
+            if address:
+                fields[field] = address
+            continue
+        if conversion == "debitcredit":  # one signed amount: a debit, or a credit when negative
+            if entity.get("DebitAmount") is not None or entity.get("CreditAmount") is not None:
+                fields[field] = _minor(entity.get("DebitAmount") or 0) - _minor(entity.get("CreditAmount") or 0)
+            continue
+        if entity.get(name) is not None:
+            fields[field] = _from_odata(conversion, entity[name])
+    if "internalId" not in fields and entity.get(IDENTITY[entity_set]) is not None:
+        fields["internalId"] = entity[IDENTITY[entity_set]]
+    return fields
+
+
+def _to_odata(conversion: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if conversion == "money" and isinstance(value, int):
+        # An exact decimal number on the wire (Edm.Decimal is a JSON number), never through a float.
+        return msgspec.Raw(str((Decimal(value) / 100).quantize(CENT)).encode())
+    if conversion == "number" and isinstance(value, str):
+        try:
+            return msgspec.Raw(str(Decimal(value)).encode()) if Decimal(value).is_finite() else value
+        except InvalidOperation:
+            return value
+    if conversion == "date" and isinstance(value, str):
+        return f"{value}T12:00:00Z"
+    if conversion == "company":
+        return company(value)
+    if conversion == "legalentity":
+        return company(value).upper()
+    if conversion == "periodstatus":
+        return PERIOD_STATUS[value]
+    if conversion == "invoicestatus":
+        return INVOICE_STATUS[value]
+    if conversion == "refs":
+        return ",".join(value)
+    if conversion.startswith("lines:"):
+        schema = LINES[conversion[6:]]
+        return [{schema[k][0]: _to_odata(schema[k][1], v) for k, v in line.items() if k in schema} for line in value]
+    return value
+
+
+def to_odata(entity_set: str, fields: dict[str, Any]) -> dict[str, Any]:
+    schema = SCHEMAS[entity_set][2]
+    entity: dict[str, Any] = {}
+    for field, value in fields.items():
+        if field not in schema:
+            continue
+        name, conversion = schema[field]
+        if conversion == "address":
+            entity.update({prop: (value or {}).get(part) for part, prop in ADDRESS.items()})
+        elif conversion == "debitcredit" and isinstance(value, int):
+            entity["DebitAmount"] = _to_odata("money", max(value, 0))
+            entity["CreditAmount"] = _to_odata("money", max(-value, 0))
+        else:
+            entity[name] = _to_odata(conversion, value)
+    return entity
+
+
+def engine_path(entity_set: str, target: str | None) -> str | None:
+    """An OData error target (``FreeTextInvoiceLines[0]/TransactionCurrencyAmount``) in the engine's field path
+    (``lines[0].amountMinor``), which the canonical field maps know."""
+    if not target:
+        return None
+    reverse = {name: (field, conversion) for field, (name, conversion) in SCHEMAS[entity_set][2].items()}
+    if target in ADDRESS.values() and "Address" in reverse:
+        return "billingAddress"
+    if target in ("DebitAmount", "CreditAmount") and "Amount" in reverse:
+        return reverse["Amount"][0]
+    match = re.match(r"^(\w+)(?:\[(\d+)\](?:/(\w+))?)?$", target)
+    if not match or match[1] not in reverse:
+        return target
+    field, conversion = reverse[match[1]]
+    if match[2] is None or not conversion.startswith("lines:"):
+        return field
+    line = {name: f for f, (name, _) in LINES[conversion[6:]].items()}.get(match[3] or "")
+    return f"{field}[{match[2]}]" + (f".{line}" if line else "")
+
+
+def literal(value: str | int) -> str:
+    """An OData literal: a number bare, text quoted (a quote doubled)."""
+    return str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
+
+
+def key_segment(entity_set: str, keys: dict[str, str | int]) -> str:
+    inner = ",".join(f"{name}={literal(value)}" for name, value in keys.items())
+    return f"{DATA}/{entity_set}({quote(inner, safe=chr(39) + '=,')})"
+
+
+class Refused(Exception):
+    """The service's 4xx: status and (engine field path, code, message) per ``details`` entry."""
+
+    def __init__(self, status: int, message: str, details: list[tuple[str | None, str, str]]) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+        self.details = details
+
+    def has(self, code: str) -> bool:
+        return any(c == code for _, c, _ in self.details)
+
+    def problem(self, field_map: dict[str, str], what: str) -> ProblemError:
+        problem = vendor_problem(
+            VENDOR,
+            self.status,
+            self.message,
+            [(path, detail) for path, _, detail in self.details],
+            field_map,
+            what=what,
+        )
+        if isinstance(problem, Unprocessable) and self.has("PeriodClosed"):
+            problem.slug = "period-closed"
+        return problem
+
+
+class EntraClientCredentials(VendorToken):
+    """Microsoft Entra ID's client credentials grant with a shared secret: ``client_id``, ``client_secret`` and
+    ``scope=<resource>/.default`` in the form (the resource: the finance and operations environment URL)."""
+
+    def __init__(self, vendor: str, token_url: str, credentials: VendorCredentials, timeout_seconds: float) -> None:
+        base = token_url.split("/{tenant}/", 1)[0] if "/{tenant}/" in token_url else token_url
+        self.scope = base.rstrip("/") + "/.default"
+        url = credentials.token_url or token_url.replace("{tenant}", quote(credentials.tenant_id, safe=""))
+        super().__init__(vendor, url, credentials, timeout_seconds)
+
+    def _request(self) -> dict[str, Any]:
+        return {
+            "data": {
+                "grant_type": "client_credentials",
+                "client_id": self.credentials.client_id,
+                "client_secret": self.credentials.client_secret,
+                "scope": self.scope,
+            }
+        }
+
+
+class AccountKeys(ErpKeys):
+    """Dynamics references a customer by its account, which is the customer's key: no id map to keep."""
+
+    def customer_key(self, internal_id: Any) -> str:
+        return str(internal_id)
+
+
+# --- the adapter -----------------------------------------------------------------------------------------------
+
+
+class Dynamics365Erp:
+    def __init__(
+        self,
+        base_url: str,
+        timeout_seconds: float,
+        *,
+        limits: VendorLimits | None = None,
+        credentials: VendorCredentials | None = None,
+    ) -> None:
+        # Writes are safe to send again after a 429: each carries a key the tenant keeps unique (module docstring).
+        self._vendor = VendorDownstream(
+            VENDOR,
+            base_url,
+            timeout_seconds=timeout_seconds,
+            grant=EntraClientCredentials,
+            token_path=TOKEN_PATH,
+            credentials=credentials,
+            limits=limits,
+            honours_idempotency_key=True,
+        )
+        self.keys = AccountKeys()
+
+    async def aclose(self) -> None:
+        await self._vendor.aclose()
+
+    # the wire
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        entity_set: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+        retry_key: str | None = None,
+    ) -> Any:
+        reply = await self._vendor.request(
+            method,
+            path,
+            params=params,
+            json=json_body,
+            headers=headers,
+            idempotency_key=retry_key,
+            allow_statuses=frozenset(range(400, 500)),
+        )
+        body = json.loads(reply.content, parse_float=Decimal) if reply.content else None
+        if reply.status_code >= 400:
+            error = body.get("error") if isinstance(body, dict) else None
+            error = error if isinstance(error, dict) else {}
+            details = [
+                (engine_path(entity_set, d.get("target")), str(d.get("code", "")), str(d.get("message", "")))
+                for d in error.get("details") or []
+                if isinstance(d, dict)
+            ]
+            raise Refused(reply.status_code, str(error.get("message", "")), details)
+        return body
+
+    async def _query(
+        self,
+        entity_set: str,
+        conditions: list[str],
+        *,
+        size: int,
+        skiptoken: str | None = None,
+        expand: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page in the engine's fields, and the ``$skiptoken`` of the next page if the service gave one."""
+        params: dict[str, Any] = {"cross-company": "true"}
+        if conditions:
+            params["$filter"] = " and ".join(conditions)
+        if expand:
+            params["$expand"] = expand
+        if skiptoken is not None:
+            params["$skiptoken"] = skiptoken
+        body = await self._send(
+            "GET",
+            f"{DATA}/{entity_set}",
+            entity_set,
+            params=params,
+            headers={"Prefer": f"odata.maxpagesize={min(size, PAGE_MAX)}"},
+        )
+        rows = [from_odata(entity_set, entity) for entity in body["value"]]
+        following = None
+        if body.get("@odata.nextLink"):
+            following = parse_qs(urlsplit(body["@odata.nextLink"]).query).get("$skiptoken", [None])[0]
+        return rows, following
+
+    async def _page(
+        self, entity_set: str, conditions: list[str], cursor: str | None, limit: int, expand: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        bound = cursors.binding({"set": entity_set, "filter": " and ".join(conditions)})
+        state = cursors.decode(cursor, bound)
+        token = state.get("skiptoken")
+        if token is not None and not isinstance(token, str):
+            raise cursors.invalid("not a cursor of this list")
+        size = cursors.number(state, "size", limit, minimum=1)
+        rows, following = await self._query(entity_set, conditions, size=size, skiptoken=token, expand=expand)
+        return rows, cursors.encode({"skiptoken": following, "size": size}, bound) if following else None
+
+    async def _first(self, entity_set: str, conditions: list[str], expand: str | None = None) -> dict[str, Any] | None:
+        rows, _ = await self._query(entity_set, conditions, size=1, expand=expand)
+        return rows[0] if rows else None
+
+    async def _entity(self, entity_set: str, keys: dict[str, str | int], expand: str | None = None) -> dict[str, Any]:
+        body = await self._send(
+            "GET", key_segment(entity_set, keys), entity_set, params={"$expand": expand} if expand else None
+        )
+        return from_odata(entity_set, body)
+
+    async def _create(self, entity_set: str, fields: dict[str, Any], retry_key: str | None = None) -> dict[str, Any]:
+        body = await self._send(
+            "POST", f"{DATA}/{entity_set}", entity_set, json_body=to_odata(entity_set, fields), retry_key=retry_key
+        )
+        return from_odata(entity_set, body)
+
+    # legal entities, periods
+
+    async def list_legal_entities(self, *, cursor: str | None, limit: int) -> Page[LegalEntity]:
+        rows, next_cursor = await self._page("LegalEntities", [], cursor, limit)
+        return Page(items=[legal_entity_from_vendor(r) for r in rows], next_cursor=next_cursor)
+
+    async def list_accounting_periods(
+        self, *, legal_entity_id: str | None, period: str | None, cursor: str | None, limit: int
+    ) -> Page[AccountingPeriod]:
+        conditions = [f"PeriodName eq {literal(period_name(period))}"] if period else []
+        if legal_entity_id is not None:
+            if not is_canonical("legal_entity", legal_entity_id):
+                return Page(items=[])
+            conditions.append(
+                f"LegalEntityId eq {literal(company(to_business_key('legal_entity', legal_entity_id)).upper())}"
+            )
+        rows, next_cursor = await self._page("LedgerFiscalPeriods", conditions, cursor, limit)
+        return Page(items=[period_from_vendor(r) for r in rows], next_cursor=next_cursor)
+
+    # customers
+
+    async def _customer_row(self, account: str) -> dict[str, Any] | None:
+        return await self._first("CustomersV3", [f"CustomerAccount eq {literal(account)}"])
+
+    async def list_customers(self, *, name: str | None, cursor: str | None, limit: int) -> Page[Customer]:
+        conditions = [f"contains(OrganizationName,{literal(name)})"] if name else []
+        rows, next_cursor = await self._page("CustomersV3", conditions, cursor, limit)
+        return Page(items=[customer_from_vendor(r) for r in rows], next_cursor=next_cursor)
+
+    async def get_customer(self, customer_id: str) -> Customer:
+        row = await self._customer_row(to_business_key("customer", customer_id))
+        if row is None:
+            raise NotFound(f"no customer {customer_id!r}", slug="unknown-id")
+        return customer_from_vendor(row)
+
+    async def _existing_customer(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        if "customerNumber" in body:
+            found = await self._customer_row(body["customerNumber"])
+            if found is not None:
+                return found
+        if body.get("externalCrmId"):
+            return await self._first("CustomersV3", [f"PSGCrmAccountId eq {literal(body['externalCrmId'])}"])
+        return None
+
+    async def upsert_customer(self, data: CustomerCreate, idempotency_key: str | None) -> tuple[Customer, bool]:
+        body = customer_to_vendor(data)
+        existing = await self._existing_customer(body)
+        if existing is not None:
+            return customer_from_vendor(existing), False
+        try:
+            return customer_from_vendor(await self._create("CustomersV3", body)), True
+        except Refused as exc:
+            existing = await self._existing_customer(body) if exc.has("DuplicateRecord") else None
+            if existing is None:  # created meanwhile by a concurrent request: the upsert answers that one
+                raise exc.problem(CUSTOMER_FIELDS, "customer") from exc
+            return customer_from_vendor(existing), False
+
+    async def _customer_account(self, customer_id: str, pointer: str) -> str:
+        account = reference("customer", customer_id, pointer)
+        if await self._customer_row(account) is None:
+            raise unknown_reference("customer", customer_id, pointer)
+        return account
+
+    # contracts
+
+    async def _contract_row(self, contract_id: str) -> dict[str, Any]:
+        row = await self._first(
+            "ProjectContracts", [f"ProjectContractID eq {literal(to_business_key('contract', contract_id))}"]
+        )
+        if row is None:
+            raise NotFound(f"no contract {contract_id!r}", slug="unknown-id")
+        return row
+
+    async def list_contracts(
+        self, *, customer_id: str | None, status: ContractStatus | None, cursor: str | None, limit: int
+    ) -> Page[Contract]:
+        conditions = [f"PSGContractStatus eq {literal(CONTRACT_STATUS_VENDOR[status])}"] if status else []
+        if customer_id is not None:
+            if not is_canonical("customer", customer_id):
+                return Page(items=[])
+            conditions.append(f"PSGCustomerAccount eq {literal(to_business_key('customer', customer_id))}")
+        rows, next_cursor = await self._page("ProjectContracts", conditions, cursor, limit)
+        return Page(items=[contract_from_vendor(r, self.keys) for r in rows], next_cursor=next_cursor)
+
+    async def get_contract(self, contract_id: str) -> Contract:
+        return contract_from_vendor(await self._contract_row(contract_id), self.keys)
+
+    async def upsert_contract(self, data: ContractCreate, idempotency_key: str | None) -> tuple[Contract, bool]:
+        number = reference("contract", data.id, "/id") if data.id is not None else None
+        if number is not None:
+            found = await self._first("ProjectContracts", [f"ProjectContractID eq {literal(number)}"])
+            if found is not None:
+                return contract_from_vendor(found, self.keys), False
+        values = {name: getattr(data, name) for name in data.__struct_fields__}
+        body = {
+            "customerId": await self._customer_account(data.customer_id, "/customer_id"),
+            "subsidiaryCode": reference("legal_entity", data.legal_entity_id, "/legal_entity_id"),
+            **contract_terms_to_vendor(values, data.currency),
+        }
+        if number is not None:
+            body["contractNumber"] = number
+        try:
+            return contract_from_vendor(await self._create("ProjectContracts", body), self.keys), True
+        except Refused as exc:
+            if exc.has("DuplicateRecord") and number is not None:
+                found = await self._first("ProjectContracts", [f"ProjectContractID eq {literal(number)}"])
+                if found is not None:
+                    return contract_from_vendor(found, self.keys), False
+            raise exc.problem(CONTRACT_FIELDS, "contract") from exc
+
+    async def update_contract(self, contract_id: str, changes: dict[str, object]) -> Contract:
+        row = await self._contract_row(contract_id)
+        keys: dict[str, str | int] = {
+            "dataAreaId": company(row["subsidiaryCode"]),
+            "ProjectContractID": row["contractNumber"],
+        }
+        try:
+            await self._send(
+                "PATCH",
+                key_segment("ProjectContracts", keys),
+                "ProjectContracts",
+                json_body=to_odata("ProjectContracts", contract_terms_to_vendor(changes, row["currency"])),
+            )
+        except Refused as exc:
+            if exc.has("InvalidStatusChange"):
+                raise Conflict(
+                    f"{VENDOR} refused the change",
+                    slug="invalid-transition",
+                    from_state=CONTRACT_STATUS.get(row["contractStatus"]),
+                    to_state=changes.get("status"),
+                ) from exc
+            raise exc.problem(CONTRACT_FIELDS, "contract") from exc
+        return contract_from_vendor(await self._entity("ProjectContracts", keys), self.keys)
+
+    # project dimensions
+
+    async def list_project_dimensions(
+        self, *, project_id: str | None, cursor: str | None, limit: int
+    ) -> Page[ProjectDimension]:
+        conditions = []
+        if project_id is not None:
+            if not is_canonical("project", project_id):
+                return Page(items=[])
+            conditions.append(f"ProjectId eq {literal(to_business_key('project', project_id))}")
+        rows, next_cursor = await self._page("ProjectsV2", conditions, cursor, limit)
+        return Page(items=[dimension_from_vendor(r) for r in rows], next_cursor=next_cursor)
+
+    async def upsert_project_dimension(self, data: ProjectDimensionCreate) -> tuple[ProjectDimension, bool]:
+        body = dimension_to_vendor(data)
+        try:
+            return dimension_from_vendor(await self._create("ProjectsV2", body)), True
+        except Refused as exc:
+            if not exc.has("DuplicateRecord"):
+                raise exc.problem(DIMENSION_FIELDS, "dimension") from exc
+        existing = await self._first("ProjectsV2", [f"ProjectId eq {literal(body['projectCode'])}"])
+        if (
+            existing is not None
+            and existing["dimensionCode"] == body["dimensionCode"]
+            and existing["subsidiaryCode"] == body["subsidiaryCode"]
+        ):
+            return dimension_from_vendor(existing), False
+        raise Conflict(
+            "the project already has another dimension, or the code belongs to another project",
+            slug="dimension-conflict",
+            existing=msgspec.to_builtins(dimension_from_vendor(existing)) if existing else None,
+        )
+
+    # postings
+
+    async def _posting_for_source(self, source_type: str, source_ref: str) -> dict[str, Any] | None:
+        return await self._first(
+            "LedgerJournalLines",
+            [
+                f"Document eq {literal(source_ref)}",
+                f"PSGSourceDocumentType eq {literal(source_type)}",
+                "PSGReversesVoucher eq null",
+            ],
+        )
+
+    async def create_posting(self, data: PostingCreate) -> tuple[Posting, bool]:
+        body = posting_to_vendor(data)
+        try:
+            created = await self._create(
+                "LedgerJournalLines", body, retry_key=f"{body['sourceDocumentType']}:{body['sourceDocumentId']}"
+            )
+        except Refused as exc:
+            existing = (
+                await self._posting_for_source(body["sourceDocumentType"], body["sourceDocumentId"])
+                if (exc.has("DuplicateRecord"))
+                else None
+            )
+            if existing is None:
+                raise exc.problem(POSTING_FIELDS, "posting") from exc
+            return posting_from_vendor(existing), False
+        return posting_from_vendor(created), True
+
+    async def create_postings(self, items: list[PostingCreate]) -> list[PostingBatchItem]:
+        async def one(item: PostingCreate) -> PostingBatchItem:
+            try:
+                posting, created = await self.create_posting(item)
+            except ProblemError as exc:  # one bad item does not sink the batch
+                if exc.status >= 500:
+                    raise
+                return PostingBatchItem(source_id=item.source_id, status="rejected", problem=exc.to_problem().to_dict())
+            return PostingBatchItem(
+                source_id=item.source_id, status="created" if created else "existing", posting=posting
+            )
+
+        return list(await asyncio.gather(*(one(item) for item in items)))
+
+    async def reverse_posting(self, posting_id: str, on: dt.date) -> tuple[Posting, bool]:
+        voucher = to_business_key("posting", posting_id)
+        body = {"reversesPostingNumber": voucher, "transactionDate": on.isoformat()}
+        try:
+            return posting_from_vendor(
+                await self._create("LedgerJournalLines", body, retry_key=f"reversal:{voucher}")
+            ), True
+        except Refused as exc:
+            if exc.status == 404:
+                raise NotFound(f"no posting {posting_id!r}", slug="unknown-id") from exc
+            if exc.has("InvalidStatusChange"):
+                raise Conflict(f"{VENDOR} refused the change: a reversal is not reversed", downstream=VENDOR) from exc
+            if not exc.has("DuplicateRecord"):
+                raise exc.problem({"transactionDate": "/on"}, "posting") from exc
+        existing = await self._first("LedgerJournalLines", [f"PSGReversesVoucher eq {literal(voucher)}"])
+        if existing is None:
+            raise NotFound(f"no posting {posting_id!r}", slug="unknown-id")
+        return posting_from_vendor(existing), False
+
+    async def list_postings(self, filters: PostingFilter, *, cursor: str | None, limit: int) -> Page[Posting]:
+        conditions = []
+        if filters.from_date:
+            conditions.append(f"TransDate ge {filters.from_date.isoformat()}T00:00:00Z")
+        if filters.to_date:
+            conditions.append(f"TransDate le {filters.to_date.isoformat()}T23:59:59Z")
+        references: tuple[tuple[str | None, Kind, str], ...] = (
+            (filters.project_id, "project", "PSGProjectId"),
+            (filters.contract_id, "contract", "PSGProjectContractID"),
+        )
+        for value, kind, prop in references:
+            if value is not None:
+                if not is_canonical(kind, value):
+                    return Page(items=[])
+                conditions.append(f"{prop} eq {literal(to_business_key(kind, value))}")
+        if filters.source_id is not None:
+            source_kind = next((k for k in SOURCE_KINDS.values() if is_canonical(k, filters.source_id)), None)
+            source = to_business_key(source_kind, filters.source_id) if source_kind else filters.source_id
+            conditions.append(f"Document eq {literal(source)}")
+        rows, next_cursor = await self._page("LedgerJournalLines", conditions, cursor, limit)
+        return Page(items=[posting_from_vendor(r) for r in rows], next_cursor=next_cursor)
+
+    # invoices
+
+    async def _invoice_row(self, invoice_id: str) -> dict[str, Any]:
+        row = await self._first(
+            "FreeTextInvoiceHeaders",
+            [f"FreeTextNumber eq {literal(to_business_key('invoice', invoice_id))}"],
+            expand="FreeTextInvoiceLines",
+        )
+        if row is None:
+            raise NotFound(f"no invoice {invoice_id!r}", slug="unknown-id")
+        return row
+
+    @staticmethod
+    def _invoice_keys(row: dict[str, Any]) -> dict[str, str | int]:
+        return {"dataAreaId": company(row["subsidiaryCode"]), "InvoiceIdentifier": int(row["internalId"])}
+
+    def _validation(self, exc: Refused) -> ProblemError:
+        if exc.status != 400:
+            return exc.problem({}, "invoice")
+        return validation_problem(
+            VENDOR, [(path, detail) for path, _, detail in exc.details], line_field_map(exc.details)
+        )
+
+    async def create_invoice(self, data: InvoiceCreate, idempotency_key: str | None) -> Invoice:
+        body: dict[str, Any] = {
+            "customerId": await self._customer_account(data.customer_id, "/customer_id"),
+            "contractNumber": reference("contract", data.contract_id, "/contract_id"),
+            "subsidiaryCode": reference("legal_entity", data.legal_entity_id, "/legal_entity_id"),
+            "currencyCode": data.currency,
+            "periodName": period_name(data.period) if data.period else None,
+            "lines": invoice_lines_to_vendor(data.lines, data.currency),
+        }
+        if data.tax_lines:
+            body["taxLines"] = tax_lines_to_vendor(data.tax_lines, data.currency)
+        if idempotency_key:
+            body["externalId"] = idempotency_key  # the tenant refuses a second invoice with it (DuplicateRecord)
+        try:
+            created = await self._create("FreeTextInvoiceHeaders", body, retry_key=idempotency_key)
+        except Refused as exc:
+            if exc.has("DuplicateRecord") and idempotency_key:
+                found = await self._first(
+                    "FreeTextInvoiceHeaders",
+                    [f"ExternalInvoiceId eq {literal(idempotency_key)}"],
+                    expand="FreeTextInvoiceLines",
+                )
+                if found is not None:
+                    return invoice_from_vendor(found, self.keys)
+            raise self._validation(exc) from exc
+        return invoice_from_vendor(created, self.keys)
+
+    async def _act(self, invoice_id: str, action: str, to_state: InvoiceState) -> Invoice:
+        row = await self._invoice_row(invoice_id)
+        keys = self._invoice_keys(row)
+        try:
+            await self._send(
+                "POST",
+                f"{key_segment('FreeTextInvoiceHeaders', keys)}/{ACTION}{action}",
+                "FreeTextInvoiceHeaders",
+                json_body={},
+            )
+        except Refused as exc:
+            if exc.has("InvalidStatusChange"):
+                state = INVOICE_STATE.get(row["status"], row["status"])
+                verb = "posted" if to_state == "posted" else "voided"
+                raise Conflict(
+                    f"a {state} invoice cannot be {verb}",
+                    slug="invalid-transition",
+                    from_state=state,
+                    to_state=to_state,
+                ) from exc
+            raise exc.problem({}, "invoice") from exc
+        return invoice_from_vendor(
+            await self._entity("FreeTextInvoiceHeaders", keys, expand="FreeTextInvoiceLines"), self.keys
+        )
+
+    async def post_invoice(self, invoice_id: str) -> Invoice:
+        return await self._act(invoice_id, "post", "posted")
+
+    async def void_invoice(self, invoice_id: str) -> Invoice:
+        return await self._act(invoice_id, "void", "void")
+
+    async def get_invoice(self, invoice_id: str) -> Invoice:
+        return invoice_from_vendor(await self._invoice_row(invoice_id), self.keys)
+
+    async def credit_invoice(self, invoice_id: str, data: CreditNoteCreate, idempotency_key: str | None) -> CreditNote:
+        row = await self._invoice_row(invoice_id)
+        body: dict[str, Any] = {"lines": invoice_lines_to_vendor(data.lines, row["currencyCode"])}
+        if idempotency_key:
+            body["externalId"] = idempotency_key
+        path = f"{key_segment('FreeTextInvoiceHeaders', self._invoice_keys(row))}/{ACTION}credit"
+        try:
+            memo = await self._send(
+                "POST", path, "PSGCreditNotes", json_body=to_odata("PSGCreditNotes", body), retry_key=idempotency_key
+            )
+        except Refused as exc:
+            if exc.has("DuplicateRecord") and idempotency_key:
+                found = await self._first("PSGCreditNotes", [f"ExternalInvoiceId eq {literal(idempotency_key)}"])
+                if found is not None:
+                    return credit_note_from_vendor(found)
+            if exc.has("InvalidStatusChange"):
+                raise Conflict(
+                    f"a {INVOICE_STATE.get(row['status'], row['status'])} invoice is not credited",
+                    slug="invalid-transition",
+                    state=INVOICE_STATE.get(row["status"]),
+                ) from exc
+            raise self._validation(exc) from exc
+        return credit_note_from_vendor(from_odata("PSGCreditNotes", memo))
+
+    async def list_credit_notes(self, *, invoice_id: str | None, cursor: str | None, limit: int) -> Page[CreditNote]:
+        conditions = []
+        if invoice_id is not None:
+            if not is_canonical("invoice", invoice_id):
+                return Page(items=[])
+            conditions.append(f"FreeTextNumber eq {literal(to_business_key('invoice', invoice_id))}")
+        rows, next_cursor = await self._page("PSGCreditNotes", conditions, cursor, limit)
+        return Page(items=[credit_note_from_vendor(r) for r in rows], next_cursor=next_cursor)
+
+    async def list_invoices(
+        self, *, contract_id: str | None, state: InvoiceState | None, period: str | None, cursor: str | None, limit: int
+    ) -> Page[Invoice]:
+        conditions = []
+        if state:
+            conditions.append(f"PSGInvoiceStatus eq {literal(INVOICE_STATUS[INVOICE_STATE_VENDOR[state]])}")
+        if period:
+            conditions.append(f"PSGPeriodName eq {literal(period_name(period))}")
+        if contract_id is not None:
+            if not is_canonical("contract", contract_id):
+                return Page(items=[])
+            conditions.append(f"PSGProjectContractID eq {literal(to_business_key('contract', contract_id))}")
+        rows, next_cursor = await self._page(
+            "FreeTextInvoiceHeaders", conditions, cursor, limit, expand="FreeTextInvoiceLines"
+        )
+        return Page(items=[invoice_from_vendor(r, self.keys) for r in rows], next_cursor=next_cursor)
+
+    # revenue
+
+    async def list_revenue_schedules(
+        self, *, contract_id: str | None, period: str | None, cursor: str | None, limit: int
+    ) -> Page[RevenueSchedule]:
+        conditions = [f"PeriodName eq {literal(period_name(period))}"] if period else []
+        if contract_id is not None:
+            if not is_canonical("contract", contract_id):
+                return Page(items=[])
+            conditions.append(f"ProjectContractID eq {literal(to_business_key('contract', contract_id))}")
+        rows, next_cursor = await self._page("PSGRevenueSchedules", conditions, cursor, limit)
+        return Page(items=[revenue_from_vendor(r) for r in rows], next_cursor=next_cursor)
+
+    async def create_revenue_schedule(self, schedule: RevenueScheduleCreate) -> tuple[RevenueSchedule, bool]:
+        body: dict[str, Any] = {
+            "contractNumber": reference("contract", schedule.contract_id, "/contract_id"),
+            "periodName": period_name(schedule.period),
+            "recognizedAmountMinor": to_minor(schedule.recognized_amount, schedule.currency, "/recognized_amount"),
+            "currencyCode": schedule.currency,
+            "recognitionMethod": REVENUE_METHOD_VENDOR[schedule.method],
+        }
+        try:
+            return revenue_from_vendor(await self._create("PSGRevenueSchedules", body)), True
+        except Refused as exc:
+            if not exc.has("DuplicateRecord"):
+                raise exc.problem(REVENUE_FIELDS, "revenue schedule") from exc
+        found = await self._first(
+            "PSGRevenueSchedules",
+            [f"ProjectContractID eq {literal(body['contractNumber'])}", f"PeriodName eq {literal(body['periodName'])}"],
+        )
+        if found is None:
+            raise Conflict(
+                f"{schedule.period} of {schedule.contract_id} is recognised already", slug="already-recognized"
+            )
+        existing = revenue_from_vendor(found)
+        if existing.recognized_amount != schedule.recognized_amount:
+            raise Conflict(
+                f"{schedule.period} of {schedule.contract_id} is recognised already at "
+                f"{existing.recognized_amount} {existing.currency}",
+                slug="already-recognized",
+                existing_id=existing.id,
+            )
+        return existing, False

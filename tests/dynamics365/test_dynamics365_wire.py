@@ -1,0 +1,369 @@
+"""Dynamics 365 Finance's OData wire as an integration meets it on the ``dynamics365`` backend's sandbox, and what the
+system tier makes of the vendor's refusals and limits: Entra ID client credentials, server-driven paging with
+``@odata.nextLink``, ``cross-company``, OData error bodies, 429 with Retry-After; and the writes only this adapter
+sends (credit notes, reversals) answered exactly once in canonical terms."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.launcher import vendor_credentials
+from runtime.problems import ProblemError
+from system_apis.erp.connectors.dynamics365 import Dynamics365Erp
+from system_apis.vendor_auth import VendorCredentials
+from tests.support.stack import RunningStack
+from tests.support.system import SystemApis
+from tests.system.test_vendor_limits import vendor_counter
+
+TODAY = dt.datetime.now(dt.UTC).date()
+
+
+def sandbox(stack: RunningStack) -> str:
+    return stack.stack.url("sandbox-erp")
+
+
+def token_answer(stack: RunningStack, *, tenant: str | None = None, **form: str) -> httpx.Response:
+    _, env = vendor_credentials(stack.stack.data_dir)
+    fields = {
+        "grant_type": "client_credentials",
+        "client_id": env["PSGW_ERP_CLIENT_ID"],
+        "client_secret": env["PSGW_ERP_CLIENT_SECRET"],
+        "scope": sandbox(stack) + "/.default",
+        **form,
+    }
+    return httpx.post(f"{sandbox(stack)}/{tenant or env['PSGW_ERP_TENANT_ID']}/oauth2/v2.0/token", data=fields)
+
+
+@pytest.fixture
+def d365(stack: RunningStack) -> Iterator[httpx.Client]:
+    answer = token_answer(stack)
+    assert answer.status_code == 200, answer.text
+    with httpx.Client(
+        base_url=sandbox(stack), headers={"Authorization": "Bearer " + answer.json()["access_token"]}, timeout=10.0
+    ) as client:
+        yield client
+
+
+def test_the_token_endpoint_is_the_tenants_and_wants_the_secret_and_the_resource_scope(stack: RunningStack) -> None:
+    good = token_answer(stack)
+    assert good.status_code == 200 and good.json()["token_type"] == "Bearer" and good.json()["expires_in"] > 0
+    wrong_secret = token_answer(stack, client_secret="not-the-secret")
+    assert wrong_secret.status_code == 400 and wrong_secret.json()["error"] == "invalid_client"
+    assert "AADSTS7000215" in wrong_secret.json()["error_description"]
+    other_resource = token_answer(stack, scope="https://other.operations.dynamics.com/.default")
+    assert other_resource.status_code == 400 and "AADSTS1002012" in other_resource.json()["error_description"]
+    other_tenant = token_answer(stack, tenant=str(uuid.uuid4()))
+    assert other_tenant.status_code == 401  # no token endpoint there: an unauthenticated call
+
+
+def test_a_call_without_a_token_is_refused_in_the_odata_error_shape(stack: RunningStack) -> None:
+    refused = httpx.get(sandbox(stack) + "/data/CustomersV3")
+    assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
+    assert set(refused.json()["error"]) >= {"code", "message", "innererror"}
+
+
+def test_collections_page_by_next_link_and_read_the_default_company_unless_cross_company(d365: httpx.Client) -> None:
+    first = d365.get(
+        "/data/CustomersV3",
+        params={"cross-company": "true", "$count": "true"},
+        headers={"Prefer": "odata.maxpagesize=5"},
+    )
+    assert first.status_code == 200 and first.headers["preference-applied"] == "odata.maxpagesize=5"
+    body = first.json()
+    assert body["@odata.context"].endswith("/data/$metadata#CustomersV3") and len(body["value"]) == 5
+    assert body["@odata.count"] >= 12 and "$skiptoken" in body["@odata.nextLink"]
+    second = d365.get(body["@odata.nextLink"], headers={"Prefer": "odata.maxpagesize=5"}).json()
+    assert not {c["CustomerAccount"] for c in body["value"]} & {c["CustomerAccount"] for c in second["value"]}
+    companies = {
+        c["dataAreaId"] for c in d365.get("/data/CustomersV3", params={"cross-company": "true"}).json()["value"]
+    }
+    assert companies == {"leus", "leuk", "lede"}
+    default = d365.get("/data/CustomersV3").json()["value"]
+    assert default and {c["dataAreaId"] for c in default} == {"leus"}
+    selected = d365.get("/data/CustomersV3", params={"$select": "CustomerAccount,OrganizationName", "$top": "2"})
+    assert [set(c) for c in selected.json()["value"]] == [{"CustomerAccount", "OrganizationName"}] * 2
+    assert "@odata.nextLink" not in selected.json()  # $top reached: nothing more to page
+    one = d365.get("/data/CustomersV3(dataAreaId='leus',CustomerAccount='C-1001')").json()
+    assert one["OrganizationName"] == "Contoso Retail" and one["@odata.context"].endswith("CustomersV3/$entity")
+
+
+def test_refusals_are_odata_error_bodies_naming_the_property(d365: httpx.Client) -> None:
+    unknown = d365.get("/data/NoSuchEntities")
+    assert unknown.status_code == 404 and unknown.json()["error"]["message"]
+    bad_filter = d365.get("/data/CustomersV3", params={"$filter": "NoSuchProperty eq 'x'"})
+    assert bad_filter.status_code == 400 and "NoSuchProperty" in bad_filter.json()["error"]["message"]
+    missing = d365.get("/data/CustomersV3(dataAreaId='leus',CustomerAccount='C-99999')")
+    assert missing.status_code == 404
+    account = f"C-{uuid.uuid4().int % 10**8}"
+    body = {
+        "CustomerAccount": account,
+        "dataAreaId": "leuk",
+        "OrganizationName": "Tailspin Toys",
+        "SalesCurrencyCode": "GBP",
+    }
+    created = d365.post("/data/CustomersV3", json=body)
+    assert created.status_code == 201 and created.json()["CustomerAccount"] == account
+    again = d365.post("/data/CustomersV3", json=body)
+    assert again.status_code == 400
+    assert again.json()["error"]["details"][0] == {
+        "code": "DuplicateRecord",
+        "target": "CustomerAccount",
+        "message": again.json()["error"]["details"][0]["message"],
+    }
+
+
+def test_hostile_input_reaches_dynamics_as_data_and_comes_back_as_4xx(apis: SystemApis) -> None:
+    quoted = apis.json("GET", "erp", "/customers", 200, params={"name": "O'Brien' or 1 eq 1 or ''='"})
+    assert quoted["items"] == []
+    apis.call("GET", "erp", "/customers/{customer_id}", 404, path={"customer_id": "cus_1001%27)%20or%20(1"})
+    apis.call("GET", "erp", "/contracts/{contract_id}", 404, path={"contract_id": "ctr_2001%2F..%2F1"})
+    apis.call("GET", "erp", "/postings", 400, params={"from_date": "99999-01-01"})
+    apis.call("GET", "erp", "/invoices/{invoice_id}", 404, path={"invoice_id": "inv_%0d%0aX-Injected:%201"})
+
+
+def test_the_system_api_pages_through_dynamics_to_the_last_record(apis: SystemApis, d365: httpx.Client) -> None:
+    total = d365.get("/data/CustomersV3", params={"cross-company": "true", "$count": "true", "$top": "1"}).json()[
+        "@odata.count"
+    ]
+    seen: list[str] = []
+    params: dict[str, Any] = {"limit": 5}
+    while True:
+        page = apis.json("GET", "erp", "/customers", 200, params=params)
+        seen.extend(c["id"] for c in page["items"])
+        if page["next_cursor"] is None:
+            break
+        params = {"limit": 5, "cursor": page["next_cursor"]}
+    assert len(seen) == len(set(seen)) >= total  # others may add customers meanwhile, none is lost or repeated
+    apis.call("GET", "erp", "/customers", 400, params={"cursor": "not-a-cursor"})
+
+
+def test_dynamics_429_is_waited_out_and_a_spent_limit_is_a_503_naming_dynamics365(
+    stack: RunningStack, apis: SystemApis, d365: httpx.Client
+) -> None:
+    waits_before = vendor_counter(stack, "psgw_vendor_waits_total", "dynamics365")
+    admin = sandbox(stack) + "/_sandbox/limits"
+    httpx.put(admin, json={"per_window": 1, "window_seconds": 1}).raise_for_status()
+    try:
+        for _ in range(3):  # more calls than the window lets through: each 429 is waited out
+            assert apis.json("GET", "erp", "/legal-entities", 200)["items"]
+        httpx.put(admin, json={"per_window": 1, "window_seconds": 600}).raise_for_status()
+        assert d365.get("/data/LegalEntities").status_code == 200  # the window's one call
+        limited = d365.get("/data/LegalEntities")
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 1
+        assert limited.json()["error"]["code"] == "TooManyRequests"
+        refused = apis.call("GET", "erp", "/customers", 503, params={"name": "contoso"})
+    finally:
+        httpx.delete(admin).raise_for_status()
+    problem = refused.json()
+    assert problem["type"].endswith("/vendor-limit-exceeded") and problem["downstream"] == "dynamics365"
+    assert int(refused.headers["retry-after"]) >= 1
+    assert vendor_counter(stack, "psgw_vendor_waits_total", "dynamics365") > waits_before
+
+
+def test_a_posted_invoice_is_credited_once_per_key_and_never_beyond_what_it_billed(apis: SystemApis) -> None:
+    source = f"te_{uuid.uuid4().int % 10**9 + 10**9}"
+    line = {
+        "description": "Consultant services",
+        "quantity": "8",
+        "unit_price": "140.00",
+        "amount": "1120.00",
+        "source_type": "time_entry",
+        "source_ids": [source],
+    }
+    invoice = apis.json(
+        "POST",
+        "erp",
+        "/invoices",
+        201,
+        json={
+            "customer_id": "cus_1004",
+            "contract_id": "ctr_2004",
+            "legal_entity_id": "le_uk",
+            "currency": "GBP",
+            "period": TODAY.strftime("%Y-%m"),
+            "lines": [line],
+        },
+    )
+    path = {"invoice_id": invoice["id"]}
+    draft = apis.json("POST", "erp", "/invoices/{invoice_id}/credit-notes", 409, path=path, json={"lines": [line]})
+    assert draft["type"].endswith("/invalid-transition")
+    apis.json("POST", "erp", "/invoices/{invoice_id}/post", 200, path=path)
+    key = str(uuid.uuid4())
+    half = {**line, "quantity": "4", "amount": "560.00"}
+    credit = apis.json(
+        "POST",
+        "erp",
+        "/invoices/{invoice_id}/credit-notes",
+        201,
+        path=path,
+        json={"lines": [half]},
+        headers={"Idempotency-Key": key},
+    )
+    assert credit["invoice_id"] == invoice["id"] and credit["subtotal"] == "560.00"
+    assert credit["lines"][0]["source_ids"] == [source]
+    replay = apis.json(
+        "POST",
+        "erp",
+        "/invoices/{invoice_id}/credit-notes",
+        201,
+        path=path,
+        json={"lines": [half]},
+        headers={"Idempotency-Key": key},
+    )
+    assert replay == credit
+    beyond = apis.json(
+        "POST",
+        "erp",
+        "/invoices/{invoice_id}/credit-notes",
+        422,
+        path=path,
+        json={"lines": [{**line, "amount": "1000.00"}]},
+    )
+    assert beyond["errors"][0]["pointer"].startswith("/lines/0")
+    listed = apis.json("GET", "erp", "/credit-notes", 200, params={"invoice_id": invoice["id"]})["items"]
+    assert [c["id"] for c in listed] == [credit["id"]]
+
+
+def test_a_posting_is_reversed_once_and_a_reversal_is_not_reversed(apis: SystemApis) -> None:
+    source = f"te_{uuid.uuid4().int % 10**9 + 10**9}"
+    posting = apis.json(
+        "POST",
+        "erp",
+        "/postings",
+        201,
+        json={
+            "source_type": "time_entry",
+            "source_id": source,
+            "project_id": "prj_4001",
+            "contract_id": "ctr_2001",
+            "legal_entity_id": "le_us",
+            "work_date": TODAY.isoformat(),
+            "quantity": "2",
+            "amount": "350.00",
+            "currency": "USD",
+        },
+    )
+    path = {"posting_id": posting["id"]}
+    reversal = apis.json(
+        "POST", "erp", "/postings/{posting_id}/reversals", 201, path=path, json={"on": TODAY.isoformat()}
+    )
+    assert reversal["reverses_posting_id"] == posting["id"] and reversal["amount"] == "-350.00"
+    again = apis.json("POST", "erp", "/postings/{posting_id}/reversals", 200, path=path, json={"on": TODAY.isoformat()})
+    assert again["id"] == reversal["id"]
+    apis.call(
+        "POST",
+        "erp",
+        "/postings/{posting_id}/reversals",
+        409,
+        path={"posting_id": reversal["id"]},
+        json={"on": TODAY.isoformat()},
+    )
+    apis.call(
+        "POST",
+        "erp",
+        "/postings/{posting_id}/reversals",
+        404,
+        path={"posting_id": "pst_999999999"},
+        json={"on": TODAY.isoformat()},
+    )
+    listed = apis.json("GET", "erp", "/postings", 200, params={"source_id": source})["items"]
+    assert sorted(p["id"] for p in listed) == sorted([posting["id"], reversal["id"]])
+    # The source is still posted once: asking again answers the original, not its reversal.
+    assert (
+        apis.json(
+            "POST",
+            "erp",
+            "/postings",
+            200,
+            json={
+                "source_type": "time_entry",
+                "source_id": source,
+                "project_id": "prj_4001",
+                "contract_id": "ctr_2001",
+                "legal_entity_id": "le_us",
+                "work_date": TODAY.isoformat(),
+                "quantity": "2",
+                "amount": "350.00",
+                "currency": "USD",
+            },
+        )["id"]
+        == posting["id"]
+    )
+
+
+def test_hostile_queries_to_the_sandbox_are_odata_4xx(d365: httpx.Client) -> None:
+    for params in (
+        {"$top": "-1"},
+        {"$skiptoken": "not-a-token"},
+        {"$skip": "1e9999"},
+        {"$skip": str(10**30)},
+        {"$top": str(2**63)},
+        {"$filter": f"InvoiceIdentifier eq {10**30}"},
+        {"$filter": "OrganizationName eq 'x' or 1 eq 1"},
+        {"$filter": "contains(Address,'x')"},
+    ):
+        answer = d365.get(
+            "/data/FreeTextInvoiceHeaders" if "Invoice" in str(params) else "/data/CustomersV3", params=params
+        )
+        assert answer.status_code == 400 and answer.json()["error"]["message"], params
+    for segment in (
+        "CustomersV3(dataAreaId='leus')",
+        "CustomersV3(dataAreaId='leus',CustomerAccount='C-1001'",
+        "CustomersV3(x=y)",
+    ):
+        assert d365.get(f"/data/{segment}").status_code in (400, 404), segment
+    deep = {"OrganizationName": "x", "SalesCurrencyCode": "USD", "dataAreaId": "leus", "PSGPeppolId": {"a": [[[]]]}}
+    assert d365.post("/data/CustomersV3", json=deep).status_code == 400
+    assert d365.post("/data/CustomersV3", content=b"[1, 2]").status_code == 400
+    assert d365.post("/data/CustomersV3", content=b"[" * 100_000 + b"]" * 100_000).status_code == 400
+    assert d365.post("/data/LegalEntities", json={"LegalEntityId": "XX"}).status_code == 405
+
+
+def test_wrong_credentials_are_a_502_naming_dynamics365_not_data(stack: RunningStack) -> None:
+    _, env = vendor_credentials(stack.stack.data_dir)
+    credentials = VendorCredentials(
+        client_id=env["PSGW_ERP_CLIENT_ID"], client_secret="wrong", tenant_id=env["PSGW_ERP_TENANT_ID"]
+    )
+
+    async def read() -> ProblemError:
+        erp = Dynamics365Erp(sandbox(stack), 10.0, credentials=credentials)
+        try:
+            await erp.list_legal_entities(cursor=None, limit=5)
+        except ProblemError as exc:
+            return exc
+        finally:
+            await erp.aclose()
+        raise AssertionError("wrong credentials were accepted")
+
+    refused = asyncio.run(read())
+    assert refused.status == 502 and refused.slug == "downstream-error"
+    assert "dynamics365" in str(refused)
+
+
+def test_the_same_source_posted_concurrently_is_one_posting(apis: SystemApis) -> None:
+    """Nothing twice: the tenant's unique source document decides, whichever request gets there first."""
+    body = {
+        "source_type": "time_entry",
+        "source_id": f"te_{uuid.uuid4().int % 10**9 + 10**9}",
+        "project_id": "prj_4001",
+        "contract_id": "ctr_2001",
+        "legal_entity_id": "le_us",
+        "work_date": TODAY.isoformat(),
+        "quantity": "1",
+        "amount": "175.00",
+        "currency": "USD",
+    }
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda _: apis.http.post("/system/erp/v1/postings", json=body), range(6)))
+    assert sorted(a.status_code for a in answers) == [200] * 5 + [201], [a.text[:300] for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    listed = apis.json("GET", "erp", "/postings", 200, params={"source_id": body["source_id"]})["items"]
+    assert [p["id"] for p in listed] == [answers[0].json()["id"]]

@@ -1,0 +1,99 @@
+"""Billable expenses are invoiced whatever the contract's billing model (issue 19), through the running stack.
+
+What finance relies on: a posted billable expense on a fixed-fee, milestone or retainer contract is billed like on
+a time-and-materials one (at cost, or with the contract's markup, rounded once), exactly once; a voided draft
+releases it for the next draft; once it is on a posted invoice no later draft bills it again and reconciliation
+reports nothing about it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.process.test_expense_markup_and_sync import open_past_day
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.flows import ERP, PSA, all_items, ok, wait_for
+
+EXPENSES = "/process/expenses/v1/expenses"
+INVOICING = "/process/invoicing/v1"
+
+
+def engagement_of(system: httpx.Client, model: str) -> dict[str, Any]:
+    """An active project of an active contract billed by ``model``, its manager and someone else on it."""
+    for project in ok(system.get(f"{PSA}/projects", params={"status": "active", "limit": 200}))["items"]:
+        contract = ok(system.get(f"{ERP}/contracts/{project['contract_id']}"))
+        if contract["billing_model"] != model or contract["status"] != "active":
+            continue
+        team = ok(system.get(f"{PSA}/assignments", params={"project_id": project["id"], "limit": 50}))["items"]
+        workers = [a["worker_id"] for a in team if a["worker_id"] != project["manager_id"]]
+        if workers:
+            return {"project": project, "contract": contract, "worker_id": workers[0]}
+    raise AssertionError(f"the sandbox firm has no active {model} engagement")
+
+
+def expected(cost: Decimal, markup: str | None) -> Decimal:
+    if not markup:
+        return cost
+    return (cost * (100 + Decimal(markup)) / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+
+
+def draft(experience: httpx.Client, contract_id: str, period: str) -> dict[str, Any]:
+    return dict(ok(experience.post(f"{INVOICING}/invoice-drafts", json={"contract_id": contract_id,
+                                                                         "period": period}), 200, 201))
+
+
+def expense_lines(invoice: dict[str, Any], expense_id: str) -> list[dict[str, Any]]:
+    return [line for line in invoice["invoice"]["lines"]
+            if line["source_type"] == "expense" and expense_id in line["source_ids"]]
+
+
+@pytest.mark.parametrize("model", ["fixed_fee", "milestone", "retainer"])
+def test_a_billable_expense_is_invoiced_once_on_every_billing_model_and_a_void_releases_it(
+        experience: httpx.Client, system: httpx.Client, model: str) -> None:
+    engagement = engagement_of(system, model)
+    contract, project = engagement["contract"], engagement["project"]
+    day = open_past_day(system, contract)
+    period = f"{day:%Y-%m}"
+    cost = Decimal("48.37")
+    captured = ok(experience.post(EXPENSES, json={
+        "worker_id": engagement["worker_id"], "project_id": project["id"], "category": "lodging",
+        "amount": str(cost), "currency": contract["currency"], "expense_date": day.isoformat(), "country": "US",
+        "receipt_ref": f"r-{uuid.uuid4().hex[:8]}"}), 201)
+    expense_id = captured["id"]
+    ok(experience.post(f"{EXPENSES}/{expense_id}/decisions",
+                       json={"approver_id": project["manager_id"], "decision": "approve"}))
+    wait_for("the expense to be posted", lambda: ok(experience.get(f"{EXPENSES}/{expense_id}"))["state"] == "posted")
+
+    first = draft(experience, contract["id"], period)
+    if not expense_lines(first, expense_id):  # a draft made before the expense was posted: void it, draft again
+        ok(experience.post(f"{INVOICING}/invoices/{first['id']}/voidings"))
+        first = draft(experience, contract["id"], period)
+    lines = expense_lines(first, expense_id)
+    assert [Decimal(line["amount"]) for line in lines] == [expected(cost, contract["expense_markup_percent"])]
+    assert first["billing_model"] == model
+
+    voided = experience.post(f"{INVOICING}/invoices/{first['id']}/voidings")
+    assert_matches_contract("process/invoicing", "POST", "/invoices/{invoice_id}/voidings", voided)
+    assert expense_id in ok(voided)["released"]["expense_ids"]
+
+    second = draft(experience, contract["id"], period)
+    assert second["id"] != first["id"] and len(expense_lines(second, expense_id)) == 1  # released, billed again
+    posted = ok(experience.post(f"{INVOICING}/invoices/{second['id']}/postings"))
+    assert posted["state"] == "posted"
+
+    again = experience.post(f"{INVOICING}/invoice-drafts", json={"contract_id": contract["id"], "period": period})
+    assert again.status_code in (200, 201, 422), again.text  # the posted one, a supplementary one, or nothing
+    live = [i for i in all_items(experience, f"{INVOICING}/invoices", contract_id=contract["id"], period=period)]
+    assert sum(len(expense_lines(invoice, expense_id)) for invoice in live) == 1  # billed exactly once
+
+    run = ok(experience.post("/process/reconciliation/v1/reconciliations", json={"project_ids": [project["id"]]}),
+             200, 201)
+    about_it = [d for report in run["projects"] for d in report["differences"] if d.get("expense_id") == expense_id]
+    about_it += [d for report in run.get("contracts", []) for d in report["differences"]
+                 if d.get("expense_id") == expense_id]
+    assert about_it == []
