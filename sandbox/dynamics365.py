@@ -115,6 +115,7 @@ ITEM_LINE = {
     "amountMinor": ("TransactionCurrencyAmount", "money"),
     "sourceType": ("PSGSourceType", ""),
     "sourceRefs": ("PSGSourceRefs", "refs"),
+    "durationMinutes": ("PSGDurationMinutes", "int"),  # time's whole minutes (an integer extension field)
 }
 TAX_LINE = {
     "taxCode": ("TaxCode", ""),
@@ -226,6 +227,7 @@ SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, str]]]] = {
             "postingStatus": ("PSGPostingStatus", ""),
             "postedAt": ("PSGPostedDateTime", ""),
             "reversesPostingNumber": ("PSGReversesVoucher", ""),
+            "durationMinutes": ("PSGDurationMinutes", "int"),  # time's whole minutes (an integer extension field)
         },
     ),
     "FreeTextInvoiceHeaders": (

@@ -127,6 +127,7 @@ ITEM_LINE = {
     "amountMinor": ("TransactionCurrencyAmount", "money"),
     "sourceType": ("PSGSourceType", ""),
     "sourceRefs": ("PSGSourceRefs", "refs"),
+    "durationMinutes": ("PSGDurationMinutes", "int"),  # time's whole minutes (an integer extension field)
 }
 TAX_LINE = {
     "taxCode": ("TaxCode", ""),
@@ -238,6 +239,7 @@ SCHEMAS: dict[str, tuple[str, tuple[str, ...], dict[str, tuple[str, str]]]] = {
             "postingStatus": ("PSGPostingStatus", ""),
             "postedAt": ("PSGPostedDateTime", ""),
             "reversesPostingNumber": ("PSGReversesVoucher", ""),
+            "durationMinutes": ("PSGDurationMinutes", "int"),  # time's whole minutes (an integer extension field)
         },
     ),
     "FreeTextInvoiceHeaders": (
