@@ -29,6 +29,9 @@ BillingModel = Literal["time_and_materials", "fixed_fee", "milestone", "retainer
 ContractStatus = Literal["draft", "active", "amendment_pending", "closed"]
 ProjectStatus = Literal["planned", "active", "on_hold", "closed"]
 WorkerStatus = Literal["active", "leave", "terminated"]
+# Why a worker is absent on a leave HR recorded (README.md, "HR changes"): the days are off their capacity whatever
+# the type.
+LeaveType = Literal["vacation", "sick", "parental", "personal", "other"]
 AssignmentStatus = Literal["proposed", "confirmed", "ended"]
 TimeEntryState = Literal["draft", "submitted", "approved", "rejected", "posted", "invoiced"]
 # What the time was spent on: delivering the work, or travelling for it. Travel is billed only where the contract's
@@ -325,6 +328,14 @@ class CostRate(msgspec.Struct, kw_only=True):
     valid_to: dt.date | None = None
 
 
+class WorkerLeave(msgspec.Struct, kw_only=True):
+    """A leave of absence HR recorded: the worker is away from ``first_day`` to ``last_day``, both inclusive."""
+
+    first_day: dt.date
+    last_day: dt.date
+    leave_type: LeaveType
+
+
 class Worker(Entity, kw_only=True):
     name: str
     email: str
@@ -336,6 +347,9 @@ class Worker(Entity, kw_only=True):
     capacity_hours_per_week: Decimal = Decimal(40)
     cost_rates: list[CostRate] = []
     manager_id: str | None = None
+    # The last day worked (HR's termination date): no time after it. Null while employed with no end in sight.
+    termination_date: dt.date | None = None
+    leaves: list[WorkerLeave] = []
 
 
 class Assignment(Entity, kw_only=True):

@@ -6,7 +6,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from process_apis.billing.routes import BillingV1
-from process_apis.events.routes import EventsV1
+from process_apis.events.routes import EventsV1, EventsV2
 from process_apis.exceptions.routes import ExceptionsV1
 from process_apis.expenses.routes import ExpensesV1
 from process_apis.insights.routes import InsightsV1
@@ -40,7 +40,7 @@ def create_app(settings: ProcessSettings) -> Litestar:
         service=SERVICE,
         settings=settings,
         route_handlers=[StaffingV1, BillingV1, TimesheetsV1, ExceptionsV1, ProvisioningV1, InvoicingV1,
-                        ReconciliationV1, EventsV1, InsightsV1, RevenueV1, RevenueV2, ExpensesV1],
+                        ReconciliationV1, EventsV1, EventsV2, InsightsV1, RevenueV1, RevenueV2, ExpensesV1],
         downstreams=lambda: {"gateway": gateway_downstream(settings)},
         on_startup=[start],
         on_shutdown=[stop],

@@ -31,6 +31,7 @@ from process_apis.reconciliation.models import ReconciliationRequest
 from process_apis.reconciliation.service import ReconciliationService
 from process_apis.revenue.service import RevenueService
 from process_apis.settings import ProcessSettings
+from process_apis.staffing.hr_feed import HrChangeFeed
 from process_apis.store import metadata
 from process_apis.systems import Systems
 from process_apis.timesheets.approvals import ApprovalService
@@ -60,6 +61,7 @@ class Services:
     exceptions: ExceptionQueue
     provisioning: ProvisioningService
     crm_feed: CrmFeed
+    hr_feed: HrChangeFeed
     invoicing: InvoicingService
     reconciliation: ReconciliationService
     revenue: RevenueService
@@ -109,6 +111,7 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
         credit_notes=CreditNotes(uow, systems, jobs),
         provisioning=provisioning, crm_feed=CrmFeed(uow, systems, provisioning,
                                                     ContractAmendments(uow, systems, billing)),
+        hr_feed=HrChangeFeed(uow, systems),
         invoicing=invoicing, reconciliation=ReconciliationService(uow, systems),
         revenue=RevenueService(uow, systems, keys), expenses=ExpenseService(uow, systems, jobs, keys),
         posted_time=posted_time, dead_letters=DeadLetters(uow, {POSTED_TIME: posted_time.handle_many}),
@@ -154,6 +157,8 @@ def _start_loops(s: Services) -> None:
         s.loops.start("psa-watch", watch.watch_once, interval=backoff(settings.psa_watch_interval_seconds))
     if settings.crm_feed_interval_seconds > 0:
         s.loops.start("crm-feed", s.crm_feed.poll_once, interval=backoff(settings.crm_feed_interval_seconds))
+    if settings.hr_feed_interval_seconds > 0:
+        s.loops.start("hr-feed", s.hr_feed.poll_once, interval=backoff(settings.hr_feed_interval_seconds))
     s.loops.start("posting-dispatcher", s.dispatcher.dispatch_once, wakeup=s.wake_dispatcher,
                   interval=backoff(settings.dispatch_interval_seconds))
     s.loops.start("jobs", s.jobs.run_once, wakeup=s.wake_jobs, interval=backoff(settings.dispatch_interval_seconds))

@@ -24,6 +24,8 @@ class ProcessSettings(TierSettings, kw_only=True):
     # How often the CRM's change feed is polled for won opportunities and amended contracts
     # (provisioning/crm_feed.py); 0 turns it off.
     crm_feed_interval_seconds: float = 5.0
+    # How often HR's workers are read for terminations and leaves of absence (staffing/hr_feed.py); 0 turns it off.
+    hr_feed_interval_seconds: float = 5.0
     # Outboxes: how many rows per ERP call, how long a claimed row is leased, retry backoff (+ jitter).
     posting_batch_size: int = 500  # the ERP's batch limit (billing.posting.ERP_BATCH_LIMIT)
     outbox_lease_seconds: float = 120.0

@@ -474,3 +474,16 @@ revenue_write_offs = sa.Table(
 # The Idempotency-Key records of the tier's keyed writes (approvals, correction requests, provisionings, expenses,
 # write-offs), kept by runtime/idempotency.py: each names what its key recorded (process_apis/idempotency.py).
 idempotency_records = record_table("process_idempotency", metadata)
+
+# What the process tier last saw of each worker's employment in HR (process_apis/staffing/hr_feed.py): the last
+# day worked and the leaves of absence. The HR change feed compares HR with it to find terminations and new leaves
+# (announced once: the row and its events commit together, ``revision`` guards a replica that raced); the
+# timesheet rule that refuses time after termination and staffing availability read it.
+hr_workers = sa.Table(
+    "process_hr_workers", metadata,
+    sa.Column("worker_id", sa.String(64), primary_key=True),
+    sa.Column("termination_date", sa.Date, nullable=True),
+    sa.Column("leaves", JSONDocument, nullable=False),  # [{"first_day", "last_day", "leave_type"}], ordered
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)

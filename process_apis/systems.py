@@ -260,6 +260,11 @@ class Psa:
                                               idempotency_key=idempotency_key)
         return _decode(response, Assignment)
 
+    async def transition_assignment(self, assignment_id: str, to_status: str, idempotency_key: str) -> Assignment:
+        response = await self.gateway.request("POST", f"{PSA}/assignments/{segment(assignment_id)}/transitions",
+                                              json={"to_status": to_status}, idempotency_key=idempotency_key)
+        return _decode(response, Assignment)
+
     async def milestone(self, milestone_id: str) -> Milestone:
         return await self.gateway.get_json(f"{PSA}/milestones/{segment(milestone_id)}", Milestone)
 

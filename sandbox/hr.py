@@ -7,7 +7,11 @@ effective-dated cost rates (``Effective_Date`` / ``End_Date``), statuses "Active
 ``{"error", "errors": [{"error", "field"}]}``. Integrations only read; HR itself changes workers through its
 business processes (``POST .../workers/<WID>/businessProcesses/Request_Compensation_Change`` with
 ``Effective_Date`` and ``Amount``: the cost rate from that day on, earlier rates ended the day before;
-``.../Change_Worker_Status`` with ``Worker_Status``: leave, return, termination).
+``.../Change_Worker_Status`` with ``Worker_Status``: leave, return, termination; ``.../Terminate_Employee``
+with ``Termination_Date``, the last day worked, kept as ``Employment_Data.Termination_Date``, the status
+"Terminated" once the day is past (``.../Rescind_Termination`` takes it back);
+``.../Request_Leave_Of_Absence`` with ``First_Day_Of_Leave``, ``Estimated_Last_Day_Of_Leave`` and ``Leave_Type``,
+kept in ``Employment_Data.Leaves_Of_Absence``, refused when it overlaps another leave).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ TENANT = "northwind"
 BASE = f"/ccx/api/v1/{TENANT}"
 WORKER_STATUSES = {"active": "Active", "leave": "On Leave", "terminated": "Terminated"}
 MAX_LIMIT = 100
+LEAVE_TYPES = ("Vacation", "Sick", "Parental", "Personal", "Other")
+MAX_LEAVE_DAYS = 366
 CURRENCY = {code: currency for code, _name, _country, currency in demo.LEGAL_ENTITIES}
 
 
@@ -168,6 +174,57 @@ def change_status(store: DocumentStore, worker_wid: str, body: dict[str, Any]) -
     return worker
 
 
+def terminate(store: DocumentStore, worker_wid: str, body: dict[str, Any]) -> dict[str, Any]:
+    worker = _one(store, "worker", worker_wid)
+    employment = worker["Employment_Data"]
+    last_day = _day(body.get("Termination_Date"))
+    if last_day is None:
+        raise error(400, "Termination_Date must be a date (YYYY-MM-DD)", "Termination_Date")
+    if last_day < dt.date.fromisoformat(employment["Hire_Date"]):
+        raise error(400, "Termination_Date is before the worker's Hire_Date", "Termination_Date")
+    employment["Termination_Date"] = last_day.isoformat()
+    if last_day < dt.datetime.now(dt.UTC).date():
+        employment["Worker_Status"] = WORKER_STATUSES["terminated"]
+    store.put("worker", worker_wid, worker)
+    return worker
+
+
+def rescind_termination(store: DocumentStore, worker_wid: str, _body: dict[str, Any]) -> dict[str, Any]:
+    worker = _one(store, "worker", worker_wid)
+    employment = worker["Employment_Data"]
+    if employment.pop("Termination_Date", None) is not None and employment["Worker_Status"] == "Terminated":
+        employment["Worker_Status"] = WORKER_STATUSES["active"]
+    store.put("worker", worker_wid, worker)
+    return worker
+
+
+def request_leave(store: DocumentStore, worker_wid: str, body: dict[str, Any]) -> dict[str, Any]:
+    worker = _one(store, "worker", worker_wid)
+    employment = worker["Employment_Data"]
+    first, last = _day(body.get("First_Day_Of_Leave")), _day(body.get("Estimated_Last_Day_Of_Leave"))
+    kind = body.get("Leave_Type")
+    if first is None:
+        raise error(400, "First_Day_Of_Leave must be a date (YYYY-MM-DD)", "First_Day_Of_Leave")
+    if last is None or last < first or (last - first).days >= MAX_LEAVE_DAYS:
+        raise error(400, f"Estimated_Last_Day_Of_Leave must be a date from First_Day_Of_Leave, at most "
+                         f"{MAX_LEAVE_DAYS} days on", "Estimated_Last_Day_Of_Leave")
+    if kind not in LEAVE_TYPES:
+        raise error(400, f"Leave_Type must be one of {list(LEAVE_TYPES)}", "Leave_Type")
+    leave = {"First_Day_Of_Leave": first.isoformat(), "Estimated_Last_Day_Of_Leave": last.isoformat(),
+             "Leave_Type": kind}
+    leaves: list[dict[str, Any]] = employment.setdefault("Leaves_Of_Absence", [])
+    if leave in leaves:  # the same request again: nothing new
+        return worker
+    for other in leaves:
+        if (dt.date.fromisoformat(other["First_Day_Of_Leave"]) <= last
+                and first <= dt.date.fromisoformat(other["Estimated_Last_Day_Of_Leave"])):
+            raise error(409, "the leave overlaps a leave already recorded", "First_Day_Of_Leave")
+    leaves.append(leave)
+    leaves.sort(key=lambda item: item["First_Day_Of_Leave"])
+    store.put("worker", worker_wid, worker)
+    return worker
+
+
 def _invalid(message: str) -> VendorError:
     return error(400, message)
 
@@ -197,6 +254,18 @@ def create_app(store: DocumentStore) -> Litestar:
     async def status_change(worker_wid: FromPath[str], request: Request[Any, Any, Any]) -> dict[str, Any]:
         return await store.call(change_status, store, worker_wid, await json_object(request, _invalid))
 
+    @post(f"{BASE}/workers/{{worker_wid:str}}/businessProcesses/Terminate_Employee", status_code=200)
+    async def terminate_employee(worker_wid: FromPath[str], request: Request[Any, Any, Any]) -> dict[str, Any]:
+        return await store.call(terminate, store, worker_wid, await json_object(request, _invalid))
+
+    @post(f"{BASE}/workers/{{worker_wid:str}}/businessProcesses/Rescind_Termination", status_code=200)
+    async def rescind(worker_wid: FromPath[str], request: Request[Any, Any, Any]) -> dict[str, Any]:
+        return await store.call(rescind_termination, store, worker_wid, await json_object(request, _invalid))
+
+    @post(f"{BASE}/workers/{{worker_wid:str}}/businessProcesses/Request_Leave_Of_Absence", status_code=200)
+    async def leave_of_absence(worker_wid: FromPath[str], request: Request[Any, Any, Any]) -> dict[str, Any]:
+        return await store.call(request_leave, store, worker_wid, await json_object(request, _invalid))
+
     @get(f"{BASE}/jobProfiles")
     async def list_job_profiles(offset: FromQuery[int] = 0, limit: FromQuery[int] = 20) -> dict[str, Any]:
         return await store.call(_page, store, "jobProfile", offset, limit, {})
@@ -210,8 +279,8 @@ def create_app(store: DocumentStore) -> Litestar:
         return await store.call(_page, store, "organization", offset, limit, {})
 
     return Litestar(
-        [list_workers, get_worker, compensation_change, status_change, list_job_profiles, list_cost_centers,
-         list_organizations],
+        [list_workers, get_worker, compensation_change, status_change, terminate_employee, rescind, leave_of_absence,
+         list_job_profiles, list_cost_centers, list_organizations],
         exception_handlers={HTTPException: framework_error, VendorError: vendor_error_response},
         openapi_config=None,
     )

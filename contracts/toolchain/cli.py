@@ -287,7 +287,8 @@ def list_command(root: Path, output_format: str) -> None:
               help="Text for people, JSON for tools.")
 @click.pass_obj
 def check_published_command(root: Path, base: str, output_format: str) -> None:
-    """Fail when a contract published at --base changed in a breaking way or was deleted before retirement."""
+    """Fail when a contract published at --base (OpenAPI or AsyncAPI) changed in a breaking way or was deleted
+    before retirement."""
     try:
         results = check_published(base, root)
     except (GitSourceError, ValueError) as error:

@@ -77,6 +77,9 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "unprocessable-content": ProblemType(422, "Unprocessable content", "Well-formed, but breaks a business rule."),
     "not-own-entry": ProblemType(422, "Unprocessable content",
                                  "A time entry in the request belongs to someone else; `errors` points at it."),
+    "worker-terminated": ProblemType(422, "Unprocessable content",
+                                     "The worker's last day (HR's termination date) is before the work date: "
+                                     "`reason_code` is WORKER_TERMINATED, `termination_date` the last day."),
     "period-closed": ProblemType(422, "Unprocessable content", "The ERP's accounting period for that date is closed."),
     "admin-change-refused": ProblemType(422, "Change refused",
                                         "The admin API refused the change (it would leave the policy invalid)."),

@@ -1,5 +1,8 @@
-"""Events process API v1 routes (contracts/process/events/v1.yaml): replay over HTTP from an offset, the
-posted-time projection the tier's own consumer keeps, and the operators' dead letters (list, inspect, re-drive)."""
+"""Events process API routes (contracts/process/events/v1.yaml, v2.yaml): replay over HTTP from an offset, the
+posted-time projection the tier's own consumer keeps, and the operators' dead letters (list, inspect, re-drive).
+
+v1 and v2 are the same operations; v1 serves only the event types its closed EventType enum lists (a client of v1
+never receives a type it was not promised), v2 every type, its EventType extensible."""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from litestar.datastructures import State
 from litestar.params import FromPath, QueryParameter, RequestBody
 
 from process_apis.events.models import (
+    EVENT_TYPES,
+    V1_EVENT_TYPES,
     DeadLetter,
     DeadLetterPage,
     DeadLetterState,
@@ -27,6 +32,7 @@ from runtime.problems import Conflict, NotFound
 
 class EventsV1(Controller):
     path = "/process/events/v1"
+    served_types: tuple[EventType, ...] = V1_EVENT_TYPES
 
     @get("/events", operation_id="listEvents")
     async def list_events(
@@ -37,11 +43,18 @@ class EventsV1(Controller):
     ) -> EventPage:
         # The cursor is a position, like ``after``: a consumer may keep either.
         start = int(cursor) if cursor is not None else after
-        return await events_after(state.services.db, start, event_type, limit)
+        types = [t for t in event_type if t in self.served_types] if event_type else list(self.served_types)
+        if not types:  # only types this version does not serve: none of its events
+            return EventPage(items=[], next_cursor=None, last_position=start)
+        return await events_after(state.services.db, start, types, limit)
 
     @get("/events/{event_id:str}", operation_id="getEvent")
     async def get_event(self, state: State, event_id: FromPath[str]) -> Event:
-        return await event_by_id(state.services.db, event_id)
+        event = await event_by_id(state.services.db, event_id)
+        if event.type not in self.served_types:
+            raise NotFound(f"no event {event_id!r} in this version: {event.type} events are served from v2",
+                           slug="unknown-id")
+        return event
 
     @get("/posted-time/projects", operation_id="listPostedTimeByProject")
     async def posted_time_by_project(
@@ -84,3 +97,8 @@ class EventsV1(Controller):
     @post("/dead-letters/redrive", operation_id="redriveDeadLetters", status_code=200)
     async def redrive_dead_letters(self, state: State, data: RequestBody[RedriveRequest]) -> RedriveResults:
         return RedriveResults(items=await state.services.dead_letters.redrive(data.dead_letter_ids))
+
+
+class EventsV2(EventsV1):
+    path = "/process/events/v2"
+    served_types = EVENT_TYPES

@@ -26,7 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.canonical import TIME_ENTRY_APPROVED, Contract, Worker
 from process_apis.billing.facts import lock_contracts
-from process_apis.events.models import RevenueRecognizedData, RevenueRecognizedSubject
+from process_apis.events.models import (
+    RevenueRecognizedData,
+    RevenueRecognizedSubject,
+    RevenueWrittenOffData,
+    RevenueWrittenOffSubject,
+)
 from process_apis.events.outbox import record_event
 from process_apis.idempotency import complete, recorded_id, write_off_fingerprint, write_off_scope
 from process_apis.insights.settings import InsightsSettings
@@ -299,6 +304,13 @@ class RevenueService:
                     id=write_off_id, contract_id=contract.id, project_id=project_id, amount=data.amount,
                     currency=contract.currency, reason=data.reason, period=data.period, recorded_by=recorded_by,
                     recorded_at=utcnow()))
+                # announced with the row it reports, in its transaction: once (a repeat replays the key's answer)
+                await record_event(
+                    uow.conn, "revenue.written_off",
+                    RevenueWrittenOffSubject(write_off_id=write_off_id, contract_id=contract.id,
+                                             customer_id=contract.customer_id, project_id=project_id),
+                    RevenueWrittenOffData(amount=data.amount, currency=contract.currency, period=data.period,
+                                          reason=data.reason, recorded_by=recorded_by))
                 await complete(claim, uow.conn, 201, write_off_id)
             return True, await self._recorded(contract, write_off_id)
         raise Conflict("the contract's write-offs kept changing; try again", slug="conflict")

@@ -32,3 +32,20 @@ class StaffedAssignment(msgspec.Struct, kw_only=True):
 class StaffedAssignmentPage(msgspec.Struct, kw_only=True):
     items: list[StaffedAssignment]
     next_cursor: str | None = None
+
+
+class WorkerAvailability(msgspec.Struct, kw_only=True):
+    """Hours over ``from_date`` .. ``to_date``: ``capacity_hours`` while employed, ``leave_hours`` of it on leave,
+    ``available_hours`` the rest; ``planned_hours`` what confirmed assignments plan on the available days and
+    ``planned_utilization`` that as a percentage of available (null when nothing is available)."""
+
+    worker_id: str
+    from_date: dt.date
+    to_date: dt.date
+    capacity_hours: Decimal
+    leave_hours: Decimal
+    available_hours: Decimal
+    planned_hours: Decimal
+    planned_utilization: Decimal | None
+    leave_days: list[dt.date]
+    termination_date: dt.date | None

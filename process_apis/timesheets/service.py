@@ -19,6 +19,7 @@ from process_apis.billing.service import BillingService
 from process_apis.events.outbox import record_event
 from process_apis.systems import PSA, Systems
 from process_apis.timesheets.days import WorkerDays
+from process_apis.timesheets.employment import Employment, WorkerTerminated
 from process_apis.timesheets.entry_rules import MinuteGrid, WorkDateWindow
 from process_apis.timesheets.models import (
     EntryOutcome,
@@ -53,6 +54,7 @@ class TimesheetService:
         self.window = window
         self.grid = grid
         self.days = WorkerDays(uow, systems)
+        self.employment = Employment(uow.db)  # no time after a worker's last day (timesheets/employment.py)
 
     # -- time entries (pass-through writes, so the mobile app never writes to the PSA directly) -------------
 
@@ -71,6 +73,7 @@ class TimesheetService:
     async def create_entry(self, body: NewTimeEntry) -> tuple[bool, TimeEntry]:
         """Create a draft; with a ``client_ref`` already used, the existing entry comes back (created False)."""
         _check(self.grid.errors(body.hours, "/hours") or self.window.errors(body.work_date, "/work_date", _today()))
+        await self.employment.refuse_after_last_day(body.worker_id, body.work_date, "/work_date")
         refused, claim = await self.days.claim(body.worker_id, body.work_date, body.hours, "/hours",
                                                client_ref=body.client_ref)
         _check(refused)
@@ -104,6 +107,8 @@ class TimesheetService:
         if work_date is None and hours is None:
             return [], await self.systems.psa.update_time_entry(time_entry_id, payload)
         entry = await self.systems.psa.time_entry(time_entry_id)
+        if work_date is not None:
+            await self.employment.refuse_after_last_day(entry.worker_id, work_date, "/work_date")
         day, claimed = work_date or entry.work_date, hours or entry.hours
         refused, claim = await self.days.claim(entry.worker_id, day, claimed, pointer, time_entry_id=entry.id)
         if refused:
@@ -164,6 +169,7 @@ class TimesheetService:
                 return _sync_error(item, 422, "a new entry needs " + ", ".join(missing))
             body = {**fields, "worker_id": item.worker_id, "project_id": item.project_id,
                     "client_ref": item.client_ref}
+            await self.employment.refuse_after_last_day(item.worker_id, item.work_date, f"{at}/work_date")
             refused, claim = await self.days.claim(item.worker_id, item.work_date, item.hours, f"{at}/hours",
                                                    client_ref=item.client_ref)
             if refused:
@@ -174,7 +180,7 @@ class TimesheetService:
                 written(entry, wrote=status == 201)
             return SyncResult(client_ref=item.client_ref, status="created" if status == 201 else "existing",
                               time_entry=entry)
-        except DownstreamProblem as exc:
+        except (DownstreamProblem, WorkerTerminated) as exc:
             problem = exc.to_problem().to_dict()
             return SyncResult(client_ref=item.client_ref, status="error", problem=problem)
 

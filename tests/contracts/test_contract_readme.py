@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 
 from contracts.toolchain.diff import DIFF_RULES
+from contracts.toolchain.diff.rules import ASYNCAPI_RULES
 from contracts.toolchain.lint import RULESET
 
 README = Path(__file__).resolve().parents[2] / "contracts" / "README.md"
 
 DOCUMENTED = [(rule.id, rule.name, rule.severity.value) for rule in RULESET] + [
-    (rule.id, rule.name, rule.severity.value) for rule in DIFF_RULES
+    (rule.id, rule.name, rule.severity.value) for rule in (*DIFF_RULES, *ASYNCAPI_RULES)
 ]
 
 

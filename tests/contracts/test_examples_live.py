@@ -67,6 +67,8 @@ PRECONDITION_REFUSALS: dict[tuple[str, str, str], tuple[int, str]] = {
     ('process/billing/v1', 'evaluateEligibility', 'example'): (400, "unknown-id: no time entry 'te_...'"),
     ('process/events/v1', 'getDeadLetter', 'parameters'): (404, "unknown-id: no dead letter 'dl_...'"),
     ('process/events/v1', 'redriveDeadLetter', 'parameters'): (404, "unknown-id: no dead letter 'dl_...'"),
+    ('process/events/v2', 'getDeadLetter', 'parameters'): (404, "unknown-id: no dead letter 'dl_...'"),
+    ('process/events/v2', 'redriveDeadLetter', 'parameters'): (404, "unknown-id: no dead letter 'dl_...'"),
     ('process/exceptions/v1', 'retryException', 'example'):
         (409, 'invalid-transition: exception exc_... is resolved: nothing to retry'),
     ('process/expenses/v1', 'decideExpense', 'example'):

@@ -71,6 +71,9 @@ PROPERTY_RENAMED = DiffRule(
     _B,
     "A property was removed and another added in its place: clients must send and read the new name.",
 )
+MESSAGE_REMOVED = DiffRule(
+    "BRK-033", "message-removed", _B, "An event type (AsyncAPI message) is no longer published: consumers wait in vain."
+)
 
 PATH_ADDED = DiffRule("ADD-001", "path-added", _N, "A new path.")
 OPERATION_ADDED = DiffRule("ADD-002", "operation-added", _N, "A new method on a path.")
@@ -90,6 +93,9 @@ RESPONSE_TIGHTENED = DiffRule(
 SECURITY_RELAXED = DiffRule("ADD-010", "security-relaxed", _N, "An operation needs fewer scopes than before.")
 RESPONSE_HEADER_ADDED = DiffRule("ADD-011", "response-header-added", _N, "A new response header.")
 
+MESSAGE_ADDED = DiffRule(
+    "ADD-012", "message-added", _N, "A new event type (AsyncAPI message): consumers skip types they do not know."
+)
 CONTRACT_VERSION_CHANGED = DiffRule("INF-001", "contract-version-changed", _I, "info.version changed.")
 LIFECYCLE_CHANGED = DiffRule("INF-002", "lifecycle-changed", _I, "x-lifecycle or x-sunset changed.")
 OPERATION_DEPRECATED = DiffRule("INF-003", "operation-deprecated", _I, "An operation is now deprecated.")
@@ -156,3 +162,7 @@ DIFF_RULES: tuple[DiffRule, ...] = (
     PATH_PARAMETER_RENAMED,
     LIFECYCLE_HEADERS_DROPPED,
 )
+
+# The rules only an AsyncAPI event contract can break (contracts/toolchain/diff/asyncapi.py); its payloads are
+# judged by the rules above.
+ASYNCAPI_RULES: tuple[DiffRule, ...] = (MESSAGE_REMOVED, MESSAGE_ADDED)

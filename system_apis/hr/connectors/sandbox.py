@@ -8,7 +8,18 @@ from typing import Any
 
 import msgspec
 
-from contracts.canonical import BusinessUnit, CostCenter, CostRate, Page, Role, Worker, WorkerStatus, role_id
+from contracts.canonical import (
+    BusinessUnit,
+    CostCenter,
+    CostRate,
+    LeaveType,
+    Page,
+    Role,
+    Worker,
+    WorkerLeave,
+    WorkerStatus,
+    role_id,
+)
 from runtime import cursors
 from runtime.problems import NotFound
 from system_apis.ids import is_canonical, to_business_key, to_canonical
@@ -22,6 +33,9 @@ TOKEN_PATH = "/ccx/oauth2/northwind/token"  # noqa: S105 - the vendor's token en
 BASE = "/ccx/api/v1/northwind"
 WORKER_STATUS: dict[str, WorkerStatus] = {"Active": "active", "On Leave": "leave", "Terminated": "terminated"}
 WORKER_STATUS_VENDOR = {v: k for k, v in WORKER_STATUS.items()}
+LEAVE_TYPE: dict[str, LeaveType] = {"Vacation": "vacation", "Sick": "sick", "Parental": "parental",
+                                    "Personal": "personal", "Other": "other"}
+LEAVE_TYPE_VENDOR = {v: k for k, v in LEAVE_TYPE.items()}
 PAGE_MAX = 100
 QUERY_FIELDS = {"offset": "/cursor", "limit": "/limit"}
 
@@ -39,14 +53,22 @@ def _ref(key: str, descriptor: str | None = None) -> dict[str, str]:
     return {"ID": key, "Descriptor": descriptor or key}
 
 
-def worker_from_vendor(body: dict[str, Any]) -> Worker:
+def _day(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+def worker_from_vendor(body: dict[str, Any], today: dt.date | None = None) -> Worker:
     personal, employment = body["Personal_Data"], body["Employment_Data"]
     name = personal["Legal_Name"]
     manager = employment.get("Manager")
+    last_day = _day(employment.get("Termination_Date"))
+    status = WORKER_STATUS[employment["Worker_Status"]]
+    if last_day is not None and last_day < (today or dt.datetime.now(dt.UTC).date()):
+        status = "terminated"  # HR flips the status the day after the last day; the date says it already
     return Worker(
         id=to_canonical("worker", body["Worker_ID"]), external_ids={"hr": body["WID"]},
         name=f"{name['First_Name']} {name['Last_Name']}".strip(), email=personal["Email_Address"],
-        role=role_of(employment["Job_Profile"]["ID"]), status=WORKER_STATUS[employment["Worker_Status"]],
+        role=role_of(employment["Job_Profile"]["ID"]), status=status,
         business_unit_id=to_canonical("business_unit", employment["Supervisory_Organization"]["ID"]),
         cost_center_id=to_canonical("cost_center", employment["Cost_Center"]["ID"]),
         legal_entity_id=to_canonical("legal_entity", employment["Company"]["ID"]),
@@ -56,6 +78,11 @@ def worker_from_vendor(body: dict[str, Any]) -> Worker:
                              valid_to=dt.date.fromisoformat(rate["End_Date"]) if rate.get("End_Date") else None)
                     for rate in body["Compensation"]["Cost_Rates"]],
         manager_id=to_canonical("worker", manager["ID"]) if manager else None,
+        termination_date=last_day,
+        leaves=[WorkerLeave(first_day=dt.date.fromisoformat(leave["First_Day_Of_Leave"]),
+                            last_day=dt.date.fromisoformat(leave["Estimated_Last_Day_Of_Leave"]),
+                            leave_type=LEAVE_TYPE[leave["Leave_Type"]])
+                for leave in employment.get("Leaves_Of_Absence") or []],
     )
 
 
@@ -74,6 +101,13 @@ def worker_to_vendor(worker: Worker) -> dict[str, Any]:
             if worker.capacity_hours_per_week == worker.capacity_hours_per_week.to_integral_value()
             else float(worker.capacity_hours_per_week),
             "Manager": _ref(to_business_key("worker", worker.manager_id)) if worker.manager_id else None,
+            "Termination_Date": worker.termination_date.isoformat() if worker.termination_date else None,
+            "Leaves_Of_Absence": [
+                {"First_Day_Of_Leave": leave.first_day.isoformat(),
+                 "Estimated_Last_Day_Of_Leave": leave.last_day.isoformat(),
+                 "Leave_Type": LEAVE_TYPE_VENDOR[leave.leave_type]}
+                for leave in worker.leaves
+            ],
         },
         "Compensation": {"Cost_Rates": [
             {"Effective_Date": rate.valid_from.isoformat(),

@@ -1,10 +1,12 @@
 """HR adapter over Tryton: workers are ``company.employee`` with the dated cost prices of ``timesheet_cost``.
 
 What maps natively: the worker's number is the code of the employee's party (E1001), the name and email are
-the party's, the legal entity is the employee's company, employment ends at ``end_date`` (terminated after
-it), the manager is the ``supervisor``, and cost rates are ``company.employee_cost_price`` (each valid from its
+the party's, the legal entity is the employee's company, employment ends at ``end_date`` (the termination
+date, the last day worked: terminated after it), the manager is the ``supervisor``, and cost rates are
+``company.employee_cost_price`` (each valid from its
 date until the next one starts) in the company's currency. Tryton has no job roles, business units, cost
-centers, weekly capacity or leave on employees: the psgateway Tryton module keeps them as ``psgw_*`` fields,
+centers, weekly capacity or leave on employees: the psgateway Tryton module keeps them as ``psgw_*`` fields (leave as a
+flag without dates, so this adapter lists no leaves of absence),
 and roles, cost centers and business units are listed from what the employees carry.
 """
 
@@ -63,6 +65,7 @@ def worker_from_row(row: dict[str, Any], prices: list[dict[str, Any]], today: dt
         capacity_hours_per_week=plain_decimal(Decimal(str(row.get("psgw_capacity") or 40))),
         cost_rates=cost_rates_of(prices, nested(row, "company.currency.code") or ""),
         manager_id=to_canonical("worker", manager) if manager else None,
+        termination_date=row.get("end_date"),
     )
 
 
