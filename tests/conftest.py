@@ -9,26 +9,17 @@ import httpx
 import pytest
 
 from gateway.launcher import REPO_ROOT, Ports, Stack
-from tests.support.stack import DEMO_CONSULTANT, RunningStack, events_breaking_their_schema
+from tests.support.stack import DEMO_CONSULTANT, RunningStack, events_breaking_their_schema, started
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     data_dir: Path = tmp_path_factory.mktemp("psgw-data")
     stack = Stack(data_dir=data_dir, ports=Ports.free(), config_file=REPO_ROOT / "gateway.yaml")
-    stack.start()
-    try:
-        stack.wait_ready(timeout=90)
-        running = RunningStack(stack)
+    with started(stack, timeout=90) as running:
         yield running
         drifted = events_breaking_their_schema(running)
         assert not drifted, f"published events do not match contracts/process/events/asyncapi.yaml: {drifted[:5]}"
-    except BaseException:
-        for log in sorted((data_dir / "logs").glob("*.log")):
-            print(f"==== {log.name}\n{log.read_text()[-4000:]}")
-        raise
-    finally:
-        stack.stop()
 
 
 @pytest.fixture

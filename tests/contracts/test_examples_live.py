@@ -35,7 +35,7 @@ from contracts.toolchain.loader import ContractDocument, load_contract
 from contracts.toolchain.operations import as_mapping, effective_parameters, iter_operations, request_body_of
 from contracts.toolchain.validation import CompiledContract
 from gateway.launcher import REPO_ROOT, Ports, Stack
-from tests.support.stack import DEMO_CONSULTANT, DEMO_MANAGER, RunningStack
+from tests.support.stack import DEMO_CONSULTANT, DEMO_MANAGER, RunningStack, print_logs
 
 FINANCE_LEAD = "wrk_e1003"
 # Who may call each layer through the gateway (policies/authorize: no app reaches a process or system API),
@@ -342,8 +342,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Out
         print(f"{len(CASES)} examples sent in {time.monotonic() - started:.1f}s")
         yield results
     except BaseException:
-        for log in sorted((data_dir / "logs").glob("*.log")):
-            print(f"==== {log.name}\n{log.read_text()[-3000:]}")
+        print_logs(data_dir, 3000)
         raise
     finally:
         stack.stop()

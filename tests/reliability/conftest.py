@@ -11,6 +11,7 @@ from gateway.launcher import Ports, Stack
 from tests.support.cluster import TIERS, Cluster, RedisServer, ServiceProcess, cluster_config
 from tests.support.databases import fresh_postgres_database
 from tests.support.gateway import free_port, wait_healthy
+from tests.support.stack import print_logs
 
 
 @pytest.fixture(scope="session")
@@ -54,8 +55,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, fresh_database: str) -> It
             stack.wait_ready(timeout=90, only=names)
         yield Cluster(stack, redis_server, collector, fresh_database, replicas)
     except BaseException:
-        for log in sorted((data_dir / "logs").glob("*.log")):
-            print(f"==== {log.name}\n{log.read_text()[-3000:]}")
+        print_logs(data_dir, 3000)
         raise
     finally:
         stack.stop()

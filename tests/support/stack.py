@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+import pytest
 
 from contracts.toolchain.asyncapi import EventSchemas, load_asyncapi
 from gateway import config as gateway_config
 from gateway.internal_tokens import InternalTokens
 from gateway.issuer import Issuer
-from gateway.launcher import Stack
+from gateway.launcher import REPO_ROOT, Ports, ServiceSpec, Stack
 from runtime.tokens import Principal
 
 DEMO_CONSULTANT = "wrk_e1001"
@@ -81,3 +86,43 @@ def events_breaking_their_schema(stack: RunningStack) -> list[dict[str, object]]
 def sandbox_url(stack: RunningStack, system: str) -> str:
     """The vendor sandbox behind a system API, for a test that checks the vendor's side directly."""
     return stack.stack.url(f"sandbox-{system}")
+
+
+def print_logs(data_dir: Path, tail: int = 4000) -> None:
+    """The end of every process's log, for a run that failed (pytest shows what a failing test printed)."""
+    for log in sorted((data_dir / "logs").glob("*.log")):
+        print(f"==== {log.name}\n{log.read_text()[-tail:]}")
+
+
+@contextmanager
+def started(stack: Stack, *, timeout: float) -> Iterator[RunningStack]:
+    """The stack started and ready for the body, stopped after it; its logs printed when anything in it fails."""
+    stack.start()
+    try:
+        stack.wait_ready(timeout=timeout)
+        yield RunningStack(stack)
+    except BaseException:
+        print_logs(stack.data_dir)
+        raise
+    finally:
+        stack.stop()
+
+
+@dataclass
+class SystemTierStack(Stack):
+    """Only what a system API call passes through (the gateway, the system tier, the sandbox vendors): the process
+    and experience tiers play no part in the system tier's contract."""
+
+    def specs(self) -> list[ServiceSpec]:
+        return [s for s in super().specs() if s.name not in ("process", "experience")]
+
+
+@contextmanager
+def system_tier_on(tmp_path_factory: pytest.TempPathFactory, backend: dict[str, str]) -> Iterator[RunningStack]:
+    """The system tier on another vendor backend (``{"PSGW_ERP_BACKEND": "netsuite"}``, say), with its sandbox
+    speaking that vendor's dialect."""
+    data_dir = tmp_path_factory.mktemp("psgw-" + "-".join(backend.values()))
+    stack = SystemTierStack(data_dir=data_dir, ports=Ports.free(), config_file=REPO_ROOT / "gateway.yaml",
+                            extra_env=backend)
+    with started(stack, timeout=180) as running:
+        yield running
