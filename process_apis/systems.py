@@ -89,13 +89,14 @@ class CrmAccount(msgspec.Struct, kw_only=True):
 
 
 async def all_pages(gateway: Downstream, path: str, item_type: type[T],
-                    params: Mapping[str, Any] | None = None, limit: int = PAGE_LIMIT) -> list[T]:
+                    params: Mapping[str, Any] | None = None, limit: int = PAGE_LIMIT,
+                    headers: Mapping[str, str] | None = None) -> list[T]:
     """Every item of a paginated list (cursor after cursor)."""
     items: list[T] = []
     cursor: str | None = None
     while True:
         page = await gateway.get_json(path, Page[item_type],  # type: ignore[valid-type]
-                                      params={**(params or {}), "cursor": cursor, "limit": limit})
+                                      params={**(params or {}), "cursor": cursor, "limit": limit}, headers=headers)
         items.extend(page.items)
         cursor = page.next_cursor
         if not cursor:
@@ -379,8 +380,11 @@ class Hr:
     async def worker(self, worker_id: str) -> Worker:
         return await self.gateway.get_json(f"{HR}/workers/{segment(worker_id)}", Worker)
 
-    async def workers(self, **filters: Any) -> list[Worker]:
-        return await all_pages(self.gateway, f"{HR}/workers", Worker, _params(filters))
+    async def workers(self, *, fresh: bool = False, **filters: Any) -> list[Worker]:
+        """HR's workers; ``fresh`` asks the gateway's response cache for HR's answer as it is now (and stores it),
+        for a reader that must see a change as soon as HR has it (the HR change feed)."""
+        return await all_pages(self.gateway, f"{HR}/workers", Worker, _params(filters),
+                               headers={"Cache-Control": "no-cache"} if fresh else None)
 
 
 class RecordChange(msgspec.Struct, kw_only=True):

@@ -318,8 +318,9 @@ class Downstream:
         return DownstreamProblem(detail, status=status, slug=slug, errors=errors,
                                  headers=_passthrough_headers(response), **extensions)
 
-    async def get_json(self, path: str, type_: type[T], *, params: Mapping[str, Any] | None = None) -> T:
-        response = await self.request("GET", path, params=params)
+    async def get_json(self, path: str, type_: type[T], *, params: Mapping[str, Any] | None = None,
+                       headers: Mapping[str, str] | None = None) -> T:
+        response = await self.request("GET", path, params=params, headers=headers)
         return msgspec.json.decode(response.content, type=type_)
 
 

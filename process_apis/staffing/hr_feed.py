@@ -16,8 +16,8 @@ and its events commit together:
 The row carries a revision: two replicas that handle the same change both end the same assignments (harmless, the
 keys are the same) but only one writes the row and announces it, so each change is announced once. A worker seen
 the first time is handled like a change (a termination HR already holds ends the assignments after it). HR's list
-is cached at the gateway (contracts/system/hr/v1.yaml), so a change shows here within that cache's lifetime plus
-one turn.
+is cached at the gateway for 30 s (contracts/system/hr/v1.yaml); the feed asks for it fresh (``Cache-Control:
+no-cache``, which also refreshes the cached copy other readers get), so a change shows here within one turn.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class HrChangeFeed:
 
     async def poll_once(self) -> int:
         """One turn over HR's workers; returns how many workers' changes were handled."""
-        workers = await self.systems.hr.workers()
+        workers = await self.systems.hr.workers(fresh=True)
         async with self.db.read() as conn:
             known = {row.worker_id: row for row in (await conn.execute(sa.select(hr_workers))).all()}
         handled = 0
