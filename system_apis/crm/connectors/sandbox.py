@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -91,6 +91,34 @@ def select(sobject: str, rest: str) -> str:
 
 
 _LOCATOR = re.compile(r"^[A-Za-z0-9_-]{1,4000}$")
+
+
+async def soql_page(call: Callable[..., Awaitable[Any]], soql: str, cursor: str | None,
+                    limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a SOQL query over Salesforce REST (the CRM and Certinia PSA alike): the first page asks for
+    ``limit`` records, later ones follow ``nextRecordsUrl``'s query locator, carried in a cursor bound to the
+    query. ``call`` is the adapter's ``_call(method, path, *, what, params, headers)``."""
+    bound = cursors.binding({"q": soql})
+    locator = cursors.decode(cursor, bound).get("locator")
+    if locator is None:
+        body = await call("GET", "/query", params={"q": soql}, what="record",
+                          headers={"Sforce-Query-Options": f"batchSize={limit}"})
+    else:
+        if not isinstance(locator, str) or not _LOCATOR.match(locator):
+            raise cursors.invalid("bad locator")
+        body = await call("GET", f"/query/{locator}", what="record")
+    next_url = body.get("nextRecordsUrl")
+    next_cursor = cursors.encode({"locator": next_url.rsplit("/", 1)[-1]}, bound) if next_url else None
+    return body["records"], next_cursor
+
+
+async def soql_all(call: Callable[..., Awaitable[Any]], soql: str) -> list[dict[str, Any]]:
+    """Every record of a SOQL query, page after page."""
+    rows, cursor = await soql_page(call, soql, None, 2000)
+    while cursor is not None:
+        more, cursor = await soql_page(call, soql, cursor, 2000)
+        rows.extend(more)
+    return rows
 _decoder = msgspec.json.Decoder(float_hook=Decimal)
 
 
@@ -341,26 +369,10 @@ class SandboxCrm:
         return body
 
     async def _query(self, soql: str, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
-        bound = cursors.binding({"q": soql})
-        state = cursors.decode(cursor, bound)
-        locator = state.get("locator")
-        if locator is None:
-            body = await self._call("GET", "/query", params={"q": soql}, what="record",
-                                    headers={"Sforce-Query-Options": f"batchSize={limit}"})
-        else:
-            if not isinstance(locator, str) or not _LOCATOR.match(locator):
-                raise cursors.invalid("bad locator")
-            body = await self._call("GET", f"/query/{locator}", what="record")
-        next_url = body.get("nextRecordsUrl")
-        next_cursor = cursors.encode({"locator": next_url.rsplit("/", 1)[-1]}, bound) if next_url else None
-        return body["records"], next_cursor
+        return await soql_page(self._call, soql, cursor, limit)
 
     async def _all(self, soql: str) -> list[dict[str, Any]]:
-        rows, cursor = await self._query(soql, None, 2000)
-        while cursor is not None:
-            more, cursor = await self._query(soql, cursor, 2000)
-            rows.extend(more)
-        return rows
+        return await soql_all(self._call, soql)
 
     async def _load_accounts(self) -> None:
         for account in await self._all("SELECT Id, AccountNumber, Name FROM Account"):

@@ -61,9 +61,8 @@ from contracts.canonical import (
     role_id,
     whole_minutes,
 )
-from runtime import cursors
 from runtime.problems import Conflict, FieldError, NotFound, ProblemError, Unprocessable
-from system_apis.crm.connectors.sandbox import budget_spent, soql_text
+from system_apis.crm.connectors.sandbox import budget_spent, soql_all, soql_page, soql_text
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
 from system_apis.money import exponent
 from system_apis.psa.models import (
@@ -198,7 +197,6 @@ TASK_FIELDS = {"Name": "/name", "Billable__c": "/billable"}
 MILESTONE_FIELDS = {"pse__Status__c": "/to_state", "pse__Invoiced__c": "/to_state"}
 
 _decoder = msgspec.json.Decoder(float_hook=Decimal)
-_LOCATOR = re.compile(r"^[A-Za-z0-9_-]{1,4000}$")
 _DUPLICATE = re.compile(r"duplicates value on record with id: (\w{15,18})")
 
 
@@ -527,31 +525,10 @@ class CertiniaPsa:
         )
 
     async def _query(self, soql: str, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
-        bound = cursors.binding({"q": soql})
-        state = cursors.decode(cursor, bound)
-        locator = state.get("locator")
-        if locator is None:
-            body = await self._call(
-                "GET",
-                "/query",
-                params={"q": soql},
-                what="record",
-                headers={"Sforce-Query-Options": f"batchSize={limit}"},
-            )
-        else:
-            if not isinstance(locator, str) or not _LOCATOR.match(locator):
-                raise cursors.invalid("bad locator")
-            body = await self._call("GET", f"/query/{locator}", what="record")
-        next_url = body.get("nextRecordsUrl")
-        next_cursor = cursors.encode({"locator": next_url.rsplit("/", 1)[-1]}, bound) if next_url else None
-        return body["records"], next_cursor
+        return await soql_page(self._call, soql, cursor, limit)
 
     async def _all(self, soql: str) -> list[dict[str, Any]]:
-        rows, cursor = await self._query(soql, None, 2000)
-        while cursor is not None:
-            more, cursor = await self._query(soql, cursor, 2000)
-            rows.extend(more)
-        return rows
+        return await soql_all(self._call, soql)
 
     async def _one(self, sobject: str, where: list[str], what: str) -> dict[str, Any]:
         rows, _ = await self._query(select(sobject, where) + " LIMIT 1", None, 1)
