@@ -39,7 +39,9 @@ def test_vendor_down_deep_in_the_chain_is_named_at_the_top(stack: RunningStack, 
 
 def test_vendor_5xx_becomes_502_naming_the_vendor(stack: RunningStack) -> None:
     sandbox = stack.stack.url("sandbox-psa")
-    httpx.put(f"{sandbox}/_sandbox/faults", json={"fail_next": 1, "error_status": 500}).raise_for_status()
+    # Every call fails while the fault is set, not just the next one: the process tier polls the PSA in the
+    # background, and a poll landing between the PUT and the GET took a one-shot failure meant for the GET.
+    httpx.put(f"{sandbox}/_sandbox/faults", json={"error_rate": 1.0, "error_status": 500}).raise_for_status()
     try:
         with stack.client("process-tier") as process:
             response = process.get("/system/psa/v1/projects/prj_4002")
