@@ -23,7 +23,8 @@ keys):
 - errors are OData v2 error bodies ``{"error": {"code", "message": {"lang", "value"}, "innererror":
   {"transactionid", "timestamp", "errordetails": [{"code", "message", "propertyref", "severity", "target"}]}}}``;
 - CSRF protection: a ``GET`` (or ``HEAD``) with ``x-csrf-token: Fetch`` answers the token in ``x-csrf-token`` and
-  sets the session cookie it is bound to (``SAP_SESSIONID_<SID>_<client>``); a write without that token and cookie is
+  sets the session cookie it is bound to (``SAP_SESSIONID_<SID>_<client>``; not ``secure`` here, the sandbox
+  serving plain HTTP); a write without that token and cookie is
   refused 403 with ``x-csrf-token: Required`` and the text ``CSRF token validation failed``;
 - OAuth 2.0 client credentials at the tenant's token endpoint ``POST /sap/bc/sec/oauth2/token`` (communication
   arrangement with OAuth 2.0 inbound authentication; client id and secret by HTTP Basic), the bearer token on each
@@ -827,7 +828,7 @@ def query(store: DocumentStore, entity_set: str, params: dict[str, str], base: s
     if inline not in ("allpages", "none"):
         raise bad_request(f"Invalid system query option $inlinecount='{inline}'")
     if inline == "allpages":
-        answer["__count"] = str(max(0, total - skip) if top is None else max(0, min(total - skip, top)))
+        answer["__count"] = str(total)  # all entities the $filter lets through, whatever $skip and $top
     reached = offset + len(rows)
     if rows and reached < (total if end is None else min(total, end)):
         following = {k: v for k, v in params.items() if k != "$skiptoken"}
@@ -885,7 +886,7 @@ class CsrfProtection:
                 self.sessions.pop(next(iter(self.sessions)))
             session = secrets.token_urlsafe(24)
             self.sessions[session] = secrets.token_urlsafe(18)
-            extra.append((b"set-cookie", f"{SESSION_COOKIE}={session}; path=/; secure; HttpOnly".encode()))
+            extra.append((b"set-cookie", f"{SESSION_COOKIE}={session}; path=/; HttpOnly".encode()))
         extra.append((b"x-csrf-token", self.sessions[session].encode()))
 
         async def with_token(message: dict[str, Any]) -> None:
