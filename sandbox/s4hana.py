@@ -9,6 +9,8 @@ keys):
 - services at ``/sap/opu/odata/sap/<SERVICE>/``, entity sets at ``.../<SERVICE>/<EntitySet>``, one entity at
   ``.../<EntitySet>('key')`` (a single key may be unnamed; several are ``Name='..',Other='..'``; Edm.Guid keys are
   ``guid'...'``); a service's root answers its service document ``{"d": {"EntitySets": [...]}}``;
+- JSON when asked for (``Accept: application/json`` or ``$format=json``; SAP answers Atom XML otherwise, which this
+  sandbox does not serve: it answers 406);
 - a collection is ``{"d": {"results": [...]}}`` with ``"__count"`` (a string) when ``$inlinecount=allpages`` is
   asked, and ``"__next"`` (the URL of the next page, with ``$skiptoken``) when the server's page limit cut it short;
   one entity is ``{"d": {...}}``; every entity carries ``__metadata`` (``id``, ``uri``, ``type``);
@@ -831,7 +833,7 @@ def query(store: DocumentStore, entity_set: str, params: dict[str, str], base: s
         answer["__count"] = str(total)  # all entities the $filter lets through, whatever $skip and $top
     reached = offset + len(rows)
     if rows and reached < (total if end is None else min(total, end)):
-        following = {k: v for k, v in params.items() if k != "$skiptoken"}
+        following = {k: v for k, v in params.items() if k != "$skiptoken"}  # $format=json too, when asked
         query_text = urlencode({**following, "$skiptoken": str(reached)}, safe="$'(),")
         answer["__next"] = f"{base}{ODATA}/{SERVICES[entity_set]}/{entity_set}?{query_text}"
     return {"d": answer}
@@ -961,6 +963,11 @@ def create_app(store: DocumentStore) -> Any:
         base = str(request.base_url).rstrip("/")
         params = dict(parse_qsl(request.url.query or "", keep_blank_values=True))
         method = request.method
+        if params.get("$format", "json") != "json" or (
+                "$format" not in params and "application/json" not in request.headers.get("accept", "")):
+            # SAP Gateway answers Atom XML unless JSON is asked for; this sandbox speaks JSON only.
+            raise odata_error(406, "Ask for JSON: Accept: application/json or $format=json (Atom XML is not served)",
+                              code="/IWBEP/CM_MGW_RT/006")
         if segment in ("", "/"):
             if method not in ("GET", "HEAD"):
                 raise odata_error(405, "Method not allowed on the service document", code="/IWBEP/CM_MGW_RT/021")

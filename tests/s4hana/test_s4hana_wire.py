@@ -53,7 +53,9 @@ def s4(stack: RunningStack) -> Iterator[httpx.Client]:
     answer = token_answer(stack)
     assert answer.status_code == 200, answer.text
     with httpx.Client(
-        base_url=sandbox(stack), headers={"Authorization": "Bearer " + answer.json()["access_token"]}, timeout=10.0
+        base_url=sandbox(stack),
+        headers={"Authorization": "Bearer " + answer.json()["access_token"], "Accept": "application/json"},
+        timeout=10.0,
     ) as client:
         yield client
 
@@ -94,7 +96,7 @@ def test_a_write_needs_the_csrf_token_and_the_session_cookie_it_was_fetched_with
     assert refused.text == "CSRF token validation failed"
     token = csrf(s4)
     assert s4.cookies.get(s4hana.SESSION_COOKIE)
-    with httpx.Client(base_url=sandbox(stack), headers={"Authorization": s4.headers["Authorization"]}) as other:
+    with httpx.Client(base_url=sandbox(stack), headers=s4.headers) as other:
         # The token without its session cookie (another session) is no token.
         assert other.post(f"{BP}/A_BusinessPartner", json=body, headers={"x-csrf-token": token}).status_code == 403
     assert s4.post(f"{BP}/A_BusinessPartner", json=body, headers={"x-csrf-token": "guessed"}).status_code == 403
@@ -105,6 +107,13 @@ def test_a_write_needs_the_csrf_token_and_the_session_cookie_it_was_fetched_with
     assert entity["__metadata"]["type"] == "API_BUSINESS_PARTNER.A_BusinessPartnerType"
     assert entity["__metadata"]["uri"].endswith(f"/A_BusinessPartner('{body['BusinessPartner']}')")
     assert entity["to_BusinessPartnerAddress"]["results"][0]["CityName"] == "Leeds"
+
+
+def test_json_is_asked_for_as_sap_gateway_wants(s4: httpx.Client) -> None:
+    assert s4.get(f"{BP}/A_BusinessPartner", headers={"Accept": "*/*"}).status_code == 406  # SAP: Atom XML
+    assert s4.get(f"{BP}/A_BusinessPartner", params={"$format": "xml"}).status_code == 406
+    formatted = s4.get(f"{BP}/A_BusinessPartner", params={"$format": "json", "$top": "1"}, headers={"Accept": "*/*"})
+    assert formatted.status_code == 200 and len(formatted.json()["d"]["results"]) == 1
 
 
 def test_collections_are_v2_envelopes_with_count_expand_and_select(s4: httpx.Client) -> None:

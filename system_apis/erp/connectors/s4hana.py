@@ -111,6 +111,7 @@ VENDOR = "s4hana"
 ODATA = "/sap/opu/odata/sap"
 TOKEN_PATH = "/sap/bc/sec/oauth2/token"  # noqa: S105 - the token endpoint's path, not a secret
 PAGE_MAX = 1000
+JSON = {"Accept": "application/json"}  # SAP Gateway answers Atom XML otherwise
 CENT = Decimal("0.01")
 MONTHS = {name: number for number, name in enumerate(calendar.month_abbr) if name}
 # Refusals the tenant answers for a key it keeps unique.
@@ -605,7 +606,7 @@ class S4HanaErp:
             if self._csrf.token != stale:
                 return
             reply = await self._vendor.request(
-                "GET", f"{ODATA}/{SERVICES['A_BusinessPartner']}/", headers={"x-csrf-token": "Fetch"}
+                "GET", f"{ODATA}/{SERVICES['A_BusinessPartner']}/", headers={**JSON, "x-csrf-token": "Fetch"}
             )
             cookies = [part.split(";", 1)[0].strip() for part in reply.headers.get("set-cookie", "").split(",")]
             self._csrf.cookie = "; ".join(c for c in cookies if "=" in c) or self._csrf.cookie
@@ -630,7 +631,7 @@ class S4HanaErp:
                 path,
                 params=params,
                 json=json_body,
-                headers=self._csrf.headers() if writes else None,
+                headers={**JSON, **self._csrf.headers()} if writes else JSON,
                 idempotency_key=retry_key,
                 allow_statuses=frozenset(range(400, 500)),
             )
