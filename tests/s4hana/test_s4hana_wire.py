@@ -289,6 +289,7 @@ def test_hostile_queries_and_bodies_to_the_sandbox_are_v2_4xx(s4: httpx.Client) 
         {"$filter": "DocumentReferenceID eq 'x' or 1 eq 1"},
         {"$filter": "substringof('x',to_Item)"},
         {"$filter": "BillingDocumentDate ge datetime'2026-13-45T00:00:00'"},
+        {"$filter": " and ".join(["DocumentReferenceID eq 'x'"] * 400)},
     ):
         answer = s4.get(f"{billing}/A_BillingDocument", params=params)
         assert answer.status_code == 400 and answer.json()["error"]["message"]["value"], params
