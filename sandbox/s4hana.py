@@ -21,7 +21,9 @@ keys):
 - ``Edm.DateTime`` is written ``/Date(<ms since the epoch>)/`` (midnight UTC for a date), ``Edm.Decimal`` as a JSON
   string, ``Edm.Int32`` as a number, ``Edm.Boolean`` as true/false;
 - ``POST .../<EntitySet>`` creates (201 and the entity, with a deep insert of its to-many navigation properties),
-  ``PATCH`` (or ``PUT``) on an entity updates (204), function imports are ``POST .../<SERVICE>/<Function>?Param='..'``;
+  ``PATCH`` (or ``PUT``) on an entity updates (204) as of the version read: the entity's ``__metadata.etag`` (and
+  ``ETag`` header) sent back in ``If-Match`` (428 without it, 412 when the entity changed meanwhile); function
+  imports are ``POST .../<SERVICE>/<Function>?Param='..'``;
 - errors are OData v2 error bodies ``{"error": {"code", "message": {"lang", "value"}, "innererror":
   {"transactionid", "timestamp", "errordetails": [{"code", "message", "propertyref", "severity", "target"}]}}}``;
 - CSRF protection: a ``GET`` (or ``HEAD``) with ``x-csrf-token: Fetch`` answers the token in ``x-csrf-token`` and
@@ -60,9 +62,9 @@ Services and entity sets (a subset of each entity type's properties):
   ``ReleaseToAccounting?BillingDocument='..'`` (a draft billing document, blocked for accounting, released: SAP
   offers this in the Manage Billing Documents app, not in the API).
 
-Not imitated: ``$metadata``, ``MERGE`` and ``X-HTTP-Method`` tunnelling,
-``$orderby`` (entities come in insertion order), ``$batch``, ``or``/``not`` and
-functions other than ``substringof`` in ``$filter``; ETags and ``If-Match``; the business partner's roles, customer
+Not imitated: ``$metadata``, ``MERGE`` and ``X-HTTP-Method`` tunnelling, ``$orderby`` (entities come in insertion
+order), ``$batch``, ``or``/``not`` and functions other than ``substringof`` in ``$filter``; ETags on the entities
+nothing here updates; the business partner's roles, customer
 (``A_Customer``, ``A_CustomerCompany``, ``A_CustomerSalesArea``) and tax number entities (their data are ``YY1_``
 fields here); sales organisations and document types (``F2``/``G2``), pricing procedures and output; the credit memo
 request billed to a credit memo (a request is the credit note here); the cancellation billing document ``S1``
@@ -78,6 +80,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import hashlib
 import hmac
 import json
 import re
@@ -336,6 +339,7 @@ CREATABLE = (
     "YY1_RevenueSchedule",
 )
 FUNCTIONS = {"API_BILLING_DOCUMENT_SRV": ("Cancel", "ReleaseToAccounting")}
+UPDATABLE = ("YY1_ProjectContract",)
 
 
 def company_code(code: str) -> str:
@@ -566,7 +570,16 @@ def to_entity(store: DocumentStore, entity_set: str, body: dict[str, Any], base:
             elif entity[name] is None:
                 entity[name] = {"results": []}
     service = SERVICES[entity_set].split(";")[0]
-    return {"__metadata": {"id": uri, "uri": uri, "type": f"{service}.{entity_set}Type"}, **entity}
+    metadata = {"id": uri, "uri": uri, "type": f"{service}.{entity_set}Type"}
+    if entity_set in UPDATABLE:
+        metadata["etag"] = etag(body)
+    return {"__metadata": metadata, **entity}
+
+
+def etag(record: dict[str, Any]) -> str:
+    """A weak entity tag that changes whenever the record does."""
+    digest = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    return f'W/"{digest}"'
 
 
 def from_entity(store: DocumentStore, entity_set: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -764,11 +777,18 @@ def create(store: DocumentStore, entity_set: str, body: dict[str, Any]) -> dict[
     return created
 
 
-def update(store: DocumentStore, entity_set: str, keys: dict[str, Any], body: dict[str, Any]) -> None:
-    if entity_set != "YY1_ProjectContract":
+def update(store: DocumentStore, entity_set: str, keys: dict[str, Any], body: dict[str, Any], if_match: str) -> None:
+    """A change to an entity, only as of the version the client read (``If-Match``: its ETag)."""
+    if entity_set not in UPDATABLE:
         raise odata_error(405, f"Method 'PATCH' not allowed for entity set '{entity_set}'",
                           code="/IWBEP/CM_MGW_RT/021")
     contract = find(store, entity_set, keys)
+    if not if_match:
+        raise odata_error(428, "Precondition required: send the entity's ETag in If-Match",
+                          code="/IWBEP/CM_MGW_RT/084")
+    if if_match != "*" and etag(contract) not in [tag.strip() for tag in if_match.split(",")]:
+        raise odata_error(412, "The entity was changed since it was read (ETag mismatch)",
+                          code="/IWBEP/CM_MGW_RT/083")
     changes = from_entity(store, entity_set, body)
     for key in ("contractNumber", "subsidiaryCode"):  # keys are not changed
         changes.pop(key, None)
@@ -936,8 +956,9 @@ async def _json(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return body
 
 
-def _answer(body: Any, status: int = 200) -> Response[bytes]:
-    return Response(json_text(body).encode(), status_code=status, media_type="application/json; charset=utf-8")
+def _answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[bytes]:
+    return Response(json_text(body).encode(), status_code=status, headers=headers,
+                    media_type="application/json; charset=utf-8")
 
 
 def _split(path: str) -> tuple[str, str]:
@@ -984,7 +1005,9 @@ def create_app(store: DocumentStore) -> Any:
                 return _answer(await store.call(query, store, entity_set, params, base))
             row = await store.call(find, store, entity_set, keys)
             expand = frozenset(name.strip() for name in params.get("$expand", "").split(",") if name.strip())
-            return _answer({"d": to_entity(store, entity_set, row, base, expand)})
+            entity = to_entity(store, entity_set, row, base, expand)
+            tag = entity["__metadata"].get("etag")
+            return _answer({"d": entity}, headers={"ETag": tag} if tag else None)
         body = await _json(request)
         if method == "POST":
             if keys is not None:
@@ -994,7 +1017,8 @@ def create_app(store: DocumentStore) -> Any:
             return _answer({"d": to_entity(store, entity_set, created, base)}, status=201)
         if keys is None:
             raise odata_error(405, f"{method} is allowed on an entity only", code="/IWBEP/CM_MGW_RT/021")
-        await store.call(store.transaction, update, store, entity_set, keys, body)
+        await store.call(store.transaction, update, store, entity_set, keys, body,
+                         request.headers.get("if-match", ""))
         return Response(b"", status_code=204)
 
     app = Litestar(

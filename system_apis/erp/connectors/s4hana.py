@@ -112,6 +112,7 @@ ODATA = "/sap/opu/odata/sap"
 TOKEN_PATH = "/sap/bc/sec/oauth2/token"  # noqa: S105 - the token endpoint's path, not a secret
 PAGE_MAX = 1000
 JSON = {"Accept": "application/json"}  # SAP Gateway answers Atom XML otherwise
+ETAG = "@etag"  # where an entity's ETag travels with its engine fields
 CENT = Decimal("0.01")
 MONTHS = {name: number for number, name in enumerate(calendar.month_abbr) if name}
 # Refusals the tenant answers for a key it keeps unique.
@@ -437,6 +438,9 @@ def from_odata(entity_set: str, entity: dict[str, Any]) -> dict[str, Any]:
             fields[field] = converted
     if "internalId" not in fields and entity.get(IDENTITY[entity_set]) is not None:
         fields["internalId"] = entity[IDENTITY[entity_set]]
+    metadata = entity.get("__metadata")
+    if isinstance(metadata, dict) and metadata.get("etag"):
+        fields[ETAG] = metadata["etag"]  # the version read, for If-Match on a change
     return fields
 
 
@@ -621,6 +625,7 @@ class S4HanaErp:
         params: dict[str, Any] | None = None,
         json_body: Any = None,
         retry_key: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         writes = method != "GET"
         for attempt in (1, 2):
@@ -631,7 +636,7 @@ class S4HanaErp:
                 path,
                 params=params,
                 json=json_body,
-                headers={**JSON, **self._csrf.headers()} if writes else JSON,
+                headers={**JSON, **self._csrf.headers(), **(headers or {})} if writes else JSON,
                 idempotency_key=retry_key,
                 allow_statuses=frozenset(range(400, 500)),
             )
@@ -810,16 +815,25 @@ class S4HanaErp:
                     return contract_from_vendor(found, self.keys), False
             raise exc.problem(CONTRACT_FIELDS, "contract") from exc
 
+    async def _change(self, entity_set: str, key: str, row: dict[str, Any], body: dict[str, Any]) -> None:
+        """PATCH as of the version read (``If-Match``); changed meanwhile (412), the change, a delta, is applied to
+        the version there now, once."""
+        for attempt in (1, 2):
+            try:
+                await self._send("PATCH", key_path(entity_set, key), entity_set, json_body=body,
+                                 headers={"If-Match": row.get(ETAG, "")})
+                return
+            except Refused as exc:
+                if exc.status != 412 or attempt == 2:
+                    raise
+                row = await self._entity(entity_set, key)
+
     async def update_contract(self, contract_id: str, changes: dict[str, object]) -> Contract:
         row = await self._contract_row(contract_id)
         key = str(row["internalId"])
+        body = to_odata("YY1_ProjectContract", contract_terms_to_vendor(changes, row["currency"]))
         try:
-            await self._send(
-                "PATCH",
-                key_path("YY1_ProjectContract", key),
-                "YY1_ProjectContract",
-                json_body=to_odata("YY1_ProjectContract", contract_terms_to_vendor(changes, row["currency"])),
-            )
+            await self._change("YY1_ProjectContract", key, row, body)
         except Refused as exc:
             if exc.has(*WRONG_STATE):
                 raise Conflict(
