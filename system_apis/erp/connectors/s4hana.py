@@ -603,15 +603,16 @@ class S4HanaErp:
 
     # the wire
 
-    async def _fetch_csrf(self, stale: str) -> None:
-        """A CSRF token and its session cookie from a service document (``stale``: the token refused, so that
-        concurrent writes refused together fetch one new token)."""
+    async def _fetch_csrf(self, stale: str, path: str) -> None:
+        """A CSRF token and its session cookie from the document of the service written to (the session's token
+        holds for all its services; ``stale``: the token refused, so that concurrent writes refused together fetch
+        one new token)."""
         async with self._csrf.lock:
             if self._csrf.token != stale:
                 return
-            reply = await self._vendor.request(
-                "GET", f"{ODATA}/{SERVICES['A_BusinessPartner']}/", headers={**JSON, "x-csrf-token": "Fetch"}
-            )
+            service_root = "/".join(path.split("/")[:6]) + "/"  # /sap/opu/odata/sap/<SERVICE>/
+            headers = {**JSON, "x-csrf-token": "Fetch", **({"Cookie": self._csrf.cookie} if self._csrf.cookie else {})}
+            reply = await self._vendor.request("GET", service_root, headers=headers)
             cookies = [part.split(";", 1)[0].strip() for part in reply.headers.get("set-cookie", "").split(",")]
             self._csrf.cookie = "; ".join(c for c in cookies if "=" in c) or self._csrf.cookie
             self._csrf.token = reply.headers.get("x-csrf-token", "")
@@ -630,7 +631,7 @@ class S4HanaErp:
         writes = method != "GET"
         for attempt in (1, 2):
             if writes and (not self._csrf.token or attempt == 2):
-                await self._fetch_csrf(self._csrf.token)
+                await self._fetch_csrf(self._csrf.token, path)
             reply = await self._vendor.request(
                 method,
                 path,
