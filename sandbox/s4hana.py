@@ -14,7 +14,8 @@ keys):
 - a collection is ``{"d": {"results": [...]}}`` with ``"__count"`` (a string) when ``$inlinecount=allpages`` is
   asked, and ``"__next"`` (the URL of the next page, with ``$skiptoken``) when the server's page limit cut it short;
   one entity is ``{"d": {...}}``; every entity carries ``__metadata`` (``id``, ``uri``, ``type``);
-- ``$filter`` (``eq``, ``ge``, ``le``, ``gt``, ``lt``, ``and``, ``substringof('text',Property)``; literals
+- ``$filter`` (``eq``, ``ge``, ``le``, ``gt``, ``lt``, ``and``, ``substringof('text',Property)`` and
+  ``substringof('text',tolower(Property))``; literals
   ``'text'``, numbers, ``datetime'2026-10-01T00:00:00'``, ``guid'...'``, ``true``/``false``/``null``), ``$select``,
   ``$top``, ``$skip``, ``$skiptoken``, ``$inlinecount=allpages``, ``$expand`` of navigation properties (unexpanded
   ones are written ``{"__deferred": {"uri"}}``; expanded to-many ones ``{"results": [...]}``);
@@ -63,14 +64,15 @@ Services and entity sets (a subset of each entity type's properties):
   offers this in the Manage Billing Documents app, not in the API).
 
 Not imitated: ``$metadata``, ``MERGE`` and ``X-HTTP-Method`` tunnelling, ``$orderby`` (entities come in insertion
-order), ``$batch``, ``or``/``not`` and functions other than ``substringof`` in ``$filter``; ETags on the entities
-nothing here updates; the business partner's roles, customer
-(``A_Customer``, ``A_CustomerCompany``, ``A_CustomerSalesArea``) and tax number entities (their data are ``YY1_``
-fields here); sales organisations and document types (``F2``/``G2``), pricing procedures and output; the credit memo
-request billed to a credit memo (a request is the credit note here); the cancellation billing document ``S1``
-(``Cancel`` is for a draft here, and refuses a billing document released to accounting); journal entries by SOAP
-and ``A_JournalEntryItemBasic``; session expiry (a CSRF token lives as long as the sandbox); message classes (error
-codes are ``ZPSG/<reason>``, a tenant's own class).
+order), ``$batch``, ``or``/``not`` and functions other than ``substringof`` and ``tolower`` in ``$filter``
+(``substringof`` matches regardless of case here, where SAP compares exactly unless the property is ``tolower``-ed);
+ETags on the entities nothing here updates; the business partner's roles, customer (``A_Customer``,
+``A_CustomerCompany``, ``A_CustomerSalesArea``) and tax number entities (their data are ``YY1_`` fields here); sales
+organisations and document types (``F2``/``G2``), pricing procedures and output; the credit memo request billed to a
+credit memo (a request is the credit note here); the cancellation billing document ``S1`` (``Cancel`` is for a draft
+here, and refuses a billing document released to accounting); journal entries by SOAP and ``A_JournalEntryItemBasic``;
+session expiry (a CSRF token lives as long as the sandbox); message classes (error codes are ``ZPSG/<reason>``, a
+tenant's own class).
 
 Behind the wire the ledger is the sandbox ERP's (``sandbox/erp.py``): the same demo firm, the same rules (a source
 posted once, closed periods refuse postings, an invoice credited at most for what it billed).
@@ -600,7 +602,9 @@ def from_entity(store: DocumentStore, entity_set: str, body: dict[str, Any]) -> 
 _LITERAL = (r"(?:'(?:[^']|'')*'|datetime'\d{4}-\d{2}-\d{2}T[0-9:.]+'|guid'[0-9a-fA-F-]{36}'|-?\d+(?:\.\d+)?[mMdD]?"
             r"|true|false|null)")
 _COMPARISON = re.compile(rf"^\s*(?P<prop>\w+)\s+(?P<op>eq|ge|le|gt|lt)\s+(?P<value>{_LITERAL})\s*$")
-_SUBSTRINGOF = re.compile(r"^\s*substringof\(\s*(?P<value>'(?:[^']|'')*')\s*,\s*(?P<prop>\w+)\s*\)\s*$")
+_SUBSTRINGOF = re.compile(
+    r"^\s*substringof\(\s*(?P<value>'(?:[^']|'')*')\s*,\s*(?:tolower\(\s*(?P<lower>\w+)\s*\)|(?P<prop>\w+))\s*\)\s*$"
+)
 _AND = re.compile(r"\s+and\s+(?=(?:[^']*'[^']*')*[^']*$)")
 
 
@@ -643,7 +647,7 @@ def parse_filter(
         match = compared or found
         if match is None:
             raise bad_request(f"Invalid filter expression: '{condition.strip()}'")
-        prop = match["prop"]
+        prop = match["prop"] or match.groupdict().get("lower")
         if prop not in fields or fields[prop][1] == "address" or fields[prop][1].startswith("lines:"):
             raise bad_request(f"Property {prop} not found in type {entity_set}Type")
         field, conversion = fields[prop]

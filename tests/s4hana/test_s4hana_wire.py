@@ -128,8 +128,10 @@ def test_collections_are_v2_envelopes_with_count_expand_and_select(s4: httpx.Cli
     assert expanded["d"]["to_BusinessPartnerAddress"]["results"][0]["Country"] == "US"
     selected = s4.get(f"{BP}/A_BusinessPartner", params={"$select": "BusinessPartner", "$top": "2"}).json()
     assert [set(p) for p in selected["d"]["results"]] == [{"__metadata", "BusinessPartner"}] * 2
-    found = s4.get(f"{BP}/A_BusinessPartner", params={"$filter": "substringof('contoso',OrganizationBPName1)"})
-    assert [p["BusinessPartner"] for p in found.json()["d"]["results"]] == ["C-1001"]
+    names = ("substringof('contoso',tolower(OrganizationBPName1))", "substringof('Contoso',OrganizationBPName1)")
+    for condition in names:
+        found = s4.get(f"{BP}/A_BusinessPartner", params={"$filter": condition})
+        assert [p["BusinessPartner"] for p in found.json()["d"]["results"]] == ["C-1001"], condition
     document = s4.get("/sap/opu/odata/sap/API_BILLING_DOCUMENT_SRV/A_BillingDocument",
                       params={"$top": "1", "$expand": "to_Item"}).json()["d"]["results"][0]
     assert document["BillingDocumentDate"].startswith("/Date(") and isinstance(document["TotalNetAmount"], str)

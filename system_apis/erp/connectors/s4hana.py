@@ -5,16 +5,16 @@ relies on).
 Follows the SAP Business Accelerator Hub (api.sap.com) descriptions of API_BUSINESS_PARTNER, API_COMPANYCODE_SRV,
 API_ENTERPRISE_PROJECT_SRV;v0002, API_BILLING_DOCUMENT_SRV and API_CREDIT_MEMO_REQUEST_SRV, the OData v2 JSON format
 (odata.org/documentation/odata-version-2-0) as SAP Gateway serves it, and SAP's CSRF protection for modifying calls
-(KBA 3048103): reads are ``GET /sap/opu/odata/sap/<SERVICE>/<EntitySet>`` with ``$filter`` (``substringof``,
-``datetime'...'`` literals), ``$expand`` of the to-many navigation properties and client-side paging by ``$top``,
-``$skip`` and ``$inlinecount=allpages`` (a page the server cuts short, answering ``__next``, is continued from where
-it stopped); writes are ``POST`` (201 and the entity, deep inserts of items), ``PATCH`` on an entity, and the
-billing document's function imports ``Cancel`` and ``ReleaseToAccounting``. Before its first write the adapter
-fetches a CSRF token (``GET`` of a service document with ``x-csrf-token: Fetch``), keeps it with the session cookie
-it is bound to, and fetches a new one when a write is refused 403 ``x-csrf-token: Required``. Refusals are OData v2
-error bodies whose ``innererror.errordetails[].target`` names the property; they reach callers as canonical problems
-with canonical field pointers. S/4HANA Cloud has no OData bulk write outside ``$batch``, so a posting batch is sent
-entity by entity within the vendor's limits.
+(KBA 3048103): reads are ``GET /sap/opu/odata/sap/<SERVICE>/<EntitySet>`` with ``$filter`` (``substringof`` on a
+``tolower``-ed name, as SAP compares text exactly, ``datetime'...'`` literals), ``$expand`` of the to-many navigation
+properties and client-side paging by ``$top``, ``$skip`` and ``$inlinecount=allpages`` (a page the server cuts short,
+answering ``__next``, is continued from where it stopped); writes are ``POST`` (201 and the entity, deep inserts of
+items), ``PATCH`` on an entity, and the billing document's function imports ``Cancel`` and ``ReleaseToAccounting``.
+Before its first write the adapter fetches a CSRF token (``GET`` of a service document with ``x-csrf-token: Fetch``),
+keeps it with the session cookie it is bound to, and fetches a new one when a write is refused 403 ``x-csrf-token:
+Required``. Refusals are OData v2 error bodies whose ``innererror.errordetails[].target`` names the property; they
+reach callers as canonical problems with canonical field pointers. S/4HANA Cloud has no OData bulk write outside
+``$batch``, so a posting batch is sent entity by entity within the vendor's limits.
 
 Exactly once without idempotency keys: each write has a unique key the tenant enforces (a business partner's
 number, a contract's or project's id, a posting's source document, a reversal's original accounting document, a
@@ -731,7 +731,7 @@ class S4HanaErp:
         return await self._first("A_BusinessPartner", [f"BusinessPartner eq {literal(account)}"])
 
     async def list_customers(self, *, name: str | None, cursor: str | None, limit: int) -> Page[Customer]:
-        conditions = [f"substringof({literal(name)},OrganizationBPName1)"] if name else []
+        conditions = [f"substringof({literal(name.lower())},tolower(OrganizationBPName1))"] if name else []
         rows, next_cursor = await self._page("A_BusinessPartner", conditions, cursor, limit)
         return Page(items=[customer_from_vendor(r) for r in rows], next_cursor=next_cursor)
 
