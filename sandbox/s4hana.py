@@ -39,7 +39,8 @@ Services and entity sets (a subset of each entity type's properties):
 
 - ``API_COMPANYCODE_SRV/A_CompanyCode`` (``CompanyCode`` ``LEUS`` for legal entity ``LE-US``, ``CompanyCodeName``,
   ``Country``, ``Currency``, ``VATRegistration``);
-- ``API_BUSINESS_PARTNER/A_BusinessPartner`` (``BusinessPartner``, ``OrganizationBPName1``) with its address as the
+- ``API_BUSINESS_PARTNER/A_BusinessPartner`` (``BusinessPartner``, ``BusinessPartnerCategory`` ``2``, an
+  organisation, which a create must say, ``OrganizationBPName1``) with its address as the
   navigation ``to_BusinessPartnerAddress`` (``StreetName``, ``CityName``, ``PostalCode``, ``Region``, ``Country``);
 - ``API_ENTERPRISE_PROJECT_SRV;v=0002/A_EnterpriseProject`` (key ``ProjectUUID``; ``Project``, ``CompanyCode``);
 - ``API_BILLING_DOCUMENT_SRV/A_BillingDocument`` (``BillingDocument``, ``DocumentReferenceID``, ``PayerParty``,
@@ -341,6 +342,8 @@ CREATABLE = (
     "YY1_RevenueSchedule",
 )
 FUNCTIONS = {"API_BILLING_DOCUMENT_SRV": ("Cancel", "ReleaseToAccounting")}
+# Properties every entity of a set has, and a create must say: a customer is an organisation (category 2).
+CONSTANTS = {"A_BusinessPartner": {"BusinessPartnerCategory": "2"}}
 UPDATABLE = ("YY1_ProjectContract",)
 
 
@@ -562,6 +565,7 @@ def to_entity(store: DocumentStore, entity_set: str, body: dict[str, Any], base:
     entity: dict[str, Any] = {}
     if entity_set in UUID_KEYS:
         entity[UUID_KEYS[entity_set]] = uuid_of(entity_set, int(body["internalId"]))
+    entity.update(CONSTANTS.get(entity_set, {}))
     for field, (name, conversion) in SCHEMAS[entity_set][2].items():
         entity[name] = out_value(store, conversion, body.get(field))
     uri = entity_uri(base, entity_set, entity)
@@ -590,7 +594,7 @@ def from_entity(store: DocumentStore, entity_set: str, body: dict[str, Any]) -> 
     reverse = {name: (field, conversion) for field, (name, conversion) in SCHEMAS[entity_set][2].items()}
     engine: dict[str, Any] = {}
     for name, value in body.items():
-        if name == "__metadata" or name in UUID_KEYS.values():
+        if name == "__metadata" or name in UUID_KEYS.values() or name in CONSTANTS.get(entity_set, {}):
             continue
         field, conversion = reverse.get(name, (name, ""))
         engine[field] = in_value(store, conversion, value)
@@ -735,6 +739,10 @@ def create(store: DocumentStore, entity_set: str, body: dict[str, Any]) -> dict[
     if entity_set not in CREATABLE:
         raise odata_error(405, f"Method 'POST' not allowed for entity set '{entity_set}'",
                           code="/IWBEP/CM_MGW_RT/021")
+    for name, value in CONSTANTS.get(entity_set, {}).items():
+        if body.get(name) != value:
+            raise odata_error(400, f"{name} must be '{value}'",
+                              [(name, "ZPSG/INVALID_VALUE", f"{name} '{body.get(name)}' is not '{value}'")])
     engine = from_entity(store, entity_set, body)
     kind = SCHEMAS[entity_set][0]
     reference = engine.pop("externalId", None) if kind in ("invoice", "creditMemo") else None

@@ -68,8 +68,8 @@ def csrf(client: httpx.Client) -> str:
 
 
 def partner(name: str = "Tailspin Toys") -> dict[str, Any]:
-    return {"BusinessPartner": f"C-{uuid.uuid4().int % 10**7}", "OrganizationBPName1": name,
-            "YY1_CompanyCode": "LEUK", "YY1_Currency": "GBP",
+    return {"BusinessPartner": f"C-{uuid.uuid4().int % 10**7}", "BusinessPartnerCategory": "2",
+            "OrganizationBPName1": name, "YY1_CompanyCode": "LEUK", "YY1_Currency": "GBP",
             "to_BusinessPartnerAddress": {"results": [{"CityName": "Leeds", "Country": "GB"}]}}
 
 
@@ -303,6 +303,10 @@ def test_hostile_queries_and_bodies_to_the_sandbox_are_v2_4xx(s4: httpx.Client) 
     deep = {**partner(), "YY1_PeppolId": {"a": [[[]]]}}
     assert s4.post(f"{BP}/A_BusinessPartner", json=deep, headers=headers).status_code == 400
     bad_address = {**partner(), "to_BusinessPartnerAddress": {"results": [{"CityName": {"x": 1}}, {}]}}
+    person = {**partner(), "BusinessPartnerCategory": "1"}
+    refused = s4.post(f"{BP}/A_BusinessPartner", json=person, headers=headers)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["innererror"]["errordetails"][0]["target"] == "BusinessPartnerCategory"
     assert s4.post(f"{BP}/A_BusinessPartner", json=bad_address, headers=headers).status_code == 400
     assert s4.post(f"{BP}/A_BusinessPartner", content=b"[1, 2]", headers=headers).status_code == 400
     assert s4.post(f"{BP}/A_BusinessPartner", content=b"[" * 100_000 + b"]" * 100_000,

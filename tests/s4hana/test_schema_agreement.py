@@ -46,7 +46,7 @@ def test_both_sides_hold_the_same_schema() -> None:
     assert connector.SCHEMAS == s4hana.SCHEMAS and connector.SERVICES == s4hana.SERVICES
     assert connector.LINES == s4hana.LINES and connector.ADDRESS == s4hana.ADDRESS
     assert connector.INVOICE_STATUS == s4hana.INVOICE_STATUS
-    assert connector.UUID_KEYS == s4hana.UUID_KEYS
+    assert connector.UUID_KEYS == s4hana.UUID_KEYS and connector.CONSTANTS == s4hana.CONSTANTS
     assert {s: k for s, k in connector.IDENTITY.items() if k in ("SAP_UUID", "ProjectUUID")} == s4hana.UUID_KEYS
 
 

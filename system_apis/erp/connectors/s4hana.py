@@ -176,6 +176,8 @@ SERVICES = {
     "YY1_RevenueSchedule": "YY1_REVENUESCHEDULE_CDS",
 }
 # Entity sets keyed by a generated UUID (custom business objects' SAP_UUID, an enterprise project's ProjectUUID).
+# Properties every entity of a set has, and a create must say: a customer is an organisation (category 2).
+CONSTANTS = {"A_BusinessPartner": {"BusinessPartnerCategory": "2"}}
 UUID_KEYS = {
     "YY1_PostingPeriod": "SAP_UUID",
     "YY1_ProjectContract": "SAP_UUID",
@@ -513,7 +515,7 @@ def set_path(entity_set: str) -> str:
 
 def key_path(entity_set: str, key: str) -> str:
     """One entity's path: a generated key is an Edm.Guid (``guid'...'``), any other a quoted string."""
-    inner = f"guid'{key}'" if IDENTITY[entity_set] in ("SAP_UUID", "ProjectUUID") else literal(key)
+    inner = f"guid'{key}'" if entity_set in UUID_KEYS else literal(key)
     return f"{set_path(entity_set)}({quote(inner, safe=chr(39))})"
 
 
@@ -701,9 +703,8 @@ class S4HanaErp:
         return from_odata(entity_set, body["d"])
 
     async def _create(self, entity_set: str, fields: dict[str, Any], retry_key: str | None = None) -> dict[str, Any]:
-        body = await self._send(
-            "POST", set_path(entity_set), entity_set, json_body=to_odata(entity_set, fields), retry_key=retry_key
-        )
+        entity = {**CONSTANTS.get(entity_set, {}), **to_odata(entity_set, fields)}
+        body = await self._send("POST", set_path(entity_set), entity_set, json_body=entity, retry_key=retry_key)
         return from_odata(entity_set, body["d"])
 
     # legal entities, periods
