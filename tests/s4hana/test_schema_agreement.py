@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from runtime.problems import ProblemError
 from sandbox import firm, s4hana
 from sandbox.erp import seed
 from sandbox.store import DocumentStore
@@ -129,3 +130,10 @@ def test_the_token_endpoint_is_the_tenants_or_the_one_configured() -> None:
         "s4hana", on_host.token_url, VendorCredentials(client_id="app", client_secret="s", token_url=other), 5.0
     )
     assert configured.token_url == other
+
+
+@pytest.mark.parametrize("body", [None, [], {"d": []}, {"value": []}, {"error": "x"}])
+def test_an_answer_that_is_no_v2_envelope_is_the_vendors_failure_not_ours(body: Any) -> None:
+    with pytest.raises(ProblemError) as raised:
+        connector.envelope(body)
+    assert raised.value.status == 502 and raised.value.slug == "downstream-error"

@@ -519,6 +519,18 @@ def key_path(entity_set: str, key: str) -> str:
     return f"{set_path(entity_set)}({quote(inner, safe=chr(39))})"
 
 
+def envelope(body: Any) -> dict[str, Any]:
+    """The ``d`` of an OData v2 JSON answer."""
+    inner = body.get("d") if isinstance(body, dict) else None
+    if not isinstance(inner, dict):
+        raise unexpected("no OData v2 'd' envelope")
+    return inner
+
+
+def unexpected(what: str) -> ProblemError:
+    return ProblemError(f"{VENDOR} failed: it answered {what}", status=502, slug="downstream-error", downstream=VENDOR)
+
+
 class Refused(Exception):
     """The service's 4xx: status and (engine field path, code, message) per ``errordetails`` entry."""
 
@@ -678,8 +690,13 @@ class S4HanaErp:
         if entity_set in EXPAND:
             params["$expand"] = EXPAND[entity_set]
         body = await self._send("GET", set_path(entity_set), entity_set, params=params)
-        rows = [from_odata(entity_set, entity) for entity in body["d"]["results"]]
-        return rows, int(body["d"].get("__count", skip + len(rows)))
+        answer = envelope(body)
+        results = answer.get("results")
+        count = str(answer.get("__count", ""))
+        if not isinstance(results, list) or not all(isinstance(entity, dict) for entity in results):
+            raise unexpected("a collection without results")
+        rows = [from_odata(entity_set, entity) for entity in results]
+        return rows, int(count) if count.isdigit() else skip + len(rows)
 
     async def _page(
         self, entity_set: str, conditions: list[str], cursor: str | None, limit: int
@@ -700,12 +717,12 @@ class S4HanaErp:
     async def _entity(self, entity_set: str, key: str) -> dict[str, Any]:
         params = {"$expand": EXPAND[entity_set]} if entity_set in EXPAND else None
         body = await self._send("GET", key_path(entity_set, key), entity_set, params=params)
-        return from_odata(entity_set, body["d"])
+        return from_odata(entity_set, envelope(body))
 
     async def _create(self, entity_set: str, fields: dict[str, Any], retry_key: str | None = None) -> dict[str, Any]:
         entity = {**CONSTANTS.get(entity_set, {}), **to_odata(entity_set, fields)}
         body = await self._send("POST", set_path(entity_set), entity_set, json_body=entity, retry_key=retry_key)
-        return from_odata(entity_set, body["d"])
+        return from_odata(entity_set, envelope(body))
 
     # legal entities, periods
 
