@@ -7,6 +7,8 @@ writes themselves can be counted: the count is what the change is about (each wr
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from typing import Any
 
 import pytest
@@ -122,3 +124,26 @@ async def test_an_app_failing_after_its_head_still_gets_the_head_out_before_the_
     transport = await serve_one(b"GET /broken HTTP/1.1\r\nHost: gw\r\n\r\n", until=lambda t: t.closed)
     assert transport.closed
     assert transport.writes and transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+async def test_a_served_request_is_freed_by_reference_counting_alone() -> None:
+    # A request's cycle that only the garbage collector can free makes collections frequent and long under load.
+    gc.collect()
+    gc.disable()
+    try:
+        config = uvicorn.Config(app, http=ProblemHttpToolsProtocol, lifespan="off", log_config=None,
+                                access_log=False)
+        protocol = ProblemHttpToolsProtocol(config=config, server_state=ServerState(), app_state={},
+                                            _loop=asyncio.get_running_loop())
+        transport = RecordingTransport()
+        protocol.connection_made(transport)
+        protocol.data_received(b"GET /fixed HTTP/1.1\r\nHost: gw\r\n\r\n")
+        for _ in range(100):
+            await asyncio.sleep(0)
+        assert BODY in b"".join(transport.writes)
+        cycle = weakref.ref(protocol.cycle)
+        protocol.connection_lost(None)
+        protocol.cycle = None  # as the next request on the connection replaces it
+        assert cycle() is None
+    finally:
+        gc.enable()
