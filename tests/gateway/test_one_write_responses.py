@@ -143,7 +143,7 @@ async def test_a_served_request_is_freed_by_reference_counting_alone() -> None:
         assert BODY in b"".join(transport.writes)
         cycle = weakref.ref(protocol.cycle)
         protocol.connection_lost(None)
-        protocol.cycle = None  # as the next request on the connection replaces it
+        protocol.cycle = None  # type: ignore[assignment]  # as the next request on the connection replaces it
         assert cycle() is None
     finally:
         gc.enable()
