@@ -77,10 +77,10 @@ def main() -> None:
 @click.option("--port", type=int, default=8080, show_default=True, help="The gateway's port.")
 @click.option("--backend", type=click.Choice(["sandbox", "tryton"]), default="sandbox", show_default=True,
               help="The systems of record: the sandbox vendors, or a Tryton ERP (needs the [tryton] extra).")
-@click.option("--erp-backend", type=click.Choice(["sandbox", "netsuite", "dynamics365"]), default=None,
-              help="The ERP's API with --backend sandbox: the sandbox ERP's own dialect, NetSuite REST web services or "
-                   "Dynamics 365 Finance OData (the ERP sandbox imitates that vendor and the system tier uses its "
-                   "connector). Default: PSGW_ERP_BACKEND, else sandbox.")
+@click.option("--erp-backend", type=click.Choice(["sandbox", "netsuite", "dynamics365", "s4hana"]), default=None,
+              help="The ERP's API with --backend sandbox: the sandbox ERP's own dialect, NetSuite REST web services, "
+                   "Dynamics 365 Finance OData or SAP S/4HANA Cloud OData v2 (the ERP sandbox imitates that vendor "
+                   "and the system tier uses its connector). Default: PSGW_ERP_BACKEND, else sandbox.")
 @click.option("--psa-backend", type=click.Choice(["sandbox", "certinia"]), default=None,
               help="The PSA's API with --backend sandbox: the sandbox PSA's own dialect, or Certinia PSA's objects on "
                    "Salesforce REST and SOQL (the PSA sandbox imitates Certinia and the system tier uses its Certinia "

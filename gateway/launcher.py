@@ -110,8 +110,9 @@ def _write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 # Vendor APIs a sandbox can serve instead of its own dialect, chosen by the system's backend setting
 # (PSGW_ERP_BACKEND=netsuite: the ERP sandbox speaks NetSuite REST and the system tier its connector; dynamics365:
-# Dynamics 365 Finance OData v4; PSGW_PSA_BACKEND=certinia: Certinia PSA on Salesforce).
-SANDBOX_DIALECTS = {"erp": ("netsuite", "dynamics365"), "psa": ("certinia",)}
+# Dynamics 365 Finance OData v4; s4hana: SAP S/4HANA Cloud OData v2; PSGW_PSA_BACKEND=certinia: Certinia PSA on
+# Salesforce).
+SANDBOX_DIALECTS = {"erp": ("netsuite", "dynamics365", "s4hana"), "psa": ("certinia",)}
 
 
 def sandbox_dialect(system: str, env: dict[str, str]) -> list[str]:

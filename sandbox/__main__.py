@@ -13,7 +13,7 @@ from typing import Any
 
 import uvicorn
 
-from sandbox import certinia, crm, dynamics365, erp, firm, hr, netsuite, peppol, psa, tax
+from sandbox import certinia, crm, dynamics365, erp, firm, hr, netsuite, peppol, psa, s4hana, tax
 from sandbox.faults import FaultInjector
 from sandbox.store import DocumentStore
 from sandbox.vendor_http import AuthConfig, AuthDialect, LimitDialect, VendorAuth, VendorLimits, initial_limits
@@ -34,6 +34,7 @@ DIALECTS: dict[tuple[str, str], tuple[Callable[[DocumentStore, firm.Firm], None]
                                       LimitDialect | None, AuthDialect | None]] = {
     ("erp", "netsuite"): (netsuite.seed, netsuite.create_app, netsuite.LIMITS, netsuite.AUTH),
     ("erp", "dynamics365"): (dynamics365.seed, dynamics365.create_app, dynamics365.LIMITS, dynamics365.AUTH),
+    ("erp", "s4hana"): (s4hana.seed, s4hana.create_app, s4hana.LIMITS, s4hana.AUTH),
     ("psa", "certinia"): (certinia.seed, certinia.create_app, certinia.LIMITS, certinia.AUTH),
 }
 
@@ -65,7 +66,7 @@ def main() -> None:
     parser.add_argument("--dialect", default="sandbox",
                         choices=["sandbox", *sorted({name for _, name in DIALECTS})],
                         help="the vendor API to serve: the system's own sandbox dialect, or a vendor's (erp: netsuite, "
-                             "dynamics365; psa: certinia)")
+                             "dynamics365, s4hana; psa: certinia)")
     args = parser.parse_args()
     if args.dialect != "sandbox" and (args.system, args.dialect) not in DIALECTS:
         parser.error(f"{args.system} has no {args.dialect} dialect")

@@ -3,7 +3,8 @@
 A backend is a bundled name ("sandbox": the bundled sandbox vendor in its own dialect; "tryton" for a Tryton
 server, with ``<system>_url`` reading ``http://<login>:<password>@<host>:<port>/<database>``; a vendor's API:
 erp "netsuite", NetSuite REST web services, ``python -m sandbox erp --dialect netsuite`` being its sandbox; erp
-"dynamics365", Dynamics 365 Finance OData v4, ``--dialect dynamics365``; psa "certinia", Certinia PSA on Salesforce,
+"dynamics365", Dynamics 365 Finance OData v4, ``--dialect dynamics365``; erp "s4hana", SAP S/4HANA Cloud OData v2,
+``--dialect s4hana``; psa "certinia", Certinia PSA on Salesforce,
 ``python -m sandbox psa --dialect certinia``) or
 ``package.module:ClassName`` for your own adapter;
 an adapter is constructed as ``Adapter(url, timeout_seconds)`` and must satisfy the system's port
@@ -26,6 +27,7 @@ BUNDLED: dict[str, dict[str, str]] = {
     "erp": {"sandbox": "system_apis.erp.connectors.sandbox:SandboxErp",
             "netsuite": "system_apis.erp.connectors.netsuite:NetSuiteErp",
             "dynamics365": "system_apis.erp.connectors.dynamics365:Dynamics365Erp",
+            "s4hana": "system_apis.erp.connectors.s4hana:S4HanaErp",
             "tryton": "system_apis.erp.connectors.tryton:TrytonErp"},
     "hr": {"sandbox": "system_apis.hr.connectors.sandbox:SandboxHr",
            "tryton": "system_apis.hr.connectors.tryton:TrytonHr"},

@@ -13,7 +13,8 @@ class SystemSettings(TierSettings, kw_only=True):
     port: int = 8101
     # Where each system of record is, and which connector speaks to it: "sandbox" (the bundled vendor stand-ins),
     # "tryton", a vendor's API where one is bundled (erp: "netsuite", NetSuite REST web services; "dynamics365",
-    # Dynamics 365 Finance OData; psa: "certinia", Certinia PSA on Salesforce), or
+    # Dynamics 365 Finance OData; "s4hana", SAP S/4HANA Cloud OData v2; psa: "certinia", Certinia PSA on
+    # Salesforce), or
     # "package.module:ClassName" for your own adapter (constructed with (url, timeout_seconds)); system_apis.backends.
     psa_backend: str = "sandbox"
     psa_url: str = "http://127.0.0.1:8201"

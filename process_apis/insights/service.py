@@ -58,6 +58,7 @@ from process_apis.insights.models import (
     WorkerUtilization,
 )
 from process_apis.insights.settings import InsightsSettings
+from process_apis.staffing.availability import availability
 from process_apis.store import exceptions, revenue_write_offs
 from process_apis.systems import HR, Systems, all_pages
 from runtime.downstream import DownstreamProblem, found_or_none
@@ -77,6 +78,13 @@ def bucket_of(age_days: int) -> str:
         if age_days >= low and (high is None or age_days <= high):
             return name
     return AGE_BUCKETS[0][0]  # dated in the future: as young as it gets
+
+
+def _employed_during(worker: Worker, first: dt.date) -> bool:
+    """Whether the worker was employed on or after ``first`` (a termination without a date counts as gone)."""
+    if worker.termination_date is not None:
+        return worker.termination_date >= first
+    return worker.status != "terminated"
 
 
 def percent(part: Decimal, whole: Decimal) -> Decimal | None:
@@ -130,22 +138,24 @@ class InsightsService:
             all_pages(gateway, f"{HR}/business-units", BusinessUnit),
             self.systems.psa.assignments(status="confirmed", worker_id=worker_id),
             self.systems.psa.time_entries(worker_id=worker_id, from_date=from_date, to_date=to_date))
-        workers = [w for w in workers if w.status != "terminated" and (worker_id is None or w.id == worker_id)]
+        workers = [w for w in workers if _employed_during(w, from_date) and (worker_id is None or w.id == worker_id)]
         recorded = _live(entries, TIME_ENTRY_RECORDED)
         non_billable_tasks = await self._non_billable_tasks({e.project_id for e in recorded})
         context = BillingContext(non_billable_tasks=non_billable_tasks)
         days = working_days(from_date, to_date)
-        planned: dict[str, Decimal] = defaultdict(Decimal)
+        assignments_of: dict[str, list[Assignment]] = defaultdict(list)
         for a in assignments:
-            overlap = working_days(max(a.start_date, from_date), min(a.end_date or to_date, to_date))
-            planned[a.worker_id] += a.planned_hours_per_week * overlap / 5
+            assignments_of[a.worker_id].append(a)
+        # Capacity and plan follow staffing's availability rule: no capacity and nothing planned on a day of leave
+        # or after the last day, so a consultant on leave does not read as under-utilised.
+        available = {w.id: availability(w, assignments_of[w.id], from_date, to_date) for w in workers}
         actual: dict[str, Decimal] = defaultdict(Decimal)
         billable: dict[str, Decimal] = defaultdict(Decimal)
         for entry in recorded:
             actual[entry.worker_id] += entry.hours
             if not not_billable(entry, None, context):  # type: ignore[arg-type]  # the rule reads no facts
                 billable[entry.worker_id] += entry.hours
-        rows = [self._worker_row(w, w.capacity_hours_per_week * days / 5, planned[w.id], actual[w.id],
+        rows = [self._worker_row(w, available[w.id].available_hours, available[w.id].planned_hours, actual[w.id],
                                  billable[w.id]) for w in sorted(workers, key=lambda w: w.id)]
         names = {u.id: u.name for u in units}
         by_unit: dict[str, list[WorkerUtilization]] = defaultdict(list)

@@ -197,6 +197,15 @@ def test_a_leave_of_absence_takes_its_days_off_the_workers_availability(
     )
     # a week away: nothing available, and confirmed assignments plan nothing on it (the planned baseline)
     assert (away["available_hours"], away["planned_hours"], away["planned_utilization"]) == ("0", "0", None)
+    # the leaders' utilisation reads the same rule: a week away is no capacity and no plan, not an idle consultant
+    week = {"from_date": first.isoformat(), "to_date": last.isoformat(), "worker_id": worker_id}
+    on_leave = wait_for(
+        "the leave in the utilisation",
+        lambda: (lambda rows: rows[0] if rows and Decimal(rows[0]["capacity_hours"]) == 0 else None)(
+            ok(experience.get("/process/insights/v1/utilization", params=week))["workers"]
+        ),
+    )
+    assert (Decimal(on_leave["planned_hours"]), on_leave["planned_utilization_pct"]) == (0, None)
 
     again = hr_process(
         sandboxes,

@@ -39,6 +39,7 @@ APPS: dict[str, Callable[[Path], object]] = {
     **{f"sandbox-{system}": (lambda d, s=system: build_app(s, d)) for system in ("psa", "erp", "hr", "crm")},
     "sandbox-psa-certinia": lambda d: build_app("psa", d, dialect="certinia"),
     "sandbox-erp-dynamics365": lambda d: build_app("erp", d, dialect="dynamics365"),
+    "sandbox-erp-s4hana": lambda d: build_app("erp", d, dialect="s4hana"),
 }
 
 
