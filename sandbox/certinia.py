@@ -924,12 +924,14 @@ def _composite(store: DocumentStore, body: dict[str, Any]) -> dict[str, Any]:
         return {"compositeResponse": exc.answers}
 
 
+# The store's indexes: the integration's frequent filters (``Id IN (...)``: a batch read back after an sObject
+# Collections update; ``Name IN (...)``: time entries by business key).
+INDEXED = ("Id", "Name", "External_Ref__c", "pse__Status__c", "pse__Project__c", "Work_Date__c")
+
+
 def create_app(store: DocumentStore) -> Litestar:
-    store.index("Name")
-    store.index("External_Ref__c")
-    store.index("pse__Status__c")
-    store.index("pse__Project__c")
-    store.index("Work_Date__c")
+    for indexed in INDEXED:
+        store.index(indexed)
 
     def invalid_json(message: str) -> VendorError:
         return error(400, "JSON_PARSER_ERROR", message)
@@ -967,7 +969,7 @@ def create_app(store: DocumentStore) -> Litestar:
 
     return Litestar(
         [
-            *query_routes(store, OBJECTS),
+            *query_routes(store, OBJECTS, INDEXED),
             read_record,
             post_record,
             patch_record,

@@ -164,8 +164,25 @@ def _prefilter(conditions: list[tuple[str, str, Any]]) -> dict[str, Any]:
     return where
 
 
-def run_query(store: DocumentStore, soql: str, offset: int, batch: int, objects: Collection[str]) -> dict[str, Any]:
-    """One batch of a SOQL query over the sObject types this org serves (``objects``)."""
+def _read(store: DocumentStore, sobject: str, where: dict[str, Any], indexed: Collection[str]) -> list[dict[str, Any]]:
+    """The documents the prefilter lets through, in insertion order. An ``IN`` list on an indexed field is read value
+    by value (one index lookup each): SQLite plans ``IN (...)`` under the store's ``ORDER BY seq`` as a walk of the
+    whole kind (130 ms for 200 names among 8,000 timecards, against 1 ms looked up one by one)."""
+    listed = [(f, v) for f, v in where.items() if isinstance(v, list) and f in indexed]
+    if not listed:
+        return [body for _, body in store.list(sobject, where=where, limit=1_000_000)]
+    field, values = min(listed, key=lambda item: len(item[1]))
+    rest = {f: v for f, v in where.items() if f != field}
+    found: dict[int, dict[str, Any]] = {}
+    for value in dict.fromkeys(values):
+        found.update(store.list(sobject, where={**rest, field: value}, limit=1_000_000))
+    return [found[seq] for seq in sorted(found)]
+
+
+def run_query(store: DocumentStore, soql: str, offset: int, batch: int, objects: Collection[str],
+              indexed: Collection[str] = ()) -> dict[str, Any]:
+    """One batch of a SOQL query over the sObject types this org serves (``objects``); ``indexed``: the fields the
+    org's store indexes."""
     match = _QUERY.match(soql)
     if match is None:
         raise malformed("only SELECT ... FROM ... [WHERE ...] [ORDER BY ...] [LIMIT n] is supported")
@@ -189,7 +206,7 @@ def run_query(store: DocumentStore, soql: str, offset: int, batch: int, objects:
     for field in [*(fields or []), *(c[0] for c in conditions), *([match["order"]] if match["order"] else [])]:
         if known and field not in known:
             raise error(400, "INVALID_FIELD", f"No such column '{field}' on entity '{sobject}'", [field])
-    records = [body for _, body in store.list(sobject, where=_prefilter(conditions), limit=1_000_000)]
+    records = _read(store, sobject, _prefilter(conditions), indexed)
     selected = [r for r in records if _matches(r, conditions)]
     if match["order"]:
         order = match["order"]
@@ -253,16 +270,17 @@ def framework_error(_request: Any, exc: HTTPException) -> Response[Any]:
     )
 
 
-def query_routes(store: DocumentStore, objects: Collection[str]) -> list[Any]:
-    """``GET /query?q=`` and ``GET /query/<locator>`` (its ``nextRecordsUrl``) over ``objects``."""
+def query_routes(store: DocumentStore, objects: Collection[str], indexed: Collection[str] = ()) -> list[Any]:
+    """``GET /query?q=`` and ``GET /query/<locator>`` (its ``nextRecordsUrl``) over ``objects``; ``indexed``: the
+    fields the store indexes."""
 
     @get(f"{API}/query")
     async def query(request: Request[Any, Any, Any], q: FromQuery[str]) -> dict[str, Any]:
-        return await store.call(run_query, store, q, 0, batch_size(request), objects)
+        return await store.call(run_query, store, q, 0, batch_size(request), objects, indexed)
 
     @get(f"{API}/query/{{locator:str}}")
     async def query_more(locator: FromPath[str]) -> dict[str, Any]:
         soql, offset, batch = read_locator(locator)
-        return await store.call(run_query, store, soql, offset, batch, objects)
+        return await store.call(run_query, store, soql, offset, batch, objects, indexed)
 
     return [query, query_more]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import operator
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -149,6 +150,9 @@ def _row(entry: msgspec.Struct) -> dict[str, Any]:
 # Encoding a row costs ~10 us on the event loop: a 500-row batch is encoded in slices so no call waits on all.
 _ENCODE_SLICE = 100
 _CALL_COLUMNS = tuple(column.name for column in audit_calls.columns if column.name != "id")
+_call_columns_of = operator.attrgetter(*_CALL_COLUMNS)
+_AT = _CALL_COLUMNS.index("at")
+_OUTCOME = _CALL_COLUMNS.index("outcome")
 
 
 class SqlAuditStore:
@@ -164,15 +168,12 @@ class SqlAuditStore:
         self._insert_calls = f"INSERT INTO {audit_calls.name} ({columns}) VALUES ({markers})"  # noqa: S608
 
     def _call_values(self, entry: CallEntry) -> tuple[Any, ...]:
+        # One C-level attrgetter for every column, then the two that need encoding: a loop over the columns
+        # with getattr cost twice as much per row.
+        values = list(_call_columns_of(entry))
         at = entry.at.astimezone(dt.UTC)
-        values: list[Any] = []
-        for name in _CALL_COLUMNS:
-            if name == "at":
-                values.append(at.replace(tzinfo=None).isoformat(" ", "microseconds") if self._sqlite else at)
-            elif name == "outcome":
-                values.append(_json.encode(entry.outcome).decode())
-            else:
-                values.append(getattr(entry, name))
+        values[_AT] = at.replace(tzinfo=None).isoformat(" ", "microseconds") if self._sqlite else at
+        values[_OUTCOME] = _json.encode(entry.outcome).decode()
         return tuple(values)
 
     async def create_schema(self) -> None:

@@ -101,11 +101,12 @@ class Limits:
                     f"{media_type or 'a body without a content type'} is not accepted by {exchange.api.base_path}; "
                     f"send one of {', '.join(sorted(self.allowed_content_types))}",
                     reason="content_type_not_allowed", allowed=sorted(self.allowed_content_types))
-        try:
-            exchange.body = await read_body(exchange.receive, self.max_body_bytes, declared)
-        except PayloadTooLarge:
-            exchange.decisions[self.name] = "body_too_large"
-            raise
+        if has_body:  # without Content-Length or Transfer-Encoding a request has no body (RFC 9112 6.3)
+            try:
+                exchange.body = await read_body(exchange.receive, self.max_body_bytes, declared)
+            except PayloadTooLarge:
+                exchange.decisions[self.name] = "body_too_large"
+                raise
         exchange.body_read = True
         if exchange.body and is_json(exchange.header(b"content-type")) and json_depth_exceeds(
                 exchange.body, self.max_json_depth):

@@ -226,6 +226,20 @@ class MemoryStore:
         return None
 
 
+_ENCODED_MAX = 10_000
+
+
+def script_args(rates: tuple[RateCheck, ...], quotas: tuple[QuotaCheck, ...]) -> list[str | int]:
+    """GCRA_LUA's numkeys, KEYS and ARGV for these checks."""
+    args: list[str | int] = [len(rates) + len(quotas), *(r.key for r in rates), *(q.key for q in quotas),
+                             len(rates)]
+    for rate in rates:
+        args += (rate.interval_us, rate.burst)
+    for quota in quotas:
+        args += (quota.limit, quota.ttl_ms)
+    return args
+
+
 class RedisStore:
     """Shared state in Redis: one pipelined ``EVALSHA`` per request (``EVAL`` once after a Redis restart)."""
 
@@ -237,28 +251,51 @@ class RedisStore:
         self._retry_after = retry_after_seconds
         # After a failure, skip Redis for a moment: an unreachable host must not cost every call a timeout.
         self._down_until = 0.0
+        # Encoded EVALSHA commands without the quotas' TTLs, per set of checks (see evalsha).
+        self._encoded: dict[tuple[object, ...], tuple[bytes, tuple[bytes, ...]]] = {}
 
     async def acquire(self, rates: tuple[RateCheck, ...], quotas: tuple[QuotaCheck, ...]) -> Verdict:
         if self._down_until and time.monotonic() < self._down_until:
             raise StoreUnavailable(f"redis at {self.url} failed recently")
-        args: list[str | int] = [len(rates) + len(quotas), *(r.key for r in rates), *(q.key for q in quotas),
-                                 len(rates)]
-        for rate in rates:
-            args += (rate.interval_us, rate.burst)
-        for quota in quotas:
-            args += (quota.limit, quota.ttl_ms)
         try:
             try:
-                raw = await self._client.execute(encode_command(("EVALSHA", GCRA_SHA, *args)))
+                raw = await self._client.execute(self.evalsha(rates, quotas))
             except RespError as exc:
                 if not str(exc).startswith("NOSCRIPT"):
                     raise
-                raw = await self._client.execute(encode_command(("EVAL", GCRA_LUA, *args)))
+                raw = await self._client.execute(encode_command(("EVAL", GCRA_LUA, *script_args(rates, quotas))))
         except (RespError, RespUnavailable, OSError) as exc:
             self._down_until = time.monotonic() + self._retry_after
             raise StoreUnavailable(f"redis at {self.url}: {type(exc).__name__}: {exc}") from exc
         self._down_until = 0.0
         return _split(raw, len(rates), len(quotas))
+
+    def evalsha(self, rates: tuple[RateCheck, ...], quotas: tuple[QuotaCheck, ...]) -> bytes:
+        """``encode_command(("EVALSHA", GCRA_SHA, *script_args(rates, quotas)))``, with everything but the quotas'
+        TTLs (the same for a client's calls all day) encoded once and kept: encoding the command afresh was the
+        policy's largest cost after the round trip itself."""
+        key = (rates, tuple((q.key, q.limit) for q in quotas))
+        parts = self._encoded.get(key)
+        if parts is None:
+            if len(self._encoded) >= _ENCODED_MAX:
+                self._encoded.clear()
+            whole = encode_command(("EVALSHA", GCRA_SHA, *script_args(rates, quotas)))
+            if not quotas:
+                parts = self._encoded[key] = (whole, ())
+            else:
+                # The quota arguments come last, as (limit, ttl_ms) pairs: keep the bytes before them and
+                # each limit's encoding; a call adds only its TTLs.
+                tail = b"".join(encode_command((q.limit, q.ttl_ms))[4:] for q in quotas)
+                limits = tuple(encode_command((q.limit,))[4:] for q in quotas)
+                parts = self._encoded[key] = (whole[:len(whole) - len(tail)], limits)
+        prefix, limits = parts
+        if not limits:
+            return prefix
+        pieces = [prefix]
+        for limit, quota in zip(limits, quotas, strict=True):
+            ttl = b"%d" % quota.ttl_ms
+            pieces += (limit, b"$%d\r\n%s\r\n" % (len(ttl), ttl))
+        return b"".join(pieces)
 
     async def ping(self) -> str | None:
         try:

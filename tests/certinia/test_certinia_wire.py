@@ -5,23 +5,18 @@ composite request, minutes Certinia cannot keep refused rather than rounded."""
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from joserfc import jwt
-from joserfc.jwk import RSAKey
 
-from gateway.launcher import vendor_credentials
+from tests.certinia.org import API, certinia_session
 from tests.support.stack import RunningStack
 from tests.support.system import SystemApis
 
-API = "/services/data/v60.0"
 WORKER = "wrk_e1011"
 WEDNESDAY = dt.date(2026, 12, 2)
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -34,27 +29,7 @@ def sandbox(stack: RunningStack) -> str:
 @pytest.fixture
 def certinia(stack: RunningStack) -> Iterator[httpx.Client]:
     """The org as the integration user sees it: a session from the JWT bearer flow."""
-    _, env = vendor_credentials(stack.stack.data_dir)
-    key = RSAKey.import_key(Path(env["PSGW_PSA_PRIVATE_KEY_FILE"]).read_text())
-    claims = {
-        "iss": env["PSGW_PSA_CLIENT_ID"],
-        "sub": env["PSGW_PSA_USERNAME"],
-        "aud": "https://login.salesforce.com",
-        "exp": int(time.time()) + 120,
-    }
-    answer = httpx.post(
-        sandbox(stack) + "/services/oauth2/token",
-        data={
-            "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-            "assertion": jwt.encode({"alg": "RS256"}, claims, key),
-        },
-    )
-    assert answer.status_code == 200, answer.text
-    with httpx.Client(
-        base_url=sandbox(stack) + API,
-        timeout=30.0,
-        headers={"Authorization": "Bearer " + answer.json()["access_token"]},
-    ) as client:
+    with certinia_session(stack) as client:
         yield client
 
 

@@ -1,17 +1,50 @@
-"""The walking skeleton: one authenticated call crosses every layer, and failures along the way are clear."""
+"""The walking skeleton: one authenticated call crosses every layer, and failures along the way are clear; walked
+on the default sandbox PSA and again with the PSA on Certinia (``PSGW_PSA_BACKEND=certinia``), whose record ids are
+Salesforce's."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 
 import httpx
+import pytest
 
+from gateway.launcher import REPO_ROOT, Ports, Stack
 from sandbox import firm
+from tests.certinia.org import certinia_session
 from tests.support.contract_checks import assert_matches_contract
-from tests.support.stack import DEMO_CONSULTANT, RunningStack
+from tests.support.stack import DEMO_CONSULTANT, RunningStack, started
+from tests.system.vendor_access import vendor_client
 
 MY_ASSIGNMENTS = "/experience/mobile-time/v1/me/assignments"
+
+
+@pytest.fixture(scope="module", params=["sandbox", "certinia"])
+def stack(request: pytest.FixtureRequest, stack: RunningStack,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """The session's stack (default backends), then a whole stack with the PSA on Certinia."""
+    if request.param == "sandbox":
+        yield stack
+        return
+    on_certinia = Stack(data_dir=tmp_path_factory.mktemp("psgw-walk-certinia"), ports=Ports.free(),
+                        config_file=REPO_ROOT / "gateway.yaml", extra_env={"PSGW_PSA_BACKEND": "certinia"})
+    with started(on_certinia, timeout=180) as running:
+        yield running
+
+
+def psa_project_code(stack: RunningStack, record_id: str) -> str:
+    """The project code the PSA vendor itself holds under ``record_id`` (its own id for the project)."""
+    if stack.stack.extra_env.get("PSGW_PSA_BACKEND") == "certinia":
+        with certinia_session(stack) as org:
+            answer = org.get(f"/sobjects/pse__Proj__c/{record_id}")
+            assert answer.status_code == 200, answer.text
+            return str(answer.json()["pse__Project_ID__c"])
+    with vendor_client(stack, "psa") as psa:
+        answer = psa.get(f"/api/v3/projects/{record_id}")
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["projectCode"])
 
 
 def demo_assignments_of(employee_number: str) -> set[str]:
@@ -62,7 +95,9 @@ def test_each_hop_speaks_its_contract(stack: RunningStack) -> None:
 
         project = process.get("/system/psa/v1/projects/prj_4001")
         assert_matches_contract("system/psa", "GET", "/projects/{project_id}", project)
-        assert project.json()["external_ids"] == {"psa": "501"}
+        # The external id is the PSA vendor's own id for the record, whichever vendor that is.
+        assert list(project.json()["external_ids"]) == ["psa"]
+        assert psa_project_code(stack, project.json()["external_ids"]["psa"]) == "PRJ-4001"
 
         missing = process.get("/system/psa/v1/projects/prj_9999")
         assert missing.status_code == 404

@@ -7,11 +7,14 @@ what a user relies on is unchanged: every call is counted, and the queue cannot 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from prometheus_client import REGISTRY
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.telemetry import DRAIN_CHECK_EVERY, DRAIN_MIN_SHARE, Telemetry
-from policies.audit.store import CallEntry
+from policies.audit import AuditConfig, AuditLog
+from policies.audit.store import CallEntry, CallQuery, SqlAuditStore
 
 HOSTILE_PATHS = ["/experience/x/v1/a\r\nX-Injected: 1", "/system/%2F..%2Fetc", "/process/ünïcødé/'; DROP TABLE x;--",
                  "/" + "a" * 5000]
@@ -62,3 +65,24 @@ def test_a_budgeted_metrics_drain_still_shrinks_the_queue_and_counts_every_call(
         turns += 1
         assert turns <= queued  # each turn takes something
     assert _requests_counted(client) == queued
+
+
+async def test_every_audited_call_reads_back_as_it_was_recorded(tmp_path: Path) -> None:
+    # The rows are encoded column by column off the loop; each column must still hold its own field.
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}")
+    store = SqlAuditStore(engine)
+    audit = AuditLog(store, AuditConfig(batch_size=7))
+    try:
+        await store.create_schema()
+        recorded = [entry(i) for i in range(23)]
+        for call in recorded:
+            audit.record(call)
+        assert await audit.flush() == len(recorded)
+        read = await store.calls(CallQuery(limit=100))
+    finally:
+        await engine.dispose()
+    assert len(read) == len(recorded)
+    for call, back in zip(recorded, reversed(read), strict=True):
+        assert back.id is not None
+        back.id = None
+        assert back == call

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from policies.rate_limit.resp import RespClient, RespError, RespUnavailable, encode_command
-from policies.rate_limit.store import RateCheck, RedisStore
+from policies.rate_limit.store import GCRA_SHA, QuotaCheck, RateCheck, RedisStore, script_args
 from tests.support.gateway import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -65,6 +65,28 @@ async def test_the_rate_limit_script_is_reloaded_after_redis_forgets_it(client: 
         await store.aclose()
     assert (first.allowed, second.allowed, third.allowed) == (True, True, False)
     assert third.retry_after_us > 0
+
+
+async def test_a_kept_command_counts_every_call_with_its_own_ttl(client: RespClient) -> None:
+    # The EVALSHA bytes are kept per set of checks with only the quotas' TTLs filled in per call: each call must
+    # still send exactly what a fresh encoding sends, and Redis must count each one.
+    store = RedisStore(REDIS_URL, timeout_seconds=2.0)
+    base = f"psgw:test:resp:{uuid.uuid4().hex}"
+    rates = (RateCheck(f"{base}:tier", interval_us=1, burst=1_000_000),)
+    keys = [f"{base}:tier", f"{base}:day", f"{base}:sub-day"]
+    answers = []
+    try:
+        for ttl in (86_400_000, 999, 5, 86_399_990):
+            quotas = (QuotaCheck(f"{base}:day", 3, ttl), QuotaCheck(f"{base}:sub-day", 10, ttl + 1))
+            assert store.evalsha(rates, quotas) == encode_command(("EVALSHA", GCRA_SHA, *script_args(rates, quotas)))
+            answers.append(await store.acquire(rates, quotas))
+        pttl = await client.execute(encode_command(("PTTL", f"{base}:day")))
+    finally:
+        await client.execute(encode_command(("DEL", *keys)))
+        await store.aclose()
+    assert [a.allowed for a in answers] == [True, True, True, False]
+    assert [a.quotas[0][0] for a in answers] == [2, 1, 0, 0] and [a.quotas[1][0] for a in answers[:3]] == [9, 8, 7]
+    assert 0 < pttl <= 86_400_000  # the first call's TTL set the window
 
 
 async def silent_server(reply_after_close: bool = False) -> tuple[asyncio.Server, int]:

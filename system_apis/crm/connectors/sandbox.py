@@ -1,4 +1,5 @@
-"""CRM adapter for the Salesforce-shaped sandbox (``sandbox/crm.py``): sObjects, SOQL, picklist labels.
+"""CRM adapter for the Salesforce-shaped sandbox (``sandbox/crm.py``): the CRM's sObjects and picklist labels
+mapped to the canonical model; the platform (auth, SOQL paging, limits, error arrays) is ``system_apis.salesforce``.
 
 Salesforce sends money as JSON numbers; they are decoded straight to ``Decimal`` (never through float) and
 sent back as numbers. Module-level functions are the pure mapping, given the record-id maps in ``CrmKeys``.
@@ -8,12 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
-
-import msgspec
 
 from contracts.canonical import (
     BillingModel,
@@ -31,20 +30,16 @@ from contracts.canonical import (
     UnusedHoursRule,
     role_id,
 )
-from runtime import cursors
-from runtime.downstream import Reply
 from runtime.problems import NotFound
 from system_apis.crm.models import ChangedObject, RecordChange
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
-from system_apis.money import exponent, plain
-from system_apis.vendor_auth import JwtBearerToken, VendorCredentials
-from system_apis.vendor_calls import VendorDownstream, VendorLimits
-from system_apis.vendor_errors import vendor_problem
+from system_apis.money import plain
+from system_apis.salesforce import RecordKeys, SalesforceOrg, currency_value, number, soql_datetime, soql_text
+from system_apis.vendor_auth import VendorCredentials
+from system_apis.vendor_calls import VendorLimits
 from system_apis.vendor_keys import KeyMap
 
 VENDOR = "sandbox-crm"
-TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - the vendor's token endpoint, not a secret
-API = "/services/data/v60.0"
 STAGE: dict[str, OpportunityStage] = {"Prospecting": "prospecting", "Qualification": "qualification",
                                       "Proposal/Price Quote": "proposal", "Negotiation/Review": "negotiation",
                                       "Closed Won": "closed_won", "Closed Lost": "closed_lost"}
@@ -80,75 +75,18 @@ SELECT = {
 }
 
 
-def budget_spent(reply: Reply) -> bool:
-    """Salesforce's answer once the org's API budget is spent: 403 with errorCode REQUEST_LIMIT_EXCEEDED."""
-    return reply.status_code == 403 and b'"REQUEST_LIMIT_EXCEEDED"' in reply.content
-
-
 def select(sobject: str, rest: str) -> str:
     """SOQL reading ``sobject``'s mapped fields; ``rest`` (WHERE/ORDER BY) holds only values through soql_text."""
     return f"SELECT {SELECT[sobject]} FROM {sobject}{rest}"  # noqa: S608
 
 
-_LOCATOR = re.compile(r"^[A-Za-z0-9_-]{1,4000}$")
-
-
-async def soql_page(call: Callable[..., Awaitable[Any]], soql: str, cursor: str | None,
-                    limit: int) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of a SOQL query over Salesforce REST (the CRM and Certinia PSA alike): the first page asks for
-    ``limit`` records, later ones follow ``nextRecordsUrl``'s query locator, carried in a cursor bound to the
-    query. ``call`` is the adapter's ``_call(method, path, *, what, params, headers)``."""
-    bound = cursors.binding({"q": soql})
-    locator = cursors.decode(cursor, bound).get("locator")
-    if locator is None:
-        body = await call("GET", "/query", params={"q": soql}, what="record",
-                          headers={"Sforce-Query-Options": f"batchSize={limit}"})
-    else:
-        if not isinstance(locator, str) or not _LOCATOR.match(locator):
-            raise cursors.invalid("bad locator")
-        body = await call("GET", f"/query/{locator}", what="record")
-    next_url = body.get("nextRecordsUrl")
-    next_cursor = cursors.encode({"locator": next_url.rsplit("/", 1)[-1]}, bound) if next_url else None
-    return body["records"], next_cursor
-
-
-async def soql_all(call: Callable[..., Awaitable[Any]], soql: str) -> list[dict[str, Any]]:
-    """Every record of a SOQL query, page after page."""
-    rows, cursor = await soql_page(call, soql, None, 2000)
-    while cursor is not None:
-        more, cursor = await soql_page(call, soql, cursor, 2000)
-        rows.extend(more)
-    return rows
-_decoder = msgspec.json.Decoder(float_hook=Decimal)
-
-
 def money(value: Any, currency: str) -> Decimal | None:
     """A CRM currency number as an exact Decimal in the currency's minor unit (420.0 -> 420.00)."""
-    if value is None:
-        return None
-    return Decimal(value).quantize(Decimal(1).scaleb(-exponent(currency)))
-
-
-def number(amount: Decimal | None) -> int | float | None:
-    """Salesforce takes currency fields as JSON numbers."""
-    if amount is None:
-        return None
-    return int(amount) if amount == amount.to_integral_value() else float(amount)
+    return None if value is None else currency_value(value, currency)
 
 
 def _date(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
-
-
-def soql_datetime(moment: dt.datetime) -> str:
-    """A SOQL datetime literal (unquoted, UTC, milliseconds: the precision of ``SystemModstamp``)."""
-    try:
-        utc = moment.astimezone(dt.UTC)
-    except OverflowError:  # an offset that pushes year 1 or 9999 off the calendar: the calendar's own edge
-        utc = (dt.datetime.min if moment.year == dt.MINYEAR else dt.datetime.max).replace(tzinfo=dt.UTC)
-    # Written field by field: strftime's %Y does not pad years before 1000, which SOQL would refuse.
-    return (f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}."
-            f"{utc.microsecond // 1000:03d}Z")
 
 
 def _instant(value: str) -> dt.datetime:
@@ -160,30 +98,14 @@ FEED: dict[ChangedObject, tuple[str, str]] = {"opportunity": ("Opportunity", "Op
                                               "contract": ("Contract", "SOW_Number__c")}
 
 
-def soql_text(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 @dataclass
-class CrmKeys:
+class CrmKeys(RecordKeys):
     """Salesforce record ids against business keys: accounts (number and name), rate cards, contracts."""
 
     accounts: KeyMap[str] = field(default_factory=KeyMap)
     account_names: dict[str, str] = field(default_factory=dict)
     rate_cards: KeyMap[str] = field(default_factory=KeyMap)
     contracts: KeyMap[str] = field(default_factory=KeyMap)
-
-    def key(self, kind: str, record_id: str) -> str:
-        found = getattr(self, kind).key(record_id)
-        if found is None:
-            raise LookupError(f"unknown {kind} record {record_id}")
-        return str(found)
-
-    def record_id(self, kind: str, key: str) -> str:
-        found = getattr(self, kind).vendor_id(key)
-        if found is None:
-            raise LookupError(f"unknown {kind} key {key}")
-        return str(found)
 
 
 # --- pure mapping ----------------------------------------------------------------------------------------------
@@ -347,40 +269,19 @@ def rate_card_to_vendor(card: RateCard) -> tuple[dict[str, Any], list[dict[str, 
 class SandboxCrm:
     def __init__(self, base_url: str, timeout_seconds: float, *, limits: VendorLimits | None = None,
                  credentials: VendorCredentials | None = None) -> None:
-        self._vendor = VendorDownstream(VENDOR, base_url, timeout_seconds=timeout_seconds, grant=JwtBearerToken,
-                                        token_path=TOKEN_PATH, credentials=credentials,
-                                        limits=limits, budget_spent=budget_spent)
+        self._org = SalesforceOrg(VENDOR, base_url, timeout_seconds, limits=limits, credentials=credentials)
         self.keys = CrmKeys()
 
     async def aclose(self) -> None:
-        await self._vendor.aclose()
-
-    async def _call(self, method: str, path: str, *, what: str, params: dict[str, Any] | None = None,
-                    json: Any = None, headers: dict[str, str] | None = None,
-                    field_map: dict[str, str] | None = None) -> Any:
-        response = await self._vendor.request(method, API + path, params=params, json=json, headers=headers,
-                                              allow_statuses=frozenset(range(400, 500)))
-        body = _decoder.decode(response.content) if response.content else None
-        if response.status_code >= 400:
-            errors = [e for e in body if isinstance(e, dict)] if isinstance(body, list) else []
-            fields = [(f, str(e.get("message", ""))) for e in errors for f in (e.get("fields") or [None])]
-            raise vendor_problem(VENDOR, response.status_code, "; ".join(str(e.get("message", "")) for e in errors),
-                                 fields, field_map or {}, what=what)
-        return body
-
-    async def _query(self, soql: str, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
-        return await soql_page(self._call, soql, cursor, limit)
-
-    async def _all(self, soql: str) -> list[dict[str, Any]]:
-        return await soql_all(self._call, soql)
+        await self._org.aclose()
 
     async def _load_accounts(self) -> None:
-        for account in await self._all("SELECT Id, AccountNumber, Name FROM Account"):
+        for account in await self._org.query_all("SELECT Id, AccountNumber, Name FROM Account"):
             self.keys.accounts.learn(account["AccountNumber"], account["Id"])
             self.keys.account_names[account["Id"]] = account["Name"]
 
     async def _load_contracts(self) -> None:
-        for contract in await self._all("SELECT Id, SOW_Number__c FROM Contract"):
+        for contract in await self._org.query_all("SELECT Id, SOW_Number__c FROM Contract"):
             self.keys.contracts.learn(contract["SOW_Number__c"], contract["Id"])
 
     async def _know(self, rows: Iterable[dict[str, Any]]) -> None:
@@ -389,7 +290,7 @@ class SandboxCrm:
         if any(r.get("AccountId") and self.keys.accounts.key(r["AccountId"]) is None for r in rows):
             await self._load_accounts()
         if any(r.get("Rate_Card__c") and self.keys.rate_cards.key(r["Rate_Card__c"]) is None for r in rows):
-            for card in await self._all("SELECT Id, Name FROM Rate_Card__c"):
+            for card in await self._org.query_all("SELECT Id, Name FROM Rate_Card__c"):
                 self.keys.rate_cards.learn(card["Name"], card["Id"])
         if any(r.get("Signed_Contract__c") and self.keys.contracts.key(r["Signed_Contract__c"]) is None
                for r in rows):
@@ -398,13 +299,13 @@ class SandboxCrm:
     async def _by_external_id(self, sobject: str, field_name: str, value: str, what: str) -> dict[str, Any]:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
             raise NotFound(f"no {what} with key {value!r}", slug="unknown-id")
-        body: dict[str, Any] = await self._call("GET", f"/sobjects/{sobject}/{field_name}/{value}", what=what)
+        body: dict[str, Any] = await self._org.call("GET", f"/sobjects/{sobject}/{field_name}/{value}", what=what)
         return body
 
     # accounts
 
     async def list_accounts(self, *, cursor: str | None, limit: int) -> Page[Customer]:
-        rows, next_cursor = await self._query(select("Account", " ORDER BY AccountNumber"), cursor, limit)
+        rows, next_cursor = await self._org.query(select("Account", " ORDER BY AccountNumber"), cursor, limit)
         return Page(items=[account_from_vendor(r) for r in rows], next_cursor=next_cursor)
 
     async def get_account(self, account_id: str) -> Customer:
@@ -416,7 +317,7 @@ class SandboxCrm:
     async def list_opportunities(self, *, stage: OpportunityStage | None, cursor: str | None,
                                  limit: int) -> Page[Opportunity]:
         where = f" WHERE StageName = {soql_text(STAGE_VENDOR[stage])}" if stage else ""
-        rows, next_cursor = await self._query(
+        rows, next_cursor = await self._org.query(
             select("Opportunity", f"{where} ORDER BY Opportunity_Number__c"), cursor, limit)
         await self._know(rows)
         return Page(items=[opportunity_from_vendor(r, self.keys) for r in rows], next_cursor=next_cursor)
@@ -457,7 +358,7 @@ class SandboxCrm:
                         raise unknown_reference("contract", str(value), "/signed_contract_ref")
                     body["Signed_Contract__c"] = record
         if body:
-            await self._call("PATCH", f"/sobjects/Opportunity/{row['Id']}", json=body, what="opportunity",
+            await self._org.call("PATCH", f"/sobjects/Opportunity/{row['Id']}", json=body, what="opportunity",
                              field_map=OPPORTUNITY_FIELDS)
         return await self.get_opportunity(opportunity_id)
 
@@ -480,7 +381,7 @@ class SandboxCrm:
             conditions.append(f"Status = {soql_text(CONTRACT_STATUS_VENDOR[status])}")
         where = " WHERE " + " AND ".join(conditions) if conditions else ""
         # SOQL, not SQL: every value in it went through soql_text (quoted and escaped).
-        rows, next_cursor = await self._query(select("Contract", f"{where} ORDER BY SOW_Number__c"),
+        rows, next_cursor = await self._org.query(select("Contract", f"{where} ORDER BY SOW_Number__c"),
                                               cursor, limit)
         return Page(items=await self._contracts(rows), next_cursor=next_cursor)
 
@@ -498,7 +399,7 @@ class SandboxCrm:
         if rows:
             in_list = ", ".join(soql_text(row["Id"]) for row in rows)
             soql = select("Billing_Schedule_Line__c", f" WHERE Contract__c IN ({in_list}) ORDER BY Name")
-            for line in await self._all(soql):
+            for line in await self._org.query_all(soql):
                 lines[line["Contract__c"]].append(line)
         return [contract_from_vendor(row, self.keys, lines[row["Id"]]) for row in rows]
 
@@ -507,12 +408,12 @@ class SandboxCrm:
         if card_ids:
             in_list = ", ".join(soql_text(c) for c in card_ids)
             soql = select("Rate_Card_Line__c", f" WHERE Rate_Card__c IN ({in_list}) ORDER BY Name")
-            for line in await self._all(soql):
+            for line in await self._org.query_all(soql):
                 lines[line["Rate_Card__c"]].append(line)
         return lines
 
     async def list_rate_cards(self, *, cursor: str | None, limit: int) -> Page[RateCard]:
-        rows, next_cursor = await self._query(select("Rate_Card__c", " ORDER BY Name"), cursor, limit)
+        rows, next_cursor = await self._org.query(select("Rate_Card__c", " ORDER BY Name"), cursor, limit)
         lines = await self._lines([r["Id"] for r in rows])
         return Page(items=[rate_card_from_vendor(r, lines[r["Id"]]) for r in rows], next_cursor=next_cursor)
 
@@ -530,7 +431,7 @@ class SandboxCrm:
         # SOQL, not SQL: the only value in it is a datetime this adapter formatted.
         soql = (f"SELECT Id, {key_field}, SystemModstamp FROM {sobject} "  # noqa: S608
                 f"WHERE SystemModstamp >= {soql_datetime(since)} ORDER BY SystemModstamp")
-        rows, next_cursor = await self._query(soql, cursor, limit)
+        rows, next_cursor = await self._org.query(soql, cursor, limit)
         return Page(items=[RecordChange(object=object_, id=to_canonical(object_, row[key_field]),
                                         modified_at=_instant(row["SystemModstamp"])) for row in rows],
                     next_cursor=next_cursor)

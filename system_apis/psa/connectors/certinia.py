@@ -1,6 +1,7 @@
 """PSA adapter for Certinia PSA (formerly FinancialForce PSA): the canonical PSA model on Certinia's managed-package
 objects in a Salesforce org, over Salesforce REST and SOQL (``psa_backend: certinia``; ``sandbox/certinia.py``
-imitates the subset used, and says what it leaves out).
+imitates the subset used, and says what it leaves out). The platform (JWT bearer auth, SOQL paging, API limits, error
+arrays) is ``system_apis.salesforce``, shared with the CRM connector; this module is Certinia's object mapping.
 
 Objects (Certinia "PSA Object Reference"): projects are ``pse__Proj__c`` (business key ``pse__Project_ID__c``),
 tasks ``pse__Project_Task__c``, workers ``Contact`` resources (``Employee_Number__c``), assignments
@@ -34,13 +35,10 @@ Certinia's own timecard grid) are outside this mapping: reading one is a 502 nam
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
-
-import msgspec
 
 from contracts.canonical import (
     Assignment,
@@ -62,9 +60,7 @@ from contracts.canonical import (
     whole_minutes,
 )
 from runtime.problems import Conflict, FieldError, NotFound, ProblemError, Unprocessable
-from system_apis.crm.connectors.sandbox import budget_spent, soql_all, soql_page, soql_text
 from system_apis.ids import is_canonical, reference, to_business_key, to_canonical, unknown_reference
-from system_apis.money import exponent
 from system_apis.psa.models import (
     AssignmentCreate,
     ExpenseCreate,
@@ -74,14 +70,21 @@ from system_apis.psa.models import (
     TimeEntryFilter,
     TimeEntryTransitionItem,
 )
-from system_apis.vendor_auth import JwtBearerToken, VendorCredentials
-from system_apis.vendor_calls import VendorDownstream, VendorLimits
-from system_apis.vendor_errors import validation_problem, vendor_problem
+from system_apis.salesforce import (
+    API,
+    RecordKeys,
+    SalesforceOrg,
+    currency_value,
+    duplicate_of,
+    number,
+    soql_datetime,
+    soql_text,
+)
+from system_apis.vendor_auth import VendorCredentials
+from system_apis.vendor_calls import VendorLimits
 from system_apis.vendor_keys import KeyMap
 
 VENDOR = "certinia"
-TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - the vendor's token endpoint, not a secret
-API = "/services/data/v60.0"
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 HOURS_FIELDS = tuple(f"pse__{day}_Hours__c" for day in DAYS)
 NOTES_FIELDS = tuple(f"pse__{day}_Notes__c" for day in DAYS)
@@ -196,8 +199,6 @@ EXPENSE_FIELDS = {
 TASK_FIELDS = {"Name": "/name", "Billable__c": "/billable"}
 MILESTONE_FIELDS = {"pse__Status__c": "/to_state", "pse__Invoiced__c": "/to_state"}
 
-_decoder = msgspec.json.Decoder(float_hook=Decimal)
-_DUPLICATE = re.compile(r"duplicates value on record with id: (\w{15,18})")
 
 
 def select(sobject: str, where: Iterable[str] = ()) -> str:
@@ -233,11 +234,6 @@ def minutes_of_hours(hours: Decimal) -> int:
     return minutes
 
 
-def number(value: Decimal) -> int | float:
-    """A JSON number for Salesforce (it takes numbers, not strings) without float error for whole values."""
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
 def _minutes(hours: Any) -> int:
     return int((Decimal(hours or 0) * 60).to_integral_value(rounding=ROUND_HALF_EVEN))
 
@@ -259,7 +255,7 @@ def week_start(day: dt.date) -> dt.date:
 
 
 @dataclass
-class CertiniaKeys:
+class CertiniaKeys(RecordKeys):
     """Salesforce record ids against business keys, learned as records are seen."""
 
     contacts: KeyMap[str] = field(default_factory=KeyMap)  # employee number
@@ -267,12 +263,6 @@ class CertiniaKeys:
     projects: KeyMap[str] = field(default_factory=KeyMap)  # pse__Project_ID__c
     tasks: KeyMap[str] = field(default_factory=KeyMap)  # Task_Code__c
     timecards: KeyMap[str] = field(default_factory=KeyMap)  # Name (TC-...)
-
-    def key(self, kind: str, record_id: str) -> str:
-        found = getattr(self, kind).key(record_id)
-        if found is None:
-            raise LookupError(f"unknown {kind} id {record_id}")
-        return str(found)
 
 
 # --- pure mapping ---------------------------------------------------------------------------------------------
@@ -412,7 +402,7 @@ def expense_from_vendor(row: dict[str, Any], keys: CertiniaKeys) -> Expense:
         worker_id=to_canonical("worker", keys.key("contacts", row["pse__Resource__c"])),
         project_id=to_canonical("project", keys.key("projects", row["pse__Project__c"])),
         expense_date=dt.date.fromisoformat(row["pse__Expense_Date__c"]),
-        amount=Decimal(row["pse__Amount__c"]).quantize(Decimal(1).scaleb(-exponent(currency))),
+        amount=currency_value(row["pse__Amount__c"], currency),
         currency=currency,
         category=str(row["pse__Type__c"]).lower(),
         billable=bool(row.get("pse__Billable__c")),
@@ -433,7 +423,7 @@ def milestone_from_vendor(row: dict[str, Any], keys: CertiniaKeys) -> Milestone:
         external_ids={"psa": row["Id"]},
         project_id=to_canonical("project", keys.key("projects", row["pse__Project__c"])),
         name=row["Name"],
-        amount=Decimal(row["pse__Milestone_Amount__c"]).quantize(Decimal(1).scaleb(-exponent(currency))),
+        amount=currency_value(row["pse__Milestone_Amount__c"], currency),
         currency=currency,
         due_date=dt.date.fromisoformat(row["pse__Target_Date__c"]),
         state=milestone_state(row),
@@ -466,72 +456,14 @@ class CertiniaPsa:
         limits: VendorLimits | None = None,
         credentials: VendorCredentials | None = None,
     ) -> None:
-        self._vendor = VendorDownstream(
-            VENDOR,
-            base_url,
-            timeout_seconds=timeout_seconds,
-            grant=JwtBearerToken,
-            token_path=TOKEN_PATH,
-            credentials=credentials,
-            limits=limits,
-            budget_spent=budget_spent,
-        )
+        self._org = SalesforceOrg(VENDOR, base_url, timeout_seconds, limits=limits, credentials=credentials)
         self.keys = CertiniaKeys()
 
     async def aclose(self) -> None:
-        await self._vendor.aclose()
-
-    # wire
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        field_map: dict[str, str] | None = None,
-        params: dict[str, Any] | None = None,
-        json: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> Any:
-        response = await self._vendor.request(
-            method, API + path, params=params, json=json, headers=headers, allow_statuses=frozenset(range(400, 500))
-        )
-        body = _decoder.decode(response.content) if response.content else None
-        if response.status_code >= 400:
-            raise self._refusal(response.status_code, body, field_map or {}, what)
-        return body
-
-    def _refusal(self, status: int, body: Any, field_map: dict[str, str], what: str) -> ProblemError:
-        errors = [e for e in body if isinstance(e, dict)] if isinstance(body, list) else []
-        fields = [(f, str(e.get("message", ""))) for e in errors for f in (e.get("fields") or [None])]
-        codes = {str(e.get("errorCode") or e.get("statusCode")) for e in errors}
-        if "NOT_FOUND" in codes or "ENTITY_IS_DELETED" in codes:
-            return NotFound(f"no such {what}", slug="unknown-id", downstream=VENDOR)
-        if status == 400 and codes & {
-            "FIELD_CUSTOM_VALIDATION_EXCEPTION",
-            "INVALID_CROSS_REFERENCE_KEY",
-            "REQUIRED_FIELD_MISSING",
-            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-            "INVALID_TYPE_ON_FIELD_IN_RECORD",
-            "NUMBER_OUTSIDE_VALID_RANGE",
-            "STRING_TOO_LONG",
-            "DUPLICATE_VALUE",
-            "MALFORMED_ID",
-        }:
-            return validation_problem(VENDOR, fields, field_map)
-        return vendor_problem(
-            VENDOR, status, "; ".join(str(e.get("message", "")) for e in errors), fields, field_map, what=what
-        )
-
-    async def _query(self, soql: str, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
-        return await soql_page(self._call, soql, cursor, limit)
-
-    async def _all(self, soql: str) -> list[dict[str, Any]]:
-        return await soql_all(self._call, soql)
+        await self._org.aclose()
 
     async def _one(self, sobject: str, where: list[str], what: str) -> dict[str, Any]:
-        rows, _ = await self._query(select(sobject, where) + " LIMIT 1", None, 1)
+        rows, _ = await self._org.query(select(sobject, where) + " LIMIT 1", None, 1)
         if not rows:
             raise NotFound(f"no such {what}", slug="unknown-id")
         await self._know(rows)
@@ -549,7 +481,7 @@ class CertiniaPsa:
             "projects": ("pse__Proj__c", "pse__Project_ID__c"),
             "tasks": ("pse__Project_Task__c", "Task_Code__c"),
         }[kind]
-        for row in await self._all(f"SELECT Id, {source[1]} FROM {source[0]}"):  # noqa: S608 - constant names
+        for row in await self._org.query_all(f"SELECT Id, {source[1]} FROM {source[0]}"):  # noqa: S608 - constant names
             getattr(self.keys, kind).learn(row[source[1]], row["Id"])
 
     async def _know(self, rows: Iterable[dict[str, Any]]) -> None:
@@ -575,7 +507,7 @@ class CertiniaPsa:
         unknown = sorted(str(i) for i in chain if self.keys.timecards.key(str(i)) is None)
         for start in range(0, len(unknown), NAMES_PER_QUERY):
             ids = ", ".join(soql_text(i) for i in unknown[start : start + NAMES_PER_QUERY])
-            for row in await self._all(f"SELECT Id, Name FROM pse__Timecard_Header__c WHERE Id IN ({ids})"):  # noqa: S608
+            for row in await self._org.query_all(f"SELECT Id, Name FROM pse__Timecard_Header__c WHERE Id IN ({ids})"):  # noqa: S608
                 self.keys.timecards.learn(row["Name"], row["Id"])
 
     async def _record_id(self, kind: str, key: str) -> str | None:
@@ -688,7 +620,7 @@ class CertiniaPsa:
             if not is_canonical("contract", contract_id):
                 return Page(items=[])
             where.append(f"SOW_Number__c = {soql_text(to_business_key('contract', contract_id))}")
-        rows, next_cursor = await self._query(select("pse__Proj__c", where), cursor, limit)
+        rows, next_cursor = await self._org.query(select("pse__Proj__c", where), cursor, limit)
         await self._know(rows)
         return Page(items=[project_from_vendor(r, self.keys) for r in rows], next_cursor=next_cursor)
 
@@ -698,14 +630,14 @@ class CertiniaPsa:
     async def create_project(self, data: ProjectCreate, idempotency_key: str | None) -> Project:
         values = {name: getattr(data, name) for name in data.__struct_fields__}
         body = await self._project_body({k: v for k, v in values.items() if v is not None})
-        created = await self._call(
+        created = await self._org.call(
             "POST", "/sobjects/pse__Proj__c", json=body, what="project", field_map=PROJECT_FIELDS
         )
         return project_from_vendor(await self._by_id("pse__Proj__c", created["id"], "project"), self.keys)
 
     async def update_project(self, project_id: str, changes: dict[str, object]) -> Project:
         row = await self._project_row(project_id)
-        await self._call(
+        await self._org.call(
             "PATCH",
             f"/sobjects/pse__Proj__c/{row['Id']}",
             json=await self._project_body(changes),
@@ -716,7 +648,7 @@ class CertiniaPsa:
 
     async def list_tasks(self, project_id: str, *, cursor: str | None, limit: int) -> Page[Task]:
         row = await self._project_row(project_id)
-        rows, next_cursor = await self._query(
+        rows, next_cursor = await self._org.query(
             select("pse__Project_Task__c", [f"pse__Project__c = {soql_text(row['Id'])}"]), cursor, limit
         )
         await self._know(rows)
@@ -724,7 +656,7 @@ class CertiniaPsa:
 
     async def create_task(self, project_id: str, data: TaskCreate, idempotency_key: str | None) -> Task:
         row = await self._project_row(project_id)
-        created = await self._call(
+        created = await self._org.call(
             "POST",
             "/sobjects/pse__Project_Task__c",
             what="project",
@@ -751,7 +683,7 @@ class CertiniaPsa:
             return Page(items=[])
         if status:
             where.append(f"pse__Status__c = {soql_text(ASSIGNMENT_STATUS_VENDOR[status])}")
-        rows, next_cursor = await self._query(select("pse__Assignment__c", where), cursor, limit)
+        rows, next_cursor = await self._org.query(select("pse__Assignment__c", where), cursor, limit)
         await self._know(rows)
         return Page(items=[assignment_from_vendor(r, self.keys) for r in rows], next_cursor=next_cursor)
 
@@ -772,7 +704,7 @@ class CertiniaPsa:
             "pse__End_Date__c": data.end_date.isoformat() if data.end_date else None,
             "pse__Status__c": ASSIGNMENT_STATUS_VENDOR[data.status],
         }
-        created = await self._call(
+        created = await self._org.call(
             "POST", "/sobjects/pse__Assignment__c", json=body, what="assignment", field_map=ASSIGNMENT_FIELDS
         )
         return assignment_from_vendor(await self._by_id("pse__Assignment__c", created["id"], "assignment"), self.keys)
@@ -780,7 +712,7 @@ class CertiniaPsa:
     async def set_assignment_status(self, assignment_id: str, status: AssignmentStatus) -> Assignment:
         row = await self._assignment_row(assignment_id)
         try:
-            await self._call(
+            await self._org.call(
                 "PATCH",
                 f"/sobjects/pse__Assignment__c/{row['Id']}",
                 what="assignment",
@@ -815,11 +747,8 @@ class CertiniaPsa:
         if filters.to_date:
             where.append(f"Work_Date__c <= {filters.to_date.isoformat()}")
         if filters.updated_since:
-            moment = filters.updated_since.astimezone(dt.UTC)
-            where.append(
-                "LastModifiedDate >= " + moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-            )
-        rows, next_cursor = await self._query(select("pse__Timecard_Header__c", where), cursor, limit)
+            where.append(f"LastModifiedDate >= {soql_datetime(filters.updated_since)}")
+        rows, next_cursor = await self._org.query(select("pse__Timecard_Header__c", where), cursor, limit)
         await self._know(rows)
         return Page(items=[timecard_from_vendor(r, self.keys) for r in rows], next_cursor=next_cursor)
 
@@ -839,26 +768,12 @@ class CertiniaPsa:
         }
         if data.client_ref is not None:
             body["External_Ref__c"] = data.client_ref
-        response = await self._vendor.request(
-            "POST", API + "/sobjects/pse__Timecard_Header__c", json=body, allow_statuses=frozenset(range(400, 500))
-        )
-        answer = _decoder.decode(response.content) if response.content else None
-        if response.status_code == 400 and isinstance(answer, list):
-            first = next(
-                (
-                    e
-                    for e in answer
-                    if isinstance(e, dict)
-                    and e.get("errorCode") == "DUPLICATE_VALUE"
-                    and "External_Ref__c" in (e.get("fields") or [])
-                ),
-                None,
-            )
-            match = _DUPLICATE.search(str(first.get("message", ""))) if first else None
-            if match:  # sent before (an offline resend): the first one, never a second entry
-                return await self._timecard(match.group(1)), False
-        if response.status_code >= 400 or not isinstance(answer, dict):
-            raise self._refusal(response.status_code, answer, TIMECARD_FIELDS, "time entry")
+        status, answer = await self._org.send("POST", "/sobjects/pse__Timecard_Header__c", json=body)
+        first = duplicate_of(answer, "External_Ref__c") if status == 400 else None
+        if first is not None:  # sent before (an offline resend): the first one, never a second entry
+            return await self._timecard(first), False
+        if status >= 400 or not isinstance(answer, dict):
+            raise self._org.refusal(status, answer, TIMECARD_FIELDS, "time entry")
         return await self._timecard(answer["id"]), True
 
     def _conflict(self, problem: ProblemError, row: dict[str, Any], to_state: str | None) -> ProblemError:
@@ -898,7 +813,7 @@ class CertiniaPsa:
         if "activity" in changes:
             body["Activity_Type__c"] = ACTIVITY_VENDOR[str(changes["activity"])]
         try:
-            await self._call(
+            await self._org.call(
                 "PATCH",
                 f"/sobjects/pse__Timecard_Header__c/{row['Id']}",
                 json=body,
@@ -914,7 +829,7 @@ class CertiniaPsa:
     async def delete_time_entry(self, time_entry_id: str) -> None:
         row = await self._timecard_row(time_entry_id)
         try:
-            await self._call(
+            await self._org.call(
                 "DELETE", f"/sobjects/pse__Timecard_Header__c/{row['Id']}", what="time entry", field_map=TIMECARD_FIELDS
             )
         except Unprocessable as exc:
@@ -940,7 +855,7 @@ class CertiniaPsa:
     ) -> TimeEntry:
         row = await self._timecard_row(time_entry_id)
         try:
-            await self._call(
+            await self._org.call(
                 "PATCH",
                 f"/sobjects/pse__Timecard_Header__c/{row['Id']}",
                 json=await self._state_body(to_state, actor_id, reason),
@@ -957,7 +872,7 @@ class CertiniaPsa:
         rows: list[dict[str, Any]] = []
         for start in range(0, len(names), NAMES_PER_QUERY):
             listed = ", ".join(soql_text(n) for n in names[start : start + NAMES_PER_QUERY])
-            rows.extend(await self._all(select("pse__Timecard_Header__c", [f"Name IN ({listed})"])))
+            rows.extend(await self._org.query_all(select("pse__Timecard_Header__c", [f"Name IN ({listed})"])))
         await self._know(rows)
         return rows
 
@@ -997,7 +912,7 @@ class CertiniaPsa:
         changed: list[str] = []
         for start in range(0, len(records), COLLECTION_MAX):
             chunk = records[start : start + COLLECTION_MAX]
-            results = await self._call(
+            results = await self._org.call(
                 "PATCH",
                 "/composite/sobjects",
                 what="time entry",
@@ -1012,14 +927,14 @@ class CertiniaPsa:
                     {"errorCode": e.get("statusCode"), "message": e.get("message"), "fields": e.get("fields")}
                     for e in result.get("errors") or []
                 ]
-                problem = self._refusal(400, errors, TIMECARD_FIELDS, "time entry")
+                problem = self._org.refusal(400, errors, TIMECARD_FIELDS, "time entry")
                 row = rows[to_business_key("time_entry", changes[index].time_entry_id)]
                 outcomes[index] = self._conflict(problem, row, changes[index].to_state)
         if changed:
             fresh: dict[str, dict[str, Any]] = {}
             for start in range(0, len(changed), NAMES_PER_QUERY):
                 listed = ", ".join(soql_text(i) for i in changed[start : start + NAMES_PER_QUERY])
-                for row in await self._all(select("pse__Timecard_Header__c", [f"Id IN ({listed})"])):
+                for row in await self._org.query_all(select("pse__Timecard_Header__c", [f"Id IN ({listed})"])):
                     fresh[row["Id"]] = row
             await self._know(fresh.values())
             for index, record in records:
@@ -1048,7 +963,7 @@ class CertiniaPsa:
             "Version__c": old.version + 1,
             "Supersedes__c": row["Id"],
         }
-        answer = await self._call(
+        answer = await self._org.call(
             "POST",
             "/composite",
             what="time entry",
@@ -1082,7 +997,7 @@ class CertiniaPsa:
         )
         if failed is not None:
             current = await self._by_id("pse__Timecard_Header__c", row["Id"], "time entry")
-            problem = self._refusal(failed["httpStatusCode"], failed["body"], TIMECARD_FIELDS, "time entry")
+            problem = self._org.refusal(failed["httpStatusCode"], failed["body"], TIMECARD_FIELDS, "time entry")
             if current.get("Superseded_By__c"):
                 conflict = Conflict(
                     f"{VENDOR} refused the correction: the entry was superseded already", slug="already-superseded"
@@ -1107,12 +1022,12 @@ class CertiniaPsa:
         if where is None:
             return Page(items=[])
         where.extend(c.replace("'Saved'", "'Draft'") for c in _state_filter(state))
-        rows, next_cursor = await self._query(select("pse__Expense__c", where), cursor, limit)
+        rows, next_cursor = await self._org.query(select("pse__Expense__c", where), cursor, limit)
         await self._know(rows)
         return Page(items=[expense_from_vendor(r, self.keys) for r in rows], next_cursor=next_cursor)
 
     async def create_expense(self, data: ExpenseCreate) -> tuple[Expense, bool]:
-        status = {"draft": "Draft", "submitted": "Submitted", "rejected": "Rejected"}.get(data.state, "Approved")
+        vendor_status = {"draft": "Draft", "submitted": "Submitted", "rejected": "Rejected"}.get(data.state, "Approved")
         body = {
             "pse__Resource__c": await self._contact(data.worker_id, "/worker_id"),
             "pse__Project__c": await self._project_ref(data.project_id, "/project_id"),
@@ -1122,31 +1037,17 @@ class CertiniaPsa:
             "pse__Type__c": data.category.title(),
             "pse__Billable__c": data.billable,
             "Receipt_Ref__c": data.receipt_ref,
-            "pse__Status__c": status,
+            "pse__Status__c": vendor_status,
             "pse__Billed__c": data.state in ("posted", "invoiced"),
             "pse__Invoiced__c": data.state == "invoiced",
             "External_Ref__c": data.source_ref,
         }
-        response = await self._vendor.request(
-            "POST", API + "/sobjects/pse__Expense__c", json=body, allow_statuses=frozenset(range(400, 500))
-        )
-        answer = _decoder.decode(response.content) if response.content else None
-        if response.status_code == 400 and isinstance(answer, list):
-            match = next(
-                (
-                    m
-                    for e in answer
-                    if isinstance(e, dict) and e.get("errorCode") == "DUPLICATE_VALUE"
-                    for m in [_DUPLICATE.search(str(e.get("message", "")))]
-                    if m
-                ),
-                None,
-            )
-            if match:  # written before (a retry): the first one, never a second expense
-                existing = await self._by_id("pse__Expense__c", match.group(1), "expense")
-                return expense_from_vendor(existing, self.keys), False
-        if response.status_code >= 400 or not isinstance(answer, dict):
-            raise self._refusal(response.status_code, answer, EXPENSE_FIELDS, "expense")
+        status, answer = await self._org.send("POST", "/sobjects/pse__Expense__c", json=body)
+        first = duplicate_of(answer) if status == 400 else None
+        if first is not None:  # written before (a retry): the first one, never a second expense
+            return expense_from_vendor(await self._by_id("pse__Expense__c", first, "expense"), self.keys), False
+        if status >= 400 or not isinstance(answer, dict):
+            raise self._org.refusal(status, answer, EXPENSE_FIELDS, "expense")
         return expense_from_vendor(await self._by_id("pse__Expense__c", answer["id"], "expense"), self.keys), True
 
     async def list_milestones(
@@ -1160,7 +1061,7 @@ class CertiniaPsa:
         elif state is not None:
             vendor = {v: k for k, v in MILESTONE_STATUS.items()}[state]
             where.extend([f"pse__Status__c = {soql_text(vendor)}", "pse__Invoiced__c = false"])
-        rows, next_cursor = await self._query(select("pse__Milestone__c", where), cursor, limit)
+        rows, next_cursor = await self._org.query(select("pse__Milestone__c", where), cursor, limit)
         await self._know(rows)
         return Page(items=[milestone_from_vendor(r, self.keys) for r in rows], next_cursor=next_cursor)
 
@@ -1180,7 +1081,7 @@ class CertiniaPsa:
         }
         body = bodies.get(to_state, {"pse__Status__c": "Open"})
         try:
-            await self._call(
+            await self._org.call(
                 "PATCH",
                 f"/sobjects/pse__Milestone__c/{row['Id']}",
                 json=body,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from policies import cors, ip_allow, limits
-from policies.exchange import Reply
+from policies.exchange import Exchange, Reply
 from runtime.problems import ProblemError
 from tests.unit.policies.harness import API, SYSTEM_API, build, exchange, header
 
@@ -79,3 +81,27 @@ async def test_limits_refuse_a_large_body_a_wrong_type_and_deep_json_and_read_th
     with pytest.raises(ProblemError) as deep:
         await handler.access(exchange("POST", body=b"[[[[[1]]]]]", headers={"content-type": "application/json"}))
     assert deep.value.status == 400 and deep.value.slug == "json-too-deep"
+
+
+def chunked(method: str, body: bytes) -> Exchange:
+    call = exchange(method, body=body, headers={"transfer-encoding": "chunked"})
+    call.headers = [(k, v) for k, v in call.headers if k != b"content-length"]
+    return call
+
+
+async def test_limits_read_a_body_only_a_request_declares() -> None:
+    handler = build(limits.POLICY, {"max_body_bytes": 64})
+    streamed = chunked("POST", b'{"a": 1}')
+    await handler.access(streamed)
+    assert streamed.body == b'{"a": 1}'
+    with pytest.raises(ProblemError) as large:  # a chunked body is still held to the limit
+        await handler.access(chunked("PUT", b"x" * 65))
+    assert large.value.status == 413
+    undeclared = exchange("GET")
+
+    async def no_receive() -> dict[str, Any]:
+        raise AssertionError("a request without Content-Length or Transfer-Encoding has no body to wait for")
+
+    undeclared.receive = no_receive
+    await handler.access(undeclared)
+    assert undeclared.body == b"" and undeclared.body_read and undeclared.decisions["limits"] == "ok"
