@@ -49,10 +49,23 @@ class RunningStack:
 
     def client(self, client_id: str | None = None, *, subject: str | None = None,
                scopes: list[str] | None = None) -> httpx.Client:
-        headers = {}
-        if client_id is not None:
-            headers["Authorization"] = "Bearer " + self.token(client_id, subject=subject, scopes=scopes)
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30.0)
+        if client_id is None:
+            return httpx.Client(base_url=self.url, timeout=30.0)
+        minted_at, header = time.monotonic(), "Bearer " + self.token(client_id, subject=subject, scopes=scopes)
+        client = httpx.Client(base_url=self.url, headers={"Authorization": header}, timeout=30.0)
+
+        def renew_before_expiry(request: httpx.Request) -> None:
+            # A session-scoped client outlives its token (900 s) when a worker's tests span longer than that: its
+            # own token is renewed at half-life; a request carrying another Authorization (a test's) is left be.
+            nonlocal minted_at, header
+            if request.headers.get("Authorization") != header:
+                return
+            if time.monotonic() - minted_at > self.config.issuer.token_ttl_seconds / 2:
+                minted_at, header = time.monotonic(), "Bearer " + self.token(client_id, subject=subject, scopes=scopes)
+                client.headers["Authorization"] = request.headers["Authorization"] = header
+
+        client.event_hooks["request"].append(renew_before_expiry)
+        return client
 
 
 def events_breaking_their_schema(stack: RunningStack) -> list[dict[str, object]]:

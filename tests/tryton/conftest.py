@@ -13,6 +13,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,6 +46,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/tryton/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.tryton)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build the template (minutes, once per machine and day) in the background from the start of the session, so
+    the first Tryton test's 300 s timeout does not pay for it; the session fixture then finds it ready or waits for
+    the rest of the build (the file lock). Every xdist worker starts one: the first builds, the others wait."""
+    if any("tests/tryton/" in str(item.fspath).replace(os.sep, "/") for item in session.items):
+        threading.Thread(target=template_home, name="tryton-template", daemon=True).start()
 
 
 def template_home() -> TrytonHome:

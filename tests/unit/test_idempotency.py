@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,21 @@ from runtime.params import IdempotencyKey
 from runtime.problems import Conflict, ProblemError, Unprocessable
 from runtime.settings import TierSettings
 from runtime.storage import database_url
-from tests.support.databases import POSTGRES_URL
+from tests.support.databases import fresh_postgres_database
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A database of this module's own (not the server's ``postgres`` one, which other runs use too)."""
+    with fresh_postgres_database("psgw_idempotency") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[IdempotencyStore]:
     # PostgreSQL is part of this machine's set-up: a run without it fails rather than skipping half the rule.
-    url = database_url(POSTGRES_URL if request.param == "postgres" else "", tmp_path, "idempotency")
+    postgres = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    url = database_url(postgres, tmp_path, "idempotency")
     idempotency = IdempotencyStore(url, lease_seconds=60)
     await idempotency.start()
     yield idempotency
