@@ -36,6 +36,7 @@ from process_apis.store import metadata
 from process_apis.systems import Systems
 from process_apis.timesheets.approvals import ApprovalService
 from process_apis.timesheets.corrections import CorrectionService
+from process_apis.timesheets.employment import Employment
 from process_apis.timesheets.entry_rules import MinuteGrid, WorkDateWindow
 from process_apis.timesheets.service import TimesheetService
 from process_apis.unit_of_work import UnitOfWorkFactory, Workers
@@ -102,16 +103,18 @@ async def start_services(settings: ProcessSettings, gateway: Downstream) -> Serv
     invoicing = InvoicingService(uow, systems, jobs)
     window = WorkDateWindow(settings.work_date_days_back, settings.work_date_days_ahead)
     grid = MinuteGrid(settings.minute_granularity)
+    employment = Employment(db)  # the last days the timesheet rule checks, renewed by the HR feed's turns
     await invoicing.adopt_earlier_drafts()
     services = Services(
         settings=settings, db=db, uow=uow, systems=systems, bus=bus, relay=relay, dispatcher=dispatcher, jobs=jobs,
-        billing=billing, exceptions=exceptions, timesheets=TimesheetService(uow, systems, billing, window, grid),
+        billing=billing, exceptions=exceptions,
+        timesheets=TimesheetService(uow, systems, billing, window, grid, employment),
         approvals=ApprovalService(uow, systems.psa, billing, keys),
         corrections=CorrectionService(uow, systems, billing, window, grid, keys),
         credit_notes=CreditNotes(uow, systems, jobs),
         provisioning=provisioning, crm_feed=CrmFeed(uow, systems, provisioning,
                                                     ContractAmendments(uow, systems, billing)),
-        hr_feed=HrChangeFeed(uow, systems),
+        hr_feed=HrChangeFeed(uow, systems, employment),
         invoicing=invoicing, reconciliation=ReconciliationService(uow, systems),
         revenue=RevenueService(uow, systems, keys), expenses=ExpenseService(uow, systems, jobs, keys),
         posted_time=posted_time, dead_letters=DeadLetters(uow, {POSTED_TIME: posted_time.handle_many}),

@@ -56,11 +56,18 @@ def database_url(url: str | None, data_dir: str | Path, name: str, *, suffix: st
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """The one engine set-up: on SQLite a 30 s busy wait and WAL (readers never block the writer; several processes
-    may share the file); on PostgreSQL a pool of ``pool_size`` (as many again on overflow), checked before use."""
+    """The one engine set-up: a pool of ``pool_size`` connections (as many again on overflow); on SQLite a 30 s busy
+    wait and WAL (readers never block the writer; several processes may share the file); on PostgreSQL each
+    connection is checked before use."""
     if not url.startswith("sqlite"):
         return create_async_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
-    engine = create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": 30})
+    # No ping on SQLite: a connection to a local file does not go stale, and each ping is a round trip through
+    # aiosqlite's thread on every checkout. The pool is sized as on PostgreSQL: SQLAlchemy's default for SQLite
+    # (5, overflow 10) closed the overflow connections at every checkin, so under load each checkout could open
+    # a new connection (a thread, the file, the pragmas) only to close it again.
+    pooled: dict[str, Any] = {} if ":memory:" in url or "mode=memory" in url else {
+        "pool_size": pool_size, "max_overflow": pool_size}
+    engine = create_async_engine(url, connect_args={"timeout": 30}, **pooled)
 
     @event.listens_for(engine.sync_engine, "connect")
     def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -33,6 +33,7 @@ from process_apis.events.models import WorkerLeaveRecordedData, WorkerSubject, W
 from process_apis.events.outbox import record_event, record_events
 from process_apis.store import hr_workers
 from process_apis.systems import Systems
+from process_apis.timesheets.employment import Employment
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.storage import utcnow
 
@@ -56,21 +57,28 @@ def leaves_of(worker: Worker) -> list[dict[str, str]]:
 
 
 class HrChangeFeed:
-    def __init__(self, uow: UnitOfWorkFactory, systems: Systems) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, systems: Systems, employment: Employment | None = None) -> None:
         self.uow = uow
         self.db = uow.db
         self.systems = systems
+        # The timesheet rule's copy of the last days, renewed after every turn (timesheets/employment.py).
+        self.employment = employment
 
     async def poll_once(self) -> int:
         """One turn over HR's workers; returns how many workers' changes were handled."""
-        workers = await self.systems.hr.workers(fresh=True)
-        async with self.db.read() as conn:
-            known = {row.worker_id: row for row in (await conn.execute(sa.select(hr_workers))).all()}
-        handled = 0
-        for worker in workers:
-            if await self._handle(worker, known.get(worker.id)):
-                handled += 1
-        return handled
+        try:
+            workers = await self.systems.hr.workers(fresh=True)
+            async with self.db.read() as conn:
+                known = {row.worker_id: row for row in (await conn.execute(sa.select(hr_workers))).all()}
+            handled = 0
+            for worker in workers:
+                if await self._handle(worker, known.get(worker.id)):
+                    handled += 1
+            return handled
+        finally:
+            # Also after a turn that failed half-way: what it committed counts at once.
+            if self.employment is not None:
+                await self.employment.reload()
 
     async def _handle(self, worker: Worker, row: sa.Row[Any] | None) -> bool:
         leaves = leaves_of(worker)
@@ -110,6 +118,10 @@ class HrChangeFeed:
                 )
             if written.rowcount != 1:  # another replica handled this change and announced it
                 return False
+            if self.employment is not None:
+                # Counted from here, before the commit that lets the event go out: whoever saw the event is
+                # refused. Were the commit to fail, the read that ends the turn puts the copy back.
+                self.employment.record(worker.id, worker.termination_date)
             subject = WorkerSubject(worker_id=worker.id)
             if terminated and worker.termination_date is not None:
                 await record_event(

@@ -21,8 +21,10 @@ then is the PSA written, outside any transaction, and the claim settled:
 
 Holding the day: ``INSERT ... ON CONFLICT DO NOTHING`` then ``SELECT ... FOR UPDATE`` on the day's row in
 ``process_worker_days`` on PostgreSQL (only that worker's date waits, across every replica sharing the database);
-on SQLite the write transaction (``BEGIN IMMEDIATE``) serializes the tier's writers already. Either way the hold
-lasts a few statements, never a call to another system. One day per transaction: no deadlock. Times are this
+on SQLite the write transaction (``BEGIN IMMEDIATE``) serializes the tier's writers already, so there the claims
+and settles a process asks for while one transaction commits go in the next one together (:class:`DayTurns`).
+Either way the hold lasts a few statements, never a call to another system. On PostgreSQL one day per
+transaction: no deadlock. Times are this
 tier's clocks (replicas on one host, or NTP-synchronised: ``grace`` covers seconds of skew).
 
 Reading the day: a check counts a read of the PSA day begun less than ``grace`` before its transaction (above),
@@ -53,7 +55,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -84,9 +86,10 @@ DAY_READ_REUSE_SECONDS = 10.0
 DAY_READS_HELD = 4096
 
 
-# On SQLite one writer at a time holds the database: this process's claim and settle transactions queue here
-# instead, each handed the turn as the last one commits (SQLite's busy handler would sleep up to 100 ms between
-# tries, and under load those sleeps, not the work, set the pace).
+# On SQLite one writer at a time holds the database: this process's transactions on the day tables (the shared
+# turns of claims and settles, a correction's check, a delete's forgetting) queue here instead, each handed the
+# turn as the last one commits (SQLite's busy handler would sleep up to 100 ms between tries, and under load those
+# sleeps, not the work, set the pace).
 _sqlite_turns: weakref.WeakKeyDictionary[Database, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
@@ -97,6 +100,30 @@ def _turn(db: Database) -> AbstractAsyncContextManager[object]:
 
 
 Day = dict[str, TimeEntry]  # a worker's entries on one date, by id
+
+# The statements of every claim and settle, built once (building and keying them again for each write cost more
+# than running them).
+_c, _k = worker_day_claims.c, time_corrections.c
+_INSERT_CLAIM = worker_day_claims.insert()
+_SUPERSEDED = sa.select(_c.id).where(_c.time_entry_id == sa.bindparam("time_entry_id"), _c.confirmed_at.is_not(None))
+_CONFIRM = worker_day_claims.update().where(_c.id == sa.bindparam("claim_id")).values(
+    time_entry_id=sa.bindparam("entry_id"), confirmed_at=sa.bindparam("confirmed"), expires_at=sa.bindparam("expires"))
+# What stands on a worker's day beside the PSA's entries, in one statement (one round trip inside the held
+# transaction): the unexpired claims of the date, and the worker's open correction requests with those applied
+# less than the grace ago (the day read may predate them).
+_STANDING = sa.union_all(
+    sa.select(sa.literal("claim").label("kind"), _c.id, _c.minutes, _c.time_entry_id, _c.client_ref,
+              sa.type_coerce(sa.null(), _k.changes.type).label("changes"), sa.null().label("new_time_entry_id")).where(
+        _c.worker_id == sa.bindparam("worker_id"), _c.work_date == sa.bindparam("work_date"),
+        _c.expires_at > sa.bindparam("now")),
+    sa.select(sa.literal("correction"), sa.null(), sa.null(), _k.time_entry_id, sa.null(), _k.changes,
+              _k.new_time_entry_id).where(
+        _k.worker_id == sa.bindparam("worker_id"),
+        sa.or_(_k.state.in_(OPEN_CORRECTIONS),
+               sa.and_(_k.state == "applied", _k.applied_at > sa.bindparam("applied_after")))))
+# A check's outcome: (the refusal, [] when the hours fit; None when the day must be read again) and the entries
+# whose present hours it needs first.
+_Checked = tuple[list[FieldError] | None, list[str]]
 
 
 class DayReads:
@@ -188,59 +215,92 @@ def day_reads(systems: Systems) -> DayReads:
     return _day_reads.setdefault(systems.psa, DayReads())
 
 
-class Settlements:
-    """Settles of claims, committed together: every settle asked for while one commits goes in the next
-    transaction (one UPDATE for the confirmed, one DELETE for the released and superseded), so concurrent writes
-    take one turn of the database between them instead of one each. A settle returns once its transaction
-    committed (or failed: the claim then expires on its own), so a released claim is gone before the caller
-    answers. One per database and process (:func:`_settlements`)."""
+T = TypeVar("T")
+Work = Callable[[AsyncConnection], Awaitable[T]]
+
+
+class DayTurns:
+    """This process's claim and settle transactions. On SQLite, where one writer holds the whole database at a
+    time, the claims and settles asked for while a transaction commits go together in the next one: the settles
+    first (one UPDATE for the confirmed, one DELETE for the released and superseded), then each claim's check in
+    the order asked, each seeing the claims of those before it. So concurrent writes take one turn of the database
+    between them instead of two each (a claim, then a settle). On PostgreSQL a claim runs in a transaction of its
+    own, holding its day's row only (a batch would hold several days: replicas could deadlock), and settles are
+    batched alone. Either way a claim or settle returns once its transaction committed (a released claim is gone
+    before the caller answers); a settle that fails leaves its claim to expire, and a failed transaction fails every
+    claim in it, as it would have failed each alone. A claim's work only reads and inserts claims: it queues
+    nothing for the background workers (a correction request, which does, has a transaction of its own:
+    :meth:`WorkerDays.record`). One per database and process (:func:`_day_turns`)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._queue: list[tuple[Claim, str | None, dt.timedelta, asyncio.Future[None]]] = []
+        self._checks: list[tuple[Work[Any], asyncio.Future[Any]]] = []
+        self._settles: list[tuple[Claim, str | None, dt.timedelta, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
+    async def check(self, work: Work[T]) -> T:
+        """Run ``work`` in a write transaction holding the day tables; its result once committed."""
+        if self.db.dialect != "sqlite":
+            async with self.db.transaction() as conn:
+                return await work(conn)
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._checks.append((work, done))
+        self._flush_soon()
+        return await done
+
     async def settle(self, claim: Claim, time_entry_id: str | None, grace: dt.timedelta) -> None:
-        done = asyncio.get_running_loop().create_future()
-        self._queue.append((claim, time_entry_id, grace, done))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._settles.append((claim, time_entry_id, grace, done))
+        self._flush_soon()
         await done
 
+    def _flush_soon(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+
     async def _flush(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue, []
+        while self._checks or self._settles:
+            checks, self._checks = self._checks, []
+            settles, self._settles = self._settles, []
+            results: list[Any] = []
             try:
-                await self._commit([(claim, entry_id, grace) for claim, entry_id, grace, _ in batch])
-            except sa.exc.SQLAlchemyError:
-                pass  # unsettled: the claims expire on their own
-            finally:
-                for *_, done in batch:
+                async with _turn(self.db), self.db.transaction() as conn:
+                    if settles:
+                        await _settle_all(conn, [(claim, entry_id, grace) for claim, entry_id, grace, _ in settles])
+                    for work, _ in checks:
+                        results.append(await work(conn))
+            except Exception as exc:  # handed to every claim of the transaction
+                for _, done in checks:
                     if not done.done():
-                        done.set_result(None)
-
-    async def _commit(self, batch: list[tuple[Claim, str | None, dt.timedelta]]) -> None:
-        c = worker_day_claims.c
-        gone = [claim.id for claim, entry_id, _ in batch if entry_id is None]
-        gone += [superseded for claim, entry_id, _ in batch if entry_id is not None for superseded in claim.supersedes]
-        # A plain transaction, not a unit of work: it queues nothing for the background workers.
-        async with _turn(self.db), self.db.transaction() as conn:
-            now = utcnow()
-            confirmed = [{"claim_id": claim.id, "entry_id": entry_id, "confirmed": now, "expires": now + grace}
-                         for claim, entry_id, grace in batch if entry_id is not None]
-            if confirmed:
-                await conn.execute(worker_day_claims.update().where(c.id == sa.bindparam("claim_id")).values(
-                    time_entry_id=sa.bindparam("entry_id"), confirmed_at=sa.bindparam("confirmed"),
-                    expires_at=sa.bindparam("expires")), confirmed)
-            if gone:
-                await conn.execute(worker_day_claims.delete().where(c.id.in_(gone)))
+                        done.set_exception(exc)
+                        done.exception()  # retrieved: a caller gone (cancelled) leaves no warning behind
+                results = []
+            for (_, done), result in zip(checks, results, strict=False):
+                if not done.done():
+                    done.set_result(result)
+            for *_, settled in settles:  # settled or failed: a claim left unsettled expires on its own
+                if not settled.done():
+                    settled.set_result(None)
 
 
-_settlements_of: weakref.WeakKeyDictionary[Database, Settlements] = weakref.WeakKeyDictionary()
+async def _settle_all(conn: AsyncConnection, batch: list[tuple[Claim, str | None, dt.timedelta]]) -> None:
+    c = worker_day_claims.c
+    gone = [claim.id for claim, entry_id, _ in batch if entry_id is None]
+    gone += [superseded for claim, entry_id, _ in batch if entry_id is not None for superseded in claim.supersedes]
+    now = utcnow()
+    confirmed = [{"claim_id": claim.id, "entry_id": entry_id, "confirmed": now, "expires": now + grace}
+                 for claim, entry_id, grace in batch if entry_id is not None]
+    if confirmed:
+        await conn.execute(_CONFIRM, confirmed)
+    if gone:
+        await conn.execute(worker_day_claims.delete().where(c.id.in_(gone)))
 
 
-def _settlements(db: Database) -> Settlements:
-    return _settlements_of.setdefault(db, Settlements(db))
+_day_turns_of: weakref.WeakKeyDictionary[Database, DayTurns] = weakref.WeakKeyDictionary()
+
+
+def _day_turns(db: Database) -> DayTurns:
+    return _day_turns_of.setdefault(db, DayTurns(db))
 
 
 @dataclass(frozen=True)
@@ -297,14 +357,13 @@ class WorkerDays:
 
         async def insert(conn: AsyncConnection, now: dt.datetime) -> None:
             if time_entry_id is not None:
-                supersedes.extend((await conn.execute(sa.select(worker_day_claims.c.id).where(
-                    worker_day_claims.c.time_entry_id == time_entry_id,
-                    worker_day_claims.c.confirmed_at.is_not(None)))).scalars())
-            await conn.execute(worker_day_claims.insert().values(
-                id=claim_id, worker_id=worker_id, work_date=work_date, minutes=minutes, time_entry_id=time_entry_id,
-                client_ref=client_ref, expires_at=now + self.ttl))
+                supersedes.extend((await conn.execute(_SUPERSEDED, {"time_entry_id": time_entry_id})).scalars())
+            await conn.execute(_INSERT_CLAIM, {
+                "id": claim_id, "worker_id": worker_id, "work_date": work_date, "minutes": minutes,
+                "time_entry_id": time_entry_id, "client_ref": client_ref, "expires_at": now + self.ttl})
 
-        refused = await self._checked(worker_id, work_date, hours, pointer, client_ref, time_entry_id, insert)
+        refused = await self._checked(worker_id, work_date, hours, pointer, client_ref, time_entry_id, insert,
+                                      _day_turns(self.db).check)
         return (refused, None) if refused else ([], Claim(claim_id, worker_id, work_date, tuple(supersedes)))
 
     async def record(self, worker_id: str, work_date: dt.date, hours: Decimal, pointer: str, *, time_entry_id: str,
@@ -314,7 +373,12 @@ class WorkerDays:
         async def then(conn: AsyncConnection, _now: dt.datetime) -> None:
             await write(conn)
 
-        return await self._checked(worker_id, work_date, hours, pointer, None, time_entry_id, then)
+        return await self._checked(worker_id, work_date, hours, pointer, None, time_entry_id, then, self._alone)
+
+    async def _alone(self, work: Work[T]) -> T:
+        """``work`` in a unit of work of its own (what it writes may queue outbox rows; it may fail on its own)."""
+        async with _turn(self.db), self.uow() as uow:
+            return await work(uow.conn)
 
     @asynccontextmanager
     async def writing(self, claim: Claim) -> AsyncIterator[Written]:
@@ -347,7 +411,7 @@ class WorkerDays:
 
     async def _settle(self, claim: Claim, time_entry_id: str | None) -> None:
         # Settling only shortens how long the claim counts: if it fails, the claim expires on its own.
-        await _settlements(self.db).settle(claim, time_entry_id, self.grace)
+        await _day_turns(self.db).settle(claim, time_entry_id, self.grace)
 
     async def _forget(self, claim_ids: list[str]) -> None:
         try:
@@ -358,32 +422,40 @@ class WorkerDays:
 
     async def _checked(self, worker_id: str, work_date: dt.date, hours: Decimal, pointer: str,
                        client_ref: str | None, time_entry_id: str | None,
-                       then: Callable[[AsyncConnection, dt.datetime], Awaitable[None]]) -> list[FieldError]:
+                       then: Callable[[AsyncConnection, dt.datetime], Awaitable[None]],
+                       transaction: Callable[[Work[_Checked]], Awaitable[_Checked]]) -> list[FieldError]:
         """Read the PSA day (outside any transaction; a recent read will do, see :class:`DayReads`), then in one
-        short transaction holding the day: count it with the standing claims and open corrections, and ``then`` when
-        the hours fit."""
+        short ``transaction`` holding the day: count it with the standing claims and open corrections, and ``then``
+        when the hours fit."""
         present: dict[str, Decimal] = {}  # hours of entries that open corrections move here at their hours
         for attempt in range(READS):
             # A read found too old is read again, not reused.
             read_at, day = await self.reads.day(self.systems, worker_id, work_date,
                                                 reuse=self.reuse if attempt == 0 else 0.0)
-            unknown: list[str] = []
-            async with _turn(self.db), self.uow() as uow:
+
+            async def check(conn: AsyncConnection, read_at: float = read_at,
+                            day: list[TimeEntry] = day) -> _Checked:
                 # A read older than the grace may predate writes whose claims expired since: read the day again.
-                if time.monotonic() - read_at < self.grace.total_seconds():
-                    conn, now = uow.conn, utcnow()
-                    await self._hold(conn, worker_id, work_date, now)
-                    claims, corrections = await self._standing(conn, worker_id, work_date, now)
-                    claimed = _claimed(claims, day, client_ref, time_entry_id)
-                    pending, unknown = _pending(corrections, work_date, day, present)
-                    if not unknown:
-                        others = [e for e in day
-                                  if e.id != time_entry_id and (client_ref is None or e.client_ref != client_ref)]
-                        pending.pop(time_entry_id or "", None)
-                        refused = day_errors(others, hours, pointer, pending=pending, claimed=claimed)
-                        if not refused:
-                            await then(conn, now)
-                        return refused
+                if time.monotonic() - read_at >= self.grace.total_seconds():
+                    return None, []
+                now = utcnow()
+                await self._hold(conn, worker_id, work_date, now)
+                claims, corrections = await self._standing(conn, worker_id, work_date, now)
+                claimed = _claimed(claims, day, client_ref, time_entry_id)
+                pending, unknown = _pending(corrections, work_date, day, present)
+                if unknown:
+                    return None, unknown
+                others = [e for e in day
+                          if e.id != time_entry_id and (client_ref is None or e.client_ref != client_ref)]
+                pending.pop(time_entry_id or "", None)
+                refused = day_errors(others, hours, pointer, pending=pending, claimed=claimed)
+                if not refused:
+                    await then(conn, now)
+                return refused, []
+
+            refused, unknown = await transaction(check)
+            if refused is not None:
+                return refused
             # Outside the transaction: the hours of entries a correction moves here, then count again.
             for entry_id in unknown:
                 present[entry_id] = (await self.systems.psa.time_entry(entry_id)).hours
@@ -408,18 +480,8 @@ class WorkerDays:
         """What stands on the worker's day beside the PSA's entries, in one statement (one round trip inside the
         held transaction): the unexpired claims of the date, and the worker's open correction requests with those
         applied less than the grace ago (the day read may predate them)."""
-        claims, corrections = worker_day_claims.c, time_corrections.c
-        changes_type = corrections.changes.type
-        rows = (await conn.execute(sa.union_all(
-            sa.select(sa.literal("claim").label("kind"), claims.id, claims.minutes, claims.time_entry_id,
-                      claims.client_ref, sa.type_coerce(sa.null(), changes_type).label("changes"),
-                      sa.null().label("new_time_entry_id")).where(
-                claims.worker_id == worker_id, claims.work_date == work_date, claims.expires_at > now),
-            sa.select(sa.literal("correction"), sa.null(), sa.null(), corrections.time_entry_id, sa.null(),
-                      corrections.changes, corrections.new_time_entry_id).where(
-                corrections.worker_id == worker_id,
-                sa.or_(corrections.state.in_(OPEN_CORRECTIONS),
-                       sa.and_(corrections.state == "applied", corrections.applied_at > now - self.grace)))))).all()
+        rows = (await conn.execute(_STANDING, {"worker_id": worker_id, "work_date": work_date, "now": now,
+                                               "applied_after": now - self.grace})).all()
         return [r for r in rows if r.kind == "claim"], [r for r in rows if r.kind == "correction"]
 
 

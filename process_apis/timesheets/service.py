@@ -46,7 +46,7 @@ _SUBMITTED_WITH_THE_WEEK = frozenset({"draft"})
 
 class TimesheetService:
     def __init__(self, uow: UnitOfWorkFactory, systems: Systems, billing: BillingService,
-                 window: WorkDateWindow, grid: MinuteGrid) -> None:
+                 window: WorkDateWindow, grid: MinuteGrid, employment: Employment | None = None) -> None:
         self.uow = uow
         self.db = uow.db
         self.systems = systems
@@ -54,7 +54,8 @@ class TimesheetService:
         self.window = window
         self.grid = grid
         self.days = WorkerDays(uow, systems)
-        self.employment = Employment(uow.db)  # no time after a worker's last day (timesheets/employment.py)
+        # No time after a worker's last day (timesheets/employment.py): the HR feed renews the same copy.
+        self.employment = employment or Employment(uow.db)
 
     # -- time entries (pass-through writes, so the mobile app never writes to the PSA directly) -------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import tempfile
 from decimal import Decimal
 from pathlib import Path
@@ -91,8 +92,12 @@ class HrFeedMachine(RuleBasedStateMachine):
         self.hr, self.psa = Hr(), Psa()
         systems = cast(Systems, type("FakeSystems", (), {"hr": self.hr, "psa": self.psa})())
         uow = UnitOfWorkFactory(self.db)
-        self.feeds = (HrChangeFeed(uow, systems), HrChangeFeed(uow, systems))  # two replicas
-        self.employment = Employment(self.db)
+        # Two replicas, each with the timesheet rule's copy of the last days renewed only by its own feed (never
+        # by age here), and a third reading the table at every check (as a replica whose copy is always too old).
+        self.copies = (Employment(self.db, max_age_seconds=math.inf), Employment(self.db, max_age_seconds=math.inf))
+        self.feeds = (HrChangeFeed(uow, systems, self.copies[0]), HrChangeFeed(uow, systems, self.copies[1]))
+        self.reader = Employment(self.db, max_age_seconds=0)
+        self.fresh: set[int] = set()  # the replicas whose feed polled last, alone
         self.seen: dict[str, tuple[dt.date | None, list[WorkerLeave]]] = {w: (None, []) for w in WORKERS}
         self.terminations = {w: 0 for w in WORKERS}
         self.leaves = {w: 0 for w in WORKERS}
@@ -146,10 +151,11 @@ class HrFeedMachine(RuleBasedStateMachine):
             self.leaves[worker] += sum(1 for leave in person.leaves if leave not in leaves)
             self.seen[worker] = (person.termination_date, list(person.leaves))
 
-    @rule()
-    def poll(self) -> None:
+    @rule(replica=st.sampled_from([0, 1]))
+    def poll(self, replica: int) -> None:
         self._expect_turn()
-        self.run(self.feeds[0].poll_once())
+        self.run(self.feeds[replica].poll_once())
+        self.fresh = {replica}
 
     @rule()
     def poll_on_two_replicas_at_once(self) -> None:
@@ -159,6 +165,9 @@ class HrFeedMachine(RuleBasedStateMachine):
             await asyncio.gather(self.feeds[0].poll_once(), self.feeds[1].poll_once())
 
         self.run(both())
+        # Each copy counts what its own feed committed; what the other committed after its read comes with age
+        # (the reader) or its next turn.
+        self.fresh = set()
 
     # -- what must hold ----------------------------------------------------------------------------------------
 
@@ -187,15 +196,18 @@ class HrFeedMachine(RuleBasedStateMachine):
 
     @invariant()
     def time_is_refused_exactly_after_the_last_day_the_feed_saw(self) -> None:
-        for worker in WORKERS:
-            last_day = self.seen[worker][0]
-            for day in (DAY0, DAY0 + dt.timedelta(days=30), DAY0 + dt.timedelta(days=61)):
-                try:
-                    self.run(self.employment.refuse_after_last_day(worker, day, "/work_date"))
-                    refused = False
-                except WorkerTerminated:
-                    refused = True
-                assert refused == (last_day is not None and day > last_day), (worker, day, last_day)
+        """By every replica whose feed made the last turn (its copy, renewed by that turn alone), and by a
+        replica reading the table."""
+        for employment in [self.reader, *(self.copies[replica] for replica in sorted(self.fresh))]:
+            for worker in WORKERS:
+                last_day = self.seen[worker][0]
+                for day in (DAY0, DAY0 + dt.timedelta(days=30), DAY0 + dt.timedelta(days=61)):
+                    try:
+                        self.run(employment.refuse_after_last_day(worker, day, "/work_date"))
+                        refused = False
+                    except WorkerTerminated:
+                        refused = True
+                    assert refused == (last_day is not None and day > last_day), (worker, day, last_day)
 
 
 HrFeedMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=15, deadline=None)

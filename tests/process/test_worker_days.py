@@ -112,6 +112,43 @@ async def test_concurrent_writers_fill_a_day_to_24_hours_and_never_past(db: Data
     assert sum(logged) == 24
 
 
+async def test_on_sqlite_concurrent_claims_and_settles_share_transactions_and_still_never_pass_24_hours(
+        db: Database) -> None:
+    """Writes arriving together take a turn of the database between them (claims, and the settles of the writes
+    before them), not two each; the claims of one transaction still count each other."""
+    if db.dialect != "sqlite":
+        pytest.skip("on PostgreSQL each claim holds its own day's row in a transaction of its own")
+    book = DayBook()
+    days = days_of(db, book, **HELD)
+    transactions = [0]
+
+    def began(_conn: Any) -> None:
+        transactions[0] += 1
+
+    sa.event.listen(db.engine.sync_engine, "begin", began)
+    try:
+        async def log_two_hours(n: int) -> bool:
+            claimed = await claim(days, 2, client_ref=f"phone-{n}")
+            if claimed is None:
+                return False
+            async with days.writing(claimed) as written:
+                written(await book.create(120, client_ref=f"phone-{n}"))
+            return True
+
+        await claim(days, 0)  # the day read once, before the burst
+        transactions[0] = 0
+        logged = await asyncio.gather(*(log_two_hours(n) for n in range(20)))
+    finally:
+        sa.event.remove(db.engine.sync_engine, "begin", began)
+
+    assert sum(logged) == 12 and book.minutes() == 24 * 60
+    assert transactions[0] < 20, "one transaction a write at most, not a claim and a settle each"
+    async with db.read() as conn:
+        confirmed = (await conn.execute(sa.select(sa.func.count()).where(
+            worker_day_claims.c.confirmed_at.is_not(None)))).scalar_one()
+    assert confirmed == 12, "every write's claim was settled"
+
+
 async def test_a_write_of_unknown_outcome_holds_its_minutes_until_its_claim_expires(db: Database) -> None:
     book = DayBook()
     days = days_of(db, book)
