@@ -50,7 +50,19 @@ Cloud SDK's generated ``d365_metadata`` client shows it):
   and ``credit`` on ``FreeTextInvoiceHeaders``; a unique index on ``ExternalInvoiceId`` (a second invoice or credit
   note with it is refused ``DuplicateRecord``).
 
-Not imitated: ``$metadata``, ``$orderby`` (entities come in insertion order), ``$batch`` change sets, ``or``/``not``
+``POST /data/$batch`` (OData v4.01 JSON Format, section 19 "Batch Requests and Responses"): ``{"requests": [{"id",
+"method", "url", "headers", "body"}]}`` answered ``{"responses": [{"id", "status", "headers", "body"}]}``, each
+request run alone and in order through the same handlers as if sent by itself; the first failure ends the batch
+unless ``Prefer: odata.continue-on-error`` (answered ``Preference-Applied``); at most 5,000 requests, and the batch
+counts as one request against service protection ("A batch can contain up to 5000 operations and will avoid the
+number of requests limit", "Service protection API limits", learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/
+data-entities/service-protection-api-limits). A malformed batch (no ``requests`` array, a request without ``id``,
+``method`` or ``url``, an id used twice, a method other than GET/POST/PATCH, more than 5,000 requests) is a 400 and
+runs nothing.
+
+Not imitated: ``$metadata``, ``$orderby`` (entities come in insertion order), the multipart/mixed ``$batch`` format
+(OData v4.0, which finance and operations integrations send today) and change sets (``atomicityGroup`` is refused
+501), the execution time limit (1,200 s of work per 5 minutes) that counters batching, ``or``/``not``
 and functions other than ``contains`` in ``$filter``; the full keys of ``LedgerFiscalPeriods`` (``LedgerName``,
 ``Calendar``, ``YearName``) and ``LedgerJournalLines`` (``JournalBatchNumber``, ``LineNumber``: lines are found by
 ``Voucher`` here); journal headers and posting a journal (a line is booked as it is created); an invoice's lines
@@ -864,6 +876,8 @@ def create_app(store: DocumentStore) -> Litestar:
 
     @post(f"{DATA}/{{segment:str}}")
     async def insert(request: Request[Any, Any, Any], segment: FromPath[str]) -> Response[bytes]:
+        if segment == "$batch":
+            return await batch(request)
         entity_set, keys = parse_segment(segment)
         if keys is not None:
             raise odata_error(405, "POST is not allowed on an entity; use PATCH.")
@@ -902,6 +916,130 @@ def create_app(store: DocumentStore) -> Litestar:
         [read, insert, change, bound_action],
         exception_handlers={HTTPException: framework_error, VendorError: vendor_error_response},
         openapi_config=None,
+    )
+
+
+# --- $batch ----------------------------------------------------------------------------------------------------
+
+# "Service protection API limits" (finance and operations): "A batch can contain up to 5000 operations and will avoid
+# the number of requests limit" -- so a batch is one request to the limits middleware, whatever it holds.
+MAX_BATCH_REQUESTS = 5_000
+BATCH_METHODS = frozenset({"GET", "POST", "PATCH"})
+_BATCH_REQUEST_FIELDS = {"id": str, "method": str, "url": str}
+
+
+def batch_requests(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``requests`` of a JSON batch, checked before any of them runs (a malformed batch runs nothing)."""
+    requests = body.get("requests")
+    if not isinstance(requests, list):
+        raise bad_request("The batch request body must have a 'requests' array.")
+    if len(requests) > MAX_BATCH_REQUESTS:
+        raise bad_request(f"The batch has {len(requests)} requests; at most {MAX_BATCH_REQUESTS} are allowed.")
+    seen: set[str] = set()
+    for item in requests:
+        if not isinstance(item, dict):
+            raise bad_request("Each request of a batch must be a JSON object.")
+        for name, kind in _BATCH_REQUEST_FIELDS.items():
+            if not isinstance(item.get(name), kind) or not item[name]:
+                raise bad_request(f"Each request of a batch must have a '{name}' string.")
+        if item["id"] in seen:
+            raise bad_request(f"The request id '{item['id']}' is used twice in the batch.")
+        seen.add(item["id"])
+        if item["method"].upper() not in BATCH_METHODS:
+            raise bad_request(f"The method '{item['method']}' is not allowed in a batch.")
+        if "atomicityGroup" in item or "dependsOn" in item:
+            raise odata_error(501, "atomicityGroup and dependsOn are not supported in a batch here.")
+        if not isinstance(item.get("headers", {}), dict) or not all(
+            isinstance(v, str) for v in item.get("headers", {}).values()
+        ):
+            raise bad_request("The headers of a batch request must be an object of strings.")
+        if "body" in item and not isinstance(item["body"], dict):
+            raise bad_request("The body of a batch request must be a JSON object.")
+    return requests
+
+
+def _batch_target(url: str) -> tuple[str, bytes] | None:
+    """A request URL (relative to the service root, or absolute) as (path, query); None when not the service's."""
+    path, _, query = url.partition("?")
+    if "://" in path:
+        path = "/" + path.split("://", 1)[1].partition("/")[2]
+    if not path.startswith("/"):
+        path = f"{DATA}/{path}"
+    if not path.startswith(DATA + "/") or path.rstrip("/") == f"{DATA}/$batch":
+        return None
+    return path, query.encode()
+
+
+async def _dispatch(request: Request[Any, Any, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """One request of a batch through this service's own handlers, as if it came alone (already authenticated and
+    counted with its batch)."""
+    target = _batch_target(item["url"])
+    if target is None:
+        failure = not_found(item["url"])
+        return {"id": item["id"], "status": failure.status, "body": failure.body}
+    body = json_text(item["body"]).encode() if "body" in item else b""
+    headers = [(b"host", request.headers.get("host", "").encode())]
+    headers += [
+        (k.lower().encode("latin-1", "replace"), v.encode("latin-1", "replace"))
+        for k, v in item.get("headers", {}).items()
+    ]
+    if body:
+        headers.append((b"content-type", b"application/json"))
+    scope = {
+        **request.scope,
+        "method": item["method"].upper(),
+        "path": target[0],
+        "raw_path": target[0].encode(),
+        "query_string": target[1],
+        "headers": headers,
+    }
+    for key in ("route_handler", "path_params", "litestar_app", "_litestar_state", "state"):
+        scope.pop(key, None)
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    answer: dict[str, Any] = {"id": item["id"]}
+    chunks: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+            answer["headers"] = {
+                k.decode("latin-1"): v.decode("latin-1")
+                for k, v in message.get("headers", [])
+                if k.lower() not in (b"content-length", b"date", b"server")
+            }
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await request.app(scope, receive, send)  # type: ignore[arg-type]
+    content = b"".join(chunks)
+    if content:
+        answer["body"] = json.loads(content, parse_float=Decimal)
+    return answer
+
+
+async def batch(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """``POST /data/$batch`` in the OData JSON batch format (OData v4.01 JSON Format, section 19): each request runs
+    alone, in order, and answers its own status and body, so one refused line does not sink the others; without
+    ``Prefer: odata.continue-on-error`` the service stops at the first failure (OData v4.01 Protocol, 11.7.2)."""
+    requests = batch_requests(await _json(request))
+    go_on = "odata.continue-on-error" in request.headers.get("prefer", "")
+    responses = []
+    for item in requests:
+        answer = await _dispatch(request, item)
+        responses.append(answer)
+        if answer["status"] >= 400 and not go_on:
+            break
+    return _answer(
+        {"responses": responses},
+        headers={"Preference-Applied": "odata.continue-on-error"} if go_on else None,
     )
 
 

@@ -367,3 +367,136 @@ def test_the_same_source_posted_concurrently_is_one_posting(apis: SystemApis) ->
     assert len({a.json()["id"] for a in answers}) == 1
     listed = apis.json("GET", "erp", "/postings", 200, params={"source_id": body["source_id"]})["items"]
     assert [p["id"] for p in listed] == [answers[0].json()["id"]]
+
+
+# --- $batch ------------------------------------------------------------------------------------------------------
+
+
+def journal_line(source: str, **overrides: Any) -> dict[str, Any]:
+    """A LedgerJournalLines entity as the adapter writes a time entry's posting."""
+    return {
+        "dataAreaId": "leus",
+        "PSGSourceDocumentType": "TIMECARD",
+        "Document": source,
+        "PSGProjectId": "PRJ-4001",
+        "PSGProjectContractID": "SOW-2001",
+        "TransDate": f"{TODAY.isoformat()}T12:00:00Z",
+        "Quantity": 8,
+        "DebitAmount": 1400.00,
+        "CurrencyCode": "USD",
+        **overrides,
+    }
+
+
+def test_a_json_batch_answers_each_request_by_id_and_counts_as_one_call(
+    stack: RunningStack, d365: httpx.Client
+) -> None:
+    source = f"TC-{uuid.uuid4().int % 10**8 + 10**8}"
+    admin = sandbox(stack) + "/_sandbox/limits"
+    httpx.put(admin, json={"per_window": 1, "window_seconds": 600}).raise_for_status()
+    try:
+        answer = d365.post(
+            "/data/$batch",
+            json={
+                "requests": [
+                    {"id": "post", "method": "POST", "url": "LedgerJournalLines", "body": journal_line(source)},
+                    {"id": "bad", "method": "POST", "url": "LedgerJournalLines", "body": journal_line(source + "X",
+                                                                                                     CurrencyCode=None)},
+                    {"id": "read", "method": "GET", "url": f"{sandbox(stack)}/data/LegalEntities?$top=1"},
+                    {"id": "again", "method": "POST", "url": "/data/LedgerJournalLines", "body": journal_line(source)},
+                ]
+            },
+            headers={"Prefer": "odata.continue-on-error"},
+        )
+        assert d365.get("/data/LegalEntities").status_code == 429  # the batch was the window's one call
+    finally:
+        httpx.delete(admin).raise_for_status()
+    assert answer.status_code == 200 and answer.headers["preference-applied"] == "odata.continue-on-error"
+    by_id = {r["id"]: r for r in answer.json()["responses"]}
+    assert list(by_id) == ["post", "bad", "read", "again"]
+    assert by_id["post"]["status"] == 201 and by_id["post"]["body"]["Document"] == source
+    assert by_id["bad"]["status"] == 400 and by_id["bad"]["body"]["error"]["details"][0]["target"] == "CurrencyCode"
+    assert by_id["read"]["status"] == 200 and by_id["read"]["body"]["value"][0]["LegalEntityId"]
+    assert by_id["again"]["status"] == 400
+    assert by_id["again"]["body"]["error"]["details"][0]["code"] == "DuplicateRecord"
+    lines = d365.get("/data/LedgerJournalLines", params={"$filter": f"Document eq '{source}'", "cross-company": "true"})
+    assert len(lines.json()["value"]) == 1
+
+    stopped = d365.post(  # without continue-on-error the service stops at the first failure
+        "/data/$batch",
+        json={"requests": [{"id": "1", "method": "POST", "url": "LedgerJournalLines", "body": journal_line(source)},
+                           {"id": "2", "method": "GET", "url": "LegalEntities"}]},
+    )
+    assert [r["id"] for r in stopped.json()["responses"]] == ["1"]
+
+
+def test_hostile_batches_are_odata_400s_and_run_nothing(d365: httpx.Client) -> None:
+    source = f"TC-{uuid.uuid4().int % 10**8 + 10**8}"
+    good = {"id": "1", "method": "POST", "url": "LedgerJournalLines", "body": journal_line(source)}
+    deep: Any = {}
+    for _ in range(5000):
+        deep = {"a": deep}
+    hostile: list[Any] = [
+        {"requests": "not a list"},
+        {"requests": [good, "not an object"]},
+        {"requests": [good, {"id": "2", "method": "POST"}]},
+        {"requests": [good, {**good}]},  # the same id twice
+        {"requests": [good, {"id": "2", "method": "DELETE", "url": "LedgerJournalLines"}]},
+        {"requests": [good, {"id": "2", "method": "POST", "url": "LedgerJournalLines", "body": [1]}]},
+        {"requests": [good, {"id": "2", "method": "GET", "url": "x", "headers": {"a": 1}}]},
+        {"requests": [good] + [{"id": str(n), "method": "GET", "url": "LegalEntities"} for n in range(2, 5002)]},
+        [good],
+    ]
+    for body in hostile:
+        answer = d365.post("/data/$batch", json=body)
+        assert answer.status_code == 400, (str(body)[:200], answer.text[:300])
+        assert answer.json()["error"]["message"]
+    for raw in (json_text_nested(deep), b"{\"requests\": [", b"\xff\xfe"):
+        answer = d365.post("/data/$batch", content=raw, headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400 and answer.json()["error"]["message"], answer.text[:300]
+    inner = d365.post("/data/$batch", json={"requests": [{"id": "1", "method": "POST", "url": "$batch", "body": {}},
+                                                        {"id": "2", "method": "GET", "url": "/elsewhere/x"}]},
+                      headers={"Prefer": "odata.continue-on-error"})
+    assert [r["status"] for r in inner.json()["responses"]] == [404, 404]
+    lines = d365.get("/data/LedgerJournalLines", params={"$filter": f"Document eq '{source}'", "cross-company": "true"})
+    assert lines.json()["value"] == []  # no malformed batch ran its good request
+
+
+def json_text_nested(body: Any) -> bytes:
+    depth, text = 0, ""
+    while isinstance(body, dict) and body:
+        text, body, depth = text + '{"a":', body["a"], depth + 1
+    return (text + "{}" + "}" * depth).encode()
+
+
+def test_a_posting_batch_is_one_vendor_call_rejects_a_bad_line_alone_and_never_posts_twice(
+    stack: RunningStack, apis: SystemApis
+) -> None:
+    sources = [f"te_{uuid.uuid4().int % 10**9 + 10**9}" for _ in range(30)]
+    items = [
+        {"source_type": "time_entry", "source_id": s, "project_id": "prj_4001", "contract_id": "ctr_2001",
+         "legal_entity_id": "le_us", "work_date": TODAY.isoformat(), "quantity": "8", "amount": "1400.00",
+         "currency": "USD"}
+        for s in sources
+    ]
+    closed = dict(items[7], source_id=f"te_{uuid.uuid4().int % 10**9 + 10**9}",
+                  work_date=(TODAY.replace(day=1) - dt.timedelta(days=80)).isoformat())
+    body = {"items": [*items[:7], closed, *items[7:]]}
+    admin = sandbox(stack) + "/_sandbox/limits"
+    apis.json("GET", "erp", "/legal-entities", 200)  # a token in hand before the window is counted
+    for expected in ("created", "existing"):
+        # Two calls for 31 postings (one $batch of writes, one of reads for the ones posted before): one call a
+        # posting would run past the window and be a 503.
+        httpx.put(admin, json={"per_window": 2, "window_seconds": 600}).raise_for_status()
+        try:
+            result = apis.json("POST", "erp", "/postings/batch", 200, json=body)["items"]
+        finally:
+            httpx.delete(admin).raise_for_status()
+        assert [r["source_id"] for r in result] == [i["source_id"] for i in body["items"]]
+        assert [r["status"] for r in result] == [expected] * 7 + ["rejected"] + [expected] * 23
+        assert result[7]["problem"]["errors"][0]["pointer"] == "/work_date"
+        assert result[7]["problem"]["type"].endswith("/period-closed")
+        assert all(r["posting"]["amount"] == "1400.00" for r in result if r["status"] != "rejected")
+    for source in (sources[0], sources[-1], closed["source_id"]):
+        listed = apis.json("GET", "erp", "/postings", 200, params={"source_id": source})["items"]
+        assert len(listed) == (0 if source == closed["source_id"] else 1)

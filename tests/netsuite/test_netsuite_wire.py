@@ -168,3 +168,42 @@ def test_netsuites_concurrency_limit_costs_waits_not_answers(stack: RunningStack
     finally:
         httpx.delete(admin).raise_for_status()
     assert [c["id"] for c in limited] == [c["id"] for c in unlimited] and limited
+
+
+def test_a_posting_batch_reads_its_new_records_back_together_and_never_posts_twice(
+    stack: RunningStack, apis: SystemApis
+) -> None:
+    """One POST a posting (NetSuite creates no records in bulk), the new records read back in SuiteQL together, not
+    one GET each; a closed-period line refused alone; the same batch again is every line 'existing'."""
+    import datetime as dt
+
+    today = dt.datetime.now(dt.UTC).date()
+    items: list[dict[str, Any]] = [
+        {"source_type": "time_entry", "source_id": f"te_{uuid.uuid4().int % 10**9 + 10**9}", "project_id": "prj_4001",
+         "contract_id": "ctr_2001", "legal_entity_id": "le_us", "work_date": today.isoformat(), "quantity": "8",
+         "amount": "1400.00", "currency": "USD"}
+        for _ in range(12)
+    ]
+    items[5] = dict(items[5], work_date=(today.replace(day=1) - dt.timedelta(days=80)).isoformat())
+    apis.json("GET", "erp", "/legal-entities", 200)  # token and subsidiaries in hand before counting
+    admin = sandbox(stack) + "/_sandbox/limits"
+    httpx.put(admin, json={"daily": 1_000_000}).raise_for_status()
+    try:
+        result = apis.json("POST", "erp", "/postings/batch", 200, json={"items": items})["items"]
+        calls = httpx.get(admin).json()["used"]
+    finally:
+        httpx.delete(admin).raise_for_status()
+    assert [r["status"] for r in result] == ["created"] * 5 + ["rejected"] + ["created"] * 6
+    assert result[5]["problem"]["type"].endswith("/period-closed")
+    assert calls == 12 + 1, calls  # twelve creations and one SuiteQL read, where a GET a record made it 23
+    for item, answer in zip(items, result, strict=True):
+        if answer["status"] == "created":
+            posting = answer["posting"]
+            assert (posting["source_id"], posting["amount"], posting["work_date"]) == (
+                item["source_id"], "1400.00", item["work_date"])
+            listed = apis.json("GET", "erp", "/postings", 200, params={"source_id": item["source_id"]})["items"]
+            assert listed == [posting]
+    again = apis.json("POST", "erp", "/postings/batch", 200, json={"items": items})["items"]
+    assert [r["status"] for r in again] == ["existing"] * 5 + ["rejected"] + ["existing"] * 6
+    assert [r.get("posting") for r in again if r["status"] == "existing"] == [
+        r["posting"] for r in result if r["status"] == "created"]

@@ -7,7 +7,8 @@ credit memo ``item`` lines) are read whole from the record service with ``expand
 record creations (``POST /services/rest/record/v1/<recordType>``: 204 and the new record's ``Location``),
 ``PATCH`` updates, ``approvalStatus`` for posting (2, Approved) and voiding (3, Rejected) a pending invoice, and
 ``POST /invoice/<id>/!transform/creditMemo`` for credit notes. NetSuite creates no records in bulk, so a posting
-batch is sent record by record within the vendor's concurrency limit.
+batch is sent record by record within the vendor's concurrency limit; the new records are not read back one by one
+(the 204's ``Location`` names each new id) but together, in SuiteQL queries over the range of the new ids.
 
 Exactly once without idempotency keys (NetSuite honours ``X-NetSuite-Idempotency-Key`` on asynchronous requests
 only): each record has a unique key the tenant enforces (a posting's source document, a reversal's original, an
@@ -330,6 +331,10 @@ def quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def rejected(item: PostingCreate, problem: ProblemError) -> PostingBatchItem:
+    return PostingBatchItem(source_id=item.source_id, status="rejected", problem=problem.to_problem().to_dict())
+
+
 class Refused(Exception):
     """NetSuite's 4xx: status and (our field path, error code, detail) per ``o:errorDetails`` entry."""
 
@@ -439,10 +444,14 @@ class NetSuiteErp:
                       retry_key: str | None = None) -> dict[str, Any]:
         await self._subsidiaries()
         body = to_netsuite(record_type, fields, self._subsidiary_ids)
+        return await self._record(record_type, await self._create_only(record_type, body, path, retry_key))
+
+    async def _create_only(self, record_type: str, body: dict[str, Any], path: str | None = None,
+                           retry_key: str | None = None) -> str:
+        """The new record's internal id, from the ``Location`` of NetSuite's 204 (the record is not read back)."""
         headers, _ = await self._send("POST", path or f"{RECORD}/{record_type}", record_type, json_body=body,
                                       retry_key=retry_key)
-        location = headers.get("location", "")
-        return await self._record(record_type, location.rstrip("/").rsplit("/", 1)[-1])
+        return str(headers.get("location", "")).rstrip("/").rsplit("/", 1)[-1]
 
     async def _update(self, record_type: str, internal_id: int, fields: dict[str, Any]) -> dict[str, Any]:
         await self._subsidiaries()
@@ -653,17 +662,43 @@ class NetSuiteErp:
         return posting_from_vendor(created), True
 
     async def create_postings(self, items: list[PostingCreate]) -> list[PostingBatchItem]:
-        async def one(item: PostingCreate) -> PostingBatchItem:
+        """Each posting created on its own (NetSuite creates no records in bulk; a refused one is refused alone),
+        then the new records read back together: one SuiteQL range of internal ids, not one GET per record."""
+        await self._subsidiaries()
+
+        async def create(item: PostingCreate) -> PostingBatchItem | str:
             try:
-                posting, created = await self.create_posting(item)
+                body = posting_to_vendor(item)
+                return await self._create_only(
+                    "customrecord_psg_posting", to_netsuite("customrecord_psg_posting", body, self._subsidiary_ids),
+                    retry_key=f"{body['sourceDocumentType']}:{body['sourceDocumentId']}")
+            except Refused as exc:
+                existing = await self._posting_for_source(body["sourceDocumentType"], body["sourceDocumentId"]) if (
+                    exc.has("DUP_RCRD")) else None
+                if existing is None:
+                    return rejected(item, exc.problem(POSTING_FIELDS, "posting"))
+                return PostingBatchItem(source_id=item.source_id, status="existing",
+                                        posting=posting_from_vendor(existing))
             except ProblemError as exc:  # one bad item does not sink the batch
                 if exc.status >= 500:
                     raise
-                return PostingBatchItem(source_id=item.source_id, status="rejected", problem=exc.to_problem().to_dict())
-            return PostingBatchItem(source_id=item.source_id, status="created" if created else "existing",
-                                    posting=posting)
+                return rejected(item, exc)
 
-        return list(await asyncio.gather(*(one(item) for item in items)))
+        outcomes = await asyncio.gather(*(create(item) for item in items))
+        new_ids = [int(o) for o in outcomes if isinstance(o, str) and o.isdigit()]
+        rows = {}
+        if new_ids:
+            for row in await self._all("customrecord_psg_posting", [f"id >= {min(new_ids)}", f"id <= {max(new_ids)}"]):
+                rows[str(row["internalId"])] = row
+        answers = []
+        for item, outcome in zip(items, outcomes, strict=True):
+            if isinstance(outcome, PostingBatchItem):
+                answers.append(outcome)
+                continue
+            row = rows.get(outcome) or await self._record("customrecord_psg_posting", outcome)
+            answers.append(PostingBatchItem(source_id=item.source_id, status="created",
+                                            posting=posting_from_vendor(row)))
+        return answers
 
     async def reverse_posting(self, posting_id: str, on: dt.date) -> tuple[Posting, bool]:
         internal_id = to_business_key("posting", posting_id).removeprefix("JE-")
