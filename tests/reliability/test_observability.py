@@ -108,21 +108,21 @@ def test_one_trace_across_gateway_experience_process_and_system(cluster: Cluster
         "Authorization": f"Bearer {token}", "traceparent": f"00-{trace_id}-{caller_span}-01"})
     ok(response)
 
-    def hops() -> dict[str, list[dict[str, Any]]] | None:
-        spans = [s for s in cluster.spans() if s["trace_id"] == trace_id]
-        by_service: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for span in spans:
-            by_service[span["service"]].append(span)
-        wanted = {"gateway", "experience-apis", "process-apis", "system-apis"}
-        return by_service if wanted <= set(by_service) else None
+    def hops() -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """The system tier's server span and its chain of parents, once the chain reaches the caller: each process
+        exports its spans in batches of its own, and the outermost gateway span ends (and leaves) last."""
+        spans = {s["span_id"]: s for s in cluster.spans() if s["trace_id"] == trace_id}
+        system_span = next((s for s in spans.values() if s["service"] == "system-apis" and s["kind"] == "server"),
+                           None)
+        if system_span is None:
+            return None
+        chain = [system_span]
+        while chain[-1]["parent_span_id"] in spans:
+            chain.append(spans[chain[-1]["parent_span_id"]])
+        return (system_span, chain) if chain[-1]["parent_span_id"] == caller_span else None
 
-    by_service = wait_for("spans of every hop at the collector", hops, timeout=30)
-    spans = {s["span_id"]: s for group in by_service.values() for s in group}
     # The chain of parents: system -> gateway -> process -> gateway -> experience -> gateway -> the caller.
-    system_span = next(s for s in by_service["system-apis"] if s["kind"] == "server")
-    chain = [system_span]
-    while chain[-1]["parent_span_id"] in spans:
-        chain.append(spans[chain[-1]["parent_span_id"]])
+    system_span, chain = wait_for("spans of every hop at the collector", hops, timeout=30)
     assert [s["service"] for s in chain if s["kind"] == "server"] == [
         "system-apis", "gateway", "process-apis", "gateway", "experience-apis", "gateway"]
     assert chain[-1]["parent_span_id"] == caller_span
