@@ -9,13 +9,15 @@ one entity is ``GET /data/<EntitySet>(dataAreaId='leus',Key='...')``; writes are
 (201 and the entity), ``PATCH`` on an entity, and the bound actions ``post``, ``void`` and ``credit`` of
 ``FreeTextInvoiceHeaders``. Refusals are OData error bodies whose ``details[].target`` names the property; they
 reach callers as canonical problems with canonical field pointers. A batch of postings is one ``POST /data/$batch``
-per chunk of up to 500 (each posting its own request, sent with ``Prefer: odata.continue-on-error``, so a refused
-line is refused alone) in the OData v4.01 JSON batch format; service protection counts a batch as one request ("A
-batch can contain up to 5000 operations and will avoid the number of requests limit. However, you will need to be
-prepared for the execution time limit", Microsoft Learn, "Service protection API limits" for finance and operations),
-so 50,000 postings are 100 requests against 6,000 per 5 minutes, not 50,000. Not checked against a real
-environment: the finance and operations batch examples are in the multipart/mixed format of OData v4.0, and this
-adapter speaks only the JSON format its sandbox serves.
+per chunk of up to 500 in the multipart/mixed format of OData v4.0 (``connectors/odata_batch.py``): Microsoft Learn,
+"Open Data Protocol (OData)", section "Batch requests" ("Batch requests are supported in the OData service",
+pointing to OData v4.0 Part 1: Protocol, 11.7, which knows no other batch format; the JSON batch format is OData
+v4.01's and is not what the finance and operations service documents). Each posting is its own change set, sent
+with ``Prefer: odata.continue-on-error``, so a refused line is refused alone. Service protection counts a batch as
+one request ("A batch can contain up to 5000 operations and will avoid the number of requests limit. However, you
+will need to be prepared for the execution time limit", Microsoft Learn, "Service protection API limits" for
+finance and operations), so 50,000 postings are 100 requests against 6,000 per 5 minutes, not 50,000. Not checked
+against a real environment: the sandbox follows the documents, not a tenant's captured traffic.
 
 Exactly once without idempotency keys: each write has a unique key the tenant enforces (a customer's account, a
 contract's id, a project's id, a posting's source document, a reversal's original voucher, an invoice's or credit
@@ -38,6 +40,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
@@ -60,6 +63,7 @@ from contracts.canonical import (
 )
 from runtime import cursors
 from runtime.problems import Conflict, NotFound, ProblemError, Unprocessable
+from system_apis.erp.connectors.odata_batch import BatchFormatError, decode_batch, encode_batch
 from system_apis.erp.connectors.sandbox import (
     CONTRACT_FIELDS,
     CONTRACT_STATUS,
@@ -584,26 +588,45 @@ class Dynamics365Erp:
         return body
 
     async def _batch(self, requests: list[dict[str, Any]], retry_key: str) -> dict[str, tuple[int, Any]]:
-        """One ``$batch`` (each request alone, the service going on past a failed one): status and body by id."""
-        try:
-            body = await self._send(
-                "POST",
-                f"{DATA}/$batch",
-                "$batch",
-                json_body={"requests": requests},
-                headers={"Prefer": "odata.continue-on-error"},
-                retry_key=retry_key,
+        """One ``$batch`` in the OData v4.0 multipart format (``connectors/odata_batch.py``): each write alone in
+        a change set, the service going on past a failed one; the status and body of each request by its id."""
+        token = uuid.uuid4().hex
+        content = encode_batch(
+            [(r["method"], r["url"], msgspec.json.encode(r["body"]) if "body" in r else None) for r in requests],
+            boundary=f"batch_{token}",
+            changeset=f"changeset_{token}",
+        )
+        reply = await self._vendor.request(
+            "POST",
+            f"{DATA}/$batch",
+            content=content,
+            headers={
+                "Content-Type": f"multipart/mixed; boundary=batch_{token}",
+                "Accept": "multipart/mixed",
+                "OData-Version": "4.0",
+                "Prefer": "odata.continue-on-error",
+            },
+            idempotency_key=retry_key,
+            allow_statuses=frozenset(range(400, 500)),
+        )
+        if reply.status_code >= 400:  # the batch itself refused: this adapter spoke wrongly, the vendor failed us
+            body = json.loads(reply.content, parse_float=Decimal) if reply.content else None
+            raise vendor_problem(
+                VENDOR, 502, refusal(reply.status_code, body, "$batch").message, [], {}, what="posting"
             )
-        except Refused as exc:  # the batch itself refused: this adapter spoke wrongly, the vendor failed us
-            raise vendor_problem(VENDOR, 502, exc.message, [], {}, what="posting") from exc
-        answers = {
-            str(r.get("id")): (int(r.get("status", 500)), r.get("body"))
-            for r in (body or {}).get("responses", [])
-            if isinstance(r, dict)
-        }
-        if set(answers) != {r["id"] for r in requests}:
+        try:
+            parts = decode_batch(reply.headers.get("content-type", ""), reply.content)
+        except BatchFormatError as exc:
+            raise vendor_problem(VENDOR, 502, f"an unreadable $batch answer ({exc})", [], {}, what="posting") from exc
+        if len(parts) != len(requests):
             raise vendor_problem(VENDOR, 502, "the $batch answer does not answer every request", [], {}, what="posting")
-        return answers
+        try:
+            return {
+                r["id"]: (status, json.loads(body, parse_float=Decimal) if body.strip() else None)
+                for r, (status, body) in zip(requests, parts, strict=True)
+            }
+        except ValueError as exc:
+            raise vendor_problem(VENDOR, 502, "a $batch response that is not JSON", [], {}, what="posting") from exc
 
     async def _query(
         self,
@@ -924,8 +947,10 @@ class Dynamics365Erp:
             item = items[int(n)]
             rows = body.get("value") if status == 200 and isinstance(body, dict) else None
             if not rows:  # refused as a duplicate yet not there: as the single write answers it
-                problem = refusal(status, body, "LedgerJournalLines") if status >= 400 else Refused(
-                    409, "the source is posted but its posting was not found", []
+                problem = (
+                    refusal(status, body, "LedgerJournalLines")
+                    if status >= 400
+                    else Refused(409, "the source is posted but its posting was not found", [])
                 )
                 found[n] = rejected(item, problem.problem(POSTING_FIELDS, "posting"))
                 continue
