@@ -620,13 +620,13 @@ class Dynamics365Erp:
             raise vendor_problem(VENDOR, 502, f"an unreadable $batch answer ({exc})", [], {}, what="posting") from exc
         if len(parts) != len(requests):
             raise vendor_problem(VENDOR, 502, "the $batch answer does not answer every request", [], {}, what="posting")
+        # One JSON text for all the bodies (an empty one, a 204's, is null): one parse, not one per request.
+        texts = b",".join(body if body.strip() else b"null" for _, body in parts)
         try:
-            return {
-                r["id"]: (status, json.loads(body, parse_float=Decimal) if body.strip() else None)
-                for r, (status, body) in zip(requests, parts, strict=True)
-            }
+            bodies = json.loads(b"[" + texts + b"]", parse_float=Decimal)
         except ValueError as exc:
             raise vendor_problem(VENDOR, 502, "a $batch response that is not JSON", [], {}, what="posting") from exc
+        return {r["id"]: (status, body) for r, (status, _), body in zip(requests, parts, bodies, strict=True)}
 
     async def _query(
         self,

@@ -28,6 +28,7 @@ CRLF = b"\r\n"
 _HTTP_PART = b"Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
 _STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})")
+_CONTENT_TYPE = re.compile(rb"\r\ncontent-type:([^\r\n]*)", re.IGNORECASE)
 
 
 class BatchFormatError(ValueError):
@@ -65,42 +66,22 @@ def boundary_of(content_type: str) -> str:
     return found[1].strip()
 
 
-def split_parts(body: bytes, boundary: str) -> list[tuple[dict[str, str], bytes]]:
-    """The parts of a multipart body (RFC 2046 section 5.1.1) as (headers with lower-case names, content)."""
-    delimiter = b"\r\n--" + boundary.encode("latin-1")
-    pieces = (CRLF + body).split(delimiter)
-    parts: list[tuple[dict[str, str], bytes]] = []
-    closed = False
+def split_parts(body: bytes, boundary: str) -> list[tuple[str, bytes]]:
+    """The parts of a multipart body (RFC 2046 section 5.1.1) as (its Content-Type, its content)."""
+    pieces = (CRLF + body).split(b"\r\n--" + boundary.encode("latin-1"))
+    parts: list[tuple[str, bytes]] = []
     for piece in pieces[1:]:
-        if piece.startswith(b"--"):
-            closed = True
-            break
+        if piece[:2] == b"--":
+            return parts
         line_end = piece.find(CRLF)
         if line_end < 0 or piece[:line_end].strip(b" \t"):  # only transport padding may follow a delimiter
             raise BatchFormatError("a boundary delimiter not followed by a line end")
-        piece = piece[line_end + 2 :]
-        if piece.startswith(CRLF):
-            head, content = b"", piece[2:]
-        else:
-            head, found, content = piece.partition(CRLF + CRLF)
-            if not found:
-                raise BatchFormatError("a part without the blank line that ends its headers")
-        parts.append((header_fields(head), content))
-    if not closed:
-        raise BatchFormatError("a multipart body without its close delimiter")
-    return parts
-
-
-def header_fields(head: bytes) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for line in head.split(CRLF):
-        if not line:
-            continue
-        name, colon, value = line.partition(b":")
-        if not colon or not name.strip():
-            raise BatchFormatError("a header line without a name")
-        fields[name.strip().decode("latin-1").lower()] = value.strip().decode("latin-1")
-    return fields
+        head_end = piece.find(b"\r\n\r\n", line_end)
+        if head_end < 0:
+            raise BatchFormatError("a part without the blank line that ends its headers")
+        found = _CONTENT_TYPE.search(piece, line_end, head_end + 2)
+        parts.append((found[1].decode("latin-1").strip() if found else "", piece[head_end + 4 :]))
+    raise BatchFormatError("a multipart body without its close delimiter")
 
 
 def http_response(content: bytes) -> tuple[int, bytes]:
@@ -116,14 +97,13 @@ def decode_batch(content_type: str, body: bytes) -> list[tuple[int, bytes]]:
     """A batch answer as one (status, body) per part sent, in order: a change set's one response, or the failure
     that stands for the whole change set."""
     answers: list[tuple[int, bytes]] = []
-    for headers, content in split_parts(body, boundary_of(content_type)):
-        kind = headers.get("content-type", "").lower()
-        if kind.startswith("multipart/mixed"):
-            inner = split_parts(content, boundary_of(headers["content-type"]))
+    for kind, content in split_parts(body, boundary_of(content_type)):
+        if kind.lower().startswith("multipart/mixed"):
+            inner = split_parts(content, boundary_of(kind))
             if len(inner) != 1:
                 raise BatchFormatError(f"a change set of one request answered with {len(inner)} responses")
-            content, kind = inner[0][1], inner[0][0].get("content-type", "").lower()
-        if not kind.startswith("application/http"):
+            kind, content = inner[0]
+        if not kind.lower().startswith("application/http"):
             raise BatchFormatError(f"a part of type {kind[:60]!r}, not application/http")
         answers.append(http_response(content))
     return answers
