@@ -267,7 +267,9 @@ class World:
                 waiting.append(f"correction {correction_id}")
         for _, expense_id in self.expenses:
             expense = ok(self.process.get(f"{PROCESS}/expenses/v1/expenses/{expense_id}"))
-            if expense["state"] == "approved":  # its ERP posting is queued
+            if expense["state"] == "approved" and not all_items(  # its ERP posting is queued, or was refused
+                    self.process, f"{PROCESS}/exceptions/v1/exceptions", state="open",
+                    source_id=f"expense-posting:{expense_id}"):  # (a closed period): in the exception queue
                 waiting.append(f"posting of expense {expense_id}")
         for _, invoice_id in self.drafts:
             response = self.process.get(f"{PROCESS}/invoicing/v1/invoices/{invoice_id}")

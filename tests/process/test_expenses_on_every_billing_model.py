@@ -162,6 +162,7 @@ def test_an_expense_the_fixed_fee_has_no_room_for_is_held_never_the_instalments(
     reported = [d for report in [*run["projects"], *run["contracts"]] for d in report["differences"]
                 if d.get("expense_id") == expense_id]
     assert [d["type"] for d in reported] == ["posted_not_invoiced"]
+    assert "CONTRACT_VALUE_EXCEEDED" in reported[0]["action"]  # what to do: amend the value, then draft again
 
     ok(system.patch(f"{ERP}/contracts/{contract['id']}", json={"total_value": "2100.00"}))  # an expense budget
     supplementary = draft(experience, contract["id"], periods[0])

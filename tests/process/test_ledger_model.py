@@ -356,14 +356,15 @@ FOUND: dict[str, list[tuple[str, dict[str, object]]]] = {
         ("draft_invoice", {"contract": "tm_usd", "period": 1, "post": True}),
         ("log_time", {"contract": "tm_usd", "period": 1, "day": 1, "hours": "1", "then": "approved"}),
         ("reconcile", {})],
+    # (Named to sort last: each replay takes the next turn of the workers, and the earlier ones keep theirs.)
     # A billable expense billed with the first instalment took the value the second one needs: the fixed fee
     # could never be billed in full (the last instalment refused CONTRACT_VALUE_EXCEEDED, every time).
-    "an_expense_takes_the_value_of_a_fixed_fee_instalment": [
+    "value_of_a_fixed_fee_instalment_taken_by_an_expense": [
         ("capture_expense", {"contract": "fixed_eur", "period": 1, "amount": "48.37"}),
         ("draft_invoice", {"contract": "fixed_eur", "period": 1, "post": True}),
         ("draft_invoice", {"contract": "fixed_eur", "period": 2, "post": True}), ("reconcile", {})],
     # The same expense arriving after the period's invoice was posted: held for the value, and reported.
-    "an_expense_the_value_has_no_room_for_is_held_and_reported": [
+    "value_without_room_for_an_expense_holds_and_reports_it": [
         ("draft_invoice", {"contract": "fixed_eur", "period": 1, "post": True}),
         ("capture_expense", {"contract": "fixed_eur", "period": 1, "amount": "900.00"}),
         ("draft_invoice", {"contract": "fixed_eur", "period": 1, "post": True}),
