@@ -789,6 +789,16 @@ def create(store: DocumentStore, entity_set: str, body: dict[str, Any]) -> dict[
     return created
 
 
+def create_entity(store: DocumentStore, entity_set: str, body: dict[str, Any], base: str) -> dict[str, Any]:
+    """Create one entity; the entity as the 201 answers it (read in the same transaction)."""
+    return to_entity(store, entity_set, create(store, entity_set, body), base)
+
+
+def read_entity(store: DocumentStore, entity_set: str, keys: dict[str, Any], base: str,
+                expand: frozenset[str]) -> dict[str, Any]:
+    return to_entity(store, entity_set, find(store, entity_set, keys), base, expand)
+
+
 def update(store: DocumentStore, entity_set: str, keys: dict[str, Any], body: dict[str, Any], if_match: str) -> None:
     """A change to an entity, only as of the version the client read (``If-Match``: its ETag)."""
     if entity_set not in UPDATABLE:
@@ -1015,9 +1025,8 @@ def create_app(store: DocumentStore) -> Any:
         if method in ("GET", "HEAD"):
             if keys is None:
                 return _answer(await store.call(query, store, entity_set, params, base))
-            row = await store.call(find, store, entity_set, keys)
             expand = frozenset(name.strip() for name in params.get("$expand", "").split(",") if name.strip())
-            entity = to_entity(store, entity_set, row, base, expand)
+            entity = await store.call(read_entity, store, entity_set, keys, base, expand)
             tag = entity["__metadata"].get("etag")
             return _answer({"d": entity}, headers={"ETag": tag} if tag else None)
         body = await _json(request)
@@ -1025,8 +1034,8 @@ def create_app(store: DocumentStore) -> Any:
             if keys is not None:
                 raise odata_error(405, "POST is not allowed on an entity; use PATCH",
                                   code="/IWBEP/CM_MGW_RT/021")
-            created = await store.call(store.transaction, create, store, entity_set, body)
-            return _answer({"d": to_entity(store, entity_set, created, base)}, status=201)
+            created = await store.call(store.transaction, create_entity, store, entity_set, body, base)
+            return _answer({"d": created}, status=201)
         if keys is None:
             raise odata_error(405, f"{method} is allowed on an entity only", code="/IWBEP/CM_MGW_RT/021")
         await store.call(store.transaction, update, store, entity_set, keys, body,
