@@ -33,7 +33,10 @@ keys):
   refused 403 with ``x-csrf-token: Required`` and the text ``CSRF token validation failed``;
 - OAuth 2.0 client credentials at the tenant's token endpoint ``POST /sap/bc/sec/oauth2/token`` (communication
   arrangement with OAuth 2.0 inbound authentication; client id and secret by HTTP Basic), the bearer token on each
-  call; past the API rate limit a call is answered 429 with ``Retry-After``.
+  call; past the API rate limit a call is answered 429 with ``Retry-After``. S/4HANA Cloud publishes no API rate of
+  its own: the limit is the one a tenant's SAP API Management proxy enforces, a Quota policy (calls per interval,
+  429 past it until the interval ends: SAP's "Quota with 429 status code" policy template), set on this sandbox with
+  ``PUT /_sandbox/limits {"per_window", "window_seconds"}`` (``sandbox/vendor_http.py``).
 
 Services and entity sets (a subset of each entity type's properties):
 
