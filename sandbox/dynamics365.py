@@ -50,23 +50,29 @@ Cloud SDK's generated ``d365_metadata`` client shows it):
   and ``credit`` on ``FreeTextInvoiceHeaders``; a unique index on ``ExternalInvoiceId`` (a second invoice or credit
   note with it is refused ``DuplicateRecord``).
 
-``POST /data/$batch`` (OData v4.01 JSON Format, section 19 "Batch Requests and Responses"): ``{"requests": [{"id",
-"method", "url", "headers", "body"}]}`` answered ``{"responses": [{"id", "status", "headers", "body"}]}``, each
-request run alone and in order through the same code as if sent by itself (``serve``), each write in a savepoint of
-its own, the whole batch committed once before it is answered; the first failure ends the batch
-unless ``Prefer: odata.continue-on-error`` (answered ``Preference-Applied``); at most 5,000 requests, and the batch
-counts as one request against service protection ("A batch can contain up to 5000 operations and will avoid the
-number of requests limit", "Service protection API limits", learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/
-data-entities/service-protection-api-limits). A malformed batch (no ``requests`` array, a request without ``id``,
-``method`` or ``url``, an id used twice, a method other than GET/POST/PATCH, more than 5,000 requests) is a 400 and
-runs nothing.
+``POST /data/$batch`` in the multipart/mixed format of OData v4.0 (Part 1: Protocol, 11.7 "Batch Requests"), the
+format Microsoft Learn points finance and operations integrations to ("Open Data Protocol (OData)", "Batch
+requests are supported in the OData service", learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/
+data-entities/odata): ``Content-Type: multipart/mixed; boundary=...``, each part an ``application/http`` request
+(``Content-Transfer-Encoding: binary``) or a ``multipart/mixed`` change set of them, each with a ``Content-ID``
+unique in the batch; answered ``multipart/mixed`` with one part per part sent, in order (a change set's responses
+in a multipart part, or one failure for the whole change set). Each request runs alone and in order through the
+same code as if sent by itself (``serve``), each in a savepoint of its own, the whole batch committed once before
+it is answered; the first failure ends the batch unless ``Prefer: odata.continue-on-error``
+(answered ``Preference-Applied``); at most 5,000 requests, and the batch counts as one request against service
+protection ("A batch can contain up to 5000 operations and will avoid the number of requests limit", "Service
+protection API limits", learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/
+service-protection-api-limits). A batch in any other media type (the OData v4.01 JSON batch format included), or
+a malformed one (no boundary or close delimiter, a part that is no ``application/http`` request, no binary
+transfer encoding, no request line, a method other than GET/POST/PATCH, a GET in a change set, a change set request
+without ``Content-ID`` or a ``Content-ID`` used twice, more than 5,000 requests) is a 400 and runs nothing.
 
-Not imitated: ``$metadata``, ``$orderby`` (entities come in insertion order), the multipart/mixed ``$batch`` format
-(OData v4.0, which finance and operations integrations send today) and change sets (``atomicityGroup`` is refused
-501), the execution time limit (1,200 s of work per 5 minutes) that counters batching, ``or``/``not``
-and functions other than ``contains`` in ``$filter``; the full keys of ``LedgerFiscalPeriods`` (``LedgerName``,
-``Calendar``, ``YearName``) and ``LedgerJournalLines`` (``JournalBatchNumber``, ``LineNumber``: lines are found by
-``Voucher`` here); journal headers and posting a journal (a line is booked as it is created); an invoice's lines
+Not imitated: ``$metadata``, ``$orderby`` (entities come in insertion order), change sets of more than one
+request (refused 501: a tenant runs them as one transaction) and ``$<Content-ID>`` references, the execution time
+limit (1,200 s of work per 5 minutes) that counters batching, ``or``/``not`` and functions other than
+``contains`` in ``$filter``; the full keys of ``LedgerFiscalPeriods`` (``LedgerName``, ``Calendar``,
+``YearName``) and ``LedgerJournalLines`` (``JournalBatchNumber``, ``LineNumber``: lines are found by ``Voucher``
+here); journal headers and posting a journal (a line is booked as it is created); an invoice's lines
 are written inside the header (a deep insert) and read with ``$expand=FreeTextInvoiceLines``, where a tenant writes
 them to ``FreeTextInvoiceLines`` in a ``$batch`` change set; a contract's billing schedule travels as a collection
 property of the contract; the customer funding a contract as a property (``ProjectFundingSources`` on a tenant).
@@ -80,7 +86,9 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import uuid
 from decimal import Decimal, InvalidOperation
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -88,6 +96,7 @@ from litestar import Litestar, Request, get, patch, post
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from litestar.response import Response
+from litestar.serialization import encode_json
 
 from sandbox import erp, odata
 from sandbox.netsuite import json_text
@@ -808,7 +817,8 @@ def _answer(body: Any, status: int = 200, headers: dict[str, str] | None = None)
 
 
 def _failure(exc: VendorError) -> Answer:
-    return exc.status, {"content-type": "application/json"}, exc.body
+    """A refusal as the service answers one (``vendor_error_response``: the body as Litestar writes it)."""
+    return exc.status, {"content-type": "application/json"}, encode_json(exc.body)
 
 
 def _header(headers: dict[str, str], name: str) -> str:
@@ -819,7 +829,7 @@ def serve(
     store: DocumentStore, method: str, path: str, params: dict[str, str], headers: dict[str, str], body: Any, base: str
 ) -> Answer:
     """One request to the service (``path`` under ``/data/``), as the service answers it: alone (each route
-    below) or as one request of a ``$batch``. Runs on the store's thread; a refusal is raised as a VendorError."""
+    below) or as one request of a ``$batch``, inside a store call; a refusal is raised as a VendorError."""
     parts = path[len(DATA) + 1 :].split("/") if path.startswith(DATA + "/") else []
     if len(parts) == 2 and parts[0] and parts[1]:
         if method != "POST":
@@ -880,7 +890,7 @@ def create_app(store: DocumentStore) -> Litestar:
         store.index(field)
 
     async def served(request: Request[Any, Any, Any], *, write: bool) -> Response[bytes]:
-        """The request through ``serve`` on the store's thread (a write all or nothing, committed when answered)."""
+        """The request through ``serve`` in a store call (a write all or nothing, committed when answered)."""
         body = await request.body() if write else None  # parsed where the request is understood (``serve``)
         call = (store.transaction, serve) if write else (serve,)
         answer = await store.call(*call, store, request.method, request.scope["path"],
@@ -921,37 +931,99 @@ def create_app(store: DocumentStore) -> Litestar:
 # the number of requests limit" -- so a batch is one request to the limits middleware, whatever it holds.
 MAX_BATCH_REQUESTS = 5_000
 BATCH_METHODS = frozenset({"GET", "POST", "PATCH"})
-_BATCH_REQUEST_FIELDS = {"id": str, "method": str, "url": str}
+CRLF = b"\r\n"
+_BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
+_REQUEST_LINE = re.compile(r"^([A-Z]+) (\S+) HTTP/1\.1$")
 
 
-def batch_requests(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The ``requests`` of a JSON batch, checked before any of them runs (a malformed batch runs nothing)."""
-    requests = body.get("requests")
-    if not isinstance(requests, list):
-        raise bad_request("The batch request body must have a 'requests' array.")
-    if len(requests) > MAX_BATCH_REQUESTS:
-        raise bad_request(f"The batch has {len(requests)} requests; at most {MAX_BATCH_REQUESTS} are allowed.")
-    seen: set[str] = set()
-    for item in requests:
-        if not isinstance(item, dict):
-            raise bad_request("Each request of a batch must be a JSON object.")
-        for name, kind in _BATCH_REQUEST_FIELDS.items():
-            if not isinstance(item.get(name), kind) or not item[name]:
-                raise bad_request(f"Each request of a batch must have a '{name}' string.")
-        if item["id"] in seen:
-            raise bad_request(f"The request id '{item['id']}' is used twice in the batch.")
-        seen.add(item["id"])
-        if item["method"].upper() not in BATCH_METHODS:
-            raise bad_request(f"The method '{item['method']}' is not allowed in a batch.")
-        if "atomicityGroup" in item or "dependsOn" in item:
-            raise odata_error(501, "atomicityGroup and dependsOn are not supported in a batch here.")
-        if not isinstance(item.get("headers", {}), dict) or not all(
-            isinstance(v, str) for v in item.get("headers", {}).values()
-        ):
-            raise bad_request("The headers of a batch request must be an object of strings.")
-        if "body" in item and not isinstance(item["body"], dict):
-            raise bad_request("The body of a batch request must be a JSON object.")
-    return requests
+def _boundary(content_type: str) -> str:
+    if not content_type.lower().startswith("multipart/mixed"):
+        raise bad_request("The batch request must have 'multipart/mixed' as the media type.")
+    found = _BOUNDARY.search(content_type)
+    if found is None:
+        raise bad_request("The batch request must have a boundary specification in the 'Content-Type' header.")
+    return found[1].strip()
+
+
+def _parts(body: bytes, boundary: str) -> list[tuple[dict[str, str], bytes]]:
+    """The parts of a multipart body (RFC 2046, 5.1.1): (headers, lower-case names; content)."""
+    pieces = (CRLF + body).split(b"\r\n--" + boundary.encode("latin-1"))
+    parts: list[tuple[dict[str, str], bytes]] = []
+    for piece in pieces[1:]:
+        if piece.startswith(b"--"):
+            return parts
+        line_end = piece.find(CRLF)
+        if line_end < 0 or piece[:line_end].strip(b" \t"):
+            raise bad_request("A boundary delimiter in the batch is not followed by a line end.")
+        piece = piece[line_end + 2 :]
+        head, found, content = (b"", CRLF, piece[2:]) if piece.startswith(CRLF) else piece.partition(CRLF + CRLF)
+        if not found:
+            raise bad_request("A part of the batch has no blank line after its headers.")
+        parts.append((_header_fields(head), content))
+    raise bad_request("The batch has no close delimiter.")
+
+
+def _header_fields(head: bytes) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in head.split(CRLF):
+        if line:
+            name, colon, value = line.partition(b":")
+            if not colon or not name.strip():
+                raise bad_request("A header line in the batch has no name.")
+            fields[name.strip().decode("latin-1").lower()] = value.strip().decode("latin-1")
+    return fields
+
+
+def _operation(headers: dict[str, str], content: bytes, content_ids: set[str], in_changeset: bool) -> dict[str, Any]:
+    """One ``application/http`` part as the request it holds (OData v4.0 Part 1, 11.7.2 and 11.7.3)."""
+    if not headers.get("content-type", "").lower().startswith("application/http"):
+        raise bad_request("Each part of a batch must be 'application/http' or a 'multipart/mixed' change set.")
+    if headers.get("content-transfer-encoding", "").lower() != "binary":
+        raise bad_request("Each request of a batch must have 'Content-Transfer-Encoding: binary'.")
+    head, _, body = content.partition(CRLF + CRLF)
+    lines = head.split(CRLF)
+    line = _REQUEST_LINE.match(lines[0].decode("latin-1"))
+    if line is None:
+        raise bad_request("A request of the batch has no request line 'METHOD url HTTP/1.1'.")
+    if line[1] not in BATCH_METHODS:
+        raise bad_request(f"The method '{line[1]}' is not allowed in a batch.")
+    content_id = headers.get("content-id")
+    if in_changeset:
+        if line[1] == "GET":
+            raise bad_request("A change set may not contain a GET request.")
+        if not content_id:
+            raise bad_request("Each request of a change set must have a 'Content-ID' header.")
+    if content_id is not None:
+        if content_id in content_ids:
+            raise bad_request(f"The Content-ID '{content_id}' is used twice in the batch.")
+        content_ids.add(content_id)
+    return {
+        "method": line[1],
+        "url": line[2],
+        "headers": _header_fields(CRLF.join(lines[1:])),
+        "body": body,
+        "content_id": content_id,
+    }
+
+
+def batch_operations(content_type: str, body: bytes) -> list[tuple[bool, dict[str, Any]]]:
+    """The parts of a multipart batch as (in a change set, request), checked before any runs (a malformed batch
+    runs nothing)."""
+    operations: list[tuple[bool, dict[str, Any]]] = []
+    content_ids: set[str] = set()
+    for headers, content in _parts(body, _boundary(content_type)):
+        if headers.get("content-type", "").lower().startswith("multipart/mixed"):
+            changeset = _parts(content, _boundary(headers["content-type"]))
+            if not changeset:
+                raise bad_request("A change set of the batch holds no request.")
+            if len(changeset) > 1:
+                raise odata_error(501, "A change set of more than one request is not supported here.")
+            operations.append((True, _operation(*changeset[0], content_ids, in_changeset=True)))
+        else:
+            operations.append((False, _operation(headers, content, content_ids, in_changeset=False)))
+        if len(operations) > MAX_BATCH_REQUESTS:
+            raise bad_request(f"The batch has more than {MAX_BATCH_REQUESTS} requests.")
+    return operations
 
 
 def _batch_target(url: str) -> tuple[str, str] | None:
@@ -966,46 +1038,70 @@ def _batch_target(url: str) -> tuple[str, str] | None:
     return path, query
 
 
-def run_batch(store: DocumentStore, requests: list[dict[str, Any]], go_on: bool, base: str) -> list[dict[str, Any]]:
+def run_batch(
+    store: DocumentStore, operations: list[tuple[bool, dict[str, Any]]], go_on: bool, base: str
+) -> list[tuple[bool, dict[str, Any], Answer]]:
     """Each request of a batch through ``serve``, in order, as if it came alone (already authenticated and counted
-    with its batch): each write all or nothing in a savepoint of its own, so a refused one undoes only itself; the
-    batch is committed once, before it is answered (``DocumentStore.call``)."""
-    responses = []
-    for item in requests:
+    with its batch): each write all or nothing in a savepoint of its own (a change set, of one request here, is
+    one), so a refused one undoes only itself; the batch is committed once, before it is answered
+    (``DocumentStore.call``). Until the first failure unless ``go_on``."""
+    answers = []
+    for in_changeset, item in operations:
         target = _batch_target(item["url"])
-        answer: dict[str, Any] = {"id": item["id"]}
         if target is None:
             failure = not_found(item["url"])
-            answer.update(status=failure.status, body=failure.body)
+            answer: Answer = failure.status, {"content-type": ODATA_JSON}, failure.body
         else:
-            method = item["method"].upper()
-            params = dict(parse_qsl(target[1], keep_blank_values=True))
-            request = (store, method, target[0], params, item.get("headers", {}), item.get("body", {}), base)
+            request = (store, item["method"], target[0], dict(parse_qsl(target[1], keep_blank_values=True)),
+                       item["headers"], item["body"], base)
             try:
-                status, headers, body = serve(*request) if method == "GET" else store.transaction(serve, *request)
+                answer = serve(*request) if item["method"] == "GET" else store.transaction(serve, *request)
             except VendorError as exc:
-                status, headers, body = _failure(exc)
-            answer.update(status=status, headers=headers)
-            if body is not None:
-                answer["body"] = body
-        responses.append(answer)
-        if answer["status"] >= 400 and not go_on:
+                answer = _failure(exc)
+        answers.append((in_changeset, item, answer))
+        if answer[0] >= 400 and not go_on:
             break
-    return responses
+    return answers
+
+
+def _response_part(status: int, headers: dict[str, str], body: bytes, content_id: str | None) -> bytes:
+    part = b"Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
+    if content_id is not None:
+        part += f"Content-ID: {content_id}\r\n".encode("latin-1")
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+    part += CRLF + f"HTTP/1.1 {status} {phrase}\r\n".encode("latin-1")
+    part += b"".join(f"{k}: {v}\r\n".encode("latin-1") for k, v in headers.items())
+    return part + CRLF + body
 
 
 async def batch(request: Request[Any, Any, Any], store: DocumentStore) -> Response[bytes]:
-    """``POST /data/$batch`` in the OData JSON batch format (OData v4.01 JSON Format, section 19): each request runs
-    alone, in order, and answers its own status and body, so one refused line does not sink the others; without
-    ``Prefer: odata.continue-on-error`` the service stops at the first failure (OData v4.01 Protocol, 11.7.2)."""
-    requests = batch_requests(await _json(request))
+    """``POST /data/$batch`` in the multipart format of OData v4.0 (Part 1: Protocol, 11.7), the batch format of
+    the OData version finance and operations serves: requests and change sets run in order, each answered in its
+    own part (a change set in a multipart part of its responses, or one failure for the whole change set), so one
+    refused line does not sink the others; without ``Prefer: odata.continue-on-error`` the service stops at the
+    first failure (8.2.8.3)."""
+    operations = batch_operations(request.headers.get("content-type", ""), await request.body())
     go_on = "odata.continue-on-error" in request.headers.get("prefer", "")
-    responses = await store.call(run_batch, store, requests, go_on, str(request.base_url).rstrip("/"))
-    return _response(
-        _answer(
-            {"responses": responses},
-            headers={"Preference-Applied": "odata.continue-on-error"} if go_on else None,
-        )
+    token = uuid.uuid4().hex
+    delimiter = f"--batchresponse_{token}".encode()
+    out: list[bytes] = []
+    answers = await store.call(run_batch, store, operations, go_on, str(request.base_url).rstrip("/"))
+    for in_changeset, item, (status, headers, answer) in answers:
+        body = answer if isinstance(answer, bytes) else b"" if answer is None else json_text(answer).encode()
+        if in_changeset and status < 400:
+            inner = f"--changesetresponse_{token}".encode()
+            head = f"Content-Type: multipart/mixed; boundary=changesetresponse_{token}\r\n\r\n".encode()
+            part = _response_part(status, headers, body, item["content_id"])
+            out.append(delimiter + CRLF + head + inner + CRLF + part + CRLF + inner + b"--" + CRLF)
+        else:
+            out.append(delimiter + CRLF + _response_part(status, headers, body, None) + CRLF)
+    out.append(delimiter + b"--" + CRLF)
+    answer_headers = {"Preference-Applied": "odata.continue-on-error"} if go_on else {}
+    return Response(
+        b"".join(out),
+        status_code=200,
+        headers=answer_headers,
+        media_type=f"multipart/mixed; boundary=batchresponse_{token}",
     )
 
 

@@ -1,6 +1,7 @@
-"""A Dynamics 365 ``$batch`` is committed once, as its requests were run (each alone, in order, in a savepoint of its
-own, so a refused request undoes only itself), and before the batch is answered: every 2xx line is stored when the
-answer arrives, nothing of a refused line is. Straight against the sandbox's app (``sandbox/dynamics365.py``)."""
+"""A Dynamics 365 ``$batch`` (multipart, each posting its own change set, as the connector sends it) is committed
+once, as its requests were run (each alone, in order, in a savepoint of its own, so a refused request undoes only
+itself), and before the batch is answered: every 2xx line is stored when the answer arrives, nothing of a refused
+line is. Straight against the sandbox's app (``sandbox/dynamics365.py``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sandbox import dynamics365, firm
 from sandbox.erp import seed
 from sandbox.netsuite import json_text
 from sandbox.store import DocumentStore
+from system_apis.erp.connectors.odata_batch import decode_batch, encode_batch
 
 
 def test_a_batch_commits_once_before_its_answer_and_a_refused_line_stores_nothing(tmp_path: Path) -> None:
@@ -36,18 +38,17 @@ def test_a_batch_commits_once_before_its_answer_and_a_refused_line_stores_nothin
         line["TransDate"] = f"{dt.date.today().isoformat()}T12:00:00Z"
         sources = [f"BATCH-{n}" for n in range(6)] + ["BATCH-2", "BATCH-6"]  # the 7th posts BATCH-2 again
         requests = [
-            {"id": str(n), "method": "POST", "url": "LedgerJournalLines", "body": {**line, "Document": source}}
-            for n, source in enumerate(sources)
+            ("POST", "LedgerJournalLines", json_text({**line, "Document": source}).encode()) for source in sources
         ]
         commits = store.commits
         answer = d365.post(
             "/data/$batch",
-            content=json_text({"requests": requests}),
-            headers={"Prefer": "odata.continue-on-error", "Content-Type": "application/json"},
+            content=encode_batch(requests, "batch_1", "changeset_1"),
+            headers={"Prefer": "odata.continue-on-error", "Content-Type": "multipart/mixed; boundary=batch_1"},
         )
         assert answer.status_code == 200 and store.commits == commits + 1
-        statuses = {item["id"]: item["status"] for item in answer.json()["responses"]}
-    assert statuses == {**{str(n): 201 for n in range(8)}, "6": 400}
+        statuses = [status for status, _ in decode_batch(answer.headers["content-type"], answer.content)]
+    assert statuses == [201] * 6 + [400, 201]
     with sqlite3.connect(path) as other:  # what is committed, read by another connection
         booked = [
             row[0]
