@@ -518,6 +518,52 @@ def test_the_adapter_sends_its_posting_batch_as_multipart_mixed(monkeypatch: pyt
     )
 
 
+def batch_answer(*statuses: int) -> Reply:
+    """A multipart $batch answer: a change set response per status below 400, a bare failure otherwise."""
+    parts = []
+    for n, status in enumerate(statuses, 1):
+        body = b'{"Voucher": "V-%d"}' % n if status < 400 else b'{"error": {"message": "refused", "details": []}}'
+        response = b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\n\r\n%s" % (status, body)
+        http = b"Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
+        if status < 400:
+            parts.append(
+                b"Content-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n" + http + b"\r\n" + response + b"\r\n--c--"
+            )
+        else:
+            parts.append(http + b"\r\n" + response)
+    content = b"".join(b"--r\r\n" + part + b"\r\n" for part in parts) + b"--r--\r\n"
+    return Reply(200, {"content-type": "multipart/mixed; boundary=r"}, content)
+
+
+def test_a_service_that_stops_at_a_failure_gets_the_rest_in_the_next_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OData v4.0 8.2.8.3: without honouring odata.continue-on-error the service stops at the first failure; the
+    lines after a refused one go in the next batch (under another Idempotency-Key), never lost or held back. An
+    answer cut short after a success is no such stop: a 502 naming dynamics365."""
+    answers = [batch_answer(201, 400), batch_answer(201, 201)]
+    sent: list[dict[str, Any]] = []
+
+    async def request(method: str, path: str, **kwargs: Any) -> Reply:
+        sent.append(kwargs)
+        return answers.pop(0)
+
+    erp = Dynamics365Erp("http://d365.invalid", 1.0)
+    monkeypatch.setattr(erp._vendor, "request", request)
+    writes = [
+        {"id": str(n), "method": "POST", "url": "LedgerJournalLines", "body": {"Document": f"TC-{n}"}} for n in range(4)
+    ]
+    got = asyncio.run(erp._batch(writes, "postings:abc"))
+    assert {n: status for n, (status, _) in got.items()} == {"0": 201, "1": 400, "2": 201, "3": 201}
+    assert got["3"][1] == {"Voucher": "V-2"}
+    assert [k["content"].count(b"Content-ID:") for k in sent] == [4, 2]
+    assert b'"TC-2"' in sent[1]["content"] and b'"TC-1"' not in sent[1]["content"]
+    assert [k["idempotency_key"] for k in sent] == ["postings:abc", "postings:abc:2"]
+
+    answers[:] = [batch_answer(201)]
+    with pytest.raises(ProblemError) as cut:
+        asyncio.run(erp._batch(writes[:3], "postings:def"))
+    assert cut.value.status == 502 and "dynamics365" in str(cut.value.to_problem().to_dict())
+
+
 def test_a_multipart_batch_answers_each_part_in_order_and_counts_as_one_call(
     stack: RunningStack, d365: httpx.Client
 ) -> None:
