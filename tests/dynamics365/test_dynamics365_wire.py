@@ -23,9 +23,9 @@ from system_apis.erp.connectors import dynamics365
 from system_apis.erp.connectors.dynamics365 import Dynamics365Erp
 from system_apis.erp.connectors.odata_batch import BatchFormatError, decode_batch, encode_batch
 from system_apis.vendor_auth import VendorCredentials
+from tests.support.erp_vendors import limits_waited_out_then_a_503, pages_to_the_last_customer
 from tests.support.stack import RunningStack
 from tests.support.system import SystemApis
-from tests.system.test_vendor_limits import vendor_counter
 
 TODAY = dt.datetime.now(dt.UTC).date()
 
@@ -134,42 +134,21 @@ def test_hostile_input_reaches_dynamics_as_data_and_comes_back_as_4xx(apis: Syst
 
 
 def test_the_system_api_pages_through_dynamics_to_the_last_record(apis: SystemApis, d365: httpx.Client) -> None:
-    total = d365.get("/data/CustomersV3", params={"cross-company": "true", "$count": "true", "$top": "1"}).json()[
-        "@odata.count"
-    ]
-    seen: list[str] = []
-    params: dict[str, Any] = {"limit": 5}
-    while True:
-        page = apis.json("GET", "erp", "/customers", 200, params=params)
-        seen.extend(c["id"] for c in page["items"])
-        if page["next_cursor"] is None:
-            break
-        params = {"limit": 5, "cursor": page["next_cursor"]}
-    assert len(seen) == len(set(seen)) >= total  # others may add customers meanwhile, none is lost or repeated
-    apis.call("GET", "erp", "/customers", 400, params={"cursor": "not-a-cursor"})
+    pages_to_the_last_customer(
+        apis,
+        d365.get("/data/CustomersV3", params={"cross-company": "true", "$count": "true", "$top": "1"}).json()[
+            "@odata.count"
+        ],
+    )
 
 
 def test_dynamics_429_is_waited_out_and_a_spent_limit_is_a_503_naming_dynamics365(
     stack: RunningStack, apis: SystemApis, d365: httpx.Client
 ) -> None:
-    waits_before = vendor_counter(stack, "psgw_vendor_waits_total", "dynamics365")
-    admin = sandbox(stack) + "/_sandbox/limits"
-    httpx.put(admin, json={"per_window": 1, "window_seconds": 1}).raise_for_status()
-    try:
-        for _ in range(3):  # more calls than the window lets through: each 429 is waited out
-            assert apis.json("GET", "erp", "/legal-entities", 200)["items"]
-        httpx.put(admin, json={"per_window": 1, "window_seconds": 600}).raise_for_status()
-        assert d365.get("/data/LegalEntities").status_code == 200  # the window's one call
-        limited = d365.get("/data/LegalEntities")
-        assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 1
-        assert limited.json()["error"]["code"] == "TooManyRequests"
-        refused = apis.call("GET", "erp", "/customers", 503, params={"name": "contoso"})
-    finally:
-        httpx.delete(admin).raise_for_status()
-    problem = refused.json()
-    assert problem["type"].endswith("/vendor-limit-exceeded") and problem["downstream"] == "dynamics365"
-    assert int(refused.headers["retry-after"]) >= 1
-    assert vendor_counter(stack, "psgw_vendor_waits_total", "dynamics365") > waits_before
+    limited = limits_waited_out_then_a_503(
+        stack, apis, "dynamics365", sandbox(stack), lambda: d365.get("/data/LegalEntities")
+    )
+    assert limited.json()["error"]["code"] == "TooManyRequests"
 
 
 def test_a_posted_invoice_is_credited_once_per_key_and_never_beyond_what_it_billed(apis: SystemApis) -> None:
