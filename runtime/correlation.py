@@ -92,9 +92,15 @@ def resume(correlation_id: str | None, trace_id: str | None) -> TraceContext:
     return from_headers(correlation_id, traceparent)
 
 
-def outbound_headers() -> dict[str, str]:
+CORRELATION_WIRE = CORRELATION_HEADER.encode()
+TRACEPARENT_WIRE = TRACEPARENT_HEADER.encode()
+
+
+def outbound_wire_headers() -> list[tuple[bytes, bytes]]:
+    """The ids an outbound call carries, as (name, value) bytes for the wire: the same correlation id and trace,
+    a new span (:meth:`TraceContext.child`). Sent unchecked: the correlation id passed ``_CORRELATION_RE`` (or is a
+    trace id) and the trace context is hex, so neither can carry a line break."""
     ctx = _current.get()
     if ctx is None:
-        return {}
-    child = ctx.child()
-    return {CORRELATION_HEADER: child.correlation_id, TRACEPARENT_HEADER: child.traceparent}
+        return []
+    return [(CORRELATION_WIRE, ctx.correlation_id.encode()), (TRACEPARENT_WIRE, ctx.child().traceparent.encode())]

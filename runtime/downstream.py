@@ -144,14 +144,24 @@ class ClientCredentials(CachedToken):
 
 
 class Reply:
-    """A downstream's answer: status, headers (names lower-cased, repeats joined) and the whole body."""
+    """A downstream's answer: status, headers (names lower-cased, repeats joined) and the whole body.
 
-    __slots__ = ("content", "headers", "status_code")
+    The headers are decoded on first use: most callers read only the status and the body."""
 
-    def __init__(self, status_code: int, headers: dict[str, str], content: bytes) -> None:
+    __slots__ = ("_headers", "_raw_headers", "content", "status_code")
+
+    def __init__(self, status_code: int, headers: dict[str, str] | None, content: bytes,
+                 raw_headers: list[tuple[bytes, bytes]] | None = None) -> None:
         self.status_code = status_code
-        self.headers = headers
+        self._headers = headers
+        self._raw_headers = raw_headers
         self.content = content
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self._headers is None:
+            self._headers = _header_dict(self._raw_headers or [])
+        return self._headers
 
     def json(self) -> Any:
         return _decoder.decode(self.content)
@@ -196,6 +206,7 @@ class Downstream:
                               else max_wait_seconds),
         )
         self._headers = [(k.lower().encode("latin-1"), _header_value(v)) for k, v in (headers or {}).items()]
+        self._bearer: tuple[str | None, bytes] = (None, b"")
 
     async def aclose(self) -> None:
         await self._pool.aclose()
@@ -222,7 +233,11 @@ class Downstream:
         allow_statuses: frozenset[int] = frozenset(),
     ) -> Reply:
         """Send one request; raise a problem for any status >= 400 not in ``allow_statuses``."""
-        send_headers = correlation.outbound_headers()
+        # The ids are ours (a checked correlation id, hex trace and span ids): wire bytes without another check.
+        # What a caller adds is checked for line breaks and NUL (``_header_value``) and replaces an id of the same
+        # name; the token (below) replaces a caller's Authorization.
+        ids = correlation.outbound_wire_headers()
+        send_headers: dict[str, str] = {}
         if headers:
             send_headers.update(headers)
         if idempotency_key:
@@ -231,6 +246,12 @@ class Downstream:
         if json is not None:
             body = msgspec.json.encode(json)
             send_headers["Content-Type"] = "application/json"
+        extra = [(k.lower().encode("latin-1"), _header_value(v)) for k, v in send_headers.items()]
+        if extra:
+            names = {name for name, _ in extra}
+            ids = [header for header in ids if header[0] not in names]
+            if self.credentials is not None:
+                extra = [header for header in extra if header[0] != b"authorization"]
         target = self._target(path, params)
         repeatable = method in IDEMPOTENT_METHODS or bool(idempotency_key)
         started = time.perf_counter()
@@ -238,10 +259,9 @@ class Downstream:
         try:
             token_refreshed = stale_retried = False
             while True:
+                wire = self._headers + ids + extra
                 if self.credentials is not None:
-                    send_headers["Authorization"] = "Bearer " + await self.credentials.token()
-                wire = self._headers + [(k.lower().encode("latin-1"), _header_value(v))
-                                        for k, v in send_headers.items()]
+                    wire.append((b"authorization", self._authorization(await self.credentials.token())))
                 try:
                     answer = await self._pool.request(method, target, wire, body)
                 except ConnectionDropped as exc:
@@ -275,18 +295,24 @@ class Downstream:
                 break
             outcome = answer.status
         finally:
-            self._observe(method, path, send_headers, started, outcome)
-        response = Reply(answer.status, _header_dict(answer.headers), answer.body)
+            self._observe(method, path, ids, started, outcome)
+        response = Reply(answer.status, None, answer.body, answer.headers)
         if response.status_code >= 400 and response.status_code not in allow_statuses:
             raise self._problem_from(response)
         return response
 
-    def _observe(self, method: str, path: str, sent_headers: Mapping[str, str], started: float,
+    def _authorization(self, token: str) -> bytes:
+        """``Bearer <token>`` as wire bytes, checked once per token (a token lives for minutes, a call for ms)."""
+        if token != self._bearer[0]:
+            self._bearer = (token, _header_value("Bearer " + token))
+        return self._bearer[1]
+
+    def _observe(self, method: str, path: str, ids: list[tuple[bytes, bytes]], started: float,
                  outcome: int | str) -> None:
         metrics.record_downstream(self.name, method, outcome, time.perf_counter() - started)
         if tracing.enabled():
             trace = correlation.current()
-            traceparent = sent_headers.get(correlation.TRACEPARENT_HEADER)
+            traceparent = next((v.decode("latin-1") for k, v in ids if k == correlation.TRACEPARENT_WIRE), None)
             if trace is not None and traceparent:
                 tracing.record_client_span(self.name, method, path, trace, traceparent, started,
                                            outcome if isinstance(outcome, int) else 0)
