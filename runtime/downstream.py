@@ -230,11 +230,14 @@ class Downstream:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
         allow_statuses: frozenset[int] = frozenset(),
     ) -> Reply:
-        """Send one request; raise a problem for any status >= 400 not in ``allow_statuses``."""
+        """Send one request; raise a problem for any status >= 400 not in ``allow_statuses``. The body is ``json``
+        (sent as application/json) or ``content``, bytes sent as they are under the caller's ``Content-Type``
+        (a multipart/mixed OData batch, for one)."""
         # The ids are ours (a checked correlation id, hex trace and span ids): wire bytes without another check.
         # What a caller adds is checked for line breaks and NUL (``_header_value``) and replaces an id of the same
         # name; the token (below) replaces a caller's Authorization.
@@ -248,6 +251,8 @@ class Downstream:
         if json is not None:
             body = msgspec.json.encode(json)
             send_headers["Content-Type"] = "application/json"
+        elif content is not None:
+            body = content
         extra = [(k.lower().encode("latin-1"), _header_value(v)) for k, v in send_headers.items()]
         if extra:
             names = {name for name, _ in extra}
