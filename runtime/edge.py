@@ -104,9 +104,9 @@ class EdgeMiddleware:
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
-                headers = _safe_headers(list(message.get("headers", ())))
-                headers.append((b"x-correlation-id", ctx.correlation_id.encode()))
-                message = {**message, "headers": headers}
+                answer_headers = _safe_headers(list(message.get("headers", ())))
+                answer_headers.append((b"x-correlation-id", ctx.correlation_id.encode()))
+                message = {**message, "headers": answer_headers}
             await send(message)
 
         try:
