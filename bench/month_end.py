@@ -36,6 +36,8 @@ import asyncio
 import datetime as dt
 import os
 import re
+import signal
+import subprocess
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -72,10 +74,15 @@ CALLER_SCOPES = ["billing:read", "billing:write"]
 # account without SuiteCloud Plus ("Concurrency Governance"), so the system tier sends at most 5 at once.
 # Dynamics 365 Finance service protection: 6,000 requests per user per 5-minute window and 52 concurrent requests
 # ("Priority-based throttling" / service protection API limits).
+# SAP S/4HANA Cloud publishes no API rate of its own: the limit is the one the tenant's API Management proxy enforces,
+# a Quota policy (calls per interval of a minute or more, answered 429 with Retry-After until the interval ends; SAP's
+# "Quota with 429 status code" policy template). Here 60,000 calls a minute, a quota sized for the month end: the
+# connector books one posting per call (the sandbox serves no $batch), so 50,000 entries in 60 s are ~51,000 calls.
 VENDOR_LIMITS: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
     "certinia": ({"daily": 100_000}, {}),
     "netsuite": ({"concurrent": 5}, {"PSGW_ERP_MAX_CONCURRENCY": "5"}),
     "dynamics365": ({"per_window": 6_000, "window_seconds": 300, "concurrent": 52}, {}),
+    "s4hana": ({"per_window": 60_000, "window_seconds": 60}, {}),
 }
 LIMIT_COUNTERS = ("psgw_vendor_limited_total", "psgw_vendor_waits_total", "psgw_vendor_wait_seconds_total",
                   "psgw_vendor_exhausted_total")
@@ -106,6 +113,7 @@ class Result:
     settle_seconds: float = 0.0
     post_seconds: float = 0.0
     peak_rss_kb: dict[str, int] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # per process, over settle + post
     erp_postings: int = 0
     erp_totals: dict[str, Decimal] = field(default_factory=dict)
     psa_posted: int = 0
@@ -153,6 +161,30 @@ def peak_rss_kb(name: str, pid: int) -> dict[str, int]:
     return peaks
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process and its children (a server's workers), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    # utime and stime are fields 14 and 15 of stat (1-based); fields[0] here is field 3.
+    return (int(fields[11]) + int(fields[12])) / ticks + sum(cpu_seconds(int(child)) for child in children)
+
+
+def profilers(stack: Stack, names: list[str], out_dir: Path | None) -> list[subprocess.Popen[bytes]]:
+    """py-spy sampling the named processes (collapsed stacks in ``out_dir``) until they are stopped with SIGINT."""
+    if not names or out_dir is None:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tag = "-".join(stack.data_dir.name.split("-")[2:]) or "default"
+    return [subprocess.Popen(["py-spy", "record", "--format", "raw", "--rate", "200", "--subprocesses",
+                              "-o", str(out_dir / f"{tag}-{name}.txt"), "-p", str(stack.processes[name].pid)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name in names if name in stack.processes]
+
+
 def caller(stack: Stack) -> httpx.Client:
     config = load_gateway_config(stack.config_file, {**os.environ, "PSGW_ISSUER_URL": stack.gateway_url})
     client = next(c for c in config.clients if c.id == CALLER)
@@ -175,7 +207,8 @@ def limit_counters(stack: Stack) -> dict[str, float]:
 
 
 def run(label: str, entries: int, batch_size: int, work_dir: Path, timeout: float,
-        backends: dict[str, str] | None = None) -> Result:
+        backends: dict[str, str] | None = None, profile: list[str] | None = None,
+        profile_dir: Path | None = None) -> Result:
     result = Result(label, entries, batch_size, backends=dict(backends or {}))
     want = expected(entries)
     env = {"PSGW_SANDBOX_MONTH_END_ENTRIES": str(entries), "PSGW_POSTING_BATCH_SIZE": str(batch_size)}
@@ -193,6 +226,8 @@ def run(label: str, entries: int, batch_size: int, work_dir: Path, timeout: floa
                 httpx.put(stack.url(f"sandbox-{system}") + "/_sandbox/limits", json=plan).raise_for_status()
                 result.limits[backend] = plan
         with caller(stack) as http:
+            spies = profilers(stack, profile or [], profile_dir)
+            cpu_before = {name: cpu_seconds(process.pid) for name, process in stack.processes.items()}
             started = time.monotonic()
             response = http.post("/process/billing/v1/settlements", json={"period": want.period})
             result.settle_seconds = time.monotonic() - started
@@ -209,6 +244,12 @@ def run(label: str, entries: int, batch_size: int, work_dir: Path, timeout: floa
                     break
                 time.sleep(0.2)
             result.post_seconds = time.monotonic() - settled
+            result.cpu_seconds = {name: cpu_seconds(process.pid) - cpu_before[name]
+                                  for name, process in stack.processes.items()}
+            for spy in spies:
+                spy.send_signal(signal.SIGINT)
+            for spy in spies:
+                spy.wait(timeout=60)
             for state in ("rejected", "psa_refused"):
                 if outbox_count(http, state):
                     result.problems.append(f"postings ended {state}")
@@ -278,6 +319,16 @@ async def verify(stack: Stack, want: Expected, result: Result) -> None:
         result.problems.append(f"the PSA shows {result.psa_posted} of {len(want.numbers)} entries posted")
 
 
+def cpu_summary(result: Result) -> str:
+    """CPU seconds of the busiest processes over settle + post, and the vendor sandbox's per entry."""
+    busy = sorted(result.cpu_seconds.items(), key=lambda item: -item[1])[:4]
+    vendors = [f"sandbox-{system}" for system in result.backends]
+    per_entry = ", ".join(f"{name} {result.cpu_seconds.get(name, 0) / result.entries * 1000:.2f} ms an entry"
+                          for name in vendors)
+    return ("CPU s over settle + post: " + ", ".join(f"{name} {s:.1f}" for name, s in busy)
+            + (f" ({per_entry})" if per_entry else "") + ".")
+
+
 def render(main: Result, baselines: list[Result], command: str) -> str:
     """The figures; ``baselines[0]`` is what every ratio is against (the per-entry run, or the default backends)."""
     want = expected(main.entries)
@@ -306,7 +357,7 @@ def render(main: Result, baselines: list[Result], command: str) -> str:
     for result in vendor_runs:
         lines += ["", f"{result.label}: sandbox limits " + (", ".join(
             f"{vendor} {plan}" for vendor, plan in result.limits.items()) or "none")
-            + f"; ERP {result.erp_postings:,} postings, PSA {result.psa_posted:,} posted."]
+            + f"; ERP {result.erp_postings:,} postings, PSA {result.psa_posted:,} posted; " + cpu_summary(result)]
     lines += [
         "",
         f"ERP after the main run: {main.erp_postings:,} postings for {len(want.numbers):,} entries, totals "
@@ -330,6 +381,14 @@ def render(main: Result, baselines: list[Result], command: str) -> str:
     return "\n".join(lines)
 
 
+def progress(result: Result) -> str:
+    """One line per run as it ends: its times and the CPU each busy process spent on it."""
+    busy = sorted(result.cpu_seconds.items(), key=lambda item: -item[1])
+    return (f"{result.label}: {result.seconds:.1f}s (settle {result.settle_seconds:.1f}, post "
+            f"{result.post_seconds:.1f}); CPU s " + ", ".join(f"{name} {s:.2f}" for name, s in busy if s >= 0.05)
+            + (f" {result.problems}" if result.problems else ""))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.month_end", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -340,6 +399,11 @@ def main() -> None:
         parser.add_argument(f"--{system}-backend", action="append", default=[], choices=vendor_backends(system),
                             help=f"also run with the {system.upper()} on this vendor, within its limits (repeatable)")
     parser.add_argument("--readme", action="store_true", help="write the figures into README.md")
+    parser.add_argument("--profile", action="append", default=[], metavar="PROCESS",
+                        help="sample this process (sandbox-erp, system, ...) with py-spy over settle + post, each run "
+                             "(repeatable; py-spy on PATH)")
+    parser.add_argument("--profile-dir", type=Path, default=Path("month-end-profiles"),
+                        help="where the collapsed stacks go (<run>-<process>.txt)")
     args = parser.parse_args()
     vendors = [("psa", b) for b in args.psa_backend] + [("erp", b) for b in args.erp_backend]
     command = ".venv/bin/python -m bench.month_end" + (
@@ -347,14 +411,15 @@ def main() -> None:
         f" --baseline-entries {args.baseline_entries}" if args.baseline_entries != 1_000 and not vendors else "") + (
         "".join(f" --{system}-backend {backend}" for system, backend in vendors))
     with tempfile.TemporaryDirectory(prefix="psgw-month-end-") as work:
+        profiling = {"profile": args.profile, "profile_dir": args.profile_dir}
         main_run = run("batched" if not vendors else "batched, default backends", args.entries, ERP_BATCH,
-                       Path(work), args.timeout)
-        print(f"{main_run.label}: {main_run.seconds:.1f}s {main_run.problems or ''}", flush=True)
+                       Path(work), args.timeout, **profiling)
+        print(progress(main_run), flush=True)
         baselines = []
         for system, backend in vendors:
             result = run(f"batched, {system} on {backend}", args.entries, ERP_BATCH, Path(work), args.timeout,
-                         {system: backend})
-            print(f"{result.label}: {result.seconds:.1f}s {result.problems or ''}", flush=True)
+                         {system: backend}, **profiling)
+            print(progress(result), flush=True)
             baselines.append(result)
         if not vendors:
             baselines.append(run("baseline, one call per entry", args.baseline_entries, 1, Path(work),

@@ -57,7 +57,8 @@ data-entities/odata): ``Content-Type: multipart/mixed; boundary=...``, each part
 (``Content-Transfer-Encoding: binary``) or a ``multipart/mixed`` change set of them, each with a ``Content-ID``
 unique in the batch; answered ``multipart/mixed`` with one part per part sent, in order (a change set's responses
 in a multipart part, or one failure for the whole change set). Each request runs alone and in order through the
-same handlers as if sent by itself; the first failure ends the batch unless ``Prefer: odata.continue-on-error``
+same code as if sent by itself (``serve``), each in a savepoint of its own, the whole batch committed once before
+it is answered; the first failure ends the batch unless ``Prefer: odata.continue-on-error``
 (answered ``Preference-Applied``); at most 5,000 requests, and the batch counts as one request against service
 protection ("A batch can contain up to 5000 operations and will avoid the number of requests limit", "Service
 protection API limits", learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/
@@ -89,14 +90,15 @@ import uuid
 from decimal import Decimal, InvalidOperation
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl
 
 from litestar import Litestar, Request, get, patch, post
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from litestar.response import Response
+from litestar.serialization import encode_json
 
-from sandbox import erp
+from sandbox import erp, odata
 from sandbox.netsuite import json_text
 from sandbox.store import DocumentStore
 from sandbox.vendor_http import AuthConfig, AuthDialect, LimitDialect, VendorError, vendor_error_response
@@ -390,21 +392,9 @@ def translated(entity_set: str, exc: VendorError) -> VendorError:
 def property_path(entity_set: str, path: str | None) -> str | None:
     """An engine error path (``lines[0].amountMinor``) in the entity's properties
     (``FreeTextInvoiceLines[0]/TransactionCurrencyAmount``)."""
-    if not path:
-        return None
-    fields = SCHEMAS[entity_set][2]
-    match = re.match(r"^(\w+)(?:\[(\d+)\](?:\.(\w+))?)?$", path)
-    if not match or match[1] not in fields:
-        return path
-    name, conversion = fields[match[1]]
-    if conversion == "address":
-        return "AddressStreet"
-    if conversion == "debitcredit":
-        return "DebitAmount"
-    if match[2] is None or not conversion.startswith("lines:"):
-        return name
-    line = LINES[conversion[6:]].get(match[3] or "")
-    return f"{name}[{match[2]}]" + (f"/{line[0]}" if line else "")
+    return odata.property_path(
+        SCHEMAS[entity_set][2], LINES, path, "{name}[{i}]", {"address": "AddressStreet", "debitcredit": "DebitAmount"}
+    )
 
 
 # --- conversions -----------------------------------------------------------------------------------------------
@@ -529,7 +519,6 @@ def from_entity(store: DocumentStore, entity_set: str, body: dict[str, Any]) -> 
 _LITERAL = r"(?:'(?:[^']|'')*'|-?\d+(?:\.\d+)?|\d{4}-\d{2}-\d{2}(?:T[0-9:.]+(?:Z|[+-]\d{2}:\d{2}))?|true|false|null)"
 _COMPARISON = re.compile(rf"^\s*(?P<prop>\w+)\s+(?P<op>eq|ge|le|gt|lt)\s+(?P<value>{_LITERAL})\s*$")
 _CONTAINS = re.compile(r"^\s*contains\(\s*(?P<prop>\w+)\s*,\s*(?P<value>'(?:[^']|'')*')\s*\)\s*$")
-_AND = re.compile(r"\s+and\s+(?=(?:[^']*'[^']*')*[^']*$)")
 
 
 def _literal(text: str) -> Any:
@@ -552,69 +541,38 @@ def parse_filter(
     store: DocumentStore, entity_set: str, text: str | None
 ) -> tuple[dict[str, Any], dict[str, tuple[Any, Any]], dict[str, str]]:
     """``$filter`` as the document store's (where, ranges, contains) on engine fields."""
-    where: dict[str, Any] = {}
-    ranges: dict[str, tuple[Any, Any]] = {}
-    contains: dict[str, str] = {}
-    if not text:
-        return where, ranges, contains
-    fields = {name: (field, conversion) for field, (name, conversion) in SCHEMAS[entity_set][2].items()}
-    for condition in _AND.split(text):
-        compared, found = _COMPARISON.match(condition), _CONTAINS.match(condition)
-        match = compared or found
-        if match is None:
-            raise bad_request(
-                f"The query specified in the URI is not valid. Could not read the condition '{condition.strip()}'."
-            )
-        prop = match["prop"]
-        if prop not in fields or fields[prop][1] in ("address", "debitcredit") or fields[prop][1].startswith("lines:"):
-            raise bad_request(
-                f"The query specified in the URI is not valid. Could not find a property named "
-                f"'{prop}' on type 'Microsoft.Dynamics.DataEntities.{entity_set}'."
-            )
-        field, conversion = fields[prop]
-        value = _literal(match["value"])
-        if found is not None:
-            contains[field] = str(value)
-            continue
-        engine = in_value(store, conversion, value)
-        if isinstance(engine, Decimal):
-            engine = str(engine)
-        op = compared["op"] if compared else "eq"
-        if op == "eq":
-            where[field] = engine
-        else:
-            low, high = ranges.get(field, (None, None))
-            ranges[field] = (engine, high) if op in ("ge", "gt") else (low, engine)
-    return where, ranges, contains
+    return odata.parse_filter(
+        DIALECT, entity_set, SCHEMAS[entity_set][2], text, lambda conversion, value: in_value(store, conversion, value)
+    )
 
 
 # --- keys ------------------------------------------------------------------------------------------------------
 
-_SEGMENT = re.compile(r"^(?P<set>\w+)(?:\((?P<keys>.*)\))?$")
-_KEY = re.compile(r"\s*(\w+)\s*=\s*('(?:[^']|'')*'|-?\d+)\s*(?:,|$)")
-
 
 def parse_segment(segment: str) -> tuple[str, dict[str, Any] | None]:
-    match = _SEGMENT.match(segment)
-    if not match or match["set"] not in SCHEMAS:
-        raise not_found(segment)
-    if match["keys"] is None:
-        return match["set"], None
-    keys: dict[str, Any] = {}
-    text = match["keys"]
-    position = 0
-    while position < len(text):
-        key = _KEY.match(text, position)
-        if key is None:
-            raise bad_request(f"Bad Request - Error in query syntax: the key '{text}' is not valid.")
-        keys[key[1]] = _literal(key[2])
-        position = key.end()
-    if set(keys) != set(SCHEMAS[match["set"]][1]):
-        raise bad_request(
-            f"The number of keys specified in the URI does not match number of key properties for "
-            f"the resource 'Microsoft.Dynamics.DataEntities.{match['set']}'."
-        )
-    return match["set"], keys
+    return odata.parse_segment(DIALECT, segment, KEYS)
+
+
+DIALECT = odata.ODataDialect(
+    literal=_literal,
+    comparison=_COMPARISON,
+    function=_CONTAINS,
+    key=re.compile(r"\s*(\w+)\s*=\s*('(?:[^']|'')*'|-?\d+)\s*(?:,|$)"),
+    bad_condition=lambda condition: bad_request(
+        f"The query specified in the URI is not valid. Could not read the condition '{condition}'."
+    ),
+    bad_property=lambda prop, entity_set: bad_request(
+        f"The query specified in the URI is not valid. Could not find a property named "
+        f"'{prop}' on type 'Microsoft.Dynamics.DataEntities.{entity_set}'."
+    ),
+    not_found=lambda segment: not_found(segment),
+    bad_key=lambda text, _: bad_request(f"Bad Request - Error in query syntax: the key '{text}' is not valid."),
+    wrong_keys=lambda entity_set, _: bad_request(
+        f"The number of keys specified in the URI does not match number of key properties for "
+        f"the resource 'Microsoft.Dynamics.DataEntities.{entity_set}'."
+    ),
+)
+KEYS = {entity_set: keys for entity_set, (_, keys, _) in SCHEMAS.items()}
 
 
 def find(store: DocumentStore, entity_set: str, keys: dict[str, Any]) -> dict[str, Any]:
@@ -755,14 +713,13 @@ def query(store: DocumentStore, entity_set: str, params: dict[str, str], size: i
         )
     try:
         start = int(params.get("$skip") or 0)
-        offset = int(params.get("$skiptoken") or start)
+        token = int(params["$skiptoken"]) if params.get("$skiptoken") else None
         top = int(params["$top"]) if "$top" in params else None
     except ValueError as exc:
         raise bad_request("$top, $skip and $skiptoken must be integers") from exc
-    if not all(0 <= number <= MAX_OFFSET for number in (start, offset, 0 if top is None else top)):
+    if not all(0 <= number <= MAX_OFFSET for number in (start, token or 0, top or 0)):
         raise bad_request(f"$top, $skip and $skiptoken must be integers from 0 to {MAX_OFFSET}")
-    end = None if top is None else start + top  # the last entity $top lets through, exclusive
-    wanted = size if end is None else max(0, min(size, end - offset))
+    offset, end, wanted = odata.page_window(start, token, top, size)
     rows, total = store.query(
         kind, where=where, ranges=ranges or None, contains=contains or None, offset=offset, limit=max(1, wanted)
     )
@@ -779,11 +736,9 @@ def query(store: DocumentStore, entity_set: str, params: dict[str, str], size: i
     if params.get("$count", "").lower() == "true":
         answer["@odata.count"] = max(0, total - start) if top is None else max(0, min(total - start, top))
     answer["value"] = values
-    reached = offset + len(rows)
-    if rows and reached < (total if end is None else min(total, end)):
-        following = {k: v for k, v in params.items() if k != "$skiptoken"}
-        query_text = urlencode({**following, "$skiptoken": str(reached)}, safe="$'(),")
-        answer["@odata.nextLink"] = f"{url}?{query_text}"
+    link = odata.next_link(url, params, offset, len(rows), total, end)
+    if link is not None:
+        answer["@odata.nextLink"] = link
     return answer
 
 
@@ -835,9 +790,16 @@ AUTH = AuthDialect(
 
 
 async def _json(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """The body as a JSON object, numbers as decimals (amounts are never floats here)."""
+    return _object(await request.body())
+
+
+def _object(raw: Any) -> dict[str, Any]:
+    """A body as a JSON object, numbers as decimals (amounts are never floats here); a batch request's is one
+    already."""
+    if isinstance(raw, dict):
+        return raw
     try:
-        body = json.loads(await request.body() or b"{}", parse_float=Decimal)
+        body = json.loads(raw or b"{}", parse_float=Decimal)
     except (ValueError, RecursionError) as exc:  # nested past the parser's depth: as malformed as bad syntax
         raise bad_request(f"The request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
@@ -845,80 +807,116 @@ async def _json(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return body
 
 
-def _answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[bytes]:
-    return Response(
-        json_text(body).encode(),
-        status_code=status,
-        headers=headers,
-        media_type="application/json; odata.metadata=minimal",
-    )
+ODATA_JSON = "application/json; odata.metadata=minimal"
+# What one request is answered: status, headers (lower-case names) and the body (None: no body).
+Answer = tuple[int, dict[str, str], Any]
 
 
-def _context(request: Request[Any, Any, Any], entity_set: str) -> str:
-    return f"{str(request.base_url).rstrip('/')}{DATA}/$metadata#{entity_set}/$entity"
+def _answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Answer:
+    return status, {"content-type": ODATA_JSON, **(headers or {})}, body
+
+
+def _failure(exc: VendorError) -> Answer:
+    """A refusal as the service answers one (``vendor_error_response``: the body as Litestar writes it)."""
+    return exc.status, {"content-type": "application/json"}, encode_json(exc.body)
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    return next((value for key, value in headers.items() if key.lower() == name), "")
+
+
+def serve(
+    store: DocumentStore, method: str, path: str, params: dict[str, str], headers: dict[str, str], body: Any, base: str
+) -> Answer:
+    """One request to the service (``path`` under ``/data/``), as the service answers it: alone (each route
+    below) or as one request of a ``$batch``, inside a store call; a refusal is raised as a VendorError."""
+    parts = path[len(DATA) + 1 :].split("/") if path.startswith(DATA + "/") else []
+    if len(parts) == 2 and parts[0] and parts[1]:
+        if method != "POST":
+            raise odata_error(405, "Method Not Allowed")
+        return _bound_action(store, parts[0], parts[1], body, base)
+    if len(parts) != 1 or not parts[0]:
+        raise odata_error(404, "Not Found")
+    entity_set, keys = parse_segment(parts[0])
+    prefer = _header(headers, "prefer")
+    if method == "GET":
+        if keys is not None:
+            entity = to_entity(store, entity_set, find(store, entity_set, keys))
+            if entity_set == "FreeTextInvoiceHeaders" and "FreeTextInvoiceLines" not in params.get("$expand", ""):
+                entity.pop("FreeTextInvoiceLines")
+            return _answer({"@odata.context": _context(base, entity_set), **entity})
+        size = page_size(prefer)
+        answer = query(store, entity_set, params, size, f"{base}{DATA}/{entity_set}")
+        return _answer(answer, headers={"preference-applied": f"odata.maxpagesize={size}"} if "maxpagesize" in prefer
+                       else None)
+    if method == "POST":
+        if keys is not None:
+            raise odata_error(405, "POST is not allowed on an entity; use PATCH.")
+        created = create(store, entity_set, _object(body))
+        if "return=minimal" in prefer:
+            return 204, {}, None
+        return _answer({"@odata.context": _context(base, entity_set), **to_entity(store, entity_set, created)}, 201)
+    if method == "PATCH":
+        if keys is None:
+            raise odata_error(405, "PATCH is allowed on an entity only.")
+        update(store, entity_set, keys, _object(body))
+        return 204, {}, None
+    raise odata_error(405, "Method Not Allowed")
+
+
+def _bound_action(store: DocumentStore, segment: str, action: str, body: Any, base: str) -> Answer:
+    entity_set, keys = parse_segment(segment)
+    if keys is None or not action.startswith(ACTION_NAMESPACE):
+        raise not_found(action)
+    memo = act(store, entity_set, keys, action.removeprefix(ACTION_NAMESPACE), _object(body))
+    if memo is None:
+        return 204, {}, None
+    return _answer({"@odata.context": _context(base, "PSGCreditNotes"), **to_entity(store, "PSGCreditNotes", memo)})
+
+
+def _context(base: str, entity_set: str) -> str:
+    return f"{base}{DATA}/$metadata#{entity_set}/$entity"
+
+
+def _response(answer: Answer) -> Response[bytes]:
+    status, headers, body = answer
+    if body is None:
+        return Response(b"", status_code=status, headers=headers or None)
+    return Response(json_text(body).encode(), status_code=status, headers=headers, media_type=headers["content-type"])
 
 
 def create_app(store: DocumentStore) -> Litestar:
     for field in ("contractNumber", "projectCode", "sourceDocumentId", "transactionDate"):
         store.index(field)
 
+    async def served(request: Request[Any, Any, Any], *, write: bool) -> Response[bytes]:
+        """The request through ``serve`` in a store call (a write all or nothing, committed when answered)."""
+        body = await request.body() if write else None  # parsed where the request is understood (``serve``)
+        call = (store.transaction, serve) if write else (serve,)
+        answer = await store.call(*call, store, request.method, request.scope["path"],
+                                  {k: v for k, v in request.query_params.items()}, dict(request.headers), body,
+                                  str(request.base_url).rstrip("/"))
+        return _response(answer)
+
     @get(f"{DATA}/{{segment:str}}")
     async def read(request: Request[Any, Any, Any], segment: FromPath[str]) -> Response[bytes]:
-        entity_set, keys = parse_segment(segment)
-        params = {k: v for k, v in request.query_params.items()}
-        if keys is not None:
-            row = await store.call(find, store, entity_set, keys)
-            entity = to_entity(store, entity_set, row)
-            if entity_set == "FreeTextInvoiceHeaders" and "FreeTextInvoiceLines" not in params.get("$expand", ""):
-                entity.pop("FreeTextInvoiceLines")
-            return _answer({"@odata.context": _context(request, entity_set), **entity})
-        size = page_size(request.headers.get("prefer", ""))
-        url = f"{str(request.base_url).rstrip('/')}{DATA}/{entity_set}"
-        answer = await store.call(query, store, entity_set, params, size, url)
-        headers = (
-            {"Preference-Applied": f"odata.maxpagesize={size}"}
-            if "maxpagesize" in request.headers.get("prefer", "")
-            else None
-        )
-        return _answer(answer, headers=headers)
+        return await served(request, write=False)
 
     @post(f"{DATA}/{{segment:str}}")
     async def insert(request: Request[Any, Any, Any], segment: FromPath[str]) -> Response[bytes]:
         if segment == "$batch":
-            return await batch(request)
-        entity_set, keys = parse_segment(segment)
-        if keys is not None:
-            raise odata_error(405, "POST is not allowed on an entity; use PATCH.")
-        created = await store.call(store.transaction, create, store, entity_set, await _json(request))
-        if "return=minimal" in request.headers.get("prefer", ""):
-            return Response(b"", status_code=204)
-        return _answer(
-            {"@odata.context": _context(request, entity_set), **to_entity(store, entity_set, created)}, status=201
-        )
+            return await batch(request, store)
+        return await served(request, write=True)
 
     @patch(f"{DATA}/{{segment:str}}")
     async def change(request: Request[Any, Any, Any], segment: FromPath[str]) -> Response[bytes]:
-        entity_set, keys = parse_segment(segment)
-        if keys is None:
-            raise odata_error(405, "PATCH is allowed on an entity only.")
-        await store.call(store.transaction, update, store, entity_set, keys, await _json(request))
-        return Response(b"", status_code=204)
+        return await served(request, write=True)
 
     @post(f"{DATA}/{{segment:str}}/{{action:str}}")
     async def bound_action(
         request: Request[Any, Any, Any], segment: FromPath[str], action: FromPath[str]
     ) -> Response[bytes]:
-        entity_set, keys = parse_segment(segment)
-        if keys is None or not action.startswith(ACTION_NAMESPACE):
-            raise not_found(action)
-        memo = await store.call(
-            store.transaction, act, store, entity_set, keys, action.removeprefix(ACTION_NAMESPACE), await _json(request)
-        )
-        if memo is None:
-            return Response(b"", status_code=204)
-        return _answer(
-            {"@odata.context": _context(request, "PSGCreditNotes"), **to_entity(store, "PSGCreditNotes", memo)}
-        )
+        return await served(request, write=True)
 
     return Litestar(
         [read, insert, change, bound_action],
@@ -1028,7 +1026,7 @@ def batch_operations(content_type: str, body: bytes) -> list[tuple[bool, dict[st
     return operations
 
 
-def _batch_target(url: str) -> tuple[str, bytes] | None:
+def _batch_target(url: str) -> tuple[str, str] | None:
     """A request URL (relative to the service root, or absolute) as (path, query); None when not the service's."""
     path, _, query = url.partition("?")
     if "://" in path:
@@ -1037,59 +1035,33 @@ def _batch_target(url: str) -> tuple[str, bytes] | None:
         path = f"{DATA}/{path}"
     if not path.startswith(DATA + "/") or path.rstrip("/") == f"{DATA}/$batch":
         return None
-    return path, query.encode()
+    return path, query
 
 
-async def _dispatch(request: Request[Any, Any, Any], item: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-    """One request of a batch through this service's own handlers, as if it came alone (already authenticated and
-    counted with its batch): its status, headers and body."""
-    target = _batch_target(item["url"])
-    if target is None:
-        failure = not_found(item["url"])
-        return (
-            failure.status,
-            {"content-type": "application/json; odata.metadata=minimal"},
-            json_text(failure.body).encode(),
-        )
-    headers = [(b"host", request.headers.get("host", "").encode())]
-    headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in item["headers"].items()]
-    scope = {
-        **request.scope,
-        "method": item["method"],
-        "path": target[0],
-        "raw_path": target[0].encode(),
-        "query_string": target[1],
-        "headers": headers,
-    }
-    for key in ("route_handler", "path_params", "litestar_app", "_litestar_state", "state"):
-        scope.pop(key, None)
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": item["body"], "more_body": False}
-
-    status = 500
-    answer_headers: dict[str, str] = {}
-    chunks: list[bytes] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-            answer_headers.update(
-                (k.decode("latin-1"), v.decode("latin-1"))
-                for k, v in message.get("headers", [])
-                if k.lower() not in (b"content-length", b"date", b"server")
-            )
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await request.app(scope, receive, send)  # type: ignore[arg-type]
-    return status, answer_headers, b"".join(chunks)
+def run_batch(
+    store: DocumentStore, operations: list[tuple[bool, dict[str, Any]]], go_on: bool, base: str
+) -> list[tuple[bool, dict[str, Any], Answer]]:
+    """Each request of a batch through ``serve``, in order, as if it came alone (already authenticated and counted
+    with its batch): each write all or nothing in a savepoint of its own (a change set, of one request here, is
+    one), so a refused one undoes only itself; the batch is committed once, before it is answered
+    (``DocumentStore.call``). Until the first failure unless ``go_on``."""
+    answers = []
+    for in_changeset, item in operations:
+        target = _batch_target(item["url"])
+        if target is None:
+            failure = not_found(item["url"])
+            answer: Answer = failure.status, {"content-type": ODATA_JSON}, failure.body
+        else:
+            request = (store, item["method"], target[0], dict(parse_qsl(target[1], keep_blank_values=True)),
+                       item["headers"], item["body"], base)
+            try:
+                answer = serve(*request) if item["method"] == "GET" else store.transaction(serve, *request)
+            except VendorError as exc:
+                answer = _failure(exc)
+        answers.append((in_changeset, item, answer))
+        if answer[0] >= 400 and not go_on:
+            break
+    return answers
 
 
 def _response_part(status: int, headers: dict[str, str], body: bytes, content_id: str | None) -> bytes:
@@ -1102,7 +1074,7 @@ def _response_part(status: int, headers: dict[str, str], body: bytes, content_id
     return part + CRLF + body
 
 
-async def batch(request: Request[Any, Any, Any]) -> Response[bytes]:
+async def batch(request: Request[Any, Any, Any], store: DocumentStore) -> Response[bytes]:
     """``POST /data/$batch`` in the multipart format of OData v4.0 (Part 1: Protocol, 11.7), the batch format of
     the OData version finance and operations serves: requests and change sets run in order, each answered in its
     own part (a change set in a multipart part of its responses, or one failure for the whole change set), so one
@@ -1113,8 +1085,9 @@ async def batch(request: Request[Any, Any, Any]) -> Response[bytes]:
     token = uuid.uuid4().hex
     delimiter = f"--batchresponse_{token}".encode()
     out: list[bytes] = []
-    for in_changeset, item in operations:
-        status, headers, body = await _dispatch(request, item)
+    answers = await store.call(run_batch, store, operations, go_on, str(request.base_url).rstrip("/"))
+    for in_changeset, item, (status, headers, answer) in answers:
+        body = answer if isinstance(answer, bytes) else b"" if answer is None else json_text(answer).encode()
         if in_changeset and status < 400:
             inner = f"--changesetresponse_{token}".encode()
             head = f"Content-Type: multipart/mixed; boundary=changesetresponse_{token}\r\n\r\n".encode()
@@ -1122,8 +1095,6 @@ async def batch(request: Request[Any, Any, Any]) -> Response[bytes]:
             out.append(delimiter + CRLF + head + inner + CRLF + part + CRLF + inner + b"--" + CRLF)
         else:
             out.append(delimiter + CRLF + _response_part(status, headers, body, None) + CRLF)
-        if status >= 400 and not go_on:
-            break
     out.append(delimiter + b"--" + CRLF)
     answer_headers = {"Preference-Applied": "odata.continue-on-error"} if go_on else {}
     return Response(

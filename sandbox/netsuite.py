@@ -470,6 +470,10 @@ def _one(store: DocumentStore, record_type: str, ident: str) -> dict[str, Any]:
     return body
 
 
+def read_record(store: DocumentStore, record_type: str, ident: str, base: str, expand: bool) -> dict[str, Any]:
+    return to_record(store, record_type, _one(store, record_type, ident), base, expand=expand)
+
+
 def create(store: DocumentStore, record_type: str, body: dict[str, Any]) -> dict[str, Any]:
     """Create one record in the engine; the new record (a refusal is raised as NetSuite says it)."""
     engine = from_record(store, record_type, body)
@@ -612,8 +616,7 @@ def create_app(store: DocumentStore) -> Litestar:
     async def get_record(request: Request[Any, Any, Any], record_type: FromPath[str], ident: FromPath[str],
                          expandSubResources: FromQuery[bool] = False) -> Response[bytes]:
         name = _record_type(record_type)
-        body = await store.call(_one, store, name, ident)
-        return _json_response(to_record(store, name, body, _base(request), expand=expandSubResources))
+        return _json_response(await store.call(read_record, store, name, ident, _base(request), expandSubResources))
 
     @get(f"{RECORD}/{{record_type:str}}")
     async def list_records(request: Request[Any, Any, Any], record_type: FromPath[str], limit: FromQuery[int] = 1000,

@@ -33,7 +33,10 @@ keys):
   refused 403 with ``x-csrf-token: Required`` and the text ``CSRF token validation failed``;
 - OAuth 2.0 client credentials at the tenant's token endpoint ``POST /sap/bc/sec/oauth2/token`` (communication
   arrangement with OAuth 2.0 inbound authentication; client id and secret by HTTP Basic), the bearer token on each
-  call; past the API rate limit a call is answered 429 with ``Retry-After``.
+  call; past the API rate limit a call is answered 429 with ``Retry-After``. S/4HANA Cloud publishes no API rate of
+  its own: the limit is the one a tenant's SAP API Management proxy enforces, a Quota policy (calls per interval,
+  429 past it until the interval ends: SAP's "Quota with 429 status code" policy template), set on this sandbox with
+  ``PUT /_sandbox/limits {"per_window", "window_seconds"}`` (``sandbox/vendor_http.py``).
 
 Services and entity sets (a subset of each entity type's properties):
 
@@ -91,14 +94,14 @@ import secrets
 import zlib
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode
+from urllib.parse import parse_qsl, unquote
 
 from litestar import Litestar, Request, route
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from litestar.response import Response
 
-from sandbox import erp
+from sandbox import erp, odata
 from sandbox.store import DocumentStore
 from sandbox.vendor_http import AuthDialect, LimitDialect, VendorError, vendor_error_response
 
@@ -441,17 +444,7 @@ def translated(entity_set: str, exc: VendorError) -> VendorError:
 
 def property_path(entity_set: str, path: str | None) -> str | None:
     """An engine error path (``lines[0].amountMinor``) in the entity's properties (``to_Item(0)/NetAmount``)."""
-    if not path:
-        return None
-    fields = SCHEMAS[entity_set][2]
-    match = re.match(r"^(\w+)(?:\[(\d+)\](?:\.(\w+))?)?$", path)
-    if not match or match[1] not in fields:
-        return path
-    name, conversion = fields[match[1]]
-    if match[2] is None or not conversion.startswith("lines:"):
-        return name
-    line = LINES[conversion[6:]].get(match[3] or "")
-    return f"{name}({match[2]})" + (f"/{line[0]}" if line else "")
+    return odata.property_path(SCHEMAS[entity_set][2], LINES, path, "{name}({i})")
 
 
 # --- conversions -----------------------------------------------------------------------------------------------
@@ -609,7 +602,6 @@ _COMPARISON = re.compile(rf"^\s*(?P<prop>\w+)\s+(?P<op>eq|ge|le|gt|lt)\s+(?P<val
 _SUBSTRINGOF = re.compile(
     r"^\s*substringof\(\s*(?P<value>'(?:[^']|'')*')\s*,\s*(?:tolower\(\s*(?P<lower>\w+)\s*\)|(?P<prop>\w+))\s*\)\s*$"
 )
-_AND = re.compile(r"\s+and\s+(?=(?:[^']*'[^']*')*[^']*$)")
 
 
 def literal_value(text: str) -> Any:
@@ -638,62 +630,34 @@ def parse_filter(
     store: DocumentStore, entity_set: str, text: str | None
 ) -> tuple[dict[str, Any], dict[str, tuple[Any, Any]], dict[str, str]]:
     """``$filter`` as the document store's (where, ranges, contains) on engine fields."""
-    where: dict[str, Any] = {}
-    ranges: dict[str, tuple[Any, Any]] = {}
-    contains: dict[str, str] = {}
-    if not text:
-        return where, ranges, contains
-    if len(text) > MAX_FILTER:
+    if text and len(text) > MAX_FILTER:
         raise bad_request(f"The $filter is longer than {MAX_FILTER} characters")
-    fields = {name: (field, conversion) for field, (name, conversion) in SCHEMAS[entity_set][2].items()}
-    for condition in _AND.split(text):
-        compared, found = _COMPARISON.match(condition), _SUBSTRINGOF.match(condition)
-        match = compared or found
-        if match is None:
-            raise bad_request(f"Invalid filter expression: '{condition.strip()}'")
-        prop = match["prop"] or match.groupdict().get("lower")
-        if prop not in fields or fields[prop][1] == "address" or fields[prop][1].startswith("lines:"):
-            raise bad_request(f"Property {prop} not found in type {entity_set}Type")
-        field, conversion = fields[prop]
-        value = literal_value(match["value"])
-        if found is not None:
-            contains[field] = str(value)
-            continue
-        engine = in_value(store, conversion, value)
-        op = compared["op"] if compared else "eq"
-        if op == "eq":
-            where[field] = engine
-        else:
-            low, high = ranges.get(field, (None, None))
-            ranges[field] = (engine, high) if op in ("ge", "gt") else (low, engine)
-    return where, ranges, contains
+    return odata.parse_filter(
+        DIALECT, entity_set, SCHEMAS[entity_set][2], text, lambda conversion, value: in_value(store, conversion, value)
+    )
 
 
 # --- keys ------------------------------------------------------------------------------------------------------
 
-_SEGMENT = re.compile(r"^(?P<set>\w+)(?:\((?P<keys>.*)\))?$")
-_KEY = re.compile(r"\s*(?:(\w+)\s*=\s*)?('(?:[^']|'')*'|guid'[0-9a-fA-F-]{36}'|\d+)\s*(?:,|$)")
-
 
 def parse_segment(segment: str) -> tuple[str, dict[str, Any] | None]:
-    match = _SEGMENT.match(segment)
-    if not match or match["set"] not in SCHEMAS:
-        raise not_found(segment)
-    entity_set = match["set"]
-    if match["keys"] is None:
-        return entity_set, None
-    names = SCHEMAS[entity_set][1]
-    keys: dict[str, Any] = {}
-    text, position = match["keys"], 0
-    while position < len(text):
-        key = _KEY.match(text, position)
-        if key is None or (key[1] is None and len(names) > 1):
-            raise bad_request(f"Invalid key predicate '{text}'")
-        keys[key[1] or names[0]] = literal_value(key[2])
-        position = key.end()
-    if set(keys) != set(names):
-        raise bad_request(f"Invalid key predicate: {entity_set} is keyed by {', '.join(names)}")
-    return entity_set, keys
+    return odata.parse_segment(DIALECT, segment, KEYS)
+
+
+DIALECT = odata.ODataDialect(
+    literal=literal_value,
+    comparison=_COMPARISON,
+    function=_SUBSTRINGOF,
+    key=re.compile(r"\s*(?:(\w+)\s*=\s*)?('(?:[^']|'')*'|guid'[0-9a-fA-F-]{36}'|\d+)\s*(?:,|$)"),
+    bad_condition=lambda condition: bad_request(f"Invalid filter expression: '{condition}'"),
+    bad_property=lambda prop, entity_set: bad_request(f"Property {prop} not found in type {entity_set}Type"),
+    not_found=lambda segment: not_found(segment),
+    bad_key=lambda text, _: bad_request(f"Invalid key predicate '{text}'"),
+    wrong_keys=lambda entity_set, names: bad_request(
+        f"Invalid key predicate: {entity_set} is keyed by {', '.join(names)}"
+    ),
+)
+KEYS = {entity_set: keys for entity_set, (_, keys, _) in SCHEMAS.items()}
 
 
 def find(store: DocumentStore, entity_set: str, keys: dict[str, Any]) -> dict[str, Any]:
@@ -789,6 +753,16 @@ def create(store: DocumentStore, entity_set: str, body: dict[str, Any]) -> dict[
     return created
 
 
+def create_entity(store: DocumentStore, entity_set: str, body: dict[str, Any], base: str) -> dict[str, Any]:
+    """Create one entity; the entity as the 201 answers it (read in the same transaction)."""
+    return to_entity(store, entity_set, create(store, entity_set, body), base)
+
+
+def read_entity(store: DocumentStore, entity_set: str, keys: dict[str, Any], base: str,
+                expand: frozenset[str]) -> dict[str, Any]:
+    return to_entity(store, entity_set, find(store, entity_set, keys), base, expand)
+
+
 def update(store: DocumentStore, entity_set: str, keys: dict[str, Any], body: dict[str, Any], if_match: str) -> None:
     """A change to an entity, only as of the version the client read (``If-Match``: its ETag)."""
     if entity_set not in UPDATABLE:
@@ -846,11 +820,7 @@ def query(store: DocumentStore, entity_set: str, params: dict[str, str], base: s
     kind, _, _ = SCHEMAS[entity_set]
     where, ranges, contains = parse_filter(store, entity_set, params.get("$filter"))
     skip = _integer(params, "$skip") or 0
-    offset = _integer(params, "$skiptoken")
-    offset = skip if offset is None else offset
-    top = _integer(params, "$top")
-    end = None if top is None else skip + top  # the last entity $top lets through, exclusive
-    wanted = MAX_PAGE if end is None else max(0, min(MAX_PAGE, end - offset))
+    offset, end, wanted = odata.page_window(skip, _integer(params, "$skiptoken"), _integer(params, "$top"), MAX_PAGE)
     rows, total = store.query(kind, where=where, ranges=ranges or None, contains=contains or None, offset=offset,
                               limit=max(1, wanted))
     rows = rows[:wanted]
@@ -866,11 +836,10 @@ def query(store: DocumentStore, entity_set: str, params: dict[str, str], base: s
         raise bad_request(f"Invalid system query option $inlinecount='{inline}'")
     if inline == "allpages":
         answer["__count"] = str(total)  # all entities the $filter lets through, whatever $skip and $top
-    reached = offset + len(rows)
-    if rows and reached < (total if end is None else min(total, end)):
-        following = {k: v for k, v in params.items() if k != "$skiptoken"}  # $format=json too, when asked
-        query_text = urlencode({**following, "$skiptoken": str(reached)}, safe="$'(),")
-        answer["__next"] = f"{base}{ODATA}/{SERVICES[entity_set]}/{entity_set}?{query_text}"
+    # The query as sent ($format=json too, when asked) and where this page ended.
+    link = odata.next_link(f"{base}{ODATA}/{SERVICES[entity_set]}/{entity_set}", params, offset, len(rows), total, end)
+    if link is not None:
+        answer["__next"] = link
     return {"d": answer}
 
 
@@ -1015,9 +984,8 @@ def create_app(store: DocumentStore) -> Any:
         if method in ("GET", "HEAD"):
             if keys is None:
                 return _answer(await store.call(query, store, entity_set, params, base))
-            row = await store.call(find, store, entity_set, keys)
             expand = frozenset(name.strip() for name in params.get("$expand", "").split(",") if name.strip())
-            entity = to_entity(store, entity_set, row, base, expand)
+            entity = await store.call(read_entity, store, entity_set, keys, base, expand)
             tag = entity["__metadata"].get("etag")
             return _answer({"d": entity}, headers={"ETag": tag} if tag else None)
         body = await _json(request)
@@ -1025,8 +993,8 @@ def create_app(store: DocumentStore) -> Any:
             if keys is not None:
                 raise odata_error(405, "POST is not allowed on an entity; use PATCH",
                                   code="/IWBEP/CM_MGW_RT/021")
-            created = await store.call(store.transaction, create, store, entity_set, body)
-            return _answer({"d": to_entity(store, entity_set, created, base)}, status=201)
+            created = await store.call(store.transaction, create_entity, store, entity_set, body, base)
+            return _answer({"d": created}, status=201)
         if keys is None:
             raise odata_error(405, f"{method} is allowed on an entity only", code="/IWBEP/CM_MGW_RT/021")
         await store.call(store.transaction, update, store, entity_set, keys, body,

@@ -23,9 +23,9 @@ from system_apis.erp.connectors import dynamics365
 from system_apis.erp.connectors.dynamics365 import Dynamics365Erp
 from system_apis.erp.connectors.odata_batch import BatchFormatError, decode_batch, encode_batch
 from system_apis.vendor_auth import VendorCredentials
+from tests.support.erp_vendors import limits_waited_out_then_a_503, pages_to_the_last_customer
 from tests.support.stack import RunningStack
 from tests.support.system import SystemApis
-from tests.system.test_vendor_limits import vendor_counter
 
 TODAY = dt.datetime.now(dt.UTC).date()
 
@@ -134,42 +134,21 @@ def test_hostile_input_reaches_dynamics_as_data_and_comes_back_as_4xx(apis: Syst
 
 
 def test_the_system_api_pages_through_dynamics_to_the_last_record(apis: SystemApis, d365: httpx.Client) -> None:
-    total = d365.get("/data/CustomersV3", params={"cross-company": "true", "$count": "true", "$top": "1"}).json()[
-        "@odata.count"
-    ]
-    seen: list[str] = []
-    params: dict[str, Any] = {"limit": 5}
-    while True:
-        page = apis.json("GET", "erp", "/customers", 200, params=params)
-        seen.extend(c["id"] for c in page["items"])
-        if page["next_cursor"] is None:
-            break
-        params = {"limit": 5, "cursor": page["next_cursor"]}
-    assert len(seen) == len(set(seen)) >= total  # others may add customers meanwhile, none is lost or repeated
-    apis.call("GET", "erp", "/customers", 400, params={"cursor": "not-a-cursor"})
+    pages_to_the_last_customer(
+        apis,
+        d365.get("/data/CustomersV3", params={"cross-company": "true", "$count": "true", "$top": "1"}).json()[
+            "@odata.count"
+        ],
+    )
 
 
 def test_dynamics_429_is_waited_out_and_a_spent_limit_is_a_503_naming_dynamics365(
     stack: RunningStack, apis: SystemApis, d365: httpx.Client
 ) -> None:
-    waits_before = vendor_counter(stack, "psgw_vendor_waits_total", "dynamics365")
-    admin = sandbox(stack) + "/_sandbox/limits"
-    httpx.put(admin, json={"per_window": 1, "window_seconds": 1}).raise_for_status()
-    try:
-        for _ in range(3):  # more calls than the window lets through: each 429 is waited out
-            assert apis.json("GET", "erp", "/legal-entities", 200)["items"]
-        httpx.put(admin, json={"per_window": 1, "window_seconds": 600}).raise_for_status()
-        assert d365.get("/data/LegalEntities").status_code == 200  # the window's one call
-        limited = d365.get("/data/LegalEntities")
-        assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 1
-        assert limited.json()["error"]["code"] == "TooManyRequests"
-        refused = apis.call("GET", "erp", "/customers", 503, params={"name": "contoso"})
-    finally:
-        httpx.delete(admin).raise_for_status()
-    problem = refused.json()
-    assert problem["type"].endswith("/vendor-limit-exceeded") and problem["downstream"] == "dynamics365"
-    assert int(refused.headers["retry-after"]) >= 1
-    assert vendor_counter(stack, "psgw_vendor_waits_total", "dynamics365") > waits_before
+    limited = limits_waited_out_then_a_503(
+        stack, apis, "dynamics365", sandbox(stack), lambda: d365.get("/data/LegalEntities")
+    )
+    assert limited.json()["error"]["code"] == "TooManyRequests"
 
 
 def test_a_posted_invoice_is_credited_once_per_key_and_never_beyond_what_it_billed(apis: SystemApis) -> None:
@@ -516,6 +495,52 @@ def test_the_adapter_sends_its_posting_batch_as_multipart_mixed(monkeypatch: pyt
     assert sent["content"] == encode_batch(
         [("GET", "LedgerJournalLines?$top=1", None)], boundary=f"batch_{token}", changeset=f"changeset_{token}"
     )
+
+
+def batch_answer(*statuses: int) -> Reply:
+    """A multipart $batch answer: a change set response per status below 400, a bare failure otherwise."""
+    parts = []
+    for n, status in enumerate(statuses, 1):
+        body = b'{"Voucher": "V-%d"}' % n if status < 400 else b'{"error": {"message": "refused", "details": []}}'
+        response = b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\n\r\n%s" % (status, body)
+        http = b"Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
+        if status < 400:
+            parts.append(
+                b"Content-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n" + http + b"\r\n" + response + b"\r\n--c--"
+            )
+        else:
+            parts.append(http + b"\r\n" + response)
+    content = b"".join(b"--r\r\n" + part + b"\r\n" for part in parts) + b"--r--\r\n"
+    return Reply(200, {"content-type": "multipart/mixed; boundary=r"}, content)
+
+
+def test_a_service_that_stops_at_a_failure_gets_the_rest_in_the_next_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OData v4.0 8.2.8.3: without honouring odata.continue-on-error the service stops at the first failure; the
+    lines after a refused one go in the next batch (under another Idempotency-Key), never lost or held back. An
+    answer cut short after a success is no such stop: a 502 naming dynamics365."""
+    answers = [batch_answer(201, 400), batch_answer(201, 201)]
+    sent: list[dict[str, Any]] = []
+
+    async def request(method: str, path: str, **kwargs: Any) -> Reply:
+        sent.append(kwargs)
+        return answers.pop(0)
+
+    erp = Dynamics365Erp("http://d365.invalid", 1.0)
+    monkeypatch.setattr(erp._vendor, "request", request)
+    writes = [
+        {"id": str(n), "method": "POST", "url": "LedgerJournalLines", "body": {"Document": f"TC-{n}"}} for n in range(4)
+    ]
+    got = asyncio.run(erp._batch(writes, "postings:abc"))
+    assert {n: status for n, (status, _) in got.items()} == {"0": 201, "1": 400, "2": 201, "3": 201}
+    assert got["3"][1] == {"Voucher": "V-2"}
+    assert [k["content"].count(b"Content-ID:") for k in sent] == [4, 2]
+    assert b'"TC-2"' in sent[1]["content"] and b'"TC-1"' not in sent[1]["content"]
+    assert [k["idempotency_key"] for k in sent] == ["postings:abc", "postings:abc:2"]
+
+    answers[:] = [batch_answer(201)]
+    with pytest.raises(ProblemError) as cut:
+        asyncio.run(erp._batch(writes[:3], "postings:def"))
+    assert cut.value.status == 502 and "dynamics365" in str(cut.value.to_problem().to_dict())
 
 
 def test_a_multipart_batch_answers_each_part_in_order_and_counts_as_one_call(

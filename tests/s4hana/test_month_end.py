@@ -18,8 +18,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from bench.month_end import CALLER, CALLER_SCOPES, Result, expected, verify
+from bench.month_end import CALLER, CALLER_SCOPES, Expected, Result, connector, expected, verify
 from gateway.launcher import REPO_ROOT, Ports, Stack
+from system_apis.erp.models import PostingFilter
 from tests.support.stack import RunningStack, started
 
 ENTRIES = 120
@@ -58,6 +59,36 @@ def drained(operator: httpx.Client, timeout: float = 120.0) -> None:
         time.sleep(0.2)
 
 
+def outbox_postings(operator: httpx.Client) -> dict[str, str]:
+    """The ERP posting the outbox recorded for each entry it finished (time entry id -> posting id)."""
+    recorded: dict[str, str] = {}
+    params: dict[str, str | int] = {"state": "done", "limit": 200}
+    while True:
+        page = operator.get("/process/billing/v1/postings", params=params).json()
+        recorded.update({row["time_entry_id"]: row["erp_posting_id"] for row in page["items"]})
+        if not page["next_cursor"]:
+            return recorded
+        params["cursor"] = page["next_cursor"]
+
+
+async def vendor_postings(stack: Stack, want: Expected) -> dict[str, str]:
+    """What S/4HANA holds for the month, read through its own API (time entry id -> posting id)."""
+    erp = connector(stack, "erp", "s4hana")
+    held: dict[str, str] = {}
+    try:
+        cursor: str | None = None
+        while True:
+            page = await erp.list_postings(
+                PostingFilter(from_date=want.first, to_date=want.last), cursor=cursor, limit=500
+            )
+            held.update({p.source_id: p.id for p in page.items if p.source_type == "time_entry"})
+            cursor = page.next_cursor
+            if cursor is None:
+                return held
+    finally:
+        await erp.aclose()
+
+
 def test_a_month_settled_on_s4hana_reaches_the_vendor_exactly_once(month_end: RunningStack) -> None:
     want = expected(ENTRIES)
     with month_end.client(CALLER, scopes=CALLER_SCOPES) as operator:
@@ -75,6 +106,8 @@ def test_a_month_settled_on_s4hana_reaches_the_vendor_exactly_once(month_end: Ru
         assert result.problems == []
         assert result.erp_postings == ENTRIES and result.psa_posted == ENTRIES
         assert result.erp_totals == want.totals and sum(want.totals.values()) > 0
+        # and each entry's outbox row names the vendor's posting of that entry, not another one
+        assert outbox_postings(operator) == asyncio.run(vendor_postings(month_end.stack, want))
 
         again = operator.post("/process/billing/v1/settlements", json={"period": want.period})
         assert again.status_code == 200, again.text[:500]

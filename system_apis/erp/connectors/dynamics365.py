@@ -527,8 +527,23 @@ class Dynamics365Erp(ODataFlows):
         return body
 
     async def _batch(self, requests: list[dict[str, Any]], retry_key: str) -> dict[str, tuple[int, Any]]:
-        """One ``$batch`` in the OData v4.0 multipart format (``connectors/odata_batch.py``): each write alone in
-        a change set, the service going on past a failed one; the status and body of each request by its id."""
+        """The status and body of each request by its id, sent as ``$batch`` requests in the OData v4.0 multipart
+        format (``connectors/odata_batch.py``), each write alone in a change set. The adapter asks the service to
+        go on past a failed request (``Prefer: odata.continue-on-error``); a service that does not stops at the
+        first failure (OData v4.0 Part 1, 8.2.8.3) and the requests it left unanswered go in the next batch, so
+        one refused line never holds back the lines after it."""
+        answers: dict[str, tuple[int, Any]] = {}
+        remaining = requests
+        while remaining:
+            key = retry_key if not answers else f"{retry_key}:{len(answers)}"  # another body, another key
+            answered = await self._batch_once(remaining, key)
+            answers.update(answered)
+            remaining = remaining[len(answered) :]
+        return answers
+
+    async def _batch_once(self, requests: list[dict[str, Any]], retry_key: str) -> dict[str, tuple[int, Any]]:
+        """One ``$batch``: the answers to the requests in order, all of them, or those up to the failure at which
+        the service stopped (at least one)."""
         token = uuid.uuid4().hex
         content = encode_batch(
             [(r["method"], r["url"], msgspec.json.encode(r["body"]) if "body" in r else None) for r in requests],
@@ -557,7 +572,8 @@ class Dynamics365Erp(ODataFlows):
             parts = decode_batch(reply.headers.get("content-type", ""), reply.content)
         except BatchFormatError as exc:
             raise vendor_problem(VENDOR, 502, f"an unreadable $batch answer ({exc})", [], {}, what="posting") from exc
-        if len(parts) != len(requests):
+        stopped = bool(parts) and len(parts) < len(requests) and parts[-1][0] >= 400  # at a failure, as it may
+        if len(parts) != len(requests) and not stopped:
             raise vendor_problem(VENDOR, 502, "the $batch answer does not answer every request", [], {}, what="posting")
         # One JSON text for all the bodies (an empty one, a 204's, is null): one parse, not one per request.
         texts = b",".join(body if body.strip() else b"null" for _, body in parts)
@@ -565,7 +581,7 @@ class Dynamics365Erp(ODataFlows):
             bodies = json.loads(b"[" + texts + b"]", parse_float=Decimal)
         except ValueError as exc:
             raise vendor_problem(VENDOR, 502, "a $batch response that is not JSON", [], {}, what="posting") from exc
-        return {r["id"]: (status, body) for r, (status, _), body in zip(requests, parts, bodies, strict=True)}
+        return {r["id"]: (status, body) for r, (status, _), body in zip(requests, parts, bodies, strict=False)}
 
     async def _query(
         self,
