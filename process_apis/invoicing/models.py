@@ -50,6 +50,19 @@ class InvoiceHold(msgspec.Struct, kw_only=True):
     detail: str
 
 
+class ValueHold(msgspec.Struct, kw_only=True):
+    """A billable item of the period the draft does not bill because the contract's total value has no room for
+    it once what its own terms still bill is counted (README, "Billing policies"). It stays unbilled, not
+    reserved: a draft after the value is amended bills it."""
+
+    source_type: InvoiceLineSource
+    source_id: str
+    reason: Literal["CONTRACT_VALUE_EXCEEDED"] = "CONTRACT_VALUE_EXCEEDED"
+    amount: Money
+    remaining: Money
+    detail: str
+
+
 class InvoiceTax(msgspec.Struct, kw_only=True):
     """The tax system API's answer for this invoice, as the ERP booked it (contracts/system/tax/v1.yaml)."""
 
@@ -124,6 +137,8 @@ class InvoiceDraft(msgspec.Struct, kw_only=True):
     # A supplementary invoice names the posted invoice of the same period it adds to.
     supplements_id: str | None = None
     holds: list[InvoiceHold] = []
+    # Additive: billable items of the period held because the contract's value has no room for them.
+    value_holds: list[ValueHold] = []
     # Issue 19: the tax API's answer (null on invoices drafted before it), and the e-invoice once posted.
     tax: InvoiceTax | None = None
     e_invoice: EInvoice | None = None

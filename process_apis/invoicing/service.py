@@ -66,10 +66,18 @@ from process_apis.invoicing.models import (
     InvoiceTax,
     Released,
     TaxHeld,
+    ValueHold,
     VoidedInvoice,
 )
 from process_apis.invoicing.tax import InvoiceTaxes, TaxServiceUnavailable, tax_lines_body
-from process_apis.invoicing.terms import in_term, milestone_period, period_bounds, period_of, previous_period
+from process_apis.invoicing.terms import (
+    in_term,
+    milestone_period,
+    next_period,
+    period_bounds,
+    period_of,
+    previous_period,
+)
 from process_apis.jobs import JobRunner, enqueue_job
 from process_apis.provisioning.service import provisioned_opportunity
 from process_apis.store import invoice_drafts, invoice_sources, invoice_taxes, invoices
@@ -109,6 +117,7 @@ class Bill:
     milestone_ids: list[str] = field(default_factory=list)
     drawdown: Drawdown | None = None
     holds: list[InvoiceHold] = field(default_factory=list)
+    value_holds: list[ValueHold] = field(default_factory=list)
 
     @property
     def subtotal(self) -> Decimal:
@@ -122,6 +131,7 @@ class Billed:
 
     sources: set[Source]
     untracked_total: Decimal
+    periods: set[str] = field(default_factory=set)  # periods with an issued invoice or a draft of this tier
 
 
 class InvoicingService:
@@ -173,10 +183,11 @@ class InvoicingService:
         bill = await self._bill(contract, period, billed)
         posted = await self._posted_of(contract.id, period)
         if not bill.lines:
-            if posted:  # the period is invoiced and nothing arrived since
-                return False, await self.get(posted[-1])
+            if posted and not bill.value_holds:
+                return False, await self.get(posted[-1])  # the period is invoiced and nothing arrived since
             raise Unprocessable(f"contract {contract_id} has nothing to invoice for {period}",
-                                slug="nothing-to-invoice", holds=msgspec.to_builtins(bill.holds))
+                                slug="nothing-to-invoice", holds=msgspec.to_builtins(bill.holds),
+                                value_holds=msgspec.to_builtins(bill.value_holds))
         if contract.total_value is not None:  # checked before the ERP drafts anything, and again under the lock
             async with self.db.read() as conn:
                 check_value(contract, billed.untracked_total + await self._tracked_total(
@@ -226,7 +237,8 @@ class InvoicingService:
                 supplements_id=supplements_id, subtotal=invoice.subtotal, invoice=invoice,
                 sources={"time_entry_ids": bill.time_entry_ids, "milestone_ids": bill.milestone_ids,
                          "drawdown": msgspec.to_builtins(bill.drawdown) if bill.drawdown else None,
-                         "holds": msgspec.to_builtins(bill.holds)},
+                         "holds": msgspec.to_builtins(bill.holds),
+                         "value_holds": msgspec.to_builtins(bill.value_holds)},
                 correlation_id=correlation.current_correlation_id(), created_at=now, updated_at=now))
             if inserted.rowcount != 1:
                 raise Conflict(f"contract {contract.id} has a draft for {period} already", slug="draft-exists")
@@ -275,14 +287,16 @@ class InvoicingService:
     async def _billed(self, contract: Contract) -> Billed:
         erp_invoices = await self.systems.erp.invoices(contract_id=contract.id)
         async with self.db.read() as conn:
-            ours = set((await conn.execute(sa.select(invoices.c.id).where(
-                invoices.c.contract_id == contract.id))).scalars().all())
+            rows = (await conn.execute(sa.select(invoices.c.id, invoices.c.period, invoices.c.state).where(
+                invoices.c.contract_id == contract.id))).all()
+            ours = {r.id for r in rows}
             reserved = {(r.source_type, r.source_id) for r in (await conn.execute(sa.select(
                 invoice_sources.c.source_type, invoice_sources.c.source_id).where(
                 invoice_sources.c.contract_id == contract.id))).all()}
         issued = [i for i in erp_invoices if i.state in INVOICE_ISSUED]
         return Billed(sources=reserved | {s for i in issued for s in _line_sources(i)},
-                      untracked_total=sum((i.subtotal for i in issued if i.id not in ours), ZERO))
+                      untracked_total=sum((i.subtotal for i in issued if i.id not in ours), ZERO),
+                      periods={i.period for i in issued if i.period} | {r.period for r in rows if r.state != "void"})
 
     async def _bill(self, contract: Contract, period: str, billed: Billed) -> Bill:
         first, last = period_bounds(period)
@@ -300,9 +314,51 @@ class InvoicingService:
         # process_apis/expenses/billing.py (at cost or with the contract's markup, each reserved by this invoice).
         lines, sources = await expense_lines(self.db, contract.id, window, billed.sources,
                                              contract.expense_markup_percent)
+        if lines and contract.total_value is not None:
+            room = contract.total_value - await self._billed_total(contract, billed) - bill.subtotal \
+                - await self._committed(contract, billed, bill)
+            lines, sources, held = within_value(contract, lines, sources, room)
+            bill.value_holds.extend(held)
         bill.lines.extend(lines)
         bill.sources.extend(sources)
         return bill
+
+    async def _billed_total(self, contract: Contract, billed: Billed) -> Decimal:
+        async with self.db.read() as conn:
+            return billed.untracked_total + await self._tracked_total(conn, contract.id, ("draft", "posted"))
+
+    async def _committed(self, contract: Contract, billed: Billed, bill: Bill) -> Decimal:
+        """What the contract's own terms still have to bill beyond ``bill`` and what is billed: the instalments and
+        retainer fees of periods in its term not invoiced yet, its milestones in its currency, time and materials'
+        posted time not billed yet. An expense is billed only out of the value these leave (``within_value``),
+        never out of theirs."""
+        taken = billed.sources | set(bill.sources)
+        schedule = contract.billing_schedule
+        committed = sum((line.amount for line in schedule.lines
+                         if ("fixed_fee", schedule_source(contract.id, line.line_no)) not in taken
+                         and line.billing_period is not None and line.billing_period not in billed.periods
+                         and in_term(line.billing_period, contract)), ZERO)
+        if contract.billing_model == "retainer" and contract.end_date is not None:
+            fee = schedule.period_fee if schedule.period_fee is not None else (
+                contract.billing_profile.scheduled_amount or ZERO)
+            period, last = period_of(contract.start_date), period_of(contract.end_date)
+            while period <= last:
+                if ("retainer", retainer_source(contract.id, period)) not in taken and period not in billed.periods:
+                    committed += fee
+                period = next_period(period)
+        if contract.billing_model == "milestone":
+            projects = await self.systems.psa.projects(contract_id=contract.id)
+            milestones = [m for ms in await asyncio.gather(
+                *(self.systems.psa.milestones(project_id=p.id) for p in projects)) for m in ms]
+            committed += sum((m.amount for m in milestones if m.state != "invoiced"
+                              and m.currency == contract.currency and ("milestone", m.id) not in taken), ZERO)
+        if contract.billing_model == "time_and_materials":  # a retainer's fee covers its time (the overage aside)
+            unbilled: dict[str, Decimal] = defaultdict(Decimal)
+            for posting in await self.systems.erp.postings(contract_id=contract.id):
+                if posting.source_type == "time_entry" and ("time_entry", posting.source_id) not in taken:
+                    unbilled[posting.source_id] += posting.amount  # a reversal nets its original out
+            committed += sum((amount for amount in unbilled.values() if amount > 0), ZERO)
+        return committed
 
     async def _booked_time(self, contract: Contract, window: tuple[dt.date, dt.date], states: Sequence[str],
                            bill: Bill) -> list[tuple[TimeEntry, Posting]]:
@@ -675,6 +731,28 @@ def check_value(contract: Contract, billed: Decimal, amount: Decimal) -> None:
             remaining=str(max(ZERO, contract.total_value - billed)))
 
 
+def within_value(contract: Contract, lines: list[InvoiceLine], sources: list[Source], room: Decimal
+                 ) -> tuple[list[InvoiceLine], list[Source], list[ValueHold]]:
+    """The expense lines that fit in ``room`` (the contract's value less what is billed, this bill and what its
+    terms still have to bill), in date order; each one beyond is held with ``CONTRACT_VALUE_EXCEEDED``, unbilled
+    and unreserved, so that a draft after an amendment of the value bills it."""
+    kept: list[InvoiceLine] = []
+    kept_sources: list[Source] = []
+    held: list[ValueHold] = []
+    for line, source in zip(lines, sources, strict=True):
+        if line.amount <= room:
+            room -= line.amount
+            kept.append(line)
+            kept_sources.append(source)
+            continue
+        held.append(ValueHold(source_type="expense", source_id=source[1], amount=line.amount,
+                              remaining=max(ZERO, room),
+                              detail=f"{line.amount} {contract.currency} would take billing past the contract's "
+                                     f"value of {contract.total_value} {contract.currency}, what its own terms still "
+                                     f"bill counted; {max(ZERO, room)} is left for expenses"))
+    return kept, kept_sources, held
+
+
 def time_figures(minutes: Decimal) -> tuple[Decimal, int | None]:
     """A time line's hours for the reader and its whole minutes. The one rounding rule for hours an invoice shows
     (``contracts.canonical.display_hours``): minutes / 60 rounded half-even to the hundredth (20 minutes: 0.33).
@@ -753,4 +831,5 @@ def _view(row: Any, flow_back: FlowBack | None) -> InvoiceDraft:
         invoice=msgspec.convert(row.invoice, Invoice), time_entry_ids=list(sources.get("time_entry_ids", [])),
         milestone_ids=list(sources.get("milestone_ids", [])), drawdown=drawdown, flow_back=flow_back,
         created_at=row.created_at, updated_at=row.updated_at, sequence=row.sequence,
-        supplements_id=row.supplements_id, holds=msgspec.convert(sources.get("holds") or [], list[InvoiceHold]))
+        supplements_id=row.supplements_id, holds=msgspec.convert(sources.get("holds") or [], list[InvoiceHold]),
+        value_holds=msgspec.convert(sources.get("value_holds") or [], list[ValueHold]))

@@ -22,6 +22,11 @@ def previous_period(period: str) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
+def next_period(period: str) -> str:
+    index = int(period[:4]) * 12 + int(period[5:])
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
 def in_term(period: str, contract: Contract) -> bool:
     """Whether the term touches the period (compared as text: any period the API admits, year 0000 included)."""
     return period_of(contract.start_date) <= period and (

@@ -224,7 +224,9 @@ def expense_posted_not_invoiced(facts: ContractFacts) -> list[BillingDifference]
         found.append(BillingDifference(
             type="posted_not_invoiced", project_id=posting.project_id, period=period,
             expense_id=posting.source_id, posting_ids=[posting.id], amount=posting.amount, currency=posting.currency,
-            action=f"{facts.pending(source)}: a supplementary invoice for {period} bills it",
+            action=f"{facts.pending(source)}: a supplementary invoice for {period} bills it" + (
+                "; held there for the contract's value (value_holds, CONTRACT_VALUE_EXCEEDED), it needs the value "
+                "amended first" if facts.contract.total_value is not None else ""),
             detail=f"posted after the {period} invoice was issued and on no issued invoice"))
     return found
 

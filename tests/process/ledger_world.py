@@ -190,6 +190,7 @@ class World:
         self.closed_periods: set[tuple[str, str]] = set()
         self.approvals: set[str] = set()  # approvals that may still be ``recorded`` (applied later)
         self.corrections: list[tuple[Chain, str]] = []  # (the chain, the correction request's id)
+        self.expenses: list[tuple[str, str]] = []  # (contract key, expense id) of every billable expense approved
         self.turn = turn  # this example's number: whose turn it is to log time, and on which days
 
     # -- provisioning ------------------------------------------------------------------------------------------
@@ -264,6 +265,12 @@ class World:
             correction = ok(self.process.get(f"{PROCESS}/timesheets/v1/corrections/{correction_id}"))
             if correction["state"] == "approved":  # decided, not carried out yet
                 waiting.append(f"correction {correction_id}")
+        for _, expense_id in self.expenses:
+            expense = ok(self.process.get(f"{PROCESS}/expenses/v1/expenses/{expense_id}"))
+            if expense["state"] == "approved" and not all_items(  # its ERP posting is queued, or was refused
+                    self.process, f"{PROCESS}/exceptions/v1/exceptions", state="open",
+                    source_id=f"expense-posting:{expense_id}"):  # (a closed period): in the exception queue
+                waiting.append(f"posting of expense {expense_id}")
         for _, invoice_id in self.drafts:
             response = self.process.get(f"{PROCESS}/invoicing/v1/invoices/{invoice_id}")
             if response.status_code == 410:  # voided: nothing more happens to it
@@ -321,6 +328,7 @@ class World:
             try:
                 self.check_posted_hours(seen, settled)
                 self.check_milestones_billed_once(seen)
+                self.check_expenses_billed_once(seen)
                 self.check_contract_limits(seen)
                 self.check_currency(seen)
                 self.check_lines_equal_postings(seen, settled)
@@ -397,6 +405,29 @@ class World:
             for milestone_id, on in billed.items():
                 if len(on) > 1:
                     raise violation(2, f"milestone {milestone_id} of {key} billed {len(on)} times: invoices {on}")
+
+    def check_expenses_billed_once(self, seen: Seen) -> None:
+        """2. Each expense billed at most once."""
+        for key, invoices in seen.invoices.items():
+            billed: dict[str, list[str]] = defaultdict(list)
+            for invoice in invoices:
+                if invoice["state"] in BILLED_STATES:
+                    for line in invoice["lines"]:
+                        if line["source_type"] == "expense":
+                            for source in line["source_ids"]:
+                                billed[source].append(invoice["id"])
+            for expense_id, on in billed.items():
+                if len(on) > 1:
+                    raise violation(2, f"expense {expense_id} of {key} billed {len(on)} times: invoices {on}")
+
+    def check_draft_refusal(self, key: str, period: str, problem: dict[str, Any]) -> None:
+        """3. The contract's own terms fit its value here (instalments and milestones add up to it, posted time is
+        capped by the NTE, which is the value): drafting is never refused for the value, whatever expenses were
+        billed before; an expense the value has no room for is held, not the contract's own billing."""
+        if problem.get("reason") == "CONTRACT_VALUE_EXCEEDED":
+            expenses = [e for k, e in self.expenses if k == key]
+            raise violation(3, f"drafting {key} for {period} refused for the value ({problem.get('detail')}): the "
+                               f"contract's own billing fits it, its expenses {expenses} took the room")
 
     def check_contract_limits(self, seen: Seen) -> None:
         """3. Per contract: cumulative billed <= value; nothing billed outside the term or on a closed contract."""
@@ -522,3 +553,22 @@ class World:
         if silent:
             raise violation(5, f"posted time left off its period's posted invoice, and reconciliation is silent: "
                                f"{silent}")
+        named_expenses = {d.get("expense_id") for d in differences}
+        dropped = {e: period for e, period in self.unbilled_expenses(seen).items() if e not in named_expenses}
+        if dropped:
+            raise violation(5, f"posted billable expenses on no issued invoice although their period's invoice is "
+                               f"issued, and reconciliation is silent: {dropped}")
+
+    def unbilled_expenses(self, seen: Seen) -> dict[str, str]:
+        """Posted billable expenses on no issued invoice although their period has one: expense -> period."""
+        left: dict[str, str] = {}
+        for key, expense_id in self.expenses:
+            issued = [i for i in seen.invoices[key] if i["state"] in BILLED_STATES]
+            billed = {s for i in issued for line in i["lines"] if line["source_type"] == "expense"
+                      for s in line["source_ids"]}
+            expense = ok(self.process.get(f"{PROCESS}/expenses/v1/expenses/{expense_id}"))
+            period = expense["expense_date"][:7]
+            if expense["state"] == "posted" and period in {i.get("period") for i in issued} \
+                    and expense_id not in billed:
+                left[expense_id] = period
+        return left

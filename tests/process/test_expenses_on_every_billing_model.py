@@ -8,6 +8,7 @@ reports nothing about it.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -57,6 +58,11 @@ def test_a_billable_expense_is_invoiced_once_on_every_billing_model_and_a_void_r
         experience: httpx.Client, system: httpx.Client, model: str) -> None:
     engagement = engagement_of(system, model)
     contract, project = engagement["contract"], engagement["project"]
+    # The demo firm's fixed fees and retainers are worth exactly their instalments or fees (its retainers' seeded
+    # invoices even billed their time beyond the fee): an expense budget on top makes room for the expense, which
+    # is billed only out of what the contract's own terms leave (without room it is held: the next test).
+    ok(system.patch(f"{ERP}/contracts/{contract['id']}", json={
+        "total_value": str(Decimal(contract["total_value"]) + 100000)}))
     day = open_past_day(system, contract)
     period = f"{day:%Y-%m}"
     cost = Decimal("48.37")
@@ -97,3 +103,70 @@ def test_a_billable_expense_is_invoiced_once_on_every_billing_model_and_a_void_r
     about_it += [d for report in run.get("contracts", []) for d in report["differences"]
                  if d.get("expense_id") == expense_id]
     assert about_it == []
+
+
+def provision_fixed_fee(system: httpx.Client, instalment: Decimal, periods: list[str]) -> dict[str, Any]:
+    """A fresh fixed-fee contract worth exactly its instalments (one per period), its project and a manager."""
+    first, last = dt.date.fromisoformat(f"{periods[0]}-01"), dt.date.fromisoformat(f"{periods[-1]}-28")
+    tag = uuid.uuid4().hex[:8]
+    contract = ok(system.post(f"{ERP}/contracts", json={
+        "customer_id": "cus_1001", "legal_entity_id": "le_us", "name": f"Fixed fee {tag}", "currency": "USD",
+        "billing_model": "fixed_fee", "total_value": str(instalment * len(periods)), "nte_amount": None,
+        "start_date": first.isoformat(), "end_date": last.isoformat(), "status": "active", "rate_card_id": None,
+        "billing_profile": {"invoice_frequency": "monthly"},
+        "billing_schedule": {"lines": [{"line_no": n + 1, "amount": str(instalment), "period": period}
+                                       for n, period in enumerate(periods)]}}), 201)
+    project = ok(system.post(f"{PSA}/projects", json={
+        "name": f"Fixed fee {tag}", "contract_id": contract["id"], "customer_id": "cus_1001",
+        "legal_entity_id": "le_us", "billing_model": "fixed_fee", "status": "active", "manager_id": "wrk_e1007",
+        "start_date": first.isoformat(), "end_date": last.isoformat()}), 201)
+    ok(system.post(f"{ERP}/project-dimensions", json={
+        "project_id": project["id"], "legal_entity_id": "le_us",
+        "code": "P-" + project["id"].removeprefix("prj_").upper()}), 201)
+    return {"contract": contract, "project": project}
+
+
+def test_an_expense_the_fixed_fee_has_no_room_for_is_held_never_the_instalments(
+        experience: httpx.Client, system: httpx.Client) -> None:
+    """Cumulative billing never passes the contract's value, and the fee is the deal: an expense is billed only out
+    of the value the instalments leave. Without room it is held (``value_holds``, CONTRACT_VALUE_EXCEEDED), the
+    instalments are all billed, and once the value is amended a supplementary invoice bills the expense."""
+    day = open_past_day(system, {"legal_entity_id": "le_us", "start_date": "2000-01-01"})
+    periods = [f"{day:%Y-%m}", f"{day + dt.timedelta(days=31):%Y-%m}"]
+    engagement = provision_fixed_fee(system, Decimal("1000.00"), periods)
+    contract, project = engagement["contract"], engagement["project"]
+    captured = ok(experience.post(EXPENSES, json={
+        "worker_id": "wrk_e1001", "project_id": project["id"], "category": "lodging", "amount": "48.37",
+        "currency": "USD", "expense_date": day.isoformat(), "country": "US", "receipt_ref": "r-room"}), 201)
+    expense_id = captured["id"]
+    ok(experience.post(f"{EXPENSES}/{expense_id}/decisions", json={"approver_id": "wrk_e1007", "decision": "approve"}))
+    wait_for("the expense to be posted", lambda: ok(experience.get(f"{EXPENSES}/{expense_id}"))["state"] == "posted")
+
+    response = experience.post(f"{INVOICING}/invoice-drafts", json={"contract_id": contract["id"],
+                                                                    "period": periods[0]})
+
+    assert_matches_contract("process/invoicing", "POST", "/invoice-drafts", response)
+    first = ok(response, 201)
+    assert [line["source_type"] for line in first["invoice"]["lines"]] == ["fixed_fee"]
+    held, = first["value_holds"]
+    assert (held["source_type"], held["source_id"], held["reason"], Decimal(held["amount"]),
+            Decimal(held["remaining"])) == ("expense", expense_id, "CONTRACT_VALUE_EXCEEDED", Decimal("48.37"), 0)
+    ok(experience.post(f"{INVOICING}/invoices/{first['id']}/postings"))
+    second = draft(experience, contract["id"], periods[1])  # the last instalment: never refused
+    assert Decimal(second["invoice"]["subtotal"]) == Decimal("1000.00")
+    ok(experience.post(f"{INVOICING}/invoices/{second['id']}/postings"))
+    again = experience.post(f"{INVOICING}/invoice-drafts", json={"contract_id": contract["id"], "period": periods[0]})
+    assert again.status_code == 422 and again.json()["value_holds"][0]["source_id"] == expense_id  # said, not silent
+    run = ok(experience.post("/process/reconciliation/v1/reconciliations", json={"project_ids": [project["id"]]}),
+             200, 201)
+    reported = [d for report in [*run["projects"], *run["contracts"]] for d in report["differences"]
+                if d.get("expense_id") == expense_id]
+    assert [d["type"] for d in reported] == ["posted_not_invoiced"]
+    assert "CONTRACT_VALUE_EXCEEDED" in reported[0]["action"]  # what to do: amend the value, then draft again
+
+    ok(system.patch(f"{ERP}/contracts/{contract['id']}", json={"total_value": "2100.00"}))  # an expense budget
+    supplementary = draft(experience, contract["id"], periods[0])
+
+    assert supplementary["supplements_id"] == first["id"] and supplementary["value_holds"] == []
+    assert [(line["source_ids"], Decimal(line["amount"])) for line in supplementary["invoice"]["lines"]] == [
+        ([expense_id], Decimal("48.37"))]

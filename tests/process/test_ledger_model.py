@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,6 +55,7 @@ OUTAGE_STATUSES = {502, 503, 504}
 INDEX = st.integers(min_value=0, max_value=9)
 TURNS = itertools.count()  # one per example, for the whole session: see ledger_world.WORKERS
 THEN = st.sampled_from(["logged", "submitted", "approved"])
+EXPENSE_CONTRACTS = ("fixed_eur", "tm_usd")
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +199,27 @@ class LedgerMachine(RuleBasedStateMachine):
         self.answered(self.process.post(f"{PROCESS}/timesheets/v1/corrections/{correction_id}/decisions",
                                         json=body), "deciding a correction")
 
+    # -- expenses --------------------------------------------------------------------------------------------------
+
+    @rule(contract=st.sampled_from(EXPENSE_CONTRACTS), period=st.integers(1, 2),
+          amount=st.sampled_from(["48.37", "900.00"]))
+    def capture_expense(self, contract: str, period: int, amount: str) -> None:
+        """A consultant's billable expense on the contract's project, approved by its manager (posted to the ERP
+        by a job)."""
+        target = self.world.contracts[contract]
+        day = min(self.world.work_date(period, 0), dt.datetime.now(dt.UTC).date())
+        response = self.answered(self.process.post(f"{PROCESS}/expenses/v1/expenses", json={
+            "worker_id": "wrk_e1001", "project_id": target.project_id, "category": "travel", "amount": amount,
+            "currency": target.spec.currency, "expense_date": day.isoformat(), "country": "US",
+            "receipt_ref": f"r-{uuid.uuid4().hex[:8]}"}), "capturing an expense")
+        if response.status_code != 201:
+            return
+        expense_id = response.json()["id"]
+        decided = self.answered(self.process.post(f"{PROCESS}/expenses/v1/expenses/{expense_id}/decisions", json={
+            "approver_id": target.spec.manager_id, "decision": "approve"}), "approving an expense")
+        if decided.status_code == 200:
+            self.world.expenses.append((contract, expense_id))
+
     # -- milestones, periods, contracts ---------------------------------------------------------------------------
 
     @rule(index=st.integers(0, 1))
@@ -223,6 +246,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def draft_invoice(self, contract: str, period: int, post: bool) -> None:
         response = self.answered(self.process.post(f"{PROCESS}/invoicing/v1/invoice-drafts", json={
             "contract_id": self.world.contracts[contract].id, "period": self.world.periods[period]}), "drafting")
+        if response.status_code == 422:
+            self.world.check_draft_refusal(contract, self.world.periods[period], response.json())
         if response.status_code == 201:
             self.world.drafts.append((contract, response.json()["id"]))
             if post:
@@ -331,6 +356,19 @@ FOUND: dict[str, list[tuple[str, dict[str, object]]]] = {
         ("draft_invoice", {"contract": "tm_usd", "period": 1, "post": True}),
         ("log_time", {"contract": "tm_usd", "period": 1, "day": 1, "hours": "1", "then": "approved"}),
         ("reconcile", {})],
+    # (Named to sort last: each replay takes the next turn of the workers, and the earlier ones keep theirs.)
+    # A billable expense billed with the first instalment took the value the second one needs: the fixed fee
+    # could never be billed in full (the last instalment refused CONTRACT_VALUE_EXCEEDED, every time).
+    "value_of_a_fixed_fee_instalment_taken_by_an_expense": [
+        ("capture_expense", {"contract": "fixed_eur", "period": 1, "amount": "48.37"}),
+        ("draft_invoice", {"contract": "fixed_eur", "period": 1, "post": True}),
+        ("draft_invoice", {"contract": "fixed_eur", "period": 2, "post": True}), ("reconcile", {})],
+    # The same expense arriving after the period's invoice was posted: held for the value, and reported.
+    "value_without_room_for_an_expense_holds_and_reports_it": [
+        ("draft_invoice", {"contract": "fixed_eur", "period": 1, "post": True}),
+        ("capture_expense", {"contract": "fixed_eur", "period": 1, "amount": "900.00"}),
+        ("draft_invoice", {"contract": "fixed_eur", "period": 1, "post": True}),
+        ("draft_invoice", {"contract": "fixed_eur", "period": 2, "post": True}), ("reconcile", {})],
 }
 
 

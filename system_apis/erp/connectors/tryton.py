@@ -19,6 +19,7 @@ empty.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid as uuid_module
 from collections.abc import Iterable
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -53,6 +54,7 @@ from system_apis.erp.models import (
     CreditNoteCreate,
     CustomerCreate,
     InvoiceCreate,
+    InvoiceLineCreate,
     PostingBatchItem,
     PostingCreate,
     PostingFilter,
@@ -183,10 +185,57 @@ def hours_to_row(minutes: int) -> Decimal:
     return (Decimal(minutes) / 60).quantize(HOURS_PLACES_IN_TRYTON, rounding=ROUND_HALF_EVEN)
 
 
+def minutes_of_row(hours: Any) -> int:
+    """Whole minutes of an hour figure Tryton keeps (a posting's 4 places, an invoice line's float)."""
+    return int((Decimal(str(hours)) * 60).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def tryton_amount(quantity: float, unit_price: Decimal) -> Decimal:
+    """An invoice line's amount as Tryton computes it (``account.invoice.line.on_change_with_amount``): the float
+    quantity as text times the unit price, rounded half-even to the cent."""
+    return (Decimal(str(quantity)) * unit_price).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+
+
+def hours_for(minutes: int, unit_price: Decimal, amount: Decimal) -> float | None:
+    """The float hours of ``minutes`` Tryton multiplies into exactly ``amount`` at ``unit_price`` (the nearest
+    float, else one of its neighbours when the exact product is a half cent); None when none does."""
+    exact = minutes / 60
+    for quantity in (exact, math.nextafter(exact, math.inf), math.nextafter(exact, -math.inf)):
+        if tryton_amount(quantity, unit_price) == amount:
+            return quantity
+    return None
+
+
+def tryton_lines(line: InvoiceLineCreate, refs: list[str], booked: dict[str, tuple[int, Decimal]]
+                 ) -> list[tuple[float, list[str]]]:
+    """Tryton lines (quantity, source refs) for one invoice line. Tryton computes a line's amount from its
+    quantity and unit price, so a time line is never sent as its hours for the reader (20 minutes shown as
+    0.33): it is one Tryton line per time entry, each its posting's minutes as hours that Tryton multiplies into
+    exactly the amount the posting booked, so that the invoice bills exactly the postings it names (a time line's
+    amount is the sum of its entries' amounts, each rounded once). Kept as one line where Tryton prices its hours
+    to the line's amount already; one line of its hours where the postings do not add up to it."""
+    if line.minutes is None:
+        return [(float(line.quantity), refs)]
+    whole = hours_for(line.minutes, line.unit_price, line.amount)
+    if whole is not None:
+        return [(whole, refs)]
+    parts: list[tuple[float, list[str]]] = []
+    for ref in refs:
+        minutes, amount = booked.get(ref, (0, Decimal(0)))
+        quantity = hours_for(minutes, line.unit_price, amount) if minutes else None
+        if quantity is None:
+            break
+        parts.append((quantity, [ref]))
+    else:
+        if parts and sum((tryton_amount(q, line.unit_price) for q, _ in parts), Decimal(0)) == line.amount:
+            return parts
+    return [(whole if whole is not None else line.minutes / 60, refs)]
+
+
 def posting_from_row(row: dict[str, Any]) -> Posting:
     minutes = None
     if row["source_type"] == "time_entry":
-        minutes = int((Decimal(str(row["quantity"])) * 60).to_integral_value(rounding=ROUND_HALF_EVEN))
+        minutes = minutes_of_row(row["quantity"])
     hours = plain_decimal(Decimal(str(row["quantity"]))) if minutes is None else (
         -display_hours(-minutes) if minutes < 0 else display_hours(minutes))
     return Posting(
@@ -220,8 +269,14 @@ def invoice_from_rows(row: dict[str, Any], lines: Iterable[dict[str, Any]]) -> I
     for line in lines:
         source_type: InvoiceLineSource = line.get("psgw_source_type") or "time_entry"
         refs = (line.get("psgw_source_refs") or "").split()
+        quantity, minutes = plain_decimal(Decimal(str(line["quantity"]))), None
+        if source_type == "time_entry" and quantity != quantity.to_integral_value():
+            # Hours as Tryton multiplies them (tryton_lines), read back to the minute and shown to the hundredth;
+            # whole hours stay as they are (also a retainer's overage line, a quantity of 1 at its amount).
+            minutes = minutes_of_row(line["quantity"])
+            quantity = -display_hours(-minutes) if minutes < 0 else display_hours(minutes)
         canonical_lines.append(InvoiceLine(
-            description=line.get("description") or "", quantity=plain_decimal(Decimal(str(line["quantity"]))),
+            description=line.get("description") or "", quantity=quantity, minutes=minutes,
             unit_price=money(line["unit_price"]), amount=money(line["amount"]), source_type=source_type,
             source_ids=[source_from_row(source_type, ref) for ref in refs]))
     return Invoice(
@@ -549,7 +604,8 @@ class TrytonErp(TrytonRecords):
             raise Conflict(f"a {state} invoice is not credited", slug="invalid-transition", state=state)
         asked = [{"source_refs": [source_to_row(line.source_type, s, f"/lines/{i}/source_ids/{n}")
                                   for n, s in enumerate(line.source_ids)],
-                  "quantity": line.quantity, "unit_price": line.unit_price, "description": line.description}
+                  "quantity": tryton_lines(line, [], {})[0][0], "unit_price": line.unit_price,
+                  "description": line.description}
                  for i, line in enumerate(data.lines)]
         for index, line in enumerate(asked):
             if not line["source_refs"]:
@@ -642,6 +698,19 @@ class TrytonErp(TrytonRecords):
                                            INVOICE_LINE_FIELDS, order=[("sequence", "ASC"), ("id", "ASC")])
         return invoice_from_rows(rows[0], lines)
 
+    async def _booked_time(self, refs: list[str]) -> dict[str, tuple[int, Decimal]]:
+        """Each time entry's net posting (minutes, amount), a reversal netting its original out."""
+        if not refs:
+            return {}
+        rows = await self.rpc.search_read("psgw.posting", [("source_type", "=", "time_entry"),
+                                                           ("source_ref", "in", sorted(set(refs)))],
+                                          ["source_ref", "quantity", "amount"])
+        net: dict[str, tuple[int, Decimal]] = {}
+        for row in rows:
+            minutes, amount = net.get(row["source_ref"], (0, Decimal(0)))
+            net[row["source_ref"]] = (minutes + minutes_of_row(row["quantity"]), amount + money(row["amount"]))
+        return net
+
     async def _revenue_account(self, company: int) -> int:
         found = await self.first("account.account", [("type.revenue", "=", True), ("company", "=", company),
                                                       ("closed", "!=", True)], ["id"])
@@ -665,10 +734,13 @@ class TrytonErp(TrytonRecords):
         revenue = await self._revenue_account(company)
         refs = [[source_to_row(line.source_type, s, f"/lines/{i}/source_ids/{n}") for n, s in
                  enumerate(line.source_ids)] for i, line in enumerate(data.lines)]
-        lines = [{"type": "line", "description": line.description, "quantity": float(line.quantity),
+        booked = await self._booked_time([r for line, line_refs in zip(data.lines, refs, strict=True)
+                                          if line.minutes is not None for r in line_refs])
+        lines = [{"type": "line", "description": line.description, "quantity": quantity,
                   "unit_price": line.unit_price, "account": revenue, "psgw_source_type": line.source_type,
                   "psgw_source_refs": " ".join(line_refs), "company": company, "currency": None}
-                 for line, line_refs in zip(data.lines, refs, strict=True)]
+                 for line, all_refs in zip(data.lines, refs, strict=True)
+                 for quantity, line_refs in tryton_lines(line, all_refs, booked)]
         currency = await self._currency_id(data.currency, "/currency")
         for line in lines:
             line["currency"] = currency
@@ -706,7 +778,14 @@ class TrytonErp(TrytonRecords):
             raise Conflict("a void invoice cannot be posted", slug="invalid-transition", from_state="void",
                            to_state="posted")
         if state in ("draft", "validated"):
-            await self.rpc.call("model.account.invoice.post", [vendor_id])
+            try:
+                await self.rpc.call("model.account.invoice.post", [vendor_id])
+            except Unprocessable:
+                # Posted meanwhile by the same request sent again (a caller's retry after a timeout, while Tryton
+                # was still posting): Tryton refuses to modify a posted invoice; posting is answered as done.
+                again = await self.rpc.read("account.invoice", [vendor_id], ["state"])
+                if not again or again[0]["state"] not in ("posted", "paid"):
+                    raise
         return await self._invoice(vendor_id)
 
     async def void_invoice(self, invoice_id: str) -> Invoice:
