@@ -139,3 +139,23 @@ async def test_every_audited_call_reads_back_as_it_was_recorded(tmp_path: Path) 
         assert back.id is not None
         back.id = None
         assert back == call
+
+
+async def test_audited_calls_read_back_from_a_database_only_the_engine_can_open() -> None:
+    # On a SQLite file the rows go in through a connection of their own (one hop per batch); an in-memory
+    # database is the engine's alone, and a second connection would write into one nobody reads.
+    engine = create_async_engine("sqlite+aiosqlite:///:memory:")
+    store = SqlAuditStore(engine)
+    audit = AuditLog(store, AuditConfig(batch_size=5))
+    try:
+        await store.create_schema()
+        recorded = [entry(i) for i in range(12)]
+        for call in recorded:
+            audit.record(call)
+        assert await audit.flush() == len(recorded)
+        audit.record(entry(12))
+        await audit.stop()  # the last call is written at shutdown, and the writer thread closed
+        read = await store.calls(CallQuery(limit=100))
+    finally:
+        await engine.dispose()
+    assert [back.correlation_id for back in reversed(read)] == [f"corr-{i}" for i in range(13)]
