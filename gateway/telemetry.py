@@ -40,12 +40,15 @@ DECISIONS = Counter("psgw_policy_decisions_total", "Policy outcomes", ["policy",
 # A turn still takes at least 1/DRAIN_MIN_SHARE of the queue, so under any load the queue stays bounded
 # (at most DRAIN_MIN_SHARE times the calls that end in one loop turn) rather than falling ever further behind.
 DRAIN_TURN_SECONDS = 0.0003
+# How often the queue is drained. Every 0.5 s, ~2,500 calls at 5,000 req/s made ~12 budgeted turns in a row, each
+# a stall for the calls in flight then; every 0.05 s the same work comes in one or two turns at a time.
+DRAIN_INTERVAL_SECONDS = 0.05
 DRAIN_CHECK_EVERY = 16
 DRAIN_MIN_SHARE = 16
 
 
 class Telemetry:
-    def __init__(self, *, interval: float = 0.5) -> None:
+    def __init__(self, *, interval: float = DRAIN_INTERVAL_SECONDS) -> None:
         self.interval = interval
         self._pending: deque[CallEntry] = deque()
         self._task: asyncio.Task[None] | None = None
