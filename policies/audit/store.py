@@ -187,8 +187,13 @@ class SqlAuditStore:
         # One C-level attrgetter for every column, then the two that need encoding: a loop over the columns
         # with getattr cost twice as much per row.
         values = list(_call_columns_of(entry))
-        at = entry.at.astimezone(dt.UTC)
-        values[_AT] = at.replace(tzinfo=None).isoformat(" ", "microseconds") if self._sqlite else at
+        at = entry.at
+        if self._sqlite:
+            # The proxy stamps calls in UTC: its ISO text less the "+00:00" is the naive UTC text stored here.
+            values[_AT] = (at.isoformat(" ", "microseconds")[:26] if at.tzinfo is dt.UTC
+                           else at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds"))
+        else:
+            values[_AT] = at.astimezone(dt.UTC)
         values[_OUTCOME] = _json.encode(entry.outcome).decode()
         return tuple(values)
 

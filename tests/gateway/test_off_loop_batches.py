@@ -22,7 +22,9 @@ HOSTILE_PATHS = ["/experience/x/v1/a\r\nX-Injected: 1", "/system/%2F..%2Fetc", "
 
 def entry(i: int, *, api: str = "experience/mobile-time") -> CallEntry:
     return CallEntry(
-        at=dt.datetime(2026, 12, 6, 6, 0, tzinfo=dt.UTC) + dt.timedelta(microseconds=7 * i + 1),
+        # Stamped in UTC by the proxy; another offset (stored as the same instant in UTC) now and then.
+        at=(dt.datetime(2026, 12, 6, 6, 0, tzinfo=dt.UTC) + dt.timedelta(microseconds=7 * i + 1)).astimezone(
+            dt.timezone(dt.timedelta(hours=2)) if i % 8 == 3 else dt.UTC),
         correlation_id=f"corr-{i}",
         trace_id=f"{i:032x}",
         method="GET" if i % 2 else "POST",
