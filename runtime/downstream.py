@@ -217,11 +217,14 @@ class Downstream:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
         allow_statuses: frozenset[int] = frozenset(),
     ) -> Reply:
-        """Send one request; raise a problem for any status >= 400 not in ``allow_statuses``."""
+        """Send one request; raise a problem for any status >= 400 not in ``allow_statuses``. The body is ``json``
+        (sent as application/json) or ``content``, bytes sent as they are under the caller's ``Content-Type``
+        (a multipart/mixed OData batch, for one)."""
         send_headers = correlation.outbound_headers()
         if headers:
             send_headers.update(headers)
@@ -231,6 +234,8 @@ class Downstream:
         if json is not None:
             body = msgspec.json.encode(json)
             send_headers["Content-Type"] = "application/json"
+        elif content is not None:
+            body = content
         target = self._target(path, params)
         repeatable = method in IDEMPOTENT_METHODS or bool(idempotency_key)
         started = time.perf_counter()

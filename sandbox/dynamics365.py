@@ -50,22 +50,28 @@ Cloud SDK's generated ``d365_metadata`` client shows it):
   and ``credit`` on ``FreeTextInvoiceHeaders``; a unique index on ``ExternalInvoiceId`` (a second invoice or credit
   note with it is refused ``DuplicateRecord``).
 
-``POST /data/$batch`` (OData v4.01 JSON Format, section 19 "Batch Requests and Responses"): ``{"requests": [{"id",
-"method", "url", "headers", "body"}]}`` answered ``{"responses": [{"id", "status", "headers", "body"}]}``, each
-request run alone and in order through the same handlers as if sent by itself; the first failure ends the batch
-unless ``Prefer: odata.continue-on-error`` (answered ``Preference-Applied``); at most 5,000 requests, and the batch
-counts as one request against service protection ("A batch can contain up to 5000 operations and will avoid the
-number of requests limit", "Service protection API limits", learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/
-data-entities/service-protection-api-limits). A malformed batch (no ``requests`` array, a request without ``id``,
-``method`` or ``url``, an id used twice, a method other than GET/POST/PATCH, more than 5,000 requests) is a 400 and
-runs nothing.
+``POST /data/$batch`` in the multipart/mixed format of OData v4.0 (Part 1: Protocol, 11.7 "Batch Requests"), the
+format Microsoft Learn points finance and operations integrations to ("Open Data Protocol (OData)", "Batch
+requests are supported in the OData service", learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/
+data-entities/odata): ``Content-Type: multipart/mixed; boundary=...``, each part an ``application/http`` request
+(``Content-Transfer-Encoding: binary``) or a ``multipart/mixed`` change set of them, each with a ``Content-ID``
+unique in the batch; answered ``multipart/mixed`` with one part per part sent, in order (a change set's responses
+in a multipart part, or one failure for the whole change set). Each request runs alone and in order through the
+same handlers as if sent by itself; the first failure ends the batch unless ``Prefer: odata.continue-on-error``
+(answered ``Preference-Applied``); at most 5,000 requests, and the batch counts as one request against service
+protection ("A batch can contain up to 5000 operations and will avoid the number of requests limit", "Service
+protection API limits", learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/
+service-protection-api-limits). A batch in any other media type (the OData v4.01 JSON batch format included), or
+a malformed one (no boundary or close delimiter, a part that is no ``application/http`` request, no binary
+transfer encoding, no request line, a method other than GET/POST/PATCH, a GET in a change set, a change set request
+without ``Content-ID`` or a ``Content-ID`` used twice, more than 5,000 requests) is a 400 and runs nothing.
 
-Not imitated: ``$metadata``, ``$orderby`` (entities come in insertion order), the multipart/mixed ``$batch`` format
-(OData v4.0, which finance and operations integrations send today) and change sets (``atomicityGroup`` is refused
-501), the execution time limit (1,200 s of work per 5 minutes) that counters batching, ``or``/``not``
-and functions other than ``contains`` in ``$filter``; the full keys of ``LedgerFiscalPeriods`` (``LedgerName``,
-``Calendar``, ``YearName``) and ``LedgerJournalLines`` (``JournalBatchNumber``, ``LineNumber``: lines are found by
-``Voucher`` here); journal headers and posting a journal (a line is booked as it is created); an invoice's lines
+Not imitated: ``$metadata``, ``$orderby`` (entities come in insertion order), change sets of more than one
+request (refused 501: a tenant runs them as one transaction) and ``$<Content-ID>`` references, the execution time
+limit (1,200 s of work per 5 minutes) that counters batching, ``or``/``not`` and functions other than
+``contains`` in ``$filter``; the full keys of ``LedgerFiscalPeriods`` (``LedgerName``, ``Calendar``,
+``YearName``) and ``LedgerJournalLines`` (``JournalBatchNumber``, ``LineNumber``: lines are found by ``Voucher``
+here); journal headers and posting a journal (a line is booked as it is created); an invoice's lines
 are written inside the header (a deep insert) and read with ``$expand=FreeTextInvoiceLines``, where a tenant writes
 them to ``FreeTextInvoiceLines`` in a ``$batch`` change set; a contract's billing schedule travels as a collection
 property of the contract; the customer funding a contract as a property (``ProjectFundingSources`` on a tenant).
@@ -79,7 +85,9 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import uuid
 from decimal import Decimal, InvalidOperation
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
@@ -925,37 +933,99 @@ def create_app(store: DocumentStore) -> Litestar:
 # the number of requests limit" -- so a batch is one request to the limits middleware, whatever it holds.
 MAX_BATCH_REQUESTS = 5_000
 BATCH_METHODS = frozenset({"GET", "POST", "PATCH"})
-_BATCH_REQUEST_FIELDS = {"id": str, "method": str, "url": str}
+CRLF = b"\r\n"
+_BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
+_REQUEST_LINE = re.compile(r"^([A-Z]+) (\S+) HTTP/1\.1$")
 
 
-def batch_requests(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The ``requests`` of a JSON batch, checked before any of them runs (a malformed batch runs nothing)."""
-    requests = body.get("requests")
-    if not isinstance(requests, list):
-        raise bad_request("The batch request body must have a 'requests' array.")
-    if len(requests) > MAX_BATCH_REQUESTS:
-        raise bad_request(f"The batch has {len(requests)} requests; at most {MAX_BATCH_REQUESTS} are allowed.")
-    seen: set[str] = set()
-    for item in requests:
-        if not isinstance(item, dict):
-            raise bad_request("Each request of a batch must be a JSON object.")
-        for name, kind in _BATCH_REQUEST_FIELDS.items():
-            if not isinstance(item.get(name), kind) or not item[name]:
-                raise bad_request(f"Each request of a batch must have a '{name}' string.")
-        if item["id"] in seen:
-            raise bad_request(f"The request id '{item['id']}' is used twice in the batch.")
-        seen.add(item["id"])
-        if item["method"].upper() not in BATCH_METHODS:
-            raise bad_request(f"The method '{item['method']}' is not allowed in a batch.")
-        if "atomicityGroup" in item or "dependsOn" in item:
-            raise odata_error(501, "atomicityGroup and dependsOn are not supported in a batch here.")
-        if not isinstance(item.get("headers", {}), dict) or not all(
-            isinstance(v, str) for v in item.get("headers", {}).values()
-        ):
-            raise bad_request("The headers of a batch request must be an object of strings.")
-        if "body" in item and not isinstance(item["body"], dict):
-            raise bad_request("The body of a batch request must be a JSON object.")
-    return requests
+def _boundary(content_type: str) -> str:
+    if not content_type.lower().startswith("multipart/mixed"):
+        raise bad_request("The batch request must have 'multipart/mixed' as the media type.")
+    found = _BOUNDARY.search(content_type)
+    if found is None:
+        raise bad_request("The batch request must have a boundary specification in the 'Content-Type' header.")
+    return found[1].strip()
+
+
+def _parts(body: bytes, boundary: str) -> list[tuple[dict[str, str], bytes]]:
+    """The parts of a multipart body (RFC 2046, 5.1.1): (headers, lower-case names; content)."""
+    pieces = (CRLF + body).split(b"\r\n--" + boundary.encode("latin-1"))
+    parts: list[tuple[dict[str, str], bytes]] = []
+    for piece in pieces[1:]:
+        if piece.startswith(b"--"):
+            return parts
+        line_end = piece.find(CRLF)
+        if line_end < 0 or piece[:line_end].strip(b" \t"):
+            raise bad_request("A boundary delimiter in the batch is not followed by a line end.")
+        piece = piece[line_end + 2 :]
+        head, found, content = (b"", CRLF, piece[2:]) if piece.startswith(CRLF) else piece.partition(CRLF + CRLF)
+        if not found:
+            raise bad_request("A part of the batch has no blank line after its headers.")
+        parts.append((_header_fields(head), content))
+    raise bad_request("The batch has no close delimiter.")
+
+
+def _header_fields(head: bytes) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in head.split(CRLF):
+        if line:
+            name, colon, value = line.partition(b":")
+            if not colon or not name.strip():
+                raise bad_request("A header line in the batch has no name.")
+            fields[name.strip().decode("latin-1").lower()] = value.strip().decode("latin-1")
+    return fields
+
+
+def _operation(headers: dict[str, str], content: bytes, content_ids: set[str], in_changeset: bool) -> dict[str, Any]:
+    """One ``application/http`` part as the request it holds (OData v4.0 Part 1, 11.7.2 and 11.7.3)."""
+    if not headers.get("content-type", "").lower().startswith("application/http"):
+        raise bad_request("Each part of a batch must be 'application/http' or a 'multipart/mixed' change set.")
+    if headers.get("content-transfer-encoding", "").lower() != "binary":
+        raise bad_request("Each request of a batch must have 'Content-Transfer-Encoding: binary'.")
+    head, _, body = content.partition(CRLF + CRLF)
+    lines = head.split(CRLF)
+    line = _REQUEST_LINE.match(lines[0].decode("latin-1"))
+    if line is None:
+        raise bad_request("A request of the batch has no request line 'METHOD url HTTP/1.1'.")
+    if line[1] not in BATCH_METHODS:
+        raise bad_request(f"The method '{line[1]}' is not allowed in a batch.")
+    content_id = headers.get("content-id")
+    if in_changeset:
+        if line[1] == "GET":
+            raise bad_request("A change set may not contain a GET request.")
+        if not content_id:
+            raise bad_request("Each request of a change set must have a 'Content-ID' header.")
+    if content_id is not None:
+        if content_id in content_ids:
+            raise bad_request(f"The Content-ID '{content_id}' is used twice in the batch.")
+        content_ids.add(content_id)
+    return {
+        "method": line[1],
+        "url": line[2],
+        "headers": _header_fields(CRLF.join(lines[1:])),
+        "body": body,
+        "content_id": content_id,
+    }
+
+
+def batch_operations(content_type: str, body: bytes) -> list[tuple[bool, dict[str, Any]]]:
+    """The parts of a multipart batch as (in a change set, request), checked before any runs (a malformed batch
+    runs nothing)."""
+    operations: list[tuple[bool, dict[str, Any]]] = []
+    content_ids: set[str] = set()
+    for headers, content in _parts(body, _boundary(content_type)):
+        if headers.get("content-type", "").lower().startswith("multipart/mixed"):
+            changeset = _parts(content, _boundary(headers["content-type"]))
+            if not changeset:
+                raise bad_request("A change set of the batch holds no request.")
+            if len(changeset) > 1:
+                raise odata_error(501, "A change set of more than one request is not supported here.")
+            operations.append((True, _operation(*changeset[0], content_ids, in_changeset=True)))
+        else:
+            operations.append((False, _operation(headers, content, content_ids, in_changeset=False)))
+        if len(operations) > MAX_BATCH_REQUESTS:
+            raise bad_request(f"The batch has more than {MAX_BATCH_REQUESTS} requests.")
+    return operations
 
 
 def _batch_target(url: str) -> tuple[str, bytes] | None:
@@ -970,24 +1040,22 @@ def _batch_target(url: str) -> tuple[str, bytes] | None:
     return path, query.encode()
 
 
-async def _dispatch(request: Request[Any, Any, Any], item: dict[str, Any]) -> dict[str, Any]:
+async def _dispatch(request: Request[Any, Any, Any], item: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
     """One request of a batch through this service's own handlers, as if it came alone (already authenticated and
-    counted with its batch)."""
+    counted with its batch): its status, headers and body."""
     target = _batch_target(item["url"])
     if target is None:
         failure = not_found(item["url"])
-        return {"id": item["id"], "status": failure.status, "body": failure.body}
-    body = json_text(item["body"]).encode() if "body" in item else b""
+        return (
+            failure.status,
+            {"content-type": "application/json; odata.metadata=minimal"},
+            json_text(failure.body).encode(),
+        )
     headers = [(b"host", request.headers.get("host", "").encode())]
-    headers += [
-        (k.lower().encode("latin-1", "replace"), v.encode("latin-1", "replace"))
-        for k, v in item.get("headers", {}).items()
-    ]
-    if body:
-        headers.append((b"content-type", b"application/json"))
+    headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in item["headers"].items()]
     scope = {
         **request.scope,
-        "method": item["method"].upper(),
+        "method": item["method"],
         "path": target[0],
         "raw_path": target[0].encode(),
         "query_string": target[1],
@@ -1002,44 +1070,67 @@ async def _dispatch(request: Request[Any, Any, Any], item: dict[str, Any]) -> di
         if sent:
             return {"type": "http.disconnect"}
         sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.request", "body": item["body"], "more_body": False}
 
-    answer: dict[str, Any] = {"id": item["id"]}
+    status = 500
+    answer_headers: dict[str, str] = {}
     chunks: list[bytes] = []
 
     async def send(message: dict[str, Any]) -> None:
+        nonlocal status
         if message["type"] == "http.response.start":
-            answer["status"] = message["status"]
-            answer["headers"] = {
-                k.decode("latin-1"): v.decode("latin-1")
+            status = message["status"]
+            answer_headers.update(
+                (k.decode("latin-1"), v.decode("latin-1"))
                 for k, v in message.get("headers", [])
                 if k.lower() not in (b"content-length", b"date", b"server")
-            }
+            )
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
 
     await request.app(scope, receive, send)  # type: ignore[arg-type]
-    content = b"".join(chunks)
-    if content:
-        answer["body"] = json.loads(content, parse_float=Decimal)
-    return answer
+    return status, answer_headers, b"".join(chunks)
+
+
+def _response_part(status: int, headers: dict[str, str], body: bytes, content_id: str | None) -> bytes:
+    part = b"Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
+    if content_id is not None:
+        part += f"Content-ID: {content_id}\r\n".encode("latin-1")
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+    part += CRLF + f"HTTP/1.1 {status} {phrase}\r\n".encode("latin-1")
+    part += b"".join(f"{k}: {v}\r\n".encode("latin-1") for k, v in headers.items())
+    return part + CRLF + body
 
 
 async def batch(request: Request[Any, Any, Any]) -> Response[bytes]:
-    """``POST /data/$batch`` in the OData JSON batch format (OData v4.01 JSON Format, section 19): each request runs
-    alone, in order, and answers its own status and body, so one refused line does not sink the others; without
-    ``Prefer: odata.continue-on-error`` the service stops at the first failure (OData v4.01 Protocol, 11.7.2)."""
-    requests = batch_requests(await _json(request))
+    """``POST /data/$batch`` in the multipart format of OData v4.0 (Part 1: Protocol, 11.7), the batch format of
+    the OData version finance and operations serves: requests and change sets run in order, each answered in its
+    own part (a change set in a multipart part of its responses, or one failure for the whole change set), so one
+    refused line does not sink the others; without ``Prefer: odata.continue-on-error`` the service stops at the
+    first failure (8.2.8.3)."""
+    operations = batch_operations(request.headers.get("content-type", ""), await request.body())
     go_on = "odata.continue-on-error" in request.headers.get("prefer", "")
-    responses = []
-    for item in requests:
-        answer = await _dispatch(request, item)
-        responses.append(answer)
-        if answer["status"] >= 400 and not go_on:
+    token = uuid.uuid4().hex
+    delimiter = f"--batchresponse_{token}".encode()
+    out: list[bytes] = []
+    for in_changeset, item in operations:
+        status, headers, body = await _dispatch(request, item)
+        if in_changeset and status < 400:
+            inner = f"--changesetresponse_{token}".encode()
+            head = f"Content-Type: multipart/mixed; boundary=changesetresponse_{token}\r\n\r\n".encode()
+            part = _response_part(status, headers, body, item["content_id"])
+            out.append(delimiter + CRLF + head + inner + CRLF + part + CRLF + inner + b"--" + CRLF)
+        else:
+            out.append(delimiter + CRLF + _response_part(status, headers, body, None) + CRLF)
+        if status >= 400 and not go_on:
             break
-    return _answer(
-        {"responses": responses},
-        headers={"Preference-Applied": "odata.continue-on-error"} if go_on else None,
+    out.append(delimiter + b"--" + CRLF)
+    answer_headers = {"Preference-Applied": "odata.continue-on-error"} if go_on else {}
+    return Response(
+        b"".join(out),
+        status_code=200,
+        headers=answer_headers,
+        media_type=f"multipart/mixed; boundary=batchresponse_{token}",
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,12 +17,15 @@ import httpx
 import pytest
 
 from gateway.launcher import vendor_credentials
+from runtime.downstream import Reply
 from runtime.problems import ProblemError
+from system_apis.erp.connectors import dynamics365
 from system_apis.erp.connectors.dynamics365 import Dynamics365Erp
+from system_apis.erp.connectors.odata_batch import BatchFormatError, decode_batch, encode_batch
 from system_apis.vendor_auth import VendorCredentials
+from tests.support.erp_vendors import limits_waited_out_then_a_503, pages_to_the_last_customer
 from tests.support.stack import RunningStack
 from tests.support.system import SystemApis
-from tests.system.test_vendor_limits import vendor_counter
 
 TODAY = dt.datetime.now(dt.UTC).date()
 
@@ -130,42 +134,21 @@ def test_hostile_input_reaches_dynamics_as_data_and_comes_back_as_4xx(apis: Syst
 
 
 def test_the_system_api_pages_through_dynamics_to_the_last_record(apis: SystemApis, d365: httpx.Client) -> None:
-    total = d365.get("/data/CustomersV3", params={"cross-company": "true", "$count": "true", "$top": "1"}).json()[
-        "@odata.count"
-    ]
-    seen: list[str] = []
-    params: dict[str, Any] = {"limit": 5}
-    while True:
-        page = apis.json("GET", "erp", "/customers", 200, params=params)
-        seen.extend(c["id"] for c in page["items"])
-        if page["next_cursor"] is None:
-            break
-        params = {"limit": 5, "cursor": page["next_cursor"]}
-    assert len(seen) == len(set(seen)) >= total  # others may add customers meanwhile, none is lost or repeated
-    apis.call("GET", "erp", "/customers", 400, params={"cursor": "not-a-cursor"})
+    pages_to_the_last_customer(
+        apis,
+        d365.get("/data/CustomersV3", params={"cross-company": "true", "$count": "true", "$top": "1"}).json()[
+            "@odata.count"
+        ],
+    )
 
 
 def test_dynamics_429_is_waited_out_and_a_spent_limit_is_a_503_naming_dynamics365(
     stack: RunningStack, apis: SystemApis, d365: httpx.Client
 ) -> None:
-    waits_before = vendor_counter(stack, "psgw_vendor_waits_total", "dynamics365")
-    admin = sandbox(stack) + "/_sandbox/limits"
-    httpx.put(admin, json={"per_window": 1, "window_seconds": 1}).raise_for_status()
-    try:
-        for _ in range(3):  # more calls than the window lets through: each 429 is waited out
-            assert apis.json("GET", "erp", "/legal-entities", 200)["items"]
-        httpx.put(admin, json={"per_window": 1, "window_seconds": 600}).raise_for_status()
-        assert d365.get("/data/LegalEntities").status_code == 200  # the window's one call
-        limited = d365.get("/data/LegalEntities")
-        assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 1
-        assert limited.json()["error"]["code"] == "TooManyRequests"
-        refused = apis.call("GET", "erp", "/customers", 503, params={"name": "contoso"})
-    finally:
-        httpx.delete(admin).raise_for_status()
-    problem = refused.json()
-    assert problem["type"].endswith("/vendor-limit-exceeded") and problem["downstream"] == "dynamics365"
-    assert int(refused.headers["retry-after"]) >= 1
-    assert vendor_counter(stack, "psgw_vendor_waits_total", "dynamics365") > waits_before
+    limited = limits_waited_out_then_a_503(
+        stack, apis, "dynamics365", sandbox(stack), lambda: d365.get("/data/LegalEntities")
+    )
+    assert limited.json()["error"]["code"] == "TooManyRequests"
 
 
 def test_a_posted_invoice_is_credited_once_per_key_and_never_beyond_what_it_billed(apis: SystemApis) -> None:
@@ -388,85 +371,277 @@ def journal_line(source: str, **overrides: Any) -> dict[str, Any]:
     }
 
 
-def test_a_json_batch_answers_each_request_by_id_and_counts_as_one_call(
+CRLF = "\r\n"
+
+
+def multipart(parts: list[str], boundary: str = "batch_t") -> bytes:
+    """A multipart/mixed body of ready-made parts (each its headers, a blank line and its content)."""
+    return ("".join(f"--{boundary}{CRLF}{part}{CRLF}" for part in parts) + f"--{boundary}--{CRLF}").encode()
+
+
+def http_part(request: str, content_id: str | None = None, encoding: str = "binary") -> str:
+    head = f"Content-Type: application/http{CRLF}Content-Transfer-Encoding: {encoding}{CRLF}"
+    return head + (f"Content-ID: {content_id}{CRLF}" if content_id else "") + CRLF + request
+
+
+def changeset(*parts: str, boundary: str = "changeset_t") -> str:
+    inner = "".join(f"--{boundary}{CRLF}{part}{CRLF}" for part in parts) + f"--{boundary}--"
+    return f"Content-Type: multipart/mixed; boundary={boundary}{CRLF}{CRLF}{inner}"
+
+
+def post_line(source: str, **overrides: Any) -> str:
+    body = json.dumps(journal_line(source, **overrides))
+    return f"POST LedgerJournalLines HTTP/1.1{CRLF}Content-Type: application/json{CRLF}{CRLF}{body}"
+
+
+def send_batch(d365: httpx.Client, body: bytes, *, go_on: bool = True, boundary: str = "batch_t") -> httpx.Response:
+    headers = {"Content-Type": f"multipart/mixed; boundary={boundary}"}
+    if go_on:
+        headers["Prefer"] = "odata.continue-on-error"
+    return d365.post("/data/$batch", content=body, headers=headers)
+
+
+def answers(reply: httpx.Response) -> list[tuple[int, Any]]:
+    assert reply.status_code == 200, reply.text[:500]
+    return [
+        (status, json.loads(body) if body.strip() else None)
+        for status, body in decode_batch(reply.headers["content-type"], reply.content)
+    ]
+
+
+def test_the_adapter_writes_an_odata_v4_multipart_batch_byte_for_byte() -> None:
+    """OData v4.0 Part 1, 11.7 (the batch format finance and operations serves): CRLF line ends, a GET as a part of
+    its own, each write alone in a change set with a Content-ID, the close delimiter last."""
+    sent = encode_batch(
+        [("POST", "LedgerJournalLines", b'{"Document":"TC-1"}'), ("GET", "LedgerJournalLines?$top=1", None)],
+        boundary="batch_b1",
+        changeset="changeset_c1",
+    )
+    assert sent == (
+        b"--batch_b1\r\n"
+        b"Content-Type: multipart/mixed; boundary=changeset_c1\r\n"
+        b"\r\n"
+        b"--changeset_c1\r\n"
+        b"Content-Type: application/http\r\n"
+        b"Content-Transfer-Encoding: binary\r\n"
+        b"Content-ID: 1\r\n"
+        b"\r\n"
+        b"POST LedgerJournalLines HTTP/1.1\r\n"
+        b"Accept: application/json\r\n"
+        b"Content-Type: application/json\r\n"
+        b"\r\n"
+        b'{"Document":"TC-1"}\r\n'
+        b"--changeset_c1--\r\n"
+        b"--batch_b1\r\n"
+        b"Content-Type: application/http\r\n"
+        b"Content-Transfer-Encoding: binary\r\n"
+        b"\r\n"
+        b"GET LedgerJournalLines?$top=1 HTTP/1.1\r\n"
+        b"Accept: application/json\r\n"
+        b"\r\n"
+        b"\r\n"
+        b"--batch_b1--\r\n"
+    )
+    answer = (
+        b"--batchresponse_r\r\n"
+        b"Content-Type: multipart/mixed; boundary=changesetresponse_r\r\n\r\n"
+        b"--changesetresponse_r\r\n"
+        b"Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: 1\r\n\r\n"
+        b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n\r\n"
+        b'{"Voucher":"V1"}\r\n'
+        b"--changesetresponse_r--\r\n"
+        b"--batchresponse_r\r\n"
+        b"Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+        b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n\r\n"
+        b'{"error":{"message":"--batchresponse_r is data here"}}\r\n'
+        b"--batchresponse_r--\r\n"
+    )
+    assert decode_batch("multipart/mixed; boundary=batchresponse_r", answer) == [
+        (201, b'{"Voucher":"V1"}'),
+        (400, b'{"error":{"message":"--batchresponse_r is data here"}}'),
+    ]
+    for content_type, body in (
+        ("application/json", b"{}"),
+        ("multipart/mixed", answer),
+        ("multipart/mixed; boundary=batchresponse_r", answer[:-22]),  # no close delimiter
+        ("multipart/mixed; boundary=batchresponse_r", answer.replace(b"HTTP/1.1 201", b"HTTQ/1.1 201")),
+    ):
+        with pytest.raises(BatchFormatError):
+            decode_batch(content_type, body)
+
+
+def test_the_adapter_sends_its_posting_batch_as_multipart_mixed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What goes on the wire from the connector itself: the media type with its boundary, continue-on-error, and a
+    body that is the multipart batch (never the OData v4.01 JSON batch format, which the tenant refuses)."""
+    sent: dict[str, Any] = {}
+
+    async def request(method: str, path: str, **kwargs: Any) -> Reply:
+        sent.update(kwargs, method=method, path=path)
+        reply = (
+            b"--r\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+            b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"value": [{"Voucher": "V-9"}]}\r\n--r--\r\n'
+        )
+        return Reply(200, {"content-type": "multipart/mixed; boundary=r"}, reply)
+
+    erp = Dynamics365Erp("http://d365.invalid", 1.0)
+    monkeypatch.setattr(erp._vendor, "request", request)
+    monkeypatch.setattr(dynamics365.uuid, "uuid4", lambda: uuid.UUID(int=7))
+    got = asyncio.run(erp._batch([{"id": "0", "method": "GET", "url": "LedgerJournalLines?$top=1"}], "reads"))
+    assert got == {"0": (200, {"value": [{"Voucher": "V-9"}]})}
+    token = uuid.UUID(int=7).hex
+    assert sent["method"] == "POST" and sent["path"] == "/data/$batch" and "json" not in sent
+    assert sent["headers"]["Content-Type"] == f"multipart/mixed; boundary=batch_{token}"
+    assert sent["headers"]["Prefer"] == "odata.continue-on-error"
+    assert sent["content"] == encode_batch(
+        [("GET", "LedgerJournalLines?$top=1", None)], boundary=f"batch_{token}", changeset=f"changeset_{token}"
+    )
+
+
+def batch_answer(*statuses: int) -> Reply:
+    """A multipart $batch answer: a change set response per status below 400, a bare failure otherwise."""
+    parts = []
+    for n, status in enumerate(statuses, 1):
+        body = b'{"Voucher": "V-%d"}' % n if status < 400 else b'{"error": {"message": "refused", "details": []}}'
+        response = b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\n\r\n%s" % (status, body)
+        http = b"Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
+        if status < 400:
+            parts.append(
+                b"Content-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n" + http + b"\r\n" + response + b"\r\n--c--"
+            )
+        else:
+            parts.append(http + b"\r\n" + response)
+    content = b"".join(b"--r\r\n" + part + b"\r\n" for part in parts) + b"--r--\r\n"
+    return Reply(200, {"content-type": "multipart/mixed; boundary=r"}, content)
+
+
+def test_a_service_that_stops_at_a_failure_gets_the_rest_in_the_next_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OData v4.0 8.2.8.3: without honouring odata.continue-on-error the service stops at the first failure; the
+    lines after a refused one go in the next batch (under another Idempotency-Key), never lost or held back. An
+    answer cut short after a success is no such stop: a 502 naming dynamics365."""
+    answers = [batch_answer(201, 400), batch_answer(201, 201)]
+    sent: list[dict[str, Any]] = []
+
+    async def request(method: str, path: str, **kwargs: Any) -> Reply:
+        sent.append(kwargs)
+        return answers.pop(0)
+
+    erp = Dynamics365Erp("http://d365.invalid", 1.0)
+    monkeypatch.setattr(erp._vendor, "request", request)
+    writes = [
+        {"id": str(n), "method": "POST", "url": "LedgerJournalLines", "body": {"Document": f"TC-{n}"}} for n in range(4)
+    ]
+    got = asyncio.run(erp._batch(writes, "postings:abc"))
+    assert {n: status for n, (status, _) in got.items()} == {"0": 201, "1": 400, "2": 201, "3": 201}
+    assert got["3"][1] == {"Voucher": "V-2"}
+    assert [k["content"].count(b"Content-ID:") for k in sent] == [4, 2]
+    assert b'"TC-2"' in sent[1]["content"] and b'"TC-1"' not in sent[1]["content"]
+    assert [k["idempotency_key"] for k in sent] == ["postings:abc", "postings:abc:2"]
+
+    answers[:] = [batch_answer(201)]
+    with pytest.raises(ProblemError) as cut:
+        asyncio.run(erp._batch(writes[:3], "postings:def"))
+    assert cut.value.status == 502 and "dynamics365" in str(cut.value.to_problem().to_dict())
+
+
+def test_a_multipart_batch_answers_each_part_in_order_and_counts_as_one_call(
     stack: RunningStack, d365: httpx.Client
 ) -> None:
     source = f"TC-{uuid.uuid4().int % 10**8 + 10**8}"
     admin = sandbox(stack) + "/_sandbox/limits"
+    body = multipart(
+        [
+            changeset(http_part(post_line(source), "1")),
+            changeset(http_part(post_line(source + "X", CurrencyCode=None), "2")),
+            http_part(f"GET {sandbox(stack)}/data/LegalEntities?$top=1 HTTP/1.1{CRLF}Accept: application/json{CRLF}"),
+            changeset(
+                http_part(post_line(source).replace("POST LedgerJournalLines", "POST /data/LedgerJournalLines"), "4")
+            ),
+        ]
+    )
     httpx.put(admin, json={"per_window": 1, "window_seconds": 600}).raise_for_status()
     try:
-        answer = d365.post(
-            "/data/$batch",
-            json={
-                "requests": [
-                    {"id": "post", "method": "POST", "url": "LedgerJournalLines", "body": journal_line(source)},
-                    {"id": "bad", "method": "POST", "url": "LedgerJournalLines", "body": journal_line(source + "X",
-                                                                                                     CurrencyCode=None)},
-                    {"id": "read", "method": "GET", "url": f"{sandbox(stack)}/data/LegalEntities?$top=1"},
-                    {"id": "again", "method": "POST", "url": "/data/LedgerJournalLines", "body": journal_line(source)},
-                ]
-            },
-            headers={"Prefer": "odata.continue-on-error"},
-        )
+        reply = send_batch(d365, body)
         assert d365.get("/data/LegalEntities").status_code == 429  # the batch was the window's one call
     finally:
         httpx.delete(admin).raise_for_status()
-    assert answer.status_code == 200 and answer.headers["preference-applied"] == "odata.continue-on-error"
-    by_id = {r["id"]: r for r in answer.json()["responses"]}
-    assert list(by_id) == ["post", "bad", "read", "again"]
-    assert by_id["post"]["status"] == 201 and by_id["post"]["body"]["Document"] == source
-    assert by_id["bad"]["status"] == 400 and by_id["bad"]["body"]["error"]["details"][0]["target"] == "CurrencyCode"
-    assert by_id["read"]["status"] == 200 and by_id["read"]["body"]["value"][0]["LegalEntityId"]
-    assert by_id["again"]["status"] == 400
-    assert by_id["again"]["body"]["error"]["details"][0]["code"] == "DuplicateRecord"
+    assert reply.headers["preference-applied"] == "odata.continue-on-error"
+    assert reply.headers["content-type"].startswith("multipart/mixed; boundary=batchresponse_")
+    assert b"Content-ID: 1\r\n" in reply.content  # a change set's response names its request
+    post, bad, read, again = answers(reply)
+    assert post[0] == 201 and post[1]["Document"] == source
+    assert bad[0] == 400 and bad[1]["error"]["details"][0]["target"] == "CurrencyCode"
+    assert read[0] == 200 and read[1]["value"][0]["LegalEntityId"]
+    assert again[0] == 400 and again[1]["error"]["details"][0]["code"] == "DuplicateRecord"
     lines = d365.get("/data/LedgerJournalLines", params={"$filter": f"Document eq '{source}'", "cross-company": "true"})
     assert len(lines.json()["value"]) == 1
 
-    stopped = d365.post(  # without continue-on-error the service stops at the first failure
-        "/data/$batch",
-        json={"requests": [{"id": "1", "method": "POST", "url": "LedgerJournalLines", "body": journal_line(source)},
-                           {"id": "2", "method": "GET", "url": "LegalEntities"}]},
+    # without continue-on-error the service stops at the first failure
+    stopped = send_batch(
+        d365,
+        multipart([changeset(http_part(post_line(source), "1")), http_part(f"GET LegalEntities HTTP/1.1{CRLF}")]),
+        go_on=False,
     )
-    assert [r["id"] for r in stopped.json()["responses"]] == ["1"]
+    assert [status for status, _ in answers(stopped)] == [400]
 
 
-def test_hostile_batches_are_odata_400s_and_run_nothing(d365: httpx.Client) -> None:
+def test_a_json_batch_and_hostile_multipart_batches_are_odata_400s_and_run_nothing(d365: httpx.Client) -> None:
     source = f"TC-{uuid.uuid4().int % 10**8 + 10**8}"
-    good = {"id": "1", "method": "POST", "url": "LedgerJournalLines", "body": journal_line(source)}
-    deep: Any = {}
-    for _ in range(5000):
-        deep = {"a": deep}
-    hostile: list[Any] = [
-        {"requests": "not a list"},
-        {"requests": [good, "not an object"]},
-        {"requests": [good, {"id": "2", "method": "POST"}]},
-        {"requests": [good, {**good}]},  # the same id twice
-        {"requests": [good, {"id": "2", "method": "DELETE", "url": "LedgerJournalLines"}]},
-        {"requests": [good, {"id": "2", "method": "POST", "url": "LedgerJournalLines", "body": [1]}]},
-        {"requests": [good, {"id": "2", "method": "GET", "url": "x", "headers": {"a": 1}}]},
-        {"requests": [good] + [{"id": str(n), "method": "GET", "url": "LegalEntities"} for n in range(2, 5002)]},
-        [good],
+    good = changeset(http_part(post_line(source), "1"))
+    json_batch = {
+        "requests": [{"id": "1", "method": "POST", "url": "LedgerJournalLines", "body": journal_line(source)}]
+    }
+    answer = d365.post("/data/$batch", json=json_batch, headers={"Prefer": "odata.continue-on-error"})
+    assert answer.status_code == 400 and "multipart/mixed" in answer.json()["error"]["message"]
+    hostile: list[tuple[str, bytes]] = [
+        ("multipart/mixed", multipart([good])),  # no boundary
+        ("multipart/mixed; boundary=batch_t", multipart([good])[:-13]),  # no close delimiter
+        ("multipart/mixed; boundary=batch_t", multipart([good, "Content-Type: text/plain" + CRLF + CRLF + "hi"])),
+        ("multipart/mixed; boundary=batch_t", multipart([good, http_part(post_line(source + "B"), "2", "base64")])),
+        (
+            "multipart/mixed; boundary=batch_t",
+            multipart([good, changeset(http_part(f"GET LegalEntities HTTP/1.1{CRLF}", "2"))]),
+        ),  # a GET in a change set
+        ("multipart/mixed; boundary=batch_t", multipart([good, changeset(http_part(post_line(source + "C")))])),
+        ("multipart/mixed; boundary=batch_t", multipart([good, changeset(http_part(post_line(source + "D"), "1"))])),
+        (
+            "multipart/mixed; boundary=batch_t",
+            multipart([good, http_part(f"DELETE LedgerJournalLines HTTP/1.1{CRLF}")]),
+        ),
+        ("multipart/mixed; boundary=batch_t", multipart([good, http_part("GET LegalEntities\r\n")])),  # no HTTP/1.1
+        ("multipart/mixed; boundary=batch_t", multipart([good, http_part("POST LegalEntities HTTP/1.1\r\nX")])),
+        (
+            "multipart/mixed; boundary=batch_t",
+            multipart([good] + [http_part(f"GET LegalEntities HTTP/1.1{CRLF}")] * 5000),
+        ),
+        ("multipart/mixed; boundary=batch_t", b"\xff\xfe--batch_t\r\n\xff: \xfe\r\n"),
     ]
-    for body in hostile:
-        answer = d365.post("/data/$batch", json=body)
-        assert answer.status_code == 400, (str(body)[:200], answer.text[:300])
+    for content_type, body in hostile:
+        answer = d365.post(
+            "/data/$batch", content=body, headers={"Content-Type": content_type, "Prefer": "odata.continue-on-error"}
+        )
+        assert answer.status_code == 400, (content_type, body[:300], answer.text[:300])
         assert answer.json()["error"]["message"]
-    for raw in (json_text_nested(deep), b"{\"requests\": [", b"\xff\xfe"):
-        answer = d365.post("/data/$batch", content=raw, headers={"Content-Type": "application/json"})
-        assert answer.status_code == 400 and answer.json()["error"]["message"], answer.text[:300]
-    inner = d365.post("/data/$batch", json={"requests": [{"id": "1", "method": "POST", "url": "$batch", "body": {}},
-                                                        {"id": "2", "method": "GET", "url": "/elsewhere/x"}]},
-                      headers={"Prefer": "odata.continue-on-error"})
-    assert [r["status"] for r in inner.json()["responses"]] == [404, 404]
+    two = changeset(http_part(post_line(source + "E"), "1"), http_part(post_line(source + "F"), "2"))
+    answer = send_batch(d365, multipart([good, two]))
+    assert answer.status_code == 501  # a change set of several requests is one transaction: not imitated
+    deep = "{" * 5000 + "}" * 5000
+    inner = send_batch(
+        d365,
+        multipart(
+            [
+                changeset(http_part(f"POST $batch HTTP/1.1{CRLF}Content-Type: application/json{CRLF}{CRLF}{{}}", "1")),
+                http_part(f"GET /elsewhere/x HTTP/1.1{CRLF}"),
+                changeset(
+                    http_part(
+                        f"POST LedgerJournalLines HTTP/1.1{CRLF}Content-Type: application/json{CRLF}{CRLF}{deep}", "3"
+                    )
+                ),
+            ]
+        ),
+    )
+    assert [status for status, _ in answers(inner)] == [404, 404, 400]
     lines = d365.get("/data/LedgerJournalLines", params={"$filter": f"Document eq '{source}'", "cross-company": "true"})
     assert lines.json()["value"] == []  # no malformed batch ran its good request
-
-
-def json_text_nested(body: Any) -> bytes:
-    depth, text = 0, ""
-    while isinstance(body, dict) and body:
-        text, body, depth = text + '{"a":', body["a"], depth + 1
-    return (text + "{}" + "}" * depth).encode()
 
 
 def test_a_posting_batch_is_one_vendor_call_rejects_a_bad_line_alone_and_never_posts_twice(
@@ -474,13 +649,24 @@ def test_a_posting_batch_is_one_vendor_call_rejects_a_bad_line_alone_and_never_p
 ) -> None:
     sources = [f"te_{uuid.uuid4().int % 10**9 + 10**9}" for _ in range(30)]
     items = [
-        {"source_type": "time_entry", "source_id": s, "project_id": "prj_4001", "contract_id": "ctr_2001",
-         "legal_entity_id": "le_us", "work_date": TODAY.isoformat(), "quantity": "8", "amount": "1400.00",
-         "currency": "USD"}
+        {
+            "source_type": "time_entry",
+            "source_id": s,
+            "project_id": "prj_4001",
+            "contract_id": "ctr_2001",
+            "legal_entity_id": "le_us",
+            "work_date": TODAY.isoformat(),
+            "quantity": "8",
+            "amount": "1400.00",
+            "currency": "USD",
+        }
         for s in sources
     ]
-    closed = dict(items[7], source_id=f"te_{uuid.uuid4().int % 10**9 + 10**9}",
-                  work_date=(TODAY.replace(day=1) - dt.timedelta(days=80)).isoformat())
+    closed = dict(
+        items[7],
+        source_id=f"te_{uuid.uuid4().int % 10**9 + 10**9}",
+        work_date=(TODAY.replace(day=1) - dt.timedelta(days=80)).isoformat(),
+    )
     body = {"items": [*items[:7], closed, *items[7:]]}
     admin = sandbox(stack) + "/_sandbox/limits"
     apis.json("GET", "erp", "/legal-entities", 200)  # a token in hand before the window is counted

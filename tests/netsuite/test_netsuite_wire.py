@@ -15,9 +15,9 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from gateway.launcher import vendor_credentials
+from tests.support.erp_vendors import limits_waited_out_then_a_503, pages_to_the_last_customer
 from tests.support.stack import RunningStack
 from tests.support.system import SystemApis
-from tests.system.test_vendor_limits import vendor_counter
 
 TOKEN = "/services/rest/auth/oauth2/v1/token"
 SUITEQL = "/services/rest/query/v1/suiteql"
@@ -121,39 +121,13 @@ def test_hostile_input_reaches_netsuite_as_data_and_comes_back_as_4xx(apis: Syst
 def test_netsuites_429_is_waited_out_and_a_spent_limit_is_a_503_naming_netsuite(
     stack: RunningStack, apis: SystemApis, netsuite: httpx.Client
 ) -> None:
-    waits_before = vendor_counter(stack, "psgw_vendor_waits_total", "netsuite")
-    admin = sandbox(stack) + "/_sandbox/limits"
-    httpx.put(admin, json={"per_window": 1, "window_seconds": 1}).raise_for_status()
-    try:
-        for _ in range(3):  # more calls than the window lets through: each 429 is waited out
-            assert apis.json("GET", "erp", "/legal-entities", 200)["items"]
-        httpx.put(admin, json={"per_window": 1, "window_seconds": 600}).raise_for_status()
-        spent = suiteql(netsuite, "SELECT id FROM subsidiary")  # the window's one call
-        assert spent.status_code == 200
-        limited = suiteql(netsuite, "SELECT id FROM subsidiary")
-        assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 1
-        assert limited.json()["o:errorDetails"][0]["o:errorCode"] == "CONCURRENCY_LIMIT_EXCEEDED"
-        refused = apis.call("GET", "erp", "/customers", 503, params={"name": "contoso"})
-    finally:
-        httpx.delete(admin).raise_for_status()
-    problem = refused.json()
-    assert problem["type"].endswith("/vendor-limit-exceeded") and problem["downstream"] == "netsuite"
-    assert int(refused.headers["retry-after"]) >= 1
-    assert vendor_counter(stack, "psgw_vendor_waits_total", "netsuite") > waits_before
+    limited = limits_waited_out_then_a_503(
+        stack, apis, "netsuite", sandbox(stack), lambda: suiteql(netsuite, "SELECT id FROM subsidiary"))
+    assert limited.json()["o:errorDetails"][0]["o:errorCode"] == "CONCURRENCY_LIMIT_EXCEEDED"
 
 
 def test_the_system_api_pages_through_netsuite_to_the_last_record(apis: SystemApis, netsuite: httpx.Client) -> None:
-    total = suiteql(netsuite, "SELECT id FROM customer", limit=1).json()["totalResults"]
-    seen: list[str] = []
-    params: dict[str, Any] = {"limit": 5}
-    while True:
-        page = apis.json("GET", "erp", "/customers", 200, params=params)
-        seen.extend(c["id"] for c in page["items"])
-        if page["next_cursor"] is None:
-            break
-        params = {"limit": 5, "cursor": page["next_cursor"]}
-    assert len(seen) == len(set(seen)) >= total  # others may add customers meanwhile, none is lost or repeated
-    apis.call("GET", "erp", "/customers", 400, params={"cursor": "not-a-cursor"})
+    pages_to_the_last_customer(apis, suiteql(netsuite, "SELECT id FROM customer", limit=1).json()["totalResults"])
 
 
 def test_netsuites_concurrency_limit_costs_waits_not_answers(stack: RunningStack, apis: SystemApis) -> None:

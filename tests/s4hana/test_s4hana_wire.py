@@ -25,9 +25,9 @@ from sandbox.store import DocumentStore
 from system_apis.erp.connectors.s4hana import S4HanaErp
 from system_apis.erp.models import CustomerCreate
 from system_apis.vendor_auth import VendorCredentials
+from tests.support.erp_vendors import limits_waited_out_then_a_503, pages_to_the_last_customer
 from tests.support.stack import RunningStack
 from tests.support.system import SystemApis
-from tests.system.test_vendor_limits import vendor_counter
 
 TODAY = dt.datetime.now(dt.UTC).date()
 BP = "/sap/opu/odata/sap/API_BUSINESS_PARTNER"
@@ -190,41 +190,16 @@ def test_hostile_input_reaches_s4hana_as_data_and_comes_back_as_4xx(apis: System
 
 
 def test_the_system_api_pages_through_s4hana_to_the_last_record(apis: SystemApis, s4: httpx.Client) -> None:
-    total = int(s4.get(f"{BP}/A_BusinessPartner", params={"$inlinecount": "allpages", "$top": "1"})
-                .json()["d"]["__count"])
-    seen: list[str] = []
-    params: dict[str, Any] = {"limit": 5}
-    while True:
-        page = apis.json("GET", "erp", "/customers", 200, params=params)
-        seen.extend(c["id"] for c in page["items"])
-        if page["next_cursor"] is None:
-            break
-        params = {"limit": 5, "cursor": page["next_cursor"]}
-    assert len(seen) == len(set(seen)) >= total  # others may add customers meanwhile, none is lost or repeated
-    apis.call("GET", "erp", "/customers", 400, params={"cursor": "not-a-cursor"})
+    counted = s4.get(f"{BP}/A_BusinessPartner", params={"$inlinecount": "allpages", "$top": "1"})
+    pages_to_the_last_customer(apis, int(counted.json()["d"]["__count"]))
 
 
 def test_s4hana_429_is_waited_out_and_a_spent_limit_is_a_503_naming_s4hana(
     stack: RunningStack, apis: SystemApis, s4: httpx.Client
 ) -> None:
-    waits_before = vendor_counter(stack, "psgw_vendor_waits_total", "s4hana")
-    admin = sandbox(stack) + "/_sandbox/limits"
-    httpx.put(admin, json={"per_window": 1, "window_seconds": 1}).raise_for_status()
-    try:
-        for _ in range(3):  # more calls than the window lets through: each 429 is waited out
-            assert apis.json("GET", "erp", "/legal-entities", 200)["items"]
-        httpx.put(admin, json={"per_window": 1, "window_seconds": 600}).raise_for_status()
-        assert s4.get("/sap/opu/odata/sap/API_COMPANYCODE_SRV/A_CompanyCode").status_code == 200  # the one call
-        limited = s4.get("/sap/opu/odata/sap/API_COMPANYCODE_SRV/A_CompanyCode")
-        assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 1
-        assert limited.json()["error"]["message"]["value"]
-        refused = apis.call("GET", "erp", "/customers", 503, params={"name": "contoso"})
-    finally:
-        httpx.delete(admin).raise_for_status()
-    problem = refused.json()
-    assert problem["type"].endswith("/vendor-limit-exceeded") and problem["downstream"] == "s4hana"
-    assert int(refused.headers["retry-after"]) >= 1
-    assert vendor_counter(stack, "psgw_vendor_waits_total", "s4hana") > waits_before
+    limited = limits_waited_out_then_a_503(
+        stack, apis, "s4hana", sandbox(stack), lambda: s4.get("/sap/opu/odata/sap/API_COMPANYCODE_SRV/A_CompanyCode"))
+    assert limited.json()["error"]["message"]["value"]
 
 
 def test_a_posted_invoice_is_credited_once_per_key_and_never_beyond_what_it_billed(apis: SystemApis) -> None:

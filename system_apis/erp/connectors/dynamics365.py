@@ -9,13 +9,15 @@ one entity is ``GET /data/<EntitySet>(dataAreaId='leus',Key='...')``; writes are
 (201 and the entity), ``PATCH`` on an entity, and the bound actions ``post``, ``void`` and ``credit`` of
 ``FreeTextInvoiceHeaders``. Refusals are OData error bodies whose ``details[].target`` names the property; they
 reach callers as canonical problems with canonical field pointers. A batch of postings is one ``POST /data/$batch``
-per chunk of up to 500 (each posting its own request, sent with ``Prefer: odata.continue-on-error``, so a refused
-line is refused alone) in the OData v4.01 JSON batch format; service protection counts a batch as one request ("A
-batch can contain up to 5000 operations and will avoid the number of requests limit. However, you will need to be
-prepared for the execution time limit", Microsoft Learn, "Service protection API limits" for finance and operations),
-so 50,000 postings are 100 requests against 6,000 per 5 minutes, not 50,000. Not checked against a real
-environment: the finance and operations batch examples are in the multipart/mixed format of OData v4.0, and this
-adapter speaks only the JSON format its sandbox serves.
+per chunk of up to 500 in the multipart/mixed format of OData v4.0 (``connectors/odata_batch.py``): Microsoft Learn,
+"Open Data Protocol (OData)", section "Batch requests" ("Batch requests are supported in the OData service",
+pointing to OData v4.0 Part 1: Protocol, 11.7, which knows no other batch format; the JSON batch format is OData
+v4.01's and is not what the finance and operations service documents). Each posting is its own change set, sent
+with ``Prefer: odata.continue-on-error``, so a refused line is refused alone. Service protection counts a batch as
+one request ("A batch can contain up to 5000 operations and will avoid the number of requests limit. However, you
+will need to be prepared for the execution time limit", Microsoft Learn, "Service protection API limits" for
+finance and operations), so 50,000 postings are 100 requests against 6,000 per 5 minutes, not 50,000. Not checked
+against a real environment: the sandbox follows the documents, not a tenant's captured traffic.
 
 Exactly once without idempotency keys: each write has a unique key the tenant enforces (a customer's account, a
 contract's id, a project's id, a posting's source document, a reversal's original voucher, an invoice's or credit
@@ -26,6 +28,10 @@ protection limits answer 429 with ``Retry-After``; ``system_apis.vendor_calls`` 
 Authentication: OAuth 2.0 client credentials at Microsoft Entra ID ("Microsoft identity platform and the OAuth 2.0
 client credentials flow"): ``client_id``, ``client_secret`` and ``scope=<environment URL>/.default`` posted to
 ``/<tenant>/oauth2/v2.0/token`` (on the sandbox's host unless ``erp_token_url`` names the real endpoint).
+
+What is the same for every vendor (the canonical mapping steps, the upserts that answer the record already there,
+the posting, invoice, credit note and revenue flows, refusals as canonical problems) is ``connectors/flows.py``'s;
+this module is the vendor's dialect: its wire, its entity and property names, its filter language.
 
 Canonical ids are the entities' natural keys (a customer's account, a contract's id); ``external_ids["erp"]`` is
 the entity's key in the tenant (finance and operations entities expose no internal record ids). Companies
@@ -38,75 +44,23 @@ import datetime as dt
 import hashlib
 import json
 import re
-from decimal import Decimal, InvalidOperation
+import uuid
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import msgspec
 
-from contracts.canonical import (
-    AccountingPeriod,
-    Contract,
-    ContractStatus,
-    CreditNote,
-    Customer,
-    Invoice,
-    InvoiceState,
-    LegalEntity,
-    Page,
-    Posting,
-    ProjectDimension,
-    RevenueSchedule,
-)
+from contracts.canonical import InvoiceState
 from runtime import cursors
-from runtime.problems import Conflict, NotFound, ProblemError, Unprocessable
-from system_apis.erp.connectors.sandbox import (
-    CONTRACT_FIELDS,
-    CONTRACT_STATUS,
-    CONTRACT_STATUS_VENDOR,
-    CUSTOMER_FIELDS,
-    DIMENSION_FIELDS,
-    INVOICE_STATE,
-    INVOICE_STATE_VENDOR,
-    POSTING_FIELDS,
-    REVENUE_FIELDS,
-    REVENUE_METHOD_VENDOR,
-    SOURCE_KINDS,
-    ErpKeys,
-    contract_from_vendor,
-    contract_terms_to_vendor,
-    credit_note_from_vendor,
-    customer_from_vendor,
-    customer_to_vendor,
-    dimension_from_vendor,
-    dimension_to_vendor,
-    invoice_from_vendor,
-    invoice_lines_to_vendor,
-    legal_entity_from_vendor,
-    line_field_map,
-    period_from_vendor,
-    period_name,
-    posting_from_vendor,
-    posting_to_vendor,
-    revenue_from_vendor,
-    tax_lines_to_vendor,
-)
-from system_apis.erp.models import (
-    ContractCreate,
-    CreditNoteCreate,
-    CustomerCreate,
-    InvoiceCreate,
-    PostingBatchItem,
-    PostingCreate,
-    PostingFilter,
-    ProjectDimensionCreate,
-    RevenueScheduleCreate,
-)
-from system_apis.ids import Kind, is_canonical, reference, to_business_key, unknown_reference
-from system_apis.money import to_minor
+from runtime.problems import ProblemError
+from system_apis.erp.connectors.flows import ODataFlows, VendorRefusal, json_amount, json_number, minor_units, rejected
+from system_apis.erp.connectors.flows import odata_literal as literal
+from system_apis.erp.connectors.odata_batch import BatchFormatError, decode_batch, encode_batch
+from system_apis.erp.connectors.sandbox import POSTING_FIELDS, ErpKeys, posting_from_vendor, posting_to_vendor
+from system_apis.erp.models import PostingBatchItem, PostingCreate
 from system_apis.vendor_auth import VendorCredentials, VendorToken
-from system_apis.vendor_calls import VendorDownstream, VendorLimits
-from system_apis.vendor_errors import validation_problem, vendor_problem
+from system_apis.vendor_errors import vendor_problem
 
 VENDOR = "dynamics365"
 DATA = "/data"
@@ -115,7 +69,6 @@ ACTION = "Microsoft.Dynamics.DataEntities."
 PAGE_MAX = 10_000
 # Postings per $batch: well within the 5,000 operations a batch may hold, short enough for the execution time limit.
 POSTING_BATCH = 500
-CENT = Decimal("0.01")
 
 # --- the tenant's entities (as sandbox/dynamics365.py documents them; test_schema_agreement keeps both equal) ------
 
@@ -318,6 +271,10 @@ IDENTITY = {
 }
 
 
+# Navigation properties read with their entity: an invoice's lines.
+EXPAND = {"FreeTextInvoiceHeaders": "FreeTextInvoiceLines"}
+
+
 def company(code: str) -> str:
     """A legal entity's code as its company (``dataAreaId``): ``LE-US`` -> ``leus``."""
     return code.replace("-", "").lower()
@@ -328,19 +285,11 @@ def subsidiary(data_area: str) -> str:
     return f"LE-{text[2:]}" if text.startswith("LE") and len(text) > 2 else text
 
 
-def _minor(value: Any) -> Any:
-    try:
-        minor = Decimal(str(value)) * 100
-    except InvalidOperation:
-        return value
-    return int(minor) if minor == minor.to_integral_value() else value
-
-
 def _from_odata(conversion: str, value: Any) -> Any:
     if conversion == "int":
         return int(value)
     if conversion == "money":
-        return _minor(value)
+        return minor_units(value)
     if conversion == "number":
         return str(value)
     if conversion == "date":
@@ -373,7 +322,9 @@ def from_odata(entity_set: str, entity: dict[str, Any]) -> dict[str, Any]:
             continue
         if conversion == "debitcredit":  # one signed amount: a debit, or a credit when negative
             if entity.get("DebitAmount") is not None or entity.get("CreditAmount") is not None:
-                fields[field] = _minor(entity.get("DebitAmount") or 0) - _minor(entity.get("CreditAmount") or 0)
+                fields[field] = minor_units(entity.get("DebitAmount") or 0) - minor_units(
+                    entity.get("CreditAmount") or 0
+                )
             continue
         if entity.get(name) is not None:
             fields[field] = _from_odata(conversion, entity[name])
@@ -386,13 +337,9 @@ def _to_odata(conversion: str, value: Any) -> Any:
     if value is None:
         return None
     if conversion == "money" and isinstance(value, int):
-        # An exact decimal number on the wire (Edm.Decimal is a JSON number), never through a float.
-        return msgspec.Raw(str((Decimal(value) / 100).quantize(CENT)).encode())
+        return json_amount(value)
     if conversion == "number" and isinstance(value, str):
-        try:
-            return msgspec.Raw(str(Decimal(value)).encode()) if Decimal(value).is_finite() else value
-        except InvalidOperation:
-            return value
+        return json_number(value)
     if conversion == "date" and isinstance(value, str):
         return f"{value}T12:00:00Z"
     if conversion == "company":
@@ -448,18 +395,9 @@ def engine_path(entity_set: str, target: str | None) -> str | None:
     return f"{field}[{match[2]}]" + (f".{line}" if line else "")
 
 
-def literal(value: str | int) -> str:
-    """An OData literal: a number bare, text quoted (a quote doubled)."""
-    return str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
-
-
 def key_segment(entity_set: str, keys: dict[str, str | int]) -> str:
     inner = ",".join(f"{name}={literal(value)}" for name, value in keys.items())
     return f"{DATA}/{entity_set}({quote(inner, safe=chr(39) + '=,')})"
-
-
-def rejected(item: PostingCreate, problem: ProblemError) -> PostingBatchItem:
-    return PostingBatchItem(source_id=item.source_id, status="rejected", problem=problem.to_problem().to_dict())
 
 
 def refusal(status: int, body: Any, entity_set: str) -> Refused:
@@ -474,30 +412,11 @@ def refusal(status: int, body: Any, entity_set: str) -> Refused:
     return Refused(status, str(error.get("message", "")), details)
 
 
-class Refused(Exception):
-    """The service's 4xx: status and (engine field path, code, message) per ``details`` entry."""
+class Refused(VendorRefusal):
+    """The service's 4xx: status, message and (engine field path, code, message) per ``details`` entry."""
 
-    def __init__(self, status: int, message: str, details: list[tuple[str | None, str, str]]) -> None:
-        super().__init__(f"{status}: {message}")
-        self.status = status
-        self.message = message
-        self.details = details
-
-    def has(self, code: str) -> bool:
-        return any(c == code for _, c, _ in self.details)
-
-    def problem(self, field_map: dict[str, str], what: str) -> ProblemError:
-        problem = vendor_problem(
-            VENDOR,
-            self.status,
-            self.message,
-            [(path, detail) for path, _, detail in self.details],
-            field_map,
-            what=what,
-        )
-        if isinstance(problem, Unprocessable) and self.has("PeriodClosed"):
-            problem.slug = "period-closed"
-        return problem
+    vendor = VENDOR
+    closed_period = ("PeriodClosed",)
 
 
 class EntraClientCredentials(VendorToken):
@@ -531,30 +450,54 @@ class AccountKeys(ErpKeys):
 # --- the adapter -----------------------------------------------------------------------------------------------
 
 
-class Dynamics365Erp:
-    def __init__(
-        self,
-        base_url: str,
-        timeout_seconds: float,
-        *,
-        limits: VendorLimits | None = None,
-        credentials: VendorCredentials | None = None,
-    ) -> None:
-        # Writes are safe to send again after a 429: each carries a key the tenant keeps unique (module docstring).
-        self._vendor = VendorDownstream(
-            VENDOR,
-            base_url,
-            timeout_seconds=timeout_seconds,
-            grant=EntraClientCredentials,
-            token_path=TOKEN_PATH,
-            credentials=credentials,
-            limits=limits,
-            honours_idempotency_key=True,
-        )
-        self.keys = AccountKeys()
+class Dynamics365Erp(ODataFlows):
+    VENDOR = VENDOR
+    SETS = {
+        "legal_entity": "LegalEntities",
+        "period": "LedgerFiscalPeriods",
+        "customer": "CustomersV3",
+        "contract": "ProjectContracts",
+        "dimension": "ProjectsV2",
+        "posting": "LedgerJournalLines",
+        "invoice": "FreeTextInvoiceHeaders",
+        "credit_note": "PSGCreditNotes",
+        "revenue": "PSGRevenueSchedules",
+    }
+    FIELDS = {
+        "period.name": "PeriodName",
+        "period.legal_entity": "LegalEntityId",
+        "customer.number": "CustomerAccount",
+        "customer.name": "OrganizationName",
+        "customer.crm": "PSGCrmAccountId",
+        "contract.number": "ProjectContractID",
+        "contract.status": "PSGContractStatus",
+        "contract.customer": "PSGCustomerAccount",
+        "dimension.project": "ProjectId",
+        "posting.source": "Document",
+        "posting.source_type": "PSGSourceDocumentType",
+        "posting.reverses": "PSGReversesVoucher",
+        "posting.date": "TransDate",
+        "posting.project": "PSGProjectId",
+        "posting.contract": "PSGProjectContractID",
+        "invoice.number": "FreeTextNumber",
+        "invoice.key": "ExternalInvoiceId",
+        "invoice.state": "PSGInvoiceStatus",
+        "invoice.period": "PSGPeriodName",
+        "invoice.contract": "PSGProjectContractID",
+        "credit_note.invoice": "FreeTextNumber",
+        "credit_note.key": "ExternalInvoiceId",
+        "revenue.contract": "ProjectContractID",
+        "revenue.period": "PeriodName",
+    }
+    INVOICE_STATUS = INVOICE_STATUS
+    DUPLICATE = ("DuplicateRecord",)
+    WRONG_STATE = IS_REVERSAL = ("InvalidStatusChange",)
+    refused = Refused
+    GRANT = EntraClientCredentials
+    TOKEN_PATH = TOKEN_PATH
 
-    async def aclose(self) -> None:
-        await self._vendor.aclose()
+    def _new_keys(self) -> ErpKeys:
+        return AccountKeys()
 
     # the wire
 
@@ -584,26 +527,61 @@ class Dynamics365Erp:
         return body
 
     async def _batch(self, requests: list[dict[str, Any]], retry_key: str) -> dict[str, tuple[int, Any]]:
-        """One ``$batch`` (each request alone, the service going on past a failed one): status and body by id."""
-        try:
-            body = await self._send(
-                "POST",
-                f"{DATA}/$batch",
-                "$batch",
-                json_body={"requests": requests},
-                headers={"Prefer": "odata.continue-on-error"},
-                retry_key=retry_key,
-            )
-        except Refused as exc:  # the batch itself refused: this adapter spoke wrongly, the vendor failed us
-            raise vendor_problem(VENDOR, 502, exc.message, [], {}, what="posting") from exc
-        answers = {
-            str(r.get("id")): (int(r.get("status", 500)), r.get("body"))
-            for r in (body or {}).get("responses", [])
-            if isinstance(r, dict)
-        }
-        if set(answers) != {r["id"] for r in requests}:
-            raise vendor_problem(VENDOR, 502, "the $batch answer does not answer every request", [], {}, what="posting")
+        """The status and body of each request by its id, sent as ``$batch`` requests in the OData v4.0 multipart
+        format (``connectors/odata_batch.py``), each write alone in a change set. The adapter asks the service to
+        go on past a failed request (``Prefer: odata.continue-on-error``); a service that does not stops at the
+        first failure (OData v4.0 Part 1, 8.2.8.3) and the requests it left unanswered go in the next batch, so
+        one refused line never holds back the lines after it."""
+        answers: dict[str, tuple[int, Any]] = {}
+        remaining = requests
+        while remaining:
+            key = retry_key if not answers else f"{retry_key}:{len(answers)}"  # another body, another key
+            answered = await self._batch_once(remaining, key)
+            answers.update(answered)
+            remaining = remaining[len(answered) :]
         return answers
+
+    async def _batch_once(self, requests: list[dict[str, Any]], retry_key: str) -> dict[str, tuple[int, Any]]:
+        """One ``$batch``: the answers to the requests in order, all of them, or those up to the failure at which
+        the service stopped (at least one)."""
+        token = uuid.uuid4().hex
+        content = encode_batch(
+            [(r["method"], r["url"], msgspec.json.encode(r["body"]) if "body" in r else None) for r in requests],
+            boundary=f"batch_{token}",
+            changeset=f"changeset_{token}",
+        )
+        reply = await self._vendor.request(
+            "POST",
+            f"{DATA}/$batch",
+            content=content,
+            headers={
+                "Content-Type": f"multipart/mixed; boundary=batch_{token}",
+                "Accept": "multipart/mixed",
+                "OData-Version": "4.0",
+                "Prefer": "odata.continue-on-error",
+            },
+            idempotency_key=retry_key,
+            allow_statuses=frozenset(range(400, 500)),
+        )
+        if reply.status_code >= 400:  # the batch itself refused: this adapter spoke wrongly, the vendor failed us
+            body = json.loads(reply.content, parse_float=Decimal) if reply.content else None
+            raise vendor_problem(
+                VENDOR, 502, refusal(reply.status_code, body, "$batch").message, [], {}, what="posting"
+            )
+        try:
+            parts = decode_batch(reply.headers.get("content-type", ""), reply.content)
+        except BatchFormatError as exc:
+            raise vendor_problem(VENDOR, 502, f"an unreadable $batch answer ({exc})", [], {}, what="posting") from exc
+        stopped = bool(parts) and len(parts) < len(requests) and parts[-1][0] >= 400  # at a failure, as it may
+        if len(parts) != len(requests) and not stopped:
+            raise vendor_problem(VENDOR, 502, "the $batch answer does not answer every request", [], {}, what="posting")
+        # One JSON text for all the bodies (an empty one, a 204's, is null): one parse, not one per request.
+        texts = b",".join(body if body.strip() else b"null" for _, body in parts)
+        try:
+            bodies = json.loads(b"[" + texts + b"]", parse_float=Decimal)
+        except ValueError as exc:
+            raise vendor_problem(VENDOR, 502, "a $batch response that is not JSON", [], {}, what="posting") from exc
+        return {r["id"]: (status, body) for r, (status, _), body in zip(requests, parts, bodies, strict=False)}
 
     async def _query(
         self,
@@ -612,14 +590,13 @@ class Dynamics365Erp:
         *,
         size: int,
         skiptoken: str | None = None,
-        expand: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page in the engine's fields, and the ``$skiptoken`` of the next page if the service gave one."""
         params: dict[str, Any] = {"cross-company": "true"}
         if conditions:
             params["$filter"] = " and ".join(conditions)
-        if expand:
-            params["$expand"] = expand
+        if entity_set in EXPAND:
+            params["$expand"] = EXPAND[entity_set]
         if skiptoken is not None:
             params["$skiptoken"] = skiptoken
         body = await self._send(
@@ -636,7 +613,7 @@ class Dynamics365Erp:
         return rows, following
 
     async def _page(
-        self, entity_set: str, conditions: list[str], cursor: str | None, limit: int, expand: str | None = None
+        self, entity_set: str, conditions: list[str], cursor: str | None, limit: int
     ) -> tuple[list[dict[str, Any]], str | None]:
         bound = cursors.binding({"set": entity_set, "filter": " and ".join(conditions)})
         state = cursors.decode(cursor, bound)
@@ -644,17 +621,16 @@ class Dynamics365Erp:
         if token is not None and not isinstance(token, str):
             raise cursors.invalid("not a cursor of this list")
         size = cursors.number(state, "size", limit, minimum=1)
-        rows, following = await self._query(entity_set, conditions, size=size, skiptoken=token, expand=expand)
+        rows, following = await self._query(entity_set, conditions, size=size, skiptoken=token)
         return rows, cursors.encode({"skiptoken": following, "size": size}, bound) if following else None
 
-    async def _first(self, entity_set: str, conditions: list[str], expand: str | None = None) -> dict[str, Any] | None:
-        rows, _ = await self._query(entity_set, conditions, size=1, expand=expand)
+    async def _first(self, entity_set: str, conditions: list[str]) -> dict[str, Any] | None:
+        rows, _ = await self._query(entity_set, conditions, size=1)
         return rows[0] if rows else None
 
-    async def _entity(self, entity_set: str, keys: dict[str, str | int], expand: str | None = None) -> dict[str, Any]:
-        body = await self._send(
-            "GET", key_segment(entity_set, keys), entity_set, params={"$expand": expand} if expand else None
-        )
+    async def _entity(self, entity_set: str, keys: dict[str, str | int]) -> dict[str, Any]:
+        params = {"$expand": EXPAND[entity_set]} if entity_set in EXPAND else None
+        body = await self._send("GET", key_segment(entity_set, keys), entity_set, params=params)
         return from_odata(entity_set, body)
 
     async def _create(self, entity_set: str, fields: dict[str, Any], retry_key: str | None = None) -> dict[str, Any]:
@@ -663,201 +639,53 @@ class Dynamics365Erp:
         )
         return from_odata(entity_set, body)
 
-    # legal entities, periods
+    # the dialect (connectors/flows.py runs the flows over it)
 
-    async def list_legal_entities(self, *, cursor: str | None, limit: int) -> Page[LegalEntity]:
-        rows, next_cursor = await self._page("LegalEntities", [], cursor, limit)
-        return Page(items=[legal_entity_from_vendor(r) for r in rows], next_cursor=next_cursor)
+    def on_or_after(self, prop: str, day: dt.date) -> str:
+        return f"{prop} ge {day.isoformat()}T00:00:00Z"
 
-    async def list_accounting_periods(
-        self, *, legal_entity_id: str | None, period: str | None, cursor: str | None, limit: int
-    ) -> Page[AccountingPeriod]:
-        conditions = [f"PeriodName eq {literal(period_name(period))}"] if period else []
-        if legal_entity_id is not None:
-            if not is_canonical("legal_entity", legal_entity_id):
-                return Page(items=[])
-            conditions.append(
-                f"LegalEntityId eq {literal(company(to_business_key('legal_entity', legal_entity_id)).upper())}"
-            )
-        rows, next_cursor = await self._page("LedgerFiscalPeriods", conditions, cursor, limit)
-        return Page(items=[period_from_vendor(r) for r in rows], next_cursor=next_cursor)
+    def on_or_before(self, prop: str, day: dt.date) -> str:
+        return f"{prop} le {day.isoformat()}T23:59:59Z"
 
-    # customers
+    def name_contains(self, prop: str, text: str) -> str:
+        return f"contains({prop},{literal(text)})"
 
-    async def _customer_row(self, account: str) -> dict[str, Any] | None:
-        return await self._first("CustomersV3", [f"CustomerAccount eq {literal(account)}"])
+    def company_value(self, code: str) -> str:
+        return company(code).upper()
 
-    async def list_customers(self, *, name: str | None, cursor: str | None, limit: int) -> Page[Customer]:
-        conditions = [f"contains(OrganizationName,{literal(name)})"] if name else []
-        rows, next_cursor = await self._page("CustomersV3", conditions, cursor, limit)
-        return Page(items=[customer_from_vendor(r) for r in rows], next_cursor=next_cursor)
-
-    async def get_customer(self, customer_id: str) -> Customer:
-        row = await self._customer_row(to_business_key("customer", customer_id))
-        if row is None:
-            raise NotFound(f"no customer {customer_id!r}", slug="unknown-id")
-        return customer_from_vendor(row)
-
-    async def _existing_customer(self, body: dict[str, Any]) -> dict[str, Any] | None:
-        if "customerNumber" in body:
-            found = await self._customer_row(body["customerNumber"])
-            if found is not None:
-                return found
-        if body.get("externalCrmId"):
-            return await self._first("CustomersV3", [f"PSGCrmAccountId eq {literal(body['externalCrmId'])}"])
-        return None
-
-    async def upsert_customer(self, data: CustomerCreate, idempotency_key: str | None) -> tuple[Customer, bool]:
-        body = customer_to_vendor(data)
-        existing = await self._existing_customer(body)
-        if existing is not None:
-            return customer_from_vendor(existing), False
-        try:
-            return customer_from_vendor(await self._create("CustomersV3", body)), True
-        except Refused as exc:
-            existing = await self._existing_customer(body) if exc.has("DuplicateRecord") else None
-            if existing is None:  # created meanwhile by a concurrent request: the upsert answers that one
-                raise exc.problem(CUSTOMER_FIELDS, "customer") from exc
-            return customer_from_vendor(existing), False
-
-    async def _customer_account(self, customer_id: str, pointer: str) -> str:
-        account = reference("customer", customer_id, pointer)
-        if await self._customer_row(account) is None:
-            raise unknown_reference("customer", customer_id, pointer)
-        return account
-
-    # contracts
-
-    async def _contract_row(self, contract_id: str) -> dict[str, Any]:
-        row = await self._first(
-            "ProjectContracts", [f"ProjectContractID eq {literal(to_business_key('contract', contract_id))}"]
-        )
-        if row is None:
-            raise NotFound(f"no contract {contract_id!r}", slug="unknown-id")
-        return row
-
-    async def list_contracts(
-        self, *, customer_id: str | None, status: ContractStatus | None, cursor: str | None, limit: int
-    ) -> Page[Contract]:
-        conditions = [f"PSGContractStatus eq {literal(CONTRACT_STATUS_VENDOR[status])}"] if status else []
-        if customer_id is not None:
-            if not is_canonical("customer", customer_id):
-                return Page(items=[])
-            conditions.append(f"PSGCustomerAccount eq {literal(to_business_key('customer', customer_id))}")
-        rows, next_cursor = await self._page("ProjectContracts", conditions, cursor, limit)
-        return Page(items=[contract_from_vendor(r, self.keys) for r in rows], next_cursor=next_cursor)
-
-    async def get_contract(self, contract_id: str) -> Contract:
-        return contract_from_vendor(await self._contract_row(contract_id), self.keys)
-
-    async def upsert_contract(self, data: ContractCreate, idempotency_key: str | None) -> tuple[Contract, bool]:
-        number = reference("contract", data.id, "/id") if data.id is not None else None
-        if number is not None:
-            found = await self._first("ProjectContracts", [f"ProjectContractID eq {literal(number)}"])
-            if found is not None:
-                return contract_from_vendor(found, self.keys), False
-        values = {name: getattr(data, name) for name in data.__struct_fields__}
-        body = {
-            "customerId": await self._customer_account(data.customer_id, "/customer_id"),
-            "subsidiaryCode": reference("legal_entity", data.legal_entity_id, "/legal_entity_id"),
-            **contract_terms_to_vendor(values, data.currency),
-        }
-        if number is not None:
-            body["contractNumber"] = number
-        try:
-            return contract_from_vendor(await self._create("ProjectContracts", body), self.keys), True
-        except Refused as exc:
-            if exc.has("DuplicateRecord") and number is not None:
-                found = await self._first("ProjectContracts", [f"ProjectContractID eq {literal(number)}"])
-                if found is not None:
-                    return contract_from_vendor(found, self.keys), False
-            raise exc.problem(CONTRACT_FIELDS, "contract") from exc
-
-    async def update_contract(self, contract_id: str, changes: dict[str, object]) -> Contract:
-        row = await self._contract_row(contract_id)
+    async def _write_contract(self, row: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
         keys: dict[str, str | int] = {
             "dataAreaId": company(row["subsidiaryCode"]),
             "ProjectContractID": row["contractNumber"],
         }
-        try:
-            await self._send(
-                "PATCH",
-                key_segment("ProjectContracts", keys),
-                "ProjectContracts",
-                json_body=to_odata("ProjectContracts", contract_terms_to_vendor(changes, row["currency"])),
-            )
-        except Refused as exc:
-            if exc.has("InvalidStatusChange"):
-                raise Conflict(
-                    f"{VENDOR} refused the change",
-                    slug="invalid-transition",
-                    from_state=CONTRACT_STATUS.get(row["contractStatus"]),
-                    to_state=changes.get("status"),
-                ) from exc
-            raise exc.problem(CONTRACT_FIELDS, "contract") from exc
-        return contract_from_vendor(await self._entity("ProjectContracts", keys), self.keys)
-
-    # project dimensions
-
-    async def list_project_dimensions(
-        self, *, project_id: str | None, cursor: str | None, limit: int
-    ) -> Page[ProjectDimension]:
-        conditions = []
-        if project_id is not None:
-            if not is_canonical("project", project_id):
-                return Page(items=[])
-            conditions.append(f"ProjectId eq {literal(to_business_key('project', project_id))}")
-        rows, next_cursor = await self._page("ProjectsV2", conditions, cursor, limit)
-        return Page(items=[dimension_from_vendor(r) for r in rows], next_cursor=next_cursor)
-
-    async def upsert_project_dimension(self, data: ProjectDimensionCreate) -> tuple[ProjectDimension, bool]:
-        body = dimension_to_vendor(data)
-        try:
-            return dimension_from_vendor(await self._create("ProjectsV2", body)), True
-        except Refused as exc:
-            if not exc.has("DuplicateRecord"):
-                raise exc.problem(DIMENSION_FIELDS, "dimension") from exc
-        existing = await self._first("ProjectsV2", [f"ProjectId eq {literal(body['projectCode'])}"])
-        if (
-            existing is not None
-            and existing["dimensionCode"] == body["dimensionCode"]
-            and existing["subsidiaryCode"] == body["subsidiaryCode"]
-        ):
-            return dimension_from_vendor(existing), False
-        raise Conflict(
-            "the project already has another dimension, or the code belongs to another project",
-            slug="dimension-conflict",
-            existing=msgspec.to_builtins(dimension_from_vendor(existing)) if existing else None,
+        await self._send(
+            "PATCH",
+            key_segment("ProjectContracts", keys),
+            "ProjectContracts",
+            json_body=to_odata("ProjectContracts", fields),
         )
+        return await self._entity("ProjectContracts", keys)
 
-    # postings
+    @staticmethod
+    def _invoice_keys(row: dict[str, Any]) -> dict[str, str | int]:
+        return {"dataAreaId": company(row["subsidiaryCode"]), "InvoiceIdentifier": int(row["internalId"])}
 
-    async def _posting_for_source(self, source_type: str, source_ref: str) -> dict[str, Any] | None:
-        return await self._first(
-            "LedgerJournalLines",
-            [
-                f"Document eq {literal(source_ref)}",
-                f"PSGSourceDocumentType eq {literal(source_type)}",
-                "PSGReversesVoucher eq null",
-            ],
+    async def _send_transition(self, row: dict[str, Any], to_state: InvoiceState) -> None:
+        action = "post" if to_state == "posted" else "void"
+        path = f"{key_segment('FreeTextInvoiceHeaders', self._invoice_keys(row))}/{ACTION}{action}"
+        await self._send("POST", path, "FreeTextInvoiceHeaders", json_body={})
+
+    async def _reread_invoice(self, row: dict[str, Any]) -> dict[str, Any]:
+        return await self._entity("FreeTextInvoiceHeaders", self._invoice_keys(row))
+
+    async def _create_credit(self, row: dict[str, Any], body: dict[str, Any], retry_key: str | None) -> dict[str, Any]:
+        path = f"{key_segment('FreeTextInvoiceHeaders', self._invoice_keys(row))}/{ACTION}credit"
+        memo = await self._send(
+            "POST", path, "PSGCreditNotes", json_body=to_odata("PSGCreditNotes", body), retry_key=retry_key
         )
+        return from_odata("PSGCreditNotes", memo)
 
-    async def create_posting(self, data: PostingCreate) -> tuple[Posting, bool]:
-        body = posting_to_vendor(data)
-        try:
-            created = await self._create(
-                "LedgerJournalLines", body, retry_key=f"{body['sourceDocumentType']}:{body['sourceDocumentId']}"
-            )
-        except Refused as exc:
-            existing = (
-                await self._posting_for_source(body["sourceDocumentType"], body["sourceDocumentId"])
-                if (exc.has("DuplicateRecord"))
-                else None
-            )
-            if existing is None:
-                raise exc.problem(POSTING_FIELDS, "posting") from exc
-            return posting_from_vendor(existing), False
-        return posting_from_vendor(created), True
+    # postings in bulk
 
     async def create_postings(self, items: list[PostingCreate]) -> list[PostingBatchItem]:
         """One ``$batch`` per chunk of postings, each posting its own request so a refused line is refused alone;
@@ -895,7 +723,7 @@ class Dynamics365Erp:
                 refused = refusal(status, body, "LedgerJournalLines")
                 if status >= 500:
                     raise vendor_problem(VENDOR, status, refused.message, [], {}, what="posting")
-                if refused.has("DuplicateRecord"):
+                if refused.has(*self.DUPLICATE):
                     posted_before.append(n)
                 else:
                     outcomes[n] = rejected(items[int(n)], refused.problem(POSTING_FIELDS, "posting"))
@@ -909,11 +737,7 @@ class Dynamics365Erp:
         """The postings of sources posted before, read in one ``$batch`` of queries: never posted a second time."""
         reads = []
         for n in ids:
-            conditions = [
-                f"Document eq {literal(bodies[n]['sourceDocumentId'])}",
-                f"PSGSourceDocumentType eq {literal(bodies[n]['sourceDocumentType'])}",
-                "PSGReversesVoucher eq null",
-            ]
+            conditions = self._source_conditions(bodies[n]["sourceDocumentType"], bodies[n]["sourceDocumentId"])
             query = urlencode(
                 {"cross-company": "true", "$filter": " and ".join(conditions), "$top": "1"}, quote_via=quote
             )
@@ -924,230 +748,13 @@ class Dynamics365Erp:
             item = items[int(n)]
             rows = body.get("value") if status == 200 and isinstance(body, dict) else None
             if not rows:  # refused as a duplicate yet not there: as the single write answers it
-                problem = refusal(status, body, "LedgerJournalLines") if status >= 400 else Refused(
-                    409, "the source is posted but its posting was not found", []
+                problem = (
+                    refusal(status, body, "LedgerJournalLines")
+                    if status >= 400
+                    else Refused(409, "the source is posted but its posting was not found", [])
                 )
                 found[n] = rejected(item, problem.problem(POSTING_FIELDS, "posting"))
                 continue
             posting = posting_from_vendor(from_odata("LedgerJournalLines", rows[0]))
             found[n] = PostingBatchItem(source_id=item.source_id, status="existing", posting=posting)
         return found
-
-    async def reverse_posting(self, posting_id: str, on: dt.date) -> tuple[Posting, bool]:
-        voucher = to_business_key("posting", posting_id)
-        body = {"reversesPostingNumber": voucher, "transactionDate": on.isoformat()}
-        try:
-            return posting_from_vendor(
-                await self._create("LedgerJournalLines", body, retry_key=f"reversal:{voucher}")
-            ), True
-        except Refused as exc:
-            if exc.status == 404:
-                raise NotFound(f"no posting {posting_id!r}", slug="unknown-id") from exc
-            if exc.has("InvalidStatusChange"):
-                raise Conflict(f"{VENDOR} refused the change: a reversal is not reversed", downstream=VENDOR) from exc
-            if not exc.has("DuplicateRecord"):
-                raise exc.problem({"transactionDate": "/on"}, "posting") from exc
-        existing = await self._first("LedgerJournalLines", [f"PSGReversesVoucher eq {literal(voucher)}"])
-        if existing is None:
-            raise NotFound(f"no posting {posting_id!r}", slug="unknown-id")
-        return posting_from_vendor(existing), False
-
-    async def list_postings(self, filters: PostingFilter, *, cursor: str | None, limit: int) -> Page[Posting]:
-        conditions = []
-        if filters.from_date:
-            conditions.append(f"TransDate ge {filters.from_date.isoformat()}T00:00:00Z")
-        if filters.to_date:
-            conditions.append(f"TransDate le {filters.to_date.isoformat()}T23:59:59Z")
-        references: tuple[tuple[str | None, Kind, str], ...] = (
-            (filters.project_id, "project", "PSGProjectId"),
-            (filters.contract_id, "contract", "PSGProjectContractID"),
-        )
-        for value, kind, prop in references:
-            if value is not None:
-                if not is_canonical(kind, value):
-                    return Page(items=[])
-                conditions.append(f"{prop} eq {literal(to_business_key(kind, value))}")
-        if filters.source_id is not None:
-            source_kind = next((k for k in SOURCE_KINDS.values() if is_canonical(k, filters.source_id)), None)
-            source = to_business_key(source_kind, filters.source_id) if source_kind else filters.source_id
-            conditions.append(f"Document eq {literal(source)}")
-        rows, next_cursor = await self._page("LedgerJournalLines", conditions, cursor, limit)
-        return Page(items=[posting_from_vendor(r) for r in rows], next_cursor=next_cursor)
-
-    # invoices
-
-    async def _invoice_row(self, invoice_id: str) -> dict[str, Any]:
-        row = await self._first(
-            "FreeTextInvoiceHeaders",
-            [f"FreeTextNumber eq {literal(to_business_key('invoice', invoice_id))}"],
-            expand="FreeTextInvoiceLines",
-        )
-        if row is None:
-            raise NotFound(f"no invoice {invoice_id!r}", slug="unknown-id")
-        return row
-
-    @staticmethod
-    def _invoice_keys(row: dict[str, Any]) -> dict[str, str | int]:
-        return {"dataAreaId": company(row["subsidiaryCode"]), "InvoiceIdentifier": int(row["internalId"])}
-
-    def _validation(self, exc: Refused) -> ProblemError:
-        if exc.status != 400:
-            return exc.problem({}, "invoice")
-        return validation_problem(
-            VENDOR, [(path, detail) for path, _, detail in exc.details], line_field_map(exc.details)
-        )
-
-    async def create_invoice(self, data: InvoiceCreate, idempotency_key: str | None) -> Invoice:
-        body: dict[str, Any] = {
-            "customerId": await self._customer_account(data.customer_id, "/customer_id"),
-            "contractNumber": reference("contract", data.contract_id, "/contract_id"),
-            "subsidiaryCode": reference("legal_entity", data.legal_entity_id, "/legal_entity_id"),
-            "currencyCode": data.currency,
-            "periodName": period_name(data.period) if data.period else None,
-            "lines": invoice_lines_to_vendor(data.lines, data.currency),
-        }
-        if data.tax_lines:
-            body["taxLines"] = tax_lines_to_vendor(data.tax_lines, data.currency)
-        if idempotency_key:
-            body["externalId"] = idempotency_key  # the tenant refuses a second invoice with it (DuplicateRecord)
-        try:
-            created = await self._create("FreeTextInvoiceHeaders", body, retry_key=idempotency_key)
-        except Refused as exc:
-            if exc.has("DuplicateRecord") and idempotency_key:
-                found = await self._first(
-                    "FreeTextInvoiceHeaders",
-                    [f"ExternalInvoiceId eq {literal(idempotency_key)}"],
-                    expand="FreeTextInvoiceLines",
-                )
-                if found is not None:
-                    return invoice_from_vendor(found, self.keys)
-            raise self._validation(exc) from exc
-        return invoice_from_vendor(created, self.keys)
-
-    async def _act(self, invoice_id: str, action: str, to_state: InvoiceState) -> Invoice:
-        row = await self._invoice_row(invoice_id)
-        keys = self._invoice_keys(row)
-        try:
-            await self._send(
-                "POST",
-                f"{key_segment('FreeTextInvoiceHeaders', keys)}/{ACTION}{action}",
-                "FreeTextInvoiceHeaders",
-                json_body={},
-            )
-        except Refused as exc:
-            if exc.has("InvalidStatusChange"):
-                state = INVOICE_STATE.get(row["status"], row["status"])
-                verb = "posted" if to_state == "posted" else "voided"
-                raise Conflict(
-                    f"a {state} invoice cannot be {verb}",
-                    slug="invalid-transition",
-                    from_state=state,
-                    to_state=to_state,
-                ) from exc
-            raise exc.problem({}, "invoice") from exc
-        return invoice_from_vendor(
-            await self._entity("FreeTextInvoiceHeaders", keys, expand="FreeTextInvoiceLines"), self.keys
-        )
-
-    async def post_invoice(self, invoice_id: str) -> Invoice:
-        return await self._act(invoice_id, "post", "posted")
-
-    async def void_invoice(self, invoice_id: str) -> Invoice:
-        return await self._act(invoice_id, "void", "void")
-
-    async def get_invoice(self, invoice_id: str) -> Invoice:
-        return invoice_from_vendor(await self._invoice_row(invoice_id), self.keys)
-
-    async def credit_invoice(self, invoice_id: str, data: CreditNoteCreate, idempotency_key: str | None) -> CreditNote:
-        row = await self._invoice_row(invoice_id)
-        body: dict[str, Any] = {"lines": invoice_lines_to_vendor(data.lines, row["currencyCode"])}
-        if idempotency_key:
-            body["externalId"] = idempotency_key
-        path = f"{key_segment('FreeTextInvoiceHeaders', self._invoice_keys(row))}/{ACTION}credit"
-        try:
-            memo = await self._send(
-                "POST", path, "PSGCreditNotes", json_body=to_odata("PSGCreditNotes", body), retry_key=idempotency_key
-            )
-        except Refused as exc:
-            if exc.has("DuplicateRecord") and idempotency_key:
-                found = await self._first("PSGCreditNotes", [f"ExternalInvoiceId eq {literal(idempotency_key)}"])
-                if found is not None:
-                    return credit_note_from_vendor(found)
-            if exc.has("InvalidStatusChange"):
-                raise Conflict(
-                    f"a {INVOICE_STATE.get(row['status'], row['status'])} invoice is not credited",
-                    slug="invalid-transition",
-                    state=INVOICE_STATE.get(row["status"]),
-                ) from exc
-            raise self._validation(exc) from exc
-        return credit_note_from_vendor(from_odata("PSGCreditNotes", memo))
-
-    async def list_credit_notes(self, *, invoice_id: str | None, cursor: str | None, limit: int) -> Page[CreditNote]:
-        conditions = []
-        if invoice_id is not None:
-            if not is_canonical("invoice", invoice_id):
-                return Page(items=[])
-            conditions.append(f"FreeTextNumber eq {literal(to_business_key('invoice', invoice_id))}")
-        rows, next_cursor = await self._page("PSGCreditNotes", conditions, cursor, limit)
-        return Page(items=[credit_note_from_vendor(r) for r in rows], next_cursor=next_cursor)
-
-    async def list_invoices(
-        self, *, contract_id: str | None, state: InvoiceState | None, period: str | None, cursor: str | None, limit: int
-    ) -> Page[Invoice]:
-        conditions = []
-        if state:
-            conditions.append(f"PSGInvoiceStatus eq {literal(INVOICE_STATUS[INVOICE_STATE_VENDOR[state]])}")
-        if period:
-            conditions.append(f"PSGPeriodName eq {literal(period_name(period))}")
-        if contract_id is not None:
-            if not is_canonical("contract", contract_id):
-                return Page(items=[])
-            conditions.append(f"PSGProjectContractID eq {literal(to_business_key('contract', contract_id))}")
-        rows, next_cursor = await self._page(
-            "FreeTextInvoiceHeaders", conditions, cursor, limit, expand="FreeTextInvoiceLines"
-        )
-        return Page(items=[invoice_from_vendor(r, self.keys) for r in rows], next_cursor=next_cursor)
-
-    # revenue
-
-    async def list_revenue_schedules(
-        self, *, contract_id: str | None, period: str | None, cursor: str | None, limit: int
-    ) -> Page[RevenueSchedule]:
-        conditions = [f"PeriodName eq {literal(period_name(period))}"] if period else []
-        if contract_id is not None:
-            if not is_canonical("contract", contract_id):
-                return Page(items=[])
-            conditions.append(f"ProjectContractID eq {literal(to_business_key('contract', contract_id))}")
-        rows, next_cursor = await self._page("PSGRevenueSchedules", conditions, cursor, limit)
-        return Page(items=[revenue_from_vendor(r) for r in rows], next_cursor=next_cursor)
-
-    async def create_revenue_schedule(self, schedule: RevenueScheduleCreate) -> tuple[RevenueSchedule, bool]:
-        body: dict[str, Any] = {
-            "contractNumber": reference("contract", schedule.contract_id, "/contract_id"),
-            "periodName": period_name(schedule.period),
-            "recognizedAmountMinor": to_minor(schedule.recognized_amount, schedule.currency, "/recognized_amount"),
-            "currencyCode": schedule.currency,
-            "recognitionMethod": REVENUE_METHOD_VENDOR[schedule.method],
-        }
-        try:
-            return revenue_from_vendor(await self._create("PSGRevenueSchedules", body)), True
-        except Refused as exc:
-            if not exc.has("DuplicateRecord"):
-                raise exc.problem(REVENUE_FIELDS, "revenue schedule") from exc
-        found = await self._first(
-            "PSGRevenueSchedules",
-            [f"ProjectContractID eq {literal(body['contractNumber'])}", f"PeriodName eq {literal(body['periodName'])}"],
-        )
-        if found is None:
-            raise Conflict(
-                f"{schedule.period} of {schedule.contract_id} is recognised already", slug="already-recognized"
-            )
-        existing = revenue_from_vendor(found)
-        if existing.recognized_amount != schedule.recognized_amount:
-            raise Conflict(
-                f"{schedule.period} of {schedule.contract_id} is recognised already at "
-                f"{existing.recognized_amount} {existing.currency}",
-                slug="already-recognized",
-                existing_id=existing.id,
-            )
-        return existing, False

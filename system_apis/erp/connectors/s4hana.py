@@ -25,6 +25,10 @@ there. That also makes a write safe to send again after a 429 (``system_apis.ven
 Authentication: OAuth 2.0 client credentials (communication arrangement with OAuth 2.0 inbound authentication):
 client id and secret by HTTP Basic at ``/sap/bc/sec/oauth2/token`` on the tenant's API host (or ``erp_token_url``).
 
+What is the same for every vendor (the canonical mapping steps, the upserts that answer the record already there,
+the posting, invoice, credit note and revenue flows, refusals as canonical problems) is ``connectors/flows.py``'s;
+this module is the vendor's dialect: its wire, its entity and property names, its filter language.
+
 Canonical ids are the entities' natural keys (a business partner's number, a contract's id); ``external_ids["erp"]``
 is the entity's key in the tenant (a custom business object's ``SAP_UUID``, a project's ``ProjectUUID``, a billing
 document's number). Company codes are the legal entities' codes without the dash: ``LE-US`` is ``LEUS``.
@@ -41,71 +45,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
-import msgspec
-
-from contracts.canonical import (
-    AccountingPeriod,
-    Contract,
-    ContractStatus,
-    CreditNote,
-    Customer,
-    Invoice,
-    InvoiceState,
-    LegalEntity,
-    Page,
-    Posting,
-    ProjectDimension,
-    RevenueSchedule,
-)
+from contracts.canonical import InvoiceState
 from runtime import cursors
-from runtime.problems import Conflict, NotFound, ProblemError, Unprocessable
-from system_apis.erp.connectors.sandbox import (
-    CONTRACT_FIELDS,
-    CONTRACT_STATUS,
-    CONTRACT_STATUS_VENDOR,
-    CUSTOMER_FIELDS,
-    DIMENSION_FIELDS,
-    INVOICE_STATE,
-    INVOICE_STATE_VENDOR,
-    POSTING_FIELDS,
-    REVENUE_FIELDS,
-    REVENUE_METHOD_VENDOR,
-    SOURCE_KINDS,
-    ErpKeys,
-    contract_from_vendor,
-    contract_terms_to_vendor,
-    credit_note_from_vendor,
-    customer_from_vendor,
-    customer_to_vendor,
-    dimension_from_vendor,
-    dimension_to_vendor,
-    invoice_from_vendor,
-    invoice_lines_to_vendor,
-    legal_entity_from_vendor,
-    line_field_map,
-    period_from_vendor,
-    period_name,
-    posting_from_vendor,
-    posting_to_vendor,
-    revenue_from_vendor,
-    tax_lines_to_vendor,
-)
-from system_apis.erp.models import (
-    ContractCreate,
-    CreditNoteCreate,
-    CustomerCreate,
-    InvoiceCreate,
-    PostingBatchItem,
-    PostingCreate,
-    PostingFilter,
-    ProjectDimensionCreate,
-    RevenueScheduleCreate,
-)
-from system_apis.ids import Kind, is_canonical, reference, to_business_key, unknown_reference
-from system_apis.money import to_minor
+from runtime.problems import ProblemError
+from system_apis.erp.connectors.flows import CENT, ODataFlows, VendorRefusal, minor_units
+from system_apis.erp.connectors.flows import odata_literal as literal
+from system_apis.erp.connectors.sandbox import ErpKeys
 from system_apis.vendor_auth import ClientCredentialsToken, VendorCredentials
-from system_apis.vendor_calls import VendorDownstream, VendorLimits
-from system_apis.vendor_errors import validation_problem, vendor_problem
 
 VENDOR = "s4hana"
 ODATA = "/sap/opu/odata/sap"
@@ -113,7 +59,6 @@ TOKEN_PATH = "/sap/bc/sec/oauth2/token"  # noqa: S105 - the token endpoint's pat
 PAGE_MAX = 1000
 JSON = {"Accept": "application/json"}  # SAP Gateway answers Atom XML otherwise
 ETAG = "@etag"  # where an entity's ETag travels with its engine fields
-CENT = Decimal("0.01")
 MONTHS = {name: number for number, name in enumerate(calendar.month_abbr) if name}
 # Refusals the tenant answers for a key it keeps unique.
 DUPLICATE = ("ZPSG/DUPLICATE_RECORD", "ZPSG/DUPLICATE_SOURCE")
@@ -159,7 +104,10 @@ TAX_LINE = {
     "exemptionText": ("YY1_ExemptionText", ""),
 }
 LINES: dict[str, dict[str, tuple[str, str]]] = {
-    "schedule": SCHEDULE_LINE, "item": ITEM_LINE, "memoitem": MEMO_LINE, "tax": TAX_LINE,
+    "schedule": SCHEDULE_LINE,
+    "item": ITEM_LINE,
+    "memoitem": MEMO_LINE,
+    "tax": TAX_LINE,
 }
 ADDRESS = {"addr1": "StreetName", "city": "CityName", "zip": "PostalCode", "state": "Region", "country": "Country"}
 
@@ -379,14 +327,6 @@ def datetime_literal(day: dt.date) -> str:
     return f"datetime'{day.isoformat()}T00:00:00'"
 
 
-def _minor(value: Any) -> Any:
-    try:
-        minor = Decimal(str(value)) * 100
-    except InvalidOperation:
-        return value
-    return int(minor) if minor == minor.to_integral_value() else value
-
-
 def _results(value: Any) -> list[Any] | None:
     """A to-many navigation property's entities (None when it was not expanded)."""
     rows = value.get("results") if isinstance(value, dict) else None
@@ -397,7 +337,7 @@ def _from_odata(conversion: str, value: Any) -> Any:
     if conversion in ("int", "text"):
         return int(value)
     if conversion == "money":
-        return _minor(value)
+        return minor_units(value)
     if conversion == "number":
         return str(value)
     if conversion == "date":
@@ -477,9 +417,11 @@ def _to_odata(conversion: str, value: Any) -> Any:
         return {"results": [{prop: value.get(part) for part, prop in ADDRESS.items()}]}
     if conversion.startswith("lines:"):
         schema = LINES[conversion[6:]]
-        return {"results": [
-            {schema[k][0]: _to_odata(schema[k][1], v) for k, v in line.items() if k in schema} for line in value
-        ]}
+        return {
+            "results": [
+                {schema[k][0]: _to_odata(schema[k][1], v) for k, v in line.items() if k in schema} for line in value
+            ]
+        }
     return value
 
 
@@ -504,11 +446,6 @@ def engine_path(entity_set: str, target: str | None) -> str | None:
     return f"{field}[{match[2]}]" + (f".{line}" if line else "")
 
 
-def literal(value: str | int) -> str:
-    """An OData literal: a number bare, text quoted (a quote doubled)."""
-    return str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
-
-
 def set_path(entity_set: str) -> str:
     return f"{ODATA}/{SERVICES[entity_set]}/{entity_set}"
 
@@ -531,31 +468,12 @@ def unexpected(what: str) -> ProblemError:
     return ProblemError(f"{VENDOR} failed: it answered {what}", status=502, slug="downstream-error", downstream=VENDOR)
 
 
-class Refused(Exception):
-    """The service's 4xx: status and (engine field path, code, message) per ``errordetails`` entry."""
+class Refused(VendorRefusal):
+    """The service's 4xx: status, message, error code and (engine field path, code, message) per ``errordetails``
+    entry."""
 
-    def __init__(self, status: int, code: str, message: str, details: list[tuple[str | None, str, str]]) -> None:
-        super().__init__(f"{status}: {code} {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-
-    def has(self, *codes: str) -> bool:
-        return self.code in codes or any(c in codes for _, c, _ in self.details)
-
-    def problem(self, field_map: dict[str, str], what: str) -> ProblemError:
-        problem = vendor_problem(
-            VENDOR,
-            self.status,
-            self.message,
-            [(path, detail) for path, _, detail in self.details],
-            field_map,
-            what=what,
-        )
-        if isinstance(problem, Unprocessable) and self.has(*CLOSED_PERIOD):
-            problem.slug = "period-closed"
-        return problem
+    vendor = VENDOR
+    closed_period = CLOSED_PERIOD
 
 
 class SapClientCredentials(ClientCredentialsToken):
@@ -589,31 +507,58 @@ class CsrfSession:
         return {"x-csrf-token": self.token, "Cookie": self.cookie} if self.token else {}
 
 
-class S4HanaErp:
-    def __init__(
-        self,
-        base_url: str,
-        timeout_seconds: float,
-        *,
-        limits: VendorLimits | None = None,
-        credentials: VendorCredentials | None = None,
-    ) -> None:
-        # Writes are safe to send again after a 429: each carries a key the tenant keeps unique (module docstring).
-        self._vendor = VendorDownstream(
-            VENDOR,
-            base_url,
-            timeout_seconds=timeout_seconds,
-            grant=SapClientCredentials,
-            token_path=TOKEN_PATH,
-            credentials=credentials,
-            limits=limits,
-            honours_idempotency_key=True,
-        )
-        self.keys = PartnerKeys()
-        self._csrf = CsrfSession()
+class S4HanaErp(ODataFlows):
+    VENDOR = VENDOR
+    SETS = {
+        "legal_entity": "A_CompanyCode",
+        "period": "YY1_PostingPeriod",
+        "customer": "A_BusinessPartner",
+        "contract": "YY1_ProjectContract",
+        "dimension": "A_EnterpriseProject",
+        "posting": "YY1_JournalPosting",
+        "invoice": "A_BillingDocument",
+        "credit_note": "A_CreditMemoRequest",
+        "revenue": "YY1_RevenueSchedule",
+    }
+    FIELDS = {
+        "period.name": "FiscalYearPeriod",
+        "period.legal_entity": "CompanyCode",
+        "customer.number": "BusinessPartner",
+        "customer.name": "OrganizationBPName1",
+        "customer.crm": "YY1_CrmAccountId",
+        "contract.number": "ProjectContract",
+        "contract.status": "ContractStatus",
+        "contract.customer": "Customer",
+        "dimension.project": "Project",
+        "posting.source": "DocumentReferenceID",
+        "posting.source_type": "ReferenceDocumentType",
+        "posting.reverses": "ReversedAccountingDocument",
+        "posting.date": "PostingDate",
+        "posting.project": "Project",
+        "posting.contract": "ProjectContract",
+        "invoice.number": "DocumentReferenceID",
+        "invoice.key": "YY1_IdempotencyReference",
+        "invoice.state": "YY1_BillingState",
+        "invoice.period": "YY1_FiscalYearPeriod",
+        "invoice.contract": "YY1_ProjectContract",
+        "credit_note.invoice": "YY1_InvoiceReference",
+        "credit_note.key": "PurchaseOrderByCustomer",
+        "revenue.contract": "ProjectContract",
+        "revenue.period": "FiscalYearPeriod",
+    }
+    INVOICE_STATUS = INVOICE_STATUS
+    DUPLICATE = DUPLICATE
+    WRONG_STATE = IS_REVERSAL = WRONG_STATE
+    refused = Refused
+    GRANT = SapClientCredentials
+    TOKEN_PATH = TOKEN_PATH
 
-    async def aclose(self) -> None:
-        await self._vendor.aclose()
+    def _new_keys(self) -> ErpKeys:
+        return PartnerKeys()
+
+    def __init__(self, base_url: str, timeout_seconds: float, **options: Any) -> None:
+        super().__init__(base_url, timeout_seconds, **options)
+        self._csrf = CsrfSession()
 
     # the wire
 
@@ -666,8 +611,9 @@ class S4HanaErp:
             error = body.get("error") if isinstance(body, dict) else None
             error = error if isinstance(error, dict) else {}
             message = error.get("message")
-            text = (str(message.get("value", "")) if isinstance(message, dict)
-                    else reply.content.decode(errors="replace"))
+            text = (
+                str(message.get("value", "")) if isinstance(message, dict) else reply.content.decode(errors="replace")
+            )
             inner = error.get("innererror")
             entries = inner.get("errordetails") if isinstance(inner, dict) else None
             details = [
@@ -675,7 +621,7 @@ class S4HanaErp:
                 for d in entries or []
                 if isinstance(d, dict)
             ]
-            raise Refused(reply.status_code, str(error.get("code", "")), text[:500], details)
+            raise Refused(reply.status_code, text[:500], details, code=str(error.get("code", "")))
         return body
 
     async def _query(
@@ -724,430 +670,58 @@ class S4HanaErp:
         body = await self._send("POST", set_path(entity_set), entity_set, json_body=entity, retry_key=retry_key)
         return from_odata(entity_set, envelope(body))
 
-    # legal entities, periods
+    # the dialect (connectors/flows.py runs the flows over it)
 
-    async def list_legal_entities(self, *, cursor: str | None, limit: int) -> Page[LegalEntity]:
-        rows, next_cursor = await self._page("A_CompanyCode", [], cursor, limit)
-        return Page(items=[legal_entity_from_vendor(r) for r in rows], next_cursor=next_cursor)
+    def on_or_after(self, prop: str, day: dt.date) -> str:
+        return f"{prop} ge {datetime_literal(day)}"
 
-    async def list_accounting_periods(
-        self, *, legal_entity_id: str | None, period: str | None, cursor: str | None, limit: int
-    ) -> Page[AccountingPeriod]:
-        conditions = [f"FiscalYearPeriod eq {literal(fiscal_period(period_name(period)))}"] if period else []
-        if legal_entity_id is not None:
-            if not is_canonical("legal_entity", legal_entity_id):
-                return Page(items=[])
-            conditions.append(
-                f"CompanyCode eq {literal(company_code(to_business_key('legal_entity', legal_entity_id)))}"
-            )
-        rows, next_cursor = await self._page("YY1_PostingPeriod", conditions, cursor, limit)
-        return Page(items=[period_from_vendor(r) for r in rows], next_cursor=next_cursor)
+    def on_or_before(self, prop: str, day: dt.date) -> str:
+        return f"{prop} le {datetime_literal(day)}"
 
-    # customers
+    def name_contains(self, prop: str, text: str) -> str:
+        return f"substringof({literal(text.lower())},tolower({prop}))"  # SAP compares text exactly
 
-    async def _customer_row(self, account: str) -> dict[str, Any] | None:
-        return await self._first("A_BusinessPartner", [f"BusinessPartner eq {literal(account)}"])
+    def period_value(self, name: str) -> str:
+        return fiscal_period(name)
 
-    async def list_customers(self, *, name: str | None, cursor: str | None, limit: int) -> Page[Customer]:
-        conditions = [f"substringof({literal(name.lower())},tolower(OrganizationBPName1))"] if name else []
-        rows, next_cursor = await self._page("A_BusinessPartner", conditions, cursor, limit)
-        return Page(items=[customer_from_vendor(r) for r in rows], next_cursor=next_cursor)
-
-    async def get_customer(self, customer_id: str) -> Customer:
-        row = await self._customer_row(to_business_key("customer", customer_id))
-        if row is None:
-            raise NotFound(f"no customer {customer_id!r}", slug="unknown-id")
-        return customer_from_vendor(row)
-
-    async def _existing_customer(self, body: dict[str, Any]) -> dict[str, Any] | None:
-        if "customerNumber" in body:
-            found = await self._customer_row(body["customerNumber"])
-            if found is not None:
-                return found
-        if body.get("externalCrmId"):
-            return await self._first("A_BusinessPartner", [f"YY1_CrmAccountId eq {literal(body['externalCrmId'])}"])
-        return None
-
-    async def upsert_customer(self, data: CustomerCreate, idempotency_key: str | None) -> tuple[Customer, bool]:
-        body = customer_to_vendor(data)
-        existing = await self._existing_customer(body)
-        if existing is not None:
-            return customer_from_vendor(existing), False
-        try:
-            return customer_from_vendor(await self._create("A_BusinessPartner", body)), True
-        except Refused as exc:
-            existing = await self._existing_customer(body) if exc.has(*DUPLICATE) else None
-            if existing is None:  # created meanwhile by a concurrent request: the upsert answers that one
-                raise exc.problem(CUSTOMER_FIELDS, "customer") from exc
-            return customer_from_vendor(existing), False
-
-    async def _customer_account(self, customer_id: str, pointer: str) -> str:
-        account = reference("customer", customer_id, pointer)
-        if await self._customer_row(account) is None:
-            raise unknown_reference("customer", customer_id, pointer)
-        return account
-
-    # contracts
-
-    async def _contract_row(self, contract_id: str) -> dict[str, Any]:
-        row = await self._first(
-            "YY1_ProjectContract", [f"ProjectContract eq {literal(to_business_key('contract', contract_id))}"]
-        )
-        if row is None:
-            raise NotFound(f"no contract {contract_id!r}", slug="unknown-id")
-        return row
-
-    async def list_contracts(
-        self, *, customer_id: str | None, status: ContractStatus | None, cursor: str | None, limit: int
-    ) -> Page[Contract]:
-        conditions = [f"ContractStatus eq {literal(CONTRACT_STATUS_VENDOR[status])}"] if status else []
-        if customer_id is not None:
-            if not is_canonical("customer", customer_id):
-                return Page(items=[])
-            conditions.append(f"Customer eq {literal(to_business_key('customer', customer_id))}")
-        rows, next_cursor = await self._page("YY1_ProjectContract", conditions, cursor, limit)
-        return Page(items=[contract_from_vendor(r, self.keys) for r in rows], next_cursor=next_cursor)
-
-    async def get_contract(self, contract_id: str) -> Contract:
-        return contract_from_vendor(await self._contract_row(contract_id), self.keys)
-
-    async def upsert_contract(self, data: ContractCreate, idempotency_key: str | None) -> tuple[Contract, bool]:
-        number = reference("contract", data.id, "/id") if data.id is not None else None
-        if number is not None:
-            found = await self._first("YY1_ProjectContract", [f"ProjectContract eq {literal(number)}"])
-            if found is not None:
-                return contract_from_vendor(found, self.keys), False
-        values = {name: getattr(data, name) for name in data.__struct_fields__}
-        body = {
-            "customerId": await self._customer_account(data.customer_id, "/customer_id"),
-            "subsidiaryCode": reference("legal_entity", data.legal_entity_id, "/legal_entity_id"),
-            **contract_terms_to_vendor(values, data.currency),
-        }
-        if number is not None:
-            body["contractNumber"] = number
-        try:
-            return contract_from_vendor(await self._create("YY1_ProjectContract", body), self.keys), True
-        except Refused as exc:
-            if exc.has(*DUPLICATE) and number is not None:
-                found = await self._first("YY1_ProjectContract", [f"ProjectContract eq {literal(number)}"])
-                if found is not None:
-                    return contract_from_vendor(found, self.keys), False
-            raise exc.problem(CONTRACT_FIELDS, "contract") from exc
+    def company_value(self, code: str) -> str:
+        return company_code(code)
 
     async def _change(self, entity_set: str, key: str, row: dict[str, Any], body: dict[str, Any]) -> None:
         """PATCH as of the version read (``If-Match``); changed meanwhile (412), the change, a delta, is applied to
         the version there now, once."""
         for attempt in (1, 2):
             try:
-                await self._send("PATCH", key_path(entity_set, key), entity_set, json_body=body,
-                                 headers={"If-Match": row.get(ETAG, "")})
+                await self._send(
+                    "PATCH",
+                    key_path(entity_set, key),
+                    entity_set,
+                    json_body=body,
+                    headers={"If-Match": row.get(ETAG, "")},
+                )
                 return
             except Refused as exc:
                 if exc.status != 412 or attempt == 2:
                     raise
                 row = await self._entity(entity_set, key)
 
-    async def update_contract(self, contract_id: str, changes: dict[str, object]) -> Contract:
-        row = await self._contract_row(contract_id)
+    async def _write_contract(self, row: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
         key = str(row["internalId"])
-        body = to_odata("YY1_ProjectContract", contract_terms_to_vendor(changes, row["currency"]))
-        try:
-            await self._change("YY1_ProjectContract", key, row, body)
-        except Refused as exc:
-            if exc.has(*WRONG_STATE):
-                raise Conflict(
-                    f"{VENDOR} refused the change",
-                    slug="invalid-transition",
-                    from_state=CONTRACT_STATUS.get(row["contractStatus"]),
-                    to_state=changes.get("status"),
-                ) from exc
-            raise exc.problem(CONTRACT_FIELDS, "contract") from exc
-        return contract_from_vendor(await self._entity("YY1_ProjectContract", key), self.keys)
+        await self._change("YY1_ProjectContract", key, row, to_odata("YY1_ProjectContract", fields))
+        return await self._entity("YY1_ProjectContract", key)
 
-    # project dimensions
-
-    async def list_project_dimensions(
-        self, *, project_id: str | None, cursor: str | None, limit: int
-    ) -> Page[ProjectDimension]:
-        conditions = []
-        if project_id is not None:
-            if not is_canonical("project", project_id):
-                return Page(items=[])
-            conditions.append(f"Project eq {literal(to_business_key('project', project_id))}")
-        rows, next_cursor = await self._page("A_EnterpriseProject", conditions, cursor, limit)
-        return Page(items=[dimension_from_vendor(r) for r in rows], next_cursor=next_cursor)
-
-    async def upsert_project_dimension(self, data: ProjectDimensionCreate) -> tuple[ProjectDimension, bool]:
-        body = dimension_to_vendor(data)
-        try:
-            return dimension_from_vendor(await self._create("A_EnterpriseProject", body)), True
-        except Refused as exc:
-            if not exc.has(*DUPLICATE):
-                raise exc.problem(DIMENSION_FIELDS, "dimension") from exc
-        existing = await self._first("A_EnterpriseProject", [f"Project eq {literal(body['projectCode'])}"])
-        if (
-            existing is not None
-            and existing["dimensionCode"] == body["dimensionCode"]
-            and existing["subsidiaryCode"] == body["subsidiaryCode"]
-        ):
-            return dimension_from_vendor(existing), False
-        raise Conflict(
-            "the project already has another dimension, or the code belongs to another project",
-            slug="dimension-conflict",
-            existing=msgspec.to_builtins(dimension_from_vendor(existing)) if existing else None,
+    async def _send_transition(self, row: dict[str, Any], to_state: InvoiceState) -> None:
+        function = "ReleaseToAccounting" if to_state == "posted" else "Cancel"
+        await self._send(
+            "POST",
+            f"{ODATA}/{SERVICES['A_BillingDocument']}/{function}",
+            "A_BillingDocument",
+            params={"BillingDocument": literal(str(row["internalId"]))},
         )
 
-    # postings
+    async def _reread_invoice(self, row: dict[str, Any]) -> dict[str, Any]:
+        return await self._entity("A_BillingDocument", str(row["internalId"]))
 
-    async def _posting_for_source(self, source_type: str, source_ref: str) -> dict[str, Any] | None:
-        return await self._first(
-            "YY1_JournalPosting",
-            [
-                f"DocumentReferenceID eq {literal(source_ref)}",
-                f"ReferenceDocumentType eq {literal(source_type)}",
-                "ReversedAccountingDocument eq null",
-            ],
-        )
-
-    async def create_posting(self, data: PostingCreate) -> tuple[Posting, bool]:
-        body = posting_to_vendor(data)
-        try:
-            created = await self._create(
-                "YY1_JournalPosting", body, retry_key=f"{body['sourceDocumentType']}:{body['sourceDocumentId']}"
-            )
-        except Refused as exc:
-            existing = (
-                await self._posting_for_source(body["sourceDocumentType"], body["sourceDocumentId"])
-                if (exc.has(*DUPLICATE))
-                else None
-            )
-            if existing is None:
-                raise exc.problem(POSTING_FIELDS, "posting") from exc
-            return posting_from_vendor(existing), False
-        return posting_from_vendor(created), True
-
-    async def create_postings(self, items: list[PostingCreate]) -> list[PostingBatchItem]:
-        async def one(item: PostingCreate) -> PostingBatchItem:
-            try:
-                posting, created = await self.create_posting(item)
-            except ProblemError as exc:  # one bad item does not sink the batch
-                if exc.status >= 500:
-                    raise
-                return PostingBatchItem(source_id=item.source_id, status="rejected", problem=exc.to_problem().to_dict())
-            return PostingBatchItem(
-                source_id=item.source_id, status="created" if created else "existing", posting=posting
-            )
-
-        return list(await asyncio.gather(*(one(item) for item in items)))
-
-    async def reverse_posting(self, posting_id: str, on: dt.date) -> tuple[Posting, bool]:
-        voucher = to_business_key("posting", posting_id)
-        body = {"reversesPostingNumber": voucher, "transactionDate": on.isoformat()}
-        try:
-            return posting_from_vendor(
-                await self._create("YY1_JournalPosting", body, retry_key=f"reversal:{voucher}")
-            ), True
-        except Refused as exc:
-            if exc.status == 404:
-                raise NotFound(f"no posting {posting_id!r}", slug="unknown-id") from exc
-            if exc.has(*WRONG_STATE):
-                raise Conflict(f"{VENDOR} refused the change: a reversal is not reversed", downstream=VENDOR) from exc
-            if not exc.has(*DUPLICATE):
-                raise exc.problem({"transactionDate": "/on"}, "posting") from exc
-        existing = await self._first("YY1_JournalPosting", [f"ReversedAccountingDocument eq {literal(voucher)}"])
-        if existing is None:
-            raise NotFound(f"no posting {posting_id!r}", slug="unknown-id")
-        return posting_from_vendor(existing), False
-
-    async def list_postings(self, filters: PostingFilter, *, cursor: str | None, limit: int) -> Page[Posting]:
-        conditions = []
-        if filters.from_date:
-            conditions.append(f"PostingDate ge {datetime_literal(filters.from_date)}")
-        if filters.to_date:
-            conditions.append(f"PostingDate le {datetime_literal(filters.to_date)}")
-        references: tuple[tuple[str | None, Kind, str], ...] = (
-            (filters.project_id, "project", "Project"),
-            (filters.contract_id, "contract", "ProjectContract"),
-        )
-        for value, kind, prop in references:
-            if value is not None:
-                if not is_canonical(kind, value):
-                    return Page(items=[])
-                conditions.append(f"{prop} eq {literal(to_business_key(kind, value))}")
-        if filters.source_id is not None:
-            source_kind = next((k for k in SOURCE_KINDS.values() if is_canonical(k, filters.source_id)), None)
-            source = to_business_key(source_kind, filters.source_id) if source_kind else filters.source_id
-            conditions.append(f"DocumentReferenceID eq {literal(source)}")
-        rows, next_cursor = await self._page("YY1_JournalPosting", conditions, cursor, limit)
-        return Page(items=[posting_from_vendor(r) for r in rows], next_cursor=next_cursor)
-
-    # invoices
-
-    async def _invoice_row(self, invoice_id: str) -> dict[str, Any]:
-        row = await self._first(
-            "A_BillingDocument", [f"DocumentReferenceID eq {literal(to_business_key('invoice', invoice_id))}"]
-        )
-        if row is None:
-            raise NotFound(f"no invoice {invoice_id!r}", slug="unknown-id")
-        return row
-
-    def _validation(self, exc: Refused) -> ProblemError:
-        if exc.status != 400:
-            return exc.problem({}, "invoice")
-        return validation_problem(
-            VENDOR, [(path, detail) for path, _, detail in exc.details], line_field_map(exc.details)
-        )
-
-    async def create_invoice(self, data: InvoiceCreate, idempotency_key: str | None) -> Invoice:
-        body: dict[str, Any] = {
-            "customerId": await self._customer_account(data.customer_id, "/customer_id"),
-            "contractNumber": reference("contract", data.contract_id, "/contract_id"),
-            "subsidiaryCode": reference("legal_entity", data.legal_entity_id, "/legal_entity_id"),
-            "currencyCode": data.currency,
-            "periodName": period_name(data.period) if data.period else None,
-            "lines": invoice_lines_to_vendor(data.lines, data.currency),
-        }
-        if data.tax_lines:
-            body["taxLines"] = tax_lines_to_vendor(data.tax_lines, data.currency)
-        if idempotency_key:
-            body["externalId"] = idempotency_key  # the tenant refuses a second billing document with it
-        try:
-            created = await self._create("A_BillingDocument", body, retry_key=idempotency_key)
-        except Refused as exc:
-            if exc.has(*DUPLICATE) and idempotency_key:
-                found = await self._first(
-                    "A_BillingDocument", [f"YY1_IdempotencyReference eq {literal(idempotency_key)}"]
-                )
-                if found is not None:
-                    return invoice_from_vendor(found, self.keys)
-            raise self._validation(exc) from exc
-        return invoice_from_vendor(created, self.keys)
-
-    async def _act(self, invoice_id: str, function: str, to_state: InvoiceState) -> Invoice:
-        row = await self._invoice_row(invoice_id)
-        document = str(row["internalId"])
-        try:
-            await self._send(
-                "POST",
-                f"{ODATA}/{SERVICES['A_BillingDocument']}/{function}",
-                "A_BillingDocument",
-                params={"BillingDocument": literal(document)},
-            )
-        except Refused as exc:
-            if exc.has(*WRONG_STATE):
-                state = INVOICE_STATE.get(row["status"], row["status"])
-                verb = "posted" if to_state == "posted" else "voided"
-                raise Conflict(
-                    f"a {state} invoice cannot be {verb}",
-                    slug="invalid-transition",
-                    from_state=state,
-                    to_state=to_state,
-                ) from exc
-            raise exc.problem({}, "invoice") from exc
-        return invoice_from_vendor(await self._entity("A_BillingDocument", document), self.keys)
-
-    async def post_invoice(self, invoice_id: str) -> Invoice:
-        return await self._act(invoice_id, "ReleaseToAccounting", "posted")
-
-    async def void_invoice(self, invoice_id: str) -> Invoice:
-        return await self._act(invoice_id, "Cancel", "void")
-
-    async def get_invoice(self, invoice_id: str) -> Invoice:
-        return invoice_from_vendor(await self._invoice_row(invoice_id), self.keys)
-
-    async def credit_invoice(self, invoice_id: str, data: CreditNoteCreate, idempotency_key: str | None) -> CreditNote:
-        row = await self._invoice_row(invoice_id)
-        body: dict[str, Any] = {
-            "invoiceId": int(row["internalId"]),
-            "lines": invoice_lines_to_vendor(data.lines, row["currencyCode"]),
-        }
-        if idempotency_key:
-            body["externalId"] = idempotency_key  # the tenant refuses a second request with it
-        try:
-            memo = await self._create("A_CreditMemoRequest", body, retry_key=idempotency_key)
-        except Refused as exc:
-            if exc.has(*DUPLICATE) and idempotency_key:
-                found = await self._first(
-                    "A_CreditMemoRequest", [f"PurchaseOrderByCustomer eq {literal(idempotency_key)}"]
-                )
-                if found is not None:
-                    return credit_note_from_vendor(found)
-            if exc.has(*WRONG_STATE):
-                raise Conflict(
-                    f"a {INVOICE_STATE.get(row['status'], row['status'])} invoice is not credited",
-                    slug="invalid-transition",
-                    state=INVOICE_STATE.get(row["status"]),
-                ) from exc
-            raise self._validation(exc) from exc
-        return credit_note_from_vendor(memo)
-
-    async def list_credit_notes(self, *, invoice_id: str | None, cursor: str | None, limit: int) -> Page[CreditNote]:
-        conditions = []
-        if invoice_id is not None:
-            if not is_canonical("invoice", invoice_id):
-                return Page(items=[])
-            conditions.append(f"YY1_InvoiceReference eq {literal(to_business_key('invoice', invoice_id))}")
-        rows, next_cursor = await self._page("A_CreditMemoRequest", conditions, cursor, limit)
-        return Page(items=[credit_note_from_vendor(r) for r in rows], next_cursor=next_cursor)
-
-    async def list_invoices(
-        self, *, contract_id: str | None, state: InvoiceState | None, period: str | None, cursor: str | None, limit: int
-    ) -> Page[Invoice]:
-        conditions = []
-        if state:
-            conditions.append(f"YY1_BillingState eq {literal(INVOICE_STATUS[INVOICE_STATE_VENDOR[state]])}")
-        if period:
-            conditions.append(f"YY1_FiscalYearPeriod eq {literal(fiscal_period(period_name(period)))}")
-        if contract_id is not None:
-            if not is_canonical("contract", contract_id):
-                return Page(items=[])
-            conditions.append(f"YY1_ProjectContract eq {literal(to_business_key('contract', contract_id))}")
-        rows, next_cursor = await self._page("A_BillingDocument", conditions, cursor, limit)
-        return Page(items=[invoice_from_vendor(r, self.keys) for r in rows], next_cursor=next_cursor)
-
-    # revenue
-
-    async def list_revenue_schedules(
-        self, *, contract_id: str | None, period: str | None, cursor: str | None, limit: int
-    ) -> Page[RevenueSchedule]:
-        conditions = [f"FiscalYearPeriod eq {literal(fiscal_period(period_name(period)))}"] if period else []
-        if contract_id is not None:
-            if not is_canonical("contract", contract_id):
-                return Page(items=[])
-            conditions.append(f"ProjectContract eq {literal(to_business_key('contract', contract_id))}")
-        rows, next_cursor = await self._page("YY1_RevenueSchedule", conditions, cursor, limit)
-        return Page(items=[revenue_from_vendor(r) for r in rows], next_cursor=next_cursor)
-
-    async def create_revenue_schedule(self, schedule: RevenueScheduleCreate) -> tuple[RevenueSchedule, bool]:
-        body: dict[str, Any] = {
-            "contractNumber": reference("contract", schedule.contract_id, "/contract_id"),
-            "periodName": period_name(schedule.period),
-            "recognizedAmountMinor": to_minor(schedule.recognized_amount, schedule.currency, "/recognized_amount"),
-            "currencyCode": schedule.currency,
-            "recognitionMethod": REVENUE_METHOD_VENDOR[schedule.method],
-        }
-        try:
-            return revenue_from_vendor(await self._create("YY1_RevenueSchedule", body)), True
-        except Refused as exc:
-            if not exc.has(*DUPLICATE):
-                raise exc.problem(REVENUE_FIELDS, "revenue schedule") from exc
-        found = await self._first(
-            "YY1_RevenueSchedule",
-            [
-                f"ProjectContract eq {literal(body['contractNumber'])}",
-                f"FiscalYearPeriod eq {literal(fiscal_period(body['periodName']))}",
-            ],
-        )
-        if found is None:
-            raise Conflict(
-                f"{schedule.period} of {schedule.contract_id} is recognised already", slug="already-recognized"
-            )
-        existing = revenue_from_vendor(found)
-        if existing.recognized_amount != schedule.recognized_amount:
-            raise Conflict(
-                f"{schedule.period} of {schedule.contract_id} is recognised already at "
-                f"{existing.recognized_amount} {existing.currency}",
-                slug="already-recognized",
-                existing_id=existing.id,
-            )
-        return existing, False
+    async def _create_credit(self, row: dict[str, Any], body: dict[str, Any], retry_key: str | None) -> dict[str, Any]:
+        request = {"invoiceId": int(row["internalId"]), **body}  # a credit memo request references its invoice
+        return await self._create("A_CreditMemoRequest", request, retry_key=retry_key)
