@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -67,16 +68,37 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # a new connection (a thread, the file, the pragmas) only to close it again.
     pooled: dict[str, Any] = {} if ":memory:" in url or "mode=memory" in url else {
         "pool_size": pool_size, "max_overflow": pool_size}
-    engine = create_async_engine(url, connect_args={"timeout": 30}, **pooled)
+    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **pooled)
 
     @event.listens_for(engine.sync_engine, "connect")
-    def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        sqlite_pragmas(dbapi_connection)
 
     return engine
+
+
+SQLITE_BUSY_SECONDS = 30
+
+
+def sqlite_pragmas(dbapi_connection: Any) -> None:
+    """WAL (readers never block the writer; several processes may share the file), NORMAL sync."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def connect_sqlite_file(engine: AsyncEngine) -> sqlite3.Connection | None:
+    """A blocking stdlib connection to the SQLite file of ``engine``, set up as the engine's own connections are
+    (busy wait, pragmas; transactions left to the caller: ``isolation_level=None``), for one thread that writes in
+    bulk, where each statement through aiosqlite would be a hop to its thread and back. None when the engine is
+    not on a SQLite file (PostgreSQL, or an in-memory database another connection would not see)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or "mode=memory" in str(engine.url):
+        return None
+    connection = sqlite3.connect(database, timeout=SQLITE_BUSY_SECONDS, isolation_level=None, check_same_thread=False)
+    sqlite_pragmas(connection)
+    return connection
 
 
 class JSONDocument(sa.types.TypeDecorator[Any]):

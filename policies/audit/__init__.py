@@ -102,6 +102,9 @@ class AuditLog:
                 await asyncio.sleep(0.2 * (attempt + 1))
         if self._pending:
             log.error("audit entries could not be written at shutdown", extra={"count": len(self._pending)})
+        close = getattr(self.store, "aclose", None)  # SqlAuditStore's writer thread (test stores have none)
+        if close is not None:
+            await close()
 
 
 class AuditSink:

@@ -1,10 +1,14 @@
-"""The audit log's SQL store: SQLite under the data dir by default, PostgreSQL by URL, one code path."""
+"""The audit log's SQL store: SQLite under the data dir by default, PostgreSQL by URL, one code path; on a SQLite
+file the call rows go in through a connection of their own (runtime.storage.connect_sqlite_file), one thread
+hop per batch."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import operator
+import sqlite3
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -25,6 +29,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from runtime.storage import connect_sqlite_file
 
 metadata = MetaData()
 _json = msgspec.json.Encoder()
@@ -147,8 +153,10 @@ def _row(entry: msgspec.Struct) -> dict[str, Any]:
     return row
 
 
-# Encoding a row costs ~10 us on the event loop: a 500-row batch is encoded in slices so no call waits on all.
-_ENCODE_SLICE = 100
+# Encoding a row costs ~3 us of the event loop's CPU: a 500-row batch is encoded in slices of ~0.08 ms, one per
+# loop turn, so that a call in flight (at -c32 it lives through a handful of turns) meets little of it. Slices of
+# 100 rows (~0.3 ms) put up to ~1.5 ms of audit work into the turns of the calls that met a batch.
+_ENCODE_SLICE = 25
 _CALL_COLUMNS = tuple(column.name for column in audit_calls.columns if column.name != "id")
 _call_columns_of = operator.attrgetter(*_CALL_COLUMNS)
 _AT = _CALL_COLUMNS.index("at")
@@ -159,6 +167,14 @@ class SqlAuditStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
+        # On a SQLite file, call rows go in through a connection of their own on a thread of their own: a batch is
+        # one hop to that thread (BEGIN IMMEDIATE, executemany, COMMIT) where the engine's aiosqlite path made
+        # several (checkout, cursor, execute, commit, the pool's rollback) and ran SQLAlchemy's machinery for each
+        # on the event loop (0.30 ms of the loop's CPU per batch, 0.05 ms this way).
+        self._writer: concurrent.futures.ThreadPoolExecutor | None = None
+        self._file: sqlite3.Connection | None = None
+        if self._sqlite:
+            self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="audit-writer")
         marker = "?" if self._sqlite else "%s"
         # Call entries are the hot write (one per proxied call): a plain driver-level executemany with values
         # encoded here, instead of SQLAlchemy's per-row parameter processing, which cost more than the insert.
@@ -171,8 +187,13 @@ class SqlAuditStore:
         # One C-level attrgetter for every column, then the two that need encoding: a loop over the columns
         # with getattr cost twice as much per row.
         values = list(_call_columns_of(entry))
-        at = entry.at.astimezone(dt.UTC)
-        values[_AT] = at.replace(tzinfo=None).isoformat(" ", "microseconds") if self._sqlite else at
+        at = entry.at
+        if self._sqlite:
+            # The proxy stamps calls in UTC: its ISO text less the "+00:00" is the naive UTC text stored here.
+            values[_AT] = (at.isoformat(" ", "microseconds")[:26] if at.tzinfo is dt.UTC
+                           else at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds"))
+        else:
+            values[_AT] = at.astimezone(dt.UTC)
         values[_OUTCOME] = _json.encode(entry.outcome).decode()
         return tuple(values)
 
@@ -188,8 +209,42 @@ class SqlAuditStore:
                 if start:
                     await asyncio.sleep(0)  # let calls in flight run between slices
                 rows.extend(self._call_values(e) for e in entries[start:start + _ENCODE_SLICE])
+            if self._writer is not None:
+                if await asyncio.get_running_loop().run_in_executor(self._writer, self._insert_into_file, rows):
+                    return
+                self._writer.shutdown(wait=False)  # not a file another connection can open: the engine's path
+                self._writer = None
             async with self.engine.begin() as conn:
                 await conn.exec_driver_sql(self._insert_calls, rows)
+
+    def _insert_into_file(self, rows: list[tuple[Any, ...]]) -> bool:
+        """On the writer thread: one transaction for the batch; False (nothing written) when the engine's database
+        is not a file this connection can share."""
+        if self._file is None:
+            self._file = connect_sqlite_file(self.engine)
+            if self._file is None:
+                return False
+        connection = self._file
+        connection.execute("BEGIN IMMEDIATE")  # as runtime/storage.py's writers: queue on the file lock
+        try:
+            connection.executemany(self._insert_calls, rows)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+        return True
+
+    async def aclose(self) -> None:
+        """Close the writer thread and its connection (the engine is its owner's to dispose of)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await asyncio.get_running_loop().run_in_executor(writer, self._close_file)
+            writer.shutdown(wait=False)
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     async def write_changes(self, entries: Sequence[ChangeEntry]) -> None:
         if entries:
