@@ -248,6 +248,8 @@ class PostingDispatcher:
                 row = by_source.get(item.source_id)
                 if row is None or item.source_id in answered:
                     continue
+                if item.posting is not None and item.posting.source_id != item.source_id:
+                    continue  # another source's posting: never recorded as this entry's; asked again below
                 answered.add(item.source_id)
                 if item.status in ("created", "existing") and item.posting is not None:
                     accepted.append((row, item.posting))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from contracts.canonical import Posting
 from process_apis.billing.posting import PostingDispatcher
 from process_apis.events.bus import InProcessBus
 from process_apis.events.outbox import record_event
@@ -20,7 +21,7 @@ from process_apis.exceptions.service import ExceptionQueue, raise_exception, res
 from process_apis.invoicing.service import InvoicingService
 from process_apis.jobs import JobRunner, enqueue_job
 from process_apis.store import billing_postings, exceptions, invoice_drafts, invoice_sources, invoices
-from process_apis.systems import Systems
+from process_apis.systems import BatchItemResult, BatchResult, Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime import correlation
 from runtime.downstream import Downstream, DownstreamProblem
@@ -277,3 +278,35 @@ async def test_invoices_of_an_earlier_release_are_adopted_once_with_the_sources_
         held = (await conn.execute(sa.select(invoice_sources.c.source_id, invoice_sources.c.invoice_id))).all()
         live = (await conn.execute(sa.select(invoices.c.live_key))).scalar()
     assert [tuple(r) for r in held] == [("te_1", "inv_1")] and live == "ctr_1:2026-10"
+
+
+async def test_a_batch_answer_naming_another_sources_posting_never_marks_the_entry_posted(db: Database) -> None:
+    """An ERP (or connector) answer that pairs an entry with another entry's posting must not settle that entry:
+    it would be marked posted in the ERP while nothing of its own is, an approved hour lost."""
+    async with db.transaction() as conn:
+        await conn.execute(billing_postings.insert(), [posting_row("te_1"), posting_row("te_2")])
+    systems = Systems(Downstream("gateway", "http://127.0.0.1:9"))
+    dispatcher = PostingDispatcher(UnitOfWorkFactory(db), systems, batch_size=10)
+
+    def posting(source_id: str, posting_id: str) -> Posting:
+        return Posting(id=posting_id, source_type="time_entry", source_id=source_id, project_id="prj_1",
+                       contract_id="ctr_1", legal_entity_id="le_us", work_date=dt.date(2026, 10, 14),
+                       quantity=Decimal("7.5"), amount=Decimal("1313.44"), currency="USD")
+
+    async def answer_with_te_1_twice(items: object, idempotency_key: str) -> BatchResult:
+        return BatchResult(items=[
+            BatchItemResult(source_id="te_1", status="created", posting=posting("te_1", "pst_1")),
+            BatchItemResult(source_id="te_2", status="existing", posting=posting("te_1", "pst_1")),
+        ])
+
+    systems.erp.post_batch = answer_with_te_1_twice  # type: ignore[method-assign]
+    claimed = await dispatcher._claim()
+
+    in_erp = await dispatcher._send_to_erp(claimed)
+
+    assert [(row.time_entry_id, row.erp_posting_id) for row in in_erp] == [("te_1", "pst_1")]
+    async with db.read() as conn:
+        te_2 = (await conn.execute(sa.select(billing_postings).where(
+            billing_postings.c.time_entry_id == "te_2"))).one()
+    assert te_2.state == "queued" and te_2.erp_posting_id is None  # sent again later, not lost
+    assert "omitted" in (te_2.last_error or "")
