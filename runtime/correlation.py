@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextvars
 import random
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 CORRELATION_HEADER = "x-correlation-id"
 TRACEPARENT_HEADER = "traceparent"
@@ -18,8 +19,10 @@ _TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$"
 _CORRELATION_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
-@dataclass(frozen=True, slots=True)
-class TraceContext:
+class TraceContext(msgspec.Struct, frozen=True, gc=False):
+    """A hop's ids (immutable; built on every call served and made, so a Struct: a frozen dataclass's ``__init__``
+    goes through ``object.__setattr__`` field by field)."""
+
     correlation_id: str
     trace_id: str
     span_id: str
@@ -73,7 +76,8 @@ def from_headers(correlation_id: str | None, traceparent: str | None) -> TraceCo
     trace_id = span_id = None
     flags = "01"
     if traceparent:
-        match = _TRACEPARENT_RE.match(traceparent.strip().lower())
+        # As sent by our own hops it matches as it is; the normalised form only for what others send.
+        match = _TRACEPARENT_RE.match(traceparent) or _TRACEPARENT_RE.match(traceparent.strip().lower())
         if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
             trace_id, _parent_span, flags = match.groups()
     if trace_id is None:
@@ -92,9 +96,15 @@ def resume(correlation_id: str | None, trace_id: str | None) -> TraceContext:
     return from_headers(correlation_id, traceparent)
 
 
-def outbound_headers() -> dict[str, str]:
+CORRELATION_WIRE = CORRELATION_HEADER.encode()
+TRACEPARENT_WIRE = TRACEPARENT_HEADER.encode()
+
+
+def outbound_wire_headers() -> list[tuple[bytes, bytes]]:
+    """The ids an outbound call carries, as (name, value) bytes for the wire: the same correlation id and trace,
+    a new span (:meth:`TraceContext.child`). Sent unchecked: the correlation id passed ``_CORRELATION_RE`` (or is a
+    trace id) and the trace context is hex, so neither can carry a line break."""
     ctx = _current.get()
     if ctx is None:
-        return {}
-    child = ctx.child()
-    return {CORRELATION_HEADER: child.correlation_id, TRACEPARENT_HEADER: child.traceparent}
+        return []
+    return [(CORRELATION_WIRE, ctx.correlation_id.encode()), (TRACEPARENT_WIRE, ctx.child().traceparent.encode())]

@@ -10,11 +10,12 @@ Every call is counted and timed per downstream (``runtime.metrics``) and, with t
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol, TypeVar
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import httpx
 import msgspec
@@ -144,14 +145,24 @@ class ClientCredentials(CachedToken):
 
 
 class Reply:
-    """A downstream's answer: status, headers (names lower-cased, repeats joined) and the whole body."""
+    """A downstream's answer: status, headers (names lower-cased, repeats joined) and the whole body.
 
-    __slots__ = ("content", "headers", "status_code")
+    The headers are decoded on first use: most callers read only the status and the body."""
 
-    def __init__(self, status_code: int, headers: dict[str, str], content: bytes) -> None:
+    __slots__ = ("_headers", "_raw_headers", "content", "status_code")
+
+    def __init__(self, status_code: int, headers: dict[str, str] | None, content: bytes,
+                 raw_headers: list[tuple[bytes, bytes]] | None = None) -> None:
         self.status_code = status_code
-        self.headers = headers
+        self._headers = headers
+        self._raw_headers = raw_headers
         self.content = content
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self._headers is None:
+            self._headers = _header_dict(self._raw_headers or [])
+        return self._headers
 
     def json(self) -> Any:
         return _decoder.decode(self.content)
@@ -196,6 +207,7 @@ class Downstream:
                               else max_wait_seconds),
         )
         self._headers = [(k.lower().encode("latin-1"), _header_value(v)) for k, v in (headers or {}).items()]
+        self._bearer: tuple[str | None, bytes] = (None, b"")
 
     async def aclose(self) -> None:
         await self._pool.aclose()
@@ -207,7 +219,8 @@ class Downstream:
         pairs = [(k, _query_value(item)) for k, v in (params or {}).items() if v is not None
                  for item in (v if isinstance(v, list | tuple) else (v,))]
         if pairs:
-            target += ("&" if "?" in target else "?") + urlencode(pairs)
+            target += ("&" if "?" in target else "?") + "&".join(
+                _query_text(k) + "=" + _query_text(v) for k, v in pairs)
         return target
 
     async def request(
@@ -225,7 +238,11 @@ class Downstream:
         """Send one request; raise a problem for any status >= 400 not in ``allow_statuses``. The body is ``json``
         (sent as application/json) or ``content``, bytes sent as they are under the caller's ``Content-Type``
         (a multipart/mixed OData batch, for one)."""
-        send_headers = correlation.outbound_headers()
+        # The ids are ours (a checked correlation id, hex trace and span ids): wire bytes without another check.
+        # What a caller adds is checked for line breaks and NUL (``_header_value``) and replaces an id of the same
+        # name; the token (below) replaces a caller's Authorization.
+        ids = correlation.outbound_wire_headers()
+        send_headers: dict[str, str] = {}
         if headers:
             send_headers.update(headers)
         if idempotency_key:
@@ -236,6 +253,12 @@ class Downstream:
             send_headers["Content-Type"] = "application/json"
         elif content is not None:
             body = content
+        extra = [(k.lower().encode("latin-1"), _header_value(v)) for k, v in send_headers.items()]
+        if extra:
+            names = {name for name, _ in extra}
+            ids = [header for header in ids if header[0] not in names]
+            if self.credentials is not None:
+                extra = [header for header in extra if header[0] != b"authorization"]
         target = self._target(path, params)
         repeatable = method in IDEMPOTENT_METHODS or bool(idempotency_key)
         started = time.perf_counter()
@@ -243,10 +266,9 @@ class Downstream:
         try:
             token_refreshed = stale_retried = False
             while True:
+                wire = self._headers + ids + extra
                 if self.credentials is not None:
-                    send_headers["Authorization"] = "Bearer " + await self.credentials.token()
-                wire = self._headers + [(k.lower().encode("latin-1"), _header_value(v))
-                                        for k, v in send_headers.items()]
+                    wire.append((b"authorization", self._authorization(await self.credentials.token())))
                 try:
                     answer = await self._pool.request(method, target, wire, body)
                 except ConnectionDropped as exc:
@@ -280,18 +302,24 @@ class Downstream:
                 break
             outcome = answer.status
         finally:
-            self._observe(method, path, send_headers, started, outcome)
-        response = Reply(answer.status, _header_dict(answer.headers), answer.body)
+            self._observe(method, path, ids, started, outcome)
+        response = Reply(answer.status, None, answer.body, answer.headers)
         if response.status_code >= 400 and response.status_code not in allow_statuses:
             raise self._problem_from(response)
         return response
 
-    def _observe(self, method: str, path: str, sent_headers: Mapping[str, str], started: float,
+    def _authorization(self, token: str) -> bytes:
+        """``Bearer <token>`` as wire bytes, checked once per token (a token lives for minutes, a call for ms)."""
+        if token != self._bearer[0]:
+            self._bearer = (token, _header_value("Bearer " + token))
+        return self._bearer[1]
+
+    def _observe(self, method: str, path: str, ids: list[tuple[bytes, bytes]], started: float,
                  outcome: int | str) -> None:
         metrics.record_downstream(self.name, method, outcome, time.perf_counter() - started)
         if tracing.enabled():
             trace = correlation.current()
-            traceparent = sent_headers.get(correlation.TRACEPARENT_HEADER)
+            traceparent = next((v.decode("latin-1") for k, v in ids if k == correlation.TRACEPARENT_WIRE), None)
             if trace is not None and traceparent:
                 tracing.record_client_span(self.name, method, path, trace, traceparent, started,
                                            outcome if isinstance(outcome, int) else 0)
@@ -348,6 +376,15 @@ def _header_value(value: str) -> bytes:
         # Never let a value from a request split the outbound request into two.
         raise ProblemError("a header value carries a line break or NUL", status=400, slug="validation-error")
     return value.encode("latin-1", "replace")
+
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _query_text(text: str) -> str:
+    """``text`` in a query string as ``urlencode`` writes it (``quote_plus``); ids, numbers and dates are all
+    unreserved characters and are left as they are without the four calls ``quote_plus`` makes."""
+    return text if _UNRESERVED.fullmatch(text) else quote_plus(text)
 
 
 def _query_value(value: Any) -> str:

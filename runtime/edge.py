@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
+from contextvars import ContextVar
 from typing import Any
 
 from runtime import correlation, metrics, tracing
 from runtime.problems import PROBLEM_CONTENT_TYPE, FieldError, make_problem
-from runtime.tokens import TokenError, TokenVerifier, bearer_token
+from runtime.tokens import Principal, TokenError, TokenVerifier, bearer_token
 from runtime.untrusted import DEFAULT_MAX_JSON_DEPTH, header_value, json_depth_exceeds, unsafe_header_value
 
 ASGIApp = Any
@@ -27,13 +28,26 @@ log = logging.getLogger("runtime.access")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 JSON_TYPES = ("application/json", "application/merge-patch+json", "application/problem+json")
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# The request headers the edge reads, taken in one pass over the header list (the first of each).
+_READ = frozenset({b"x-correlation-id", b"traceparent", b"authorization", b"content-type", b"content-length",
+                   b"transfer-encoding"})
+
+# The verified caller of the request being served, beside ``scope["state"]["principal"]``: read by the
+# ``principal`` dependency (runtime/app.py) without a parameter of its own, which Litestar would parse per call.
+_principal: ContextVar[Principal | None] = ContextVar("psgw_principal", default=None)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def current_principal() -> Principal | None:
+    return _principal.get()
+
+
+def _read_headers(scope: Scope) -> dict[bytes, str]:
+    """The headers in ``_READ`` that the request carries, the first of each."""
+    found: dict[bytes, str] = {}
     for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin-1")
-    return None
+        if key in _READ and key not in found:
+            found[key] = value.decode("latin-1")
+    return found
 
 
 async def send_problem(send: Send, status: int, detail: str, *, slug: str | None = None,
@@ -55,6 +69,8 @@ def _is_json(content_type: str | None) -> bool:
 def _safe_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The last guard: a header value holding CR, LF or another control (a route that echoed decoded input) is
     percent-encoded and logged, where the server would otherwise drop the connection mid-answer."""
+    if not unsafe_header_value(b"".join([value for _, value in headers])):
+        return headers  # one search over all the values: a control in any of them is one in the joined bytes
     for index, (name, value) in enumerate(headers):
         if unsafe_header_value(value):
             log.error("a response header carried control characters; sent percent-encoded",
@@ -78,21 +94,23 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        ctx = correlation.from_headers(_header(scope, b"x-correlation-id"), _header(scope, b"traceparent"))
+        headers = _read_headers(scope)
+        ctx = correlation.from_headers(headers.get(b"x-correlation-id"), headers.get(b"traceparent"))
         token = correlation.set_current(ctx)
+        caller = _principal.set(None)
         started = time.perf_counter()
         status_holder = [0]
 
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
-                headers = _safe_headers(list(message.get("headers", ())))
-                headers.append((b"x-correlation-id", ctx.correlation_id.encode()))
-                message = {**message, "headers": headers}
+                answer_headers = _safe_headers(list(message.get("headers", ())))
+                answer_headers.append((b"x-correlation-id", ctx.correlation_id.encode()))
+                message = {**message, "headers": answer_headers}
             await send(message)
 
         try:
-            await self._handle(scope, receive, send_with_ids)
+            await self._handle(scope, receive, send_with_ids, headers)
         finally:
             path = scope.get("path", "")
             if path not in PUBLIC_PATHS:
@@ -115,24 +133,25 @@ class EdgeMiddleware:
                 metrics.record_served(self.service, method, template, client_id, status_holder[0], elapsed)
                 if tracing.enabled():
                     tracing.record_server_span(self.service, method, metrics.display_template(template), ctx,
-                                               _header(scope, b"traceparent"), started, status_holder[0])
+                                               headers.get(b"traceparent"), started, status_holder[0])
+            _principal.reset(caller)
             correlation.reset_current(token)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, str]) -> None:
         path = scope.get("path", "")
         if path in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
         if self.json_bodies_only and scope["method"] in BODY_METHODS:
-            content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-            has_body = _header(scope, b"content-length") not in (None, "0") or _header(
-                scope, b"transfer-encoding") is not None
+            content_type = (headers.get(b"content-type") or "").split(";")[0].strip().lower()
+            has_body = headers.get(b"content-length") not in (None, "0") or headers.get(
+                b"transfer-encoding") is not None
             if has_body and content_type not in JSON_TYPES:
                 await send_problem(send, 415, f"send application/json, not {content_type or 'no content type'}")
                 return
         if self.verifier is not None:
             try:
-                principal = await self.verifier.verify(bearer_token(_header(scope, b"authorization")))
+                principal = await self.verifier.verify(bearer_token(headers.get(b"authorization")))
             except TokenError as exc:
                 await send_problem(
                     send, 401, exc.detail, slug="invalid-token", reason=exc.reason,
@@ -140,7 +159,8 @@ class EdgeMiddleware:
                 )
                 return
             scope.setdefault("state", {})["principal"] = principal
-        if scope["method"] in BODY_METHODS and _is_json(_header(scope, b"content-type")):
+            _principal.set(principal)
+        if scope["method"] in BODY_METHODS and _is_json(headers.get(b"content-type")):
             body = await self._read_body(receive, send)
             if body is None:
                 return

@@ -36,6 +36,17 @@ EXHAUSTED = Counter(
     "psgw_vendor_exhausted_total", "Calls answered 503 because a vendor's limit was reached", ["vendor"]
 )
 LIMIT_STATUSES = frozenset({429, 503})
+# ``allow_statuses | LIMIT_STATUSES`` per set a connector passes (a handful of constants), not built on every call.
+_WITH_LIMITS: dict[frozenset[int], frozenset[int]] = {}
+
+
+def _with_limits(allow_statuses: frozenset[int]) -> frozenset[int]:
+    found = _WITH_LIMITS.get(allow_statuses)
+    if found is None:
+        found = allow_statuses | LIMIT_STATUSES
+        if len(_WITH_LIMITS) < 256:  # connectors pass constants; the cap only guards against a computed set
+            _WITH_LIMITS[allow_statuses] = found
+    return found
 
 
 @dataclass(frozen=True)
@@ -119,7 +130,7 @@ class VendorDownstream(Downstream):
                 reply = await super().request(
                     method,
                     path,
-                    allow_statuses=allow_statuses | LIMIT_STATUSES,
+                    allow_statuses=_with_limits(allow_statuses),
                     idempotency_key=idempotency_key,
                     **kwargs,
                 )

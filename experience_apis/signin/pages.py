@@ -103,10 +103,12 @@ class PagesFront:
     def __init__(self, inner: Any, pages_app: Litestar, pages: Sequence[Page]) -> None:
         self.inner = inner
         self.pages_app = pages_app
-        self.prefixes = tuple(page.prefix for page in pages)
+        self.prefixes = frozenset(page.prefix for page in pages)
+        self._under = tuple(page.prefix + "/" for page in pages)
 
     def _is_page(self, path: str) -> bool:
-        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.prefixes)
+        # Asked on every call the tier serves: a set look-up and one startswith over a tuple, no generator.
+        return path in self.prefixes or path.startswith(self._under)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and self._is_page(scope.get("path", "")):

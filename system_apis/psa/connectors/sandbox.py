@@ -53,6 +53,8 @@ from system_apis.vendor_errors import vendor_problem
 from system_apis.vendor_keys import KeyMap
 
 VENDOR = "sandbox-psa"
+# Every 4xx comes back to ``_call`` (it maps the vendor's error body): built once, not a 100-status set per call.
+CLIENT_ERRORS: Final = frozenset(range(400, 500))
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - the vendor's token endpoint, not a secret
 PROJECT_STATUS: dict[str, ProjectStatus] = {"Planned": "planned", "In Progress": "active", "Paused": "on_hold",
                                             "Completed": "closed"}
@@ -378,9 +380,9 @@ class SandboxPsa:
                     expect: Iterable[int] = ()) -> tuple[int, Any]:
         """One vendor call; a 4xx not in ``expect`` becomes the canonical problem, in canonical field names."""
         response = await self._vendor.request(method, path, params=params, json=json, idempotency_key=idempotency_key,
-                                              allow_statuses=frozenset(range(400, 500)))
+                                              allow_statuses=CLIENT_ERRORS)
         body = msgspec.json.decode(response.content) if response.content else None
-        if response.status_code < 400 or response.status_code in set(expect):
+        if response.status_code < 400 or response.status_code in expect:
             return response.status_code, body
         error = body if isinstance(body, dict) else {}
         fields = [(f.get("field"), str(f.get("message", ""))) for f in error.get("fieldErrors") or []]
@@ -474,14 +476,15 @@ class SandboxPsa:
 
     async def _page(self, path: str, params: dict[str, Any], cursor: str | None, limit: int,
                     what: str, field_map: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], str | None]:
-        bound = cursors.binding({"path": path, **params})
-        state = cursors.decode(cursor, bound)
+        # The filters' fingerprint only when a cursor is read or given out (a sha256 per call otherwise).
+        state = cursors.decode(cursor, cursors.binding({"path": path, **params})) if cursor else {}
         page = cursors.number(state, "page", 1, minimum=1)
         size = cursors.number(state, "size", limit, minimum=1)  # the first page fixes the page size
         body = await self._get(path, what=what, params={**params, "page": page, "pageSize": size},
                                field_map=field_map)
         meta = body["meta"]
-        next_cursor = cursors.encode({"page": page + 1, "size": size}, bound) if page < meta["totalPages"] else None
+        next_cursor = (cursors.encode({"page": page + 1, "size": size}, cursors.binding({"path": path, **params}))
+                       if page < meta["totalPages"] else None)
         await self._know(body["data"])
         return body["data"], next_cursor
 
