@@ -88,7 +88,6 @@ import json
 import re
 import uuid
 from decimal import Decimal, InvalidOperation
-from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -930,100 +929,14 @@ def create_app(store: DocumentStore) -> Litestar:
 # "Service protection API limits" (finance and operations): "A batch can contain up to 5000 operations and will avoid
 # the number of requests limit" -- so a batch is one request to the limits middleware, whatever it holds.
 MAX_BATCH_REQUESTS = 5_000
-BATCH_METHODS = frozenset({"GET", "POST", "PATCH"})
-CRLF = b"\r\n"
-_BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
-_REQUEST_LINE = re.compile(r"^([A-Z]+) (\S+) HTTP/1\.1$")
-
-
-def _boundary(content_type: str) -> str:
-    if not content_type.lower().startswith("multipart/mixed"):
-        raise bad_request("The batch request must have 'multipart/mixed' as the media type.")
-    found = _BOUNDARY.search(content_type)
-    if found is None:
-        raise bad_request("The batch request must have a boundary specification in the 'Content-Type' header.")
-    return found[1].strip()
-
-
-def _parts(body: bytes, boundary: str) -> list[tuple[dict[str, str], bytes]]:
-    """The parts of a multipart body (RFC 2046, 5.1.1): (headers, lower-case names; content)."""
-    pieces = (CRLF + body).split(b"\r\n--" + boundary.encode("latin-1"))
-    parts: list[tuple[dict[str, str], bytes]] = []
-    for piece in pieces[1:]:
-        if piece.startswith(b"--"):
-            return parts
-        line_end = piece.find(CRLF)
-        if line_end < 0 or piece[:line_end].strip(b" \t"):
-            raise bad_request("A boundary delimiter in the batch is not followed by a line end.")
-        piece = piece[line_end + 2 :]
-        head, found, content = (b"", CRLF, piece[2:]) if piece.startswith(CRLF) else piece.partition(CRLF + CRLF)
-        if not found:
-            raise bad_request("A part of the batch has no blank line after its headers.")
-        parts.append((_header_fields(head), content))
-    raise bad_request("The batch has no close delimiter.")
-
-
-def _header_fields(head: bytes) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for line in head.split(CRLF):
-        if line:
-            name, colon, value = line.partition(b":")
-            if not colon or not name.strip():
-                raise bad_request("A header line in the batch has no name.")
-            fields[name.strip().decode("latin-1").lower()] = value.strip().decode("latin-1")
-    return fields
-
-
-def _operation(headers: dict[str, str], content: bytes, content_ids: set[str], in_changeset: bool) -> dict[str, Any]:
-    """One ``application/http`` part as the request it holds (OData v4.0 Part 1, 11.7.2 and 11.7.3)."""
-    if not headers.get("content-type", "").lower().startswith("application/http"):
-        raise bad_request("Each part of a batch must be 'application/http' or a 'multipart/mixed' change set.")
-    if headers.get("content-transfer-encoding", "").lower() != "binary":
-        raise bad_request("Each request of a batch must have 'Content-Transfer-Encoding: binary'.")
-    head, _, body = content.partition(CRLF + CRLF)
-    lines = head.split(CRLF)
-    line = _REQUEST_LINE.match(lines[0].decode("latin-1"))
-    if line is None:
-        raise bad_request("A request of the batch has no request line 'METHOD url HTTP/1.1'.")
-    if line[1] not in BATCH_METHODS:
-        raise bad_request(f"The method '{line[1]}' is not allowed in a batch.")
-    content_id = headers.get("content-id")
-    if in_changeset:
-        if line[1] == "GET":
-            raise bad_request("A change set may not contain a GET request.")
-        if not content_id:
-            raise bad_request("Each request of a change set must have a 'Content-ID' header.")
-    if content_id is not None:
-        if content_id in content_ids:
-            raise bad_request(f"The Content-ID '{content_id}' is used twice in the batch.")
-        content_ids.add(content_id)
-    return {
-        "method": line[1],
-        "url": line[2],
-        "headers": _header_fields(CRLF.join(lines[1:])),
-        "body": body,
-        "content_id": content_id,
-    }
 
 
 def batch_operations(content_type: str, body: bytes) -> list[tuple[bool, dict[str, Any]]]:
     """The parts of a multipart batch as (in a change set, request), checked before any runs (a malformed batch
-    runs nothing)."""
-    operations: list[tuple[bool, dict[str, Any]]] = []
-    content_ids: set[str] = set()
-    for headers, content in _parts(body, _boundary(content_type)):
-        if headers.get("content-type", "").lower().startswith("multipart/mixed"):
-            changeset = _parts(content, _boundary(headers["content-type"]))
-            if not changeset:
-                raise bad_request("A change set of the batch holds no request.")
-            if len(changeset) > 1:
-                raise odata_error(501, "A change set of more than one request is not supported here.")
-            operations.append((True, _operation(*changeset[0], content_ids, in_changeset=True)))
-        else:
-            operations.append((False, _operation(headers, content, content_ids, in_changeset=False)))
-        if len(operations) > MAX_BATCH_REQUESTS:
-            raise bad_request(f"The batch has more than {MAX_BATCH_REQUESTS} requests.")
-    return operations
+    runs nothing; ``odata.batch_parts``)."""
+    several = odata_error(501, "A change set of more than one request is not supported here.")
+    parts = odata.batch_parts(content_type, body, bad_request, MAX_BATCH_REQUESTS, one_per_changeset=several)
+    return [(in_changeset, requests[0]) for in_changeset, requests in parts]
 
 
 def _batch_target(url: str) -> tuple[str, str] | None:
@@ -1064,16 +977,6 @@ def run_batch(
     return answers
 
 
-def _response_part(status: int, headers: dict[str, str], body: bytes, content_id: str | None) -> bytes:
-    part = b"Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
-    if content_id is not None:
-        part += f"Content-ID: {content_id}\r\n".encode("latin-1")
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
-    part += CRLF + f"HTTP/1.1 {status} {phrase}\r\n".encode("latin-1")
-    part += b"".join(f"{k}: {v}\r\n".encode("latin-1") for k, v in headers.items())
-    return part + CRLF + body
-
-
 async def batch(request: Request[Any, Any, Any], store: DocumentStore) -> Response[bytes]:
     """``POST /data/$batch`` in the multipart format of OData v4.0 (Part 1: Protocol, 11.7), the batch format of
     the OData version finance and operations serves: requests and change sets run in order, each answered in its
@@ -1082,27 +985,14 @@ async def batch(request: Request[Any, Any, Any], store: DocumentStore) -> Respon
     first failure (8.2.8.3)."""
     operations = batch_operations(request.headers.get("content-type", ""), await request.body())
     go_on = "odata.continue-on-error" in request.headers.get("prefer", "")
-    token = uuid.uuid4().hex
-    delimiter = f"--batchresponse_{token}".encode()
-    out: list[bytes] = []
     answers = await store.call(run_batch, store, operations, go_on, str(request.base_url).rstrip("/"))
+    parts = []
     for in_changeset, item, (status, headers, answer) in answers:
         body = answer if isinstance(answer, bytes) else b"" if answer is None else json_text(answer).encode()
-        if in_changeset and status < 400:
-            inner = f"--changesetresponse_{token}".encode()
-            head = f"Content-Type: multipart/mixed; boundary=changesetresponse_{token}\r\n\r\n".encode()
-            part = _response_part(status, headers, body, item["content_id"])
-            out.append(delimiter + CRLF + head + inner + CRLF + part + CRLF + inner + b"--" + CRLF)
-        else:
-            out.append(delimiter + CRLF + _response_part(status, headers, body, None) + CRLF)
-    out.append(delimiter + b"--" + CRLF)
+        parts.append((in_changeset, [(status, headers, body, item["content_id"])]))
+    content, media_type = odata.batch_answer(parts, uuid.uuid4().hex)
     answer_headers = {"Preference-Applied": "odata.continue-on-error"} if go_on else {}
-    return Response(
-        b"".join(out),
-        status_code=200,
-        headers=answer_headers,
-        media_type=f"multipart/mixed; boundary=batchresponse_{token}",
-    )
+    return Response(content, status_code=200, headers=answer_headers, media_type=media_type)
 
 
 def framework_error(_request: Any, exc: HTTPException) -> Response[Any]:

@@ -67,8 +67,18 @@ Services and entity sets (a subset of each entity type's properties):
   ``ReleaseToAccounting?BillingDocument='..'`` (a draft billing document, blocked for accounting, released: SAP
   offers this in the Manage Billing Documents app, not in the API).
 
+``POST .../<SERVICE>/$batch`` in the OData v2 multipart/mixed format (SAP, "$batch Processing", help.sap.com/doc/
+saphelp_nw75/7.5.5/en-US/94/a126519eff236ee10000000a445394/content.htm; the parser is ``sandbox/odata.py``'s):
+reads (a collection or an entity) and change sets of creates, each change set all or nothing (a savepoint), the
+parts run in order, a failed change set answered by its one error and the parts after it still run; answered 202
+``multipart/mixed``, the whole batch committed once before it is answered. The CSRF token is checked on the
+``$batch`` request itself, as on any write (SAP's "Testing OData $batch processing with Content ID in SAP
+Gateway", blogs.sap.com/2016/03/09: fetch ``X-CSRF-Token`` from the service document, send it on the ``$batch``
+POST), and the batch is one call against the API Management quota (the proxy sees one HTTP request).
+
 Not imitated: ``$metadata``, ``MERGE`` and ``X-HTTP-Method`` tunnelling, ``$orderby`` (entities come in insertion
-order), ``$batch``, ``or``/``not`` and functions other than ``substringof`` and ``tolower`` in ``$filter``
+order), ``PATCH`` and function imports inside ``$batch``, ``Content-ID`` references (``$1``), ``or``/``not`` and
+functions other than ``substringof`` and ``tolower`` in ``$filter``
 (``substringof`` matches regardless of case here, where SAP compares exactly unless the property is ``tolower``-ed);
 ETags on the entities nothing here updates; the business partner's roles, customer (``A_Customer``,
 ``A_CustomerCompany``, ``A_CustomerSalesArea``) and tax number entities (their data are ``YY1_`` fields here); sales
@@ -926,9 +936,13 @@ def json_text(body: Any) -> str:
 
 
 async def _json(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """The body as a JSON object, numbers as decimals (amounts are never floats here)."""
+    return _object(await request.body())
+
+
+def _object(raw: bytes) -> dict[str, Any]:
+    """A body as a JSON object, numbers as decimals (amounts are never floats here)."""
     try:
-        body = json.loads(await request.body() or b"{}", parse_float=Decimal)
+        body = json.loads(raw or b"{}", parse_float=Decimal)
     except (ValueError, RecursionError) as exc:  # nested past the parser's depth: as malformed as bad syntax
         raise odata_error(400, f"The request body is not valid JSON: {exc}",
                           code="/IWBEP/CM_MGW_RT/004") from exc
@@ -955,6 +969,75 @@ def _entity_set(service: str, segment: str) -> tuple[str, dict[str, Any] | None]
     return entity_set, keys
 
 
+# --- $batch ----------------------------------------------------------------------------------------------------
+
+MAX_BATCH_REQUESTS = 1000  # this sandbox's bound (SAP documents none; an integration sends a few hundred)
+BATCH_JSON = {"content-type": "application/json; charset=utf-8"}
+
+
+def _batch_failure(exc: VendorError) -> odata.BatchResponse:
+    return exc.status, BATCH_JSON, json_text(exc.body).encode(), None
+
+
+def _batch_request(store: DocumentStore, service: str, item: dict[str, Any], base: str) -> odata.BatchResponse:
+    """One request of a batch as the service answers it alone: a read of an entity set or an entity, or a create
+    (a refusal is raised as a VendorError)."""
+    path, _, text = item["url"].partition("?")
+    prefix = f"{ODATA}/{service}/"
+    if path.startswith("/"):  # absolute within the service; relative to the service root otherwise
+        if not path.startswith(prefix):
+            raise not_found(path)
+        path = path[len(prefix) :]
+    params = dict(parse_qsl(text, keep_blank_values=True))
+    entity_set, keys = _entity_set(service, unquote(path))
+    if item["method"] == "GET":
+        if keys is None:
+            found = query(store, entity_set, params, base)
+        else:
+            expand = frozenset(name.strip() for name in params.get("$expand", "").split(",") if name.strip())
+            found = {"d": read_entity(store, entity_set, keys, base, expand)}
+        return 200, BATCH_JSON, json_text(found).encode(), item["content_id"]
+    if item["method"] == "POST" and keys is None:
+        created = create_entity(store, entity_set, _object(item["body"]), base)
+        return 201, BATCH_JSON, json_text({"d": created}).encode(), item["content_id"]
+    raise odata_error(405, f"{item['method']} on '{path}' is not served in a batch here", code="/IWBEP/CM_MGW_RT/021")
+
+
+def _changeset(store: DocumentStore, service: str, requests: list[dict[str, Any]], base: str) -> list[Any]:
+    return [_batch_request(store, service, item, base) for item in requests]
+
+
+def run_batch(
+    store: DocumentStore, service: str, parts: list[tuple[bool, list[dict[str, Any]]]], base: str
+) -> list[tuple[bool, list[odata.BatchResponse]]]:
+    """Each part of a batch in order, inside one store call (committed once, before the batch is answered): a
+    change set all or nothing in a savepoint of its own (a refused request undoes its whole change set, answered
+    by that one failure), a read on its own; a failed part does not stop the parts after it (OData v2)."""
+    answers: list[tuple[bool, list[odata.BatchResponse]]] = []
+    for in_changeset, requests in parts:
+        try:
+            if in_changeset:
+                answers.append((True, store.transaction(_changeset, store, service, requests, base)))
+                continue
+            if requests[0]["method"] != "GET":
+                raise odata_error(400, "A change request must be in a change set", code="/IWBEP/CM_MGW_RT/004")
+            answers.append((False, [_batch_request(store, service, requests[0], base)]))
+        except VendorError as exc:
+            answers.append((in_changeset, [_batch_failure(exc)]))
+    return answers
+
+
+async def batch(request: Request[Any, Any, Any], store: DocumentStore, service: str) -> Response[bytes]:
+    """``POST .../<SERVICE>/$batch`` (the CSRF token checked on it as on any write, by ``CsrfProtection``; one
+    call against the API Management quota, whatever it holds)."""
+    parts = odata.batch_parts(request.headers.get("content-type", ""), await request.body(),
+                              lambda message: odata_error(400, message, code="/IWBEP/CM_MGW_RT/004"),
+                              MAX_BATCH_REQUESTS)
+    answers = await store.call(run_batch, store, service, parts, str(request.base_url).rstrip("/"))
+    content, media_type = odata.batch_answer(answers, secrets.token_hex(16))
+    return Response(content, status_code=202, media_type=media_type)
+
+
 def create_app(store: DocumentStore) -> Any:
     for field in ("contractNumber", "projectCode", "sourceDocumentId", "transactionDate", "invoiceNumber"):
         store.index(field)
@@ -968,6 +1051,10 @@ def create_app(store: DocumentStore) -> Any:
         base = str(request.base_url).rstrip("/")
         params = dict(parse_qsl(request.url.query or "", keep_blank_values=True))
         method = request.method
+        if segment == "$batch":
+            if method != "POST":
+                raise odata_error(405, "$batch takes POST only", code="/IWBEP/CM_MGW_RT/021")
+            return await batch(request, store, service)
         if params.get("$format", "json") != "json" or (
                 "$format" not in params and "application/json" not in request.headers.get("accept", "")):
             # SAP Gateway answers Atom XML unless JSON is asked for; this sandbox speaks JSON only.

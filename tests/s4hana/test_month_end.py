@@ -1,6 +1,7 @@
 """Month end on S/4HANA through the process tier, end to end: the settle call queues a month of approved time, the
-posting dispatcher sends it through the gateway to the system tier, whose S/4HANA connector writes each entry to the
-S/4HANA sandbox (OAuth client credentials, a CSRF token before the first write, one journal posting per entry); then
+posting dispatcher sends it through the gateway to the system tier, whose S/4HANA connector writes the entries to the
+S/4HANA sandbox (OAuth client credentials, a CSRF token before the first write, one OData ``$batch`` per ERP batch,
+each entry its own change set, so the API Management quota sees a few calls, not one per entry); then
 the vendor, read through its own OData API and not through the outbox that did the posting, holds each entry exactly
 once for the amount the demo firm's rate cards give, and the PSA shows every entry posted. Settling the month again
 queues nothing and posts nothing twice.
@@ -91,12 +92,18 @@ async def vendor_postings(stack: Stack, want: Expected) -> dict[str, str]:
 
 def test_a_month_settled_on_s4hana_reaches_the_vendor_exactly_once(month_end: RunningStack) -> None:
     want = expected(ENTRIES)
+    limits = f"{month_end.stack.url('sandbox-erp')}/_sandbox/limits"
+    assert httpx.put(limits, json={"daily": 1_000_000}).status_code == 200  # to count the calls the quota sees
     with month_end.client(CALLER, scopes=CALLER_SCOPES) as operator:
         operator.timeout = httpx.Timeout(120.0)
         settled = operator.post("/process/billing/v1/settlements", json={"period": want.period})
         assert settled.status_code == 200, settled.text[:500]
         assert settled.json()["summary"]["queued_for_posting"] == ENTRIES
         drained(operator)
+        # the postings went as $batch calls (one per ERP batch), not one call per entry
+        calls = httpx.get(limits).json()["used"]
+        assert calls < ENTRIES // 2, calls
+        assert httpx.delete(limits).status_code == 200
         for state in ("rejected", "psa_refused"):
             stuck = operator.get("/process/billing/v1/postings", params={"state": state, "limit": 5}).json()
             assert stuck["items"] == [], (state, stuck)

@@ -1,4 +1,10 @@
-"""OData v4.0 ``$batch`` in the multipart/mixed format, as Dynamics 365 finance and operations accepts it.
+"""OData ``$batch`` in the multipart/mixed format, as Dynamics 365 finance and operations (OData v4.0) and SAP
+Gateway for S/4HANA Cloud (OData v2) accept it: the multipart layout below is the same in both versions (OData v2
+"Batch Processing", odata.org/documentation/odata-version-2-0/batch-processing; SAP, "$batch Processing",
+help.sap.com/doc/saphelp_nw75/7.5.5/en-US/94/a126519eff236ee10000000a445394/content.htm). What differs is outside
+this module: the version header each adapter sends (``OData-Version: 4.0``, ``DataServiceVersion: 2.0``), whether
+the service stops at a failure (v4.0 unless ``Prefer: odata.continue-on-error``; v2 goes on past a failed change
+set) and the answer's status (200 in v4.0, 202 from SAP Gateway).
 
 Microsoft Learn, "Open Data Protocol (OData)" for finance and operations apps
 (learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/odata), section "Batch requests": "Batch

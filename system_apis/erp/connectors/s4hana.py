@@ -13,8 +13,15 @@ items), ``PATCH`` on an entity, and the billing document's function imports ``Ca
 Before its first write the adapter fetches a CSRF token (``GET`` of a service document with ``x-csrf-token: Fetch``),
 keeps it with the session cookie it is bound to, and fetches a new one when a write is refused 403 ``x-csrf-token:
 Required``. Refusals are OData v2 error bodies whose ``innererror.errordetails[].target`` names the property; they
-reach callers as canonical problems with canonical field pointers. S/4HANA Cloud has no OData bulk write outside
-``$batch``, so a posting batch is sent entity by entity within the vendor's limits.
+reach callers as canonical problems with canonical field pointers. A batch of postings is one ``POST
+/sap/opu/odata/sap/YY1_JOURNALPOSTING_CDS/$batch`` per chunk of up to 500, in the OData v2 multipart/mixed format
+(``connectors/odata_batch.py``), each posting its own change set, the CSRF token fetched once and sent on the
+``$batch`` request: SAP, "$batch Processing" (help.sap.com/doc/saphelp_nw75/7.5.5/en-US/94/
+a126519eff236ee10000000a445394/content.htm: "a change set is an atomic unit of work", "Change sets cannot contain
+retrieve requests and cannot be nested"), and "Testing OData $batch processing with Content ID in SAP Gateway"
+(blogs.sap.com/2016/03/09: fetch ``X-CSRF-Token`` from the service document, send it on the ``$batch`` POST). A
+failed change set answers its own error and the others go on, so a refused line is refused alone; the tenant's SAP
+API Management proxy counts the batch as one call against its quota.
 
 Exactly once without idempotency keys: each write has a unique key the tenant enforces (a business partner's
 number, a contract's or project's id, a posting's source document, a reversal's original accounting document, a
@@ -39,24 +46,31 @@ from __future__ import annotations
 import asyncio
 import calendar
 import datetime as dt
+import hashlib
 import json
 import re
+import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
+
+import msgspec
 
 from contracts.canonical import InvoiceState
 from runtime import cursors
 from runtime.problems import ProblemError
-from system_apis.erp.connectors.flows import CENT, ODataFlows, VendorRefusal, minor_units
+from system_apis.erp.connectors.flows import CENT, ODataFlows, VendorRefusal, minor_units, rejected
 from system_apis.erp.connectors.flows import odata_literal as literal
-from system_apis.erp.connectors.sandbox import ErpKeys
+from system_apis.erp.connectors.odata_batch import BatchFormatError, decode_batch, encode_batch
+from system_apis.erp.connectors.sandbox import POSTING_FIELDS, ErpKeys, posting_from_vendor, posting_to_vendor
+from system_apis.erp.models import PostingBatchItem, PostingCreate
 from system_apis.vendor_auth import ClientCredentialsToken, VendorCredentials
 
 VENDOR = "s4hana"
 ODATA = "/sap/opu/odata/sap"
 TOKEN_PATH = "/sap/bc/sec/oauth2/token"  # noqa: S105 - the token endpoint's path, not a secret
 PAGE_MAX = 1000
+POSTING_BATCH = 500  # postings per $batch (each its own change set)
 JSON = {"Accept": "application/json"}  # SAP Gateway answers Atom XML otherwise
 ETAG = "@etag"  # where an entity's ETag travels with its engine fields
 MONTHS = {name: number for number, name in enumerate(calendar.month_abbr) if name}
@@ -468,6 +482,22 @@ def unexpected(what: str) -> ProblemError:
     return ProblemError(f"{VENDOR} failed: it answered {what}", status=502, slug="downstream-error", downstream=VENDOR)
 
 
+def refusal(status: int, body: Any, raw: bytes, entity_set: str) -> Refused:
+    """An OData v2 error body as a refusal naming the engine's fields."""
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    message = error.get("message")
+    text = str(message.get("value", "")) if isinstance(message, dict) else raw.decode(errors="replace")
+    inner = error.get("innererror")
+    entries = inner.get("errordetails") if isinstance(inner, dict) else None
+    details = [
+        (engine_path(entity_set, d.get("target") or None), str(d.get("code", "")), str(d.get("message", "")))
+        for d in entries or []
+        if isinstance(d, dict)
+    ]
+    return Refused(status, text[:500], details, code=str(error.get("code", "")))
+
+
 class Refused(VendorRefusal):
     """The service's 4xx: status, message, error code and (engine field path, code, message) per ``errordetails``
     entry."""
@@ -576,6 +606,37 @@ class S4HanaErp(ODataFlows):
             self._csrf.cookie = "; ".join(c for c in cookies if "=" in c) or self._csrf.cookie
             self._csrf.token = reply.headers.get("x-csrf-token", "")
 
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        content: bytes | None = None,
+        retry_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """The reply to one call; a write carries the CSRF token (fetched first, and again when refused)."""
+        writes = method != "GET"
+        for attempt in (1, 2):
+            if writes and (not self._csrf.token or attempt == 2):
+                await self._fetch_csrf(self._csrf.token, path)
+            reply = await self._vendor.request(
+                method,
+                path,
+                params=params,
+                json=json_body,
+                content=content,
+                headers={**JSON, **self._csrf.headers(), **(headers or {})} if writes else JSON,
+                idempotency_key=retry_key,
+                allow_statuses=frozenset(range(400, 500)),
+            )
+            refused = reply.status_code == 403 and reply.headers.get("x-csrf-token", "").lower() == "required"
+            if not (writes and refused):
+                break
+        return reply
+
     async def _send(
         self,
         method: str,
@@ -587,42 +648,48 @@ class S4HanaErp(ODataFlows):
         retry_key: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> Any:
-        writes = method != "GET"
-        for attempt in (1, 2):
-            if writes and (not self._csrf.token or attempt == 2):
-                await self._fetch_csrf(self._csrf.token, path)
-            reply = await self._vendor.request(
-                method,
-                path,
-                params=params,
-                json=json_body,
-                headers={**JSON, **self._csrf.headers(), **(headers or {})} if writes else JSON,
-                idempotency_key=retry_key,
-                allow_statuses=frozenset(range(400, 500)),
-            )
-            refused = reply.status_code == 403 and reply.headers.get("x-csrf-token", "").lower() == "required"
-            if not (writes and refused):
-                break
+        reply = await self._request(
+            method, path, params=params, json_body=json_body, retry_key=retry_key, headers=headers
+        )
         try:
             body = json.loads(reply.content, parse_float=Decimal) if reply.content else None
         except ValueError:
             body = None
         if reply.status_code >= 400:
-            error = body.get("error") if isinstance(body, dict) else None
-            error = error if isinstance(error, dict) else {}
-            message = error.get("message")
-            text = (
-                str(message.get("value", "")) if isinstance(message, dict) else reply.content.decode(errors="replace")
-            )
-            inner = error.get("innererror")
-            entries = inner.get("errordetails") if isinstance(inner, dict) else None
-            details = [
-                (engine_path(entity_set, d.get("target") or None), str(d.get("code", "")), str(d.get("message", "")))
-                for d in entries or []
-                if isinstance(d, dict)
-            ]
-            raise Refused(reply.status_code, text[:500], details, code=str(error.get("code", "")))
+            raise refusal(reply.status_code, body, reply.content, entity_set)
         return body
+
+    async def _batch(self, service: str, requests: list[tuple[str, str, dict[str, Any] | None]], key: str) -> Any:
+        """``(method, url relative to the service root, body)`` requests as one ``$batch`` of ``service``
+        (``connectors/odata_batch.py``: a read alone, each write its own change set): (status, parsed body) per
+        request, in order. SAP Gateway answers every change set, a failed one by its own error."""
+        token = uuid.uuid4().hex
+        content = encode_batch(
+            [(m, url, msgspec.json.encode(body) if body is not None else None) for m, url, body in requests],
+            boundary=f"batch_{token}",
+            changeset=f"changeset_{token}",
+        )
+        reply = await self._request(
+            "POST",
+            f"{ODATA}/{service}/$batch",
+            content=content,
+            retry_key=key,
+            headers={
+                "Content-Type": f"multipart/mixed; boundary=batch_{token}",
+                "Accept": "multipart/mixed",
+                "DataServiceVersion": "2.0",
+            },
+        )
+        if reply.status_code >= 400:  # the batch itself refused: this adapter spoke wrongly, the vendor failed us
+            raise unexpected(f"{reply.status_code} to a $batch")
+        try:
+            parts = decode_batch(reply.headers.get("content-type", ""), reply.content)
+            bodies = [json.loads(body, parse_float=Decimal) if body.strip() else None for _, body in parts]
+        except (BatchFormatError, ValueError) as exc:
+            raise unexpected(f"an unreadable $batch answer ({str(exc)[:80]})") from exc
+        if len(parts) != len(requests):
+            raise unexpected("a $batch answer that does not answer every change set")
+        return [(status, body) for (status, _), body in zip(parts, bodies, strict=True)]
 
     async def _query(
         self, entity_set: str, conditions: list[str], *, skip: int, size: int
@@ -725,3 +792,76 @@ class S4HanaErp(ODataFlows):
     async def _create_credit(self, row: dict[str, Any], body: dict[str, Any], retry_key: str | None) -> dict[str, Any]:
         request = {"invoiceId": int(row["internalId"]), **body}  # a credit memo request references its invoice
         return await self._create("A_CreditMemoRequest", request, retry_key=retry_key)
+
+    # postings in bulk
+
+    async def create_postings(self, items: list[PostingCreate]) -> list[PostingBatchItem]:
+        """One ``$batch`` per chunk of up to 500 postings, each its own change set, so a refused line is refused
+        alone; a line whose source is posted already (``ZPSG/DUPLICATE_SOURCE``) is read back, as the single write
+        does, in one more ``$batch`` of reads: never posted twice."""
+        outcomes: list[PostingBatchItem] = []
+        for start in range(0, len(items), POSTING_BATCH):
+            outcomes += await self._post_chunk(items[start : start + POSTING_BATCH])
+        return outcomes
+
+    async def _post_chunk(self, items: list[PostingCreate]) -> list[PostingBatchItem]:
+        entity_set = self.SETS["posting"]
+        outcomes: dict[int, PostingBatchItem] = {}
+        bodies: dict[int, dict[str, Any]] = {}
+        for index, item in enumerate(items):
+            try:
+                bodies[index] = posting_to_vendor(item)
+            except ProblemError as bad:  # a reference that is no canonical id: this line alone
+                if bad.status >= 500:
+                    raise
+                outcomes[index] = rejected(item, bad)
+        if not bodies:
+            return [outcomes[index] for index in range(len(items))]
+        sources = ",".join(f"{b['sourceDocumentType']}:{b['sourceDocumentId']}" for b in bodies.values())
+        answers = await self._batch(
+            SERVICES[entity_set],
+            [("POST", entity_set, to_odata(entity_set, body)) for body in bodies.values()],
+            "postings:" + hashlib.sha256(sources.encode()).hexdigest(),
+        )
+        posted_before: list[int] = []
+        for index, (status, body) in zip(bodies, answers, strict=True):
+            if status < 300:
+                posting = posting_from_vendor(from_odata(entity_set, envelope(body)))
+                outcomes[index] = PostingBatchItem(source_id=items[index].source_id, status="created", posting=posting)
+                continue
+            refused = refusal(status, body, b"", entity_set)
+            if status >= 500:
+                raise unexpected(f"{status} to a posting of the $batch ({refused.message[:200]})")
+            if refused.has(*self.DUPLICATE):
+                posted_before.append(index)
+            else:
+                outcomes[index] = rejected(items[index], refused.problem(POSTING_FIELDS, "posting"))
+        if posted_before:
+            outcomes.update(await self._already_posted(items, bodies, posted_before))
+        return [outcomes[index] for index in range(len(items))]
+
+    async def _already_posted(
+        self, items: list[PostingCreate], bodies: dict[int, dict[str, Any]], indexes: list[int]
+    ) -> dict[int, PostingBatchItem]:
+        """The postings of sources posted before (``_posting_for_source``'s query), read in one ``$batch``."""
+        entity_set = self.SETS["posting"]
+        reads: list[tuple[str, str, dict[str, Any] | None]] = []
+        for index in indexes:
+            conditions = self._source_conditions(bodies[index]["sourceDocumentType"], bodies[index]["sourceDocumentId"])
+            query = urlencode({"$filter": " and ".join(conditions), "$top": "1"}, quote_via=quote, safe="$'(),")
+            reads.append(("GET", f"{entity_set}?{query}", None))
+        answers = await self._batch(SERVICES[entity_set], reads, "reads")
+        found: dict[int, PostingBatchItem] = {}
+        for index, (status, body) in zip(indexes, answers, strict=True):
+            rows = envelope(body).get("results") if status == 200 else None
+            if not rows:  # refused as a duplicate yet not there: as the single write answers it
+                problem = (
+                    refusal(status, body, b"", entity_set)
+                    if status >= 400
+                    else Refused(409, "the source is posted but its posting was not found", [])
+                )
+                found[index] = rejected(items[index], problem.problem(POSTING_FIELDS, "posting"))
+                continue
+            posting = posting_from_vendor(from_odata(entity_set, rows[0]))
+            found[index] = PostingBatchItem(source_id=items[index].source_id, status="existing", posting=posting)
+        return found
