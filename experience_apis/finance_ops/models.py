@@ -144,6 +144,27 @@ class TaxHeld(msgspec.Struct, kw_only=True):
     detail: str
 
 
+class DraftHold(msgspec.Struct, kw_only=True):
+    """What the period has that the invoice does not bill, and why (the invoicing process API's hold)."""
+
+    source_type: str
+    source_id: str
+    reason: str
+    detail: str
+
+
+class ValueHold(msgspec.Struct, kw_only=True):
+    """A billable item the contract's total value has no room for once what its own terms still bill is counted
+    (CONTRACT_VALUE_EXCEEDED): unbilled until the value is amended."""
+
+    source_type: str
+    source_id: str
+    reason: str
+    amount: Decimal
+    remaining: Decimal
+    detail: str
+
+
 class InvoiceDraft(msgspec.Struct, kw_only=True):
     id: str
     contract_id: str
@@ -153,6 +174,8 @@ class InvoiceDraft(msgspec.Struct, kw_only=True):
     invoice: Invoice
     time_entry_ids: list[str] = []
     milestone_ids: list[str] = []
+    holds: list[DraftHold] = []
+    value_holds: list[ValueHold] = []
     created_at: Instant
     updated_at: Instant
 

@@ -19,9 +19,11 @@ import pytest
 from tests.process.test_expense_markup_and_sync import open_past_day
 from tests.support.contract_checks import assert_matches_contract
 from tests.support.flows import ERP, PSA, all_items, ok, wait_for
+from tests.support.stack import RunningStack
 
 EXPENSES = "/process/expenses/v1/expenses"
 INVOICING = "/process/invoicing/v1"
+FINANCE_OPS = "/experience/finance-ops/v1"
 
 
 def engagement_of(system: httpx.Client, model: str) -> dict[str, Any]:
@@ -127,7 +129,7 @@ def provision_fixed_fee(system: httpx.Client, instalment: Decimal, periods: list
 
 
 def test_an_expense_the_fixed_fee_has_no_room_for_is_held_never_the_instalments(
-        experience: httpx.Client, system: httpx.Client) -> None:
+        stack: RunningStack, experience: httpx.Client, system: httpx.Client) -> None:
     """Cumulative billing never passes the contract's value, and the fee is the deal: an expense is billed only out
     of the value the instalments leave. Without room it is held (``value_holds``, CONTRACT_VALUE_EXCEEDED), the
     instalments are all billed, and once the value is amended a supplementary invoice bills the expense."""
@@ -151,6 +153,11 @@ def test_an_expense_the_fixed_fee_has_no_room_for_is_held_never_the_instalments(
     held, = first["value_holds"]
     assert (held["source_type"], held["source_id"], held["reason"], Decimal(held["amount"]),
             Decimal(held["remaining"])) == ("expense", expense_id, "CONTRACT_VALUE_EXCEEDED", Decimal("48.37"), 0)
+    # A finance clerk sees the hold in the finance-ops view, where they review drafts.
+    with stack.client("finance-web", subject="wrk_e1004", scopes=["finance:read"]) as finance:
+        seen = finance.get(f"{FINANCE_OPS}/invoices/{first['id']}")
+    assert_matches_contract("experience/finance-ops", "GET", "/invoices/{invoice_id}", seen)
+    assert ok(seen)["value_holds"] == [held]
     ok(experience.post(f"{INVOICING}/invoices/{first['id']}/postings"))
     second = draft(experience, contract["id"], periods[1])  # the last instalment: never refused
     assert Decimal(second["invoice"]["subtotal"]) == Decimal("1000.00")
