@@ -232,10 +232,14 @@ class PostingDispatcher:
         if len(rows) == 1:
             row = rows[0]
             try:
-                accepted.append((row, await self.systems.erp.post(posting_body(row), row.idempotency_key)))
+                posting = await self.systems.erp.post(posting_body(row), row.idempotency_key)
             except Exception as exc:
                 await self._failed(rows, exc)
                 return []
+            if posting.source_id != row.time_entry_id:  # another source's posting: asked again, never recorded
+                await self._failed(rows, RuntimeError(f"the ERP answered the posting of {posting.source_id}"))
+                return []
+            accepted.append((row, posting))
         else:
             try:
                 result = await self.systems.erp.post_batch([posting_body(r) for r in rows], batch_key(rows))

@@ -310,3 +310,24 @@ async def test_a_batch_answer_naming_another_sources_posting_never_marks_the_ent
             billing_postings.c.time_entry_id == "te_2"))).one()
     assert te_2.state == "queued" and te_2.erp_posting_id is None  # sent again later, not lost
     assert "omitted" in (te_2.last_error or "")
+
+
+async def test_a_single_answer_naming_another_sources_posting_never_marks_the_entry_posted(db: Database) -> None:
+    """The one-row path keeps the same promise as the batch path above."""
+    async with db.transaction() as conn:
+        await conn.execute(billing_postings.insert().values(**posting_row("te_2")))
+    systems = Systems(Downstream("gateway", "http://127.0.0.1:9"))
+    dispatcher = PostingDispatcher(UnitOfWorkFactory(db), systems, batch_size=10)
+
+    async def answer_with_te_1(body: object, idempotency_key: str) -> Posting:
+        return Posting(id="pst_1", source_type="time_entry", source_id="te_1", project_id="prj_1",
+                       contract_id="ctr_1", legal_entity_id="le_us", work_date=dt.date(2026, 10, 14),
+                       quantity=Decimal("7.5"), amount=Decimal("1313.44"), currency="USD")
+
+    systems.erp.post = answer_with_te_1  # type: ignore[method-assign]
+
+    assert await dispatcher._send_to_erp(await dispatcher._claim()) == []
+    async with db.read() as conn:
+        te_2 = (await conn.execute(sa.select(billing_postings))).one()
+    assert te_2.state == "queued" and te_2.erp_posting_id is None  # sent again later, not lost
+    assert "te_1" in (te_2.last_error or "")
