@@ -187,7 +187,9 @@ def test_ada_logs_and_submits_ben_approves_and_it_is_posted_once(stack: RunningS
         assert text_when(driver, "decision-status", "approved,").startswith("1 approved, 0 rejected, 0 not decided.")
         result = driver.find_element(By.CSS_SELECTOR, f'#decision-results li[data-key="{entry_id}"]').text
         assert result.startswith(f"{entry_id}: approved — queued for posting"), result
-        WebDriverWait(driver, 30).until(lambda d: entry_id not in inbox_ids(d))
+        # the inbox re-renders after a decision: a row read mid-render is stale, so read again
+        WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: entry_id not in inbox_ids(d))
         driver.execute_script("window.scrollTo(0, 0)")
         screenshot(driver, "approvals")
 
