@@ -45,7 +45,8 @@ from hypothesis.stateful import (
 
 from gateway.launcher import REPO_ROOT, Ports, Stack
 from tests.process.ledger_world import PROCESS, SPECS, TIME_CONTRACTS, Chain, VendorDocuments, World, violation
-from tests.support.flows import PSA, ok
+from tests.support.contract_checks import assert_matches_contract
+from tests.support.flows import PSA, all_items, ok
 from tests.support.stack import RunningStack
 
 EXAMPLES = int(os.environ.get("PSGW_LEDGER_EXAMPLES", "3"))
@@ -382,6 +383,48 @@ def test_a_sequence_the_machine_found_keeps_the_invariants(ledger_stack: Running
         for step, arguments in FOUND[name]:
             getattr(machine, step)(**arguments)
             machine.ledger_holds()
+    finally:
+        machine.teardown()
+
+
+def test_an_expense_whose_period_closed_after_capture_is_refused_at_approval(ledger_stack: RunningStack) -> None:
+    """Captured while its ERP period was open, decided after finance closed it: the approval is refused (422
+    period-closed) and the expense stays submitted, instead of being approved and then refused by the ERP's
+    posting (stuck approved, a FLOW_BACK_REFUSED exception). On this stack: closing a period is its own business."""
+    LedgerMachine.stack = ledger_stack
+    machine = LedgerMachine()
+    world = machine.world
+    try:
+        machine.provision()
+        target = world.contracts["tm_usd"]
+        day = min(world.work_date(1, 0), dt.datetime.now(dt.UTC).date())
+        captured = ok(machine.process.post(f"{PROCESS}/expenses/v1/expenses", json={
+            "worker_id": "wrk_e1001", "project_id": target.project_id, "category": "travel", "amount": "48.37",
+            "currency": "USD", "expense_date": day.isoformat(), "country": "US"}), 201)
+        assert captured["state"] == "submitted"
+        machine.close_period("le_us", 1)
+        inbox = "/experience/approvals/v1/expenses"
+        with ledger_stack.client("dashboard-web", subject=target.spec.manager_id) as manager:
+            assert captured["id"] in {e["id"] for e in ok(manager.get(inbox, params={"limit": 200}))["items"]}
+            through_inbox = manager.post(f"{inbox}/{captured['id']}/decisions", json={"decision": "approve"})
+        direct = machine.process.post(f"{PROCESS}/expenses/v1/expenses/{captured['id']}/decisions",
+                                      json={"approver_id": target.spec.manager_id, "decision": "approve"})
+
+        for answer in (through_inbox, direct):
+            assert answer.status_code == 422, answer.text
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert answer.json()["type"].endswith("/period-closed")
+            assert [(e["pointer"], e["location"]) for e in answer.json()["errors"]] == [("/expense_id", "path")]
+        assert_matches_contract("experience/approvals", "POST", "/expenses/{expense_id}/decisions", through_inbox)
+        assert_matches_contract("process/expenses", "POST", "/expenses/{expense_id}/decisions", direct)
+        after = ok(machine.process.get(f"{PROCESS}/expenses/v1/expenses/{captured['id']}"))
+        assert (after["state"], after["erp_posting_id"]) == ("submitted", None)
+        raised = all_items(machine.process, f"{PROCESS}/exceptions/v1/exceptions", source_id=captured["id"])
+        assert raised == []
+        world.vendors.set_period_status("le_us", world.periods[1], "open")  # finance reopens it: approved then
+        approved = machine.process.post(f"{PROCESS}/expenses/v1/expenses/{captured['id']}/decisions",
+                                        json={"approver_id": target.spec.manager_id, "decision": "approve"})
+        assert ok(approved)["state"] == "approved"
     finally:
         machine.teardown()
 
