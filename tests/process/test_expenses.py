@@ -339,3 +339,22 @@ def test_an_expense_dated_in_a_closed_erp_period_is_refused_at_capture_with_a_po
     assert receipt not in {e["receipt_ref"] for e in mine}  # nothing captured, nothing to post
     fine = ok(experience.post(EXPENSES, json=expense(engagement)), 201)  # the period of today is open
     assert fine["state"] == "submitted"
+
+
+def test_a_managers_own_expense_is_not_in_their_inbox_and_deciding_it_is_403(
+    stack: RunningStack, experience: httpx.Client, engagement: dict[str, Any]
+) -> None:
+    manager_id = engagement["manager_id"]
+    own = ok(experience.post(EXPENSES, json=expense(engagement, worker_id=manager_id)), 201)
+    theirs = ok(experience.post(EXPENSES, json=expense(engagement)), 201)
+    inbox = "/experience/approvals/v1/expenses"
+
+    with stack.client("dashboard-web", subject=manager_id) as manager:
+        waiting = {e["id"] for e in all_items(manager, inbox, project_id=engagement["project_id"])}
+        refused = manager.post(f"{inbox}/{own['id']}/decisions", json={"decision": "approve"})
+
+    assert theirs["id"] in waiting and own["id"] not in waiting
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].endswith("/own-time")
+    assert ok(experience.get(f"{EXPENSES}/{own['id']}"))["state"] == "submitted"
