@@ -72,6 +72,16 @@ def test_try_it_signed_in_serves_only_the_person_signed_in(module_gateways: Call
     claims = peek(token)[1]
     assert (claims["sub"], claims["client_id"], claims["try_it"]) == (DEMO_CONSULTANT, "mobile-app", "signed_in")
     assert httpx.get(gateway.url + ASSIGNMENTS, headers=bearer(token), timeout=30).status_code == 200
+    # Never a scope the sign-in token lacks: the dashboards token holds time:read, not mobile-app's time:write;
+    # a consultant signed in to the time page gets no approvals scope through dashboard-web.
+    assert claims["scope"] == "time:read"
+    time_page = bearer(gateway.token("time-web", subject=DEMO_CONSULTANT))
+    via_dashboards = httpx.post(gateway.url + TRY_IT, json={"client_id": "dashboard-web"}, headers=time_page)
+    assert via_dashboards.status_code == 200, via_dashboards.text
+    assert peek(via_dashboards.json()["access_token"])[1]["scope"] == "time:read"
+    approvals_page = bearer(gateway.token("approvals-web", subject=DEMO_CONSULTANT))
+    nothing_shared = httpx.post(gateway.url + TRY_IT, json={"client_id": "mobile-app"}, headers=approvals_page)
+    assert nothing_shared.status_code == 403 and nothing_shared.json()["reason"] == "no_common_scope"
 
     someone_else = httpx.post(gateway.url + TRY_IT, json={"client_id": "mobile-app", "subject": "wrk_e1002"},
                               headers=person)
