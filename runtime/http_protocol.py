@@ -11,9 +11,10 @@ nothing that follows on it can be trusted (request smuggling).
 
 llhttp sets no limit on a request's head, so one connection could make a process buffer gigabytes of header
 lines: a head (request line and headers) beyond ``MAX_REQUEST_HEAD_BYTES`` is answered ``431`` problem+json
-(``request-head-too-large``), logged, counted under the same metric and the connection closed. The count is of
-bytes received while the head is incomplete, checked after each read, so at most one read (asyncio reads up to
-256 KiB) more than the limit is ever held.
+(``request-head-too-large``), logged, counted under the same metric and the connection closed, before the app
+sees the request. Bytes received while a head is incomplete are counted per read; only when they pass the limit
+(a large read, or a head arriving in many) are the parsed request line and headers measured, so a common request
+pays one addition per read.
 
 A response of known length leaves in one write: uvicorn writes the head and the body separately, so every
 response cost two sends and woke its client twice; on a machine where the client, the upstream and Redis share
@@ -181,6 +182,10 @@ class _OneWriteCycle(RequestResponseCycle):
             holder.release()
 
 
+class _HeadTooLarge(Exception):
+    """Raised from the parser's headers-complete callback: the parser stops, and no request cycle is made."""
+
+
 class ProblemHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's protocol with parse errors answered as problem+json, logged and counted, and a response of known
     length written in one piece."""
@@ -191,6 +196,9 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        if self._head_bytes > MAX_REQUEST_HEAD_BYTES and len(self.url) + sum(
+                len(name) + len(value) + 4 for name, value in self.headers) > MAX_REQUEST_HEAD_BYTES:
+            raise _HeadTooLarge
         super().on_headers_complete()
         # The cycle was just made and its task not yet run, so its send is looked up on the new class. (An
         # upgrade returns before making one: the previous cycle, already switched, stays.)
@@ -210,7 +218,10 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self.refuse_malformed(str(exc) or type(exc).__name__)
+            if isinstance(exc.__context__, _HeadTooLarge):
+                self._refuse_head_too_large()
+            else:
+                self.refuse_malformed(str(exc) or type(exc).__name__)
             return
         except httptools.HttpParserUpgrade:
             if self._should_upgrade():
@@ -220,10 +231,13 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
             return
         if self._in_head and self._head_bytes > MAX_REQUEST_HEAD_BYTES:
             self._in_head = False
-            self._refuse(431, b"Request Header Fields Too Large", "request_head_too_large",
-                         f"more than {MAX_REQUEST_HEAD_BYTES} bytes of request line and headers",
-                         f"the request's head is larger than {MAX_REQUEST_HEAD_BYTES} bytes",
-                         slug="request-head-too-large", title="Request head too large")
+            self._refuse_head_too_large()
+
+    def _refuse_head_too_large(self) -> None:
+        self._refuse(431, b"Request Header Fields Too Large", "request_head_too_large",
+                     f"more than {MAX_REQUEST_HEAD_BYTES} bytes of request line and headers",
+                     f"the request's head is larger than {MAX_REQUEST_HEAD_BYTES} bytes",
+                     slug="request-head-too-large", title="Request head too large")
 
     def refuse_malformed(self, message: str) -> None:
         self._refuse(400, b"Bad Request", reason_of(message), message,

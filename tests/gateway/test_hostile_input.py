@@ -145,8 +145,11 @@ def test_an_oversized_request_head_is_a_431_logged_and_counted(stack: RunningSta
     reason = "request_head_too_large"
     before = metric(httpx.get(url + "/metrics").text, "psgw_http_malformed_requests_total", reason=reason)
 
-    # Never finished (no blank line): the server reads every byte sent, so its close is clean.
+    # Never finished (no blank line), and finished (in one read or several): refused before the app runs.
     status, headers, body = raw_exchange(url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 100_000)
+    finished = raw_exchange(url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 100_000 + b"\r\n\r\n")
+    assert finished[0] == b"HTTP/1.1 431 Request Header Fields Too Large"
+    assert json.loads(finished[2])["reason"] == reason
 
     assert status == b"HTTP/1.1 431 Request Header Fields Too Large"
     assert headers["content-type"] == "application/problem+json"
@@ -154,7 +157,7 @@ def test_an_oversized_request_head_is_a_431_logged_and_counted(stack: RunningSta
     assert (problem["type"], problem["status"], problem["reason"]) == (
         "/catalog/problems/request-head-too-large", 431, reason)
     after = metric(httpx.get(url + "/metrics").text, "psgw_http_malformed_requests_total", reason=reason)
-    assert after == before + 1
+    assert after == before + 2
     assert problem["correlation_id"] in (stack.stack.data_dir / "logs" / f"{process}.log").read_text()
 
     assert httpx.get(url + "/healthz", headers={"X-Pad": "a" * 60_000}).status_code == 200
