@@ -112,7 +112,6 @@ def test_tier_and_admin_clients_cannot_be_offered_for_try_it() -> None:
         gateway_config.parse(yaml.safe_dump(config))
 
 
-
 def test_psgw_up_serves_no_try_it_tokens_unless_asked() -> None:
     """The default `psgw up` stack is where the issue's attacker minted tokens without a credential: its demo
     mode (anyone gets tokens, for any person) is an explicit `--try-it-demo`, never the default."""
@@ -268,7 +267,6 @@ def test_plan_and_sighup_reload_cover_trusted_issuers(gateways: Callable[..., Ga
     changed = {(c["kind"], c["id"]) for c in entry["after"]["changes"]}
     assert {("trusted_issuer", idp), ("sla_tier", "bronze")} <= changed
     assert admin.get("/policy/plan").json()["in_sync"]
-
 
 
 def test_plan_names_a_change_in_every_section_of_gateway_yaml() -> None:
