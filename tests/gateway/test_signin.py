@@ -299,3 +299,55 @@ def test_demo_passwords_are_generated_kept_private_and_stored_only_as_salted_has
     assert len(set(passwords.values())) == 3 and all(len(p) >= 16 for p in passwords.values())
     assert stat.S_IMODE((issuer_dir / "demo-passwords.txt").stat().st_mode) == 0o600
     assert f"chloe / {passwords['chloe']}" in _demo_people(stack.stack.data_dir)  # what `psgw up` prints
+
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+@pytest.mark.parametrize("endpoint", ["/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"])
+@pytest.mark.parametrize(
+    ("request_kwargs", "status", "error"),
+    [
+        ({"content": b"grant_type=client_credentials&x=" + b"a" * 100_000, "headers": FORM}, 413, None),
+        ({"json": {"grant_type": "client_credentials", "token": "x"}}, 400, "invalid_request"),
+        ({"content": b"grant_type=client_credentials&token=x"}, 400, "invalid_request"),  # no content type
+        ({"content": b"grant_type=\xff\xfe&token=\xff", "headers": FORM}, 400, "invalid_request"),
+        ({"content": b"\x1f\x8b\x08 not a form", "headers": {**FORM, "content-encoding": "gzip"}}, 400,
+         "invalid_request"),
+        ({"content": b"grant_type=authorization_code&client_id=finance-web%0d%0aSet-Cookie:%20x=1&code=a%0d%0ab"
+                     b"&token=a%0d%0a", "headers": FORM}, 401, "invalid_client"),
+        ({"data": {"grant_type": "client_credentials", "token": "x"}, "headers": {"authorization": "Basic !!"}}, 401,
+         "invalid_client"),
+        ({"data": {"grant_type": "client_credentials", "token": "x"}, "headers": {"authorization": "Basic /w=="}},
+         401, "invalid_client"),
+    ],
+    ids=["huge", "json", "no-content-type", "not-utf8", "gzip-garbage", "crlf", "basic-not-base64",
+         "basic-not-utf8"],
+)
+def test_hostile_bodies_get_an_oauth_error_never_a_500(
+    http: httpx.Client, endpoint: str, request_kwargs: dict[str, object], status: int, error: str | None
+) -> None:
+    response = http.post(endpoint, **request_kwargs)  # type: ignore[arg-type]
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "set-cookie" not in response.headers
+    if error:
+        assert response.json()["error"] == error, response.text
+
+
+def test_revocation_finds_the_token_whatever_type_the_client_hints(
+    stack: RunningStack, http: httpx.Client, finance: SignIn
+) -> None:
+    """Client libraries send token_type_hint=refresh_token on sign-out; refusing the hint would leave it valid."""
+    token = redeem(http, finance, code_for(stack, http, finance, FINANCE_LEAD_USER)).json()["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    revoked = http.post(
+        "/oauth2/revoke", data={"token": token, "token_type_hint": "refresh_token", "client_id": "finance-web"}
+    )
+    assert revoked.status_code == 200, revoked.text
+    deadline = time.monotonic() + 30
+    while http.get(f"{FINOPS}/exceptions", headers=bearer).status_code != 401 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert http.get(f"{FINOPS}/exceptions", headers=bearer).json()["reason"] == "revoked_token"
+    missing = http.post("/oauth2/revoke", data={"token": "", "client_id": "finance-web"})
+    assert "token" in oauth_error_of(missing, 400, "invalid_request")
