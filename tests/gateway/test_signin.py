@@ -230,6 +230,8 @@ def test_a_code_is_bound_to_its_client_redirect_uri_and_verifier(
         http, finance, code_for(stack, http, finance, FINANCE_LEAD_USER), redirect_uri=dashboards.redirect_uri
     )
     assert "redirect_uri" in oauth_error_of(wrong_redirect, 400, "invalid_grant")
+    no_redirect = redeem(http, finance, code_for(stack, http, finance, FINANCE_LEAD_USER), redirect_uri=None)
+    assert "redirect_uri" in oauth_error_of(no_redirect, 400, "invalid_grant")
 
     wrong_verifier = redeem(
         http, finance, code_for(stack, http, finance, FINANCE_LEAD_USER), code_verifier=dashboards.verifier

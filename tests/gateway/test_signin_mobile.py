@@ -7,13 +7,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import time
+from urllib.parse import urlencode
 
 import httpx
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from gateway.launcher import REPO_ROOT
-from tests.gateway.signin_flow import CONSULTANT_USER, SignIn, claims_of, code_for, redeem
+from tests.gateway.signin_flow import CONSULTANT_USER, SignIn, claims_of, code_for, password_of, redeem
+from tests.support.browser import headless_chromium
 from tests.support.stack import RunningStack
 
 APP_CALLBACK = "com.psgateway.time:/oauth2/callback"
@@ -107,8 +112,10 @@ def test_a_public_client_revokes_only_its_own_tokens_and_introspects_none(stack:
         bearer = {"Authorization": f"Bearer {token}"}
 
         # A public client proves nothing about itself: it may not ask what a token is.
-        looked = http.post("/oauth2/introspect", data={"token": token, "client_id": "mobile-app"})
-        assert looked.status_code == 401 and looked.json()["error"] == "invalid_client", looked.text
+        for anonymous in ({"token": token, "client_id": "mobile-app"}, {"token": token}):
+            looked = http.post("/oauth2/introspect", data=anonymous)
+            assert looked.status_code == 401 and looked.json()["error"] == "invalid_client", looked.text
+            assert "active" not in looked.json()
         # Another public client cannot sign the app's person out, nor can the app pass for a confidential client.
         foreign = http.post("/oauth2/revoke", data={"token": token, "client_id": "dashboard-web"})
         assert foreign.status_code == 400 and foreign.json()["error"] == "invalid_grant", foreign.text
@@ -136,3 +143,31 @@ def test_a_public_client_revokes_only_its_own_tokens_and_introspects_none(stack:
 def state_swaps_for_revocations(stack: RunningStack) -> int:
     return sum(log.read_text(errors="replace").count('"reason":"token revoked"')
                for log in (stack.stack.data_dir / "logs").glob("gateway*.log"))
+
+
+def test_in_a_real_browser_the_sign_in_form_hands_the_code_to_the_app(stack: RunningStack) -> None:
+    """Chromium as the system browser the app opens: the form's redirect to the app's scheme is not blocked by the
+    page's own Content-Security-Policy (form-action covers redirects after a form), and a code is issued."""
+    flow = app_sign_in(stack)
+
+    def codes_issued() -> int:
+        with sqlite3.connect(stack.stack.data_dir / "gateway.db") as db:
+            try:
+                return int(db.execute("SELECT COUNT(*) FROM gateway_authorization_codes "
+                                      "WHERE client_id = 'mobile-app'").fetchone()[0])
+            except sqlite3.OperationalError:  # no code issued on this stack yet: the table comes with the first
+                return 0
+
+    before = codes_issued()
+    with headless_chromium() as driver:
+        driver.get(stack.url + "/authorize?" + urlencode(flow.params(scope="time:read time:write")))
+        driver.execute_script(
+            "window.violations = [];"
+            "document.addEventListener('securitypolicyviolation', e => window.violations.push(e.effectiveDirective));")
+        driver.find_element(By.ID, "username").send_keys(CONSULTANT_USER)
+        driver.find_element(By.ID, "password").send_keys(password_of(stack, CONSULTANT_USER))
+        driver.find_element(By.ID, "sign-in-button").click()
+        WebDriverWait(driver, 30).until(lambda _: codes_issued() > before)
+        time.sleep(1)  # a blocked redirect reports its violation right after the answer arrives
+        violations = driver.execute_script("return window.violations === undefined ? [] : window.violations;")
+    assert violations == [], violations
