@@ -385,7 +385,12 @@ class OAuthServer(AuthorizationServer):
         if code and status == 200:
             issued = self.read_token(body["access_token"])
             if issued is not None and issued.jti:
-                await self.codes.record_token(code, issued.jti, float(issued.claims["exp"]))
+                exp = float(issued.claims["exp"])
+                if not await self.codes.record_token(code, issued.jti, exp):
+                    # Presented again while this answer was on its way: the same as a replay after it.
+                    await self.gateway.revoke_access_token(issued.jti, int(exp), issued.claims["client_id"])
+                    return 400, {"error": "invalid_grant", "error_description": "the authorization code was used "
+                                 "twice; the token it gave is revoked"}, headers
         return status, body, headers
 
     def read_token(self, token_string: str) -> IssuedToken | None:
