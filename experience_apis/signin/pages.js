@@ -80,7 +80,16 @@ const Pages = (() => {
         return;
       }
       document.getElementById("sign-in").hidden = true;
-      document.getElementById("workspace").hidden = false;
+      const workspace = document.getElementById("workspace");
+      const signOut = el("button", { type: "button", id: "sign-out-button", class: "sign-out" }, "Sign out");
+      signOut.addEventListener("click", async () => {
+        signOut.disabled = true;
+        await PageSignIn.signOut(session.token);
+        session.token = null;
+        window.location.assign(window.location.pathname);  // a fresh page: nothing of the person's stays in it
+      });
+      workspace.prepend(signOut);
+      workspace.hidden = false;
       document.body.setAttribute("data-sign-in", "done");
       await ready(signedIn.subject);
     })();

@@ -1,0 +1,37 @@
+"""A person signs out of a page in a real browser: the page revokes their token at the issuer, so a copy of it left
+anywhere (a proxy's log, a screenshot of the network panel) stops working at the gateway too."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.gateway.signin_flow import FINANCE_LEAD_USER, password_of
+from tests.support.browser import headless_chromium, sign_in_on_page
+from tests.support.stack import RunningStack
+
+EXCEPTIONS = "/experience/finance-ops/v1/exceptions"
+
+
+def test_signing_out_of_a_page_revokes_the_persons_token(stack: RunningStack) -> None:
+    page = stack.stack.url("experience") + "/finance-ops/"
+    with headless_chromium() as driver:
+        sign_in_on_page(driver, page, FINANCE_LEAD_USER, password_of(stack, FINANCE_LEAD_USER))
+        assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-sign-in") == "done"
+        token = driver.execute_script("return finance.session.token;")  # what the page holds in memory
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(stack.url + EXCEPTIONS, params={"limit": 1}, headers=bearer, timeout=30).status_code == 200
+
+        driver.find_element(By.ID, "sign-out-button").click()
+        WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "sign-in-button").is_displayed())
+        assert not driver.find_element(By.TAG_NAME, "body").get_attribute("data-sign-in")  # a fresh page
+
+    deadline = time.monotonic() + 30  # every gateway worker, once the shared state has the revocation
+    answer = httpx.get(stack.url + EXCEPTIONS, headers=bearer, timeout=30)
+    while answer.status_code != 401 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        answer = httpx.get(stack.url + EXCEPTIONS, headers=bearer, timeout=30)
+    assert answer.status_code == 401 and answer.json()["reason"] == "revoked_token", answer.text
