@@ -6,32 +6,41 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.gateway.signin_flow import FINANCE_LEAD_USER, password_of
-from tests.support.browser import headless_chromium, sign_in_on_page
+from tests.support.browser import headless_chromium, sign_in_at_the_issuer
 from tests.support.stack import RunningStack
 
-EXCEPTIONS = "/experience/finance-ops/v1/exceptions"
 
-
-def test_signing_out_of_a_page_revokes_the_persons_token(stack: RunningStack) -> None:
-    page = stack.stack.url("experience") + "/finance-ops/"
+@pytest.mark.parametrize(
+    ("page", "session", "api"),
+    [
+        ("/finance-ops/", "finance.session", "/experience/finance-ops/v1/exceptions?limit=1"),  # the shared flow
+        ("/dashboards/", "session", "/experience/dashboards/v1/exceptions-summary"),  # the dashboard's own
+    ],
+)
+def test_signing_out_of_a_page_revokes_the_persons_token(stack: RunningStack, page: str, session: str,
+                                                         api: str) -> None:
     with headless_chromium() as driver:
-        sign_in_on_page(driver, page, FINANCE_LEAD_USER, password_of(stack, FINANCE_LEAD_USER))
-        assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-sign-in") == "done"
-        token = driver.execute_script("return finance.session.token;")  # what the page holds in memory
+        url = stack.stack.url("experience") + page
+        driver.get(url)
+        driver.find_element(By.ID, "sign-in-button").click()
+        sign_in_at_the_issuer(driver, FINANCE_LEAD_USER, password_of(stack, FINANCE_LEAD_USER), back_to=url)
+        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "sign-out-button"))
+        token = driver.execute_script(f"return {session}.token;")  # what the page holds in memory
         bearer = {"Authorization": f"Bearer {token}"}
-        assert httpx.get(stack.url + EXCEPTIONS, params={"limit": 1}, headers=bearer, timeout=30).status_code == 200
+        assert httpx.get(stack.url + api, headers=bearer, timeout=30).status_code == 200
 
         driver.find_element(By.ID, "sign-out-button").click()
         WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "sign-in-button").is_displayed())
         assert not driver.find_element(By.TAG_NAME, "body").get_attribute("data-sign-in")  # a fresh page
 
     deadline = time.monotonic() + 30  # every gateway worker, once the shared state has the revocation
-    answer = httpx.get(stack.url + EXCEPTIONS, headers=bearer, timeout=30)
+    answer = httpx.get(stack.url + api, headers=bearer, timeout=30)
     while answer.status_code != 401 and time.monotonic() < deadline:
         time.sleep(0.2)
-        answer = httpx.get(stack.url + EXCEPTIONS, headers=bearer, timeout=30)
+        answer = httpx.get(stack.url + api, headers=bearer, timeout=30)
     assert answer.status_code == 401 and answer.json()["reason"] == "revoked_token", answer.text
