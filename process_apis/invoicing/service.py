@@ -265,16 +265,17 @@ class InvoicingService:
             if contract.total_value is not None:
                 tracked = await self._tracked_total(uow.conn, contract.id, ("draft", "posted"))
                 check_value(contract, billed.untracked_total + tracked, bill.subtotal)
-            inserted = await uow.conn.execute(self.db.insert_ignoring_conflicts(invoices, ["live_key"]).values(
-                id=invoice.id, contract_id=contract.id, period=period, sequence=sequence,
-                billing_model=contract.billing_model, state="draft", live_key=f"{contract.id}:{period}",
-                supplements_id=supplements_id, subtotal=invoice.subtotal, invoice=invoice,
+            inserted = await self.db.insert_new(
+                uow.conn, invoices, ["live_key"], id=invoice.id, contract_id=contract.id, period=period,
+                sequence=sequence, billing_model=contract.billing_model, state="draft",
+                live_key=f"{contract.id}:{period}", supplements_id=supplements_id, subtotal=invoice.subtotal,
+                invoice=invoice,
                 sources={"time_entry_ids": bill.time_entry_ids, "milestone_ids": bill.milestone_ids,
                          "drawdown": msgspec.to_builtins(bill.drawdown) if bill.drawdown else None,
                          "holds": msgspec.to_builtins(bill.holds),
                          "value_holds": msgspec.to_builtins(bill.value_holds)},
-                correlation_id=correlation.current_correlation_id(), created_at=now, updated_at=now))
-            if inserted.rowcount != 1:
+                correlation_id=correlation.current_correlation_id(), created_at=now, updated_at=now)
+            if not inserted:
                 raise Conflict(f"contract {contract.id} has a draft for {period} already", slug="draft-exists")
             taken = await self._reserve(uow.conn, invoice.id, contract.id, bill.sources)
             if taken:
@@ -295,10 +296,9 @@ class InvoicingService:
         """Hold each source for this invoice; returns the ones another invoice holds already."""
         taken = []
         for source_type, source_id in sources:
-            result = await conn.execute(self.db.insert_ignoring_conflicts(
-                invoice_sources, ["source_type", "source_id"]).values(
-                source_type=source_type, source_id=source_id, invoice_id=invoice_id, contract_id=contract_id))
-            if result.rowcount != 1:
+            if not await self.db.insert_new(conn, invoice_sources, ["source_type", "source_id"],
+                                            source_type=source_type, source_id=source_id, invoice_id=invoice_id,
+                                            contract_id=contract_id):
                 holder = (await conn.execute(sa.select(invoice_sources.c.invoice_id).where(
                     invoice_sources.c.source_type == source_type,
                     invoice_sources.c.source_id == source_id))).scalar()
