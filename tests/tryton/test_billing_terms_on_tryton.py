@@ -12,13 +12,13 @@ from decimal import Decimal
 import httpx
 
 from tests.support.days import this_monday
-from tests.support.flows import ok, postings_settled, wait_for
+from tests.support.flows import ok
 from tests.support.tryton import TrytonLook, post_invoice
+from tests.tryton.test_reversals_and_credit_notes import approved
 
 ERP = "/system/erp/v1"
 PSA = "/system/psa/v1"
 DRAFTS = "/process/invoicing/v1/invoice-drafts"
-TIME = "/process/timesheets/v1"
 
 
 def month(day: dt.date, offset: int) -> str:
@@ -56,20 +56,6 @@ def test_a_retainer_bills_its_fee_once_a_period_in_tryton_and_nothing_outside_it
     assert after.status_code == 422 and after.json()["reason"] == "OUTSIDE_CONTRACT_TERM"
 
 
-def approved_on(experience: httpx.Client, manager: str, day: dt.date, hours: str) -> str:
-    """An entry of the demo consultant on prj_4001 on ``day``, approved and posted in Tryton."""
-    entry = ok(experience.post(f"{TIME}/time-entries", json={
-        "worker_id": "wrk_e1001", "project_id": "prj_4001", "task_id": "tsk_4001-t2", "work_date": day.isoformat(),
-        "hours": hours, "client_ref": f"tryton-late-{uuid.uuid4().hex[:10]}"}), 201)
-    monday = day - dt.timedelta(days=day.weekday())
-    ok(experience.post(f"{TIME}/submissions", json={"worker_id": "wrk_e1001", "week_start": monday.isoformat(),
-                                                   "time_entry_ids": [entry["id"]]}))
-    ok(experience.post(f"{TIME}/approvals", json={"time_entry_ids": [entry["id"]], "approver_id": manager,
-                                                 "decision": "approve"}), 201)
-    wait_for("the posting in Tryton", lambda: postings_settled(experience, [entry["id"]]))
-    return str(entry["id"])
-
-
 def test_time_posted_after_its_period_was_invoiced_goes_on_a_supplementary_tryton_invoice(
         experience: httpx.Client, system: httpx.Client, rpc: TrytonLook) -> None:
     """The month before this week's (open in Tryton: this week's period is other tests'), on a Saturday."""
@@ -77,11 +63,11 @@ def test_time_posted_after_its_period_was_invoiced_goes_on_a_supplementary_tryto
     day = dt.date.fromisoformat(f"{period}-08")
     day += dt.timedelta(days=(5 - day.weekday()) % 7)
     manager = ok(system.get(f"{PSA}/projects/prj_4001"))["manager_id"]
-    on_time = approved_on(experience, manager, day, "2")
+    on_time = approved(experience, manager, "2", day)
     first = ok(experience.post(DRAFTS, json={"contract_id": "ctr_2001", "period": period}), 200, 201)
     assert on_time in first["time_entry_ids"]
     post_invoice(experience, first["id"])
-    late = approved_on(experience, manager, day, "3")  # posted after the period's invoice
+    late = approved(experience, manager, "3", day)  # posted after the period's invoice
 
     supplementary = experience.post(DRAFTS, json={"contract_id": "ctr_2001", "period": period})
 
