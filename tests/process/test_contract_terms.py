@@ -342,3 +342,28 @@ def test_reconciliation_reports_money_differences_with_amounts_and_actions(
     assert (exceeded["amount"], exceeded["expected_amount"]) == ("30000.00", "25000.00")
     assert exceeded["action"].startswith("credit 5000.00 GBP")
     assert report["summary"]["by_type"]["milestone_billed_twice"] == 1
+
+
+def test_bad_draft_requests_are_4xx_problems_with_pointers_never_5xx(
+        experience: httpx.Client, system: httpx.Client) -> None:
+    """What a finance lead may type: a 13th month, an unknown contract, the first and last periods the API admits
+    on an open-ended contract (period arithmetic at year 0000 and 9999)."""
+    open_ended = ok(system.post(f"{ERP}/contracts", json={
+        "customer_id": "cus_1001", "legal_entity_id": "le_us", "name": "Open-ended T&M", "currency": "USD",
+        "billing_model": "time_and_materials", "total_value": None, "nte_amount": None, "start_date": "2001-01-01",
+        "end_date": None, "status": "active", "rate_card_id": "rc_usd",
+        "billing_profile": {"invoice_frequency": "monthly"}}), 201)
+
+    month_13 = draft(experience, "ctr_2001", "2026-13")
+    unknown = draft(experience, "ctr_999999", month(0))
+    first = draft(experience, open_ended["id"], "0000-01")
+    last = draft(experience, open_ended["id"], "9999-12")
+
+    for response in (month_13, unknown, first, last):
+        assert_matches_contract("process/invoicing", "POST", "/invoice-drafts", response)
+        assert 400 <= response.status_code < 500, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+    assert [e["pointer"] for e in month_13.json()["errors"]] == ["/period"]
+    assert [e["pointer"] for e in unknown.json()["errors"]] == ["/contract_id"]
+    assert first.status_code == 422 and first.json()["reason"] == "OUTSIDE_CONTRACT_TERM"
+    assert last.status_code == 422 and last.json()["type"].endswith("/nothing-to-invoice")
