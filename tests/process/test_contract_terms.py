@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from tests.process.test_billing_at_once import engagement
 from tests.support.contract_checks import assert_matches_contract
 from tests.support.flows import ERP, PSA, all_items, entries, ok, postings_settled, wait_for
 from tests.support.stack import RunningStack
@@ -367,3 +368,19 @@ def test_bad_draft_requests_are_4xx_problems_with_pointers_never_5xx(
     assert [e["pointer"] for e in unknown.json()["errors"]] == ["/contract_id"]
     assert first.status_code == 422 and first.json()["reason"] == "OUTSIDE_CONTRACT_TERM"
     assert last.status_code == 422 and last.json()["type"].endswith("/nothing-to-invoice")
+
+
+def test_a_draft_of_a_contract_closed_since_is_not_posted(experience: httpx.Client, system: httpx.Client) -> None:
+    """Posting checks the terms again: a contract closed after its period was drafted is not billed."""
+    made = engagement(system, "fixed_fee", Decimal("1000.00"), {month(-1): Decimal("1000.00")}, (month(-1), month(0)))
+    contract_id = made["contract"]["id"]
+    drafted = ok(draft(experience, contract_id, month(-1)), 201)
+    ok(system.patch(f"{ERP}/contracts/{contract_id}", json={"status": "closed"}))
+
+    refused = experience.post(f"{INVOICES}/{drafted['id']}/postings")
+
+    assert_matches_contract("process/invoicing", "POST", "/invoices/{invoice_id}/postings", refused)
+    assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["reason"] == "CONTRACT_NOT_ACTIVE" and refused.json()["contract_status"] == "closed"
+    assert ok(system.get(f"{ERP}/invoices/{drafted['id']}"))["state"] == "draft"
+    assert issued_invoices(system, contract_id) == []
