@@ -239,12 +239,21 @@ class InvoicingService:
         except (ProblemError, BillingMoved):
             # Another draft took the period or a source, or changed what this one may bill: this ERP draft is not
             # needed (after BillingMoved, ``draft`` computes the bill again).
-            await self.systems.erp.void_invoice(invoice.id, f"invoice-void:{invoice.id}")
+            await self._discard(invoice.id)
             live = await self._live(contract_id, period)
             if live is not None:
                 return False, await self.get(live)
             raise
         return created, await self.get(invoice.id)
+
+    async def _discard(self, invoice_id: str) -> None:
+        """Void an ERP draft no invoice of this tier records. Requests that computed the same bill at once share
+        it (one Idempotency-Key): another of them voiding it meanwhile, or having voided it, is the same end."""
+        try:
+            await self.systems.erp.void_invoice(invoice_id, f"invoice-void:{invoice_id}")
+        except DownstreamProblem as exc:
+            if exc.slug not in ("idempotency-key-in-use", "invalid-transition"):
+                raise
 
     async def _record_draft(self, contract: Contract, period: str, sequence: int, supplements_id: str | None,
                             invoice: Invoice, bill: Bill, billed: Billed, tax: InvoiceTax) -> bool:

@@ -3,7 +3,8 @@ clerks (or a clerk and the scheduler) would, must leave what sequential requests
 
 What finance relies on: two periods of a fixed fee drafted at once never spend the value its own instalments
 need on expenses; two invoices posted at once never pass the contract's value together; milestones drafted by
-several requests at once are each on exactly one invoice, in the period they were accepted.
+several requests at once are each on exactly one invoice, in the period they were accepted; and requests that
+share an ERP draft never answer each other's voiding of it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
+from process_apis.invoicing.service import InvoicingService
+from process_apis.jobs import JobRunner
+from process_apis.systems import Systems
+from process_apis.unit_of_work import UnitOfWorkFactory
+from runtime.downstream import Downstream, DownstreamProblem
+from runtime.storage import Database
 from tests.process.ledger_world import VendorDocuments
 from tests.support.contract_checks import assert_matches_contract
 from tests.support.flows import ERP, PSA, all_items, ok, wait_for
@@ -148,7 +156,7 @@ def test_two_invoices_posted_at_once_never_pass_the_contract_value_together(
 
 def test_milestones_drafted_by_several_requests_at_once_are_each_on_one_invoice_in_their_period(
         stack: RunningStack, experience: httpx.Client, system: httpx.Client) -> None:
-    """Two milestones accepted in two months; every period of the term drafted twice, all at the same moment,
+    """Two milestones accepted in two months; every period of the term drafted three times, all at the same moment,
     then every draft posted at the same moment: each milestone billed once, in the month it was accepted."""
     march, april, may = month(-2), month(-1), month(0)
     made = engagement(system, "milestone", Decimal("5000.00"), {}, (march, may))
@@ -161,20 +169,43 @@ def test_milestones_drafted_by_several_requests_at_once_are_each_on_one_invoice_
                 for period, amount in ((march, Decimal("1500.00")), (april, Decimal("2500.00")))}
 
     drafted = at_once(stack, [("POST", DRAFTS, {"contract_id": contract_id, "period": period})
-                              for period in (march, april, may) for _ in range(2)])
+                              for period in (march, april, may) for _ in range(3)])
 
     by_period: dict[str, set[str]] = {}
-    for (period, response) in zip([p for p in (march, april, may) for _ in range(2)], drafted, strict=True):
+    for (period, response) in zip([p for p in (march, april, may) for _ in range(3)], drafted, strict=True):
         if period == may:
             assert response.status_code == 422 and response.json()["type"].endswith("/nothing-to-invoice")
             continue
         assert response.status_code in (200, 201), response.text
         by_period.setdefault(period, set()).add(response.json()["id"])
         assert response.json()["milestone_ids"] == [accepted[period]]
-    assert all(len(ids) == 1 for ids in by_period.values()), by_period  # one invoice per period, answered twice
+    assert all(len(ids) == 1 for ids in by_period.values()), by_period  # one invoice per period, answered to each
     posted = at_once(stack, [("POST", f"{INVOICING}/invoices/{invoice_id}/postings", None)
                              for ids in by_period.values() for invoice_id in ids])
     assert [r.status_code for r in posted] == [200, 200], [r.text for r in posted]
     issued = [i for i in all_items(system, f"{ERP}/invoices", contract_id=contract_id) if i["state"] == "posted"]
     billed = sorted((i["period"], s) for i in issued for line in i["lines"] for s in line["source_ids"])
     assert billed == sorted((period, milestone) for period, milestone in accepted.items())
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_shared_erp_draft_voided_by_another_request_at_once_does_not_fail_the_draft(db: Database) -> None:
+    """Requests that computed the same bill at once share one ERP draft (one Idempotency-Key); when its contract's
+    invoices moved, each voids it and computes again. The second void meets 409 idempotency-key-in-use (or the
+    draft already void): the same end, never the finance user's answer. Any other refusal still fails the call."""
+    uow = UnitOfWorkFactory(db)
+    service = InvoicingService(uow, Systems(Downstream("gateway", "http://127.0.0.1:9")), JobRunner(uow))
+    answers = iter([DownstreamProblem("still running", status=409, slug="idempotency-key-in-use"),
+                    DownstreamProblem("a void invoice cannot be voided", status=409, slug="invalid-transition"),
+                    DownstreamProblem("the ERP is down", status=503, slug="erp-unavailable")])
+
+    async def void_invoice(invoice_id: str, idempotency_key: str) -> None:
+        raise next(answers)
+
+    service.systems.erp.void_invoice = void_invoice  # type: ignore[method-assign,assignment]
+
+    await service._discard("inv_1")
+    await service._discard("inv_1")
+    with pytest.raises(DownstreamProblem) as down:
+        await service._discard("inv_1")
+    assert down.value.status == 503
