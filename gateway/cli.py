@@ -85,8 +85,10 @@ def main() -> None:
               help="The PSA's API with --backend sandbox: the sandbox PSA's own dialect, or Certinia PSA's objects on "
                    "Salesforce REST and SOQL (the PSA sandbox imitates Certinia and the system tier uses its Certinia "
                    "connector). Default: PSGW_PSA_BACKEND, else sandbox.")
-@click.option("--try-it-demo/--no-try-it-demo", default=True, show_default=True,
-              help="Turn on the catalog's try-it console in demo mode (tokens for anyone; a banner says so).")
+@click.option("--try-it-demo/--no-try-it-demo", default=False, show_default=True,
+              help="Turn on the catalog's try-it console in demo mode: it hands tokens of the app clients marked "
+                   "try_it to anyone, for any person (a banner says so). Off unless asked: a stranger who reaches "
+                   "the port could act as any demo person.")
 def up(data_dir: Path, config_file: Path, port: int, backend: str, erp_backend: str | None,
        psa_backend: str | None, try_it_demo: bool) -> None:
     """Start sandboxes (or Tryton), the three tiers and the gateway as separate processes; Ctrl-C stops them."""
@@ -116,10 +118,15 @@ def up(data_dir: Path, config_file: Path, port: int, backend: str, erp_backend: 
 
     signal.signal(signal.SIGTERM, interrupt)
     click.echo(f"starting {', '.join(s.name for s in stack.specs())} (logs in {data_dir / 'logs'})")
+    gateway_log = data_dir / "logs" / "gateway.log"
+    log_start = gateway_log.stat().st_size if gateway_log.exists() else 0
     failed = False
     try:
         stack.start()
         stack.wait_ready(timeout=90)
+        # The gateway's loud start-up warnings (demo secrets in use) go to its log: repeat them here.
+        for warning in _loud_warnings(gateway_log, log_start):
+            click.secho(warning, err=True, fg="red", bold=True)
         token = _mint(config_file, data_dir, "mobile-app", DEMO_CONSULTANT, (), 8 * 3600, stack.gateway_url)
         click.echo(f"""
 psgateway is up.
@@ -129,7 +136,7 @@ psgateway is up.
   finance ops   {stack.url("experience")}/finance-ops/
   token issuer  {stack.gateway_url}/.well-known/openid-configuration
   try-it        {"DEMO MODE: the catalog hands out demo tokens to anyone (--no-try-it-demo turns it off)"
-                 if try_it_demo else "off"}
+                 if try_it_demo else "off (--try-it-demo turns on the catalog's demo tokens for anyone)"}
 {_demo_people(data_dir)}
   demo user     {DEMO_CONSULTANT} (a consultant) via client mobile-app; token valid 8 hours:
 
@@ -158,6 +165,17 @@ Press Ctrl-C to stop everything.""")
         click.echo("stopped.")
     if failed:
         sys.exit(2)
+
+
+def _loud_warnings(gateway_log: Path, offset: int) -> list[str]:
+    """The gateway's ``!! ...`` start-up warnings written to its log since ``offset`` (this start's)."""
+    try:
+        with gateway_log.open("rb") as log_file:
+            log_file.seek(offset)
+            written = log_file.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return [line for line in written.splitlines() if line.startswith("!! ")]
 
 
 def _demo_people(data_dir: Path) -> str:

@@ -81,8 +81,8 @@ class PolicySpec(Generic[C]):
     name: str
     config: type[C]
     # Higher runs earlier in every phase (Kong's PRIORITY). The built-ins: cors 2000, ip_allow 1900,
-    # authenticate 1500, authorize 1400, rate_limit 1300, limits 1200, validate 1100, lifecycle 1000,
-    # response_cache 150, token_exchange 100, audit 10.
+    # authenticate 1500, authorize 1400, rate_limit 1300, limits 1200, validate 1100, response_cache 150,
+    # token_exchange 100, lifecycle 50, audit 10.
     priority: int
     # The handler for one API version with this config, or None when the policy does not apply there.
     build: Callable[[C, BuildContext], object | None]

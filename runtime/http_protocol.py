@@ -9,6 +9,13 @@ correlation id), one structured log line names the parser's reason and the peer,
 ``psgw_http_malformed_requests_total{reason}`` counts it. The connection is still closed: after a framing error
 nothing that follows on it can be trusted (request smuggling).
 
+llhttp sets no limit on a request's head, so one connection could make a process buffer gigabytes of header
+lines: a head (request line and headers) beyond ``MAX_REQUEST_HEAD_BYTES`` is answered ``431`` problem+json
+(``request-head-too-large``), logged, counted under the same metric and the connection closed, before the app
+sees the request. Bytes received while a head is incomplete are counted per read; only when they pass the limit
+(a large read, or a head arriving in many) are the parsed request line and headers measured, so a common request
+pays one addition per read.
+
 A response of known length leaves in one write: uvicorn writes the head and the body separately, so every
 response cost two sends and woke its client twice; on a machine where the client, the upstream and Redis share
 the cores, the head's wake-up was where the gateway's loop lost its core most (py-spy under bench/gateway.py:
@@ -35,6 +42,9 @@ from runtime import correlation
 from runtime.problems import PROBLEM_CONTENT_TYPE, make_problem
 
 log = logging.getLogger("runtime.http")
+
+# 64 KiB: room for a few large tokens and cookies (h11 and Node allow 16 KiB, nginx 4 x 8 KiB).
+MAX_REQUEST_HEAD_BYTES = 64 * 1024
 
 MALFORMED_REQUESTS = Counter("psgw_http_malformed_requests_total",
                              "Requests the HTTP parser refused before the app saw them, by reason", ["reason"])
@@ -172,41 +182,78 @@ class _OneWriteCycle(RequestResponseCycle):
             holder.release()
 
 
+class _HeadTooLarge(Exception):
+    """Raised from the parser's headers-complete callback: the parser stops, and no request cycle is made."""
+
+
 class ProblemHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's protocol with parse errors answered as problem+json, logged and counted, and a response of known
     length written in one piece."""
 
+    # Bytes received since the current request's head began, while it is incomplete (True until its headers are).
+    _in_head = True
+    _head_bytes = 0
+
     def on_headers_complete(self) -> None:
+        self._in_head = False
+        if self._head_bytes > MAX_REQUEST_HEAD_BYTES and len(self.url) + sum(
+                len(name) + len(value) + 4 for name, value in self.headers) > MAX_REQUEST_HEAD_BYTES:
+            raise _HeadTooLarge
         super().on_headers_complete()
         # The cycle was just made and its task not yet run, so its send is looked up on the new class. (An
         # upgrade returns before making one: the previous cycle, already switched, stays.)
         if type(self.cycle) is RequestResponseCycle:
             self.cycle.__class__ = _OneWriteCycle
 
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head, self._head_bytes = True, 0  # the next request on this connection starts with its head
+
     def data_received(self, data: bytes) -> None:
-        # As HttpToolsProtocol.data_received (uvicorn 0.55), but the parser's error reaches refuse_malformed.
+        # As HttpToolsProtocol.data_received (uvicorn 0.55), but the parser's error reaches refuse_malformed and
+        # an oversized head is refused.
         self._unset_keepalive_if_required()
+        if self._in_head:
+            self._head_bytes += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self.refuse_malformed(str(exc) or type(exc).__name__)
+            if isinstance(exc.__context__, _HeadTooLarge):
+                self._refuse_head_too_large()
+            else:
+                self.refuse_malformed(str(exc) or type(exc).__name__)
+            return
         except httptools.HttpParserUpgrade:
             if self._should_upgrade():
                 self.handle_websocket_upgrade()
             else:
                 self._unsupported_upgrade_warning()
+            return
+        if self._in_head and self._head_bytes > MAX_REQUEST_HEAD_BYTES:
+            self._in_head = False
+            self._refuse_head_too_large()
+
+    def _refuse_head_too_large(self) -> None:
+        self._refuse(431, b"Request Header Fields Too Large", "request_head_too_large",
+                     f"more than {MAX_REQUEST_HEAD_BYTES} bytes of request line and headers",
+                     f"the request's head is larger than {MAX_REQUEST_HEAD_BYTES} bytes",
+                     slug="request-head-too-large", title="Request head too large")
 
     def refuse_malformed(self, message: str) -> None:
-        reason = reason_of(message)
+        self._refuse(400, b"Bad Request", reason_of(message), message,
+                     f"the request is not valid HTTP/1.1: {message}", slug="malformed-http",
+                     title="Malformed HTTP request")
+
+    def _refuse(self, status: int, phrase: bytes, reason: str, message: str, detail: str, *, slug: str,
+                title: str) -> None:
         MALFORMED_REQUESTS.labels(reason).inc()
         trace = correlation.from_headers(None, None)
         log.warning("malformed HTTP request refused by the parser", extra={
             "reason": reason, "parser_error": message, "correlation_id": trace.correlation_id,
             "client_addr": self.client[0] if self.client else None})
-        body = make_problem(400, f"the request is not valid HTTP/1.1: {message}", slug="malformed-http",
-                            title="Malformed HTTP request", correlation_id=trace.correlation_id,
+        body = make_problem(status, detail, slug=slug, title=title, correlation_id=trace.correlation_id,
                             reason=reason).to_json()
-        head = [b"HTTP/1.1 400 Bad Request\r\n"]
+        head = [b"HTTP/1.1 %d %s\r\n" % (status, phrase)]
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
         head += [b"content-type: ", PROBLEM_CONTENT_TYPE.encode(), b"\r\ncontent-length: ", str(len(body)).encode(),

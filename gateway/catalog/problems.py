@@ -16,6 +16,9 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "malformed-json": ProblemType(400, "Malformed JSON", "The body is not valid JSON."),
     "malformed-http": ProblemType(400, "Malformed HTTP request",
                                   "The bytes are not valid HTTP/1.1 (the gateway's parser refused them)."),
+    "request-head-too-large": ProblemType(431, "Request head too large",
+                                          "The request line and headers together exceed 64 KiB; the connection "
+                                          "is closed."),
     "json-too-deep": ProblemType(400, "JSON nested too deeply",
                                  "The body nests deeper than the gateway accepts (`max_json_depth`)."),
     "invalid-idempotency-key": ProblemType(400, "Bad request", "Idempotency-Key: 1..200 visible ASCII."),

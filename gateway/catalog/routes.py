@@ -35,7 +35,7 @@ from gateway.catalog.problems import PROBLEM_TYPES
 from gateway.config import ClientConfig
 from runtime.heap import freeze_startup_heap
 from runtime.problems import Forbidden, NotFound, ProblemError
-from runtime.tokens import TokenError, bearer_token
+from runtime.tokens import Principal, TokenError, bearer_token
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -227,23 +227,32 @@ def create_catalog_router(gateway: Gateway,
         if client is None:
             raise Forbidden(f"client {data.client_id!r} is not offered for try-it on this gateway",
                             slug="forbidden", reason="not_offered")
+        scopes: list[str] | None = None
         if settings.mode == "demo":
             subject = data.subject or None
         else:
-            subject = await signed_in_person(request)
+            person = await signed_in_person(request)
+            subject = person.subject
             if data.subject and data.subject != subject:
                 raise Forbidden("a signed-in user gets try-it tokens for themselves only", slug="forbidden",
                                 reason="other_subject")
+            # Never more than the sign-in token itself was granted: a consultant signed in to the time page
+            # gets no approvals scope by asking try-it for a client that holds one.
+            scopes = [scope for scope in client.scopes if scope in person.scopes]
+            if not scopes:
+                raise Forbidden(f"your sign-in token holds none of client {client.id!r}'s scopes", slug="forbidden",
+                                reason="no_common_scope")
         if subject and not client.user_tokens:
             raise ProblemError(f"client {client.id!r} cannot act for a person", status=400,
                                reason="no_user_tokens")
-        token, ttl = gateway.issuer.mint(client, subject=subject, ttl_seconds=settings.ttl_seconds,
+        token, ttl = gateway.issuer.mint(client, scopes, subject=subject, ttl_seconds=settings.ttl_seconds,
                                          extra_claims={"try_it": settings.mode})
         return Response({"access_token": token, "token_type": "Bearer", "expires_in": ttl},
                         headers={"Cache-Control": "no-store"})
 
-    async def signed_in_person(request: Request[Any, Any, Any]) -> str:
-        """The person behind the bearer token of this request (a user token of any trusted issuer)."""
+    async def signed_in_person(request: Request[Any, Any, Any]) -> Principal:
+        """The person behind the bearer token of this request (a user token of any trusted issuer), with the
+        scopes that token is granted."""
         assert gateway.verifier is not None
         try:
             verified = await gateway.verifier.verify(bearer_token(request.headers.get("authorization")))
@@ -253,7 +262,7 @@ def create_catalog_router(gateway: Gateway,
                                reason=exc.reason, headers={"WWW-Authenticate": 'Bearer realm="psgateway"'}) from exc
         if principal.subject == principal.client_id:
             raise Forbidden("try-it needs a person's token, not a client's", slug="forbidden", reason="not_a_person")
-        return principal.subject
+        return principal
 
     static = create_static_files_router(path="/static", directories=[HERE / "static"], name="catalog-static",
                                         include_in_schema=False)

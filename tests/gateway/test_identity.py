@@ -72,6 +72,16 @@ def test_try_it_signed_in_serves_only_the_person_signed_in(module_gateways: Call
     claims = peek(token)[1]
     assert (claims["sub"], claims["client_id"], claims["try_it"]) == (DEMO_CONSULTANT, "mobile-app", "signed_in")
     assert httpx.get(gateway.url + ASSIGNMENTS, headers=bearer(token), timeout=30).status_code == 200
+    # Never a scope the sign-in token lacks: the dashboards token holds time:read, not mobile-app's time:write;
+    # a consultant signed in to the time page gets no approvals scope through dashboard-web.
+    assert claims["scope"] == "time:read"
+    time_page = bearer(gateway.token("time-web", subject=DEMO_CONSULTANT))
+    via_dashboards = httpx.post(gateway.url + TRY_IT, json={"client_id": "dashboard-web"}, headers=time_page)
+    assert via_dashboards.status_code == 200, via_dashboards.text
+    assert peek(via_dashboards.json()["access_token"])[1]["scope"] == "time:read"
+    approvals_page = bearer(gateway.token("approvals-web", subject=DEMO_CONSULTANT))
+    nothing_shared = httpx.post(gateway.url + TRY_IT, json={"client_id": "mobile-app"}, headers=approvals_page)
+    assert nothing_shared.status_code == 403 and nothing_shared.json()["reason"] == "no_common_scope"
 
     someone_else = httpx.post(gateway.url + TRY_IT, json={"client_id": "mobile-app", "subject": "wrk_e1002"},
                               headers=person)
@@ -101,6 +111,31 @@ def test_tier_and_admin_clients_cannot_be_offered_for_try_it() -> None:
     with pytest.raises(ConfigError, match="only app clients"):
         gateway_config.parse(yaml.safe_dump(config))
 
+
+def test_psgw_up_serves_no_try_it_tokens_unless_asked() -> None:
+    """The default `psgw up` stack is where the issue's attacker minted tokens without a credential: its demo
+    mode (anyone gets tokens, for any person) is an explicit `--try-it-demo`, never the default."""
+    from gateway.cli import up
+
+    def try_it_env(*args: str) -> bool:
+        return bool(up.make_context("up", list(args)).params["try_it_demo"])
+
+    assert not try_it_env()
+    assert try_it_env("--try-it-demo")
+
+
+def test_psgw_up_repeats_this_starts_loud_warnings(tmp_path: Any) -> None:
+    """The demo-secrets warning the gateway writes to its log at start reaches the console of `psgw up`; an
+    earlier start's, already in the appended log, does not."""
+    from gateway.cli import _loud_warnings
+
+    log = tmp_path / "gateway.log"
+    log.write_text("!! DEMO SECRETS IN USE: an earlier start\n")
+    offset = log.stat().st_size
+    with log.open("a") as appended:
+        appended.write('{"level":"info","msg":"starting"}\n!! DEMO SECRETS IN USE: clients mobile-app\n')
+    assert _loud_warnings(log, offset) == ["!! DEMO SECRETS IN USE: clients mobile-app"]
+    assert _loud_warnings(tmp_path / "missing.log", 0) == []
 
 # --- tokens sent to a tier directly ----------------------------------------------------------------------------
 
@@ -233,6 +268,59 @@ def test_plan_and_sighup_reload_cover_trusted_issuers(gateways: Callable[..., Ga
     assert {("trusted_issuer", idp), ("sla_tier", "bronze")} <= changed
     assert admin.get("/policy/plan").json()["in_sync"]
 
+
+def test_plan_names_a_change_in_every_section_of_gateway_yaml() -> None:
+    """`psgw policy plan` once ignored trusted issuers: a change in any section (each top-level key, each policy)
+    is a difference the plan names, so a security team reviewing it sees every change a reload would make."""
+    from gateway.config import GatewayConfig
+    from gateway.live import plan
+
+    def changed(edit: Callable[[dict[str, Any]], None]) -> gateway_config.GatewayConfig:
+        config = base_config()
+        edit(config)
+        return gateway_config.parse(yaml.safe_dump(config))
+
+    def client(config: dict[str, Any], client_id: str) -> dict[str, Any]:
+        return next(c for c in config["clients"] if c["id"] == client_id)
+
+    edits: dict[str, Callable[[dict[str, Any]], None]] = {
+        "listen": lambda c: c["listen"].update(port=18080),
+        "admin_listen": lambda c: c["admin_listen"].update(port=18081),
+        "issuer": lambda c: c["issuer"].update(token_ttl_seconds=901),
+        "max_body_bytes": lambda c: c.update(max_body_bytes=1000),
+        "upstreams": lambda c: c["upstreams"]["system"].update(timeout_seconds=11),
+        "sla_tiers": lambda c: c["sla_tiers"]["bronze"].update(burst=41),
+        "clients": lambda c: client(c, "mobile-app").update(scopes=["time:read"]),
+        "apis": lambda c: c["apis"].pop(),
+        "policy_modules": lambda c: c.update(policy_modules=["tests.gateway.sample_policy"]),
+        "bindings": lambda c: c.update(bindings=[{"policy": "rate_limit", "api": "experience/dashboards",
+                                                  "enabled": False}]),
+        "database_url": lambda c: c.update(database_url="postgresql+psycopg://elsewhere/psgw"),
+        "admin": lambda c: c.update(admin={"sync_interval_seconds": 3}),
+        "catalog": lambda c: c["catalog"]["try_it"].update(enabled=True),
+        "access_log": lambda c: c.update(access_log=False),
+        "policies.authenticate.trusted_issuers": lambda c: c["policies"]["authenticate"].update(
+            trusted_issuers=[{"issuer": "https://idp.example.com", "audience": "psgateway"}]),
+        "policies.authenticate": lambda c: c["policies"]["authenticate"].update(jwks_max_cache_seconds=60),
+        "policies.rate_limit.limits": lambda c: c["policies"]["rate_limit"].update(limits=[
+            {"api": "experience/mobile-time", "requests_per_second": 5, "burst": 10}]),
+        "policies.rate_limit": lambda c: c["policies"]["rate_limit"].update(failure_mode="closed"),
+    }
+    edits["policies.audit"] = lambda c: c["policies"]["audit"].update(enabled=False)
+    edits["policies.response_cache"] = lambda c: c["policies"]["response_cache"].update(enabled=False)
+    edits["policies.cors"] = lambda c: c["policies"]["cors"].update(allowed_origins=["https://pages.example.com"])
+    edits["policies.ip_allow"] = lambda c: c["policies"]["ip_allow"].update(allow=["10.0.0.0/8"])
+    edits["policies.limits"] = lambda c: c["policies"]["limits"].update(max_json_depth=32)
+    edits["policies.validate"] = lambda c: c["policies"]["validate"].update(responses="strict")
+    edits["policies.authorize"] = lambda c: c["policies"]["authorize"].update(scopes_from_contract=False)
+    sections = set(GatewayConfig.__struct_fields__) - {"policies"}  # edited policy by policy
+    assert sections <= set(edits), "a section of gateway.yaml this test does not edit"
+    assert {f"policies.{name}" for name in base_config()["policies"]} <= set(edits)
+
+    on_disk = changed(lambda c: None)
+    assert plan(on_disk, on_disk) == []
+    unseen = [section for section, edit in edits.items() if not plan(on_disk, changed(edit))]
+    assert unseen == [], f"policy plan shows no difference for a change in {unseen}"
 
 # --- the admin listener ----------------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import yaml
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
@@ -160,3 +161,56 @@ def test_garbage_kids_do_not_hammer_the_issuer(gateways: Callable[..., GatewayPr
 
 def _kid(token: str) -> str:
     return str(peek(token)[0]["kid"])
+
+
+def _readme_yaml(heading: str) -> dict[str, Any]:
+    text = (REPO_ROOT / "README.md").read_text()
+    text = text[text.index(heading):]
+    text = text[text.index("```yaml") + len("```yaml"):]
+    return yaml.safe_load(text[:text.index("```")])
+
+
+def test_the_readmes_external_idp_example_binds_tokens_as_it_says() -> None:
+    """The README's worked gateway.yaml for a security team's IdP (Keycloak realm roles) is what the gateway
+    reads: laid over the shipped gateway.yaml it loads, a consultant's token for mobile-app is granted
+    time:read time:write, a manager's only time:read (approvals and dashboards are not registered for
+    mobile-app), a token of that IdP naming another client is refused, and so is the built-in issuer's token
+    for mobile-app (its issuers name only the IdP)."""
+    from gateway import config as gateway_config
+    from gateway.state import identity_of
+    from policies.authenticate import AuthenticateConfig, IdentityBinder
+    from runtime.tokens import Principal, TokenError
+
+    example = _readme_yaml("### Configuring an external identity provider")
+    raw: dict[str, Any] = base_config()
+    raw["policies"]["authenticate"].update(example["policies"]["authenticate"])
+    for client in example["clients"]:
+        index = next(i for i, c in enumerate(raw["clients"]) if c["id"] == client["id"])
+        raw["clients"][index] = client
+    config = gateway_config.parse(yaml.safe_dump(raw), env={})
+    idp = example["policies"]["authenticate"]["trusted_issuers"][0]["issuer"]
+    builtin = config.issuer.issuer
+    binder = IdentityBinder(builtin, config.policy(AuthenticateConfig).trusted_issuers,
+                            {c.id: identity_of(c, builtin) for c in config.clients})
+
+    def bind(issuer: str, **claims: Any) -> Principal:
+        now = int(time.time())
+        return binder.bind(Principal(subject="", client_id="", scopes=frozenset(), issuer=issuer,
+                                     expires_at=now + 300, claims={"iat": now, **claims}))[0]
+
+    def refusal(issuer: str, **claims: Any) -> str:
+        try:
+            bind(issuer, **claims)
+        except TokenError as exc:
+            return exc.reason
+        raise AssertionError(f"a token of {issuer} with {claims} was accepted")
+
+    consultant = bind(idp, azp="mobile-app", sub=DEMO_CONSULTANT, realm_access={"roles": ["consultant"]})
+    assert (consultant.client_id, consultant.subject) == ("mobile-app", DEMO_CONSULTANT)
+    assert consultant.scopes == {"time:read", "time:write"}
+    manager = bind(idp, azp="mobile-app", sub="wrk_e1002", realm_access={"roles": ["manager", "offline_access"]})
+    assert manager.scopes == {"time:read"}
+    assert refusal(idp, azp="dashboard-web", sub="wrk_e1002", realm_access={"roles": ["manager"]}) \
+        == "issuer_not_allowed"
+    assert refusal(idp, azp="security-admin", sub="security-admin") == "issuer_not_allowed"
+    assert refusal(builtin, client_id="mobile-app", sub=DEMO_CONSULTANT, scope="time:read") == "issuer_not_allowed"
