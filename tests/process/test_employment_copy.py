@@ -4,7 +4,8 @@ of its turn, before its event can be seen), one written by another replica count
 the copy is read again, and a rescinded termination lets time in again the same way.
 
 The feed, the SQL store (SQLite and PostgreSQL: tests/process/conftest.py's ``db``) and the unit of work are
-the real ones; HR and the PSA are in-memory stand-ins answering as their system APIs do (as in tests/process/test_hr_feed_model.py)."""
+the real ones; HR and the PSA are in-memory stand-ins answering as their system APIs do (as in
+tests/process/test_hr_feed_model.py)."""
 
 from __future__ import annotations
 
