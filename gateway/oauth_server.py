@@ -135,7 +135,9 @@ class RegisteredClient(ClientMixin):
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.is_public:
-            return endpoint == "token" and method == "none"
+            # It redeems its codes and revokes its own tokens on sign-out (RFC 7009 section 2.1) by client_id
+            # alone; introspection stays for clients that can prove who they are.
+            return endpoint in ("token", "revocation") and method == "none"
         return method in CLIENT_AUTH_METHODS
 
     def check_grant_type(self, grant_type: str) -> bool:
@@ -247,8 +249,19 @@ class AuthorizationCode(AuthorizationCodeGrant):
         return authorization_code.subject
 
 
+def require_token(request: FormRequest) -> None:
+    """Introspection and revocation need the token; its ``token_type_hint`` is ignored (RFC 7009 section 2.1 and
+    RFC 7662 section 2.1 allow it): this issuer has only access tokens, so a ``refresh_token`` hint from a client
+    library still finds and revokes the token, where refusing the hint would leave it valid."""
+    if not request.form.get("token"):
+        raise InvalidRequestError("the token parameter is required")
+
+
 class Introspection(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
+
+    def check_params(self, request: FormRequest, client: RegisteredClient) -> None:
+        require_token(request)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
         return self.server.read_token(token_string)
@@ -277,14 +290,19 @@ class Introspection(IntrospectionEndpoint):
 
 
 class Revocation(RevocationEndpoint):
-    CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
-    SUPPORTED_TOKEN_TYPES = ("access_token",)
+    CLIENT_AUTH_METHODS = ["none", *CLIENT_AUTH_METHODS]  # "none": public clients only (check_endpoint_auth_method)
+
+    def check_params(self, request: FormRequest, client: RegisteredClient) -> None:
+        require_token(request)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
         return self.server.read_token(token_string)
 
     def revoke_token(self, token: IssuedToken, request: FormRequest) -> None:
-        request.revoked = token
+        # Only a token still in use: each revocation rebuilds the live state, so revoking the same token over and
+        # over (anyone holding a public client's token may) costs nothing after the first time.
+        if token.active_principal is not None:
+            request.revoked = token
 
 
 class OAuthServer(AuthorizationServer):
@@ -358,7 +376,8 @@ class OAuthServer(AuthorizationServer):
         if code:
             request.redemption = await (await self._codes()).redeem(code)
             replay = request.redemption
-            if replay.replayed_jti and replay.replayed_exp and replay.replayed_client:
+            if (replay.replayed_jti and replay.replayed_exp and replay.replayed_client
+                    and replay.replayed_jti not in self.gateway.state.binder.revoked_token_ids):  # once, not per replay
                 await self.gateway.revoke_access_token(
                     replay.replayed_jti, int(replay.replayed_exp), replay.replayed_client
                 )
@@ -366,7 +385,12 @@ class OAuthServer(AuthorizationServer):
         if code and status == 200:
             issued = self.read_token(body["access_token"])
             if issued is not None and issued.jti:
-                await self.codes.record_token(code, issued.jti, float(issued.claims["exp"]))
+                exp = float(issued.claims["exp"])
+                if not await self.codes.record_token(code, issued.jti, exp):
+                    # Presented again while this answer was on its way: the same as a replay after it.
+                    await self.gateway.revoke_access_token(issued.jti, int(exp), issued.claims["client_id"])
+                    return 400, {"error": "invalid_grant", "error_description": "the authorization code was used "
+                                 "twice; the token it gave is revoked"}, headers
         return status, body, headers
 
     def read_token(self, token_string: str) -> IssuedToken | None:

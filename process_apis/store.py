@@ -269,6 +269,9 @@ invoices = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),  # draft -> posted | void
     sa.Column("live_key", sa.String(80), nullable=True, unique=True),
     sa.Column("supplements_id", sa.String(64), nullable=True),  # the posted invoice of the period it adds to
+    # Set under the contract's lock when posting begins: until the draft is posted or voided, posting another
+    # invoice of the contract counts it as issued (two invoices posted at once never pass the value together).
+    sa.Column("posting_claimed_at", UTCDateTime, nullable=True),
     sa.Column("subtotal", Money, nullable=False),
     sa.Column("invoice", JSONDocument, nullable=False),
     sa.Column("sources", JSONDocument, nullable=False),

@@ -244,6 +244,14 @@ class Database:
         insert = postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
         return insert.on_conflict_do_nothing(index_elements=list(conflict_columns))
 
+    async def insert_new(self, conn: AsyncConnection, table: sa.Table, conflict_columns: Sequence[str],
+                         **values: Any) -> bool:
+        """``insert_ignoring_conflicts`` of one row: whether it was inserted (False: the row is there already).
+        Told by RETURNING, never by rowcount: on PostgreSQL (psycopg, SQLAlchemy 2.1) an INSERT's rowcount is -1."""
+        returned = await conn.execute(self.insert_ignoring_conflicts(table, conflict_columns).values(**values)
+                                      .returning(sa.literal(1)))
+        return returned.first() is not None
+
     def upsert(self, table: sa.Table, conflict_columns: Sequence[str], update_columns: Iterable[str]) -> Any:
         """``INSERT ... ON CONFLICT (cols) DO UPDATE`` for either engine (call ``.values(...)`` on the result)."""
         insert = postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)

@@ -43,6 +43,12 @@ def token_endpoint(settings: ExperienceSettings) -> str:
     return settings.sign_in_token_url or api_base_url(settings) + "/oauth2/token"
 
 
+def revocation_endpoint(settings: ExperienceSettings) -> str:
+    """Where a page revokes its person's token on sign-out: the built-in issuer's; empty with the firm's IdP (its
+    token is then only forgotten, and lapses at its expiry)."""
+    return "" if settings.sign_in_token_url else api_base_url(settings) + "/oauth2/revoke"
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -59,6 +65,7 @@ def render_page(template: bytes, settings: ExperienceSettings, *, client_id: str
         "api_base_url": api_base_url(settings),
         "authorization_endpoint": authorization_endpoint(settings),
         "token_endpoint": token_endpoint(settings),
+        "revocation_endpoint": revocation_endpoint(settings),
         "client_id": client_id,
         "scope": scope,
     }

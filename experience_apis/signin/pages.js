@@ -57,6 +57,18 @@ const Pages = (() => {
     return prefix + [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
   }
 
+  // Sign out: the token revoked at the issuer, then a fresh page, so nothing of the person's stays in this one.
+  function signOutButton(session) {
+    const button = el("button", { type: "button", id: "sign-out-button", class: "sign-out" }, "Sign out");
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      await PageSignIn.signOut(session.token);
+      session.token = null;
+      window.location.assign(window.location.pathname);
+    });
+    return button;
+  }
+
   // The sign-in half every page shares: the button sends the person to sign in; back with a code, `check` proves
   // the token against the page's API once, then `ready(subject)` opens the workspace.
   function signInFlow({ call, session }, check, ready) {
@@ -80,11 +92,13 @@ const Pages = (() => {
         return;
       }
       document.getElementById("sign-in").hidden = true;
-      document.getElementById("workspace").hidden = false;
+      const workspace = document.getElementById("workspace");
+      workspace.prepend(signOutButton(session));
+      workspace.hidden = false;
       document.body.setAttribute("data-sign-in", "done");
       await ready(signedIn.subject);
     })();
   }
 
-  return { el, say, ProblemError, api, freshId, signInFlow };
+  return { el, say, ProblemError, api, freshId, signInFlow, signOutButton };
 })();

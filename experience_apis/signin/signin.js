@@ -84,5 +84,15 @@ const PageSignIn = (() => {
     return { token: body.access_token, scope: body.scope || "", subject: subjectOf(body.access_token), keep: saved.keep };
   }
 
-  return { start, complete };
+  // Signing out: the issuer revokes the token (RFC 7009; a public client names itself by client_id), so a copy
+  // of it left anywhere stops working too. The answer is not readable cross-origin and not needed: the page
+  // forgets the token either way.
+  async function signOut(token) {
+    const url = meta("revocation-endpoint");
+    if (!url || !token) return;
+    const body = new URLSearchParams({ token, token_type_hint: "access_token", client_id: meta("client-id") });
+    await fetch(url, { method: "POST", mode: "no-cors", body }).catch(() => null);
+  }
+
+  return { start, complete, signOut };
 })();

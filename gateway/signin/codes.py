@@ -3,7 +3,9 @@ scopes and PKCE challenge; kept in the gateway's SQL database, so any instance r
 
 Only a code's SHA-256 is stored. Redeeming marks the row used in one conditional UPDATE: of two concurrent
 redemptions exactly one wins. A code presented again is refused, and the token issued for it is revoked
-(section 4.1.2: "SHOULD revoke ... all tokens previously issued based on that authorization code").
+(section 4.1.2: "SHOULD revoke ... all tokens previously issued based on that authorization code"); a code
+presented again before its first use's token is recorded marks the row, and that token is revoked instead of
+handed out (:meth:`CodeStore.record_token`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ codes = Table(
 
 # Used codes are kept this long after they expire, so a late replay still revokes what the first use got.
 _KEEP_USED_SECONDS = 3600
+# In token_jti: a replay arrived before the first use's token was recorded; that token is then never handed out.
+_REPLAYED = "-replayed-"
 
 
 def _digest(code: str) -> str:
@@ -104,9 +108,13 @@ class CodeStore:
             if row is None:
                 return Redemption(refusal="the authorization code is not known")
             if row["used_at"] is not None:
+                if row["token_jti"] is None:  # the first use is still being answered: it will see this mark
+                    await conn.execute(update(codes).where(codes.c.code_hash == digest, codes.c.token_jti.is_(None))
+                                       .values(token_jti=_REPLAYED))
+                recorded = row["token_jti"] not in (None, _REPLAYED)
                 return Redemption(
                     refusal="the authorization code was already used; the token it gave is revoked",
-                    replayed_jti=row["token_jti"],
+                    replayed_jti=row["token_jti"] if recorded else None,
                     replayed_client=row["client_id"],
                     replayed_exp=row["token_exp"],
                 )
@@ -129,8 +137,12 @@ class CodeStore:
             )
         )
 
-    async def record_token(self, code: str, jti: str, expires_at: float) -> None:
+    async def record_token(self, code: str, jti: str, expires_at: float) -> bool:
+        """Remember the token a code gave, so a later replay revokes it; False when a replay came first (the caller
+        then revokes the token and hands it to nobody)."""
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(codes).where(codes.c.code_hash == _digest(code)).values(token_jti=jti, token_exp=expires_at)
+            recorded = await conn.execute(
+                update(codes).where(codes.c.code_hash == _digest(code), codes.c.token_jti.is_(None))
+                .values(token_jti=jti, token_exp=expires_at)
             )
+        return bool(recorded.rowcount == 1)

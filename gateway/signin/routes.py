@@ -77,9 +77,17 @@ def _origin(uri: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _form_target(uri: str) -> str:
+    """The CSP ``form-action`` source the sign-in form's redirect goes to: a page's origin, or an app's own URI
+    scheme (RFC 8252 section 7.1, ``com.psgateway.time:``), which has no host to name."""
+    parts = urlsplit(uri)
+    return _origin(uri) if parts.netloc else f"{parts.scheme}:"
+
+
 def page_origins(gateway: Gateway) -> set[str]:
     """Origins of the registered redirect URIs: the pages that may read the token endpoint's answers (CORS)."""
-    return {_origin(uri) for client in gateway.state.config.clients for uri in client.redirect_uris}
+    return {_origin(uri) for client in gateway.state.config.clients for uri in client.redirect_uris
+            if urlsplit(uri).netloc}  # an app's own scheme is no origin a browser sends
 
 
 def token_cors_headers(gateway: Gateway, origin: str | None) -> dict[str, str]:
@@ -160,7 +168,7 @@ def signin_handlers(gateway: Gateway, oauth: OAuthServer, oauth_error: OAuthErro
             client=grant.request.client,
             values=oauth_request.payload.data,
             error=None,
-            form_targets=_origin(grant.redirect_uri),
+            form_targets=_form_target(grant.redirect_uri),
         )
 
     @post("/authorize", include_in_schema=False, status_code=303)
@@ -184,7 +192,7 @@ def signin_handlers(gateway: Gateway, oauth: OAuthServer, oauth_error: OAuthErro
                 client=grant.request.client,
                 values=data,
                 error=f"Too many failed sign-ins from here. Try again in {_minutes(wait)}.",
-                form_targets=_origin(grant.redirect_uri),
+                form_targets=_form_target(grant.redirect_uri),
             )
             page.headers["Retry-After"] = str(wait)
             return page
@@ -197,7 +205,7 @@ def signin_handlers(gateway: Gateway, oauth: OAuthServer, oauth_error: OAuthErro
                 client=grant.request.client,
                 values=data,
                 error="Wrong username or password.",
-                form_targets=_origin(grant.redirect_uri),
+                form_targets=_form_target(grant.redirect_uri),
             )
         await oauth.attempts.succeeded(username, address)
         status, _, headers = oauth.create_authorization_response(oauth_request, grant_user=person, grant=grant)

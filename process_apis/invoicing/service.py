@@ -89,6 +89,9 @@ from runtime.problems import BadRequest, Conflict, FieldError, NotFound, Problem
 from runtime.storage import utcnow
 
 ZERO = Decimal(0)
+# How many times a draft is computed again when other requests keep invoicing the contract meanwhile.
+DRAFT_ATTEMPTS = 5
+IN_USE_PAUSE_SECONDS = 0.2
 Source = tuple[str, str]  # (source_type, source_id)
 
 
@@ -132,6 +135,13 @@ class Billed:
     sources: set[Source]
     untracked_total: Decimal
     periods: set[str] = field(default_factory=set)  # periods with an issued invoice or a draft of this tier
+    # This tier's invoices of the contract, (id, state), as the bill was computed from them: the draft is recorded
+    # only if they are the same under the contract's lock (``_record_draft``), else it is computed again.
+    seen: frozenset[tuple[str, str]] = frozenset()
+
+
+class BillingMoved(Exception):
+    """Another draft, voiding or posting of the contract was recorded while this bill was computed."""
 
 
 class InvoicingService:
@@ -174,6 +184,18 @@ class InvoicingService:
             return await self.taxes.hold(await self._contract(contract_id), period, unavailable)
 
     async def draft(self, contract_id: str, period: str) -> tuple[bool, InvoiceDraft]:
+        """Draft the period. What a bill may take (the value left, the room for expenses, the sources) depends on
+        the contract's other invoices: computed without a lock (it calls the ERP and the PSA), it is recorded only
+        if they did not change meanwhile, and computed again if they did (two periods drafted at once)."""
+        for _ in range(DRAFT_ATTEMPTS):
+            try:
+                return await self._draft(contract_id, period)
+            except BillingMoved:
+                continue
+        raise Conflict(f"contract {contract_id} was invoiced by other requests throughout; draft again",
+                       slug="draft-exists")
+
+    async def _draft(self, contract_id: str, period: str) -> tuple[bool, InvoiceDraft]:
         live = await self._live(contract_id, period)
         if live is not None:
             return False, await self.get(live)
@@ -195,24 +217,43 @@ class InvoicingService:
         sequence = await self._next_sequence(contract.id, period)
         tax = await self.taxes.calculate(contract, f"{contract.id}:{period}:{sequence}", bill.lines)
         lines = [msgspec.to_builtins(line) for line in bill.lines]
-        # The tax is part of what the ERP books: a different answer is a different ERP draft.
-        digest = hashlib.sha256(msgspec.json.encode([lines, tax_lines_body(tax)])).hexdigest()[:16]
-        invoice = await self.systems.erp.create_invoice({
-            "customer_id": contract.customer_id, "contract_id": contract.id,
-            "legal_entity_id": contract.legal_entity_id, "currency": contract.currency, "period": period,
-            "lines": lines, "tax_lines": tax_lines_body(tax),
-        }, f"invoice:{contract.id}:{period}:{sequence}:{digest}")
+        # The tax is part of what the ERP books: a different answer is a different ERP draft. So are the contract's
+        # invoices the bill was computed from: a bill computed again after they moved is never the voided one.
+        digest = hashlib.sha256(msgspec.json.encode([lines, tax_lines_body(tax), sorted(billed.seen)])).hexdigest()[:16]
+        try:
+            invoice = await self.systems.erp.create_invoice({
+                "customer_id": contract.customer_id, "contract_id": contract.id,
+                "legal_entity_id": contract.legal_entity_id, "currency": contract.currency, "period": period,
+                "lines": lines, "tax_lines": tax_lines_body(tax),
+            }, f"invoice:{contract.id}:{period}:{sequence}:{digest}")
+        except DownstreamProblem as exc:
+            if exc.slug != "idempotency-key-in-use":
+                raise
+            # The same draft, requested at the same moment by someone else, is being made: once it is recorded,
+            # the next attempt answers it (200), as a later request would.
+            await asyncio.sleep(IN_USE_PAUSE_SECONDS)
+            raise BillingMoved(contract.id) from exc
         try:
             created = await self._record_draft(contract, period, sequence, posted[-1] if posted else None, invoice,
                                                bill, billed, tax)
-        except ProblemError:
-            # Another draft took the period or a source meanwhile: this ERP draft is not needed.
-            await self.systems.erp.void_invoice(invoice.id, f"invoice-void:{invoice.id}")
+        except (ProblemError, BillingMoved):
+            # Another draft took the period or a source, or changed what this one may bill: this ERP draft is not
+            # needed (after BillingMoved, ``draft`` computes the bill again).
+            await self._discard(invoice.id)
             live = await self._live(contract_id, period)
             if live is not None:
                 return False, await self.get(live)
             raise
         return created, await self.get(invoice.id)
+
+    async def _discard(self, invoice_id: str) -> None:
+        """Void an ERP draft no invoice of this tier records. Requests that computed the same bill at once share
+        it (one Idempotency-Key): another of them voiding it meanwhile, or having voided it, is the same end."""
+        try:
+            await self.systems.erp.void_invoice(invoice_id, f"invoice-void:{invoice_id}")
+        except DownstreamProblem as exc:
+            if exc.slug not in ("idempotency-key-in-use", "invalid-transition"):
+                raise
 
     async def _record_draft(self, contract: Contract, period: str, sequence: int, supplements_id: str | None,
                             invoice: Invoice, bill: Bill, billed: Billed, tax: InvoiceTax) -> bool:
@@ -228,19 +269,22 @@ class InvoicingService:
             if taken_sequence is not None:  # another draft of the period was recorded meanwhile
                 raise Conflict(f"contract {contract.id} has a newer invoice for {period}; draft again",
                                slug="draft-exists")
+            if await self._seen(uow.conn, contract.id) != billed.seen:
+                raise BillingMoved(contract.id)
             if contract.total_value is not None:
                 tracked = await self._tracked_total(uow.conn, contract.id, ("draft", "posted"))
                 check_value(contract, billed.untracked_total + tracked, bill.subtotal)
-            inserted = await uow.conn.execute(self.db.insert_ignoring_conflicts(invoices, ["live_key"]).values(
-                id=invoice.id, contract_id=contract.id, period=period, sequence=sequence,
-                billing_model=contract.billing_model, state="draft", live_key=f"{contract.id}:{period}",
-                supplements_id=supplements_id, subtotal=invoice.subtotal, invoice=invoice,
+            inserted = await self.db.insert_new(
+                uow.conn, invoices, ["live_key"], id=invoice.id, contract_id=contract.id, period=period,
+                sequence=sequence, billing_model=contract.billing_model, state="draft",
+                live_key=f"{contract.id}:{period}", supplements_id=supplements_id, subtotal=invoice.subtotal,
+                invoice=invoice,
                 sources={"time_entry_ids": bill.time_entry_ids, "milestone_ids": bill.milestone_ids,
                          "drawdown": msgspec.to_builtins(bill.drawdown) if bill.drawdown else None,
                          "holds": msgspec.to_builtins(bill.holds),
                          "value_holds": msgspec.to_builtins(bill.value_holds)},
-                correlation_id=correlation.current_correlation_id(), created_at=now, updated_at=now))
-            if inserted.rowcount != 1:
+                correlation_id=correlation.current_correlation_id(), created_at=now, updated_at=now)
+            if not inserted:
                 raise Conflict(f"contract {contract.id} has a draft for {period} already", slug="draft-exists")
             taken = await self._reserve(uow.conn, invoice.id, contract.id, bill.sources)
             if taken:
@@ -261,10 +305,9 @@ class InvoicingService:
         """Hold each source for this invoice; returns the ones another invoice holds already."""
         taken = []
         for source_type, source_id in sources:
-            result = await conn.execute(self.db.insert_ignoring_conflicts(
-                invoice_sources, ["source_type", "source_id"]).values(
-                source_type=source_type, source_id=source_id, invoice_id=invoice_id, contract_id=contract_id))
-            if result.rowcount != 1:
+            if not await self.db.insert_new(conn, invoice_sources, ["source_type", "source_id"],
+                                            source_type=source_type, source_id=source_id, invoice_id=invoice_id,
+                                            contract_id=contract_id):
                 holder = (await conn.execute(sa.select(invoice_sources.c.invoice_id).where(
                     invoice_sources.c.source_type == source_type,
                     invoice_sources.c.source_id == source_id))).scalar()
@@ -272,9 +315,10 @@ class InvoicingService:
                     taken.append((source_type, source_id))
         return taken
 
-    async def _tracked_total(self, conn: Any, contract_id: str, states: Sequence[str]) -> Decimal:
+    async def _tracked_total(self, conn: Any, contract_id: str, states: Sequence[str],
+                             *where: sa.ColumnElement[bool]) -> Decimal:
         amounts = (await conn.execute(sa.select(invoices.c.subtotal).where(
-            invoices.c.contract_id == contract_id, invoices.c.state.in_(states)))).scalars().all()
+            invoices.c.contract_id == contract_id, invoices.c.state.in_(states), *where))).scalars().all()
         return sum(amounts, ZERO)
 
     async def _contract(self, contract_id: str) -> Contract:
@@ -296,7 +340,12 @@ class InvoicingService:
         issued = [i for i in erp_invoices if i.state in INVOICE_ISSUED]
         return Billed(sources=reserved | {s for i in issued for s in _line_sources(i)},
                       untracked_total=sum((i.subtotal for i in issued if i.id not in ours), ZERO),
-                      periods={i.period for i in issued if i.period} | {r.period for r in rows if r.state != "void"})
+                      periods={i.period for i in issued if i.period} | {r.period for r in rows if r.state != "void"},
+                      seen=frozenset((r.id, r.state) for r in rows))
+
+    async def _seen(self, conn: Any, contract_id: str) -> frozenset[tuple[str, str]]:
+        return frozenset((r.id, r.state) for r in (await conn.execute(sa.select(invoices.c.id, invoices.c.state).where(
+            invoices.c.contract_id == contract_id))).all())
 
     async def _bill(self, contract: Contract, period: str, billed: Billed) -> Bill:
         first, last = period_bounds(period)
@@ -574,7 +623,12 @@ class InvoicingService:
             async with self.uow() as uow:
                 await lock_contracts(self.db, uow.conn, [contract.id])
                 issued = await self._tracked_total(uow.conn, contract.id, ("posted",))
-                check_value(contract, billed.untracked_total + issued, draft.invoice.subtotal)
+                claimed = await self._tracked_total(uow.conn, contract.id, ("draft",), invoices.c.id != invoice_id,
+                                                    invoices.c.posting_claimed_at.is_not(None))
+                check_value(contract, billed.untracked_total + issued + claimed, draft.invoice.subtotal)
+                # Claimed for good (a failed ERP call may have posted it): posted or voided, it no longer counts.
+                await uow.conn.execute(invoices.update().where(
+                    invoices.c.id == invoice_id, invoices.c.state == "draft").values(posting_claimed_at=utcnow()))
         invoice = await self.systems.erp.post_invoice(invoice_id, f"invoice-post:{invoice_id}")
         opportunity_id = await self._opportunity_of(draft.contract_id)
         async with self.uow() as uow:

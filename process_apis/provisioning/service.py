@@ -107,13 +107,12 @@ class ProvisioningService:
                 provisionings.c.opportunity_id == opportunity_id))).first()
             if row is None:
                 provisioning_id = "prv_" + uuid.uuid4().hex[:24]
-                inserted = await uow.conn.execute(self.db.insert_ignoring_conflicts(provisionings, ["opportunity_id"])
-                                              .values(
-                    id=provisioning_id, opportunity_id=opportunity_id,
+                inserted = await self.db.insert_new(
+                    uow.conn, provisionings, ["opportunity_id"], id=provisioning_id, opportunity_id=opportunity_id,
                     state="pending", steps=[Step(name=n) for n in STEP_NAMES], resources=Resources(), error=None,
                     runs=0, correlation_id=correlation.current_correlation_id(),
-                    trace_id=correlation.current_trace_id(), created_at=now, updated_at=now))
-                if inserted.rowcount == 1:
+                    trace_id=correlation.current_trace_id(), created_at=now, updated_at=now)
+                if inserted:
                     await record_event(uow.conn, "opportunity.closed_won", {"opportunity_id": opportunity_id},
                                        {"provisioning_id": provisioning_id})
                     new = True

@@ -96,14 +96,10 @@ class HrChangeFeed:
         now = utcnow()
         async with self.uow() as uow:
             if row is None:
-                written = await uow.conn.execute(
-                    self.db.insert_ignoring_conflicts(hr_workers, ["worker_id"]).values(
-                        worker_id=worker.id,
-                        termination_date=worker.termination_date,
-                        leaves=leaves,
-                        revision=1,
-                        updated_at=now,
-                    )
+                won = await self.db.insert_new(
+                    uow.conn, hr_workers, ["worker_id"],
+                    worker_id=worker.id, termination_date=worker.termination_date, leaves=leaves, revision=1,
+                    updated_at=now,
                 )
             else:
                 written = await uow.conn.execute(
@@ -116,7 +112,8 @@ class HrChangeFeed:
                         updated_at=now,
                     )
                 )
-            if written.rowcount != 1:  # another replica handled this change and announced it
+                won = written.rowcount == 1
+            if not won:  # another replica handled this change and announced it
                 return False
             if self.employment is not None:
                 # Counted from here, before the commit that lets the event go out: whoever saw the event is

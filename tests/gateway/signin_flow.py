@@ -63,7 +63,8 @@ def redirected(response: httpx.Response) -> tuple[str, dict[str, str]]:
     """Where the person was sent back to, and the parameters it carried."""
     location = response.headers["location"]
     parts = urlsplit(location)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}", {k: v[0] for k, v in parse_qs(parts.query).items()}
+    target = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else f"{parts.scheme}:{parts.path}"
+    return target, {k: v[0] for k, v in parse_qs(parts.query).items()}
 
 
 def code_for(stack: RunningStack, http: httpx.Client, flow: SignIn, username: str, **changes: Any) -> str:

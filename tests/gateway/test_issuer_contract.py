@@ -19,7 +19,8 @@ from gateway.launcher import REPO_ROOT
 from tests.support.stack import RunningStack
 
 CONTRACT: dict[str, Any] = yaml.safe_load(ISSUER_CONTRACT.read_text())
-CLIENT, SECRET = "mobile-app", "demo-secret-mobile-app"  # the embedded demo's public secret (gateway.yaml)
+# A confidential client of the embedded demo (its public demo secret, gateway.yaml); the apps and pages are public.
+CLIENT, SECRET = "experience-tier", "demo-secret-experience-tier"
 
 
 def resolved(node: Any) -> Any:
@@ -75,7 +76,7 @@ def http(stack: RunningStack) -> httpx.Client:
 
 
 def test_tokens_introspection_and_revocation_answer_as_the_contract_says(http: httpx.Client) -> None:
-    issued = http.post("/oauth2/token", data={"grant_type": "client_credentials", "scope": "time:read"},
+    issued = http.post("/oauth2/token", data={"grant_type": "client_credentials", "scope": "staffing:read"},
                        auth=(CLIENT, SECRET))
     answer_matches(issued, "/oauth2/token", "post")
     assert issued.status_code == 200 and issued.headers["cache-control"] == "no-store"

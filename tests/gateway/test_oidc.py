@@ -10,15 +10,20 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from gateway import config as gateway_config
+from gateway.internal_tokens import InternalTokens
+from gateway.issuer import Issuer
 from gateway.launcher import REPO_ROOT
-from runtime.tokens import peek
+from runtime.tokens import Principal, TokenError, TokenVerifier, TrustedIssuer, peek
 from tests.support.gateway import GatewayProcess, ServerProcess, admin_headers, base_config
 from tests.support.stack import DEMO_CONSULTANT
 
@@ -161,6 +166,41 @@ def test_garbage_kids_do_not_hammer_the_issuer(gateways: Callable[..., GatewayPr
 
 def _kid(token: str) -> str:
     return str(peek(token)[0]["kid"])
+
+
+async def test_a_tier_gets_a_short_token_of_the_gateway_for_the_verified_caller(tmp_path: Path) -> None:
+    """Item 4 of issue 15: what the gateway sends a tier for an external IdP's user, checked as a tier checks it."""
+    config = gateway_config.load(REPO_ROOT / "gateway.yaml").issuer
+    issuer = Issuer(config, tmp_path)
+    tier = TokenVerifier([TrustedIssuer(issuer=config.issuer)], audience=config.internal_audience,
+                         static_keys={config.issuer: issuer.key_set()})
+    idp = "https://login.example.com/realms/firm"
+    now = int(time.time())
+    caller = Principal(subject=DEMO_CONSULTANT, client_id="mobile-app", scopes=frozenset({"time:read"}), issuer=idp,
+                       expires_at=now + 3600, claims={"iss": idp, "scope": "time:read time:write admin:write"})
+    tokens = InternalTokens(issuer, config)
+
+    header = tokens.authorization_for(caller)
+    token = header.decode().removeprefix("Bearer ")
+    seen = await tier.verify(token)
+    claims = seen.claims
+    assert (seen.subject, seen.client_id, seen.scopes) == (DEMO_CONSULTANT, "mobile-app", frozenset({"time:read"}))
+    assert (claims["iss"], claims["aud"], claims["orig_iss"]) == (config.issuer, config.internal_audience, idp)
+    assert claims["act"] == {"sub": config.issuer}  # the gateway acting for the caller (RFC 8693)
+    assert claims["exp"] - claims["iat"] <= config.internal_token_ttl_seconds  # 120 s, not the caller's hour
+    # Reused for the same caller until near expiry; a state change (a revocation) drops it: the next is fresh.
+    assert tokens.authorization_for(caller) == header
+    tokens.clear()
+    assert tokens.authorization_for(caller) != header
+
+    # Never beyond the caller's own token; and the caller's token itself is nothing a tier accepts.
+    short = Principal(subject=DEMO_CONSULTANT, client_id="mobile-app", scopes=frozenset({"time:read"}), issuer=idp,
+                      expires_at=now + 20, claims={})
+    assert peek(tokens.authorization_for(short).decode().removeprefix("Bearer "))[1]["exp"] == now + 20
+    callers_own = issuer.mint(gateway_config.load(REPO_ROOT / "gateway.yaml").clients[0])[0]
+    with pytest.raises(TokenError) as refused:
+        await tier.verify(callers_own)
+    assert refused.value.reason == "wrong_audience"
 
 
 def _readme_yaml(heading: str) -> dict[str, Any]:

@@ -157,8 +157,10 @@ class VendorDocuments:
             body["status"] = status.upper()
             conn.execute("UPDATE documents SET body = ? WHERE kind = 'period' AND id = ?", (json.dumps(body), row[0]))
 
-    def add_milestone(self, project_psa_id: int, name: str, amount: Decimal, currency: str, due: dt.date) -> str:
-        """A delivery lead adds a completed milestone to a project in the PSA (the PSA API only moves them)."""
+    def add_milestone(self, project_psa_id: int, name: str, amount: Decimal, currency: str, due: dt.date,
+                      accepted_on: dt.date | None = None) -> str:
+        """A delivery lead adds a completed milestone to a project in the PSA (the PSA API only moves them); with
+        ``accepted_on``, one the customer accepted on that day."""
         with self._store("psa") as conn:
             conn.execute("BEGIN IMMEDIATE")
             top = conn.execute("SELECT COALESCE(MAX(CAST(id AS INTEGER)), 0) FROM documents WHERE kind = 'milestone'"
@@ -166,7 +168,8 @@ class VendorDocuments:
             milestone_id = max(int(top) + 1, 990001)
             body = {"milestoneId": milestone_id, "milestoneNumber": f"MS-{milestone_id}", "projectId": project_psa_id,
                     "name": name, "amount": str(amount), "currency": currency, "dueDate": due.isoformat(),
-                    "status": "Complete"}
+                    "status": "Accepted" if accepted_on else "Complete",
+                    "acceptedOn": accepted_on.isoformat() if accepted_on else None}
             conn.execute("INSERT INTO documents (kind, id, seq, body) VALUES ('milestone', ?, (SELECT COALESCE("
                          "MAX(seq), 0) + 1 FROM documents WHERE kind = 'milestone'), ?)",
                          (str(milestone_id), json.dumps(body)))

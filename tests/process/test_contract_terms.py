@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from tests.process.test_billing_at_once import engagement
 from tests.support.contract_checks import assert_matches_contract
 from tests.support.flows import ERP, PSA, all_items, entries, ok, postings_settled, wait_for
 from tests.support.stack import RunningStack
@@ -342,3 +343,44 @@ def test_reconciliation_reports_money_differences_with_amounts_and_actions(
     assert (exceeded["amount"], exceeded["expected_amount"]) == ("30000.00", "25000.00")
     assert exceeded["action"].startswith("credit 5000.00 GBP")
     assert report["summary"]["by_type"]["milestone_billed_twice"] == 1
+
+
+def test_bad_draft_requests_are_4xx_problems_with_pointers_never_5xx(
+        experience: httpx.Client, system: httpx.Client) -> None:
+    """What a finance lead may type: a 13th month, an unknown contract, the first and last periods the API admits
+    on an open-ended contract (period arithmetic at year 0000 and 9999)."""
+    open_ended = ok(system.post(f"{ERP}/contracts", json={
+        "customer_id": "cus_1001", "legal_entity_id": "le_us", "name": "Open-ended T&M", "currency": "USD",
+        "billing_model": "time_and_materials", "total_value": None, "nte_amount": None, "start_date": "2001-01-01",
+        "end_date": None, "status": "active", "rate_card_id": "rc_usd",
+        "billing_profile": {"invoice_frequency": "monthly"}}), 201)
+
+    month_13 = draft(experience, "ctr_2001", "2026-13")
+    unknown = draft(experience, "ctr_999999", month(0))
+    first = draft(experience, open_ended["id"], "0000-01")
+    last = draft(experience, open_ended["id"], "9999-12")
+
+    for response in (month_13, unknown, first, last):
+        assert_matches_contract("process/invoicing", "POST", "/invoice-drafts", response)
+        assert 400 <= response.status_code < 500, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+    assert [e["pointer"] for e in month_13.json()["errors"]] == ["/period"]
+    assert [e["pointer"] for e in unknown.json()["errors"]] == ["/contract_id"]
+    assert first.status_code == 422 and first.json()["reason"] == "OUTSIDE_CONTRACT_TERM"
+    assert last.status_code == 422 and last.json()["type"].endswith("/nothing-to-invoice")
+
+
+def test_a_draft_of_a_contract_closed_since_is_not_posted(experience: httpx.Client, system: httpx.Client) -> None:
+    """Posting checks the terms again: a contract closed after its period was drafted is not billed."""
+    made = engagement(system, "fixed_fee", Decimal("1000.00"), {month(-1): Decimal("1000.00")}, (month(-1), month(0)))
+    contract_id = made["contract"]["id"]
+    drafted = ok(draft(experience, contract_id, month(-1)), 201)
+    ok(system.patch(f"{ERP}/contracts/{contract_id}", json={"status": "closed"}))
+
+    refused = experience.post(f"{INVOICES}/{drafted['id']}/postings")
+
+    assert_matches_contract("process/invoicing", "POST", "/invoices/{invoice_id}/postings", refused)
+    assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["reason"] == "CONTRACT_NOT_ACTIVE" and refused.json()["contract_status"] == "closed"
+    assert ok(system.get(f"{ERP}/invoices/{drafted['id']}"))["state"] == "draft"
+    assert issued_invoices(system, contract_id) == []

@@ -3,29 +3,27 @@ time after a termination gets in: a termination counts as soon as this process's
 of its turn, before its event can be seen), one written by another replica counts after that replica's turn once
 the copy is read again, and a rescinded termination lets time in again the same way.
 
-The feed, the SQL store (SQLite) and the unit of work are the real ones; HR and the PSA are in-memory stand-ins
-answering as their system APIs do (as in tests/process/test_hr_feed_model.py)."""
+The feed, the SQL store (SQLite and PostgreSQL: tests/process/conftest.py's ``db``) and the unit of work are
+the real ones; HR and the PSA are in-memory stand-ins answering as their system APIs do (as in
+tests/process/test_hr_feed_model.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import math
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, cast
 
-import pytest
 import sqlalchemy as sa
 
 from contracts.canonical import Assignment, Worker
 from process_apis.staffing.hr_feed import HrChangeFeed
-from process_apis.store import hr_workers, metadata
+from process_apis.store import hr_workers
 from process_apis.systems import Systems
 from process_apis.timesheets.employment import Employment, WorkerTerminated
 from process_apis.unit_of_work import UnitOfWorkFactory
-from runtime.storage import Database, database_url, utcnow
+from runtime.storage import Database, utcnow
 
 LAST_DAY = dt.date(2026, 3, 31)
 AFTER = LAST_DAY + dt.timedelta(days=1)
@@ -61,14 +59,6 @@ class Psa:
 
     async def transition_assignment(self, assignment_id: str, to_status: str, idempotency_key: str) -> Assignment:
         raise AssertionError("the assignments are ended already")
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(database_url("", tmp_path, "process"), metadata)
-    await database.create_all()
-    yield database
-    await database.dispose()
 
 
 def feed_of(db: Database, hr: Hr, psa: Psa, employment: Employment) -> HrChangeFeed:

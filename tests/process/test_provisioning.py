@@ -60,6 +60,13 @@ def test_a_won_opportunity_provisions_one_customer_contract_and_project_despite_
     assert [p["id"] for p in projects] == [resources["project_id"]]
     assert len(all_items(system, f"{PSA}/projects/{resources['project_id']}/tasks")) == 4
     assert ok(system.get(f"{ERP}/customers/{resources['customer_id']}"))["id"] == opportunity["account_id"]
+    # Time and materials billing terms, from the won deal: its rate card, currency, term and NTE (none: uncapped),
+    # never the deal amount as a value or an amount per period.
+    contract = ok(system.get(f"{ERP}/contracts/{resources['contract_id']}"))
+    terms = ("billing_model", "currency", "rate_card_id", "nte_amount", "start_date", "end_date")
+    assert [contract[k] for k in terms] == [opportunity[k] for k in terms]
+    assert (contract["status"], contract["total_value"], contract["billing_profile"]["scheduled_amount"]) == (
+        "active", None, None)
     assert len(all_items(system, f"{ERP}/project-dimensions", project_id=resources["project_id"])) == 1
     demand = all_items(system, f"{PSA}/assignments", project_id=resources["project_id"])
     assert [a["status"] for a in demand] == ["proposed"]

@@ -70,6 +70,19 @@ async def test_the_outbox_takes_each_entry_version_once(db: Database) -> None:
         assert (await conn.execute(sa.select(sa.func.count()).select_from(billing_postings))).scalar() == 1
 
 
+async def test_an_insert_tells_whether_it_was_new_on_both_engines(db: Database) -> None:
+    """Invoicing reserves a milestone for one draft and provisioning announces a won deal once by whether their
+    insert was new: on PostgreSQL an INSERT's rowcount is -1, so every draft was refused as \"draft-exists\"."""
+    async with db.transaction() as conn:
+        first = await db.insert_new(conn, invoice_sources, ["source_type", "source_id"], source_type="milestone",
+                                    source_id="ms_1", invoice_id="inv_1", contract_id="ctr_1")
+        again = await db.insert_new(conn, invoice_sources, ["source_type", "source_id"], source_type="milestone",
+                                    source_id="ms_1", invoice_id="inv_2", contract_id="ctr_1")
+    async with db.read() as conn:
+        holder = (await conn.execute(sa.select(invoice_sources.c.invoice_id))).scalars().all()
+    assert (first, again, holder) == (True, False, ["inv_1"])
+
+
 async def test_concurrent_writers_all_commit(db: Database) -> None:
     async def write(n: int) -> None:
         async with db.transaction() as conn:

@@ -26,12 +26,14 @@ def this_monday() -> dt.date:
     return today - dt.timedelta(days=today.weekday())
 
 
-def approved(experience: httpx.Client, manager: str, hours: str) -> str:
-    day = this_monday()
+def approved(experience: httpx.Client, manager: str, hours: str, day: dt.date | None = None) -> str:
+    """An entry of the demo consultant on prj_4001 (this Monday, or ``day``), approved and posted in Tryton."""
+    day = day or this_monday()
     entry = ok(experience.post(f"{TIME}/time-entries", json={
         "worker_id": "wrk_e1001", "project_id": "prj_4001", "task_id": "tsk_4001-t2", "work_date": day.isoformat(),
         "hours": hours, "client_ref": f"tryton-cor-{uuid.uuid4().hex[:10]}"}), 201)
-    ok(experience.post(f"{TIME}/submissions", json={"worker_id": "wrk_e1001", "week_start": day.isoformat(),
+    monday = day - dt.timedelta(days=day.weekday())
+    ok(experience.post(f"{TIME}/submissions", json={"worker_id": "wrk_e1001", "week_start": monday.isoformat(),
                                                    "time_entry_ids": [entry["id"]]}))
     ok(experience.post(f"{TIME}/approvals", json={"time_entry_ids": [entry["id"]], "approver_id": manager,
                                                  "decision": "approve"}), 201)

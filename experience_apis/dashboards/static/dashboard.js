@@ -461,6 +461,7 @@ async function completeSignIn() {
   status.textContent = "Signed in.";
   document.getElementById("signed-in").textContent =
     `Signed in as ${signedIn.subject || "you"}. Utilization period: ${period}.`;
+  document.getElementById("dashboard").prepend(Pages.signOutButton(session));
   document.getElementById("dashboard").hidden = false;
   await loadAll(period);
   document.body.dataset.loaded = "true";
