@@ -21,6 +21,7 @@ import msgspec
 import sqlalchemy as sa
 
 from contracts.canonical import decimal_text
+from process_apis.backoff import is_transient
 from process_apis.expenses.models import (
     ExpenseDecision,
     ExpensePage,
@@ -38,7 +39,7 @@ from process_apis.jobs import JobRunner, enqueue_job
 from process_apis.store import invoice_sources
 from process_apis.systems import Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
-from runtime.downstream import found_or_none
+from runtime.downstream import DownstreamProblem, found_or_none
 from runtime.idempotency import Claim, IdempotencyStore
 from runtime.problems import BadRequest, Conflict, FieldError, Forbidden, NotFound, ProblemError, Unprocessable
 from runtime.storage import utcnow
@@ -77,6 +78,30 @@ def check_input(data: NewExpense, today: dt.date) -> None:
         raise invalid("/expense_date", f"must be within the last {OLDEST_DAYS} days and not in the future")
     if amount > RECEIPT_THRESHOLD and data.receipt_ref is None:
         raise invalid("/receipt_ref", f"a receipt is required above {RECEIPT_THRESHOLD}")
+
+
+async def refuse_closed_period(systems: Systems, legal_entity_id: str, expense_date: dt.date, *,
+                               pointer: str = "/expense_date", location: str = "body") -> None:
+    """An expense is booked in the ERP period of its date: a period the ERP lists as closed would refuse the
+    posting after the approval (the expense stuck approved, an exception for finance), so it is refused here with
+    422 ``period-closed`` instead. Checked at capture and again at approval (a period may close in between); a
+    period that closes after the approval still ends in the exception queue. When the ERP cannot answer now, the
+    expense goes on and the posting job finds out."""
+    period = f"{expense_date.year:04d}-{expense_date.month:02d}"
+    try:
+        periods = await systems.erp.accounting_periods(legal_entity_id)
+    except DownstreamProblem as exc:
+        if is_transient(exc):
+            return
+        raise
+    if any(p.period == period and p.status == "closed" for p in periods):
+        raise Unprocessable(
+            f"the ERP's accounting period {period} of {legal_entity_id} is closed: an expense dated "
+            f"{expense_date.isoformat()} cannot be booked; finance reopens the period or it is claimed otherwise",
+            slug="period-closed",
+            errors=[FieldError(pointer=pointer, location=location,
+                               detail=f"dated {expense_date.isoformat()}, in the closed period {period}")],
+        )
 
 
 def sync_key(client_ref: str) -> str:
@@ -164,6 +189,7 @@ class ExpenseService:
         if data.currency != contract.currency:
             # No FX rule: an expense is billed in its contract's currency or not at all.
             raise invalid("/currency", f"the project's contract bills in {contract.currency}")
+        await refuse_closed_period(self.systems, contract.legal_entity_id, data.expense_date)
         reasons = evaluate(
             ExpenseFacts(
                 category=data.category,
@@ -220,6 +246,8 @@ class ExpenseService:
     async def decide(self, expense_id: str, data: ExpenseDecision) -> ExpenseRecord:
         if await found_or_none(self.systems.hr.worker(data.approver_id)) is None:
             raise invalid("/approver_id", f"no worker {data.approver_id!r}")
+        if data.decision == "approve":
+            await self._refuse_closed_period(expense_id, data.approver_id)
         async with self.uow() as uow:
             row = (await uow.conn.execute(sa.select(expenses).where(expenses.c.id == expense_id))).first()
             if row is None:
@@ -247,6 +275,17 @@ class ExpenseService:
             if to_state == "approved":
                 await enqueue_job(self.db, uow.conn, POST_JOB, posting_key(expense_id), {"expense_id": expense_id})
         return await self.get(expense_id)
+
+    async def _refuse_closed_period(self, expense_id: str, approver_id: str) -> None:
+        """Before approving: the expense's period still open (read outside the decision's transaction: no call to
+        another system while it is held). Own expenses and settled states are answered by the decision itself."""
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(expenses).where(expenses.c.id == expense_id))).first()
+        if row is None or row.state != "submitted" or row.worker_id == approver_id:
+            return
+        # The date is the expense's, not the decision's: the pointer names the expense the path addresses.
+        await refuse_closed_period(self.systems, row.legal_entity_id, row.expense_date, pointer="/expense_id",
+                                   location="path")
 
     async def _post(self, payload: Mapping[str, Any]) -> None:
         """The posting job: book the approved expense in the ERP (once), then mark it posted."""

@@ -230,10 +230,12 @@ class DayTurns:
     before the caller answers); a settle that fails leaves its claim to expire, and a failed transaction fails every
     claim in it, as it would have failed each alone. A claim's work only reads and inserts claims: it queues
     nothing for the background workers (a correction request, which does, has a transaction of its own:
-    :meth:`WorkerDays.record`). One per database and process (:func:`_day_turns`)."""
+    :meth:`WorkerDays.record`). One per database and process (:func:`_day_turns`). Each transaction is a unit of
+    work like any other (process_apis/unit_of_work.py), so nothing here opens one by hand."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self.uow = uow
+        self.db = uow.db
         self._checks: list[tuple[Work[Any], asyncio.Future[Any]]] = []
         self._settles: list[tuple[Claim, str | None, dt.timedelta, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -241,8 +243,8 @@ class DayTurns:
     async def check(self, work: Work[T]) -> T:
         """Run ``work`` in a write transaction holding the day tables; its result once committed."""
         if self.db.dialect != "sqlite":
-            async with self.db.transaction() as conn:
-                return await work(conn)
+            async with self.uow() as uow:
+                return await work(uow.conn)
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._checks.append((work, done))
         self._flush_soon()
@@ -264,11 +266,11 @@ class DayTurns:
             settles, self._settles = self._settles, []
             results: list[Any] = []
             try:
-                async with _turn(self.db), self.db.transaction() as conn:
+                async with _turn(self.db), self.uow() as uow:
                     if settles:
-                        await _settle_all(conn, [(claim, entry_id, grace) for claim, entry_id, grace, _ in settles])
+                        await _settle_all(uow.conn, [(claim, entry_id, grace) for claim, entry_id, grace, _ in settles])
                     for work, _ in checks:
-                        results.append(await work(conn))
+                        results.append(await work(uow.conn))
             except Exception as exc:  # handed to every claim of the transaction
                 for _, done in checks:
                     if not done.done():
@@ -299,8 +301,11 @@ async def _settle_all(conn: AsyncConnection, batch: list[tuple[Claim, str | None
 _day_turns_of: weakref.WeakKeyDictionary[Database, DayTurns] = weakref.WeakKeyDictionary()
 
 
-def _day_turns(db: Database) -> DayTurns:
-    return _day_turns_of.setdefault(db, DayTurns(db))
+def _day_turns(uow: UnitOfWorkFactory) -> DayTurns:
+    turns = _day_turns_of.get(uow.db)
+    if turns is None:
+        turns = _day_turns_of[uow.db] = DayTurns(uow)
+    return turns
 
 
 @dataclass(frozen=True)
@@ -363,7 +368,7 @@ class WorkerDays:
                 "time_entry_id": time_entry_id, "client_ref": client_ref, "expires_at": now + self.ttl})
 
         refused = await self._checked(worker_id, work_date, hours, pointer, client_ref, time_entry_id, insert,
-                                      _day_turns(self.db).check)
+                                      _day_turns(self.uow).check)
         return (refused, None) if refused else ([], Claim(claim_id, worker_id, work_date, tuple(supersedes)))
 
     async def record(self, worker_id: str, work_date: dt.date, hours: Decimal, pointer: str, *, time_entry_id: str,
@@ -411,12 +416,12 @@ class WorkerDays:
 
     async def _settle(self, claim: Claim, time_entry_id: str | None) -> None:
         # Settling only shortens how long the claim counts: if it fails, the claim expires on its own.
-        await _day_turns(self.db).settle(claim, time_entry_id, self.grace)
+        await _day_turns(self.uow).settle(claim, time_entry_id, self.grace)
 
     async def _forget(self, claim_ids: list[str]) -> None:
         try:
-            async with _turn(self.db), self.db.transaction() as conn:
-                await conn.execute(worker_day_claims.delete().where(worker_day_claims.c.id.in_(claim_ids)))
+            async with _turn(self.db), self.uow() as uow:
+                await uow.conn.execute(worker_day_claims.delete().where(worker_day_claims.c.id.in_(claim_ids)))
         except sa.exc.SQLAlchemyError:
             return
 

@@ -84,6 +84,7 @@ TIME_CONTRACTS = tuple(s.key for s in SPECS if s.logs_time)
 # Who logs the time: the demo firm's consultants (one rate, 175 USD, so a sequence means the same money whoever
 # logs it), in turns, so that hundreds of examples do not fill one worker's day past 24 hours (an entry rule).
 WORKERS = ("wrk_e1001", *(f"wrk_e{n}" for n in range(1021, 1033)))
+PAIRS = 14  # pairs of days a period offers (days 1 to 28: in every month)
 
 
 def month(today: dt.date, back: int) -> str:
@@ -195,6 +196,7 @@ class World:
         self.corrections: list[tuple[Chain, str]] = []  # (the chain, the correction request's id)
         self.expenses: list[tuple[str, str]] = []  # (contract key, expense id) of every billable expense approved
         self.turn = turn  # this example's number: whose turn it is to log time, and on which days
+        self.pairs = [0, 0, 0]  # per period, which pair of days this example logs time on (choose_days)
 
     # -- provisioning ------------------------------------------------------------------------------------------
 
@@ -243,12 +245,28 @@ class World:
                 card = ok(self.system.get(f"/system/crm/v1/rate-cards/{spec.rate_card_id}"))["currency"]
             self.contracts[spec.key] = Contract(spec, contract["id"], project["id"], task_id, worker_id, milestone_ids,
                                                 card)
+        self.choose_days()
+
+    def choose_days(self) -> None:
+        """This example's pair of days in each period: the first pair, from its turn's on, on which none of its
+        consultants has time yet. The demo firm's own time fills some of their days (several assignments a day),
+        and a full day refuses what the example logs there (a 4xx): the example would test nothing, and a replayed
+        sequence would find no entry to go on with."""
+        workers = sorted({c.worker_id for c in self.contracts.values() if c.worker_id})
+        start = (2 * self.turn // len(WORKERS)) % PAIRS
+        for index, period in enumerate(self.periods):
+            first, last = bounds(period)
+            taken = {e["work_date"] for worker_id in workers for e in all_items(
+                self.system, f"{PSA}/time-entries", worker_id=worker_id, from_date=first.isoformat(),
+                to_date=last.isoformat())}
+            pairs = [(start + n) % PAIRS for n in range(PAIRS)]
+            self.pairs[index] = next(
+                (k for k in pairs if taken.isdisjoint({(first + dt.timedelta(days=2 * k + d)).isoformat()
+                                                        for d in (0, 1)})), start)
 
     def work_date(self, period_index: int, day: int) -> dt.date:
-        """Day ``day`` (0 or 1) of this example's pair of days in the period; the pair moves on every lap of the
-        workers."""
-        pair = (2 * self.turn // len(WORKERS)) % 14
-        return bounds(self.periods[period_index])[0] + dt.timedelta(days=2 * pair + day)
+        """Day ``day`` (0 or 1) of this example's pair of days in the period (:meth:`choose_days`)."""
+        return bounds(self.periods[period_index])[0] + dt.timedelta(days=2 * self.pairs[period_index] + day)
 
     # -- settling asynchronous work ------------------------------------------------------------------------------
 

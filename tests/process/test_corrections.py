@@ -183,8 +183,14 @@ def test_invoiced_time_corrected_is_credited_in_full_and_reversed_once(experienc
     wait_for("the 6 hours posted", lambda: postings_settled(experience, [new]))
     wait_for("the 8 hours reversed", lambda: reversed_once(system, old))
     assert net_hours(system, old, new) == Decimal(6)
-    # The new version is posted after its period was invoiced: the late-time policy bills it on the next invoice.
+    # The new version is posted after its period was invoiced: the late-time policy bills it on the period's next
+    # (supplementary) invoice, the old version never again.
     assert ok(system.get(f"/system/psa/v1/time-entries/{new}"))["state"] == "posted"
+    supplement = ok(experience.post("/process/invoicing/v1/invoice-drafts",
+                                    json={"contract_id": "ctr_2006", "period": f"{day:%Y-%m}"}), 201)
+    assert supplement["id"] != draft["id"] and supplement["supplements_id"] is not None
+    assert supplement["sequence"] > draft["sequence"]
+    assert new in supplement["time_entry_ids"] and old not in supplement["time_entry_ids"]
 
 
 def test_an_open_correction_holds_its_hours_on_the_day_until_it_is_carried_out(experience: httpx.Client) -> None:

@@ -305,3 +305,56 @@ def test_a_rejection_keeps_its_reason_and_posts_nothing(
     )
     assert (rejected["state"], rejected["decision_reason"]) == ("rejected", "not on this engagement")
     assert erp_postings_of(system, captured["id"]) == []
+
+
+def in_a_closed_period() -> dt.date:
+    """A day three months back: the sandbox ERP closed that period (sandbox/firm.py closes months 3 to 6 back)."""
+    month = today().replace(day=1)
+    for _ in range(3):
+        month = (month - dt.timedelta(days=1)).replace(day=1)
+    return month.replace(day=15)
+
+
+def test_an_expense_dated_in_a_closed_erp_period_is_refused_at_capture_with_a_pointer(
+    stack: RunningStack, experience: httpx.Client, engagement: dict[str, Any]
+) -> None:
+    # Before: captured, approved, then refused by the ERP's posting: stuck approved, an exception for finance.
+    day = in_a_closed_period()
+    receipt = f"rcpt-closed-{uuid.uuid4().hex[:8]}"
+    refused = experience.post(EXPENSES, json=expense(engagement, expense_date=day.isoformat(), receipt_ref=receipt))
+    with stack.client("mobile-app", subject=engagement["worker_id"]) as phone:
+        on_the_phone = phone.post(
+            "/experience/mobile-time/v2/me/expenses",
+            json={k: v for k, v in expense(engagement, expense_date=day.isoformat(), receipt_ref=receipt).items()
+                  if k != "worker_id"},
+        )
+
+    for answer in (refused, on_the_phone):
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["type"].endswith("/period-closed")
+        assert [e["pointer"] for e in answer.json()["errors"]] == ["/expense_date"]
+    assert_matches_contract("process/expenses", "POST", "/expenses", refused)
+    mine = all_items(experience, EXPENSES, worker_id=engagement["worker_id"])
+    assert receipt not in {e["receipt_ref"] for e in mine}  # nothing captured, nothing to post
+    fine = ok(experience.post(EXPENSES, json=expense(engagement)), 201)  # the period of today is open
+    assert fine["state"] == "submitted"
+
+
+def test_a_managers_own_expense_is_not_in_their_inbox_and_deciding_it_is_403(
+    stack: RunningStack, experience: httpx.Client, engagement: dict[str, Any]
+) -> None:
+    manager_id = engagement["manager_id"]
+    own = ok(experience.post(EXPENSES, json=expense(engagement, worker_id=manager_id)), 201)
+    theirs = ok(experience.post(EXPENSES, json=expense(engagement)), 201)
+    inbox = "/experience/approvals/v1/expenses"
+
+    with stack.client("dashboard-web", subject=manager_id) as manager:
+        waiting = {e["id"] for e in all_items(manager, inbox, project_id=engagement["project_id"])}
+        refused = manager.post(f"{inbox}/{own['id']}/decisions", json={"decision": "approve"})
+
+    assert theirs["id"] in waiting and own["id"] not in waiting
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].endswith("/own-time")
+    assert ok(experience.get(f"{EXPENSES}/{own['id']}"))["state"] == "submitted"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import dataclasses
 import sqlite3
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+import process_apis
 from process_apis.events.outbox import record_event
 from process_apis.jobs import enqueue_job
 from process_apis.store import events, jobs
@@ -108,3 +111,21 @@ async def test_units_in_concurrent_tasks_are_each_their_own(db: Database) -> Non
     await asyncio.gather(*(approve(f"te_{n}") for n in range(4)))
     assert await committed(db) == (4, 0)
     assert woken == {"relay": 4}
+
+
+def test_no_code_of_the_tier_opens_a_transaction_by_hand_nor_calls_on_events() -> None:
+    """Every write transaction of the process tier is a unit of work (so what it queues wakes its worker after the
+    commit, and a second transaction inside one is refused); services do not drive each other's event handlers
+    (a consumer is fed by the event relay). Read by the code's syntax: a call of ``.transaction()`` or
+    ``.engine.begin()`` anywhere but in unit_of_work.py, or of ``.on_events(``, is named here."""
+    root = Path(process_apis.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "unit_of_work.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
+                    node.func.attr in ("transaction", "on_events")
+                    or (node.func.attr == "begin" and "engine" in ast.unparse(node.func.value))):
+                found.append(f"{path.relative_to(root)}:{node.lineno} {ast.unparse(node.func)}()")
+    assert found == []
