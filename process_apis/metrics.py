@@ -29,7 +29,7 @@ from prometheus_client.registry import Collector
 
 from process_apis.billing.queries import done_postings_by_day, postings_outbox
 from process_apis.events.queries import sequenced_after, unpublished
-from process_apis.exceptions.queries import open_items
+from process_apis.exceptions.queries import open_or_assigned
 from process_apis.invoicing.queries import drafted_periods
 from process_apis.jobs import jobs_outbox
 from process_apis.provisioning.queries import provisionings_outbox
@@ -145,7 +145,7 @@ class BusinessMetrics(Collector):
 
     @staticmethod
     async def _exceptions(conn: Any, snapshot: Snapshot) -> None:
-        for row in await open_items(conn):
+        for row in await open_or_assigned(conn):
             for reason in dict.fromkeys(row.reason_codes or ["-"]):
                 snapshot.open_exceptions[(row.business_unit_id or "unassigned", row.kind, str(reason))] += 1
 

@@ -26,7 +26,7 @@ async def unresolved(conn: AsyncConnection) -> Sequence[Any]:
     ).where(exceptions.c.state != "resolved"))).all()
 
 
-async def open_items(conn: AsyncConnection) -> Sequence[Any]:
+async def open_or_assigned(conn: AsyncConnection) -> Sequence[Any]:
     """Every open or assigned item: business_unit_id, kind, reason_codes."""
     return (await conn.execute(sa.select(exceptions.c.business_unit_id, exceptions.c.kind,
                                          exceptions.c.reason_codes)
