@@ -28,7 +28,10 @@ def foreign_table_imports(root: Path) -> list[str]:
     for path in sorted(root.rglob("*.py")):
         part = path.relative_to(root).parts[0]  # ``timesheets`` for timesheets/days.py, ``jobs.py`` for jobs.py
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import) and any(alias.name in STORES for alias in node.names):
+            if (isinstance(node, ast.Import) and any(alias.name in STORES for alias in node.names)) or (
+                    isinstance(node, ast.ImportFrom) and any(f"{node.module}.{alias.name}" in STORES
+                                                             for alias in node.names)):
+                # store.<table> would escape the check below: import the names
                 found.append(f"{path.relative_to(root)}:{node.lineno} imports a store module whole")
             if not (isinstance(node, ast.ImportFrom) and node.module in STORES):
                 continue
