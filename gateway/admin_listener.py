@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 from collections.abc import Iterator
@@ -22,22 +21,13 @@ from typing import Any
 
 import uvicorn
 
-from gateway.config import AdminListen
+from gateway.config import AdminListen, is_loopback
 from runtime.problems import PROBLEM_CONTENT_TYPE, make_problem
 
 log = logging.getLogger("gateway.admin_listener")
 
 # What the admin listener serves: the admin API, and what a security team's CLI needs to reach it.
 ADMIN_PATHS = ("/admin/", "/oauth2/token", "/healthz", "/.well-known/")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def admin_on_api_listener(admin: AdminListen, api_host: str) -> bool:

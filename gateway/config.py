@@ -6,11 +6,13 @@ A bad file stops the gateway at start (or is refused by a live reload) with a me
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import msgspec
 import yaml
@@ -141,6 +143,44 @@ class ClientConfig(msgspec.Struct, kw_only=True, frozen=True):
     # Where the built-in issuer may send a person back with an authorization code (exact match). A client with
     # these and no secret is a public client (a page, an app): authorization code with PKCE S256 only.
     redirect_uris: list[str] = []
+
+    def __post_init__(self) -> None:
+        for uri in self.redirect_uris:
+            refused = redirect_uri_refusal(uri)
+            if refused:
+                raise ValueError(f"client {self.id!r}: redirect URI {uri!r} {refused}")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redirect_uri_refusal(uri: str) -> str | None:
+    """Why a registered redirect URI is unsafe, or None: RFC 6749 3.1.2 (absolute, no fragment) and RFC 8252
+    (https; http only to a loopback address; an app's private-use scheme in reverse-domain form, with a dot)."""
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+    except ValueError:
+        return "is not a URI"
+    if parts.fragment or "#" in uri:
+        return "has a fragment (RFC 6749 section 3.1.2)"
+    if "*" in uri or any(c.isspace() or ord(c) < 0x20 for c in uri):
+        return "has a wildcard, a space or a control character"
+    if parts.scheme == "https":
+        return None if host else "has no host"
+    if parts.scheme == "http":
+        return None if is_loopback(host) else "is plain http to a host that is not loopback (RFC 8252 section 8.3)"
+    if not parts.scheme:
+        return "is not absolute"
+    if "." not in parts.scheme or parts.netloc:
+        return "is not https, loopback http nor an app's reverse-domain scheme (RFC 8252 section 7.1)"
+    return None
 
 
 class SlaTierConfig(msgspec.Struct, kw_only=True, frozen=True):

@@ -46,6 +46,9 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, str] | Response[by
         parsed = parse_qs((await request.body()).decode(), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
         return oauth_error(400, "invalid_request", "the form is not UTF-8")
+    repeated = sorted(k for k, v in parsed.items() if len(v) > 1)
+    if repeated:  # RFC 6749 section 3.1: parameters MUST NOT be included more than once
+        return oauth_error(400, "invalid_request", f"sent more than once: {', '.join(repeated)}")
     return {k: v[0] for k, v in parsed.items()}
 
 

@@ -180,7 +180,11 @@ class AdminService:
         return self.view(self.client(client_id))
 
     async def rotate_secret(self, actor: Principal, client_id: str) -> Issued:
-        self.client(client_id)
+        client = self.client(client_id)
+        if client.secret_hash is None and client.redirect_uris:
+            # A page or a phone app cannot keep a secret: one would turn it confidential and end its sign-in.
+            raise AdminError(f"client {client_id!r} is a public client (sign-in with PKCE); it has no secret to "
+                             "rotate: revoke it to end its tokens", reason="public_client")
         secret = secrets.token_urlsafe(32)
         secret_hash = await asyncio.to_thread(hash_secret, secret)  # scrypt: CPU-heavy, off the event loop
         # Tokens issued with the old secret end with it.

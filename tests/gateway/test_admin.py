@@ -169,3 +169,14 @@ def test_cli_for_security_teams(gateway: GatewayProcess) -> None:
     refused = subprocess.run([sys.executable, "-m", "gateway.cli", "clients", "list"], cwd=REPO_ROOT,
                              env={**env, "PSGW_ADMIN_CLIENT_SECRET": "wrong"}, capture_output=True, text=True)
     assert refused.returncode != 0 and "token request refused" in refused.stderr
+
+
+def test_a_public_clients_secret_cannot_be_rotated_into_existence(gateway: GatewayProcess,
+                                                                   admin: httpx.Client) -> None:
+    """mobile-app signs people in with PKCE and no secret (a phone cannot keep one): a secret would turn it
+    confidential and end every phone's sign-in, so the security team is told to revoke it instead."""
+    refused = admin.post("/clients/mobile-app/secret")
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["reason"] == "public_client" and "revoke" in refused.json()["detail"]
+    assert admin.get("/clients/mobile-app").json()["has_secret"] is False

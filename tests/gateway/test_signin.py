@@ -354,9 +354,12 @@ FORM = {"content-type": "application/x-www-form-urlencoded"}
          "invalid_client"),
         ({"data": {"grant_type": "client_credentials", "token": "x"}, "headers": {"authorization": "Basic /w=="}},
          401, "invalid_client"),
+        # RFC 6749 3.1: a parameter sent twice is invalid_request, not "the first one wins".
+        ({"content": b"grant_type=client_credentials&client_id=finance-web&client_id=process-tier&token=a&token=b",
+          "headers": FORM}, 400, "invalid_request"),
     ],
     ids=["huge", "json", "no-content-type", "not-utf8", "gzip-garbage", "crlf", "basic-not-base64",
-         "basic-not-utf8"],
+         "basic-not-utf8", "repeated-parameter"],
 )
 def test_hostile_bodies_get_an_oauth_error_never_a_500(
     http: httpx.Client, endpoint: str, request_kwargs: dict[str, object], status: int, error: str | None
