@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from process_apis.backoff import describe, is_transient, next_attempt_at
 from process_apis.exceptions.models import ExceptionItem
 from process_apis.exceptions.service import RetryResult, raise_exception, resolve_open
-from process_apis.store import jobs
+from process_apis.store import OutboxGauge, jobs, outbox_gauge
 from process_apis.unit_of_work import Outbox, UnitOfWorkFactory, note_written
 from runtime import correlation
 from runtime.storage import Database, utcnow
@@ -36,6 +36,17 @@ async def enqueue_job(db: Database, conn: AsyncConnection, kind: str, dedupe_key
         kind=kind, dedupe_key=dedupe_key, payload=dict(payload), state="pending", attempts=0, next_attempt_at=now,
         correlation_id=correlation.current_correlation_id(), trace_id=correlation.current_trace_id(),
         created_at=now, updated_at=now))
+    note_written(conn, Outbox.JOBS)
+
+
+async def run_now(conn: AsyncConnection, dedupe_key: str) -> None:
+    """Make the job due now, in the open transaction, if it is waiting (pending or failed) and not leased; the unit
+    of work wakes the job runner after commit."""
+    now = utcnow()
+    await conn.execute(jobs.update().where(
+        jobs.c.dedupe_key == dedupe_key, jobs.c.state.in_(("pending", "failed")),
+        sa.or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now),
+    ).values(state="pending", next_attempt_at=now, updated_at=now))
     note_written(conn, Outbox.JOBS)
 
 
@@ -121,3 +132,9 @@ class JobRunner:
             rows = (await conn.execute(sa.select(jobs.c.state, sa.func.count()).where(
                 jobs.c.dedupe_key.like(dedupe_prefix + "%")).group_by(jobs.c.state))).all()
         return {str(state): int(count) for state, count in rows}
+
+
+async def jobs_outbox(conn: AsyncConnection) -> OutboxGauge:
+    """How the follow-up jobs outbox stands (process_apis/metrics.py): pending rows, and failed ones given up."""
+    return await outbox_gauge(conn, jobs, pending=("pending",), given_up=("failed",), tries=jobs.c.attempts,
+                              retrying=jobs.c.attempts > 0)

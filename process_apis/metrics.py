@@ -24,11 +24,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
 from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from process_apis.store import billing_postings, events, exceptions, invoices, jobs, provisionings
+from process_apis.billing.queries import done_postings_by_day, postings_outbox
+from process_apis.events.queries import sequenced_after, unpublished
+from process_apis.exceptions.queries import open_or_assigned
+from process_apis.invoicing.queries import drafted_periods
+from process_apis.jobs import jobs_outbox
+from process_apis.provisioning.queries import provisionings_outbox
 from runtime.storage import Database, utcnow
 
 # Upper bounds (days) of the age buckets of unapproved time; the last bucket is open-ended.
@@ -85,11 +89,7 @@ class BusinessMetrics(Collector):
 
     async def _follow_submissions(self, conn: Any) -> None:
         while True:
-            rows = (await conn.execute(
-                sa.select(events.c.position, events.c.type, events.c.occurred_at, events.c.subject, events.c.data)
-                .where(events.c.position > self._position,
-                       events.c.type.in_(("time.submitted", *_DECISIONS)))
-                .order_by(events.c.position).limit(_PAGE))).all()
+            rows = await sequenced_after(conn, self._position, ("time.submitted", *_DECISIONS), _PAGE)
             for row in rows:
                 entry_id = (row.subject or {}).get("time_entry_id")
                 if not entry_id:
@@ -119,15 +119,8 @@ class BusinessMetrics(Collector):
 
     @staticmethod
     async def _invoice_ready(conn: Any, snapshot: Snapshot) -> None:
-        drafted = {(r.contract_id, r.period) for r in (await conn.execute(
-            sa.select(invoices.c.contract_id, invoices.c.period).where(invoices.c.state != "void"))).all()}
-        rows = (await conn.execute(
-            sa.select(billing_postings.c.contract_id, billing_postings.c.currency, billing_postings.c.work_date,
-                      sa.func.count().label("n"),
-                      sa.func.sum(sa.cast(billing_postings.c.amount, sa.Numeric(18, 2))).label("amount"))
-            .where(billing_postings.c.state == "done")
-            .group_by(billing_postings.c.contract_id, billing_postings.c.currency,
-                      billing_postings.c.work_date))).all()
+        drafted = await drafted_periods(conn)
+        rows = await done_postings_by_day(conn)
         totals: dict[str, tuple[int, Decimal]] = {}
         for row in rows:
             if (row.contract_id, row.work_date.strftime("%Y-%m")) in drafted:
@@ -140,37 +133,19 @@ class BusinessMetrics(Collector):
     async def _outboxes(conn: Any, snapshot: Snapshot) -> None:
         now = utcnow()
         due: dict[str, tuple[int, int, int, float]] = {}
-        for name, table, pending, given_up in (
-                ("postings", billing_postings, ("queued", "in_erp"), ("rejected",)),
-                ("jobs", jobs, ("pending",), ("failed",))):
-            row = (await conn.execute(sa.select(
-                sa.func.count(), sa.func.sum(sa.case((table.c.attempts > 0, 1), else_=0)),
-                sa.func.max(table.c.attempts), sa.func.min(table.c.created_at))
-                .where(table.c.state.in_(pending)))).one()
-            oldest = _aware(row[3])
-            due[name] = (int(row[0] or 0), int(row[1] or 0), int(row[2] or 0),
+        for name, gauge in (("postings", postings_outbox), ("jobs", jobs_outbox),
+                            ("provisionings", provisionings_outbox)):
+            stands = await gauge(conn)
+            oldest = _aware(stands.oldest_created_at)
+            due[name] = (stands.due, stands.retrying, stands.most_tries,
                          (now - oldest).total_seconds() if oldest else 0.0)
-            snapshot.outbox_given_up[name] = int((await conn.execute(
-                sa.select(sa.func.count()).where(table.c.state.in_(given_up)))).scalar_one())
-        row = (await conn.execute(sa.select(
-            sa.func.count(), sa.func.sum(sa.case((provisionings.c.runs > 1, 1), else_=0)),
-            sa.func.max(provisionings.c.runs), sa.func.min(provisionings.c.created_at))
-            .where(provisionings.c.state.in_(("pending", "running", "failed"))))).one()
-        oldest = _aware(row[3])
-        due["provisionings"] = (int(row[0] or 0), int(row[1] or 0), int(row[2] or 0),
-                                (now - oldest).total_seconds() if oldest else 0.0)
-        snapshot.outbox_given_up["provisionings"] = int((await conn.execute(
-            sa.select(sa.func.count()).where(provisionings.c.state == "failed"))).scalar_one())
+            snapshot.outbox_given_up[name] = stands.given_up
         snapshot.outbox_due = due
-        snapshot.events_unpublished = int((await conn.execute(
-            sa.select(sa.func.count()).where(events.c.position.is_(None)))).scalar_one())
+        snapshot.events_unpublished = await unpublished(conn)
 
     @staticmethod
     async def _exceptions(conn: Any, snapshot: Snapshot) -> None:
-        rows = (await conn.execute(sa.select(exceptions.c.business_unit_id, exceptions.c.kind,
-                                             exceptions.c.reason_codes)
-                                   .where(exceptions.c.state.in_(("open", "assigned"))))).all()
-        for row in rows:
+        for row in await open_or_assigned(conn):
             for reason in dict.fromkeys(row.reason_codes or ["-"]):
                 snapshot.open_exceptions[(row.business_unit_id or "unassigned", row.kind, str(reason))] += 1
 

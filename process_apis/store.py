@@ -6,7 +6,11 @@ Outboxes live here so that a decision and its side effects commit together: the 
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any, NamedTuple
+
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.idempotency import record_table
 from runtime.storage import JSONDocument, Money, UTCDateTime, autoincrement_id
@@ -490,3 +494,56 @@ hr_workers = sa.Table(
     sa.Column("revision", sa.Integer, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+
+# -- outbox gauges (process_apis/metrics.py) ------------------------------------------------------------------------
+
+class OutboxGauge(NamedTuple):
+    due: int  # rows not yet done
+    retrying: int  # of those, rows tried and failed at least once
+    most_tries: int
+    oldest_created_at: dt.datetime | None
+    given_up: int
+
+
+async def outbox_gauge(conn: AsyncConnection, table: sa.Table, *, pending: tuple[str, ...],
+                       given_up: tuple[str, ...], tries: sa.Column[Any],
+                       retrying: sa.ColumnElement[bool]) -> OutboxGauge:
+    """How an outbox table stands: the owner of each outbox offers it by calling this with its own table."""
+    row = (await conn.execute(sa.select(
+        sa.func.count(), sa.func.sum(sa.case((retrying, 1), else_=0)), sa.func.max(tries),
+        sa.func.min(table.c.created_at)).where(table.c.state.in_(pending)))).one()
+    stopped = (await conn.execute(sa.select(sa.func.count()).where(table.c.state.in_(given_up)))).scalar_one()
+    return OutboxGauge(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), row[3], int(stopped))
+
+
+# -- ownership -----------------------------------------------------------------------------------------------------
+# Each table belongs to one part of the tier (issue 14 item 8): only its owner reads or writes it; the others call
+# the queries and commands the owner offers (``<package>/queries.py`` and the owner's services), on the caller's
+# connection, so a use from elsewhere costs no extra round trip. A part is a package of process_apis (``timesheets``)
+# or a top-level module (``jobs.py``, ``idempotency.py``). The tables stay on the one ``metadata`` above (and
+# process_apis/expenses/store.py) so that create_all and the migrations see them all, on SQLite and PostgreSQL.
+# tests/process/test_table_ownership.py reads the tier's imports and names any table imported by another part.
+OWNERS: dict[str, tuple[str, ...]] = {
+    "timesheets": ("approvals", "time_corrections", "worker_days", "worker_day_claims"),
+    "billing": ("billing_postings", "billing_reversals", "contract_locks"),
+    "jobs.py": ("jobs",),
+    "exceptions": ("exceptions", "exception_history"),
+    "events": ("events", "event_sequence", "event_consumers", "consumed_events", "posted_time_entries",
+               "posted_time_projects", "dead_letters", "reported_records"),
+    "provisioning": ("provisionings", "feed_marks", "contract_amendments"),
+    "invoicing": ("invoice_drafts", "invoices", "invoice_sources", "invoice_taxes", "e_invoices"),
+    "reconciliation": ("reconciliations",),
+    "revenue": ("revenue_recognitions", "revenue_write_offs"),
+    "idempotency.py": ("idempotency_records",),
+    "staffing": ("hr_workers",),
+    "expenses": ("expenses",),  # declared in process_apis/expenses/store.py
+}
+
+# Infrastructure allowed to touch a table it does not own, for that purpose only: (part, table) -> why.
+INFRASTRUCTURE_USES: dict[tuple[str, str], str] = {
+    **{("idempotency.py", table): "start-up adoption: carries the table's retired key columns into the tier's "
+                                  "Idempotency-Key records, then drops them (Database.retire_columns)"
+       for table in ("approvals", "time_corrections", "provisionings", "expenses", "revenue_write_offs")},
+}
+

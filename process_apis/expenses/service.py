@@ -35,8 +35,8 @@ from process_apis.expenses.models import (
 from process_apis.expenses.policy import CATEGORIES, RECEIPT_THRESHOLD, ExpenseFacts, evaluate, holds
 from process_apis.expenses.store import expenses
 from process_apis.idempotency import CAPTURES, capture_fingerprint, complete, recorded_id
+from process_apis.invoicing.queries import invoice_of_source
 from process_apis.jobs import JobRunner, enqueue_job
-from process_apis.store import invoice_sources
 from process_apis.systems import Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.downstream import DownstreamProblem, found_or_none
@@ -343,13 +343,7 @@ class ExpenseService:
 
     async def _invoice_of(self, expense_id: str) -> str | None:
         async with self.db.read() as conn:
-            return (
-                await conn.execute(
-                    sa.select(invoice_sources.c.invoice_id).where(
-                        invoice_sources.c.source_type == "expense", invoice_sources.c.source_id == expense_id
-                    )
-                )
-            ).scalar()
+            return await invoice_of_source(conn, "expense", expense_id)
 
     async def get(self, expense_id: str) -> ExpenseRecord:
         async with self.db.read() as conn:

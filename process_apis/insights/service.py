@@ -17,7 +17,6 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
 
 import msgspec
-import sqlalchemy as sa
 
 from contracts.canonical import (
     COST_ONLY_REASONS,
@@ -37,8 +36,9 @@ from contracts.canonical import (
 )
 from process_apis.billing.eligibility import CENT, BillingContext, Eligibility, evaluate_batch, not_billable
 from process_apis.billing.facts import load_context, with_local_ledger
+from process_apis.exceptions.queries import unresolved
 from process_apis.expenses.billing import billed_amount
-from process_apis.expenses.store import expenses as captured_expenses
+from process_apis.expenses.queries import billable_expense_ids
 from process_apis.insights.models import (
     AgingBucket,
     BusinessUnitMargin,
@@ -58,8 +58,8 @@ from process_apis.insights.models import (
     WorkerUtilization,
 )
 from process_apis.insights.settings import InsightsSettings
+from process_apis.revenue.queries import written_off_by_project
 from process_apis.staffing.availability import availability
-from process_apis.store import exceptions, revenue_write_offs
 from process_apis.systems import HR, Systems, all_pages
 from runtime.downstream import DownstreamProblem, found_or_none
 from runtime.problems import BadRequest, FieldError
@@ -282,9 +282,7 @@ class InsightsService:
     async def exceptions_summary(self) -> ExceptionsSummary:
         now = utcnow()
         async with self.db.read() as conn:
-            rows = (await conn.execute(sa.select(
-                exceptions.c.kind, exceptions.c.business_unit_id, exceptions.c.reason_codes, exceptions.c.created_at,
-            ).where(exceptions.c.state != "resolved"))).all()
+            rows = await unresolved(conn)
         by_unit: Counter[str] = Counter()
         by_reason: Counter[str] = Counter()
         by_kind: Counter[str] = Counter()
@@ -323,10 +321,7 @@ class InsightsService:
     async def _written_off(self) -> dict[str, Decimal]:
         """Revenue written off per project (revenue v2 records write-offs in this tier's database)."""
         async with self.db.read() as conn:
-            rows = await conn.execute(sa.select(revenue_write_offs.c.project_id,
-                                                sa.func.sum(revenue_write_offs.c.amount))
-                                      .group_by(revenue_write_offs.c.project_id))
-            return {project: Decimal(total) for project, total in rows}
+            return await written_off_by_project(conn)
 
     async def project_margins(self, *, project_id: str | None) -> ProjectMargins:
         gateway = self.systems.psa.gateway
@@ -439,8 +434,7 @@ class InsightsService:
     async def _billable_expenses(self) -> frozenset[str]:
         """The expenses this tier captured as billable (the ERP posting of an expense does not say)."""
         async with self.db.read() as conn:
-            ids = await conn.execute(sa.select(captured_expenses.c.id).where(captured_expenses.c.billable.is_(True)))
-            return frozenset(ids.scalars())
+            return await billable_expense_ids(conn)
 
     async def _projects(self, project_id: str | None) -> list[Project]:
         if project_id is not None:

@@ -13,19 +13,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
-import sqlalchemy as sa
 
 from contracts.canonical import Contract, Customer, InvoiceLine, LegalEntity
 from process_apis.exceptions.models import ExceptionItem
 from process_apis.exceptions.service import RetryResult, raise_exception, resolve_open
 from process_apis.invoicing.models import InvoiceTax, TaxHeld
-from process_apis.jobs import JobRunner, enqueue_job
-from process_apis.store import jobs
+from process_apis.jobs import JobRunner, enqueue_job, run_now
 from process_apis.systems import Systems
-from process_apis.unit_of_work import Outbox, UnitOfWorkFactory
+from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.downstream import DownstreamProblem
 from runtime.problems import FieldError, Unprocessable
-from runtime.storage import utcnow
 
 UNAVAILABLE = frozenset({502, 503, 504})
 HOLD_KIND = "billing_hold"  # with its own source type: the exceptions contract's kinds are closed
@@ -166,18 +163,8 @@ class InvoiceTaxes:
 
     async def retry_hold(self, item: ExceptionItem, actor_id: str | None) -> RetryResult:
         """An operator's retry: the held draft is tried now rather than at its next back-off turn."""
-        now = utcnow()
         async with self.uow() as uow:
-            await uow.conn.execute(
-                jobs.update()
-                .where(
-                    jobs.c.dedupe_key == f"tax-hold:{item.id}",
-                    jobs.c.state.in_(("pending", "failed")),
-                    sa.or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now),
-                )
-                .values(state="pending", next_attempt_at=now, updated_at=now)
-            )
-            uow.queued(Outbox.JOBS)
+            await run_now(uow.conn, f"tax-hold:{item.id}")
         return "in_progress", "the draft is tried again now; the item resolves when the tax service answers"
 
 

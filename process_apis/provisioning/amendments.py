@@ -32,8 +32,9 @@ from process_apis.backoff import describe, is_transient
 from process_apis.billing.service import BillingService
 from process_apis.events.models import ContractAmendedData, ContractAmendedSubject, ContractTerms
 from process_apis.events.outbox import record_event
+from process_apis.exceptions.queries import held_entries
 from process_apis.exceptions.service import raise_exception, resolve_open
-from process_apis.store import contract_amendments, exceptions
+from process_apis.store import contract_amendments
 from process_apis.systems import Systems
 from process_apis.unit_of_work import UnitOfWorkFactory
 from runtime.downstream import DownstreamProblem, found_or_none
@@ -194,17 +195,7 @@ class ContractAmendments:
         if not projects:
             return 0
         async with self.db.read() as conn:
-            held = list(
-                (
-                    await conn.execute(
-                        sa.select(exceptions.c.source_id).where(
-                            exceptions.c.kind == "billing_hold",
-                            exceptions.c.open_key.is_not(None),
-                            exceptions.c.project_id.in_([p.id for p in projects]),
-                        )
-                    )
-                ).scalars()
-            )
+            held = await held_entries(conn, [p.id for p in projects])
         if not held:
             return 0
         found = await asyncio.gather(*(found_or_none(self.systems.psa.time_entry(i)) for i in held))

@@ -19,9 +19,7 @@ import math
 import time
 from typing import Final
 
-import sqlalchemy as sa
-
-from process_apis.store import hr_workers
+from process_apis.staffing.queries import last_days
 from runtime.problems import FieldError, Unprocessable
 from runtime.storage import Database
 
@@ -54,10 +52,9 @@ class Employment:
         """Read every worker's last day again (the feed calls it once its turn has committed)."""
         read_at = time.monotonic()
         async with self.db.read() as conn:
-            rows = (await conn.execute(sa.select(hr_workers.c.worker_id, hr_workers.c.termination_date).where(
-                hr_workers.c.termination_date.is_not(None)))).all()
+            found = await last_days(conn)
         if read_at >= self._read_at:  # a read begun later may have landed first: the later one stands
-            self._last_days = {row.worker_id: row.termination_date for row in rows}
+            self._last_days = found
             self._read_at = read_at
             # What was committed before this read began, the read has.
             self._recorded = {w: recorded for w, recorded in self._recorded.items() if recorded[0] >= read_at}

@@ -6,6 +6,7 @@ import ast
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -15,10 +16,10 @@ import sqlalchemy as sa
 
 import process_apis
 from process_apis.events.outbox import record_event
-from process_apis.jobs import enqueue_job
+from process_apis.jobs import enqueue_job, run_now
 from process_apis.store import events, jobs
 from process_apis.unit_of_work import Outbox, UnitOfWorkFactory, Workers
-from runtime.storage import Database
+from runtime.storage import Database, utcnow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -98,6 +99,31 @@ async def test_a_unit_inside_a_unit_is_refused_and_the_outer_one_rolls_back(db: 
     async with uow() as after:  # the refused attempt left no unit marked open
         await record_event(after.conn, "time.approved", {"time_entry_id": "te_2"})
     assert await committed(db) == (1, 0)
+
+
+async def test_an_operators_retry_makes_a_waiting_job_due_now_and_leaves_a_running_one_alone(db: Database) -> None:
+    """jobs.run_now, the command the jobs outbox offers (invoicing's retry of a draft held for tax uses it): a
+    pending or failed job waiting for its back-off turn runs at once; one leased by a runner is not touched."""
+    woken = Woken()
+    uow = UnitOfWorkFactory(db, woken.workers())
+    later = utcnow() + dt.timedelta(hours=1)
+    async with uow() as unit:
+        for key in ("tax-hold:exc_1", "tax-hold:exc_2"):
+            await enqueue_job(db, unit.conn, "invoice.tax.draft", key, {})
+        await unit.conn.execute(jobs.update().where(jobs.c.dedupe_key == "tax-hold:exc_1").values(
+            state="failed", next_attempt_at=later))
+        await unit.conn.execute(jobs.update().where(jobs.c.dedupe_key == "tax-hold:exc_2").values(
+            next_attempt_at=later, lease_until=later))
+    woken.clear()
+    async with uow() as unit:
+        await run_now(unit.conn, "tax-hold:exc_1")
+        await run_now(unit.conn, "tax-hold:exc_2")
+    assert woken == {"jobs": 1}
+    async with db.read() as conn:
+        rows = {r.dedupe_key: r for r in (await conn.execute(sa.select(jobs))).all()}
+    assert rows["tax-hold:exc_1"].state == "pending"
+    assert rows["tax-hold:exc_1"].next_attempt_at.replace(tzinfo=dt.UTC) <= utcnow()
+    assert rows["tax-hold:exc_2"].next_attempt_at.replace(tzinfo=dt.UTC) > utcnow()
 
 
 async def test_units_in_concurrent_tasks_are_each_their_own(db: Database) -> None:
