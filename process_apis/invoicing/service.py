@@ -205,6 +205,11 @@ class InvoicingService:
         bill = await self._bill(contract, period, billed)
         posted = await self._posted_of(contract.id, period)
         if not bill.lines:
+            # A request for the same period recorded its draft while this one computed: what it took is why
+            # nothing is left here, so its draft is the answer (200), not "nothing to invoice".
+            live = await self._live(contract_id, period)
+            if live is not None:
+                return False, await self.get(live)
             if posted and not bill.value_holds:
                 return False, await self.get(posted[-1])  # the period is invoiced and nothing arrived since
             raise Unprocessable(f"contract {contract_id} has nothing to invoice for {period}",

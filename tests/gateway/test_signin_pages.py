@@ -7,7 +7,9 @@ import time
 
 import httpx
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.gateway.signin_flow import FINANCE_LEAD_USER, SignIn, code_for, password_of, redeem
@@ -34,8 +36,12 @@ def test_signing_out_of_a_page_revokes_the_persons_token(stack: RunningStack, pa
         bearer = {"Authorization": f"Bearer {token}"}
         assert httpx.get(stack.url + api, headers=bearer, timeout=30).status_code == 200
 
+        signed_in_page = driver.find_element(By.TAG_NAME, "body")
         driver.find_element(By.ID, "sign-out-button").click()
-        WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "sign-in-button").is_displayed())
+        WebDriverWait(driver, 30).until(staleness_of(signed_in_page))  # the page reloaded, as a fresh one
+        # Read on the fresh page only: an element of the page being replaced goes stale under the read.
+        WebDriverWait(driver, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+            lambda d: d.find_element(By.ID, "sign-in-button").is_displayed())
         assert not driver.find_element(By.TAG_NAME, "body").get_attribute("data-sign-in")  # a fresh page
 
     deadline = time.monotonic() + 30  # every gateway worker, once the shared state has the revocation
