@@ -139,7 +139,7 @@ async def test_units_in_concurrent_tasks_are_each_their_own(db: Database) -> Non
     assert woken == {"relay": 4}
 
 
-def test_no_code_of_the_tier_opens_a_transaction_by_hand_nor_calls_on_events() -> None:
+async def test_no_code_of_the_tier_opens_a_transaction_by_hand_nor_calls_on_events() -> None:
     """Every write transaction of the process tier is a unit of work (so what it queues wakes its worker after the
     commit, and a second transaction inside one is refused); services do not drive each other's event handlers
     (a consumer is fed by the event relay). Read by the code's syntax: a call of ``.transaction()`` or
